@@ -1,0 +1,16 @@
+/*
+ * crc32c.h — CRC-32C (Castagnoli), the checksum of Kafka record batches and
+ * of tierstore's remote chunks. Uses the SSE4.2 crc32 instruction when the
+ * CPU has it, a slicing-by-8 table otherwise (Debian ships no C library for
+ * CRC-32C; zlib's crc32 is a different polynomial).
+ */
+#ifndef TS_COMMON_CRC32C_H
+#define TS_COMMON_CRC32C_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Continues a CRC: pass 0 to start. crc32c("123456789") == 0xE3069283. */
+uint32_t ts_crc32c(uint32_t crc, const void *data, size_t len);
+
+#endif

@@ -1,0 +1,31 @@
+/*
+ * fsutil.h — durable file-system helpers. "Durable" means: data fsynced,
+ * renamed into place, and the directory fsynced, so that after a crash the
+ * file is either absent or complete.
+ */
+#ifndef TS_COMMON_FSUTIL_H
+#define TS_COMMON_FSUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "tierstore.h"
+
+ts_status ts_fs_mkdirs(const char *path, char *errstr, size_t errlen);
+ts_status ts_fs_fsync_dir(const char *dir, char *errstr, size_t errlen);
+/* Writes path atomically: tmp file in the same directory, fsync, rename,
+ * fsync the directory. */
+ts_status ts_fs_write_atomic(const char *path, const void *data, size_t len,
+                             char *errstr, size_t errlen);
+/* Reads a whole file (up to max bytes) into a malloc'd buffer. */
+ts_status ts_fs_read_all(const char *path, size_t max, uint8_t **out, size_t *out_len,
+                         char *errstr, size_t errlen);
+/* Removes a directory tree (like rm -rf). Missing is OK. */
+ts_status ts_fs_rmtree(const char *path, char *errstr, size_t errlen);
+/* Sum of the sizes of regular files under path (recursive). */
+uint64_t ts_fs_du(const char *path);
+/* Copies at most dstlen-1 chars; returns TS_E_INVAL when it would truncate. */
+ts_status ts_strlcpy(char *dst, const char *src, size_t dstlen);
+/* Fills out with 2*nbytes lowercase hex chars of OpenSSL randomness + NUL. */
+void ts_rand_hex(char *out, size_t nbytes);
+
+#endif

@@ -1,0 +1,229 @@
+/*
+ * tierstore.h — the public API of the tierstore engine.
+ *
+ * tierstore keeps a partitioned log of Kafka record batches (format v2,
+ * magic 2) on local disk, uploads closed segments to an object store in the
+ * background, and reads cold offsets back from the bucket transparently.
+ *
+ * Conventions (the whole API follows them):
+ *  - Every call returns a ts_status: TS_OK (0) or a negative code.
+ *  - Calls that can fail take a caller-owned error buffer (errstr, errlen)
+ *    and write one line into it saying what failed, on what, and why.
+ *    errstr may be NULL when errlen is 0.
+ *  - create/open pairs with destroy/close; destroy(NULL) is a no-op.
+ *  - All engine and partition calls are thread-safe unless noted.
+ */
+#ifndef TIERSTORE_H
+#define TIERSTORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TS_VERSION_MAJOR 0
+#define TS_VERSION_MINOR 1
+
+/*
+ * Status codes. Never renumbered, never reused: append new codes at the end.
+ */
+typedef enum ts_status {
+    TS_OK = 0,
+    TS_E_INVAL = -1,                /* invalid argument or state */
+    TS_E_NOMEM = -2,                /* allocation failed or a hard buffer cap was hit */
+    TS_E_IO = -3,                   /* local file-system error (errno in the message) */
+    TS_E_CORRUPT = -4,              /* malformed input or on-disk data (length, magic, CRC) */
+    TS_E_NOT_FOUND = -5,            /* no such object, partition, key or entry */
+    TS_E_OFFSET_OUT_OF_RANGE = -6,  /* offset below log start or beyond the log end */
+    TS_E_CONFIG = -7,               /* bad configuration value or unknown key */
+    TS_E_BACKPRESSURE = -8,         /* local disk bound reached while uploads lag: retry later */
+    TS_E_REMOTE = -9,               /* object store refused the request (not retriable) */
+    TS_E_REMOTE_RETRIABLE = -10,    /* object store 5xx, throttling, connection reset */
+    TS_E_AUTH = -11,                /* object store rejected the credentials */
+    TS_E_TIMEOUT = -12,             /* deadline passed */
+    TS_E_EXISTS = -13,              /* conditional create found the object/partition present */
+    TS_E_CHECKSUM = -14,            /* remote bytes failed verification; never served */
+    TS_E_CLOSED = -15,              /* engine or partition is shutting down */
+    TS_E_NOSPACE = -16,             /* local disk full (ENOSPC/EDQUOT) */
+    TS_E_UNSUPPORTED = -17,         /* feature not supported by this build or store */
+    TS_E_MSG_TOO_LARGE = -18        /* a batch larger than the configured maximum */
+} ts_status;
+
+/* Short constant name of a status ("TS_E_CORRUPT"). */
+const char *ts_status_name(ts_status st);
+/* Non-zero when the same call may succeed if retried later. */
+int ts_status_is_retriable(ts_status st);
+
+/* ------------------------------------------------------------------------
+ * Configuration: Kafka-style properties (key=value). See CONFIGURATION.md.
+ * ------------------------------------------------------------------------ */
+typedef struct ts_config ts_config;
+
+ts_config *ts_config_create(void);
+void ts_config_destroy(ts_config *cfg);
+ts_config *ts_config_dup(const ts_config *cfg);
+
+/* Sets one property after validating it against the property table.
+ * Unknown keys and bad values return TS_E_CONFIG with a message naming the
+ * key, the value and what is allowed. */
+ts_status ts_config_set(ts_config *cfg, const char *key, const char *value,
+                        char *errstr, size_t errlen);
+
+/* Loads a properties file. Lines: `key=value` or `key: value`; `#` and `!`
+ * start comments. With ignore_unknown non-zero, keys not in the engine's
+ * property table are kept (retrievable with ts_config_get) but not
+ * validated: a host such as the broker validates its own keys. */
+ts_status ts_config_load_file(ts_config *cfg, const char *path, int ignore_unknown,
+                              char *errstr, size_t errlen);
+
+/* Current value of a key (the default when unset), or NULL when unknown.
+ * The pointer stays valid until the key is set again or cfg destroyed. */
+const char *ts_config_get(const ts_config *cfg, const char *key);
+
+/* Writes the property table as Markdown (CONFIGURATION.md) to buf.
+ * Returns the number of bytes needed (like snprintf). */
+size_t ts_config_describe_markdown(char *buf, size_t len);
+
+/* ------------------------------------------------------------------------
+ * Engine and partitions
+ * ------------------------------------------------------------------------ */
+typedef struct ts_engine ts_engine;
+typedef struct ts_partition ts_partition;
+
+/* Opens the engine: data directory, object store, worker pools. Existing
+ * partitions on disk are recovered lazily by ts_partition_open.
+ * cfg is copied; the caller keeps ownership. */
+ts_status ts_engine_open(const ts_config *cfg, ts_engine **out, char *errstr, size_t errlen);
+
+/* Stops workers (waiting for in-flight uploads to finish or abort cleanly),
+ * flushes every partition and frees everything. */
+void ts_engine_close(ts_engine *eng);
+
+/* Opens a partition, creating it when create is non-zero and it does not
+ * exist locally. When it exists neither locally nor as a manifest in the
+ * bucket and create is 0, returns TS_E_NOT_FOUND. When the data directory
+ * has no trace of it but the bucket does, the partition is recovered from
+ * the bucket's manifest. The handle is owned by the engine: do not free it;
+ * it stays valid until ts_engine_close. Topic names follow Kafka's rules:
+ * [A-Za-z0-9._-], 1..249 characters. */
+ts_status ts_partition_open(ts_engine *eng, const char *topic, int32_t partition, int create,
+                            ts_partition **out, char *errstr, size_t errlen);
+
+/* Appends one or more record batches (v2), back to back, in `data`. Each
+ * batch is validated (length, magic 2, CRC-32C) before anything is written:
+ * one bad batch rejects the whole call and nothing is appended. The engine
+ * assigns offsets (rewriting each batch's baseOffset). On success the
+ * first and last assigned offsets are stored in *first_offset / *last_offset
+ * (either may be NULL). Returns TS_E_BACKPRESSURE (retriable) when local
+ * disk is at its bound because uploads lag. */
+ts_status ts_partition_append(ts_partition *p, const void *data, size_t len,
+                              int64_t *first_offset, int64_t *last_offset,
+                              char *errstr, size_t errlen);
+
+/* Reads whole record batches starting with the batch that contains
+ * `offset`, up to max_bytes (at least one whole batch is returned even if it
+ * is larger than max_bytes, as Kafka does). Local segments are read from
+ * disk; remote ones through the chunk cache, verified before they are
+ * returned. On success *out is a malloc'd buffer the caller frees (NULL and
+ * *out_len 0 when offset equals the log end offset).
+ * TS_E_OFFSET_OUT_OF_RANGE when offset < log start or > log end. */
+ts_status ts_partition_read(ts_partition *p, int64_t offset, size_t max_bytes,
+                            uint8_t **out, size_t *out_len, char *errstr, size_t errlen);
+
+/* fsyncs the active segment and its indexes: every record appended before
+ * the call survives a crash once it returns TS_OK. */
+ts_status ts_partition_flush(ts_partition *p, char *errstr, size_t errlen);
+
+/* Closes the active segment now (if non-empty) so it becomes eligible for
+ * upload. Used by tests, the CLI and the broker's admin paths. */
+ts_status ts_partition_roll(ts_partition *p, char *errstr, size_t errlen);
+
+/* Waits until every closed segment is uploaded and committed to the remote
+ * manifest, or timeout_ms passes (TS_E_TIMEOUT). */
+ts_status ts_partition_wait_uploaded(ts_partition *p, int64_t timeout_ms,
+                                     char *errstr, size_t errlen);
+
+/* Runs retention (local and total) now instead of waiting for the
+ * background task. */
+ts_status ts_partition_enforce_retention(ts_partition *p, char *errstr, size_t errlen);
+
+typedef struct ts_offsets {
+    int64_t log_start_offset;    /* first readable offset (local or remote) */
+    int64_t local_start_offset;  /* first offset held on local disk */
+    int64_t log_end_offset;      /* next offset to be assigned */
+} ts_offsets;
+
+ts_status ts_partition_offsets(ts_partition *p, ts_offsets *out);
+
+/* Earliest offset whose batch has max timestamp >= ts (Kafka ListOffsets by
+ * timestamp), searching the remote tier and local segments.
+ * TS_E_NOT_FOUND when no batch qualifies. */
+ts_status ts_partition_offset_for_time(ts_partition *p, int64_t timestamp_ms, int64_t *offset,
+                                       char *errstr, size_t errlen);
+
+/* ------------------------------------------------------------------------
+ * Placement: where each segment of a partition lives.
+ * ------------------------------------------------------------------------ */
+typedef enum ts_location {
+    TS_LOC_LOCAL = 1,         /* only on local disk */
+    TS_LOC_REMOTE = 2,        /* only in the bucket */
+    TS_LOC_LOCAL_REMOTE = 3   /* on both */
+} ts_location;
+
+typedef struct ts_segment_info {
+    int32_t partition;
+    int64_t base_offset;
+    int64_t last_offset;
+    int64_t first_timestamp;  /* -1 when unknown or empty */
+    int64_t max_timestamp;    /* -1 when unknown or empty */
+    uint64_t size_bytes;      /* raw segment bytes */
+    uint64_t stored_bytes;    /* bytes in the bucket (0 when not remote) */
+    ts_location location;
+    int active;               /* the segment being appended to */
+    char object_key[512];     /* empty when not remote */
+} ts_segment_info;
+
+/* Lists every segment of the partition in offset order. *rows is malloc'd
+ * (caller frees). */
+ts_status ts_partition_placement(ts_partition *p, ts_segment_info **rows, size_t *nrows,
+                                 char *errstr, size_t errlen);
+
+/* Read-only placement without opening an engine for writing: reads the
+ * local segment files and the local/remote manifest of topic/partition
+ * under the given config. Safe while another process runs the engine. */
+ts_status ts_placement_offline(const ts_config *cfg, const char *topic, int32_t partition,
+                               ts_segment_info **rows, size_t *nrows,
+                               char *errstr, size_t errlen);
+
+/* Lists the partitions of a topic known locally or in the bucket
+ * (ascending). *parts is malloc'd. */
+ts_status ts_topic_partitions_offline(const ts_config *cfg, const char *topic,
+                                      int32_t **parts, size_t *nparts,
+                                      char *errstr, size_t errlen);
+
+const char *ts_location_name(ts_location loc);
+
+/* ------------------------------------------------------------------------
+ * Engine statistics (for the demo, the CLI and benchmarks).
+ * ------------------------------------------------------------------------ */
+typedef struct ts_engine_stats {
+    uint64_t local_bytes;         /* segment + index bytes on local disk */
+    uint64_t cache_bytes;         /* chunk cache bytes on local disk */
+    uint64_t remote_bytes;        /* stored bytes of committed remote segments */
+    uint64_t remote_raw_bytes;    /* raw bytes of committed remote segments */
+    uint64_t remote_objects;      /* committed remote segment objects */
+    uint64_t uploads_done;
+    uint64_t uploads_failed;      /* attempts that failed and will be retried */
+    uint64_t cache_hits;
+    uint64_t cache_misses;
+    uint64_t remote_get_bytes;    /* bytes fetched from the object store */
+} ts_engine_stats;
+
+void ts_engine_stats_get(ts_engine *eng, ts_engine_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TIERSTORE_H */

@@ -1,0 +1,140 @@
+/*
+ * index.h — the shadow index: for one partition, the manifest of its
+ * remote segments, and where each offset lives inside their objects.
+ *
+ * A manifest lists remote segments in offset order. Each entry carries the
+ * segment's offset and time range, raw and stored sizes, the immutable
+ * object key, and a chunk table: the object is a sequence of independent
+ * zstd frames ("chunks"), each starting at a record-batch boundary, so the
+ * chunk table doubles as the segment's sparse offset and time index.
+ *
+ * Persistence (format in index/README.md):
+ *  - locally: <partition dir>/remote_manifest.json, replaced atomically;
+ *  - in the bucket: <topic>/<partition>/manifests/<version:20>.json, one
+ *    new immutable object per version (written with If-None-Match); the
+ *    highest version that parses wins on recovery; older versions are
+ *    deleted once a newer one is durable (keeping a few).
+ *
+ * Thread safety: a ts_index has its own mutex; every function may be called
+ * from any thread. Lookups return copies, so callers never hold the lock.
+ */
+#ifndef TS_INDEX_H
+#define TS_INDEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "tierstore.h"
+#include "objstore/objstore.h"
+
+#define TS_INDEX_KEY_MAX 512
+
+typedef struct ts_chunk_meta {
+    uint64_t raw_pos;       /* position of the chunk in the raw segment */
+    uint32_t raw_len;       /* decompressed bytes */
+    uint64_t stored_pos;    /* position of the zstd frame in the object */
+    uint32_t stored_len;    /* bytes of the zstd frame */
+    int64_t first_offset;   /* base offset of the chunk's first batch */
+    int64_t max_timestamp;  /* max batch timestamp within the chunk */
+    uint32_t stored_crc32c; /* CRC-32C of the stored (compressed) bytes */
+    uint32_t raw_crc32c;    /* CRC-32C of the raw bytes */
+} ts_chunk_meta;
+
+typedef struct ts_segment_meta {
+    int64_t base_offset;
+    int64_t last_offset;
+    int64_t first_timestamp;
+    int64_t max_timestamp;
+    uint64_t size_bytes;    /* raw segment bytes */
+    uint64_t stored_bytes;  /* object bytes (frames + seek table) */
+    int64_t upload_time_ms;
+    uint32_t segment_crc32c; /* CRC-32C of the whole raw segment */
+    char object_key[TS_INDEX_KEY_MAX];
+    uint32_t chunk_count;
+    ts_chunk_meta *chunks;  /* owned; chunk_count entries, raw_pos ascending */
+} ts_segment_meta;
+
+/* Frees seg->chunks (not seg itself). NULL-safe. */
+void ts_segment_meta_clear(ts_segment_meta *seg);
+/* Deep copy. */
+ts_status ts_segment_meta_copy(ts_segment_meta *dst, const ts_segment_meta *src);
+
+typedef struct ts_index ts_index;
+
+/* Creates an empty index for topic/partition whose local file lives in
+ * local_dir. os may be NULL (offline, local only). Does not load. */
+ts_status ts_index_create(const char *topic, int32_t partition, const char *local_dir,
+                          ts_objstore *os, ts_index **out, char *errstr, size_t errlen);
+void ts_index_destroy(ts_index *idx);
+
+/* Loads the local manifest file if present (TS_E_NOT_FOUND when absent;
+ * TS_E_CORRUPT when it does not parse). */
+ts_status ts_index_load_local(ts_index *idx, char *errstr, size_t errlen);
+/* Loads the newest remote manifest (TS_E_NOT_FOUND when the bucket has
+ * none) and makes it the current state; also writes it locally. */
+ts_status ts_index_load_remote(ts_index *idx, char *errstr, size_t errlen);
+
+/* Adds a committed segment. Order: persists the new state locally, then
+ * puts the new remote manifest version. Entries must not overlap existing
+ * ones (TS_E_INVAL), except an exact duplicate base offset, which is
+ * refused with TS_E_EXISTS (the caller then deletes its orphan object).
+ * Returns TS_OK only when the remote manifest is durable. */
+ts_status ts_index_add(ts_index *idx, const ts_segment_meta *seg, char *errstr, size_t errlen);
+
+/* Retention: removes entries entirely below new_start_offset (their whole
+ * range < new_start_offset) and persists (local then remote). The removed
+ * object keys are returned (malloc'd array of malloc'd strings) for the
+ * caller to delete after this returns. */
+ts_status ts_index_truncate_before(ts_index *idx, int64_t new_start_offset, char ***removed_keys,
+                                   size_t *nremoved, char *errstr, size_t errlen);
+
+/* Retries persisting a remote manifest after an earlier failure. TS_OK
+ * when the remote copy is up to date. */
+ts_status ts_index_sync_remote(ts_index *idx, char *errstr, size_t errlen);
+
+/* Copies the entry holding offset (base <= offset <= last) into *out.
+ * TS_E_NOT_FOUND if no entry covers it. O(log n). */
+ts_status ts_index_lookup_offset(ts_index *idx, int64_t offset, ts_segment_meta *out);
+/* Copies the first entry whose max_timestamp >= ts. TS_E_NOT_FOUND if none. */
+ts_status ts_index_lookup_time(ts_index *idx, int64_t ts, ts_segment_meta *out);
+/* Copies the entry with the smallest base offset > offset (the next
+ * segment), for reads that cross segments. */
+ts_status ts_index_lookup_next(ts_index *idx, int64_t offset, ts_segment_meta *out);
+
+typedef struct ts_index_summary {
+    size_t count;
+    int64_t start_offset;     /* base of the first entry, -1 if empty */
+    int64_t end_offset;       /* last offset of the last entry, -1 if empty */
+    uint64_t raw_bytes;
+    uint64_t stored_bytes;
+    uint64_t version;         /* local manifest version */
+    uint64_t remote_version;  /* last version durable in the bucket */
+} ts_index_summary;
+void ts_index_summary_get(ts_index *idx, ts_index_summary *out);
+
+/* Non-zero when the entry with this base offset is in a manifest version
+ * that is durable in the bucket (so the local copy may be deleted). */
+int ts_index_is_remote_durable(ts_index *idx, int64_t base_offset);
+
+/* Copies all entries (malloc'd array; each with its chunks) in order. */
+ts_status ts_index_snapshot(ts_index *idx, ts_segment_meta **out, size_t *n);
+void ts_index_snapshot_free(ts_segment_meta *segs, size_t n);
+
+/* Manifest JSON (exposed for tests, the CLI and fuzzing). */
+ts_status ts_manifest_to_json(const char *topic, int32_t partition, uint64_t version,
+                              int64_t log_start_offset, const ts_segment_meta *segs, size_t n,
+                              char **out, size_t *out_len);
+/* Parses a manifest. Validates ranges (entries sorted and non-overlapping,
+ * chunk tables contiguous). *segs malloc'd (free with ts_index_snapshot_free). */
+ts_status ts_manifest_from_json(const char *json, size_t len, char *topic_out, size_t topic_len,
+                                int32_t *partition, uint64_t *version, int64_t *log_start_offset,
+                                ts_segment_meta **segs, size_t *n, char *errstr, size_t errlen);
+
+/* Object-key helpers: every key tierstore writes is built here so the
+ * bucket layout is defined in one place. */
+/* "<topic>/<partition>/" */
+void ts_index_partition_prefix(const char *topic, int32_t partition, char *out, size_t outlen);
+/* "<topic>/<partition>/segments/<base:20>-<attempt>.log.zst" */
+void ts_index_segment_key(const char *topic, int32_t partition, int64_t base_offset,
+                          const char *attempt_id, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,84 @@
+/*
+ * reader.h — the cold read path: offset -> remote segment -> chunk ->
+ * disk chunk cache -> verified, decompressed bytes -> whole record batches.
+ *
+ * Chunk cache: decompressed chunks as files under a cache directory, with a
+ * byte cap and LRU eviction. Concurrent misses on one chunk cost one fetch
+ * (single-flight). Every chunk is verified before it is served: the stored
+ * bytes against the manifest's CRC-32C before decompression, the raw bytes
+ * against the raw CRC-32C after it, and again when read back from the disk
+ * cache (a damaged cache file is dropped and refetched, never served).
+ *
+ * A sequential reader (a read that lands in the chunk after the previous
+ * read of the same segment) triggers prefetch of the following chunks on the
+ * reader's worker pool.
+ *
+ * Thread safety: all functions may be called from any thread.
+ */
+#ifndef TS_READER_H
+#define TS_READER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "tierstore.h"
+#include "common/buf.h"
+#include "index/index.h"
+#include "objstore/objstore.h"
+
+typedef struct ts_chunk_cache ts_chunk_cache;
+
+/* A verified, decompressed chunk. Refcounted: release when done. */
+typedef struct ts_chunk {
+    const uint8_t *data;
+    size_t len;
+} ts_chunk;
+
+typedef struct ts_chunk_cache_stats {
+    uint64_t bytes;        /* bytes of chunk files on disk now */
+    uint64_t files;
+    uint64_t hits;
+    uint64_t misses;
+    uint64_t fetched_bytes;  /* stored bytes downloaded */
+    uint64_t evictions;
+    uint64_t verify_failures;
+} ts_chunk_cache_stats;
+
+/* Opens (creating if needed) the cache directory; existing chunk files are
+ * adopted (their LRU order taken from mtime) and the cap enforced. */
+ts_status ts_chunk_cache_create(const char *dir, uint64_t cap_bytes, ts_chunk_cache **out,
+                                char *errstr, size_t errlen);
+void ts_chunk_cache_destroy(ts_chunk_cache *c);
+
+/* Returns chunk chunk_idx of seg, verified. On a miss fetches it with one
+ * ranged GET (single-flight across threads). Errors name the object key and
+ * the chunk index. */
+ts_status ts_chunk_cache_get(ts_chunk_cache *c, ts_objstore *os, const ts_segment_meta *seg,
+                             uint32_t chunk_idx, ts_chunk **out, char *errstr, size_t errlen);
+void ts_chunk_release(ts_chunk *ch);
+void ts_chunk_cache_stats_get(ts_chunk_cache *c, ts_chunk_cache_stats *out);
+/* Drops every cached file of an object (after retention deleted it). */
+void ts_chunk_cache_forget_object(ts_chunk_cache *c, const char *object_key);
+
+typedef struct ts_reader ts_reader;
+
+/* prefetch_chunks: how many chunks ahead a sequential reader prefetches
+ * (0 disables). threads: size of the prefetch pool. */
+ts_status ts_reader_create(ts_objstore *os, ts_chunk_cache *cache, int threads,
+                           int prefetch_chunks, ts_reader **out, char *errstr, size_t errlen);
+void ts_reader_destroy(ts_reader *r);
+
+/* Appends to out whole record batches from the remote tier of idx, starting
+ * with the batch that contains offset, continuing across chunks and
+ * segments, up to max_bytes (at least one whole batch). Stops at the end of
+ * the remote tier or before the first batch whose base offset is >=
+ * stop_offset (pass INT64_MAX for no limit). TS_E_NOT_FOUND when no remote
+ * segment covers offset. */
+ts_status ts_reader_read(ts_reader *r, ts_index *idx, int64_t offset, size_t max_bytes,
+                         int64_t stop_offset, ts_buf *out, char *errstr, size_t errlen);
+
+/* Earliest offset in the remote tier whose batch has max timestamp >= ts.
+ * Reads the one chunk the chunk table points at. */
+ts_status ts_reader_offset_for_time(ts_reader *r, ts_index *idx, int64_t ts, int64_t *offset,
+                                    char *errstr, size_t errlen);
+
+#endif
