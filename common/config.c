@@ -64,7 +64,8 @@ static const prop g_props[] = {
      "Upload closed segments to the object store and serve cold reads from it."},
     {"remote.storage.url", CT_STRING, "", 0, 0, NULL, 0,
      "Object store: `file:///abs/dir` (local directory, the embedded default) or "
-     "`s3://bucket[/prefix]`. Required when remote.storage.enable=true."},
+     "`s3://bucket[/prefix]`. Required when remote.storage.enable=true. "
+     "`faulty+<url>?<faults>` wraps a store with fault injection (tests only)."},
     {"remote.storage.chunk.bytes", CT_INT, "4194304", 64 * KiB, 256 * MiB, NULL, 0,
      "Raw segment bytes per independently compressed chunk of a remote object."},
     {"remote.storage.compression.level", CT_INT, "3", 1, 19, NULL, 0,
@@ -251,7 +252,7 @@ static ts_status validate(const prop *p, const char *value, char *errstr, size_t
     }
     case CT_STRING:
         if (!strcmp(p->name, "remote.storage.url") && *value && strncmp(value, "file:///", 8) &&
-            strncmp(value, "s3://", 5))
+            strncmp(value, "s3://", 5) && strncmp(value, "faulty+", 7))
             return ts_err_set(errstr, errlen, TS_E_CONFIG,
                               "invalid value '%s' for remote.storage.url: expected "
                               "file:///absolute/dir or s3://bucket[/prefix]",
