@@ -163,6 +163,25 @@ ts_status ts_partition_offsets(ts_partition *p, ts_offsets *out);
 ts_status ts_partition_offset_for_time(ts_partition *p, int64_t timestamp_ms, int64_t *offset,
                                        char *errstr, size_t errlen);
 
+/* Topic-level overrides, Kafka's topic config names: segment.bytes,
+ * segment.ms, retention.bytes, retention.ms, local.retention.bytes,
+ * local.retention.ms, flush.messages, flush.ms, max.message.bytes,
+ * remote.storage.enable. Applies to the topic's open and future partitions
+ * and is persisted with the data (locally and in the bucket) so a recovered
+ * topic keeps it. Unknown keys or bad values: TS_E_CONFIG naming them. */
+ts_status ts_topic_set_config(ts_engine *eng, const char *topic, const char *const *keys,
+                              const char *const *values, size_t n, char *errstr, size_t errlen);
+
+/* Deletes a partition everywhere: local segments, its remote objects and
+ * manifests. The handle (if open) becomes invalid. */
+ts_status ts_partition_delete(ts_engine *eng, const char *topic, int32_t partition,
+                              char *errstr, size_t errlen);
+
+/* Lists the partitions of a topic the engine knows (open, on local disk, or
+ * in the bucket), ascending. *parts is malloc'd. */
+ts_status ts_engine_topic_partitions(ts_engine *eng, const char *topic, int32_t **parts,
+                                     size_t *nparts, char *errstr, size_t errlen);
+
 /* ------------------------------------------------------------------------
  * Placement: where each segment of a partition lives.
  * ------------------------------------------------------------------------ */
