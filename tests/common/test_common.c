@@ -1,0 +1,223 @@
+/* test_common.c — unit tests of common/: CRC-32C, batches, config table,
+ * buffers, pool, retry, atomic file writes. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/batch.h"
+#include "common/buf.h"
+#include "common/clock.h"
+#include "common/config_table.h"
+#include "common/crc32c.h"
+#include "common/err.h"
+#include "common/fsutil.h"
+#include "common/pool.h"
+#include "common/retry.h"
+#include "tt.h"
+
+uint32_t ts_crc32c_sw(uint32_t crc, const void *data, size_t len);
+
+TT_TEST(crc32c_known_vectors)
+{
+    TT_ASSERT_EQ_INT(ts_crc32c(0, "123456789", 9), 0xE3069283u);
+    uint8_t zeros[32] = {0};
+    TT_ASSERT_EQ_INT(ts_crc32c(0, zeros, 32), 0x8A9136AAu); /* RFC 3720 B.4 */
+    uint8_t ones[32];
+    memset(ones, 0xff, sizeof(ones));
+    TT_ASSERT_EQ_INT(ts_crc32c(0, ones, 32), 0x62A8AB43u);
+    /* Hardware and software paths agree on unaligned, odd lengths; and the
+     * CRC continues across calls. */
+    uint8_t buf[1031];
+    for (size_t i = 0; i < sizeof(buf); i++) buf[i] = (uint8_t)(i * 131 + 7);
+    for (size_t off = 0; off < 9; off++) {
+        uint32_t a = ts_crc32c(0, buf + off, sizeof(buf) - off);
+        TT_ASSERT_EQ_INT(a, ts_crc32c_sw(0, buf + off, sizeof(buf) - off));
+        uint32_t b = ts_crc32c(ts_crc32c(0, buf + off, 100), buf + off + 100, sizeof(buf) - off - 100);
+        TT_ASSERT_EQ_INT(a, b);
+    }
+}
+
+TT_TEST(batch_build_validate_and_reject)
+{
+    const char *vals[] = {"hello", "world", "!"};
+    size_t lens[] = {5, 5, 1};
+    uint8_t *b;
+    size_t n;
+    TT_OK(ts_batch_build((const void *const *)vals, lens, 3, 1700000000000LL, &b, &n));
+    ts_batch_hdr h;
+    char err[256];
+    TT_OKE(ts_batch_validate(b, n, 1 << 20, &h, err, sizeof(err)), err);
+    TT_ASSERT_EQ_INT(h.records_count, 3);
+    TT_ASSERT_EQ_INT(h.last_offset_delta, 2);
+    TT_ASSERT_EQ_INT(h.max_timestamp, 1700000000002LL);
+    TT_ASSERT_EQ_INT(ts_batch_total_size(&h), n);
+    /* baseOffset is outside the CRC: rewriting it keeps the batch valid. */
+    ts_batch_set_base_offset(b, 12345);
+    TT_OK(ts_batch_validate(b, n, 1 << 20, &h, err, sizeof(err)));
+    TT_ASSERT_EQ_INT(h.base_offset, 12345);
+    /* A flipped byte under the CRC is rejected, naming the CRC. */
+    b[n - 3] ^= 1;
+    TT_ASSERT_EQ_INT(ts_batch_validate(b, n, 1 << 20, &h, err, sizeof(err)), TS_E_CORRUPT);
+    TT_ASSERT(strstr(err, "CRC") != NULL);
+    b[n - 3] ^= 1;
+    /* Truncated data, bad length, bad magic, too large. */
+    TT_ASSERT_EQ_INT(ts_batch_validate(b, n - 1, 1 << 20, &h, err, sizeof(err)), TS_E_CORRUPT);
+    TT_ASSERT_EQ_INT(ts_batch_validate(b, 30, 1 << 20, &h, err, sizeof(err)), TS_E_CORRUPT);
+    uint8_t save = b[11];
+    b[11] = 3; /* batchLength below the minimum */
+    TT_ASSERT_EQ_INT(ts_batch_validate(b, n, 1 << 20, &h, err, sizeof(err)), TS_E_CORRUPT);
+    b[11] = save;
+    b[16] = 1;
+    TT_ASSERT_EQ_INT(ts_batch_validate(b, n, 1 << 20, &h, err, sizeof(err)), TS_E_CORRUPT);
+    TT_ASSERT(strstr(err, "magic") != NULL);
+    b[16] = 2;
+    TT_ASSERT_EQ_INT(ts_batch_validate(b, n, 64, &h, err, sizeof(err)), TS_E_MSG_TOO_LARGE);
+    free(b);
+}
+
+TT_TEST(config_validation_messages)
+{
+    ts_config *c = ts_config_create();
+    char err[256];
+    TT_ASSERT_EQ_INT(ts_config_set(c, "log.segment.bytes", "abc", err, sizeof(err)), TS_E_CONFIG);
+    TT_ASSERT(strstr(err, "log.segment.bytes") && strstr(err, "abc") && strstr(err, "integer"));
+    TT_ASSERT_EQ_INT(ts_config_set(c, "log.segment.bytes", "10", err, sizeof(err)), TS_E_CONFIG);
+    TT_ASSERT_EQ_INT(ts_config_set(c, "no.such.key", "1", err, sizeof(err)), TS_E_CONFIG);
+    TT_ASSERT(strstr(err, "no.such.key") != NULL);
+    TT_ASSERT_EQ_INT(ts_config_set(c, "remote.storage.enable", "yes", err, sizeof(err)), TS_E_CONFIG);
+    TT_ASSERT_EQ_INT(ts_config_set(c, "remote.storage.url", "http://x", err, sizeof(err)), TS_E_CONFIG);
+    TT_ASSERT_EQ_INT(ts_config_set(c, "s3.path.style.access", "maybe", err, sizeof(err)), TS_E_CONFIG);
+    TT_ASSERT(strstr(err, "auto|true|false") != NULL);
+    TT_OK(ts_config_set(c, "log.segment.bytes", "16777216", err, sizeof(err)));
+    TT_ASSERT_EQ_INT(ts_config_get_int(c, "log.segment.bytes"), 16777216);
+    TT_ASSERT_EQ_INT(ts_config_get_int(c, "log.retention.bytes"), -1); /* default */
+    TT_ASSERT(ts_config_get(c, "nope") == NULL);
+    ts_config_destroy(c);
+    ts_config_destroy(NULL);
+}
+
+TT_TEST(config_file_parsing)
+{
+    char dir[256], path[300], err[512];
+    tt_tmpdir(dir, sizeof(dir), "cfg");
+    snprintf(path, sizeof(path), "%s/a.properties", dir);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "# comment\n! also comment\n\nlog.dirs = /tmp/x\nlog.segment.bytes: 2048\n"
+               "listeners=PLAINTEXT://127.0.0.1:9092\n");
+    fclose(f);
+    ts_config *c = ts_config_create();
+    TT_ASSERT_EQ_INT(ts_config_load_file(c, path, 0, err, sizeof(err)), TS_E_CONFIG);
+    TT_ASSERT(strstr(err, ":6:") && strstr(err, "listeners"));
+    ts_config_destroy(c);
+    c = ts_config_create();
+    TT_OKE(ts_config_load_file(c, path, 1, err, sizeof(err)), err);
+    TT_ASSERT_STR(ts_config_get(c, "log.dirs"), "/tmp/x");
+    TT_ASSERT_EQ_INT(ts_config_get_int(c, "log.segment.bytes"), 2048);
+    TT_ASSERT_STR(ts_config_get(c, "listeners"), "PLAINTEXT://127.0.0.1:9092");
+    ts_config_destroy(c);
+    f = fopen(path, "w");
+    fprintf(f, "log.segment.bytes=-5\n");
+    fclose(f);
+    c = ts_config_create();
+    TT_ASSERT_EQ_INT(ts_config_load_file(c, path, 1, err, sizeof(err)), TS_E_CONFIG);
+    TT_ASSERT(strstr(err, ":1") && strstr(err, "-5"));
+    ts_config_destroy(c);
+    ts_fs_rmtree(dir, NULL, 0);
+}
+
+TT_TEST(buf_hard_cap)
+{
+    ts_buf b;
+    ts_buf_init(&b, 10);
+    TT_OK(ts_buf_append(&b, "12345", 5));
+    TT_OK(ts_buf_append(&b, "67890", 5));
+    TT_ASSERT_EQ_INT(ts_buf_append(&b, "x", 1), TS_E_NOMEM);
+    TT_ASSERT_EQ_INT(b.len, 10);
+    ts_buf_free(&b);
+}
+
+static atomic_int g_count;
+static void count_job(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&g_count, 1);
+}
+
+TT_TEST(pool_runs_everything)
+{
+    ts_pool *p;
+    TT_OK(ts_pool_create("t", 3, 0, &p));
+    for (int i = 0; i < 1000; i++) TT_OK(ts_pool_submit(p, count_job, NULL));
+    ts_pool_drain(p);
+    TT_ASSERT_EQ_INT(atomic_load(&g_count), 1000);
+    for (int i = 0; i < 100; i++) TT_OK(ts_pool_submit(p, count_job, NULL));
+    ts_pool_destroy(p); /* runs what was queued */
+    TT_ASSERT_EQ_INT(atomic_load(&g_count), 1100);
+}
+
+TT_TEST(retry_policy)
+{
+    ts_retry r;
+    ts_retry_init(&r, 10000, 1, 4, 3);
+    TT_ASSERT(!ts_retry_next(&r, TS_E_AUTH)); /* not retriable */
+    ts_retry_init(&r, 10000, 1, 4, 3);
+    TT_ASSERT(ts_retry_next(&r, TS_E_REMOTE_RETRIABLE));
+    TT_ASSERT(ts_retry_next(&r, TS_E_TIMEOUT));
+    TT_ASSERT(!ts_retry_next(&r, TS_E_REMOTE_RETRIABLE)); /* attempts used up */
+    ts_retry_init(&r, 0, 1, 4, 0);
+    ts_sleep_ms(2);
+    TT_ASSERT(!ts_retry_next(&r, TS_E_REMOTE_RETRIABLE)); /* deadline passed */
+    TT_ASSERT(ts_status_is_retriable(TS_E_BACKPRESSURE));
+    TT_ASSERT(!ts_status_is_retriable(TS_E_NOT_FOUND));
+}
+
+TT_TEST(atomic_write_and_errors)
+{
+    char dir[256], path[300], err[512];
+    tt_tmpdir(dir, sizeof(dir), "fs");
+    snprintf(path, sizeof(path), "%s/sub/dir", dir);
+    TT_OK(ts_fs_mkdirs(path, err, sizeof(err)));
+    snprintf(path, sizeof(path), "%s/sub/dir/f", dir);
+    TT_OK(ts_fs_write_atomic(path, "abc", 3, err, sizeof(err)));
+    TT_OK(ts_fs_write_atomic(path, "abcd", 4, err, sizeof(err)));
+    uint8_t *d;
+    size_t n;
+    TT_OK(ts_fs_read_all(path, 100, &d, &n, err, sizeof(err)));
+    TT_ASSERT_EQ_INT(n, 4);
+    TT_ASSERT(!memcmp(d, "abcd", 4));
+    free(d);
+    TT_ASSERT_EQ_INT(ts_fs_read_all(path, 2, &d, &n, err, sizeof(err)), TS_E_NOMEM);
+    TT_ASSERT_EQ_INT(ts_fs_du(dir), 4); /* no temp files left behind */
+    snprintf(path, sizeof(path), "%s/missing", dir);
+    TT_ASSERT_EQ_INT(ts_fs_read_all(path, 100, &d, &n, err, sizeof(err)), TS_E_NOT_FOUND);
+    TT_ASSERT(strstr(err, "missing") != NULL);
+    TT_OK(ts_fs_rmtree(dir, err, sizeof(err)));
+    TT_ASSERT(access(dir, F_OK) != 0);
+}
+
+TT_TEST(err_prefix_keeps_message)
+{
+    char err[64] = "";
+    ts_err_set(err, sizeof(err), TS_E_IO, "inner reason");
+    ts_err_prefix(err, sizeof(err), TS_E_IO, "outer %d", 7);
+    TT_ASSERT_STR(err, "outer 7: inner reason");
+    TT_ASSERT_STR(ts_status_name(TS_E_CHECKSUM), "TS_E_CHECKSUM");
+}
+
+int main(int argc, char **argv)
+{
+    TT_INIT(argc, argv);
+    TT_RUN(crc32c_known_vectors);
+    TT_RUN(batch_build_validate_and_reject);
+    TT_RUN(config_validation_messages);
+    TT_RUN(config_file_parsing);
+    TT_RUN(buf_hard_cap);
+    TT_RUN(pool_runs_everything);
+    TT_RUN(retry_policy);
+    TT_RUN(atomic_write_and_errors);
+    TT_RUN(err_prefix_keeps_message);
+    return tt_summary();
+}
