@@ -1,0 +1,661 @@
+/*
+ * engine.c — the engine: configuration, object store, worker pools, the
+ * partition registry, topic-level overrides and the background task.
+ *
+ * The background thread wakes every remote.log.manager.task.interval.ms and
+ * runs each partition's tick (time-based roll and flush, upload retries,
+ * remote manifest re-sync, retention). Uploads run on the upload pool.
+ * A lock file (flock on <log.dirs>/.lock) keeps two engines off one data
+ * directory; offline readers (tierctl) do not take it.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/clock.h"
+#include "common/config_table.h"
+#include "common/err.h"
+#include "common/fsutil.h"
+#include "common/log.h"
+#include "internal.h"
+
+int ts_topic_name_valid(const char *topic)
+{
+    size_t n = topic ? strlen(topic) : 0;
+    if (n == 0 || n > 249 || !strcmp(topic, ".") || !strcmp(topic, "..")) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = topic[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* Topic config keys (Kafka's topic names) -> engine property names. */
+static const struct {
+    const char *topic_key, *engine_key;
+} g_topic_keys[] = {
+    {"segment.bytes", "log.segment.bytes"},
+    {"segment.ms", "log.segment.ms"},
+    {"segment.index.bytes", NULL},
+    {"index.interval.bytes", "log.index.interval.bytes"},
+    {"retention.bytes", "log.retention.bytes"},
+    {"retention.ms", "log.retention.ms"},
+    {"local.retention.bytes", "log.local.retention.bytes"},
+    {"local.retention.ms", "log.local.retention.ms"},
+    {"flush.messages", "log.flush.interval.messages"},
+    {"flush.ms", "log.flush.interval.ms"},
+    {"max.message.bytes", "message.max.bytes"},
+    {"remote.storage.enable", "remote.storage.enable"},
+};
+
+static const char *engine_key_for(const char *k)
+{
+    for (size_t i = 0; i < sizeof(g_topic_keys) / sizeof(g_topic_keys[0]); i++)
+        if (!strcmp(g_topic_keys[i].topic_key, k)) return g_topic_keys[i].engine_key;
+    if (!strncmp(k, "log.", 4) || !strcmp(k, "message.max.bytes")) return k;
+    return NULL;
+}
+
+static ssize_t topic_idx(ts_engine *eng, const char *topic)
+{
+    for (size_t i = 0; i < eng->ntopics; i++)
+        if (!strcmp(eng->topic_names[i], topic)) return (ssize_t)i;
+    return -1;
+}
+
+typedef struct merge_ctx {
+    ts_config *dst;
+} merge_ctx;
+
+static void merge_kv(const char *k, const char *v, void *opaque)
+{
+    merge_ctx *m = opaque;
+    ts_config_set(m->dst, k, v, NULL, 0);
+}
+
+ts_config *ts_engine_topic_config(ts_engine *eng, const char *topic)
+{
+    pthread_mutex_lock(&eng->mu);
+    ts_config *c = ts_config_dup(eng->cfg);
+    ssize_t i = topic_idx(eng, topic);
+    if (c && i >= 0) {
+        merge_ctx m = {c};
+        ts_config_foreach_set(eng->topic_cfgs[i], merge_kv, &m);
+    }
+    pthread_mutex_unlock(&eng->mu);
+    return c;
+}
+
+static void write_kv(const char *k, const char *v, void *opaque)
+{
+    ts_buf_printf(opaque, "%s=%s\n", k, v);
+}
+
+/* Persists a topic's overrides: locally (<log.dirs>/.topics/<topic>.properties)
+ * and in the bucket as a new immutable object
+ * <topic>/config/<ms:20>-<rand>.properties (newest wins on recovery). */
+static ts_status persist_topic_config(ts_engine *eng, const char *topic, const ts_config *tc,
+                                      char *errstr, size_t errlen)
+{
+    ts_buf b;
+    ts_buf_init(&b, 1 << 20);
+    ts_buf_printf(&b, "# topic-level overrides of %s (written by tierstore)\n", topic);
+    ts_config_foreach_set(tc, write_kv, &b);
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/.topics", eng->data_dir);
+    ts_status st = ts_fs_mkdirs(path, errstr, errlen);
+    snprintf(path, sizeof(path), "%s/.topics/%s.properties", eng->data_dir, topic);
+    if (!st) st = ts_fs_write_atomic(path, b.data, b.len, errstr, errlen);
+    if (!st && eng->os) {
+        char key[600], rnd[9];
+        ts_rand_hex(rnd, 4);
+        snprintf(key, sizeof(key), "%s/config/%020lld-%s.properties", topic, (long long)ts_now_ms(),
+                 rnd);
+        st = ts_objstore_put(eng->os, key, b.data, b.len, TS_PUT_IF_NONE_MATCH, errstr, errlen);
+    }
+    ts_buf_free(&b);
+    return st;
+}
+
+static ts_status load_topic_file(ts_engine *eng, const char *topic, const char *path)
+{
+    ts_config *tc = ts_config_create();
+    char err[512];
+    if (!tc) return TS_E_NOMEM;
+    if (ts_config_load_file(tc, path, 0, err, sizeof(err))) {
+        ts_log_warn("tiering", "ignoring topic config %s: %s", path, err);
+        ts_config_destroy(tc);
+        return TS_OK;
+    }
+    char **nn = realloc(eng->topic_names, (eng->ntopics + 1) * sizeof(char *));
+    if (nn) eng->topic_names = nn;
+    ts_config **nc = realloc(eng->topic_cfgs, (eng->ntopics + 1) * sizeof(ts_config *));
+    if (nc) eng->topic_cfgs = nc;
+    if (!nn || !nc) {
+        ts_config_destroy(tc);
+        return TS_E_NOMEM;
+    }
+    eng->topic_names[eng->ntopics] = strdup(topic);
+    eng->topic_cfgs[eng->ntopics] = tc;
+    eng->ntopics++;
+    return TS_OK;
+}
+
+static void load_topic_configs(ts_engine *eng)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s/.topics", eng->data_dir);
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t n = strlen(de->d_name);
+        if (n <= 11 || strcmp(de->d_name + n - 11, ".properties")) continue;
+        char topic[256], path[PATH_MAX];
+        snprintf(topic, sizeof(topic), "%.*s", (int)(n - 11), de->d_name);
+        if (!ts_topic_name_valid(topic)) continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        load_topic_file(eng, topic, path);
+    }
+    closedir(d);
+}
+
+typedef struct newest_ctx {
+    char key[600];
+} newest_ctx;
+
+static int newest_cb(const char *key, uint64_t size, void *opaque)
+{
+    newest_ctx *c = opaque;
+    (void)size;
+    size_t n = strlen(key);
+    if (n > 11 && !strcmp(key + n - 11, ".properties") && strcmp(key, c->key) > 0)
+        snprintf(c->key, sizeof(c->key), "%s", key);
+    return 0;
+}
+
+/* A topic with no local config but one in the bucket (recovery into an
+ * empty data directory) gets it back. Engine lock NOT held (object store). */
+static void recover_topic_config(ts_engine *eng, const char *topic)
+{
+    if (!eng->os) return;
+    pthread_mutex_lock(&eng->mu);
+    int known = topic_idx(eng, topic) >= 0;
+    pthread_mutex_unlock(&eng->mu);
+    if (known) return;
+    newest_ctx c = {""};
+    char prefix[300], err[512];
+    snprintf(prefix, sizeof(prefix), "%s/config/", topic);
+    if (ts_objstore_list(eng->os, prefix, newest_cb, &c, err, sizeof(err)) || !c.key[0]) return;
+    uint8_t *data;
+    size_t len;
+    if (ts_objstore_get(eng->os, c.key, 0, TS_OBJSTORE_TO_END, &data, &len, err, sizeof(err)))
+        return;
+    char dir[PATH_MAX], path[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s/.topics", eng->data_dir);
+    snprintf(path, sizeof(path), "%s/%s.properties", dir, topic);
+    if (!ts_fs_mkdirs(dir, err, sizeof(err)) && !ts_fs_write_atomic(path, data, len, err, sizeof(err))) {
+        pthread_mutex_lock(&eng->mu);
+        if (topic_idx(eng, topic) < 0) load_topic_file(eng, topic, path);
+        pthread_mutex_unlock(&eng->mu);
+        ts_log_info("tiering", "topic %s: recovered its configuration from %s", topic, c.key);
+    }
+    free(data);
+}
+
+ts_status ts_topic_set_config(ts_engine *eng, const char *topic, const char *const *keys,
+                              const char *const *values, size_t n, char *errstr, size_t errlen)
+{
+    if (!ts_topic_name_valid(topic))
+        return ts_err_set(errstr, errlen, TS_E_INVAL, "invalid topic name '%s'", topic ? topic : "");
+    ts_config *tc = ts_config_create();
+    if (!tc) return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
+    pthread_mutex_lock(&eng->mu);
+    ssize_t ti = topic_idx(eng, topic);
+    if (ti >= 0) {
+        merge_ctx m = {tc};
+        ts_config_foreach_set(eng->topic_cfgs[ti], merge_kv, &m);
+    }
+    pthread_mutex_unlock(&eng->mu);
+    ts_status st = TS_OK;
+    for (size_t i = 0; i < n && !st; i++) {
+        const char *ek = engine_key_for(keys[i]);
+        if (!ek) {
+            st = ts_err_set(errstr, errlen, TS_E_CONFIG,
+                            "topic %s: unsupported topic config '%s'", topic, keys[i]);
+            break;
+        }
+        st = ts_config_set(tc, ek, values[i], errstr, errlen);
+        if (st) ts_err_prefix(errstr, errlen, st, "topic %s", topic);
+    }
+    if (!st) st = persist_topic_config(eng, topic, tc, errstr, errlen);
+    if (st) {
+        ts_config_destroy(tc);
+        return st;
+    }
+    pthread_mutex_lock(&eng->mu);
+    ti = topic_idx(eng, topic);
+    if (ti >= 0) {
+        ts_config_destroy(eng->topic_cfgs[ti]);
+        eng->topic_cfgs[ti] = tc;
+    } else {
+        char **nn = realloc(eng->topic_names, (eng->ntopics + 1) * sizeof(char *));
+        if (nn) eng->topic_names = nn;
+        ts_config **nc = realloc(eng->topic_cfgs, (eng->ntopics + 1) * sizeof(ts_config *));
+        if (nc) eng->topic_cfgs = nc;
+        if (!nn || !nc) {
+            pthread_mutex_unlock(&eng->mu);
+            ts_config_destroy(tc);
+            return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
+        }
+        eng->topic_names[eng->ntopics] = strdup(topic);
+        eng->topic_cfgs[eng->ntopics++] = tc;
+    }
+    /* Apply to open partitions of the topic. */
+    ts_config *eff = ts_config_dup(eng->cfg);
+    merge_ctx m = {eff};
+    ts_config_foreach_set(tc, merge_kv, &m);
+    for (size_t i = 0; i < eng->nparts; i++) {
+        ts_partition *p = eng->parts[i];
+        if (strcmp(p->topic, topic)) continue;
+        pthread_mutex_lock(&p->mu);
+        ts_part_settings_resolve(eff, &p->set);
+        if (!eng->os) p->set.remote_enable = 0;
+        pthread_mutex_unlock(&p->mu);
+    }
+    ts_config_destroy(eff);
+    pthread_mutex_unlock(&eng->mu);
+    return TS_OK;
+}
+
+/* ---- background task ----------------------------------------------------- */
+
+static void *bg_main(void *arg)
+{
+    ts_engine *eng = arg;
+    pthread_setname_np(pthread_self(), "ts-bg");
+    pthread_mutex_lock(&eng->bg_mu);
+    while (!eng->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t ns = (int64_t)ts.tv_nsec + (eng->task_interval_ms % 1000) * 1000000;
+        ts.tv_sec += eng->task_interval_ms / 1000 + ns / 1000000000;
+        ts.tv_nsec = ns % 1000000000;
+        pthread_cond_timedwait(&eng->bg_cv, &eng->bg_mu, &ts);
+        if (eng->stopping) break;
+        pthread_mutex_unlock(&eng->bg_mu);
+        pthread_mutex_lock(&eng->mu);
+        size_t n = eng->nparts;
+        ts_partition **ps = malloc((n + 1) * sizeof(*ps));
+        if (ps) memcpy(ps, eng->parts, n * sizeof(*ps));
+        pthread_mutex_unlock(&eng->mu);
+        for (size_t i = 0; ps && i < n; i++) ts_part_tick(ps[i]);
+        free(ps);
+        pthread_mutex_lock(&eng->bg_mu);
+    }
+    pthread_mutex_unlock(&eng->bg_mu);
+    return NULL;
+}
+
+/* ---- open / close -------------------------------------------------------- */
+
+ts_status ts_engine_open(const ts_config *cfg, ts_engine **out, char *errstr, size_t errlen)
+{
+    ts_engine *eng = calloc(1, sizeof(*eng));
+    if (!eng) return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
+    eng->lock_fd = -1;
+    pthread_mutex_init(&eng->mu, NULL);
+    pthread_mutex_init(&eng->bg_mu, NULL);
+    pthread_cond_init(&eng->bg_cv, NULL);
+    ts_status st;
+    eng->cfg = ts_config_dup(cfg);
+    if (!eng->cfg) {
+        st = ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
+        goto fail;
+    }
+    int lvl = ts_log_level_parse(ts_config_get_str(eng->cfg, "log.level"));
+    if (ts_config_is_set(eng->cfg, "log.level") && lvl >= 0) ts_log_set_level((ts_log_level)lvl);
+    const char *dir = ts_config_get_str(eng->cfg, "log.dirs");
+    if (!dir[0] || dir[0] != '/') {
+        char cwd[PATH_MAX];
+        if (!dir[0] || !getcwd(cwd, sizeof(cwd))) {
+            st = ts_err_set(errstr, errlen, TS_E_CONFIG, "log.dirs must name a directory");
+            goto fail;
+        }
+        snprintf(eng->data_dir, sizeof(eng->data_dir), "%s/%s", cwd, dir);
+    } else {
+        snprintf(eng->data_dir, sizeof(eng->data_dir), "%s", dir);
+    }
+    if (strchr(eng->data_dir, ',')) {
+        st = ts_err_set(errstr, errlen, TS_E_CONFIG,
+                        "log.dirs=%s: only one directory is supported", eng->data_dir);
+        goto fail;
+    }
+    st = ts_fs_mkdirs(eng->data_dir, errstr, errlen);
+    if (st) goto fail;
+    char lockp[PATH_MAX];
+    snprintf(lockp, sizeof(lockp), "%s/.lock", eng->data_dir);
+    eng->lock_fd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (eng->lock_fd < 0 || flock(eng->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        st = ts_err_set(errstr, errlen, TS_E_IO,
+                        "data directory %s is in use by another tierstore process (lock %s)",
+                        eng->data_dir, lockp);
+        goto fail;
+    }
+    eng->task_interval_ms = ts_config_get_int(eng->cfg, "remote.log.manager.task.interval.ms");
+
+    if (ts_config_get_bool(eng->cfg, "remote.storage.enable")) {
+        const char *url = ts_config_get_str(eng->cfg, "remote.storage.url");
+        if (!url[0]) {
+            st = ts_err_set(errstr, errlen, TS_E_CONFIG,
+                            "remote.storage.url is not set: set it to file:///path/to/bucket-dir "
+                            "or s3://bucket/prefix, or set remote.storage.enable=false");
+            goto fail;
+        }
+        st = ts_objstore_open(url, eng->cfg, &eng->os, errstr, errlen);
+        if (st) goto fail;
+        const char *cd = ts_config_get_str(eng->cfg, "remote.log.cache.dir");
+        if (cd[0]) snprintf(eng->cache_dir, sizeof(eng->cache_dir), "%s", cd);
+        else snprintf(eng->cache_dir, sizeof(eng->cache_dir), "%s/.chunk-cache", eng->data_dir);
+        st = ts_chunk_cache_create(eng->cache_dir,
+                                   (uint64_t)ts_config_get_int(eng->cfg, "remote.log.cache.bytes"),
+                                   &eng->cache, errstr, errlen);
+        if (st) goto fail;
+        st = ts_reader_create(eng->os, eng->cache,
+                              (int)ts_config_get_int(eng->cfg, "remote.log.reader.threads"),
+                              (int)ts_config_get_int(eng->cfg, "remote.log.prefetch.chunks"),
+                              &eng->reader, errstr, errlen);
+        if (st) goto fail;
+        st = ts_pool_create("ts-upload",
+                            (int)ts_config_get_int(eng->cfg, "remote.log.manager.thread.pool.size"),
+                            0, &eng->upload_pool);
+        if (st) {
+            ts_err_set(errstr, errlen, st, "cannot start upload workers");
+            goto fail;
+        }
+    }
+    load_topic_configs(eng);
+    if (pthread_create(&eng->bg, NULL, bg_main, eng) != 0) {
+        st = ts_err_set(errstr, errlen, TS_E_NOMEM, "cannot start the background thread");
+        goto fail;
+    }
+    *out = eng;
+    return TS_OK;
+fail:
+    eng->bg = 0;
+    ts_engine_close(eng);
+    return st;
+}
+
+void ts_engine_close(ts_engine *eng)
+{
+    if (!eng) return;
+    if (eng->bg) {
+        pthread_mutex_lock(&eng->bg_mu);
+        eng->stopping = 1;
+        pthread_cond_broadcast(&eng->bg_cv);
+        pthread_mutex_unlock(&eng->bg_mu);
+        pthread_join(eng->bg, NULL);
+    }
+    /* In-flight uploads finish (or fail cleanly); nothing new is queued
+     * because the background thread is gone and partitions are closing. */
+    if (eng->upload_pool) ts_pool_destroy(eng->upload_pool);
+    ts_reader_destroy(eng->reader);
+    for (size_t i = 0; i < eng->nparts; i++) ts_part_close(eng->parts[i]);
+    free(eng->parts);
+    ts_chunk_cache_destroy(eng->cache);
+    ts_objstore_destroy(eng->os);
+    for (size_t i = 0; i < eng->ntopics; i++) {
+        free(eng->topic_names[i]);
+        ts_config_destroy(eng->topic_cfgs[i]);
+    }
+    free(eng->topic_names);
+    free(eng->topic_cfgs);
+    ts_config_destroy(eng->cfg);
+    if (eng->lock_fd >= 0) close(eng->lock_fd);
+    pthread_mutex_destroy(&eng->mu);
+    pthread_mutex_destroy(&eng->bg_mu);
+    pthread_cond_destroy(&eng->bg_cv);
+    free(eng);
+}
+
+ts_status ts_partition_open(ts_engine *eng, const char *topic, int32_t partition, int create,
+                            ts_partition **out, char *errstr, size_t errlen)
+{
+    if (!eng || !out) return ts_err_set(errstr, errlen, TS_E_INVAL, "invalid argument");
+    if (!ts_topic_name_valid(topic))
+        return ts_err_set(errstr, errlen, TS_E_INVAL,
+                          "invalid topic name '%s': use 1-249 characters of [A-Za-z0-9._-]",
+                          topic ? topic : "");
+    if (partition < 0)
+        return ts_err_set(errstr, errlen, TS_E_INVAL, "invalid partition %d", partition);
+    pthread_mutex_lock(&eng->mu);
+    for (size_t i = 0; i < eng->nparts; i++) {
+        ts_partition *p = eng->parts[i];
+        if (p->id == partition && !strcmp(p->topic, topic) && !p->deleted) {
+            *out = p;
+            pthread_mutex_unlock(&eng->mu);
+            return TS_OK;
+        }
+    }
+    pthread_mutex_unlock(&eng->mu);
+    recover_topic_config(eng, topic);
+    /* Opened under the engine lock so two opens of one partition cannot
+     * race. Recovery from the bucket may take a while and blocks other
+     * opens meanwhile, never appends or reads of open partitions. */
+    ts_partition *p;
+    pthread_mutex_lock(&eng->mu);
+    ts_status st = ts_part_open(eng, topic, partition, create, &p, errstr, errlen);
+    if (st) {
+        pthread_mutex_unlock(&eng->mu);
+        return st;
+    }
+    if (eng->nparts == eng->capparts) {
+        size_t nc = eng->capparts ? eng->capparts * 2 : 16;
+        ts_partition **np = realloc(eng->parts, nc * sizeof(*np));
+        if (!np) {
+            pthread_mutex_unlock(&eng->mu);
+            ts_part_close(p);
+            return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
+        }
+        eng->parts = np;
+        eng->capparts = nc;
+    }
+    eng->parts[eng->nparts++] = p;
+    pthread_mutex_unlock(&eng->mu);
+    *out = p;
+    return TS_OK;
+}
+
+typedef struct del_ctx {
+    char **keys;
+    size_t n, cap;
+} del_ctx;
+
+static int collect_cb(const char *key, uint64_t size, void *opaque)
+{
+    del_ctx *c = opaque;
+    (void)size;
+    if (c->n == c->cap) {
+        size_t nc = c->cap ? c->cap * 2 : 64;
+        char **nk = realloc(c->keys, nc * sizeof(char *));
+        if (!nk) return 1;
+        c->keys = nk;
+        c->cap = nc;
+    }
+    c->keys[c->n] = strdup(key);
+    if (c->keys[c->n]) c->n++;
+    return 0;
+}
+
+ts_status ts_partition_delete(ts_engine *eng, const char *topic, int32_t partition, char *errstr,
+                              size_t errlen)
+{
+    ts_partition *p = NULL;
+    ts_status st = ts_partition_open(eng, topic, partition, 0, &p, errstr, errlen);
+    if (st) return st;
+    pthread_mutex_lock(&p->mu);
+    p->deleted = 1;
+    while (p->upload_inflight) pthread_cond_wait(&p->cv, &p->mu);
+    for (size_t i = 0; i < p->nsegs; i++) {
+        p->segs[i]->deleted = 1;
+        ts_segment_unref(p->segs[i]);
+    }
+    p->nsegs = 0;
+    pthread_mutex_unlock(&p->mu);
+    st = ts_fs_rmtree(p->dir, errstr, errlen);
+    if (st) return st;
+    if (eng->os) {
+        del_ctx c = {0};
+        char prefix[300];
+        ts_index_partition_prefix(topic, partition, prefix, sizeof(prefix));
+        st = ts_objstore_list(eng->os, prefix, collect_cb, &c, errstr, errlen);
+        if (!st && c.n)
+            st = ts_objstore_delete_many(eng->os, (const char *const *)c.keys, c.n, errstr, errlen);
+        for (size_t i = 0; i < c.n; i++) {
+            ts_chunk_cache_forget_object(eng->cache, c.keys[i]);
+            free(c.keys[i]);
+        }
+        free(c.keys);
+    }
+    return st;
+}
+
+/* ---- listing and stats --------------------------------------------------- */
+
+static int add_part(int32_t **v, size_t *n, size_t *cap, int32_t id)
+{
+    for (size_t i = 0; i < *n; i++)
+        if ((*v)[i] == id) return 0;
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 16;
+        int32_t *nv = realloc(*v, nc * sizeof(int32_t));
+        if (!nv) return -1;
+        *v = nv;
+        *cap = nc;
+    }
+    (*v)[(*n)++] = id;
+    return 0;
+}
+
+static int cmp_i32(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+typedef struct plist_ctx {
+    const char *topic;
+    int32_t **v;
+    size_t *n, *cap;
+} plist_ctx;
+
+static int plist_cb(const char *key, uint64_t size, void *opaque)
+{
+    plist_ctx *c = opaque;
+    (void)size;
+    size_t tl = strlen(c->topic);
+    const char *r = key + tl + 1; /* "<topic>/<p>/manifests/..." */
+    char *end;
+    long id = strtol(r, &end, 10);
+    if (end != r && !strncmp(end, "/manifests/", 11) && id >= 0 && id <= INT32_MAX)
+        add_part(c->v, c->n, c->cap, (int32_t)id);
+    return 0;
+}
+
+/* Partitions of a topic from the local data dir and the bucket. */
+ts_status ts_topic_partitions_scan(const char *data_dir, ts_objstore *os, const char *topic,
+                                   int32_t **parts, size_t *nparts, char *errstr, size_t errlen);
+ts_status ts_topic_partitions_scan(const char *data_dir, ts_objstore *os, const char *topic,
+                                   int32_t **parts, size_t *nparts, char *errstr, size_t errlen)
+{
+    int32_t *v = NULL;
+    size_t n = 0, cap = 0;
+    size_t tl = strlen(topic);
+    DIR *d = opendir(data_dir);
+    if (d) {
+        struct dirent *de;
+        while ((de = readdir(d))) {
+            if (strncmp(de->d_name, topic, tl) || de->d_name[tl] != '-') continue;
+            const char *r = de->d_name + tl + 1;
+            char *end;
+            long id = strtol(r, &end, 10);
+            if (end == r || *end || id < 0 || id > INT32_MAX) continue;
+            add_part(&v, &n, &cap, (int32_t)id);
+        }
+        closedir(d);
+    }
+    if (os) {
+        char prefix[300];
+        snprintf(prefix, sizeof(prefix), "%s/", topic);
+        plist_ctx c = {topic, &v, &n, &cap};
+        ts_status st = ts_objstore_list(os, prefix, plist_cb, &c, errstr, errlen);
+        if (st) {
+            free(v);
+            return st;
+        }
+    }
+    if (n) qsort(v, n, sizeof(*v), cmp_i32);
+    *parts = v;
+    *nparts = n;
+    return TS_OK;
+}
+
+ts_status ts_engine_topic_partitions(ts_engine *eng, const char *topic, int32_t **parts,
+                                     size_t *nparts, char *errstr, size_t errlen)
+{
+    if (!ts_topic_name_valid(topic))
+        return ts_err_set(errstr, errlen, TS_E_INVAL, "invalid topic name '%s'", topic ? topic : "");
+    return ts_topic_partitions_scan(eng->data_dir, eng->os, topic, parts, nparts, errstr, errlen);
+}
+
+void ts_engine_stats_get(ts_engine *eng, ts_engine_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&eng->mu);
+    size_t n = eng->nparts;
+    ts_partition **ps = malloc((n + 1) * sizeof(*ps));
+    if (ps) memcpy(ps, eng->parts, n * sizeof(*ps));
+    pthread_mutex_unlock(&eng->mu);
+    for (size_t i = 0; ps && i < n; i++) {
+        if (ps[i]->deleted) continue;
+        out->local_bytes += ts_part_local_bytes(ps[i]);
+        if (ps[i]->idx) {
+            ts_index_summary sum;
+            ts_index_summary_get(ps[i]->idx, &sum);
+            out->remote_bytes += sum.stored_bytes;
+            out->remote_raw_bytes += sum.raw_bytes;
+            out->remote_objects += sum.count;
+        }
+    }
+    free(ps);
+    if (eng->cache) {
+        ts_chunk_cache_stats cs;
+        ts_chunk_cache_stats_get(eng->cache, &cs);
+        out->cache_bytes = cs.bytes;
+        out->cache_hits = cs.hits;
+        out->cache_misses = cs.misses;
+        out->remote_get_bytes = cs.fetched_bytes;
+    }
+    out->uploads_done = atomic_load(&eng->uploads_done);
+    out->uploads_failed = atomic_load(&eng->uploads_failed);
+}
+
+const char *ts_location_name(ts_location loc)
+{
+    switch (loc) {
+    case TS_LOC_LOCAL: return "local";
+    case TS_LOC_REMOTE: return "remote";
+    case TS_LOC_LOCAL_REMOTE: return "local+remote";
+    }
+    return "unknown";
+}

@@ -1,0 +1,902 @@
+/*
+ * partition.c — one partition: its local segments, the append and read
+ * paths, rolling, upload scheduling and retention.
+ *
+ * Threads: append/read/flush/roll run on the caller's thread; uploads on
+ * the engine's upload pool (one upload in flight per partition, oldest
+ * closed segment first, so the manifest grows in offset order); ticks
+ * (time-based roll and flush, upload retries, manifest re-sync, retention)
+ * on the engine's background thread. Cold reads run on the caller's thread
+ * without the partition lock, so they never block appends or hot reads.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/batch.h"
+#include "common/clock.h"
+#include "common/config_table.h"
+#include "common/err.h"
+#include "common/fsutil.h"
+#include "common/log.h"
+#include "internal.h"
+#include "uploader/uploader.h"
+
+static pthread_mutex_t g_retention_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void ts_part_settings_resolve(const ts_config *cfg, ts_part_settings *s)
+{
+    s->segment_bytes = ts_config_get_int(cfg, "log.segment.bytes");
+    s->segment_ms = ts_config_get_int(cfg, "log.segment.ms");
+    s->index_interval = ts_config_get_int(cfg, "log.index.interval.bytes");
+    s->flush_messages = ts_config_get_int(cfg, "log.flush.interval.messages");
+    s->flush_ms = ts_config_get_int(cfg, "log.flush.interval.ms");
+    s->retention_bytes = ts_config_get_int(cfg, "log.retention.bytes");
+    s->retention_ms = ts_config_get_int(cfg, "log.retention.ms");
+    s->local_retention_bytes = ts_config_get_int(cfg, "log.local.retention.bytes");
+    s->local_retention_ms = ts_config_get_int(cfg, "log.local.retention.ms");
+    if (s->local_retention_bytes == -2) s->local_retention_bytes = s->retention_bytes;
+    if (s->local_retention_ms == -2) s->local_retention_ms = s->retention_ms;
+    s->max_batch = ts_config_get_int(cfg, "message.max.bytes");
+    s->remote_enable = ts_config_get_bool(cfg, "remote.storage.enable");
+}
+
+/* ---- helpers (partition lock held unless said otherwise) ---------------- */
+
+static ts_segment *active_seg(ts_partition *p) { return p->segs[p->nsegs - 1]; }
+
+static ts_status push_seg(ts_partition *p, ts_segment *s)
+{
+    if (p->nsegs == p->capsegs) {
+        size_t nc = p->capsegs ? p->capsegs * 2 : 16;
+        ts_segment **n = realloc(p->segs, nc * sizeof(*n));
+        if (!n) return TS_E_NOMEM;
+        p->segs = n;
+        p->capsegs = nc;
+    }
+    p->segs[p->nsegs++] = s;
+    return TS_OK;
+}
+
+/* Removes segs[i] from the list and deletes its files once unreferenced. */
+static void drop_seg(ts_partition *p, size_t i)
+{
+    ts_segment *s = p->segs[i];
+    memmove(&p->segs[i], &p->segs[i + 1], (p->nsegs - i - 1) * sizeof(*p->segs));
+    p->nsegs--;
+    s->deleted = 1;
+    ts_segment_unref(s);
+}
+
+static uint64_t closed_bytes(ts_partition *p)
+{
+    uint64_t b = 0;
+    for (size_t i = 0; i + 1 < p->nsegs; i++) b += p->segs[i]->size;
+    return b;
+}
+
+static int64_t log_start_locked(ts_partition *p)
+{
+    int64_t start = p->nsegs ? p->segs[0]->base_offset : p->leo;
+    if (p->idx) {
+        ts_index_summary sum;
+        ts_index_summary_get(p->idx, &sum);
+        if (sum.count && sum.start_offset < start) start = sum.start_offset;
+    }
+    return start;
+}
+
+static void upload_job(void *arg);
+
+typedef struct upload_ctx {
+    ts_partition *p;
+    ts_segment *seg;
+} upload_ctx;
+
+/* Starts the next upload if none is in flight (partition lock held). */
+static void schedule_upload(ts_partition *p)
+{
+    if (!p->idx || !p->set.remote_enable || p->upload_inflight || p->deleted) return;
+    if (ts_mono_ms() < p->next_upload_ms) return;
+    for (size_t i = 0; i + 1 < p->nsegs; i++) {
+        ts_segment *s = p->segs[i];
+        if (s->remote || s->size == 0) continue;
+        upload_ctx *c = malloc(sizeof(*c));
+        if (!c) return;
+        c->p = p;
+        c->seg = s;
+        ts_segment_ref(s);
+        s->uploading = 1;
+        p->upload_inflight = 1;
+        if (ts_pool_submit(p->eng->upload_pool, upload_job, c) != TS_OK) {
+            s->uploading = 0;
+            p->upload_inflight = 0;
+            ts_segment_unref(s);
+            free(c);
+        }
+        return;
+    }
+}
+
+static void enforce_local_retention(ts_partition *p);
+
+static void upload_job(void *arg)
+{
+    upload_ctx *c = arg;
+    ts_partition *p = c->p;
+    ts_segment *s = c->seg;
+    ts_engine *eng = p->eng;
+    char err[1024] = "";
+    ts_upload_req req = {
+        .topic = p->topic,
+        .partition = p->id,
+        .segment_path = s->path,
+        .base_offset = s->base_offset,
+        .chunk_bytes = (size_t)ts_config_get_int(eng->cfg, "remote.storage.chunk.bytes"),
+        .compression_level = (int)ts_config_get_int(eng->cfg, "remote.storage.compression.level"),
+        .max_batch_bytes = (size_t)p->set.max_batch,
+    };
+    ts_status st = TS_E_CLOSED;
+    if (!p->deleted) st = ts_uploader_upload_segment(eng->os, p->idx, &req, NULL, err, sizeof(err));
+    ts_segment_meta chk;
+    memset(&chk, 0, sizeof(chk));
+    int committed = st == TS_OK || (ts_index_lookup_offset(p->idx, s->base_offset, &chk) == TS_OK &&
+                                    chk.base_offset == s->base_offset);
+    ts_segment_meta_clear(&chk);
+
+    pthread_mutex_lock(&p->mu);
+    s->uploading = 0;
+    p->upload_inflight = 0;
+    if (committed) {
+        s->remote = 1;
+        p->upload_failures = 0;
+        p->next_upload_ms = 0;
+        atomic_fetch_add(&eng->uploads_done, 1);
+        ts_log_debug("uploader", "%s-%d: segment %020lld uploaded", p->topic, p->id,
+                     (long long)s->base_offset);
+    } else if (st != TS_E_NOT_FOUND && st != TS_E_CLOSED) {
+        p->upload_failures++;
+        atomic_fetch_add(&eng->uploads_failed, 1);
+        int64_t backoff = 100LL << (p->upload_failures < 9 ? p->upload_failures : 9);
+        int64_t cap = ts_config_get_int(eng->cfg, "remote.log.upload.retry.backoff.max.ms");
+        if (backoff > cap) backoff = cap;
+        p->next_upload_ms = ts_mono_ms() + backoff;
+        ts_log_warn("uploader", "%s-%d: upload of segment %020lld failed (attempt %d, retry in "
+                    "%lld ms): %s",
+                    p->topic, p->id, (long long)s->base_offset, p->upload_failures,
+                    (long long)backoff, err);
+    }
+    if (st == TS_OK) schedule_upload(p);
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    if (st == TS_OK) enforce_local_retention(p);
+    ts_segment_unref(s);
+    free(c);
+}
+
+/* Closes the active segment and opens a new one at the log end. */
+static ts_status roll_locked(ts_partition *p, char *errstr, size_t errlen)
+{
+    ts_segment *a = active_seg(p);
+    if (a->size == 0) return TS_OK;
+    ts_status st = ts_segment_seal(a, errstr, errlen);
+    if (st) return st;
+    p->unflushed_msgs = 0;
+    p->first_unflushed_ms = -1;
+    ts_segment *n;
+    st = ts_segment_create(p->dir, p->leo, (uint32_t)p->set.index_interval, &n, errstr, errlen);
+    if (st) return st;
+    if (push_seg(p, n)) {
+        ts_segment_unref(n);
+        return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
+    }
+    schedule_upload(p);
+    return TS_OK;
+}
+
+/* ---- open / close ------------------------------------------------------- */
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static ts_status load_segments(ts_partition *p, char *errstr, size_t errlen)
+{
+    DIR *d = opendir(p->dir);
+    if (!d)
+        return ts_err_set(errstr, errlen, TS_E_IO, "cannot list %s: %s", p->dir, strerror(errno));
+    int64_t *bases = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        int64_t b;
+        if (ts_segment_parse_name(de->d_name, &b)) continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 32;
+            int64_t *nb = realloc(bases, cap * sizeof(*nb));
+            if (!nb) {
+                free(bases);
+                closedir(d);
+                return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
+            }
+            bases = nb;
+        }
+        bases[n++] = b;
+    }
+    closedir(d);
+    qsort(bases, n, sizeof(*bases), cmp_i64);
+    ts_status st = TS_OK;
+    for (size_t i = 0; i < n; i++) {
+        ts_segment *s;
+        st = ts_segment_open(p->dir, bases[i], i == n - 1, (uint32_t)p->set.index_interval,
+                             (size_t)p->set.max_batch, &s, errstr, errlen);
+        if (st) break;
+        if (i + 1 < n && s->size == 0) {
+            /* An empty closed segment (a torn roll): nothing to keep. */
+            s->deleted = 1;
+            ts_segment_unref(s);
+            continue;
+        }
+        push_seg(p, s);
+    }
+    free(bases);
+    return st;
+}
+
+ts_status ts_part_open(ts_engine *eng, const char *topic, int32_t id, int create,
+                       ts_partition **out, char *errstr, size_t errlen)
+{
+    ts_partition *p = calloc(1, sizeof(*p));
+    if (!p) return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
+    p->eng = eng;
+    snprintf(p->topic, sizeof(p->topic), "%s", topic);
+    p->id = id;
+    snprintf(p->dir, sizeof(p->dir), "%s/%s-%d", eng->data_dir, topic, id);
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    p->first_unflushed_ms = -1;
+    ts_config *tc = ts_engine_topic_config(eng, topic);
+    ts_part_settings_resolve(tc ? tc : eng->cfg, &p->set);
+    ts_config_destroy(tc);
+    if (!eng->os) p->set.remote_enable = 0;
+
+    ts_status st;
+    struct stat sb;
+    int local = stat(p->dir, &sb) == 0;
+    if (eng->os) {
+        st = ts_index_create(topic, id, p->dir, eng->os, &p->idx, errstr, errlen);
+        if (st) goto fail;
+    }
+    int have_manifest = 0;
+    if (p->idx && local) {
+        st = ts_index_load_local(p->idx, errstr, errlen);
+        if (st == TS_OK) have_manifest = 1;
+        else if (st != TS_E_NOT_FOUND) goto fail;
+    }
+    if (p->idx && !have_manifest) {
+        /* Empty data directory (or none yet) plus the bucket: recover the
+         * partition's remote tier from its newest manifest. */
+        if (!local) {
+            st = ts_fs_mkdirs(p->dir, errstr, errlen);
+            if (st) goto fail;
+        }
+        st = ts_index_load_remote(p->idx, errstr, errlen);
+        if (st == TS_OK) {
+            have_manifest = 1;
+            ts_log_info("tiering", "%s-%d: recovered remote manifest from the bucket", topic, id);
+        } else if (st != TS_E_NOT_FOUND) {
+            goto fail;
+        }
+    }
+    if (!local && !have_manifest) {
+        if (!create) {
+            if (p->idx) rmdir(p->dir);
+            st = ts_err_set(errstr, errlen, TS_E_NOT_FOUND, "partition %s-%d does not exist",
+                            topic, id);
+            goto fail;
+        }
+    }
+    st = ts_fs_mkdirs(p->dir, errstr, errlen);
+    if (st) goto fail;
+    st = load_segments(p, errstr, errlen);
+    if (st) goto fail;
+
+    int64_t remote_end = -1;
+    if (p->idx) {
+        ts_index_summary sum;
+        ts_index_summary_get(p->idx, &sum);
+        if (sum.count) remote_end = sum.end_offset;
+        for (size_t i = 0; i < p->nsegs; i++) {
+            ts_segment_meta m;
+            memset(&m, 0, sizeof(m));
+            if (ts_index_lookup_offset(p->idx, p->segs[i]->base_offset, &m) == TS_OK &&
+                m.base_offset == p->segs[i]->base_offset)
+                p->segs[i]->remote = 1;
+            ts_segment_meta_clear(&m);
+        }
+    }
+    if (p->nsegs) {
+        ts_segment *a = active_seg(p);
+        p->leo = a->last_offset + 1;
+        if (a->size == 0 && remote_end + 1 > p->leo) p->leo = remote_end + 1;
+    } else {
+        p->leo = remote_end + 1;
+    }
+    if (p->nsegs == 0 || (active_seg(p)->size == 0 && active_seg(p)->base_offset != p->leo)) {
+        if (p->nsegs) drop_seg(p, p->nsegs - 1);
+        ts_segment *s;
+        st = ts_segment_create(p->dir, p->leo, (uint32_t)p->set.index_interval, &s, errstr, errlen);
+        if (st) goto fail;
+        push_seg(p, s);
+    }
+    pthread_mutex_lock(&p->mu);
+    schedule_upload(p);
+    pthread_mutex_unlock(&p->mu);
+    *out = p;
+    return TS_OK;
+fail:
+    ts_part_close(p);
+    return st;
+}
+
+void ts_part_close(ts_partition *p)
+{
+    if (!p) return;
+    char err[256];
+    for (size_t i = 0; i < p->nsegs; i++) {
+        if (!p->deleted && i + 1 == p->nsegs) ts_segment_flush(p->segs[i], err, sizeof(err));
+        ts_segment_unref(p->segs[i]);
+    }
+    free(p->segs);
+    ts_index_destroy(p->idx);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    free(p);
+}
+
+/* ---- append ------------------------------------------------------------- */
+
+ts_status ts_partition_append(ts_partition *p, const void *data, size_t len,
+                              int64_t *first_offset, int64_t *last_offset, char *errstr,
+                              size_t errlen)
+{
+    if (!p || (!data && len)) return ts_err_set(errstr, errlen, TS_E_INVAL, "invalid argument");
+    if (len == 0)
+        return ts_err_set(errstr, errlen, TS_E_INVAL, "%s-%d: empty append", p->topic, p->id);
+    /* Validate every batch before touching the log: one bad batch rejects
+     * the whole call and nothing is appended. */
+    size_t cap = 16, n = 0, pos = 0;
+    ts_batch_hdr *hdrs = malloc(cap * sizeof(*hdrs));
+    size_t *rel = malloc(cap * sizeof(*rel));
+    uint8_t *copy = malloc(len);
+    ts_status st = TS_OK;
+    int64_t records = 0;
+    if (!hdrs || !rel || !copy) {
+        st = ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
+        goto out;
+    }
+    memcpy(copy, data, len);
+    while (pos < len) {
+        if (n == cap) {
+            cap *= 2;
+            ts_batch_hdr *nh = realloc(hdrs, cap * sizeof(*hdrs));
+            size_t *nr = nh ? realloc(rel, cap * sizeof(*rel)) : NULL;
+            if (nh) hdrs = nh;
+            if (nr) rel = nr;
+            if (!nh || !nr) {
+                st = ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
+                goto out;
+            }
+        }
+        st = ts_batch_validate(copy + pos, len - pos, (size_t)p->set.max_batch, &hdrs[n], errstr,
+                               errlen);
+        if (st) {
+            ts_err_prefix(errstr, errlen, st, "%s-%d: batch %zu at byte %zu rejected, nothing appended",
+                          p->topic, p->id, n, pos);
+            goto out;
+        }
+        rel[n] = pos;
+        records += hdrs[n].records_count;
+        pos += ts_batch_total_size(&hdrs[n]);
+        n++;
+    }
+
+    pthread_mutex_lock(&p->mu);
+    if (p->deleted) {
+        pthread_mutex_unlock(&p->mu);
+        st = ts_err_set(errstr, errlen, TS_E_CLOSED, "%s-%d was deleted", p->topic, p->id);
+        goto out;
+    }
+    ts_segment *a = active_seg(p);
+    if (a->size > 0 && a->size + len > (uint64_t)p->set.segment_bytes) {
+        if (p->set.remote_enable && p->set.local_retention_bytes >= 0) {
+            /* Local disk bound: closed segments may only leave local disk
+             * once uploaded. If uploads lag, refuse (retriable) rather than
+             * grow past local retention + the active segment. */
+            uint64_t closed = closed_bytes(p);
+            if (closed > 0 && closed + a->size > (uint64_t)p->set.local_retention_bytes) {
+                pthread_mutex_unlock(&p->mu);
+                enforce_local_retention(p);
+                pthread_mutex_lock(&p->mu);
+                closed = closed_bytes(p);
+                a = active_seg(p);
+                if (closed > 0 && closed + a->size > (uint64_t)p->set.local_retention_bytes) {
+                    schedule_upload(p);
+                    pthread_mutex_unlock(&p->mu);
+                    st = ts_err_set(errstr, errlen, TS_E_BACKPRESSURE,
+                                    "%s-%d: local disk bound reached (%llu bytes of closed segments "
+                                    "await upload, log.local.retention.bytes=%lld); retry later",
+                                    p->topic, p->id, (unsigned long long)closed,
+                                    (long long)p->set.local_retention_bytes);
+                    goto out;
+                }
+            }
+        }
+        if (a->size > 0 && a->size + len > (uint64_t)p->set.segment_bytes) {
+            st = roll_locked(p, errstr, errlen);
+            if (st) {
+                pthread_mutex_unlock(&p->mu);
+                goto out;
+            }
+            a = active_seg(p);
+        }
+    }
+    int64_t first = p->leo;
+    for (size_t i = 0; i < n; i++) {
+        hdrs[i].base_offset = p->leo;
+        ts_batch_set_base_offset(copy + rel[i], p->leo);
+        p->leo += (int64_t)hdrs[i].last_offset_delta + 1;
+    }
+    st = ts_segment_append(a, copy, len, hdrs, rel, n, errstr, errlen);
+    if (st) {
+        p->leo = first;
+        pthread_mutex_unlock(&p->mu);
+        goto out;
+    }
+    p->unflushed_msgs += records;
+    if (p->first_unflushed_ms < 0) p->first_unflushed_ms = ts_mono_ms();
+    if (p->unflushed_msgs >= p->set.flush_messages) {
+        st = ts_segment_flush(a, errstr, errlen);
+        if (!st) {
+            p->unflushed_msgs = 0;
+            p->first_unflushed_ms = -1;
+        }
+    }
+    if (first_offset) *first_offset = first;
+    if (last_offset) *last_offset = p->leo - 1;
+    pthread_mutex_unlock(&p->mu);
+out:
+    free(hdrs);
+    free(rel);
+    free(copy);
+    return st;
+}
+
+/* ---- read ---------------------------------------------------------------- */
+
+ts_status ts_partition_read(ts_partition *p, int64_t offset, size_t max_bytes, uint8_t **out,
+                            size_t *out_len, char *errstr, size_t errlen)
+{
+    *out = NULL;
+    *out_len = 0;
+    ts_buf buf;
+    ts_status st;
+    pthread_mutex_lock(&p->mu);
+    if (p->deleted) {
+        pthread_mutex_unlock(&p->mu);
+        return ts_err_set(errstr, errlen, TS_E_CLOSED, "%s-%d was deleted", p->topic, p->id);
+    }
+    int64_t start = log_start_locked(p), leo = p->leo;
+    size_t max_batch = (size_t)p->set.max_batch;
+    if (offset < start || offset > leo) {
+        pthread_mutex_unlock(&p->mu);
+        return ts_err_set(errstr, errlen, TS_E_OFFSET_OUT_OF_RANGE,
+                          "%s-%d: offset %lld is out of range [%lld, %lld]", p->topic, p->id,
+                          (long long)offset, (long long)start, (long long)leo);
+    }
+    if (offset == leo) {
+        pthread_mutex_unlock(&p->mu);
+        return TS_OK;
+    }
+    ts_buf_init(&buf, (max_bytes > max_batch ? max_bytes : max_batch) + TS_BATCH_HEADER_SIZE);
+    int64_t first_local = p->segs[0]->base_offset;
+    if (offset >= first_local || !p->idx) {
+        /* Hot path: last local segment with base <= offset (or the first
+         * one after a gap). */
+        size_t lo = 0, hi = p->nsegs;
+        while (hi - lo > 1) {
+            size_t mid = (lo + hi) / 2;
+            if (p->segs[mid]->base_offset <= offset) lo = mid;
+            else hi = mid;
+        }
+        while (lo + 1 < p->nsegs && p->segs[lo]->last_offset < offset) lo++;
+        ts_segment *s = p->segs[lo];
+        ts_segment_ref(s);
+        uint64_t limit = s->size;
+        uint64_t pos = ts_segment_lookup_pos(s, offset);
+        pthread_mutex_unlock(&p->mu);
+        st = ts_segment_read(s, pos, limit, offset, max_bytes, max_batch, &buf, errstr, errlen);
+        ts_segment_unref(s);
+    } else {
+        pthread_mutex_unlock(&p->mu);
+        /* Cold path: through the chunk cache; never past the first local
+         * offset, so local+remote ranges are served from local disk. */
+        st = ts_reader_read(p->eng->reader, p->idx, offset, max_bytes, first_local, &buf, errstr,
+                            errlen);
+        if (st == TS_E_NOT_FOUND) {
+            /* A gap below the local log (e.g. retention raced the read):
+             * serve from the first local segment, as Kafka skips ahead. */
+            ts_buf_free(&buf);
+            pthread_mutex_lock(&p->mu);
+            first_local = p->segs[0]->base_offset;
+            pthread_mutex_unlock(&p->mu);
+            if (first_local > offset) return ts_partition_read(p, first_local, max_bytes, out, out_len, errstr, errlen);
+            return st;
+        }
+    }
+    if (st) {
+        ts_buf_free(&buf);
+        return ts_err_prefix(errstr, errlen, st, "%s-%d read at offset %lld", p->topic, p->id,
+                             (long long)offset);
+    }
+    *out = ts_buf_steal(&buf, out_len);
+    if (*out_len == 0) {
+        free(*out);
+        *out = NULL;
+    }
+    return TS_OK;
+}
+
+/* ---- flush, roll, offsets, time ------------------------------------------ */
+
+static ts_status flush_active(ts_partition *p, char *errstr, size_t errlen)
+{
+    pthread_mutex_lock(&p->mu);
+    ts_segment *a = active_seg(p);
+    ts_segment_ref(a);
+    int64_t msgs = p->unflushed_msgs;
+    pthread_mutex_unlock(&p->mu);
+    ts_status st = ts_segment_flush(a, errstr, errlen);
+    ts_segment_unref(a);
+    if (st == TS_OK) {
+        pthread_mutex_lock(&p->mu);
+        if (p->unflushed_msgs == msgs) {
+            p->unflushed_msgs = 0;
+            p->first_unflushed_ms = -1;
+        }
+        pthread_mutex_unlock(&p->mu);
+    }
+    return st;
+}
+
+ts_status ts_partition_flush(ts_partition *p, char *errstr, size_t errlen)
+{
+    return flush_active(p, errstr, errlen);
+}
+
+ts_status ts_partition_roll(ts_partition *p, char *errstr, size_t errlen)
+{
+    pthread_mutex_lock(&p->mu);
+    ts_status st = p->deleted ? TS_E_CLOSED : roll_locked(p, errstr, errlen);
+    pthread_mutex_unlock(&p->mu);
+    return st;
+}
+
+ts_status ts_partition_offsets(ts_partition *p, ts_offsets *out)
+{
+    pthread_mutex_lock(&p->mu);
+    out->log_start_offset = log_start_locked(p);
+    out->local_start_offset = p->segs[0]->base_offset;
+    out->log_end_offset = p->leo;
+    pthread_mutex_unlock(&p->mu);
+    return TS_OK;
+}
+
+ts_status ts_partition_offset_for_time(ts_partition *p, int64_t timestamp_ms, int64_t *offset,
+                                       char *errstr, size_t errlen)
+{
+    if (p->idx) {
+        ts_status st = ts_reader_offset_for_time(p->eng->reader, p->idx, timestamp_ms, offset,
+                                                 errstr, errlen);
+        if (st != TS_E_NOT_FOUND) return st;
+    }
+    pthread_mutex_lock(&p->mu);
+    for (size_t i = 0; i < p->nsegs; i++) {
+        ts_segment *s = p->segs[i];
+        if (s->size == 0 || s->max_ts < timestamp_ms) continue;
+        ts_segment_ref(s);
+        uint64_t limit = s->size, pos = ts_segment_lookup_time_pos(s, timestamp_ms);
+        pthread_mutex_unlock(&p->mu);
+        ts_status st = ts_segment_find_time(s, pos, limit, timestamp_ms, (size_t)p->set.max_batch,
+                                            offset, errstr, errlen);
+        ts_segment_unref(s);
+        return st;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return ts_err_set(errstr, errlen, TS_E_NOT_FOUND,
+                      "%s-%d: no batch with timestamp >= %lld", p->topic, p->id,
+                      (long long)timestamp_ms);
+}
+
+ts_status ts_partition_wait_uploaded(ts_partition *p, int64_t timeout_ms, char *errstr,
+                                     size_t errlen)
+{
+    int64_t deadline = ts_mono_ms() + timeout_ms;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        int pending = 0;
+        for (size_t i = 0; i + 1 < p->nsegs; i++)
+            if (!p->segs[i]->remote && p->segs[i]->size) pending++;
+        int durable = 1;
+        if (p->idx) {
+            ts_index_summary sum;
+            ts_index_summary_get(p->idx, &sum);
+            durable = sum.version == sum.remote_version;
+        }
+        if ((!pending && durable) || !p->set.remote_enable) break;
+        schedule_upload(p);
+        if (ts_mono_ms() >= deadline) {
+            pthread_mutex_unlock(&p->mu);
+            return ts_err_set(errstr, errlen, TS_E_TIMEOUT,
+                              "%s-%d: %d segment(s) still awaiting upload after %lld ms", p->topic,
+                              p->id, pending, (long long)timeout_ms);
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 50 * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+        if (!durable && !p->upload_inflight) {
+            pthread_mutex_unlock(&p->mu);
+            char e[256];
+            ts_index_sync_remote(p->idx, e, sizeof(e));
+            pthread_mutex_lock(&p->mu);
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    return TS_OK;
+}
+
+/* ---- retention ----------------------------------------------------------- */
+
+/* Local retention: closed segments whose remote copy is durable leave local
+ * disk when beyond local.retention.bytes / .ms. Oldest first, and never past
+ * a segment that is not durable remotely: the local log stays contiguous.
+ * Thread: any; takes the partition lock. */
+static void enforce_local_retention(ts_partition *p)
+{
+    if (!p->idx || !p->set.remote_enable) return;
+    int64_t now = ts_now_ms();
+    pthread_mutex_lock(&p->mu);
+    uint64_t closed = closed_bytes(p);
+    while (p->nsegs > 1 && !p->deleted) {
+        ts_segment *s = p->segs[0];
+        int over_bytes = p->set.local_retention_bytes >= 0 &&
+                         closed > (uint64_t)p->set.local_retention_bytes;
+        int over_time = p->set.local_retention_ms >= 0 && s->max_ts >= 0 &&
+                        s->max_ts < now - p->set.local_retention_ms;
+        if (!over_bytes && !over_time) break;
+        if (!s->remote || s->uploading || !ts_index_is_remote_durable(p->idx, s->base_offset)) break;
+        closed -= s->size;
+        ts_log_debug("tiering", "%s-%d: segment %020lld leaves local disk (remote copy durable)",
+                     p->topic, p->id, (long long)s->base_offset);
+        drop_seg(p, 0);
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Total retention: the oldest data leaves the manifest and the bucket (and
+ * local disk) when beyond retention.bytes / retention.ms. The active
+ * segment is never removed. */
+static void enforce_total_retention(ts_partition *p)
+{
+    if (p->set.retention_bytes < 0 && p->set.retention_ms < 0) return;
+    int64_t now = ts_now_ms();
+    ts_segment_meta *remote = NULL;
+    size_t nremote = 0;
+    if (p->idx && ts_index_snapshot(p->idx, &remote, &nremote) != TS_OK) return;
+
+    pthread_mutex_lock(&p->mu);
+    /* Units oldest first: remote entries below the first local segment,
+     * then local segments. */
+    int64_t first_local = p->segs[0]->base_offset;
+    uint64_t total = 0;
+    for (size_t i = 0; i < nremote; i++)
+        if (remote[i].base_offset < first_local) total += remote[i].size_bytes;
+    for (size_t i = 0; i < p->nsegs; i++) total += p->segs[i]->size;
+    int64_t new_start = -1;
+    size_t ri = 0;
+    for (; ri < nremote && remote[ri].base_offset < first_local; ri++) {
+        int over_b = p->set.retention_bytes >= 0 && total > (uint64_t)p->set.retention_bytes;
+        int over_t = p->set.retention_ms >= 0 && remote[ri].max_timestamp >= 0 &&
+                     remote[ri].max_timestamp < now - p->set.retention_ms;
+        if (!over_b && !over_t) break;
+        total -= remote[ri].size_bytes;
+        new_start = remote[ri].last_offset + 1;
+    }
+    int stopped_in_remote = ri < nremote && remote[ri].base_offset < first_local;
+    size_t li = 0;
+    if (!stopped_in_remote) {
+        for (; li + 1 < p->nsegs; li++) {
+            ts_segment *s = p->segs[li];
+            int over_b = p->set.retention_bytes >= 0 && total > (uint64_t)p->set.retention_bytes;
+            int over_t = p->set.retention_ms >= 0 && s->max_ts >= 0 &&
+                         s->max_ts < now - p->set.retention_ms;
+            if (!over_b && !over_t) break;
+            total -= s->size;
+            new_start = s->last_offset + 1;
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    ts_index_snapshot_free(remote, nremote);
+    if (new_start < 0) return;
+
+    char err[1024];
+    if (p->idx) {
+        char **keys = NULL;
+        size_t nkeys = 0;
+        /* Manifest first (durable), objects after: a crash in between
+         * leaves orphans for gc, never an entry without its object. */
+        ts_status st = ts_index_truncate_before(p->idx, new_start, &keys, &nkeys, err, sizeof(err));
+        if (st) {
+            ts_log_warn("tiering", "%s-%d: retention could not update the manifest: %s", p->topic,
+                        p->id, err);
+            for (size_t i = 0; i < nkeys; i++) free(keys[i]);
+            free(keys);
+            if (!nkeys) return;
+        }
+        if (nkeys) {
+            st = ts_objstore_delete_many(p->eng->os, (const char *const *)keys, nkeys, err,
+                                         sizeof(err));
+            if (st)
+                ts_log_warn("tiering", "%s-%d: retention left %zu orphan object(s): %s", p->topic,
+                            p->id, nkeys, err);
+            for (size_t i = 0; i < nkeys; i++) {
+                ts_chunk_cache_forget_object(p->eng->cache, keys[i]);
+                free(keys[i]);
+            }
+            free(keys);
+        }
+    }
+    pthread_mutex_lock(&p->mu);
+    while (p->nsegs > 1 && p->segs[0]->last_offset < new_start && !p->segs[0]->uploading)
+        drop_seg(p, 0);
+    pthread_mutex_unlock(&p->mu);
+}
+
+ts_status ts_partition_enforce_retention(ts_partition *p, char *errstr, size_t errlen)
+{
+    pthread_mutex_lock(&g_retention_mu);
+    enforce_total_retention(p);
+    enforce_local_retention(p);
+    pthread_mutex_unlock(&g_retention_mu);
+    (void)errstr;
+    (void)errlen;
+    return TS_OK;
+}
+
+/* Background duties. Thread: the engine's background thread. */
+void ts_part_tick(ts_partition *p)
+{
+    char err[1024];
+    pthread_mutex_lock(&p->mu);
+    if (p->deleted) {
+        pthread_mutex_unlock(&p->mu);
+        return;
+    }
+    ts_segment *a = active_seg(p);
+    if (a->size > 0 && a->created_ms >= 0 && ts_now_ms() - a->created_ms >= p->set.segment_ms) {
+        if (roll_locked(p, err, sizeof(err)))
+            ts_log_warn("tiering", "%s-%d: time-based roll failed: %s", p->topic, p->id, err);
+    }
+    int need_flush = p->first_unflushed_ms >= 0 &&
+                     ts_mono_ms() - p->first_unflushed_ms >= p->set.flush_ms;
+    schedule_upload(p);
+    int inflight = p->upload_inflight;
+    pthread_mutex_unlock(&p->mu);
+    if (need_flush && flush_active(p, err, sizeof(err)))
+        ts_log_warn("tiering", "%s-%d: background flush failed: %s", p->topic, p->id, err);
+    if (p->idx && !inflight) {
+        ts_index_summary sum;
+        ts_index_summary_get(p->idx, &sum);
+        if (sum.version != sum.remote_version && ts_index_sync_remote(p->idx, err, sizeof(err)))
+            ts_log_warn("tiering", "%s-%d: remote manifest still pending: %s", p->topic, p->id, err);
+    }
+    ts_partition_enforce_retention(p, err, sizeof(err));
+}
+
+uint64_t ts_part_local_bytes(ts_partition *p)
+{
+    pthread_mutex_lock(&p->mu);
+    uint64_t b = 0;
+    for (size_t i = 0; i < p->nsegs; i++) b += p->segs[i]->size;
+    pthread_mutex_unlock(&p->mu);
+    return b;
+}
+
+/* ---- placement ----------------------------------------------------------- */
+
+static int cmp_info(const void *a, const void *b)
+{
+    const ts_segment_info *x = a, *y = b;
+    return x->base_offset < y->base_offset ? -1 : x->base_offset > y->base_offset;
+}
+
+/* Merges local segment rows and remote manifest entries by base offset. */
+ts_status ts_placement_merge(int32_t partition, ts_segment_info *local, size_t nlocal,
+                             const ts_segment_meta *remote, size_t nremote,
+                             ts_segment_info **rows, size_t *nrows);
+ts_status ts_placement_merge(int32_t partition, ts_segment_info *local, size_t nlocal,
+                             const ts_segment_meta *remote, size_t nremote,
+                             ts_segment_info **rows, size_t *nrows)
+{
+    ts_segment_info *r = calloc(nlocal + nremote + 1, sizeof(*r));
+    if (!r) return TS_E_NOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i < nlocal; i++) r[n++] = local[i];
+    for (size_t j = 0; j < nremote; j++) {
+        const ts_segment_meta *m = &remote[j];
+        ts_segment_info *hit = NULL;
+        for (size_t i = 0; i < nlocal; i++)
+            if (r[i].base_offset == m->base_offset) hit = &r[i];
+        if (!hit) {
+            hit = &r[n++];
+            hit->partition = partition;
+            hit->base_offset = m->base_offset;
+            hit->last_offset = m->last_offset;
+            hit->first_timestamp = m->first_timestamp;
+            hit->max_timestamp = m->max_timestamp;
+            hit->size_bytes = m->size_bytes;
+            hit->location = TS_LOC_REMOTE;
+        } else {
+            hit->location = TS_LOC_LOCAL_REMOTE;
+        }
+        hit->stored_bytes = m->stored_bytes;
+        snprintf(hit->object_key, sizeof(hit->object_key), "%s", m->object_key);
+    }
+    qsort(r, n, sizeof(*r), cmp_info);
+    *rows = r;
+    *nrows = n;
+    return TS_OK;
+}
+
+ts_status ts_partition_placement(ts_partition *p, ts_segment_info **rows, size_t *nrows,
+                                 char *errstr, size_t errlen)
+{
+    ts_segment_meta *remote = NULL;
+    size_t nremote = 0;
+    if (p->idx && ts_index_snapshot(p->idx, &remote, &nremote) != TS_OK)
+        return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
+    pthread_mutex_lock(&p->mu);
+    ts_segment_info *local = calloc(p->nsegs + 1, sizeof(*local));
+    size_t nlocal = 0;
+    for (size_t i = 0; local && i < p->nsegs; i++) {
+        ts_segment *s = p->segs[i];
+        if (s->size == 0) continue;
+        ts_segment_info *r = &local[nlocal++];
+        r->partition = p->id;
+        r->base_offset = s->base_offset;
+        r->last_offset = s->last_offset;
+        r->first_timestamp = s->first_ts;
+        r->max_timestamp = s->max_ts;
+        r->size_bytes = s->size;
+        r->location = TS_LOC_LOCAL;
+        r->active = i + 1 == p->nsegs;
+    }
+    pthread_mutex_unlock(&p->mu);
+    ts_status st = local ? ts_placement_merge(p->id, local, nlocal, remote, nremote, rows, nrows)
+                         : TS_E_NOMEM;
+    free(local);
+    ts_index_snapshot_free(remote, nremote);
+    if (st) return ts_err_set(errstr, errlen, st, "out of memory");
+    return TS_OK;
+}
