@@ -59,20 +59,43 @@ void ts_chunk_cache_stats_get(ts_chunk_cache *c, ts_chunk_cache_stats *out);
 /* Drops every cached file of an object (after retention deleted it). */
 void ts_chunk_cache_forget_object(ts_chunk_cache *c, const char *object_key);
 
+/* Retry policy of fetches (a failed attempt with a retriable status, a
+ * checksum failure included, is retried with jittered backoff):
+ * timeout_ms bounds the whole fetch, base_ms/max_ms the backoff, and
+ * max_attempts the attempts (0 = deadline only). Defaults: 30000, 50,
+ * 2000, 5. Applies to fetches started afterwards. */
+void ts_chunk_cache_set_retry(ts_chunk_cache *c, int64_t timeout_ms, int64_t base_ms,
+                              int64_t max_ms, int max_attempts);
+/* Fetches chunk chunk_idx of seg into the cache without returning it (the
+ * prefetch path). Returns TS_OK at once when the chunk is cached or already
+ * being fetched by another thread. */
+ts_status ts_chunk_cache_warm(ts_chunk_cache *c, ts_objstore *os, const ts_segment_meta *seg,
+                              uint32_t chunk_idx, char *errstr, size_t errlen);
+/* Non-zero when the chunk has a cache file or a fetch in flight. Cheap (no
+ * I/O): the prefetcher uses it to skip work. */
+int ts_chunk_cache_has(ts_chunk_cache *c, const char *object_key, uint32_t chunk_idx);
+
 typedef struct ts_reader ts_reader;
 
 /* prefetch_chunks: how many chunks ahead a sequential reader prefetches
- * (0 disables). threads: size of the prefetch pool. */
+ * (0 disables). threads: size of the prefetch pool. os and cache are
+ * borrowed: they must outlive the reader. */
 ts_status ts_reader_create(ts_objstore *os, ts_chunk_cache *cache, int threads,
                            int prefetch_chunks, ts_reader **out, char *errstr, size_t errlen);
+/* Drops queued prefetches, waits for running ones, then frees the reader. */
 void ts_reader_destroy(ts_reader *r);
+/* Waits until no prefetch is queued or running (tests, benchmarks). */
+void ts_reader_drain(ts_reader *r);
 
 /* Appends to out whole record batches from the remote tier of idx, starting
  * with the batch that contains offset, continuing across chunks and
  * segments, up to max_bytes (at least one whole batch). Stops at the end of
  * the remote tier or before the first batch whose base offset is >=
  * stop_offset (pass INT64_MAX for no limit). TS_E_NOT_FOUND when no remote
- * segment covers offset. */
+ * segment covers offset. When a later chunk fails (fetch, verification) after
+ * at least one batch was appended, returns TS_OK with those batches; the next
+ * read, starting at the failing batch, returns the error. On error nothing is
+ * appended. */
 ts_status ts_reader_read(ts_reader *r, ts_index *idx, int64_t offset, size_t max_bytes,
                          int64_t stop_offset, ts_buf *out, char *errstr, size_t errlen);
 
