@@ -28,6 +28,12 @@
 
 #define TS_INDEX_KEY_MAX 512
 
+/* Hard caps applied to every manifest read or written (manifests come back
+ * from the bucket and are parsed as untrusted input). */
+#define TS_MANIFEST_MAX_BYTES (256 * 1024 * 1024)
+#define TS_MANIFEST_MAX_SEGMENTS 1000000
+#define TS_MANIFEST_MAX_CHUNKS 1000000 /* per segment */
+
 typedef struct ts_chunk_meta {
     uint64_t raw_pos;       /* position of the chunk in the raw segment */
     uint32_t raw_len;       /* decompressed bytes */
@@ -66,6 +72,17 @@ ts_status ts_index_create(const char *topic, int32_t partition, const char *loca
                           ts_objstore *os, ts_index **out, char *errstr, size_t errlen);
 void ts_index_destroy(ts_index *idx);
 
+/* Remote manifest versions kept in the bucket (older ones are deleted,
+ * best-effort, after each new version is durable). Default 3; values < 1
+ * are raised to 1. */
+void ts_index_set_keep_versions(ts_index *idx, int keep);
+/* Deadline of one remote manifest operation including its retries of
+ * retriable object-store errors (ms). Default 120000. */
+void ts_index_set_remote_timeout_ms(ts_index *idx, int64_t timeout_ms);
+/* Applies remote.log.manifest.keep.versions and
+ * remote.storage.operation.timeout.ms from cfg (NULL: no-op). */
+void ts_index_apply_config(ts_index *idx, const ts_config *cfg);
+
 /* Loads the local manifest file if present (TS_E_NOT_FOUND when absent;
  * TS_E_CORRUPT when it does not parse). */
 ts_status ts_index_load_local(ts_index *idx, char *errstr, size_t errlen);
@@ -77,13 +94,22 @@ ts_status ts_index_load_remote(ts_index *idx, char *errstr, size_t errlen);
  * puts the new remote manifest version. Entries must not overlap existing
  * ones (TS_E_INVAL), except an exact duplicate base offset, which is
  * refused with TS_E_EXISTS (the caller then deletes its orphan object).
- * Returns TS_OK only when the remote manifest is durable. */
+ * Returns TS_OK only when the remote manifest is durable. When the local
+ * write succeeds but the remote put fails, the entry stays committed
+ * locally and ts_index_is_remote_durable() is 0 for it until
+ * ts_index_sync_remote (or a later add) succeeds. With no store (os NULL)
+ * TS_OK means durable locally. Segments entirely below the log start offset
+ * are refused (TS_E_INVAL). */
 ts_status ts_index_add(ts_index *idx, const ts_segment_meta *seg, char *errstr, size_t errlen);
 
 /* Retention: removes entries entirely below new_start_offset (their whole
  * range < new_start_offset) and persists (local then remote). The removed
  * object keys are returned (malloc'd array of malloc'd strings) for the
- * caller to delete after this returns. */
+ * caller to delete after this returns. When the remote put fails, the
+ * entries stay removed locally, *removed_keys is NULL and the keys are kept
+ * (persisted locally) until a later ts_index_truncate_before succeeds and
+ * returns them: a key is never handed out while a durable remote manifest
+ * may still reference its object. */
 ts_status ts_index_truncate_before(ts_index *idx, int64_t new_start_offset, char ***removed_keys,
                                    size_t *nremoved, char *errstr, size_t errlen);
 
@@ -136,5 +162,8 @@ void ts_index_partition_prefix(const char *topic, int32_t partition, char *out, 
 /* "<topic>/<partition>/segments/<base:20>-<attempt>.log.zst" */
 void ts_index_segment_key(const char *topic, int32_t partition, int64_t base_offset,
                           const char *attempt_id, char *out, size_t outlen);
+/* "<topic>/<partition>/manifests/<version:20>.json" */
+void ts_index_manifest_key(const char *topic, int32_t partition, uint64_t version, char *out,
+                           size_t outlen);
 
 #endif

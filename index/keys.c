@@ -1,0 +1,35 @@
+/*
+ * keys.c — the bucket layout. Every object key tierstore writes is built
+ * here, so the layout of index/README.md has one implementation:
+ *
+ *   <topic>/<partition>/segments/<base_offset:20>-<attempt>.log.zst
+ *   <topic>/<partition>/manifests/<version:20>.json
+ *
+ * Offsets and versions are zero-padded to 20 digits (the width of
+ * UINT64_MAX) so that lexicographic LIST order is numeric order; the
+ * attempt id makes every upload attempt a new key, because remote objects
+ * are never overwritten.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "index/index.h"
+
+void ts_index_partition_prefix(const char *topic, int32_t partition, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s/%" PRId32 "/", topic, partition);
+}
+
+void ts_index_segment_key(const char *topic, int32_t partition, int64_t base_offset,
+                          const char *attempt_id, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s/%" PRId32 "/segments/%020" PRId64 "-%s.log.zst", topic, partition,
+             base_offset, attempt_id ? attempt_id : "0");
+}
+
+void ts_index_manifest_key(const char *topic, int32_t partition, uint64_t version, char *out,
+                           size_t outlen)
+{
+    snprintf(out, outlen, "%s/%" PRId32 "/manifests/%020" PRIu64 ".json", topic, partition,
+             version);
+}

@@ -1,0 +1,64 @@
+/*
+ * manifest_json.h — private to index/: the manifest document as the JSON
+ * writer and parser see it, shared by manifest_json.c and index.c.
+ *
+ * One document type serves both copies of a manifest: the bucket's (the
+ * public format of index/README.md) and the local file's, which adds a few
+ * fields only this process needs after a restart (which version is durable
+ * in the bucket, which entry arrived in which version, which object keys
+ * still wait for deletion). Keeping both in one renderer/parser means the
+ * local file can never drift from what the bucket holds.
+ */
+#ifndef TS_INDEX_MANIFEST_JSON_H
+#define TS_INDEX_MANIFEST_JSON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "index/index.h"
+
+#define TS_MANIFEST_FORMAT 1
+#define TS_TOPIC_NAME_MAX 249
+
+typedef struct ts_manifest_doc {
+    char topic[TS_TOPIC_NAME_MAX + 1];
+    int32_t partition;
+    uint64_t version;
+    int64_t log_start_offset;
+    ts_segment_meta *segs; /* n entries, base_offset ascending */
+    size_t n;
+    /* Local-file extras (rendered and parsed only when `local` is set). */
+    int local;
+    uint64_t remote_version;    /* last version known durable in the bucket */
+    uint64_t *added_versions;   /* n entries: version that introduced segs[i] */
+    char **pending_deletes;     /* object keys removed by retention, not yet handed out */
+    size_t npending;
+} ts_manifest_doc;
+
+/* Renders doc as JSON (NUL-terminated, malloc'd). Validates every entry
+ * first, so that nothing is ever written that the parser would refuse:
+ * TS_E_INVAL with a message naming the entry otherwise. */
+ts_status ts_manifest_render(const ts_manifest_doc *doc, char **out, size_t *out_len,
+                             char *errstr, size_t errlen);
+
+/* Parses untrusted bytes into *doc (zeroed first; free with
+ * ts_manifest_doc_free even on failure). With local non-zero the local-file
+ * extras are read too (optional: absent extras mean "nothing is durable
+ * remotely"). TS_E_CORRUPT naming the field and entry on any defect. */
+ts_status ts_manifest_parse(const char *json, size_t len, int local, ts_manifest_doc *doc,
+                            char *errstr, size_t errlen);
+
+void ts_manifest_doc_free(ts_manifest_doc *doc);
+
+/* Checks one entry on its own (sizes, chunk table, key). `what` prefixes
+ * the message ("segments[3]"). TS_E_CORRUPT on failure. */
+ts_status ts_manifest_check_segment(const ts_segment_meta *seg, const char *what, char *errstr,
+                                    size_t errlen);
+
+/* Kafka topic rules: [A-Za-z0-9._-], 1..249 characters, not "." or "..". */
+int ts_manifest_topic_valid(const char *topic);
+
+/* Deep equality of two entries (fields and chunk tables). */
+int ts_segment_meta_equal(const ts_segment_meta *a, const ts_segment_meta *b);
+
+#endif

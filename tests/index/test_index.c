@@ -1,0 +1,988 @@
+/*
+ * test_index.c — unit tests of index/: manifest JSON (round trip, 64-bit
+ * values, a table of malformed inputs), lookups at boundaries, retention,
+ * local and remote persistence against the real fs object store, recovery
+ * into an empty directory, fallback past a corrupt newest manifest, keep-N
+ * cleanup, concurrent lookups while adding, and remote-durability
+ * transitions driven by a store whose puts fail on demand.
+ *
+ * The failing store (`flaky`) is a test double: a ts_objstore that wraps
+ * the real fs store and fails or misreports puts when told to, so each
+ * crash/timeout case is reproduced exactly rather than by chance.
+ */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/fsutil.h"
+#include "common/log.h"
+#include "index/index.h"
+#include "tt.h"
+
+/* ------------------------------------------------------------------------
+ * Fixtures
+ * ------------------------------------------------------------------------ */
+
+/* A segment [base, last] of `nchunks` chunks of 100 raw bytes each. */
+static void mkseg(ts_segment_meta *s, int64_t base, int64_t last, uint32_t nchunks, int64_t max_ts)
+{
+    memset(s, 0, sizeof(*s));
+    s->base_offset = base;
+    s->last_offset = last;
+    s->first_timestamp = max_ts >= 10 ? max_ts - 10 : max_ts;
+    s->max_timestamp = max_ts;
+    s->size_bytes = 100ull * nchunks;
+    s->stored_bytes = 40ull * nchunks + 16;
+    s->upload_time_ms = 1700000000000LL;
+    s->segment_crc32c = 0xdeadbeef;
+    ts_index_segment_key("orders", 3, base, "a1b2", s->object_key, sizeof(s->object_key));
+    s->chunk_count = nchunks;
+    s->chunks = calloc(nchunks, sizeof(*s->chunks));
+    int64_t span = (last - base + 1) / nchunks;
+    for (uint32_t i = 0; i < nchunks; i++) {
+        ts_chunk_meta *c = &s->chunks[i];
+        c->raw_pos = 100ull * i;
+        c->raw_len = 100;
+        c->stored_pos = 40ull * i;
+        c->stored_len = 40;
+        c->first_offset = base + (int64_t)i * (span > 0 ? span : 1);
+        c->max_timestamp = max_ts;
+        c->stored_crc32c = 0x1000 + i;
+        c->raw_crc32c = 0xffffffffu - i;
+    }
+}
+
+static int seg_eq(const ts_segment_meta *a, const ts_segment_meta *b)
+{
+    if (a->base_offset != b->base_offset || a->last_offset != b->last_offset ||
+        a->first_timestamp != b->first_timestamp || a->max_timestamp != b->max_timestamp ||
+        a->size_bytes != b->size_bytes || a->stored_bytes != b->stored_bytes ||
+        a->upload_time_ms != b->upload_time_ms || a->segment_crc32c != b->segment_crc32c ||
+        strcmp(a->object_key, b->object_key) || a->chunk_count != b->chunk_count)
+        return 0;
+    return !memcmp(a->chunks, b->chunks, a->chunk_count * sizeof(ts_chunk_meta));
+}
+
+static int add_seg(ts_index *idx, int64_t base, int64_t last, int64_t max_ts, char *err,
+                   size_t errlen)
+{
+    ts_segment_meta s;
+    mkseg(&s, base, last, 2, max_ts);
+    ts_status st = ts_index_add(idx, &s, err, errlen);
+    ts_segment_meta_clear(&s);
+    return st;
+}
+
+static void rmrf(const char *dir) { ts_fs_rmtree(dir, NULL, 0); }
+
+/* ------------------------------------------------------------------------
+ * flaky: a ts_objstore test double wrapping the fs store
+ * ------------------------------------------------------------------------ */
+
+typedef struct flaky {
+    ts_objstore base;
+    ts_objstore *inner;
+    pthread_mutex_t mu;
+    int fail_puts;          /* next N puts fail with fail_status (-1 = all) */
+    ts_status fail_status;
+    int land_then_fail;     /* next N puts reach the store, then report fail_status */
+    int puts;               /* puts attempted */
+} flaky;
+
+static ts_status flaky_put(ts_objstore *os, const char *key, const void *data, size_t len,
+                           unsigned flags, char *errstr, size_t errlen)
+{
+    flaky *f = (flaky *)os;
+    pthread_mutex_lock(&f->mu);
+    f->puts++;
+    int fail = f->fail_puts != 0, land = !fail && f->land_then_fail > 0;
+    if (f->fail_puts > 0) f->fail_puts--;
+    if (land) f->land_then_fail--;
+    ts_status fst = f->fail_status;
+    pthread_mutex_unlock(&f->mu);
+    if (fail) {
+        snprintf(errstr, errlen, "flaky: injected %s on put %s", ts_status_name(fst), key);
+        return fst;
+    }
+    ts_status st = ts_objstore_put(f->inner, key, data, len, flags, errstr, errlen);
+    if (!st && land) {
+        snprintf(errstr, errlen, "flaky: put %s landed but the reply was lost (%s)", key,
+                 ts_status_name(fst));
+        return fst;
+    }
+    return st;
+}
+static ts_status flaky_writer_open(ts_objstore *os, const char *key, ts_objstore_writer **out,
+                                   char *errstr, size_t errlen)
+{
+    return ts_objstore_writer_open(((flaky *)os)->inner, key, out, errstr, errlen);
+}
+static ts_status flaky_get(ts_objstore *os, const char *key, uint64_t off, uint64_t len,
+                           uint8_t **out, size_t *out_len, char *errstr, size_t errlen)
+{
+    return ts_objstore_get(((flaky *)os)->inner, key, off, len, out, out_len, errstr, errlen);
+}
+static ts_status flaky_head(ts_objstore *os, const char *key, uint64_t *size, char *errstr,
+                            size_t errlen)
+{
+    return ts_objstore_head(((flaky *)os)->inner, key, size, errstr, errlen);
+}
+static ts_status flaky_del(ts_objstore *os, const char *key, char *errstr, size_t errlen)
+{
+    return ts_objstore_delete(((flaky *)os)->inner, key, errstr, errlen);
+}
+static ts_status flaky_del_many(ts_objstore *os, const char *const *keys, size_t n, char *errstr,
+                                size_t errlen)
+{
+    return ts_objstore_delete_many(((flaky *)os)->inner, keys, n, errstr, errlen);
+}
+static ts_status flaky_list(ts_objstore *os, const char *prefix,
+                            int (*cb)(const char *, uint64_t, void *), void *opaque, char *errstr,
+                            size_t errlen)
+{
+    return ts_objstore_list(((flaky *)os)->inner, prefix, cb, opaque, errstr, errlen);
+}
+static void flaky_destroy(ts_objstore *os)
+{
+    flaky *f = (flaky *)os;
+    ts_objstore_destroy(f->inner);
+    pthread_mutex_destroy(&f->mu);
+    free(f);
+}
+static const ts_objstore_ops flaky_ops = {
+    "flaky", flaky_put, flaky_writer_open, flaky_get, flaky_head, flaky_del, flaky_del_many,
+    flaky_list, flaky_destroy};
+
+static flaky *flaky_open(const char *bucket_dir)
+{
+    char url[600], err[256];
+    flaky *f = calloc(1, sizeof(*f));
+    f->base.ops = &flaky_ops;
+    snprintf(f->base.url, sizeof(f->base.url), "flaky+file://%s", bucket_dir);
+    snprintf(url, sizeof(url), "file://%s", bucket_dir);
+    pthread_mutex_init(&f->mu, NULL);
+    if (ts_objstore_open(url, NULL, &f->inner, err, sizeof(err))) {
+        fprintf(stderr, "cannot open %s: %s\n", url, err);
+        exit(2);
+    }
+    return f;
+}
+
+static void flaky_set(flaky *f, int fail_puts, ts_status st, int land_then_fail)
+{
+    pthread_mutex_lock(&f->mu);
+    f->fail_puts = fail_puts;
+    f->fail_status = st;
+    f->land_then_fail = land_then_fail;
+    pthread_mutex_unlock(&f->mu);
+}
+
+static int count_cb(const char *key, uint64_t size, void *opaque)
+{
+    (void)key; (void)size;
+    (*(int *)opaque)++;
+    return 0;
+}
+
+static int count_manifests(ts_objstore *os, const char *topic, int32_t part)
+{
+    char prefix[300];
+    int n = 0;
+    snprintf(prefix, sizeof(prefix), "%s/%d/manifests/", topic, part);
+    if (ts_objstore_list(os, prefix, count_cb, &n, NULL, 0)) return -1;
+    return n;
+}
+
+static int exists(ts_objstore *os, const char *key)
+{
+    uint64_t sz;
+    return ts_objstore_head(os, key, &sz, NULL, 0) == TS_OK;
+}
+
+/* ------------------------------------------------------------------------
+ * JSON
+ * ------------------------------------------------------------------------ */
+
+TT_TEST(test_json_roundtrip_large_values)
+{
+    ts_segment_meta in[3];
+    mkseg(&in[0], 0, 99, 1, 1000);
+    mkseg(&in[1], 100, 199, 3, 2000);
+    /* Beyond 2^53: must come back exactly (written as decimal strings). */
+    mkseg(&in[2], INT64_MAX - 1000, INT64_MAX - 1, 2, INT64_MAX);
+    in[2].size_bytes = 200;
+    in[2].stored_bytes = UINT64_MAX;
+    in[2].chunks[1].stored_pos = UINT64_MAX - 100;
+    in[2].chunks[1].stored_len = 100;
+    in[2].first_timestamp = -1;
+    in[2].upload_time_ms = (INT64_C(1) << 53) + 1;
+    in[2].chunks[0].raw_crc32c = 0xffffffffu;
+    in[2].chunks[1].max_timestamp = -1;
+
+    char *json = NULL;
+    size_t len = 0;
+    TT_OK(ts_manifest_to_json("orders", 3, UINT64_MAX, 50, in, 3, &json, &len));
+    TT_ASSERT(strlen(json) == len);
+    TT_ASSERT(strstr(json, "\"version\":\"18446744073709551615\""));
+    TT_ASSERT(strstr(json, "\"log_start_offset\":50,"));
+    TT_ASSERT(strstr(json, "\"base_offset\":\"9223372036854774807\""));
+    TT_ASSERT(strstr(json, "\"base_offset\":100,")); /* small values stay numbers */
+    TT_ASSERT(strstr(json, "\"upload_time_ms\":\"9007199254740993\""));
+
+    char topic[256], err[512] = "";
+    int32_t part = -1;
+    uint64_t version = 0;
+    int64_t lso = 0;
+    ts_segment_meta *out = NULL;
+    size_t n = 0;
+    TT_OKE(ts_manifest_from_json(json, len, topic, sizeof(topic), &part, &version, &lso, &out, &n,
+                                 err, sizeof(err)),
+           err);
+    TT_ASSERT_STR(topic, "orders");
+    TT_ASSERT_EQ_INT(part, 3);
+    TT_ASSERT(version == UINT64_MAX);
+    TT_ASSERT(lso == 50);
+    TT_ASSERT_EQ_INT(n, 3);
+    for (int i = 0; i < 3; i++) TT_ASSERT_MSG(seg_eq(&in[i], &out[i]), "segment %d differs", i);
+
+    /* Re-rendering the parsed state yields the same bytes (stable format). */
+    char *json2 = NULL;
+    size_t len2 = 0;
+    TT_OK(ts_manifest_to_json(topic, part, version, lso, out, n, &json2, &len2));
+    TT_ASSERT(len2 == len && !memcmp(json, json2, len));
+
+    /* Every strict prefix is refused, never crashes. */
+    for (size_t cut = 0; cut < len - 1; cut++) {
+        ts_segment_meta *o2 = NULL;
+        size_t n2 = 0;
+        ts_status st = ts_manifest_from_json(json, cut, NULL, 0, NULL, NULL, NULL, &o2, &n2, err,
+                                             sizeof(err));
+        TT_ASSERT_MSG(st != TS_OK, "prefix of %zu bytes parsed", cut);
+    }
+    free(json);
+    free(json2);
+    ts_index_snapshot_free(out, n);
+    for (int i = 0; i < 3; i++) ts_segment_meta_clear(&in[i]);
+}
+
+TT_TEST(test_json_empty_manifest)
+{
+    char *json = NULL;
+    size_t len = 0;
+    TT_OK(ts_manifest_to_json("t", 0, 1, 0, NULL, 0, &json, &len));
+    ts_segment_meta *out = (ts_segment_meta *)1;
+    size_t n = 9;
+    char err[256];
+    TT_OKE(ts_manifest_from_json(json, len, NULL, 0, NULL, NULL, NULL, &out, &n, err, sizeof(err)),
+           err);
+    TT_ASSERT_EQ_INT(n, 0);
+    TT_ASSERT(out == NULL);
+    free(json);
+    /* The writer refuses what the parser would refuse. */
+    ts_segment_meta bad[2];
+    mkseg(&bad[0], 0, 99, 1, 1);
+    mkseg(&bad[1], 50, 150, 1, 1);
+    TT_ASSERT_EQ_INT(ts_manifest_to_json("t", 0, 1, 0, bad, 2, &json, &len), TS_E_INVAL);
+    TT_ASSERT_EQ_INT(ts_manifest_to_json("bad/topic", 0, 1, 0, NULL, 0, &json, &len), TS_E_INVAL);
+    ts_segment_meta_clear(&bad[0]);
+    ts_segment_meta_clear(&bad[1]);
+}
+
+#define HDR "{\"format\":1,\"topic\":\"t\",\"partition\":0,\"version\":1,\"log_start_offset\":0,"
+#define CHUNK(rp, rl, sp, sl, fo)                                                                \
+    "{\"raw_pos\":" #rp ",\"raw_len\":" #rl ",\"stored_pos\":" #sp ",\"stored_len\":" #sl         \
+    ",\"first_offset\":" #fo ",\"max_timestamp\":5,\"stored_crc32c\":1,\"raw_crc32c\":2}"
+#define SEGX(base, last, size, stored, key, comp, chunks)                                        \
+    "{\"base_offset\":" #base ",\"last_offset\":" #last                                          \
+    ",\"first_timestamp\":1,\"max_timestamp\":5,\"size_bytes\":" #size                           \
+    ",\"stored_bytes\":" #stored ",\"upload_time_ms\":7,\"segment_crc32c\":3,\"object_key\":\""   \
+    key "\",\"compression\":\"" comp "\",\"chunks\":[" chunks "]}"
+#define SEG(base, last, key, chunks) SEGX(base, last, 200, 100, key, "zstd", chunks)
+#define TWO(base, next) CHUNK(0, 100, 0, 50, base) "," CHUNK(100, 100, 50, 50, next)
+#define DOC(segs) HDR "\"segments\":[" segs "]}"
+
+TT_TEST(test_json_rejects_bad_input)
+{
+    static const struct {
+        const char *json;
+        const char *expect; /* substring of the error message */
+    } cases[] = {
+        {"", "bytes"},
+        {"{", "not valid JSON"},
+        {"[]", "expected a JSON object"},
+        {"{\"format\":1}", "topic: is missing"},
+        {"{\"topic\":\"t\"}", "format: is missing"},
+        {"{\"format\":2,\"topic\":\"t\"}", "not supported"},
+        {"{\"format\":1,\"topic\":\"a/b\",\"partition\":0}", "topic: 'a/b'"},
+        {"{\"format\":1,\"topic\":\"t\",\"partition\":-1}", "partition: -1 is outside"},
+        {"{\"format\":1,\"topic\":\"t\",\"partition\":0,\"version\":1.5}", "version: is not an integer"},
+        {"{\"format\":1,\"topic\":\"t\",\"partition\":0,\"version\":9007199254740993}",
+         "version: number beyond 2^53-1"},
+        {"{\"format\":1,\"topic\":\"t\",\"partition\":0,\"version\":\"007\"}", "canonical"},
+        {"{\"format\":1,\"topic\":\"t\",\"partition\":0,\"version\":\"18446744073709551616\"}",
+         "overflows"},
+        {"{\"format\":1,\"topic\":\"t\",\"partition\":0,\"version\":true}", "expected an integer"},
+        {"{\"format\":1,\"topic\":\"t\",\"partition\":0,\"version\":1,\"version\":2}",
+         "version: appears twice"},
+        {HDR "\"segments\":{}}", "segments: expected an array"},
+        {HDR "\"segments\":[]} x", "trailing bytes"},
+        {HDR "\"segments\":[1]}", "segments[0]: expected an object"},
+        {DOC(SEG(-1, 10, "k", TWO(0, 1))), "segments[0].base_offset: -1 is outside"},
+        {DOC(SEG(10, 5, "k", CHUNK(0, 100, 0, 50, 10) "," CHUNK(100, 100, 50, 50, 11))),
+         "segments[0]: last_offset 5 is below base_offset 10"},
+        {DOC(SEG(0, 9, "a/x", TWO(0, 1)) "," SEG(5, 20, "a/y", TWO(5, 6))),
+         "segments[1]: base_offset 5 is not above segments[0]'s last_offset 9"},
+        {DOC(SEG(10, 19, "a/x", TWO(10, 11)) "," SEG(0, 9, "a/y", TWO(0, 1))),
+         "segments[1]: base_offset 0 is not above"},
+        {DOC(SEG(0, 9, "k", CHUNK(0, 100, 0, 50, 0) "," CHUNK(150, 50, 50, 50, 1))),
+         "segments[0]: chunks[1].raw_pos 150 should be 100"},
+        {DOC(SEG(0, 9, "k", CHUNK(0, 100, 0, 50, 0))), "chunks cover 100 raw bytes but size_bytes is 200"},
+        {DOC(SEG(0, 9, "k", CHUNK(0, 100, 0, 50, 0) "," CHUNK(100, 100, 90, 50, 1))),
+         "runs past stored_bytes 100"},
+        {DOC(SEG(0, 9, "k", CHUNK(0, 100, 0, 50, 0) "," CHUNK(100, 100, 20, 50, 1))),
+         "chunks[1].stored_pos 20 overlaps"},
+        {DOC(SEG(0, 9, "k", CHUNK(0, 100, 0, 50, 3) "," CHUNK(100, 100, 50, 50, 4))),
+         "chunks[0].first_offset 3 differs from base_offset 0"},
+        {DOC(SEG(0, 9, "k", CHUNK(0, 100, 0, 50, 0) "," CHUNK(100, 100, 50, 50, 10))),
+         "chunks[1].first_offset 10 is beyond last_offset 9"},
+        {DOC(SEG(0, 9, "k", CHUNK(0, 100, 0, 50, 0) "," CHUNK(100, 100, 50, 50, 0))),
+         "chunks[1].first_offset 0 is not above"},
+        {DOC(SEG(0, 9, "k", CHUNK(0, 0, 0, 50, 0) "," CHUNK(0, 200, 50, 50, 1))),
+         "segments[0].chunks[0].raw_len: 0 is outside"},
+        {DOC(SEG(0, 9, "k", CHUNK(0, 4294967296, 0, 50, 0))), "raw_len: 4294967296 is outside"},
+        {DOC(SEG(0, 9, "k", "7")), "segments[0].chunks[0]: expected an object"},
+        {DOC(SEG(0, 9, "k", "")), "segments[0].chunks: is empty"},
+        {DOC(SEG(0, 9, "../etc/passwd", TWO(0, 1))), "object_key has a '.' or '..' path component"},
+        {DOC(SEG(0, 9, "/abs", TWO(0, 1))), "object_key starts or ends with '/'"},
+        {DOC(SEG(0, 9, "a//b", TWO(0, 1))), "empty path component"},
+        {DOC(SEG(0, 9, "", TWO(0, 1))), "object_key is empty"},
+        {DOC(SEG(0, 9, "a\\u0001b", TWO(0, 1))), "control character"},
+        {DOC(SEGX(0, 9, 200, 100, "k", "gzip", TWO(0, 1))), "compression: 'gzip' is not supported"},
+        {DOC(SEGX(0, 9, 0, 100, "k", "zstd", TWO(0, 1))), "size_bytes: 0 is outside"},
+        {DOC(SEGX(0, 9, 200, -100, "k", "zstd", TWO(0, 1))), "stored_bytes: is negative"},
+        {"{\"format\":1,\"topic\":\"t\",\"partition\":0,\"version\":1,\"log_start_offset\":50,"
+         "\"segments\":[" SEG(0, 9, "k", TWO(0, 1)) "]}",
+         "below log_start_offset 50"},
+        {DOC("{\"base_offset\":0}"), "segments[0].last_offset: is missing"},
+        {DOC(SEG(0, 9, "k",
+                 "{\"raw_pos\":0,\"raw_len\":200,\"stored_pos\":0,\"stored_len\":1,"
+                 "\"first_offset\":0,\"max_timestamp\":5,\"stored_crc32c\":1}")),
+         "segments[0].chunks[0].raw_crc32c: is missing"},
+        {DOC(SEG(0, 9, "k",
+                 "{\"raw_pos\":0,\"raw_len\":200,\"stored_pos\":0,\"stored_len\":1,"
+                 "\"first_offset\":0,\"max_timestamp\":5,\"stored_crc32c\":4294967296,"
+                 "\"raw_crc32c\":1}")),
+         "stored_crc32c: 4294967296 is outside"},
+    };
+    /* Sanity: the fixtures themselves are fine when nothing is wrong. */
+    const char *good = DOC(SEG(0, 9, "a/x", TWO(0, 1)) "," SEG(10, 20, "a/y", TWO(10, 11)));
+    char err[512] = "";
+    ts_segment_meta *segs = NULL;
+    size_t n = 0;
+    TT_OKE(ts_manifest_from_json(good, strlen(good), NULL, 0, NULL, NULL, NULL, &segs, &n, err,
+                                 sizeof(err)),
+           err);
+    TT_ASSERT_EQ_INT(n, 2);
+    ts_index_snapshot_free(segs, n);
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t len = strlen(cases[i].json);
+        err[0] = '\0';
+        segs = NULL;
+        n = 0;
+        ts_status st = ts_manifest_from_json(cases[i].json, len, NULL, 0, NULL, NULL, NULL, &segs,
+                                             &n, err, sizeof(err));
+        TT_ASSERT_MSG(st == TS_E_CORRUPT || st == TS_E_UNSUPPORTED,
+                      "case %zu parsed (%s): %s", i, ts_status_name(st), cases[i].json);
+        TT_ASSERT_MSG(strstr(err, cases[i].expect), "case %zu: error '%s' lacks '%s'", i, err,
+                      cases[i].expect);
+        TT_ASSERT(segs == NULL);
+    }
+    /* An embedded NUL ends the document early: the rest is trailing bytes. */
+    static const char nul[] = HDR "\"segments\":[]}\0 ";
+    TT_ASSERT_EQ_INT(ts_manifest_from_json(nul, sizeof(nul) - 1, NULL, 0, NULL, NULL, NULL, &segs,
+                                           &n, err, sizeof(err)),
+                     TS_E_CORRUPT);
+    TT_ASSERT(strstr(err, "trailing bytes"));
+    /* Numbers and decimal strings are both accepted for every integer. */
+    static const char strs[] = "{\"format\":\"1\",\"topic\":\"t\",\"partition\":\"2\","
+                               "\"version\":\"-0\",\"log_start_offset\":0,\"segments\":[]}";
+    TT_ASSERT_EQ_INT(ts_manifest_from_json(strs, sizeof(strs) - 1, NULL, 0, NULL, NULL, NULL,
+                                           &segs, &n, err, sizeof(err)),
+                     TS_E_CORRUPT); /* "-0" is not canonical */
+    static const char strs2[] = "{\"format\":\"1\",\"topic\":\"t\",\"partition\":\"2\","
+                                "\"version\":\"9\",\"log_start_offset\":"
+                                "\"9223372036854775807\",\"segments\":[],\"future\":{}}";
+    uint64_t version = 0;
+    int64_t lso = 0;
+    int32_t part = 0;
+    TT_OKE(ts_manifest_from_json(strs2, sizeof(strs2) - 1, NULL, 0, &part, &version, &lso, &segs,
+                                 &n, err, sizeof(err)),
+           err);
+    TT_ASSERT(part == 2 && version == 9 && lso == INT64_MAX && n == 0);
+}
+
+/* ------------------------------------------------------------------------
+ * Lookups, add, truncate (local only)
+ * ------------------------------------------------------------------------ */
+
+TT_TEST(test_lookups_at_boundaries)
+{
+    char dir[256], err[512];
+    tt_tmpdir(dir, sizeof(dir), "idx-lookup");
+    ts_index *idx;
+    TT_OKE(ts_index_create("orders", 3, dir, NULL, &idx, err, sizeof(err)), err);
+    /* [0..99] [100..199] gap [300..399]; max timestamps not monotone. */
+    TT_OKE(add_seg(idx, 300, 399, 2000, err, sizeof(err)), err); /* out of order on purpose */
+    TT_OKE(add_seg(idx, 0, 99, 1000, err, sizeof(err)), err);
+    TT_OKE(add_seg(idx, 100, 199, 3000, err, sizeof(err)), err);
+
+    ts_segment_meta m;
+    static const struct { int64_t off; int64_t base; } at[] = {
+        {0, 0}, {99, 0}, {100, 100}, {199, 100}, {200, -1}, {250, -1}, {299, -1},
+        {300, 300}, {399, 300}, {400, -1}, {-1, -1}, {INT64_MAX, -1}, {INT64_MIN, -1}};
+    for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+        ts_status st = ts_index_lookup_offset(idx, at[i].off, &m);
+        if (at[i].base < 0) {
+            TT_ASSERT_MSG(st == TS_E_NOT_FOUND, "offset %" PRId64 " found", at[i].off);
+        } else {
+            TT_ASSERT_MSG(st == TS_OK && m.base_offset == at[i].base,
+                          "offset %" PRId64 ": %s", at[i].off, ts_status_name(st));
+            TT_ASSERT(m.chunk_count == 2 && m.chunks && m.chunks[0].first_offset == at[i].base);
+            ts_segment_meta_clear(&m);
+        }
+    }
+    static const struct { int64_t off; int64_t base; } nx[] = {
+        {-5, 0}, {0, 100}, {99, 100}, {150, 300}, {250, 300}, {300, -1}, {399, -1},
+        {INT64_MAX, -1}};
+    for (size_t i = 0; i < sizeof(nx) / sizeof(nx[0]); i++) {
+        ts_status st = ts_index_lookup_next(idx, nx[i].off, &m);
+        if (nx[i].base < 0) {
+            TT_ASSERT_MSG(st == TS_E_NOT_FOUND, "next after %" PRId64 " found", nx[i].off);
+        } else {
+            TT_ASSERT_MSG(st == TS_OK && m.base_offset == nx[i].base, "next after %" PRId64,
+                          nx[i].off);
+            ts_segment_meta_clear(&m);
+        }
+    }
+    /* Time: first entry (in offset order) with max_timestamp >= ts. */
+    static const struct { int64_t ts; int64_t base; } tm[] = {
+        {INT64_MIN, 0}, {0, 0}, {1000, 0}, {1001, 100}, {2000, 100}, {2500, 100}, {3000, 100},
+        {3001, -1}};
+    for (size_t i = 0; i < sizeof(tm) / sizeof(tm[0]); i++) {
+        ts_status st = ts_index_lookup_time(idx, tm[i].ts, &m);
+        if (tm[i].base < 0) {
+            TT_ASSERT_MSG(st == TS_E_NOT_FOUND, "time %" PRId64 " found", tm[i].ts);
+        } else {
+            TT_ASSERT_MSG(st == TS_OK && m.base_offset == tm[i].base,
+                          "time %" PRId64 " -> %s base %" PRId64, tm[i].ts, ts_status_name(st),
+                          st == TS_OK ? m.base_offset : -1);
+            ts_segment_meta_clear(&m);
+        }
+    }
+
+    /* Refusals. */
+    TT_ASSERT_EQ_INT(add_seg(idx, 100, 150, 1, err, sizeof(err)), TS_E_EXISTS);
+    TT_ASSERT(strstr(err, "already in the manifest"));
+    TT_ASSERT_EQ_INT(add_seg(idx, 150, 250, 1, err, sizeof(err)), TS_E_INVAL);
+    TT_ASSERT(strstr(err, "overlaps the entry [100..199]"));
+    TT_ASSERT_EQ_INT(add_seg(idx, 250, 300, 1, err, sizeof(err)), TS_E_INVAL);
+    TT_ASSERT(strstr(err, "overlaps the entry [300..399]"));
+    ts_segment_meta bad;
+    mkseg(&bad, 200, 299, 2, 1);
+    bad.chunks[1].raw_pos = 99; /* chunk table with an overlap */
+    TT_ASSERT_EQ_INT(ts_index_add(idx, &bad, err, sizeof(err)), TS_E_INVAL);
+    TT_ASSERT(strstr(err, "orders/3") && strstr(err, "chunks[1].raw_pos 99 should be 100"));
+    ts_segment_meta_clear(&bad);
+    TT_OKE(add_seg(idx, 200, 299, 1, err, sizeof(err)), err); /* fills the gap */
+
+    ts_index_summary sum;
+    ts_index_summary_get(idx, &sum);
+    TT_ASSERT_EQ_INT(sum.count, 4);
+    TT_ASSERT_EQ_INT(sum.start_offset, 0);
+    TT_ASSERT_EQ_INT(sum.end_offset, 399);
+    TT_ASSERT_EQ_INT(sum.raw_bytes, 800);
+    TT_ASSERT_EQ_INT(sum.version, 4);
+    TT_ASSERT_EQ_INT(sum.remote_version, 0);
+    TT_ASSERT(!ts_index_is_remote_durable(idx, 0)); /* no store at all */
+
+    ts_segment_meta *snap;
+    size_t n;
+    TT_OK(ts_index_snapshot(idx, &snap, &n));
+    TT_ASSERT_EQ_INT(n, 4);
+    for (size_t i = 0; i < n; i++) TT_ASSERT_EQ_INT(snap[i].base_offset, (int64_t)i * 100);
+    ts_index_snapshot_free(snap, n);
+    ts_index_destroy(idx);
+    rmrf(dir);
+}
+
+TT_TEST(test_truncate_before)
+{
+    char dir[256], err[512];
+    tt_tmpdir(dir, sizeof(dir), "idx-trunc");
+    ts_index *idx;
+    TT_OKE(ts_index_create("orders", 3, dir, NULL, &idx, err, sizeof(err)), err);
+    for (int i = 0; i < 4; i++) TT_OKE(add_seg(idx, i * 100, i * 100 + 99, i, err, sizeof(err)), err);
+
+    char **keys = NULL;
+    size_t nk = 0;
+    /* Offset 150 lies inside [100..199]: only [0..99] goes. */
+    TT_OKE(ts_index_truncate_before(idx, 150, &keys, &nk, err, sizeof(err)), err);
+    TT_ASSERT_EQ_INT(nk, 1);
+    char want[TS_INDEX_KEY_MAX];
+    ts_index_segment_key("orders", 3, 0, "a1b2", want, sizeof(want));
+    TT_ASSERT_STR(keys[0], want);
+    for (size_t i = 0; i < nk; i++) free(keys[i]);
+    free(keys);
+
+    ts_segment_meta m;
+    TT_ASSERT_EQ_INT(ts_index_lookup_offset(idx, 50, &m), TS_E_NOT_FOUND);
+    TT_OK(ts_index_lookup_offset(idx, 150, &m));
+    ts_segment_meta_clear(&m);
+    /* Below the new log start: refused. */
+    TT_ASSERT_EQ_INT(add_seg(idx, 0, 99, 1, err, sizeof(err)), TS_E_INVAL);
+    TT_ASSERT(strstr(err, "below the log start offset 150"));
+
+    /* Exactly at a boundary: [100..199] and [200..299] go. */
+    TT_OKE(ts_index_truncate_before(idx, 300, &keys, &nk, err, sizeof(err)), err);
+    TT_ASSERT_EQ_INT(nk, 2);
+    for (size_t i = 0; i < nk; i++) free(keys[i]);
+    free(keys);
+    /* Lower than the current start: nothing changes. */
+    ts_index_summary s0, s1;
+    ts_index_summary_get(idx, &s0);
+    TT_OKE(ts_index_truncate_before(idx, 10, &keys, &nk, err, sizeof(err)), err);
+    TT_ASSERT_EQ_INT(nk, 0);
+    ts_index_summary_get(idx, &s1);
+    TT_ASSERT_EQ_INT(s1.version, s0.version);
+    TT_ASSERT_EQ_INT(s1.count, 1);
+    TT_ASSERT_EQ_INT(s1.start_offset, 300);
+    /* Beyond everything: empty, and the start survives a reload. */
+    TT_OKE(ts_index_truncate_before(idx, 1000, &keys, &nk, err, sizeof(err)), err);
+    TT_ASSERT_EQ_INT(nk, 1);
+    for (size_t i = 0; i < nk; i++) free(keys[i]);
+    free(keys);
+    ts_index_destroy(idx);
+
+    TT_OKE(ts_index_create("orders", 3, dir, NULL, &idx, err, sizeof(err)), err);
+    TT_OKE(ts_index_load_local(idx, err, sizeof(err)), err);
+    ts_index_summary_get(idx, &s1);
+    TT_ASSERT_EQ_INT(s1.count, 0);
+    TT_ASSERT_EQ_INT(s1.start_offset, -1);
+    TT_ASSERT_EQ_INT(add_seg(idx, 900, 999, 1, err, sizeof(err)), TS_E_INVAL);
+    TT_OKE(add_seg(idx, 1000, 1099, 1, err, sizeof(err)), err);
+    ts_index_destroy(idx);
+    rmrf(dir);
+}
+
+TT_TEST(test_local_persistence)
+{
+    char dir[256], err[512], path[300];
+    tt_tmpdir(dir, sizeof(dir), "idx-local");
+    ts_index *idx;
+    TT_OKE(ts_index_create("orders", 3, dir, NULL, &idx, err, sizeof(err)), err);
+    TT_ASSERT_EQ_INT(ts_index_load_local(idx, err, sizeof(err)), TS_E_NOT_FOUND);
+    TT_OKE(add_seg(idx, 0, 99, 10, err, sizeof(err)), err);
+    TT_OKE(add_seg(idx, 100, 199, 20, err, sizeof(err)), err);
+    ts_segment_meta *a, *b;
+    size_t na, nb;
+    TT_OK(ts_index_snapshot(idx, &a, &na));
+    ts_index_destroy(idx);
+
+    TT_OKE(ts_index_create("orders", 3, dir, NULL, &idx, err, sizeof(err)), err);
+    TT_OKE(ts_index_load_local(idx, err, sizeof(err)), err);
+    TT_OK(ts_index_snapshot(idx, &b, &nb));
+    TT_ASSERT_EQ_INT(na, nb);
+    for (size_t i = 0; i < na; i++) TT_ASSERT(seg_eq(&a[i], &b[i]));
+    ts_index_summary s;
+    ts_index_summary_get(idx, &s);
+    TT_ASSERT_EQ_INT(s.version, 2);
+    ts_index_snapshot_free(a, na);
+    ts_index_snapshot_free(b, nb);
+    ts_index_destroy(idx);
+
+    /* Another partition's file is refused. */
+    TT_OKE(ts_index_create("orders", 4, dir, NULL, &idx, err, sizeof(err)), err);
+    TT_ASSERT_EQ_INT(ts_index_load_local(idx, err, sizeof(err)), TS_E_CORRUPT);
+    TT_ASSERT(strstr(err, "describes orders/3"));
+    ts_index_destroy(idx);
+
+    /* A damaged file is refused with the path in the message. */
+    snprintf(path, sizeof(path), "%s/remote_manifest.json", dir);
+    TT_OK(ts_fs_write_atomic(path, "{\"format\":1,", 12, err, sizeof(err)));
+    TT_OKE(ts_index_create("orders", 3, dir, NULL, &idx, err, sizeof(err)), err);
+    TT_ASSERT_EQ_INT(ts_index_load_local(idx, err, sizeof(err)), TS_E_CORRUPT);
+    TT_ASSERT(strstr(err, "remote_manifest.json") && strstr(err, "orders/3"));
+    ts_index_destroy(idx);
+    rmrf(dir);
+}
+
+/* ------------------------------------------------------------------------
+ * Remote persistence against the fs store
+ * ------------------------------------------------------------------------ */
+
+TT_TEST(test_remote_persist_and_recover)
+{
+    char dir[256], dir2[256], bucket[256], url[300], err[512], key[TS_INDEX_KEY_MAX];
+    tt_tmpdir(dir, sizeof(dir), "idx-rl");
+    tt_tmpdir(dir2, sizeof(dir2), "idx-rl2");
+    tt_tmpdir(bucket, sizeof(bucket), "idx-bucket");
+    snprintf(url, sizeof(url), "file://%s", bucket);
+    ts_objstore *os;
+    TT_OKE(ts_objstore_open(url, NULL, &os, err, sizeof(err)), err);
+
+    ts_index *idx, *idx2;
+    TT_OKE(ts_index_create("orders", 3, dir, os, &idx, err, sizeof(err)), err);
+    TT_OKE(ts_index_create("orders", 3, dir2, os, &idx2, err, sizeof(err)), err);
+    TT_ASSERT_EQ_INT(ts_index_load_remote(idx2, err, sizeof(err)), TS_E_NOT_FOUND);
+
+    TT_OKE(add_seg(idx, 0, 99, 10, err, sizeof(err)), err);
+    TT_ASSERT(ts_index_is_remote_durable(idx, 0));
+    TT_OKE(add_seg(idx, 100, 199, 20, err, sizeof(err)), err);
+    ts_index_manifest_key("orders", 3, 2, key, sizeof(key));
+    TT_ASSERT_STR(key, "orders/3/manifests/00000000000000000002.json");
+    TT_ASSERT(exists(os, key));
+    TT_ASSERT_EQ_INT(count_manifests(os, "orders", 3), 2);
+    char **keys;
+    size_t nk;
+    TT_OKE(ts_index_truncate_before(idx, 100, &keys, &nk, err, sizeof(err)), err);
+    TT_ASSERT_EQ_INT(nk, 1);
+    free(keys[0]);
+    free(keys);
+    TT_OKE(add_seg(idx, 200, 299, 30, err, sizeof(err)), err);
+    ts_index_summary s;
+    ts_index_summary_get(idx, &s);
+    TT_ASSERT_EQ_INT(s.version, 4);
+    TT_ASSERT_EQ_INT(s.remote_version, 4);
+    TT_ASSERT_EQ_INT(count_manifests(os, "orders", 3), 3); /* keep 3 by default */
+
+    /* An empty data directory plus the bucket recovers everything. */
+    rmrf(dir2);
+    TT_OKE(ts_index_load_remote(idx2, err, sizeof(err)), err);
+    ts_segment_meta *a, *b;
+    size_t na, nb;
+    TT_OK(ts_index_snapshot(idx, &a, &na));
+    TT_OK(ts_index_snapshot(idx2, &b, &nb));
+    TT_ASSERT_EQ_INT(na, 2);
+    TT_ASSERT_EQ_INT(nb, 2);
+    for (size_t i = 0; i < na; i++) TT_ASSERT(seg_eq(&a[i], &b[i]));
+    ts_index_snapshot_free(a, na);
+    ts_index_snapshot_free(b, nb);
+    TT_ASSERT(ts_index_is_remote_durable(idx2, 100));
+    TT_ASSERT(ts_index_is_remote_durable(idx2, 200));
+    ts_segment_meta m;
+    TT_ASSERT_EQ_INT(ts_index_lookup_offset(idx2, 50, &m), TS_E_NOT_FOUND);
+    ts_index_destroy(idx2);
+
+    /* load_remote also wrote the local file: a local-only restart works. */
+    TT_OKE(ts_index_create("orders", 3, dir2, NULL, &idx2, err, sizeof(err)), err);
+    TT_OKE(ts_index_load_local(idx2, err, sizeof(err)), err);
+    ts_index_summary_get(idx2, &s);
+    TT_ASSERT_EQ_INT(s.count, 2);
+    TT_ASSERT_EQ_INT(s.version, 4);
+    TT_ASSERT_EQ_INT(s.remote_version, 4);
+    ts_index_destroy(idx2);
+
+    ts_index_destroy(idx);
+    ts_objstore_destroy(os);
+    rmrf(dir);
+    rmrf(dir2);
+    rmrf(bucket);
+}
+
+TT_TEST(test_remote_newest_corrupt_fallback)
+{
+    char dir[256], dir2[256], dir3[256], bucket[256], url[300], err[512], key[TS_INDEX_KEY_MAX];
+    tt_tmpdir(dir, sizeof(dir), "idx-cf");
+    tt_tmpdir(dir2, sizeof(dir2), "idx-cf2");
+    tt_tmpdir(dir3, sizeof(dir3), "idx-cf3");
+    tt_tmpdir(bucket, sizeof(bucket), "idx-cfb");
+    snprintf(url, sizeof(url), "file://%s", bucket);
+    ts_objstore *os;
+    TT_OKE(ts_objstore_open(url, NULL, &os, err, sizeof(err)), err);
+    ts_index *idx;
+    TT_OKE(ts_index_create("orders", 3, dir, os, &idx, err, sizeof(err)), err);
+    TT_OKE(add_seg(idx, 0, 99, 10, err, sizeof(err)), err);
+    TT_OKE(add_seg(idx, 100, 199, 20, err, sizeof(err)), err);
+    ts_index_destroy(idx);
+
+    /* A torn version 3 and a version 4 that describes another partition. */
+    ts_index_manifest_key("orders", 3, 3, key, sizeof(key));
+    TT_OKE(ts_objstore_put(os, key, "{\"format\":1,\"top", 16, TS_PUT_IF_NONE_MATCH, err,
+                           sizeof(err)),
+           err);
+    char *other;
+    size_t olen;
+    TT_OK(ts_manifest_to_json("orders", 9, 4, 0, NULL, 0, &other, &olen));
+    ts_index_manifest_key("orders", 3, 4, key, sizeof(key));
+    TT_OKE(ts_objstore_put(os, key, other, olen, TS_PUT_IF_NONE_MATCH, err, sizeof(err)), err);
+    free(other);
+
+    TT_OKE(ts_index_create("orders", 3, dir2, os, &idx, err, sizeof(err)), err);
+    TT_OKE(ts_index_load_remote(idx, err, sizeof(err)), err);
+    ts_index_summary s;
+    ts_index_summary_get(idx, &s);
+    TT_ASSERT_EQ_INT(s.count, 2);
+    TT_ASSERT_EQ_INT(s.version, 2);
+
+    /* The next change must not overwrite v3/v4: it goes above them. */
+    TT_OKE(add_seg(idx, 200, 299, 30, err, sizeof(err)), err);
+    ts_index_summary_get(idx, &s);
+    TT_ASSERT_EQ_INT(s.version, 5);
+    TT_ASSERT_EQ_INT(s.remote_version, 5);
+    TT_ASSERT(ts_index_is_remote_durable(idx, 200));
+    ts_index_destroy(idx);
+
+    TT_OKE(ts_index_create("orders", 3, dir3, os, &idx, err, sizeof(err)), err);
+    TT_OKE(ts_index_load_remote(idx, err, sizeof(err)), err);
+    ts_index_summary_get(idx, &s);
+    TT_ASSERT_EQ_INT(s.count, 3);
+    TT_ASSERT_EQ_INT(s.version, 5);
+    ts_index_destroy(idx);
+
+    /* Nothing readable at all: TS_E_CORRUPT naming the prefix. */
+    TT_OK(ts_fs_rmtree(bucket, err, sizeof(err)));
+    ts_objstore_destroy(os);
+    TT_OKE(ts_objstore_open(url, NULL, &os, err, sizeof(err)), err);
+    ts_index_manifest_key("orders", 3, 7, key, sizeof(key));
+    TT_OKE(ts_objstore_put(os, key, "garbage", 7, 0, err, sizeof(err)), err);
+    TT_OKE(ts_index_create("orders", 3, dir3, os, &idx, err, sizeof(err)), err);
+    TT_ASSERT_EQ_INT(ts_index_load_remote(idx, err, sizeof(err)), TS_E_CORRUPT);
+    TT_ASSERT(strstr(err, "orders/3/manifests/"));
+    ts_index_destroy(idx);
+
+    ts_objstore_destroy(os);
+    rmrf(dir);
+    rmrf(dir2);
+    rmrf(dir3);
+    rmrf(bucket);
+}
+
+TT_TEST(test_remote_keep_n_cleanup)
+{
+    char dir[256], bucket[256], url[300], err[512], key[TS_INDEX_KEY_MAX];
+    tt_tmpdir(dir, sizeof(dir), "idx-keep");
+    tt_tmpdir(bucket, sizeof(bucket), "idx-keepb");
+    snprintf(url, sizeof(url), "file://%s", bucket);
+    ts_objstore *os;
+    TT_OKE(ts_objstore_open(url, NULL, &os, err, sizeof(err)), err);
+    /* Something else under the partition prefix is left alone. */
+    TT_OKE(ts_objstore_put(os, "orders/3/manifests/README", "x", 1, 0, err, sizeof(err)), err);
+    ts_index *idx;
+    TT_OKE(ts_index_create("orders", 3, dir, os, &idx, err, sizeof(err)), err);
+    ts_index_set_keep_versions(idx, 2);
+    for (int i = 0; i < 5; i++) TT_OKE(add_seg(idx, i * 100, i * 100 + 99, i, err, sizeof(err)), err);
+    TT_ASSERT_EQ_INT(count_manifests(os, "orders", 3), 3); /* v4, v5 and README */
+    for (uint64_t v = 1; v <= 5; v++) {
+        ts_index_manifest_key("orders", 3, v, key, sizeof(key));
+        TT_ASSERT_MSG(exists(os, key) == (v >= 4), "version %" PRIu64, v);
+    }
+    TT_ASSERT(exists(os, "orders/3/manifests/README"));
+    /* keep.versions from the config table. */
+    ts_config *cfg = ts_config_create();
+    TT_OKE(ts_config_set(cfg, "remote.log.manifest.keep.versions", "1", err, sizeof(err)), err);
+    ts_index_apply_config(idx, cfg);
+    ts_config_destroy(cfg);
+    TT_OKE(add_seg(idx, 500, 599, 1, err, sizeof(err)), err);
+    TT_ASSERT_EQ_INT(count_manifests(os, "orders", 3), 2);
+    ts_index_manifest_key("orders", 3, 6, key, sizeof(key));
+    TT_ASSERT(exists(os, key));
+    ts_index_destroy(idx);
+    ts_objstore_destroy(os);
+    rmrf(dir);
+    rmrf(bucket);
+}
+
+TT_TEST(test_remote_durability_transitions)
+{
+    char dir[256], bucket[256], err[512];
+    tt_tmpdir(dir, sizeof(dir), "idx-dur");
+    tt_tmpdir(bucket, sizeof(bucket), "idx-durb");
+    flaky *f = flaky_open(bucket);
+    ts_index *idx;
+    TT_OKE(ts_index_create("orders", 3, dir, &f->base, &idx, err, sizeof(err)), err);
+    ts_index_set_remote_timeout_ms(idx, 2000);
+
+    TT_OKE(add_seg(idx, 0, 99, 1, err, sizeof(err)), err);
+    TT_ASSERT(ts_index_is_remote_durable(idx, 0));
+
+    /* A store that refuses: committed locally, not remote-durable. */
+    flaky_set(f, -1, TS_E_REMOTE, 0);
+    TT_ASSERT_EQ_INT(add_seg(idx, 100, 199, 2, err, sizeof(err)), TS_E_REMOTE);
+    TT_ASSERT(strstr(err, "committed locally") && strstr(err, "orders/3"));
+    ts_segment_meta m;
+    TT_OK(ts_index_lookup_offset(idx, 150, &m));
+    ts_segment_meta_clear(&m);
+    TT_ASSERT(ts_index_is_remote_durable(idx, 0));
+    TT_ASSERT(!ts_index_is_remote_durable(idx, 100));
+    TT_ASSERT_EQ_INT(ts_index_sync_remote(idx, err, sizeof(err)), TS_E_REMOTE);
+    TT_ASSERT(!ts_index_is_remote_durable(idx, 100));
+
+    /* Retention while the store refuses: no key handed out yet. */
+    char **keys = (char **)1;
+    size_t nk = 7;
+    TT_ASSERT_EQ_INT(ts_index_truncate_before(idx, 100, &keys, &nk, err, sizeof(err)),
+                     TS_E_REMOTE);
+    TT_ASSERT(keys == NULL && nk == 0);
+
+    /* A restart in between keeps "not durable". */
+    ts_index_destroy(idx);
+    TT_OKE(ts_index_create("orders", 3, dir, &f->base, &idx, err, sizeof(err)), err);
+    ts_index_set_remote_timeout_ms(idx, 2000);
+    TT_OKE(ts_index_load_local(idx, err, sizeof(err)), err);
+    TT_ASSERT(!ts_index_is_remote_durable(idx, 100));
+
+    /* Retriable failures are retried within the deadline. */
+    flaky_set(f, 2, TS_E_REMOTE_RETRIABLE, 0);
+    TT_OKE(ts_index_sync_remote(idx, err, sizeof(err)), err);
+    TT_ASSERT(ts_index_is_remote_durable(idx, 100));
+    ts_index_summary s;
+    ts_index_summary_get(idx, &s);
+    TT_ASSERT_EQ_INT(s.remote_version, s.version);
+    /* The pending deletion is handed out once the manifest is durable. */
+    TT_OKE(ts_index_truncate_before(idx, 100, &keys, &nk, err, sizeof(err)), err);
+    TT_ASSERT_EQ_INT(nk, 1);
+    TT_ASSERT(strstr(keys[0], "/00000000000000000000-"));
+    free(keys[0]);
+    free(keys);
+    TT_OKE(ts_index_truncate_before(idx, 100, &keys, &nk, err, sizeof(err)), err);
+    TT_ASSERT_EQ_INT(nk, 0);
+
+    /* A put that lands but whose reply is lost: the retry finds the same
+     * manifest already there and counts it as durable (no version bump). */
+    flaky_set(f, 0, TS_E_TIMEOUT, 1);
+    TT_OKE(add_seg(idx, 200, 299, 3, err, sizeof(err)), err);
+    ts_index_summary s2;
+    ts_index_summary_get(idx, &s2);
+    TT_ASSERT_EQ_INT(s2.version, s.version + 1);
+    TT_ASSERT(ts_index_is_remote_durable(idx, 200));
+
+    /* Crash between the local commit and the remote put of the same
+     * version: the put landed, the local file says not durable. sync
+     * reconciles without writing a second version. */
+    flaky_set(f, 0, TS_E_REMOTE, 1); /* not retried: the add reports failure */
+    ts_status st = add_seg(idx, 300, 399, 4, err, sizeof(err));
+    TT_ASSERT_MSG(st == TS_E_REMOTE, "add -> %s: %s", ts_status_name(st), err);
+    TT_ASSERT(!ts_index_is_remote_durable(idx, 300));
+    ts_index_destroy(idx);
+    TT_OKE(ts_index_create("orders", 3, dir, &f->base, &idx, err, sizeof(err)), err);
+    TT_OKE(ts_index_load_local(idx, err, sizeof(err)), err);
+    TT_ASSERT(!ts_index_is_remote_durable(idx, 300));
+    int puts_before = f->puts;
+    TT_OKE(ts_index_sync_remote(idx, err, sizeof(err)), err);
+    TT_ASSERT(ts_index_is_remote_durable(idx, 300));
+    TT_ASSERT_EQ_INT(f->puts, puts_before + 1);
+    ts_index_summary_get(idx, &s);
+    TT_ASSERT_EQ_INT(s.version, s2.version + 1);
+    TT_ASSERT_EQ_INT(s.remote_version, s.version);
+
+    ts_index_destroy(idx);
+    ts_objstore_destroy(&f->base);
+    rmrf(dir);
+    rmrf(bucket);
+}
+
+/* ------------------------------------------------------------------------
+ * Concurrency
+ * ------------------------------------------------------------------------ */
+
+#define CONC_SEGS 60
+
+typedef struct conc {
+    ts_index *idx;
+    int done; /* __atomic */
+    int errors;
+} conc;
+
+static void *reader_thread(void *arg)
+{
+    conc *c = arg;
+    unsigned seed = (unsigned)(uintptr_t)pthread_self();
+    while (!__atomic_load_n(&c->done, __ATOMIC_ACQUIRE)) {
+        int64_t off = rand_r(&seed) % (CONC_SEGS * 100);
+        ts_segment_meta m;
+        ts_status st = ts_index_lookup_offset(c->idx, off, &m);
+        if (st == TS_OK) {
+            if (m.base_offset != off - off % 100 || m.chunk_count != 2 ||
+                m.chunks[0].first_offset != m.base_offset)
+                __atomic_add_fetch(&c->errors, 1, __ATOMIC_RELAXED);
+            ts_segment_meta_clear(&m);
+        } else if (st != TS_E_NOT_FOUND) {
+            __atomic_add_fetch(&c->errors, 1, __ATOMIC_RELAXED);
+        }
+        ts_segment_meta *snap;
+        size_t n;
+        if (ts_index_snapshot(c->idx, &snap, &n) == TS_OK) {
+            for (size_t i = 1; i < n; i++)
+                if (snap[i].base_offset <= snap[i - 1].last_offset)
+                    __atomic_add_fetch(&c->errors, 1, __ATOMIC_RELAXED);
+            ts_index_snapshot_free(snap, n);
+        }
+    }
+    return NULL;
+}
+
+TT_TEST(test_concurrent_lookups_while_adding)
+{
+    char dir[256], err[512];
+    tt_tmpdir(dir, sizeof(dir), "idx-conc");
+    conc c = {0};
+    TT_OKE(ts_index_create("orders", 3, dir, NULL, &c.idx, err, sizeof(err)), err);
+    pthread_t th[3];
+    for (int i = 0; i < 3; i++) pthread_create(&th[i], NULL, reader_thread, &c);
+    /* Even bases first, then odd ones, so inserts land in the middle too. */
+    int failed = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = pass; i < CONC_SEGS; i += 2)
+            if (add_seg(c.idx, i * 100, i * 100 + 99, i, err, sizeof(err))) failed++;
+    __atomic_store_n(&c.done, 1, __ATOMIC_RELEASE);
+    for (int i = 0; i < 3; i++) pthread_join(th[i], NULL);
+    TT_ASSERT_MSG(!failed, "%d adds failed: %s", failed, err);
+    TT_ASSERT_EQ_INT(c.errors, 0);
+    ts_index_summary s;
+    ts_index_summary_get(c.idx, &s);
+    TT_ASSERT_EQ_INT(s.count, CONC_SEGS);
+    ts_index_destroy(c.idx);
+    rmrf(dir);
+}
+
+TT_TEST(test_keys)
+{
+    char out[TS_INDEX_KEY_MAX];
+    ts_index_partition_prefix("orders", 3, out, sizeof(out));
+    TT_ASSERT_STR(out, "orders/3/");
+    ts_index_segment_key("orders", 3, 42, "x9", out, sizeof(out));
+    TT_ASSERT_STR(out, "orders/3/segments/00000000000000000042-x9.log.zst");
+    ts_index_segment_key("t", 0, INT64_MAX, "a", out, sizeof(out));
+    TT_ASSERT_STR(out, "t/0/segments/09223372036854775807-a.log.zst");
+    ts_index_manifest_key("t", 0, UINT64_MAX, out, sizeof(out));
+    TT_ASSERT_STR(out, "t/0/manifests/18446744073709551615.json");
+    ts_index *idx;
+    char err[256];
+    TT_ASSERT_EQ_INT(ts_index_create("bad topic", 0, "/tmp", NULL, &idx, err, sizeof(err)),
+                     TS_E_INVAL);
+    TT_ASSERT_EQ_INT(ts_index_create("t", -1, "/tmp", NULL, &idx, err, sizeof(err)), TS_E_INVAL);
+    ts_index_destroy(NULL);
+}
+
+int main(int argc, char **argv)
+{
+    TT_INIT(argc, argv);
+    if (!getenv("TS_LOG_LEVEL")) ts_log_set_level(TS_LOG_ERROR); /* expected warnings */
+    TT_RUN(test_json_roundtrip_large_values);
+    TT_RUN(test_json_empty_manifest);
+    TT_RUN(test_json_rejects_bad_input);
+    TT_RUN(test_lookups_at_boundaries);
+    TT_RUN(test_truncate_before);
+    TT_RUN(test_local_persistence);
+    TT_RUN(test_remote_persist_and_recover);
+    TT_RUN(test_remote_newest_corrupt_fallback);
+    TT_RUN(test_remote_keep_n_cleanup);
+    TT_RUN(test_remote_durability_transitions);
+    TT_RUN(test_concurrent_lookups_while_adding);
+    TT_RUN(test_keys);
+    return tt_summary();
+}
