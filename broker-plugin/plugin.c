@@ -1,0 +1,345 @@
+/*
+ * plugin.c — libtierstore-plugin.so: the engine (include/tierstore.h) behind
+ * the versioned function table of include/tierstore_plugin.h.
+ *
+ * This file is a thin adapter on purpose: every entry forwards to the
+ * engine call of the same meaning, translating handles and structs, so the
+ * ABI can stay frozen while the engine API evolves behind it. The status
+ * codes of the two headers are kept numerically equal by the static
+ * asserts below (the ABI header must not include tierstore.h).
+ *
+ * Threading: as documented in tierstore_plugin.h; the engine is thread-safe
+ * and this adapter keeps no mutable state of its own besides the engine
+ * wrapper, which is written only by engine_open/engine_close.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tierstore.h"
+#include "tierstore_plugin.h"
+#include "common/config_table.h"
+
+#define TSP_EXPORT __attribute__((visibility("default")))
+
+_Static_assert(TSP_OK == TS_OK, "status mirror");
+_Static_assert(TSP_E_INVAL == TS_E_INVAL, "status mirror");
+_Static_assert(TSP_E_NOMEM == TS_E_NOMEM, "status mirror");
+_Static_assert(TSP_E_IO == TS_E_IO, "status mirror");
+_Static_assert(TSP_E_CORRUPT == TS_E_CORRUPT, "status mirror");
+_Static_assert(TSP_E_NOT_FOUND == TS_E_NOT_FOUND, "status mirror");
+_Static_assert(TSP_E_OFFSET_OUT_OF_RANGE == TS_E_OFFSET_OUT_OF_RANGE, "status mirror");
+_Static_assert(TSP_E_CONFIG == TS_E_CONFIG, "status mirror");
+_Static_assert(TSP_E_BACKPRESSURE == TS_E_BACKPRESSURE, "status mirror");
+_Static_assert(TSP_E_REMOTE == TS_E_REMOTE, "status mirror");
+_Static_assert(TSP_E_REMOTE_RETRIABLE == TS_E_REMOTE_RETRIABLE, "status mirror");
+_Static_assert(TSP_E_AUTH == TS_E_AUTH, "status mirror");
+_Static_assert(TSP_E_TIMEOUT == TS_E_TIMEOUT, "status mirror");
+_Static_assert(TSP_E_EXISTS == TS_E_EXISTS, "status mirror");
+_Static_assert(TSP_E_CHECKSUM == TS_E_CHECKSUM, "status mirror");
+_Static_assert(TSP_E_CLOSED == TS_E_CLOSED, "status mirror");
+_Static_assert(TSP_E_NOSPACE == TS_E_NOSPACE, "status mirror");
+_Static_assert(TSP_E_UNSUPPORTED == TS_E_UNSUPPORTED, "status mirror");
+_Static_assert(TSP_E_MSG_TOO_LARGE == TS_E_MSG_TOO_LARGE, "status mirror");
+_Static_assert(TSP_LOC_LOCAL == TS_LOC_LOCAL, "location mirror");
+_Static_assert(TSP_LOC_REMOTE == TS_LOC_REMOTE, "location mirror");
+_Static_assert(TSP_LOC_LOCAL_REMOTE == TS_LOC_LOCAL_REMOTE, "location mirror");
+_Static_assert(sizeof(((tsp_segment_info *)0)->object_key) ==
+                   sizeof(((ts_segment_info *)0)->object_key),
+               "object key size");
+
+/* The engine plus the config it was opened with. */
+struct tsp_engine {
+    ts_engine *eng;
+    ts_config *cfg;
+};
+
+static void set_err(char *errstr, size_t errlen, const char *fmt, const char *a, const char *b)
+{
+    if (errstr && errlen) snprintf(errstr, errlen, fmt, a, b);
+}
+
+static const char *p_status_name(tsp_status st)
+{
+    static const char *const names[] = {
+        "TSP_OK", "TSP_E_INVAL", "TSP_E_NOMEM", "TSP_E_IO", "TSP_E_CORRUPT", "TSP_E_NOT_FOUND",
+        "TSP_E_OFFSET_OUT_OF_RANGE", "TSP_E_CONFIG", "TSP_E_BACKPRESSURE", "TSP_E_REMOTE",
+        "TSP_E_REMOTE_RETRIABLE", "TSP_E_AUTH", "TSP_E_TIMEOUT", "TSP_E_EXISTS", "TSP_E_CHECKSUM",
+        "TSP_E_CLOSED", "TSP_E_NOSPACE", "TSP_E_UNSUPPORTED", "TSP_E_MSG_TOO_LARGE"};
+    if (st > 0 || -st >= (tsp_status)(sizeof(names) / sizeof(names[0]))) return "TSP_E_UNKNOWN";
+    return names[-st];
+}
+
+static int p_status_is_retriable(tsp_status st)
+{
+    if (st > 0 || st < TSP_E_MSG_TOO_LARGE) return 0;
+    return ts_status_is_retriable((ts_status)st);
+}
+
+static void p_buffer_free(void *buf) { free(buf); }
+
+static tsp_status p_config_describe(char **out, size_t *out_len)
+{
+    if (!out || !out_len) return TSP_E_INVAL;
+    size_t need = ts_config_describe_help(NULL, 0);
+    char *buf = malloc(need + 1);
+    if (!buf) return TSP_E_NOMEM;
+    ts_config_describe_help(buf, need + 1);
+    *out = buf;
+    *out_len = need;
+    return TSP_OK;
+}
+
+static tsp_status p_engine_open(const tsp_property *props, size_t nprops, uint32_t flags,
+                                tsp_engine **out, char *errstr, size_t errlen)
+{
+    if (!out || (nprops && !props)) {
+        set_err(errstr, errlen, "engine_open: %s%s", "invalid arguments", "");
+        return TSP_E_INVAL;
+    }
+    *out = NULL;
+    tsp_engine *e = calloc(1, sizeof(*e));
+    ts_config *cfg = ts_config_create();
+    if (!e || !cfg) {
+        free(e);
+        ts_config_destroy(cfg);
+        return TSP_E_NOMEM;
+    }
+    for (size_t i = 0; i < nprops; i++) {
+        if (!props[i].key || !props[i].value) continue;
+        /* ts_config_get returns NULL only for keys outside the table. */
+        if ((flags & TSP_OPEN_IGNORE_UNKNOWN) && !ts_config_get(cfg, props[i].key)) continue;
+        ts_status st = ts_config_set(cfg, props[i].key, props[i].value, errstr, errlen);
+        if (st != TS_OK) {
+            ts_config_destroy(cfg);
+            free(e);
+            return st;
+        }
+    }
+    ts_status st = ts_engine_open(cfg, &e->eng, errstr, errlen);
+    if (st != TS_OK) {
+        ts_config_destroy(cfg);
+        free(e);
+        return st;
+    }
+    e->cfg = cfg;
+    *out = e;
+    return TSP_OK;
+}
+
+static void p_engine_close(tsp_engine *e)
+{
+    if (!e) return;
+    ts_engine_close(e->eng);
+    ts_config_destroy(e->cfg);
+    free(e);
+}
+
+static void p_engine_stats(tsp_engine *e, tsp_engine_stats *out)
+{
+    if (!e || !out || out->struct_size < sizeof(uint32_t)) return;
+    ts_engine_stats s;
+    memset(&s, 0, sizeof(s));
+    ts_engine_stats_get(e->eng, &s);
+    tsp_engine_stats full = {
+        .struct_size = out->struct_size,
+        .local_bytes = s.local_bytes,
+        .cache_bytes = s.cache_bytes,
+        .remote_bytes = s.remote_bytes,
+        .remote_raw_bytes = s.remote_raw_bytes,
+        .remote_objects = s.remote_objects,
+        .uploads_done = s.uploads_done,
+        .uploads_failed = s.uploads_failed,
+        .cache_hits = s.cache_hits,
+        .cache_misses = s.cache_misses,
+        .remote_get_bytes = s.remote_get_bytes,
+    };
+    size_t n = out->struct_size < sizeof(full) ? out->struct_size : sizeof(full);
+    memcpy(out, &full, n);
+}
+
+static tsp_status p_partition_open(tsp_engine *e, const char *topic, int32_t partition,
+                                   uint32_t flags, tsp_partition **out, char *errstr,
+                                   size_t errlen)
+{
+    if (!e || !topic || !out) {
+        set_err(errstr, errlen, "partition_open: %s%s", "invalid arguments", "");
+        return TSP_E_INVAL;
+    }
+    ts_partition *p = NULL;
+    ts_status st = ts_partition_open(e->eng, topic, partition, (flags & TSP_PART_CREATE) != 0, &p,
+                                     errstr, errlen);
+    if (st != TS_OK) return st;
+    *out = (tsp_partition *)p;
+    return TSP_OK;
+}
+
+/* The engine takes parallel key/value arrays; the ABI takes pairs. */
+static tsp_status p_topic_set_config(tsp_engine *e, const char *topic, const tsp_property *props,
+                                     size_t n, char *errstr, size_t errlen)
+{
+    if (!e || !topic || (n && !props)) return TSP_E_INVAL;
+    if (n == 0) return TSP_OK;
+    const char **keys = calloc(n, sizeof(*keys));
+    const char **vals = calloc(n, sizeof(*vals));
+    if (!keys || !vals) {
+        free(keys);
+        free(vals);
+        return TSP_E_NOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        keys[i] = props[i].key ? props[i].key : "";
+        vals[i] = props[i].value ? props[i].value : "";
+    }
+    ts_status st = ts_topic_set_config(e->eng, topic, keys, vals, n, errstr, errlen);
+    free(keys);
+    free(vals);
+    return st;
+}
+
+static tsp_status p_topic_partitions(tsp_engine *e, const char *topic, int32_t **parts,
+                                     size_t *nparts, char *errstr, size_t errlen)
+{
+    if (!e || !topic || !parts || !nparts) return TSP_E_INVAL;
+    return ts_engine_topic_partitions(e->eng, topic, parts, nparts, errstr, errlen);
+}
+
+static tsp_status p_append(tsp_partition *p, const void *data, size_t len, int64_t *first,
+                           int64_t *last, char *errstr, size_t errlen)
+{
+    if (!p || (!data && len)) return TSP_E_INVAL;
+    return ts_partition_append((ts_partition *)p, data, len, first, last, errstr, errlen);
+}
+
+static tsp_status p_read(tsp_partition *p, int64_t offset, size_t max_bytes, uint8_t **out,
+                         size_t *out_len, char *errstr, size_t errlen)
+{
+    if (!p || !out || !out_len) return TSP_E_INVAL;
+    return ts_partition_read((ts_partition *)p, offset, max_bytes, out, out_len, errstr, errlen);
+}
+
+static tsp_status p_flush(tsp_partition *p, char *errstr, size_t errlen)
+{
+    if (!p) return TSP_E_INVAL;
+    return ts_partition_flush((ts_partition *)p, errstr, errlen);
+}
+
+static tsp_status p_roll(tsp_partition *p, char *errstr, size_t errlen)
+{
+    if (!p) return TSP_E_INVAL;
+    return ts_partition_roll((ts_partition *)p, errstr, errlen);
+}
+
+static tsp_status p_wait_uploaded(tsp_partition *p, int64_t timeout_ms, char *errstr,
+                                  size_t errlen)
+{
+    if (!p) return TSP_E_INVAL;
+    return ts_partition_wait_uploaded((ts_partition *)p, timeout_ms, errstr, errlen);
+}
+
+static tsp_status p_enforce_retention(tsp_partition *p, char *errstr, size_t errlen)
+{
+    if (!p) return TSP_E_INVAL;
+    return ts_partition_enforce_retention((ts_partition *)p, errstr, errlen);
+}
+
+static tsp_status p_offsets(tsp_partition *p, tsp_offsets *out)
+{
+    if (!p || !out || out->struct_size < sizeof(uint32_t)) return TSP_E_INVAL;
+    ts_offsets o;
+    ts_status st = ts_partition_offsets((ts_partition *)p, &o);
+    if (st != TS_OK) return st;
+    tsp_offsets full = {.struct_size = out->struct_size,
+                        .log_start_offset = o.log_start_offset,
+                        .local_start_offset = o.local_start_offset,
+                        .log_end_offset = o.log_end_offset};
+    size_t n = out->struct_size < sizeof(full) ? out->struct_size : sizeof(full);
+    memcpy(out, &full, n);
+    return TSP_OK;
+}
+
+static tsp_status p_offset_for_time(tsp_partition *p, int64_t ts, int64_t *offset, char *errstr,
+                                    size_t errlen)
+{
+    if (!p || !offset) return TSP_E_INVAL;
+    return ts_partition_offset_for_time((ts_partition *)p, ts, offset, errstr, errlen);
+}
+
+static tsp_status p_placement(tsp_partition *p, tsp_segment_info **rows, size_t *nrows,
+                              size_t *row_size, char *errstr, size_t errlen)
+{
+    if (!p || !rows || !nrows || !row_size) return TSP_E_INVAL;
+    ts_segment_info *in = NULL;
+    size_t n = 0;
+    ts_status st = ts_partition_placement((ts_partition *)p, &in, &n, errstr, errlen);
+    if (st != TS_OK) return st;
+    tsp_segment_info *o = calloc(n ? n : 1, sizeof(*o));
+    if (!o) {
+        free(in);
+        return TSP_E_NOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        o[i].partition = in[i].partition;
+        o[i].location = (int32_t)in[i].location;
+        o[i].base_offset = in[i].base_offset;
+        o[i].last_offset = in[i].last_offset;
+        o[i].first_timestamp = in[i].first_timestamp;
+        o[i].max_timestamp = in[i].max_timestamp;
+        o[i].size_bytes = in[i].size_bytes;
+        o[i].stored_bytes = in[i].stored_bytes;
+        o[i].active = in[i].active;
+        memcpy(o[i].object_key, in[i].object_key, sizeof(o[i].object_key));
+        o[i].object_key[sizeof(o[i].object_key) - 1] = 0;
+    }
+    free(in);
+    *rows = o;
+    *nrows = n;
+    *row_size = sizeof(*o);
+    return TSP_OK;
+}
+
+static tsp_status p_partition_delete(tsp_engine *e, const char *topic, int32_t partition,
+                                     char *errstr, size_t errlen)
+{
+    if (!e || !topic) return TSP_E_INVAL;
+    return ts_partition_delete(e->eng, topic, partition, errstr, errlen);
+}
+
+static const tsp_plugin g_plugin_v1 = {
+    .abi_major = 1,
+    .abi_minor = TSP_ABI_MINOR,
+    .struct_size = sizeof(tsp_plugin),
+    .impl_name = "tierstore",
+    .impl_version = "0.1.0",
+    .status_name = p_status_name,
+    .status_is_retriable = p_status_is_retriable,
+    .buffer_free = p_buffer_free,
+    .config_describe = p_config_describe,
+    .engine_open = p_engine_open,
+    .engine_close = p_engine_close,
+    .engine_stats = p_engine_stats,
+    .partition_open = p_partition_open,
+    .topic_set_config = p_topic_set_config,
+    .topic_partitions = p_topic_partitions,
+    .append = p_append,
+    .read = p_read,
+    .flush = p_flush,
+    .roll = p_roll,
+    .wait_uploaded = p_wait_uploaded,
+    .enforce_retention = p_enforce_retention,
+    .offsets = p_offsets,
+    .offset_for_time = p_offset_for_time,
+    .placement = p_placement,
+    .partition_delete = p_partition_delete,
+};
+
+TSP_EXPORT const tsp_plugin *tierstore_plugin_entry(uint32_t requested_abi_major, char *errstr,
+                                                    size_t errlen)
+{
+    if (requested_abi_major == 1) return &g_plugin_v1;
+    if (errstr && errlen)
+        snprintf(errstr, errlen,
+                 "tierstore plugin implements ABI major 1, host asked for %u: upgrade the %s",
+                 requested_abi_major, requested_abi_major > 1 ? "plugin" : "host");
+    return NULL;
+}

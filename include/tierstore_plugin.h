@@ -1,0 +1,272 @@
+/*
+ * tierstore_plugin.h — the versioned C ABI through which a broker delegates
+ * partition storage to tierstore (libtierstore-plugin.so).
+ *
+ * Why a separate ABI instead of linking include/tierstore.h: a broker built
+ * once must keep loading newer plugins (and a newer broker older plugins)
+ * without recompiling. So this header includes no other project header,
+ * mirrors the status codes as plain integers, and hands out one table of
+ * function pointers that only ever grows at its end.
+ *
+ * Reference: Kafka KIP-405 (RemoteStorageManager: copy/fetch/delete of log
+ * segments; RemoteLogMetadataManager: which segments are where). tierstore
+ * widens that to the whole log: the broker does not keep local segments at
+ * all, the plugin does (append, read, roll, placement, offsets, retention,
+ * delete), and tiering is internal to the plugin.
+ *
+ * ---------------------------------------------------------------------------
+ * Loading
+ *   void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+ *   tsp_entry_fn entry = (tsp_entry_fn)dlsym(h, TSP_ENTRY_SYMBOL);
+ *   const tsp_plugin *pl = entry(TSP_ABI_MAJOR, errstr, sizeof errstr);
+ * The only exported symbol is `tierstore_plugin_entry`. It returns NULL
+ * (with a message) when the plugin does not implement the requested major
+ * version. Otherwise the table stays valid until dlclose.
+ *
+ * Versioning
+ *   - abi_major changes only when an existing entry changes meaning; a
+ *     plugin may serve several majors from one entry point.
+ *   - Within a major, new entries are appended; abi_minor grows and
+ *     struct_size grows. A host checks TSP_HAS(pl, member) before calling
+ *     any entry added after the minor it was built against.
+ *   - Structs passed by pointer (tsp_offsets, tsp_engine_stats) carry their
+ *     size from the caller where they may grow; rows handed back by the
+ *     plugin (tsp_segment_info) come with the row size the plugin used.
+ *
+ * Errors
+ *   Every fallible entry returns a tsp_status (TSP_OK = 0, failures
+ *   negative, never renumbered) and writes one line into the caller-owned
+ *   buffer (errstr, errlen): what failed, on which partition/offset, why.
+ *   errstr may be NULL when errlen is 0. status_name() and
+ *   status_is_retriable() interpret codes, including codes newer than the
+ *   host (unknown codes are non-retriable failures).
+ *
+ * Threading
+ *   - entry, engine_open and engine_close: call from one thread, not
+ *     concurrently with anything else on the same engine.
+ *   - Every other entry is thread-safe: any number of threads may append,
+ *     read, flush, ... on the same or different partitions. Appends to one
+ *     partition are serialized inside the plugin in call order.
+ *   - Entries may block on disk I/O (append, flush) and, for read and
+ *     offset_for_time of cold offsets, on object-store requests of up to
+ *     remote.storage.operation.timeout.ms. A host with a non-blocking
+ *     network loop calls read/flush/offset_for_time/placement from worker
+ *     threads (the tierbroker does; see broker/README.md).
+ *   - The plugin runs its own background threads (uploads, prefetch,
+ *     retention); it never calls back into the host.
+ *
+ * Ownership
+ *   - Strings and buffers passed in are only borrowed for the call.
+ *   - Handles: a tsp_engine is owned by the host until engine_close; a
+ *     tsp_partition is owned by its engine (never freed by the host) and is
+ *     valid until engine_close or partition_delete of that partition.
+ *   - Buffers handed out (read data, placement rows, partition lists,
+ *     config descriptions) are allocated by the plugin and MUST be released
+ *     with the table's buffer_free, never with the host's free(): plugin
+ *     and host may use different allocators.
+ * ---------------------------------------------------------------------------
+ */
+#ifndef TIERSTORE_PLUGIN_H
+#define TIERSTORE_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TSP_ABI_MAJOR 1
+#define TSP_ABI_MINOR 0
+#define TSP_ENTRY_SYMBOL "tierstore_plugin_entry"
+
+/* Status codes: numerically equal to the engine's ts_status (checked at
+ * compile time inside the plugin). Append only. */
+typedef int32_t tsp_status;
+#define TSP_OK 0
+#define TSP_E_INVAL (-1)                /* invalid argument or state */
+#define TSP_E_NOMEM (-2)                /* allocation failed / cap hit */
+#define TSP_E_IO (-3)                   /* local file-system error */
+#define TSP_E_CORRUPT (-4)              /* malformed batch (length, magic, CRC) */
+#define TSP_E_NOT_FOUND (-5)            /* no such partition / entry */
+#define TSP_E_OFFSET_OUT_OF_RANGE (-6)  /* offset below log start or past log end */
+#define TSP_E_CONFIG (-7)               /* bad configuration value or unknown key */
+#define TSP_E_BACKPRESSURE (-8)         /* local disk bound reached: retry later */
+#define TSP_E_REMOTE (-9)               /* object store refused (not retriable) */
+#define TSP_E_REMOTE_RETRIABLE (-10)    /* object store 5xx / throttled / reset */
+#define TSP_E_AUTH (-11)                /* object store rejected credentials */
+#define TSP_E_TIMEOUT (-12)             /* deadline passed */
+#define TSP_E_EXISTS (-13)              /* already exists */
+#define TSP_E_CHECKSUM (-14)            /* remote bytes failed verification */
+#define TSP_E_CLOSED (-15)              /* engine/partition shutting down */
+#define TSP_E_NOSPACE (-16)             /* local disk full */
+#define TSP_E_UNSUPPORTED (-17)         /* not supported by this plugin build */
+#define TSP_E_MSG_TOO_LARGE (-18)       /* batch larger than message.max.bytes */
+
+typedef struct tsp_engine tsp_engine;
+typedef struct tsp_partition tsp_partition;
+
+/* One configuration property (Kafka-style key = value). */
+typedef struct tsp_property {
+    const char *key;
+    const char *value;
+} tsp_property;
+
+/* engine_open flags */
+#define TSP_OPEN_IGNORE_UNKNOWN 0x1u /* skip keys the plugin does not know (host keys) */
+
+/* partition_open flags */
+#define TSP_PART_CREATE 0x1u /* create when it exists neither locally nor remotely */
+
+typedef struct tsp_offsets {
+    uint32_t struct_size;        /* caller sets sizeof(tsp_offsets) */
+    int64_t log_start_offset;    /* first readable offset, local or remote */
+    int64_t local_start_offset;  /* first offset still on local disk */
+    int64_t log_end_offset;      /* next offset to be assigned (high watermark) */
+} tsp_offsets;
+
+#define TSP_LOC_LOCAL 1         /* only on local disk */
+#define TSP_LOC_REMOTE 2        /* only in the object store */
+#define TSP_LOC_LOCAL_REMOTE 3  /* on both */
+
+typedef struct tsp_segment_info {
+    int32_t partition;
+    int32_t location;           /* TSP_LOC_* */
+    int64_t base_offset;
+    int64_t last_offset;
+    int64_t first_timestamp;    /* -1 when unknown */
+    int64_t max_timestamp;      /* -1 when unknown */
+    uint64_t size_bytes;        /* raw segment bytes */
+    uint64_t stored_bytes;      /* bytes in the object store (0 when not remote) */
+    int32_t active;             /* non-zero for the segment being appended to */
+    char object_key[512];       /* empty when not remote */
+} tsp_segment_info;
+
+typedef struct tsp_engine_stats {
+    uint32_t struct_size;       /* caller sets sizeof(tsp_engine_stats) */
+    uint64_t local_bytes;
+    uint64_t cache_bytes;
+    uint64_t remote_bytes;
+    uint64_t remote_raw_bytes;
+    uint64_t remote_objects;
+    uint64_t uploads_done;
+    uint64_t uploads_failed;
+    uint64_t cache_hits;
+    uint64_t cache_misses;
+    uint64_t remote_get_bytes;
+} tsp_engine_stats;
+
+/* The function table, ABI major 1. Never reorder; append at the end. */
+typedef struct tsp_plugin {
+    uint32_t abi_major;         /* == requested major */
+    uint32_t abi_minor;         /* entries up to this minor are present */
+    uint32_t struct_size;       /* sizeof(tsp_plugin) as the plugin was built */
+    uint32_t reserved0;
+    const char *impl_name;      /* "tierstore" */
+    const char *impl_version;   /* "0.1.0" */
+
+    /* --- minor 0 -------------------------------------------------------- */
+    const char *(*status_name)(tsp_status st);   /* "TSP_E_CORRUPT"; never NULL */
+    int (*status_is_retriable)(tsp_status st);
+
+    /* Frees any buffer the plugin handed out. NULL is a no-op. */
+    void (*buffer_free)(void *buf);
+
+    /* Writes "  key  (type, default X)  description" lines for every setting
+     * the plugin accepts into a buffer the caller frees with buffer_free. */
+    tsp_status (*config_describe)(char **out, size_t *out_len);
+
+    /* Engine lifecycle. props are copied. With TSP_OPEN_IGNORE_UNKNOWN,
+     * keys the plugin does not know are skipped (the host validates its own
+     * keys); without it they fail with TSP_E_CONFIG. */
+    tsp_status (*engine_open)(const tsp_property *props, size_t nprops, uint32_t flags,
+                              tsp_engine **out, char *errstr, size_t errlen);
+    /* Waits for in-flight uploads to settle, flushes and frees. NULL no-op. */
+    void (*engine_close)(tsp_engine *eng);
+    void (*engine_stats)(tsp_engine *eng, tsp_engine_stats *out);
+
+    /* Opens (or with TSP_PART_CREATE creates) a partition. A partition known
+     * only from the object store is recovered. Topic names: [A-Za-z0-9._-],
+     * 1..249 chars. Opening an open partition returns the same handle. */
+    tsp_status (*partition_open)(tsp_engine *eng, const char *topic, int32_t partition,
+                                 uint32_t flags, tsp_partition **out, char *errstr,
+                                 size_t errlen);
+
+    /* Topic-level overrides with Kafka's topic config names (segment.bytes,
+     * segment.ms, retention.ms, retention.bytes, local.retention.ms,
+     * local.retention.bytes, flush.messages, flush.ms, max.message.bytes,
+     * remote.storage.enable). Applies to open and future partitions of the
+     * topic and is persisted with the data (locally and in the bucket).
+     * Unknown keys or bad values: TSP_E_CONFIG naming them, nothing set. */
+    tsp_status (*topic_set_config)(tsp_engine *eng, const char *topic,
+                                   const tsp_property *props, size_t nprops, char *errstr,
+                                   size_t errlen);
+
+    /* Lists partitions of a topic known locally or remotely, ascending.
+     * *parts is freed with buffer_free. TSP_E_NOT_FOUND when none. */
+    tsp_status (*topic_partitions)(tsp_engine *eng, const char *topic, int32_t **parts,
+                                   size_t *nparts, char *errstr, size_t errlen);
+
+    /* Appends record batches v2 back to back. Validates every batch (length,
+     * magic 2, CRC-32C) before writing anything; assigns offsets (rewriting
+     * baseOffset). TSP_E_CORRUPT rejects the whole call. TSP_E_BACKPRESSURE
+     * is retriable. */
+    tsp_status (*append)(tsp_partition *p, const void *data, size_t len,
+                         int64_t *first_offset, int64_t *last_offset, char *errstr,
+                         size_t errlen);
+
+    /* Reads whole batches from the one containing offset, up to max_bytes
+     * (at least one batch). *out freed with buffer_free; NULL/0 at the log
+     * end. May block on the object store for cold offsets. */
+    tsp_status (*read)(tsp_partition *p, int64_t offset, size_t max_bytes, uint8_t **out,
+                       size_t *out_len, char *errstr, size_t errlen);
+
+    /* fsync: every append that returned before this call survives a crash. */
+    tsp_status (*flush)(tsp_partition *p, char *errstr, size_t errlen);
+
+    /* Segment lifecycle: close the active segment now (eligible for upload). */
+    tsp_status (*roll)(tsp_partition *p, char *errstr, size_t errlen);
+
+    /* Waits until every closed segment is committed remotely, or timeout. */
+    tsp_status (*wait_uploaded)(tsp_partition *p, int64_t timeout_ms, char *errstr,
+                                size_t errlen);
+
+    /* Applies local and total retention now. */
+    tsp_status (*enforce_retention)(tsp_partition *p, char *errstr, size_t errlen);
+
+    /* Offsets; out->struct_size must be set by the caller. */
+    tsp_status (*offsets)(tsp_partition *p, tsp_offsets *out);
+
+    /* Earliest offset whose batch max timestamp >= timestamp_ms, local or
+     * remote. TSP_E_NOT_FOUND when none. May block on the object store. */
+    tsp_status (*offset_for_time)(tsp_partition *p, int64_t timestamp_ms, int64_t *offset,
+                                  char *errstr, size_t errlen);
+
+    /* Every segment in offset order. *rows freed with buffer_free; rows are
+     * *row_size bytes apart (>= the tsp_segment_info the host knows). */
+    tsp_status (*placement)(tsp_partition *p, tsp_segment_info **rows, size_t *nrows,
+                            size_t *row_size, char *errstr, size_t errlen);
+
+    /* Deletes a partition everywhere: local segments, its remote objects and
+     * manifests. The handle becomes invalid: the host must have stopped
+     * every other call on it first (and must not hold read buffers' handle
+     * assumptions: buffers already handed out stay valid). */
+    tsp_status (*partition_delete)(tsp_engine *eng, const char *topic, int32_t partition,
+                                   char *errstr, size_t errlen);
+} tsp_plugin;
+
+/* Whether the table holds `member` (for entries added after minor 0). */
+#define TSP_HAS(pl, member)                                                                     \
+    ((pl)->struct_size >= offsetof(tsp_plugin, member) + sizeof((pl)->member) &&               \
+     (pl)->member != NULL)
+
+/* The one exported symbol. */
+typedef const tsp_plugin *(*tsp_entry_fn)(uint32_t requested_abi_major, char *errstr,
+                                          size_t errlen);
+const tsp_plugin *tierstore_plugin_entry(uint32_t requested_abi_major, char *errstr,
+                                         size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TIERSTORE_PLUGIN_H */

@@ -1,0 +1,261 @@
+/*
+ * test_plugin_abi.c — loads libtierstore-plugin.so the way a broker does
+ * (dlopen + the one entry symbol) and exercises every entry of the table.
+ *
+ * Only include/tierstore_plugin.h describes the plugin here; tt.h and the
+ * batch builder of common/ are test scaffolding. The plugin path comes from
+ * `--plugin PATH` (ctest passes the built .so).
+ */
+#include <dlfcn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/batch.h"
+#include "tierstore_plugin.h"
+#include "tests/tt.h"
+
+static const char *g_path;
+static void *g_dl;
+static const tsp_plugin *g_pl;
+static char g_dir[512];
+
+static const tsp_plugin *load(void)
+{
+    if (g_pl) return g_pl;
+    g_dl = dlopen(g_path, RTLD_NOW | RTLD_LOCAL);
+    if (!g_dl) {
+        fprintf(stderr, "dlopen %s: %s\n", g_path, dlerror());
+        return NULL;
+    }
+    tsp_entry_fn entry = (tsp_entry_fn)dlsym(g_dl, TSP_ENTRY_SYMBOL);
+    if (!entry) return NULL;
+    char err[256] = "";
+    g_pl = entry(TSP_ABI_MAJOR, err, sizeof err);
+    return g_pl;
+}
+
+static tsp_status open_engine(tsp_engine **eng, const char *sub, char *err, size_t errlen)
+{
+    char data[600], bucket[700], url[720];
+    snprintf(data, sizeof data, "%s/%s-data", g_dir, sub);
+    snprintf(bucket, sizeof bucket, "%s/%s-bucket", g_dir, sub);
+    snprintf(url, sizeof url, "file://%s", bucket);
+    tsp_property props[] = {
+        {"log.dirs", data},
+        {"remote.storage.url", url},
+        {"log.segment.bytes", "4096"},
+        {"listeners", "PLAINTEXT://127.0.0.1:0"}, /* a host key: skipped */
+    };
+    return load()->engine_open(props, 4, TSP_OPEN_IGNORE_UNKNOWN, eng, err, errlen);
+}
+
+static uint8_t *make_batch(int n, int64_t ts, size_t *len)
+{
+    const void *vals[64];
+    size_t lens[64];
+    static const char v[] = "value-bytes-of-a-record";
+    for (int i = 0; i < n; i++) {
+        vals[i] = v;
+        lens[i] = sizeof v - 1;
+    }
+    uint8_t *b = NULL;
+    if (ts_batch_build(vals, lens, n, ts, &b, len) != TS_OK) return NULL;
+    return b;
+}
+
+TT_TEST(entry_and_exports)
+{
+    const tsp_plugin *pl = load();
+    TT_ASSERT(pl != NULL);
+    TT_ASSERT_EQ_INT(pl->abi_major, TSP_ABI_MAJOR);
+    TT_ASSERT_EQ_INT(pl->abi_minor, TSP_ABI_MINOR);
+    TT_ASSERT(pl->struct_size >= sizeof(tsp_plugin));
+    TT_ASSERT_STR(pl->impl_name, "tierstore");
+    TT_ASSERT(TSP_HAS(pl, partition_delete));
+    /* Another major is refused with a message. */
+    tsp_entry_fn entry = (tsp_entry_fn)dlsym(g_dl, TSP_ENTRY_SYMBOL);
+    char err[256] = "";
+    TT_ASSERT(entry(TSP_ABI_MAJOR + 1, err, sizeof err) == NULL);
+    TT_ASSERT(strstr(err, "ABI") != NULL);
+    /* Nothing of the engine leaks out of the .so. */
+    TT_ASSERT(dlsym(g_dl, "ts_engine_open") == NULL);
+    TT_ASSERT(dlsym(g_dl, "ts_config_create") == NULL);
+    TT_ASSERT(dlsym(g_dl, "ts_crc32c") == NULL);
+}
+
+TT_TEST(status_helpers)
+{
+    const tsp_plugin *pl = load();
+    TT_ASSERT(pl != NULL);
+    TT_ASSERT_STR(pl->status_name(TSP_OK), "TSP_OK");
+    TT_ASSERT_STR(pl->status_name(TSP_E_CORRUPT), "TSP_E_CORRUPT");
+    TT_ASSERT_STR(pl->status_name(TSP_E_MSG_TOO_LARGE), "TSP_E_MSG_TOO_LARGE");
+    TT_ASSERT_STR(pl->status_name(-999), "TSP_E_UNKNOWN");
+    TT_ASSERT(pl->status_is_retriable(TSP_E_BACKPRESSURE));
+    TT_ASSERT(pl->status_is_retriable(TSP_E_REMOTE_RETRIABLE));
+    TT_ASSERT(!pl->status_is_retriable(TSP_E_CORRUPT));
+    TT_ASSERT(!pl->status_is_retriable(-999));
+    char *desc = NULL;
+    size_t dlen = 0;
+    TT_ASSERT_EQ_INT(pl->config_describe(&desc, &dlen), TSP_OK);
+    TT_ASSERT(desc && dlen > 0 && strstr(desc, "log.segment.bytes"));
+    pl->buffer_free(desc);
+    pl->buffer_free(NULL);
+}
+
+TT_TEST(open_rejects_bad_config)
+{
+    const tsp_plugin *pl = load();
+    TT_ASSERT(pl != NULL);
+    char err[256] = "";
+    tsp_engine *eng = NULL;
+    tsp_property bad[] = {{"log.segment.bytes", "not-a-number"}};
+    TT_ASSERT_EQ_INT(pl->engine_open(bad, 1, 0, &eng, err, sizeof err), TSP_E_CONFIG);
+    TT_ASSERT(eng == NULL && strstr(err, "log.segment.bytes"));
+    tsp_property unknown[] = {{"no.such.key", "1"}};
+    TT_ASSERT_EQ_INT(pl->engine_open(unknown, 1, 0, &eng, err, sizeof err), TSP_E_CONFIG);
+    pl->engine_close(NULL);
+}
+
+TT_TEST(log_lifecycle)
+{
+    const tsp_plugin *pl = load();
+    TT_ASSERT(pl != NULL);
+    char err[512] = "";
+    tsp_engine *eng = NULL;
+    TT_ASSERT_MSG(open_engine(&eng, "life", err, sizeof err) == TSP_OK, "open: %s", err);
+
+    tsp_partition *p = NULL, *p2 = NULL;
+    TT_ASSERT_EQ_INT(pl->partition_open(eng, "t1", 0, 0, &p, err, sizeof err), TSP_E_NOT_FOUND);
+    TT_ASSERT_MSG(pl->partition_open(eng, "t1", 0, TSP_PART_CREATE, &p, err, sizeof err) == TSP_OK,
+                  "%s", err);
+    TT_ASSERT_EQ_INT(pl->partition_open(eng, "t1", 0, 0, &p2, err, sizeof err), TSP_OK);
+    TT_ASSERT(p == p2);
+    TT_ASSERT_EQ_INT(pl->partition_open(eng, "t1", 1, TSP_PART_CREATE, &p2, err, sizeof err),
+                     TSP_OK);
+    tsp_property cfg[] = {{"retention.ms", "-1"}, {"segment.bytes", "4096"}};
+    TT_ASSERT_MSG(pl->topic_set_config(eng, "t1", cfg, 2, err, sizeof err) == TSP_OK, "%s", err);
+    tsp_property badcfg[] = {{"no.such.topic.key", "1"}};
+    TT_ASSERT_EQ_INT(pl->topic_set_config(eng, "t1", badcfg, 1, err, sizeof err), TSP_E_CONFIG);
+
+    int32_t *parts = NULL;
+    size_t nparts = 0;
+    TT_ASSERT_MSG(pl->topic_partitions(eng, "t1", &parts, &nparts, err, sizeof err) == TSP_OK,
+                  "%s", err);
+    TT_ASSERT_EQ_INT(nparts, 2);
+    TT_ASSERT(parts[0] == 0 && parts[1] == 1);
+    pl->buffer_free(parts);
+
+    /* Append 40 batches of 10 records; timestamps 1000 + 100*i. */
+    int64_t first = -1, last = -1;
+    for (int i = 0; i < 40; i++) {
+        size_t blen = 0;
+        uint8_t *b = make_batch(10, 1000 + 100 * i, &blen);
+        TT_ASSERT(b != NULL);
+        tsp_status st = pl->append(p, b, blen, &first, &last, err, sizeof err);
+        free(b);
+        TT_ASSERT_MSG(st == TSP_OK, "append: %s", err);
+        TT_ASSERT_EQ_INT(first, 10 * i);
+        TT_ASSERT_EQ_INT(last, 10 * i + 9);
+    }
+    /* A corrupt batch is refused and nothing is appended. */
+    size_t blen = 0;
+    uint8_t *b = make_batch(3, 0, &blen);
+    b[blen - 1] ^= 0xff;
+    TT_ASSERT_EQ_INT(pl->append(p, b, blen, NULL, NULL, err, sizeof err), TSP_E_CORRUPT);
+    free(b);
+
+    tsp_offsets off = {.struct_size = sizeof off};
+    TT_ASSERT_EQ_INT(pl->offsets(p, &off), TSP_OK);
+    TT_ASSERT_EQ_INT(off.log_end_offset, 400);
+    TT_ASSERT_EQ_INT(off.log_start_offset, 0);
+
+    TT_ASSERT_MSG(pl->flush(p, err, sizeof err) == TSP_OK, "%s", err);
+    TT_ASSERT_MSG(pl->roll(p, err, sizeof err) == TSP_OK, "%s", err);
+    TT_ASSERT_MSG(pl->wait_uploaded(p, 30000, err, sizeof err) == TSP_OK, "%s", err);
+    TT_ASSERT_MSG(pl->enforce_retention(p, err, sizeof err) == TSP_OK, "%s", err);
+
+    uint8_t *data = NULL;
+    size_t dlen = 0;
+    TT_ASSERT_MSG(pl->read(p, 155, 1, &data, &dlen, err, sizeof err) == TSP_OK, "%s", err);
+    TT_ASSERT(data != NULL && dlen > 61);
+    TT_ASSERT_EQ_INT((int64_t)ts_rd64(data), 150); /* the batch holding 155 */
+    pl->buffer_free(data);
+    TT_ASSERT_EQ_INT(pl->read(p, 400, 1024, &data, &dlen, err, sizeof err), TSP_OK);
+    TT_ASSERT(data == NULL && dlen == 0);
+    TT_ASSERT_EQ_INT(pl->read(p, 401, 1024, &data, &dlen, err, sizeof err),
+                     TSP_E_OFFSET_OUT_OF_RANGE);
+
+    int64_t o = -1;
+    TT_ASSERT_MSG(pl->offset_for_time(p, 1000 + 100 * 7 + 5, &o, err, sizeof err) == TSP_OK, "%s",
+                  err);
+    TT_ASSERT_EQ_INT(o, 70);
+    TT_ASSERT_EQ_INT(pl->offset_for_time(p, 1000000, &o, err, sizeof err), TSP_E_NOT_FOUND);
+
+    tsp_segment_info *rows = NULL;
+    size_t nrows = 0, rsz = 0;
+    TT_ASSERT_MSG(pl->placement(p, &rows, &nrows, &rsz, err, sizeof err) == TSP_OK, "%s", err);
+    TT_ASSERT(nrows >= 2 && rsz >= sizeof(tsp_segment_info));
+    const tsp_segment_info *r0 = (const tsp_segment_info *)(const void *)rows;
+    TT_ASSERT_EQ_INT(r0->base_offset, 0);
+    TT_ASSERT(r0->location == TSP_LOC_REMOTE || r0->location == TSP_LOC_LOCAL_REMOTE);
+    TT_ASSERT(r0->object_key[0] != 0);
+    pl->buffer_free(rows);
+
+    tsp_engine_stats stats = {.struct_size = sizeof stats};
+    pl->engine_stats(eng, &stats);
+    TT_ASSERT(stats.remote_objects >= 1);
+    TT_ASSERT(stats.uploads_done >= 1);
+
+    TT_ASSERT_MSG(pl->partition_delete(eng, "t1", 1, err, sizeof err) == TSP_OK, "%s", err);
+    TT_ASSERT_MSG(pl->topic_partitions(eng, "t1", &parts, &nparts, err, sizeof err) == TSP_OK,
+                  "%s", err);
+    TT_ASSERT_EQ_INT(nparts, 1);
+    pl->buffer_free(parts);
+    pl->engine_close(eng);
+
+    /* Reopen: the data survives the close. */
+    eng = NULL;
+    TT_ASSERT_MSG(open_engine(&eng, "life", err, sizeof err) == TSP_OK, "reopen: %s", err);
+    TT_ASSERT_EQ_INT(pl->partition_open(eng, "t1", 0, 0, &p, err, sizeof err), TSP_OK);
+    off.struct_size = sizeof off;
+    TT_ASSERT_EQ_INT(pl->offsets(p, &off), TSP_OK);
+    TT_ASSERT_EQ_INT(off.log_end_offset, 400);
+    TT_ASSERT_EQ_INT(pl->read(p, 0, 1 << 20, &data, &dlen, err, sizeof err), TSP_OK);
+    TT_ASSERT(data && dlen > 0);
+    pl->buffer_free(data);
+    pl->engine_close(eng);
+}
+
+int main(int argc, char **argv)
+{
+    /* `--plugin PATH` is ours; every other argument selects tests by name. */
+    char *rest[64];
+    int nrest = 0;
+    for (int i = 0; i < argc && nrest < 63; i++) {
+        if (!strcmp(argv[i], "--plugin") && i + 1 < argc) {
+            g_path = argv[++i];
+            continue;
+        }
+        rest[nrest++] = argv[i];
+    }
+    rest[nrest] = NULL;
+    if (!g_path) g_path = getenv("TIERSTORE_PLUGIN");
+    if (!g_path) {
+        fprintf(stderr, "usage: test_plugin_abi --plugin PATH [test...]\n");
+        return 2;
+    }
+    TT_INIT(nrest, rest);
+    tt_tmpdir(g_dir, sizeof g_dir, "plugin");
+    TT_RUN(entry_and_exports);
+    TT_RUN(status_helpers);
+    TT_RUN(open_rejects_bad_config);
+    TT_RUN(log_lifecycle);
+    if (g_dl) dlclose(g_dl);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);
+    return tt_summary();
+}
