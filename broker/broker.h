@@ -1,0 +1,256 @@
+/*
+ * broker.h — tierbroker internals shared by its files.
+ *
+ * Threads:
+ *  - the network loop (one thread, net.c) owns every structure below:
+ *    connections, response slots, topics, groups, offsets, producer state.
+ *  - worker pools (pool.c) run plugin calls that may block: reads (a hot
+ *    pool and a cold pool, so a cold consumer never queues ahead of a hot
+ *    one), fsyncs (the io pool) and metadata-file writes (the meta pool, one
+ *    thread, so writes land in order). A job's `run` executes on a worker
+ *    and must touch only the job; its `done` runs back on the loop thread,
+ *    woken through an eventfd.
+ *
+ * Responses keep request order per connection (clients pipeline): every
+ * request gets a slot when it is read; slots are written out strictly in
+ * order as they fill, whatever thread finished the work.
+ */
+#ifndef TS_BROKER_BROKER_H
+#define TS_BROKER_BROKER_H
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kafka_proto.h"
+#include "kafka_wire.h"
+#include "tierstore_plugin.h"
+
+typedef struct broker broker;
+typedef struct conn conn;
+
+/* ------------------------------------------------------------- logging */
+void blog(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define blog_info(...) blog("INFO", __VA_ARGS__)
+#define blog_warn(...) blog("WARN", __VA_ARGS__)
+#define blog_error(...) blog("ERROR", __VA_ARGS__)
+extern int g_blog_debug;
+#define blog_debug(...)                                                                          \
+    do {                                                                                         \
+        if (g_blog_debug) blog("DEBUG", __VA_ARGS__);                                            \
+    } while (0)
+
+int64_t bclock_ms(void); /* monotonic */
+int64_t bwall_ms(void);  /* realtime */
+
+/* --------------------------------------------------------------- config */
+typedef struct bprop {
+    char *key, *value;
+} bprop;
+
+typedef struct bconfig {
+    bprop *items; /* every key of the file and --override, in order */
+    size_t n, cap;
+} bconfig;
+
+int bconfig_load(bconfig *c, const char *path, char *err, size_t errlen);
+int bconfig_set(bconfig *c, const char *key, const char *value);
+const char *bconfig_get(const bconfig *c, const char *key); /* default when unset */
+int64_t bconfig_int(const bconfig *c, const char *key);
+int bconfig_is_broker_key(const char *key);
+/* Validates the broker's own keys (types, bounds). */
+int bconfig_validate(const bconfig *c, char *err, size_t errlen);
+void bconfig_help(FILE *out);
+void bconfig_free(bconfig *c);
+
+/* ---------------------------------------------------------------- pools */
+typedef struct bjob bjob;
+typedef void (*bjob_fn)(bjob *j);
+struct bjob {
+    bjob *next;
+    bjob_fn run;  /* on a worker thread */
+    bjob_fn done; /* on the loop thread */
+};
+typedef struct bpool bpool;
+bpool *bpool_create(broker *b, const char *name, int nthreads);
+void bpool_submit(bpool *p, bjob *j);
+void bpool_destroy(bpool *p); /* joins; pending jobs still complete */
+
+/* ----------------------------------------------------------- responses */
+typedef struct slot {
+    struct slot *next;
+    int ready;
+    uint8_t *data; /* whole frame: size prefix + header + body */
+    size_t len;
+} slot;
+
+/* A handle to answer one request later: keeps the connection alive. */
+typedef struct reply {
+    conn *c;
+    slot *s;
+    kafka_header hdr; /* client_id not kept */
+} reply;
+
+/* Starts a response: size placeholder + response header. */
+void reply_begin(const reply *r, kw *w);
+/* Finishes: patches the size, hands the bytes to the slot, releases the
+ * connection reference and writes what is in order. On a writer error
+ * (cap hit) the connection is closed. Loop thread. */
+void reply_end(broker *b, reply *r, kw *w);
+/* Drops a reply without answering (acks=0 or a closed connection). */
+void reply_drop(broker *b, reply *r);
+
+void conn_ref(conn *c);
+void conn_unref(broker *b, conn *c);
+int conn_closed(const conn *c);
+void conn_close(broker *b, conn *c, const char *why);
+const char *conn_peer(const conn *c);
+
+/* --------------------------------------------------------------- topics */
+#define BROKER_MAX_SEQ_CACHE 5
+
+typedef struct pid_state {
+    struct pid_state *next;
+    int64_t producer_id;
+    int16_t epoch;
+    int32_t last_seq;
+    int ncached;
+    struct {
+        int32_t first_seq, last_seq;
+        int64_t base_offset;
+    } cached[BROKER_MAX_SEQ_CACHE];
+} pid_state;
+
+typedef struct bpart {
+    int32_t index;
+    tsp_partition *h;
+    uint64_t appends; /* bumps on every append: wakes long-poll fetches */
+    pid_state *pids;
+} bpart;
+
+typedef struct btopic {
+    struct btopic *next;
+    char *name;
+    int32_t npartitions;
+    bpart *parts;
+    size_t nconfigs;
+    bprop *configs; /* topic-level overrides as created */
+} btopic;
+
+btopic *topic_find(broker *b, const char *name);
+/* Creates (or adopts from the plugin, when it knows the topic) a topic.
+ * Returns a kafka_error. Loop thread (partition_open of a new partition is
+ * a mkdir; recovery from the bucket may take longer). */
+int topic_create(broker *b, const char *name, int32_t nparts, const bprop *cfg, size_t ncfg,
+                 int validate_only, char *msg, size_t msglen);
+int topic_delete(broker *b, const char *name, char *msg, size_t msglen);
+int topic_name_valid(const char *name);
+bpart *topic_part(broker *b, const char *topic, int32_t partition, int16_t *err);
+
+/* ------------------------------------------------------- metadata files */
+/* Persist topics and committed offsets under <log.dirs>/.broker. Writes are
+ * serialized on the meta pool; `done` (may be NULL) runs on the loop after
+ * the file is durable. */
+typedef void (*meta_done_fn)(broker *b, void *arg, int ok);
+void meta_save_topics(broker *b, meta_done_fn done, void *arg);
+void meta_save_offsets(broker *b, meta_done_fn done, void *arg);
+int meta_load(broker *b, char *err, size_t errlen);
+
+/* --------------------------------------------------------------- groups */
+typedef struct committed {
+    struct committed *next;
+    char *topic;
+    int32_t partition;
+    int64_t offset;
+    char *metadata;
+} committed;
+
+typedef struct bgroup bgroup;
+bgroup *group_find(broker *b, const char *id, int create);
+committed *group_offsets(bgroup *g);
+const char *group_id(const bgroup *g);
+bgroup *group_first(broker *b);
+bgroup *group_next(bgroup *g);
+void group_set_offset(bgroup *g, const char *topic, int32_t partition, int64_t offset,
+                      const char *metadata);
+void group_tick(broker *b);
+void group_free_all(broker *b);
+
+void handle_FindCoordinator(broker *b, reply *r, kafka_request *q);
+void handle_JoinGroup(broker *b, reply *r, kafka_request *q);
+void handle_SyncGroup(broker *b, reply *r, kafka_request *q);
+void handle_Heartbeat(broker *b, reply *r, kafka_request *q);
+void handle_LeaveGroup(broker *b, reply *r, kafka_request *q);
+void handle_OffsetCommit(broker *b, reply *r, kafka_request *q);
+void handle_OffsetFetch(broker *b, reply *r, kafka_request *q);
+
+/* ------------------------------------------------------------- handlers */
+void handle_ApiVersions(broker *b, reply *r, kafka_request *q);
+void handle_Metadata(broker *b, reply *r, kafka_request *q);
+void handle_Produce(broker *b, reply *r, kafka_request *q);
+void handle_Fetch(broker *b, reply *r, kafka_request *q);
+void handle_ListOffsets(broker *b, reply *r, kafka_request *q);
+void handle_CreateTopics(broker *b, reply *r, kafka_request *q);
+void handle_DeleteTopics(broker *b, reply *r, kafka_request *q);
+void handle_InitProducerId(broker *b, reply *r, kafka_request *q);
+/* Re-evaluates parked long-poll fetches (after appends or on the tick). */
+void fetch_wake(broker *b);
+void fetch_abort_all(broker *b);
+
+/* Status of the plugin -> Kafka ErrorCode (kafka_errors.c). */
+int16_t kafka_error_from_status(tsp_status st);
+
+/* ------------------------------------------------------------------ net */
+int net_init(broker *b);
+int net_listen(broker *b, const char *host, int port, char *err, size_t errlen);
+void net_run(broker *b);       /* until b->stop */
+void net_shutdown(broker *b);  /* closes listeners */
+void net_drain(broker *b);     /* runs `done` of finished jobs */
+
+/* --------------------------------------------------------------- broker */
+typedef struct blistener {
+    int fd;
+    char host[256];
+    int port;
+} blistener;
+
+struct broker {
+    bconfig cfg;
+    const tsp_plugin *pl;
+    void *dl;
+    tsp_engine *eng;
+
+    int epfd;
+    int evfd; /* completions from pools */
+    pthread_mutex_t done_mu;
+    bjob *done_head, *done_tail;
+
+    blistener listeners[4];
+    int nlisteners;
+    char adv_host[256];
+    int adv_port;
+    int32_t node_id;
+    char cluster_id[64];
+
+    bpool *hot_pool, *cold_pool, *io_pool, *meta_pool;
+
+    btopic *topics;
+    struct fetch_op *parked; /* long-poll fetches waiting for data */
+    uint64_t appends_total;
+    uint64_t parked_seen_appends;
+
+    struct bgroup *groups;
+    int64_t next_producer_id;
+
+    char meta_dir[1024];
+    int32_t num_partitions;
+    int auto_create;
+    int64_t initial_rebalance_delay_ms;
+    int64_t min_session_ms, max_session_ms;
+    size_t max_request_bytes;
+    uint64_t next_conn_id;
+    volatile int stop;
+};
+
+#endif

@@ -1,0 +1,740 @@
+/*
+ * group.c — a single-node group coordinator (Kafka's classic protocol):
+ * FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
+ * OffsetCommit, OffsetFetch.
+ *
+ * States: Empty -> PreparingRebalance (joins collected until every known
+ * member rejoined, or the rebalance timeout; the first rebalance of an empty
+ * group also waits group.initial.rebalance.delay.ms) -> CompletingRebalance
+ * (JoinGroup answered; the leader's SyncGroup carries the assignments) ->
+ * Stable. Members that miss heartbeats for session.timeout.ms are removed,
+ * which starts a new rebalance. JoinGroup and SyncGroup answers are delayed
+ * replies held by the group.
+ *
+ * Committed offsets are written to <log.dirs>/.broker/offsets (meta pool)
+ * and OffsetCommit is answered once the file is durable.
+ *
+ * Thread: loop thread only.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+
+enum { G_EMPTY, G_PREPARING, G_COMPLETING, G_STABLE };
+
+typedef struct bmember {
+    struct bmember *next;
+    char *id;
+    char *client_id;
+    int32_t session_ms, rebalance_ms;
+    int64_t last_seen;
+    int nprotocols;
+    char **proto_names;
+    uint8_t **proto_meta;
+    int32_t *proto_len;
+    int has_join;
+    reply join;
+    int16_t join_version;
+    int has_sync;
+    reply sync;
+    uint8_t *assignment;
+    int32_t assignment_len;
+} bmember;
+
+struct bgroup {
+    struct bgroup *next;
+    char *id;
+    int state;
+    int32_t generation;
+    char *protocol_type;
+    char *protocol_name;
+    char *leader;
+    bmember *members;
+    int64_t rebalance_deadline; /* force completion (rebalance timeout) */
+    int64_t initial_until;      /* first rebalance from Empty waits at least until */
+    committed *offsets;
+    uint64_t member_seq;
+};
+
+const char *group_id(const bgroup *g) { return g->id; }
+committed *group_offsets(bgroup *g) { return g->offsets; }
+bgroup *group_first(broker *b) { return b->groups; }
+bgroup *group_next(bgroup *g) { return g->next; }
+
+bgroup *group_find(broker *b, const char *id, int create)
+{
+    for (bgroup *g = b->groups; g; g = g->next)
+        if (!strcmp(g->id, id)) return g;
+    if (!create) return NULL;
+    bgroup *g = calloc(1, sizeof(*g));
+    if (!g || !(g->id = strdup(id))) {
+        free(g);
+        return NULL;
+    }
+    g->next = b->groups;
+    b->groups = g;
+    return g;
+}
+
+void group_set_offset(bgroup *g, const char *topic, int32_t partition, int64_t offset,
+                      const char *metadata)
+{
+    committed *c = g->offsets;
+    while (c && !(c->partition == partition && !strcmp(c->topic, topic))) c = c->next;
+    if (!c) {
+        c = calloc(1, sizeof(*c));
+        if (!c || !(c->topic = strdup(topic))) {
+            free(c);
+            return;
+        }
+        c->partition = partition;
+        c->next = g->offsets;
+        g->offsets = c;
+    }
+    c->offset = offset;
+    free(c->metadata);
+    c->metadata = metadata ? strdup(metadata) : NULL;
+}
+
+static void member_free(broker *b, bmember *m)
+{
+    if (m->has_join) reply_drop(b, &m->join);
+    if (m->has_sync) reply_drop(b, &m->sync);
+    for (int i = 0; i < m->nprotocols; i++) {
+        free(m->proto_names[i]);
+        free(m->proto_meta[i]);
+    }
+    free(m->proto_names);
+    free(m->proto_meta);
+    free(m->proto_len);
+    free(m->assignment);
+    free(m->client_id);
+    free(m->id);
+    free(m);
+}
+
+static bmember *member_find(bgroup *g, const char *id)
+{
+    for (bmember *m = g->members; m; m = m->next)
+        if (!strcmp(m->id, id)) return m;
+    return NULL;
+}
+
+static int member_count(bgroup *g)
+{
+    int n = 0;
+    for (bmember *m = g->members; m; m = m->next) n++;
+    return n;
+}
+
+/* Answers a SyncGroup. */
+static void sync_answer(broker *b, reply *r, bgroup *g, int16_t err, const uint8_t *a, int32_t alen)
+{
+    int v = r->hdr.api_version, f = r->hdr.flexible;
+    kw w;
+    reply_begin(r, &w);
+    if (v >= 1) kw_i32(&w, 0);
+    kw_i16(&w, err);
+    if (v >= 5) {
+        kw_str(&w, f, err ? NULL : g->protocol_type);
+        kw_str(&w, f, err ? NULL : g->protocol_name);
+    }
+    kw_bytes(&w, f, a ? a : (const uint8_t *)"", a ? alen : 0);
+    kw_tags(&w, f);
+    reply_end(b, r, &w);
+}
+
+/* Answers a JoinGroup; leader_view lists every member's metadata. */
+static void join_answer(broker *b, reply *r, bgroup *g, bmember *m, int16_t err,
+                        const char *member_id)
+{
+    int v = r->hdr.api_version, f = r->hdr.flexible;
+    int leader_view = !err && g->leader && m && !strcmp(g->leader, m->id);
+    kw w;
+    reply_begin(r, &w);
+    if (v >= 2) kw_i32(&w, 0);
+    kw_i16(&w, err);
+    kw_i32(&w, err ? -1 : g->generation);
+    if (v >= 7) kw_str(&w, f, err ? NULL : g->protocol_type);
+    kw_str(&w, f, err ? (v >= 7 ? NULL : "") : g->protocol_name);
+    kw_str(&w, f, err ? "" : g->leader);
+    kw_str(&w, f, member_id ? member_id : "");
+    if (leader_view) {
+        kw_array(&w, f, member_count(g));
+        for (bmember *x = g->members; x; x = x->next) {
+            int idx = 0;
+            for (int i = 0; i < x->nprotocols; i++)
+                if (!strcmp(x->proto_names[i], g->protocol_name)) idx = i;
+            kw_str(&w, f, x->id);
+            if (v >= 5) kw_str(&w, f, NULL); /* GroupInstanceId */
+            kw_bytes(&w, f, x->proto_meta[idx], x->proto_len[idx]);
+            kw_tags(&w, f);
+        }
+    } else {
+        kw_array(&w, f, 0);
+    }
+    kw_tags(&w, f);
+    reply_end(b, r, &w);
+}
+
+static void start_rebalance(broker *b, bgroup *g, int64_t delay_ms)
+{
+    if (g->state != G_PREPARING) {
+        int64_t max_rb = 0;
+        for (bmember *m = g->members; m; m = m->next)
+            if (m->rebalance_ms > max_rb) max_rb = m->rebalance_ms;
+        g->state = G_PREPARING;
+        g->rebalance_deadline = bclock_ms() + (delay_ms > max_rb ? delay_ms : max_rb);
+        g->initial_until = bclock_ms() + delay_ms;
+        blog_info("group %s: rebalancing (generation %d, %d members)", g->id, g->generation,
+                  member_count(g));
+    }
+    /* Pending syncs of the old generation cannot complete. */
+    for (bmember *m = g->members; m; m = m->next)
+        if (m->has_sync) {
+            m->has_sync = 0;
+            sync_answer(b, &m->sync, g, KAFKA_REBALANCE_IN_PROGRESS, NULL, 0);
+        }
+}
+
+static void remove_member(broker *b, bgroup *g, bmember *m, const char *why)
+{
+    bmember **pp = &g->members;
+    while (*pp && *pp != m) pp = &(*pp)->next;
+    if (*pp) *pp = m->next;
+    blog_info("group %s: member %s left (%s)", g->id, m->id, why);
+    if (g->leader && !strcmp(g->leader, m->id)) {
+        free(g->leader);
+        g->leader = NULL;
+    }
+    if (m->has_join) {
+        m->has_join = 0;
+        join_answer(b, &m->join, g, NULL, KAFKA_UNKNOWN_MEMBER_ID, m->id);
+    }
+    member_free(b, m);
+    if (!g->members) {
+        g->state = G_EMPTY;
+        g->generation++;
+        free(g->protocol_name);
+        g->protocol_name = NULL;
+    } else {
+        start_rebalance(b, g, 0);
+    }
+}
+
+/* Completes PreparingRebalance when every member rejoined or time is up. */
+static void maybe_complete_join(broker *b, bgroup *g, int force)
+{
+    if (g->state != G_PREPARING) return;
+    int all = 1;
+    for (bmember *m = g->members; m; m = m->next)
+        if (!m->has_join) all = 0;
+    /* Wait for stragglers, and after Empty for the initial delay so that
+     * consumers started together share one generation. */
+    if (!force && (!all || bclock_ms() < g->initial_until)) return;
+    /* Members that did not rejoin are out. */
+    bmember *m = g->members;
+    while (m) {
+        bmember *n = m->next;
+        if (!m->has_join) {
+            bmember **pp = &g->members;
+            while (*pp != m) pp = &(*pp)->next;
+            *pp = n;
+            blog_info("group %s: member %s did not rejoin in time", g->id, m->id);
+            member_free(b, m);
+        }
+        m = n;
+    }
+    if (!g->members) {
+        g->state = G_EMPTY;
+        return;
+    }
+    /* Protocol: the leader's first one every member supports. */
+    if (!g->leader || !member_find(g, g->leader)) {
+        free(g->leader);
+        g->leader = strdup(g->members->id);
+    }
+    bmember *leader = member_find(g, g->leader);
+    const char *chosen = NULL;
+    for (int i = 0; leader && i < leader->nprotocols && !chosen; i++) {
+        int ok = 1;
+        for (bmember *x = g->members; x && ok; x = x->next) {
+            int has = 0;
+            for (int k = 0; k < x->nprotocols; k++)
+                if (!strcmp(x->proto_names[k], leader->proto_names[i])) has = 1;
+            ok = has;
+        }
+        if (ok) chosen = leader->proto_names[i];
+    }
+    g->generation++;
+    free(g->protocol_name);
+    g->protocol_name = strdup(chosen ? chosen : "");
+    g->state = G_COMPLETING;
+    blog_info("group %s: generation %d with %d members, leader %s, protocol %s", g->id,
+              g->generation, member_count(g), g->leader, g->protocol_name);
+    for (bmember *x = g->members; x; x = x->next) {
+        free(x->assignment);
+        x->assignment = NULL;
+        x->assignment_len = 0;
+        x->last_seen = bclock_ms();
+        if (x->has_join) {
+            x->has_join = 0;
+            join_answer(b, &x->join, g, x, chosen ? KAFKA_NONE : KAFKA_INCONSISTENT_GROUP_PROTOCOL,
+                        x->id);
+        }
+    }
+}
+
+/* Loop tick: session timeouts and rebalance deadlines. */
+void group_tick(broker *b)
+{
+    int64_t now = bclock_ms();
+    for (bgroup *g = b->groups; g; g = g->next) {
+        bmember *m = g->members;
+        while (m) {
+            bmember *n = m->next;
+            /* A member parked in JoinGroup is bounded by the rebalance
+             * deadline instead of its session. */
+            if (!m->has_join && now - m->last_seen > m->session_ms)
+                remove_member(b, g, m, "session timeout");
+            m = n;
+        }
+        if (g->state == G_PREPARING) maybe_complete_join(b, g, now >= g->rebalance_deadline);
+    }
+}
+
+void group_free_all(broker *b)
+{
+    bgroup *g = b->groups;
+    while (g) {
+        bgroup *n = g->next;
+        bmember *m = g->members;
+        while (m) {
+            bmember *mn = m->next;
+            member_free(b, m);
+            m = mn;
+        }
+        committed *c = g->offsets;
+        while (c) {
+            committed *cn = c->next;
+            free(c->topic);
+            free(c->metadata);
+            free(c);
+            c = cn;
+        }
+        free(g->protocol_type);
+        free(g->protocol_name);
+        free(g->leader);
+        free(g->id);
+        free(g);
+        g = n;
+    }
+    b->groups = NULL;
+}
+
+/* ------------------------------------------------------------- handlers */
+
+void handle_FindCoordinator(broker *b, reply *r, kafka_request *q)
+{
+    int v = r->hdr.api_version, f = r->hdr.flexible;
+    int16_t err = q->u.find_coordinator.key_type == 0 ? KAFKA_NONE : KAFKA_COORDINATOR_NOT_AVAILABLE;
+    kw w;
+    reply_begin(r, &w);
+    if (v >= 1) kw_i32(&w, 0);
+    kw_i16(&w, err);
+    if (v >= 1) kw_str(&w, f, err ? "transactions are not supported" : NULL);
+    kw_i32(&w, err ? -1 : b->node_id);
+    kw_str(&w, f, err ? "" : b->adv_host);
+    kw_i32(&w, err ? -1 : b->adv_port);
+    kw_tags(&w, f);
+    reply_end(b, r, &w);
+}
+
+static int set_protocols(bmember *m, const kafka_JoinGroupRequest *jq)
+{
+    for (int i = 0; i < m->nprotocols; i++) {
+        free(m->proto_names[i]);
+        free(m->proto_meta[i]);
+    }
+    free(m->proto_names);
+    free(m->proto_meta);
+    free(m->proto_len);
+    m->nprotocols = 0;
+    int n = jq->nprotocols;
+    m->proto_names = calloc((size_t)(n ? n : 1), sizeof(char *));
+    m->proto_meta = calloc((size_t)(n ? n : 1), sizeof(uint8_t *));
+    m->proto_len = calloc((size_t)(n ? n : 1), sizeof(int32_t));
+    if (!m->proto_names || !m->proto_meta || !m->proto_len) return -1;
+    for (int i = 0; i < n; i++) {
+        int32_t len = jq->protocols[i].metadata.len;
+        m->proto_names[i] = strdup(jq->protocols[i].name);
+        m->proto_meta[i] = malloc((size_t)(len > 0 ? len : 1));
+        if (!m->proto_names[i] || !m->proto_meta[i]) return -1;
+        if (len > 0) memcpy(m->proto_meta[i], jq->protocols[i].metadata.p, (size_t)len);
+        m->proto_len[i] = len;
+        m->nprotocols++;
+    }
+    return 0;
+}
+
+void handle_JoinGroup(broker *b, reply *r, kafka_request *q)
+{
+    kafka_JoinGroupRequest *jq = &q->u.join_group;
+    int v = r->hdr.api_version;
+    if (!jq->group_id[0]) {
+        join_answer(b, r, NULL, NULL, KAFKA_INVALID_GROUP_ID, jq->member_id);
+        return;
+    }
+    if (jq->session_timeout_ms < b->min_session_ms || jq->session_timeout_ms > b->max_session_ms) {
+        join_answer(b, r, NULL, NULL, KAFKA_INVALID_SESSION_TIMEOUT, jq->member_id);
+        return;
+    }
+    bgroup *g = group_find(b, jq->group_id, 1);
+    if (!g) {
+        join_answer(b, r, NULL, NULL, KAFKA_UNKNOWN_SERVER_ERROR, jq->member_id);
+        return;
+    }
+    if (g->members && g->protocol_type && strcmp(g->protocol_type, jq->protocol_type)) {
+        join_answer(b, r, g, NULL, KAFKA_INCONSISTENT_GROUP_PROTOCOL, jq->member_id);
+        return;
+    }
+    bmember *m = NULL;
+    if (jq->member_id[0]) {
+        m = member_find(g, jq->member_id);
+        if (!m) {
+            join_answer(b, r, g, NULL, KAFKA_UNKNOWN_MEMBER_ID, jq->member_id);
+            return;
+        }
+    } else {
+        char id[300];
+        const char *cid = "member";
+        snprintf(id, sizeof id, "%s-%llu-%llx", cid, (unsigned long long)++g->member_seq,
+                 (unsigned long long)bwall_ms());
+        m = calloc(1, sizeof(*m));
+        if (!m || !(m->id = strdup(id))) {
+            free(m);
+            join_answer(b, r, g, NULL, KAFKA_UNKNOWN_SERVER_ERROR, "");
+            return;
+        }
+        m->session_ms = jq->session_timeout_ms;
+        m->rebalance_ms = jq->rebalance_timeout_ms;
+        m->last_seen = bclock_ms();
+        m->next = g->members;
+        g->members = m;
+        if (v >= 4) {
+            /* KIP-394: hand out the id first; the client rejoins with it. */
+            join_answer(b, r, g, NULL, KAFKA_MEMBER_ID_REQUIRED, m->id);
+            return;
+        }
+    }
+    m->session_ms = jq->session_timeout_ms;
+    m->rebalance_ms = jq->rebalance_timeout_ms;
+    m->last_seen = bclock_ms();
+    if (set_protocols(m, jq) != 0) {
+        join_answer(b, r, g, NULL, KAFKA_UNKNOWN_SERVER_ERROR, m->id);
+        return;
+    }
+    if (!g->protocol_type || strcmp(g->protocol_type, jq->protocol_type)) {
+        free(g->protocol_type);
+        g->protocol_type = strdup(jq->protocol_type);
+    }
+    if (m->has_join) { /* a retried join replaces the parked one */
+        m->has_join = 0;
+        join_answer(b, &m->join, g, NULL, KAFKA_REBALANCE_IN_PROGRESS, m->id);
+    }
+    m->join = *r;
+    r->c = NULL;
+    m->has_join = 1;
+    if (g->state != G_PREPARING)
+        start_rebalance(b, g, g->state == G_EMPTY ? b->initial_rebalance_delay_ms : 0);
+    maybe_complete_join(b, g, 0);
+}
+
+void handle_SyncGroup(broker *b, reply *r, kafka_request *q)
+{
+    kafka_SyncGroupRequest *sq = &q->u.sync_group;
+    bgroup *g = group_find(b, sq->group_id, 0);
+    bmember *m = g ? member_find(g, sq->member_id) : NULL;
+    if (!g || !m) {
+        sync_answer(b, r, g, KAFKA_UNKNOWN_MEMBER_ID, NULL, 0);
+        return;
+    }
+    m->last_seen = bclock_ms();
+    if (sq->generation_id != g->generation) {
+        sync_answer(b, r, g, KAFKA_ILLEGAL_GENERATION, NULL, 0);
+        return;
+    }
+    if (g->state == G_PREPARING) {
+        sync_answer(b, r, g, KAFKA_REBALANCE_IN_PROGRESS, NULL, 0);
+        return;
+    }
+    if (g->state == G_STABLE) {
+        sync_answer(b, r, g, KAFKA_NONE, m->assignment, m->assignment_len);
+        return;
+    }
+    /* CompletingRebalance */
+    if (m->has_sync) {
+        m->has_sync = 0;
+        sync_answer(b, &m->sync, g, KAFKA_REBALANCE_IN_PROGRESS, NULL, 0);
+    }
+    m->sync = *r;
+    r->c = NULL;
+    m->has_sync = 1;
+    if (g->leader && !strcmp(g->leader, m->id)) {
+        for (int32_t i = 0; i < sq->nassignments; i++) {
+            bmember *x = member_find(g, sq->assignments[i].member_id);
+            if (!x) continue;
+            free(x->assignment);
+            int32_t len = sq->assignments[i].assignment.len;
+            x->assignment = malloc((size_t)(len > 0 ? len : 1));
+            x->assignment_len = x->assignment ? len : 0;
+            if (x->assignment && len > 0)
+                memcpy(x->assignment, sq->assignments[i].assignment.p, (size_t)len);
+        }
+        g->state = G_STABLE;
+        blog_info("group %s: generation %d stable", g->id, g->generation);
+        for (bmember *x = g->members; x; x = x->next)
+            if (x->has_sync) {
+                x->has_sync = 0;
+                sync_answer(b, &x->sync, g, KAFKA_NONE, x->assignment, x->assignment_len);
+            }
+    }
+}
+
+static void simple_error_reply(broker *b, reply *r, int16_t err)
+{
+    kw w;
+    reply_begin(r, &w);
+    if (r->hdr.api_version >= 1) kw_i32(&w, 0);
+    kw_i16(&w, err);
+    kw_tags(&w, r->hdr.flexible);
+    reply_end(b, r, &w);
+}
+
+void handle_Heartbeat(broker *b, reply *r, kafka_request *q)
+{
+    kafka_HeartbeatRequest *hq = &q->u.heartbeat;
+    bgroup *g = group_find(b, hq->group_id, 0);
+    bmember *m = g ? member_find(g, hq->member_id) : NULL;
+    int16_t err = KAFKA_NONE;
+    if (!m)
+        err = KAFKA_UNKNOWN_MEMBER_ID;
+    else {
+        m->last_seen = bclock_ms();
+        if (hq->generation_id != g->generation)
+            err = KAFKA_ILLEGAL_GENERATION;
+        else if (g->state == G_PREPARING)
+            err = KAFKA_REBALANCE_IN_PROGRESS;
+    }
+    simple_error_reply(b, r, err);
+}
+
+void handle_LeaveGroup(broker *b, reply *r, kafka_request *q)
+{
+    kafka_LeaveGroupRequest *lq = &q->u.leave_group;
+    int v = r->hdr.api_version, f = r->hdr.flexible;
+    bgroup *g = group_find(b, lq->group_id, 0);
+    int16_t top = KAFKA_NONE;
+    int16_t *errs = calloc((size_t)(lq->nmembers ? lq->nmembers : 1), sizeof(int16_t));
+    for (int32_t i = 0; i < lq->nmembers; i++) {
+        bmember *m = g ? member_find(g, lq->member_ids[i]) : NULL;
+        if (!m) {
+            if (errs) errs[i] = KAFKA_UNKNOWN_MEMBER_ID;
+            if (v <= 2) top = KAFKA_UNKNOWN_MEMBER_ID;
+            continue;
+        }
+        remove_member(b, g, m, "LeaveGroup");
+    }
+    if (g) maybe_complete_join(b, g, 0);
+    kw w;
+    reply_begin(r, &w);
+    if (v >= 1) kw_i32(&w, 0);
+    kw_i16(&w, top);
+    if (v >= 3) {
+        kw_array(&w, f, lq->nmembers);
+        for (int32_t i = 0; i < lq->nmembers; i++) {
+            kw_str(&w, f, lq->member_ids[i]);
+            kw_str(&w, f, NULL);
+            kw_i16(&w, errs ? errs[i] : 0);
+            kw_tags(&w, f);
+        }
+    }
+    kw_tags(&w, f);
+    reply_end(b, r, &w);
+    free(errs);
+}
+
+/* OffsetCommit: validated and applied on the loop, answered once durable. */
+typedef struct commit_op {
+    reply r;
+    int ntopics;
+    struct {
+        char *name;
+        int n;
+        int32_t *parts;
+        int16_t *errs;
+    } *topics;
+} commit_op;
+
+static void commit_free(commit_op *o)
+{
+    for (int i = 0; i < o->ntopics; i++) {
+        free(o->topics[i].name);
+        free(o->topics[i].parts);
+        free(o->topics[i].errs);
+    }
+    free(o->topics);
+    free(o);
+}
+
+static void commit_respond(broker *b, commit_op *o, int16_t force_err)
+{
+    int v = o->r.hdr.api_version, f = o->r.hdr.flexible;
+    kw w;
+    reply_begin(&o->r, &w);
+    if (v >= 3) kw_i32(&w, 0);
+    kw_array(&w, f, o->ntopics);
+    for (int i = 0; i < o->ntopics; i++) {
+        kw_str(&w, f, o->topics[i].name);
+        kw_array(&w, f, o->topics[i].n);
+        for (int k = 0; k < o->topics[i].n; k++) {
+            kw_i32(&w, o->topics[i].parts[k]);
+            kw_i16(&w, o->topics[i].errs[k] ? o->topics[i].errs[k] : force_err);
+            kw_tags(&w, f);
+        }
+        kw_tags(&w, f);
+    }
+    kw_tags(&w, f);
+    reply_end(b, &o->r, &w);
+}
+
+static void commit_durable(broker *b, void *arg, int ok)
+{
+    commit_op *o = arg;
+    commit_respond(b, o, ok ? KAFKA_NONE : KAFKA_COORDINATOR_NOT_AVAILABLE);
+    commit_free(o);
+}
+
+void handle_OffsetCommit(broker *b, reply *r, kafka_request *q)
+{
+    kafka_OffsetCommitRequest *cq = &q->u.offset_commit;
+    commit_op *o = calloc(1, sizeof(*o));
+    if (!o) {
+        reply_drop(b, r);
+        return;
+    }
+    o->r = *r;
+    r->c = NULL;
+    o->topics = calloc((size_t)(cq->ntopics ? cq->ntopics : 1), sizeof(*o->topics));
+    if (!o->topics) goto oom;
+    o->ntopics = cq->ntopics;
+    int16_t err = KAFKA_NONE;
+    bgroup *g = cq->group_id[0] ? group_find(b, cq->group_id, 1) : NULL;
+    if (!g)
+        err = KAFKA_INVALID_GROUP_ID;
+    else if (cq->generation_id >= 0 || cq->member_id[0]) {
+        /* A member of a live group: must be current. Generation -1 with an
+         * empty member id is a standalone (assign()) consumer. */
+        bmember *m = member_find(g, cq->member_id);
+        if (!m)
+            err = KAFKA_UNKNOWN_MEMBER_ID;
+        else if (cq->generation_id != g->generation)
+            err = KAFKA_ILLEGAL_GENERATION;
+        else if (g->state == G_PREPARING)
+            err = KAFKA_REBALANCE_IN_PROGRESS;
+        if (m) m->last_seen = bclock_ms();
+    } else if (g->members) {
+        err = KAFKA_UNKNOWN_MEMBER_ID;
+    }
+    for (int32_t i = 0; i < cq->ntopics; i++) {
+        kafka_OffsetCommitTopic *t = &cq->topics[i];
+        int n = t->npartitions;
+        o->topics[i].name = strdup(t->name);
+        o->topics[i].n = n;
+        o->topics[i].parts = calloc((size_t)(n ? n : 1), sizeof(int32_t));
+        o->topics[i].errs = calloc((size_t)(n ? n : 1), sizeof(int16_t));
+        if (!o->topics[i].name || !o->topics[i].parts || !o->topics[i].errs) goto oom;
+        for (int k = 0; k < n; k++) {
+            o->topics[i].parts[k] = t->partitions[k].partition_index;
+            o->topics[i].errs[k] = err;
+            if (!err)
+                group_set_offset(g, t->name, t->partitions[k].partition_index,
+                                 t->partitions[k].committed_offset,
+                                 t->partitions[k].committed_metadata);
+        }
+    }
+    if (err) {
+        commit_respond(b, o, KAFKA_NONE);
+        commit_free(o);
+        return;
+    }
+    meta_save_offsets(b, commit_durable, o);
+    return;
+oom:
+    reply_drop(b, &o->r);
+    commit_free(o);
+}
+
+void handle_OffsetFetch(broker *b, reply *r, kafka_request *q)
+{
+    kafka_OffsetFetchRequest *fq = &q->u.offset_fetch;
+    int v = r->hdr.api_version, f = r->hdr.flexible;
+    bgroup *g = group_find(b, fq->group_id, 0);
+    kw w;
+    reply_begin(r, &w);
+    if (v >= 3) kw_i32(&w, 0);
+    if (fq->ntopics < 0) {
+        /* Every topic the group committed to: group by topic name. */
+        int32_t nt = 0;
+        for (committed *c = g ? g->offsets : NULL; c; c = c->next) {
+            committed *p = g->offsets;
+            while (p != c && strcmp(p->topic, c->topic)) p = p->next;
+            if (p == c) nt++;
+        }
+        kw_array(&w, f, nt);
+        for (committed *c = g ? g->offsets : NULL; c; c = c->next) {
+            committed *p = g->offsets;
+            while (p != c && strcmp(p->topic, c->topic)) p = p->next;
+            if (p != c) continue;
+            int32_t np = 0;
+            for (committed *x = c; x; x = x->next)
+                if (!strcmp(x->topic, c->topic)) np++;
+            kw_str(&w, f, c->topic);
+            kw_array(&w, f, np);
+            for (committed *x = c; x; x = x->next) {
+                if (strcmp(x->topic, c->topic)) continue;
+                kw_i32(&w, x->partition);
+                kw_i64(&w, x->offset);
+                if (v >= 5) kw_i32(&w, -1);
+                kw_str(&w, f, x->metadata ? x->metadata : "");
+                kw_i16(&w, KAFKA_NONE);
+                kw_tags(&w, f);
+            }
+            kw_tags(&w, f);
+        }
+    } else {
+        kw_array(&w, f, fq->ntopics);
+        for (int32_t i = 0; i < fq->ntopics; i++) {
+            kafka_OffsetFetchTopic *t = &fq->topics[i];
+            kw_str(&w, f, t->name);
+            kw_array(&w, f, t->npartitions);
+            for (int32_t k = 0; k < t->npartitions; k++) {
+                committed *c = g ? g->offsets : NULL;
+                while (c && !(c->partition == t->partition_indexes[k] && !strcmp(c->topic, t->name)))
+                    c = c->next;
+                kw_i32(&w, t->partition_indexes[k]);
+                kw_i64(&w, c ? c->offset : -1);
+                if (v >= 5) kw_i32(&w, -1);
+                kw_str(&w, f, c && c->metadata ? c->metadata : "");
+                kw_i16(&w, KAFKA_NONE);
+                kw_tags(&w, f);
+            }
+            kw_tags(&w, f);
+        }
+    }
+    if (v >= 2) kw_i16(&w, KAFKA_NONE);
+    kw_tags(&w, f);
+    reply_end(b, r, &w);
+}

@@ -1,0 +1,315 @@
+/*
+ * main.c — tierbroker: a single-node Kafka-protocol broker whose storage is
+ * the tierstore plugin (include/tierstore_plugin.h, loaded with dlopen).
+ *
+ *   tierbroker server.properties [--override key=value]...
+ *   tierbroker --help
+ *
+ * Startup order: properties -> plugin -> engine -> broker metadata
+ * (topics, committed offsets) -> worker pools -> listeners -> loop.
+ * SIGINT/SIGTERM stop the loop; in-flight jobs finish, then the engine
+ * closes (flushing every partition).
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "broker.h"
+
+static broker *g_broker;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (g_broker) g_broker->stop = 1;
+}
+
+static void usage(FILE *out, const tsp_plugin *pl)
+{
+    fprintf(out,
+            "usage: tierbroker server.properties [--override key=value]...\n"
+            "       tierbroker --help\n\n"
+            "A single-node Kafka-protocol broker storing partitions through the tierstore\n"
+            "plugin. The properties file uses Kafka's syntax; keys below are the broker's,\n"
+            "every other key is passed to the storage plugin.\n\n"
+            "Broker settings:\n");
+    bconfig_help(out);
+    if (pl) {
+        char *desc = NULL;
+        size_t n = 0;
+        if (pl->config_describe(&desc, &n) == TSP_OK) {
+            fprintf(out, "\nStorage settings (plugin %s %s):\n%.*s", pl->impl_name,
+                    pl->impl_version, (int)n, desc);
+            pl->buffer_free(desc);
+        }
+    } else {
+        fprintf(out, "\n(Storage settings are listed when the plugin can be loaded.)\n");
+    }
+}
+
+/* The default plugin: next to the binary, then the build tree's
+ * broker-plugin/, then the dynamic linker's path. */
+static void *load_plugin(const char *configured, const tsp_plugin **out, char *err, size_t errlen)
+{
+    char candidates[3][PATH_MAX];
+    int n = 0;
+    if (configured && *configured) {
+        snprintf(candidates[n++], PATH_MAX, "%s", configured);
+    } else {
+        char exe[PATH_MAX];
+        ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        if (len > 0) {
+            exe[len] = 0;
+            char *dir = dirname(exe);
+            snprintf(candidates[n++], PATH_MAX, "%s/libtierstore-plugin.so", dir);
+            snprintf(candidates[n++], PATH_MAX, "%s/../broker-plugin/libtierstore-plugin.so", dir);
+        }
+        snprintf(candidates[n++], PATH_MAX, "libtierstore-plugin.so");
+    }
+    char last[PATH_MAX + 256] = "";
+    for (int i = 0; i < n; i++) {
+        void *h = dlopen(candidates[i], RTLD_NOW | RTLD_LOCAL);
+        if (!h) {
+            snprintf(last, sizeof last, "%s", dlerror());
+            continue;
+        }
+        tsp_entry_fn entry = (tsp_entry_fn)dlsym(h, TSP_ENTRY_SYMBOL);
+        if (!entry) {
+            snprintf(last, sizeof last, "%s has no %s symbol", candidates[i], TSP_ENTRY_SYMBOL);
+            dlclose(h);
+            continue;
+        }
+        const tsp_plugin *pl = entry(TSP_ABI_MAJOR, last, sizeof last);
+        if (!pl || pl->struct_size < offsetof(tsp_plugin, partition_delete) + sizeof(void *)) {
+            if (pl) snprintf(last, sizeof last, "%s: function table too small", candidates[i]);
+            dlclose(h);
+            continue;
+        }
+        *out = pl;
+        blog_info("storage plugin %s %s (ABI %u.%u) from %s", pl->impl_name, pl->impl_version,
+                  pl->abi_major, pl->abi_minor, candidates[i]);
+        return h;
+    }
+    snprintf(err, errlen, "cannot load the storage plugin (%.600s); set plugin.path", last);
+    return NULL;
+}
+
+/* "PLAINTEXT://host:port" or "host:port" -> host, port. */
+static int parse_hostport(const char *s, char *host, size_t hostlen, int *port)
+{
+    const char *p = strstr(s, "://");
+    p = p ? p + 3 : s;
+    const char *colon = strrchr(p, ':');
+    if (!colon) return -1;
+    size_t hl = (size_t)(colon - p);
+    if (hl >= hostlen) return -1;
+    memcpy(host, p, hl);
+    host[hl] = 0;
+    if (host[0] == '[' && hl >= 2 && host[hl - 1] == ']') {
+        memmove(host, host + 1, hl - 2);
+        host[hl - 2] = 0;
+    }
+    char *end = NULL;
+    long v = strtol(colon + 1, &end, 10);
+    if (!end || *end || v < 0 || v > 65535) return -1;
+    *port = (int)v;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static broker B;
+    broker *b = &B;
+    char err[1024] = "";
+    const char *props_path = NULL;
+    int want_help = 0;
+    const char *dbg = getenv("TS_LOG_LEVEL");
+    if (dbg && !strcmp(dbg, "debug")) g_blog_debug = 1;
+
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            want_help = 1;
+        } else if (!strcmp(argv[i], "--override") && i + 1 < argc) {
+            char *kv = argv[++i];
+            char *eq = strchr(kv, '=');
+            if (!eq) {
+                fprintf(stderr, "--override %s: expected key=value\n", kv);
+                return 2;
+            }
+            *eq = 0;
+            bconfig_set(&b->cfg, kv, eq + 1);
+            *eq = '=';
+        } else if (!props_path && argv[i][0] != '-') {
+            props_path = argv[i];
+        } else {
+            fprintf(stderr, "unexpected argument '%s' (try --help)\n", argv[i]);
+            return 2;
+        }
+    }
+    if (want_help) {
+        void *h = load_plugin(bconfig_get(&b->cfg, "plugin.path"), &b->pl, err, sizeof err);
+        usage(stdout, h ? b->pl : NULL);
+        return 0;
+    }
+    if (!props_path) {
+        usage(stderr, NULL);
+        return 2;
+    }
+    /* Overrides given on the command line win over the file. */
+    bconfig file = {0};
+    if (bconfig_load(&file, props_path, err, sizeof err) != 0) {
+        fprintf(stderr, "tierbroker: %s\n", err);
+        return 2;
+    }
+    for (size_t i = 0; i < file.n; i++) {
+        int overridden = 0;
+        for (size_t k = 0; k < b->cfg.n; k++)
+            if (!strcmp(b->cfg.items[k].key, file.items[i].key)) overridden = 1;
+        if (!overridden) bconfig_set(&b->cfg, file.items[i].key, file.items[i].value);
+    }
+    bconfig_free(&file);
+    if (bconfig_validate(&b->cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "tierbroker: %s: %s\n", props_path, err);
+        return 2;
+    }
+    b->dl = load_plugin(bconfig_get(&b->cfg, "plugin.path"), &b->pl, err, sizeof err);
+    if (!b->dl) {
+        fprintf(stderr, "tierbroker: %s\n", err);
+        return 2;
+    }
+
+    /* Engine: every key that is not the broker's own (log.dirs is both). */
+    {
+        tsp_property *props = calloc(b->cfg.n + 1, sizeof(*props));
+        size_t n = 0;
+        int has_dirs = 0;
+        for (size_t i = 0; props && i < b->cfg.n; i++) {
+            if (bconfig_is_broker_key(b->cfg.items[i].key)) continue;
+            if (!strcmp(b->cfg.items[i].key, "log.dirs")) has_dirs = 1;
+            props[n].key = b->cfg.items[i].key;
+            props[n].value = b->cfg.items[i].value;
+            n++;
+        }
+        if (props && !has_dirs) {
+            props[n].key = "log.dirs";
+            props[n].value = bconfig_get(&b->cfg, "log.dirs");
+            n++;
+        }
+        tsp_status st = props ? b->pl->engine_open(props, n, 0, &b->eng, err, sizeof err)
+                              : TSP_E_NOMEM;
+        free(props);
+        if (st != TSP_OK) {
+            fprintf(stderr, "tierbroker: opening the storage engine: %s: %s\n",
+                    b->pl->status_name(st), err);
+            return 1;
+        }
+    }
+
+    const char *dirs = bconfig_get(&b->cfg, "log.dirs");
+    snprintf(b->meta_dir, sizeof b->meta_dir, "%s/.broker", dirs);
+    if (mkdir(b->meta_dir, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "tierbroker: cannot create %s: %s\n", b->meta_dir, strerror(errno));
+        return 1;
+    }
+    int64_t bid = bconfig_int(&b->cfg, "broker.id");
+    b->node_id = (int32_t)(bid >= 0 ? bid : bconfig_int(&b->cfg, "node.id"));
+    snprintf(b->cluster_id, sizeof b->cluster_id, "%s", bconfig_get(&b->cfg, "cluster.id"));
+    b->num_partitions = (int32_t)bconfig_int(&b->cfg, "num.partitions");
+    b->auto_create = !strcmp(bconfig_get(&b->cfg, "auto.create.topics.enable"), "true");
+    b->initial_rebalance_delay_ms = bconfig_int(&b->cfg, "group.initial.rebalance.delay.ms");
+    b->min_session_ms = bconfig_int(&b->cfg, "group.min.session.timeout.ms");
+    b->max_session_ms = bconfig_int(&b->cfg, "group.max.session.timeout.ms");
+    b->max_request_bytes = (size_t)bconfig_int(&b->cfg, "socket.request.max.bytes");
+    /* Producer ids unique across restarts without a file: time-based base. */
+    b->next_producer_id = (bwall_ms() % 100000000000LL) * 1000;
+
+    if (net_init(b) != 0) {
+        fprintf(stderr, "tierbroker: epoll/eventfd: %s\n", strerror(errno));
+        return 1;
+    }
+    int nio = (int)bconfig_int(&b->cfg, "num.io.threads");
+    b->hot_pool = bpool_create(b, "hot-read", nio);
+    b->io_pool = bpool_create(b, "fsync", nio);
+    b->cold_pool = bpool_create(b, "cold-read", (int)bconfig_int(&b->cfg, "num.cold.read.threads"));
+    b->meta_pool = bpool_create(b, "meta", 1);
+    if (!b->hot_pool || !b->io_pool || !b->cold_pool || !b->meta_pool) {
+        fprintf(stderr, "tierbroker: cannot start worker threads\n");
+        return 1;
+    }
+    if (meta_load(b, err, sizeof err) != 0) {
+        fprintf(stderr, "tierbroker: %s\n", err);
+        return 1;
+    }
+
+    /* Listeners. */
+    char lst[2048];
+    snprintf(lst, sizeof lst, "%s", bconfig_get(&b->cfg, "listeners"));
+    char *save = NULL;
+    for (char *tok = strtok_r(lst, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char host[256];
+        int port;
+        while (*tok == ' ') tok++;
+        if (parse_hostport(tok, host, sizeof host, &port) != 0) {
+            fprintf(stderr, "tierbroker: listeners: cannot parse '%s' (PLAINTEXT://host:port)\n",
+                    tok);
+            return 2;
+        }
+        if (net_listen(b, host, port, err, sizeof err) != 0) {
+            fprintf(stderr, "tierbroker: %s\n", err);
+            return 1;
+        }
+    }
+    if (b->nlisteners == 0) {
+        fprintf(stderr, "tierbroker: listeners is empty\n");
+        return 2;
+    }
+    const char *adv = bconfig_get(&b->cfg, "advertised.listeners");
+    if (adv && *adv) {
+        char first[1024];
+        snprintf(first, sizeof first, "%s", adv);
+        char *comma = strchr(first, ',');
+        if (comma) *comma = 0;
+        if (parse_hostport(first, b->adv_host, sizeof b->adv_host, &b->adv_port) != 0) {
+            fprintf(stderr, "tierbroker: advertised.listeners: cannot parse '%s'\n", adv);
+            return 2;
+        }
+    } else {
+        snprintf(b->adv_host, sizeof b->adv_host, "%s",
+                 b->listeners[0].host[0] && strcmp(b->listeners[0].host, "0.0.0.0")
+                     ? b->listeners[0].host
+                     : "127.0.0.1");
+        b->adv_port = b->listeners[0].port;
+    }
+
+    g_broker = b;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    blog_info("tierbroker node %d listening on %s, advertised %s:%d, data in %s", b->node_id,
+              bconfig_get(&b->cfg, "listeners"), b->adv_host, b->adv_port, dirs);
+    net_run(b);
+
+    blog_info("shutting down");
+    net_shutdown(b);
+    fetch_abort_all(b);
+    bpool_destroy(b->hot_pool);
+    bpool_destroy(b->cold_pool);
+    bpool_destroy(b->io_pool);
+    bpool_destroy(b->meta_pool);
+    net_drain(b);
+    group_free_all(b);
+    b->pl->engine_close(b->eng);
+    blog_info("stopped");
+    return 0;
+}

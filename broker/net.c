@@ -1,0 +1,581 @@
+/*
+ * net.c — tierbroker's network loop: epoll over the listeners, the client
+ * connections and an eventfd through which worker pools hand completed jobs
+ * back. Everything here runs on the loop thread except bpool workers
+ * (worker_main) and blog(), which any thread may call.
+ *
+ * Why one loop thread: Kafka clients pipeline requests on one connection
+ * and expect answers in order; keeping all broker state on one thread makes
+ * that ordering, the group coordinator and long-poll wakeups lock-free. The
+ * loop never blocks on storage except for the page-cache append of a
+ * Produce; reads, fsyncs and file writes go to the pools.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "broker.h"
+
+int g_blog_debug;
+
+/* Any thread. One write(2) per line keeps lines whole. */
+void blog(const char *level, const char *fmt, ...)
+{
+    char line[2048];
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s broker: ",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                     tm.tm_sec, ts.tv_nsec / 1000000, level);
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+    va_end(ap);
+    size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
+    if (len > sizeof line - 2) len = sizeof line - 2;
+    line[len++] = '\n';
+    ssize_t w = write(2, line, len);
+    (void)w;
+}
+
+int64_t bclock_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t bwall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---------------------------------------------------------------- pools */
+
+struct bpool {
+    broker *b;
+    char name[32];
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bjob *head, *tail;
+    int stop;
+    int nthreads;
+    pthread_t th[64];
+};
+
+/* Worker thread: runs jobs, queues them for `done` on the loop. */
+static void *worker_main(void *arg)
+{
+    bpool *p = arg;
+    broker *b = p->b;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        while (!p->head && !p->stop) pthread_cond_wait(&p->cv, &p->mu);
+        bjob *j = p->head;
+        if (!j) {
+            pthread_mutex_unlock(&p->mu);
+            return NULL;
+        }
+        p->head = j->next;
+        if (!p->head) p->tail = NULL;
+        pthread_mutex_unlock(&p->mu);
+
+        j->run(j);
+
+        j->next = NULL;
+        pthread_mutex_lock(&b->done_mu);
+        if (b->done_tail)
+            b->done_tail->next = j;
+        else
+            b->done_head = j;
+        b->done_tail = j;
+        pthread_mutex_unlock(&b->done_mu);
+        uint64_t one = 1;
+        ssize_t w = write(b->evfd, &one, sizeof one);
+        (void)w;
+    }
+}
+
+bpool *bpool_create(broker *b, const char *name, int nthreads)
+{
+    bpool *p = calloc(1, sizeof(*p));
+    if (!p) return NULL;
+    p->b = b;
+    snprintf(p->name, sizeof p->name, "%s", name);
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    if (nthreads < 1) nthreads = 1;
+    if (nthreads > 64) nthreads = 64;
+    for (int i = 0; i < nthreads; i++) {
+        if (pthread_create(&p->th[i], NULL, worker_main, p) != 0) break;
+        p->nthreads++;
+    }
+    return p;
+}
+
+/* Loop thread. */
+void bpool_submit(bpool *p, bjob *j)
+{
+    j->next = NULL;
+    pthread_mutex_lock(&p->mu);
+    if (p->tail)
+        p->tail->next = j;
+    else
+        p->head = j;
+    p->tail = j;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+void bpool_destroy(bpool *p)
+{
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < p->nthreads; i++) pthread_join(p->th[i], NULL);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    free(p);
+}
+
+/* Loop thread: runs `done` of every finished job. */
+void net_drain(broker *b)
+{
+    uint64_t v;
+    ssize_t r = read(b->evfd, &v, sizeof v);
+    (void)r;
+    pthread_mutex_lock(&b->done_mu);
+    bjob *j = b->done_head;
+    b->done_head = b->done_tail = NULL;
+    pthread_mutex_unlock(&b->done_mu);
+    while (j) {
+        bjob *n = j->next;
+        j->done(j);
+        j = n;
+    }
+}
+
+/* ---------------------------------------------------------- connections */
+
+struct conn {
+    int fd;
+    uint64_t id;
+    int refs;      /* the loop's own + one per outstanding reply */
+    int closed;
+    int want_out;  /* EPOLLOUT registered */
+    char peer[NI_MAXHOST + NI_MAXSERV + 2];
+    uint8_t *in;
+    size_t in_len, in_cap;
+    slot *head, *tail;
+    size_t head_off; /* bytes of head already written */
+    int inflight;    /* slots not yet written */
+};
+
+int conn_closed(const conn *c) { return c->closed; }
+const char *conn_peer(const conn *c) { return c->peer; }
+void conn_ref(conn *c) { c->refs++; }
+
+static void conn_free(conn *c)
+{
+    slot *s = c->head;
+    while (s) {
+        slot *n = s->next;
+        free(s->data);
+        free(s);
+        s = n;
+    }
+    free(c->in);
+    free(c);
+}
+
+void conn_unref(broker *b, conn *c)
+{
+    if (--c->refs == 0) conn_free(c);
+}
+
+void conn_close(broker *b, conn *c, const char *why)
+{
+    if (c->closed) return;
+    c->closed = 1;
+    if (why) blog_info("closing connection %s: %s", c->peer, why);
+    epoll_ctl(b->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    c->fd = -1;
+    conn_unref(b, c);
+}
+
+static void conn_set_out(broker *b, conn *c, int on)
+{
+    if (c->closed || c->want_out == on) return;
+    struct epoll_event ev = {.events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = c};
+    epoll_ctl(b->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+    c->want_out = on;
+}
+
+/* Writes ready slots in order until the socket would block. */
+static void conn_flush(broker *b, conn *c)
+{
+    while (!c->closed && c->head && c->head->ready) {
+        slot *s = c->head;
+        if (s->len > c->head_off) {
+            ssize_t n = send(c->fd, s->data + c->head_off, s->len - c->head_off, MSG_NOSIGNAL);
+            if (n < 0) {
+                if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                    conn_set_out(b, c, 1);
+                    return;
+                }
+                if (errno == EINTR) continue;
+                conn_close(b, c, strerror(errno));
+                return;
+            }
+            c->head_off += (size_t)n;
+            if (c->head_off < s->len) continue;
+        }
+        c->head = s->next;
+        if (!c->head) c->tail = NULL;
+        c->head_off = 0;
+        free(s->data);
+        free(s);
+        c->inflight--;
+    }
+    if (!c->closed) conn_set_out(b, c, 0);
+}
+
+void reply_begin(const reply *r, kw *w)
+{
+    kw_init(w, (size_t)INT32_MAX);
+    kw_i32(w, 0);
+    kafka_write_response_header(w, &r->hdr);
+}
+
+void reply_end(broker *b, reply *r, kw *w)
+{
+    conn *c = r->c;
+    if (!c) {
+        kw_free(w);
+        return;
+    }
+    if (w->err) {
+        kw_free(w);
+        conn_close(b, c, "response too large to encode");
+    } else if (!c->closed) {
+        kw_put_i32_at(w, 0, (int32_t)(w->len - 4));
+        r->s->data = w->d;
+        r->s->len = w->len;
+        r->s->ready = 1;
+        w->d = NULL;
+        conn_flush(b, c);
+    } else {
+        kw_free(w);
+    }
+    r->c = NULL;
+    conn_unref(b, c);
+}
+
+void reply_drop(broker *b, reply *r)
+{
+    conn *c = r->c;
+    if (!c) return;
+    if (r->s) {
+        /* An empty ready slot: nothing is written for it. */
+        r->s->ready = 1;
+        r->s->len = 0;
+        if (!c->closed) conn_flush(b, c);
+    }
+    r->c = NULL;
+    conn_unref(b, c);
+}
+
+/* Answers a version we do not serve. ApiVersions gets its v0 response with
+ * UNSUPPORTED_VERSION (what every client expects); other APIs cannot be
+ * encoded in a version we do not know, so the connection is closed. */
+static void reply_unsupported(broker *b, reply *r)
+{
+    if (r->hdr.api_key == KAFKA_API_ApiVersions) {
+        kw w;
+        r->hdr.flexible = 0;
+        reply_begin(r, &w);
+        kafka_write_ApiVersionsResponse(&w, 0, KAFKA_UNSUPPORTED_VERSION);
+        reply_end(b, r, &w);
+        return;
+    }
+    blog_warn("%s: unsupported %s (key %d) v%d, correlation id %d: closing", conn_peer(r->c),
+              kafka_api_name(r->hdr.api_key), r->hdr.api_key, r->hdr.api_version,
+              r->hdr.correlation_id);
+    conn *c = r->c;
+    reply_drop(b, r);
+    conn_close(b, c, NULL);
+}
+
+/* A parsed request owns its frame and arena until its handler returns;
+ * handlers copy what they keep. */
+static void dispatch(broker *b, conn *c, const uint8_t *frame, size_t len)
+{
+    karena arena;
+    karena_init(&arena, 4 * len + 65536);
+    kafka_request q;
+    char err[256];
+    kafka_parse_result pr = kafka_parse_request(frame, len, &arena, &q, err, sizeof err);
+    if (pr == KAFKA_PARSE_MALFORMED) {
+        blog_warn("%s: %s: closing connection", c->peer, err);
+        karena_free(&arena);
+        conn_close(b, c, NULL);
+        return;
+    }
+    slot *s = calloc(1, sizeof(*s));
+    if (!s) {
+        karena_free(&arena);
+        conn_close(b, c, "out of memory");
+        return;
+    }
+    if (c->tail)
+        c->tail->next = s;
+    else
+        c->head = s;
+    c->tail = s;
+    c->inflight++;
+    conn_ref(c);
+    reply r = {.c = c, .s = s, .hdr = q.hdr};
+    r.hdr.client_id = NULL;
+    blog_debug("%s: %s v%d corr %d", c->peer, kafka_api_name(q.hdr.api_key), q.hdr.api_version,
+               q.hdr.correlation_id);
+    if (pr == KAFKA_PARSE_UNSUPPORTED) {
+        reply_unsupported(b, &r);
+        karena_free(&arena);
+        return;
+    }
+    switch (q.hdr.api_key) {
+    case KAFKA_API_ApiVersions: handle_ApiVersions(b, &r, &q); break;
+    case KAFKA_API_Metadata: handle_Metadata(b, &r, &q); break;
+    case KAFKA_API_Produce: handle_Produce(b, &r, &q); break;
+    case KAFKA_API_Fetch: handle_Fetch(b, &r, &q); break;
+    case KAFKA_API_ListOffsets: handle_ListOffsets(b, &r, &q); break;
+    case KAFKA_API_CreateTopics: handle_CreateTopics(b, &r, &q); break;
+    case KAFKA_API_DeleteTopics: handle_DeleteTopics(b, &r, &q); break;
+    case KAFKA_API_InitProducerId: handle_InitProducerId(b, &r, &q); break;
+    case KAFKA_API_FindCoordinator: handle_FindCoordinator(b, &r, &q); break;
+    case KAFKA_API_JoinGroup: handle_JoinGroup(b, &r, &q); break;
+    case KAFKA_API_SyncGroup: handle_SyncGroup(b, &r, &q); break;
+    case KAFKA_API_Heartbeat: handle_Heartbeat(b, &r, &q); break;
+    case KAFKA_API_LeaveGroup: handle_LeaveGroup(b, &r, &q); break;
+    case KAFKA_API_OffsetCommit: handle_OffsetCommit(b, &r, &q); break;
+    case KAFKA_API_OffsetFetch: handle_OffsetFetch(b, &r, &q); break;
+    default: reply_unsupported(b, &r); break;
+    }
+    karena_free(&arena);
+}
+
+/* Reads what is available and dispatches every complete frame. */
+static void conn_readable(broker *b, conn *c)
+{
+    for (;;) {
+        if (c->closed) return;
+        if (c->in_cap - c->in_len < 65536) {
+            size_t cap = c->in_cap ? c->in_cap * 2 : 131072;
+            if (cap > b->max_request_bytes + 131072) cap = b->max_request_bytes + 131072;
+            if (cap <= c->in_cap) {
+                conn_close(b, c, "input buffer full");
+                return;
+            }
+            uint8_t *n = realloc(c->in, cap);
+            if (!n) {
+                conn_close(b, c, "out of memory");
+                return;
+            }
+            c->in = n;
+            c->in_cap = cap;
+        }
+        ssize_t n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+        if (n == 0) {
+            conn_close(b, c, NULL);
+            return;
+        }
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+            if (errno == EINTR) continue;
+            conn_close(b, c, strerror(errno));
+            return;
+        }
+        c->in_len += (size_t)n;
+        size_t off = 0;
+        conn_ref(c);
+        while (!c->closed && c->in_len - off >= 4) {
+            const uint8_t *p = c->in + off;
+            int32_t size = (int32_t)(((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
+                                     ((uint32_t)p[2] << 8) | p[3]);
+            if (size < 8 || (size_t)size > b->max_request_bytes) {
+                blog_warn("%s: request size %d outside [8, socket.request.max.bytes]: closing",
+                          c->peer, size);
+                conn_close(b, c, NULL);
+                break;
+            }
+            if (c->in_len - off < 4 + (size_t)size) break;
+            dispatch(b, c, p + 4, (size_t)size);
+            off += 4 + (size_t)size;
+        }
+        if (!c->closed && off) {
+            memmove(c->in, c->in + off, c->in_len - off);
+            c->in_len -= off;
+        }
+        int closed = c->closed;
+        conn_unref(b, c);
+        if (closed) return;
+    }
+}
+
+static void accept_all(broker *b, blistener *l)
+{
+    for (;;) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                blog_warn("accept on %s:%d: %s", l->host, l->port, strerror(errno));
+            return;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        conn *c = calloc(1, sizeof(*c));
+        if (!c) {
+            close(fd);
+            continue;
+        }
+        c->fd = fd;
+        c->refs = 1;
+        c->id = ++b->next_conn_id;
+        char host[NI_MAXHOST] = "?", serv[NI_MAXSERV] = "?";
+        getnameinfo((struct sockaddr *)&ss, sl, host, sizeof host, serv, sizeof serv,
+                    NI_NUMERICHOST | NI_NUMERICSERV);
+        snprintf(c->peer, sizeof c->peer, "%s:%s", host, serv);
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+        if (epoll_ctl(b->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            close(fd);
+            free(c);
+            continue;
+        }
+        blog_debug("accepted %s", c->peer);
+    }
+}
+
+/* Tags in epoll data: listeners and the eventfd are told apart from
+ * connections by pointer identity. */
+static char g_evfd_tag;
+
+int net_listen(broker *b, const char *host, int port, char *err, size_t errlen)
+{
+    if (b->nlisteners >= 4) {
+        snprintf(err, errlen, "at most 4 listeners");
+        return -1;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", port);
+    int rc = getaddrinfo(host[0] ? host : NULL, ps, &hints, &res);
+    if (rc != 0) {
+        snprintf(err, errlen, "listeners: cannot resolve '%s': %s", host, gai_strerror(rc));
+        return -1;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 512) != 0) {
+        snprintf(err, errlen, "listeners: cannot listen on %s:%d: %s (is another broker running?)",
+                 host, port, strerror(errno));
+        if (fd >= 0) close(fd);
+        freeaddrinfo(res);
+        return -1;
+    }
+    freeaddrinfo(res);
+    blistener *l = &b->listeners[b->nlisteners++];
+    l->fd = fd;
+    snprintf(l->host, sizeof l->host, "%s", host);
+    l->port = port;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = l};
+    epoll_ctl(b->epfd, EPOLL_CTL_ADD, fd, &ev);
+    return 0;
+}
+
+int net_init(broker *b)
+{
+    b->epfd = epoll_create1(EPOLL_CLOEXEC);
+    b->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (b->epfd < 0 || b->evfd < 0) return -1;
+    pthread_mutex_init(&b->done_mu, NULL);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &g_evfd_tag};
+    return epoll_ctl(b->epfd, EPOLL_CTL_ADD, b->evfd, &ev);
+}
+
+/* The loop: until b->stop. The 50 ms tick drives long-poll deadlines and
+ * group session timeouts. */
+void net_run(broker *b)
+{
+    struct epoll_event evs[128];
+    int64_t last_tick = 0;
+    while (!b->stop) {
+        int n = epoll_wait(b->epfd, evs, 128, 50);
+        if (n < 0 && errno != EINTR) {
+            blog_error("epoll_wait: %s", strerror(errno));
+            break;
+        }
+        for (int i = 0; i < n; i++) {
+            void *tag = evs[i].data.ptr;
+            if (tag == &g_evfd_tag) {
+                net_drain(b);
+                continue;
+            }
+            int is_listener = 0;
+            for (int k = 0; k < b->nlisteners; k++)
+                if (tag == &b->listeners[k]) {
+                    accept_all(b, &b->listeners[k]);
+                    is_listener = 1;
+                }
+            if (is_listener) continue;
+            conn *c = tag;
+            conn_ref(c);
+            if (evs[i].events & (EPOLLERR | EPOLLHUP)) {
+                /* Read what is left first: a client may send then close. */
+                conn_readable(b, c);
+                conn_close(b, c, NULL);
+            } else {
+                if (evs[i].events & EPOLLOUT) conn_flush(b, c);
+                if (evs[i].events & EPOLLIN) conn_readable(b, c);
+            }
+            conn_unref(b, c);
+        }
+        if (b->appends_total != b->parked_seen_appends) fetch_wake(b);
+        int64_t now = bclock_ms();
+        if (now - last_tick >= 50) {
+            last_tick = now;
+            fetch_wake(b);
+            group_tick(b);
+        }
+    }
+}
+
+void net_shutdown(broker *b)
+{
+    for (int k = 0; k < b->nlisteners; k++) close(b->listeners[k].fd);
+    b->nlisteners = 0;
+}

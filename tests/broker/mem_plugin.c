@@ -1,0 +1,256 @@
+/*
+ * mem_plugin.c — an in-memory implementation of tierstore_plugin.h for
+ * broker tests that must not depend on the engine (protocol behaviour,
+ * groups, long-poll). Batches are kept in RAM per partition; "cold" data
+ * does not exist. Everything is under one mutex.
+ *
+ * Built as libtierstore-memplugin.so; tierbroker loads it through
+ * plugin.path exactly as it loads the real one.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tierstore_plugin.h"
+
+typedef struct mbatch {
+    int64_t base, last, max_ts;
+    uint8_t *data;
+    size_t len;
+} mbatch;
+
+struct tsp_partition {
+    char topic[256];
+    int32_t id;
+    mbatch *b;
+    size_t n, cap;
+    int64_t next;
+    struct tsp_partition *next_part;
+};
+
+struct tsp_engine {
+    pthread_mutex_t mu;
+    struct tsp_partition *parts;
+};
+
+static uint32_t rd32(const uint8_t *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+static uint64_t rd64(const uint8_t *p) { return ((uint64_t)rd32(p) << 32) | rd32(p + 4); }
+static void wr64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+static const char *m_status_name(tsp_status st) { return st ? "TSP_E_SOMETHING" : "TSP_OK"; }
+static int m_retriable(tsp_status st) { return st == TSP_E_BACKPRESSURE; }
+static void m_free(void *p) { free(p); }
+static tsp_status m_describe(char **out, size_t *len)
+{
+    *out = strdup("  (in-memory test plugin: no settings)\n");
+    *len = strlen(*out);
+    return TSP_OK;
+}
+static tsp_status m_open(const tsp_property *props, size_t n, uint32_t flags, tsp_engine **out,
+                         char *err, size_t errlen)
+{
+    tsp_engine *e = calloc(1, sizeof(*e));
+    pthread_mutex_init(&e->mu, NULL);
+    *out = e;
+    return TSP_OK;
+}
+static void m_close(tsp_engine *e)
+{
+    if (!e) return;
+    struct tsp_partition *p = e->parts;
+    while (p) {
+        struct tsp_partition *n = p->next_part;
+        for (size_t i = 0; i < p->n; i++) free(p->b[i].data);
+        free(p->b);
+        free(p);
+        p = n;
+    }
+    free(e);
+}
+static void m_stats(tsp_engine *e, tsp_engine_stats *s) {}
+
+static struct tsp_partition *find(tsp_engine *e, const char *t, int32_t id)
+{
+    for (struct tsp_partition *p = e->parts; p; p = p->next_part)
+        if (p->id == id && !strcmp(p->topic, t)) return p;
+    return NULL;
+}
+
+static tsp_engine *g_eng; /* one engine per process in tests */
+
+static tsp_status m_popen(tsp_engine *e, const char *topic, int32_t id, uint32_t flags,
+                          tsp_partition **out, char *err, size_t errlen)
+{
+    g_eng = e;
+    pthread_mutex_lock(&e->mu);
+    struct tsp_partition *p = find(e, topic, id);
+    if (!p && (flags & TSP_PART_CREATE)) {
+        p = calloc(1, sizeof(*p));
+        snprintf(p->topic, sizeof p->topic, "%s", topic);
+        p->id = id;
+        p->next_part = e->parts;
+        e->parts = p;
+    }
+    pthread_mutex_unlock(&e->mu);
+    if (!p) return TSP_E_NOT_FOUND;
+    *out = p;
+    return TSP_OK;
+}
+static tsp_status m_setcfg(tsp_engine *e, const char *t, const tsp_property *p, size_t n,
+                           char *err, size_t errlen)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(p[i].key, "bogus.key")) {
+            snprintf(err, errlen, "unknown topic config %s", p[i].key);
+            return TSP_E_CONFIG;
+        }
+    return TSP_OK;
+}
+static tsp_status m_parts(tsp_engine *e, const char *topic, int32_t **parts, size_t *n,
+                          char *err, size_t errlen)
+{
+    pthread_mutex_lock(&e->mu);
+    size_t c = 0;
+    int32_t *o = malloc(1024 * sizeof(int32_t));
+    for (struct tsp_partition *p = e->parts; p && c < 1024; p = p->next_part)
+        if (!strcmp(p->topic, topic)) o[c++] = p->id;
+    pthread_mutex_unlock(&e->mu);
+    *parts = o;
+    *n = c;
+    return c ? TSP_OK : TSP_E_NOT_FOUND;
+}
+static tsp_status m_append(tsp_partition *p, const void *data, size_t len, int64_t *first,
+                           int64_t *last, char *err, size_t errlen)
+{
+    const uint8_t *d = data;
+    size_t off = 0;
+    while (off < len) { /* validate: header present, magic 2, length fits */
+        if (len - off < 61 || d[off + 16] != 2) return TSP_E_CORRUPT;
+        size_t bl = 12 + rd32(d + off + 8);
+        if (bl < 61 || bl > len - off) return TSP_E_CORRUPT;
+        off += bl;
+    }
+    pthread_mutex_lock(&g_eng->mu);
+    int64_t f = p->next;
+    off = 0;
+    while (off < len) {
+        size_t bl = 12 + rd32(d + off + 8);
+        if (p->n == p->cap) {
+            p->cap = p->cap ? p->cap * 2 : 64;
+            p->b = realloc(p->b, p->cap * sizeof(*p->b));
+        }
+        mbatch *b = &p->b[p->n++];
+        b->data = malloc(bl);
+        memcpy(b->data, d + off, bl);
+        wr64(b->data, (uint64_t)p->next);
+        b->base = p->next;
+        b->last = p->next + (int32_t)rd32(d + off + 23);
+        b->max_ts = (int64_t)rd64(d + off + 35);
+        b->len = bl;
+        p->next = b->last + 1;
+        off += bl;
+    }
+    if (first) *first = f;
+    if (last) *last = p->next - 1;
+    pthread_mutex_unlock(&g_eng->mu);
+    return TSP_OK;
+}
+static tsp_status m_read(tsp_partition *p, int64_t offset, size_t max, uint8_t **out,
+                         size_t *out_len, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&g_eng->mu);
+    *out = NULL;
+    *out_len = 0;
+    if (offset < 0 || offset > p->next) {
+        pthread_mutex_unlock(&g_eng->mu);
+        return TSP_E_OFFSET_OUT_OF_RANGE;
+    }
+    size_t i = 0;
+    while (i < p->n && p->b[i].last < offset) i++;
+    size_t total = 0, j = i;
+    while (j < p->n && (j == i || total + p->b[j].len <= max)) total += p->b[j++].len;
+    if (total) {
+        *out = malloc(total);
+        size_t o = 0;
+        for (size_t k = i; k < j; k++) {
+            memcpy(*out + o, p->b[k].data, p->b[k].len);
+            o += p->b[k].len;
+        }
+        *out_len = total;
+    }
+    pthread_mutex_unlock(&g_eng->mu);
+    return TSP_OK;
+}
+static tsp_status m_ok(tsp_partition *p, char *err, size_t errlen) { return TSP_OK; }
+static tsp_status m_wait(tsp_partition *p, int64_t t, char *err, size_t errlen) { return TSP_OK; }
+static tsp_status m_offsets(tsp_partition *p, tsp_offsets *o)
+{
+    pthread_mutex_lock(&g_eng->mu);
+    o->log_start_offset = 0;
+    o->local_start_offset = 0;
+    o->log_end_offset = p->next;
+    pthread_mutex_unlock(&g_eng->mu);
+    return TSP_OK;
+}
+static tsp_status m_oft(tsp_partition *p, int64_t ts, int64_t *off, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&g_eng->mu);
+    tsp_status st = TSP_E_NOT_FOUND;
+    for (size_t i = 0; i < p->n; i++)
+        if (p->b[i].max_ts >= ts) {
+            *off = p->b[i].base;
+            st = TSP_OK;
+            break;
+        }
+    pthread_mutex_unlock(&g_eng->mu);
+    return st;
+}
+static tsp_status m_placement(tsp_partition *p, tsp_segment_info **rows, size_t *n, size_t *rs,
+                              char *err, size_t errlen)
+{
+    *rows = calloc(1, sizeof(tsp_segment_info));
+    *n = 0;
+    *rs = sizeof(tsp_segment_info);
+    return TSP_OK;
+}
+static tsp_status m_delete(tsp_engine *e, const char *topic, int32_t id, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&e->mu);
+    struct tsp_partition **pp = &e->parts;
+    while (*pp && !((*pp)->id == id && !strcmp((*pp)->topic, topic))) pp = &(*pp)->next_part;
+    struct tsp_partition *p = *pp;
+    if (p) *pp = p->next_part;
+    pthread_mutex_unlock(&e->mu);
+    if (!p) return TSP_E_NOT_FOUND;
+    for (size_t i = 0; i < p->n; i++) free(p->b[i].data);
+    free(p->b);
+    free(p);
+    return TSP_OK;
+}
+
+static const tsp_plugin g_mem = {
+    .abi_major = 1, .abi_minor = TSP_ABI_MINOR, .struct_size = sizeof(tsp_plugin),
+    .impl_name = "memplugin", .impl_version = "test",
+    .status_name = m_status_name, .status_is_retriable = m_retriable, .buffer_free = m_free,
+    .config_describe = m_describe, .engine_open = m_open, .engine_close = m_close,
+    .engine_stats = m_stats, .partition_open = m_popen, .topic_set_config = m_setcfg,
+    .topic_partitions = m_parts, .append = m_append, .read = m_read, .flush = m_ok,
+    .roll = m_ok, .wait_uploaded = m_wait, .enforce_retention = m_ok, .offsets = m_offsets,
+    .offset_for_time = m_oft, .placement = m_placement, .partition_delete = m_delete,
+};
+
+__attribute__((visibility("default"))) const tsp_plugin *
+tierstore_plugin_entry(uint32_t major, char *err, size_t errlen)
+{
+    return major == 1 ? &g_mem : NULL;
+}

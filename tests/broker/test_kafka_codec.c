@@ -1,0 +1,305 @@
+/*
+ * test_kafka_codec.c — unit tests of broker/kafka_wire.c and
+ * broker/kafka_parse.c: primitives round-trip, every bound is enforced, and
+ * requests as clients encode them parse into the expected fields.
+ * No engine and no plugin involved.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "broker/kafka_proto.h"
+#include "tests/tt.h"
+
+/* Builds a request frame (without the size prefix) in w. */
+static void hdr(kw *w, int16_t key, int16_t ver, int32_t corr, int flex)
+{
+    kw_i16(w, key);
+    kw_i16(w, ver);
+    kw_i32(w, corr);
+    kw_str(w, 0, "test-client");
+    kw_tags(w, flex);
+}
+
+TT_TEST(varint_roundtrip)
+{
+    uint32_t vals[] = {0, 1, 127, 128, 300, 16383, 16384, 0x0fffffff, 0xffffffff};
+    for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+        kw w;
+        kw_init(&w, 64);
+        kw_uvarint(&w, vals[i]);
+        kr r;
+        kr_init(&r, w.d, w.len);
+        uint32_t got = 0;
+        TT_ASSERT(kr_uvarint(&r, &got) == 0);
+        TT_ASSERT_EQ_INT(got, vals[i]);
+        TT_ASSERT_EQ_INT(kr_left(&r), 0);
+        kw_free(&w);
+    }
+    /* Six continuation bytes are too long for 32 bits. */
+    uint8_t bad[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
+    kr r;
+    kr_init(&r, bad, sizeof bad);
+    uint32_t v;
+    TT_ASSERT(kr_uvarint(&r, &v) != 0);
+    /* zig-zag: 1 -> -1 */
+    uint8_t one = 1;
+    int32_t sv;
+    kr_init(&r, &one, 1);
+    TT_ASSERT(kr_varint(&r, &sv) == 0 && sv == -1);
+}
+
+TT_TEST(strings_and_bounds)
+{
+    karena a;
+    karena_init(&a, 1 << 16);
+    kw w;
+    kw_init(&w, 1024);
+    kw_str(&w, 1, "hello");
+    kw_str(&w, 1, NULL);
+    kw_str(&w, 0, "abc");
+    kr r;
+    kr_init(&r, w.d, w.len);
+    const char *s = NULL;
+    TT_ASSERT(kr_strdup(&r, 1, 0, &a, &s) == 0);
+    TT_ASSERT_STR(s, "hello");
+    TT_ASSERT(kr_strdup(&r, 1, 1, &a, &s) == 0 && s == NULL);
+    TT_ASSERT(kr_strdup(&r, 0, 0, &a, &s) == 0);
+    TT_ASSERT_STR(s, "abc");
+    /* A string longer than the slice fails. */
+    uint8_t trunc[] = {0x00, 0x10, 'a', 'b'};
+    kr_init(&r, trunc, sizeof trunc);
+    TT_ASSERT(kr_strdup(&r, 0, 0, &a, &s) != 0);
+    /* A null where none is allowed fails. */
+    uint8_t nul[] = {0xff, 0xff};
+    kr_init(&r, nul, sizeof nul);
+    TT_ASSERT(kr_strdup(&r, 0, 0, &a, &s) != 0);
+    /* An array count larger than the bytes left is refused before allocating. */
+    uint8_t huge[] = {0x7f, 0xff, 0xff, 0xff, 0, 0};
+    int32_t n;
+    kr_init(&r, huge, sizeof huge);
+    TT_ASSERT(kr_array(&r, 0, 0, 4, &n) != 0);
+    uint8_t nullarr[] = {0xff, 0xff, 0xff, 0xff};
+    kr_init(&r, nullarr, sizeof nullarr);
+    TT_ASSERT(kr_array(&r, 0, 0, 4, &n) != 0);
+    kr_init(&r, nullarr, sizeof nullarr);
+    TT_ASSERT(kr_array(&r, 0, 1, 4, &n) == 0 && n == -1);
+    kw_free(&w);
+    karena_free(&a);
+}
+
+TT_TEST(writer_cap)
+{
+    kw w;
+    kw_init(&w, 8);
+    kw_i64(&w, 1);
+    TT_ASSERT(!w.err);
+    kw_i8(&w, 1);
+    TT_ASSERT(w.err);
+    kw_free(&w);
+}
+
+TT_TEST(arena_cap)
+{
+    karena a;
+    karena_init(&a, 100);
+    TT_ASSERT(karena_alloc(&a, 64) != NULL);
+    TT_ASSERT(karena_alloc(&a, 64) == NULL);
+    karena_free(&a);
+}
+
+TT_TEST(parse_api_versions_v3)
+{
+    kw w;
+    kw_init(&w, 1024);
+    hdr(&w, KAFKA_API_ApiVersions, 3, 42, 1);
+    kw_str(&w, 1, "librdkafka");
+    kw_str(&w, 1, "2.0.2");
+    /* one unknown tagged field, skipped */
+    kw_uvarint(&w, 1);
+    kw_uvarint(&w, 7);
+    kw_uvarint(&w, 2);
+    kw_raw(&w, "xy", 2);
+    karena a;
+    karena_init(&a, 1 << 16);
+    kafka_request q;
+    char err[256];
+    TT_ASSERT_EQ_INT(kafka_parse_request(w.d, w.len, &a, &q, err, sizeof err), KAFKA_PARSE_OK);
+    TT_ASSERT_EQ_INT(q.hdr.correlation_id, 42);
+    TT_ASSERT(q.hdr.flexible);
+    TT_ASSERT_STR(q.hdr.client_id, "test-client");
+    TT_ASSERT_STR(q.u.api_versions.client_software_name, "librdkafka");
+    /* The response header of ApiVersions stays v0 (no tag byte). */
+    kw out;
+    kw_init(&out, 4096);
+    kafka_write_response_header(&out, &q.hdr);
+    TT_ASSERT_EQ_INT(out.len, 4);
+    kafka_write_ApiVersionsResponse(&out, 3, 0);
+    TT_ASSERT(out.len > 4 + 2 + 1 + 15 * 7);
+    kw_free(&out);
+    kw_free(&w);
+    karena_free(&a);
+}
+
+TT_TEST(parse_unsupported_version)
+{
+    kw w;
+    kw_init(&w, 256);
+    hdr(&w, KAFKA_API_Produce, 99, 7, 0);
+    karena a;
+    karena_init(&a, 1 << 16);
+    kafka_request q;
+    char err[256];
+    TT_ASSERT_EQ_INT(kafka_parse_request(w.d, w.len, &a, &q, err, sizeof err),
+                     KAFKA_PARSE_UNSUPPORTED);
+    TT_ASSERT_EQ_INT(q.hdr.correlation_id, 7);
+    kw_free(&w);
+    kw_init(&w, 256);
+    hdr(&w, 1234, 0, 8, 0);
+    TT_ASSERT_EQ_INT(kafka_parse_request(w.d, w.len, &a, &q, err, sizeof err),
+                     KAFKA_PARSE_UNSUPPORTED);
+    kw_free(&w);
+    karena_free(&a);
+}
+
+TT_TEST(parse_produce_v7_and_truncations)
+{
+    static const uint8_t records[70] = {0};
+    kw w;
+    kw_init(&w, 4096);
+    hdr(&w, KAFKA_API_Produce, 7, 1, 0);
+    kw_str(&w, 0, NULL); /* transactional id */
+    kw_i16(&w, -1);
+    kw_i32(&w, 30000);
+    kw_array(&w, 0, 1);
+    kw_str(&w, 0, "orders");
+    kw_array(&w, 0, 1);
+    kw_i32(&w, 3);
+    kw_bytes(&w, 0, records, sizeof records);
+    karena a;
+    karena_init(&a, 1 << 16);
+    kafka_request q;
+    char err[256];
+    TT_ASSERT_EQ_INT(kafka_parse_request(w.d, w.len, &a, &q, err, sizeof err), KAFKA_PARSE_OK);
+    kafka_ProduceRequest *p = &q.u.produce;
+    TT_ASSERT_EQ_INT(p->acks, -1);
+    TT_ASSERT_EQ_INT(p->ntopics, 1);
+    TT_ASSERT_STR(p->topics[0].name, "orders");
+    TT_ASSERT_EQ_INT(p->topics[0].partitions[0].index, 3);
+    TT_ASSERT_EQ_INT(p->topics[0].partitions[0].records.len, 70);
+    /* Every truncation is refused, never read past the end. */
+    for (size_t cut = 8; cut < w.len; cut++) {
+        karena b;
+        karena_init(&b, 1 << 16);
+        TT_ASSERT_EQ_INT(kafka_parse_request(w.d, cut, &b, &q, err, sizeof err),
+                         KAFKA_PARSE_MALFORMED);
+        karena_free(&b);
+    }
+    TT_ASSERT(strstr(err, "Produce") != NULL);
+    kw_free(&w);
+    karena_free(&a);
+}
+
+TT_TEST(parse_metadata_flexible_null_topics)
+{
+    kw w;
+    kw_init(&w, 256);
+    hdr(&w, KAFKA_API_Metadata, 9, 5, 1);
+    kw_array(&w, 1, -1); /* all topics */
+    kw_i8(&w, 1);
+    kw_i8(&w, 0);
+    kw_i8(&w, 0);
+    kw_tags(&w, 1);
+    karena a;
+    karena_init(&a, 1 << 16);
+    kafka_request q;
+    char err[256];
+    TT_ASSERT_EQ_INT(kafka_parse_request(w.d, w.len, &a, &q, err, sizeof err), KAFKA_PARSE_OK);
+    TT_ASSERT_EQ_INT(q.u.metadata.ntopics, -1);
+    TT_ASSERT_EQ_INT(q.u.metadata.allow_auto_topic_creation, 1);
+    kafka_write_response_header(&w, &q.hdr); /* flexible: correlation id + tag byte */
+    kw_free(&w);
+    karena_free(&a);
+}
+
+TT_TEST(parse_fetch_v11_and_offset_fetch_v7)
+{
+    kw w;
+    kw_init(&w, 1024);
+    hdr(&w, KAFKA_API_Fetch, 11, 9, 0);
+    kw_i32(&w, -1);
+    kw_i32(&w, 500);
+    kw_i32(&w, 1);
+    kw_i32(&w, 52428800);
+    kw_i8(&w, 0);
+    kw_i32(&w, 0);
+    kw_i32(&w, -1);
+    kw_array(&w, 0, 1);
+    kw_str(&w, 0, "t");
+    kw_array(&w, 0, 1);
+    kw_i32(&w, 0);
+    kw_i32(&w, -1);
+    kw_i64(&w, 123);
+    kw_i64(&w, -1);
+    kw_i32(&w, 1048576);
+    kw_array(&w, 0, 0);
+    kw_str(&w, 0, "");
+    karena a;
+    karena_init(&a, 1 << 16);
+    kafka_request q;
+    char err[256];
+    TT_ASSERT_EQ_INT(kafka_parse_request(w.d, w.len, &a, &q, err, sizeof err), KAFKA_PARSE_OK);
+    TT_ASSERT_EQ_INT(q.u.fetch.max_wait_ms, 500);
+    TT_ASSERT_EQ_INT(q.u.fetch.topics[0].partitions[0].fetch_offset, 123);
+    kw_free(&w);
+
+    kw_init(&w, 1024);
+    hdr(&w, KAFKA_API_OffsetFetch, 7, 10, 1);
+    kw_str(&w, 1, "g1");
+    kw_array(&w, 1, 1);
+    kw_str(&w, 1, "t");
+    kw_array(&w, 1, 2);
+    kw_i32(&w, 0);
+    kw_i32(&w, 1);
+    kw_tags(&w, 1);
+    kw_i8(&w, 1);
+    kw_tags(&w, 1);
+    TT_ASSERT_EQ_INT(kafka_parse_request(w.d, w.len, &a, &q, err, sizeof err), KAFKA_PARSE_OK);
+    TT_ASSERT_STR(q.u.offset_fetch.group_id, "g1");
+    TT_ASSERT_EQ_INT(q.u.offset_fetch.topics[0].npartitions, 2);
+    TT_ASSERT_EQ_INT(q.u.offset_fetch.topics[0].partition_indexes[1], 1);
+    TT_ASSERT_EQ_INT(q.u.offset_fetch.require_stable, 1);
+    kw_free(&w);
+    karena_free(&a);
+}
+
+TT_TEST(every_api_has_a_range)
+{
+    int16_t keys[] = {0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 18, 19, 20, 22};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        const kafka_api_range *r = kafka_api_find(keys[i]);
+        TT_ASSERT(r != NULL);
+        TT_ASSERT(r->min_version <= r->max_version);
+        TT_ASSERT(strcmp(kafka_api_name(keys[i]), "Unknown") != 0);
+    }
+    /* What librdkafka 2.x needs (issue 4). */
+    TT_ASSERT(kafka_api_find(KAFKA_API_Produce)->max_version >= 7);
+    TT_ASSERT(kafka_api_find(KAFKA_API_Fetch)->max_version >= 11);
+    TT_ASSERT(kafka_api_find(KAFKA_API_OffsetFetch)->max_version >= 7);
+    TT_ASSERT(kafka_api_find(KAFKA_API_JoinGroup)->max_version >= 5);
+}
+
+int main(int argc, char **argv)
+{
+    TT_INIT(argc, argv);
+    TT_RUN(varint_roundtrip);
+    TT_RUN(strings_and_bounds);
+    TT_RUN(writer_cap);
+    TT_RUN(arena_cap);
+    TT_RUN(parse_api_versions_v3);
+    TT_RUN(parse_unsupported_version);
+    TT_RUN(parse_produce_v7_and_truncations);
+    TT_RUN(parse_metadata_flexible_null_topics);
+    TT_RUN(parse_fetch_v11_and_offset_fetch_v7);
+    TT_RUN(every_api_has_a_range);
+    return tt_summary();
+}
