@@ -70,6 +70,51 @@ ts_status ts_batch_validate(const uint8_t *p, size_t len, size_t max_batch, ts_b
 
 void ts_batch_set_base_offset(uint8_t *p, int64_t base_offset) { ts_wr64(p, (uint64_t)base_offset); }
 
+/* Reads a zigzag varint (at most 10 bytes) from [*p, end). */
+static int get_varlong(const uint8_t **p, const uint8_t *end, int64_t *out)
+{
+    uint64_t v = 0;
+    for (int shift = 0; shift < 70 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *out = (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+ts_status ts_batch_offset_for_time(const uint8_t *p, size_t len, int64_t ts, int64_t *offset)
+{
+    ts_batch_hdr h;
+    if (ts_batch_parse_header(p, len, SIZE_MAX, &h, NULL, 0) || ts_batch_total_size(&h) > len)
+        return TS_E_CORRUPT;
+    if (h.max_timestamp < ts) return TS_E_NOT_FOUND;
+    if ((h.attributes & 0x7) != 0) {
+        *offset = h.base_offset;
+        return TS_OK;
+    }
+    const uint8_t *r = p + TS_BATCH_HEADER_SIZE, *end = p + ts_batch_total_size(&h);
+    for (int32_t i = 0; i < h.records_count; i++) {
+        int64_t rlen, tsd, od;
+        if (get_varlong(&r, end, &rlen) || rlen < 3 || rlen > end - r) goto fail;
+        const uint8_t *rec = r, *rend = r + rlen;
+        rec++; /* attributes */
+        if (get_varlong(&rec, rend, &tsd) || get_varlong(&rec, rend, &od)) goto fail;
+        if (h.base_timestamp + tsd >= ts) {
+            *offset = h.base_offset + od;
+            return TS_OK;
+        }
+        r = rend;
+    }
+    /* maxTimestamp said yes but no record did (e.g. LogAppendTime). */
+    *offset = h.base_offset;
+    return TS_OK;
+fail:
+    return TS_E_CORRUPT;
+}
+
 static size_t put_varlong(uint8_t *p, int64_t v)
 {
     uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);

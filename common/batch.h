@@ -94,6 +94,14 @@ static inline void ts_wr64(uint8_t *p, uint64_t v)
     ts_wr32(p, (uint32_t)(v >> 32)); ts_wr32(p + 4, (uint32_t)v);
 }
 
+/* Offset of the first record in the batch whose timestamp >= ts (Kafka's
+ * ListOffsets semantics), walking the records of an uncompressed batch.
+ * For a compressed batch (attributes bits 0-2 != 0) returns the batch's
+ * base offset: its records are opaque without decompression.
+ * TS_E_NOT_FOUND when the batch's max timestamp < ts; TS_E_CORRUPT on a
+ * malformed record. */
+ts_status ts_batch_offset_for_time(const uint8_t *p, size_t len, int64_t ts, int64_t *offset);
+
 /* Builds a valid batch (for tests, benchmarks and the demo): `n` records
  * with the given values (NULL keys), timestamps base_ts + i. Writes into a
  * malloc'd buffer. Compression none. */

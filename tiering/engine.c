@@ -453,8 +453,19 @@ ts_status ts_partition_open(ts_engine *eng, const char *topic, int32_t partition
      * race. Recovery from the bucket may take a while and blocks other
      * opens meanwhile, never appends or reads of open partitions. */
     ts_partition *p;
+    ts_config *tc = ts_engine_topic_config(eng, topic);
     pthread_mutex_lock(&eng->mu);
-    ts_status st = ts_part_open(eng, topic, partition, create, &p, errstr, errlen);
+    for (size_t i = 0; i < eng->nparts; i++) {
+        p = eng->parts[i];
+        if (p->id == partition && !strcmp(p->topic, topic) && !p->deleted) {
+            pthread_mutex_unlock(&eng->mu);
+            ts_config_destroy(tc);
+            *out = p;
+            return TS_OK;
+        }
+    }
+    ts_status st = ts_part_open(eng, topic, partition, create, tc, &p, errstr, errlen);
+    ts_config_destroy(tc);
     if (st) {
         pthread_mutex_unlock(&eng->mu);
         return st;

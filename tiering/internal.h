@@ -77,8 +77,10 @@ struct ts_engine {
 };
 
 /* partition.c */
+/* tc: the topic's effective config (engine config + overrides). Called
+ * with engine->mu held. */
 ts_status ts_part_open(ts_engine *eng, const char *topic, int32_t id, int create,
-                       ts_partition **out, char *errstr, size_t errlen);
+                       const ts_config *tc, ts_partition **out, char *errstr, size_t errlen);
 void ts_part_close(ts_partition *p);
 /* Background duties of one partition (engine bg thread). */
 void ts_part_tick(ts_partition *p);

@@ -250,7 +250,7 @@ static ts_status load_segments(ts_partition *p, char *errstr, size_t errlen)
 }
 
 ts_status ts_part_open(ts_engine *eng, const char *topic, int32_t id, int create,
-                       ts_partition **out, char *errstr, size_t errlen)
+                       const ts_config *tc, ts_partition **out, char *errstr, size_t errlen)
 {
     ts_partition *p = calloc(1, sizeof(*p));
     if (!p) return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
@@ -261,9 +261,7 @@ ts_status ts_part_open(ts_engine *eng, const char *topic, int32_t id, int create
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     p->first_unflushed_ms = -1;
-    ts_config *tc = ts_engine_topic_config(eng, topic);
     ts_part_settings_resolve(tc ? tc : eng->cfg, &p->set);
-    ts_config_destroy(tc);
     if (!eng->os) p->set.remote_enable = 0;
 
     ts_status st;
@@ -598,8 +596,10 @@ ts_status ts_partition_offsets(ts_partition *p, ts_offsets *out)
     return TS_OK;
 }
 
-ts_status ts_partition_offset_for_time(ts_partition *p, int64_t timestamp_ms, int64_t *offset,
-                                       char *errstr, size_t errlen)
+/* Batch-level search: the base offset of the first batch whose max
+ * timestamp >= ts, remote tier first (it holds the oldest data). */
+static ts_status batch_for_time(ts_partition *p, int64_t timestamp_ms, int64_t *offset,
+                                char *errstr, size_t errlen)
 {
     if (p->idx) {
         ts_status st = ts_reader_offset_for_time(p->eng->reader, p->idx, timestamp_ms, offset,
@@ -622,6 +622,26 @@ ts_status ts_partition_offset_for_time(ts_partition *p, int64_t timestamp_ms, in
     return ts_err_set(errstr, errlen, TS_E_NOT_FOUND,
                       "%s-%d: no batch with timestamp >= %lld", p->topic, p->id,
                       (long long)timestamp_ms);
+}
+
+ts_status ts_partition_offset_for_time(ts_partition *p, int64_t timestamp_ms, int64_t *offset,
+                                       char *errstr, size_t errlen)
+{
+    int64_t base;
+    ts_status st = batch_for_time(p, timestamp_ms, &base, errstr, errlen);
+    if (st) return st;
+    /* Refine to the first record with timestamp >= ts inside that batch,
+     * as Kafka's ListOffsets does. */
+    uint8_t *d;
+    size_t len;
+    st = ts_partition_read(p, base, 1, &d, &len, errstr, errlen);
+    if (st) return st;
+    *offset = base;
+    if (len && ts_batch_offset_for_time(d, len, timestamp_ms, offset) == TS_E_CORRUPT)
+        st = ts_err_set(errstr, errlen, TS_E_CORRUPT, "%s-%d: malformed records in batch %lld",
+                        p->topic, p->id, (long long)base);
+    free(d);
+    return st;
 }
 
 ts_status ts_partition_wait_uploaded(ts_partition *p, int64_t timeout_ms, char *errstr,

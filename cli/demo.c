@@ -1,0 +1,365 @@
+/*
+ * tierstore-demo — the engine end to end on the embedded default (a
+ * file:// bucket under a local directory, no S3 server needed):
+ * writes realistic records across several partitions with a small local
+ * bound, lets the uploader offload closed segments, shows placement, reads
+ * every record back and verifies it, and prints a summary.
+ *
+ *   tierstore-demo [--dir DIR] [--mb N] [--partitions N]
+ *
+ * Uses only the public API (include/tierstore.h). Record values are
+ * regenerated from (partition, batch number) to verify every byte read back.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tierstore.h"
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    return x ^ (x >> 33);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char *const kinds[] = {"page_view", "add_to_cart", "checkout", "payment", "refund",
+                                    "search", "login", "logout"};
+static const char *const cities[] = {"Berlin", "Lisbon", "Osaka", "Austin", "Nairobi", "Lima",
+                                     "Oslo", "Pune"};
+
+/* One event: a JSON document of varied length (a few hundred bytes, now and
+ * then a few KiB of cart items). */
+static size_t make_event(uint64_t seed, char *out, size_t cap)
+{
+    uint64_t r = mix64(seed);
+    size_t n = (size_t)snprintf(out, cap,
+                                "{\"event\":\"%s\",\"user\":\"u%06llu\",\"city\":\"%s\","
+                                "\"session\":\"%016llx\",\"amount_cents\":%llu,\"items\":[",
+                                kinds[r % 8], (unsigned long long)((r >> 8) % 500000),
+                                cities[(r >> 16) % 8], (unsigned long long)mix64(r),
+                                (unsigned long long)((r >> 24) % 100000));
+    int items = (int)((r >> 40) % 6);
+    if ((r >> 50) % 20 == 0) items = 20 + (int)((r >> 52) % 60);
+    for (int i = 0; i < items && n + 100 < cap; i++) {
+        uint64_t x = mix64(r + (uint64_t)i);
+        n += (size_t)snprintf(out + n, cap - n, "%s{\"sku\":\"SKU-%05llu\",\"qty\":%llu}",
+                              i ? "," : "", (unsigned long long)(x % 20000),
+                              (unsigned long long)(1 + x % 4));
+    }
+    n += (size_t)snprintf(out + n, cap - n, "]}");
+    return n;
+}
+
+/* Varint/zigzag writer for the record format (Kafka's record v2). */
+static size_t put_varint(uint8_t *p, int64_t v)
+{
+    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+    size_t n = 0;
+    while (z >= 0x80) {
+        p[n++] = (uint8_t)(z | 0x80);
+        z >>= 7;
+    }
+    p[n++] = (uint8_t)z;
+    return n;
+}
+
+static void be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
+}
+static void be64(uint8_t *p, uint64_t v) { be32(p, (uint32_t)(v >> 32)); be32(p + 4, (uint32_t)v); }
+
+/* CRC-32C for the batch header: the demo builds batches the way a Kafka
+ * producer would, so it computes the checksum itself. */
+static uint32_t crc32c(const uint8_t *p, size_t n)
+{
+    static uint32_t t[256];
+    if (!t[1])
+        for (uint32_t i = 0; i < 256; i++) {
+            uint32_t c = i;
+            for (int k = 0; k < 8; k++) c = c & 1 ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+            t[i] = c;
+        }
+    uint32_t c = ~0u;
+    while (n--) c = t[(c ^ *p++) & 0xff] ^ (c >> 8);
+    return ~c;
+}
+
+/* Batch `b` of partition `p`: 1..100 events. Returns a malloc'd batch. */
+static uint8_t *make_batch(int p, uint64_t b, int64_t ts, size_t *len, int *nrec)
+{
+    uint64_t r = mix64(((uint64_t)p << 48) ^ b);
+    int n = 1 + (int)(r % 100);
+    size_t cap = 61 + (size_t)n * 8192;
+    uint8_t *buf = calloc(1, cap);
+    size_t pos = 61;
+    char ev[8192];
+    for (int i = 0; i < n; i++) {
+        size_t vl = make_event(r + (uint64_t)i, ev, sizeof(ev));
+        uint8_t hdr[40];
+        size_t hl = 0;
+        hdr[hl++] = 0;
+        hl += put_varint(hdr + hl, i);  /* timestamp delta */
+        hl += put_varint(hdr + hl, i);  /* offset delta */
+        hl += put_varint(hdr + hl, -1); /* null key */
+        hl += put_varint(hdr + hl, (int64_t)vl);
+        pos += put_varint(buf + pos, (int64_t)(hl + vl + 1));
+        memcpy(buf + pos, hdr, hl);
+        pos += hl;
+        memcpy(buf + pos, ev, vl);
+        pos += vl;
+        buf[pos++] = 0; /* no headers */
+    }
+    be32(buf + 8, (uint32_t)(pos - 12));
+    buf[16] = 2;
+    be32(buf + 23, (uint32_t)(n - 1));
+    be64(buf + 27, (uint64_t)ts);
+    be64(buf + 35, (uint64_t)(ts + n - 1));
+    be64(buf + 43, (uint64_t)-1);
+    buf[51] = buf[52] = 0xff;
+    be32(buf + 53, (uint32_t)-1);
+    be32(buf + 57, (uint32_t)n);
+    be32(buf + 17, crc32c(buf + 21, pos - 21));
+    *len = pos;
+    *nrec = n;
+    return buf;
+}
+
+static uint64_t rd_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v = v << 8 | p[i];
+    return v;
+}
+static uint32_t rd_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void human(uint64_t b, char *out, size_t n)
+{
+    if (b >= (1ull << 30)) snprintf(out, n, "%.2f GiB", b / 1073741824.0);
+    else if (b >= (1ull << 20)) snprintf(out, n, "%.1f MiB", b / 1048576.0);
+    else snprintf(out, n, "%.1f KiB", b / 1024.0);
+}
+
+static uint64_t du(const char *dir)
+{
+    char cmd[1200];
+    snprintf(cmd, sizeof(cmd), "du -sb '%s' 2>/dev/null", dir);
+    FILE *f = popen(cmd, "r");
+    unsigned long long v = 0;
+    if (f) {
+        if (fscanf(f, "%llu", &v) != 1) v = 0;
+        pclose(f);
+    }
+    return v;
+}
+
+int main(int argc, char **argv)
+{
+    const char *dir = "/tmp/tierstore-demo";
+    long mb = 300;
+    int nparts = 4;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--dir") && i + 1 < argc) dir = argv[++i];
+        else if (!strcmp(argv[i], "--mb") && i + 1 < argc) mb = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--partitions") && i + 1 < argc) nparts = atoi(argv[++i]);
+        else {
+            fprintf(stderr, "usage: tierstore-demo [--dir DIR] [--mb N] [--partitions N]\n");
+            return 2;
+        }
+    }
+    if (mb < 1 || nparts < 1 || nparts > 64) {
+        fprintf(stderr, "tierstore-demo: --mb must be >= 1 and --partitions 1..64\n");
+        return 2;
+    }
+    char data[1024], bucket[1024], url[1100], cfgpath[1100], err[1024];
+    snprintf(data, sizeof(data), "%s/data", dir);
+    snprintf(bucket, sizeof(bucket), "%s/bucket", dir);
+    snprintf(url, sizeof(url), "file://%s", bucket);
+    snprintf(cfgpath, sizeof(cfgpath), "%s/demo.properties", dir);
+    char cmd[2300];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s/data' '%s/bucket' && mkdir -p '%s'", dir, dir, dir);
+    if (system(cmd) != 0) return 1;
+    FILE *f = fopen(cfgpath, "w");
+    if (!f) {
+        perror(cfgpath);
+        return 1;
+    }
+    fprintf(f,
+            "# tierstore demo: small segments and a small local bound so most data goes remote\n"
+            "log.dirs=%s\nremote.storage.url=%s\nlog.segment.bytes=8388608\n"
+            "log.local.retention.bytes=16777216\nlog.retention.ms=-1\n"
+            "remote.log.cache.bytes=33554432\nremote.log.manager.task.interval.ms=200\n"
+            "message.max.bytes=4194304\n",
+            data, url);
+    fclose(f);
+    ts_config *cfg = ts_config_create();
+    if (ts_config_load_file(cfg, cfgpath, 0, err, sizeof(err))) {
+        fprintf(stderr, "tierstore-demo: %s\n", err);
+        return 1;
+    }
+    ts_engine *eng;
+    if (ts_engine_open(cfg, &eng, err, sizeof(err))) {
+        fprintf(stderr, "tierstore-demo: %s\n", err);
+        return 1;
+    }
+    printf("tierstore demo: %ld MB across %d partitions of topic 'events'\n", mb, nparts);
+    printf("  data dir %s, bucket %s\n  segment 8 MiB, local retention 16 MiB per partition, "
+           "chunk cache 32 MiB\n\n", data, url);
+    ts_partition **parts = calloc((size_t)nparts, sizeof(*parts));
+    uint64_t *batches = calloc((size_t)nparts, sizeof(uint64_t));
+    for (int p = 0; p < nparts; p++)
+        if (ts_partition_open(eng, "events", p, 1, &parts[p], err, sizeof(err))) {
+            fprintf(stderr, "tierstore-demo: %s\n", err);
+            return 1;
+        }
+    int64_t ts0 = now_ms() - 3600 * 1000, t0 = now_ms();
+    uint64_t written = 0, records = 0, retries = 0, peak_local = 0, target = (uint64_t)mb << 20;
+    int64_t next_report = 0;
+    while (written < target) {
+        for (int p = 0; p < nparts; p++) {
+            size_t len;
+            int n;
+            uint8_t *b = make_batch(p, batches[p], ts0 + (int64_t)batches[p], &len, &n);
+            ts_status st;
+            while ((st = ts_partition_append(parts[p], b, len, NULL, NULL, err, sizeof(err))) ==
+                   TS_E_BACKPRESSURE) {
+                retries++;
+                usleep(2000);
+            }
+            free(b);
+            if (st) {
+                fprintf(stderr, "tierstore-demo: append failed: %s\n", err);
+                return 1;
+            }
+            batches[p]++;
+            written += len;
+            records += (uint64_t)n;
+        }
+        if (now_ms() >= next_report) {
+            uint64_t l = du(data);
+            if (l > peak_local) peak_local = l;
+            ts_engine_stats st;
+            ts_engine_stats_get(eng, &st);
+            char a[32], b2[32], c[32];
+            human(written, a, sizeof(a));
+            human(l, b2, sizeof(b2));
+            human(st.remote_bytes, c, sizeof(c));
+            printf("  written %-10s local disk %-10s remote %-10s (%llu objects)\n", a, b2, c,
+                   (unsigned long long)st.remote_objects);
+            fflush(stdout);
+            next_report = now_ms() + 2000;
+        }
+    }
+    for (int p = 0; p < nparts; p++) {
+        ts_partition_roll(parts[p], err, sizeof(err));
+        if (ts_partition_wait_uploaded(parts[p], 600000, err, sizeof(err))) {
+            fprintf(stderr, "tierstore-demo: %s\n", err);
+            return 1;
+        }
+        ts_partition_enforce_retention(parts[p], err, sizeof(err));
+    }
+    int64_t write_ms = now_ms() - t0;
+    uint64_t l = du(data);
+    if (l > peak_local) peak_local = l;
+
+    printf("\nplacement of events-0 (tierctl -c %s placement events 0):\n", cfgpath);
+    ts_segment_info *rows;
+    size_t nrows;
+    if (ts_partition_placement(parts[0], &rows, &nrows, err, sizeof(err)) == TS_OK) {
+        printf("  %12s %12s %10s %10s  %-13s %s\n", "BASE", "LAST", "SIZE", "STORED", "LOCATION",
+               "OBJECT_KEY");
+        for (size_t i = 0; i < nrows; i++) {
+            if (nrows > 12 && i == 5) printf("  ... %zu more ...\n", nrows - 10);
+            if (nrows > 12 && i >= 5 && i < nrows - 5) continue;
+            char s1[32], s2[32] = "-";
+            human(rows[i].size_bytes, s1, sizeof(s1));
+            if (rows[i].stored_bytes) human(rows[i].stored_bytes, s2, sizeof(s2));
+            printf("  %12lld %12lld %10s %10s  %-13s %s\n", (long long)rows[i].base_offset,
+                   (long long)rows[i].last_offset, s1, s2, ts_location_name(rows[i].location),
+                   rows[i].object_key[0] ? rows[i].object_key : "-");
+        }
+        free(rows);
+    }
+
+    /* Read everything back (cold data through the chunk cache) and verify
+     * every batch against a fresh copy of what was written. */
+    printf("\nreading every record back and verifying it...\n");
+    int64_t r0 = now_ms();
+    uint64_t verified = 0, bad = 0;
+    for (int p = 0; p < nparts; p++) {
+        int64_t off = 0;
+        uint64_t b = 0;
+        while (b < batches[p]) {
+            uint8_t *d;
+            size_t len;
+            if (ts_partition_read(parts[p], off, 1 << 20, &d, &len, err, sizeof(err)) || !len) {
+                fprintf(stderr, "tierstore-demo: read of events-%d at %lld failed: %s\n", p,
+                        (long long)off, err);
+                return 1;
+            }
+            size_t pos = 0;
+            while (pos + 61 <= len) {
+                size_t sz = 12 + rd_be32(d + pos + 8);
+                size_t glen;
+                int n;
+                uint8_t *g = make_batch(p, b, ts0 + (int64_t)b, &glen, &n);
+                memcpy(g, d + pos, 8); /* the engine assigned the base offset */
+                if (glen != sz || memcmp(g, d + pos, sz)) bad++;
+                else verified += (uint64_t)n;
+                free(g);
+                off = (int64_t)rd_be64(d + pos) + (int64_t)rd_be32(d + pos + 23) + 1;
+                pos += sz;
+                b++;
+            }
+            free(d);
+        }
+    }
+    int64_t read_ms = now_ms() - r0;
+    ts_engine_stats st;
+    ts_engine_stats_get(eng, &st);
+    char w[32], lo[32], pk[32], rb[32], rr[32], cb[32];
+    human(written, w, sizeof(w));
+    human(l, lo, sizeof(lo));
+    human(peak_local, pk, sizeof(pk));
+    human(st.remote_bytes, rb, sizeof(rb));
+    human(st.remote_raw_bytes, rr, sizeof(rr));
+    human(st.cache_bytes, cb, sizeof(cb));
+    printf("\nsummary\n");
+    printf("  bytes written        %s (%llu records, %.1f MB/s, %llu backpressure retries)\n", w,
+           (unsigned long long)records, written / 1048576.0 / (write_ms / 1000.0 + 1e-9),
+           (unsigned long long)retries);
+    printf("  local bytes          %s now, peak %s (bound: %d x (16 MiB local retention + 8 MiB "
+           "active) + 32 MiB cache)\n", lo, pk, nparts);
+    printf("  remote bytes         %s stored for %s of segments in %llu objects\n", rb, rr,
+           (unsigned long long)st.remote_objects);
+    printf("  compression ratio    %.2fx\n",
+           st.remote_bytes ? (double)st.remote_raw_bytes / (double)st.remote_bytes : 0.0);
+    printf("  read-back            %llu records verified, %llu mismatched, in %.1f s "
+           "(cache %s, %llu hits, %llu misses)\n",
+           (unsigned long long)verified, (unsigned long long)bad, read_ms / 1000.0, cb,
+           (unsigned long long)st.cache_hits, (unsigned long long)st.cache_misses);
+    printf("  result               %s\n", bad == 0 && verified == records ? "OK: every record read back verified" : "FAILED");
+    printf("\ntry: tierctl -c %s placement events --json\n", cfgpath);
+    ts_engine_close(eng);
+    ts_config_destroy(cfg);
+    free(parts);
+    free(batches);
+    return bad == 0 && verified == records ? 0 : 1;
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages tierstore needs. Run as root.
+#   scripts/install-deps.sh run    build + run the engine (and broker)
+#   scripts/install-deps.sh test   everything the test suite uses as well:
+#                                  Ceph RGW, the AWS CLI, kcat, librdkafka,
+#                                  confluent-kafka, clang (fuzzers)
+# Packages already installed are not fetched again, so a second run is fast.
+set -euo pipefail
+mode="${1:-run}"
+pkgs=(build-essential cmake pkg-config libzstd-dev libcurl4-openssl-dev libssl-dev
+      libcjson-dev zstd ca-certificates)
+if [ "$mode" = "test" ]; then
+  pkgs+=(ceph-mon ceph-osd radosgw ceph-common awscli kcat librdkafka-dev
+         python3-confluent-kafka clang libclang-rt-14-dev procps)
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: missing packages: ${missing[*]} (run as root, or install them)" >&2
+    exit 1
+  fi
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

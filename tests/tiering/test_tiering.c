@@ -1,0 +1,549 @@
+/*
+ * test_tiering.c — unit tests of the engine (tiering/ + uploader/): local
+ * log, recovery, reads, uploads, retention, recovery from the bucket.
+ * Object store: a file:// bucket in a temp dir (and the fault injector).
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/batch.h"
+#include "common/clock.h"
+#include "common/fsutil.h"
+#include "objstore/objstore.h"
+#include "tierstore.h"
+#include "tt.h"
+
+static char g_root[256];
+static int g_case;
+
+typedef struct env {
+    char dir[512], data[600], bucket[600], url[700];
+    ts_config *cfg;
+    ts_engine *eng;
+    char err[1024];
+} env;
+
+static void env_init(env *e, const char *const *kv)
+{
+    memset(e, 0, sizeof(*e));
+    snprintf(e->dir, sizeof(e->dir), "%s/case%d", g_root, ++g_case);
+    snprintf(e->data, sizeof(e->data), "%s/data", e->dir);
+    snprintf(e->bucket, sizeof(e->bucket), "%s/bucket", e->dir);
+    snprintf(e->url, sizeof(e->url), "file://%s", e->bucket);
+    ts_fs_mkdirs(e->dir, NULL, 0);
+    e->cfg = ts_config_create();
+    ts_config_set(e->cfg, "log.dirs", e->data, NULL, 0);
+    ts_config_set(e->cfg, "remote.storage.url", e->url, NULL, 0);
+    ts_config_set(e->cfg, "remote.log.manager.task.interval.ms", "20", NULL, 0);
+    ts_config_set(e->cfg, "log.retention.ms", "-1", NULL, 0);
+    ts_config_set(e->cfg, "remote.storage.chunk.bytes", "65536", NULL, 0);
+    for (; kv && kv[0]; kv += 2)
+        if (ts_config_set(e->cfg, kv[0], kv[1], e->err, sizeof(e->err)))
+            fprintf(stderr, "config: %s\n", e->err);
+}
+
+static ts_status env_open(env *e) { return ts_engine_open(e->cfg, &e->eng, e->err, sizeof(e->err)); }
+
+static void env_done(env *e)
+{
+    ts_engine_close(e->eng);
+    e->eng = NULL;
+    ts_config_destroy(e->cfg);
+}
+
+/* A batch of n records of `size` bytes each, values derived from tag. */
+static uint8_t *mk_batch(int n, size_t size, int tag, int64_t ts, size_t *len)
+{
+    char **v = malloc((size_t)n * sizeof(char *));
+    size_t *l = malloc((size_t)n * sizeof(size_t));
+    for (int i = 0; i < n; i++) {
+        v[i] = malloc(size);
+        for (size_t j = 0; j < size; j++) v[i][j] = (char)('a' + (tag * 7 + i + (int)j / 13) % 26);
+        l[i] = size;
+    }
+    uint8_t *b;
+    ts_batch_build((const void *const *)v, l, n, ts, &b, len);
+    for (int i = 0; i < n; i++) free(v[i]);
+    free(v);
+    free(l);
+    return b;
+}
+
+static ts_status append_n(ts_partition *p, int batches, int recs, size_t size, int64_t ts0,
+                          char *err, size_t errlen)
+{
+    for (int i = 0; i < batches; i++) {
+        size_t len;
+        uint8_t *b = mk_batch(recs, size, i, ts0 + i, &len);
+        ts_status st;
+        while ((st = ts_partition_append(p, b, len, NULL, NULL, err, errlen)) == TS_E_BACKPRESSURE)
+            ts_sleep_ms(2);
+        free(b);
+        if (st) return st;
+    }
+    return TS_OK;
+}
+
+/* Reads from `from` to the end; returns the number of records, -1 on error,
+ * checking offsets are contiguous. */
+static long read_all(ts_partition *p, int64_t from, char *err, size_t errlen)
+{
+    int64_t off = from;
+    long recs = 0;
+    for (;;) {
+        uint8_t *d;
+        size_t len;
+        if (ts_partition_read(p, off, 100000, &d, &len, err, errlen)) return -1;
+        if (!len) return recs;
+        size_t pos = 0;
+        while (pos < len) {
+            ts_batch_hdr h;
+            if (ts_batch_validate(d + pos, len - pos, 1 << 24, &h, err, errlen)) {
+                free(d);
+                return -1;
+            }
+            if (h.base_offset > off) { /* only allowed at the very start (off mid-batch) */
+                snprintf(err, errlen, "gap: expected offset %lld, got batch %lld", (long long)off,
+                         (long long)h.base_offset);
+                free(d);
+                return -1;
+            }
+            recs += (long)(ts_batch_last_offset(&h) - (off > h.base_offset ? off : h.base_offset) + 1);
+            off = ts_batch_last_offset(&h) + 1;
+            pos += ts_batch_total_size(&h);
+        }
+        free(d);
+    }
+}
+
+static size_t count_files(const char *dir, const char *suffix)
+{
+    DIR *d = opendir(dir);
+    size_t n = 0;
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        size_t l = strlen(de->d_name), s = strlen(suffix);
+        if (l > s && !strcmp(de->d_name + l - s, suffix)) n++;
+    }
+    if (d) closedir(d);
+    return n;
+}
+
+TT_TEST(append_rejects_bad_batches_atomically)
+{
+    env e;
+    env_init(&e, (const char *[]){"remote.storage.enable", "false", NULL});
+    TT_OKE(env_open(&e), e.err);
+    ts_partition *p;
+    TT_OKE(ts_partition_open(e.eng, "t", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    size_t l1, l2;
+    uint8_t *b1 = mk_batch(3, 10, 1, 1000, &l1), *b2 = mk_batch(2, 10, 2, 1001, &l2);
+    uint8_t *two = malloc(l1 + l2);
+    memcpy(two, b1, l1);
+    memcpy(two + l1, b2, l2);
+    two[l1 + l2 - 1] ^= 0x40; /* bad CRC in the second batch */
+    TT_ASSERT_EQ_INT(ts_partition_append(p, two, l1 + l2, NULL, NULL, e.err, sizeof(e.err)), TS_E_CORRUPT);
+    TT_ASSERT(strstr(e.err, "CRC") && strstr(e.err, "nothing appended"));
+    ts_offsets o;
+    ts_partition_offsets(p, &o);
+    TT_ASSERT_EQ_INT(o.log_end_offset, 0);
+    ts_wr32(two + 8, 1 << 30); /* bad length in the first batch */
+    TT_ASSERT(ts_partition_append(p, two, l1 + l2, NULL, NULL, e.err, sizeof(e.err)) != TS_OK);
+    TT_ASSERT_EQ_INT(ts_partition_append(p, two, 20, NULL, NULL, e.err, sizeof(e.err)), TS_E_CORRUPT);
+    ts_partition_offsets(p, &o);
+    TT_ASSERT_EQ_INT(o.log_end_offset, 0);
+    char path[800];
+    snprintf(path, sizeof(path), "%s/t-0/%020d.log", e.data, 0);
+    struct stat sb;
+    TT_ASSERT(stat(path, &sb) == 0 && sb.st_size == 0);
+    int64_t first, last;
+    TT_OKE(ts_partition_append(p, b1, l1, &first, &last, e.err, sizeof(e.err)), e.err);
+    TT_ASSERT_EQ_INT(first, 0);
+    TT_ASSERT_EQ_INT(last, 2);
+    TT_OKE(ts_partition_append(p, b2, l2, &first, &last, e.err, sizeof(e.err)), e.err);
+    TT_ASSERT_EQ_INT(first, 3);
+    TT_ASSERT_EQ_INT(last, 4);
+    TT_ASSERT_EQ_INT(ts_partition_open(e.eng, "bad/topic", 0, 1, &p, e.err, sizeof(e.err)), TS_E_INVAL);
+    free(b1);
+    free(b2);
+    free(two);
+    env_done(&e);
+}
+
+TT_TEST(reads_roll_and_ranges)
+{
+    env e;
+    env_init(&e, (const char *[]){"remote.storage.enable", "false", "log.segment.bytes", "4096",
+                                   "log.index.interval.bytes", "512", NULL});
+    TT_OKE(env_open(&e), e.err);
+    ts_partition *p;
+    TT_OKE(ts_partition_open(e.eng, "t", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(append_n(p, 200, 4, 50, 5000, e.err, sizeof(e.err)), e.err); /* 800 records */
+    char dir[700];
+    snprintf(dir, sizeof(dir), "%s/t-0", e.data);
+    TT_ASSERT(count_files(dir, ".log") > 5);
+    /* Each read starts with the batch holding the offset, whole batches. */
+    for (int64_t off = 0; off < 800; off += 37) {
+        uint8_t *d;
+        size_t len;
+        TT_OKE(ts_partition_read(p, off, 1, &d, &len, e.err, sizeof(e.err)), e.err);
+        ts_batch_hdr h;
+        TT_OK(ts_batch_validate(d, len, 1 << 20, &h, e.err, sizeof(e.err)));
+        TT_ASSERT(h.base_offset <= off && ts_batch_last_offset(&h) >= off);
+        TT_ASSERT_EQ_INT(len, ts_batch_total_size(&h)); /* max_bytes 1 still yields one batch */
+        free(d);
+    }
+    TT_ASSERT_EQ_INT(read_all(p, 0, e.err, sizeof(e.err)), 800);
+    TT_ASSERT_EQ_INT(read_all(p, 401, e.err, sizeof(e.err)), 399);
+    uint8_t *d;
+    size_t len;
+    TT_OK(ts_partition_read(p, 800, 1000, &d, &len, e.err, sizeof(e.err)));
+    TT_ASSERT(d == NULL && len == 0);
+    TT_ASSERT_EQ_INT(ts_partition_read(p, 801, 1000, &d, &len, e.err, sizeof(e.err)), TS_E_OFFSET_OUT_OF_RANGE);
+    TT_ASSERT(strstr(e.err, "801") != NULL);
+    int64_t o;
+    TT_OK(ts_partition_offset_for_time(p, 5000 + 120, &o, e.err, sizeof(e.err)));
+    /* Batch i holds records with timestamps 5000+i .. 5003+i at offsets
+     * 4i .. 4i+3: the first record with ts >= 5120 is the last one of
+     * batch 117 (offset 471), as Kafka's ListOffsets answers. */
+    TT_ASSERT_EQ_INT(o, 471);
+    TT_OK(ts_partition_offset_for_time(p, 0, &o, e.err, sizeof(e.err)));
+    TT_ASSERT_EQ_INT(o, 0);
+    TT_ASSERT_EQ_INT(ts_partition_offset_for_time(p, 99999, &o, e.err, sizeof(e.err)), TS_E_NOT_FOUND);
+    env_done(&e);
+}
+
+static void append_raw(const char *path, const void *data, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_APPEND);
+    if (write(fd, data, len) != (ssize_t)len) abort();
+    close(fd);
+}
+
+TT_TEST(recovery_truncates_torn_tail_and_rebuilds_indexes)
+{
+    env e;
+    env_init(&e, (const char *[]){"remote.storage.enable", "false", "log.segment.bytes", "8192",
+                                   "log.index.interval.bytes", "256", NULL});
+    TT_OKE(env_open(&e), e.err);
+    ts_partition *p;
+    TT_OKE(ts_partition_open(e.eng, "t", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(append_n(p, 100, 3, 40, 100, e.err, sizeof(e.err)), e.err);
+    TT_OK(ts_partition_flush(p, e.err, sizeof(e.err)));
+    ts_offsets o1;
+    ts_partition_offsets(p, &o1);
+    ts_engine_close(e.eng);
+    e.eng = NULL;
+    /* A torn write: half a batch at the end of the active segment. */
+    char dir[700], path[800];
+    snprintf(dir, sizeof(dir), "%s/t-0", e.data);
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    char last[64] = "", first[64] = "~";
+    while ((de = readdir(d)))
+        if (strstr(de->d_name, ".log")) {
+            if (strcmp(de->d_name, last) > 0) snprintf(last, sizeof(last), "%s", de->d_name);
+            if (strcmp(de->d_name, first) < 0) snprintf(first, sizeof(first), "%s", de->d_name);
+        }
+    closedir(d);
+    size_t bl;
+    uint8_t *b = mk_batch(3, 40, 7, 1, &bl);
+    snprintf(path, sizeof(path), "%s/%s", dir, last);
+    struct stat sb;
+    stat(path, &sb);
+    off_t before = sb.st_size;
+    append_raw(path, b, bl / 2);
+    free(b);
+    /* Damaged and missing indexes of a closed segment. */
+    snprintf(path, sizeof(path), "%s/%.20s.index", dir, first);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/%.20s.timeindex", dir, first);
+    append_raw(path, "xyz", 3);
+
+    TT_OKE(env_open(&e), e.err);
+    TT_OKE(ts_partition_open(e.eng, "t", 0, 0, &p, e.err, sizeof(e.err)), e.err);
+    ts_offsets o2;
+    ts_partition_offsets(p, &o2);
+    TT_ASSERT_EQ_INT(o2.log_end_offset, o1.log_end_offset);
+    snprintf(path, sizeof(path), "%s/%s", dir, last);
+    stat(path, &sb);
+    TT_ASSERT_EQ_INT(sb.st_size, before); /* the torn tail was cut off */
+    snprintf(path, sizeof(path), "%s/%.20s.index", dir, first);
+    TT_ASSERT(access(path, F_OK) == 0); /* rebuilt */
+    TT_ASSERT_EQ_INT(read_all(p, 0, e.err, sizeof(e.err)), 300);
+    int64_t ts_off;
+    TT_OK(ts_partition_offset_for_time(p, 150, &ts_off, e.err, sizeof(e.err)));
+    TT_ASSERT_EQ_INT(ts_off, 146); /* batch 48: ts 148..150 at offsets 144..146 */
+    TT_OKE(append_n(p, 1, 3, 40, 9999, e.err, sizeof(e.err)), e.err);
+    ts_partition_offsets(p, &o2);
+    TT_ASSERT_EQ_INT(o2.log_end_offset, o1.log_end_offset + 3);
+    env_done(&e);
+}
+
+/* Returns the path of the first segment object in the fs bucket. */
+static int find_object(const char *bucket, const char *topic, int part, char *out, size_t len)
+{
+    char dir[900];
+    snprintf(dir, sizeof(dir), "%s/%s/%d/segments", bucket, topic, part);
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    struct dirent *de;
+    int found = -1;
+    char best[300] = "~";
+    while ((de = readdir(d)))
+        if (strstr(de->d_name, ".log.zst") && strcmp(de->d_name, best) < 0) {
+            snprintf(best, sizeof(best), "%s", de->d_name);
+            found = 0;
+        }
+    closedir(d);
+    if (!found) snprintf(out, len, "%s/%s", dir, best);
+    return found;
+}
+
+TT_TEST(uploaded_object_is_plain_zstd_of_the_segment)
+{
+    env e;
+    env_init(&e, (const char *[]){"log.segment.bytes", "300000", NULL});
+    TT_OKE(env_open(&e), e.err);
+    ts_partition *p;
+    TT_OKE(ts_partition_open(e.eng, "z", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(append_n(p, 60, 20, 200, 1, e.err, sizeof(e.err)), e.err);
+    TT_OKE(ts_partition_roll(p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(ts_partition_wait_uploaded(p, 30000, e.err, sizeof(e.err)), e.err);
+    char obj[1200], cmd[3000], out[800], seg[800];
+    TT_ASSERT(find_object(e.bucket, "z", 0, obj, sizeof(obj)) == 0);
+    snprintf(out, sizeof(out), "%s/decompressed", e.dir);
+    snprintf(seg, sizeof(seg), "%s/z-0/%020d.log", e.data, 0);
+    snprintf(cmd, sizeof(cmd), "zstd -q -d -c '%s' > '%s' && cmp -s '%s' '%s'", obj, out, out, seg);
+    TT_ASSERT_MSG(system(cmd) == 0, "zstd -d of %s differs from %s", obj, seg);
+    /* Several chunks (65536-byte chunks of a ~270 KB segment). */
+    ts_segment_info *rows;
+    size_t n;
+    TT_OK(ts_partition_placement(p, &rows, &n, e.err, sizeof(e.err)));
+    TT_ASSERT(n >= 1 && rows[0].location == TS_LOC_LOCAL_REMOTE && rows[0].stored_bytes > 0);
+    TT_ASSERT(rows[0].stored_bytes < rows[0].size_bytes); /* compressible data got smaller */
+    free(rows);
+    env_done(&e);
+}
+
+TT_TEST(cold_reads_verify_and_name_the_object)
+{
+    env e;
+    env_init(&e, (const char *[]){"log.segment.bytes", "100000", "log.local.retention.bytes", "0",
+                                   NULL});
+    TT_OKE(env_open(&e), e.err);
+    ts_partition *p;
+    TT_OKE(ts_partition_open(e.eng, "c", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(append_n(p, 50, 10, 300, 1, e.err, sizeof(e.err)), e.err);
+    TT_OKE(ts_partition_roll(p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(ts_partition_wait_uploaded(p, 30000, e.err, sizeof(e.err)), e.err);
+    TT_OK(ts_partition_enforce_retention(p, e.err, sizeof(e.err)));
+    ts_offsets o;
+    ts_partition_offsets(p, &o);
+    TT_ASSERT_EQ_INT(o.log_start_offset, 0);
+    TT_ASSERT(o.local_start_offset > 0); /* old segments left local disk */
+    TT_ASSERT_EQ_INT(read_all(p, 0, e.err, sizeof(e.err)), 500);
+    ts_engine_close(e.eng);
+    e.eng = NULL;
+    /* Flip one byte inside the first frame; empty the cache. */
+    char obj[1200], cache[800];
+    TT_ASSERT(find_object(e.bucket, "c", 0, obj, sizeof(obj)) == 0);
+    int fd = open(obj, O_RDWR);
+    uint8_t byte;
+    TT_ASSERT(pread(fd, &byte, 1, 100) == 1);
+    byte ^= 0x10;
+    TT_ASSERT(pwrite(fd, &byte, 1, 100) == 1);
+    close(fd);
+    snprintf(cache, sizeof(cache), "%s/.chunk-cache", e.data);
+    ts_fs_rmtree(cache, NULL, 0);
+    TT_OKE(env_open(&e), e.err);
+    TT_OKE(ts_partition_open(e.eng, "c", 0, 0, &p, e.err, sizeof(e.err)), e.err);
+    uint8_t *d = NULL;
+    size_t len = 0;
+    ts_status st = ts_partition_read(p, 0, 10000, &d, &len, e.err, sizeof(e.err));
+    TT_ASSERT_EQ_INT(st, TS_E_CHECKSUM);
+    TT_ASSERT(d == NULL && len == 0);
+    const char *key = strstr(obj, "c/0/segments/");
+    TT_ASSERT_MSG(key && strstr(e.err, key), "error does not name the object: %s", e.err);
+    env_done(&e);
+}
+
+TT_TEST(recover_everything_from_the_bucket)
+{
+    env e;
+    env_init(&e, (const char *[]){"log.segment.bytes", "50000", NULL});
+    TT_OKE(env_open(&e), e.err);
+    const char *keys[] = {"retention.ms", "segment.bytes"};
+    const char *vals[] = {"-1", "60000"};
+    TT_OKE(ts_topic_set_config(e.eng, "r", keys, vals, 2, e.err, sizeof(e.err)), e.err);
+    const char *bad[] = {"segment.bytes"}, *badv[] = {"lots"};
+    TT_ASSERT_EQ_INT(ts_topic_set_config(e.eng, "r", bad, badv, 1, e.err, sizeof(e.err)), TS_E_CONFIG);
+    TT_ASSERT(strstr(e.err, "lots") != NULL);
+    for (int part = 0; part < 2; part++) {
+        ts_partition *p;
+        TT_OKE(ts_partition_open(e.eng, "r", part, 1, &p, e.err, sizeof(e.err)), e.err);
+        TT_OKE(append_n(p, 40, 10, 200, 1000, e.err, sizeof(e.err)), e.err);
+        TT_OKE(ts_partition_roll(p, e.err, sizeof(e.err)), e.err);
+        TT_OKE(ts_partition_wait_uploaded(p, 30000, e.err, sizeof(e.err)), e.err);
+    }
+    ts_engine_close(e.eng);
+    e.eng = NULL;
+    /* Lose the whole data directory: the bucket must describe itself. */
+    TT_OK(ts_fs_rmtree(e.data, NULL, 0));
+    TT_OKE(env_open(&e), e.err);
+    int32_t *parts;
+    size_t np;
+    TT_OKE(ts_engine_topic_partitions(e.eng, "r", &parts, &np, e.err, sizeof(e.err)), e.err);
+    TT_ASSERT_EQ_INT(np, 2);
+    free(parts);
+    for (int part = 0; part < 2; part++) {
+        ts_partition *p;
+        TT_OKE(ts_partition_open(e.eng, "r", part, 0, &p, e.err, sizeof(e.err)), e.err);
+        ts_offsets o;
+        ts_partition_offsets(p, &o);
+        TT_ASSERT_EQ_INT(o.log_end_offset, 400);
+        TT_ASSERT_EQ_INT(read_all(p, 0, e.err, sizeof(e.err)), 400);
+        int64_t off;
+        TT_OK(ts_partition_offset_for_time(p, 1020, &off, e.err, sizeof(e.err)));
+        /* A timestamp that lives only in the bucket: batch 11 holds ts
+         * 1011..1020 at offsets 110..119. */
+        TT_ASSERT_EQ_INT(off, 119);
+        int64_t first;
+        TT_OKE(append_n(p, 1, 10, 200, 5000, e.err, sizeof(e.err)), e.err);
+        ts_partition_offsets(p, &o);
+        TT_ASSERT_EQ_INT(o.log_end_offset, 410);
+        (void)first;
+    }
+    char tc[900];
+    snprintf(tc, sizeof(tc), "%s/.topics/r.properties", e.data);
+    uint8_t *txt;
+    size_t tl;
+    TT_OKE(ts_fs_read_all(tc, 1 << 20, &txt, &tl, e.err, sizeof(e.err)), e.err);
+    TT_ASSERT(strstr((char *)txt, "log.segment.bytes=60000") != NULL);
+    free(txt);
+    ts_partition *none;
+    TT_ASSERT_EQ_INT(ts_partition_open(e.eng, "nope", 0, 0, &none, e.err, sizeof(e.err)), TS_E_NOT_FOUND);
+    env_done(&e);
+}
+
+TT_TEST(total_retention_deletes_objects_and_advances_start)
+{
+    env e;
+    env_init(&e, (const char *[]){"log.segment.bytes", "20000", "log.retention.bytes", "60000",
+                                   "log.local.retention.bytes", "0", NULL});
+    TT_OKE(env_open(&e), e.err);
+    ts_partition *p;
+    TT_OKE(ts_partition_open(e.eng, "ret", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(append_n(p, 100, 10, 150, 1, e.err, sizeof(e.err)), e.err);
+    TT_OKE(ts_partition_roll(p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(ts_partition_wait_uploaded(p, 30000, e.err, sizeof(e.err)), e.err);
+    TT_OK(ts_partition_enforce_retention(p, e.err, sizeof(e.err)));
+    ts_offsets o;
+    ts_partition_offsets(p, &o);
+    TT_ASSERT(o.log_start_offset > 0);
+    uint8_t *d;
+    size_t len;
+    TT_ASSERT_EQ_INT(ts_partition_read(p, 0, 1000, &d, &len, e.err, sizeof(e.err)), TS_E_OFFSET_OUT_OF_RANGE);
+    ts_segment_info *rows;
+    size_t n;
+    TT_OK(ts_partition_placement(p, &rows, &n, e.err, sizeof(e.err)));
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++) total += rows[i].size_bytes;
+    TT_ASSERT_MSG(total <= 60000 + 20000, "kept %llu bytes", (unsigned long long)total);
+    free(rows);
+    char segdir[900];
+    snprintf(segdir, sizeof(segdir), "%s/ret/0/segments", e.bucket);
+    size_t objs = count_files(segdir, ".zst");
+    TT_ASSERT_MSG(objs <= 4, "%zu objects remain in the bucket", objs);
+    TT_ASSERT_EQ_INT(read_all(p, o.log_start_offset, e.err, sizeof(e.err)), 1000 - o.log_start_offset);
+    env_done(&e);
+}
+
+TT_TEST(backpressure_when_uploads_fail)
+{
+    env e;
+    env_init(&e, (const char *[]){"log.segment.bytes", "20000", "log.local.retention.bytes", "40000",
+                                   NULL});
+    char url[800];
+    snprintf(url, sizeof(url), "faulty+file://%s?err_rate=1.0&ops=put,writer&seed=1", e.bucket);
+    TT_OKE(ts_config_set(e.cfg, "remote.storage.url", url, e.err, sizeof(e.err)), e.err);
+    TT_OKE(env_open(&e), e.err);
+    ts_partition *p;
+    TT_OKE(ts_partition_open(e.eng, "bp", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    ts_status st = TS_OK;
+    int i;
+    for (i = 0; i < 500 && st == TS_OK; i++) {
+        size_t len;
+        uint8_t *b = mk_batch(10, 150, i, i, &len);
+        st = ts_partition_append(p, b, len, NULL, NULL, e.err, sizeof(e.err));
+        free(b);
+    }
+    TT_ASSERT_EQ_INT(st, TS_E_BACKPRESSURE);
+    TT_ASSERT(ts_status_is_retriable(st));
+    TT_ASSERT(strstr(e.err, "log.local.retention.bytes") != NULL);
+    char dir[800];
+    snprintf(dir, sizeof(dir), "%s/bp-0", e.data);
+    uint64_t du = ts_fs_du(dir);
+    TT_ASSERT_MSG(du <= 40000 + 20000 + 8192, "local bytes %llu over the bound", (unsigned long long)du);
+    TT_ASSERT_EQ_INT(read_all(p, 0, e.err, sizeof(e.err)), (long)(i - 1) * 10); /* nothing lost */
+    env_done(&e);
+}
+
+TT_TEST(time_based_roll_uploads_idle_segment)
+{
+    env e;
+    env_init(&e, (const char *[]){"log.segment.ms", "50", NULL});
+    TT_OKE(env_open(&e), e.err);
+    ts_partition *p;
+    TT_OKE(ts_partition_open(e.eng, "tr", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(append_n(p, 3, 2, 20, 1, e.err, sizeof(e.err)), e.err);
+    int remote = 0;
+    for (int t = 0; t < 500 && !remote; t++) {
+        ts_sleep_ms(20);
+        ts_segment_info *rows;
+        size_t n;
+        TT_OK(ts_partition_placement(p, &rows, &n, e.err, sizeof(e.err)));
+        remote = n && rows[0].location == TS_LOC_LOCAL_REMOTE;
+        free(rows);
+    }
+    TT_ASSERT_MSG(remote, "the idle segment was never rolled and uploaded");
+    env_done(&e);
+}
+
+TT_TEST(bad_config_is_named)
+{
+    env e;
+    env_init(&e, NULL);
+    TT_OK(ts_config_set(e.cfg, "remote.storage.url", "", e.err, sizeof(e.err)));
+    TT_ASSERT_EQ_INT(env_open(&e), TS_E_CONFIG);
+    TT_ASSERT(strstr(e.err, "remote.storage.url") != NULL);
+    ts_engine *eng2;
+    TT_OK(ts_config_set(e.cfg, "remote.storage.enable", "false", e.err, sizeof(e.err)));
+    TT_OKE(env_open(&e), e.err);
+    TT_ASSERT_EQ_INT(ts_engine_open(e.cfg, &eng2, e.err, sizeof(e.err)), TS_E_IO);
+    TT_ASSERT(strstr(e.err, "in use") != NULL); /* one engine per data directory */
+    env_done(&e);
+}
+
+int main(int argc, char **argv)
+{
+    TT_INIT(argc, argv);
+    tt_tmpdir(g_root, sizeof(g_root), "tiering");
+    TT_RUN(append_rejects_bad_batches_atomically);
+    TT_RUN(reads_roll_and_ranges);
+    TT_RUN(recovery_truncates_torn_tail_and_rebuilds_indexes);
+    TT_RUN(uploaded_object_is_plain_zstd_of_the_segment);
+    TT_RUN(cold_reads_verify_and_name_the_object);
+    TT_RUN(recover_everything_from_the_bucket);
+    TT_RUN(total_retention_deletes_objects_and_advances_start);
+    TT_RUN(backpressure_when_uploads_fail);
+    TT_RUN(time_based_roll_uploads_idle_segment);
+    TT_RUN(bad_config_is_named);
+    if (!getenv("TS_KEEP_TMP")) ts_fs_rmtree(g_root, NULL, 0);
+    return tt_summary();
+}
