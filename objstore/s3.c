@@ -556,7 +556,7 @@ out:
 static ts_status s3_do(s3_store *s, const s3_req *rq, s3_resp *rs, ts_retry *r, char *errstr,
                        size_t errlen)
 {
-    ts_status st;
+    ts_status st = TS_E_TIMEOUT;
     int64_t t0 = ts_mono_ms();
     for (;;) {
         int64_t left = ts_retry_remaining_ms(r);

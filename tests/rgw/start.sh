@@ -20,7 +20,13 @@ MEM_BYTES=${TS_RGW_MEMSTORE_BYTES:-8589934592}
 TIMEOUT=${TS_RGW_TIMEOUT:-120}
 AWS=/usr/bin/aws
 
-die() { echo "rgw/start.sh: error: $*" >&2; exit 1; }
+die() {
+    echo "rgw/start.sh: error: $*" >&2
+    for f in "$DIR"/log/*.log; do  # the last lines of each daemon log say why
+        [ -s "$f" ] && { echo "--- tail of $f" >&2; tail -n 8 "$f" >&2; }
+    done
+    exit 1
+}
 say() { echo "rgw/start.sh: $*" >&2; }
 
 for b in ceph-mon ceph-osd radosgw radosgw-admin ceph monmaptool curl; do
@@ -130,7 +136,14 @@ OSD_ID=$(ceph osd new "$OSD_UUID") || die "ceph osd new failed"
 mkdir -p "$DIR/osd/osd.$OSD_ID"
 ceph-osd -i "$OSD_ID" --mkfs --osd-uuid "$OSD_UUID" >"$DIR/log/osd-mkfs.out" 2>&1 \
     || die "ceph-osd --mkfs failed: $(tail -5 "$DIR/log/osd-mkfs.out")"
-ceph-osd -i "$OSD_ID" || die "ceph-osd failed to start (see $DIR/log/osd.$OSD_ID.log)"
+# ceph-osd has been seen to exit at once on its first start now and then;
+# a second start works, so try up to three times before giving up.
+for try in 1 2 3; do
+    ceph-osd -i "$OSD_ID" && break
+    [ "$try" = 3 ] && die "ceph-osd failed to start 3 times (see $DIR/log/osd.$OSD_ID.log)"
+    say "ceph-osd exited at start (try $try); retrying"
+    sleep 1
+done
 osd_up() { ceph osd dump 2>/dev/null | grep -q "^osd.$OSD_ID up"; }
 wait_for "osd.$OSD_ID to come up" osd_up
 
