@@ -665,6 +665,75 @@ static void lo_free(lo_op *o)
     free(o);
 }
 
+/* Reads a zig-zag varint of up to 64 bits; -1 on a short/overlong input. */
+static int rd_varlong(const uint8_t *p, size_t len, size_t *pos, int64_t *out)
+{
+    uint64_t x = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (*pos >= len) return -1;
+        uint8_t b = p[(*pos)++];
+        x |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *out = (int64_t)((x >> 1) ^ (~(x & 1) + 1));
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Kafka answers ListOffsets with the first *record* whose timestamp >= ts;
+ * the plugin finds the batch. This walks the records of that (uncompressed)
+ * batch to the exact offset. A compressed batch answers with its first
+ * offset (still a correct lower bound for a consumer to start from).
+ * Runs on a cold-pool worker. */
+static void refine_offset_for_time(const tsp_plugin *pl, tsp_partition *h, int64_t ts,
+                                   int64_t *offset, int64_t *ts_out)
+{
+    uint8_t *d = NULL;
+    size_t n = 0;
+    char err[128];
+    if (pl->read(h, *offset, 1, &d, &n, err, sizeof err) != TSP_OK || !d) return;
+    size_t pos = 0;
+    while (n - pos >= 61) {
+        const uint8_t *b = d + pos;
+        size_t blen = 12 + (size_t)(((uint32_t)b[8] << 24) | ((uint32_t)b[9] << 16) |
+                                    ((uint32_t)b[10] << 8) | b[11]);
+        if (blen < 61 || blen > n - pos) break;
+        int64_t base = 0, base_ts = 0, max_ts = 0;
+        for (int i = 0; i < 8; i++) {
+            base = (base << 8) | b[i];
+            base_ts = (base_ts << 8) | b[27 + i];
+            max_ts = (max_ts << 8) | b[35 + i];
+        }
+        int compressed = (b[22] & 7) != 0;
+        if (max_ts >= ts && !compressed) {
+            size_t rp = 61;
+            int32_t count = (int32_t)(((uint32_t)b[57] << 24) | ((uint32_t)b[58] << 16) |
+                                      ((uint32_t)b[59] << 8) | b[60]);
+            for (int32_t i = 0; i < count; i++) {
+                int64_t rlen, tsd, offd;
+                if (rd_varlong(b, blen, &rp, &rlen) || rlen < 0 || (size_t)rlen > blen - rp) break;
+                size_t next = rp + (size_t)rlen;
+                rp++; /* attributes */
+                if (rd_varlong(b, blen, &rp, &tsd) || rd_varlong(b, blen, &rp, &offd)) break;
+                if (base_ts + tsd >= ts) {
+                    *offset = base + offd;
+                    *ts_out = base_ts + tsd;
+                    pl->buffer_free(d);
+                    return;
+                }
+                rp = next;
+            }
+        }
+        if (max_ts >= ts) {
+            *offset = base;
+            break;
+        }
+        pos += blen;
+    }
+    pl->buffer_free(d);
+}
+
 /* Any thread: resolves one partition (offset_for_time may hit the bucket,
  * so timestamps >= 0 run on cold_pool). */
 static void lo_resolve(const tsp_plugin *pl, lo_part *lp)
@@ -694,9 +763,8 @@ static void lo_resolve(const tsp_plugin *pl, lo_part *lp)
             blog_warn("ListOffsets by time %lld: %s", (long long)lp->timestamp, err);
         } else {
             lp->offset = o;
-            /* The batch's timestamp is what Kafka returns; the engine gives
-             * the offset only, so the requested bound is echoed. */
             lp->ts_out = lp->timestamp;
+            refine_offset_for_time(pl, lp->p->h, lp->timestamp, &lp->offset, &lp->ts_out);
         }
     }
 }
