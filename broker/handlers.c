@@ -204,7 +204,7 @@ static int idempotence_check(bpart *p, const uint8_t *batch, size_t len, pid_sta
     if (len < 61) return KAFKA_CORRUPT_MESSAGE;
     const uint8_t *h = batch;
 #define RD32(o) ((int32_t)(((uint32_t)h[o] << 24) | ((uint32_t)h[o + 1] << 16) | ((uint32_t)h[o + 2] << 8) | h[o + 3]))
-    int64_t pid = ((int64_t)RD32(43) << 32) | (uint32_t)RD32(47);
+    int64_t pid = (int64_t)(((uint64_t)(uint32_t)RD32(43) << 32) | (uint32_t)RD32(47));
     int16_t epoch = (int16_t)((h[51] << 8) | h[52]);
     int32_t base_seq = RD32(53);
     int32_t last_delta = RD32(23);
