@@ -8,7 +8,8 @@ valid), and injects failures on demand:
   slowdown   answer 503 SlowDown without forwarding
   err500     answer 500 InternalError without forwarding
   drop_req   read half of the request body, then close the connection
-  drop_resp  forward, send the headers and half of the body, then close
+  drop_resp  forward, send the headers and half of the body (nothing at
+             all when the answer has no body), then close
   short      forward, send half of the body with a Content-Length that
              matches it (a consistent-looking but truncated answer)
   delay      sleep MS milliseconds, then forward normally
@@ -170,9 +171,12 @@ class Handler(socketserver.StreamRequestHandler):
                 out.append(("Content-Length", head_len if head_len is not None else "0"))
                 send(self.connection, resp.status, resp.reason, out, b"")
                 continue
-            if kind == "drop_resp" and len(rbody) > 1:
-                out.append(("Content-Length", len(rbody)))
-                send(self.connection, resp.status, resp.reason, out, rbody[: len(rbody) // 2])
+            if kind == "drop_resp":
+                # The server did the work; the client never hears all of it:
+                # half the body, or nothing at all when there is no body.
+                if len(rbody) > 1:
+                    out.append(("Content-Length", len(rbody)))
+                    send(self.connection, resp.status, resp.reason, out, rbody[: len(rbody) // 2])
                 self.connection.shutdown(socket.SHUT_RDWR)
                 return
             if kind == "short" and len(rbody) > 1:

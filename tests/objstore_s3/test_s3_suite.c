@@ -857,7 +857,9 @@ TT_TEST(faults_multipart_completes)
     TT_OKE(ts_objstore_writer_commit(w, err, sizeof(err)), err);
     proxy_ctl("stats");
     TT_ASSERT_EQ_INT(g_proxy_faults, 7); /* every injected fault was hit and survived */
-    TT_ASSERT(stats(os).retries >= 4);
+    /* libcurl resends on its own when a connection dies before any answer
+     * (drop_req), so not every injected fault is one of our retries. */
+    TT_ASSERT(stats(os).retries >= 3);
     proxy_ctl("reset");
     uint64_t offs[] = {0, 5 * MiB - 3, 15 * MiB + 1, total - 10};
     TT_ASSERT(verify_ranges(os, "faults/mp", 13, total, offs, 4, 65536));

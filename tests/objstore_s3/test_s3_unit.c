@@ -2,7 +2,8 @@
  * test_s3_unit.c — unit tests of the S3 backend's pure parts: SigV4 against
  * the worked examples of the AWS S3 documentation ("Signature Calculations
  * for the Authorization Header: Transferring Payload in a Single Chunk"),
- * the XML response parsers, and credential/config file resolution.
+ * the XML response parsers, addressing (path style and virtual-hosted),
+ * and credential/config file resolution.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "objstore/s3_addr.h"
 #include "objstore/s3_creds.h"
 #include "objstore/s3_sign.h"
 #include "objstore/s3_xml.h"
@@ -425,6 +427,92 @@ TT_TEST(xml_delete_result)
     TT_ASSERT_EQ_INT(ts_s3_xml_parse_delete("<Nope/>", 7, on_del, &d, &ndel), TS_E_CORRUPT);
 }
 
+/* ---------------------------------------------------------------- addressing */
+static int target(const ts_s3_addr *a, const char *key, const ts_s3_kv *q, size_t nq, char *path,
+                  char *url)
+{
+    ts_buf p, u;
+    ts_buf_init(&p, 0);
+    ts_buf_init(&u, 0);
+    ts_status st = ts_s3_addr_target(a, key, q, nq, &p, &u);
+    if (!st) {
+        snprintf(path, 512, "%s", (char *)p.data);
+        snprintf(url, 512, "%s", (char *)u.data);
+    }
+    ts_buf_free(&p);
+    ts_buf_free(&u);
+    return st;
+}
+
+TT_TEST(addr_path_style_with_endpoint)
+{
+    ts_s3_addr a;
+    char e[256], path[512], url[512];
+    TT_OKE(ts_s3_addr_init(&a, "s3://tierstore-test//a/b/", "http://127.0.0.1:7480/", "us-east-1",
+                           "auto", e, sizeof(e)), e);
+    TT_ASSERT(a.path_style);
+    TT_ASSERT_STR(a.bucket, "tierstore-test");
+    TT_ASSERT_STR(a.prefix, "a/b/");
+    TT_ASSERT_STR(a.host, "127.0.0.1:7480");
+    TT_ASSERT_STR(a.endpoint, "http://127.0.0.1:7480");
+    TT_OK(target(&a, "x y/z+1", NULL, 0, path, url));
+    TT_ASSERT_STR(path, "/tierstore-test/a/b/x%20y/z%2B1");
+    TT_ASSERT_STR(url, "http://127.0.0.1:7480/tierstore-test/a/b/x%20y/z%2B1");
+    ts_s3_kv q[] = {{"list-type", "2"}, {"prefix", "a/b/"}};
+    TT_OK(target(&a, NULL, q, 2, path, url));
+    TT_ASSERT_STR(path, "/tierstore-test");
+    TT_ASSERT_STR(url, "http://127.0.0.1:7480/tierstore-test?list-type=2&prefix=a%2Fb%2F");
+    /* An endpoint with a path (a gateway mounted under /s3). */
+    TT_OKE(ts_s3_addr_init(&a, "s3://b", "https://gw.example:8443/s3/", "us-east-1", "auto", e,
+                           sizeof(e)), e);
+    TT_ASSERT_STR(a.prefix, "");
+    TT_OK(target(&a, "k", NULL, 0, path, url));
+    TT_ASSERT_STR(path, "/s3/b/k");
+    TT_ASSERT_STR(url, "https://gw.example:8443/s3/b/k");
+}
+
+TT_TEST(addr_virtual_hosted)
+{
+    ts_s3_addr a;
+    char e[256], path[512], url[512];
+    /* AWS by default: virtual-hosted, regional endpoint. */
+    TT_OKE(ts_s3_addr_init(&a, "s3://examplebucket/seg", "", "eu-west-1", "auto", e, sizeof(e)), e);
+    TT_ASSERT(!a.path_style);
+    TT_ASSERT_STR(a.scheme, "https");
+    TT_ASSERT_STR(a.host, "examplebucket.s3.eu-west-1.amazonaws.com");
+    TT_OK(target(&a, "0/00001.log", NULL, 0, path, url));
+    TT_ASSERT_STR(path, "/seg/0/00001.log");
+    TT_ASSERT_STR(url, "https://examplebucket.s3.eu-west-1.amazonaws.com/seg/0/00001.log");
+    ts_s3_kv q[] = {{"delete", ""}};
+    TT_OK(target(&a, NULL, q, 1, path, url));
+    TT_ASSERT_STR(path, "/");
+    TT_ASSERT_STR(url, "https://examplebucket.s3.eu-west-1.amazonaws.com/?delete=");
+    /* Forced path style on AWS; forced virtual on a custom endpoint. */
+    TT_OKE(ts_s3_addr_init(&a, "s3://examplebucket", "", "eu-west-1", "true", e, sizeof(e)), e);
+    TT_ASSERT_STR(a.host, "s3.eu-west-1.amazonaws.com");
+    TT_OK(target(&a, "k", NULL, 0, path, url));
+    TT_ASSERT_STR(path, "/examplebucket/k");
+    TT_OKE(ts_s3_addr_init(&a, "s3://b1", "http://minio.local:9000", "", "false", e, sizeof(e)), e);
+    TT_ASSERT_STR(a.host, "b1.minio.local:9000");
+    TT_OK(target(&a, "k", NULL, 0, path, url));
+    TT_ASSERT_STR(url, "http://b1.minio.local:9000/k");
+}
+
+TT_TEST(addr_rejects_bad_urls)
+{
+    ts_s3_addr a;
+    char e[256];
+    const char *bad_urls[] = {"s3://", "s3:///x", "file:///tmp", "s3://bad bucket/x", "s3://b%d"};
+    for (size_t i = 0; i < sizeof(bad_urls) / sizeof(bad_urls[0]); i++)
+        TT_ASSERT_MSG(ts_s3_addr_init(&a, bad_urls[i], "", "us-east-1", "auto", e, sizeof(e)) ==
+                          TS_E_CONFIG,
+                      "%s accepted", bad_urls[i]);
+    TT_ASSERT_EQ_INT(ts_s3_addr_init(&a, "s3://b", "ftp://x", "", "auto", e, sizeof(e)), TS_E_CONFIG);
+    TT_ASSERT(strstr(e, "ftp://x") != NULL);
+    TT_ASSERT_EQ_INT(ts_s3_addr_init(&a, "s3://b", "http:///nohost", "", "auto", e, sizeof(e)),
+                     TS_E_CONFIG);
+}
+
 /* ---------------------------------------------------------------- credentials */
 typedef struct fake_env {
     const char *kv[32];
@@ -596,6 +684,9 @@ int main(int argc, char **argv)
     TT_RUN(xml_error_document);
     TT_RUN(xml_multipart_results);
     TT_RUN(xml_delete_result);
+    TT_RUN(addr_path_style_with_endpoint);
+    TT_RUN(addr_virtual_hosted);
+    TT_RUN(addr_rejects_bad_urls);
     TT_RUN(ini_lookup);
     TT_RUN(creds_resolution_order);
     return tt_summary();
