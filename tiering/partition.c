@@ -122,7 +122,7 @@ static void schedule_upload(ts_partition *p)
     }
 }
 
-static void enforce_local_retention(ts_partition *p);
+static void enforce_local_retention(ts_partition *p, uint64_t incoming);
 
 static void upload_job(void *arg)
 {
@@ -173,7 +173,7 @@ static void upload_job(void *arg)
     if (st == TS_OK) schedule_upload(p);
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
-    if (st == TS_OK) enforce_local_retention(p);
+    if (st == TS_OK) enforce_local_retention(p, 0);
     ts_segment_unref(s);
     free(c);
 }
@@ -419,8 +419,9 @@ ts_status ts_partition_append(ts_partition *p, const void *data, size_t len,
              * grow past local retention + the active segment. */
             uint64_t closed = closed_bytes(p);
             if (closed > 0 && closed + a->size > (uint64_t)p->set.local_retention_bytes) {
+                uint64_t incoming = a->size;
                 pthread_mutex_unlock(&p->mu);
-                enforce_local_retention(p);
+                enforce_local_retention(p, incoming);
                 pthread_mutex_lock(&p->mu);
                 closed = closed_bytes(p);
                 a = active_seg(p);
@@ -691,13 +692,15 @@ ts_status ts_partition_wait_uploaded(ts_partition *p, int64_t timeout_ms, char *
 /* Local retention: closed segments whose remote copy is durable leave local
  * disk when beyond local.retention.bytes / .ms. Oldest first, and never past
  * a segment that is not durable remotely: the local log stays contiguous.
+ * `incoming` counts bytes about to be closed (the active segment at a
+ * roll), so that after the roll closed bytes stay within the bound.
  * Thread: any; takes the partition lock. */
-static void enforce_local_retention(ts_partition *p)
+static void enforce_local_retention(ts_partition *p, uint64_t incoming)
 {
     if (!p->idx || !p->set.remote_enable) return;
     int64_t now = ts_now_ms();
     pthread_mutex_lock(&p->mu);
-    uint64_t closed = closed_bytes(p);
+    uint64_t closed = closed_bytes(p) + incoming;
     while (p->nsegs > 1 && !p->deleted) {
         ts_segment *s = p->segs[0];
         int over_bytes = p->set.local_retention_bytes >= 0 &&
@@ -797,7 +800,7 @@ ts_status ts_partition_enforce_retention(ts_partition *p, char *errstr, size_t e
 {
     pthread_mutex_lock(&g_retention_mu);
     enforce_total_retention(p);
-    enforce_local_retention(p);
+    enforce_local_retention(p, 0);
     pthread_mutex_unlock(&g_retention_mu);
     (void)errstr;
     (void)errlen;

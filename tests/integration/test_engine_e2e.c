@@ -47,7 +47,7 @@ static void *monitor(void *arg)
 {
     (void)arg;
     while (!atomic_load(&g_stop)) {
-        uint64_t du = ts_fs_du(g_data);
+        uint64_t du = ts_fs_du(g_data) + ts_fs_du(g_cache); /* segments + cache */
         if (du > atomic_load(&g_max_du)) atomic_store(&g_max_du, du);
         ts_sleep_ms(20);
     }
@@ -217,8 +217,11 @@ TT_TEST(e2e_write_offload_read_back)
         TT_OKE(ts_partition_placement(parts[p], &rows, &n, err, sizeof(err)), err);
         size_t remote_only = 0;
         for (size_t i = 0; i < n; i++) remote_only += rows[i].location == TS_LOC_REMOTE;
-        TT_ASSERT_MSG(remote_only + 1 + LOCAL_RET / SEG_BYTES >= n && remote_only > 0,
-                      "p%d: %zu of %zu segments remote-only", p, remote_only, n);
+        /* At most local retention's worth of closed segments + the
+         * active one stay local; the rest is in the bucket only. */
+        TT_ASSERT_MSG(remote_only + 1 + LOCAL_RET / SEG_BYTES >= n,
+                      "p%d: only %zu of %zu segments remote-only", p, remote_only, n);
+        if (target / NPART > 2ull * (LOCAL_RET + SEG_BYTES)) TT_ASSERT(remote_only > 0);
         free(rows);
     }
 
@@ -286,7 +289,7 @@ TT_TEST(e2e_write_offload_read_back)
     TT_OKE(ts_engine_open(cfg, &eng, err, sizeof(err)), err);
     TT_ASSERT_MSG(verify_all(eng, why, sizeof(why)) == 0, "after deleting the cache: %s", why);
     ts_engine_stats_get(eng, &es);
-    TT_ASSERT(es.cache_misses > 0);
+    if (target / NPART > 2ull * (LOCAL_RET + SEG_BYTES)) TT_ASSERT(es.cache_misses > 0);
     TT_ASSERT(ts_fs_du(g_cache) <= CACHE_CAP);
     ts_engine_close(eng);
     ts_config_destroy(cfg);
