@@ -13,7 +13,8 @@
  *  - GET checks what arrives: Content-Length and Content-Range must match
  *    the bytes received and the range asked for, and a whole-object GET of
  *    a single-PUT object must match its MD5 ETag. A mismatch is retried,
- *    never returned. A range starting at or past the end yields 0 bytes.
+ *    never returned. A range starting at or past the end is TS_E_INVAL, as
+ *    in the fs backend (the whole of an empty object is 0 bytes).
  *  - DeleteObjects in batches of 1000 (Quiet mode); keys it reports as
  *    failed are deleted one by one; a store without DeleteObjects gets
  *    single deletes from then on.
@@ -249,7 +250,15 @@ static ts_status s3_get(ts_objstore *os, const char *key, uint64_t offset, uint6
     st = s3_do(s, &rq, &rs, &r, errstr, errlen);
     if (st == TS_E_OFFSET_OUT_OF_RANGE) { /* 416: the range starts at or past the end */
         s3_resp_free(&rs);
-        *out = malloc(1);
+        if (offset > 0) { /* as the fs backend: a caller bug, not a short read */
+            char name[TS_S3_KEY_MAX + 300];
+            s3_obj_name(s, key, name, sizeof(name));
+            return ts_err_set(errstr, errlen, TS_E_INVAL,
+                              "GET %s: range start %llu is not within the object (range not "
+                              "satisfiable)",
+                              name, (unsigned long long)offset);
+        }
+        *out = malloc(1); /* bytes=0- of an empty object */
         return *out ? TS_OK : TS_E_NOMEM;
     }
     if (st) {

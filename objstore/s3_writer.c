@@ -421,7 +421,11 @@ static ts_status wr_commit(ts_objstore_writer *base, char *errstr, size_t errlen
         writer_free(w);
         return st;
     }
-    st = submit_part(w, errstr, errlen);
+    /* After a failed write the writer may hold no buffer: never send an
+     * empty last part, refuse instead (the caller should have aborted). */
+    st = w->cur ? submit_part(w, errstr, errlen)
+                : ts_err_set(errstr, errlen, TS_E_INVAL,
+                             "commit of %s after a failed write; the upload is aborted", w->key);
     wait_idle(w);
     if (!st) st = wr_fail(w, errstr, errlen);
     if (!st) st = mp_complete(w, errstr, errlen);
