@@ -355,7 +355,7 @@ static const prop *must_prop(const char *key)
 int64_t ts_config_get_int(const ts_config *cfg, const char *key)
 {
     const prop *p = must_prop(key);
-    int64_t v;
+    int64_t v = 0;
     if (parse_i64(ts_config_get(cfg, key), &v)) parse_i64(p->def, &v);
     return v;
 }
@@ -363,7 +363,7 @@ int64_t ts_config_get_int(const ts_config *cfg, const char *key)
 int ts_config_get_bool(const ts_config *cfg, const char *key)
 {
     const prop *p = must_prop(key);
-    int b;
+    int b = 0;
     if (parse_bool(ts_config_get(cfg, key), &b)) parse_bool(p->def, &b);
     return b;
 }
