@@ -230,7 +230,7 @@ static ts_status load_segments(ts_partition *p, char *errstr, size_t errlen)
         bases[n++] = b;
     }
     closedir(d);
-    qsort(bases, n, sizeof(*bases), cmp_i64);
+    if (n) qsort(bases, n, sizeof(*bases), cmp_i64);
     ts_status st = TS_OK;
     for (size_t i = 0; i < n; i++) {
         ts_segment *s;
