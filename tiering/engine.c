@@ -370,6 +370,12 @@ ts_status ts_engine_open(const ts_config *cfg, ts_engine **out, char *errstr, si
                                    (uint64_t)ts_config_get_int(eng->cfg, "remote.log.cache.bytes"),
                                    &eng->cache, errstr, errlen);
         if (st) goto fail;
+        /* A cold read retries a damaged or truncated download (and what
+         * the store's own retries gave up on) a few times, within the
+         * operation deadline; a persistent mismatch is an error. */
+        ts_chunk_cache_set_retry(eng->cache,
+                                 ts_config_get_int(eng->cfg, "remote.storage.operation.timeout.ms"),
+                                 50, 2000, 4);
         st = ts_reader_create(eng->os, eng->cache,
                               (int)ts_config_get_int(eng->cfg, "remote.log.reader.threads"),
                               (int)ts_config_get_int(eng->cfg, "remote.log.prefetch.chunks"),

@@ -270,6 +270,7 @@ ts_status ts_part_open(ts_engine *eng, const char *topic, int32_t id, int create
     if (eng->os) {
         st = ts_index_create(topic, id, p->dir, eng->os, &p->idx, errstr, errlen);
         if (st) goto fail;
+        ts_index_apply_config(p->idx, eng->cfg);
     }
     int have_manifest = 0;
     if (p->idx && local) {
