@@ -234,6 +234,22 @@ static ts_status classify_http(const s3_req *rq, const s3_resp *rs)
     return TS_E_REMOTE;
 }
 
+/* What to do about a rejected request, by S3 error code. */
+static const char *auth_hint(const char *code)
+{
+    if (!strcmp(code, "SignatureDoesNotMatch"))
+        return "the secret key does not belong to this access key id; fix the secret";
+    if (!strcmp(code, "InvalidAccessKeyId"))
+        return "the store does not know this access key id; fix the key id or the endpoint";
+    if (!strcmp(code, "RequestTimeTooSkewed"))
+        return "the local clock differs from the server's; fix the time (NTP)";
+    if (!strcmp(code, "ExpiredToken") || !strcmp(code, "InvalidToken"))
+        return "the session token is expired or invalid; refresh the temporary credentials";
+    if (!strcmp(code, "AuthorizationHeaderMalformed"))
+        return "the request was signed for another region; set aws.region / AWS_REGION";
+    return "the key lacks permission for this bucket or operation; check its policy";
+}
+
 /* One attempt. Fills rs; returns the mapped status and writes a message. */
 static ts_status attempt(s3_store *s, const s3_req *rq, s3_resp *rs, int64_t timeout_ms,
                          char *errstr, size_t errlen)
@@ -369,8 +385,12 @@ static ts_status attempt(s3_store *s, const s3_req *rq, s3_resp *rs, int64_t tim
         }
         if (rs->status == 0) rs->unanswered++;
         st = classify_curl(rc);
-        ts_err_set(errstr, errlen, st, "%s %s: %s (%s) talking to %s", rq->what, name,
-                   curl_easy_strerror(rc), curl_err[0] ? curl_err : "no detail", s->addr.endpoint);
+        ts_err_set(errstr, errlen, st, "%s %s: %s (%s) talking to %s%s", rq->what, name,
+                   curl_easy_strerror(rc), curl_err[0] ? curl_err : "no detail", s->addr.endpoint,
+                   rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE
+                       ? "; set aws.ca.bundle (or AWS_CA_BUNDLE) to the CA that signed the "
+                         "server's certificate"
+                       : "");
         goto out;
     }
     if (rs->status < 200 || rs->status >= 300) {
@@ -379,15 +399,11 @@ static ts_status attempt(s3_store *s, const s3_req *rq, s3_resp *rs, int64_t tim
         st = classify_http(rq, rs);
         if (st == TS_E_AUTH) {
             ts_err_set(errstr, errlen, TS_E_AUTH,
-                       "%s %s: the S3 endpoint %s rejected the credentials of access key id "
-                       "'%s' (HTTP %ld %s%s%s%s); check the secret key and permissions "
-                       "(credentials from %s)%s",
+                       "%s %s: the S3 endpoint %s rejected access key id '%s' (HTTP %ld %s%s%s): "
+                       "%s (credentials from %s)",
                        rq->what, name, s->addr.endpoint, s->creds.access_key_id, rs->status,
                        rs->err_code[0] ? rs->err_code : "Forbidden", rs->err_msg[0] ? ": " : "",
-                       rs->err_msg, "", s->creds.source,
-                       !strcmp(rs->err_code, "RequestTimeTooSkewed")
-                           ? "; the local clock differs from the server's: fix the time"
-                           : "");
+                       rs->err_msg, auth_hint(rs->err_code), s->creds.source);
         } else if (st == TS_E_REMOTE && !strcmp(rs->err_code, "NoSuchBucket")) {
             ts_err_set(errstr, errlen, st, "%s %s: bucket '%s' does not exist at %s", rq->what,
                        name, s->addr.bucket, s->addr.endpoint);

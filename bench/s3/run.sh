@@ -23,7 +23,8 @@ make -C "$BUILD" -j"$(nproc)" bench_s3 >/dev/null || { echo "run.sh: build faile
 
 free_port() { local p=$1; while ss -ltn 2>/dev/null | grep -q ":$p "; do p=$((p + 1)); done; echo "$p"; }
 TMP=$(mktemp -d /tmp/ts-bench-s3.XXXXXX)
-export TS_RGW_DIR=$TMP/rgw TS_RGW_PORT=$(free_port 7480) TS_RGW_MON_PORT=$(free_port 6789)
+export TS_RGW_DIR=$TMP/rgw TS_RGW_PORT=$(free_port 7480) TS_RGW_MON_PORT=$(free_port 6789) \
+    TS_RGW_TLS_PORT=$(free_port 7443)
 cleanup() { "$ROOT/tests/rgw/stop.sh" || true; rm -rf "$TMP"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -11,7 +11,11 @@
  *   random prefix and deletes it at the end).
  * Without them every group exits 77, which ctest reports as skipped.
  *
- *   test_s3_suite --group ops|list|multipart|conditional|auth|interop|faults|big [test...]
+ *   test_s3_suite --group ops|list|multipart|conditional|auth|interop|tls|faults|big [test...]
+ *
+ * The tls group also needs TS_S3_TEST_TLS_ENDPOINT (an https:// endpoint of
+ * the same server) and TS_S3_TEST_CA_BUNDLE (the CA that signed it), which
+ * tests/rgw/start.sh provides; without them it checks nothing.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -177,7 +181,8 @@ TT_TEST(put_get_head_delete)
     TT_ASSERT(out_len == 5 && !memcmp(out, data + n - 5, 5));
     free(out);
     /* A range starting at the end is refused like the fs backend does. */
-    TT_ASSERT_EQ_INT(ts_objstore_get(os, key, n, 100, &out, &out_len, err, sizeof(err)), TS_E_INVAL);
+    TT_ASSERT_EQ_INT(ts_objstore_get(os, key, n, 100, &out, &out_len, err, sizeof(err)),
+                     TS_E_INVAL);
     TT_ASSERT(out == NULL && strstr(err, "not satisfiable"));
     /* Overwrite, then delete twice (missing is fine), then it is gone. */
     TT_OKE(ts_objstore_put(os, key, data, 10, 0, err, sizeof(err)), err);
@@ -637,6 +642,47 @@ TT_TEST(aws_cli_reads_what_we_wrote)
     ts_config_destroy(cfg);
 }
 
+/* ------------------------------------------------------------------ tls */
+
+TT_TEST(tls_verified_with_ca_bundle)
+{
+    const char *ep = getenv("TS_S3_TEST_TLS_ENDPOINT"), *ca = getenv("TS_S3_TEST_CA_BUNDLE");
+    TT_ASSERT_MSG(ep && ca, "needs TS_S3_TEST_TLS_ENDPOINT and TS_S3_TEST_CA_BUNDLE");
+    ts_config *cfg = base_cfg();
+    ts_config_set(cfg, "aws.endpoint.url", ep, NULL, 0);
+    ts_config_set(cfg, "remote.storage.operation.timeout.ms", "5000", NULL, 0);
+    /* 1. The default: verification on, system CAs: a self-signed server is
+     *    refused at once, without retries, and the message says why. */
+    ts_objstore *os = open_store(cfg);
+    TT_ASSERT(os);
+    ts_status st = ts_objstore_put(os, "tls/x", "x", 1, 0, err, sizeof(err));
+    fprintf(stderr, "    without the CA: %s: %s\n", ts_status_name(st), err);
+    TT_ASSERT_EQ_INT(st, TS_E_REMOTE);
+    TT_ASSERT(strstr(err, "certificate") != NULL && strstr(err, "aws.ca.bundle") != NULL);
+    TT_ASSERT_EQ_INT(stats(os).requests, 1);
+    ts_objstore_destroy(os);
+    /* 2. With the CA bundle: verified and working. */
+    ts_config_set(cfg, "aws.ca.bundle", ca, NULL, 0);
+    os = open_store(cfg);
+    TT_ASSERT(os);
+    TT_OKE(ts_objstore_put(os, "tls/x", "over tls", 8, 0, err, sizeof(err)), err);
+    uint8_t *out;
+    size_t n;
+    TT_OKE(ts_objstore_get(os, "tls/x", 0, TS_OBJSTORE_TO_END, &out, &n, err, sizeof(err)), err);
+    TT_ASSERT(n == 8 && !memcmp(out, "over tls", 8));
+    free(out);
+    ts_objstore_destroy(os);
+    /* 3. Verification off (s3.tls.verify=false): works without the CA. */
+    ts_config_set(cfg, "aws.ca.bundle", "", NULL, 0);
+    ts_config_set(cfg, "s3.tls.verify", "false", NULL, 0);
+    os = open_store(cfg);
+    TT_ASSERT(os);
+    TT_OKE(ts_objstore_head(os, "tls/x", &hsize, err, sizeof(err)), err);
+    TT_ASSERT_EQ_INT(hsize, 8);
+    ts_objstore_destroy(os);
+    ts_config_destroy(cfg);
+}
+
 /* ------------------------------------------------------------------ faults */
 
 static pid_t g_proxy_pid = -1;
@@ -1029,6 +1075,14 @@ int main(int argc, char **argv)
     if (GROUP("conditional")) TT_RUN(put_if_none_match);
     if (GROUP("auth")) TT_RUN(wrong_secret_one_clear_error);
     if (GROUP("interop")) TT_RUN(aws_cli_reads_what_we_wrote);
+    int have_tls = getenv("TS_S3_TEST_TLS_ENDPOINT") && getenv("TS_S3_TEST_CA_BUNDLE");
+    if (group && !strcmp(group, "tls") && !have_tls) {
+        printf("SKIP: set TS_S3_TEST_TLS_ENDPOINT and TS_S3_TEST_CA_BUNDLE (https endpoint of the "
+               "same server and its CA; tests/rgw/start.sh provides them)\n");
+        wipe_prefix();
+        return 77;
+    }
+    if (GROUP("tls") && have_tls) TT_RUN(tls_verified_with_ca_bundle);
     if (GROUP("faults")) {
         if (proxy_start()) {
             printf("faultproxy failed to start\n");

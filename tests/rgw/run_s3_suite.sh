@@ -24,6 +24,7 @@ TMP=$(mktemp -d /tmp/ts-rgw-suite.XXXXXX)
 export TS_RGW_DIR=$TMP/rgw
 export TS_RGW_PORT=$(free_port 7480)
 export TS_RGW_MON_PORT=$(free_port 6789)
+export TS_RGW_TLS_PORT=$(free_port 7443)
 cleanup() {
     "$HERE/stop.sh" || true
     rm -rf "$TMP"

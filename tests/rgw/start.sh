@@ -7,11 +7,15 @@
 # Idempotent: when RGW already answers from this directory it only rewrites
 # the env file. Writes $TS_RGW_DIR/env with the variables the S3 suite reads
 # (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION,
-# TS_S3_TEST_BUCKET); `source tests/rgw/env.sh` loads them.
+# TS_S3_TEST_BUCKET); `source tests/rgw/env.sh` loads them. RGW also serves
+# HTTPS on 127.0.0.1:$TS_RGW_TLS_PORT (default 7443) with a self-signed
+# certificate for 127.0.0.1/localhost (TS_S3_TEST_TLS_ENDPOINT and
+# TS_S3_TEST_CA_BUNDLE in the env file) for the TLS tests.
 set -euo pipefail
 
 DIR=${TS_RGW_DIR:-/tmp/ts-rgw}
 PORT=${TS_RGW_PORT:-7480}
+TLS_PORT=${TS_RGW_TLS_PORT:-7443}
 MON_PORT=${TS_RGW_MON_PORT:-6789}
 ACCESS=${TS_RGW_ACCESS_KEY:-TIERSTORETESTKEY0001}
 SECRET=${TS_RGW_SECRET_KEY:-tierstoreTestSecretKey0000000000000000001}
@@ -29,7 +33,7 @@ die() {
 }
 say() { echo "rgw/start.sh: $*" >&2; }
 
-for b in ceph-mon ceph-osd radosgw radosgw-admin ceph monmaptool curl; do
+for b in ceph-mon ceph-osd radosgw radosgw-admin ceph monmaptool curl openssl; do
     command -v "$b" >/dev/null || die "'$b' not found; install: apt-get install -y --no-install-recommends ceph-mon ceph-osd radosgw ceph-common curl"
 done
 [ -x "$AWS" ] || die "$AWS not found; install Debian's awscli (apt-get install -y awscli)"
@@ -44,6 +48,8 @@ export AWS_REGION=us-east-1
 export AWS_DEFAULT_REGION=us-east-1
 export TS_S3_TEST_BUCKET=$BUCKET
 export AWS_EC2_METADATA_DISABLED=true
+export TS_S3_TEST_TLS_ENDPOINT=https://127.0.0.1:$TLS_PORT
+export TS_S3_TEST_CA_BUNDLE=$DIR/tls/cert.pem
 EOT
 }
 
@@ -63,11 +69,18 @@ fi
 if ss -ltn 2>/dev/null | grep -q "127.0.0.1:$PORT "; then
     die "port $PORT is already taken by another process; set TS_RGW_PORT"
 fi
+if ss -ltn 2>/dev/null | grep -q "127.0.0.1:$TLS_PORT "; then
+    die "port $TLS_PORT (HTTPS) is already taken by another process; set TS_RGW_TLS_PORT"
+fi
 if ss -ltn 2>/dev/null | grep -q "127.0.0.1:$MON_PORT "; then
     die "port $MON_PORT (mon) is already taken by another process; set TS_RGW_MON_PORT"
 fi
 
-mkdir -p "$DIR"/{mon,osd,run,log,rgw}
+mkdir -p "$DIR"/{mon,osd,run,log,rgw,tls}
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=tierstore-test-rgw" \
+    -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+    -keyout "$DIR/tls/key.pem" -out "$DIR/tls/cert.pem" >"$DIR/log/openssl.out" 2>&1 \
+    || die "cannot create the test TLS certificate: $(tail -3 "$DIR/log/openssl.out")"
 FSID=$(cat /proc/sys/kernel/random/uuid)
 CONF=$DIR/ceph.conf
 cat > "$CONF" <<EOT
@@ -103,7 +116,7 @@ mon data = $DIR/mon/\$name
 osd data = $DIR/osd/\$name
 keyring = $DIR/keyring
 [client.rgw.a]
-rgw frontends = beast endpoint=127.0.0.1:$PORT
+rgw frontends = beast endpoint=127.0.0.1:$PORT ssl_endpoint=127.0.0.1:$TLS_PORT ssl_certificate=$DIR/tls/cert.pem ssl_private_key=$DIR/tls/key.pem
 rgw data = $DIR/rgw
 pid file = $DIR/run/rgw.pid
 log file = $DIR/log/rgw.log
@@ -157,4 +170,5 @@ wait_for "radosgw-admin user create" radosgw-admin user create --uid=tierstore \
 write_env
 # shellcheck disable=SC1091
 ( . "$DIR/env"; wait_for "bucket $BUCKET" "$AWS" --endpoint-url "$AWS_ENDPOINT_URL" s3 mb "s3://$BUCKET" )
-say "ready: RGW on http://127.0.0.1:$PORT, bucket $BUCKET; env in $DIR/env (source tests/rgw/env.sh)"
+wait_for "radosgw HTTPS on 127.0.0.1:$TLS_PORT" curl -sf --cacert "$DIR/tls/cert.pem" -o /dev/null "https://127.0.0.1:$TLS_PORT/"
+say "ready: RGW on http://127.0.0.1:$PORT and https://127.0.0.1:$TLS_PORT, bucket $BUCKET; env in $DIR/env (source tests/rgw/env.sh)"
