@@ -50,6 +50,8 @@ struct ts_partition {
     int upload_failures;        /* consecutive, for backoff */
     int64_t next_upload_ms;     /* monotonic: earliest next attempt */
     int deleted;
+    int orphans_checked;        /* the one-time orphan sweep ran (bg thread) */
+    pthread_mutex_t retention_mu; /* serialises retention passes */
 };
 
 struct ts_engine {

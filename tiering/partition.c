@@ -26,8 +26,6 @@
 #include "internal.h"
 #include "uploader/uploader.h"
 
-static pthread_mutex_t g_retention_mu = PTHREAD_MUTEX_INITIALIZER;
-
 void ts_part_settings_resolve(const ts_config *cfg, ts_part_settings *s)
 {
     s->segment_bytes = ts_config_get_int(cfg, "log.segment.bytes");
@@ -259,6 +257,7 @@ ts_status ts_part_open(ts_engine *eng, const char *topic, int32_t id, int create
     p->id = id;
     snprintf(p->dir, sizeof(p->dir), "%s/%s-%d", eng->data_dir, topic, id);
     pthread_mutex_init(&p->mu, NULL);
+    pthread_mutex_init(&p->retention_mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     p->first_unflushed_ms = -1;
     ts_part_settings_resolve(tc ? tc : eng->cfg, &p->set);
@@ -355,6 +354,7 @@ void ts_part_close(ts_partition *p)
     free(p->segs);
     ts_index_destroy(p->idx);
     pthread_mutex_destroy(&p->mu);
+    pthread_mutex_destroy(&p->retention_mu);
     pthread_cond_destroy(&p->cv);
     free(p);
 }
@@ -799,13 +799,62 @@ static void enforce_total_retention(ts_partition *p)
 
 ts_status ts_partition_enforce_retention(ts_partition *p, char *errstr, size_t errlen)
 {
-    pthread_mutex_lock(&g_retention_mu);
+    pthread_mutex_lock(&p->retention_mu);
     enforce_total_retention(p);
     enforce_local_retention(p, 0);
-    pthread_mutex_unlock(&g_retention_mu);
+    pthread_mutex_unlock(&p->retention_mu);
     (void)errstr;
     (void)errlen;
     return TS_OK;
+}
+
+typedef struct orphan_ctx {
+    ts_segment_meta *segs;
+    size_t nsegs;
+    char **keys;
+    size_t n, cap;
+} orphan_ctx;
+
+static int orphan_cb(const char *key, uint64_t size, void *opaque)
+{
+    orphan_ctx *c = opaque;
+    (void)size;
+    for (size_t i = 0; i < c->nsegs; i++)
+        if (!strcmp(c->segs[i].object_key, key)) return 0;
+    if (c->n == c->cap) {
+        size_t nc = c->cap ? c->cap * 2 : 16;
+        char **nk = realloc(c->keys, nc * sizeof(char *));
+        if (!nk) return 1;
+        c->keys = nk;
+        c->cap = nc;
+    }
+    if ((c->keys[c->n] = strdup(key))) c->n++;
+    return 0;
+}
+
+/* Deletes segment objects no manifest entry names: leftovers of uploads
+ * that crashed between writing the object and committing its entry, or of
+ * retention that crashed between the manifest and the deletes. Runs once
+ * per partition, from the background thread, while no upload of this
+ * partition is in flight (this engine owns the partition's uploads: one
+ * engine per data directory). */
+static void sweep_orphans(ts_partition *p)
+{
+    char prefix[600], err[1024];
+    orphan_ctx c = {0};
+    if (ts_index_snapshot(p->idx, &c.segs, &c.nsegs)) return;
+    ts_index_partition_prefix(p->topic, p->id, prefix, sizeof(prefix));
+    strncat(prefix, "segments/", sizeof(prefix) - strlen(prefix) - 1);
+    ts_status st = ts_objstore_list(p->eng->os, prefix, orphan_cb, &c, err, sizeof(err));
+    if (st == TS_OK && c.n) {
+        ts_log_info("tiering", "%s-%d: deleting %zu orphan object(s) left by an interrupted upload "
+                    "or retention", p->topic, p->id, c.n);
+        st = ts_objstore_delete_many(p->eng->os, (const char *const *)c.keys, c.n, err, sizeof(err));
+    }
+    if (st) ts_log_warn("tiering", "%s-%d: orphan sweep: %s", p->topic, p->id, err);
+    for (size_t i = 0; i < c.n; i++) free(c.keys[i]);
+    free(c.keys);
+    ts_index_snapshot_free(c.segs, c.nsegs);
 }
 
 /* Background duties. Thread: the engine's background thread. */
@@ -824,9 +873,26 @@ void ts_part_tick(ts_partition *p)
     }
     int need_flush = p->first_unflushed_ms >= 0 &&
                      ts_mono_ms() - p->first_unflushed_ms >= p->set.flush_ms;
-    schedule_upload(p);
+    int sweep = 0;
+    if (p->idx && !p->orphans_checked && !p->upload_inflight) {
+        /* Hold back uploads while the sweep lists the bucket, so a fresh
+         * upload's object is never mistaken for an orphan. */
+        p->orphans_checked = 1;
+        p->upload_inflight = 1;
+        sweep = 1;
+    }
+    if (!sweep) schedule_upload(p);
     int inflight = p->upload_inflight;
     pthread_mutex_unlock(&p->mu);
+    if (sweep) {
+        sweep_orphans(p);
+        pthread_mutex_lock(&p->mu);
+        p->upload_inflight = 0;
+        schedule_upload(p);
+        inflight = p->upload_inflight;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+    }
     if (need_flush && flush_active(p, err, sizeof(err)))
         ts_log_warn("tiering", "%s-%d: background flush failed: %s", p->topic, p->id, err);
     if (p->idx && !inflight) {

@@ -515,6 +515,42 @@ TT_TEST(time_based_roll_uploads_idle_segment)
     env_done(&e);
 }
 
+TT_TEST(orphan_objects_are_swept)
+{
+    env e;
+    env_init(&e, NULL);
+    TT_OKE(env_open(&e), e.err);
+    ts_partition *p;
+    TT_OKE(ts_partition_open(e.eng, "o", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(append_n(p, 5, 2, 20, 1, e.err, sizeof(e.err)), e.err);
+    TT_OKE(ts_partition_roll(p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(ts_partition_wait_uploaded(p, 30000, e.err, sizeof(e.err)), e.err);
+    ts_engine_close(e.eng);
+    e.eng = NULL;
+    /* What a crash between object put and manifest commit leaves behind. */
+    ts_objstore *os;
+    TT_OKE(ts_objstore_open(e.url, NULL, &os, e.err, sizeof(e.err)), e.err);
+    const char *orphan = "o/0/segments/00000000000000000010-deadbeefdeadbeef.log.zst";
+    TT_OKE(ts_objstore_put(os, orphan, "x", 1, 0, e.err, sizeof(e.err)), e.err);
+    TT_OKE(env_open(&e), e.err);
+    TT_OKE(ts_partition_open(e.eng, "o", 0, 0, &p, e.err, sizeof(e.err)), e.err);
+    uint64_t sz;
+    int gone = 0;
+    for (int i = 0; i < 500 && !gone; i++) {
+        ts_sleep_ms(20);
+        gone = ts_objstore_head(os, orphan, &sz, e.err, sizeof(e.err)) == TS_E_NOT_FOUND;
+    }
+    TT_ASSERT_MSG(gone, "orphan object was not swept");
+    ts_segment_info *rows;
+    size_t n;
+    TT_OK(ts_partition_placement(p, &rows, &n, e.err, sizeof(e.err)));
+    TT_ASSERT(n >= 1 && rows[0].object_key[0]);
+    TT_OKE(ts_objstore_head(os, rows[0].object_key, &sz, e.err, sizeof(e.err)), e.err); /* kept */
+    free(rows);
+    ts_objstore_destroy(os);
+    env_done(&e);
+}
+
 TT_TEST(bad_config_is_named)
 {
     env e;
@@ -543,6 +579,7 @@ int main(int argc, char **argv)
     TT_RUN(total_retention_deletes_objects_and_advances_start);
     TT_RUN(backpressure_when_uploads_fail);
     TT_RUN(time_based_roll_uploads_idle_segment);
+    TT_RUN(orphan_objects_are_swept);
     TT_RUN(bad_config_is_named);
     if (!getenv("TS_KEEP_TMP")) ts_fs_rmtree(g_root, NULL, 0);
     return tt_summary();
