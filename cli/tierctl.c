@@ -7,6 +7,8 @@
  *
  *   tierctl -c CONFIG placement TOPIC [PARTITION] [--json]
  *   tierctl -c CONFIG partitions TOPIC
+ *   tierctl -c CONFIG locate TOPIC PARTITION OFFSET [--json]
+ *   tierctl -c CONFIG verify TOPIC [PARTITION]
  *   tierctl config-doc            (prints CONFIGURATION.md)
  */
 #include <cjson/cJSON.h>
@@ -22,12 +24,18 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: tierctl -c CONFIG placement TOPIC [PARTITION] [--json]\n"
             "       tierctl -c CONFIG partitions TOPIC\n"
+            "       tierctl -c CONFIG locate TOPIC PARTITION OFFSET [--json]\n"
+            "       tierctl -c CONFIG verify TOPIC [PARTITION]\n"
             "       tierctl config-doc\n"
             "\n"
             "placement   one row per segment: offsets, timestamps, raw and stored bytes,\n"
             "            location (local, remote, local+remote) and object key.\n"
             "            --json prints an array of objects for scripts.\n"
             "partitions  the partitions of TOPIC found locally or in the bucket.\n"
+            "locate      where one offset lives: its segment, location, object and the\n"
+            "            chunk (byte range of its zstd frame) a cold read would fetch.\n"
+            "verify      downloads every remote chunk and checks its CRC-32Cs and every\n"
+            "            record batch inside; exit status 1 if anything fails.\n"
             "config-doc  the configuration reference (Markdown).\n"
             "CONFIG is the engine's or the broker's properties file.\n");
 }
@@ -151,6 +159,120 @@ static int cmd_placement(ts_config *cfg, const char *topic, const char *part_arg
     return rc;
 }
 
+static int parse_part(const char *s, int32_t *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < 0 || v > INT32_MAX) {
+        fprintf(stderr, "tierctl: invalid partition '%s'\n", s);
+        return -1;
+    }
+    *out = (int32_t)v;
+    return 0;
+}
+
+static int cmd_locate(ts_config *cfg, const char *topic, const char *part, const char *off, int json)
+{
+    int32_t p;
+    char *end, err[1024];
+    long long o = strtoll(off, &end, 10);
+    if (parse_part(part, &p)) return 2;
+    if (!*off || *end || o < 0) {
+        fprintf(stderr, "tierctl: invalid offset '%s'\n", off);
+        return 2;
+    }
+    ts_offset_location loc;
+    if (ts_locate_offline(cfg, topic, p, o, &loc, err, sizeof(err))) {
+        fprintf(stderr, "tierctl: %s\n", err);
+        return 1;
+    }
+    const ts_segment_info *s = &loc.segment;
+    if (json) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "topic", topic);
+        cJSON_AddNumberToObject(j, "partition", p);
+        cJSON_AddNumberToObject(j, "offset", (double)o);
+        cJSON_AddStringToObject(j, "location", ts_location_name(s->location));
+        cJSON_AddNumberToObject(j, "segment_base_offset", (double)s->base_offset);
+        cJSON_AddNumberToObject(j, "segment_last_offset", (double)s->last_offset);
+        if (s->object_key[0]) {
+            cJSON_AddStringToObject(j, "object_key", s->object_key);
+            cJSON_AddNumberToObject(j, "chunk_index", loc.chunk_index);
+            cJSON_AddNumberToObject(j, "chunk_count", loc.chunk_count);
+            cJSON_AddNumberToObject(j, "chunk_stored_pos", (double)loc.chunk_stored_pos);
+            cJSON_AddNumberToObject(j, "chunk_stored_len", (double)loc.chunk_stored_len);
+            cJSON_AddNumberToObject(j, "chunk_raw_pos", (double)loc.chunk_raw_pos);
+            cJSON_AddNumberToObject(j, "chunk_raw_len", (double)loc.chunk_raw_len);
+        } else {
+            cJSON_AddNullToObject(j, "object_key");
+        }
+        char *t = cJSON_Print(j);
+        printf("%s\n", t);
+        free(t);
+        cJSON_Delete(j);
+        return 0;
+    }
+    printf("%s-%d offset %lld\n", topic, p, o);
+    printf("  segment    %lld..%lld (%s)%s\n", (long long)s->base_offset,
+           (long long)s->last_offset, ts_location_name(s->location), s->active ? ", active" : "");
+    if (s->location != TS_LOC_REMOTE)
+        printf("  local      %s-%d/%020lld.log (served from local disk)\n", topic, p,
+               (long long)s->base_offset);
+    if (s->object_key[0])
+        printf("  object     %s\n  chunk      %d of %d: bytes %llu..%llu of the object "
+               "(raw %llu..%llu, first offset %lld)\n",
+               s->object_key, loc.chunk_index, loc.chunk_count,
+               (unsigned long long)loc.chunk_stored_pos,
+               (unsigned long long)(loc.chunk_stored_pos + loc.chunk_stored_len - 1),
+               (unsigned long long)loc.chunk_raw_pos,
+               (unsigned long long)(loc.chunk_raw_pos + loc.chunk_raw_len - 1),
+               (long long)loc.chunk_first_offset);
+    return 0;
+}
+
+typedef struct verify_ctx {
+    int ok, bad;
+} verify_ctx;
+
+static void verify_row(const ts_segment_info *s, ts_status st, const char *msg, void *opaque)
+{
+    verify_ctx *v = opaque;
+    if (st == TS_OK) v->ok++;
+    else v->bad++;
+    printf("%-5d %20lld %-4s %s\n", s->partition, (long long)s->base_offset, st ? "FAIL" : "ok",
+           msg);
+}
+
+static int cmd_verify(ts_config *cfg, const char *topic, const char *part_arg)
+{
+    char err[1024];
+    int32_t *parts = NULL;
+    size_t nparts = 0;
+    if (part_arg) {
+        parts = malloc(sizeof(int32_t));
+        if (parse_part(part_arg, &parts[0])) {
+            free(parts);
+            return 2;
+        }
+        nparts = 1;
+    } else if (ts_topic_partitions_offline(cfg, topic, &parts, &nparts, err, sizeof(err))) {
+        fprintf(stderr, "tierctl: %s\n", err);
+        return 1;
+    }
+    verify_ctx v = {0, 0};
+    int rc = 0;
+    for (size_t i = 0; i < nparts; i++) {
+        ts_status st = ts_verify_offline(cfg, topic, parts[i], verify_row, &v, err, sizeof(err));
+        if (st) {
+            rc = 1;
+            if (!v.bad) fprintf(stderr, "tierctl: %s\n", err);
+        }
+    }
+    free(parts);
+    printf("verified %d remote segment(s): %d ok, %d failed\n", v.ok + v.bad, v.ok, v.bad);
+    return rc || v.bad ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *cfg_path = NULL;
@@ -193,6 +315,10 @@ int main(int argc, char **argv)
     int rc;
     if (!strcmp(args[0], "placement") && (nargs == 2 || nargs == 3)) {
         rc = cmd_placement(cfg, args[1], nargs == 3 ? args[2] : NULL, json);
+    } else if (!strcmp(args[0], "locate") && nargs == 4) {
+        rc = cmd_locate(cfg, args[1], args[2], args[3], json);
+    } else if (!strcmp(args[0], "verify") && (nargs == 2 || nargs == 3)) {
+        rc = cmd_verify(cfg, args[1], nargs == 3 ? args[2] : NULL);
     } else if (!strcmp(args[0], "partitions") && nargs == 2) {
         int32_t *parts;
         size_t n;

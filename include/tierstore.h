@@ -224,6 +224,32 @@ ts_status ts_topic_partitions_offline(const ts_config *cfg, const char *topic,
 
 const char *ts_location_name(ts_location loc);
 
+/* Where one offset lives (read-only, like ts_placement_offline). */
+typedef struct ts_offset_location {
+    ts_segment_info segment;   /* the segment holding the offset */
+    int32_t chunk_index;       /* remote chunk holding its batch; -1 if not remote */
+    int32_t chunk_count;
+    uint64_t chunk_raw_pos;    /* chunk's position in the raw segment */
+    uint64_t chunk_raw_len;
+    uint64_t chunk_stored_pos; /* byte range of the chunk's zstd frame in the object */
+    uint64_t chunk_stored_len;
+    int64_t chunk_first_offset;
+} ts_offset_location;
+
+/* TS_E_OFFSET_OUT_OF_RANGE when no segment holds the offset. */
+ts_status ts_locate_offline(const ts_config *cfg, const char *topic, int32_t partition,
+                            int64_t offset, ts_offset_location *out, char *errstr, size_t errlen);
+
+/* Verifies every remote segment of a partition end to end: downloads each
+ * chunk, checks the stored CRC-32C, decompresses, checks the raw CRC-32C
+ * and every record batch's CRC-32C inside it. cb is called once per
+ * segment with its status and a message (TS_OK: "ok, N chunks, M batches").
+ * Returns TS_OK when every segment verified, else the first failure. */
+typedef void (*ts_verify_cb)(const ts_segment_info *seg, ts_status st, const char *msg,
+                             void *opaque);
+ts_status ts_verify_offline(const ts_config *cfg, const char *topic, int32_t partition,
+                            ts_verify_cb cb, void *opaque, char *errstr, size_t errlen);
+
 /* ------------------------------------------------------------------------
  * Engine statistics (for the demo, the CLI and benchmarks).
  * ------------------------------------------------------------------------ */

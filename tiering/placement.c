@@ -4,6 +4,8 @@
  * (the local copy, or the bucket's newest when there is no local copy).
  * Safe while an engine runs on the same data directory: it takes no lock
  * and tolerates a segment being appended to or deleted under it.
+ * Also: locate one offset (down to the remote chunk) and verify every
+ * remote segment end to end, for tierctl.
  */
 #include <dirent.h>
 #include <limits.h>
@@ -13,11 +15,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/batch.h"
 #include "common/config_table.h"
+#include "common/crc32c.h"
 #include "common/err.h"
+#include "common/fsutil.h"
 #include "index/index.h"
 #include "internal.h"
 #include "objstore/objstore.h"
+#include "reader/reader.h"
 #include "segment.h"
 
 ts_status ts_placement_merge(int32_t partition, ts_segment_info *local, size_t nlocal,
@@ -41,25 +47,22 @@ static ts_status open_store(const ts_config *cfg, ts_objstore **os, char *errstr
     return ts_objstore_open(url, cfg, os, errstr, errlen);
 }
 
-ts_status ts_placement_offline(const ts_config *cfg, const char *topic, int32_t partition,
-                               ts_segment_info **rows, size_t *nrows, char *errstr, size_t errlen)
+/* Local segment rows of a partition directory (read-only scan). */
+static ts_status scan_local(const char *dir, int32_t partition, size_t max_batch,
+                            ts_segment_info **out, size_t *nout, int *dir_exists, char *errstr,
+                            size_t errlen)
 {
-    if (!ts_topic_name_valid(topic))
-        return ts_err_set(errstr, errlen, TS_E_INVAL, "invalid topic name '%s'", topic ? topic : "");
-    const char *data_dir = ts_config_get_str(cfg, "log.dirs");
-    size_t max_batch = (size_t)ts_config_get_int(cfg, "message.max.bytes");
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof(dir), "%s/%s-%d", data_dir, topic, partition);
-
     ts_segment_info *local = NULL;
     size_t nlocal = 0, cap = 0;
-    ts_status st = TS_OK;
     DIR *d = opendir(dir);
+    *dir_exists = d != NULL;
+    int64_t newest = -1; /* the active segment is the newest file, even empty */
     if (d) {
         struct dirent *de;
         while ((de = readdir(d))) {
             int64_t base;
             if (ts_segment_parse_name(de->d_name, &base)) continue;
+            if (base > newest) newest = base;
             char path[PATH_MAX];
             snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
             int64_t last, fts, mts;
@@ -90,56 +93,215 @@ ts_status ts_placement_offline(const ts_config *cfg, const char *topic, int32_t 
         closedir(d);
         if (nlocal) {
             qsort(local, nlocal, sizeof(*local), cmp_base);
-            local[nlocal - 1].active = 1;
+            local[nlocal - 1].active = local[nlocal - 1].base_offset == newest;
         }
     }
+    *out = local;
+    *nout = nlocal;
+    return TS_OK;
+}
 
-    ts_objstore *os = NULL;
+/* The partition's remote manifest entries: the local copy of the manifest,
+ * or the bucket's newest when there is none (without writing anything
+ * locally: this is a read-only view). *os stays open for the caller. */
+static ts_status load_remote(const ts_config *cfg, const char *topic, int32_t partition,
+                             const char *dir, int dir_exists, ts_objstore **os,
+                             ts_segment_meta **segs, size_t *nsegs, char *errstr, size_t errlen)
+{
+    *segs = NULL;
+    *nsegs = 0;
     ts_index *idx = NULL;
-    ts_segment_meta *remote = NULL;
-    size_t nremote = 0;
-    st = open_store(cfg, &os, errstr, errlen);
-    if (st) goto out;
-    if (os || d) {
-        st = ts_index_create(topic, partition, dir, NULL, &idx, errstr, errlen);
-        if (st) goto out;
-        st = d ? ts_index_load_local(idx, errstr, errlen) : TS_E_NOT_FOUND;
-        if (st == TS_E_NOT_FOUND && os) {
-            /* No local copy: read the bucket's newest manifest (without
-             * writing anything locally: this is a read-only view). */
-            ts_index_destroy(idx);
-            idx = NULL;
-            char tmp[] = "/tmp/tierctl-XXXXXX";
-            if (!mkdtemp(tmp)) {
-                st = ts_err_set(errstr, errlen, TS_E_IO, "cannot create a temp dir");
-                goto out;
-            }
-            st = ts_index_create(topic, partition, tmp, os, &idx, errstr, errlen);
-            if (!st) st = ts_index_load_remote(idx, errstr, errlen);
-            char m[PATH_MAX + 32];
-            snprintf(m, sizeof(m), "%s/remote_manifest.json", tmp);
-            remove(m);
-            rmdir(tmp);
-        }
-        if (st == TS_E_NOT_FOUND) st = TS_OK;
-        if (st) goto out;
-        st = ts_index_snapshot(idx, &remote, &nremote);
-        if (st) goto out;
+    ts_status st = open_store(cfg, os, errstr, errlen);
+    if (st || (!*os && !dir_exists)) return st;
+    st = ts_index_create(topic, partition, dir, NULL, &idx, errstr, errlen);
+    if (st) return st;
+    st = dir_exists ? ts_index_load_local(idx, errstr, errlen) : TS_E_NOT_FOUND;
+    if (st == TS_E_NOT_FOUND && *os) {
+        ts_index_destroy(idx);
+        idx = NULL;
+        char tmp[] = "/tmp/tierctl-XXXXXX";
+        if (!mkdtemp(tmp)) return ts_err_set(errstr, errlen, TS_E_IO, "cannot create a temp dir");
+        st = ts_index_create(topic, partition, tmp, *os, &idx, errstr, errlen);
+        if (!st) st = ts_index_load_remote(idx, errstr, errlen);
+        ts_fs_rmtree(tmp, NULL, 0);
     }
-    if (!d && nremote == 0) {
+    if (st == TS_E_NOT_FOUND) st = TS_OK;
+    if (!st) st = ts_index_snapshot(idx, segs, nsegs);
+    ts_index_destroy(idx);
+    return st;
+}
+
+typedef struct view {
+    ts_objstore *os;
+    ts_segment_info *rows;
+    size_t nrows;
+    ts_segment_meta *remote;
+    size_t nremote;
+} view;
+
+static void view_free(view *v)
+{
+    free(v->rows);
+    ts_index_snapshot_free(v->remote, v->nremote);
+    ts_objstore_destroy(v->os);
+    memset(v, 0, sizeof(*v));
+}
+
+static ts_status view_open(const ts_config *cfg, const char *topic, int32_t partition, view *v,
+                           char *errstr, size_t errlen)
+{
+    memset(v, 0, sizeof(*v));
+    if (!ts_topic_name_valid(topic))
+        return ts_err_set(errstr, errlen, TS_E_INVAL, "invalid topic name '%s'", topic ? topic : "");
+    const char *data_dir = ts_config_get_str(cfg, "log.dirs");
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s/%s-%d", data_dir, topic, partition);
+    ts_segment_info *local = NULL;
+    size_t nlocal = 0;
+    int exists = 0;
+    ts_status st = scan_local(dir, partition, (size_t)ts_config_get_int(cfg, "message.max.bytes"),
+                              &local, &nlocal, &exists, errstr, errlen);
+    if (!st) st = load_remote(cfg, topic, partition, dir, exists, &v->os, &v->remote, &v->nremote,
+                              errstr, errlen);
+    if (!st && !exists && v->nremote == 0)
         st = ts_err_set(errstr, errlen, TS_E_NOT_FOUND,
                         "partition %s-%d not found in %s nor in the bucket", topic, partition,
                         data_dir);
-        goto out;
+    if (!st) {
+        st = ts_placement_merge(partition, local, nlocal, v->remote, v->nremote, &v->rows,
+                                &v->nrows);
+        if (st) ts_err_set(errstr, errlen, st, "out of memory");
     }
-    st = ts_placement_merge(partition, local, nlocal, remote, nremote, rows, nrows);
-    if (st) ts_err_set(errstr, errlen, st, "out of memory");
-out:
-    ts_index_snapshot_free(remote, nremote);
-    ts_index_destroy(idx);
-    ts_objstore_destroy(os);
     free(local);
+    if (st) view_free(v);
     return st;
+}
+
+ts_status ts_placement_offline(const ts_config *cfg, const char *topic, int32_t partition,
+                               ts_segment_info **rows, size_t *nrows, char *errstr, size_t errlen)
+{
+    view v;
+    ts_status st = view_open(cfg, topic, partition, &v, errstr, errlen);
+    if (st) return st;
+    *rows = v.rows;
+    *nrows = v.nrows;
+    v.rows = NULL;
+    view_free(&v);
+    return TS_OK;
+}
+
+ts_status ts_locate_offline(const ts_config *cfg, const char *topic, int32_t partition,
+                            int64_t offset, ts_offset_location *out, char *errstr, size_t errlen)
+{
+    view v;
+    ts_status st = view_open(cfg, topic, partition, &v, errstr, errlen);
+    if (st) return st;
+    memset(out, 0, sizeof(*out));
+    out->chunk_index = -1;
+    st = ts_err_set(errstr, errlen, TS_E_OFFSET_OUT_OF_RANGE,
+                    "offset %lld of %s-%d is in no segment (log holds %lld..%lld)",
+                    (long long)offset, topic, partition,
+                    (long long)(v.nrows ? v.rows[0].base_offset : -1),
+                    (long long)(v.nrows ? v.rows[v.nrows - 1].last_offset : -1));
+    for (size_t i = 0; i < v.nrows; i++) {
+        if (offset < v.rows[i].base_offset || offset > v.rows[i].last_offset) continue;
+        out->segment = v.rows[i];
+        st = TS_OK;
+        for (size_t j = 0; j < v.nremote; j++) {
+            const ts_segment_meta *m = &v.remote[j];
+            if (m->base_offset != v.rows[i].base_offset) continue;
+            out->chunk_count = (int32_t)m->chunk_count;
+            for (uint32_t c = 0; c < m->chunk_count; c++) {
+                if (m->chunks[c].first_offset > offset) break;
+                out->chunk_index = (int32_t)c;
+                out->chunk_raw_pos = m->chunks[c].raw_pos;
+                out->chunk_raw_len = m->chunks[c].raw_len;
+                out->chunk_stored_pos = m->chunks[c].stored_pos;
+                out->chunk_stored_len = m->chunks[c].stored_len;
+                out->chunk_first_offset = m->chunks[c].first_offset;
+            }
+        }
+        break;
+    }
+    view_free(&v);
+    return st;
+}
+
+/* Checks every batch of a verified chunk (CRC-32C, contiguity). */
+static ts_status check_batches(const ts_chunk *ch, size_t max_batch, size_t *nbatches,
+                               char *msg, size_t msglen)
+{
+    size_t pos = 0;
+    while (pos < ch->len) {
+        ts_batch_hdr h;
+        char e[256];
+        ts_status st = ts_batch_validate(ch->data + pos, ch->len - pos, max_batch, &h, e, sizeof(e));
+        if (st) return ts_err_set(msg, msglen, st, "batch at chunk position %zu: %s", pos, e);
+        pos += ts_batch_total_size(&h);
+        (*nbatches)++;
+    }
+    return TS_OK;
+}
+
+ts_status ts_verify_offline(const ts_config *cfg, const char *topic, int32_t partition,
+                            ts_verify_cb cb, void *opaque, char *errstr, size_t errlen)
+{
+    view v;
+    ts_status st = view_open(cfg, topic, partition, &v, errstr, errlen);
+    if (st) return st;
+    if (!v.os) {
+        view_free(&v);
+        return ts_err_set(errstr, errlen, TS_E_CONFIG,
+                          "no object store configured (remote.storage.url): nothing to verify");
+    }
+    /* A cache with a zero cap verifies and returns chunks without keeping
+     * them: the same checks a cold read makes, and no disk use. */
+    char tmp[] = "/tmp/tierctl-verify-XXXXXX";
+    ts_chunk_cache *cache = NULL;
+    if (!mkdtemp(tmp)) {
+        view_free(&v);
+        return ts_err_set(errstr, errlen, TS_E_IO, "cannot create a temp dir");
+    }
+    st = ts_chunk_cache_create(tmp, 0, &cache, errstr, errlen);
+    size_t max_batch = (size_t)ts_config_get_int(cfg, "message.max.bytes");
+    ts_status first_fail = TS_OK;
+    for (size_t i = 0; !st && i < v.nremote; i++) {
+        const ts_segment_meta *m = &v.remote[i];
+        ts_segment_info row;
+        memset(&row, 0, sizeof(row));
+        for (size_t r = 0; r < v.nrows; r++)
+            if (v.rows[r].base_offset == m->base_offset) row = v.rows[r];
+        char msg[1024] = "";
+        size_t nbatches = 0;
+        ts_status vs = TS_OK;
+        uint32_t seg_crc = 0;
+        for (uint32_t c = 0; c < m->chunk_count && !vs; c++) {
+            ts_chunk *ch = NULL;
+            vs = ts_chunk_cache_get(cache, v.os, m, c, &ch, msg, sizeof(msg));
+            if (!vs) {
+                vs = check_batches(ch, max_batch, &nbatches, msg, sizeof(msg));
+                if (vs) ts_err_prefix(msg, sizeof(msg), vs, "%s chunk %u", m->object_key, c);
+                seg_crc = ts_crc32c(seg_crc, ch->data, ch->len);
+            }
+            ts_chunk_release(ch);
+        }
+        if (!vs && m->segment_crc32c && seg_crc != m->segment_crc32c)
+            vs = ts_err_set(msg, sizeof(msg), TS_E_CHECKSUM,
+                            "%s: whole-segment CRC-32C 0x%08x, manifest says 0x%08x",
+                            m->object_key, seg_crc, m->segment_crc32c);
+        if (!vs)
+            snprintf(msg, sizeof(msg), "ok: %u chunks, %zu batches, %llu raw bytes", m->chunk_count,
+                     nbatches, (unsigned long long)m->size_bytes);
+        if (vs && !first_fail) {
+            first_fail = vs;
+            ts_err_set(errstr, errlen, vs, "%s", msg);
+        }
+        if (cb) cb(&row, vs, msg, opaque);
+    }
+    ts_chunk_cache_destroy(cache);
+    ts_fs_rmtree(tmp, NULL, 0);
+    view_free(&v);
+    return st ? st : first_fail;
 }
 
 ts_status ts_topic_partitions_offline(const ts_config *cfg, const char *topic, int32_t **parts,

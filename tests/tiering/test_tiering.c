@@ -331,6 +331,13 @@ TT_TEST(uploaded_object_is_plain_zstd_of_the_segment)
     env_done(&e);
 }
 
+static void count_verified(const ts_segment_info *s, ts_status st, const char *msg, void *o)
+{
+    (void)s;
+    (void)msg;
+    if (st == TS_OK) (*(int *)o)++;
+}
+
 TT_TEST(cold_reads_verify_and_name_the_object)
 {
     env e;
@@ -350,6 +357,15 @@ TT_TEST(cold_reads_verify_and_name_the_object)
     TT_ASSERT_EQ_INT(read_all(p, 0, e.err, sizeof(e.err)), 500);
     ts_engine_close(e.eng);
     e.eng = NULL;
+    int vrows = 0;
+    TT_OKE(ts_verify_offline(e.cfg, "c", 0, count_verified, &vrows, e.err, sizeof(e.err)), e.err);
+    TT_ASSERT(vrows >= 2);
+    ts_offset_location loc;
+    TT_OKE(ts_locate_offline(e.cfg, "c", 0, 5, &loc, e.err, sizeof(e.err)), e.err);
+    TT_ASSERT(loc.segment.location == TS_LOC_REMOTE && loc.chunk_index == 0 && loc.chunk_count >= 1);
+    TT_ASSERT(loc.segment.base_offset == 0 && loc.segment.object_key[0]);
+    TT_ASSERT_EQ_INT(ts_locate_offline(e.cfg, "c", 0, 100000, &loc, e.err, sizeof(e.err)),
+                     TS_E_OFFSET_OUT_OF_RANGE);
     /* Flip one byte inside the first frame; empty the cache. */
     char obj[1200], cache[800];
     TT_ASSERT(find_object(e.bucket, "c", 0, obj, sizeof(obj)) == 0);
@@ -361,6 +377,11 @@ TT_TEST(cold_reads_verify_and_name_the_object)
     close(fd);
     snprintf(cache, sizeof(cache), "%s/.chunk-cache", e.data);
     ts_fs_rmtree(cache, NULL, 0);
+    /* tierctl verify's engine: the damaged segment fails, naming its object. */
+    vrows = 0;
+    TT_ASSERT_EQ_INT(ts_verify_offline(e.cfg, "c", 0, count_verified, &vrows, e.err, sizeof(e.err)),
+                     TS_E_CHECKSUM);
+    TT_ASSERT(strstr(e.err, "c/0/segments/") != NULL);
     TT_OKE(env_open(&e), e.err);
     TT_OKE(ts_partition_open(e.eng, "c", 0, 0, &p, e.err, sizeof(e.err)), e.err);
     uint8_t *d = NULL;
