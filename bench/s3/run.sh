@@ -8,17 +8,16 @@
 #     separately and reported);
 #  2. cold-read latency: random ranged GETs (64 KiB and 4 MiB) p50/p99 and
 #     bytes fetched per read.
-# Starts RGW, builds (Release) in $TS_BENCH_BUILD (default build-bench),
+# Starts RGW, builds (Release) in $TS_BENCH_BUILD (default build-bench-s3),
 # runs, and always tears RGW down. Sizes: TS_BENCH_MIB (default 256).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD=${TS_BENCH_BUILD:-$ROOT/build-bench}
+BUILD=${TS_BENCH_BUILD:-$ROOT/build-bench-s3}
 MIB=${TS_BENCH_MIB:-256}
 AWS=/usr/bin/aws
 [ -x "$AWS" ] || { echo "run.sh: $AWS not found (apt-get install awscli)" >&2; exit 2; }
 
-# TS_WERROR=OFF: at -O2 GCC 12 flags maybe-uninitialized in common/config.c.
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DTS_WERROR=OFF >/dev/null || exit 1
+cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null || exit 1
 make -C "$BUILD" -j"$(nproc)" bench_s3 >/dev/null || { echo "run.sh: build failed" >&2; exit 1; }
 
 free_port() { local p=$1; while ss -ltn 2>/dev/null | grep -q ":$p "; do p=$((p + 1)); done; echo "$p"; }
