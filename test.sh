@@ -5,6 +5,7 @@
 #   2. the S3 suite and the same engine suite against a private Ceph RGW
 #   3. the broker tests with real Kafka clients (kcat, confluent-kafka)
 #   4. unit + integration tests again under AddressSanitizer + UBSan
+#   5. a short libFuzzer run of every parser of untrusted bytes
 # Exits non-zero if anything failed; prints "N passed, N failed" at the end.
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -40,6 +41,21 @@ build build-asan -DTS_SANITIZE=address,undefined -DCMAKE_BUILD_TYPE=Debug || exi
 phase "unit + integration under ASan+UBSan" \
   env TS_E2E_BYTES=268435456 TS_CRASH_TRIALS=8 ASAN_OPTIONS=detect_leaks=1 \
   bash -c "cd build-asan && ctest --output-on-failure -L '^(unit|integration)$'"
+
+fuzz_smoke() { # every fuzz target for a few seconds; a crash fails the phase
+  local t rc=0
+  for t in build-fuzz/tests/fuzz/fuzz_* build-fuzz/tests/objstore_s3/fuzz_*; do
+    [ -x "$t" ] || continue
+    mkdir -p "build-fuzz/corpus/$(basename "$t")"
+    "$t" -max_total_time="${TS_FUZZ_SECONDS:-15}" -rss_limit_mb=2048 \
+      "build-fuzz/corpus/$(basename "$t")" >"build-fuzz/$(basename "$t").log" 2>&1 \
+      && echo "  $(basename "$t"): $(tail -1 "build-fuzz/$(basename "$t").log")" \
+      || { echo "  $(basename "$t"): CRASH"; tail -30 "build-fuzz/$(basename "$t").log"; rc=1; }
+  done
+  return $rc
+}
+CC=clang build build-fuzz -DTS_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug || exit 1
+phase "fuzz smoke (libFuzzer)" fuzz_smoke
 
 echo
 echo "test.sh: $passed passed, $failed failed"

@@ -309,8 +309,7 @@ TT_TEST(xml_list_rejects_malformed)
         "<ListBucketResult>",                                             /* never closes */
         "<ListBucketResult><Contents><Key>k</Key></Contents></ListBucketResult>", /* no Size */
         "<ListBucketResult><Contents><Key>k</Key><Size>12x</Size></Contents></ListBucketResult>",
-        "<ListBucketResult><Contents><Key>k</Key><Size>99999999999999999999</Size></Contents>"
-        "</ListBucketResult>",
+        "<ListBucketResult><Contents><Key>k</Key><Size>99999999999999999999</Size></Contents></ListBucketResult>",
         "<ListBucketResult><Contents><Key>a&bogus;</Key><Size>1</Size></Contents></ListBucketResult>",
         "<ListBucketResult><Contents><Key>a&#0;</Key><Size>1</Size></Contents></ListBucketResult>",
         "<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>", /* no token */
