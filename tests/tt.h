@@ -6,7 +6,8 @@
  *
  * `test_foo name1 name2` runs only those tests (runnable by name).
  * A failed assertion ends the current test; the summary line reads
- * "N passed, N failed" and the exit code is non-zero on any failure.
+ * "N passed, N failed" (", N skipped" when TT_SKIP ended some) and the exit
+ * code is non-zero on any failure.
  */
 #ifndef TS_TT_H
 #define TS_TT_H
@@ -17,7 +18,7 @@
 
 #include "tierstore.h"
 
-static int tt_passed, tt_failed, tt_cur_failed;
+static int tt_passed, tt_failed, tt_skipped, tt_cur_failed, tt_cur_skipped;
 static int tt_argc;
 static char **tt_argv;
 
@@ -29,6 +30,16 @@ static char **tt_argv;
         fprintf(stderr, __VA_ARGS__);                                                            \
         fprintf(stderr, "\n");                                                                   \
         tt_cur_failed = 1;                                                                       \
+        return;                                                                                  \
+    } while (0)
+
+/* Ends the current test as skipped (never counted as passed). */
+#define TT_SKIP(...)                                                                             \
+    do {                                                                                         \
+        fprintf(stderr, "    SKIP: ");                                                           \
+        fprintf(stderr, __VA_ARGS__);                                                            \
+        fprintf(stderr, "\n");                                                                   \
+        tt_cur_skipped = 1;                                                                      \
         return;                                                                                  \
     } while (0)
 
@@ -83,9 +94,13 @@ static int tt_selected(const char *name)
     do {                                                                                         \
         if (!tt_selected(#name)) break;                                                          \
         tt_cur_failed = 0;                                                                       \
+        tt_cur_skipped = 0;                                                                      \
         fprintf(stderr, "  RUN  %s\n", #name);                                                   \
         name();                                                                                  \
-        if (tt_cur_failed) {                                                                     \
+        if (tt_cur_skipped && !tt_cur_failed) {                                                  \
+            tt_skipped++;                                                                        \
+            fprintf(stderr, "  SKIP %s\n", #name);                                               \
+        } else if (tt_cur_failed) {                                                                     \
             tt_failed++;                                                                         \
             fprintf(stderr, "  FAIL %s\n", #name);                                               \
         } else {                                                                                 \
@@ -96,7 +111,8 @@ static int tt_selected(const char *name)
 
 static inline int tt_summary(void)
 {
-    printf("%d passed, %d failed\n", tt_passed, tt_failed);
+    if (tt_skipped) printf("%d passed, %d failed, %d skipped\n", tt_passed, tt_failed, tt_skipped);
+    else printf("%d passed, %d failed\n", tt_passed, tt_failed);
     return tt_failed ? 1 : (tt_passed ? 0 : 1);
 }
 

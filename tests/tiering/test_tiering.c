@@ -4,6 +4,9 @@
  * Object store: a file:// bucket in a temp dir (and the fault injector).
  */
 #include <dirent.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -572,6 +575,84 @@ TT_TEST(orphan_objects_are_swept)
     env_done(&e);
 }
 
+/* In a child with its own mount namespace: the data dir on a 1 MiB tmpfs.
+ * Exit 0 pass, 1 fail (message on stderr), 77 cannot set up. */
+static int disk_full_child(const char *mnt)
+{
+    if (unshare(CLONE_NEWNS) != 0 || mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+        mount("tmpfs", mnt, "tmpfs", 0, "size=1m") != 0)
+        return 77;
+    char data[600], filler[700], err[1024];
+    snprintf(data, sizeof(data), "%s/data", mnt);
+    snprintf(filler, sizeof(filler), "%s/filler", mnt);
+    static uint8_t junk[256 * 1024];
+    if (ts_fs_write_atomic(filler, junk, sizeof(junk), err, sizeof(err))) return 1;
+    ts_config *c = ts_config_create();
+    ts_config_set(c, "log.dirs", data, NULL, 0);
+    ts_config_set(c, "remote.storage.enable", "false", NULL, 0);
+    ts_config_set(c, "log.segment.bytes", "200000", NULL, 0);
+    ts_engine *eng;
+    ts_partition *p;
+    if (ts_engine_open(c, &eng, err, sizeof(err)) ||
+        ts_partition_open(eng, "full", 0, 1, &p, err, sizeof(err))) {
+        fprintf(stderr, "    %s\n", err);
+        return 1;
+    }
+    ts_status st = TS_OK;
+    long ok = 0;
+    for (int i = 0; i < 10000 && st == TS_OK; i++) {
+        size_t len;
+        uint8_t *b = mk_batch(5, 200, i, i, &len);
+        st = ts_partition_append(p, b, len, NULL, NULL, err, sizeof(err));
+        free(b);
+        if (st == TS_OK) ok += 5;
+    }
+    if (st != TS_E_NOSPACE || !strstr(err, "No space")) {
+        fprintf(stderr, "    expected TS_E_NOSPACE, got %s: %s\n", ts_status_name(st), err);
+        return 1;
+    }
+    /* Nothing half-written: every acknowledged record reads back, and after
+     * a restart too; once space is freed, appends resume where they were. */
+    if (read_all(p, 0, err, sizeof(err)) != ok) return 1;
+    ts_engine_close(eng);
+    unlink(filler);
+    if (ts_engine_open(c, &eng, err, sizeof(err)) ||
+        ts_partition_open(eng, "full", 0, 0, &p, err, sizeof(err))) {
+        fprintf(stderr, "    reopen: %s\n", err);
+        return 1;
+    }
+    if (read_all(p, 0, err, sizeof(err)) != ok) return 1;
+    int64_t first;
+    size_t len;
+    uint8_t *b = mk_batch(5, 200, 1, 1, &len);
+    st = ts_partition_append(p, b, len, &first, NULL, err, sizeof(err));
+    free(b);
+    if (st || first != ok) {
+        fprintf(stderr, "    append after freeing space: %s (first %lld, want %ld)\n", err,
+                (long long)first, ok);
+        return 1;
+    }
+    ts_engine_close(eng);
+    ts_config_destroy(c);
+    return 0;
+}
+
+TT_TEST(disk_full_is_a_clear_error_and_loses_nothing)
+{
+    char mnt[512];
+    snprintf(mnt, sizeof(mnt), "%s/full-mnt", g_root);
+    ts_fs_mkdirs(mnt, NULL, 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    TT_ASSERT(pid >= 0);
+    if (pid == 0) _exit(disk_full_child(mnt));
+    int ws = 0;
+    TT_ASSERT(waitpid(pid, &ws, 0) == pid);
+    TT_ASSERT(WIFEXITED(ws));
+    if (WEXITSTATUS(ws) == 77) TT_SKIP("cannot mount a small tmpfs here (needs CAP_SYS_ADMIN)");
+    TT_ASSERT_EQ_INT(WEXITSTATUS(ws), 0);
+}
+
 TT_TEST(bad_config_is_named)
 {
     env e;
@@ -601,6 +682,7 @@ int main(int argc, char **argv)
     TT_RUN(backpressure_when_uploads_fail);
     TT_RUN(time_based_roll_uploads_idle_segment);
     TT_RUN(orphan_objects_are_swept);
+    TT_RUN(disk_full_is_a_clear_error_and_loses_nothing);
     TT_RUN(bad_config_is_named);
     if (!getenv("TS_KEEP_TMP")) ts_fs_rmtree(g_root, NULL, 0);
     return tt_summary();
