@@ -237,8 +237,10 @@ typedef struct tsp_plugin {
     /* Offsets; out->struct_size must be set by the caller. */
     tsp_status (*offsets)(tsp_partition *p, tsp_offsets *out);
 
-    /* Earliest offset whose batch max timestamp >= timestamp_ms, local or
-     * remote. TSP_E_NOT_FOUND when none. May block on the object store. */
+    /* Earliest offset whose record timestamp >= timestamp_ms, local or
+     * remote (Kafka ListOffsets); an engine that only indexes batches may
+     * return the first offset of the batch holding it (a lower bound).
+     * TSP_E_NOT_FOUND when none. May block on the object store. */
     tsp_status (*offset_for_time)(tsp_partition *p, int64_t timestamp_ms, int64_t *offset,
                                   char *errstr, size_t errlen);
 
