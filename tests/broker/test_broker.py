@@ -500,7 +500,127 @@ def t_restart():
         b.cleanup()
 
 
+def crc32c(data):
+    poly = 0x82F63B78
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ poly if c & 1 else c >> 1
+        table.append(c)
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+def zz(v):
+    """zig-zag varint"""
+    u = (v << 1) ^ (v >> 63)
+    out = b""
+    while u >= 0x80:
+        out += bytes([(u & 0x7F) | 0x80])
+        u >>= 7
+    return out + bytes([u])
+
+
+def record_batch(pid, epoch, seq, value, ts=1_700_000_000_000):
+    rec = b"\x00" + zz(0) + zz(0) + zz(-1) + zz(len(value)) + value + zz(0)
+    rec = zz(len(rec)) + rec
+    after_crc = struct.pack(">hiqqqhii", 0, 0, ts, ts, pid, epoch, seq, 1) + rec
+    head = struct.pack(">bI", 2, crc32c(after_crc))
+    body = struct.pack(">i", 0) + head + after_crc  # partitionLeaderEpoch, magic, crc, ...
+    return struct.pack(">qi", 0, len(body)) + body
+
+
+def produce_v7(sock, corr, topic, batch):
+    body = struct.pack(">hhi", -1, -1, 10000)
+    body += struct.pack(">ih", 1, len(topic)) + topic.encode()
+    body += struct.pack(">ii", 1, 0) + struct.pack(">i", len(batch)) + batch
+    raw_request(sock, 0, 7, corr, body)
+    r = raw_response(sock)
+    # corr, [topic [partition error base_offset log_append_time log_start]] throttle
+    (c,) = struct.unpack(">i", r[:4])
+    pos = 4 + 4
+    (tl,) = struct.unpack(">h", r[pos:pos + 2])
+    pos += 2 + tl + 4
+    part, err, base = struct.unpack(">ihq", r[pos:pos + 14])
+    return c, err, base
+
+
+def t_idempotence_mem():
+    b = Broker(MEMPLUGIN).start()
+    try:
+        a = AdminClient({"bootstrap.servers": b.bootstrap})
+        a.create_topics([NewTopic("idem", 1, 1)])["idem"].result(10)
+        s = socket.create_connection(("127.0.0.1", b.port))
+        s.settimeout(10)
+        pid = 4242
+        _, err, base0 = produce_v7(s, 1, "idem", record_batch(pid, 0, 0, b"a"))
+        check(err == 0 and base0 == 0, "first batch: err %d base %d" % (err, base0))
+        _, err, base1 = produce_v7(s, 2, "idem", record_batch(pid, 0, 1, b"b"))
+        check(err == 0 and base1 == 1, "second batch: err %d base %d" % (err, base1))
+        # a retried batch (same sequence) is answered with its first offset, not re-appended
+        _, err, dup = produce_v7(s, 3, "idem", record_batch(pid, 0, 1, b"b"))
+        check(err == 0 and dup == 1, "duplicate: err %d base %d" % (err, dup))
+        # a gap in sequences is refused
+        _, err, _ = produce_v7(s, 4, "idem", record_batch(pid, 0, 5, b"x"))
+        check(err == 45, "out-of-order sequence must give 45, got %d" % err)
+        _, err, _ = produce_v7(s, 5, "idem", record_batch(pid, 0, 2, b"c"))
+        check(err == 0, "next sequence accepted, got %d" % err)
+        # a newer epoch resets; then the old epoch is fenced
+        _, err, _ = produce_v7(s, 6, "idem", record_batch(pid, 1, 0, b"d"))
+        check(err == 0, "new epoch accepted, got %d" % err)
+        _, err, _ = produce_v7(s, 7, "idem", record_batch(pid, 0, 3, b"e"))
+        check(err == 47, "old epoch must give INVALID_PRODUCER_EPOCH 47, got %d" % err)
+        s.close()
+        c = ck.Consumer({"bootstrap.servers": b.bootstrap, "group.id": "x"})
+        lo, hi = c.get_watermark_offsets(ck.TopicPartition("idem", 0), timeout=10)
+        c.close()
+        check(hi == 4, "log end %d, want 4 (duplicate dropped)" % hi)
+    finally:
+        b.cleanup()
+
+
+def t_session():
+    """A member that dies without LeaveGroup is removed after its session
+    timeout and the survivor gets every partition."""
+    b = Broker(TSPLUGIN).start()
+    try:
+        a = AdminClient({"bootstrap.servers": b.bootstrap})
+        a.create_topics([NewTopic("st", 4, 1)])["st"].result(10)
+        child = subprocess.Popen([sys.executable, "-c", r"""
+import confluent_kafka as ck, sys, time
+c = ck.Consumer({"bootstrap.servers": sys.argv[1], "group.id": "sess",
+                 "session.timeout.ms": 3000, "heartbeat.interval.ms": 300})
+c.subscribe(["st"])
+while True:
+    c.poll(0.2)
+""", b.bootstrap])
+        _procs.append(child)
+        assigned = {}
+        c = ck.Consumer({"bootstrap.servers": b.bootstrap, "group.id": "sess",
+                         "session.timeout.ms": 3000, "heartbeat.interval.ms": 300})
+        c.subscribe(["st"], on_assign=lambda _c, ps: assigned.update(p=sorted(t.partition for t in ps)))
+        deadline = time.time() + 30
+        while time.time() < deadline and len(assigned.get("p", [])) != 2:
+            c.poll(0.2)
+        check(len(assigned.get("p", [])) == 2, "two members must split 4 partitions: %r" % assigned)
+        child.kill()
+        child.wait()
+        deadline = time.time() + 30
+        while time.time() < deadline and assigned.get("p") != [0, 1, 2, 3]:
+            c.poll(0.2)
+        check(assigned.get("p") == [0, 1, 2, 3],
+              "after the other member died: %r" % assigned.get("p"))
+        c.close()
+    finally:
+        b.cleanup()
+
+
 TESTS = {
+    "idempotence_mem": (t_idempotence_mem, ["MEMPLUGIN"]),
+    "session": (t_session, ["TSPLUGIN"]),
     "kcat_mem": (t_kcat_mem, ["MEMPLUGIN"]),
     "protocol_mem": (t_protocol_mem, ["MEMPLUGIN"]),
     "kcat": (t_kcat, ["TSPLUGIN"]),
