@@ -315,9 +315,16 @@ void handle_Produce(broker *b, reply *r, kafka_request *q)
             tsp_status st = b->pl->append(p->h, pp->records.p, (size_t)pp->records.len, &first,
                                           &last, pr->msg, sizeof pr->msg);
             if (st != TSP_OK) {
+                /* Retriable refusals (backpressure) come in bursts while
+                 * uploads catch up: log them at most once a second. */
+                static int64_t last_retriable_log;
+                int retriable = b->pl->status_is_retriable(st);
                 pr->error = kafka_error_from_status(st);
-                blog_warn("produce to %s-%d from %s: %s: %s", t->name, pp->index,
-                          conn_peer(o->r.c), b->pl->status_name(st), pr->msg);
+                if (!retriable || bclock_ms() - last_retriable_log >= 1000) {
+                    if (retriable) last_retriable_log = bclock_ms();
+                    blog_warn("produce to %s-%d from %s: %s: %s", t->name, pp->index,
+                              conn_peer(o->r.c), b->pl->status_name(st), pr->msg);
+                }
                 continue;
             }
             idempotence_record(ps, pp->records.p, first);

@@ -244,6 +244,10 @@ def t_protocol_mem():
         raw_request(s, 18, 0, 5)
         r = raw_response(s)
         check(r is not None and struct.unpack(">ih", r[:6]) == (5, 0), "broker alive after abuse")
+        # Metadata v9 (flexible): auto-creates and decodes to the last byte
+        brokers, topics = metadata_v9(s, 6, "flex-topic")
+        check(brokers == [(0, "127.0.0.1", b.port)], "Metadata v9 brokers %r" % brokers)
+        check(topics == [(0, "flex-topic", [(0, 0, 0)])], "Metadata v9 topics %r" % topics)
         s.close()
         # CreateTopics: invalid config is refused; DeleteTopics works
         a = AdminClient({"bootstrap.servers": b.bootstrap})
@@ -279,6 +283,76 @@ def t_protocol_mem():
         check(b.alive(), "broker died")
     finally:
         b.cleanup()
+
+
+class Rd:
+    """Tiny reader for raw responses (flexible encodings included)."""
+
+    def __init__(self, b):
+        self.b, self.p = b, 0
+
+    def take(self, fmt):
+        v = struct.unpack_from(fmt, self.b, self.p)
+        self.p += struct.calcsize(fmt)
+        return v[0] if len(v) == 1 else v
+
+    def uvarint(self):
+        x = shift = 0
+        while True:
+            c = self.b[self.p]
+            self.p += 1
+            x |= (c & 0x7F) << shift
+            shift += 7
+            if not c & 0x80:
+                return x
+
+    def cstr(self):
+        n = self.uvarint() - 1
+        if n < 0:
+            return None
+        v = self.b[self.p:self.p + n].decode()
+        self.p += n
+        return v
+
+    def tags(self):
+        for _ in range(self.uvarint()):
+            self.uvarint()
+            self.p += self.uvarint()
+
+
+def metadata_v9(sock, corr, topic):
+    body = b"\x02" + bytes([len(topic) + 1]) + topic.encode() + b"\x00" + b"\x01\x00\x00\x00"
+    raw_request(sock, 3, 9, corr, body, flexible=True)
+    r = Rd(raw_response(sock))
+    check(r.take(">i") == corr, "Metadata v9 correlation id")
+    r.tags()  # response header v1
+    r.take(">i")  # throttle
+    brokers = []
+    for _ in range(r.uvarint() - 1):
+        node, host, port = r.take(">i"), r.cstr(), r.take(">i")
+        r.cstr()
+        r.tags()
+        brokers.append((node, host, port))
+    r.cstr()  # cluster id
+    r.take(">i")  # controller
+    topics = []
+    for _ in range(r.uvarint() - 1):
+        err, name, _internal = r.take(">h"), r.cstr(), r.take(">b")
+        parts = []
+        for _ in range(r.uvarint() - 1):
+            perr, idx, leader, _epoch = r.take(">hiii")
+            for _arr in range(3):
+                for _ in range(r.uvarint() - 1):
+                    r.take(">i")
+            r.tags()
+            parts.append((perr, idx, leader))
+        r.take(">i")
+        r.tags()
+        topics.append((err, name, parts))
+    r.take(">i")
+    r.tags()
+    check(r.p == len(r.b), "Metadata v9: %d trailing bytes" % (len(r.b) - r.p))
+    return brokers, topics
 
 
 def consume_all(bootstrap, topic, n, group=None, timeout=120, conf=None):
@@ -548,6 +622,71 @@ def produce_v7(sock, corr, topic, batch):
     return c, err, base
 
 
+def uv(n):
+    out = b""
+    while n >= 0x80:
+        out += bytes([(n & 0x7F) | 0x80])
+        n >>= 7
+    return out + bytes([n])
+
+
+def cs(x):
+    return uv(len(x) + 1) + x.encode()
+
+
+def t_flexible_mem():
+    """Produce v9 and Fetch v12 (flexible versions no installed client uses)
+    round-trip one batch byte for byte."""
+    b = Broker(MEMPLUGIN).start()
+    try:
+        admin = AdminClient({"bootstrap.servers": b.bootstrap})
+        admin.create_topics([NewTopic("flex", 1, 1)])["flex"].result(10)
+        s = socket.create_connection(("127.0.0.1", b.port))
+        s.settimeout(10)
+        batch = record_batch(-1, -1, -1, b"flexible-value")
+        body = b"\x00" + struct.pack(">hi", -1, 10000) + uv(2) + cs("flex") + uv(2)
+        body += struct.pack(">i", 0) + uv(len(batch) + 1) + batch + b"\x00" + b"\x00" + b"\x00"
+        raw_request(s, 0, 9, 11, body, flexible=True)
+        r = Rd(raw_response(s))
+        check(r.take(">i") == 11, "Produce v9 correlation id")
+        r.tags()
+        check(r.uvarint() == 2 and r.cstr() == "flex" and r.uvarint() == 2, "Produce v9 shape")
+        idx, err, base, _lat, _lso = r.take(">ihqqq")
+        check((idx, err, base) == (0, 0, 0), "Produce v9 result %r" % ((idx, err, base),))
+        check(r.uvarint() == 1 and r.cstr() is None, "Produce v9 record errors / message")
+        r.tags()
+        r.tags()
+        r.take(">i")
+        r.tags()
+        check(r.p == len(r.b), "Produce v9 trailing bytes")
+
+        body = struct.pack(">iiiibii", -1, 100, 1, 1 << 20, 0, 0, -1) + uv(2) + cs("flex") + uv(2)
+        body += struct.pack(">iiqiqi", 0, -1, 0, -1, -1, 1 << 20) + b"\x00" + b"\x00"
+        body += uv(1) + cs("") + b"\x00"
+        raw_request(s, 1, 12, 12, body, flexible=True)
+        r = Rd(raw_response(s))
+        check(r.take(">i") == 12, "Fetch v12 correlation id")
+        r.tags()
+        _thr, err, _sid = r.take(">ihi")
+        check(err == 0 and r.uvarint() == 2 and r.cstr() == "flex" and r.uvarint() == 2,
+              "Fetch v12 shape")
+        idx, perr, hwm, _lso, _ls = r.take(">ihqqq")
+        check((idx, perr, hwm) == (0, 0, 1), "Fetch v12 partition %r" % ((idx, perr, hwm),))
+        check(r.uvarint() == 0, "Fetch v12 aborted transactions null")
+        r.take(">i")
+        n = r.uvarint() - 1
+        recs = r.b[r.p:r.p + n]
+        r.p += n
+        r.tags()
+        r.tags()
+        r.tags()
+        check(r.p == len(r.b), "Fetch v12 trailing bytes")
+        check(recs == batch, "Fetch v12 returned other bytes than produced")
+        s.close()
+    finally:
+        b.cleanup()
+
+
 def t_idempotence_mem():
     b = Broker(MEMPLUGIN).start()
     try:
@@ -619,6 +758,7 @@ while True:
 
 
 TESTS = {
+    "flexible_mem": (t_flexible_mem, ["MEMPLUGIN"]),
     "idempotence_mem": (t_idempotence_mem, ["MEMPLUGIN"]),
     "session": (t_session, ["TSPLUGIN"]),
     "kcat_mem": (t_kcat_mem, ["MEMPLUGIN"]),
