@@ -268,7 +268,7 @@ int main(int argc, char **argv)
         }
     }
     for (int p = 0; p < nparts; p++) {
-        ts_partition_roll(parts[p], err, sizeof(err));
+        while (ts_partition_roll(parts[p], err, sizeof(err)) == TS_E_BACKPRESSURE) usleep(5000);
         if (ts_partition_wait_uploaded(parts[p], 600000, err, sizeof(err))) {
             fprintf(stderr, "tierstore-demo: %s\n", err);
             return 1;

@@ -60,8 +60,10 @@ ts_status ts_batch_validate(const uint8_t *p, size_t len, size_t max_batch, ts_b
         return ts_err_set(errstr, errlen, TS_E_CORRUPT,
                           "record batch CRC mismatch: header says 0x%08x, data gives 0x%08x", h->crc,
                           crc);
-    if (h->last_offset_delta < 0 || h->records_count < 0 ||
-        (h->records_count > 0 && h->last_offset_delta < h->records_count - 1))
+    /* Producers always send lastOffsetDelta = recordsCount - 1 (Kafka's
+     * validator insists on it too); anything else would let one small batch
+     * claim billions of offsets. */
+    if (h->records_count < 1 || h->last_offset_delta != h->records_count - 1)
         return ts_err_set(errstr, errlen, TS_E_CORRUPT,
                           "record batch lastOffsetDelta %d inconsistent with %d records",
                           h->last_offset_delta, h->records_count);

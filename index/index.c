@@ -995,6 +995,7 @@ void ts_index_summary_get(ts_index *idx, ts_index_summary *out)
     }
     out->version = idx->version;
     out->remote_version = idx->remote_version;
+    out->log_start_offset = idx->log_start;
     pthread_mutex_unlock(&idx->mu);
 }
 

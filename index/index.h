@@ -134,6 +134,7 @@ typedef struct ts_index_summary {
     uint64_t stored_bytes;
     uint64_t version;         /* local manifest version */
     uint64_t remote_version;  /* last version durable in the bucket */
+    int64_t log_start_offset; /* manifest log start (advanced by retention); 0 if never set */
 } ts_index_summary;
 void ts_index_summary_get(ts_index *idx, ts_index_summary *out);
 

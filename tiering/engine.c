@@ -293,10 +293,15 @@ static void *bg_main(void *arg)
         pthread_cond_timedwait(&eng->bg_cv, &eng->bg_mu, &ts);
         if (eng->stopping) break;
         pthread_mutex_unlock(&eng->bg_mu);
-        pthread_mutex_lock(&eng->mu);
+        /* A partition being recovered from the bucket holds the engine lock
+         * for a while: skip this tick rather than stall every partition. */
+        if (pthread_mutex_trylock(&eng->mu) != 0) {
+            pthread_mutex_lock(&eng->bg_mu);
+            continue;
+        }
         size_t n = eng->nparts;
         ts_partition **ps = malloc((n + 1) * sizeof(*ps));
-        if (ps) memcpy(ps, eng->parts, n * sizeof(*ps));
+        if (ps && n) memcpy(ps, eng->parts, n * sizeof(*ps));
         pthread_mutex_unlock(&eng->mu);
         for (size_t i = 0; ps && i < n; i++) ts_part_tick(ps[i]);
         free(ps);
@@ -523,11 +528,10 @@ ts_status ts_partition_delete(ts_engine *eng, const char *topic, int32_t partiti
     pthread_mutex_lock(&p->mu);
     p->deleted = 1;
     while (p->upload_inflight) pthread_cond_wait(&p->cv, &p->mu);
-    for (size_t i = 0; i < p->nsegs; i++) {
-        p->segs[i]->deleted = 1;
-        ts_segment_unref(p->segs[i]);
-    }
-    p->nsegs = 0;
+    /* Segments stay in the list (files unlinked below, memory freed at
+     * engine close) so a handle used after delete never sees an empty log;
+     * every entry point checks p->deleted. */
+    for (size_t i = 0; i < p->nsegs; i++) p->segs[i]->deleted = 1;
     pthread_mutex_unlock(&p->mu);
     st = ts_fs_rmtree(p->dir, errstr, errlen);
     if (st) return st;
@@ -641,7 +645,7 @@ void ts_engine_stats_get(ts_engine *eng, ts_engine_stats *out)
     pthread_mutex_lock(&eng->mu);
     size_t n = eng->nparts;
     ts_partition **ps = malloc((n + 1) * sizeof(*ps));
-    if (ps) memcpy(ps, eng->parts, n * sizeof(*ps));
+    if (ps && n) memcpy(ps, eng->parts, n * sizeof(*ps));
     pthread_mutex_unlock(&eng->mu);
     for (size_t i = 0; ps && i < n; i++) {
         if (ps[i]->deleted) continue;

@@ -77,6 +77,15 @@ static uint64_t closed_bytes(ts_partition *p)
     return b;
 }
 
+/* Rolling now would leave more closed bytes than local retention allows
+ * (uploads lag). Partition lock held. */
+static int over_local_bound(ts_partition *p)
+{
+    if (!p->set.remote_enable || p->set.local_retention_bytes < 0) return 0;
+    uint64_t closed = closed_bytes(p);
+    return closed > 0 && closed + active_seg(p)->size > (uint64_t)p->set.local_retention_bytes;
+}
+
 static int64_t log_start_locked(ts_partition *p)
 {
     int64_t start = p->nsegs ? p->segs[0]->base_offset : p->leo;
@@ -102,7 +111,7 @@ static void schedule_upload(ts_partition *p)
     if (ts_mono_ms() < p->next_upload_ms) return;
     for (size_t i = 0; i + 1 < p->nsegs; i++) {
         ts_segment *s = p->segs[i];
-        if (s->remote || s->size == 0) continue;
+        if (s->remote || s->size == 0 || s->retiring) continue;
         upload_ctx *c = malloc(sizeof(*c));
         if (!c) return;
         c->p = p;
@@ -161,6 +170,10 @@ static void upload_job(void *arg)
         atomic_fetch_add(&eng->uploads_failed, 1);
         int64_t backoff = 100LL << (p->upload_failures < 9 ? p->upload_failures : 9);
         int64_t cap = ts_config_get_int(eng->cfg, "remote.log.upload.retry.backoff.max.ms");
+        /* A refusal that cannot succeed by retrying (the index rejects the
+         * entry, the segment is corrupt) waits the longest: an operator has
+         * to look, and the log says why. */
+        if (!ts_status_is_retriable(st) && st != TS_E_IO && st != TS_E_NOSPACE) backoff = cap;
         if (backoff > cap) backoff = cap;
         p->next_upload_ms = ts_mono_ms() + backoff;
         ts_log_warn("uploader", "%s-%d: upload of segment %020lld failed (attempt %d, retry in "
@@ -310,6 +323,9 @@ ts_status ts_part_open(ts_engine *eng, const char *topic, int32_t id, int create
         ts_index_summary sum;
         ts_index_summary_get(p->idx, &sum);
         if (sum.count) remote_end = sum.end_offset;
+        /* Retention may have emptied the manifest: its log start still says
+         * where offsets continue (offsets are never reused). */
+        if (sum.log_start_offset - 1 > remote_end) remote_end = sum.log_start_offset - 1;
         for (size_t i = 0; i < p->nsegs; i++) {
             ts_segment_meta m;
             memset(&m, 0, sizeof(m));
@@ -406,6 +422,15 @@ ts_status ts_partition_append(ts_partition *p, const void *data, size_t len,
         n++;
     }
 
+    int64_t span = 0; /* offsets this call assigns */
+    for (size_t i = 0; i < n; i++) span += (int64_t)hdrs[i].last_offset_delta + 1;
+    if (span - 1 > (int64_t)UINT32_MAX) {
+        st = ts_err_set(errstr, errlen, TS_E_INVAL,
+                        "%s-%d: one append may not span more than 2^32 offsets (got %lld)",
+                        p->topic, p->id, (long long)span);
+        goto out;
+    }
+
     pthread_mutex_lock(&p->mu);
     if (p->deleted) {
         pthread_mutex_unlock(&p->mu);
@@ -413,7 +438,10 @@ ts_status ts_partition_append(ts_partition *p, const void *data, size_t len,
         goto out;
     }
     ts_segment *a = active_seg(p);
-    if (a->size > 0 && a->size + len > (uint64_t)p->set.segment_bytes) {
+    /* Index entries hold offsets relative to the segment base in 32 bits:
+     * roll before a segment would span more. */
+    int span_full = a->size > 0 && p->leo + span - 1 - a->base_offset > (int64_t)UINT32_MAX;
+    if ((a->size > 0 && a->size + len > (uint64_t)p->set.segment_bytes) || span_full) {
         if (p->set.remote_enable && p->set.local_retention_bytes >= 0) {
             /* Local disk bound: closed segments may only leave local disk
              * once uploaded. If uploads lag, refuse (retriable) rather than
@@ -424,6 +452,11 @@ ts_status ts_partition_append(ts_partition *p, const void *data, size_t len,
                 pthread_mutex_unlock(&p->mu);
                 enforce_local_retention(p, incoming);
                 pthread_mutex_lock(&p->mu);
+                if (p->deleted) {
+                    pthread_mutex_unlock(&p->mu);
+                    st = ts_err_set(errstr, errlen, TS_E_CLOSED, "%s-%d was deleted", p->topic, p->id);
+                    goto out;
+                }
                 closed = closed_bytes(p);
                 a = active_seg(p);
                 if (closed > 0 && closed + a->size > (uint64_t)p->set.local_retention_bytes) {
@@ -438,7 +471,7 @@ ts_status ts_partition_append(ts_partition *p, const void *data, size_t len,
                 }
             }
         }
-        if (a->size > 0 && a->size + len > (uint64_t)p->set.segment_bytes) {
+        if (a->size > 0 && (a->size + len > (uint64_t)p->set.segment_bytes || span_full)) {
             st = roll_locked(p, errstr, errlen);
             if (st) {
                 pthread_mutex_unlock(&p->mu);
@@ -462,10 +495,15 @@ ts_status ts_partition_append(ts_partition *p, const void *data, size_t len,
     p->unflushed_msgs += records;
     if (p->first_unflushed_ms < 0) p->first_unflushed_ms = ts_mono_ms();
     if (p->unflushed_msgs >= p->set.flush_messages) {
-        st = ts_segment_flush(a, errstr, errlen);
-        if (!st) {
+        /* The records are in the log with their offsets: report the append
+         * as done (a retry would duplicate them) and leave the data counted
+         * as unflushed so the background flush tries again. */
+        char ferr[512];
+        if (ts_segment_flush(a, ferr, sizeof(ferr)) == TS_OK) {
             p->unflushed_msgs = 0;
             p->first_unflushed_ms = -1;
+        } else {
+            ts_log_error("tiering", "%s-%d: %s", p->topic, p->id, ferr);
         }
     }
     if (first_offset) *first_offset = first;
@@ -534,8 +572,10 @@ ts_status ts_partition_read(ts_partition *p, int64_t offset, size_t max_bytes, u
              * serve from the first local segment, as Kafka skips ahead. */
             ts_buf_free(&buf);
             pthread_mutex_lock(&p->mu);
+            int gone = p->deleted;
             first_local = p->segs[0]->base_offset;
             pthread_mutex_unlock(&p->mu);
+            if (gone) return ts_err_set(errstr, errlen, TS_E_CLOSED, "%s-%d was deleted", p->topic, p->id);
             if (first_local > offset) return ts_partition_read(p, first_local, max_bytes, out, out_len, errstr, errlen);
             return st;
         }
@@ -558,6 +598,10 @@ ts_status ts_partition_read(ts_partition *p, int64_t offset, size_t max_bytes, u
 static ts_status flush_active(ts_partition *p, char *errstr, size_t errlen)
 {
     pthread_mutex_lock(&p->mu);
+    if (p->deleted) {
+        pthread_mutex_unlock(&p->mu);
+        return ts_err_set(errstr, errlen, TS_E_CLOSED, "%s-%d was deleted", p->topic, p->id);
+    }
     ts_segment *a = active_seg(p);
     ts_segment_ref(a);
     int64_t msgs = p->unflushed_msgs;
@@ -583,7 +627,23 @@ ts_status ts_partition_flush(ts_partition *p, char *errstr, size_t errlen)
 ts_status ts_partition_roll(ts_partition *p, char *errstr, size_t errlen)
 {
     pthread_mutex_lock(&p->mu);
-    ts_status st = p->deleted ? TS_E_CLOSED : roll_locked(p, errstr, errlen);
+    if (!p->deleted && over_local_bound(p)) {
+        uint64_t incoming = active_seg(p)->size;
+        pthread_mutex_unlock(&p->mu);
+        enforce_local_retention(p, incoming);
+        pthread_mutex_lock(&p->mu);
+        if (!p->deleted && over_local_bound(p)) {
+            schedule_upload(p);
+            pthread_mutex_unlock(&p->mu);
+            return ts_err_set(errstr, errlen, TS_E_BACKPRESSURE,
+                              "%s-%d: cannot roll now: closed segments awaiting upload fill "
+                              "log.local.retention.bytes=%lld; retry later",
+                              p->topic, p->id, (long long)p->set.local_retention_bytes);
+        }
+    }
+    ts_status st = p->deleted ? ts_err_set(errstr, errlen, TS_E_CLOSED, "%s-%d was deleted",
+                                           p->topic, p->id)
+                              : roll_locked(p, errstr, errlen);
     pthread_mutex_unlock(&p->mu);
     return st;
 }
@@ -591,6 +651,10 @@ ts_status ts_partition_roll(ts_partition *p, char *errstr, size_t errlen)
 ts_status ts_partition_offsets(ts_partition *p, ts_offsets *out)
 {
     pthread_mutex_lock(&p->mu);
+    if (p->deleted) {
+        pthread_mutex_unlock(&p->mu);
+        return TS_E_CLOSED;
+    }
     out->log_start_offset = log_start_locked(p);
     out->local_start_offset = p->segs[0]->base_offset;
     out->log_end_offset = p->leo;
@@ -730,6 +794,11 @@ static void enforce_total_retention(ts_partition *p)
     if (p->idx && ts_index_snapshot(p->idx, &remote, &nremote) != TS_OK) return;
 
     pthread_mutex_lock(&p->mu);
+    if (p->deleted) {
+        pthread_mutex_unlock(&p->mu);
+        ts_index_snapshot_free(remote, nremote);
+        return;
+    }
     /* Units oldest first: remote entries below the first local segment,
      * then local segments. */
     int64_t first_local = p->segs[0]->base_offset;
@@ -760,6 +829,10 @@ static void enforce_total_retention(ts_partition *p)
             new_start = s->last_offset + 1;
         }
     }
+    /* Keep the uploader away from what is about to go: an upload started
+     * now would commit an entry below the new log start. */
+    for (size_t i = 0; new_start >= 0 && i + 1 < p->nsegs; i++)
+        if (p->segs[i]->last_offset < new_start && !p->segs[i]->uploading) p->segs[i]->retiring = 1;
     pthread_mutex_unlock(&p->mu);
     ts_index_snapshot_free(remote, nremote);
     if (new_start < 0) return;
@@ -776,7 +849,10 @@ static void enforce_total_retention(ts_partition *p)
                         p->id, err);
             for (size_t i = 0; i < nkeys; i++) free(keys[i]);
             free(keys);
-            if (!nkeys) return;
+            pthread_mutex_lock(&p->mu);
+            for (size_t i = 0; i < p->nsegs; i++) p->segs[i]->retiring = 0;
+            pthread_mutex_unlock(&p->mu);
+            return;
         }
         if (nkeys) {
             st = ts_objstore_delete_many(p->eng->os, (const char *const *)keys, nkeys, err,
@@ -792,13 +868,15 @@ static void enforce_total_retention(ts_partition *p)
         }
     }
     pthread_mutex_lock(&p->mu);
-    while (p->nsegs > 1 && p->segs[0]->last_offset < new_start && !p->segs[0]->uploading)
+    while (!p->deleted && p->nsegs > 1 && p->segs[0]->last_offset < new_start &&
+           !p->segs[0]->uploading)
         drop_seg(p, 0);
     pthread_mutex_unlock(&p->mu);
 }
 
 ts_status ts_partition_enforce_retention(ts_partition *p, char *errstr, size_t errlen)
 {
+    if (p->deleted) return ts_err_set(errstr, errlen, TS_E_CLOSED, "%s-%d was deleted", p->topic, p->id);
     pthread_mutex_lock(&p->retention_mu);
     enforce_total_retention(p);
     enforce_local_retention(p, 0);
@@ -808,53 +886,116 @@ ts_status ts_partition_enforce_retention(ts_partition *p, char *errstr, size_t e
     return TS_OK;
 }
 
-typedef struct orphan_ctx {
-    ts_segment_meta *segs;
-    size_t nsegs;
+typedef struct keyset {
     char **keys;
     size_t n, cap;
-} orphan_ctx;
+} keyset;
 
-static int orphan_cb(const char *key, uint64_t size, void *opaque)
+static int keyset_add(keyset *k, const char *key)
 {
-    orphan_ctx *c = opaque;
-    (void)size;
-    for (size_t i = 0; i < c->nsegs; i++)
-        if (!strcmp(c->segs[i].object_key, key)) return 0;
-    if (c->n == c->cap) {
-        size_t nc = c->cap ? c->cap * 2 : 16;
-        char **nk = realloc(c->keys, nc * sizeof(char *));
-        if (!nk) return 1;
-        c->keys = nk;
-        c->cap = nc;
+    if (k->n == k->cap) {
+        size_t nc = k->cap ? k->cap * 2 : 64;
+        char **nk = realloc(k->keys, nc * sizeof(char *));
+        if (!nk) return -1;
+        k->keys = nk;
+        k->cap = nc;
     }
-    if ((c->keys[c->n] = strdup(key))) c->n++;
+    if (!(k->keys[k->n] = strdup(key))) return -1;
+    k->n++;
     return 0;
 }
 
-/* Deletes segment objects no manifest entry names: leftovers of uploads
+static int keyset_has(const keyset *k, const char *key)
+{
+    for (size_t i = 0; i < k->n; i++)
+        if (!strcmp(k->keys[i], key)) return 1;
+    return 0;
+}
+
+static void keyset_free(keyset *k)
+{
+    for (size_t i = 0; i < k->n; i++) free(k->keys[i]);
+    free(k->keys);
+}
+
+static int collect_key_cb(const char *key, uint64_t size, void *opaque)
+{
+    (void)size;
+    return keyset_add(opaque, key) ? 1 : 0;
+}
+
+/* Adds every object key named by any manifest version in the bucket.
+ * Returns -1 if any version cannot be read: then nothing may be swept. */
+static int referenced_by_bucket(ts_partition *p, const char *prefix, keyset *ref)
+{
+    char mprefix[700], err[1024];
+    keyset versions = {0};
+    snprintf(mprefix, sizeof(mprefix), "%smanifests/", prefix);
+    int rc = 0;
+    if (ts_objstore_list(p->eng->os, mprefix, collect_key_cb, &versions, err, sizeof(err)))
+        rc = -1;
+    for (size_t i = 0; !rc && i < versions.n; i++) {
+        uint8_t *data = NULL;
+        size_t len = 0;
+        ts_segment_meta *segs = NULL;
+        size_t n = 0;
+        char topic[256];
+        int32_t part;
+        uint64_t ver;
+        int64_t start;
+        if (ts_objstore_get(p->eng->os, versions.keys[i], 0, TS_OBJSTORE_TO_END, &data, &len, err,
+                            sizeof(err)) ||
+            ts_manifest_from_json((const char *)data, len, topic, sizeof(topic), &part, &ver,
+                                  &start, &segs, &n, err, sizeof(err)))
+            rc = -1;
+        for (size_t j = 0; j < n && !rc; j++)
+            if (keyset_add(ref, segs[j].object_key)) rc = -1;
+        ts_index_snapshot_free(segs, n);
+        free(data);
+    }
+    keyset_free(&versions);
+    return rc;
+}
+
+/* Deletes segment objects that no manifest names: leftovers of uploads
  * that crashed between writing the object and committing its entry, or of
  * retention that crashed between the manifest and the deletes. Runs once
  * per partition, from the background thread, while no upload of this
  * partition is in flight (this engine owns the partition's uploads: one
- * engine per data directory). */
+ * engine per data directory). Conservative: only when the local manifest is
+ * durable remotely, and never a key that any manifest version still in the
+ * bucket names (an older version may be what a recovery would read). */
 static void sweep_orphans(ts_partition *p)
 {
     char prefix[600], err[1024];
-    orphan_ctx c = {0};
-    if (ts_index_snapshot(p->idx, &c.segs, &c.nsegs)) return;
+    ts_index_summary sum;
+    ts_index_summary_get(p->idx, &sum);
+    if (sum.version != sum.remote_version) return;
+    keyset ref = {0}, all = {0}, orphans = {0};
+    ts_segment_meta *segs = NULL;
+    size_t nsegs = 0;
     ts_index_partition_prefix(p->topic, p->id, prefix, sizeof(prefix));
-    strncat(prefix, "segments/", sizeof(prefix) - strlen(prefix) - 1);
-    ts_status st = ts_objstore_list(p->eng->os, prefix, orphan_cb, &c, err, sizeof(err));
-    if (st == TS_OK && c.n) {
-        ts_log_info("tiering", "%s-%d: deleting %zu orphan object(s) left by an interrupted upload "
-                    "or retention", p->topic, p->id, c.n);
-        st = ts_objstore_delete_many(p->eng->os, (const char *const *)c.keys, c.n, err, sizeof(err));
+    if (ts_index_snapshot(p->idx, &segs, &nsegs)) return;
+    for (size_t i = 0; i < nsegs; i++) keyset_add(&ref, segs[i].object_key);
+    ts_index_snapshot_free(segs, nsegs);
+    char sprefix[700];
+    snprintf(sprefix, sizeof(sprefix), "%ssegments/", prefix);
+    ts_status st = TS_OK;
+    if (referenced_by_bucket(p, prefix, &ref) == 0 &&
+        (st = ts_objstore_list(p->eng->os, sprefix, collect_key_cb, &all, err, sizeof(err))) == TS_OK) {
+        for (size_t i = 0; i < all.n; i++)
+            if (!keyset_has(&ref, all.keys[i])) keyset_add(&orphans, all.keys[i]);
+        if (orphans.n) {
+            ts_log_info("tiering", "%s-%d: deleting %zu orphan object(s) left by an interrupted "
+                        "upload or retention", p->topic, p->id, orphans.n);
+            st = ts_objstore_delete_many(p->eng->os, (const char *const *)orphans.keys, orphans.n,
+                                         err, sizeof(err));
+        }
     }
     if (st) ts_log_warn("tiering", "%s-%d: orphan sweep: %s", p->topic, p->id, err);
-    for (size_t i = 0; i < c.n; i++) free(c.keys[i]);
-    free(c.keys);
-    ts_index_snapshot_free(c.segs, c.nsegs);
+    keyset_free(&ref);
+    keyset_free(&all);
+    keyset_free(&orphans);
 }
 
 /* Background duties. Thread: the engine's background thread. */
@@ -867,7 +1008,10 @@ void ts_part_tick(ts_partition *p)
         return;
     }
     ts_segment *a = active_seg(p);
-    if (a->size > 0 && a->created_ms >= 0 && ts_now_ms() - a->created_ms >= p->set.segment_ms) {
+    /* A time roll never takes local disk past its bound: while uploads lag
+     * the active segment keeps growing until the size roll pushes back. */
+    if (a->size > 0 && a->created_ms >= 0 && ts_now_ms() - a->created_ms >= p->set.segment_ms &&
+        !over_local_bound(p)) {
         if (roll_locked(p, err, sizeof(err)))
             ts_log_warn("tiering", "%s-%d: time-based roll failed: %s", p->topic, p->id, err);
     }
@@ -895,7 +1039,7 @@ void ts_part_tick(ts_partition *p)
     }
     if (need_flush && flush_active(p, err, sizeof(err)))
         ts_log_warn("tiering", "%s-%d: background flush failed: %s", p->topic, p->id, err);
-    if (p->idx && !inflight) {
+    if (p->idx && !inflight && !p->deleted) {
         ts_index_summary sum;
         ts_index_summary_get(p->idx, &sum);
         if (sum.version != sum.remote_version && ts_index_sync_remote(p->idx, err, sizeof(err)))

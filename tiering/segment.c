@@ -162,10 +162,11 @@ static int note_batch(ts_segment *s, const ts_batch_hdr *h, uint64_t pos)
         if (push_oidx(s, rel, (uint32_t)pos)) return -1;
         added |= 1;
         s->bytes_since_entry = 0;
-        if (h->max_timestamp > (s->n_tidx ? s->tidx[s->n_tidx - 1].ts : -1)) {
-            /* Entry carries the max timestamp so far including this batch,
-             * and this batch's offset: a search for ts lands here or later. */
-            int64_t m = h->max_timestamp > s->max_ts ? h->max_timestamp : s->max_ts;
+        /* Entry carries the max timestamp so far including this batch (it
+         * may have grown between index points), and this batch's offset: a
+         * search for ts lands here or later. */
+        int64_t m = h->max_timestamp > s->max_ts ? h->max_timestamp : s->max_ts;
+        if (m > (s->n_tidx ? s->tidx[s->n_tidx - 1].ts : -1)) {
             if (push_tidx(s, m, rel)) return -1;
             added |= 2;
         }
@@ -259,7 +260,9 @@ static ts_status scan_from(ts_segment *s, uint64_t pos, uint64_t file_size, int 
         if (file_size - pos < TS_BATCH_HEADER_SIZE ||
             pread_full(s->fd, hb, sizeof(hb), pos) != (ssize_t)sizeof(hb) ||
             ts_batch_parse_header(hb, sizeof(hb), max_batch, &h, e, sizeof(e)) ||
-            pos + ts_batch_total_size(&h) > file_size || h.base_offset <= s->last_offset) {
+            pos + ts_batch_total_size(&h) > file_size || h.base_offset <= s->last_offset ||
+            h.base_offset < s->base_offset ||
+            ts_batch_last_offset(&h) - s->base_offset > (int64_t)UINT32_MAX) {
             *bad_pos = pos;
             break;
         }
@@ -424,9 +427,24 @@ ts_status ts_segment_append(ts_segment *s, const uint8_t *data, size_t len,
                           s->path, strerror(e));
     }
     if (s->created_ms < 0) s->created_ms = ts_now_ms();
+    /* Snapshot of the in-memory state, restored if indexing fails, so the
+     * log and its state never disagree about what was appended. */
+    int64_t last0 = s->last_offset, first_ts0 = s->first_ts, max_ts0 = s->max_ts;
+    size_t n_oidx0 = s->n_oidx, n_tidx0 = s->n_tidx;
+    uint64_t since0 = s->bytes_since_entry;
     for (size_t i = 0; i < n; i++) {
         int added = note_batch(s, &hdrs[i], start + rel_pos[i]);
-        if (added < 0) return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory (index)");
+        if (added < 0) {
+            s->last_offset = last0;
+            s->first_ts = first_ts0;
+            s->max_ts = max_ts0;
+            s->n_oidx = n_oidx0;
+            s->n_tidx = n_tidx0;
+            s->bytes_since_entry = since0;
+            s->size = start;
+            if (ftruncate(s->fd, (off_t)start) != 0) { /* recovery truncates it */ }
+            return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory (index)");
+        }
         uint8_t e[TIDX_SIZE];
         if (added & 1) {
             ts_wr32(e, s->oidx[s->n_oidx - 1].rel);

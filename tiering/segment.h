@@ -61,6 +61,7 @@ typedef struct ts_segment {
     int deleted;          /* unlink on last unref */
     int remote;           /* committed to the shadow index */
     int uploading;        /* an upload job holds it */
+    int retiring;         /* total retention is removing it: never upload */
 } ts_segment;
 
 /* Creates a new empty segment (truncating leftovers of a crashed roll). */

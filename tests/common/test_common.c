@@ -75,6 +75,12 @@ TT_TEST(batch_build_validate_and_reject)
     TT_ASSERT(strstr(err, "magic") != NULL);
     b[16] = 2;
     TT_ASSERT_EQ_INT(ts_batch_validate(b, n, 64, &h, err, sizeof(err)), TS_E_MSG_TOO_LARGE);
+    /* Regression (review #1): a batch may not claim more offsets than it
+     * has records (one small batch could otherwise span 2^31 offsets). */
+    ts_wr32(b + 23, 0x7fffffff);
+    ts_wr32(b + 17, ts_crc32c(0, b + 21, n - 21));
+    TT_ASSERT_EQ_INT(ts_batch_validate(b, n, 1 << 20, &h, err, sizeof(err)), TS_E_CORRUPT);
+    TT_ASSERT(strstr(err, "lastOffsetDelta") != NULL);
     free(b);
 }
 

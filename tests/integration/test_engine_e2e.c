@@ -188,7 +188,10 @@ TT_TEST(e2e_write_offload_read_back)
         }
     }
     for (int p = 0; p < NPART; p++) {
-        TT_OKE(ts_partition_roll(parts[p], err, sizeof(err)), err);
+        ts_status rst;
+        while ((rst = ts_partition_roll(parts[p], err, sizeof(err))) == TS_E_BACKPRESSURE)
+            ts_sleep_ms(5);
+        TT_OKE(rst, err);
         TT_OKE(ts_partition_wait_uploaded(parts[p], 300000, err, sizeof(err)), err);
         TT_OKE(ts_partition_enforce_retention(parts[p], err, sizeof(err)), err);
     }

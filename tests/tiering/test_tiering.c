@@ -124,6 +124,18 @@ static long read_all(ts_partition *p, int64_t from, char *err, size_t errlen)
     }
 }
 
+/* Rolls, waiting while local disk is at its bound (uploads catching up). */
+static ts_status roll(ts_partition *p, char *err, size_t errlen)
+{
+    ts_status st;
+    for (int i = 0; i < 3000; i++) {
+        st = ts_partition_roll(p, err, errlen);
+        if (st != TS_E_BACKPRESSURE) return st;
+        ts_sleep_ms(5);
+    }
+    return st;
+}
+
 static size_t count_files(const char *dir, const char *suffix)
 {
     DIR *d = opendir(dir);
@@ -316,7 +328,7 @@ TT_TEST(uploaded_object_is_plain_zstd_of_the_segment)
     ts_partition *p;
     TT_OKE(ts_partition_open(e.eng, "z", 0, 1, &p, e.err, sizeof(e.err)), e.err);
     TT_OKE(append_n(p, 60, 20, 200, 1, e.err, sizeof(e.err)), e.err);
-    TT_OKE(ts_partition_roll(p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(roll(p, e.err, sizeof(e.err)), e.err);
     TT_OKE(ts_partition_wait_uploaded(p, 30000, e.err, sizeof(e.err)), e.err);
     char obj[1200], cmd[3000], out[800], seg[800];
     TT_ASSERT(find_object(e.bucket, "z", 0, obj, sizeof(obj)) == 0);
@@ -350,7 +362,7 @@ TT_TEST(cold_reads_verify_and_name_the_object)
     ts_partition *p;
     TT_OKE(ts_partition_open(e.eng, "c", 0, 1, &p, e.err, sizeof(e.err)), e.err);
     TT_OKE(append_n(p, 50, 10, 300, 1, e.err, sizeof(e.err)), e.err);
-    TT_OKE(ts_partition_roll(p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(roll(p, e.err, sizeof(e.err)), e.err);
     TT_OKE(ts_partition_wait_uploaded(p, 30000, e.err, sizeof(e.err)), e.err);
     TT_OK(ts_partition_enforce_retention(p, e.err, sizeof(e.err)));
     ts_offsets o;
@@ -412,7 +424,7 @@ TT_TEST(recover_everything_from_the_bucket)
         ts_partition *p;
         TT_OKE(ts_partition_open(e.eng, "r", part, 1, &p, e.err, sizeof(e.err)), e.err);
         TT_OKE(append_n(p, 40, 10, 200, 1000, e.err, sizeof(e.err)), e.err);
-        TT_OKE(ts_partition_roll(p, e.err, sizeof(e.err)), e.err);
+        TT_OKE(roll(p, e.err, sizeof(e.err)), e.err);
         TT_OKE(ts_partition_wait_uploaded(p, 30000, e.err, sizeof(e.err)), e.err);
     }
     ts_engine_close(e.eng);
@@ -464,7 +476,7 @@ TT_TEST(total_retention_deletes_objects_and_advances_start)
     ts_partition *p;
     TT_OKE(ts_partition_open(e.eng, "ret", 0, 1, &p, e.err, sizeof(e.err)), e.err);
     TT_OKE(append_n(p, 100, 10, 150, 1, e.err, sizeof(e.err)), e.err);
-    TT_OKE(ts_partition_roll(p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(roll(p, e.err, sizeof(e.err)), e.err);
     TT_OKE(ts_partition_wait_uploaded(p, 30000, e.err, sizeof(e.err)), e.err);
     TT_OK(ts_partition_enforce_retention(p, e.err, sizeof(e.err)));
     ts_offsets o;
@@ -547,7 +559,7 @@ TT_TEST(orphan_objects_are_swept)
     ts_partition *p;
     TT_OKE(ts_partition_open(e.eng, "o", 0, 1, &p, e.err, sizeof(e.err)), e.err);
     TT_OKE(append_n(p, 5, 2, 20, 1, e.err, sizeof(e.err)), e.err);
-    TT_OKE(ts_partition_roll(p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(roll(p, e.err, sizeof(e.err)), e.err);
     TT_OKE(ts_partition_wait_uploaded(p, 30000, e.err, sizeof(e.err)), e.err);
     ts_engine_close(e.eng);
     e.eng = NULL;
@@ -653,6 +665,147 @@ TT_TEST(disk_full_is_a_clear_error_and_loses_nothing)
     TT_ASSERT_EQ_INT(WEXITSTATUS(ws), 0);
 }
 
+/* Regression (review #2): recovery from a bucket whose manifest retention
+ * emptied must continue offsets after the old log end, never reuse them. */
+TT_TEST(recovery_after_retention_emptied_manifest_keeps_offsets)
+{
+    env e;
+    env_init(&e, (const char *[]){"log.segment.bytes", "20000", "log.local.retention.bytes", "0",
+                                   "log.retention.bytes", "1", NULL});
+    TT_OKE(env_open(&e), e.err);
+    ts_partition *p;
+    TT_OKE(ts_partition_open(e.eng, "em", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(append_n(p, 30, 10, 150, 1, e.err, sizeof(e.err)), e.err);
+    TT_OKE(roll(p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(ts_partition_wait_uploaded(p, 30000, e.err, sizeof(e.err)), e.err);
+    TT_OK(ts_partition_enforce_retention(p, e.err, sizeof(e.err)));
+    ts_offsets o1;
+    TT_OK(ts_partition_offsets(p, &o1));
+    TT_ASSERT_EQ_INT(o1.log_end_offset, 300);
+    ts_engine_close(e.eng);
+    e.eng = NULL;
+    TT_OK(ts_fs_rmtree(e.data, NULL, 0));
+    TT_OKE(env_open(&e), e.err);
+    TT_OKE(ts_partition_open(e.eng, "em", 0, 0, &p, e.err, sizeof(e.err)), e.err);
+    ts_offsets o2;
+    TT_OK(ts_partition_offsets(p, &o2));
+    TT_ASSERT_EQ_INT(o2.log_end_offset, 300);
+    int64_t first;
+    size_t len;
+    uint8_t *b = mk_batch(2, 10, 1, 1, &len);
+    TT_OKE(ts_partition_append(p, b, len, &first, NULL, e.err, sizeof(e.err)), e.err);
+    free(b);
+    TT_ASSERT_EQ_INT(first, 300);
+    TT_OKE(roll(p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(ts_partition_wait_uploaded(p, 30000, e.err, sizeof(e.err)), e.err);
+    env_done(&e);
+}
+
+/* Regression (review #3): time-based rolls keep the local disk bound. */
+TT_TEST(time_rolls_respect_the_local_bound)
+{
+    env e;
+    env_init(&e, (const char *[]){"log.segment.ms", "10", "log.local.retention.bytes", "20000",
+                                   NULL});
+    char url[800];
+    snprintf(url, sizeof(url), "faulty+file://%s?err_rate=1.0&ops=put,writer&seed=1", e.bucket);
+    TT_OK(ts_config_set(e.cfg, "remote.storage.url", url, e.err, sizeof(e.err)));
+    TT_OKE(env_open(&e), e.err);
+    ts_partition *p;
+    TT_OKE(ts_partition_open(e.eng, "tb", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    int pushed_back = 0;
+    for (int i = 0; i < 300; i++) {
+        size_t len;
+        uint8_t *b = mk_batch(1, 2000, i, i, &len);
+        ts_status st = ts_partition_append(p, b, len, NULL, NULL, e.err, sizeof(e.err));
+        free(b);
+        TT_ASSERT(st == TS_OK || st == TS_E_BACKPRESSURE);
+        pushed_back += st == TS_E_BACKPRESSURE;
+        if (i % 10 == 0) ts_sleep_ms(15); /* let time rolls happen */
+    }
+    char dir[800];
+    snprintf(dir, sizeof(dir), "%s/tb-0", e.data);
+    uint64_t closed = 0;
+    ts_segment_info *rows;
+    size_t n;
+    TT_OK(ts_partition_placement(p, &rows, &n, e.err, sizeof(e.err)));
+    for (size_t i = 0; i < n; i++)
+        if (!rows[i].active) closed += rows[i].size_bytes;
+    free(rows);
+    /* The bound is max(local retention, first closed segment): the first
+     * roll is always allowed (no closed bytes yet), every later one waits
+     * for uploads. Before the fix this grew to ~600 KB. */
+    TT_ASSERT_MSG(closed <= 20000 + 12 * 2100, "closed local bytes %llu over the bound",
+                  (unsigned long long)closed);
+    (void)pushed_back;
+    env_done(&e);
+}
+
+/* Regression (review #4): a handle used after ts_partition_delete fails
+ * cleanly (the sanitizer build catches any use of freed segments). */
+TT_TEST(deleted_partition_handle_fails_cleanly)
+{
+    env e;
+    env_init(&e, NULL);
+    TT_OKE(env_open(&e), e.err);
+    ts_partition *p;
+    TT_OKE(ts_partition_open(e.eng, "del", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(append_n(p, 5, 2, 20, 1, e.err, sizeof(e.err)), e.err);
+    TT_OKE(roll(p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(ts_partition_wait_uploaded(p, 30000, e.err, sizeof(e.err)), e.err);
+    TT_OKE(ts_partition_delete(e.eng, "del", 0, e.err, sizeof(e.err)), e.err);
+    ts_offsets o;
+    TT_ASSERT_EQ_INT(ts_partition_offsets(p, &o), TS_E_CLOSED);
+    TT_ASSERT_EQ_INT(ts_partition_flush(p, e.err, sizeof(e.err)), TS_E_CLOSED);
+    TT_ASSERT_EQ_INT(ts_partition_enforce_retention(p, e.err, sizeof(e.err)), TS_E_CLOSED);
+    TT_ASSERT_EQ_INT(ts_partition_roll(p, e.err, sizeof(e.err)), TS_E_CLOSED);
+    uint8_t *d;
+    size_t len;
+    TT_ASSERT_EQ_INT(ts_partition_read(p, 0, 100, &d, &len, e.err, sizeof(e.err)), TS_E_CLOSED);
+    ts_sleep_ms(100); /* background ticks run over the deleted partition */
+    char dir[800];
+    snprintf(dir, sizeof(dir), "%s/del", e.bucket);
+    TT_ASSERT(ts_fs_du(dir) == 0); /* its objects and manifests are gone */
+    ts_partition *p2;
+    TT_ASSERT_EQ_INT(ts_partition_open(e.eng, "del", 0, 0, &p2, e.err, sizeof(e.err)), TS_E_NOT_FOUND);
+    env_done(&e);
+}
+
+/* Regression (review #5): a segment's max timestamp survives a restart even
+ * when it grew between time-index entries (out-of-order CreateTime). */
+TT_TEST(max_timestamp_survives_restart)
+{
+    env e;
+    env_init(&e, (const char *[]){"remote.storage.enable", "false", "log.index.interval.bytes",
+                                   "100", "log.segment.bytes", "1024", NULL});
+    TT_OKE(env_open(&e), e.err);
+    ts_partition *p;
+    TT_OKE(ts_partition_open(e.eng, "mt", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    const int64_t ts[] = {100, 500, 50, 60};
+    for (int i = 0; i < 4; i++) {
+        size_t len;
+        uint8_t *b = mk_batch(1, 40, i, ts[i], &len);
+        TT_OKE(ts_partition_append(p, b, len, NULL, NULL, e.err, sizeof(e.err)), e.err);
+        free(b);
+    }
+    TT_OKE(roll(p, e.err, sizeof(e.err)), e.err);
+    int64_t off;
+    TT_OK(ts_partition_offset_for_time(p, 300, &off, e.err, sizeof(e.err)));
+    TT_ASSERT_EQ_INT(off, 1);
+    ts_engine_close(e.eng);
+    e.eng = NULL;
+    TT_OKE(env_open(&e), e.err);
+    TT_OKE(ts_partition_open(e.eng, "mt", 0, 0, &p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(ts_partition_offset_for_time(p, 300, &off, e.err, sizeof(e.err)), e.err);
+    TT_ASSERT_EQ_INT(off, 1);
+    ts_segment_info *rows;
+    size_t n;
+    TT_OK(ts_partition_placement(p, &rows, &n, e.err, sizeof(e.err)));
+    TT_ASSERT(n >= 1 && rows[0].max_timestamp == 500);
+    free(rows);
+    env_done(&e);
+}
+
 TT_TEST(bad_config_is_named)
 {
     env e;
@@ -683,6 +836,10 @@ int main(int argc, char **argv)
     TT_RUN(time_based_roll_uploads_idle_segment);
     TT_RUN(orphan_objects_are_swept);
     TT_RUN(disk_full_is_a_clear_error_and_loses_nothing);
+    TT_RUN(recovery_after_retention_emptied_manifest_keeps_offsets);
+    TT_RUN(time_rolls_respect_the_local_bound);
+    TT_RUN(deleted_partition_handle_fails_cleanly);
+    TT_RUN(max_timestamp_survives_restart);
     TT_RUN(bad_config_is_named);
     if (!getenv("TS_KEEP_TMP")) ts_fs_rmtree(g_root, NULL, 0);
     return tt_summary();
