@@ -145,6 +145,9 @@ btopic *topic_find(broker *b, const char *name);
 int topic_create(broker *b, const char *name, int32_t nparts, const bprop *cfg, size_t ncfg,
                  int validate_only, char *msg, size_t msglen);
 int topic_delete(broker *b, const char *name, char *msg, size_t msglen);
+/* Deletes doomed topics from the plugin once no job can still use their
+ * partition handles. Loop thread. */
+void topics_reap(broker *b);
 int topic_name_valid(const char *name);
 bpart *topic_part(broker *b, const char *topic, int32_t partition, int16_t *err);
 
@@ -236,6 +239,8 @@ struct broker {
     bpool *hot_pool, *cold_pool, *io_pool, *meta_pool;
 
     btopic *topics;
+    btopic *doomed;        /* deleted, waiting for in-flight jobs to finish */
+    int64_t jobs_inflight; /* submitted to a pool, `done` not yet run */
     struct fetch_op *parked; /* long-poll fetches waiting for data */
     uint64_t appends_total;
     uint64_t parked_seen_appends;

@@ -534,12 +534,14 @@ static void fetch_done(bjob *j)
         return;
     }
     if (total < (size_t)(o->min_bytes > 0 ? o->min_bytes : 0) && bclock_ms() < o->deadline) {
-        /* Not enough yet: drop what we read and wait for more appends. */
+        /* Not enough yet: drop what we read and wait for more appends.
+         * Partitions are looked up again (the topic may be gone by then). */
         for (int i = 0; i < o->ntopics; i++)
             for (int k = 0; k < o->topics[i].n; k++) {
                 b->pl->buffer_free(o->topics[i].tps[k].data);
                 o->topics[i].tps[k].data = NULL;
                 o->topics[i].tps[k].len = 0;
+                o->topics[i].tps[k].p = NULL;
             }
         fetch_park(b, o);
         return;

@@ -132,6 +132,7 @@ bpool *bpool_create(broker *b, const char *name, int nthreads)
 /* Loop thread. */
 void bpool_submit(bpool *p, bjob *j)
 {
+    p->b->jobs_inflight++;
     j->next = NULL;
     pthread_mutex_lock(&p->mu);
     if (p->tail)
@@ -168,9 +169,11 @@ void net_drain(broker *b)
     pthread_mutex_unlock(&b->done_mu);
     while (j) {
         bjob *n = j->next;
+        b->jobs_inflight--;
         j->done(j);
         j = n;
     }
+    if (b->doomed && b->jobs_inflight == 0) topics_reap(b);
 }
 
 /* ---------------------------------------------------------- connections */

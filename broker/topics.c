@@ -92,10 +92,18 @@ oom:
     return KAFKA_UNKNOWN_SERVER_ERROR;
 }
 
+static int is_doomed(broker *b, const char *name)
+{
+    for (btopic *t = b->doomed; t; t = t->next)
+        if (!strcmp(t->name, name)) return 1;
+    return 0;
+}
+
 btopic *topic_find(broker *b, const char *name)
 {
     for (btopic *t = b->topics; t; t = t->next)
         if (!strcmp(t->name, name)) return t;
+    if (is_doomed(b, name)) return NULL;
     /* Known to the plugin (recovered from the bucket) but not to us. */
     if (!topic_name_valid(name)) return NULL;
     int32_t *parts = NULL;
@@ -139,6 +147,10 @@ int topic_create(broker *b, const char *name, int32_t nparts, const bprop *cfg, 
             snprintf(msg, msglen, "topic '%s' already exists", name);
             return KAFKA_TOPIC_ALREADY_EXISTS;
         }
+    if (is_doomed(b, name)) {
+        snprintf(msg, msglen, "topic '%s' is still being deleted; retry shortly", name);
+        return KAFKA_TOPIC_ALREADY_EXISTS;
+    }
     if (nparts == -1) nparts = b->num_partitions;
     if (nparts <= 0 || nparts > 100000) {
         snprintf(msg, msglen, "number of partitions %d must be 1..100000", nparts);
@@ -179,21 +191,32 @@ int topic_delete(broker *b, const char *name, char *msg, size_t msglen)
         snprintf(msg, msglen, "topic '%s' does not exist", name);
         return KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
     }
-    /* Parked fetches may hold partition pointers of this topic. */
+    /* Parked fetches may hold partition pointers of this topic; jobs in the
+     * pools may hold its plugin handles: the plugin delete waits for them. */
     fetch_abort_all(b);
     *pp = t->next;
-    int rc = KAFKA_NONE;
-    for (int32_t i = 0; i < t->npartitions; i++) {
-        tsp_status st = b->pl->partition_delete(b->eng, name, i, msg, msglen);
-        if (st != TSP_OK && st != TSP_E_NOT_FOUND) {
-            blog_error("deleting %s-%d: %s", name, i, msg);
-            rc = kafka_error_from_status(st);
-        }
-    }
-    topic_free(t);
-    blog_info("deleted topic %s", name);
+    t->next = b->doomed;
+    b->doomed = t;
+    blog_info("deleting topic %s", name);
     meta_save_topics(b, NULL, NULL);
-    return rc;
+    if (b->jobs_inflight == 0) topics_reap(b);
+    return KAFKA_NONE;
+}
+
+void topics_reap(broker *b)
+{
+    while (b->doomed) {
+        btopic *t = b->doomed;
+        b->doomed = t->next;
+        for (int32_t i = 0; i < t->npartitions; i++) {
+            char msg[512] = "";
+            tsp_status st = b->pl->partition_delete(b->eng, t->name, i, msg, sizeof msg);
+            if (st != TSP_OK && st != TSP_E_NOT_FOUND)
+                blog_error("deleting %s-%d: %s: %s", t->name, i, b->pl->status_name(st), msg);
+        }
+        blog_info("deleted topic %s", t->name);
+        topic_free(t);
+    }
 }
 
 /* ------------------------------------------------------- metadata files */

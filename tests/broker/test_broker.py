@@ -397,6 +397,28 @@ def t_clients():
         lo1, hi1 = c.get_watermark_offsets(ck.TopicPartition("ct", 1), timeout=10)
         check(lo == 0 and lo1 == 0 and hi + hi1 == 5000, "watermarks %d..%d, %d..%d" % (lo, hi, lo1, hi1))
         c.close()
+        # DeleteTopics while a consumer long-polls it; then the name is reusable
+        c = ck.Consumer({"bootstrap.servers": b.bootstrap, "group.id": "del",
+                         "auto.offset.reset": "latest", "fetch.wait.max.ms": 5000})
+        c.subscribe(["ct"])
+        for _ in range(10):
+            c.poll(0.2)
+        a.delete_topics(["ct"])["ct"].result(10)
+        for _ in range(5):
+            c.poll(0.2)
+        c.close()
+        check("ct" not in a.list_topics(timeout=10).topics, "deleted topic still listed")
+        deadline = time.time() + 20
+        while True:
+            try:
+                a.create_topics([NewTopic("ct", 1, 1)])["ct"].result(10)
+                break
+            except ck.KafkaException:
+                check(time.time() < deadline, "topic name not reusable after delete")
+                time.sleep(0.5)
+        lo, hi = ck.Consumer({"bootstrap.servers": b.bootstrap, "group.id": "x2"}) \
+            .get_watermark_offsets(ck.TopicPartition("ct", 0), timeout=10)
+        check((lo, hi) == (0, 0), "recreated topic must be empty, has %d..%d" % (lo, hi))
         check(b.alive(), "broker died")
     finally:
         b.cleanup()
