@@ -81,6 +81,8 @@ static const prop g_props[] = {
      "Directory of the disk chunk cache; empty = `<log.dirs>/.chunk-cache`."},
     {"remote.log.cache.bytes", CT_INT, "268435456", 0, INT64_MAX, NULL, 0,
      "Byte cap of the disk chunk cache (LRU eviction)."},
+    {"remote.log.cache.memory.bytes", CT_INT, "33554432", 0, INT64_MAX, NULL, 0,
+     "RAM for recently served, verified chunks (on top of the disk cache); 0 disables."},
     {"remote.log.prefetch.chunks", CT_INT, "1", 0, 64, NULL, 0,
      "Chunks a sequential cold reader prefetches ahead; 0 disables prefetch."},
     {"remote.log.manifest.keep.versions", CT_INT, "3", 1, 1000, NULL, 0,

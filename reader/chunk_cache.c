@@ -52,6 +52,7 @@
  * remote.storage.chunk.bytes (<= 256 MiB) unless a single batch is larger,
  * and no sane batch reaches 1 GiB. A manifest claiming more is refused
  * rather than allowed to make us allocate it. */
+#define HOT_SLOTS 16 /* in-RAM verified chunks (see struct ts_chunk_cache) */
 #define CHUNK_MAX_BYTES (1u << 30)
 
 /* Cache file header, big-endian like the rest of tierstore's formats:
@@ -130,6 +131,18 @@ struct ts_chunk_cache {
     int64_t retry_timeout_ms, retry_base_ms, retry_max_ms;
     int retry_attempts;
 
+    /* A few recently served, verified chunks kept in RAM (refcounted), so a
+     * sequential reader taking a 4 MiB chunk in 1 MiB fetches reads and
+     * checks the cache file once, not four times. Bounded by hot_cap bytes
+     * and HOT_SLOTS entries; under mu. */
+    struct hot_slot {
+        uint8_t id[ID_LEN];
+        uint64_t key_hash;
+        chunk_impl *ch;
+        uint64_t tick;
+    } hot[HOT_SLOTS];
+    uint64_t hot_bytes, hot_cap, hot_tick;
+
     /* Written under mu (bytes, files) or anywhere (the rest); read lock-free. */
     _Atomic uint64_t bytes, files, hits, misses, fetched_bytes, evictions, verify_failures;
 };
@@ -191,6 +204,68 @@ static chunk_impl *chunk_ref(chunk_impl *ch)
 {
     atomic_fetch_add(&ch->refs, 1);
     return ch;
+}
+
+static void hot_drop_slot(ts_chunk_cache *c, struct hot_slot *h) /* mu held */
+{
+    c->hot_bytes -= h->ch->pub.len;
+    ts_chunk_release(&h->ch->pub);
+    h->ch = NULL;
+}
+
+/* Returns a new reference to a verified in-RAM chunk, or NULL. mu held. */
+static chunk_impl *hot_get(ts_chunk_cache *c, const uint8_t *id)
+{
+    for (int i = 0; i < HOT_SLOTS; i++) {
+        struct hot_slot *h = &c->hot[i];
+        if (h->ch && !memcmp(h->id, id, ID_LEN)) {
+            h->tick = ++c->hot_tick;
+            return chunk_ref(h->ch);
+        }
+    }
+    return NULL;
+}
+
+/* Keeps a reference to a just-verified chunk, evicting the least recently
+ * used slots to stay within hot_cap. Takes mu. */
+static void hot_put(ts_chunk_cache *c, const uint8_t *id, uint64_t key_hash, chunk_impl *ch)
+{
+    if (!c->hot_cap || ch->pub.len > c->hot_cap) return;
+    pthread_mutex_lock(&c->mu);
+    struct hot_slot *free_slot = NULL;
+    for (int i = 0; i < HOT_SLOTS; i++)
+        if (c->hot[i].ch && !memcmp(c->hot[i].id, id, ID_LEN)) {
+            pthread_mutex_unlock(&c->mu); /* another thread put it first */
+            return;
+        }
+    for (;;) {
+        struct hot_slot *lru = NULL;
+        free_slot = NULL;
+        for (int i = 0; i < HOT_SLOTS; i++) {
+            if (!c->hot[i].ch) free_slot = &c->hot[i];
+            else if (!lru || c->hot[i].tick < lru->tick) lru = &c->hot[i];
+        }
+        if (free_slot && c->hot_bytes + ch->pub.len <= c->hot_cap) break;
+        if (!lru) break;
+        hot_drop_slot(c, lru);
+    }
+    if (free_slot) {
+        memcpy(free_slot->id, id, ID_LEN);
+        free_slot->key_hash = key_hash;
+        free_slot->ch = chunk_ref(ch);
+        free_slot->tick = ++c->hot_tick;
+        c->hot_bytes += ch->pub.len;
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+void ts_chunk_cache_set_memory(ts_chunk_cache *c, uint64_t bytes)
+{
+    pthread_mutex_lock(&c->mu);
+    c->hot_cap = bytes;
+    for (int i = 0; i < HOT_SLOTS; i++)
+        if (c->hot[i].ch && c->hot_bytes > c->hot_cap) hot_drop_slot(c, &c->hot[i]);
+    pthread_mutex_unlock(&c->mu);
 }
 
 void ts_chunk_release(ts_chunk *pub)
@@ -692,6 +767,14 @@ static ts_status cache_get(ts_chunk_cache *c, ts_objstore *os, const ts_segment_
      * verification between the lookup and the read. */
     for (int round = 0;; round++) {
         pthread_mutex_lock(&c->mu);
+        chunk_impl *hot = hot_get(c, id);
+        if (hot) {
+            pthread_mutex_unlock(&c->mu);
+            atomic_fetch_add(&c->hits, 1);
+            if (warm) ts_chunk_release(&hot->pub);
+            else *out = &hot->pub;
+            return TS_OK;
+        }
         entry *e = map_find(c, id);
         if (e && warm) {
             pthread_mutex_unlock(&c->mu);
@@ -707,6 +790,7 @@ static ts_status cache_get(ts_chunk_cache *c, ts_objstore *os, const ts_segment_
             ts_status st = file_load(c, id, seg, idx, &ch, ferr, sizeof(ferr));
             if (st == TS_OK) {
                 atomic_fetch_add(&c->hits, 1);
+                hot_put(c, id, key_hash_of(seg->object_key), ch);
                 *out = &ch->pub;
                 return TS_OK;
             }
@@ -755,6 +839,7 @@ static ts_status cache_get(ts_chunk_cache *c, ts_objstore *os, const ts_segment_
 
         chunk_impl *ch = NULL;
         ts_status st = lead_fetch(c, os, seg, idx, f, &ch, errstr, errlen);
+        if (st == TS_OK) hot_put(c, id, key_hash_of(seg->object_key), ch);
         if (st == TS_OK) {
             if (warm) ts_chunk_release(&ch->pub);
             else *out = &ch->pub;
@@ -825,6 +910,8 @@ void ts_chunk_cache_forget_object(ts_chunk_cache *c, const char *object_key)
     }
     for (flight *f = c->flights; f; f = f->next)
         if (f->key_hash == kh) f->forgotten = 1;
+    for (int i = 0; i < HOT_SLOTS; i++)
+        if (c->hot[i].ch && c->hot[i].key_hash == kh) hot_drop_slot(c, &c->hot[i]);
     pthread_mutex_unlock(&c->mu);
 }
 
@@ -956,6 +1043,7 @@ ts_status ts_chunk_cache_create(const char *dir, uint64_t cap_bytes, ts_chunk_ca
                           dir);
     }
     c->cap = cap_bytes;
+    c->hot_cap = 32u << 20;
     c->nbuckets = 64;
     c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
     if (!c->buckets) {
@@ -980,6 +1068,8 @@ void ts_chunk_cache_destroy(ts_chunk_cache *c)
     if (!c) return;
     /* Callers stop using the cache first; chunks they still hold own their
      * bytes and stay valid. Files stay on disk for the next start. */
+    for (int i = 0; i < HOT_SLOTS; i++)
+        if (c->hot[i].ch) hot_drop_slot(c, &c->hot[i]);
     for (size_t i = 0; i < c->nbuckets; i++) {
         entry *e = c->buckets[i];
         while (e) {

@@ -55,6 +55,9 @@ void ts_chunk_cache_destroy(ts_chunk_cache *c);
 ts_status ts_chunk_cache_get(ts_chunk_cache *c, ts_objstore *os, const ts_segment_meta *seg,
                              uint32_t chunk_idx, ts_chunk **out, char *errstr, size_t errlen);
 void ts_chunk_release(ts_chunk *ch);
+/* RAM for recently served verified chunks (default 32 MiB; 0 disables):
+ * repeated reads of one chunk skip re-reading and re-checking its file. */
+void ts_chunk_cache_set_memory(ts_chunk_cache *c, uint64_t bytes);
 void ts_chunk_cache_stats_get(ts_chunk_cache *c, ts_chunk_cache_stats *out);
 /* Drops every cached file of an object (after retention deleted it). */
 void ts_chunk_cache_forget_object(ts_chunk_cache *c, const char *object_key);

@@ -378,6 +378,8 @@ ts_status ts_engine_open(const ts_config *cfg, ts_engine **out, char *errstr, si
         /* A cold read retries a damaged or truncated download (and what
          * the store's own retries gave up on) a few times, within the
          * operation deadline; a persistent mismatch is an error. */
+        ts_chunk_cache_set_memory(
+            eng->cache, (uint64_t)ts_config_get_int(eng->cfg, "remote.log.cache.memory.bytes"));
         ts_chunk_cache_set_retry(eng->cache,
                                  ts_config_get_int(eng->cfg, "remote.storage.operation.timeout.ms"),
                                  50, 2000, 4);

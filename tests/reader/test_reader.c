@@ -379,6 +379,8 @@ static int fx_open(fixture *fx, uint64_t cap, int threads, int prefetch)
     }
     if (ts_chunk_cache_create(fx->cache_dir, cap, &fx->cache, fx->err, sizeof(fx->err)))
         return -1;
+    /* These tests exercise the disk cache: no RAM layer unless a test asks. */
+    ts_chunk_cache_set_memory(fx->cache, 0);
     ts_chunk_cache_set_retry(fx->cache, 10000, 1, 5, 3);
     if (ts_reader_create(&fx->cs->base, fx->cache, threads, prefetch, &fx->rd, fx->err,
                          sizeof(fx->err)))
@@ -488,6 +490,7 @@ TT_TEST(cache_lru_eviction_order)
     /* Room for two chunk files, not three. */
     TT_OKE(ts_chunk_cache_create(fx.cache_dir, 2 * f + f / 2, &fx.cache, fx.err, sizeof(fx.err)),
            fx.err);
+    ts_chunk_cache_set_memory(fx.cache, 0);
     TT_OK(ts_reader_create(&fx.cs->base, fx.cache, 1, 0, &fx.rd, NULL, 0));
 
     TT_OKE(get_release(&fx, 0, 0), fx.err); /* A */
@@ -611,6 +614,7 @@ TT_TEST(cache_adopt_on_restart)
     /* Restart with room for two: the oldest (B) goes, the debris too. */
     TT_OKE(ts_chunk_cache_create(fx.cache_dir, 2 * f + f / 2, &fx.cache, fx.err, sizeof(fx.err)),
            fx.err);
+    ts_chunk_cache_set_memory(fx.cache, 0);
     TT_OK(ts_reader_create(&fx.cs->base, fx.cache, 1, 0, &fx.rd, NULL, 0));
     ts_chunk_cache_stats s = stats(fx.cache);
     TT_ASSERT_EQ_INT(s.files, 2);
@@ -806,6 +810,34 @@ TT_TEST(cache_damaged_file_refetched)
     TT_OKE(get_release(&fx, 1, 0), fx.err);
     TT_ASSERT_EQ_INT(gets(&fx), 3);
     TT_ASSERT_EQ_INT(ts_fs_du(fx.cache_dir), stats(fx.cache).bytes);
+    fx_close(&fx);
+}
+
+/* The RAM layer: a repeated get of one chunk is served from memory (no GET,
+ * no file read), a damaged cache file does not matter while the verified
+ * copy is in RAM, and forgetting the object drops it. */
+TT_TEST(cache_ram_layer_serves_repeats)
+{
+    fixture fx;
+    FX_OPEN(fx, 1 << 20, 1, 0);
+    ts_chunk_cache_set_memory(fx.cache, 8 << 20);
+    char known[256] = "", path[1024];
+    TT_OKE(get_release(&fx, 1, 0), fx.err);
+    TT_ASSERT(newest_file(fx.cache_dir, known, sizeof(known), path, sizeof(path)) == 0);
+    TT_ASSERT(truncate(path, 30) == 0); /* would fail verification if read */
+    for (int i = 0; i < 5; i++) TT_OKE(get_release(&fx, 1, 0), fx.err);
+    ts_chunk_cache_stats s = stats(fx.cache);
+    TT_ASSERT_EQ_INT(gets(&fx), 1);
+    TT_ASSERT_EQ_INT(s.hits, 5);
+    TT_ASSERT_EQ_INT(s.verify_failures, 0);
+    ts_chunk_cache_forget_object(fx.cache, fx.lg.segs[1].meta.object_key);
+    TT_OKE(get_release(&fx, 1, 0), fx.err);
+    TT_ASSERT_EQ_INT(gets(&fx), 2); /* forgotten: fetched again */
+    /* A cap smaller than a chunk keeps nothing in RAM. */
+    ts_chunk_cache_set_memory(fx.cache, 16);
+    TT_OKE(get_release(&fx, 0, 0), fx.err);
+    TT_OKE(get_release(&fx, 0, 0), fx.err);
+    TT_ASSERT_EQ_INT(stats(fx.cache).hits, 6); /* the second came from the disk file */
     fx_close(&fx);
 }
 
@@ -1213,6 +1245,7 @@ int main(int argc, char **argv)
     TT_RUN(cache_flipped_stored_byte_is_checksum_error);
     TT_RUN(cache_retries_transient_failures);
     TT_RUN(cache_damaged_file_refetched);
+    TT_RUN(cache_ram_layer_serves_repeats);
     TT_RUN(cache_forget_object);
     TT_RUN(cache_concurrent_gets_small_cap);
     TT_RUN(reader_reads_whole_batches_from_any_offset);
