@@ -8,9 +8,9 @@
 set -euo pipefail
 mode="${1:-run}"
 pkgs=(build-essential cmake pkg-config libzstd-dev libcurl4-openssl-dev libssl-dev
-      libcjson-dev zstd ca-certificates)
+      libcjson-dev zstd ca-certificates librdkafka-dev kcat)
 if [ "$mode" = "test" ]; then
-  pkgs+=(ceph-mon ceph-osd radosgw ceph-common awscli kcat librdkafka-dev
+  pkgs+=(ceph-mon ceph-osd radosgw ceph-common awscli
          python3-confluent-kafka clang libclang-rt-14-dev procps)
 fi
 missing=()
