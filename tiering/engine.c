@@ -388,6 +388,11 @@ ts_status ts_engine_open(const ts_config *cfg, ts_engine **out, char *errstr, si
                               (int)ts_config_get_int(eng->cfg, "remote.log.prefetch.chunks"),
                               &eng->reader, errstr, errlen);
         if (st) goto fail;
+        st = ts_pool_create("ts-sync", 1, 0, &eng->sync_pool);
+        if (st) {
+            ts_err_set(errstr, errlen, st, "cannot start the sync worker");
+            goto fail;
+        }
         st = ts_pool_create("ts-upload",
                             (int)ts_config_get_int(eng->cfg, "remote.log.manager.thread.pool.size"),
                             0, &eng->upload_pool);
@@ -422,6 +427,7 @@ void ts_engine_close(ts_engine *eng)
     /* In-flight uploads finish (or fail cleanly); nothing new is queued
      * because the background thread is gone and partitions are closing. */
     if (eng->upload_pool) ts_pool_destroy(eng->upload_pool);
+    if (eng->sync_pool) ts_pool_destroy(eng->sync_pool);
     ts_reader_destroy(eng->reader);
     for (size_t i = 0; i < eng->nparts; i++) ts_part_close(eng->parts[i]);
     free(eng->parts);

@@ -51,6 +51,13 @@ struct ts_partition {
     int64_t next_upload_ms;     /* monotonic: earliest next attempt */
     int deleted;
     int orphans_checked;        /* the one-time orphan sweep ran (bg thread) */
+    /* Durability of closed segments, synced off the appending thread:
+     * recovery_point is the base of the first segment not known synced
+     * (persisted in <dir>/recovery-point; recovery fully scans from there). */
+    int64_t recovery_point;
+    int sync_inflight;          /* a background sync job is queued or running */
+    uint64_t dir_gen, dir_synced_gen; /* directory entries created / fsynced */
+    pthread_mutex_t sync_mu;    /* serialises sync passes and checkpoint writes */
     pthread_mutex_t retention_mu; /* serialises retention passes */
 };
 
@@ -63,6 +70,7 @@ struct ts_engine {
     ts_chunk_cache *cache;
     ts_reader *reader;
     ts_pool *upload_pool;
+    ts_pool *sync_pool;         /* fsyncs of closed segments after a roll */
     pthread_mutex_t mu;
     ts_partition **parts;
     size_t nparts, capparts;

@@ -189,15 +189,122 @@ static void upload_job(void *arg)
     free(c);
 }
 
-/* Closes the active segment and opens a new one at the log end. */
+/* ---- durability of closed segments -------------------------------------- */
+
+static void write_recovery_point(ts_partition *p, int64_t rp)
+{
+    char path[PATH_MAX + 32], txt[32], err[512];
+    snprintf(path, sizeof(path), "%s/recovery-point", p->dir);
+    int n = snprintf(txt, sizeof(txt), "%lld\n", (long long)rp);
+    if (ts_fs_write_atomic(path, txt, (size_t)n, err, sizeof(err)))
+        ts_log_warn("tiering", "%s-%d: cannot write the recovery point: %s", p->topic, p->id, err);
+}
+
+static int64_t read_recovery_point(const char *dir)
+{
+    char path[PATH_MAX + 32];
+    uint8_t *d;
+    size_t len;
+    snprintf(path, sizeof(path), "%s/recovery-point", dir);
+    if (ts_fs_read_all(path, 64, &d, &len, NULL, 0)) return 0; /* unknown: scan everything */
+    char *end;
+    long long v = strtoll((char *)d, &end, 10);
+    int ok = end != (char *)d && (*end == '\n' || !*end) && v >= 0;
+    free(d);
+    return ok ? v : 0;
+}
+
+/* fsyncs every closed segment not yet synced (and the active one when
+ * with_active), plus the directory when segments were created since the
+ * last sync; then advances the recovery point. Runs on the caller's thread
+ * (flush, acks=-1) or the sync pool (after a roll); never holds p->mu while
+ * it waits on the disk. */
+static ts_status sync_partition(ts_partition *p, int with_active, char *errstr, size_t errlen)
+{
+    pthread_mutex_lock(&p->sync_mu);
+    pthread_mutex_lock(&p->mu);
+    if (p->deleted) {
+        pthread_mutex_unlock(&p->mu);
+        pthread_mutex_unlock(&p->sync_mu);
+        return ts_err_set(errstr, errlen, TS_E_CLOSED, "%s-%d was deleted", p->topic, p->id);
+    }
+    size_t n = 0;
+    ts_segment **todo = malloc((p->nsegs + 1) * sizeof(*todo));
+    if (!todo) {
+        pthread_mutex_unlock(&p->mu);
+        pthread_mutex_unlock(&p->sync_mu);
+        return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i + 1 < p->nsegs; i++)
+        if (!p->segs[i]->synced) ts_segment_ref(todo[n++] = p->segs[i]);
+    ts_segment *a = with_active ? active_seg(p) : NULL;
+    if (a) ts_segment_ref(a);
+    uint64_t gen = p->dir_gen;
+    int64_t msgs = p->unflushed_msgs;
+    pthread_mutex_unlock(&p->mu);
+
+    ts_status st = TS_OK;
+    for (size_t i = 0; i < n && !st; i++) st = ts_segment_sync(todo[i], errstr, errlen);
+    if (!st && a) st = ts_segment_flush(a, errstr, errlen);
+    if (!st && gen != p->dir_synced_gen) st = ts_fs_fsync_dir(p->dir, errstr, errlen);
+
+    pthread_mutex_lock(&p->mu);
+    if (!st) {
+        for (size_t i = 0; i < n; i++) todo[i]->synced = 1;
+        p->dir_synced_gen = gen;
+        if (a && p->unflushed_msgs == msgs) {
+            p->unflushed_msgs = 0;
+            p->first_unflushed_ms = -1;
+        }
+    }
+    int64_t rp = p->nsegs ? active_seg(p)->base_offset : p->recovery_point;
+    for (size_t i = 0; i + 1 < p->nsegs; i++)
+        if (!p->segs[i]->synced) {
+            rp = p->segs[i]->base_offset;
+            break;
+        }
+    int advance = !st && !p->deleted && rp > p->recovery_point;
+    if (advance) p->recovery_point = rp;
+    pthread_mutex_unlock(&p->mu);
+    if (advance) write_recovery_point(p, rp);
+    pthread_mutex_unlock(&p->sync_mu);
+    for (size_t i = 0; i < n; i++) ts_segment_unref(todo[i]);
+    if (a) ts_segment_unref(a);
+    free(todo);
+    return st;
+}
+
+static void sync_job(void *arg)
+{
+    ts_partition *p = arg;
+    char err[1024];
+    ts_status st = sync_partition(p, 0, err, sizeof(err));
+    if (st && st != TS_E_CLOSED)
+        ts_log_error("tiering", "%s-%d: background fsync of closed segments failed: %s", p->topic,
+                     p->id, err);
+    pthread_mutex_lock(&p->mu);
+    p->sync_inflight = 0;
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Queues a background sync of closed segments (partition lock held). */
+static void schedule_sync(ts_partition *p)
+{
+    if (p->sync_inflight || !p->eng->sync_pool) return;
+    p->sync_inflight = 1;
+    if (ts_pool_submit(p->eng->sync_pool, sync_job, p) != TS_OK) p->sync_inflight = 0;
+}
+
+/* Closes the active segment and opens a new one at the log end. No fsync
+ * here: this runs on the appending thread (the broker's network loop);
+ * the closed segment is synced in the background (recovery scans it fully
+ * until then) and by the next flush. */
 static ts_status roll_locked(ts_partition *p, char *errstr, size_t errlen)
 {
     ts_segment *a = active_seg(p);
     if (a->size == 0) return TS_OK;
     ts_status st = ts_segment_seal(a, errstr, errlen);
     if (st) return st;
-    p->unflushed_msgs = 0;
-    p->first_unflushed_ms = -1;
     ts_segment *n;
     st = ts_segment_create(p->dir, p->leo, (uint32_t)p->set.index_interval, &n, errstr, errlen);
     if (st) return st;
@@ -205,6 +312,8 @@ static ts_status roll_locked(ts_partition *p, char *errstr, size_t errlen)
         ts_segment_unref(n);
         return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
     }
+    p->dir_gen++;
+    schedule_sync(p);
     schedule_upload(p);
     return TS_OK;
 }
@@ -245,8 +354,9 @@ static ts_status load_segments(ts_partition *p, char *errstr, size_t errlen)
     ts_status st = TS_OK;
     for (size_t i = 0; i < n; i++) {
         ts_segment *s;
-        st = ts_segment_open(p->dir, bases[i], i == n - 1, (uint32_t)p->set.index_interval,
-                             (size_t)p->set.max_batch, &s, errstr, errlen);
+        st = ts_segment_open(p->dir, bases[i], i == n - 1, bases[i] >= p->recovery_point,
+                             (uint32_t)p->set.index_interval, (size_t)p->set.max_batch, &s,
+                             errstr, errlen);
         if (st) break;
         if (i + 1 < n && s->size == 0) {
             /* An empty closed segment (a torn roll): nothing to keep. */
@@ -271,6 +381,7 @@ ts_status ts_part_open(ts_engine *eng, const char *topic, int32_t id, int create
     snprintf(p->dir, sizeof(p->dir), "%s/%s-%d", eng->data_dir, topic, id);
     pthread_mutex_init(&p->mu, NULL);
     pthread_mutex_init(&p->retention_mu, NULL);
+    pthread_mutex_init(&p->sync_mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     p->first_unflushed_ms = -1;
     ts_part_settings_resolve(tc ? tc : eng->cfg, &p->set);
@@ -315,6 +426,7 @@ ts_status ts_part_open(ts_engine *eng, const char *topic, int32_t id, int create
     }
     st = ts_fs_mkdirs(p->dir, errstr, errlen);
     if (st) goto fail;
+    p->recovery_point = read_recovery_point(p->dir);
     st = load_segments(p, errstr, errlen);
     if (st) goto fail;
 
@@ -349,6 +461,11 @@ ts_status ts_part_open(ts_engine *eng, const char *topic, int32_t id, int create
         if (st) goto fail;
         push_seg(p, s);
     }
+    /* Everything below the active segment was scanned and synced above (or
+     * known synced): the recovery point moves to the active segment. */
+    p->recovery_point = active_seg(p)->base_offset;
+    write_recovery_point(p, p->recovery_point);
+    p->dir_gen = 1; /* the directory may hold entries a crash left unsynced */
     pthread_mutex_lock(&p->mu);
     schedule_upload(p);
     pthread_mutex_unlock(&p->mu);
@@ -363,14 +480,13 @@ void ts_part_close(ts_partition *p)
 {
     if (!p) return;
     char err[256];
-    for (size_t i = 0; i < p->nsegs; i++) {
-        if (!p->deleted && i + 1 == p->nsegs) ts_segment_flush(p->segs[i], err, sizeof(err));
-        ts_segment_unref(p->segs[i]);
-    }
+    if (!p->deleted && p->nsegs) sync_partition(p, 1, err, sizeof(err)); /* clean shutdown */
+    for (size_t i = 0; i < p->nsegs; i++) ts_segment_unref(p->segs[i]);
     free(p->segs);
     ts_index_destroy(p->idx);
     pthread_mutex_destroy(&p->mu);
     pthread_mutex_destroy(&p->retention_mu);
+    pthread_mutex_destroy(&p->sync_mu);
     pthread_cond_destroy(&p->cv);
     free(p);
 }
@@ -494,21 +610,19 @@ ts_status ts_partition_append(ts_partition *p, const void *data, size_t len,
     }
     p->unflushed_msgs += records;
     if (p->first_unflushed_ms < 0) p->first_unflushed_ms = ts_mono_ms();
-    if (p->unflushed_msgs >= p->set.flush_messages) {
-        /* The records are in the log with their offsets: report the append
-         * as done (a retry would duplicate them) and leave the data counted
-         * as unflushed so the background flush tries again. */
-        char ferr[512];
-        if (ts_segment_flush(a, ferr, sizeof(ferr)) == TS_OK) {
-            p->unflushed_msgs = 0;
-            p->first_unflushed_ms = -1;
-        } else {
-            ts_log_error("tiering", "%s-%d: %s", p->topic, p->id, ferr);
-        }
-    }
+    int flush_now = p->unflushed_msgs >= p->set.flush_messages;
     if (first_offset) *first_offset = first;
     if (last_offset) *last_offset = p->leo - 1;
     pthread_mutex_unlock(&p->mu);
+    if (flush_now) {
+        /* log.flush.interval.messages reached. The records are in the log
+         * with their offsets: the append stands even if the fsync fails (a
+         * retry would duplicate them); the data stays counted as unflushed
+         * so the background flush tries again. */
+        char ferr[512];
+        if (sync_partition(p, 1, ferr, sizeof(ferr)) != TS_OK)
+            ts_log_error("tiering", "%s-%d: %s", p->topic, p->id, ferr);
+    }
 out:
     free(hdrs);
     free(rel);
@@ -595,28 +709,11 @@ ts_status ts_partition_read(ts_partition *p, int64_t offset, size_t max_bytes, u
 
 /* ---- flush, roll, offsets, time ------------------------------------------ */
 
+/* Makes every appended record durable: the active segment, closed
+ * segments not yet synced, and the directory entries of new segments. */
 static ts_status flush_active(ts_partition *p, char *errstr, size_t errlen)
 {
-    pthread_mutex_lock(&p->mu);
-    if (p->deleted) {
-        pthread_mutex_unlock(&p->mu);
-        return ts_err_set(errstr, errlen, TS_E_CLOSED, "%s-%d was deleted", p->topic, p->id);
-    }
-    ts_segment *a = active_seg(p);
-    ts_segment_ref(a);
-    int64_t msgs = p->unflushed_msgs;
-    pthread_mutex_unlock(&p->mu);
-    ts_status st = ts_segment_flush(a, errstr, errlen);
-    ts_segment_unref(a);
-    if (st == TS_OK) {
-        pthread_mutex_lock(&p->mu);
-        if (p->unflushed_msgs == msgs) {
-            p->unflushed_msgs = 0;
-            p->first_unflushed_ms = -1;
-        }
-        pthread_mutex_unlock(&p->mu);
-    }
-    return st;
+    return sync_partition(p, 1, errstr, errlen);
 }
 
 ts_status ts_partition_flush(ts_partition *p, char *errstr, size_t errlen)

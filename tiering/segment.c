@@ -234,8 +234,9 @@ ts_status ts_segment_create(const char *dir, int64_t base_offset, uint32_t index
     unlink(p);
     stem_path(s, ".timeindex", p, sizeof(p));
     unlink(p);
+    /* No directory fsync here (it would block the appending thread at
+     * every roll): the partition fsyncs the directory with the next flush. */
     ts_status st = open_index_fds(s, errstr, errlen);
-    if (!st) st = ts_fs_fsync_dir(dir, errstr, errlen);
     if (st) {
         seg_free(s);
         return st;
@@ -339,7 +340,7 @@ fail:
     return -1;
 }
 
-ts_status ts_segment_open(const char *dir, int64_t base_offset, int active,
+ts_status ts_segment_open(const char *dir, int64_t base_offset, int active, int full_scan,
                           uint32_t index_interval, size_t max_batch, ts_segment **out,
                           char *errstr, size_t errlen)
 {
@@ -360,7 +361,7 @@ ts_status ts_segment_open(const char *dir, int64_t base_offset, int active,
     uint64_t file_size = (uint64_t)sb.st_size;
     uint64_t bad = UINT64_MAX;
     int rebuilt = 0;
-    if (!active && load_indexes(s, file_size) == 0) {
+    if (!active && !full_scan && load_indexes(s, file_size) == 0) {
         /* Restore state from the last indexed batch, then scan the tail
          * (less than one index interval, plus the last batch). */
         uint64_t pos = 0;
@@ -395,9 +396,17 @@ ts_status ts_segment_open(const char *dir, int64_t base_offset, int active,
         }
         rebuilt = 1;
     }
-    if (rebuilt || active) {
+    if (rebuilt || active || full_scan) {
         st = write_indexes(s, errstr, errlen);
         if (st) goto fail;
+    }
+    if (full_scan && !active) {
+        /* Validated now: make it durable so the recovery point can move. */
+        if (fdatasync(s->fd) != 0) {
+            st = ts_err_set(errstr, errlen, ts_status_from_errno(errno), "fsync of %s failed: %s",
+                            s->path, strerror(errno));
+            goto fail;
+        }
     }
     s->size = bad != UINT64_MAX ? bad : file_size;
     if (active) {
@@ -405,6 +414,7 @@ ts_status ts_segment_open(const char *dir, int64_t base_offset, int active,
         if (st) goto fail;
     } else {
         s->closed = 1;
+        s->synced = 1; /* scanned above the recovery point: synced; below it: known synced */
     }
     *out = s;
     return TS_OK;
@@ -477,12 +487,30 @@ ts_status ts_segment_flush(ts_segment *s, char *errstr, size_t errlen)
 
 ts_status ts_segment_seal(ts_segment *s, char *errstr, size_t errlen)
 {
-    ts_status st = ts_segment_flush(s, errstr, errlen);
-    if (st) return st;
+    (void)errstr;
+    (void)errlen;
     if (s->oidx_fd >= 0) close(s->oidx_fd);
     if (s->tidx_fd >= 0) close(s->tidx_fd);
     s->oidx_fd = s->tidx_fd = -1;
     s->closed = 1;
+    return TS_OK;
+}
+
+ts_status ts_segment_sync(ts_segment *s, char *errstr, size_t errlen)
+{
+    ts_status st = ts_segment_flush(s, errstr, errlen);
+    if (st) return st;
+    /* The index files' fds are closed once sealed: sync them by path. */
+    const char *exts[] = {".index", ".timeindex"};
+    for (int i = 0; i < 2; i++) {
+        char p[PATH_MAX];
+        stem_path(s, exts[i], p, sizeof(p));
+        int fd = open(p, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            if (fsync(fd) != 0) { /* rebuilt from the log if damaged */ }
+            close(fd);
+        }
+    }
     return TS_OK;
 }
 

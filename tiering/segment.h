@@ -62,17 +62,20 @@ typedef struct ts_segment {
     int remote;           /* committed to the shadow index */
     int uploading;        /* an upload job holds it */
     int retiring;         /* total retention is removing it: never upload */
+    int synced;           /* closed and fsynced (data and indexes) */
 } ts_segment;
 
 /* Creates a new empty segment (truncating leftovers of a crashed roll). */
 ts_status ts_segment_create(const char *dir, int64_t base_offset, uint32_t index_interval,
                             ts_segment **out, char *errstr, size_t errlen);
 
-/* Opens an existing segment. active: full scan validating every batch
- * (CRC), truncating a torn tail and rebuilding both indexes. Not active:
- * loads the indexes (rebuilding them when missing or inconsistent) and scans
- * only the tail after the last index entry. */
-ts_status ts_segment_open(const char *dir, int64_t base_offset, int active,
+/* Opens an existing segment. active or full_scan: scans every batch
+ * validating its CRC, truncates a torn tail and rebuilds both indexes (for
+ * the active segment and every segment at or past the recovery point, whose
+ * data may not have reached the disk before a crash). Otherwise loads the
+ * indexes (rebuilding them when missing or inconsistent) and scans only the
+ * tail after the last index entry. active also opens it for appending. */
+ts_status ts_segment_open(const char *dir, int64_t base_offset, int active, int full_scan,
                           uint32_t index_interval, size_t max_batch, ts_segment **out,
                           char *errstr, size_t errlen);
 
@@ -84,8 +87,14 @@ ts_status ts_segment_append(ts_segment *s, const uint8_t *data, size_t len,
                             char *errstr, size_t errlen);
 
 ts_status ts_segment_flush(ts_segment *s, char *errstr, size_t errlen);
-/* Flushes and marks closed; index files are closed (they stay on disk). */
+/* Marks the segment closed and closes its index files, without fsync: a
+ * roll on the appending thread (the broker's network loop) must not wait on
+ * the disk. The partition syncs closed segments in the background and on
+ * flush (ts_segment_sync), and recovery fully scans segments that were not
+ * known synced. */
 ts_status ts_segment_seal(ts_segment *s, char *errstr, size_t errlen);
+/* fsyncs a closed segment's log and index files. Thread: any (no lock). */
+ts_status ts_segment_sync(ts_segment *s, char *errstr, size_t errlen);
 
 /* Position of the last indexed batch whose base offset <= offset (0 if none). */
 uint64_t ts_segment_lookup_pos(const ts_segment *s, int64_t offset);
