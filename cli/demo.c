@@ -18,50 +18,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "demo_events.h"
 #include "tierstore.h"
-
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    return x ^ (x >> 33);
-}
 
 static int64_t now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static const char *const kinds[] = {"page_view", "add_to_cart", "checkout", "payment", "refund",
-                                    "search", "login", "logout"};
-static const char *const cities[] = {"Berlin", "Lisbon", "Osaka", "Austin", "Nairobi", "Lima",
-                                     "Oslo", "Pune"};
-
-/* One event: a JSON document of varied length (a few hundred bytes, now and
- * then a few KiB of cart items). */
-static size_t make_event(uint64_t seed, char *out, size_t cap)
-{
-    uint64_t r = mix64(seed);
-    size_t n = (size_t)snprintf(out, cap,
-                                "{\"event\":\"%s\",\"user\":\"u%06llu\",\"city\":\"%s\","
-                                "\"session\":\"%016llx\",\"amount_cents\":%llu,\"items\":[",
-                                kinds[r % 8], (unsigned long long)((r >> 8) % 500000),
-                                cities[(r >> 16) % 8], (unsigned long long)mix64(r),
-                                (unsigned long long)((r >> 24) % 100000));
-    int items = (int)((r >> 40) % 6);
-    if ((r >> 50) % 20 == 0) items = 20 + (int)((r >> 52) % 60);
-    for (int i = 0; i < items && n + 100 < cap; i++) {
-        uint64_t x = mix64(r + (uint64_t)i);
-        n += (size_t)snprintf(out + n, cap - n, "%s{\"sku\":\"SKU-%05llu\",\"qty\":%llu}",
-                              i ? "," : "", (unsigned long long)(x % 20000),
-                              (unsigned long long)(1 + x % 4));
-    }
-    n += (size_t)snprintf(out + n, cap - n, "]}");
-    return n;
 }
 
 /* Varint/zigzag writer for the record format (Kafka's record v2). */
@@ -102,14 +66,14 @@ static uint32_t crc32c(const uint8_t *p, size_t n)
 /* Batch `b` of partition `p`: 1..100 events. Returns a malloc'd batch. */
 static uint8_t *make_batch(int p, uint64_t b, int64_t ts, size_t *len, int *nrec)
 {
-    uint64_t r = mix64(((uint64_t)p << 48) ^ b);
+    uint64_t r = demo_mix64(((uint64_t)p << 48) ^ b);
     int n = 1 + (int)(r % 100);
     size_t cap = 61 + (size_t)n * 8192;
     uint8_t *buf = calloc(1, cap);
     size_t pos = 61;
     char ev[8192];
     for (int i = 0; i < n; i++) {
-        size_t vl = make_event(r + (uint64_t)i, ev, sizeof(ev));
+        size_t vl = demo_event(p, (b << 8) + (uint64_t)i, ev, sizeof(ev));
         uint8_t hdr[40];
         size_t hl = 0;
         hdr[hl++] = 0;

@@ -21,45 +21,13 @@
 #include <time.h>
 #include <unistd.h>
 
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    return x ^ (x >> 33);
-}
+#include "demo_events.h"
 
 static int64_t now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static const char *const kinds[] = {"page_view", "add_to_cart", "checkout", "payment",
-                                    "refund", "search", "login", "logout"};
-
-/* Message seq of partition p: a JSON event, 100 B .. a few KiB. */
-static size_t make_event(int p, uint64_t seq, char *out, size_t cap)
-{
-    uint64_t r = mix64(((uint64_t)p << 48) ^ seq);
-    size_t n = (size_t)snprintf(out, cap,
-                                "{\"p\":%d,\"seq\":%llu,\"event\":\"%s\",\"user\":\"u%06llu\","
-                                "\"amount_cents\":%llu,\"items\":[",
-                                p, (unsigned long long)seq, kinds[r % 8],
-                                (unsigned long long)((r >> 8) % 500000),
-                                (unsigned long long)((r >> 24) % 100000));
-    int items = (int)((r >> 40) % 6);
-    if ((r >> 50) % 25 == 0) items = 20 + (int)((r >> 52) % 60);
-    for (int i = 0; i < items && n + 64 < cap; i++) {
-        uint64_t x = mix64(r + (uint64_t)i);
-        n += (size_t)snprintf(out + n, cap - n, "%s{\"sku\":\"SKU-%05llu\",\"qty\":%llu}",
-                              i ? "," : "", (unsigned long long)(x % 20000),
-                              (unsigned long long)(1 + x % 4));
-    }
-    n += (size_t)snprintf(out + n, cap - n, "]}");
-    return n;
 }
 
 static void die(const char *what, const char *why)
@@ -211,7 +179,7 @@ int main(int argc, char **argv)
     int64_t t0 = now_ms(), next_report = 0;
     while (bytes < target) {
         for (int p = 0; p < parts; p++) {
-            size_t vl = make_event(p, seq[p], val, sizeof(val));
+            size_t vl = demo_event(p, seq[p], val, sizeof(val));
             int kl = snprintf(key, sizeof(key), "%d-%llu", p, (unsigned long long)seq[p]);
             rd_kafka_resp_err_t e;
             while ((e = rd_kafka_producev(prod, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(p),
@@ -279,7 +247,7 @@ int main(int argc, char **argv)
             bad++;
         } else {
             int p = m->partition;
-            size_t vl = make_event(p, next[p], val, sizeof(val));
+            size_t vl = demo_event(p, next[p], val, sizeof(val));
             if (p < 0 || p >= parts || m->len != vl || memcmp(m->payload, val, vl)) bad++;
             next[p]++;
             got++;
