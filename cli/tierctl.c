@@ -9,6 +9,7 @@
  *   tierctl -c CONFIG partitions TOPIC
  *   tierctl -c CONFIG locate TOPIC PARTITION OFFSET [--json]
  *   tierctl -c CONFIG verify TOPIC [PARTITION]
+ *   tierctl -c CONFIG status [TOPIC] [--json]
  *   tierctl config-doc            (prints CONFIGURATION.md)
  */
 #include <cjson/cJSON.h>
@@ -26,6 +27,7 @@ static void usage(FILE *f)
             "       tierctl -c CONFIG partitions TOPIC\n"
             "       tierctl -c CONFIG locate TOPIC PARTITION OFFSET [--json]\n"
             "       tierctl -c CONFIG verify TOPIC [PARTITION]\n"
+            "       tierctl -c CONFIG status [TOPIC] [--json]\n"
             "       tierctl config-doc\n"
             "\n"
             "placement   one row per segment: offsets, timestamps, raw and stored bytes,\n"
@@ -34,6 +36,8 @@ static void usage(FILE *f)
             "partitions  the partitions of TOPIC found locally or in the bucket.\n"
             "locate      where one offset lives: its segment, location, object and the\n"
             "            chunk (byte range of its zstd frame) a cold read would fetch.\n"
+            "status      per partition: log start/end, local and remote bytes, segments\n"
+            "            still waiting for upload (the upload lag).\n"
             "verify      downloads every remote chunk and checks its CRC-32Cs and every\n"
             "            record batch inside; exit status 1 if anything fails.\n"
             "config-doc  the configuration reference (Markdown).\n"
@@ -273,6 +277,102 @@ static int cmd_verify(ts_config *cfg, const char *topic, const char *part_arg)
     return rc || v.bad ? 1 : 0;
 }
 
+static int status_topic(ts_config *cfg, const char *topic, cJSON *arr)
+{
+    char err[1024];
+    int32_t *parts = NULL;
+    size_t nparts = 0;
+    if (ts_topic_partitions_offline(cfg, topic, &parts, &nparts, err, sizeof(err))) {
+        fprintf(stderr, "tierctl: %s\n", err);
+        return 1;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < nparts; i++) {
+        ts_segment_info *rows = NULL;
+        size_t n = 0;
+        if (ts_placement_offline(cfg, topic, parts[i], &rows, &n, err, sizeof(err))) {
+            fprintf(stderr, "tierctl: %s\n", err);
+            rc = 1;
+            continue;
+        }
+        uint64_t local = 0, raw_remote = 0, stored = 0, lag_bytes = 0;
+        int nlocal = 0, nremote = 0, lag = 0;
+        for (size_t r = 0; r < n; r++) {
+            if (rows[r].location != TS_LOC_REMOTE) {
+                local += rows[r].size_bytes;
+                nlocal++;
+            }
+            if (rows[r].location != TS_LOC_LOCAL) {
+                raw_remote += rows[r].size_bytes;
+                stored += rows[r].stored_bytes;
+                nremote++;
+            }
+            if (rows[r].location == TS_LOC_LOCAL && !rows[r].active) {
+                lag++;
+                lag_bytes += rows[r].size_bytes;
+            }
+        }
+        long long start = n ? (long long)rows[0].base_offset : 0;
+        long long end = n ? (long long)rows[n - 1].last_offset + 1 : 0;
+        if (arr) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "topic", topic);
+            cJSON_AddNumberToObject(o, "partition", parts[i]);
+            cJSON_AddNumberToObject(o, "log_start_offset", (double)start);
+            cJSON_AddNumberToObject(o, "log_end_offset", (double)end);
+            cJSON_AddNumberToObject(o, "local_segments", nlocal);
+            cJSON_AddNumberToObject(o, "local_bytes", (double)local);
+            cJSON_AddNumberToObject(o, "remote_segments", nremote);
+            cJSON_AddNumberToObject(o, "remote_raw_bytes", (double)raw_remote);
+            cJSON_AddNumberToObject(o, "remote_stored_bytes", (double)stored);
+            cJSON_AddNumberToObject(o, "awaiting_upload_segments", lag);
+            cJSON_AddNumberToObject(o, "awaiting_upload_bytes", (double)lag_bytes);
+            cJSON_AddItemToArray(arr, o);
+        } else {
+            char lb[16], rb[16], sb[16], gb[16];
+            fmt_bytes(local, lb, sizeof(lb));
+            fmt_bytes(raw_remote, rb, sizeof(rb));
+            fmt_bytes(stored, sb, sizeof(sb));
+            fmt_bytes(lag_bytes, gb, sizeof(gb));
+            printf("%-24s %5d %14lld %14lld %4d %10s %4d %10s %10s %4d %10s\n", topic, parts[i],
+                   start, end, nlocal, lb, nremote, rb, sb, lag, gb);
+        }
+        free(rows);
+    }
+    free(parts);
+    return rc;
+}
+
+static int cmd_status(ts_config *cfg, const char *topic, int json)
+{
+    char err[1024];
+    char **topics = NULL;
+    size_t ntopics = 0;
+    if (topic) {
+        topics = malloc(sizeof(char *));
+        topics[0] = strdup(topic);
+        ntopics = 1;
+    } else if (ts_topics_offline(cfg, &topics, &ntopics, err, sizeof(err))) {
+        fprintf(stderr, "tierctl: %s\n", err);
+        return 1;
+    }
+    cJSON *arr = json ? cJSON_CreateArray() : NULL;
+    if (!json)
+        printf("%-24s %5s %14s %14s %4s %10s %4s %10s %10s %4s %10s\n", "TOPIC", "PART",
+               "LOG_START", "LOG_END", "LSEG", "LOCAL", "RSEG", "REMOTE_RAW", "STORED", "LAG",
+               "LAG_BYTES");
+    int rc = 0;
+    for (size_t i = 0; i < ntopics; i++) rc |= status_topic(cfg, topics[i], arr);
+    if (json) {
+        char *t = cJSON_Print(arr);
+        printf("%s\n", t);
+        free(t);
+        cJSON_Delete(arr);
+    }
+    ts_topics_free(topics, ntopics);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     const char *cfg_path = NULL;
@@ -319,6 +419,8 @@ int main(int argc, char **argv)
         rc = cmd_locate(cfg, args[1], args[2], args[3], json);
     } else if (!strcmp(args[0], "verify") && (nargs == 2 || nargs == 3)) {
         rc = cmd_verify(cfg, args[1], nargs == 3 ? args[2] : NULL);
+    } else if (!strcmp(args[0], "status") && (nargs == 1 || nargs == 2)) {
+        rc = cmd_status(cfg, nargs == 2 ? args[1] : NULL, json);
     } else if (!strcmp(args[0], "partitions") && nargs == 2) {
         int32_t *parts;
         size_t n;

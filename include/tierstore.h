@@ -224,6 +224,14 @@ ts_status ts_topic_partitions_offline(const ts_config *cfg, const char *topic,
 
 const char *ts_location_name(ts_location loc);
 
+/* Topics known locally (partition directories, topic configs) or in the
+ * bucket (partition manifests), sorted. Lists the whole bucket: meant for
+ * admin tools, not hot paths. *topics is a malloc'd array of malloc'd
+ * strings; free with ts_topics_free. */
+ts_status ts_topics_offline(const ts_config *cfg, char ***topics, size_t *ntopics,
+                            char *errstr, size_t errlen);
+void ts_topics_free(char **topics, size_t ntopics);
+
 /* Where one offset lives (read-only, like ts_placement_offline). */
 typedef struct ts_offset_location {
     ts_segment_info segment;   /* the segment holding the offset */

@@ -317,3 +317,79 @@ ts_status ts_topic_partitions_offline(const ts_config *cfg, const char *topic, i
     ts_objstore_destroy(os);
     return st;
 }
+
+/* ---- topic listing ------------------------------------------------------- */
+
+typedef struct names {
+    char **v;
+    size_t n, cap;
+} names;
+
+static void names_add(names *s, const char *name, size_t len)
+{
+    char t[256];
+    if (len == 0 || len >= sizeof(t)) return;
+    memcpy(t, name, len);
+    t[len] = '\0';
+    if (!ts_topic_name_valid(t)) return;
+    for (size_t i = 0; i < s->n; i++)
+        if (!strcmp(s->v[i], t)) return;
+    if (s->n == s->cap) {
+        size_t nc = s->cap ? s->cap * 2 : 16;
+        char **nv = realloc(s->v, nc * sizeof(char *));
+        if (!nv) return;
+        s->v = nv;
+        s->cap = nc;
+    }
+    if ((s->v[s->n] = strdup(t))) s->n++;
+}
+
+static int manifest_topic_cb(const char *key, uint64_t size, void *opaque)
+{
+    (void)size;
+    /* "<topic>/<partition>/manifests/<version>.json" */
+    const char *slash = strchr(key, '/');
+    if (slash && strstr(slash, "/manifests/")) names_add(opaque, key, (size_t)(slash - key));
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+ts_status ts_topics_offline(const ts_config *cfg, char ***topics, size_t *ntopics, char *errstr,
+                            size_t errlen)
+{
+    names s = {0};
+    const char *data_dir = ts_config_get_str(cfg, "log.dirs");
+    DIR *d = opendir(data_dir);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        const char *dash = strrchr(de->d_name, '-');
+        if (!dash || !dash[1]) continue;
+        char *end;
+        strtol(dash + 1, &end, 10);
+        if (*end) continue;
+        names_add(&s, de->d_name, (size_t)(dash - de->d_name));
+    }
+    if (d) closedir(d);
+    ts_objstore *os = NULL;
+    ts_status st = open_store(cfg, &os, errstr, errlen);
+    if (!st && os) st = ts_objstore_list(os, "", manifest_topic_cb, &s, errstr, errlen);
+    ts_objstore_destroy(os);
+    if (st) {
+        ts_topics_free(s.v, s.n);
+        return st;
+    }
+    if (s.n) qsort(s.v, s.n, sizeof(char *), cmp_str);
+    *topics = s.v;
+    *ntopics = s.n;
+    return TS_OK;
+}
+
+void ts_topics_free(char **topics, size_t ntopics)
+{
+    for (size_t i = 0; i < ntopics; i++) free(topics[i]);
+    free(topics);
+}
