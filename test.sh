@@ -5,7 +5,8 @@
 #   2. the S3 suite and the same engine suite against a private Ceph RGW
 #   3. the broker tests with real Kafka clients (kcat, confluent-kafka)
 #   4. unit + integration tests again under AddressSanitizer + UBSan
-#   5. a short libFuzzer run of every parser of untrusted bytes
+#   5. unit and broker tests under ThreadSanitizer (halt on the first report)
+#   6. a short libFuzzer run of every parser of untrusted bytes
 # Exits non-zero if anything failed; prints "N passed, N failed" at the end.
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -41,6 +42,10 @@ build build-asan -DTS_SANITIZE=address,undefined -DCMAKE_BUILD_TYPE=Debug || exi
 phase "unit + integration under ASan+UBSan" \
   env TS_E2E_BYTES=268435456 TS_CRASH_TRIALS=8 ASAN_OPTIONS=detect_leaks=1 \
   bash -c "cd build-asan && ctest --output-on-failure -L '^(unit|integration)$'"
+build build-tsan -DTS_SANITIZE=thread -DCMAKE_BUILD_TYPE=Debug || exit 1
+phase "unit + broker under ThreadSanitizer" \
+  env TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+  bash -c "cd build-tsan && ctest --output-on-failure -L '^(unit|broker)$'"
 
 fuzz_smoke() { # every fuzz target for a few seconds; a crash fails the phase
   local t rc=0
