@@ -139,6 +139,11 @@ typedef struct btopic {
 } btopic;
 
 btopic *topic_find(broker *b, const char *name);
+/* Rebuilds a partition's idempotent-producer state from the tail of its log
+ * (the local part only), so a producer retrying a batch it sent before a
+ * restart gets its original offset instead of a second copy. Loop thread,
+ * when the partition is opened. */
+void idempotence_rebuild(broker *b, bpart *p);
 /* Creates (or adopts from the plugin, when it knows the topic) a topic.
  * Returns a kafka_error. Loop thread (partition_open of a new partition is
  * a mkdir; recovery from the bucket may take longer). */

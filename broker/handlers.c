@@ -257,6 +257,62 @@ static void idempotence_record(pid_state *s, const uint8_t *batch, int64_t base_
     s->last_seq = base_seq + delta;
 }
 
+/* Records read back per partition when rebuilding producer state: enough
+ * for the last BROKER_MAX_SEQ_CACHE batches of every recently active
+ * producer in practice; older producers start fresh (as before a rebuild). */
+#define REBUILD_TAIL_RECORDS 20000
+
+void idempotence_rebuild(broker *b, bpart *p)
+{
+    tsp_offsets o;
+    memset(&o, 0, sizeof(o));
+    o.struct_size = sizeof(o);
+    if (b->pl->offsets(p->h, &o) != TSP_OK) return;
+    int64_t off = o.log_end_offset - REBUILD_TAIL_RECORDS;
+    if (off < o.local_start_offset) off = o.local_start_offset; /* never a cold read here */
+    size_t producers = 0;
+    while (off < o.log_end_offset) {
+        uint8_t *d = NULL;
+        size_t n = 0;
+        char err[256];
+        if (b->pl->read(p->h, off, 1u << 20, &d, &n, err, sizeof err) != TSP_OK || !d) break;
+        size_t pos = 0;
+        while (pos + 61 <= n) {
+            const uint8_t *h = d + pos;
+#define RD32(x) ((uint32_t)h[x] << 24 | (uint32_t)h[x + 1] << 16 | (uint32_t)h[x + 2] << 8 | h[x + 3])
+            size_t sz = 12 + (size_t)RD32(8);
+            int64_t base = (int64_t)((uint64_t)RD32(0) << 32 | RD32(4));
+            int32_t delta = (int32_t)RD32(23);
+            int64_t pid = (int64_t)((uint64_t)RD32(43) << 32 | RD32(47));
+            int16_t epoch = (int16_t)((h[51] << 8) | h[52]);
+            int32_t base_seq = (int32_t)RD32(53);
+#undef RD32
+            if (sz < 61 || pos + sz > n) break;
+            if (pid >= 0 && base_seq >= 0) {
+                pid_state *s = p->pids;
+                while (s && s->producer_id != pid) s = s->next;
+                if (!s && (s = calloc(1, sizeof(*s)))) {
+                    s->producer_id = pid;
+                    s->epoch = epoch;
+                    s->next = p->pids;
+                    p->pids = s;
+                    producers++;
+                }
+                if (s && epoch > s->epoch) {
+                    s->epoch = epoch;
+                    s->ncached = 0;
+                }
+                if (s && epoch == s->epoch) idempotence_record(s, h, base);
+            }
+            off = base + delta + 1;
+            pos += sz;
+        }
+        b->pl->buffer_free(d);
+        if (pos == 0) break;
+    }
+    if (producers) blog_info("rebuilt idempotent state of %zu producer(s) for a partition", producers);
+}
+
 void handle_Produce(broker *b, reply *r, kafka_request *q)
 {
     kafka_ProduceRequest *pq = &q->u.produce;

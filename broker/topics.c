@@ -83,6 +83,7 @@ static int topic_register(broker *b, const char *name, int32_t nparts, int creat
             topic_free(t);
             return kafka_error_from_status(st);
         }
+        idempotence_rebuild(b, &t->parts[i]);
     }
     t->next = b->topics;
     b->topics = t;

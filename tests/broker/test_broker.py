@@ -743,6 +743,47 @@ def t_idempotence_mem():
         b.cleanup()
 
 
+def t_idempotence_restart():
+    """Producer state survives a broker restart: a batch retried after the
+    restart is answered with its original offset and not appended again
+    (regression: the state used to live only in memory)."""
+    b = Broker(TSPLUGIN).start()
+    try:
+        a = AdminClient({"bootstrap.servers": b.bootstrap})
+        a.create_topics([NewTopic("idemr", 1, 1)])["idemr"].result(10)
+        s = socket.create_connection(("127.0.0.1", b.port))
+        s.settimeout(10)
+        pid = 777
+        _, err, base0 = produce_v7(s, 1, "idemr", record_batch(pid, 0, 0, b"a"))
+        check(err == 0 and base0 == 0, "first batch: err %d base %d" % (err, base0))
+        _, err, base1 = produce_v7(s, 2, "idemr", record_batch(pid, 0, 1, b"b"))
+        check(err == 0 and base1 == 1, "second batch: err %d base %d" % (err, base1))
+        s.close()
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            b.stop(sig)
+            b.start()
+            s = socket.create_connection(("127.0.0.1", b.port))
+            s.settimeout(10)
+            _, err, dup = produce_v7(s, 3, "idemr", record_batch(pid, 0, 1, b"b"))
+            check(err == 0 and dup == 1,
+                  "retry after restart (%s): err %d base %d, want the original offset 1"
+                  % (sig.name, err, dup))
+            _, err, _ = produce_v7(s, 4, "idemr", record_batch(pid, 0, 5, b"x"))
+            check(err == 45, "a gap after restart must give 45, got %d" % err)
+            s.close()
+        s = socket.create_connection(("127.0.0.1", b.port))
+        s.settimeout(10)
+        _, err, base2 = produce_v7(s, 5, "idemr", record_batch(pid, 0, 2, b"c"))
+        check(err == 0 and base2 == 2, "next sequence: err %d base %d" % (err, base2))
+        s.close()
+        c = ck.Consumer({"bootstrap.servers": b.bootstrap, "group.id": "x"})
+        lo, hi = c.get_watermark_offsets(ck.TopicPartition("idemr", 0), timeout=10)
+        c.close()
+        check(hi == 3, "log end %d, want 3 (retries not appended twice)" % hi)
+    finally:
+        b.cleanup()
+
+
 def t_session():
     """A member that dies without LeaveGroup is removed after its session
     timeout and the survivor gets every partition."""
@@ -790,6 +831,7 @@ TESTS = {
     "groups": (t_groups, ["TSPLUGIN"]),
     "tiered": (t_tiered, ["TSPLUGIN", "TIERCTL"]),
     "restart": (t_restart, ["TSPLUGIN"]),
+    "idempotence_restart": (t_idempotence_restart, ["TSPLUGIN"]),
 }
 
 
