@@ -1009,6 +1009,35 @@ int ts_index_is_remote_durable(ts_index *idx, int64_t base_offset)
     return durable;
 }
 
+ts_status ts_index_snapshot_meta(ts_index *idx, ts_segment_meta **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    pthread_mutex_lock(&idx->mu);
+    ts_segment_meta *s = idx->n ? malloc(idx->n * sizeof(*s)) : NULL;
+    if (idx->n && !s) {
+        pthread_mutex_unlock(&idx->mu);
+        return TS_E_NOMEM;
+    }
+    for (size_t i = 0; i < idx->n; i++) {
+        s[i] = idx->segs[i];
+        s[i].chunks = NULL;
+        s[i].chunk_count = 0;
+    }
+    *out = s;
+    *n = idx->n;
+    pthread_mutex_unlock(&idx->mu);
+    return TS_OK;
+}
+
+int64_t ts_index_start_offset(ts_index *idx)
+{
+    pthread_mutex_lock(&idx->mu);
+    int64_t start = idx->n ? idx->segs[0].base_offset : -1;
+    pthread_mutex_unlock(&idx->mu);
+    return start;
+}
+
 ts_status ts_index_snapshot(ts_index *idx, ts_segment_meta **out, size_t *n)
 {
     *out = NULL;

@@ -144,6 +144,13 @@ int ts_index_is_remote_durable(ts_index *idx, int64_t base_offset);
 
 /* Copies all entries (malloc'd array; each with its chunks) in order. */
 ts_status ts_index_snapshot(ts_index *idx, ts_segment_meta **out, size_t *n);
+/* The same without chunk tables (chunks NULL, chunk_count 0): offsets,
+ * timestamps, sizes and keys only, for retention, placement and sweeps that
+ * run often and never read chunks. Free with ts_index_snapshot_free. */
+ts_status ts_index_snapshot_meta(ts_index *idx, ts_segment_meta **out, size_t *n);
+/* Base offset of the first entry, or -1 when empty. O(1): the read path
+ * asks it on every fetch. */
+int64_t ts_index_start_offset(ts_index *idx);
 void ts_index_snapshot_free(ts_segment_meta *segs, size_t n);
 
 /* Manifest JSON (exposed for tests, the CLI and fuzzing). */

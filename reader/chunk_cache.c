@@ -149,7 +149,7 @@ struct ts_chunk_cache {
 
 /* ---------------------------------------------------------------- helpers */
 
-static uint64_t key_hash_of(const char *key)
+uint64_t ts_chunk_cache_key_hash(const char *key)
 {
     uint64_t h = 1469598103934665603ull;
     for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
@@ -790,7 +790,7 @@ static ts_status cache_get(ts_chunk_cache *c, ts_objstore *os, const ts_segment_
             ts_status st = file_load(c, id, seg, idx, &ch, ferr, sizeof(ferr));
             if (st == TS_OK) {
                 atomic_fetch_add(&c->hits, 1);
-                hot_put(c, id, key_hash_of(seg->object_key), ch);
+                hot_put(c, id, ts_chunk_cache_key_hash(seg->object_key), ch);
                 *out = &ch->pub;
                 return TS_OK;
             }
@@ -830,7 +830,7 @@ static ts_status cache_get(ts_chunk_cache *c, ts_objstore *os, const ts_segment_
             return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
         }
         memcpy(f->id, id, ID_LEN);
-        f->key_hash = key_hash_of(seg->object_key);
+        f->key_hash = ts_chunk_cache_key_hash(seg->object_key);
         f->refs = 1;
         f->next = c->flights;
         c->flights = f;
@@ -839,7 +839,7 @@ static ts_status cache_get(ts_chunk_cache *c, ts_objstore *os, const ts_segment_
 
         chunk_impl *ch = NULL;
         ts_status st = lead_fetch(c, os, seg, idx, f, &ch, errstr, errlen);
-        if (st == TS_OK) hot_put(c, id, key_hash_of(seg->object_key), ch);
+        if (st == TS_OK) hot_put(c, id, ts_chunk_cache_key_hash(seg->object_key), ch);
         if (st == TS_OK) {
             if (warm) ts_chunk_release(&ch->pub);
             else *out = &ch->pub;
@@ -897,7 +897,7 @@ void ts_chunk_cache_stats_get(ts_chunk_cache *c, ts_chunk_cache_stats *out)
 void ts_chunk_cache_forget_object(ts_chunk_cache *c, const char *object_key)
 {
     if (!c || !object_key) return;
-    uint64_t kh = key_hash_of(object_key);
+    uint64_t kh = ts_chunk_cache_key_hash(object_key);
     pthread_mutex_lock(&c->mu);
     /* A walk over every entry: retention is rare and the list is in RAM.
      * A key-hash collision drops another object's files too, which only
@@ -963,7 +963,7 @@ static entry *adopt_one(ts_chunk_cache *c, const char *name, struct timespec *mt
     e = calloc(1, sizeof(*e));
     if (!e) goto out;
     memcpy(e->id, id, ID_LEN);
-    e->key_hash = key_hash_of(hi.key);
+    e->key_hash = ts_chunk_cache_key_hash(hi.key);
     e->size = (uint64_t)sb.st_size;
     e->gen = ++c->next_gen;
     *mtime = sb.st_mtim;

@@ -61,16 +61,6 @@ typedef struct pf_job {
     uint32_t idx;
 } pf_job;
 
-static uint64_t key_hash_of(const char *key)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
-        h ^= *p;
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 static void pf_seg_put(pf_seg *s)
 {
     if (atomic_fetch_sub(&s->refs, 1) == 1) {
@@ -137,7 +127,7 @@ static void prefetch_after(ts_reader *r, const ts_segment_meta *seg, uint32_t ci
 static void note_chunk(ts_reader *r, const ts_segment_meta *seg, uint32_t ci, int continuing)
 {
     if (r->prefetch_chunks <= 0) return;
-    uint64_t kh = key_hash_of(seg->object_key);
+    uint64_t kh = ts_chunk_cache_key_hash(seg->object_key);
     pthread_mutex_lock(&r->mu);
     seq_slot *s = &r->seq[kh % SEQ_SLOTS];
     int same = s->used && s->key_hash == kh;

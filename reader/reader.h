@@ -55,6 +55,9 @@ void ts_chunk_cache_destroy(ts_chunk_cache *c);
 ts_status ts_chunk_cache_get(ts_chunk_cache *c, ts_objstore *os, const ts_segment_meta *seg,
                              uint32_t chunk_idx, ts_chunk **out, char *errstr, size_t errlen);
 void ts_chunk_release(ts_chunk *ch);
+/* 64-bit FNV-1a of an object key: how the cache and the reader's sequential
+ * detection bucket objects (collisions only cost a refetch or a prefetch). */
+uint64_t ts_chunk_cache_key_hash(const char *key);
 /* RAM for recently served verified chunks (default 32 MiB; 0 disables):
  * repeated reads of one chunk skip re-reading and re-checking its file. */
 void ts_chunk_cache_set_memory(ts_chunk_cache *c, uint64_t bytes);

@@ -90,9 +90,8 @@ static int64_t log_start_locked(ts_partition *p)
 {
     int64_t start = p->nsegs ? p->segs[0]->base_offset : p->leo;
     if (p->idx) {
-        ts_index_summary sum;
-        ts_index_summary_get(p->idx, &sum);
-        if (sum.count && sum.start_offset < start) start = sum.start_offset;
+        int64_t remote_start = ts_index_start_offset(p->idx);
+        if (remote_start >= 0 && remote_start < start) start = remote_start;
     }
     return start;
 }
@@ -888,7 +887,7 @@ static void enforce_total_retention(ts_partition *p)
     int64_t now = ts_now_ms();
     ts_segment_meta *remote = NULL;
     size_t nremote = 0;
-    if (p->idx && ts_index_snapshot(p->idx, &remote, &nremote) != TS_OK) return;
+    if (p->idx && ts_index_snapshot_meta(p->idx, &remote, &nremote) != TS_OK) return;
 
     pthread_mutex_lock(&p->mu);
     if (p->deleted) {
@@ -1072,7 +1071,7 @@ static void sweep_orphans(ts_partition *p)
     ts_segment_meta *segs = NULL;
     size_t nsegs = 0;
     ts_index_partition_prefix(p->topic, p->id, prefix, sizeof(prefix));
-    if (ts_index_snapshot(p->idx, &segs, &nsegs)) return;
+    if (ts_index_snapshot_meta(p->idx, &segs, &nsegs)) return;
     for (size_t i = 0; i < nsegs; i++) keyset_add(&ref, segs[i].object_key);
     ts_index_snapshot_free(segs, nsegs);
     char sprefix[700];
@@ -1205,7 +1204,7 @@ ts_status ts_partition_placement(ts_partition *p, ts_segment_info **rows, size_t
 {
     ts_segment_meta *remote = NULL;
     size_t nremote = 0;
-    if (p->idx && ts_index_snapshot(p->idx, &remote, &nremote) != TS_OK)
+    if (p->idx && ts_index_snapshot_meta(p->idx, &remote, &nremote) != TS_OK)
         return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
     pthread_mutex_lock(&p->mu);
     ts_segment_info *local = calloc(p->nsegs + 1, sizeof(*local));
