@@ -6,7 +6,8 @@
 #   3. the broker tests with real Kafka clients (kcat, confluent-kafka)
 #   4. unit + integration tests again under AddressSanitizer + UBSan
 #   5. unit and broker tests under ThreadSanitizer (halt on the first report)
-#   6. a short libFuzzer run of every parser of untrusted bytes
+#   6. a short libFuzzer run of every parser of untrusted bytes, from seed corpora
+#      (a long run: scripts/fuzz.sh 1800)
 # Exits non-zero if anything failed; prints "N passed, N failed" at the end.
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -47,20 +48,8 @@ phase "unit + broker under ThreadSanitizer" \
   env TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
   bash -c "cd build-tsan && ctest --output-on-failure -L '^(unit|broker)$'"
 
-fuzz_smoke() { # every fuzz target for a few seconds; a crash fails the phase
-  local t rc=0
-  for t in build-fuzz/tests/fuzz/fuzz_* build-fuzz/tests/objstore_s3/fuzz_*; do
-    [ -x "$t" ] || continue
-    mkdir -p "build-fuzz/corpus/$(basename "$t")"
-    "$t" -max_total_time="${TS_FUZZ_SECONDS:-15}" -rss_limit_mb=2048 \
-      "build-fuzz/corpus/$(basename "$t")" >"build-fuzz/$(basename "$t").log" 2>&1 \
-      && echo "  $(basename "$t"): $(tail -1 "build-fuzz/$(basename "$t").log")" \
-      || { echo "  $(basename "$t"): CRASH"; tail -30 "build-fuzz/$(basename "$t").log"; rc=1; }
-  done
-  return $rc
-}
-CC=clang build build-fuzz -DTS_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug || exit 1
-phase "fuzz smoke (libFuzzer)" fuzz_smoke
+phase "fuzz smoke (libFuzzer, seeded from tests/fuzz/corpus)" \
+  scripts/fuzz.sh "${TS_FUZZ_SECONDS:-15}"
 
 echo
 echo "test.sh: $passed passed, $failed failed"

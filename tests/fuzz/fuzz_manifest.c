@@ -9,10 +9,10 @@
  *
  *   CC=clang cmake -S . -B build-fuzz -DTS_FUZZ=ON
  *   make -C build-fuzz fuzz_manifest
- *   ./build-fuzz/tests/fuzz/fuzz_manifest -max_total_time=30 <corpus dir>
+ *   scripts/fuzz.sh 30 fuzz_manifest
  *
- * Seed the corpus with a few manifests (ts_manifest_to_json output, or the
- * objects under <topic>/<partition>/manifests/ of a test bucket).
+ * Seeds: real manifests in tests/fuzz/corpus/fuzz_manifest/ (written by the
+ * engine; tests/fuzz/make_corpus.py regenerates them).
  */
 #include <stdint.h>
 #include <stdlib.h>
