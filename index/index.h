@@ -167,6 +167,9 @@ ts_status ts_manifest_from_json(const char *json, size_t len, char *topic_out, s
  * bucket layout is defined in one place. */
 /* "<topic>/<partition>/" */
 void ts_index_partition_prefix(const char *topic, int32_t partition, char *out, size_t outlen);
+/* "<topic>/<partition>/segments/": every segment object of the partition,
+ * and the only keys its manifest may name (checked on every parse). */
+void ts_index_segment_prefix(const char *topic, int32_t partition, char *out, size_t outlen);
 /* "<topic>/<partition>/segments/<base:20>-<attempt>.log.zst" */
 void ts_index_segment_key(const char *topic, int32_t partition, int64_t base_offset,
                           const char *attempt_id, char *out, size_t outlen);
