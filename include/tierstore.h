@@ -48,7 +48,9 @@ typedef enum ts_status {
     TS_E_CLOSED = -15,              /* engine or partition is shutting down */
     TS_E_NOSPACE = -16,             /* local disk full (ENOSPC/EDQUOT) */
     TS_E_UNSUPPORTED = -17,         /* feature not supported by this build or store */
-    TS_E_MSG_TOO_LARGE = -18        /* a batch larger than the configured maximum */
+    TS_E_MSG_TOO_LARGE = -18,       /* a batch larger than the configured maximum */
+    TS_E_OBJECT_MISSING = -19       /* an object the manifest names is absent from the store:
+                                       corruption (data loss), never a retention gap */
 } ts_status;
 
 /* Short constant name of a status ("TS_E_CORRUPT"). */
@@ -188,7 +190,9 @@ ts_status ts_engine_topic_partitions(ts_engine *eng, const char *topic, int32_t 
 typedef enum ts_location {
     TS_LOC_LOCAL = 1,         /* only on local disk */
     TS_LOC_REMOTE = 2,        /* only in the bucket */
-    TS_LOC_LOCAL_REMOTE = 3   /* on both */
+    TS_LOC_LOCAL_REMOTE = 3,  /* on both */
+    TS_LOC_MISSING = 4        /* not on local disk, and the bucket lacks the object its manifest
+                                 entry names: data loss (reads fail; see tierctl verify) */
 } ts_location;
 
 typedef struct ts_segment_info {
@@ -211,7 +215,9 @@ ts_status ts_partition_placement(ts_partition *p, ts_segment_info **rows, size_t
 
 /* Read-only placement without opening an engine for writing: reads the
  * local segment files and the local/remote manifest of topic/partition
- * under the given config. Safe while another process runs the engine. */
+ * under the given config. Safe while another process runs the engine.
+ * Lists the partition's segment objects once (one LIST) so that a
+ * remote-only segment whose object is gone says TS_LOC_MISSING. */
 ts_status ts_placement_offline(const ts_config *cfg, const char *topic, int32_t partition,
                                ts_segment_info **rows, size_t *nrows,
                                char *errstr, size_t errlen);

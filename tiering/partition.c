@@ -631,6 +631,47 @@ out:
 
 /* ---- read ---------------------------------------------------------------- */
 
+#define MISSING_LOG_INTERVAL_MS 60000 /* one ERROR line per partition per minute */
+
+/* Non-zero when a manifest entry still covers offset. */
+static int manifest_covers(ts_partition *p, int64_t offset)
+{
+    ts_segment_meta m;
+    memset(&m, 0, sizeof(m));
+    ts_status st = ts_index_lookup_offset(p->idx, offset, &m);
+    ts_segment_meta_clear(&m);
+    return st != TS_E_NOT_FOUND; /* out of memory: assume covered, never skip */
+}
+
+/* Logs a read that found an object of the manifest missing: an ERROR
+ * naming the object (the reader's message), at most once a minute per
+ * partition, because a consumer retries the same fetch until an operator
+ * acts. The lines in between are counted, not dropped silently. Thread:
+ * the reading thread; takes p->mu briefly. */
+static void report_missing(ts_partition *p, int64_t offset, const char *why)
+{
+    int64_t now = ts_mono_ms();
+    pthread_mutex_lock(&p->mu);
+    int due = p->missing_logged_ms == 0 || now - p->missing_logged_ms >= MISSING_LOG_INTERVAL_MS;
+    uint64_t quiet = p->missing_quiet;
+    if (due) {
+        p->missing_logged_ms = now ? now : 1;
+        p->missing_quiet = 0;
+    } else {
+        p->missing_quiet++;
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (!due) return;
+    char more[96] = "";
+    if (quiet)
+        snprintf(more, sizeof(more), " (%llu more such read(s) since the last report)",
+                 (unsigned long long)quiet);
+    ts_log_error("tiering",
+                 "%s-%d: read at offset %lld failed: %s; reads of these offsets fail until the "
+                 "object is restored%s",
+                 p->topic, p->id, (long long)offset, why ? why : "", more);
+}
+
 ts_status ts_partition_read(ts_partition *p, int64_t offset, size_t max_bytes, uint8_t **out,
                             size_t *out_len, char *errstr, size_t errlen)
 {
@@ -680,16 +721,28 @@ ts_status ts_partition_read(ts_partition *p, int64_t offset, size_t max_bytes, u
          * offset, so local+remote ranges are served from local disk. */
         st = ts_reader_read(p->eng->reader, p->idx, offset, max_bytes, first_local, &buf, errstr,
                             errlen);
+        /* The object of an entry that retention removed while this read
+         * ran is gone for a reason: that is a gap like any other. An entry
+         * still in the manifest whose object is gone is data loss. */
+        if (st == TS_E_OBJECT_MISSING && !manifest_covers(p, offset)) st = TS_E_NOT_FOUND;
+        if (st == TS_E_OBJECT_MISSING) report_missing(p, offset, errstr);
         if (st == TS_E_NOT_FOUND) {
-            /* A gap below the local log (e.g. retention raced the read):
-             * serve from the first local segment, as Kafka skips ahead. */
+            /* No manifest entry covers offset (retention raced the read,
+             * or the manifest has a hole): continue at the next offset
+             * that holds data, remote or local, as Kafka skips ahead. */
             ts_buf_free(&buf);
             pthread_mutex_lock(&p->mu);
             int gone = p->deleted;
             first_local = p->segs[0]->base_offset;
             pthread_mutex_unlock(&p->mu);
             if (gone) return ts_err_set(errstr, errlen, TS_E_CLOSED, "%s-%d was deleted", p->topic, p->id);
-            if (first_local > offset) return ts_partition_read(p, first_local, max_bytes, out, out_len, errstr, errlen);
+            int64_t next = first_local;
+            ts_segment_meta m;
+            memset(&m, 0, sizeof(m));
+            if (ts_index_lookup_next(p->idx, offset, &m) == TS_OK && m.base_offset < next)
+                next = m.base_offset;
+            ts_segment_meta_clear(&m);
+            if (next > offset) return ts_partition_read(p, next, max_bytes, out, out_len, errstr, errlen);
             return st;
         }
     }

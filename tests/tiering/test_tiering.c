@@ -409,6 +409,107 @@ TT_TEST(cold_reads_verify_and_name_the_object)
     env_done(&e);
 }
 
+/* Issue 7 item 1: an object the manifest names and the bucket lacks is
+ * corruption. Reads of its offsets fail with TS_E_OBJECT_MISSING naming the
+ * object (before, a 404 read as a retention gap and the read skipped to the
+ * first local offset); offsets outside it are served; verify and placement
+ * say so. */
+TT_TEST(missing_object_is_an_error_not_a_gap)
+{
+    env e;
+    env_init(&e, (const char *[]){"log.segment.bytes", "50000", "log.local.retention.bytes", "0",
+                                   NULL});
+    TT_OKE(env_open(&e), e.err);
+    ts_partition *p;
+    TT_OKE(ts_partition_open(e.eng, "m", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(append_n(p, 80, 10, 200, 1, e.err, sizeof(e.err)), e.err);
+    TT_OKE(roll(p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(ts_partition_wait_uploaded(p, 30000, e.err, sizeof(e.err)), e.err);
+    TT_OK(ts_partition_enforce_retention(p, e.err, sizeof(e.err)));
+    ts_segment_info *rows = NULL;
+    size_t n = 0;
+    TT_OKE(ts_partition_placement(p, &rows, &n, e.err, sizeof(e.err)), e.err);
+    /* the hole: the second of at least three remote-only segments */
+    TT_ASSERT_MSG(n >= 4 && rows[0].location == TS_LOC_REMOTE && rows[1].location == TS_LOC_REMOTE &&
+                      rows[2].location == TS_LOC_REMOTE,
+                  "want >= 3 remote-only segments, have %zu rows", n);
+    ts_segment_info hole = rows[1], after = rows[2];
+    free(rows);
+    ts_engine_close(e.eng);
+    e.eng = NULL;
+
+    /* Lose the object (the cache too, as on another broker or after a
+     * cache wipe), restart. */
+    ts_objstore *os;
+    TT_OKE(ts_objstore_open(e.url, NULL, &os, e.err, sizeof(e.err)), e.err);
+    TT_OKE(ts_objstore_delete(os, hole.object_key, e.err, sizeof(e.err)), e.err);
+    ts_objstore_destroy(os);
+    char cache[800];
+    snprintf(cache, sizeof(cache), "%s/.chunk-cache", e.data);
+    ts_fs_rmtree(cache, NULL, 0);
+    TT_OKE(env_open(&e), e.err);
+    TT_OKE(ts_partition_open(e.eng, "m", 0, 0, &p, e.err, sizeof(e.err)), e.err);
+
+    int64_t probes[] = {hole.base_offset, hole.base_offset + 5, hole.last_offset};
+    for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
+        uint8_t *d = NULL;
+        size_t len = 0;
+        e.err[0] = '\0';
+        ts_status st = ts_partition_read(p, probes[i], 100000, &d, &len, e.err, sizeof(e.err));
+        TT_ASSERT_MSG(st == TS_E_OBJECT_MISSING, "read at %lld: %s (%zu bytes) %s",
+                      (long long)probes[i], ts_status_name(st), len, e.err);
+        TT_ASSERT(d == NULL && len == 0);
+        TT_ASSERT_MSG(strstr(e.err, hole.object_key), "error does not name the object: %s", e.err);
+    }
+    /* A reader from 0 gets the first segment, then the error: never a
+     * batch at or beyond the hole. */
+    int64_t off = 0;
+    ts_status st = TS_OK;
+    for (int guard = 0; guard < 1000 && st == TS_OK; guard++) {
+        uint8_t *d = NULL;
+        size_t len = 0;
+        st = ts_partition_read(p, off, 4096, &d, &len, e.err, sizeof(e.err));
+        if (st) break;
+        TT_ASSERT(len > 0);
+        size_t pos = 0;
+        while (pos < len) {
+            ts_batch_hdr h;
+            TT_OKE(ts_batch_validate(d + pos, len - pos, 1 << 24, &h, e.err, sizeof(e.err)), e.err);
+            TT_ASSERT_MSG(h.base_offset == off && h.base_offset < hole.base_offset,
+                          "batch %lld served, want %lld (hole at %lld)", (long long)h.base_offset,
+                          (long long)off, (long long)hole.base_offset);
+            off = ts_batch_last_offset(&h) + 1;
+            pos += ts_batch_total_size(&h);
+        }
+        free(d);
+    }
+    TT_ASSERT_EQ_INT(st, TS_E_OBJECT_MISSING);
+    TT_ASSERT_EQ_INT(off, hole.base_offset);
+    /* Offsets outside the hole are fine: the next remote segment, local data. */
+    TT_ASSERT_EQ_INT(read_all(p, after.base_offset, e.err, sizeof(e.err)), 800 - after.base_offset);
+    /* The partition's own view still lists it (it is in the manifest). */
+    ts_engine_close(e.eng);
+    e.eng = NULL;
+
+    /* tierctl's engine: verify fails naming the object; placement marks it. */
+    int vrows = 0;
+    TT_ASSERT_EQ_INT(ts_verify_offline(e.cfg, "m", 0, count_verified, &vrows, e.err, sizeof(e.err)),
+                     TS_E_OBJECT_MISSING);
+    TT_ASSERT_MSG(strstr(e.err, hole.object_key), "verify: %s", e.err);
+    TT_OKE(ts_placement_offline(e.cfg, "m", 0, &rows, &n, e.err, sizeof(e.err)), e.err);
+    int missing = 0;
+    for (size_t i = 0; i < n; i++) {
+        int is_hole = rows[i].base_offset == hole.base_offset;
+        TT_ASSERT_MSG((rows[i].location == TS_LOC_MISSING) == is_hole, "row %lld is %s",
+                      (long long)rows[i].base_offset, ts_location_name(rows[i].location));
+        missing += is_hole;
+    }
+    TT_ASSERT_EQ_INT(missing, 1);
+    TT_ASSERT_STR(ts_location_name(TS_LOC_MISSING), "missing");
+    free(rows);
+    env_done(&e);
+}
+
 TT_TEST(recover_everything_from_the_bucket)
 {
     env e;
@@ -896,6 +997,7 @@ int main(int argc, char **argv)
     TT_RUN(recovery_truncates_torn_tail_and_rebuilds_indexes);
     TT_RUN(uploaded_object_is_plain_zstd_of_the_segment);
     TT_RUN(cold_reads_verify_and_name_the_object);
+    TT_RUN(missing_object_is_an_error_not_a_gap);
     TT_RUN(recover_everything_from_the_bucket);
     TT_RUN(total_retention_deletes_objects_and_advances_start);
     TT_RUN(backpressure_when_uploads_fail);
