@@ -369,6 +369,49 @@ static ts_status load_segments(ts_partition *p, char *errstr, size_t errlen)
     return st;
 }
 
+/* The local manifest does not parse (a disk fault, a torn or hand-edited
+ * file): the bucket holds the durable copy, so one bad file must not keep
+ * the partition (and a broker opening it at start) down. The file is moved
+ * aside, never deleted, and the manifest rebuilt from the bucket; local
+ * segments are kept, and any entry the bucket lacked is uploaded again
+ * from them (its object can only still be local: a local segment is
+ * deleted only once its entry is durable remotely). When the bucket has no
+ * usable copy the file goes back where it was and the open fails, naming
+ * both problems: nothing is changed or lost. Called by ts_part_open with
+ * engine->mu held; errstr holds the local load error. */
+static ts_status recover_corrupt_manifest(ts_partition *p, char *errstr, size_t errlen)
+{
+    char why[1024], aside[PATH_MAX + 64], err[1024];
+    snprintf(why, sizeof(why), "%s", errstr ? errstr : "");
+    ts_status st = ts_index_set_aside_local(p->idx, aside, sizeof(aside), err, sizeof(err));
+    if (st)
+        return ts_err_set(errstr, errlen, TS_E_CORRUPT, "%s-%d: %s; and %s", p->topic, p->id, why,
+                          err);
+    ts_log_error("tiering", "%s-%d: %s; moved it aside to %s, recovering the manifest from the "
+                 "bucket", p->topic, p->id, why, aside);
+    st = ts_index_load_remote(p->idx, err, sizeof(err));
+    if (st == TS_OK) {
+        ts_index_summary sum;
+        ts_index_summary_get(p->idx, &sum);
+        ts_log_warn("tiering", "%s-%d: manifest recovered from the bucket (version %llu, %zu "
+                    "remote segments); the damaged file is kept at %s", p->topic, p->id,
+                    (unsigned long long)sum.version, sum.count, aside);
+        return TS_OK;
+    }
+    char rerr[512] = "";
+    char where[PATH_MAX + 128] = " and nothing was changed";
+    if (ts_index_restore_local(p->idx, aside, rerr, sizeof(rerr))) {
+        ts_log_error("tiering", "%s-%d: %s", p->topic, p->id, rerr);
+        snprintf(where, sizeof(where), "; the damaged file is at %s", aside);
+    }
+    return ts_err_set(errstr, errlen, TS_E_CORRUPT,
+                      "%s-%d: %s; and the bucket has no usable copy to recover from (%s): the "
+                      "partition stays closed%s; repair the file or move it away to start this "
+                      "partition from its local segments",
+                      p->topic, p->id, why, err, where);
+
+}
+
 ts_status ts_part_open(ts_engine *eng, const char *topic, int32_t id, int create,
                        const ts_config *tc, ts_partition **out, char *errstr, size_t errlen)
 {
@@ -398,7 +441,11 @@ ts_status ts_part_open(ts_engine *eng, const char *topic, int32_t id, int create
     if (p->idx && local) {
         st = ts_index_load_local(p->idx, errstr, errlen);
         if (st == TS_OK) have_manifest = 1;
-        else if (st != TS_E_NOT_FOUND) goto fail;
+        else if (st == TS_E_CORRUPT) {
+            st = recover_corrupt_manifest(p, errstr, errlen);
+            if (st) goto fail;
+            have_manifest = 1;
+        } else if (st != TS_E_NOT_FOUND) goto fail;
     }
     if (p->idx && !have_manifest) {
         /* Empty data directory (or none yet) plus the bucket: recover the

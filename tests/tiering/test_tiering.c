@@ -510,6 +510,106 @@ TT_TEST(missing_object_is_an_error_not_a_gap)
     env_done(&e);
 }
 
+/* Names of "<dir>/remote_manifest.json.corrupt-*" files into first (count returned). */
+static int count_set_aside(const char *dir, char *first, size_t len)
+{
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    struct dirent *de;
+    int n = 0;
+    while ((de = readdir(d)))
+        if (!strncmp(de->d_name, "remote_manifest.json.corrupt-", 29)) {
+            if (!n++) snprintf(first, len, "%s/%s", dir, de->d_name);
+        }
+    closedir(d);
+    return n;
+}
+
+/* Issue 7 item 13: a corrupt local manifest no longer keeps its partition
+ * closed when the bucket holds a good copy: the file is set aside (kept),
+ * the manifest recovered from the bucket, every offset readable. With no
+ * usable copy in the bucket either, that partition fails to open with a
+ * clear error and nothing changes, while other partitions open. */
+TT_TEST(corrupt_local_manifest_recovers_from_the_bucket)
+{
+    env e;
+    env_init(&e, (const char *[]){"log.segment.bytes", "50000", "log.local.retention.bytes", "0",
+                                   NULL});
+    TT_OKE(env_open(&e), e.err);
+    const char *topics[] = {"cm", "fine"};
+    for (int t = 0; t < 2; t++) {
+        ts_partition *p;
+        TT_OKE(ts_partition_open(e.eng, topics[t], 0, 1, &p, e.err, sizeof(e.err)), e.err);
+        TT_OKE(append_n(p, 80, 10, 200, 1, e.err, sizeof(e.err)), e.err);
+        TT_OKE(roll(p, e.err, sizeof(e.err)), e.err);
+        TT_OKE(ts_partition_wait_uploaded(p, 30000, e.err, sizeof(e.err)), e.err);
+        TT_OK(ts_partition_enforce_retention(p, e.err, sizeof(e.err)));
+    }
+    ts_engine_close(e.eng);
+    e.eng = NULL;
+
+    char dir[800], path[900], aside[1200];
+    snprintf(dir, sizeof(dir), "%s/cm-0", e.data);
+    snprintf(path, sizeof(path), "%s/remote_manifest.json", dir);
+    static const char junk[] = "{\"format\":1,\"topic\":\"cm\",\"parti";
+    TT_OK(ts_fs_write_atomic(path, junk, sizeof(junk) - 1, e.err, sizeof(e.err)));
+
+    TT_OKE(env_open(&e), e.err);
+    ts_partition *p;
+    TT_OKE(ts_partition_open(e.eng, "cm", 0, 0, &p, e.err, sizeof(e.err)), e.err);
+    ts_offsets o;
+    TT_OK(ts_partition_offsets(p, &o));
+    TT_ASSERT_EQ_INT(o.log_start_offset, 0);
+    TT_ASSERT_EQ_INT(o.log_end_offset, 800);
+    TT_ASSERT(o.local_start_offset > 0); /* the early offsets are remote-only */
+    TT_ASSERT_EQ_INT(read_all(p, 0, e.err, sizeof(e.err)), 800);
+    TT_OKE(append_n(p, 1, 10, 200, 5000, e.err, sizeof(e.err)), e.err);
+    /* The damaged file is kept, byte for byte, beside a rebuilt one. */
+    TT_ASSERT_EQ_INT(count_set_aside(dir, aside, sizeof(aside)), 1);
+    uint8_t *txt = NULL;
+    size_t tl = 0;
+    TT_OKE(ts_fs_read_all(aside, 1 << 20, &txt, &tl, e.err, sizeof(e.err)), e.err);
+    TT_ASSERT(tl == sizeof(junk) - 1 && !memcmp(txt, junk, tl));
+    free(txt);
+    ts_engine_close(e.eng);
+    e.eng = NULL;
+    TT_OKE(env_open(&e), e.err); /* the rebuilt local file loads as it is */
+    TT_OKE(ts_partition_open(e.eng, "cm", 0, 0, &p, e.err, sizeof(e.err)), e.err);
+    TT_ASSERT_EQ_INT(read_all(p, 0, e.err, sizeof(e.err)), 810);
+    ts_engine_close(e.eng);
+    e.eng = NULL;
+
+    /* Now the bucket's copies are damaged too. */
+    TT_OK(ts_fs_write_atomic(path, junk, sizeof(junk) - 1, e.err, sizeof(e.err)));
+    char mdir[900];
+    snprintf(mdir, sizeof(mdir), "%s/cm/0/manifests", e.bucket);
+    DIR *d = opendir(mdir);
+    TT_ASSERT(d != NULL);
+    struct dirent *de;
+    int damaged = 0;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.') continue;
+        char mp[1200];
+        snprintf(mp, sizeof(mp), "%s/%s", mdir, de->d_name);
+        TT_OK(ts_fs_write_atomic(mp, "{}", 2, e.err, sizeof(e.err)));
+        damaged++;
+    }
+    closedir(d);
+    TT_ASSERT(damaged >= 1);
+    TT_OKE(env_open(&e), e.err);
+    TT_ASSERT_EQ_INT(ts_partition_open(e.eng, "cm", 0, 0, &p, e.err, sizeof(e.err)), TS_E_CORRUPT);
+    TT_ASSERT_MSG(strstr(e.err, "remote_manifest.json") && strstr(e.err, "cm/0/manifests/") &&
+                      strstr(e.err, "nothing was changed"),
+                  "message: %s", e.err);
+    TT_OKE(ts_fs_read_all(path, 1 << 20, &txt, &tl, e.err, sizeof(e.err)), e.err);
+    TT_ASSERT(tl == sizeof(junk) - 1 && !memcmp(txt, junk, tl)); /* left where it was */
+    free(txt);
+    TT_ASSERT_EQ_INT(count_set_aside(dir, aside, sizeof(aside)), 1); /* only the first one */
+    TT_OKE(ts_partition_open(e.eng, "fine", 0, 0, &p, e.err, sizeof(e.err)), e.err);
+    TT_ASSERT_EQ_INT(read_all(p, 0, e.err, sizeof(e.err)), 800);
+    env_done(&e);
+}
+
 TT_TEST(recover_everything_from_the_bucket)
 {
     env e;
@@ -998,6 +1098,7 @@ int main(int argc, char **argv)
     TT_RUN(uploaded_object_is_plain_zstd_of_the_segment);
     TT_RUN(cold_reads_verify_and_name_the_object);
     TT_RUN(missing_object_is_an_error_not_a_gap);
+    TT_RUN(corrupt_local_manifest_recovers_from_the_bucket);
     TT_RUN(recover_everything_from_the_bucket);
     TT_RUN(total_retention_deletes_objects_and_advances_start);
     TT_RUN(backpressure_when_uploads_fail);
