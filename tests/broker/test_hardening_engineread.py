@@ -10,6 +10,11 @@
                      runs: the broker still starts, the other topic serves,
                      the damaged partition is recovered from the bucket (every
                      offset readable) and the bad file is kept aside.
+  corrupt_manifest_no_copy
+                     the bucket's copies of that manifest are damaged too: the
+                     broker still starts and serves the other topic; the
+                     damaged partition answers KAFKA_STORAGE_ERROR and its
+                     file is left as it was.
 
 Run like test_broker.py: `test_hardening_engineread.py NAME` with TIERBROKER,
 TSPLUGIN and TIERCTL set; exits 77 when it cannot run.
@@ -216,9 +221,43 @@ def t_corrupt_manifest():
         b.cleanup()
 
 
+def t_corrupt_manifest_no_copy():
+    b = Broker(TSPLUGIN, TIERED).start()
+    try:
+        produce_n(b, "cm", 5000)
+        produce_n(b, "other", 2000)
+        wait_remote_only(b, "cm", 1)
+        b.stop(signal.SIGTERM)
+        path = os.path.join(b.root, "data", "cm-0", "remote_manifest.json")
+        junk = b'{"format":1,"topic":"cm"'
+        with open(path, "wb") as f:
+            f.write(junk)
+        versions = glob.glob(os.path.join(b.root, "bucket", "cm", "0", "manifests", "*.json"))
+        check(versions, "no manifest in the bucket")
+        for v in versions:
+            with open(v, "wb") as f:
+                f.write(b"{}")
+        b.start()
+        check(b.alive(), "broker died at start")
+        got = consume_all(b.bootstrap, "other", 2000, timeout=60)
+        check(len(got) == 2000, "other: read %d of 2000" % len(got))
+        err, _, recs = fetch_v4(b.port, "cm", 0)
+        check(err == 56 and not recs, "Fetch of the offline partition: error %d" % err)
+        with open(path, "rb") as f:
+            check(f.read() == junk, "the damaged file was changed")
+        check(not glob.glob(path + ".corrupt-*"), "a failed recovery left a file aside")
+        log = log_text(b)
+        check(any("ERROR" in ln and "cm-0" in ln and "offline" in ln for ln in log.splitlines()),
+              "no ERROR line says cm-0 stays offline:\n" + log[-2000:])
+        check(b.alive(), "broker died")
+    finally:
+        b.cleanup()
+
+
 TESTS = {
     "missing_object": (t_missing_object, ["TSPLUGIN", "TIERCTL"]),
     "corrupt_manifest": (t_corrupt_manifest, ["TSPLUGIN", "TIERCTL"]),
+    "corrupt_manifest_no_copy": (t_corrupt_manifest_no_copy, ["TSPLUGIN", "TIERCTL"]),
 }
 
 
