@@ -1174,8 +1174,8 @@ static void sweep_orphans(ts_partition *p)
     if (ts_index_snapshot_meta(p->idx, &segs, &nsegs)) return;
     for (size_t i = 0; i < nsegs; i++) keyset_add(&ref, segs[i].object_key);
     ts_index_snapshot_free(segs, nsegs);
-    char sprefix[700];
-    snprintf(sprefix, sizeof(sprefix), "%ssegments/", prefix);
+    char sprefix[TS_INDEX_KEY_MAX];
+    ts_index_segment_prefix(p->topic, p->id, sprefix, sizeof(sprefix));
     ts_status st = TS_OK;
     if (referenced_by_bucket(p, prefix, &ref) == 0 &&
         (st = ts_objstore_list(p->eng->os, sprefix, collect_key_cb, &all, err, sizeof(err))) == TS_OK) {

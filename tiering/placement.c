@@ -122,7 +122,11 @@ static ts_status load_remote(const ts_config *cfg, const char *topic, int32_t pa
     st = ts_index_create(topic, partition, dir, NULL, &idx, errstr, errlen);
     if (st) return st;
     st = dir_exists ? ts_index_load_local(idx, errstr, errlen) : TS_E_NOT_FOUND;
-    if (st == TS_E_NOT_FOUND && *os) {
+    if (st == TS_E_CORRUPT && *os)
+        /* The engine recovers such a partition from the bucket when it
+         * opens it; show what it will serve, and say why. */
+        ts_log_warn("tiering", "%s; showing the bucket's newest manifest instead", errstr);
+    if ((st == TS_E_NOT_FOUND || st == TS_E_CORRUPT) && *os) {
         ts_index_destroy(idx);
         idx = NULL;
         char tmp[] = "/tmp/tierctl-XXXXXX";

@@ -553,6 +553,12 @@ TT_TEST(corrupt_local_manifest_recovers_from_the_bucket)
     snprintf(path, sizeof(path), "%s/remote_manifest.json", dir);
     static const char junk[] = "{\"format\":1,\"topic\":\"cm\",\"parti";
     TT_OK(ts_fs_write_atomic(path, junk, sizeof(junk) - 1, e.err, sizeof(e.err)));
+    /* tierctl's read-only view shows the bucket's manifest meanwhile. */
+    ts_segment_info *rows = NULL;
+    size_t nrows = 0;
+    TT_OKE(ts_placement_offline(e.cfg, "cm", 0, &rows, &nrows, e.err, sizeof(e.err)), e.err);
+    TT_ASSERT(nrows >= 2 && rows[0].location == TS_LOC_REMOTE && rows[0].base_offset == 0);
+    free(rows);
 
     TT_OKE(env_open(&e), e.err);
     ts_partition *p;
