@@ -221,7 +221,10 @@ typedef struct tsp_plugin {
 
     /* Reads whole batches from the one containing offset, up to max_bytes
      * (at least one batch). *out freed with buffer_free; NULL/0 at the log
-     * end. May block on the object store for cold offsets. */
+     * end. May block on the object store for cold offsets.
+     * TSP_E_OBJECT_MISSING when offset lies in a remote segment whose object
+     * the store lost: the data is gone, not skipped (answer the client with a
+     * storage error; never move its position past it). */
     tsp_status (*read)(tsp_partition *p, int64_t offset, size_t max_bytes, uint8_t **out,
                        size_t *out_len, char *errstr, size_t errlen);
 
