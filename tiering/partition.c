@@ -409,7 +409,6 @@ static ts_status recover_corrupt_manifest(ts_partition *p, char *errstr, size_t 
                       "partition stays closed%s; repair the file or move it away to start this "
                       "partition from its local segments",
                       p->topic, p->id, why, err, where);
-
 }
 
 ts_status ts_part_open(ts_engine *eng, const char *topic, int32_t id, int create,
@@ -789,7 +788,8 @@ ts_status ts_partition_read(ts_partition *p, int64_t offset, size_t max_bytes, u
             if (ts_index_lookup_next(p->idx, offset, &m) == TS_OK && m.base_offset < next)
                 next = m.base_offset;
             ts_segment_meta_clear(&m);
-            if (next > offset) return ts_partition_read(p, next, max_bytes, out, out_len, errstr, errlen);
+            if (next > offset)
+                return ts_partition_read(p, next, max_bytes, out, out_len, errstr, errlen);
             return st;
         }
     }

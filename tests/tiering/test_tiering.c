@@ -430,8 +430,8 @@ TT_TEST(missing_object_is_an_error_not_a_gap)
     size_t n = 0;
     TT_OKE(ts_partition_placement(p, &rows, &n, e.err, sizeof(e.err)), e.err);
     /* the hole: the second of at least three remote-only segments */
-    TT_ASSERT_MSG(n >= 4 && rows[0].location == TS_LOC_REMOTE && rows[1].location == TS_LOC_REMOTE &&
-                      rows[2].location == TS_LOC_REMOTE,
+    TT_ASSERT_MSG(n >= 4 && rows[0].location == TS_LOC_REMOTE &&
+                      rows[1].location == TS_LOC_REMOTE && rows[2].location == TS_LOC_REMOTE,
                   "want >= 3 remote-only segments, have %zu rows", n);
     ts_segment_info hole = rows[1], after = rows[2];
     free(rows);
