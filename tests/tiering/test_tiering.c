@@ -17,6 +17,7 @@
 #include "common/batch.h"
 #include "common/clock.h"
 #include "common/fsutil.h"
+#include "index/index.h"
 #include "objstore/objstore.h"
 #include "tierstore.h"
 #include "tt.h"
@@ -616,6 +617,65 @@ TT_TEST(corrupt_local_manifest_recovers_from_the_bucket)
     env_done(&e);
 }
 
+/* Offsets no manifest entry covers are a gap: a read there continues at the
+ * next offset holding data, which is the next remote segment when there is
+ * one (before, always the first local offset, skipping remote data). */
+TT_TEST(gap_in_the_manifest_skips_to_the_next_remote_segment)
+{
+    env e;
+    env_init(&e, (const char *[]){"log.segment.bytes", "50000", "log.local.retention.bytes", "0",
+                                   NULL});
+    TT_OKE(env_open(&e), e.err);
+    ts_partition *p;
+    TT_OKE(ts_partition_open(e.eng, "g", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(append_n(p, 80, 10, 200, 1, e.err, sizeof(e.err)), e.err);
+    TT_OKE(roll(p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(ts_partition_wait_uploaded(p, 30000, e.err, sizeof(e.err)), e.err);
+    TT_OK(ts_partition_enforce_retention(p, e.err, sizeof(e.err)));
+    ts_engine_close(e.eng);
+    e.eng = NULL;
+    /* Drop the second entry from the local manifest (a hole no entry covers). */
+    char path[900];
+    snprintf(path, sizeof(path), "%s/g-0/remote_manifest.json", e.data);
+    uint8_t *txt = NULL;
+    size_t tl = 0;
+    TT_OKE(ts_fs_read_all(path, 1 << 24, &txt, &tl, e.err, sizeof(e.err)), e.err);
+    ts_segment_meta *segs = NULL;
+    size_t n = 0;
+    uint64_t version = 0;
+    int64_t lso = 0;
+    TT_OKE(ts_manifest_from_json((const char *)txt, tl, NULL, 0, NULL, &version, &lso, &segs, &n,
+                                 e.err, sizeof(e.err)),
+           e.err);
+    free(txt);
+    TT_ASSERT(n >= 3);
+    int64_t hole = segs[1].base_offset, next = segs[2].base_offset;
+    ts_segment_meta_clear(&segs[1]);
+    memmove(&segs[1], &segs[2], (n - 2) * sizeof(*segs));
+    char *json = NULL;
+    size_t jl = 0;
+    TT_OK(ts_manifest_to_json("g", 0, version + 1, lso, segs, n - 1, &json, &jl));
+    ts_index_snapshot_free(segs, n - 1);
+    TT_OK(ts_fs_write_atomic(path, json, jl, e.err, sizeof(e.err)));
+    free(json);
+
+    TT_OKE(env_open(&e), e.err);
+    TT_OKE(ts_partition_open(e.eng, "g", 0, 0, &p, e.err, sizeof(e.err)), e.err);
+    ts_offsets o;
+    TT_OK(ts_partition_offsets(p, &o));
+    TT_ASSERT(o.local_start_offset > next);
+    uint8_t *d = NULL;
+    size_t len = 0;
+    TT_OKE(ts_partition_read(p, hole + 3, 4096, &d, &len, e.err, sizeof(e.err)), e.err);
+    ts_batch_hdr h;
+    TT_ASSERT(len > 0);
+    TT_OKE(ts_batch_validate(d, len, 1 << 24, &h, e.err, sizeof(e.err)), e.err);
+    TT_ASSERT_MSG(h.base_offset == next, "read in the hole at %lld served batch %lld, want %lld",
+                  (long long)(hole + 3), (long long)h.base_offset, (long long)next);
+    free(d);
+    env_done(&e);
+}
+
 TT_TEST(recover_everything_from_the_bucket)
 {
     env e;
@@ -1105,6 +1165,7 @@ int main(int argc, char **argv)
     TT_RUN(cold_reads_verify_and_name_the_object);
     TT_RUN(missing_object_is_an_error_not_a_gap);
     TT_RUN(corrupt_local_manifest_recovers_from_the_bucket);
+    TT_RUN(gap_in_the_manifest_skips_to_the_next_remote_segment);
     TT_RUN(recover_everything_from_the_bucket);
     TT_RUN(total_retention_deletes_objects_and_advances_start);
     TT_RUN(backpressure_when_uploads_fail);
