@@ -579,8 +579,12 @@ static void fetch_done(bjob *j)
             fetch_tp *tp = &o->topics[i].tps[k];
             if (tp->read_st != TSP_OK && !tp->error) {
                 tp->error = kafka_error_from_status(tp->read_st);
-                blog_warn("fetch %s-%d at %lld: %s: %s", o->topics[i].name, tp->partition,
-                          (long long)tp->fetch_offset, b->pl->status_name(tp->read_st), tp->err);
+                /* A lost object fails every retry of the consumer; the
+                 * plugin reports it as an ERROR at most once a minute. */
+                if (tp->read_st != TSP_E_OBJECT_MISSING)
+                    blog_warn("fetch %s-%d at %lld: %s: %s", o->topics[i].name,
+                              tp->partition, (long long)tp->fetch_offset,
+                              b->pl->status_name(tp->read_st), tp->err);
             }
             total += tp->len;
         }

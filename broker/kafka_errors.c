@@ -22,7 +22,10 @@ int16_t kafka_error_from_status(tsp_status st)
     case TSP_E_REMOTE_RETRIABLE:
     case TSP_E_NOSPACE:
     case TSP_E_IO:
-    case TSP_E_CLOSED: return KAFKA_KAFKA_STORAGE_ERROR;
+    case TSP_E_CLOSED:
+    /* Kafka's answer for an offline log: the consumer retries and never
+     * moves past the offsets whose object is gone (no silent skip). */
+    case TSP_E_OBJECT_MISSING: return KAFKA_KAFKA_STORAGE_ERROR;
     default: return KAFKA_UNKNOWN_SERVER_ERROR;
     }
 }

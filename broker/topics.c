@@ -55,9 +55,13 @@ static void topic_free(btopic *t)
     free(t);
 }
 
-/* Opens nparts partitions and links the topic in. */
+/* Opens nparts partitions and links the topic in. at_start: a topic from
+ * the metadata file at startup; a partition that fails to open there stays
+ * offline (h NULL, its requests answer KAFKA_STORAGE_ERROR) instead of
+ * keeping the broker from starting, as Kafka takes one bad log dir offline.
+ * Otherwise (create, adopt) a failure undoes the whole topic. */
 static int topic_register(broker *b, const char *name, int32_t nparts, int create,
-                          const bprop *cfg, size_t ncfg, char *msg, size_t msglen)
+                          const bprop *cfg, size_t ncfg, int at_start, char *msg, size_t msglen)
 {
     btopic *t = calloc(1, sizeof(*t));
     if (!t) return KAFKA_UNKNOWN_SERVER_ERROR;
@@ -77,6 +81,13 @@ static int topic_register(broker *b, const char *name, int32_t nparts, int creat
         t->parts[i].index = i;
         tsp_status st = b->pl->partition_open(b->eng, name, i, create ? TSP_PART_CREATE : 0,
                                               &t->parts[i].h, err, sizeof err);
+        if (st != TSP_OK && at_start) {
+            blog_error("opening %s-%d: %s: %s; the partition stays offline (its requests answer "
+                       "KAFKA_STORAGE_ERROR) until the broker restarts with it repaired",
+                       name, i, b->pl->status_name(st), err);
+            t->parts[i].h = NULL;
+            continue;
+        }
         if (st != TSP_OK) {
             blog_error("opening %s-%d: %s: %s", name, i, b->pl->status_name(st), err);
             snprintf(msg, msglen, "%s", err);
@@ -119,7 +130,7 @@ btopic *topic_find(broker *b, const char *name)
         if (parts[i] + 1 > max) max = parts[i] + 1;
     b->pl->buffer_free(parts);
     blog_info("adopting topic %s (%d partitions) known to the storage engine", name, max);
-    if (topic_register(b, name, max, 1, NULL, 0, err, sizeof err) != KAFKA_NONE) return NULL;
+    if (topic_register(b, name, max, 1, NULL, 0, 0, err, sizeof err) != KAFKA_NONE) return NULL;
     meta_save_topics(b, NULL, NULL);
     return b->topics;
 }
@@ -129,6 +140,10 @@ bpart *topic_part(broker *b, const char *topic, int32_t partition, int16_t *err)
     btopic *t = topic_find(b, topic);
     if (!t || partition < 0 || partition >= t->npartitions) {
         *err = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+        return NULL;
+    }
+    if (!t->parts[partition].h) { /* offline since startup (topic_register) */
+        *err = KAFKA_KAFKA_STORAGE_ERROR;
         return NULL;
     }
     *err = KAFKA_NONE;
@@ -169,7 +184,7 @@ int topic_create(broker *b, const char *name, int32_t nparts, const bprop *cfg, 
         free(props);
         if (st != TSP_OK) return st == TSP_E_CONFIG ? KAFKA_INVALID_CONFIG : kafka_error_from_status(st);
     }
-    int rc = topic_register(b, name, nparts, 1, cfg, ncfg, msg, msglen);
+    int rc = topic_register(b, name, nparts, 1, cfg, ncfg, 0, msg, msglen);
     if (rc == KAFKA_NONE) {
         blog_info("created topic %s with %d partitions", name, nparts);
         meta_save_topics(b, NULL, NULL);
@@ -401,7 +416,7 @@ int meta_load(broker *b, char *err, size_t errlen)
             ncfg++;
         }
         char msg[512];
-        int rc = topic_register(b, name, atoi(np), 1, cfg, ncfg, msg, sizeof msg);
+        int rc = topic_register(b, name, atoi(np), 1, cfg, ncfg, 1, msg, sizeof msg);
         for (size_t i = 0; i < ncfg; i++) {
             free(cfg[i].key);
             free(cfg[i].value);

@@ -31,7 +31,8 @@ static void usage(FILE *f)
             "       tierctl config-doc\n"
             "\n"
             "placement   one row per segment: offsets, timestamps, raw and stored bytes,\n"
-            "            location (local, remote, local+remote) and object key.\n"
+            "            location (local, remote, local+remote, or missing: the manifest\n"
+            "            names an object the bucket lacks) and object key.\n"
             "            --json prints an array of objects for scripts.\n"
             "partitions  the partitions of TOPIC found locally or in the bucket.\n"
             "locate      where one offset lives: its segment, location, object and the\n"
@@ -39,7 +40,8 @@ static void usage(FILE *f)
             "status      per partition: log start/end, local and remote bytes, segments\n"
             "            still waiting for upload (the upload lag).\n"
             "verify      downloads every remote chunk and checks its CRC-32Cs and every\n"
-            "            record batch inside; exit status 1 if anything fails.\n"
+            "            record batch inside; MISSING marks a segment whose object the\n"
+            "            manifest names and the bucket lacks; exit status 1 if anything fails.\n"
             "config-doc  the configuration reference (Markdown).\n"
             "CONFIG is the engine's or the broker's properties file.\n");
 }
@@ -219,9 +221,11 @@ static int cmd_locate(ts_config *cfg, const char *topic, const char *part, const
     printf("%s-%d offset %lld\n", topic, p, o);
     printf("  segment    %lld..%lld (%s)%s\n", (long long)s->base_offset,
            (long long)s->last_offset, ts_location_name(s->location), s->active ? ", active" : "");
-    if (s->location != TS_LOC_REMOTE)
+    if (s->location == TS_LOC_LOCAL || s->location == TS_LOC_LOCAL_REMOTE)
         printf("  local      %s-%d/%020lld.log (served from local disk)\n", topic, p,
                (long long)s->base_offset);
+    if (s->location == TS_LOC_MISSING)
+        printf("  MISSING    the bucket lacks this object: these offsets cannot be read\n");
     if (s->object_key[0])
         printf("  object     %s\n  chunk      %d of %d: bytes %llu..%llu of the object "
                "(raw %llu..%llu, first offset %lld)\n",
@@ -235,16 +239,19 @@ static int cmd_locate(ts_config *cfg, const char *topic, const char *part, const
 }
 
 typedef struct verify_ctx {
-    int ok, bad;
+    int ok, bad, missing;
 } verify_ctx;
 
+/* A missing object gets its own word: it is not a damaged download that a
+ * retry might fix but data the manifest promises and the bucket lost. */
 static void verify_row(const ts_segment_info *s, ts_status st, const char *msg, void *opaque)
 {
     verify_ctx *v = opaque;
     if (st == TS_OK) v->ok++;
     else v->bad++;
-    printf("%-5d %20lld %-4s %s\n", s->partition, (long long)s->base_offset, st ? "FAIL" : "ok",
-           msg);
+    if (st == TS_E_OBJECT_MISSING) v->missing++;
+    printf("%-5d %20lld %-7s %s\n", s->partition, (long long)s->base_offset,
+           st == TS_OK ? "ok" : st == TS_E_OBJECT_MISSING ? "MISSING" : "FAIL", msg);
 }
 
 static int cmd_verify(ts_config *cfg, const char *topic, const char *part_arg)
@@ -263,7 +270,7 @@ static int cmd_verify(ts_config *cfg, const char *topic, const char *part_arg)
         fprintf(stderr, "tierctl: %s\n", err);
         return 1;
     }
-    verify_ctx v = {0, 0};
+    verify_ctx v = {0, 0, 0};
     int rc = 0;
     for (size_t i = 0; i < nparts; i++) {
         ts_status st = ts_verify_offline(cfg, topic, parts[i], verify_row, &v, err, sizeof(err));
@@ -273,7 +280,11 @@ static int cmd_verify(ts_config *cfg, const char *topic, const char *part_arg)
         }
     }
     free(parts);
-    printf("verified %d remote segment(s): %d ok, %d failed\n", v.ok + v.bad, v.ok, v.bad);
+    printf("verified %d remote segment(s): %d ok, %d failed", v.ok + v.bad, v.ok, v.bad);
+    if (v.missing)
+        printf(" (%d with the object missing from the bucket: their offsets cannot be read)",
+               v.missing);
+    printf("\n");
     return rc || v.bad ? 1 : 0;
 }
 
@@ -296,12 +307,13 @@ static int status_topic(ts_config *cfg, const char *topic, cJSON *arr)
             continue;
         }
         uint64_t local = 0, raw_remote = 0, stored = 0, lag_bytes = 0;
-        int nlocal = 0, nremote = 0, lag = 0;
+        int nlocal = 0, nremote = 0, lag = 0, nmissing = 0;
         for (size_t r = 0; r < n; r++) {
-            if (rows[r].location != TS_LOC_REMOTE) {
+            if (rows[r].location == TS_LOC_LOCAL || rows[r].location == TS_LOC_LOCAL_REMOTE) {
                 local += rows[r].size_bytes;
                 nlocal++;
             }
+            if (rows[r].location == TS_LOC_MISSING) nmissing++;
             if (rows[r].location != TS_LOC_LOCAL) {
                 raw_remote += rows[r].size_bytes;
                 stored += rows[r].stored_bytes;
@@ -327,6 +339,7 @@ static int status_topic(ts_config *cfg, const char *topic, cJSON *arr)
             cJSON_AddNumberToObject(o, "remote_stored_bytes", (double)stored);
             cJSON_AddNumberToObject(o, "awaiting_upload_segments", lag);
             cJSON_AddNumberToObject(o, "awaiting_upload_bytes", (double)lag_bytes);
+            cJSON_AddNumberToObject(o, "missing_segments", nmissing);
             cJSON_AddItemToArray(arr, o);
         } else {
             char lb[16], rb[16], sb[16], gb[16];
@@ -334,8 +347,9 @@ static int status_topic(ts_config *cfg, const char *topic, cJSON *arr)
             fmt_bytes(raw_remote, rb, sizeof(rb));
             fmt_bytes(stored, sb, sizeof(sb));
             fmt_bytes(lag_bytes, gb, sizeof(gb));
-            printf("%-24s %5d %14lld %14lld %4d %10s %4d %10s %10s %4d %10s\n", topic, parts[i],
-                   start, end, nlocal, lb, nremote, rb, sb, lag, gb);
+            printf("%-24s %5d %14lld %14lld %4d %10s %4d %10s %10s %4d %10s%s\n", topic, parts[i],
+                   start, end, nlocal, lb, nremote, rb, sb, lag, gb,
+                   nmissing ? "  (segment objects MISSING from the bucket: run verify)" : "");
         }
         free(rows);
     }

@@ -48,7 +48,9 @@ typedef enum ts_status {
     TS_E_CLOSED = -15,              /* engine or partition is shutting down */
     TS_E_NOSPACE = -16,             /* local disk full (ENOSPC/EDQUOT) */
     TS_E_UNSUPPORTED = -17,         /* feature not supported by this build or store */
-    TS_E_MSG_TOO_LARGE = -18        /* a batch larger than the configured maximum */
+    TS_E_MSG_TOO_LARGE = -18,       /* a batch larger than the configured maximum */
+    TS_E_OBJECT_MISSING = -19       /* an object the manifest names is absent from the store:
+                                       corruption (data loss), never a retention gap */
 } ts_status;
 
 /* Short constant name of a status ("TS_E_CORRUPT"). */
@@ -105,7 +107,10 @@ void ts_engine_close(ts_engine *eng);
  * exist locally. When it exists neither locally nor as a manifest in the
  * bucket and create is 0, returns TS_E_NOT_FOUND. When the data directory
  * has no trace of it but the bucket does, the partition is recovered from
- * the bucket's manifest. The handle is owned by the engine: do not free it;
+ * the bucket's manifest. A local manifest that does not parse is moved
+ * aside (remote_manifest.json.corrupt-<ms>) and the manifest recovered from
+ * the bucket; with no usable copy there the open fails with TS_E_CORRUPT and
+ * nothing is changed. The handle is owned by the engine: do not free it;
  * it stays valid until ts_engine_close. Topic names follow Kafka's rules:
  * [A-Za-z0-9._-], 1..249 characters. */
 ts_status ts_partition_open(ts_engine *eng, const char *topic, int32_t partition, int create,
@@ -128,7 +133,12 @@ ts_status ts_partition_append(ts_partition *p, const void *data, size_t len,
  * disk; remote ones through the chunk cache, verified before they are
  * returned. On success *out is a malloc'd buffer the caller frees (NULL and
  * *out_len 0 when offset equals the log end offset).
- * TS_E_OFFSET_OUT_OF_RANGE when offset < log start or > log end. */
+ * TS_E_OFFSET_OUT_OF_RANGE when offset < log start or > log end.
+ * TS_E_OBJECT_MISSING when offset lies in a remote segment whose object the
+ * manifest names but the store lacks (logged as an ERROR naming the object,
+ * at most once a minute per partition). Offsets no manifest entry covers
+ * (a retention gap) are skipped: the read starts at the next offset that
+ * holds data. */
 ts_status ts_partition_read(ts_partition *p, int64_t offset, size_t max_bytes,
                             uint8_t **out, size_t *out_len, char *errstr, size_t errlen);
 
@@ -188,7 +198,9 @@ ts_status ts_engine_topic_partitions(ts_engine *eng, const char *topic, int32_t 
 typedef enum ts_location {
     TS_LOC_LOCAL = 1,         /* only on local disk */
     TS_LOC_REMOTE = 2,        /* only in the bucket */
-    TS_LOC_LOCAL_REMOTE = 3   /* on both */
+    TS_LOC_LOCAL_REMOTE = 3,  /* on both */
+    TS_LOC_MISSING = 4        /* not on local disk, and the bucket lacks the object its manifest
+                                 entry names: data loss (reads fail; see tierctl verify) */
 } ts_location;
 
 typedef struct ts_segment_info {
@@ -211,7 +223,9 @@ ts_status ts_partition_placement(ts_partition *p, ts_segment_info **rows, size_t
 
 /* Read-only placement without opening an engine for writing: reads the
  * local segment files and the local/remote manifest of topic/partition
- * under the given config. Safe while another process runs the engine. */
+ * under the given config. Safe while another process runs the engine.
+ * Lists the partition's segment objects once (one LIST) so that a
+ * remote-only segment whose object is gone says TS_LOC_MISSING. */
 ts_status ts_placement_offline(const ts_config *cfg, const char *topic, int32_t partition,
                                ts_segment_info **rows, size_t *nrows,
                                char *errstr, size_t errlen);

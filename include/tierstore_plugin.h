@@ -102,6 +102,9 @@ typedef int32_t tsp_status;
 #define TSP_E_NOSPACE (-16)             /* local disk full */
 #define TSP_E_UNSUPPORTED (-17)         /* not supported by this plugin build */
 #define TSP_E_MSG_TOO_LARGE (-18)       /* batch larger than message.max.bytes */
+#define TSP_E_OBJECT_MISSING (-19)      /* an object the manifest names is missing from the
+                                           store: data loss; reads of its offsets fail, they
+                                           are never skipped (Kafka: KAFKA_STORAGE_ERROR) */
 
 typedef struct tsp_engine tsp_engine;
 typedef struct tsp_partition tsp_partition;
@@ -128,6 +131,7 @@ typedef struct tsp_offsets {
 #define TSP_LOC_LOCAL 1         /* only on local disk */
 #define TSP_LOC_REMOTE 2        /* only in the object store */
 #define TSP_LOC_LOCAL_REMOTE 3  /* on both */
+#define TSP_LOC_MISSING 4       /* manifest names an object the store lacks (tierctl only) */
 
 typedef struct tsp_segment_info {
     int32_t partition;
@@ -217,7 +221,10 @@ typedef struct tsp_plugin {
 
     /* Reads whole batches from the one containing offset, up to max_bytes
      * (at least one batch). *out freed with buffer_free; NULL/0 at the log
-     * end. May block on the object store for cold offsets. */
+     * end. May block on the object store for cold offsets.
+     * TSP_E_OBJECT_MISSING when offset lies in a remote segment whose object
+     * the store lost: the data is gone, not skipped (answer the client with a
+     * storage error; never move its position past it). */
     tsp_status (*read)(tsp_partition *p, int64_t offset, size_t max_bytes, uint8_t **out,
                        size_t *out_len, char *errstr, size_t errlen);
 

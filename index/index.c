@@ -28,12 +28,14 @@
  */
 #include "index/index.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "common/config_table.h"
 #include "common/err.h"
 #include "common/fsutil.h"
@@ -653,6 +655,39 @@ fail:
     if (st == TS_E_NOT_FOUND) return st; /* the message from read_all says which file */
     return ts_err_prefix(errstr, errlen, st, "index %s/%" PRId32 ": local manifest %s",
                          idx->topic, idx->partition, idx->local_path);
+}
+
+ts_status ts_index_set_aside_local(ts_index *idx, char *aside, size_t aside_len, char *errstr,
+                                   size_t errlen)
+{
+    pthread_mutex_lock(&idx->wmu);
+    int n = snprintf(aside, aside_len, "%s.corrupt-%" PRId64, idx->local_path, ts_now_ms());
+    ts_status st = TS_OK;
+    if (n < 0 || (size_t)n >= aside_len)
+        st = ts_err_set(errstr, errlen, TS_E_INVAL, "index %s/%" PRId32 ": path too long",
+                        idx->topic, idx->partition);
+    else if (rename(idx->local_path, aside) != 0)
+        st = ts_err_set(errstr, errlen, ts_status_from_errno(errno),
+                        "index %s/%" PRId32 ": cannot move %s aside to %s: %s", idx->topic,
+                        idx->partition, idx->local_path, aside, strerror(errno));
+    else
+        st = ts_fs_fsync_dir(idx->local_dir, errstr, errlen);
+    pthread_mutex_unlock(&idx->wmu);
+    return st;
+}
+
+ts_status ts_index_restore_local(ts_index *idx, const char *aside, char *errstr, size_t errlen)
+{
+    pthread_mutex_lock(&idx->wmu);
+    ts_status st = TS_OK;
+    if (rename(aside, idx->local_path) != 0)
+        st = ts_err_set(errstr, errlen, ts_status_from_errno(errno),
+                        "index %s/%" PRId32 ": cannot move %s back to %s: %s", idx->topic,
+                        idx->partition, aside, idx->local_path, strerror(errno));
+    else
+        st = ts_fs_fsync_dir(idx->local_dir, errstr, errlen);
+    pthread_mutex_unlock(&idx->wmu);
+    return st;
 }
 
 ts_status ts_index_load_remote(ts_index *idx, char *errstr, size_t errlen)

@@ -90,6 +90,17 @@ ts_status ts_index_load_local(ts_index *idx, char *errstr, size_t errlen);
  * none) and makes it the current state; also writes it locally. */
 ts_status ts_index_load_remote(ts_index *idx, char *errstr, size_t errlen);
 
+/* Recovery from a damaged local manifest: moves the local file aside to
+ * "<file>.corrupt-<ms since epoch>" (never deletes it: it is evidence, and
+ * may hold entries the bucket lacks) and fsyncs the directory. The new path
+ * is written to aside (aside_len bytes). Afterwards ts_index_load_remote
+ * can rebuild the file from the bucket; if that fails,
+ * ts_index_restore_local puts the file back so nothing changed. */
+ts_status ts_index_set_aside_local(ts_index *idx, char *aside, size_t aside_len, char *errstr,
+                                   size_t errlen);
+/* Moves a file set aside by ts_index_set_aside_local back in place. */
+ts_status ts_index_restore_local(ts_index *idx, const char *aside, char *errstr, size_t errlen);
+
 /* Adds a committed segment. Order: persists the new state locally, then
  * puts the new remote manifest version. Entries must not overlap existing
  * ones (TS_E_INVAL), except an exact duplicate base offset, which is
@@ -167,6 +178,9 @@ ts_status ts_manifest_from_json(const char *json, size_t len, char *topic_out, s
  * bucket layout is defined in one place. */
 /* "<topic>/<partition>/" */
 void ts_index_partition_prefix(const char *topic, int32_t partition, char *out, size_t outlen);
+/* "<topic>/<partition>/segments/": every segment object of the partition,
+ * and the only keys its manifest may name (checked on every parse). */
+void ts_index_segment_prefix(const char *topic, int32_t partition, char *out, size_t outlen);
 /* "<topic>/<partition>/segments/<base:20>-<attempt>.log.zst" */
 void ts_index_segment_key(const char *topic, int32_t partition, int64_t base_offset,
                           const char *attempt_id, char *out, size_t outlen);

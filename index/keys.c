@@ -9,6 +9,10 @@
  * UINT64_MAX) so that lexicographic LIST order is numeric order; the
  * attempt id makes every upload attempt a new key, because remote objects
  * are never overwritten.
+ *
+ * The manifest parser checks every object key it reads against
+ * ts_index_segment_prefix: a manifest may only name its own partition's
+ * segment objects, because retention deletes what the manifest names.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -20,11 +24,18 @@ void ts_index_partition_prefix(const char *topic, int32_t partition, char *out, 
     snprintf(out, outlen, "%s/%" PRId32 "/", topic, partition);
 }
 
+void ts_index_segment_prefix(const char *topic, int32_t partition, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s/%" PRId32 "/segments/", topic, partition);
+}
+
 void ts_index_segment_key(const char *topic, int32_t partition, int64_t base_offset,
                           const char *attempt_id, char *out, size_t outlen)
 {
-    snprintf(out, outlen, "%s/%" PRId32 "/segments/%020" PRId64 "-%s.log.zst", topic, partition,
-             base_offset, attempt_id ? attempt_id : "0");
+    char prefix[TS_INDEX_KEY_MAX];
+    ts_index_segment_prefix(topic, partition, prefix, sizeof(prefix));
+    snprintf(out, outlen, "%s%020" PRId64 "-%s.log.zst", prefix, base_offset,
+             attempt_id ? attempt_id : "0");
 }
 
 void ts_index_manifest_key(const char *topic, int32_t partition, uint64_t version, char *out,

@@ -179,6 +179,31 @@ static ts_status check_order(const ts_segment_meta *prev, const ts_segment_meta 
     return TS_OK;
 }
 
+/* Every key a manifest names lies under its own partition's segment prefix
+ * (keys.c). Retention and partition deletion delete the objects a manifest
+ * names, so a damaged or foreign manifest naming "orders/1/..." from
+ * orders-0, or one of its own manifest objects, must be refused, not acted
+ * on. Pending deletions (local file) are checked alike. */
+static ts_status check_keys_owned(const ts_manifest_doc *d, char *errstr, size_t errlen)
+{
+    char prefix[TS_INDEX_KEY_MAX];
+    ts_index_segment_prefix(d->topic, d->partition, prefix, sizeof(prefix));
+    size_t plen = strlen(prefix);
+    for (size_t i = 0; i < d->n + (d->local ? d->npending : 0); i++) {
+        const char *key = i < d->n ? d->segs[i].object_key : d->pending_deletes[i - d->n];
+        if (!strncmp(key, prefix, plen) && key[plen]) continue;
+        char what[48];
+        if (i < d->n) snprintf(what, sizeof(what), "segments[%zu].object_key", i);
+        else snprintf(what, sizeof(what), "pending_deletes[%zu].key", i - d->n);
+        return ts_err_set(errstr, errlen, TS_E_CORRUPT,
+                          "%s '%.128s' is not under this partition's prefix '%.300s' (a manifest "
+                          "of %.249s/%" PRId32 " names only its own objects: retention deletes "
+                          "what it names)",
+                          what, key, prefix, d->topic, d->partition);
+    }
+    return TS_OK;
+}
+
 static ts_status check_doc(const ts_manifest_doc *d, char *errstr, size_t errlen)
 {
     char what[48];
@@ -207,6 +232,9 @@ static ts_status check_doc(const ts_manifest_doc *d, char *errstr, size_t errlen
                           "segments[0] ends at %" PRId64 ", below log_start_offset %" PRId64
                           " (it should have been removed)",
                           d->segs[0].last_offset, d->log_start_offset);
+    /* Last, so the field checks above report their own defects first. */
+    ts_status st = check_keys_owned(d, errstr, errlen);
+    if (st) return st;
     if (d->local) {
         if (d->remote_version > d->version)
             return ts_err_set(errstr, errlen, TS_E_CORRUPT,

@@ -569,6 +569,18 @@ static ts_status fetch_once(ts_chunk_cache *c, ts_objstore *os, const ts_segment
     size_t got = 0;
     ts_status st = ts_objstore_get(os, seg->object_key, cm->stored_pos, cm->stored_len, &stored,
                                    &got, errstr, errlen);
+    /* The segment meta comes from a manifest: an absent object is data the
+     * manifest promises and the store lost, not an offset retention
+     * removed. A distinct status keeps callers from mistaking it for
+     * TS_E_NOT_FOUND (a gap they would skip). Only the caller, who can look
+     * at the manifest again, may decide that retention raced the read. */
+    if (st == TS_E_NOT_FOUND)
+        return ts_err_prefix(errstr, errlen, TS_E_OBJECT_MISSING,
+                             "object %s (offsets %lld..%lld) is named by the manifest but "
+                             "missing from the object store; the data is lost unless a copy "
+                             "exists (run `tierctl verify`)",
+                             seg->object_key, (long long)seg->base_offset,
+                             (long long)seg->last_offset);
     if (st)
         return ts_err_prefix(errstr, errlen, st, "GET of chunk %u of object %s (bytes %llu+%u)",
                              idx, seg->object_key, (unsigned long long)cm->stored_pos,

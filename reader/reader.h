@@ -51,7 +51,8 @@ void ts_chunk_cache_destroy(ts_chunk_cache *c);
 
 /* Returns chunk chunk_idx of seg, verified. On a miss fetches it with one
  * ranged GET (single-flight across threads). Errors name the object key and
- * the chunk index. */
+ * the chunk index. An object the store lacks is TS_E_OBJECT_MISSING (the
+ * manifest names it: corruption), never TS_E_NOT_FOUND. */
 ts_status ts_chunk_cache_get(ts_chunk_cache *c, ts_objstore *os, const ts_segment_meta *seg,
                              uint32_t chunk_idx, ts_chunk **out, char *errstr, size_t errlen);
 void ts_chunk_release(ts_chunk *ch);
@@ -98,7 +99,8 @@ void ts_reader_drain(ts_reader *r);
  * segments, up to max_bytes (at least one whole batch). Stops at the end of
  * the remote tier or before the first batch whose base offset is >=
  * stop_offset (pass INT64_MAX for no limit). TS_E_NOT_FOUND when no remote
- * segment covers offset. When a later chunk fails (fetch, verification) after
+ * segment covers offset; TS_E_OBJECT_MISSING when one does but its object
+ * is gone from the store. When a later chunk fails (fetch, verification) after
  * at least one batch was appended, returns TS_OK with those batches; the next
  * read, starting at the failing batch, returns the error. On error nothing is
  * appended. */

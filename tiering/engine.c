@@ -685,6 +685,7 @@ const char *ts_location_name(ts_location loc)
     case TS_LOC_LOCAL: return "local";
     case TS_LOC_REMOTE: return "remote";
     case TS_LOC_LOCAL_REMOTE: return "local+remote";
+    case TS_LOC_MISSING: return "missing";
     }
     return "unknown";
 }

@@ -59,6 +59,8 @@ struct ts_partition {
     uint64_t dir_gen, dir_synced_gen; /* directory entries created / fsynced */
     pthread_mutex_t sync_mu;    /* serialises sync passes and checkpoint writes */
     pthread_mutex_t retention_mu; /* serialises retention passes */
+    int64_t missing_logged_ms;  /* mu: last ERROR about a missing object (mono) */
+    uint64_t missing_quiet;     /* mu: missing-object reads not logged since */
 };
 
 struct ts_engine {

@@ -369,6 +369,48 @@ static ts_status load_segments(ts_partition *p, char *errstr, size_t errlen)
     return st;
 }
 
+/* The local manifest does not parse (a disk fault, a torn or hand-edited
+ * file): the bucket holds the durable copy, so one bad file must not keep
+ * the partition (and a broker opening it at start) down. The file is moved
+ * aside, never deleted, and the manifest rebuilt from the bucket; local
+ * segments are kept, and any entry the bucket lacked is uploaded again
+ * from them (its object can only still be local: a local segment is
+ * deleted only once its entry is durable remotely). When the bucket has no
+ * usable copy the file goes back where it was and the open fails, naming
+ * both problems: nothing is changed or lost. Called by ts_part_open with
+ * engine->mu held; errstr holds the local load error. */
+static ts_status recover_corrupt_manifest(ts_partition *p, char *errstr, size_t errlen)
+{
+    char why[1024], aside[PATH_MAX + 64], err[1024];
+    snprintf(why, sizeof(why), "%s", errstr ? errstr : "");
+    ts_status st = ts_index_set_aside_local(p->idx, aside, sizeof(aside), err, sizeof(err));
+    if (st)
+        return ts_err_set(errstr, errlen, TS_E_CORRUPT, "%s-%d: %s; and %s", p->topic, p->id, why,
+                          err);
+    ts_log_error("tiering", "%s-%d: %s; moved it aside to %s, recovering the manifest from the "
+                 "bucket", p->topic, p->id, why, aside);
+    st = ts_index_load_remote(p->idx, err, sizeof(err));
+    if (st == TS_OK) {
+        ts_index_summary sum;
+        ts_index_summary_get(p->idx, &sum);
+        ts_log_warn("tiering", "%s-%d: manifest recovered from the bucket (version %llu, %zu "
+                    "remote segments); the damaged file is kept at %s", p->topic, p->id,
+                    (unsigned long long)sum.version, sum.count, aside);
+        return TS_OK;
+    }
+    char rerr[512] = "";
+    char where[PATH_MAX + 128] = " and nothing was changed";
+    if (ts_index_restore_local(p->idx, aside, rerr, sizeof(rerr))) {
+        ts_log_error("tiering", "%s-%d: %s", p->topic, p->id, rerr);
+        snprintf(where, sizeof(where), "; the damaged file is at %s", aside);
+    }
+    return ts_err_set(errstr, errlen, TS_E_CORRUPT,
+                      "%s-%d: %s; and the bucket has no usable copy to recover from (%s): the "
+                      "partition stays closed%s; repair the file or move it away to start this "
+                      "partition from its local segments",
+                      p->topic, p->id, why, err, where);
+}
+
 ts_status ts_part_open(ts_engine *eng, const char *topic, int32_t id, int create,
                        const ts_config *tc, ts_partition **out, char *errstr, size_t errlen)
 {
@@ -398,7 +440,11 @@ ts_status ts_part_open(ts_engine *eng, const char *topic, int32_t id, int create
     if (p->idx && local) {
         st = ts_index_load_local(p->idx, errstr, errlen);
         if (st == TS_OK) have_manifest = 1;
-        else if (st != TS_E_NOT_FOUND) goto fail;
+        else if (st == TS_E_CORRUPT) {
+            st = recover_corrupt_manifest(p, errstr, errlen);
+            if (st) goto fail;
+            have_manifest = 1;
+        } else if (st != TS_E_NOT_FOUND) goto fail;
     }
     if (p->idx && !have_manifest) {
         /* Empty data directory (or none yet) plus the bucket: recover the
@@ -631,6 +677,47 @@ out:
 
 /* ---- read ---------------------------------------------------------------- */
 
+#define MISSING_LOG_INTERVAL_MS 60000 /* one ERROR line per partition per minute */
+
+/* Non-zero when a manifest entry still covers offset. */
+static int manifest_covers(ts_partition *p, int64_t offset)
+{
+    ts_segment_meta m;
+    memset(&m, 0, sizeof(m));
+    ts_status st = ts_index_lookup_offset(p->idx, offset, &m);
+    ts_segment_meta_clear(&m);
+    return st != TS_E_NOT_FOUND; /* out of memory: assume covered, never skip */
+}
+
+/* Logs a read that found an object of the manifest missing: an ERROR
+ * naming the object (the reader's message), at most once a minute per
+ * partition, because a consumer retries the same fetch until an operator
+ * acts. The lines in between are counted, not dropped silently. Thread:
+ * the reading thread; takes p->mu briefly. */
+static void report_missing(ts_partition *p, int64_t offset, const char *why)
+{
+    int64_t now = ts_mono_ms();
+    pthread_mutex_lock(&p->mu);
+    int due = p->missing_logged_ms == 0 || now - p->missing_logged_ms >= MISSING_LOG_INTERVAL_MS;
+    uint64_t quiet = p->missing_quiet;
+    if (due) {
+        p->missing_logged_ms = now ? now : 1;
+        p->missing_quiet = 0;
+    } else {
+        p->missing_quiet++;
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (!due) return;
+    char more[96] = "";
+    if (quiet)
+        snprintf(more, sizeof(more), " (%llu more such read(s) since the last report)",
+                 (unsigned long long)quiet);
+    ts_log_error("tiering",
+                 "%s-%d: read at offset %lld failed: %s; reads of these offsets fail until the "
+                 "object is restored%s",
+                 p->topic, p->id, (long long)offset, why ? why : "", more);
+}
+
 ts_status ts_partition_read(ts_partition *p, int64_t offset, size_t max_bytes, uint8_t **out,
                             size_t *out_len, char *errstr, size_t errlen)
 {
@@ -680,16 +767,29 @@ ts_status ts_partition_read(ts_partition *p, int64_t offset, size_t max_bytes, u
          * offset, so local+remote ranges are served from local disk. */
         st = ts_reader_read(p->eng->reader, p->idx, offset, max_bytes, first_local, &buf, errstr,
                             errlen);
+        /* The object of an entry that retention removed while this read
+         * ran is gone for a reason: that is a gap like any other. An entry
+         * still in the manifest whose object is gone is data loss. */
+        if (st == TS_E_OBJECT_MISSING && !manifest_covers(p, offset)) st = TS_E_NOT_FOUND;
+        if (st == TS_E_OBJECT_MISSING) report_missing(p, offset, errstr);
         if (st == TS_E_NOT_FOUND) {
-            /* A gap below the local log (e.g. retention raced the read):
-             * serve from the first local segment, as Kafka skips ahead. */
+            /* No manifest entry covers offset (retention raced the read,
+             * or the manifest has a hole): continue at the next offset
+             * that holds data, remote or local, as Kafka skips ahead. */
             ts_buf_free(&buf);
             pthread_mutex_lock(&p->mu);
             int gone = p->deleted;
             first_local = p->segs[0]->base_offset;
             pthread_mutex_unlock(&p->mu);
             if (gone) return ts_err_set(errstr, errlen, TS_E_CLOSED, "%s-%d was deleted", p->topic, p->id);
-            if (first_local > offset) return ts_partition_read(p, first_local, max_bytes, out, out_len, errstr, errlen);
+            int64_t next = first_local;
+            ts_segment_meta m;
+            memset(&m, 0, sizeof(m));
+            if (ts_index_lookup_next(p->idx, offset, &m) == TS_OK && m.base_offset < next)
+                next = m.base_offset;
+            ts_segment_meta_clear(&m);
+            if (next > offset)
+                return ts_partition_read(p, next, max_bytes, out, out_len, errstr, errlen);
             return st;
         }
     }
@@ -1074,8 +1174,8 @@ static void sweep_orphans(ts_partition *p)
     if (ts_index_snapshot_meta(p->idx, &segs, &nsegs)) return;
     for (size_t i = 0; i < nsegs; i++) keyset_add(&ref, segs[i].object_key);
     ts_index_snapshot_free(segs, nsegs);
-    char sprefix[700];
-    snprintf(sprefix, sizeof(sprefix), "%ssegments/", prefix);
+    char sprefix[TS_INDEX_KEY_MAX];
+    ts_index_segment_prefix(p->topic, p->id, sprefix, sizeof(sprefix));
     ts_status st = TS_OK;
     if (referenced_by_bucket(p, prefix, &ref) == 0 &&
         (st = ts_objstore_list(p->eng->os, sprefix, collect_key_cb, &all, err, sizeof(err))) == TS_OK) {

@@ -6,6 +6,11 @@
  * and tolerates a segment being appended to or deleted under it.
  * Also: locate one offset (down to the remote chunk) and verify every
  * remote segment end to end, for tierctl.
+ *
+ * Placement does not take the manifest's word that an object exists: one
+ * LIST of the partition's segments/ prefix marks a remote-only segment
+ * whose object is gone TS_LOC_MISSING (an object the manifest names and the
+ * store lacks is data loss, and an admin tool must not call it "remote").
  */
 #include <dirent.h>
 #include <limits.h>
@@ -20,6 +25,7 @@
 #include "common/crc32c.h"
 #include "common/err.h"
 #include "common/fsutil.h"
+#include "common/log.h"
 #include "index/index.h"
 #include "internal.h"
 #include "objstore/objstore.h"
@@ -116,7 +122,11 @@ static ts_status load_remote(const ts_config *cfg, const char *topic, int32_t pa
     st = ts_index_create(topic, partition, dir, NULL, &idx, errstr, errlen);
     if (st) return st;
     st = dir_exists ? ts_index_load_local(idx, errstr, errlen) : TS_E_NOT_FOUND;
-    if (st == TS_E_NOT_FOUND && *os) {
+    if (st == TS_E_CORRUPT && *os)
+        /* The engine recovers such a partition from the bucket when it
+         * opens it; show what it will serve, and say why. */
+        ts_log_warn("tiering", "%s; showing the bucket's newest manifest instead", errstr);
+    if ((st == TS_E_NOT_FOUND || st == TS_E_CORRUPT) && *os) {
         ts_index_destroy(idx);
         idx = NULL;
         char tmp[] = "/tmp/tierctl-XXXXXX";
@@ -177,12 +187,76 @@ static ts_status view_open(const ts_config *cfg, const char *topic, int32_t part
     return st;
 }
 
+typedef struct keylist {
+    char **k;
+    size_t n, cap;
+    int oom;
+} keylist;
+
+static int keylist_cb(const char *key, uint64_t size, void *opaque)
+{
+    (void)size;
+    keylist *l = opaque;
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 64;
+        char **nk = realloc(l->k, nc * sizeof(char *));
+        if (!nk) {
+            l->oom = 1;
+            return 1;
+        }
+        l->k = nk;
+        l->cap = nc;
+    }
+    if (!(l->k[l->n] = strdup(key))) {
+        l->oom = 1;
+        return 1;
+    }
+    l->n++;
+    return 0;
+}
+
+static int cmp_strp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Marks remote-only rows whose object the bucket does not list as
+ * TS_LOC_MISSING. A failed LIST leaves the rows as the manifest says and
+ * warns: placement stays usable offline, and verify is the full check. */
+static void mark_missing(view *v, const char *topic, int32_t partition)
+{
+    int any = 0;
+    for (size_t i = 0; i < v->nrows; i++) any |= v->rows[i].location == TS_LOC_REMOTE;
+    if (!v->os || !any) return;
+    char prefix[TS_INDEX_KEY_MAX], err[512];
+    ts_index_segment_prefix(topic, partition, prefix, sizeof(prefix));
+    keylist l = {0};
+    ts_status st = ts_objstore_list(v->os, prefix, keylist_cb, &l, err, sizeof(err));
+    if (!st && l.oom) st = ts_err_set(err, sizeof(err), TS_E_NOMEM, "out of memory");
+    if (st) {
+        ts_log_warn("tiering", "%s-%d: cannot list %s to check that segment objects exist: %s",
+                    topic, partition, prefix, err);
+    } else {
+        if (l.n) qsort(l.k, l.n, sizeof(char *), cmp_strp);
+        for (size_t i = 0; i < v->nrows; i++) {
+            ts_segment_info *r = &v->rows[i];
+            const char *key = r->object_key;
+            if (r->location == TS_LOC_REMOTE &&
+                !(l.n && bsearch(&key, l.k, l.n, sizeof(char *), cmp_strp)))
+                r->location = TS_LOC_MISSING;
+        }
+    }
+    for (size_t i = 0; i < l.n; i++) free(l.k[i]);
+    free(l.k);
+}
+
 ts_status ts_placement_offline(const ts_config *cfg, const char *topic, int32_t partition,
                                ts_segment_info **rows, size_t *nrows, char *errstr, size_t errlen)
 {
     view v;
     ts_status st = view_open(cfg, topic, partition, &v, errstr, errlen);
     if (st) return st;
+    mark_missing(&v, topic, partition);
     *rows = v.rows;
     *nrows = v.nrows;
     v.rows = NULL;
@@ -196,6 +270,7 @@ ts_status ts_locate_offline(const ts_config *cfg, const char *topic, int32_t par
     view v;
     ts_status st = view_open(cfg, topic, partition, &v, errstr, errlen);
     if (st) return st;
+    mark_missing(&v, topic, partition);
     memset(out, 0, sizeof(*out));
     out->chunk_index = -1;
     st = ts_err_set(errstr, errlen, TS_E_OFFSET_OUT_OF_RANGE,

@@ -92,6 +92,8 @@ TT_TEST(status_helpers)
     TT_ASSERT_STR(pl->status_name(TSP_OK), "TSP_OK");
     TT_ASSERT_STR(pl->status_name(TSP_E_CORRUPT), "TSP_E_CORRUPT");
     TT_ASSERT_STR(pl->status_name(TSP_E_MSG_TOO_LARGE), "TSP_E_MSG_TOO_LARGE");
+    TT_ASSERT_STR(pl->status_name(TSP_E_OBJECT_MISSING), "TSP_E_OBJECT_MISSING");
+    TT_ASSERT(!pl->status_is_retriable(TSP_E_OBJECT_MISSING));
     TT_ASSERT_STR(pl->status_name(-999), "TSP_E_UNKNOWN");
     TT_ASSERT(pl->status_is_retriable(TSP_E_BACKPRESSURE));
     TT_ASSERT(pl->status_is_retriable(TSP_E_REMOTE_RETRIABLE));

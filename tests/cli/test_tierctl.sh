@@ -2,8 +2,8 @@
 # test_tierctl.sh TIERCTL SRC_DIR DEMO — the CLI's contract: CONFIGURATION.md
 # is what `tierctl config-doc` prints (the property table is the one source);
 # bad invocations and bad configs fail with a message naming the problem;
-# status, locate and verify agree with data the engine demo wrote, and verify
-# catches a damaged object.
+# status, locate and verify agree with data the engine demo wrote, verify
+# catches a damaged object and reports a missing one, which placement marks.
 set -u
 T=$1 SRC=$2 DEMO=${3:-}
 pass=0 fail=0
@@ -56,6 +56,28 @@ PY
   if ! "$T" -c "$C" verify events 1 >"$tmp/v.txt" 2>&1 && grep -q "FAIL" "$tmp/v.txt" &&
      grep -q "$(basename "$obj")" "$tmp/v.txt"; then ok verify_detects_damage
   else cat "$tmp/v.txt"; ko verify_detects_damage; fi
+  # An object the manifest names and the bucket lacks (issue 7 item 1): the
+  # first segment of partition 0 leaves local disk (as local retention would
+  # do) and its object disappears from the bucket. verify says MISSING and
+  # names it, placement/locate/status do not call it remote.
+  gone=$(ls "$tmp"/demo/bucket/events/0/segments/00000000000000000000-*.zst | head -1)
+  gone_key=events/0/segments/$(basename "$gone")
+  rm -f "$gone" "$tmp"/demo/data/events-0/00000000000000000000.*
+  if ! "$T" -c "$C" verify events 0 >"$tmp/v.txt" 2>&1 && grep -q "MISSING" "$tmp/v.txt" &&
+     grep "MISSING" "$tmp/v.txt" | grep -q "$gone_key"; then ok verify_reports_missing_object
+  else cat "$tmp/v.txt"; ko verify_reports_missing_object; fi
+  if "$T" -c "$C" placement events 0 --json >"$tmp/pl.json" && /usr/bin/python3 - "$tmp/pl.json" "$gone_key" <<'PY'
+import json, sys
+rows = json.load(open(sys.argv[1]))
+row = [r for r in rows if r["object_key"] == sys.argv[2]]
+assert len(row) == 1 and row[0]["location"] == "missing", row
+assert all(r["location"] != "missing" for r in rows if r["object_key"] != sys.argv[2]), rows
+PY
+  then ok placement_marks_missing_object; else cat "$tmp/pl.json"; ko placement_marks_missing_object; fi
+  if "$T" -c "$C" locate events 0 5 >"$tmp/loc.txt" 2>&1 && grep -q "MISSING" "$tmp/loc.txt" &&
+     "$T" -c "$C" status events --json >"$tmp/st.json" &&
+     /usr/bin/python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r[0]["missing_segments"] == 1 and r[1]["missing_segments"] == 0, r' "$tmp/st.json"
+  then ok locate_status_show_missing; else cat "$tmp/loc.txt" "$tmp/st.json"; ko locate_status_show_missing; fi
 fi
 
 echo "$pass passed, $fail failed"

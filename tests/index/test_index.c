@@ -378,7 +378,8 @@ TT_TEST(test_json_rejects_bad_input)
          "stored_crc32c: 4294967296 is outside"},
     };
     /* Sanity: the fixtures themselves are fine when nothing is wrong. */
-    const char *good = DOC(SEG(0, 9, "a/x", TWO(0, 1)) "," SEG(10, 20, "a/y", TWO(10, 11)));
+    const char *good =
+        DOC(SEG(0, 9, "t/0/segments/x", TWO(0, 1)) "," SEG(10, 20, "t/0/segments/y", TWO(10, 11)));
     char err[512] = "";
     ts_segment_meta *segs = NULL;
     size_t n = 0;
@@ -423,6 +424,120 @@ TT_TEST(test_json_rejects_bad_input)
                                  &n, err, sizeof(err)),
            err);
     TT_ASSERT(part == 2 && version == 9 && lso == INT64_MAX && n == 0);
+}
+
+/* Issue 7 item 3: a manifest names only its own partition's segment
+ * objects. Retention deletes what a manifest names, so a damaged or foreign
+ * one naming another partition's (or its own manifest) objects is refused on
+ * every load path, never acted on. */
+TT_TEST(test_manifest_keys_owned_by_partition)
+{
+    static const char *const foreign[] = {
+        "t/1/segments/x",   /* another partition of the topic */
+        "u/0/segments/x",   /* another topic */
+        "t/00/segments/x",  /* not how keys.c spells partition 0 */
+        "tt/0/segments/x",  /* a topic the prefix only starts */
+        "t/0/manifests/00000000000000000001.json", /* its own manifest object */
+        "t/0/segmentsx/a",
+        "t/0/segments",
+        "x",
+    };
+    char json[2048], err[512];
+    for (size_t i = 0; i < sizeof(foreign) / sizeof(foreign[0]); i++) {
+        snprintf(json, sizeof(json),
+                 HDR "\"segments\":[" SEG(0, 9, "t/0/segments/ok", TWO(0, 1)) ",%s]}",
+                 SEG(10, 20, "@KEY@", TWO(10, 11)));
+        char *at = strstr(json, "@KEY@");
+        TT_ASSERT(at != NULL);
+        char tail[2048];
+        snprintf(tail, sizeof(tail), "%s", at + 5);
+        snprintf(at, sizeof(json) - (size_t)(at - json), "%s%s", foreign[i], tail);
+        ts_segment_meta *segs = NULL;
+        size_t n = 0;
+        err[0] = '\0';
+        ts_status st = ts_manifest_from_json(json, strlen(json), NULL, 0, NULL, NULL, NULL, &segs,
+                                             &n, err, sizeof(err));
+        TT_ASSERT_MSG(st == TS_E_CORRUPT, "key '%s' accepted (%s)", foreign[i], ts_status_name(st));
+        TT_ASSERT_MSG(strstr(err, "segments[1].object_key") &&
+                          strstr(err, "not under this partition's prefix 't/0/segments/'"),
+                      "key '%s': message '%s'", foreign[i], err);
+        TT_ASSERT(segs == NULL);
+    }
+
+    char dir[256], dir2[256], bucket[256], url[300], path[300], key[TS_INDEX_KEY_MAX];
+    tt_tmpdir(dir, sizeof(dir), "idx-own");
+    tt_tmpdir(dir2, sizeof(dir2), "idx-own2");
+    tt_tmpdir(bucket, sizeof(bucket), "idx-ownb");
+    snprintf(url, sizeof(url), "file://%s", bucket);
+    snprintf(path, sizeof(path), "%s/remote_manifest.json", dir);
+
+    /* Local file: a pending deletion of another partition's object. */
+    static const char local_doc[] =
+        "{\"format\":1,\"topic\":\"orders\",\"partition\":3,\"version\":2,\"log_start_offset\":0,"
+        "\"remote_version\":2,\"segments\":[],"
+        "\"pending_deletes\":[{\"key\":\"orders/4/segments/00000000000000000000-a.log.zst\"}]}";
+    TT_OK(ts_fs_write_atomic(path, local_doc, sizeof(local_doc) - 1, err, sizeof(err)));
+    ts_index *idx;
+    TT_OKE(ts_index_create("orders", 3, dir, NULL, &idx, err, sizeof(err)), err);
+    TT_ASSERT_EQ_INT(ts_index_load_local(idx, err, sizeof(err)), TS_E_CORRUPT);
+    TT_ASSERT_MSG(strstr(err, "pending_deletes[0].key") && strstr(err, "orders/3/segments/") &&
+                      strstr(err, "remote_manifest.json"),
+                  "message: %s", err);
+    ts_index_destroy(idx);
+
+    /* Bucket: v1 is good, v2 names orders-4's object. Recovery skips v2. */
+    ts_objstore *os;
+    TT_OKE(ts_objstore_open(url, NULL, &os, err, sizeof(err)), err);
+    ts_segment_meta seg;
+    mkseg(&seg, 0, 99, 2, 10);
+    char *good = NULL;
+    size_t glen = 0;
+    TT_OK(ts_manifest_to_json("orders", 3, 1, 0, &seg, 1, &good, &glen));
+    ts_index_manifest_key("orders", 3, 1, key, sizeof(key));
+    TT_OKE(ts_objstore_put(os, key, good, glen, TS_PUT_IF_NONE_MATCH, err, sizeof(err)), err);
+    char *bad = strdup(good);
+    TT_ASSERT(bad != NULL);
+    char *k = strstr(bad, "orders/3/segments/");
+    TT_ASSERT(k != NULL);
+    k[7] = '4';
+    char *v = strstr(bad, "\"version\":1");
+    TT_ASSERT(v != NULL);
+    v[10] = '2';
+    ts_index_manifest_key("orders", 3, 2, key, sizeof(key));
+    TT_OKE(ts_objstore_put(os, key, bad, glen, TS_PUT_IF_NONE_MATCH, err, sizeof(err)), err);
+    TT_ASSERT_EQ_INT(ts_manifest_from_json(bad, glen, NULL, 0, NULL, NULL, NULL, NULL, NULL, err,
+                                           sizeof(err)),
+                     TS_E_CORRUPT);
+    TT_OKE(ts_index_create("orders", 3, dir2, os, &idx, err, sizeof(err)), err);
+    TT_OKE(ts_index_load_remote(idx, err, sizeof(err)), err);
+    ts_index_summary s;
+    ts_index_summary_get(idx, &s);
+    TT_ASSERT_EQ_INT(s.version, 1);
+    ts_segment_meta m;
+    memset(&m, 0, sizeof(m));
+    TT_OK(ts_index_lookup_offset(idx, 5, &m));
+    TT_ASSERT(strncmp(m.object_key, "orders/3/segments/", 18) == 0);
+    ts_segment_meta_clear(&m);
+
+    /* The writer refuses such an entry too: nothing is committed. */
+    ts_segment_meta other;
+    mkseg(&other, 100, 199, 2, 20);
+    ts_index_segment_key("orders", 4, 100, "zz", other.object_key, sizeof(other.object_key));
+    TT_ASSERT(ts_index_add(idx, &other, err, sizeof(err)) != TS_OK);
+    TT_ASSERT_MSG(strstr(err, "not under this partition's prefix"), "message: %s", err);
+    ts_index_summary_get(idx, &s);
+    TT_ASSERT_EQ_INT(s.count, 1);
+    TT_ASSERT_EQ_INT(s.version, 1);
+    ts_index_destroy(idx);
+
+    ts_segment_meta_clear(&other);
+    ts_segment_meta_clear(&seg);
+    free(good);
+    free(bad);
+    ts_objstore_destroy(os);
+    rmrf(dir);
+    rmrf(dir2);
+    rmrf(bucket);
 }
 
 /* ------------------------------------------------------------------------
@@ -975,6 +1090,7 @@ int main(int argc, char **argv)
     TT_RUN(test_json_roundtrip_large_values);
     TT_RUN(test_json_empty_manifest);
     TT_RUN(test_json_rejects_bad_input);
+    TT_RUN(test_manifest_keys_owned_by_partition);
     TT_RUN(test_lookups_at_boundaries);
     TT_RUN(test_truncate_before);
     TT_RUN(test_local_persistence);

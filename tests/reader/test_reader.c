@@ -767,13 +767,17 @@ TT_TEST(cache_retries_transient_failures)
                       strstr(fx.err, "3 attempts"),
                   "message: %s", fx.err);
     atomic_store(&fx.cs->fail_next, 0);
-    /* A missing object is not retried. */
+    /* A missing object is not retried, and is not TS_E_NOT_FOUND (which
+     * callers read as "no segment covers this offset" and skip): the
+     * manifest names it, so its absence is data loss (issue 7 item 1). */
     ts_segment_meta gone;
     TT_OK(ts_segment_meta_copy(&gone, &fx.lg.segs[0].meta));
     snprintf(gone.object_key, sizeof(gone.object_key), "t/0/segments/deleted.log.zst");
     int g = gets(&fx);
     st = ts_chunk_cache_get(fx.cache, &fx.cs->base, &gone, 0, &ch, fx.err, sizeof(fx.err));
-    TT_ASSERT_EQ_INT(st, TS_E_NOT_FOUND);
+    TT_ASSERT_EQ_INT(st, TS_E_OBJECT_MISSING);
+    TT_ASSERT_MSG(strstr(fx.err, "t/0/segments/deleted.log.zst") && strstr(fx.err, "missing"),
+                  "message: %s", fx.err);
     TT_ASSERT_EQ_INT(gets(&fx), g + 1);
     ts_segment_meta_clear(&gone);
     fx_close(&fx);

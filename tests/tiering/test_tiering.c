@@ -17,6 +17,7 @@
 #include "common/batch.h"
 #include "common/clock.h"
 #include "common/fsutil.h"
+#include "index/index.h"
 #include "objstore/objstore.h"
 #include "tierstore.h"
 #include "tt.h"
@@ -406,6 +407,272 @@ TT_TEST(cold_reads_verify_and_name_the_object)
     TT_ASSERT(d == NULL && len == 0);
     const char *key = strstr(obj, "c/0/segments/");
     TT_ASSERT_MSG(key && strstr(e.err, key), "error does not name the object: %s", e.err);
+    env_done(&e);
+}
+
+/* Issue 7 item 1: an object the manifest names and the bucket lacks is
+ * corruption. Reads of its offsets fail with TS_E_OBJECT_MISSING naming the
+ * object (before, a 404 read as a retention gap and the read skipped to the
+ * first local offset); offsets outside it are served; verify and placement
+ * say so. */
+TT_TEST(missing_object_is_an_error_not_a_gap)
+{
+    env e;
+    env_init(&e, (const char *[]){"log.segment.bytes", "50000", "log.local.retention.bytes", "0",
+                                   NULL});
+    TT_OKE(env_open(&e), e.err);
+    ts_partition *p;
+    TT_OKE(ts_partition_open(e.eng, "m", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(append_n(p, 80, 10, 200, 1, e.err, sizeof(e.err)), e.err);
+    TT_OKE(roll(p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(ts_partition_wait_uploaded(p, 30000, e.err, sizeof(e.err)), e.err);
+    TT_OK(ts_partition_enforce_retention(p, e.err, sizeof(e.err)));
+    ts_segment_info *rows = NULL;
+    size_t n = 0;
+    TT_OKE(ts_partition_placement(p, &rows, &n, e.err, sizeof(e.err)), e.err);
+    /* the hole: the second of at least three remote-only segments */
+    TT_ASSERT_MSG(n >= 4 && rows[0].location == TS_LOC_REMOTE &&
+                      rows[1].location == TS_LOC_REMOTE && rows[2].location == TS_LOC_REMOTE,
+                  "want >= 3 remote-only segments, have %zu rows", n);
+    ts_segment_info hole = rows[1], after = rows[2];
+    free(rows);
+    ts_engine_close(e.eng);
+    e.eng = NULL;
+
+    /* Lose the object (the cache too, as on another broker or after a
+     * cache wipe), restart. */
+    ts_objstore *os;
+    TT_OKE(ts_objstore_open(e.url, NULL, &os, e.err, sizeof(e.err)), e.err);
+    TT_OKE(ts_objstore_delete(os, hole.object_key, e.err, sizeof(e.err)), e.err);
+    ts_objstore_destroy(os);
+    char cache[800];
+    snprintf(cache, sizeof(cache), "%s/.chunk-cache", e.data);
+    ts_fs_rmtree(cache, NULL, 0);
+    TT_OKE(env_open(&e), e.err);
+    TT_OKE(ts_partition_open(e.eng, "m", 0, 0, &p, e.err, sizeof(e.err)), e.err);
+
+    int64_t probes[] = {hole.base_offset, hole.base_offset + 5, hole.last_offset};
+    for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
+        uint8_t *d = NULL;
+        size_t len = 0;
+        e.err[0] = '\0';
+        ts_status st = ts_partition_read(p, probes[i], 100000, &d, &len, e.err, sizeof(e.err));
+        TT_ASSERT_MSG(st == TS_E_OBJECT_MISSING, "read at %lld: %s (%zu bytes) %s",
+                      (long long)probes[i], ts_status_name(st), len, e.err);
+        TT_ASSERT(d == NULL && len == 0);
+        TT_ASSERT_MSG(strstr(e.err, hole.object_key), "error does not name the object: %s", e.err);
+    }
+    /* A reader from 0 gets the first segment, then the error: never a
+     * batch at or beyond the hole. */
+    int64_t off = 0;
+    ts_status st = TS_OK;
+    for (int guard = 0; guard < 1000 && st == TS_OK; guard++) {
+        uint8_t *d = NULL;
+        size_t len = 0;
+        st = ts_partition_read(p, off, 4096, &d, &len, e.err, sizeof(e.err));
+        if (st) break;
+        TT_ASSERT(len > 0);
+        size_t pos = 0;
+        while (pos < len) {
+            ts_batch_hdr h;
+            TT_OKE(ts_batch_validate(d + pos, len - pos, 1 << 24, &h, e.err, sizeof(e.err)), e.err);
+            TT_ASSERT_MSG(h.base_offset == off && h.base_offset < hole.base_offset,
+                          "batch %lld served, want %lld (hole at %lld)", (long long)h.base_offset,
+                          (long long)off, (long long)hole.base_offset);
+            off = ts_batch_last_offset(&h) + 1;
+            pos += ts_batch_total_size(&h);
+        }
+        free(d);
+    }
+    TT_ASSERT_EQ_INT(st, TS_E_OBJECT_MISSING);
+    TT_ASSERT_EQ_INT(off, hole.base_offset);
+    /* Offsets outside the hole are fine: the next remote segment, local data. */
+    TT_ASSERT_EQ_INT(read_all(p, after.base_offset, e.err, sizeof(e.err)), 800 - after.base_offset);
+    /* The partition's own view still lists it (it is in the manifest). */
+    ts_engine_close(e.eng);
+    e.eng = NULL;
+
+    /* tierctl's engine: verify fails naming the object; placement marks it. */
+    int vrows = 0;
+    TT_ASSERT_EQ_INT(ts_verify_offline(e.cfg, "m", 0, count_verified, &vrows, e.err, sizeof(e.err)),
+                     TS_E_OBJECT_MISSING);
+    TT_ASSERT_MSG(strstr(e.err, hole.object_key), "verify: %s", e.err);
+    TT_OKE(ts_placement_offline(e.cfg, "m", 0, &rows, &n, e.err, sizeof(e.err)), e.err);
+    int missing = 0;
+    for (size_t i = 0; i < n; i++) {
+        int is_hole = rows[i].base_offset == hole.base_offset;
+        TT_ASSERT_MSG((rows[i].location == TS_LOC_MISSING) == is_hole, "row %lld is %s",
+                      (long long)rows[i].base_offset, ts_location_name(rows[i].location));
+        missing += is_hole;
+    }
+    TT_ASSERT_EQ_INT(missing, 1);
+    TT_ASSERT_STR(ts_location_name(TS_LOC_MISSING), "missing");
+    free(rows);
+    env_done(&e);
+}
+
+/* Names of "<dir>/remote_manifest.json.corrupt-*" files into first (count returned). */
+static int count_set_aside(const char *dir, char *first, size_t len)
+{
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    struct dirent *de;
+    int n = 0;
+    while ((de = readdir(d)))
+        if (!strncmp(de->d_name, "remote_manifest.json.corrupt-", 29)) {
+            if (!n++) snprintf(first, len, "%s/%s", dir, de->d_name);
+        }
+    closedir(d);
+    return n;
+}
+
+/* Issue 7 item 13: a corrupt local manifest no longer keeps its partition
+ * closed when the bucket holds a good copy: the file is set aside (kept),
+ * the manifest recovered from the bucket, every offset readable. With no
+ * usable copy in the bucket either, that partition fails to open with a
+ * clear error and nothing changes, while other partitions open. */
+TT_TEST(corrupt_local_manifest_recovers_from_the_bucket)
+{
+    env e;
+    env_init(&e, (const char *[]){"log.segment.bytes", "50000", "log.local.retention.bytes", "0",
+                                   NULL});
+    TT_OKE(env_open(&e), e.err);
+    const char *topics[] = {"cm", "fine"};
+    for (int t = 0; t < 2; t++) {
+        ts_partition *p;
+        TT_OKE(ts_partition_open(e.eng, topics[t], 0, 1, &p, e.err, sizeof(e.err)), e.err);
+        TT_OKE(append_n(p, 80, 10, 200, 1, e.err, sizeof(e.err)), e.err);
+        TT_OKE(roll(p, e.err, sizeof(e.err)), e.err);
+        TT_OKE(ts_partition_wait_uploaded(p, 30000, e.err, sizeof(e.err)), e.err);
+        TT_OK(ts_partition_enforce_retention(p, e.err, sizeof(e.err)));
+    }
+    ts_engine_close(e.eng);
+    e.eng = NULL;
+
+    char dir[800], path[900], aside[1200];
+    snprintf(dir, sizeof(dir), "%s/cm-0", e.data);
+    snprintf(path, sizeof(path), "%s/remote_manifest.json", dir);
+    static const char junk[] = "{\"format\":1,\"topic\":\"cm\",\"parti";
+    TT_OK(ts_fs_write_atomic(path, junk, sizeof(junk) - 1, e.err, sizeof(e.err)));
+    /* tierctl's read-only view shows the bucket's manifest meanwhile. */
+    ts_segment_info *rows = NULL;
+    size_t nrows = 0;
+    TT_OKE(ts_placement_offline(e.cfg, "cm", 0, &rows, &nrows, e.err, sizeof(e.err)), e.err);
+    TT_ASSERT(nrows >= 2 && rows[0].location == TS_LOC_REMOTE && rows[0].base_offset == 0);
+    free(rows);
+
+    TT_OKE(env_open(&e), e.err);
+    ts_partition *p;
+    TT_OKE(ts_partition_open(e.eng, "cm", 0, 0, &p, e.err, sizeof(e.err)), e.err);
+    ts_offsets o;
+    TT_OK(ts_partition_offsets(p, &o));
+    TT_ASSERT_EQ_INT(o.log_start_offset, 0);
+    TT_ASSERT_EQ_INT(o.log_end_offset, 800);
+    TT_ASSERT(o.local_start_offset > 0); /* the early offsets are remote-only */
+    TT_ASSERT_EQ_INT(read_all(p, 0, e.err, sizeof(e.err)), 800);
+    TT_OKE(append_n(p, 1, 10, 200, 5000, e.err, sizeof(e.err)), e.err);
+    /* The damaged file is kept, byte for byte, beside a rebuilt one. */
+    TT_ASSERT_EQ_INT(count_set_aside(dir, aside, sizeof(aside)), 1);
+    uint8_t *txt = NULL;
+    size_t tl = 0;
+    TT_OKE(ts_fs_read_all(aside, 1 << 20, &txt, &tl, e.err, sizeof(e.err)), e.err);
+    TT_ASSERT(tl == sizeof(junk) - 1 && !memcmp(txt, junk, tl));
+    free(txt);
+    ts_engine_close(e.eng);
+    e.eng = NULL;
+    TT_OKE(env_open(&e), e.err); /* the rebuilt local file loads as it is */
+    TT_OKE(ts_partition_open(e.eng, "cm", 0, 0, &p, e.err, sizeof(e.err)), e.err);
+    TT_ASSERT_EQ_INT(read_all(p, 0, e.err, sizeof(e.err)), 810);
+    ts_engine_close(e.eng);
+    e.eng = NULL;
+
+    /* Now the bucket's copies are damaged too. */
+    TT_OK(ts_fs_write_atomic(path, junk, sizeof(junk) - 1, e.err, sizeof(e.err)));
+    char mdir[900];
+    snprintf(mdir, sizeof(mdir), "%s/cm/0/manifests", e.bucket);
+    DIR *d = opendir(mdir);
+    TT_ASSERT(d != NULL);
+    struct dirent *de;
+    int damaged = 0;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.') continue;
+        char mp[1200];
+        snprintf(mp, sizeof(mp), "%s/%s", mdir, de->d_name);
+        TT_OK(ts_fs_write_atomic(mp, "{}", 2, e.err, sizeof(e.err)));
+        damaged++;
+    }
+    closedir(d);
+    TT_ASSERT(damaged >= 1);
+    TT_OKE(env_open(&e), e.err);
+    TT_ASSERT_EQ_INT(ts_partition_open(e.eng, "cm", 0, 0, &p, e.err, sizeof(e.err)), TS_E_CORRUPT);
+    TT_ASSERT_MSG(strstr(e.err, "remote_manifest.json") && strstr(e.err, "cm/0/manifests/") &&
+                      strstr(e.err, "nothing was changed"),
+                  "message: %s", e.err);
+    TT_OKE(ts_fs_read_all(path, 1 << 20, &txt, &tl, e.err, sizeof(e.err)), e.err);
+    TT_ASSERT(tl == sizeof(junk) - 1 && !memcmp(txt, junk, tl)); /* left where it was */
+    free(txt);
+    TT_ASSERT_EQ_INT(count_set_aside(dir, aside, sizeof(aside)), 1); /* only the first one */
+    TT_OKE(ts_partition_open(e.eng, "fine", 0, 0, &p, e.err, sizeof(e.err)), e.err);
+    TT_ASSERT_EQ_INT(read_all(p, 0, e.err, sizeof(e.err)), 800);
+    env_done(&e);
+}
+
+/* Offsets no manifest entry covers are a gap: a read there continues at the
+ * next offset holding data, which is the next remote segment when there is
+ * one (before, always the first local offset, skipping remote data). */
+TT_TEST(gap_in_the_manifest_skips_to_the_next_remote_segment)
+{
+    env e;
+    env_init(&e, (const char *[]){"log.segment.bytes", "50000", "log.local.retention.bytes", "0",
+                                   NULL});
+    TT_OKE(env_open(&e), e.err);
+    ts_partition *p;
+    TT_OKE(ts_partition_open(e.eng, "g", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(append_n(p, 80, 10, 200, 1, e.err, sizeof(e.err)), e.err);
+    TT_OKE(roll(p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(ts_partition_wait_uploaded(p, 30000, e.err, sizeof(e.err)), e.err);
+    TT_OK(ts_partition_enforce_retention(p, e.err, sizeof(e.err)));
+    ts_engine_close(e.eng);
+    e.eng = NULL;
+    /* Drop the second entry from the local manifest (a hole no entry covers). */
+    char path[900];
+    snprintf(path, sizeof(path), "%s/g-0/remote_manifest.json", e.data);
+    uint8_t *txt = NULL;
+    size_t tl = 0;
+    TT_OKE(ts_fs_read_all(path, 1 << 24, &txt, &tl, e.err, sizeof(e.err)), e.err);
+    ts_segment_meta *segs = NULL;
+    size_t n = 0;
+    uint64_t version = 0;
+    int64_t lso = 0;
+    TT_OKE(ts_manifest_from_json((const char *)txt, tl, NULL, 0, NULL, &version, &lso, &segs, &n,
+                                 e.err, sizeof(e.err)),
+           e.err);
+    free(txt);
+    TT_ASSERT(n >= 3);
+    int64_t hole = segs[1].base_offset, next = segs[2].base_offset;
+    ts_segment_meta_clear(&segs[1]);
+    memmove(&segs[1], &segs[2], (n - 2) * sizeof(*segs));
+    char *json = NULL;
+    size_t jl = 0;
+    TT_OK(ts_manifest_to_json("g", 0, version + 1, lso, segs, n - 1, &json, &jl));
+    ts_index_snapshot_free(segs, n - 1);
+    TT_OK(ts_fs_write_atomic(path, json, jl, e.err, sizeof(e.err)));
+    free(json);
+
+    TT_OKE(env_open(&e), e.err);
+    TT_OKE(ts_partition_open(e.eng, "g", 0, 0, &p, e.err, sizeof(e.err)), e.err);
+    ts_offsets o;
+    TT_OK(ts_partition_offsets(p, &o));
+    TT_ASSERT(o.local_start_offset > next);
+    uint8_t *d = NULL;
+    size_t len = 0;
+    TT_OKE(ts_partition_read(p, hole + 3, 4096, &d, &len, e.err, sizeof(e.err)), e.err);
+    ts_batch_hdr h;
+    TT_ASSERT(len > 0);
+    TT_OKE(ts_batch_validate(d, len, 1 << 24, &h, e.err, sizeof(e.err)), e.err);
+    TT_ASSERT_MSG(h.base_offset == next, "read in the hole at %lld served batch %lld, want %lld",
+                  (long long)(hole + 3), (long long)h.base_offset, (long long)next);
+    free(d);
     env_done(&e);
 }
 
@@ -896,6 +1163,9 @@ int main(int argc, char **argv)
     TT_RUN(recovery_truncates_torn_tail_and_rebuilds_indexes);
     TT_RUN(uploaded_object_is_plain_zstd_of_the_segment);
     TT_RUN(cold_reads_verify_and_name_the_object);
+    TT_RUN(missing_object_is_an_error_not_a_gap);
+    TT_RUN(corrupt_local_manifest_recovers_from_the_bucket);
+    TT_RUN(gap_in_the_manifest_skips_to_the_next_remote_segment);
     TT_RUN(recover_everything_from_the_bucket);
     TT_RUN(total_retention_deletes_objects_and_advances_start);
     TT_RUN(backpressure_when_uploads_fail);
