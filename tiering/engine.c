@@ -658,6 +658,9 @@ void ts_engine_stats_get(ts_engine *eng, ts_engine_stats *out)
     for (size_t i = 0; ps && i < n; i++) {
         if (ps[i]->deleted) continue;
         out->local_bytes += ts_part_local_bytes(ps[i]);
+        pthread_mutex_lock(&ps[i]->mu);
+        out->unflushed_records += (uint64_t)ps[i]->unflushed_msgs;
+        pthread_mutex_unlock(&ps[i]->mu);
         if (ps[i]->idx) {
             ts_index_summary sum;
             ts_index_summary_get(ps[i]->idx, &sum);

@@ -106,11 +106,11 @@ static void seg_free(ts_segment *s)
     if (s->tidx_fd >= 0) close(s->tidx_fd);
     if (s->deleted) {
         char p[PATH_MAX];
-        unlink(s->path);
+        ts_fs_unlink(s->path);
         stem_path(s, ".index", p, sizeof(p));
-        unlink(p);
+        ts_fs_unlink(p);
         stem_path(s, ".timeindex", p, sizeof(p));
-        unlink(p);
+        ts_fs_unlink(p);
     }
     free(s->oidx);
     free(s->tidx);
@@ -231,9 +231,9 @@ ts_status ts_segment_create(const char *dir, int64_t base_offset, uint32_t index
     }
     char p[PATH_MAX];
     stem_path(s, ".index", p, sizeof(p));
-    unlink(p);
+    ts_fs_unlink(p);
     stem_path(s, ".timeindex", p, sizeof(p));
-    unlink(p);
+    ts_fs_unlink(p);
     /* No directory fsync here (it would block the appending thread at
      * every roll): the partition fsyncs the directory with the next flush. */
     ts_status st = open_index_fds(s, errstr, errlen);
@@ -389,7 +389,7 @@ ts_status ts_segment_open(const char *dir, int64_t base_offset, int active, int 
         ts_log_warn("tiering", "segment %s: invalid or torn batch at position %llu of %llu; "
                     "truncating the segment there",
                     s->path, (unsigned long long)bad, (unsigned long long)file_size);
-        if (ftruncate(s->fd, (off_t)bad) != 0 || fsync(s->fd) != 0) {
+        if (ftruncate(s->fd, (off_t)bad) != 0 || ts_fs_fsync_fd(s->fd) != 0) {
             st = ts_err_set(errstr, errlen, ts_status_from_errno(errno),
                             "cannot truncate %s: %s", s->path, strerror(errno));
             goto fail;
@@ -477,11 +477,11 @@ idx_fail:
 
 ts_status ts_segment_flush(ts_segment *s, char *errstr, size_t errlen)
 {
-    if (fdatasync(s->fd) != 0)
+    if (ts_fs_fdatasync_fd(s->fd) != 0)
         return ts_err_set(errstr, errlen, ts_status_from_errno(errno), "fsync of %s failed: %s",
                           s->path, strerror(errno));
-    if (s->oidx_fd >= 0) fdatasync(s->oidx_fd);
-    if (s->tidx_fd >= 0) fdatasync(s->tidx_fd);
+    if (s->oidx_fd >= 0) ts_fs_fdatasync_fd(s->oidx_fd);
+    if (s->tidx_fd >= 0) ts_fs_fdatasync_fd(s->tidx_fd);
     return TS_OK;
 }
 
@@ -507,7 +507,7 @@ ts_status ts_segment_sync(ts_segment *s, char *errstr, size_t errlen)
         stem_path(s, exts[i], p, sizeof(p));
         int fd = open(p, O_RDONLY | O_CLOEXEC);
         if (fd >= 0) {
-            if (fsync(fd) != 0) { /* rebuilt from the log if damaged */ }
+            if (ts_fs_fsync_fd(fd) != 0) { /* rebuilt from the log if damaged */ }
             close(fd);
         }
     }
