@@ -99,19 +99,23 @@ static ts_segment *seg_alloc(const char *dir, int64_t base, uint32_t interval)
     return s;
 }
 
+void ts_segment_remove_files(ts_segment *s)
+{
+    char p[PATH_MAX];
+    ts_fs_unlink(s->path);
+    stem_path(s, ".index", p, sizeof(p));
+    ts_fs_unlink(p);
+    stem_path(s, ".timeindex", p, sizeof(p));
+    ts_fs_unlink(p);
+    atomic_store(&s->files_removed, 1);
+}
+
 static void seg_free(ts_segment *s)
 {
     if (s->fd >= 0) close(s->fd);
     if (s->oidx_fd >= 0) close(s->oidx_fd);
     if (s->tidx_fd >= 0) close(s->tidx_fd);
-    if (s->deleted) {
-        char p[PATH_MAX];
-        ts_fs_unlink(s->path);
-        stem_path(s, ".index", p, sizeof(p));
-        ts_fs_unlink(p);
-        stem_path(s, ".timeindex", p, sizeof(p));
-        ts_fs_unlink(p);
-    }
+    if (s->deleted && !atomic_load(&s->files_removed)) ts_segment_remove_files(s);
     free(s->oidx);
     free(s->tidx);
     free(s);

@@ -18,7 +18,10 @@
  * mutable fields (size, last_offset, indexes, flags); readers take a
  * reference and a snapshot of `size` under the mutex, then pread outside
  * it (bytes below a snapshotted size never change). Files are unlinked
- * when the last reference of a segment marked deleted goes away.
+ * when the last reference of a segment marked deleted goes away, unless
+ * ts_segment_remove_files already did (the partition hands removal to a
+ * worker so the appending thread never waits on an unlink; open fds of
+ * readers stay valid after the unlink).
  */
 #ifndef TS_TIERING_SEGMENT_H
 #define TS_TIERING_SEGMENT_H
@@ -59,6 +62,7 @@ typedef struct ts_segment {
     int64_t created_ms;   /* wall clock of the first append (segment.ms roll) */
     int closed;           /* no more appends */
     int deleted;          /* unlink on last unref */
+    atomic_int files_removed; /* ts_segment_remove_files ran: nothing left to unlink */
     int remote;           /* committed to the shadow index */
     int uploading;        /* an upload job holds it */
     int retiring;         /* total retention is removing it: never upload */
@@ -122,6 +126,9 @@ ts_status ts_segment_scan_file(const char *path, size_t max_batch, int64_t *last
 
 void ts_segment_ref(ts_segment *s);
 void ts_segment_unref(ts_segment *s);
+/* Unlinks the segment's files now (readers holding it keep their fds).
+ * Thread: a worker (never the appending thread); no lock needed. */
+void ts_segment_remove_files(ts_segment *s);
 
 /* "<dir>/<base:20><ext>" */
 void ts_segment_file_path(const char *dir, int64_t base, const char *ext, char *out, size_t len);
