@@ -46,9 +46,11 @@ static const prop g_props[] = {
     {"log.index.interval.bytes", CT_INT, "4096", 0, INT32_MAX, NULL, 1,
      "Bytes between entries of the sparse offset and time indexes."},
     {"log.flush.interval.messages", CT_INT, I64MAX, 1, INT64_MAX, NULL, 1,
-     "fsync the active segment after this many appended records."},
+     "fsync the active segment after this many appended records: queued to the sync worker, "
+     "the append does not wait for it (acks=-1 produce waits for an explicit flush)."},
     {"log.flush.interval.ms", CT_INT, "1000", 1, INT64_MAX, NULL, 1,
-     "fsync the active segment when unflushed data is older than this (ms); background task."},
+     "fsync the active segment when unflushed data is older than this (ms); checked by the "
+     "background task, run by the sync worker."},
     {"log.retention.bytes", CT_INT, "-1", -1, INT64_MAX, NULL, 1,
      "Total retention per partition (local + remote) in bytes; -1 = unlimited."},
     {"log.retention.ms", CT_INT, "604800000", -1, INT64_MAX, NULL, 1,
