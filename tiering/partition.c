@@ -275,14 +275,20 @@ static ts_status sync_partition(ts_partition *p, int with_active, char *errstr, 
     for (size_t i = 0; i + 1 < p->nsegs; i++)
         if (!p->segs[i]->synced) ts_segment_ref(todo[n++] = p->segs[i]);
     ts_segment *a = with_active ? active_seg(p) : NULL;
-    if (a) ts_segment_ref(a);
+    int afds[2] = {-1, -1};
+    if (a) {
+        ts_segment_ref(a);
+        ts_segment_hold_index_fds(a, afds);
+    }
     uint64_t gen = p->dir_gen;
     int64_t msgs = p->unflushed_msgs;
     pthread_mutex_unlock(&p->mu);
 
     ts_status st = TS_OK;
     for (size_t i = 0; i < n && !st; i++) st = ts_segment_sync(todo[i], errstr, errlen);
-    if (!st && a) st = ts_segment_flush(a, errstr, errlen);
+    if (a && !st) st = ts_segment_flush(a, afds, errstr, errlen); /* closes afds */
+    for (int i = 0; i < 2; i++)
+        if (afds[i] >= 0) close(afds[i]);
     if (!st && gen != p->dir_synced_gen) st = ts_fs_fsync_dir(p->dir, errstr, errlen);
 
     pthread_mutex_lock(&p->mu);

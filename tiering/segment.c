@@ -479,14 +479,25 @@ idx_fail:
     return TS_OK;
 }
 
-ts_status ts_segment_flush(ts_segment *s, char *errstr, size_t errlen)
+void ts_segment_hold_index_fds(const ts_segment *s, int fds[2])
 {
+    fds[0] = s->oidx_fd >= 0 ? fcntl(s->oidx_fd, F_DUPFD_CLOEXEC, 0) : -1;
+    fds[1] = s->tidx_fd >= 0 ? fcntl(s->tidx_fd, F_DUPFD_CLOEXEC, 0) : -1;
+}
+
+ts_status ts_segment_flush(ts_segment *s, int fds[2], char *errstr, size_t errlen)
+{
+    ts_status st = TS_OK;
     if (ts_fs_fdatasync_fd(s->fd) != 0)
-        return ts_err_set(errstr, errlen, ts_status_from_errno(errno), "fsync of %s failed: %s",
-                          s->path, strerror(errno));
-    if (s->oidx_fd >= 0) ts_fs_fdatasync_fd(s->oidx_fd);
-    if (s->tidx_fd >= 0) ts_fs_fdatasync_fd(s->tidx_fd);
-    return TS_OK;
+        st = ts_err_set(errstr, errlen, ts_status_from_errno(errno), "fsync of %s failed: %s",
+                        s->path, strerror(errno));
+    for (int i = 0; i < 2; i++) {
+        /* An index that fails to sync is rebuilt from the log on open. */
+        if (fds[i] >= 0 && !st) ts_fs_fdatasync_fd(fds[i]);
+        if (fds[i] >= 0) close(fds[i]);
+        fds[i] = -1;
+    }
+    return st;
 }
 
 ts_status ts_segment_seal(ts_segment *s, char *errstr, size_t errlen)
@@ -502,7 +513,8 @@ ts_status ts_segment_seal(ts_segment *s, char *errstr, size_t errlen)
 
 ts_status ts_segment_sync(ts_segment *s, char *errstr, size_t errlen)
 {
-    ts_status st = ts_segment_flush(s, errstr, errlen);
+    int none[2] = {-1, -1}; /* sealed: the index fds are closed, synced by path below */
+    ts_status st = ts_segment_flush(s, none, errstr, errlen);
     if (st) return st;
     /* The index files' fds are closed once sealed: sync them by path. */
     const char *exts[] = {".index", ".timeindex"};

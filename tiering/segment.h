@@ -90,7 +90,13 @@ ts_status ts_segment_append(ts_segment *s, const uint8_t *data, size_t len,
                             const struct ts_batch_hdr *hdrs, const size_t *rel_pos, size_t n,
                             char *errstr, size_t errlen);
 
-ts_status ts_segment_flush(ts_segment *s, char *errstr, size_t errlen);
+/* Duplicates the active segment's index fds (-1 where none) so that a
+ * flush outside the partition lock never touches an fd a concurrent roll
+ * closes (ts_segment_seal). Partition lock held; the flush closes them. */
+void ts_segment_hold_index_fds(const ts_segment *s, int fds[2]);
+/* fdatasyncs the log and the held index fds (from ts_segment_hold_index_fds,
+ * or {-1, -1}), closing the latter. Thread: any (no lock). */
+ts_status ts_segment_flush(ts_segment *s, int fds[2], char *errstr, size_t errlen);
 /* Marks the segment closed and closes its index files, without fsync: a
  * roll on the appending thread (the broker's network loop) must not wait on
  * the disk. The partition syncs closed segments in the background and on
