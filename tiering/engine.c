@@ -631,13 +631,16 @@ ts_status ts_partition_delete(ts_engine *eng, const char *topic, int32_t partiti
     if (st) return st;
     pthread_mutex_lock(&p->mu);
     p->deleted = 1;
-    while (p->upload_inflight) pthread_cond_wait(&p->cv, &p->mu);
+    while (p->upload_inflight || p->removes_pending) pthread_cond_wait(&p->cv, &p->mu);
     /* Segments stay in the list (files unlinked below, memory freed at
      * engine close) so a handle used after delete never sees an empty log;
-     * every entry point checks p->deleted. */
+     * every entry point checks p->deleted. Their files go with the tree
+     * below: their last unref must not unlink by name, which would remove
+     * the files of a partition of the same name created meanwhile. */
     uint64_t local = 0;
     for (size_t i = 0; i < p->nsegs; i++) {
         p->segs[i]->deleted = 1;
+        atomic_store(&p->segs[i]->files_removed, 1);
         local += p->segs[i]->size;
     }
     if (p->counted) atomic_fetch_sub(&eng->local_bytes, (long long)local);

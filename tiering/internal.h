@@ -51,6 +51,7 @@ struct ts_partition {
     int64_t next_upload_ms;     /* monotonic: earliest next attempt */
     int deleted;
     int counted;                /* its bytes are in engine->local_bytes */
+    int removes_pending;        /* dropped segments whose files the sync worker has yet to unlink */
     int orphans_checked;        /* the one-time orphan sweep ran (bg thread) */
     /* Durability of closed segments, synced off the appending thread:
      * recovery_point is the base of the first segment not known synced
@@ -87,7 +88,7 @@ struct ts_engine {
     pthread_cond_t bg_cv;
     int stopping;
     int64_t task_interval_ms;
-    int64_t bg_wake_ms;         /* monotonic: run the ticks early (an upload retry is due); 0 = none */
+    int64_t bg_wake_ms;         /* monotonic: run the ticks early (a retry is due); 0 = none */
     /* Broker-wide local disk budget (retention.local.target.capacity.bytes,
      * -1 = none) against the sum of every open partition's local segment
      * bytes, kept up to date by append and by segment removal. */

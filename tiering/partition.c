@@ -65,16 +65,28 @@ static ts_status push_seg(ts_partition *p, ts_segment *s)
     return TS_OK;
 }
 
+typedef struct remove_ctx {
+    ts_partition *p;
+    ts_segment *s;
+} remove_ctx;
+
 static void remove_job(void *arg)
 {
-    ts_segment *s = arg;
-    ts_segment_remove_files(s);
-    ts_segment_unref(s);
+    remove_ctx *c = arg;
+    ts_segment_remove_files(c->s);
+    pthread_mutex_lock(&c->p->mu);
+    c->p->removes_pending--;
+    pthread_cond_broadcast(&c->p->cv);
+    pthread_mutex_unlock(&c->p->mu);
+    ts_segment_unref(c->s);
+    free(c);
 }
 
 /* Removes segs[i] from the list; its files are unlinked on the sync worker
  * (this may run on the appending thread), or at the last unref when no
- * worker takes the job. Its bytes leave the engine's local total now. */
+ * worker takes the job. Its bytes leave the engine's local total now.
+ * ts_partition_delete waits for pending removals, so that none can unlink
+ * a file of the same name in a partition created again after it. */
 static void drop_seg(ts_partition *p, size_t i)
 {
     ts_segment *s = p->segs[i];
@@ -82,8 +94,16 @@ static void drop_seg(ts_partition *p, size_t i)
     p->nsegs--;
     s->deleted = 1;
     atomic_fetch_sub(&p->eng->local_bytes, (long long)s->size);
-    if (!p->eng->sync_pool || ts_pool_submit(p->eng->sync_pool, remove_job, s) != TS_OK)
-        ts_segment_unref(s);
+    remove_ctx *c = p->eng->sync_pool ? malloc(sizeof(*c)) : NULL;
+    if (c) {
+        c->p = p;
+        c->s = s;
+        p->removes_pending++;
+        if (ts_pool_submit(p->eng->sync_pool, remove_job, c) == TS_OK) return;
+        p->removes_pending--;
+        free(c);
+    }
+    ts_segment_unref(s);
 }
 
 /* Takes len bytes of the broker-wide local budget (always counted; refused
@@ -211,8 +231,10 @@ static void upload_job(void *arg)
                     (long long)backoff, err);
     }
     if (st == TS_OK) schedule_upload(p);
-    /* A retry (or the re-sync of a manifest whose remote write failed) is
-     * due after its backoff, not at the next periodic tick. */
+    /* A retry is due after its backoff, not at the next periodic tick
+     * (which may be a minute away); so is the re-sync of a manifest whose
+     * remote write failed after the entry was committed locally (the tick
+     * does it; 200 ms is the first upload backoff). */
     int64_t retry_at = st == TS_OK || st == TS_E_CLOSED || st == TS_E_NOT_FOUND ? 0
                        : committed ? ts_mono_ms() + 200 : p->next_upload_ms;
     pthread_cond_broadcast(&p->cv);
@@ -331,8 +353,8 @@ static void sync_job(void *arg)
         pthread_mutex_unlock(&p->mu);
         ts_status st = sync_partition(p, with_active, err, sizeof(err));
         if (st && st != TS_E_CLOSED)
-            ts_log_error("tiering", "%s-%d: background fsync failed (retried by the next flush): %s",
-                         p->topic, p->id, err);
+            ts_log_error("tiering", "%s-%d: background fsync failed (the next flush retries): "
+                         "%s", p->topic, p->id, err);
         pthread_mutex_lock(&p->mu);
     }
     p->sync_inflight = 0;
@@ -542,7 +564,8 @@ void ts_part_close(ts_partition *p)
     if (!p) return;
     char err[256];
     if (!p->deleted && p->nsegs) sync_partition(p, 1, err, sizeof(err)); /* clean shutdown */
-    if (p->counted && !p->deleted) atomic_fetch_sub(&p->eng->local_bytes, (long long)ts_part_local_bytes(p));
+    if (p->counted && !p->deleted)
+        atomic_fetch_sub(&p->eng->local_bytes, (long long)ts_part_local_bytes(p));
     for (size_t i = 0; i < p->nsegs; i++) ts_segment_unref(p->segs[i]);
     free(p->segs);
     ts_index_destroy(p->idx);

@@ -980,6 +980,28 @@ TT_TEST(flush_messages_and_deletes_stay_off_the_appending_thread)
     env_done(&e);
 }
 
+/* Found while moving unlinks to the worker: a deleted partition's segments
+ * were unlinked by name at their last unref (engine close), which removed
+ * the files of the partition created again under the same name. */
+TT_TEST(recreated_partition_survives_the_old_ones_close)
+{
+    env e;
+    env_init(&e, (const char *[]){"log.segment.bytes", "20000", NULL});
+    TT_OKE(env_open(&e), e.err);
+    ts_partition *p;
+    TT_OKE(ts_partition_open(e.eng, "again", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(append_n(p, 30, 10, 150, 1, e.err, sizeof(e.err)), e.err);
+    TT_OKE(ts_partition_delete(e.eng, "again", 0, e.err, sizeof(e.err)), e.err);
+    TT_OKE(ts_partition_open(e.eng, "again", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(append_n(p, 30, 10, 150, 1, e.err, sizeof(e.err)), e.err);
+    ts_engine_close(e.eng);
+    e.eng = NULL;
+    TT_OKE(env_open(&e), e.err);
+    TT_OKE(ts_partition_open(e.eng, "again", 0, 0, &p, e.err, sizeof(e.err)), e.err);
+    TT_ASSERT_EQ_INT(read_all(p, 0, e.err, sizeof(e.err)), 300);
+    env_done(&e);
+}
+
 /* Upload progress of the partition: how many closed segments are remote. */
 static int remote_closed(ts_partition *p, int *closed)
 {
@@ -1012,15 +1034,15 @@ TT_TEST(rolled_segment_uploads_without_waiting_for_the_tick)
     TT_OKE(ts_partition_open(e.eng, "up", 0, 1, &p, e.err, sizeof(e.err)), e.err);
     for (int seg = 1; seg <= 3; seg++) {
         TT_OKE(append_n(p, 5, 2, 50, seg * 10, e.err, sizeof(e.err)), e.err);
-        TT_OKE(roll(p, e.err, sizeof(e.err)), e.err); /* an admin roll; size rolls go the same way */
+        TT_OKE(roll(p, e.err, sizeof(e.err)), e.err); /* admin roll; size rolls go the same way */
         int closed = 0, remote = 0;
         for (int t = 0; t < 1000; t++) { /* generous: 10 s, the tick is 1 h */
             remote = remote_closed(p, &closed);
             if (remote == closed) break;
             ts_sleep_ms(10);
         }
-        TT_ASSERT_MSG(remote == seg && closed == seg, "segment %d: %d of %d closed segments uploaded",
-                      seg, remote, closed);
+        TT_ASSERT_MSG(remote == seg && closed == seg,
+                      "segment %d: %d of %d closed segments uploaded", seg, remote, closed);
     }
     env_done(&e);
 }
@@ -1035,8 +1057,8 @@ TT_TEST(default_local_retention_is_bounded)
     /* A few default segments, not the whole log. */
     TT_ASSERT(lb <= 4 * ts_config_get_int(c, "log.segment.bytes"));
     char err[256];
-    TT_OKE(ts_config_set(c, "retention.local.target.capacity.bytes", "1073741824", err, sizeof(err)),
-           err);
+    TT_OKE(ts_config_set(c, "retention.local.target.capacity.bytes", "1073741824", err,
+                         sizeof(err)), err);
     ts_config_destroy(c);
 }
 
@@ -1168,6 +1190,7 @@ int main(int argc, char **argv)
     TT_RUN(recovery_point_follows_background_sync);
     TT_RUN(bad_config_is_named);
     TT_RUN(flush_messages_and_deletes_stay_off_the_appending_thread);
+    TT_RUN(recreated_partition_survives_the_old_ones_close);
     TT_RUN(rolled_segment_uploads_without_waiting_for_the_tick);
     TT_RUN(default_local_retention_is_bounded);
     TT_RUN(local_budget_trims_uploaded_segments_across_partitions);
