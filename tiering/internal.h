@@ -49,7 +49,7 @@ struct ts_partition {
     int upload_inflight;
     int upload_failures;        /* consecutive, for backoff */
     int64_t next_upload_ms;     /* monotonic: earliest next attempt */
-    int deleted;
+    atomic_int deleted;         /* atomic: some paths test it before taking mu */
     int counted;                /* its bytes are in engine->local_bytes */
     int removes_pending;        /* dropped segments whose files the sync worker has yet to unlink */
     int orphans_checked;        /* the one-time orphan sweep ran (bg thread) */
