@@ -980,6 +980,38 @@ TT_TEST(flush_messages_and_deletes_stay_off_the_appending_thread)
     env_done(&e);
 }
 
+/* The same without remote storage: the sync worker exists for every engine. */
+TT_TEST(flush_messages_off_the_appending_thread_without_remote_storage)
+{
+    env e;
+    env_init(&e, (const char *[]){"remote.storage.enable", "false", "log.flush.interval.messages",
+                                   "1", "log.flush.interval.ms", "3600000", "log.segment.bytes",
+                                   "20000", NULL});
+    TT_OKE(env_open(&e), e.err);
+    ts_partition *p;
+    TT_OKE(ts_partition_open(e.eng, "fl", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    uint64_t s0, s1;
+    ts_fs_thread_io_counts(&s0, NULL);
+    TT_OKE(append_n(p, 60, 10, 150, 1, e.err, sizeof(e.err)), e.err);
+    ts_fs_thread_io_counts(&s1, NULL);
+    TT_ASSERT_MSG(s1 == s0, "the appending thread ran %llu fsync(s)",
+                  (unsigned long long)(s1 - s0));
+    ts_engine_stats es;
+    for (int t = 0; t < 1000; t++) {
+        ts_engine_stats_get(e.eng, &es);
+        if (es.unflushed_records == 0) break;
+        ts_sleep_ms(10);
+    }
+    TT_ASSERT_EQ_INT(es.unflushed_records, 0);
+    long long rp = -1;
+    for (int t = 0; t < 1000; t++) {
+        if ((rp = read_recovery_point_file(e.data, "fl-0")) == active_base(p)) break;
+        ts_sleep_ms(10);
+    }
+    TT_ASSERT(rp > 0 && rp == active_base(p));
+    env_done(&e);
+}
+
 /* Found while moving unlinks to the worker: a deleted partition's segments
  * were unlinked by name at their last unref (engine close), which removed
  * the files of the partition created again under the same name. */
@@ -1217,6 +1249,7 @@ int main(int argc, char **argv)
     TT_RUN(recovery_point_follows_background_sync);
     TT_RUN(bad_config_is_named);
     TT_RUN(flush_messages_and_deletes_stay_off_the_appending_thread);
+    TT_RUN(flush_messages_off_the_appending_thread_without_remote_storage);
     TT_RUN(recreated_partition_survives_the_old_ones_close);
     TT_RUN(rolled_segment_uploads_without_waiting_for_the_tick);
     TT_RUN(default_local_retention_is_bounded);
