@@ -46,16 +46,26 @@ static const prop g_props[] = {
     {"log.index.interval.bytes", CT_INT, "4096", 0, INT32_MAX, NULL, 1,
      "Bytes between entries of the sparse offset and time indexes."},
     {"log.flush.interval.messages", CT_INT, I64MAX, 1, INT64_MAX, NULL, 1,
-     "fsync the active segment after this many appended records."},
+     "fsync the active segment after this many appended records: queued to the sync worker, "
+     "the append does not wait for it (acks=-1 produce waits for an explicit flush)."},
     {"log.flush.interval.ms", CT_INT, "1000", 1, INT64_MAX, NULL, 1,
-     "fsync the active segment when unflushed data is older than this (ms); background task."},
+     "fsync the active segment when unflushed data is older than this (ms); checked by the "
+     "background task, run by the sync worker."},
     {"log.retention.bytes", CT_INT, "-1", -1, INT64_MAX, NULL, 1,
      "Total retention per partition (local + remote) in bytes; -1 = unlimited."},
     {"log.retention.ms", CT_INT, "604800000", -1, INT64_MAX, NULL, 1,
      "Total retention per partition by batch max timestamp (ms); -1 = unlimited."},
-    {"log.local.retention.bytes", CT_INT, "-2", -2, INT64_MAX, NULL, 1,
-     "Bytes of closed segments kept on local disk once uploaded; -2 = log.retention.bytes. "
+    {"log.local.retention.bytes", CT_INT, "2147483648", -2, INT64_MAX, NULL, 1,
+     "Bytes of closed segments kept on local disk once uploaded (remote storage enabled); "
+     "-2 = log.retention.bytes (Kafka's default), -1 = unlimited. The default, two default "
+     "segments, bounds local disk per partition at about this plus the active segment. "
      "Uploads that lag beyond this make appends fail with a retriable error."},
+    {"retention.local.target.capacity.bytes", CT_INT, "-1", -1, INT64_MAX, NULL, 0,
+     "Broker-wide local disk budget: the sum of every partition's local segment bytes. "
+     "When full, uploaded segments leave local disk oldest first across partitions; a "
+     "segment not yet durable remotely never does, so while uploads lag appends to tiered "
+     "partitions fail with a retriable error. -1 = no budget (per-partition bounds only). "
+     "After Redpanda's retention_local_target_capacity_bytes."},
     {"log.local.retention.ms", CT_INT, "-2", -2, INT64_MAX, NULL, 1,
      "Age after which uploaded segments leave local disk (ms); -2 = log.retention.ms."},
     {"message.max.bytes", CT_INT, "1048588", 64, INT32_MAX, NULL, 1,

@@ -7,6 +7,7 @@
 #include <ftw.h>
 #include <limits.h>
 #include <openssl/rand.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,13 +36,52 @@ ts_status ts_fs_mkdirs(const char *path, char *errstr, size_t errlen)
     return TS_OK;
 }
 
+static _Thread_local uint64_t t_fsyncs, t_unlinks;
+static atomic_ullong g_fsyncs, g_unlinks;
+
+int ts_fs_fsync_fd(int fd)
+{
+    t_fsyncs++;
+    atomic_fetch_add(&g_fsyncs, 1);
+    return fsync(fd);
+}
+
+int ts_fs_fdatasync_fd(int fd)
+{
+    t_fsyncs++;
+    atomic_fetch_add(&g_fsyncs, 1);
+    return fdatasync(fd);
+}
+
+int ts_fs_unlink(const char *path)
+{
+    int rc = unlink(path);
+    if (rc == 0) { /* a missing file cost nothing worth counting */
+        t_unlinks++;
+        atomic_fetch_add(&g_unlinks, 1);
+    }
+    return rc;
+}
+
+void ts_fs_thread_io_counts(uint64_t *fsyncs, uint64_t *unlinks)
+{
+    if (fsyncs) *fsyncs = t_fsyncs;
+    if (unlinks) *unlinks = t_unlinks;
+}
+
+void ts_fs_total_io_counts(uint64_t *fsyncs, uint64_t *unlinks)
+{
+    if (fsyncs) *fsyncs = atomic_load(&g_fsyncs);
+    if (unlinks) *unlinks = atomic_load(&g_unlinks);
+}
+
 ts_status ts_fs_fsync_dir(const char *dir, char *errstr, size_t errlen)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return ts_err_set(errstr, errlen, ts_status_from_errno(errno), "cannot open directory %s: %s",
                           dir, strerror(errno));
-    int rc = fsync(fd);
+    int rc = ts_fs_fsync_fd(fd);
     int e = errno;
     close(fd);
     if (rc != 0)
@@ -70,7 +110,7 @@ ts_status ts_fs_write_atomic(const char *path, const void *data, size_t len, cha
         p += w;
         left -= (size_t)w;
     }
-    if (fsync(fd) != 0) goto fail;
+    if (ts_fs_fsync_fd(fd) != 0) goto fail;
     close(fd);
     fd = -1;
     if (rename(tmp, path) != 0) goto fail;

@@ -23,6 +23,17 @@ ts_status ts_fs_read_all(const char *path, size_t max, uint8_t **out, size_t *ou
 ts_status ts_fs_rmtree(const char *path, char *errstr, size_t errlen);
 /* Sum of the sizes of regular files under path (recursive). */
 uint64_t ts_fs_du(const char *path);
+/* fsync(2) / unlink(2) that count, per thread and in total, the calls
+ * that did work: the engine keeps both off the appending thread (the
+ * broker's network loop) and tests prove it by reading the calling
+ * thread's counts. Same return values as the system calls. */
+int ts_fs_fsync_fd(int fd);
+int ts_fs_fdatasync_fd(int fd);
+int ts_fs_unlink(const char *path);
+/* Counts of the calling thread (either pointer may be NULL). */
+void ts_fs_thread_io_counts(uint64_t *fsyncs, uint64_t *unlinks);
+/* Counts of every thread of the process. */
+void ts_fs_total_io_counts(uint64_t *fsyncs, uint64_t *unlinks);
 /* Copies at most dstlen-1 chars; returns TS_E_INVAL when it would truncate. */
 ts_status ts_strlcpy(char *dst, const char *src, size_t dstlen);
 /* Fills out with 2*nbytes lowercase hex chars of OpenSSL randomness + NUL. */

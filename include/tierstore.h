@@ -286,6 +286,7 @@ typedef struct ts_engine_stats {
     uint64_t cache_hits;
     uint64_t cache_misses;
     uint64_t remote_get_bytes;    /* bytes fetched from the object store */
+    uint64_t unflushed_records;   /* appended, not yet known fsynced */
 } ts_engine_stats;
 
 void ts_engine_stats_get(ts_engine *eng, ts_engine_stats *out);

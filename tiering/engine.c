@@ -4,7 +4,12 @@
  *
  * The background thread wakes every remote.log.manager.task.interval.ms and
  * runs each partition's tick (time-based roll and flush, upload retries,
- * remote manifest re-sync, retention). Uploads run on the upload pool.
+ * remote manifest re-sync, retention), earlier when an upload retry falls
+ * due (ts_engine_wake_at). Uploads run on the upload pool, fsyncs and
+ * unlinks on the sync worker. The broker-wide local budget
+ * (retention.local.target.capacity.bytes, after Redpanda's
+ * retention_local_target_capacity_bytes) is kept here: one number for
+ * thousands of partitions, trimmed oldest first across them.
  * A lock file (flock on <log.dirs>/.lock) keeps two engines off one data
  * directory; offline readers (tierctl) do not take it.
  */
@@ -277,21 +282,104 @@ ts_status ts_topic_set_config(ts_engine *eng, const char *topic, const char *con
     return TS_OK;
 }
 
+/* ---- broker-wide local budget ---------------------------------------------- */
+
+/* Snapshot of the open partitions (they are freed only at engine close).
+ * NULL when the engine lock is busy: a partition being recovered from the
+ * bucket holds it for a while, and no trim is worth waiting for that. */
+static ts_partition **parts_snapshot(ts_engine *eng, size_t *n)
+{
+    if (pthread_mutex_trylock(&eng->mu) != 0) return NULL;
+    *n = eng->nparts;
+    ts_partition **ps = malloc((*n + 1) * sizeof(*ps));
+    if (ps && *n) memcpy(ps, eng->parts, *n * sizeof(*ps));
+    pthread_mutex_unlock(&eng->mu);
+    return ps;
+}
+
+static int budget_fits(ts_engine *eng, uint64_t incoming)
+{
+    return (uint64_t)atomic_load(&eng->local_bytes) + incoming <= (uint64_t)eng->local_capacity;
+}
+
+int ts_engine_trim_local(ts_engine *eng, uint64_t incoming)
+{
+    if (eng->local_capacity < 0 || budget_fits(eng, incoming)) return 1;
+    /* A trim already running makes the room; the caller retries. */
+    if (pthread_mutex_trylock(&eng->trim_mu) != 0) return 0;
+    size_t n = 0;
+    ts_partition **ps = parts_snapshot(eng, &n);
+    /* Oldest first across partitions: each step drops the candidate (the
+     * oldest local segment of a partition, durable remotely) with the
+     * smallest max timestamp. O(partitions) per segment dropped. */
+    for (size_t guard = 0; ps && !budget_fits(eng, incoming) && guard < 100000; guard++) {
+        ts_partition *best = NULL;
+        int64_t best_ts = 0, t;
+        for (size_t i = 0; i < n; i++)
+            if (ts_part_trim_oldest(ps[i], 0, &t) && (!best || t < best_ts)) {
+                best = ps[i];
+                best_ts = t;
+            }
+        if (!best) break;
+        ts_part_trim_oldest(best, 1, &t);
+    }
+    int fits = budget_fits(eng, incoming);
+    if (ps && !fits) {
+        /* Nothing left to trim and no upload on its way: the bytes sit in
+         * active segments, which only a roll lets leave. Roll the largest
+         * (its upload starts at once) rather than refuse appends forever. */
+        int pending = 0;
+        ts_partition *big = NULL;
+        uint64_t big_bytes = 0;
+        for (size_t i = 0; i < n && !pending; i++) {
+            pending = ts_part_upload_pending(ps[i]);
+            uint64_t b = ts_part_active_bytes(ps[i]);
+            if (b > big_bytes) {
+                big = ps[i];
+                big_bytes = b;
+            }
+        }
+        if (!pending && big) ts_part_roll_for_budget(big);
+    }
+    free(ps);
+    pthread_mutex_unlock(&eng->trim_mu);
+    return fits;
+}
+
 /* ---- background task ----------------------------------------------------- */
+
+void ts_engine_wake_at(ts_engine *eng, int64_t mono_ms)
+{
+    if (mono_ms <= 0) mono_ms = 1;
+    pthread_mutex_lock(&eng->bg_mu);
+    if (eng->bg_wake_ms == 0 || mono_ms < eng->bg_wake_ms) {
+        eng->bg_wake_ms = mono_ms;
+        pthread_cond_broadcast(&eng->bg_cv);
+    }
+    pthread_mutex_unlock(&eng->bg_mu);
+}
 
 static void *bg_main(void *arg)
 {
     ts_engine *eng = arg;
     pthread_setname_np(pthread_self(), "ts-bg");
     pthread_mutex_lock(&eng->bg_mu);
+    int64_t next_tick = ts_mono_ms() + eng->task_interval_ms;
     while (!eng->stopping) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        int64_t ns = (int64_t)ts.tv_nsec + (eng->task_interval_ms % 1000) * 1000000;
-        ts.tv_sec += eng->task_interval_ms / 1000 + ns / 1000000000;
-        ts.tv_nsec = ns % 1000000000;
-        pthread_cond_timedwait(&eng->bg_cv, &eng->bg_mu, &ts);
-        if (eng->stopping) break;
+        int64_t now = ts_mono_ms(), due = next_tick;
+        if (eng->bg_wake_ms > 0 && eng->bg_wake_ms < due) due = eng->bg_wake_ms;
+        if (now < due) {
+            int64_t wait = due - now > 3600000 ? 3600000 : due - now;
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            int64_t ns = (int64_t)ts.tv_nsec + (wait % 1000) * 1000000;
+            ts.tv_sec += wait / 1000 + ns / 1000000000;
+            ts.tv_nsec = ns % 1000000000;
+            pthread_cond_timedwait(&eng->bg_cv, &eng->bg_mu, &ts);
+            continue; /* woken early (a retry fell due, or stopping): look again */
+        }
+        if (now >= next_tick) next_tick = now + eng->task_interval_ms;
+        eng->bg_wake_ms = 0;
         pthread_mutex_unlock(&eng->bg_mu);
         /* A partition being recovered from the bucket holds the engine lock
          * for a while: skip this tick rather than stall every partition. */
@@ -305,6 +393,7 @@ static void *bg_main(void *arg)
         pthread_mutex_unlock(&eng->mu);
         for (size_t i = 0; ps && i < n; i++) ts_part_tick(ps[i]);
         free(ps);
+        ts_engine_trim_local(eng, 0);
         pthread_mutex_lock(&eng->bg_mu);
     }
     pthread_mutex_unlock(&eng->bg_mu);
@@ -320,6 +409,7 @@ ts_status ts_engine_open(const ts_config *cfg, ts_engine **out, char *errstr, si
     eng->lock_fd = -1;
     pthread_mutex_init(&eng->mu, NULL);
     pthread_mutex_init(&eng->bg_mu, NULL);
+    pthread_mutex_init(&eng->trim_mu, NULL);
     pthread_cond_init(&eng->bg_cv, NULL);
     ts_status st;
     eng->cfg = ts_config_dup(cfg);
@@ -357,6 +447,14 @@ ts_status ts_engine_open(const ts_config *cfg, ts_engine **out, char *errstr, si
         goto fail;
     }
     eng->task_interval_ms = ts_config_get_int(eng->cfg, "remote.log.manager.task.interval.ms");
+    eng->local_capacity = ts_config_get_int(eng->cfg, "retention.local.target.capacity.bytes");
+    /* fsyncs (flush.messages, flush.ms, rolls) and unlinks run here for
+     * every partition, tiered or not: never on the appending thread. */
+    st = ts_pool_create("ts-sync", 1, 0, &eng->sync_pool);
+    if (st) {
+        ts_err_set(errstr, errlen, st, "cannot start the sync worker");
+        goto fail;
+    }
 
     if (ts_config_get_bool(eng->cfg, "remote.storage.enable")) {
         const char *url = ts_config_get_str(eng->cfg, "remote.storage.url");
@@ -388,11 +486,6 @@ ts_status ts_engine_open(const ts_config *cfg, ts_engine **out, char *errstr, si
                               (int)ts_config_get_int(eng->cfg, "remote.log.prefetch.chunks"),
                               &eng->reader, errstr, errlen);
         if (st) goto fail;
-        st = ts_pool_create("ts-sync", 1, 0, &eng->sync_pool);
-        if (st) {
-            ts_err_set(errstr, errlen, st, "cannot start the sync worker");
-            goto fail;
-        }
         st = ts_pool_create("ts-upload",
                             (int)ts_config_get_int(eng->cfg, "remote.log.manager.thread.pool.size"),
                             0, &eng->upload_pool);
@@ -427,7 +520,9 @@ void ts_engine_close(ts_engine *eng)
     /* In-flight uploads finish (or fail cleanly); nothing new is queued
      * because the background thread is gone and partitions are closing. */
     if (eng->upload_pool) ts_pool_destroy(eng->upload_pool);
-    if (eng->sync_pool) ts_pool_destroy(eng->sync_pool);
+    eng->upload_pool = NULL;
+    if (eng->sync_pool) ts_pool_destroy(eng->sync_pool); /* runs queued syncs and unlinks */
+    eng->sync_pool = NULL;
     ts_reader_destroy(eng->reader);
     for (size_t i = 0; i < eng->nparts; i++) ts_part_close(eng->parts[i]);
     free(eng->parts);
@@ -443,6 +538,7 @@ void ts_engine_close(ts_engine *eng)
     if (eng->lock_fd >= 0) close(eng->lock_fd);
     pthread_mutex_destroy(&eng->mu);
     pthread_mutex_destroy(&eng->bg_mu);
+    pthread_mutex_destroy(&eng->trim_mu);
     pthread_cond_destroy(&eng->bg_cv);
     free(eng);
 }
@@ -535,11 +631,19 @@ ts_status ts_partition_delete(ts_engine *eng, const char *topic, int32_t partiti
     if (st) return st;
     pthread_mutex_lock(&p->mu);
     p->deleted = 1;
-    while (p->upload_inflight) pthread_cond_wait(&p->cv, &p->mu);
+    while (p->upload_inflight || p->removes_pending) pthread_cond_wait(&p->cv, &p->mu);
     /* Segments stay in the list (files unlinked below, memory freed at
      * engine close) so a handle used after delete never sees an empty log;
-     * every entry point checks p->deleted. */
-    for (size_t i = 0; i < p->nsegs; i++) p->segs[i]->deleted = 1;
+     * every entry point checks p->deleted. Their files go with the tree
+     * below: their last unref must not unlink by name, which would remove
+     * the files of a partition of the same name created meanwhile. */
+    uint64_t local = 0;
+    for (size_t i = 0; i < p->nsegs; i++) {
+        p->segs[i]->deleted = 1;
+        atomic_store(&p->segs[i]->files_removed, 1);
+        local += p->segs[i]->size;
+    }
+    if (p->counted) atomic_fetch_sub(&eng->local_bytes, (long long)local);
     pthread_mutex_unlock(&p->mu);
     st = ts_fs_rmtree(p->dir, errstr, errlen);
     if (st) return st;
@@ -658,6 +762,9 @@ void ts_engine_stats_get(ts_engine *eng, ts_engine_stats *out)
     for (size_t i = 0; ps && i < n; i++) {
         if (ps[i]->deleted) continue;
         out->local_bytes += ts_part_local_bytes(ps[i]);
+        pthread_mutex_lock(&ps[i]->mu);
+        out->unflushed_records += (uint64_t)ps[i]->unflushed_msgs;
+        pthread_mutex_unlock(&ps[i]->mu);
         if (ps[i]->idx) {
             ts_index_summary sum;
             ts_index_summary_get(ps[i]->idx, &sum);

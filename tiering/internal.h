@@ -49,13 +49,17 @@ struct ts_partition {
     int upload_inflight;
     int upload_failures;        /* consecutive, for backoff */
     int64_t next_upload_ms;     /* monotonic: earliest next attempt */
-    int deleted;
+    atomic_int deleted;         /* atomic: some paths test it before taking mu */
+    int counted;                /* its bytes are in engine->local_bytes */
+    int removes_pending;        /* dropped segments whose files the sync worker has yet to unlink */
     int orphans_checked;        /* the one-time orphan sweep ran (bg thread) */
     /* Durability of closed segments, synced off the appending thread:
      * recovery_point is the base of the first segment not known synced
      * (persisted in <dir>/recovery-point; recovery fully scans from there). */
     int64_t recovery_point;
     int sync_inflight;          /* a background sync job is queued or running */
+    int sync_pending;           /* a sync pass was asked for since the job last looked */
+    int sync_want_active;       /* ...and it must include the active segment */
     uint64_t dir_gen, dir_synced_gen; /* directory entries created / fsynced */
     pthread_mutex_t sync_mu;    /* serialises sync passes and checkpoint writes */
     pthread_mutex_t retention_mu; /* serialises retention passes */
@@ -72,7 +76,8 @@ struct ts_engine {
     ts_chunk_cache *cache;
     ts_reader *reader;
     ts_pool *upload_pool;
-    ts_pool *sync_pool;         /* fsyncs of closed segments after a roll */
+    ts_pool *sync_pool;         /* fsyncs (rolls, flush.messages, flush.ms) and unlinks:
+                                 * the disk waits the appending thread never does */
     pthread_mutex_t mu;
     ts_partition **parts;
     size_t nparts, capparts;
@@ -85,6 +90,13 @@ struct ts_engine {
     pthread_cond_t bg_cv;
     int stopping;
     int64_t task_interval_ms;
+    int64_t bg_wake_ms;         /* monotonic: run the ticks early (a retry is due); 0 = none */
+    /* Broker-wide local disk budget (retention.local.target.capacity.bytes,
+     * -1 = none) against the sum of every open partition's local segment
+     * bytes, kept up to date by append and by segment removal. */
+    int64_t local_capacity;
+    atomic_llong local_bytes;
+    pthread_mutex_t trim_mu;    /* serialises budget trims */
     atomic_ullong uploads_done, uploads_failed;
 };
 
@@ -98,8 +110,32 @@ void ts_part_close(ts_partition *p);
 void ts_part_tick(ts_partition *p);
 void ts_part_settings_resolve(const ts_config *cfg, ts_part_settings *s);
 uint64_t ts_part_local_bytes(ts_partition *p);
+/* Budget trim step: drops the oldest local segment of p if its remote copy
+ * is durable and p is not its only local segment; *max_ts receives that
+ * segment's max timestamp when it is a candidate. do_drop=0 only asks.
+ * Returns 1 when a candidate exists (and, with do_drop, was dropped).
+ * Thread: any; takes p->mu. */
+int ts_part_trim_oldest(ts_partition *p, int do_drop, int64_t *max_ts);
+/* 1 when p has a closed segment that is not yet remote (an upload is due). */
+int ts_part_upload_pending(ts_partition *p);
+/* Bytes of p's active segment (0 when p is not tiered or was deleted). */
+uint64_t ts_part_active_bytes(ts_partition *p);
+/* Rolls p's active segment (budget: so its bytes can be uploaded and leave
+ * local disk), unless the partition's own local bound forbids it. */
+void ts_part_roll_for_budget(ts_partition *p);
 
 /* engine.c */
+/* Trims local copies of uploaded segments, oldest first across partitions,
+ * while the local bytes plus `incoming` exceed the broker-wide budget; only
+ * list changes here (the unlinks go to the sync worker), and it never waits
+ * for a lock another trim or a partition recovery holds, so the appending
+ * thread may call it. Returns 1 when the budget then holds `incoming` more
+ * bytes. Thread: any; no partition lock held. */
+int ts_engine_trim_local(ts_engine *eng, uint64_t incoming);
+/* Makes the background thread run the partition ticks at (monotonic) ms,
+ * before the next periodic tick if earlier. Thread: any; no locks held. */
+void ts_engine_wake_at(ts_engine *eng, int64_t mono_ms);
+
 /* Effective config of a topic: engine config with the topic's overrides
  * applied. Caller destroys. */
 ts_config *ts_engine_topic_config(ts_engine *eng, const char *topic);

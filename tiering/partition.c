@@ -4,10 +4,15 @@
  *
  * Threads: append/read/flush/roll run on the caller's thread; uploads on
  * the engine's upload pool (one upload in flight per partition, oldest
- * closed segment first, so the manifest grows in offset order); ticks
- * (time-based roll and flush, upload retries, manifest re-sync, retention)
- * on the engine's background thread. Cold reads run on the caller's thread
- * without the partition lock, so they never block appends or hot reads.
+ * closed segment first, so the manifest grows in offset order), started
+ * the moment a segment closes; ticks (time-based roll and flush, upload
+ * retries, manifest re-sync, retention) on the engine's background thread.
+ * Cold reads run on the caller's thread without the partition lock, so
+ * they never block appends or hot reads. The appending thread (the
+ * broker's network loop) never fsyncs or unlinks: flush.messages and
+ * flush.ms queue a sync pass, and removed segments are unlinked, on the
+ * engine's sync worker; only an explicit ts_partition_flush (acks=-1, on
+ * the broker's io pool) syncs on the caller's thread.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -60,14 +65,59 @@ static ts_status push_seg(ts_partition *p, ts_segment *s)
     return TS_OK;
 }
 
-/* Removes segs[i] from the list and deletes its files once unreferenced. */
+typedef struct remove_ctx {
+    ts_partition *p;
+    ts_segment *s;
+} remove_ctx;
+
+static void remove_job(void *arg)
+{
+    remove_ctx *c = arg;
+    ts_segment_remove_files(c->s);
+    pthread_mutex_lock(&c->p->mu);
+    c->p->removes_pending--;
+    pthread_cond_broadcast(&c->p->cv);
+    pthread_mutex_unlock(&c->p->mu);
+    ts_segment_unref(c->s);
+    free(c);
+}
+
+/* Removes segs[i] from the list; its files are unlinked on the sync worker
+ * (this may run on the appending thread), or at the last unref when no
+ * worker takes the job. Its bytes leave the engine's local total now.
+ * ts_partition_delete waits for pending removals, so that none can unlink
+ * a file of the same name in a partition created again after it. */
 static void drop_seg(ts_partition *p, size_t i)
 {
     ts_segment *s = p->segs[i];
     memmove(&p->segs[i], &p->segs[i + 1], (p->nsegs - i - 1) * sizeof(*p->segs));
     p->nsegs--;
     s->deleted = 1;
+    atomic_fetch_sub(&p->eng->local_bytes, (long long)s->size);
+    remove_ctx *c = p->eng->sync_pool ? malloc(sizeof(*c)) : NULL;
+    if (c) {
+        c->p = p;
+        c->s = s;
+        p->removes_pending++;
+        if (ts_pool_submit(p->eng->sync_pool, remove_job, c) == TS_OK) return;
+        p->removes_pending--;
+        free(c);
+    }
     ts_segment_unref(s);
+}
+
+/* Takes len bytes of the broker-wide local budget (always counted; refused
+ * only when check is set and the budget would be exceeded). A compare-and-
+ * swap, so concurrent appends of other partitions cannot overshoot it. */
+static int budget_reserve(ts_engine *eng, uint64_t len, int check)
+{
+    long long cur = atomic_load(&eng->local_bytes);
+    do {
+        if (check && eng->local_capacity >= 0 &&
+            (uint64_t)cur + len > (uint64_t)eng->local_capacity)
+            return 0;
+    } while (!atomic_compare_exchange_weak(&eng->local_bytes, &cur, cur + (long long)len));
+    return 1;
 }
 
 static uint64_t closed_bytes(ts_partition *p)
@@ -181,9 +231,19 @@ static void upload_job(void *arg)
                     (long long)backoff, err);
     }
     if (st == TS_OK) schedule_upload(p);
+    /* A retry is due after its backoff, not at the next periodic tick
+     * (which may be a minute away); so is the re-sync of a manifest whose
+     * remote write failed after the entry was committed locally (the tick
+     * does it; 200 ms is the first upload backoff). */
+    int64_t retry_at = st == TS_OK || st == TS_E_CLOSED || st == TS_E_NOT_FOUND ? 0
+                       : committed ? ts_mono_ms() + 200 : p->next_upload_ms;
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
-    if (st == TS_OK) enforce_local_retention(p, 0);
+    if (retry_at) ts_engine_wake_at(eng, retry_at);
+    if (st == TS_OK) {
+        enforce_local_retention(p, 0);
+        ts_engine_trim_local(eng, 0);
+    }
     ts_segment_unref(s);
     free(c);
 }
@@ -237,14 +297,20 @@ static ts_status sync_partition(ts_partition *p, int with_active, char *errstr, 
     for (size_t i = 0; i + 1 < p->nsegs; i++)
         if (!p->segs[i]->synced) ts_segment_ref(todo[n++] = p->segs[i]);
     ts_segment *a = with_active ? active_seg(p) : NULL;
-    if (a) ts_segment_ref(a);
+    int afds[2] = {-1, -1};
+    if (a) {
+        ts_segment_ref(a);
+        ts_segment_hold_index_fds(a, afds);
+    }
     uint64_t gen = p->dir_gen;
     int64_t msgs = p->unflushed_msgs;
     pthread_mutex_unlock(&p->mu);
 
     ts_status st = TS_OK;
     for (size_t i = 0; i < n && !st; i++) st = ts_segment_sync(todo[i], errstr, errlen);
-    if (!st && a) st = ts_segment_flush(a, errstr, errlen);
+    if (a && !st) st = ts_segment_flush(a, afds, errstr, errlen); /* closes afds */
+    for (int i = 0; i < 2; i++)
+        if (afds[i] >= 0) close(afds[i]);
     if (!st && gen != p->dir_synced_gen) st = ts_fs_fsync_dir(p->dir, errstr, errlen);
 
     pthread_mutex_lock(&p->mu);
@@ -273,23 +339,37 @@ static ts_status sync_partition(ts_partition *p, int with_active, char *errstr, 
     return st;
 }
 
+/* Runs sync passes while some are asked for: a request made while a pass
+ * runs gets a pass of its own (what it asked to be synced may have been
+ * appended after the running pass took its snapshot). */
 static void sync_job(void *arg)
 {
     ts_partition *p = arg;
     char err[1024];
-    ts_status st = sync_partition(p, 0, err, sizeof(err));
-    if (st && st != TS_E_CLOSED)
-        ts_log_error("tiering", "%s-%d: background fsync of closed segments failed: %s", p->topic,
-                     p->id, err);
     pthread_mutex_lock(&p->mu);
+    while (p->sync_pending && !p->deleted) {
+        int with_active = p->sync_want_active;
+        p->sync_pending = p->sync_want_active = 0;
+        pthread_mutex_unlock(&p->mu);
+        ts_status st = sync_partition(p, with_active, err, sizeof(err));
+        if (st && st != TS_E_CLOSED)
+            ts_log_error("tiering", "%s-%d: background fsync failed (the next flush retries): "
+                         "%s", p->topic, p->id, err);
+        pthread_mutex_lock(&p->mu);
+    }
     p->sync_inflight = 0;
     pthread_mutex_unlock(&p->mu);
 }
 
-/* Queues a background sync of closed segments (partition lock held). */
-static void schedule_sync(ts_partition *p)
+/* Queues a background sync pass: of closed segments not yet synced, and of
+ * the active segment too when with_active (flush.messages / flush.ms).
+ * Partition lock held. */
+static void schedule_sync(ts_partition *p, int with_active)
 {
-    if (p->sync_inflight || !p->eng->sync_pool) return;
+    if (!p->eng->sync_pool) return;
+    p->sync_pending = 1;
+    if (with_active) p->sync_want_active = 1;
+    if (p->sync_inflight) return;
     p->sync_inflight = 1;
     if (ts_pool_submit(p->eng->sync_pool, sync_job, p) != TS_OK) p->sync_inflight = 0;
 }
@@ -312,8 +392,8 @@ static ts_status roll_locked(ts_partition *p, char *errstr, size_t errlen)
         return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
     }
     p->dir_gen++;
-    schedule_sync(p);
-    schedule_upload(p);
+    schedule_sync(p, 0);
+    schedule_upload(p); /* the closed segment's upload starts now, not at the next tick */
     return TS_OK;
 }
 
@@ -512,6 +592,10 @@ ts_status ts_part_open(ts_engine *eng, const char *topic, int32_t id, int create
     write_recovery_point(p, p->recovery_point);
     p->dir_gen = 1; /* the directory may hold entries a crash left unsynced */
     pthread_mutex_lock(&p->mu);
+    uint64_t local_bytes = 0;
+    for (size_t i = 0; i < p->nsegs; i++) local_bytes += p->segs[i]->size;
+    budget_reserve(eng, local_bytes, 0); /* counted; a reopened log is never refused */
+    p->counted = 1;
     schedule_upload(p);
     pthread_mutex_unlock(&p->mu);
     *out = p;
@@ -526,6 +610,8 @@ void ts_part_close(ts_partition *p)
     if (!p) return;
     char err[256];
     if (!p->deleted && p->nsegs) sync_partition(p, 1, err, sizeof(err)); /* clean shutdown */
+    if (p->counted && !p->deleted)
+        atomic_fetch_sub(&p->eng->local_bytes, (long long)ts_part_local_bytes(p));
     for (size_t i = 0; i < p->nsegs; i++) ts_segment_unref(p->segs[i]);
     free(p->segs);
     ts_index_destroy(p->idx);
@@ -592,7 +678,9 @@ ts_status ts_partition_append(ts_partition *p, const void *data, size_t len,
         goto out;
     }
 
+    int budget_tried = 0;
     pthread_mutex_lock(&p->mu);
+locked:
     if (p->deleted) {
         pthread_mutex_unlock(&p->mu);
         st = ts_err_set(errstr, errlen, TS_E_CLOSED, "%s-%d was deleted", p->topic, p->id);
@@ -641,6 +729,29 @@ ts_status ts_partition_append(ts_partition *p, const void *data, size_t len,
             a = active_seg(p);
         }
     }
+    /* Broker-wide local budget (retention.local.target.capacity.bytes):
+     * once it is full, uploaded segments of any partition leave local disk
+     * (oldest first) to make room; what is not yet remote never does, so
+     * while uploads lag the append is refused (retriable). */
+    if (!budget_reserve(p->eng, len, p->set.remote_enable)) {
+        schedule_upload(p);
+        if (!budget_tried) {
+            budget_tried = 1;
+            pthread_mutex_unlock(&p->mu);
+            ts_engine_trim_local(p->eng, len);
+            pthread_mutex_lock(&p->mu);
+            goto locked;
+        }
+        long long used = atomic_load(&p->eng->local_bytes);
+        pthread_mutex_unlock(&p->mu);
+        st = ts_err_set(errstr, errlen, TS_E_BACKPRESSURE,
+                        "%s-%d: broker-wide local disk budget reached (%lld local bytes, "
+                        "retention.local.target.capacity.bytes=%lld; closed segments await "
+                        "upload); retry later",
+                        p->topic, p->id, used, (long long)p->eng->local_capacity);
+        goto out;
+    }
+    uint64_t size_before = a->size;
     int64_t first = p->leo;
     for (size_t i = 0; i < n; i++) {
         hdrs[i].base_offset = p->leo;
@@ -648,6 +759,8 @@ ts_status ts_partition_append(ts_partition *p, const void *data, size_t len,
         p->leo += (int64_t)hdrs[i].last_offset_delta + 1;
     }
     st = ts_segment_append(a, copy, len, hdrs, rel, n, errstr, errlen);
+    /* The reservation becomes what the segment really grew by. */
+    atomic_fetch_add(&p->eng->local_bytes, (long long)(a->size - size_before) - (long long)len);
     if (st) {
         p->leo = first;
         pthread_mutex_unlock(&p->mu);
@@ -655,19 +768,15 @@ ts_status ts_partition_append(ts_partition *p, const void *data, size_t len,
     }
     p->unflushed_msgs += records;
     if (p->first_unflushed_ms < 0) p->first_unflushed_ms = ts_mono_ms();
-    int flush_now = p->unflushed_msgs >= p->set.flush_messages;
+    /* log.flush.interval.messages reached: the sync worker fsyncs (any
+     * client may set flush.messages=1; an fsync here would stall the
+     * broker's network loop). Until it has, the records count as
+     * unflushed and the recovery point does not pass them; a failed sync
+     * is retried by the next flush. acks=-1 waits in ts_partition_flush. */
+    if (p->unflushed_msgs >= p->set.flush_messages) schedule_sync(p, 1);
     if (first_offset) *first_offset = first;
     if (last_offset) *last_offset = p->leo - 1;
     pthread_mutex_unlock(&p->mu);
-    if (flush_now) {
-        /* log.flush.interval.messages reached. The records are in the log
-         * with their offsets: the append stands even if the fsync fails (a
-         * retry would duplicate them); the data stays counted as unflushed
-         * so the background flush tries again. */
-        char ferr[512];
-        if (sync_partition(p, 1, ferr, sizeof(ferr)) != TS_OK)
-            ts_log_error("tiering", "%s-%d: %s", p->topic, p->id, ferr);
-    }
 out:
     free(hdrs);
     free(rel);
@@ -1233,8 +1342,11 @@ void ts_part_tick(ts_partition *p)
         pthread_cond_broadcast(&p->cv);
         pthread_mutex_unlock(&p->mu);
     }
-    if (need_flush && flush_active(p, err, sizeof(err)))
-        ts_log_warn("tiering", "%s-%d: background flush failed: %s", p->topic, p->id, err);
+    if (need_flush) {
+        pthread_mutex_lock(&p->mu);
+        if (!p->deleted) schedule_sync(p, 1);
+        pthread_mutex_unlock(&p->mu);
+    }
     if (p->idx && !inflight && !p->deleted) {
         ts_index_summary sum;
         ts_index_summary_get(p->idx, &sum);
@@ -1251,6 +1363,56 @@ uint64_t ts_part_local_bytes(ts_partition *p)
     for (size_t i = 0; i < p->nsegs; i++) b += p->segs[i]->size;
     pthread_mutex_unlock(&p->mu);
     return b;
+}
+
+/* ---- broker-wide local budget (driven by engine.c) ---------------------- */
+
+/* The oldest local segment may leave under the budget when it is closed,
+ * its remote copy is durable, and no upload holds it: the local log stays
+ * contiguous and nothing that is not remote is ever deleted. */
+int ts_part_trim_oldest(ts_partition *p, int do_drop, int64_t *max_ts)
+{
+    int ok = 0;
+    pthread_mutex_lock(&p->mu);
+    if (!p->deleted && p->idx && p->set.remote_enable && p->nsegs > 1) {
+        ts_segment *s = p->segs[0];
+        ok = s->remote && !s->uploading && ts_index_is_remote_durable(p->idx, s->base_offset);
+        if (ok) *max_ts = s->max_ts;
+        if (ok && do_drop) {
+            ts_log_debug("tiering", "%s-%d: segment %020lld leaves local disk (local budget; "
+                         "remote copy durable)", p->topic, p->id, (long long)s->base_offset);
+            drop_seg(p, 0);
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    return ok;
+}
+
+int ts_part_upload_pending(ts_partition *p)
+{
+    int pending = 0;
+    pthread_mutex_lock(&p->mu);
+    for (size_t i = 0; !p->deleted && p->set.remote_enable && i + 1 < p->nsegs; i++)
+        if (!p->segs[i]->remote && p->segs[i]->size) pending = 1;
+    pthread_mutex_unlock(&p->mu);
+    return pending;
+}
+
+uint64_t ts_part_active_bytes(ts_partition *p)
+{
+    pthread_mutex_lock(&p->mu);
+    uint64_t b = !p->deleted && p->set.remote_enable && p->nsegs ? active_seg(p)->size : 0;
+    pthread_mutex_unlock(&p->mu);
+    return b;
+}
+
+void ts_part_roll_for_budget(ts_partition *p)
+{
+    char err[512];
+    pthread_mutex_lock(&p->mu);
+    if (!p->deleted && !over_local_bound(p) && roll_locked(p, err, sizeof(err)))
+        ts_log_warn("tiering", "%s-%d: roll for the local budget failed: %s", p->topic, p->id, err);
+    pthread_mutex_unlock(&p->mu);
 }
 
 /* ---- placement ----------------------------------------------------------- */

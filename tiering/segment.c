@@ -99,19 +99,23 @@ static ts_segment *seg_alloc(const char *dir, int64_t base, uint32_t interval)
     return s;
 }
 
+void ts_segment_remove_files(ts_segment *s)
+{
+    char p[PATH_MAX];
+    ts_fs_unlink(s->path);
+    stem_path(s, ".index", p, sizeof(p));
+    ts_fs_unlink(p);
+    stem_path(s, ".timeindex", p, sizeof(p));
+    ts_fs_unlink(p);
+    atomic_store(&s->files_removed, 1);
+}
+
 static void seg_free(ts_segment *s)
 {
     if (s->fd >= 0) close(s->fd);
     if (s->oidx_fd >= 0) close(s->oidx_fd);
     if (s->tidx_fd >= 0) close(s->tidx_fd);
-    if (s->deleted) {
-        char p[PATH_MAX];
-        unlink(s->path);
-        stem_path(s, ".index", p, sizeof(p));
-        unlink(p);
-        stem_path(s, ".timeindex", p, sizeof(p));
-        unlink(p);
-    }
+    if (s->deleted && !atomic_load(&s->files_removed)) ts_segment_remove_files(s);
     free(s->oidx);
     free(s->tidx);
     free(s);
@@ -231,9 +235,9 @@ ts_status ts_segment_create(const char *dir, int64_t base_offset, uint32_t index
     }
     char p[PATH_MAX];
     stem_path(s, ".index", p, sizeof(p));
-    unlink(p);
+    ts_fs_unlink(p);
     stem_path(s, ".timeindex", p, sizeof(p));
-    unlink(p);
+    ts_fs_unlink(p);
     /* No directory fsync here (it would block the appending thread at
      * every roll): the partition fsyncs the directory with the next flush. */
     ts_status st = open_index_fds(s, errstr, errlen);
@@ -389,7 +393,7 @@ ts_status ts_segment_open(const char *dir, int64_t base_offset, int active, int 
         ts_log_warn("tiering", "segment %s: invalid or torn batch at position %llu of %llu; "
                     "truncating the segment there",
                     s->path, (unsigned long long)bad, (unsigned long long)file_size);
-        if (ftruncate(s->fd, (off_t)bad) != 0 || fsync(s->fd) != 0) {
+        if (ftruncate(s->fd, (off_t)bad) != 0 || ts_fs_fsync_fd(s->fd) != 0) {
             st = ts_err_set(errstr, errlen, ts_status_from_errno(errno),
                             "cannot truncate %s: %s", s->path, strerror(errno));
             goto fail;
@@ -475,14 +479,25 @@ idx_fail:
     return TS_OK;
 }
 
-ts_status ts_segment_flush(ts_segment *s, char *errstr, size_t errlen)
+void ts_segment_hold_index_fds(const ts_segment *s, int fds[2])
 {
-    if (fdatasync(s->fd) != 0)
-        return ts_err_set(errstr, errlen, ts_status_from_errno(errno), "fsync of %s failed: %s",
-                          s->path, strerror(errno));
-    if (s->oidx_fd >= 0) fdatasync(s->oidx_fd);
-    if (s->tidx_fd >= 0) fdatasync(s->tidx_fd);
-    return TS_OK;
+    fds[0] = s->oidx_fd >= 0 ? fcntl(s->oidx_fd, F_DUPFD_CLOEXEC, 0) : -1;
+    fds[1] = s->tidx_fd >= 0 ? fcntl(s->tidx_fd, F_DUPFD_CLOEXEC, 0) : -1;
+}
+
+ts_status ts_segment_flush(ts_segment *s, int fds[2], char *errstr, size_t errlen)
+{
+    ts_status st = TS_OK;
+    if (ts_fs_fdatasync_fd(s->fd) != 0)
+        st = ts_err_set(errstr, errlen, ts_status_from_errno(errno), "fsync of %s failed: %s",
+                        s->path, strerror(errno));
+    for (int i = 0; i < 2; i++) {
+        /* An index that fails to sync is rebuilt from the log on open. */
+        if (fds[i] >= 0 && !st) ts_fs_fdatasync_fd(fds[i]);
+        if (fds[i] >= 0) close(fds[i]);
+        fds[i] = -1;
+    }
+    return st;
 }
 
 ts_status ts_segment_seal(ts_segment *s, char *errstr, size_t errlen)
@@ -498,7 +513,8 @@ ts_status ts_segment_seal(ts_segment *s, char *errstr, size_t errlen)
 
 ts_status ts_segment_sync(ts_segment *s, char *errstr, size_t errlen)
 {
-    ts_status st = ts_segment_flush(s, errstr, errlen);
+    int none[2] = {-1, -1}; /* sealed: the index fds are closed, synced by path below */
+    ts_status st = ts_segment_flush(s, none, errstr, errlen);
     if (st) return st;
     /* The index files' fds are closed once sealed: sync them by path. */
     const char *exts[] = {".index", ".timeindex"};
@@ -507,7 +523,7 @@ ts_status ts_segment_sync(ts_segment *s, char *errstr, size_t errlen)
         stem_path(s, exts[i], p, sizeof(p));
         int fd = open(p, O_RDONLY | O_CLOEXEC);
         if (fd >= 0) {
-            if (fsync(fd) != 0) { /* rebuilt from the log if damaged */ }
+            if (ts_fs_fsync_fd(fd) != 0) { /* rebuilt from the log if damaged */ }
             close(fd);
         }
     }

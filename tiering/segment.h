@@ -18,7 +18,10 @@
  * mutable fields (size, last_offset, indexes, flags); readers take a
  * reference and a snapshot of `size` under the mutex, then pread outside
  * it (bytes below a snapshotted size never change). Files are unlinked
- * when the last reference of a segment marked deleted goes away.
+ * when the last reference of a segment marked deleted goes away, unless
+ * ts_segment_remove_files already did (the partition hands removal to a
+ * worker so the appending thread never waits on an unlink; open fds of
+ * readers stay valid after the unlink).
  */
 #ifndef TS_TIERING_SEGMENT_H
 #define TS_TIERING_SEGMENT_H
@@ -59,6 +62,7 @@ typedef struct ts_segment {
     int64_t created_ms;   /* wall clock of the first append (segment.ms roll) */
     int closed;           /* no more appends */
     int deleted;          /* unlink on last unref */
+    atomic_int files_removed; /* ts_segment_remove_files ran: nothing left to unlink */
     int remote;           /* committed to the shadow index */
     int uploading;        /* an upload job holds it */
     int retiring;         /* total retention is removing it: never upload */
@@ -86,7 +90,13 @@ ts_status ts_segment_append(ts_segment *s, const uint8_t *data, size_t len,
                             const struct ts_batch_hdr *hdrs, const size_t *rel_pos, size_t n,
                             char *errstr, size_t errlen);
 
-ts_status ts_segment_flush(ts_segment *s, char *errstr, size_t errlen);
+/* Duplicates the active segment's index fds (-1 where none) so that a
+ * flush outside the partition lock never touches an fd a concurrent roll
+ * closes (ts_segment_seal). Partition lock held; the flush closes them. */
+void ts_segment_hold_index_fds(const ts_segment *s, int fds[2]);
+/* fdatasyncs the log and the held index fds (from ts_segment_hold_index_fds,
+ * or {-1, -1}), closing the latter. Thread: any (no lock). */
+ts_status ts_segment_flush(ts_segment *s, int fds[2], char *errstr, size_t errlen);
 /* Marks the segment closed and closes its index files, without fsync: a
  * roll on the appending thread (the broker's network loop) must not wait on
  * the disk. The partition syncs closed segments in the background and on
@@ -122,6 +132,9 @@ ts_status ts_segment_scan_file(const char *path, size_t max_batch, int64_t *last
 
 void ts_segment_ref(ts_segment *s);
 void ts_segment_unref(ts_segment *s);
+/* Unlinks the segment's files now (readers holding it keep their fds).
+ * Thread: a worker (never the appending thread); no lock needed. */
+void ts_segment_remove_files(ts_segment *s);
 
 /* "<dir>/<base:20><ext>" */
 void ts_segment_file_path(const char *dir, int64_t base, const char *ext, char *out, size_t len);

@@ -16,6 +16,7 @@
 
 #include "common/batch.h"
 #include "common/clock.h"
+#include "common/config_table.h"
 #include "common/fsutil.h"
 #include "index/index.h"
 #include "objstore/objstore.h"
@@ -1154,6 +1155,345 @@ TT_TEST(bad_config_is_named)
     env_done(&e);
 }
 
+/* ---- issue 7: the appending thread never waits on the disk ------------- */
+
+static long long read_recovery_point_file(const char *data, const char *part)
+{
+    char path[900];
+    snprintf(path, sizeof(path), "%s/%s/recovery-point", data, part);
+    long long rp = -1;
+    FILE *f = fopen(path, "r");
+    if (f) {
+        if (fscanf(f, "%lld", &rp) != 1) rp = -1;
+        fclose(f);
+    }
+    return rp;
+}
+
+static int64_t active_base(ts_partition *p)
+{
+    ts_segment_info *rows;
+    size_t n;
+    if (ts_partition_placement(p, &rows, &n, NULL, 0)) return -1;
+    int64_t b = n ? rows[n - 1].base_offset : 0;
+    free(rows);
+    return b;
+}
+
+/* Regression (issue 7 #6): with flush.messages=1 (which any client may set
+ * through CreateTopics) the appending thread — the broker's network loop —
+ * performs no fsync and no unlink: the sync worker makes the records
+ * durable (observed: unflushed records drop to 0, the recovery point
+ * reaches the active segment) and local retention's deletions run on a
+ * worker. An explicit flush (acks=-1) stays synchronous and durable. */
+TT_TEST(flush_messages_and_deletes_stay_off_the_appending_thread)
+{
+    env e;
+    env_init(&e, (const char *[]){"log.flush.interval.messages", "1", "log.flush.interval.ms",
+                                   "3600000", "log.segment.bytes", "20000",
+                                   "log.local.retention.bytes", "20000", NULL});
+    TT_OKE(env_open(&e), e.err);
+    ts_partition *p;
+    TT_OKE(ts_partition_open(e.eng, "fm", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    uint64_t s0, u0, s1, u1;
+    ts_fs_thread_io_counts(&s0, &u0);
+    for (int i = 0; i < 120; i++) {
+        size_t len;
+        uint8_t *b = mk_batch(10, 150, i, i, &len);
+        ts_status st;
+        int tries = 0;
+        while ((st = ts_partition_append(p, b, len, NULL, NULL, e.err, sizeof(e.err))) ==
+                   TS_E_BACKPRESSURE && tries++ < 5000)
+            ts_sleep_ms(2);
+        free(b);
+        TT_OKE(st, e.err);
+    }
+    ts_fs_thread_io_counts(&s1, &u1);
+    TT_ASSERT_MSG(s1 == s0 && u1 == u0, "the appending thread ran %llu fsync(s) and %llu unlink(s)",
+                  (unsigned long long)(s1 - s0), (unsigned long long)(u1 - u0));
+    /* ...and yet the data becomes durable, through the worker. */
+    ts_engine_stats es;
+    for (int t = 0; t < 1000; t++) {
+        ts_engine_stats_get(e.eng, &es);
+        if (es.unflushed_records == 0) break;
+        ts_sleep_ms(10);
+    }
+    TT_ASSERT_EQ_INT(es.unflushed_records, 0);
+    long long rp = -1;
+    for (int t = 0; t < 1000; t++) {
+        rp = read_recovery_point_file(e.data, "fm-0");
+        if (rp == active_base(p)) break;
+        ts_sleep_ms(10);
+    }
+    TT_ASSERT_EQ_INT(rp, active_base(p));
+    TT_ASSERT(rp > 0);
+    /* Segments that left local disk are gone from it (the worker unlinked). */
+    TT_OKE(ts_partition_wait_uploaded(p, 30000, e.err, sizeof(e.err)), e.err);
+    char dir[800];
+    snprintf(dir, sizeof(dir), "%s/fm-0", e.data);
+    size_t logs = 99;
+    for (int t = 0; t < 1000; t++) {
+        TT_OK(ts_partition_enforce_retention(p, e.err, sizeof(e.err)));
+        if ((logs = count_files(dir, ".log")) <= 3) break;
+        ts_sleep_ms(10);
+    }
+    TT_ASSERT_MSG(logs <= 3, "%zu segment files left locally", logs);
+    TT_ASSERT_EQ_INT(read_all(p, 0, e.err, sizeof(e.err)), 1200);
+    /* An explicit flush is synchronous: it fsyncs on the caller's thread. */
+    TT_OKE(append_n(p, 1, 1, 10, 1, e.err, sizeof(e.err)), e.err);
+    TT_OKE(ts_partition_flush(p, e.err, sizeof(e.err)), e.err);
+    ts_engine_stats_get(e.eng, &es);
+    TT_ASSERT_EQ_INT(es.unflushed_records, 0);
+    env_done(&e);
+}
+
+/* The same without remote storage: the sync worker exists for every engine. */
+TT_TEST(flush_messages_off_the_appending_thread_without_remote_storage)
+{
+    env e;
+    env_init(&e, (const char *[]){"remote.storage.enable", "false", "log.flush.interval.messages",
+                                   "1", "log.flush.interval.ms", "3600000", "log.segment.bytes",
+                                   "20000", NULL});
+    TT_OKE(env_open(&e), e.err);
+    ts_partition *p;
+    TT_OKE(ts_partition_open(e.eng, "fl", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    uint64_t s0, s1;
+    ts_fs_thread_io_counts(&s0, NULL);
+    TT_OKE(append_n(p, 60, 10, 150, 1, e.err, sizeof(e.err)), e.err);
+    ts_fs_thread_io_counts(&s1, NULL);
+    TT_ASSERT_MSG(s1 == s0, "the appending thread ran %llu fsync(s)",
+                  (unsigned long long)(s1 - s0));
+    ts_engine_stats es;
+    for (int t = 0; t < 1000; t++) {
+        ts_engine_stats_get(e.eng, &es);
+        if (es.unflushed_records == 0) break;
+        ts_sleep_ms(10);
+    }
+    TT_ASSERT_EQ_INT(es.unflushed_records, 0);
+    long long rp = -1;
+    for (int t = 0; t < 1000; t++) {
+        if ((rp = read_recovery_point_file(e.data, "fl-0")) == active_base(p)) break;
+        ts_sleep_ms(10);
+    }
+    TT_ASSERT(rp > 0 && rp == active_base(p));
+    env_done(&e);
+}
+
+/* Found while moving unlinks to the worker: a deleted partition's segments
+ * were unlinked by name at their last unref (engine close), which removed
+ * the files of the partition created again under the same name. */
+TT_TEST(recreated_partition_survives_the_old_ones_close)
+{
+    env e;
+    env_init(&e, (const char *[]){"log.segment.bytes", "20000", NULL});
+    TT_OKE(env_open(&e), e.err);
+    ts_partition *p;
+    TT_OKE(ts_partition_open(e.eng, "again", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(append_n(p, 30, 10, 150, 1, e.err, sizeof(e.err)), e.err);
+    TT_OKE(ts_partition_delete(e.eng, "again", 0, e.err, sizeof(e.err)), e.err);
+    TT_OKE(ts_partition_open(e.eng, "again", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(append_n(p, 30, 10, 150, 1, e.err, sizeof(e.err)), e.err);
+    ts_engine_close(e.eng);
+    e.eng = NULL;
+    TT_OKE(env_open(&e), e.err);
+    TT_OKE(ts_partition_open(e.eng, "again", 0, 0, &p, e.err, sizeof(e.err)), e.err);
+    TT_ASSERT_EQ_INT(read_all(p, 0, e.err, sizeof(e.err)), 300);
+    env_done(&e);
+}
+
+/* Upload progress of the partition: how many closed segments are remote. */
+static int remote_closed(ts_partition *p, int *closed)
+{
+    ts_segment_info *rows;
+    size_t n;
+    int r = 0;
+    *closed = 0;
+    if (ts_partition_placement(p, &rows, &n, NULL, 0)) return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (rows[i].active) continue;
+        (*closed)++;
+        if (rows[i].location != TS_LOC_LOCAL) r++;
+    }
+    free(rows);
+    return r;
+}
+
+/* Regression (issue 7 #15): a closed segment is uploaded as soon as it
+ * closes, and a failed attempt is retried after its backoff, never only on
+ * the next periodic tick (here an hour away). */
+TT_TEST(rolled_segment_uploads_without_waiting_for_the_tick)
+{
+    env e;
+    env_init(&e, (const char *[]){"remote.log.manager.task.interval.ms", "3600000", NULL});
+    char url[800];
+    snprintf(url, sizeof(url), "faulty+file://%s?ops=put,writer&fail_next=1", e.bucket);
+    TT_OKE(ts_config_set(e.cfg, "remote.storage.url", url, e.err, sizeof(e.err)), e.err);
+    TT_OKE(env_open(&e), e.err);
+    ts_partition *p;
+    TT_OKE(ts_partition_open(e.eng, "up", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    for (int seg = 1; seg <= 3; seg++) {
+        TT_OKE(append_n(p, 5, 2, 50, seg * 10, e.err, sizeof(e.err)), e.err);
+        TT_OKE(roll(p, e.err, sizeof(e.err)), e.err); /* admin roll; size rolls go the same way */
+        int closed = 0, remote = 0;
+        for (int t = 0; t < 1000; t++) { /* generous: 10 s, the tick is 1 h */
+            remote = remote_closed(p, &closed);
+            if (remote == closed) break;
+            ts_sleep_ms(10);
+        }
+        TT_ASSERT_MSG(remote == seg && closed == seg,
+                      "segment %d: %d of %d closed segments uploaded", seg, remote, closed);
+    }
+    env_done(&e);
+}
+
+/* ---- issue 7 #16: a bounded default and a broker-wide local budget ------ */
+
+TT_TEST(default_local_retention_is_bounded)
+{
+    ts_config *c = ts_config_create();
+    int64_t lb = ts_config_get_int(c, "log.local.retention.bytes");
+    TT_ASSERT_MSG(lb >= 0, "log.local.retention.bytes defaults to %lld (unbounded)", (long long)lb);
+    /* A few default segments, not the whole log. */
+    TT_ASSERT(lb <= 4 * ts_config_get_int(c, "log.segment.bytes"));
+    char err[256];
+    TT_OKE(ts_config_set(c, "retention.local.target.capacity.bytes", "1073741824", err,
+                         sizeof(err)), err);
+    ts_config_destroy(c);
+}
+
+#define BUDGET_PARTS 4
+
+/* Bytes of the files in dir whose names end with suffix. */
+static uint64_t bytes_of_files(const char *dir, const char *suffix)
+{
+    DIR *d = opendir(dir);
+    uint64_t n = 0;
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        size_t l = strlen(de->d_name), s = strlen(suffix);
+        char path[1200];
+        struct stat sb;
+        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        if (l > s && !strcmp(de->d_name + l - s, suffix) && stat(path, &sb) == 0)
+            n += (uint64_t)sb.st_size;
+    }
+    if (d) closedir(d);
+    return n;
+}
+
+/* Several partitions, each unbounded on its own, share one local budget:
+ * appends never take the total past it (they get TS_E_BACKPRESSURE while
+ * uploads catch up), uploaded segments leave local disk oldest first
+ * across partitions, and every record stays readable. */
+TT_TEST(local_budget_trims_uploaded_segments_across_partitions)
+{
+    env e;
+    env_init(&e, (const char *[]){"log.segment.bytes", "20000", "log.local.retention.bytes", "-1",
+                                   NULL});
+    TT_OKE(ts_config_set(e.cfg, "retention.local.target.capacity.bytes", "100000", e.err,
+                         sizeof(e.err)), e.err);
+    TT_OKE(env_open(&e), e.err);
+    ts_partition *ps[BUDGET_PARTS];
+    for (int i = 0; i < BUDGET_PARTS; i++)
+        TT_OKE(ts_partition_open(e.eng, "bud", i, 1, &ps[i], e.err, sizeof(e.err)), e.err);
+    uint64_t peak = 0;
+    int refused = 0;
+    for (int b = 0; b < 150; b++) {
+        for (int i = 0; i < BUDGET_PARTS; i++) {
+            size_t len;
+            uint8_t *batch = mk_batch(10, 150, b, b, &len);
+            ts_status st;
+            int tries = 0;
+            while ((st = ts_partition_append(ps[i], batch, len, NULL, NULL, e.err,
+                                             sizeof(e.err))) == TS_E_BACKPRESSURE &&
+                   tries++ < 5000) {
+                refused++;
+                ts_sleep_ms(2);
+            }
+            free(batch);
+            TT_OKE(st, e.err);
+            ts_engine_stats es;
+            ts_engine_stats_get(e.eng, &es);
+            if (es.local_bytes > peak) peak = es.local_bytes;
+        }
+    }
+    printf("    local budget 100000: peak %llu local bytes, %d appends refused meanwhile\n",
+           (unsigned long long)peak, refused);
+    TT_ASSERT_MSG(peak <= 100000, "local bytes peaked at %llu", (unsigned long long)peak);
+    for (int i = 0; i < BUDGET_PARTS; i++) {
+        TT_OKE(roll(ps[i], e.err, sizeof(e.err)), e.err);
+        TT_OKE(ts_partition_wait_uploaded(ps[i], 30000, e.err, sizeof(e.err)), e.err);
+    }
+    ts_engine_stats es;
+    ts_engine_stats_get(e.eng, &es);
+    TT_ASSERT_MSG(es.local_bytes <= 100000, "%llu local bytes", (unsigned long long)es.local_bytes);
+    uint64_t du = 0;
+    for (int i = 0; i < BUDGET_PARTS; i++) {
+        char dir[800];
+        snprintf(dir, sizeof(dir), "%s/bud-%d", e.data, i);
+        ts_segment_info *rows;
+        size_t n;
+        TT_OK(ts_partition_placement(ps[i], &rows, &n, e.err, sizeof(e.err)));
+        int oldest_remote = n > 0 && rows[0].location == TS_LOC_REMOTE;
+        free(rows);
+        TT_ASSERT(oldest_remote); /* the oldest data left local disk */
+        TT_ASSERT_EQ_INT(read_all(ps[i], 0, e.err, sizeof(e.err)), 1500);
+    }
+    /* On disk too, once the sync worker has unlinked what left. */
+    for (int t = 0; t < 1000; t++) {
+        du = 0;
+        for (int i = 0; i < BUDGET_PARTS; i++) {
+            char dir[800];
+            snprintf(dir, sizeof(dir), "%s/bud-%d", e.data, i);
+            du += bytes_of_files(dir, ".log");
+        }
+        if (du <= 100000) break;
+        ts_sleep_ms(10);
+    }
+    TT_ASSERT_MSG(du <= 100000, "%llu segment bytes on disk", (unsigned long long)du);
+    env_done(&e);
+}
+
+/* With every upload failing, the budget holds by refusing appends
+ * (retriable), never by deleting a segment that is not durably remote. */
+TT_TEST(local_budget_never_deletes_unuploaded_data)
+{
+    env e;
+    env_init(&e, (const char *[]){"log.segment.bytes", "20000", "log.local.retention.bytes", "-1",
+                                   NULL});
+    char url[800];
+    snprintf(url, sizeof(url), "faulty+file://%s?err_rate=1.0&ops=put,writer&seed=1", e.bucket);
+    TT_OKE(ts_config_set(e.cfg, "remote.storage.url", url, e.err, sizeof(e.err)), e.err);
+    TT_OKE(ts_config_set(e.cfg, "retention.local.target.capacity.bytes", "60000", e.err,
+                         sizeof(e.err)), e.err);
+    TT_OKE(env_open(&e), e.err);
+    ts_partition *ps[3];
+    long ok[3] = {0};
+    for (int i = 0; i < 3; i++)
+        TT_OKE(ts_partition_open(e.eng, "bf", i, 1, &ps[i], e.err, sizeof(e.err)), e.err);
+    ts_status last = TS_OK;
+    for (int b = 0; b < 200; b++)
+        for (int i = 0; i < 3; i++) {
+            size_t len;
+            uint8_t *batch = mk_batch(10, 150, b, b, &len);
+            ts_status st = ts_partition_append(ps[i], batch, len, NULL, NULL, e.err, sizeof(e.err));
+            free(batch);
+            TT_ASSERT(st == TS_OK || st == TS_E_BACKPRESSURE);
+            if (st == TS_OK) ok[i]++;
+            else last = st;
+        }
+    TT_ASSERT_EQ_INT(last, TS_E_BACKPRESSURE);
+    TT_ASSERT(strstr(e.err, "retention.local.target.capacity.bytes") != NULL);
+    ts_engine_stats es;
+    ts_engine_stats_get(e.eng, &es);
+    TT_ASSERT_MSG(es.local_bytes <= 60000, "%llu local bytes", (unsigned long long)es.local_bytes);
+    for (int i = 0; i < 3; i++) {
+        TT_ASSERT(ok[i] > 0);
+        TT_ASSERT_EQ_INT(read_all(ps[i], 0, e.err, sizeof(e.err)), ok[i] * 10); /* nothing lost */
+    }
+    env_done(&e);
+}
+
 int main(int argc, char **argv)
 {
     TT_INIT(argc, argv);
@@ -1178,6 +1518,13 @@ int main(int argc, char **argv)
     TT_RUN(max_timestamp_survives_restart);
     TT_RUN(recovery_point_follows_background_sync);
     TT_RUN(bad_config_is_named);
+    TT_RUN(flush_messages_and_deletes_stay_off_the_appending_thread);
+    TT_RUN(flush_messages_off_the_appending_thread_without_remote_storage);
+    TT_RUN(recreated_partition_survives_the_old_ones_close);
+    TT_RUN(rolled_segment_uploads_without_waiting_for_the_tick);
+    TT_RUN(default_local_retention_is_bounded);
+    TT_RUN(local_budget_trims_uploaded_segments_across_partitions);
+    TT_RUN(local_budget_never_deletes_unuploaded_data);
     if (!getenv("TS_KEEP_TMP")) ts_fs_rmtree(g_root, NULL, 0);
     return tt_summary();
 }
