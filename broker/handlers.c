@@ -5,7 +5,11 @@
  * Every handler starts on the loop thread with a parsed request and a
  * reply. What can block goes to a pool and the reply is finished in the
  * job's `done` (loop thread again):
- *   Produce     append on the loop (page cache), acks=-1 fsync on io_pool
+ *   Produce     append on the loop (page cache), acks=-1 fsync on io_pool;
+ *               an entry refused for backpressure (local disk bound) is held
+ *               and retried, its connection muted, until it fits or its
+ *               timeout passes (REQUEST_TIMED_OUT), never answered with an
+ *               error a non-idempotent client would retry out of order
  *   Fetch       reads on hot_pool, or cold_pool when any offset is below the
  *               local start; long-poll parks the request until an append
  *               or MaxWaitMs

@@ -9,6 +9,17 @@
  * that ordering, the group coordinator and long-poll wakeups lock-free. The
  * loop never blocks on storage except for the page-cache append of a
  * Produce; reads, fsyncs and file writes go to the pools.
+ *
+ * Memory is bounded the way Kafka bounds it, by not reading: a connection
+ * is muted (EPOLLIN off, its requests left in the kernel's socket buffer)
+ * while its unsent responses reach queued.max.response.bytes, while a Fetch
+ * of it is in flight and the next request is another Fetch, or while a
+ * Produce of it is held on backpressure. Frames larger than the 64 KiB base
+ * buffer are charged in full to queued.max.request.bytes (shared by all
+ * connections) as soon as their size prefix is read, but memory grows only
+ * as their bytes arrive; a connection whose frame does not fit waits muted
+ * until budget is returned. Muted connections are resumed through a kick
+ * list run after each pass, never from inside a reply.
  */
 #include <errno.h>
 #include <fcntl.h>
