@@ -34,7 +34,7 @@ def _sanitizer_factor():
                              timeout=10).stdout
     except (OSError, subprocess.SubprocessError):
         return 1
-    return 5 if (b"libtsan" in out or b"libasan" in out) else 1
+    return 3 if (b"libtsan" in out or b"libasan" in out) else 1
 
 
 RSS_BOUND = 200 * MiB * _sanitizer_factor()  # main reached 830-1770 MB natively
