@@ -81,6 +81,7 @@ void bpool_destroy(bpool *p); /* joins; pending jobs still complete */
 typedef struct slot {
     struct slot *next;
     int ready;
+    int is_fetch;  /* counts in its connection's fetches in flight until ready */
     uint8_t *data; /* whole frame: size prefix + header + body */
     size_t len;
 } slot;
@@ -104,6 +105,15 @@ void reply_drop(broker *b, reply *r);
 void conn_ref(conn *c);
 void conn_unref(broker *b, conn *c);
 int conn_closed(const conn *c);
+/* Holds a connection: no further request of it is dispatched (and it is
+ * not read) until conn_release; a held Produce keeps its connection's later
+ * batches behind it. Counted: holds nest. Loop thread. */
+void conn_hold(broker *b, conn *c);
+void conn_release(broker *b, conn *c);
+/* Charges (or returns) bytes of a request kept past its dispatch, such as a
+ * held Produce's records, to queued.max.request.bytes. Loop thread. */
+void net_charge(broker *b, size_t n);
+void net_uncharge(broker *b, size_t n);
 void conn_close(broker *b, conn *c, const char *why);
 const char *conn_peer(const conn *c);
 
@@ -205,6 +215,10 @@ void handle_InitProducerId(broker *b, reply *r, kafka_request *q);
 /* Re-evaluates parked long-poll fetches (after appends or on the tick). */
 void fetch_wake(broker *b);
 void fetch_abort_all(broker *b);
+/* Retries Produce requests held on backpressure; answers the ones past
+ * their timeout. Returns whether any is still held. Loop thread. */
+int produce_retry_held(broker *b);
+void produce_abort_all(broker *b);
 
 /* Status of the plugin -> Kafka ErrorCode (kafka_errors.c). */
 int16_t kafka_error_from_status(tsp_status st);
@@ -260,6 +274,21 @@ struct broker {
     int64_t min_session_ms, max_session_ms;
     size_t max_request_bytes;
     uint64_t next_conn_id;
+
+    /* Memory bounds (net.c): a connection is not read while its queued,
+     * unsent responses reach max_queued_response_bytes; the input bytes of
+     * all connections beyond a small base each (frames being read, held
+     * Produce records) are charged to queued_max_request_bytes (< 0:
+     * unbounded), and a connection whose next frame does not fit waits,
+     * first come first served, on budget_wait. */
+    size_t max_queued_response_bytes;
+    int64_t queued_max_request_bytes;
+    int64_t request_bytes_charged;
+    conn *budget_wait_head, *budget_wait_tail;
+    conn *kick_head, *kick_tail; /* to resume once this loop pass ends */
+    int64_t fetch_max_bytes;
+    int64_t produce_hold_max_ms;
+    struct prod_op *held; /* Produce requests held on backpressure, in arrival order */
     volatile int stop;
 };
 

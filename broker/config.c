@@ -8,6 +8,7 @@
  * Thread: loop thread at startup only.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,23 @@ static const bkey g_keys[] = {
      "Largest session.timeout.ms a consumer may ask for."},
     {"socket.request.max.bytes", "104857600", 1, 1024, 1073741824, 0,
      "Largest request frame; a bigger one closes the connection."},
+    {"queued.max.request.bytes", "104857600", 1, -1, INT64_MAX, 0,
+     "Memory for requests being read, all connections together (each connection's first "
+     "64 KiB excepted); a connection whose next request does not fit stops being read "
+     "until memory is freed. -1 = unbounded (Kafka's default); otherwise at least "
+     "socket.request.max.bytes."},
+    {"queued.max.response.bytes", "16777216", 1, 65536, INT64_MAX, 0,
+     "Per connection: unsent response bytes at which the broker stops reading that "
+     "connection's requests until the client has read them (a client that sends without "
+     "reading only fills its own queue)."},
+    {"fetch.max.bytes", "57671680", 1, 1024, 2147483647, 0,
+     "Largest Fetch response: a request's MaxBytes is clamped to it. The first partition "
+     "with data still returns one whole batch if that is larger (up to message.max.bytes), "
+     "as in Kafka."},
+    {"produce.backpressure.max.ms", "30000", 1, 0, 600000, 0,
+     "Longest a Produce is held while its partition is at its local disk bound (uploads "
+     "behind); the request's TimeoutMs applies when shorter. Then REQUEST_TIMED_OUT "
+     "(retriable). While held, the connection's later requests wait."},
 };
 #define NKEYS (sizeof(g_keys) / sizeof(g_keys[0]))
 
@@ -160,6 +178,14 @@ int bconfig_validate(const bconfig *c, char *err, size_t errlen)
                 return -1;
             }
         }
+    }
+    int64_t qmax = bconfig_int(c, "queued.max.request.bytes");
+    if (qmax >= 0 && qmax < bconfig_int(c, "socket.request.max.bytes")) {
+        snprintf(err, errlen,
+                 "queued.max.request.bytes=%lld is below socket.request.max.bytes=%lld: the "
+                 "largest request could never be read (raise it, or -1 = unbounded)",
+                 (long long)qmax, (long long)bconfig_int(c, "socket.request.max.bytes"));
+        return -1;
     }
     const char *ac = bconfig_get(c, "auto.create.topics.enable");
     if (strcmp(ac, "true") && strcmp(ac, "false")) {

@@ -5,7 +5,11 @@
  * Every handler starts on the loop thread with a parsed request and a
  * reply. What can block goes to a pool and the reply is finished in the
  * job's `done` (loop thread again):
- *   Produce     append on the loop (page cache), acks=-1 fsync on io_pool
+ *   Produce     append on the loop (page cache), acks=-1 fsync on io_pool;
+ *               an entry refused for backpressure (local disk bound) is held
+ *               and retried, its connection muted, until it fits or its
+ *               timeout passes (REQUEST_TIMED_OUT), never answered with an
+ *               error a non-idempotent client would retry out of order
  *   Fetch       reads on hot_pool, or cold_pool when any offset is below the
  *               local start; long-poll parks the request until an append
  *               or MaxWaitMs
@@ -109,12 +113,22 @@ typedef struct produce_res {
     int64_t log_start;
     bpart *p; /* appended to: needs an fsync for acks=-1 */
     char msg[160];
+    /* Held on backpressure: not appended yet; its own copy of the records
+     * (the request frame is gone once the handler returns). */
+    int waiting;
+    uint8_t *records;
+    size_t records_len;
 } produce_res;
 
 typedef struct prod_op {
     bjob j;
     broker *b;
     reply r;
+    struct prod_op *next_held;
+    int16_t acks;
+    int nwaiting;           /* entries with `waiting` set */
+    int64_t held_since, deadline;
+    int32_t throttle_ms;    /* how long it was held */
     int ntopics;
     struct {
         char *name;
@@ -130,6 +144,7 @@ typedef struct prod_op {
 static void prod_free(prod_op *o)
 {
     for (int i = 0; i < o->ntopics; i++) {
+        for (int k = 0; k < o->topics[i].n; k++) free(o->topics[i].res[k].records);
         free(o->topics[i].name);
         free(o->topics[i].res);
     }
@@ -162,7 +177,7 @@ static void prod_respond(broker *b, prod_op *o)
         }
         kw_tags(&w, f);
     }
-    kw_i32(&w, 0); /* ThrottleTimeMs */
+    kw_i32(&w, o->throttle_ms); /* ThrottleTimeMs: time held on backpressure */
     kw_tags(&w, f);
     reply_end(b, &o->r, &w);
 }
@@ -313,6 +328,217 @@ void idempotence_rebuild(broker *b, bpart *p)
     if (producers) blog_info("rebuilt idempotent state of %zu producer(s) for a partition", producers);
 }
 
+/* Appends one partition entry of a Produce. Returns 1 when the entry is
+ * finished (pr->error or pr->base_offset set), 0 when the partition is at
+ * its local disk bound: nothing was appended and the entry must wait. Loop
+ * thread. */
+static int prod_append_entry(broker *b, prod_op *o, produce_res *pr, bpart *p, const char *topic,
+                             const uint8_t *records, size_t len)
+{
+    pid_state *ps = NULL;
+    int64_t dup = -1;
+    int ie = idempotence_check(p, records, len, &ps, &dup);
+    if (ie == KAFKA_DUPLICATE_SEQUENCE_NUMBER) {
+        pr->base_offset = dup; /* Kafka answers a duplicate as a success */
+        return 1;
+    }
+    if (ie != KAFKA_NONE) {
+        pr->error = (int16_t)ie;
+        return 1;
+    }
+    int64_t first = -1, last = -1;
+    tsp_status st = b->pl->append(p->h, records, len, &first, &last, pr->msg, sizeof pr->msg);
+    if (st == TSP_E_BACKPRESSURE) {
+        /* Kafka never refuses a write for this: the request is held (and
+         * its connection muted) until uploads make room. */
+        static int64_t last_held_log;
+        if (bclock_ms() - last_held_log >= 1000) {
+            last_held_log = bclock_ms();
+            blog_info("produce to %s-%d from %s held: %s", topic, pr->partition,
+                      conn_peer(o->r.c), pr->msg);
+        }
+        pr->msg[0] = 0;
+        return 0;
+    }
+    if (st != TSP_OK) {
+        /* Retriable refusals come in bursts: log them at most once a second. */
+        static int64_t last_retriable_log;
+        int retriable = b->pl->status_is_retriable(st);
+        pr->error = kafka_error_from_status(st);
+        if (!retriable || bclock_ms() - last_retriable_log >= 1000) {
+            if (retriable) last_retriable_log = bclock_ms();
+            blog_warn("produce to %s-%d from %s: %s: %s", topic, pr->partition,
+                      conn_peer(o->r.c), b->pl->status_name(st), pr->msg);
+        }
+        return 1;
+    }
+    idempotence_record(ps, records, first);
+    p->appends++;
+    b->appends_total++;
+    pr->base_offset = first;
+    pr->p = p;
+    tsp_offsets off = {.struct_size = sizeof off};
+    if (b->pl->offsets(p->h, &off) == TSP_OK) pr->log_start = off.log_start_offset;
+    o->to_flush[o->nflush++] = p->h;
+    return 1;
+}
+
+/* Whether a held request ahead of `upto` (NULL: any held request) still
+ * waits for room in topic-partition: later entries for the same partition
+ * queue behind it, so that room going free is taken in arrival order. */
+static int prod_partition_waits(broker *b, const char *topic, int32_t partition,
+                                const prod_op *upto)
+{
+    for (prod_op *h = b->held; h && h != upto; h = h->next_held)
+        for (int i = 0; i < h->ntopics; i++) {
+            if (strcmp(h->topics[i].name, topic)) continue;
+            for (int k = 0; k < h->topics[i].n; k++)
+                if (h->topics[i].res[k].waiting && h->topics[i].res[k].partition == partition)
+                    return 1;
+        }
+    return 0;
+}
+
+/* Answers (or, acks=-1, fsyncs then answers) a Produce whose entries are
+ * all finished. Takes ownership of o. */
+static void prod_finish(broker *b, prod_op *o)
+{
+    if (o->acks == 0) {
+        reply_drop(b, &o->r);
+        prod_free(o);
+        return;
+    }
+    if (o->acks == -1 && o->nflush > 0) {
+        o->j.run = prod_flush_run;
+        o->j.done = prod_flush_done;
+        bpool_submit(b->io_pool, &o->j);
+        return;
+    }
+    prod_respond(b, o);
+    prod_free(o);
+}
+
+/* Holds a Produce with entries waiting for room: copies their records,
+ * charges the copies to queued.max.request.bytes and mutes the connection
+ * until the request is finished, so none of its later batches can overtake
+ * this one. A request whose TimeoutMs is 0 is answered at once. */
+static int prod_hold(broker *b, prod_op *o, const kafka_ProduceRequest *pq)
+{
+    int64_t now = bclock_ms();
+    int64_t wait = pq->timeout_ms < b->produce_hold_max_ms ? pq->timeout_ms : b->produce_hold_max_ms;
+    o->held_since = now;
+    o->deadline = now + (wait > 0 ? wait : 0);
+    for (int32_t i = 0; i < pq->ntopics; i++)
+        for (int32_t k = 0; k < pq->topics[i].npartitions; k++) {
+            produce_res *pr = &o->topics[i].res[k];
+            if (!pr->waiting) continue;
+            const kslice *rs = &pq->topics[i].partitions[k].records;
+            pr->records = malloc((size_t)rs->len);
+            if (!pr->records) return -1; /* prod_free frees the copies made */
+            memcpy(pr->records, rs->p, (size_t)rs->len);
+        }
+    for (int32_t i = 0; i < pq->ntopics; i++)
+        for (int32_t k = 0; k < pq->topics[i].npartitions; k++) {
+            produce_res *pr = &o->topics[i].res[k];
+            if (!pr->waiting) continue;
+            pr->records_len = (size_t)pq->topics[i].partitions[k].records.len;
+            net_charge(b, pr->records_len);
+        }
+    o->next_held = NULL;
+    prod_op **tail = &b->held;
+    while (*tail) tail = &(*tail)->next_held;
+    *tail = o;
+    conn_hold(b, o->r.c);
+    if (wait <= 0) produce_retry_held(b);
+    return 0;
+}
+
+static void prod_unwait(broker *b, produce_res *pr)
+{
+    pr->waiting = 0;
+    net_uncharge(b, pr->records_len);
+    free(pr->records);
+    pr->records = NULL;
+    pr->records_len = 0;
+}
+
+int produce_retry_held(broker *b)
+{
+    int64_t now = bclock_ms();
+    prod_op **pp = &b->held;
+    while (*pp) {
+        prod_op *o = *pp;
+        conn *c = o->r.c;
+        if (conn_closed(c)) {
+            /* The client gave up on it and will send it again: appending
+             * it now would duplicate and reorder its batches. */
+            *pp = o->next_held;
+            for (int i = 0; i < o->ntopics; i++)
+                for (int k = 0; k < o->topics[i].n; k++)
+                    if (o->topics[i].res[k].waiting) prod_unwait(b, &o->topics[i].res[k]);
+            reply_drop(b, &o->r);
+            prod_free(o);
+            continue;
+        }
+        for (int i = 0; i < o->ntopics; i++)
+            for (int k = 0; k < o->topics[i].n; k++) {
+                produce_res *pr = &o->topics[i].res[k];
+                if (!pr->waiting || prod_partition_waits(b, o->topics[i].name, pr->partition, o))
+                    continue;
+                bpart *p = topic_part(b, o->topics[i].name, pr->partition, &pr->error);
+                if (!p || prod_append_entry(b, o, pr, p, o->topics[i].name, pr->records,
+                                            pr->records_len)) {
+                    prod_unwait(b, pr);
+                    o->nwaiting--;
+                }
+            }
+        if (o->nwaiting > 0 && now < o->deadline) {
+            pp = &o->next_held;
+            continue;
+        }
+        if (o->nwaiting > 0) {
+            /* Kafka's answer to a produce not done within its timeout;
+             * clients retry it. */
+            for (int i = 0; i < o->ntopics; i++)
+                for (int k = 0; k < o->topics[i].n; k++) {
+                    produce_res *pr = &o->topics[i].res[k];
+                    if (!pr->waiting) continue;
+                    prod_unwait(b, pr);
+                    pr->error = KAFKA_REQUEST_TIMED_OUT;
+                    snprintf(pr->msg, sizeof pr->msg,
+                             "held %lld ms: local disk bound reached while uploads catch up",
+                             (long long)(now - o->held_since));
+                }
+            o->nwaiting = 0;
+        }
+        *pp = o->next_held;
+        int64_t held = now - o->held_since;
+        o->throttle_ms = (int32_t)(held > INT32_MAX ? INT32_MAX : held);
+        conn_ref(c);
+        prod_finish(b, o);
+        conn_release(b, c);
+        conn_unref(b, c);
+    }
+    return b->held != NULL;
+}
+
+void produce_abort_all(broker *b)
+{
+    while (b->held) {
+        prod_op *o = b->held;
+        b->held = o->next_held;
+        for (int i = 0; i < o->ntopics; i++)
+            for (int k = 0; k < o->topics[i].n; k++)
+                if (o->topics[i].res[k].waiting) prod_unwait(b, &o->topics[i].res[k]);
+        conn *c = o->r.c;
+        conn_ref(c);
+        reply_drop(b, &o->r);
+        conn_release(b, c);
+        conn_unref(b, c);
+        prod_free(o);
+    }
+}
+
 void handle_Produce(broker *b, reply *r, kafka_request *q)
 {
     kafka_ProduceRequest *pq = &q->u.produce;
@@ -322,6 +548,7 @@ void handle_Produce(broker *b, reply *r, kafka_request *q)
     if (!o) goto oom;
     o->b = b;
     o->r = *r;
+    o->acks = (int16_t)acks;
     r->c = NULL;
     o->topics = calloc((size_t)(pq->ntopics ? pq->ntopics : 1), sizeof(*o->topics));
     if (!o->topics) goto oom;
@@ -356,56 +583,24 @@ void handle_Produce(broker *b, reply *r, kafka_request *q)
                 pr->error = KAFKA_CORRUPT_MESSAGE;
                 continue;
             }
-            pid_state *ps = NULL;
-            int64_t dup = -1;
-            int ie = idempotence_check(p, pp->records.p, (size_t)pp->records.len, &ps, &dup);
-            if (ie == KAFKA_DUPLICATE_SEQUENCE_NUMBER) {
-                pr->base_offset = dup; /* Kafka answers a duplicate as a success */
+            if (b->held && prod_partition_waits(b, t->name, pp->index, NULL)) {
+                /* Others wait for room in this partition: queue behind them. */
+                pr->waiting = 1;
+                o->nwaiting++;
                 continue;
             }
-            if (ie != KAFKA_NONE) {
-                pr->error = (int16_t)ie;
-                continue;
+            if (prod_append_entry(b, o, pr, p, t->name, pp->records.p,
+                                  (size_t)pp->records.len) == 0) {
+                pr->waiting = 1;
+                o->nwaiting++;
             }
-            int64_t first = -1, last = -1;
-            tsp_status st = b->pl->append(p->h, pp->records.p, (size_t)pp->records.len, &first,
-                                          &last, pr->msg, sizeof pr->msg);
-            if (st != TSP_OK) {
-                /* Retriable refusals (backpressure) come in bursts while
-                 * uploads catch up: log them at most once a second. */
-                static int64_t last_retriable_log;
-                int retriable = b->pl->status_is_retriable(st);
-                pr->error = kafka_error_from_status(st);
-                if (!retriable || bclock_ms() - last_retriable_log >= 1000) {
-                    if (retriable) last_retriable_log = bclock_ms();
-                    blog_warn("produce to %s-%d from %s: %s: %s", t->name, pp->index,
-                              conn_peer(o->r.c), b->pl->status_name(st), pr->msg);
-                }
-                continue;
-            }
-            idempotence_record(ps, pp->records.p, first);
-            p->appends++;
-            b->appends_total++;
-            pr->base_offset = first;
-            pr->p = p;
-            tsp_offsets off = {.struct_size = sizeof off};
-            if (b->pl->offsets(p->h, &off) == TSP_OK) pr->log_start = off.log_start_offset;
-            o->to_flush[o->nflush++] = p->h;
         }
     }
-    if (acks == 0) {
-        reply_drop(b, &o->r);
-        prod_free(o);
+    if (o->nwaiting > 0) {
+        if (prod_hold(b, o, pq) != 0) goto oom;
         return;
     }
-    if (acks == -1 && o->nflush > 0) {
-        o->j.run = prod_flush_run;
-        o->j.done = prod_flush_done;
-        bpool_submit(b->io_pool, &o->j);
-        return;
-    }
-    prod_respond(b, o);
-    prod_free(o);
+    prod_finish(b, o);
     return;
 oom:
     if (o) {
@@ -532,12 +727,18 @@ static int fetch_refresh(broker *b, fetch_op *o, int *cold)
 }
 
 /* hot_pool / cold_pool worker: reads every partition with data. Touches
- * only the op and thread-safe plugin calls. */
+ * only the op and thread-safe plugin calls.
+ * Sizes as Kafka's: each partition reads at most min(its MaxBytes, what is
+ * left of the request's MaxBytes, itself clamped to fetch.max.bytes). Only
+ * the first partition with data may exceed that, by returning its first
+ * whole batch (so a batch larger than the limits is still consumable);
+ * a later partition whose first batch does not fit returns nothing this
+ * time. So a response holds at most max_bytes plus one batch. */
 static void fetch_run(bjob *j)
 {
     fetch_op *o = (fetch_op *)j;
     const tsp_plugin *pl = o->b->pl;
-    int64_t left = o->max_bytes > 0 ? o->max_bytes : INT32_MAX;
+    int64_t left = o->max_bytes;
     int got_any = 0;
     for (int i = 0; i < o->ntopics; i++)
         for (int k = 0; k < o->topics[i].n; k++) {
@@ -545,10 +746,16 @@ static void fetch_run(bjob *j)
             if (tp->error || !tp->p || tp->fetch_offset >= tp->hwm) continue;
             if (got_any && left <= 0) continue;
             int64_t want = tp->max_bytes > 0 ? tp->max_bytes : 1;
-            if (want > left && got_any) want = left;
+            if (want > left) want = left > 0 ? left : 1;
             tp->read_st = pl->read(tp->p->h, tp->fetch_offset, (size_t)want, &tp->data, &tp->len,
                                    tp->err, sizeof tp->err);
             if (tp->read_st == TSP_OK && tp->len) {
+                if (got_any && (int64_t)tp->len > left) {
+                    pl->buffer_free(tp->data);
+                    tp->data = NULL;
+                    tp->len = 0;
+                    continue;
+                }
                 got_any = 1;
                 left -= (int64_t)tp->len;
             }
@@ -663,7 +870,9 @@ void handle_Fetch(broker *b, reply *r, kafka_request *q)
     o->j.done = fetch_done;
     o->max_wait_ms = fq->max_wait_ms;
     o->min_bytes = fq->min_bytes;
-    o->max_bytes = fq->max_bytes;
+    /* Kafka: min(MaxBytes, fetch.max.bytes). */
+    o->max_bytes = fq->max_bytes < 0 ? 0 : fq->max_bytes;
+    if (o->max_bytes > b->fetch_max_bytes) o->max_bytes = (int32_t)b->fetch_max_bytes;
     o->deadline = bclock_ms() + (fq->max_wait_ms > 0 ? fq->max_wait_ms : 0);
     o->topics = calloc((size_t)(fq->ntopics ? fq->ntopics : 1), sizeof(*o->topics));
     if (!o->topics) goto oom;

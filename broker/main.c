@@ -227,6 +227,10 @@ int main(int argc, char **argv)
     b->min_session_ms = bconfig_int(&b->cfg, "group.min.session.timeout.ms");
     b->max_session_ms = bconfig_int(&b->cfg, "group.max.session.timeout.ms");
     b->max_request_bytes = (size_t)bconfig_int(&b->cfg, "socket.request.max.bytes");
+    b->queued_max_request_bytes = bconfig_int(&b->cfg, "queued.max.request.bytes");
+    b->max_queued_response_bytes = (size_t)bconfig_int(&b->cfg, "queued.max.response.bytes");
+    b->fetch_max_bytes = bconfig_int(&b->cfg, "fetch.max.bytes");
+    b->produce_hold_max_ms = bconfig_int(&b->cfg, "produce.backpressure.max.ms");
     /* Producer ids unique across restarts without a file: time-based base. */
     b->next_producer_id = (bwall_ms() % 100000000000LL) * 1000;
 
@@ -303,6 +307,7 @@ int main(int argc, char **argv)
     blog_info("shutting down");
     net_shutdown(b);
     fetch_abort_all(b);
+    produce_abort_all(b);
     bpool_destroy(b->hot_pool);
     bpool_destroy(b->cold_pool);
     bpool_destroy(b->io_pool);

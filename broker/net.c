@@ -9,6 +9,17 @@
  * that ordering, the group coordinator and long-poll wakeups lock-free. The
  * loop never blocks on storage except for the page-cache append of a
  * Produce; reads, fsyncs and file writes go to the pools.
+ *
+ * Memory is bounded the way Kafka bounds it, by not reading: a connection
+ * is muted (EPOLLIN off, its requests left in the kernel's socket buffer)
+ * while its unsent responses reach queued.max.response.bytes, while a Fetch
+ * of it is in flight and the next request is another Fetch, or while a
+ * Produce of it is held on backpressure. Frames larger than the 64 KiB base
+ * buffer are charged in full to queued.max.request.bytes (shared by all
+ * connections) as soon as their size prefix is read, but memory grows only
+ * as their bytes arrive; a connection whose frame does not fit waits muted
+ * until budget is returned. Muted connections are resumed through a kick
+ * list run after each pass, never from inside a reply.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -178,23 +189,47 @@ void net_drain(broker *b)
 
 /* ---------------------------------------------------------- connections */
 
+/* Input buffer every connection may hold without charging the request
+ * budget: small requests (ApiVersions, Metadata, heartbeats, most produce
+ * batches) never wait for it. */
+#define CONN_IN_BASE 65536
+
 struct conn {
     int fd;
     uint64_t id;
     int refs;      /* the loop's own + one per outstanding reply */
     int closed;
-    int want_out;  /* EPOLLOUT registered */
+    int want_out;  /* responses wait for the socket to drain */
+    uint32_t ev;   /* events registered with epoll */
     char peer[NI_MAXHOST + NI_MAXSERV + 2];
     uint8_t *in;
     size_t in_len, in_cap;
+    size_t charged;  /* bytes of in_cap charged to queued.max.request.bytes */
     slot *head, *tail;
     size_t head_off; /* bytes of head already written */
     int inflight;    /* slots not yet written */
+    size_t out_bytes;  /* bytes of ready slots not yet written */
+    int fetches;       /* Fetch requests whose response is not ready */
+    int held;          /* conn_hold count */
+    int budget_wait;   /* on b->budget_wait_*: its next frame did not fit */
+    int fetch_blocked; /* its next request is a Fetch while one is in flight */
+    int kicked;        /* on b->kick_*: resume reading/dispatching soon */
+    conn *next_wait, *next_kick;
 };
 
 int conn_closed(const conn *c) { return c->closed; }
 const char *conn_peer(const conn *c) { return c->peer; }
 void conn_ref(conn *c) { c->refs++; }
+
+void net_charge(broker *b, size_t n) { b->request_bytes_charged += (int64_t)n; }
+
+static void budget_kick_waiters(broker *b);
+
+void net_uncharge(broker *b, size_t n)
+{
+    b->request_bytes_charged -= (int64_t)n;
+    budget_kick_waiters(b);
+}
 
 static void conn_free(conn *c)
 {
@@ -217,6 +252,58 @@ __attribute__((noinline)) void conn_unref(broker *b, conn *c)
     if (--c->refs == 0) conn_free(c);
 }
 
+static void budget_unwait(broker *b, conn *c)
+{
+    if (!c->budget_wait) return;
+    conn **pp = &b->budget_wait_head;
+    conn *prev = NULL;
+    while (*pp && *pp != c) {
+        prev = *pp;
+        pp = &(*pp)->next_wait;
+    }
+    if (*pp) *pp = c->next_wait;
+    if (b->budget_wait_tail == c) b->budget_wait_tail = prev;
+    c->next_wait = NULL;
+    c->budget_wait = 0;
+    conn_unref(b, c);
+}
+
+/* Queues c to be resumed (read and dispatched) after the current event:
+ * resuming from inside a reply would recurse into dispatch. */
+static void conn_kick(broker *b, conn *c)
+{
+    if (c->closed || c->kicked) return;
+    c->kicked = 1;
+    conn_ref(c);
+    c->next_kick = NULL;
+    if (b->kick_tail)
+        b->kick_tail->next_kick = c;
+    else
+        b->kick_head = c;
+    b->kick_tail = c;
+}
+
+/* Every waiter tries again, in the order they started waiting. (Not a
+ * strict queue: a waiter muted for another reason must not block the
+ * others behind it.) */
+static void budget_kick_waiters(broker *b)
+{
+    for (conn *c = b->budget_wait_head; c; c = c->next_wait) conn_kick(b, c);
+}
+
+static void conn_set_charge(broker *b, conn *c, size_t charge)
+{
+    if (charge == c->charged) return;
+    if (charge > c->charged) {
+        net_charge(b, charge - c->charged);
+        c->charged = charge;
+    } else {
+        size_t back = c->charged - charge;
+        c->charged = charge;
+        net_uncharge(b, back);
+    }
+}
+
 void conn_close(broker *b, conn *c, const char *why)
 {
     if (c->closed) return;
@@ -225,15 +312,53 @@ void conn_close(broker *b, conn *c, const char *why)
     epoll_ctl(b->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     c->fd = -1;
+    /* The buffer may still be under a handler's feet; it goes in conn_free. */
+    conn_set_charge(b, c, 0);
+    budget_unwait(b, c);
     conn_unref(b, c);
 }
 
-static void conn_set_out(broker *b, conn *c, int on)
+/* Whether the next request of c may be dispatched (and c read): Kafka's
+ * mute. Requests are answered in order, so a client that sends without
+ * reading, or a held Produce, stops further work on that connection only.
+ * A second Fetch waits for the first one's response (clients send one at a
+ * time), so a connection holds at most one Fetch response being read plus
+ * max_queued_response_bytes of unsent responses. */
+static int conn_may_dispatch(const broker *b, const conn *c)
 {
-    if (c->closed || c->want_out == on) return;
-    struct epoll_event ev = {.events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = c};
-    epoll_ctl(b->epfd, EPOLL_CTL_MOD, c->fd, &ev);
-    c->want_out = on;
+    return !c->closed && !c->held && c->out_bytes < b->max_queued_response_bytes;
+}
+
+/* Registers the events c waits for. EPOLLRDHUP stays on while c is muted
+ * so that a peer closing its end is noticed: a held Produce must not be
+ * appended after its client gave up (it retries on a new connection). */
+static void conn_update_events(broker *b, conn *c)
+{
+    if (c->closed) return;
+    uint32_t ev = EPOLLRDHUP | (c->want_out ? EPOLLOUT : 0);
+    if (conn_may_dispatch(b, c) && !c->budget_wait && !c->fetch_blocked) ev |= EPOLLIN;
+    if (ev == c->ev) return;
+    struct epoll_event e = {.events = ev, .data.ptr = c};
+    epoll_ctl(b->epfd, EPOLL_CTL_MOD, c->fd, &e);
+    c->ev = ev;
+}
+
+/* After anything that may reopen c's gate: resume it if it is muted. */
+static void conn_maybe_resume(broker *b, conn *c)
+{
+    if (!c->closed && !(c->ev & EPOLLIN) && conn_may_dispatch(b, c)) conn_kick(b, c);
+}
+
+void conn_hold(broker *b, conn *c)
+{
+    c->held++;
+    conn_update_events(b, c);
+}
+
+void conn_release(broker *b, conn *c)
+{
+    if (c->held > 0) c->held--;
+    conn_maybe_resume(b, c);
 }
 
 /* Writes ready slots in order until the socket would block. */
@@ -245,7 +370,8 @@ static void conn_flush(broker *b, conn *c)
             ssize_t n = send(c->fd, s->data + c->head_off, s->len - c->head_off, MSG_NOSIGNAL);
             if (n < 0) {
                 if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                    conn_set_out(b, c, 1);
+                    c->want_out = 1;
+                    conn_update_events(b, c);
                     return;
                 }
                 if (errno == EINTR) continue;
@@ -253,6 +379,7 @@ static void conn_flush(broker *b, conn *c)
                 return;
             }
             c->head_off += (size_t)n;
+            c->out_bytes -= (size_t)n;
             if (c->head_off < s->len) continue;
         }
         c->head = s->next;
@@ -262,7 +389,22 @@ static void conn_flush(broker *b, conn *c)
         free(s);
         c->inflight--;
     }
-    if (!c->closed) conn_set_out(b, c, 0);
+    if (c->closed) return;
+    c->want_out = 0;
+    conn_update_events(b, c);
+    conn_maybe_resume(b, c);
+}
+
+static void slot_fill(conn *c, slot *s, uint8_t *data, size_t len)
+{
+    s->data = data;
+    s->len = len;
+    s->ready = 1;
+    c->out_bytes += len;
+    if (s->is_fetch) {
+        s->is_fetch = 0;
+        c->fetches--;
+    }
 }
 
 void reply_begin(const reply *r, kw *w)
@@ -284,9 +426,7 @@ void reply_end(broker *b, reply *r, kw *w)
         conn_close(b, c, "response too large to encode");
     } else if (!c->closed) {
         kw_put_i32_at(w, 0, (int32_t)(w->len - 4));
-        r->s->data = w->d;
-        r->s->len = w->len;
-        r->s->ready = 1;
+        slot_fill(c, r->s, w->d, w->len);
         w->d = NULL;
         conn_flush(b, c);
     } else {
@@ -302,8 +442,7 @@ void reply_drop(broker *b, reply *r)
     if (!c) return;
     if (r->s) {
         /* An empty ready slot: nothing is written for it. */
-        r->s->ready = 1;
-        r->s->len = 0;
+        slot_fill(c, r->s, NULL, 0);
         if (!c->closed) conn_flush(b, c);
     }
     r->c = NULL;
@@ -358,6 +497,10 @@ static void dispatch(broker *b, conn *c, const uint8_t *frame, size_t len)
         c->head = s;
     c->tail = s;
     c->inflight++;
+    if (q.hdr.api_key == KAFKA_API_Fetch) {
+        s->is_fetch = 1;
+        c->fetches++;
+    }
     conn_ref(c);
     reply r = {.c = c, .s = s, .hdr = q.hdr};
     r.hdr.client_id = NULL;
@@ -389,61 +532,144 @@ static void dispatch(broker *b, conn *c, const uint8_t *frame, size_t len)
     karena_free(&arena);
 }
 
-/* Reads what is available and dispatches every complete frame. */
+static int32_t frame_size_at(const uint8_t *p)
+{
+    return (int32_t)(((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) |
+                     p[3]);
+}
+
+/* Dispatches the complete frames in c's input buffer while its gate is
+ * open, then moves the rest to the front and gives back what a big frame
+ * borrowed from the request budget. */
+static void conn_dispatch_buffered(broker *b, conn *c)
+{
+    size_t off = 0;
+    c->fetch_blocked = 0;
+    while (!c->closed && c->in_len - off >= 4 && conn_may_dispatch(b, c)) {
+        const uint8_t *p = c->in + off;
+        int32_t size = frame_size_at(p);
+        if (size < 8 || (size_t)size > b->max_request_bytes) {
+            blog_warn("%s: request size %d outside [8, socket.request.max.bytes]: closing",
+                      c->peer, size);
+            conn_close(b, c, NULL);
+            return;
+        }
+        if (c->in_len - off < 4 + (size_t)size) break;
+        int16_t api = (int16_t)((p[4] << 8) | p[5]);
+        if (api == KAFKA_API_Fetch && c->fetches > 0) { /* one Fetch at a time */
+            c->fetch_blocked = 1;
+            break;
+        }
+        dispatch(b, c, p + 4, (size_t)size);
+        off += 4 + (size_t)size;
+    }
+    if (c->closed) return;
+    if (off) {
+        memmove(c->in, c->in + off, c->in_len - off);
+        c->in_len -= off;
+    }
+    if (c->in_cap > CONN_IN_BASE && c->in_len <= CONN_IN_BASE) {
+        uint8_t *n = realloc(c->in, CONN_IN_BASE);
+        if (n) {
+            c->in = n;
+            c->in_cap = CONN_IN_BASE;
+            conn_set_charge(b, c, 0);
+        }
+    }
+}
+
+/* Makes room to receive into c's buffer. A frame bigger than the base
+ * buffer is charged to queued.max.request.bytes in full when its size
+ * prefix is read (so the budget bounds what may arrive), but memory grows
+ * only as its bytes arrive. Returns 0 when c must wait for budget (it is
+ * then on the wait list) or was closed. */
+static int conn_make_room(broker *b, conn *c)
+{
+    size_t target = CONN_IN_BASE;
+    if (c->in_len >= 4) {
+        int32_t size = frame_size_at(c->in);
+        if (size < 8 || (size_t)size > b->max_request_bytes) {
+            blog_warn("%s: request size %d outside [8, socket.request.max.bytes]: closing",
+                      c->peer, size);
+            conn_close(b, c, NULL);
+            return 0;
+        }
+        if (4 + (size_t)size > target) target = 4 + (size_t)size;
+    }
+    size_t charge = target - CONN_IN_BASE;
+    if (charge > c->charged) {
+        int64_t more = (int64_t)(charge - c->charged);
+        int fits = b->queued_max_request_bytes < 0 ||
+                   b->request_bytes_charged + more <= b->queued_max_request_bytes ||
+                   b->request_bytes_charged == 0;
+        if (!fits) {
+            if (!c->budget_wait) {
+                c->budget_wait = 1;
+                conn_ref(c);
+                c->next_wait = NULL;
+                if (b->budget_wait_tail)
+                    b->budget_wait_tail->next_wait = c;
+                else
+                    b->budget_wait_head = c;
+                b->budget_wait_tail = c;
+                blog_debug("%s: a %zu-byte request waits for queued.max.request.bytes", c->peer,
+                           target);
+            }
+            return 0;
+        }
+        budget_unwait(b, c);
+        conn_set_charge(b, c, charge);
+    }
+    if (c->in_cap < target && c->in_cap - c->in_len < CONN_IN_BASE) {
+        size_t cap = c->in_cap ? c->in_cap * 2 : CONN_IN_BASE;
+        if (cap > target) cap = target;
+        uint8_t *n = realloc(c->in, cap);
+        if (!n) {
+            conn_close(b, c, "out of memory");
+            return 0;
+        }
+        c->in = n;
+        c->in_cap = cap;
+    }
+    return c->in_cap > c->in_len;
+}
+
+/* Reads what is available and dispatches every complete frame, as long as
+ * the connection's gate is open; otherwise leaves the rest in the socket. */
 static void conn_readable(broker *b, conn *c)
 {
+    conn_ref(c);
     for (;;) {
-        if (c->closed) return;
-        if (c->in_cap - c->in_len < 65536) {
-            size_t cap = c->in_cap ? c->in_cap * 2 : 131072;
-            if (cap > b->max_request_bytes + 131072) cap = b->max_request_bytes + 131072;
-            if (cap <= c->in_cap) {
-                conn_close(b, c, "input buffer full");
-                return;
-            }
-            uint8_t *n = realloc(c->in, cap);
-            if (!n) {
-                conn_close(b, c, "out of memory");
-                return;
-            }
-            c->in = n;
-            c->in_cap = cap;
-        }
+        conn_dispatch_buffered(b, c);
+        if (c->closed || !conn_may_dispatch(b, c) || c->fetch_blocked) break;
+        if (!conn_make_room(b, c)) break;
         ssize_t n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
         if (n == 0) {
             conn_close(b, c, NULL);
-            return;
+            break;
         }
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) break;
             if (errno == EINTR) continue;
             conn_close(b, c, strerror(errno));
-            return;
+            break;
         }
         c->in_len += (size_t)n;
-        size_t off = 0;
-        conn_ref(c);
-        while (!c->closed && c->in_len - off >= 4) {
-            const uint8_t *p = c->in + off;
-            int32_t size = (int32_t)(((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
-                                     ((uint32_t)p[2] << 8) | p[3]);
-            if (size < 8 || (size_t)size > b->max_request_bytes) {
-                blog_warn("%s: request size %d outside [8, socket.request.max.bytes]: closing",
-                          c->peer, size);
-                conn_close(b, c, NULL);
-                break;
-            }
-            if (c->in_len - off < 4 + (size_t)size) break;
-            dispatch(b, c, p + 4, (size_t)size);
-            off += 4 + (size_t)size;
-        }
-        if (!c->closed && off) {
-            memmove(c->in, c->in + off, c->in_len - off);
-            c->in_len -= off;
-        }
-        int closed = c->closed;
+    }
+    conn_update_events(b, c);
+    conn_unref(b, c);
+}
+
+/* Resumes connections kicked during this pass, in order. */
+static void conn_run_kicks(broker *b)
+{
+    while (b->kick_head) {
+        conn *c = b->kick_head;
+        b->kick_head = c->next_kick;
+        if (!b->kick_head) b->kick_tail = NULL;
+        c->kicked = 0;
+        if (!c->closed) conn_readable(b, c);
         conn_unref(b, c);
-        if (closed) return;
     }
 }
 
@@ -473,7 +699,8 @@ static void accept_all(broker *b, blistener *l)
         getnameinfo((struct sockaddr *)&ss, sl, host, sizeof host, serv, sizeof serv,
                     NI_NUMERICHOST | NI_NUMERICSERV);
         snprintf(c->peer, sizeof c->peer, "%s:%s", host, serv);
-        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+        c->ev = EPOLLIN | EPOLLRDHUP;
+        struct epoll_event ev = {.events = c->ev, .data.ptr = c};
         if (epoll_ctl(b->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
             close(fd);
             free(c);
@@ -533,14 +760,19 @@ int net_init(broker *b)
     return epoll_ctl(b->epfd, EPOLL_CTL_ADD, b->evfd, &ev);
 }
 
+/* Interval at which Produce requests held on backpressure try again: the
+ * plugin does not signal freed room, so it is polled; an append attempt
+ * that is refused costs a lock and a comparison. */
+#define HELD_RETRY_MS 10
+
 /* The loop: until b->stop. The 50 ms tick drives long-poll deadlines and
- * group session timeouts. */
+ * group session timeouts; held Produce requests retry every HELD_RETRY_MS. */
 void net_run(broker *b)
 {
     struct epoll_event evs[128];
-    int64_t last_tick = 0;
+    int64_t last_tick = 0, last_held = 0;
     while (!b->stop) {
-        int n = epoll_wait(b->epfd, evs, 128, 50);
+        int n = epoll_wait(b->epfd, evs, 128, b->held ? HELD_RETRY_MS : 50);
         if (n < 0 && errno != EINTR) {
             blog_error("epoll_wait: %s", strerror(errno));
             break;
@@ -560,23 +792,36 @@ void net_run(broker *b)
             if (is_listener) continue;
             conn *c = tag;
             conn_ref(c);
-            if (evs[i].events & (EPOLLERR | EPOLLHUP)) {
+            uint32_t e = evs[i].events;
+            if (e & (EPOLLERR | EPOLLHUP)) {
                 /* Read what is left first: a client may send then close. */
                 conn_readable(b, c);
                 conn_close(b, c, NULL);
             } else {
-                if (evs[i].events & EPOLLOUT) conn_flush(b, c);
-                if (evs[i].events & EPOLLIN) conn_readable(b, c);
+                if (e & EPOLLOUT) conn_flush(b, c);
+                if (e & EPOLLIN) conn_readable(b, c);
+                /* Muted and the peer closed its end: what it still sent
+                 * will not be answered (a held Produce is dropped, not
+                 * appended behind the client's back). */
+                if ((e & EPOLLRDHUP) && !c->closed && !(c->ev & EPOLLIN))
+                    conn_close(b, c, NULL);
             }
             conn_unref(b, c);
         }
-        if (b->appends_total != b->parked_seen_appends) fetch_wake(b);
+        conn_run_kicks(b);
         int64_t now = bclock_ms();
+        if (b->held && now - last_held >= HELD_RETRY_MS) {
+            last_held = now;
+            produce_retry_held(b);
+            conn_run_kicks(b);
+        }
+        if (b->appends_total != b->parked_seen_appends) fetch_wake(b);
         if (now - last_tick >= 50) {
             last_tick = now;
             fetch_wake(b);
             group_tick(b);
         }
+        conn_run_kicks(b);
     }
 }
 
