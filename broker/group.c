@@ -625,6 +625,7 @@ void handle_LeaveGroup(broker *b, reply *r, kafka_request *q)
     int16_t *errs = calloc((size_t)(lq->nmembers ? lq->nmembers : 1), sizeof(int16_t));
     for (int32_t i = 0; i < lq->nmembers; i++) {
         bmember *m = g ? member_find(g, lq->member_ids[i]) : NULL;
+        if (!m && g && pending_take(g, lq->member_ids[i])) continue; /* leaves quietly */
         if (!m) {
             if (errs) errs[i] = KAFKA_UNKNOWN_MEMBER_ID;
             if (v <= 2) top = KAFKA_UNKNOWN_MEMBER_ID;
