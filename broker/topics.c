@@ -19,9 +19,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "broker.h"
+#include "meta_log.h"
 
 int topic_name_valid(const char *name)
 {
@@ -233,14 +233,10 @@ void topics_reap(broker *b)
  *                can hold a TAB or newline. Rewritten whole (tmp + fsync +
  *                rename + fsync dir) on every create/delete: it is small and
  *                changes rarely.
- *  offsets       an append-only log of commits:
- *                  "tierbroker-offsets 1\n"                          (header)
- *                  "o " crc " " hex(group) " " hex(topic) " " partition " "
- *                      offset " " hex(metadata) "\n"                 (one per commit)
- *                crc: CRC-32 (zlib) of the bytes after "o <crc> " up to the
- *                newline, 8 lowercase hex digits; partition and offset are
- *                signed decimals. Every string field is hex, so a client's
- *                bytes can never end a record or start another one. Load
+ *  offsets       an append-only log of commits, one record per committed
+ *                partition (byte format in meta_log.h: hex fields and a
+ *                CRC-32, so a client's bytes can never end a record or start
+ *                another one). Load
  *                replays records in order (a later one wins); a record that
  *                does not parse or check (the torn tail of a crash during an
  *                append) is skipped. An OffsetCommit appends its records and
@@ -264,7 +260,6 @@ void topics_reap(broker *b)
 #define META_OFFSETS_MAX (1u << 30)
 #define OFFSETS_COMPACT_FACTOR 4
 #define OFFSETS_COMPACT_SLACK 1024
-#define OFFSETS_HEADER "tierbroker-offsets 1\n"
 /* Producer ids of older versions came from the clock, below 10^14: a data
  * dir without a counter starts above them. */
 #define PRODUCER_ID_FIRST 1000000000000000LL
@@ -319,7 +314,7 @@ static void meta_append(meta_job *m)
         close(fd);
         return;
     }
-    int rc = st.st_size == 0 ? write_all(fd, OFFSETS_HEADER, strlen(OFFSETS_HEADER)) : 0;
+    int rc = st.st_size == 0 ? write_all(fd, META_OFFSETS_HEADER, strlen(META_OFFSETS_HEADER)) : 0;
     if (rc == 0) rc = write_all(fd, m->data, m->len);
     if (rc == 0) rc = fsync(fd);
     if (rc != 0) {
@@ -411,43 +406,10 @@ static void meta_submit(broker *b, const char *file, kw *w, int append, meta_don
     bpool_submit(b->meta_pool, &m->j);
 }
 
-static void hex(kw *w, const char *s)
-{
-    static const char d[] = "0123456789abcdef";
-    for (; *s; s++) {
-        char two[2] = {d[(unsigned char)*s >> 4], d[(unsigned char)*s & 15]};
-        kw_raw(w, two, 2);
-    }
-}
+static void hex(kw *w, const char *s) { meta_hex(w, s); }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-/* Strict: NULL unless s is an even number of hex digits without a NUL byte. */
-static char *unhex_strict(const char *s, size_t n)
-{
-    if (n % 2) return NULL;
-    char *o = malloc(n / 2 + 1);
-    if (!o) return NULL;
-    for (size_t i = 0; i < n / 2; i++) {
-        int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
-        if (hi < 0 || lo < 0 || (hi | lo) == 0) {
-            free(o);
-            return NULL;
-        }
-        o[i] = (char)(hi << 4 | lo);
-    }
-    o[n / 2] = 0;
-    return o;
-}
-
-/* Lenient, for the topics file and offsets files of older versions. */
-static char *unhex(const char *s) { return unhex_strict(s, strlen(s)); }
+/* For the topics file and offsets files of older versions. */
+static char *unhex(const char *s) { return meta_unhex(s, strlen(s)); }
 
 static void kw_text(kw *w, const char *s) { kw_raw(w, s, strlen(s)); }
 
@@ -471,37 +433,16 @@ void meta_save_topics(broker *b, meta_done_fn done, void *arg)
     meta_submit(b, "topics", &w, 0, done, arg);
 }
 
-static void offsets_record(kw *w, const char *group, const char *topic, int32_t partition,
-                           int64_t offset, const char *metadata)
-{
-    size_t start = w->len;
-    kw_text(w, "o 00000000 ");
-    size_t body = w->len;
-    char num[64];
-    hex(w, group);
-    kw_text(w, " ");
-    hex(w, topic);
-    snprintf(num, sizeof num, " %d %lld ", partition, (long long)offset);
-    kw_text(w, num);
-    hex(w, metadata ? metadata : "");
-    if (w->err) return;
-    char crc[9];
-    snprintf(crc, sizeof crc, "%08lx",
-             (unsigned long)crc32(0L, w->d + body, (uInt)(w->len - body)));
-    memcpy(w->d + start + 2, crc, 8);
-    kw_text(w, "\n");
-}
-
 /* The whole live set: replaces the log. */
 static void offsets_rewrite(broker *b, meta_done_fn done, void *arg)
 {
     kw w;
     kw_init(&w, META_OFFSETS_MAX);
-    kw_text(&w, OFFSETS_HEADER);
+    kw_text(&w, META_OFFSETS_HEADER);
     size_t n = 0;
     for (bgroup *g = group_first(b); g; g = group_next(g))
         for (committed *c = group_offsets(g); c; c = c->next, n++)
-            offsets_record(&w, group_id(g), c->topic, c->partition, c->offset, c->metadata);
+            meta_log_encode(&w, group_id(g), c->topic, c->partition, c->offset, c->metadata);
     b->offsets_live = n;
     b->offsets_logged = n;
     b->offsets_rewrite = 0;
@@ -518,7 +459,7 @@ void meta_log_offsets(broker *b, const meta_commit *c, size_t n, meta_done_fn do
     kw w;
     kw_init(&w, META_OFFSETS_MAX);
     for (size_t i = 0; i < n; i++)
-        offsets_record(&w, c[i].group, c[i].topic, c[i].partition, c[i].offset, c[i].metadata);
+        meta_log_encode(&w, c[i].group, c[i].topic, c[i].partition, c[i].offset, c[i].metadata);
     b->offsets_logged += n;
     meta_submit(b, "offsets", &w, 1, done, arg);
 }
@@ -569,45 +510,15 @@ static int parse_i64(const char *s, size_t n, int64_t *out)
 /* One record of the log (without its newline); 0 when applied. */
 static int offsets_apply_record(broker *b, const char *line, size_t len)
 {
-    const char *f[7];
-    size_t fl[7];
-    int nf = 0;
-    const char *p = line, *end = line + len;
-    while (nf < 7) {
-        const char *sp = memchr(p, ' ', (size_t)(end - p));
-        f[nf] = p;
-        fl[nf] = (size_t)((sp ? sp : end) - p);
-        nf++;
-        if (!sp) break;
-        p = sp + 1;
-    }
-    char *gid = NULL, *topic = NULL, *md = NULL;
-    int64_t part, off;
-    if (nf != 7 || p + fl[6] != end || fl[0] != 1 || f[0][0] != 'o' || fl[1] != 8) goto fail;
-    char want[9];
-    snprintf(want, sizeof want, "%08lx",
-             (unsigned long)crc32(0L, (const Bytef *)f[2], (uInt)(end - f[2])));
-    if (memcmp(want, f[1], 8)) goto fail;
-    if (parse_i64(f[4], fl[4], &part) || part < 0 || part > INT32_MAX) goto fail;
-    if (parse_i64(f[5], fl[5], &off)) goto fail;
-    gid = unhex_strict(f[2], fl[2]);
-    topic = unhex_strict(f[3], fl[3]);
-    md = unhex_strict(f[6], fl[6]);
-    if (!gid || !topic || !md || !gid[0] || !topic_name_valid(topic)) goto fail;
-    bgroup *g = group_find(b, gid, 1);
-    if (!g) goto fail;
-    int rc = group_set_offset(g, topic, (int32_t)part, off, md[0] ? md : NULL);
-    if (rc < 0) goto fail;
-    b->offsets_live += (size_t)rc;
-    free(gid);
-    free(topic);
-    free(md);
-    return 0;
-fail:
-    free(gid);
-    free(topic);
-    free(md);
-    return -1;
+    meta_log_rec r;
+    if (meta_log_decode(line, len, &r) != 0) return -1;
+    bgroup *g = r.group[0] && topic_name_valid(r.topic) ? group_find(b, r.group, 1) : NULL;
+    int rc = g ? group_set_offset(g, r.topic, r.partition, r.offset,
+                                  r.metadata[0] ? r.metadata : NULL)
+               : -1;
+    if (rc > 0) b->offsets_live++;
+    meta_log_rec_free(&r);
+    return rc < 0 ? -1 : 0;
 }
 
 /* Offsets files written before the log format. */
@@ -684,8 +595,8 @@ int meta_load(broker *b, char *err, size_t errlen)
         snprintf(err, errlen, "cannot read %s (more than %u bytes?)", path, META_OFFSETS_MAX);
         return -1;
     }
-    if (data && !strncmp(data, OFFSETS_HEADER, strlen(OFFSETS_HEADER))) {
-        const char *p = data + strlen(OFFSETS_HEADER), *end = data + len;
+    if (data && !strncmp(data, META_OFFSETS_HEADER, strlen(META_OFFSETS_HEADER))) {
+        const char *p = data + strlen(META_OFFSETS_HEADER), *end = data + len;
         while (p < end) {
             const char *nl = memchr(p, '\n', (size_t)(end - p));
             if (!nl) { /* torn tail: the append that was cut never answered */
