@@ -753,11 +753,13 @@ void handle_OffsetCommit(broker *b, reply *r, kafka_request *q)
          * topic, a partition that does not exist, metadata past
          * offset.metadata.max.bytes. The others of the request commit. */
         int valid_name = topic_name_valid(t->name);
+        btopic *tp = !err && valid_name ? topic_find(b, t->name) : NULL; /* once per topic */
         for (int k = 0; k < n; k++) {
             kafka_OffsetCommitPartition *cp = &t->partitions[k];
             int16_t e = err;
             if (!e && !valid_name) e = KAFKA_INVALID_TOPIC_EXCEPTION;
-            if (!e) topic_part(b, t->name, cp->partition_index, &e);
+            if (!e && (!tp || cp->partition_index < 0 || cp->partition_index >= tp->npartitions))
+                e = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
             if (!e && cp->committed_metadata &&
                 strlen(cp->committed_metadata) > b->offset_metadata_max)
                 e = KAFKA_OFFSET_METADATA_TOO_LARGE;

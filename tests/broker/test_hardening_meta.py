@@ -354,6 +354,21 @@ def build_clock_shim(root):
     return so if r.returncode == 0 else None
 
 
+def sanitizer_runtimes():
+    """A sanitizer runtime must come first in LD_PRELOAD (ASan checks)."""
+    try:
+        out = subprocess.run(["ldd", BROKER], capture_output=True, text=True).stdout
+    except OSError:
+        return []
+    libs = []
+    for ln in out.splitlines():
+        parts = ln.split()
+        if len(parts) >= 3 and parts[1] == "=>" and any(
+                n in parts[0] for n in ("libasan", "libtsan", "libubsan")):
+            libs.append(parts[2])
+    return libs
+
+
 def t_producer_ids():
     """Item 10: producer ids came from the wall clock, so after a clock step
     (here: the same frozen clock on both runs) a restart handed out the same
@@ -364,7 +379,7 @@ def t_producer_ids():
     saved = {k: os.environ.get(k) for k in ("LD_PRELOAD", "TS_TEST_FROZEN_REALTIME_MS")}
     try:
         if shim:
-            os.environ["LD_PRELOAD"] = shim
+            os.environ["LD_PRELOAD"] = ":".join(sanitizer_runtimes() + [shim])
             os.environ["TS_TEST_FROZEN_REALTIME_MS"] = str(int(time.time() * 1000) + 86400000)
         else:
             print("no C compiler: the clock is not frozen (the counter is still checked)")
