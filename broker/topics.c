@@ -236,10 +236,9 @@ void topics_reap(broker *b)
  *  offsets       an append-only log of commits, one record per committed
  *                partition (byte format in meta_log.h: hex fields and a
  *                CRC-32, so a client's bytes can never end a record or start
- *                another one). Load
- *                replays records in order (a later one wins); a record that
- *                does not parse or check (the torn tail of a crash during an
- *                append) is skipped. An OffsetCommit appends its records and
+ *                another one). Load replays records in order (a later one
+ *                wins); a record that does not parse or check (the torn tail
+ *                of a crash during an append) is skipped. An OffsetCommit appends its records and
  *                fsyncs; when the log holds more than OFFSETS_COMPACT_FACTOR
  *                times the live offsets (+ OFFSETS_COMPACT_SLACK), the next
  *                commit rewrites it whole instead (tmp + rename), so a commit
