@@ -152,8 +152,7 @@ static ts_status persist_topic_config(ts_engine *eng, const char *topic, const t
     if (!st && eng->os) {
         char key[600], rnd[9];
         ts_rand_hex(rnd, 4);
-        snprintf(key, sizeof(key), "%s/config/%020lld-%s.properties", topic, (long long)ts_now_ms(),
-                 rnd);
+        ts_index_topic_config_key(topic, ts_now_ms(), rnd, key, sizeof(key));
         st = ts_objstore_put(eng->os, key, b.data, b.len, TS_PUT_IF_NONE_MATCH, errstr, errlen);
     }
     ts_buf_free(&b);
@@ -242,7 +241,7 @@ static void recover_topic_config(ts_engine *eng, const char *topic)
     if (known) return;
     newest_ctx c = {""};
     char prefix[300], err[512];
-    snprintf(prefix, sizeof(prefix), "%s/config/", topic);
+    ts_index_topic_config_prefix(topic, prefix, sizeof(prefix));
     if (ts_objstore_list(eng->os, prefix, newest_cb, &c, err, sizeof(err)) || !c.key[0]) return;
     uint8_t *data;
     size_t len;
