@@ -1046,7 +1046,11 @@ static void pid_maybe_reserve(broker *b)
     if (b->pid_reserving) return;
     if (!b->pid_waiters && b->producer_id_limit - b->next_producer_id > PRODUCER_ID_BLOCK / 2)
         return;
-    if (b->producer_id_limit > INT64_MAX - PRODUCER_ID_BLOCK) return; /* ids exhausted */
+    if (b->producer_id_limit > INT64_MAX - PRODUCER_ID_BLOCK) { /* ids exhausted */
+        blog_error("producer ids exhausted (%s/producer-ids)", b->meta_dir);
+        pid_reserved(b, NULL, 0); /* answers the waiters with an error */
+        return;
+    }
     b->pid_reserving = 1;
     b->pid_reserving_end = b->producer_id_limit + PRODUCER_ID_BLOCK;
     meta_save_producer_ids(b, b->pid_reserving_end, pid_reserved, NULL);
