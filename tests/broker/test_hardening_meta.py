@@ -270,6 +270,29 @@ def t_offsets_log():
         got = offset_fetch_v1(s, 4, "legacy", "t14", [0])
         check(got[0][:2] == (42, "md"), "older offsets file not read: %r" % got)
         s.close()
+        # A save that fails answers an error and leaves the file as it was;
+        # the next one that succeeds writes everything.
+        b.stop()
+        os.mkdir(path + ".tmp")  # the rewrite's temp file cannot be created
+        with open(path, "rb") as f:
+            before = f.read()
+        b.start()
+        s = connect(b)
+        res = offset_commit_v2(s, 5, "legacy", [("t14", [(1, 43, "")])])
+        check(res == {("t14", 1): 15}, "a failed save must answer COORDINATOR_NOT_AVAILABLE: %r"
+              % res)
+        with open(path, "rb") as f:
+            check(f.read() == before, "a failed save changed the offsets file")
+        os.rmdir(path + ".tmp")
+        res = offset_commit_v2(s, 6, "legacy", [("t14", [(2, 44, "")])])
+        check(res == {("t14", 2): 0}, "commit after the failure: %r" % res)
+        s.close()
+        b.stop(signal.SIGKILL)
+        b.start()
+        s = connect(b)
+        got = offset_fetch_v1(s, 7, "legacy", "t14", [0, 2])
+        check(got[0][0] == 42 and got[2][0] == 44, "after the failure and a restart: %r" % got)
+        s.close()
         check(b.alive(), "broker died")
     finally:
         b.cleanup()
