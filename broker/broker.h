@@ -61,6 +61,9 @@ int64_t bconfig_int(const bconfig *c, const char *key);
 int bconfig_is_broker_key(const char *key);
 /* Validates the broker's own keys (types, bounds). */
 int bconfig_validate(const bconfig *c, char *err, size_t errlen);
+/* 0 when a `listeners` entry may be served (its protocol is PLAINTEXT);
+ * else -1 and a message naming the setting. */
+int bconfig_check_listener(const bconfig *c, const char *listener, char *err, size_t errlen);
 void bconfig_help(FILE *out);
 void bconfig_free(bconfig *c);
 
@@ -167,12 +170,24 @@ int topic_name_valid(const char *name);
 bpart *topic_part(broker *b, const char *topic, int32_t partition, int16_t *err);
 
 /* ------------------------------------------------------- metadata files */
-/* Persist topics and committed offsets under <log.dirs>/.broker. Writes are
- * serialized on the meta pool; `done` (may be NULL) runs on the loop after
- * the file is durable. */
+/* Persist topics, committed offsets and the producer-id counter under
+ * <log.dirs>/.broker (formats: topics.c). Writes are serialized on the meta
+ * pool; `done` (may be NULL) runs on the loop after the file is durable, with
+ * ok = 0 when it is not (the previous durable content stays). */
 typedef void (*meta_done_fn)(broker *b, void *arg, int ok);
 void meta_save_topics(broker *b, meta_done_fn done, void *arg);
-void meta_save_offsets(broker *b, meta_done_fn done, void *arg);
+/* One committed offset as logged. */
+typedef struct meta_commit {
+    const char *group, *topic, *metadata;
+    int32_t partition;
+    int64_t offset;
+} meta_commit;
+/* Makes the n commits (already applied in memory) durable: appended to the
+ * offsets log, or a compacted rewrite of every committed offset when the log
+ * outgrew the live set. */
+void meta_log_offsets(broker *b, const meta_commit *c, size_t n, meta_done_fn done, void *arg);
+/* Durably records that producer ids below `end` may be handed out. */
+void meta_save_producer_ids(broker *b, int64_t end, meta_done_fn done, void *arg);
 int meta_load(broker *b, char *err, size_t errlen);
 
 /* --------------------------------------------------------------- groups */
@@ -190,8 +205,10 @@ committed *group_offsets(bgroup *g);
 const char *group_id(const bgroup *g);
 bgroup *group_first(broker *b);
 bgroup *group_next(bgroup *g);
-void group_set_offset(bgroup *g, const char *topic, int32_t partition, int64_t offset,
-                      const char *metadata);
+/* Returns 1 when (topic, partition) is new to the group, 0 when updated,
+ * -1 out of memory. */
+int group_set_offset(bgroup *g, const char *topic, int32_t partition, int64_t offset,
+                     const char *metadata);
 void group_tick(broker *b);
 void group_free_all(broker *b);
 
@@ -265,7 +282,16 @@ struct broker {
     uint64_t parked_seen_appends;
 
     struct bgroup *groups;
-    int64_t next_producer_id;
+    size_t offsets_live;   /* committed offsets in memory */
+    size_t offsets_logged; /* records in .broker/offsets (estimate, loop's view) */
+    int offsets_rewrite;   /* next save must rewrite the file whole */
+    size_t offset_metadata_max;
+
+    int64_t next_producer_id;  /* next id to hand out */
+    int64_t producer_id_limit; /* end of the durably reserved block */
+    int64_t pid_reserving_end;
+    int pid_reserving;
+    struct pid_wait *pid_waiters;
 
     char meta_dir[1024];
     int32_t num_partitions;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "broker.h"
 
@@ -26,7 +27,13 @@ typedef struct bkey {
 
 static const bkey g_keys[] = {
     {"listeners", "PLAINTEXT://127.0.0.1:9092", 0, 0, 0, 0,
-     "Comma-separated PLAINTEXT://host:port the broker listens on (host empty = all)."},
+     "Comma-separated NAME://host:port the broker listens on (host empty = all). Only "
+     "listeners whose security protocol is PLAINTEXT are served: SSL, SASL_PLAINTEXT and "
+     "SASL_SSL refuse to start rather than serve plaintext."},
+    {"listener.security.protocol.map",
+     "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL", 0, 0, 0, 0,
+     "Listener name -> security protocol (NAME:PROTOCOL,...), as Kafka's; a custom listener "
+     "name must map to PLAINTEXT."},
     {"advertised.listeners", "", 0, 0, 0, 0,
      "host:port clients are told to connect to; empty = the first listener."},
     {"log.dirs", "/tmp/tierstore-data", 0, 0, 0, 1,
@@ -51,6 +58,9 @@ static const bkey g_keys[] = {
      "Smallest session.timeout.ms a consumer may ask for."},
     {"group.max.session.timeout.ms", "1800000", 1, 1, 86400000, 0,
      "Largest session.timeout.ms a consumer may ask for."},
+    {"offset.metadata.max.bytes", "4096", 1, 0, 1048576, 0,
+     "Largest metadata string of one committed offset; a bigger one gets "
+     "OFFSET_METADATA_TOO_LARGE."},
     {"socket.request.max.bytes", "104857600", 1, 1024, 1073741824, 0,
      "Largest request frame; a bigger one closes the connection."},
     {"queued.max.request.bytes", "104857600", 1, -1, INT64_MAX, 0,
@@ -190,6 +200,54 @@ int bconfig_validate(const bconfig *c, char *err, size_t errlen)
     const char *ac = bconfig_get(c, "auto.create.topics.enable");
     if (strcmp(ac, "true") && strcmp(ac, "false")) {
         snprintf(err, errlen, "auto.create.topics.enable=%s: expected true or false", ac);
+        return -1;
+    }
+    return 0;
+}
+
+/* The security protocol of one `listeners` entry ("NAME://host:port", or
+ * "host:port" = PLAINTEXT), through listener.security.protocol.map. Only
+ * PLAINTEXT is served: a listener configured as secure must not start and
+ * quietly accept plaintext (it would fail open). */
+int bconfig_check_listener(const bconfig *c, const char *listener, char *err, size_t errlen)
+{
+    const char *sep = strstr(listener, "://");
+    if (!sep) return 0;
+    size_t nl = (size_t)(sep - listener);
+    if (nl == 0 || nl > 255) {
+        snprintf(err, errlen, "listeners: '%s' has no listener name before ://", listener);
+        return -1;
+    }
+    char name[256], map[4096];
+    memcpy(name, listener, nl);
+    name[nl] = 0;
+    snprintf(map, sizeof map, "%s", bconfig_get(c, "listener.security.protocol.map"));
+    const char *proto = NULL;
+    char *save = NULL;
+    for (char *e = strtok_r(map, ",", &save); e && !proto; e = strtok_r(NULL, ",", &save)) {
+        while (*e == ' ') e++;
+        char *colon = strchr(e, ':');
+        if (!colon) continue;
+        *colon = 0;
+        if (!strcasecmp(e, name)) proto = colon + 1;
+    }
+    if (!proto) {
+        snprintf(err, errlen,
+                 "listeners: listener name %s (in '%s') is not in listener.security.protocol.map "
+                 "(%s)",
+                 name, listener, bconfig_get(c, "listener.security.protocol.map"));
+        return -1;
+    }
+    while (*proto == ' ') proto++;
+    char p[64];
+    snprintf(p, sizeof p, "%s", proto);
+    for (size_t n = strlen(p); n && p[n - 1] == ' ';) p[--n] = 0;
+    if (strcasecmp(p, "PLAINTEXT")) {
+        snprintf(err, errlen,
+                 "listeners: '%s' uses security protocol %s, which tierbroker does not implement "
+                 "yet; refusing to start rather than serve it as plaintext (use a PLAINTEXT "
+                 "listener, see listeners and listener.security.protocol.map)",
+                 listener, p);
         return -1;
     }
     return 0;

@@ -9,13 +9,15 @@
  * (JoinGroup answered; the leader's SyncGroup carries the assignments) ->
  * Stable. Members that miss heartbeats for session.timeout.ms are removed,
  * which starts a new rebalance. JoinGroup and SyncGroup answers are delayed
- * replies held by the group.
+ * replies held by the group. Ids handed out with MEMBER_ID_REQUIRED are
+ * pending, not members, until their client rejoins with them (KIP-394).
  *
  * Committed offsets are written to <log.dirs>/.broker/offsets (meta pool)
  * and OffsetCommit is answered once the file is durable.
  *
  * Thread: loop thread only.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,8 +45,24 @@ typedef struct bmember {
     int32_t assignment_len;
 } bmember;
 
+/* KIP-394: a JoinGroup without a member id gets one (MEMBER_ID_REQUIRED)
+ * and the client rejoins with it. Until then the id is only pending: it is
+ * not a member, takes no part in rebalances and expires silently after the
+ * session timeout it asked for. */
+typedef struct bpending {
+    struct bpending *next;
+    char *id;
+    int64_t expires;
+} bpending;
+/* Pending ids per group beyond which the oldest is forgotten (its client
+ * gets UNKNOWN_MEMBER_ID on rejoin and starts over): a flood of id-less
+ * JoinGroups cannot grow memory without bound. */
+#define GROUP_MAX_PENDING 10000
+
 struct bgroup {
     struct bgroup *next;
+    bpending *pending;
+    int npending;
     char *id;
     int state;
     int32_t generation;
@@ -78,24 +96,27 @@ bgroup *group_find(broker *b, const char *id, int create)
     return g;
 }
 
-void group_set_offset(bgroup *g, const char *topic, int32_t partition, int64_t offset,
-                      const char *metadata)
+int group_set_offset(bgroup *g, const char *topic, int32_t partition, int64_t offset,
+                     const char *metadata)
 {
+    int added = 0;
     committed *c = g->offsets;
     while (c && !(c->partition == partition && !strcmp(c->topic, topic))) c = c->next;
     if (!c) {
         c = calloc(1, sizeof(*c));
         if (!c || !(c->topic = strdup(topic))) {
             free(c);
-            return;
+            return -1;
         }
         c->partition = partition;
         c->next = g->offsets;
         g->offsets = c;
+        added = 1;
     }
     c->offset = offset;
     free(c->metadata);
     c->metadata = metadata ? strdup(metadata) : NULL;
+    return added;
 }
 
 static void member_free(broker *b, bmember *m)
@@ -120,6 +141,56 @@ static bmember *member_find(bgroup *g, const char *id)
     for (bmember *m = g->members; m; m = m->next)
         if (!strcmp(m->id, id)) return m;
     return NULL;
+}
+
+static void pending_add(bgroup *g, const char *id, int64_t expires)
+{
+    bpending *p = calloc(1, sizeof(*p));
+    if (!p || !(p->id = strdup(id))) {
+        free(p);
+        return; /* the rejoin gets UNKNOWN_MEMBER_ID and starts over */
+    }
+    p->expires = expires;
+    p->next = g->pending;
+    g->pending = p;
+    if (++g->npending > GROUP_MAX_PENDING) {
+        bpending **pp = &g->pending;
+        while ((*pp)->next) pp = &(*pp)->next; /* the oldest is last */
+        free((*pp)->id);
+        free(*pp);
+        *pp = NULL;
+        g->npending--;
+    }
+}
+
+/* Removes a pending id; 1 when it was there. */
+static int pending_take(bgroup *g, const char *id)
+{
+    for (bpending **pp = &g->pending; *pp; pp = &(*pp)->next)
+        if (!strcmp((*pp)->id, id)) {
+            bpending *p = *pp;
+            *pp = p->next;
+            free(p->id);
+            free(p);
+            g->npending--;
+            return 1;
+        }
+    return 0;
+}
+
+static void pending_expire(bgroup *g, int64_t now)
+{
+    for (bpending **pp = &g->pending; *pp;) {
+        bpending *p = *pp;
+        if (now >= p->expires) {
+            *pp = p->next;
+            free(p->id);
+            free(p);
+            g->npending--;
+        } else {
+            pp = &p->next;
+        }
+    }
 }
 
 static int member_count(bgroup *g)
@@ -301,6 +372,7 @@ void group_tick(broker *b)
                 remove_member(b, g, m, "session timeout");
             m = n;
         }
+        pending_expire(g, now);
         if (g->state == G_PREPARING) maybe_complete_join(b, g, now >= g->rebalance_deadline);
     }
 }
@@ -316,6 +388,7 @@ void group_free_all(broker *b)
             member_free(b, m);
             m = mn;
         }
+        pending_expire(g, INT64_MAX);
         committed *c = g->offsets;
         while (c) {
             committed *cn = c->next;
@@ -379,6 +452,19 @@ static int set_protocols(bmember *m, const kafka_JoinGroupRequest *jq)
     return 0;
 }
 
+static bmember *member_new(bgroup *g, const char *id)
+{
+    bmember *m = calloc(1, sizeof(*m));
+    if (!m || !(m->id = strdup(id))) {
+        free(m);
+        return NULL;
+    }
+    m->last_seen = bclock_ms();
+    m->next = g->members;
+    g->members = m;
+    return m;
+}
+
 void handle_JoinGroup(broker *b, reply *r, kafka_request *q)
 {
     kafka_JoinGroupRequest *jq = &q->u.join_group;
@@ -403,6 +489,11 @@ void handle_JoinGroup(broker *b, reply *r, kafka_request *q)
     bmember *m = NULL;
     if (jq->member_id[0]) {
         m = member_find(g, jq->member_id);
+        /* A pending id becomes a member only now, when it rejoins with it. */
+        if (!m && pending_take(g, jq->member_id) && !(m = member_new(g, jq->member_id))) {
+            join_answer(b, r, g, NULL, KAFKA_UNKNOWN_SERVER_ERROR, "");
+            return;
+        }
         if (!m) {
             join_answer(b, r, g, NULL, KAFKA_UNKNOWN_MEMBER_ID, jq->member_id);
             return;
@@ -412,20 +503,14 @@ void handle_JoinGroup(broker *b, reply *r, kafka_request *q)
         const char *cid = "member";
         snprintf(id, sizeof id, "%s-%llu-%llx", cid, (unsigned long long)++g->member_seq,
                  (unsigned long long)bwall_ms());
-        m = calloc(1, sizeof(*m));
-        if (!m || !(m->id = strdup(id))) {
-            free(m);
-            join_answer(b, r, g, NULL, KAFKA_UNKNOWN_SERVER_ERROR, "");
-            return;
-        }
-        m->session_ms = jq->session_timeout_ms;
-        m->rebalance_ms = jq->rebalance_timeout_ms;
-        m->last_seen = bclock_ms();
-        m->next = g->members;
-        g->members = m;
         if (v >= 4) {
             /* KIP-394: hand out the id first; the client rejoins with it. */
-            join_answer(b, r, g, NULL, KAFKA_MEMBER_ID_REQUIRED, m->id);
+            pending_add(g, id, bclock_ms() + jq->session_timeout_ms);
+            join_answer(b, r, g, NULL, KAFKA_MEMBER_ID_REQUIRED, id);
+            return;
+        }
+        if (!(m = member_new(g, id))) {
+            join_answer(b, r, g, NULL, KAFKA_UNKNOWN_SERVER_ERROR, "");
             return;
         }
     }
@@ -540,6 +625,7 @@ void handle_LeaveGroup(broker *b, reply *r, kafka_request *q)
     int16_t *errs = calloc((size_t)(lq->nmembers ? lq->nmembers : 1), sizeof(int16_t));
     for (int32_t i = 0; i < lq->nmembers; i++) {
         bmember *m = g ? member_find(g, lq->member_ids[i]) : NULL;
+        if (!m && g && pending_take(g, lq->member_ids[i])) continue; /* leaves quietly */
         if (!m) {
             if (errs) errs[i] = KAFKA_UNKNOWN_MEMBER_ID;
             if (v <= 2) top = KAFKA_UNKNOWN_MEMBER_ID;
@@ -648,6 +734,10 @@ void handle_OffsetCommit(broker *b, reply *r, kafka_request *q)
     } else if (g->members) {
         err = KAFKA_UNKNOWN_MEMBER_ID;
     }
+    size_t total = 0, nrec = 0;
+    for (int32_t i = 0; i < cq->ntopics; i++) total += (size_t)cq->topics[i].npartitions;
+    meta_commit *recs = calloc(total ? total : 1, sizeof(*recs));
+    if (!recs) goto oom;
     for (int32_t i = 0; i < cq->ntopics; i++) {
         kafka_OffsetCommitTopic *t = &cq->topics[i];
         int n = t->npartitions;
@@ -655,22 +745,48 @@ void handle_OffsetCommit(broker *b, reply *r, kafka_request *q)
         o->topics[i].n = n;
         o->topics[i].parts = calloc((size_t)(n ? n : 1), sizeof(int32_t));
         o->topics[i].errs = calloc((size_t)(n ? n : 1), sizeof(int16_t));
-        if (!o->topics[i].name || !o->topics[i].parts || !o->topics[i].errs) goto oom;
+        if (!o->topics[i].name || !o->topics[i].parts || !o->topics[i].errs) {
+            free(recs);
+            goto oom;
+        }
+        /* Checked per partition, as Kafka does: a name that can never be a
+         * topic, a partition that does not exist, metadata past
+         * offset.metadata.max.bytes. The others of the request commit. */
+        int valid_name = topic_name_valid(t->name);
+        btopic *tp = !err && valid_name ? topic_find(b, t->name) : NULL; /* once per topic */
         for (int k = 0; k < n; k++) {
-            o->topics[i].parts[k] = t->partitions[k].partition_index;
-            o->topics[i].errs[k] = err;
-            if (!err)
-                group_set_offset(g, t->name, t->partitions[k].partition_index,
-                                 t->partitions[k].committed_offset,
-                                 t->partitions[k].committed_metadata);
+            kafka_OffsetCommitPartition *cp = &t->partitions[k];
+            int16_t e = err;
+            if (!e && !valid_name) e = KAFKA_INVALID_TOPIC_EXCEPTION;
+            if (!e && (!tp || cp->partition_index < 0 || cp->partition_index >= tp->npartitions))
+                e = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+            if (!e && cp->committed_metadata &&
+                strlen(cp->committed_metadata) > b->offset_metadata_max)
+                e = KAFKA_OFFSET_METADATA_TOO_LARGE;
+            o->topics[i].parts[k] = cp->partition_index;
+            o->topics[i].errs[k] = e;
+            if (e) continue;
+            int added = group_set_offset(g, t->name, cp->partition_index, cp->committed_offset,
+                                         cp->committed_metadata);
+            if (added < 0) {
+                o->topics[i].errs[k] = KAFKA_UNKNOWN_SERVER_ERROR;
+                continue;
+            }
+            b->offsets_live += (size_t)added;
+            recs[nrec++] = (meta_commit){g->id, t->name, cp->committed_metadata,
+                                         cp->partition_index, cp->committed_offset};
         }
     }
-    if (err) {
+    if (nrec == 0) {
+        free(recs);
         commit_respond(b, o, KAFKA_NONE);
         commit_free(o);
         return;
     }
-    meta_save_offsets(b, commit_durable, o);
+    /* The records point into the request, which lives until we return:
+     * meta_log_offsets encodes them before that. */
+    meta_log_offsets(b, recs, nrec, commit_durable, o);
+    free(recs);
     return;
 oom:
     reply_drop(b, &o->r);

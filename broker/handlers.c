@@ -212,6 +212,16 @@ static void prod_flush_done(bjob *j)
 /* Idempotence: returns KAFKA_NONE to append, KAFKA_DUPLICATE_SEQUENCE_NUMBER
  * with *dup_offset set for a retried batch already in the log, or an
  * error. Kafka requires exactly one batch per partition for v3+ produce. */
+/* Sequence numbers wrap from INT32_MAX to 0 (Kafka's
+ * DefaultRecordBatch.incrementSequence); computed wide, so a batch whose
+ * sequences cross the wrap is not signed overflow. */
+static int32_t seq_add(int32_t seq, int32_t inc)
+{
+    int64_t v = (int64_t)seq + inc;
+    if (v > INT32_MAX) v -= (int64_t)INT32_MAX + 1;
+    return (int32_t)v;
+}
+
 static int idempotence_check(bpart *p, const uint8_t *batch, size_t len, pid_state **st_out,
                              int64_t *dup_offset)
 {
@@ -225,6 +235,7 @@ static int idempotence_check(bpart *p, const uint8_t *batch, size_t len, pid_sta
     int32_t last_delta = RD32(23);
 #undef RD32
     if (pid < 0 || base_seq < 0) return KAFKA_NONE;
+    int32_t last_seq = seq_add(base_seq, last_delta);
     pid_state *s = p->pids;
     while (s && s->producer_id != pid) s = s->next;
     if (!s) {
@@ -244,12 +255,11 @@ static int idempotence_check(bpart *p, const uint8_t *batch, size_t len, pid_sta
         s->last_seq = base_seq - 1;
     }
     for (int i = 0; i < s->ncached; i++)
-        if (s->cached[i].first_seq == base_seq && s->cached[i].last_seq == base_seq + last_delta) {
+        if (s->cached[i].first_seq == base_seq && s->cached[i].last_seq == last_seq) {
             *dup_offset = s->cached[i].base_offset;
             return KAFKA_DUPLICATE_SEQUENCE_NUMBER;
         }
-    if (base_seq != s->last_seq + 1 && !(s->last_seq == INT32_MAX && base_seq == 0))
-        return KAFKA_OUT_OF_ORDER_SEQUENCE_NUMBER;
+    if (base_seq != seq_add(s->last_seq, 1)) return KAFKA_OUT_OF_ORDER_SEQUENCE_NUMBER;
     return KAFKA_NONE;
 }
 
@@ -266,10 +276,10 @@ static void idempotence_record(pid_state *s, const uint8_t *batch, int64_t base_
         s->ncached--;
     }
     s->cached[s->ncached].first_seq = base_seq;
-    s->cached[s->ncached].last_seq = base_seq + delta;
+    s->cached[s->ncached].last_seq = seq_add(base_seq, delta);
     s->cached[s->ncached].base_offset = base_offset;
     s->ncached++;
-    s->last_seq = base_seq + delta;
+    s->last_seq = s->cached[s->ncached - 1].last_seq;
 }
 
 /* Records read back per partition when rebuilding producer state: enough
@@ -1197,29 +1207,94 @@ void handle_DeleteTopics(broker *b, reply *r, kafka_request *q)
 
 /* -------------------------------------------------------- InitProducerId */
 
-void handle_InitProducerId(broker *b, reply *r, kafka_request *q)
+/* Producer ids come from a durable counter, never from the clock (a clock
+ * step would hand out an id again, and a batch of the new producer could
+ * then be taken for a duplicate of the old one and dropped). Like Kafka's
+ * ProducerIdManager, ids are reserved in blocks: .broker/producer-ids holds
+ * the end of the newest reserved block and is durable before any id of the
+ * block is handed out, so a restart (which starts at that end) never reuses
+ * one. The next block is reserved once half of the current one is used, so
+ * a request waits for an fsync only when ids are handed out faster than
+ * that; waiting requests are answered in arrival order. Loop thread. */
+#define PRODUCER_ID_BLOCK 1000
+
+typedef struct pid_wait {
+    struct pid_wait *next;
+    reply r;
+} pid_wait;
+
+static void pid_answer(broker *b, reply *r, int16_t err, int64_t pid, int16_t epoch)
 {
-    kafka_InitProducerIdRequest *iq = &q->u.init_producer_id;
-    int f = r->hdr.flexible;
-    int16_t err = KAFKA_NONE;
-    int64_t pid = -1;
-    int16_t epoch = -1;
-    if (iq->transactional_id) {
-        err = KAFKA_TRANSACTIONAL_ID_AUTHORIZATION_FAILED; /* no transactions here */
-    } else if (iq->producer_id >= 0) {
-        /* Bumping the epoch of a known id (KIP-360). */
-        pid = iq->producer_id;
-        epoch = (int16_t)(iq->producer_epoch + 1);
-    } else {
-        pid = b->next_producer_id++;
-        epoch = 0;
-    }
     kw w;
     reply_begin(r, &w);
     kw_i32(&w, 0);
     kw_i16(&w, err);
-    kw_i64(&w, pid);
-    kw_i16(&w, epoch);
-    kw_tags(&w, f);
+    kw_i64(&w, err ? -1 : pid);
+    kw_i16(&w, err ? -1 : epoch);
+    kw_tags(&w, r->hdr.flexible);
     reply_end(b, r, &w);
+}
+
+static void pid_maybe_reserve(broker *b);
+
+static void pid_reserved(broker *b, void *arg, int ok)
+{
+    (void)arg;
+    b->pid_reserving = 0;
+    if (ok) b->producer_id_limit = b->pid_reserving_end;
+    while (b->pid_waiters && (!ok || b->next_producer_id < b->producer_id_limit)) {
+        pid_wait *wt = b->pid_waiters;
+        b->pid_waiters = wt->next;
+        if (ok)
+            pid_answer(b, &wt->r, KAFKA_NONE, b->next_producer_id++, 0);
+        else /* retriable: the client asks again */
+            pid_answer(b, &wt->r, KAFKA_COORDINATOR_NOT_AVAILABLE, -1, -1);
+        free(wt);
+    }
+    if (ok) pid_maybe_reserve(b);
+}
+
+static void pid_maybe_reserve(broker *b)
+{
+    if (b->pid_reserving) return;
+    if (!b->pid_waiters && b->producer_id_limit - b->next_producer_id > PRODUCER_ID_BLOCK / 2)
+        return;
+    if (b->producer_id_limit > INT64_MAX - PRODUCER_ID_BLOCK) { /* ids exhausted */
+        blog_error("producer ids exhausted (%s/producer-ids)", b->meta_dir);
+        pid_reserved(b, NULL, 0); /* answers the waiters with an error */
+        return;
+    }
+    b->pid_reserving = 1;
+    b->pid_reserving_end = b->producer_id_limit + PRODUCER_ID_BLOCK;
+    meta_save_producer_ids(b, b->pid_reserving_end, pid_reserved, NULL);
+}
+
+void handle_InitProducerId(broker *b, reply *r, kafka_request *q)
+{
+    kafka_InitProducerIdRequest *iq = &q->u.init_producer_id;
+    if (iq->transactional_id) {
+        pid_answer(b, r, KAFKA_TRANSACTIONAL_ID_AUTHORIZATION_FAILED, -1, -1); /* no transactions */
+        return;
+    }
+    if (iq->producer_id >= 0) {
+        /* Bumping the epoch of a known id (KIP-360). */
+        pid_answer(b, r, KAFKA_NONE, iq->producer_id, (int16_t)(iq->producer_epoch + 1));
+        return;
+    }
+    if (!b->pid_waiters && b->next_producer_id < b->producer_id_limit) {
+        pid_answer(b, r, KAFKA_NONE, b->next_producer_id++, 0);
+        pid_maybe_reserve(b);
+        return;
+    }
+    pid_wait *wt = calloc(1, sizeof(*wt));
+    if (!wt) {
+        pid_answer(b, r, KAFKA_COORDINATOR_NOT_AVAILABLE, -1, -1);
+        return;
+    }
+    wt->r = *r;
+    r->c = NULL; /* the waiter owns the reply now */
+    pid_wait **pp = &b->pid_waiters;
+    while (*pp) pp = &(*pp)->next;
+    *pp = wt;
+    pid_maybe_reserve(b);
 }

@@ -179,6 +179,20 @@ int main(int argc, char **argv)
         fprintf(stderr, "tierbroker: %s: %s\n", props_path, err);
         return 2;
     }
+    /* Before anything opens: a listener that asks for security must not
+     * come up as plaintext. */
+    {
+        char lst[2048];
+        snprintf(lst, sizeof lst, "%s", bconfig_get(&b->cfg, "listeners"));
+        char *save = NULL;
+        for (char *tok = strtok_r(lst, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            while (*tok == ' ') tok++;
+            if (bconfig_check_listener(&b->cfg, tok, err, sizeof err) != 0) {
+                fprintf(stderr, "tierbroker: %s: %s\n", props_path, err);
+                return 2;
+            }
+        }
+    }
     b->dl = load_plugin(bconfig_get(&b->cfg, "plugin.path"), &b->pl, err, sizeof err);
     if (!b->dl) {
         fprintf(stderr, "tierbroker: %s\n", err);
@@ -231,8 +245,7 @@ int main(int argc, char **argv)
     b->max_queued_response_bytes = (size_t)bconfig_int(&b->cfg, "queued.max.response.bytes");
     b->fetch_max_bytes = bconfig_int(&b->cfg, "fetch.max.bytes");
     b->produce_hold_max_ms = bconfig_int(&b->cfg, "produce.backpressure.max.ms");
-    /* Producer ids unique across restarts without a file: time-based base. */
-    b->next_producer_id = (bwall_ms() % 100000000000LL) * 1000;
+    b->offset_metadata_max = (size_t)bconfig_int(&b->cfg, "offset.metadata.max.bytes");
 
     if (net_init(b) != 0) {
         fprintf(stderr, "tierbroker: epoll/eventfd: %s\n", strerror(errno));

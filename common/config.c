@@ -126,7 +126,7 @@ static const prop g_props[] = {
      "Part size of multipart uploads; objects up to this size use one PUT."},
     {"s3.multipart.parallelism", CT_INT, "4", 1, 64, NULL, 0,
      "Parts in flight per multipart upload (memory = part size x parallelism)."},
-    {"log.level", CT_ENUM, "info", 0, 0, "error|warn|info|debug", 1,
+    {"log.level", CT_ENUM, "info", 0, 0, "error|warn|info|debug", 0,
      "Log verbosity (also TS_LOG_LEVEL)."},
 };
 #define NPROPS (sizeof(g_props) / sizeof(g_props[0]))

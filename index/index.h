@@ -187,5 +187,11 @@ void ts_index_segment_key(const char *topic, int32_t partition, int64_t base_off
 /* "<topic>/<partition>/manifests/<version:20>.json" */
 void ts_index_manifest_key(const char *topic, int32_t partition, uint64_t version, char *out,
                            size_t outlen);
+/* "<topic>/config/" and "<topic>/config/<ms:20>-<rand>.properties": a
+ * topic's overrides (tiering/engine.c), a new object per change, newest
+ * (highest key) wins. */
+void ts_index_topic_config_prefix(const char *topic, char *out, size_t outlen);
+void ts_index_topic_config_key(const char *topic, int64_t ms, const char *rand, char *out,
+                               size_t outlen);
 
 #endif

@@ -4,6 +4,7 @@
  *
  *   <topic>/<partition>/segments/<base_offset:20>-<attempt>.log.zst
  *   <topic>/<partition>/manifests/<version:20>.json
+ *   <topic>/config/<ms:20>-<rand>.properties          (topic overrides)
  *
  * Offsets and versions are zero-padded to 20 digits (the width of
  * UINT64_MAX) so that lexicographic LIST order is numeric order; the
@@ -43,4 +44,15 @@ void ts_index_manifest_key(const char *topic, int32_t partition, uint64_t versio
 {
     snprintf(out, outlen, "%s/%" PRId32 "/manifests/%020" PRIu64 ".json", topic, partition,
              version);
+}
+
+void ts_index_topic_config_prefix(const char *topic, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s/config/", topic);
+}
+
+void ts_index_topic_config_key(const char *topic, int64_t ms, const char *rand, char *out,
+                               size_t outlen)
+{
+    snprintf(out, outlen, "%s/config/%020" PRId64 "-%s.properties", topic, ms, rand);
 }

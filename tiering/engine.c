@@ -62,12 +62,23 @@ static const struct {
     {"remote.storage.enable", "remote.storage.enable"},
 };
 
+#define NTOPIC_KEYS (sizeof(g_topic_keys) / sizeof(g_topic_keys[0]))
+
+/* Only Kafka's topic-level keys: a broker-wide key (log.dirs, log.*) is not
+ * a topic's to set, whatever CreateTopics carries. */
 static const char *engine_key_for(const char *k)
 {
-    for (size_t i = 0; i < sizeof(g_topic_keys) / sizeof(g_topic_keys[0]); i++)
+    for (size_t i = 0; i < NTOPIC_KEYS; i++)
         if (!strcmp(g_topic_keys[i].topic_key, k)) return g_topic_keys[i].engine_key;
-    if (!strncmp(k, "log.", 4) || !strcmp(k, "message.max.bytes")) return k;
     return NULL;
+}
+
+/* An engine key a topic override may hold (what engine_key_for maps to). */
+static int is_topic_engine_key(const char *ek)
+{
+    for (size_t i = 0; i < NTOPIC_KEYS; i++)
+        if (g_topic_keys[i].engine_key && !strcmp(g_topic_keys[i].engine_key, ek)) return 1;
+    return 0;
 }
 
 static ssize_t topic_idx(ts_engine *eng, const char *topic)
@@ -81,10 +92,12 @@ typedef struct merge_ctx {
     ts_config *dst;
 } merge_ctx;
 
+/* Stored overrides written before topic keys were checked may hold other
+ * keys (log.dirs=...): they are not applied, and dropped at the next write. */
 static void merge_kv(const char *k, const char *v, void *opaque)
 {
     merge_ctx *m = opaque;
-    ts_config_set(m->dst, k, v, NULL, 0);
+    if (is_topic_engine_key(k)) ts_config_set(m->dst, k, v, NULL, 0);
 }
 
 ts_config *ts_engine_topic_config(ts_engine *eng, const char *topic)
@@ -105,9 +118,26 @@ static void write_kv(const char *k, const char *v, void *opaque)
     ts_buf_printf(opaque, "%s=%s\n", k, v);
 }
 
-/* Persists a topic's overrides: locally (<log.dirs>/.topics/<topic>.properties)
- * and in the bucket as a new immutable object
- * <topic>/config/<ms:20>-<rand>.properties (newest wins on recovery). */
+/* Where a topic's overrides live locally: <log.dirs>/.topics/<topic>/topic.properties.
+ * A directory per topic, because every valid name (up to 249 chars) fits a
+ * directory entry, while "<topic>.properties" plus the temp suffix of an
+ * atomic write does not past ~222 chars. Older data dirs have
+ * .topics/<topic>.properties: still read, and removed once rewritten. */
+#define TOPIC_CONFIG_FILE "topic.properties"
+
+static void topic_config_path(const ts_engine *eng, const char *topic, char *out, size_t len)
+{
+    snprintf(out, len, "%s/.topics/%s/" TOPIC_CONFIG_FILE, eng->data_dir, topic);
+}
+
+static void topic_config_legacy_path(const ts_engine *eng, const char *topic, char *out, size_t len)
+{
+    snprintf(out, len, "%s/.topics/%s.properties", eng->data_dir, topic);
+}
+
+/* Persists a topic's overrides: locally (topic_config_path) and in the
+ * bucket as a new immutable object <topic>/config/<ms:20>-<rand>.properties
+ * (newest wins on recovery). */
 static ts_status persist_topic_config(ts_engine *eng, const char *topic, const ts_config *tc,
                                       char *errstr, size_t errlen)
 {
@@ -116,15 +146,18 @@ static ts_status persist_topic_config(ts_engine *eng, const char *topic, const t
     ts_buf_printf(&b, "# topic-level overrides of %s (written by tierstore)\n", topic);
     ts_config_foreach_set(tc, write_kv, &b);
     char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/.topics", eng->data_dir);
+    snprintf(path, sizeof(path), "%s/.topics/%s", eng->data_dir, topic);
     ts_status st = ts_fs_mkdirs(path, errstr, errlen);
-    snprintf(path, sizeof(path), "%s/.topics/%s.properties", eng->data_dir, topic);
+    topic_config_path(eng, topic, path, sizeof(path));
     if (!st) st = ts_fs_write_atomic(path, b.data, b.len, errstr, errlen);
+    if (!st) {
+        topic_config_legacy_path(eng, topic, path, sizeof(path));
+        unlink(path); /* superseded; absent in most data dirs */
+    }
     if (!st && eng->os) {
         char key[600], rnd[9];
         ts_rand_hex(rnd, 4);
-        snprintf(key, sizeof(key), "%s/config/%020lld-%s.properties", topic, (long long)ts_now_ms(),
-                 rnd);
+        ts_index_topic_config_key(topic, ts_now_ms(), rnd, key, sizeof(key));
         st = ts_objstore_put(eng->os, key, b.data, b.len, TS_PUT_IF_NONE_MATCH, errstr, errlen);
     }
     ts_buf_free(&b);
@@ -155,23 +188,37 @@ static ts_status load_topic_file(ts_engine *eng, const char *topic, const char *
     return TS_OK;
 }
 
+/* Both layouts: .topics/<topic>/topic.properties first, then older
+ * .topics/<topic>.properties files for topics not found the new way. */
 static void load_topic_configs(ts_engine *eng)
 {
     char dir[PATH_MAX];
     snprintf(dir, sizeof(dir), "%s/.topics", eng->data_dir);
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        size_t n = strlen(de->d_name);
-        if (n <= 11 || strcmp(de->d_name + n - 11, ".properties")) continue;
-        char topic[256], path[PATH_MAX];
-        snprintf(topic, sizeof(topic), "%.*s", (int)(n - 11), de->d_name);
-        if (!ts_topic_name_valid(topic)) continue;
-        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-        load_topic_file(eng, topic, path);
+    for (int legacy = 0; legacy < 2; legacy++) {
+        DIR *d = opendir(dir);
+        if (!d) return;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+            char topic[256], path[PATH_MAX];
+            struct stat st;
+            size_t n = strlen(de->d_name);
+            snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+            if (stat(path, &st) != 0) continue;
+            if (!legacy) {
+                if (!S_ISDIR(st.st_mode) || !ts_topic_name_valid(de->d_name)) continue;
+                snprintf(topic, sizeof(topic), "%s", de->d_name);
+                topic_config_path(eng, topic, path, sizeof(path));
+                if (access(path, F_OK) != 0) continue;
+            } else {
+                if (!S_ISREG(st.st_mode) || n <= 11 || strcmp(de->d_name + n - 11, ".properties"))
+                    continue;
+                snprintf(topic, sizeof(topic), "%.*s", (int)(n - 11), de->d_name);
+                if (!ts_topic_name_valid(topic) || topic_idx(eng, topic) >= 0) continue;
+            }
+            load_topic_file(eng, topic, path);
+        }
+        closedir(d);
     }
-    closedir(d);
 }
 
 typedef struct newest_ctx {
@@ -199,15 +246,15 @@ static void recover_topic_config(ts_engine *eng, const char *topic)
     if (known) return;
     newest_ctx c = {""};
     char prefix[300], err[512];
-    snprintf(prefix, sizeof(prefix), "%s/config/", topic);
+    ts_index_topic_config_prefix(topic, prefix, sizeof(prefix));
     if (ts_objstore_list(eng->os, prefix, newest_cb, &c, err, sizeof(err)) || !c.key[0]) return;
     uint8_t *data;
     size_t len;
     if (ts_objstore_get(eng->os, c.key, 0, TS_OBJSTORE_TO_END, &data, &len, err, sizeof(err)))
         return;
     char dir[PATH_MAX], path[PATH_MAX];
-    snprintf(dir, sizeof(dir), "%s/.topics", eng->data_dir);
-    snprintf(path, sizeof(path), "%s/%s.properties", dir, topic);
+    snprintf(dir, sizeof(dir), "%s/.topics/%s", eng->data_dir, topic);
+    topic_config_path(eng, topic, path, sizeof(path));
     if (!ts_fs_mkdirs(dir, err, sizeof(err)) && !ts_fs_write_atomic(path, data, len, err, sizeof(err))) {
         pthread_mutex_lock(&eng->mu);
         if (topic_idx(eng, topic) < 0) load_topic_file(eng, topic, path);
@@ -235,8 +282,15 @@ ts_status ts_topic_set_config(ts_engine *eng, const char *topic, const char *con
     for (size_t i = 0; i < n && !st; i++) {
         const char *ek = engine_key_for(keys[i]);
         if (!ek) {
+            char known[512] = "";
+            size_t kl = 0;
+            for (size_t k = 0; k < NTOPIC_KEYS && kl < sizeof(known); k++)
+                if (g_topic_keys[k].engine_key)
+                    kl += (size_t)snprintf(known + kl, sizeof(known) - kl, "%s%s", kl ? ", " : "",
+                                           g_topic_keys[k].topic_key);
             st = ts_err_set(errstr, errlen, TS_E_CONFIG,
-                            "topic %s: unsupported topic config '%s'", topic, keys[i]);
+                            "topic %s: '%s' is not a supported topic-level config (supported: %s)",
+                            topic, keys[i], known);
             break;
         }
         st = ts_config_set(tc, ek, values[i], errstr, errlen);

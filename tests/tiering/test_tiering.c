@@ -724,7 +724,7 @@ TT_TEST(recover_everything_from_the_bucket)
         (void)first;
     }
     char tc[900];
-    snprintf(tc, sizeof(tc), "%s/.topics/r.properties", e.data);
+    snprintf(tc, sizeof(tc), "%s/.topics/r/topic.properties", e.data);
     uint8_t *txt;
     size_t tl;
     TT_OKE(ts_fs_read_all(tc, 1 << 20, &txt, &tl, e.err, sizeof(e.err)), e.err);

@@ -1,0 +1,165 @@
+/*
+ * test_topic_config.c — topic-level overrides (tiering/engine.c): only
+ * Kafka's topic-level keys are accepted, every valid topic name (up to 249
+ * chars) can hold them across a restart and a lost data dir, and data dirs
+ * of older versions (.topics/<topic>.properties) keep working.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/config_table.h"
+#include "common/fsutil.h"
+#include "tiering/internal.h"
+#include "tierstore.h"
+#include "tt.h"
+
+static char g_root[256];
+static int g_case;
+
+typedef struct env {
+    char dir[512], data[600], bucket[600], url[700];
+    ts_config *cfg;
+    ts_engine *eng;
+    char err[1024];
+} env;
+
+static void env_init(env *e)
+{
+    memset(e, 0, sizeof(*e));
+    snprintf(e->dir, sizeof(e->dir), "%s/case%d", g_root, ++g_case);
+    snprintf(e->data, sizeof(e->data), "%s/data", e->dir);
+    snprintf(e->bucket, sizeof(e->bucket), "%s/bucket", e->dir);
+    snprintf(e->url, sizeof(e->url), "file://%s", e->bucket);
+    ts_fs_mkdirs(e->dir, NULL, 0);
+    e->cfg = ts_config_create();
+    ts_config_set(e->cfg, "log.dirs", e->data, NULL, 0);
+    ts_config_set(e->cfg, "remote.storage.url", e->url, NULL, 0);
+}
+
+static ts_status env_open(env *e) { return ts_engine_open(e->cfg, &e->eng, e->err, sizeof(e->err)); }
+
+static void env_close(env *e)
+{
+    ts_engine_close(e->eng);
+    e->eng = NULL;
+}
+
+static int64_t topic_int(env *e, const char *topic, const char *key)
+{
+    ts_config *c = ts_engine_topic_config(e->eng, topic);
+    int64_t v = c ? ts_config_get_int(c, key) : -12345;
+    ts_config_destroy(c);
+    return v;
+}
+
+TT_TEST(broker_keys_are_not_topic_configs)
+{
+    env e;
+    env_init(&e);
+    TT_OKE(env_open(&e), e.err);
+    const char *bad[][2] = {{"log.dirs", "/etc"},
+                            {"log.segment.bytes", "4096"},
+                            {"message.max.bytes", "1000"},
+                            {"log.retention.ms", "1"}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        const char *k[] = {bad[i][0]}, *v[] = {bad[i][1]};
+        TT_ASSERT_EQ_INT(ts_topic_set_config(e.eng, "t", k, v, 1, e.err, sizeof(e.err)),
+                         TS_E_CONFIG);
+        TT_ASSERT_MSG(strstr(e.err, bad[i][0]) != NULL, "error does not name %s: %s", bad[i][0],
+                      e.err);
+    }
+    /* nothing was persisted */
+    char p[900];
+    snprintf(p, sizeof(p), "%s/.topics/t/topic.properties", e.data);
+    TT_ASSERT(access(p, F_OK) != 0);
+    const char *k[] = {"segment.bytes", "retention.ms", "local.retention.bytes"};
+    const char *v[] = {"65536", "-1", "100000"};
+    TT_OKE(ts_topic_set_config(e.eng, "t", k, v, 3, e.err, sizeof(e.err)), e.err);
+    TT_ASSERT_EQ_INT(topic_int(&e, "t", "log.segment.bytes"), 65536);
+    TT_ASSERT_EQ_INT(topic_int(&e, "t", "log.local.retention.bytes"), 100000);
+    env_close(&e);
+    ts_config_destroy(e.cfg);
+}
+
+TT_TEST(longest_topic_name_holds_configs)
+{
+    env e;
+    env_init(&e);
+    char topic[250];
+    memset(topic, 'x', 249);
+    topic[249] = 0;
+    TT_OKE(env_open(&e), e.err);
+    const char *k[] = {"segment.bytes"}, *v[] = {"70000"};
+    TT_OKE(ts_topic_set_config(e.eng, topic, k, v, 1, e.err, sizeof(e.err)), e.err);
+    TT_ASSERT_EQ_INT(topic_int(&e, topic, "log.segment.bytes"), 70000);
+    env_close(&e);
+    /* restart */
+    TT_OKE(env_open(&e), e.err);
+    TT_ASSERT_EQ_INT(topic_int(&e, topic, "log.segment.bytes"), 70000);
+    /* a new partition of the topic gets it (the config is found by name) */
+    ts_partition *p;
+    TT_OKE(ts_partition_open(e.eng, topic, 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    env_close(&e);
+    /* lost data dir: the config comes back from the bucket (nothing of the
+     * partition was uploaded, so it is created anew) */
+    TT_OK(ts_fs_rmtree(e.data, NULL, 0));
+    TT_OKE(env_open(&e), e.err);
+    TT_OKE(ts_partition_open(e.eng, topic, 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    TT_ASSERT_EQ_INT(topic_int(&e, topic, "log.segment.bytes"), 70000);
+    env_close(&e);
+    ts_config_destroy(e.cfg);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
+TT_TEST(older_data_dirs_keep_their_configs)
+{
+    env e;
+    env_init(&e);
+    char dir[700], path[900];
+    snprintf(dir, sizeof(dir), "%s/.topics", e.data);
+    TT_OK(ts_fs_mkdirs(dir, NULL, 0));
+    /* the layout of older versions; one written before keys were checked */
+    snprintf(path, sizeof(path), "%s/old.properties", dir);
+    write_file(path, "# topic-level overrides of old\nlog.segment.bytes=80000\n");
+    snprintf(path, sizeof(path), "%s/dirty.properties", dir);
+    write_file(path, "log.segment.bytes=90000\nlog.dirs=/etc\n");
+    TT_OKE(env_open(&e), e.err);
+    TT_ASSERT_EQ_INT(topic_int(&e, "old", "log.segment.bytes"), 80000);
+    TT_ASSERT_EQ_INT(topic_int(&e, "dirty", "log.segment.bytes"), 90000);
+    ts_config *c = ts_engine_topic_config(e.eng, "dirty");
+    TT_ASSERT(c && strcmp(ts_config_get_str(c, "log.dirs"), "/etc") != 0);
+    ts_config_destroy(c);
+    /* rewriting moves it to the new layout; the old file goes */
+    const char *k[] = {"retention.ms"}, *v[] = {"-1"};
+    TT_OKE(ts_topic_set_config(e.eng, "old", k, v, 1, e.err, sizeof(e.err)), e.err);
+    snprintf(path, sizeof(path), "%s/old.properties", dir);
+    TT_ASSERT(access(path, F_OK) != 0);
+    env_close(&e);
+    TT_OKE(env_open(&e), e.err);
+    TT_ASSERT_EQ_INT(topic_int(&e, "old", "log.segment.bytes"), 80000);
+    TT_ASSERT_EQ_INT(topic_int(&e, "old", "log.retention.ms"), -1);
+    env_close(&e);
+    ts_config_destroy(e.cfg);
+}
+
+int main(int argc, char **argv)
+{
+    TT_INIT(argc, argv);
+    tt_tmpdir(g_root, sizeof(g_root), "topic_config");
+    TT_RUN(broker_keys_are_not_topic_configs);
+    TT_RUN(longest_topic_name_holds_configs);
+    TT_RUN(older_data_dirs_keep_their_configs);
+    if (!getenv("TS_KEEP_TMP")) ts_fs_rmtree(g_root, NULL, 0);
+    return tt_summary();
+}
