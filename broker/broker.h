@@ -263,6 +263,7 @@ typedef struct blistener {
     int fd;
     char host[256];
     int port;
+    int64_t paused_until_ms; /* out of descriptors: not polled until then; 0 = polled */
 } blistener;
 
 struct broker {
@@ -307,6 +308,9 @@ struct broker {
     int64_t initial_rebalance_delay_ms;
     int64_t min_session_ms, max_session_ms;
     size_t max_request_bytes;
+    int64_t idle_ms;            /* connections.max.idle.ms */
+    int64_t request_timeout_ms; /* request.timeout.ms: one frame, first to last byte */
+    conn *conns;                /* open connections (idle and frame timers) */
     uint64_t next_conn_id;
     volatile int stop;
 };

@@ -52,6 +52,13 @@ static const bkey g_keys[] = {
      "Largest session.timeout.ms a consumer may ask for."},
     {"socket.request.max.bytes", "104857600", 1, 1024, 1073741824, 0,
      "Largest request frame; a bigger one closes the connection."},
+    {"connections.max.idle.ms", "600000", 1, 100, 2147483647, 0,
+     "Close a connection after this long without a byte read or written (and no "
+     "request of it still being answered)."},
+    {"request.timeout.ms", "30000", 1, 100, 2147483647, 0,
+     "A request must arrive completely within this long of its first byte, else the "
+     "connection is closed (a client trickling a frame cannot hold a socket forever); "
+     "the default matches Kafka clients' own request.timeout.ms."},
 };
 #define NKEYS (sizeof(g_keys) / sizeof(g_keys[0]))
 

@@ -227,6 +227,8 @@ int main(int argc, char **argv)
     b->min_session_ms = bconfig_int(&b->cfg, "group.min.session.timeout.ms");
     b->max_session_ms = bconfig_int(&b->cfg, "group.max.session.timeout.ms");
     b->max_request_bytes = (size_t)bconfig_int(&b->cfg, "socket.request.max.bytes");
+    b->idle_ms = bconfig_int(&b->cfg, "connections.max.idle.ms");
+    b->request_timeout_ms = bconfig_int(&b->cfg, "request.timeout.ms");
     /* Producer ids unique across restarts without a file: time-based base. */
     b->next_producer_id = (bwall_ms() % 100000000000LL) * 1000;
 

@@ -128,7 +128,10 @@ static tsp_status open_partitions(broker *b, const char *name, int32_t n, bpart 
         blog_error("opening %s-%d of %d: %s: %s", name, i, n, b->pl->status_name(st), err);
         snprintf(msg, msglen, "opening partition %d of %d: %s", i, n, err);
         int32_t removed = 0;
-        for (int32_t k = i - 1; undo && k >= 0; k--) {
+        /* Newest first, and the one that failed (it may have left a
+         * directory) last, once the others gave their descriptors back. */
+        for (int32_t m = 0; undo && m <= i; m++) {
+            int32_t k = m < i ? i - 1 - m : i;
             if (in_list(existing, nexisting, k)) continue;
             char derr[512] = "";
             tsp_status ds = b->pl->partition_delete(b->eng, name, k, derr, sizeof derr);

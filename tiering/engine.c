@@ -538,8 +538,20 @@ ts_status ts_partition_delete(ts_engine *eng, const char *topic, int32_t partiti
     while (p->upload_inflight) pthread_cond_wait(&p->cv, &p->mu);
     /* Segments stay in the list (files unlinked below, memory freed at
      * engine close) so a handle used after delete never sees an empty log;
-     * every entry point checks p->deleted. */
-    for (size_t i = 0; i < p->nsegs; i++) p->segs[i]->deleted = 1;
+     * every entry point checks p->deleted. Their descriptors are closed now,
+     * not at engine close: the host has stopped every call on the handle
+     * (ABI), and a broker removing the partitions of a create that ran out
+     * of descriptors needs them back for the next one. */
+    for (size_t i = 0; i < p->nsegs; i++) {
+        ts_segment *s = p->segs[i];
+        s->deleted = 1;
+        int *fds[3] = {&s->fd, &s->oidx_fd, &s->tidx_fd};
+        for (int k = 0; k < 3; k++)
+            if (*fds[k] >= 0) {
+                close(*fds[k]);
+                *fds[k] = -1;
+            }
+    }
     pthread_mutex_unlock(&p->mu);
     st = ts_fs_rmtree(p->dir, errstr, errlen);
     if (st) return st;
