@@ -8,7 +8,10 @@
  * and expect answers in order; keeping all broker state on one thread makes
  * that ordering, the group coordinator and long-poll wakeups lock-free. The
  * loop never blocks on storage except for the page-cache append of a
- * Produce; reads, fsyncs and file writes go to the pools.
+ * Produce; reads, fsyncs, file writes and topic lookups go to the pools.
+ * The 50 ms tick also resumes listeners paused out of descriptors and closes
+ * idle connections and unfinished frames (connections.max.idle.ms,
+ * request.timeout.ms); blog() limits repeated lines per call site.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -452,7 +452,8 @@ static int job_wait(topic_job *j, topic_wait_fn fn, void *arg)
 static topic_job *job_start(broker *b, const char *name, int lookup, int explicit_create,
                             int32_t create_n, const bprop *cfg, size_t ncfg)
 {
-    if (b->nopening >= TOPIC_MAX_JOBS) return NULL;
+    /* No pool: shutting down (a waiter of the last jobs asking again). */
+    if (b->nopening >= TOPIC_MAX_JOBS || !b->topic_pool) return NULL;
     topic_job *j = calloc(1, sizeof(*j));
     if (!j) return NULL;
     j->j.run = job_run;
