@@ -20,7 +20,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from test_broker import (KCAT, MEMPLUGIN, TSPLUGIN, Broker, Fail, Rd, check,  # noqa: E402
-                         raw_request, raw_response, record_batch)
+                         kcat, raw_request, raw_response, record_batch)
 
 
 def api_versions(sock, corr):
@@ -178,6 +178,46 @@ def t_netloop_unknown_topic_produce():
         check(b.alive(), "broker died")
     finally:
         b.cleanup()
+
+
+def t_netloop_adopt():
+    """A topic the storage holds but the broker's topic list lacks (the list
+    was lost) is adopted by a lookup job: Produce answers retriably until it
+    is open, Metadata waits for the job, and the data reads back."""
+    b = Broker(TSPLUGIN).start()
+    b2 = None
+    try:
+        s = socket.create_connection(("127.0.0.1", b.port))
+        s.settimeout(30)
+        raw_request(s, 19, 1, 1, create_topics_v1([("keep", 2)]))
+        check(parse_create_topics_v1(raw_response(s))["keep"][0] == 0, "create keep")
+        s.close()
+        lines = [b"keep-%03d" % i for i in range(50)]
+        rc, _, err = kcat(["-P", "-b", b.bootstrap, "-t", "keep", "-p", "1", "-X", "acks=all"],
+                          inp=b"\n".join(lines) + b"\n")
+        check(rc == 0, "kcat -P: %s" % err)
+        b.stop()
+        os.unlink(os.path.join(b.root, "data", ".broker", "topics"))
+        b2 = Broker(TSPLUGIN, root=b.root).start()
+        s = socket.create_connection(("127.0.0.1", b2.port))
+        s.settimeout(30)
+        raw_request(s, 0, 7, 2, produce_v7_many("keep", 1, record_batch(-1, -1, -1, b"early")))
+        first = parse_produce_errors(raw_response(s))
+        check(first in ([0], [3]), "Produce while the topic is adopted: %r" % first)
+        raw_request(s, 3, 1, 3, metadata_v1(["keep"]))
+        md = parse_metadata_v1(raw_response(s))
+        check(md["keep"] == (0, 2), "Metadata of the adopted topic: %r" % md)
+        rc, out, err = kcat(["-C", "-b", b2.bootstrap, "-t", "keep", "-p", "1", "-o", "beginning",
+                             "-e", "-q"])
+        check(rc == 0 and out.split(b"\n")[:-1] == lines, "adopted topic reads back %d lines: %s"
+              % (len(out.split(b"\n")) - 1, err))
+        check("adopted topic keep (2 partitions)" in b2.full_log(), "adoption not logged")
+        s.close()
+    finally:
+        if b2:
+            b2.cleanup()
+        else:
+            b.cleanup()
 
 
 class HungServer:
@@ -449,6 +489,7 @@ def t_netloop_idle():
 TESTS = {
     "netloop_unknown_topic_produce": (t_netloop_unknown_topic_produce, ["TSPLUGIN"]),
     "netloop_hung_bucket": (t_netloop_hung_bucket, ["TSPLUGIN"]),
+    "netloop_adopt": (t_netloop_adopt, ["TSPLUGIN"]),
     "netloop_emfile": (t_netloop_emfile, ["MEMPLUGIN"]),
     "netloop_log_flood": (t_netloop_log_flood, ["MEMPLUGIN"]),
     "netloop_create_fds": (t_netloop_create_fds, ["TSPLUGIN"]),
