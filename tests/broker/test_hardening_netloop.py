@@ -122,11 +122,11 @@ def pending(sock):
 
 def t_netloop_unknown_topic_produce():
     """A Produce naming an unknown topic with 100,000 partition entries, while
-    every bucket LIST takes 5 s: the topic is looked up once (one job, off the
+    every bucket LIST takes 8 s: the topic is looked up once (one job, off the
     loop), ApiVersions on another connection keeps being answered while that
     lookup runs, and a Metadata for the name waits for the same lookup."""
     b = Broker(TSPLUGIN, {"auto.create.topics.enable": "false"})
-    b.extra["remote.storage.url"] = "faulty+file://%s?ops=list&latency_ms=5000" % \
+    b.extra["remote.storage.url"] = "faulty+file://%s?ops=list&latency_ms=8000" % \
         os.path.join(b.root, "bucket")
     b.start()
     try:
@@ -150,7 +150,7 @@ def t_netloop_unknown_topic_produce():
                            "entries for an unknown topic was handled" % i)
             worst = max(worst, time.time() - t0)
             time.sleep(0.02)
-        # 40 ApiVersions took about 1 s; the lookup sleeps 5 s in its LIST
+        # 40 ApiVersions take about 1 s; the lookup sleeps 8 s in its LIST
         check(pending(c3), "the Metadata waiting for the lookup was answered before the "
                            "ApiVersions on another connection")
         r = raw_response(c1)
