@@ -6,8 +6,10 @@
  *    connections, response slots, topics, groups, offsets, producer state.
  *  - worker pools (pool.c) run plugin calls that may block: reads (a hot
  *    pool and a cold pool, so a cold consumer never queues ahead of a hot
- *    one), fsyncs (the io pool) and metadata-file writes (the meta pool, one
- *    thread, so writes land in order). A job's `run` executes on a worker
+ *    one), fsyncs (the io pool), metadata-file writes (the meta pool, one
+ *    thread, so writes land in order) and topic lookups, creates and
+ *    deletes (the topic pool: directory scans, bucket LISTs, partition
+ *    opens and recovery). A job's `run` executes on a worker
  *    and must touch only the job; its `done` runs back on the loop thread,
  *    woken through an eventfd.
  *
@@ -151,21 +153,61 @@ typedef struct btopic {
     bprop *configs; /* topic-level overrides as created */
 } btopic;
 
+/* The registry in memory only; never blocks, never asks the storage. */
 btopic *topic_find(broker *b, const char *name);
+
+/* Runs on the loop thread when a topic job finishes: err is KAFKA_NONE when
+ * the job opened the topic (it is in the registry now), UNKNOWN_TOPIC_OR_
+ * PARTITION when the storage does not know it, TOPIC_ALREADY_EXISTS when a
+ * create found it in the storage (adopted), or the failure (msg says why). */
+typedef void (*topic_wait_fn)(broker *b, void *arg, int16_t err, const char *msg);
+
+/* Most topic lookups/creates in flight; past this, unknown names get a
+ * retriable error without a lookup (each may hold a topic-pool thread for
+ * an object-store timeout). */
+#define TOPIC_MAX_JOBS 64
+/* How long a name the storage does not know is answered from memory, and
+ * how many such names are remembered. */
+#define TOPIC_NEG_TTL_MS 10000
+#define TOPIC_NEG_MAX 4096
+
+/* Resolves a name without blocking. KAFKA_NONE: registered.
+ * INVALID_TOPIC_EXCEPTION, or UNKNOWN_TOPIC_OR_PARTITION: absent (negative
+ * cache, being deleted). LEADER_NOT_AVAILABLE: being looked up (by a job
+ * this call started if none was running; with auto_create the job creates
+ * num.partitions partitions when the storage does not know the name); then,
+ * when fn is given, *waiting = 1 and fn runs once the job is done (fn is not
+ * queued when too many jobs run: *waiting stays 0). Loop thread. */
+int16_t topic_lookup(broker *b, const char *name, int auto_create, topic_wait_fn fn, void *arg,
+                     int *waiting);
+/* The registered topic, or NULL after starting a lookup (Produce, Fetch:
+ * their partitions answer UNKNOWN_TOPIC_OR_PARTITION, retriable, meanwhile). */
+btopic *topic_resolve(broker *b, const char *name);
+bpart *topic_part_of(btopic *t, int32_t partition, int16_t *err);
+bpart *topic_part(broker *b, const char *topic, int32_t partition, int16_t *err);
+
 /* Rebuilds a partition's idempotent-producer state from the tail of its log
  * (the local part only), so a producer retrying a batch it sent before a
- * restart gets its original offset instead of a second copy. Loop thread,
- * when the partition is opened. */
+ * restart gets its original offset instead of a second copy. Called when
+ * the partition is opened, on a topic-pool worker (or at startup) before
+ * the partition is visible to the loop: touches only p and the plugin. */
 void idempotence_rebuild(broker *b, bpart *p);
-/* Creates (or adopts from the plugin, when it knows the topic) a topic.
- * Returns a kafka_error. Loop thread (partition_open of a new partition is
- * a mkdir; recovery from the bucket may take longer). */
+
+/* Creates a topic on the topic pool (or adopts it when the storage knows it,
+ * answered TOPIC_ALREADY_EXISTS). Returns a kafka_error now, or KAFKA_NONE
+ * with *waiting = TOPIC_WAIT_OWN (fn gets the create's result) or
+ * TOPIC_WAIT_OTHER (another job holds the name: ask again in fn). A create
+ * that fails half way deletes the partitions it made. Loop thread. */
+#define TOPIC_WAIT_OWN 1
+#define TOPIC_WAIT_OTHER 2
 int topic_create(broker *b, const char *name, int32_t nparts, const bprop *cfg, size_t ncfg,
-                 int validate_only, char *msg, size_t msglen);
+                 int validate_only, topic_wait_fn fn, void *arg, int *waiting, char *msg,
+                 size_t msglen);
 int topic_delete(broker *b, const char *name, char *msg, size_t msglen);
-/* Deletes doomed topics from the plugin once no job can still use their
- * partition handles. Loop thread. */
+/* Deletes doomed topics from the plugin (on the topic pool) once no job can
+ * still use their partition handles. Loop thread. */
 void topics_reap(broker *b);
+void topics_free_all(broker *b);
 int topic_name_valid(const char *name);
 bpart *topic_part(broker *b, const char *topic, int32_t partition, int16_t *err);
 
@@ -252,6 +294,7 @@ typedef struct blistener {
     int fd;
     char host[256];
     int port;
+    int64_t paused_until_ms; /* out of descriptors: not polled until then; 0 = polled */
 } blistener;
 
 struct broker {
@@ -273,9 +316,15 @@ struct broker {
     char cluster_id[64];
 
     bpool *hot_pool, *cold_pool, *io_pool, *meta_pool;
+    bpool *topic_pool; /* topic lookups, creates, deletes: may wait on the bucket */
 
     btopic *topics;
     btopic *doomed;        /* deleted, waiting for in-flight jobs to finish */
+    struct reap_job *reaping;  /* deleted, storage being removed (topic pool) */
+    struct topic_job *opening; /* lookups/creates in flight, one per name */
+    int nopening;
+    struct topic_neg *neg_head, *neg_tail; /* names the storage does not know */
+    size_t nneg;
     int64_t jobs_inflight; /* submitted to a pool, `done` not yet run */
     struct fetch_op *parked; /* long-poll fetches waiting for data */
     uint64_t appends_total;
@@ -299,6 +348,9 @@ struct broker {
     int64_t initial_rebalance_delay_ms;
     int64_t min_session_ms, max_session_ms;
     size_t max_request_bytes;
+    int64_t idle_ms;            /* connections.max.idle.ms */
+    int64_t request_timeout_ms; /* request.timeout.ms: one frame, first to last byte */
+    conn *conns;                /* open connections (idle and frame timers) */
     uint64_t next_conn_id;
 
     /* Memory bounds (net.c): a connection is not read while its queued,

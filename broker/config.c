@@ -80,6 +80,13 @@ static const bkey g_keys[] = {
      "Longest a Produce is held while its partition is at its local disk bound (uploads "
      "behind); the request's TimeoutMs applies when shorter. Then REQUEST_TIMED_OUT "
      "(retriable). While held, the connection's later requests wait."},
+    {"connections.max.idle.ms", "600000", 1, 100, 2147483647, 0,
+     "Close a connection after this long without a byte read or written (and no "
+     "request of it still being answered)."},
+    {"request.timeout.ms", "30000", 1, 100, 2147483647, 0,
+     "A request must arrive completely within this long of its first byte, else the "
+     "connection is closed (a client trickling a frame cannot hold a socket forever); "
+     "the default matches Kafka clients' own request.timeout.ms."},
 };
 #define NKEYS (sizeof(g_keys) / sizeof(g_keys[0]))
 

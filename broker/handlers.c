@@ -14,6 +14,11 @@
  *               local start; long-poll parks the request until an append
  *               or MaxWaitMs
  *   ListOffsets by timestamp on cold_pool (the search may hit the bucket)
+ *   Metadata, CreateTopics
+ *               names the registry does not hold: lookup / create jobs on
+ *               topic_pool (topics.c); Produce and Fetch never wait for
+ *               those: their partitions answer UNKNOWN_TOPIC_OR_PARTITION
+ *               (retriable) until the topic is open
  * Response field order and version gates follow Kafka's message schemas.
  */
 #include <stdio.h>
@@ -60,20 +65,38 @@ static void write_topic_md(broker *b, kw *w, int v, int f, const char *name, bto
     kw_tags(w, f);
 }
 
-void handle_Metadata(broker *b, reply *r, kafka_request *q)
+/* A Metadata request naming topics the registry does not hold waits (its
+ * reply kept) for their lookup/auto-create jobs; the answer is written once
+ * the last one is done. */
+typedef struct md_ent {
+    struct md_op *op;
+    char *name;
+    int16_t err; /* when not registered at answer time */
+    int rounds;
+} md_ent;
+
+typedef struct md_op {
+    broker *b;
+    reply r;
+    int all; /* null topic array: every topic */
+    int auto_create;
+    int32_t n;
+    md_ent *e;
+    int pending; /* jobs waited for */
+} md_op;
+
+static void md_free(md_op *o)
 {
-    kafka_MetadataRequest *m = &q->u.metadata;
-    int v = r->hdr.api_version, f = r->hdr.flexible;
-    /* Auto-create first so the answer lists the new topics. */
-    for (int32_t i = 0; i < m->ntopics; i++) {
-        if (topic_find(b, m->topics[i])) continue;
-        if (b->auto_create && m->allow_auto_topic_creation && topic_name_valid(m->topics[i])) {
-            char msg[256];
-            topic_create(b, m->topics[i], -1, NULL, 0, 0, msg, sizeof msg);
-        }
-    }
+    for (int32_t i = 0; i < o->n; i++) free(o->e[i].name);
+    free(o->e);
+    free(o);
+}
+
+static void md_respond(broker *b, md_op *o)
+{
+    int v = o->r.hdr.api_version, f = o->r.hdr.flexible;
     kw w;
-    reply_begin(r, &w);
+    reply_begin(&o->r, &w);
     if (v >= 3) kw_i32(&w, 0); /* ThrottleTimeMs */
     kw_array(&w, f, 1);        /* Brokers */
     kw_i32(&w, b->node_id);
@@ -83,24 +106,94 @@ void handle_Metadata(broker *b, reply *r, kafka_request *q)
     kw_tags(&w, f);
     if (v >= 2) kw_str(&w, f, b->cluster_id);
     if (v >= 1) kw_i32(&w, b->node_id); /* ControllerId */
-    if (m->ntopics < 0) {
+    if (o->all) {
         int32_t n = 0;
         for (btopic *t = b->topics; t; t = t->next) n++;
         kw_array(&w, f, n);
         for (btopic *t = b->topics; t; t = t->next) write_topic_md(b, &w, v, f, t->name, t, 0);
     } else {
-        kw_array(&w, f, m->ntopics);
-        for (int32_t i = 0; i < m->ntopics; i++) {
-            btopic *t = topic_find(b, m->topics[i]);
+        kw_array(&w, f, o->n);
+        for (int32_t i = 0; i < o->n; i++) {
+            btopic *t = topic_find(b, o->e[i].name);
             int16_t err = t ? KAFKA_NONE
-                            : (topic_name_valid(m->topics[i]) ? KAFKA_UNKNOWN_TOPIC_OR_PARTITION
-                                                               : KAFKA_INVALID_TOPIC_EXCEPTION);
-            write_topic_md(b, &w, v, f, m->topics[i], t, err);
+                            : (o->e[i].err ? o->e[i].err : KAFKA_UNKNOWN_TOPIC_OR_PARTITION);
+            write_topic_md(b, &w, v, f, o->e[i].name, t, err);
         }
     }
     if (v >= 8 && v <= 10) kw_i32(&w, TS_MIN_INT32); /* ClusterAuthorizedOperations */
     kw_tags(&w, f);
-    reply_end(b, r, &w);
+    reply_end(b, &o->r, &w);
+}
+
+static void md_wait_done(broker *b, void *arg, int16_t err, const char *msg);
+
+/* Resolves entry i now, or counts a job to wait for. */
+static void md_resolve(broker *b, md_op *o, md_ent *e)
+{
+    int waiting = 0;
+    e->err = topic_lookup(b, e->name, o->auto_create, md_wait_done, e, &waiting);
+    if (waiting) o->pending++;
+}
+
+static void md_wait_done(broker *b, void *arg, int16_t err, const char *msg)
+{
+    md_ent *e = arg;
+    md_op *o = e->op;
+    o->pending--;
+    e->err = KAFKA_NONE;
+    if (err == KAFKA_UNKNOWN_TOPIC_OR_PARTITION) {
+        /* The job was another request's plain lookup: now known absent,
+         * create it if this request may (bounded: no endless rounds). */
+        if (o->auto_create && ++e->rounds < 3)
+            md_resolve(b, o, e);
+        else
+            e->err = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+    } else if (err != KAFKA_NONE && err != KAFKA_TOPIC_ALREADY_EXISTS) {
+        /* Lookup or create failed (logged by the job): retriable here. */
+        (void)msg;
+        e->err = KAFKA_LEADER_NOT_AVAILABLE;
+    }
+    if (o->pending == 0) {
+        md_respond(b, o);
+        md_free(o);
+    }
+}
+
+void handle_Metadata(broker *b, reply *r, kafka_request *q)
+{
+    kafka_MetadataRequest *m = &q->u.metadata;
+    md_op *o = calloc(1, sizeof(*o));
+    if (!o) goto oom;
+    o->b = b;
+    o->r = *r;
+    r->c = NULL;
+    o->all = m->ntopics < 0;
+    o->auto_create = b->auto_create && m->allow_auto_topic_creation;
+    if (!o->all && m->ntopics > 0) {
+        o->e = calloc((size_t)m->ntopics, sizeof(*o->e));
+        if (!o->e) goto oom;
+        for (int32_t i = 0; i < m->ntopics; i++) {
+            o->e[i].op = o;
+            o->e[i].name = strdup(m->topics[i]);
+            if (!o->e[i].name) goto oom;
+            o->n++;
+        }
+    }
+    /* Counted as one pending wait until every name is resolved, so that a
+     * job cannot finish the op half way through this loop. */
+    o->pending = 1;
+    for (int32_t i = 0; i < o->n; i++) md_resolve(b, o, &o->e[i]);
+    if (--o->pending == 0) {
+        md_respond(b, o);
+        md_free(o);
+    }
+    return;
+oom:
+    if (o) {
+        reply_drop(b, &o->r);
+        md_free(o);
+    } else
+        reply_drop(b, r);
 }
 
 /* --------------------------------------------------------------- Produce */
@@ -573,6 +666,9 @@ void handle_Produce(broker *b, reply *r, kafka_request *q)
         o->topics[i].res = calloc((size_t)(t->npartitions ? t->npartitions : 1),
                                   sizeof(produce_res));
         if (!o->topics[i].name || !o->topics[i].res) goto oom;
+        /* Once per topic, from memory: an unknown name starts one lookup
+         * and its partitions answer UNKNOWN_TOPIC_OR_PARTITION meanwhile. */
+        btopic *bt = topic_resolve(b, t->name);
         for (int32_t k = 0; k < t->npartitions; k++) {
             kafka_ProducePartition *pp = &t->partitions[k];
             produce_res *pr = &o->topics[i].res[k];
@@ -587,7 +683,7 @@ void handle_Produce(broker *b, reply *r, kafka_request *q)
                 pr->error = KAFKA_INVALID_REQUIRED_ACKS;
                 continue;
             }
-            bpart *p = topic_part(b, t->name, pp->index, &pr->error);
+            bpart *p = topic_part_of(bt, pp->index, &pr->error);
             if (!p) continue;
             if (pp->records.len <= 0) {
                 pr->error = KAFKA_CORRUPT_MESSAGE;
@@ -708,12 +804,16 @@ static int fetch_refresh(broker *b, fetch_op *o, int *cold)
 {
     int avail = 0;
     *cold = 0;
-    for (int i = 0; i < o->ntopics; i++)
+    for (int i = 0; i < o->ntopics; i++) {
+        btopic *bt = NULL;
+        int resolved = 0; /* once per topic and refresh, from memory */
         for (int k = 0; k < o->topics[i].n; k++) {
             fetch_tp *tp = &o->topics[i].tps[k];
             if (tp->error) continue;
             if (!tp->p) {
-                tp->p = topic_part(b, o->topics[i].name, tp->partition, &tp->error);
+                if (!resolved) bt = topic_resolve(b, o->topics[i].name);
+                resolved = 1;
+                tp->p = topic_part_of(bt, tp->partition, &tp->error);
                 if (!tp->p) continue;
             }
             tsp_offsets off = {.struct_size = sizeof off};
@@ -733,6 +833,7 @@ static int fetch_refresh(broker *b, fetch_op *o, int *cold)
                 if (tp->fetch_offset < off.local_start_offset) *cold = 1;
             }
         }
+    }
     return avail;
 }
 
@@ -1140,49 +1241,154 @@ oom:
 
 /* ---------------------------------------------------- CreateTopics/Delete */
 
-void handle_CreateTopics(broker *b, reply *r, kafka_request *q)
+/* CreateTopics: each topic is created by a job on the topic pool (the
+ * plugin writes its configuration to the bucket and opens or recovers its
+ * partitions); the reply is written when the last one is done. */
+typedef struct ct_ent {
+    struct ct_op *op;
+    char *name;
+    int32_t num_partitions;
+    bprop *cfg;
+    size_t ncfg;
+    int16_t rc;
+    int rounds;
+    char msg[512];
+} ct_ent;
+
+typedef struct ct_op {
+    reply r;
+    int validate_only;
+    int32_t n;
+    ct_ent *e;
+    int pending;
+} ct_op;
+
+static void ct_free(ct_op *o)
 {
-    kafka_CreateTopicsRequest *cq = &q->u.create_topics;
-    int v = r->hdr.api_version, f = r->hdr.flexible;
-    kw w;
-    reply_begin(r, &w);
-    if (v >= 2) kw_i32(&w, 0);
-    kw_array(&w, f, cq->ntopics);
-    for (int32_t i = 0; i < cq->ntopics; i++) {
-        kafka_CreatableTopic *t = &cq->topics[i];
-        char msg[512] = "";
-        int rc;
-        if (t->replication_factor != -1 && t->replication_factor != 1) {
-            snprintf(msg, sizeof msg, "replication factor %d: this single-node broker has 1",
-                     t->replication_factor);
-            rc = KAFKA_INVALID_REPLICATION_FACTOR;
-        } else if (t->nassignments > 0) {
-            snprintf(msg, sizeof msg, "manual replica assignments are not supported");
-            rc = KAFKA_INVALID_REQUEST;
-        } else {
-            bprop cfg[64];
-            size_t n = 0;
-            for (int32_t k = 0; k < t->nconfigs && n < 64; k++) {
-                cfg[n].key = (char *)t->configs[k].name;
-                cfg[n].value = (char *)(t->configs[k].value ? t->configs[k].value : "");
-                n++;
-            }
-            rc = topic_create(b, t->name, t->num_partitions, cfg, n, cq->validate_only, msg,
-                              sizeof msg);
+    for (int32_t i = 0; i < o->n; i++) {
+        free(o->e[i].name);
+        for (size_t k = 0; k < o->e[i].ncfg; k++) {
+            free(o->e[i].cfg[k].key);
+            free(o->e[i].cfg[k].value);
         }
-        btopic *bt = rc == KAFKA_NONE ? topic_find(b, t->name) : NULL;
-        kw_str(&w, f, t->name);
+        free(o->e[i].cfg);
+    }
+    free(o->e);
+    free(o);
+}
+
+static void ct_respond(broker *b, ct_op *o)
+{
+    int v = o->r.hdr.api_version, f = o->r.hdr.flexible;
+    kw w;
+    reply_begin(&o->r, &w);
+    if (v >= 2) kw_i32(&w, 0);
+    kw_array(&w, f, o->n);
+    for (int32_t i = 0; i < o->n; i++) {
+        ct_ent *e = &o->e[i];
+        int rc = e->rc;
+        btopic *bt = rc == KAFKA_NONE ? topic_find(b, e->name) : NULL;
+        kw_str(&w, f, e->name);
         kw_i16(&w, (int16_t)rc);
-        if (v >= 1) kw_str(&w, f, rc ? msg : NULL);
+        if (v >= 1) kw_str(&w, f, rc ? e->msg : NULL);
         if (v >= 5) {
-            kw_i32(&w, bt ? bt->npartitions : (rc ? -1 : t->num_partitions));
+            kw_i32(&w, bt ? bt->npartitions : (rc ? -1 : e->num_partitions));
             kw_i16(&w, rc ? -1 : 1);
             kw_array(&w, f, -1); /* Configs */
         }
         kw_tags(&w, f);
     }
     kw_tags(&w, f);
-    reply_end(b, r, &w);
+    reply_end(b, &o->r, &w);
+}
+
+static void ct_wait_done(broker *b, void *arg, int16_t err, const char *msg);
+
+static void ct_start(broker *b, ct_op *o, ct_ent *e)
+{
+    int waiting = 0;
+    e->rc = (int16_t)topic_create(b, e->name, e->num_partitions, e->cfg, e->ncfg, o->validate_only,
+                                  ct_wait_done, e, &waiting, e->msg, sizeof e->msg);
+    if (waiting == TOPIC_WAIT_OWN)
+        e->rounds = -1; /* the result comes with the callback */
+    if (waiting) o->pending++;
+}
+
+static void ct_wait_done(broker *b, void *arg, int16_t err, const char *msg)
+{
+    ct_ent *e = arg;
+    ct_op *o = e->op;
+    o->pending--;
+    if (e->rounds < 0) {
+        e->rc = err;
+        snprintf(e->msg, sizeof e->msg, "%s", err && msg && msg[0] ? msg : "");
+        if (err == KAFKA_TOPIC_ALREADY_EXISTS && !e->msg[0])
+            snprintf(e->msg, sizeof e->msg, "topic '%s' already exists", e->name);
+    } else if (++e->rounds < 3) {
+        ct_start(b, o, e); /* another job held the name: ask again */
+    } else {
+        e->rc = KAFKA_REQUEST_TIMED_OUT;
+        snprintf(e->msg, sizeof e->msg, "topic '%s' is busy; retry", e->name);
+    }
+    if (o->pending == 0) {
+        ct_respond(b, o);
+        ct_free(o);
+    }
+}
+
+void handle_CreateTopics(broker *b, reply *r, kafka_request *q)
+{
+    kafka_CreateTopicsRequest *cq = &q->u.create_topics;
+    ct_op *o = calloc(1, sizeof(*o));
+    if (!o) goto oom;
+    o->r = *r;
+    r->c = NULL;
+    o->validate_only = cq->validate_only;
+    o->e = calloc((size_t)(cq->ntopics > 0 ? cq->ntopics : 1), sizeof(*o->e));
+    if (!o->e) goto oom;
+    for (int32_t i = 0; i < cq->ntopics; i++) {
+        kafka_CreatableTopic *t = &cq->topics[i];
+        ct_ent *e = &o->e[i];
+        e->op = o;
+        e->num_partitions = t->num_partitions;
+        e->name = strdup(t->name);
+        o->n++;
+        size_t n = t->nconfigs > 64 ? 64 : (size_t)(t->nconfigs > 0 ? t->nconfigs : 0);
+        e->cfg = n ? calloc(n, sizeof(*e->cfg)) : NULL;
+        if (!e->name || (n && !e->cfg)) goto oom;
+        for (size_t k = 0; k < n; k++) {
+            e->cfg[k].key = strdup(t->configs[k].name);
+            e->cfg[k].value = strdup(t->configs[k].value ? t->configs[k].value : "");
+            e->ncfg++;
+            if (!e->cfg[k].key || !e->cfg[k].value) goto oom;
+        }
+    }
+    o->pending = 1; /* until every topic is started */
+    for (int32_t i = 0; i < o->n; i++) {
+        kafka_CreatableTopic *t = &cq->topics[i];
+        ct_ent *e = &o->e[i];
+        if (t->replication_factor != -1 && t->replication_factor != 1) {
+            snprintf(e->msg, sizeof e->msg, "replication factor %d: this single-node broker has 1",
+                     t->replication_factor);
+            e->rc = KAFKA_INVALID_REPLICATION_FACTOR;
+        } else if (t->nassignments > 0) {
+            snprintf(e->msg, sizeof e->msg, "manual replica assignments are not supported");
+            e->rc = KAFKA_INVALID_REQUEST;
+        } else {
+            ct_start(b, o, e);
+        }
+    }
+    if (--o->pending == 0) {
+        ct_respond(b, o);
+        ct_free(o);
+    }
+    return;
+oom:
+    if (o) {
+        reply_drop(b, &o->r);
+        ct_free(o);
+    } else
+        reply_drop(b, r);
 }
 
 void handle_DeleteTopics(broker *b, reply *r, kafka_request *q)

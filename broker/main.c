@@ -246,6 +246,8 @@ int main(int argc, char **argv)
     b->fetch_max_bytes = bconfig_int(&b->cfg, "fetch.max.bytes");
     b->produce_hold_max_ms = bconfig_int(&b->cfg, "produce.backpressure.max.ms");
     b->offset_metadata_max = (size_t)bconfig_int(&b->cfg, "offset.metadata.max.bytes");
+    b->idle_ms = bconfig_int(&b->cfg, "connections.max.idle.ms");
+    b->request_timeout_ms = bconfig_int(&b->cfg, "request.timeout.ms");
 
     if (net_init(b) != 0) {
         fprintf(stderr, "tierbroker: epoll/eventfd: %s\n", strerror(errno));
@@ -256,7 +258,11 @@ int main(int argc, char **argv)
     b->io_pool = bpool_create(b, "fsync", nio);
     b->cold_pool = bpool_create(b, "cold-read", (int)bconfig_int(&b->cfg, "num.cold.read.threads"));
     b->meta_pool = bpool_create(b, "meta", 1);
-    if (!b->hot_pool || !b->io_pool || !b->cold_pool || !b->meta_pool) {
+    /* Topic lookups and creates wait on the bucket (LIST, config PUT,
+     * partition recovery): a few threads, so one hung request does not hold
+     * every other topic's. */
+    b->topic_pool = bpool_create(b, "topic", 4);
+    if (!b->hot_pool || !b->io_pool || !b->cold_pool || !b->meta_pool || !b->topic_pool) {
         fprintf(stderr, "tierbroker: cannot start worker threads\n");
         return 1;
     }
@@ -321,12 +327,18 @@ int main(int argc, char **argv)
     net_shutdown(b);
     fetch_abort_all(b);
     produce_abort_all(b);
+    /* Topic jobs first: their `done` may save the topic list on the meta
+     * pool and must run while that pool exists. */
+    bpool_destroy(b->topic_pool);
+    b->topic_pool = NULL;
+    net_drain(b);
     bpool_destroy(b->hot_pool);
     bpool_destroy(b->cold_pool);
     bpool_destroy(b->io_pool);
     bpool_destroy(b->meta_pool);
     net_drain(b);
     group_free_all(b);
+    topics_free_all(b);
     b->pl->engine_close(b->eng);
     blog_info("stopped");
     return 0;

@@ -8,7 +8,10 @@
  * and expect answers in order; keeping all broker state on one thread makes
  * that ordering, the group coordinator and long-poll wakeups lock-free. The
  * loop never blocks on storage except for the page-cache append of a
- * Produce; reads, fsyncs and file writes go to the pools.
+ * Produce; reads, fsyncs, file writes and topic lookups go to the pools.
+ * The 50 ms tick also resumes listeners paused out of descriptors and closes
+ * idle connections and unfinished frames (connections.max.idle.ms,
+ * request.timeout.ms); blog() limits repeated lines per call site.
  *
  * Memory is bounded the way Kafka bounds it, by not reading: a connection
  * is muted (EPOLLIN off, its requests left in the kernel's socket buffer)
@@ -41,9 +44,57 @@
 
 int g_blog_debug;
 
+/* Repeated lines: a client, a full disk or an exhausted descriptor table can
+ * make one call site log thousands of times a second (3 million lines in 5 s
+ * were seen). Each format string may write BLOG_BURST lines per second; the
+ * rest are counted, and the next line of that format let through says how
+ * many were left out. Keyed by the format's address (one per call site);
+ * DEBUG lines, asked for explicitly, are never held back. */
+#define BLOG_SLOTS 128
+#define BLOG_BURST 10
+static struct {
+    const char *fmt;
+    int64_t sec;
+    unsigned n;
+    unsigned long suppressed;
+} g_blog_rl[BLOG_SLOTS];
+static pthread_mutex_t g_blog_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* Returns 0 to drop this line, else 1 with *suppressed set to the lines
+ * dropped since the last one of this format. */
+static int blog_admit(const char *fmt, int64_t sec, unsigned long *suppressed)
+{
+    size_t h = ((uintptr_t)fmt >> 3) % BLOG_SLOTS;
+    int ok = 1;
+    *suppressed = 0;
+    pthread_mutex_lock(&g_blog_mu);
+    if (g_blog_rl[h].fmt != fmt) {
+        *suppressed = g_blog_rl[h].fmt == NULL ? 0 : g_blog_rl[h].suppressed;
+        g_blog_rl[h].fmt = fmt;
+        g_blog_rl[h].sec = sec;
+        g_blog_rl[h].n = 0;
+        g_blog_rl[h].suppressed = 0;
+    } else if (g_blog_rl[h].sec != sec) {
+        g_blog_rl[h].sec = sec;
+        g_blog_rl[h].n = 0;
+    }
+    if (g_blog_rl[h].n >= BLOG_BURST) {
+        g_blog_rl[h].suppressed++;
+        ok = 0;
+    } else {
+        g_blog_rl[h].n++;
+        *suppressed += g_blog_rl[h].suppressed;
+        g_blog_rl[h].suppressed = 0;
+    }
+    pthread_mutex_unlock(&g_blog_mu);
+    return ok;
+}
+
 /* Any thread. One write(2) per line keeps lines whole. */
 void blog(const char *level, const char *fmt, ...)
 {
+    unsigned long suppressed = 0;
+    if (strcmp(level, "DEBUG") && !blog_admit(fmt, bclock_ms() / 1000, &suppressed)) return;
     char line[2048];
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -58,6 +109,12 @@ void blog(const char *level, const char *fmt, ...)
     va_end(ap);
     size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
     if (len > sizeof line - 2) len = sizeof line - 2;
+    if (suppressed) {
+        int k = snprintf(line + len, sizeof line - len - 1, " (%lu similar lines suppressed)",
+                         suppressed);
+        if (k > 0) len += (size_t)k;
+        if (len > sizeof line - 2) len = sizeof line - 2;
+    }
     line[len++] = '\n';
     ssize_t w = write(2, line, len);
     (void)w;
@@ -215,6 +272,9 @@ struct conn {
     int fetch_blocked; /* its next request is a Fetch while one is in flight */
     int kicked;        /* on b->kick_*: resume reading/dispatching soon */
     conn *next_wait, *next_kick;
+    conn *prev, *next;       /* b->conns: the idle and frame timers walk it */
+    int64_t last_active_ms;  /* last byte read or written */
+    int64_t frame_since_ms;  /* first byte of an unfinished frame; 0 = none */
 };
 
 int conn_closed(const conn *c) { return c->closed; }
@@ -309,6 +369,12 @@ void conn_close(broker *b, conn *c, const char *why)
     if (c->closed) return;
     c->closed = 1;
     if (why) blog_info("closing connection %s: %s", c->peer, why);
+    if (c->prev)
+        c->prev->next = c->next;
+    else if (b->conns == c)
+        b->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    c->prev = c->next = NULL;
     epoll_ctl(b->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     c->fd = -1;
@@ -380,6 +446,7 @@ static void conn_flush(broker *b, conn *c)
             }
             c->head_off += (size_t)n;
             c->out_bytes -= (size_t)n;
+            c->last_active_ms = bclock_ms();
             if (c->head_off < s->len) continue;
         }
         c->head = s->next;
@@ -568,6 +635,12 @@ static void conn_dispatch_buffered(broker *b, conn *c)
         memmove(c->in, c->in + off, c->in_len - off);
         c->in_len -= off;
     }
+    /* Bytes left are the start of a frame: request.timeout.ms runs from its
+     * first byte (a new frame when one was just consumed). */
+    if (!c->in_len)
+        c->frame_since_ms = 0;
+    else if (off || !c->frame_since_ms)
+        c->frame_since_ms = c->last_active_ms;
     if (c->in_cap > CONN_IN_BASE && c->in_len <= CONN_IN_BASE) {
         uint8_t *n = realloc(c->in, CONN_IN_BASE);
         if (n) {
@@ -655,6 +728,7 @@ static void conn_readable(broker *b, conn *c)
             break;
         }
         c->in_len += (size_t)n;
+        c->last_active_ms = bclock_ms();
     }
     conn_update_events(b, c);
     conn_unref(b, c);
@@ -673,6 +747,53 @@ static void conn_run_kicks(broker *b)
     }
 }
 
+/* How long a listener is left alone after accept ran out of descriptors or
+ * memory: the pending connection stays in the kernel's backlog, and polling
+ * the listener again at once would only fail again (a busy loop). */
+#define ACCEPT_BACKOFF_MS 100
+
+static void listener_pause(broker *b, blistener *l, int err)
+{
+    blog_warn("accept on %s:%d: %s: not accepting for %d ms (raise the open files limit, "
+              "ulimit -n, or lower the number of clients)",
+              l->host, l->port, strerror(err), ACCEPT_BACKOFF_MS);
+    epoll_ctl(b->epfd, EPOLL_CTL_DEL, l->fd, NULL);
+    l->paused_until_ms = bclock_ms() + ACCEPT_BACKOFF_MS;
+}
+
+/* Loop thread: listens again on paused listeners whose backoff is over. */
+static void listeners_resume(broker *b, int64_t now)
+{
+    for (int k = 0; k < b->nlisteners; k++) {
+        blistener *l = &b->listeners[k];
+        if (!l->paused_until_ms || now < l->paused_until_ms) continue;
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = l};
+        if (epoll_ctl(b->epfd, EPOLL_CTL_ADD, l->fd, &ev) == 0 || errno == EEXIST)
+            l->paused_until_ms = 0;
+        else
+            l->paused_until_ms = now + ACCEPT_BACKOFF_MS;
+    }
+}
+
+/* Loop thread: closes connections silent for connections.max.idle.ms and
+ * those whose unfinished request frame is older than request.timeout.ms.
+ * A connection waiting for its own answers (inflight) is neither: the wait
+ * is the broker's, not the client's. */
+static void conns_expire(broker *b, int64_t now)
+{
+    conn *c = b->conns;
+    while (c) {
+        conn *next = c->next;
+        if (!c->closed && c->inflight == 0) {
+            if (c->frame_since_ms && now - c->frame_since_ms >= b->request_timeout_ms)
+                conn_close(b, c, "request not received completely within request.timeout.ms");
+            else if (now - c->last_active_ms >= b->idle_ms)
+                conn_close(b, c, "idle for connections.max.idle.ms");
+        }
+        c = next;
+    }
+}
+
 static void accept_all(broker *b, blistener *l)
 {
     for (;;) {
@@ -681,7 +802,9 @@ static void accept_all(broker *b, blistener *l)
         int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR) continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                listener_pause(b, l, errno);
+            else if (errno != EAGAIN && errno != EWOULDBLOCK)
                 blog_warn("accept on %s:%d: %s", l->host, l->port, strerror(errno));
             return;
         }
@@ -706,6 +829,10 @@ static void accept_all(broker *b, blistener *l)
             free(c);
             continue;
         }
+        c->last_active_ms = bclock_ms();
+        c->next = b->conns;
+        if (b->conns) b->conns->prev = c;
+        b->conns = c;
         blog_debug("accepted %s", c->peer);
     }
 }
@@ -765,8 +892,9 @@ int net_init(broker *b)
  * that is refused costs a lock and a comparison. */
 #define HELD_RETRY_MS 10
 
-/* The loop: until b->stop. The 50 ms tick drives long-poll deadlines and
- * group session timeouts; held Produce requests retry every HELD_RETRY_MS. */
+/* The loop: until b->stop. The 50 ms tick drives long-poll deadlines,
+ * group session timeouts, listener backoff and connection timeouts; held
+ * Produce requests retry every HELD_RETRY_MS. */
 void net_run(broker *b)
 {
     struct epoll_event evs[128];
@@ -820,6 +948,8 @@ void net_run(broker *b)
             last_tick = now;
             fetch_wake(b);
             group_tick(b);
+            listeners_resume(b, now);
+            conns_expire(b, now);
         }
         conn_run_kicks(b);
     }

@@ -10,7 +10,16 @@
  * the file but known to the plugin (data dir rebuilt from the bucket) is
  * adopted on first use.
  *
- * Thread: loop thread, except meta_run (meta pool worker).
+ * The registry answers from memory only, so a request never waits on the
+ * storage on the loop thread: a name it does not hold is looked up (and,
+ * for auto-create and CreateTopics, created) by one job on the topic pool
+ * (b->opening: one job per name at a time; requests needing the name
+ * meanwhile wait for that job or get a retriable error), and a name the
+ * storage does not know either is remembered for TOPIC_NEG_TTL_MS (the
+ * negative cache) so that a stream of requests for it costs no LISTs.
+ *
+ * Thread: loop thread, except job_run, reap_run (topic pool workers) and
+ * meta_run (meta pool worker).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,67 +45,53 @@ int topic_name_valid(const char *name)
     return 1;
 }
 
+static void free_parts(bpart *parts, int32_t n)
+{
+    for (int32_t i = 0; parts && i < n; i++) {
+        pid_state *p = parts[i].pids;
+        while (p) {
+            pid_state *nx = p->next;
+            free(p);
+            p = nx;
+        }
+        parts[i].pids = NULL;
+    }
+    free(parts);
+}
+
 static void topic_free(btopic *t)
 {
     if (!t) return;
-    for (int32_t i = 0; i < t->npartitions; i++) {
-        pid_state *p = t->parts ? t->parts[i].pids : NULL;
-        while (p) {
-            pid_state *n = p->next;
-            free(p);
-            p = n;
-        }
-    }
+    free_parts(t->parts, t->npartitions);
     for (size_t i = 0; i < t->nconfigs; i++) {
         free(t->configs[i].key);
         free(t->configs[i].value);
     }
     free(t->configs);
-    free(t->parts);
     free(t->name);
     free(t);
 }
 
-/* Opens nparts partitions and links the topic in. at_start: a topic from
- * the metadata file at startup; a partition that fails to open there stays
- * offline (h NULL, its requests answer KAFKA_STORAGE_ERROR) instead of
- * keeping the broker from starting, as Kafka takes one bad log dir offline.
- * Otherwise (create, adopt) a failure undoes the whole topic. */
-static int topic_register(broker *b, const char *name, int32_t nparts, int create,
-                          const bprop *cfg, size_t ncfg, int at_start, char *msg, size_t msglen)
+/* Links a topic whose partitions are open into the registry; takes
+ * ownership of parts (also on failure). Loop thread. */
+static int topic_link(broker *b, const char *name, int32_t nparts, bpart *parts, const bprop *cfg,
+                      size_t ncfg)
 {
     btopic *t = calloc(1, sizeof(*t));
-    if (!t) return KAFKA_UNKNOWN_SERVER_ERROR;
-    t->name = strdup(name);
-    t->parts = calloc((size_t)nparts, sizeof(*t->parts));
-    t->configs = ncfg ? calloc(ncfg, sizeof(*t->configs)) : NULL;
-    if (!t->name || !t->parts || (ncfg && !t->configs)) goto oom;
+    if (!t) {
+        free_parts(parts, nparts);
+        return KAFKA_UNKNOWN_SERVER_ERROR;
+    }
+    t->parts = parts;
     t->npartitions = nparts;
+    t->name = strdup(name);
+    t->configs = ncfg ? calloc(ncfg, sizeof(*t->configs)) : NULL;
+    if (!t->name || (ncfg && !t->configs)) goto oom;
     for (size_t i = 0; i < ncfg; i++) {
         t->configs[i].key = strdup(cfg[i].key);
         t->configs[i].value = strdup(cfg[i].value ? cfg[i].value : "");
         t->nconfigs++;
         if (!t->configs[i].key || !t->configs[i].value) goto oom;
-    }
-    for (int32_t i = 0; i < nparts; i++) {
-        char err[512] = "";
-        t->parts[i].index = i;
-        tsp_status st = b->pl->partition_open(b->eng, name, i, create ? TSP_PART_CREATE : 0,
-                                              &t->parts[i].h, err, sizeof err);
-        if (st != TSP_OK && at_start) {
-            blog_error("opening %s-%d: %s: %s; the partition stays offline (its requests answer "
-                       "KAFKA_STORAGE_ERROR) until the broker restarts with it repaired",
-                       name, i, b->pl->status_name(st), err);
-            t->parts[i].h = NULL;
-            continue;
-        }
-        if (st != TSP_OK) {
-            blog_error("opening %s-%d: %s: %s", name, i, b->pl->status_name(st), err);
-            snprintf(msg, msglen, "%s", err);
-            topic_free(t);
-            return kafka_error_from_status(st);
-        }
-        idempotence_rebuild(b, &t->parts[i]);
     }
     t->next = b->topics;
     b->topics = t;
@@ -106,10 +101,101 @@ oom:
     return KAFKA_UNKNOWN_SERVER_ERROR;
 }
 
+static int in_list(const int32_t *v, size_t n, int32_t x)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == x) return 1;
+    return 0;
+}
+
+/* Opens partitions [0, n) of a topic into parts and rebuilds their producer
+ * state. When one fails, the partitions this call created (`undo`: every
+ * index not in existing[]) are deleted again, so that a create that fails
+ * half way (out of file descriptors, disk full) leaves neither open handles
+ * nor directories behind and the next create can succeed.
+ * Blocking: a topic-pool worker, or the loop thread before serving. */
+static tsp_status open_partitions(broker *b, const char *name, int32_t n, bpart *parts, int undo,
+                                  const int32_t *existing, size_t nexisting, char *msg,
+                                  size_t msglen)
+{
+    for (int32_t i = 0; i < n; i++) {
+        char err[512] = "";
+        parts[i].index = i;
+        tsp_status st = b->pl->partition_open(b->eng, name, i, TSP_PART_CREATE, &parts[i].h, err,
+                                              sizeof err);
+        if (st == TSP_OK) {
+            idempotence_rebuild(b, &parts[i]);
+            continue;
+        }
+        blog_error("opening %s-%d of %d: %s: %s", name, i, n, b->pl->status_name(st), err);
+        snprintf(msg, msglen, "opening partition %d of %d: %s", i, n, err);
+        int32_t removed = 0;
+        /* Newest first, and the one that failed (it may have left a
+         * directory) last, once the others gave their descriptors back. */
+        for (int32_t m = 0; undo && m <= i; m++) {
+            int32_t k = m < i ? i - 1 - m : i;
+            if (in_list(existing, nexisting, k)) continue;
+            char derr[512] = "";
+            tsp_status ds = b->pl->partition_delete(b->eng, name, k, derr, sizeof derr);
+            if (ds != TSP_OK && ds != TSP_E_NOT_FOUND)
+                blog_error("removing %s-%d of a failed create: %s: %s", name, k,
+                           b->pl->status_name(ds), derr);
+            else
+                removed++;
+        }
+        if (undo) blog_info("removed %d partition(s) of the failed create of %s", removed, name);
+        return st;
+    }
+    return TSP_OK;
+}
+
+/* Startup (before serving): opens a topic of the metadata file. A
+ * partition that fails to open here stays offline (h NULL: its requests
+ * answer KAFKA_STORAGE_ERROR) instead of keeping the broker from starting,
+ * as Kafka takes one bad log dir offline; creates and adoptions, on the
+ * topic pool, undo the whole topic instead (open_partitions). */
+static int topic_register(broker *b, const char *name, int32_t nparts, const bprop *cfg,
+                          size_t ncfg, char *msg, size_t msglen)
+{
+    if (nparts <= 0) {
+        snprintf(msg, msglen, "bad partition count %d", nparts);
+        return KAFKA_INVALID_PARTITIONS;
+    }
+    bpart *parts = calloc((size_t)nparts, sizeof(*parts));
+    if (!parts) return KAFKA_UNKNOWN_SERVER_ERROR;
+    for (int32_t i = 0; i < nparts; i++) {
+        char err[512] = "";
+        parts[i].index = i;
+        tsp_status st = b->pl->partition_open(b->eng, name, i, TSP_PART_CREATE, &parts[i].h, err,
+                                              sizeof err);
+        if (st == TSP_OK) {
+            idempotence_rebuild(b, &parts[i]);
+            continue;
+        }
+        blog_error("opening %s-%d: %s: %s; the partition stays offline (its requests answer "
+                   "KAFKA_STORAGE_ERROR) until the broker restarts with it repaired",
+                   name, i, b->pl->status_name(st), err);
+        parts[i].h = NULL;
+    }
+    return topic_link(b, name, nparts, parts, cfg, ncfg);
+}
+
+/* Deleted topics whose storage is being removed on the topic pool. */
+struct reap_job {
+    bjob j;
+    struct reap_job *next; /* b->reaping */
+    broker *b;
+    btopic *list;
+};
+typedef struct reap_job reap_job;
+
 static int is_doomed(broker *b, const char *name)
 {
     for (btopic *t = b->doomed; t; t = t->next)
         if (!strcmp(t->name, name)) return 1;
+    for (reap_job *r = b->reaping; r; r = r->next)
+        for (btopic *t = r->list; t; t = t->next)
+            if (!strcmp(t->name, name)) return 1;
     return 0;
 }
 
@@ -117,29 +203,327 @@ btopic *topic_find(broker *b, const char *name)
 {
     for (btopic *t = b->topics; t; t = t->next)
         if (!strcmp(t->name, name)) return t;
-    if (is_doomed(b, name)) return NULL;
-    /* Known to the plugin (recovered from the bucket) but not to us. */
-    if (!topic_name_valid(name)) return NULL;
-    int32_t *parts = NULL;
-    size_t n = 0;
-    char err[256];
-    if (b->pl->topic_partitions(b->eng, name, &parts, &n, err, sizeof err) != TSP_OK || n == 0) {
-        b->pl->buffer_free(parts);
-        return NULL;
-    }
-    int32_t max = 0;
-    for (size_t i = 0; i < n; i++)
-        if (parts[i] + 1 > max) max = parts[i] + 1;
-    b->pl->buffer_free(parts);
-    blog_info("adopting topic %s (%d partitions) known to the storage engine", name, max);
-    if (topic_register(b, name, max, 1, NULL, 0, 0, err, sizeof err) != KAFKA_NONE) return NULL;
-    meta_save_topics(b, NULL, NULL);
-    return b->topics;
+    return NULL;
 }
 
-bpart *topic_part(broker *b, const char *topic, int32_t partition, int16_t *err)
+/* ------------------------------------------------ the negative cache */
+
+/* Names the storage did not know, answered without asking it again for
+ * TOPIC_NEG_TTL_MS (a topic recovered into the bucket by another process
+ * shows up after that). Oldest first: every entry has the same TTL. */
+typedef struct topic_neg {
+    struct topic_neg *next;
+    int64_t expires;
+    char name[];
+} topic_neg;
+
+static void neg_expire(broker *b)
 {
-    btopic *t = topic_find(b, topic);
+    int64_t now = bclock_ms();
+    while (b->neg_head && (b->neg_head->expires <= now || b->nneg > TOPIC_NEG_MAX)) {
+        topic_neg *e = b->neg_head;
+        b->neg_head = e->next;
+        if (!b->neg_head) b->neg_tail = NULL;
+        b->nneg--;
+        free(e);
+    }
+}
+
+static int neg_hit(broker *b, const char *name)
+{
+    neg_expire(b);
+    for (topic_neg *e = b->neg_head; e; e = e->next)
+        if (!strcmp(e->name, name)) return 1;
+    return 0;
+}
+
+static void neg_del(broker *b, const char *name)
+{
+    topic_neg **pp = &b->neg_head, *prev = NULL;
+    while (*pp) {
+        topic_neg *e = *pp;
+        if (!strcmp(e->name, name)) {
+            *pp = e->next;
+            if (b->neg_tail == e) b->neg_tail = prev;
+            b->nneg--;
+            free(e);
+            return;
+        }
+        prev = e;
+        pp = &e->next;
+    }
+}
+
+static void neg_add(broker *b, const char *name)
+{
+    neg_del(b, name);
+    size_t n = strlen(name);
+    topic_neg *e = malloc(sizeof(*e) + n + 1);
+    if (!e) return;
+    memcpy(e->name, name, n + 1);
+    e->expires = bclock_ms() + TOPIC_NEG_TTL_MS;
+    e->next = NULL;
+    if (b->neg_tail)
+        b->neg_tail->next = e;
+    else
+        b->neg_head = e;
+    b->neg_tail = e;
+    b->nneg++;
+    neg_expire(b);
+}
+
+void topics_free_all(broker *b)
+{
+    while (b->neg_head) {
+        topic_neg *e = b->neg_head;
+        b->neg_head = e->next;
+        free(e);
+    }
+    b->neg_tail = NULL;
+    b->nneg = 0;
+    while (b->topics) {
+        btopic *t = b->topics;
+        b->topics = t->next;
+        topic_free(t);
+    }
+}
+
+/* ------------------------------------------ lookup and create jobs */
+
+typedef struct topic_waiter {
+    struct topic_waiter *next;
+    topic_wait_fn fn;
+    void *arg;
+} topic_waiter;
+
+/* One job per topic name at a time (b->opening): every request that needs
+ * the name while it runs waits for this job instead of starting another. */
+typedef struct topic_job topic_job;
+struct topic_job {
+    bjob j;
+    struct topic_job *next;
+    broker *b;
+    char *name;
+    int lookup;          /* ask the storage first; adopt what it knows */
+    int explicit_create; /* CreateTopics: a topic the storage knows is TOPIC_ALREADY_EXISTS */
+    int32_t create_n;    /* unknown to the storage: create this many (0 = do not) */
+    bprop *cfg;
+    size_t ncfg;
+    /* Results (the worker writes them; `done` reads them). */
+    int16_t err; /* KAFKA_NONE: open; UNKNOWN_TOPIC_OR_PARTITION: absent */
+    int created;
+    char msg[512];
+    int32_t nparts;
+    bpart *parts;
+    topic_waiter *waiters, **wtail;
+};
+
+static topic_job *opening_find(broker *b, const char *name)
+{
+    for (topic_job *j = b->opening; j; j = j->next)
+        if (!strcmp(j->name, name)) return j;
+    return NULL;
+}
+
+static void job_free(topic_job *j)
+{
+    for (size_t i = 0; i < j->ncfg; i++) {
+        free(j->cfg[i].key);
+        free(j->cfg[i].value);
+    }
+    free(j->cfg);
+    free_parts(j->parts, j->nparts);
+    free(j->name);
+    free(j);
+}
+
+/* Topic-pool worker: every blocking call of a topic's lookup or creation
+ * (directory scan, bucket LIST, configuration PUT, partition opens and
+ * recovery). Touches only the job and thread-safe plugin entries. */
+static void job_run(bjob *jb)
+{
+    topic_job *j = (topic_job *)jb;
+    broker *b = j->b;
+    int32_t *existing = NULL;
+    size_t nexisting = 0;
+    int32_t found = 0;
+    j->err = KAFKA_NONE;
+    if (j->lookup) {
+        char err[512] = "";
+        blog_info("looking up topic %s in the storage engine", j->name);
+        tsp_status st = b->pl->topic_partitions(b->eng, j->name, &existing, &nexisting, err,
+                                                sizeof err);
+        if (st != TSP_OK && st != TSP_E_NOT_FOUND) {
+            blog_warn("looking up topic %s: %s: %s", j->name, b->pl->status_name(st), err);
+            snprintf(j->msg, sizeof j->msg, "looking up topic %s: %s", j->name, err);
+            j->err = kafka_error_from_status(st);
+            if (j->err == KAFKA_NONE) j->err = KAFKA_UNKNOWN_SERVER_ERROR;
+            b->pl->buffer_free(existing);
+            return;
+        }
+        for (size_t i = 0; i < nexisting; i++)
+            if (existing[i] + 1 > found) found = existing[i] + 1;
+    }
+    int32_t n = found;
+    if (found && j->explicit_create) {
+        snprintf(j->msg, sizeof j->msg, "topic '%s' already exists (in the storage)", j->name);
+    } else if (!found) {
+        if (!j->create_n) {
+            j->err = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+            b->pl->buffer_free(existing);
+            return;
+        }
+        n = j->create_n;
+        if (j->ncfg) {
+            tsp_property *props = calloc(j->ncfg, sizeof(*props));
+            tsp_status st = TSP_E_NOMEM;
+            if (props) {
+                for (size_t i = 0; i < j->ncfg; i++) {
+                    props[i].key = j->cfg[i].key;
+                    props[i].value = j->cfg[i].value;
+                }
+                st = b->pl->topic_set_config(b->eng, j->name, props, j->ncfg, j->msg,
+                                             sizeof j->msg);
+                free(props);
+            }
+            if (st != TSP_OK) {
+                j->err = st == TSP_E_CONFIG ? KAFKA_INVALID_CONFIG : kafka_error_from_status(st);
+                b->pl->buffer_free(existing);
+                return;
+            }
+        }
+        j->created = 1;
+    }
+    j->parts = calloc((size_t)n, sizeof(*j->parts));
+    if (!j->parts) {
+        j->err = KAFKA_UNKNOWN_SERVER_ERROR;
+        b->pl->buffer_free(existing);
+        return;
+    }
+    j->nparts = n;
+    tsp_status st = open_partitions(b, j->name, n, j->parts, j->created, existing, nexisting,
+                                    j->msg, sizeof j->msg);
+    b->pl->buffer_free(existing);
+    if (st != TSP_OK) {
+        j->err = kafka_error_from_status(st);
+        if (j->err == KAFKA_NONE) j->err = KAFKA_UNKNOWN_SERVER_ERROR;
+        free_parts(j->parts, j->nparts);
+        j->parts = NULL;
+        j->nparts = 0;
+    }
+}
+
+static void job_done(bjob *jb)
+{
+    topic_job *j = (topic_job *)jb;
+    broker *b = j->b;
+    for (topic_job **pp = &b->opening; *pp; pp = &(*pp)->next)
+        if (*pp == j) {
+            *pp = j->next;
+            b->nopening--;
+            break;
+        }
+    int16_t err = j->err;
+    if (err == KAFKA_NONE && j->nparts > 0) {
+        err = (int16_t)topic_link(b, j->name, j->nparts, j->parts, j->cfg, j->ncfg);
+        j->parts = NULL;
+        j->nparts = 0;
+        if (err == KAFKA_NONE) {
+            neg_del(b, j->name);
+            if (j->created)
+                blog_info("created topic %s with %d partitions", j->name, b->topics->npartitions);
+            else
+                blog_info("adopted topic %s (%d partitions) known to the storage engine", j->name,
+                          b->topics->npartitions);
+            meta_save_topics(b, NULL, NULL);
+            if (!j->created && j->explicit_create) err = KAFKA_TOPIC_ALREADY_EXISTS;
+        }
+    } else if (err == KAFKA_UNKNOWN_TOPIC_OR_PARTITION) {
+        neg_add(b, j->name);
+    }
+    topic_waiter *w = j->waiters;
+    while (w) {
+        topic_waiter *nx = w->next;
+        w->fn(b, w->arg, err, j->msg);
+        free(w);
+        w = nx;
+    }
+    job_free(j);
+}
+
+/* Queues fn behind job j. Returns 0, or -1 when out of memory. */
+static int job_wait(topic_job *j, topic_wait_fn fn, void *arg)
+{
+    if (!fn) return 0;
+    topic_waiter *w = calloc(1, sizeof(*w));
+    if (!w) return -1;
+    w->fn = fn;
+    w->arg = arg;
+    *j->wtail = w;
+    j->wtail = &w->next;
+    return 0;
+}
+
+static topic_job *job_start(broker *b, const char *name, int lookup, int explicit_create,
+                            int32_t create_n, const bprop *cfg, size_t ncfg)
+{
+    /* No pool: shutting down (a waiter of the last jobs asking again). */
+    if (b->nopening >= TOPIC_MAX_JOBS || !b->topic_pool) return NULL;
+    topic_job *j = calloc(1, sizeof(*j));
+    if (!j) return NULL;
+    j->j.run = job_run;
+    j->j.done = job_done;
+    j->b = b;
+    j->lookup = lookup;
+    j->explicit_create = explicit_create;
+    j->create_n = create_n;
+    j->wtail = &j->waiters;
+    j->name = strdup(name);
+    j->cfg = ncfg ? calloc(ncfg, sizeof(*j->cfg)) : NULL;
+    if (!j->name || (ncfg && !j->cfg)) goto oom;
+    for (size_t i = 0; i < ncfg; i++) {
+        j->cfg[i].key = strdup(cfg[i].key);
+        j->cfg[i].value = strdup(cfg[i].value ? cfg[i].value : "");
+        j->ncfg++;
+        if (!j->cfg[i].key || !j->cfg[i].value) goto oom;
+    }
+    j->next = b->opening;
+    b->opening = j;
+    b->nopening++;
+    bpool_submit(b->topic_pool, &j->j);
+    return j;
+oom:
+    job_free(j);
+    return NULL;
+}
+
+int16_t topic_lookup(broker *b, const char *name, int auto_create, topic_wait_fn fn, void *arg,
+                     int *waiting)
+{
+    if (waiting) *waiting = 0;
+    if (topic_find(b, name)) return KAFKA_NONE;
+    if (!topic_name_valid(name)) return KAFKA_INVALID_TOPIC_EXCEPTION;
+    if (is_doomed(b, name)) return KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+    topic_job *j = opening_find(b, name);
+    if (!j) {
+        int absent = neg_hit(b, name);
+        if (absent && !auto_create) return KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+        j = job_start(b, name, !absent, 0, auto_create ? b->num_partitions : 0, NULL, 0);
+        if (!j) return KAFKA_LEADER_NOT_AVAILABLE; /* too many at once: retry */
+    }
+    if (fn && job_wait(j, fn, arg) == 0 && waiting) *waiting = 1;
+    return KAFKA_LEADER_NOT_AVAILABLE;
+}
+
+btopic *topic_resolve(broker *b, const char *name)
+{
+    btopic *t = topic_find(b, name);
+    if (!t) topic_lookup(b, name, 0, NULL, NULL, NULL);
+    return t;
+}
+
+bpart *topic_part_of(btopic *t, int32_t partition, int16_t *err)
+{
     if (!t || partition < 0 || partition >= t->npartitions) {
         *err = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
         return NULL;
@@ -152,19 +536,25 @@ bpart *topic_part(broker *b, const char *topic, int32_t partition, int16_t *err)
     return &t->parts[partition];
 }
 
+bpart *topic_part(broker *b, const char *topic, int32_t partition, int16_t *err)
+{
+    return topic_part_of(topic_resolve(b, topic), partition, err);
+}
+
 int topic_create(broker *b, const char *name, int32_t nparts, const bprop *cfg, size_t ncfg,
-                 int validate_only, char *msg, size_t msglen)
+                 int validate_only, topic_wait_fn fn, void *arg, int *waiting, char *msg,
+                 size_t msglen)
 {
     msg[0] = 0;
+    *waiting = 0;
     if (!topic_name_valid(name)) {
         snprintf(msg, msglen, "topic name '%s' must be 1..249 chars of [A-Za-z0-9._-]", name);
         return KAFKA_INVALID_TOPIC_EXCEPTION;
     }
-    for (btopic *t = b->topics; t; t = t->next)
-        if (!strcmp(t->name, name)) {
-            snprintf(msg, msglen, "topic '%s' already exists", name);
-            return KAFKA_TOPIC_ALREADY_EXISTS;
-        }
+    if (topic_find(b, name)) {
+        snprintf(msg, msglen, "topic '%s' already exists", name);
+        return KAFKA_TOPIC_ALREADY_EXISTS;
+    }
     if (is_doomed(b, name)) {
         snprintf(msg, msglen, "topic '%s' is still being deleted; retry shortly", name);
         return KAFKA_TOPIC_ALREADY_EXISTS;
@@ -175,23 +565,24 @@ int topic_create(broker *b, const char *name, int32_t nparts, const bprop *cfg, 
         return KAFKA_INVALID_PARTITIONS;
     }
     if (validate_only) return KAFKA_NONE;
-    if (ncfg) {
-        tsp_property *props = calloc(ncfg, sizeof(*props));
-        if (!props) return KAFKA_UNKNOWN_SERVER_ERROR;
-        for (size_t i = 0; i < ncfg; i++) {
-            props[i].key = cfg[i].key;
-            props[i].value = cfg[i].value ? cfg[i].value : "";
-        }
-        tsp_status st = b->pl->topic_set_config(b->eng, name, props, ncfg, msg, msglen);
-        free(props);
-        if (st != TSP_OK) return st == TSP_E_CONFIG ? KAFKA_INVALID_CONFIG : kafka_error_from_status(st);
+    topic_job *j = opening_find(b, name);
+    if (j) {
+        /* Someone's lookup or create of this name is running: wait for it,
+         * then the caller asks again (it will exist or be known absent). */
+        if (job_wait(j, fn, arg) != 0) return KAFKA_UNKNOWN_SERVER_ERROR;
+        *waiting = TOPIC_WAIT_OTHER;
+        return KAFKA_NONE;
     }
-    int rc = topic_register(b, name, nparts, 1, cfg, ncfg, 0, msg, msglen);
-    if (rc == KAFKA_NONE) {
-        blog_info("created topic %s with %d partitions", name, nparts);
-        meta_save_topics(b, NULL, NULL);
+    /* Asks the storage even when the negative cache says absent: a create
+     * must not overwrite a topic recovered into the bucket meanwhile. */
+    j = job_start(b, name, 1, 1, nparts, cfg, ncfg);
+    if (!j) {
+        snprintf(msg, msglen, "too many topic operations in progress; retry shortly");
+        return KAFKA_REQUEST_TIMED_OUT;
     }
-    return rc;
+    if (job_wait(j, fn, arg) != 0) return KAFKA_UNKNOWN_SERVER_ERROR;
+    *waiting = TOPIC_WAIT_OWN;
+    return KAFKA_NONE;
 }
 
 int topic_delete(broker *b, const char *name, char *msg, size_t msglen)
@@ -221,22 +612,63 @@ int topic_delete(broker *b, const char *name, char *msg, size_t msglen)
     return KAFKA_NONE;
 }
 
-void topics_reap(broker *b)
+/* Topic-pool worker: partition_delete removes local files and lists and
+ * deletes the bucket's objects. Until `done`, the names stay reserved
+ * (is_doomed), so a create of the same name waits for the old data to go. */
+static void reap_run(bjob *jb)
 {
-    while (b->doomed) {
-        btopic *t = b->doomed;
-        b->doomed = t->next;
+    reap_job *r = (reap_job *)jb;
+    broker *b = r->b;
+    for (btopic *t = r->list; t; t = t->next)
         for (int32_t i = 0; i < t->npartitions; i++) {
             char msg[512] = "";
             tsp_status st = b->pl->partition_delete(b->eng, t->name, i, msg, sizeof msg);
             if (st != TSP_OK && st != TSP_E_NOT_FOUND)
                 blog_error("deleting %s-%d: %s: %s", t->name, i, b->pl->status_name(st), msg);
         }
+}
+
+static void reap_free(reap_job *r)
+{
+    while (r->list) {
+        btopic *t = r->list;
+        r->list = t->next;
         blog_info("deleted topic %s", t->name);
         topic_free(t);
     }
+    free(r);
 }
 
+static void reap_done(bjob *jb)
+{
+    reap_job *r = (reap_job *)jb;
+    for (reap_job **pp = &r->b->reaping; *pp; pp = &(*pp)->next)
+        if (*pp == r) {
+            *pp = r->next;
+            break;
+        }
+    reap_free(r);
+}
+
+void topics_reap(broker *b)
+{
+    if (!b->doomed) return;
+    reap_job *r = calloc(1, sizeof(*r));
+    if (!r) return; /* retried after the next job */
+    r->j.run = reap_run;
+    r->j.done = reap_done;
+    r->b = b;
+    r->list = b->doomed;
+    b->doomed = NULL;
+    if (!b->topic_pool) { /* shutting down: the pools are gone */
+        reap_run(&r->j);
+        reap_free(r);
+        return;
+    }
+    r->next = b->reaping;
+    b->reaping = r;
+    bpool_submit(b->topic_pool, &r->j);
+}
 /* ------------------------------------------------------- metadata files */
 
 /*
@@ -588,8 +1020,8 @@ int meta_load(broker *b, char *err, size_t errlen)
             }
             ncfg++;
         }
-        char msg[512];
-        int rc = topic_register(b, name, atoi(np), 1, cfg, ncfg, 1, msg, sizeof msg);
+        char msg[512] = "";
+        int rc = topic_register(b, name, atoi(np), cfg, ncfg, msg, sizeof msg);
         for (size_t i = 0; i < ncfg; i++) {
             free(cfg[i].key);
             free(cfg[i].value);

@@ -690,12 +690,22 @@ ts_status ts_partition_delete(ts_engine *eng, const char *topic, int32_t partiti
      * engine close) so a handle used after delete never sees an empty log;
      * every entry point checks p->deleted. Their files go with the tree
      * below: their last unref must not unlink by name, which would remove
-     * the files of a partition of the same name created meanwhile. */
+     * the files of a partition of the same name created meanwhile. Their
+     * descriptors are closed now, not at engine close: the host has stopped
+     * every call on the handle (ABI), and a broker removing the partitions
+     * of a create that ran out of descriptors needs them back for the next. */
     uint64_t local = 0;
     for (size_t i = 0; i < p->nsegs; i++) {
-        p->segs[i]->deleted = 1;
-        atomic_store(&p->segs[i]->files_removed, 1);
-        local += p->segs[i]->size;
+        ts_segment *s = p->segs[i];
+        s->deleted = 1;
+        atomic_store(&s->files_removed, 1);
+        local += s->size;
+        int *fds[3] = {&s->fd, &s->oidx_fd, &s->tidx_fd};
+        for (int k = 0; k < 3; k++)
+            if (*fds[k] >= 0) {
+                close(*fds[k]);
+                *fds[k] = -1;
+            }
     }
     if (p->counted) atomic_fetch_sub(&eng->local_bytes, (long long)local);
     pthread_mutex_unlock(&p->mu);
