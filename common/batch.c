@@ -538,7 +538,8 @@ fail:
     if (w->st == TS_OK)
         return ts_err_set(errstr, errlen, TS_E_INVALID_RECORD,
                           "record %d: malformed %s (varint too long or negative length)", i, field);
-    return ts_err_set(errstr, errlen, w->st, "record %d: %s", i, w->msg);
+    /* The compressed stream is at fault, not one record: no "record <i>:". */
+    return ts_err_set(errstr, errlen, w->st, "%s (reading record %d)", w->msg, i);
 }
 
 ts_status ts_batch_validate_records(const uint8_t *p, const ts_batch_hdr *h, size_t max_bytes,
