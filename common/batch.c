@@ -13,11 +13,16 @@
  * the whole decompressed batch: memory per call is the window plus the
  * codec's own state (raw snappy, which has no streaming form, holds its
  * declared size, checked against the bound before allocating), and a bomb is
- * refused as soon as its output passes the bound.
+ * refused as soon as its output passes the bound. The window and the
+ * decompression contexts are kept per thread and reset for each batch: a
+ * zstd context holds its frame window (2 MiB for a level-3 stream without a
+ * content size), which cost more than the decompression itself when made
+ * afresh for every ~20 KiB batch.
  */
 #include "batch.h"
 
 #include <lz4frame.h>
+#include <pthread.h>
 #include <snappy-c.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -227,15 +232,55 @@ typedef struct walk {
     size_t in_len, in_pos;
     uint8_t *win;
     size_t win_cap;
-    int started, done;  /* codec state: stream begun / current stream finished */
+    int done;           /* gzip: member finished; raw snappy: block taken */
     size_t hint;        /* lz4/zstd: non-zero while a frame is unfinished */
     int snappy_framed;
-    z_stream z;
+    uint8_t *own_win; /* snappy's block buffer (sized by the blocks) */
+    z_stream *z;
     LZ4F_dctx *lz4;
     ZSTD_DCtx *zstd;
     ts_status st; /* set with msg when a pull ends in WK_ERROR */
     char msg[200];
 } walk;
+
+/* Per-thread scratch of the walk, made on first use, freed at thread exit. */
+typedef struct walk_tls {
+    uint8_t *win; /* WALK_WINDOW bytes */
+    z_stream z;
+    int z_ok;
+    LZ4F_dctx *lz4;
+    ZSTD_DCtx *zstd;
+} walk_tls;
+
+static pthread_key_t tls_key;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+static _Thread_local walk_tls *tls_cur;
+
+static void tls_free(void *arg)
+{
+    walk_tls *t = arg;
+    if (!t) return;
+    if (t->z_ok) inflateEnd(&t->z);
+    if (t->lz4) LZ4F_freeDecompressionContext(t->lz4);
+    ZSTD_freeDCtx(t->zstd);
+    free(t->win);
+    free(t);
+}
+
+static void tls_make_key(void) { pthread_key_create(&tls_key, tls_free); }
+
+static walk_tls *tls_get(void)
+{
+    if (tls_cur) return tls_cur;
+    pthread_once(&tls_once, tls_make_key);
+    walk_tls *t = calloc(1, sizeof(*t));
+    if (!t || !(t->win = malloc(WALK_WINDOW))) {
+        free(t);
+        return NULL;
+    }
+    pthread_setspecific(tls_key, t);
+    return tls_cur = t;
+}
 
 static int w_error(walk *w, ts_status st, const char *fmt, const char *detail)
 {
@@ -269,23 +314,23 @@ static int fill_gzip(walk *w)
     for (;;) {
         if (w->done) {
             if (w->in_pos == w->in_len) return 0;
-            inflateReset(&w->z); /* another gzip member follows (GZIPInputStream reads them) */
+            inflateReset(w->z); /* another gzip member follows (GZIPInputStream reads them) */
             w->done = 0;
         }
-        w->z.next_in = (Bytef *)(uintptr_t)(w->in + w->in_pos);
-        w->z.avail_in = (uInt)(w->in_len - w->in_pos);
-        w->z.next_out = w->win;
-        w->z.avail_out = (uInt)w->win_cap;
-        int zr = inflate(&w->z, Z_NO_FLUSH);
-        w->in_pos = w->in_len - w->z.avail_in;
-        size_t got = w->win_cap - w->z.avail_out;
+        w->z->next_in = (Bytef *)(uintptr_t)(w->in + w->in_pos);
+        w->z->avail_in = (uInt)(w->in_len - w->in_pos);
+        w->z->next_out = w->win;
+        w->z->avail_out = (uInt)w->win_cap;
+        int zr = inflate(w->z, Z_NO_FLUSH);
+        w->in_pos = w->in_len - w->z->avail_in;
+        size_t got = w->win_cap - w->z->avail_out;
         if (zr == Z_STREAM_END)
             w->done = 1;
         else if (zr == Z_BUF_ERROR && got == 0)
             return w_error(w, TS_E_INVALID_RECORD, "%s stream ends before its end marker%s", NULL);
         else if (zr != Z_OK)
             return w_error(w, TS_E_INVALID_RECORD, "%s data does not decompress: %s",
-                           w->z.msg ? w->z.msg : "zlib error");
+                           w->z->msg ? w->z->msg : "zlib error");
         if (got) return w_took(w, got);
     }
 }
@@ -339,9 +384,9 @@ static int snappy_block(walk *w, size_t clen)
     /* The preamble declares the size: refuse a bomb before allocating. */
     if (ulen > w->bound - w->produced) return w_too_large(w);
     if (ulen > w->win_cap) {
-        uint8_t *nw = realloc(w->win, ulen);
+        uint8_t *nw = realloc(w->own_win, ulen);
         if (!nw) return w_error(w, TS_E_NOMEM, "out of memory decompressing %s%s", NULL);
-        w->win = nw;
+        w->win = w->own_win = nw;
         w->win_cap = ulen;
     }
     size_t got = ulen;
@@ -546,7 +591,7 @@ ts_status ts_batch_validate_records(const uint8_t *p, const ts_batch_hdr *h, siz
                                     char *errstr, size_t errlen)
 {
     walk w;
-    memset(&w, 0, sizeof(w));
+    memset(&w, 0, offsetof(walk, msg));
     w.codec = h->attributes & 0x7;
     w.bound = max_bytes;
     w.limit = UINT64_MAX;
@@ -571,33 +616,31 @@ ts_status ts_batch_validate_records(const uint8_t *p, const ts_batch_hdr *h, siz
          * takes xerial-framed data (Java clients) and falls back to one raw
          * block (librdkafka); so does this. */
         w.snappy_framed = rec_len >= 16 && !memcmp(rec, xerial_magic, 8);
-    } else {
-        w.win_cap = WALK_WINDOW;
-        w.win = malloc(w.win_cap);
-        if (!w.win) return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
+        st = walk_records(&w, h, errstr, errlen);
+        free(w.own_win);
+        return st;
     }
+    walk_tls *t = tls_get();
+    if (!t) return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
+    w.win = t->win;
+    w.win_cap = WALK_WINDOW;
     if (w.codec == 1) {
-        if (inflateInit2(&w.z, 16 + MAX_WBITS) != Z_OK) { /* 16: gzip wrapper only */
-            st = ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory (zlib)");
-            goto out;
-        }
-        w.started = 1;
+        /* 16 + MAX_WBITS: the gzip wrapper only, as Kafka's GZIPInputStream. */
+        if (!t->z_ok && inflateInit2(&t->z, 16 + MAX_WBITS) != Z_OK)
+            return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory (zlib)");
+        t->z_ok = 1;
+        inflateReset(&t->z);
+        w.z = &t->z;
     } else if (w.codec == 3) {
-        if (LZ4F_isError(LZ4F_createDecompressionContext(&w.lz4, LZ4F_VERSION))) {
-            st = ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory (lz4)");
-            goto out;
-        }
-    } else if (w.codec == 4) {
-        if (!(w.zstd = ZSTD_createDCtx())) {
-            st = ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory (zstd)");
-            goto out;
-        }
+        if (!t->lz4 && LZ4F_isError(LZ4F_createDecompressionContext(&t->lz4, LZ4F_VERSION)))
+            return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory (lz4)");
+        LZ4F_resetDecompressionContext(t->lz4);
+        w.lz4 = t->lz4;
+    } else {
+        if (!t->zstd && !(t->zstd = ZSTD_createDCtx()))
+            return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory (zstd)");
+        ZSTD_DCtx_reset(t->zstd, ZSTD_reset_session_only);
+        w.zstd = t->zstd;
     }
-    st = walk_records(&w, h, errstr, errlen);
-out:
-    if (w.started) inflateEnd(&w.z);
-    if (w.lz4) LZ4F_freeDecompressionContext(w.lz4);
-    ZSTD_freeDCtx(w.zstd);
-    free(w.win);
-    return st;
+    return walk_records(&w, h, errstr, errlen);
 }
