@@ -14,7 +14,7 @@
  * codec's own state (raw snappy, which has no streaming form, holds its
  * declared size, checked against the bound before allocating), and a bomb is
  * refused as soon as its output passes the bound. The window and the
- * decompression contexts are kept per thread and reset for each batch: a
+ * decompression contexts are kept between calls and reset for each batch: a
  * zstd context holds its frame window (2 MiB for a level-3 stream without a
  * content size), which cost more than the decompression itself when made
  * afresh for every ~20 KiB batch.
@@ -243,22 +243,28 @@ typedef struct walk {
     char msg[200];
 } walk;
 
-/* Per-thread scratch of the walk, made on first use, freed at thread exit. */
-typedef struct walk_tls {
+/* Scratch of the walk: the window and the decompression contexts, reset for
+ * each batch and kept in a small idle list between calls (at most
+ * SCRATCH_IDLE_MAX kept; more concurrent callers get blocks freed after
+ * use). A list rather than thread-local storage: nothing is left to run at
+ * thread exit, so a host may dlclose the plugin while its threads live on. */
+#define SCRATCH_IDLE_MAX 8
+
+typedef struct walk_scratch {
+    struct walk_scratch *next;
     uint8_t *win; /* WALK_WINDOW bytes */
     z_stream z;
     int z_ok;
     LZ4F_dctx *lz4;
     ZSTD_DCtx *zstd;
-} walk_tls;
+} walk_scratch;
 
-static pthread_key_t tls_key;
-static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
-static _Thread_local walk_tls *tls_cur;
+static pthread_mutex_t scratch_mu = PTHREAD_MUTEX_INITIALIZER;
+static walk_scratch *scratch_idle;
+static int scratch_nidle;
 
-static void tls_free(void *arg)
+static void scratch_free(walk_scratch *t)
 {
-    walk_tls *t = arg;
     if (!t) return;
     if (t->z_ok) inflateEnd(&t->z);
     if (t->lz4) LZ4F_freeDecompressionContext(t->lz4);
@@ -267,19 +273,48 @@ static void tls_free(void *arg)
     free(t);
 }
 
-static void tls_make_key(void) { pthread_key_create(&tls_key, tls_free); }
-
-static walk_tls *tls_get(void)
+static walk_scratch *scratch_get(void)
 {
-    if (tls_cur) return tls_cur;
-    pthread_once(&tls_once, tls_make_key);
-    walk_tls *t = calloc(1, sizeof(*t));
+    pthread_mutex_lock(&scratch_mu);
+    walk_scratch *t = scratch_idle;
+    if (t) {
+        scratch_idle = t->next;
+        scratch_nidle--;
+    }
+    pthread_mutex_unlock(&scratch_mu);
+    if (t) return t;
+    t = calloc(1, sizeof(*t));
     if (!t || !(t->win = malloc(WALK_WINDOW))) {
         free(t);
         return NULL;
     }
-    pthread_setspecific(tls_key, t);
-    return tls_cur = t;
+    return t;
+}
+
+static void scratch_put(walk_scratch *t)
+{
+    pthread_mutex_lock(&scratch_mu);
+    if (scratch_nidle < SCRATCH_IDLE_MAX) {
+        t->next = scratch_idle;
+        scratch_idle = t;
+        scratch_nidle++;
+        t = NULL;
+    }
+    pthread_mutex_unlock(&scratch_mu);
+    scratch_free(t);
+}
+
+/* Library unload (dlclose of the plugin, process exit). */
+__attribute__((destructor)) static void scratch_unload(void)
+{
+    pthread_mutex_lock(&scratch_mu);
+    while (scratch_idle) {
+        walk_scratch *t = scratch_idle;
+        scratch_idle = t->next;
+        scratch_free(t);
+    }
+    scratch_nidle = 0;
+    pthread_mutex_unlock(&scratch_mu);
 }
 
 static int w_error(walk *w, ts_status st, const char *fmt, const char *detail)
@@ -620,27 +655,30 @@ ts_status ts_batch_validate_records(const uint8_t *p, const ts_batch_hdr *h, siz
         free(w.own_win);
         return st;
     }
-    walk_tls *t = tls_get();
+    walk_scratch *t = scratch_get();
     if (!t) return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
     w.win = t->win;
     w.win_cap = WALK_WINDOW;
     if (w.codec == 1) {
         /* 16 + MAX_WBITS: the gzip wrapper only, as Kafka's GZIPInputStream. */
-        if (!t->z_ok && inflateInit2(&t->z, 16 + MAX_WBITS) != Z_OK)
-            return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory (zlib)");
-        t->z_ok = 1;
-        inflateReset(&t->z);
-        w.z = &t->z;
+        if (!t->z_ok && inflateInit2(&t->z, 16 + MAX_WBITS) == Z_OK) t->z_ok = 1;
+        if (t->z_ok) inflateReset(&t->z);
+        w.z = t->z_ok ? &t->z : NULL;
     } else if (w.codec == 3) {
         if (!t->lz4 && LZ4F_isError(LZ4F_createDecompressionContext(&t->lz4, LZ4F_VERSION)))
-            return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory (lz4)");
-        LZ4F_resetDecompressionContext(t->lz4);
+            t->lz4 = NULL;
+        if (t->lz4) LZ4F_resetDecompressionContext(t->lz4);
         w.lz4 = t->lz4;
     } else {
-        if (!t->zstd && !(t->zstd = ZSTD_createDCtx()))
-            return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory (zstd)");
-        ZSTD_DCtx_reset(t->zstd, ZSTD_reset_session_only);
+        if (!t->zstd) t->zstd = ZSTD_createDCtx();
+        if (t->zstd) ZSTD_DCtx_reset(t->zstd, ZSTD_reset_session_only);
         w.zstd = t->zstd;
     }
-    return walk_records(&w, h, errstr, errlen);
+    if (!w.z && !w.lz4 && !w.zstd)
+        st = ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory (%s decompression context)",
+                        codec_names[w.codec]);
+    else
+        st = walk_records(&w, h, errstr, errlen);
+    scratch_put(t);
+    return st;
 }
