@@ -42,6 +42,7 @@ _Static_assert(TSP_E_NOSPACE == TS_E_NOSPACE, "status mirror");
 _Static_assert(TSP_E_UNSUPPORTED == TS_E_UNSUPPORTED, "status mirror");
 _Static_assert(TSP_E_MSG_TOO_LARGE == TS_E_MSG_TOO_LARGE, "status mirror");
 _Static_assert(TSP_E_OBJECT_MISSING == TS_E_OBJECT_MISSING, "status mirror");
+_Static_assert(TSP_E_INVALID_RECORD == TS_E_INVALID_RECORD, "status mirror");
 _Static_assert(TSP_LOC_LOCAL == TS_LOC_LOCAL, "location mirror");
 _Static_assert(TSP_LOC_REMOTE == TS_LOC_REMOTE, "location mirror");
 _Static_assert(TSP_LOC_LOCAL_REMOTE == TS_LOC_LOCAL_REMOTE, "location mirror");
@@ -68,14 +69,14 @@ static const char *p_status_name(tsp_status st)
         "TSP_E_OFFSET_OUT_OF_RANGE", "TSP_E_CONFIG", "TSP_E_BACKPRESSURE", "TSP_E_REMOTE",
         "TSP_E_REMOTE_RETRIABLE", "TSP_E_AUTH", "TSP_E_TIMEOUT", "TSP_E_EXISTS", "TSP_E_CHECKSUM",
         "TSP_E_CLOSED", "TSP_E_NOSPACE", "TSP_E_UNSUPPORTED", "TSP_E_MSG_TOO_LARGE",
-        "TSP_E_OBJECT_MISSING"};
+        "TSP_E_OBJECT_MISSING", "TSP_E_INVALID_RECORD"};
     if (st > 0 || -st >= (tsp_status)(sizeof(names) / sizeof(names[0]))) return "TSP_E_UNKNOWN";
     return names[-st];
 }
 
 static int p_status_is_retriable(tsp_status st)
 {
-    if (st > 0 || st < TSP_E_OBJECT_MISSING) return 0;
+    if (st > 0 || st < TSP_E_INVALID_RECORD) return 0;
     return ts_status_is_retriable((ts_status)st);
 }
 

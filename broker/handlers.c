@@ -246,6 +246,76 @@ static void prod_free(prod_op *o)
     free(o);
 }
 
+/* RecordErrors (v8+): the plugin names the record at fault in an
+ * INVALID_RECORD message as "record <i>:" (tierstore_plugin.h); Kafka
+ * reports it by its index in the batch. -1 when no one record is named. */
+static int32_t produce_bad_record(const produce_res *pr)
+{
+    if (pr->error != KAFKA_INVALID_RECORD) return -1;
+    for (const char *s = strstr(pr->msg, "record "); s; s = strstr(s + 7, "record ")) {
+        char *end;
+        long i = strtol(s + 7, &end, 10);
+        if (end != s + 7 && *end == ':' && i >= 0 && i <= INT32_MAX) return (int32_t)i;
+    }
+    return -1;
+}
+
+/* Client policy on one Produce partition entry, before the plugin checks
+ * the CRC and walks the records (Kafka: ProduceRequest.validateRecords and
+ * LogValidator.validateBatch for client appends). Every version served is
+ * v3+: exactly one magic-2 batch per entry. Returns KAFKA_NONE or the error
+ * with msg set; nothing of a refused entry is appended. */
+static int16_t produce_entry_check(int version, const uint8_t *rec, int32_t len, char *msg,
+                                   size_t msglen)
+{
+#define RD32(o) ((uint32_t)rec[o] << 24 | (uint32_t)rec[o + 1] << 16 | (uint32_t)rec[o + 2] << 8 | rec[o + 3])
+    if (len <= 0) {
+        snprintf(msg, msglen, "Produce requests with version %d must have at least one record "
+                 "batch per partition", version);
+        return KAFKA_INVALID_RECORD;
+    }
+    if (len < 61) {
+        snprintf(msg, msglen, "record batch of %d bytes is shorter than its 61-byte header", len);
+        return KAFKA_CORRUPT_MESSAGE;
+    }
+    int attrs = rec[21] << 8 | rec[22];
+    int64_t pid = (int64_t)((uint64_t)RD32(43) << 32 | RD32(47));
+    int32_t base_seq = (int32_t)RD32(53), blen = (int32_t)RD32(8);
+#undef RD32
+    /* Kafka answers a transactional batch without an authorized
+     * transactional id so; this broker has no transactions at all. */
+    if (attrs & 0x10) {
+        snprintf(msg, msglen, "transactional record batch refused: this broker does not support "
+                 "transactions");
+        return KAFKA_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+    }
+    if (rec[16] != 2) {
+        snprintf(msg, msglen, "Produce requests with version %d are only allowed to contain record "
+                 "batches with magic version 2", version);
+        return KAFKA_INVALID_RECORD;
+    }
+    if (blen >= 49 && (int64_t)blen + 12 < len) {
+        snprintf(msg, msglen, "Produce requests with version %d are only allowed to contain exactly "
+                 "one record batch per partition", version);
+        return KAFKA_INVALID_RECORD;
+    }
+    if ((attrs & 0x7) == 4 && version < 7) {
+        snprintf(msg, msglen, "Produce requests with version %d are not allowed to use ZStandard "
+                 "compression", version);
+        return KAFKA_UNSUPPORTED_COMPRESSION_TYPE;
+    }
+    if (attrs & 0x20) {
+        snprintf(msg, msglen, "Clients are not allowed to write control records");
+        return KAFKA_INVALID_RECORD;
+    }
+    if (pid >= 0 && base_seq < 0) {
+        snprintf(msg, msglen, "Invalid sequence number %d in record batch with producerId %lld",
+                 base_seq, (long long)pid);
+        return KAFKA_INVALID_RECORD;
+    }
+    return KAFKA_NONE;
+}
+
 static void prod_respond(broker *b, prod_op *o)
 {
     int v = o->r.hdr.api_version, f = o->r.hdr.flexible;
@@ -263,7 +333,13 @@ static void prod_respond(broker *b, prod_op *o)
             if (v >= 2) kw_i64(&w, -1); /* LogAppendTimeMs: CreateTime topics */
             if (v >= 5) kw_i64(&w, pr->log_start);
             if (v >= 8) {
-                kw_array(&w, f, 0); /* RecordErrors */
+                int32_t bad = produce_bad_record(pr);
+                kw_array(&w, f, bad >= 0 ? 1 : 0); /* RecordErrors */
+                if (bad >= 0) {
+                    kw_i32(&w, bad); /* BatchIndex */
+                    kw_str(&w, f, pr->msg);
+                    kw_tags(&w, f);
+                }
                 kw_str(&w, f, pr->error && pr->msg[0] ? pr->msg : NULL);
             }
             kw_tags(&w, f);
@@ -685,8 +761,11 @@ void handle_Produce(broker *b, reply *r, kafka_request *q)
             }
             bpart *p = topic_part_of(bt, pp->index, &pr->error);
             if (!p) continue;
-            if (pp->records.len <= 0) {
-                pr->error = KAFKA_CORRUPT_MESSAGE;
+            pr->error = produce_entry_check(o->r.hdr.api_version, pp->records.p, pp->records.len,
+                                            pr->msg, sizeof pr->msg);
+            if (pr->error) {
+                blog_warn("produce to %s-%d from %s refused: %s", t->name, pp->index,
+                          conn_peer(o->r.c), pr->msg);
                 continue;
             }
             if (b->held && prod_partition_waits(b, t->name, pp->index, NULL)) {

@@ -15,6 +15,7 @@ int16_t kafka_error_from_status(tsp_status st)
     case TSP_E_OFFSET_OUT_OF_RANGE: return KAFKA_OFFSET_OUT_OF_RANGE;
     case TSP_E_CONFIG: return KAFKA_INVALID_CONFIG;
     case TSP_E_MSG_TOO_LARGE: return KAFKA_MESSAGE_TOO_LARGE;
+    case TSP_E_INVALID_RECORD: return KAFKA_INVALID_RECORD;
     case TSP_E_TIMEOUT: return KAFKA_REQUEST_TIMED_OUT;
     case TSP_E_INVAL: return KAFKA_INVALID_REQUEST;
     /* Retriable in Kafka clients: the storage is momentarily unable. */

@@ -76,7 +76,9 @@ typedef enum kafka_error {
     KAFKA_KAFKA_STORAGE_ERROR = 56,
     KAFKA_UNKNOWN_PRODUCER_ID = 59,
     KAFKA_GROUP_ID_NOT_FOUND = 69,
+    KAFKA_UNSUPPORTED_COMPRESSION_TYPE = 76,
     KAFKA_MEMBER_ID_REQUIRED = 79,
+    KAFKA_INVALID_RECORD = 87,
 } kafka_error;
 
 /* Supported versions and the first flexible version of each API. */

@@ -1,5 +1,6 @@
 /*
- * batch.h — Kafka record batch v2 (magic 2) header parsing and validation.
+ * batch.h — Kafka record batch v2 (magic 2) header parsing, validation of
+ * the frame and of every record.
  *
  * On-disk and on-wire layout of a record batch (all integers big-endian):
  *
@@ -70,6 +71,21 @@ ts_status ts_batch_parse_header(const uint8_t *p, size_t len, size_t max_batch, 
  * recordsCount. */
 ts_status ts_batch_validate(const uint8_t *p, size_t len, size_t max_batch, ts_batch_hdr *h,
                             char *errstr, size_t errlen);
+
+/* Walks every record of one batch as Kafka's LogValidator does. Requires
+ * h parsed from p (ts_batch_parse_header) and ts_batch_total_size(h) bytes
+ * present at p; the CRC need not have been checked. Compressed batches
+ * (gzip, snappy raw or xerial-framed, lz4 frame, zstd) are decompressed in a
+ * bounded window, never more than max_bytes of output in all. Each record
+ * must parse (varint length, attributes, timestampDelta, offsetDelta equal
+ * to its index, key, value, headers), consume exactly its length, and the
+ * batch must hold exactly recordsCount records and nothing after them.
+ * Returns TS_E_INVALID_RECORD (message "record <i>: ..." when one record is
+ * at fault), TS_E_MSG_TOO_LARGE when the records inflate past max_bytes,
+ * TS_E_NOMEM. Control and transactional batches are walked like any other:
+ * whether a client may send them is the host's policy. Thread: any. */
+ts_status ts_batch_validate_records(const uint8_t *p, const ts_batch_hdr *h, size_t max_bytes,
+                                    char *errstr, size_t errlen);
 
 /* Rewrites the baseOffset field in place. */
 void ts_batch_set_base_offset(uint8_t *p, int64_t base_offset);

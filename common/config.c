@@ -69,7 +69,8 @@ static const prop g_props[] = {
     {"log.local.retention.ms", CT_INT, "-2", -2, INT64_MAX, NULL, 1,
      "Age after which uploaded segments leave local disk (ms); -2 = log.retention.ms."},
     {"message.max.bytes", CT_INT, "1048588", 64, INT32_MAX, NULL, 1,
-     "Largest record batch accepted by append."},
+     "Largest record batch accepted by append, and the most a compressed batch may inflate "
+     "to when append validates its records."},
     {"remote.storage.enable", CT_BOOL, "true", 0, 0, NULL, 0,
      "Upload closed segments to the object store and serve cold reads from it."},
     {"remote.storage.url", CT_STRING, "", 0, 0, NULL, 0,

@@ -76,6 +76,7 @@ const char *ts_status_name(ts_status st)
     case TS_E_UNSUPPORTED: return "TS_E_UNSUPPORTED";
     case TS_E_MSG_TOO_LARGE: return "TS_E_MSG_TOO_LARGE";
     case TS_E_OBJECT_MISSING: return "TS_E_OBJECT_MISSING";
+    case TS_E_INVALID_RECORD: return "TS_E_INVALID_RECORD";
     }
     return "TS_E_UNKNOWN";
 }

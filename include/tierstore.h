@@ -49,8 +49,12 @@ typedef enum ts_status {
     TS_E_NOSPACE = -16,             /* local disk full (ENOSPC/EDQUOT) */
     TS_E_UNSUPPORTED = -17,         /* feature not supported by this build or store */
     TS_E_MSG_TOO_LARGE = -18,       /* a batch larger than the configured maximum */
-    TS_E_OBJECT_MISSING = -19       /* an object the manifest names is absent from the store:
+    TS_E_OBJECT_MISSING = -19,      /* an object the manifest names is absent from the store:
                                        corruption (data loss), never a retention gap */
+    TS_E_INVALID_RECORD = -20       /* intact batch (CRC matches) whose records break the
+                                       format: unknown codec, undecodable compressed data,
+                                       malformed records, count or offset deltas that do not
+                                       match (Kafka INVALID_RECORD) */
 } ts_status;
 
 /* Short constant name of a status ("TS_E_CORRUPT"). */
@@ -117,8 +121,10 @@ ts_status ts_partition_open(ts_engine *eng, const char *topic, int32_t partition
                             ts_partition **out, char *errstr, size_t errlen);
 
 /* Appends one or more record batches (v2), back to back, in `data`. Each
- * batch is validated (length, magic 2, CRC-32C) before anything is written:
- * one bad batch rejects the whole call and nothing is appended. The engine
+ * batch is validated (length, magic 2, CRC-32C: TS_E_CORRUPT; then every
+ * record, decompressing within message.max.bytes: TS_E_INVALID_RECORD or
+ * TS_E_MSG_TOO_LARGE) before anything is written: one bad batch rejects the
+ * whole call and nothing is appended. The engine
  * assigns offsets (rewriting each batch's baseOffset). On success the
  * first and last assigned offsets are stored in *first_offset / *last_offset
  * (either may be NULL). Returns TS_E_BACKPRESSURE (retriable) when local

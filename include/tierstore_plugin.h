@@ -105,6 +105,13 @@ typedef int32_t tsp_status;
 #define TSP_E_OBJECT_MISSING (-19)      /* an object the manifest names is missing from the
                                            store: data loss; reads of its offsets fail, they
                                            are never skipped (Kafka: KAFKA_STORAGE_ERROR) */
+#define TSP_E_INVALID_RECORD (-20)      /* intact batch whose records break the format
+                                           (unknown codec, undecodable compressed data,
+                                           malformed records, count mismatch). When one
+                                           record is at fault the message names it as
+                                           "record <i>:" (its index in the batch, from 0),
+                                           which a host may report per record (Kafka
+                                           RecordErrors). */
 
 typedef struct tsp_engine tsp_engine;
 typedef struct tsp_partition tsp_partition;
@@ -212,9 +219,10 @@ typedef struct tsp_plugin {
                                    size_t *nparts, char *errstr, size_t errlen);
 
     /* Appends record batches v2 back to back. Validates every batch (length,
-     * magic 2, CRC-32C) before writing anything; assigns offsets (rewriting
-     * baseOffset). TSP_E_CORRUPT rejects the whole call. TSP_E_BACKPRESSURE
-     * is retriable. */
+     * magic 2, CRC-32C; then every record, decompressed within
+     * message.max.bytes) before writing anything; assigns offsets (rewriting
+     * baseOffset). TSP_E_CORRUPT, TSP_E_INVALID_RECORD or TSP_E_MSG_TOO_LARGE
+     * reject the whole call. TSP_E_BACKPRESSURE is retriable. */
     tsp_status (*append)(tsp_partition *p, const void *data, size_t len,
                          int64_t *first_offset, int64_t *last_offset, char *errstr,
                          size_t errlen);

@@ -8,7 +8,8 @@
 set -euo pipefail
 mode="${1:-run}"
 pkgs=(build-essential cmake pkg-config libzstd-dev libcurl4-openssl-dev libssl-dev
-      libcjson-dev zstd ca-certificates librdkafka-dev kcat zlib1g-dev)
+      libcjson-dev zstd ca-certificates librdkafka-dev kcat
+      zlib1g-dev libsnappy-dev liblz4-dev)
 if [ "$mode" = "test" ]; then
   pkgs+=(ceph-mon ceph-osd radosgw ceph-common awscli
          python3-confluent-kafka clang libclang-rt-14-dev procps)

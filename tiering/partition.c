@@ -658,6 +658,12 @@ ts_status ts_partition_append(ts_partition *p, const void *data, size_t len,
         }
         st = ts_batch_validate(copy + pos, len - pos, (size_t)p->set.max_batch, &hdrs[n], errstr,
                                errlen);
+        /* Then every record (Kafka's LogValidator): this engine owns log
+         * integrity for any host, and a batch that does not parse stalls
+         * every consumer of the partition. */
+        if (!st)
+            st = ts_batch_validate_records(copy + pos, &hdrs[n], (size_t)p->set.max_batch, errstr,
+                                           errlen);
         if (st) {
             ts_err_prefix(errstr, errlen, st, "%s-%d: batch %zu at byte %zu rejected, nothing appended",
                           p->topic, p->id, n, pos);

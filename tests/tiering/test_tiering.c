@@ -17,6 +17,7 @@
 #include "common/batch.h"
 #include "common/clock.h"
 #include "common/config_table.h"
+#include "common/crc32c.h"
 #include "common/fsutil.h"
 #include "index/index.h"
 #include "objstore/objstore.h"
@@ -189,6 +190,52 @@ TT_TEST(append_rejects_bad_batches_atomically)
     free(b1);
     free(b2);
     free(two);
+    env_done(&e);
+}
+
+/* Issue 7 #2: the frame of a batch was checked, its records were not. A
+ * batch claiming 2^31-1 records with none moved the log end by 2^31; one
+ * whose record runs past the batch stalled every consumer. Both are refused
+ * and nothing moves. */
+TT_TEST(append_refuses_batches_whose_records_do_not_parse)
+{
+    env e;
+    env_init(&e, (const char *[]){"remote.storage.enable", "false", NULL});
+    TT_OKE(env_open(&e), e.err);
+    ts_partition *p;
+    TT_OKE(ts_partition_open(e.eng, "t", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    uint8_t b[TS_BATCH_HEADER_SIZE + 4];
+    memset(b, 0, sizeof(b));
+    size_t n = TS_BATCH_HEADER_SIZE;
+    ts_wr32(b + 8, (uint32_t)(n - TS_BATCH_LOG_OVERHEAD));
+    b[16] = 2;
+    ts_wr32(b + 23, INT32_MAX - 1);
+    ts_wr64(b + 43, (uint64_t)-1);
+    ts_wr32(b + 53, (uint32_t)-1);
+    ts_wr32(b + 57, INT32_MAX);
+    ts_wr32(b + 17, ts_crc32c(0, b + 21, n - 21));
+    TT_ASSERT_EQ_INT(ts_partition_append(p, b, n, NULL, NULL, e.err, sizeof(e.err)),
+                     TS_E_INVALID_RECORD);
+    TT_ASSERT_MSG(strstr(e.err, "nothing appended") && strstr(e.err, "2147483647"), "%s", e.err);
+    /* One record whose length (10000) runs past the 3 bytes present. */
+    n = TS_BATCH_HEADER_SIZE + 4;
+    ts_wr32(b + 8, (uint32_t)(n - TS_BATCH_LOG_OVERHEAD));
+    ts_wr32(b + 23, 0);
+    ts_wr32(b + 57, 1);
+    b[61] = 0xa0, b[62] = 0x9c, b[63] = 0x01; /* varint 10000 */
+    ts_wr32(b + 17, ts_crc32c(0, b + 21, n - 21));
+    TT_ASSERT_EQ_INT(ts_partition_append(p, b, n, NULL, NULL, e.err, sizeof(e.err)),
+                     TS_E_INVALID_RECORD);
+    TT_ASSERT_MSG(strstr(e.err, "record 0:"), "%s", e.err);
+    ts_offsets o;
+    ts_partition_offsets(p, &o);
+    TT_ASSERT_EQ_INT(o.log_end_offset, 0);
+    size_t l1;
+    uint8_t *b1 = mk_batch(3, 10, 1, 1000, &l1);
+    int64_t first, last;
+    TT_OKE(ts_partition_append(p, b1, l1, &first, &last, e.err, sizeof(e.err)), e.err);
+    TT_ASSERT_EQ_INT(last, 2);
+    free(b1);
     env_done(&e);
 }
 
@@ -1525,6 +1572,7 @@ int main(int argc, char **argv)
     TT_INIT(argc, argv);
     tt_tmpdir(g_root, sizeof(g_root), "tiering");
     TT_RUN(append_rejects_bad_batches_atomically);
+    TT_RUN(append_refuses_batches_whose_records_do_not_parse);
     TT_RUN(reads_roll_and_ranges);
     TT_RUN(recovery_truncates_torn_tail_and_rebuilds_indexes);
     TT_RUN(uploaded_object_is_plain_zstd_of_the_segment);
