@@ -1175,8 +1175,8 @@ static void enforce_total_retention(ts_partition *p)
                 ts_chunk_cache_forget_object(p->eng->cache, keys[i]);
                 free(keys[i]);
             }
-            free(keys);
         }
+        free(keys); /* an empty list may still be an allocated array */
     }
     pthread_mutex_lock(&p->mu);
     while (!p->deleted && p->nsegs > 1 && p->segs[0]->last_offset < new_start &&
