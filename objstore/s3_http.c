@@ -281,8 +281,8 @@ static void ctx_free(attempt_ctx *c)
 /* The signed headers: the ones S3 needs, then the caller's. A request that
  * needs more than S3_REQ_HEADERS_MAX is refused with an error naming the
  * limit, never sent with some left out. */
-static ts_status collect_headers(attempt_ctx *c, const s3_store *s, const s3_req *rq,
-                                 char *errstr, size_t errlen)
+static ts_status collect_headers(attempt_ctx *c, const s3_store *s, const s3_req *rq, char *errstr,
+                                 size_t errlen)
 {
     ts_s3_amz_date(time(NULL), c->amz_date);
     int has_body = rq->body != NULL || !strcmp(rq->method, "PUT") || !strcmp(rq->method, "POST");

@@ -99,8 +99,10 @@ static int run_child(void (*fn)(void), const char *name, char *out, size_t outle
         tt_cur_failed = 0;
         fprintf(stderr, "  RUN  %s (in a child process)\n", name);
         fn();
-        if (tt_cur_failed) tt_failed++;
-        else tt_passed++;
+        if (tt_cur_failed)
+            tt_failed++;
+        else
+            tt_passed++;
         _exit(tt_summary());
     }
     close(p[1]);

@@ -144,8 +144,8 @@ TT_TEST(log_lifecycle)
 
     int32_t *parts = NULL;
     size_t nparts = 0;
-    TT_CHECK_MSG(pl->topic_partitions(eng, "t1", &parts, &nparts, err, sizeof err) == TSP_OK,
-                 "%s", err);
+    TT_CHECK_MSG(pl->topic_partitions(eng, "t1", &parts, &nparts, err, sizeof err) == TSP_OK, "%s",
+                 err);
     TT_CHECK_EQ_INT(nparts, 2);
     TT_CHECK(parts[0] == 0 && parts[1] == 1);
     pl->buffer_free(parts);
@@ -213,8 +213,8 @@ TT_TEST(log_lifecycle)
     TT_CHECK(stats.uploads_done >= 1);
 
     TT_CHECK_MSG(pl->partition_delete(eng, "t1", 1, err, sizeof err) == TSP_OK, "%s", err);
-    TT_CHECK_MSG(pl->topic_partitions(eng, "t1", &parts, &nparts, err, sizeof err) == TSP_OK,
-                 "%s", err);
+    TT_CHECK_MSG(pl->topic_partitions(eng, "t1", &parts, &nparts, err, sizeof err) == TSP_OK, "%s",
+                 err);
     TT_CHECK_EQ_INT(nparts, 1);
     pl->buffer_free(parts);
     pl->engine_close(eng);

@@ -26,7 +26,7 @@ typedef struct listener {
     int fd, port;
     pthread_t th;
     pthread_mutex_t mu;
-    int requests;   /* guarded by mu */
+    int requests;     /* guarded by mu */
     char last[65536]; /* guarded by mu */
 } listener;
 
@@ -50,7 +50,8 @@ static void *serve(void *arg)
         l->requests++;
         memcpy(l->last, head, n + 1);
         pthread_mutex_unlock(&l->mu);
-        static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        static const char ok[] =
+            "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
         ssize_t w = write(c, ok, sizeof(ok) - 1);
         (void)w;
         close(c);
@@ -105,8 +106,8 @@ static s3_store *open_store(int port)
 static ts_status get_with_headers(s3_store *s, size_t n)
 {
     ts_s3_kv *hs = calloc(n ? n : 1, sizeof(*hs));
-    char (*names)[32] = calloc(n ? n : 1, sizeof(*names));
-    char (*values)[32] = calloc(n ? n : 1, sizeof(*values));
+    char(*names)[32] = calloc(n ? n : 1, sizeof(*names));
+    char(*values)[32] = calloc(n ? n : 1, sizeof(*values));
     for (size_t i = 0; i < n; i++) {
         snprintf(names[i], sizeof(names[i]), "x-amz-meta-h%zu", i);
         snprintf(values[i], sizeof(values[i]), "v%zu", i);

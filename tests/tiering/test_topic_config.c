@@ -67,9 +67,9 @@ TT_TEST(broker_keys_are_not_topic_configs)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         const char *k[] = {bad[i][0]}, *v[] = {bad[i][1]};
         TT_CHECK_EQ_INT(ts_topic_set_config(e.eng, "t", k, v, 1, e.err, sizeof(e.err)),
-                         TS_E_CONFIG);
+                        TS_E_CONFIG);
         TT_CHECK_MSG(strstr(e.err, bad[i][0]) != NULL, "error does not name %s: %s", bad[i][0],
-                      e.err);
+                     e.err);
     }
     /* nothing was persisted */
     char p[900];
