@@ -191,6 +191,9 @@ TT_TEST(headers_over_the_limit_are_refused_not_dropped)
 int main(int argc, char **argv)
 {
     TT_INIT(argc, argv);
+    /* libcurl honours proxy variables; the listener is on loopback. */
+    const char *proxies[] = {"http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"};
+    for (size_t i = 0; i < sizeof(proxies) / sizeof(proxies[0]); i++) unsetenv(proxies[i]);
     TT_RUN(headers_up_to_the_limit_are_all_sent);
     TT_RUN(headers_over_the_limit_are_refused_not_dropped);
     return tt_summary();
