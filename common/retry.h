@@ -1,8 +1,13 @@
 /*
  * retry.h — retries with a deadline and exponential backoff with full
  * jitter. A ts_retry is created by the caller with the overall deadline of
- * the operation and handed down, so nested retries never outlive their
- * caller (Redpanda's retry_chain_node, in miniature).
+ * the operation (Redpanda's retry_chain_node, in miniature). Only code that
+ * hands it down stays inside that deadline: inside the S3 backend, a PUT and
+ * the HEAD that settles its lost answer share one ts_retry. The
+ * ts_objstore_* interface takes no deadline, so a retry loop around
+ * object-store calls (index/index.c, reader/chunk_cache.c) may spend up to
+ * remote.storage.operation.timeout.ms inside each call on top of its own
+ * budget: a known gap, listed in docs/ARCHITECTURE.md ("Not (yet) kept").
  */
 #ifndef TS_COMMON_RETRY_H
 #define TS_COMMON_RETRY_H

@@ -250,98 +250,112 @@ static const char *auth_hint(const char *code)
     return "the key lacks permission for this bucket or operation; check its policy";
 }
 
-/* One attempt. Fills rs; returns the mapped status and writes a message. */
-static ts_status attempt(s3_store *s, const s3_req *rq, s3_resp *rs, int64_t timeout_ms,
-                         char *errstr, size_t errlen)
-{
-    ts_status st;
-    char name[TS_S3_KEY_MAX + 300];
-    s3_obj_name(s, rq->key, name, sizeof(name));
+/* Everything one attempt prepares before it talks to the server. */
+typedef struct attempt_ctx {
+    char name[TS_S3_KEY_MAX + 300]; /* s3://bucket/prefix/key, for messages */
     ts_buf path, url, auth;
-    ts_buf_init(&path, 16384);
-    ts_buf_init(&url, 32768);
-    ts_buf_init(&auth, 4096);
-    struct curl_slist *hl = NULL;
-    CURL *h = NULL;
-    resp_reset_attempt(rs);
-
-    st = ts_s3_addr_target(&s->addr, rq->key, rq->query, rq->nquery, &path, &url);
-    if (st) {
-        ts_err_set(errstr, errlen, TS_E_INVAL, "%s %s: key too long to address", rq->what, name);
-        st = TS_E_INVAL;
-        goto out;
-    }
     char amz_date[17], payload_hash[65], md5b64[25];
-    ts_s3_amz_date(time(NULL), amz_date);
-    int has_body = rq->body != NULL || !strcmp(rq->method, "PUT") || !strcmp(rq->method, "POST");
-    ts_s3_sha256_hex(rq->body ? (const void *)rq->body : "", rq->body_len, payload_hash);
-    if (has_body) ts_s3_md5(rq->body ? (const void *)rq->body : "", rq->body_len, NULL, md5b64);
+    ts_s3_kv hs[S3_REQ_HEADERS_MAX]; /* every signed header */
+    size_t nh;
+    struct curl_slist *hl; /* what curl sends: hs, Authorization and two unsigned ones */
+} attempt_ctx;
 
-    ts_s3_kv hs[24];
-    size_t nh = 0;
-    hs[nh++] = (ts_s3_kv){"host", s->addr.host};
-    hs[nh++] = (ts_s3_kv){"x-amz-date", amz_date};
-    hs[nh++] = (ts_s3_kv){"x-amz-content-sha256", payload_hash};
+static void ctx_init(attempt_ctx *c, const s3_store *s, const s3_req *rq)
+{
+    s3_obj_name(s, rq->key, c->name, sizeof(c->name));
+    ts_buf_init(&c->path, 16384);
+    ts_buf_init(&c->url, 32768);
+    ts_buf_init(&c->auth, 4096);
+    c->nh = 0;
+    c->hl = NULL;
+}
+
+static void ctx_free(attempt_ctx *c)
+{
+    curl_slist_free_all(c->hl);
+    ts_buf_free(&c->path);
+    ts_buf_free(&c->url);
+    ts_buf_free(&c->auth);
+}
+
+/* The signed headers: the ones S3 needs, then the caller's. A request that
+ * needs more than S3_REQ_HEADERS_MAX is refused with an error naming the
+ * limit, never sent with some left out. */
+static ts_status collect_headers(attempt_ctx *c, const s3_store *s, const s3_req *rq, char *errstr,
+                                 size_t errlen)
+{
+    ts_s3_amz_date(time(NULL), c->amz_date);
+    int has_body = rq->body != NULL || !strcmp(rq->method, "PUT") || !strcmp(rq->method, "POST");
+    const void *body = rq->body ? (const void *)rq->body : "";
+    ts_s3_sha256_hex(body, rq->body_len, c->payload_hash);
+    if (has_body) ts_s3_md5(body, rq->body_len, NULL, c->md5b64);
+
+    c->hs[c->nh++] = (ts_s3_kv){"host", s->addr.host};
+    c->hs[c->nh++] = (ts_s3_kv){"x-amz-date", c->amz_date};
+    c->hs[c->nh++] = (ts_s3_kv){"x-amz-content-sha256", c->payload_hash};
     if (s->creds.session_token[0])
-        hs[nh++] = (ts_s3_kv){"x-amz-security-token", s->creds.session_token};
-    if (has_body) hs[nh++] = (ts_s3_kv){"content-md5", md5b64};
-    for (size_t i = 0; i < rq->nhdrs && nh < 24; i++) hs[nh++] = rq->hdrs[i];
+        c->hs[c->nh++] = (ts_s3_kv){"x-amz-security-token", s->creds.session_token};
+    if (has_body) c->hs[c->nh++] = (ts_s3_kv){"content-md5", c->md5b64};
+    if (rq->nhdrs > S3_REQ_HEADERS_MAX - c->nh)
+        return ts_err_set(errstr, errlen, TS_E_INVAL,
+                          "%s %s: %zu extra request headers exceed the limit of %zu "
+                          "(S3_REQ_HEADERS_MAX %d, %zu taken by the signature); nothing was sent",
+                          rq->what, c->name, rq->nhdrs, S3_REQ_HEADERS_MAX - c->nh,
+                          S3_REQ_HEADERS_MAX, c->nh);
+    for (size_t i = 0; i < rq->nhdrs; i++) c->hs[c->nh++] = rq->hdrs[i];
+    return TS_OK;
+}
+
+static ts_status slist_add(struct curl_slist **hl, const char *name, const char *value,
+                           char *errstr, size_t errlen)
+{
+    char line[8192];
+    snprintf(line, sizeof(line), "%s:%s%s", name, value ? " " : "", value ? value : "");
+    struct curl_slist *n = curl_slist_append(*hl, line);
+    if (!n) return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
+    *hl = n;
+    return TS_OK;
+}
+
+/* Signs the collected headers and lists what curl sends. */
+static ts_status sign_headers(attempt_ctx *c, const s3_store *s, const s3_req *rq, char *errstr,
+                              size_t errlen)
+{
     ts_s3_sign_req sr = {
         .method = rq->method,
-        .path = (const char *)path.data,
+        .path = (const char *)c->path.data,
         .query = rq->query,
         .nquery = rq->nquery,
-        .headers = hs,
-        .nheaders = nh,
-        .payload_hash = payload_hash,
-        .amz_date = amz_date,
+        .headers = c->hs,
+        .nheaders = c->nh,
+        .payload_hash = c->payload_hash,
+        .amz_date = c->amz_date,
         .region = s->creds.region,
         .service = "s3",
         .access_key_id = s->creds.access_key_id,
         .secret_access_key = s->creds.secret_access_key,
     };
-    st = ts_s3_sign(&sr, &auth, NULL, NULL);
-    if (st) {
-        ts_err_set(errstr, errlen, st, "%s %s: cannot sign the request", rq->what, name);
-        goto out;
-    }
-    for (size_t i = 0; i < nh; i++) {
-        char line[8192];
-        snprintf(line, sizeof(line), "%s: %s", hs[i].name, hs[i].value);
-        struct curl_slist *n = curl_slist_append(hl, line);
-        if (!n) {
-            st = ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
-            goto out;
-        }
-        hl = n;
-    }
-    {
-        char line[4200];
-        snprintf(line, sizeof(line), "Authorization: %s", (const char *)auth.data);
-        struct curl_slist *n = curl_slist_append(hl, line);
-        if (!n) {
-            st = ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
-            goto out;
-        }
-        hl = n;
-        n = curl_slist_append(hl, "Expect:"); /* no 100-continue round trip */
-        if (n) hl = n;
-        if (!strcmp(rq->method, "POST")) {
-            n = curl_slist_append(hl, "Content-Type: application/xml");
-            if (n) hl = n;
-        }
-    }
+    ts_status st = ts_s3_sign(&sr, &c->auth, NULL, NULL);
+    if (st)
+        return ts_err_set(errstr, errlen, st, "%s %s: cannot sign the request", rq->what, c->name);
+    for (size_t i = 0; i < c->nh; i++)
+        if ((st = slist_add(&c->hl, c->hs[i].name, c->hs[i].value, errstr, errlen))) return st;
+    if ((st = slist_add(&c->hl, "Authorization", (const char *)c->auth.data, errstr, errlen)))
+        return st;
+    /* Best effort, as before: an empty "Expect:" only saves a 100-continue
+     * round trip, and POST bodies are XML either way. */
+    (void)slist_add(&c->hl, "Expect", NULL, NULL, 0);
+    if (!strcmp(rq->method, "POST"))
+        (void)slist_add(&c->hl, "Content-Type", "application/xml", NULL, 0);
+    return TS_OK;
+}
 
-    h = handle_get(s);
-    if (!h) {
-        st = ts_err_set(errstr, errlen, TS_E_NOMEM, "curl_easy_init failed");
-        goto out;
-    }
-    char curl_err[CURL_ERROR_SIZE];
-    curl_err[0] = '\0';
-    body_reader br = {rq->body, rq->body_len, 0};
-    curl_easy_setopt(h, CURLOPT_URL, (const char *)url.data);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+/* Sets every option of one transfer; br and curl_err outlive it. */
+static void set_options(CURL *h, const s3_store *s, const s3_req *rq, s3_resp *rs,
+                        const attempt_ctx *c, body_reader *br, char *curl_err, int64_t timeout_ms)
+{
+    curl_easy_setopt(h, CURLOPT_URL, (const char *)c->url.data);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->hl);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_err);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
@@ -361,9 +375,9 @@ static ts_status attempt(s3_store *s, const s3_req *rq, s3_resp *rs, int64_t tim
     } else if (!strcmp(rq->method, "PUT")) {
         curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt(h, CURLOPT_READFUNCTION, read_cb);
-        curl_easy_setopt(h, CURLOPT_READDATA, &br);
+        curl_easy_setopt(h, CURLOPT_READDATA, br);
         curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, seek_cb);
-        curl_easy_setopt(h, CURLOPT_SEEKDATA, &br);
+        curl_easy_setopt(h, CURLOPT_SEEKDATA, br);
         curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)rq->body_len);
     } else if (!strcmp(rq->method, "POST")) {
         curl_easy_setopt(h, CURLOPT_POST, 1L);
@@ -372,59 +386,96 @@ static ts_status attempt(s3_store *s, const s3_req *rq, s3_resp *rs, int64_t tim
     } else if (strcmp(rq->method, "GET")) {
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, rq->method);
     }
+}
+
+/* A transfer that got no complete HTTP answer. */
+static ts_status transport_failure(const s3_store *s, const s3_req *rq, s3_resp *rs,
+                                   const char *name, CURLcode rc, const char *curl_err,
+                                   char *errstr, size_t errlen)
+{
+    if (rs->overflow)
+        return ts_err_set(errstr, errlen, TS_E_NOMEM,
+                          "%s %s: response larger than the %zu-byte cap", rq->what, name,
+                          rs->body.max);
+    if (rs->status == 0) rs->unanswered++;
+    ts_status st = classify_curl(rc);
+    ts_err_set(errstr, errlen, st, "%s %s: %s (%s) talking to %s%s", rq->what, name,
+               curl_easy_strerror(rc), curl_err[0] ? curl_err : "no detail", s->addr.endpoint,
+               rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE
+                   ? "; set aws.ca.bundle (or AWS_CA_BUNDLE) to the CA that signed the "
+                     "server's certificate"
+                   : "");
+    return st;
+}
+
+/* A non-2xx answer: its S3 error code decides the status and the message. */
+static ts_status http_failure(const s3_store *s, const s3_req *rq, s3_resp *rs, const char *name,
+                              char *errstr, size_t errlen)
+{
+    ts_s3_xml_parse_error((const char *)rs->body.data, rs->body.len, rs->err_code,
+                          sizeof(rs->err_code), rs->err_msg, sizeof(rs->err_msg));
+    ts_status st = classify_http(rq, rs);
+    if (st == TS_E_AUTH) {
+        ts_err_set(errstr, errlen, TS_E_AUTH,
+                   "%s %s: the S3 endpoint %s rejected access key id '%s' (HTTP %ld %s%s%s): "
+                   "%s (credentials from %s)",
+                   rq->what, name, s->addr.endpoint, s->creds.access_key_id, rs->status,
+                   rs->err_code[0] ? rs->err_code : "Forbidden", rs->err_msg[0] ? ": " : "",
+                   rs->err_msg, auth_hint(rs->err_code), s->creds.source);
+    } else if (st == TS_E_REMOTE && !strcmp(rs->err_code, "NoSuchBucket")) {
+        ts_err_set(errstr, errlen, st, "%s %s: bucket '%s' does not exist at %s", rq->what, name,
+                   s->addr.bucket, s->addr.endpoint);
+    } else {
+        ts_err_set(errstr, errlen, st, "%s %s: HTTP %ld %s%s%s", rq->what, name, rs->status,
+                   rs->err_code[0] ? rs->err_code : "", rs->err_msg[0] ? " - " : "", rs->err_msg);
+    }
+    return st;
+}
+
+/* Sends the prepared request on a pooled handle and maps the outcome. */
+static ts_status perform(s3_store *s, const s3_req *rq, s3_resp *rs, const attempt_ctx *c,
+                         int64_t timeout_ms, char *errstr, size_t errlen)
+{
+    CURL *h = handle_get(s);
+    if (!h) return ts_err_set(errstr, errlen, TS_E_NOMEM, "curl_easy_init failed");
+    char curl_err[CURL_ERROR_SIZE];
+    curl_err[0] = '\0';
+    body_reader br = {rq->body, rq->body_len, 0};
+    set_options(h, s, rq, rs, c, &br, curl_err, timeout_ms);
     atomic_fetch_add(&s->n_requests, 1);
-    ts_log_debug(S3_MOD, "%s %s", rq->method, (const char *)url.data);
+    ts_log_debug(S3_MOD, "%s %s", rq->method, (const char *)c->url.data);
     CURLcode rc = curl_easy_perform(h);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &rs->status);
-    if (rc != CURLE_OK) {
-        if (rs->overflow) {
-            st = ts_err_set(errstr, errlen, TS_E_NOMEM,
-                            "%s %s: response larger than the %zu-byte cap", rq->what, name,
-                            rs->body.max);
-            goto out;
-        }
-        if (rs->status == 0) rs->unanswered++;
-        st = classify_curl(rc);
-        ts_err_set(errstr, errlen, st, "%s %s: %s (%s) talking to %s%s", rq->what, name,
-                   curl_easy_strerror(rc), curl_err[0] ? curl_err : "no detail", s->addr.endpoint,
-                   rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE
-                       ? "; set aws.ca.bundle (or AWS_CA_BUNDLE) to the CA that signed the "
-                         "server's certificate"
-                       : "");
-        goto out;
-    }
-    if (rs->status < 200 || rs->status >= 300) {
-        ts_s3_xml_parse_error((const char *)rs->body.data, rs->body.len, rs->err_code,
-                              sizeof(rs->err_code), rs->err_msg, sizeof(rs->err_msg));
-        st = classify_http(rq, rs);
-        if (st == TS_E_AUTH) {
-            ts_err_set(errstr, errlen, TS_E_AUTH,
-                       "%s %s: the S3 endpoint %s rejected access key id '%s' (HTTP %ld %s%s%s): "
-                       "%s (credentials from %s)",
-                       rq->what, name, s->addr.endpoint, s->creds.access_key_id, rs->status,
-                       rs->err_code[0] ? rs->err_code : "Forbidden", rs->err_msg[0] ? ": " : "",
-                       rs->err_msg, auth_hint(rs->err_code), s->creds.source);
-        } else if (st == TS_E_REMOTE && !strcmp(rs->err_code, "NoSuchBucket")) {
-            ts_err_set(errstr, errlen, st, "%s %s: bucket '%s' does not exist at %s", rq->what,
-                       name, s->addr.bucket, s->addr.endpoint);
-        } else {
-            ts_err_set(errstr, errlen, st, "%s %s: HTTP %ld %s%s%s", rq->what, name, rs->status,
-                       rs->err_code[0] ? rs->err_code : "", rs->err_msg[0] ? " - " : "",
-                       rs->err_msg);
-        }
-        goto out;
-    }
-    st = rq->check ? rq->check(rq, name, rs, rq->check_arg, errstr, errlen) : TS_OK;
-    if (!st) {
+    ts_status st;
+    if (rc != CURLE_OK)
+        st = transport_failure(s, rq, rs, c->name, rc, curl_err, errstr, errlen);
+    else if (rs->status < 200 || rs->status >= 300)
+        st = http_failure(s, rq, rs, c->name, errstr, errlen);
+    else
+        st = rq->check ? rq->check(rq, c->name, rs, rq->check_arg, errstr, errlen) : TS_OK;
+    handle_put(s, h);
+    return st;
+}
+
+/* One attempt: address, collect and sign the headers, send, map. Fills rs;
+ * returns the mapped status and writes a message. */
+static ts_status attempt(s3_store *s, const s3_req *rq, s3_resp *rs, int64_t timeout_ms,
+                         char *errstr, size_t errlen)
+{
+    attempt_ctx c;
+    ctx_init(&c, s, rq);
+    resp_reset_attempt(rs);
+    ts_status st;
+    if (ts_s3_addr_target(&s->addr, rq->key, rq->query, rq->nquery, &c.path, &c.url))
+        st = ts_err_set(errstr, errlen, TS_E_INVAL, "%s %s: key too long to address", rq->what,
+                        c.name);
+    else if (!(st = collect_headers(&c, s, rq, errstr, errlen)) &&
+             !(st = sign_headers(&c, s, rq, errstr, errlen)) &&
+             !(st = perform(s, rq, rs, &c, timeout_ms, errstr, errlen))) {
         atomic_fetch_add(&s->n_sent, rq->body_len);
         atomic_fetch_add(&s->n_received, rs->body.len);
     }
-out:
-    handle_put(s, h);
-    curl_slist_free_all(hl);
-    ts_buf_free(&path);
-    ts_buf_free(&url);
-    ts_buf_free(&auth);
+    ctx_free(&c);
     return st;
 }
 

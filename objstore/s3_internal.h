@@ -35,6 +35,9 @@
 #define S3_ERR_BODY_MAX ((size_t)64 << 10)  /* cap of an error body kept */
 #define S3_MAX_PARTS 10000
 #define S3_DELETE_BATCH 1000
+/* Signed headers of one request, the caller's included; a request needing
+ * more is refused (TS_E_INVAL), never sent with some left out. */
+#define S3_REQ_HEADERS_MAX 24
 
 typedef struct s3_store {
     ts_objstore base;
@@ -69,7 +72,8 @@ struct s3_req {
     const char *key;       /* object key under the prefix; NULL = the bucket */
     const ts_s3_kv *query; /* raw query parameters */
     size_t nquery;
-    const ts_s3_kv *hdrs; /* extra headers, signed and sent */
+    const ts_s3_kv *hdrs; /* extra headers, signed and sent (at most
+                           * S3_REQ_HEADERS_MAX less the 3..5 s3_do adds) */
     size_t nhdrs;
     const uint8_t *body;
     size_t body_len;

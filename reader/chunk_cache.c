@@ -1,13 +1,13 @@
 /*
- * chunk_cache.c — the disk chunk cache of the cold read path (see reader.h
- * and reader/README.md for the file format and the RAM bound).
+ * chunk_cache.c — the disk chunk cache of the cold read path (reader.h has
+ * the interface; reader/README.md the cache file format and the RAM bound).
  *
  * A remote segment object is a sequence of independent zstd frames
  * ("chunks"). A cold read needs one chunk, so the cache keeps decompressed
  * chunks as files, one per (object key, chunk index), named by the SHA-256 of
  * that pair. Shaped so because:
  *  - the disk is the cache, RAM is not: in memory we keep only a small record
- *    per file (map + LRU links, ~100 bytes) and the chunks callers hold; a hit
+ *    per file (map + LRU links, ~110 bytes) and the chunks callers hold; a hit
  *    reads the file back and verifies it again, so a damaged file is never
  *    served (it is dropped and the chunk refetched);
  *  - remote bytes are verified before they are used: stored CRC-32C before
@@ -48,26 +48,17 @@
 #include "common/log.h"
 #include "common/retry.h"
 
+#define HOT_SLOTS 16 /* in-RAM verified chunks (see struct ts_chunk_cache) */
 /* Hard cap on one chunk's raw and stored size: the uploader cuts chunks at
  * remote.storage.chunk.bytes (<= 256 MiB) unless a single batch is larger,
  * and no sane batch reaches 1 GiB. A manifest claiming more is refused
  * rather than allowed to make us allocate it. */
-#define HOT_SLOTS 16 /* in-RAM verified chunks (see struct ts_chunk_cache) */
 #define CHUNK_MAX_BYTES (1u << 30)
 
-/* Cache file header, big-endian like the rest of tierstore's formats:
- *   off  size  field
- *     0     4  magic "TSC1"
- *     4     4  chunk index
- *     8     4  raw_len (bytes of the body)
- *    12     4  raw_crc32c (the manifest's CRC of the body)
- *    16     2  key_len
- *    18     k  object key (not NUL-terminated)
- *  18+k     4  CRC-32C of bytes 0 .. 18+k
- *  22+k     …  body: the decompressed chunk, raw_len bytes
- * The key is in the file so that adoption after a restart can recompute the
- * file name (and reject files whose name does not match) and so that a hash
- * collision can never serve another chunk's bytes. */
+/* Cache file header: magic "TSC1", then HDR_FIXED bytes of fixed fields,
+ * the object key and a CRC-32C of all of it; the body follows. Laid out
+ * byte by byte, with why the key is in the file, in reader/README.md
+ * ("Cache file format"), the one place it is documented. */
 #define HDR_MAGIC 0x54534331u /* "TSC1" */
 #define HDR_FIXED 18
 #define HDR_LEN(klen) ((size_t)HDR_FIXED + (klen) + 4)

@@ -127,27 +127,27 @@ TT_TEST(log_lifecycle)
     TT_ASSERT(pl != NULL);
     char err[512] = "";
     tsp_engine *eng = NULL;
-    TT_ASSERT_MSG(open_engine(&eng, "life", err, sizeof err) == TSP_OK, "open: %s", err);
+    TT_CHECK_MSG(open_engine(&eng, "life", err, sizeof err) == TSP_OK, "open: %s", err);
 
     tsp_partition *p = NULL, *p2 = NULL;
-    TT_ASSERT_EQ_INT(pl->partition_open(eng, "t1", 0, 0, &p, err, sizeof err), TSP_E_NOT_FOUND);
-    TT_ASSERT_MSG(pl->partition_open(eng, "t1", 0, TSP_PART_CREATE, &p, err, sizeof err) == TSP_OK,
-                  "%s", err);
-    TT_ASSERT_EQ_INT(pl->partition_open(eng, "t1", 0, 0, &p2, err, sizeof err), TSP_OK);
-    TT_ASSERT(p == p2);
-    TT_ASSERT_EQ_INT(pl->partition_open(eng, "t1", 1, TSP_PART_CREATE, &p2, err, sizeof err),
-                     TSP_OK);
+    TT_CHECK_EQ_INT(pl->partition_open(eng, "t1", 0, 0, &p, err, sizeof err), TSP_E_NOT_FOUND);
+    TT_CHECK_MSG(pl->partition_open(eng, "t1", 0, TSP_PART_CREATE, &p, err, sizeof err) == TSP_OK,
+                 "%s", err);
+    TT_CHECK_EQ_INT(pl->partition_open(eng, "t1", 0, 0, &p2, err, sizeof err), TSP_OK);
+    TT_CHECK(p == p2);
+    TT_CHECK_EQ_INT(pl->partition_open(eng, "t1", 1, TSP_PART_CREATE, &p2, err, sizeof err),
+                    TSP_OK);
     tsp_property cfg[] = {{"retention.ms", "-1"}, {"segment.bytes", "4096"}};
-    TT_ASSERT_MSG(pl->topic_set_config(eng, "t1", cfg, 2, err, sizeof err) == TSP_OK, "%s", err);
+    TT_CHECK_MSG(pl->topic_set_config(eng, "t1", cfg, 2, err, sizeof err) == TSP_OK, "%s", err);
     tsp_property badcfg[] = {{"no.such.topic.key", "1"}};
-    TT_ASSERT_EQ_INT(pl->topic_set_config(eng, "t1", badcfg, 1, err, sizeof err), TSP_E_CONFIG);
+    TT_CHECK_EQ_INT(pl->topic_set_config(eng, "t1", badcfg, 1, err, sizeof err), TSP_E_CONFIG);
 
     int32_t *parts = NULL;
     size_t nparts = 0;
-    TT_ASSERT_MSG(pl->topic_partitions(eng, "t1", &parts, &nparts, err, sizeof err) == TSP_OK,
-                  "%s", err);
-    TT_ASSERT_EQ_INT(nparts, 2);
-    TT_ASSERT(parts[0] == 0 && parts[1] == 1);
+    TT_CHECK_MSG(pl->topic_partitions(eng, "t1", &parts, &nparts, err, sizeof err) == TSP_OK, "%s",
+                 err);
+    TT_CHECK_EQ_INT(nparts, 2);
+    TT_CHECK(parts[0] == 0 && parts[1] == 1);
     pl->buffer_free(parts);
 
     /* Append 40 batches of 10 records; timestamps 1000 + 100*i. */
@@ -155,80 +155,81 @@ TT_TEST(log_lifecycle)
     for (int i = 0; i < 40; i++) {
         size_t blen = 0;
         uint8_t *b = make_batch(10, 1000 + 100 * i, &blen);
-        TT_ASSERT(b != NULL);
+        TT_CHECK(b != NULL);
         tsp_status st = pl->append(p, b, blen, &first, &last, err, sizeof err);
         free(b);
-        TT_ASSERT_MSG(st == TSP_OK, "append: %s", err);
-        TT_ASSERT_EQ_INT(first, 10 * i);
-        TT_ASSERT_EQ_INT(last, 10 * i + 9);
+        TT_CHECK_MSG(st == TSP_OK, "append: %s", err);
+        TT_CHECK_EQ_INT(first, 10 * i);
+        TT_CHECK_EQ_INT(last, 10 * i + 9);
     }
     /* A corrupt batch is refused and nothing is appended. */
     size_t blen = 0;
     uint8_t *b = make_batch(3, 0, &blen);
     b[blen - 1] ^= 0xff;
-    TT_ASSERT_EQ_INT(pl->append(p, b, blen, NULL, NULL, err, sizeof err), TSP_E_CORRUPT);
+    TT_CHECK_EQ_INT(pl->append(p, b, blen, NULL, NULL, err, sizeof err), TSP_E_CORRUPT);
     free(b);
 
     tsp_offsets off = {.struct_size = sizeof off};
-    TT_ASSERT_EQ_INT(pl->offsets(p, &off), TSP_OK);
-    TT_ASSERT_EQ_INT(off.log_end_offset, 400);
-    TT_ASSERT_EQ_INT(off.log_start_offset, 0);
+    TT_CHECK_EQ_INT(pl->offsets(p, &off), TSP_OK);
+    TT_CHECK_EQ_INT(off.log_end_offset, 400);
+    TT_CHECK_EQ_INT(off.log_start_offset, 0);
 
-    TT_ASSERT_MSG(pl->flush(p, err, sizeof err) == TSP_OK, "%s", err);
-    TT_ASSERT_MSG(pl->roll(p, err, sizeof err) == TSP_OK, "%s", err);
-    TT_ASSERT_MSG(pl->wait_uploaded(p, 30000, err, sizeof err) == TSP_OK, "%s", err);
-    TT_ASSERT_MSG(pl->enforce_retention(p, err, sizeof err) == TSP_OK, "%s", err);
+    TT_CHECK_MSG(pl->flush(p, err, sizeof err) == TSP_OK, "%s", err);
+    TT_CHECK_MSG(pl->roll(p, err, sizeof err) == TSP_OK, "%s", err);
+    TT_CHECK_MSG(pl->wait_uploaded(p, 30000, err, sizeof err) == TSP_OK, "%s", err);
+    TT_CHECK_MSG(pl->enforce_retention(p, err, sizeof err) == TSP_OK, "%s", err);
 
     uint8_t *data = NULL;
     size_t dlen = 0;
-    TT_ASSERT_MSG(pl->read(p, 155, 1, &data, &dlen, err, sizeof err) == TSP_OK, "%s", err);
-    TT_ASSERT(data != NULL && dlen > 61);
-    TT_ASSERT_EQ_INT((int64_t)ts_rd64(data), 150); /* the batch holding 155 */
+    TT_CHECK_MSG(pl->read(p, 155, 1, &data, &dlen, err, sizeof err) == TSP_OK, "%s", err);
+    TT_CHECK(data != NULL && dlen > 61);
+    TT_CHECK_EQ_INT((int64_t)ts_rd64(data), 150); /* the batch holding 155 */
     pl->buffer_free(data);
-    TT_ASSERT_EQ_INT(pl->read(p, 400, 1024, &data, &dlen, err, sizeof err), TSP_OK);
-    TT_ASSERT(data == NULL && dlen == 0);
-    TT_ASSERT_EQ_INT(pl->read(p, 401, 1024, &data, &dlen, err, sizeof err),
-                     TSP_E_OFFSET_OUT_OF_RANGE);
+    TT_CHECK_EQ_INT(pl->read(p, 400, 1024, &data, &dlen, err, sizeof err), TSP_OK);
+    TT_CHECK(data == NULL && dlen == 0);
+    TT_CHECK_EQ_INT(pl->read(p, 401, 1024, &data, &dlen, err, sizeof err),
+                    TSP_E_OFFSET_OUT_OF_RANGE);
 
     int64_t o = -1;
-    TT_ASSERT_MSG(pl->offset_for_time(p, 1000 + 100 * 7 + 5, &o, err, sizeof err) == TSP_OK, "%s",
-                  err);
+    TT_CHECK_MSG(pl->offset_for_time(p, 1000 + 100 * 7 + 5, &o, err, sizeof err) == TSP_OK, "%s",
+                 err);
     /* Record-exact (Kafka's semantics); a batch-granular engine would give 70. */
-    TT_ASSERT(o == 75 || o == 70);
-    TT_ASSERT_EQ_INT(pl->offset_for_time(p, 1000000, &o, err, sizeof err), TSP_E_NOT_FOUND);
+    TT_CHECK(o == 75 || o == 70);
+    TT_CHECK_EQ_INT(pl->offset_for_time(p, 1000000, &o, err, sizeof err), TSP_E_NOT_FOUND);
 
     tsp_segment_info *rows = NULL;
     size_t nrows = 0, rsz = 0;
-    TT_ASSERT_MSG(pl->placement(p, &rows, &nrows, &rsz, err, sizeof err) == TSP_OK, "%s", err);
-    TT_ASSERT(nrows >= 2 && rsz >= sizeof(tsp_segment_info));
+    TT_CHECK_MSG(pl->placement(p, &rows, &nrows, &rsz, err, sizeof err) == TSP_OK, "%s", err);
+    TT_CHECK(nrows >= 2 && rsz >= sizeof(tsp_segment_info));
     const tsp_segment_info *r0 = (const tsp_segment_info *)(const void *)rows;
-    TT_ASSERT_EQ_INT(r0->base_offset, 0);
-    TT_ASSERT(r0->location == TSP_LOC_REMOTE || r0->location == TSP_LOC_LOCAL_REMOTE);
-    TT_ASSERT(r0->object_key[0] != 0);
+    TT_CHECK_EQ_INT(r0->base_offset, 0);
+    TT_CHECK(r0->location == TSP_LOC_REMOTE || r0->location == TSP_LOC_LOCAL_REMOTE);
+    TT_CHECK(r0->object_key[0] != 0);
     pl->buffer_free(rows);
 
     tsp_engine_stats stats = {.struct_size = sizeof stats};
     pl->engine_stats(eng, &stats);
-    TT_ASSERT(stats.remote_objects >= 1);
-    TT_ASSERT(stats.uploads_done >= 1);
+    TT_CHECK(stats.remote_objects >= 1);
+    TT_CHECK(stats.uploads_done >= 1);
 
-    TT_ASSERT_MSG(pl->partition_delete(eng, "t1", 1, err, sizeof err) == TSP_OK, "%s", err);
-    TT_ASSERT_MSG(pl->topic_partitions(eng, "t1", &parts, &nparts, err, sizeof err) == TSP_OK,
-                  "%s", err);
-    TT_ASSERT_EQ_INT(nparts, 1);
+    TT_CHECK_MSG(pl->partition_delete(eng, "t1", 1, err, sizeof err) == TSP_OK, "%s", err);
+    TT_CHECK_MSG(pl->topic_partitions(eng, "t1", &parts, &nparts, err, sizeof err) == TSP_OK, "%s",
+                 err);
+    TT_CHECK_EQ_INT(nparts, 1);
     pl->buffer_free(parts);
     pl->engine_close(eng);
 
     /* Reopen: the data survives the close. */
     eng = NULL;
-    TT_ASSERT_MSG(open_engine(&eng, "life", err, sizeof err) == TSP_OK, "reopen: %s", err);
-    TT_ASSERT_EQ_INT(pl->partition_open(eng, "t1", 0, 0, &p, err, sizeof err), TSP_OK);
+    TT_CHECK_MSG(open_engine(&eng, "life", err, sizeof err) == TSP_OK, "reopen: %s", err);
+    TT_CHECK_EQ_INT(pl->partition_open(eng, "t1", 0, 0, &p, err, sizeof err), TSP_OK);
     off.struct_size = sizeof off;
-    TT_ASSERT_EQ_INT(pl->offsets(p, &off), TSP_OK);
-    TT_ASSERT_EQ_INT(off.log_end_offset, 400);
-    TT_ASSERT_EQ_INT(pl->read(p, 0, 1 << 20, &data, &dlen, err, sizeof err), TSP_OK);
-    TT_ASSERT(data && dlen > 0);
+    TT_CHECK_EQ_INT(pl->offsets(p, &off), TSP_OK);
+    TT_CHECK_EQ_INT(off.log_end_offset, 400);
+    TT_CHECK_EQ_INT(pl->read(p, 0, 1 << 20, &data, &dlen, err, sizeof err), TSP_OK);
+    TT_CHECK(data && dlen > 0);
     pl->buffer_free(data);
+done: /* a failed check lands here too: the engine's threads stop */
     pl->engine_close(eng);
 }
 

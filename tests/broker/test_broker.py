@@ -835,11 +835,15 @@ TESTS = {
 }
 
 
-def main():
-    names = sys.argv[1:] or list(TESTS)
+def run(tests):
+    """The one runner of every broker scenario file: `python3 FILE [name...]`
+    runs the named scenarios of `tests` ({name: (fn, [env vars it needs])}),
+    or all of them. Exit 1 on any failure, 77 (ctest SKIP_RETURN_CODE) when
+    nothing could run, else 0."""
+    names = sys.argv[1:] or list(tests)
     failed = ran = 0
     for name in names:
-        fn, needs = TESTS[name]
+        fn, needs = tests[name]
         missing = [n for n in needs + ["TIERBROKER"] if not os.environ.get(n)]
         if missing or not KCAT:
             print("SKIP %s: missing %s" % (name, ", ".join(missing) or "kcat"))
@@ -856,4 +860,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run(TESTS)

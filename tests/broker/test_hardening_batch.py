@@ -21,7 +21,7 @@ import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_broker import (  # noqa: E402
-    KCAT, TSPLUGIN, Broker, check, ck, crc32c, kcat, raw_request, raw_response, zz)
+    TSPLUGIN, Broker, check, ck, crc32c, kcat, raw_request, raw_response, run, zz)
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 
 CORRUPT_MESSAGE = 2
@@ -249,25 +249,5 @@ TESTS = {
 }
 
 
-def main():
-    names = sys.argv[1:] or list(TESTS)
-    failed = ran = 0
-    for name in names:
-        fn, needs = TESTS[name]
-        missing = [n for n in needs + ["TIERBROKER"] if not os.environ.get(n)]
-        if missing or not KCAT:
-            print("SKIP %s: missing %s" % (name, ", ".join(missing) or "kcat"))
-            continue
-        t0 = time.time()
-        ran += 1
-        try:
-            fn()
-            print("PASS %s (%.1f s)" % (name, time.time() - t0))
-        except Exception as e:  # noqa: BLE001 - report any failure with its message
-            failed += 1
-            print("FAIL %s: %s" % (name, e))
-    sys.exit(1 if failed else (0 if ran else 77))  # 77: ctest SKIP_RETURN_CODE
-
-
 if __name__ == "__main__":
-    main()
+    run(TESTS)

@@ -29,8 +29,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_broker import (KCAT, TIERCTL, TSPLUGIN, Broker, Fail, check, consume_all,  # noqa: E402
-                         placement, raw_request, raw_response)
+from test_broker import (TIERCTL, TSPLUGIN, Broker, Fail, check, consume_all,  # noqa: E402
+                         placement, raw_request, raw_response, run)
 import confluent_kafka as ck  # noqa: E402
 
 TIERED = {"log.segment.bytes": str(256 * 1024),
@@ -268,25 +268,5 @@ TESTS = {
 }
 
 
-def main():
-    names = sys.argv[1:] or list(TESTS)
-    failed = ran = 0
-    for name in names:
-        fn, needs = TESTS[name]
-        missing = [v for v in needs + ["TIERBROKER"] if not os.environ.get(v)]
-        if missing or not KCAT:
-            print("SKIP %s: missing %s" % (name, ", ".join(missing) or "kcat"))
-            continue
-        t0 = time.time()
-        ran += 1
-        try:
-            fn()
-            print("PASS %s (%.1f s)" % (name, time.time() - t0))
-        except Exception as e:  # noqa: BLE001 - report any failure with its message
-            failed += 1
-            print("FAIL %s: %s" % (name, e))
-    sys.exit(1 if failed else (0 if ran else 77))  # 77: ctest SKIP_RETURN_CODE
-
-
 if __name__ == "__main__":
-    main()
+    run(TESTS)

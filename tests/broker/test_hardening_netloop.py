@@ -19,8 +19,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from test_broker import (KCAT, MEMPLUGIN, TSPLUGIN, Broker, Fail, Rd, check,  # noqa: E402
-                         kcat, raw_request, raw_response, record_batch)
+from test_broker import (MEMPLUGIN, TSPLUGIN, Broker, Fail, Rd, check,  # noqa: E402
+                         kcat, raw_request, raw_response, record_batch, run)
 
 
 def api_versions(sock, corr):
@@ -497,25 +497,5 @@ TESTS = {
 }
 
 
-def main():
-    names = sys.argv[1:] or list(TESTS)
-    failed = ran = 0
-    for name in names:
-        fn, needs = TESTS[name]
-        missing = [n for n in needs + ["TIERBROKER"] if not os.environ.get(n)]
-        if missing or not KCAT:
-            print("SKIP %s: missing %s" % (name, ", ".join(missing) or "kcat"))
-            continue
-        t0 = time.time()
-        ran += 1
-        try:
-            fn()
-            print("PASS %s (%.1f s)" % (name, time.time() - t0))
-        except Exception as e:  # noqa: BLE001 - report any failure with its message
-            failed += 1
-            print("FAIL %s: %s" % (name, e))
-    sys.exit(1 if failed else (0 if ran else 77))  # 77: ctest SKIP_RETURN_CODE
-
-
 if __name__ == "__main__":
-    main()
+    run(TESTS)

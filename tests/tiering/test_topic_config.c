@@ -59,27 +59,28 @@ TT_TEST(broker_keys_are_not_topic_configs)
 {
     env e;
     env_init(&e);
-    TT_OKE(env_open(&e), e.err);
+    TT_CHECK_OKE(env_open(&e), e.err);
     const char *bad[][2] = {{"log.dirs", "/etc"},
                             {"log.segment.bytes", "4096"},
                             {"message.max.bytes", "1000"},
                             {"log.retention.ms", "1"}};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         const char *k[] = {bad[i][0]}, *v[] = {bad[i][1]};
-        TT_ASSERT_EQ_INT(ts_topic_set_config(e.eng, "t", k, v, 1, e.err, sizeof(e.err)),
-                         TS_E_CONFIG);
-        TT_ASSERT_MSG(strstr(e.err, bad[i][0]) != NULL, "error does not name %s: %s", bad[i][0],
-                      e.err);
+        TT_CHECK_EQ_INT(ts_topic_set_config(e.eng, "t", k, v, 1, e.err, sizeof(e.err)),
+                        TS_E_CONFIG);
+        TT_CHECK_MSG(strstr(e.err, bad[i][0]) != NULL, "error does not name %s: %s", bad[i][0],
+                     e.err);
     }
     /* nothing was persisted */
     char p[900];
     snprintf(p, sizeof(p), "%s/.topics/t/topic.properties", e.data);
-    TT_ASSERT(access(p, F_OK) != 0);
+    TT_CHECK(access(p, F_OK) != 0);
     const char *k[] = {"segment.bytes", "retention.ms", "local.retention.bytes"};
     const char *v[] = {"65536", "-1", "100000"};
-    TT_OKE(ts_topic_set_config(e.eng, "t", k, v, 3, e.err, sizeof(e.err)), e.err);
-    TT_ASSERT_EQ_INT(topic_int(&e, "t", "log.segment.bytes"), 65536);
-    TT_ASSERT_EQ_INT(topic_int(&e, "t", "log.local.retention.bytes"), 100000);
+    TT_CHECK_OKE(ts_topic_set_config(e.eng, "t", k, v, 3, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_EQ_INT(topic_int(&e, "t", "log.segment.bytes"), 65536);
+    TT_CHECK_EQ_INT(topic_int(&e, "t", "log.local.retention.bytes"), 100000);
+done:
     env_close(&e);
     ts_config_destroy(e.cfg);
 }
@@ -91,24 +92,25 @@ TT_TEST(longest_topic_name_holds_configs)
     char topic[250];
     memset(topic, 'x', 249);
     topic[249] = 0;
-    TT_OKE(env_open(&e), e.err);
+    TT_CHECK_OKE(env_open(&e), e.err);
     const char *k[] = {"segment.bytes"}, *v[] = {"70000"};
-    TT_OKE(ts_topic_set_config(e.eng, topic, k, v, 1, e.err, sizeof(e.err)), e.err);
-    TT_ASSERT_EQ_INT(topic_int(&e, topic, "log.segment.bytes"), 70000);
+    TT_CHECK_OKE(ts_topic_set_config(e.eng, topic, k, v, 1, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_EQ_INT(topic_int(&e, topic, "log.segment.bytes"), 70000);
     env_close(&e);
     /* restart */
-    TT_OKE(env_open(&e), e.err);
-    TT_ASSERT_EQ_INT(topic_int(&e, topic, "log.segment.bytes"), 70000);
+    TT_CHECK_OKE(env_open(&e), e.err);
+    TT_CHECK_EQ_INT(topic_int(&e, topic, "log.segment.bytes"), 70000);
     /* a new partition of the topic gets it (the config is found by name) */
     ts_partition *p;
-    TT_OKE(ts_partition_open(e.eng, topic, 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(ts_partition_open(e.eng, topic, 0, 1, &p, e.err, sizeof(e.err)), e.err);
     env_close(&e);
     /* lost data dir: the config comes back from the bucket (nothing of the
      * partition was uploaded, so it is created anew) */
-    TT_OK(ts_fs_rmtree(e.data, NULL, 0));
-    TT_OKE(env_open(&e), e.err);
-    TT_OKE(ts_partition_open(e.eng, topic, 0, 1, &p, e.err, sizeof(e.err)), e.err);
-    TT_ASSERT_EQ_INT(topic_int(&e, topic, "log.segment.bytes"), 70000);
+    TT_CHECK_OK(ts_fs_rmtree(e.data, NULL, 0));
+    TT_CHECK_OKE(env_open(&e), e.err);
+    TT_CHECK_OKE(ts_partition_open(e.eng, topic, 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_EQ_INT(topic_int(&e, topic, "log.segment.bytes"), 70000);
+done:
     env_close(&e);
     ts_config_destroy(e.cfg);
 }
@@ -128,27 +130,28 @@ TT_TEST(older_data_dirs_keep_their_configs)
     env_init(&e);
     char dir[700], path[900];
     snprintf(dir, sizeof(dir), "%s/.topics", e.data);
-    TT_OK(ts_fs_mkdirs(dir, NULL, 0));
+    TT_CHECK_OK(ts_fs_mkdirs(dir, NULL, 0));
     /* the layout of older versions; one written before keys were checked */
     snprintf(path, sizeof(path), "%s/old.properties", dir);
     write_file(path, "# topic-level overrides of old\nlog.segment.bytes=80000\n");
     snprintf(path, sizeof(path), "%s/dirty.properties", dir);
     write_file(path, "log.segment.bytes=90000\nlog.dirs=/etc\n");
-    TT_OKE(env_open(&e), e.err);
-    TT_ASSERT_EQ_INT(topic_int(&e, "old", "log.segment.bytes"), 80000);
-    TT_ASSERT_EQ_INT(topic_int(&e, "dirty", "log.segment.bytes"), 90000);
+    TT_CHECK_OKE(env_open(&e), e.err);
+    TT_CHECK_EQ_INT(topic_int(&e, "old", "log.segment.bytes"), 80000);
+    TT_CHECK_EQ_INT(topic_int(&e, "dirty", "log.segment.bytes"), 90000);
     ts_config *c = ts_engine_topic_config(e.eng, "dirty");
-    TT_ASSERT(c && strcmp(ts_config_get_str(c, "log.dirs"), "/etc") != 0);
+    TT_CHECK(c && strcmp(ts_config_get_str(c, "log.dirs"), "/etc") != 0);
     ts_config_destroy(c);
     /* rewriting moves it to the new layout; the old file goes */
     const char *k[] = {"retention.ms"}, *v[] = {"-1"};
-    TT_OKE(ts_topic_set_config(e.eng, "old", k, v, 1, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(ts_topic_set_config(e.eng, "old", k, v, 1, e.err, sizeof(e.err)), e.err);
     snprintf(path, sizeof(path), "%s/old.properties", dir);
-    TT_ASSERT(access(path, F_OK) != 0);
+    TT_CHECK(access(path, F_OK) != 0);
     env_close(&e);
-    TT_OKE(env_open(&e), e.err);
-    TT_ASSERT_EQ_INT(topic_int(&e, "old", "log.segment.bytes"), 80000);
-    TT_ASSERT_EQ_INT(topic_int(&e, "old", "log.retention.ms"), -1);
+    TT_CHECK_OKE(env_open(&e), e.err);
+    TT_CHECK_EQ_INT(topic_int(&e, "old", "log.segment.bytes"), 80000);
+    TT_CHECK_EQ_INT(topic_int(&e, "old", "log.retention.ms"), -1);
+done:
     env_close(&e);
     ts_config_destroy(e.cfg);
 }
