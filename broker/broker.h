@@ -27,6 +27,7 @@
 
 #include "kafka_proto.h"
 #include "kafka_wire.h"
+#include "tierstore_names.h" /* ts_topic_name_valid, shared with the engine */
 #include "tierstore_plugin.h"
 
 typedef struct broker broker;
@@ -208,7 +209,6 @@ int topic_delete(broker *b, const char *name, char *msg, size_t msglen);
  * still use their partition handles. Loop thread. */
 void topics_reap(broker *b);
 void topics_free_all(broker *b);
-int topic_name_valid(const char *name);
 bpart *topic_part(broker *b, const char *topic, int32_t partition, int16_t *err);
 
 /* ------------------------------------------------------- metadata files */

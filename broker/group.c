@@ -752,7 +752,7 @@ void handle_OffsetCommit(broker *b, reply *r, kafka_request *q)
         /* Checked per partition, as Kafka does: a name that can never be a
          * topic, a partition that does not exist, metadata past
          * offset.metadata.max.bytes. The others of the request commit. */
-        int valid_name = topic_name_valid(t->name);
+        int valid_name = ts_topic_name_valid(t->name);
         btopic *tp = !err && valid_name ? topic_find(b, t->name) : NULL; /* once per topic */
         for (int k = 0; k < n; k++) {
             kafka_OffsetCommitPartition *cp = &t->partitions[k];

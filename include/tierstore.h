@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tierstore_names.h" /* ts_topic_name_valid */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
