@@ -4,9 +4,9 @@
  * Threads:
  *  - the network loop (one thread, net.c) owns every structure below:
  *    connections, response slots, topics, groups, offsets, producer state.
- *  - worker pools (pool.c) run plugin calls that may block: reads (a hot
- *    pool and a cold pool, so a cold consumer never queues ahead of a hot
- *    one), fsyncs (the io pool), metadata-file writes (the meta pool, one
+ *  - worker pools (bpool_*, in net.c) run plugin calls that may block: reads
+ *    (a hot pool and a cold pool, so a cold consumer never queues ahead of a
+ *    hot one), acks=-1 flushes (the io pool), metadata-file writes (the meta pool, one
  *    thread, so writes land in order) and topic lookups, creates and
  *    deletes (the topic pool: directory scans, bucket LISTs, partition
  *    opens and recovery). A job's `run` executes on a worker

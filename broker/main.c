@@ -255,7 +255,7 @@ int main(int argc, char **argv)
     }
     int nio = (int)bconfig_int(&b->cfg, "num.io.threads");
     b->hot_pool = bpool_create(b, "hot-read", nio);
-    b->io_pool = bpool_create(b, "fsync", nio);
+    b->io_pool = bpool_create(b, "io", nio);
     b->cold_pool = bpool_create(b, "cold-read", (int)bconfig_int(&b->cfg, "num.cold.read.threads"));
     b->meta_pool = bpool_create(b, "meta", 1);
     /* Topic lookups and creates wait on the bucket (LIST, config PUT,
