@@ -714,23 +714,69 @@ void produce_abort_all(broker *b)
     }
 }
 
+/* One partition entry of a Produce: request-level refusals, the partition,
+ * the client policy of the batch, then the append — or a place in the queue
+ * of a partition at its local disk bound. Loop thread. */
+static void prod_entry_start(broker *b, prod_op *o, const kafka_ProduceRequest *pq, btopic *bt,
+                             const char *topic, const kafka_ProducePartition *pp,
+                             produce_res *pr)
+{
+    pr->partition = pp->index;
+    pr->base_offset = -1;
+    pr->log_start = -1;
+    if (pq->transactional_id) {
+        pr->error = KAFKA_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+        return;
+    }
+    if (pq->acks != 0 && pq->acks != 1 && pq->acks != -1) {
+        pr->error = KAFKA_INVALID_REQUIRED_ACKS;
+        return;
+    }
+    bpart *p = topic_part_of(bt, pp->index, &pr->error);
+    if (!p) return;
+    pr->error = produce_entry_check(o->r.hdr.api_version, pp->records.p, pp->records.len, pr->msg,
+                                    sizeof pr->msg);
+    if (pr->error) {
+        blog_warn("produce to %s-%d from %s refused: %s", topic, pp->index, conn_peer(o->r.c),
+                  pr->msg);
+        return;
+    }
+    if (b->held && prod_partition_waits(b, topic, pp->index, NULL)) {
+        /* Others wait for room in this partition: queue behind them. */
+        pr->waiting = 1;
+        o->nwaiting++;
+        return;
+    }
+    if (prod_append_entry(b, o, pr, p, topic, pp->records.p, (size_t)pp->records.len) == 0) {
+        pr->waiting = 1;
+        o->nwaiting++;
+    }
+}
+
+/* The per-topic and flush arrays of a new Produce operation, sized from the
+ * request. -1 when out of memory. */
+static int prod_op_alloc(prod_op *o, const kafka_ProduceRequest *pq)
+{
+    int total = 0;
+    o->topics = calloc((size_t)(pq->ntopics ? pq->ntopics : 1), sizeof(*o->topics));
+    if (!o->topics) return -1;
+    for (int32_t i = 0; i < pq->ntopics; i++) total += pq->topics[i].npartitions;
+    o->to_flush = calloc((size_t)(total ? total : 1), sizeof(*o->to_flush));
+    if (!o->to_flush) return -1;
+    o->ntopics = pq->ntopics;
+    return 0;
+}
+
 void handle_Produce(broker *b, reply *r, kafka_request *q)
 {
     kafka_ProduceRequest *pq = &q->u.produce;
-    int acks = pq->acks;
     prod_op *o = calloc(1, sizeof(*o));
-    int total = 0;
     if (!o) goto oom;
     o->b = b;
     o->r = *r;
-    o->acks = (int16_t)acks;
+    o->acks = (int16_t)pq->acks;
     r->c = NULL;
-    o->topics = calloc((size_t)(pq->ntopics ? pq->ntopics : 1), sizeof(*o->topics));
-    if (!o->topics) goto oom;
-    for (int32_t i = 0; i < pq->ntopics; i++) total += pq->topics[i].npartitions;
-    o->to_flush = calloc((size_t)(total ? total : 1), sizeof(*o->to_flush));
-    if (!o->to_flush) goto oom;
-    o->ntopics = pq->ntopics;
+    if (prod_op_alloc(o, pq) != 0) goto oom;
     for (int32_t i = 0; i < pq->ntopics; i++) {
         kafka_ProduceTopic *t = &pq->topics[i];
         o->topics[i].name = strdup(t->name);
@@ -741,41 +787,8 @@ void handle_Produce(broker *b, reply *r, kafka_request *q)
         /* Once per topic, from memory: an unknown name starts one lookup
          * and its partitions answer UNKNOWN_TOPIC_OR_PARTITION meanwhile. */
         btopic *bt = topic_resolve(b, t->name);
-        for (int32_t k = 0; k < t->npartitions; k++) {
-            kafka_ProducePartition *pp = &t->partitions[k];
-            produce_res *pr = &o->topics[i].res[k];
-            pr->partition = pp->index;
-            pr->base_offset = -1;
-            pr->log_start = -1;
-            if (pq->transactional_id) {
-                pr->error = KAFKA_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
-                continue;
-            }
-            if (acks != 0 && acks != 1 && acks != -1) {
-                pr->error = KAFKA_INVALID_REQUIRED_ACKS;
-                continue;
-            }
-            bpart *p = topic_part_of(bt, pp->index, &pr->error);
-            if (!p) continue;
-            pr->error = produce_entry_check(o->r.hdr.api_version, pp->records.p, pp->records.len,
-                                            pr->msg, sizeof pr->msg);
-            if (pr->error) {
-                blog_warn("produce to %s-%d from %s refused: %s", t->name, pp->index,
-                          conn_peer(o->r.c), pr->msg);
-                continue;
-            }
-            if (b->held && prod_partition_waits(b, t->name, pp->index, NULL)) {
-                /* Others wait for room in this partition: queue behind them. */
-                pr->waiting = 1;
-                o->nwaiting++;
-                continue;
-            }
-            if (prod_append_entry(b, o, pr, p, t->name, pp->records.p,
-                                  (size_t)pp->records.len) == 0) {
-                pr->waiting = 1;
-                o->nwaiting++;
-            }
-        }
+        for (int32_t k = 0; k < t->npartitions; k++)
+            prod_entry_start(b, o, pq, bt, t->name, &t->partitions[k], &o->topics[i].res[k]);
     }
     if (o->nwaiting > 0) {
         if (prod_hold(b, o, pq) != 0) goto oom;
