@@ -44,8 +44,8 @@ extern int g_blog_debug;
         if (g_blog_debug) blog("DEBUG", __VA_ARGS__);                                            \
     } while (0)
 
-int64_t bclock_ms(void); /* monotonic */
-int64_t bwall_ms(void);  /* realtime */
+int64_t bclock_ms(void);      /* monotonic */
+int64_t bclock_wall_ms(void);  /* realtime */
 
 /* --------------------------------------------------------------- config */
 typedef struct bprop {
@@ -207,9 +207,8 @@ int topic_create(broker *b, const char *name, int32_t nparts, const bprop *cfg, 
 int topic_delete(broker *b, const char *name, char *msg, size_t msglen);
 /* Deletes doomed topics from the plugin (on the topic pool) once no job can
  * still use their partition handles. Loop thread. */
-void topics_reap(broker *b);
-void topics_free_all(broker *b);
-bpart *topic_part(broker *b, const char *topic, int32_t partition, int16_t *err);
+void topic_reap_doomed(broker *b);
+void topic_free_all(broker *b);
 
 /* ------------------------------------------------------- metadata files */
 /* Persist topics, committed offsets and the producer-id counter under

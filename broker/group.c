@@ -502,7 +502,7 @@ void handle_JoinGroup(broker *b, reply *r, kafka_request *q)
         char id[300];
         const char *cid = "member";
         snprintf(id, sizeof id, "%s-%llu-%llx", cid, (unsigned long long)++g->member_seq,
-                 (unsigned long long)bwall_ms());
+                 (unsigned long long)bclock_wall_ms());
         if (v >= 4) {
             /* KIP-394: hand out the id first; the client rejoins with it. */
             pending_add(g, id, bclock_ms() + jq->session_timeout_ms);

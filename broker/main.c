@@ -358,7 +358,7 @@ static void shut_down(broker *b)
     bpool_destroy(b->meta_pool);
     net_drain(b);
     group_free_all(b);
-    topics_free_all(b);
+    topic_free_all(b);
     b->pl->engine_close(b->eng);
     blog_info("stopped");
 }

@@ -131,7 +131,7 @@ int64_t bclock_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int64_t bwall_ms(void)
+int64_t bclock_wall_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -245,7 +245,7 @@ void net_drain(broker *b)
         j->done(j);
         j = n;
     }
-    if (b->doomed && b->jobs_inflight == 0) topics_reap(b);
+    if (b->doomed && b->jobs_inflight == 0) topic_reap_doomed(b);
 }
 
 /* ---------------------------------------------------------- connections */

@@ -259,7 +259,7 @@ static void neg_add(broker *b, const char *name)
     neg_expire(b);
 }
 
-void topics_free_all(broker *b)
+void topic_free_all(broker *b)
 {
     while (b->neg_head) {
         topic_neg *e = b->neg_head;
@@ -595,7 +595,7 @@ int topic_delete(broker *b, const char *name, char *msg, size_t msglen)
     b->doomed = t;
     blog_info("deleting topic %s", name);
     meta_save_topics(b, NULL, NULL);
-    if (b->jobs_inflight == 0) topics_reap(b);
+    if (b->jobs_inflight == 0) topic_reap_doomed(b);
     return KAFKA_NONE;
 }
 
@@ -637,7 +637,7 @@ static void reap_done(bjob *jb)
     reap_free(r);
 }
 
-void topics_reap(broker *b)
+void topic_reap_doomed(broker *b)
 {
     if (!b->doomed) return;
     reap_job *r = calloc(1, sizeof(*r));
