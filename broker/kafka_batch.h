@@ -5,14 +5,11 @@
  *
  * The broker reads headers only for its own policy (Produce entry checks,
  * idempotence, rebuilding producer state, the ListOffsets refine); the
- * plugin validates CRCs and walks records. Layout (big-endian, 61 bytes;
- * Kafka's DefaultRecordBatch, the same bytes common/batch.h documents for
- * the engine):
- *   0 baseOffset i64 | 8 batchLength i32 (bytes after this field) |
- *  12 partitionLeaderEpoch i32 | 16 magic i8 | 17 crc u32 | 21 attributes i16 |
- *  23 lastOffsetDelta i32 | 27 baseTimestamp i64 | 35 maxTimestamp i64 |
- *  43 producerId i64 | 51 producerEpoch i16 | 53 baseSequence i32 |
- *  57 recordsCount i32 | 61 records
+ * plugin validates CRCs and walks records. The byte layout (Kafka's
+ * DefaultRecordBatch, 61 bytes big-endian) is documented once, in
+ * common/batch.h; the fields below are read in that order. The struct
+ * mirrors the engine's ts_batch_hdr because the broker may include no
+ * engine header (docs/ARCHITECTURE.md section 3).
  *
  * Thread: any (pure).
  */
