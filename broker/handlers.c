@@ -1142,22 +1142,6 @@ static void lo_free(lo_op *o)
     free(o);
 }
 
-/* Reads a zig-zag varint of up to 64 bits; -1 on a short/overlong input. */
-static int rd_varlong(const uint8_t *p, size_t len, size_t *pos, int64_t *out)
-{
-    uint64_t x = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-        if (*pos >= len) return -1;
-        uint8_t b = p[(*pos)++];
-        x |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            *out = (int64_t)((x >> 1) ^ (~(x & 1) + 1));
-            return 0;
-        }
-    }
-    return -1;
-}
-
 /* Kafka answers ListOffsets with the first *record* whose timestamp >= ts;
  * the plugin finds the batch. This walks the records of that (uncompressed)
  * batch to the exact offset. A compressed batch answers with its first
@@ -1179,21 +1163,22 @@ static void refine_offset_for_time(const tsp_plugin *pl, tsp_partition *h, int64
         int64_t base = bh.base_offset, base_ts = bh.base_timestamp, max_ts = bh.max_timestamp;
         int compressed = (bh.attributes & KBATCH_ATTR_CODEC_MASK) != 0;
         if (max_ts >= ts && !compressed) {
-            size_t rp = KBATCH_HEADER_LEN;
+            kr rr; /* the records, bounded by this batch */
+            kr_init(&rr, b + KBATCH_HEADER_LEN, blen - KBATCH_HEADER_LEN);
             int32_t count = bh.records_count;
             for (int32_t i = 0; i < count; i++) {
                 int64_t rlen, tsd, offd;
-                if (rd_varlong(b, blen, &rp, &rlen) || rlen < 0 || (size_t)rlen > blen - rp) break;
-                size_t next = rp + (size_t)rlen;
-                rp++; /* attributes */
-                if (rd_varlong(b, blen, &rp, &tsd) || rd_varlong(b, blen, &rp, &offd)) break;
+                if (kr_varlong(&rr, &rlen) || rlen < 0 || (uint64_t)rlen > kr_left(&rr)) break;
+                size_t next = rr.pos + (size_t)rlen;
+                /* attributes, timestampDelta, offsetDelta */
+                if (kr_skip(&rr, 1) || kr_varlong(&rr, &tsd) || kr_varlong(&rr, &offd)) break;
                 if (base_ts + tsd >= ts) {
                     *offset = base + offd;
                     *ts_out = base_ts + tsd;
                     pl->buffer_free(d);
                     return;
                 }
-                rp = next;
+                rr.pos = next;
             }
         }
         if (max_ts >= ts) {

@@ -1,7 +1,8 @@
 /*
  * test_kafka_batch.c — unit test of broker/kafka_batch.c: the record batch
  * header reader gives every field at its Kafka offset, refuses a short
- * buffer, and reads at the reader's position (several batches in a row).
+ * buffer, and reads at the reader's position (several batches in a row);
+ * kr_varlong, which walks record fields, within its bounds.
  */
 #include <stdint.h>
 #include <string.h>
@@ -77,9 +78,40 @@ TT_TEST(batch_header_fields)
     kw_free(&w);
 }
 
+TT_TEST(varlong_bounds)
+{
+    static const struct {
+        uint8_t b[11];
+        size_t n;
+        int ok;
+        int64_t v;
+    } cases[] = {
+        {{0x00}, 1, 1, 0},
+        {{0x01}, 1, 1, -1},
+        {{0x02}, 1, 1, 1},
+        {{0xd8, 0x04}, 2, 1, 300},
+        {{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, 10, 1, INT64_MIN},
+        {{0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, 10, 1, INT64_MAX},
+        {{0xd8}, 1, 0, 0},                                                        /* short */
+        {{0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00}, 11, 0, 0}, /* > 10 */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        kr r;
+        kr_init(&r, cases[i].b, cases[i].n);
+        int64_t v = 42;
+        int rc = kr_varlong(&r, &v);
+        TT_ASSERT_MSG((rc == 0) == cases[i].ok, "case %zu: rc %d", i, rc);
+        if (cases[i].ok) {
+            TT_ASSERT_MSG(v == cases[i].v, "case %zu: %lld", i, (long long)v);
+            TT_ASSERT_EQ_INT(kr_left(&r), 0);
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     TT_INIT(argc, argv);
     TT_RUN(batch_header_fields);
+    TT_RUN(varlong_bounds);
     return tt_summary();
 }
