@@ -5,8 +5,9 @@
  * This file is a thin adapter on purpose: every entry forwards to the
  * engine call of the same meaning, translating handles and structs, so the
  * ABI can stay frozen while the engine API evolves behind it. The status
- * codes of the two headers are kept numerically equal by the static
- * asserts below (the ABI header must not include tierstore.h).
+ * codes of the two headers are kept numerically equal by static asserts
+ * generated from the status table, include/tierstore_status.def (the ABI
+ * header keeps its TSP_ constants literal and must not include tierstore.h).
  *
  * Threading: as documented in tierstore_plugin.h; the engine is thread-safe
  * and this adapter keeps no mutable state of its own besides the engine
@@ -22,27 +23,11 @@
 
 #define TSP_EXPORT __attribute__((visibility("default")))
 
-_Static_assert(TSP_OK == TS_OK, "status mirror");
-_Static_assert(TSP_E_INVAL == TS_E_INVAL, "status mirror");
-_Static_assert(TSP_E_NOMEM == TS_E_NOMEM, "status mirror");
-_Static_assert(TSP_E_IO == TS_E_IO, "status mirror");
-_Static_assert(TSP_E_CORRUPT == TS_E_CORRUPT, "status mirror");
-_Static_assert(TSP_E_NOT_FOUND == TS_E_NOT_FOUND, "status mirror");
-_Static_assert(TSP_E_OFFSET_OUT_OF_RANGE == TS_E_OFFSET_OUT_OF_RANGE, "status mirror");
-_Static_assert(TSP_E_CONFIG == TS_E_CONFIG, "status mirror");
-_Static_assert(TSP_E_BACKPRESSURE == TS_E_BACKPRESSURE, "status mirror");
-_Static_assert(TSP_E_REMOTE == TS_E_REMOTE, "status mirror");
-_Static_assert(TSP_E_REMOTE_RETRIABLE == TS_E_REMOTE_RETRIABLE, "status mirror");
-_Static_assert(TSP_E_AUTH == TS_E_AUTH, "status mirror");
-_Static_assert(TSP_E_TIMEOUT == TS_E_TIMEOUT, "status mirror");
-_Static_assert(TSP_E_EXISTS == TS_E_EXISTS, "status mirror");
-_Static_assert(TSP_E_CHECKSUM == TS_E_CHECKSUM, "status mirror");
-_Static_assert(TSP_E_CLOSED == TS_E_CLOSED, "status mirror");
-_Static_assert(TSP_E_NOSPACE == TS_E_NOSPACE, "status mirror");
-_Static_assert(TSP_E_UNSUPPORTED == TS_E_UNSUPPORTED, "status mirror");
-_Static_assert(TSP_E_MSG_TOO_LARGE == TS_E_MSG_TOO_LARGE, "status mirror");
-_Static_assert(TSP_E_OBJECT_MISSING == TS_E_OBJECT_MISSING, "status mirror");
-_Static_assert(TSP_E_INVALID_RECORD == TS_E_INVALID_RECORD, "status mirror");
+/* Every code of the status table has its literal TSP_ twin, equal to it. */
+#define TS_STATUS_X(id, code, retriable, message) \
+    _Static_assert(TSP_##id == (code) && TS_##id == (code), "status mirror: " #id);
+#include "tierstore_status.def"
+#undef TS_STATUS_X
 _Static_assert(TSP_LOC_LOCAL == TS_LOC_LOCAL, "location mirror");
 _Static_assert(TSP_LOC_REMOTE == TS_LOC_REMOTE, "location mirror");
 _Static_assert(TSP_LOC_LOCAL_REMOTE == TS_LOC_LOCAL_REMOTE, "location mirror");
@@ -62,22 +47,28 @@ static void set_err(char *errstr, size_t errlen, const char *fmt, const char *a,
     if (errstr && errlen) snprintf(errstr, errlen, fmt, a, b);
 }
 
+/* Names and retriability come from the status table; an unknown code (a
+ * newer engine's, or garbage) is "TSP_E_UNKNOWN" and not retriable. */
 static const char *p_status_name(tsp_status st)
 {
-    static const char *const names[] = {
-        "TSP_OK", "TSP_E_INVAL", "TSP_E_NOMEM", "TSP_E_IO", "TSP_E_CORRUPT", "TSP_E_NOT_FOUND",
-        "TSP_E_OFFSET_OUT_OF_RANGE", "TSP_E_CONFIG", "TSP_E_BACKPRESSURE", "TSP_E_REMOTE",
-        "TSP_E_REMOTE_RETRIABLE", "TSP_E_AUTH", "TSP_E_TIMEOUT", "TSP_E_EXISTS", "TSP_E_CHECKSUM",
-        "TSP_E_CLOSED", "TSP_E_NOSPACE", "TSP_E_UNSUPPORTED", "TSP_E_MSG_TOO_LARGE",
-        "TSP_E_OBJECT_MISSING", "TSP_E_INVALID_RECORD"};
-    if (st > 0 || -st >= (tsp_status)(sizeof(names) / sizeof(names[0]))) return "TSP_E_UNKNOWN";
-    return names[-st];
+    switch (st) {
+#define TS_STATUS_X(id, code, retriable, message) \
+    case TSP_##id: return "TSP_" #id;
+#include "tierstore_status.def"
+#undef TS_STATUS_X
+    }
+    return "TSP_E_UNKNOWN";
 }
 
 static int p_status_is_retriable(tsp_status st)
 {
-    if (st > 0 || st < TSP_E_INVALID_RECORD) return 0;
-    return ts_status_is_retriable((ts_status)st);
+    switch (st) {
+#define TS_STATUS_X(id, code, retriable, message) \
+    case TSP_##id: return (retriable);
+#include "tierstore_status.def"
+#undef TS_STATUS_X
+    }
+    return 0;
 }
 
 static void p_buffer_free(void *buf) { free(buf); }

@@ -4,9 +4,9 @@
  * Threads:
  *  - the network loop (one thread, net.c) owns every structure below:
  *    connections, response slots, topics, groups, offsets, producer state.
- *  - worker pools (pool.c) run plugin calls that may block: reads (a hot
- *    pool and a cold pool, so a cold consumer never queues ahead of a hot
- *    one), fsyncs (the io pool), metadata-file writes (the meta pool, one
+ *  - worker pools (bpool_*, in net.c) run plugin calls that may block: reads
+ *    (a hot pool and a cold pool, so a cold consumer never queues ahead of a
+ *    hot one), acks=-1 flushes (the io pool), metadata-file writes (the meta pool, one
  *    thread, so writes land in order) and topic lookups, creates and
  *    deletes (the topic pool: directory scans, bucket LISTs, partition
  *    opens and recovery). A job's `run` executes on a worker
@@ -27,6 +27,7 @@
 
 #include "kafka_proto.h"
 #include "kafka_wire.h"
+#include "tierstore_names.h" /* ts_topic_name_valid, shared with the engine */
 #include "tierstore_plugin.h"
 
 typedef struct broker broker;
@@ -43,8 +44,8 @@ extern int g_blog_debug;
         if (g_blog_debug) blog("DEBUG", __VA_ARGS__);                                            \
     } while (0)
 
-int64_t bclock_ms(void); /* monotonic */
-int64_t bwall_ms(void);  /* realtime */
+int64_t bclock_ms(void);      /* monotonic */
+int64_t bclock_wall_ms(void);  /* realtime */
 
 /* --------------------------------------------------------------- config */
 typedef struct bprop {
@@ -206,10 +207,8 @@ int topic_create(broker *b, const char *name, int32_t nparts, const bprop *cfg, 
 int topic_delete(broker *b, const char *name, char *msg, size_t msglen);
 /* Deletes doomed topics from the plugin (on the topic pool) once no job can
  * still use their partition handles. Loop thread. */
-void topics_reap(broker *b);
-void topics_free_all(broker *b);
-int topic_name_valid(const char *name);
-bpart *topic_part(broker *b, const char *topic, int32_t partition, int16_t *err);
+void topic_reap_doomed(broker *b);
+void topic_free_all(broker *b);
 
 /* ------------------------------------------------------- metadata files */
 /* Persist topics, committed offsets and the producer-id counter under

@@ -4,7 +4,8 @@
  * other key of the file goes to the storage plugin, which rejects the ones
  * it does not know (so a typo fails at startup rather than being ignored).
  *
- * File syntax as Kafka's: `key=value` or `key: value`, `#`/`!` comments.
+ * File syntax as Kafka's: `key=value` or `key: value`, `#`/`!` comments —
+ * parsed by common/properties.c (ts_props), the engine's parser too.
  * Thread: loop thread at startup only.
  */
 #include <errno.h>
@@ -15,6 +16,7 @@
 #include <strings.h>
 
 #include "broker.h"
+#include "common/properties.h"
 
 typedef struct bkey {
     const char *name;
@@ -141,43 +143,79 @@ int64_t bconfig_int(const bconfig *c, const char *key)
     return v ? strtoll(v, NULL, 10) : 0;
 }
 
-static char *trim(char *s)
-{
-    while (*s == ' ' || *s == '\t') s++;
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
-        s[--n] = 0;
-    return s;
-}
+/* Largest properties file read (the engine's limit for its own files). */
+#define BCONFIG_FILE_MAX (16u << 20)
 
-int bconfig_load(bconfig *c, const char *path, char *err, size_t errlen)
+/* The whole file, NUL-terminated; NULL with err set when it cannot be read
+ * or exceeds BCONFIG_FILE_MAX. */
+static char *read_file(const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "r");
     if (!f) {
         snprintf(err, errlen, "cannot open properties file %s: %s", path, strerror(errno));
-        return -1;
+        return NULL;
     }
-    char line[8192];
-    int lineno = 0;
-    while (fgets(line, sizeof line, f)) {
-        lineno++;
-        char *s = trim(line);
-        if (!*s || *s == '#' || *s == '!') continue;
-        char *sep = strpbrk(s, "=:");
-        if (!sep) {
-            snprintf(err, errlen, "%s:%d: expected key=value, got '%s'", path, lineno, s);
-            fclose(f);
-            return -1;
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+    int ok = 1;
+    for (;;) {
+        if (cap - len < 4096) {
+            if (cap >= BCONFIG_FILE_MAX) {
+                snprintf(err, errlen, "properties file %s is larger than %u bytes", path,
+                         BCONFIG_FILE_MAX);
+                ok = 0;
+                break;
+            }
+            size_t ncap = cap ? cap * 2 : 8192;
+            char *t = realloc(text, ncap);
+            if (!t) {
+                snprintf(err, errlen, "out of memory");
+                ok = 0;
+                break;
+            }
+            text = t;
+            cap = ncap;
         }
-        *sep = 0;
-        if (bconfig_set(c, trim(s), trim(sep + 1)) != 0) {
-            fclose(f);
-            snprintf(err, errlen, "out of memory");
-            return -1;
+        size_t n = fread(text + len, 1, cap - len - 1, f);
+        len += n;
+        if (n == 0) {
+            if (ferror(f)) {
+                snprintf(err, errlen, "cannot read properties file %s: %s", path,
+                         strerror(errno));
+                ok = 0;
+            }
+            break;
         }
     }
     fclose(f);
-    return 0;
+    if (!ok) {
+        free(text);
+        return NULL;
+    }
+    text[len] = 0;
+    return text;
+}
+
+static int load_entry(void *opaque, int lineno, char *key, char *value)
+{
+    (void)lineno;
+    return bconfig_set((bconfig *)opaque, key, value) != 0 ? 1 : 0;
+}
+
+/* The line syntax is common/properties.c's, shared with the engine. */
+int bconfig_load(bconfig *c, const char *path, char *err, size_t errlen)
+{
+    char *text = read_file(path, err, errlen);
+    if (!text) return -1;
+    int lineno = 0;
+    const char *bad = NULL;
+    int rc = ts_props_parse(text, load_entry, c, &lineno, &bad);
+    if (rc == TS_PROPS_SYNTAX)
+        snprintf(err, errlen, "%s:%d: expected key=value, got '%s'", path, lineno, bad);
+    else if (rc)
+        snprintf(err, errlen, "out of memory");
+    free(text);
+    return rc ? -1 : 0;
 }
 
 int bconfig_validate(const bconfig *c, char *err, size_t errlen)

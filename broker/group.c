@@ -502,7 +502,7 @@ void handle_JoinGroup(broker *b, reply *r, kafka_request *q)
         char id[300];
         const char *cid = "member";
         snprintf(id, sizeof id, "%s-%llu-%llx", cid, (unsigned long long)++g->member_seq,
-                 (unsigned long long)bwall_ms());
+                 (unsigned long long)bclock_wall_ms());
         if (v >= 4) {
             /* KIP-394: hand out the id first; the client rejoins with it. */
             pending_add(g, id, bclock_ms() + jq->session_timeout_ms);
@@ -752,7 +752,7 @@ void handle_OffsetCommit(broker *b, reply *r, kafka_request *q)
         /* Checked per partition, as Kafka does: a name that can never be a
          * topic, a partition that does not exist, metadata past
          * offset.metadata.max.bytes. The others of the request commit. */
-        int valid_name = topic_name_valid(t->name);
+        int valid_name = ts_topic_name_valid(t->name);
         btopic *tp = !err && valid_name ? topic_find(b, t->name) : NULL; /* once per topic */
         for (int k = 0; k < n; k++) {
             kafka_OffsetCommitPartition *cp = &t->partitions[k];

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "kafka_batch.h"
 
 #define TS_MIN_INT32 (-2147483647 - 1)
 
@@ -268,43 +269,43 @@ static int32_t produce_bad_record(const produce_res *pr)
 static int16_t produce_entry_check(int version, const uint8_t *rec, int32_t len, char *msg,
                                    size_t msglen)
 {
-#define RD32(o) ((uint32_t)rec[o] << 24 | (uint32_t)rec[o + 1] << 16 | (uint32_t)rec[o + 2] << 8 | rec[o + 3])
     if (len <= 0) {
         snprintf(msg, msglen, "Produce requests with version %d must have at least one record "
                  "batch per partition", version);
         return KAFKA_INVALID_RECORD;
     }
-    if (len < 61) {
-        snprintf(msg, msglen, "record batch of %d bytes is shorter than its 61-byte header", len);
+    kbatch_header h;
+    if (kbatch_header_at(rec, (size_t)len, &h) != 0) {
+        snprintf(msg, msglen, "record batch of %d bytes is shorter than its %d-byte header", len,
+                 KBATCH_HEADER_LEN);
         return KAFKA_CORRUPT_MESSAGE;
     }
-    int attrs = rec[21] << 8 | rec[22];
-    int64_t pid = (int64_t)((uint64_t)RD32(43) << 32 | RD32(47));
-    int32_t base_seq = (int32_t)RD32(53), blen = (int32_t)RD32(8);
-#undef RD32
+    int attrs = h.attributes;
+    int64_t pid = h.producer_id;
+    int32_t base_seq = h.base_sequence, blen = h.batch_length;
     /* Kafka answers a transactional batch without an authorized
      * transactional id so; this broker has no transactions at all. */
-    if (attrs & 0x10) {
+    if (attrs & KBATCH_ATTR_TRANSACTIONAL) {
         snprintf(msg, msglen, "transactional record batch refused: this broker does not support "
                  "transactions");
         return KAFKA_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
     }
-    if (rec[16] != 2) {
+    if (h.magic != 2) {
         snprintf(msg, msglen, "Produce requests with version %d are only allowed to contain record "
                  "batches with magic version 2", version);
         return KAFKA_INVALID_RECORD;
     }
-    if (blen >= 49 && (int64_t)blen + 12 < len) {
+    if (blen >= KBATCH_MIN_LENGTH && (int64_t)blen + KBATCH_LOG_OVERHEAD < len) {
         snprintf(msg, msglen, "Produce requests with version %d are only allowed to contain exactly "
                  "one record batch per partition", version);
         return KAFKA_INVALID_RECORD;
     }
-    if ((attrs & 0x7) == 4 && version < 7) {
+    if ((attrs & KBATCH_ATTR_CODEC_MASK) == KBATCH_CODEC_ZSTD && version < 7) {
         snprintf(msg, msglen, "Produce requests with version %d are not allowed to use ZStandard "
                  "compression", version);
         return KAFKA_UNSUPPORTED_COMPRESSION_TYPE;
     }
-    if (attrs & 0x20) {
+    if (attrs & KBATCH_ATTR_CONTROL) {
         snprintf(msg, msglen, "Clients are not allowed to write control records");
         return KAFKA_INVALID_RECORD;
     }
@@ -391,18 +392,15 @@ static int32_t seq_add(int32_t seq, int32_t inc)
     return (int32_t)v;
 }
 
-static int idempotence_check(bpart *p, const uint8_t *batch, size_t len, pid_state **st_out,
-                             int64_t *dup_offset)
+static int idempotence_check(bpart *p, const uint8_t *batch, size_t len, kbatch_header *h,
+                             pid_state **st_out, int64_t *dup_offset)
 {
     *st_out = NULL;
-    if (len < 61) return KAFKA_CORRUPT_MESSAGE;
-    const uint8_t *h = batch;
-#define RD32(o) ((int32_t)(((uint32_t)h[o] << 24) | ((uint32_t)h[o + 1] << 16) | ((uint32_t)h[o + 2] << 8) | h[o + 3]))
-    int64_t pid = (int64_t)(((uint64_t)(uint32_t)RD32(43) << 32) | (uint32_t)RD32(47));
-    int16_t epoch = (int16_t)((h[51] << 8) | h[52]);
-    int32_t base_seq = RD32(53);
-    int32_t last_delta = RD32(23);
-#undef RD32
+    if (kbatch_header_at(batch, len, h) != 0) return KAFKA_CORRUPT_MESSAGE;
+    int64_t pid = h->producer_id;
+    int16_t epoch = h->producer_epoch;
+    int32_t base_seq = h->base_sequence;
+    int32_t last_delta = h->last_offset_delta;
     if (pid < 0 || base_seq < 0) return KAFKA_NONE;
     int32_t last_seq = seq_add(base_seq, last_delta);
     pid_state *s = p->pids;
@@ -432,14 +430,13 @@ static int idempotence_check(bpart *p, const uint8_t *batch, size_t len, pid_sta
     return KAFKA_NONE;
 }
 
-static void idempotence_record(pid_state *s, const uint8_t *batch, int64_t base_offset)
+/* Remembers the sequence range of an appended (or, on rebuild, read back)
+ * batch whose header is h. */
+static void idempotence_record(pid_state *s, const kbatch_header *h, int64_t base_offset)
 {
     if (!s) return;
-    const uint8_t *h = batch;
-    int32_t base_seq = (int32_t)(((uint32_t)h[53] << 24) | ((uint32_t)h[54] << 16) |
-                                 ((uint32_t)h[55] << 8) | h[56]);
-    int32_t delta = (int32_t)(((uint32_t)h[23] << 24) | ((uint32_t)h[24] << 16) |
-                              ((uint32_t)h[25] << 8) | h[26]);
+    int32_t base_seq = h->base_sequence;
+    int32_t delta = h->last_offset_delta;
     if (s->ncached == BROKER_MAX_SEQ_CACHE) {
         memmove(&s->cached[0], &s->cached[1], sizeof(s->cached[0]) * (BROKER_MAX_SEQ_CACHE - 1));
         s->ncached--;
@@ -471,17 +468,15 @@ void idempotence_rebuild(broker *b, bpart *p)
         char err[256];
         if (b->pl->read(p->h, off, 1u << 20, &d, &n, err, sizeof err) != TSP_OK || !d) break;
         size_t pos = 0;
-        while (pos + 61 <= n) {
-            const uint8_t *h = d + pos;
-#define RD32(x) ((uint32_t)h[x] << 24 | (uint32_t)h[x + 1] << 16 | (uint32_t)h[x + 2] << 8 | h[x + 3])
-            size_t sz = 12 + (size_t)RD32(8);
-            int64_t base = (int64_t)((uint64_t)RD32(0) << 32 | RD32(4));
-            int32_t delta = (int32_t)RD32(23);
-            int64_t pid = (int64_t)((uint64_t)RD32(43) << 32 | RD32(47));
-            int16_t epoch = (int16_t)((h[51] << 8) | h[52]);
-            int32_t base_seq = (int32_t)RD32(53);
-#undef RD32
-            if (sz < 61 || pos + sz > n) break;
+        kbatch_header h;
+        while (kbatch_header_at(d + pos, n - pos, &h) == 0) {
+            size_t sz = kbatch_size(&h);
+            int64_t base = h.base_offset;
+            int32_t delta = h.last_offset_delta;
+            int64_t pid = h.producer_id;
+            int16_t epoch = h.producer_epoch;
+            int32_t base_seq = h.base_sequence;
+            if (sz < KBATCH_HEADER_LEN || pos + sz > n) break;
             if (pid >= 0 && base_seq >= 0) {
                 pid_state *s = p->pids;
                 while (s && s->producer_id != pid) s = s->next;
@@ -496,7 +491,7 @@ void idempotence_rebuild(broker *b, bpart *p)
                     s->epoch = epoch;
                     s->ncached = 0;
                 }
-                if (s && epoch == s->epoch) idempotence_record(s, h, base);
+                if (s && epoch == s->epoch) idempotence_record(s, &h, base);
             }
             off = base + delta + 1;
             pos += sz;
@@ -516,7 +511,8 @@ static int prod_append_entry(broker *b, prod_op *o, produce_res *pr, bpart *p, c
 {
     pid_state *ps = NULL;
     int64_t dup = -1;
-    int ie = idempotence_check(p, records, len, &ps, &dup);
+    kbatch_header bh; /* filled whenever ps is set */
+    int ie = idempotence_check(p, records, len, &bh, &ps, &dup);
     if (ie == KAFKA_DUPLICATE_SEQUENCE_NUMBER) {
         pr->base_offset = dup; /* Kafka answers a duplicate as a success */
         return 1;
@@ -551,7 +547,7 @@ static int prod_append_entry(broker *b, prod_op *o, produce_res *pr, bpart *p, c
         }
         return 1;
     }
-    idempotence_record(ps, records, first);
+    idempotence_record(ps, &bh, first);
     p->appends++;
     b->appends_total++;
     pr->base_offset = first;
@@ -718,23 +714,69 @@ void produce_abort_all(broker *b)
     }
 }
 
+/* One partition entry of a Produce: request-level refusals, the partition,
+ * the client policy of the batch, then the append — or a place in the queue
+ * of a partition at its local disk bound. Loop thread. */
+static void prod_entry_start(broker *b, prod_op *o, const kafka_ProduceRequest *pq, btopic *bt,
+                             const char *topic, const kafka_ProducePartition *pp,
+                             produce_res *pr)
+{
+    pr->partition = pp->index;
+    pr->base_offset = -1;
+    pr->log_start = -1;
+    if (pq->transactional_id) {
+        pr->error = KAFKA_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+        return;
+    }
+    if (pq->acks != 0 && pq->acks != 1 && pq->acks != -1) {
+        pr->error = KAFKA_INVALID_REQUIRED_ACKS;
+        return;
+    }
+    bpart *p = topic_part_of(bt, pp->index, &pr->error);
+    if (!p) return;
+    pr->error = produce_entry_check(o->r.hdr.api_version, pp->records.p, pp->records.len, pr->msg,
+                                    sizeof pr->msg);
+    if (pr->error) {
+        blog_warn("produce to %s-%d from %s refused: %s", topic, pp->index, conn_peer(o->r.c),
+                  pr->msg);
+        return;
+    }
+    if (b->held && prod_partition_waits(b, topic, pp->index, NULL)) {
+        /* Others wait for room in this partition: queue behind them. */
+        pr->waiting = 1;
+        o->nwaiting++;
+        return;
+    }
+    if (prod_append_entry(b, o, pr, p, topic, pp->records.p, (size_t)pp->records.len) == 0) {
+        pr->waiting = 1;
+        o->nwaiting++;
+    }
+}
+
+/* The per-topic and flush arrays of a new Produce operation, sized from the
+ * request. -1 when out of memory. */
+static int prod_op_alloc(prod_op *o, const kafka_ProduceRequest *pq)
+{
+    int total = 0;
+    o->topics = calloc((size_t)(pq->ntopics ? pq->ntopics : 1), sizeof(*o->topics));
+    if (!o->topics) return -1;
+    for (int32_t i = 0; i < pq->ntopics; i++) total += pq->topics[i].npartitions;
+    o->to_flush = calloc((size_t)(total ? total : 1), sizeof(*o->to_flush));
+    if (!o->to_flush) return -1;
+    o->ntopics = pq->ntopics;
+    return 0;
+}
+
 void handle_Produce(broker *b, reply *r, kafka_request *q)
 {
     kafka_ProduceRequest *pq = &q->u.produce;
-    int acks = pq->acks;
     prod_op *o = calloc(1, sizeof(*o));
-    int total = 0;
     if (!o) goto oom;
     o->b = b;
     o->r = *r;
-    o->acks = (int16_t)acks;
+    o->acks = (int16_t)pq->acks;
     r->c = NULL;
-    o->topics = calloc((size_t)(pq->ntopics ? pq->ntopics : 1), sizeof(*o->topics));
-    if (!o->topics) goto oom;
-    for (int32_t i = 0; i < pq->ntopics; i++) total += pq->topics[i].npartitions;
-    o->to_flush = calloc((size_t)(total ? total : 1), sizeof(*o->to_flush));
-    if (!o->to_flush) goto oom;
-    o->ntopics = pq->ntopics;
+    if (prod_op_alloc(o, pq) != 0) goto oom;
     for (int32_t i = 0; i < pq->ntopics; i++) {
         kafka_ProduceTopic *t = &pq->topics[i];
         o->topics[i].name = strdup(t->name);
@@ -745,41 +787,8 @@ void handle_Produce(broker *b, reply *r, kafka_request *q)
         /* Once per topic, from memory: an unknown name starts one lookup
          * and its partitions answer UNKNOWN_TOPIC_OR_PARTITION meanwhile. */
         btopic *bt = topic_resolve(b, t->name);
-        for (int32_t k = 0; k < t->npartitions; k++) {
-            kafka_ProducePartition *pp = &t->partitions[k];
-            produce_res *pr = &o->topics[i].res[k];
-            pr->partition = pp->index;
-            pr->base_offset = -1;
-            pr->log_start = -1;
-            if (pq->transactional_id) {
-                pr->error = KAFKA_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
-                continue;
-            }
-            if (acks != 0 && acks != 1 && acks != -1) {
-                pr->error = KAFKA_INVALID_REQUIRED_ACKS;
-                continue;
-            }
-            bpart *p = topic_part_of(bt, pp->index, &pr->error);
-            if (!p) continue;
-            pr->error = produce_entry_check(o->r.hdr.api_version, pp->records.p, pp->records.len,
-                                            pr->msg, sizeof pr->msg);
-            if (pr->error) {
-                blog_warn("produce to %s-%d from %s refused: %s", t->name, pp->index,
-                          conn_peer(o->r.c), pr->msg);
-                continue;
-            }
-            if (b->held && prod_partition_waits(b, t->name, pp->index, NULL)) {
-                /* Others wait for room in this partition: queue behind them. */
-                pr->waiting = 1;
-                o->nwaiting++;
-                continue;
-            }
-            if (prod_append_entry(b, o, pr, p, t->name, pp->records.p,
-                                  (size_t)pp->records.len) == 0) {
-                pr->waiting = 1;
-                o->nwaiting++;
-            }
-        }
+        for (int32_t k = 0; k < t->npartitions; k++)
+            prod_entry_start(b, o, pq, bt, t->name, &t->partitions[k], &o->topics[i].res[k]);
     }
     if (o->nwaiting > 0) {
         if (prod_hold(b, o, pq) != 0) goto oom;
@@ -1133,22 +1142,6 @@ static void lo_free(lo_op *o)
     free(o);
 }
 
-/* Reads a zig-zag varint of up to 64 bits; -1 on a short/overlong input. */
-static int rd_varlong(const uint8_t *p, size_t len, size_t *pos, int64_t *out)
-{
-    uint64_t x = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-        if (*pos >= len) return -1;
-        uint8_t b = p[(*pos)++];
-        x |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            *out = (int64_t)((x >> 1) ^ (~(x & 1) + 1));
-            return 0;
-        }
-    }
-    return -1;
-}
-
 /* Kafka answers ListOffsets with the first *record* whose timestamp >= ts;
  * the plugin finds the batch. This walks the records of that (uncompressed)
  * batch to the exact offset. A compressed batch answers with its first
@@ -1162,35 +1155,30 @@ static void refine_offset_for_time(const tsp_plugin *pl, tsp_partition *h, int64
     char err[128];
     if (pl->read(h, *offset, 1, &d, &n, err, sizeof err) != TSP_OK || !d) return;
     size_t pos = 0;
-    while (n - pos >= 61) {
+    kbatch_header bh;
+    while (kbatch_header_at(d + pos, n - pos, &bh) == 0) {
         const uint8_t *b = d + pos;
-        size_t blen = 12 + (size_t)(((uint32_t)b[8] << 24) | ((uint32_t)b[9] << 16) |
-                                    ((uint32_t)b[10] << 8) | b[11]);
-        if (blen < 61 || blen > n - pos) break;
-        int64_t base = 0, base_ts = 0, max_ts = 0;
-        for (int i = 0; i < 8; i++) {
-            base = (base << 8) | b[i];
-            base_ts = (base_ts << 8) | b[27 + i];
-            max_ts = (max_ts << 8) | b[35 + i];
-        }
-        int compressed = (b[22] & 7) != 0;
+        size_t blen = kbatch_size(&bh);
+        if (blen < KBATCH_HEADER_LEN || blen > n - pos) break;
+        int64_t base = bh.base_offset, base_ts = bh.base_timestamp, max_ts = bh.max_timestamp;
+        int compressed = (bh.attributes & KBATCH_ATTR_CODEC_MASK) != 0;
         if (max_ts >= ts && !compressed) {
-            size_t rp = 61;
-            int32_t count = (int32_t)(((uint32_t)b[57] << 24) | ((uint32_t)b[58] << 16) |
-                                      ((uint32_t)b[59] << 8) | b[60]);
+            kr rr; /* the records, bounded by this batch */
+            kr_init(&rr, b + KBATCH_HEADER_LEN, blen - KBATCH_HEADER_LEN);
+            int32_t count = bh.records_count;
             for (int32_t i = 0; i < count; i++) {
                 int64_t rlen, tsd, offd;
-                if (rd_varlong(b, blen, &rp, &rlen) || rlen < 0 || (size_t)rlen > blen - rp) break;
-                size_t next = rp + (size_t)rlen;
-                rp++; /* attributes */
-                if (rd_varlong(b, blen, &rp, &tsd) || rd_varlong(b, blen, &rp, &offd)) break;
+                if (kr_varlong(&rr, &rlen) || rlen < 0 || (uint64_t)rlen > kr_left(&rr)) break;
+                size_t next = rr.pos + (size_t)rlen;
+                /* attributes, timestampDelta, offsetDelta */
+                if (kr_skip(&rr, 1) || kr_varlong(&rr, &tsd) || kr_varlong(&rr, &offd)) break;
                 if (base_ts + tsd >= ts) {
                     *offset = base + offd;
                     *ts_out = base_ts + tsd;
                     pl->buffer_free(d);
                     return;
                 }
-                rp = next;
+                rr.pos = next;
             }
         }
         if (max_ts >= ts) {

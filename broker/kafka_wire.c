@@ -123,6 +123,21 @@ int kr_varint(kr *r, int32_t *v)
     return 0;
 }
 
+int kr_varlong(kr *r, int64_t *v)
+{
+    uint64_t x = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (kr_left(r) < 1) return -1;
+        uint8_t b = r->p[r->pos++];
+        x |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = (int64_t)((x >> 1) ^ (~(x & 1) + 1));
+            return 0;
+        }
+    }
+    return -1;
+}
+
 int kr_uuid(kr *r, uint8_t out[16])
 {
     if (kr_left(r) < 16) return -1;

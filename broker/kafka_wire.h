@@ -66,6 +66,8 @@ int kr_i32(kr *r, int32_t *v);
 int kr_i64(kr *r, int64_t *v);
 int kr_uvarint(kr *r, uint32_t *v);
 int kr_varint(kr *r, int32_t *v);
+/* Zig-zag varint of up to 64 bits (record fields); at most 10 bytes. */
+int kr_varlong(kr *r, int64_t *v);
 int kr_skip(kr *r, size_t n);
 int kr_uuid(kr *r, uint8_t out[16]);
 /* Strings and bytes as views into the buffer. */

@@ -123,19 +123,16 @@ static int parse_hostport(const char *s, char *host, size_t hostlen, int *port)
     return 0;
 }
 
-int main(int argc, char **argv)
-{
-    static broker B;
-    broker *b = &B;
-    char err[1024] = "";
-    const char *props_path = NULL;
-    int want_help = 0;
-    const char *dbg = getenv("TS_LOG_LEVEL");
-    if (dbg && !strcmp(dbg, "debug")) g_blog_debug = 1;
+/* Each startup step below returns the process exit code to stop with, or 0
+ * to go on: 2 for a usage or configuration error, 1 for a failure to start. */
 
+/* --override key=value pairs into b->cfg (they win over the file), the
+ * properties path and --help. */
+static int parse_args(broker *b, int argc, char **argv, const char **props_path, int *want_help)
+{
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            want_help = 1;
+            *want_help = 1;
         } else if (!strcmp(argv[i], "--override") && i + 1 < argc) {
             char *kv = argv[++i];
             char *eq = strchr(kv, '=');
@@ -146,23 +143,22 @@ int main(int argc, char **argv)
             *eq = 0;
             bconfig_set(&b->cfg, kv, eq + 1);
             *eq = '=';
-        } else if (!props_path && argv[i][0] != '-') {
-            props_path = argv[i];
+        } else if (!*props_path && argv[i][0] != '-') {
+            *props_path = argv[i];
         } else {
             fprintf(stderr, "unexpected argument '%s' (try --help)\n", argv[i]);
             return 2;
         }
     }
-    if (want_help) {
-        void *h = load_plugin(bconfig_get(&b->cfg, "plugin.path"), &b->pl, err, sizeof err);
-        usage(stdout, h ? b->pl : NULL);
-        return 0;
-    }
-    if (!props_path) {
-        usage(stderr, NULL);
-        return 2;
-    }
-    /* Overrides given on the command line win over the file. */
+    return 0;
+}
+
+/* The properties file under the command-line overrides, validated; a
+ * listener that asks for security is refused before anything opens, so it
+ * never comes up as plaintext. */
+static int load_properties(broker *b, const char *props_path)
+{
+    char err[1024] = "";
     bconfig file = {0};
     if (bconfig_load(&file, props_path, err, sizeof err) != 0) {
         fprintf(stderr, "tierbroker: %s\n", err);
@@ -179,53 +175,58 @@ int main(int argc, char **argv)
         fprintf(stderr, "tierbroker: %s: %s\n", props_path, err);
         return 2;
     }
-    /* Before anything opens: a listener that asks for security must not
-     * come up as plaintext. */
-    {
-        char lst[2048];
-        snprintf(lst, sizeof lst, "%s", bconfig_get(&b->cfg, "listeners"));
-        char *save = NULL;
-        for (char *tok = strtok_r(lst, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-            while (*tok == ' ') tok++;
-            if (bconfig_check_listener(&b->cfg, tok, err, sizeof err) != 0) {
-                fprintf(stderr, "tierbroker: %s: %s\n", props_path, err);
-                return 2;
-            }
+    char lst[2048];
+    snprintf(lst, sizeof lst, "%s", bconfig_get(&b->cfg, "listeners"));
+    char *save = NULL;
+    for (char *tok = strtok_r(lst, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ') tok++;
+        if (bconfig_check_listener(&b->cfg, tok, err, sizeof err) != 0) {
+            fprintf(stderr, "tierbroker: %s: %s\n", props_path, err);
+            return 2;
         }
     }
+    return 0;
+}
+
+/* Loads the plugin and opens the engine with every key that is not the
+ * broker's own (log.dirs is both). */
+static int open_engine(broker *b)
+{
+    char err[1024] = "";
     b->dl = load_plugin(bconfig_get(&b->cfg, "plugin.path"), &b->pl, err, sizeof err);
     if (!b->dl) {
         fprintf(stderr, "tierbroker: %s\n", err);
         return 2;
     }
-
-    /* Engine: every key that is not the broker's own (log.dirs is both). */
-    {
-        tsp_property *props = calloc(b->cfg.n + 1, sizeof(*props));
-        size_t n = 0;
-        int has_dirs = 0;
-        for (size_t i = 0; props && i < b->cfg.n; i++) {
-            if (bconfig_is_broker_key(b->cfg.items[i].key)) continue;
-            if (!strcmp(b->cfg.items[i].key, "log.dirs")) has_dirs = 1;
-            props[n].key = b->cfg.items[i].key;
-            props[n].value = b->cfg.items[i].value;
-            n++;
-        }
-        if (props && !has_dirs) {
-            props[n].key = "log.dirs";
-            props[n].value = bconfig_get(&b->cfg, "log.dirs");
-            n++;
-        }
-        tsp_status st = props ? b->pl->engine_open(props, n, 0, &b->eng, err, sizeof err)
-                              : TSP_E_NOMEM;
-        free(props);
-        if (st != TSP_OK) {
-            fprintf(stderr, "tierbroker: opening the storage engine: %s: %s\n",
-                    b->pl->status_name(st), err);
-            return 1;
-        }
+    tsp_property *props = calloc(b->cfg.n + 1, sizeof(*props));
+    size_t n = 0;
+    int has_dirs = 0;
+    for (size_t i = 0; props && i < b->cfg.n; i++) {
+        if (bconfig_is_broker_key(b->cfg.items[i].key)) continue;
+        if (!strcmp(b->cfg.items[i].key, "log.dirs")) has_dirs = 1;
+        props[n].key = b->cfg.items[i].key;
+        props[n].value = b->cfg.items[i].value;
+        n++;
     }
+    if (props && !has_dirs) {
+        props[n].key = "log.dirs";
+        props[n].value = bconfig_get(&b->cfg, "log.dirs");
+        n++;
+    }
+    tsp_status st =
+        props ? b->pl->engine_open(props, n, 0, &b->eng, err, sizeof err) : TSP_E_NOMEM;
+    free(props);
+    if (st != TSP_OK) {
+        fprintf(stderr, "tierbroker: opening the storage engine: %s: %s\n",
+                b->pl->status_name(st), err);
+        return 1;
+    }
+    return 0;
+}
 
+/* <log.dirs>/.broker and the settings the loop reads as plain fields. */
+static int apply_settings(broker *b)
+{
     const char *dirs = bconfig_get(&b->cfg, "log.dirs");
     snprintf(b->meta_dir, sizeof b->meta_dir, "%s/.broker", dirs);
     if (mkdir(b->meta_dir, 0755) != 0 && errno != EEXIST) {
@@ -248,14 +249,21 @@ int main(int argc, char **argv)
     b->offset_metadata_max = (size_t)bconfig_int(&b->cfg, "offset.metadata.max.bytes");
     b->idle_ms = bconfig_int(&b->cfg, "connections.max.idle.ms");
     b->request_timeout_ms = bconfig_int(&b->cfg, "request.timeout.ms");
+    return 0;
+}
 
+/* epoll + eventfd, the worker pools, then the broker metadata files (whose
+ * topics open their partitions). */
+static int start_pools(broker *b)
+{
+    char err[1024] = "";
     if (net_init(b) != 0) {
         fprintf(stderr, "tierbroker: epoll/eventfd: %s\n", strerror(errno));
         return 1;
     }
     int nio = (int)bconfig_int(&b->cfg, "num.io.threads");
     b->hot_pool = bpool_create(b, "hot-read", nio);
-    b->io_pool = bpool_create(b, "fsync", nio);
+    b->io_pool = bpool_create(b, "io", nio);
     b->cold_pool = bpool_create(b, "cold-read", (int)bconfig_int(&b->cfg, "num.cold.read.threads"));
     b->meta_pool = bpool_create(b, "meta", 1);
     /* Topic lookups and creates wait on the bucket (LIST, config PUT,
@@ -270,8 +278,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "tierbroker: %s\n", err);
         return 1;
     }
+    return 0;
+}
 
-    /* Listeners. */
+/* Binds every listener, then picks the address Metadata advertises: the
+ * first advertised.listeners entry, else the first listener (0.0.0.0 as
+ * 127.0.0.1). */
+static int open_listeners(broker *b)
+{
+    char err[1024] = "";
     char lst[2048];
     snprintf(lst, sizeof lst, "%s", bconfig_get(&b->cfg, "listeners"));
     char *save = NULL;
@@ -310,7 +325,11 @@ int main(int argc, char **argv)
                      : "127.0.0.1");
         b->adv_port = b->listeners[0].port;
     }
+    return 0;
+}
 
+static void install_signals(broker *b)
+{
     g_broker = b;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -318,11 +337,12 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+}
 
-    blog_info("tierbroker node %d listening on %s, advertised %s:%d, data in %s", b->node_id,
-              bconfig_get(&b->cfg, "listeners"), b->adv_host, b->adv_port, dirs);
-    net_run(b);
-
+/* After the loop: in-flight jobs finish, then the engine closes (flushing
+ * every partition). */
+static void shut_down(broker *b)
+{
     blog_info("shutting down");
     net_shutdown(b);
     fetch_abort_all(b);
@@ -338,8 +358,39 @@ int main(int argc, char **argv)
     bpool_destroy(b->meta_pool);
     net_drain(b);
     group_free_all(b);
-    topics_free_all(b);
+    topic_free_all(b);
     b->pl->engine_close(b->eng);
     blog_info("stopped");
+}
+
+int main(int argc, char **argv)
+{
+    static broker B;
+    broker *b = &B;
+    const char *props_path = NULL;
+    int want_help = 0, rc;
+    const char *dbg = getenv("TS_LOG_LEVEL");
+    if (dbg && !strcmp(dbg, "debug")) g_blog_debug = 1;
+
+    if ((rc = parse_args(b, argc, argv, &props_path, &want_help))) return rc;
+    if (want_help) {
+        char err[1024] = "";
+        void *h = load_plugin(bconfig_get(&b->cfg, "plugin.path"), &b->pl, err, sizeof err);
+        usage(stdout, h ? b->pl : NULL);
+        return 0;
+    }
+    if (!props_path) {
+        usage(stderr, NULL);
+        return 2;
+    }
+    if ((rc = load_properties(b, props_path)) || (rc = open_engine(b)) ||
+        (rc = apply_settings(b)) || (rc = start_pools(b)) || (rc = open_listeners(b)))
+        return rc;
+    install_signals(b);
+    blog_info("tierbroker node %d listening on %s, advertised %s:%d, data in %s", b->node_id,
+              bconfig_get(&b->cfg, "listeners"), b->adv_host, b->adv_port,
+              bconfig_get(&b->cfg, "log.dirs"));
+    net_run(b);
+    shut_down(b);
     return 0;
 }

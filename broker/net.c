@@ -6,9 +6,13 @@
  *
  * Why one loop thread: Kafka clients pipeline requests on one connection
  * and expect answers in order; keeping all broker state on one thread makes
- * that ordering, the group coordinator and long-poll wakeups lock-free. The
- * loop never blocks on storage except for the page-cache append of a
- * Produce; reads, fsyncs, file writes and topic lookups go to the pools.
+ * that ordering, the group coordinator and long-poll wakeups lock-free. Once
+ * serving, the loop calls the plugin only for the page-cache append of a
+ * Produce and the in-memory `offsets`; reads (hot and cold pools), acks=-1
+ * flushes (io pool), metadata-file writes (meta pool) and every topic
+ * lookup, create and delete — directory scans, bucket LISTs, partition
+ * opens and recovery — go to the pools. Only startup, before the first
+ * accept, opens the topics of .broker/topics on this thread.
  * The 50 ms tick also resumes listeners paused out of descriptors and closes
  * idle connections and unfinished frames (connections.max.idle.ms,
  * request.timeout.ms); blog() limits repeated lines per call site.
@@ -127,7 +131,7 @@ int64_t bclock_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int64_t bwall_ms(void)
+int64_t bclock_wall_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -241,7 +245,7 @@ void net_drain(broker *b)
         j->done(j);
         j = n;
     }
-    if (b->doomed && b->jobs_inflight == 0) topics_reap(b);
+    if (b->doomed && b->jobs_inflight == 0) topic_reap_doomed(b);
 }
 
 /* ---------------------------------------------------------- connections */

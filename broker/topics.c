@@ -32,19 +32,6 @@
 #include "broker.h"
 #include "meta_log.h"
 
-int topic_name_valid(const char *name)
-{
-    size_t n = strlen(name);
-    if (n == 0 || n > 249 || !strcmp(name, ".") || !strcmp(name, "..")) return 0;
-    for (size_t i = 0; i < n; i++) {
-        char ch = name[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '.' || ch == '_' || ch == '-'))
-            return 0;
-    }
-    return 1;
-}
-
 static void free_parts(bpart *parts, int32_t n)
 {
     for (int32_t i = 0; parts && i < n; i++) {
@@ -272,7 +259,7 @@ static void neg_add(broker *b, const char *name)
     neg_expire(b);
 }
 
-void topics_free_all(broker *b)
+void topic_free_all(broker *b)
 {
     while (b->neg_head) {
         topic_neg *e = b->neg_head;
@@ -502,7 +489,7 @@ int16_t topic_lookup(broker *b, const char *name, int auto_create, topic_wait_fn
 {
     if (waiting) *waiting = 0;
     if (topic_find(b, name)) return KAFKA_NONE;
-    if (!topic_name_valid(name)) return KAFKA_INVALID_TOPIC_EXCEPTION;
+    if (!ts_topic_name_valid(name)) return KAFKA_INVALID_TOPIC_EXCEPTION;
     if (is_doomed(b, name)) return KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
     topic_job *j = opening_find(b, name);
     if (!j) {
@@ -547,7 +534,7 @@ int topic_create(broker *b, const char *name, int32_t nparts, const bprop *cfg, 
 {
     msg[0] = 0;
     *waiting = 0;
-    if (!topic_name_valid(name)) {
+    if (!ts_topic_name_valid(name)) {
         snprintf(msg, msglen, "topic name '%s' must be 1..249 chars of [A-Za-z0-9._-]", name);
         return KAFKA_INVALID_TOPIC_EXCEPTION;
     }
@@ -608,7 +595,7 @@ int topic_delete(broker *b, const char *name, char *msg, size_t msglen)
     b->doomed = t;
     blog_info("deleting topic %s", name);
     meta_save_topics(b, NULL, NULL);
-    if (b->jobs_inflight == 0) topics_reap(b);
+    if (b->jobs_inflight == 0) topic_reap_doomed(b);
     return KAFKA_NONE;
 }
 
@@ -650,7 +637,7 @@ static void reap_done(bjob *jb)
     reap_free(r);
 }
 
-void topics_reap(broker *b)
+void topic_reap_doomed(broker *b)
 {
     if (!b->doomed) return;
     reap_job *r = calloc(1, sizeof(*r));
@@ -958,7 +945,7 @@ static int offsets_apply_record(broker *b, const char *line, size_t len)
 {
     meta_log_rec r;
     if (meta_log_decode(line, len, &r) != 0) return -1;
-    bgroup *g = r.group[0] && topic_name_valid(r.topic) ? group_find(b, r.group, 1) : NULL;
+    bgroup *g = r.group[0] && ts_topic_name_valid(r.topic) ? group_find(b, r.group, 1) : NULL;
     int rc = g ? group_set_offset(g, r.topic, r.partition, r.offset,
                                   r.metadata[0] ? r.metadata : NULL)
                : -1;
@@ -978,7 +965,7 @@ static size_t offsets_load_v0(broker *b, char *data)
         char *save = NULL;
         f[0] = strtok_r(line, "\t", &save);
         for (int i = 1; i < 5; i++) f[i] = strtok_r(NULL, "\t", &save);
-        if (!f[0] || !f[1] || !f[2] || !f[3] || !topic_name_valid(f[1])) continue;
+        if (!f[0] || !f[1] || !f[2] || !f[3] || !ts_topic_name_valid(f[1])) continue;
         char *gid = unhex(f[0]);
         char *md = unhex(f[4] ? f[4] : "");
         bgroup *g = gid && gid[0] ? group_find(b, gid, 1) : NULL;

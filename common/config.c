@@ -18,6 +18,7 @@
 #include "config_table.h"
 #include "err.h"
 #include "fsutil.h"
+#include "properties.h"
 
 typedef enum { CT_INT, CT_BOOL, CT_STRING, CT_ENUM } ct_type;
 
@@ -286,14 +287,40 @@ ts_status ts_config_set(ts_config *cfg, const char *key, const char *value, char
     return TS_OK;
 }
 
-static char *trim(char *s)
+/* One entry of a file being loaded (ts_props_parse callback). */
+typedef struct load_ctx {
+    ts_config *cfg;
+    const char *path;
+    int ignore_unknown;
+    char *errstr;
+    size_t errlen;
+    ts_status st;
+} load_ctx;
+
+static int load_entry(void *opaque, int lineno, char *k, char *v)
 {
-    while (isspace((unsigned char)*s)) s++;
-    char *e = s + strlen(s);
-    while (e > s && isspace((unsigned char)e[-1])) *--e = '\0';
-    return s;
+    load_ctx *c = opaque;
+    if (find_prop(k)) {
+        c->st = ts_config_set(c->cfg, k, v, c->errstr, c->errlen);
+        if (c->st) {
+            ts_err_prefix(c->errstr, c->errlen, c->st, "%s:%d", c->path, lineno);
+            return 1;
+        }
+    } else if (c->ignore_unknown) {
+        if (put_kv(c->cfg, k, v)) {
+            c->st = ts_err_set(c->errstr, c->errlen, TS_E_NOMEM, "out of memory");
+            return 1;
+        }
+    } else {
+        c->st = ts_err_set(c->errstr, c->errlen, TS_E_CONFIG,
+                           "%s:%d: unknown configuration key '%s' (see CONFIGURATION.md)",
+                           c->path, lineno, k);
+        return 1;
+    }
+    return 0;
 }
 
+/* The line syntax is common/properties.c's (shared with tierbroker). */
 ts_status ts_config_load_file(ts_config *cfg, const char *path, int ignore_unknown, char *errstr,
                               size_t errlen)
 {
@@ -301,48 +328,15 @@ ts_status ts_config_load_file(ts_config *cfg, const char *path, int ignore_unkno
     size_t len;
     ts_status st = ts_fs_read_all(path, 16 * 1024 * 1024, &data, &len, errstr, errlen);
     if (st) return ts_err_prefix(errstr, errlen, st, "cannot load config");
-    char *save = NULL;
+    load_ctx c = {cfg, path, ignore_unknown, errstr, errlen, TS_OK};
     int lineno = 0;
-    char *text = (char *)data;
-    /* strtok_r drops empty lines, so count them by hand. */
-    char *line = text;
-    while (line && *line) {
-        char *nl = strchr(line, '\n');
-        if (nl) *nl = '\0';
-        lineno++;
-        char *l = trim(line);
-        if (*l && *l != '#' && *l != '!') {
-            char *sep = strpbrk(l, "=:");
-            if (!sep) {
-                st = ts_err_set(errstr, errlen, TS_E_CONFIG,
-                                "%s:%d: expected key=value, got '%.80s'", path, lineno, l);
-                goto out;
-            }
-            *sep = '\0';
-            char *k = trim(l), *v = trim(sep + 1);
-            if (find_prop(k)) {
-                st = ts_config_set(cfg, k, v, errstr, errlen);
-                if (st) {
-                    ts_err_prefix(errstr, errlen, st, "%s:%d", path, lineno);
-                    goto out;
-                }
-            } else if (ignore_unknown) {
-                if (put_kv(cfg, k, v)) {
-                    st = ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
-                    goto out;
-                }
-            } else {
-                st = ts_err_set(errstr, errlen, TS_E_CONFIG,
-                                "%s:%d: unknown configuration key '%s' (see CONFIGURATION.md)",
-                                path, lineno, k);
-                goto out;
-            }
-        }
-        line = nl ? nl + 1 : NULL;
-    }
-    (void)save;
-    st = TS_OK;
-out:
+    const char *bad = NULL;
+    int rc = ts_props_parse((char *)data, load_entry, &c, &lineno, &bad);
+    if (rc == TS_PROPS_SYNTAX)
+        st = ts_err_set(errstr, errlen, TS_E_CONFIG, "%s:%d: expected key=value, got '%.80s'",
+                        path, lineno, bad);
+    else
+        st = rc ? c.st : TS_OK;
     free(data);
     return st;
 }

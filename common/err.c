@@ -1,4 +1,5 @@
-/* err.c — error buffers and status names (see err.h). */
+/* err.c — error buffers (see err.h); status names and the retriable predicate,
+ * generated from the status table include/tierstore_status.def. */
 #include "err.h"
 
 #include <errno.h>
@@ -53,39 +54,25 @@ ts_status ts_status_from_errno(int err)
     }
 }
 
+/* Both generated from include/tierstore_status.def. */
 const char *ts_status_name(ts_status st)
 {
     switch (st) {
-    case TS_OK: return "TS_OK";
-    case TS_E_INVAL: return "TS_E_INVAL";
-    case TS_E_NOMEM: return "TS_E_NOMEM";
-    case TS_E_IO: return "TS_E_IO";
-    case TS_E_CORRUPT: return "TS_E_CORRUPT";
-    case TS_E_NOT_FOUND: return "TS_E_NOT_FOUND";
-    case TS_E_OFFSET_OUT_OF_RANGE: return "TS_E_OFFSET_OUT_OF_RANGE";
-    case TS_E_CONFIG: return "TS_E_CONFIG";
-    case TS_E_BACKPRESSURE: return "TS_E_BACKPRESSURE";
-    case TS_E_REMOTE: return "TS_E_REMOTE";
-    case TS_E_REMOTE_RETRIABLE: return "TS_E_REMOTE_RETRIABLE";
-    case TS_E_AUTH: return "TS_E_AUTH";
-    case TS_E_TIMEOUT: return "TS_E_TIMEOUT";
-    case TS_E_EXISTS: return "TS_E_EXISTS";
-    case TS_E_CHECKSUM: return "TS_E_CHECKSUM";
-    case TS_E_CLOSED: return "TS_E_CLOSED";
-    case TS_E_NOSPACE: return "TS_E_NOSPACE";
-    case TS_E_UNSUPPORTED: return "TS_E_UNSUPPORTED";
-    case TS_E_MSG_TOO_LARGE: return "TS_E_MSG_TOO_LARGE";
-    case TS_E_OBJECT_MISSING: return "TS_E_OBJECT_MISSING";
-    case TS_E_INVALID_RECORD: return "TS_E_INVALID_RECORD";
+#define TS_STATUS_X(id, code, retriable, message) \
+    case TS_##id: return "TS_" #id;
+#include "tierstore_status.def"
+#undef TS_STATUS_X
     }
     return "TS_E_UNKNOWN";
 }
 
 int ts_status_is_retriable(ts_status st)
 {
-    /* S3 5xx / SlowDown / resets, timeouts and local backpressure are
-     * transient. Checksum failures are retried too: a truncated or damaged
-     * download is refetched, never served. Everything else fails fast. */
-    return st == TS_E_REMOTE_RETRIABLE || st == TS_E_TIMEOUT || st == TS_E_BACKPRESSURE ||
-           st == TS_E_CHECKSUM;
+    switch (st) {
+#define TS_STATUS_X(id, code, retriable, message) \
+    case TS_##id: return (retriable);
+#include "tierstore_status.def"
+#undef TS_STATUS_X
+    }
+    return 0;
 }

@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tierstore_names.h" /* ts_topic_name_valid */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -27,34 +29,14 @@ extern "C" {
 #define TS_VERSION_MINOR 1
 
 /*
- * Status codes. Never renumbered, never reused: append new codes at the end.
+ * Status codes: TS_OK or a negative TS_E_*, listed with their meaning and
+ * whether a retry may help in tierstore_status.def (the one table). Never
+ * renumbered, never reused: append new codes at the end of that file.
  */
 typedef enum ts_status {
-    TS_OK = 0,
-    TS_E_INVAL = -1,                /* invalid argument or state */
-    TS_E_NOMEM = -2,                /* allocation failed or a hard buffer cap was hit */
-    TS_E_IO = -3,                   /* local file-system error (errno in the message) */
-    TS_E_CORRUPT = -4,              /* malformed input or on-disk data (length, magic, CRC) */
-    TS_E_NOT_FOUND = -5,            /* no such object, partition, key or entry */
-    TS_E_OFFSET_OUT_OF_RANGE = -6,  /* offset below log start or beyond the log end */
-    TS_E_CONFIG = -7,               /* bad configuration value or unknown key */
-    TS_E_BACKPRESSURE = -8,         /* local disk bound reached while uploads lag: retry later */
-    TS_E_REMOTE = -9,               /* object store refused the request (not retriable) */
-    TS_E_REMOTE_RETRIABLE = -10,    /* object store 5xx, throttling, connection reset */
-    TS_E_AUTH = -11,                /* object store rejected the credentials */
-    TS_E_TIMEOUT = -12,             /* deadline passed */
-    TS_E_EXISTS = -13,              /* conditional create found the object/partition present */
-    TS_E_CHECKSUM = -14,            /* remote bytes failed verification; never served */
-    TS_E_CLOSED = -15,              /* engine or partition is shutting down */
-    TS_E_NOSPACE = -16,             /* local disk full (ENOSPC/EDQUOT) */
-    TS_E_UNSUPPORTED = -17,         /* feature not supported by this build or store */
-    TS_E_MSG_TOO_LARGE = -18,       /* a batch larger than the configured maximum */
-    TS_E_OBJECT_MISSING = -19,      /* an object the manifest names is absent from the store:
-                                       corruption (data loss), never a retention gap */
-    TS_E_INVALID_RECORD = -20       /* intact batch (CRC matches) whose records break the
-                                       format: unknown codec, undecodable compressed data,
-                                       malformed records, count or offset deltas that do not
-                                       match (Kafka INVALID_RECORD) */
+#define TS_STATUS_X(id, code, retriable, message) TS_##id = (code),
+#include "tierstore_status.def"
+#undef TS_STATUS_X
 } ts_status;
 
 /* Short constant name of a status ("TS_E_CORRUPT"). */

@@ -80,8 +80,9 @@ extern "C" {
 #define TSP_ABI_MINOR 0
 #define TSP_ENTRY_SYMBOL "tierstore_plugin_entry"
 
-/* Status codes: numerically equal to the engine's ts_status (checked at
- * compile time inside the plugin). Append only. */
+/* Status codes: literal here so the ABI stays frozen, numerically equal to
+ * the engine's status table tierstore_status.def (checked at compile time
+ * inside the plugin by asserts generated from that table). Append only. */
 typedef int32_t tsp_status;
 #define TSP_OK 0
 #define TSP_E_INVAL (-1)                /* invalid argument or state */

@@ -31,19 +31,6 @@
 #include "common/log.h"
 #include "internal.h"
 
-int ts_topic_name_valid(const char *topic)
-{
-    size_t n = topic ? strlen(topic) : 0;
-    if (n == 0 || n > 249 || !strcmp(topic, ".") || !strcmp(topic, "..")) return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = topic[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-'))
-            return 0;
-    }
-    return 1;
-}
-
 /* Topic config keys (Kafka's topic names) -> engine property names. */
 static const struct {
     const char *topic_key, *engine_key;

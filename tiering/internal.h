@@ -139,6 +139,5 @@ void ts_engine_wake_at(ts_engine *eng, int64_t mono_ms);
 /* Effective config of a topic: engine config with the topic's overrides
  * applied. Caller destroys. */
 ts_config *ts_engine_topic_config(ts_engine *eng, const char *topic);
-int ts_topic_name_valid(const char *topic);
 
 #endif

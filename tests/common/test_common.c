@@ -213,10 +213,30 @@ TT_TEST(err_prefix_keeps_message)
     TT_ASSERT_STR(ts_status_name(TS_E_CHECKSUM), "TS_E_CHECKSUM");
 }
 
+/* The status table (include/tierstore_status.def): every code from TS_OK to
+ * the last one has its own name, and exactly the transient ones retry. */
+TT_TEST(status_table_names_and_retriable)
+{
+    for (int c = 0; c >= TS_E_INVALID_RECORD; c--) {
+        const char *n = ts_status_name((ts_status)c);
+        TT_ASSERT_MSG(strncmp(n, "TS_", 3) == 0 && strcmp(n, "TS_E_UNKNOWN") != 0, "code %d: %s", c,
+                      n);
+        int want = c == TS_E_BACKPRESSURE || c == TS_E_REMOTE_RETRIABLE || c == TS_E_TIMEOUT ||
+                   c == TS_E_CHECKSUM;
+        TT_ASSERT_MSG(ts_status_is_retriable((ts_status)c) == want, "code %d (%s)", c, n);
+    }
+    TT_ASSERT_STR(ts_status_name(TS_OK), "TS_OK");
+    TT_ASSERT_STR(ts_status_name(TS_E_INVALID_RECORD), "TS_E_INVALID_RECORD");
+    TT_ASSERT_STR(ts_status_name((ts_status)(TS_E_INVALID_RECORD - 1)), "TS_E_UNKNOWN");
+    TT_ASSERT_STR(ts_status_name((ts_status)1), "TS_E_UNKNOWN");
+    TT_ASSERT(!ts_status_is_retriable((ts_status)-999));
+}
+
 int main(int argc, char **argv)
 {
     TT_INIT(argc, argv);
     TT_RUN(crc32c_known_vectors);
+    TT_RUN(status_table_names_and_retriable);
     TT_RUN(batch_build_validate_and_reject);
     TT_RUN(config_validation_messages);
     TT_RUN(config_file_parsing);
