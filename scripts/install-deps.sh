@@ -28,3 +28,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+if [ "$mode" = "test" ]; then
+  # Test-only Kafka clients from npm (kafkajs: the admin client of tests/broker).
+  command -v npm >/dev/null 2>&1 || {
+    [ "$(id -u)" -eq 0 ] || { echo "install-deps: npm missing (run as root)" >&2; exit 1; }
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; }
+  here=$(cd "$(dirname "$0")/.." && pwd)
+  [ -d "$here/tests/broker/node/node_modules/kafkajs" ] ||
+    npm ci --prefix "$here/tests/broker/node" --no-audit --no-fund --loglevel=error >/dev/null
+fi
