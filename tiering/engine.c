@@ -28,6 +28,7 @@
 #include "common/config_table.h"
 #include "common/err.h"
 #include "common/fsutil.h"
+#include "common/strlist.h"
 #include "common/log.h"
 #include "internal.h"
 
@@ -656,25 +657,11 @@ ts_status ts_partition_open(ts_engine *eng, const char *topic, int32_t partition
     return TS_OK;
 }
 
-typedef struct del_ctx {
-    char **keys;
-    size_t n, cap;
-} del_ctx;
-
+/* ts_objstore_list callback: collects every key; stops when out of memory. */
 static int collect_cb(const char *key, uint64_t size, void *opaque)
 {
-    del_ctx *c = opaque;
     (void)size;
-    if (c->n == c->cap) {
-        size_t nc = c->cap ? c->cap * 2 : 64;
-        char **nk = realloc(c->keys, nc * sizeof(char *));
-        if (!nk) return 1;
-        c->keys = nk;
-        c->cap = nc;
-    }
-    c->keys[c->n] = strdup(key);
-    if (c->keys[c->n]) c->n++;
-    return 0;
+    return ts_strlist_add(opaque, key) ? 1 : 0;
 }
 
 ts_status ts_partition_delete(ts_engine *eng, const char *topic, int32_t partition, char *errstr,
@@ -712,17 +699,14 @@ ts_status ts_partition_delete(ts_engine *eng, const char *topic, int32_t partiti
     st = ts_fs_rmtree(p->dir, errstr, errlen);
     if (st) return st;
     if (eng->os) {
-        del_ctx c = {0};
+        ts_strlist c = {0};
         char prefix[300];
         ts_index_partition_prefix(topic, partition, prefix, sizeof(prefix));
         st = ts_objstore_list(eng->os, prefix, collect_cb, &c, errstr, errlen);
         if (!st && c.n)
-            st = ts_objstore_delete_many(eng->os, (const char *const *)c.keys, c.n, errstr, errlen);
-        for (size_t i = 0; i < c.n; i++) {
-            ts_chunk_cache_forget_object(eng->cache, c.keys[i]);
-            free(c.keys[i]);
-        }
-        free(c.keys);
+            st = ts_objstore_delete_many(eng->os, (const char *const *)c.v, c.n, errstr, errlen);
+        for (size_t i = 0; i < c.n; i++) ts_chunk_cache_forget_object(eng->cache, c.v[i]);
+        ts_strlist_free(&c);
     }
     return st;
 }

@@ -123,6 +123,8 @@ uint64_t ts_part_active_bytes(ts_partition *p);
 /* Rolls p's active segment (budget: so its bytes can be uploaded and leave
  * local disk), unless the partition's own local bound forbids it. */
 void ts_part_roll_for_budget(ts_partition *p);
+/* qsort comparator of ts_segment_info rows by base offset. */
+int ts_part_info_cmp_base(const void *a, const void *b);
 
 /* engine.c */
 /* Trims local copies of uploaded segments, oldest first across partitions,

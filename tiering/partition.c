@@ -27,6 +27,7 @@
 #include "common/config_table.h"
 #include "common/err.h"
 #include "common/fsutil.h"
+#include "common/strlist.h"
 #include "common/log.h"
 #include "internal.h"
 #include "uploader/uploader.h"
@@ -1197,50 +1198,18 @@ ts_status ts_partition_enforce_retention(ts_partition *p, char *errstr, size_t e
     return TS_OK;
 }
 
-typedef struct keyset {
-    char **keys;
-    size_t n, cap;
-} keyset;
-
-static int keyset_add(keyset *k, const char *key)
-{
-    if (k->n == k->cap) {
-        size_t nc = k->cap ? k->cap * 2 : 64;
-        char **nk = realloc(k->keys, nc * sizeof(char *));
-        if (!nk) return -1;
-        k->keys = nk;
-        k->cap = nc;
-    }
-    if (!(k->keys[k->n] = strdup(key))) return -1;
-    k->n++;
-    return 0;
-}
-
-static int keyset_has(const keyset *k, const char *key)
-{
-    for (size_t i = 0; i < k->n; i++)
-        if (!strcmp(k->keys[i], key)) return 1;
-    return 0;
-}
-
-static void keyset_free(keyset *k)
-{
-    for (size_t i = 0; i < k->n; i++) free(k->keys[i]);
-    free(k->keys);
-}
-
 static int collect_key_cb(const char *key, uint64_t size, void *opaque)
 {
     (void)size;
-    return keyset_add(opaque, key) ? 1 : 0;
+    return ts_strlist_add(opaque, key) ? 1 : 0;
 }
 
 /* Adds every object key named by any manifest version in the bucket.
  * Returns -1 if any version cannot be read: then nothing may be swept. */
-static int referenced_by_bucket(ts_partition *p, const char *prefix, keyset *ref)
+static int referenced_by_bucket(ts_partition *p, const char *prefix, ts_strlist *ref)
 {
     char mprefix[700], err[1024];
-    keyset versions = {0};
+    ts_strlist versions = {0};
     snprintf(mprefix, sizeof(mprefix), "%smanifests/", prefix);
     int rc = 0;
     if (ts_objstore_list(p->eng->os, mprefix, collect_key_cb, &versions, err, sizeof(err)))
@@ -1254,17 +1223,17 @@ static int referenced_by_bucket(ts_partition *p, const char *prefix, keyset *ref
         int32_t part;
         uint64_t ver;
         int64_t start;
-        if (ts_objstore_get(p->eng->os, versions.keys[i], 0, TS_OBJSTORE_TO_END, &data, &len, err,
+        if (ts_objstore_get(p->eng->os, versions.v[i], 0, TS_OBJSTORE_TO_END, &data, &len, err,
                             sizeof(err)) ||
             ts_manifest_from_json((const char *)data, len, topic, sizeof(topic), &part, &ver,
                                   &start, &segs, &n, err, sizeof(err)))
             rc = -1;
         for (size_t j = 0; j < n && !rc; j++)
-            if (keyset_add(ref, segs[j].object_key)) rc = -1;
+            if (ts_strlist_add(ref, segs[j].object_key)) rc = -1;
         ts_index_snapshot_free(segs, n);
         free(data);
     }
-    keyset_free(&versions);
+    ts_strlist_free(&versions);
     return rc;
 }
 
@@ -1282,12 +1251,12 @@ static void sweep_orphans(ts_partition *p)
     ts_index_summary sum;
     ts_index_summary_get(p->idx, &sum);
     if (sum.version != sum.remote_version) return;
-    keyset ref = {0}, all = {0}, orphans = {0};
+    ts_strlist ref = {0}, all = {0}, orphans = {0};
     ts_segment_meta *segs = NULL;
     size_t nsegs = 0;
     ts_index_partition_prefix(p->topic, p->id, prefix, sizeof(prefix));
     if (ts_index_snapshot_meta(p->idx, &segs, &nsegs)) return;
-    for (size_t i = 0; i < nsegs; i++) keyset_add(&ref, segs[i].object_key);
+    for (size_t i = 0; i < nsegs; i++) ts_strlist_add(&ref, segs[i].object_key);
     ts_index_snapshot_free(segs, nsegs);
     char sprefix[TS_INDEX_KEY_MAX];
     ts_index_segment_prefix(p->topic, p->id, sprefix, sizeof(sprefix));
@@ -1295,18 +1264,18 @@ static void sweep_orphans(ts_partition *p)
     if (referenced_by_bucket(p, prefix, &ref) == 0 &&
         (st = ts_objstore_list(p->eng->os, sprefix, collect_key_cb, &all, err, sizeof(err))) == TS_OK) {
         for (size_t i = 0; i < all.n; i++)
-            if (!keyset_has(&ref, all.keys[i])) keyset_add(&orphans, all.keys[i]);
+            if (!ts_strlist_has(&ref, all.v[i])) ts_strlist_add(&orphans, all.v[i]);
         if (orphans.n) {
             ts_log_info("tiering", "%s-%d: deleting %zu orphan object(s) left by an interrupted "
                         "upload or retention", p->topic, p->id, orphans.n);
-            st = ts_objstore_delete_many(p->eng->os, (const char *const *)orphans.keys, orphans.n,
+            st = ts_objstore_delete_many(p->eng->os, (const char *const *)orphans.v, orphans.n,
                                          err, sizeof(err));
         }
     }
     if (st) ts_log_warn("tiering", "%s-%d: orphan sweep: %s", p->topic, p->id, err);
-    keyset_free(&ref);
-    keyset_free(&all);
-    keyset_free(&orphans);
+    ts_strlist_free(&ref);
+    ts_strlist_free(&all);
+    ts_strlist_free(&orphans);
 }
 
 /* Background duties. Thread: the engine's background thread. */
@@ -1423,7 +1392,7 @@ void ts_part_roll_for_budget(ts_partition *p)
 
 /* ---- placement ----------------------------------------------------------- */
 
-static int cmp_info(const void *a, const void *b)
+int ts_part_info_cmp_base(const void *a, const void *b)
 {
     const ts_segment_info *x = a, *y = b;
     return x->base_offset < y->base_offset ? -1 : x->base_offset > y->base_offset;
@@ -1461,7 +1430,7 @@ ts_status ts_placement_merge(int32_t partition, ts_segment_info *local, size_t n
         hit->stored_bytes = m->stored_bytes;
         snprintf(hit->object_key, sizeof(hit->object_key), "%s", m->object_key);
     }
-    qsort(r, n, sizeof(*r), cmp_info);
+    qsort(r, n, sizeof(*r), ts_part_info_cmp_base);
     *rows = r;
     *nrows = n;
     return TS_OK;

@@ -25,6 +25,7 @@
 #include "common/crc32c.h"
 #include "common/err.h"
 #include "common/fsutil.h"
+#include "common/strlist.h"
 #include "common/log.h"
 #include "index/index.h"
 #include "internal.h"
@@ -37,12 +38,6 @@ ts_status ts_placement_merge(int32_t partition, ts_segment_info *local, size_t n
                              ts_segment_info **rows, size_t *nrows);
 ts_status ts_topic_partitions_scan(const char *data_dir, ts_objstore *os, const char *topic,
                                    int32_t **parts, size_t *nparts, char *errstr, size_t errlen);
-
-static int cmp_base(const void *a, const void *b)
-{
-    const ts_segment_info *x = a, *y = b;
-    return x->base_offset < y->base_offset ? -1 : x->base_offset > y->base_offset;
-}
 
 static ts_status open_store(const ts_config *cfg, ts_objstore **os, char *errstr, size_t errlen)
 {
@@ -98,7 +93,7 @@ static ts_status scan_local(const char *dir, int32_t partition, size_t max_batch
         }
         closedir(d);
         if (nlocal) {
-            qsort(local, nlocal, sizeof(*local), cmp_base);
+            qsort(local, nlocal, sizeof(*local), ts_part_info_cmp_base);
             local[nlocal - 1].active = local[nlocal - 1].base_offset == newest;
         }
     }
@@ -188,8 +183,7 @@ static ts_status view_open(const ts_config *cfg, const char *topic, int32_t part
 }
 
 typedef struct keylist {
-    char **k;
-    size_t n, cap;
+    ts_strlist l;
     int oom;
 } keylist;
 
@@ -197,27 +191,11 @@ static int keylist_cb(const char *key, uint64_t size, void *opaque)
 {
     (void)size;
     keylist *l = opaque;
-    if (l->n == l->cap) {
-        size_t nc = l->cap ? l->cap * 2 : 64;
-        char **nk = realloc(l->k, nc * sizeof(char *));
-        if (!nk) {
-            l->oom = 1;
-            return 1;
-        }
-        l->k = nk;
-        l->cap = nc;
-    }
-    if (!(l->k[l->n] = strdup(key))) {
+    if (ts_strlist_add(&l->l, key)) {
         l->oom = 1;
         return 1;
     }
-    l->n++;
     return 0;
-}
-
-static int cmp_strp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* Marks remote-only rows whose object the bucket does not list as
@@ -237,17 +215,16 @@ static void mark_missing(view *v, const char *topic, int32_t partition)
         ts_log_warn("tiering", "%s-%d: cannot list %s to check that segment objects exist: %s",
                     topic, partition, prefix, err);
     } else {
-        if (l.n) qsort(l.k, l.n, sizeof(char *), cmp_strp);
+        ts_strlist_sort(&l.l);
         for (size_t i = 0; i < v->nrows; i++) {
             ts_segment_info *r = &v->rows[i];
             const char *key = r->object_key;
             if (r->location == TS_LOC_REMOTE &&
-                !(l.n && bsearch(&key, l.k, l.n, sizeof(char *), cmp_strp)))
+                !ts_strlist_sorted_has(&l.l, key))
                 r->location = TS_LOC_MISSING;
         }
     }
-    for (size_t i = 0; i < l.n; i++) free(l.k[i]);
-    free(l.k);
+    ts_strlist_free(&l.l);
 }
 
 ts_status ts_placement_offline(const ts_config *cfg, const char *topic, int32_t partition,
@@ -395,28 +372,15 @@ ts_status ts_topic_partitions_offline(const ts_config *cfg, const char *topic, i
 
 /* ---- topic listing ------------------------------------------------------- */
 
-typedef struct names {
-    char **v;
-    size_t n, cap;
-} names;
-
-static void names_add(names *s, const char *name, size_t len)
+/* Adds the topic name name[0..len) unless invalid or already there. */
+static void names_add(ts_strlist *s, const char *name, size_t len)
 {
     char t[256];
     if (len == 0 || len >= sizeof(t)) return;
     memcpy(t, name, len);
     t[len] = '\0';
     if (!ts_topic_name_valid(t)) return;
-    for (size_t i = 0; i < s->n; i++)
-        if (!strcmp(s->v[i], t)) return;
-    if (s->n == s->cap) {
-        size_t nc = s->cap ? s->cap * 2 : 16;
-        char **nv = realloc(s->v, nc * sizeof(char *));
-        if (!nv) return;
-        s->v = nv;
-        s->cap = nc;
-    }
-    if ((s->v[s->n] = strdup(t))) s->n++;
+    if (!ts_strlist_has(s, t)) (void)ts_strlist_add(s, t);
 }
 
 static int manifest_topic_cb(const char *key, uint64_t size, void *opaque)
@@ -428,15 +392,10 @@ static int manifest_topic_cb(const char *key, uint64_t size, void *opaque)
     return 0;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 ts_status ts_topics_offline(const ts_config *cfg, char ***topics, size_t *ntopics, char *errstr,
                             size_t errlen)
 {
-    names s = {0};
+    ts_strlist s = {0};
     const char *data_dir = ts_config_get_str(cfg, "log.dirs");
     DIR *d = opendir(data_dir);
     struct dirent *de;
@@ -457,7 +416,7 @@ ts_status ts_topics_offline(const ts_config *cfg, char ***topics, size_t *ntopic
         ts_topics_free(s.v, s.n);
         return st;
     }
-    if (s.n) qsort(s.v, s.n, sizeof(char *), cmp_str);
+    ts_strlist_sort(&s);
     *topics = s.v;
     *ntopics = s.n;
     return TS_OK;

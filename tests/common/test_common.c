@@ -16,6 +16,7 @@
 #include "common/fsutil.h"
 #include "common/pool.h"
 #include "common/retry.h"
+#include "common/strlist.h"
 #include "tt.h"
 
 uint32_t ts_crc32c_sw(uint32_t crc, const void *data, size_t len);
@@ -213,6 +214,32 @@ TT_TEST(err_prefix_keeps_message)
     TT_ASSERT_STR(ts_status_name(TS_E_CHECKSUM), "TS_E_CHECKSUM");
 }
 
+TT_TEST(strlist_grows_sorts_and_searches)
+{
+    ts_strlist l = {0};
+    char name[16];
+    for (int i = 99; i >= 0; i--) { /* past the first growth steps */
+        snprintf(name, sizeof(name), "k%03d", i);
+        TT_ASSERT_EQ_INT(ts_strlist_add(&l, name), 0);
+    }
+    TT_ASSERT_EQ_INT(ts_strlist_addn(&l, "topic/0/x", 5), 0);
+    TT_ASSERT_EQ_INT(l.n, 101);
+    TT_ASSERT_STR(l.v[100], "topic");
+    TT_ASSERT(ts_strlist_has(&l, "k042") && ts_strlist_has(&l, "topic"));
+    TT_ASSERT(!ts_strlist_has(&l, "k100") && !ts_strlist_has(&l, "topic/"));
+    ts_strlist_sort(&l);
+    for (size_t i = 1; i < l.n; i++) TT_ASSERT(strcmp(l.v[i - 1], l.v[i]) < 0);
+    TT_ASSERT_STR(l.v[0], "k000");
+    TT_ASSERT(ts_strlist_sorted_has(&l, "k000") && ts_strlist_sorted_has(&l, "topic"));
+    TT_ASSERT(!ts_strlist_sorted_has(&l, "k1000"));
+    const char *a = "a", *b = "b";
+    TT_ASSERT(ts_strptr_cmp(&a, &b) < 0 && ts_strptr_cmp(&b, &a) > 0 && ts_strptr_cmp(&a, &a) == 0);
+    ts_strlist_free(&l);
+    TT_ASSERT(l.v == NULL && l.n == 0);
+    TT_ASSERT(!ts_strlist_sorted_has(&l, "k000"));
+    ts_strlist_free(&l); /* an empty list frees again */
+}
+
 int main(int argc, char **argv)
 {
     TT_INIT(argc, argv);
@@ -225,5 +252,6 @@ int main(int argc, char **argv)
     TT_RUN(retry_policy);
     TT_RUN(atomic_write_and_errors);
     TT_RUN(err_prefix_keeps_message);
+    TT_RUN(strlist_grows_sorts_and_searches);
     return tt_summary();
 }
