@@ -472,9 +472,10 @@ ts_status ts_engine_open(const ts_config *cfg, ts_engine **out, char *errstr, si
         st = ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
         goto fail;
     }
-    int lvl = ts_log_level_parse(ts_config_get_str(eng->cfg, "log.level"));
+    const ts_settings *set = eng->set = ts_config_settings(eng->cfg);
+    int lvl = ts_log_level_parse(set->log_level);
     if (ts_config_is_set(eng->cfg, "log.level") && lvl >= 0) ts_log_set_level((ts_log_level)lvl);
-    const char *dir = ts_config_get_str(eng->cfg, "log.dirs");
+    const char *dir = set->log_dirs;
     if (!dir[0] || dir[0] != '/') {
         char cwd[PATH_MAX];
         if (!dir[0] || !getcwd(cwd, sizeof(cwd))) {
@@ -501,8 +502,8 @@ ts_status ts_engine_open(const ts_config *cfg, ts_engine **out, char *errstr, si
                         eng->data_dir, lockp);
         goto fail;
     }
-    eng->task_interval_ms = ts_config_get_int(eng->cfg, "remote.log.manager.task.interval.ms");
-    eng->local_capacity = ts_config_get_int(eng->cfg, "retention.local.target.capacity.bytes");
+    eng->task_interval_ms = set->remote_log_manager_task_interval_ms;
+    eng->local_capacity = set->retention_local_target_capacity_bytes;
     /* fsyncs (flush.messages, flush.ms, rolls) and unlinks run here for
      * every partition, tiered or not: never on the appending thread. */
     st = ts_pool_create("ts-sync", 1, 0, &eng->sync_pool);
@@ -511,8 +512,8 @@ ts_status ts_engine_open(const ts_config *cfg, ts_engine **out, char *errstr, si
         goto fail;
     }
 
-    if (ts_config_get_bool(eng->cfg, "remote.storage.enable")) {
-        const char *url = ts_config_get_str(eng->cfg, "remote.storage.url");
+    if (set->remote_storage_enable) {
+        const char *url = set->remote_storage_url;
         if (!url[0]) {
             st = ts_err_set(errstr, errlen, TS_E_CONFIG,
                             "remote.storage.url is not set: set it to file:///path/to/bucket-dir "
@@ -521,28 +522,28 @@ ts_status ts_engine_open(const ts_config *cfg, ts_engine **out, char *errstr, si
         }
         st = ts_objstore_open(url, eng->cfg, &eng->os, errstr, errlen);
         if (st) goto fail;
-        const char *cd = ts_config_get_str(eng->cfg, "remote.log.cache.dir");
+        const char *cd = set->remote_log_cache_dir;
         if (cd[0]) snprintf(eng->cache_dir, sizeof(eng->cache_dir), "%s", cd);
         else snprintf(eng->cache_dir, sizeof(eng->cache_dir), "%s/.chunk-cache", eng->data_dir);
         st = ts_chunk_cache_create(eng->cache_dir,
-                                   (uint64_t)ts_config_get_int(eng->cfg, "remote.log.cache.bytes"),
+                                   (uint64_t)set->remote_log_cache_bytes,
                                    &eng->cache, errstr, errlen);
         if (st) goto fail;
         /* A cold read retries a damaged or truncated download (and what
          * the store's own retries gave up on) a few times, within the
          * operation deadline; a persistent mismatch is an error. */
         ts_chunk_cache_set_memory(
-            eng->cache, (uint64_t)ts_config_get_int(eng->cfg, "remote.log.cache.memory.bytes"));
+            eng->cache, (uint64_t)set->remote_log_cache_memory_bytes);
         ts_chunk_cache_set_retry(eng->cache,
-                                 ts_config_get_int(eng->cfg, "remote.storage.operation.timeout.ms"),
+                                 set->remote_storage_operation_timeout_ms,
                                  50, 2000, 4);
         st = ts_reader_create(eng->os, eng->cache,
-                              (int)ts_config_get_int(eng->cfg, "remote.log.reader.threads"),
-                              (int)ts_config_get_int(eng->cfg, "remote.log.prefetch.chunks"),
+                              (int)set->remote_log_reader_threads,
+                              (int)set->remote_log_prefetch_chunks,
                               &eng->reader, errstr, errlen);
         if (st) goto fail;
         st = ts_pool_create("ts-upload",
-                            (int)ts_config_get_int(eng->cfg, "remote.log.manager.thread.pool.size"),
+                            (int)set->remote_log_manager_thread_pool_size,
                             0, &eng->upload_pool);
         if (st) {
             ts_err_set(errstr, errlen, st, "cannot start upload workers");

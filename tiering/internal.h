@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "common/config_table.h"
 #include "common/pool.h"
 #include "index/index.h"
 #include "objstore/objstore.h"
@@ -69,6 +70,7 @@ struct ts_partition {
 
 struct ts_engine {
     ts_config *cfg;
+    const ts_settings *set;     /* typed view of cfg (common/config_table.h) */
     char data_dir[PATH_MAX];
     char cache_dir[PATH_MAX];
     int lock_fd;

@@ -34,19 +34,20 @@
 
 void ts_part_settings_resolve(const ts_config *cfg, ts_part_settings *s)
 {
-    s->segment_bytes = ts_config_get_int(cfg, "log.segment.bytes");
-    s->segment_ms = ts_config_get_int(cfg, "log.segment.ms");
-    s->index_interval = ts_config_get_int(cfg, "log.index.interval.bytes");
-    s->flush_messages = ts_config_get_int(cfg, "log.flush.interval.messages");
-    s->flush_ms = ts_config_get_int(cfg, "log.flush.interval.ms");
-    s->retention_bytes = ts_config_get_int(cfg, "log.retention.bytes");
-    s->retention_ms = ts_config_get_int(cfg, "log.retention.ms");
-    s->local_retention_bytes = ts_config_get_int(cfg, "log.local.retention.bytes");
-    s->local_retention_ms = ts_config_get_int(cfg, "log.local.retention.ms");
+    const ts_settings *cs = ts_config_settings(cfg);
+    s->segment_bytes = cs->log_segment_bytes;
+    s->segment_ms = cs->log_segment_ms;
+    s->index_interval = cs->log_index_interval_bytes;
+    s->flush_messages = cs->log_flush_interval_messages;
+    s->flush_ms = cs->log_flush_interval_ms;
+    s->retention_bytes = cs->log_retention_bytes;
+    s->retention_ms = cs->log_retention_ms;
+    s->local_retention_bytes = cs->log_local_retention_bytes;
+    s->local_retention_ms = cs->log_local_retention_ms;
     if (s->local_retention_bytes == -2) s->local_retention_bytes = s->retention_bytes;
     if (s->local_retention_ms == -2) s->local_retention_ms = s->retention_ms;
-    s->max_batch = ts_config_get_int(cfg, "message.max.bytes");
-    s->remote_enable = ts_config_get_bool(cfg, "remote.storage.enable");
+    s->max_batch = cs->message_max_bytes;
+    s->remote_enable = cs->remote_storage_enable;
 }
 
 /* ---- helpers (partition lock held unless said otherwise) ---------------- */
@@ -193,8 +194,8 @@ static void upload_job(void *arg)
         .partition = p->id,
         .segment_path = s->path,
         .base_offset = s->base_offset,
-        .chunk_bytes = (size_t)ts_config_get_int(eng->cfg, "remote.storage.chunk.bytes"),
-        .compression_level = (int)ts_config_get_int(eng->cfg, "remote.storage.compression.level"),
+        .chunk_bytes = (size_t)eng->set->remote_storage_chunk_bytes,
+        .compression_level = (int)eng->set->remote_storage_compression_level,
         .max_batch_bytes = (size_t)p->set.max_batch,
     };
     ts_status st = TS_E_CLOSED;
@@ -219,7 +220,7 @@ static void upload_job(void *arg)
         p->upload_failures++;
         atomic_fetch_add(&eng->uploads_failed, 1);
         int64_t backoff = 100LL << (p->upload_failures < 9 ? p->upload_failures : 9);
-        int64_t cap = ts_config_get_int(eng->cfg, "remote.log.upload.retry.backoff.max.ms");
+        int64_t cap = eng->set->remote_log_upload_retry_backoff_max_ms;
         /* A refusal that cannot succeed by retrying (the index rejects the
          * entry, the segment is corrupt) waits the longest: an operator has
          * to look, and the log says why. */

@@ -42,8 +42,8 @@ ts_status ts_topic_partitions_scan(const char *data_dir, ts_objstore *os, const 
 static ts_status open_store(const ts_config *cfg, ts_objstore **os, char *errstr, size_t errlen)
 {
     *os = NULL;
-    if (!ts_config_get_bool(cfg, "remote.storage.enable")) return TS_OK;
-    const char *url = ts_config_get_str(cfg, "remote.storage.url");
+    if (!ts_config_settings(cfg)->remote_storage_enable) return TS_OK;
+    const char *url = ts_config_settings(cfg)->remote_storage_url;
     if (!url[0]) return TS_OK;
     return ts_objstore_open(url, cfg, os, errstr, errlen);
 }
@@ -158,13 +158,13 @@ static ts_status view_open(const ts_config *cfg, const char *topic, int32_t part
     memset(v, 0, sizeof(*v));
     if (!ts_topic_name_valid(topic))
         return ts_err_set(errstr, errlen, TS_E_INVAL, "invalid topic name '%s'", topic ? topic : "");
-    const char *data_dir = ts_config_get_str(cfg, "log.dirs");
+    const char *data_dir = ts_config_settings(cfg)->log_dirs;
     char dir[PATH_MAX];
     snprintf(dir, sizeof(dir), "%s/%s-%d", data_dir, topic, partition);
     ts_segment_info *local = NULL;
     size_t nlocal = 0;
     int exists = 0;
-    ts_status st = scan_local(dir, partition, (size_t)ts_config_get_int(cfg, "message.max.bytes"),
+    ts_status st = scan_local(dir, partition, (size_t)ts_config_settings(cfg)->message_max_bytes,
                               &local, &nlocal, &exists, errstr, errlen);
     if (!st) st = load_remote(cfg, topic, partition, dir, exists, &v->os, &v->remote, &v->nremote,
                               errstr, errlen);
@@ -315,7 +315,7 @@ ts_status ts_verify_offline(const ts_config *cfg, const char *topic, int32_t par
         return ts_err_set(errstr, errlen, TS_E_IO, "cannot create a temp dir");
     }
     st = ts_chunk_cache_create(tmp, 0, &cache, errstr, errlen);
-    size_t max_batch = (size_t)ts_config_get_int(cfg, "message.max.bytes");
+    size_t max_batch = (size_t)ts_config_settings(cfg)->message_max_bytes;
     ts_status first_fail = TS_OK;
     for (size_t i = 0; !st && i < v.nremote; i++) {
         const ts_segment_meta *m = &v.remote[i];
@@ -364,7 +364,7 @@ ts_status ts_topic_partitions_offline(const ts_config *cfg, const char *topic, i
     ts_objstore *os = NULL;
     ts_status st = open_store(cfg, &os, errstr, errlen);
     if (st) return st;
-    st = ts_topic_partitions_scan(ts_config_get_str(cfg, "log.dirs"), os, topic, parts, nparts,
+    st = ts_topic_partitions_scan(ts_config_settings(cfg)->log_dirs, os, topic, parts, nparts,
                                   errstr, errlen);
     ts_objstore_destroy(os);
     return st;
@@ -396,7 +396,7 @@ ts_status ts_topics_offline(const ts_config *cfg, char ***topics, size_t *ntopic
                             size_t errlen)
 {
     ts_strlist s = {0};
-    const char *data_dir = ts_config_get_str(cfg, "log.dirs");
+    const char *data_dir = ts_config_settings(cfg)->log_dirs;
     DIR *d = opendir(data_dir);
     struct dirent *de;
     while (d && (de = readdir(d))) {
