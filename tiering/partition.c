@@ -626,155 +626,167 @@ void ts_part_close(ts_partition *p)
 
 /* ---- append ------------------------------------------------------------- */
 
-ts_status ts_partition_append(ts_partition *p, const void *data, size_t len,
-                              int64_t *first_offset, int64_t *last_offset, char *errstr,
-                              size_t errlen)
+/* The batches of one append, validated, in a private copy whose base
+ * offsets are rewritten when offsets are assigned. */
+typedef struct append_batches {
+    uint8_t *copy;
+    ts_batch_hdr *hdrs;
+    size_t *rel;     /* byte position of each batch in copy */
+    size_t n, cap;
+    int64_t records; /* records of all batches */
+    int64_t span;    /* offsets this call assigns */
+} append_batches;
+
+static void append_batches_free(append_batches *b)
 {
-    if (!p || (!data && len)) return ts_err_set(errstr, errlen, TS_E_INVAL, "invalid argument");
-    if (len == 0)
-        return ts_err_set(errstr, errlen, TS_E_INVAL, "%s-%d: empty append", p->topic, p->id);
-    /* Validate every batch before touching the log: one bad batch rejects
-     * the whole call and nothing is appended. */
-    size_t cap = 16, n = 0, pos = 0;
-    ts_batch_hdr *hdrs = malloc(cap * sizeof(*hdrs));
-    size_t *rel = malloc(cap * sizeof(*rel));
-    uint8_t *copy = malloc(len);
-    ts_status st = TS_OK;
-    int64_t records = 0;
-    if (!hdrs || !rel || !copy) {
-        st = ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
-        goto out;
-    }
-    memcpy(copy, data, len);
-    while (pos < len) {
-        if (n == cap) {
-            cap *= 2;
-            ts_batch_hdr *nh = realloc(hdrs, cap * sizeof(*hdrs));
-            size_t *nr = nh ? realloc(rel, cap * sizeof(*rel)) : NULL;
-            if (nh) hdrs = nh;
-            if (nr) rel = nr;
-            if (!nh || !nr) {
-                st = ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
-                goto out;
-            }
-        }
-        st = ts_batch_validate(copy + pos, len - pos, (size_t)p->set.max_batch, &hdrs[n], errstr,
-                               errlen);
-        /* Then every record (Kafka's LogValidator): this engine owns log
-         * integrity for any host, and a batch that does not parse stalls
-         * every consumer of the partition. */
-        if (!st)
-            st = ts_batch_validate_records(copy + pos, &hdrs[n], (size_t)p->set.max_batch, errstr,
-                                           errlen);
-        if (st) {
-            ts_err_prefix(errstr, errlen, st, "%s-%d: batch %zu at byte %zu rejected, nothing appended",
-                          p->topic, p->id, n, pos);
-            goto out;
-        }
-        rel[n] = pos;
-        records += hdrs[n].records_count;
-        pos += ts_batch_total_size(&hdrs[n]);
-        n++;
-    }
+    free(b->hdrs);
+    free(b->rel);
+    free(b->copy);
+}
 
-    int64_t span = 0; /* offsets this call assigns */
-    for (size_t i = 0; i < n; i++) span += (int64_t)hdrs[i].last_offset_delta + 1;
-    if (span - 1 > (int64_t)UINT32_MAX) {
-        st = ts_err_set(errstr, errlen, TS_E_INVAL,
-                        "%s-%d: one append may not span more than 2^32 offsets (got %lld)",
-                        p->topic, p->id, (long long)span);
-        goto out;
-    }
+static int append_batches_grow(append_batches *b)
+{
+    size_t cap = b->cap ? b->cap * 2 : 16;
+    ts_batch_hdr *nh = realloc(b->hdrs, cap * sizeof(*nh));
+    if (nh) b->hdrs = nh;
+    size_t *nr = nh ? realloc(b->rel, cap * sizeof(*nr)) : NULL;
+    if (nr) b->rel = nr;
+    if (!nh || !nr) return -1;
+    b->cap = cap;
+    return 0;
+}
 
-    int budget_tried = 0;
+/* Copies data and validates every batch in it before anything touches the
+ * log: one bad batch rejects the whole call. Then every record (Kafka's
+ * LogValidator): this engine owns log integrity for any host, and a batch
+ * that does not parse stalls every consumer of the partition. Any thread;
+ * no lock (reads p->set.max_batch, as before the split). */
+static ts_status validate_batches(ts_partition *p, const void *data, size_t len,
+                                  append_batches *b, char *errstr, size_t errlen)
+{
+    size_t max = (size_t)p->set.max_batch;
+    b->copy = malloc(len);
+    if (!b->copy || append_batches_grow(b))
+        return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
+    memcpy(b->copy, data, len);
+    for (size_t pos = 0; pos < len;) {
+        if (b->n == b->cap && append_batches_grow(b))
+            return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
+        ts_batch_hdr *h = &b->hdrs[b->n];
+        ts_status st = ts_batch_validate(b->copy + pos, len - pos, max, h, errstr, errlen);
+        if (!st) st = ts_batch_validate_records(b->copy + pos, h, max, errstr, errlen);
+        if (st)
+            return ts_err_prefix(errstr, errlen, st,
+                                 "%s-%d: batch %zu at byte %zu rejected, nothing appended",
+                                 p->topic, p->id, b->n, pos);
+        b->rel[b->n++] = pos;
+        b->records += h->records_count;
+        b->span += (int64_t)h->last_offset_delta + 1;
+        pos += ts_batch_total_size(h);
+    }
+    if (b->span - 1 > (int64_t)UINT32_MAX)
+        return ts_err_set(errstr, errlen, TS_E_INVAL,
+                          "%s-%d: one append may not span more than 2^32 offsets (got %lld)",
+                          p->topic, p->id, (long long)b->span);
+    return TS_OK;
+}
+
+/* The local disk bound before a roll: closed segments may leave local disk
+ * only once uploaded, so while uploads lag a roll would grow local disk
+ * past log.local.retention.bytes + the active segment. Makes room through
+ * local retention first (p->mu is dropped meanwhile). Returns TS_OK when
+ * the roll may go ahead, TS_E_CLOSED when p was deleted meanwhile, and
+ * TS_E_BACKPRESSURE (an upload scheduled) while still over the bound; no
+ * message: the callers say what could not be done. p->mu held. */
+static ts_status room_to_roll(ts_partition *p)
+{
+    if (!over_local_bound(p)) return TS_OK;
+    uint64_t incoming = active_seg(p)->size;
+    pthread_mutex_unlock(&p->mu);
+    enforce_local_retention(p, incoming);
     pthread_mutex_lock(&p->mu);
-locked:
-    if (p->deleted) {
-        pthread_mutex_unlock(&p->mu);
-        st = ts_err_set(errstr, errlen, TS_E_CLOSED, "%s-%d was deleted", p->topic, p->id);
-        goto out;
-    }
+    if (p->deleted) return TS_E_CLOSED;
+    if (!over_local_bound(p)) return TS_OK;
+    schedule_upload(p);
+    return TS_E_BACKPRESSURE;
+}
+
+/* Rolls the active segment when len more bytes would pass
+ * log.segment.bytes, or span more offsets would pass the 32-bit relative
+ * offsets of its index entries; within the local disk bound. p->mu held. */
+static ts_status roll_if_full_locked(ts_partition *p, size_t len, int64_t span, char *errstr,
+                                     size_t errlen)
+{
     ts_segment *a = active_seg(p);
-    /* Index entries hold offsets relative to the segment base in 32 bits:
-     * roll before a segment would span more. */
     int span_full = a->size > 0 && p->leo + span - 1 - a->base_offset > (int64_t)UINT32_MAX;
-    if ((a->size > 0 && a->size + len > (uint64_t)p->set.segment_bytes) || span_full) {
-        if (p->set.remote_enable && p->set.local_retention_bytes >= 0) {
-            /* Local disk bound: closed segments may only leave local disk
-             * once uploaded. If uploads lag, refuse (retriable) rather than
-             * grow past local retention + the active segment. */
-            uint64_t closed = closed_bytes(p);
-            if (closed > 0 && closed + a->size > (uint64_t)p->set.local_retention_bytes) {
-                uint64_t incoming = a->size;
-                pthread_mutex_unlock(&p->mu);
-                enforce_local_retention(p, incoming);
-                pthread_mutex_lock(&p->mu);
-                if (p->deleted) {
-                    pthread_mutex_unlock(&p->mu);
-                    st = ts_err_set(errstr, errlen, TS_E_CLOSED, "%s-%d was deleted", p->topic, p->id);
-                    goto out;
-                }
-                closed = closed_bytes(p);
-                a = active_seg(p);
-                if (closed > 0 && closed + a->size > (uint64_t)p->set.local_retention_bytes) {
-                    schedule_upload(p);
-                    pthread_mutex_unlock(&p->mu);
-                    st = ts_err_set(errstr, errlen, TS_E_BACKPRESSURE,
-                                    "%s-%d: local disk bound reached (%llu bytes of closed segments "
-                                    "await upload, log.local.retention.bytes=%lld); retry later",
-                                    p->topic, p->id, (unsigned long long)closed,
-                                    (long long)p->set.local_retention_bytes);
-                    goto out;
-                }
-            }
-        }
-        if (a->size > 0 && (a->size + len > (uint64_t)p->set.segment_bytes || span_full)) {
-            st = roll_locked(p, errstr, errlen);
-            if (st) {
-                pthread_mutex_unlock(&p->mu);
-                goto out;
-            }
-            a = active_seg(p);
-        }
-    }
-    /* Broker-wide local budget (retention.local.target.capacity.bytes):
-     * once it is full, uploaded segments of any partition leave local disk
-     * (oldest first) to make room; what is not yet remote never does, so
-     * while uploads lag the append is refused (retriable). */
-    if (!budget_reserve(p->eng, len, p->set.remote_enable)) {
+    if (!(a->size > 0 && a->size + len > (uint64_t)p->set.segment_bytes) && !span_full)
+        return TS_OK;
+    ts_status st = room_to_roll(p);
+    if (st == TS_E_CLOSED)
+        return ts_err_set(errstr, errlen, TS_E_CLOSED, "%s-%d was deleted", p->topic, p->id);
+    if (st)
+        return ts_err_set(errstr, errlen, TS_E_BACKPRESSURE,
+                          "%s-%d: local disk bound reached (%llu bytes of closed segments "
+                          "await upload, log.local.retention.bytes=%lld); retry later",
+                          p->topic, p->id, (unsigned long long)closed_bytes(p),
+                          (long long)p->set.local_retention_bytes);
+    a = active_seg(p);
+    if (a->size > 0 && (a->size + len > (uint64_t)p->set.segment_bytes || span_full))
+        return roll_locked(p, errstr, errlen);
+    return TS_OK;
+}
+
+/* Makes the active segment ready for len bytes: rolls it if full, then
+ * takes len from the broker-wide local budget
+ * (retention.local.target.capacity.bytes). Once the budget is full,
+ * uploaded segments of any partition leave local disk (oldest first) to
+ * make room, once; what is not yet remote never does, so while uploads lag
+ * the append is refused (retriable). p->mu held (dropped for the trim). */
+static ts_status prepare_active_locked(ts_partition *p, size_t len, int64_t span, char *errstr,
+                                       size_t errlen)
+{
+    for (int budget_tried = 0;; budget_tried = 1) {
+        if (p->deleted)
+            return ts_err_set(errstr, errlen, TS_E_CLOSED, "%s-%d was deleted", p->topic, p->id);
+        ts_status st = roll_if_full_locked(p, len, span, errstr, errlen);
+        if (st) return st;
+        if (budget_reserve(p->eng, len, p->set.remote_enable)) return TS_OK;
         schedule_upload(p);
-        if (!budget_tried) {
-            budget_tried = 1;
-            pthread_mutex_unlock(&p->mu);
-            ts_engine_trim_local(p->eng, len);
-            pthread_mutex_lock(&p->mu);
-            goto locked;
-        }
-        long long used = atomic_load(&p->eng->local_bytes);
+        if (budget_tried)
+            return ts_err_set(errstr, errlen, TS_E_BACKPRESSURE,
+                              "%s-%d: broker-wide local disk budget reached (%lld local bytes, "
+                              "retention.local.target.capacity.bytes=%lld; closed segments "
+                              "await upload); retry later",
+                              p->topic, p->id, (long long)atomic_load(&p->eng->local_bytes),
+                              (long long)p->eng->local_capacity);
         pthread_mutex_unlock(&p->mu);
-        st = ts_err_set(errstr, errlen, TS_E_BACKPRESSURE,
-                        "%s-%d: broker-wide local disk budget reached (%lld local bytes, "
-                        "retention.local.target.capacity.bytes=%lld; closed segments await "
-                        "upload); retry later",
-                        p->topic, p->id, used, (long long)p->eng->local_capacity);
-        goto out;
+        ts_engine_trim_local(p->eng, len);
+        pthread_mutex_lock(&p->mu);
     }
+}
+
+/* Assigns offsets and writes the batches to the active segment (len bytes
+ * reserved by prepare_active_locked). p->mu held. */
+static ts_status write_batches_locked(ts_partition *p, append_batches *b, size_t len,
+                                      int64_t *first_offset, int64_t *last_offset, char *errstr,
+                                      size_t errlen)
+{
+    ts_segment *a = active_seg(p);
     uint64_t size_before = a->size;
     int64_t first = p->leo;
-    for (size_t i = 0; i < n; i++) {
-        hdrs[i].base_offset = p->leo;
-        ts_batch_set_base_offset(copy + rel[i], p->leo);
-        p->leo += (int64_t)hdrs[i].last_offset_delta + 1;
+    for (size_t i = 0; i < b->n; i++) {
+        b->hdrs[i].base_offset = p->leo;
+        ts_batch_set_base_offset(b->copy + b->rel[i], p->leo);
+        p->leo += (int64_t)b->hdrs[i].last_offset_delta + 1;
     }
-    st = ts_segment_append(a, copy, len, hdrs, rel, n, errstr, errlen);
+    ts_status st = ts_segment_append(a, b->copy, len, b->hdrs, b->rel, b->n, errstr, errlen);
     /* The reservation becomes what the segment really grew by. */
     atomic_fetch_add(&p->eng->local_bytes, (long long)(a->size - size_before) - (long long)len);
     if (st) {
         p->leo = first;
-        pthread_mutex_unlock(&p->mu);
-        goto out;
+        return st;
     }
-    p->unflushed_msgs += records;
+    p->unflushed_msgs += b->records;
     if (p->first_unflushed_ms < 0) p->first_unflushed_ms = ts_mono_ms();
     /* log.flush.interval.messages reached: the sync worker fsyncs (any
      * client may set flush.messages=1; an fsync here would stall the
@@ -784,11 +796,26 @@ locked:
     if (p->unflushed_msgs >= p->set.flush_messages) schedule_sync(p, 1);
     if (first_offset) *first_offset = first;
     if (last_offset) *last_offset = p->leo - 1;
-    pthread_mutex_unlock(&p->mu);
-out:
-    free(hdrs);
-    free(rel);
-    free(copy);
+    return TS_OK;
+}
+
+ts_status ts_partition_append(ts_partition *p, const void *data, size_t len,
+                              int64_t *first_offset, int64_t *last_offset, char *errstr,
+                              size_t errlen)
+{
+    if (!p || (!data && len)) return ts_err_set(errstr, errlen, TS_E_INVAL, "invalid argument");
+    if (len == 0)
+        return ts_err_set(errstr, errlen, TS_E_INVAL, "%s-%d: empty append", p->topic, p->id);
+    append_batches b;
+    memset(&b, 0, sizeof(b));
+    ts_status st = validate_batches(p, data, len, &b, errstr, errlen);
+    if (!st) {
+        pthread_mutex_lock(&p->mu);
+        st = prepare_active_locked(p, len, b.span, errstr, errlen);
+        if (!st) st = write_batches_locked(p, &b, len, first_offset, last_offset, errstr, errlen);
+        pthread_mutex_unlock(&p->mu);
+    }
+    append_batches_free(&b);
     return st;
 }
 
@@ -940,23 +967,16 @@ ts_status ts_partition_flush(ts_partition *p, char *errstr, size_t errlen)
 ts_status ts_partition_roll(ts_partition *p, char *errstr, size_t errlen)
 {
     pthread_mutex_lock(&p->mu);
-    if (!p->deleted && over_local_bound(p)) {
-        uint64_t incoming = active_seg(p)->size;
-        pthread_mutex_unlock(&p->mu);
-        enforce_local_retention(p, incoming);
-        pthread_mutex_lock(&p->mu);
-        if (!p->deleted && over_local_bound(p)) {
-            schedule_upload(p);
-            pthread_mutex_unlock(&p->mu);
-            return ts_err_set(errstr, errlen, TS_E_BACKPRESSURE,
-                              "%s-%d: cannot roll now: closed segments awaiting upload fill "
-                              "log.local.retention.bytes=%lld; retry later",
-                              p->topic, p->id, (long long)p->set.local_retention_bytes);
-        }
-    }
-    ts_status st = p->deleted ? ts_err_set(errstr, errlen, TS_E_CLOSED, "%s-%d was deleted",
-                                           p->topic, p->id)
-                              : roll_locked(p, errstr, errlen);
+    ts_status st = p->deleted ? TS_E_CLOSED : room_to_roll(p);
+    if (st == TS_OK)
+        st = roll_locked(p, errstr, errlen);
+    else if (st == TS_E_CLOSED)
+        ts_err_set(errstr, errlen, st, "%s-%d was deleted", p->topic, p->id);
+    else
+        ts_err_set(errstr, errlen, st,
+                   "%s-%d: cannot roll now: closed segments awaiting upload fill "
+                   "log.local.retention.bytes=%lld; retry later",
+                   p->topic, p->id, (long long)p->set.local_retention_bytes);
     pthread_mutex_unlock(&p->mu);
     return st;
 }
