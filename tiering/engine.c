@@ -457,6 +457,66 @@ static void *bg_main(void *arg)
 
 /* ---- open / close -------------------------------------------------------- */
 
+/* The data directory: log.dirs made absolute, created, and locked
+ * (flock on <dir>/.lock) so that one engine at a time uses it. */
+static ts_status open_data_dir(ts_engine *eng, char *errstr, size_t errlen)
+{
+    const char *dir = eng->set->log_dirs;
+    if (!dir[0] || dir[0] != '/') {
+        char cwd[PATH_MAX];
+        if (!dir[0] || !getcwd(cwd, sizeof(cwd)))
+            return ts_err_set(errstr, errlen, TS_E_CONFIG, "log.dirs must name a directory");
+        snprintf(eng->data_dir, sizeof(eng->data_dir), "%s/%s", cwd, dir);
+    } else {
+        snprintf(eng->data_dir, sizeof(eng->data_dir), "%s", dir);
+    }
+    if (strchr(eng->data_dir, ','))
+        return ts_err_set(errstr, errlen, TS_E_CONFIG,
+                          "log.dirs=%s: only one directory is supported", eng->data_dir);
+    ts_status st = ts_fs_mkdirs(eng->data_dir, errstr, errlen);
+    if (st) return st;
+    char lockp[PATH_MAX];
+    snprintf(lockp, sizeof(lockp), "%s/.lock", eng->data_dir);
+    eng->lock_fd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (eng->lock_fd < 0 || flock(eng->lock_fd, LOCK_EX | LOCK_NB) != 0)
+        return ts_err_set(errstr, errlen, TS_E_IO,
+                          "data directory %s is in use by another tierstore process (lock %s)",
+                          eng->data_dir, lockp);
+    return TS_OK;
+}
+
+/* The remote tier (remote.storage.enable): object store, chunk cache,
+ * cold-read workers and upload workers. */
+static ts_status open_remote_tier(ts_engine *eng, char *errstr, size_t errlen)
+{
+    const ts_settings *set = eng->set;
+    const char *url = set->remote_storage_url;
+    if (!url[0])
+        return ts_err_set(errstr, errlen, TS_E_CONFIG,
+                          "remote.storage.url is not set: set it to file:///path/to/bucket-dir "
+                          "or s3://bucket/prefix, or set remote.storage.enable=false");
+    ts_status st = ts_objstore_open(url, eng->cfg, &eng->os, errstr, errlen);
+    if (st) return st;
+    const char *cd = set->remote_log_cache_dir;
+    if (cd[0]) snprintf(eng->cache_dir, sizeof(eng->cache_dir), "%s", cd);
+    else snprintf(eng->cache_dir, sizeof(eng->cache_dir), "%s/.chunk-cache", eng->data_dir);
+    st = ts_chunk_cache_create(eng->cache_dir, (uint64_t)set->remote_log_cache_bytes,
+                               &eng->cache, errstr, errlen);
+    if (st) return st;
+    /* A cold read retries a damaged or truncated download (and what the
+     * store's own retries gave up on) a few times, within the operation
+     * deadline; a persistent mismatch is an error. */
+    ts_chunk_cache_set_memory(eng->cache, (uint64_t)set->remote_log_cache_memory_bytes);
+    ts_chunk_cache_set_retry(eng->cache, set->remote_storage_operation_timeout_ms, 50, 2000, 4);
+    st = ts_reader_create(eng->os, eng->cache, (int)set->remote_log_reader_threads,
+                          (int)set->remote_log_prefetch_chunks, &eng->reader, errstr, errlen);
+    if (st) return st;
+    st = ts_pool_create("ts-upload", (int)set->remote_log_manager_thread_pool_size, 0,
+                        &eng->upload_pool);
+    if (st) return ts_err_set(errstr, errlen, st, "cannot start upload workers");
+    return TS_OK;
+}
+
 ts_status ts_engine_open(const ts_config *cfg, ts_engine **out, char *errstr, size_t errlen)
 {
     ts_engine *eng = calloc(1, sizeof(*eng));
@@ -475,33 +535,8 @@ ts_status ts_engine_open(const ts_config *cfg, ts_engine **out, char *errstr, si
     const ts_settings *set = eng->set = ts_config_settings(eng->cfg);
     int lvl = ts_log_level_parse(set->log_level);
     if (ts_config_is_set(eng->cfg, "log.level") && lvl >= 0) ts_log_set_level((ts_log_level)lvl);
-    const char *dir = set->log_dirs;
-    if (!dir[0] || dir[0] != '/') {
-        char cwd[PATH_MAX];
-        if (!dir[0] || !getcwd(cwd, sizeof(cwd))) {
-            st = ts_err_set(errstr, errlen, TS_E_CONFIG, "log.dirs must name a directory");
-            goto fail;
-        }
-        snprintf(eng->data_dir, sizeof(eng->data_dir), "%s/%s", cwd, dir);
-    } else {
-        snprintf(eng->data_dir, sizeof(eng->data_dir), "%s", dir);
-    }
-    if (strchr(eng->data_dir, ',')) {
-        st = ts_err_set(errstr, errlen, TS_E_CONFIG,
-                        "log.dirs=%s: only one directory is supported", eng->data_dir);
-        goto fail;
-    }
-    st = ts_fs_mkdirs(eng->data_dir, errstr, errlen);
+    st = open_data_dir(eng, errstr, errlen);
     if (st) goto fail;
-    char lockp[PATH_MAX];
-    snprintf(lockp, sizeof(lockp), "%s/.lock", eng->data_dir);
-    eng->lock_fd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (eng->lock_fd < 0 || flock(eng->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        st = ts_err_set(errstr, errlen, TS_E_IO,
-                        "data directory %s is in use by another tierstore process (lock %s)",
-                        eng->data_dir, lockp);
-        goto fail;
-    }
     eng->task_interval_ms = set->remote_log_manager_task_interval_ms;
     eng->local_capacity = set->retention_local_target_capacity_bytes;
     /* fsyncs (flush.messages, flush.ms, rolls) and unlinks run here for
@@ -511,44 +546,9 @@ ts_status ts_engine_open(const ts_config *cfg, ts_engine **out, char *errstr, si
         ts_err_set(errstr, errlen, st, "cannot start the sync worker");
         goto fail;
     }
-
     if (set->remote_storage_enable) {
-        const char *url = set->remote_storage_url;
-        if (!url[0]) {
-            st = ts_err_set(errstr, errlen, TS_E_CONFIG,
-                            "remote.storage.url is not set: set it to file:///path/to/bucket-dir "
-                            "or s3://bucket/prefix, or set remote.storage.enable=false");
-            goto fail;
-        }
-        st = ts_objstore_open(url, eng->cfg, &eng->os, errstr, errlen);
+        st = open_remote_tier(eng, errstr, errlen);
         if (st) goto fail;
-        const char *cd = set->remote_log_cache_dir;
-        if (cd[0]) snprintf(eng->cache_dir, sizeof(eng->cache_dir), "%s", cd);
-        else snprintf(eng->cache_dir, sizeof(eng->cache_dir), "%s/.chunk-cache", eng->data_dir);
-        st = ts_chunk_cache_create(eng->cache_dir,
-                                   (uint64_t)set->remote_log_cache_bytes,
-                                   &eng->cache, errstr, errlen);
-        if (st) goto fail;
-        /* A cold read retries a damaged or truncated download (and what
-         * the store's own retries gave up on) a few times, within the
-         * operation deadline; a persistent mismatch is an error. */
-        ts_chunk_cache_set_memory(
-            eng->cache, (uint64_t)set->remote_log_cache_memory_bytes);
-        ts_chunk_cache_set_retry(eng->cache,
-                                 set->remote_storage_operation_timeout_ms,
-                                 50, 2000, 4);
-        st = ts_reader_create(eng->os, eng->cache,
-                              (int)set->remote_log_reader_threads,
-                              (int)set->remote_log_prefetch_chunks,
-                              &eng->reader, errstr, errlen);
-        if (st) goto fail;
-        st = ts_pool_create("ts-upload",
-                            (int)set->remote_log_manager_thread_pool_size,
-                            0, &eng->upload_pool);
-        if (st) {
-            ts_err_set(errstr, errlen, st, "cannot start upload workers");
-            goto fail;
-        }
     }
     load_topic_configs(eng);
     if (pthread_create(&eng->bg, NULL, bg_main, eng) != 0) {

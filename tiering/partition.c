@@ -493,11 +493,13 @@ static ts_status recover_corrupt_manifest(ts_partition *p, char *errstr, size_t 
                       p->topic, p->id, why, err, where);
 }
 
-ts_status ts_part_open(ts_engine *eng, const char *topic, int32_t id, int create,
-                       const ts_config *tc, ts_partition **out, char *errstr, size_t errlen)
+/* A partition handle with its locks and effective settings, nothing on
+ * disk yet. NULL when out of memory. */
+static ts_partition *part_alloc(ts_engine *eng, const char *topic, int32_t id,
+                                const ts_config *tc)
 {
     ts_partition *p = calloc(1, sizeof(*p));
-    if (!p) return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
+    if (!p) return NULL;
     p->eng = eng;
     snprintf(p->topic, sizeof(p->topic), "%s", topic);
     p->id = id;
@@ -509,13 +511,21 @@ ts_status ts_part_open(ts_engine *eng, const char *topic, int32_t id, int create
     p->first_unflushed_ms = -1;
     ts_part_settings_resolve(tc ? tc : eng->cfg, &p->set);
     if (!eng->os) p->set.remote_enable = 0;
+    return p;
+}
 
+/* Loads the partition's manifest (tiered engines): the local copy, a
+ * damaged local copy set aside and recovered from the bucket, or, with no
+ * local directory, the bucket's newest. TS_E_NOT_FOUND when the partition
+ * exists neither locally nor in the bucket and create is 0. */
+static ts_status load_manifest(ts_partition *p, int local, int create, char *errstr,
+                               size_t errlen)
+{
+    ts_engine *eng = p->eng;
     ts_status st;
-    struct stat sb;
-    int local = stat(p->dir, &sb) == 0;
     if (eng->os) {
-        st = ts_index_create(topic, id, p->dir, eng->os, &p->idx, errstr, errlen);
-        if (st) goto fail;
+        st = ts_index_create(p->topic, p->id, p->dir, eng->os, &p->idx, errstr, errlen);
+        if (st) return st;
         ts_index_apply_config(p->idx, eng->cfg);
     }
     int have_manifest = 0;
@@ -524,39 +534,39 @@ ts_status ts_part_open(ts_engine *eng, const char *topic, int32_t id, int create
         if (st == TS_OK) have_manifest = 1;
         else if (st == TS_E_CORRUPT) {
             st = recover_corrupt_manifest(p, errstr, errlen);
-            if (st) goto fail;
+            if (st) return st;
             have_manifest = 1;
-        } else if (st != TS_E_NOT_FOUND) goto fail;
+        } else if (st != TS_E_NOT_FOUND) return st;
     }
     if (p->idx && !have_manifest) {
         /* Empty data directory (or none yet) plus the bucket: recover the
          * partition's remote tier from its newest manifest. */
         if (!local) {
             st = ts_fs_mkdirs(p->dir, errstr, errlen);
-            if (st) goto fail;
+            if (st) return st;
         }
         st = ts_index_load_remote(p->idx, errstr, errlen);
         if (st == TS_OK) {
             have_manifest = 1;
-            ts_log_info("tiering", "%s-%d: recovered remote manifest from the bucket", topic, id);
+            ts_log_info("tiering", "%s-%d: recovered remote manifest from the bucket", p->topic,
+                        p->id);
         } else if (st != TS_E_NOT_FOUND) {
-            goto fail;
+            return st;
         }
     }
-    if (!local && !have_manifest) {
-        if (!create) {
-            if (p->idx) rmdir(p->dir);
-            st = ts_err_set(errstr, errlen, TS_E_NOT_FOUND, "partition %s-%d does not exist",
-                            topic, id);
-            goto fail;
-        }
+    if (!local && !have_manifest && !create) {
+        if (p->idx) rmdir(p->dir);
+        return ts_err_set(errstr, errlen, TS_E_NOT_FOUND, "partition %s-%d does not exist",
+                          p->topic, p->id);
     }
-    st = ts_fs_mkdirs(p->dir, errstr, errlen);
-    if (st) goto fail;
-    p->recovery_point = read_recovery_point(p->dir);
-    st = load_segments(p, errstr, errlen);
-    if (st) goto fail;
+    return TS_OK;
+}
 
+/* After load_segments: marks the local segments the manifest holds as
+ * remote and sets the log end offset, which continues after the remote
+ * tier when the local log is empty. */
+static void resume_offsets(ts_partition *p)
+{
     int64_t remote_end = -1;
     if (p->idx) {
         ts_index_summary sum;
@@ -581,13 +591,39 @@ ts_status ts_part_open(ts_engine *eng, const char *topic, int32_t id, int create
     } else {
         p->leo = remote_end + 1;
     }
-    if (p->nsegs == 0 || (active_seg(p)->size == 0 && active_seg(p)->base_offset != p->leo)) {
-        if (p->nsegs) drop_seg(p, p->nsegs - 1);
-        ts_segment *s;
-        st = ts_segment_create(p->dir, p->leo, (uint32_t)p->set.index_interval, &s, errstr, errlen);
-        if (st) goto fail;
-        push_seg(p, s);
-    }
+}
+
+/* The active segment starts at the log end offset: creates it when there
+ * is none or an empty one sits at another base. */
+static ts_status ensure_active_segment(ts_partition *p, char *errstr, size_t errlen)
+{
+    if (p->nsegs && !(active_seg(p)->size == 0 && active_seg(p)->base_offset != p->leo))
+        return TS_OK;
+    if (p->nsegs) drop_seg(p, p->nsegs - 1);
+    ts_segment *s;
+    ts_status st =
+        ts_segment_create(p->dir, p->leo, (uint32_t)p->set.index_interval, &s, errstr, errlen);
+    if (st) return st;
+    push_seg(p, s);
+    return TS_OK;
+}
+
+ts_status ts_part_open(ts_engine *eng, const char *topic, int32_t id, int create,
+                       const ts_config *tc, ts_partition **out, char *errstr, size_t errlen)
+{
+    ts_partition *p = part_alloc(eng, topic, id, tc);
+    if (!p) return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
+    struct stat sb;
+    int local = stat(p->dir, &sb) == 0;
+    ts_status st = load_manifest(p, local, create, errstr, errlen);
+    if (!st) st = ts_fs_mkdirs(p->dir, errstr, errlen);
+    if (st) goto fail;
+    p->recovery_point = read_recovery_point(p->dir);
+    st = load_segments(p, errstr, errlen);
+    if (st) goto fail;
+    resume_offsets(p);
+    st = ensure_active_segment(p, errstr, errlen);
+    if (st) goto fail;
     /* Everything below the active segment was scanned and synced above (or
      * known synced): the recovery point moves to the active segment. */
     p->recovery_point = active_seg(p)->base_offset;
