@@ -1151,25 +1151,14 @@ static void enforce_local_retention(ts_partition *p, uint64_t incoming)
     pthread_mutex_unlock(&p->mu);
 }
 
-/* Total retention: the oldest data leaves the manifest and the bucket (and
- * local disk) when beyond retention.bytes / retention.ms. The active
- * segment is never removed. */
-static void enforce_total_retention(ts_partition *p)
+/* The new log start under total retention (-1: nothing to remove), over
+ * units oldest first: remote entries below the first local segment, then
+ * local segments; the active segment is never removed. Marks the local
+ * segments below it retiring so that no upload starts on them (it would
+ * commit an entry below the new log start). p->mu held. */
+static int64_t retention_new_start_locked(ts_partition *p, const ts_segment_meta *remote,
+                                          size_t nremote, int64_t now)
 {
-    if (p->set.retention_bytes < 0 && p->set.retention_ms < 0) return;
-    int64_t now = ts_now_ms();
-    ts_segment_meta *remote = NULL;
-    size_t nremote = 0;
-    if (p->idx && ts_index_snapshot_meta(p->idx, &remote, &nremote) != TS_OK) return;
-
-    pthread_mutex_lock(&p->mu);
-    if (p->deleted) {
-        pthread_mutex_unlock(&p->mu);
-        ts_index_snapshot_free(remote, nremote);
-        return;
-    }
-    /* Units oldest first: remote entries below the first local segment,
-     * then local segments. */
     int64_t first_local = p->segs[0]->base_offset;
     uint64_t total = 0;
     for (size_t i = 0; i < nremote; i++)
@@ -1186,73 +1175,97 @@ static void enforce_total_retention(ts_partition *p)
         new_start = remote[ri].last_offset + 1;
     }
     int stopped_in_remote = ri < nremote && remote[ri].base_offset < first_local;
-    size_t li = 0;
-    if (!stopped_in_remote) {
-        for (; li + 1 < p->nsegs; li++) {
-            ts_segment *s = p->segs[li];
-            int over_b = p->set.retention_bytes >= 0 && total > (uint64_t)p->set.retention_bytes;
-            int over_t = p->set.retention_ms >= 0 && s->max_ts >= 0 &&
-                         s->max_ts < now - p->set.retention_ms;
-            if (!over_b && !over_t) break;
-            total -= s->size;
-            new_start = s->last_offset + 1;
-        }
+    for (size_t li = 0; !stopped_in_remote && li + 1 < p->nsegs; li++) {
+        ts_segment *s = p->segs[li];
+        int over_b = p->set.retention_bytes >= 0 && total > (uint64_t)p->set.retention_bytes;
+        int over_t = p->set.retention_ms >= 0 && s->max_ts >= 0 &&
+                     s->max_ts < now - p->set.retention_ms;
+        if (!over_b && !over_t) break;
+        total -= s->size;
+        new_start = s->last_offset + 1;
     }
-    /* Keep the uploader away from what is about to go: an upload started
-     * now would commit an entry below the new log start. */
     for (size_t i = 0; new_start >= 0 && i + 1 < p->nsegs; i++)
         if (p->segs[i]->last_offset < new_start && !p->segs[i]->uploading) p->segs[i]->retiring = 1;
+    return new_start;
+}
+
+/* Moves the manifest's log start to new_start, then deletes the objects it
+ * no longer names. Manifest first (durable), objects after: a crash in
+ * between leaves orphans for the sweep, never an entry without its object.
+ * A failed delete only warns (the orphan sweep removes them later); a
+ * failed manifest update is the error, and the segments stop retiring. */
+static ts_status retention_truncate_remote(ts_partition *p, int64_t new_start, char *errstr,
+                                           size_t errlen)
+{
+    char **keys = NULL;
+    size_t nkeys = 0;
+    char err[1024];
+    ts_status st = ts_index_truncate_before(p->idx, new_start, &keys, &nkeys, err, sizeof(err));
+    if (st) {
+        ts_log_warn("tiering", "%s-%d: retention could not update the manifest: %s", p->topic,
+                    p->id, err);
+        for (size_t i = 0; i < nkeys; i++) free(keys[i]);
+        free(keys);
+        pthread_mutex_lock(&p->mu);
+        for (size_t i = 0; i < p->nsegs; i++) p->segs[i]->retiring = 0;
+        pthread_mutex_unlock(&p->mu);
+        return ts_err_set(errstr, errlen, st, "%s-%d: retention could not update the manifest: %s",
+                          p->topic, p->id, err);
+    }
+    if (nkeys) {
+        st = ts_objstore_delete_many(p->eng->os, (const char *const *)keys, nkeys, err,
+                                     sizeof(err));
+        if (st)
+            ts_log_warn("tiering", "%s-%d: retention left %zu orphan object(s): %s", p->topic,
+                        p->id, nkeys, err);
+        for (size_t i = 0; i < nkeys; i++) {
+            ts_chunk_cache_forget_object(p->eng->cache, keys[i]);
+            free(keys[i]);
+        }
+        free(keys);
+    }
+    return TS_OK;
+}
+
+/* Total retention: the oldest data leaves the manifest and the bucket (and
+ * local disk) when beyond retention.bytes / retention.ms. The active
+ * segment is never removed. */
+static ts_status enforce_total_retention(ts_partition *p, char *errstr, size_t errlen)
+{
+    if (p->set.retention_bytes < 0 && p->set.retention_ms < 0) return TS_OK;
+    int64_t now = ts_now_ms();
+    ts_segment_meta *remote = NULL;
+    size_t nremote = 0;
+    if (p->idx && ts_index_snapshot_meta(p->idx, &remote, &nremote) != TS_OK)
+        return ts_err_set(errstr, errlen, TS_E_NOMEM, "%s-%d: retention: out of memory",
+                          p->topic, p->id);
+    pthread_mutex_lock(&p->mu);
+    int64_t new_start = p->deleted ? -1 : retention_new_start_locked(p, remote, nremote, now);
     pthread_mutex_unlock(&p->mu);
     ts_index_snapshot_free(remote, nremote);
-    if (new_start < 0) return;
-
-    char err[1024];
+    if (new_start < 0) return TS_OK;
     if (p->idx) {
-        char **keys = NULL;
-        size_t nkeys = 0;
-        /* Manifest first (durable), objects after: a crash in between
-         * leaves orphans for gc, never an entry without its object. */
-        ts_status st = ts_index_truncate_before(p->idx, new_start, &keys, &nkeys, err, sizeof(err));
-        if (st) {
-            ts_log_warn("tiering", "%s-%d: retention could not update the manifest: %s", p->topic,
-                        p->id, err);
-            for (size_t i = 0; i < nkeys; i++) free(keys[i]);
-            free(keys);
-            pthread_mutex_lock(&p->mu);
-            for (size_t i = 0; i < p->nsegs; i++) p->segs[i]->retiring = 0;
-            pthread_mutex_unlock(&p->mu);
-            return;
-        }
-        if (nkeys) {
-            st = ts_objstore_delete_many(p->eng->os, (const char *const *)keys, nkeys, err,
-                                         sizeof(err));
-            if (st)
-                ts_log_warn("tiering", "%s-%d: retention left %zu orphan object(s): %s", p->topic,
-                            p->id, nkeys, err);
-            for (size_t i = 0; i < nkeys; i++) {
-                ts_chunk_cache_forget_object(p->eng->cache, keys[i]);
-                free(keys[i]);
-            }
-            free(keys);
-        }
+        ts_status st = retention_truncate_remote(p, new_start, errstr, errlen);
+        if (st) return st;
     }
     pthread_mutex_lock(&p->mu);
     while (!p->deleted && p->nsegs > 1 && p->segs[0]->last_offset < new_start &&
            !p->segs[0]->uploading)
         drop_seg(p, 0);
     pthread_mutex_unlock(&p->mu);
+    return TS_OK;
 }
 
 ts_status ts_partition_enforce_retention(ts_partition *p, char *errstr, size_t errlen)
 {
     if (p->deleted) return ts_err_set(errstr, errlen, TS_E_CLOSED, "%s-%d was deleted", p->topic, p->id);
     pthread_mutex_lock(&p->retention_mu);
-    enforce_total_retention(p);
+    ts_status st = enforce_total_retention(p, errstr, errlen);
+    /* Local retention even when total retention failed: it only drops
+     * local copies of durable remote segments. */
     enforce_local_retention(p, 0);
     pthread_mutex_unlock(&p->retention_mu);
-    (void)errstr;
-    (void)errlen;
-    return TS_OK;
+    return st;
 }
 
 static int collect_key_cb(const char *key, uint64_t size, void *opaque)
@@ -1385,7 +1398,8 @@ void ts_part_tick(ts_partition *p)
         if (sum.version != sum.remote_version && ts_index_sync_remote(p->idx, err, sizeof(err)))
             ts_log_warn("tiering", "%s-%d: remote manifest still pending: %s", p->topic, p->id, err);
     }
-    ts_partition_enforce_retention(p, err, sizeof(err));
+    /* A failure was logged as a WARN where it happened; the next tick retries. */
+    (void)ts_partition_enforce_retention(p, err, sizeof(err));
 }
 
 uint64_t ts_part_local_bytes(ts_partition *p)

@@ -1567,11 +1567,49 @@ TT_TEST(local_budget_never_deletes_unuploaded_data)
     env_done(&e);
 }
 
+/* ts_partition_enforce_retention returns what failed (it returned TS_OK
+ * whatever happened): here the remote manifest update, its directory in
+ * the bucket replaced by a file (the index keeps the new log start locally
+ * and the objects until a remote manifest is durable). Once the bucket is
+ * whole again the same call succeeds. */
+TT_TEST(enforce_retention_returns_its_error)
+{
+    env e;
+    env_init(&e, (const char *[]){"log.segment.bytes", "50000", "log.local.retention.bytes", "0",
+                                   NULL});
+    TT_OKE(env_open(&e), e.err);
+    ts_partition *p;
+    TT_OKE(ts_partition_open(e.eng, "rerr", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(append_n(p, 40, 10, 200, 1, e.err, sizeof(e.err)), e.err);
+    TT_OKE(roll(p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(ts_partition_wait_uploaded(p, 30000, e.err, sizeof(e.err)), e.err);
+    const char *k[] = {"retention.bytes"}, *v[] = {"1"};
+    TT_OKE(ts_topic_set_config(e.eng, "rerr", k, v, 1, e.err, sizeof(e.err)), e.err);
+    char mdir[900], aside[920];
+    snprintf(mdir, sizeof(mdir), "%s/rerr/0/manifests", e.bucket);
+    snprintf(aside, sizeof(aside), "%s.aside", mdir);
+    TT_ASSERT(rename(mdir, aside) == 0);
+    FILE *f = fopen(mdir, "w");
+    TT_ASSERT(f != NULL);
+    fclose(f);
+    ts_offsets before, after;
+    TT_OK(ts_partition_offsets(p, &before));
+    ts_status st = ts_partition_enforce_retention(p, e.err, sizeof(e.err));
+    TT_ASSERT_MSG(st != TS_OK, "retention reported TS_OK with the manifest unwritable");
+    TT_ASSERT_MSG(strstr(e.err, "rerr-0") && strstr(e.err, "manifest"), "message: %s", e.err);
+    TT_ASSERT(unlink(mdir) == 0 && rename(aside, mdir) == 0);
+    TT_OKE(ts_partition_enforce_retention(p, e.err, sizeof(e.err)), e.err);
+    TT_OK(ts_partition_offsets(p, &after));
+    TT_ASSERT(after.log_start_offset > before.log_start_offset);
+    env_done(&e);
+}
+
 int main(int argc, char **argv)
 {
     TT_INIT(argc, argv);
     tt_tmpdir(g_root, sizeof(g_root), "tiering");
     TT_RUN(append_rejects_bad_batches_atomically);
+    TT_RUN(enforce_retention_returns_its_error);
     TT_RUN(append_refuses_batches_whose_records_do_not_parse);
     TT_RUN(reads_roll_and_ranges);
     TT_RUN(recovery_truncates_torn_tail_and_rebuilds_indexes);
