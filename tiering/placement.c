@@ -124,11 +124,11 @@ static ts_status load_remote(const ts_config *cfg, const char *topic, int32_t pa
     if ((st == TS_E_NOT_FOUND || st == TS_E_CORRUPT) && *os) {
         ts_index_destroy(idx);
         idx = NULL;
-        char tmp[] = "/tmp/tierctl-XXXXXX";
-        if (!mkdtemp(tmp)) return ts_err_set(errstr, errlen, TS_E_IO, "cannot create a temp dir");
-        st = ts_index_create(topic, partition, tmp, *os, &idx, errstr, errlen);
-        if (!st) st = ts_index_load_remote(idx, errstr, errlen);
-        ts_fs_rmtree(tmp, NULL, 0);
+        st = ts_index_create(topic, partition, dir, *os, &idx, errstr, errlen);
+        if (!st) {
+            ts_index_set_memory_only(idx); /* the local file stays as it is, or absent */
+            st = ts_index_load_remote(idx, errstr, errlen);
+        }
     }
     if (st == TS_E_NOT_FOUND) st = TS_OK;
     if (!st) st = ts_index_snapshot(idx, segs, nsegs);

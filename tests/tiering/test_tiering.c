@@ -4,10 +4,12 @@
  * Object store: a file:// bucket in a temp dir (and the fault injector).
  */
 #include <dirent.h>
+#include <dlfcn.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1567,6 +1569,47 @@ TT_TEST(local_budget_never_deletes_unuploaded_data)
     env_done(&e);
 }
 
+/* mkdtemp(3) interposed: counts the temporary directories the engine's
+ * offline views make (the read-only placement view made one under /tmp to
+ * let the index write a manifest it then threw away). */
+static atomic_int g_mkdtemps;
+char *mkdtemp(char *tmpl)
+{
+    static char *(*real)(char *);
+    if (!real) real = (char *(*)(char *))dlsym(RTLD_NEXT, "mkdtemp");
+    atomic_fetch_add(&g_mkdtemps, 1);
+    return real(tmpl);
+}
+
+/* The read-only placement view of a partition only the bucket holds writes
+ * nothing: no temporary directory, no local manifest, no partition dir. */
+TT_TEST(offline_placement_writes_nothing)
+{
+    env e;
+    env_init(&e, (const char *[]){"log.segment.bytes", "50000", NULL});
+    TT_OKE(env_open(&e), e.err);
+    ts_partition *p;
+    TT_OKE(ts_partition_open(e.eng, "ro", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(append_n(p, 20, 10, 200, 1, e.err, sizeof(e.err)), e.err);
+    TT_OKE(roll(p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(ts_partition_wait_uploaded(p, 30000, e.err, sizeof(e.err)), e.err);
+    ts_engine_close(e.eng);
+    e.eng = NULL;
+    char pdir[700];
+    snprintf(pdir, sizeof(pdir), "%s/ro-0", e.data);
+    TT_OK(ts_fs_rmtree(pdir, e.err, sizeof(e.err)));
+    int before = atomic_load(&g_mkdtemps);
+    ts_segment_info *rows = NULL;
+    size_t n = 0;
+    TT_OKE(ts_placement_offline(e.cfg, "ro", 0, &rows, &n, e.err, sizeof(e.err)), e.err);
+    TT_ASSERT(n >= 1 && rows[0].location == TS_LOC_REMOTE);
+    free(rows);
+    TT_ASSERT_EQ_INT(atomic_load(&g_mkdtemps) - before, 0);
+    struct stat sb;
+    TT_ASSERT_MSG(stat(pdir, &sb) != 0, "%s was created by a read-only view", pdir);
+    env_done(&e);
+}
+
 /* ts_partition_enforce_retention returns what failed (it returned TS_OK
  * whatever happened): here the remote manifest update, its directory in
  * the bucket replaced by a file (the index keeps the new log start locally
@@ -1610,6 +1653,7 @@ int main(int argc, char **argv)
     tt_tmpdir(g_root, sizeof(g_root), "tiering");
     TT_RUN(append_rejects_bad_batches_atomically);
     TT_RUN(enforce_retention_returns_its_error);
+    TT_RUN(offline_placement_writes_nothing);
     TT_RUN(append_refuses_batches_whose_records_do_not_parse);
     TT_RUN(reads_roll_and_ranges);
     TT_RUN(recovery_truncates_torn_tail_and_rebuilds_indexes);
