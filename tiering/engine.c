@@ -5,7 +5,7 @@
  * The background thread wakes every remote.log.manager.task.interval.ms and
  * runs each partition's tick (time-based roll and flush, upload retries,
  * remote manifest re-sync, retention), earlier when an upload retry falls
- * due (ts_engine_wake_at). Uploads run on the upload pool, fsyncs and
+ * due (ts_eng_wake_at). Uploads run on the upload pool, fsyncs and
  * unlinks on the sync worker. The broker-wide local budget
  * (retention.local.target.capacity.bytes, after Redpanda's
  * retention_local_target_capacity_bytes) is kept here: one number for
@@ -101,7 +101,7 @@ static void merge_kv(const char *k, const char *v, void *opaque)
     if (is_topic_engine_key(k)) ts_config_set(m->dst, k, v, NULL, 0);
 }
 
-ts_config *ts_engine_topic_config(ts_engine *eng, const char *topic)
+ts_config *ts_eng_topic_config(ts_engine *eng, const char *topic)
 {
     pthread_mutex_lock(&eng->mu);
     ts_config *c = ts_config_dup(eng->cfg);
@@ -357,7 +357,7 @@ static int budget_fits(ts_engine *eng, uint64_t incoming)
     return (uint64_t)atomic_load(&eng->local_bytes) + incoming <= (uint64_t)eng->local_capacity;
 }
 
-int ts_engine_trim_local(ts_engine *eng, uint64_t incoming)
+int ts_eng_trim_local(ts_engine *eng, uint64_t incoming)
 {
     if (eng->local_capacity < 0 || budget_fits(eng, incoming)) return 1;
     /* A trim already running makes the room; the caller retries. */
@@ -403,7 +403,7 @@ int ts_engine_trim_local(ts_engine *eng, uint64_t incoming)
 
 /* ---- background task ----------------------------------------------------- */
 
-void ts_engine_wake_at(ts_engine *eng, int64_t mono_ms)
+void ts_eng_wake_at(ts_engine *eng, int64_t mono_ms)
 {
     if (mono_ms <= 0) mono_ms = 1;
     pthread_mutex_lock(&eng->bg_mu);
@@ -448,7 +448,7 @@ static void *bg_main(void *arg)
         pthread_mutex_unlock(&eng->mu);
         for (size_t i = 0; ps && i < n; i++) ts_part_tick(ps[i]);
         free(ps);
-        ts_engine_trim_local(eng, 0);
+        ts_eng_trim_local(eng, 0);
         pthread_mutex_lock(&eng->bg_mu);
     }
     pthread_mutex_unlock(&eng->bg_mu);
@@ -624,7 +624,7 @@ ts_status ts_partition_open(ts_engine *eng, const char *topic, int32_t partition
      * race. Recovery from the bucket may take a while and blocks other
      * opens meanwhile, never appends or reads of open partitions. */
     ts_partition *p;
-    ts_config *tc = ts_engine_topic_config(eng, topic);
+    ts_config *tc = ts_eng_topic_config(eng, topic);
     pthread_mutex_lock(&eng->mu);
     for (size_t i = 0; i < eng->nparts; i++) {
         p = eng->parts[i];
@@ -754,11 +754,8 @@ static int plist_cb(const char *key, uint64_t size, void *opaque)
     return 0;
 }
 
-/* Partitions of a topic from the local data dir and the bucket. */
-ts_status ts_topic_partitions_scan(const char *data_dir, ts_objstore *os, const char *topic,
-                                   int32_t **parts, size_t *nparts, char *errstr, size_t errlen);
-ts_status ts_topic_partitions_scan(const char *data_dir, ts_objstore *os, const char *topic,
-                                   int32_t **parts, size_t *nparts, char *errstr, size_t errlen)
+ts_status ts_eng_partitions_scan(const char *data_dir, ts_objstore *os, const char *topic,
+                                 int32_t **parts, size_t *nparts, char *errstr, size_t errlen)
 {
     int32_t *v = NULL;
     size_t n = 0, cap = 0;
@@ -792,12 +789,12 @@ ts_status ts_topic_partitions_scan(const char *data_dir, ts_objstore *os, const 
     return TS_OK;
 }
 
-ts_status ts_engine_topic_partitions(ts_engine *eng, const char *topic, int32_t **parts,
+ts_status ts_topic_partitions(ts_engine *eng, const char *topic, int32_t **parts,
                                      size_t *nparts, char *errstr, size_t errlen)
 {
     if (!ts_topic_name_valid(topic))
         return ts_err_set(errstr, errlen, TS_E_INVAL, "invalid topic name '%s'", topic ? topic : "");
-    return ts_topic_partitions_scan(eng->data_dir, eng->os, topic, parts, nparts, errstr, errlen);
+    return ts_eng_partitions_scan(eng->data_dir, eng->os, topic, parts, nparts, errstr, errlen);
 }
 
 void ts_engine_stats_get(ts_engine *eng, ts_engine_stats *out)

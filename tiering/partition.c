@@ -241,10 +241,10 @@ static void upload_job(void *arg)
                        : committed ? ts_mono_ms() + 200 : p->next_upload_ms;
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
-    if (retry_at) ts_engine_wake_at(eng, retry_at);
+    if (retry_at) ts_eng_wake_at(eng, retry_at);
     if (st == TS_OK) {
         enforce_local_retention(p, 0);
-        ts_engine_trim_local(eng, 0);
+        ts_eng_trim_local(eng, 0);
     }
     ts_segment_unref(s);
     free(c);
@@ -796,7 +796,7 @@ static ts_status prepare_active_locked(ts_partition *p, size_t len, int64_t span
                               p->topic, p->id, (long long)atomic_load(&p->eng->local_bytes),
                               (long long)p->eng->local_capacity);
         pthread_mutex_unlock(&p->mu);
-        ts_engine_trim_local(p->eng, len);
+        ts_eng_trim_local(p->eng, len);
         pthread_mutex_lock(&p->mu);
     }
 }
@@ -1469,13 +1469,9 @@ int ts_part_info_cmp_base(const void *a, const void *b)
     return x->base_offset < y->base_offset ? -1 : x->base_offset > y->base_offset;
 }
 
-/* Merges local segment rows and remote manifest entries by base offset. */
-ts_status ts_placement_merge(int32_t partition, ts_segment_info *local, size_t nlocal,
-                             const ts_segment_meta *remote, size_t nremote,
-                             ts_segment_info **rows, size_t *nrows);
-ts_status ts_placement_merge(int32_t partition, ts_segment_info *local, size_t nlocal,
-                             const ts_segment_meta *remote, size_t nremote,
-                             ts_segment_info **rows, size_t *nrows)
+ts_status ts_part_placement_merge(int32_t partition, ts_segment_info *local, size_t nlocal,
+                                  const ts_segment_meta *remote, size_t nremote,
+                                  ts_segment_info **rows, size_t *nrows)
 {
     ts_segment_info *r = calloc(nlocal + nremote + 1, sizeof(*r));
     if (!r) return TS_E_NOMEM;
@@ -1531,7 +1527,7 @@ ts_status ts_partition_placement(ts_partition *p, ts_segment_info **rows, size_t
         r->active = i + 1 == p->nsegs;
     }
     pthread_mutex_unlock(&p->mu);
-    ts_status st = local ? ts_placement_merge(p->id, local, nlocal, remote, nremote, rows, nrows)
+    ts_status st = local ? ts_part_placement_merge(p->id, local, nlocal, remote, nremote, rows, nrows)
                          : TS_E_NOMEM;
     free(local);
     ts_index_snapshot_free(remote, nremote);

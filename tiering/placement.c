@@ -33,12 +33,6 @@
 #include "reader/reader.h"
 #include "segment.h"
 
-ts_status ts_placement_merge(int32_t partition, ts_segment_info *local, size_t nlocal,
-                             const ts_segment_meta *remote, size_t nremote,
-                             ts_segment_info **rows, size_t *nrows);
-ts_status ts_topic_partitions_scan(const char *data_dir, ts_objstore *os, const char *topic,
-                                   int32_t **parts, size_t *nparts, char *errstr, size_t errlen);
-
 static ts_status open_store(const ts_config *cfg, ts_objstore **os, char *errstr, size_t errlen)
 {
     *os = NULL;
@@ -173,7 +167,7 @@ static ts_status view_open(const ts_config *cfg, const char *topic, int32_t part
                         "partition %s-%d not found in %s nor in the bucket", topic, partition,
                         data_dir);
     if (!st) {
-        st = ts_placement_merge(partition, local, nlocal, v->remote, v->nremote, &v->rows,
+        st = ts_part_placement_merge(partition, local, nlocal, v->remote, v->nremote, &v->rows,
                                 &v->nrows);
         if (st) ts_err_set(errstr, errlen, st, "out of memory");
     }
@@ -364,7 +358,7 @@ ts_status ts_topic_partitions_offline(const ts_config *cfg, const char *topic, i
     ts_objstore *os = NULL;
     ts_status st = open_store(cfg, &os, errstr, errlen);
     if (st) return st;
-    st = ts_topic_partitions_scan(ts_config_settings(cfg)->log_dirs, os, topic, parts, nparts,
+    st = ts_eng_partitions_scan(ts_config_settings(cfg)->log_dirs, os, topic, parts, nparts,
                                   errstr, errlen);
     ts_objstore_destroy(os);
     return st;

@@ -751,7 +751,7 @@ TT_TEST(recover_everything_from_the_bucket)
     TT_OKE(env_open(&e), e.err);
     int32_t *parts;
     size_t np;
-    TT_OKE(ts_engine_topic_partitions(e.eng, "r", &parts, &np, e.err, sizeof(e.err)), e.err);
+    TT_OKE(ts_topic_partitions(e.eng, "r", &parts, &np, e.err, sizeof(e.err)), e.err);
     TT_ASSERT_EQ_INT(np, 2);
     free(parts);
     for (int part = 0; part < 2; part++) {
