@@ -196,7 +196,7 @@ static tsp_status p_topic_partitions(tsp_engine *e, const char *topic, int32_t *
                                      size_t *nparts, char *errstr, size_t errlen)
 {
     if (!e || !topic || !parts || !nparts) return TSP_E_INVAL;
-    return ts_engine_topic_partitions(e->eng, topic, parts, nparts, errstr, errlen);
+    return ts_topic_partitions(e->eng, topic, parts, nparts, errstr, errlen);
 }
 
 static tsp_status p_append(tsp_partition *p, const void *data, size_t len, int64_t *first,

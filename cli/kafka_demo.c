@@ -13,6 +13,7 @@
  * Touches no tierstore header: Kafka clients and the admin CLI only.
  */
 #include <cjson/cJSON.h>
+#include <getopt.h>
 #include <librdkafka/rdkafka.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli_args.h"
 #include "demo_events.h"
 
 static int64_t now_ms(void)
@@ -138,89 +140,131 @@ static unsigned long long du(const char *dir, const char *exclude)
     return v;
 }
 
-int main(int argc, char **argv)
+/* The run's arguments and what it produced and consumed. */
+typedef struct kdemo {
+    const char *bootstrap, *cfg, *tierctl, *topic, *data_dir;
+    int64_t mb;
+    int parts;
+    unsigned long long bytes, msgs; /* produced */
+    int64_t prod_ms;
+    unsigned long long got, bad, got_bytes; /* consumed */
+    int64_t cons_ms;
+} kdemo;
+
+#define KDEMO_USAGE                                                                             \
+    "usage: tierstore-kafka-demo --config server.properties --tierctl PATH "                      \
+    "[--bootstrap H:P] [--data-dir DIR] [--mb N] [--partitions N] [--topic T]\n"
+
+/* Returns 0, or 2 (the exit status) after a message on a bad argument. */
+static int parse_args(int argc, char **argv, kdemo *d)
 {
-    const char *bootstrap = "127.0.0.1:9092", *cfg = NULL, *tierctl = NULL, *topic = "events";
-    const char *data_dir = NULL;
-    long mb = 300;
-    int parts = 4;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--bootstrap") && i + 1 < argc) bootstrap = argv[++i];
-        else if (!strcmp(argv[i], "--config") && i + 1 < argc) cfg = argv[++i];
-        else if (!strcmp(argv[i], "--tierctl") && i + 1 < argc) tierctl = argv[++i];
-        else if (!strcmp(argv[i], "--data-dir") && i + 1 < argc) data_dir = argv[++i];
-        else if (!strcmp(argv[i], "--topic") && i + 1 < argc) topic = argv[++i];
-        else if (!strcmp(argv[i], "--mb") && i + 1 < argc) mb = atol(argv[++i]);
-        else if (!strcmp(argv[i], "--partitions") && i + 1 < argc) parts = atoi(argv[++i]);
-        else {
-            fprintf(stderr, "usage: tierstore-kafka-demo --config server.properties --tierctl PATH "
-                            "[--bootstrap H:P] [--data-dir DIR] [--mb N] [--partitions N] "
-                            "[--topic T]\n");
-            return 2;
+    static const struct option opts[] = {
+        {"bootstrap", required_argument, NULL, 'b'},
+        {"config", required_argument, NULL, 'c'},
+        {"tierctl", required_argument, NULL, 't'},
+        {"data-dir", required_argument, NULL, 'd'},
+        {"topic", required_argument, NULL, 'T'},
+        {"mb", required_argument, NULL, 'm'},
+        {"partitions", required_argument, NULL, 'p'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *prog = "tierstore-kafka-demo";
+    int64_t np = 4;
+    d->bootstrap = "127.0.0.1:9092";
+    d->topic = "events";
+    d->mb = 300;
+    int opt, bad = 0;
+    while (!bad && (opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'b': d->bootstrap = optarg; break;
+        case 'c': d->cfg = optarg; break;
+        case 't': d->tierctl = optarg; break;
+        case 'd': d->data_dir = optarg; break;
+        case 'T': d->topic = optarg; break;
+        case 'm': bad = cli_parse_i64(prog, "--mb", optarg, 1, 1 << 30, &d->mb); break;
+        case 'p': bad = cli_parse_i64(prog, "--partitions", optarg, 1, 64, &np); break;
+        default: bad = 1;
         }
     }
-    if (!cfg || !tierctl || mb < 1 || parts < 1 || parts > 64) die("arguments", "see --help");
-    printf("Kafka demo: %ld MB of events into topic '%s' (%d partitions, 8 MiB segments, 16 MiB "
-           "local retention) through the broker at %s\n\n", mb, topic, parts, bootstrap);
-    create_topic(bootstrap, topic, parts);
+    if (bad || optind < argc) {
+        fprintf(stderr, KDEMO_USAGE);
+        return 2;
+    }
+    d->parts = (int)np;
+    if (!d->cfg || !d->tierctl) die("arguments", "--config and --tierctl are required");
+    return 0;
+}
 
-    /* Produce. */
+/* Produces --mb of events round-robin over the partitions, idempotent
+ * with acks=all, and waits until every one is acknowledged. */
+static void produce_all(kdemo *d)
+{
     char err[512];
-    rd_kafka_conf_t *pc = base_conf(bootstrap);
+    rd_kafka_conf_t *pc = base_conf(d->bootstrap);
     setc(pc, "acks", "all");
     setc(pc, "enable.idempotence", "true");
     setc(pc, "linger.ms", "20");
     setc(pc, "batch.size", "1000000");
     rd_kafka_t *prod = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, sizeof(err));
     if (!prod) die("producer", err);
-    uint64_t *seq = calloc((size_t)parts, sizeof(uint64_t));
-    unsigned long long bytes = 0, msgs = 0, target = (unsigned long long)mb << 20;
+    uint64_t *seq = calloc((size_t)d->parts, sizeof(uint64_t));
+    unsigned long long target = (unsigned long long)d->mb << 20;
     char val[8192], key[64];
     int64_t t0 = now_ms(), next_report = 0;
-    while (bytes < target) {
-        for (int p = 0; p < parts; p++) {
+    while (d->bytes < target) {
+        for (int p = 0; p < d->parts; p++) {
             size_t vl = demo_event(p, seq[p], val, sizeof(val));
             int kl = snprintf(key, sizeof(key), "%d-%llu", p, (unsigned long long)seq[p]);
             rd_kafka_resp_err_t e;
-            while ((e = rd_kafka_producev(prod, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(p),
-                                          RD_KAFKA_V_KEY(key, (size_t)kl), RD_KAFKA_V_VALUE(val, vl),
+            while ((e = rd_kafka_producev(prod, RD_KAFKA_V_TOPIC(d->topic),
+                                          RD_KAFKA_V_PARTITION(p), RD_KAFKA_V_KEY(key, (size_t)kl),
+                                          RD_KAFKA_V_VALUE(val, vl),
                                           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                                           RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
                 rd_kafka_poll(prod, 50);
             if (e) die("produce", rd_kafka_err2str(e));
             seq[p]++;
-            bytes += vl + (size_t)kl;
-            msgs++;
+            d->bytes += vl + (size_t)kl;
+            d->msgs++;
         }
         rd_kafka_poll(prod, 0);
         if (now_ms() >= next_report) {
-            printf("  produced %6.1f MiB (%llu messages)\n", bytes / 1048576.0, msgs);
+            printf("  produced %6.1f MiB (%llu messages)\n", d->bytes / 1048576.0, d->msgs);
             fflush(stdout);
             next_report = now_ms() + 3000;
         }
     }
     if (rd_kafka_flush(prod, 120000)) die("produce", "messages still unacknowledged after 120 s");
-    int64_t prod_ms = now_ms() - t0;
+    d->prod_ms = now_ms() - t0;
     rd_kafka_destroy(prod);
+    free(seq);
     printf("  produced %.1f MiB, %llu messages, all acknowledged (acks=all) in %.1f s\n\n",
-           bytes / 1048576.0, msgs, prod_ms / 1000.0);
+           d->bytes / 1048576.0, d->msgs, d->prod_ms / 1000.0);
+}
 
-    /* Wait for the offload: every closed segment beyond local retention
-     * remote-only, none closed and local-only. */
+/* Waits (up to 180 s) for the offload: every closed segment beyond local
+ * retention remote-only, none closed and local-only. */
+static void wait_offload(const kdemo *d)
+{
     place pl = {0};
     int64_t deadline = now_ms() + 180000;
     while (now_ms() < deadline) {
-        if (placement(tierctl, cfg, topic, &pl) == 0 && pl.local_only_closed == 0 &&
+        if (placement(d->tierctl, d->cfg, d->topic, &pl) == 0 && pl.local_only_closed == 0 &&
             pl.remote_only > 0)
             break;
         usleep(500000);
     }
     printf("placement (tierctl -c %s placement %s): %d segments, %d remote-only, %d objects, "
            "%d closed segments still waiting for upload\n\n",
-           cfg, topic, pl.rows, pl.remote_only, pl.objects, pl.local_only_closed);
+           d->cfg, d->topic, pl.rows, pl.remote_only, pl.objects, pl.local_only_closed);
+}
 
-    /* Consume everything from offset 0 with a fresh consumer and verify. */
-    rd_kafka_conf_t *cc = base_conf(bootstrap);
+/* Consumes everything from offset 0 with a fresh consumer and compares
+ * each message with the event it was made from. */
+static void consume_verify(kdemo *d)
+{
+    char err[512], val[8192];
+    rd_kafka_conf_t *cc = base_conf(d->bootstrap);
     setc(cc, "group.id", "tierstore-demo-verify");
     setc(cc, "enable.auto.commit", "false");
     setc(cc, "enable.partition.eof", "true");
@@ -228,50 +272,54 @@ int main(int argc, char **argv)
     rd_kafka_t *cons = rd_kafka_new(RD_KAFKA_CONSUMER, cc, err, sizeof(err));
     if (!cons) die("consumer", err);
     rd_kafka_poll_set_consumer(cons);
-    rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(parts);
-    for (int p = 0; p < parts; p++)
-        rd_kafka_topic_partition_list_add(tl, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(d->parts);
+    for (int p = 0; p < d->parts; p++)
+        rd_kafka_topic_partition_list_add(tl, d->topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
     rd_kafka_assign(cons, tl);
     rd_kafka_topic_partition_list_destroy(tl);
-    uint64_t *next = calloc((size_t)parts, sizeof(uint64_t));
-    unsigned long long got = 0, bad = 0, got_bytes = 0;
-    int eof = 0;
+    uint64_t *next = calloc((size_t)d->parts, sizeof(uint64_t));
     int64_t c0 = now_ms(), idle_deadline = now_ms() + 120000;
-    while (got < msgs && now_ms() < idle_deadline) {
+    while (d->got < d->msgs && now_ms() < idle_deadline) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(cons, 1000);
         if (!m) continue;
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            eof++;
+            /* more may follow on the other partitions */
         } else if (m->err) {
             fprintf(stderr, "  consume error: %s\n", rd_kafka_message_errstr(m));
-            bad++;
+            d->bad++;
         } else {
             int p = m->partition;
             size_t vl = demo_event(p, next[p], val, sizeof(val));
-            if (p < 0 || p >= parts || m->len != vl || memcmp(m->payload, val, vl)) bad++;
+            if (p < 0 || p >= d->parts || m->len != vl || memcmp(m->payload, val, vl)) d->bad++;
             next[p]++;
-            got++;
-            got_bytes += m->len + m->key_len;
+            d->got++;
+            d->got_bytes += m->len + m->key_len;
             idle_deadline = now_ms() + 120000;
         }
         rd_kafka_message_destroy(m);
     }
-    int64_t cons_ms = now_ms() - c0;
+    d->cons_ms = now_ms() - c0;
     rd_kafka_consumer_close(cons);
     rd_kafka_destroy(cons);
+    free(next);
+}
 
+/* Prints the summary; returns 1 when every message came back intact. */
+static int print_summary(const kdemo *d)
+{
     unsigned long long local = 0, cache = 0;
-    if (data_dir) {
+    if (d->data_dir) {
         char cdir[4096];
-        snprintf(cdir, sizeof(cdir), "%s/.chunk-cache", data_dir);
-        local = du(data_dir, ".chunk-cache");
+        snprintf(cdir, sizeof(cdir), "%s/.chunk-cache", d->data_dir);
+        local = du(d->data_dir, ".chunk-cache");
         cache = du(cdir, NULL);
     }
-    placement(tierctl, cfg, topic, &pl);
+    place pl = {0};
+    placement(d->tierctl, d->cfg, d->topic, &pl);
     printf("summary\n");
-    printf("  bytes produced       %.1f MiB (%llu messages, %.1f MB/s)\n", bytes / 1048576.0, msgs,
-           bytes / 1048576.0 / (prod_ms / 1000.0 + 1e-9));
-    if (data_dir)
+    printf("  bytes produced       %.1f MiB (%llu messages, %.1f MB/s)\n", d->bytes / 1048576.0,
+           d->msgs, d->bytes / 1048576.0 / (d->prod_ms / 1000.0 + 1e-9));
+    if (d->data_dir)
         printf("  local bytes          %.1f MiB of segments and indexes + %.1f MiB chunk cache "
                "(bound per partition: 16 MiB local retention + 8 MiB active; cache 256 MiB)\n",
                local / 1048576.0, cache / 1048576.0);
@@ -280,11 +328,26 @@ int main(int argc, char **argv)
     printf("  compression ratio    %.2fx\n", pl.stored ? (double)pl.raw_remote / pl.stored : 0.0);
     printf("  consumed back        %llu of %llu messages from offset 0 in %.1f s (%.1f MB/s), "
            "%llu mismatched\n",
-           got, msgs, cons_ms / 1000.0, got_bytes / 1048576.0 / (cons_ms / 1000.0 + 1e-9), bad);
-    int ok = got == msgs && bad == 0;
+           d->got, d->msgs, d->cons_ms / 1000.0,
+           d->got_bytes / 1048576.0 / (d->cons_ms / 1000.0 + 1e-9), d->bad);
+    int ok = d->got == d->msgs && d->bad == 0;
     printf("  result               %s\n", ok ? "OK: every message read back verified, cold data "
                                                "included" : "FAILED");
-    free(seq);
-    free(next);
-    return ok ? 0 : 1;
+    return ok;
+}
+
+int main(int argc, char **argv)
+{
+    kdemo d;
+    memset(&d, 0, sizeof(d));
+    int rc = parse_args(argc, argv, &d);
+    if (rc) return rc;
+    printf("Kafka demo: %lld MB of events into topic '%s' (%d partitions, 8 MiB segments, 16 MiB "
+           "local retention) through the broker at %s\n\n", (long long)d.mb, d.topic, d.parts,
+           d.bootstrap);
+    create_topic(d.bootstrap, d.topic, d.parts);
+    produce_all(&d);
+    wait_offload(&d);
+    consume_verify(&d);
+    return print_summary(&d) ? 0 : 1;
 }

@@ -13,11 +13,13 @@
  *   tierctl config-doc            (prints CONFIGURATION.md)
  */
 #include <cjson/cJSON.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "cli_args.h"
 #include "tierstore.h"
 
 static void usage(FILE *f)
@@ -85,20 +87,24 @@ static int load_cfg(const char *path, ts_config **cfg)
     return 0;
 }
 
+static int parse_part(const char *s, int32_t *out)
+{
+    int64_t v;
+    if (cli_parse_i64("tierctl", "PARTITION", s, 0, INT32_MAX, &v)) return -1;
+    *out = (int32_t)v;
+    return 0;
+}
+
 static int cmd_placement(ts_config *cfg, const char *topic, const char *part_arg, int json)
 {
     char err[1024];
     int32_t *parts = NULL;
     size_t nparts = 0;
     if (part_arg) {
-        char *end;
-        long v = strtol(part_arg, &end, 10);
-        if (*end || v < 0 || v > INT32_MAX) {
-            fprintf(stderr, "tierctl: invalid partition '%s'\n", part_arg);
-            return 2;
-        }
+        int32_t one;
+        if (parse_part(part_arg, &one)) return 2;
         parts = malloc(sizeof(int32_t));
-        parts[0] = (int32_t)v;
+        parts[0] = one;
         nparts = 1;
     } else if (ts_topic_partitions_offline(cfg, topic, &parts, &nparts, err, sizeof(err))) {
         fprintf(stderr, "tierctl: %s\n", err);
@@ -165,28 +171,13 @@ static int cmd_placement(ts_config *cfg, const char *topic, const char *part_arg
     return rc;
 }
 
-static int parse_part(const char *s, int32_t *out)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v < 0 || v > INT32_MAX) {
-        fprintf(stderr, "tierctl: invalid partition '%s'\n", s);
-        return -1;
-    }
-    *out = (int32_t)v;
-    return 0;
-}
-
 static int cmd_locate(ts_config *cfg, const char *topic, const char *part, const char *off, int json)
 {
     int32_t p;
-    char *end, err[1024];
-    long long o = strtoll(off, &end, 10);
+    int64_t o;
+    char err[1024];
     if (parse_part(part, &p)) return 2;
-    if (!*off || *end || o < 0) {
-        fprintf(stderr, "tierctl: invalid offset '%s'\n", off);
-        return 2;
-    }
+    if (cli_parse_i64("tierctl", "OFFSET", off, 0, INT64_MAX, &o)) return 2;
     ts_offset_location loc;
     if (ts_locate_offline(cfg, topic, p, o, &loc, err, sizeof(err))) {
         fprintf(stderr, "tierctl: %s\n", err);
@@ -218,7 +209,7 @@ static int cmd_locate(ts_config *cfg, const char *topic, const char *part, const
         cJSON_Delete(j);
         return 0;
     }
-    printf("%s-%d offset %lld\n", topic, p, o);
+    printf("%s-%d offset %lld\n", topic, p, (long long)o);
     printf("  segment    %lld..%lld (%s)%s\n", (long long)s->base_offset,
            (long long)s->last_offset, ts_location_name(s->location), s->active ? ", active" : "");
     if (s->location == TS_LOC_LOCAL || s->location == TS_LOC_LOCAL_REMOTE)
@@ -391,21 +382,25 @@ int main(int argc, char **argv)
 {
     const char *cfg_path = NULL;
     int json = 0;
-    const char *args[8];
-    int nargs = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-c") && i + 1 < argc) cfg_path = argv[++i];
-        else if (!strcmp(argv[i], "--json")) json = 1;
-        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            usage(stdout);
-            return 0;
-        } else if (nargs < 8) args[nargs++] = argv[i];
-        else {
-            usage(stderr);
-            return 2;
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    /* GNU getopt permutes: options may follow the command and its
+     * arguments ("placement events --json"). */
+    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': cfg_path = optarg; break;
+        case 'j': json = 1; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
         }
     }
-    if (nargs == 0) {
+    const char *const *args = (const char *const *)argv + optind;
+    int nargs = argc - optind;
+    if (nargs == 0 || nargs > 8) {
         usage(stderr);
         return 2;
     }

@@ -8,8 +8,10 @@
  * where Kafka has one.
  */
 #include <ctype.h>
+#include <stddef.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +27,8 @@ typedef enum { CT_INT, CT_BOOL, CT_STRING, CT_ENUM } ct_type;
 typedef struct prop {
     const char *name;
     ct_type type;
+    size_t off;        /* of the typed field in ts_settings */
+    const char *field; /* its name, for the table check */
     const char *def;
     int64_t min, max;    /* CT_INT bounds */
     const char *allowed; /* CT_ENUM: "a|b|c" */
@@ -32,103 +36,126 @@ typedef struct prop {
     const char *doc;
 } prop;
 
+/* F(kind, field): the entry's type, the offset of its ts_settings field and
+ * the field's name. The _Generic has no default, so a field whose C type is
+ * not the one of its kind (int64_t, int, const char *) does not compile, and
+ * neither does a field that does not exist. */
+#define FIELD_INT(f) _Generic(((ts_settings *)0)->f, int64_t: offsetof(ts_settings, f))
+#define FIELD_BOOL(f) _Generic(((ts_settings *)0)->f, int: offsetof(ts_settings, f))
+#define FIELD_STRING(f) _Generic(((ts_settings *)0)->f, const char *: offsetof(ts_settings, f))
+#define FIELD_ENUM(f) FIELD_STRING(f)
+#define F(kind, f) CT_##kind, FIELD_##kind(f), #f
+
 #define I64MAX "9223372036854775807"
 #define KiB 1024LL
 #define MiB (1024LL * 1024)
 #define GiB (1024LL * 1024 * 1024)
 
 static const prop g_props[] = {
-    {"log.dirs", CT_STRING, "/tmp/tierstore-data", 0, 0, NULL, 0,
+    {"log.dirs", F(STRING, log_dirs), "/tmp/tierstore-data", 0, 0, NULL, 0,
      "Directory holding one sub-directory per partition (`<topic>-<partition>`)."},
-    {"log.segment.bytes", CT_INT, "1073741824", 1 * KiB, INT32_MAX, NULL, 1,
+    {"log.segment.bytes", F(INT, log_segment_bytes), "1073741824", 1 * KiB, INT32_MAX, NULL, 1,
      "Roll the active segment when the next batch would make it larger than this."},
-    {"log.segment.ms", CT_INT, "604800000", 1, INT64_MAX, NULL, 1,
+    {"log.segment.ms", F(INT, log_segment_ms), "604800000", 1, INT64_MAX, NULL, 1,
      "Roll the active segment when its first batch is older than this (ms)."},
-    {"log.index.interval.bytes", CT_INT, "4096", 0, INT32_MAX, NULL, 1,
+    {"log.index.interval.bytes", F(INT, log_index_interval_bytes), "4096", 0, INT32_MAX, NULL, 1,
      "Bytes between entries of the sparse offset and time indexes."},
-    {"log.flush.interval.messages", CT_INT, I64MAX, 1, INT64_MAX, NULL, 1,
+    {"log.flush.interval.messages", F(INT, log_flush_interval_messages),
+     I64MAX, 1, INT64_MAX, NULL, 1,
      "fsync the active segment after this many appended records: queued to the sync worker, "
      "the append does not wait for it (acks=-1 produce waits for an explicit flush)."},
-    {"log.flush.interval.ms", CT_INT, "1000", 1, INT64_MAX, NULL, 1,
+    {"log.flush.interval.ms", F(INT, log_flush_interval_ms), "1000", 1, INT64_MAX, NULL, 1,
      "fsync the active segment when unflushed data is older than this (ms); checked by the "
      "background task, run by the sync worker."},
-    {"log.retention.bytes", CT_INT, "-1", -1, INT64_MAX, NULL, 1,
+    {"log.retention.bytes", F(INT, log_retention_bytes), "-1", -1, INT64_MAX, NULL, 1,
      "Total retention per partition (local + remote) in bytes; -1 = unlimited."},
-    {"log.retention.ms", CT_INT, "604800000", -1, INT64_MAX, NULL, 1,
+    {"log.retention.ms", F(INT, log_retention_ms), "604800000", -1, INT64_MAX, NULL, 1,
      "Total retention per partition by batch max timestamp (ms); -1 = unlimited."},
-    {"log.local.retention.bytes", CT_INT, "2147483648", -2, INT64_MAX, NULL, 1,
+    {"log.local.retention.bytes", F(INT, log_local_retention_bytes),
+     "2147483648", -2, INT64_MAX, NULL, 1,
      "Bytes of closed segments kept on local disk once uploaded (remote storage enabled); "
      "-2 = log.retention.bytes (Kafka's default), -1 = unlimited. The default, two default "
      "segments, bounds local disk per partition at about this plus the active segment. "
      "Uploads that lag beyond this make appends fail with a retriable error."},
-    {"retention.local.target.capacity.bytes", CT_INT, "-1", -1, INT64_MAX, NULL, 0,
+    {"retention.local.target.capacity.bytes", F(INT, retention_local_target_capacity_bytes),
+     "-1", -1, INT64_MAX, NULL, 0,
      "Broker-wide local disk budget: the sum of every partition's local segment bytes. "
      "When full, uploaded segments leave local disk oldest first across partitions; a "
      "segment not yet durable remotely never does, so while uploads lag appends to tiered "
      "partitions fail with a retriable error. -1 = no budget (per-partition bounds only). "
      "After Redpanda's retention_local_target_capacity_bytes."},
-    {"log.local.retention.ms", CT_INT, "-2", -2, INT64_MAX, NULL, 1,
+    {"log.local.retention.ms", F(INT, log_local_retention_ms), "-2", -2, INT64_MAX, NULL, 1,
      "Age after which uploaded segments leave local disk (ms); -2 = log.retention.ms."},
-    {"message.max.bytes", CT_INT, "1048588", 64, INT32_MAX, NULL, 1,
+    {"message.max.bytes", F(INT, message_max_bytes), "1048588", 64, INT32_MAX, NULL, 1,
      "Largest record batch accepted by append, and the most a compressed batch may inflate "
      "to when append validates its records."},
-    {"remote.storage.enable", CT_BOOL, "true", 0, 0, NULL, 0,
+    {"remote.storage.enable", F(BOOL, remote_storage_enable), "true", 0, 0, NULL, 0,
      "Upload closed segments to the object store and serve cold reads from it."},
-    {"remote.storage.url", CT_STRING, "", 0, 0, NULL, 0,
+    {"remote.storage.url", F(STRING, remote_storage_url), "", 0, 0, NULL, 0,
      "Object store: `file:///abs/dir` (local directory, the embedded default) or "
      "`s3://bucket[/prefix]`. Required when remote.storage.enable=true. "
      "`faulty+<url>?<faults>` wraps a store with fault injection (tests only)."},
-    {"remote.storage.chunk.bytes", CT_INT, "4194304", 64 * KiB, 256 * MiB, NULL, 0,
+    {"remote.storage.chunk.bytes", F(INT, remote_storage_chunk_bytes),
+     "4194304", 64 * KiB, 256 * MiB, NULL, 0,
      "Raw segment bytes per independently compressed chunk of a remote object."},
-    {"remote.storage.compression.level", CT_INT, "3", 1, 19, NULL, 0,
+    {"remote.storage.compression.level", F(INT, remote_storage_compression_level),
+     "3", 1, 19, NULL, 0,
      "zstd compression level of remote chunks."},
-    {"remote.log.manager.thread.pool.size", CT_INT, "2", 1, 64, NULL, 0,
+    {"remote.log.manager.thread.pool.size", F(INT, remote_log_manager_thread_pool_size),
+     "2", 1, 64, NULL, 0,
      "Upload worker threads."},
-    {"remote.log.reader.threads", CT_INT, "2", 1, 64, NULL, 0,
+    {"remote.log.reader.threads", F(INT, remote_log_reader_threads), "2", 1, 64, NULL, 0,
      "Cold-read prefetch worker threads."},
-    {"remote.log.manager.task.interval.ms", CT_INT, "1000", 10, INT64_MAX, NULL, 0,
+    {"remote.log.manager.task.interval.ms", F(INT, remote_log_manager_task_interval_ms),
+     "1000", 10, INT64_MAX, NULL, 0,
      "Interval of the background task that rolls by time, flushes, retries uploads and "
      "applies retention (ms)."},
-    {"remote.log.cache.dir", CT_STRING, "", 0, 0, NULL, 0,
+    {"remote.log.cache.dir", F(STRING, remote_log_cache_dir), "", 0, 0, NULL, 0,
      "Directory of the disk chunk cache; empty = `<log.dirs>/.chunk-cache`."},
-    {"remote.log.cache.bytes", CT_INT, "268435456", 0, INT64_MAX, NULL, 0,
+    {"remote.log.cache.bytes", F(INT, remote_log_cache_bytes), "268435456", 0, INT64_MAX, NULL, 0,
      "Byte cap of the disk chunk cache (LRU eviction)."},
-    {"remote.log.cache.memory.bytes", CT_INT, "33554432", 0, INT64_MAX, NULL, 0,
+    {"remote.log.cache.memory.bytes", F(INT, remote_log_cache_memory_bytes),
+     "33554432", 0, INT64_MAX, NULL, 0,
      "RAM for recently served, verified chunks (on top of the disk cache); 0 disables."},
-    {"remote.log.prefetch.chunks", CT_INT, "1", 0, 64, NULL, 0,
+    {"remote.log.prefetch.chunks", F(INT, remote_log_prefetch_chunks), "1", 0, 64, NULL, 0,
      "Chunks a sequential cold reader prefetches ahead; 0 disables prefetch."},
-    {"remote.log.manifest.keep.versions", CT_INT, "3", 1, 1000, NULL, 0,
+    {"remote.log.manifest.keep.versions", F(INT, remote_log_manifest_keep_versions),
+     "3", 1, 1000, NULL, 0,
      "Remote manifest versions kept in the bucket per partition."},
-    {"remote.log.upload.retry.backoff.max.ms", CT_INT, "30000", 1, INT64_MAX, NULL, 0,
+    {"remote.log.upload.retry.backoff.max.ms", F(INT, remote_log_upload_retry_backoff_max_ms),
+     "30000", 1, INT64_MAX, NULL, 0,
      "Ceiling of the backoff between failed upload attempts of one segment (ms)."},
-    {"remote.storage.request.timeout.ms", CT_INT, "30000", 100, INT64_MAX, NULL, 0,
+    {"remote.storage.request.timeout.ms", F(INT, remote_storage_request_timeout_ms),
+     "30000", 100, INT64_MAX, NULL, 0,
      "Timeout of one object-store request (ms)."},
-    {"remote.storage.operation.timeout.ms", CT_INT, "120000", 100, INT64_MAX, NULL, 0,
+    {"remote.storage.operation.timeout.ms", F(INT, remote_storage_operation_timeout_ms),
+     "120000", 100, INT64_MAX, NULL, 0,
      "Deadline of one object-store operation including its retries (ms)."},
-    {"aws.region", CT_STRING, "", 0, 0, NULL, 0,
+    {"aws.region", F(STRING, aws_region), "", 0, 0, NULL, 0,
      "S3 region; empty = AWS_REGION, AWS_DEFAULT_REGION, the profile's region, or us-east-1."},
-    {"aws.endpoint.url", CT_STRING, "", 0, 0, NULL, 0,
+    {"aws.endpoint.url", F(STRING, aws_endpoint_url), "", 0, 0, NULL, 0,
      "S3 endpoint for MinIO/Ceph (`http://127.0.0.1:9000`); empty = AWS_ENDPOINT_URL or AWS."},
-    {"aws.access.key.id", CT_STRING, "", 0, 0, NULL, 0,
+    {"aws.access.key.id", F(STRING, aws_access_key_id), "", 0, 0, NULL, 0,
      "Access key id; empty = AWS_ACCESS_KEY_ID or the shared credentials file."},
-    {"aws.secret.access.key", CT_STRING, "", 0, 0, NULL, 0,
+    {"aws.secret.access.key", F(STRING, aws_secret_access_key), "", 0, 0, NULL, 0,
      "Secret access key; empty = AWS_SECRET_ACCESS_KEY or the shared credentials file. "
      "Never logged."},
-    {"aws.session.token", CT_STRING, "", 0, 0, NULL, 0,
+    {"aws.session.token", F(STRING, aws_session_token), "", 0, 0, NULL, 0,
      "Session token for temporary credentials; empty = AWS_SESSION_TOKEN."},
-    {"aws.profile", CT_STRING, "", 0, 0, NULL, 0,
+    {"aws.profile", F(STRING, aws_profile), "", 0, 0, NULL, 0,
      "Profile of the shared credentials/config files; empty = AWS_PROFILE or `default`."},
-    {"aws.ca.bundle", CT_STRING, "", 0, 0, NULL, 0,
+    {"aws.ca.bundle", F(STRING, aws_ca_bundle), "", 0, 0, NULL, 0,
      "CA bundle for TLS peer verification; empty = AWS_CA_BUNDLE or the system default."},
-    {"s3.path.style.access", CT_ENUM, "auto", 0, 0, "auto|true|false", 0,
+    {"s3.path.style.access", F(ENUM, s3_path_style_access), "auto", 0, 0, "auto|true|false", 0,
      "Path-style addressing; auto = path style when an endpoint URL is set."},
-    {"s3.tls.verify", CT_BOOL, "true", 0, 0, NULL, 0,
+    {"s3.tls.verify", F(BOOL, s3_tls_verify), "true", 0, 0, NULL, 0,
      "Verify the TLS peer certificate and host name."},
-    {"s3.multipart.part.bytes", CT_INT, "8388608", 5 * MiB, 5 * GiB, NULL, 0,
+    {"s3.multipart.part.bytes", F(INT, s3_multipart_part_bytes),
+     "8388608", 5 * MiB, 5 * GiB, NULL, 0,
      "Part size of multipart uploads; objects up to this size use one PUT."},
-    {"s3.multipart.parallelism", CT_INT, "4", 1, 64, NULL, 0,
+    {"s3.multipart.parallelism", F(INT, s3_multipart_parallelism), "4", 1, 64, NULL, 0,
      "Parts in flight per multipart upload (memory = part size x parallelism)."},
-    {"log.level", CT_ENUM, "info", 0, 0, "error|warn|info|debug", 0,
+    {"log.level", F(ENUM, log_level), "info", 0, 0, "error|warn|info|debug", 0,
      "Log verbosity (also TS_LOG_LEVEL)."},
 };
 #define NPROPS (sizeof(g_props) / sizeof(g_props[0]))
@@ -141,6 +168,7 @@ typedef struct kv {
 struct ts_config {
     kv *items; /* insertion order */
     size_t n, cap;
+    ts_settings s; /* typed view of items + defaults, updated by put_kv */
 };
 
 static const prop *find_prop(const char *key)
@@ -157,7 +185,98 @@ static kv *find_kv(const ts_config *cfg, const char *key)
     return NULL;
 }
 
-ts_config *ts_config_create(void) { return calloc(1, sizeof(ts_config)); }
+static int parse_i64(const char *s, int64_t *out);
+static int parse_bool(const char *s, int *out);
+
+/* Stores value (validated, or the table default) in p's typed field. */
+static void settings_store(ts_settings *s, const prop *p, const char *value)
+{
+    char *field = (char *)s + p->off;
+    switch (p->type) {
+    case CT_INT: {
+        int64_t v = 0;
+        if (parse_i64(value, &v)) parse_i64(p->def, &v);
+        memcpy(field, &v, sizeof(v));
+        break;
+    }
+    case CT_BOOL: {
+        int b = 0;
+        if (parse_bool(value, &b)) parse_bool(p->def, &b);
+        memcpy(field, &b, sizeof(b));
+        break;
+    }
+    case CT_STRING:
+    case CT_ENUM:
+        memcpy(field, &value, sizeof(value));
+        break;
+    }
+}
+
+static void settings_defaults(ts_settings *s)
+{
+    for (size_t i = 0; i < NPROPS; i++) settings_store(s, &g_props[i], g_props[i].def);
+}
+
+static ts_settings g_default_settings;
+static pthread_once_t g_default_once = PTHREAD_ONCE_INIT;
+static void default_settings_init(void) { settings_defaults(&g_default_settings); }
+
+const ts_settings *ts_config_settings(const ts_config *cfg)
+{
+    if (cfg) return &cfg->s;
+    pthread_once(&g_default_once, default_settings_init);
+    return &g_default_settings;
+}
+
+static size_t field_size(const prop *p)
+{
+    return p->type == CT_INT ? sizeof(int64_t) : p->type == CT_BOOL ? sizeof(int) : sizeof(char *);
+}
+
+int ts_config_table_check(char *errstr, size_t errlen)
+{
+    for (size_t i = 0; i < NPROPS; i++) {
+        const prop *p = &g_props[i];
+        char want[128];
+        snprintf(want, sizeof(want), "%s", p->name);
+        for (char *c = want; *c; c++)
+            if (*c == '.') *c = '_';
+        if (strcmp(want, p->field)) {
+            snprintf(errstr, errlen, "property %s has field %s, expected %s", p->name, p->field,
+                     want);
+            return -1;
+        }
+        for (size_t j = 0; j < i; j++)
+            if (g_props[j].off == p->off) {
+                snprintf(errstr, errlen, "properties %s and %s share a field", g_props[j].name,
+                         p->name);
+                return -1;
+            }
+    }
+    /* Every field has an entry: walking the struct by offset, no gap is as
+     * wide as a field (narrower gaps are the padding after an int). */
+    size_t end = 0;
+    for (;;) {
+        const prop *next = NULL;
+        for (size_t i = 0; i < NPROPS; i++)
+            if (g_props[i].off >= end && (!next || g_props[i].off < next->off)) next = &g_props[i];
+        size_t at = next ? next->off : sizeof(ts_settings);
+        if (at - end >= sizeof(int64_t)) {
+            snprintf(errstr, errlen, "ts_settings bytes %zu..%zu belong to no table entry", end,
+                     at);
+            return -1;
+        }
+        if (!next) return 0;
+        end = next->off + field_size(next);
+    }
+}
+
+ts_config *ts_config_create(void)
+{
+    ts_config *c = calloc(1, sizeof(ts_config));
+    if (c) settings_defaults(&c->s);
+    return c;
+}
 
 void ts_config_destroy(ts_config *cfg)
 {
@@ -174,10 +293,12 @@ static ts_status put_kv(ts_config *cfg, const char *key, const char *value)
 {
     char *v = strdup(value);
     if (!v) return TS_E_NOMEM;
+    const prop *p = find_prop(key);
     kv *e = find_kv(cfg, key);
     if (e) {
         free(e->value);
         e->value = v;
+        if (p) settings_store(&cfg->s, p, v);
         return TS_OK;
     }
     if (cfg->n == cfg->cap) {
@@ -198,6 +319,7 @@ static ts_status put_kv(ts_config *cfg, const char *key, const char *value)
     cfg->items[cfg->n].key = k;
     cfg->items[cfg->n].value = v;
     cfg->n++;
+    if (p) settings_store(&cfg->s, p, v);
     return TS_OK;
 }
 
@@ -359,11 +481,12 @@ static const prop *must_prop(const char *key)
     return p;
 }
 
+/* The by-name getters read the typed fields too, so both views agree. */
 int64_t ts_config_get_int(const ts_config *cfg, const char *key)
 {
     const prop *p = must_prop(key);
     int64_t v = 0;
-    if (parse_i64(ts_config_get(cfg, key), &v)) parse_i64(p->def, &v);
+    if (p->type == CT_INT) memcpy(&v, (const char *)ts_config_settings(cfg) + p->off, sizeof(v));
     return v;
 }
 
@@ -371,7 +494,7 @@ int ts_config_get_bool(const ts_config *cfg, const char *key)
 {
     const prop *p = must_prop(key);
     int b = 0;
-    if (parse_bool(ts_config_get(cfg, key), &b)) parse_bool(p->def, &b);
+    if (p->type == CT_BOOL) memcpy(&b, (const char *)ts_config_settings(cfg) + p->off, sizeof(b));
     return b;
 }
 

@@ -17,6 +17,38 @@
 #include "clock.h"
 #include "err.h"
 
+ssize_t ts_fs_read_full(int fd, void *buf, size_t len, int64_t off)
+{
+    size_t got = 0;
+    while (got < len) {
+        ssize_t r = off < 0 ? read(fd, (uint8_t *)buf + got, len - got)
+                            : pread(fd, (uint8_t *)buf + got, len - got, (off_t)off + (off_t)got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return -1;
+        if (r == 0) break; /* end of file */
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
+ssize_t ts_fs_write_full(int fd, const void *buf, size_t len, int64_t off)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t w = off < 0 ? write(fd, (const uint8_t *)buf + done, len - done)
+                            : pwrite(fd, (const uint8_t *)buf + done, len - done,
+                                     (off_t)off + (off_t)done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) return -1;
+        if (w == 0) {
+            errno = EIO;
+            return -1;
+        }
+        done += (size_t)w;
+    }
+    return (ssize_t)done;
+}
+
 ts_status ts_fs_mkdirs(const char *path, char *errstr, size_t errlen)
 {
     char tmp[PATH_MAX];
@@ -101,15 +133,7 @@ ts_status ts_fs_write_atomic(const char *path, const void *data, size_t len, cha
     if (fd < 0)
         return ts_err_set(errstr, errlen, ts_status_from_errno(errno), "cannot create %s: %s", tmp,
                           strerror(errno));
-    const uint8_t *p = data;
-    size_t left = len;
-    while (left) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) goto fail;
-        p += w;
-        left -= (size_t)w;
-    }
+    if (ts_fs_write_full(fd, data, len, TS_FS_AT_POS) < 0) goto fail;
     if (ts_fs_fsync_fd(fd) != 0) goto fail;
     close(fd);
     fd = -1;
@@ -151,15 +175,9 @@ ts_status ts_fs_read_all(const char *path, size_t max, uint8_t **out, size_t *ou
         close(fd);
         return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory reading %s", path);
     }
-    size_t got = 0;
-    while (got < len) {
-        ssize_t r = pread(fd, buf + got, len - got, (off_t)got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) break;
-        got += (size_t)r;
-    }
+    ssize_t got = ts_fs_read_full(fd, buf, len, 0);
     close(fd);
-    if (got != len) {
+    if (got != (ssize_t)len) {
         free(buf);
         return ts_err_set(errstr, errlen, TS_E_IO, "short read of %s", path);
     }

@@ -8,7 +8,20 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include "tierstore.h"
+
+/* The one full read/write pair of the tree: both retry EINTR and short
+ * transfers until len bytes moved. off >= 0 reads/writes at that offset
+ * (pread/pwrite, the file position is untouched); TS_FS_AT_POS (-1) uses and
+ * advances the file position (read/write).
+ *
+ * Return convention (both): the number of bytes transferred, or -1 with
+ * errno set. A read returns less than len only at end of file (0 = EOF at
+ * once); a write returns len or -1 (a write(2) that moves nothing is EIO). */
+#define TS_FS_AT_POS ((int64_t)-1)
+ssize_t ts_fs_read_full(int fd, void *buf, size_t len, int64_t off);
+ssize_t ts_fs_write_full(int fd, const void *buf, size_t len, int64_t off);
 
 ts_status ts_fs_mkdirs(const char *path, char *errstr, size_t errlen);
 ts_status ts_fs_fsync_dir(const char *dir, char *errstr, size_t errlen);

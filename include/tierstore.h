@@ -130,8 +130,10 @@ ts_status ts_partition_append(ts_partition *p, const void *data, size_t len,
 ts_status ts_partition_read(ts_partition *p, int64_t offset, size_t max_bytes,
                             uint8_t **out, size_t *out_len, char *errstr, size_t errlen);
 
-/* fsyncs the active segment and its indexes: every record appended before
- * the call survives a crash once it returns TS_OK. */
+/* fsyncs the active segment and its indexes, every closed segment not yet
+ * synced (a roll queues their sync on the engine's sync worker), and the
+ * partition directory: every record appended before the call survives a
+ * crash once it returns TS_OK. Synchronous; not for the appending thread. */
 ts_status ts_partition_flush(ts_partition *p, char *errstr, size_t errlen);
 
 /* Closes the active segment now (if non-empty) so it becomes eligible for
@@ -176,8 +178,12 @@ ts_status ts_partition_delete(ts_engine *eng, const char *topic, int32_t partiti
                               char *errstr, size_t errlen);
 
 /* Lists the partitions of a topic the engine knows (open, on local disk, or
- * in the bucket), ascending. *parts is malloc'd. */
-ts_status ts_engine_topic_partitions(ts_engine *eng, const char *topic, int32_t **parts,
+ * in the bucket), ascending. *parts is malloc'd. The listings share one
+ * pattern: ts_topic_partitions (running engine), ts_topic_partitions_offline
+ * and ts_topics_offline (read-only, from a config); this one was
+ * ts_engine_topic_partitions (no alias: the plugin ABI calls it
+ * topic_partitions and is unchanged). */
+ts_status ts_topic_partitions(ts_engine *eng, const char *topic, int32_t **parts,
                                      size_t *nparts, char *errstr, size_t errlen);
 
 /* ------------------------------------------------------------------------

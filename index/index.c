@@ -62,6 +62,7 @@ struct ts_index {
     char manifest_prefix[TS_INDEX_KEY_MAX];
     ts_objstore *os;      /* not owned; may be NULL */
     int keep_versions;    /* wmu */
+    int memory_only;      /* never writes the local file (ts_index_set_memory_only) */
     int64_t timeout_ms;   /* wmu */
     /* --- state: written under wmu + mu, read under either --- */
     ts_segment_meta *segs;
@@ -163,6 +164,8 @@ void ts_index_destroy(ts_index *idx)
     free(idx);
 }
 
+void ts_index_set_memory_only(ts_index *idx) { idx->memory_only = 1; }
+
 void ts_index_set_keep_versions(ts_index *idx, int keep)
 {
     pthread_mutex_lock(&idx->wmu);
@@ -252,6 +255,7 @@ static void doc_view(const ts_index *idx, ts_manifest_doc *d, int local)
 static ts_status write_local_doc(ts_index *idx, const ts_manifest_doc *d, char *errstr,
                                  size_t errlen)
 {
+    if (idx->memory_only) return TS_OK;
     char *json = NULL;
     size_t len = 0;
     ts_status st = ts_manifest_render(d, &json, &len, errstr, errlen);

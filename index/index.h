@@ -72,6 +72,10 @@ ts_status ts_index_create(const char *topic, int32_t partition, const char *loca
                           ts_objstore *os, ts_index **out, char *errstr, size_t errlen);
 void ts_index_destroy(ts_index *idx);
 
+/* A read-only view (tierctl, safe beside a running engine): the index never
+ * writes its local manifest file; ts_index_load_remote loads the bucket's
+ * newest manifest into memory only. Call before loading. */
+void ts_index_set_memory_only(ts_index *idx);
 /* Remote manifest versions kept in the bucket (older ones are deleted,
  * best-effort, after each new version is durable). Default 3; values < 1
  * are raised to 1. */

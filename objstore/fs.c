@@ -123,20 +123,6 @@ static void parent_of(const char *path, char *dir, size_t len)
     if (slash && slash != dir) *slash = '\0';
 }
 
-static int write_all(int fd, const void *data, size_t len)
-{
-    const uint8_t *p = data;
-    while (len) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) return errno;
-        if (w == 0) return EIO;
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Creates the directories between the root and path's parent, fsyncing the
  * parent of each one it creates so the new entry survives a crash. A
  * concurrent delete may prune a directory just made (ENOENT one level
@@ -250,7 +236,7 @@ static ts_status fs_put(ts_objstore *os, const char *key, const void *data, size
     if (st != TS_OK) return st;
     st = tmp_create(s, key, tmp, sizeof(tmp), &fd, errstr, errlen);
     if (st != TS_OK) return st;
-    int e = write_all(fd, data, len);
+    int e = ts_fs_write_full(fd, data, len, TS_FS_AT_POS) < 0 ? errno : 0;
     const char *what = "write";
     if (!e && fsync(fd) != 0) {
         e = errno;
@@ -317,15 +303,9 @@ static ts_status fs_get(ts_objstore *os, const char *key, uint64_t offset, uint6
         return ts_err_set(errstr, errlen, TS_E_NOMEM, "fs get of '%s': cannot allocate %llu bytes",
                           key, (unsigned long long)n);
     }
-    uint64_t got = 0;
-    int e = 0;
-    while (got < n) {
-        ssize_t r = pread(fd, buf + got, (size_t)(n - got), (off_t)(offset + got));
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) e = errno;
-        if (r <= 0) break;
-        got += (uint64_t)r;
-    }
+    ssize_t r = ts_fs_read_full(fd, buf, (size_t)n, (int64_t)offset);
+    int e = r < 0 ? errno : 0;
+    uint64_t got = r < 0 ? 0 : (uint64_t)r;
     close(fd);
     if (got != n) {
         free(buf);
@@ -565,7 +545,7 @@ static ts_status fs_w_write(ts_objstore_writer *wb, const void *data, size_t len
         return ts_err_set(errstr, errlen, w->failed,
                           "fs write to '%s' after an earlier write failed; abort the writer",
                           w->key);
-    int e = write_all(w->fd, data, len);
+    int e = ts_fs_write_full(w->fd, data, len, TS_FS_AT_POS) < 0 ? errno : 0;
     if (!e) return TS_OK;
     w->failed = fs_write_status(e);
     return ts_err_set(errstr, errlen, w->failed, "fs write to '%s': write of %s failed: %s",

@@ -591,16 +591,16 @@ ts_status ts_objstore_s3_open(const char *url, const ts_config *cfg, ts_objstore
     ts_status st = ts_s3_creds_resolve(cfg, NULL, NULL, &s->creds, errstr, errlen);
     if (!st)
         st = ts_s3_addr_init(&s->addr, url, s->creds.endpoint, s->creds.region,
-                             ts_config_get_str(cfg, "s3.path.style.access"), errstr, errlen);
+                             ts_config_settings(cfg)->s3_path_style_access, errstr, errlen);
     if (st) {
         s3_destroy(&s->base);
         return st;
     }
-    s->tls_verify = ts_config_get_bool(cfg, "s3.tls.verify");
-    s->req_timeout_ms = ts_config_get_int(cfg, "remote.storage.request.timeout.ms");
-    s->op_timeout_ms = ts_config_get_int(cfg, "remote.storage.operation.timeout.ms");
-    s->part_bytes = (size_t)ts_config_get_int(cfg, "s3.multipart.part.bytes");
-    s->parallelism = (int)ts_config_get_int(cfg, "s3.multipart.parallelism");
+    s->tls_verify = ts_config_settings(cfg)->s3_tls_verify;
+    s->req_timeout_ms = ts_config_settings(cfg)->remote_storage_request_timeout_ms;
+    s->op_timeout_ms = ts_config_settings(cfg)->remote_storage_operation_timeout_ms;
+    s->part_bytes = (size_t)ts_config_settings(cfg)->s3_multipart_part_bytes;
+    s->parallelism = (int)ts_config_settings(cfg)->s3_multipart_parallelism;
     if (!s->tls_verify && !strcmp(s->addr.scheme, "https"))
         ts_log_warn(S3_MOD, "TLS peer verification is off for %s (s3.tls.verify=false)",
                     s->addr.endpoint);

@@ -119,7 +119,7 @@ ts_status ts_s3_creds_resolve(const ts_config *cfg, ts_s3_getenv_fn ge, void *op
     memset(out, 0, sizeof(*out));
     const char *home = ge("HOME", op);
 
-    if (!copy_nonempty(out->profile, sizeof(out->profile), ts_config_get_str(cfg, "aws.profile")) &&
+    if (!copy_nonempty(out->profile, sizeof(out->profile), ts_config_settings(cfg)->aws_profile) &&
         !copy_nonempty(out->profile, sizeof(out->profile), ge("AWS_PROFILE", op)))
         strcpy(out->profile, "default");
     char cfg_section[160];
@@ -131,14 +131,14 @@ ts_status ts_s3_creds_resolve(const ts_config *cfg, ts_s3_getenv_fn ge, void *op
     ini_load(&conff, "AWS_CONFIG_FILE", home, ".aws/config", ge, op);
 
     /* Keys: one source for id, secret and token together. */
-    const char *cid = ts_config_get_str(cfg, "aws.access.key.id");
-    const char *csec = ts_config_get_str(cfg, "aws.secret.access.key");
+    const char *cid = ts_config_settings(cfg)->aws_access_key_id;
+    const char *csec = ts_config_settings(cfg)->aws_secret_access_key;
     const char *eid = ge("AWS_ACCESS_KEY_ID", op), *esec = ge("AWS_SECRET_ACCESS_KEY", op);
     if (cid && *cid && csec && *csec) {
         copy_nonempty(out->access_key_id, sizeof(out->access_key_id), cid);
         copy_nonempty(out->secret_access_key, sizeof(out->secret_access_key), csec);
         copy_nonempty(out->session_token, sizeof(out->session_token),
-                      ts_config_get_str(cfg, "aws.session.token"));
+                      ts_config_settings(cfg)->aws_session_token);
         strcpy(out->source, "config aws.access.key.id/aws.secret.access.key");
     } else if (eid && *eid && esec && *esec) {
         copy_nonempty(out->access_key_id, sizeof(out->access_key_id), eid);
@@ -164,7 +164,7 @@ ts_status ts_s3_creds_resolve(const ts_config *cfg, ts_s3_getenv_fn ge, void *op
         }
     }
 
-    if (!copy_nonempty(out->region, sizeof(out->region), ts_config_get_str(cfg, "aws.region")) &&
+    if (!copy_nonempty(out->region, sizeof(out->region), ts_config_settings(cfg)->aws_region) &&
         !copy_nonempty(out->region, sizeof(out->region), ge("AWS_REGION", op)) &&
         !copy_nonempty(out->region, sizeof(out->region), ge("AWS_DEFAULT_REGION", op)) &&
         !(conff.text && !ts_s3_ini_get(conff.text, conff.len, cfg_section, "region", out->region,
@@ -172,14 +172,14 @@ ts_status ts_s3_creds_resolve(const ts_config *cfg, ts_s3_getenv_fn ge, void *op
         strcpy(out->region, "us-east-1");
 
     if (!copy_nonempty(out->endpoint, sizeof(out->endpoint),
-                       ts_config_get_str(cfg, "aws.endpoint.url")) &&
+                       ts_config_settings(cfg)->aws_endpoint_url) &&
         !copy_nonempty(out->endpoint, sizeof(out->endpoint), ge("AWS_ENDPOINT_URL_S3", op)) &&
         !copy_nonempty(out->endpoint, sizeof(out->endpoint), ge("AWS_ENDPOINT_URL", op)) &&
         conff.text)
         ts_s3_ini_get(conff.text, conff.len, cfg_section, "endpoint_url", out->endpoint,
                       sizeof(out->endpoint));
 
-    if (!copy_nonempty(out->ca_bundle, sizeof(out->ca_bundle), ts_config_get_str(cfg, "aws.ca.bundle")) &&
+    if (!copy_nonempty(out->ca_bundle, sizeof(out->ca_bundle), ts_config_settings(cfg)->aws_ca_bundle) &&
         !copy_nonempty(out->ca_bundle, sizeof(out->ca_bundle), ge("AWS_CA_BUNDLE", op)) &&
         conff.text)
         ts_s3_ini_get(conff.text, conff.len, cfg_section, "ca_bundle", out->ca_bundle,

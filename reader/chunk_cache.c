@@ -471,14 +471,7 @@ static ts_status file_load(ts_chunk_cache *c, const uint8_t id[ID_LEN], const ts
         st = ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory reading cache file %s", path);
         goto out;
     }
-    size_t got = 0;
-    while (got < want) {
-        ssize_t r = pread(fd, buf + got, want - got, (off_t)got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) break;
-        got += (size_t)r;
-    }
-    if (got != want) {
+    if (ts_fs_read_full(fd, buf, want, 0) != (ssize_t)want) {
         st = ts_err_set(errstr, errlen, TS_E_CORRUPT, "short read of cache file %s", path);
         goto out;
     }
@@ -526,19 +519,13 @@ static int file_write_tmp(ts_chunk_cache *c, const uint8_t id[ID_LEN], const uin
     snprintf(tmp, tmplen, "%s/%s" TMP_MARK "%s", c->dir, hex, rnd);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) return -1;
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, buf + off, len - off);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) break;
-        off += (size_t)w;
-    }
+    int ok = ts_fs_write_full(fd, buf, len, TS_FS_AT_POS) >= 0;
     int e = errno;
-    if (close(fd) != 0 && off == len) {
+    if (close(fd) != 0 && ok) {
         e = errno;
-        off = 0;
+        ok = 0;
     }
-    if (off != len) {
+    if (!ok) {
         unlink(tmp);
         errno = e;
         return -1;

@@ -5,7 +5,7 @@
  * The background thread wakes every remote.log.manager.task.interval.ms and
  * runs each partition's tick (time-based roll and flush, upload retries,
  * remote manifest re-sync, retention), earlier when an upload retry falls
- * due (ts_engine_wake_at). Uploads run on the upload pool, fsyncs and
+ * due (ts_eng_wake_at). Uploads run on the upload pool, fsyncs and
  * unlinks on the sync worker. The broker-wide local budget
  * (retention.local.target.capacity.bytes, after Redpanda's
  * retention_local_target_capacity_bytes) is kept here: one number for
@@ -28,6 +28,7 @@
 #include "common/config_table.h"
 #include "common/err.h"
 #include "common/fsutil.h"
+#include "common/strlist.h"
 #include "common/log.h"
 #include "internal.h"
 
@@ -87,7 +88,7 @@ static void merge_kv(const char *k, const char *v, void *opaque)
     if (is_topic_engine_key(k)) ts_config_set(m->dst, k, v, NULL, 0);
 }
 
-ts_config *ts_engine_topic_config(ts_engine *eng, const char *topic)
+ts_config *ts_eng_topic_config(ts_engine *eng, const char *topic)
 {
     pthread_mutex_lock(&eng->mu);
     ts_config *c = ts_config_dup(eng->cfg);
@@ -343,7 +344,7 @@ static int budget_fits(ts_engine *eng, uint64_t incoming)
     return (uint64_t)atomic_load(&eng->local_bytes) + incoming <= (uint64_t)eng->local_capacity;
 }
 
-int ts_engine_trim_local(ts_engine *eng, uint64_t incoming)
+int ts_eng_trim_local(ts_engine *eng, uint64_t incoming)
 {
     if (eng->local_capacity < 0 || budget_fits(eng, incoming)) return 1;
     /* A trim already running makes the room; the caller retries. */
@@ -389,7 +390,7 @@ int ts_engine_trim_local(ts_engine *eng, uint64_t incoming)
 
 /* ---- background task ----------------------------------------------------- */
 
-void ts_engine_wake_at(ts_engine *eng, int64_t mono_ms)
+void ts_eng_wake_at(ts_engine *eng, int64_t mono_ms)
 {
     if (mono_ms <= 0) mono_ms = 1;
     pthread_mutex_lock(&eng->bg_mu);
@@ -434,7 +435,7 @@ static void *bg_main(void *arg)
         pthread_mutex_unlock(&eng->mu);
         for (size_t i = 0; ps && i < n; i++) ts_part_tick(ps[i]);
         free(ps);
-        ts_engine_trim_local(eng, 0);
+        ts_eng_trim_local(eng, 0);
         pthread_mutex_lock(&eng->bg_mu);
     }
     pthread_mutex_unlock(&eng->bg_mu);
@@ -442,6 +443,66 @@ static void *bg_main(void *arg)
 }
 
 /* ---- open / close -------------------------------------------------------- */
+
+/* The data directory: log.dirs made absolute, created, and locked
+ * (flock on <dir>/.lock) so that one engine at a time uses it. */
+static ts_status open_data_dir(ts_engine *eng, char *errstr, size_t errlen)
+{
+    const char *dir = eng->set->log_dirs;
+    if (!dir[0] || dir[0] != '/') {
+        char cwd[PATH_MAX];
+        if (!dir[0] || !getcwd(cwd, sizeof(cwd)))
+            return ts_err_set(errstr, errlen, TS_E_CONFIG, "log.dirs must name a directory");
+        snprintf(eng->data_dir, sizeof(eng->data_dir), "%s/%s", cwd, dir);
+    } else {
+        snprintf(eng->data_dir, sizeof(eng->data_dir), "%s", dir);
+    }
+    if (strchr(eng->data_dir, ','))
+        return ts_err_set(errstr, errlen, TS_E_CONFIG,
+                          "log.dirs=%s: only one directory is supported", eng->data_dir);
+    ts_status st = ts_fs_mkdirs(eng->data_dir, errstr, errlen);
+    if (st) return st;
+    char lockp[PATH_MAX];
+    snprintf(lockp, sizeof(lockp), "%s/.lock", eng->data_dir);
+    eng->lock_fd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (eng->lock_fd < 0 || flock(eng->lock_fd, LOCK_EX | LOCK_NB) != 0)
+        return ts_err_set(errstr, errlen, TS_E_IO,
+                          "data directory %s is in use by another tierstore process (lock %s)",
+                          eng->data_dir, lockp);
+    return TS_OK;
+}
+
+/* The remote tier (remote.storage.enable): object store, chunk cache,
+ * cold-read workers and upload workers. */
+static ts_status open_remote_tier(ts_engine *eng, char *errstr, size_t errlen)
+{
+    const ts_settings *set = eng->set;
+    const char *url = set->remote_storage_url;
+    if (!url[0])
+        return ts_err_set(errstr, errlen, TS_E_CONFIG,
+                          "remote.storage.url is not set: set it to file:///path/to/bucket-dir "
+                          "or s3://bucket/prefix, or set remote.storage.enable=false");
+    ts_status st = ts_objstore_open(url, eng->cfg, &eng->os, errstr, errlen);
+    if (st) return st;
+    const char *cd = set->remote_log_cache_dir;
+    if (cd[0]) snprintf(eng->cache_dir, sizeof(eng->cache_dir), "%s", cd);
+    else snprintf(eng->cache_dir, sizeof(eng->cache_dir), "%s/.chunk-cache", eng->data_dir);
+    st = ts_chunk_cache_create(eng->cache_dir, (uint64_t)set->remote_log_cache_bytes,
+                               &eng->cache, errstr, errlen);
+    if (st) return st;
+    /* A cold read retries a damaged or truncated download (and what the
+     * store's own retries gave up on) a few times, within the operation
+     * deadline; a persistent mismatch is an error. */
+    ts_chunk_cache_set_memory(eng->cache, (uint64_t)set->remote_log_cache_memory_bytes);
+    ts_chunk_cache_set_retry(eng->cache, set->remote_storage_operation_timeout_ms, 50, 2000, 4);
+    st = ts_reader_create(eng->os, eng->cache, (int)set->remote_log_reader_threads,
+                          (int)set->remote_log_prefetch_chunks, &eng->reader, errstr, errlen);
+    if (st) return st;
+    st = ts_pool_create("ts-upload", (int)set->remote_log_manager_thread_pool_size, 0,
+                        &eng->upload_pool);
+    if (st) return ts_err_set(errstr, errlen, st, "cannot start upload workers");
+    return TS_OK;
+}
 
 ts_status ts_engine_open(const ts_config *cfg, ts_engine **out, char *errstr, size_t errlen)
 {
@@ -458,37 +519,13 @@ ts_status ts_engine_open(const ts_config *cfg, ts_engine **out, char *errstr, si
         st = ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
         goto fail;
     }
-    int lvl = ts_log_level_parse(ts_config_get_str(eng->cfg, "log.level"));
+    const ts_settings *set = eng->set = ts_config_settings(eng->cfg);
+    int lvl = ts_log_level_parse(set->log_level);
     if (ts_config_is_set(eng->cfg, "log.level") && lvl >= 0) ts_log_set_level((ts_log_level)lvl);
-    const char *dir = ts_config_get_str(eng->cfg, "log.dirs");
-    if (!dir[0] || dir[0] != '/') {
-        char cwd[PATH_MAX];
-        if (!dir[0] || !getcwd(cwd, sizeof(cwd))) {
-            st = ts_err_set(errstr, errlen, TS_E_CONFIG, "log.dirs must name a directory");
-            goto fail;
-        }
-        snprintf(eng->data_dir, sizeof(eng->data_dir), "%s/%s", cwd, dir);
-    } else {
-        snprintf(eng->data_dir, sizeof(eng->data_dir), "%s", dir);
-    }
-    if (strchr(eng->data_dir, ',')) {
-        st = ts_err_set(errstr, errlen, TS_E_CONFIG,
-                        "log.dirs=%s: only one directory is supported", eng->data_dir);
-        goto fail;
-    }
-    st = ts_fs_mkdirs(eng->data_dir, errstr, errlen);
+    st = open_data_dir(eng, errstr, errlen);
     if (st) goto fail;
-    char lockp[PATH_MAX];
-    snprintf(lockp, sizeof(lockp), "%s/.lock", eng->data_dir);
-    eng->lock_fd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (eng->lock_fd < 0 || flock(eng->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        st = ts_err_set(errstr, errlen, TS_E_IO,
-                        "data directory %s is in use by another tierstore process (lock %s)",
-                        eng->data_dir, lockp);
-        goto fail;
-    }
-    eng->task_interval_ms = ts_config_get_int(eng->cfg, "remote.log.manager.task.interval.ms");
-    eng->local_capacity = ts_config_get_int(eng->cfg, "retention.local.target.capacity.bytes");
+    eng->task_interval_ms = set->remote_log_manager_task_interval_ms;
+    eng->local_capacity = set->retention_local_target_capacity_bytes;
     /* fsyncs (flush.messages, flush.ms, rolls) and unlinks run here for
      * every partition, tiered or not: never on the appending thread. */
     st = ts_pool_create("ts-sync", 1, 0, &eng->sync_pool);
@@ -496,44 +533,9 @@ ts_status ts_engine_open(const ts_config *cfg, ts_engine **out, char *errstr, si
         ts_err_set(errstr, errlen, st, "cannot start the sync worker");
         goto fail;
     }
-
-    if (ts_config_get_bool(eng->cfg, "remote.storage.enable")) {
-        const char *url = ts_config_get_str(eng->cfg, "remote.storage.url");
-        if (!url[0]) {
-            st = ts_err_set(errstr, errlen, TS_E_CONFIG,
-                            "remote.storage.url is not set: set it to file:///path/to/bucket-dir "
-                            "or s3://bucket/prefix, or set remote.storage.enable=false");
-            goto fail;
-        }
-        st = ts_objstore_open(url, eng->cfg, &eng->os, errstr, errlen);
+    if (set->remote_storage_enable) {
+        st = open_remote_tier(eng, errstr, errlen);
         if (st) goto fail;
-        const char *cd = ts_config_get_str(eng->cfg, "remote.log.cache.dir");
-        if (cd[0]) snprintf(eng->cache_dir, sizeof(eng->cache_dir), "%s", cd);
-        else snprintf(eng->cache_dir, sizeof(eng->cache_dir), "%s/.chunk-cache", eng->data_dir);
-        st = ts_chunk_cache_create(eng->cache_dir,
-                                   (uint64_t)ts_config_get_int(eng->cfg, "remote.log.cache.bytes"),
-                                   &eng->cache, errstr, errlen);
-        if (st) goto fail;
-        /* A cold read retries a damaged or truncated download (and what
-         * the store's own retries gave up on) a few times, within the
-         * operation deadline; a persistent mismatch is an error. */
-        ts_chunk_cache_set_memory(
-            eng->cache, (uint64_t)ts_config_get_int(eng->cfg, "remote.log.cache.memory.bytes"));
-        ts_chunk_cache_set_retry(eng->cache,
-                                 ts_config_get_int(eng->cfg, "remote.storage.operation.timeout.ms"),
-                                 50, 2000, 4);
-        st = ts_reader_create(eng->os, eng->cache,
-                              (int)ts_config_get_int(eng->cfg, "remote.log.reader.threads"),
-                              (int)ts_config_get_int(eng->cfg, "remote.log.prefetch.chunks"),
-                              &eng->reader, errstr, errlen);
-        if (st) goto fail;
-        st = ts_pool_create("ts-upload",
-                            (int)ts_config_get_int(eng->cfg, "remote.log.manager.thread.pool.size"),
-                            0, &eng->upload_pool);
-        if (st) {
-            ts_err_set(errstr, errlen, st, "cannot start upload workers");
-            goto fail;
-        }
     }
     load_topic_configs(eng);
     if (pthread_create(&eng->bg, NULL, bg_main, eng) != 0) {
@@ -609,7 +611,7 @@ ts_status ts_partition_open(ts_engine *eng, const char *topic, int32_t partition
      * race. Recovery from the bucket may take a while and blocks other
      * opens meanwhile, never appends or reads of open partitions. */
     ts_partition *p;
-    ts_config *tc = ts_engine_topic_config(eng, topic);
+    ts_config *tc = ts_eng_topic_config(eng, topic);
     pthread_mutex_lock(&eng->mu);
     for (size_t i = 0; i < eng->nparts; i++) {
         p = eng->parts[i];
@@ -643,25 +645,11 @@ ts_status ts_partition_open(ts_engine *eng, const char *topic, int32_t partition
     return TS_OK;
 }
 
-typedef struct del_ctx {
-    char **keys;
-    size_t n, cap;
-} del_ctx;
-
+/* ts_objstore_list callback: collects every key; stops when out of memory. */
 static int collect_cb(const char *key, uint64_t size, void *opaque)
 {
-    del_ctx *c = opaque;
     (void)size;
-    if (c->n == c->cap) {
-        size_t nc = c->cap ? c->cap * 2 : 64;
-        char **nk = realloc(c->keys, nc * sizeof(char *));
-        if (!nk) return 1;
-        c->keys = nk;
-        c->cap = nc;
-    }
-    c->keys[c->n] = strdup(key);
-    if (c->keys[c->n]) c->n++;
-    return 0;
+    return ts_strlist_add(opaque, key) ? 1 : 0;
 }
 
 ts_status ts_partition_delete(ts_engine *eng, const char *topic, int32_t partition, char *errstr,
@@ -699,17 +687,14 @@ ts_status ts_partition_delete(ts_engine *eng, const char *topic, int32_t partiti
     st = ts_fs_rmtree(p->dir, errstr, errlen);
     if (st) return st;
     if (eng->os) {
-        del_ctx c = {0};
+        ts_strlist c = {0};
         char prefix[300];
         ts_index_partition_prefix(topic, partition, prefix, sizeof(prefix));
         st = ts_objstore_list(eng->os, prefix, collect_cb, &c, errstr, errlen);
         if (!st && c.n)
-            st = ts_objstore_delete_many(eng->os, (const char *const *)c.keys, c.n, errstr, errlen);
-        for (size_t i = 0; i < c.n; i++) {
-            ts_chunk_cache_forget_object(eng->cache, c.keys[i]);
-            free(c.keys[i]);
-        }
-        free(c.keys);
+            st = ts_objstore_delete_many(eng->os, (const char *const *)c.v, c.n, errstr, errlen);
+        for (size_t i = 0; i < c.n; i++) ts_chunk_cache_forget_object(eng->cache, c.v[i]);
+        ts_strlist_free(&c);
     }
     return st;
 }
@@ -756,11 +741,8 @@ static int plist_cb(const char *key, uint64_t size, void *opaque)
     return 0;
 }
 
-/* Partitions of a topic from the local data dir and the bucket. */
-ts_status ts_topic_partitions_scan(const char *data_dir, ts_objstore *os, const char *topic,
-                                   int32_t **parts, size_t *nparts, char *errstr, size_t errlen);
-ts_status ts_topic_partitions_scan(const char *data_dir, ts_objstore *os, const char *topic,
-                                   int32_t **parts, size_t *nparts, char *errstr, size_t errlen)
+ts_status ts_eng_partitions_scan(const char *data_dir, ts_objstore *os, const char *topic,
+                                 int32_t **parts, size_t *nparts, char *errstr, size_t errlen)
 {
     int32_t *v = NULL;
     size_t n = 0, cap = 0;
@@ -794,12 +776,12 @@ ts_status ts_topic_partitions_scan(const char *data_dir, ts_objstore *os, const 
     return TS_OK;
 }
 
-ts_status ts_engine_topic_partitions(ts_engine *eng, const char *topic, int32_t **parts,
+ts_status ts_topic_partitions(ts_engine *eng, const char *topic, int32_t **parts,
                                      size_t *nparts, char *errstr, size_t errlen)
 {
     if (!ts_topic_name_valid(topic))
         return ts_err_set(errstr, errlen, TS_E_INVAL, "invalid topic name '%s'", topic ? topic : "");
-    return ts_topic_partitions_scan(eng->data_dir, eng->os, topic, parts, nparts, errstr, errlen);
+    return ts_eng_partitions_scan(eng->data_dir, eng->os, topic, parts, nparts, errstr, errlen);
 }
 
 void ts_engine_stats_get(ts_engine *eng, ts_engine_stats *out)

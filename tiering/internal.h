@@ -2,8 +2,17 @@
  * internal.h — the engine's and partitions' private state, shared by the
  * files of tiering/ only.
  *
+ * Names: the public API keeps include/tierstore.h's names (ts_engine_*,
+ * ts_partition_*, ts_topic_*, ..._offline); functions shared between the
+ * files of tiering/ are ts_part_* (partition.c: one partition) and ts_eng_*
+ * (engine.c: the registry, the budget, the background task); segment.h's
+ * are ts_segment_*; file-local ones are static and unprefixed.
+ *
  * Locking: engine->mu protects the partition registry and topic configs;
- * partition->mu protects its segment list, offsets, flags and settings.
+ * partition->mu protects its segment list, offsets, flags and settings,
+ * except `deleted`, which is atomic: set once (under mu) by
+ * ts_partition_delete, and read without mu by entry points that refuse a
+ * deleted handle early (they check again under mu where it matters).
  * Lock order: engine->mu before partition->mu; never hold partition->mu
  * across object-store calls, uploads or cold reads (they run on workers or
  * on the caller's thread without locks).
@@ -15,6 +24,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "common/config_table.h"
 #include "common/pool.h"
 #include "index/index.h"
 #include "objstore/objstore.h"
@@ -49,7 +59,7 @@ struct ts_partition {
     int upload_inflight;
     int upload_failures;        /* consecutive, for backoff */
     int64_t next_upload_ms;     /* monotonic: earliest next attempt */
-    atomic_int deleted;         /* atomic: some paths test it before taking mu */
+    atomic_int deleted;         /* atomic, not under mu: see the header comment */
     int counted;                /* its bytes are in engine->local_bytes */
     int removes_pending;        /* dropped segments whose files the sync worker has yet to unlink */
     int orphans_checked;        /* the one-time orphan sweep ran (bg thread) */
@@ -69,6 +79,7 @@ struct ts_partition {
 
 struct ts_engine {
     ts_config *cfg;
+    const ts_settings *set;     /* typed view of cfg (common/config_table.h) */
     char data_dir[PATH_MAX];
     char cache_dir[PATH_MAX];
     int lock_fd;
@@ -123,6 +134,14 @@ uint64_t ts_part_active_bytes(ts_partition *p);
 /* Rolls p's active segment (budget: so its bytes can be uploaded and leave
  * local disk), unless the partition's own local bound forbids it. */
 void ts_part_roll_for_budget(ts_partition *p);
+/* qsort comparator of ts_segment_info rows by base offset. */
+int ts_part_info_cmp_base(const void *a, const void *b);
+/* Merges local segment rows and remote manifest entries by base offset
+ * into *rows (malloc'd, sorted). Any thread; no locks (the engine's
+ * placement and the offline view both use it). */
+ts_status ts_part_placement_merge(int32_t partition, ts_segment_info *local, size_t nlocal,
+                                  const ts_segment_meta *remote, size_t nremote,
+                                  ts_segment_info **rows, size_t *nrows);
 
 /* engine.c */
 /* Trims local copies of uploaded segments, oldest first across partitions,
@@ -131,13 +150,19 @@ void ts_part_roll_for_budget(ts_partition *p);
  * for a lock another trim or a partition recovery holds, so the appending
  * thread may call it. Returns 1 when the budget then holds `incoming` more
  * bytes. Thread: any; no partition lock held. */
-int ts_engine_trim_local(ts_engine *eng, uint64_t incoming);
+int ts_eng_trim_local(ts_engine *eng, uint64_t incoming);
 /* Makes the background thread run the partition ticks at (monotonic) ms,
  * before the next periodic tick if earlier. Thread: any; no locks held. */
-void ts_engine_wake_at(ts_engine *eng, int64_t mono_ms);
+void ts_eng_wake_at(ts_engine *eng, int64_t mono_ms);
+
+/* Partitions of a topic from the local data dir and the bucket (os may be
+ * NULL), ascending; *parts malloc'd. Any thread; no locks (the engine's
+ * listing and the offline view both use it). */
+ts_status ts_eng_partitions_scan(const char *data_dir, ts_objstore *os, const char *topic,
+                                 int32_t **parts, size_t *nparts, char *errstr, size_t errlen);
 
 /* Effective config of a topic: engine config with the topic's overrides
  * applied. Caller destroys. */
-ts_config *ts_engine_topic_config(ts_engine *eng, const char *topic);
+ts_config *ts_eng_topic_config(ts_engine *eng, const char *topic);
 
 #endif

@@ -27,25 +27,27 @@
 #include "common/config_table.h"
 #include "common/err.h"
 #include "common/fsutil.h"
+#include "common/strlist.h"
 #include "common/log.h"
 #include "internal.h"
 #include "uploader/uploader.h"
 
 void ts_part_settings_resolve(const ts_config *cfg, ts_part_settings *s)
 {
-    s->segment_bytes = ts_config_get_int(cfg, "log.segment.bytes");
-    s->segment_ms = ts_config_get_int(cfg, "log.segment.ms");
-    s->index_interval = ts_config_get_int(cfg, "log.index.interval.bytes");
-    s->flush_messages = ts_config_get_int(cfg, "log.flush.interval.messages");
-    s->flush_ms = ts_config_get_int(cfg, "log.flush.interval.ms");
-    s->retention_bytes = ts_config_get_int(cfg, "log.retention.bytes");
-    s->retention_ms = ts_config_get_int(cfg, "log.retention.ms");
-    s->local_retention_bytes = ts_config_get_int(cfg, "log.local.retention.bytes");
-    s->local_retention_ms = ts_config_get_int(cfg, "log.local.retention.ms");
+    const ts_settings *cs = ts_config_settings(cfg);
+    s->segment_bytes = cs->log_segment_bytes;
+    s->segment_ms = cs->log_segment_ms;
+    s->index_interval = cs->log_index_interval_bytes;
+    s->flush_messages = cs->log_flush_interval_messages;
+    s->flush_ms = cs->log_flush_interval_ms;
+    s->retention_bytes = cs->log_retention_bytes;
+    s->retention_ms = cs->log_retention_ms;
+    s->local_retention_bytes = cs->log_local_retention_bytes;
+    s->local_retention_ms = cs->log_local_retention_ms;
     if (s->local_retention_bytes == -2) s->local_retention_bytes = s->retention_bytes;
     if (s->local_retention_ms == -2) s->local_retention_ms = s->retention_ms;
-    s->max_batch = ts_config_get_int(cfg, "message.max.bytes");
-    s->remote_enable = ts_config_get_bool(cfg, "remote.storage.enable");
+    s->max_batch = cs->message_max_bytes;
+    s->remote_enable = cs->remote_storage_enable;
 }
 
 /* ---- helpers (partition lock held unless said otherwise) ---------------- */
@@ -192,8 +194,8 @@ static void upload_job(void *arg)
         .partition = p->id,
         .segment_path = s->path,
         .base_offset = s->base_offset,
-        .chunk_bytes = (size_t)ts_config_get_int(eng->cfg, "remote.storage.chunk.bytes"),
-        .compression_level = (int)ts_config_get_int(eng->cfg, "remote.storage.compression.level"),
+        .chunk_bytes = (size_t)eng->set->remote_storage_chunk_bytes,
+        .compression_level = (int)eng->set->remote_storage_compression_level,
         .max_batch_bytes = (size_t)p->set.max_batch,
     };
     ts_status st = TS_E_CLOSED;
@@ -218,7 +220,7 @@ static void upload_job(void *arg)
         p->upload_failures++;
         atomic_fetch_add(&eng->uploads_failed, 1);
         int64_t backoff = 100LL << (p->upload_failures < 9 ? p->upload_failures : 9);
-        int64_t cap = ts_config_get_int(eng->cfg, "remote.log.upload.retry.backoff.max.ms");
+        int64_t cap = eng->set->remote_log_upload_retry_backoff_max_ms;
         /* A refusal that cannot succeed by retrying (the index rejects the
          * entry, the segment is corrupt) waits the longest: an operator has
          * to look, and the log says why. */
@@ -239,10 +241,10 @@ static void upload_job(void *arg)
                        : committed ? ts_mono_ms() + 200 : p->next_upload_ms;
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
-    if (retry_at) ts_engine_wake_at(eng, retry_at);
+    if (retry_at) ts_eng_wake_at(eng, retry_at);
     if (st == TS_OK) {
         enforce_local_retention(p, 0);
-        ts_engine_trim_local(eng, 0);
+        ts_eng_trim_local(eng, 0);
     }
     ts_segment_unref(s);
     free(c);
@@ -491,11 +493,13 @@ static ts_status recover_corrupt_manifest(ts_partition *p, char *errstr, size_t 
                       p->topic, p->id, why, err, where);
 }
 
-ts_status ts_part_open(ts_engine *eng, const char *topic, int32_t id, int create,
-                       const ts_config *tc, ts_partition **out, char *errstr, size_t errlen)
+/* A partition handle with its locks and effective settings, nothing on
+ * disk yet. NULL when out of memory. */
+static ts_partition *part_alloc(ts_engine *eng, const char *topic, int32_t id,
+                                const ts_config *tc)
 {
     ts_partition *p = calloc(1, sizeof(*p));
-    if (!p) return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
+    if (!p) return NULL;
     p->eng = eng;
     snprintf(p->topic, sizeof(p->topic), "%s", topic);
     p->id = id;
@@ -507,13 +511,21 @@ ts_status ts_part_open(ts_engine *eng, const char *topic, int32_t id, int create
     p->first_unflushed_ms = -1;
     ts_part_settings_resolve(tc ? tc : eng->cfg, &p->set);
     if (!eng->os) p->set.remote_enable = 0;
+    return p;
+}
 
+/* Loads the partition's manifest (tiered engines): the local copy, a
+ * damaged local copy set aside and recovered from the bucket, or, with no
+ * local directory, the bucket's newest. TS_E_NOT_FOUND when the partition
+ * exists neither locally nor in the bucket and create is 0. */
+static ts_status load_manifest(ts_partition *p, int local, int create, char *errstr,
+                               size_t errlen)
+{
+    ts_engine *eng = p->eng;
     ts_status st;
-    struct stat sb;
-    int local = stat(p->dir, &sb) == 0;
     if (eng->os) {
-        st = ts_index_create(topic, id, p->dir, eng->os, &p->idx, errstr, errlen);
-        if (st) goto fail;
+        st = ts_index_create(p->topic, p->id, p->dir, eng->os, &p->idx, errstr, errlen);
+        if (st) return st;
         ts_index_apply_config(p->idx, eng->cfg);
     }
     int have_manifest = 0;
@@ -522,39 +534,39 @@ ts_status ts_part_open(ts_engine *eng, const char *topic, int32_t id, int create
         if (st == TS_OK) have_manifest = 1;
         else if (st == TS_E_CORRUPT) {
             st = recover_corrupt_manifest(p, errstr, errlen);
-            if (st) goto fail;
+            if (st) return st;
             have_manifest = 1;
-        } else if (st != TS_E_NOT_FOUND) goto fail;
+        } else if (st != TS_E_NOT_FOUND) return st;
     }
     if (p->idx && !have_manifest) {
         /* Empty data directory (or none yet) plus the bucket: recover the
          * partition's remote tier from its newest manifest. */
         if (!local) {
             st = ts_fs_mkdirs(p->dir, errstr, errlen);
-            if (st) goto fail;
+            if (st) return st;
         }
         st = ts_index_load_remote(p->idx, errstr, errlen);
         if (st == TS_OK) {
             have_manifest = 1;
-            ts_log_info("tiering", "%s-%d: recovered remote manifest from the bucket", topic, id);
+            ts_log_info("tiering", "%s-%d: recovered remote manifest from the bucket", p->topic,
+                        p->id);
         } else if (st != TS_E_NOT_FOUND) {
-            goto fail;
+            return st;
         }
     }
-    if (!local && !have_manifest) {
-        if (!create) {
-            if (p->idx) rmdir(p->dir);
-            st = ts_err_set(errstr, errlen, TS_E_NOT_FOUND, "partition %s-%d does not exist",
-                            topic, id);
-            goto fail;
-        }
+    if (!local && !have_manifest && !create) {
+        if (p->idx) rmdir(p->dir);
+        return ts_err_set(errstr, errlen, TS_E_NOT_FOUND, "partition %s-%d does not exist",
+                          p->topic, p->id);
     }
-    st = ts_fs_mkdirs(p->dir, errstr, errlen);
-    if (st) goto fail;
-    p->recovery_point = read_recovery_point(p->dir);
-    st = load_segments(p, errstr, errlen);
-    if (st) goto fail;
+    return TS_OK;
+}
 
+/* After load_segments: marks the local segments the manifest holds as
+ * remote and sets the log end offset, which continues after the remote
+ * tier when the local log is empty. */
+static void resume_offsets(ts_partition *p)
+{
     int64_t remote_end = -1;
     if (p->idx) {
         ts_index_summary sum;
@@ -579,13 +591,39 @@ ts_status ts_part_open(ts_engine *eng, const char *topic, int32_t id, int create
     } else {
         p->leo = remote_end + 1;
     }
-    if (p->nsegs == 0 || (active_seg(p)->size == 0 && active_seg(p)->base_offset != p->leo)) {
-        if (p->nsegs) drop_seg(p, p->nsegs - 1);
-        ts_segment *s;
-        st = ts_segment_create(p->dir, p->leo, (uint32_t)p->set.index_interval, &s, errstr, errlen);
-        if (st) goto fail;
-        push_seg(p, s);
-    }
+}
+
+/* The active segment starts at the log end offset: creates it when there
+ * is none or an empty one sits at another base. */
+static ts_status ensure_active_segment(ts_partition *p, char *errstr, size_t errlen)
+{
+    if (p->nsegs && !(active_seg(p)->size == 0 && active_seg(p)->base_offset != p->leo))
+        return TS_OK;
+    if (p->nsegs) drop_seg(p, p->nsegs - 1);
+    ts_segment *s;
+    ts_status st =
+        ts_segment_create(p->dir, p->leo, (uint32_t)p->set.index_interval, &s, errstr, errlen);
+    if (st) return st;
+    push_seg(p, s);
+    return TS_OK;
+}
+
+ts_status ts_part_open(ts_engine *eng, const char *topic, int32_t id, int create,
+                       const ts_config *tc, ts_partition **out, char *errstr, size_t errlen)
+{
+    ts_partition *p = part_alloc(eng, topic, id, tc);
+    if (!p) return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
+    struct stat sb;
+    int local = stat(p->dir, &sb) == 0;
+    ts_status st = load_manifest(p, local, create, errstr, errlen);
+    if (!st) st = ts_fs_mkdirs(p->dir, errstr, errlen);
+    if (st) goto fail;
+    p->recovery_point = read_recovery_point(p->dir);
+    st = load_segments(p, errstr, errlen);
+    if (st) goto fail;
+    resume_offsets(p);
+    st = ensure_active_segment(p, errstr, errlen);
+    if (st) goto fail;
     /* Everything below the active segment was scanned and synced above (or
      * known synced): the recovery point moves to the active segment. */
     p->recovery_point = active_seg(p)->base_offset;
@@ -624,155 +662,167 @@ void ts_part_close(ts_partition *p)
 
 /* ---- append ------------------------------------------------------------- */
 
-ts_status ts_partition_append(ts_partition *p, const void *data, size_t len,
-                              int64_t *first_offset, int64_t *last_offset, char *errstr,
-                              size_t errlen)
+/* The batches of one append, validated, in a private copy whose base
+ * offsets are rewritten when offsets are assigned. */
+typedef struct append_batches {
+    uint8_t *copy;
+    ts_batch_hdr *hdrs;
+    size_t *rel;     /* byte position of each batch in copy */
+    size_t n, cap;
+    int64_t records; /* records of all batches */
+    int64_t span;    /* offsets this call assigns */
+} append_batches;
+
+static void append_batches_free(append_batches *b)
 {
-    if (!p || (!data && len)) return ts_err_set(errstr, errlen, TS_E_INVAL, "invalid argument");
-    if (len == 0)
-        return ts_err_set(errstr, errlen, TS_E_INVAL, "%s-%d: empty append", p->topic, p->id);
-    /* Validate every batch before touching the log: one bad batch rejects
-     * the whole call and nothing is appended. */
-    size_t cap = 16, n = 0, pos = 0;
-    ts_batch_hdr *hdrs = malloc(cap * sizeof(*hdrs));
-    size_t *rel = malloc(cap * sizeof(*rel));
-    uint8_t *copy = malloc(len);
-    ts_status st = TS_OK;
-    int64_t records = 0;
-    if (!hdrs || !rel || !copy) {
-        st = ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
-        goto out;
-    }
-    memcpy(copy, data, len);
-    while (pos < len) {
-        if (n == cap) {
-            cap *= 2;
-            ts_batch_hdr *nh = realloc(hdrs, cap * sizeof(*hdrs));
-            size_t *nr = nh ? realloc(rel, cap * sizeof(*rel)) : NULL;
-            if (nh) hdrs = nh;
-            if (nr) rel = nr;
-            if (!nh || !nr) {
-                st = ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
-                goto out;
-            }
-        }
-        st = ts_batch_validate(copy + pos, len - pos, (size_t)p->set.max_batch, &hdrs[n], errstr,
-                               errlen);
-        /* Then every record (Kafka's LogValidator): this engine owns log
-         * integrity for any host, and a batch that does not parse stalls
-         * every consumer of the partition. */
-        if (!st)
-            st = ts_batch_validate_records(copy + pos, &hdrs[n], (size_t)p->set.max_batch, errstr,
-                                           errlen);
-        if (st) {
-            ts_err_prefix(errstr, errlen, st, "%s-%d: batch %zu at byte %zu rejected, nothing appended",
-                          p->topic, p->id, n, pos);
-            goto out;
-        }
-        rel[n] = pos;
-        records += hdrs[n].records_count;
-        pos += ts_batch_total_size(&hdrs[n]);
-        n++;
-    }
+    free(b->hdrs);
+    free(b->rel);
+    free(b->copy);
+}
 
-    int64_t span = 0; /* offsets this call assigns */
-    for (size_t i = 0; i < n; i++) span += (int64_t)hdrs[i].last_offset_delta + 1;
-    if (span - 1 > (int64_t)UINT32_MAX) {
-        st = ts_err_set(errstr, errlen, TS_E_INVAL,
-                        "%s-%d: one append may not span more than 2^32 offsets (got %lld)",
-                        p->topic, p->id, (long long)span);
-        goto out;
-    }
+static int append_batches_grow(append_batches *b)
+{
+    size_t cap = b->cap ? b->cap * 2 : 16;
+    ts_batch_hdr *nh = realloc(b->hdrs, cap * sizeof(*nh));
+    if (nh) b->hdrs = nh;
+    size_t *nr = nh ? realloc(b->rel, cap * sizeof(*nr)) : NULL;
+    if (nr) b->rel = nr;
+    if (!nh || !nr) return -1;
+    b->cap = cap;
+    return 0;
+}
 
-    int budget_tried = 0;
+/* Copies data and validates every batch in it before anything touches the
+ * log: one bad batch rejects the whole call. Then every record (Kafka's
+ * LogValidator): this engine owns log integrity for any host, and a batch
+ * that does not parse stalls every consumer of the partition. Any thread;
+ * no lock (reads p->set.max_batch, as before the split). */
+static ts_status validate_batches(ts_partition *p, const void *data, size_t len,
+                                  append_batches *b, char *errstr, size_t errlen)
+{
+    size_t max = (size_t)p->set.max_batch;
+    b->copy = malloc(len);
+    if (!b->copy || append_batches_grow(b))
+        return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
+    memcpy(b->copy, data, len);
+    for (size_t pos = 0; pos < len;) {
+        if (b->n == b->cap && append_batches_grow(b))
+            return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
+        ts_batch_hdr *h = &b->hdrs[b->n];
+        ts_status st = ts_batch_validate(b->copy + pos, len - pos, max, h, errstr, errlen);
+        if (!st) st = ts_batch_validate_records(b->copy + pos, h, max, errstr, errlen);
+        if (st)
+            return ts_err_prefix(errstr, errlen, st,
+                                 "%s-%d: batch %zu at byte %zu rejected, nothing appended",
+                                 p->topic, p->id, b->n, pos);
+        b->rel[b->n++] = pos;
+        b->records += h->records_count;
+        b->span += (int64_t)h->last_offset_delta + 1;
+        pos += ts_batch_total_size(h);
+    }
+    if (b->span - 1 > (int64_t)UINT32_MAX)
+        return ts_err_set(errstr, errlen, TS_E_INVAL,
+                          "%s-%d: one append may not span more than 2^32 offsets (got %lld)",
+                          p->topic, p->id, (long long)b->span);
+    return TS_OK;
+}
+
+/* The local disk bound before a roll: closed segments may leave local disk
+ * only once uploaded, so while uploads lag a roll would grow local disk
+ * past log.local.retention.bytes + the active segment. Makes room through
+ * local retention first (p->mu is dropped meanwhile). Returns TS_OK when
+ * the roll may go ahead, TS_E_CLOSED when p was deleted meanwhile, and
+ * TS_E_BACKPRESSURE (an upload scheduled) while still over the bound; no
+ * message: the callers say what could not be done. p->mu held. */
+static ts_status room_to_roll(ts_partition *p)
+{
+    if (!over_local_bound(p)) return TS_OK;
+    uint64_t incoming = active_seg(p)->size;
+    pthread_mutex_unlock(&p->mu);
+    enforce_local_retention(p, incoming);
     pthread_mutex_lock(&p->mu);
-locked:
-    if (p->deleted) {
-        pthread_mutex_unlock(&p->mu);
-        st = ts_err_set(errstr, errlen, TS_E_CLOSED, "%s-%d was deleted", p->topic, p->id);
-        goto out;
-    }
+    if (p->deleted) return TS_E_CLOSED;
+    if (!over_local_bound(p)) return TS_OK;
+    schedule_upload(p);
+    return TS_E_BACKPRESSURE;
+}
+
+/* Rolls the active segment when len more bytes would pass
+ * log.segment.bytes, or span more offsets would pass the 32-bit relative
+ * offsets of its index entries; within the local disk bound. p->mu held. */
+static ts_status roll_if_full_locked(ts_partition *p, size_t len, int64_t span, char *errstr,
+                                     size_t errlen)
+{
     ts_segment *a = active_seg(p);
-    /* Index entries hold offsets relative to the segment base in 32 bits:
-     * roll before a segment would span more. */
     int span_full = a->size > 0 && p->leo + span - 1 - a->base_offset > (int64_t)UINT32_MAX;
-    if ((a->size > 0 && a->size + len > (uint64_t)p->set.segment_bytes) || span_full) {
-        if (p->set.remote_enable && p->set.local_retention_bytes >= 0) {
-            /* Local disk bound: closed segments may only leave local disk
-             * once uploaded. If uploads lag, refuse (retriable) rather than
-             * grow past local retention + the active segment. */
-            uint64_t closed = closed_bytes(p);
-            if (closed > 0 && closed + a->size > (uint64_t)p->set.local_retention_bytes) {
-                uint64_t incoming = a->size;
-                pthread_mutex_unlock(&p->mu);
-                enforce_local_retention(p, incoming);
-                pthread_mutex_lock(&p->mu);
-                if (p->deleted) {
-                    pthread_mutex_unlock(&p->mu);
-                    st = ts_err_set(errstr, errlen, TS_E_CLOSED, "%s-%d was deleted", p->topic, p->id);
-                    goto out;
-                }
-                closed = closed_bytes(p);
-                a = active_seg(p);
-                if (closed > 0 && closed + a->size > (uint64_t)p->set.local_retention_bytes) {
-                    schedule_upload(p);
-                    pthread_mutex_unlock(&p->mu);
-                    st = ts_err_set(errstr, errlen, TS_E_BACKPRESSURE,
-                                    "%s-%d: local disk bound reached (%llu bytes of closed segments "
-                                    "await upload, log.local.retention.bytes=%lld); retry later",
-                                    p->topic, p->id, (unsigned long long)closed,
-                                    (long long)p->set.local_retention_bytes);
-                    goto out;
-                }
-            }
-        }
-        if (a->size > 0 && (a->size + len > (uint64_t)p->set.segment_bytes || span_full)) {
-            st = roll_locked(p, errstr, errlen);
-            if (st) {
-                pthread_mutex_unlock(&p->mu);
-                goto out;
-            }
-            a = active_seg(p);
-        }
-    }
-    /* Broker-wide local budget (retention.local.target.capacity.bytes):
-     * once it is full, uploaded segments of any partition leave local disk
-     * (oldest first) to make room; what is not yet remote never does, so
-     * while uploads lag the append is refused (retriable). */
-    if (!budget_reserve(p->eng, len, p->set.remote_enable)) {
+    if (!(a->size > 0 && a->size + len > (uint64_t)p->set.segment_bytes) && !span_full)
+        return TS_OK;
+    ts_status st = room_to_roll(p);
+    if (st == TS_E_CLOSED)
+        return ts_err_set(errstr, errlen, TS_E_CLOSED, "%s-%d was deleted", p->topic, p->id);
+    if (st)
+        return ts_err_set(errstr, errlen, TS_E_BACKPRESSURE,
+                          "%s-%d: local disk bound reached (%llu bytes of closed segments "
+                          "await upload, log.local.retention.bytes=%lld); retry later",
+                          p->topic, p->id, (unsigned long long)closed_bytes(p),
+                          (long long)p->set.local_retention_bytes);
+    a = active_seg(p);
+    if (a->size > 0 && (a->size + len > (uint64_t)p->set.segment_bytes || span_full))
+        return roll_locked(p, errstr, errlen);
+    return TS_OK;
+}
+
+/* Makes the active segment ready for len bytes: rolls it if full, then
+ * takes len from the broker-wide local budget
+ * (retention.local.target.capacity.bytes). Once the budget is full,
+ * uploaded segments of any partition leave local disk (oldest first) to
+ * make room, once; what is not yet remote never does, so while uploads lag
+ * the append is refused (retriable). p->mu held (dropped for the trim). */
+static ts_status prepare_active_locked(ts_partition *p, size_t len, int64_t span, char *errstr,
+                                       size_t errlen)
+{
+    for (int budget_tried = 0;; budget_tried = 1) {
+        if (p->deleted)
+            return ts_err_set(errstr, errlen, TS_E_CLOSED, "%s-%d was deleted", p->topic, p->id);
+        ts_status st = roll_if_full_locked(p, len, span, errstr, errlen);
+        if (st) return st;
+        if (budget_reserve(p->eng, len, p->set.remote_enable)) return TS_OK;
         schedule_upload(p);
-        if (!budget_tried) {
-            budget_tried = 1;
-            pthread_mutex_unlock(&p->mu);
-            ts_engine_trim_local(p->eng, len);
-            pthread_mutex_lock(&p->mu);
-            goto locked;
-        }
-        long long used = atomic_load(&p->eng->local_bytes);
+        if (budget_tried)
+            return ts_err_set(errstr, errlen, TS_E_BACKPRESSURE,
+                              "%s-%d: broker-wide local disk budget reached (%lld local bytes, "
+                              "retention.local.target.capacity.bytes=%lld; closed segments "
+                              "await upload); retry later",
+                              p->topic, p->id, (long long)atomic_load(&p->eng->local_bytes),
+                              (long long)p->eng->local_capacity);
         pthread_mutex_unlock(&p->mu);
-        st = ts_err_set(errstr, errlen, TS_E_BACKPRESSURE,
-                        "%s-%d: broker-wide local disk budget reached (%lld local bytes, "
-                        "retention.local.target.capacity.bytes=%lld; closed segments await "
-                        "upload); retry later",
-                        p->topic, p->id, used, (long long)p->eng->local_capacity);
-        goto out;
+        ts_eng_trim_local(p->eng, len);
+        pthread_mutex_lock(&p->mu);
     }
+}
+
+/* Assigns offsets and writes the batches to the active segment (len bytes
+ * reserved by prepare_active_locked). p->mu held. */
+static ts_status write_batches_locked(ts_partition *p, append_batches *b, size_t len,
+                                      int64_t *first_offset, int64_t *last_offset, char *errstr,
+                                      size_t errlen)
+{
+    ts_segment *a = active_seg(p);
     uint64_t size_before = a->size;
     int64_t first = p->leo;
-    for (size_t i = 0; i < n; i++) {
-        hdrs[i].base_offset = p->leo;
-        ts_batch_set_base_offset(copy + rel[i], p->leo);
-        p->leo += (int64_t)hdrs[i].last_offset_delta + 1;
+    for (size_t i = 0; i < b->n; i++) {
+        b->hdrs[i].base_offset = p->leo;
+        ts_batch_set_base_offset(b->copy + b->rel[i], p->leo);
+        p->leo += (int64_t)b->hdrs[i].last_offset_delta + 1;
     }
-    st = ts_segment_append(a, copy, len, hdrs, rel, n, errstr, errlen);
+    ts_status st = ts_segment_append(a, b->copy, len, b->hdrs, b->rel, b->n, errstr, errlen);
     /* The reservation becomes what the segment really grew by. */
     atomic_fetch_add(&p->eng->local_bytes, (long long)(a->size - size_before) - (long long)len);
     if (st) {
         p->leo = first;
-        pthread_mutex_unlock(&p->mu);
-        goto out;
+        return st;
     }
-    p->unflushed_msgs += records;
+    p->unflushed_msgs += b->records;
     if (p->first_unflushed_ms < 0) p->first_unflushed_ms = ts_mono_ms();
     /* log.flush.interval.messages reached: the sync worker fsyncs (any
      * client may set flush.messages=1; an fsync here would stall the
@@ -782,11 +832,26 @@ locked:
     if (p->unflushed_msgs >= p->set.flush_messages) schedule_sync(p, 1);
     if (first_offset) *first_offset = first;
     if (last_offset) *last_offset = p->leo - 1;
-    pthread_mutex_unlock(&p->mu);
-out:
-    free(hdrs);
-    free(rel);
-    free(copy);
+    return TS_OK;
+}
+
+ts_status ts_partition_append(ts_partition *p, const void *data, size_t len,
+                              int64_t *first_offset, int64_t *last_offset, char *errstr,
+                              size_t errlen)
+{
+    if (!p || (!data && len)) return ts_err_set(errstr, errlen, TS_E_INVAL, "invalid argument");
+    if (len == 0)
+        return ts_err_set(errstr, errlen, TS_E_INVAL, "%s-%d: empty append", p->topic, p->id);
+    append_batches b;
+    memset(&b, 0, sizeof(b));
+    ts_status st = validate_batches(p, data, len, &b, errstr, errlen);
+    if (!st) {
+        pthread_mutex_lock(&p->mu);
+        st = prepare_active_locked(p, len, b.span, errstr, errlen);
+        if (!st) st = write_batches_locked(p, &b, len, first_offset, last_offset, errstr, errlen);
+        pthread_mutex_unlock(&p->mu);
+    }
+    append_batches_free(&b);
     return st;
 }
 
@@ -938,23 +1003,16 @@ ts_status ts_partition_flush(ts_partition *p, char *errstr, size_t errlen)
 ts_status ts_partition_roll(ts_partition *p, char *errstr, size_t errlen)
 {
     pthread_mutex_lock(&p->mu);
-    if (!p->deleted && over_local_bound(p)) {
-        uint64_t incoming = active_seg(p)->size;
-        pthread_mutex_unlock(&p->mu);
-        enforce_local_retention(p, incoming);
-        pthread_mutex_lock(&p->mu);
-        if (!p->deleted && over_local_bound(p)) {
-            schedule_upload(p);
-            pthread_mutex_unlock(&p->mu);
-            return ts_err_set(errstr, errlen, TS_E_BACKPRESSURE,
-                              "%s-%d: cannot roll now: closed segments awaiting upload fill "
-                              "log.local.retention.bytes=%lld; retry later",
-                              p->topic, p->id, (long long)p->set.local_retention_bytes);
-        }
-    }
-    ts_status st = p->deleted ? ts_err_set(errstr, errlen, TS_E_CLOSED, "%s-%d was deleted",
-                                           p->topic, p->id)
-                              : roll_locked(p, errstr, errlen);
+    ts_status st = p->deleted ? TS_E_CLOSED : room_to_roll(p);
+    if (st == TS_OK)
+        st = roll_locked(p, errstr, errlen);
+    else if (st == TS_E_CLOSED)
+        ts_err_set(errstr, errlen, st, "%s-%d was deleted", p->topic, p->id);
+    else
+        ts_err_set(errstr, errlen, st,
+                   "%s-%d: cannot roll now: closed segments awaiting upload fill "
+                   "log.local.retention.bytes=%lld; retry later",
+                   p->topic, p->id, (long long)p->set.local_retention_bytes);
     pthread_mutex_unlock(&p->mu);
     return st;
 }
@@ -1093,25 +1151,14 @@ static void enforce_local_retention(ts_partition *p, uint64_t incoming)
     pthread_mutex_unlock(&p->mu);
 }
 
-/* Total retention: the oldest data leaves the manifest and the bucket (and
- * local disk) when beyond retention.bytes / retention.ms. The active
- * segment is never removed. */
-static void enforce_total_retention(ts_partition *p)
+/* The new log start under total retention (-1: nothing to remove), over
+ * units oldest first: remote entries below the first local segment, then
+ * local segments; the active segment is never removed. Marks the local
+ * segments below it retiring so that no upload starts on them (it would
+ * commit an entry below the new log start). p->mu held. */
+static int64_t retention_new_start_locked(ts_partition *p, const ts_segment_meta *remote,
+                                          size_t nremote, int64_t now)
 {
-    if (p->set.retention_bytes < 0 && p->set.retention_ms < 0) return;
-    int64_t now = ts_now_ms();
-    ts_segment_meta *remote = NULL;
-    size_t nremote = 0;
-    if (p->idx && ts_index_snapshot_meta(p->idx, &remote, &nremote) != TS_OK) return;
-
-    pthread_mutex_lock(&p->mu);
-    if (p->deleted) {
-        pthread_mutex_unlock(&p->mu);
-        ts_index_snapshot_free(remote, nremote);
-        return;
-    }
-    /* Units oldest first: remote entries below the first local segment,
-     * then local segments. */
     int64_t first_local = p->segs[0]->base_offset;
     uint64_t total = 0;
     for (size_t i = 0; i < nremote; i++)
@@ -1128,119 +1175,111 @@ static void enforce_total_retention(ts_partition *p)
         new_start = remote[ri].last_offset + 1;
     }
     int stopped_in_remote = ri < nremote && remote[ri].base_offset < first_local;
-    size_t li = 0;
-    if (!stopped_in_remote) {
-        for (; li + 1 < p->nsegs; li++) {
-            ts_segment *s = p->segs[li];
-            int over_b = p->set.retention_bytes >= 0 && total > (uint64_t)p->set.retention_bytes;
-            int over_t = p->set.retention_ms >= 0 && s->max_ts >= 0 &&
-                         s->max_ts < now - p->set.retention_ms;
-            if (!over_b && !over_t) break;
-            total -= s->size;
-            new_start = s->last_offset + 1;
-        }
+    for (size_t li = 0; !stopped_in_remote && li + 1 < p->nsegs; li++) {
+        ts_segment *s = p->segs[li];
+        int over_b = p->set.retention_bytes >= 0 && total > (uint64_t)p->set.retention_bytes;
+        int over_t = p->set.retention_ms >= 0 && s->max_ts >= 0 &&
+                     s->max_ts < now - p->set.retention_ms;
+        if (!over_b && !over_t) break;
+        total -= s->size;
+        new_start = s->last_offset + 1;
     }
-    /* Keep the uploader away from what is about to go: an upload started
-     * now would commit an entry below the new log start. */
     for (size_t i = 0; new_start >= 0 && i + 1 < p->nsegs; i++)
         if (p->segs[i]->last_offset < new_start && !p->segs[i]->uploading) p->segs[i]->retiring = 1;
+    return new_start;
+}
+
+/* Moves the manifest's log start to new_start, then deletes the objects it
+ * no longer names. Manifest first (durable), objects after: a crash in
+ * between leaves orphans for the sweep, never an entry without its object.
+ * A failed delete only warns (the orphan sweep removes them later); a
+ * failed manifest update is the error, and the segments stop retiring. */
+static ts_status retention_truncate_remote(ts_partition *p, int64_t new_start, char *errstr,
+                                           size_t errlen)
+{
+    char **keys = NULL;
+    size_t nkeys = 0;
+    char err[1024];
+    ts_status st = ts_index_truncate_before(p->idx, new_start, &keys, &nkeys, err, sizeof(err));
+    if (st) {
+        ts_log_warn("tiering", "%s-%d: retention could not update the manifest: %s", p->topic,
+                    p->id, err);
+        for (size_t i = 0; i < nkeys; i++) free(keys[i]);
+        free(keys);
+        pthread_mutex_lock(&p->mu);
+        for (size_t i = 0; i < p->nsegs; i++) p->segs[i]->retiring = 0;
+        pthread_mutex_unlock(&p->mu);
+        return ts_err_set(errstr, errlen, st, "%s-%d: retention could not update the manifest: %s",
+                          p->topic, p->id, err);
+    }
+    if (nkeys) {
+        st = ts_objstore_delete_many(p->eng->os, (const char *const *)keys, nkeys, err,
+                                     sizeof(err));
+        if (st)
+            ts_log_warn("tiering", "%s-%d: retention left %zu orphan object(s): %s", p->topic,
+                        p->id, nkeys, err);
+        for (size_t i = 0; i < nkeys; i++) {
+            ts_chunk_cache_forget_object(p->eng->cache, keys[i]);
+            free(keys[i]);
+        }
+    }
+    free(keys); /* an empty list may still be an allocated array */
+    return TS_OK;
+}
+
+/* Total retention: the oldest data leaves the manifest and the bucket (and
+ * local disk) when beyond retention.bytes / retention.ms. The active
+ * segment is never removed. */
+static ts_status enforce_total_retention(ts_partition *p, char *errstr, size_t errlen)
+{
+    if (p->set.retention_bytes < 0 && p->set.retention_ms < 0) return TS_OK;
+    int64_t now = ts_now_ms();
+    ts_segment_meta *remote = NULL;
+    size_t nremote = 0;
+    if (p->idx && ts_index_snapshot_meta(p->idx, &remote, &nremote) != TS_OK)
+        return ts_err_set(errstr, errlen, TS_E_NOMEM, "%s-%d: retention: out of memory",
+                          p->topic, p->id);
+    pthread_mutex_lock(&p->mu);
+    int64_t new_start = p->deleted ? -1 : retention_new_start_locked(p, remote, nremote, now);
     pthread_mutex_unlock(&p->mu);
     ts_index_snapshot_free(remote, nremote);
-    if (new_start < 0) return;
-
-    char err[1024];
+    if (new_start < 0) return TS_OK;
     if (p->idx) {
-        char **keys = NULL;
-        size_t nkeys = 0;
-        /* Manifest first (durable), objects after: a crash in between
-         * leaves orphans for gc, never an entry without its object. */
-        ts_status st = ts_index_truncate_before(p->idx, new_start, &keys, &nkeys, err, sizeof(err));
-        if (st) {
-            ts_log_warn("tiering", "%s-%d: retention could not update the manifest: %s", p->topic,
-                        p->id, err);
-            for (size_t i = 0; i < nkeys; i++) free(keys[i]);
-            free(keys);
-            pthread_mutex_lock(&p->mu);
-            for (size_t i = 0; i < p->nsegs; i++) p->segs[i]->retiring = 0;
-            pthread_mutex_unlock(&p->mu);
-            return;
-        }
-        if (nkeys) {
-            st = ts_objstore_delete_many(p->eng->os, (const char *const *)keys, nkeys, err,
-                                         sizeof(err));
-            if (st)
-                ts_log_warn("tiering", "%s-%d: retention left %zu orphan object(s): %s", p->topic,
-                            p->id, nkeys, err);
-            for (size_t i = 0; i < nkeys; i++) {
-                ts_chunk_cache_forget_object(p->eng->cache, keys[i]);
-                free(keys[i]);
-            }
-        }
-        free(keys); /* an empty list may still be an allocated array */
+        ts_status st = retention_truncate_remote(p, new_start, errstr, errlen);
+        if (st) return st;
     }
     pthread_mutex_lock(&p->mu);
     while (!p->deleted && p->nsegs > 1 && p->segs[0]->last_offset < new_start &&
            !p->segs[0]->uploading)
         drop_seg(p, 0);
     pthread_mutex_unlock(&p->mu);
+    return TS_OK;
 }
 
 ts_status ts_partition_enforce_retention(ts_partition *p, char *errstr, size_t errlen)
 {
     if (p->deleted) return ts_err_set(errstr, errlen, TS_E_CLOSED, "%s-%d was deleted", p->topic, p->id);
     pthread_mutex_lock(&p->retention_mu);
-    enforce_total_retention(p);
+    ts_status st = enforce_total_retention(p, errstr, errlen);
+    /* Local retention even when total retention failed: it only drops
+     * local copies of durable remote segments. */
     enforce_local_retention(p, 0);
     pthread_mutex_unlock(&p->retention_mu);
-    (void)errstr;
-    (void)errlen;
-    return TS_OK;
-}
-
-typedef struct keyset {
-    char **keys;
-    size_t n, cap;
-} keyset;
-
-static int keyset_add(keyset *k, const char *key)
-{
-    if (k->n == k->cap) {
-        size_t nc = k->cap ? k->cap * 2 : 64;
-        char **nk = realloc(k->keys, nc * sizeof(char *));
-        if (!nk) return -1;
-        k->keys = nk;
-        k->cap = nc;
-    }
-    if (!(k->keys[k->n] = strdup(key))) return -1;
-    k->n++;
-    return 0;
-}
-
-static int keyset_has(const keyset *k, const char *key)
-{
-    for (size_t i = 0; i < k->n; i++)
-        if (!strcmp(k->keys[i], key)) return 1;
-    return 0;
-}
-
-static void keyset_free(keyset *k)
-{
-    for (size_t i = 0; i < k->n; i++) free(k->keys[i]);
-    free(k->keys);
+    return st;
 }
 
 static int collect_key_cb(const char *key, uint64_t size, void *opaque)
 {
     (void)size;
-    return keyset_add(opaque, key) ? 1 : 0;
+    return ts_strlist_add(opaque, key) ? 1 : 0;
 }
 
 /* Adds every object key named by any manifest version in the bucket.
  * Returns -1 if any version cannot be read: then nothing may be swept. */
-static int referenced_by_bucket(ts_partition *p, const char *prefix, keyset *ref)
+static int referenced_by_bucket(ts_partition *p, const char *prefix, ts_strlist *ref)
 {
     char mprefix[700], err[1024];
-    keyset versions = {0};
+    ts_strlist versions = {0};
     snprintf(mprefix, sizeof(mprefix), "%smanifests/", prefix);
     int rc = 0;
     if (ts_objstore_list(p->eng->os, mprefix, collect_key_cb, &versions, err, sizeof(err)))
@@ -1254,17 +1293,17 @@ static int referenced_by_bucket(ts_partition *p, const char *prefix, keyset *ref
         int32_t part;
         uint64_t ver;
         int64_t start;
-        if (ts_objstore_get(p->eng->os, versions.keys[i], 0, TS_OBJSTORE_TO_END, &data, &len, err,
+        if (ts_objstore_get(p->eng->os, versions.v[i], 0, TS_OBJSTORE_TO_END, &data, &len, err,
                             sizeof(err)) ||
             ts_manifest_from_json((const char *)data, len, topic, sizeof(topic), &part, &ver,
                                   &start, &segs, &n, err, sizeof(err)))
             rc = -1;
         for (size_t j = 0; j < n && !rc; j++)
-            if (keyset_add(ref, segs[j].object_key)) rc = -1;
+            if (ts_strlist_add(ref, segs[j].object_key)) rc = -1;
         ts_index_snapshot_free(segs, n);
         free(data);
     }
-    keyset_free(&versions);
+    ts_strlist_free(&versions);
     return rc;
 }
 
@@ -1282,12 +1321,12 @@ static void sweep_orphans(ts_partition *p)
     ts_index_summary sum;
     ts_index_summary_get(p->idx, &sum);
     if (sum.version != sum.remote_version) return;
-    keyset ref = {0}, all = {0}, orphans = {0};
+    ts_strlist ref = {0}, all = {0}, orphans = {0};
     ts_segment_meta *segs = NULL;
     size_t nsegs = 0;
     ts_index_partition_prefix(p->topic, p->id, prefix, sizeof(prefix));
     if (ts_index_snapshot_meta(p->idx, &segs, &nsegs)) return;
-    for (size_t i = 0; i < nsegs; i++) keyset_add(&ref, segs[i].object_key);
+    for (size_t i = 0; i < nsegs; i++) ts_strlist_add(&ref, segs[i].object_key);
     ts_index_snapshot_free(segs, nsegs);
     char sprefix[TS_INDEX_KEY_MAX];
     ts_index_segment_prefix(p->topic, p->id, sprefix, sizeof(sprefix));
@@ -1295,18 +1334,18 @@ static void sweep_orphans(ts_partition *p)
     if (referenced_by_bucket(p, prefix, &ref) == 0 &&
         (st = ts_objstore_list(p->eng->os, sprefix, collect_key_cb, &all, err, sizeof(err))) == TS_OK) {
         for (size_t i = 0; i < all.n; i++)
-            if (!keyset_has(&ref, all.keys[i])) keyset_add(&orphans, all.keys[i]);
+            if (!ts_strlist_has(&ref, all.v[i])) ts_strlist_add(&orphans, all.v[i]);
         if (orphans.n) {
             ts_log_info("tiering", "%s-%d: deleting %zu orphan object(s) left by an interrupted "
                         "upload or retention", p->topic, p->id, orphans.n);
-            st = ts_objstore_delete_many(p->eng->os, (const char *const *)orphans.keys, orphans.n,
+            st = ts_objstore_delete_many(p->eng->os, (const char *const *)orphans.v, orphans.n,
                                          err, sizeof(err));
         }
     }
     if (st) ts_log_warn("tiering", "%s-%d: orphan sweep: %s", p->topic, p->id, err);
-    keyset_free(&ref);
-    keyset_free(&all);
-    keyset_free(&orphans);
+    ts_strlist_free(&ref);
+    ts_strlist_free(&all);
+    ts_strlist_free(&orphans);
 }
 
 /* Background duties. Thread: the engine's background thread. */
@@ -1359,7 +1398,8 @@ void ts_part_tick(ts_partition *p)
         if (sum.version != sum.remote_version && ts_index_sync_remote(p->idx, err, sizeof(err)))
             ts_log_warn("tiering", "%s-%d: remote manifest still pending: %s", p->topic, p->id, err);
     }
-    ts_partition_enforce_retention(p, err, sizeof(err));
+    /* A failure was logged as a WARN where it happened; the next tick retries. */
+    (void)ts_partition_enforce_retention(p, err, sizeof(err));
 }
 
 uint64_t ts_part_local_bytes(ts_partition *p)
@@ -1423,19 +1463,15 @@ void ts_part_roll_for_budget(ts_partition *p)
 
 /* ---- placement ----------------------------------------------------------- */
 
-static int cmp_info(const void *a, const void *b)
+int ts_part_info_cmp_base(const void *a, const void *b)
 {
     const ts_segment_info *x = a, *y = b;
     return x->base_offset < y->base_offset ? -1 : x->base_offset > y->base_offset;
 }
 
-/* Merges local segment rows and remote manifest entries by base offset. */
-ts_status ts_placement_merge(int32_t partition, ts_segment_info *local, size_t nlocal,
-                             const ts_segment_meta *remote, size_t nremote,
-                             ts_segment_info **rows, size_t *nrows);
-ts_status ts_placement_merge(int32_t partition, ts_segment_info *local, size_t nlocal,
-                             const ts_segment_meta *remote, size_t nremote,
-                             ts_segment_info **rows, size_t *nrows)
+ts_status ts_part_placement_merge(int32_t partition, ts_segment_info *local, size_t nlocal,
+                                  const ts_segment_meta *remote, size_t nremote,
+                                  ts_segment_info **rows, size_t *nrows)
 {
     ts_segment_info *r = calloc(nlocal + nremote + 1, sizeof(*r));
     if (!r) return TS_E_NOMEM;
@@ -1461,7 +1497,7 @@ ts_status ts_placement_merge(int32_t partition, ts_segment_info *local, size_t n
         hit->stored_bytes = m->stored_bytes;
         snprintf(hit->object_key, sizeof(hit->object_key), "%s", m->object_key);
     }
-    qsort(r, n, sizeof(*r), cmp_info);
+    qsort(r, n, sizeof(*r), ts_part_info_cmp_base);
     *rows = r;
     *nrows = n;
     return TS_OK;
@@ -1491,7 +1527,7 @@ ts_status ts_partition_placement(ts_partition *p, ts_segment_info **rows, size_t
         r->active = i + 1 == p->nsegs;
     }
     pthread_mutex_unlock(&p->mu);
-    ts_status st = local ? ts_placement_merge(p->id, local, nlocal, remote, nremote, rows, nrows)
+    ts_status st = local ? ts_part_placement_merge(p->id, local, nlocal, remote, nremote, rows, nrows)
                          : TS_E_NOMEM;
     free(local);
     ts_index_snapshot_free(remote, nremote);

@@ -25,6 +25,7 @@
 #include "common/crc32c.h"
 #include "common/err.h"
 #include "common/fsutil.h"
+#include "common/strlist.h"
 #include "common/log.h"
 #include "index/index.h"
 #include "internal.h"
@@ -32,23 +33,11 @@
 #include "reader/reader.h"
 #include "segment.h"
 
-ts_status ts_placement_merge(int32_t partition, ts_segment_info *local, size_t nlocal,
-                             const ts_segment_meta *remote, size_t nremote,
-                             ts_segment_info **rows, size_t *nrows);
-ts_status ts_topic_partitions_scan(const char *data_dir, ts_objstore *os, const char *topic,
-                                   int32_t **parts, size_t *nparts, char *errstr, size_t errlen);
-
-static int cmp_base(const void *a, const void *b)
-{
-    const ts_segment_info *x = a, *y = b;
-    return x->base_offset < y->base_offset ? -1 : x->base_offset > y->base_offset;
-}
-
 static ts_status open_store(const ts_config *cfg, ts_objstore **os, char *errstr, size_t errlen)
 {
     *os = NULL;
-    if (!ts_config_get_bool(cfg, "remote.storage.enable")) return TS_OK;
-    const char *url = ts_config_get_str(cfg, "remote.storage.url");
+    if (!ts_config_settings(cfg)->remote_storage_enable) return TS_OK;
+    const char *url = ts_config_settings(cfg)->remote_storage_url;
     if (!url[0]) return TS_OK;
     return ts_objstore_open(url, cfg, os, errstr, errlen);
 }
@@ -98,7 +87,7 @@ static ts_status scan_local(const char *dir, int32_t partition, size_t max_batch
         }
         closedir(d);
         if (nlocal) {
-            qsort(local, nlocal, sizeof(*local), cmp_base);
+            qsort(local, nlocal, sizeof(*local), ts_part_info_cmp_base);
             local[nlocal - 1].active = local[nlocal - 1].base_offset == newest;
         }
     }
@@ -129,11 +118,11 @@ static ts_status load_remote(const ts_config *cfg, const char *topic, int32_t pa
     if ((st == TS_E_NOT_FOUND || st == TS_E_CORRUPT) && *os) {
         ts_index_destroy(idx);
         idx = NULL;
-        char tmp[] = "/tmp/tierctl-XXXXXX";
-        if (!mkdtemp(tmp)) return ts_err_set(errstr, errlen, TS_E_IO, "cannot create a temp dir");
-        st = ts_index_create(topic, partition, tmp, *os, &idx, errstr, errlen);
-        if (!st) st = ts_index_load_remote(idx, errstr, errlen);
-        ts_fs_rmtree(tmp, NULL, 0);
+        st = ts_index_create(topic, partition, dir, *os, &idx, errstr, errlen);
+        if (!st) {
+            ts_index_set_memory_only(idx); /* the local file stays as it is, or absent */
+            st = ts_index_load_remote(idx, errstr, errlen);
+        }
     }
     if (st == TS_E_NOT_FOUND) st = TS_OK;
     if (!st) st = ts_index_snapshot(idx, segs, nsegs);
@@ -163,13 +152,13 @@ static ts_status view_open(const ts_config *cfg, const char *topic, int32_t part
     memset(v, 0, sizeof(*v));
     if (!ts_topic_name_valid(topic))
         return ts_err_set(errstr, errlen, TS_E_INVAL, "invalid topic name '%s'", topic ? topic : "");
-    const char *data_dir = ts_config_get_str(cfg, "log.dirs");
+    const char *data_dir = ts_config_settings(cfg)->log_dirs;
     char dir[PATH_MAX];
     snprintf(dir, sizeof(dir), "%s/%s-%d", data_dir, topic, partition);
     ts_segment_info *local = NULL;
     size_t nlocal = 0;
     int exists = 0;
-    ts_status st = scan_local(dir, partition, (size_t)ts_config_get_int(cfg, "message.max.bytes"),
+    ts_status st = scan_local(dir, partition, (size_t)ts_config_settings(cfg)->message_max_bytes,
                               &local, &nlocal, &exists, errstr, errlen);
     if (!st) st = load_remote(cfg, topic, partition, dir, exists, &v->os, &v->remote, &v->nremote,
                               errstr, errlen);
@@ -178,7 +167,7 @@ static ts_status view_open(const ts_config *cfg, const char *topic, int32_t part
                         "partition %s-%d not found in %s nor in the bucket", topic, partition,
                         data_dir);
     if (!st) {
-        st = ts_placement_merge(partition, local, nlocal, v->remote, v->nremote, &v->rows,
+        st = ts_part_placement_merge(partition, local, nlocal, v->remote, v->nremote, &v->rows,
                                 &v->nrows);
         if (st) ts_err_set(errstr, errlen, st, "out of memory");
     }
@@ -188,8 +177,7 @@ static ts_status view_open(const ts_config *cfg, const char *topic, int32_t part
 }
 
 typedef struct keylist {
-    char **k;
-    size_t n, cap;
+    ts_strlist l;
     int oom;
 } keylist;
 
@@ -197,27 +185,11 @@ static int keylist_cb(const char *key, uint64_t size, void *opaque)
 {
     (void)size;
     keylist *l = opaque;
-    if (l->n == l->cap) {
-        size_t nc = l->cap ? l->cap * 2 : 64;
-        char **nk = realloc(l->k, nc * sizeof(char *));
-        if (!nk) {
-            l->oom = 1;
-            return 1;
-        }
-        l->k = nk;
-        l->cap = nc;
-    }
-    if (!(l->k[l->n] = strdup(key))) {
+    if (ts_strlist_add(&l->l, key)) {
         l->oom = 1;
         return 1;
     }
-    l->n++;
     return 0;
-}
-
-static int cmp_strp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* Marks remote-only rows whose object the bucket does not list as
@@ -237,17 +209,16 @@ static void mark_missing(view *v, const char *topic, int32_t partition)
         ts_log_warn("tiering", "%s-%d: cannot list %s to check that segment objects exist: %s",
                     topic, partition, prefix, err);
     } else {
-        if (l.n) qsort(l.k, l.n, sizeof(char *), cmp_strp);
+        ts_strlist_sort(&l.l);
         for (size_t i = 0; i < v->nrows; i++) {
             ts_segment_info *r = &v->rows[i];
             const char *key = r->object_key;
             if (r->location == TS_LOC_REMOTE &&
-                !(l.n && bsearch(&key, l.k, l.n, sizeof(char *), cmp_strp)))
+                !ts_strlist_sorted_has(&l.l, key))
                 r->location = TS_LOC_MISSING;
         }
     }
-    for (size_t i = 0; i < l.n; i++) free(l.k[i]);
-    free(l.k);
+    ts_strlist_free(&l.l);
 }
 
 ts_status ts_placement_offline(const ts_config *cfg, const char *topic, int32_t partition,
@@ -338,7 +309,7 @@ ts_status ts_verify_offline(const ts_config *cfg, const char *topic, int32_t par
         return ts_err_set(errstr, errlen, TS_E_IO, "cannot create a temp dir");
     }
     st = ts_chunk_cache_create(tmp, 0, &cache, errstr, errlen);
-    size_t max_batch = (size_t)ts_config_get_int(cfg, "message.max.bytes");
+    size_t max_batch = (size_t)ts_config_settings(cfg)->message_max_bytes;
     ts_status first_fail = TS_OK;
     for (size_t i = 0; !st && i < v.nremote; i++) {
         const ts_segment_meta *m = &v.remote[i];
@@ -387,7 +358,7 @@ ts_status ts_topic_partitions_offline(const ts_config *cfg, const char *topic, i
     ts_objstore *os = NULL;
     ts_status st = open_store(cfg, &os, errstr, errlen);
     if (st) return st;
-    st = ts_topic_partitions_scan(ts_config_get_str(cfg, "log.dirs"), os, topic, parts, nparts,
+    st = ts_eng_partitions_scan(ts_config_settings(cfg)->log_dirs, os, topic, parts, nparts,
                                   errstr, errlen);
     ts_objstore_destroy(os);
     return st;
@@ -395,28 +366,15 @@ ts_status ts_topic_partitions_offline(const ts_config *cfg, const char *topic, i
 
 /* ---- topic listing ------------------------------------------------------- */
 
-typedef struct names {
-    char **v;
-    size_t n, cap;
-} names;
-
-static void names_add(names *s, const char *name, size_t len)
+/* Adds the topic name name[0..len) unless invalid or already there. */
+static void names_add(ts_strlist *s, const char *name, size_t len)
 {
     char t[256];
     if (len == 0 || len >= sizeof(t)) return;
     memcpy(t, name, len);
     t[len] = '\0';
     if (!ts_topic_name_valid(t)) return;
-    for (size_t i = 0; i < s->n; i++)
-        if (!strcmp(s->v[i], t)) return;
-    if (s->n == s->cap) {
-        size_t nc = s->cap ? s->cap * 2 : 16;
-        char **nv = realloc(s->v, nc * sizeof(char *));
-        if (!nv) return;
-        s->v = nv;
-        s->cap = nc;
-    }
-    if ((s->v[s->n] = strdup(t))) s->n++;
+    if (!ts_strlist_has(s, t)) (void)ts_strlist_add(s, t);
 }
 
 static int manifest_topic_cb(const char *key, uint64_t size, void *opaque)
@@ -428,16 +386,11 @@ static int manifest_topic_cb(const char *key, uint64_t size, void *opaque)
     return 0;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 ts_status ts_topics_offline(const ts_config *cfg, char ***topics, size_t *ntopics, char *errstr,
                             size_t errlen)
 {
-    names s = {0};
-    const char *data_dir = ts_config_get_str(cfg, "log.dirs");
+    ts_strlist s = {0};
+    const char *data_dir = ts_config_settings(cfg)->log_dirs;
     DIR *d = opendir(data_dir);
     struct dirent *de;
     while (d && (de = readdir(d))) {
@@ -457,7 +410,7 @@ ts_status ts_topics_offline(const ts_config *cfg, char ***topics, size_t *ntopic
         ts_topics_free(s.v, s.n);
         return st;
     }
-    if (s.n) qsort(s.v, s.n, sizeof(char *), cmp_str);
+    ts_strlist_sort(&s);
     *topics = s.v;
     *ntopics = s.n;
     return TS_OK;

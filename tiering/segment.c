@@ -44,46 +44,6 @@ static void stem_path(const ts_segment *s, const char *ext, char *out, size_t le
     snprintf(out, len, "%.*s%s", (int)n, s->path, ext);
 }
 
-static ssize_t pread_full(int fd, void *buf, size_t len, uint64_t off)
-{
-    size_t got = 0;
-    while (got < len) {
-        ssize_t r = pread(fd, (uint8_t *)buf + got, len - got, (off_t)(off + got));
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) return -1;
-        if (r == 0) break;
-        got += (size_t)r;
-    }
-    return (ssize_t)got;
-}
-
-static int write_full(int fd, const void *buf, size_t len)
-{
-    const uint8_t *p = buf;
-    while (len) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return -1;
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
-static int pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
-{
-    const uint8_t *p = buf;
-    while (len) {
-        ssize_t w = pwrite(fd, p, len, (off_t)off);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return -1;
-        p += w;
-        off += (uint64_t)w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
 static ts_segment *seg_alloc(const char *dir, int64_t base, uint32_t interval)
 {
     ts_segment *s = calloc(1, sizeof(*s));
@@ -263,7 +223,7 @@ static ts_status scan_from(ts_segment *s, uint64_t pos, uint64_t file_size, int 
         ts_batch_hdr h;
         char e[256];
         if (file_size - pos < TS_BATCH_HEADER_SIZE ||
-            pread_full(s->fd, hb, sizeof(hb), pos) != (ssize_t)sizeof(hb) ||
+            ts_fs_read_full(s->fd, hb, sizeof(hb), pos) != (ssize_t)sizeof(hb) ||
             ts_batch_parse_header(hb, sizeof(hb), max_batch, &h, e, sizeof(e)) ||
             pos + ts_batch_total_size(&h) > file_size || h.base_offset <= s->last_offset ||
             h.base_offset < s->base_offset ||
@@ -282,7 +242,7 @@ static ts_status scan_from(ts_segment *s, uint64_t pos, uint64_t file_size, int 
                 buf = nb;
                 cap = sz;
             }
-            if (pread_full(s->fd, buf, sz, pos) != (ssize_t)sz ||
+            if (ts_fs_read_full(s->fd, buf, sz, pos) != (ssize_t)sz ||
                 ts_batch_validate(buf, sz, max_batch, &h, e, sizeof(e))) {
                 *bad_pos = pos;
                 break;
@@ -377,7 +337,7 @@ ts_status ts_segment_open(const char *dir, int64_t base_offset, int active, int 
             s->bytes_since_entry = 0;
             uint8_t hb[TS_BATCH_HEADER_SIZE];
             ts_batch_hdr h;
-            if (pread_full(s->fd, hb, sizeof(hb), 0) == (ssize_t)sizeof(hb) &&
+            if (ts_fs_read_full(s->fd, hb, sizeof(hb), 0) == (ssize_t)sizeof(hb) &&
                 !ts_batch_parse_header(hb, sizeof(hb), max_batch, &h, NULL, 0))
                 s->first_ts = h.max_timestamp;
         }
@@ -432,7 +392,7 @@ ts_status ts_segment_append(ts_segment *s, const uint8_t *data, size_t len,
                             char *errstr, size_t errlen)
 {
     uint64_t start = s->size;
-    if (pwrite_full(s->fd, data, len, start)) {
+    if (ts_fs_write_full(s->fd, data, len, (int64_t)start) < 0) {
         int e = errno;
         /* Leave no partial batch behind: the next append or recovery must
          * find the log ending on a batch boundary. */
@@ -463,12 +423,12 @@ ts_status ts_segment_append(ts_segment *s, const uint8_t *data, size_t len,
         if (added & 1) {
             ts_wr32(e, s->oidx[s->n_oidx - 1].rel);
             ts_wr32(e + 4, s->oidx[s->n_oidx - 1].pos);
-            if (write_full(s->oidx_fd, e, OIDX_SIZE)) goto idx_fail;
+            if (ts_fs_write_full(s->oidx_fd, e, OIDX_SIZE, TS_FS_AT_POS) < 0) goto idx_fail;
         }
         if (added & 2) {
             ts_wr64(e, (uint64_t)s->tidx[s->n_tidx - 1].ts);
             ts_wr32(e + 8, s->tidx[s->n_tidx - 1].rel);
-            if (write_full(s->tidx_fd, e, TIDX_SIZE)) goto idx_fail;
+            if (ts_fs_write_full(s->tidx_fd, e, TIDX_SIZE, TS_FS_AT_POS) < 0) goto idx_fail;
         }
     }
     return TS_OK;
@@ -566,7 +526,7 @@ ts_status ts_segment_read(ts_segment *s, uint64_t start_pos, uint64_t limit, int
     /* Skip to the batch containing offset (at most one index interval). */
     for (;;) {
         if (pos + TS_BATCH_HEADER_SIZE > limit) return TS_OK; /* nothing at/after offset */
-        if (pread_full(s->fd, hb, sizeof(hb), pos) != (ssize_t)sizeof(hb))
+        if (ts_fs_read_full(s->fd, hb, sizeof(hb), pos) != (ssize_t)sizeof(hb))
             return ts_err_set(errstr, errlen, TS_E_IO, "read of %s at %llu failed", s->path,
                               (unsigned long long)pos);
         ts_status st = ts_batch_parse_header(hb, sizeof(hb), max_batch, &h, errstr, errlen);
@@ -582,7 +542,7 @@ ts_status ts_segment_read(ts_segment *s, uint64_t start_pos, uint64_t limit, int
     ts_status st = ts_buf_reserve(out, want);
     if (st) return ts_err_set(errstr, errlen, st, "read buffer limit reached");
     uint8_t *dst = out->data + out->len;
-    if (pread_full(s->fd, dst, want, pos) != (ssize_t)want)
+    if (ts_fs_read_full(s->fd, dst, want, pos) != (ssize_t)want)
         return ts_err_set(errstr, errlen, TS_E_IO, "read of %s at %llu failed", s->path,
                           (unsigned long long)pos);
     size_t used = 0;
@@ -606,7 +566,7 @@ ts_status ts_segment_find_time(ts_segment *s, uint64_t start_pos, uint64_t limit
     while (pos + TS_BATCH_HEADER_SIZE <= limit) {
         uint8_t hb[TS_BATCH_HEADER_SIZE];
         ts_batch_hdr h;
-        if (pread_full(s->fd, hb, sizeof(hb), pos) != (ssize_t)sizeof(hb) ||
+        if (ts_fs_read_full(s->fd, hb, sizeof(hb), pos) != (ssize_t)sizeof(hb) ||
             ts_batch_parse_header(hb, sizeof(hb), max_batch, &h, errstr, errlen))
             return ts_err_set(errstr, errlen, TS_E_CORRUPT, "%s: bad batch at %llu", s->path,
                               (unsigned long long)pos);
@@ -635,7 +595,7 @@ ts_status ts_segment_scan_file(const char *path, size_t max_batch, int64_t *last
     while (pos + TS_BATCH_HEADER_SIZE <= size) {
         uint8_t hb[TS_BATCH_HEADER_SIZE];
         ts_batch_hdr h;
-        if (pread_full(fd, hb, sizeof(hb), pos) != (ssize_t)sizeof(hb) ||
+        if (ts_fs_read_full(fd, hb, sizeof(hb), pos) != (ssize_t)sizeof(hb) ||
             ts_batch_parse_header(hb, sizeof(hb), max_batch, &h, NULL, 0) ||
             pos + ts_batch_total_size(&h) > size)
             break;

@@ -42,19 +42,6 @@ size_t ts_uploader_seek_table(const ts_chunk_meta *chunks, uint32_t n, uint8_t *
     return pos;
 }
 
-static ssize_t pread_full(int fd, uint8_t *buf, size_t len, uint64_t off)
-{
-    size_t got = 0;
-    while (got < len) {
-        ssize_t r = pread(fd, buf + got, len - got, (off_t)(off + got));
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) return -1;
-        if (r == 0) break;
-        got += (size_t)r;
-    }
-    return (ssize_t)got;
-}
-
 /* Upload state for one attempt; freed by upload_cleanup. */
 typedef struct up {
     int fd;
@@ -167,7 +154,7 @@ ts_status ts_uploader_upload_segment(ts_objstore *os, ts_index *idx, const ts_up
     while (pos < seg_size) {
         uint8_t hdrb[TS_BATCH_HEADER_SIZE];
         ts_batch_hdr h;
-        if (pread_full(u.fd, hdrb, sizeof(hdrb), pos) != (ssize_t)sizeof(hdrb) ||
+        if (ts_fs_read_full(u.fd, hdrb, sizeof(hdrb), (int64_t)pos) != (ssize_t)sizeof(hdrb) ||
             ts_batch_parse_header(hdrb, sizeof(hdrb), req->max_batch_bytes, &h, errstr, errlen)) {
             st = ts_err_prefix(errstr, errlen, TS_E_CORRUPT, "segment %s at position %llu",
                                req->segment_path, (unsigned long long)pos);
@@ -198,7 +185,7 @@ ts_status ts_uploader_upload_segment(ts_objstore *os, ts_index *idx, const ts_up
             u.raw = nr;
             u.raw_cap = raw_len + bsz;
         }
-        if (pread_full(u.fd, u.raw + raw_len, bsz, pos) != (ssize_t)bsz) {
+        if (ts_fs_read_full(u.fd, u.raw + raw_len, bsz, (int64_t)pos) != (ssize_t)bsz) {
             st = ts_err_set(errstr, errlen, TS_E_IO, "short read of segment %s at %llu",
                             req->segment_path, (unsigned long long)pos);
             goto out;

@@ -30,6 +30,24 @@ if [ $rc -ne 0 ] && grep -q "nosuch" "$tmp/o"; then ok unknown_topic; else cat "
 "$T" -c "$tmp/ok.properties" placement 'bad/topic' >"$tmp/o" 2>&1; rc=$?
 if [ $rc -ne 0 ] && grep -q "invalid topic" "$tmp/o"; then ok invalid_topic; else cat "$tmp/o"; ko invalid_topic; fi
 
+# Numbers are checked (strtoll, end and range), the message names the
+# argument and the value, and nothing runs (exit status 2).
+"$T" -c "$tmp/ok.properties" locate t 0 12abc >"$tmp/o" 2>&1; rc=$?
+if [ $rc -eq 2 ] && grep -q "invalid value '12abc' for OFFSET" "$tmp/o"; then ok bad_offset_refused
+else cat "$tmp/o"; ko bad_offset_refused; fi
+"$T" -c "$tmp/ok.properties" locate t 99999999999999999999 0 >"$tmp/o" 2>&1; rc=$?
+if [ $rc -eq 2 ] && grep -q "invalid value '99999999999999999999' for PARTITION" "$tmp/o"; then
+  ok bad_partition_refused; else cat "$tmp/o"; ko bad_partition_refused; fi
+if [ -n "$DEMO" ]; then
+  "$DEMO" --dir "$tmp/nodemo" --mb 12abc >"$tmp/o" 2>&1; rc=$?
+  if [ $rc -eq 2 ] && grep -q "invalid value '12abc' for --mb: expected an integer from 1" "$tmp/o" &&
+     [ ! -e "$tmp/nodemo" ]; then ok demo_bad_number_refused
+  else cat "$tmp/o"; ko demo_bad_number_refused; fi
+  "$DEMO" --dir "$tmp/nodemo" --partitions 0 >"$tmp/o" 2>&1; rc=$?
+  if [ $rc -eq 2 ] && grep -q "invalid value '0' for --partitions: expected an integer from 1 to 64" "$tmp/o"
+  then ok demo_partitions_range; else cat "$tmp/o"; ko demo_partitions_range; fi
+fi
+
 if [ -n "$DEMO" ] && [ -x /usr/bin/python3 ]; then
   "$DEMO" --dir "$tmp/demo" --mb 24 --partitions 2 >"$tmp/demo.log" 2>&1 || { cat "$tmp/demo.log"; ko demo_data; }
   C=$tmp/demo/demo.properties

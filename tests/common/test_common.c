@@ -16,6 +16,7 @@
 #include "common/fsutil.h"
 #include "common/pool.h"
 #include "common/retry.h"
+#include "common/strlist.h"
 #include "tt.h"
 
 uint32_t ts_crc32c_sw(uint32_t crc, const void *data, size_t len);
@@ -232,6 +233,73 @@ TT_TEST(status_table_names_and_retriable)
     TT_ASSERT(!ts_status_is_retriable((ts_status)-999));
 }
 
+TT_TEST(config_typed_settings)
+{
+    char err[512] = "";
+    TT_ASSERT_MSG(ts_config_table_check(err, sizeof(err)) == 0, "%s", err);
+    /* Defaults, with or without a config. */
+    const ts_settings *d = ts_config_settings(NULL);
+    TT_ASSERT_EQ_INT(d->log_segment_bytes, 1073741824);
+    TT_ASSERT_EQ_INT(d->log_retention_bytes, -1);
+    TT_ASSERT_EQ_INT(d->remote_storage_enable, 1);
+    TT_ASSERT_STR(d->log_dirs, "/tmp/tierstore-data");
+    TT_ASSERT_STR(d->s3_path_style_access, "auto");
+    ts_config *c = ts_config_create();
+    const ts_settings *s = ts_config_settings(c);
+    TT_ASSERT_EQ_INT(s->log_segment_bytes, d->log_segment_bytes);
+    TT_ASSERT_STR(s->remote_storage_url, "");
+    /* Set, set again, and a refused value leaves the field alone. */
+    TT_OK(ts_config_set(c, "log.segment.bytes", "16777216", err, sizeof(err)));
+    TT_OK(ts_config_set(c, "remote.storage.enable", "false", err, sizeof(err)));
+    TT_OK(ts_config_set(c, "remote.storage.url", "file:///tmp/a", err, sizeof(err)));
+    TT_OK(ts_config_set(c, "remote.storage.url", "file:///tmp/b", err, sizeof(err)));
+    TT_ASSERT_EQ_INT(ts_config_set(c, "log.segment.bytes", "1", err, sizeof(err)), TS_E_CONFIG);
+    TT_ASSERT_EQ_INT(s->log_segment_bytes, 16777216);
+    TT_ASSERT_EQ_INT(s->remote_storage_enable, 0);
+    TT_ASSERT_STR(s->remote_storage_url, "file:///tmp/b");
+    /* The by-name getters agree with the fields. */
+    TT_ASSERT_EQ_INT(ts_config_get_int(c, "log.segment.bytes"), s->log_segment_bytes);
+    TT_ASSERT_EQ_INT(ts_config_get_bool(c, "remote.storage.enable"), 0);
+    /* A copy (how topic overrides start) has its own fields; overriding
+     * the copy leaves the original as it was. */
+    ts_config *t = ts_config_dup(c);
+    const ts_settings *ts = ts_config_settings(t);
+    TT_ASSERT(ts != s);
+    TT_ASSERT_STR(ts->remote_storage_url, "file:///tmp/b");
+    TT_OK(ts_config_set(t, "log.segment.bytes", "2097152", err, sizeof(err)));
+    TT_ASSERT_EQ_INT(ts->log_segment_bytes, 2097152);
+    TT_ASSERT_EQ_INT(s->log_segment_bytes, 16777216);
+    ts_config_destroy(c);
+    TT_ASSERT_STR(ts->remote_storage_url, "file:///tmp/b"); /* owned by t */
+    ts_config_destroy(t);
+}
+
+TT_TEST(strlist_grows_sorts_and_searches)
+{
+    ts_strlist l = {0};
+    char name[16];
+    for (int i = 99; i >= 0; i--) { /* past the first growth steps */
+        snprintf(name, sizeof(name), "k%03d", i);
+        TT_ASSERT_EQ_INT(ts_strlist_add(&l, name), 0);
+    }
+    TT_ASSERT_EQ_INT(ts_strlist_addn(&l, "topic/0/x", 5), 0);
+    TT_ASSERT_EQ_INT(l.n, 101);
+    TT_ASSERT_STR(l.v[100], "topic");
+    TT_ASSERT(ts_strlist_has(&l, "k042") && ts_strlist_has(&l, "topic"));
+    TT_ASSERT(!ts_strlist_has(&l, "k100") && !ts_strlist_has(&l, "topic/"));
+    ts_strlist_sort(&l);
+    for (size_t i = 1; i < l.n; i++) TT_ASSERT(strcmp(l.v[i - 1], l.v[i]) < 0);
+    TT_ASSERT_STR(l.v[0], "k000");
+    TT_ASSERT(ts_strlist_sorted_has(&l, "k000") && ts_strlist_sorted_has(&l, "topic"));
+    TT_ASSERT(!ts_strlist_sorted_has(&l, "k1000"));
+    const char *a = "a", *b = "b";
+    TT_ASSERT(ts_strptr_cmp(&a, &b) < 0 && ts_strptr_cmp(&b, &a) > 0 && ts_strptr_cmp(&a, &a) == 0);
+    ts_strlist_free(&l);
+    TT_ASSERT(l.v == NULL && l.n == 0);
+    TT_ASSERT(!ts_strlist_sorted_has(&l, "k000"));
+    ts_strlist_free(&l); /* an empty list frees again */
+}
+
 int main(int argc, char **argv)
 {
     TT_INIT(argc, argv);
@@ -245,5 +313,7 @@ int main(int argc, char **argv)
     TT_RUN(retry_policy);
     TT_RUN(atomic_write_and_errors);
     TT_RUN(err_prefix_keeps_message);
+    TT_RUN(config_typed_settings);
+    TT_RUN(strlist_grows_sorts_and_searches);
     return tt_summary();
 }

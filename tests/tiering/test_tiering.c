@@ -4,10 +4,12 @@
  * Object store: a file:// bucket in a temp dir (and the fault injector).
  */
 #include <dirent.h>
+#include <dlfcn.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -749,7 +751,7 @@ TT_TEST(recover_everything_from_the_bucket)
     TT_OKE(env_open(&e), e.err);
     int32_t *parts;
     size_t np;
-    TT_OKE(ts_engine_topic_partitions(e.eng, "r", &parts, &np, e.err, sizeof(e.err)), e.err);
+    TT_OKE(ts_topic_partitions(e.eng, "r", &parts, &np, e.err, sizeof(e.err)), e.err);
     TT_ASSERT_EQ_INT(np, 2);
     free(parts);
     for (int part = 0; part < 2; part++) {
@@ -1567,11 +1569,91 @@ TT_TEST(local_budget_never_deletes_unuploaded_data)
     env_done(&e);
 }
 
+/* mkdtemp(3) interposed: counts the temporary directories the engine's
+ * offline views make (the read-only placement view made one under /tmp to
+ * let the index write a manifest it then threw away). */
+static atomic_int g_mkdtemps;
+char *mkdtemp(char *tmpl)
+{
+    static char *(*real)(char *);
+    if (!real) real = (char *(*)(char *))dlsym(RTLD_NEXT, "mkdtemp");
+    atomic_fetch_add(&g_mkdtemps, 1);
+    return real(tmpl);
+}
+
+/* The read-only placement view of a partition only the bucket holds writes
+ * nothing: no temporary directory, no local manifest, no partition dir. */
+TT_TEST(offline_placement_writes_nothing)
+{
+    env e;
+    env_init(&e, (const char *[]){"log.segment.bytes", "50000", NULL});
+    TT_OKE(env_open(&e), e.err);
+    ts_partition *p;
+    TT_OKE(ts_partition_open(e.eng, "ro", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(append_n(p, 20, 10, 200, 1, e.err, sizeof(e.err)), e.err);
+    TT_OKE(roll(p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(ts_partition_wait_uploaded(p, 30000, e.err, sizeof(e.err)), e.err);
+    ts_engine_close(e.eng);
+    e.eng = NULL;
+    char pdir[700];
+    snprintf(pdir, sizeof(pdir), "%s/ro-0", e.data);
+    TT_OK(ts_fs_rmtree(pdir, e.err, sizeof(e.err)));
+    int before = atomic_load(&g_mkdtemps);
+    ts_segment_info *rows = NULL;
+    size_t n = 0;
+    TT_OKE(ts_placement_offline(e.cfg, "ro", 0, &rows, &n, e.err, sizeof(e.err)), e.err);
+    TT_ASSERT(n >= 1 && rows[0].location == TS_LOC_REMOTE);
+    free(rows);
+    TT_ASSERT_EQ_INT(atomic_load(&g_mkdtemps) - before, 0);
+    struct stat sb;
+    TT_ASSERT_MSG(stat(pdir, &sb) != 0, "%s was created by a read-only view", pdir);
+    env_done(&e);
+}
+
+/* ts_partition_enforce_retention returns what failed (it returned TS_OK
+ * whatever happened): here the remote manifest update, its directory in
+ * the bucket replaced by a file (the index keeps the new log start locally
+ * and the objects until a remote manifest is durable). Once the bucket is
+ * whole again the same call succeeds. */
+TT_TEST(enforce_retention_returns_its_error)
+{
+    env e;
+    env_init(&e, (const char *[]){"log.segment.bytes", "50000", "log.local.retention.bytes", "0",
+                                   NULL});
+    TT_OKE(env_open(&e), e.err);
+    ts_partition *p;
+    TT_OKE(ts_partition_open(e.eng, "rerr", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(append_n(p, 40, 10, 200, 1, e.err, sizeof(e.err)), e.err);
+    TT_OKE(roll(p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(ts_partition_wait_uploaded(p, 30000, e.err, sizeof(e.err)), e.err);
+    const char *k[] = {"retention.bytes"}, *v[] = {"1"};
+    TT_OKE(ts_topic_set_config(e.eng, "rerr", k, v, 1, e.err, sizeof(e.err)), e.err);
+    char mdir[900], aside[920];
+    snprintf(mdir, sizeof(mdir), "%s/rerr/0/manifests", e.bucket);
+    snprintf(aside, sizeof(aside), "%s.aside", mdir);
+    TT_ASSERT(rename(mdir, aside) == 0);
+    FILE *f = fopen(mdir, "w");
+    TT_ASSERT(f != NULL);
+    fclose(f);
+    ts_offsets before, after;
+    TT_OK(ts_partition_offsets(p, &before));
+    ts_status st = ts_partition_enforce_retention(p, e.err, sizeof(e.err));
+    TT_ASSERT_MSG(st != TS_OK, "retention reported TS_OK with the manifest unwritable");
+    TT_ASSERT_MSG(strstr(e.err, "rerr-0") && strstr(e.err, "manifest"), "message: %s", e.err);
+    TT_ASSERT(unlink(mdir) == 0 && rename(aside, mdir) == 0);
+    TT_OKE(ts_partition_enforce_retention(p, e.err, sizeof(e.err)), e.err);
+    TT_OK(ts_partition_offsets(p, &after));
+    TT_ASSERT(after.log_start_offset > before.log_start_offset);
+    env_done(&e);
+}
+
 int main(int argc, char **argv)
 {
     TT_INIT(argc, argv);
     tt_tmpdir(g_root, sizeof(g_root), "tiering");
     TT_RUN(append_rejects_bad_batches_atomically);
+    TT_RUN(enforce_retention_returns_its_error);
+    TT_RUN(offline_placement_writes_nothing);
     TT_RUN(append_refuses_batches_whose_records_do_not_parse);
     TT_RUN(reads_roll_and_ranges);
     TT_RUN(recovery_truncates_torn_tail_and_rebuilds_indexes);

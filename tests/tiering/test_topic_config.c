@@ -49,7 +49,7 @@ static void env_close(env *e)
 
 static int64_t topic_int(env *e, const char *topic, const char *key)
 {
-    ts_config *c = ts_engine_topic_config(e->eng, topic);
+    ts_config *c = ts_eng_topic_config(e->eng, topic);
     int64_t v = c ? ts_config_get_int(c, key) : -12345;
     ts_config_destroy(c);
     return v;
@@ -139,7 +139,7 @@ TT_TEST(older_data_dirs_keep_their_configs)
     TT_CHECK_OKE(env_open(&e), e.err);
     TT_CHECK_EQ_INT(topic_int(&e, "old", "log.segment.bytes"), 80000);
     TT_CHECK_EQ_INT(topic_int(&e, "dirty", "log.segment.bytes"), 90000);
-    ts_config *c = ts_engine_topic_config(e.eng, "dirty");
+    ts_config *c = ts_eng_topic_config(e.eng, "dirty");
     TT_CHECK(c && strcmp(ts_config_get_str(c, "log.dirs"), "/etc") != 0);
     ts_config_destroy(c);
     /* rewriting moves it to the new layout; the old file goes */
