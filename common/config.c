@@ -87,6 +87,11 @@ static const prop g_props[] = {
      "Chunks a sequential cold reader prefetches ahead; 0 disables prefetch."},
     {"remote.log.manifest.keep.versions", CT_INT, "3", 1, 1000, NULL, 0,
      "Remote manifest versions kept in the bucket per partition."},
+    {"remote.log.manifest.head.segments", CT_INT, "1000", 1, 1000000, NULL, 0,
+     "Newest entries a manifest head holds before they move into an immutable piece; bounds the "
+     "bytes of one manifest commit."},
+    {"remote.log.index.cache.bytes", CT_INT, "67108864", 0, INT64_MAX, NULL, 0,
+     "RAM for chunk tables of remote segments (read from the objects on first use, LRU)."},
     {"remote.log.upload.retry.backoff.max.ms", CT_INT, "30000", 1, INT64_MAX, NULL, 0,
      "Ceiling of the backoff between failed upload attempts of one segment (ms)."},
     {"remote.storage.request.timeout.ms", CT_INT, "30000", 100, INT64_MAX, NULL, 0,

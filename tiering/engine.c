@@ -375,6 +375,12 @@ ts_status ts_engine_open(const ts_config *cfg, ts_engine **out, char *errstr, si
                                    (uint64_t)ts_config_get_int(eng->cfg, "remote.log.cache.bytes"),
                                    &eng->cache, errstr, errlen);
         if (st) goto fail;
+        if (ts_chunk_table_cache_create(
+                (uint64_t)ts_config_get_int(eng->cfg, "remote.log.index.cache.bytes"),
+                &eng->ctcache)) {
+            st = ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory (chunk-table cache)");
+            goto fail;
+        }
         /* A cold read retries a damaged or truncated download (and what
          * the store's own retries gave up on) a few times, within the
          * operation deadline; a persistent mismatch is an error. */
@@ -432,6 +438,7 @@ void ts_engine_close(ts_engine *eng)
     for (size_t i = 0; i < eng->nparts; i++) ts_part_close(eng->parts[i]);
     free(eng->parts);
     ts_chunk_cache_destroy(eng->cache);
+    ts_chunk_table_cache_destroy(eng->ctcache);
     ts_objstore_destroy(eng->os);
     for (size_t i = 0; i < eng->ntopics; i++) {
         free(eng->topic_names[i]);

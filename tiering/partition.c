@@ -435,6 +435,7 @@ ts_status ts_part_open(ts_engine *eng, const char *topic, int32_t id, int create
         st = ts_index_create(topic, id, p->dir, eng->os, &p->idx, errstr, errlen);
         if (st) goto fail;
         ts_index_apply_config(p->idx, eng->cfg);
+        ts_index_set_chunk_table_cache(p->idx, eng->ctcache);
     }
     int have_manifest = 0;
     if (p->idx && local) {
@@ -1120,37 +1121,20 @@ static int collect_key_cb(const char *key, uint64_t size, void *opaque)
     return keyset_add(opaque, key) ? 1 : 0;
 }
 
-/* Adds every object key named by any manifest version in the bucket.
- * Returns -1 if any version cannot be read: then nothing may be swept. */
-static int referenced_by_bucket(ts_partition *p, const char *prefix, keyset *ref)
+static int add_ref_cb(const char *key, void *opaque)
 {
-    char mprefix[700], err[1024];
-    keyset versions = {0};
-    snprintf(mprefix, sizeof(mprefix), "%smanifests/", prefix);
-    int rc = 0;
-    if (ts_objstore_list(p->eng->os, mprefix, collect_key_cb, &versions, err, sizeof(err)))
-        rc = -1;
-    for (size_t i = 0; !rc && i < versions.n; i++) {
-        uint8_t *data = NULL;
-        size_t len = 0;
-        ts_segment_meta *segs = NULL;
-        size_t n = 0;
-        char topic[256];
-        int32_t part;
-        uint64_t ver;
-        int64_t start;
-        if (ts_objstore_get(p->eng->os, versions.keys[i], 0, TS_OBJSTORE_TO_END, &data, &len, err,
-                            sizeof(err)) ||
-            ts_manifest_from_json((const char *)data, len, topic, sizeof(topic), &part, &ver,
-                                  &start, &segs, &n, err, sizeof(err)))
-            rc = -1;
-        for (size_t j = 0; j < n && !rc; j++)
-            if (keyset_add(ref, segs[j].object_key)) rc = -1;
-        ts_index_snapshot_free(segs, n);
-        free(data);
-    }
-    keyset_free(&versions);
-    return rc;
+    return keyset_add(opaque, key) ? 1 : 0;
+}
+
+/* Adds every object key named by any manifest version in the bucket
+ * (heads and their pieces; the index also drops pieces no head names).
+ * Returns -1 if any version cannot be read: then nothing may be swept. */
+static int referenced_by_bucket(ts_partition *p, keyset *ref)
+{
+    char err[1024];
+    ts_status st = ts_index_bucket_references(p->idx, add_ref_cb, ref, err, sizeof(err));
+    if (st) ts_log_warn("tiering", "%s-%d: orphan sweep skipped: %s", p->topic, p->id, err);
+    return st ? -1 : 0;
 }
 
 /* Deletes segment objects that no manifest names: leftovers of uploads
@@ -1177,7 +1161,7 @@ static void sweep_orphans(ts_partition *p)
     char sprefix[TS_INDEX_KEY_MAX];
     ts_index_segment_prefix(p->topic, p->id, sprefix, sizeof(sprefix));
     ts_status st = TS_OK;
-    if (referenced_by_bucket(p, prefix, &ref) == 0 &&
+    if (referenced_by_bucket(p, &ref) == 0 &&
         (st = ts_objstore_list(p->eng->os, sprefix, collect_key_cb, &all, err, sizeof(err))) == TS_OK) {
         for (size_t i = 0; i < all.n; i++)
             if (!keyset_has(&ref, all.keys[i])) keyset_add(&orphans, all.keys[i]);

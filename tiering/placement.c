@@ -111,15 +111,18 @@ static ts_status scan_local(const char *dir, int32_t partition, size_t max_batch
  * or the bucket's newest when there is none (without writing anything
  * locally: this is a read-only view). *os stays open for the caller. */
 static ts_status load_remote(const ts_config *cfg, const char *topic, int32_t partition,
-                             const char *dir, int dir_exists, ts_objstore **os,
+                             const char *dir, int dir_exists, ts_objstore **os, ts_index **idxp,
                              ts_segment_meta **segs, size_t *nsegs, char *errstr, size_t errlen)
 {
     *segs = NULL;
     *nsegs = 0;
+    *idxp = NULL;
     ts_index *idx = NULL;
     ts_status st = open_store(cfg, os, errstr, errlen);
     if (st || (!*os && !dir_exists)) return st;
-    st = ts_index_create(topic, partition, dir, NULL, &idx, errstr, errlen);
+    /* With the store attached, chunk tables can be read from the objects
+     * (locate, verify); loading never writes to the data directory. */
+    st = ts_index_create(topic, partition, dir, *os, &idx, errstr, errlen);
     if (st) return st;
     st = dir_exists ? ts_index_load_local(idx, errstr, errlen) : TS_E_NOT_FOUND;
     if (st == TS_E_CORRUPT && *os)
@@ -136,8 +139,9 @@ static ts_status load_remote(const ts_config *cfg, const char *topic, int32_t pa
         ts_fs_rmtree(tmp, NULL, 0);
     }
     if (st == TS_E_NOT_FOUND) st = TS_OK;
-    if (!st) st = ts_index_snapshot(idx, segs, nsegs);
-    ts_index_destroy(idx);
+    if (!st) st = ts_index_snapshot_meta(idx, segs, nsegs);
+    if (st) ts_index_destroy(idx);
+    else *idxp = idx;
     return st;
 }
 
@@ -145,7 +149,8 @@ typedef struct view {
     ts_objstore *os;
     ts_segment_info *rows;
     size_t nrows;
-    ts_segment_meta *remote;
+    ts_index *idx; /* loads chunk tables on demand */
+    ts_segment_meta *remote; /* without chunk tables */
     size_t nremote;
 } view;
 
@@ -153,6 +158,7 @@ static void view_free(view *v)
 {
     free(v->rows);
     ts_index_snapshot_free(v->remote, v->nremote);
+    ts_index_destroy(v->idx);
     ts_objstore_destroy(v->os);
     memset(v, 0, sizeof(*v));
 }
@@ -171,8 +177,8 @@ static ts_status view_open(const ts_config *cfg, const char *topic, int32_t part
     int exists = 0;
     ts_status st = scan_local(dir, partition, (size_t)ts_config_get_int(cfg, "message.max.bytes"),
                               &local, &nlocal, &exists, errstr, errlen);
-    if (!st) st = load_remote(cfg, topic, partition, dir, exists, &v->os, &v->remote, &v->nremote,
-                              errstr, errlen);
+    if (!st) st = load_remote(cfg, topic, partition, dir, exists, &v->os, &v->idx, &v->remote,
+                              &v->nremote, errstr, errlen);
     if (!st && !exists && v->nremote == 0)
         st = ts_err_set(errstr, errlen, TS_E_NOT_FOUND,
                         "partition %s-%d not found in %s nor in the bucket", topic, partition,
@@ -283,8 +289,16 @@ ts_status ts_locate_offline(const ts_config *cfg, const char *topic, int32_t par
         out->segment = v.rows[i];
         st = TS_OK;
         for (size_t j = 0; j < v.nremote; j++) {
-            const ts_segment_meta *m = &v.remote[j];
+            ts_segment_meta *m = &v.remote[j];
             if (m->base_offset != v.rows[i].base_offset) continue;
+            out->chunk_count = (int32_t)m->chunk_count;
+            /* The chunk table lives in the object: none to show for a missing one. */
+            if (out->segment.location == TS_LOC_MISSING) break;
+            ts_status ls = ts_index_load_chunks(v.idx, m, errstr, errlen);
+            if (ls) {
+                st = ls;
+                break;
+            }
             out->chunk_count = (int32_t)m->chunk_count;
             for (uint32_t c = 0; c < m->chunk_count; c++) {
                 if (m->chunks[c].first_offset > offset) break;
@@ -341,7 +355,7 @@ ts_status ts_verify_offline(const ts_config *cfg, const char *topic, int32_t par
     size_t max_batch = (size_t)ts_config_get_int(cfg, "message.max.bytes");
     ts_status first_fail = TS_OK;
     for (size_t i = 0; !st && i < v.nremote; i++) {
-        const ts_segment_meta *m = &v.remote[i];
+        ts_segment_meta *m = &v.remote[i];
         ts_segment_info row;
         memset(&row, 0, sizeof(row));
         for (size_t r = 0; r < v.nrows; r++)
@@ -350,7 +364,8 @@ ts_status ts_verify_offline(const ts_config *cfg, const char *topic, int32_t par
         size_t nbatches = 0;
         ts_status vs = TS_OK;
         uint32_t seg_crc = 0;
-        for (uint32_t c = 0; c < m->chunk_count && !vs; c++) {
+        vs = ts_index_load_chunks(v.idx, m, msg, sizeof(msg));
+        for (uint32_t c = 0; !vs && c < m->chunk_count; c++) {
             ts_chunk *ch = NULL;
             vs = ts_chunk_cache_get(cache, v.os, m, c, &ch, msg, sizeof(msg));
             if (!vs) {
