@@ -113,7 +113,7 @@ ts_status ts_chunk_table_decode(const uint8_t *f, size_t len, ts_segment_meta *s
         why = "describes another segment (count or base offset differ from the manifest)";
         goto fail;
     }
-    if (!(chunks = malloc((size_t)n * sizeof(*chunks)))) {
+    if (!(chunks = calloc(n, sizeof(*chunks)))) {
         st = TS_E_NOMEM;
         why = "cannot be held (out of memory)";
         goto fail;

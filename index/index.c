@@ -2067,7 +2067,7 @@ ts_status ts_index_bucket_references(ts_index *idx, int (*cb)(const char *key, v
             break;
         }
         free(data);
-        for (size_t j = 0; !stop && j < d.n; j++) stop = cb(d.segs[j].object_key, opaque);
+        for (size_t j = 0; cb && !stop && j < d.n; j++) stop = cb(d.segs[j].object_key, opaque);
         for (size_t p = 0; !st && p < d.npieces; p++) {
             if (strset_add(&named, d.pieces[p].key)) st = TS_E_NOMEM;
             ts_manifest_doc pd;
@@ -2076,7 +2076,7 @@ ts_status ts_index_bucket_references(ts_index *idx, int (*cb)(const char *key, v
             free(data);
             data = NULL;
             if (st) break;
-            for (size_t j = 0; !stop && j < pd.n; j++) stop = cb(pd.segs[j].object_key, opaque);
+            for (size_t j = 0; cb && !stop && j < pd.n; j++) stop = cb(pd.segs[j].object_key, opaque);
             ts_manifest_doc_free(&pd);
         }
         ts_manifest_doc_free(&d);
