@@ -252,7 +252,9 @@ ts_status ts_index_bucket_references(ts_index *idx, int (*cb)(const char *key, v
 
 typedef struct ts_index_stats {
     size_t entries, pieces, legacy_entries;
-    uint64_t resident_bytes;  /* entries + pieces + side tables + tail details */
+    uint64_t resident_bytes;  /* all of the below + side tables (legacy tables, odd keys) */
+    uint64_t entry_bytes;     /* the entry array (64 B per segment + growth slack) */
+    uint64_t partition_bytes; /* per partition, bounded by the head: tail details, pieces */
     uint64_t put_bytes;       /* bytes PUT for manifests (heads + pieces) since create */
     uint64_t puts, gets;      /* manifest object PUTs / GETs since create */
 } ts_index_stats;
