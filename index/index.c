@@ -452,7 +452,7 @@ static void side_drop_below(ts_index *idx, int64_t base)
         free(idx->side[k].chunks);
         k++;
     }
-    memmove(idx->side, idx->side + k, (idx->nside - k) * sizeof(*idx->side));
+    if (k) memmove(idx->side, idx->side + k, (idx->nside - k) * sizeof(*idx->side));
     idx->nside -= k;
 }
 
