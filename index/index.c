@@ -2121,3 +2121,59 @@ ts_status ts_index_bucket_references(ts_index *idx, int (*cb)(const char *key, v
     pthread_mutex_unlock(&idx->wmu);
     return st;
 }
+
+/* ------------------------------------------------------------------------
+ * JSON view (tierctl manifest)
+ * ------------------------------------------------------------------------ */
+
+ts_status ts_index_write_json(ts_index *idx, int (*write)(const void *data, size_t len, void *opaque),
+                              void *opaque, char *errstr, size_t errlen)
+{
+    pthread_mutex_lock(&idx->wmu);
+    ts_segment_meta *tail;
+    uint64_t *added;
+    ts_status st = TS_OK;
+    if (current_tail(idx, &tail, &added, 0)) {
+        pthread_mutex_unlock(&idx->wmu);
+        return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
+    }
+    proposal p;
+    current_proposal(idx, tail, added, &p);
+    ts_manifest_doc d;
+    head_doc(idx, &p, 0, &d);
+    char *json = NULL;
+    size_t len = 0;
+    st = ts_manifest_render(&d, &json, &len, errstr, errlen);
+    free(tail);
+    free(added);
+    int stop = 0;
+    if (!st) {
+        stop = write("{\"head\":", 8, opaque) || write(json, len - 1, opaque) ||
+               write(",\n\"pieces\":[", 12, opaque);
+        free(json);
+    }
+    for (size_t i = 0; !st && !stop && i < idx->np; i++) {
+        char path[sizeof(idx->pieces_dir) + TS_INDEX_KEY_MAX];
+        piece_path(idx, idx->pieces[i].key, path, sizeof(path));
+        uint8_t *data = NULL;
+        size_t dl = 0;
+        char e2[256];
+        if (ts_fs_read_all(path, TS_MANIFEST_MAX_BYTES, &data, &dl, e2, sizeof(e2))) {
+            if (!idx->os) {
+                st = ts_err_set(errstr, errlen, TS_E_NOT_FOUND, "piece %s: %s", idx->pieces[i].key, e2);
+                break;
+            }
+            if ((st = get_retry(idx, idx->pieces[i].key, &data, &dl, errstr, errlen))) break;
+        }
+        if (dl != idx->pieces[i].bytes || ts_crc32c(0, data, dl) != idx->pieces[i].crc32c)
+            st = ts_err_set(errstr, errlen, TS_E_CHECKSUM,
+                            "piece %s does not match its head (length or CRC-32C)",
+                            idx->pieces[i].key);
+        while (!st && dl && (data[dl - 1] == '\n' || data[dl - 1] == ' ')) dl--;
+        if (!st) stop = (i && write(",\n", 2, opaque)) || write(data, dl, opaque);
+        free(data);
+    }
+    if (!st && !stop) write("]}\n", 3, opaque);
+    pthread_mutex_unlock(&idx->wmu);
+    return st;
+}

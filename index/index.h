@@ -250,6 +250,14 @@ void ts_index_entry_key(ts_index *idx, const ts_index_entry *e, char *out, size_
 ts_status ts_index_bucket_references(ts_index *idx, int (*cb)(const char *key, void *opaque),
                                      void *opaque, char *errstr, size_t errlen);
 
+/* Writes the manifest as one JSON document through write (return non-zero
+ * to stop): {"head":<the head as the bucket holds it>,"pieces":[<each piece
+ * object, byte for byte>,...]}. Pieces come from the local files, else from
+ * the bucket; one at a time, so memory stays bounded. The JSON view of
+ * `tierctl manifest`. */
+ts_status ts_index_write_json(ts_index *idx, int (*write)(const void *data, size_t len, void *opaque),
+                              void *opaque, char *errstr, size_t errlen);
+
 typedef struct ts_index_stats {
     size_t entries, pieces, legacy_entries;
     uint64_t resident_bytes;  /* all of the below + side tables (legacy tables, odd keys) */

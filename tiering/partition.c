@@ -986,14 +986,14 @@ static void enforce_total_retention(ts_partition *p)
 {
     if (p->set.retention_bytes < 0 && p->set.retention_ms < 0) return;
     int64_t now = ts_now_ms();
-    ts_segment_meta *remote = NULL;
+    ts_index_entry *remote = NULL; /* 64 B each: this runs every tick */
     size_t nremote = 0;
-    if (p->idx && ts_index_snapshot_meta(p->idx, &remote, &nremote) != TS_OK) return;
+    if (p->idx && ts_index_snapshot_entries(p->idx, &remote, &nremote) != TS_OK) return;
 
     pthread_mutex_lock(&p->mu);
     if (p->deleted) {
         pthread_mutex_unlock(&p->mu);
-        ts_index_snapshot_free(remote, nremote);
+        free(remote);
         return;
     }
     /* Units oldest first: remote entries below the first local segment,
@@ -1031,7 +1031,7 @@ static void enforce_total_retention(ts_partition *p)
     for (size_t i = 0; new_start >= 0 && i + 1 < p->nsegs; i++)
         if (p->segs[i]->last_offset < new_start && !p->segs[i]->uploading) p->segs[i]->retiring = 1;
     pthread_mutex_unlock(&p->mu);
-    ts_index_snapshot_free(remote, nremote);
+    free(remote);
     if (new_start < 0) return;
 
     char err[1024];

@@ -110,12 +110,14 @@ static ts_status scan_local(const char *dir, int32_t partition, size_t max_batch
 /* The partition's remote manifest entries: the local copy of the manifest,
  * or the bucket's newest when there is none (without writing anything
  * locally: this is a read-only view). *os stays open for the caller. */
-static ts_status load_remote(const ts_config *cfg, const char *topic, int32_t partition,
-                             const char *dir, int dir_exists, ts_objstore **os, ts_index **idxp,
-                             ts_segment_meta **segs, size_t *nsegs, char *errstr, size_t errlen)
+/* The partition's index: the local manifest files, or the bucket's newest
+ * when there are none (loaded into a temp dir: this is a read-only view and
+ * never writes to the data directory). *os stays open for the caller;
+ * *idxp is NULL when neither exists. */
+static ts_status open_index(const ts_config *cfg, const char *topic, int32_t partition,
+                            const char *dir, int dir_exists, ts_objstore **os, ts_index **idxp,
+                            char *errstr, size_t errlen)
 {
-    *segs = NULL;
-    *nsegs = 0;
     *idxp = NULL;
     ts_index *idx = NULL;
     ts_status st = open_store(cfg, os, errstr, errlen);
@@ -139,9 +141,22 @@ static ts_status load_remote(const ts_config *cfg, const char *topic, int32_t pa
         ts_fs_rmtree(tmp, NULL, 0);
     }
     if (st == TS_E_NOT_FOUND) st = TS_OK;
-    if (!st) st = ts_index_snapshot_meta(idx, segs, nsegs);
     if (st) ts_index_destroy(idx);
     else *idxp = idx;
+    return st;
+}
+
+static ts_status load_remote(const ts_config *cfg, const char *topic, int32_t partition,
+                             const char *dir, int dir_exists, ts_objstore **os, ts_index **idxp,
+                             ts_segment_meta **segs, size_t *nsegs, char *errstr, size_t errlen)
+{
+    *segs = NULL;
+    *nsegs = 0;
+    ts_status st = open_index(cfg, topic, partition, dir, dir_exists, os, idxp, errstr, errlen);
+    if (!st && *idxp && (st = ts_index_snapshot_meta(*idxp, segs, nsegs))) {
+        ts_index_destroy(*idxp);
+        *idxp = NULL;
+    }
     return st;
 }
 
@@ -482,4 +497,113 @@ void ts_topics_free(char **topics, size_t ntopics)
 {
     for (size_t i = 0; i < ntopics; i++) free(topics[i]);
     free(topics);
+}
+
+/* ------------------------------------------------------------------------
+ * Streaming placement and the JSON view (tierctl placement/status/manifest)
+ * ------------------------------------------------------------------------ */
+
+ts_status ts_placement_offline_each(const ts_config *cfg, const char *topic, int32_t partition,
+                                    ts_placement_cb cb, void *opaque, char *errstr, size_t errlen)
+{
+    if (!ts_topic_name_valid(topic))
+        return ts_err_set(errstr, errlen, TS_E_INVAL, "invalid topic name '%s'", topic ? topic : "");
+    const char *data_dir = ts_config_get_str(cfg, "log.dirs");
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s/%s-%d", data_dir, topic, partition);
+    ts_segment_info *local = NULL;
+    size_t nlocal = 0;
+    int exists = 0;
+    ts_objstore *os = NULL;
+    ts_index *idx = NULL;
+    ts_index_entry *e = NULL;
+    size_t ne = 0;
+    keylist l = {0};
+    ts_status st = scan_local(dir, partition, (size_t)ts_config_get_int(cfg, "message.max.bytes"),
+                              &local, &nlocal, &exists, errstr, errlen);
+    if (!st) st = open_index(cfg, topic, partition, dir, exists, &os, &idx, errstr, errlen);
+    if (!st && idx && ts_index_snapshot_entries(idx, &e, &ne))
+        st = ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
+    if (!st && !exists && ne == 0)
+        st = ts_err_set(errstr, errlen, TS_E_NOT_FOUND,
+                        "partition %s-%d not found in %s nor in the bucket", topic, partition,
+                        data_dir);
+    /* One LIST says which objects exist (placement must not call a missing
+     * object remote); a failed LIST warns and trusts the manifest. */
+    int listed = 0;
+    if (!st && os && ne) {
+        char prefix[TS_INDEX_KEY_MAX], err[512];
+        ts_index_segment_prefix(topic, partition, prefix, sizeof(prefix));
+        ts_status ls = ts_objstore_list(os, prefix, keylist_cb, &l, err, sizeof(err));
+        if (!ls && l.oom) ls = ts_err_set(err, sizeof(err), TS_E_NOMEM, "out of memory");
+        if (ls)
+            ts_log_warn("tiering", "%s-%d: cannot list %s to check that segment objects exist: %s",
+                        topic, partition, prefix, err);
+        else if (l.n)
+            qsort(l.k, l.n, sizeof(char *), cmp_strp);
+        listed = !ls;
+    }
+    for (size_t i = 0, j = 0; !st && (i < nlocal || j < ne);) {
+        ts_segment_info row;
+        int take_local = i < nlocal && (j >= ne || local[i].base_offset <= e[j].base_offset);
+        int take_remote = j < ne && (i >= nlocal || e[j].base_offset <= local[i].base_offset);
+        if (take_local) {
+            row = local[i++];
+        } else {
+            memset(&row, 0, sizeof(row));
+            row.partition = partition;
+            row.base_offset = e[j].base_offset;
+            row.last_offset = e[j].last_offset;
+            row.first_timestamp = e[j].first_timestamp;
+            row.max_timestamp = e[j].max_timestamp;
+            row.size_bytes = e[j].size_bytes;
+            row.location = TS_LOC_REMOTE;
+        }
+        if (take_remote) {
+            if (take_local) row.location = TS_LOC_LOCAL_REMOTE;
+            row.stored_bytes = e[j].stored_bytes;
+            ts_index_entry_key(idx, &e[j], row.object_key, sizeof(row.object_key));
+            const char *key = row.object_key;
+            if (row.location == TS_LOC_REMOTE && listed &&
+                !(l.n && bsearch(&key, l.k, l.n, sizeof(char *), cmp_strp)))
+                row.location = TS_LOC_MISSING;
+            j++;
+        }
+        if (cb(&row, opaque)) break;
+    }
+    for (size_t i = 0; i < l.n; i++) free(l.k[i]);
+    free(l.k);
+    free(e);
+    free(local);
+    ts_index_destroy(idx);
+    ts_objstore_destroy(os);
+    return st;
+}
+
+static int write_file_cb(const void *data, size_t len, void *opaque)
+{
+    return fwrite(data, 1, len, opaque) != len;
+}
+
+ts_status ts_manifest_dump_offline(const ts_config *cfg, const char *topic, int32_t partition,
+                                   FILE *out, char *errstr, size_t errlen)
+{
+    if (!ts_topic_name_valid(topic))
+        return ts_err_set(errstr, errlen, TS_E_INVAL, "invalid topic name '%s'", topic ? topic : "");
+    const char *data_dir = ts_config_get_str(cfg, "log.dirs");
+    char dir[PATH_MAX];
+    struct stat sb;
+    snprintf(dir, sizeof(dir), "%s/%s-%d", data_dir, topic, partition);
+    ts_objstore *os = NULL;
+    ts_index *idx = NULL;
+    ts_status st = open_index(cfg, topic, partition, dir, stat(dir, &sb) == 0, &os, &idx, errstr,
+                              errlen);
+    if (!st && !idx)
+        st = ts_err_set(errstr, errlen, TS_E_NOT_FOUND,
+                        "partition %s-%d has no manifest in %s nor in the bucket", topic, partition,
+                        data_dir);
+    if (!st) st = ts_index_write_json(idx, write_file_cb, out, errstr, errlen);
+    ts_index_destroy(idx);
+    ts_objstore_destroy(os);
+    return st;
 }
