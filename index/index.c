@@ -1137,21 +1137,26 @@ static ts_status built_add(const ts_index *idx, built *b, const ts_segment_meta 
     return TS_OK;
 }
 
-/* Builds the resident state of a head (format 1 or 2) and its parsed
- * pieces (format 2: pdocs[i] belongs to head->pieces[i]). Entries of
- * pieces below the head's log start are left out (retention already
- * removed them; the piece stays until wholly expired). */
-static ts_status build_state(const ts_index *idx, const ts_manifest_doc *head,
-                             const ts_manifest_doc *pdocs, int all_durable, built *b)
+/* Builds the resident state of a head (format 1 or 2) piece by piece, so
+ * that only one parsed piece is in memory at a time: build_piece for each
+ * piece in order, then build_tail. Entries of pieces below the head's log
+ * start are left out (retention already removed them; the piece stays
+ * until wholly expired). */
+static ts_status build_piece(const ts_index *idx, const ts_manifest_doc *head,
+                             const ts_manifest_doc *pd, built *b)
 {
-    memset(b, 0, sizeof(*b));
     ts_status st = TS_OK;
-    for (size_t p = 0; !st && p < head->npieces; p++)
-        for (size_t i = 0; !st && i < pdocs[p].n; i++)
-            if (pdocs[p].segs[i].last_offset >= head->log_start_offset)
-                st = built_add(idx, b, &pdocs[p].segs[i]);
+    for (size_t i = 0; !st && i < pd->n; i++)
+        if (pd->segs[i].last_offset >= head->log_start_offset) st = built_add(idx, b, &pd->segs[i]);
+    return st;
+}
+
+static ts_status build_tail(const ts_index *idx, const ts_manifest_doc *head, int all_durable,
+                            built *b)
+{
+    ts_status st = TS_OK;
     b->tail_start = b->n;
-    if (!st && head->n && !(b->td = calloc(head->n, sizeof(*b->td)))) st = TS_E_NOMEM;
+    if (head->n && !(b->td = calloc(head->n, sizeof(*b->td)))) st = TS_E_NOMEM;
     for (size_t i = 0; !st && i < head->n; i++) {
         const ts_segment_meta *s = &head->segs[i];
         st = built_add(idx, b, s);
@@ -1168,7 +1173,6 @@ static ts_status build_state(const ts_index *idx, const ts_manifest_doc *head,
             b->cap = b->n + 1024;
         }
     }
-    if (st) built_free(b);
     return st;
 }
 
@@ -1202,11 +1206,6 @@ static ts_status parse_piece_bytes(const ts_index *idx, const ts_manifest_piece 
     return check_piece(idx, pc, pd, errstr, errlen);
 }
 
-static void free_pdocs(ts_manifest_doc *pdocs, size_t n)
-{
-    for (size_t i = 0; pdocs && i < n; i++) ts_manifest_doc_free(&pdocs[i]);
-    free(pdocs);
-}
 
 /* Installs a built state and the head's metadata. Caller holds wmu. */
 static void install(ts_index *idx, built *b, ts_manifest_doc *d, int all_durable)
@@ -1293,7 +1292,6 @@ ts_status ts_index_load_local(ts_index *idx, char *errstr, size_t errlen)
     uint8_t *data = NULL;
     size_t len = 0;
     ts_manifest_doc d;
-    ts_manifest_doc *pdocs = NULL;
     built b;
     memset(&d, 0, sizeof(d));
     memset(&b, 0, sizeof(b));
@@ -1310,35 +1308,39 @@ ts_status ts_index_load_local(ts_index *idx, char *errstr, size_t errlen)
                         d.topic, d.partition);
         goto fail;
     }
-    if (d.npieces && !(pdocs = calloc(d.npieces, sizeof(*pdocs)))) {
-        st = ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
-        goto fail;
-    }
+    memset(&b, 0, sizeof(b));
     for (size_t i = 0; i < d.npieces; i++) {
         char path[sizeof(idx->pieces_dir) + TS_INDEX_KEY_MAX];
+        ts_manifest_doc pd;
+        memset(&pd, 0, sizeof(pd));
         piece_path(idx, d.pieces[i].key, path, sizeof(path));
         if ((st = ts_fs_read_all(path, TS_MANIFEST_MAX_BYTES, &data, &len, errstr, errlen)) ||
-            (st = parse_piece_bytes(idx, &d.pieces[i], data, len, &pdocs[i], errstr, errlen))) {
+            (st = parse_piece_bytes(idx, &d.pieces[i], data, len, &pd, errstr, errlen))) {
             /* A missing or damaged piece makes the local copy unusable: the
              * caller recovers from the bucket as for a damaged head. */
+            ts_manifest_doc_free(&pd);
             st = ts_err_prefix(errstr, errlen, TS_E_CORRUPT, "local piece %s", path);
             goto fail;
         }
         free(data);
         data = NULL;
+        st = build_piece(idx, &d, &pd, &b);
+        ts_manifest_doc_free(&pd);
+        if (st) {
+            ts_err_set(errstr, errlen, st, "out of memory");
+            goto fail;
+        }
     }
-    if ((st = build_state(idx, &d, pdocs, 0, &b))) {
+    if ((st = build_tail(idx, &d, 0, &b))) {
         ts_err_set(errstr, errlen, st, "out of memory");
         goto fail;
     }
-    size_t npd = d.npieces;
     install(idx, &b, &d, 0);
     ts_manifest_doc_free(&d);
-    free_pdocs(pdocs, npd);
     pthread_mutex_unlock(&idx->wmu);
     return TS_OK;
 fail:
-    free_pdocs(pdocs, d.npieces);
+    built_free(&b);
     ts_manifest_doc_free(&d);
     free(data);
     pthread_mutex_unlock(&idx->wmu);
@@ -1393,8 +1395,6 @@ static ts_status adopt_remote_version(ts_index *idx, uint64_t version, uint64_t 
     size_t len = 0;
     ts_manifest_doc d;
     memset(&d, 0, sizeof(d));
-    ts_manifest_doc *pdocs = NULL;
-    uint8_t **pbytes = NULL;
     size_t np = 0;
     built b;
     memset(&b, 0, sizeof(b));
@@ -1422,13 +1422,14 @@ static ts_status adopt_remote_version(ts_index *idx, uint64_t version, uint64_t 
         goto out;
     }
     np = d.npieces;
-    if (np && (!(pdocs = calloc(np, sizeof(*pdocs))) || !(pbytes = calloc(np, sizeof(*pbytes))))) {
-        st = ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
-        goto out;
-    }
+    /* One piece at a time: GET, check, parse, add its entries, write its
+     * local file (pieces before the head that names them), free. */
     for (size_t i = 0; i < np; i++) {
+        uint8_t *pb = NULL;
         size_t plen = 0;
-        if ((st = get_retry(idx, d.pieces[i].key, &pbytes[i], &plen, why, whylen))) {
+        ts_manifest_doc pd;
+        memset(&pd, 0, sizeof(pd));
+        if ((st = get_retry(idx, d.pieces[i].key, &pb, &plen, why, whylen))) {
             if (ts_status_is_retriable(st) || st == TS_E_NOT_FOUND) {
                 ts_err_prefix(why, whylen, st, "its piece %s", d.pieces[i].key);
                 st = TS_E_CORRUPT;
@@ -1438,31 +1439,33 @@ static ts_status adopt_remote_version(ts_index *idx, uint64_t version, uint64_t 
             }
             goto out;
         }
-        if (parse_piece_bytes(idx, &d.pieces[i], pbytes[i], plen, &pdocs[i], why, whylen)) {
+        if (parse_piece_bytes(idx, &d.pieces[i], pb, plen, &pd, why, whylen)) {
+            ts_manifest_doc_free(&pd);
+            free(pb);
             st = TS_E_CORRUPT;
             goto out;
         }
+        st = build_piece(idx, &d, &pd, &b);
+        ts_manifest_doc_free(&pd);
+        char path[sizeof(idx->pieces_dir) + TS_INDEX_KEY_MAX];
+        piece_path(idx, d.pieces[i].key, path, sizeof(path));
+        if (st)
+            ts_err_set(errstr, errlen, st, "index %s/%" PRId32 ": out of memory", idx->topic,
+                       idx->partition);
+        else if (!(st = ts_fs_mkdirs(idx->pieces_dir, errstr, errlen)))
+            st = ts_fs_write_atomic(path, pb, plen, errstr, errlen);
+        free(pb);
+        if (st) goto out;
     }
-    if ((st = build_state(idx, &d, pdocs, 1, &b))) {
+    if ((st = build_tail(idx, &d, 1, &b))) {
         ts_err_set(errstr, errlen, st, "index %s/%" PRId32 ": out of memory", idx->topic,
                    idx->partition);
         goto out;
-    }
-    /* Local pieces before the local head that names them. */
-    for (size_t i = 0; i < np; i++) {
-        char path[sizeof(idx->pieces_dir) + TS_INDEX_KEY_MAX];
-        piece_path(idx, d.pieces[i].key, path, sizeof(path));
-        if ((st = ts_fs_mkdirs(idx->pieces_dir, errstr, errlen)) ||
-            (st = ts_fs_write_atomic(path, pbytes[i], (size_t)d.pieces[i].bytes, errstr, errlen)))
-            goto out;
     }
     install(idx, &b, &d, 1);
     st = write_local(idx, errstr, errlen);
 out:
     built_free(&b);
-    for (size_t i = 0; pbytes && i < np; i++) free(pbytes[i]);
-    free(pbytes);
-    free_pdocs(pdocs, np);
     ts_manifest_doc_free(&d);
     free(data);
     return st;

@@ -189,7 +189,7 @@ static void run(const char *root, int64_t n, fig *f)
     memset(f, 0, sizeof(*f));
     f->n = n;
     snprintf(bucket, sizeof(bucket), "%s/bucket-%" PRId64, root, n);
-    snprintf(dir, sizeof(dir), "%s/local-%" PRId64, root, n);
+    snprintf(dir, sizeof(dir), "%s/data-%" PRId64 "/orders-0", root, n); /* a log.dirs layout */
     snprintf(dir2, sizeof(dir2), "%s/cold-%" PRId64, root, n);
     snprintf(url, sizeof(url), "file://%s", bucket);
     ts_fs_mkdirs(bucket, NULL, 0);
@@ -281,9 +281,22 @@ static void run(const char *root, int64_t n, fig *f)
         ts_index_snapshot_free(segs, (size_t)n);
     }
     ts_objstore_destroy(os);
-    ts_fs_rmtree(bucket, NULL, 0);
-    ts_fs_rmtree(dir, NULL, 0);
     ts_fs_rmtree(dir2, NULL, 0);
+    if (getenv("BENCH_INDEX_KEEP")) { /* for `tierctl placement` against it */
+        char cfg[1400];
+        snprintf(cfg, sizeof(cfg), "%s/tierctl-%" PRId64 ".properties", root, n);
+        FILE *fp = fopen(cfg, "w");
+        if (fp) {
+            fprintf(fp, "log.dirs=%s/data-%" PRId64 "\nremote.storage.url=%s\n", root, n, url);
+            fclose(fp);
+        }
+        printf("  (kept: tierctl -c %s placement orders 0)\n", cfg);
+        return;
+    }
+    ts_fs_rmtree(bucket, NULL, 0);
+    char data[700];
+    snprintf(data, sizeof(data), "%s/data-%" PRId64, root, n);
+    ts_fs_rmtree(data, NULL, 0);
 }
 
 static void line(const char *what, const char *unit, double v, double prev, int has_prev)
@@ -329,6 +342,6 @@ int main(int argc, char **argv)
         fflush(stdout);
         prev = f;
     }
-    ts_fs_rmtree(root, NULL, 0);
+    if (!getenv("BENCH_INDEX_KEEP")) ts_fs_rmtree(root, NULL, 0);
     return 0;
 }
