@@ -2082,6 +2082,10 @@ ts_status ts_index_bucket_references(ts_index *idx, int (*cb)(const char *key, v
         free(data);
         for (size_t j = 0; cb && !stop && j < d.n; j++) stop = cb(d.segs[j].object_key, opaque);
         for (size_t p = 0; !st && p < d.npieces; p++) {
+            /* Kept heads share most pieces: read each one once. */
+            int seen = 0;
+            for (size_t q = 0; q < named.n && !seen; q++) seen = !strcmp(named.v[q], d.pieces[p].key);
+            if (seen) continue;
             if (strset_add(&named, d.pieces[p].key)) st = TS_E_NOMEM;
             ts_manifest_doc pd;
             if (!st && !(st = get_retry(idx, d.pieces[p].key, &data, &len, errstr, errlen)))

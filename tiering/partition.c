@@ -1102,11 +1102,21 @@ static int keyset_add(keyset *k, const char *key)
     return 0;
 }
 
+static int cmp_keyp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* k must be sorted (keyset_sort): a sweep compares every listed object
+ * against every named key, 100k x 300k at months of retention. */
 static int keyset_has(const keyset *k, const char *key)
 {
-    for (size_t i = 0; i < k->n; i++)
-        if (!strcmp(k->keys[i], key)) return 1;
-    return 0;
+    return k->n && bsearch(&key, k->keys, k->n, sizeof(char *), cmp_keyp) != NULL;
+}
+
+static void keyset_sort(keyset *k)
+{
+    if (k->n) qsort(k->keys, k->n, sizeof(char *), cmp_keyp);
 }
 
 static void keyset_free(keyset *k)
@@ -1152,17 +1162,22 @@ static void sweep_orphans(ts_partition *p)
     ts_index_summary_get(p->idx, &sum);
     if (sum.version != sum.remote_version) return;
     keyset ref = {0}, all = {0}, orphans = {0};
-    ts_segment_meta *segs = NULL;
-    size_t nsegs = 0;
+    ts_index_entry *ents = NULL;
+    size_t nents = 0;
     ts_index_partition_prefix(p->topic, p->id, prefix, sizeof(prefix));
-    if (ts_index_snapshot_meta(p->idx, &segs, &nsegs)) return;
-    for (size_t i = 0; i < nsegs; i++) keyset_add(&ref, segs[i].object_key);
-    ts_index_snapshot_free(segs, nsegs);
+    if (ts_index_snapshot_entries(p->idx, &ents, &nents)) return;
+    for (size_t i = 0; i < nents; i++) {
+        char key[TS_INDEX_KEY_MAX];
+        ts_index_entry_key(p->idx, &ents[i], key, sizeof(key));
+        keyset_add(&ref, key);
+    }
+    free(ents);
     char sprefix[TS_INDEX_KEY_MAX];
     ts_index_segment_prefix(p->topic, p->id, sprefix, sizeof(sprefix));
     ts_status st = TS_OK;
     if (referenced_by_bucket(p, &ref) == 0 &&
         (st = ts_objstore_list(p->eng->os, sprefix, collect_key_cb, &all, err, sizeof(err))) == TS_OK) {
+        keyset_sort(&ref);
         for (size_t i = 0; i < all.n; i++)
             if (!keyset_has(&ref, all.keys[i])) keyset_add(&orphans, all.keys[i]);
         if (orphans.n) {
