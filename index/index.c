@@ -261,6 +261,13 @@ void ts_index_set_head_segments(ts_index *idx, int n)
     pthread_mutex_unlock(&idx->wmu);
 }
 
+void ts_index_set_leader_epoch(ts_index *idx, int64_t epoch)
+{
+    pthread_mutex_lock(&idx->wmu);
+    idx->leader_epoch = epoch < -1 ? -1 : epoch;
+    pthread_mutex_unlock(&idx->wmu);
+}
+
 void ts_index_set_chunk_table_cache(ts_index *idx, ts_chunk_table_cache *c)
 {
     pthread_mutex_lock(&idx->wmu);
@@ -1382,6 +1389,66 @@ ts_status ts_index_restore_local(ts_index *idx, const char *aside, char *errstr,
     return st;
 }
 
+/* Parallel GETs of a head's pieces (cold open). Each worker takes the next
+ * index; results land in per-piece slots. */
+#define FETCH_THREADS 8
+
+typedef struct piece_fetch {
+    ts_index *idx;
+    const ts_manifest_piece *pieces;
+    size_t np;
+    uint8_t **bytes;
+    size_t *lens;
+    ts_status *sts;
+    char (*whys)[256];
+    size_t next; /* __atomic */
+} piece_fetch;
+
+static void *fetch_worker(void *arg)
+{
+    piece_fetch *f = arg;
+    for (;;) {
+        size_t i = __atomic_fetch_add(&f->next, 1, __ATOMIC_RELAXED);
+        if (i >= f->np) return NULL;
+        f->sts[i] = get_retry(f->idx, f->pieces[i].key, &f->bytes[i], &f->lens[i], f->whys[i],
+                              sizeof(f->whys[i]));
+    }
+}
+
+static void fetch_free(piece_fetch *f)
+{
+    for (size_t i = 0; f->bytes && i < f->np; i++) free(f->bytes[i]);
+    free(f->bytes);
+    free(f->lens);
+    free(f->sts);
+    free(f->whys);
+    memset(f, 0, sizeof(*f));
+}
+
+static ts_status fetch_pieces(ts_index *idx, const ts_manifest_piece *pieces, size_t np,
+                              piece_fetch *f)
+{
+    memset(f, 0, sizeof(*f));
+    f->idx = idx;
+    f->pieces = pieces;
+    f->np = np;
+    f->bytes = calloc(np, sizeof(*f->bytes));
+    f->lens = calloc(np, sizeof(*f->lens));
+    f->sts = calloc(np, sizeof(*f->sts));
+    f->whys = calloc(np, sizeof(*f->whys));
+    if (!f->bytes || !f->lens || !f->sts || !f->whys) {
+        fetch_free(f);
+        return TS_E_NOMEM;
+    }
+    pthread_t th[FETCH_THREADS];
+    size_t nth = 0;
+    while (nth < FETCH_THREADS && nth + 1 < np && pthread_create(&th[nth], NULL, fetch_worker, f) == 0)
+        nth++;
+    fetch_worker(f); /* this thread works too (and alone when threads fail) */
+    for (size_t t = 0; t < nth; t++) pthread_join(th[t], NULL);
+    return TS_OK;
+}
+
 /* Reads one head version and its pieces from the bucket, installs it as
  * fully remote-durable and writes it locally (pieces first). `why` gets the
  * reason when the version is unusable (TS_E_CORRUPT / not found); other
@@ -1396,6 +1463,8 @@ static ts_status adopt_remote_version(ts_index *idx, uint64_t version, uint64_t 
     ts_manifest_doc d;
     memset(&d, 0, sizeof(d));
     size_t np = 0;
+    piece_fetch pf;
+    memset(&pf, 0, sizeof(pf));
     built b;
     memset(&b, 0, sizeof(b));
     ts_status st = TS_E_CORRUPT;
@@ -1422,14 +1491,23 @@ static ts_status adopt_remote_version(ts_index *idx, uint64_t version, uint64_t 
         goto out;
     }
     np = d.npieces;
-    /* One piece at a time: GET, check, parse, add its entries, write its
-     * local file (pieces before the head that names them), free. */
+    /* The GETs run in parallel (the cold-open latency is one round trip per
+     * FETCH_THREADS pieces, not per piece); then one piece at a time:
+     * check, parse, add its entries, write its local file (pieces before
+     * the head that names them), free. */
+    if (np && (st = fetch_pieces(idx, d.pieces, np, &pf))) {
+        ts_err_set(errstr, errlen, st, "index %s/%" PRId32 ": out of memory", idx->topic,
+                   idx->partition);
+        goto out;
+    }
     for (size_t i = 0; i < np; i++) {
-        uint8_t *pb = NULL;
-        size_t plen = 0;
+        uint8_t *pb = pf.bytes[i];
+        size_t plen = pf.lens[i];
+        pf.bytes[i] = NULL;
         ts_manifest_doc pd;
         memset(&pd, 0, sizeof(pd));
-        if ((st = get_retry(idx, d.pieces[i].key, &pb, &plen, why, whylen))) {
+        if ((st = pf.sts[i])) {
+            snprintf(why, whylen, "%s", pf.whys[i]);
             if (ts_status_is_retriable(st) || st == TS_E_NOT_FOUND) {
                 ts_err_prefix(why, whylen, st, "its piece %s", d.pieces[i].key);
                 st = TS_E_CORRUPT;
@@ -1465,6 +1543,7 @@ static ts_status adopt_remote_version(ts_index *idx, uint64_t version, uint64_t 
     install(idx, &b, &d, 1);
     st = write_local(idx, errstr, errlen);
 out:
+    fetch_free(&pf);
     built_free(&b);
     ts_manifest_doc_free(&d);
     free(data);

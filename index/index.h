@@ -142,6 +142,10 @@ void ts_index_apply_config(ts_index *idx, const ts_config *cfg);
 /* Entries the head's tail holds before they move into a new piece
  * (remote.log.manifest.head.segments; default 1000, min 1). */
 void ts_index_set_head_segments(ts_index *idx, int n);
+/* The leader epoch written into every head from now on (default -1). A
+ * hook for the cluster issue, which will fence commits with it; nothing
+ * here checks it yet. */
+void ts_index_set_leader_epoch(ts_index *idx, int64_t epoch);
 /* Chunk-table cache to use (not owned; NULL: none, every load GETs). */
 void ts_index_set_chunk_table_cache(ts_index *idx, ts_chunk_table_cache *c);
 
