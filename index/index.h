@@ -194,10 +194,11 @@ ts_status ts_index_truncate_before(ts_index *idx, int64_t new_start_offset, char
  * when the remote copy is up to date. */
 ts_status ts_index_sync_remote(ts_index *idx, char *errstr, size_t errlen);
 
-/* Lookups fill *out without a chunk table (chunks NULL, chunk_count 0 until
- * ts_index_load_chunks), without allocating and without I/O; max_timestamp
- * is the running maximum (see ts_index_entry), segment_crc32c and
- * upload_time_ms are 0 (ts_index_load_chunks sets the CRC).
+/* Lookups fill *out without a chunk table (chunks NULL until
+ * ts_index_load_chunks; chunk_count is the table's size), without
+ * allocating and without I/O; max_timestamp is the running maximum (see
+ * ts_index_entry); segment_crc32c and upload_time_ms are known for tail
+ * entries only, else 0 (ts_index_load_chunks sets the CRC).
  * Copies the entry holding offset (base <= offset <= last) into *out.
  * TS_E_NOT_FOUND if no entry covers it. O(log n). */
 ts_status ts_index_lookup_offset(ts_index *idx, int64_t offset, ts_segment_meta *out);
