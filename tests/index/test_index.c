@@ -1232,6 +1232,63 @@ TT_TEST(test_damaged_piece_is_refused)
     rmrf(bucket);
 }
 
+
+/* A data directory of the format-1 release: its local manifest (format 1
+ * with the local extras) loads as it is, every entry durable as recorded;
+ * the next change rewrites it as a format-2 head with pieces. */
+TT_TEST(test_local_format1_file_upgrades)
+{
+    char dir[256], err[512], why[256], path[400];
+    tt_tmpdir(dir, sizeof(dir), "idx-f1l");
+    ts_segment_meta segs[5];
+    uint64_t added[5];
+    for (int i = 0; i < 5; i++) {
+        mkseg(&segs[i], i * 100, i * 100 + 99, 2, 10 + i);
+        segs[i].chunks[1].first_offset = i * 100 + 50;
+        added[i] = (uint64_t)i + 1;
+    }
+    ts_manifest_doc d;
+    memset(&d, 0, sizeof(d));
+    d.format = 1;
+    snprintf(d.topic, sizeof(d.topic), "orders");
+    d.partition = 3;
+    d.version = 5;
+    d.segs = segs;
+    d.n = 5;
+    d.local = 1;
+    d.remote_version = 4; /* the last entry is not durable yet */
+    d.added_versions = added;
+    char *json;
+    size_t len;
+    TT_OKE(ts_manifest_render(&d, &json, &len, err, sizeof(err)), err);
+    TT_ASSERT(strstr(json, "\"format\":1"));
+    snprintf(path, sizeof(path), "%s/remote_manifest.json", dir);
+    TT_OKE(ts_fs_write_atomic(path, json, len, err, sizeof(err)), err);
+    free(json);
+    ts_index *idx;
+    TT_OKE(ts_index_create("orders", 3, dir, NULL, &idx, err, sizeof(err)), err);
+    TT_OKE(ts_index_load_local(idx, err, sizeof(err)), err);
+    TT_ASSERT_MSG(check_range(idx, 0, 5, why, sizeof(why)) == 0, "%s", why);
+    ts_index_stats st;
+    ts_index_stats_get(idx, &st);
+    TT_ASSERT_EQ_INT(st.legacy_entries, 5);
+    ts_index_set_head_segments(idx, 2);
+    TT_OKE(add_seg(idx, 500, 599, 20, err, sizeof(err)), err);
+    ts_index_stats_get(idx, &st);
+    TT_ASSERT_EQ_INT(st.pieces, 2); /* 6 entries: two pieces of 2, a tail of 2 */
+    ts_index_destroy(idx);
+    uint8_t *txt;
+    TT_OKE(ts_fs_read_all(path, 1 << 20, &txt, &len, err, sizeof(err)), err);
+    TT_ASSERT(strstr((char *)txt, "\"format\":2") && strstr((char *)txt, "\"kind\":\"head\""));
+    free(txt);
+    TT_OKE(ts_index_create("orders", 3, dir, NULL, &idx, err, sizeof(err)), err);
+    TT_OKE(ts_index_load_local(idx, err, sizeof(err)), err);
+    TT_ASSERT_MSG(check_range(idx, 0, 6, why, sizeof(why)) == 0, "%s", why);
+    ts_index_destroy(idx);
+    for (int i = 0; i < 5; i++) ts_segment_meta_clear(&segs[i]);
+    rmrf(dir);
+}
+
 /* The chunk table frame: what the uploader writes is what the reader
  * accepts; a flipped bit or a table of another segment is refused. */
 TT_TEST(test_chunk_table_frame)
@@ -1384,6 +1441,7 @@ int main(int argc, char **argv)
     TT_RUN(test_pieces_roundtrip_and_retention);
     TT_RUN(test_crash_between_piece_and_head);
     TT_RUN(test_damaged_piece_is_refused);
+    TT_RUN(test_local_format1_file_upgrades);
     TT_RUN(test_chunk_table_frame);
     TT_RUN(test_entry_size);
     return tt_summary();
