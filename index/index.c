@@ -130,6 +130,7 @@ struct ts_index {
     char **dropped;       /* piece keys dropped from the head ... */
     uint64_t *dropped_v;  /* ... at this version */
     size_t ndropped;
+    uint64_t raw_total, stored_total; /* sums over e[]: summaries run every tick */
     /* counters (mu) */
     uint64_t put_bytes, puts, gets;
     int pruned; /* wmu: local piece files checked against the head */
@@ -1225,6 +1226,11 @@ static void install(ts_index *idx, built *b, ts_manifest_doc *d, int all_durable
     idx->e = b->e;
     idx->n = b->n;
     idx->cap = b->cap;
+    idx->raw_total = idx->stored_total = 0;
+    for (size_t i = 0; i < idx->n; i++) {
+        idx->raw_total += idx->e[i].size_bytes;
+        idx->stored_total += idx->e[i].stored_bytes;
+    }
     idx->tail_start = b->tail_start;
     idx->td = b->td;
     idx->td_cap = b->n - b->tail_start;
@@ -1715,6 +1721,8 @@ ts_status ts_index_add(ts_index *idx, const ts_segment_meta *seg, char *errstr, 
     memmove(idx->e + pos + 1, idx->e + pos, (idx->n - pos) * sizeof(*idx->e));
     idx->e[pos] = ne;
     idx->n++;
+    idx->raw_total += ne.size_bytes;
+    idx->stored_total += ne.stored_bytes;
     if (has_side && side_insert(idx, &side) == TS_OK) has_side = 0;
     tail_detail *td = idx->td;
     memmove(td + tp + 1, td + tp, (ntail - 1 - tp) * sizeof(*td));
@@ -1832,6 +1840,10 @@ ts_status ts_index_truncate_before(ts_index *idx, int64_t new_start_offset, char
 
         pthread_mutex_lock(&idx->mu);
         side_drop_below(idx, k < idx->n ? idx->e[k].base_offset : INT64_MAX);
+        for (size_t i = 0; i < k; i++) {
+            idx->raw_total -= idx->e[i].size_bytes;
+            idx->stored_total -= idx->e[i].stored_bytes;
+        }
         if (k) memmove(idx->e, idx->e + k, (idx->n - k) * sizeof(*idx->e));
         size_t toff = k > idx->tail_start ? k - idx->tail_start : 0;
         if (toff)
@@ -1983,10 +1995,8 @@ void ts_index_summary_get(ts_index *idx, ts_index_summary *out)
     out->count = idx->n;
     out->start_offset = idx->n ? idx->e[0].base_offset : -1;
     out->end_offset = idx->n ? idx->e[idx->n - 1].last_offset : -1;
-    for (size_t i = 0; i < idx->n; i++) {
-        out->raw_bytes += idx->e[i].size_bytes;
-        out->stored_bytes += idx->e[i].stored_bytes;
-    }
+    out->raw_bytes = idx->raw_total;
+    out->stored_bytes = idx->stored_total;
     out->version = idx->version;
     out->remote_version = idx->remote_version;
     out->log_start_offset = idx->log_start;

@@ -1110,6 +1110,9 @@ TT_TEST(test_pieces_roundtrip_and_retention)
     free(keys);
     ts_index_stats_get(idx, &st);
     TT_ASSERT_EQ_INT(st.pieces, 11);
+    ts_index_summary s0;
+    ts_index_summary_get(idx, &s0);
+    TT_ASSERT_EQ_INT(s0.raw_bytes, 47 * 200); /* 60 - 13 removed */
     /* keep.versions 1: no older head names the dropped pieces any more. */
     TT_ASSERT_EQ_INT(count_prefix(os, prefix), 11);
     TT_ASSERT_MSG(check_range(idx, 13, 60, why, sizeof(why)) == 0, "after retention: %s", why);
@@ -1123,6 +1126,7 @@ TT_TEST(test_pieces_roundtrip_and_retention)
     ts_index_summary s;
     ts_index_summary_get(idx, &s);
     TT_ASSERT_EQ_INT(s.count, 48);
+    TT_ASSERT_EQ_INT(s.raw_bytes, 48 * 200);
     TT_ASSERT_EQ_INT(s.log_start_offset, 1350);
     /* Entries join the tail only: nothing may land below a piece. */
     TT_ASSERT_EQ_INT(add_seg(idx, 6200, 6299, 1, err, sizeof(err)), TS_OK);
