@@ -10,6 +10,7 @@
  *   tierctl -c CONFIG locate TOPIC PARTITION OFFSET [--json]
  *   tierctl -c CONFIG verify TOPIC [PARTITION]
  *   tierctl -c CONFIG status [TOPIC] [--json]
+ *   tierctl -c CONFIG manifest TOPIC PARTITION   (the manifest as JSON)
  *   tierctl config-doc            (prints CONFIGURATION.md)
  */
 #include <cjson/cJSON.h>
@@ -30,6 +31,7 @@ static void usage(FILE *f)
             "       tierctl -c CONFIG locate TOPIC PARTITION OFFSET [--json]\n"
             "       tierctl -c CONFIG verify TOPIC [PARTITION]\n"
             "       tierctl -c CONFIG status [TOPIC] [--json]\n"
+            "       tierctl -c CONFIG manifest TOPIC PARTITION\n"
             "       tierctl config-doc\n"
             "\n"
             "placement   one row per segment: offsets, timestamps, raw and stored bytes,\n"
@@ -44,6 +46,8 @@ static void usage(FILE *f)
             "verify      downloads every remote chunk and checks its CRC-32Cs and every\n"
             "            record batch inside; MISSING marks a segment whose object the\n"
             "            manifest names and the bucket lacks; exit status 1 if anything fails.\n"
+            "manifest    the partition's manifest as one JSON document (pipe it to jq):\n"
+            "            {\"head\": the newest head, \"pieces\": [every piece it names]}.\n"
             "config-doc  the configuration reference (Markdown).\n"
             "CONFIG is the engine's or the broker's properties file.\n");
 }
@@ -95,6 +99,47 @@ static int parse_part(const char *s, int32_t *out)
     return 0;
 }
 
+typedef struct place_out {
+    int json;
+    size_t rows;
+} place_out;
+
+static int print_row(const ts_segment_info *s, void *opaque)
+{
+    place_out *po = opaque;
+    if (po->json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "partition", s->partition);
+        cJSON_AddNumberToObject(o, "base_offset", (double)s->base_offset);
+        cJSON_AddNumberToObject(o, "last_offset", (double)s->last_offset);
+        cJSON_AddNumberToObject(o, "first_timestamp", (double)s->first_timestamp);
+        cJSON_AddNumberToObject(o, "max_timestamp", (double)s->max_timestamp);
+        cJSON_AddNumberToObject(o, "size_bytes", (double)s->size_bytes);
+        cJSON_AddNumberToObject(o, "stored_bytes", (double)s->stored_bytes);
+        cJSON_AddStringToObject(o, "location", ts_location_name(s->location));
+        if (s->object_key[0]) cJSON_AddStringToObject(o, "object_key", s->object_key);
+        else cJSON_AddNullToObject(o, "object_key");
+        cJSON_AddBoolToObject(o, "active", s->active);
+        char *txt = cJSON_PrintUnformatted(o);
+        if (txt) printf("%s\n %s", po->rows ? "," : "", txt);
+        free(txt);
+        cJSON_Delete(o);
+    } else {
+        char f[32], m[32], sz[16], stb[16];
+        fmt_ts(s->first_timestamp, f, sizeof(f));
+        fmt_ts(s->max_timestamp, m, sizeof(m));
+        fmt_bytes(s->size_bytes, sz, sizeof(sz));
+        if (s->stored_bytes) fmt_bytes(s->stored_bytes, stb, sizeof(stb));
+        else snprintf(stb, sizeof(stb), "-");
+        printf("%-5d %20lld %20lld %-24s %-24s %10s %10s %-13s %s%s\n", s->partition,
+               (long long)s->base_offset, (long long)s->last_offset, f, m, sz, stb,
+               ts_location_name(s->location), s->object_key[0] ? s->object_key : "-",
+               s->active ? "  (active)" : "");
+    }
+    po->rows++;
+    return 0;
+}
+
 static int cmd_placement(ts_config *cfg, const char *topic, const char *part_arg, int json)
 {
     char err[1024];
@@ -115,58 +160,25 @@ static int cmd_placement(ts_config *cfg, const char *topic, const char *part_arg
         free(parts);
         return 1;
     }
-    cJSON *arr = json ? cJSON_CreateArray() : NULL;
     int rc = 0;
     if (!json)
         printf("%-5s %20s %20s %-24s %-24s %10s %10s %-13s %s\n", "PART", "BASE_OFFSET",
                "LAST_OFFSET", "FIRST_TIMESTAMP", "MAX_TIMESTAMP", "SIZE", "STORED", "LOCATION",
                "OBJECT_KEY");
+    else
+        printf("[");
+    /* Rows are printed as they come: a partition with 100k remote segments
+     * never sits in memory as rows (or as a cJSON tree). */
+    place_out po = {json, 0};
     for (size_t i = 0; i < nparts; i++) {
-        ts_segment_info *rows = NULL;
-        size_t n = 0;
-        ts_status st = ts_placement_offline(cfg, topic, parts[i], &rows, &n, err, sizeof(err));
+        ts_status st = ts_placement_offline_each(cfg, topic, parts[i], print_row, &po, err,
+                                                 sizeof(err));
         if (st) {
             fprintf(stderr, "tierctl: %s\n", err);
             rc = 1;
-            continue;
         }
-        for (size_t r = 0; r < n; r++) {
-            ts_segment_info *s = &rows[r];
-            if (json) {
-                cJSON *o = cJSON_CreateObject();
-                cJSON_AddNumberToObject(o, "partition", s->partition);
-                cJSON_AddNumberToObject(o, "base_offset", (double)s->base_offset);
-                cJSON_AddNumberToObject(o, "last_offset", (double)s->last_offset);
-                cJSON_AddNumberToObject(o, "first_timestamp", (double)s->first_timestamp);
-                cJSON_AddNumberToObject(o, "max_timestamp", (double)s->max_timestamp);
-                cJSON_AddNumberToObject(o, "size_bytes", (double)s->size_bytes);
-                cJSON_AddNumberToObject(o, "stored_bytes", (double)s->stored_bytes);
-                cJSON_AddStringToObject(o, "location", ts_location_name(s->location));
-                if (s->object_key[0]) cJSON_AddStringToObject(o, "object_key", s->object_key);
-                else cJSON_AddNullToObject(o, "object_key");
-                cJSON_AddBoolToObject(o, "active", s->active);
-                cJSON_AddItemToArray(arr, o);
-            } else {
-                char f[32], m[32], sz[16], stb[16];
-                fmt_ts(s->first_timestamp, f, sizeof(f));
-                fmt_ts(s->max_timestamp, m, sizeof(m));
-                fmt_bytes(s->size_bytes, sz, sizeof(sz));
-                if (s->stored_bytes) fmt_bytes(s->stored_bytes, stb, sizeof(stb));
-                else snprintf(stb, sizeof(stb), "-");
-                printf("%-5d %20lld %20lld %-24s %-24s %10s %10s %-13s %s%s\n", s->partition,
-                       (long long)s->base_offset, (long long)s->last_offset, f, m, sz, stb,
-                       ts_location_name(s->location), s->object_key[0] ? s->object_key : "-",
-                       s->active ? "  (active)" : "");
-            }
-        }
-        free(rows);
     }
-    if (json) {
-        char *txt = cJSON_Print(arr);
-        if (txt) printf("%s\n", txt);
-        free(txt);
-        cJSON_Delete(arr);
-    }
+    if (json) printf("%s]\n", po.rows ? "\n" : "");
     free(parts);
     return rc;
 }
@@ -279,6 +291,36 @@ static int cmd_verify(ts_config *cfg, const char *topic, const char *part_arg)
     return rc || v.bad ? 1 : 0;
 }
 
+typedef struct status_acc {
+    uint64_t local, raw_remote, stored, lag_bytes;
+    int nlocal, nremote, lag, nmissing;
+    size_t n;
+    long long start, end;
+} status_acc;
+
+static int status_row(const ts_segment_info *r, void *opaque)
+{
+    status_acc *a = opaque;
+    if (r->location == TS_LOC_LOCAL || r->location == TS_LOC_LOCAL_REMOTE) {
+        a->local += r->size_bytes;
+        a->nlocal++;
+    }
+    if (r->location == TS_LOC_MISSING) a->nmissing++;
+    if (r->location != TS_LOC_LOCAL) {
+        a->raw_remote += r->size_bytes;
+        a->stored += r->stored_bytes;
+        a->nremote++;
+    }
+    if (r->location == TS_LOC_LOCAL && !r->active) {
+        a->lag++;
+        a->lag_bytes += r->size_bytes;
+    }
+    if (!a->n) a->start = (long long)r->base_offset;
+    a->end = (long long)r->last_offset + 1;
+    a->n++;
+    return 0;
+}
+
 static int status_topic(ts_config *cfg, const char *topic, cJSON *arr)
 {
     char err[1024];
@@ -290,33 +332,18 @@ static int status_topic(ts_config *cfg, const char *topic, cJSON *arr)
     }
     int rc = 0;
     for (size_t i = 0; i < nparts; i++) {
-        ts_segment_info *rows = NULL;
-        size_t n = 0;
-        if (ts_placement_offline(cfg, topic, parts[i], &rows, &n, err, sizeof(err))) {
+        status_acc a;
+        memset(&a, 0, sizeof(a));
+        if (ts_placement_offline_each(cfg, topic, parts[i], status_row, &a, err, sizeof(err))) {
             fprintf(stderr, "tierctl: %s\n", err);
             rc = 1;
             continue;
         }
-        uint64_t local = 0, raw_remote = 0, stored = 0, lag_bytes = 0;
-        int nlocal = 0, nremote = 0, lag = 0, nmissing = 0;
-        for (size_t r = 0; r < n; r++) {
-            if (rows[r].location == TS_LOC_LOCAL || rows[r].location == TS_LOC_LOCAL_REMOTE) {
-                local += rows[r].size_bytes;
-                nlocal++;
-            }
-            if (rows[r].location == TS_LOC_MISSING) nmissing++;
-            if (rows[r].location != TS_LOC_LOCAL) {
-                raw_remote += rows[r].size_bytes;
-                stored += rows[r].stored_bytes;
-                nremote++;
-            }
-            if (rows[r].location == TS_LOC_LOCAL && !rows[r].active) {
-                lag++;
-                lag_bytes += rows[r].size_bytes;
-            }
-        }
-        long long start = n ? (long long)rows[0].base_offset : 0;
-        long long end = n ? (long long)rows[n - 1].last_offset + 1 : 0;
+        uint64_t local = a.local, raw_remote = a.raw_remote, stored = a.stored,
+                 lag_bytes = a.lag_bytes;
+        int nlocal = a.nlocal, nremote = a.nremote, lag = a.lag, nmissing = a.nmissing;
+        long long start = a.n ? a.start : 0;
+        long long end = a.n ? a.end : 0;
         if (arr) {
             cJSON *o = cJSON_CreateObject();
             cJSON_AddStringToObject(o, "topic", topic);
@@ -342,7 +369,6 @@ static int status_topic(ts_config *cfg, const char *topic, cJSON *arr)
                    start, end, nlocal, lb, nremote, rb, sb, lag, gb,
                    nmissing ? "  (segment objects MISSING from the bucket: run verify)" : "");
         }
-        free(rows);
     }
     free(parts);
     return rc;
@@ -430,6 +456,17 @@ int main(int argc, char **argv)
         rc = cmd_verify(cfg, args[1], nargs == 3 ? args[2] : NULL);
     } else if (!strcmp(args[0], "status") && (nargs == 1 || nargs == 2)) {
         rc = cmd_status(cfg, nargs == 2 ? args[1] : NULL, json);
+    } else if (!strcmp(args[0], "manifest") && nargs == 3) {
+        int32_t part;
+        char err[1024];
+        rc = 2;
+        if (!parse_part(args[2], &part)) {
+            rc = 0;
+            if (ts_manifest_dump_offline(cfg, args[1], part, stdout, err, sizeof(err))) {
+                fprintf(stderr, "tierctl: %s\n", err);
+                rc = 1;
+            }
+        }
     } else if (!strcmp(args[0], "partitions") && nargs == 2) {
         int32_t *parts;
         size_t n;

@@ -122,6 +122,13 @@ static const prop g_props[] = {
     {"remote.log.manifest.keep.versions", F(INT, remote_log_manifest_keep_versions),
      "3", 1, 1000, NULL, 0,
      "Remote manifest versions kept in the bucket per partition."},
+    {"remote.log.manifest.head.segments", F(INT, remote_log_manifest_head_segments), "1000", 1,
+     1000000, NULL, 0,
+     "Newest entries a manifest head holds before they move into an immutable piece; bounds the "
+     "bytes of one manifest commit."},
+    {"remote.log.index.cache.bytes", F(INT, remote_log_index_cache_bytes), "67108864", 0,
+     INT64_MAX, NULL, 0,
+     "RAM for chunk tables of remote segments (read from the objects on first use, LRU)."},
     {"remote.log.upload.retry.backoff.max.ms", F(INT, remote_log_upload_retry_backoff_max_ms),
      "30000", 1, INT64_MAX, NULL, 0,
      "Ceiling of the backoff between failed upload attempts of one segment (ms)."},

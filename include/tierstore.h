@@ -17,6 +17,7 @@
 #define TIERSTORE_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "tierstore_names.h" /* ts_topic_name_valid */
@@ -223,6 +224,19 @@ ts_status ts_partition_placement(ts_partition *p, ts_segment_info **rows, size_t
 ts_status ts_placement_offline(const ts_config *cfg, const char *topic, int32_t partition,
                                ts_segment_info **rows, size_t *nrows,
                                char *errstr, size_t errlen);
+
+/* The same rows streamed to cb in offset order (return non-zero to stop),
+ * holding one row at a time plus the index's 64-byte entries, not an array
+ * of rows: for partitions with many remote segments. */
+typedef int (*ts_placement_cb)(const ts_segment_info *row, void *opaque);
+ts_status ts_placement_offline_each(const ts_config *cfg, const char *topic, int32_t partition,
+                                    ts_placement_cb cb, void *opaque, char *errstr, size_t errlen);
+
+/* Writes the partition's manifest (local copy, else the bucket's newest) to
+ * out as one JSON document: {"head":<head>,"pieces":[<piece>,...]}, the
+ * objects as stored (index/README.md). Read-only, one piece at a time. */
+ts_status ts_manifest_dump_offline(const ts_config *cfg, const char *topic, int32_t partition,
+                                   FILE *out, char *errstr, size_t errlen);
 
 /* Lists the partitions of a topic known locally or in the bucket
  * (ascending). *parts is malloc'd. */

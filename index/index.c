@@ -1,42 +1,61 @@
 /*
- * index.c — the shadow index of one partition: the in-memory manifest,
- * its lookups, and its two persistent copies (local file, bucket objects).
+ * index.c — the shadow index of one partition: the resident entry array,
+ * its lookups, and its persistent copies (local files, bucket objects).
  *
  * Why it is shaped so:
- *  - Two locks. `mu` guards the in-memory state and is held only for short
- *    copies, so lookups (on the cold-read path) never wait for I/O. `wmu`
- *    serialises the mutators (add, truncate, sync, load) and is held across
- *    their file and network I/O. Only `wmu` holders change the state, so a
- *    `wmu` holder may read the state without `mu`; it takes `mu` to write.
- *    Lock order: wmu, then mu.
- *  - Prepare, persist, commit. A mutation first builds the next state as a
- *    shallow view, writes it to the local file (the commit point), and only
- *    then installs it in memory, so a failed local write leaves nothing to
- *    roll back.
- *  - Versions. Every change bumps `version`; the bucket gets a new immutable
- *    object per version. `remote_version` is the newest version known to be
- *    durable there, and each entry remembers the version that introduced it
- *    (`added`), so "is this entry remote-durable" is added <= remote_version.
- *    The local file records both, so a restart keeps the answer.
- *  - A put refused with TS_E_EXISTS means an object of that version is
- *    already there: either an earlier attempt of ours landed (a timeout
- *    that actually succeeded, or a crash between put and the local record of
- *    it) or someone else wrote it (a corrupt leftover the last recovery
- *    skipped, a second writer). Same content: it is our put, done. Other
- *    content: never overwrite; move our version above the highest one in the
- *    bucket and put again.
+ *  - Resident state is a sorted array of 64-byte entries (ts_index_entry:
+ *    offsets, running max timestamp, sizes, the key's attempt id, chunk
+ *    count). Chunk tables are not resident: each object carries its own
+ *    (chunk_table.c), loaded on demand into a byte-capped cache. Only
+ *    entries read from format-1 manifests ("legacy": their objects have no
+ *    table frame) and keys not in the standard form sit in a side table.
+ *  - Format 2 on disk and in the bucket: a small head (versioned,
+ *    If-None-Match) lists immutable pieces and holds a tail of at most
+ *    head_segments newest entries. A commit writes the head; when the tail
+ *    is full, its entries move into one new piece, written (locally, then
+ *    remotely) before the head that names it. Bytes per commit therefore do
+ *    not depend on the history's length (index/README.md has the numbers).
+ *    Entries go only into the tail: nothing is inserted below a piece.
+ *    The tail keeps the fields the resident array drops (its real max
+ *    timestamps, upload times, CRCs, the version that added each) in
+ *    `td`, because they are needed to write its piece.
+ *  - Two locks. `mu` guards the state and is held only for short copies,
+ *    so lookups (on the cold-read path) never wait for I/O and do not
+ *    allocate. `wmu` serialises mutators across their file and network I/O;
+ *    only `wmu` holders change the state, so a `wmu` holder may read it
+ *    without `mu`. Lock order: wmu, then mu.
+ *  - Prepare, persist, commit. A mutation renders the next state from views
+ *    of the current one, writes the local files (pieces first, then the
+ *    head: the commit point), and only then installs it in memory.
+ *  - Versions and durability. Every change bumps `version`; the bucket gets
+ *    a new head per version. `remote_version` is the newest head durable
+ *    there. A tail entry records the version that added it; an entry in a
+ *    piece counts as added when its piece was (conservative: it may have
+ *    been durable earlier, in a tail). Durable iff added <= remote_version.
+ *  - A head put refused with TS_E_EXISTS: same content means an earlier
+ *    attempt of ours landed; other content is never overwritten (move above
+ *    the highest version and put again). Pieces have random ids, so a
+ *    piece collision is not ours: refused.
+ *  - Garbage: pieces dropped by retention are deleted once no kept head
+ *    names them (their drop version is <= the oldest kept head); pieces no
+ *    head ever named (a crash between piece and head) go in the orphan
+ *    sweep (ts_index_bucket_references).
  */
 #include "index/index.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <unistd.h>
 
 #include "common/clock.h"
 #include "common/config_table.h"
+#include "common/crc32c.h"
 #include "common/err.h"
 #include "common/fsutil.h"
 #include "common/log.h"
@@ -45,12 +64,36 @@
 
 #define LOG_MOD "index"
 #define LOCAL_FILE "remote_manifest.json"
+#define PIECES_DIR "manifest-pieces"
 #define DEFAULT_KEEP_VERSIONS 3
 #define DEFAULT_TIMEOUT_MS 120000
+#define DEFAULT_HEAD_SEGMENTS 1000
 #define RETRY_BASE_MS 50
 #define RETRY_MAX_MS 5000
 #define MAX_VERSION_BUMPS 5
 #define MAX_LISTED_VERSIONS 1000000 /* caps memory when cleanup has fallen behind */
+
+/* chunk_table.c */
+int ts_chunk_table_cache_lookup(ts_chunk_table_cache *c, ts_segment_meta *seg);
+void ts_chunk_table_cache_insert(ts_chunk_table_cache *c, const ts_segment_meta *seg);
+
+/* What the tail keeps beyond the resident entry (see the file comment). */
+typedef struct tail_detail {
+    int64_t max_ts;
+    int64_t upload_time_ms;
+    uint64_t added;
+    uint32_t seg_crc;
+    uint32_t pad;
+} tail_detail;
+
+/* Legacy chunk tables and odd keys, by base offset (few). */
+typedef struct side_ent {
+    int64_t base;
+    char *key;             /* odd key, or NULL */
+    ts_chunk_meta *chunks; /* legacy table, or NULL */
+    uint32_t nchunks;
+    uint32_t seg_crc;
+} side_ent;
 
 struct ts_index {
     pthread_mutex_t mu;  /* state below the marker */
@@ -59,21 +102,39 @@ struct ts_index {
     int32_t partition;
     char local_dir[4096];
     char local_path[4096 + sizeof(LOCAL_FILE) + 1];
+    char pieces_dir[4096 + sizeof(PIECES_DIR) + 1];
     char manifest_prefix[TS_INDEX_KEY_MAX];
+    char seg_prefix[TS_INDEX_KEY_MAX];
+    char piece_prefix[TS_INDEX_KEY_MAX];
     ts_objstore *os;      /* not owned; may be NULL */
+    ts_chunk_table_cache *ctc; /* not owned; may be NULL */
     int keep_versions;    /* wmu */
     int memory_only;      /* never writes the local file (ts_index_set_memory_only) */
     int64_t timeout_ms;   /* wmu */
+    size_t head_segments; /* wmu */
     /* --- state: written under wmu + mu, read under either --- */
-    ts_segment_meta *segs;
-    uint64_t *added;      /* version that introduced segs[i] */
-    int64_t *pmax;        /* max(segs[0..i].max_timestamp): monotone, for time lookups */
+    ts_index_entry *e;
     size_t n, cap;
+    size_t tail_start;    /* e[tail_start..n) are the head's tail */
+    tail_detail *td;      /* n - tail_start entries */
+    size_t td_cap;
+    ts_manifest_piece *pieces;
+    size_t np;
+    side_ent *side;
+    size_t nside;
     int64_t log_start;
+    int64_t leader_epoch; /* reserved for the cluster's fencing; -1 */
     uint64_t version;
     uint64_t remote_version;
     char **pending;       /* keys removed by retention, not yet handed out */
     size_t npending;
+    char **dropped;       /* piece keys dropped from the head ... */
+    uint64_t *dropped_v;  /* ... at this version */
+    size_t ndropped;
+    uint64_t raw_total, stored_total; /* sums over e[]: summaries run every tick */
+    /* counters (mu) */
+    uint64_t put_bytes, puts, gets;
+    int pruned; /* wmu: local piece files checked against the head */
 };
 
 /* ------------------------------------------------------------------------
@@ -92,7 +153,7 @@ ts_status ts_segment_meta_copy(ts_segment_meta *dst, const ts_segment_meta *src)
 {
     *dst = *src;
     dst->chunks = NULL;
-    if (src->chunk_count) {
+    if (src->chunk_count && src->chunks) {
         dst->chunks = malloc((size_t)src->chunk_count * sizeof(*dst->chunks));
         if (!dst->chunks) {
             dst->chunk_count = 0;
@@ -137,28 +198,45 @@ ts_status ts_index_create(const char *topic, int32_t partition, const char *loca
     idx->partition = partition;
     memcpy(idx->local_dir, local_dir, strlen(local_dir) + 1);
     snprintf(idx->local_path, sizeof(idx->local_path), "%s/%s", local_dir, LOCAL_FILE);
+    snprintf(idx->pieces_dir, sizeof(idx->pieces_dir), "%s/%s", local_dir, PIECES_DIR);
     snprintf(idx->manifest_prefix, sizeof(idx->manifest_prefix), "%s/%" PRId32 "/manifests/",
              topic, partition);
+    ts_index_segment_prefix(topic, partition, idx->seg_prefix, sizeof(idx->seg_prefix));
+    ts_index_piece_prefix(topic, partition, idx->piece_prefix, sizeof(idx->piece_prefix));
     idx->os = os;
     idx->keep_versions = DEFAULT_KEEP_VERSIONS;
     idx->timeout_ms = DEFAULT_TIMEOUT_MS;
+    idx->head_segments = DEFAULT_HEAD_SEGMENTS;
+    idx->leader_epoch = -1;
     *out = idx;
     return TS_OK;
 }
 
-static void free_pending(char **keys, size_t n)
+static void free_keys(char **keys, size_t n)
 {
     for (size_t i = 0; i < n; i++) free(keys[i]);
     free(keys);
 }
 
+static void side_free_all(side_ent *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(s[i].key);
+        free(s[i].chunks);
+    }
+    free(s);
+}
+
 void ts_index_destroy(ts_index *idx)
 {
     if (!idx) return;
-    ts_index_snapshot_free(idx->segs, idx->n);
-    free(idx->added);
-    free(idx->pmax);
-    free_pending(idx->pending, idx->npending);
+    free(idx->e);
+    free(idx->td);
+    free(idx->pieces);
+    side_free_all(idx->side, idx->nside);
+    free_keys(idx->pending, idx->npending);
+    free_keys(idx->dropped, idx->ndropped);
+    free(idx->dropped_v);
     pthread_mutex_destroy(&idx->mu);
     pthread_mutex_destroy(&idx->wmu);
     free(idx);
@@ -180,6 +258,27 @@ void ts_index_set_remote_timeout_ms(ts_index *idx, int64_t timeout_ms)
     pthread_mutex_unlock(&idx->wmu);
 }
 
+void ts_index_set_head_segments(ts_index *idx, int n)
+{
+    pthread_mutex_lock(&idx->wmu);
+    idx->head_segments = n < 1 ? 1 : (size_t)n;
+    pthread_mutex_unlock(&idx->wmu);
+}
+
+void ts_index_set_leader_epoch(ts_index *idx, int64_t epoch)
+{
+    pthread_mutex_lock(&idx->wmu);
+    idx->leader_epoch = epoch < -1 ? -1 : epoch;
+    pthread_mutex_unlock(&idx->wmu);
+}
+
+void ts_index_set_chunk_table_cache(ts_index *idx, ts_chunk_table_cache *c)
+{
+    pthread_mutex_lock(&idx->wmu);
+    idx->ctc = c;
+    pthread_mutex_unlock(&idx->wmu);
+}
+
 void ts_index_apply_config(ts_index *idx, const ts_config *cfg)
 {
     if (!cfg) return;
@@ -187,10 +286,12 @@ void ts_index_apply_config(ts_index *idx, const ts_config *cfg)
                                (int)ts_config_get_int(cfg, "remote.log.manifest.keep.versions"));
     ts_index_set_remote_timeout_ms(idx,
                                    ts_config_get_int(cfg, "remote.storage.operation.timeout.ms"));
+    ts_index_set_head_segments(idx,
+                               (int)ts_config_get_int(cfg, "remote.log.manifest.head.segments"));
 }
 
 /* ------------------------------------------------------------------------
- * State helpers
+ * Entries, keys, side table
  * ------------------------------------------------------------------------ */
 
 /* First index whose base_offset >= off. Caller holds mu or wmu. */
@@ -199,7 +300,7 @@ static size_t lower_bound_base(const ts_index *idx, int64_t off)
     size_t lo = 0, hi = idx->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (idx->segs[mid].base_offset < off)
+        if (idx->e[mid].base_offset < off)
             lo = mid + 1;
         else
             hi = mid;
@@ -207,72 +308,397 @@ static size_t lower_bound_base(const ts_index *idx, int64_t off)
     return lo;
 }
 
-/* Recomputes the prefix maxima from entry `from` on. Caller holds mu. */
-static void recompute_pmax(ts_index *idx, size_t from)
+static side_ent *side_find(const ts_index *idx, int64_t base)
 {
-    for (size_t i = from; i < idx->n; i++) {
-        int64_t m = idx->segs[i].max_timestamp;
-        idx->pmax[i] = (i > 0 && idx->pmax[i - 1] > m) ? idx->pmax[i - 1] : m;
+    size_t lo = 0, hi = idx->nside;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (idx->side[mid].base < base) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < idx->nside && idx->side[lo].base == base ? &idx->side[lo] : NULL;
+}
+
+/* The attempt id of a key in the standard form
+ * "<segments prefix><base:20>-<16 lowercase hex>.log.zst", or -1. */
+static int standard_attempt(const ts_index *idx, const char *key, int64_t base, uint64_t *attempt)
+{
+    char want[TS_INDEX_KEY_MAX];
+    int n = snprintf(want, sizeof(want), "%s%020" PRId64 "-", idx->seg_prefix, base);
+    if (n < 0 || strncmp(key, want, (size_t)n)) return -1;
+    const char *h = key + n;
+    uint64_t v = 0;
+    for (int i = 0; i < 16; i++) {
+        char c = h[i];
+        unsigned d;
+        if (c >= '0' && c <= '9') d = (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f') d = (unsigned)(c - 'a' + 10);
+        else return -1;
+        v = v << 4 | d;
+    }
+    if (strcmp(h + 16, ".log.zst")) return -1;
+    *attempt = v;
+    return 0;
+}
+
+static void entry_key(const ts_index *idx, const ts_index_entry *e, char *out, size_t outlen)
+{
+    if (e->flags & TS_INDEX_ENTRY_ODD_KEY) {
+        const side_ent *s = side_find(idx, e->base_offset);
+        snprintf(out, outlen, "%s", s && s->key ? s->key : "");
+        return;
+    }
+    char att[17];
+    snprintf(att, sizeof(att), "%016" PRIx64, e->attempt);
+    ts_index_segment_key(idx->topic, idx->partition, e->base_offset, att, out, outlen);
+}
+
+void ts_index_entry_key(ts_index *idx, const ts_index_entry *e, char *out, size_t outlen)
+{
+    pthread_mutex_lock(&idx->mu);
+    entry_key(idx, e, out, outlen);
+    pthread_mutex_unlock(&idx->mu);
+}
+
+/* The entry as a ts_segment_meta, without chunks (no allocation). For a
+ * tail entry the details it keeps are filled in. Caller holds mu or wmu. */
+static void entry_meta(const ts_index *idx, size_t i, ts_segment_meta *m)
+{
+    const ts_index_entry *e = &idx->e[i];
+    memset(m, 0, offsetof(ts_segment_meta, object_key));
+    m->base_offset = e->base_offset;
+    m->last_offset = e->last_offset;
+    m->first_timestamp = e->first_timestamp;
+    m->max_timestamp = e->max_timestamp;
+    m->size_bytes = e->size_bytes;
+    m->stored_bytes = e->stored_bytes;
+    entry_key(idx, e, m->object_key, sizeof(m->object_key));
+    m->chunk_count = e->chunk_count;
+    m->chunks = NULL;
+    if (e->flags & TS_INDEX_ENTRY_LEGACY) {
+        m->chunk_table_pos = 0;
+        m->chunk_table_len = 0;
+        const side_ent *s = side_find(idx, e->base_offset);
+        if (s) m->segment_crc32c = s->seg_crc;
+    } else {
+        m->chunk_table_len = TS_CHUNK_TABLE_LEN(e->chunk_count);
+        m->chunk_table_pos =
+            e->stored_bytes - m->chunk_table_len - (8u * (uint64_t)e->chunk_count + 17u);
+    }
+    if (i >= idx->tail_start) {
+        const tail_detail *t = &idx->td[i - idx->tail_start];
+        m->upload_time_ms = t->upload_time_ms;
+        m->segment_crc32c = t->seg_crc;
     }
 }
 
-static ts_status reserve(ts_index *idx, size_t need)
+/* The tail entry i with its real max timestamp, as written to a head or
+ * a piece; legacy chunks are borrowed from the side table. */
+static void tail_meta(const ts_index *idx, size_t i, ts_segment_meta *m)
+{
+    entry_meta(idx, i, m);
+    m->max_timestamp = idx->td[i - idx->tail_start].max_ts;
+    if (idx->e[i].flags & TS_INDEX_ENTRY_LEGACY) {
+        const side_ent *s = side_find(idx, idx->e[i].base_offset);
+        m->chunks = s ? s->chunks : NULL;
+    }
+}
+
+/* Builds the resident entry (and, when needed, a side entry) for seg.
+ * The side entry's allocations are the caller's until installed. */
+static ts_status make_entry(const ts_index *idx, const ts_segment_meta *seg, int64_t prev_max,
+                            ts_index_entry *e, side_ent *side, int *has_side)
+{
+    memset(e, 0, sizeof(*e));
+    memset(side, 0, sizeof(*side));
+    *has_side = 0;
+    e->base_offset = seg->base_offset;
+    e->last_offset = seg->last_offset;
+    e->first_timestamp = seg->first_timestamp;
+    e->max_timestamp = seg->max_timestamp > prev_max ? seg->max_timestamp : prev_max;
+    e->size_bytes = seg->size_bytes;
+    e->stored_bytes = seg->stored_bytes;
+    e->chunk_count = seg->chunk_count;
+    side->base = seg->base_offset;
+    side->seg_crc = seg->segment_crc32c;
+    if (standard_attempt(idx, seg->object_key, seg->base_offset, &e->attempt)) {
+        e->flags |= TS_INDEX_ENTRY_ODD_KEY;
+        if (!(side->key = strdup(seg->object_key))) return TS_E_NOMEM;
+        *has_side = 1;
+    }
+    if (!seg->chunk_table_len) {
+        e->flags |= TS_INDEX_ENTRY_LEGACY;
+        side->chunks = malloc((size_t)seg->chunk_count * sizeof(*side->chunks));
+        if (!side->chunks) {
+            free(side->key);
+            return TS_E_NOMEM;
+        }
+        memcpy(side->chunks, seg->chunks, (size_t)seg->chunk_count * sizeof(*side->chunks));
+        side->nchunks = seg->chunk_count;
+        *has_side = 1;
+    }
+    return TS_OK;
+}
+
+/* Inserts a side entry (keeps base order). Caller holds mu. */
+static ts_status side_insert(ts_index *idx, const side_ent *s)
+{
+    side_ent *ns = realloc(idx->side, (idx->nside + 1) * sizeof(*ns));
+    if (!ns) return TS_E_NOMEM;
+    idx->side = ns;
+    size_t lo = 0;
+    while (lo < idx->nside && idx->side[lo].base < s->base) lo++;
+    memmove(idx->side + lo + 1, idx->side + lo, (idx->nside - lo) * sizeof(*ns));
+    idx->side[lo] = *s;
+    idx->nside++;
+    return TS_OK;
+}
+
+/* Drops side entries below `base`. Caller holds mu. */
+static void side_drop_below(ts_index *idx, int64_t base)
+{
+    size_t k = 0;
+    while (k < idx->nside && idx->side[k].base < base) {
+        free(idx->side[k].key);
+        free(idx->side[k].chunks);
+        k++;
+    }
+    if (k) memmove(idx->side, idx->side + k, (idx->nside - k) * sizeof(*idx->side));
+    idx->nside -= k;
+}
+
+/* Grows by an eighth (at least 1024 entries): the array is the per-segment
+ * cost, so its slack stays within 12.5% instead of doubling's 100%. */
+static ts_status reserve_entries(ts_index *idx, size_t need)
 {
     if (need <= idx->cap) return TS_OK;
-    size_t ncap = idx->cap ? idx->cap * 2 : 16;
+    size_t ncap = idx->cap + idx->cap / 8 + 1024;
     if (ncap < need) ncap = need;
-    ts_segment_meta *s = realloc(idx->segs, ncap * sizeof(*s));
-    if (!s) return TS_E_NOMEM;
-    idx->segs = s;
-    uint64_t *a = realloc(idx->added, ncap * sizeof(*a));
-    if (!a) return TS_E_NOMEM;
-    idx->added = a;
-    int64_t *p = realloc(idx->pmax, ncap * sizeof(*p));
-    if (!p) return TS_E_NOMEM;
-    idx->pmax = p;
+    ts_index_entry *e = realloc(idx->e, ncap * sizeof(*e));
+    if (!e) return TS_E_NOMEM;
+    idx->e = e;
     idx->cap = ncap;
     return TS_OK;
 }
 
-/* A shallow document view of (a proposed) state, for rendering. */
-static void doc_view(const ts_index *idx, ts_manifest_doc *d, int local)
+static ts_status reserve_td(ts_index *idx, size_t need)
 {
-    memset(d, 0, sizeof(*d));
-    memcpy(d->topic, idx->topic, sizeof(d->topic));
-    d->partition = idx->partition;
-    d->version = idx->version;
-    d->log_start_offset = idx->log_start;
-    d->segs = idx->segs;
-    d->n = idx->n;
-    d->local = local;
-    d->remote_version = idx->remote_version;
-    d->added_versions = idx->added;
-    d->pending_deletes = idx->pending;
-    d->npending = idx->npending;
+    if (need <= idx->td_cap) return TS_OK;
+    size_t ncap = idx->td_cap ? idx->td_cap * 2 : 16;
+    if (ncap < need) ncap = need;
+    tail_detail *t = realloc(idx->td, ncap * sizeof(*t));
+    if (!t) return TS_E_NOMEM;
+    idx->td = t;
+    idx->td_cap = ncap;
+    return TS_OK;
 }
 
-/* Writes the local file from a document view. Caller holds wmu. */
-static ts_status write_local_doc(ts_index *idx, const ts_manifest_doc *d, char *errstr,
-                                 size_t errlen)
+/* The piece holding entry base, or NULL (tail). Caller holds mu or wmu. */
+static const ts_manifest_piece *piece_of(const ts_index *idx, int64_t base)
 {
-    if (idx->memory_only) return TS_OK;
+    size_t lo = 0, hi = idx->np;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (idx->pieces[mid].last_offset < base) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < idx->np && idx->pieces[lo].base_offset <= base ? &idx->pieces[lo] : NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * Documents: what a head or a piece holds, built from views of the state
+ * ------------------------------------------------------------------------ */
+
+/* The next state as a mutation proposes it; every array is borrowed. */
+typedef struct proposal {
+    const ts_manifest_piece *pieces;
+    size_t np;
+    const ts_segment_meta *tail;
+    const uint64_t *tail_added;
+    size_t ntail;
+    int64_t log_start;
+    uint64_t version;
+    uint64_t remote_version;
+    char **pending;
+    size_t npending;
+    char **dropped;
+    uint64_t *dropped_v;
+    size_t ndropped;
+} proposal;
+
+static void head_doc(const ts_index *idx, const proposal *p, int local, ts_manifest_doc *d)
+{
+    memset(d, 0, sizeof(*d));
+    d->format = TS_MANIFEST_FORMAT_2;
+    d->kind = TS_MANIFEST_HEAD;
+    memcpy(d->topic, idx->topic, sizeof(d->topic));
+    d->partition = idx->partition;
+    d->version = p->version;
+    d->leader_epoch = idx->leader_epoch;
+    d->log_start_offset = p->log_start;
+    d->pieces = (ts_manifest_piece *)p->pieces;
+    d->npieces = p->np;
+    d->segs = (ts_segment_meta *)p->tail;
+    d->n = p->ntail;
+    d->local = local;
+    d->remote_version = p->remote_version;
+    d->added_versions = (uint64_t *)p->tail_added;
+    d->pending_deletes = p->pending;
+    d->npending = p->npending;
+    d->dropped = p->dropped;
+    d->dropped_versions = p->dropped_v;
+    d->ndropped = p->ndropped;
+}
+
+/* The current tail as metas and added versions (malloc'd). Caller holds
+ * wmu or mu. */
+static ts_status current_tail(const ts_index *idx, ts_segment_meta **segs, uint64_t **added,
+                              size_t extra)
+{
+    size_t nt = idx->n - idx->tail_start;
+    *segs = malloc((nt + extra + 1) * sizeof(**segs));
+    *added = malloc((nt + extra + 1) * sizeof(**added));
+    if (!*segs || !*added) {
+        free(*segs);
+        free(*added);
+        *segs = NULL;
+        *added = NULL;
+        return TS_E_NOMEM;
+    }
+    for (size_t i = 0; i < nt; i++) {
+        tail_meta(idx, idx->tail_start + i, &(*segs)[i]);
+        (*added)[i] = idx->td[i].added;
+    }
+    return TS_OK;
+}
+
+static void current_proposal(const ts_index *idx, const ts_segment_meta *tail,
+                             const uint64_t *added, proposal *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->pieces = idx->pieces;
+    p->np = idx->np;
+    p->tail = tail;
+    p->tail_added = added;
+    p->ntail = idx->n - idx->tail_start;
+    p->log_start = idx->log_start;
+    p->version = idx->version;
+    p->remote_version = idx->remote_version;
+    p->pending = idx->pending;
+    p->npending = idx->npending;
+    p->dropped = idx->dropped;
+    p->dropped_v = idx->dropped_v;
+    p->ndropped = idx->ndropped;
+}
+
+static const char *piece_basename(const ts_index *idx, const char *key)
+{
+    return key + strlen(idx->piece_prefix);
+}
+
+static void piece_path(const ts_index *idx, const char *key, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s/%s", idx->pieces_dir, piece_basename(idx, key));
+}
+
+/* Renders segs[0..n) as a new piece, writes it to the local pieces
+ * directory (durably: temp, fsync, rename, fsync) and describes it in *pc.
+ * Caller holds wmu. */
+static ts_status make_piece(ts_index *idx, const ts_segment_meta *segs, size_t n,
+                            uint64_t version, ts_manifest_piece *pc, char *errstr, size_t errlen)
+{
+    ts_manifest_doc d;
+    memset(&d, 0, sizeof(d));
+    d.format = TS_MANIFEST_FORMAT_2;
+    d.kind = TS_MANIFEST_PIECE;
+    memcpy(d.topic, idx->topic, sizeof(d.topic));
+    d.partition = idx->partition;
+    d.piece_base = segs[0].base_offset;
+    d.piece_last = segs[n - 1].last_offset;
+    d.segs = (ts_segment_meta *)segs;
+    d.n = n;
     char *json = NULL;
     size_t len = 0;
-    ts_status st = ts_manifest_render(d, &json, &len, errstr, errlen);
+    ts_status st = ts_manifest_render(&d, &json, &len, errstr, errlen);
+    if (st) return st;
+    memset(pc, 0, sizeof(*pc));
+    char id[17];
+    ts_rand_hex(id, 8);
+    ts_index_piece_key(idx->topic, idx->partition, d.piece_base, d.piece_last, id, pc->key,
+                       sizeof(pc->key));
+    pc->base_offset = d.piece_base;
+    pc->last_offset = d.piece_last;
+    pc->min_timestamp = -1;
+    pc->max_timestamp = -1;
+    for (size_t i = 0; i < n; i++) {
+        int64_t f = segs[i].first_timestamp;
+        if (f >= 0 && (pc->min_timestamp < 0 || f < pc->min_timestamp)) pc->min_timestamp = f;
+        if (segs[i].max_timestamp > pc->max_timestamp) pc->max_timestamp = segs[i].max_timestamp;
+        pc->raw_bytes += segs[i].size_bytes;
+        pc->stored_bytes += segs[i].stored_bytes;
+    }
+    pc->count = n;
+    pc->bytes = len;
+    pc->crc32c = ts_crc32c(0, json, len);
+    pc->added_version = version;
+    char path[sizeof(idx->pieces_dir) + TS_INDEX_KEY_MAX];
+    piece_path(idx, pc->key, path, sizeof(path));
+    st = idx->memory_only ? TS_OK : ts_fs_mkdirs(idx->pieces_dir, errstr, errlen);
+    if (!st && !idx->memory_only) st = ts_fs_write_atomic(path, json, len, errstr, errlen);
+    free(json);
+    if (st)
+        ts_err_prefix(errstr, errlen, st, "index %s/%" PRId32 ": cannot write piece %s locally",
+                      idx->topic, idx->partition, path);
+    return st;
+}
+
+static void remove_local_piece(const ts_index *idx, const char *key)
+{
+    char path[sizeof(idx->pieces_dir) + TS_INDEX_KEY_MAX];
+    piece_path(idx, key, path, sizeof(path));
+    unlink(path);
+}
+
+static void prune_local_pieces(ts_index *idx, const ts_manifest_piece *pieces, size_t np);
+
+/* Writes the local head of a proposal. Caller holds wmu. */
+static ts_status write_local_prop(ts_index *idx, const proposal *p, char *errstr, size_t errlen)
+{
+    if (idx->memory_only) return TS_OK; /* a read-only view (ts_index_set_memory_only) */
+    ts_manifest_doc d;
+    head_doc(idx, p, 1, &d);
+    char *json = NULL;
+    size_t len = 0;
+    ts_status st = ts_manifest_render(&d, &json, &len, errstr, errlen);
     if (!st) st = ts_fs_mkdirs(idx->local_dir, errstr, errlen);
     if (!st) st = ts_fs_write_atomic(idx->local_path, json, len, errstr, errlen);
     free(json);
     if (st)
-        ts_err_prefix(errstr, errlen, st, "index %s/%" PRId32 ": cannot persist manifest v%" PRIu64
-                      " locally", idx->topic, idx->partition, d->version);
-    return st;
+        return ts_err_prefix(errstr, errlen, st,
+                             "index %s/%" PRId32 ": cannot persist manifest v%" PRIu64 " locally",
+                             idx->topic, idx->partition, p->version);
+    /* The first write of a process also clears piece files no head names
+     * (a crash between a piece and its head); loading never writes, so
+     * offline readers leave the directory alone. */
+    if (!idx->pruned) {
+        idx->pruned = 1;
+        prune_local_pieces(idx, p->pieces, p->np);
+    }
+    return TS_OK;
 }
 
 static ts_status write_local(ts_index *idx, char *errstr, size_t errlen)
 {
-    ts_manifest_doc d;
-    doc_view(idx, &d, 1);
-    return write_local_doc(idx, &d, errstr, errlen);
+    ts_segment_meta *tail;
+    uint64_t *added;
+    if (current_tail(idx, &tail, &added, 0))
+        return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
+    proposal p;
+    current_proposal(idx, tail, added, &p);
+    ts_status st = write_local_prop(idx, &p, errstr, errlen);
+    free(tail);
+    free(added);
+    return st;
 }
 
 /* ------------------------------------------------------------------------
@@ -292,20 +718,33 @@ static ts_status put_retry(ts_index *idx, const char *key, const char *data, siz
     init_retry(idx, &r);
     do {
         st = ts_objstore_put(idx->os, key, data, len, TS_PUT_IF_NONE_MATCH, errstr, errlen);
+        pthread_mutex_lock(&idx->mu);
+        idx->puts++;
+        idx->put_bytes += len;
+        pthread_mutex_unlock(&idx->mu);
     } while (st && st != TS_E_EXISTS && ts_retry_next(&r, st));
+    return st;
+}
+
+static ts_status get_range_retry(ts_index *idx, const char *key, uint64_t off, uint64_t len,
+                                 uint8_t **out, size_t *out_len, char *errstr, size_t errlen)
+{
+    ts_retry r;
+    ts_status st;
+    init_retry(idx, &r);
+    do {
+        st = ts_objstore_get(idx->os, key, off, len, out, out_len, errstr, errlen);
+        pthread_mutex_lock(&idx->mu);
+        idx->gets++;
+        pthread_mutex_unlock(&idx->mu);
+    } while (st && ts_retry_next(&r, st));
     return st;
 }
 
 static ts_status get_retry(ts_index *idx, const char *key, uint8_t **out, size_t *out_len,
                            char *errstr, size_t errlen)
 {
-    ts_retry r;
-    ts_status st;
-    init_retry(idx, &r);
-    do {
-        st = ts_objstore_get(idx->os, key, 0, TS_OBJSTORE_TO_END, out, out_len, errstr, errlen);
-    } while (st && ts_retry_next(&r, st));
-    return st;
+    return get_range_retry(idx, key, 0, TS_OBJSTORE_TO_END, out, out_len, errstr, errlen);
 }
 
 typedef struct listed {
@@ -386,19 +825,10 @@ static ts_status list_versions(ts_index *idx, listed **out, size_t *n, char *err
     return TS_OK;
 }
 
-static int docs_equal(const ts_manifest_doc *a, const ts_manifest_doc *b)
-{
-    if (strcmp(a->topic, b->topic) || a->partition != b->partition || a->version != b->version ||
-        a->log_start_offset != b->log_start_offset || a->n != b->n)
-        return 0;
-    for (size_t i = 0; i < a->n; i++)
-        if (!ts_segment_meta_equal(&a->segs[i], &b->segs[i])) return 0;
-    return 1;
-}
-
-/* After TS_E_EXISTS: is the object at `key` the very manifest we tried to
- * put (an earlier attempt of ours that landed)? Compares meaning, not
- * bytes, so a differently formatted writer of the same state also counts. */
+/* After TS_E_EXISTS on a head: is the object at `key` the very head we
+ * tried to put (an earlier attempt of ours that landed)? Same bytes, or the
+ * same meaning (pieces and tail), so a differently formatted writer of the
+ * same state also counts. */
 static int same_as_existing(ts_index *idx, const char *key, const char *json, size_t len)
 {
     char err[256];
@@ -412,25 +842,35 @@ static int same_as_existing(ts_index *idx, const char *key, const char *json, si
     if (dlen == len && !memcmp(data, json, len)) {
         same = 1;
     } else {
-        ts_manifest_doc theirs, ours;
-        if (!ts_manifest_parse((const char *)data, dlen, 0, &theirs, err, sizeof(err))) {
-            if (!ts_manifest_parse(json, len, 0, &ours, err, sizeof(err))) {
-                same = docs_equal(&theirs, &ours);
-                ts_manifest_doc_free(&ours);
+        ts_manifest_doc a, b;
+        if (!ts_manifest_parse((const char *)data, dlen, 0, &a, err, sizeof(err))) {
+            if (!ts_manifest_parse(json, len, 0, &b, err, sizeof(err))) {
+                same = a.format == b.format && a.version == b.version &&
+                       a.log_start_offset == b.log_start_offset && a.n == b.n &&
+                       a.npieces == b.npieces && !strcmp(a.topic, b.topic) &&
+                       a.partition == b.partition;
+                for (size_t i = 0; same && i < a.npieces; i++)
+                    same = !strcmp(a.pieces[i].key, b.pieces[i].key) &&
+                           a.pieces[i].crc32c == b.pieces[i].crc32c;
+                for (size_t i = 0; same && i < a.n; i++)
+                    same = ts_segment_meta_equal(&a.segs[i], &b.segs[i]);
+                ts_manifest_doc_free(&b);
             }
-            ts_manifest_doc_free(&theirs);
+            ts_manifest_doc_free(&a);
         }
     }
     free(data);
     return same;
 }
 
-/* Deletes manifest versions older than `v` beyond the newest keep_versions
- * (v included). Best-effort: a failure leaves extra versions behind, which
- * the next cleanup removes; it never affects correctness. (Kept older
- * versions may name segment objects that retention has since deleted: they
- * are a fallback against a damaged newest object, not a time machine.) Versions above v
- * (another writer's, or a corrupt leftover) are not ours to delete. */
+/* Deletes head versions older than `v` beyond the newest keep_versions (v
+ * included), then the pieces retention dropped that no remaining head can
+ * name (dropped at a version <= the oldest head left). Best-effort: a
+ * failure leaves extra objects behind, which the next cleanup removes; it
+ * never affects correctness. (Kept older heads may name segment objects
+ * that retention has since deleted: they are a fallback against a damaged
+ * newest object, not a time machine.) Versions above v (another writer's,
+ * or a corrupt leftover) are not ours to delete. */
 static void cleanup_old_versions(ts_index *idx, uint64_t v)
 {
     char err[256];
@@ -443,11 +883,13 @@ static void cleanup_old_versions(ts_index *idx, uint64_t v)
     }
     size_t kept = 1; /* v itself */
     size_t ndel = 0;
+    uint64_t oldest_kept = v;
     char **keys = calloc(nv ? nv : 1, sizeof(char *));
     for (size_t i = 0; keys && i < nv; i++) {
         if (vers[i].version >= v) continue;
         if (kept < (size_t)idx->keep_versions) {
             kept++;
+            oldest_kept = vers[i].version;
             continue;
         }
         keys[ndel] = malloc(TS_INDEX_KEY_MAX);
@@ -456,24 +898,94 @@ static void cleanup_old_versions(ts_index *idx, uint64_t v)
                               TS_INDEX_KEY_MAX);
         ndel++;
     }
+    int heads_gone = keys != NULL;
     if (ndel) {
         ts_status st =
             ts_objstore_delete_many(idx->os, (const char *const *)keys, ndel, err, sizeof(err));
-        if (st)
+        if (st) {
+            heads_gone = 0;
             ts_log_warn(LOG_MOD,
                         "%s/%" PRId32 ": deleting %zu old manifest versions failed (%s): %s; "
                         "they will be retried after the next change",
                         idx->topic, idx->partition, ndel, ts_status_name(st), err);
+        }
     }
     for (size_t i = 0; i < ndel; i++) free(keys[i]);
     free(keys);
     free(vers);
+    if (!heads_gone || !idx->ndropped) return;
+    /* Dropped pieces whose every naming head is gone. */
+    char **gone = calloc(idx->ndropped, sizeof(char *));
+    size_t ngone = 0;
+    for (size_t i = 0; gone && i < idx->ndropped; i++)
+        if (idx->dropped_v[i] <= oldest_kept) gone[ngone++] = idx->dropped[i];
+    if (ngone && !ts_objstore_delete_many(idx->os, (const char *const *)gone, ngone, err,
+                                          sizeof(err))) {
+        pthread_mutex_lock(&idx->mu);
+        size_t k = 0;
+        for (size_t i = 0; i < idx->ndropped; i++) {
+            if (idx->dropped_v[i] <= oldest_kept) {
+                free(idx->dropped[i]);
+                continue;
+            }
+            idx->dropped[k] = idx->dropped[i];
+            idx->dropped_v[k++] = idx->dropped_v[i];
+        }
+        idx->ndropped = k;
+        pthread_mutex_unlock(&idx->mu);
+        if (write_local(idx, err, sizeof(err)))
+            ts_log_warn(LOG_MOD, "%s/%" PRId32 ": cannot record deleted pieces locally (they will "
+                        "be deleted again; harmless): %s", idx->topic, idx->partition, err);
+    } else if (ngone) {
+        ts_log_warn(LOG_MOD, "%s/%" PRId32 ": deleting %zu dropped pieces failed: %s; retried "
+                    "after the next change", idx->topic, idx->partition, ngone, err);
+    }
+    free(gone);
 }
 
-/* Makes the current state durable in the bucket as a new immutable
- * version. On success records remote_version (in memory and, best-effort,
- * in the local file) and, when take_pending is given, hands out the keys
- * waiting for deletion. Caller holds wmu; idx->os is set. */
+/* Puts the pieces the current head names that are not yet known durable
+ * (added after remote_version), from their local files. Pieces are named
+ * by random ids: an existing object with other bytes is not ours. */
+static ts_status push_pieces(ts_index *idx, char *errstr, size_t errlen)
+{
+    for (size_t i = 0; i < idx->np; i++) {
+        const ts_manifest_piece *pc = &idx->pieces[i];
+        if (pc->added_version <= idx->remote_version) continue;
+        char path[sizeof(idx->pieces_dir) + TS_INDEX_KEY_MAX];
+        piece_path(idx, pc->key, path, sizeof(path));
+        uint8_t *data = NULL;
+        size_t len = 0;
+        ts_status st = ts_fs_read_all(path, TS_MANIFEST_MAX_BYTES, &data, &len, errstr, errlen);
+        if (!st && (len != pc->bytes || ts_crc32c(0, data, len) != pc->crc32c))
+            st = ts_err_set(errstr, errlen, TS_E_CORRUPT,
+                            "local piece %s does not match its head (length or CRC-32C)", path);
+        if (!st) st = put_retry(idx, pc->key, (const char *)data, len, errstr, errlen);
+        if (st == TS_E_EXISTS) {
+            uint8_t *theirs = NULL;
+            size_t tlen = 0;
+            char e2[256];
+            int same = !get_retry(idx, pc->key, &theirs, &tlen, e2, sizeof(e2)) && tlen == len &&
+                       !memcmp(theirs, data, len);
+            free(theirs);
+            st = same ? TS_OK
+                      : ts_err_set(errstr, errlen, TS_E_REMOTE,
+                                   "piece %s already exists with other content; is another "
+                                   "writer active?",
+                                   pc->key);
+        }
+        free(data);
+        if (st)
+            return ts_err_prefix(errstr, errlen, st, "index %s/%" PRId32 ": put of piece %s",
+                                 idx->topic, idx->partition, pc->key);
+    }
+    return TS_OK;
+}
+
+/* Makes the current state durable in the bucket: its new pieces, then the
+ * head as a new immutable version. On success records remote_version (in
+ * memory and, best-effort, in the local file) and, when take_pending is
+ * given, hands out the keys waiting for deletion. Caller holds wmu;
+ * idx->os is set. */
 static ts_status push_remote(ts_index *idx, char ***take_pending, size_t *ntaken, char *errstr,
                              size_t errlen)
 {
@@ -496,18 +1008,29 @@ static ts_status push_remote(ts_index *idx, char ***take_pending, size_t *ntaken
         }
         return TS_OK;
     }
+    /* Pieces first: no head ever names a piece that is not in the bucket. */
+    if ((st = push_pieces(idx, errstr, errlen))) return st;
+    ts_segment_meta *tail;
+    uint64_t *added;
+    if (current_tail(idx, &tail, &added, 0))
+        return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
     int durable = 0;
     for (int bump = 0; !durable; bump++) {
-        if (bump > MAX_VERSION_BUMPS)
+        if (bump > MAX_VERSION_BUMPS) {
+            free(tail);
+            free(added);
             return ts_err_set(errstr, errlen, TS_E_REMOTE,
                               "index %s/%" PRId32 ": manifest versions keep colliding with "
                               "foreign objects under %s; is another writer active?",
                               idx->topic, idx->partition, idx->manifest_prefix);
+        }
+        proposal p;
+        current_proposal(idx, tail, added, &p);
         ts_manifest_doc d;
         char *json = NULL;
         size_t len = 0;
-        doc_view(idx, &d, 0);
-        if ((st = ts_manifest_render(&d, &json, &len, errstr, errlen))) return st;
+        head_doc(idx, &p, 0, &d);
+        if ((st = ts_manifest_render(&d, &json, &len, errstr, errlen))) break;
         ts_index_manifest_key(idx->topic, idx->partition, idx->version, key, sizeof(key));
         st = put_retry(idx, key, json, len, errstr, errlen);
         if (st == TS_E_EXISTS) {
@@ -520,12 +1043,13 @@ static ts_status push_remote(ts_index *idx, char ***take_pending, size_t *ntaken
                 st = list_versions(idx, &vers, &nv, errstr, errlen);
                 uint64_t top = nv ? vers[0].version : 0;
                 free(vers);
+                free(json);
                 if (st) {
-                    free(json);
-                    return ts_err_prefix(errstr, errlen, st,
-                                         "index %s/%" PRId32 ": %s is taken by a different "
-                                         "manifest and listing failed",
-                                         idx->topic, idx->partition, key);
+                    ts_err_prefix(errstr, errlen, st,
+                                  "index %s/%" PRId32 ": %s is taken by a different "
+                                  "manifest and listing failed",
+                                  idx->topic, idx->partition, key);
+                    break;
                 }
                 uint64_t next = (top > idx->version ? top : idx->version) + 1;
                 ts_log_warn(LOG_MOD,
@@ -535,17 +1059,20 @@ static ts_status push_remote(ts_index *idx, char ***take_pending, size_t *ntaken
                 pthread_mutex_lock(&idx->mu);
                 idx->version = next;
                 pthread_mutex_unlock(&idx->mu);
-                free(json);
                 continue;
             }
         }
         free(json);
-        if (st)
-            return ts_err_prefix(errstr, errlen, st,
-                                 "index %s/%" PRId32 ": put of manifest %s failed", idx->topic,
-                                 idx->partition, key);
+        if (st) {
+            ts_err_prefix(errstr, errlen, st, "index %s/%" PRId32 ": put of manifest %s failed",
+                          idx->topic, idx->partition, key);
+            break;
+        }
         durable = 1;
     }
+    free(tail);
+    free(added);
+    if (!durable) return st;
 
     pthread_mutex_lock(&idx->mu);
     idx->remote_version = idx->version;
@@ -572,46 +1099,181 @@ static ts_status push_remote(ts_index *idx, char ***take_pending, size_t *ntaken
  * Loading
  * ------------------------------------------------------------------------ */
 
-/* Installs a parsed document as the state (takes its arrays). Caller holds
- * wmu. */
-static ts_status install_doc(ts_index *idx, ts_manifest_doc *d, int all_durable)
-{
-    int64_t *pmax = d->n ? malloc(d->n * sizeof(*pmax)) : NULL;
-    uint64_t *added = d->added_versions;
-    if (!added && d->n) added = malloc(d->n * sizeof(*added));
-    if (d->n && (!pmax || !added)) {
-        free(pmax);
-        if (added != d->added_versions) free(added);
-        return TS_E_NOMEM;
-    }
-    if (all_durable)
-        for (size_t i = 0; i < d->n; i++) added[i] = d->version;
+typedef struct built {
+    ts_index_entry *e;
+    size_t n, cap;
+    size_t tail_start;
+    tail_detail *td;
+    side_ent *side;
+    size_t nside, side_cap;
+    int64_t pmax;
+} built;
 
+static void built_free(built *b)
+{
+    free(b->e);
+    free(b->td);
+    side_free_all(b->side, b->nside);
+    memset(b, 0, sizeof(*b));
+}
+
+static ts_status built_add(const ts_index *idx, built *b, const ts_segment_meta *s)
+{
+    if (b->n == b->cap) {
+        size_t nc = b->cap ? b->cap * 2 : 1024;
+        ts_index_entry *ne = realloc(b->e, nc * sizeof(*ne));
+        if (!ne) return TS_E_NOMEM;
+        b->e = ne;
+        b->cap = nc;
+    }
+    side_ent side;
+    int has_side;
+    ts_status st = make_entry(idx, s, b->n ? b->pmax : INT64_MIN, &b->e[b->n], &side, &has_side);
+    if (st) return st;
+    if (has_side) {
+        if (b->nside == b->side_cap) {
+            size_t nc = b->side_cap ? b->side_cap * 2 : 16;
+            side_ent *ns = realloc(b->side, nc * sizeof(*ns));
+            if (!ns) {
+                free(side.key);
+                free(side.chunks);
+                return TS_E_NOMEM;
+            }
+            b->side = ns;
+            b->side_cap = nc;
+        }
+        b->side[b->nside++] = side;
+    }
+    b->pmax = b->e[b->n].max_timestamp;
+    b->n++;
+    return TS_OK;
+}
+
+/* Builds the resident state of a head (format 1 or 2) piece by piece, so
+ * that only one parsed piece is in memory at a time: build_piece for each
+ * piece in order, then build_tail. Entries of pieces below the head's log
+ * start are left out (retention already removed them; the piece stays
+ * until wholly expired). */
+static ts_status build_piece(const ts_index *idx, const ts_manifest_doc *head,
+                             const ts_manifest_doc *pd, built *b)
+{
+    ts_status st = TS_OK;
+    for (size_t i = 0; !st && i < pd->n; i++)
+        if (pd->segs[i].last_offset >= head->log_start_offset) st = built_add(idx, b, &pd->segs[i]);
+    return st;
+}
+
+static ts_status build_tail(const ts_index *idx, const ts_manifest_doc *head, int all_durable,
+                            built *b)
+{
+    ts_status st = TS_OK;
+    b->tail_start = b->n;
+    if (head->n && !(b->td = calloc(head->n, sizeof(*b->td)))) st = TS_E_NOMEM;
+    for (size_t i = 0; !st && i < head->n; i++) {
+        const ts_segment_meta *s = &head->segs[i];
+        st = built_add(idx, b, s);
+        b->td[i].max_ts = s->max_timestamp;
+        b->td[i].upload_time_ms = s->upload_time_ms;
+        b->td[i].seg_crc = s->segment_crc32c;
+        b->td[i].added = all_durable || !head->added_versions ? head->version
+                                                              : head->added_versions[i];
+    }
+    if (!st && b->cap > b->n + 1024) { /* shrink to fit: load once, then grow slowly */
+        ts_index_entry *e = realloc(b->e, (b->n + 1024) * sizeof(*e));
+        if (e) {
+            b->e = e;
+            b->cap = b->n + 1024;
+        }
+    }
+    return st;
+}
+
+/* Checks a parsed piece against the head's description of it. */
+static ts_status check_piece(const ts_index *idx, const ts_manifest_piece *pc,
+                             const ts_manifest_doc *pd, char *errstr, size_t errlen)
+{
+    if (pd->format != TS_MANIFEST_FORMAT_2 || pd->kind != TS_MANIFEST_PIECE ||
+        strcmp(pd->topic, idx->topic) || pd->partition != idx->partition ||
+        pd->piece_base != pc->base_offset || pd->piece_last != pc->last_offset ||
+        pd->n != pc->count)
+        return ts_err_set(errstr, errlen, TS_E_CORRUPT,
+                          "piece %s is not the piece its head describes (kind, partition, "
+                          "range or count differ)",
+                          pc->key);
+    return TS_OK;
+}
+
+static ts_status parse_piece_bytes(const ts_index *idx, const ts_manifest_piece *pc,
+                                   const uint8_t *data, size_t len, ts_manifest_doc *pd,
+                                   char *errstr, size_t errlen)
+{
+    memset(pd, 0, sizeof(*pd));
+    if (len != pc->bytes || ts_crc32c(0, data, len) != pc->crc32c)
+        return ts_err_set(errstr, errlen, TS_E_CHECKSUM,
+                          "piece %s: %zu bytes / CRC-32C differ from its head's %" PRIu64
+                          " bytes / 0x%08" PRIx32,
+                          pc->key, len, pc->bytes, pc->crc32c);
+    ts_status st = ts_manifest_parse((const char *)data, len, 0, pd, errstr, errlen);
+    if (st) return ts_err_prefix(errstr, errlen, st, "piece %s", pc->key);
+    return check_piece(idx, pc, pd, errstr, errlen);
+}
+
+
+/* Installs a built state and the head's metadata. Caller holds wmu. */
+static void install(ts_index *idx, built *b, ts_manifest_doc *d, int all_durable)
+{
     pthread_mutex_lock(&idx->mu);
-    ts_index_snapshot_free(idx->segs, idx->n);
-    free(idx->added);
-    free(idx->pmax);
-    idx->segs = d->segs;
-    idx->added = added;
-    idx->pmax = pmax;
-    idx->n = idx->cap = d->n;
+    free(idx->e);
+    free(idx->td);
+    side_free_all(idx->side, idx->nside);
+    free(idx->pieces);
+    idx->e = b->e;
+    idx->n = b->n;
+    idx->cap = b->cap;
+    idx->raw_total = idx->stored_total = 0;
+    for (size_t i = 0; i < idx->n; i++) {
+        idx->raw_total += idx->e[i].size_bytes;
+        idx->stored_total += idx->e[i].stored_bytes;
+    }
+    idx->tail_start = b->tail_start;
+    idx->td = b->td;
+    idx->td_cap = b->n - b->tail_start;
+    idx->side = b->side;
+    idx->nside = b->nside;
+    memset(b, 0, sizeof(*b));
+    idx->pieces = d->pieces;
+    idx->np = d->npieces;
+    for (size_t i = 0; all_durable && i < idx->np; i++) idx->pieces[i].added_version = d->version;
+    d->pieces = NULL;
+    d->npieces = 0;
     idx->log_start = d->log_start_offset;
     idx->version = d->version;
     idx->remote_version = all_durable ? d->version : d->remote_version;
     if (d->local) {
-        free_pending(idx->pending, idx->npending);
+        free_keys(idx->pending, idx->npending);
         idx->pending = d->pending_deletes;
         idx->npending = d->npending;
         d->pending_deletes = NULL;
         d->npending = 0;
+        free_keys(idx->dropped, idx->ndropped);
+        free(idx->dropped_v);
+        idx->dropped = d->dropped;
+        idx->dropped_v = d->dropped_versions;
+        idx->ndropped = d->ndropped;
+        d->dropped = NULL;
+        d->dropped_versions = NULL;
+        d->ndropped = 0;
     } else {
         /* Keys still referenced by the adopted manifest must not be
          * deleted; the others stay pending. */
         size_t k = 0;
         for (size_t i = 0; i < idx->npending; i++) {
             int referenced = 0;
-            for (size_t j = 0; j < idx->n && !referenced; j++)
-                referenced = !strcmp(idx->pending[i], idx->segs[j].object_key);
+            char key[TS_INDEX_KEY_MAX];
+            for (size_t j = 0; j < idx->n && !referenced; j++) {
+                entry_key(idx, &idx->e[j], key, sizeof(key));
+                referenced = !strcmp(idx->pending[i], key);
+            }
             if (referenced)
                 free(idx->pending[i]);
             else
@@ -619,13 +1281,27 @@ static ts_status install_doc(ts_index *idx, ts_manifest_doc *d, int all_durable)
         }
         idx->npending = k;
     }
-    recompute_pmax(idx, 0);
     pthread_mutex_unlock(&idx->mu);
+}
 
-    d->segs = NULL;
-    d->added_versions = NULL;
-    d->n = 0;
-    return TS_OK;
+/* Removes local piece files the head does not name (written before a crash
+ * that lost their head, or dropped by retention). Best-effort. */
+static void prune_local_pieces(ts_index *idx, const ts_manifest_piece *pieces, size_t np)
+{
+    DIR *dir = opendir(idx->pieces_dir);
+    if (!dir) return;
+    struct dirent *de;
+    while ((de = readdir(dir))) {
+        if (de->d_name[0] == '.') continue;
+        int named = 0;
+        for (size_t i = 0; i < np && !named; i++)
+            named = !strcmp(piece_basename(idx, pieces[i].key), de->d_name);
+        if (named) continue;
+        char path[sizeof(idx->pieces_dir) + 300];
+        snprintf(path, sizeof(path), "%s/%s", idx->pieces_dir, de->d_name);
+        unlink(path);
+    }
+    closedir(dir);
 }
 
 ts_status ts_index_load_local(ts_index *idx, char *errstr, size_t errlen)
@@ -633,26 +1309,55 @@ ts_status ts_index_load_local(ts_index *idx, char *errstr, size_t errlen)
     uint8_t *data = NULL;
     size_t len = 0;
     ts_manifest_doc d;
+    built b;
     memset(&d, 0, sizeof(d));
+    memset(&b, 0, sizeof(b));
     pthread_mutex_lock(&idx->wmu);
     ts_status st = ts_fs_read_all(idx->local_path, TS_MANIFEST_MAX_BYTES, &data, &len, errstr,
                                   errlen);
     if (st) goto fail;
     if ((st = ts_manifest_parse((const char *)data, len, 1, &d, errstr, errlen))) goto fail;
-    if (strcmp(d.topic, idx->topic) || d.partition != idx->partition) {
+    free(data);
+    data = NULL;
+    if (strcmp(d.topic, idx->topic) || d.partition != idx->partition ||
+        d.kind != TS_MANIFEST_HEAD) {
         st = ts_err_set(errstr, errlen, TS_E_CORRUPT, "describes %s/%" PRId32 ", not this partition",
                         d.topic, d.partition);
         goto fail;
     }
-    if ((st = install_doc(idx, &d, 0))) {
+    memset(&b, 0, sizeof(b));
+    for (size_t i = 0; i < d.npieces; i++) {
+        char path[sizeof(idx->pieces_dir) + TS_INDEX_KEY_MAX];
+        ts_manifest_doc pd;
+        memset(&pd, 0, sizeof(pd));
+        piece_path(idx, d.pieces[i].key, path, sizeof(path));
+        if ((st = ts_fs_read_all(path, TS_MANIFEST_MAX_BYTES, &data, &len, errstr, errlen)) ||
+            (st = parse_piece_bytes(idx, &d.pieces[i], data, len, &pd, errstr, errlen))) {
+            /* A missing or damaged piece makes the local copy unusable: the
+             * caller recovers from the bucket as for a damaged head. */
+            ts_manifest_doc_free(&pd);
+            st = ts_err_prefix(errstr, errlen, TS_E_CORRUPT, "local piece %s", path);
+            goto fail;
+        }
+        free(data);
+        data = NULL;
+        st = build_piece(idx, &d, &pd, &b);
+        ts_manifest_doc_free(&pd);
+        if (st) {
+            ts_err_set(errstr, errlen, st, "out of memory");
+            goto fail;
+        }
+    }
+    if ((st = build_tail(idx, &d, 0, &b))) {
         ts_err_set(errstr, errlen, st, "out of memory");
         goto fail;
     }
+    install(idx, &b, &d, 0);
     ts_manifest_doc_free(&d);
-    free(data);
     pthread_mutex_unlock(&idx->wmu);
     return TS_OK;
 fail:
+    built_free(&b);
     ts_manifest_doc_free(&d);
     free(data);
     pthread_mutex_unlock(&idx->wmu);
@@ -694,6 +1399,167 @@ ts_status ts_index_restore_local(ts_index *idx, const char *aside, char *errstr,
     return st;
 }
 
+/* Parallel GETs of a head's pieces (cold open). Each worker takes the next
+ * index; results land in per-piece slots. */
+#define FETCH_THREADS 8
+
+typedef struct piece_fetch {
+    ts_index *idx;
+    const ts_manifest_piece *pieces;
+    size_t np;
+    uint8_t **bytes;
+    size_t *lens;
+    ts_status *sts;
+    char (*whys)[256];
+    size_t next; /* __atomic */
+} piece_fetch;
+
+static void *fetch_worker(void *arg)
+{
+    piece_fetch *f = arg;
+    for (;;) {
+        size_t i = __atomic_fetch_add(&f->next, 1, __ATOMIC_RELAXED);
+        if (i >= f->np) return NULL;
+        f->sts[i] = get_retry(f->idx, f->pieces[i].key, &f->bytes[i], &f->lens[i], f->whys[i],
+                              sizeof(f->whys[i]));
+    }
+}
+
+static void fetch_free(piece_fetch *f)
+{
+    for (size_t i = 0; f->bytes && i < f->np; i++) free(f->bytes[i]);
+    free(f->bytes);
+    free(f->lens);
+    free(f->sts);
+    free(f->whys);
+    memset(f, 0, sizeof(*f));
+}
+
+static ts_status fetch_pieces(ts_index *idx, const ts_manifest_piece *pieces, size_t np,
+                              piece_fetch *f)
+{
+    memset(f, 0, sizeof(*f));
+    f->idx = idx;
+    f->pieces = pieces;
+    f->np = np;
+    f->bytes = calloc(np, sizeof(*f->bytes));
+    f->lens = calloc(np, sizeof(*f->lens));
+    f->sts = calloc(np, sizeof(*f->sts));
+    f->whys = calloc(np, sizeof(*f->whys));
+    if (!f->bytes || !f->lens || !f->sts || !f->whys) {
+        fetch_free(f);
+        return TS_E_NOMEM;
+    }
+    pthread_t th[FETCH_THREADS];
+    size_t nth = 0;
+    while (nth < FETCH_THREADS && nth + 1 < np && pthread_create(&th[nth], NULL, fetch_worker, f) == 0)
+        nth++;
+    fetch_worker(f); /* this thread works too (and alone when threads fail) */
+    for (size_t t = 0; t < nth; t++) pthread_join(th[t], NULL);
+    return TS_OK;
+}
+
+/* Reads one head version and its pieces from the bucket, installs it as
+ * fully remote-durable and writes it locally (pieces first). `why` gets the
+ * reason when the version is unusable (TS_E_CORRUPT / not found); other
+ * statuses are returned as they are. Caller holds wmu. */
+static ts_status adopt_remote_version(ts_index *idx, uint64_t version, uint64_t size,
+                                      char *why, size_t whylen, char *errstr, size_t errlen)
+{
+    char key[TS_INDEX_KEY_MAX];
+    ts_index_manifest_key(idx->topic, idx->partition, version, key, sizeof(key));
+    uint8_t *data = NULL;
+    size_t len = 0;
+    ts_manifest_doc d;
+    memset(&d, 0, sizeof(d));
+    size_t np = 0;
+    piece_fetch pf;
+    memset(&pf, 0, sizeof(pf));
+    built b;
+    memset(&b, 0, sizeof(b));
+    ts_status st = TS_E_CORRUPT;
+    if (size > TS_MANIFEST_MAX_BYTES) {
+        snprintf(why, whylen, "%" PRIu64 " bytes is above the %d-byte cap", size,
+                 TS_MANIFEST_MAX_BYTES);
+        goto out;
+    }
+    if ((st = get_retry(idx, key, &data, &len, why, whylen))) {
+        if (ts_status_is_retriable(st) || st == TS_E_NOT_FOUND) st = TS_E_CORRUPT;
+        else ts_err_set(errstr, errlen, st, "index %s/%" PRId32 ": get %s: %s", idx->topic,
+                        idx->partition, key, why);
+        goto out;
+    }
+    if ((st = ts_manifest_parse((const char *)data, len, 0, &d, why, whylen))) {
+        st = TS_E_CORRUPT;
+        goto out;
+    }
+    if (strcmp(d.topic, idx->topic) || d.partition != idx->partition || d.version != version ||
+        d.kind != TS_MANIFEST_HEAD) {
+        snprintf(why, whylen, "describes %s/%" PRId32 " version %" PRIu64 ", not what its key says",
+                 d.topic, d.partition, d.version);
+        st = TS_E_CORRUPT;
+        goto out;
+    }
+    np = d.npieces;
+    /* The GETs run in parallel (the cold-open latency is one round trip per
+     * FETCH_THREADS pieces, not per piece); then one piece at a time:
+     * check, parse, add its entries, write its local file (pieces before
+     * the head that names them), free. */
+    if (np && (st = fetch_pieces(idx, d.pieces, np, &pf))) {
+        ts_err_set(errstr, errlen, st, "index %s/%" PRId32 ": out of memory", idx->topic,
+                   idx->partition);
+        goto out;
+    }
+    for (size_t i = 0; i < np; i++) {
+        uint8_t *pb = pf.bytes[i];
+        size_t plen = pf.lens[i];
+        pf.bytes[i] = NULL;
+        ts_manifest_doc pd;
+        memset(&pd, 0, sizeof(pd));
+        if ((st = pf.sts[i])) {
+            snprintf(why, whylen, "%s", pf.whys[i]);
+            if (ts_status_is_retriable(st) || st == TS_E_NOT_FOUND) {
+                ts_err_prefix(why, whylen, st, "its piece %s", d.pieces[i].key);
+                st = TS_E_CORRUPT;
+            } else {
+                ts_err_set(errstr, errlen, st, "index %s/%" PRId32 ": get %s: %s", idx->topic,
+                           idx->partition, d.pieces[i].key, why);
+            }
+            goto out;
+        }
+        if (parse_piece_bytes(idx, &d.pieces[i], pb, plen, &pd, why, whylen)) {
+            ts_manifest_doc_free(&pd);
+            free(pb);
+            st = TS_E_CORRUPT;
+            goto out;
+        }
+        st = build_piece(idx, &d, &pd, &b);
+        ts_manifest_doc_free(&pd);
+        char path[sizeof(idx->pieces_dir) + TS_INDEX_KEY_MAX];
+        piece_path(idx, d.pieces[i].key, path, sizeof(path));
+        if (st)
+            ts_err_set(errstr, errlen, st, "index %s/%" PRId32 ": out of memory", idx->topic,
+                       idx->partition);
+        else if (!idx->memory_only && !(st = ts_fs_mkdirs(idx->pieces_dir, errstr, errlen)))
+            st = ts_fs_write_atomic(path, pb, plen, errstr, errlen);
+        free(pb);
+        if (st) goto out;
+    }
+    if ((st = build_tail(idx, &d, 1, &b))) {
+        ts_err_set(errstr, errlen, st, "index %s/%" PRId32 ": out of memory", idx->topic,
+                   idx->partition);
+        goto out;
+    }
+    install(idx, &b, &d, 1);
+    st = write_local(idx, errstr, errlen);
+out:
+    fetch_free(&pf);
+    built_free(&b);
+    ts_manifest_doc_free(&d);
+    free(data);
+    return st;
+}
+
 ts_status ts_index_load_remote(ts_index *idx, char *errstr, size_t errlen)
 {
     if (!idx->os)
@@ -715,61 +1581,31 @@ ts_status ts_index_load_remote(ts_index *idx, char *errstr, size_t errlen)
                           "index %s/%" PRId32 ": the bucket holds no manifest under %s",
                           idx->topic, idx->partition, idx->manifest_prefix);
     }
-    /* Newest first; a version that cannot be read or parsed is skipped with
-     * a warning (a torn or damaged object must not make the partition
-     * unrecoverable while an older intact version exists). */
-    char key[TS_INDEX_KEY_MAX], why[512];
+    /* Newest first; a version that cannot be read or parsed (or one of
+     * whose pieces cannot) is skipped with a warning: a torn or damaged
+     * object must not make the partition unrecoverable while an older
+     * intact version exists. */
+    char key[TS_INDEX_KEY_MAX], why[512] = "";
     size_t skipped = 0;
     st = TS_E_CORRUPT;
     for (size_t i = 0; i < nv; i++) {
         ts_index_manifest_key(idx->topic, idx->partition, vers[i].version, key, sizeof(key));
-        uint8_t *data = NULL;
-        size_t len = 0;
-        ts_manifest_doc d;
-        memset(&d, 0, sizeof(d));
-        if (vers[i].size > TS_MANIFEST_MAX_BYTES) {
-            snprintf(why, sizeof(why), "%" PRIu64 " bytes is above the %d-byte cap",
-                     vers[i].size, TS_MANIFEST_MAX_BYTES);
-        } else if ((st = get_retry(idx, key, &data, &len, why, sizeof(why)))) {
-            if (!ts_status_is_retriable(st) && st != TS_E_NOT_FOUND) {
-                /* auth and the like: falling back would hide the real problem */
-                pthread_mutex_unlock(&idx->wmu);
-                free(vers);
-                return ts_err_set(errstr, errlen, st, "index %s/%" PRId32 ": get %s: %s",
-                                  idx->topic, idx->partition, key, why);
-            }
-        } else if (!(st = ts_manifest_parse((const char *)data, len, 0, &d, why, sizeof(why)))) {
-            if (strcmp(d.topic, idx->topic) || d.partition != idx->partition ||
-                d.version != vers[i].version) {
-                snprintf(why, sizeof(why),
-                         "describes %s/%" PRId32 " version %" PRIu64 ", not what its key says",
-                         d.topic, d.partition, d.version);
-            } else {
-                free(data);
-                st = install_doc(idx, &d, 1);
-                ts_manifest_doc_free(&d);
-                if (st) {
-                    ts_err_set(errstr, errlen, st, "index %s/%" PRId32 ": out of memory",
-                               idx->topic, idx->partition);
-                    break;
-                }
-                if (skipped)
-                    ts_log_warn(LOG_MOD,
-                                "%s/%" PRId32 ": recovered from manifest v%" PRIu64
-                                " after skipping %zu newer unreadable version(s)",
-                                idx->topic, idx->partition, vers[i].version, skipped);
-                st = write_local(idx, errstr, errlen);
-                break;
-            }
+        why[0] = '\0';
+        st = adopt_remote_version(idx, vers[i].version, vers[i].size, why, sizeof(why), errstr,
+                                  errlen);
+        if (st != TS_E_CORRUPT) {
+            if (!st && skipped)
+                ts_log_warn(LOG_MOD,
+                            "%s/%" PRId32 ": recovered from manifest v%" PRIu64
+                            " after skipping %zu newer unreadable version(s)",
+                            idx->topic, idx->partition, vers[i].version, skipped);
+            break;
         }
-        free(data);
-        ts_manifest_doc_free(&d);
         skipped++;
-        st = TS_E_CORRUPT;
         ts_log_warn(LOG_MOD, "%s/%" PRId32 ": skipping remote manifest %s: %s", idx->topic,
                     idx->partition, key, why);
     }
-    if (st && skipped == nv)
+    if (st == TS_E_CORRUPT && skipped == nv)
         ts_err_set(errstr, errlen, TS_E_CORRUPT,
                    "index %s/%" PRId32 ": none of the %zu manifests under %s is readable "
                    "(last: %s: %s); inspect them with `jq`",
@@ -789,16 +1625,25 @@ ts_status ts_index_add(ts_index *idx, const ts_segment_meta *seg, char *errstr, 
     snprintf(what, sizeof(what), "index %s/%" PRId32 ": segment %" PRId64, idx->topic,
              idx->partition, seg->base_offset);
     if (ts_manifest_check_segment(seg, what, errstr, errlen)) return TS_E_INVAL;
+    if (!seg->chunk_table_len && !seg->chunks)
+        return ts_err_set(errstr, errlen, TS_E_INVAL, "%s: no chunk table", what);
 
     pthread_mutex_lock(&idx->wmu);
     ts_status st = TS_OK;
-    ts_segment_meta copy;
-    memset(&copy, 0, sizeof(copy));
+    ts_segment_meta *tail = NULL;
+    uint64_t *added = NULL;
+    ts_manifest_piece *newp = NULL;
+    size_t nspill = 0;
+    side_ent side;
+    int has_side = 0;
+    memset(&side, 0, sizeof(side));
     size_t pos = lower_bound_base(idx, seg->base_offset);
-    if (pos < idx->n && idx->segs[pos].base_offset == seg->base_offset) {
+    if (pos < idx->n && idx->e[pos].base_offset == seg->base_offset) {
+        char k[TS_INDEX_KEY_MAX];
+        entry_key(idx, &idx->e[pos], k, sizeof(k));
         st = ts_err_set(errstr, errlen, TS_E_EXISTS,
-                        "%s is already in the manifest (object %s); delete the orphan %s", what,
-                        idx->segs[pos].object_key, seg->object_key);
+                        "%s is already in the manifest (object %s); delete the orphan %s", what, k,
+                        seg->object_key);
         goto out;
     }
     if (seg->last_offset < idx->log_start) {
@@ -808,15 +1653,23 @@ ts_status ts_index_add(ts_index *idx, const ts_segment_meta *seg, char *errstr, 
                         what, seg->last_offset, idx->log_start);
         goto out;
     }
-    const ts_segment_meta *prev = pos > 0 ? &idx->segs[pos - 1] : NULL;
-    const ts_segment_meta *next = pos < idx->n ? &idx->segs[pos] : NULL;
+    const ts_index_entry *prev = pos > 0 ? &idx->e[pos - 1] : NULL;
+    const ts_index_entry *next = pos < idx->n ? &idx->e[pos] : NULL;
     if ((prev && prev->last_offset >= seg->base_offset) ||
         (next && next->base_offset <= seg->last_offset)) {
-        const ts_segment_meta *o = prev && prev->last_offset >= seg->base_offset ? prev : next;
+        const ts_index_entry *o = prev && prev->last_offset >= seg->base_offset ? prev : next;
         st = ts_err_set(errstr, errlen, TS_E_INVAL,
                         "%s [%" PRId64 "..%" PRId64 "] overlaps the entry [%" PRId64 "..%" PRId64
                         "]",
                         what, seg->base_offset, seg->last_offset, o->base_offset, o->last_offset);
+        goto out;
+    }
+    if (pos < idx->tail_start ||
+        (idx->np && seg->base_offset <= idx->pieces[idx->np - 1].last_offset)) {
+        st = ts_err_set(errstr, errlen, TS_E_INVAL,
+                        "%s lies below the newest piece (ends at %" PRId64
+                        "): pieces are immutable, entries only join the head's tail",
+                        what, idx->np ? idx->pieces[idx->np - 1].last_offset : -1);
         goto out;
     }
     if (idx->n >= TS_MANIFEST_MAX_SEGMENTS) {
@@ -824,64 +1677,95 @@ ts_status ts_index_add(ts_index *idx, const ts_segment_meta *seg, char *errstr, 
                         what, TS_MANIFEST_MAX_SEGMENTS);
         goto out;
     }
-    /* Prepare: capacity and the copy first, so the in-memory commit below
-     * cannot fail after the local file already says the entry exists. */
+    /* Prepare: capacity, the entry and the views first, so the in-memory
+     * commit below cannot fail after the local file already says the entry
+     * exists. */
+    ts_index_entry ne;
+    size_t ntail = idx->n - idx->tail_start;
     pthread_mutex_lock(&idx->mu); /* realloc may move what lookups read */
-    st = reserve(idx, idx->n + 1);
+    st = reserve_entries(idx, idx->n + 1);
+    if (!st) st = reserve_td(idx, ntail + 1);
     pthread_mutex_unlock(&idx->mu);
-    if (st || (st = ts_segment_meta_copy(&copy, seg))) {
+    if (!st) st = make_entry(idx, seg, pos ? idx->e[pos - 1].max_timestamp : INT64_MIN, &ne, &side,
+                             &has_side);
+    if (!st) st = current_tail(idx, &tail, &added, 1);
+    size_t H = idx->head_segments;
+    if (!st && !(newp = malloc((idx->np + (ntail + 1) / H + 1) * sizeof(*newp)))) st = TS_E_NOMEM;
+    if (st) {
         st = ts_err_set(errstr, errlen, TS_E_NOMEM, "%s: out of memory", what);
         goto out;
     }
-
-    /* Persist the proposed state: the arrays have room for one more, so
-     * build it in place past the end and render a view with it inserted. */
-    {
-        size_t n = idx->n;
-        ts_segment_meta *tmp_s = malloc((n + 1) * sizeof(*tmp_s));
-        uint64_t *tmp_a = malloc((n + 1) * sizeof(*tmp_a));
-        if (!tmp_s || !tmp_a) {
-            free(tmp_s);
-            free(tmp_a);
-            st = ts_err_set(errstr, errlen, TS_E_NOMEM, "%s: out of memory", what);
-            goto out;
-        }
-        memcpy(tmp_s, idx->segs, pos * sizeof(*tmp_s));
-        tmp_s[pos] = copy;
-        memcpy(tmp_s + pos + 1, idx->segs + pos, (n - pos) * sizeof(*tmp_s));
-        memcpy(tmp_a, idx->added, pos * sizeof(*tmp_a));
-        tmp_a[pos] = idx->version + 1;
-        memcpy(tmp_a + pos + 1, idx->added + pos, (n - pos) * sizeof(*tmp_a));
-        ts_manifest_doc d;
-        doc_view(idx, &d, 1);
-        d.segs = tmp_s;
-        d.added_versions = tmp_a;
-        d.n = n + 1;
-        d.version = idx->version + 1;
-        st = write_local_doc(idx, &d, errstr, errlen);
-        free(tmp_s);
-        free(tmp_a);
+    size_t tp = pos - idx->tail_start;
+    memmove(tail + tp + 1, tail + tp, (ntail - tp) * sizeof(*tail));
+    memmove(added + tp + 1, added + tp, (ntail - tp) * sizeof(*added));
+    tail[tp] = *seg;
+    added[tp] = idx->version + 1;
+    ntail++;
+    if (idx->np) memcpy(newp, idx->pieces, idx->np * sizeof(*newp));
+    /* The tail is full: its oldest entries become pieces (written locally
+     * before the head that names them). */
+    size_t off = 0;
+    while (ntail - off > H) {
+        st = make_piece(idx, tail + off, H, idx->version + 1, &newp[idx->np + nspill], errstr,
+                        errlen);
         if (st) goto out;
+        nspill++;
+        off += H;
     }
+    proposal p;
+    current_proposal(idx, tail + off, added + off, &p);
+    p.pieces = newp;
+    p.np = idx->np + nspill;
+    p.ntail = ntail - off;
+    p.version = idx->version + 1;
+    if ((st = write_local_prop(idx, &p, errstr, errlen))) goto out;
 
     /* Commit in memory. */
     pthread_mutex_lock(&idx->mu);
-    memmove(idx->segs + pos + 1, idx->segs + pos, (idx->n - pos) * sizeof(*idx->segs));
-    memmove(idx->added + pos + 1, idx->added + pos, (idx->n - pos) * sizeof(*idx->added));
-    idx->segs[pos] = copy;
-    copy.chunks = NULL; /* owned by the index now */
+    memmove(idx->e + pos + 1, idx->e + pos, (idx->n - pos) * sizeof(*idx->e));
+    idx->e[pos] = ne;
     idx->n++;
+    idx->raw_total += ne.size_bytes;
+    idx->stored_total += ne.stored_bytes;
+    if (has_side && side_insert(idx, &side) == TS_OK) has_side = 0;
+    tail_detail *td = idx->td;
+    memmove(td + tp + 1, td + tp, (ntail - 1 - tp) * sizeof(*td));
+    td[tp].max_ts = seg->max_timestamp;
+    td[tp].upload_time_ms = seg->upload_time_ms;
+    td[tp].added = idx->version + 1;
+    td[tp].seg_crc = seg->segment_crc32c;
+    td[tp].pad = 0;
+    for (size_t i = pos + 1; i < idx->n; i++) { /* running maxima after the new entry */
+        int64_t m = td[i - idx->tail_start].max_ts;
+        idx->e[i].max_timestamp = m > idx->e[i - 1].max_timestamp ? m : idx->e[i - 1].max_timestamp;
+    }
+    if (off) {
+        memmove(td, td + off, (ntail - off) * sizeof(*td));
+        idx->tail_start += off;
+    }
+    free(idx->pieces);
+    idx->pieces = newp;
+    idx->np += nspill;
+    newp = NULL;
+    nspill = 0;
     idx->version++;
-    idx->added[pos] = idx->version;
-    recompute_pmax(idx, pos);
     pthread_mutex_unlock(&idx->mu);
+    if (has_side) /* out of memory for the side table: the entry's key or table is lost */
+        ts_log_error(LOG_MOD, "%s: out of memory keeping its side entry", what);
 
     if (idx->os && (st = push_remote(idx, NULL, NULL, errstr, errlen)))
         ts_err_prefix(errstr, errlen, st,
                       "%s is committed locally (v%" PRIu64 ") but not yet durable remotely",
                       what, idx->version);
 out:
-    ts_segment_meta_clear(&copy);
+    for (size_t i = 0; newp && i < nspill; i++) remove_local_piece(idx, newp[idx->np + i].key);
+    free(newp);
+    free(tail);
+    free(added);
+    if (has_side) {
+        free(side.key);
+        free(side.chunks);
+    }
     pthread_mutex_unlock(&idx->wmu);
     return st;
 }
@@ -894,55 +1778,95 @@ ts_status ts_index_truncate_before(ts_index *idx, int64_t new_start_offset, char
     pthread_mutex_lock(&idx->wmu);
     ts_status st = TS_OK;
     /* Entries are sorted and disjoint, so last offsets ascend too: the
-     * removed entries are a prefix. */
+     * removed entries are a prefix, and so are the wholly expired pieces. */
     size_t k = 0;
-    while (k < idx->n && idx->segs[k].last_offset < new_start_offset) k++;
+    while (k < idx->n && idx->e[k].last_offset < new_start_offset) k++;
     int64_t new_start = new_start_offset > idx->log_start ? new_start_offset : idx->log_start;
+    size_t kp = 0;
+    while (kp < idx->np && idx->pieces[kp].last_offset < new_start) kp++;
 
-    if (k > 0 || new_start != idx->log_start) {
-        /* Prepare: the pending list grows by the removed keys. */
+    if (k > 0 || kp > 0 || new_start != idx->log_start) {
+        /* Prepare: the pending list grows by the removed keys, the dropped
+         * list by the removed pieces. */
         size_t np = idx->npending + k;
         char **pending = malloc((np ? np : 1) * sizeof(char *));
-        size_t made = 0;
-        for (; pending && made < k; made++)
-            if (!(pending[idx->npending + made] = strdup(idx->segs[made].object_key))) break;
-        if (!pending || made < k) {
-            for (size_t i = 0; pending && i < made; i++) free(pending[idx->npending + i]);
-            free(pending);
+        size_t nd = idx->ndropped + (idx->os ? kp : 0);
+        char **dropped = malloc((nd ? nd : 1) * sizeof(char *));
+        uint64_t *dropped_v = malloc((nd ? nd : 1) * sizeof(uint64_t));
+        ts_segment_meta *tail = NULL;
+        uint64_t *added = NULL;
+        size_t made = 0, madep = 0;
+        int oom = !pending || !dropped || !dropped_v || current_tail(idx, &tail, &added, 0);
+        for (; !oom && made < k; made++) {
+            char key[TS_INDEX_KEY_MAX];
+            entry_key(idx, &idx->e[made], key, sizeof(key));
+            if (!(pending[idx->npending + made] = strdup(key))) oom = 1;
+        }
+        if (!oom && idx->os)
+            for (; !oom && madep < kp; madep++) {
+                if (!(dropped[idx->ndropped + madep] = strdup(idx->pieces[madep].key))) oom = 1;
+                dropped_v[idx->ndropped + madep] = idx->version + 1;
+            }
+        if (!oom) {
+            if (idx->npending) memcpy(pending, idx->pending, idx->npending * sizeof(char *));
+            if (idx->ndropped) {
+                memcpy(dropped, idx->dropped, idx->ndropped * sizeof(char *));
+                memcpy(dropped_v, idx->dropped_v, idx->ndropped * sizeof(uint64_t));
+            }
+            size_t toff = k > idx->tail_start ? k - idx->tail_start : 0;
+            proposal p;
+            current_proposal(idx, tail + toff, added + toff, &p);
+            p.pieces = idx->pieces + kp;
+            p.np = idx->np - kp;
+            p.ntail = idx->n - idx->tail_start - toff;
+            p.log_start = new_start;
+            p.version = idx->version + 1;
+            p.pending = pending;
+            p.npending = np;
+            p.dropped = dropped;
+            p.dropped_v = dropped_v;
+            p.ndropped = nd;
+            st = write_local_prop(idx, &p, errstr, errlen);
+        } else {
             st = ts_err_set(errstr, errlen, TS_E_NOMEM, "index %s/%" PRId32 ": out of memory",
                             idx->topic, idx->partition);
-            goto out;
         }
-        if (idx->npending) memcpy(pending, idx->pending, idx->npending * sizeof(char *));
-
-        ts_manifest_doc d;
-        doc_view(idx, &d, 1);
-        d.segs = idx->segs + k;
-        d.added_versions = idx->added + k;
-        d.n = idx->n - k;
-        d.log_start_offset = new_start;
-        d.version = idx->version + 1;
-        d.pending_deletes = pending;
-        d.npending = np;
-        if ((st = write_local_doc(idx, &d, errstr, errlen))) {
-            for (size_t i = 0; i < k; i++) free(pending[idx->npending + i]);
+        free(tail);
+        free(added);
+        if (st) {
+            for (size_t i = 0; pending && i < made; i++) free(pending[idx->npending + i]);
+            for (size_t i = 0; dropped && i < madep; i++) free(dropped[idx->ndropped + i]);
             free(pending);
+            free(dropped);
+            free(dropped_v);
             goto out;
         }
 
         pthread_mutex_lock(&idx->mu);
-        for (size_t i = 0; i < k; i++) ts_segment_meta_clear(&idx->segs[i]);
-        if (k) { /* the arrays may still be NULL when the index is empty */
-            memmove(idx->segs, idx->segs + k, (idx->n - k) * sizeof(*idx->segs));
-            memmove(idx->added, idx->added + k, (idx->n - k) * sizeof(*idx->added));
+        side_drop_below(idx, k < idx->n ? idx->e[k].base_offset : INT64_MAX);
+        for (size_t i = 0; i < k; i++) {
+            idx->raw_total -= idx->e[i].size_bytes;
+            idx->stored_total -= idx->e[i].stored_bytes;
         }
+        if (k) memmove(idx->e, idx->e + k, (idx->n - k) * sizeof(*idx->e));
+        size_t toff = k > idx->tail_start ? k - idx->tail_start : 0;
+        if (toff)
+            memmove(idx->td, idx->td + toff, (idx->n - idx->tail_start - toff) * sizeof(*idx->td));
+        idx->tail_start = k > idx->tail_start ? 0 : idx->tail_start - k;
         idx->n -= k;
+        for (size_t i = 0; i < kp; i++) remove_local_piece(idx, idx->pieces[i].key);
+        if (kp) memmove(idx->pieces, idx->pieces + kp, (idx->np - kp) * sizeof(*idx->pieces));
+        idx->np -= kp;
         idx->log_start = new_start;
         idx->version++;
         free(idx->pending);
         idx->pending = pending;
         idx->npending = np;
-        recompute_pmax(idx, 0);
+        free(idx->dropped);
+        free(idx->dropped_v);
+        idx->dropped = dropped;
+        idx->dropped_v = dropped_v;
+        idx->ndropped = nd;
         pthread_mutex_unlock(&idx->mu);
     }
 
@@ -979,12 +1903,16 @@ ts_status ts_index_sync_remote(ts_index *idx, char *errstr, size_t errlen)
 }
 
 /* ------------------------------------------------------------------------
- * Lookups (mu only; never wait for I/O)
+ * Lookups (mu only; never wait for I/O, never allocate)
  * ------------------------------------------------------------------------ */
 
 static ts_status copy_out(ts_index *idx, size_t i, ts_segment_meta *out)
 {
-    ts_status st = i < idx->n ? ts_segment_meta_copy(out, &idx->segs[i]) : TS_E_NOT_FOUND;
+    ts_status st = TS_E_NOT_FOUND;
+    if (i < idx->n) {
+        entry_meta(idx, i, out);
+        st = TS_OK;
+    }
     pthread_mutex_unlock(&idx->mu);
     return st;
 }
@@ -994,7 +1922,7 @@ ts_status ts_index_lookup_offset(ts_index *idx, int64_t offset, ts_segment_meta 
     pthread_mutex_lock(&idx->mu);
     /* The candidate is the last entry with base <= offset. */
     size_t i = lower_bound_base(idx, offset == INT64_MAX ? offset : offset + 1);
-    if (i == 0 || idx->segs[i - 1].last_offset < offset) return copy_out(idx, idx->n, out);
+    if (i == 0 || idx->e[i - 1].last_offset < offset) return copy_out(idx, idx->n, out);
     return copy_out(idx, i - 1, out);
 }
 
@@ -1008,12 +1936,12 @@ ts_status ts_index_lookup_next(ts_index *idx, int64_t offset, ts_segment_meta *o
 ts_status ts_index_lookup_time(ts_index *idx, int64_t ts, ts_segment_meta *out)
 {
     pthread_mutex_lock(&idx->mu);
-    /* The first entry with max_timestamp >= ts is the first whose prefix
-     * maximum reaches ts, and prefix maxima are monotone. */
+    /* The first entry with max_timestamp >= ts is the first whose running
+     * maximum reaches ts, and running maxima are monotone. */
     size_t lo = 0, hi = idx->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (idx->pmax[mid] < ts)
+        if (idx->e[mid].max_timestamp < ts)
             lo = mid + 1;
         else
             hi = mid;
@@ -1021,17 +1949,58 @@ ts_status ts_index_lookup_time(ts_index *idx, int64_t ts, ts_segment_meta *out)
     return copy_out(idx, lo, out);
 }
 
+ts_status ts_index_load_chunks(ts_index *idx, ts_segment_meta *seg, char *errstr, size_t errlen)
+{
+    if (seg->chunks) return TS_OK;
+    if (!seg->chunk_table_len) {
+        /* Legacy entry: its table came with the manifest and stays resident. */
+        ts_status st = TS_OK;
+        pthread_mutex_lock(&idx->mu);
+        const side_ent *s = side_find(idx, seg->base_offset);
+        if (!s || !s->chunks || s->nchunks != seg->chunk_count)
+            st = TS_E_NOT_FOUND;
+        else if (!(seg->chunks = malloc((size_t)s->nchunks * sizeof(*seg->chunks))))
+            st = TS_E_NOMEM;
+        else {
+            memcpy(seg->chunks, s->chunks, (size_t)s->nchunks * sizeof(*seg->chunks));
+            seg->segment_crc32c = s->seg_crc;
+        }
+        pthread_mutex_unlock(&idx->mu);
+        if (st)
+            return ts_err_set(errstr, errlen, st, "index %s/%" PRId32 ": no chunk table for %s",
+                              idx->topic, idx->partition, seg->object_key);
+        return TS_OK;
+    }
+    if (ts_chunk_table_cache_lookup(idx->ctc, seg)) return TS_OK;
+    if (!idx->os)
+        return ts_err_set(errstr, errlen, TS_E_INVAL,
+                          "index %s/%" PRId32 ": %s keeps its chunk table in the object and no "
+                          "object store is configured",
+                          idx->topic, idx->partition, seg->object_key);
+    uint8_t *frame = NULL;
+    size_t flen = 0;
+    ts_status st = get_range_retry(idx, seg->object_key, seg->chunk_table_pos,
+                                   seg->chunk_table_len, &frame, &flen, errstr, errlen);
+    if (st == TS_E_NOT_FOUND)
+        return ts_err_set(errstr, errlen, TS_E_OBJECT_MISSING,
+                          "object %s named by the manifest of %s/%" PRId32 " is missing",
+                          seg->object_key, idx->topic, idx->partition);
+    if (st) return ts_err_prefix(errstr, errlen, st, "chunk table of %s", seg->object_key);
+    st = ts_chunk_table_decode(frame, flen, seg, errstr, errlen);
+    free(frame);
+    if (!st) ts_chunk_table_cache_insert(idx->ctc, seg);
+    return st;
+}
+
 void ts_index_summary_get(ts_index *idx, ts_index_summary *out)
 {
     memset(out, 0, sizeof(*out));
     pthread_mutex_lock(&idx->mu);
     out->count = idx->n;
-    out->start_offset = idx->n ? idx->segs[0].base_offset : -1;
-    out->end_offset = idx->n ? idx->segs[idx->n - 1].last_offset : -1;
-    for (size_t i = 0; i < idx->n; i++) {
-        out->raw_bytes += idx->segs[i].size_bytes;
-        out->stored_bytes += idx->segs[i].stored_bytes;
-    }
+    out->start_offset = idx->n ? idx->e[0].base_offset : -1;
+    out->end_offset = idx->n ? idx->e[idx->n - 1].last_offset : -1;
+    out->raw_bytes = idx->raw_total;
+    out->stored_bytes = idx->stored_total;
     out->version = idx->version;
     out->remote_version = idx->remote_version;
     out->log_start_offset = idx->log_start;
@@ -1042,8 +2011,15 @@ int ts_index_is_remote_durable(ts_index *idx, int64_t base_offset)
 {
     pthread_mutex_lock(&idx->mu);
     size_t i = lower_bound_base(idx, base_offset);
-    int durable = idx->os && i < idx->n && idx->segs[i].base_offset == base_offset &&
-                  idx->added[i] <= idx->remote_version;
+    int durable = 0;
+    if (idx->os && i < idx->n && idx->e[i].base_offset == base_offset) {
+        if (i >= idx->tail_start) {
+            durable = idx->td[i - idx->tail_start].added <= idx->remote_version;
+        } else {
+            const ts_manifest_piece *pc = piece_of(idx, base_offset);
+            durable = pc && pc->added_version <= idx->remote_version;
+        }
+    }
     pthread_mutex_unlock(&idx->mu);
     return durable;
 }
@@ -1059,11 +2035,26 @@ ts_status ts_index_snapshot_meta(ts_index *idx, ts_segment_meta **out, size_t *n
         return TS_E_NOMEM;
     }
     for (size_t i = 0; i < idx->n; i++) {
-        s[i] = idx->segs[i];
-        s[i].chunks = NULL;
-        s[i].chunk_count = 0;
+        entry_meta(idx, i, &s[i]);
     }
     *out = s;
+    *n = idx->n;
+    pthread_mutex_unlock(&idx->mu);
+    return TS_OK;
+}
+
+ts_status ts_index_snapshot_entries(ts_index *idx, ts_index_entry **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    pthread_mutex_lock(&idx->mu);
+    ts_index_entry *e = idx->n ? malloc(idx->n * sizeof(*e)) : NULL;
+    if (idx->n && !e) {
+        pthread_mutex_unlock(&idx->mu);
+        return TS_E_NOMEM;
+    }
+    if (idx->n) memcpy(e, idx->e, idx->n * sizeof(*e));
+    *out = e;
     *n = idx->n;
     pthread_mutex_unlock(&idx->mu);
     return TS_OK;
@@ -1072,7 +2063,7 @@ ts_status ts_index_snapshot_meta(ts_index *idx, ts_segment_meta **out, size_t *n
 int64_t ts_index_start_offset(ts_index *idx)
 {
     pthread_mutex_lock(&idx->mu);
-    int64_t start = idx->n ? idx->segs[0].base_offset : -1;
+    int64_t start = idx->n ? idx->e[0].base_offset : -1;
     pthread_mutex_unlock(&idx->mu);
     return start;
 }
@@ -1083,19 +2074,206 @@ ts_status ts_index_snapshot(ts_index *idx, ts_segment_meta **out, size_t *n)
     *n = 0;
     pthread_mutex_lock(&idx->mu);
     ts_segment_meta *s = idx->n ? calloc(idx->n, sizeof(*s)) : NULL;
-    if (idx->n && !s) {
+    size_t cnt = idx->n;
+    if (cnt && !s) {
         pthread_mutex_unlock(&idx->mu);
         return TS_E_NOMEM;
     }
-    for (size_t i = 0; i < idx->n; i++) {
-        if (ts_segment_meta_copy(&s[i], &idx->segs[i])) {
-            pthread_mutex_unlock(&idx->mu);
-            ts_index_snapshot_free(s, i);
-            return TS_E_NOMEM;
+    for (size_t i = 0; i < cnt; i++) entry_meta(idx, i, &s[i]);
+    pthread_mutex_unlock(&idx->mu);
+    for (size_t i = 0; i < cnt; i++) {
+        char err[512];
+        ts_status st = ts_index_load_chunks(idx, &s[i], err, sizeof(err));
+        if (st) {
+            ts_log_warn(LOG_MOD, "snapshot: %s", err);
+            ts_index_snapshot_free(s, cnt);
+            return st;
         }
     }
     *out = s;
-    *n = idx->n;
-    pthread_mutex_unlock(&idx->mu);
+    *n = cnt;
     return TS_OK;
+}
+
+void ts_index_stats_get(ts_index *idx, ts_index_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&idx->mu);
+    out->entries = idx->n;
+    out->pieces = idx->np;
+    for (size_t i = 0; i < idx->nside; i++) {
+        if (idx->side[i].chunks) out->legacy_entries++;
+        out->resident_bytes += sizeof(side_ent) + (uint64_t)idx->side[i].nchunks *
+                               sizeof(ts_chunk_meta) + (idx->side[i].key ? strlen(idx->side[i].key) + 1 : 0);
+    }
+    out->entry_bytes = (uint64_t)idx->cap * sizeof(ts_index_entry);
+    out->partition_bytes = (uint64_t)idx->td_cap * sizeof(tail_detail) +
+                           (uint64_t)idx->np * sizeof(ts_manifest_piece) + sizeof(*idx);
+    out->resident_bytes += out->entry_bytes + out->partition_bytes;
+    out->put_bytes = idx->put_bytes;
+    out->puts = idx->puts;
+    out->gets = idx->gets;
+    pthread_mutex_unlock(&idx->mu);
+}
+
+/* ------------------------------------------------------------------------
+ * What the bucket's heads name (orphan sweep)
+ * ------------------------------------------------------------------------ */
+
+typedef struct strset {
+    char **v;
+    size_t n, cap;
+} strset;
+
+static int strset_add(strset *s, const char *k)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (!strcmp(s->v[i], k)) return 0;
+    if (s->n == s->cap) {
+        size_t nc = s->cap ? s->cap * 2 : 64;
+        char **nv = realloc(s->v, nc * sizeof(*nv));
+        if (!nv) return -1;
+        s->v = nv;
+        s->cap = nc;
+    }
+    if (!(s->v[s->n] = strdup(k))) return -1;
+    s->n++;
+    return 0;
+}
+
+static int collect_cb(const char *key, uint64_t size, void *opaque)
+{
+    (void)size;
+    return strset_add(opaque, key) ? 1 : 0;
+}
+
+ts_status ts_index_bucket_references(ts_index *idx, int (*cb)(const char *key, void *opaque),
+                                     void *opaque, char *errstr, size_t errlen)
+{
+    if (!idx->os)
+        return ts_err_set(errstr, errlen, TS_E_INVAL, "index %s/%" PRId32 ": no object store",
+                          idx->topic, idx->partition);
+    pthread_mutex_lock(&idx->wmu); /* no commit may put a piece while we judge pieces */
+    listed *vers = NULL;
+    size_t nv = 0;
+    strset named = {0}, all = {0};
+    ts_status st = list_versions(idx, &vers, &nv, errstr, errlen);
+    int stop = 0;
+    for (size_t i = 0; !st && i < nv; i++) {
+        char key[TS_INDEX_KEY_MAX];
+        ts_index_manifest_key(idx->topic, idx->partition, vers[i].version, key, sizeof(key));
+        uint8_t *data = NULL;
+        size_t len = 0;
+        ts_manifest_doc d;
+        memset(&d, 0, sizeof(d));
+        if ((st = get_retry(idx, key, &data, &len, errstr, errlen)) ||
+            (st = ts_manifest_parse((const char *)data, len, 0, &d, errstr, errlen))) {
+            ts_err_prefix(errstr, errlen, st, "%s", key);
+            free(data);
+            break;
+        }
+        free(data);
+        for (size_t j = 0; cb && !stop && j < d.n; j++) stop = cb(d.segs[j].object_key, opaque);
+        for (size_t p = 0; !st && p < d.npieces; p++) {
+            /* Kept heads share most pieces: read each one once. */
+            int seen = 0;
+            for (size_t q = 0; q < named.n && !seen; q++) seen = !strcmp(named.v[q], d.pieces[p].key);
+            if (seen) continue;
+            if (strset_add(&named, d.pieces[p].key)) st = TS_E_NOMEM;
+            ts_manifest_doc pd;
+            if (!st && !(st = get_retry(idx, d.pieces[p].key, &data, &len, errstr, errlen)))
+                st = parse_piece_bytes(idx, &d.pieces[p], data, len, &pd, errstr, errlen);
+            free(data);
+            data = NULL;
+            if (st) break;
+            for (size_t j = 0; cb && !stop && j < pd.n; j++) stop = cb(pd.segs[j].object_key, opaque);
+            ts_manifest_doc_free(&pd);
+        }
+        ts_manifest_doc_free(&d);
+    }
+    /* Pieces no head names: a crash between a piece and its head, or a
+     * dropped piece whose heads are gone. */
+    if (!st && (st = ts_objstore_list(idx->os, idx->piece_prefix, collect_cb, &all, errstr,
+                                      errlen)) == TS_OK) {
+        char **orphans = calloc(all.n + 1, sizeof(char *));
+        size_t no = 0;
+        for (size_t i = 0; orphans && i < all.n; i++) {
+            int keep = 0;
+            for (size_t j = 0; j < named.n && !keep; j++) keep = !strcmp(named.v[j], all.v[i]);
+            for (size_t j = 0; j < idx->np && !keep; j++) keep = !strcmp(idx->pieces[j].key, all.v[i]);
+            if (!keep) orphans[no++] = all.v[i];
+        }
+        if (no) {
+            ts_log_info(LOG_MOD, "%s/%" PRId32 ": deleting %zu piece(s) no head names",
+                        idx->topic, idx->partition, no);
+            char e2[256];
+            if (ts_objstore_delete_many(idx->os, (const char *const *)orphans, no, e2, sizeof(e2)))
+                ts_log_warn(LOG_MOD, "%s/%" PRId32 ": deleting unnamed pieces: %s", idx->topic,
+                            idx->partition, e2);
+        }
+        free(orphans);
+    }
+    for (size_t i = 0; i < named.n; i++) free(named.v[i]);
+    free(named.v);
+    for (size_t i = 0; i < all.n; i++) free(all.v[i]);
+    free(all.v);
+    free(vers);
+    pthread_mutex_unlock(&idx->wmu);
+    return st;
+}
+
+/* ------------------------------------------------------------------------
+ * JSON view (tierctl manifest)
+ * ------------------------------------------------------------------------ */
+
+ts_status ts_index_write_json(ts_index *idx, int (*write)(const void *data, size_t len, void *opaque),
+                              void *opaque, char *errstr, size_t errlen)
+{
+    pthread_mutex_lock(&idx->wmu);
+    ts_segment_meta *tail;
+    uint64_t *added;
+    ts_status st = TS_OK;
+    if (current_tail(idx, &tail, &added, 0)) {
+        pthread_mutex_unlock(&idx->wmu);
+        return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
+    }
+    proposal p;
+    current_proposal(idx, tail, added, &p);
+    ts_manifest_doc d;
+    head_doc(idx, &p, 0, &d);
+    char *json = NULL;
+    size_t len = 0;
+    st = ts_manifest_render(&d, &json, &len, errstr, errlen);
+    free(tail);
+    free(added);
+    int stop = 0;
+    if (!st) {
+        stop = write("{\"head\":", 8, opaque) || write(json, len - 1, opaque) ||
+               write(",\n\"pieces\":[", 12, opaque);
+        free(json);
+    }
+    for (size_t i = 0; !st && !stop && i < idx->np; i++) {
+        char path[sizeof(idx->pieces_dir) + TS_INDEX_KEY_MAX];
+        piece_path(idx, idx->pieces[i].key, path, sizeof(path));
+        uint8_t *data = NULL;
+        size_t dl = 0;
+        char e2[256];
+        if (ts_fs_read_all(path, TS_MANIFEST_MAX_BYTES, &data, &dl, e2, sizeof(e2))) {
+            if (!idx->os) {
+                st = ts_err_set(errstr, errlen, TS_E_NOT_FOUND, "piece %s: %s", idx->pieces[i].key, e2);
+                break;
+            }
+            if ((st = get_retry(idx, idx->pieces[i].key, &data, &dl, errstr, errlen))) break;
+        }
+        if (dl != idx->pieces[i].bytes || ts_crc32c(0, data, dl) != idx->pieces[i].crc32c)
+            st = ts_err_set(errstr, errlen, TS_E_CHECKSUM,
+                            "piece %s does not match its head (length or CRC-32C)",
+                            idx->pieces[i].key);
+        while (!st && dl && (data[dl - 1] == '\n' || data[dl - 1] == ' ')) dl--;
+        if (!st) stop = (i && write(",\n", 2, opaque)) || write(data, dl, opaque);
+        free(data);
+    }
+    if (!st && !stop) write("]}\n", 3, opaque);
+    pthread_mutex_unlock(&idx->wmu);
+    return st;
 }

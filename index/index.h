@@ -8,12 +8,21 @@
  * zstd frames ("chunks"), each starting at a record-batch boundary, so the
  * chunk table doubles as the segment's sparse offset and time index.
  *
- * Persistence (format in index/README.md):
- *  - locally: <partition dir>/remote_manifest.json, replaced atomically;
- *  - in the bucket: <topic>/<partition>/manifests/<version:20>.json, one
- *    new immutable object per version (written with If-None-Match); the
- *    highest version that parses wins on recovery; older versions are
- *    deleted once a newer one is durable (keeping a few).
+ * Persistence (format 2, in index/README.md): a small versioned *head*
+ * (partition metadata, the list of immutable *pieces*, and a bounded tail
+ * of the newest entries) plus the pieces themselves (each holds a run of
+ * older entries). A commit writes the head, and, when the tail is full, one
+ * new piece first, so it costs the same however long the history is.
+ *  - locally: <partition dir>/remote_manifest.json (the head, replaced
+ *    atomically) and <partition dir>/manifest-pieces/<piece>.json;
+ *  - in the bucket: <topic>/<partition>/manifests/<version:20>.json (heads,
+ *    If-None-Match) and manifests/pieces/<base:20>-<last:20>-<id>.json.
+ *    The highest head that reads (with all its pieces) wins on recovery;
+ *    older heads are deleted once a newer one is durable (keeping a few).
+ *  - chunk tables are not in the manifest: each object carries its own in
+ *    a zstd skippable frame before the seek table (chunk_table.c), fetched
+ *    by ranged GET on first use and kept in a byte-capped cache. Entries
+ *    of format-1 buckets keep theirs inline ("legacy", resident).
  *
  * Thread safety: a ts_index has its own mutex; every function may be called
  * from any thread. Lookups return copies, so callers never hold the lock.
@@ -56,8 +65,56 @@ typedef struct ts_segment_meta {
     uint32_t segment_crc32c; /* CRC-32C of the whole raw segment */
     char object_key[TS_INDEX_KEY_MAX];
     uint32_t chunk_count;
-    ts_chunk_meta *chunks;  /* owned; chunk_count entries, raw_pos ascending */
+    ts_chunk_meta *chunks;  /* owned; chunk_count entries, raw_pos ascending; NULL from
+                             * lookups until ts_index_load_chunks */
+    /* Where the object's own chunk table frame lies (chunk_table.c); 0/0: the
+     * object has none (format-1 uploads) and the chunks live in the manifest. */
+    uint64_t chunk_table_pos;
+    uint32_t chunk_table_len;
 } ts_segment_meta;
+
+/* One remote segment as the index keeps it resident: 64 bytes, sorted by
+ * base offset; the object key is rebuilt from it (keys.c). max_timestamp is
+ * the running maximum over this and all earlier entries, which is what
+ * time lookups and time retention need (Kafka's time index is monotone the
+ * same way). */
+typedef struct ts_index_entry {
+    int64_t base_offset;
+    int64_t last_offset;
+    int64_t first_timestamp;
+    int64_t max_timestamp; /* running maximum, see above */
+    uint64_t size_bytes;
+    uint64_t stored_bytes;
+    uint64_t attempt;      /* the key's 16-hex attempt id as a number, or a side-table slot */
+    uint32_t chunk_count;
+    uint32_t flags;        /* TS_INDEX_ENTRY_* */
+} ts_index_entry;
+#define TS_INDEX_ENTRY_LEGACY 1u  /* no chunk table frame: chunks inline, kept resident */
+#define TS_INDEX_ENTRY_ODD_KEY 2u /* key not in the standard form: kept in a side table */
+
+/* Chunk table frame: a zstd skippable frame, little-endian, placed just
+ * before the seek table (layout in chunk_table.c and index/README.md). */
+#define TS_CHUNK_TABLE_MAGIC 0x184D2A5Bu
+#define TS_CHUNK_TABLE_LEN(n) (48u + 40u * (uint32_t)(n))
+/* Encodes seg's chunk table (chunk_count entries) into out
+ * (TS_CHUNK_TABLE_LEN bytes). */
+void ts_chunk_table_encode(const ts_segment_meta *seg, uint8_t *out);
+/* Decodes and verifies a frame against seg (base offset, sizes, count); on
+ * success seg->chunks is malloc'd and filled and segment_crc32c and
+ * first_timestamp are set. TS_E_CHECKSUM on a CRC mismatch, TS_E_CORRUPT
+ * otherwise. */
+ts_status ts_chunk_table_decode(const uint8_t *frame, size_t len, ts_segment_meta *seg,
+                                char *errstr, size_t errlen);
+
+/* A byte-capped LRU of chunk tables, shared by the indexes of one engine.
+ * Thread-safe. */
+typedef struct ts_chunk_table_cache ts_chunk_table_cache;
+ts_status ts_chunk_table_cache_create(uint64_t max_bytes, ts_chunk_table_cache **out);
+void ts_chunk_table_cache_destroy(ts_chunk_table_cache *c);
+typedef struct ts_chunk_table_cache_stats {
+    uint64_t hits, misses, bytes, entries, evictions;
+} ts_chunk_table_cache_stats;
+void ts_chunk_table_cache_stats_get(ts_chunk_table_cache *c, ts_chunk_table_cache_stats *out);
 
 /* Frees seg->chunks (not seg itself). NULL-safe. */
 void ts_segment_meta_clear(ts_segment_meta *seg);
@@ -86,6 +143,15 @@ void ts_index_set_remote_timeout_ms(ts_index *idx, int64_t timeout_ms);
 /* Applies remote.log.manifest.keep.versions and
  * remote.storage.operation.timeout.ms from cfg (NULL: no-op). */
 void ts_index_apply_config(ts_index *idx, const ts_config *cfg);
+/* Entries the head's tail holds before they move into a new piece
+ * (remote.log.manifest.head.segments; default 1000, min 1). */
+void ts_index_set_head_segments(ts_index *idx, int n);
+/* The leader epoch written into every head from now on (default -1). A
+ * hook for the cluster issue, which will fence commits with it; nothing
+ * here checks it yet. */
+void ts_index_set_leader_epoch(ts_index *idx, int64_t epoch);
+/* Chunk-table cache to use (not owned; NULL: none, every load GETs). */
+void ts_index_set_chunk_table_cache(ts_index *idx, ts_chunk_table_cache *c);
 
 /* Loads the local manifest file if present (TS_E_NOT_FOUND when absent;
  * TS_E_CORRUPT when it does not parse). */
@@ -132,7 +198,12 @@ ts_status ts_index_truncate_before(ts_index *idx, int64_t new_start_offset, char
  * when the remote copy is up to date. */
 ts_status ts_index_sync_remote(ts_index *idx, char *errstr, size_t errlen);
 
-/* Copies the entry holding offset (base <= offset <= last) into *out.
+/* Lookups fill *out without a chunk table (chunks NULL until
+ * ts_index_load_chunks; chunk_count is the table's size), without
+ * allocating and without I/O; max_timestamp is the running maximum (see
+ * ts_index_entry); segment_crc32c and upload_time_ms are known for tail
+ * entries only, else 0 (ts_index_load_chunks sets the CRC).
+ * Copies the entry holding offset (base <= offset <= last) into *out.
  * TS_E_NOT_FOUND if no entry covers it. O(log n). */
 ts_status ts_index_lookup_offset(ts_index *idx, int64_t offset, ts_segment_meta *out);
 /* Copies the first entry whose max_timestamp >= ts. TS_E_NOT_FOUND if none. */
@@ -153,22 +224,65 @@ typedef struct ts_index_summary {
 } ts_index_summary;
 void ts_index_summary_get(ts_index *idx, ts_index_summary *out);
 
+/* Fills seg->chunks (malloc'd; freed by ts_segment_meta_clear) for an entry
+ * from a lookup: from the cache, else by one ranged GET of the object's
+ * chunk table frame, verified (legacy entries: from memory). No index lock
+ * is held across the GET. */
+ts_status ts_index_load_chunks(ts_index *idx, ts_segment_meta *seg, char *errstr, size_t errlen);
+
 /* Non-zero when the entry with this base offset is in a manifest version
  * that is durable in the bucket (so the local copy may be deleted). */
 int ts_index_is_remote_durable(ts_index *idx, int64_t base_offset);
 
-/* Copies all entries (malloc'd array; each with its chunks) in order. */
+/* Copies all entries (malloc'd array; each with its chunks) in order.
+ * Loads every chunk table (one GET each on a cache miss): for offline tools. */
 ts_status ts_index_snapshot(ts_index *idx, ts_segment_meta **out, size_t *n);
-/* The same without chunk tables (chunks NULL, chunk_count 0): offsets,
+/* The same without chunk tables (chunks NULL until ts_index_load_chunks): offsets,
  * timestamps, sizes and keys only, for retention, placement and sweeps that
  * run often and never read chunks. Free with ts_index_snapshot_free. */
 ts_status ts_index_snapshot_meta(ts_index *idx, ts_segment_meta **out, size_t *n);
 /* Base offset of the first entry, or -1 when empty. O(1): the read path
  * asks it on every fetch. */
 int64_t ts_index_start_offset(ts_index *idx);
+/* Copies the resident entries (64 bytes each; malloc'd, free()) in order:
+ * the cheap snapshot for retention and placement. */
+ts_status ts_index_snapshot_entries(ts_index *idx, ts_index_entry **out, size_t *n);
+/* Rebuilds the object key of an entry of this index. */
+void ts_index_entry_key(ts_index *idx, const ts_index_entry *e, char *out, size_t outlen);
+
+/* Every segment object key that any head version in the bucket names,
+ * directly or through its pieces, is passed to cb (return non-zero to
+ * stop). TS_OK only when every head and piece could be read and parsed:
+ * otherwise the caller must not treat unnamed objects as orphans. Pieces
+ * that no head names (a crash between a piece and its head) are deleted on
+ * the way, under the same rule. For the orphan sweep. */
+ts_status ts_index_bucket_references(ts_index *idx, int (*cb)(const char *key, void *opaque),
+                                     void *opaque, char *errstr, size_t errlen);
+
+/* Writes the manifest as one JSON document through write (return non-zero
+ * to stop): {"head":<the head as the bucket holds it>,"pieces":[<each piece
+ * object, byte for byte>,...]}. Pieces come from the local files, else from
+ * the bucket; one at a time, so memory stays bounded. The JSON view of
+ * `tierctl manifest`. */
+ts_status ts_index_write_json(ts_index *idx, int (*write)(const void *data, size_t len, void *opaque),
+                              void *opaque, char *errstr, size_t errlen);
+
+typedef struct ts_index_stats {
+    size_t entries, pieces, legacy_entries;
+    uint64_t resident_bytes;  /* all of the below + side tables (legacy tables, odd keys) */
+    uint64_t entry_bytes;     /* the entry array (64 B per segment + growth slack) */
+    uint64_t partition_bytes; /* per partition, bounded by the head: tail details, pieces */
+    uint64_t put_bytes;       /* bytes PUT for manifests (heads + pieces) since create */
+    uint64_t puts, gets;      /* manifest object PUTs / GETs since create */
+} ts_index_stats;
+void ts_index_stats_get(ts_index *idx, ts_index_stats *out);
 void ts_index_snapshot_free(ts_segment_meta *segs, size_t n);
 
-/* Manifest JSON (exposed for tests, the CLI and fuzzing). */
+/* Manifest JSON (exposed for tests, the CLI and fuzzing). The writer emits
+ * format 1 (the legacy layout, kept so that tests can build old buckets)
+ * when every entry lists its chunks, else a format-2 head without pieces.
+ * The parser reads format 1 and format-2 heads and pieces (their segments;
+ * chunks absent for entries whose object carries its chunk table). */
 ts_status ts_manifest_to_json(const char *topic, int32_t partition, uint64_t version,
                               int64_t log_start_offset, const ts_segment_meta *segs, size_t n,
                               char **out, size_t *out_len);
@@ -197,5 +311,10 @@ void ts_index_manifest_key(const char *topic, int32_t partition, uint64_t versio
 void ts_index_topic_config_prefix(const char *topic, char *out, size_t outlen);
 void ts_index_topic_config_key(const char *topic, int64_t ms, const char *rand, char *out,
                                size_t outlen);
+/* "<topic>/<partition>/manifests/pieces/" */
+void ts_index_piece_prefix(const char *topic, int32_t partition, char *out, size_t outlen);
+/* "<topic>/<partition>/manifests/pieces/<base:20>-<last:20>-<id>.json" */
+void ts_index_piece_key(const char *topic, int32_t partition, int64_t base, int64_t last,
+                        const char *id, char *out, size_t outlen);
 
 #endif

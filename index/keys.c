@@ -3,8 +3,9 @@
  * here, so the layout of index/README.md has one implementation:
  *
  *   <topic>/<partition>/segments/<base_offset:20>-<attempt>.log.zst
- *   <topic>/<partition>/manifests/<version:20>.json
- *   <topic>/config/<ms:20>-<rand>.properties          (topic overrides)
+ *   <topic>/<partition>/manifests/<version:20>.json              heads
+ *   <topic>/<partition>/manifests/pieces/<base:20>-<last:20>-<id>.json
+ *   <topic>/config/<ms:20>-<rand>.properties                    topic overrides
  *
  * Offsets and versions are zero-padded to 20 digits (the width of
  * UINT64_MAX) so that lexicographic LIST order is numeric order; the
@@ -55,4 +56,16 @@ void ts_index_topic_config_key(const char *topic, int64_t ms, const char *rand, 
                                size_t outlen)
 {
     snprintf(out, outlen, "%s/config/%020" PRId64 "-%s.properties", topic, ms, rand);
+}
+
+void ts_index_piece_prefix(const char *topic, int32_t partition, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s/%" PRId32 "/manifests/pieces/", topic, partition);
+}
+
+void ts_index_piece_key(const char *topic, int32_t partition, int64_t base, int64_t last,
+                        const char *id, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s/%" PRId32 "/manifests/pieces/%020" PRId64 "-%020" PRId64 "-%s.json",
+             topic, partition, base, last, id);
 }

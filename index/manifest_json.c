@@ -100,10 +100,24 @@ ts_status ts_manifest_check_segment(const ts_segment_meta *s, const char *what, 
     if (s->upload_time_ms < 0) SEGFAIL("upload_time_ms %" PRId64 " is negative", s->upload_time_ms);
     const char *kd = key_defect(s->object_key);
     if (kd) SEGFAIL("object_key %s", kd);
-    if (s->chunk_count == 0 || !s->chunks) SEGFAIL("chunks: the chunk table is empty");
+    if (s->chunk_count == 0 || (!s->chunks && !s->chunk_table_len))
+        SEGFAIL("chunks: the chunk table is empty");
     if (s->chunk_count > TS_MANIFEST_MAX_CHUNKS)
         SEGFAIL("chunks: %" PRIu32 " chunks, more than the %d allowed", s->chunk_count,
                 TS_MANIFEST_MAX_CHUNKS);
+    if (s->chunk_table_len) {
+        /* The frame sits right before the seek table (8 n + 17 bytes), so
+         * its place follows from the sizes; anything else is not ours. */
+        uint64_t tail = (uint64_t)s->chunk_table_len + 8u * (uint64_t)s->chunk_count + 17u;
+        if (s->chunk_table_len != TS_CHUNK_TABLE_LEN(s->chunk_count))
+            SEGFAIL("chunk_table_len %" PRIu32 " should be %" PRIu32 " for %" PRIu32 " chunks",
+                    s->chunk_table_len, TS_CHUNK_TABLE_LEN(s->chunk_count), s->chunk_count);
+        if (s->stored_bytes < tail || s->chunk_table_pos != s->stored_bytes - tail)
+            SEGFAIL("chunk_table_pos %" PRIu64 " is not just before the seek table (stored_bytes "
+                    "%" PRIu64 ", %" PRIu32 " chunks)",
+                    s->chunk_table_pos, s->stored_bytes, s->chunk_count);
+        if (!s->chunks) return TS_OK;
+    }
     uint64_t raw_next = 0, stored_min = 0;
     for (uint32_t i = 0; i < s->chunk_count; i++) {
         const ts_chunk_meta *c = &s->chunks[i];
@@ -153,9 +167,11 @@ int ts_segment_meta_equal(const ts_segment_meta *a, const ts_segment_meta *b)
         a->first_timestamp != b->first_timestamp || a->max_timestamp != b->max_timestamp ||
         a->size_bytes != b->size_bytes || a->stored_bytes != b->stored_bytes ||
         a->upload_time_ms != b->upload_time_ms || a->segment_crc32c != b->segment_crc32c ||
-        a->chunk_count != b->chunk_count || strcmp(a->object_key, b->object_key))
+        a->chunk_count != b->chunk_count || strcmp(a->object_key, b->object_key) ||
+        a->chunk_table_pos != b->chunk_table_pos || a->chunk_table_len != b->chunk_table_len ||
+        !a->chunks != !b->chunks)
         return 0;
-    for (uint32_t i = 0; i < a->chunk_count; i++) {
+    for (uint32_t i = 0; a->chunks && i < a->chunk_count; i++) {
         const ts_chunk_meta *x = &a->chunks[i], *y = &b->chunks[i];
         if (x->raw_pos != y->raw_pos || x->raw_len != y->raw_len ||
             x->stored_pos != y->stored_pos || x->stored_len != y->stored_len ||
@@ -204,9 +220,76 @@ static ts_status check_keys_owned(const ts_manifest_doc *d, char *errstr, size_t
     return TS_OK;
 }
 
+int ts_manifest_piece_key_owned(const char *topic, int32_t partition, const char *key)
+{
+    char prefix[TS_INDEX_KEY_MAX];
+    ts_index_piece_prefix(topic, partition, prefix, sizeof(prefix));
+    size_t plen = strlen(prefix);
+    return !strncmp(key, prefix, plen) && key[plen] && !strchr(key + plen, '/') &&
+           !key_defect(key);
+}
+
+/* Format-2 rules: pieces sorted and disjoint, the tail after them, every
+ * piece key under this partition's pieces/ prefix; a piece's entries lie
+ * inside its range. */
+static ts_status check_doc2(const ts_manifest_doc *d, char *errstr, size_t errlen)
+{
+    if (d->kind == TS_MANIFEST_PIECE) {
+        if (d->n == 0)
+            return ts_err_set(errstr, errlen, TS_E_CORRUPT, "piece: segments is empty");
+        if (d->segs[0].base_offset != d->piece_base || d->segs[d->n - 1].last_offset != d->piece_last)
+            return ts_err_set(errstr, errlen, TS_E_CORRUPT,
+                              "piece: base_offset/last_offset %" PRId64 "..%" PRId64
+                              " differ from its entries' %" PRId64 "..%" PRId64,
+                              d->piece_base, d->piece_last, d->segs[0].base_offset,
+                              d->segs[d->n - 1].last_offset);
+        return TS_OK;
+    }
+    if (d->npieces > TS_MANIFEST_MAX_PIECES)
+        return ts_err_set(errstr, errlen, TS_E_CORRUPT, "%zu pieces, more than the %d allowed",
+                          d->npieces, TS_MANIFEST_MAX_PIECES);
+    for (size_t i = 0; i < d->npieces; i++) {
+        const ts_manifest_piece *pc = &d->pieces[i];
+        if (!ts_manifest_piece_key_owned(d->topic, d->partition, pc->key))
+            return ts_err_set(errstr, errlen, TS_E_CORRUPT,
+                              "pieces[%zu].key '%.128s' is not a piece of %.249s/%" PRId32, i,
+                              pc->key, d->topic, d->partition);
+        if (pc->base_offset < 0 || pc->last_offset < pc->base_offset || pc->count == 0 ||
+            pc->bytes == 0 || pc->bytes > TS_MANIFEST_MAX_BYTES)
+            return ts_err_set(errstr, errlen, TS_E_CORRUPT,
+                              "pieces[%zu]: range %" PRId64 "..%" PRId64 ", count %" PRIu64
+                              " or bytes %" PRIu64 " out of range",
+                              i, pc->base_offset, pc->last_offset, pc->count, pc->bytes);
+        if (i > 0 && pc->base_offset <= d->pieces[i - 1].last_offset)
+            return ts_err_set(errstr, errlen, TS_E_CORRUPT,
+                              "pieces[%zu] starts at %" PRId64 ", not above pieces[%zu]'s end "
+                              "%" PRId64 " (pieces must be sorted and disjoint)",
+                              i, pc->base_offset, i - 1, d->pieces[i - 1].last_offset);
+        if (pc->last_offset < d->log_start_offset)
+            return ts_err_set(errstr, errlen, TS_E_CORRUPT,
+                              "pieces[%zu] ends at %" PRId64 ", below log_start_offset %" PRId64
+                              " (it should have been dropped)",
+                              i, pc->last_offset, d->log_start_offset);
+        if (d->local && pc->added_version > d->version)
+            return ts_err_set(errstr, errlen, TS_E_CORRUPT,
+                              "pieces[%zu].added_version is above version %" PRIu64, i, d->version);
+    }
+    if (d->npieces && d->n && d->segs[0].base_offset <= d->pieces[d->npieces - 1].last_offset)
+        return ts_err_set(errstr, errlen, TS_E_CORRUPT,
+                          "segments[0] starts at %" PRId64 ", inside the last piece (ends at "
+                          "%" PRId64 ")",
+                          d->segs[0].base_offset, d->pieces[d->npieces - 1].last_offset);
+    for (size_t i = 0; d->local && i < d->ndropped; i++)
+        if (!ts_manifest_piece_key_owned(d->topic, d->partition, d->dropped[i]))
+            return ts_err_set(errstr, errlen, TS_E_CORRUPT,
+                              "dropped_pieces[%zu].key is not a piece of this partition", i);
+    return TS_OK;
+}
+
 static ts_status check_doc(const ts_manifest_doc *d, char *errstr, size_t errlen)
 {
     char what[48];
+    ts_status st_;
     if (!ts_manifest_topic_valid(d->topic))
         return ts_err_set(errstr, errlen, TS_E_CORRUPT,
                           "topic '%.64s' breaks Kafka's rules ([A-Za-z0-9._-], 1..249 chars)",
@@ -224,10 +307,14 @@ static ts_status check_doc(const ts_manifest_doc *d, char *errstr, size_t errlen
         snprintf(what, sizeof(what), "segments[%zu]", i);
         ts_status st = ts_manifest_check_segment(&d->segs[i], what, errstr, errlen);
         if (st) return st;
+        if (d->format != TS_MANIFEST_FORMAT_2 && !d->segs[i].chunks)
+            return ts_err_set(errstr, errlen, TS_E_CORRUPT,
+                              "%s: format 1 lists every chunk (this entry has none)", what);
         if (i > 0 && (st = check_order(&d->segs[i - 1], &d->segs[i], i, errstr, errlen)))
             return st;
     }
-    if (d->n > 0 && d->segs[0].last_offset < d->log_start_offset)
+    if (d->format == TS_MANIFEST_FORMAT_2 && (st_ = check_doc2(d, errstr, errlen))) return st_;
+    if (d->kind != TS_MANIFEST_PIECE && d->n > 0 && d->segs[0].last_offset < d->log_start_offset)
         return ts_err_set(errstr, errlen, TS_E_CORRUPT,
                           "segments[0] ends at %" PRId64 ", below log_start_offset %" PRId64
                           " (it should have been removed)",
@@ -287,51 +374,94 @@ static ts_status put_str(ts_buf *b, const char *sep, const char *name, const cha
     return st ? st : ts_buf_append(b, "\"", 1);
 }
 
+/* One entry, on its own line. Format 2 entries whose object carries its
+ * chunk table name the frame instead of listing the chunks. */
+static ts_status render_segment(ts_buf *b, const ts_manifest_doc *d, size_t i)
+{
+    const ts_segment_meta *s = &d->segs[i];
+    ts_status st = ts_buf_printf(b, "%s\n {", i ? "," : "");
+    if (!st) st = put_i64(b, "", "base_offset", s->base_offset);
+    if (!st) st = put_i64(b, ",", "last_offset", s->last_offset);
+    if (!st) st = put_i64(b, ",", "first_timestamp", s->first_timestamp);
+    if (!st) st = put_i64(b, ",", "max_timestamp", s->max_timestamp);
+    if (!st) st = put_u64(b, ",", "size_bytes", s->size_bytes);
+    if (!st) st = put_u64(b, ",", "stored_bytes", s->stored_bytes);
+    if (!st) st = put_i64(b, ",", "upload_time_ms", s->upload_time_ms);
+    if (!st) st = put_u64(b, ",", "segment_crc32c", s->segment_crc32c);
+    if (!st) st = put_str(b, ",", "object_key", s->object_key);
+    if (!st) st = put_str(b, ",", "compression", "zstd");
+    if (!st && d->local && d->added_versions)
+        st = put_u64(b, ",", "added_version", d->added_versions[i]);
+    if (d->format == TS_MANIFEST_FORMAT_2 && s->chunk_table_len) {
+        if (!st) st = put_u64(b, ",", "chunk_count", s->chunk_count);
+        if (!st) st = put_u64(b, ",", "chunk_table_pos", s->chunk_table_pos);
+        if (!st) st = put_u64(b, ",", "chunk_table_len", s->chunk_table_len);
+        return st ? st : ts_buf_append(b, "}", 1);
+    }
+    if (!st) st = ts_buf_printf(b, ",\"chunks\":[");
+    for (uint32_t j = 0; !st && j < s->chunk_count; j++) {
+        const ts_chunk_meta *c = &s->chunks[j];
+        st = ts_buf_printf(b, "%s\n  {", j ? "," : "");
+        if (!st) st = put_u64(b, "", "raw_pos", c->raw_pos);
+        if (!st) st = put_u64(b, ",", "raw_len", c->raw_len);
+        if (!st) st = put_u64(b, ",", "stored_pos", c->stored_pos);
+        if (!st) st = put_u64(b, ",", "stored_len", c->stored_len);
+        if (!st) st = put_i64(b, ",", "first_offset", c->first_offset);
+        if (!st) st = put_i64(b, ",", "max_timestamp", c->max_timestamp);
+        if (!st) st = put_u64(b, ",", "stored_crc32c", c->stored_crc32c);
+        if (!st) st = put_u64(b, ",", "raw_crc32c", c->raw_crc32c);
+        if (!st) st = ts_buf_append(b, "}", 1);
+    }
+    return st ? st : ts_buf_printf(b, "]}");
+}
+
+static ts_status render_pieces(ts_buf *b, const ts_manifest_doc *d)
+{
+    ts_status st = ts_buf_printf(b, ",\"pieces\":[");
+    for (size_t i = 0; !st && i < d->npieces; i++) {
+        const ts_manifest_piece *pc = &d->pieces[i];
+        st = ts_buf_printf(b, "%s\n {", i ? "," : "");
+        if (!st) st = put_str(b, "", "key", pc->key);
+        if (!st) st = put_i64(b, ",", "base_offset", pc->base_offset);
+        if (!st) st = put_i64(b, ",", "last_offset", pc->last_offset);
+        if (!st) st = put_i64(b, ",", "min_timestamp", pc->min_timestamp);
+        if (!st) st = put_i64(b, ",", "max_timestamp", pc->max_timestamp);
+        if (!st) st = put_u64(b, ",", "count", pc->count);
+        if (!st) st = put_u64(b, ",", "raw_bytes", pc->raw_bytes);
+        if (!st) st = put_u64(b, ",", "stored_bytes", pc->stored_bytes);
+        if (!st) st = put_u64(b, ",", "bytes", pc->bytes);
+        if (!st) st = put_u64(b, ",", "crc32c", pc->crc32c);
+        if (!st && d->local) st = put_u64(b, ",", "added_version", pc->added_version);
+        if (!st) st = ts_buf_append(b, "}", 1);
+    }
+    return st ? st : ts_buf_printf(b, "%s]", d->npieces ? "\n" : "");
+}
+
 ts_status ts_manifest_render(const ts_manifest_doc *d, char **out, size_t *out_len, char *errstr,
                              size_t errlen)
 {
     ts_status st = check_doc(d, errstr, errlen);
     if (st) return ts_err_prefix(errstr, errlen, TS_E_INVAL, "refusing to write manifest");
+    int v2 = d->format == TS_MANIFEST_FORMAT_2;
+    int piece = v2 && d->kind == TS_MANIFEST_PIECE;
     ts_buf b;
     ts_buf_init(&b, TS_MANIFEST_MAX_BYTES);
-    st = ts_buf_printf(&b, "{\"format\":%d", TS_MANIFEST_FORMAT);
+    st = ts_buf_printf(&b, "{\"format\":%d", v2 ? TS_MANIFEST_FORMAT_2 : TS_MANIFEST_FORMAT);
+    if (!st && v2) st = ts_buf_printf(&b, ",\"kind\":\"%s\"", piece ? "piece" : "head");
     if (!st) st = put_str(&b, ",", "topic", d->topic);
     if (!st) st = ts_buf_printf(&b, ",\"partition\":%" PRId32, d->partition);
-    if (!st) st = put_u64(&b, ",", "version", d->version);
-    if (!st) st = put_i64(&b, ",", "log_start_offset", d->log_start_offset);
-    if (!st && d->local) st = put_u64(&b, ",", "remote_version", d->remote_version);
-    if (!st) st = ts_buf_printf(&b, ",\"segments\":[");
-    for (size_t i = 0; !st && i < d->n; i++) {
-        const ts_segment_meta *s = &d->segs[i];
-        st = ts_buf_printf(&b, "%s\n {", i ? "," : "");
-        if (!st) st = put_i64(&b, "", "base_offset", s->base_offset);
-        if (!st) st = put_i64(&b, ",", "last_offset", s->last_offset);
-        if (!st) st = put_i64(&b, ",", "first_timestamp", s->first_timestamp);
-        if (!st) st = put_i64(&b, ",", "max_timestamp", s->max_timestamp);
-        if (!st) st = put_u64(&b, ",", "size_bytes", s->size_bytes);
-        if (!st) st = put_u64(&b, ",", "stored_bytes", s->stored_bytes);
-        if (!st) st = put_i64(&b, ",", "upload_time_ms", s->upload_time_ms);
-        if (!st) st = put_u64(&b, ",", "segment_crc32c", s->segment_crc32c);
-        if (!st) st = put_str(&b, ",", "object_key", s->object_key);
-        if (!st) st = put_str(&b, ",", "compression", "zstd");
-        if (!st && d->local && d->added_versions)
-            st = put_u64(&b, ",", "added_version", d->added_versions[i]);
-        if (!st) st = ts_buf_printf(&b, ",\"chunks\":[");
-        for (uint32_t j = 0; !st && j < s->chunk_count; j++) {
-            const ts_chunk_meta *c = &s->chunks[j];
-            st = ts_buf_printf(&b, "%s\n  {", j ? "," : "");
-            if (!st) st = put_u64(&b, "", "raw_pos", c->raw_pos);
-            if (!st) st = put_u64(&b, ",", "raw_len", c->raw_len);
-            if (!st) st = put_u64(&b, ",", "stored_pos", c->stored_pos);
-            if (!st) st = put_u64(&b, ",", "stored_len", c->stored_len);
-            if (!st) st = put_i64(&b, ",", "first_offset", c->first_offset);
-            if (!st) st = put_i64(&b, ",", "max_timestamp", c->max_timestamp);
-            if (!st) st = put_u64(&b, ",", "stored_crc32c", c->stored_crc32c);
-            if (!st) st = put_u64(&b, ",", "raw_crc32c", c->raw_crc32c);
-            if (!st) st = ts_buf_append(&b, "}", 1);
-        }
-        if (!st) st = ts_buf_printf(&b, "]}");
+    if (piece) {
+        if (!st) st = put_i64(&b, ",", "base_offset", d->piece_base);
+        if (!st) st = put_i64(&b, ",", "last_offset", d->piece_last);
+    } else {
+        if (!st) st = put_u64(&b, ",", "version", d->version);
+        if (!st && v2) st = put_i64(&b, ",", "leader_epoch", d->leader_epoch);
+        if (!st) st = put_i64(&b, ",", "log_start_offset", d->log_start_offset);
+        if (!st && d->local) st = put_u64(&b, ",", "remote_version", d->remote_version);
+        if (!st && v2) st = render_pieces(&b, d);
     }
+    if (!st) st = ts_buf_printf(&b, ",\"segments\":[");
+    for (size_t i = 0; !st && i < d->n; i++) st = render_segment(&b, d, i);
     if (!st) st = ts_buf_printf(&b, "%s]", d->n ? "\n" : "");
     if (!st && d->local) {
         st = ts_buf_printf(&b, ",\"pending_deletes\":[");
@@ -342,6 +472,14 @@ ts_status ts_manifest_render(const ts_manifest_doc *d, char **out, size_t *out_l
             if (!st) st = ts_buf_append(&b, "}", 1);
         }
         if (!st) st = ts_buf_printf(&b, "%s]", d->npending ? "\n" : "");
+        if (!st && v2) st = ts_buf_printf(&b, ",\"dropped_pieces\":[");
+        for (size_t i = 0; !st && v2 && i < d->ndropped; i++) {
+            st = ts_buf_printf(&b, "%s\n {", i ? "," : "");
+            if (!st) st = put_str(&b, "", "key", d->dropped[i]);
+            if (!st) st = put_u64(&b, ",", "version", d->dropped_versions[i]);
+            if (!st) st = ts_buf_append(&b, "}", 1);
+        }
+        if (!st && v2) st = ts_buf_printf(&b, "%s]", d->ndropped ? "\n" : "");
     }
     if (!st) st = ts_buf_printf(&b, "}\n");
     if (st) {
@@ -519,7 +657,7 @@ static ts_status parse_chunk(pctx *c, const cJSON *o, ts_chunk_meta *ch)
 }
 
 static ts_status parse_segment(pctx *c, const cJSON *o, size_t idx, ts_segment_meta *s,
-                               uint64_t *added)
+                               uint64_t *added, int format)
 {
     ts_status st;
     uint64_t v;
@@ -545,6 +683,24 @@ static ts_status parse_segment(pctx *c, const cJSON *o, size_t idx, ts_segment_m
     if (added && (st = get_u64(c, o, "added_version", 0, 0, UINT64_MAX, added))) return st;
     const cJSON *arr;
     size_t nch;
+    if (format == TS_MANIFEST_FORMAT_2) {
+        const cJSON *it;
+        if ((st = member(c, o, "chunk_table_len", 0, &it))) return st;
+        if (it) {
+            /* The object carries the table; the manifest says where. */
+            uint64_t len = 0, cnt = 0;
+            if ((st = get_u64(c, o, "chunk_table_len", 1, 1, UINT32_MAX, &len))) return st;
+            if ((st = get_u64(c, o, "chunk_table_pos", 1, 0, UINT64_MAX, &s->chunk_table_pos)))
+                return st;
+            if ((st = get_u64(c, o, "chunk_count", 1, 1, TS_MANIFEST_MAX_CHUNKS, &cnt))) return st;
+            if ((st = member(c, o, "chunks", 0, &it))) return st;
+            if (it) return perr(c, "chunks", "must be absent when chunk_table_len is given");
+            s->chunk_table_len = (uint32_t)len;
+            s->chunk_count = (uint32_t)cnt;
+            c->where[0] = '\0';
+            return TS_OK;
+        }
+    }
     if ((st = get_array(c, o, "chunks", 1, TS_MANIFEST_MAX_CHUNKS, &arr, &nch))) return st;
     if (nch == 0) return perr(c, "chunks", "is empty");
     s->chunks = calloc(nch, sizeof(*s->chunks));
@@ -559,6 +715,43 @@ static ts_status parse_segment(pctx *c, const cJSON *o, size_t idx, ts_segment_m
     return TS_OK;
 }
 
+static ts_status parse_pieces(pctx *c, const cJSON *root, int local, ts_manifest_doc *d)
+{
+    const cJSON *arr;
+    size_t count;
+    ts_status st = get_array(c, root, "pieces", 1, TS_MANIFEST_MAX_PIECES, &arr, &count);
+    if (st) return st;
+    if (count && !(d->pieces = calloc(count, sizeof(*d->pieces))))
+        return ts_err_set(c->errstr, c->errlen, TS_E_NOMEM, "out of memory for %zu pieces", count);
+    for (const cJSON *o = arr->child; o; o = o->next) {
+        ts_manifest_piece *pc = &d->pieces[d->npieces];
+        const char *str;
+        uint64_t v;
+        snprintf(c->where, sizeof(c->where), "pieces[%zu].", d->npieces);
+        if (!cJSON_IsObject(o)) return perr(c, "", "expected an object");
+        if ((st = get_str(c, o, "key", &str))) return st;
+        if (strlen(str) >= sizeof(pc->key)) return perr(c, "key", "is too long");
+        memcpy(pc->key, str, strlen(str) + 1);
+        if ((st = get_i64(c, o, "base_offset", 0, INT64_MAX, &pc->base_offset))) return st;
+        if ((st = get_i64(c, o, "last_offset", 0, INT64_MAX, &pc->last_offset))) return st;
+        if ((st = get_i64(c, o, "min_timestamp", -1, INT64_MAX, &pc->min_timestamp))) return st;
+        if ((st = get_i64(c, o, "max_timestamp", -1, INT64_MAX, &pc->max_timestamp))) return st;
+        if ((st = get_u64(c, o, "count", 1, 1, UINT64_MAX, &pc->count))) return st;
+        if ((st = get_u64(c, o, "raw_bytes", 1, 0, UINT64_MAX, &pc->raw_bytes))) return st;
+        if ((st = get_u64(c, o, "stored_bytes", 1, 0, UINT64_MAX, &pc->stored_bytes))) return st;
+        if ((st = get_u64(c, o, "bytes", 1, 1, UINT64_MAX, &pc->bytes))) return st;
+        if ((st = get_u64(c, o, "crc32c", 1, 0, UINT32_MAX, &v))) return st;
+        pc->crc32c = (uint32_t)v;
+        pc->added_version = d->version; /* absent: "not known durable" */
+        if (local &&
+            (st = get_u64(c, o, "added_version", 0, 0, UINT64_MAX, &pc->added_version)))
+            return st;
+        d->npieces++;
+    }
+    c->where[0] = '\0';
+    return TS_OK;
+}
+
 void ts_manifest_doc_free(ts_manifest_doc *d)
 {
     if (!d) return;
@@ -566,6 +759,14 @@ void ts_manifest_doc_free(ts_manifest_doc *d)
     free(d->added_versions);
     for (size_t i = 0; i < d->npending; i++) free(d->pending_deletes[i]);
     free(d->pending_deletes);
+    for (size_t i = 0; i < d->ndropped; i++) free(d->dropped[i]);
+    free(d->dropped);
+    free(d->dropped_versions);
+    free(d->pieces);
+    d->dropped = NULL;
+    d->dropped_versions = NULL;
+    d->pieces = NULL;
+    d->ndropped = d->npieces = 0;
     d->segs = NULL;
     d->added_versions = NULL;
     d->pending_deletes = NULL;
@@ -623,11 +824,25 @@ ts_status ts_manifest_parse(const char *json, size_t len, int local, ts_manifest
     const cJSON *arr;
     size_t count;
     if ((st = get_i64(&c, root, "format", INT64_MIN, INT64_MAX, &i64))) goto fail;
-    if (i64 != TS_MANIFEST_FORMAT) {
+    if (i64 != TS_MANIFEST_FORMAT && i64 != TS_MANIFEST_FORMAT_2) {
         st = ts_err_set(errstr, errlen, TS_E_UNSUPPORTED,
-                        "format: manifest format %" PRId64 " is not supported (this build reads %d)",
-                        i64, TS_MANIFEST_FORMAT);
+                        "format: manifest format %" PRId64 " is not supported (this build reads "
+                        "1 and 2)",
+                        i64);
         goto fail;
+    }
+    d->format = (int)i64;
+    d->leader_epoch = -1;
+    if (d->format == TS_MANIFEST_FORMAT_2) {
+        if ((st = get_str(&c, root, "kind", &str))) goto fail;
+        if (!strcmp(str, "head")) {
+            d->kind = TS_MANIFEST_HEAD;
+        } else if (!strcmp(str, "piece")) {
+            d->kind = TS_MANIFEST_PIECE;
+        } else {
+            st = perr(&c, "kind", "'%.32s' is neither \"head\" nor \"piece\"", str);
+            goto fail;
+        }
     }
     if ((st = get_str(&c, root, "topic", &str))) goto fail;
     if (!ts_manifest_topic_valid(str)) {
@@ -637,13 +852,26 @@ ts_status ts_manifest_parse(const char *json, size_t len, int local, ts_manifest
     memcpy(d->topic, str, strlen(str) + 1);
     if ((st = get_i64(&c, root, "partition", 0, INT32_MAX, &i64))) goto fail;
     d->partition = (int32_t)i64;
-    if ((st = get_u64(&c, root, "version", 1, 0, UINT64_MAX, &d->version))) goto fail;
-    if ((st = get_i64(&c, root, "log_start_offset", 0, INT64_MAX, &d->log_start_offset)))
-        goto fail;
-    if (local) {
-        u64 = 0;
-        if ((st = get_u64(&c, root, "remote_version", 0, 0, UINT64_MAX, &u64))) goto fail;
-        d->remote_version = u64;
+    if (d->kind == TS_MANIFEST_PIECE) {
+        if ((st = get_i64(&c, root, "base_offset", 0, INT64_MAX, &d->piece_base))) goto fail;
+        if ((st = get_i64(&c, root, "last_offset", 0, INT64_MAX, &d->piece_last))) goto fail;
+    } else {
+        if ((st = get_u64(&c, root, "version", 1, 0, UINT64_MAX, &d->version))) goto fail;
+        if (d->format == TS_MANIFEST_FORMAT_2) {
+            const cJSON *it;
+            if ((st = member(&c, root, "leader_epoch", 0, &it))) goto fail;
+            if (it && (st = get_i64(&c, root, "leader_epoch", -1, INT64_MAX, &d->leader_epoch)))
+                goto fail;
+        }
+        if ((st = get_i64(&c, root, "log_start_offset", 0, INT64_MAX, &d->log_start_offset)))
+            goto fail;
+        if (local) {
+            u64 = 0;
+            if ((st = get_u64(&c, root, "remote_version", 0, 0, UINT64_MAX, &u64))) goto fail;
+            d->remote_version = u64;
+        }
+        if (d->format == TS_MANIFEST_FORMAT_2 && (st = parse_pieces(&c, root, local, d)))
+            goto fail;
     }
     if ((st = get_array(&c, root, "segments", 1, TS_MANIFEST_MAX_SEGMENTS, &arr, &count)))
         goto fail;
@@ -658,7 +886,7 @@ ts_status ts_manifest_parse(const char *json, size_t len, int local, ts_manifest
     for (const cJSON *s = arr->child; s; s = s->next) {
         uint64_t *added = local ? &d->added_versions[d->n] : NULL;
         if (added) *added = d->version; /* absent: "not known durable" */
-        st = parse_segment(&c, s, d->n, &d->segs[d->n], added);
+        st = parse_segment(&c, s, d->n, &d->segs[d->n], added, d->format);
         d->n++; /* counted even on failure so that its chunks are freed */
         if (st) goto fail;
     }
@@ -684,6 +912,33 @@ ts_status ts_manifest_parse(const char *json, size_t len, int local, ts_manifest
             d->npending++;
         }
         c.where[0] = '\0';
+        if (d->format == TS_MANIFEST_FORMAT_2 && d->kind == TS_MANIFEST_HEAD) {
+            if ((st = get_array(&c, root, "dropped_pieces", 0, TS_MANIFEST_MAX_PIECES, &arr,
+                                &count)))
+                goto fail;
+            if (count && (!(d->dropped = calloc(count, sizeof(char *))) ||
+                          !(d->dropped_versions = calloc(count, sizeof(uint64_t))))) {
+                st = ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
+                goto fail;
+            }
+            for (const cJSON *p = arr ? arr->child : NULL; p; p = p->next) {
+                snprintf(c.where, sizeof(c.where), "dropped_pieces[%zu].", d->ndropped);
+                if (!cJSON_IsObject(p)) {
+                    st = perr(&c, "", "expected an object");
+                    goto fail;
+                }
+                if ((st = get_str(&c, p, "key", &str))) goto fail;
+                if ((st = get_u64(&c, p, "version", 1, 0, UINT64_MAX,
+                                  &d->dropped_versions[d->ndropped])))
+                    goto fail;
+                if (!(d->dropped[d->ndropped] = strdup(str))) {
+                    st = ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
+                    goto fail;
+                }
+                d->ndropped++;
+            }
+            c.where[0] = '\0';
+        }
     }
     if ((st = check_doc(d, errstr, errlen))) goto fail;
     cJSON_Delete(root);
@@ -713,6 +968,13 @@ ts_status ts_manifest_to_json(const char *topic, int32_t partition, uint64_t ver
     d.log_start_offset = log_start_offset;
     d.segs = (ts_segment_meta *)segs; /* read only: render takes a const doc */
     d.n = n;
+    /* Format 1 while every entry lists its chunks (the legacy layout, which
+     * tests use to build old buckets); a format-2 head without pieces once
+     * an entry's table lives in its object. */
+    d.format = TS_MANIFEST_FORMAT;
+    d.leader_epoch = -1;
+    for (size_t i = 0; i < n; i++)
+        if (!segs[i].chunks) d.format = TS_MANIFEST_FORMAT_2;
     return ts_manifest_render(&d, out, out_len, NULL, 0);
 }
 

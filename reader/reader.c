@@ -282,6 +282,9 @@ ts_status ts_reader_read(ts_reader *r, ts_index *idx, int64_t offset, size_t max
     int continuing = 0;
     while (!rc.full) {
         if (seg.base_offset >= stop_offset) break;
+        /* Lookups carry no chunk table: it comes from the index's cache or
+         * the object's own table frame (one ranged GET on first use). */
+        if ((st = ts_index_load_chunks(idx, &seg, errstr, errlen))) goto fail;
         for (uint32_t ci = seg.chunk_count ? find_chunk(&seg, rc.want) : 0;
              ci < seg.chunk_count && !rc.full && rc.want <= seg.last_offset; ci++) {
             if (seg.chunks[ci].first_offset >= stop_offset) {
@@ -340,14 +343,25 @@ ts_status ts_reader_offset_for_time(ts_reader *r, ts_index *idx, int64_t ts, int
                               (long long)ts);
     /* max_timestamp is not monotonic across chunks (producers set
      * timestamps), so this is a scan for the first qualifying chunk, not a
-     * binary search. */
+     * binary search. The index's running maximum may still count a segment
+     * that retention removed, so a segment none of whose chunks reaches ts
+     * passes the search on to the next one. */
     uint32_t ci = 0;
-    while (ci < seg.chunk_count && seg.chunks[ci].max_timestamp < ts) ci++;
-    if (ci == seg.chunk_count) {
-        st = ts_err_set(errstr, errlen, TS_E_CORRUPT,
-                        "object %s: segment max timestamp %lld >= %lld but no chunk reaches it",
-                        seg.object_key, (long long)seg.max_timestamp, (long long)ts);
-        goto out;
+    for (;;) {
+        if ((st = ts_index_load_chunks(idx, &seg, errstr, errlen))) goto out;
+        ci = 0;
+        while (ci < seg.chunk_count && seg.chunks[ci].max_timestamp < ts) ci++;
+        if (ci < seg.chunk_count) break;
+        int64_t base = seg.base_offset;
+        ts_segment_meta_clear(&seg);
+        memset(&seg, 0, sizeof(seg));
+        st = ts_index_lookup_next(idx, base, &seg);
+        if (st == TS_E_NOT_FOUND) {
+            st = ts_err_set(errstr, errlen, TS_E_NOT_FOUND,
+                            "no remote batch has a timestamp >= %lld", (long long)ts);
+            goto out;
+        }
+        if (st) goto out;
     }
     ts_chunk *ch = NULL;
     st = ts_chunk_cache_get(r->cache, r->os, &seg, ci, &ch, errstr, errlen);

@@ -495,6 +495,8 @@ static ts_status open_remote_tier(ts_engine *eng, char *errstr, size_t errlen)
      * deadline; a persistent mismatch is an error. */
     ts_chunk_cache_set_memory(eng->cache, (uint64_t)set->remote_log_cache_memory_bytes);
     ts_chunk_cache_set_retry(eng->cache, set->remote_storage_operation_timeout_ms, 50, 2000, 4);
+    if (ts_chunk_table_cache_create((uint64_t)set->remote_log_index_cache_bytes, &eng->ctcache))
+        return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory (chunk-table cache)");
     st = ts_reader_create(eng->os, eng->cache, (int)set->remote_log_reader_threads,
                           (int)set->remote_log_prefetch_chunks, &eng->reader, errstr, errlen);
     if (st) return st;
@@ -570,6 +572,7 @@ void ts_engine_close(ts_engine *eng)
     for (size_t i = 0; i < eng->nparts; i++) ts_part_close(eng->parts[i]);
     free(eng->parts);
     ts_chunk_cache_destroy(eng->cache);
+    ts_chunk_table_cache_destroy(eng->ctcache);
     ts_objstore_destroy(eng->os);
     for (size_t i = 0; i < eng->ntopics; i++) {
         free(eng->topic_names[i]);

@@ -85,6 +85,7 @@ struct ts_engine {
     int lock_fd;
     ts_objstore *os;            /* NULL when remote storage is disabled */
     ts_chunk_cache *cache;
+    ts_chunk_table_cache *ctcache; /* chunk tables of remote segments (remote.log.index.cache.bytes) */
     ts_reader *reader;
     ts_pool *upload_pool;
     ts_pool *sync_pool;         /* fsyncs (rolls, flush.messages, flush.ms) and unlinks:

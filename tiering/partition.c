@@ -527,6 +527,7 @@ static ts_status load_manifest(ts_partition *p, int local, int create, char *err
         st = ts_index_create(p->topic, p->id, p->dir, eng->os, &p->idx, errstr, errlen);
         if (st) return st;
         ts_index_apply_config(p->idx, eng->cfg);
+        ts_index_set_chunk_table_cache(p->idx, eng->ctcache);
     }
     int have_manifest = 0;
     if (p->idx && local) {
@@ -1156,7 +1157,7 @@ static void enforce_local_retention(ts_partition *p, uint64_t incoming)
  * local segments; the active segment is never removed. Marks the local
  * segments below it retiring so that no upload starts on them (it would
  * commit an entry below the new log start). p->mu held. */
-static int64_t retention_new_start_locked(ts_partition *p, const ts_segment_meta *remote,
+static int64_t retention_new_start_locked(ts_partition *p, const ts_index_entry *remote,
                                           size_t nremote, int64_t now)
 {
     int64_t first_local = p->segs[0]->base_offset;
@@ -1234,15 +1235,15 @@ static ts_status enforce_total_retention(ts_partition *p, char *errstr, size_t e
 {
     if (p->set.retention_bytes < 0 && p->set.retention_ms < 0) return TS_OK;
     int64_t now = ts_now_ms();
-    ts_segment_meta *remote = NULL;
+    ts_index_entry *remote = NULL; /* 64 B each: this runs every tick */
     size_t nremote = 0;
-    if (p->idx && ts_index_snapshot_meta(p->idx, &remote, &nremote) != TS_OK)
+    if (p->idx && ts_index_snapshot_entries(p->idx, &remote, &nremote) != TS_OK)
         return ts_err_set(errstr, errlen, TS_E_NOMEM, "%s-%d: retention: out of memory",
                           p->topic, p->id);
     pthread_mutex_lock(&p->mu);
     int64_t new_start = p->deleted ? -1 : retention_new_start_locked(p, remote, nremote, now);
     pthread_mutex_unlock(&p->mu);
-    ts_index_snapshot_free(remote, nremote);
+    free(remote);
     if (new_start < 0) return TS_OK;
     if (p->idx) {
         ts_status st = retention_truncate_remote(p, new_start, errstr, errlen);
@@ -1274,37 +1275,20 @@ static int collect_key_cb(const char *key, uint64_t size, void *opaque)
     return ts_strlist_add(opaque, key) ? 1 : 0;
 }
 
-/* Adds every object key named by any manifest version in the bucket.
- * Returns -1 if any version cannot be read: then nothing may be swept. */
-static int referenced_by_bucket(ts_partition *p, const char *prefix, ts_strlist *ref)
+static int add_ref_cb(const char *key, void *opaque)
 {
-    char mprefix[700], err[1024];
-    ts_strlist versions = {0};
-    snprintf(mprefix, sizeof(mprefix), "%smanifests/", prefix);
-    int rc = 0;
-    if (ts_objstore_list(p->eng->os, mprefix, collect_key_cb, &versions, err, sizeof(err)))
-        rc = -1;
-    for (size_t i = 0; !rc && i < versions.n; i++) {
-        uint8_t *data = NULL;
-        size_t len = 0;
-        ts_segment_meta *segs = NULL;
-        size_t n = 0;
-        char topic[256];
-        int32_t part;
-        uint64_t ver;
-        int64_t start;
-        if (ts_objstore_get(p->eng->os, versions.v[i], 0, TS_OBJSTORE_TO_END, &data, &len, err,
-                            sizeof(err)) ||
-            ts_manifest_from_json((const char *)data, len, topic, sizeof(topic), &part, &ver,
-                                  &start, &segs, &n, err, sizeof(err)))
-            rc = -1;
-        for (size_t j = 0; j < n && !rc; j++)
-            if (ts_strlist_add(ref, segs[j].object_key)) rc = -1;
-        ts_index_snapshot_free(segs, n);
-        free(data);
-    }
-    ts_strlist_free(&versions);
-    return rc;
+    return ts_strlist_add(opaque, key) ? 1 : 0;
+}
+
+/* Adds every object key named by any manifest version in the bucket
+ * (heads and their pieces; the index also drops pieces no head names).
+ * Returns -1 if any version cannot be read: then nothing may be swept. */
+static int referenced_by_bucket(ts_partition *p, ts_strlist *ref)
+{
+    char err[1024];
+    ts_status st = ts_index_bucket_references(p->idx, add_ref_cb, ref, err, sizeof(err));
+    if (st) ts_log_warn("tiering", "%s-%d: orphan sweep skipped: %s", p->topic, p->id, err);
+    return st ? -1 : 0;
 }
 
 /* Deletes segment objects that no manifest names: leftovers of uploads
@@ -1322,19 +1306,24 @@ static void sweep_orphans(ts_partition *p)
     ts_index_summary_get(p->idx, &sum);
     if (sum.version != sum.remote_version) return;
     ts_strlist ref = {0}, all = {0}, orphans = {0};
-    ts_segment_meta *segs = NULL;
-    size_t nsegs = 0;
+    ts_index_entry *ents = NULL;
+    size_t nents = 0;
     ts_index_partition_prefix(p->topic, p->id, prefix, sizeof(prefix));
-    if (ts_index_snapshot_meta(p->idx, &segs, &nsegs)) return;
-    for (size_t i = 0; i < nsegs; i++) ts_strlist_add(&ref, segs[i].object_key);
-    ts_index_snapshot_free(segs, nsegs);
+    if (ts_index_snapshot_entries(p->idx, &ents, &nents)) return;
+    for (size_t i = 0; i < nents; i++) {
+        char key[TS_INDEX_KEY_MAX];
+        ts_index_entry_key(p->idx, &ents[i], key, sizeof(key));
+        ts_strlist_add(&ref, key);
+    }
+    free(ents);
     char sprefix[TS_INDEX_KEY_MAX];
     ts_index_segment_prefix(p->topic, p->id, sprefix, sizeof(sprefix));
     ts_status st = TS_OK;
-    if (referenced_by_bucket(p, prefix, &ref) == 0 &&
+    if (referenced_by_bucket(p, &ref) == 0 &&
         (st = ts_objstore_list(p->eng->os, sprefix, collect_key_cb, &all, err, sizeof(err))) == TS_OK) {
+        ts_strlist_sort(&ref); /* 100k named keys x 300k listed at months of retention */
         for (size_t i = 0; i < all.n; i++)
-            if (!ts_strlist_has(&ref, all.v[i])) ts_strlist_add(&orphans, all.v[i]);
+            if (!ts_strlist_sorted_has(&ref, all.v[i])) ts_strlist_add(&orphans, all.v[i]);
         if (orphans.n) {
             ts_log_info("tiering", "%s-%d: deleting %zu orphan object(s) left by an interrupted "
                         "upload or retention", p->topic, p->id, orphans.n);

@@ -99,16 +99,21 @@ static ts_status scan_local(const char *dir, int32_t partition, size_t max_batch
 /* The partition's remote manifest entries: the local copy of the manifest,
  * or the bucket's newest when there is none (without writing anything
  * locally: this is a read-only view). *os stays open for the caller. */
-static ts_status load_remote(const ts_config *cfg, const char *topic, int32_t partition,
-                             const char *dir, int dir_exists, ts_objstore **os,
-                             ts_segment_meta **segs, size_t *nsegs, char *errstr, size_t errlen)
+/* The partition's index: the local manifest files, or the bucket's newest
+ * when there are none (loaded into a temp dir: this is a read-only view and
+ * never writes to the data directory). *os stays open for the caller;
+ * *idxp is NULL when neither exists. */
+static ts_status open_index(const ts_config *cfg, const char *topic, int32_t partition,
+                            const char *dir, int dir_exists, ts_objstore **os, ts_index **idxp,
+                            char *errstr, size_t errlen)
 {
-    *segs = NULL;
-    *nsegs = 0;
+    *idxp = NULL;
     ts_index *idx = NULL;
     ts_status st = open_store(cfg, os, errstr, errlen);
     if (st || (!*os && !dir_exists)) return st;
-    st = ts_index_create(topic, partition, dir, NULL, &idx, errstr, errlen);
+    /* With the store attached, chunk tables can be read from the objects
+     * (locate, verify); loading never writes to the data directory. */
+    st = ts_index_create(topic, partition, dir, *os, &idx, errstr, errlen);
     if (st) return st;
     st = dir_exists ? ts_index_load_local(idx, errstr, errlen) : TS_E_NOT_FOUND;
     if (st == TS_E_CORRUPT && *os)
@@ -125,8 +130,22 @@ static ts_status load_remote(const ts_config *cfg, const char *topic, int32_t pa
         }
     }
     if (st == TS_E_NOT_FOUND) st = TS_OK;
-    if (!st) st = ts_index_snapshot(idx, segs, nsegs);
-    ts_index_destroy(idx);
+    if (st) ts_index_destroy(idx);
+    else *idxp = idx;
+    return st;
+}
+
+static ts_status load_remote(const ts_config *cfg, const char *topic, int32_t partition,
+                             const char *dir, int dir_exists, ts_objstore **os, ts_index **idxp,
+                             ts_segment_meta **segs, size_t *nsegs, char *errstr, size_t errlen)
+{
+    *segs = NULL;
+    *nsegs = 0;
+    ts_status st = open_index(cfg, topic, partition, dir, dir_exists, os, idxp, errstr, errlen);
+    if (!st && *idxp && (st = ts_index_snapshot_meta(*idxp, segs, nsegs))) {
+        ts_index_destroy(*idxp);
+        *idxp = NULL;
+    }
     return st;
 }
 
@@ -134,7 +153,8 @@ typedef struct view {
     ts_objstore *os;
     ts_segment_info *rows;
     size_t nrows;
-    ts_segment_meta *remote;
+    ts_index *idx; /* loads chunk tables on demand */
+    ts_segment_meta *remote; /* without chunk tables */
     size_t nremote;
 } view;
 
@@ -142,6 +162,7 @@ static void view_free(view *v)
 {
     free(v->rows);
     ts_index_snapshot_free(v->remote, v->nremote);
+    ts_index_destroy(v->idx);
     ts_objstore_destroy(v->os);
     memset(v, 0, sizeof(*v));
 }
@@ -160,8 +181,8 @@ static ts_status view_open(const ts_config *cfg, const char *topic, int32_t part
     int exists = 0;
     ts_status st = scan_local(dir, partition, (size_t)ts_config_settings(cfg)->message_max_bytes,
                               &local, &nlocal, &exists, errstr, errlen);
-    if (!st) st = load_remote(cfg, topic, partition, dir, exists, &v->os, &v->remote, &v->nremote,
-                              errstr, errlen);
+    if (!st) st = load_remote(cfg, topic, partition, dir, exists, &v->os, &v->idx, &v->remote,
+                              &v->nremote, errstr, errlen);
     if (!st && !exists && v->nremote == 0)
         st = ts_err_set(errstr, errlen, TS_E_NOT_FOUND,
                         "partition %s-%d not found in %s nor in the bucket", topic, partition,
@@ -254,8 +275,16 @@ ts_status ts_locate_offline(const ts_config *cfg, const char *topic, int32_t par
         out->segment = v.rows[i];
         st = TS_OK;
         for (size_t j = 0; j < v.nremote; j++) {
-            const ts_segment_meta *m = &v.remote[j];
+            ts_segment_meta *m = &v.remote[j];
             if (m->base_offset != v.rows[i].base_offset) continue;
+            out->chunk_count = (int32_t)m->chunk_count;
+            /* The chunk table lives in the object: none to show for a missing one. */
+            if (out->segment.location == TS_LOC_MISSING) break;
+            ts_status ls = ts_index_load_chunks(v.idx, m, errstr, errlen);
+            if (ls) {
+                st = ls;
+                break;
+            }
             out->chunk_count = (int32_t)m->chunk_count;
             for (uint32_t c = 0; c < m->chunk_count; c++) {
                 if (m->chunks[c].first_offset > offset) break;
@@ -312,7 +341,7 @@ ts_status ts_verify_offline(const ts_config *cfg, const char *topic, int32_t par
     size_t max_batch = (size_t)ts_config_settings(cfg)->message_max_bytes;
     ts_status first_fail = TS_OK;
     for (size_t i = 0; !st && i < v.nremote; i++) {
-        const ts_segment_meta *m = &v.remote[i];
+        ts_segment_meta *m = &v.remote[i];
         ts_segment_info row;
         memset(&row, 0, sizeof(row));
         for (size_t r = 0; r < v.nrows; r++)
@@ -321,7 +350,8 @@ ts_status ts_verify_offline(const ts_config *cfg, const char *topic, int32_t par
         size_t nbatches = 0;
         ts_status vs = TS_OK;
         uint32_t seg_crc = 0;
-        for (uint32_t c = 0; c < m->chunk_count && !vs; c++) {
+        vs = ts_index_load_chunks(v.idx, m, msg, sizeof(msg));
+        for (uint32_t c = 0; !vs && c < m->chunk_count; c++) {
             ts_chunk *ch = NULL;
             vs = ts_chunk_cache_get(cache, v.os, m, c, &ch, msg, sizeof(msg));
             if (!vs) {
@@ -420,4 +450,111 @@ void ts_topics_free(char **topics, size_t ntopics)
 {
     for (size_t i = 0; i < ntopics; i++) free(topics[i]);
     free(topics);
+}
+
+/* ------------------------------------------------------------------------
+ * Streaming placement and the JSON view (tierctl placement/status/manifest)
+ * ------------------------------------------------------------------------ */
+
+ts_status ts_placement_offline_each(const ts_config *cfg, const char *topic, int32_t partition,
+                                    ts_placement_cb cb, void *opaque, char *errstr, size_t errlen)
+{
+    if (!ts_topic_name_valid(topic))
+        return ts_err_set(errstr, errlen, TS_E_INVAL, "invalid topic name '%s'", topic ? topic : "");
+    const char *data_dir = ts_config_get_str(cfg, "log.dirs");
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s/%s-%d", data_dir, topic, partition);
+    ts_segment_info *local = NULL;
+    size_t nlocal = 0;
+    int exists = 0;
+    ts_objstore *os = NULL;
+    ts_index *idx = NULL;
+    ts_index_entry *e = NULL;
+    size_t ne = 0;
+    keylist l = {0};
+    ts_status st = scan_local(dir, partition, (size_t)ts_config_get_int(cfg, "message.max.bytes"),
+                              &local, &nlocal, &exists, errstr, errlen);
+    if (!st) st = open_index(cfg, topic, partition, dir, exists, &os, &idx, errstr, errlen);
+    if (!st && idx && ts_index_snapshot_entries(idx, &e, &ne))
+        st = ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
+    if (!st && !exists && ne == 0)
+        st = ts_err_set(errstr, errlen, TS_E_NOT_FOUND,
+                        "partition %s-%d not found in %s nor in the bucket", topic, partition,
+                        data_dir);
+    /* One LIST says which objects exist (placement must not call a missing
+     * object remote); a failed LIST warns and trusts the manifest. */
+    int listed = 0;
+    if (!st && os && ne) {
+        char prefix[TS_INDEX_KEY_MAX], err[512];
+        ts_index_segment_prefix(topic, partition, prefix, sizeof(prefix));
+        ts_status ls = ts_objstore_list(os, prefix, keylist_cb, &l, err, sizeof(err));
+        if (!ls && l.oom) ls = ts_err_set(err, sizeof(err), TS_E_NOMEM, "out of memory");
+        if (ls)
+            ts_log_warn("tiering", "%s-%d: cannot list %s to check that segment objects exist: %s",
+                        topic, partition, prefix, err);
+        else
+            ts_strlist_sort(&l.l);
+        listed = !ls;
+    }
+    for (size_t i = 0, j = 0; !st && (i < nlocal || j < ne);) {
+        ts_segment_info row;
+        int take_local = i < nlocal && (j >= ne || local[i].base_offset <= e[j].base_offset);
+        int take_remote = j < ne && (i >= nlocal || e[j].base_offset <= local[i].base_offset);
+        if (take_local) {
+            row = local[i++];
+        } else {
+            memset(&row, 0, sizeof(row));
+            row.partition = partition;
+            row.base_offset = e[j].base_offset;
+            row.last_offset = e[j].last_offset;
+            row.first_timestamp = e[j].first_timestamp;
+            row.max_timestamp = e[j].max_timestamp;
+            row.size_bytes = e[j].size_bytes;
+            row.location = TS_LOC_REMOTE;
+        }
+        if (take_remote) {
+            if (take_local) row.location = TS_LOC_LOCAL_REMOTE;
+            row.stored_bytes = e[j].stored_bytes;
+            ts_index_entry_key(idx, &e[j], row.object_key, sizeof(row.object_key));
+            const char *key = row.object_key;
+            if (row.location == TS_LOC_REMOTE && listed && !ts_strlist_sorted_has(&l.l, key))
+                row.location = TS_LOC_MISSING;
+            j++;
+        }
+        if (cb(&row, opaque)) break;
+    }
+    ts_strlist_free(&l.l);
+    free(e);
+    free(local);
+    ts_index_destroy(idx);
+    ts_objstore_destroy(os);
+    return st;
+}
+
+static int write_file_cb(const void *data, size_t len, void *opaque)
+{
+    return fwrite(data, 1, len, opaque) != len;
+}
+
+ts_status ts_manifest_dump_offline(const ts_config *cfg, const char *topic, int32_t partition,
+                                   FILE *out, char *errstr, size_t errlen)
+{
+    if (!ts_topic_name_valid(topic))
+        return ts_err_set(errstr, errlen, TS_E_INVAL, "invalid topic name '%s'", topic ? topic : "");
+    const char *data_dir = ts_config_get_str(cfg, "log.dirs");
+    char dir[PATH_MAX];
+    struct stat sb;
+    snprintf(dir, sizeof(dir), "%s/%s-%d", data_dir, topic, partition);
+    ts_objstore *os = NULL;
+    ts_index *idx = NULL;
+    ts_status st = open_index(cfg, topic, partition, dir, stat(dir, &sb) == 0, &os, &idx, errstr,
+                              errlen);
+    if (!st && !idx)
+        st = ts_err_set(errstr, errlen, TS_E_NOT_FOUND,
+                        "partition %s-%d has no manifest in %s nor in the bucket", topic, partition,
+                        data_dir);
+    if (!st) st = ts_index_write_json(idx, write_file_cb, out, errstr, errlen);
+    ts_index_destroy(idx);
+    ts_objstore_destroy(os);
+    return st;
 }

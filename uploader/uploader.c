@@ -211,15 +211,23 @@ ts_status ts_uploader_upload_segment(ts_objstore *os, ts_index *idx, const ts_up
                        errstr, errlen);
         if (st) goto out;
     }
-    uint8_t *table = malloc(8 * (size_t)u.meta.chunk_count + 17);
+    /* The object's own chunk table (a skippable frame, index/chunk_table.c),
+     * then the seek table: the manifest entry only says where the first is. */
+    u.meta.segment_crc32c = seg_crc;
+    u.meta.size_bytes = seg_size;
+    size_t ctlen = TS_CHUNK_TABLE_LEN(u.meta.chunk_count);
+    uint8_t *table = malloc(ctlen + 8 * (size_t)u.meta.chunk_count + 17);
     if (!table) {
-        st = ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory (seek table)");
+        st = ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory (chunk and seek tables)");
         goto out;
     }
-    size_t tlen = ts_uploader_seek_table(u.meta.chunks, u.meta.chunk_count, table);
+    ts_chunk_table_encode(&u.meta, table);
+    size_t tlen = ctlen + ts_uploader_seek_table(u.meta.chunks, u.meta.chunk_count, table + ctlen);
     st = ts_objstore_writer_write(u.w, table, tlen, errstr, errlen);
     free(table);
     if (st) goto out;
+    u.meta.chunk_table_pos = stored_pos;
+    u.meta.chunk_table_len = (uint32_t)ctlen;
     ts_objstore_writer *w = u.w;
     u.w = NULL; /* commit frees the writer, success or not */
     st = ts_objstore_writer_commit(w, errstr, errlen);

@@ -6,11 +6,14 @@
  * record-batch boundaries (about chunk_bytes of raw data each; a batch
  * larger than that is a chunk of its own). Each chunk is one independent
  * zstd frame with its content size and checksum. The frames are followed by
- * a seek table in zstd's seekable format (a skippable frame), so:
+ * the object's own chunk table (a skippable frame, layout in
+ * index/chunk_table.c: offsets, positions, lengths and CRCs of every chunk)
+ * and a seek table in zstd's seekable format (a skippable frame), so:
  *   - `zstd -d object` yields exactly the segment bytes (skippable frames
  *     are ignored by every zstd decoder);
  *   - a reader fetches only the frames covering an offset, located through
- *     the manifest's chunk table (or the seek table, for other tools).
+ *     the chunk table frame (or the seek table, for other tools); the
+ *     manifest entry records only where the chunk table frame is.
  * Seek table layout (little-endian, per zstd's seekable format spec):
  *   u32 0x184D2A5E (skippable magic) | u32 frame size = 8 * n + 9 |
  *   n x { u32 compressed size, u32 decompressed size } |

@@ -69,6 +69,23 @@ assert l["object_key"].startswith("events/0/segments/00000000000000000000-"), l
 PY
   then ok locate_json; else ko locate_json; fi
   if "$T" -c "$C" verify events >"$tmp/v.txt" 2>&1; then ok verify_clean; else cat "$tmp/v.txt"; ko verify_clean; fi
+  # The manifest is one tierctl command away as JSON (issue 9): a format-2
+  # head whose entries say where each object's chunk table is; the same view
+  # from the bucket alone (no data directory).
+  printf 'log.dirs=%s/nodata\nremote.storage.url=file://%s/demo/bucket\n' "$tmp" "$tmp" >"$tmp/bucket.properties"
+  if "$T" -c "$C" manifest events 0 >"$tmp/m.json" &&
+     "$T" -c "$tmp/bucket.properties" manifest events 0 >"$tmp/mb.json" &&
+     /usr/bin/python3 - "$tmp/m.json" "$tmp/mb.json" <<'PY'
+import json, sys
+for path in sys.argv[1:]:
+    m = json.load(open(path))
+    h = m["head"]
+    assert h["format"] == 2 and h["kind"] == "head" and h["topic"] == "events", h
+    assert len(m["pieces"]) == len(h["pieces"]), m
+    segs = h["segments"] + [s for p in m["pieces"] for s in p["segments"]]
+    assert segs and all("chunk_table_len" in s and "chunks" not in s for s in segs), segs[:1]
+PY
+  then ok manifest_json_view; else head -c 2000 "$tmp/m.json"; ko manifest_json_view; fi
   obj=$(ls "$tmp"/demo/bucket/events/1/segments/*.zst | head -1)
   printf '\377' | dd of="$obj" bs=1 seek=200 conv=notrunc status=none
   if ! "$T" -c "$C" verify events 1 >"$tmp/v.txt" 2>&1 && grep -q "FAIL" "$tmp/v.txt" &&

@@ -43,6 +43,9 @@ int main(int argc, char **argv)
     ts_config_set(c, "message.max.bytes", "8388608", NULL, 0);
     ts_config_set(c, "remote.storage.chunk.bytes", "65536", NULL, 0);
     ts_config_set(c, "remote.log.manager.task.interval.ms", "20", NULL, 0);
+    /* Two entries per manifest head: most uploads also write a piece, so
+     * kills land between a piece and its head too (issue 9). */
+    ts_config_set(c, "remote.log.manifest.head.segments", "2", NULL, 0);
     ts_engine *eng;
     if (ts_engine_open(c, &eng, err, sizeof(err))) {
         fprintf(stderr, "crash_writer: %s\n", err);

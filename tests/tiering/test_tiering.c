@@ -22,6 +22,7 @@
 #include "common/crc32c.h"
 #include "common/fsutil.h"
 #include "index/index.h"
+#include "index/manifest_json.h"
 #include "objstore/objstore.h"
 #include "tierstore.h"
 #include "tt.h"
@@ -1647,6 +1648,214 @@ TT_TEST(enforce_retention_returns_its_error)
     env_done(&e);
 }
 
+/* ------------------------------------------------------------------------
+ * Format-2 manifests at scale (issue 9)
+ * ------------------------------------------------------------------------ */
+
+static int count_under_cb(const char *key, uint64_t size, void *opaque)
+{
+    (void)key;
+    (void)size;
+    (*(int *)opaque)++;
+    return 0;
+}
+
+static int count_under(const char *url, const char *prefix)
+{
+    ts_objstore *os;
+    char err[256];
+    int n = 0;
+    if (ts_objstore_open(url, NULL, &os, err, sizeof(err))) return -1;
+    ts_objstore_list(os, prefix, count_under_cb, &n, err, sizeof(err));
+    ts_objstore_destroy(os);
+    return n;
+}
+
+/* Reads from `from` to the end and checks every batch byte for byte against
+ * mk_batch(recs, size, k, ts0 + k) (batch k at offset k * recs). Returns the
+ * records read or -1 (why in err). */
+static long read_check(ts_partition *p, int64_t from, int recs, size_t size, int64_t ts0,
+                       char *err, size_t errlen)
+{
+    int64_t off = from;
+    long n = 0;
+    for (;;) {
+        uint8_t *d;
+        size_t len;
+        if (ts_partition_read(p, off, 100000, &d, &len, err, errlen)) return -1;
+        if (!len) return n;
+        for (size_t pos = 0; pos < len;) {
+            ts_batch_hdr h;
+            if (ts_batch_validate(d + pos, len - pos, 1 << 24, &h, err, errlen)) {
+                free(d);
+                return -1;
+            }
+            size_t sz = ts_batch_total_size(&h), glen;
+            int k = (int)(h.base_offset / recs);
+            uint8_t *g = mk_batch(recs, size, k, ts0 + k, &glen);
+            ts_batch_set_base_offset(g, h.base_offset);
+            int same = h.base_offset % recs == 0 && glen == sz && !memcmp(g, d + pos, sz) &&
+                       h.base_offset <= (off > from ? off : from);
+            free(g);
+            if (!same) {
+                snprintf(err, errlen, "batch at %lld (reading %lld) is not batch %d as written",
+                         (long long)h.base_offset, (long long)off, k);
+                free(d);
+                return -1;
+            }
+            n += (long)(ts_batch_last_offset(&h) + 1 - (off > h.base_offset ? off : h.base_offset));
+            off = ts_batch_last_offset(&h) + 1;
+            pos += sz;
+        }
+        free(d);
+    }
+}
+
+/* Many more segments than one manifest head holds (3 per head here): every
+ * offset reads back cold after a restart, after losing the data directory
+ * and after retention removed old pieces; the orphan sweep (which runs on
+ * the first ticks) leaves every piece-named object alone. */
+TT_TEST(many_pieces_read_back_after_restart_loss_and_retention)
+{
+    env e;
+    env_init(&e, (const char *[]){"log.segment.bytes", "6000", "log.local.retention.bytes", "0",
+                                   "remote.log.manifest.head.segments", "3",
+                                   "remote.log.manifest.keep.versions", "1", NULL});
+    TT_OKE(env_open(&e), e.err);
+    ts_partition *p;
+    TT_OKE(ts_partition_open(e.eng, "pc", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(append_n(p, 300, 10, 50, 1000, e.err, sizeof(e.err)), e.err);
+    TT_OKE(roll(p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(ts_partition_wait_uploaded(p, 60000, e.err, sizeof(e.err)), e.err);
+    TT_OK(ts_partition_enforce_retention(p, e.err, sizeof(e.err)));
+    ts_offsets o;
+    ts_partition_offsets(p, &o);
+    TT_ASSERT_MSG(o.local_start_offset >= 2900, "local start %lld", (long long)o.local_start_offset);
+    char prefix[TS_INDEX_KEY_MAX];
+    ts_index_piece_prefix("pc", 0, prefix, sizeof(prefix));
+    int pieces = count_under(e.url, prefix);
+    TT_ASSERT_MSG(pieces >= 8, "only %d pieces", pieces);
+    TT_ASSERT_EQ_INT(read_check(p, 0, 10, 50, 1000, e.err, sizeof(e.err)), 3000);
+    ts_engine_close(e.eng);
+    e.eng = NULL;
+
+    TT_OKE(env_open(&e), e.err);
+    TT_OKE(ts_partition_open(e.eng, "pc", 0, 0, &p, e.err, sizeof(e.err)), e.err);
+    ts_sleep_ms(300); /* the background ticks, and the one orphan sweep */
+    TT_ASSERT_MSG(read_check(p, 0, 10, 50, 1000, e.err, sizeof(e.err)) == 3000, "restart: %s", e.err);
+    ts_engine_close(e.eng);
+    e.eng = NULL;
+
+    TT_OK(ts_fs_rmtree(e.data, NULL, 0));
+    TT_OKE(env_open(&e), e.err);
+    TT_OKE(ts_partition_open(e.eng, "pc", 0, 0, &p, e.err, sizeof(e.err)), e.err);
+    ts_sleep_ms(300);
+    TT_ASSERT_MSG(read_check(p, 0, 10, 50, 1000, e.err, sizeof(e.err)) == 3000, "from the bucket: %s",
+                  e.err);
+    TT_ASSERT_EQ_INT(count_under(e.url, prefix), pieces);
+
+    /* Total retention down to ~1/3: whole pieces leave the head and the
+     * bucket; the rest still reads, also from the bucket alone. */
+    const char *k[] = {"retention.bytes"}, *v[] = {"70000"};
+    TT_OKE(ts_topic_set_config(e.eng, "pc", k, v, 1, e.err, sizeof(e.err)), e.err);
+    TT_OK(ts_partition_enforce_retention(p, e.err, sizeof(e.err)));
+    ts_partition_offsets(p, &o);
+    int64_t start = o.log_start_offset;
+    TT_ASSERT_MSG(start >= 1500, "log start %lld", (long long)start);
+    int left = count_under(e.url, prefix);
+    TT_ASSERT_MSG(left < pieces - 3, "%d of %d pieces left", left, pieces);
+    TT_ASSERT_EQ_INT(read_check(p, start, 10, 50, 1000, e.err, sizeof(e.err)), 3000 - start);
+    ts_engine_close(e.eng);
+    e.eng = NULL;
+    TT_OK(ts_fs_rmtree(e.data, NULL, 0));
+    TT_OKE(env_open(&e), e.err);
+    TT_OKE(ts_partition_open(e.eng, "pc", 0, 0, &p, e.err, sizeof(e.err)), e.err);
+    ts_partition_offsets(p, &o);
+    TT_ASSERT_EQ_INT(o.log_start_offset, start);
+    TT_ASSERT_MSG(read_check(p, start, 10, 50, 1000, e.err, sizeof(e.err)) == 3000 - start,
+                  "after retention, from the bucket: %s", e.err);
+    env_done(&e);
+}
+
+/* A bucket written by the format-1 engine (tests/index/fixtures, see
+ * make_format1.c there: manifests with inline chunk tables, objects without
+ * a chunk-table frame) opens from the bucket alone and reads every offset;
+ * the next commit moves it to format 2 (legacy entries into pieces, their
+ * chunk tables inline), which again reads everything from the bucket. */
+TT_TEST(format1_bucket_reads_and_migrates)
+{
+    env e;
+    env_init(&e, (const char *[]){"log.segment.bytes", "150000", "log.local.retention.bytes", "0",
+                                   "remote.storage.chunk.bytes", "65536",
+                                   "remote.log.manifest.head.segments", "3", NULL});
+    char cmd[2000];
+    snprintf(cmd, sizeof(cmd), "mkdir -p %s && cp -r %s/tests/index/fixtures/format1-bucket/legacy %s/",
+             e.bucket, TS_SOURCE_DIR, e.bucket);
+    TT_ASSERT(system(cmd) == 0);
+    TT_OKE(env_open(&e), e.err);
+    ts_partition *p;
+    TT_OKE(ts_partition_open(e.eng, "legacy", 0, 0, &p, e.err, sizeof(e.err)), e.err);
+    ts_offsets o;
+    ts_partition_offsets(p, &o);
+    TT_ASSERT_EQ_INT(o.log_end_offset, 7000);
+    TT_ASSERT_MSG(read_check(p, 0, 10, 200, 1000000, e.err, sizeof(e.err)) == 7000, "format 1: %s",
+                  e.err);
+    int64_t off = -1;
+    TT_OK(ts_partition_offset_for_time(p, 1000000 + 350, &off, e.err, sizeof(e.err)));
+    TT_ASSERT_MSG(off >= 3400 && off <= 3509, "time lookup gave %lld", (long long)off);
+    /* The next commit: 100 more batches (k = 700..799), uploaded. */
+    for (int i = 700; i < 800; i++) {
+        size_t len;
+        uint8_t *b = mk_batch(10, 200, i, 1000000 + i, &len);
+        TT_OKE(ts_partition_append(p, b, len, NULL, NULL, e.err, sizeof(e.err)), e.err);
+        free(b);
+    }
+    TT_OKE(roll(p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(ts_partition_wait_uploaded(p, 60000, e.err, sizeof(e.err)), e.err);
+    TT_OK(ts_partition_enforce_retention(p, e.err, sizeof(e.err)));
+    ts_engine_close(e.eng);
+    e.eng = NULL;
+    /* The newest head is format 2 and its pieces hold the legacy entries
+     * with their chunk tables inline. */
+    ts_objstore *os;
+    TT_OKE(ts_objstore_open(e.url, NULL, &os, e.err, sizeof(e.err)), e.err);
+    ts_index *idx;
+    char tmp[700];
+    snprintf(tmp, sizeof(tmp), "%s/inspect", e.dir);
+    TT_OKE(ts_index_create("legacy", 0, tmp, os, &idx, e.err, sizeof(e.err)), e.err);
+    TT_OKE(ts_index_load_remote(idx, e.err, sizeof(e.err)), e.err);
+    ts_index_summary sum;
+    ts_index_summary_get(idx, &sum);
+    char key[TS_INDEX_KEY_MAX];
+    ts_index_manifest_key("legacy", 0, sum.version, key, sizeof(key));
+    uint8_t *data;
+    size_t dl;
+    TT_OKE(ts_objstore_get(os, key, 0, TS_OBJSTORE_TO_END, &data, &dl, e.err, sizeof(e.err)), e.err);
+    ts_manifest_doc d;
+    TT_OKE(ts_manifest_parse((const char *)data, dl, 0, &d, e.err, sizeof(e.err)), e.err);
+    free(data);
+    TT_ASSERT_EQ_INT(d.format, 2);
+    TT_ASSERT_MSG(d.npieces >= 4, "%zu pieces", d.npieces);
+    TT_OKE(ts_objstore_get(os, d.pieces[0].key, 0, TS_OBJSTORE_TO_END, &data, &dl, e.err,
+                           sizeof(e.err)),
+           e.err);
+    TT_ASSERT(strstr((char *)data, "\"chunks\":[") != NULL); /* legacy: inline */
+    free(data);
+    ts_index_stats ist;
+    ts_index_stats_get(idx, &ist);
+    TT_ASSERT_EQ_INT(ist.legacy_entries, 11);
+    ts_manifest_doc_free(&d);
+    ts_index_destroy(idx);
+    ts_objstore_destroy(os);
+
+    TT_OK(ts_fs_rmtree(e.data, NULL, 0));
+    TT_OKE(env_open(&e), e.err);
+    TT_OKE(ts_partition_open(e.eng, "legacy", 0, 0, &p, e.err, sizeof(e.err)), e.err);
+    TT_ASSERT_MSG(read_check(p, 0, 10, 200, 1000000, e.err, sizeof(e.err)) == 8000,
+                  "after migration, from the bucket: %s", e.err);
+    env_done(&e);
+}
+
 int main(int argc, char **argv)
 {
     TT_INIT(argc, argv);
@@ -1681,6 +1890,8 @@ int main(int argc, char **argv)
     TT_RUN(default_local_retention_is_bounded);
     TT_RUN(local_budget_trims_uploaded_segments_across_partitions);
     TT_RUN(local_budget_never_deletes_unuploaded_data);
+    TT_RUN(many_pieces_read_back_after_restart_loss_and_retention);
+    TT_RUN(format1_bucket_reads_and_migrates);
     if (!getenv("TS_KEEP_TMP")) ts_fs_rmtree(g_root, NULL, 0);
     return tt_summary();
 }

@@ -117,6 +117,24 @@ TT_TEST(object_layout_chunks_and_seek_table)
     TT_ASSERT_EQ_INT(rd32le(st), 0x184D2A5Eu);
     TT_ASSERT_EQ_INT(rd32le(st + 8), m.chunks[0].stored_len);
     TT_ASSERT_EQ_INT(rd32le(st + 12), m.chunks[0].raw_len);
+    /* The object's own chunk table sits right before the seek table and is
+     * what a reader gets back from the index (issue 9). */
+    TT_ASSERT_EQ_INT(m.chunk_table_len, TS_CHUNK_TABLE_LEN(m.chunk_count));
+    TT_ASSERT_EQ_INT(m.chunk_table_pos + m.chunk_table_len, olen - (8 * m.chunk_count + 17));
+    TT_ASSERT_EQ_INT(rd32le(obj + m.chunk_table_pos), TS_CHUNK_TABLE_MAGIC);
+    ts_segment_meta lk;
+    TT_OK(ts_index_lookup_offset(idx, 100, &lk));
+    TT_ASSERT(!lk.chunks && lk.chunk_count == m.chunk_count);
+    TT_OKE(ts_index_load_chunks(idx, &lk, err, sizeof(err)), err);
+    TT_ASSERT(!memcmp(lk.chunks, m.chunks, m.chunk_count * sizeof(*m.chunks)));
+    TT_ASSERT_EQ_INT(lk.segment_crc32c, m.segment_crc32c);
+    ts_segment_meta_clear(&lk);
+    /* Still a plain zstd stream: decoders skip both skippable frames and
+     * the whole object decompresses to the segment (what `zstd -d` does). */
+    uint8_t *whole = malloc(raw_len + 1);
+    TT_ASSERT_EQ_INT(ZSTD_decompress(whole, raw_len + 1, obj, olen), raw_len);
+    TT_ASSERT(!memcmp(whole, raw, raw_len));
+    free(whole);
     /* The manifest entry is durable remotely. */
     TT_ASSERT(ts_index_is_remote_durable(idx, 100));
     /* A second upload of the same segment: refused, its orphan removed. */
