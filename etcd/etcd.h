@@ -199,6 +199,11 @@ ts_etcd_status ts_etcd_txn(ts_etcd *c, const ts_etcd_cmp *cmps, size_t ncmps,
                            const ts_etcd_op *success, size_t nsuccess, const ts_etcd_op *failure,
                            size_t nfailure, ts_etcd_txn_result *out, char *errstr, size_t errlen);
 
+/* Compacts the history below revision (POST /v3/kv/compaction): watches
+ * and reads at older revisions get COMPACTED afterwards. Maintenance and
+ * tests; the cluster leaves it to etcd's --auto-compaction-*. */
+ts_etcd_status ts_etcd_compact(ts_etcd *c, int64_t revision, char *errstr, size_t errlen);
+
 /* ------------------------------------------------------------------------
  * Leases
  * ------------------------------------------------------------------------ */
@@ -227,7 +232,7 @@ ts_etcd_status ts_etcd_keeper_start(ts_etcd *c, int64_t lease, int64_t ttl_s,
 int ts_etcd_keeper_lost(const ts_etcd_keeper *k);
 /* Keepalives answered so far. */
 uint64_t ts_etcd_keeper_renewals(const ts_etcd_keeper *k);
-/* Stops and joins the thread (at most one request timeout); the lease is
+/* Stops and joins the thread (at most op_timeout_ms); the lease is
  * left to expire (revoke it first to drop it at once). Not from on_lost.
  * NULL is a no-op. */
 void ts_etcd_keeper_stop(ts_etcd_keeper *k);

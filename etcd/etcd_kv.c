@@ -114,3 +114,17 @@ ts_etcd_status ts_etcd_txn(ts_etcd *c, const ts_etcd_cmp *cmps, size_t ncmps,
     etcd_body_free(&resp);
     return st;
 }
+
+ts_etcd_status ts_etcd_compact(ts_etcd *c, int64_t revision, char *errstr, size_t errlen)
+{
+    if (!c || revision <= 0)
+        return etcd_err(errstr, errlen, TS_ETCD_E_INVAL, "etcd compact: revision must be > 0");
+    char body[64], subject[48];
+    snprintf(body, sizeof(body), "{\"revision\":\"%lld\"}", (long long)revision);
+    snprintf(subject, sizeof(subject), "to revision %lld", (long long)revision);
+    etcd_body resp = {0};
+    ts_etcd_status st =
+        etcd_call(c, "compact", subject, "/v3/kv/compaction", body, 0, &resp, errstr, errlen);
+    etcd_body_free(&resp);
+    return st;
+}
