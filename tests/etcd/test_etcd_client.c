@@ -779,6 +779,34 @@ TT_TEST(deadline)
     TT_ASSERT_STR(ts_etcd_current_endpoint(c), single_ep);
     ts_etcd_destroy(c);
 
+    /* a keeper that cannot reach etcd reports the lease lost once its TTL has
+     * passed since the last keepalive answered (here: the grant) */
+    {
+        ts_etcd *live = client_for(single_ep, 5000);
+        int64_t id;
+        EOK(ts_etcd_lease_grant(live, 2, 0, &id, NULL, err, sizeof(err)));
+        o.endpoints = hole;
+        o.op_timeout_ms = 1000;
+        EOK(ts_etcd_create(&o, &c, err, sizeof(err)));
+        lost_rec lr = {0};
+        ts_etcd_keeper *k;
+        t0 = now_ms();
+        EOK(ts_etcd_keeper_start(c, id, 2, on_lost, &lr, &k, err, sizeof(err)));
+        while (!ts_etcd_keeper_lost(k) && now_ms() - t0 < 8000) sleep_ms(20);
+        int64_t lost_ms = now_ms() - t0;
+        TT_ASSERT(ts_etcd_keeper_lost(k));
+        TT_ASSERT_EQ_INT(atomic_load(&lr.calls), 1);
+        TT_ASSERT(ts_etcd_status_is_retriable(lr.why));
+        TT_ASSERT_MSG(strstr(lr.msg, "TTL") && strstr(lr.msg, hole), "message: %s", lr.msg);
+        TT_ASSERT_EQ_INT(ts_etcd_keeper_renewals(k), 0);
+        fprintf(stderr, "    keeper cut off from etcd: lease reported lost after %lld ms (TTL 2 s): %s\n",
+                (long long)lost_ms, lr.msg);
+        ts_etcd_keeper_stop(k);
+        ts_etcd_destroy(c);
+        ts_etcd_lease_revoke(live, id, err, sizeof(err));
+        ts_etcd_destroy(live);
+    }
+
     /* bad endpoint lists are refused up front */
     const char *bad[] = {"", "localhost", "h:", ":1", "h:x", "https://h:1"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
