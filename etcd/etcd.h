@@ -277,7 +277,8 @@ typedef struct ts_etcd_watch_opts {
     const void *key;
     size_t key_len;
     int prefix;              /* every key under key */
-    int64_t start_revision;  /* first revision delivered (0: from now on) */
+    int64_t start_revision;  /* first revision delivered (0: what happens after etcd
+                                first creates the watch; reconnects then resume there) */
     int64_t idle_timeout_ms; /* reconnect when the stream is silent this long (0: never;
                                 a frozen member keeps its TCP connection open) */
     ts_etcd_watch_cb cb;
