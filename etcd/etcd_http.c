@@ -299,6 +299,27 @@ static size_t write_cb(char *src, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
+struct curl_slist *etcd_headers(void)
+{
+    static const char *const hs[] = {
+        "Content-Type: application/json",
+        "Expect:",
+        /* gRPC metadata through the gateway: a member that has lost its leader answers
+         * "no leader" at once (and ends a watch stream) instead of holding the request */
+        "Grpc-Metadata-hasleader: true",
+    };
+    struct curl_slist *l = NULL;
+    for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++) {
+        struct curl_slist *n = curl_slist_append(l, hs[i]);
+        if (!n) {
+            curl_slist_free_all(l);
+            return NULL;
+        }
+        l = n;
+    }
+    return l;
+}
+
 /* One attempt on endpoint ep. */
 static ts_etcd_status attempt(ts_etcd *c, int ep, const char *what, const char *subject,
                               const char *path, const char *body, int64_t tmo,
@@ -314,14 +335,12 @@ static ts_etcd_status attempt(ts_etcd *c, int ep, const char *what, const char *
     if (resp->data) resp->data[0] = '\0';
     CURL *h = etcd_handle_get(c);
     if (!h) return etcd_err(errstr, errlen, TS_ETCD_E_NOMEM, "curl_easy_init failed");
-    hl = curl_slist_append(NULL, "Content-Type: application/json");
-    struct curl_slist *n2 = hl ? curl_slist_append(hl, "Expect:") : NULL;
-    if (!n2) {
+    hl = etcd_headers();
+    if (!hl) {
         curl_slist_free_all(hl);
         etcd_handle_put(c, h);
         return etcd_err(errstr, errlen, TS_ETCD_E_NOMEM, "out of memory");
     }
-    hl = n2;
     curl_err[0] = '\0';
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);

@@ -51,6 +51,9 @@ ts_etcd_status etcd_call(ts_etcd *c, const char *what, const char *subject, cons
                          const char *body, int64_t timeout_ms, etcd_body *resp, char *errstr,
                          size_t errlen);
 
+/* The request headers every call sends (NULL out of memory). */
+struct curl_slist *etcd_headers(void);
+
 /* Maps an etcd error (gRPC code + message) to a status. */
 ts_etcd_status etcd_classify_grpc(int code, const char *msg);
 /* Maps a curl failure to a status. */

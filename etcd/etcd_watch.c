@@ -184,7 +184,7 @@ static void run_connection(ts_etcd_watch *w, long *http_status, CURLcode *result
         return;
     }
     CURL *h = curl_easy_init();
-    struct curl_slist *hl = curl_slist_append(NULL, "Content-Type: application/json");
+    struct curl_slist *hl = etcd_headers();
     if (!h || !hl) {
         free(body);
         curl_easy_cleanup(h);
