@@ -18,6 +18,9 @@
  * compact_revision: that is reported as COMPACTED and the watch ends,
  * because only the caller can re-read the state it watches.
  *
+ * A connection whose watch is not created within request_timeout_ms (a
+ * member that accepts and never answers) is abandoned the same way.
+ *
  * The transfer runs in a curl multi handle so ts_etcd_watch_stop can wake
  * it at once (curl_multi_wakeup), also during a backoff.
  */
@@ -217,9 +220,17 @@ static void run_connection(ts_etcd_watch *w, long *http_status, CURLcode *result
     curl_multi_add_handle(w->multi, h);
     atomic_fetch_add(&c->n_requests, 1);
     int running = 1;
+    int64_t t_open = etcd_mono_ms();
     while (running && !atomic_load(&w->stop) && !w->conn_st && !w->ended) {
         if (curl_multi_perform(w->multi, &running) != CURLM_OK) break;
         if (!running) break;
+        if (!w->got_created && etcd_mono_ms() - t_open > c->o.request_timeout_ms) {
+            w->conn_st = TS_ETCD_E_TIMEOUT;
+            snprintf(w->conn_msg, sizeof(w->conn_msg),
+                     "etcd watch at %s: not created within %lld ms", c->endpoints[w->ep],
+                     (long long)c->o.request_timeout_ms);
+            break;
+        }
         if (w->idle_timeout_ms > 0 && etcd_mono_ms() - w->last_data_ms > w->idle_timeout_ms) {
             w->conn_st = TS_ETCD_E_TIMEOUT;
             snprintf(w->conn_msg, sizeof(w->conn_msg),

@@ -807,6 +807,58 @@ TT_TEST(deadline)
         ts_etcd_destroy(live);
     }
 
+    /* a watch on [silent, live]: the silent member never creates it, so the
+     * watch moves on within request_timeout_ms; then idle_timeout_ms makes a
+     * quiet stream reconnect, still without losing anything */
+    {
+        snprintf(list, sizeof(list), "%s,%s", hole, single_ep);
+        o.endpoints = list;
+        o.op_timeout_ms = 3000;
+        o.request_timeout_ms = 400;
+        EOK(ts_etcd_create(&o, &c, err, sizeof(err)));
+        ts_etcd *live = client_for(single_ep, 5000);
+        static wrec w;
+        memset(&w, 0, sizeof(w));
+        pthread_mutex_init(&w.mu, NULL);
+        ts_etcd_resp r;
+        EOK(ts_etcd_get(live, "dlw/", 4, 1, 0, &r, err, sizeof(err)));
+        ts_etcd_watch_opts wo = {.key = "dlw/", .key_len = 4, .prefix = 1,
+                                 .start_revision = r.revision + 1, .idle_timeout_ms = 300,
+                                 .cb = on_watch, .arg = &w};
+        ts_etcd_resp_free(&r);
+        ts_etcd_watch *wt;
+        t0 = now_ms();
+        EOK(ts_etcd_watch_start(c, &wo, &wt, err, sizeof(err)));
+        int64_t rv;
+        EOK(ts_etcd_put(live, "dlw/1", 5, "a", 1, 0, &rv, err, sizeof(err)));
+        TT_ASSERT(wait_events(&w, 1, 5000));
+        int64_t first_ms = now_ms() - t0;
+        pthread_mutex_lock(&w.mu);
+        int d1 = w.disconnects;
+        char msg1[512];
+        snprintf(msg1, sizeof(msg1), "%s", w.last_msg);
+        pthread_mutex_unlock(&w.mu);
+        TT_ASSERT(d1 >= 1);
+        TT_ASSERT_MSG(strstr(msg1, "not created") && strstr(msg1, hole), "message: %s", msg1);
+        sleep_ms(1000); /* silence: the idle timeout reconnects a few times */
+        EOK(ts_etcd_put(live, "dlw/2", 5, "b", 1, 0, &rv, err, sizeof(err)));
+        TT_ASSERT(wait_events(&w, 2, 5000));
+        sleep_ms(200);
+        ts_etcd_watch_stop(wt);
+        TT_ASSERT_EQ_INT(w.n, 2);
+        TT_ASSERT_EQ_INT(w.bad, 0);
+        TT_ASSERT(w.rev[1] == rv);
+        TT_ASSERT(w.disconnects > d1);
+        fprintf(stderr,
+                "    watch on [silent, live]: first event %lld ms after start (%s); %d "
+                "reconnects in all with a 300 ms idle timeout, 2/2 events once\n",
+                (long long)first_ms, msg1, w.disconnects);
+        pthread_mutex_destroy(&w.mu);
+        ts_etcd_destroy(live);
+        ts_etcd_destroy(c);
+        o.request_timeout_ms = 500;
+    }
+
     /* bad endpoint lists are refused up front */
     const char *bad[] = {"", "localhost", "h:", ":1", "h:x", "https://h:1"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
