@@ -76,7 +76,7 @@ void etcd_body_free(etcd_body *b)
     free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
-    b->overflow = 0;
+    b->overflow = b->nomem = 0;
 }
 
 /* ------------------------------------------------------------------------
@@ -287,7 +287,7 @@ static size_t write_cb(char *src, size_t size, size_t nmemb, void *ud)
         while (nc < b->len + n + 1) nc *= 2;
         char *d = realloc(b->data, nc);
         if (!d) {
-            b->overflow = 1;
+            b->nomem = 1;
             return 0;
         }
         b->data = d;
@@ -331,7 +331,7 @@ static ts_etcd_status attempt(ts_etcd *c, int ep, const char *what, const char *
     struct curl_slist *hl = NULL;
     snprintf(url, sizeof(url), "%s%s", c->urls[ep], path);
     resp->len = 0;
-    resp->overflow = 0;
+    resp->overflow = resp->nomem = 0;
     if (resp->data) resp->data[0] = '\0';
     CURL *h = etcd_handle_get(c);
     if (!h) return etcd_err(errstr, errlen, TS_ETCD_E_NOMEM, "curl_easy_init failed");
@@ -365,8 +365,13 @@ static ts_etcd_status attempt(ts_etcd *c, int ep, const char *what, const char *
     if (rc != CURLE_OK) {
         if (resp->overflow)
             return etcd_err(errstr, errlen, TS_ETCD_E_TOO_LARGE,
-                            "etcd %s %s at %s: answer larger than the %zu-byte cap", what,
-                            subject, epn, resp->max);
+                            "etcd %s %s at %s: answer larger than the %zu-byte cap "
+                            "(max_response_bytes; read large prefixes with a limit)",
+                            what, subject, epn, resp->max);
+        if (resp->nomem)
+            return etcd_err(errstr, errlen, TS_ETCD_E_NOMEM,
+                            "etcd %s %s at %s: out of memory reading the answer", what, subject,
+                            epn);
         st = etcd_classify_curl(rc);
         if (rc == CURLE_OPERATION_TIMEDOUT)
             return etcd_err(errstr, errlen, st,
@@ -387,9 +392,10 @@ static ts_etcd_status attempt(ts_etcd *c, int ep, const char *what, const char *
         st = status >= 500 || status == 429 || status == 408 ? TS_ETCD_E_UNAVAILABLE
              : status == 404                                 ? TS_ETCD_E_PROTOCOL
                                                              : TS_ETCD_E_REFUSED;
-        return etcd_err(errstr, errlen, st, "etcd %s %s at %s: HTTP %ld%s%.*s", what, subject,
-                        epn, status, resp->len ? ": " : "", (int)(resp->len > 200 ? 200 : resp->len),
-                        resp->data ? resp->data : "");
+        return etcd_err(errstr, errlen, st, "etcd %s %s at %s: HTTP %ld%s%.*s%s", what, subject,
+                        epn, status, resp->len ? ": " : "",
+                        (int)(resp->len > 200 ? 200 : resp->len), resp->data ? resp->data : "",
+                        status == 404 ? " (is it etcd 3.4 or later, with its /v3 gateway?)" : "");
     }
     return TS_ETCD_OK;
 }

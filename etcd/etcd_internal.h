@@ -30,7 +30,8 @@ struct ts_etcd {
 typedef struct etcd_body {
     char *data;
     size_t len, cap, max;
-    int overflow;
+    int overflow; /* the answer passed max */
+    int nomem;
 } etcd_body;
 void etcd_body_free(etcd_body *b);
 

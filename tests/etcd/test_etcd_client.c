@@ -304,6 +304,19 @@ TT_TEST(kv)
                      TS_ETCD_E_TOO_LARGE);
     TT_ASSERT(strstr(err, "kv/big"));
     ts_etcd_destroy(small);
+    /* an answer over the response cap is refused, naming the cap */
+    o.max_value_bytes = 0;
+    o.max_response_bytes = 4096;
+    EOK(ts_etcd_create(&o, &small, err, sizeof(err)));
+    EOK(ts_etcd_put(small, "kv/big", 6, bval, 2000, 0, NULL, err, sizeof(err)));
+    EOK(ts_etcd_get(small, "kv/big", 6, 0, 0, &r, err, sizeof(err))); /* 2000 -> 2668 base64 */
+    ts_etcd_resp_free(&r);
+    EOK(ts_etcd_put(small, "kv/big", 6, bval, 5000, 0, NULL, err, sizeof(err)));
+    TT_ASSERT_EQ_INT(ts_etcd_get(small, "kv/big", 6, 0, 0, &r, err, sizeof(err)),
+                     TS_ETCD_E_TOO_LARGE);
+    TT_ASSERT_MSG(strstr(err, "4096-byte cap") && strstr(err, single_ep), "message: %s", err);
+    EOK(ts_etcd_delete(small, "kv/big", 6, 0, NULL, err, sizeof(err)));
+    ts_etcd_destroy(small);
     ts_etcd_destroy(c);
 }
 
