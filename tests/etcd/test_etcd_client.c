@@ -777,7 +777,7 @@ TT_TEST(deadline)
     int64_t second = now_ms() - t0;
     ts_etcd_stats s;
     ts_etcd_get_stats(c, &s);
-    TT_ASSERT_EQ_INT(s.failovers, 1);
+    TT_ASSERT(s.failovers >= 1); /* 1 unless the live member was slow too */
     fprintf(stderr, "    [silent, live]: first put %lld ms (one %lld ms attempt lost), next %lld ms\n",
             (long long)first, (long long)o.request_timeout_ms, (long long)second);
     ts_etcd_destroy(c);
@@ -1040,7 +1040,10 @@ TT_TEST(cluster)
     int64_t nq_ms = now_ms() - t0;
     TT_ASSERT(ts_etcd_status_is_retriable(qs));
     TT_ASSERT_MSG(nq_ms < qo.op_timeout_ms + 1000, "no-quorum put took %lld ms", (long long)nq_ms);
-    TT_ASSERT_MSG(strstr(err, "no leader"), "message: %s", err);
+    /* "no leader" once the survivor knows; "no answer" while it still forwards */
+    TT_ASSERT_MSG(strstr(err, "put key 'cl/x'") &&
+                      (strstr(err, "no leader") || strstr(err, "no answer")),
+                  "message: %s", err);
     fprintf(stderr, "    no quorum (2 of 3 down): put failed after %lld ms (deadline %lld): %s\n",
             (long long)nq_ms, (long long)qo.op_timeout_ms, err);
     ts_etcd_destroy(q);
