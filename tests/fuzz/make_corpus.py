@@ -14,8 +14,12 @@ programs talking to real clients:
   fuzz_manifest       manifests the engine wrote into the bucket
   fuzz_config         the broker's server.properties files
   fuzz_s3_xml         S3 responses in the shapes AWS, MinIO and Ceph RGW send
+  fuzz_etcd_json      answers of a real etcd (Debian's etcd-server) to the
+                      client's requests: range, put, delete, txn, leases,
+                      errors, watch streams (each behind its selector byte)
 
 Run after a build:  /usr/bin/python3 tests/fuzz/make_corpus.py build
+Only the etcd seeds: /usr/bin/python3 tests/fuzz/make_corpus.py build etcd
 Files are named by the SHA-1 of their content (as libFuzzer names its own),
 so a re-run adds only what is new. Keep seeds small: the largest is capped.
 """
@@ -179,8 +183,135 @@ S3_XML = [
 def run(cmd, **kw):
     return subprocess.run(cmd, capture_output=True, timeout=120, **kw)
 
+def etcd_corpus():
+    """Starts a throw-away etcd and keeps its answers as fuzz_etcd_json
+    seeds, each prefixed with the fuzzer's selector byte."""
+    import base64
+    import http.client
+    import json
+    etcd = shutil.which("etcd")
+    if not etcd:
+        print("make_corpus: no etcd binary (etcd-server); fuzz_etcd_json seeds skipped")
+        return
+    root = tempfile.mkdtemp(prefix="ts-corpus-etcd-")
+    cport, pport = free_port(), free_port()
+    curl_ = "http://127.0.0.1:%d" % cport
+    purl = "http://127.0.0.1:%d" % pport
+    log = open(os.path.join(root, "etcd.log"), "wb")
+    proc = subprocess.Popen([etcd, "--name", "m", "--data-dir", os.path.join(root, "d"),
+                             "--listen-client-urls", curl_, "--advertise-client-urls", curl_,
+                             "--listen-peer-urls", purl, "--initial-advertise-peer-urls", purl,
+                             "--initial-cluster", "m=" + purl], stdout=log, stderr=log)
+    b64 = lambda b: base64.b64encode(b).decode()
+    n = 0
+
+    def post(path, body, sel):
+        nonlocal n
+        conn = http.client.HTTPConnection("127.0.0.1", cport, timeout=5)
+        conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+        data = conn.getresponse().read()
+        conn.close()
+        n += save("fuzz_etcd_json", bytes([sel]) + data)
+        return json.loads(data.split(b"\n")[0] or b"{}")
+
+    def watch(body, writes):
+        """Opens a watch, runs writes, keeps the raw stream."""
+        nonlocal n
+        sock = socket.create_connection(("127.0.0.1", cport), timeout=1)
+        payload = json.dumps(body).encode()
+        sock.sendall(b"POST /v3/watch HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n" % len(payload) + payload)
+        time.sleep(0.3)
+        writes()
+        raw = b""
+        try:
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                raw += chunk
+        except socket.timeout:
+            pass
+        sock.close()
+        body_ = raw.split(b"\r\n\r\n", 1)[-1]
+        # de-chunk (the gateway streams with Transfer-Encoding: chunked)
+        out, rest = b"", body_
+        while rest:
+            size_line, _, rest = rest.partition(b"\r\n")
+            try:
+                size = int(size_line, 16)
+            except ValueError:
+                break
+            if size == 0:
+                break
+            out, rest = out + rest[:size], rest[size + 2:]
+        if out:
+            n += save("fuzz_etcd_json", bytes([6, 37]) + out)
+            for line in out.split(b"\n")[:4]:
+                if line:
+                    n += save("fuzz_etcd_json", bytes([7]) + line)
+
+    try:
+        for _ in range(100):
+            try:
+                post("/v3/kv/range", {"key": b64(b"ready")}, 0)
+                break
+            except (OSError, ValueError, http.client.HTTPException):
+                time.sleep(0.1)
+        k, k2 = b64(b"foo"), b64(b"foo/\x00\xff")
+        post("/v3/kv/put", {"key": k, "value": b64(b"bar")}, 1)
+        post("/v3/kv/put", {"key": k, "value": b64(b"baz"), "prev_kv": True}, 1)
+        post("/v3/kv/put", {"key": k2, "value": b64(bytes(range(256)))}, 1)
+        post("/v3/kv/range", {"key": k}, 0)
+        post("/v3/kv/range", {"key": b64(b"nope")}, 0)
+        post("/v3/kv/range", {"key": k, "range_end": b64(b"fop"), "limit": "1"}, 0)
+        post("/v3/kv/range", {"key": k, "range_end": b64(b"fop"), "keys_only": True}, 0)
+        post("/v3/kv/range", {"key": "!!!"}, 5)
+        lease = post("/v3/lease/grant", {"TTL": "60"}, 4)
+        post("/v3/lease/keepalive", {"ID": lease.get("ID", "1")}, 4)
+        post("/v3/lease/keepalive", {"ID": "999"}, 4)
+        post("/v3/kv/put", {"key": b64(b"leased"), "value": b64(b"x"), "lease": lease.get("ID", "1")}, 1)
+        r = post("/v3/kv/range", {"key": k}, 0)
+        mod = r["kvs"][0]["mod_revision"]
+        txn = {"compare": [{"key": k, "target": "MOD", "result": "EQUAL", "mod_revision": mod}],
+               "success": [{"request_put": {"key": k, "value": b64(b"new"), "prev_kv": True}},
+                           {"request_range": {"key": k}},
+                           {"request_delete_range": {"key": b64(b"zz"), "prev_kv": True}}],
+               "failure": [{"request_range": {"key": k}}]}
+        post("/v3/kv/txn", txn, 3)
+        post("/v3/kv/txn", txn, 3)  # now stale: the failure branch
+        post("/v3/kv/txn", {"compare": [{"key": b64(b"c"), "target": "CREATE", "result": "EQUAL",
+                                         "create_revision": "0"}],
+                            "success": [{"request_put": {"key": k, "value": ""}}]}, 3)
+        post("/v3/kv/txn", {"success": [{"request_put": {"key": k}}, {"request_put": {"key": k}}]}, 5)
+        post("/v3/kv/deleterange", {"key": k2, "prev_kv": True}, 2)
+        post("/v3/kv/deleterange", {"key": b64(b"nothing")}, 2)
+        post("/v3/lease/revoke", {"ID": lease.get("ID", "1")}, 4)
+        post("/v3/lease/revoke", {"ID": lease.get("ID", "1")}, 5)
+        start = int(post("/v3/kv/range", {"key": k}, 0)["header"]["revision"]) + 1
+
+        def writes():
+            post("/v3/kv/put", {"key": k, "value": b64(b"w1")}, 1)
+            post("/v3/kv/txn", {"success": [{"request_put": {"key": k, "value": b64(b"w2")}},
+                                            {"request_put": {"key": b64(b"foo2"), "value": b64(b"w3")}}]}, 3)
+            post("/v3/kv/deleterange", {"key": k}, 2)
+        watch({"create_request": {"key": k, "range_end": b64(b"fop"), "start_revision": str(start)}}, writes)
+        rev = post("/v3/kv/put", {"key": k, "value": b64(b"c")}, 1)["header"]["revision"]
+        post("/v3/kv/compaction", {"revision": rev}, 0)
+        post("/v3/kv/range", {"key": k, "revision": "2"}, 5)
+        watch({"create_request": {"key": k, "start_revision": "2"}}, lambda: None)
+    finally:
+        proc.kill()
+        proc.wait(30)
+        log.close()
+        shutil.rmtree(root, ignore_errors=True)
+    print("fuzz_etcd_json: %d new seeds" % n)
+
 
 def main():
+    if len(sys.argv) > 2 and sys.argv[2] == "etcd":
+        etcd_corpus()
+        return
     build = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build"))
     broker = os.path.join(build, "broker", "tierbroker")
     plugin = os.path.join(build, "broker-plugin", "libtierstore-plugin.so")
@@ -273,6 +404,7 @@ def main():
                 nc += save("fuzz_config", f.read())
     print("fuzz_config: %d new seeds" % nc)
     print("fuzz_s3_xml: %d new seeds" % sum(save("fuzz_s3_xml", x) for x in S3_XML))
+    etcd_corpus()
     if os.environ.get("TS_KEEP_TEST_DIRS"):
         print("kept " + root)
     else:
