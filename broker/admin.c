@@ -75,7 +75,8 @@ typedef struct snap {
     bjob job;
     struct badmin *a;
     int state;            /* a->mu */
-    const char *want_topic; /* NULL: every partition; else only this one */
+    int want_all;         /* every partition; else only want_topic/want_part */
+    char want_topic[TS_TOPIC_NAME_LEN_MAX + 1];
     int32_t want_part;
     int topic_known;      /* want_topic is registered */
     bmetrics m;
@@ -93,7 +94,10 @@ static void snap_free(snap *s)
     free(s);
 }
 
-/* Loop thread: fills the snapshot (or frees it when its handler gave up). */
+/* Loop thread: fills the snapshot (or frees it when its handler gave up).
+ * a->mu is held throughout, so a handler cannot give up half way (which
+ * would leave jobs_inflight counted forever); filling touches memory only,
+ * and handlers hold a->mu only to test and set the state. */
 static void snap_fill(bjob *j)
 {
     snap *s = (snap *)j;
@@ -104,21 +108,20 @@ static void snap_fill(bjob *j)
         snap_free(s);
         return;
     }
-    pthread_mutex_unlock(&s->a->mu);
     s->m = b->metrics;
     size_t n = 0, unopened = 0;
     for (btopic *t = b->topics; t; t = t->next)
         for (int32_t i = 0; i < t->npartitions; i++) n++;
     s->parts = calloc(n ? n : 1, sizeof(*s->parts));
     for (btopic *t = b->topics; t && s->parts; t = t->next) {
-        int match = !s->want_topic || !strcmp(s->want_topic, t->name);
-        if (match && s->want_topic) s->topic_known = 1;
+        int match = s->want_all || !strcmp(s->want_topic, t->name);
+        if (match && !s->want_all) s->topic_known = 1;
         for (int32_t i = 0; i < t->npartitions; i++) {
             if (!t->parts[i].h) {
                 unopened++;
                 continue;
             }
-            if (!match || (s->want_topic && t->parts[i].index != s->want_part)) continue;
+            if (!match || (!s->want_all && t->parts[i].index != s->want_part)) continue;
             snap_part *p = &s->parts[s->nparts++];
             snprintf(p->topic, sizeof p->topic, "%s", t->name);
             p->partition = t->parts[i].index;
@@ -139,7 +142,6 @@ static void snap_fill(bjob *j)
         b->jobs_inflight++;
         s->held = 1;
     }
-    pthread_mutex_lock(&s->a->mu);
     s->state = SNAP_FILLED;
     pthread_cond_broadcast(&s->a->cv);
     pthread_mutex_unlock(&s->a->mu);
@@ -153,14 +155,16 @@ static void snap_release(bjob *j)
     snap_free(s);
 }
 
-/* Handler thread: NULL when the loop did not answer in time. */
+/* Handler thread: NULL when the loop did not answer in time. topic NULL:
+ * every partition; "" none (readiness and broker metrics only). */
 static snap *snap_take(struct badmin *a, const char *topic, int32_t part)
 {
     snap *s = calloc(1, sizeof(*s));
     if (!s) return NULL;
     s->a = a;
     s->job.done = snap_fill;
-    s->want_topic = topic;
+    s->want_all = topic == NULL;
+    snprintf(s->want_topic, sizeof s->want_topic, "%s", topic ? topic : "");
     s->want_part = part;
     net_post(a->b, &s->job);
     struct timespec dl;

@@ -158,6 +158,22 @@ struct bpool {
     pthread_t th[64];
 };
 
+/* Queues j for its `done` on the loop and wakes the loop. Any thread. */
+static void done_queue(broker *b, bjob *j)
+{
+    j->next = NULL;
+    pthread_mutex_lock(&b->done_mu);
+    if (b->done_tail)
+        b->done_tail->next = j;
+    else
+        b->done_head = j;
+    b->done_tail = j;
+    pthread_mutex_unlock(&b->done_mu);
+    uint64_t one = 1;
+    ssize_t w = write(b->evfd, &one, sizeof one);
+    (void)w;
+}
+
 /* Worker thread: runs jobs, queues them for `done` on the loop. */
 static void *worker_main(void *arg)
 {
@@ -176,18 +192,7 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&p->mu);
 
         j->run(j);
-
-        j->next = NULL;
-        pthread_mutex_lock(&b->done_mu);
-        if (b->done_tail)
-            b->done_tail->next = j;
-        else
-            b->done_head = j;
-        b->done_tail = j;
-        pthread_mutex_unlock(&b->done_mu);
-        uint64_t one = 1;
-        ssize_t w = write(b->evfd, &one, sizeof one);
-        (void)w;
+        done_queue(b, j);
     }
 }
 
@@ -255,20 +260,7 @@ void net_drain(broker *b)
     if (b->doomed && b->jobs_inflight == 0) topic_reap_doomed(b);
 }
 
-void net_post(broker *b, bjob *j)
-{
-    j->next = NULL;
-    pthread_mutex_lock(&b->done_mu);
-    if (b->done_tail)
-        b->done_tail->next = j;
-    else
-        b->done_head = j;
-    b->done_tail = j;
-    pthread_mutex_unlock(&b->done_mu);
-    uint64_t one = 1;
-    ssize_t w = write(b->evfd, &one, sizeof one);
-    (void)w;
-}
+void net_post(broker *b, bjob *j) { done_queue(b, j); }
 
 /* ---------------------------------------------------------- connections */
 

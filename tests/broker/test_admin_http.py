@@ -19,6 +19,7 @@ for test_broker.py.
 import http.client
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -203,6 +204,16 @@ def t_admin_metrics():
         held = val(m5, "tierstore_produce_throttle_seconds_count")
         if "held:" in b.log():
             check(held >= 1, "produce was held, throttle histogram count %d" % held)
+        # every metric the Grafana dashboard queries is exported
+        names = {k[0] for k in m5}
+        dash = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "ops",
+                            "grafana", "tierstore.json")
+        with open(dash) as f:
+            exprs = [t["expr"] for p in json.load(f)["panels"] for t in p["targets"]]
+        used = set(re.findall(r"tierstore_[a-z_]+", " ".join(exprs)))
+        check(len(used) >= 10, "dashboard queries %d metrics" % len(used))
+        missing = sorted(u for u in used if u not in names)
+        check(not missing, "dashboard queries metrics the broker does not export: %r" % missing)
         check(b.alive(), "broker died")
     finally:
         b.cleanup()
