@@ -16,6 +16,7 @@ admin.listeners values are checked too.
 Run by ctest as `test_admin_http.py NAME` (label `broker`), environment as
 for test_broker.py.
 """
+import glob
 import http.client
 import json
 import os
@@ -219,6 +220,53 @@ def t_admin_metrics():
         b.cleanup()
 
 
+def t_admin_readyz_offline():
+    """A partition that cannot be opened at startup (its manifest damaged
+    locally and in the bucket) stays offline: /readyz answers 503 saying so,
+    /healthz and /metrics still answer."""
+    b = AdminBroker(TSPLUGIN, {"log.segment.bytes": str(64 * 1024),
+                               "log.local.retention.bytes": str(64 * 1024),
+                               "remote.log.manager.task.interval.ms": "100",
+                               "log.retention.ms": "-1"}).start()
+    try:
+        p = ck.Producer({"bootstrap.servers": b.bootstrap, "acks": "all", "linger.ms": 5,
+                         "batch.num.messages": 200})
+        for i in range(20000):
+            p.produce("dmg", b"%08d" % i + b"x" * 40, partition=0)
+            p.produce("fine", b"%08d" % i, partition=0)
+            if i % 500 == 0:
+                p.poll(0)
+        check(p.flush(60) == 0, "producer did not flush")
+        deadline = time.time() + 60
+        while time.time() < deadline and \
+                not any(r["location"] == "remote" for r in placement(b, "dmg")):
+            time.sleep(0.2)
+        check(any(r["location"] == "remote" for r in placement(b, "dmg")), "nothing uploaded")
+        b.stop()
+        with open(os.path.join(b.root, "data", "dmg-0", "remote_manifest.json"), "wb") as f:
+            f.write(b'{"format":1')
+        versions = glob.glob(os.path.join(b.root, "bucket", "dmg", "0", "manifests", "*.json"))
+        check(versions, "no manifest in the bucket")
+        for v in versions:
+            with open(v, "wb") as f:
+                f.write(b"{}")
+        b.start()
+        st, text, _ = b.http("/readyz")
+        check(st == 503 and "1 partition(s) not open" in text, "/readyz -> %d %r" % (st, text))
+        st, _, _ = b.http("/healthz")
+        check(st == 200, "/healthz -> %d" % st)
+        m = b.scrape()
+        check(val(m, "tierstore_local_log_size_bytes", topic="fine", partition=0) > 0,
+              "the healthy topic is not in /metrics")
+        check(not any(dict(k[1]).get("topic") == "dmg" for k in m),
+              "the offline partition has metrics")
+        st, text, _ = b.http("/v1/partitions/dmg/0")
+        check(st == 404, "/v1/partitions/dmg/0 of the offline partition -> %d %s" % (st, text))
+        check(b.alive(), "broker died")
+    finally:
+        b.cleanup()
+
+
 def t_admin_errors_mem():
     """404 and 405 answers, the partition view's failures, readiness."""
     b = AdminBroker(MEMPLUGIN).start()
@@ -323,6 +371,7 @@ def t_admin_config():
 
 TESTS = {
     "admin_metrics": (t_admin_metrics, ["TSPLUGIN", "TIERCTL"]),
+    "admin_readyz_offline": (t_admin_readyz_offline, ["TSPLUGIN", "TIERCTL"]),
     "admin_errors_mem": (t_admin_errors_mem, ["MEMPLUGIN"]),
     "admin_slow_client_mem": (t_admin_slow_client_mem, ["MEMPLUGIN"]),
     "admin_config": (t_admin_config, ["MEMPLUGIN"]),
