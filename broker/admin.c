@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -604,6 +605,18 @@ static int parse_admin_url(const char *url, struct sockaddr_storage *ss, socklen
     return 0;
 }
 
+/* libmicrohttpd's messages (mostly clients that went away mid-request) go to
+ * the broker's log at debug level: a client must not be able to flood it. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char buf[512];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    size_t n = strlen(buf);
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) buf[--n] = 0;
+    blog_debug("admin HTTP: %s", buf);
+}
+
 int badmin_start(broker *b, char *err, size_t errlen)
 {
     const char *url = bconfig_get(&b->cfg, "admin.listeners");
@@ -630,7 +643,8 @@ int badmin_start(broker *b, char *err, size_t errlen)
     a->d = MHD_start_daemon(flags, port, NULL, NULL, on_request, a, MHD_OPTION_SOCK_ADDR,
                             (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
                             (unsigned)ADMIN_MAX_CONNS, MHD_OPTION_CONNECTION_TIMEOUT,
-                            (unsigned)ADMIN_CONN_TIMEOUT_S, MHD_OPTION_END);
+                            (unsigned)ADMIN_CONN_TIMEOUT_S, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+                            NULL, MHD_OPTION_END);
     if (!a->d) {
         snprintf(err, errlen,
                  "admin.listeners: cannot listen on %s: %s (is another broker running?)", url,
