@@ -268,6 +268,60 @@ def t_admin_readyz_offline():
         b.cleanup()
 
 
+def t_admin_backpressure():
+    """Uploads failing for good: object-store put errors and remote copy
+    errors are counted, the copy lag grows, and a Produce held at the local
+    bound for produce.backpressure.max.ms shows in the throttle histogram."""
+    from test_hardening_netmem import create_topic, produce_v7_answer, produce_v7_raw
+    hold_ms = 1000
+    b = AdminBroker(TSPLUGIN)
+    b.extra.update({
+        "log.segment.bytes": str(1024 * 1024),
+        "log.local.retention.bytes": str(2 * 1024 * 1024),
+        "log.retention.ms": "-1",
+        "remote.log.manager.task.interval.ms": "100",
+        "remote.log.upload.retry.backoff.max.ms": "300",
+        "produce.backpressure.max.ms": str(hold_ms),
+        "remote.storage.url": "faulty+file://%s?ops=put,writer&fail_after_puts=0"
+                              % os.path.join(b.root, "bucket"),
+    })
+    b.start()
+    try:
+        create_topic(b, "bp")
+        s = socket.create_connection(("127.0.0.1", b.port), timeout=60)
+        value = b"v" * (512 * 1024)
+        err = 0
+        for i in range(40):
+            produce_v7_raw(s, i, "bp", record_batch(-1, -1, -1, value), 30000)
+            _, err, _, _ = produce_v7_answer(s)
+            if err:
+                break
+        s.close()
+        check(err == 7, "expected a held produce answered REQUEST_TIMED_OUT, got error %d" % err)
+        m = b.scrape()
+        held = val(m, "tierstore_produce_throttle_seconds_count")
+        check(held >= 1, "throttle histogram count %d after a held produce" % held)
+        check(val(m, "tierstore_produce_throttle_seconds_sum") >= hold_ms / 1000.0,
+              "throttle seconds below the hold")
+        check(val(m, "tierstore_produce_throttle_seconds_bucket", le="0.5") < held,
+              "a hold of %d ms counted in the 0.5 s bucket" % hold_ms)
+        check(val(m, "tierstore_objstore_requests_total", op="put", outcome="error") > 0,
+              "failed puts not counted")
+        check(val(m, "tierstore_remote_copy_errors_total", topic="bp", partition=0) > 0,
+              "failed uploads not counted")
+        check(val(m, "tierstore_remote_copy_bytes_total", topic="bp", partition=0) == 0,
+              "bytes counted as copied while every upload failed")
+        check(val(m, "tierstore_remote_copy_lag_segments", topic="bp", partition=0) >= 1,
+              "no copy lag while uploads fail")
+        check(val(m, "tierstore_remote_copy_lag_bytes", topic="bp", partition=0) >= 1024 * 1024,
+              "copy lag bytes below one segment")
+        st, _, _ = b.http("/readyz")
+        check(st == 200, "/readyz -> %d while uploads fail (the broker still serves)" % st)
+        check(b.alive(), "broker died")
+    finally:
+        b.cleanup()
+
+
 def t_admin_errors_mem():
     """404 and 405 answers, the partition view's failures, readiness."""
     b = AdminBroker(MEMPLUGIN).start()
@@ -378,6 +432,7 @@ def t_admin_config():
 TESTS = {
     "admin_metrics": (t_admin_metrics, ["TSPLUGIN", "TIERCTL"]),
     "admin_readyz_offline": (t_admin_readyz_offline, ["TSPLUGIN", "TIERCTL"]),
+    "admin_backpressure": (t_admin_backpressure, ["TSPLUGIN"]),
     "admin_errors_mem": (t_admin_errors_mem, ["MEMPLUGIN"]),
     "admin_slow_client_mem": (t_admin_slow_client_mem, ["MEMPLUGIN"]),
     "admin_config": (t_admin_config, ["MEMPLUGIN"]),
