@@ -350,10 +350,15 @@ def t_admin_errors_mem():
               % (st, text))
         st, _, _ = b.http("/readyz")
         check(st == 200, "/readyz -> %d" % st)
+        st, text, hdr = b.http("/healthz", "HEAD")
+        check(st == 200 and text == "", "HEAD /healthz -> %d %r" % (st, text))
         # the mem plugin has no remote tier: local size only, still parseable
         m = b.scrape()
         check(val(m, "tierstore_local_log_size_bytes", topic="known", partition=0) > 0,
               "local size of the mem plugin's partition")
+        check(val(m, "tierstore_kafka_requests_total", api="Produce") >= 1 and
+              val(m, "tierstore_kafka_requests_total", api="Metadata") >= 1,
+              "kcat's Metadata and Produce not counted")
         check(b.alive(), "broker died")
     finally:
         b.cleanup()
