@@ -32,6 +32,18 @@ _Static_assert(TSP_LOC_LOCAL == TS_LOC_LOCAL, "location mirror");
 _Static_assert(TSP_LOC_REMOTE == TS_LOC_REMOTE, "location mirror");
 _Static_assert(TSP_LOC_LOCAL_REMOTE == TS_LOC_LOCAL_REMOTE, "location mirror");
 _Static_assert(TSP_LOC_MISSING == TS_LOC_MISSING, "location mirror");
+_Static_assert(TSP_OBJSTORE_OP_PUT == TS_OBJSTORE_OP_PUT && TSP_OBJSTORE_OP_GET == TS_OBJSTORE_OP_GET &&
+                   TSP_OBJSTORE_OP_LIST == TS_OBJSTORE_OP_LIST &&
+                   TSP_OBJSTORE_OP_DELETE == TS_OBJSTORE_OP_DELETE &&
+                   TSP_OBJSTORE_OP_HEAD == TS_OBJSTORE_OP_HEAD,
+               "object-store operation mirror");
+_Static_assert(TSP_OBJSTORE_OUTCOME_OK == TS_OBJSTORE_OUTCOME_OK &&
+                   TSP_OBJSTORE_OUTCOME_NOTFOUND == TS_OBJSTORE_OUTCOME_NOTFOUND &&
+                   TSP_OBJSTORE_OUTCOME_ERROR == TS_OBJSTORE_OUTCOME_ERROR,
+               "object-store outcome mirror");
+_Static_assert(sizeof(((tsp_engine_stats *)0)->objstore_requests) ==
+                   sizeof(((ts_engine_stats *)0)->objstore_requests),
+               "object-store counter table size");
 _Static_assert(sizeof(((tsp_segment_info *)0)->object_key) ==
                    sizeof(((ts_segment_info *)0)->object_key),
                "object key size");
@@ -148,7 +160,11 @@ static void p_engine_stats(tsp_engine *e, tsp_engine_stats *out)
         .cache_hits = s.cache_hits,
         .cache_misses = s.cache_misses,
         .remote_get_bytes = s.remote_get_bytes,
+        .cache_evictions = s.cache_evictions,
+        .objstore_bytes_put = s.objstore_bytes_put,
+        .objstore_bytes_got = s.objstore_bytes_got,
     };
+    memcpy(full.objstore_requests, s.objstore_requests, sizeof(full.objstore_requests));
     size_t n = out->struct_size < sizeof(full) ? out->struct_size : sizeof(full);
     memcpy(out, &full, n);
 }
@@ -300,6 +316,57 @@ static tsp_status p_partition_delete(tsp_engine *e, const char *topic, int32_t p
     return ts_partition_delete(e->eng, topic, partition, errstr, errlen);
 }
 
+/* Counters from the engine; sizes and lags from one placement snapshot
+ * (rows ordered by offset, the last one active). */
+static tsp_status p_partition_stats(tsp_partition *p, tsp_partition_stats *out, char *errstr,
+                                    size_t errlen)
+{
+    if (!p || !out || out->struct_size < sizeof(uint32_t)) return TSP_E_INVAL;
+    ts_partition *tp = (ts_partition *)p;
+    ts_partition_counters c;
+    ts_partition_counters_get(tp, &c);
+    ts_offsets o;
+    ts_status st = ts_partition_offsets(tp, &o);
+    ts_segment_info *rows = NULL;
+    size_t n = 0;
+    if (st == TS_OK) st = ts_partition_placement(tp, &rows, &n, errstr, errlen);
+    if (st != TS_OK) return st;
+    tsp_partition_stats full = {
+        .struct_size = out->struct_size,
+        .remote_copy_bytes = c.copy_bytes,
+        .remote_copy_requests = c.copy_requests,
+        .remote_copy_errors = c.copy_errors,
+        .remote_fetch_bytes = c.fetch_bytes,
+        .remote_fetch_requests = c.fetch_requests,
+        .remote_fetch_errors = c.fetch_errors,
+    };
+    for (size_t i = 0; i < n; i++) {
+        const ts_segment_info *r = &rows[i];
+        int local = r->location == TS_LOC_LOCAL || r->location == TS_LOC_LOCAL_REMOTE;
+        int remote = r->location == TS_LOC_REMOTE || r->location == TS_LOC_LOCAL_REMOTE;
+        if (local) {
+            full.local_log_bytes += r->size_bytes;
+            full.local_segments++;
+        }
+        if (remote) {
+            full.remote_log_bytes += r->stored_bytes;
+            full.remote_segments++;
+            if (r->last_offset < o.log_start_offset) {
+                full.remote_delete_lag_bytes += r->stored_bytes;
+                full.remote_delete_lag_segments++;
+            }
+        }
+        if (r->location == TS_LOC_LOCAL && !r->active && r->size_bytes > 0) {
+            full.remote_copy_lag_bytes += r->size_bytes;
+            full.remote_copy_lag_segments++;
+        }
+    }
+    free(rows);
+    size_t k = out->struct_size < sizeof(full) ? out->struct_size : sizeof(full);
+    memcpy(out, &full, k);
+    return TSP_OK;
+}
+
 static const tsp_plugin g_plugin_v1 = {
     .abi_major = 1,
     .abi_minor = TSP_ABI_MINOR,
@@ -326,6 +393,7 @@ static const tsp_plugin g_plugin_v1 = {
     .offset_for_time = p_offset_for_time,
     .placement = p_placement,
     .partition_delete = p_partition_delete,
+    .partition_stats = p_partition_stats,
 };
 
 TSP_EXPORT const tsp_plugin *tierstore_plugin_entry(uint32_t requested_abi_major, char *errstr,

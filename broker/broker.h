@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "admin.h"
 #include "kafka_proto.h"
 #include "kafka_wire.h"
 #include "tierstore_names.h" /* ts_topic_name_valid, shared with the engine */
@@ -97,6 +98,7 @@ typedef struct reply {
     conn *c;
     slot *s;
     kafka_header hdr; /* client_id not kept */
+    int64_t t0_us;    /* when the request was read (latency metric) */
 } reply;
 
 /* Starts a response: size placeholder + response header. */
@@ -287,6 +289,11 @@ int net_listen(broker *b, const char *host, int port, char *err, size_t errlen);
 void net_run(broker *b);       /* until b->stop */
 void net_shutdown(broker *b);  /* closes listeners */
 void net_drain(broker *b);     /* runs `done` of finished jobs */
+/* Queues j for its `done` on the loop from any thread that is not a pool
+ * worker (the admin listener): j->run must be NULL, and the job does not
+ * count in jobs_inflight. */
+void net_post(broker *b, bjob *j);
+int64_t bclock_us(void);      /* monotonic */
 
 /* --------------------------------------------------------------- broker */
 typedef struct blistener {
@@ -367,6 +374,11 @@ struct broker {
     int64_t produce_hold_max_ms;
     struct prod_op *held; /* Produce requests held on backpressure, in arrival order */
     volatile int stop;
+
+    /* Admin HTTP listener and metrics (admin.h). */
+    bmetrics metrics;         /* loop thread only */
+    struct badmin *admin;     /* NULL when admin.listeners is empty */
+    int serving;              /* loop: listeners up and the loop running */
 };
 
 #endif

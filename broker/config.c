@@ -89,6 +89,11 @@ static const bkey g_keys[] = {
      "A request must arrive completely within this long of its first byte, else the "
      "connection is closed (a client trickling a frame cannot hold a socket forever); "
      "the default matches Kafka clients' own request.timeout.ms."},
+    /* Admin HTTP listener (admin.c). */
+    {"admin.listeners", "", 0, 0, 0, 0,
+     "http://host:port of the admin HTTP listener (GET /metrics, /healthz, /readyz, "
+     "/v1/partitions/<topic>/<partition>); empty = off. Bind it to loopback or a private "
+     "network: it has no authentication."},
 };
 #define NKEYS (sizeof(g_keys) / sizeof(g_keys[0]))
 

@@ -689,6 +689,7 @@ int produce_retry_held(broker *b)
         *pp = o->next_held;
         int64_t held = now - o->held_since;
         o->throttle_ms = (int32_t)(held > INT32_MAX ? INT32_MAX : held);
+        bmetrics_observe(&b->metrics.throttle, (double)held / 1000.0);
         conn_ref(c);
         prod_finish(b, o);
         conn_release(b, c);

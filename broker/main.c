@@ -328,6 +328,18 @@ static int open_listeners(broker *b)
     return 0;
 }
 
+/* The admin HTTP listener (admin.listeners), after the Kafka listeners so
+ * /readyz can be asked as soon as it answers. */
+static int start_admin(broker *b)
+{
+    char err[1024] = "";
+    if (badmin_start(b, err, sizeof err) != 0) {
+        fprintf(stderr, "tierbroker: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
 static void install_signals(broker *b)
 {
     g_broker = b;
@@ -344,6 +356,7 @@ static void install_signals(broker *b)
 static void shut_down(broker *b)
 {
     blog_info("shutting down");
+    badmin_stop(b);
     net_shutdown(b);
     fetch_abort_all(b);
     produce_abort_all(b);
@@ -384,13 +397,16 @@ int main(int argc, char **argv)
         return 2;
     }
     if ((rc = load_properties(b, props_path)) || (rc = open_engine(b)) ||
-        (rc = apply_settings(b)) || (rc = start_pools(b)) || (rc = open_listeners(b)))
+        (rc = apply_settings(b)) || (rc = start_pools(b)) || (rc = open_listeners(b)) ||
+        (rc = start_admin(b)))
         return rc;
     install_signals(b);
     blog_info("tierbroker node %d listening on %s, advertised %s:%d, data in %s", b->node_id,
               bconfig_get(&b->cfg, "listeners"), b->adv_host, b->adv_port,
               bconfig_get(&b->cfg, "log.dirs"));
+    b->serving = 1;
     net_run(b);
+    b->serving = 0;
     shut_down(b);
     return 0;
 }

@@ -131,6 +131,13 @@ int64_t bclock_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t bclock_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 int64_t bclock_wall_ms(void)
 {
     struct timespec ts;
@@ -151,6 +158,22 @@ struct bpool {
     pthread_t th[64];
 };
 
+/* Queues j for its `done` on the loop and wakes the loop. Any thread. */
+static void done_queue(broker *b, bjob *j)
+{
+    j->next = NULL;
+    pthread_mutex_lock(&b->done_mu);
+    if (b->done_tail)
+        b->done_tail->next = j;
+    else
+        b->done_head = j;
+    b->done_tail = j;
+    pthread_mutex_unlock(&b->done_mu);
+    uint64_t one = 1;
+    ssize_t w = write(b->evfd, &one, sizeof one);
+    (void)w;
+}
+
 /* Worker thread: runs jobs, queues them for `done` on the loop. */
 static void *worker_main(void *arg)
 {
@@ -169,18 +192,7 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&p->mu);
 
         j->run(j);
-
-        j->next = NULL;
-        pthread_mutex_lock(&b->done_mu);
-        if (b->done_tail)
-            b->done_tail->next = j;
-        else
-            b->done_head = j;
-        b->done_tail = j;
-        pthread_mutex_unlock(&b->done_mu);
-        uint64_t one = 1;
-        ssize_t w = write(b->evfd, &one, sizeof one);
-        (void)w;
+        done_queue(b, j);
     }
 }
 
@@ -241,12 +253,14 @@ void net_drain(broker *b)
     pthread_mutex_unlock(&b->done_mu);
     while (j) {
         bjob *n = j->next;
-        b->jobs_inflight--;
+        if (j->run) b->jobs_inflight--; /* net_post's jobs were never counted */
         j->done(j);
         j = n;
     }
     if (b->doomed && b->jobs_inflight == 0) topic_reap_doomed(b);
 }
+
+void net_post(broker *b, bjob *j) { done_queue(b, j); }
 
 /* ---------------------------------------------------------- connections */
 
@@ -372,6 +386,7 @@ void conn_close(broker *b, conn *c, const char *why)
 {
     if (c->closed) return;
     c->closed = 1;
+    b->metrics.conns_open--;
     if (why) blog_info("closing connection %s: %s", c->peer, why);
     if (c->prev)
         c->prev->next = c->next;
@@ -485,6 +500,13 @@ void reply_begin(const reply *r, kw *w)
     kafka_write_response_header(w, &r->hdr);
 }
 
+/* Request latency, read to answered; once per reply (its conn is cleared). */
+static void reply_observe(broker *b, const reply *r)
+{
+    double s = (double)(bclock_us() - r->t0_us) / 1e6;
+    bmetrics_observe(&b->metrics.latency[bmetrics_api_slot(r->hdr.api_key)], s);
+}
+
 void reply_end(broker *b, reply *r, kw *w)
 {
     conn *c = r->c;
@@ -492,6 +514,7 @@ void reply_end(broker *b, reply *r, kw *w)
         kw_free(w);
         return;
     }
+    reply_observe(b, r);
     if (w->err) {
         kw_free(w);
         conn_close(b, c, "response too large to encode");
@@ -511,6 +534,7 @@ void reply_drop(broker *b, reply *r)
 {
     conn *c = r->c;
     if (!c) return;
+    reply_observe(b, r);
     if (r->s) {
         /* An empty ready slot: nothing is written for it. */
         slot_fill(c, r->s, NULL, 0);
@@ -573,7 +597,8 @@ static void dispatch(broker *b, conn *c, const uint8_t *frame, size_t len)
         c->fetches++;
     }
     conn_ref(c);
-    reply r = {.c = c, .s = s, .hdr = q.hdr};
+    b->metrics.requests[bmetrics_api_slot(q.hdr.api_key)]++;
+    reply r = {.c = c, .s = s, .hdr = q.hdr, .t0_us = bclock_us()};
     r.hdr.client_id = NULL;
     blog_debug("%s: %s v%d corr %d", c->peer, kafka_api_name(q.hdr.api_key), q.hdr.api_version,
                q.hdr.correlation_id);
@@ -834,6 +859,8 @@ static void accept_all(broker *b, blistener *l)
             continue;
         }
         c->last_active_ms = bclock_ms();
+        b->metrics.conns_accepted++;
+        b->metrics.conns_open++;
         c->next = b->conns;
         if (b->conns) b->conns->prev = c;
         b->conns = c;

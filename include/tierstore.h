@@ -281,8 +281,25 @@ ts_status ts_verify_offline(const ts_config *cfg, const char *topic, int32_t par
                             ts_verify_cb cb, void *opaque, char *errstr, size_t errlen);
 
 /* ------------------------------------------------------------------------
- * Engine statistics (for the demo, the CLI and benchmarks).
+ * Engine statistics (for the demo, the CLI, benchmarks and the broker's
+ * metrics).
  * ------------------------------------------------------------------------ */
+/* Object-store operations and outcomes counted per request. */
+typedef enum ts_objstore_op {
+    TS_OBJSTORE_OP_PUT = 0,
+    TS_OBJSTORE_OP_GET,
+    TS_OBJSTORE_OP_LIST,
+    TS_OBJSTORE_OP_DELETE,
+    TS_OBJSTORE_OP_HEAD,
+    TS_OBJSTORE_OP_COUNT
+} ts_objstore_op;
+typedef enum ts_objstore_outcome {
+    TS_OBJSTORE_OUTCOME_OK = 0,
+    TS_OBJSTORE_OUTCOME_NOTFOUND, /* TS_E_NOT_FOUND */
+    TS_OBJSTORE_OUTCOME_ERROR,    /* any other failure */
+    TS_OBJSTORE_OUTCOME_COUNT
+} ts_objstore_outcome;
+
 typedef struct ts_engine_stats {
     uint64_t local_bytes;         /* segment + index bytes on local disk */
     uint64_t cache_bytes;         /* chunk cache bytes on local disk */
@@ -295,9 +312,27 @@ typedef struct ts_engine_stats {
     uint64_t cache_misses;
     uint64_t remote_get_bytes;    /* bytes fetched from the object store */
     uint64_t unflushed_records;   /* appended, not yet known fsynced */
+    /* Appended for the broker's metrics (issue 12). */
+    uint64_t cache_evictions;     /* chunks dropped from the chunk cache */
+    /* Object-store requests as the engine issued them (one per ts_objstore_*
+     * call; a streaming upload counts as one put, at its commit), by
+     * operation and outcome, and the payload bytes moved: the cost model. */
+    uint64_t objstore_requests[TS_OBJSTORE_OP_COUNT][TS_OBJSTORE_OUTCOME_COUNT];
+    uint64_t objstore_bytes_put;
+    uint64_t objstore_bytes_got;
 } ts_engine_stats;
 
 void ts_engine_stats_get(ts_engine *eng, ts_engine_stats *out);
+
+/* Remote copy and fetch counters of one partition since it was opened
+ * (KIP-405's RemoteCopy* and RemoteFetch*). copy_bytes are the stored bytes
+ * of every segment object committed, so while nothing remote was deleted
+ * they equal the sum of the placement's stored_bytes of remote segments. */
+typedef struct ts_partition_counters {
+    uint64_t copy_bytes, copy_requests, copy_errors;
+    uint64_t fetch_bytes, fetch_requests, fetch_errors; /* cold reads: raw bytes returned */
+} ts_partition_counters;
+void ts_partition_counters_get(ts_partition *p, ts_partition_counters *out);
 
 #ifdef __cplusplus
 }

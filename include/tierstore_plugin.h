@@ -77,7 +77,7 @@ extern "C" {
 #endif
 
 #define TSP_ABI_MAJOR 1
-#define TSP_ABI_MINOR 0
+#define TSP_ABI_MINOR 1
 #define TSP_ENTRY_SYMBOL "tierstore_plugin_entry"
 
 /* Status codes: literal here so the ABI stays frozen, numerically equal to
@@ -166,7 +166,44 @@ typedef struct tsp_engine_stats {
     uint64_t cache_hits;
     uint64_t cache_misses;
     uint64_t remote_get_bytes;
+    /* --- minor 1 (a minor-0 plugin leaves these as the caller set them) --- */
+    uint64_t cache_evictions;
+    /* Object-store requests by operation and outcome, and payload bytes:
+     * objstore_requests[TSP_OBJSTORE_OP_*][TSP_OBJSTORE_OUTCOME_*]. */
+    uint64_t objstore_requests[5][3];
+    uint64_t objstore_bytes_put;
+    uint64_t objstore_bytes_got;
 } tsp_engine_stats;
+
+#define TSP_OBJSTORE_OP_PUT 0
+#define TSP_OBJSTORE_OP_GET 1
+#define TSP_OBJSTORE_OP_LIST 2
+#define TSP_OBJSTORE_OP_DELETE 3
+#define TSP_OBJSTORE_OP_HEAD 4
+#define TSP_OBJSTORE_OUTCOME_OK 0
+#define TSP_OBJSTORE_OUTCOME_NOTFOUND 1
+#define TSP_OBJSTORE_OUTCOME_ERROR 2
+
+/* Per-partition statistics (minor 1), KIP-405's per-partition set. Counters
+ * count since the partition was opened by this process; sizes and lags are
+ * computed from the placement at the call. */
+typedef struct tsp_partition_stats {
+    uint32_t struct_size;          /* caller sets sizeof(tsp_partition_stats) */
+    uint64_t remote_copy_bytes;    /* stored bytes of segment objects committed */
+    uint64_t remote_copy_requests; /* segment upload attempts */
+    uint64_t remote_copy_errors;   /* attempts that failed (retried later) */
+    uint64_t remote_fetch_bytes;   /* bytes returned by cold reads */
+    uint64_t remote_fetch_requests;
+    uint64_t remote_fetch_errors;
+    uint64_t remote_copy_lag_bytes;    /* closed segments not yet remote */
+    uint64_t remote_copy_lag_segments;
+    uint64_t remote_delete_lag_bytes;  /* remote segments below the log start */
+    uint64_t remote_delete_lag_segments;
+    uint64_t remote_log_bytes;     /* stored bytes of remote segments */
+    uint64_t remote_segments;
+    uint64_t local_log_bytes;      /* raw bytes of segments on local disk */
+    uint64_t local_segments;
+} tsp_partition_stats;
 
 /* The function table, ABI major 1. Never reorder; append at the end. */
 typedef struct tsp_plugin {
@@ -271,6 +308,12 @@ typedef struct tsp_plugin {
      * assumptions: buffers already handed out stay valid). */
     tsp_status (*partition_delete)(tsp_engine *eng, const char *topic, int32_t partition,
                                    char *errstr, size_t errlen);
+
+    /* --- minor 1 -------------------------------------------------------- */
+    /* Fills out (up to out->struct_size bytes, which the caller sets). May
+     * read the partition's placement; thread-safe like placement. */
+    tsp_status (*partition_stats)(tsp_partition *p, tsp_partition_stats *out, char *errstr,
+                                  size_t errlen);
 } tsp_plugin;
 
 /* Whether the table holds `member` (for entries added after minor 0). */

@@ -88,6 +88,28 @@ static ts_status check_prefix(const char *prefix, char *errstr, size_t errlen)
     return TS_OK;
 }
 
+/* Counts one finished request of os; returns st so a wrapper can tail-call. */
+static ts_status count(ts_objstore *os, ts_objstore_op op, ts_status st)
+{
+    ts_objstore_outcome o = st == TS_OK            ? TS_OBJSTORE_OUTCOME_OK
+                            : st == TS_E_NOT_FOUND ? TS_OBJSTORE_OUTCOME_NOTFOUND
+                                                   : TS_OBJSTORE_OUTCOME_ERROR;
+    atomic_fetch_add_explicit(&os->ctr_requests[op][o], 1, memory_order_relaxed);
+    return st;
+}
+
+void ts_objstore_counters_get(ts_objstore *os, ts_objstore_counters *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!os) return;
+    for (int op = 0; op < TS_OBJSTORE_OP_COUNT; op++)
+        for (int o = 0; o < TS_OBJSTORE_OUTCOME_COUNT; o++)
+            out->requests[op][o] = atomic_load_explicit(&os->ctr_requests[op][o],
+                                                        memory_order_relaxed);
+    out->bytes_put = atomic_load_explicit(&os->ctr_bytes_put, memory_order_relaxed);
+    out->bytes_got = atomic_load_explicit(&os->ctr_bytes_got, memory_order_relaxed);
+}
+
 ts_status ts_objstore_open(const char *url, const ts_config *cfg, ts_objstore **out,
                            char *errstr, size_t errlen)
 {
@@ -164,7 +186,9 @@ ts_status ts_objstore_put(ts_objstore *os, const char *key, const void *data, si
     if (flags & ~(unsigned)TS_PUT_IF_NONE_MATCH)
         return ts_err_set(errstr, errlen, TS_E_INVAL, "objstore put of '%s': unknown flags 0x%x",
                           key, flags);
-    return os->ops->put(os, key, data, len, flags, errstr, errlen);
+    st = count(os, TS_OBJSTORE_OP_PUT, os->ops->put(os, key, data, len, flags, errstr, errlen));
+    if (st == TS_OK) atomic_fetch_add_explicit(&os->ctr_bytes_put, len, memory_order_relaxed);
+    return st;
 }
 
 ts_status ts_objstore_writer_open(ts_objstore *os, const char *key, ts_objstore_writer **out,
@@ -175,7 +199,10 @@ ts_status ts_objstore_writer_open(ts_objstore *os, const char *key, ts_objstore_
     *out = NULL;
     ts_status st = check_key(key, "writer_open", errstr, errlen);
     if (st != TS_OK) return st;
-    return os->ops->writer_open(os, key, out, errstr, errlen);
+    st = os->ops->writer_open(os, key, out, errstr, errlen);
+    if (st == TS_OK) (*out)->os = os;
+    else count(os, TS_OBJSTORE_OP_PUT, st);
+    return st;
 }
 
 ts_status ts_objstore_writer_write(ts_objstore_writer *w, const void *data, size_t len,
@@ -185,14 +212,21 @@ ts_status ts_objstore_writer_write(ts_objstore_writer *w, const void *data, size
     if (!len) return TS_OK;
     if (!data)
         return ts_err_set(errstr, errlen, TS_E_INVAL, "objstore writer_write: data is NULL");
-    return w->ops->write(w, data, len, errstr, errlen);
+    ts_status st = w->ops->write(w, data, len, errstr, errlen);
+    /* Counted as written: a multipart upload has sent these bytes even if
+     * its commit later fails, and the store bills them. */
+    if (st == TS_OK && w->os)
+        atomic_fetch_add_explicit(&w->os->ctr_bytes_put, len, memory_order_relaxed);
+    return st;
 }
 
 ts_status ts_objstore_writer_commit(ts_objstore_writer *w, char *errstr, size_t errlen)
 {
     if (!w)
         return ts_err_set(errstr, errlen, TS_E_INVAL, "objstore writer_commit: writer is NULL");
-    return w->ops->commit(w, errstr, errlen);
+    ts_objstore *os = w->os; /* commit frees w */
+    ts_status st = w->ops->commit(w, errstr, errlen);
+    return os ? count(os, TS_OBJSTORE_OP_PUT, st) : st;
 }
 
 void ts_objstore_writer_abort(ts_objstore_writer *w)
@@ -215,7 +249,9 @@ ts_status ts_objstore_get(ts_objstore *os, const char *key, uint64_t offset, uin
         return ts_err_set(errstr, errlen, TS_E_INVAL,
                           "objstore get of '%s': zero-length range at offset %llu", key,
                           (unsigned long long)offset);
-    return os->ops->get(os, key, offset, len, out, out_len, errstr, errlen);
+    st = count(os, TS_OBJSTORE_OP_GET, os->ops->get(os, key, offset, len, out, out_len, errstr, errlen));
+    if (st == TS_OK) atomic_fetch_add_explicit(&os->ctr_bytes_got, *out_len, memory_order_relaxed);
+    return st;
 }
 
 ts_status ts_objstore_head(ts_objstore *os, const char *key, uint64_t *size, char *errstr,
@@ -225,7 +261,7 @@ ts_status ts_objstore_head(ts_objstore *os, const char *key, uint64_t *size, cha
         return ts_err_set(errstr, errlen, TS_E_INVAL, "objstore head: store or size is NULL");
     ts_status st = check_key(key, "head", errstr, errlen);
     if (st != TS_OK) return st;
-    return os->ops->head(os, key, size, errstr, errlen);
+    return count(os, TS_OBJSTORE_OP_HEAD, os->ops->head(os, key, size, errstr, errlen));
 }
 
 ts_status ts_objstore_delete(ts_objstore *os, const char *key, char *errstr, size_t errlen)
@@ -233,7 +269,7 @@ ts_status ts_objstore_delete(ts_objstore *os, const char *key, char *errstr, siz
     if (!os) return ts_err_set(errstr, errlen, TS_E_INVAL, "objstore delete: store is NULL");
     ts_status st = check_key(key, "delete", errstr, errlen);
     if (st != TS_OK) return st;
-    return os->ops->del(os, key, errstr, errlen);
+    return count(os, TS_OBJSTORE_OP_DELETE, os->ops->del(os, key, errstr, errlen));
 }
 
 ts_status ts_objstore_delete_many(ts_objstore *os, const char *const *keys, size_t n,
@@ -249,7 +285,8 @@ ts_status ts_objstore_delete_many(ts_objstore *os, const char *const *keys, size
         ts_status st = check_key(keys[i], "delete_many", errstr, errlen);
         if (st != TS_OK) return ts_err_prefix(errstr, errlen, st, "key %zu of %zu", i + 1, n);
     }
-    if (os->ops->del_many) return os->ops->del_many(os, keys, n, errstr, errlen);
+    if (os->ops->del_many)
+        return count(os, TS_OBJSTORE_OP_DELETE, os->ops->del_many(os, keys, n, errstr, errlen));
     /* Deletes are idempotent, so keep going after a failure: the caller
      * retries the whole batch and every key deleted now is work saved. The
      * first failure is what gets reported. */
@@ -257,7 +294,7 @@ ts_status ts_objstore_delete_many(ts_objstore *os, const char *const *keys, size
     size_t failed = 0;
     char msg[512] = "";
     for (size_t i = 0; i < n; i++) {
-        ts_status st = os->ops->del(os, keys[i], msg, sizeof(msg));
+        ts_status st = count(os, TS_OBJSTORE_OP_DELETE, os->ops->del(os, keys[i], msg, sizeof(msg)));
         if (st == TS_OK) continue;
         if (first == TS_OK) {
             first = st;
@@ -285,5 +322,5 @@ ts_status ts_objstore_list(ts_objstore *os, const char *prefix,
                           prefix);
     ts_status st = check_prefix(prefix, errstr, errlen);
     if (st != TS_OK) return st;
-    return os->ops->list(os, prefix, cb, opaque, errstr, errlen);
+    return count(os, TS_OBJSTORE_OP_LIST, os->ops->list(os, prefix, cb, opaque, errstr, errlen));
 }

@@ -23,6 +23,7 @@
 #ifndef TS_OBJSTORE_H
 #define TS_OBJSTORE_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "tierstore.h"
@@ -55,10 +56,14 @@ typedef struct ts_objstore_ops {
     void (*destroy)(ts_objstore *os);
 } ts_objstore_ops;
 
-/* Every backend's struct begins with this. */
+/* Every backend's struct begins with this (zeroed: backends calloc it). */
 struct ts_objstore {
     const ts_objstore_ops *ops;
     char url[1024]; /* for messages; never holds credentials */
+    /* Counted by the ts_objstore_* wrappers, so every backend is counted
+     * the same way; relaxed atomics, any thread. */
+    _Atomic uint64_t ctr_requests[TS_OBJSTORE_OP_COUNT][TS_OBJSTORE_OUTCOME_COUNT];
+    _Atomic uint64_t ctr_bytes_put, ctr_bytes_got;
 };
 
 typedef struct ts_objstore_writer_ops {
@@ -70,6 +75,7 @@ typedef struct ts_objstore_writer_ops {
 
 struct ts_objstore_writer {
     const ts_objstore_writer_ops *ops;
+    ts_objstore *os; /* set by ts_objstore_writer_open: whose counters it adds to */
 };
 
 /* Opens the store named by url. cfg supplies backend settings (S3 region,
@@ -108,6 +114,13 @@ ts_status ts_objstore_delete_many(ts_objstore *os, const char *const *keys, size
 ts_status ts_objstore_list(ts_objstore *os, const char *prefix,
                            int (*cb)(const char *key, uint64_t size, void *opaque), void *opaque,
                            char *errstr, size_t errlen);
+
+/* Copies os's request counters (see ts_engine_stats). Thread: any. */
+typedef struct ts_objstore_counters {
+    uint64_t requests[TS_OBJSTORE_OP_COUNT][TS_OBJSTORE_OUTCOME_COUNT];
+    uint64_t bytes_put, bytes_got;
+} ts_objstore_counters;
+void ts_objstore_counters_get(ts_objstore *os, ts_objstore_counters *out);
 
 /* Backend constructors (used by ts_objstore_open; exposed for tests). */
 ts_status ts_objstore_fs_open(const char *root_dir, ts_objstore **out, char *errstr,

@@ -3,17 +3,19 @@
 #   scripts/install-deps.sh run    build + run the engine (and broker)
 #   scripts/install-deps.sh test   everything the test suite uses as well:
 #                                  Ceph RGW, the AWS CLI, kcat, librdkafka,
-#                                  confluent-kafka, clang (fuzzers), etcd
+#                                  confluent-kafka, prometheus-client (the
+#                                  /metrics parser), clang (fuzzers), etcd
 #                                  (etcd-server: the etcd client's tests)
 # Packages already installed are not fetched again, so a second run is fast.
 set -euo pipefail
 mode="${1:-run}"
 pkgs=(build-essential cmake pkg-config libzstd-dev libcurl4-openssl-dev libssl-dev
       libcjson-dev zstd ca-certificates librdkafka-dev kcat
-      zlib1g-dev libsnappy-dev liblz4-dev)
+      zlib1g-dev libsnappy-dev liblz4-dev libmicrohttpd-dev)
 if [ "$mode" = "test" ]; then
   pkgs+=(ceph-mon ceph-osd radosgw ceph-common awscli
-         python3-confluent-kafka clang libclang-rt-14-dev procps etcd-server)
+         python3-confluent-kafka python3-prometheus-client clang libclang-rt-14-dev procps
+         etcd-server)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -817,6 +817,14 @@ void ts_engine_stats_get(ts_engine *eng, ts_engine_stats *out)
         out->cache_hits = cs.hits;
         out->cache_misses = cs.misses;
         out->remote_get_bytes = cs.fetched_bytes;
+        out->cache_evictions = cs.evictions;
+    }
+    if (eng->os) {
+        ts_objstore_counters oc;
+        ts_objstore_counters_get(eng->os, &oc);
+        memcpy(out->objstore_requests, oc.requests, sizeof(out->objstore_requests));
+        out->objstore_bytes_put = oc.bytes_put;
+        out->objstore_bytes_got = oc.bytes_got;
     }
     out->uploads_done = atomic_load(&eng->uploads_done);
     out->uploads_failed = atomic_load(&eng->uploads_failed);

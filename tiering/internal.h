@@ -75,6 +75,9 @@ struct ts_partition {
     pthread_mutex_t retention_mu; /* serialises retention passes */
     int64_t missing_logged_ms;  /* mu: last ERROR about a missing object (mono) */
     uint64_t missing_quiet;     /* mu: missing-object reads not logged since */
+    /* ts_partition_counters (upload job, cold reads; any thread reads). */
+    atomic_ullong copy_bytes, copy_requests, copy_errors;
+    atomic_ullong fetch_bytes, fetch_requests, fetch_errors;
 };
 
 struct ts_engine {

@@ -199,11 +199,21 @@ static void upload_job(void *arg)
         .max_batch_bytes = (size_t)p->set.max_batch,
     };
     ts_status st = TS_E_CLOSED;
-    if (!p->deleted) st = ts_uploader_upload_segment(eng->os, p->idx, &req, NULL, err, sizeof(err));
+    ts_segment_meta up; /* the committed entry: its stored bytes are the copy counter's */
+    memset(&up, 0, sizeof(up));
+    if (!p->deleted) st = ts_uploader_upload_segment(eng->os, p->idx, &req, &up, err, sizeof(err));
     ts_segment_meta chk;
     memset(&chk, 0, sizeof(chk));
     int committed = st == TS_OK || (ts_index_lookup_offset(p->idx, s->base_offset, &chk) == TS_OK &&
                                     chk.base_offset == s->base_offset);
+    if (st != TS_E_CLOSED && st != TS_E_NOT_FOUND) {
+        atomic_fetch_add(&p->copy_requests, 1);
+        if (committed)
+            atomic_fetch_add(&p->copy_bytes, st == TS_OK ? up.stored_bytes : chk.stored_bytes);
+        else
+            atomic_fetch_add(&p->copy_errors, 1);
+    }
+    ts_segment_meta_clear(&up);
     ts_segment_meta_clear(&chk);
 
     pthread_mutex_lock(&p->mu);
@@ -948,6 +958,9 @@ ts_status ts_partition_read(ts_partition *p, int64_t offset, size_t max_bytes, u
          * offset, so local+remote ranges are served from local disk. */
         st = ts_reader_read(p->eng->reader, p->idx, offset, max_bytes, first_local, &buf, errstr,
                             errlen);
+        atomic_fetch_add(&p->fetch_requests, 1);
+        if (st == TS_OK) atomic_fetch_add(&p->fetch_bytes, buf.len);
+        else if (st != TS_E_NOT_FOUND) atomic_fetch_add(&p->fetch_errors, 1);
         /* The object of an entry that retention removed while this read
          * ran is gone for a reason: that is a gap like any other. An entry
          * still in the manifest whose object is gone is data loss. */
@@ -1522,4 +1535,16 @@ ts_status ts_partition_placement(ts_partition *p, ts_segment_info **rows, size_t
     ts_index_snapshot_free(remote, nremote);
     if (st) return ts_err_set(errstr, errlen, st, "out of memory");
     return TS_OK;
+}
+
+void ts_partition_counters_get(ts_partition *p, ts_partition_counters *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!p) return;
+    out->copy_bytes = atomic_load(&p->copy_bytes);
+    out->copy_requests = atomic_load(&p->copy_requests);
+    out->copy_errors = atomic_load(&p->copy_errors);
+    out->fetch_bytes = atomic_load(&p->fetch_bytes);
+    out->fetch_requests = atomic_load(&p->fetch_requests);
+    out->fetch_errors = atomic_load(&p->fetch_errors);
 }

@@ -233,6 +233,80 @@ done: /* a failed check lands here too: the engine's threads stop */
     pl->engine_close(eng);
 }
 
+/* Minor 1: partition_stats agrees with the placement (copy bytes are the
+ * stored bytes of the remote rows), a short struct_size is honoured, and the
+ * engine stats carry the object-store counters. */
+TT_TEST(partition_stats)
+{
+    const tsp_plugin *pl = load();
+    TT_ASSERT(pl != NULL);
+    TT_ASSERT(pl->abi_minor >= 1 && TSP_HAS(pl, partition_stats));
+    char err[512] = "";
+    tsp_engine *eng = NULL;
+    TT_CHECK_MSG(open_engine(&eng, "stats", err, sizeof err) == TSP_OK, "open: %s", err);
+    tsp_partition *p = NULL;
+    TT_CHECK_MSG(pl->partition_open(eng, "s1", 0, TSP_PART_CREATE, &p, err, sizeof err) == TSP_OK,
+                 "%s", err);
+    for (int i = 0; i < 40; i++) {
+        size_t blen = 0;
+        uint8_t *b = make_batch(10, 1000 + 100 * i, &blen);
+        TT_CHECK(b != NULL);
+        tsp_status st = pl->append(p, b, blen, NULL, NULL, err, sizeof err);
+        free(b);
+        TT_CHECK_MSG(st == TSP_OK, "append: %s", err);
+    }
+    TT_CHECK_MSG(pl->roll(p, err, sizeof err) == TSP_OK, "%s", err);
+    TT_CHECK_MSG(pl->wait_uploaded(p, 30000, err, sizeof err) == TSP_OK, "%s", err);
+
+    tsp_segment_info *rows = NULL;
+    size_t nrows = 0, rsz = 0;
+    TT_CHECK_MSG(pl->placement(p, &rows, &nrows, &rsz, err, sizeof err) == TSP_OK, "%s", err);
+    uint64_t stored = 0, local = 0, nremote = 0;
+    for (size_t i = 0; i < nrows; i++) {
+        const tsp_segment_info *r = (const tsp_segment_info *)(const void *)((char *)rows + i * rsz);
+        if (r->location == TSP_LOC_REMOTE || r->location == TSP_LOC_LOCAL_REMOTE) {
+            stored += r->stored_bytes;
+            nremote++;
+        }
+        if (r->location == TSP_LOC_LOCAL || r->location == TSP_LOC_LOCAL_REMOTE)
+            local += r->size_bytes;
+    }
+    pl->buffer_free(rows);
+    TT_CHECK(nremote >= 2);
+
+    tsp_partition_stats ps;
+    memset(&ps, 0, sizeof ps);
+    ps.struct_size = sizeof ps;
+    TT_CHECK_MSG(pl->partition_stats(p, &ps, err, sizeof err) == TSP_OK, "%s", err);
+    TT_CHECK_EQ_INT(ps.remote_copy_bytes, stored);
+    TT_CHECK_EQ_INT(ps.remote_log_bytes, stored);
+    TT_CHECK_EQ_INT(ps.remote_segments, nremote);
+    TT_CHECK(ps.remote_copy_requests >= nremote);
+    TT_CHECK_EQ_INT(ps.remote_copy_errors, 0);
+    TT_CHECK_EQ_INT(ps.remote_copy_lag_segments, 0);
+    TT_CHECK_EQ_INT(ps.local_log_bytes, local);
+    TT_CHECK_EQ_INT(ps.remote_delete_lag_segments, 0);
+
+    /* An older host's shorter struct: fields past its size stay untouched. */
+    memset(&ps, 0xab, sizeof ps);
+    ps.struct_size = (uint32_t)offsetof(tsp_partition_stats, remote_copy_requests);
+    TT_CHECK_MSG(pl->partition_stats(p, &ps, err, sizeof err) == TSP_OK, "%s", err);
+    TT_CHECK_EQ_INT(ps.remote_copy_bytes, stored);
+    TT_CHECK(ps.remote_copy_requests == 0xababababababababULL);
+    ps.struct_size = 0;
+    TT_CHECK_EQ_INT(pl->partition_stats(p, &ps, err, sizeof err), TSP_E_INVAL);
+
+    tsp_engine_stats es;
+    memset(&es, 0, sizeof es);
+    es.struct_size = sizeof es;
+    pl->engine_stats(eng, &es);
+    TT_CHECK(es.objstore_requests[TSP_OBJSTORE_OP_PUT][TSP_OBJSTORE_OUTCOME_OK] >= nremote);
+    TT_CHECK(es.objstore_bytes_put >= stored);
+    TT_CHECK_EQ_INT(es.objstore_requests[TSP_OBJSTORE_OP_PUT][TSP_OBJSTORE_OUTCOME_ERROR], 0);
+done:
+    pl->engine_close(eng);
+}
+
 int main(int argc, char **argv)
 {
     /* `--plugin PATH` is ours; every other argument selects tests by name. */
@@ -257,6 +331,7 @@ int main(int argc, char **argv)
     TT_RUN(status_helpers);
     TT_RUN(open_rejects_bad_config);
     TT_RUN(log_lifecycle);
+    TT_RUN(partition_stats);
     if (g_dl) dlclose(g_dl);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);

@@ -238,6 +238,20 @@ static tsp_status m_delete(tsp_engine *e, const char *topic, int32_t id, char *e
     return TSP_OK;
 }
 
+/* Everything is local: local size only, no remote counters. */
+static tsp_status m_pstats(tsp_partition *p, tsp_partition_stats *out, char *err, size_t errlen)
+{
+    if (!p || !out || out->struct_size < sizeof(uint32_t)) return TSP_E_INVAL;
+    tsp_partition_stats full = {.struct_size = out->struct_size};
+    pthread_mutex_lock(&g_eng->mu);
+    for (size_t i = 0; i < p->n; i++) full.local_log_bytes += p->b[i].len;
+    full.local_segments = 1;
+    pthread_mutex_unlock(&g_eng->mu);
+    size_t k = out->struct_size < sizeof(full) ? out->struct_size : sizeof(full);
+    memcpy(out, &full, k);
+    return TSP_OK;
+}
+
 static const tsp_plugin g_mem = {
     .abi_major = 1, .abi_minor = TSP_ABI_MINOR, .struct_size = sizeof(tsp_plugin),
     .impl_name = "memplugin", .impl_version = "test",
@@ -247,6 +261,7 @@ static const tsp_plugin g_mem = {
     .topic_partitions = m_parts, .append = m_append, .read = m_read, .flush = m_ok,
     .roll = m_ok, .wait_uploaded = m_wait, .enforce_retention = m_ok, .offsets = m_offsets,
     .offset_for_time = m_oft, .placement = m_placement, .partition_delete = m_delete,
+    .partition_stats = m_pstats,
 };
 
 __attribute__((visibility("default"))) const tsp_plugin *

@@ -587,6 +587,55 @@ TT_TEST(fs_enospc_maps_to_nospace)
     TT_ASSERT_EQ_INT(WEXITSTATUS(ws), 0);
 }
 
+/* ---- request counters (the broker's object-store metrics) --------------- */
+
+#define REQS(c, op, out) ((c).requests[TS_OBJSTORE_OP_##op][TS_OBJSTORE_OUTCOME_##out])
+
+/* Every wrapper counts one request by outcome, and payload bytes put/got;
+ * a streaming upload is one put, counted at its commit. */
+TT_TEST(fs_request_counters)
+{
+    char dir[512];
+    ts_objstore *os = open_fs(dir, sizeof(dir), "os-counters");
+    ts_objstore_counters c;
+    ts_objstore_counters_get(os, &c);
+    TT_ASSERT_EQ_INT(REQS(c, PUT, OK) + REQS(c, GET, OK) + c.bytes_put + c.bytes_got, 0);
+    TT_OKE(ts_objstore_put(os, "k/one", "12345", 5, 0, ERR), g_err);
+    TT_ASSERT_EQ_INT(ts_objstore_put(os, "k/one", "x", 1, TS_PUT_IF_NONE_MATCH, ERR), TS_E_EXISTS);
+    ts_objstore_writer *w = NULL;
+    TT_OKE(ts_objstore_writer_open(os, "k/two", &w, ERR), g_err);
+    TT_OKE(ts_objstore_writer_write(w, "abc", 3, ERR), g_err);
+    TT_OKE(ts_objstore_writer_write(w, "defg", 4, ERR), g_err);
+    TT_OKE(ts_objstore_writer_commit(w, ERR), g_err);
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    TT_OKE(ts_objstore_get(os, "k/two", 1, 3, &buf, &n, ERR), g_err);
+    free(buf);
+    TT_ASSERT_EQ_INT(ts_objstore_get(os, "k/none", 0, 1, &buf, &n, ERR), TS_E_NOT_FOUND);
+    uint64_t size = 0;
+    TT_OKE(ts_objstore_head(os, "k/one", &size, ERR), g_err);
+    TT_ASSERT_EQ_INT(ts_objstore_head(os, "k/none", &size, ERR), TS_E_NOT_FOUND);
+    listing l;
+    memset(&l, 0, sizeof(l));
+    TT_OKE(list_all(os, "k/", &l), g_err);
+    TT_OKE(ts_objstore_delete(os, "k/one", ERR), g_err);
+    /* a key the front door refuses never reaches a backend: not counted */
+    TT_ASSERT_EQ_INT(ts_objstore_get(os, "../x", 0, 1, &buf, &n, ERR), TS_E_INVAL);
+    ts_objstore_counters_get(os, &c);
+    TT_ASSERT_EQ_INT(REQS(c, PUT, OK), 2);
+    TT_ASSERT_EQ_INT(REQS(c, PUT, ERROR), 1); /* the conditional put that found the key */
+    TT_ASSERT_EQ_INT(REQS(c, GET, OK), 1);
+    TT_ASSERT_EQ_INT(REQS(c, GET, NOTFOUND), 1);
+    TT_ASSERT_EQ_INT(REQS(c, GET, ERROR), 0);
+    TT_ASSERT_EQ_INT(REQS(c, HEAD, OK), 1);
+    TT_ASSERT_EQ_INT(REQS(c, HEAD, NOTFOUND), 1);
+    TT_ASSERT_EQ_INT(REQS(c, LIST, OK), 1);
+    TT_ASSERT_EQ_INT(REQS(c, DELETE, OK), 1);
+    TT_ASSERT_EQ_INT(c.bytes_put, 5 + 7);
+    TT_ASSERT_EQ_INT(c.bytes_got, 3);
+    cleanup(os, dir);
+}
+
 int main(int argc, char **argv)
 {
     TT_INIT(argc, argv);
@@ -605,5 +654,6 @@ int main(int argc, char **argv)
     TT_RUN(fs_delete_many);
     TT_RUN(fs_concurrent_put_get_delete);
     TT_RUN(fs_enospc_maps_to_nospace);
+    TT_RUN(fs_request_counters);
     return tt_summary();
 }
