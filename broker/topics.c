@@ -46,14 +46,37 @@ static void free_parts(bpart *parts, int32_t n)
     free(parts);
 }
 
+/* Frees the strings of n properties (not the array: it may be on the stack). */
+static void props_free(bprop *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(p[i].key);
+        free(p[i].value);
+    }
+}
+
+/* Copies n properties into a new array (*out, NULL when n is 0), a NULL
+ * value as "". *nout counts the entries filled, so that props_free(*out,
+ * *nout) cleans up also after a failure. 0, or -1 when out of memory. */
+static int props_copy(const bprop *src, size_t n, bprop **out, size_t *nout)
+{
+    *nout = 0;
+    *out = n ? calloc(n, sizeof(**out)) : NULL;
+    if (n && !*out) return -1;
+    for (size_t i = 0; i < n; i++) {
+        (*out)[i].key = strdup(src[i].key);
+        (*out)[i].value = strdup(src[i].value ? src[i].value : "");
+        (*nout)++;
+        if (!(*out)[i].key || !(*out)[i].value) return -1;
+    }
+    return 0;
+}
+
 static void topic_free(btopic *t)
 {
     if (!t) return;
     free_parts(t->parts, t->npartitions);
-    for (size_t i = 0; i < t->nconfigs; i++) {
-        free(t->configs[i].key);
-        free(t->configs[i].value);
-    }
+    props_free(t->configs, t->nconfigs);
     free(t->configs);
     free(t->name);
     free(t);
@@ -72,14 +95,7 @@ static int topic_link(broker *b, const char *name, int32_t nparts, bpart *parts,
     t->parts = parts;
     t->npartitions = nparts;
     t->name = strdup(name);
-    t->configs = ncfg ? calloc(ncfg, sizeof(*t->configs)) : NULL;
-    if (!t->name || (ncfg && !t->configs)) goto oom;
-    for (size_t i = 0; i < ncfg; i++) {
-        t->configs[i].key = strdup(cfg[i].key);
-        t->configs[i].value = strdup(cfg[i].value ? cfg[i].value : "");
-        t->nconfigs++;
-        if (!t->configs[i].key || !t->configs[i].value) goto oom;
-    }
+    if (!t->name || props_copy(cfg, ncfg, &t->configs, &t->nconfigs)) goto oom;
     t->next = b->topics;
     b->topics = t;
     return KAFKA_NONE;
@@ -314,10 +330,7 @@ static topic_job *opening_find(broker *b, const char *name)
 
 static void job_free(topic_job *j)
 {
-    for (size_t i = 0; i < j->ncfg; i++) {
-        free(j->cfg[i].key);
-        free(j->cfg[i].value);
-    }
+    props_free(j->cfg, j->ncfg);
     free(j->cfg);
     free_parts(j->parts, j->nparts);
     free(j->name);
@@ -466,14 +479,7 @@ static topic_job *job_start(broker *b, const char *name, int lookup, int explici
     j->create_n = create_n;
     j->wtail = &j->waiters;
     j->name = strdup(name);
-    j->cfg = ncfg ? calloc(ncfg, sizeof(*j->cfg)) : NULL;
-    if (!j->name || (ncfg && !j->cfg)) goto oom;
-    for (size_t i = 0; i < ncfg; i++) {
-        j->cfg[i].key = strdup(cfg[i].key);
-        j->cfg[i].value = strdup(cfg[i].value ? cfg[i].value : "");
-        j->ncfg++;
-        if (!j->cfg[i].key || !j->cfg[i].value) goto oom;
-    }
+    if (!j->name || props_copy(cfg, ncfg, &j->cfg, &j->ncfg)) goto oom;
     j->next = b->opening;
     b->opening = j;
     b->nopening++;
@@ -1009,10 +1015,7 @@ int meta_load(broker *b, char *err, size_t errlen)
         }
         char msg[512] = "";
         int rc = topic_register(b, name, atoi(np), cfg, ncfg, msg, sizeof msg);
-        for (size_t i = 0; i < ncfg; i++) {
-            free(cfg[i].key);
-            free(cfg[i].value);
-        }
+        props_free(cfg, ncfg);
         if (rc != KAFKA_NONE) {
             snprintf(err, errlen, "opening topic %s from %s: %s", name, path, msg);
             free(data);
