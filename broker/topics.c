@@ -986,8 +986,9 @@ static size_t offsets_load_v0(broker *b, char *data)
     return count;
 }
 
-/* Startup, loop thread (before serving). */
-int meta_load(broker *b, char *err, size_t errlen)
+/* The topics file: one line a topic, name, partition count and its
+ * hex-encoded configuration overrides, tab-separated. */
+static int meta_load_topics(broker *b, char *err, size_t errlen)
 {
     char path[1200];
     snprintf(path, sizeof path, "%s/topics", b->meta_dir);
@@ -1023,10 +1024,16 @@ int meta_load(broker *b, char *err, size_t errlen)
         }
     }
     free(data);
+    return 0;
+}
 
+/* The committed-offsets log (or its older whole-file form). */
+static int meta_load_offsets(broker *b, char *err, size_t errlen)
+{
+    char path[1200];
     snprintf(path, sizeof path, "%s/offsets", b->meta_dir);
     size_t len = 0, count = 0, bad = 0;
-    data = slurp(path, &len);
+    char *data = slurp(path, &len);
     if (!data && access(path, F_OK) == 0) {
         snprintf(err, errlen, "cannot read %s (more than %u bytes?)", path, META_OFFSETS_MAX);
         return -1;
@@ -1055,9 +1062,16 @@ int meta_load(broker *b, char *err, size_t errlen)
      * older file. */
     b->offsets_logged = count + bad;
     b->offsets_rewrite = 1;
+    return 0;
+}
 
+/* The producer-id counter: one decimal, above every id handed out. */
+static int meta_load_producer_ids(broker *b, char *err, size_t errlen)
+{
+    char path[1200];
+    size_t len = 0;
     snprintf(path, sizeof path, "%s/producer-ids", b->meta_dir);
-    data = slurp(path, &len);
+    char *data = slurp(path, &len);
     b->next_producer_id = PRODUCER_ID_FIRST;
     if (data) {
         int64_t v;
@@ -1078,4 +1092,12 @@ int meta_load(broker *b, char *err, size_t errlen)
     }
     b->producer_id_limit = b->next_producer_id; /* nothing of a new block handed out yet */
     return 0;
+}
+
+/* Startup, loop thread (before serving). */
+int meta_load(broker *b, char *err, size_t errlen)
+{
+    if (meta_load_topics(b, err, errlen)) return -1;
+    if (meta_load_offsets(b, err, errlen)) return -1;
+    return meta_load_producer_ids(b, err, errlen);
 }
