@@ -31,6 +31,12 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The demo encodes its batches itself (zigzag varints, big-endian fields,
+ * CRC-32C) instead of calling common/batch.c, on purpose: it uses only the
+ * public API, and an encoder written apart from the engine's parser
+ * cross-checks it, where a shared helper would carry one bug to both sides.
+ * (duplicates pairs put_varint with common/batch.c; the pair is kept.) */
+
 /* Varint/zigzag writer for the record format (Kafka's record v2). */
 static size_t put_varint(uint8_t *p, int64_t v)
 {
