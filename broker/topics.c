@@ -111,6 +111,17 @@ static int in_list(const int32_t *v, size_t n, int32_t x)
     return 0;
 }
 
+/* Opens (creating it if need be) partition i of a topic into *p and
+ * rebuilds its producer state from its log. Blocking. */
+static tsp_status part_open(broker *b, const char *name, int32_t i, bpart *p, char *err,
+                            size_t errlen)
+{
+    p->index = i;
+    tsp_status st = b->pl->partition_open(b->eng, name, i, TSP_PART_CREATE, &p->h, err, errlen);
+    if (st == TSP_OK) idempotence_rebuild(b, p);
+    return st;
+}
+
 /* Opens partitions [0, n) of a topic into parts and rebuilds their producer
  * state. When one fails, the partitions this call created (`undo`: every
  * index not in existing[]) are deleted again, so that a create that fails
@@ -123,13 +134,8 @@ static tsp_status open_partitions(broker *b, const char *name, int32_t n, bpart 
 {
     for (int32_t i = 0; i < n; i++) {
         char err[512] = "";
-        parts[i].index = i;
-        tsp_status st = b->pl->partition_open(b->eng, name, i, TSP_PART_CREATE, &parts[i].h, err,
-                                              sizeof err);
-        if (st == TSP_OK) {
-            idempotence_rebuild(b, &parts[i]);
-            continue;
-        }
+        tsp_status st = part_open(b, name, i, &parts[i], err, sizeof err);
+        if (st == TSP_OK) continue;
         blog_error("opening %s-%d of %d: %s: %s", name, i, n, b->pl->status_name(st), err);
         snprintf(msg, msglen, "opening partition %d of %d: %s", i, n, err);
         int32_t removed = 0;
@@ -168,13 +174,8 @@ static int topic_register(broker *b, const char *name, int32_t nparts, const bpr
     if (!parts) return KAFKA_UNKNOWN_SERVER_ERROR;
     for (int32_t i = 0; i < nparts; i++) {
         char err[512] = "";
-        parts[i].index = i;
-        tsp_status st = b->pl->partition_open(b->eng, name, i, TSP_PART_CREATE, &parts[i].h, err,
-                                              sizeof err);
-        if (st == TSP_OK) {
-            idempotence_rebuild(b, &parts[i]);
-            continue;
-        }
+        tsp_status st = part_open(b, name, i, &parts[i], err, sizeof err);
+        if (st == TSP_OK) continue;
         blog_error("opening %s-%d: %s: %s; the partition stays offline (its requests answer "
                    "KAFKA_STORAGE_ERROR) until the broker restarts with it repaired",
                    name, i, b->pl->status_name(st), err);
