@@ -119,10 +119,9 @@ int group_set_offset(bgroup *g, const char *topic, int32_t partition, int64_t of
     return added;
 }
 
-static void member_free(broker *b, bmember *m)
+/* Frees the protocols a member offered in its last JoinGroup. */
+static void protocols_free(bmember *m)
 {
-    if (m->has_join) reply_drop(b, &m->join);
-    if (m->has_sync) reply_drop(b, &m->sync);
     for (int i = 0; i < m->nprotocols; i++) {
         free(m->proto_names[i]);
         free(m->proto_meta[i]);
@@ -130,6 +129,14 @@ static void member_free(broker *b, bmember *m)
     free(m->proto_names);
     free(m->proto_meta);
     free(m->proto_len);
+    m->nprotocols = 0;
+}
+
+static void member_free(broker *b, bmember *m)
+{
+    if (m->has_join) reply_drop(b, &m->join);
+    if (m->has_sync) reply_drop(b, &m->sync);
+    protocols_free(m);
     free(m->assignment);
     free(m->client_id);
     free(m->id);
@@ -427,14 +434,7 @@ void handle_FindCoordinator(broker *b, reply *r, kafka_request *q)
 
 static int set_protocols(bmember *m, const kafka_JoinGroupRequest *jq)
 {
-    for (int i = 0; i < m->nprotocols; i++) {
-        free(m->proto_names[i]);
-        free(m->proto_meta[i]);
-    }
-    free(m->proto_names);
-    free(m->proto_meta);
-    free(m->proto_len);
-    m->nprotocols = 0;
+    protocols_free(m);
     int n = jq->nprotocols;
     m->proto_names = calloc((size_t)(n ? n : 1), sizeof(char *));
     m->proto_meta = calloc((size_t)(n ? n : 1), sizeof(uint8_t *));

@@ -158,16 +158,22 @@ struct bpool {
     pthread_t th[64];
 };
 
+/* Appends j to the queue (*head, *tail); the caller holds its mutex. */
+static void jobq_push(bjob **head, bjob **tail, bjob *j)
+{
+    j->next = NULL;
+    if (*tail)
+        (*tail)->next = j;
+    else
+        *head = j;
+    *tail = j;
+}
+
 /* Queues j for its `done` on the loop and wakes the loop. Any thread. */
 static void done_queue(broker *b, bjob *j)
 {
-    j->next = NULL;
     pthread_mutex_lock(&b->done_mu);
-    if (b->done_tail)
-        b->done_tail->next = j;
-    else
-        b->done_head = j;
-    b->done_tail = j;
+    jobq_push(&b->done_head, &b->done_tail, j);
     pthread_mutex_unlock(&b->done_mu);
     uint64_t one = 1;
     ssize_t w = write(b->evfd, &one, sizeof one);
@@ -217,13 +223,8 @@ bpool *bpool_create(broker *b, const char *name, int nthreads)
 void bpool_submit(bpool *p, bjob *j)
 {
     p->b->jobs_inflight++;
-    j->next = NULL;
     pthread_mutex_lock(&p->mu);
-    if (p->tail)
-        p->tail->next = j;
-    else
-        p->head = j;
-    p->tail = j;
+    jobq_push(&p->head, &p->tail, j);
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
 }

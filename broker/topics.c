@@ -46,14 +46,37 @@ static void free_parts(bpart *parts, int32_t n)
     free(parts);
 }
 
+/* Frees the strings of n properties (not the array: it may be on the stack). */
+static void props_free(bprop *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(p[i].key);
+        free(p[i].value);
+    }
+}
+
+/* Copies n properties into a new array (*out, NULL when n is 0), a NULL
+ * value as "". *nout counts the entries filled, so that props_free(*out,
+ * *nout) cleans up also after a failure. 0, or -1 when out of memory. */
+static int props_copy(const bprop *src, size_t n, bprop **out, size_t *nout)
+{
+    *nout = 0;
+    *out = n ? calloc(n, sizeof(**out)) : NULL;
+    if (n && !*out) return -1;
+    for (size_t i = 0; i < n; i++) {
+        (*out)[i].key = strdup(src[i].key);
+        (*out)[i].value = strdup(src[i].value ? src[i].value : "");
+        (*nout)++;
+        if (!(*out)[i].key || !(*out)[i].value) return -1;
+    }
+    return 0;
+}
+
 static void topic_free(btopic *t)
 {
     if (!t) return;
     free_parts(t->parts, t->npartitions);
-    for (size_t i = 0; i < t->nconfigs; i++) {
-        free(t->configs[i].key);
-        free(t->configs[i].value);
-    }
+    props_free(t->configs, t->nconfigs);
     free(t->configs);
     free(t->name);
     free(t);
@@ -72,14 +95,7 @@ static int topic_link(broker *b, const char *name, int32_t nparts, bpart *parts,
     t->parts = parts;
     t->npartitions = nparts;
     t->name = strdup(name);
-    t->configs = ncfg ? calloc(ncfg, sizeof(*t->configs)) : NULL;
-    if (!t->name || (ncfg && !t->configs)) goto oom;
-    for (size_t i = 0; i < ncfg; i++) {
-        t->configs[i].key = strdup(cfg[i].key);
-        t->configs[i].value = strdup(cfg[i].value ? cfg[i].value : "");
-        t->nconfigs++;
-        if (!t->configs[i].key || !t->configs[i].value) goto oom;
-    }
+    if (!t->name || props_copy(cfg, ncfg, &t->configs, &t->nconfigs)) goto oom;
     t->next = b->topics;
     b->topics = t;
     return KAFKA_NONE;
@@ -95,6 +111,17 @@ static int in_list(const int32_t *v, size_t n, int32_t x)
     return 0;
 }
 
+/* Opens (creating it if need be) partition i of a topic into *p and
+ * rebuilds its producer state from its log. Blocking. */
+static tsp_status part_open(broker *b, const char *name, int32_t i, bpart *p, char *err,
+                            size_t errlen)
+{
+    p->index = i;
+    tsp_status st = b->pl->partition_open(b->eng, name, i, TSP_PART_CREATE, &p->h, err, errlen);
+    if (st == TSP_OK) idempotence_rebuild(b, p);
+    return st;
+}
+
 /* Opens partitions [0, n) of a topic into parts and rebuilds their producer
  * state. When one fails, the partitions this call created (`undo`: every
  * index not in existing[]) are deleted again, so that a create that fails
@@ -107,13 +134,8 @@ static tsp_status open_partitions(broker *b, const char *name, int32_t n, bpart 
 {
     for (int32_t i = 0; i < n; i++) {
         char err[512] = "";
-        parts[i].index = i;
-        tsp_status st = b->pl->partition_open(b->eng, name, i, TSP_PART_CREATE, &parts[i].h, err,
-                                              sizeof err);
-        if (st == TSP_OK) {
-            idempotence_rebuild(b, &parts[i]);
-            continue;
-        }
+        tsp_status st = part_open(b, name, i, &parts[i], err, sizeof err);
+        if (st == TSP_OK) continue;
         blog_error("opening %s-%d of %d: %s: %s", name, i, n, b->pl->status_name(st), err);
         snprintf(msg, msglen, "opening partition %d of %d: %s", i, n, err);
         int32_t removed = 0;
@@ -152,13 +174,8 @@ static int topic_register(broker *b, const char *name, int32_t nparts, const bpr
     if (!parts) return KAFKA_UNKNOWN_SERVER_ERROR;
     for (int32_t i = 0; i < nparts; i++) {
         char err[512] = "";
-        parts[i].index = i;
-        tsp_status st = b->pl->partition_open(b->eng, name, i, TSP_PART_CREATE, &parts[i].h, err,
-                                              sizeof err);
-        if (st == TSP_OK) {
-            idempotence_rebuild(b, &parts[i]);
-            continue;
-        }
+        tsp_status st = part_open(b, name, i, &parts[i], err, sizeof err);
+        if (st == TSP_OK) continue;
         blog_error("opening %s-%d: %s: %s; the partition stays offline (its requests answer "
                    "KAFKA_STORAGE_ERROR) until the broker restarts with it repaired",
                    name, i, b->pl->status_name(st), err);
@@ -314,10 +331,7 @@ static topic_job *opening_find(broker *b, const char *name)
 
 static void job_free(topic_job *j)
 {
-    for (size_t i = 0; i < j->ncfg; i++) {
-        free(j->cfg[i].key);
-        free(j->cfg[i].value);
-    }
+    props_free(j->cfg, j->ncfg);
     free(j->cfg);
     free_parts(j->parts, j->nparts);
     free(j->name);
@@ -466,14 +480,7 @@ static topic_job *job_start(broker *b, const char *name, int lookup, int explici
     j->create_n = create_n;
     j->wtail = &j->waiters;
     j->name = strdup(name);
-    j->cfg = ncfg ? calloc(ncfg, sizeof(*j->cfg)) : NULL;
-    if (!j->name || (ncfg && !j->cfg)) goto oom;
-    for (size_t i = 0; i < ncfg; i++) {
-        j->cfg[i].key = strdup(cfg[i].key);
-        j->cfg[i].value = strdup(cfg[i].value ? cfg[i].value : "");
-        j->ncfg++;
-        if (!j->cfg[i].key || !j->cfg[i].value) goto oom;
-    }
+    if (!j->name || props_copy(cfg, ncfg, &j->cfg, &j->ncfg)) goto oom;
     j->next = b->opening;
     b->opening = j;
     b->nopening++;
@@ -980,8 +987,9 @@ static size_t offsets_load_v0(broker *b, char *data)
     return count;
 }
 
-/* Startup, loop thread (before serving). */
-int meta_load(broker *b, char *err, size_t errlen)
+/* The topics file: one line a topic, name, partition count and its
+ * hex-encoded configuration overrides, tab-separated. */
+static int meta_load_topics(broker *b, char *err, size_t errlen)
 {
     char path[1200];
     snprintf(path, sizeof path, "%s/topics", b->meta_dir);
@@ -1009,10 +1017,7 @@ int meta_load(broker *b, char *err, size_t errlen)
         }
         char msg[512] = "";
         int rc = topic_register(b, name, atoi(np), cfg, ncfg, msg, sizeof msg);
-        for (size_t i = 0; i < ncfg; i++) {
-            free(cfg[i].key);
-            free(cfg[i].value);
-        }
+        props_free(cfg, ncfg);
         if (rc != KAFKA_NONE) {
             snprintf(err, errlen, "opening topic %s from %s: %s", name, path, msg);
             free(data);
@@ -1020,10 +1025,16 @@ int meta_load(broker *b, char *err, size_t errlen)
         }
     }
     free(data);
+    return 0;
+}
 
+/* The committed-offsets log (or its older whole-file form). */
+static int meta_load_offsets(broker *b, char *err, size_t errlen)
+{
+    char path[1200];
     snprintf(path, sizeof path, "%s/offsets", b->meta_dir);
     size_t len = 0, count = 0, bad = 0;
-    data = slurp(path, &len);
+    char *data = slurp(path, &len);
     if (!data && access(path, F_OK) == 0) {
         snprintf(err, errlen, "cannot read %s (more than %u bytes?)", path, META_OFFSETS_MAX);
         return -1;
@@ -1052,9 +1063,16 @@ int meta_load(broker *b, char *err, size_t errlen)
      * older file. */
     b->offsets_logged = count + bad;
     b->offsets_rewrite = 1;
+    return 0;
+}
 
+/* The producer-id counter: one decimal, above every id handed out. */
+static int meta_load_producer_ids(broker *b, char *err, size_t errlen)
+{
+    char path[1200];
+    size_t len = 0;
     snprintf(path, sizeof path, "%s/producer-ids", b->meta_dir);
-    data = slurp(path, &len);
+    char *data = slurp(path, &len);
     b->next_producer_id = PRODUCER_ID_FIRST;
     if (data) {
         int64_t v;
@@ -1075,4 +1093,12 @@ int meta_load(broker *b, char *err, size_t errlen)
     }
     b->producer_id_limit = b->next_producer_id; /* nothing of a new block handed out yet */
     return 0;
+}
+
+/* Startup, loop thread (before serving). */
+int meta_load(broker *b, char *err, size_t errlen)
+{
+    if (meta_load_topics(b, err, errlen)) return -1;
+    if (meta_load_offsets(b, err, errlen)) return -1;
+    return meta_load_producer_ids(b, err, errlen);
 }

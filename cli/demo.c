@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cli_args.h"
+#include "demo_disk.h"
 #include "demo_events.h"
 #include "tierstore.h"
 
@@ -29,6 +30,12 @@ static int64_t now_ms(void)
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+/* The demo encodes its batches itself (zigzag varints, big-endian fields,
+ * CRC-32C) instead of calling common/batch.c, on purpose: it uses only the
+ * public API, and an encoder written apart from the engine's parser
+ * cross-checks it, where a shared helper would carry one bug to both sides.
+ * (duplicates pairs put_varint with common/batch.c; the pair is kept.) */
 
 /* Varint/zigzag writer for the record format (Kafka's record v2). */
 static size_t put_varint(uint8_t *p, int64_t v)
@@ -121,19 +128,6 @@ static void human(uint64_t b, char *out, size_t n)
     if (b >= (1ull << 30)) snprintf(out, n, "%.2f GiB", b / 1073741824.0);
     else if (b >= (1ull << 20)) snprintf(out, n, "%.1f MiB", b / 1048576.0);
     else snprintf(out, n, "%.1f KiB", b / 1024.0);
-}
-
-static uint64_t du(const char *dir)
-{
-    char cmd[1200];
-    snprintf(cmd, sizeof(cmd), "du -sb '%s' 2>/dev/null", dir);
-    FILE *f = popen(cmd, "r");
-    unsigned long long v = 0;
-    if (f) {
-        if (fscanf(f, "%llu", &v) != 1) v = 0;
-        pclose(f);
-    }
-    return v;
 }
 
 /* What the demo writes, where, and what it wrote (for the read-back). */
@@ -231,7 +225,7 @@ static int open_demo(demo *d)
 /* One line of progress: written, local disk (peak kept), remote. */
 static void report_progress(demo *d)
 {
-    uint64_t l = du(d->data);
+    uint64_t l = demo_du(d->data, NULL);
     if (l > d->peak_local) d->peak_local = l;
     ts_engine_stats st;
     ts_engine_stats_get(d->eng, &st);
@@ -288,7 +282,7 @@ static int write_all(demo *d)
             fprintf(stderr, "tierstore-demo: retention of events-%d: %s\n", p, err);
     }
     d->write_ms = now_ms() - t0;
-    d->local_written = du(d->data);
+    d->local_written = demo_du(d->data, NULL);
     if (d->local_written > d->peak_local) d->peak_local = d->local_written;
     return 0;
 }

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cli_args.h"
+#include "demo_disk.h"
 #include "demo_events.h"
 
 static int64_t now_ms(void)
@@ -124,20 +125,6 @@ static int placement(const char *tierctl, const char *cfg, const char *topic, pl
     }
     cJSON_Delete(arr);
     return 0;
-}
-
-static unsigned long long du(const char *dir, const char *exclude)
-{
-    char cmd[2048];
-    snprintf(cmd, sizeof(cmd), "du -sb %s%s '%s' 2>/dev/null", exclude ? "--exclude=" : "",
-             exclude ? exclude : "", dir);
-    FILE *f = popen(cmd, "r");
-    unsigned long long v = 0;
-    if (f) {
-        if (fscanf(f, "%llu", &v) != 1) v = 0;
-        pclose(f);
-    }
-    return v;
 }
 
 /* The run's arguments and what it produced and consumed. */
@@ -311,8 +298,8 @@ static int print_summary(const kdemo *d)
     if (d->data_dir) {
         char cdir[4096];
         snprintf(cdir, sizeof(cdir), "%s/.chunk-cache", d->data_dir);
-        local = du(d->data_dir, ".chunk-cache");
-        cache = du(cdir, NULL);
+        local = demo_du(d->data_dir, ".chunk-cache");
+        cache = demo_du(cdir, NULL);
     }
     place pl = {0};
     placement(d->tierctl, d->cfg, d->topic, &pl);

@@ -488,20 +488,26 @@ static const prop *must_prop(const char *key)
     return p;
 }
 
-/* The by-name getters read the typed fields too, so both views agree. */
-int64_t ts_config_get_int(const ts_config *cfg, const char *key)
+/* The by-name getters read the typed fields too, so both views agree:
+ * copies key's field into out when the key is of that type (else out keeps
+ * the caller's zero). */
+static void get_typed(const ts_config *cfg, const char *key, ct_type type, void *out, size_t n)
 {
     const prop *p = must_prop(key);
+    if (p->type == type) memcpy(out, (const char *)ts_config_settings(cfg) + p->off, n);
+}
+
+int64_t ts_config_get_int(const ts_config *cfg, const char *key)
+{
     int64_t v = 0;
-    if (p->type == CT_INT) memcpy(&v, (const char *)ts_config_settings(cfg) + p->off, sizeof(v));
+    get_typed(cfg, key, CT_INT, &v, sizeof(v));
     return v;
 }
 
 int ts_config_get_bool(const ts_config *cfg, const char *key)
 {
-    const prop *p = must_prop(key);
     int b = 0;
-    if (p->type == CT_BOOL) memcpy(&b, (const char *)ts_config_settings(cfg) + p->off, sizeof(b));
+    get_typed(cfg, key, CT_BOOL, &b, sizeof(b));
     return b;
 }
 

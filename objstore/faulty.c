@@ -164,6 +164,18 @@ static int parse_ops(const char *s, size_t n, unsigned *out)
     return 1;
 }
 
+/* The field of the option named (name, nl) when it is one of the
+ * probabilities, else NULL: they all parse the same way. */
+static double *rate_field(ts_faulty_opts *o, const char *name, size_t nl)
+{
+    if (slice_eq(name, nl, "err_rate")) return &o->err_rate;
+    if (slice_eq(name, nl, "fatal_rate")) return &o->fatal_rate;
+    if (slice_eq(name, nl, "latency_rate")) return &o->latency_rate;
+    if (slice_eq(name, nl, "truncate_rate")) return &o->truncate_rate;
+    if (slice_eq(name, nl, "corrupt_rate")) return &o->corrupt_rate;
+    return NULL;
+}
+
 ts_status ts_faulty_opts_parse(const char *query, ts_faulty_opts *opts, char *errstr,
                                size_t errlen)
 {
@@ -187,6 +199,7 @@ ts_status ts_faulty_opts_parse(const char *query, ts_faulty_opts *opts, char *er
         const char *v = eq ? eq + 1 : pend;
         size_t vl = (size_t)(pend - v);
         uint64_t u = 0;
+        double *rate;
         if (nl == 0 && !eq) { /* "a=1&&b=2" or a trailing '&' */
             p = pend + (amp ? 1 : 0);
             continue;
@@ -201,21 +214,9 @@ ts_status ts_faulty_opts_parse(const char *query, ts_faulty_opts *opts, char *er
         } else if (slice_eq(name, nl, "ops")) {
             why = "expected a comma-separated list of put, get, head, delete, list, writer, all";
             if (!parse_ops(v, vl, &o.ops)) goto fail;
-        } else if (slice_eq(name, nl, "err_rate")) {
+        } else if ((rate = rate_field(&o, name, nl))) {
             why = "expected a probability in [0, 1]";
-            if (!parse_rate(v, vl, &o.err_rate)) goto fail;
-        } else if (slice_eq(name, nl, "fatal_rate")) {
-            why = "expected a probability in [0, 1]";
-            if (!parse_rate(v, vl, &o.fatal_rate)) goto fail;
-        } else if (slice_eq(name, nl, "latency_rate")) {
-            why = "expected a probability in [0, 1]";
-            if (!parse_rate(v, vl, &o.latency_rate)) goto fail;
-        } else if (slice_eq(name, nl, "truncate_rate")) {
-            why = "expected a probability in [0, 1]";
-            if (!parse_rate(v, vl, &o.truncate_rate)) goto fail;
-        } else if (slice_eq(name, nl, "corrupt_rate")) {
-            why = "expected a probability in [0, 1]";
-            if (!parse_rate(v, vl, &o.corrupt_rate)) goto fail;
+            if (!parse_rate(v, vl, rate)) goto fail;
         } else if (slice_eq(name, nl, "latency_ms")) {
             why = "expected milliseconds, 0..600000";
             if (!parse_u64(v, vl, 600000, &u)) goto fail;

@@ -244,10 +244,7 @@ static ts_status s3_get(ts_objstore *os, const char *key, uint64_t offset, uint6
                  .check = check_get,
                  .check_arg = &g};
     s3_resp rs;
-    s3_resp_init(&rs, cap);
-    ts_retry r;
-    s3_retry_init(s, &r);
-    st = s3_do(s, &rq, &rs, &r, errstr, errlen);
+    st = s3_do_fresh(s, &rq, &rs, cap, errstr, errlen);
     if (st == TS_E_OFFSET_OUT_OF_RANGE) { /* 416: the range starts at or past the end */
         s3_resp_free(&rs);
         if (offset > 0) { /* as the fs backend: a caller bug, not a short read */
@@ -506,10 +503,7 @@ static ts_status s3_list(ts_objstore *os, const char *prefix,
                      .what = "ListObjectsV2",
                      .check = check_list};
         s3_resp rs;
-        s3_resp_init(&rs, S3_XML_MAX_BYTES);
-        ts_retry r;
-        s3_retry_init(s, &r);
-        ts_status st = s3_do(s, &rq, &rs, &r, errstr, errlen);
+        ts_status st = s3_do_fresh(s, &rq, &rs, S3_XML_MAX_BYTES, errstr, errlen);
         if (st) {
             s3_resp_free(&rs);
             return st;

@@ -518,6 +518,15 @@ void s3_retry_init(const s3_store *s, ts_retry *r)
     ts_retry_init(r, s->op_timeout_ms, S3_RETRY_BASE_MS, S3_RETRY_MAX_MS, 0);
 }
 
+ts_status s3_do_fresh(s3_store *s, const s3_req *rq, s3_resp *rs, size_t max, char *errstr,
+                      size_t errlen)
+{
+    s3_resp_init(rs, max);
+    ts_retry r;
+    s3_retry_init(s, &r);
+    return s3_do(s, rq, rs, &r, errstr, errlen);
+}
+
 void s3_pool_destroy(s3_store *s)
 {
     for (int i = 0; i < s->npool; i++) curl_easy_cleanup(s->pool[i]);

@@ -103,6 +103,11 @@ void s3_resp_free(s3_resp *rs);
 ts_status s3_do(s3_store *s, const s3_req *rq, s3_resp *rs, ts_retry *r, char *errstr,
                 size_t errlen);
 void s3_retry_init(const s3_store *s, ts_retry *r);
+/* One whole operation: s3_resp_init(rs, max), then s3_do under a fresh
+ * retry budget (the operation deadline starts now). The caller frees rs
+ * whatever the outcome. Any thread. */
+ts_status s3_do_fresh(s3_store *s, const s3_req *rq, s3_resp *rs, size_t max, char *errstr,
+                      size_t errlen);
 /* "s3://bucket/prefix/key" for messages. */
 void s3_obj_name(const s3_store *s, const char *key, char *out, size_t len);
 void s3_pool_destroy(s3_store *s);

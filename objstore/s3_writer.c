@@ -195,10 +195,7 @@ static ts_status mp_create(s3_writer *w, char *errstr, size_t errlen)
                  .what = "CreateMultipartUpload",
                  .check = check_create};
     s3_resp rs;
-    s3_resp_init(&rs, S3_XML_MAX_BYTES);
-    ts_retry r;
-    s3_retry_init(w->s, &r);
-    ts_status st = s3_do(w->s, &rq, &rs, &r, errstr, errlen);
+    ts_status st = s3_do_fresh(w->s, &rq, &rs, S3_XML_MAX_BYTES, errstr, errlen);
     if (!st && ts_s3_xml_parse_upload_id((const char *)rs.body.data, rs.body.len, w->upload_id,
                                          sizeof(w->upload_id)))
         st = ts_err_set(errstr, errlen, TS_E_REMOTE,

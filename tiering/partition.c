@@ -411,38 +411,12 @@ static ts_status roll_locked(ts_partition *p, char *errstr, size_t errlen)
 
 /* ---- open / close ------------------------------------------------------- */
 
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 static ts_status load_segments(ts_partition *p, char *errstr, size_t errlen)
 {
-    DIR *d = opendir(p->dir);
-    if (!d)
-        return ts_err_set(errstr, errlen, TS_E_IO, "cannot list %s: %s", p->dir, strerror(errno));
-    int64_t *bases = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        int64_t b;
-        if (ts_segment_parse_name(de->d_name, &b)) continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 32;
-            int64_t *nb = realloc(bases, cap * sizeof(*nb));
-            if (!nb) {
-                free(bases);
-                closedir(d);
-                return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
-            }
-            bases = nb;
-        }
-        bases[n++] = b;
-    }
-    closedir(d);
-    if (n) qsort(bases, n, sizeof(*bases), cmp_i64);
-    ts_status st = TS_OK;
+    int64_t *bases;
+    size_t n;
+    ts_status st = ts_segment_list(p->dir, &bases, &n, errstr, errlen);
+    if (st) return st;
     for (size_t i = 0; i < n; i++) {
         ts_segment *s;
         st = ts_segment_open(p->dir, bases[i], i == n - 1, bases[i] >= p->recovery_point,

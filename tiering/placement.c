@@ -47,50 +47,41 @@ static ts_status scan_local(const char *dir, int32_t partition, size_t max_batch
                             ts_segment_info **out, size_t *nout, int *dir_exists, char *errstr,
                             size_t errlen)
 {
-    ts_segment_info *local = NULL;
-    size_t nlocal = 0, cap = 0;
-    DIR *d = opendir(dir);
-    *dir_exists = d != NULL;
-    int64_t newest = -1; /* the active segment is the newest file, even empty */
-    if (d) {
-        struct dirent *de;
-        while ((de = readdir(d))) {
-            int64_t base;
-            if (ts_segment_parse_name(de->d_name, &base)) continue;
-            if (base > newest) newest = base;
-            char path[PATH_MAX];
-            snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-            int64_t last, fts, mts;
-            uint64_t size;
-            if (ts_segment_scan_file(path, max_batch, &last, &fts, &mts, &size, NULL, 0) ||
-                size == 0)
-                continue; /* vanished (retention) or empty active segment */
-            if (nlocal == cap) {
-                cap = cap ? cap * 2 : 32;
-                ts_segment_info *nl = realloc(local, cap * sizeof(*nl));
-                if (!nl) {
-                    closedir(d);
-                    free(local);
-                    return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
-                }
-                local = nl;
-            }
-            ts_segment_info *r = &local[nlocal++];
-            memset(r, 0, sizeof(*r));
-            r->partition = partition;
-            r->base_offset = base;
-            r->last_offset = last;
-            r->first_timestamp = fts;
-            r->max_timestamp = mts;
-            r->size_bytes = size;
-            r->location = TS_LOC_LOCAL;
-        }
-        closedir(d);
-        if (nlocal) {
-            qsort(local, nlocal, sizeof(*local), ts_part_info_cmp_base);
-            local[nlocal - 1].active = local[nlocal - 1].base_offset == newest;
-        }
+    *out = NULL;
+    *nout = 0;
+    int64_t *bases;
+    size_t n;
+    /* An unlistable directory reads as an absent one (no local rows). */
+    ts_status st = ts_segment_list(dir, &bases, &n, NULL, 0);
+    *dir_exists = st != TS_E_IO;
+    if (st == TS_E_IO) return TS_OK;
+    if (st) return ts_err_set(errstr, errlen, st, "out of memory");
+    ts_segment_info *local = n ? calloc(n, sizeof(*local)) : NULL;
+    if (n && !local) {
+        free(bases);
+        return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
     }
+    size_t nlocal = 0;
+    for (size_t i = 0; i < n; i++) {
+        char path[PATH_MAX];
+        ts_segment_file_path(dir, bases[i], ".log", path, sizeof(path));
+        int64_t last, fts, mts;
+        uint64_t size;
+        if (ts_segment_scan_file(path, max_batch, &last, &fts, &mts, &size, NULL, 0) ||
+            size == 0)
+            continue; /* vanished (retention) or empty active segment */
+        ts_segment_info *r = &local[nlocal++];
+        r->partition = partition;
+        r->base_offset = bases[i];
+        r->last_offset = last;
+        r->first_timestamp = fts;
+        r->max_timestamp = mts;
+        r->size_bytes = size;
+        r->location = TS_LOC_LOCAL;
+    }
+    /* The active segment is the newest file, even empty. */
+    if (nlocal) local[nlocal - 1].active = local[nlocal - 1].base_offset == bases[n - 1];
+    free(bases);
     *out = local;
     *nout = nlocal;
     return TS_OK;

@@ -4,6 +4,7 @@
  */
 #include "segment.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -36,6 +37,44 @@ int ts_segment_parse_name(const char *name, int64_t *base)
     }
     *base = v;
     return 0;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+ts_status ts_segment_list(const char *dir, int64_t **bases, size_t *n, char *errstr,
+                          size_t errlen)
+{
+    *bases = NULL;
+    *n = 0;
+    DIR *d = opendir(dir);
+    if (!d) return ts_err_set(errstr, errlen, TS_E_IO, "cannot list %s: %s", dir, strerror(errno));
+    int64_t *v = NULL;
+    size_t nv = 0, cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        int64_t b;
+        if (ts_segment_parse_name(de->d_name, &b)) continue;
+        if (nv == cap) {
+            cap = cap ? cap * 2 : 32;
+            int64_t *nb = realloc(v, cap * sizeof(*nb));
+            if (!nb) {
+                free(v);
+                closedir(d);
+                return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
+            }
+            v = nb;
+        }
+        v[nv++] = b;
+    }
+    closedir(d);
+    if (nv) qsort(v, nv, sizeof(*v), cmp_i64);
+    *bases = v;
+    *n = nv;
+    return TS_OK;
 }
 
 static void stem_path(const ts_segment *s, const char *ext, char *out, size_t len)

@@ -140,5 +140,10 @@ void ts_segment_remove_files(ts_segment *s);
 void ts_segment_file_path(const char *dir, int64_t base, const char *ext, char *out, size_t len);
 /* Parses "<20 digits>.log"; returns 0 and sets *base on success. */
 int ts_segment_parse_name(const char *name, int64_t *base);
+/* The base offsets of the segment files (names ts_segment_parse_name
+ * accepts) in dir, ascending, in a malloc'd *bases (NULL when there are
+ * none). TS_E_IO when dir cannot be listed, TS_E_NOMEM. */
+ts_status ts_segment_list(const char *dir, int64_t **bases, size_t *n, char *errstr,
+                          size_t errlen);
 
 #endif

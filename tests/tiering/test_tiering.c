@@ -25,6 +25,7 @@
 #include "index/manifest_json.h"
 #include "objstore/objstore.h"
 #include "tierstore.h"
+#include "tiering/segment.h"
 #include "tt.h"
 
 static char g_root[256];
@@ -1856,10 +1857,41 @@ TT_TEST(format1_bucket_reads_and_migrates)
     env_done(&e);
 }
 
+/* ts_segment_list: only names of the 20-digit ".log" form, ascending; an
+ * unlistable directory is TS_E_IO, an empty one no bases. */
+TT_TEST(segment_list_sorts_and_filters)
+{
+    char dir[512], path[600];
+    snprintf(dir, sizeof(dir), "%s/seglist-%d", g_root, ++g_case);
+    TT_ASSERT(mkdir(dir, 0755) == 0);
+    int64_t *bases = NULL;
+    size_t n = 99;
+    char err[256];
+    TT_OKE(ts_segment_list(dir, &bases, &n, err, sizeof(err)), err);
+    TT_ASSERT(n == 0 && bases == NULL);
+    const char *names[] = {"00000000000000000300.log", "00000000000000000007.log",
+                           "00000000000000000300.index", "0000000000000000001.log", "x.log",
+                           "00000000000000000042.log"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+        FILE *f = fopen(path, "w");
+        TT_ASSERT(f != NULL);
+        fclose(f);
+    }
+    TT_OKE(ts_segment_list(dir, &bases, &n, err, sizeof(err)), err);
+    TT_ASSERT_EQ_INT(n, 3);
+    TT_ASSERT(bases[0] == 7 && bases[1] == 42 && bases[2] == 300);
+    free(bases);
+    snprintf(path, sizeof(path), "%s/absent", dir);
+    TT_ASSERT(ts_segment_list(path, &bases, &n, err, sizeof(err)) == TS_E_IO);
+    TT_ASSERT(strstr(err, "cannot list") != NULL);
+}
+
 int main(int argc, char **argv)
 {
     TT_INIT(argc, argv);
     tt_tmpdir(g_root, sizeof(g_root), "tiering");
+    TT_RUN(segment_list_sorts_and_filters);
     TT_RUN(append_rejects_bad_batches_atomically);
     TT_RUN(enforce_retention_returns_its_error);
     TT_RUN(offline_placement_writes_nothing);
