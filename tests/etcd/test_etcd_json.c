@@ -244,8 +244,8 @@ TT_TEST(malformed_refused)
         "{\"responses\":[{}]}",
         "{\"responses\":[{\"response_put\":{},\"response_range\":{}}]}",
         "{\"responses\":[{\"response_range\":{\"kvs\":[{\"key\":\"@@@@\"}]}}]}",
-        "{\"responses\":[{\"response_range\":{\"header\":{\"revision\":\"1\"}}},"
-        "{\"response_range\":[]}]}",
+        ("{\"responses\":[{\"response_range\":{\"header\":{\"revision\":\"1\"}}},"
+         "{\"response_range\":[]}]}"), /* one literal: a second response that is no object */
     };
     for (size_t i = 0; i < sizeof(bad_txn) / sizeof(bad_txn[0]); i++) {
         ts_etcd_txn_result t;
