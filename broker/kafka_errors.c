@@ -18,6 +18,7 @@ int16_t kafka_error_from_status(tsp_status st)
     case TSP_E_INVALID_RECORD: return KAFKA_INVALID_RECORD;
     case TSP_E_TIMEOUT: return KAFKA_REQUEST_TIMED_OUT;
     case TSP_E_INVAL: return KAFKA_INVALID_REQUEST;
+    case TSP_E_FENCED: return KAFKA_FENCED_LEADER_EPOCH;
     /* Retriable in Kafka clients: the storage is momentarily unable. */
     case TSP_E_BACKPRESSURE:
     case TSP_E_REMOTE_RETRIABLE:

@@ -77,7 +77,7 @@ extern "C" {
 #endif
 
 #define TSP_ABI_MAJOR 1
-#define TSP_ABI_MINOR 1
+#define TSP_ABI_MINOR 2
 #define TSP_ENTRY_SYMBOL "tierstore_plugin_entry"
 
 /* Status codes: literal here so the ABI stays frozen, numerically equal to
@@ -113,6 +113,9 @@ typedef int32_t tsp_status;
                                            "record <i>:" (its index in the batch, from 0),
                                            which a host may report per record (Kafka
                                            RecordErrors). */
+#define TSP_E_FENCED (-21)              /* a newer leader epoch exists: this replica's
+                                           append/upload/commit is refused (Kafka
+                                           FENCED_LEADER_EPOCH) */
 
 typedef struct tsp_engine tsp_engine;
 typedef struct tsp_partition tsp_partition;
@@ -128,12 +131,25 @@ typedef struct tsp_property {
 
 /* partition_open flags */
 #define TSP_PART_CREATE 0x1u /* create when it exists neither locally nor remotely */
+/* (minor 2) A replica of a replicated partition (the cluster): uploads are
+ * gated by the high watermark and the leader role (partition_set_role), and
+ * the high watermark survives restarts. Without it a partition behaves as on
+ * the single node: high watermark = log end, it always uploads. The flag is
+ * remembered with the partition; opening it later without the flag keeps it. */
+#define TSP_PART_REPLICATED 0x2u
 
 typedef struct tsp_offsets {
     uint32_t struct_size;        /* caller sets sizeof(tsp_offsets) */
     int64_t log_start_offset;    /* first readable offset, local or remote */
     int64_t local_start_offset;  /* first offset still on local disk */
-    int64_t log_end_offset;      /* next offset to be assigned (high watermark) */
+    int64_t log_end_offset;      /* next offset to be assigned */
+    /* --- minor 2 (a minor-1 plugin leaves these as the caller set them) --- */
+    int64_t high_watermark;      /* offsets below are committed; = log end unless
+                                    TSP_PART_REPLICATED */
+    int64_t remote_end_offset;   /* last tiered offset + 1 (the manifest's end; 0 when
+                                    nothing is remote): data below is committed for good */
+    int32_t leader_epoch;        /* latest epoch in the epoch cache (-1: none) */
+    int32_t reserved0;
 } tsp_offsets;
 
 #define TSP_LOC_LOCAL 1         /* only on local disk */
@@ -314,6 +330,68 @@ typedef struct tsp_plugin {
      * read the partition's placement; thread-safe like placement. */
     tsp_status (*partition_stats)(tsp_partition *p, tsp_partition_stats *out, char *errstr,
                                   size_t errlen);
+
+    /* --- minor 2: replication (the cluster, Kafka's protocol) -------------
+     * Used on partitions opened with TSP_PART_REPLICATED. Kafka references:
+     * KIP-101/279 (leader epoch cache, truncation by OffsetForLeaderEpoch),
+     * KIP-405 (only the leader copies, followers build state from the
+     * remote tier, OFFSET_MOVED_TO_TIERED_STORAGE). */
+
+    /* This replica's role at leader epoch `leader_epoch` (>= 0). As leader:
+     * append stamps partitionLeaderEpoch = leader_epoch into every batch
+     * (outside the CRC) and the epoch cache gets (leader_epoch, log end)
+     * when the epoch is new; uploads run for segments wholly below the high
+     * watermark; each manifest commit carries the epoch, and a commit finds
+     * the bucket's head at a higher epoch -> TSP_E_FENCED, the object stays
+     * an orphan, never a manifest entry; the first commit at a new epoch
+     * is written at once (it fences older leaders' later commits). As
+     * follower: no uploads; the remote manifest is re-read from the bucket
+     * (remote.log.manager.task.interval.ms) so local retention deletes what
+     * the leader tiered. An epoch below the one set -> TSP_E_FENCED.
+     * Persisted with the partition. */
+    tsp_status (*partition_set_role)(tsp_partition *p, int32_t leader_epoch, int is_leader,
+                                     char *errstr, size_t errlen);
+
+    /* Follower append: batches as fetched from the leader, keeping their
+     * baseOffset and partitionLeaderEpoch. Same validation as append
+     * (nothing written on failure); the first batch must start at the log
+     * end and batches must be contiguous, else TSP_E_OFFSET_OUT_OF_RANGE.
+     * The epoch cache learns each batch epoch greater than its latest.
+     * *last_offset = the last offset written. */
+    tsp_status (*append_replica)(tsp_partition *p, const void *data, size_t len,
+                                 int64_t *last_offset, char *errstr, size_t errlen);
+
+    /* Removes every batch with an offset >= offset from the local log (a
+     * batch straddling `offset` goes whole); *new_end = the log end after.
+     * Epoch cache entries starting at or past the new end go too.
+     * TSP_E_INVAL when offset < remote_end_offset (tiered = committed) or
+     * below the high watermark; the high watermark never moves back. */
+    tsp_status (*truncate)(tsp_partition *p, int64_t offset, int64_t *new_end, char *errstr,
+                           size_t errlen);
+
+    /* Kafka's OffsetForLeaderEpoch for this replica: the largest epoch <=
+     * `epoch` in the cache (*found_epoch) and its end offset (*end_offset:
+     * the start of the next greater epoch, or the log end for the latest).
+     * No such epoch (empty cache, epoch older than all): -1 and -1. */
+    tsp_status (*epoch_end_offset)(tsp_partition *p, int32_t epoch, int32_t *found_epoch,
+                                   int64_t *end_offset, char *errstr, size_t errlen);
+
+    /* Sets the high watermark (the leader from its ISR's positions, a
+     * follower from the leader's fetch answers); clamped to the log end,
+     * never moves back; persisted lazily (a checkpoint, as Kafka's
+     * replication-offset-checkpoint: after a crash it may be older, never
+     * newer). */
+    tsp_status (*set_high_watermark)(tsp_partition *p, int64_t hw, char *errstr,
+                                     size_t errlen);
+
+    /* A follower whose log cannot continue the leader's (empty disk, or the
+     * leader's local log starts past this log's end): drops the local log
+     * and restarts it empty at `offset` (the leader's local log start),
+     * after re-reading the manifest from the bucket, which must cover every
+     * offset below `offset` (else TSP_E_OFFSET_OUT_OF_RANGE, nothing
+     * changed); the epoch cache is rebuilt from the manifest's entries.
+     * Reads below `offset` are served from the bucket. */
+    tsp_status (*reset_local)(tsp_partition *p, int64_t offset, char *errstr, size_t errlen);
 } tsp_plugin;
 
 /* Whether the table holds `member` (for entries added after minor 0). */

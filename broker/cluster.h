@@ -1,0 +1,109 @@
+/*
+ * cluster.h — tierbroker as one broker of a cluster (issue 10): membership,
+ * the controller, topic and partition state in etcd, and the seams where
+ * replication (replica.c) and the group coordinator (group.c) plug in.
+ *
+ * Single node: metadata.store.url unset -> b->cluster == NULL, and every
+ * caller keeps the single-node path unchanged (tests hold it so).
+ *
+ * What lives in etcd, under "/<cluster.name>/" (values are JSON objects; a
+ * key's mod_revision is its CAS version, as Kafka used znode versions):
+ *   brokers/<id>                 leased (broker.session.timeout.ms):
+ *                                {"id","host","port","rack","admin"}
+ *   controller                   leased: {"id"}; its create_revision is the
+ *                                controller epoch. Every controller write is a
+ *                                txn comparing controller's create_revision.
+ *   topics/<topic>               {"id": "<22-char base64url uuid>",
+ *                                 "partitions": [[1,2,3],[2,3,1],...] (index =
+ *                                 partition, replica ids, first = preferred),
+ *                                 "configs": {"key": "value", ...}}
+ *   partitions/<topic>/<p>       {"leader": id|-1, "leader_epoch": n,
+ *                                 "isr": [ids], "controller_epoch": n}
+ *                                written by the controller (leader elections)
+ *                                and by the leader (ISR shrink/expand), both
+ *                                by CAS on mod_revision.
+ *   producer_ids                 {"next": n}: blocks handed out by CAS.
+ *   groups/<group>/<topic>/<p>   committed offsets, one key each (group.c).
+ *   The pseudo-topic "__consumer_offsets" (offsets.topic.num.partitions
+ *   partitions, no data) is created by the controller: the leader of
+ *   partition hash(group) % n coordinates the group, as in Kafka.
+ *
+ * Threads: etcd calls never run on the loop. A cluster thread owns the etcd
+ * session (lease keeper, watches); what it learns is posted to the loop
+ * (net_post), where the view below is updated and read. Loop functions
+ * here never block.
+ */
+#ifndef TS_BROKER_CLUSTER_H
+#define TS_BROKER_CLUSTER_H
+
+#include <stdint.h>
+
+typedef struct broker broker;
+typedef struct bcluster bcluster;
+typedef struct btopic btopic;
+typedef struct bpart bpart;
+
+#define CLUSTER_MAX_REPLICAS 16
+
+/* A live broker, as registered. */
+typedef struct cl_broker {
+    int32_t id;
+    char host[256];
+    int32_t port;
+    char rack[64]; /* "" when unset */
+} cl_broker;
+
+/* One partition's state as last seen in etcd. */
+typedef struct cl_pstate {
+    int32_t leader;       /* -1: offline */
+    int32_t leader_epoch;
+    int32_t nreplicas, nisr;
+    int32_t replicas[CLUSTER_MAX_REPLICAS]; /* assignment (topics/<t>) */
+    int32_t isr[CLUSTER_MAX_REPLICAS];
+    int64_t controller_epoch;
+    int64_t version; /* mod_revision of partitions/<t>/<p>; 0 = not created yet */
+} cl_pstate;
+
+/* Starts the cluster session (connects, registers, starts the cluster
+ * thread) when metadata.store.url is set; b->cluster stays NULL otherwise.
+ * Returns -1 with a message when the store is set but unusable. Main
+ * thread, before net_run. */
+int cluster_start(broker *b, char *err, size_t errlen);
+void cluster_stop(broker *b); /* deregisters (revokes the lease), joins */
+
+/* ---- the loop's view (loop thread) ---------------------------------- */
+/* Live brokers, ascending id. */
+size_t cluster_brokers(const broker *b, const cl_broker **out);
+const cl_broker *cluster_broker(const broker *b, int32_t id); /* NULL: not live */
+int32_t cluster_controller_id(const broker *b);                /* -1: none */
+/* The partition's state, NULL when the topic/partition is not in etcd. */
+const cl_pstate *cluster_pstate(const broker *b, const char *topic, int32_t partition);
+/* KAFKA_NONE when this broker leads the partition at `epoch` (-1: any);
+ * else NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH (epoch older than the
+ * leader's), UNKNOWN_LEADER_EPOCH (newer), UNKNOWN_TOPIC_OR_PARTITION. */
+int16_t cluster_check_leader(const broker *b, const char *topic, int32_t partition,
+                             int32_t epoch);
+/* Whether this broker is registered and its lease alive (readyz, acks). */
+int cluster_is_registered(const broker *b);
+
+/* ---- writes (loop thread; the etcd call runs off the loop) ---------- */
+/* Called by the partition's leader to change its ISR: a CAS on the state's
+ * version `expect_version`, keeping leader and leader_epoch. done runs on
+ * the loop: ok = 1 when written (the new state is in the view), 0 when the
+ * CAS lost (a newer state is being delivered: re-evaluate then) or etcd is
+ * unreachable. */
+typedef void (*cluster_done_fn)(broker *b, void *arg, int ok);
+void cluster_update_isr(broker *b, const char *topic, int32_t partition, int64_t expect_version,
+                        const int32_t *isr, int32_t nisr, cluster_done_fn done, void *arg);
+
+/* ---- the seams (implemented by others, called by cluster.c) --------- */
+/* replica.c: a partition's state changed in the view (or appeared), on the
+ * loop thread. It becomes leader/follower of `p` accordingly (opens the
+ * partition TSP_PART_REPLICATED, partition_set_role, starts or stops
+ * fetching). prev is NULL the first time. */
+void replica_on_state(broker *b, btopic *t, bpart *p, const cl_pstate *prev,
+                      const cl_pstate *now);
+/* replica.c: a broker left or joined the live set. */
+void replica_on_brokers(broker *b);
+
+#endif
