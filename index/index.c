@@ -579,6 +579,17 @@ static ts_status current_tail(const ts_index *idx, ts_segment_meta **segs, uint6
     return TS_OK;
 }
 
+/* Takes wmu and the current tail (current_tail); on failure wmu is not
+ * held. */
+static ts_status lock_with_tail(ts_index *idx, ts_segment_meta **tail, uint64_t **added,
+                                char *errstr, size_t errlen)
+{
+    pthread_mutex_lock(&idx->wmu);
+    if (!current_tail(idx, tail, added, 0)) return TS_OK;
+    pthread_mutex_unlock(&idx->wmu);
+    return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
+}
+
 static void current_proposal(const ts_index *idx, const ts_segment_meta *tail,
                              const uint64_t *added, proposal *p)
 {
@@ -2003,14 +2014,10 @@ out:
 
 ts_status ts_index_commit_epoch(ts_index *idx, int64_t epoch, char *errstr, size_t errlen)
 {
-    pthread_mutex_lock(&idx->wmu);
     ts_segment_meta *tail;
     uint64_t *added;
-    ts_status st = TS_OK;
-    if (current_tail(idx, &tail, &added, 0)) {
-        pthread_mutex_unlock(&idx->wmu);
-        return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
-    }
+    ts_status st = lock_with_tail(idx, &tail, &added, errstr, errlen);
+    if (st) return st;
     int64_t old = idx->leader_epoch;
     pthread_mutex_lock(&idx->mu);
     idx->leader_epoch = epoch;
@@ -2409,14 +2416,10 @@ ts_status ts_index_bucket_references(ts_index *idx, int (*cb)(const char *key, v
 ts_status ts_index_write_json(ts_index *idx, int (*write)(const void *data, size_t len, void *opaque),
                               void *opaque, char *errstr, size_t errlen)
 {
-    pthread_mutex_lock(&idx->wmu);
     ts_segment_meta *tail;
     uint64_t *added;
-    ts_status st = TS_OK;
-    if (current_tail(idx, &tail, &added, 0)) {
-        pthread_mutex_unlock(&idx->wmu);
-        return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
-    }
+    ts_status st = lock_with_tail(idx, &tail, &added, errstr, errlen);
+    if (st) return st;
     proposal p;
     current_proposal(idx, tail, added, &p);
     ts_manifest_doc d;

@@ -913,28 +913,6 @@ static ts_status write_batches_locked(ts_partition *p, append_batches *b, size_t
     return TS_OK;
 }
 
-ts_status ts_partition_append(ts_partition *p, const void *data, size_t len,
-                              int64_t *first_offset, int64_t *last_offset, char *errstr,
-                              size_t errlen)
-{
-    if (!p || (!data && len)) return ts_err_set(errstr, errlen, TS_E_INVAL, "invalid argument");
-    if (len == 0)
-        return ts_err_set(errstr, errlen, TS_E_INVAL, "%s-%d: empty append", p->topic, p->id);
-    append_batches b;
-    memset(&b, 0, sizeof(b));
-    ts_status st = validate_batches(p, data, len, &b, errstr, errlen);
-    if (!st) {
-        pthread_mutex_lock(&p->mu);
-        st = ts_part_repl_stamp_locked(p, b.copy, b.hdrs, b.rel, b.n, errstr, errlen);
-        if (!st) st = prepare_active_locked(p, len, b.span, errstr, errlen);
-        if (!st)
-            st = write_batches_locked(p, &b, len, 0, first_offset, last_offset, errstr, errlen);
-        pthread_mutex_unlock(&p->mu);
-    }
-    append_batches_free(&b);
-    return st;
-}
-
 /* A follower's batches continue its log exactly: the first starts at the
  * log end and each one where the previous ended. p->mu held. */
 static ts_status check_replica_offsets_locked(ts_partition *p, const append_batches *b,
@@ -953,8 +931,12 @@ static ts_status check_replica_offsets_locked(ts_partition *p, const append_batc
     return TS_OK;
 }
 
-ts_status ts_partition_append_replica(ts_partition *p, const void *data, size_t len,
-                                      int64_t *last_offset, char *errstr, size_t errlen)
+/* The appends: validate everything, then under the lock either stamp the
+ * leader's epoch and assign offsets (append) or check the leader's offsets
+ * and learn its epochs (replica), roll and write. */
+static ts_status append_any(ts_partition *p, const void *data, size_t len, int replica,
+                            int64_t *first_offset, int64_t *last_offset, char *errstr,
+                            size_t errlen)
 {
     if (!p || (!data && len)) return ts_err_set(errstr, errlen, TS_E_INVAL, "invalid argument");
     if (len == 0)
@@ -964,16 +946,32 @@ ts_status ts_partition_append_replica(ts_partition *p, const void *data, size_t 
     ts_status st = validate_batches(p, data, len, &b, errstr, errlen);
     if (!st) {
         pthread_mutex_lock(&p->mu);
-        st = check_replica_offsets_locked(p, &b, errstr, errlen);
+        st = replica ? check_replica_offsets_locked(p, &b, errstr, errlen)
+                     : ts_part_repl_stamp_locked(p, b.copy, b.hdrs, b.rel, b.n, errstr, errlen);
         if (!st) st = prepare_active_locked(p, len, b.span, errstr, errlen);
-        /* prepare may drop the lock (budget trim): check again */
-        if (!st) st = check_replica_offsets_locked(p, &b, errstr, errlen);
-        if (!st) st = ts_part_repl_learn_locked(p, b.hdrs, b.n, errstr, errlen);
-        if (!st) st = write_batches_locked(p, &b, len, 1, NULL, last_offset, errstr, errlen);
+        /* prepare may drop the lock (budget trim): a replica checks again */
+        if (!st && replica) st = check_replica_offsets_locked(p, &b, errstr, errlen);
+        if (!st && replica) st = ts_part_repl_learn_locked(p, b.hdrs, b.n, errstr, errlen);
+        if (!st)
+            st = write_batches_locked(p, &b, len, replica, first_offset, last_offset, errstr,
+                                      errlen);
         pthread_mutex_unlock(&p->mu);
     }
     append_batches_free(&b);
     return st;
+}
+
+ts_status ts_partition_append(ts_partition *p, const void *data, size_t len,
+                              int64_t *first_offset, int64_t *last_offset, char *errstr,
+                              size_t errlen)
+{
+    return append_any(p, data, len, 0, first_offset, last_offset, errstr, errlen);
+}
+
+ts_status ts_partition_append_replica(ts_partition *p, const void *data, size_t len,
+                                      int64_t *last_offset, char *errstr, size_t errlen)
+{
+    return append_any(p, data, len, 1, NULL, last_offset, errstr, errlen);
 }
 
 /* ---- read ---------------------------------------------------------------- */
