@@ -404,7 +404,9 @@ static ts_status cut_log_locked(ts_partition *p, size_t i, uint64_t pos, int64_t
         p->recovery_point = active_base;
         ts_part_write_recovery_point(p, active_base);
     }
-    return TS_OK;
+    /* The unlinks must stick: removed batches coming back after a crash
+     * would be a log the epoch cache no longer describes. */
+    return ts_fs_fsync_dir(p->dir, errstr, errlen);
 }
 
 /* Waits until no upload holds a segment at index >= i. p->mu held. */
@@ -633,6 +635,7 @@ static ts_status reset_log_locked(ts_partition *p, int64_t offset, char *errstr,
     st = write_epochs(p, errstr, errlen);
     write_hw(p, offset);
     p->hw_checkpointed = offset;
+    if (!st) st = ts_fs_fsync_dir(p->dir, errstr, errlen); /* the dropped log stays dropped */
     return st;
 }
 

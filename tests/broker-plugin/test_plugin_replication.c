@@ -181,14 +181,14 @@ TT_TEST(epoch_cache_learned_and_persisted)
     TT_CHECK_OKE(open_part(eng, &p, TSP_PART_REPLICATED, err, sizeof err), err);
     TT_CHECK_STR(eeo(p, 0), "-1:-1"); /* empty cache */
     TT_CHECK_EQ_INT(offsets_of(p).leader_epoch, -1);
-    TT_CHECK_OKE(replicate(p, 0, 2, 0, err, sizeof err), err);   /* epoch 0: 0..19 */
+    TT_CHECK_OKE(replicate(p, 0, 2, 1, err, sizeof err), err);   /* epoch 1: 0..19 */
     TT_CHECK_OKE(replicate(p, 20, 3, 2, err, sizeof err), err);  /* epoch 2: 20..49 */
     TT_CHECK_OKE(replicate(p, 50, 1, 5, err, sizeof err), err);  /* epoch 5: 50..59 */
     TT_CHECK_EQ_INT(offsets_of(p).leader_epoch, 5);
-    TT_CHECK_STR(eeo(p, 0), "0:20");
-    TT_CHECK_STR(eeo(p, 1), "0:20");  /* the largest epoch <= 1 */
+    TT_CHECK_STR(eeo(p, 0), "-1:-1"); /* older than every epoch */
+    TT_CHECK_STR(eeo(p, 1), "1:20");
     TT_CHECK_STR(eeo(p, 2), "2:50");
-    TT_CHECK_STR(eeo(p, 4), "2:50");
+    TT_CHECK_STR(eeo(p, 4), "2:50");  /* the largest epoch <= 4: a middle one */
     TT_CHECK_STR(eeo(p, 5), "5:60");  /* the latest: the log end */
     TT_CHECK_STR(eeo(p, 9), "5:60");
     pl->engine_close(eng);
@@ -196,7 +196,8 @@ TT_TEST(epoch_cache_learned_and_persisted)
     /* Clean reopen. */
     TT_OKE(open_engine(&eng, "epochs", err, sizeof err), err);
     TT_CHECK_OKE(pl->partition_open(eng, "orders", 0, 0, &p, err, sizeof err), err);
-    TT_CHECK_STR(eeo(p, 1), "0:20");
+    TT_CHECK_STR(eeo(p, 0), "-1:-1");
+    TT_CHECK_STR(eeo(p, 1), "1:20");
     TT_CHECK_STR(eeo(p, 3), "2:50");
     TT_CHECK_STR(eeo(p, 5), "5:60");
     pl->engine_close(eng);
