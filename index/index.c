@@ -1032,6 +1032,21 @@ static ts_status check_not_fenced(ts_index *idx, uint64_t top, char *errstr, siz
     return TS_OK;
 }
 
+/* A fenced index about to put a version more than one above the last one
+ * it knows durable (earlier puts failed) would not collide with a newer
+ * leader's version in between: it checks the bucket's newest head first. */
+static ts_status check_gap_not_fenced(ts_index *idx, char *errstr, size_t errlen)
+{
+    if (idx->leader_epoch < 0 || idx->version <= idx->remote_version + 1) return TS_OK;
+    listed *vers = NULL;
+    size_t nv = 0;
+    ts_status st = list_versions(idx, &vers, &nv, errstr, errlen);
+    uint64_t top = nv ? vers[0].version : 0;
+    free(vers);
+    if (st) return st;
+    return top > idx->remote_version ? check_not_fenced(idx, top, errstr, errlen) : TS_OK;
+}
+
 static ts_status push_remote(ts_index *idx, char ***take_pending, size_t *ntaken, char *errstr,
                              size_t errlen)
 {
@@ -1054,6 +1069,7 @@ static ts_status push_remote(ts_index *idx, char ***take_pending, size_t *ntaken
         }
         return TS_OK;
     }
+    if ((st = check_gap_not_fenced(idx, errstr, errlen))) return st;
     /* Pieces first: no head ever names a piece that is not in the bucket. */
     if ((st = push_pieces(idx, errstr, errlen))) return st;
     ts_segment_meta *tail;
