@@ -1032,12 +1032,14 @@ static ts_status check_not_fenced(ts_index *idx, uint64_t top, char *errstr, siz
     return TS_OK;
 }
 
-/* A fenced index about to put a version more than one above the last one
- * it knows durable (earlier puts failed) would not collide with a newer
- * leader's version in between: it checks the bucket's newest head first. */
+/* An index committing at a leader epoch checks the bucket's newest head
+ * before each head put when it is not the last one it knows durable: a
+ * collision alone misses a newer leader's heads when our version skips
+ * past them (our earlier puts failed) or lands in a slot its cleanup
+ * already emptied. One LIST per leader commit. */
 static ts_status check_gap_not_fenced(ts_index *idx, char *errstr, size_t errlen)
 {
-    if (idx->leader_epoch < 0 || idx->version <= idx->remote_version + 1) return TS_OK;
+    if (idx->leader_epoch < 0) return TS_OK;
     listed *vers = NULL;
     size_t nv = 0;
     ts_status st = list_versions(idx, &vers, &nv, errstr, errlen);

@@ -1499,6 +1499,38 @@ TT_TEST(test_fencing_by_leader_epoch)
     rmrf(bucket);
 }
 
+/* The new leader's cleanup emptied the version slot the deposed leader
+ * would put next: no collision, and still fenced. */
+TT_TEST(test_fencing_into_emptied_slot)
+{
+    char da[256], db[256], bucket[256], url[300], err[512];
+    tt_tmpdir(da, sizeof(da), "idx-ea");
+    tt_tmpdir(db, sizeof(db), "idx-eb");
+    tt_tmpdir(bucket, sizeof(bucket), "idx-ebk");
+    snprintf(url, sizeof(url), "file://%s", bucket);
+    ts_objstore *os = NULL;
+    ts_index *a = NULL, *b = NULL;
+    TT_OKE(ts_objstore_open(url, NULL, &os, err, sizeof(err)), err);
+    TT_OKE(ts_index_create("orders", 3, da, os, &a, err, sizeof(err)), err);
+    TT_OKE(ts_index_create("orders", 3, db, os, &b, err, sizeof(err)), err);
+    ts_index_set_leader_epoch(a, 1);
+    TT_OKE(add_seg(a, 0, 99, 10, err, sizeof(err)), err);          /* v1 */
+    ts_index_set_keep_versions(b, 1);
+    TT_OKE(ts_index_load_remote(b, err, sizeof(err)), err);
+    TT_OKE(ts_index_commit_epoch(b, 2, err, sizeof(err)), err);    /* v2 */
+    TT_OKE(add_seg(b, 100, 199, 20, err, sizeof(err)), err);       /* v3 */
+    TT_OKE(add_seg(b, 200, 299, 30, err, sizeof(err)), err);       /* v4; v2, v3 deleted */
+    TT_ASSERT_EQ_INT(count_manifests(os, "orders", 3), 1);
+    TT_ASSERT_EQ_INT(add_seg(a, 100, 199, 40, err, sizeof(err)), TS_E_FENCED);
+    TT_ASSERT_EQ_INT(count_manifests(os, "orders", 3), 1);
+    ts_index_destroy(a);
+    ts_index_destroy(b);
+    ts_objstore_destroy(os);
+    rmrf(da);
+    rmrf(db);
+    rmrf(bucket);
+}
+
 int main(int argc, char **argv)
 {
     TT_INIT(argc, argv);
@@ -1515,6 +1547,7 @@ int main(int argc, char **argv)
     TT_RUN(test_remote_keep_n_cleanup);
     TT_RUN(test_remote_durability_transitions);
     TT_RUN(test_fencing_by_leader_epoch);
+    TT_RUN(test_fencing_into_emptied_slot);
     TT_RUN(test_concurrent_lookups_while_adding);
     TT_RUN(test_keys);
     TT_RUN(test_pieces_roundtrip_and_retention);
