@@ -112,6 +112,22 @@ static ts_status write_epochs(ts_partition *p, char *errstr, size_t errlen)
     return st;
 }
 
+/* The epoch cache becomes the manifest head's leader_epochs starting below
+ * end, persisted. p->mu held or p not shared yet. */
+static ts_status adopt_manifest_epochs(ts_partition *p, int64_t end, char *errstr,
+                                       size_t errlen)
+{
+    ts_epoch_entry *eps = NULL;
+    size_t neps = 0;
+    if (ts_index_epochs(p->idx, &eps, &neps))
+        return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
+    ts_epoch_cache_free(&p->epochs);
+    p->epochs.v = eps;
+    p->epochs.n = p->epochs.cap = neps;
+    ts_epoch_cache_truncate_from_end(&p->epochs, end);
+    return write_epochs(p, errstr, errlen);
+}
+
 ts_status ts_part_repl_open(ts_partition *p, int want_replicated, char *errstr, size_t errlen)
 {
     char path[PATH_MAX + 32];
@@ -126,6 +142,12 @@ ts_status ts_part_repl_open(ts_partition *p, int want_replicated, char *errstr, 
     part_file(p, "leader-epoch-checkpoint", path, sizeof(path));
     ts_status st = ts_epoch_cache_load(&p->epochs, path, errstr, errlen);
     if (st) return st;
+    /* A replica recovered from the bucket alone (no local log, no cache)
+     * takes the epochs of the tiered range from the manifest. */
+    if (p->replicated && !p->epochs.n && p->idx && p->nsegs == 1 && p->segs[0]->size == 0) {
+        st = adopt_manifest_epochs(p, p->leo, errstr, errlen);
+        if (st) return st;
+    }
     /* Entries past the recovered log end name batches that never reached
      * the disk (one starting at the log end is a role assigned there). */
     if (ts_epoch_cache_truncate_from_end(&p->epochs, p->leo + 1)) {
@@ -605,10 +627,6 @@ static ts_status reset_check_remote(ts_partition *p, int64_t offset, char *errst
 static ts_status reset_log_locked(ts_partition *p, int64_t offset, char *errstr, size_t errlen)
 {
     while (p->removes_pending) pthread_cond_wait(&p->cv, &p->mu); /* same names may come back */
-    ts_epoch_entry *eps = NULL;
-    size_t neps = 0;
-    if (p->idx && ts_index_epochs(p->idx, &eps, &neps))
-        return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
     while (p->nsegs) ts_part_remove_seg_now(p, p->nsegs - 1);
     ts_segment *n;
     ts_status st = ts_segment_create(p->dir, offset, (uint32_t)p->set.index_interval, &n, errstr,
@@ -617,22 +635,16 @@ static ts_status reset_log_locked(ts_partition *p, int64_t offset, char *errstr,
         ts_segment_unref(n);
         st = ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
     }
-    if (st) {
-        free(eps);
-        return st;
-    }
+    if (st) return st;
     p->dir_gen++;
     p->leo = offset;
     p->hw = offset;
     p->recovery_point = offset;
     ts_part_write_recovery_point(p, offset);
-    ts_epoch_cache_free(&p->epochs);
-    p->epochs.v = eps;
-    p->epochs.n = p->epochs.cap = neps;
-    ts_epoch_cache_truncate_from_end(&p->epochs, offset);
     p->unflushed_msgs = 0;
     p->first_unflushed_ms = -1;
-    st = write_epochs(p, errstr, errlen);
+    ts_epoch_cache_free(&p->epochs);
+    st = p->idx ? adopt_manifest_epochs(p, offset, errstr, errlen) : write_epochs(p, errstr, errlen);
     write_hw(p, offset);
     p->hw_checkpointed = offset;
     if (!st) st = ts_fs_fsync_dir(p->dir, errstr, errlen); /* the dropped log stays dropped */
