@@ -1910,6 +1910,15 @@ out:
     return st;
 }
 
+/* Leading leader epochs that end at or below start (the next one starts
+ * there or earlier): retention drops them with the entries. */
+static size_t epochs_below(const ts_index *idx, int64_t start)
+{
+    size_t k = 0;
+    while (k + 1 < idx->nepochs && idx->epochs[k + 1].start_offset <= start) k++;
+    return k;
+}
+
 ts_status ts_index_truncate_before(ts_index *idx, int64_t new_start_offset, char ***removed_keys,
                                    size_t *nremoved, char *errstr, size_t errlen)
 {
@@ -1966,6 +1975,8 @@ ts_status ts_index_truncate_before(ts_index *idx, int64_t new_start_offset, char
             p.dropped = dropped;
             p.dropped_v = dropped_v;
             p.ndropped = nd;
+            p.epochs = idx->nepochs ? idx->epochs + epochs_below(idx, new_start) : NULL;
+            p.nepochs = idx->nepochs - epochs_below(idx, new_start);
             st = write_local_prop(idx, &p, errstr, errlen);
         } else {
             st = ts_err_set(errstr, errlen, TS_E_NOMEM, "index %s/%" PRId32 ": out of memory",
@@ -1997,6 +2008,9 @@ ts_status ts_index_truncate_before(ts_index *idx, int64_t new_start_offset, char
         for (size_t i = 0; i < kp; i++) remove_local_piece(idx, idx->pieces[i].key);
         if (kp) memmove(idx->pieces, idx->pieces + kp, (idx->np - kp) * sizeof(*idx->pieces));
         idx->np -= kp;
+        size_t ke = epochs_below(idx, new_start);
+        if (ke) memmove(idx->epochs, idx->epochs + ke, (idx->nepochs - ke) * sizeof(*idx->epochs));
+        idx->nepochs -= ke;
         idx->log_start = new_start;
         idx->version++;
         free(idx->pending);

@@ -1488,6 +1488,15 @@ TT_TEST(test_fencing_by_leader_epoch)
     TT_ASSERT(!ts_index_covers(c, 150, 200, 1));
     TT_ASSERT(!ts_index_covers(a, 150, 250, 1)); /* a's 200..299 never became durable */
     TT_ASSERT(ts_index_covers(a, 150, 250, 0));
+    /* Retention drops the epochs that ended below the new start. */
+    char **keys = NULL;
+    size_t nk = 0;
+    TT_OKE(ts_index_truncate_before(c, 160, &keys, &nk, err, sizeof(err)), err);
+    for (size_t i = 0; i < nk; i++) free(keys[i]);
+    free(keys);
+    TT_OK(ts_index_epochs(c, &eps, &neps));
+    TT_ASSERT(neps == 1 && eps[0].epoch == 2);
+    free(eps);
     ts_index_destroy(a);
     ts_index_destroy(b);
     ts_index_destroy(c);
