@@ -625,7 +625,8 @@ static void piece_path(const ts_index *idx, const char *key, char *out, size_t o
  * directory (durably: temp, fsync, rename, fsync) and describes it in *pc.
  * Caller holds wmu. */
 static ts_status make_piece(ts_index *idx, const ts_segment_meta *segs, size_t n,
-                            uint64_t version, ts_manifest_piece *pc, char *errstr, size_t errlen)
+                            const ts_index_epoch *epochs, size_t nepochs, uint64_t version,
+                            ts_manifest_piece *pc, char *errstr, size_t errlen)
 {
     ts_manifest_doc d;
     memset(&d, 0, sizeof(d));
@@ -637,6 +638,8 @@ static ts_status make_piece(ts_index *idx, const ts_segment_meta *segs, size_t n
     d.piece_last = segs[n - 1].last_offset;
     d.segs = (ts_segment_meta *)segs;
     d.n = n;
+    d.epochs = (ts_index_epoch *)epochs; /* each entry's own, in the piece */
+    d.nepochs = nepochs;
     char *json = NULL;
     size_t len = 0;
     ts_status st = ts_manifest_render(&d, &json, &len, errstr, errlen);
@@ -1839,8 +1842,8 @@ ts_status ts_index_add_epochs(ts_index *idx, const ts_segment_meta *seg,
      * before the head that names them). */
     size_t off = 0;
     while (ntail - off > H) {
-        st = make_piece(idx, tail + off, H, idx->version + 1, &newp[idx->np + nspill], errstr,
-                        errlen);
+        st = make_piece(idx, tail + off, H, neps, nneps, idx->version + 1,
+                        &newp[idx->np + nspill], errstr, errlen);
         if (st) goto out;
         nspill++;
         off += H;

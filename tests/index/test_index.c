@@ -1426,6 +1426,20 @@ TT_TEST(test_keys)
 }
 
 
+struct jbuf {
+    char *p;
+    size_t cap, *len;
+};
+static int collect_json(const void *data, size_t len, void *opaque)
+{
+    struct jbuf *j = opaque;
+    if (*j->len + len + 1 > j->cap) return 1;
+    memcpy(j->p + *j->len, data, len);
+    *j->len += len;
+    j->p[*j->len] = 0;
+    return 0;
+}
+
 /* Fencing by leader epoch (issue 10): a new leader's epoch commit makes an
  * older leader's later commit fail TS_E_FENCED, both when its head put
  * collides and when it would skip past the newer head (its own earlier
@@ -1483,6 +1497,14 @@ TT_TEST(test_fencing_by_leader_epoch)
     TT_ASSERT(eps[0].epoch == 1 && eps[0].start_offset == 0);
     TT_ASSERT(eps[1].epoch == 2 && eps[1].start_offset == 150);
     free(eps);
+    /* Each entry carries its own epochs too (KIP-405 segmentLeaderEpochs). */
+    char json[8192];
+    size_t jl = 0;
+    TT_OKE(ts_index_write_json(c, collect_json, &(struct jbuf){json, sizeof json, &jl}, err,
+                               sizeof(err)), err);
+    TT_ASSERT_MSG(strstr(json, "\"leader_epochs\":[[1,0],[2,150]]") != NULL, "%s", json);
+    TT_ASSERT(strstr(json, "\"compression\":\"zstd\",\"leader_epochs\":[[1,100],[2,150]]") != NULL);
+    TT_ASSERT(strstr(json, "\"compression\":\"zstd\",\"leader_epochs\":[[1,0]]") != NULL);
     TT_ASSERT(ts_index_covers(c, 50, 150, 1));
     TT_ASSERT(ts_index_covers(c, 0, 199, 1));
     TT_ASSERT(!ts_index_covers(c, 150, 200, 1));
