@@ -353,10 +353,8 @@ static size_t seg_for_offset(ts_partition *p, int64_t offset)
     return i;
 }
 
-/* Byte position and base offset of the batch of s holding offset (the
- * first batch whose last offset >= offset). p->mu held; s is stable. */
-static ts_status batch_holding(ts_partition *p, ts_segment *s, int64_t offset, uint64_t *pos,
-                               int64_t *base, char *errstr, size_t errlen)
+ts_status ts_part_batch_holding(ts_partition *p, ts_segment *s, int64_t offset, uint64_t *pos,
+                                int64_t *base, char *errstr, size_t errlen)
 {
     uint64_t at = ts_segment_lookup_pos(s, offset);
     while (at < s->size) {
@@ -458,7 +456,7 @@ static ts_status truncate_locked(ts_partition *p, int64_t offset, char *errstr, 
     size_t i = seg_for_offset(p, offset);
     uint64_t pos = 0;
     int64_t new_end = p->leo;
-    ts_status st = batch_holding(p, p->segs[i], offset, &pos, &new_end, errstr, errlen);
+    ts_status st = ts_part_batch_holding(p, p->segs[i], offset, &pos, &new_end, errstr, errlen);
     if (st) return st;
     if (new_end < floor)
         return ts_err_set(errstr, errlen, TS_E_INVAL,

@@ -21,30 +21,8 @@
 #include <unistd.h>
 
 #include "common/batch.h"
-#include "tierstore_plugin.h"
-#include "tests/tt.h"
+#include "tests/broker-plugin/plugin_host.h"
 
-static const char *g_path;
-static void *g_dl;
-static const tsp_plugin *g_pl;
-static char g_dir[512];
-
-static const tsp_plugin *load(void)
-{
-    if (g_pl) return g_pl;
-    g_dl = dlopen(g_path, RTLD_NOW | RTLD_LOCAL);
-    if (!g_dl) {
-        fprintf(stderr, "dlopen %s: %s\n", g_path, dlerror());
-        return NULL;
-    }
-    tsp_entry_fn entry = (tsp_entry_fn)dlsym(g_dl, TSP_ENTRY_SYMBOL);
-    char err[256] = "";
-    g_pl = entry ? entry(TSP_ABI_MAJOR, err, sizeof err) : NULL;
-    return g_pl;
-}
-
-/* An engine on <g_dir>/<data>-data with the bucket <g_dir>/<bucket>-bucket
- * (two engines share a bucket by naming the same one). */
 static tsp_status open_engine3(tsp_engine **eng, const char *data, const char *bucket_name,
                                const char *local_retention_ms, char *err, size_t errlen)
 {
@@ -825,23 +803,8 @@ done:
 
 int main(int argc, char **argv)
 {
-    char *rest[64];
-    int nrest = 0;
-    for (int i = 0; i < argc && nrest < 63; i++) {
-        if (!strcmp(argv[i], "--plugin") && i + 1 < argc) {
-            g_path = argv[++i];
-            continue;
-        }
-        rest[nrest++] = argv[i];
-    }
-    rest[nrest] = NULL;
-    if (!g_path) g_path = getenv("TIERSTORE_PLUGIN");
-    if (!g_path) {
-        fprintf(stderr, "usage: test_plugin_replication --plugin PATH [test...]\n");
-        return 2;
-    }
-    TT_INIT(nrest, rest);
-    tt_tmpdir(g_dir, sizeof g_dir, "replication");
+    int rc = host_init(argc, argv, "test_plugin_replication", "replication");
+    if (rc) return rc;
     if (!load()) return 1;
     TT_RUN(entries_present);
     if (!TSP_HAS(g_pl, reset_local)) { /* a plugin older than minor 2: nothing else can run */
@@ -857,9 +820,5 @@ int main(int argc, char **argv)
     TT_RUN(fencing_two_leaders);
     TT_RUN(follower_refresh_and_local_retention);
     TT_RUN(reset_local_empty_follower);
-    if (g_dl) dlclose(g_dl);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);
-    return tt_summary();
+    return host_finish();
 }
