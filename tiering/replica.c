@@ -553,15 +553,26 @@ static void start_epoch_commit_locked(ts_partition *p)
     if (ts_pool_submit(p->eng->upload_pool, epoch_commit_job, p) != TS_OK) p->upload_inflight = 0;
 }
 
+/* A closed segment the manifest does not cover yet: what a re-read may
+ * change. p->mu held. */
+static int awaits_tiering_locked(ts_partition *p)
+{
+    for (size_t i = 0; i + 1 < p->nsegs; i++)
+        if (!p->segs[i]->remote && p->segs[i]->size) return 1;
+    return 0;
+}
+
 /* A follower re-reads the manifest the leader commits, so local retention
- * can drop what the leader tiered. Background thread. */
+ * can drop what the leader tiered: one LIST per interval (and the head and
+ * new pieces when it changed), only while some closed segment is not known
+ * tiered. Background thread. */
 static void follower_refresh(ts_partition *p)
 {
     char err[1024];
     pthread_mutex_lock(&p->mu);
     int64_t now = ts_mono_ms();
     int due = p->replicated && !p->is_leader && p->idx && !p->deleted && !p->upload_inflight &&
-              now >= p->next_refresh_ms;
+              now >= p->next_refresh_ms && awaits_tiering_locked(p);
     if (due) {
         p->next_refresh_ms = now + p->eng->task_interval_ms;
         p->upload_inflight = 1; /* no epoch commit or upload meanwhile */

@@ -752,21 +752,23 @@ TT_TEST(reset_local_empty_follower)
     TT_CHECK_OKE(open_part(el, &l, TSP_PART_REPLICATED, err, sizeof err), err);
     TT_CHECK_OKE(pl->partition_set_role(l, 3, 1, err, sizeof err), err);
     TT_CHECK_OKE(produce(l, 40, err, sizeof err), err);
-    TT_CHECK_OKE(pl->set_high_watermark(l, 300, err, sizeof err), err);
+    /* Everything committed and tiered, durably: the bucket holds 0..399. */
+    TT_CHECK_OKE(pl->set_high_watermark(l, 400, err, sizeof err), err);
+    TT_CHECK_OKE(pl->roll(l, err, sizeof err), err);
+    TT_CHECK_OKE(pl->wait_uploaded(l, 30000, err, sizeof err), err);
     tsp_offsets o;
-    WAIT_OFFSETS(l, o, o.remote_end_offset >= 200);
-    TT_CHECK(o.remote_end_offset >= 200);
-    int64_t tiered = o.remote_end_offset;
     TT_CHECK_OKE(open_engine2(&ee, "reset-e", "reset", err, sizeof err), err);
     TT_CHECK_OKE(open_part(ee, &e, TSP_PART_REPLICATED, err, sizeof err), err);
     /* Recovered from the bucket alone: its log starts at the remote end and
      * its epoch cache comes from the manifest. */
     o = offsets_of(e);
-    TT_CHECK(o.log_end_offset >= tiered && o.log_end_offset == o.remote_end_offset);
+    TT_CHECK_EQ_INT(o.log_end_offset, 400);
+    TT_CHECK_EQ_INT(o.remote_end_offset, 400);
     TT_CHECK_EQ_INT(o.leader_epoch, 3);
     TT_CHECK_OKE(pl->partition_set_role(e, 3, 0, err, sizeof err), err);
-    /* 390: above the high watermark (300), never tiered */
-    TT_CHECK_EQ_INT(pl->reset_local(e, 390, err, sizeof err), TSP_E_OFFSET_OUT_OF_RANGE);
+    /* 450: beyond what the bucket holds */
+    TT_CHECK_EQ_INT(pl->reset_local(e, 450, err, sizeof err), TSP_E_OFFSET_OUT_OF_RANGE);
+    TT_CHECK_EQ_INT(offsets_of(e).log_end_offset, 400); /* nothing changed */
     TT_CHECK_OKE(pl->reset_local(e, 200, err, sizeof err), err);
     o = offsets_of(e);
     TT_CHECK_EQ_INT(o.local_start_offset, 200);
