@@ -218,7 +218,7 @@ TT_TEST(err_prefix_keeps_message)
  * the last one has its own name, and exactly the transient ones retry. */
 TT_TEST(status_table_names_and_retriable)
 {
-    for (int c = 0; c >= TS_E_INVALID_RECORD; c--) {
+    for (int c = 0; c >= TS_E_FENCED; c--) {
         const char *n = ts_status_name((ts_status)c);
         TT_ASSERT_MSG(strncmp(n, "TS_", 3) == 0 && strcmp(n, "TS_E_UNKNOWN") != 0, "code %d: %s", c,
                       n);
@@ -227,8 +227,8 @@ TT_TEST(status_table_names_and_retriable)
         TT_ASSERT_MSG(ts_status_is_retriable((ts_status)c) == want, "code %d (%s)", c, n);
     }
     TT_ASSERT_STR(ts_status_name(TS_OK), "TS_OK");
-    TT_ASSERT_STR(ts_status_name(TS_E_INVALID_RECORD), "TS_E_INVALID_RECORD");
-    TT_ASSERT_STR(ts_status_name((ts_status)(TS_E_INVALID_RECORD - 1)), "TS_E_UNKNOWN");
+    TT_ASSERT_STR(ts_status_name(TS_E_FENCED), "TS_E_FENCED");
+    TT_ASSERT_STR(ts_status_name((ts_status)(TS_E_FENCED - 1)), "TS_E_UNKNOWN");
     TT_ASSERT_STR(ts_status_name((ts_status)1), "TS_E_UNKNOWN");
     TT_ASSERT(!ts_status_is_retriable((ts_status)-999));
 }
