@@ -146,7 +146,15 @@ typedef struct demo {
     int64_t write_ms;
 } demo;
 
-#define DEMO_USAGE "usage: tierstore-demo [--dir DIR] [--mb N] [--partitions N]\n"
+#define DEMO_USAGE                                                                              \
+    "usage: tierstore-demo [--dir DIR] [--mb N] [--partitions N]\n"                                \
+    "       tierstore-demo --help | --version\n\n"                                                 \
+    "The engine's main job in one run, on its public C API: writes N MiB of record\n"             \
+    "batches into fresh partitions, offloads closed segments to a file:// bucket,\n"              \
+    "deletes local copies under local retention and reads every offset back.\n\n"                 \
+    "  --dir DIR         work directory (data and bucket; default /tmp/tierstore-demo)\n"          \
+    "  --mb N            MiB to write (default 300)\n"                                             \
+    "  --partitions N    partitions, 1-64 (default 4)\n"
 
 /* Returns 0, or 2 (the exit status) after a message on a bad argument. */
 static int parse_args(int argc, char **argv, demo *d)
@@ -155,6 +163,8 @@ static int parse_args(int argc, char **argv, demo *d)
         {"dir", required_argument, NULL, 'd'},
         {"mb", required_argument, NULL, 'm'},
         {"partitions", required_argument, NULL, 'p'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int64_t np = 4;
@@ -166,6 +176,8 @@ static int parse_args(int argc, char **argv, demo *d)
         case 'd': d->dir = optarg; break;
         case 'm': bad = cli_parse_i64("tierstore-demo", "--mb", optarg, 1, 1 << 30, &d->mb); break;
         case 'p': bad = cli_parse_i64("tierstore-demo", "--partitions", optarg, 1, 64, &np); break;
+        case 'V': printf("tierstore-demo (tierstore) %s\n", TS_VERSION); exit(0);
+        case 'h': printf(DEMO_USAGE); exit(0);
         default: bad = 1;
         }
     }

@@ -140,7 +140,12 @@ typedef struct kdemo {
 
 #define KDEMO_USAGE                                                                             \
     "usage: tierstore-kafka-demo --config server.properties --tierctl PATH "                      \
-    "[--bootstrap H:P] [--data-dir DIR] [--mb N] [--partitions N] [--topic T]\n"
+    "[--bootstrap H:P] [--data-dir DIR] [--mb N] [--partitions N] [--topic T]\n"                  \
+    "       tierstore-kafka-demo --help | --version\n\n"                                           \
+    "The broker's main job in one run, with a real Kafka client (librdkafka): creates\n"          \
+    "a topic with small segments and local retention on a running tierbroker, produces\n"         \
+    "N MiB with acks=all, waits until the plugin tiered it, shows the placement with\n"          \
+    "tierctl and consumes every record back from offset 0 (cold reads).\n"
 
 /* Returns 0, or 2 (the exit status) after a message on a bad argument. */
 static int parse_args(int argc, char **argv, kdemo *d)
@@ -153,6 +158,8 @@ static int parse_args(int argc, char **argv, kdemo *d)
         {"topic", required_argument, NULL, 'T'},
         {"mb", required_argument, NULL, 'm'},
         {"partitions", required_argument, NULL, 'p'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *prog = "tierstore-kafka-demo";
@@ -170,6 +177,8 @@ static int parse_args(int argc, char **argv, kdemo *d)
         case 'T': d->topic = optarg; break;
         case 'm': bad = cli_parse_i64(prog, "--mb", optarg, 1, 1 << 30, &d->mb); break;
         case 'p': bad = cli_parse_i64(prog, "--partitions", optarg, 1, 64, &np); break;
+        case 'V': printf("tierstore-kafka-demo (tierstore) %s\n", TS_VERSION); exit(0);
+        case 'h': printf(KDEMO_USAGE); exit(0);
         default: bad = 1;
         }
     }

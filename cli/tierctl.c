@@ -33,6 +33,7 @@ static void usage(FILE *f)
             "       tierctl -c CONFIG status [TOPIC] [--json]\n"
             "       tierctl -c CONFIG manifest TOPIC PARTITION\n"
             "       tierctl config-doc\n"
+            "       tierctl --help | --version\n"
             "\n"
             "placement   one row per segment: offsets, timestamps, raw and stored bytes,\n"
             "            location (local, remote, local+remote, or missing: the manifest\n"
@@ -411,6 +412,7 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -421,6 +423,7 @@ int main(int argc, char **argv)
         case 'c': cfg_path = optarg; break;
         case 'j': json = 1; break;
         case 'h': usage(stdout); return 0;
+        case 'V': printf("tierctl (tierstore) %s\n", TS_VERSION); return 0;
         default: usage(stderr); return 2;
         }
     }
