@@ -40,6 +40,8 @@ void blog(const char *level, const char *fmt, ...) __attribute__((format(printf,
 #define blog_warn(...) blog("WARN", __VA_ARGS__)
 #define blog_error(...) blog("ERROR", __VA_ARGS__)
 extern int g_blog_debug;
+/* "text" (default) or "json": log.format, shared with the engine's lines. */
+void blog_set_format(const char *format);
 #define blog_debug(...)                                                                          \
     do {                                                                                         \
         if (g_blog_debug) blog("DEBUG", __VA_ARGS__);                                            \

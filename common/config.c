@@ -164,6 +164,9 @@ static const prop g_props[] = {
      "Parts in flight per multipart upload (memory = part size x parallelism)."},
     {"log.level", F(ENUM, log_level), "info", 0, 0, "error|warn|info|debug", 0,
      "Log verbosity (also TS_LOG_LEVEL)."},
+    {"log.format", F(ENUM, log_format), "text", 0, 0, "text|json", 0,
+     "Log line format on stderr: text, or json (one JSON object per line: ts, level, logger, "
+     "msg) for log shippers. tierbroker writes its own lines in the same format."},
 };
 #define NPROPS (sizeof(g_props) / sizeof(g_props[0]))
 

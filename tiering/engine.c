@@ -524,6 +524,8 @@ ts_status ts_engine_open(const ts_config *cfg, ts_engine **out, char *errstr, si
     const ts_settings *set = eng->set = ts_config_settings(eng->cfg);
     int lvl = ts_log_level_parse(set->log_level);
     if (ts_config_is_set(eng->cfg, "log.level") && lvl >= 0) ts_log_set_level((ts_log_level)lvl);
+    if (ts_config_is_set(eng->cfg, "log.format"))
+        ts_log_set_format(ts_logline_format_parse(set->log_format) == TS_LOGLINE_JSON);
     st = open_data_dir(eng, errstr, errlen);
     if (st) goto fail;
     eng->task_interval_ms = set->remote_log_manager_task_interval_ms;
@@ -544,6 +546,8 @@ ts_status ts_engine_open(const ts_config *cfg, ts_engine **out, char *errstr, si
         st = ts_err_set(errstr, errlen, TS_E_NOMEM, "cannot start the background thread");
         goto fail;
     }
+    ts_log_info("tiering", "engine open: data in %s, remote tier %s", set->log_dirs,
+                set->remote_storage_enable ? set->remote_storage_url : "off");
     *out = eng;
     return TS_OK;
 fail:
