@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -121,6 +122,7 @@ struct ts_chunk_cache {
 
     int64_t retry_timeout_ms, retry_base_ms, retry_max_ms;
     int retry_attempts;
+    const ts_keyring *keyring; /* opens sealed chunks (not owned; set before sharing) */
 
     /* A few recently served, verified chunks kept in RAM (refcounted), so a
      * sequential reader taking a 4 MiB chunk in 1 MiB fetches reads and
@@ -535,6 +537,48 @@ static int file_write_tmp(ts_chunk_cache *c, const uint8_t id[ID_LEN], const uin
 
 /* ------------------------------------------------------------------ fetch */
 
+/* Replaces the sealed bytes of chunk idx (*stored, *len; CRC already
+ * checked) by the zstd frame inside them: unwrap the object's data key
+ * with the key ring, then AES-256-GCM open (the tag binds the bytes to the
+ * object key and chunk index). A tag mismatch is TS_E_CHECKSUM naming the
+ * object and chunk, and nothing is served; a key the ring lacks is
+ * TS_E_CONFIG naming its id. Runs on the leader thread without c->mu. */
+static ts_status open_sealed(ts_chunk_cache *c, const ts_segment_meta *seg, uint32_t idx,
+                             uint8_t **stored, size_t *len, char *errstr, size_t errlen)
+{
+    if (!c->keyring)
+        return ts_err_set(errstr, errlen, TS_E_CONFIG,
+                          "object %s is encrypted (key '%s') but no key ring is configured: set "
+                          "remote.storage.encryption.keyring",
+                          seg->object_key, seg->key_id);
+    uint8_t dk[TS_CRYPT_KEY_LEN];
+    ts_status st = ts_crypt_unwrap(c->keyring, seg->key_id, seg->object_key, seg->wrapped_key, dk,
+                                   errstr, errlen);
+    if (st) return ts_err_prefix(errstr, errlen, st, "chunk %u", idx);
+    uint8_t *plain = *len >= TS_CRYPT_CHUNK_OVERHEAD ? malloc(*len - TS_CRYPT_CHUNK_OVERHEAD + 1)
+                                                     : NULL;
+    if (!plain && *len >= TS_CRYPT_CHUNK_OVERHEAD)
+        st = ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory for chunk %u of object %s", idx,
+                        seg->object_key);
+    if (!st) st = ts_crypt_open_chunk(dk, seg->object_key, idx, *stored, *len, plain, errstr,
+                                      errlen);
+    OPENSSL_cleanse(dk, sizeof(dk));
+    if (st) {
+        if (st == TS_E_CHECKSUM) atomic_fetch_add(&c->verify_failures, 1);
+        free(plain);
+        return st;
+    }
+    free(*stored);
+    *stored = plain;
+    *len -= TS_CRYPT_CHUNK_OVERHEAD;
+    return TS_OK;
+}
+
+void ts_chunk_cache_set_keyring(ts_chunk_cache *c, const ts_keyring *ring)
+{
+    c->keyring = ring;
+}
+
 /* One attempt: ranged GET of the frame, verify, decompress, verify. On
  * success *out holds a cache-file image (header + raw bytes). Runs on the
  * leader thread without c->mu. */
@@ -582,6 +626,7 @@ static ts_status fetch_once(ts_chunk_cache *c, ts_objstore *os, const ts_segment
                         idx, seg->object_key, cm->stored_crc32c, crc);
         goto fail;
     }
+    if (seg->sealed && (st = open_sealed(c, seg, idx, &stored, &got, errstr, errlen))) goto fail;
     /* The stored CRC matched, so from here on a mismatch means the object and
      * its manifest entry disagree: corrupt, not worth retrying. */
     size_t fsz = ZSTD_findFrameCompressedSize(stored, got);
