@@ -285,8 +285,8 @@ static ts_status kek_of(const ts_keyring *ring, const char *kek_id, const char *
     if (!(*kek = ts_keyring_find(ring, kek_id)))
         return ts_err_set(errstr, errlen, TS_E_CONFIG,
                           "key '%s' (the key-encryption key of object %s) is not in the key "
-                          "ring %s: add it back (old objects stay readable only with their "
-                          "key, or after `tierctl rekey`)",
+                          "ring %s: add it back; a key may leave the ring only after "
+                          "`tierctl rekey` moved its objects to the active key",
                           kek_id, object_key, ts_keyring_name(ring));
     return TS_OK;
 }

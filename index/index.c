@@ -1649,6 +1649,8 @@ ts_status ts_index_add(ts_index *idx, const ts_segment_meta *seg, char *errstr, 
     if (ts_manifest_check_segment(seg, what, errstr, errlen)) return TS_E_INVAL;
     if (!seg->chunk_table_len && !seg->chunks)
         return ts_err_set(errstr, errlen, TS_E_INVAL, "%s: no chunk table", what);
+    if (seg->sealed && !seg->key_id[0])
+        return ts_err_set(errstr, errlen, TS_E_INVAL, "%s: sealed without a key id", what);
 
     pthread_mutex_lock(&idx->wmu);
     ts_status st = TS_OK;

@@ -105,7 +105,8 @@ ts_status ts_manifest_check_segment(const ts_segment_meta *s, const char *what, 
     if (s->chunk_count > TS_MANIFEST_MAX_CHUNKS)
         SEGFAIL("chunks: %" PRIu32 " chunks, more than the %d allowed", s->chunk_count,
                 TS_MANIFEST_MAX_CHUNKS);
-    if (s->sealed && (!s->chunk_table_len || !ts_crypt_key_id_valid(s->key_id)))
+    /* key_id "" = not loaded yet (a piece entry's lookup copy) */
+    if (s->sealed && (!s->chunk_table_len || (s->key_id[0] && !ts_crypt_key_id_valid(s->key_id))))
         SEGFAIL("encryption: a sealed entry needs its chunk table in the object and a key_id of "
                 "1..%d characters [A-Za-z0-9._-]", TS_CRYPT_KEY_ID_MAX);
     if (s->chunk_table_len) {
