@@ -677,28 +677,38 @@ static ts_status parse_chunk(pctx *c, const cJSON *o, ts_chunk_meta *ch)
     return TS_OK;
 }
 
-/* The optional "encryption" member of a format-2 entry (put_encryption). */
-static ts_status parse_encryption(pctx *c, const cJSON *o, ts_segment_meta *s)
+/* The optional "encryption" member of a format-2 entry (put_encryption).
+ * Errors name "segments[i].encryption.<field>". */
+static ts_status parse_envelope(pctx *c, const cJSON *e, ts_segment_meta *s)
 {
-    const cJSON *e;
     const char *str;
-    ts_status st = member(c, o, "encryption", 0, &e);
-    if (st || !e) return st;
-    if (!cJSON_IsObject(e)) return perr(c, "encryption", "expected an object");
+    ts_status st;
+    if (!cJSON_IsObject(e)) return perr(c, "", "expected an object");
     if ((st = get_str(c, e, "cipher", &str))) return st;
     if (strcmp(str, "aes-256-gcm"))
-        return perr(c, "encryption.cipher", "'%.32s' is not supported (only \"aes-256-gcm\")", str);
+        return perr(c, "cipher", "'%.32s' is not supported (only \"aes-256-gcm\")", str);
     if ((st = get_str(c, e, "key_id", &str))) return st;
     if (!ts_crypt_key_id_valid(str))
-        return perr(c, "encryption.key_id", "'%.40s' is not 1..%d characters [A-Za-z0-9._-]", str,
+        return perr(c, "key_id", "'%.40s' is not 1..%d characters [A-Za-z0-9._-]", str,
                     TS_CRYPT_KEY_ID_MAX);
     memcpy(s->key_id, str, strlen(str) + 1);
     if ((st = get_str(c, e, "wrapped_key", &str))) return st;
     if (ts_b64_decode_exact(str, strlen(str), s->wrapped_key, sizeof(s->wrapped_key)))
-        return perr(c, "encryption.wrapped_key", "is not the base64 of %d bytes",
-                    TS_CRYPT_WRAPPED_LEN);
+        return perr(c, "wrapped_key", "is not the base64 of %d bytes", TS_CRYPT_WRAPPED_LEN);
     s->sealed = 1;
     return TS_OK;
+}
+
+static ts_status parse_encryption(pctx *c, const cJSON *o, ts_segment_meta *s)
+{
+    const cJSON *e;
+    ts_status st = member(c, o, "encryption", 0, &e);
+    if (st || !e) return st;
+    size_t wl = strlen(c->where);
+    snprintf(c->where + wl, sizeof(c->where) - wl, "encryption.");
+    st = parse_envelope(c, e, s);
+    c->where[wl] = '\0';
+    return st;
 }
 
 static ts_status parse_segment(pctx *c, const cJSON *o, size_t idx, ts_segment_meta *s,

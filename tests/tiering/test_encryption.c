@@ -546,6 +546,6 @@ int main(int argc, char **argv)
     TT_RUN(bad_key_rings_are_refused_at_start);
     TT_RUN(tierctl_rekey_lets_the_old_key_go);
     int rc = tt_summary();
-    if (!rc) ts_fs_rmtree(g_root, NULL, 0);
+    if (!rc && !getenv("TS_TEST_KEEP")) ts_fs_rmtree(g_root, NULL, 0); /* TS_TEST_KEEP: keep it */
     return rc;
 }
