@@ -8,6 +8,7 @@
  * key bytes are wiped (OPENSSL_cleanse) when the ring goes.
  */
 #include "common/crypt.h"
+#include "tierstore_names.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -76,17 +77,11 @@ int ts_b64_decode_exact(const char *in, size_t len, uint8_t *out, size_t want)
 
 /* ------------------------------------------------------------ key ring */
 
+/* Key ids follow the topic-name rule (the same characters, so they are
+ * safe in JSON, logs and file names), at most 32 characters. */
 int ts_crypt_key_id_valid(const char *id)
 {
-    size_t n = strlen(id);
-    if (n == 0 || n > TS_CRYPT_KEY_ID_MAX) return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = id[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-'))
-            return 0;
-    }
-    return 1;
+    return strnlen(id, TS_CRYPT_KEY_ID_MAX + 1) <= TS_CRYPT_KEY_ID_MAX && ts_topic_name_valid(id);
 }
 
 static const char *trim(const char *s, const char *e, const char **end)
@@ -108,7 +103,7 @@ static const char *parse_line(const char *s, const char *e, ring_key *k)
         return "has a key id that is empty or longer than 32 characters";
     memcpy(k->id, is, (size_t)(ie - is));
     k->id[ie - is] = '\0';
-    if (!ts_crypt_key_id_valid(k->id)) return "has a key id outside [A-Za-z0-9._-]";
+    if (!ts_crypt_key_id_valid(k->id)) return "has a key id outside [A-Za-z0-9._-] (or . or ..)";
     if (ts_b64_decode_exact(vs, (size_t)(ve - vs), k->key, TS_CRYPT_KEY_LEN))
         return "has a key that is not the base64 of exactly 32 bytes (AES-256)";
     return NULL;

@@ -22,7 +22,7 @@
  *
  * Key ring file: one `id=base64(32 bytes)` per line; blank lines and lines
  * starting with '#' are ignored; ids are 1..TS_CRYPT_KEY_ID_MAX characters
- * of [A-Za-z0-9._-] and unique. The file must be owned by the process's
+ * of [A-Za-z0-9._-], not "." or "..", and unique. The file must be owned by the process's
  * user and not readable or writable by group or others (mode 0600 or
  * stricter), else it is refused before it is read.
  *

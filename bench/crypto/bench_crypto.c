@@ -67,17 +67,28 @@ static int fail(const char *what, const char *err)
     return 1;
 }
 
+/* An engine on v's config and its one partition. 0, or 1 after a message. */
+static int open_variant(const variant *v, int create, ts_config **cfg, ts_engine **eng,
+                        ts_partition **p)
+{
+    char err[1024];
+    *cfg = make_cfg(v);
+    *eng = NULL;
+    if (ts_engine_open(*cfg, eng, err, sizeof(err)) ||
+        ts_partition_open(*eng, "bench", 0, create, p, err, sizeof(err)))
+        return fail(v->name, err);
+    return 0;
+}
+
 /* Appends g_mib of generated batches, rolls and waits for every upload;
  * the local copies then leave local disk (local retention 0). */
 static int write_variant(variant *v, uint8_t **pool, size_t *lens, size_t npool)
 {
     char err[1024];
-    ts_config *cfg = make_cfg(v);
-    ts_engine *eng = NULL;
-    ts_partition *p = NULL;
-    if (ts_engine_open(cfg, &eng, err, sizeof(err)) ||
-        ts_partition_open(eng, "bench", 0, 1, &p, err, sizeof(err)))
-        return fail(v->name, err);
+    ts_config *cfg;
+    ts_engine *eng;
+    ts_partition *p;
+    if (open_variant(v, 1, &cfg, &eng, &p)) return 1;
     int64_t t0 = ts_mono_ms();
     uint64_t done = 0;
     for (size_t i = 0; done < (g_mib << 20); i++) {
@@ -109,12 +120,10 @@ static int read_variant(variant *v, int round)
     char err[1024], cache[800];
     snprintf(cache, sizeof(cache), "%s/.chunk-cache", v->data);
     ts_fs_rmtree(cache, NULL, 0);
-    ts_config *cfg = make_cfg(v);
-    ts_engine *eng = NULL;
-    ts_partition *p = NULL;
-    if (ts_engine_open(cfg, &eng, err, sizeof(err)) ||
-        ts_partition_open(eng, "bench", 0, 0, &p, err, sizeof(err)))
-        return fail(v->name, err);
+    ts_config *cfg;
+    ts_engine *eng;
+    ts_partition *p;
+    if (open_variant(v, 0, &cfg, &eng, &p)) return 1;
     int64_t t0 = ts_mono_us(), off = 0;
     uint64_t bytes = 0;
     for (;;) {
