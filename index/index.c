@@ -85,11 +85,26 @@ typedef struct tail_detail {
     uint64_t added;
     uint32_t seg_crc;
     uint32_t pad;
-    /* Sealed entries: the envelope (the head re-renders the tail on every
-     * commit); pieces keep theirs, read on demand (envelope_from_piece). */
+    /* Sealed entries only: the envelope (the head re-renders the tail on
+     * every commit; pieces keep theirs, read on demand: envelope_from_piece).
+     * A pointer, so partitions without encryption pay 8 bytes per tail
+     * entry, not the envelope's 93. Owned; freed when the entry leaves the
+     * tail (td_free_envs). */
+    struct tail_env *env;
+} tail_detail;
+
+typedef struct tail_env {
     char key_id[TS_CRYPT_KEY_ID_MAX + 1];
     uint8_t wrapped_key[TS_CRYPT_WRAPPED_LEN];
-} tail_detail;
+} tail_env;
+
+static void td_free_envs(tail_detail *td, size_t n)
+{
+    for (size_t i = 0; td && i < n; i++) {
+        free(td[i].env);
+        td[i].env = NULL;
+    }
+}
 
 /* Legacy chunk tables and odd keys, by base offset (few). */
 typedef struct side_ent {
@@ -236,6 +251,7 @@ void ts_index_destroy(ts_index *idx)
 {
     if (!idx) return;
     free(idx->e);
+    td_free_envs(idx->td, idx->n - idx->tail_start);
     free(idx->td);
     free(idx->pieces);
     side_free_all(idx->side, idx->nside);
@@ -367,14 +383,24 @@ void ts_index_entry_key(ts_index *idx, const ts_index_entry *e, char *out, size_
 
 static void td_envelope_get(const tail_detail *t, ts_segment_meta *m)
 {
-    memcpy(m->key_id, t->key_id, sizeof(m->key_id));
-    memcpy(m->wrapped_key, t->wrapped_key, sizeof(m->wrapped_key));
+    if (!t->env) return;
+    memcpy(m->key_id, t->env->key_id, sizeof(m->key_id));
+    memcpy(m->wrapped_key, t->env->wrapped_key, sizeof(m->wrapped_key));
 }
 
-static void td_envelope_set(tail_detail *t, const ts_segment_meta *m)
+/* Gives t m's envelope (allocating it: TS_E_NOMEM), or none when m is not
+ * sealed. */
+static ts_status td_envelope_set(tail_detail *t, const ts_segment_meta *m)
 {
-    memcpy(t->key_id, m->sealed ? m->key_id : "", m->sealed ? sizeof(t->key_id) : 1);
-    memcpy(t->wrapped_key, m->wrapped_key, sizeof(t->wrapped_key));
+    if (!m->sealed) {
+        free(t->env);
+        t->env = NULL;
+        return TS_OK;
+    }
+    if (!t->env && !(t->env = malloc(sizeof(*t->env)))) return TS_E_NOMEM;
+    memcpy(t->env->key_id, m->key_id, sizeof(t->env->key_id));
+    memcpy(t->env->wrapped_key, m->wrapped_key, sizeof(t->env->wrapped_key));
+    return TS_OK;
 }
 
 /* The entry as a ts_segment_meta, without chunks (no allocation). For a
@@ -1125,6 +1151,7 @@ typedef struct built {
     size_t n, cap;
     size_t tail_start;
     tail_detail *td;
+    size_t ntd; /* entries of td (their envelopes are owned) */
     side_ent *side;
     size_t nside, side_cap;
     int64_t pmax;
@@ -1133,6 +1160,7 @@ typedef struct built {
 static void built_free(built *b)
 {
     free(b->e);
+    td_free_envs(b->td, b->ntd);
     free(b->td);
     side_free_all(b->side, b->nside);
     memset(b, 0, sizeof(*b));
@@ -1190,13 +1218,14 @@ static ts_status build_tail(const ts_index *idx, const ts_manifest_doc *head, in
     ts_status st = TS_OK;
     b->tail_start = b->n;
     if (head->n && !(b->td = calloc(head->n, sizeof(*b->td)))) st = TS_E_NOMEM;
+    if (!st) b->ntd = head->n;
     for (size_t i = 0; !st && i < head->n; i++) {
         const ts_segment_meta *s = &head->segs[i];
         st = built_add(idx, b, s);
         b->td[i].max_ts = s->max_timestamp;
         b->td[i].upload_time_ms = s->upload_time_ms;
         b->td[i].seg_crc = s->segment_crc32c;
-        td_envelope_set(&b->td[i], s);
+        if (!st) st = td_envelope_set(&b->td[i], s);
         b->td[i].added = all_durable || !head->added_versions ? head->version
                                                               : head->added_versions[i];
     }
@@ -1246,6 +1275,7 @@ static void install(ts_index *idx, built *b, ts_manifest_doc *d, int all_durable
 {
     pthread_mutex_lock(&idx->mu);
     free(idx->e);
+    td_free_envs(idx->td, idx->n - idx->tail_start);
     free(idx->td);
     side_free_all(idx->side, idx->nside);
     free(idx->pieces);
@@ -1660,6 +1690,7 @@ ts_status ts_index_add(ts_index *idx, const ts_segment_meta *seg, char *errstr, 
     size_t nspill = 0;
     side_ent side;
     int has_side = 0;
+    tail_env *env = NULL; /* the new tail entry's envelope (sealed) */
     memset(&side, 0, sizeof(side));
     size_t pos = lower_bound_base(idx, seg->base_offset);
     if (pos < idx->n && idx->e[pos].base_offset == seg->base_offset) {
@@ -1713,6 +1744,11 @@ ts_status ts_index_add(ts_index *idx, const ts_segment_meta *seg, char *errstr, 
     if (!st) st = make_entry(idx, seg, pos ? idx->e[pos - 1].max_timestamp : INT64_MIN, &ne, &side,
                              &has_side);
     if (!st) st = current_tail(idx, &tail, &added, 1);
+    if (!st && seg->sealed) {
+        tail_detail t = {0};
+        st = td_envelope_set(&t, seg);
+        env = t.env;
+    }
     size_t H = idx->head_segments;
     if (!st && !(newp = malloc((idx->np + (ntail + 1) / H + 1) * sizeof(*newp)))) st = TS_E_NOMEM;
     if (st) {
@@ -1759,12 +1795,14 @@ ts_status ts_index_add(ts_index *idx, const ts_segment_meta *seg, char *errstr, 
     td[tp].added = idx->version + 1;
     td[tp].seg_crc = seg->segment_crc32c;
     td[tp].pad = 0;
-    td_envelope_set(&td[tp], seg);
+    td[tp].env = env; /* allocated while preparing */
+    env = NULL;
     for (size_t i = pos + 1; i < idx->n; i++) { /* running maxima after the new entry */
         int64_t m = td[i - idx->tail_start].max_ts;
         idx->e[i].max_timestamp = m > idx->e[i - 1].max_timestamp ? m : idx->e[i - 1].max_timestamp;
     }
     if (off) {
+        td_free_envs(td, off); /* these entries now live in pieces */
         memmove(td, td + off, (ntail - off) * sizeof(*td));
         idx->tail_start += off;
     }
@@ -1791,6 +1829,7 @@ out:
         free(side.key);
         free(side.chunks);
     }
+    free(env);
     pthread_mutex_unlock(&idx->wmu);
     return st;
 }
@@ -1875,8 +1914,10 @@ ts_status ts_index_truncate_before(ts_index *idx, int64_t new_start_offset, char
         }
         if (k) memmove(idx->e, idx->e + k, (idx->n - k) * sizeof(*idx->e));
         size_t toff = k > idx->tail_start ? k - idx->tail_start : 0;
-        if (toff)
+        if (toff) {
+            td_free_envs(idx->td, toff);
             memmove(idx->td, idx->td + toff, (idx->n - idx->tail_start - toff) * sizeof(*idx->td));
+        }
         idx->tail_start = k > idx->tail_start ? 0 : idx->tail_start - k;
         idx->n -= k;
         for (size_t i = 0; i < kp; i++) remove_local_piece(idx, idx->pieces[i].key);
@@ -2451,6 +2492,8 @@ static ts_status plan_pieces(ts_index *idx, const char *want, ts_index_rewrap_fn
 static void rekey_install(ts_index *idx, rekey_plan *pl, const ts_segment_meta *tail)
 {
     pthread_mutex_lock(&idx->mu);
+    /* Only sealed entries changed, and they have their envelope already:
+     * td_envelope_set allocates nothing here. */
     for (size_t i = 0; i < idx->n - idx->tail_start; i++) td_envelope_set(&idx->td[i], &tail[i]);
     for (size_t i = 0; i < pl->nnew; i++) remove_local_piece(idx, idx->pieces[pl->at[i]].key);
     free(idx->pieces);
