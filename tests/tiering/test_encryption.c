@@ -132,7 +132,7 @@ static ts_status restart(env *e, const char *ring, const char *active)
 /* Batch i: 4 records, each the marker plus varied text. */
 static uint8_t *mk_batch(int i, size_t *len)
 {
-    char v[4][320];
+    char v[4][512];
     const void *vals[4];
     size_t lens[4];
     for (int r = 0; r < 4; r++) {
