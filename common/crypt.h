@@ -81,7 +81,8 @@ ts_status ts_crypt_unwrap(const ts_keyring *ring, const char *kek_id, const char
 ts_status ts_crypt_seal_chunk(const uint8_t key[TS_CRYPT_KEY_LEN], const char *object_key,
                               uint32_t idx, const uint8_t *in, size_t len, uint8_t *out,
                               char *errstr, size_t errlen);
-/* Opens a sealed chunk of len bytes into out (len - overhead bytes).
+/* Opens a sealed chunk of len bytes into out (len - overhead bytes; out
+ * may be in + TS_CRYPT_NONCE_LEN: in place, over the ciphertext).
  * TS_E_CHECKSUM naming the object and chunk when the tag does not match;
  * nothing in out may then be used. */
 ts_status ts_crypt_open_chunk(const uint8_t key[TS_CRYPT_KEY_LEN], const char *object_key,

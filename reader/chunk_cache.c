@@ -555,35 +555,30 @@ static ts_status key_present(ts_chunk_cache *c, const ts_segment_meta *seg, char
     return st;
 }
 
-/* Replaces the sealed bytes of chunk idx (*stored, *len; CRC already
- * checked) by the zstd frame inside them: unwrap the object's data key
+/* Opens the sealed bytes of chunk idx (stored, *len; CRC already checked)
+ * in place: *frame and *len then give the zstd frame inside them: unwrap the object's data key
  * with the key ring, then AES-256-GCM open (the tag binds the bytes to the
  * object key and chunk index). A tag mismatch is TS_E_CHECKSUM naming the
  * object and chunk, and nothing is served; a key the ring lacks is
  * TS_E_CONFIG naming its id. Runs on the leader thread without c->mu. */
 static ts_status open_sealed(ts_chunk_cache *c, const ts_segment_meta *seg, uint32_t idx,
-                             uint8_t **stored, size_t *len, char *errstr, size_t errlen)
+                             uint8_t *stored, size_t *len, const uint8_t **frame, char *errstr,
+                             size_t errlen)
 {
     if (!c->keyring) return key_present(c, seg, errstr, errlen);
     uint8_t dk[TS_CRYPT_KEY_LEN];
     ts_status st = ts_crypt_unwrap(c->keyring, seg->key_id, seg->object_key, seg->wrapped_key, dk,
                                    errstr, errlen);
     if (st) return ts_err_prefix(errstr, errlen, st, "chunk %u", idx);
-    uint8_t *plain = *len >= TS_CRYPT_CHUNK_OVERHEAD ? malloc(*len - TS_CRYPT_CHUNK_OVERHEAD + 1)
-                                                     : NULL;
-    if (!plain && *len >= TS_CRYPT_CHUNK_OVERHEAD)
-        st = ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory for chunk %u of object %s", idx,
-                        seg->object_key);
-    if (!st) st = ts_crypt_open_chunk(dk, seg->object_key, idx, *stored, *len, plain, errstr,
-                                      errlen);
+    /* In place: the plain frame replaces the ciphertext right after the nonce. */
+    st = ts_crypt_open_chunk(dk, seg->object_key, idx, stored, *len, stored + TS_CRYPT_NONCE_LEN,
+                             errstr, errlen);
     OPENSSL_cleanse(dk, sizeof(dk));
     if (st) {
         if (st == TS_E_CHECKSUM) atomic_fetch_add(&c->verify_failures, 1);
-        free(plain);
         return st;
     }
-    free(*stored);
-    *stored = plain;
+    *frame = stored + TS_CRYPT_NONCE_LEN;
     *len -= TS_CRYPT_CHUNK_OVERHEAD;
     return TS_OK;
 }
@@ -640,11 +635,13 @@ static ts_status fetch_once(ts_chunk_cache *c, ts_objstore *os, const ts_segment
                         idx, seg->object_key, cm->stored_crc32c, crc);
         goto fail;
     }
-    if (seg->sealed && (st = open_sealed(c, seg, idx, &stored, &got, errstr, errlen))) goto fail;
+    const uint8_t *frame = stored; /* the zstd frame (inside the sealed bytes when sealed) */
+    if (seg->sealed && (st = open_sealed(c, seg, idx, stored, &got, &frame, errstr, errlen)))
+        goto fail;
     /* The stored CRC matched, so from here on a mismatch means the object and
      * its manifest entry disagree: corrupt, not worth retrying. */
-    size_t fsz = ZSTD_findFrameCompressedSize(stored, got);
-    unsigned long long csz = ZSTD_getFrameContentSize(stored, got);
+    size_t fsz = ZSTD_findFrameCompressedSize(frame, got);
+    unsigned long long csz = ZSTD_getFrameContentSize(frame, got);
     if (ZSTD_isError(fsz) || fsz != got || csz != cm->raw_len) {
         st = ts_err_set(errstr, errlen, TS_E_CORRUPT,
                         "chunk %u of object %s is not one zstd frame of %u raw bytes "
@@ -660,7 +657,7 @@ static ts_status fetch_once(ts_chunk_cache *c, ts_objstore *os, const ts_segment
                         idx, seg->object_key);
         goto fail;
     }
-    size_t n = ZSTD_decompress(img + hlen, cm->raw_len, stored, got);
+    size_t n = ZSTD_decompress(img + hlen, cm->raw_len, frame, got);
     if (ZSTD_isError(n) || n != cm->raw_len) {
         st = ts_err_set(errstr, errlen, TS_E_CORRUPT,
                         "chunk %u of object %s does not decompress to %u bytes: %s", idx,
