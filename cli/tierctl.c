@@ -3,7 +3,9 @@
  *
  * Uses only the public headers (include/): it reads the data directory and
  * the bucket read-only, so it works whether or not an engine (or the
- * broker) is running on the same config.
+ * broker) is running on the same config. The one exception is `rekey`,
+ * which writes manifests: it opens an engine on the config, so it takes
+ * the data directory's lock and refuses while the broker runs.
  *
  *   tierctl -c CONFIG placement TOPIC [PARTITION] [--json]
  *   tierctl -c CONFIG partitions TOPIC
@@ -11,6 +13,7 @@
  *   tierctl -c CONFIG verify TOPIC [PARTITION]
  *   tierctl -c CONFIG status [TOPIC] [--json]
  *   tierctl -c CONFIG manifest TOPIC PARTITION   (the manifest as JSON)
+ *   tierctl -c CONFIG rekey TOPIC   (re-wrap data keys under the active key)
  *   tierctl config-doc            (prints CONFIGURATION.md)
  */
 #include <cjson/cJSON.h>
@@ -33,6 +36,7 @@ static void usage(FILE *f)
             "       tierctl -c CONFIG verify TOPIC [PARTITION] [--quiet]\n"
             "       tierctl -c CONFIG status [TOPIC] [--json]\n"
             "       tierctl -c CONFIG manifest TOPIC PARTITION\n"
+            "       tierctl -c CONFIG rekey TOPIC\n"
             "       tierctl config-doc\n"
             "       tierctl --help | --version\n"
             "\n"
@@ -52,6 +56,10 @@ static void usage(FILE *f)
             "            stderr; none with --quiet or when stderr is not a terminal.\n"
             "manifest    the partition's manifest as one JSON document (pipe it to jq):\n"
             "            {\"head\": the newest head, \"pieces\": [every piece it names]}.\n"
+            "rekey       re-wraps the data key of every encrypted remote segment of TOPIC\n"
+            "            under remote.storage.encryption.active.key (one new manifest version\n"
+            "            per partition, no object rewritten); afterwards older keys may leave\n"
+            "            the key ring. Writes: stop the broker first (it takes the lock).\n"
             "config-doc  the configuration reference (Markdown).\n"
             "CONFIG is the engine's or the broker's properties file.\n");
 }
@@ -427,6 +435,39 @@ static int cmd_status(ts_config *cfg, const char *topic, int json)
     return rc;
 }
 
+static int cmd_rekey(ts_config *cfg, const char *topic)
+{
+    char err[1024];
+    ts_engine *eng = NULL;
+    int32_t *parts = NULL;
+    size_t nparts = 0, total = 0;
+    int rc = 1;
+    if (ts_engine_open(cfg, &eng, err, sizeof(err)) ||
+        ts_topic_partitions(eng, topic, &parts, &nparts, err, sizeof(err))) {
+        fprintf(stderr, "tierctl: rekey %s: %s\n", topic, err);
+        goto out;
+    }
+    rc = 0;
+    for (size_t i = 0; i < nparts; i++) {
+        ts_partition *p;
+        size_t n = 0;
+        if (ts_partition_open(eng, topic, parts[i], 0, &p, err, sizeof(err)) ||
+            ts_partition_rekey(p, &n, err, sizeof(err))) {
+            fprintf(stderr, "tierctl: rekey %s-%d: %s\n", topic, parts[i], err);
+            rc = 1;
+            continue;
+        }
+        printf("%s-%d: re-wrapped %zu data key(s)\n", topic, parts[i], n);
+        total += n;
+    }
+    printf("rekey %s: %zu data key(s) re-wrapped in %zu partition(s)%s\n", topic, total, nparts,
+           rc ? ", with errors" : "");
+out:
+    free(parts);
+    ts_engine_close(eng);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     const char *cfg_path = NULL;
@@ -494,6 +535,8 @@ int main(int argc, char **argv)
                 rc = 1;
             }
         }
+    } else if (!strcmp(args[0], "rekey") && nargs == 2) {
+        rc = cmd_rekey(cfg, args[1]);
     } else if (!strcmp(args[0], "partitions") && nargs == 2) {
         int32_t *parts;
         size_t n;

@@ -101,6 +101,22 @@ static const prop g_props[] = {
     {"remote.storage.compression.level", F(INT, remote_storage_compression_level),
      "3", 1, 19, NULL, 0,
      "zstd compression level of remote chunks."},
+    {"remote.storage.encryption.enable", F(BOOL, remote_storage_encryption_enable), "false", 0,
+     0, NULL, 0,
+     "Encrypt segment objects at rest (AES-256-GCM, envelope style): each new object gets its "
+     "own random data key, wrapped by the key ring's active key and recorded in the manifest; "
+     "every chunk is sealed on its own. Objects already in the bucket stay as they are; "
+     "encrypted ones need the key ring to be read whatever this says."},
+    {"remote.storage.encryption.keyring", F(STRING, remote_storage_encryption_keyring), "", 0, 0,
+     NULL, 0,
+     "Key ring file: `id=base64(32 bytes)` lines (ids of [A-Za-z0-9._-], at most 32 "
+     "characters). Must be owned by the process's user with mode 0600 or stricter, else the "
+     "engine refuses to start. Required when encryption is enabled; keep every key that "
+     "objects still name (`tierctl rekey` moves them to the active key)."},
+    {"remote.storage.encryption.active.key", F(STRING, remote_storage_encryption_active_key), "",
+     0, 0, NULL, 0,
+     "Id of the key-encryption key that new objects (and `tierctl rekey`) use; must be in the "
+     "key ring. Changing it leaves old objects readable with their own key."},
     {"remote.log.manager.thread.pool.size", F(INT, remote_log_manager_thread_pool_size),
      "2", 1, 64, NULL, 0,
      "Upload worker threads."},

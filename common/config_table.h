@@ -37,6 +37,9 @@ typedef struct ts_settings {
     const char *remote_storage_url;
     int64_t remote_storage_chunk_bytes;
     int64_t remote_storage_compression_level;
+    int remote_storage_encryption_enable;  /* 0 or 1 */
+    const char *remote_storage_encryption_keyring;
+    const char *remote_storage_encryption_active_key;
     int64_t remote_log_manager_thread_pool_size;
     int64_t remote_log_reader_threads;
     int64_t remote_log_manager_task_interval_ms;

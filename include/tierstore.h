@@ -173,6 +173,15 @@ ts_status ts_partition_offset_for_time(ts_partition *p, int64_t timestamp_ms, in
 ts_status ts_topic_set_config(ts_engine *eng, const char *topic, const char *const *keys,
                               const char *const *values, size_t n, char *errstr, size_t errlen);
 
+/* Encryption at rest: re-wraps the data key of every encrypted remote
+ * segment of p whose key-encryption key is not
+ * remote.storage.encryption.active.key under that key, as one new manifest
+ * version; no object is rewritten. Afterwards older keys the partition
+ * named may leave the key ring. A key the ring lacks is TS_E_CONFIG naming
+ * its id (nothing committed). *rewrapped: how many keys moved (0: nothing
+ * to do, no new version). `tierctl rekey TOPIC` runs it for a topic. */
+ts_status ts_partition_rekey(ts_partition *p, size_t *rewrapped, char *errstr, size_t errlen);
+
 /* Deletes a partition everywhere: local segments, its remote objects and
  * manifests. The handle (if open) becomes invalid. */
 ts_status ts_partition_delete(ts_engine *eng, const char *topic, int32_t partition,

@@ -472,6 +472,34 @@ static ts_status open_data_dir(ts_engine *eng, char *errstr, size_t errlen)
     return TS_OK;
 }
 
+ts_status ts_engine_keyring_open(const ts_settings *set, ts_keyring **out, char *errstr,
+                                 size_t errlen)
+{
+    *out = NULL;
+    const char *path = set->remote_storage_encryption_keyring;
+    const char *active = set->remote_storage_encryption_active_key;
+    if (!path[0]) {
+        if (!set->remote_storage_encryption_enable) return TS_OK;
+        return ts_err_set(errstr, errlen, TS_E_CONFIG,
+                          "remote.storage.encryption.enable=true needs "
+                          "remote.storage.encryption.keyring (a file of id=base64(32 bytes) "
+                          "lines, mode 0600)");
+    }
+    ts_status st = ts_keyring_load(path, out, errstr, errlen);
+    if (st || !set->remote_storage_encryption_enable) return st;
+    if (!active[0] || !ts_keyring_find(*out, active)) {
+        st = ts_err_set(errstr, errlen, TS_E_CONFIG,
+                        active[0] ? "remote.storage.encryption.active.key '%s' is not in the key "
+                                    "ring %s"
+                                  : "remote.storage.encryption.active.key is not set%s (key ring "
+                                    "%s): name the key new objects use",
+                        active, path);
+        ts_keyring_destroy(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
 /* The remote tier (remote.storage.enable): object store, chunk cache,
  * cold-read workers and upload workers. */
 static ts_status open_remote_tier(ts_engine *eng, char *errstr, size_t errlen)
@@ -495,6 +523,8 @@ static ts_status open_remote_tier(ts_engine *eng, char *errstr, size_t errlen)
      * deadline; a persistent mismatch is an error. */
     ts_chunk_cache_set_memory(eng->cache, (uint64_t)set->remote_log_cache_memory_bytes);
     ts_chunk_cache_set_retry(eng->cache, set->remote_storage_operation_timeout_ms, 50, 2000, 4);
+    if ((st = ts_engine_keyring_open(set, &eng->keyring, errstr, errlen))) return st;
+    ts_chunk_cache_set_keyring(eng->cache, eng->keyring);
     if (ts_chunk_table_cache_create((uint64_t)set->remote_log_index_cache_bytes, &eng->ctcache))
         return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory (chunk-table cache)");
     st = ts_reader_create(eng->os, eng->cache, (int)set->remote_log_reader_threads,
@@ -576,6 +606,7 @@ void ts_engine_close(ts_engine *eng)
     for (size_t i = 0; i < eng->nparts; i++) ts_part_close(eng->parts[i]);
     free(eng->parts);
     ts_chunk_cache_destroy(eng->cache);
+    ts_keyring_destroy(eng->keyring);
     ts_chunk_table_cache_destroy(eng->ctcache);
     ts_objstore_destroy(eng->os);
     for (size_t i = 0; i < eng->ntopics; i++) {

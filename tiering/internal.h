@@ -88,6 +88,7 @@ struct ts_engine {
     int lock_fd;
     ts_objstore *os;            /* NULL when remote storage is disabled */
     ts_chunk_cache *cache;
+    ts_keyring *keyring;        /* remote.storage.encryption.keyring, or NULL */
     ts_chunk_table_cache *ctcache; /* chunk tables of remote segments (remote.log.index.cache.bytes) */
     ts_reader *reader;
     ts_pool *upload_pool;
@@ -114,6 +115,13 @@ struct ts_engine {
     pthread_mutex_t trim_mu;    /* serialises budget trims */
     atomic_ullong uploads_done, uploads_failed;
 };
+
+/* engine.c */
+/* Loads remote.storage.encryption.keyring when set (else *out NULL) and,
+ * with encryption enabled, checks that it is set and holds the active key.
+ * TS_E_CONFIG naming the file or the key. Shared with the offline tools. */
+ts_status ts_engine_keyring_open(const ts_settings *set, ts_keyring **out, char *errstr,
+                                 size_t errlen);
 
 /* partition.c */
 /* tc: the topic's effective config (engine config + overrides). Called

@@ -197,6 +197,8 @@ static void upload_job(void *arg)
         .chunk_bytes = (size_t)eng->set->remote_storage_chunk_bytes,
         .compression_level = (int)eng->set->remote_storage_compression_level,
         .max_batch_bytes = (size_t)p->set.max_batch,
+        .keyring = eng->set->remote_storage_encryption_enable ? eng->keyring : NULL,
+        .key_id = eng->set->remote_storage_encryption_active_key,
     };
     ts_status st = TS_E_CLOSED;
     ts_segment_meta up; /* the committed entry: its stored bytes are the copy counter's */
