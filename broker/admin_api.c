@@ -582,8 +582,8 @@ static int ld_collect(broker *b, ld_op *o, const kafka_DescribeLogDirsRequest *l
         return 0;
     }
     for (int32_t i = 0; i < lq->ntopics; i++) {
-        btopic *t = topic_find(b, lq->topics[i].topic);
-        if (t && ld_add_topic(o, t, lq->topics[i].partitions, lq->topics[i].npartitions) != 0)
+        btopic *t = topic_find(b, lq->topics[i].name);
+        if (t && ld_add_topic(o, t, lq->topics[i].partition_indexes, lq->topics[i].npartitions) != 0)
             return -1;
     }
     return 0;

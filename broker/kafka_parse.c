@@ -402,17 +402,24 @@ fail:
     return -1;
 }
 
+/* Name, []int32 partition indexes, tags (none when not flexible). */
+static int parse_topic_partitions(kr *r, karena *a, int f, kafka_TopicPartitions *t)
+{
+    STR(t->name);
+    ARRAY(t->npartitions, t->partition_indexes, 0, 4);
+    for (int32_t j = 0; j < t->npartitions; j++) I32(t->partition_indexes[j]);
+    TAGS();
+    return 0;
+fail:
+    return -1;
+}
+
 static int parse_offset_fetch(kr *r, karena *a, int v, int f, kafka_OffsetFetchRequest *q)
 {
     STR(q->group_id);
     ARRAY(q->ntopics, q->topics, v >= 2, 2);
-    for (int32_t i = 0; i < q->ntopics; i++) {
-        kafka_OffsetFetchTopic *t = &q->topics[i];
-        STR(t->name);
-        ARRAY(t->npartitions, t->partition_indexes, 0, 4);
-        for (int32_t j = 0; j < t->npartitions; j++) I32(t->partition_indexes[j]);
-        TAGS();
-    }
+    for (int32_t i = 0; i < q->ntopics; i++)
+        if (parse_topic_partitions(r, a, f, &q->topics[i])) goto fail;
     if (v >= 7) I8(q->require_stable);
     TAGS();
     return 0;
@@ -458,12 +465,8 @@ static int parse_offset_delete(kr *r, karena *a, int v, int f, kafka_OffsetDelet
 {
     STR(q->group_id);
     ARRAY(q->ntopics, q->topics, 0, 6);
-    for (int32_t i = 0; i < q->ntopics; i++) {
-        kafka_OffsetDeleteTopic *t = &q->topics[i];
-        STR(t->name);
-        ARRAY(t->npartitions, t->partition_indexes, 0, 4);
-        for (int32_t j = 0; j < t->npartitions; j++) I32(t->partition_indexes[j]);
-    }
+    for (int32_t i = 0; i < q->ntopics; i++)
+        if (parse_topic_partitions(r, a, f, &q->topics[i])) goto fail;
     TAGS();
     return 0;
 fail:
@@ -484,13 +487,8 @@ fail:
 static int parse_describe_log_dirs(kr *r, karena *a, int v, int f, kafka_DescribeLogDirsRequest *q)
 {
     ARRAY(q->ntopics, q->topics, 1, 2);
-    for (int32_t i = 0; i < q->ntopics; i++) {
-        kafka_DescribableLogDirTopic *t = &q->topics[i];
-        STR(t->topic);
-        ARRAY(t->npartitions, t->partitions, 0, 4);
-        for (int32_t j = 0; j < t->npartitions; j++) I32(t->partitions[j]);
-        TAGS();
-    }
+    for (int32_t i = 0; i < q->ntopics; i++)
+        if (parse_topic_partitions(r, a, f, &q->topics[i])) goto fail;
     TAGS();
     return 0;
 fail:

@@ -287,11 +287,14 @@ typedef struct kafka_OffsetCommitRequest {
     kafka_OffsetCommitTopic *topics;
 } kafka_OffsetCommitRequest;
 
-typedef struct kafka_OffsetFetchTopic {
+/* A topic and partition indexes: the topic entries of OffsetFetch,
+ * OffsetDelete and DescribeLogDirs (Topic/Partitions there) share it. */
+typedef struct kafka_TopicPartitions {
     const char *name;
     int32_t npartitions;
     int32_t *partition_indexes;
-} kafka_OffsetFetchTopic;
+} kafka_TopicPartitions;
+typedef kafka_TopicPartitions kafka_OffsetFetchTopic;
 typedef struct kafka_OffsetFetchRequest {
     const char *group_id;
     int32_t ntopics; /* -1: all topics of the group */
@@ -315,15 +318,10 @@ typedef struct kafka_DeleteGroupsRequest {
     const char **groups_names;
 } kafka_DeleteGroupsRequest;
 
-typedef struct kafka_OffsetDeleteTopic {
-    const char *name;
-    int32_t npartitions;
-    int32_t *partition_indexes;
-} kafka_OffsetDeleteTopic;
 typedef struct kafka_OffsetDeleteRequest {
     const char *group_id;
     int32_t ntopics;
-    kafka_OffsetDeleteTopic *topics;
+    kafka_TopicPartitions *topics;
 } kafka_OffsetDeleteRequest;
 
 typedef struct kafka_DescribeClusterRequest {
@@ -331,14 +329,9 @@ typedef struct kafka_DescribeClusterRequest {
     int8_t endpoint_type; /* v1+; 1 brokers (the default), 2 controllers */
 } kafka_DescribeClusterRequest;
 
-typedef struct kafka_DescribableLogDirTopic {
-    const char *topic;
-    int32_t npartitions;
-    int32_t *partitions;
-} kafka_DescribableLogDirTopic;
 typedef struct kafka_DescribeLogDirsRequest {
     int32_t ntopics; /* -1 (null): every topic */
-    kafka_DescribableLogDirTopic *topics;
+    kafka_TopicPartitions *topics;
 } kafka_DescribeLogDirsRequest;
 
 typedef struct kafka_InitProducerIdRequest {

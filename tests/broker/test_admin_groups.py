@@ -597,6 +597,16 @@ def t_admin_groups():
             check("live" not in list_groups_raw(c, 4)[1], "group without offsets still listed")
         finally:
             c.close()
+        # that deletion was the first save after the start: a whole rewrite
+        # of the live offsets; it too survives a restart
+        b.stop()
+        b.start()
+        c = Conn(b)
+        try:
+            check(list_groups_raw(c, 4)[1] == {}, "groups after the second restart")
+            check(offset_fetch_raw(c, "live", "orders", [0]) == {0: -1}, "live/orders came back")
+        finally:
+            c.close()
         check(b.alive(), "broker died")
     finally:
         if live:

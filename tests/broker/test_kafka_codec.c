@@ -423,8 +423,8 @@ TT_TEST(parse_describe_cluster_and_log_dirs)
     kw_i32(&w, 3);
     TT_ASSERT_EQ_INT(parse_all_cuts(&w, &a, &q), KAFKA_PARSE_OK);
     TT_ASSERT_EQ_INT(q.u.describe_log_dirs.ntopics, 1);
-    TT_ASSERT_STR(q.u.describe_log_dirs.topics[0].topic, "t");
-    TT_ASSERT_EQ_INT(q.u.describe_log_dirs.topics[0].partitions[0], 3);
+    TT_ASSERT_STR(q.u.describe_log_dirs.topics[0].name, "t");
+    TT_ASSERT_EQ_INT(q.u.describe_log_dirs.topics[0].partition_indexes[0], 3);
     kw_free(&w);
     karena_free(&a);
 }

@@ -102,9 +102,9 @@ static void walk(const kafka_request *q)
         break;
     case KAFKA_API_DescribeLogDirs:
         for (int32_t i = 0; i < q->u.describe_log_dirs.ntopics; i++) {
-            touch(q->u.describe_log_dirs.topics[i].topic);
+            touch(q->u.describe_log_dirs.topics[i].name);
             for (int32_t k = 0; k < q->u.describe_log_dirs.topics[i].npartitions; k++)
-                g_sink += (size_t)q->u.describe_log_dirs.topics[i].partitions[k];
+                g_sink += (size_t)q->u.describe_log_dirs.topics[i].partition_indexes[k];
         }
         break;
     case KAFKA_API_ListOffsets:
