@@ -24,6 +24,12 @@ DescribeCluster's error cases, the ListOffsets version gates, StatesFilter).
                     ListOffsets -4 / -5 equal the placement's local start and
                     last remote offset, -3 finds the record with the largest
                     timestamp, kafkajs fetchTopicOffsets agrees
+  admin_group_states_mem
+                    a raw member of a "connect" group (not a consumer): its
+                    CompletingRebalance state listed and described without
+                    metadata, OffsetDelete and DeleteGroups refused
+                    (NON_EMPTY_GROUP); once Stable its metadata and assignment
+                    described byte for byte; after it leaves, deleted
   admin_cluster_mem DescribeCluster v0/v1 (authorized operations, endpoint
                     types), kafkajs describeCluster and kcat -L agree;
                     ApiVersions lists exactly the versions served; versions
@@ -51,6 +57,7 @@ INT32_MIN = -2147483648
 
 # Kafka API keys and error codes used here
 LIST_OFFSETS, API_VERSIONS, DESCRIBE_GROUPS, LIST_GROUPS = 2, 18, 15, 16
+JOIN_GROUP, SYNC_GROUP, LEAVE_GROUP = 11, 14, 13
 OFFSET_FETCH, DESCRIBE_LOG_DIRS, DELETE_GROUPS, OFFSET_DELETE, DESCRIBE_CLUSTER = 9, 35, 42, 47, 60
 NONE, UNKNOWN_TOPIC_OR_PARTITION, INVALID_GROUP_ID, UNSUPPORTED_VERSION = 0, 3, 24, 35
 INVALID_REQUEST, NON_EMPTY_GROUP, GROUP_ID_NOT_FOUND, GROUP_SUBSCRIBED_TO_TOPIC = 42, 68, 69, 86
@@ -710,6 +717,67 @@ def t_admin_log_dirs():
         b.cleanup()
 
 
+def join_group_v0(c, group, ptype, proto, metadata):
+    """JoinGroup v0 (no KIP-394 round): (error, generation, member id)."""
+    body = enc_str(group, 0) + struct.pack(">i", 10000) + enc_str("", 0) + enc_str(ptype, 0)
+    body += enc_arr(1, 0) + enc_str(proto, 0) + struct.pack(">i", len(metadata)) + metadata
+    rd = c.call(JOIN_GROUP, 0, body, False)
+    err, gen = rd.take(">hi")
+    dec_str(rd, 0)  # protocol
+    dec_str(rd, 0)  # leader
+    return err, gen, dec_str(rd, 0)
+
+
+def t_admin_group_states_mem():
+    b = Broker(MEMPLUGIN).start()
+    try:
+        a = AdminClient({"bootstrap.servers": b.bootstrap})
+        a.create_topics([NewTopic("cfg", 1, 1)])["cfg"].result(20)
+        md, asg = b"\x00\x01worker-metadata\xff\x00", b"\x00\x00assignment\x01\x02"
+        m = Conn(b)
+        c = Conn(b)
+        try:
+            err, gen, mid = join_group_v0(m, "wk", "connect", "sessioned", md)
+            check(err == NONE and gen == 1 and mid, "JoinGroup: %d %d %r" % (err, gen, mid))
+            d = describe_groups_raw(c, 5, ["wk"])[0]
+            check(d["state"] == "CompletingRebalance" and d["protocol_type"] == "connect" and
+                  d["protocol"] == "" and len(d["members"]) == 1 and
+                  d["members"][0]["metadata"] == b"" and d["members"][0]["assignment"] == b"",
+                  "not yet stable: %r" % d)
+            _, gs = list_groups_raw(c, 4, ["completingrebalance"])
+            check(gs == {"wk": ("connect", "CompletingRebalance")}, "listed %r" % gs)
+            err, parts = offset_delete_raw(c, "wk", {"cfg": [0], "nosuch": [1]})
+            check(err == NON_EMPTY_GROUP and parts == {("nosuch", 1): UNKNOWN_TOPIC_OR_PARTITION},
+                  "OffsetDelete of a live connect group: %d %r" % (err, parts))
+            check(delete_groups_raw(c, 1, ["wk"]) == {"wk": NON_EMPTY_GROUP}, "DeleteGroups live")
+            body = enc_str("wk", 0) + struct.pack(">i", gen) + enc_str(mid, 0) + enc_arr(1, 0)
+            body += enc_str(mid, 0) + struct.pack(">i", len(asg)) + asg
+            rd = m.call(SYNC_GROUP, 0, body, False)
+            check(rd.take(">h") == NONE and dec_bytes(rd, 0) == asg, "SyncGroup")
+            d = describe_groups_raw(c, 0, ["wk"])[0]
+            check(d["state"] == "Stable" and d["protocol"] == "sessioned" and
+                  d["members"][0]["metadata"] == md and d["members"][0]["assignment"] == asg and
+                  d["members"][0]["client_host"] == "/127.0.0.1" and
+                  d["members"][0]["client_id"] == "test", "stable: %r" % d)
+            rd = m.call(LEAVE_GROUP, 0, enc_str("wk", 0) + enc_str(mid, 0), False)
+            check(rd.take(">h") == NONE, "LeaveGroup")
+            d = describe_groups_raw(c, 4, ["wk"])[0]
+            check(d["state"] == "Empty" and d["members"] == [], "after leaving: %r" % d)
+            got = delete_groups_raw(c, 2, ["wk"])
+            check(got == {"wk": NONE}, "DeleteGroups of the emptied group: %r" % got)
+        finally:
+            m.close()
+            c.close()
+        c = Conn(b)
+        try:
+            check(describe_groups_raw(c, 3, ["wk"])[0]["state"] == "Dead", "deleted group")
+            check(list_groups_raw(c, 3)[1] == {}, "deleted group listed")
+        finally:
+            c.close()
+    finally:
+        b.cleanup()
+
+
 def t_admin_cluster_mem():
     b = Broker(MEMPLUGIN).start()
     try:
@@ -772,6 +840,7 @@ def t_admin_cluster_mem():
 TESTS = {
     "admin_groups": (t_admin_groups, ["TSPLUGIN"]),
     "admin_log_dirs": (t_admin_log_dirs, ["TSPLUGIN", "TIERCTL"]),
+    "admin_group_states_mem": (t_admin_group_states_mem, ["MEMPLUGIN"]),
     "admin_cluster_mem": (t_admin_cluster_mem, ["MEMPLUGIN"]),
 }
 
