@@ -93,6 +93,16 @@ const char *kafka_api_name(int16_t k)
         }                                                                                        \
     } while (0)
 
+/* []string (non-nullable), the strings copied into the arena. */
+static int parse_strings(kr *r, karena *a, int f, int32_t *n, const char ***out)
+{
+    ARRAY(*n, *out, 0, 1);
+    for (int32_t i = 0; i < *n; i++) STR((*out)[i]);
+    return 0;
+fail:
+    return -1;
+}
+
 static int parse_produce(kr *r, karena *a, int v, int f, kafka_ProduceRequest *q)
 {
     if (v >= 3) NSTR(q->transactional_id);
@@ -260,8 +270,7 @@ fail:
 
 static int parse_delete_topics(kr *r, karena *a, int v, int f, kafka_DeleteTopicsRequest *q)
 {
-    ARRAY(q->ntopics, q->topic_names, 0, 1);
-    for (int32_t i = 0; i < q->ntopics; i++) STR(q->topic_names[i]);
+    if (parse_strings(r, a, f, &q->ntopics, &q->topic_names)) goto fail;
     I32(q->timeout_ms);
     TAGS();
     return 0;
@@ -429,10 +438,7 @@ fail:
 
 static int parse_list_groups(kr *r, karena *a, int v, int f, kafka_ListGroupsRequest *q)
 {
-    if (v >= 4) {
-        ARRAY(q->nstates, q->states_filter, 0, 1);
-        for (int32_t i = 0; i < q->nstates; i++) STR(q->states_filter[i]);
-    }
+    if (v >= 4 && parse_strings(r, a, f, &q->nstates, &q->states_filter)) goto fail;
     TAGS();
     return 0;
 fail:
@@ -441,8 +447,7 @@ fail:
 
 static int parse_describe_groups(kr *r, karena *a, int v, int f, kafka_DescribeGroupsRequest *q)
 {
-    ARRAY(q->ngroups, q->groups, 0, 1);
-    for (int32_t i = 0; i < q->ngroups; i++) STR(q->groups[i]);
+    if (parse_strings(r, a, f, &q->ngroups, &q->groups)) goto fail;
     if (v >= 3) I8(q->include_authorized_operations);
     TAGS();
     return 0;
@@ -452,8 +457,7 @@ fail:
 
 static int parse_delete_groups(kr *r, karena *a, int v, int f, kafka_DeleteGroupsRequest *q)
 {
-    ARRAY(q->ngroups, q->groups_names, 0, 1);
-    for (int32_t i = 0; i < q->ngroups; i++) STR(q->groups_names[i]);
+    if (parse_strings(r, a, f, &q->ngroups, &q->groups_names)) goto fail;
     TAGS();
     return 0;
 fail:
@@ -505,9 +509,7 @@ int kafka_parse_consumer_subscription(const uint8_t *p, size_t len, karena *a,
     *topics = NULL;
     *ntopics = 0;
     I16(version);
-    if (version < 0) goto fail;
-    ARRAY(*ntopics, *topics, 0, 2);
-    for (int32_t i = 0; i < *ntopics; i++) STR((*topics)[i]);
+    if (version < 0 || parse_strings(r, a, f, ntopics, topics)) goto fail;
     /* UserData, OwnedPartitions, GenerationId, RackId follow by version:
      * not needed to know what the member subscribes to. */
     return 0;
