@@ -339,6 +339,10 @@ static tsp_status p_partition_stats(tsp_partition *p, tsp_partition_stats *out, 
         .remote_fetch_bytes = c.fetch_bytes,
         .remote_fetch_requests = c.fetch_requests,
         .remote_fetch_errors = c.fetch_errors,
+        .log_start_offset = o.log_start_offset,
+        .local_start_offset = o.local_start_offset,
+        .log_end_offset = o.log_end_offset,
+        .last_tiered_offset = -1,
     };
     for (size_t i = 0; i < n; i++) {
         const ts_segment_info *r = &rows[i];
@@ -350,7 +354,9 @@ static tsp_status p_partition_stats(tsp_partition *p, tsp_partition_stats *out, 
         }
         if (remote) {
             full.remote_log_bytes += r->stored_bytes;
+            full.remote_raw_bytes += r->size_bytes;
             full.remote_segments++;
+            if (r->last_offset > full.last_tiered_offset) full.last_tiered_offset = r->last_offset;
             if (r->last_offset < o.log_start_offset) {
                 full.remote_delete_lag_bytes += r->stored_bytes;
                 full.remote_delete_lag_segments++;

@@ -226,10 +226,11 @@ typedef struct meta_commit {
     const char *group, *topic, *metadata;
     int32_t partition;
     int64_t offset;
+    int deleted; /* a deletion (OffsetDelete, DeleteGroups): offset, metadata unused */
 } meta_commit;
-/* Makes the n commits (already applied in memory) durable: appended to the
- * offsets log, or a compacted rewrite of every committed offset when the log
- * outgrew the live set. */
+/* Makes the n commits or deletions (already applied in memory) durable:
+ * appended to the offsets log, or a compacted rewrite of every committed
+ * offset when the log outgrew the live set. */
 void meta_log_offsets(broker *b, const meta_commit *c, size_t n, meta_done_fn done, void *arg);
 /* Durably records that producer ids below `end` may be handed out. */
 void meta_save_producer_ids(broker *b, int64_t end, meta_done_fn done, void *arg);
@@ -245,6 +246,7 @@ typedef struct committed {
 } committed;
 
 typedef struct bgroup bgroup;
+typedef struct bmember bmember;
 bgroup *group_find(broker *b, const char *id, int create);
 committed *group_offsets(bgroup *g);
 const char *group_id(const bgroup *g);
@@ -256,6 +258,32 @@ int group_set_offset(bgroup *g, const char *topic, int32_t partition, int64_t of
                      const char *metadata);
 void group_tick(broker *b);
 void group_free_all(broker *b);
+/* Removes a committed offset from memory; 1 when it was there. */
+int group_delete_offset(bgroup *g, const char *topic, int32_t partition);
+/* Unlinks and frees a group (its offsets too); only for a group without
+ * members (nothing of it is parked). */
+void group_remove(broker *b, bgroup *g);
+
+/* What the group admin APIs show of a group and its members: pointers into
+ * the group, valid until the loop next changes it. Loop thread. */
+typedef struct group_info {
+    const char *state;         /* Kafka's name: Empty, PreparingRebalance, ... */
+    const char *protocol_type; /* "" when none */
+    const char *protocol_name; /* "" before a generation chose one */
+    int stable;
+    int nmembers;
+} group_info;
+typedef struct member_info {
+    const char *member_id, *client_id, *client_host;
+    const uint8_t *metadata; /* of the group's protocol (its subscription) */
+    int32_t metadata_len;
+    const uint8_t *assignment; /* NULL before the leader's SyncGroup */
+    int32_t assignment_len;
+} member_info;
+void group_view(const bgroup *g, group_info *out);
+bmember *group_members(bgroup *g);
+bmember *member_next(bmember *m);
+void member_view(const bgroup *g, const bmember *m, member_info *out);
 
 void handle_FindCoordinator(broker *b, reply *r, kafka_request *q);
 void handle_JoinGroup(broker *b, reply *r, kafka_request *q);
@@ -264,6 +292,14 @@ void handle_Heartbeat(broker *b, reply *r, kafka_request *q);
 void handle_LeaveGroup(broker *b, reply *r, kafka_request *q);
 void handle_OffsetCommit(broker *b, reply *r, kafka_request *q);
 void handle_OffsetFetch(broker *b, reply *r, kafka_request *q);
+
+/* admin_api.c: group and cluster introspection. */
+void handle_ListGroups(broker *b, reply *r, kafka_request *q);
+void handle_DescribeGroups(broker *b, reply *r, kafka_request *q);
+void handle_DeleteGroups(broker *b, reply *r, kafka_request *q);
+void handle_OffsetDelete(broker *b, reply *r, kafka_request *q);
+void handle_DescribeCluster(broker *b, reply *r, kafka_request *q);
+void handle_DescribeLogDirs(broker *b, reply *r, kafka_request *q);
 
 /* ------------------------------------------------------------- handlers */
 void handle_ApiVersions(broker *b, reply *r, kafka_request *q);

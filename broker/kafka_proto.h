@@ -34,10 +34,16 @@ enum {
     KAFKA_API_Heartbeat = 12,
     KAFKA_API_LeaveGroup = 13,
     KAFKA_API_SyncGroup = 14,
+    KAFKA_API_DescribeGroups = 15,
+    KAFKA_API_ListGroups = 16,
     KAFKA_API_ApiVersions = 18,
     KAFKA_API_CreateTopics = 19,
     KAFKA_API_DeleteTopics = 20,
     KAFKA_API_InitProducerId = 22,
+    KAFKA_API_DescribeLogDirs = 35,
+    KAFKA_API_DeleteGroups = 42,
+    KAFKA_API_OffsetDelete = 47,
+    KAFKA_API_DescribeCluster = 60,
 };
 
 /* Kafka ErrorCode values (the protocol's, not tierstore's status codes;
@@ -81,14 +87,18 @@ typedef enum kafka_error {
     KAFKA_TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53,
     KAFKA_KAFKA_STORAGE_ERROR = 56,
     KAFKA_UNKNOWN_PRODUCER_ID = 59,
+    KAFKA_NON_EMPTY_GROUP = 68,
     KAFKA_GROUP_ID_NOT_FOUND = 69,
     KAFKA_FENCED_LEADER_EPOCH = 74,
     KAFKA_UNKNOWN_LEADER_EPOCH = 75,
     KAFKA_UNSUPPORTED_COMPRESSION_TYPE = 76,
     KAFKA_MEMBER_ID_REQUIRED = 79,
     KAFKA_ELIGIBLE_LEADERS_NOT_AVAILABLE = 83,
+    KAFKA_GROUP_SUBSCRIBED_TO_TOPIC = 86,
     KAFKA_INVALID_RECORD = 87,
     KAFKA_OFFSET_MOVED_TO_TIERED_STORAGE = 109,
+    KAFKA_MISMATCHED_ENDPOINT_TYPE = 114,
+    KAFKA_UNSUPPORTED_ENDPOINT_TYPE = 115,
 } kafka_error;
 
 /* Supported versions and the first flexible version of each API. */
@@ -151,9 +161,21 @@ typedef struct kafka_FetchRequest {
     kafka_FetchTopic *topics;
 } kafka_FetchRequest;
 
+/* ListOffsets' special timestamps and the first version serving each
+ * (Kafka's ReplicaManager answers an older version UNSUPPORTED_VERSION for
+ * that partition). */
+#define KAFKA_TS_LATEST (-1)
+#define KAFKA_TS_EARLIEST (-2)
+#define KAFKA_TS_MAX_TIMESTAMP (-3)  /* KIP-734, v7+ */
+#define KAFKA_TS_EARLIEST_LOCAL (-4) /* KIP-405, v8+: the local log start */
+#define KAFKA_TS_LATEST_TIERED (-5)  /* KIP-1005, v9+: the last offset in remote storage */
+/* The first ListOffsets version that serves timestamp ts (< 0), or -1 when
+ * no version does. */
+int kafka_list_offsets_min_version(int64_t ts);
+
 typedef struct kafka_ListOffsetsPartition {
     int32_t partition_index;
-    int64_t timestamp; /* -1 latest, -2 earliest, -3 max timestamp */
+    int64_t timestamp; /* >= 0, or one of KAFKA_TS_* */
 } kafka_ListOffsetsPartition;
 typedef struct kafka_ListOffsetsTopic {
     const char *name;
@@ -265,17 +287,52 @@ typedef struct kafka_OffsetCommitRequest {
     kafka_OffsetCommitTopic *topics;
 } kafka_OffsetCommitRequest;
 
-typedef struct kafka_OffsetFetchTopic {
+/* A topic and partition indexes: the topic entries of OffsetFetch,
+ * OffsetDelete and DescribeLogDirs (Topic/Partitions there) share it. */
+typedef struct kafka_TopicPartitions {
     const char *name;
     int32_t npartitions;
     int32_t *partition_indexes;
-} kafka_OffsetFetchTopic;
+} kafka_TopicPartitions;
+typedef kafka_TopicPartitions kafka_OffsetFetchTopic;
 typedef struct kafka_OffsetFetchRequest {
     const char *group_id;
     int32_t ntopics; /* -1: all topics of the group */
     kafka_OffsetFetchTopic *topics;
     int8_t require_stable;
 } kafka_OffsetFetchRequest;
+
+typedef struct kafka_ListGroupsRequest {
+    int32_t nstates; /* v4+: StatesFilter; 0 = every state */
+    const char **states_filter;
+} kafka_ListGroupsRequest;
+
+typedef struct kafka_DescribeGroupsRequest {
+    int32_t ngroups;
+    const char **groups;
+    int8_t include_authorized_operations; /* v3+ */
+} kafka_DescribeGroupsRequest;
+
+typedef struct kafka_DeleteGroupsRequest {
+    int32_t ngroups;
+    const char **groups_names;
+} kafka_DeleteGroupsRequest;
+
+typedef struct kafka_OffsetDeleteRequest {
+    const char *group_id;
+    int32_t ntopics;
+    kafka_TopicPartitions *topics;
+} kafka_OffsetDeleteRequest;
+
+typedef struct kafka_DescribeClusterRequest {
+    int8_t include_cluster_authorized_operations;
+    int8_t endpoint_type; /* v1+; 1 brokers (the default), 2 controllers */
+} kafka_DescribeClusterRequest;
+
+typedef struct kafka_DescribeLogDirsRequest {
+    int32_t ntopics; /* -1 (null): every topic */
+    kafka_TopicPartitions *topics;
+} kafka_DescribeLogDirsRequest;
 
 typedef struct kafka_InitProducerIdRequest {
     const char *transactional_id;
@@ -307,6 +364,12 @@ typedef struct kafka_request {
         kafka_OffsetFetchRequest offset_fetch;
         kafka_InitProducerIdRequest init_producer_id;
         kafka_ApiVersionsRequest api_versions;
+        kafka_ListGroupsRequest list_groups;
+        kafka_DescribeGroupsRequest describe_groups;
+        kafka_DeleteGroupsRequest delete_groups;
+        kafka_OffsetDeleteRequest offset_delete;
+        kafka_DescribeClusterRequest describe_cluster;
+        kafka_DescribeLogDirsRequest describe_log_dirs;
     } u;
 } kafka_request;
 
@@ -322,6 +385,14 @@ typedef enum kafka_parse_result {
  * and where. */
 kafka_parse_result kafka_parse_request(const uint8_t *frame, size_t len, karena *arena,
                                        kafka_request *req, char *errbuf, size_t errlen);
+
+/* The topics of a consumer-protocol subscription (ConsumerProtocolSubscription,
+ * versions 0-3: Version int16 then Topics []string; never flexible), the
+ * member metadata a "consumer" group's JoinGroup carries. 0 and *topics
+ * allocated from the arena, or -1 when the bytes are not such a
+ * subscription. */
+int kafka_parse_consumer_subscription(const uint8_t *p, size_t len, karena *a,
+                                      const char ***topics, int32_t *ntopics);
 
 /* Response header: correlation id, plus an empty tag section when the
  * response is flexible (never for ApiVersions, whose response header stays

@@ -618,6 +618,12 @@ static void dispatch(broker *b, conn *c, const uint8_t *frame, size_t len)
     case KAFKA_API_LeaveGroup: handle_LeaveGroup(b, &r, &q); break;
     case KAFKA_API_OffsetCommit: handle_OffsetCommit(b, &r, &q); break;
     case KAFKA_API_OffsetFetch: handle_OffsetFetch(b, &r, &q); break;
+    case KAFKA_API_ListGroups: handle_ListGroups(b, &r, &q); break;
+    case KAFKA_API_DescribeGroups: handle_DescribeGroups(b, &r, &q); break;
+    case KAFKA_API_DeleteGroups: handle_DeleteGroups(b, &r, &q); break;
+    case KAFKA_API_OffsetDelete: handle_OffsetDelete(b, &r, &q); break;
+    case KAFKA_API_DescribeCluster: handle_DescribeCluster(b, &r, &q); break;
+    case KAFKA_API_DescribeLogDirs: handle_DescribeLogDirs(b, &r, &q); break;
     default: reply_unsupported(b, &r); break;
     }
     karena_free(&arena);

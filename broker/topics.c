@@ -686,7 +686,9 @@ void topic_reap_doomed(broker *b)
  *                costs O(its size) amortized and the file stays within a
  *                constant factor of the live set. The first save after a start
  *                and any save after a failed one is such a rewrite, so a torn
- *                tail never ends up in the middle of the log. Files of older
+ *                tail never ends up in the middle of the log. OffsetDelete and
+ *                DeleteGroups append delete records (one per offset removed);
+ *                a rewrite holds only live offsets, so no delete record. Files of older
  *                versions (lines "hex(group) TAB topic TAB partition TAB
  *                offset TAB hex(metadata)") are still read.
  *  producer-ids  one decimal and a newline: the end of the newest reserved
@@ -898,8 +900,13 @@ void meta_log_offsets(broker *b, const meta_commit *c, size_t n, meta_done_fn do
     }
     kw w;
     kw_init(&w, META_OFFSETS_MAX);
-    for (size_t i = 0; i < n; i++)
-        meta_log_encode(&w, c[i].group, c[i].topic, c[i].partition, c[i].offset, c[i].metadata);
+    for (size_t i = 0; i < n; i++) {
+        if (c[i].deleted)
+            meta_log_encode_delete(&w, c[i].group, c[i].topic, c[i].partition);
+        else
+            meta_log_encode(&w, c[i].group, c[i].topic, c[i].partition, c[i].offset,
+                            c[i].metadata);
+    }
     b->offsets_logged += n;
     meta_submit(b, "offsets", &w, 1, done, arg);
 }
@@ -947,11 +954,27 @@ static int parse_i64(const char *s, size_t n, int64_t *out)
     return 0;
 }
 
+/* A delete record: the offset goes, and the group with its last offset
+ * (at startup a group has no members: what is left would be a deleted
+ * group listed again). */
+static void offsets_apply_delete(broker *b, const meta_log_rec *r)
+{
+    bgroup *g = group_find(b, r->group, 0);
+    if (!g) return;
+    if (group_delete_offset(g, r->topic, r->partition)) b->offsets_live--;
+    if (!group_offsets(g)) group_remove(b, g);
+}
+
 /* One record of the log (without its newline); 0 when applied. */
 static int offsets_apply_record(broker *b, const char *line, size_t len)
 {
     meta_log_rec r;
     if (meta_log_decode(line, len, &r) != 0) return -1;
+    if (r.deleted) {
+        offsets_apply_delete(b, &r);
+        meta_log_rec_free(&r);
+        return 0;
+    }
     bgroup *g = r.group[0] && ts_topic_name_valid(r.topic) ? group_find(b, r.group, 1) : NULL;
     int rc = g ? group_set_offset(g, r.topic, r.partition, r.offset,
                                   r.metadata[0] ? r.metadata : NULL)

@@ -219,6 +219,14 @@ typedef struct tsp_partition_stats {
     uint64_t remote_segments;
     uint64_t local_log_bytes;      /* raw bytes of segments on local disk */
     uint64_t local_segments;
+    /* --- appended in minor 2 (an older plugin leaves these as the caller set
+     * them: a host presets -1 / 0 and reads -1 as "not reported") --------- */
+    int64_t log_start_offset;      /* as tsp_offsets, taken with the placement above */
+    int64_t local_start_offset;
+    int64_t log_end_offset;
+    int64_t last_tiered_offset;    /* last offset of the newest remote segment; -1 when
+                                      nothing is remote (Kafka ListOffsets -5, KIP-1005) */
+    uint64_t remote_raw_bytes;     /* raw (uncompressed segment) bytes of remote segments */
 } tsp_partition_stats;
 
 /* The function table, ABI major 1. Never reorder; append at the end. */

@@ -261,12 +261,15 @@ TT_TEST(partition_stats)
     tsp_segment_info *rows = NULL;
     size_t nrows = 0, rsz = 0;
     TT_CHECK_MSG(pl->placement(p, &rows, &nrows, &rsz, err, sizeof err) == TSP_OK, "%s", err);
-    uint64_t stored = 0, local = 0, nremote = 0;
+    uint64_t stored = 0, local = 0, nremote = 0, remote_raw = 0;
+    int64_t last_tiered = -1;
     for (size_t i = 0; i < nrows; i++) {
         const tsp_segment_info *r = (const tsp_segment_info *)(const void *)((char *)rows + i * rsz);
         if (r->location == TSP_LOC_REMOTE || r->location == TSP_LOC_LOCAL_REMOTE) {
             stored += r->stored_bytes;
+            remote_raw += r->size_bytes;
             nremote++;
+            if (r->last_offset > last_tiered) last_tiered = r->last_offset;
         }
         if (r->location == TSP_LOC_LOCAL || r->location == TSP_LOC_LOCAL_REMOTE)
             local += r->size_bytes;
@@ -286,6 +289,23 @@ TT_TEST(partition_stats)
     TT_CHECK_EQ_INT(ps.remote_copy_lag_segments, 0);
     TT_CHECK_EQ_INT(ps.local_log_bytes, local);
     TT_CHECK_EQ_INT(ps.remote_delete_lag_segments, 0);
+    /* Appended in minor 2: offsets and the last tiered offset (ListOffsets
+     * -5) with the placement they were taken with. */
+    tsp_offsets off = {.struct_size = sizeof off};
+    TT_CHECK(pl->offsets(p, &off) == TSP_OK);
+    TT_CHECK_EQ_INT(ps.log_start_offset, off.log_start_offset);
+    TT_CHECK_EQ_INT(ps.local_start_offset, off.local_start_offset);
+    TT_CHECK_EQ_INT(ps.log_end_offset, 400);
+    TT_CHECK_EQ_INT(ps.last_tiered_offset, last_tiered);
+    TT_CHECK_EQ_INT(ps.last_tiered_offset, 399); /* rolled and uploaded: all of it */
+    TT_CHECK_EQ_INT(ps.remote_raw_bytes, remote_raw);
+
+    /* A minor-1 host's struct ends at local_segments: nothing past it written. */
+    memset(&ps, 0xab, sizeof ps);
+    ps.struct_size = (uint32_t)offsetof(tsp_partition_stats, log_start_offset);
+    TT_CHECK_MSG(pl->partition_stats(p, &ps, err, sizeof err) == TSP_OK, "%s", err);
+    TT_CHECK_EQ_INT(ps.local_log_bytes, local);
+    TT_CHECK(ps.log_start_offset == (int64_t)0xababababababababULL);
 
     /* An older host's shorter struct: fields past its size stay untouched. */
     memset(&ps, 0xab, sizeof ps);

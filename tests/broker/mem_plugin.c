@@ -238,13 +238,14 @@ static tsp_status m_delete(tsp_engine *e, const char *topic, int32_t id, char *e
     return TSP_OK;
 }
 
-/* Everything is local: local size only, no remote counters. */
+/* Everything is local: local size and offsets only, no remote counters. */
 static tsp_status m_pstats(tsp_partition *p, tsp_partition_stats *out, char *err, size_t errlen)
 {
     if (!p || !out || out->struct_size < sizeof(uint32_t)) return TSP_E_INVAL;
-    tsp_partition_stats full = {.struct_size = out->struct_size};
+    tsp_partition_stats full = {.struct_size = out->struct_size, .last_tiered_offset = -1};
     pthread_mutex_lock(&g_eng->mu);
     for (size_t i = 0; i < p->n; i++) full.local_log_bytes += p->b[i].len;
+    full.log_end_offset = p->next; /* log and local start stay 0: nothing is ever removed */
     full.local_segments = 1;
     pthread_mutex_unlock(&g_eng->mu);
     size_t k = out->struct_size < sizeof(full) ? out->struct_size : sizeof(full);
