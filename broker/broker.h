@@ -36,6 +36,9 @@ typedef struct conn conn;
 
 /* ------------------------------------------------------------- logging */
 void blog(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Not rate-limited: for lines whose number is bounded by their input (one
+ * per key of the properties file at startup). */
+void blog_unlimited(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define blog_info(...) blog("INFO", __VA_ARGS__)
 #define blog_warn(...) blog("WARN", __VA_ARGS__)
 #define blog_error(...) blog("ERROR", __VA_ARGS__)
@@ -70,6 +73,27 @@ int bconfig_validate(const bconfig *c, char *err, size_t errlen);
 int bconfig_check_listener(const bconfig *c, const char *listener, char *err, size_t errlen);
 void bconfig_help(FILE *out);
 void bconfig_free(bconfig *c);
+
+/* Kafka's broker settings under Kafka's names (kafka_names.c). An alias is
+ * a Kafka name of a setting known under another name or unit (value *
+ * scale; scale 0 copies the value). */
+typedef struct bkafka_alias {
+    const char *name, *target;
+    int64_t scale;
+} bkafka_alias;
+/* Sets alias targets from the aliases set (most precise wins), warns once
+ * about each Kafka setting that does not apply; -1 and err on a bad value. */
+int bkafka_apply(bconfig *c, char *err, size_t errlen);
+/* An alias or an ignored Kafka key: never passed to the plugin. */
+int bkafka_consumed(const char *key);
+int bkafka_is_ignored(const char *key);
+const bkafka_alias *bkafka_alias_find(const char *key);
+/* The aliases of target, most precise first (*n of them; NULL when none). */
+const bkafka_alias *bkafka_aliases_of(const char *target, size_t *n);
+int bkafka_alias_value(const bkafka_alias *a, const char *value, char *out, size_t outlen,
+                       char *err, size_t errlen);
+/* A `listeners` entry named in controller.listener.names (not served). */
+int bkafka_is_controller_listener(const bconfig *c, const char *listener);
 
 /* ---------------------------------------------------------------- pools */
 typedef struct bjob bjob;

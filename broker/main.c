@@ -171,7 +171,8 @@ static int load_properties(broker *b, const char *props_path)
         if (!overridden) bconfig_set(&b->cfg, file.items[i].key, file.items[i].value);
     }
     bconfig_free(&file);
-    if (bconfig_validate(&b->cfg, err, sizeof err) != 0) {
+    if (bkafka_apply(&b->cfg, err, sizeof err) != 0 ||
+        bconfig_validate(&b->cfg, err, sizeof err) != 0) {
         fprintf(stderr, "tierbroker: %s: %s\n", props_path, err);
         return 2;
     }
@@ -180,6 +181,12 @@ static int load_properties(broker *b, const char *props_path)
     char *save = NULL;
     for (char *tok = strtok_r(lst, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         while (*tok == ' ') tok++;
+        if (bkafka_is_controller_listener(&b->cfg, tok)) {
+            blog_warn("listeners: %s is a KRaft controller listener (controller.listener.names); "
+                      "not served",
+                      tok);
+            continue;
+        }
         if (bconfig_check_listener(&b->cfg, tok, err, sizeof err) != 0) {
             fprintf(stderr, "tierbroker: %s: %s\n", props_path, err);
             return 2;
@@ -294,6 +301,7 @@ static int open_listeners(broker *b)
         char host[256];
         int port;
         while (*tok == ' ') tok++;
+        if (bkafka_is_controller_listener(&b->cfg, tok)) continue;
         if (parse_hostport(tok, host, sizeof host, &port) != 0) {
             fprintf(stderr, "tierbroker: listeners: cannot parse '%s' (PLAINTEXT://host:port)\n",
                     tok);

@@ -94,11 +94,30 @@ static int blog_admit(const char *fmt, int64_t sec, unsigned long *suppressed)
     return ok;
 }
 
+static void blog_emit(const char *level, unsigned long suppressed, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
 /* Any thread. One write(2) per line keeps lines whole. */
 void blog(const char *level, const char *fmt, ...)
 {
     unsigned long suppressed = 0;
     if (strcmp(level, "DEBUG") && !blog_admit(fmt, bclock_ms() / 1000, &suppressed)) return;
+    va_list ap;
+    va_start(ap, fmt);
+    blog_emit(level, suppressed, fmt, ap);
+    va_end(ap);
+}
+
+void blog_unlimited(const char *level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    blog_emit(level, 0, fmt, ap);
+    va_end(ap);
+}
+
+static void blog_emit(const char *level, unsigned long suppressed, const char *fmt, va_list ap)
+{
     char line[2048];
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -107,10 +126,7 @@ void blog(const char *level, const char *fmt, ...)
     int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s broker: ",
                      tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
                      tm.tm_sec, ts.tv_nsec / 1000000, level);
-    va_list ap;
-    va_start(ap, fmt);
     int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
-    va_end(ap);
     size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
     if (len > sizeof line - 2) len = sizeof line - 2;
     if (suppressed) {
