@@ -534,6 +534,34 @@ static const char *type_name(const prop *p)
     }
 }
 
+static void key_info(const prop *p, ts_config_key_info *out)
+{
+    out->name = p->name;
+    out->def = p->def;
+    out->doc = p->doc;
+    out->type = type_name(p);
+    out->dynamic = p->dynamic;
+}
+
+int ts_config_key_at(size_t i, ts_config_key_info *out)
+{
+    if (i >= NPROPS) return 0;
+    key_info(&g_props[i], out);
+    return 1;
+}
+
+int ts_config_key_find(const char *key, ts_config_key_info *out)
+{
+    const prop *p = find_prop(key);
+    if (p) key_info(p, out);
+    return p != NULL;
+}
+
+ts_status ts_config_put_raw(ts_config *cfg, const char *key, const char *value)
+{
+    return put_kv(cfg, key, value);
+}
+
 static size_t emit(ts_buf *b, char *out, size_t len)
 {
     size_t need = b->len + 1;

@@ -173,6 +173,22 @@ ts_status ts_partition_offset_for_time(ts_partition *p, int64_t timestamp_ms, in
 ts_status ts_topic_set_config(ts_engine *eng, const char *topic, const char *const *keys,
                               const char *const *values, size_t n, char *errstr, size_t errlen);
 
+/* Changes a topic's overrides: each key is set to its value, a NULL value
+ * deletes it (the engine setting applies again); with
+ * TS_TOPIC_CONFIG_REPLACE the keys given become the whole set (Kafka's
+ * AlterConfigs). Every Kafka 3.x topic config is accepted at its Kafka
+ * default: the ones the engine has no use for (min.insync.replicas,
+ * unclean.leader.election.enable, ...) are validated and kept verbatim for
+ * the host; values it cannot honour (cleanup.policy=compact) are
+ * TS_E_CONFIG with the reason. TS_TOPIC_CONFIG_VALIDATE_ONLY checks and
+ * changes nothing. Persisted as ts_topic_set_config (which is this without
+ * flags: the keys given merge into the set). */
+#define TS_TOPIC_CONFIG_REPLACE 0x1u
+#define TS_TOPIC_CONFIG_VALIDATE_ONLY 0x2u
+ts_status ts_topic_alter_config(ts_engine *eng, const char *topic, const char *const *keys,
+                                const char *const *values, size_t n, unsigned flags,
+                                char *errstr, size_t errlen);
+
 /* Deletes a partition everywhere: local segments, its remote objects and
  * manifests. The handle (if open) becomes invalid. */
 ts_status ts_partition_delete(ts_engine *eng, const char *topic, int32_t partition,

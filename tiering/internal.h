@@ -169,4 +169,26 @@ ts_status ts_eng_partitions_scan(const char *data_dir, ts_objstore *os, const ch
  * applied. Caller destroys. */
 ts_config *ts_eng_topic_config(ts_engine *eng, const char *topic);
 
+/* topic_keys.c: Kafka's topic-level configs. Types are Kafka's ConfigType
+ * numbers (DescribeConfigs reports them). */
+enum { TS_TK_BOOLEAN = 1, TS_TK_STRING = 2, TS_TK_INT = 3, TS_TK_LONG = 5, TS_TK_DOUBLE = 6,
+       TS_TK_LIST = 7 };
+typedef struct ts_topic_key {
+    const char *name;       /* Kafka's topic config name */
+    const char *engine_key; /* the engine setting it overrides; NULL: stored for the host */
+    int type;               /* TS_TK_* */
+    const char *def;        /* stored keys: Kafka's default (engine keys: the engine's) */
+    int64_t min;            /* stored INT/LONG keys: least value */
+    const char *allowed;    /* stored keys: accepted values "a|b" (NULL: any of the type) */
+    const char *why;        /* ...and why Kafka's others are refused */
+    const char *doc;
+} ts_topic_key;
+const ts_topic_key *ts_topic_key_at(size_t i); /* NULL past the end */
+const ts_topic_key *ts_topic_key_find(const char *name);
+const ts_topic_key *ts_topic_key_for_engine(const char *engine_key);
+/* Validates a value of a stored key (TS_E_CONFIG naming key and reason). */
+ts_status ts_topic_key_check(const ts_topic_key *k, const char *value, char *errstr,
+                             size_t errlen);
+void ts_topic_key_names(char *out, size_t outlen);
+
 #endif

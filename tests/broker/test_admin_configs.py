@@ -150,7 +150,51 @@ def t_kraft_properties():
         shutil.rmtree(root, ignore_errors=True)
 
 
+def t_topic_kafka_defaults():
+    b = Broker(TSPLUGIN).start()
+    try:
+        a = admin(b)
+        err = create_err(a, "kdefaults", 2, KAFKA_TOPIC_DEFAULTS)
+        check(err is None, "CreateTopics with Kafka's defaults refused: %s" % err)
+        md = a.list_topics(timeout=10)
+        check(len(md.topics["kdefaults"].partitions) == 2, "kdefaults not created")
+        refused = [("cleanup.policy", "compact", "compaction is not supported"),
+                   ("cleanup.policy", "delete,compact", "compaction is not supported"),
+                   ("compression.type", "lz4", "never recompresses"),
+                   ("message.timestamp.type", "LogAppendTime", "LogAppendTime"),
+                   ("min.insync.replicas", "0", "min.insync.replicas"),
+                   ("min.insync.replicas", "two", "min.insync.replicas"),
+                   ("retention.ms", "-5", "retention.ms"),
+                   ("segment.bytes", "12x", "segment.bytes"),
+                   ("unclean.leader.election.enable", "maybe", "unclean.leader.election.enable"),
+                   ("min.cleanable.dirty.ratio", "1.5", "min.cleanable.dirty.ratio"),
+                   ("no.such.config", "1", "no.such.config"),
+                   ("log.retention.ms", "1", "log.retention.ms")]
+        for i, (key, val, why) in enumerate(refused):
+            err = create_err(a, "krefused%d" % i, 1, {key: val})
+            check(err is not None and err.code() == ck.KafkaError.INVALID_CONFIG,
+                  "%s=%s: %s, want INVALID_CONFIG" % (key, val, err))
+            check(why in err.str(), "%s=%s: the error must say %r: %r" % (key, val, why, err.str()))
+        md = a.list_topics(timeout=10)
+        check(not [t for t in md.topics if t.startswith("krefused")], "a refused topic exists")
+        # min.insync.replicas and unclean.leader.election.enable are kept for the
+        # cluster: in the topic's stored overrides, locally and in the bucket.
+        check(create_err(a, "kkept", 1, {"min.insync.replicas": "2",
+                                         "unclean.leader.election.enable": "true"}) is None,
+              "kkept")
+        with open(os.path.join(b.root, "data", ".topics", "kkept", "topic.properties")) as f:
+            text = f.read()
+        check("min.insync.replicas=2" in text and "unclean.leader.election.enable=true" in text,
+              "stored overrides: %r" % text)
+        cdir = os.path.join(b.root, "bucket", "kkept", "config")
+        texts = [open(os.path.join(cdir, n)).read() for n in os.listdir(cdir)]
+        check(any("min.insync.replicas=2" in t for t in texts), "not in the bucket: %r" % texts)
+    finally:
+        b.cleanup()
+
+
 TESTS = {
+    "topic_kafka_defaults": (t_topic_kafka_defaults, ["TSPLUGIN"]),
     "kraft_properties": (t_kraft_properties, ["TSPLUGIN"]),
 }
 
