@@ -347,21 +347,36 @@ ts_status ts_topic_alter_config(ts_engine *eng, const char *topic, const char *c
         eng->topic_names[eng->ntopics] = strdup(topic);
         eng->topic_cfgs[eng->ntopics++] = tc;
     }
-    /* Apply to open partitions of the topic. */
-    ts_config *eff = ts_config_dup(eng->cfg);
-    merge_ctx m = {eff};
-    ts_config_foreach_set(tc, merge_kv, &m);
+    ts_eng_apply_settings(eng, topic);
+    pthread_mutex_unlock(&eng->mu);
+    return TS_OK;
+}
+
+void ts_eng_apply_settings(ts_engine *eng, const char *topic)
+{
     for (size_t i = 0; i < eng->nparts; i++) {
         ts_partition *p = eng->parts[i];
-        if (strcmp(p->topic, topic)) continue;
+        if (topic && strcmp(p->topic, topic)) continue;
+        ts_config *eff = ts_config_dup(eng->cfg);
+        if (!eff) continue; /* out of memory: keeps its settings */
+        ssize_t ti = topic_idx(eng, p->topic);
+        merge_ctx m = {eff};
+        if (ti >= 0) ts_config_foreach_set(eng->topic_cfgs[ti], merge_kv, &m);
         pthread_mutex_lock(&p->mu);
         ts_part_settings_resolve(eff, &p->set);
         if (!eng->os) p->set.remote_enable = 0;
         pthread_mutex_unlock(&p->mu);
+        ts_config_destroy(eff);
     }
-    ts_config_destroy(eff);
+}
+
+ts_config *ts_eng_topic_overrides(ts_engine *eng, const char *topic)
+{
+    pthread_mutex_lock(&eng->mu);
+    ssize_t ti = topic ? topic_idx(eng, topic) : -1;
+    ts_config *c = ti >= 0 ? ts_config_dup(eng->topic_cfgs[ti]) : NULL;
     pthread_mutex_unlock(&eng->mu);
-    return TS_OK;
+    return c;
 }
 
 /* ---- broker-wide local budget ---------------------------------------------- */
@@ -621,6 +636,8 @@ void ts_engine_close(ts_engine *eng)
     free(eng->topic_names);
     free(eng->topic_cfgs);
     ts_config_destroy(eng->cfg);
+    ts_config_destroy(eng->cfg_opened);
+    ts_config_destroy(eng->cfg_dynamic);
     if (eng->lock_fd >= 0) close(eng->lock_fd);
     pthread_mutex_destroy(&eng->mu);
     pthread_mutex_destroy(&eng->bg_mu);

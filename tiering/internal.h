@@ -52,6 +52,7 @@ struct ts_partition {
     ts_segment **segs;          /* ascending base offset; last = active */
     size_t nsegs, capsegs;
     int64_t leo;                /* log end offset: next offset to assign */
+    int64_t records_start;      /* log start set by DeleteRecords (or the manifest's); 0: none */
     ts_index *idx;              /* shadow index (NULL when remote disabled) */
     ts_part_settings set;
     int64_t unflushed_msgs;
@@ -81,7 +82,10 @@ struct ts_partition {
 };
 
 struct ts_engine {
-    ts_config *cfg;
+    ts_config *cfg;             /* in effect: as opened + cfg_dynamic (engine->mu) */
+    ts_config *cfg_opened;      /* as opened, once ts_engine_alter_config replaced cfg (else NULL);
+                                 * `set` points into it, so it lives until close */
+    ts_config *cfg_dynamic;     /* settings changed while running (engine->mu; NULL: none) */
     const ts_settings *set;     /* typed view of cfg (common/config_table.h) */
     char data_dir[PATH_MAX];
     char cache_dir[PATH_MAX];
@@ -168,6 +172,12 @@ ts_status ts_eng_partitions_scan(const char *data_dir, ts_objstore *os, const ch
 /* Effective config of a topic: engine config with the topic's overrides
  * applied. Caller destroys. */
 ts_config *ts_eng_topic_config(ts_engine *eng, const char *topic);
+
+/* Re-resolves the settings of the open partitions of topic (NULL: all)
+ * from the engine config and their topic's overrides. engine->mu held. */
+void ts_eng_apply_settings(ts_engine *eng, const char *topic);
+/* A copy of the topic's stored overrides (NULL when it has none). */
+ts_config *ts_eng_topic_overrides(ts_engine *eng, const char *topic);
 
 /* topic_keys.c: Kafka's topic-level configs. Types are Kafka's ConfigType
  * numbers (DescribeConfigs reports them). */
