@@ -178,6 +178,24 @@ int bconfig_set(bconfig *c, const char *key, const char *value)
     return 0;
 }
 
+const char *bconfig_lookup(const bconfig *c, const char *key)
+{
+    for (size_t i = 0; c && i < c->n; i++)
+        if (!strcmp(c->items[i].key, key)) return c->items[i].value;
+    return NULL;
+}
+
+const char *bconfig_key_at(size_t i, const char **def, const char **doc, int *is_int,
+                           int *also_engine)
+{
+    if (i >= NKEYS) return NULL;
+    *def = g_keys[i].def;
+    *doc = g_keys[i].doc;
+    *is_int = g_keys[i].is_int;
+    *also_engine = g_keys[i].also_engine;
+    return g_keys[i].name;
+}
+
 const char *bconfig_get(const bconfig *c, const char *key)
 {
     for (size_t i = 0; i < c->n; i++)

@@ -29,6 +29,11 @@ const kafka_api_range kafka_api_ranges[] = {
     {KAFKA_API_CreateTopics, 0, 5, 5},
     {KAFKA_API_DeleteTopics, 0, 5, 4},
     {KAFKA_API_InitProducerId, 0, 4, 2},
+    {KAFKA_API_DeleteRecords, 0, 2, 2},
+    {KAFKA_API_DescribeConfigs, 0, 4, 4},
+    {KAFKA_API_AlterConfigs, 0, 2, 2},
+    {KAFKA_API_CreatePartitions, 0, 3, 2},
+    {KAFKA_API_IncrementalAlterConfigs, 0, 1, 1},
 };
 const size_t kafka_api_nranges = sizeof(kafka_api_ranges) / sizeof(kafka_api_ranges[0]);
 
@@ -57,6 +62,11 @@ const char *kafka_api_name(int16_t k)
     case KAFKA_API_CreateTopics: return "CreateTopics";
     case KAFKA_API_DeleteTopics: return "DeleteTopics";
     case KAFKA_API_InitProducerId: return "InitProducerId";
+    case KAFKA_API_DeleteRecords: return "DeleteRecords";
+    case KAFKA_API_DescribeConfigs: return "DescribeConfigs";
+    case KAFKA_API_AlterConfigs: return "AlterConfigs";
+    case KAFKA_API_CreatePartitions: return "CreatePartitions";
+    case KAFKA_API_IncrementalAlterConfigs: return "IncrementalAlterConfigs";
     default: return "Unknown";
     }
 }
@@ -424,6 +434,96 @@ fail:
     return -1;
 }
 
+static int parse_describe_configs(kr *r, karena *a, int v, int f, kafka_ConfigsRequest *q)
+{
+    ARRAY(q->nresources, q->resources, 0, 4);
+    for (int32_t i = 0; i < q->nresources; i++) {
+        kafka_ConfigResource *res = &q->resources[i];
+        I8(res->resource_type);
+        STR(res->resource_name);
+        ARRAY(res->nconfigs, res->configs, 1, 1);
+        for (int32_t j = 0; j < res->nconfigs; j++) STR(res->configs[j].name);
+        TAGS();
+    }
+    if (v >= 1) I8(q->include_synonyms);
+    if (v >= 3) I8(q->include_documentation);
+    TAGS();
+    return 0;
+fail:
+    return -1;
+}
+
+/* AlterConfigs (incremental = 0) and IncrementalAlterConfigs. */
+static int parse_alter_configs(kr *r, karena *a, int f, int incremental, kafka_ConfigsRequest *q)
+{
+    ARRAY(q->nresources, q->resources, 0, 4);
+    for (int32_t i = 0; i < q->nresources; i++) {
+        kafka_ConfigResource *res = &q->resources[i];
+        I8(res->resource_type);
+        STR(res->resource_name);
+        ARRAY(res->nconfigs, res->configs, 0, 2);
+        for (int32_t j = 0; j < res->nconfigs; j++) {
+            STR(res->configs[j].name);
+            res->configs[j].op = KAFKA_OP_SET;
+            if (incremental) I8(res->configs[j].op);
+            NSTR(res->configs[j].value);
+            TAGS();
+        }
+        TAGS();
+    }
+    I8(q->validate_only);
+    TAGS();
+    return 0;
+fail:
+    return -1;
+}
+
+static int parse_create_partitions(kr *r, karena *a, int v, int f,
+                                   kafka_CreatePartitionsRequest *q)
+{
+    ARRAY(q->ntopics, q->topics, 0, 7);
+    for (int32_t i = 0; i < q->ntopics; i++) {
+        kafka_CreatePartitionsTopic *t = &q->topics[i];
+        STR(t->name);
+        I32(t->count);
+        KR_CHECK(kr_array(r, f, 1, 1, &t->nassignments));
+        for (int32_t j = 0; j < t->nassignments; j++) {
+            int32_t nb;
+            KR_CHECK(kr_array(r, f, 0, 4, &nb));
+            KR_CHECK(kr_skip(r, (size_t)nb * 4));
+            TAGS();
+        }
+        TAGS();
+    }
+    I32(q->timeout_ms);
+    I8(q->validate_only);
+    TAGS();
+    return 0;
+fail:
+    return -1;
+}
+
+static int parse_delete_records(kr *r, karena *a, int v, int f, kafka_DeleteRecordsRequest *q)
+{
+    ARRAY(q->ntopics, q->topics, 0, 2);
+    for (int32_t i = 0; i < q->ntopics; i++) {
+        kafka_DeleteRecordsTopic *t = &q->topics[i];
+        STR(t->name);
+        ARRAY(t->npartitions, t->partitions, 0, 12);
+        for (int32_t j = 0; j < t->npartitions; j++) {
+            I32(t->partitions[j].partition_index);
+            I64(t->partitions[j].offset);
+            TAGS();
+        }
+        TAGS();
+    }
+    I32(q->timeout_ms);
+    TAGS();
+    return 0;
+fail:
+    return -1;
+}
+
 kafka_parse_result kafka_parse_request(const uint8_t *frame, size_t len, karena *a,
                                        kafka_request *req, char *errbuf, size_t errlen)
 {
@@ -469,6 +569,15 @@ kafka_parse_result kafka_parse_request(const uint8_t *frame, size_t len, karena 
         rc = parse_init_producer_id(r, a, v, f, &req->u.init_producer_id);
         break;
     case KAFKA_API_ApiVersions: rc = parse_api_versions(r, a, v, f, &req->u.api_versions); break;
+    case KAFKA_API_DescribeConfigs: rc = parse_describe_configs(r, a, v, f, &req->u.configs); break;
+    case KAFKA_API_AlterConfigs: rc = parse_alter_configs(r, a, f, 0, &req->u.configs); break;
+    case KAFKA_API_IncrementalAlterConfigs:
+        rc = parse_alter_configs(r, a, f, 1, &req->u.configs);
+        break;
+    case KAFKA_API_CreatePartitions:
+        rc = parse_create_partitions(r, a, v, f, &req->u.create_partitions);
+        break;
+    case KAFKA_API_DeleteRecords: rc = parse_delete_records(r, a, v, f, &req->u.delete_records); break;
     default: rc = -1; break;
     }
     if (rc != 0) goto fail;

@@ -281,7 +281,7 @@ static int start_pools(broker *b)
         fprintf(stderr, "tierbroker: cannot start worker threads\n");
         return 1;
     }
-    if (meta_load(b, err, sizeof err) != 0) {
+    if (bdynamic_load(b, err, sizeof err) != 0 || meta_load(b, err, sizeof err) != 0) {
         fprintf(stderr, "tierbroker: %s\n", err);
         return 1;
     }

@@ -640,6 +640,11 @@ static void dispatch(broker *b, conn *c, const uint8_t *frame, size_t len)
     case KAFKA_API_LeaveGroup: handle_LeaveGroup(b, &r, &q); break;
     case KAFKA_API_OffsetCommit: handle_OffsetCommit(b, &r, &q); break;
     case KAFKA_API_OffsetFetch: handle_OffsetFetch(b, &r, &q); break;
+    case KAFKA_API_DescribeConfigs: handle_DescribeConfigs(b, &r, &q); break;
+    case KAFKA_API_AlterConfigs: handle_AlterConfigs(b, &r, &q); break;
+    case KAFKA_API_IncrementalAlterConfigs: handle_IncrementalAlterConfigs(b, &r, &q); break;
+    case KAFKA_API_CreatePartitions: handle_CreatePartitions(b, &r, &q); break;
+    case KAFKA_API_DeleteRecords: handle_DeleteRecords(b, &r, &q); break;
     default: reply_unsupported(b, &r); break;
     }
     karena_free(&arena);

@@ -14,18 +14,27 @@ Scenarios (each a ctest broker.NAME):
 Clients: confluent-kafka (Debian, /usr/bin/python3), kcat, and kafkajs 2.2.4
 (tests/broker/node, `npm ci` by scripts/install-deps.sh test).
 """
+import json
 import os
 import re
 import shutil
+import socket
+import struct
 import subprocess
 import tempfile
+import time
 
 import confluent_kafka as ck
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions, NewTopic
 
-from test_broker import BROKER, Broker, Fail, TSPLUGIN, check, free_port, kcat, run
+from test_broker import (BROKER, Broker, Fail, TIERCTL, TSPLUGIN, check, consume_all, free_port,
+                         kcat, placement, raw_request, raw_response, run)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+NODE_DIR = os.path.join(HERE, "node")
+NODE = shutil.which("node")
+DYNAMIC_TOPIC, DYNAMIC_BROKER, STATIC_BROKER, DEFAULT = 1, 2, 4, 5
+TOPIC_RES, BROKER_RES = ConfigResource.Type.TOPIC, ConfigResource.Type.BROKER
 KRAFT = os.path.join(HERE, "fixtures", "kafka-3.8.0-kraft-server.properties")
 
 # Kafka 3.x topic configs at their Kafka defaults (TopicConfig / LogConfig).
@@ -66,6 +75,62 @@ KAFKA_TOPIC_DEFAULTS = {
 
 def admin(b):
     return AdminClient({"bootstrap.servers": b.bootstrap})
+
+
+def describe(a, rtype, name, keys=None):
+    r = ConfigResource(rtype, name, described_configs=keys)
+    return a.describe_configs([r])[r].result(20)
+
+
+def alter_err(a, rtype, name, cfg, validate_only=False):
+    """AlterConfigs of one resource; None on success, else the KafkaError."""
+    r = ConfigResource(rtype, name, set_config=cfg)
+    try:
+        for f in a.alter_configs([r], validate_only=validate_only).values():
+            f.result(20)
+        return None
+    except ck.KafkaException as e:
+        return e.args[0]
+
+
+def expect_err(err, code, words, what):
+    check(err is not None and err.code() == code, "%s: %s, want %s" % (what, err, code))
+    for w in words:
+        check(w in err.str(), "%s: the error must say %r: %r" % (what, w, err.str()))
+
+
+def synonyms(entry):
+    return [(s.name, s.value, s.source) for s in entry.synonyms.values()]
+
+
+def kafkajs(b, op, args):
+    """One kafkajs admin call (node/admin_ops.js); its JSON answer."""
+    r = subprocess.run([NODE, os.path.join(NODE_DIR, "admin_ops.js"), b.bootstrap, op,
+                        json.dumps(args)], capture_output=True, timeout=120, cwd=NODE_DIR)
+    try:
+        return json.loads(r.stdout.decode().strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise Fail("kafkajs %s: rc %d %r %r" % (op, r.returncode, r.stdout[-300:], r.stderr[-600:]))
+
+
+def watermarks(b, topic, part=0):
+    c = ck.Consumer({"bootstrap.servers": b.bootstrap, "group.id": "wm"})
+    try:
+        return c.get_watermark_offsets(ck.TopicPartition(topic, part), timeout=20, cached=False)
+    finally:
+        c.close()
+
+
+def produce_n(b, topic, n, part=0, size=100):
+    p = ck.Producer({"bootstrap.servers": b.bootstrap, "acks": "all", "linger.ms": 5})
+    for i in range(n):
+        while True:
+            try:
+                p.produce(topic, b"%08d" % i + b"x" * size, partition=part)
+                break
+            except BufferError:
+                p.poll(0.1)
+    check(p.flush(60) == 0, "produce to %s did not finish" % topic)
 
 
 def create_err(a, name, parts=1, config=None):
@@ -193,7 +258,280 @@ def t_topic_kafka_defaults():
         b.cleanup()
 
 
+def t_configs_confluent():
+    """DescribeConfigs and AlterConfigs with confluent-kafka's AdminClient:
+    sources and synonyms, replace semantics, validate_only, the broker's
+    dynamic settings (in effect at once, kept across a restart), refusals."""
+    b = Broker(TSPLUGIN, {"log.retention.hours": "100",
+                          "remote.log.manager.task.interval.ms": "100"}).start()
+    try:
+        a = admin(b)
+        check(create_err(a, "c1", 1, {"retention.ms": "1234", "min.insync.replicas": "2"}) is None,
+              "create c1")
+        d = describe(a, TOPIC_RES, "c1")
+        e = d["retention.ms"]
+        check(e.value == "1234" and e.source == DYNAMIC_TOPIC and not e.is_read_only,
+              "retention.ms: %s %s" % (e.value, e.source))
+        check(("log.retention.hours", "100", STATIC_BROKER) in synonyms(e),
+              "retention.ms synonyms: %r" % synonyms(e))
+        check(d["segment.bytes"].source == DEFAULT and d["segment.bytes"].value == "1073741824",
+              "segment.bytes: %s" % d["segment.bytes"])
+        check(d["min.insync.replicas"].value == "2" and d["min.insync.replicas"].source == DYNAMIC_TOPIC,
+              "min.insync.replicas: %s" % d["min.insync.replicas"])
+        for k, v in (("unclean.leader.election.enable", "false"), ("cleanup.policy", "delete"),
+                     ("compression.type", "producer"), ("message.timestamp.type", "CreateTime")):
+            check(d[k].value == v and d[k].source == DEFAULT, "%s: %s" % (k, d[k]))
+        d = describe(a, BROKER_RES, "0")
+        e = d["log.retention.ms"]
+        check(e.value == "360000000" and e.source == STATIC_BROKER and not e.is_read_only,
+              "broker log.retention.ms (from log.retention.hours=100): %s %s" % (e.value, e.source))
+        check(d["log.retention.hours"].value == "100", "broker log.retention.hours")
+        check(d["num.io.threads"].is_read_only, "num.io.threads must be read-only")
+        sec = d["aws.secret.access.key"]
+        check(sec.is_sensitive and sec.value is None, "aws.secret.access.key: %s" % sec)
+        # AlterConfigs replaces the topic's whole override set.
+        check(alter_err(a, TOPIC_RES, "c1", {"retention.bytes": "99999"}) is None, "alter c1")
+        d = describe(a, TOPIC_RES, "c1")
+        check(d["retention.bytes"].value == "99999" and d["retention.bytes"].source == DYNAMIC_TOPIC,
+              "retention.bytes: %s" % d["retention.bytes"])
+        check(d["retention.ms"].value == "360000000" and d["retention.ms"].source == STATIC_BROKER,
+              "retention.ms after replace: %s %s" % (d["retention.ms"].value, d["retention.ms"].source))
+        check(d["min.insync.replicas"].value == "1", "min.insync.replicas after replace")
+        check(alter_err(a, TOPIC_RES, "c1", {"retention.bytes": "5"}, validate_only=True) is None,
+              "validate_only")
+        check(describe(a, TOPIC_RES, "c1")["retention.bytes"].value == "99999",
+              "validate_only changed the topic")
+        expect_err(alter_err(a, TOPIC_RES, "c1", {"retention.ms": "abc"}), ck.KafkaError.INVALID_CONFIG,
+                   ["retention.ms"], "bad value")
+        expect_err(alter_err(a, TOPIC_RES, "c1", {"no.such.config": "1"}),
+                   ck.KafkaError.INVALID_CONFIG, ["no.such.config"], "unknown key")
+        expect_err(alter_err(a, TOPIC_RES, "c1", {"cleanup.policy": "compact"}),
+                   ck.KafkaError.INVALID_CONFIG, ["compaction is not supported"], "compact")
+        expect_err(alter_err(a, TOPIC_RES, "nosuch", {"retention.ms": "1"}),
+                   ck.KafkaError.UNKNOWN_TOPIC_OR_PART, [], "unknown topic")
+        check(describe(a, TOPIC_RES, "c1")["retention.bytes"].value == "99999",
+              "a refused alter changed the topic")
+        # Dynamic broker configs: in effect at once (retention deletes c2's old segments).
+        check(create_err(a, "c2", 1, {"segment.bytes": "16384"}) is None, "create c2")
+        produce_n(b, "c2", 2000)
+        check(watermarks(b, "c2")[0] == 0, "c2 lost data before the alter")
+        check(alter_err(a, BROKER_RES, "0", {"log.retention.bytes": "60000",
+                                             "log.roll.ms": "3600000"}) is None, "alter broker")
+        d = describe(a, BROKER_RES, "0")
+        check(d["log.retention.bytes"].value == "60000" and d["log.retention.bytes"].source == DYNAMIC_BROKER,
+              "log.retention.bytes: %s %s" % (d["log.retention.bytes"].value, d["log.retention.bytes"].source))
+        check(d["log.segment.ms"].value == "3600000" and d["log.segment.ms"].source == DYNAMIC_BROKER,
+              "log.roll.ms -> log.segment.ms: %s" % d["log.segment.ms"])
+        e = describe(a, TOPIC_RES, "c2")["retention.bytes"]
+        check(e.value == "60000" and e.source == DYNAMIC_BROKER, "c2 retention.bytes: %s" % e)
+        deadline = time.time() + 60
+        while time.time() < deadline and watermarks(b, "c2")[0] == 0:
+            time.sleep(0.3)
+        low, high = watermarks(b, "c2")
+        check(low > 0 and high == 2000, "dynamic log.retention.bytes not applied: %d..%d" % (low, high))
+        expect_err(alter_err(a, BROKER_RES, "0", {"num.io.threads": "3"}),
+                   ck.KafkaError.INVALID_REQUEST, ["num.io.threads", "read-only"], "read-only key")
+        expect_err(alter_err(a, BROKER_RES, "0", {"remote.storage.url": "file:///tmp/x"}),
+                   ck.KafkaError.INVALID_REQUEST, ["remote.storage.url"], "read-only engine key")
+        expect_err(alter_err(a, BROKER_RES, "0", {"log.retention.bytez": "3"}),
+                   ck.KafkaError.INVALID_CONFIG, ["log.retention.bytez"], "unknown broker key")
+        expect_err(alter_err(a, BROKER_RES, "0", {"log.retention.bytes": "-9"}),
+                   ck.KafkaError.INVALID_CONFIG, ["log.retention.bytes"], "bad broker value")
+        # Both survive a restart: topic overrides (engine), dynamic configs (.broker).
+        b.stop()
+        b.start()
+        a = admin(b)
+        d = describe(a, BROKER_RES, "0")
+        check(d["log.retention.bytes"].value == "60000" and d["log.retention.bytes"].source == DYNAMIC_BROKER,
+              "dynamic config lost on restart: %s" % d["log.retention.bytes"])
+        check(describe(a, TOPIC_RES, "c1")["retention.bytes"].value == "99999", "c1 override lost")
+        # AlterConfigs on the broker replaces the dynamic set: empty = all back to static.
+        check(alter_err(a, BROKER_RES, "0", {}) is None, "alter broker to nothing")
+        e = describe(a, BROKER_RES, "0")["log.retention.bytes"]
+        check(e.value == "-1" and e.source == DEFAULT, "log.retention.bytes not reverted: %s" % e)
+        check(b.alive(), "broker died")
+    finally:
+        b.cleanup()
+
+
+def incremental_request(resources, validate_only=False):
+    """IncrementalAlterConfigs v0 body: [(type, name, [(key, op, value)])]."""
+    def s16(x):
+        if x is None:
+            return struct.pack(">h", -1)
+        x = x.encode()
+        return struct.pack(">h", len(x)) + x
+    body = struct.pack(">i", len(resources))
+    for rtype, name, cfgs in resources:
+        body += struct.pack(">b", rtype) + s16(name) + struct.pack(">i", len(cfgs))
+        for key, op, val in cfgs:
+            body += s16(key) + struct.pack(">b", op) + s16(val)
+    return body + struct.pack(">b", 1 if validate_only else 0)
+
+
+def incremental(b, resources, validate_only=False):
+    """Sends one IncrementalAlterConfigs v0; [(error, message)] per resource."""
+    with socket.create_connection(("127.0.0.1", b.port), timeout=30) as s:
+        raw_request(s, 44, 0, 7, incremental_request(resources, validate_only))
+        resp = raw_response(s)
+    check(resp is not None, "IncrementalAlterConfigs: connection closed")
+    pos = 8  # correlation id, throttle
+    (n,) = struct.unpack_from(">i", resp, pos)
+    pos += 4
+    out = []
+    for _ in range(n):
+        (err, ml) = struct.unpack_from(">hh", resp, pos)
+        pos += 4
+        msg = resp[pos:pos + ml].decode() if ml >= 0 else None
+        pos += max(ml, 0) + 1
+        (nl,) = struct.unpack_from(">h", resp, pos)
+        pos += 2 + nl
+        out.append((err, msg))
+    return out
+
+
+SET, DELETE, APPEND, SUBTRACT = 0, 1, 2, 3
+
+
+def t_incremental_configs():
+    """IncrementalAlterConfigs (not in confluent-kafka 1.7 nor kafkajs: raw v0
+    requests): SET, DELETE, APPEND/SUBTRACT of list-valued configs, topic and
+    broker, validate_only, refusals."""
+    b = Broker(TSPLUGIN).start()
+    try:
+        a = admin(b)
+        check(create_err(a, "inc", 1, {"retention.bytes": "1000000"}) is None, "create inc")
+        T = 2
+        r = incremental(b, [(T, "inc", [("retention.ms", SET, "7777"),
+                                        ("follower.replication.throttled.replicas", APPEND, "0:0")])])
+        check(r == [(0, None)], "SET + APPEND: %r" % r)
+        d = describe(a, TOPIC_RES, "inc")
+        check(d["retention.ms"].value == "7777" and d["retention.bytes"].value == "1000000",
+              "incremental must keep the other overrides: %s %s" % (d["retention.ms"], d["retention.bytes"]))
+        r = incremental(b, [(T, "inc", [("follower.replication.throttled.replicas", APPEND, "1:0")])])
+        check(r == [(0, None)], "APPEND 2: %r" % r)
+        check(describe(a, TOPIC_RES, "inc")["follower.replication.throttled.replicas"].value == "0:0,1:0",
+              "APPEND result")
+        r = incremental(b, [(T, "inc", [("follower.replication.throttled.replicas", SUBTRACT, "0:0"),
+                                        ("retention.ms", DELETE, None)])])
+        check(r == [(0, None)], "SUBTRACT + DELETE: %r" % r)
+        d = describe(a, TOPIC_RES, "inc")
+        check(d["follower.replication.throttled.replicas"].value == "1:0", "SUBTRACT result")
+        check(d["retention.ms"].value == "604800000" and d["retention.ms"].source == DEFAULT,
+              "DELETE: %s" % d["retention.ms"])
+        r = incremental(b, [(T, "inc", [("retention.bytes", SET, "1")])], validate_only=True)
+        check(r == [(0, None)] and describe(a, TOPIC_RES, "inc")["retention.bytes"].value == "1000000",
+              "validate_only: %r" % r)
+        r = incremental(b, [(T, "inc", [("retention.ms", APPEND, "5")])])
+        check(r[0][0] == 42 and "list-valued" in r[0][1], "APPEND to a number: %r" % r)
+        r = incremental(b, [(T, "inc", [("cleanup.policy", APPEND, "compact")])])
+        check(r[0][0] == 40 and "compaction is not supported" in r[0][1], "APPEND compact: %r" % r)
+        r = incremental(b, [(T, "inc", [("segment.bytes", SET, "-4")])])
+        check(r[0][0] == 40 and "segment.bytes" in r[0][1], "bad value: %r" % r)
+        # the broker: SET then DELETE goes back to the static value
+        r = incremental(b, [(4, "0", [("log.retention.hours", SET, "2")])])
+        check(r == [(0, None)], "broker SET: %r" % r)
+        e = describe(a, BROKER_RES, "0")["log.retention.ms"]
+        check(e.value == "7200000" and e.source == DYNAMIC_BROKER, "broker SET: %s" % e)
+        check(describe(a, TOPIC_RES, "inc")["retention.ms"].value == "7200000", "topic sees it")
+        r = incremental(b, [(4, "0", [("log.retention.ms", DELETE, None)])])
+        e = describe(a, BROKER_RES, "0")["log.retention.ms"]
+        check(r == [(0, None)] and e.value == "604800000" and e.source == DEFAULT,
+              "broker DELETE: %r %s" % (r, e))
+        r = incremental(b, [(4, "0", [("listeners", SET, "PLAINTEXT://:1")])])
+        check(r[0][0] == 42 and "listeners" in r[0][1], "read-only broker key: %r" % r)
+        r = incremental(b, [(4, "7", [("log.retention.ms", SET, "1")])])
+        check(r[0][0] == 42, "another broker's id: %r" % r)
+        check(b.alive(), "broker died")
+    finally:
+        b.cleanup()
+
+
+def t_create_partitions():
+    b = Broker(TSPLUGIN).start()
+    try:
+        a = admin(b)
+        check(create_err(a, "grow", 1, {"retention.ms": "86400000"}) is None, "create grow")
+        a.create_partitions([NewPartitions("grow", 4)])["grow"].result(20)
+        check(len(a.list_topics("grow", timeout=10).topics["grow"].partitions) == 4, "not 4")
+        produce_n(b, "grow", 10, part=3)
+        check(watermarks(b, "grow", 3) == (0, 10), "partition 3: %r" % (watermarks(b, "grow", 3),))
+        check(describe(a, TOPIC_RES, "grow")["retention.ms"].value == "86400000", "config kept")
+        a.create_partitions([NewPartitions("grow", 6)], validate_only=True)["grow"].result(20)
+        check(len(a.list_topics("grow", timeout=10).topics["grow"].partitions) == 4,
+              "validate_only added partitions")
+        for count in (2, 4):
+            try:
+                a.create_partitions([NewPartitions("grow", count)])["grow"].result(20)
+                raise Fail("CreatePartitions to %d accepted" % count)
+            except ck.KafkaException as e:
+                expect_err(e.args[0], ck.KafkaError.INVALID_PARTITIONS, ["grow"], "to %d" % count)
+        try:
+            a.create_partitions([NewPartitions("nosuch", 3)])["nosuch"].result(20)
+            raise Fail("CreatePartitions of an unknown topic accepted")
+        except ck.KafkaException as e:
+            check(e.args[0].code() == ck.KafkaError.UNKNOWN_TOPIC_OR_PART, "unknown: %s" % e)
+        b.stop()
+        b.start()
+        a = admin(b)
+        check(len(a.list_topics("grow", timeout=10).topics["grow"].partitions) == 4,
+              "partition count lost on restart")
+        check(watermarks(b, "grow", 3) == (0, 10), "partition 3 after restart")
+        check(b.alive(), "broker died")
+    finally:
+        b.cleanup()
+
+
+def t_kafkajs_admin():
+    """kafkajs 2.2.4's admin: describeConfigs, alterConfigs, createPartitions,
+    deleteTopicRecords (and its refusal past the high watermark)."""
+    if not os.path.isdir(os.path.join(NODE_DIR, "node_modules", "kafkajs")) or not NODE:
+        raise Fail("kafkajs is not installed (scripts/install-deps.sh test)")
+    b = Broker(TSPLUGIN).start()
+    try:
+        a = admin(b)
+        check(create_err(a, "kj", 1, {"retention.ms": "4242"}) is None, "create kj")
+        r = kafkajs(b, "describeConfigs", {"includeSynonyms": True, "resources": [
+            {"type": "TOPIC", "name": "kj", "configNames": ["retention.ms", "cleanup.policy"]}]})
+        check("ok" in r, "describeConfigs: %r" % r)
+        ents = {e["configName"]: e for e in r["ok"]["resources"][0]["configEntries"]}
+        check(ents["retention.ms"]["configValue"] == "4242" and ents["retention.ms"]["configSource"] == 1,
+              "kafkajs retention.ms: %r" % ents.get("retention.ms"))
+        check(ents["cleanup.policy"]["configValue"] == "delete", "kafkajs cleanup.policy")
+        r = kafkajs(b, "describeConfigs", {"includeSynonyms": False, "resources": [
+            {"type": "BROKER", "name": "0", "configNames": ["log.segment.bytes"]}]})
+        check("ok" in r and r["ok"]["resources"][0]["configEntries"][0]["configValue"] == "1073741824",
+              "kafkajs broker describe: %r" % r)
+        r = kafkajs(b, "alterConfigs", {"validateOnly": False, "resources": [
+            {"type": "TOPIC", "name": "kj", "configEntries": [{"name": "retention.ms", "value": "5353"}]}]})
+        check("ok" in r and describe(a, TOPIC_RES, "kj")["retention.ms"].value == "5353",
+              "kafkajs alterConfigs: %r" % r)
+        r = kafkajs(b, "createPartitions", {"topicPartitions": [{"topic": "kj", "count": 3}]})
+        check("ok" in r and len(a.list_topics("kj", timeout=10).topics["kj"].partitions) == 3,
+              "kafkajs createPartitions: %r" % r)
+        produce_n(b, "kj", 100, part=1)
+        r = kafkajs(b, "deleteTopicRecords", {"topic": "kj", "partitions": [{"partition": 1, "offset": "40"}]})
+        check("ok" in r, "kafkajs deleteTopicRecords: %r" % r)
+        check(watermarks(b, "kj", 1) == (40, 100), "after delete: %r" % (watermarks(b, "kj", 1),))
+        r = kafkajs(b, "deleteTopicRecords", {"topic": "kj", "partitions": [{"partition": 1, "offset": "150"}]})
+        err, types = r.get("error"), []
+        while err:
+            types += [p["type"] for p in err["partitions"]]
+            err = err.get("cause")
+        check("OFFSET_OUT_OF_RANGE" in types, "delete past the high watermark: %r" % r)
+        check(watermarks(b, "kj", 1) == (40, 100), "a refused delete moved the start")
+        r = kafkajs(b, "deleteTopicRecords", {"topic": "kj", "partitions": [{"partition": 1, "offset": "-1"}]})
+        check("ok" in r and watermarks(b, "kj", 1) == (100, 100), "delete to the high watermark: %r" % r)
+        check(b.alive(), "broker died")
+    finally:
+        b.cleanup()
+
+
 TESTS = {
+    "configs_confluent": (t_configs_confluent, ["TSPLUGIN"]),
+    "incremental_configs": (t_incremental_configs, ["TSPLUGIN"]),
+    "create_partitions": (t_create_partitions, ["TSPLUGIN"]),
+    "kafkajs_admin": (t_kafkajs_admin, ["TSPLUGIN"]),
     "topic_kafka_defaults": (t_topic_kafka_defaults, ["TSPLUGIN"]),
     "kraft_properties": (t_kraft_properties, ["TSPLUGIN"]),
 }
