@@ -27,7 +27,7 @@ import time
 import confluent_kafka as ck
 from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions, NewTopic
 
-from test_broker import (BROKER, Broker, Fail, TIERCTL, TSPLUGIN, check, consume_all, free_port,
+from test_broker import (BROKER, Broker, Fail, MEMPLUGIN, TIERCTL, TSPLUGIN, check, consume_all, free_port,
                          kcat, placement, raw_request, raw_response, run)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -121,8 +121,9 @@ def watermarks(b, topic, part=0):
         c.close()
 
 
-def produce_n(b, topic, n, part=0, size=100):
-    p = ck.Producer({"bootstrap.servers": b.bootstrap, "acks": "all", "linger.ms": 5})
+def produce_n(b, topic, n, part=0, size=100, batch=10000):
+    p = ck.Producer({"bootstrap.servers": b.bootstrap, "acks": "all", "linger.ms": 5,
+                     "batch.num.messages": batch})
     for i in range(n):
         while True:
             try:
@@ -527,7 +528,126 @@ def t_kafkajs_admin():
         b.cleanup()
 
 
+def wait_remote(b, topic, nremote, timeout=180):
+    """Placement rows once at least nremote segments are only in the bucket."""
+    deadline = time.time() + timeout
+    rows = []
+    while time.time() < deadline:
+        rows = placement(b, topic)
+        if sum(1 for r in rows if r.get("location") == "remote") >= nremote:
+            return rows
+        time.sleep(0.5)
+    raise Fail("segments not tiered: %r" % [(r.get("base_offset"), r.get("location")) for r in rows])
+
+
+def read_at(b, topic, offset, reset="error"):
+    """The first message a consumer assigned at offset gets (or its error)."""
+    c = ck.Consumer({"bootstrap.servers": b.bootstrap, "group.id": "at-%d" % time.time_ns(),
+                     "auto.offset.reset": reset, "enable.auto.commit": False})
+    try:
+        c.assign([ck.TopicPartition(topic, 0, offset)])
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            m = c.poll(1.0)
+            if m is not None:
+                return m
+        raise Fail("no message or error at %s-0 offset %d" % (topic, offset))
+    finally:
+        c.close()
+
+
+def t_delete_records_tiered():
+    """DeleteRecords on a partition whose start is remote: the log start moves
+    inside a remote segment, the objects wholly below leave the file://
+    bucket, reads below answer OFFSET_OUT_OF_RANGE; a restart and a recovery
+    from the bucket (empty data dir) keep the start."""
+    if not os.path.isdir(os.path.join(NODE_DIR, "node_modules", "kafkajs")) or not NODE:
+        raise Fail("kafkajs is not installed (scripts/install-deps.sh test)")
+    extra = {"log.segment.bytes": "65536", "log.local.retention.bytes": "65536",
+             "remote.log.manager.task.interval.ms": "100", "log.retention.ms": "-1"}
+    b = Broker(TSPLUGIN, extra).start()
+    try:
+        check(create_err(admin(b), "dr", 1) is None, "create dr")
+        n = 20000
+        produce_n(b, "dr", n, batch=200)  # batches of ~22 KB: several per segment
+        rows = wait_remote(b, "dr", 4)
+        remote = [r for r in rows if r.get("location") == "remote"]
+        target = remote[2]["base_offset"] + 5
+        gone = [r["object_key"] for r in remote[:2]]
+        kept = remote[2]["object_key"]
+        bucket = os.path.join(b.root, "bucket")
+        for key in gone + [kept]:
+            check(os.path.exists(os.path.join(bucket, key)), "object %s missing before" % key)
+        r = kafkajs(b, "deleteTopicRecords", {"topic": "dr", "partitions": [
+            {"partition": 0, "offset": str(target)}]})
+        check("ok" in r, "deleteTopicRecords: %r" % r)
+        check(watermarks(b, "dr") == (target, n), "watermarks %r, want (%d, %d)"
+              % (watermarks(b, "dr"), target, n))
+        for key in gone:
+            check(not os.path.exists(os.path.join(bucket, key)), "object %s still in the bucket" % key)
+        check(os.path.exists(os.path.join(bucket, kept)), "the object holding the start went")
+        rows = placement(b, "dr")
+        check(rows[0]["base_offset"] == remote[2]["base_offset"], "placement starts at %d, want %d"
+              % (rows[0]["base_offset"], remote[2]["base_offset"]))
+        m = read_at(b, "dr", target - 1)
+        check(m.error() is not None and "out of range" in m.error().str().lower(),
+              "a read below the start: %r" % ((m.error() or m.offset()),))
+        m = read_at(b, "dr", target)
+        check(m.error() is None and m.offset() == target and m.value().startswith(b"%08d" % target),
+              "read at the new start: %r" % ((m.error() or (m.offset(), m.value()[:8])),))
+        rc, out, err = kcat(["-C", "-b", b.bootstrap, "-t", "dr", "-p", "0", "-o", "beginning",
+                             "-c", "1", "-f", "%o\n"])
+        check(rc == 0 and out == b"%d\n" % target, "kcat from the beginning: %r %s" % (out, err))
+        # Deleting below the start again changes nothing; past the end is refused.
+        r = kafkajs(b, "deleteTopicRecords", {"topic": "dr", "partitions": [
+            {"partition": 0, "offset": str(n + 1)}]})
+        check("error" in r and watermarks(b, "dr") == (target, n), "past the end: %r" % r)
+        b.stop()
+        b.start()
+        check(watermarks(b, "dr") == (target, n), "after restart: %r" % (watermarks(b, "dr"),))
+        # An empty data dir and the bucket: the manifest carries the start.
+        b.stop()
+        shutil.rmtree(os.path.join(b.root, "data"))
+        b.start()
+        deadline = time.time() + 60
+        while time.time() < deadline and "dr" not in admin(b).list_topics("dr", timeout=10).topics:
+            time.sleep(0.5)
+        low, high = watermarks(b, "dr")
+        check(low == target and high > target, "recovered from the bucket: %d..%d" % (low, high))
+        m = read_at(b, "dr", target - 1)
+        check(m.error() is not None, "a read below the start after recovery: %r" % (m.offset(),))
+        check(b.alive(), "broker died")
+    finally:
+        b.cleanup()
+
+
+def t_admin_mem():
+    """A plugin without the config entries (the in-memory one leaves them
+    NULL): DescribeConfigs answers an error naming the ABI instead of
+    crashing; DeleteRecords, which it has, works; CreatePartitions too."""
+    b = Broker(MEMPLUGIN).start()
+    try:
+        a = admin(b)
+        check(create_err(a, "m1", 1) is None, "create m1")
+        try:
+            describe(a, TOPIC_RES, "m1")
+            raise Fail("DescribeConfigs answered without the plugin's config entries")
+        except ck.KafkaException as e:
+            expect_err(e.args[0], ck.KafkaError.INVALID_REQUEST, ["minor 3"], "describe")
+        produce_n(b, "m1", 30)
+        r = kafkajs(b, "deleteTopicRecords", {"topic": "m1", "partitions": [{"partition": 0, "offset": "12"}]})
+        check("ok" in r and watermarks(b, "m1") == (12, 30), "mem DeleteRecords: %r %r"
+              % (r, watermarks(b, "m1")))
+        a.create_partitions([NewPartitions("m1", 2)])["m1"].result(20)
+        check(len(a.list_topics("m1", timeout=10).topics["m1"].partitions) == 2, "mem grow")
+        check(b.alive(), "broker died")
+    finally:
+        b.cleanup()
+
+
 TESTS = {
+    "admin_mem": (t_admin_mem, ["MEMPLUGIN"]),
+    "delete_records_tiered": (t_delete_records_tiered, ["TSPLUGIN", "TIERCTL"]),
     "configs_confluent": (t_configs_confluent, ["TSPLUGIN"]),
     "incremental_configs": (t_incremental_configs, ["TSPLUGIN"]),
     "create_partitions": (t_create_partitions, ["TSPLUGIN"]),
