@@ -581,7 +581,10 @@ size_t ts_config_describe_markdown(char *out, size_t len)
     ts_buf_printf(&b, "# tierstore configuration\n\n"
                       "Generated from the property table in `common/config.c` "
                       "(`tierctl config-doc`); a test keeps this file in sync.\n"
-                      "Files use Kafka's properties format: `key=value`, `#` comments.\n\n"
+                      "Files use Kafka's properties format: `key=value`, `#` comments.\n"
+                      "dynamic: `topic, broker` = a topic may override it (its Kafka topic-level "
+                      "name) and it may change while running (tierbroker: AlterConfigs on the "
+                      "broker); `no` = set it in the file and restart.\n\n"
                       "| key | type | default | range | dynamic | description |\n"
                       "|---|---|---|---|---|---|\n");
     for (size_t i = 0; i < NPROPS; i++) {
@@ -595,7 +598,7 @@ size_t ts_config_describe_markdown(char *out, size_t len)
         for (char *c = allowed; *c; c++)
             if (*c == '|') *c = ',';
         ts_buf_printf(&b, "| `%s` | %s | `%s` | %s | %s | %s |\n", p->name, type_name(p),
-                      *p->def ? p->def : "", allowed, p->dynamic ? "topic" : "no", p->doc);
+                      *p->def ? p->def : "", allowed, p->dynamic ? "topic, broker" : "no", p->doc);
     }
     return emit(&b, out, len);
 }

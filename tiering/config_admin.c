@@ -133,20 +133,6 @@ static ts_status check_dynamic(const char *key, char *errstr, size_t errlen)
     return TS_OK;
 }
 
-typedef struct dyn_ctx {
-    ts_config *dst;
-    const char *const *skip;
-    size_t nskip;
-} dyn_ctx;
-
-static void dyn_copy(const char *k, const char *v, void *opaque)
-{
-    dyn_ctx *c = opaque;
-    for (size_t i = 0; i < c->nskip; i++)
-        if (!strcmp(c->skip[i], k)) return;
-    ts_config_set(c->dst, k, v, NULL, 0);
-}
-
 /* The new set of runtime changes: the old one without the keys named,
  * then those named with a value. engine->mu held. */
 static ts_status dynamic_build(ts_engine *eng, const char *const *keys, const char *const *values,
@@ -154,8 +140,8 @@ static ts_status dynamic_build(ts_engine *eng, const char *const *keys, const ch
 {
     ts_config *dyn = ts_config_create();
     if (!dyn) return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
-    dyn_ctx c = {dyn, keys, n};
-    if (eng->cfg_dynamic) ts_config_foreach_set(eng->cfg_dynamic, dyn_copy, &c);
+    /* Dynamic settings are all topic-overridable engine keys: the same copy. */
+    if (eng->cfg_dynamic) ts_eng_copy_overrides(eng->cfg_dynamic, dyn, keys, n);
     ts_status st = TS_OK;
     for (size_t i = 0; i < n && !st; i++) {
         st = check_dynamic(keys[i], errstr, errlen);

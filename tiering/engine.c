@@ -231,21 +231,22 @@ static void recover_topic_config(ts_engine *eng, const char *topic)
 /* Copies a topic's stored overrides into a new set, without the keys an
  * alter names (they are set again or deleted) and without keys of no
  * topic (written before keys were checked). */
-typedef struct copy_ctx {
-    ts_config *dst;
-    const char *const *skip;
-    size_t nskip;
-} copy_ctx;
-
 static void copy_kv(const char *k, const char *v, void *opaque)
 {
-    copy_ctx *c = opaque;
+    ts_copy_ctx *c = opaque;
     for (size_t i = 0; i < c->nskip; i++)
         if (c->skip[i] && !strcmp(c->skip[i], k)) return;
     if (is_topic_engine_key(k))
         ts_config_set(c->dst, k, v, NULL, 0);
     else if (is_topic_stored_key(k))
         ts_config_put_raw(c->dst, k, v);
+}
+
+void ts_eng_copy_overrides(const ts_config *src, ts_config *dst, const char *const *skip,
+                           size_t nskip)
+{
+    ts_copy_ctx c = {dst, skip, nskip};
+    ts_config_foreach_set(src, copy_kv, &c);
 }
 
 /* Sets one Kafka topic key into tc under the name it is stored with. */
@@ -289,8 +290,7 @@ static ts_status topic_config_build(ts_engine *eng, const char *topic, const cha
     pthread_mutex_lock(&eng->mu);
     ssize_t ti = topic_idx(eng, topic);
     if (ti >= 0 && !(flags & TS_TOPIC_CONFIG_REPLACE)) {
-        copy_ctx c = {tc, skip, n};
-        ts_config_foreach_set(eng->topic_cfgs[ti], copy_kv, &c);
+        ts_eng_copy_overrides(eng->topic_cfgs[ti], tc, skip, n);
     }
     pthread_mutex_unlock(&eng->mu);
     free(skip);

@@ -176,6 +176,15 @@ ts_config *ts_eng_topic_config(ts_engine *eng, const char *topic);
 /* Re-resolves the settings of the open partitions of topic (NULL: all)
  * from the engine config and their topic's overrides. engine->mu held. */
 void ts_eng_apply_settings(ts_engine *eng, const char *topic);
+/* Copies the overrides of src (topic keys: engine settings and stored
+ * Kafka keys) into dst, except the keys in skip (NULL entries ignored). */
+typedef struct ts_copy_ctx {
+    ts_config *dst;
+    const char *const *skip;
+    size_t nskip;
+} ts_copy_ctx;
+void ts_eng_copy_overrides(const ts_config *src, ts_config *dst, const char *const *skip,
+                           size_t nskip);
 /* A copy of the topic's stored overrides (NULL when it has none). */
 ts_config *ts_eng_topic_overrides(ts_engine *eng, const char *topic);
 

@@ -264,23 +264,24 @@ static void upload_job(void *arg)
 
 /* ---- durability of closed segments -------------------------------------- */
 
-static void write_recovery_point(ts_partition *p, int64_t rp)
+/* Small per-partition files holding one decimal offset: recovery-point
+ * and log-start-offset. */
+static ts_status write_offset_file(ts_partition *p, const char *name, int64_t v, char *errstr,
+                                   size_t errlen)
 {
-    char path[PATH_MAX + 32], txt[32], err[512];
-    snprintf(path, sizeof(path), "%s/recovery-point", p->dir);
-    int n = snprintf(txt, sizeof(txt), "%lld\n", (long long)rp);
-    if (ts_fs_write_atomic(path, txt, (size_t)n, err, sizeof(err)))
-        ts_log_warn("tiering", "%s-%d: cannot write the recovery point: %s", p->topic, p->id, err);
+    char path[PATH_MAX + 32], txt[32];
+    snprintf(path, sizeof(path), "%s/%s", p->dir, name);
+    int n = snprintf(txt, sizeof(txt), "%lld\n", (long long)v);
+    return ts_fs_write_atomic(path, txt, (size_t)n, errstr, errlen);
 }
 
-/* The log start DeleteRecords set (also in the manifest when tiered):
- * <dir>/log-start-offset, one decimal. 0 when none. */
-static int64_t read_records_start(const char *dir)
+/* The file's offset, or 0 when it is absent or does not hold one. */
+static int64_t read_offset_file(const char *dir, const char *name)
 {
     char path[PATH_MAX + 32];
     uint8_t *d;
     size_t len;
-    snprintf(path, sizeof(path), "%s/log-start-offset", dir);
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
     if (ts_fs_read_all(path, 64, &d, &len, NULL, 0)) return 0;
     char *end;
     long long v = strtoll((char *)d, &end, 10);
@@ -289,26 +290,22 @@ static int64_t read_records_start(const char *dir)
     return ok ? v : 0;
 }
 
-static ts_status write_records_start(ts_partition *p, int64_t offset, char *errstr, size_t errlen)
+static void write_recovery_point(ts_partition *p, int64_t rp)
 {
-    char path[PATH_MAX + 32], txt[32];
-    snprintf(path, sizeof(path), "%s/log-start-offset", p->dir);
-    int n = snprintf(txt, sizeof(txt), "%lld\n", (long long)offset);
-    return ts_fs_write_atomic(path, txt, (size_t)n, errstr, errlen);
+    char err[512];
+    if (write_offset_file(p, "recovery-point", rp, err, sizeof(err)))
+        ts_log_warn("tiering", "%s-%d: cannot write the recovery point: %s", p->topic, p->id, err);
 }
 
-static int64_t read_recovery_point(const char *dir)
+/* Unknown (0): recovery scans everything. */
+static int64_t read_recovery_point(const char *dir) { return read_offset_file(dir, "recovery-point"); }
+
+/* The log start DeleteRecords set (also in the manifest when tiered). */
+static int64_t read_records_start(const char *dir) { return read_offset_file(dir, "log-start-offset"); }
+
+static ts_status write_records_start(ts_partition *p, int64_t offset, char *errstr, size_t errlen)
 {
-    char path[PATH_MAX + 32];
-    uint8_t *d;
-    size_t len;
-    snprintf(path, sizeof(path), "%s/recovery-point", dir);
-    if (ts_fs_read_all(path, 64, &d, &len, NULL, 0)) return 0; /* unknown: scan everything */
-    char *end;
-    long long v = strtoll((char *)d, &end, 10);
-    int ok = end != (char *)d && (*end == '\n' || !*end) && v >= 0;
-    free(d);
-    return ok ? v : 0;
+    return write_offset_file(p, "log-start-offset", offset, errstr, errlen);
 }
 
 /* fsyncs every closed segment not yet synced (and the active one when
