@@ -122,8 +122,10 @@ def watermarks(b, topic, part=0):
 
 
 def produce_n(b, topic, n, part=0, size=100, batch=10000):
+    # idempotence keeps the order (value i at offset i) across the retries
+    # that backpressure on a tiered partition causes
     p = ck.Producer({"bootstrap.servers": b.bootstrap, "acks": "all", "linger.ms": 5,
-                     "batch.num.messages": batch})
+                     "batch.num.messages": batch, "enable.idempotence": True})
     for i in range(n):
         while True:
             try:
@@ -314,7 +316,7 @@ def t_configs_confluent():
               "a refused alter changed the topic")
         # Dynamic broker configs: in effect at once (retention deletes c2's old segments).
         check(create_err(a, "c2", 1, {"segment.bytes": "16384"}) is None, "create c2")
-        produce_n(b, "c2", 2000)
+        produce_n(b, "c2", 2000, batch=100)  # batches of ~11 KB: many segments
         check(watermarks(b, "c2")[0] == 0, "c2 lost data before the alter")
         check(alter_err(a, BROKER_RES, "0", {"log.retention.bytes": "60000",
                                              "log.roll.ms": "3600000"}) is None, "alter broker")
@@ -392,6 +394,131 @@ def incremental(b, resources, validate_only=False):
 
 
 SET, DELETE, APPEND, SUBTRACT = 0, 1, 2, 3
+
+
+class Reader:
+    """Kafka wire decoding, classic and flexible (compact) forms."""
+
+    def __init__(self, data, flexible):
+        self.d, self.p, self.f = data, 0, flexible
+
+    def fmt(self, f):
+        (v,) = struct.unpack_from(f, self.d, self.p)
+        self.p += struct.calcsize(f)
+        return v
+
+    def uvarint(self):
+        v = shift = 0
+        while True:
+            b = self.d[self.p]
+            self.p += 1
+            v |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                return v
+
+    def string(self):
+        n = self.uvarint() - 1 if self.f else self.fmt(">h")
+        if n < 0:
+            return None
+        v = self.d[self.p:self.p + n].decode()
+        self.p += n
+        return v
+
+    def count(self):
+        return self.uvarint() - 1 if self.f else self.fmt(">i")
+
+    def tags(self):
+        if self.f:
+            for _ in range(self.uvarint()):
+                self.uvarint()
+                self.p += self.uvarint()
+
+
+def describe_raw(b, version, rtype, name):
+    """DescribeConfigs at `version` (synonyms and documentation asked); the
+    entries as {name: dict} and the resource's error."""
+    flex = version >= 4
+    def cstr(x):
+        x = x.encode()
+        return (bytes([len(x) + 1]) if flex else struct.pack(">h", len(x))) + x
+    body = (b"\x02" if flex else struct.pack(">i", 1)) + struct.pack(">b", rtype) + cstr(name)
+    body += (b"\x00" + b"\x00") if flex else struct.pack(">i", -1)
+    if version >= 1:
+        body += b"\x01"
+    if version >= 3:
+        body += b"\x01"
+    if flex:
+        body += b"\x00"
+    with socket.create_connection(("127.0.0.1", b.port), timeout=30) as s:
+        raw_request(s, 32, version, 11, body, flexible=flex)
+        resp = raw_response(s)
+    check(resp is not None, "DescribeConfigs v%d: connection closed" % version)
+    r = Reader(resp, flex)
+    r.fmt(">i")
+    r.tags()
+    r.fmt(">i")
+    check(r.count() == 1, "one result")
+    err, msg = r.fmt(">h"), r.string()
+    r.fmt(">b")
+    r.string()
+    out = {}
+    for _ in range(r.count()):
+        e = {"name": r.string(), "value": r.string(), "read_only": r.fmt(">b")}
+        if version == 0:
+            e["is_default"] = r.fmt(">b")
+        else:
+            e["source"] = r.fmt(">b")
+        e["sensitive"] = r.fmt(">b")
+        if version >= 1:
+            e["synonyms"] = []
+            for _ in range(r.count()):
+                e["synonyms"].append((r.string(), r.string(), r.fmt(">b")))
+                r.tags()
+        if version >= 3:
+            e["type"], e["doc"] = r.fmt(">b"), r.string()
+        r.tags()
+        out[e["name"]] = e
+    r.tags()
+    r.tags()
+    check(r.p == len(resp), "DescribeConfigs v%d: %d bytes left over" % (version, len(resp) - r.p))
+    return err, msg, out
+
+
+def t_describe_versions():
+    """DescribeConfigs v0 (IsDefault) to v4 (flexible) decoded byte by byte:
+    no client of the tests sends v3-v4 (documentation, config types)."""
+    b = Broker(TSPLUGIN, {"log.retention.minutes": "90"}).start()
+    try:
+        check(create_err(admin(b), "dv", 1, {"segment.bytes": "1048576"}) is None, "create dv")
+        for v in range(5):
+            err, msg, ents = describe_raw(b, v, 2, "dv")
+            check(err == 0, "v%d: error %d %s" % (v, err, msg))
+            e = ents["segment.bytes"]
+            check(e["value"] == "1048576", "v%d segment.bytes %r" % (v, e))
+            if v == 0:
+                check(e["is_default"] == 0 and ents["retention.bytes"]["is_default"] == 1,
+                      "v0 IsDefault: %r" % e)
+                continue
+            check(e["source"] == DYNAMIC_TOPIC, "v%d source %r" % (v, e))
+            syn = ents["retention.ms"]["synonyms"]
+            check(("log.retention.minutes", "90", STATIC_BROKER) in syn and syn[-1][2] == DEFAULT,
+                  "v%d retention.ms synonyms %r" % (v, syn))
+            if v >= 3:
+                check(e["type"] == 3 and e["doc"], "v%d type/doc %r" % (v, e))
+                check(ents["cleanup.policy"]["type"] == 7, "cleanup.policy is a list")
+        err, msg, ents = describe_raw(b, 4, 4, "0")
+        check(err == 0 and ents["num.io.threads"]["read_only"] == 1 and
+              ents["log.retention.ms"]["value"] == "5400000" and
+              ents["aws.secret.access.key"]["value"] is None and
+              ents["aws.secret.access.key"]["sensitive"] == 1, "broker v4: %r %r" % (err, msg))
+        err, msg, _ = describe_raw(b, 4, 2, "nosuch")
+        check(err == 3 and "nosuch" in msg, "unknown topic: %d %r" % (err, msg))
+        err, msg, _ = describe_raw(b, 2, 4, "9")
+        check(err == 42, "another broker: %d %r" % (err, msg))
+        check(b.alive(), "broker died")
+    finally:
+        b.cleanup()
 
 
 def t_incremental_configs():
@@ -650,6 +777,7 @@ TESTS = {
     "delete_records_tiered": (t_delete_records_tiered, ["TSPLUGIN", "TIERCTL"]),
     "configs_confluent": (t_configs_confluent, ["TSPLUGIN"]),
     "incremental_configs": (t_incremental_configs, ["TSPLUGIN"]),
+    "describe_versions": (t_describe_versions, ["TSPLUGIN"]),
     "create_partitions": (t_create_partitions, ["TSPLUGIN"]),
     "kafkajs_admin": (t_kafkajs_admin, ["TSPLUGIN"]),
     "topic_kafka_defaults": (t_topic_kafka_defaults, ["TSPLUGIN"]),
