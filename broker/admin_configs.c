@@ -236,6 +236,22 @@ static void kw_synonym(kw *w, int f, const char *name, const char *value, int8_t
     kw_tags(w, f);
 }
 
+/* Whether the static value of key only came from an alias of it in the
+ * file (log.retention.hours=168 sets log.retention.ms): then the alias is
+ * the synonym, as in Kafka, not the key. */
+static int derived_from_alias(broker *b, const char *key, const char *value)
+{
+    size_t na = 0;
+    const bkafka_alias *al = bkafka_aliases_of(key, &na);
+    for (size_t i = 0; i < na; i++) {
+        const char *v = bconfig_lookup(&b->cfg, al[i].name);
+        char conv[64], err[128];
+        if (v) return !bkafka_alias_value(&al[i], v, conv, sizeof conv, err, sizeof err) &&
+                      !strcmp(conv, value);
+    }
+    return 0;
+}
+
 /* The broker-level chain of key: dynamic, static, static aliases, default. */
 static int32_t write_chain(broker *b, kw *w, int f, const char *key, const char *def, int count)
 {
@@ -243,6 +259,7 @@ static int32_t write_chain(broker *b, kw *w, int f, const char *key, const char 
     const char *v = bconfig_lookup(&b->dyn, key);
     if (v && ++n && !count) kw_synonym(w, f, key, v, KAFKA_SOURCE_DYNAMIC_BROKER_CONFIG);
     v = bconfig_lookup(&b->cfg, key);
+    if (v && derived_from_alias(b, key, v)) v = NULL;
     if (v && ++n && !count) kw_synonym(w, f, key, v, KAFKA_SOURCE_STATIC_BROKER_CONFIG);
     size_t na = 0;
     const bkafka_alias *al = bkafka_aliases_of(key, &na);

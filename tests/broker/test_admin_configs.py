@@ -504,6 +504,9 @@ def t_describe_versions():
             syn = ents["retention.ms"]["synonyms"]
             check(("log.retention.minutes", "90", STATIC_BROKER) in syn and syn[-1][2] == DEFAULT,
                   "v%d retention.ms synonyms %r" % (v, syn))
+            check(not [x for x in syn if x[0] == "log.retention.ms" and x[2] == STATIC_BROKER],
+                  "v%d: log.retention.ms was not in the file, only log.retention.minutes: %r"
+                  % (v, syn))
             if v >= 3:
                 check(e["type"] == 3 and e["doc"], "v%d type/doc %r" % (v, e))
                 check(ents["cleanup.policy"]["type"] == 7, "cleanup.policy is a list")
