@@ -1344,10 +1344,23 @@ ts_status ts_partition_delete_records(ts_partition *p, int64_t offset, int64_t *
     return st;
 }
 
+/* Closed segments wholly below the DeleteRecords start that were still
+ * uploading when it moved (their upload is refused: an entry below the log
+ * start) leave on a later tick. Local only: the manifest never names them. */
+static void drop_below_records_start(ts_partition *p)
+{
+    pthread_mutex_lock(&p->mu);
+    while (!p->deleted && p->nsegs > 1 && p->segs[0]->last_offset < p->records_start &&
+           !p->segs[0]->uploading && !p->segs[0]->remote)
+        drop_seg(p, 0);
+    pthread_mutex_unlock(&p->mu);
+}
+
 ts_status ts_partition_enforce_retention(ts_partition *p, char *errstr, size_t errlen)
 {
     if (p->deleted) return ts_err_set(errstr, errlen, TS_E_CLOSED, "%s-%d was deleted", p->topic, p->id);
     pthread_mutex_lock(&p->retention_mu);
+    drop_below_records_start(p);
     ts_status st = enforce_total_retention(p, errstr, errlen);
     /* Local retention even when total retention failed: it only drops
      * local copies of durable remote segments. */
