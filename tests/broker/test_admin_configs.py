@@ -485,6 +485,74 @@ def describe_raw(b, version, rtype, name):
     return err, msg, out
 
 
+def cstr(x):
+    """A compact (flexible) string."""
+    x = x.encode()
+    return bytes([len(x) + 1]) + x
+
+
+def flexible_call(b, api, version, body):
+    """One flexible request; a Reader past the response header."""
+    with socket.create_connection(("127.0.0.1", b.port), timeout=30) as s:
+        raw_request(s, api, version, 21, body, flexible=True)
+        resp = raw_response(s)
+    check(resp is not None, "api %d v%d: connection closed" % (api, version))
+    r = Reader(resp, True)
+    r.fmt(">i")
+    r.tags()
+    r.fmt(">i")  # ThrottleTimeMs
+    return r
+
+
+def alter_result(r):
+    """The (error, message) of the one resource of an alter response."""
+    check(r.count() == 1, "one resource")
+    err, msg = r.fmt(">h"), r.string()
+    r.fmt(">b")
+    r.string()
+    r.tags()
+    r.tags()
+    check(r.p == len(r.d), "bytes left over")
+    return err, msg
+
+
+def t_flexible_admin():
+    """The flexible versions no client of the tests sends, end to end:
+    IncrementalAlterConfigs v1, AlterConfigs v2, CreatePartitions v3,
+    DeleteRecords v2."""
+    b = Broker(TSPLUGIN).start()
+    try:
+        a = admin(b)
+        check(create_err(a, "fx", 1) is None, "create fx")
+        produce_n(b, "fx", 50)
+        body = (b"\x02\x04" + cstr("0") + b"\x02" + cstr("log.retention.ms") + b"\x00" +
+                cstr("86400000") + b"\x00\x00\x00\x00")
+        check(alter_result(flexible_call(b, 44, 1, body)) == (0, None), "IncrementalAlterConfigs v1")
+        e = describe(a, BROKER_RES, "0")["log.retention.ms"]
+        check(e.value == "86400000" and e.source == DYNAMIC_BROKER, "v1 SET: %s" % e)
+        body = (b"\x02\x02" + cstr("fx") + b"\x02" + cstr("retention.bytes") + cstr("123456") +
+                b"\x00\x00\x00\x00")
+        check(alter_result(flexible_call(b, 33, 2, body)) == (0, None), "AlterConfigs v2")
+        check(describe(a, TOPIC_RES, "fx")["retention.bytes"].value == "123456", "v2 alter")
+        body = (b"\x02" + cstr("fx") + struct.pack(">i", 3) + b"\x00\x00" +
+                struct.pack(">i", 30000) + b"\x00\x00")
+        r = flexible_call(b, 37, 3, body)
+        check(r.count() == 1 and r.string() == "fx", "CreatePartitions v3 topic")
+        err, msg = r.fmt(">h"), r.string()
+        check(err == 0 and msg is None, "CreatePartitions v3: %d %r" % (err, msg))
+        check(len(a.list_topics("fx", timeout=10).topics["fx"].partitions) == 3, "v3 grow")
+        body = (b"\x02" + cstr("fx") + b"\x02" + struct.pack(">iq", 0, -1) + b"\x00\x00" +
+                struct.pack(">i", 30000) + b"\x00")
+        r = flexible_call(b, 21, 2, body)
+        check(r.count() == 1 and r.string() == "fx" and r.count() == 1, "DeleteRecords v2 shape")
+        part, low, err = r.fmt(">i"), r.fmt(">q"), r.fmt(">h")
+        check((part, low, err) == (0, 50, 0), "DeleteRecords v2: %r" % ((part, low, err),))
+        check(watermarks(b, "fx") == (50, 50), "after DeleteRecords v2")
+        check(b.alive(), "broker died")
+    finally:
+        b.cleanup()
+
+
 def t_describe_versions():
     """DescribeConfigs v0 (IsDefault) to v4 (flexible) decoded byte by byte:
     no client of the tests sends v3-v4 (documentation, config types)."""
@@ -781,6 +849,7 @@ TESTS = {
     "configs_confluent": (t_configs_confluent, ["TSPLUGIN"]),
     "incremental_configs": (t_incremental_configs, ["TSPLUGIN"]),
     "describe_versions": (t_describe_versions, ["TSPLUGIN"]),
+    "flexible_admin": (t_flexible_admin, ["TSPLUGIN"]),
     "create_partitions": (t_create_partitions, ["TSPLUGIN"]),
     "kafkajs_admin": (t_kafkajs_admin, ["TSPLUGIN"]),
     "topic_kafka_defaults": (t_topic_kafka_defaults, ["TSPLUGIN"]),
