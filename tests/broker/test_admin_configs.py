@@ -10,6 +10,18 @@ Scenarios (each a ctest broker.NAME):
   topic_kafka_defaults  CreateTopics with every Kafka topic config at its Kafka
                         default; the values Kafka has and tierbroker cannot honour
                         are refused (INVALID_CONFIG, naming why)
+  configs_confluent     DescribeConfigs / AlterConfigs (topic and broker) with
+                        confluent-kafka: sources, synonyms, replace, validate_only,
+                        dynamic broker configs in effect and kept across a restart
+  incremental_configs   IncrementalAlterConfigs v0 (raw): SET, DELETE, APPEND,
+                        SUBTRACT, topic and broker, refusals
+  describe_versions     DescribeConfigs v0..v4 decoded byte by byte
+  flexible_admin        the flexible alters, CreatePartitions v3, DeleteRecords v2
+  create_partitions     grow only, validate_only, kept across a restart
+  kafkajs_admin         kafkajs' describeConfigs, alterConfigs, createPartitions,
+                        deleteTopicRecords (and past the high watermark)
+  delete_records_tiered DeleteRecords on a partition whose start is remote
+  admin_mem             a plugin without the config entries (the in-memory one)
 
 Clients: confluent-kafka (Debian, /usr/bin/python3), kcat, and kafkajs 2.2.4
 (tests/broker/node, `npm ci` by scripts/install-deps.sh test).
