@@ -451,34 +451,31 @@ void handle_DescribeConfigs(broker *b, reply *r, kafka_request *q)
 
 /* ------------------------------------------------------------ topic alters */
 
-/* APPEND / SUBTRACT of the comma list `cur` with the elements of `arg`. */
+/* Whether the comma list `list` holds the n-byte element e. */
+static int list_has(const char *list, const char *e, size_t n)
+{
+    for (const char *p = list; *p;) {
+        size_t l = strcspn(p, ",");
+        if (l == n && !strncmp(p, e, n)) return 1;
+        p += l + (p[l] ? 1 : 0);
+    }
+    return 0;
+}
+
+/* APPEND (elements of arg not yet in cur, at the end) or SUBTRACT (cur
+ * without the elements of arg) on comma lists. */
 static char *list_edit(const char *cur, const char *arg, int append)
 {
     size_t cap = strlen(cur) + strlen(arg) + 2;
     char *out = calloc(1, cap);
     if (!out) return NULL;
-    char *copy = strdup(cur), *save = NULL;
-    for (char *e = copy ? strtok_r(copy, ",", &save) : NULL; e; e = strtok_r(NULL, ",", &save)) {
-        int drop = 0;
-        if (!append) {
-            char *a2 = strdup(arg), *s2 = NULL;
-            for (char *x = a2 ? strtok_r(a2, ",", &s2) : NULL; x; x = strtok_r(NULL, ",", &s2))
-                if (!strcmp(x, e)) drop = 1;
-            free(a2);
+    for (int pass = 0; pass < 1 + append; pass++)
+        for (const char *p = pass ? arg : cur; *p;) {
+            size_t l = strcspn(p, ","), len = strlen(out);
+            int keep = pass ? !list_has(out, p, l) : append || !list_has(arg, p, l);
+            if (l && keep) snprintf(out + len, cap - len, "%s%.*s", len ? "," : "", (int)l, p);
+            p += l + (p[l] ? 1 : 0);
         }
-        if (!drop) snprintf(out + strlen(out), cap - strlen(out), "%s%s", out[0] ? "," : "", e);
-    }
-    free(copy);
-    char *a3 = append ? strdup(arg) : NULL, *s3 = NULL;
-    for (char *x = a3 ? strtok_r(a3, ",", &s3) : NULL; x; x = strtok_r(NULL, ",", &s3)) {
-        char probe[1024];
-        snprintf(probe, sizeof probe, ",%s,", out);
-        char needle[512];
-        snprintf(needle, sizeof needle, ",%s,", x);
-        if (!strstr(probe, needle))
-            snprintf(out + strlen(out), cap - strlen(out), "%s%s", out[0] ? "," : "", x);
-    }
-    free(a3);
     return out;
 }
 

@@ -628,6 +628,9 @@ def t_incremental_configs():
         check(r == [(0, None)], "SUBTRACT + DELETE: %r" % r)
         d = describe(a, TOPIC_RES, "inc")
         check(d["follower.replication.throttled.replicas"].value == "1:0", "SUBTRACT result")
+        r = incremental(b, [(T, "inc", [("follower.replication.throttled.replicas", APPEND, "1:0,2:0")])])
+        v = describe(a, TOPIC_RES, "inc")["follower.replication.throttled.replicas"].value
+        check(r == [(0, None)] and v == "1:0,2:0", "APPEND keeps elements once: %r %r" % (r, v))
         check(d["retention.ms"].value == "604800000" and d["retention.ms"].source == DEFAULT,
               "DELETE: %s" % d["retention.ms"])
         r = incremental(b, [(T, "inc", [("retention.bytes", SET, "1")])], validate_only=True)
