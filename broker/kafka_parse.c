@@ -35,6 +35,11 @@ const kafka_api_range kafka_api_ranges[] = {
     {KAFKA_API_DeleteGroups, 0, 2, 2},
     {KAFKA_API_OffsetDelete, 0, 0, NEVER},
     {KAFKA_API_DescribeCluster, 0, 1, 0},
+    {KAFKA_API_DeleteRecords, 0, 2, 2},
+    {KAFKA_API_DescribeConfigs, 0, 4, 4},
+    {KAFKA_API_AlterConfigs, 0, 2, 2},
+    {KAFKA_API_CreatePartitions, 0, 3, 2},
+    {KAFKA_API_IncrementalAlterConfigs, 0, 1, 1},
 };
 const size_t kafka_api_nranges = sizeof(kafka_api_ranges) / sizeof(kafka_api_ranges[0]);
 
@@ -69,6 +74,11 @@ const char *kafka_api_name(int16_t k)
     case KAFKA_API_DeleteGroups: return "DeleteGroups";
     case KAFKA_API_OffsetDelete: return "OffsetDelete";
     case KAFKA_API_DescribeCluster: return "DescribeCluster";
+    case KAFKA_API_DeleteRecords: return "DeleteRecords";
+    case KAFKA_API_DescribeConfigs: return "DescribeConfigs";
+    case KAFKA_API_AlterConfigs: return "AlterConfigs";
+    case KAFKA_API_CreatePartitions: return "CreatePartitions";
+    case KAFKA_API_IncrementalAlterConfigs: return "IncrementalAlterConfigs";
     default: return "Unknown";
     }
 }
@@ -547,6 +557,96 @@ fail:
     return -1;
 }
 
+static int parse_describe_configs(kr *r, karena *a, int v, int f, kafka_ConfigsRequest *q)
+{
+    ARRAY(q->nresources, q->resources, 0, 4);
+    for (int32_t i = 0; i < q->nresources; i++) {
+        kafka_ConfigResource *res = &q->resources[i];
+        I8(res->resource_type);
+        STR(res->resource_name);
+        ARRAY(res->nconfigs, res->configs, 1, 1);
+        for (int32_t j = 0; j < res->nconfigs; j++) STR(res->configs[j].name);
+        TAGS();
+    }
+    if (v >= 1) I8(q->include_synonyms);
+    if (v >= 3) I8(q->include_documentation);
+    TAGS();
+    return 0;
+fail:
+    return -1;
+}
+
+/* AlterConfigs (incremental = 0) and IncrementalAlterConfigs. */
+static int parse_alter_configs(kr *r, karena *a, int f, int incremental, kafka_ConfigsRequest *q)
+{
+    ARRAY(q->nresources, q->resources, 0, 4);
+    for (int32_t i = 0; i < q->nresources; i++) {
+        kafka_ConfigResource *res = &q->resources[i];
+        I8(res->resource_type);
+        STR(res->resource_name);
+        ARRAY(res->nconfigs, res->configs, 0, 2);
+        for (int32_t j = 0; j < res->nconfigs; j++) {
+            STR(res->configs[j].name);
+            res->configs[j].op = KAFKA_OP_SET;
+            if (incremental) I8(res->configs[j].op);
+            NSTR(res->configs[j].value);
+            TAGS();
+        }
+        TAGS();
+    }
+    I8(q->validate_only);
+    TAGS();
+    return 0;
+fail:
+    return -1;
+}
+
+static int parse_create_partitions(kr *r, karena *a, int v, int f,
+                                   kafka_CreatePartitionsRequest *q)
+{
+    ARRAY(q->ntopics, q->topics, 0, 7);
+    for (int32_t i = 0; i < q->ntopics; i++) {
+        kafka_CreatePartitionsTopic *t = &q->topics[i];
+        STR(t->name);
+        I32(t->count);
+        KR_CHECK(kr_array(r, f, 1, 1, &t->nassignments));
+        for (int32_t j = 0; j < t->nassignments; j++) {
+            int32_t nb;
+            KR_CHECK(kr_array(r, f, 0, 4, &nb));
+            KR_CHECK(kr_skip(r, (size_t)nb * 4));
+            TAGS();
+        }
+        TAGS();
+    }
+    I32(q->timeout_ms);
+    I8(q->validate_only);
+    TAGS();
+    return 0;
+fail:
+    return -1;
+}
+
+static int parse_delete_records(kr *r, karena *a, int v, int f, kafka_DeleteRecordsRequest *q)
+{
+    ARRAY(q->ntopics, q->topics, 0, 2);
+    for (int32_t i = 0; i < q->ntopics; i++) {
+        kafka_DeleteRecordsTopic *t = &q->topics[i];
+        STR(t->name);
+        ARRAY(t->npartitions, t->partitions, 0, 12);
+        for (int32_t j = 0; j < t->npartitions; j++) {
+            I32(t->partitions[j].partition_index);
+            I64(t->partitions[j].offset);
+            TAGS();
+        }
+        TAGS();
+    }
+    I32(q->timeout_ms);
+    TAGS();
+    return 0;
+fail:
+    return -1;
+}
+
 kafka_parse_result kafka_parse_request(const uint8_t *frame, size_t len, karena *a,
                                        kafka_request *req, char *errbuf, size_t errlen)
 {
@@ -604,6 +704,15 @@ kafka_parse_result kafka_parse_request(const uint8_t *frame, size_t len, karena 
     case KAFKA_API_DescribeLogDirs:
         rc = parse_describe_log_dirs(r, a, v, f, &req->u.describe_log_dirs);
         break;
+    case KAFKA_API_DescribeConfigs: rc = parse_describe_configs(r, a, v, f, &req->u.configs); break;
+    case KAFKA_API_AlterConfigs: rc = parse_alter_configs(r, a, f, 0, &req->u.configs); break;
+    case KAFKA_API_IncrementalAlterConfigs:
+        rc = parse_alter_configs(r, a, f, 1, &req->u.configs);
+        break;
+    case KAFKA_API_CreatePartitions:
+        rc = parse_create_partitions(r, a, v, f, &req->u.create_partitions);
+        break;
+    case KAFKA_API_DeleteRecords: rc = parse_delete_records(r, a, v, f, &req->u.delete_records); break;
     default: rc = -1; break;
     }
     if (rc != 0) goto fail;

@@ -40,11 +40,28 @@ enum {
     KAFKA_API_CreateTopics = 19,
     KAFKA_API_DeleteTopics = 20,
     KAFKA_API_InitProducerId = 22,
+    KAFKA_API_DeleteRecords = 21,
+    KAFKA_API_DescribeConfigs = 32,
+    KAFKA_API_AlterConfigs = 33,
     KAFKA_API_DescribeLogDirs = 35,
+    KAFKA_API_CreatePartitions = 37,
     KAFKA_API_DeleteGroups = 42,
+    KAFKA_API_IncrementalAlterConfigs = 44,
     KAFKA_API_OffsetDelete = 47,
     KAFKA_API_DescribeCluster = 60,
 };
+
+/* ConfigResource types and DescribeConfigs' ConfigSource values. */
+enum {
+    KAFKA_RESOURCE_TOPIC = 2,
+    KAFKA_RESOURCE_BROKER = 4,
+    KAFKA_SOURCE_DYNAMIC_TOPIC_CONFIG = 1,
+    KAFKA_SOURCE_DYNAMIC_BROKER_CONFIG = 2,
+    KAFKA_SOURCE_STATIC_BROKER_CONFIG = 4,
+    KAFKA_SOURCE_DEFAULT_CONFIG = 5,
+};
+/* IncrementalAlterConfigs operations. */
+enum { KAFKA_OP_SET = 0, KAFKA_OP_DELETE = 1, KAFKA_OP_APPEND = 2, KAFKA_OP_SUBTRACT = 3 };
 
 /* Kafka ErrorCode values (the protocol's, not tierstore's status codes;
  * the mapping lives in broker/kafka_errors.c). */
@@ -81,6 +98,7 @@ typedef enum kafka_error {
     KAFKA_INVALID_CONFIG = 40,
     KAFKA_NOT_CONTROLLER = 41,
     KAFKA_INVALID_REQUEST = 42,
+    KAFKA_POLICY_VIOLATION = 44,
     KAFKA_OUT_OF_ORDER_SEQUENCE_NUMBER = 45,
     KAFKA_DUPLICATE_SEQUENCE_NUMBER = 46,
     KAFKA_INVALID_PRODUCER_EPOCH = 47,
@@ -341,6 +359,53 @@ typedef struct kafka_InitProducerIdRequest {
     int16_t producer_epoch;
 } kafka_InitProducerIdRequest;
 
+/* DescribeConfigs, AlterConfigs, IncrementalAlterConfigs: one resource. */
+typedef struct kafka_ConfigEntry {
+    const char *name;
+    const char *value; /* may be NULL */
+    int8_t op;         /* IncrementalAlterConfigs: KAFKA_OP_*; AlterConfigs: SET */
+} kafka_ConfigEntry;
+typedef struct kafka_ConfigResource {
+    int8_t resource_type;
+    const char *resource_name;
+    int32_t nconfigs; /* DescribeConfigs: -1 = every key */
+    kafka_ConfigEntry *configs;
+} kafka_ConfigResource;
+typedef struct kafka_ConfigsRequest {
+    int32_t nresources;
+    kafka_ConfigResource *resources;
+    int8_t include_synonyms;      /* DescribeConfigs v1+ */
+    int8_t include_documentation; /* DescribeConfigs v3+ */
+    int8_t validate_only;         /* the two alters */
+} kafka_ConfigsRequest;
+
+typedef struct kafka_CreatePartitionsTopic {
+    const char *name;
+    int32_t count;
+    int32_t nassignments; /* -1: null (the broker assigns) */
+} kafka_CreatePartitionsTopic;
+typedef struct kafka_CreatePartitionsRequest {
+    int32_t ntopics;
+    kafka_CreatePartitionsTopic *topics;
+    int32_t timeout_ms;
+    int8_t validate_only;
+} kafka_CreatePartitionsRequest;
+
+typedef struct kafka_DeleteRecordsPartition {
+    int32_t partition_index;
+    int64_t offset; /* -1: the high watermark */
+} kafka_DeleteRecordsPartition;
+typedef struct kafka_DeleteRecordsTopic {
+    const char *name;
+    int32_t npartitions;
+    kafka_DeleteRecordsPartition *partitions;
+} kafka_DeleteRecordsTopic;
+typedef struct kafka_DeleteRecordsRequest {
+    int32_t ntopics;
+    kafka_DeleteRecordsTopic *topics;
+    int32_t timeout_ms;
+} kafka_DeleteRecordsRequest;
+
 typedef struct kafka_ApiVersionsRequest {
     const char *client_software_name;
     const char *client_software_version;
@@ -370,6 +435,9 @@ typedef struct kafka_request {
         kafka_OffsetDeleteRequest offset_delete;
         kafka_DescribeClusterRequest describe_cluster;
         kafka_DescribeLogDirsRequest describe_log_dirs;
+        kafka_ConfigsRequest configs; /* DescribeConfigs, AlterConfigs, IncrementalAlterConfigs */
+        kafka_CreatePartitionsRequest create_partitions;
+        kafka_DeleteRecordsRequest delete_records;
     } u;
 } kafka_request;
 

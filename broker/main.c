@@ -181,7 +181,8 @@ static int load_properties(broker *b, const char *props_path)
     blog_set_format(bconfig_get(&b->cfg, "log.format"));
     const char *level = bconfig_get(&b->cfg, "log.level");
     if (level && !strcmp(level, "debug")) g_blog_debug = 1;
-    if (bconfig_validate(&b->cfg, err, sizeof err) != 0) {
+    if (bkafka_apply(&b->cfg, err, sizeof err) != 0 ||
+        bconfig_validate(&b->cfg, err, sizeof err) != 0) {
         fprintf(stderr, "tierbroker: %s: %s\n", props_path, err);
         return 2;
     }
@@ -190,6 +191,12 @@ static int load_properties(broker *b, const char *props_path)
     char *save = NULL;
     for (char *tok = strtok_r(lst, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         while (*tok == ' ') tok++;
+        if (bkafka_is_controller_listener(&b->cfg, tok)) {
+            blog_warn("listeners: %s is a KRaft controller listener (controller.listener.names); "
+                      "not served",
+                      tok);
+            continue;
+        }
         if (bconfig_check_listener(&b->cfg, tok, err, sizeof err) != 0) {
             fprintf(stderr, "tierbroker: %s: %s\n", props_path, err);
             return 2;
@@ -284,7 +291,7 @@ static int start_pools(broker *b)
         fprintf(stderr, "tierbroker: cannot start worker threads\n");
         return 1;
     }
-    if (meta_load(b, err, sizeof err) != 0) {
+    if (bdynamic_load(b, err, sizeof err) != 0 || meta_load(b, err, sizeof err) != 0) {
         fprintf(stderr, "tierbroker: %s\n", err);
         return 1;
     }
@@ -304,6 +311,7 @@ static int open_listeners(broker *b)
         char host[256];
         int port;
         while (*tok == ' ') tok++;
+        if (bkafka_is_controller_listener(&b->cfg, tok)) continue;
         if (parse_hostport(tok, host, sizeof host, &port) != 0) {
             fprintf(stderr, "tierbroker: listeners: cannot parse '%s' (PLAINTEXT://host:port)\n",
                     tok);

@@ -95,6 +95,9 @@ static int blog_admit(const char *fmt, int64_t sec, unsigned long *suppressed)
     return ok;
 }
 
+static void blog_emit(const char *level, unsigned long suppressed, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
 /* Any thread. One write(2) per line keeps lines whole. */
 static int g_blog_json; /* log.format=json; set once at startup */
 
@@ -107,11 +110,24 @@ void blog(const char *level, const char *fmt, ...)
 {
     unsigned long suppressed = 0;
     if (strcmp(level, "DEBUG") && !blog_admit(fmt, bclock_ms() / 1000, &suppressed)) return;
-    char msg[1800], line[2048];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    blog_emit(level, suppressed, fmt, ap);
     va_end(ap);
+}
+
+void blog_unlimited(const char *level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    blog_emit(level, 0, fmt, ap);
+    va_end(ap);
+}
+
+static void blog_emit(const char *level, unsigned long suppressed, const char *fmt, va_list ap)
+{
+    char msg[1800], line[2048];
+    vsnprintf(msg, sizeof msg, fmt, ap);
     size_t len = ts_logline_render(line, sizeof line, g_blog_json ? TS_LOGLINE_JSON : TS_LOGLINE_TEXT,
                                    level, "broker", msg, suppressed);
     ssize_t w = write(2, line, len);
@@ -624,6 +640,11 @@ static void dispatch(broker *b, conn *c, const uint8_t *frame, size_t len)
     case KAFKA_API_OffsetDelete: handle_OffsetDelete(b, &r, &q); break;
     case KAFKA_API_DescribeCluster: handle_DescribeCluster(b, &r, &q); break;
     case KAFKA_API_DescribeLogDirs: handle_DescribeLogDirs(b, &r, &q); break;
+    case KAFKA_API_DescribeConfigs: handle_DescribeConfigs(b, &r, &q); break;
+    case KAFKA_API_AlterConfigs: handle_AlterConfigs(b, &r, &q); break;
+    case KAFKA_API_IncrementalAlterConfigs: handle_IncrementalAlterConfigs(b, &r, &q); break;
+    case KAFKA_API_CreatePartitions: handle_CreatePartitions(b, &r, &q); break;
+    case KAFKA_API_DeleteRecords: handle_DeleteRecords(b, &r, &q); break;
     default: reply_unsupported(b, &r); break;
     }
     karena_free(&arena);

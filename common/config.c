@@ -553,6 +553,34 @@ static const char *type_name(const prop *p)
     }
 }
 
+static void key_info(const prop *p, ts_config_key_info *out)
+{
+    out->name = p->name;
+    out->def = p->def;
+    out->doc = p->doc;
+    out->type = type_name(p);
+    out->dynamic = p->dynamic;
+}
+
+int ts_config_key_at(size_t i, ts_config_key_info *out)
+{
+    if (i >= NPROPS) return 0;
+    key_info(&g_props[i], out);
+    return 1;
+}
+
+int ts_config_key_find(const char *key, ts_config_key_info *out)
+{
+    const prop *p = find_prop(key);
+    if (p) key_info(p, out);
+    return p != NULL;
+}
+
+ts_status ts_config_put_raw(ts_config *cfg, const char *key, const char *value)
+{
+    return put_kv(cfg, key, value);
+}
+
 static size_t emit(ts_buf *b, char *out, size_t len)
 {
     size_t need = b->len + 1;
@@ -572,7 +600,10 @@ size_t ts_config_describe_markdown(char *out, size_t len)
     ts_buf_printf(&b, "# tierstore configuration\n\n"
                       "Generated from the property table in `common/config.c` "
                       "(`tierctl config-doc`); a test keeps this file in sync.\n"
-                      "Files use Kafka's properties format: `key=value`, `#` comments.\n\n"
+                      "Files use Kafka's properties format: `key=value`, `#` comments.\n"
+                      "dynamic: `topic, broker` = a topic may override it (its Kafka topic-level "
+                      "name) and it may change while running (tierbroker: AlterConfigs on the "
+                      "broker); `no` = set it in the file and restart.\n\n"
                       "| key | type | default | range | dynamic | description |\n"
                       "|---|---|---|---|---|---|\n");
     for (size_t i = 0; i < NPROPS; i++) {
@@ -586,7 +617,7 @@ size_t ts_config_describe_markdown(char *out, size_t len)
         for (char *c = allowed; *c; c++)
             if (*c == '|') *c = ',';
         ts_buf_printf(&b, "| `%s` | %s | `%s` | %s | %s | %s |\n", p->name, type_name(p),
-                      *p->def ? p->def : "", allowed, p->dynamic ? "topic" : "no", p->doc);
+                      *p->def ? p->def : "", allowed, p->dynamic ? "topic, broker" : "no", p->doc);
     }
     return emit(&b, out, len);
 }

@@ -86,6 +86,21 @@ const char *ts_config_get_str(const ts_config *cfg, const char *key);
 /* Non-zero when the key was set explicitly (file or ts_config_set). */
 int ts_config_is_set(const ts_config *cfg, const char *key);
 
+/* One property of the table, for listings (DescribeConfigs through the
+ * plugin): strings are the table's (static). dynamic: may change while
+ * running (a topic override, or the engine's runtime alter). */
+typedef struct ts_config_key_info {
+    const char *name, *def, *doc, *type; /* type: "int", "bool", "string", "enum" */
+    int dynamic;
+} ts_config_key_info;
+/* The i-th property of the table: 1, or 0 when i is past its end. */
+int ts_config_key_at(size_t i, ts_config_key_info *out);
+/* The property named key: 1, or 0 when the table has none. */
+int ts_config_key_find(const char *key, ts_config_key_info *out);
+/* Stores key=value as given, without the table (a key outside it: topic
+ * configs the engine keeps for its host, such as min.insync.replicas). */
+ts_status ts_config_put_raw(ts_config *cfg, const char *key, const char *value);
+
 /* Writes "  key  (type, default X)  description" lines for --help. */
 size_t ts_config_describe_help(char *buf, size_t len);
 

@@ -327,6 +327,61 @@ done:
     pl->engine_close(eng);
 }
 
+/* Minor 3 through the ABI: config_list rows (their row size, flags and
+ * values), topic_alter_config with a NULL value (delete) and replace,
+ * engine_alter_config's dynamic-only rule, delete_records. */
+TT_TEST(configs_and_records)
+{
+    const tsp_plugin *pl = load();
+    TT_ASSERT(pl != NULL);
+    TT_ASSERT(pl->abi_minor >= 3 && TSP_HAS(pl, config_list) && TSP_HAS(pl, topic_alter_config) &&
+              TSP_HAS(pl, engine_alter_config) && TSP_HAS(pl, delete_records));
+    char err[512] = "";
+    tsp_engine *eng = NULL;
+    tsp_config_info *rows = NULL;
+    size_t n = 0, rsz = 0;
+    TT_CHECK_MSG(open_engine(&eng, "configs", err, sizeof err) == TSP_OK, "open: %s", err);
+    tsp_property set[] = {{"retention.ms", "4321"}, {"min.insync.replicas", "2"}};
+    TT_CHECK_MSG(pl->topic_alter_config(eng, "c", set, 2, 0, err, sizeof err) == TSP_OK, "%s", err);
+    tsp_property del[] = {{"retention.ms", NULL}};
+    TT_CHECK_MSG(pl->topic_alter_config(eng, "c", del, 1, 0, err, sizeof err) == TSP_OK, "%s", err);
+    TT_CHECK_MSG(pl->config_list(eng, "c", &rows, &n, &rsz, err, sizeof err) == TSP_OK, "%s", err);
+    TT_CHECK(rsz >= sizeof(tsp_config_info) && n > 20);
+    int seen = 0;
+    for (size_t i = 0; i < n; i++) {
+        const tsp_config_info *r = (const tsp_config_info *)(const void *)((char *)rows + i * rsz);
+        if (!strcmp(r->name, "retention.ms"))
+            seen += !(r->flags & TSP_CONFIG_TOPIC_SET) && !strcmp(r->synonym, "log.retention.ms");
+        if (!strcmp(r->name, "min.insync.replicas"))
+            seen += (r->flags & TSP_CONFIG_TOPIC_SET) && !strcmp(r->value, "2");
+    }
+    TT_CHECK_EQ_INT(seen, 2);
+    pl->buffer_free(rows);
+    rows = NULL;
+    tsp_property ro[] = {{"log.dirs", "/tmp"}};
+    TT_CHECK_EQ_INT(pl->engine_alter_config(eng, ro, 1, 0, err, sizeof err), TSP_E_CONFIG);
+    tsp_property dyn[] = {{"log.retention.bytes", "12345"}};
+    TT_CHECK_MSG(pl->engine_alter_config(eng, dyn, 1, 0, err, sizeof err) == TSP_OK, "%s", err);
+    tsp_partition *p = NULL;
+    TT_CHECK_MSG(pl->partition_open(eng, "c", 0, TSP_PART_CREATE, &p, err, sizeof err) == TSP_OK,
+                 "%s", err);
+    size_t blen = 0;
+    uint8_t *b = make_batch(10, 100, &blen);
+    TT_CHECK(b != NULL);
+    tsp_status st = pl->append(p, b, blen, NULL, NULL, err, sizeof err);
+    free(b);
+    TT_CHECK_MSG(st == TSP_OK, "append: %s", err);
+    int64_t low = -1;
+    TT_CHECK_MSG(pl->delete_records(p, 4, &low, err, sizeof err) == TSP_OK, "%s", err);
+    TT_CHECK_EQ_INT(low, 4);
+    TT_CHECK_EQ_INT(pl->delete_records(p, 11, &low, err, sizeof err), TSP_E_OFFSET_OUT_OF_RANGE);
+    tsp_offsets o = {.struct_size = sizeof o};
+    TT_CHECK(pl->offsets(p, &o) == TSP_OK && o.log_start_offset == 4);
+done:
+    pl->buffer_free(rows);
+    pl->engine_close(eng);
+}
+
 int main(int argc, char **argv)
 {
     /* `--plugin PATH` is ours; every other argument selects tests by name. */
@@ -352,6 +407,7 @@ int main(int argc, char **argv)
     TT_RUN(open_rejects_bad_config);
     TT_RUN(log_lifecycle);
     TT_RUN(partition_stats);
+    TT_RUN(configs_and_records);
     if (g_dl) dlclose(g_dl);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);

@@ -26,6 +26,7 @@ struct tsp_partition {
     mbatch *b;
     size_t n, cap;
     int64_t next;
+    int64_t start; /* log start (delete_records) */
     struct tsp_partition *next_part;
 };
 
@@ -171,7 +172,7 @@ static tsp_status m_read(tsp_partition *p, int64_t offset, size_t max, uint8_t *
     pthread_mutex_lock(&g_eng->mu);
     *out = NULL;
     *out_len = 0;
-    if (offset < 0 || offset > p->next) {
+    if (offset < p->start || offset > p->next) {
         pthread_mutex_unlock(&g_eng->mu);
         return TSP_E_OFFSET_OUT_OF_RANGE;
     }
@@ -196,8 +197,8 @@ static tsp_status m_wait(tsp_partition *p, int64_t t, char *err, size_t errlen) 
 static tsp_status m_offsets(tsp_partition *p, tsp_offsets *o)
 {
     pthread_mutex_lock(&g_eng->mu);
-    o->log_start_offset = 0;
-    o->local_start_offset = 0;
+    o->log_start_offset = p->start;
+    o->local_start_offset = p->start;
     o->log_end_offset = p->next;
     pthread_mutex_unlock(&g_eng->mu);
     return TSP_OK;
@@ -253,6 +254,20 @@ static tsp_status m_pstats(tsp_partition *p, tsp_partition_stats *out, char *err
     return TSP_OK;
 }
 
+/* Moves the log start (batches stay in RAM: reads below it are refused). */
+static tsp_status m_delrec(tsp_partition *p, int64_t offset, int64_t *low, char *err,
+                           size_t errlen)
+{
+    pthread_mutex_lock(&g_eng->mu);
+    if (offset == -1) offset = p->next;
+    tsp_status st = offset < 0 || offset > p->next ? TSP_E_OFFSET_OUT_OF_RANGE : TSP_OK;
+    if (!st && offset > p->start) p->start = offset;
+    *low = p->start;
+    pthread_mutex_unlock(&g_eng->mu);
+    if (st) snprintf(err, errlen, "offset %lld is past the log end", (long long)offset);
+    return st;
+}
+
 static const tsp_plugin g_mem = {
     .abi_major = 1, .abi_minor = TSP_ABI_MINOR, .struct_size = sizeof(tsp_plugin),
     .impl_name = "memplugin", .impl_version = "test",
@@ -263,6 +278,8 @@ static const tsp_plugin g_mem = {
     .roll = m_ok, .wait_uploaded = m_wait, .enforce_retention = m_ok, .offsets = m_offsets,
     .offset_for_time = m_oft, .placement = m_placement, .partition_delete = m_delete,
     .partition_stats = m_pstats,
+    /* minor 3: configs left NULL (the broker answers without them), records */
+    .delete_records = m_delrec,
 };
 
 __attribute__((visibility("default"))) const tsp_plugin *

@@ -502,9 +502,91 @@ TT_TEST(consumer_subscription)
     karena_free(&a);
 }
 
+/* The admin APIs of issue 12: flexible DescribeConfigs v4 (null key list),
+ * IncrementalAlterConfigs v1 with a null value, CreatePartitions v3 and
+ * DeleteRecords v2; a truncated request is malformed. */
+TT_TEST(parse_admin_configs_partitions_records)
+{
+    kw w;
+    kw_init(&w, 1024);
+    hdr(&w, KAFKA_API_DescribeConfigs, 4, 1, 1);
+    kw_array(&w, 1, 1);
+    kw_i8(&w, 2);
+    kw_str(&w, 1, "t");
+    kw_array(&w, 1, -1);
+    kw_tags(&w, 1);
+    kw_i8(&w, 1);
+    kw_i8(&w, 1);
+    kw_tags(&w, 1);
+    karena a;
+    karena_init(&a, 1 << 16);
+    kafka_request q;
+    char err[256];
+    TT_ASSERT_EQ_INT(kafka_parse_request(w.d, w.len, &a, &q, err, sizeof err), KAFKA_PARSE_OK);
+    TT_ASSERT_EQ_INT(q.u.configs.nresources, 1);
+    TT_ASSERT_EQ_INT(q.u.configs.resources[0].nconfigs, -1);
+    TT_ASSERT_EQ_INT(q.u.configs.include_documentation, 1);
+    TT_ASSERT_EQ_INT(kafka_parse_request(w.d, w.len - 3, &a, &q, err, sizeof err),
+                     KAFKA_PARSE_MALFORMED);
+    kw_free(&w);
+
+    kw_init(&w, 1024);
+    hdr(&w, KAFKA_API_IncrementalAlterConfigs, 1, 2, 1);
+    kw_array(&w, 1, 1);
+    kw_i8(&w, 4);
+    kw_str(&w, 1, "0");
+    kw_array(&w, 1, 1);
+    kw_str(&w, 1, "log.retention.ms");
+    kw_i8(&w, KAFKA_OP_DELETE);
+    kw_str(&w, 1, NULL);
+    kw_tags(&w, 1);
+    kw_tags(&w, 1);
+    kw_i8(&w, 1);
+    kw_tags(&w, 1);
+    TT_ASSERT_EQ_INT(kafka_parse_request(w.d, w.len, &a, &q, err, sizeof err), KAFKA_PARSE_OK);
+    TT_ASSERT_STR(q.u.configs.resources[0].configs[0].name, "log.retention.ms");
+    TT_ASSERT_EQ_INT(q.u.configs.resources[0].configs[0].op, KAFKA_OP_DELETE);
+    TT_ASSERT(q.u.configs.resources[0].configs[0].value == NULL);
+    TT_ASSERT_EQ_INT(q.u.configs.validate_only, 1);
+    kw_free(&w);
+
+    kw_init(&w, 1024);
+    hdr(&w, KAFKA_API_CreatePartitions, 3, 3, 1);
+    kw_array(&w, 1, 1);
+    kw_str(&w, 1, "t");
+    kw_i32(&w, 6);
+    kw_array(&w, 1, -1);
+    kw_tags(&w, 1);
+    kw_i32(&w, 30000);
+    kw_i8(&w, 0);
+    kw_tags(&w, 1);
+    TT_ASSERT_EQ_INT(kafka_parse_request(w.d, w.len, &a, &q, err, sizeof err), KAFKA_PARSE_OK);
+    TT_ASSERT_EQ_INT(q.u.create_partitions.topics[0].count, 6);
+    TT_ASSERT_EQ_INT(q.u.create_partitions.topics[0].nassignments, -1);
+    kw_free(&w);
+
+    kw_init(&w, 1024);
+    hdr(&w, KAFKA_API_DeleteRecords, 2, 4, 1);
+    kw_array(&w, 1, 1);
+    kw_str(&w, 1, "t");
+    kw_array(&w, 1, 1);
+    kw_i32(&w, 2);
+    kw_i64(&w, -1);
+    kw_tags(&w, 1);
+    kw_tags(&w, 1);
+    kw_i32(&w, 30000);
+    kw_tags(&w, 1);
+    TT_ASSERT_EQ_INT(kafka_parse_request(w.d, w.len, &a, &q, err, sizeof err), KAFKA_PARSE_OK);
+    TT_ASSERT_EQ_INT(q.u.delete_records.topics[0].partitions[0].partition_index, 2);
+    TT_ASSERT_EQ_INT(q.u.delete_records.topics[0].partitions[0].offset, -1);
+    kw_free(&w);
+    karena_free(&a);
+}
+
 TT_TEST(every_api_has_a_range)
 {
-    int16_t keys[] = {0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 19, 20, 22, 35, 42, 47, 60};
+    int16_t keys[] = {0,  1,  2,  3,  8,  9,  10, 11, 12, 13, 14, 15, 16, 18,
+                      19, 20, 21, 22, 32, 33, 35, 37, 42, 44, 47, 60};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         const kafka_api_range *r = kafka_api_find(keys[i]);
         TT_ASSERT(r != NULL);
@@ -544,6 +626,7 @@ int main(int argc, char **argv)
     TT_RUN(parse_describe_cluster_and_log_dirs);
     TT_RUN(parse_list_offsets_v9_and_gates);
     TT_RUN(consumer_subscription);
+    TT_RUN(parse_admin_configs_partitions_records);
     TT_RUN(every_api_has_a_range);
     return tt_summary();
 }

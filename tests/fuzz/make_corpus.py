@@ -425,6 +425,14 @@ def main():
             c.commit(asynchronous=False)
             c.committed([ck.TopicPartition("adm", 0)], timeout=10)
             c.close()
+            # issue 12's admin APIs: configs (topic, broker), partitions, records
+            from confluent_kafka.admin import ConfigResource, NewPartitions
+            for r in (ConfigResource(ConfigResource.Type.TOPIC, "adm"),
+                      ConfigResource(ConfigResource.Type.BROKER, "0")):
+                a.describe_configs([r])[r].result(10)
+            r = ConfigResource(ConfigResource.Type.TOPIC, "adm", set_config={"retention.ms": "7200000"})
+            a.alter_configs([r])[r].result(10)
+            a.create_partitions([NewPartitions("adm", 3)])["adm"].result(10)
             a.delete_topics(["adm"])["adm"].result(10)
         except ImportError:
             print("make_corpus: confluent-kafka not importable; group and admin requests skipped")
