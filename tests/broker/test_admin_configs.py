@@ -199,7 +199,7 @@ def t_kraft_properties():
         check(rc == 0 and out == b"one\ntwo\n", "consume: %r %s" % (out, err))
         log = b.log()
         for key in KRAFT_IGNORED:
-            n = len(re.findall(r"WARN .*broker: %s=[^\n]*does not apply" % re.escape(key), log))
+            n = len(re.findall(r"WARN .*\[broker\] %s=[^\n]*does not apply" % re.escape(key), log))
             check(n == 1, "%s: %d warnings, want exactly 1:\n%s" % (key, n, log))
         check("log.retention.hours=168 (Kafka's name) sets log.retention.ms=604800000" in log,
               "log.retention.hours not honoured:\n" + log)
