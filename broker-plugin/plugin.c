@@ -345,6 +345,10 @@ static tsp_status p_partition_stats(tsp_partition *p, tsp_partition_stats *out, 
         .remote_fetch_bytes = c.fetch_bytes,
         .remote_fetch_requests = c.fetch_requests,
         .remote_fetch_errors = c.fetch_errors,
+        .log_start_offset = o.log_start_offset,
+        .local_start_offset = o.local_start_offset,
+        .log_end_offset = o.log_end_offset,
+        .last_tiered_offset = -1,
     };
     for (size_t i = 0; i < n; i++) {
         const ts_segment_info *r = &rows[i];
@@ -356,7 +360,9 @@ static tsp_status p_partition_stats(tsp_partition *p, tsp_partition_stats *out, 
         }
         if (remote) {
             full.remote_log_bytes += r->stored_bytes;
+            full.remote_raw_bytes += r->size_bytes;
             full.remote_segments++;
+            if (r->last_offset > full.last_tiered_offset) full.last_tiered_offset = r->last_offset;
             if (r->last_offset < o.log_start_offset) {
                 full.remote_delete_lag_bytes += r->stored_bytes;
                 full.remote_delete_lag_segments++;
@@ -417,12 +423,104 @@ static tsp_status p_reset_local(tsp_partition *p, int64_t offset, char *errstr, 
     return ts_partition_reset_local((ts_partition *)p, offset, errstr, errlen);
 }
 
+/* ---- minor 3: configs and records ----------------------------------------- */
+
+_Static_assert(TSP_CONFIG_TOPIC_SET == TS_CONFIG_TOPIC_SET && TSP_CONFIG_SET == TS_CONFIG_SET &&
+                   TSP_CONFIG_ALTERED == TS_CONFIG_ALTERED &&
+                   TSP_CONFIG_DYNAMIC == TS_CONFIG_DYNAMIC &&
+                   TSP_CONFIG_SENSITIVE == TS_CONFIG_SENSITIVE &&
+                   TSP_CONFIG_STORED == TS_CONFIG_STORED,
+               "config flag mirror");
+_Static_assert(TSP_ALTER_REPLACE == TS_TOPIC_CONFIG_REPLACE &&
+                   TSP_ALTER_VALIDATE_ONLY == TS_TOPIC_CONFIG_VALIDATE_ONLY,
+               "alter flag mirror");
+_Static_assert(sizeof(tsp_config_info) == sizeof(ts_config_row), "config row mirror");
+
+static tsp_status p_config_list(tsp_engine *e, const char *topic, tsp_config_info **rows,
+                                size_t *nrows, size_t *row_size, char *errstr, size_t errlen)
+{
+    if (!e || !rows || !nrows || !row_size) return TSP_E_INVAL;
+    ts_config_row *in = NULL;
+    size_t n = 0;
+    ts_status st = ts_config_list(e->eng, topic, &in, &n, errstr, errlen);
+    if (st != TS_OK) return st;
+    tsp_config_info *o = calloc(n ? n : 1, sizeof(*o));
+    if (!o) {
+        free(in);
+        return TSP_E_NOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        memcpy(o[i].name, in[i].name, sizeof(o[i].name));
+        memcpy(o[i].synonym, in[i].synonym, sizeof(o[i].synonym));
+        memcpy(o[i].value, in[i].value, sizeof(o[i].value));
+        memcpy(o[i].default_value, in[i].default_value, sizeof(o[i].default_value));
+        memcpy(o[i].doc, in[i].doc, sizeof(o[i].doc));
+        o[i].type = in[i].type;
+        o[i].flags = in[i].flags;
+    }
+    free(in);
+    *rows = o;
+    *nrows = n;
+    *row_size = sizeof(*o);
+    return TSP_OK;
+}
+
+/* Pairs -> the engine's parallel arrays; a NULL value stays NULL (delete). */
+static tsp_status split_props(const tsp_property *props, size_t n, const char ***keys,
+                              const char ***vals)
+{
+    *keys = calloc(n ? n : 1, sizeof(**keys));
+    *vals = calloc(n ? n : 1, sizeof(**vals));
+    if (!*keys || !*vals) {
+        free(*keys);
+        free(*vals);
+        return TSP_E_NOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        (*keys)[i] = props[i].key ? props[i].key : "";
+        (*vals)[i] = props[i].value;
+    }
+    return TSP_OK;
+}
+
+static tsp_status p_topic_alter_config(tsp_engine *e, const char *topic,
+                                       const tsp_property *props, size_t n, uint32_t flags,
+                                       char *errstr, size_t errlen)
+{
+    if (!e || !topic || (n && !props)) return TSP_E_INVAL;
+    const char **keys, **vals;
+    if (split_props(props, n, &keys, &vals) != TSP_OK) return TSP_E_NOMEM;
+    ts_status st = ts_topic_alter_config(e->eng, topic, keys, vals, n, flags, errstr, errlen);
+    free(keys);
+    free(vals);
+    return st;
+}
+
+static tsp_status p_engine_alter_config(tsp_engine *e, const tsp_property *props, size_t n,
+                                        uint32_t flags, char *errstr, size_t errlen)
+{
+    if (!e || (n && !props)) return TSP_E_INVAL;
+    const char **keys, **vals;
+    if (split_props(props, n, &keys, &vals) != TSP_OK) return TSP_E_NOMEM;
+    ts_status st = ts_engine_alter_config(e->eng, keys, vals, n, flags, errstr, errlen);
+    free(keys);
+    free(vals);
+    return st;
+}
+
+static tsp_status p_delete_records(tsp_partition *p, int64_t offset, int64_t *low_watermark,
+                                   char *errstr, size_t errlen)
+{
+    if (!p || !low_watermark) return TSP_E_INVAL;
+    return ts_partition_delete_records((ts_partition *)p, offset, low_watermark, errstr, errlen);
+}
+
 static const tsp_plugin g_plugin_v1 = {
     .abi_major = 1,
     .abi_minor = TSP_ABI_MINOR,
     .struct_size = sizeof(tsp_plugin),
     .impl_name = "tierstore",
-    .impl_version = "0.1.0",
+    .impl_version = TS_VERSION,
     .status_name = p_status_name,
     .status_is_retriable = p_status_is_retriable,
     .buffer_free = p_buffer_free,
@@ -450,6 +548,10 @@ static const tsp_plugin g_plugin_v1 = {
     .epoch_end_offset = p_epoch_end_offset,
     .set_high_watermark = p_set_high_watermark,
     .reset_local = p_reset_local,
+    .config_list = p_config_list,
+    .topic_alter_config = p_topic_alter_config,
+    .engine_alter_config = p_engine_alter_config,
+    .delete_records = p_delete_records,
 };
 
 TSP_EXPORT const tsp_plugin *tierstore_plugin_entry(uint32_t requested_abi_major, char *errstr,

@@ -118,15 +118,16 @@ static void snap_fill(bjob *j)
         int match = s->want_all || !strcmp(s->want_topic, t->name);
         if (match && !s->want_all) s->topic_known = 1;
         for (int32_t i = 0; i < t->npartitions; i++) {
-            if (!t->parts[i].h) {
+            const bpart *bp = topic_part_at(t, i);
+            if (!bp || !bp->h) {
                 unopened++;
                 continue;
             }
-            if (!match || (!s->want_all && t->parts[i].index != s->want_part)) continue;
+            if (!match || (!s->want_all && bp->index != s->want_part)) continue;
             snap_part *p = &s->parts[s->nparts++];
             snprintf(p->topic, sizeof p->topic, "%s", t->name);
-            p->partition = t->parts[i].index;
-            p->h = t->parts[i].h;
+            p->partition = bp->index;
+            p->h = bp->h;
         }
     }
     /* Ready: the listeners are up and the loop runs (it answered), and every

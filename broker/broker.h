@@ -36,10 +36,15 @@ typedef struct conn conn;
 
 /* ------------------------------------------------------------- logging */
 void blog(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Not rate-limited: for lines whose number is bounded by their input (one
+ * per key of the properties file at startup). */
+void blog_unlimited(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define blog_info(...) blog("INFO", __VA_ARGS__)
 #define blog_warn(...) blog("WARN", __VA_ARGS__)
 #define blog_error(...) blog("ERROR", __VA_ARGS__)
 extern int g_blog_debug;
+/* "text" (default) or "json": log.format, shared with the engine's lines. */
+void blog_set_format(const char *format);
 #define blog_debug(...)                                                                          \
     do {                                                                                         \
         if (g_blog_debug) blog("DEBUG", __VA_ARGS__);                                            \
@@ -61,6 +66,10 @@ typedef struct bconfig {
 int bconfig_load(bconfig *c, const char *path, char *err, size_t errlen);
 int bconfig_set(bconfig *c, const char *key, const char *value);
 const char *bconfig_get(const bconfig *c, const char *key); /* default when unset */
+const char *bconfig_lookup(const bconfig *c, const char *key); /* NULL when unset */
+/* The i-th key of the broker's table (NULL past its end) and its facts. */
+const char *bconfig_key_at(size_t i, const char **def, const char **doc, int *is_int,
+                           int *also_engine);
 int64_t bconfig_int(const bconfig *c, const char *key);
 int bconfig_is_broker_key(const char *key);
 /* Validates the broker's own keys (types, bounds). */
@@ -70,6 +79,27 @@ int bconfig_validate(const bconfig *c, char *err, size_t errlen);
 int bconfig_check_listener(const bconfig *c, const char *listener, char *err, size_t errlen);
 void bconfig_help(FILE *out);
 void bconfig_free(bconfig *c);
+
+/* Kafka's broker settings under Kafka's names (kafka_names.c). An alias is
+ * a Kafka name of a setting known under another name or unit (value *
+ * scale; scale 0 copies the value). */
+typedef struct bkafka_alias {
+    const char *name, *target;
+    int64_t scale;
+} bkafka_alias;
+/* Sets alias targets from the aliases set (most precise wins), warns once
+ * about each Kafka setting that does not apply; -1 and err on a bad value. */
+int bkafka_apply(bconfig *c, char *err, size_t errlen);
+/* An alias or an ignored Kafka key: never passed to the plugin. */
+int bkafka_consumed(const char *key);
+int bkafka_is_ignored(const char *key);
+const bkafka_alias *bkafka_alias_find(const char *key);
+/* The aliases of target, most precise first (*n of them; NULL when none). */
+const bkafka_alias *bkafka_aliases_of(const char *target, size_t *n);
+int bkafka_alias_value(const bkafka_alias *a, const char *value, char *out, size_t outlen,
+                       char *err, size_t errlen);
+/* A `listeners` entry named in controller.listener.names (not served). */
+int bkafka_is_controller_listener(const bconfig *c, const char *listener);
 
 /* ---------------------------------------------------------------- pools */
 typedef struct bjob bjob;
@@ -147,11 +177,22 @@ typedef struct bpart {
     pid_state *pids;
 } bpart;
 
+/* Partitions added by CreatePartitions: a block of their own, so that no
+ * bpart ever moves (jobs and parked fetches hold pointers to them). */
+typedef struct bpart_block {
+    struct bpart_block *next;
+    int32_t first, n;
+    bpart *parts;
+} bpart_block;
+
 typedef struct btopic {
     struct btopic *next;
     char *name;
     int32_t npartitions;
-    bpart *parts;
+    bpart *parts;         /* [0, nbase) */
+    int32_t nbase;
+    bpart_block *more;    /* [nbase, npartitions), in order */
+    int growing;          /* a CreatePartitions of it is running */
     size_t nconfigs;
     bprop *configs; /* topic-level overrides as created */
 } btopic;
@@ -187,6 +228,18 @@ int16_t topic_lookup(broker *b, const char *name, int auto_create, topic_wait_fn
  * their partitions answer UNKNOWN_TOPIC_OR_PARTITION, retriable, meanwhile). */
 btopic *topic_resolve(broker *b, const char *name);
 bpart *topic_part_of(btopic *t, int32_t partition, int16_t *err);
+/* Partition i of t whether open or not (NULL past its end). */
+bpart *topic_part_at(btopic *t, int32_t i);
+/* CreatePartitions: opens (creates) partitions [first, first + n) of a
+ * topic into *parts (malloc'd); on failure deletes the ones it made.
+ * Blocking: a topic-pool worker. */
+tsp_status topic_parts_open(broker *b, const char *name, int32_t first, int32_t n, bpart **parts,
+                            char *msg, size_t msglen);
+/* Loop: adds them to the topic (which must still have `first`
+ * partitions) and saves the topic list; takes ownership of parts. -1 when
+ * the topic is gone (the parts are freed, their storage left to the reap
+ * of the deleted topic, which covers every partition it had). */
+int topic_grow(broker *b, const char *name, int32_t first, int32_t n, bpart *parts);
 bpart *topic_part(broker *b, const char *topic, int32_t partition, int16_t *err);
 
 /* Rebuilds a partition's idempotent-producer state from the tail of its log
@@ -224,13 +277,16 @@ typedef struct meta_commit {
     const char *group, *topic, *metadata;
     int32_t partition;
     int64_t offset;
+    int deleted; /* a deletion (OffsetDelete, DeleteGroups): offset, metadata unused */
 } meta_commit;
-/* Makes the n commits (already applied in memory) durable: appended to the
- * offsets log, or a compacted rewrite of every committed offset when the log
- * outgrew the live set. */
+/* Makes the n commits or deletions (already applied in memory) durable:
+ * appended to the offsets log, or a compacted rewrite of every committed
+ * offset when the log outgrew the live set. */
 void meta_log_offsets(broker *b, const meta_commit *c, size_t n, meta_done_fn done, void *arg);
 /* Durably records that producer ids below `end` may be handed out. */
 void meta_save_producer_ids(broker *b, int64_t end, meta_done_fn done, void *arg);
+/* Durably writes b->dyn (the dynamic broker configs) as properties. */
+void meta_save_dynamic_configs(broker *b, meta_done_fn done, void *arg);
 int meta_load(broker *b, char *err, size_t errlen);
 
 /* --------------------------------------------------------------- groups */
@@ -243,6 +299,7 @@ typedef struct committed {
 } committed;
 
 typedef struct bgroup bgroup;
+typedef struct bmember bmember;
 bgroup *group_find(broker *b, const char *id, int create);
 committed *group_offsets(bgroup *g);
 const char *group_id(const bgroup *g);
@@ -254,6 +311,32 @@ int group_set_offset(bgroup *g, const char *topic, int32_t partition, int64_t of
                      const char *metadata);
 void group_tick(broker *b);
 void group_free_all(broker *b);
+/* Removes a committed offset from memory; 1 when it was there. */
+int group_delete_offset(bgroup *g, const char *topic, int32_t partition);
+/* Unlinks and frees a group (its offsets too); only for a group without
+ * members (nothing of it is parked). */
+void group_remove(broker *b, bgroup *g);
+
+/* What the group admin APIs show of a group and its members: pointers into
+ * the group, valid until the loop next changes it. Loop thread. */
+typedef struct group_info {
+    const char *state;         /* Kafka's name: Empty, PreparingRebalance, ... */
+    const char *protocol_type; /* "" when none */
+    const char *protocol_name; /* "" before a generation chose one */
+    int stable;
+    int nmembers;
+} group_info;
+typedef struct member_info {
+    const char *member_id, *client_id, *client_host;
+    const uint8_t *metadata; /* of the group's protocol (its subscription) */
+    int32_t metadata_len;
+    const uint8_t *assignment; /* NULL before the leader's SyncGroup */
+    int32_t assignment_len;
+} member_info;
+void group_view(const bgroup *g, group_info *out);
+bmember *group_members(bgroup *g);
+bmember *member_next(bmember *m);
+void member_view(const bgroup *g, const bmember *m, member_info *out);
 
 void handle_FindCoordinator(broker *b, reply *r, kafka_request *q);
 void handle_JoinGroup(broker *b, reply *r, kafka_request *q);
@@ -262,6 +345,14 @@ void handle_Heartbeat(broker *b, reply *r, kafka_request *q);
 void handle_LeaveGroup(broker *b, reply *r, kafka_request *q);
 void handle_OffsetCommit(broker *b, reply *r, kafka_request *q);
 void handle_OffsetFetch(broker *b, reply *r, kafka_request *q);
+
+/* admin_api.c: group and cluster introspection. */
+void handle_ListGroups(broker *b, reply *r, kafka_request *q);
+void handle_DescribeGroups(broker *b, reply *r, kafka_request *q);
+void handle_DeleteGroups(broker *b, reply *r, kafka_request *q);
+void handle_OffsetDelete(broker *b, reply *r, kafka_request *q);
+void handle_DescribeCluster(broker *b, reply *r, kafka_request *q);
+void handle_DescribeLogDirs(broker *b, reply *r, kafka_request *q);
 
 /* ------------------------------------------------------------- handlers */
 void handle_ApiVersions(broker *b, reply *r, kafka_request *q);
@@ -272,6 +363,16 @@ void handle_ListOffsets(broker *b, reply *r, kafka_request *q);
 void handle_CreateTopics(broker *b, reply *r, kafka_request *q);
 void handle_DeleteTopics(broker *b, reply *r, kafka_request *q);
 void handle_InitProducerId(broker *b, reply *r, kafka_request *q);
+/* admin_configs.c */
+void handle_DescribeConfigs(broker *b, reply *r, kafka_request *q);
+void handle_AlterConfigs(broker *b, reply *r, kafka_request *q);
+void handle_IncrementalAlterConfigs(broker *b, reply *r, kafka_request *q);
+/* Dynamic broker configs of .broker/dynamic-configs, applied to the engine
+ * at startup (after engine_open). 0, or -1 with err. */
+int bdynamic_load(broker *b, char *err, size_t errlen);
+/* admin_records.c */
+void handle_CreatePartitions(broker *b, reply *r, kafka_request *q);
+void handle_DeleteRecords(broker *b, reply *r, kafka_request *q);
 /* Re-evaluates parked long-poll fetches (after appends or on the tick). */
 void fetch_wake(broker *b);
 void fetch_abort_all(broker *b);
@@ -305,6 +406,7 @@ typedef struct blistener {
 
 struct broker {
     bconfig cfg;
+    bconfig dyn; /* dynamic broker configs (engine names), .broker/dynamic-configs */
     const tsp_plugin *pl;
     void *dl;
     tsp_engine *eng;

@@ -27,6 +27,24 @@ typedef struct bkey {
     const char *doc;
 } bkey;
 
+/* Keys of g_keys whose values are a closed set: "a|b" accepted, `why` the
+ * reason Kafka's other values are refused (NULL: not a value at all). */
+typedef struct bchoice {
+    const char *name, *allowed, *why;
+} bchoice;
+
+static const bchoice g_choices[] = {
+    {"auto.create.topics.enable", "true|false", NULL},
+    {"unclean.leader.election.enable", "true|false", NULL},
+    {"compression.type", "producer",
+     "tierbroker keeps the producer's compression and never recompresses"},
+    {"log.cleanup.policy", "delete", "log compaction is not supported"},
+    {"log.message.timestamp.type", "CreateTime",
+     "LogAppendTime would rewrite batches, which tierbroker does not do"},
+    {"log.message.downconversion.enable", "true|false", NULL},
+};
+#define NCHOICES (sizeof(g_choices) / sizeof(g_choices[0]))
+
 static const bkey g_keys[] = {
     {"listeners", "PLAINTEXT://127.0.0.1:9092", 0, 0, 0, 0,
      "Comma-separated NAME://host:port the broker listens on (host empty = all). Only "
@@ -89,6 +107,20 @@ static const bkey g_keys[] = {
      "A request must arrive completely within this long of its first byte, else the "
      "connection is closed (a client trickling a frame cannot hold a socket forever); "
      "the default matches Kafka clients' own request.timeout.ms."},
+    /* Kafka's broker-wide topic defaults: accepted under Kafka's names with
+     * the values that hold here (kafka_names.c has the other Kafka keys). */
+    {"min.insync.replicas", "1", 1, 1, 1000000, 0,
+     "Default min.insync.replicas of topics (Kafka's); stored with each topic for the cluster."},
+    {"unclean.leader.election.enable", "false", 0, 0, 0, 0,
+     "Default unclean.leader.election.enable of topics (Kafka's)."},
+    {"compression.type", "producer", 0, 0, 0, 0,
+     "Batches are stored as the producer compressed them (Kafka's default)."},
+    {"log.cleanup.policy", "delete", 0, 0, 0, 0,
+     "Old segments are deleted by retention (Kafka's default)."},
+    {"log.message.timestamp.type", "CreateTime", 0, 0, 0, 0,
+     "Records keep the producer's timestamps (Kafka's default)."},
+    {"log.message.downconversion.enable", "true", 0, 0, 0, 0,
+     "Kafka's; no effect: Fetch below v4 (the only reason to down-convert) is not served."},
     /* Admin HTTP listener (admin.c). */
     {"admin.listeners", "", 0, 0, 0, 0,
      "http://host:port of the admin HTTP listener (GET /metrics, /healthz, /readyz, "
@@ -107,7 +139,19 @@ static const bkey *find_key(const char *k)
 int bconfig_is_broker_key(const char *key)
 {
     const bkey *k = find_key(key);
-    return k && !k->also_engine;
+    return (k && !k->also_engine) || bkafka_consumed(key);
+}
+
+/* "a|b|c" holds v. */
+static int allowed_has(const char *allowed, const char *v)
+{
+    size_t vl = strlen(v);
+    for (const char *a = allowed; *a;) {
+        size_t l = strcspn(a, "|");
+        if (l == vl && !strncmp(a, v, l)) return 1;
+        a += l + (a[l] ? 1 : 0);
+    }
+    return 0;
 }
 
 int bconfig_set(bconfig *c, const char *key, const char *value)
@@ -132,6 +176,24 @@ int bconfig_set(bconfig *c, const char *key, const char *value)
     if (!c->items[c->n].key || !c->items[c->n].value) return -1;
     c->n++;
     return 0;
+}
+
+const char *bconfig_lookup(const bconfig *c, const char *key)
+{
+    for (size_t i = 0; c && i < c->n; i++)
+        if (!strcmp(c->items[i].key, key)) return c->items[i].value;
+    return NULL;
+}
+
+const char *bconfig_key_at(size_t i, const char **def, const char **doc, int *is_int,
+                           int *also_engine)
+{
+    if (i >= NKEYS) return NULL;
+    *def = g_keys[i].def;
+    *doc = g_keys[i].doc;
+    *is_int = g_keys[i].is_int;
+    *also_engine = g_keys[i].also_engine;
+    return g_keys[i].name;
 }
 
 const char *bconfig_get(const bconfig *c, const char *key)
@@ -239,17 +301,21 @@ int bconfig_validate(const bconfig *c, char *err, size_t errlen)
             }
         }
     }
+    for (size_t i = 0; i < NCHOICES; i++) {
+        const bchoice *ch = &g_choices[i];
+        const char *v = bconfig_get(c, ch->name);
+        if (!allowed_has(ch->allowed, v)) {
+            snprintf(err, errlen, "%s=%s: %s (expected %s)", ch->name, v,
+                     ch->why ? ch->why : "not a valid value", ch->allowed);
+            return -1;
+        }
+    }
     int64_t qmax = bconfig_int(c, "queued.max.request.bytes");
     if (qmax >= 0 && qmax < bconfig_int(c, "socket.request.max.bytes")) {
         snprintf(err, errlen,
                  "queued.max.request.bytes=%lld is below socket.request.max.bytes=%lld: the "
                  "largest request could never be read (raise it, or -1 = unbounded)",
                  (long long)qmax, (long long)bconfig_int(c, "socket.request.max.bytes"));
-        return -1;
-    }
-    const char *ac = bconfig_get(c, "auto.create.topics.enable");
-    if (strcmp(ac, "true") && strcmp(ac, "false")) {
-        snprintf(err, errlen, "auto.create.topics.enable=%s: expected true or false", ac);
         return -1;
     }
     return 0;

@@ -13,7 +13,10 @@
  * pending, not members, until their client rejoins with them (KIP-394).
  *
  * Committed offsets are written to <log.dirs>/.broker/offsets (meta pool)
- * and OffsetCommit is answered once the file is durable.
+ * and OffsetCommit is answered once the file is durable. The group admin
+ * APIs (ListGroups, DescribeGroups, DeleteGroups, OffsetDelete: admin_api.c)
+ * read groups through the accessors below (group_view, member_view) and
+ * remove offsets and groups with group_delete_offset / group_remove.
  *
  * Thread: loop thread only.
  */
@@ -26,10 +29,11 @@
 
 enum { G_EMPTY, G_PREPARING, G_COMPLETING, G_STABLE };
 
-typedef struct bmember {
+struct bmember {
     struct bmember *next;
     char *id;
     char *client_id;
+    char *client_host; /* "/<address>", as Kafka's DescribeGroups shows it */
     int32_t session_ms, rebalance_ms;
     int64_t last_seen;
     int nprotocols;
@@ -43,7 +47,7 @@ typedef struct bmember {
     reply sync;
     uint8_t *assignment;
     int32_t assignment_len;
-} bmember;
+};
 
 /* KIP-394: a JoinGroup without a member id gets one (MEMBER_ID_REQUIRED)
  * and the client rejoins with it. Until then the id is only pending: it is
@@ -80,6 +84,39 @@ const char *group_id(const bgroup *g) { return g->id; }
 committed *group_offsets(bgroup *g) { return g->offsets; }
 bgroup *group_first(broker *b) { return b->groups; }
 bgroup *group_next(bgroup *g) { return g->next; }
+bmember *group_members(bgroup *g) { return g->members; }
+bmember *member_next(bmember *m) { return m->next; }
+
+static int member_count(const bgroup *g);
+
+static const char *const group_state_names[] = {"Empty", "PreparingRebalance",
+                                                "CompletingRebalance", "Stable"};
+
+void group_view(const bgroup *g, group_info *out)
+{
+    out->state = group_state_names[g->state];
+    out->protocol_type = g->protocol_type ? g->protocol_type : "";
+    out->protocol_name = g->protocol_name ? g->protocol_name : "";
+    out->stable = g->state == G_STABLE;
+    out->nmembers = member_count(g);
+}
+
+/* The member's metadata is that of the group's protocol (its first one
+ * before a protocol is chosen: a consumer offers the same subscription
+ * under each assignor). */
+void member_view(const bgroup *g, const bmember *m, member_info *out)
+{
+    int idx = 0;
+    for (int i = 0; g->protocol_name && i < m->nprotocols; i++)
+        if (!strcmp(m->proto_names[i], g->protocol_name)) idx = i;
+    out->member_id = m->id;
+    out->client_id = m->client_id ? m->client_id : "";
+    out->client_host = m->client_host ? m->client_host : "";
+    out->metadata = m->nprotocols ? m->proto_meta[idx] : NULL;
+    out->metadata_len = m->nprotocols ? m->proto_len[idx] : 0;
+    out->assignment = m->assignment;
+    out->assignment_len = m->assignment ? m->assignment_len : 0;
+}
 
 bgroup *group_find(broker *b, const char *id, int create)
 {
@@ -132,12 +169,27 @@ static void protocols_free(bmember *m)
     m->nprotocols = 0;
 }
 
+int group_delete_offset(bgroup *g, const char *topic, int32_t partition)
+{
+    for (committed **pp = &g->offsets; *pp; pp = &(*pp)->next) {
+        committed *c = *pp;
+        if (c->partition != partition || strcmp(c->topic, topic)) continue;
+        *pp = c->next;
+        free(c->topic);
+        free(c->metadata);
+        free(c);
+        return 1;
+    }
+    return 0;
+}
+
 static void member_free(broker *b, bmember *m)
 {
     if (m->has_join) reply_drop(b, &m->join);
     if (m->has_sync) reply_drop(b, &m->sync);
     protocols_free(m);
     free(m->assignment);
+    free(m->client_host);
     free(m->client_id);
     free(m->id);
     free(m);
@@ -200,10 +252,10 @@ static void pending_expire(bgroup *g, int64_t now)
     }
 }
 
-static int member_count(bgroup *g)
+static int member_count(const bgroup *g)
 {
     int n = 0;
-    for (bmember *m = g->members; m; m = m->next) n++;
+    for (const bmember *m = g->members; m; m = m->next) n++;
     return n;
 }
 
@@ -384,31 +436,46 @@ void group_tick(broker *b)
     }
 }
 
+static void group_free(broker *b, bgroup *g)
+{
+    bmember *m = g->members;
+    while (m) {
+        bmember *mn = m->next;
+        member_free(b, m);
+        m = mn;
+    }
+    pending_expire(g, INT64_MAX);
+    committed *c = g->offsets;
+    while (c) {
+        committed *cn = c->next;
+        free(c->topic);
+        free(c->metadata);
+        free(c);
+        c = cn;
+    }
+    free(g->protocol_type);
+    free(g->protocol_name);
+    free(g->leader);
+    free(g->id);
+    free(g);
+}
+
+void group_remove(broker *b, bgroup *g)
+{
+    for (bgroup **pp = &b->groups; *pp; pp = &(*pp)->next)
+        if (*pp == g) {
+            *pp = g->next;
+            break;
+        }
+    group_free(b, g);
+}
+
 void group_free_all(broker *b)
 {
     bgroup *g = b->groups;
     while (g) {
         bgroup *n = g->next;
-        bmember *m = g->members;
-        while (m) {
-            bmember *mn = m->next;
-            member_free(b, m);
-            m = mn;
-        }
-        pending_expire(g, INT64_MAX);
-        committed *c = g->offsets;
-        while (c) {
-            committed *cn = c->next;
-            free(c->topic);
-            free(c->metadata);
-            free(c);
-            c = cn;
-        }
-        free(g->protocol_type);
-        free(g->protocol_name);
-        free(g->leader);
-        free(g->id);
-        free(g);
+        group_free(b, g);
         g = n;
     }
     b->groups = NULL;
@@ -450,6 +517,28 @@ static int set_protocols(bmember *m, const kafka_JoinGroupRequest *jq)
         m->nprotocols++;
     }
     return 0;
+}
+
+/* Who sent the member's latest JoinGroup (DescribeGroups' ClientId and
+ * ClientHost; the peer "address:port" shown as Kafka does, "/address"). */
+static void member_set_client(bmember *m, const char *client_id, const char *peer)
+{
+    const char *colon = peer ? strrchr(peer, ':') : NULL;
+    size_t n = peer ? (colon ? (size_t)(colon - peer) : strlen(peer)) : 0;
+    char *host = malloc(n + 2);
+    char *cid = strdup(client_id ? client_id : "");
+    if (!host || !cid) {
+        free(host);
+        free(cid);
+        return; /* DescribeGroups shows the previous values, or "" */
+    }
+    host[0] = '/';
+    if (n) memcpy(host + 1, peer, n);
+    host[n + 1] = 0;
+    free(m->client_host);
+    free(m->client_id);
+    m->client_host = host;
+    m->client_id = cid;
 }
 
 static bmember *member_new(bgroup *g, const char *id)
@@ -517,6 +606,7 @@ void handle_JoinGroup(broker *b, reply *r, kafka_request *q)
     m->session_ms = jq->session_timeout_ms;
     m->rebalance_ms = jq->rebalance_timeout_ms;
     m->last_seen = bclock_ms();
+    member_set_client(m, q->hdr.client_id, conn_peer(r->c));
     if (set_protocols(m, jq) != 0) {
         join_answer(b, r, g, NULL, KAFKA_UNKNOWN_SERVER_ERROR, m->id);
         return;
@@ -774,7 +864,7 @@ void handle_OffsetCommit(broker *b, reply *r, kafka_request *q)
             }
             b->offsets_live += (size_t)added;
             recs[nrec++] = (meta_commit){g->id, t->name, cp->committed_metadata,
-                                         cp->partition_index, cp->committed_offset};
+                                         cp->partition_index, cp->committed_offset, 0};
         }
     }
     if (nrec == 0) {

@@ -13,7 +13,9 @@
  *   Fetch       reads on hot_pool, or cold_pool when any offset is below the
  *               local start; long-poll parks the request until an append
  *               or MaxWaitMs
- *   ListOffsets by timestamp on cold_pool (the search may hit the bucket)
+ *   ListOffsets by timestamp, max timestamp (-3) and latest tiered (-5) on
+ *               cold_pool (the search may hit the bucket, the others read
+ *               the placement)
  *   Metadata, CreateTopics
  *               names the registry does not hold: lookup / create jobs on
  *               topic_pool (topics.c); Produce and Fetch never wait for
@@ -1191,8 +1193,69 @@ static void refine_offset_for_time(const tsp_plugin *pl, tsp_partition *h, int64
     pl->buffer_free(d);
 }
 
+/* The first offset whose record timestamp >= ts (offset -1 when none). */
+static void lo_by_time(const tsp_plugin *pl, lo_part *lp, int64_t ts)
+{
+    char err[256];
+    int64_t o = -1;
+    tsp_status st = pl->offset_for_time(lp->p->h, ts, &o, err, sizeof err);
+    if (st == TSP_E_NOT_FOUND) {
+        lp->offset = -1;
+    } else if (st != TSP_OK) {
+        lp->error = kafka_error_from_status(st);
+        blog_warn("ListOffsets by time %lld: %s", (long long)ts, err);
+    } else {
+        lp->offset = o;
+        lp->ts_out = ts;
+        refine_offset_for_time(pl, lp->p->h, ts, &lp->offset, &lp->ts_out);
+    }
+}
+
+/* KIP-734 (-3): the first record with the largest timestamp, found as the
+ * first record whose timestamp >= that largest one, from the segments'
+ * max timestamps (placement: a worker's call). Offset -1 on an empty log. */
+static void lo_max_timestamp(const tsp_plugin *pl, lo_part *lp)
+{
+    tsp_segment_info *rows = NULL;
+    size_t n = 0, rsz = 0;
+    char err[256];
+    tsp_status st = pl->placement(lp->p->h, &rows, &n, &rsz, err, sizeof err);
+    if (st != TSP_OK) {
+        lp->error = kafka_error_from_status(st);
+        blog_warn("ListOffsets max timestamp: %s", err);
+        return;
+    }
+    int64_t max_ts = -1;
+    for (size_t i = 0; i < n; i++) {
+        const tsp_segment_info *r = (const tsp_segment_info *)(const void *)((char *)rows + i * rsz);
+        if (r->max_timestamp > max_ts) max_ts = r->max_timestamp;
+    }
+    pl->buffer_free(rows);
+    lp->offset = -1;
+    if (max_ts >= 0) lo_by_time(pl, lp, max_ts);
+}
+
+/* KIP-1005 (-5): the last offset in remote storage, -1 when none (or the
+ * plugin does not report it). */
+static void lo_latest_tiered(const tsp_plugin *pl, lo_part *lp)
+{
+    tsp_partition_stats st;
+    memset(&st, 0, sizeof st);
+    st.struct_size = sizeof st;
+    st.last_tiered_offset = -1;
+    char err[256];
+    tsp_status rc = TSP_HAS(pl, partition_stats) ? pl->partition_stats(lp->p->h, &st, err, sizeof err)
+                                                  : TSP_OK;
+    if (rc != TSP_OK) {
+        lp->error = kafka_error_from_status(rc);
+        blog_warn("ListOffsets latest tiered: %s", err);
+        return;
+    }
+    lp->offset = st.last_tiered_offset;
+}
+
 /* Any thread: resolves one partition (offset_for_time may hit the bucket,
- * so timestamps >= 0 run on cold_pool). */
+ * placement and partition_stats read the disk: lo_on_pool decides). */
 static void lo_resolve(const tsp_plugin *pl, lo_part *lp)
 {
     if (lp->error || !lp->p) return;
@@ -1203,27 +1266,20 @@ static void lo_resolve(const tsp_plugin *pl, lo_part *lp)
         return;
     }
     lp->ts_out = -1;
-    if (lp->timestamp == -1) {
-        lp->offset = off.log_end_offset;
-    } else if (lp->timestamp == -2) {
-        lp->offset = off.log_start_offset;
-    } else if (lp->timestamp < 0) {
-        lp->error = KAFKA_UNSUPPORTED_VERSION; /* -3 max timestamp: not served */
-    } else {
-        char err[256];
-        int64_t o = -1;
-        st = pl->offset_for_time(lp->p->h, lp->timestamp, &o, err, sizeof err);
-        if (st == TSP_E_NOT_FOUND) {
-            lp->offset = -1;
-        } else if (st != TSP_OK) {
-            lp->error = kafka_error_from_status(st);
-            blog_warn("ListOffsets by time %lld: %s", (long long)lp->timestamp, err);
-        } else {
-            lp->offset = o;
-            lp->ts_out = lp->timestamp;
-            refine_offset_for_time(pl, lp->p->h, lp->timestamp, &lp->offset, &lp->ts_out);
-        }
+    switch (lp->timestamp) {
+    case KAFKA_TS_LATEST: lp->offset = off.log_end_offset; break;
+    case KAFKA_TS_EARLIEST: lp->offset = off.log_start_offset; break;
+    case KAFKA_TS_EARLIEST_LOCAL: lp->offset = off.local_start_offset; break;
+    case KAFKA_TS_MAX_TIMESTAMP: lo_max_timestamp(pl, lp); break;
+    case KAFKA_TS_LATEST_TIERED: lo_latest_tiered(pl, lp); break;
+    default: lo_by_time(pl, lp, lp->timestamp); break; /* >= 0: checked by the handler */
     }
+}
+
+/* Whether resolving a timestamp may block (a worker's job). */
+static int lo_on_pool(int64_t ts)
+{
+    return ts >= 0 || ts == KAFKA_TS_MAX_TIMESTAMP || ts == KAFKA_TS_LATEST_TIERED;
 }
 
 static void lo_run(bjob *j)
@@ -1249,7 +1305,7 @@ static void lo_respond(broker *b, lo_op *o)
             kw_i16(&w, lp->error);
             kw_i64(&w, lp->error ? -1 : lp->ts_out);
             kw_i64(&w, lp->error ? -1 : lp->offset);
-            if (v >= 4) kw_i32(&w, lp->error ? -1 : 0); /* LeaderEpoch */
+            if (v >= 4) kw_i32(&w, lp->error || lp->offset < 0 ? -1 : 0); /* LeaderEpoch */
             kw_tags(&w, f);
         }
         kw_tags(&w, f);
@@ -1269,7 +1325,7 @@ void handle_ListOffsets(broker *b, reply *r, kafka_request *q)
 {
     kafka_ListOffsetsRequest *lq = &q->u.list_offsets;
     lo_op *o = calloc(1, sizeof(*o));
-    int by_time = 0;
+    int on_pool = 0;
     if (!o) goto oom;
     o->b = b;
     o->r = *r;
@@ -1287,10 +1343,14 @@ void handle_ListOffsets(broker *b, reply *r, kafka_request *q)
             lp->partition = lq->topics[i].partitions[k].partition_index;
             lp->timestamp = lq->topics[i].partitions[k].timestamp;
             lp->p = topic_part(b, o->topics[i].name, lp->partition, &lp->error);
-            if (lp->timestamp >= 0) by_time = 1;
+            /* A special timestamp before the version that defines it (or
+             * one no version defines): Kafka's per-partition refusal. */
+            int min_v = kafka_list_offsets_min_version(lp->timestamp);
+            if (min_v < 0 || r->hdr.api_version < min_v) lp->error = KAFKA_UNSUPPORTED_VERSION;
+            if (!lp->error && lo_on_pool(lp->timestamp)) on_pool = 1;
         }
     }
-    if (by_time) {
+    if (on_pool) {
         o->j.run = lo_run;
         o->j.done = lo_done;
         bpool_submit(b->cold_pool, &o->j);

@@ -16,7 +16,7 @@
 const kafka_api_range kafka_api_ranges[] = {
     {KAFKA_API_Produce, 3, 9, 9},
     {KAFKA_API_Fetch, 4, 12, 12},
-    {KAFKA_API_ListOffsets, 1, 7, 6},
+    {KAFKA_API_ListOffsets, 1, 9, 6},
     {KAFKA_API_Metadata, 0, 9, 9},
     {KAFKA_API_OffsetCommit, 0, 8, 8},
     {KAFKA_API_OffsetFetch, 0, 7, 6},
@@ -25,10 +25,21 @@ const kafka_api_range kafka_api_ranges[] = {
     {KAFKA_API_Heartbeat, 0, 4, 4},
     {KAFKA_API_LeaveGroup, 0, 4, 4},
     {KAFKA_API_SyncGroup, 0, 5, 4},
+    {KAFKA_API_DescribeGroups, 0, 5, 5},
+    {KAFKA_API_ListGroups, 0, 4, 3},
     {KAFKA_API_ApiVersions, 0, 3, 3},
     {KAFKA_API_CreateTopics, 0, 5, 5},
     {KAFKA_API_DeleteTopics, 0, 5, 4},
     {KAFKA_API_InitProducerId, 0, 4, 2},
+    {KAFKA_API_DescribeLogDirs, 0, 4, 2},
+    {KAFKA_API_DeleteGroups, 0, 2, 2},
+    {KAFKA_API_OffsetDelete, 0, 0, NEVER},
+    {KAFKA_API_DescribeCluster, 0, 1, 0},
+    {KAFKA_API_DeleteRecords, 0, 2, 2},
+    {KAFKA_API_DescribeConfigs, 0, 4, 4},
+    {KAFKA_API_AlterConfigs, 0, 2, 2},
+    {KAFKA_API_CreatePartitions, 0, 3, 2},
+    {KAFKA_API_IncrementalAlterConfigs, 0, 1, 1},
 };
 const size_t kafka_api_nranges = sizeof(kafka_api_ranges) / sizeof(kafka_api_ranges[0]);
 
@@ -57,6 +68,17 @@ const char *kafka_api_name(int16_t k)
     case KAFKA_API_CreateTopics: return "CreateTopics";
     case KAFKA_API_DeleteTopics: return "DeleteTopics";
     case KAFKA_API_InitProducerId: return "InitProducerId";
+    case KAFKA_API_DescribeGroups: return "DescribeGroups";
+    case KAFKA_API_ListGroups: return "ListGroups";
+    case KAFKA_API_DescribeLogDirs: return "DescribeLogDirs";
+    case KAFKA_API_DeleteGroups: return "DeleteGroups";
+    case KAFKA_API_OffsetDelete: return "OffsetDelete";
+    case KAFKA_API_DescribeCluster: return "DescribeCluster";
+    case KAFKA_API_DeleteRecords: return "DeleteRecords";
+    case KAFKA_API_DescribeConfigs: return "DescribeConfigs";
+    case KAFKA_API_AlterConfigs: return "AlterConfigs";
+    case KAFKA_API_CreatePartitions: return "CreatePartitions";
+    case KAFKA_API_IncrementalAlterConfigs: return "IncrementalAlterConfigs";
     default: return "Unknown";
     }
 }
@@ -80,6 +102,16 @@ const char *kafka_api_name(int16_t k)
             if (!(ptr)) goto fail;                                                               \
         }                                                                                        \
     } while (0)
+
+/* []string (non-nullable), the strings copied into the arena. */
+static int parse_strings(kr *r, karena *a, int f, int32_t *n, const char ***out)
+{
+    ARRAY(*n, *out, 0, 1);
+    for (int32_t i = 0; i < *n; i++) STR((*out)[i]);
+    return 0;
+fail:
+    return -1;
+}
 
 static int parse_produce(kr *r, karena *a, int v, int f, kafka_ProduceRequest *q)
 {
@@ -154,6 +186,18 @@ static int parse_fetch(kr *r, karena *a, int v, int f, kafka_FetchRequest *q)
     return 0;
 fail:
     return -1;
+}
+
+int kafka_list_offsets_min_version(int64_t ts)
+{
+    switch (ts) {
+    case KAFKA_TS_LATEST:
+    case KAFKA_TS_EARLIEST: return 0;
+    case KAFKA_TS_MAX_TIMESTAMP: return 7;
+    case KAFKA_TS_EARLIEST_LOCAL: return 8;
+    case KAFKA_TS_LATEST_TIERED: return 9;
+    default: return ts >= 0 ? 0 : -1;
+    }
 }
 
 static int parse_list_offsets(kr *r, karena *a, int v, int f, kafka_ListOffsetsRequest *q)
@@ -236,8 +280,7 @@ fail:
 
 static int parse_delete_topics(kr *r, karena *a, int v, int f, kafka_DeleteTopicsRequest *q)
 {
-    ARRAY(q->ntopics, q->topic_names, 0, 1);
-    for (int32_t i = 0; i < q->ntopics; i++) STR(q->topic_names[i]);
+    if (parse_strings(r, a, f, &q->ntopics, &q->topic_names)) goto fail;
     I32(q->timeout_ms);
     TAGS();
     return 0;
@@ -378,21 +421,111 @@ fail:
     return -1;
 }
 
+/* Name, []int32 partition indexes, tags (none when not flexible). */
+static int parse_topic_partitions(kr *r, karena *a, int f, kafka_TopicPartitions *t)
+{
+    STR(t->name);
+    ARRAY(t->npartitions, t->partition_indexes, 0, 4);
+    for (int32_t j = 0; j < t->npartitions; j++) I32(t->partition_indexes[j]);
+    TAGS();
+    return 0;
+fail:
+    return -1;
+}
+
 static int parse_offset_fetch(kr *r, karena *a, int v, int f, kafka_OffsetFetchRequest *q)
 {
     STR(q->group_id);
     ARRAY(q->ntopics, q->topics, v >= 2, 2);
-    for (int32_t i = 0; i < q->ntopics; i++) {
-        kafka_OffsetFetchTopic *t = &q->topics[i];
-        STR(t->name);
-        ARRAY(t->npartitions, t->partition_indexes, 0, 4);
-        for (int32_t j = 0; j < t->npartitions; j++) I32(t->partition_indexes[j]);
-        TAGS();
-    }
+    for (int32_t i = 0; i < q->ntopics; i++)
+        if (parse_topic_partitions(r, a, f, &q->topics[i])) goto fail;
     if (v >= 7) I8(q->require_stable);
     TAGS();
     return 0;
 fail:
+    return -1;
+}
+
+static int parse_list_groups(kr *r, karena *a, int v, int f, kafka_ListGroupsRequest *q)
+{
+    if (v >= 4 && parse_strings(r, a, f, &q->nstates, &q->states_filter)) goto fail;
+    TAGS();
+    return 0;
+fail:
+    return -1;
+}
+
+static int parse_describe_groups(kr *r, karena *a, int v, int f, kafka_DescribeGroupsRequest *q)
+{
+    if (parse_strings(r, a, f, &q->ngroups, &q->groups)) goto fail;
+    if (v >= 3) I8(q->include_authorized_operations);
+    TAGS();
+    return 0;
+fail:
+    return -1;
+}
+
+static int parse_delete_groups(kr *r, karena *a, int v, int f, kafka_DeleteGroupsRequest *q)
+{
+    if (parse_strings(r, a, f, &q->ngroups, &q->groups_names)) goto fail;
+    TAGS();
+    return 0;
+fail:
+    return -1;
+}
+
+/* Never flexible (TAGS() reads nothing). */
+static int parse_offset_delete(kr *r, karena *a, int v, int f, kafka_OffsetDeleteRequest *q)
+{
+    STR(q->group_id);
+    ARRAY(q->ntopics, q->topics, 0, 6);
+    for (int32_t i = 0; i < q->ntopics; i++)
+        if (parse_topic_partitions(r, a, f, &q->topics[i])) goto fail;
+    TAGS();
+    return 0;
+fail:
+    return -1;
+}
+
+static int parse_describe_cluster(kr *r, karena *a, int v, int f, kafka_DescribeClusterRequest *q)
+{
+    I8(q->include_cluster_authorized_operations);
+    q->endpoint_type = 1;
+    if (v >= 1) I8(q->endpoint_type);
+    TAGS();
+    return 0;
+fail:
+    return -1;
+}
+
+static int parse_describe_log_dirs(kr *r, karena *a, int v, int f, kafka_DescribeLogDirsRequest *q)
+{
+    ARRAY(q->ntopics, q->topics, 1, 2);
+    for (int32_t i = 0; i < q->ntopics; i++)
+        if (parse_topic_partitions(r, a, f, &q->topics[i])) goto fail;
+    TAGS();
+    return 0;
+fail:
+    return -1;
+}
+
+int kafka_parse_consumer_subscription(const uint8_t *p, size_t len, karena *a,
+                                      const char ***topics, int32_t *ntopics)
+{
+    kr rd, *r = &rd;
+    int f = 0; /* the consumer protocol is never flexible */
+    int16_t version;
+    kr_init(r, p, len);
+    *topics = NULL;
+    *ntopics = 0;
+    I16(version);
+    if (version < 0 || parse_strings(r, a, f, ntopics, topics)) goto fail;
+    /* UserData, OwnedPartitions, GenerationId, RackId follow by version:
+     * not needed to know what the member subscribes to. */
+    return 0;
+fail:
+    *topics = NULL;
+    *ntopics = 0;
     return -1;
 }
 
@@ -418,6 +551,96 @@ static int parse_api_versions(kr *r, karena *a, int v, int f, kafka_ApiVersionsR
         STR(q->client_software_name);
         STR(q->client_software_version);
     }
+    TAGS();
+    return 0;
+fail:
+    return -1;
+}
+
+static int parse_describe_configs(kr *r, karena *a, int v, int f, kafka_ConfigsRequest *q)
+{
+    ARRAY(q->nresources, q->resources, 0, 4);
+    for (int32_t i = 0; i < q->nresources; i++) {
+        kafka_ConfigResource *res = &q->resources[i];
+        I8(res->resource_type);
+        STR(res->resource_name);
+        ARRAY(res->nconfigs, res->configs, 1, 1);
+        for (int32_t j = 0; j < res->nconfigs; j++) STR(res->configs[j].name);
+        TAGS();
+    }
+    if (v >= 1) I8(q->include_synonyms);
+    if (v >= 3) I8(q->include_documentation);
+    TAGS();
+    return 0;
+fail:
+    return -1;
+}
+
+/* AlterConfigs (incremental = 0) and IncrementalAlterConfigs. */
+static int parse_alter_configs(kr *r, karena *a, int f, int incremental, kafka_ConfigsRequest *q)
+{
+    ARRAY(q->nresources, q->resources, 0, 4);
+    for (int32_t i = 0; i < q->nresources; i++) {
+        kafka_ConfigResource *res = &q->resources[i];
+        I8(res->resource_type);
+        STR(res->resource_name);
+        ARRAY(res->nconfigs, res->configs, 0, 2);
+        for (int32_t j = 0; j < res->nconfigs; j++) {
+            STR(res->configs[j].name);
+            res->configs[j].op = KAFKA_OP_SET;
+            if (incremental) I8(res->configs[j].op);
+            NSTR(res->configs[j].value);
+            TAGS();
+        }
+        TAGS();
+    }
+    I8(q->validate_only);
+    TAGS();
+    return 0;
+fail:
+    return -1;
+}
+
+static int parse_create_partitions(kr *r, karena *a, int v, int f,
+                                   kafka_CreatePartitionsRequest *q)
+{
+    ARRAY(q->ntopics, q->topics, 0, 7);
+    for (int32_t i = 0; i < q->ntopics; i++) {
+        kafka_CreatePartitionsTopic *t = &q->topics[i];
+        STR(t->name);
+        I32(t->count);
+        KR_CHECK(kr_array(r, f, 1, 1, &t->nassignments));
+        for (int32_t j = 0; j < t->nassignments; j++) {
+            int32_t nb;
+            KR_CHECK(kr_array(r, f, 0, 4, &nb));
+            KR_CHECK(kr_skip(r, (size_t)nb * 4));
+            TAGS();
+        }
+        TAGS();
+    }
+    I32(q->timeout_ms);
+    I8(q->validate_only);
+    TAGS();
+    return 0;
+fail:
+    return -1;
+}
+
+static int parse_delete_records(kr *r, karena *a, int v, int f, kafka_DeleteRecordsRequest *q)
+{
+    ARRAY(q->ntopics, q->topics, 0, 2);
+    for (int32_t i = 0; i < q->ntopics; i++) {
+        kafka_DeleteRecordsTopic *t = &q->topics[i];
+        STR(t->name);
+        ARRAY(t->npartitions, t->partitions, 0, 12);
+        for (int32_t j = 0; j < t->npartitions; j++) {
+            I32(t->partitions[j].partition_index);
+            I64(t->partitions[j].offset);
+            TAGS();
+        }
+        TAGS();
+    }
+    I32(q->timeout_ms);
     TAGS();
     return 0;
 fail:
@@ -469,6 +692,27 @@ kafka_parse_result kafka_parse_request(const uint8_t *frame, size_t len, karena 
         rc = parse_init_producer_id(r, a, v, f, &req->u.init_producer_id);
         break;
     case KAFKA_API_ApiVersions: rc = parse_api_versions(r, a, v, f, &req->u.api_versions); break;
+    case KAFKA_API_ListGroups: rc = parse_list_groups(r, a, v, f, &req->u.list_groups); break;
+    case KAFKA_API_DescribeGroups:
+        rc = parse_describe_groups(r, a, v, f, &req->u.describe_groups);
+        break;
+    case KAFKA_API_DeleteGroups: rc = parse_delete_groups(r, a, v, f, &req->u.delete_groups); break;
+    case KAFKA_API_OffsetDelete: rc = parse_offset_delete(r, a, v, f, &req->u.offset_delete); break;
+    case KAFKA_API_DescribeCluster:
+        rc = parse_describe_cluster(r, a, v, f, &req->u.describe_cluster);
+        break;
+    case KAFKA_API_DescribeLogDirs:
+        rc = parse_describe_log_dirs(r, a, v, f, &req->u.describe_log_dirs);
+        break;
+    case KAFKA_API_DescribeConfigs: rc = parse_describe_configs(r, a, v, f, &req->u.configs); break;
+    case KAFKA_API_AlterConfigs: rc = parse_alter_configs(r, a, f, 0, &req->u.configs); break;
+    case KAFKA_API_IncrementalAlterConfigs:
+        rc = parse_alter_configs(r, a, f, 1, &req->u.configs);
+        break;
+    case KAFKA_API_CreatePartitions:
+        rc = parse_create_partitions(r, a, v, f, &req->u.create_partitions);
+        break;
+    case KAFKA_API_DeleteRecords: rc = parse_delete_records(r, a, v, f, &req->u.delete_records); break;
     default: rc = -1; break;
     }
     if (rc != 0) goto fail;

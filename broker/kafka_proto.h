@@ -34,11 +34,34 @@ enum {
     KAFKA_API_Heartbeat = 12,
     KAFKA_API_LeaveGroup = 13,
     KAFKA_API_SyncGroup = 14,
+    KAFKA_API_DescribeGroups = 15,
+    KAFKA_API_ListGroups = 16,
     KAFKA_API_ApiVersions = 18,
     KAFKA_API_CreateTopics = 19,
     KAFKA_API_DeleteTopics = 20,
     KAFKA_API_InitProducerId = 22,
+    KAFKA_API_DeleteRecords = 21,
+    KAFKA_API_DescribeConfigs = 32,
+    KAFKA_API_AlterConfigs = 33,
+    KAFKA_API_DescribeLogDirs = 35,
+    KAFKA_API_CreatePartitions = 37,
+    KAFKA_API_DeleteGroups = 42,
+    KAFKA_API_IncrementalAlterConfigs = 44,
+    KAFKA_API_OffsetDelete = 47,
+    KAFKA_API_DescribeCluster = 60,
 };
+
+/* ConfigResource types and DescribeConfigs' ConfigSource values. */
+enum {
+    KAFKA_RESOURCE_TOPIC = 2,
+    KAFKA_RESOURCE_BROKER = 4,
+    KAFKA_SOURCE_DYNAMIC_TOPIC_CONFIG = 1,
+    KAFKA_SOURCE_DYNAMIC_BROKER_CONFIG = 2,
+    KAFKA_SOURCE_STATIC_BROKER_CONFIG = 4,
+    KAFKA_SOURCE_DEFAULT_CONFIG = 5,
+};
+/* IncrementalAlterConfigs operations. */
+enum { KAFKA_OP_SET = 0, KAFKA_OP_DELETE = 1, KAFKA_OP_APPEND = 2, KAFKA_OP_SUBTRACT = 3 };
 
 /* Kafka ErrorCode values (the protocol's, not tierstore's status codes;
  * the mapping lives in broker/kafka_errors.c). */
@@ -75,20 +98,25 @@ typedef enum kafka_error {
     KAFKA_INVALID_CONFIG = 40,
     KAFKA_NOT_CONTROLLER = 41,
     KAFKA_INVALID_REQUEST = 42,
+    KAFKA_POLICY_VIOLATION = 44,
     KAFKA_OUT_OF_ORDER_SEQUENCE_NUMBER = 45,
     KAFKA_DUPLICATE_SEQUENCE_NUMBER = 46,
     KAFKA_INVALID_PRODUCER_EPOCH = 47,
     KAFKA_TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53,
     KAFKA_KAFKA_STORAGE_ERROR = 56,
     KAFKA_UNKNOWN_PRODUCER_ID = 59,
+    KAFKA_NON_EMPTY_GROUP = 68,
     KAFKA_GROUP_ID_NOT_FOUND = 69,
     KAFKA_FENCED_LEADER_EPOCH = 74,
     KAFKA_UNKNOWN_LEADER_EPOCH = 75,
     KAFKA_UNSUPPORTED_COMPRESSION_TYPE = 76,
     KAFKA_MEMBER_ID_REQUIRED = 79,
     KAFKA_ELIGIBLE_LEADERS_NOT_AVAILABLE = 83,
+    KAFKA_GROUP_SUBSCRIBED_TO_TOPIC = 86,
     KAFKA_INVALID_RECORD = 87,
     KAFKA_OFFSET_MOVED_TO_TIERED_STORAGE = 109,
+    KAFKA_MISMATCHED_ENDPOINT_TYPE = 114,
+    KAFKA_UNSUPPORTED_ENDPOINT_TYPE = 115,
 } kafka_error;
 
 /* Supported versions and the first flexible version of each API. */
@@ -151,9 +179,21 @@ typedef struct kafka_FetchRequest {
     kafka_FetchTopic *topics;
 } kafka_FetchRequest;
 
+/* ListOffsets' special timestamps and the first version serving each
+ * (Kafka's ReplicaManager answers an older version UNSUPPORTED_VERSION for
+ * that partition). */
+#define KAFKA_TS_LATEST (-1)
+#define KAFKA_TS_EARLIEST (-2)
+#define KAFKA_TS_MAX_TIMESTAMP (-3)  /* KIP-734, v7+ */
+#define KAFKA_TS_EARLIEST_LOCAL (-4) /* KIP-405, v8+: the local log start */
+#define KAFKA_TS_LATEST_TIERED (-5)  /* KIP-1005, v9+: the last offset in remote storage */
+/* The first ListOffsets version that serves timestamp ts (< 0), or -1 when
+ * no version does. */
+int kafka_list_offsets_min_version(int64_t ts);
+
 typedef struct kafka_ListOffsetsPartition {
     int32_t partition_index;
-    int64_t timestamp; /* -1 latest, -2 earliest, -3 max timestamp */
+    int64_t timestamp; /* >= 0, or one of KAFKA_TS_* */
 } kafka_ListOffsetsPartition;
 typedef struct kafka_ListOffsetsTopic {
     const char *name;
@@ -265,11 +305,14 @@ typedef struct kafka_OffsetCommitRequest {
     kafka_OffsetCommitTopic *topics;
 } kafka_OffsetCommitRequest;
 
-typedef struct kafka_OffsetFetchTopic {
+/* A topic and partition indexes: the topic entries of OffsetFetch,
+ * OffsetDelete and DescribeLogDirs (Topic/Partitions there) share it. */
+typedef struct kafka_TopicPartitions {
     const char *name;
     int32_t npartitions;
     int32_t *partition_indexes;
-} kafka_OffsetFetchTopic;
+} kafka_TopicPartitions;
+typedef kafka_TopicPartitions kafka_OffsetFetchTopic;
 typedef struct kafka_OffsetFetchRequest {
     const char *group_id;
     int32_t ntopics; /* -1: all topics of the group */
@@ -277,12 +320,91 @@ typedef struct kafka_OffsetFetchRequest {
     int8_t require_stable;
 } kafka_OffsetFetchRequest;
 
+typedef struct kafka_ListGroupsRequest {
+    int32_t nstates; /* v4+: StatesFilter; 0 = every state */
+    const char **states_filter;
+} kafka_ListGroupsRequest;
+
+typedef struct kafka_DescribeGroupsRequest {
+    int32_t ngroups;
+    const char **groups;
+    int8_t include_authorized_operations; /* v3+ */
+} kafka_DescribeGroupsRequest;
+
+typedef struct kafka_DeleteGroupsRequest {
+    int32_t ngroups;
+    const char **groups_names;
+} kafka_DeleteGroupsRequest;
+
+typedef struct kafka_OffsetDeleteRequest {
+    const char *group_id;
+    int32_t ntopics;
+    kafka_TopicPartitions *topics;
+} kafka_OffsetDeleteRequest;
+
+typedef struct kafka_DescribeClusterRequest {
+    int8_t include_cluster_authorized_operations;
+    int8_t endpoint_type; /* v1+; 1 brokers (the default), 2 controllers */
+} kafka_DescribeClusterRequest;
+
+typedef struct kafka_DescribeLogDirsRequest {
+    int32_t ntopics; /* -1 (null): every topic */
+    kafka_TopicPartitions *topics;
+} kafka_DescribeLogDirsRequest;
+
 typedef struct kafka_InitProducerIdRequest {
     const char *transactional_id;
     int32_t transaction_timeout_ms;
     int64_t producer_id;
     int16_t producer_epoch;
 } kafka_InitProducerIdRequest;
+
+/* DescribeConfigs, AlterConfigs, IncrementalAlterConfigs: one resource. */
+typedef struct kafka_ConfigEntry {
+    const char *name;
+    const char *value; /* may be NULL */
+    int8_t op;         /* IncrementalAlterConfigs: KAFKA_OP_*; AlterConfigs: SET */
+} kafka_ConfigEntry;
+typedef struct kafka_ConfigResource {
+    int8_t resource_type;
+    const char *resource_name;
+    int32_t nconfigs; /* DescribeConfigs: -1 = every key */
+    kafka_ConfigEntry *configs;
+} kafka_ConfigResource;
+typedef struct kafka_ConfigsRequest {
+    int32_t nresources;
+    kafka_ConfigResource *resources;
+    int8_t include_synonyms;      /* DescribeConfigs v1+ */
+    int8_t include_documentation; /* DescribeConfigs v3+ */
+    int8_t validate_only;         /* the two alters */
+} kafka_ConfigsRequest;
+
+typedef struct kafka_CreatePartitionsTopic {
+    const char *name;
+    int32_t count;
+    int32_t nassignments; /* -1: null (the broker assigns) */
+} kafka_CreatePartitionsTopic;
+typedef struct kafka_CreatePartitionsRequest {
+    int32_t ntopics;
+    kafka_CreatePartitionsTopic *topics;
+    int32_t timeout_ms;
+    int8_t validate_only;
+} kafka_CreatePartitionsRequest;
+
+typedef struct kafka_DeleteRecordsPartition {
+    int32_t partition_index;
+    int64_t offset; /* -1: the high watermark */
+} kafka_DeleteRecordsPartition;
+typedef struct kafka_DeleteRecordsTopic {
+    const char *name;
+    int32_t npartitions;
+    kafka_DeleteRecordsPartition *partitions;
+} kafka_DeleteRecordsTopic;
+typedef struct kafka_DeleteRecordsRequest {
+    int32_t ntopics;
+    kafka_DeleteRecordsTopic *topics;
+    int32_t timeout_ms;
+} kafka_DeleteRecordsRequest;
 
 typedef struct kafka_ApiVersionsRequest {
     const char *client_software_name;
@@ -307,6 +429,15 @@ typedef struct kafka_request {
         kafka_OffsetFetchRequest offset_fetch;
         kafka_InitProducerIdRequest init_producer_id;
         kafka_ApiVersionsRequest api_versions;
+        kafka_ListGroupsRequest list_groups;
+        kafka_DescribeGroupsRequest describe_groups;
+        kafka_DeleteGroupsRequest delete_groups;
+        kafka_OffsetDeleteRequest offset_delete;
+        kafka_DescribeClusterRequest describe_cluster;
+        kafka_DescribeLogDirsRequest describe_log_dirs;
+        kafka_ConfigsRequest configs; /* DescribeConfigs, AlterConfigs, IncrementalAlterConfigs */
+        kafka_CreatePartitionsRequest create_partitions;
+        kafka_DeleteRecordsRequest delete_records;
     } u;
 } kafka_request;
 
@@ -322,6 +453,14 @@ typedef enum kafka_parse_result {
  * and where. */
 kafka_parse_result kafka_parse_request(const uint8_t *frame, size_t len, karena *arena,
                                        kafka_request *req, char *errbuf, size_t errlen);
+
+/* The topics of a consumer-protocol subscription (ConsumerProtocolSubscription,
+ * versions 0-3: Version int16 then Topics []string; never flexible), the
+ * member metadata a "consumer" group's JoinGroup carries. 0 and *topics
+ * allocated from the arena, or -1 when the bytes are not such a
+ * subscription. */
+int kafka_parse_consumer_subscription(const uint8_t *p, size_t len, karena *a,
+                                      const char ***topics, int32_t *ntopics);
 
 /* Response header: correlation id, plus an empty tag section when the
  * response is flexible (never for ApiVersions, whose response header stays

@@ -35,7 +35,7 @@ static void usage(FILE *out, const tsp_plugin *pl)
 {
     fprintf(out,
             "usage: tierbroker server.properties [--override key=value]...\n"
-            "       tierbroker --help\n\n"
+            "       tierbroker --help | --version\n\n"
             "A single-node Kafka-protocol broker storing partitions through the tierstore\n"
             "plugin. The properties file uses Kafka's syntax; keys below are the broker's,\n"
             "every other key is passed to the storage plugin.\n\n"
@@ -54,11 +54,12 @@ static void usage(FILE *out, const tsp_plugin *pl)
     }
 }
 
-/* The default plugin: next to the binary, then the build tree's
- * broker-plugin/, then the dynamic linker's path. */
+/* The default plugin: next to the binary, then where `cmake --install` puts
+ * it relative to the binary (<prefix>/lib/<arch>/tierstore/), then the build
+ * tree's broker-plugin/, then the dynamic linker's path. */
 static void *load_plugin(const char *configured, const tsp_plugin **out, char *err, size_t errlen)
 {
-    char candidates[3][PATH_MAX];
+    char candidates[4][PATH_MAX];
     int n = 0;
     if (configured && *configured) {
         snprintf(candidates[n++], PATH_MAX, "%s", configured);
@@ -69,6 +70,8 @@ static void *load_plugin(const char *configured, const tsp_plugin **out, char *e
             exe[len] = 0;
             char *dir = dirname(exe);
             snprintf(candidates[n++], PATH_MAX, "%s/libtierstore-plugin.so", dir);
+            snprintf(candidates[n++], PATH_MAX, "%s/%s/libtierstore-plugin.so", dir,
+                     TS_PLUGIN_RELDIR);
             snprintf(candidates[n++], PATH_MAX, "%s/../broker-plugin/libtierstore-plugin.so", dir);
         }
         snprintf(candidates[n++], PATH_MAX, "libtierstore-plugin.so");
@@ -127,12 +130,14 @@ static int parse_hostport(const char *s, char *host, size_t hostlen, int *port)
  * to go on: 2 for a usage or configuration error, 1 for a failure to start. */
 
 /* --override key=value pairs into b->cfg (they win over the file), the
- * properties path and --help. */
+ * properties path, --help (*want_help = 1) and --version (2). */
 static int parse_args(broker *b, int argc, char **argv, const char **props_path, int *want_help)
 {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             *want_help = 1;
+        } else if (!strcmp(argv[i], "--version")) {
+            *want_help = 2;
         } else if (!strcmp(argv[i], "--override") && i + 1 < argc) {
             char *kv = argv[++i];
             char *eq = strchr(kv, '=');
@@ -171,7 +176,13 @@ static int load_properties(broker *b, const char *props_path)
         if (!overridden) bconfig_set(&b->cfg, file.items[i].key, file.items[i].value);
     }
     bconfig_free(&file);
-    if (bconfig_validate(&b->cfg, err, sizeof err) != 0) {
+    /* The engine validates both keys (they are its settings too); the broker
+     * writes its own lines the same way from the start. */
+    blog_set_format(bconfig_get(&b->cfg, "log.format"));
+    const char *level = bconfig_get(&b->cfg, "log.level");
+    if (level && !strcmp(level, "debug")) g_blog_debug = 1;
+    if (bkafka_apply(&b->cfg, err, sizeof err) != 0 ||
+        bconfig_validate(&b->cfg, err, sizeof err) != 0) {
         fprintf(stderr, "tierbroker: %s: %s\n", props_path, err);
         return 2;
     }
@@ -180,6 +191,12 @@ static int load_properties(broker *b, const char *props_path)
     char *save = NULL;
     for (char *tok = strtok_r(lst, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         while (*tok == ' ') tok++;
+        if (bkafka_is_controller_listener(&b->cfg, tok)) {
+            blog_warn("listeners: %s is a KRaft controller listener (controller.listener.names); "
+                      "not served",
+                      tok);
+            continue;
+        }
         if (bconfig_check_listener(&b->cfg, tok, err, sizeof err) != 0) {
             fprintf(stderr, "tierbroker: %s: %s\n", props_path, err);
             return 2;
@@ -274,7 +291,7 @@ static int start_pools(broker *b)
         fprintf(stderr, "tierbroker: cannot start worker threads\n");
         return 1;
     }
-    if (meta_load(b, err, sizeof err) != 0) {
+    if (bdynamic_load(b, err, sizeof err) != 0 || meta_load(b, err, sizeof err) != 0) {
         fprintf(stderr, "tierbroker: %s\n", err);
         return 1;
     }
@@ -294,6 +311,7 @@ static int open_listeners(broker *b)
         char host[256];
         int port;
         while (*tok == ' ') tok++;
+        if (bkafka_is_controller_listener(&b->cfg, tok)) continue;
         if (parse_hostport(tok, host, sizeof host, &port) != 0) {
             fprintf(stderr, "tierbroker: listeners: cannot parse '%s' (PLAINTEXT://host:port)\n",
                     tok);
@@ -386,6 +404,11 @@ int main(int argc, char **argv)
     if (dbg && !strcmp(dbg, "debug")) g_blog_debug = 1;
 
     if ((rc = parse_args(b, argc, argv, &props_path, &want_help))) return rc;
+    if (want_help == 2) {
+        printf("tierbroker (tierstore) %s\nplugin ABI %d.%d\n", TS_VERSION, TSP_ABI_MAJOR,
+               TSP_ABI_MINOR);
+        return 0;
+    }
     if (want_help) {
         char err[1024] = "";
         void *h = load_plugin(bconfig_get(&b->cfg, "plugin.path"), &b->pl, err, sizeof err);

@@ -52,24 +52,39 @@ static void crc_hex(const char *p, size_t n, char out[9])
     snprintf(out, 9, "%08lx", (unsigned long)crc32(0L, (const Bytef *)p, (uInt)n));
 }
 
-void meta_log_encode(kw *w, const char *group, const char *topic, int32_t partition,
-                     int64_t offset, const char *metadata)
+/* type 'o' carries offset and metadata, type 'd' neither. */
+static void encode_record(kw *w, char type, const char *group, const char *topic,
+                          int32_t partition, int64_t offset, const char *metadata)
 {
     size_t start = w->len;
-    kw_raw(w, "o 00000000 ", 11);
+    char head[12];
+    snprintf(head, sizeof head, "%c 00000000 ", type);
+    kw_raw(w, head, 11);
     size_t body = w->len;
     char num[64];
     meta_hex(w, group);
     kw_raw(w, " ", 1);
     meta_hex(w, topic);
-    int n = snprintf(num, sizeof num, " %d %lld ", partition, (long long)offset);
+    int n = type == 'o' ? snprintf(num, sizeof num, " %d %lld ", partition, (long long)offset)
+                        : snprintf(num, sizeof num, " %d", partition);
     kw_raw(w, num, (size_t)n);
-    meta_hex(w, metadata ? metadata : "");
+    if (type == 'o') meta_hex(w, metadata ? metadata : "");
     if (w->err) return;
     char crc[9];
     crc_hex((const char *)w->d + body, w->len - body, crc);
     memcpy(w->d + start + 2, crc, 8);
     kw_raw(w, "\n", 1);
+}
+
+void meta_log_encode(kw *w, const char *group, const char *topic, int32_t partition,
+                     int64_t offset, const char *metadata)
+{
+    encode_record(w, 'o', group, topic, partition, offset, metadata);
+}
+
+void meta_log_encode_delete(kw *w, const char *group, const char *topic, int32_t partition)
+{
+    encode_record(w, 'd', group, topic, partition, -1, NULL);
 }
 
 /* A signed decimal, digits only (and a leading '-'). */
@@ -103,19 +118,23 @@ int meta_log_decode(const char *line, size_t len, meta_log_rec *out)
         if (!sp) break;
         p = sp + 1;
     }
-    int64_t part, off;
+    int64_t part, off = -1;
     char want[9];
-    if (nf != 7 || f[6] + fl[6] != end || fl[0] != 1 || f[0][0] != 'o' || fl[1] != 8) goto fail;
+    if (nf < 1 || fl[0] != 1) goto fail;
+    int del = f[0][0] == 'd';
+    if (!del && f[0][0] != 'o') goto fail;
+    if (nf != (del ? 5 : 7) || f[nf - 1] + fl[nf - 1] != end || fl[1] != 8) goto fail;
     crc_hex(f[2], (size_t)(end - f[2]), want);
     if (memcmp(want, f[1], 8)) goto fail;
     if (parse_dec(f[4], fl[4], &part) || part < 0 || part > INT32_MAX) goto fail;
-    if (parse_dec(f[5], fl[5], &off)) goto fail;
+    if (!del && parse_dec(f[5], fl[5], &off)) goto fail;
     out->group = meta_unhex(f[2], fl[2]);
     out->topic = meta_unhex(f[3], fl[3]);
-    out->metadata = meta_unhex(f[6], fl[6]);
+    out->metadata = del ? calloc(1, 1) : meta_unhex(f[6], fl[6]);
     if (!out->group || !out->topic || !out->metadata) goto fail;
     out->partition = (int32_t)part;
     out->offset = off;
+    out->deleted = del;
     return 0;
 fail:
     meta_log_rec_free(out);

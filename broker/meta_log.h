@@ -4,16 +4,22 @@
  *
  *   file    = header record*
  *   header  = "tierbroker-offsets 1\n"
- *   record  = "o " crc " " hex(group) " " hex(topic) " " partition " " offset " "
+ *   record  = commit | delete
+ *   commit  = "o " crc " " hex(group) " " hex(topic) " " partition " " offset " "
  *             hex(metadata) "\n"
- *   crc     = CRC-32 (zlib) of the bytes after "o <crc> " up to the newline,
- *             as 8 lowercase hex digits
+ *   delete  = "d " crc " " hex(group) " " hex(topic) " " partition "\n"
+ *             (OffsetDelete, DeleteGroups: the group's offset of that
+ *             partition is gone; a later commit sets it again)
+ *   crc     = CRC-32 (zlib) of the bytes after "o <crc> " / "d <crc> " up to
+ *             the newline, as 8 lowercase hex digits
  *   partition, offset: signed decimals (partition 0..INT32_MAX)
  *
  * Every string field is hex (a client's bytes can never end a record or
  * start another), so a record holds exactly one newline, its last byte; a
  * crash during an append leaves a prefix without it, which fails to parse,
- * as does any damaged byte (CRC).
+ * as does any damaged byte (CRC; the type letter is not covered, but the
+ * two types differ in their field count). A broker older than delete
+ * records skips them as damaged: on that broker deleted offsets return.
  */
 #ifndef TS_BROKER_META_LOG_H
 #define TS_BROKER_META_LOG_H
@@ -25,14 +31,17 @@
 
 #define META_OFFSETS_HEADER "tierbroker-offsets 1\n"
 
-/* Appends one record to w (w->err set when its cap is hit). */
+/* Appends one commit record to w (w->err set when its cap is hit). */
 void meta_log_encode(kw *w, const char *group, const char *topic, int32_t partition,
                      int64_t offset, const char *metadata);
+/* Appends one delete record to w. */
+void meta_log_encode_delete(kw *w, const char *group, const char *topic, int32_t partition);
 
 typedef struct meta_log_rec {
     char *group, *topic, *metadata; /* malloc'd, NUL-terminated; metadata "" = none */
     int32_t partition;
-    int64_t offset;
+    int64_t offset; /* -1 for a delete record */
+    int deleted;    /* a delete record */
 } meta_log_rec;
 
 /* Parses one record without its newline; 0 and *out filled (free with

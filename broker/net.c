@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "common/logline.h"
 
 int g_blog_debug;
 
@@ -94,32 +95,41 @@ static int blog_admit(const char *fmt, int64_t sec, unsigned long *suppressed)
     return ok;
 }
 
+static void blog_emit(const char *level, unsigned long suppressed, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
 /* Any thread. One write(2) per line keeps lines whole. */
+static int g_blog_json; /* log.format=json; set once at startup */
+
+void blog_set_format(const char *format)
+{
+    g_blog_json = ts_logline_format_parse(format) == TS_LOGLINE_JSON;
+}
+
 void blog(const char *level, const char *fmt, ...)
 {
     unsigned long suppressed = 0;
     if (strcmp(level, "DEBUG") && !blog_admit(fmt, bclock_ms() / 1000, &suppressed)) return;
-    char line[2048];
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s broker: ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000000, level);
     va_list ap;
     va_start(ap, fmt);
-    int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+    blog_emit(level, suppressed, fmt, ap);
     va_end(ap);
-    size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
-    if (len > sizeof line - 2) len = sizeof line - 2;
-    if (suppressed) {
-        int k = snprintf(line + len, sizeof line - len - 1, " (%lu similar lines suppressed)",
-                         suppressed);
-        if (k > 0) len += (size_t)k;
-        if (len > sizeof line - 2) len = sizeof line - 2;
-    }
-    line[len++] = '\n';
+}
+
+void blog_unlimited(const char *level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    blog_emit(level, 0, fmt, ap);
+    va_end(ap);
+}
+
+static void blog_emit(const char *level, unsigned long suppressed, const char *fmt, va_list ap)
+{
+    char msg[1800], line[2048];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t len = ts_logline_render(line, sizeof line, g_blog_json ? TS_LOGLINE_JSON : TS_LOGLINE_TEXT,
+                                   level, "broker", msg, suppressed);
     ssize_t w = write(2, line, len);
     (void)w;
 }
@@ -624,6 +634,17 @@ static void dispatch(broker *b, conn *c, const uint8_t *frame, size_t len)
     case KAFKA_API_LeaveGroup: handle_LeaveGroup(b, &r, &q); break;
     case KAFKA_API_OffsetCommit: handle_OffsetCommit(b, &r, &q); break;
     case KAFKA_API_OffsetFetch: handle_OffsetFetch(b, &r, &q); break;
+    case KAFKA_API_ListGroups: handle_ListGroups(b, &r, &q); break;
+    case KAFKA_API_DescribeGroups: handle_DescribeGroups(b, &r, &q); break;
+    case KAFKA_API_DeleteGroups: handle_DeleteGroups(b, &r, &q); break;
+    case KAFKA_API_OffsetDelete: handle_OffsetDelete(b, &r, &q); break;
+    case KAFKA_API_DescribeCluster: handle_DescribeCluster(b, &r, &q); break;
+    case KAFKA_API_DescribeLogDirs: handle_DescribeLogDirs(b, &r, &q); break;
+    case KAFKA_API_DescribeConfigs: handle_DescribeConfigs(b, &r, &q); break;
+    case KAFKA_API_AlterConfigs: handle_AlterConfigs(b, &r, &q); break;
+    case KAFKA_API_IncrementalAlterConfigs: handle_IncrementalAlterConfigs(b, &r, &q); break;
+    case KAFKA_API_CreatePartitions: handle_CreatePartitions(b, &r, &q); break;
+    case KAFKA_API_DeleteRecords: handle_DeleteRecords(b, &r, &q); break;
     default: reply_unsupported(b, &r); break;
     }
     karena_free(&arena);

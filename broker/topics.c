@@ -75,7 +75,13 @@ static int props_copy(const bprop *src, size_t n, bprop **out, size_t *nout)
 static void topic_free(btopic *t)
 {
     if (!t) return;
-    free_parts(t->parts, t->npartitions);
+    free_parts(t->parts, t->nbase);
+    while (t->more) {
+        bpart_block *blk = t->more;
+        t->more = blk->next;
+        free_parts(blk->parts, blk->n);
+        free(blk);
+    }
     props_free(t->configs, t->nconfigs);
     free(t->configs);
     free(t->name);
@@ -94,6 +100,7 @@ static int topic_link(broker *b, const char *name, int32_t nparts, bpart *parts,
     }
     t->parts = parts;
     t->npartitions = nparts;
+    t->nbase = nparts;
     t->name = strdup(name);
     if (!t->name || props_copy(cfg, ncfg, &t->configs, &t->nconfigs)) goto oom;
     t->next = b->topics;
@@ -516,18 +523,84 @@ btopic *topic_resolve(broker *b, const char *name)
     return t;
 }
 
+bpart *topic_part_at(btopic *t, int32_t i)
+{
+    if (i < t->nbase) return &t->parts[i];
+    for (bpart_block *blk = t->more; blk; blk = blk->next)
+        if (i >= blk->first && i < blk->first + blk->n) return &blk->parts[i - blk->first];
+    return NULL;
+}
+
 bpart *topic_part_of(btopic *t, int32_t partition, int16_t *err)
 {
-    if (!t || partition < 0 || partition >= t->npartitions) {
+    bpart *p = t && partition >= 0 && partition < t->npartitions ? topic_part_at(t, partition)
+                                                                 : NULL;
+    if (!p) {
         *err = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
         return NULL;
     }
-    if (!t->parts[partition].h) { /* offline since startup (topic_register) */
+    if (!p->h) { /* offline since startup (topic_register) */
         *err = KAFKA_KAFKA_STORAGE_ERROR;
         return NULL;
     }
     *err = KAFKA_NONE;
-    return &t->parts[partition];
+    return p;
+}
+
+/* ---------------------------------------------- CreatePartitions */
+
+tsp_status topic_parts_open(broker *b, const char *name, int32_t first, int32_t n, bpart **out,
+                            char *msg, size_t msglen)
+{
+    bpart *parts = calloc((size_t)n, sizeof(*parts));
+    if (!parts) return TSP_E_NOMEM;
+    for (int32_t i = 0; i < n; i++) {
+        char err[512] = "";
+        tsp_status st = part_open(b, name, first + i, &parts[i], err, sizeof err);
+        if (st == TSP_OK) continue;
+        snprintf(msg, msglen, "opening partition %d: %s", first + i, err);
+        blog_error("adding partition %s-%d: %s: %s", name, first + i, b->pl->status_name(st),
+                   err);
+        for (int32_t k = i; k >= 0; k--) { /* newest first; none of them existed */
+            char derr[512] = "";
+            tsp_status ds = b->pl->partition_delete(b->eng, name, first + k, derr, sizeof derr);
+            if (ds != TSP_OK && ds != TSP_E_NOT_FOUND)
+                blog_error("removing %s-%d of a failed CreatePartitions: %s", name, first + k,
+                           derr);
+        }
+        free_parts(parts, i);
+        return st;
+    }
+    *out = parts;
+    return TSP_OK;
+}
+
+/* The topic (registered, or deleted and waiting to be reaped) named. */
+static btopic *topic_find_any(broker *b, const char *name)
+{
+    btopic *t = topic_find(b, name);
+    for (btopic *d = b->doomed; !t && d; d = d->next)
+        if (!strcmp(d->name, name)) t = d;
+    return t;
+}
+
+int topic_grow(broker *b, const char *name, int32_t first, int32_t n, bpart *parts)
+{
+    btopic *t = topic_find_any(b, name);
+    bpart_block *blk = t && t->npartitions == first ? calloc(1, sizeof(*blk)) : NULL;
+    if (!blk) { /* reaped meanwhile (or out of memory): nothing may use them */
+        free_parts(parts, n);
+        return -1;
+    }
+    blk->first = first;
+    blk->n = n;
+    blk->parts = parts;
+    bpart_block **pp = &t->more;
+    while (*pp) pp = &(*pp)->next;
+    *pp = blk;
+    t->npartitions = first + n;
+    if (t == topic_find(b, name)) meta_save_topics(b, NULL, NULL);
+    return 0;
 }
 
 bpart *topic_part(broker *b, const char *topic, int32_t partition, int16_t *err)
@@ -686,7 +759,9 @@ void topic_reap_doomed(broker *b)
  *                costs O(its size) amortized and the file stays within a
  *                constant factor of the live set. The first save after a start
  *                and any save after a failed one is such a rewrite, so a torn
- *                tail never ends up in the middle of the log. Files of older
+ *                tail never ends up in the middle of the log. OffsetDelete and
+ *                DeleteGroups append delete records (one per offset removed);
+ *                a rewrite holds only live offsets, so no delete record. Files of older
  *                versions (lines "hex(group) TAB topic TAB partition TAB
  *                offset TAB hex(metadata)") are still read.
  *  producer-ids  one decimal and a newline: the end of the newest reserved
@@ -898,8 +973,13 @@ void meta_log_offsets(broker *b, const meta_commit *c, size_t n, meta_done_fn do
     }
     kw w;
     kw_init(&w, META_OFFSETS_MAX);
-    for (size_t i = 0; i < n; i++)
-        meta_log_encode(&w, c[i].group, c[i].topic, c[i].partition, c[i].offset, c[i].metadata);
+    for (size_t i = 0; i < n; i++) {
+        if (c[i].deleted)
+            meta_log_encode_delete(&w, c[i].group, c[i].topic, c[i].partition);
+        else
+            meta_log_encode(&w, c[i].group, c[i].topic, c[i].partition, c[i].offset,
+                            c[i].metadata);
+    }
     b->offsets_logged += n;
     meta_submit(b, "offsets", &w, 1, done, arg);
 }
@@ -912,6 +992,20 @@ void meta_save_producer_ids(broker *b, int64_t end, meta_done_fn done, void *arg
     snprintf(num, sizeof num, "%lld\n", (long long)end);
     kw_text(&w, num);
     meta_submit(b, "producer-ids", &w, 0, done, arg);
+}
+
+void meta_save_dynamic_configs(broker *b, meta_done_fn done, void *arg)
+{
+    kw w;
+    kw_init(&w, 1u << 20);
+    kw_text(&w, "# dynamic broker configs (AlterConfigs), written by tierbroker\n");
+    for (size_t i = 0; i < b->dyn.n; i++) {
+        kw_text(&w, b->dyn.items[i].key);
+        kw_text(&w, "=");
+        kw_text(&w, b->dyn.items[i].value);
+        kw_text(&w, "\n");
+    }
+    meta_submit(b, "dynamic-configs", &w, 0, done, arg);
 }
 
 static char *slurp(const char *path, size_t *len)
@@ -947,11 +1041,27 @@ static int parse_i64(const char *s, size_t n, int64_t *out)
     return 0;
 }
 
+/* A delete record: the offset goes, and the group with its last offset
+ * (at startup a group has no members: what is left would be a deleted
+ * group listed again). */
+static void offsets_apply_delete(broker *b, const meta_log_rec *r)
+{
+    bgroup *g = group_find(b, r->group, 0);
+    if (!g) return;
+    if (group_delete_offset(g, r->topic, r->partition)) b->offsets_live--;
+    if (!group_offsets(g)) group_remove(b, g);
+}
+
 /* One record of the log (without its newline); 0 when applied. */
 static int offsets_apply_record(broker *b, const char *line, size_t len)
 {
     meta_log_rec r;
     if (meta_log_decode(line, len, &r) != 0) return -1;
+    if (r.deleted) {
+        offsets_apply_delete(b, &r);
+        meta_log_rec_free(&r);
+        return 0;
+    }
     bgroup *g = r.group[0] && ts_topic_name_valid(r.topic) ? group_find(b, r.group, 1) : NULL;
     int rc = g ? group_set_offset(g, r.topic, r.partition, r.offset,
                                   r.metadata[0] ? r.metadata : NULL)

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cli_args.h"
+#include "progress.h"
 #include "demo_disk.h"
 #include "demo_events.h"
 #include "tierstore.h"
@@ -144,9 +145,19 @@ typedef struct demo {
     uint64_t written, records, retries, peak_local;
     uint64_t local_written; /* local disk once everything was written */
     int64_t write_ms;
+    int quiet; /* --quiet: no progress line even on a terminal */
 } demo;
 
-#define DEMO_USAGE "usage: tierstore-demo [--dir DIR] [--mb N] [--partitions N]\n"
+#define DEMO_USAGE                                                                              \
+    "usage: tierstore-demo [--dir DIR] [--mb N] [--partitions N] [--quiet]\n"                             \
+    "       tierstore-demo --help | --version\n\n"                                                 \
+    "The engine's main job in one run, on its public C API: writes N MiB of record\n"             \
+    "batches into fresh partitions, offloads closed segments to a file:// bucket,\n"              \
+    "deletes local copies under local retention and reads every offset back.\n\n"                 \
+    "  --dir DIR         work directory (data and bucket; default /tmp/tierstore-demo)\n"          \
+    "  --mb N            MiB to write (default 300)\n"                                             \
+    "  --partitions N    partitions, 1-64 (default 4)\n"                                          \
+    "  --quiet           no progress line (there is none unless stderr is a terminal)\n"
 
 /* Returns 0, or 2 (the exit status) after a message on a bad argument. */
 static int parse_args(int argc, char **argv, demo *d)
@@ -155,6 +166,9 @@ static int parse_args(int argc, char **argv, demo *d)
         {"dir", required_argument, NULL, 'd'},
         {"mb", required_argument, NULL, 'm'},
         {"partitions", required_argument, NULL, 'p'},
+        {"version", no_argument, NULL, 'V'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int64_t np = 4;
@@ -166,6 +180,9 @@ static int parse_args(int argc, char **argv, demo *d)
         case 'd': d->dir = optarg; break;
         case 'm': bad = cli_parse_i64("tierstore-demo", "--mb", optarg, 1, 1 << 30, &d->mb); break;
         case 'p': bad = cli_parse_i64("tierstore-demo", "--partitions", optarg, 1, 64, &np); break;
+        case 'q': d->quiet = 1; break;
+        case 'V': printf("tierstore-demo (tierstore) %s\n", TS_VERSION); exit(0);
+        case 'h': printf(DEMO_USAGE); exit(0);
         default: bad = 1;
         }
     }
@@ -316,6 +333,8 @@ static void print_placement(demo *d)
 static int read_back(demo *d, uint64_t *verified, uint64_t *bad)
 {
     char err[1024];
+    cli_progress prog;
+    cli_progress_start(&prog, "read back", "records", d->records, d->written, d->quiet);
     for (int p = 0; p < d->nparts; p++) {
         int64_t off = 0;
         uint64_t b = 0;
@@ -324,6 +343,7 @@ static int read_back(demo *d, uint64_t *verified, uint64_t *bad)
             size_t len;
             if (ts_partition_read(d->parts[p], off, 1 << 20, &data, &len, err, sizeof(err)) ||
                 !len) {
+                cli_progress_end(&prog);
                 fprintf(stderr, "tierstore-demo: read of events-%d at %lld failed: %s\n", p,
                         (long long)off, err);
                 return 1;
@@ -338,6 +358,7 @@ static int read_back(demo *d, uint64_t *verified, uint64_t *bad)
                 if (glen != sz || memcmp(g, data + pos, sz)) (*bad)++;
                 else *verified += (uint64_t)n;
                 free(g);
+                cli_progress_add(&prog, (uint64_t)n, sz);
                 off = (int64_t)rd_be64(data + pos) + (int64_t)rd_be32(data + pos + 23) + 1;
                 pos += sz;
                 b++;
@@ -345,6 +366,7 @@ static int read_back(demo *d, uint64_t *verified, uint64_t *bad)
             free(data);
         }
     }
+    cli_progress_end(&prog);
     return 0;
 }
 

@@ -3,7 +3,9 @@
  *
  * Uses only the public headers (include/): it reads the data directory and
  * the bucket read-only, so it works whether or not an engine (or the
- * broker) is running on the same config.
+ * broker) is running on the same config. The one exception is `rekey`,
+ * which writes manifests: it opens an engine on the config, so it takes
+ * the data directory's lock and refuses while the broker runs.
  *
  *   tierctl -c CONFIG placement TOPIC [PARTITION] [--json]
  *   tierctl -c CONFIG partitions TOPIC
@@ -11,6 +13,7 @@
  *   tierctl -c CONFIG verify TOPIC [PARTITION]
  *   tierctl -c CONFIG status [TOPIC] [--json]
  *   tierctl -c CONFIG manifest TOPIC PARTITION   (the manifest as JSON)
+ *   tierctl -c CONFIG rekey TOPIC   (re-wrap data keys under the active key)
  *   tierctl config-doc            (prints CONFIGURATION.md)
  */
 #include <cjson/cJSON.h>
@@ -21,6 +24,7 @@
 #include <time.h>
 
 #include "cli_args.h"
+#include "progress.h"
 #include "tierstore.h"
 
 static void usage(FILE *f)
@@ -29,10 +33,12 @@ static void usage(FILE *f)
             "usage: tierctl -c CONFIG placement TOPIC [PARTITION] [--json]\n"
             "       tierctl -c CONFIG partitions TOPIC\n"
             "       tierctl -c CONFIG locate TOPIC PARTITION OFFSET [--json]\n"
-            "       tierctl -c CONFIG verify TOPIC [PARTITION]\n"
+            "       tierctl -c CONFIG verify TOPIC [PARTITION] [--quiet]\n"
             "       tierctl -c CONFIG status [TOPIC] [--json]\n"
             "       tierctl -c CONFIG manifest TOPIC PARTITION\n"
+            "       tierctl -c CONFIG rekey TOPIC\n"
             "       tierctl config-doc\n"
+            "       tierctl --help | --version\n"
             "\n"
             "placement   one row per segment: offsets, timestamps, raw and stored bytes,\n"
             "            location (local, remote, local+remote, or missing: the manifest\n"
@@ -46,8 +52,14 @@ static void usage(FILE *f)
             "verify      downloads every remote chunk and checks its CRC-32Cs and every\n"
             "            record batch inside; MISSING marks a segment whose object the\n"
             "            manifest names and the bucket lacks; exit status 1 if anything fails.\n"
+            "            On a terminal, a progress line (segments, bytes, rate, ETA) on\n"
+            "            stderr; none with --quiet or when stderr is not a terminal.\n"
             "manifest    the partition's manifest as one JSON document (pipe it to jq):\n"
             "            {\"head\": the newest head, \"pieces\": [every piece it names]}.\n"
+            "rekey       re-wraps the data key of every encrypted remote segment of TOPIC\n"
+            "            under remote.storage.encryption.active.key (one new manifest version\n"
+            "            per partition, no object rewritten); afterwards older keys may leave\n"
+            "            the key ring. Writes: stop the broker first (it takes the lock).\n"
             "config-doc  the configuration reference (Markdown).\n"
             "CONFIG is the engine's or the broker's properties file.\n");
 }
@@ -243,21 +255,36 @@ static int cmd_locate(ts_config *cfg, const char *topic, const char *part, const
 
 typedef struct verify_ctx {
     int ok, bad, missing;
+    cli_progress prog;
 } verify_ctx;
+
+/* Totals for the progress line: remote segments and their stored bytes. */
+static int count_remote(const ts_segment_info *r, void *opaque)
+{
+    cli_progress *p = opaque;
+    if (r->location != TS_LOC_LOCAL) {
+        p->total_items++;
+        p->total_bytes += r->stored_bytes;
+    }
+    return 0;
+}
 
 /* A missing object gets its own word: it is not a damaged download that a
  * retry might fix but data the manifest promises and the bucket lost. */
 static void verify_row(const ts_segment_info *s, ts_status st, const char *msg, void *opaque)
 {
     verify_ctx *v = opaque;
+    cli_progress_clear(&v->prog);
     if (st == TS_OK) v->ok++;
     else v->bad++;
     if (st == TS_E_OBJECT_MISSING) v->missing++;
     printf("%-5d %20lld %-7s %s\n", s->partition, (long long)s->base_offset,
            st == TS_OK ? "ok" : st == TS_E_OBJECT_MISSING ? "MISSING" : "FAIL", msg);
+    fflush(stdout);
+    cli_progress_add(&v->prog, 1, s->stored_bytes);
 }
 
-static int cmd_verify(ts_config *cfg, const char *topic, const char *part_arg)
+static int cmd_verify(ts_config *cfg, const char *topic, const char *part_arg, int quiet)
 {
     char err[1024];
     int32_t *parts = NULL;
@@ -273,7 +300,10 @@ static int cmd_verify(ts_config *cfg, const char *topic, const char *part_arg)
         fprintf(stderr, "tierctl: %s\n", err);
         return 1;
     }
-    verify_ctx v = {0, 0, 0};
+    verify_ctx v = {0};
+    cli_progress_start(&v.prog, "verify", "segments", 0, 0, quiet);
+    for (size_t i = 0; v.prog.on && i < nparts; i++)
+        ts_placement_offline_each(cfg, topic, parts[i], count_remote, &v.prog, err, sizeof(err));
     int rc = 0;
     for (size_t i = 0; i < nparts; i++) {
         ts_status st = ts_verify_offline(cfg, topic, parts[i], verify_row, &v, err, sizeof(err));
@@ -283,6 +313,7 @@ static int cmd_verify(ts_config *cfg, const char *topic, const char *part_arg)
         }
     }
     free(parts);
+    cli_progress_end(&v.prog);
     printf("verified %d remote segment(s): %d ok, %d failed", v.ok + v.bad, v.ok, v.bad);
     if (v.missing)
         printf(" (%d with the object missing from the bucket: their offsets cannot be read)",
@@ -404,23 +435,60 @@ static int cmd_status(ts_config *cfg, const char *topic, int json)
     return rc;
 }
 
+static int cmd_rekey(ts_config *cfg, const char *topic)
+{
+    char err[1024];
+    ts_engine *eng = NULL;
+    int32_t *parts = NULL;
+    size_t nparts = 0, total = 0;
+    int rc = 1;
+    if (ts_engine_open(cfg, &eng, err, sizeof(err)) ||
+        ts_topic_partitions(eng, topic, &parts, &nparts, err, sizeof(err))) {
+        fprintf(stderr, "tierctl: rekey %s: %s\n", topic, err);
+        goto out;
+    }
+    rc = 0;
+    for (size_t i = 0; i < nparts; i++) {
+        ts_partition *p;
+        size_t n = 0;
+        if (ts_partition_open(eng, topic, parts[i], 0, &p, err, sizeof(err)) ||
+            ts_partition_rekey(p, &n, err, sizeof(err))) {
+            fprintf(stderr, "tierctl: rekey %s-%d: %s\n", topic, parts[i], err);
+            rc = 1;
+            continue;
+        }
+        printf("%s-%d: re-wrapped %zu data key(s)\n", topic, parts[i], n);
+        total += n;
+    }
+    printf("rekey %s: %zu data key(s) re-wrapped in %zu partition(s)%s\n", topic, total, nparts,
+           rc ? ", with errors" : "");
+out:
+    free(parts);
+    ts_engine_close(eng);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     const char *cfg_path = NULL;
-    int json = 0;
+    int json = 0, quiet = 0;
     static const struct option opts[] = {
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {"quiet", no_argument, NULL, 'q'},
         {NULL, 0, NULL, 0},
     };
     int c;
     /* GNU getopt permutes: options may follow the command and its
      * arguments ("placement events --json"). */
-    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:hq", opts, NULL)) != -1) {
         switch (c) {
         case 'c': cfg_path = optarg; break;
         case 'j': json = 1; break;
+        case 'q': quiet = 1; break;
         case 'h': usage(stdout); return 0;
+        case 'V': printf("tierctl (tierstore) %s\n", TS_VERSION); return 0;
         default: usage(stderr); return 2;
         }
     }
@@ -453,7 +521,7 @@ int main(int argc, char **argv)
     } else if (!strcmp(args[0], "locate") && nargs == 4) {
         rc = cmd_locate(cfg, args[1], args[2], args[3], json);
     } else if (!strcmp(args[0], "verify") && (nargs == 2 || nargs == 3)) {
-        rc = cmd_verify(cfg, args[1], nargs == 3 ? args[2] : NULL);
+        rc = cmd_verify(cfg, args[1], nargs == 3 ? args[2] : NULL, quiet);
     } else if (!strcmp(args[0], "status") && (nargs == 1 || nargs == 2)) {
         rc = cmd_status(cfg, nargs == 2 ? args[1] : NULL, json);
     } else if (!strcmp(args[0], "manifest") && nargs == 3) {
@@ -467,6 +535,8 @@ int main(int argc, char **argv)
                 rc = 1;
             }
         }
+    } else if (!strcmp(args[0], "rekey") && nargs == 2) {
+        rc = cmd_rekey(cfg, args[1]);
     } else if (!strcmp(args[0], "partitions") && nargs == 2) {
         int32_t *parts;
         size_t n;

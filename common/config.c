@@ -101,6 +101,22 @@ static const prop g_props[] = {
     {"remote.storage.compression.level", F(INT, remote_storage_compression_level),
      "3", 1, 19, NULL, 0,
      "zstd compression level of remote chunks."},
+    {"remote.storage.encryption.enable", F(BOOL, remote_storage_encryption_enable), "false", 0,
+     0, NULL, 0,
+     "Encrypt segment objects at rest (AES-256-GCM, envelope style): each new object gets its "
+     "own random data key, wrapped by the key ring's active key and recorded in the manifest; "
+     "every chunk is sealed on its own. Objects already in the bucket stay as they are; "
+     "encrypted ones need the key ring to be read whatever this says."},
+    {"remote.storage.encryption.keyring", F(STRING, remote_storage_encryption_keyring), "", 0, 0,
+     NULL, 0,
+     "Key ring file: `id=base64(32 bytes)` lines (ids of [A-Za-z0-9._-], at most 32 "
+     "characters). Must be owned by the process's user with mode 0600 or stricter, else the "
+     "engine refuses to start. Required when encryption is enabled; keep every key that "
+     "objects still name (`tierctl rekey` moves them to the active key)."},
+    {"remote.storage.encryption.active.key", F(STRING, remote_storage_encryption_active_key), "",
+     0, 0, NULL, 0,
+     "Id of the key-encryption key that new objects (and `tierctl rekey`) use; must be in the "
+     "key ring. Changing it leaves old objects readable with their own key."},
     {"remote.log.manager.thread.pool.size", F(INT, remote_log_manager_thread_pool_size),
      "2", 1, 64, NULL, 0,
      "Upload worker threads."},
@@ -164,6 +180,9 @@ static const prop g_props[] = {
      "Parts in flight per multipart upload (memory = part size x parallelism)."},
     {"log.level", F(ENUM, log_level), "info", 0, 0, "error|warn|info|debug", 0,
      "Log verbosity (also TS_LOG_LEVEL)."},
+    {"log.format", F(ENUM, log_format), "text", 0, 0, "text|json", 0,
+     "Log line format on stderr: text, or json (one JSON object per line: ts, level, logger, "
+     "msg) for log shippers. tierbroker writes its own lines in the same format."},
 };
 #define NPROPS (sizeof(g_props) / sizeof(g_props[0]))
 
@@ -534,6 +553,34 @@ static const char *type_name(const prop *p)
     }
 }
 
+static void key_info(const prop *p, ts_config_key_info *out)
+{
+    out->name = p->name;
+    out->def = p->def;
+    out->doc = p->doc;
+    out->type = type_name(p);
+    out->dynamic = p->dynamic;
+}
+
+int ts_config_key_at(size_t i, ts_config_key_info *out)
+{
+    if (i >= NPROPS) return 0;
+    key_info(&g_props[i], out);
+    return 1;
+}
+
+int ts_config_key_find(const char *key, ts_config_key_info *out)
+{
+    const prop *p = find_prop(key);
+    if (p) key_info(p, out);
+    return p != NULL;
+}
+
+ts_status ts_config_put_raw(ts_config *cfg, const char *key, const char *value)
+{
+    return put_kv(cfg, key, value);
+}
+
 static size_t emit(ts_buf *b, char *out, size_t len)
 {
     size_t need = b->len + 1;
@@ -553,7 +600,10 @@ size_t ts_config_describe_markdown(char *out, size_t len)
     ts_buf_printf(&b, "# tierstore configuration\n\n"
                       "Generated from the property table in `common/config.c` "
                       "(`tierctl config-doc`); a test keeps this file in sync.\n"
-                      "Files use Kafka's properties format: `key=value`, `#` comments.\n\n"
+                      "Files use Kafka's properties format: `key=value`, `#` comments.\n"
+                      "dynamic: `topic, broker` = a topic may override it (its Kafka topic-level "
+                      "name) and it may change while running (tierbroker: AlterConfigs on the "
+                      "broker); `no` = set it in the file and restart.\n\n"
                       "| key | type | default | range | dynamic | description |\n"
                       "|---|---|---|---|---|---|\n");
     for (size_t i = 0; i < NPROPS; i++) {
@@ -567,7 +617,7 @@ size_t ts_config_describe_markdown(char *out, size_t len)
         for (char *c = allowed; *c; c++)
             if (*c == '|') *c = ',';
         ts_buf_printf(&b, "| `%s` | %s | `%s` | %s | %s | %s |\n", p->name, type_name(p),
-                      *p->def ? p->def : "", allowed, p->dynamic ? "topic" : "no", p->doc);
+                      *p->def ? p->def : "", allowed, p->dynamic ? "topic, broker" : "no", p->doc);
     }
     return emit(&b, out, len);
 }

@@ -37,6 +37,9 @@ typedef struct ts_settings {
     const char *remote_storage_url;
     int64_t remote_storage_chunk_bytes;
     int64_t remote_storage_compression_level;
+    int remote_storage_encryption_enable;  /* 0 or 1 */
+    const char *remote_storage_encryption_keyring;
+    const char *remote_storage_encryption_active_key;
     int64_t remote_log_manager_thread_pool_size;
     int64_t remote_log_reader_threads;
     int64_t remote_log_manager_task_interval_ms;
@@ -62,6 +65,7 @@ typedef struct ts_settings {
     int64_t s3_multipart_part_bytes;
     int64_t s3_multipart_parallelism;
     const char *log_level;  /* one of the enum values */
+    const char *log_format; /* one of the enum values */
 } ts_settings;
 
 /* The typed settings of cfg: defaults for keys not set; cfg NULL = all
@@ -81,6 +85,21 @@ int ts_config_get_bool(const ts_config *cfg, const char *key);
 const char *ts_config_get_str(const ts_config *cfg, const char *key);
 /* Non-zero when the key was set explicitly (file or ts_config_set). */
 int ts_config_is_set(const ts_config *cfg, const char *key);
+
+/* One property of the table, for listings (DescribeConfigs through the
+ * plugin): strings are the table's (static). dynamic: may change while
+ * running (a topic override, or the engine's runtime alter). */
+typedef struct ts_config_key_info {
+    const char *name, *def, *doc, *type; /* type: "int", "bool", "string", "enum" */
+    int dynamic;
+} ts_config_key_info;
+/* The i-th property of the table: 1, or 0 when i is past its end. */
+int ts_config_key_at(size_t i, ts_config_key_info *out);
+/* The property named key: 1, or 0 when the table has none. */
+int ts_config_key_find(const char *key, ts_config_key_info *out);
+/* Stores key=value as given, without the table (a key outside it: topic
+ * configs the engine keeps for its host, such as min.insync.replicas). */
+ts_status ts_config_put_raw(ts_config *cfg, const char *key, const char *value);
 
 /* Writes "  key  (type, default X)  description" lines for --help. */
 size_t ts_config_describe_help(char *buf, size_t len);

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 static atomic_int g_level = -1;
@@ -34,25 +33,22 @@ ts_log_level ts_log_get_level(void)
 
 void ts_log_set_level(ts_log_level lvl) { atomic_store(&g_level, (int)lvl); }
 
+static atomic_int g_json = 0;
+
+void ts_log_set_format(int json) { atomic_store(&g_json, json ? 1 : 0); }
+
 void ts_log(ts_log_level lvl, const char *module, const char *fmt, ...)
 {
     static const char *names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
     if (lvl > ts_log_get_level()) return;
-    char line[2048];
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s [%s] ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000000, names[lvl], module);
+    char msg[1800], line[2048];
     va_list ap;
     va_start(ap, fmt);
-    if (n > 0 && (size_t)n < sizeof(line)) n += vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (n < 0) return;
-    if ((size_t)n >= sizeof(line) - 1) n = (int)sizeof(line) - 2;
-    line[n++] = '\n';
-    ssize_t w = write(STDERR_FILENO, line, (size_t)n);
+    size_t n = ts_logline_render(line, sizeof line,
+                                 atomic_load(&g_json) ? TS_LOGLINE_JSON : TS_LOGLINE_TEXT,
+                                 names[lvl], module, msg, 0);
+    ssize_t w = write(STDERR_FILENO, line, n);
     (void)w;
 }

@@ -1,6 +1,7 @@
 /*
  * log.h — leveled logging to stderr. The level comes from TS_LOG_LEVEL
- * (error, warn, info, debug; default info) and may be changed at run time.
+ * (error, warn, info, debug; default info) and may be changed at run time,
+ * as may the line format (text or JSON lines: logline.h, `log.format`).
  * Thread-safe: each line is written with one write(2).
  * Never log secrets: the S3 client logs access key ids, never secret keys.
  */
@@ -8,6 +9,7 @@
 #define TS_COMMON_LOG_H
 
 #include "err.h"
+#include "logline.h"
 
 typedef enum ts_log_level {
     TS_LOG_ERROR = 0,
@@ -17,6 +19,8 @@ typedef enum ts_log_level {
 } ts_log_level;
 
 void ts_log_set_level(ts_log_level lvl);
+/* Lines as JSON objects (1) or text (0, the default); see logline.h. */
+void ts_log_set_format(int json);
 ts_log_level ts_log_get_level(void);
 /* Parses "error|warn|info|debug"; returns -1 when unknown. */
 int ts_log_level_parse(const char *s);

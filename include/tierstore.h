@@ -201,6 +201,76 @@ ts_status ts_partition_offset_for_time(ts_partition *p, int64_t timestamp_ms, in
 ts_status ts_topic_set_config(ts_engine *eng, const char *topic, const char *const *keys,
                               const char *const *values, size_t n, char *errstr, size_t errlen);
 
+/* Encryption at rest: re-wraps the data key of every encrypted remote
+ * segment of p whose key-encryption key is not
+ * remote.storage.encryption.active.key under that key, as one new manifest
+ * version; no object is rewritten. Afterwards older keys the partition
+ * named may leave the key ring. A key the ring lacks is TS_E_CONFIG naming
+ * its id (nothing committed). *rewrapped: how many keys moved (0: nothing
+ * to do, no new version). `tierctl rekey TOPIC` runs it for a topic. */
+ts_status ts_partition_rekey(ts_partition *p, size_t *rewrapped, char *errstr, size_t errlen);
+
+/* Changes a topic's overrides: each key is set to its value, a NULL value
+ * deletes it (the engine setting applies again); with
+ * TS_TOPIC_CONFIG_REPLACE the keys given become the whole set (Kafka's
+ * AlterConfigs). Every Kafka 3.x topic config is accepted at its Kafka
+ * default: the ones the engine has no use for (min.insync.replicas,
+ * unclean.leader.election.enable, ...) are validated and kept verbatim for
+ * the host; values it cannot honour (cleanup.policy=compact) are
+ * TS_E_CONFIG with the reason. TS_TOPIC_CONFIG_VALIDATE_ONLY checks and
+ * changes nothing. Persisted as ts_topic_set_config (which is this without
+ * flags: the keys given merge into the set). */
+#define TS_TOPIC_CONFIG_REPLACE 0x1u
+#define TS_TOPIC_CONFIG_VALIDATE_ONLY 0x2u
+ts_status ts_topic_alter_config(ts_engine *eng, const char *topic, const char *const *keys,
+                                const char *const *values, size_t n, unsigned flags,
+                                char *errstr, size_t errlen);
+
+/* One configuration entry (ts_config_list), topic-level or engine-wide. */
+#define TS_CONFIG_TOPIC_SET 0x1u   /* topic rows: the topic overrides it */
+#define TS_CONFIG_SET 0x2u         /* the engine setting (topic rows: its synonym) was set at open */
+#define TS_CONFIG_ALTERED 0x4u     /* ...or changed since by ts_engine_alter_config */
+#define TS_CONFIG_DYNAMIC 0x8u     /* ts_engine_alter_config may change it */
+#define TS_CONFIG_SENSITIVE 0x10u  /* a credential: value withheld ("") */
+#define TS_CONFIG_STORED 0x20u     /* topic rows: kept for the host, the engine does not apply it */
+typedef struct ts_config_row {
+    char name[128];
+    char synonym[128];        /* topic rows: the engine setting used when not overridden */
+    char value[1024];         /* in effect (truncated beyond) */
+    char default_value[256];
+    char doc[1024];
+    int32_t type;             /* Kafka's ConfigType: 1 BOOLEAN, 2 STRING, 3 INT, 5 LONG, 6 DOUBLE,
+                                 7 LIST, 9 PASSWORD */
+    uint32_t flags;           /* TS_CONFIG_* */
+} ts_config_row;
+
+/* Every Kafka topic config of a topic with its value in effect (topic not
+ * NULL), or every engine setting (topic NULL). *rows malloc'd. */
+ts_status ts_config_list(ts_engine *eng, const char *topic, ts_config_row **rows, size_t *nrows,
+                         char *errstr, size_t errlen);
+
+/* Changes engine settings while running (Kafka's dynamic broker configs):
+ * only settings marked dynamic (the ones a topic may override: segment,
+ * flush and retention settings, message.max.bytes); a NULL value goes back
+ * to the value the engine was opened with. Applies to every open partition
+ * not overriding it, at once. Not persisted: the host stores them and
+ * applies them again after ts_engine_open. Others: TS_E_CONFIG naming the
+ * key. TS_TOPIC_CONFIG_VALIDATE_ONLY checks and changes nothing. */
+ts_status ts_engine_alter_config(ts_engine *eng, const char *const *keys,
+                                 const char *const *values, size_t n, unsigned flags,
+                                 char *errstr, size_t errlen);
+
+/* Kafka's DeleteRecords: moves the log start offset up to `offset` (-1: the
+ * log end). Manifest entries wholly below it leave the manifest (durable
+ * locally and in the bucket first) and their objects are deleted; local
+ * segments wholly below it go; reads below it answer
+ * TS_E_OFFSET_OUT_OF_RANGE. The new start survives a restart and a
+ * recovery from the bucket. An offset below the log start changes nothing;
+ * past the log end: TS_E_OFFSET_OUT_OF_RANGE. *low_watermark = the log
+ * start after the call. */
+ts_status ts_partition_delete_records(ts_partition *p, int64_t offset, int64_t *low_watermark,
+                                      char *errstr, size_t errlen);
+
 /* Deletes a partition everywhere: local segments, its remote objects and
  * manifests. The handle (if open) becomes invalid. */
 ts_status ts_partition_delete(ts_engine *eng, const char *topic, int32_t partition,

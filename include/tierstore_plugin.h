@@ -77,7 +77,7 @@ extern "C" {
 #endif
 
 #define TSP_ABI_MAJOR 1
-#define TSP_ABI_MINOR 2
+#define TSP_ABI_MINOR 3
 #define TSP_ENTRY_SYMBOL "tierstore_plugin_entry"
 
 /* Status codes: literal here so the ABI stays frozen, numerically equal to
@@ -219,7 +219,39 @@ typedef struct tsp_partition_stats {
     uint64_t remote_segments;
     uint64_t local_log_bytes;      /* raw bytes of segments on local disk */
     uint64_t local_segments;
+    /* --- appended in minor 2 (an older plugin leaves these as the caller set
+     * them: a host presets -1 / 0 and reads -1 as "not reported") --------- */
+    int64_t log_start_offset;      /* as tsp_offsets, taken with the placement above */
+    int64_t local_start_offset;
+    int64_t log_end_offset;
+    int64_t last_tiered_offset;    /* last offset of the newest remote segment; -1 when
+                                      nothing is remote (Kafka ListOffsets -5, KIP-1005) */
+    uint64_t remote_raw_bytes;     /* raw (uncompressed segment) bytes of remote segments */
 } tsp_partition_stats;
+
+/* (minor 3) One configuration entry (config_list): a topic-level config
+ * under Kafka's topic name, or an engine setting. */
+#define TSP_CONFIG_TOPIC_SET 0x1u  /* topic rows: the topic overrides it */
+#define TSP_CONFIG_SET 0x2u        /* the engine setting (topic rows: the synonym) was set at open */
+#define TSP_CONFIG_ALTERED 0x4u    /* ...or changed since by engine_alter_config */
+#define TSP_CONFIG_DYNAMIC 0x8u    /* engine rows: engine_alter_config may change it */
+#define TSP_CONFIG_SENSITIVE 0x10u /* a credential: value withheld ("") */
+#define TSP_CONFIG_STORED 0x20u    /* topic rows: kept for the host, not applied by the engine
+                                      (min.insync.replicas, unclean.leader.election.enable) */
+typedef struct tsp_config_info {
+    char name[128];
+    char synonym[128];          /* topic rows: the engine setting used when not overridden */
+    char value[1024];           /* in effect */
+    char default_value[256];
+    char doc[1024];
+    int32_t type;               /* Kafka's ConfigType: 1 BOOLEAN, 2 STRING, 3 INT, 5 LONG,
+                                   6 DOUBLE, 7 LIST, 9 PASSWORD */
+    uint32_t flags;             /* TSP_CONFIG_* */
+} tsp_config_info;
+
+/* topic_alter_config / engine_alter_config flags (minor 3) */
+#define TSP_ALTER_REPLACE 0x1u       /* the keys given become the whole override set */
+#define TSP_ALTER_VALIDATE_ONLY 0x2u /* check, change nothing */
 
 /* The function table, ABI major 1. Never reorder; append at the end. */
 typedef struct tsp_plugin {
@@ -392,6 +424,43 @@ typedef struct tsp_plugin {
      * changed); the epoch cache is rebuilt from the manifest's entries.
      * Reads below `offset` are served from the bucket. */
     tsp_status (*reset_local)(tsp_partition *p, int64_t offset, char *errstr, size_t errlen);
+
+    /* --- minor 3: configs and records, Kafka's admin APIs ---------------- */
+
+    /* Every Kafka topic config of `topic` with its value in effect (the
+     * topic's override, else its engine setting, else Kafka's default), or
+     * with topic NULL every engine setting. *rows freed with buffer_free;
+     * rows are *row_size bytes apart. */
+    tsp_status (*config_list)(tsp_engine *eng, const char *topic, tsp_config_info **rows,
+                              size_t *nrows, size_t *row_size, char *errstr, size_t errlen);
+
+    /* Changes a topic's overrides (Kafka's topic config names): each prop
+     * sets its key, a NULL value deletes it (the engine setting applies
+     * again); TSP_ALTER_REPLACE makes the props the whole set. Every Kafka
+     * 3.x topic config is accepted at its Kafka default; values the engine
+     * cannot honour, unknown keys and bad values: TSP_E_CONFIG naming them,
+     * nothing changed. Persisted and applied as topic_set_config. */
+    tsp_status (*topic_alter_config)(tsp_engine *eng, const char *topic,
+                                     const tsp_property *props, size_t nprops, uint32_t flags,
+                                     char *errstr, size_t errlen);
+
+    /* Changes engine settings while running (Kafka's dynamic broker
+     * configs): only rows flagged TSP_CONFIG_DYNAMIC; a NULL value goes
+     * back to the value of engine_open. Applies to open partitions at once.
+     * Not persisted: the host keeps them and applies them again after
+     * engine_open. Others: TSP_E_CONFIG naming the key. */
+    tsp_status (*engine_alter_config)(tsp_engine *eng, const tsp_property *props, size_t nprops,
+                                      uint32_t flags, char *errstr, size_t errlen);
+
+    /* Kafka's DeleteRecords: moves the log start offset to `offset` (-1:
+     * the log end), remote data included: manifest entries wholly below it
+     * leave the manifest (durable first) and their objects are deleted,
+     * local segments wholly below it go; reads below it answer
+     * TSP_E_OFFSET_OUT_OF_RANGE. Survives restarts and recovery from the
+     * bucket. Below the log start: no change; past the log end:
+     * TSP_E_OFFSET_OUT_OF_RANGE. *low_watermark = the log start after. */
+    tsp_status (*delete_records)(tsp_partition *p, int64_t offset, int64_t *low_watermark,
+                                 char *errstr, size_t errlen);
 } tsp_plugin;
 
 /* Whether the table holds `member` (for entries added after minor 0). */

@@ -17,7 +17,8 @@
  *   0  u32 0x184D2A5B (zstd skippable magic, 0x184D2A5? family)
  *   4  u32 frame size = 40 + 40 n (bytes after this field)
  *   8  "TSCT"   12 u32 1 (table version)   16 u32 n   20 u32 segment CRC-32C
- *   24 i64 base offset   32 i64 first timestamp   40 u32 0 (reserved)
+ *   24 i64 base offset   32 i64 first timestamp   40 u32 flags: 1 = chunks sealed
+ *      (encrypted, common/crypt.h), else 0; must agree with the manifest entry
  *   44 n x { i64 first_offset, i64 max_timestamp, u64 stored_pos,
  *            u32 stored_len, u32 raw_len, u32 stored_crc32c, u32 raw_crc32c }
  *   44+40n u32 CRC-32C of bytes [8, 44 + 40 n)
@@ -69,7 +70,7 @@ void ts_chunk_table_encode(const ts_segment_meta *seg, uint8_t *out)
     wr32(out + 20, seg->segment_crc32c);
     wr64(out + 24, (uint64_t)seg->base_offset);
     wr64(out + 32, (uint64_t)seg->first_timestamp);
-    wr32(out + 40, 0);
+    wr32(out + 40, seg->sealed ? 1u : 0u);
     uint8_t *p = out + 44;
     for (uint32_t i = 0; i < n; i++, p += 40) {
         const ts_chunk_meta *c = &seg->chunks[i];
@@ -107,6 +108,12 @@ ts_status ts_chunk_table_decode(const uint8_t *f, size_t len, ts_segment_meta *s
     if (rd32(f + 12) != 1) {
         st = TS_E_UNSUPPORTED;
         why = "has an unknown table version";
+        goto fail;
+    }
+    if (rd32(f + 40) != (seg->sealed ? 1u : 0u)) {
+        why = seg->sealed ? "says its chunks are plain but the manifest says they are sealed"
+                          : "says its chunks are sealed (encrypted) but the manifest has no "
+                            "encryption envelope for it";
         goto fail;
     }
     if (rd32(f + 16) != n || (int64_t)rd64(f + 24) != seg->base_offset) {
@@ -168,6 +175,8 @@ typedef struct ct_ent {
     uint32_t seg_crc;
     int64_t first_ts;
     uint64_t bytes;
+    char key_id[TS_CRYPT_KEY_ID_MAX + 1]; /* envelope of a sealed entry ("" none) */
+    uint8_t wrapped_key[TS_CRYPT_WRAPPED_LEN];
 } ct_ent;
 
 struct ts_chunk_table_cache {
@@ -259,6 +268,10 @@ int ts_chunk_table_cache_lookup(ts_chunk_table_cache *c, ts_segment_meta *seg)
             seg->chunks = copy;
             seg->segment_crc32c = e->seg_crc;
             seg->first_timestamp = e->first_ts;
+            if (seg->sealed && !seg->key_id[0] && e->key_id[0]) { /* a piece entry's envelope */
+                memcpy(seg->key_id, e->key_id, sizeof(seg->key_id));
+                memcpy(seg->wrapped_key, e->wrapped_key, sizeof(seg->wrapped_key));
+            }
             lru_unlink(c, e);
             lru_front(c, e);
             hit = 1;
@@ -292,6 +305,10 @@ void ts_chunk_table_cache_insert(ts_chunk_table_cache *c, const ts_segment_meta 
     e->n = seg->chunk_count;
     e->seg_crc = seg->segment_crc32c;
     e->first_ts = seg->first_timestamp;
+    if (seg->sealed) {
+        memcpy(e->key_id, seg->key_id, sizeof(e->key_id));
+        memcpy(e->wrapped_key, seg->wrapped_key, sizeof(e->wrapped_key));
+    }
     e->bytes = bytes;
     e->hash = hash_key(e->key);
     pthread_mutex_lock(&c->mu);
@@ -309,6 +326,21 @@ void ts_chunk_table_cache_insert(ts_chunk_table_cache *c, const ts_segment_meta 
     lru_front(c, e);
     c->stats.bytes += bytes;
     c->stats.entries++;
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* Drops the cached table of key, if any (a rekey changed its envelope). */
+void ts_chunk_table_cache_forget(ts_chunk_table_cache *c, const char *key);
+void ts_chunk_table_cache_forget(ts_chunk_table_cache *c, const char *key)
+{
+    if (!c) return;
+    uint64_t h = hash_key(key);
+    pthread_mutex_lock(&c->mu);
+    for (ct_ent *e = c->buckets[h % NBUCKETS]; e; e = e->hnext)
+        if (e->hash == h && !strcmp(e->key, key)) {
+            evict(c, e);
+            break;
+        }
     pthread_mutex_unlock(&c->mu);
 }
 

@@ -76,6 +76,7 @@
 /* chunk_table.c */
 int ts_chunk_table_cache_lookup(ts_chunk_table_cache *c, ts_segment_meta *seg);
 void ts_chunk_table_cache_insert(ts_chunk_table_cache *c, const ts_segment_meta *seg);
+void ts_chunk_table_cache_forget(ts_chunk_table_cache *c, const char *key);
 
 /* What the tail keeps beyond the resident entry (see the file comment). */
 typedef struct tail_detail {
@@ -84,7 +85,26 @@ typedef struct tail_detail {
     uint64_t added;
     uint32_t seg_crc;
     uint32_t pad;
+    /* Sealed entries only: the envelope (the head re-renders the tail on
+     * every commit; pieces keep theirs, read on demand: envelope_from_piece).
+     * A pointer, so partitions without encryption pay 8 bytes per tail
+     * entry, not the envelope's 93. Owned; freed when the entry leaves the
+     * tail (td_free_envs). */
+    struct tail_env *env;
 } tail_detail;
+
+typedef struct tail_env {
+    char key_id[TS_CRYPT_KEY_ID_MAX + 1];
+    uint8_t wrapped_key[TS_CRYPT_WRAPPED_LEN];
+} tail_env;
+
+static void td_free_envs(tail_detail *td, size_t n)
+{
+    for (size_t i = 0; td && i < n; i++) {
+        free(td[i].env);
+        td[i].env = NULL;
+    }
+}
 
 /* Legacy chunk tables and odd keys, by base offset (few). */
 typedef struct side_ent {
@@ -233,6 +253,7 @@ void ts_index_destroy(ts_index *idx)
 {
     if (!idx) return;
     free(idx->e);
+    td_free_envs(idx->td, idx->n - idx->tail_start);
     free(idx->td);
     free(idx->pieces);
     side_free_all(idx->side, idx->nside);
@@ -363,6 +384,28 @@ void ts_index_entry_key(ts_index *idx, const ts_index_entry *e, char *out, size_
     pthread_mutex_unlock(&idx->mu);
 }
 
+static void td_envelope_get(const tail_detail *t, ts_segment_meta *m)
+{
+    if (!t->env) return;
+    memcpy(m->key_id, t->env->key_id, sizeof(m->key_id));
+    memcpy(m->wrapped_key, t->env->wrapped_key, sizeof(m->wrapped_key));
+}
+
+/* Gives t m's envelope (allocating it: TS_E_NOMEM), or none when m is not
+ * sealed. */
+static ts_status td_envelope_set(tail_detail *t, const ts_segment_meta *m)
+{
+    if (!m->sealed) {
+        free(t->env);
+        t->env = NULL;
+        return TS_OK;
+    }
+    if (!t->env && !(t->env = malloc(sizeof(*t->env)))) return TS_E_NOMEM;
+    memcpy(t->env->key_id, m->key_id, sizeof(t->env->key_id));
+    memcpy(t->env->wrapped_key, m->wrapped_key, sizeof(t->env->wrapped_key));
+    return TS_OK;
+}
+
 /* The entry as a ts_segment_meta, without chunks (no allocation). For a
  * tail entry the details it keeps are filled in. Caller holds mu or wmu. */
 static void entry_meta(const ts_index *idx, size_t i, ts_segment_meta *m)
@@ -378,6 +421,8 @@ static void entry_meta(const ts_index *idx, size_t i, ts_segment_meta *m)
     entry_key(idx, e, m->object_key, sizeof(m->object_key));
     m->chunk_count = e->chunk_count;
     m->chunks = NULL;
+    m->sealed = (e->flags & TS_INDEX_ENTRY_SEALED) != 0;
+    m->key_id[0] = '\0';
     if (e->flags & TS_INDEX_ENTRY_LEGACY) {
         m->chunk_table_pos = 0;
         m->chunk_table_len = 0;
@@ -392,6 +437,7 @@ static void entry_meta(const ts_index *idx, size_t i, ts_segment_meta *m)
         const tail_detail *t = &idx->td[i - idx->tail_start];
         m->upload_time_ms = t->upload_time_ms;
         m->segment_crc32c = t->seg_crc;
+        if (m->sealed) td_envelope_get(t, m);
     }
 }
 
@@ -422,6 +468,7 @@ static ts_status make_entry(const ts_index *idx, const ts_segment_meta *seg, int
     e->size_bytes = seg->size_bytes;
     e->stored_bytes = seg->stored_bytes;
     e->chunk_count = seg->chunk_count;
+    if (seg->sealed) e->flags |= TS_INDEX_ENTRY_SEALED;
     side->base = seg->base_offset;
     side->seg_crc = seg->segment_crc32c;
     if (standard_attempt(idx, seg->object_key, seg->base_offset, &e->attempt)) {
@@ -1174,6 +1221,7 @@ typedef struct built {
     size_t n, cap;
     size_t tail_start;
     tail_detail *td;
+    size_t ntd; /* entries of td (their envelopes are owned) */
     side_ent *side;
     size_t nside, side_cap;
     int64_t pmax;
@@ -1182,6 +1230,7 @@ typedef struct built {
 static void built_free(built *b)
 {
     free(b->e);
+    td_free_envs(b->td, b->ntd);
     free(b->td);
     side_free_all(b->side, b->nside);
     memset(b, 0, sizeof(*b));
@@ -1239,12 +1288,14 @@ static ts_status build_tail(const ts_index *idx, const ts_manifest_doc *head, in
     ts_status st = TS_OK;
     b->tail_start = b->n;
     if (head->n && !(b->td = calloc(head->n, sizeof(*b->td)))) st = TS_E_NOMEM;
+    if (!st) b->ntd = head->n;
     for (size_t i = 0; !st && i < head->n; i++) {
         const ts_segment_meta *s = &head->segs[i];
         st = built_add(idx, b, s);
         b->td[i].max_ts = s->max_timestamp;
         b->td[i].upload_time_ms = s->upload_time_ms;
         b->td[i].seg_crc = s->segment_crc32c;
+        if (!st) st = td_envelope_set(&b->td[i], s);
         b->td[i].added = all_durable || !head->added_versions ? head->version
                                                               : head->added_versions[i];
     }
@@ -1294,6 +1345,7 @@ static void install(ts_index *idx, built *b, ts_manifest_doc *d, int all_durable
 {
     pthread_mutex_lock(&idx->mu);
     free(idx->e);
+    td_free_envs(idx->td, idx->n - idx->tail_start);
     free(idx->td);
     side_free_all(idx->side, idx->nside);
     free(idx->pieces);
@@ -1760,6 +1812,8 @@ ts_status ts_index_add_epochs(ts_index *idx, const ts_segment_meta *seg,
     if (ts_manifest_check_segment(seg, what, errstr, errlen)) return TS_E_INVAL;
     if (!seg->chunk_table_len && !seg->chunks)
         return ts_err_set(errstr, errlen, TS_E_INVAL, "%s: no chunk table", what);
+    if (seg->sealed && !seg->key_id[0])
+        return ts_err_set(errstr, errlen, TS_E_INVAL, "%s: sealed without a key id", what);
 
     pthread_mutex_lock(&idx->wmu);
     ts_status st = TS_OK;
@@ -1771,6 +1825,7 @@ ts_status ts_index_add_epochs(ts_index *idx, const ts_segment_meta *seg,
     size_t nneps = 0;
     side_ent side;
     int has_side = 0;
+    tail_env *env = NULL; /* the new tail entry's envelope (sealed) */
     memset(&side, 0, sizeof(side));
     size_t pos = lower_bound_base(idx, seg->base_offset);
     if (pos < idx->n && idx->e[pos].base_offset == seg->base_offset) {
@@ -1825,6 +1880,11 @@ ts_status ts_index_add_epochs(ts_index *idx, const ts_segment_meta *seg,
                              &has_side);
     if (!st) st = current_tail(idx, &tail, &added, 1);
     if (!st) st = merge_epochs(idx, seg, epochs, nepochs, &neps, &nneps);
+    if (!st && seg->sealed) {
+        tail_detail t = {0};
+        st = td_envelope_set(&t, seg);
+        env = t.env;
+    }
     size_t H = idx->head_segments;
     if (!st && !(newp = malloc((idx->np + (ntail + 1) / H + 1) * sizeof(*newp)))) st = TS_E_NOMEM;
     if (st) {
@@ -1873,11 +1933,14 @@ ts_status ts_index_add_epochs(ts_index *idx, const ts_segment_meta *seg,
     td[tp].added = idx->version + 1;
     td[tp].seg_crc = seg->segment_crc32c;
     td[tp].pad = 0;
+    td[tp].env = env; /* allocated while preparing */
+    env = NULL;
     for (size_t i = pos + 1; i < idx->n; i++) { /* running maxima after the new entry */
         int64_t m = td[i - idx->tail_start].max_ts;
         idx->e[i].max_timestamp = m > idx->e[i - 1].max_timestamp ? m : idx->e[i - 1].max_timestamp;
     }
     if (off) {
+        td_free_envs(td, off); /* these entries now live in pieces */
         memmove(td, td + off, (ntail - off) * sizeof(*td));
         idx->tail_start += off;
     }
@@ -1909,6 +1972,7 @@ out:
         free(side.key);
         free(side.chunks);
     }
+    free(env);
     pthread_mutex_unlock(&idx->wmu);
     return st;
 }
@@ -2004,8 +2068,10 @@ ts_status ts_index_truncate_before(ts_index *idx, int64_t new_start_offset, char
         }
         if (k) memmove(idx->e, idx->e + k, (idx->n - k) * sizeof(*idx->e));
         size_t toff = k > idx->tail_start ? k - idx->tail_start : 0;
-        if (toff)
+        if (toff) {
+            td_free_envs(idx->td, toff);
             memmove(idx->td, idx->td + toff, (idx->n - idx->tail_start - toff) * sizeof(*idx->td));
+        }
         idx->tail_start = k > idx->tail_start ? 0 : idx->tail_start - k;
         idx->n -= k;
         for (size_t i = 0; i < kp; i++) remove_local_piece(idx, idx->pieces[i].key);
@@ -2145,6 +2211,9 @@ ts_status ts_index_lookup_time(ts_index *idx, int64_t ts, ts_segment_meta *out)
     return copy_out(idx, lo, out);
 }
 
+static ts_status envelope_from_piece(ts_index *idx, ts_segment_meta *seg, char *errstr,
+                                     size_t errlen);
+
 ts_status ts_index_load_chunks(ts_index *idx, ts_segment_meta *seg, char *errstr, size_t errlen)
 {
     if (seg->chunks) return TS_OK;
@@ -2167,7 +2236,9 @@ ts_status ts_index_load_chunks(ts_index *idx, ts_segment_meta *seg, char *errstr
                               idx->topic, idx->partition, seg->object_key);
         return TS_OK;
     }
-    if (ts_chunk_table_cache_lookup(idx->ctc, seg)) return TS_OK;
+    if (ts_chunk_table_cache_lookup(idx->ctc, seg))
+        return seg->sealed && !seg->key_id[0] ? envelope_from_piece(idx, seg, errstr, errlen)
+                                              : TS_OK;
     if (!idx->os)
         return ts_err_set(errstr, errlen, TS_E_INVAL,
                           "index %s/%" PRId32 ": %s keeps its chunk table in the object and no "
@@ -2184,6 +2255,7 @@ ts_status ts_index_load_chunks(ts_index *idx, ts_segment_meta *seg, char *errstr
     if (st) return ts_err_prefix(errstr, errlen, st, "chunk table of %s", seg->object_key);
     st = ts_chunk_table_decode(frame, flen, seg, errstr, errlen);
     free(frame);
+    if (!st && seg->sealed && !seg->key_id[0]) st = envelope_from_piece(idx, seg, errstr, errlen);
     if (!st) ts_chunk_table_cache_insert(idx->ctc, seg);
     return st;
 }
@@ -2494,4 +2566,226 @@ ts_status ts_index_write_json(ts_index *idx, int (*write)(const void *data, size
     if (!st && !stop) write("]}\n", 3, opaque);
     pthread_mutex_unlock(&idx->wmu);
     return st;
+}
+
+/* ------------------------------------------------------------------------
+ * Envelopes of sealed entries (encryption at rest, common/crypt.h)
+ *
+ * The index keeps them opaque: a key id and a wrapped data key per sealed
+ * entry, in the JSON of the tail and the pieces. Resident are only the
+ * tail's (tail_detail, bounded by the head); an entry in a piece gets its
+ * envelope from the piece on first use, and the chunk-table cache keeps
+ * it with the table, so the 64-byte resident entries do not grow.
+ * ------------------------------------------------------------------------ */
+
+/* Reads and checks piece pc: the local file, else the bucket. No index
+ * lock needed (pieces are immutable). */
+static ts_status read_piece(ts_index *idx, const ts_manifest_piece *pc, ts_manifest_doc *pd,
+                            char *errstr, size_t errlen)
+{
+    uint8_t *data = NULL;
+    size_t len = 0;
+    char path[sizeof(idx->pieces_dir) + TS_INDEX_KEY_MAX];
+    piece_path(idx, pc->key, path, sizeof(path));
+    ts_status st = ts_fs_read_all(path, TS_MANIFEST_MAX_BYTES, &data, &len, errstr, errlen);
+    if (st && idx->os) st = get_retry(idx, pc->key, &data, &len, errstr, errlen);
+    if (!st) st = parse_piece_bytes(idx, pc, data, len, pd, errstr, errlen);
+    free(data);
+    return st;
+}
+
+static ts_status envelope_from_piece(ts_index *idx, ts_segment_meta *seg, char *errstr,
+                                     size_t errlen)
+{
+    ts_manifest_piece pc;
+    pthread_mutex_lock(&idx->mu);
+    const ts_manifest_piece *p = piece_of(idx, seg->base_offset);
+    if (p) pc = *p;
+    pthread_mutex_unlock(&idx->mu);
+    ts_status st = TS_E_NOT_FOUND;
+    ts_manifest_doc pd;
+    memset(&pd, 0, sizeof(pd));
+    if (p) st = read_piece(idx, &pc, &pd, errstr, errlen);
+    for (size_t i = 0; st == TS_OK && i < pd.n; i++) {
+        const ts_segment_meta *s = &pd.segs[i];
+        if (s->base_offset != seg->base_offset) continue;
+        if (!s->sealed || strcmp(s->object_key, seg->object_key)) break;
+        memcpy(seg->key_id, s->key_id, sizeof(seg->key_id));
+        memcpy(seg->wrapped_key, s->wrapped_key, sizeof(seg->wrapped_key));
+        ts_manifest_doc_free(&pd);
+        return TS_OK;
+    }
+    ts_manifest_doc_free(&pd);
+    if (st == TS_OK || st == TS_E_NOT_FOUND)
+        return ts_err_set(errstr, errlen, TS_E_CORRUPT,
+                          "index %s/%" PRId32 ": no encryption envelope for sealed object %s "
+                          "(its piece does not list it as sealed)",
+                          idx->topic, idx->partition, seg->object_key);
+    return ts_err_prefix(errstr, errlen, st, "envelope of %s", seg->object_key);
+}
+
+static int needs_rewrap(const ts_segment_meta *s, const char *want)
+{
+    return s->sealed && strcmp(s->key_id, want) != 0;
+}
+
+/* The rekey of a run of entries; counts what it re-wrapped. */
+static ts_status rewrap_run(ts_index *idx, ts_segment_meta *segs, size_t n, const char *want,
+                            ts_index_rewrap_fn fn, void *opaque, size_t *count, char *errstr,
+                            size_t errlen)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!needs_rewrap(&segs[i], want)) continue;
+        ts_status st = fn(&segs[i], opaque, errstr, errlen);
+        if (st) return st;
+        (*count)++;
+    }
+    return TS_OK;
+}
+
+/* What a rekey proposes: new piece descriptors (the changed ones written
+ * anew) and the replaced pieces, dropped at the new version. */
+typedef struct rekey_plan {
+    ts_manifest_piece *pieces;
+    char **dropped;
+    uint64_t *dropped_v;
+    size_t *at;  /* which pieces[] were written anew */
+    size_t nnew; /* how many (and dropped entries added) */
+} rekey_plan;
+
+static void plan_free(ts_index *idx, rekey_plan *pl, int remove_new)
+{
+    for (size_t i = 0; i < pl->nnew; i++) {
+        if (remove_new) remove_local_piece(idx, pl->pieces[pl->at[i]].key);
+        if (pl->dropped) free(pl->dropped[idx->ndropped + i]);
+    }
+    free(pl->at);
+    free(pl->pieces);
+    free(pl->dropped);
+    free(pl->dropped_v);
+    memset(pl, 0, sizeof(*pl));
+}
+
+/* Re-wraps the entries of every piece, writing a new piece for each one
+ * that changed. Caller holds wmu. */
+static ts_status plan_pieces(ts_index *idx, const char *want, ts_index_rewrap_fn fn,
+                             void *opaque, rekey_plan *pl, size_t *count, char *errstr,
+                             size_t errlen)
+{
+    size_t nd = idx->ndropped + idx->np;
+    pl->pieces = malloc((idx->np ? idx->np : 1) * sizeof(*pl->pieces));
+    pl->dropped = malloc((nd ? nd : 1) * sizeof(char *));
+    pl->dropped_v = malloc((nd ? nd : 1) * sizeof(uint64_t));
+    pl->at = malloc((idx->np ? idx->np : 1) * sizeof(size_t));
+    if (!pl->pieces || !pl->dropped || !pl->dropped_v || !pl->at)
+        return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
+    if (idx->np) memcpy(pl->pieces, idx->pieces, idx->np * sizeof(*pl->pieces));
+    ts_status st = TS_OK;
+    for (size_t i = 0; !st && i < idx->np; i++) {
+        ts_manifest_doc pd;
+        memset(&pd, 0, sizeof(pd));
+        size_t before = *count;
+        st = read_piece(idx, &idx->pieces[i], &pd, errstr, errlen);
+        if (!st) st = rewrap_run(idx, pd.segs, pd.n, want, fn, opaque, count, errstr, errlen);
+        if (!st && *count > before) {
+            /* pl->pieces[i] is replaced; the old key is dropped (deleted once
+             * no kept head names it). nnew counts both, in step. */
+            char *old = strdup(idx->pieces[i].key);
+            st = old ? make_piece(idx, pd.segs, pd.n, idx->epochs, idx->nepochs, idx->version + 1,
+                                  &pl->pieces[i], errstr, errlen)
+                     : TS_E_NOMEM;
+            if (st) free(old);
+            else {
+                pl->dropped[idx->ndropped + pl->nnew] = old;
+                pl->dropped_v[idx->ndropped + pl->nnew] = idx->version + 1;
+                pl->at[pl->nnew++] = i;
+            }
+        }
+        ts_manifest_doc_free(&pd);
+    }
+    return st;
+}
+
+/* Installs a committed rekey in memory. Caller holds wmu. */
+static void rekey_install(ts_index *idx, rekey_plan *pl, const ts_segment_meta *tail)
+{
+    pthread_mutex_lock(&idx->mu);
+    /* Only sealed entries changed, and they have their envelope already:
+     * td_envelope_set allocates nothing here. */
+    for (size_t i = 0; i < idx->n - idx->tail_start; i++) td_envelope_set(&idx->td[i], &tail[i]);
+    for (size_t i = 0; i < pl->nnew; i++) remove_local_piece(idx, idx->pieces[pl->at[i]].key);
+    free(idx->pieces);
+    idx->pieces = pl->pieces;
+    if (idx->os) { /* pl->dropped already starts with idx->dropped (ts_index_rewrap) */
+        free(idx->dropped);
+        free(idx->dropped_v);
+        idx->dropped = pl->dropped;
+        idx->dropped_v = pl->dropped_v;
+        idx->ndropped += pl->nnew;
+    } else {
+        for (size_t i = 0; i < pl->nnew; i++) free(pl->dropped[idx->ndropped + i]);
+        free(pl->dropped);
+        free(pl->dropped_v);
+    }
+    idx->version++;
+    /* Cached tables carry the envelopes of piece entries: drop those of
+     * sealed entries so the next load reads the new ones. */
+    for (size_t i = 0; i < idx->n; i++) {
+        if (!(idx->e[i].flags & TS_INDEX_ENTRY_SEALED)) continue;
+        char key[TS_INDEX_KEY_MAX];
+        entry_key(idx, &idx->e[i], key, sizeof(key));
+        ts_chunk_table_cache_forget(idx->ctc, key);
+    }
+    pthread_mutex_unlock(&idx->mu);
+    free(pl->at);
+    memset(pl, 0, sizeof(*pl));
+}
+
+ts_status ts_index_rewrap(ts_index *idx, const char *want_key_id, ts_index_rewrap_fn rewrap,
+                          void *opaque, size_t *count, char *errstr, size_t errlen)
+{
+    *count = 0;
+    pthread_mutex_lock(&idx->wmu);
+    ts_segment_meta *tail = NULL;
+    uint64_t *added = NULL;
+    rekey_plan pl;
+    memset(&pl, 0, sizeof(pl));
+    ts_status st = current_tail(idx, &tail, &added, 0)
+                       ? ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory")
+                       : TS_OK;
+    size_t ntail = idx->n - idx->tail_start;
+    if (!st) st = rewrap_run(idx, tail, ntail, want_key_id, rewrap, opaque, count, errstr, errlen);
+    if (!st) st = plan_pieces(idx, want_key_id, rewrap, opaque, &pl, count, errstr, errlen);
+    if (!st && *count) {
+        proposal p;
+        current_proposal(idx, tail, added, &p);
+        p.pieces = pl.pieces;
+        p.version = idx->version + 1;
+        if (idx->os) { /* the replaced pieces join the dropped list, as retention's do */
+            if (idx->ndropped) {
+                memcpy(pl.dropped, idx->dropped, idx->ndropped * sizeof(char *));
+                memcpy(pl.dropped_v, idx->dropped_v, idx->ndropped * sizeof(uint64_t));
+            }
+            p.dropped = pl.dropped;
+            p.dropped_v = pl.dropped_v;
+            p.ndropped = idx->ndropped + pl.nnew;
+        }
+        st = write_local_prop(idx, &p, errstr, errlen);
+        if (!st) rekey_install(idx, &pl, tail);
+        else *count = 0; /* nothing committed */
+    } else if (st) {
+        *count = 0;
+    }
+    plan_free(idx, &pl, 1);
+    free(tail);
+    free(added);
+    if (!st && *count && idx->os && (st = push_remote(idx, NULL, NULL, errstr, errlen)))
+        ts_err_prefix(errstr, errlen, st,
+                      "index %s/%" PRId32 ": re-wrapped keys are committed locally (v%" PRIu64
+                      ") but not yet durable remotely",
+                      idx->topic, idx->partition, idx->version);
+    pthread_mutex_unlock(&idx->wmu);
+    return st ? ts_err_prefix(errstr, errlen, st, "rekey of %s/%" PRId32, idx->topic,
+                              idx->partition)
+              : TS_OK;
 }

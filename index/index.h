@@ -33,6 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "tierstore.h"
+#include "common/crypt.h"
 #include "objstore/objstore.h"
 
 #define TS_INDEX_KEY_MAX 512
@@ -71,6 +72,14 @@ typedef struct ts_segment_meta {
      * object has none (format-1 uploads) and the chunks live in the manifest. */
     uint64_t chunk_table_pos;
     uint32_t chunk_table_len;
+    /* Encryption at rest (common/crypt.h), opaque to the index: sealed != 0
+     * when every chunk is sealed with the object's own data key, which the
+     * manifest keeps wrapped under the key-encryption key key_id. Lookups
+     * of entries in pieces leave key_id empty ("" = not loaded) until
+     * ts_index_load_chunks fetches the envelope with the chunk table. */
+    int sealed;
+    char key_id[TS_CRYPT_KEY_ID_MAX + 1];
+    uint8_t wrapped_key[TS_CRYPT_WRAPPED_LEN];
 } ts_segment_meta;
 
 /* One remote segment as the index keeps it resident: 64 bytes, sorted by
@@ -91,6 +100,7 @@ typedef struct ts_index_entry {
 } ts_index_entry;
 #define TS_INDEX_ENTRY_LEGACY 1u  /* no chunk table frame: chunks inline, kept resident */
 #define TS_INDEX_ENTRY_ODD_KEY 2u /* key not in the standard form: kept in a side table */
+#define TS_INDEX_ENTRY_SEALED 4u  /* chunks encrypted; envelope in the tail or the piece */
 
 /* Chunk table frame: a zstd skippable frame, little-endian, placed just
  * before the seek table (layout in chunk_table.c and index/README.md). */
@@ -263,6 +273,20 @@ void ts_index_summary_get(ts_index *idx, ts_index_summary *out);
  * chunk table frame, verified (legacy entries: from memory). No index lock
  * is held across the GET. */
 ts_status ts_index_load_chunks(ts_index *idx, ts_segment_meta *seg, char *errstr, size_t errlen);
+
+/* Re-wraps data keys (`tierctl rekey`): rewrap is called for every sealed
+ * entry whose key_id is not want_key_id and replaces seg->key_id and
+ * seg->wrapped_key (return non-zero with errstr set to stop: nothing is
+ * committed). The result is one new manifest version, committed like any
+ * change (local first, then the bucket): pieces holding such entries are
+ * written anew under fresh keys and the old ones dropped (deleted once no
+ * kept head names them), the tail is rewritten in the head. Objects are
+ * not touched. *count receives the number of entries re-wrapped (0: no
+ * new version). */
+typedef ts_status (*ts_index_rewrap_fn)(ts_segment_meta *seg, void *opaque, char *errstr,
+                                        size_t errlen);
+ts_status ts_index_rewrap(ts_index *idx, const char *want_key_id, ts_index_rewrap_fn rewrap,
+                          void *opaque, size_t *count, char *errstr, size_t errlen);
 
 /* Non-zero when the entry with this base offset is in a manifest version
  * that is durable in the bucket (so the local copy may be deleted). */

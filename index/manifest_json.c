@@ -105,6 +105,10 @@ ts_status ts_manifest_check_segment(const ts_segment_meta *s, const char *what, 
     if (s->chunk_count > TS_MANIFEST_MAX_CHUNKS)
         SEGFAIL("chunks: %" PRIu32 " chunks, more than the %d allowed", s->chunk_count,
                 TS_MANIFEST_MAX_CHUNKS);
+    /* key_id "" = not loaded yet (a piece entry's lookup copy) */
+    if (s->sealed && (!s->chunk_table_len || (s->key_id[0] && !ts_crypt_key_id_valid(s->key_id))))
+        SEGFAIL("encryption: a sealed entry needs its chunk table in the object and a key_id of "
+                "1..%d characters [A-Za-z0-9._-]", TS_CRYPT_KEY_ID_MAX);
     if (s->chunk_table_len) {
         /* The frame sits right before the seek table (8 n + 17 bytes), so
          * its place follows from the sizes; anything else is not ours. */
@@ -169,7 +173,9 @@ int ts_segment_meta_equal(const ts_segment_meta *a, const ts_segment_meta *b)
         a->upload_time_ms != b->upload_time_ms || a->segment_crc32c != b->segment_crc32c ||
         a->chunk_count != b->chunk_count || strcmp(a->object_key, b->object_key) ||
         a->chunk_table_pos != b->chunk_table_pos || a->chunk_table_len != b->chunk_table_len ||
-        !a->chunks != !b->chunks)
+        !a->chunks != !b->chunks || !a->sealed != !b->sealed ||
+        (a->sealed && (strcmp(a->key_id, b->key_id) ||
+                       memcmp(a->wrapped_key, b->wrapped_key, sizeof(a->wrapped_key)))))
         return 0;
     for (uint32_t i = 0; a->chunks && i < a->chunk_count; i++) {
         const ts_chunk_meta *x = &a->chunks[i], *y = &b->chunks[i];
@@ -374,6 +380,20 @@ static ts_status put_str(ts_buf *b, const char *sep, const char *name, const cha
     return st ? st : ts_buf_append(b, "\"", 1);
 }
 
+/* "encryption":{"cipher":"aes-256-gcm","key_id":..,"wrapped_key":<base64>}:
+ * the envelope of a sealed object (common/crypt.h). No secret: the data
+ * key is wrapped. */
+static ts_status put_encryption(ts_buf *b, const ts_segment_meta *s)
+{
+    char w[TS_B64_LEN(TS_CRYPT_WRAPPED_LEN)];
+    ts_b64_encode(s->wrapped_key, sizeof(s->wrapped_key), w);
+    ts_status st = ts_buf_printf(b, ",\"encryption\":{");
+    if (!st) st = put_str(b, "", "cipher", "aes-256-gcm");
+    if (!st) st = put_str(b, ",", "key_id", s->key_id);
+    if (!st) st = put_str(b, ",", "wrapped_key", w);
+    return st ? st : ts_buf_append(b, "}", 1);
+}
+
 /* One entry, on its own line. Format 2 entries whose object carries its
  * chunk table name the frame instead of listing the chunks. */
 /* An entry's own leader epochs (KIP-405's segmentLeaderEpochs), cut from
@@ -411,6 +431,7 @@ static ts_status render_segment(ts_buf *b, const ts_manifest_doc *d, size_t i)
     if (!st) st = put_str(b, ",", "object_key", s->object_key);
     if (!st) st = put_str(b, ",", "compression", "zstd");
     if (!st && d->nepochs) st = render_segment_epochs(b, d, s);
+    if (!st && s->sealed) st = put_encryption(b, s);
     if (!st && d->local && d->added_versions)
         st = put_u64(b, ",", "added_version", d->added_versions[i]);
     if (d->format == TS_MANIFEST_FORMAT_2 && s->chunk_table_len) {
@@ -688,6 +709,40 @@ static ts_status parse_chunk(pctx *c, const cJSON *o, ts_chunk_meta *ch)
     return TS_OK;
 }
 
+/* The optional "encryption" member of a format-2 entry (put_encryption).
+ * Errors name "segments[i].encryption.<field>". */
+static ts_status parse_envelope(pctx *c, const cJSON *e, ts_segment_meta *s)
+{
+    const char *str;
+    ts_status st;
+    if (!cJSON_IsObject(e)) return perr(c, "", "expected an object");
+    if ((st = get_str(c, e, "cipher", &str))) return st;
+    if (strcmp(str, "aes-256-gcm"))
+        return perr(c, "cipher", "'%.32s' is not supported (only \"aes-256-gcm\")", str);
+    if ((st = get_str(c, e, "key_id", &str))) return st;
+    if (!ts_crypt_key_id_valid(str))
+        return perr(c, "key_id", "'%.40s' is not 1..%d characters [A-Za-z0-9._-]", str,
+                    TS_CRYPT_KEY_ID_MAX);
+    memcpy(s->key_id, str, strlen(str) + 1);
+    if ((st = get_str(c, e, "wrapped_key", &str))) return st;
+    if (ts_b64_decode_exact(str, strlen(str), s->wrapped_key, sizeof(s->wrapped_key)))
+        return perr(c, "wrapped_key", "is not the base64 of %d bytes", TS_CRYPT_WRAPPED_LEN);
+    s->sealed = 1;
+    return TS_OK;
+}
+
+static ts_status parse_encryption(pctx *c, const cJSON *o, ts_segment_meta *s)
+{
+    const cJSON *e;
+    ts_status st = member(c, o, "encryption", 0, &e);
+    if (st || !e) return st;
+    size_t wl = strlen(c->where);
+    snprintf(c->where + wl, sizeof(c->where) - wl, "encryption.");
+    st = parse_envelope(c, e, s);
+    c->where[wl] = '\0';
+    return st;
+}
+
 static ts_status parse_segment(pctx *c, const cJSON *o, size_t idx, ts_segment_meta *s,
                                uint64_t *added, int format)
 {
@@ -727,6 +782,7 @@ static ts_status parse_segment(pctx *c, const cJSON *o, size_t idx, ts_segment_m
             if ((st = get_u64(c, o, "chunk_count", 1, 1, TS_MANIFEST_MAX_CHUNKS, &cnt))) return st;
             if ((st = member(c, o, "chunks", 0, &it))) return st;
             if (it) return perr(c, "chunks", "must be absent when chunk_table_len is given");
+            if ((st = parse_encryption(c, o, s))) return st;
             s->chunk_table_len = (uint32_t)len;
             s->chunk_count = (uint32_t)cnt;
             c->where[0] = '\0';

@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -121,6 +122,7 @@ struct ts_chunk_cache {
 
     int64_t retry_timeout_ms, retry_base_ms, retry_max_ms;
     int retry_attempts;
+    const ts_keyring *keyring; /* opens sealed chunks (not owned; set before sharing) */
 
     /* A few recently served, verified chunks kept in RAM (refcounted), so a
      * sequential reader taking a 4 MiB chunk in 1 MiB fetches reads and
@@ -535,6 +537,57 @@ static int file_write_tmp(ts_chunk_cache *c, const uint8_t id[ID_LEN], const uin
 
 /* ------------------------------------------------------------------ fetch */
 
+/* A sealed object is served only while the ring can open it, from the
+ * cache too: removing a key from the ring makes its objects unreadable
+ * here at once (crypto-shredding), not after their cache files age out.
+ * One unwrap of 32 bytes, no chunk I/O. */
+static ts_status key_present(ts_chunk_cache *c, const ts_segment_meta *seg, char *errstr,
+                             size_t errlen)
+{
+    uint8_t dk[TS_CRYPT_KEY_LEN];
+    ts_status st = c->keyring ? ts_crypt_unwrap(c->keyring, seg->key_id, seg->object_key,
+                                                seg->wrapped_key, dk, errstr, errlen)
+                              : ts_err_set(errstr, errlen, TS_E_CONFIG,
+                                           "object %s is encrypted (key '%s') but no key ring is "
+                                           "configured: set remote.storage.encryption.keyring",
+                                           seg->object_key, seg->key_id);
+    OPENSSL_cleanse(dk, sizeof(dk));
+    return st;
+}
+
+/* Opens the sealed bytes of chunk idx (stored, *len; CRC already checked)
+ * in place: *frame and *len then give the zstd frame inside them: unwrap the object's data key
+ * with the key ring, then AES-256-GCM open (the tag binds the bytes to the
+ * object key and chunk index). A tag mismatch is TS_E_CHECKSUM naming the
+ * object and chunk, and nothing is served; a key the ring lacks is
+ * TS_E_CONFIG naming its id. Runs on the leader thread without c->mu. */
+static ts_status open_sealed(ts_chunk_cache *c, const ts_segment_meta *seg, uint32_t idx,
+                             uint8_t *stored, size_t *len, const uint8_t **frame, char *errstr,
+                             size_t errlen)
+{
+    if (!c->keyring) return key_present(c, seg, errstr, errlen);
+    uint8_t dk[TS_CRYPT_KEY_LEN];
+    ts_status st = ts_crypt_unwrap(c->keyring, seg->key_id, seg->object_key, seg->wrapped_key, dk,
+                                   errstr, errlen);
+    if (st) return ts_err_prefix(errstr, errlen, st, "chunk %u", idx);
+    /* In place: the plain frame replaces the ciphertext right after the nonce. */
+    st = ts_crypt_open_chunk(dk, seg->object_key, idx, stored, *len, stored + TS_CRYPT_NONCE_LEN,
+                             errstr, errlen);
+    OPENSSL_cleanse(dk, sizeof(dk));
+    if (st) {
+        if (st == TS_E_CHECKSUM) atomic_fetch_add(&c->verify_failures, 1);
+        return st;
+    }
+    *frame = stored + TS_CRYPT_NONCE_LEN;
+    *len -= TS_CRYPT_CHUNK_OVERHEAD;
+    return TS_OK;
+}
+
+void ts_chunk_cache_set_keyring(ts_chunk_cache *c, const ts_keyring *ring)
+{
+    c->keyring = ring;
+}
+
 /* One attempt: ranged GET of the frame, verify, decompress, verify. On
  * success *out holds a cache-file image (header + raw bytes). Runs on the
  * leader thread without c->mu. */
@@ -582,10 +635,13 @@ static ts_status fetch_once(ts_chunk_cache *c, ts_objstore *os, const ts_segment
                         idx, seg->object_key, cm->stored_crc32c, crc);
         goto fail;
     }
+    const uint8_t *frame = stored; /* the zstd frame (inside the sealed bytes when sealed) */
+    if (seg->sealed && (st = open_sealed(c, seg, idx, stored, &got, &frame, errstr, errlen)))
+        goto fail;
     /* The stored CRC matched, so from here on a mismatch means the object and
      * its manifest entry disagree: corrupt, not worth retrying. */
-    size_t fsz = ZSTD_findFrameCompressedSize(stored, got);
-    unsigned long long csz = ZSTD_getFrameContentSize(stored, got);
+    size_t fsz = ZSTD_findFrameCompressedSize(frame, got);
+    unsigned long long csz = ZSTD_getFrameContentSize(frame, got);
     if (ZSTD_isError(fsz) || fsz != got || csz != cm->raw_len) {
         st = ts_err_set(errstr, errlen, TS_E_CORRUPT,
                         "chunk %u of object %s is not one zstd frame of %u raw bytes "
@@ -601,7 +657,7 @@ static ts_status fetch_once(ts_chunk_cache *c, ts_objstore *os, const ts_segment
                         idx, seg->object_key);
         goto fail;
     }
-    size_t n = ZSTD_decompress(img + hlen, cm->raw_len, stored, got);
+    size_t n = ZSTD_decompress(img + hlen, cm->raw_len, frame, got);
     if (ZSTD_isError(n) || n != cm->raw_len) {
         st = ts_err_set(errstr, errlen, TS_E_CORRUPT,
                         "chunk %u of object %s does not decompress to %u bytes: %s", idx,
@@ -750,6 +806,8 @@ static ts_status cache_get(ts_chunk_cache *c, ts_objstore *os, const ts_segment_
                           "chunk %u of object %s claims %u raw / %u stored bytes, over the %u "
                           "byte limit",
                           idx, seg->object_key, cm->raw_len, cm->stored_len, CHUNK_MAX_BYTES);
+    ts_status kst = seg->sealed ? key_present(c, seg, errstr, errlen) : TS_OK;
+    if (kst) return kst;
     uint8_t id[ID_LEN];
     chunk_id(seg->object_key, idx, id);
 

@@ -73,6 +73,11 @@ void ts_chunk_cache_forget_object(ts_chunk_cache *c, const char *object_key);
  * 2000, 5. Applies to fetches started afterwards. */
 void ts_chunk_cache_set_retry(ts_chunk_cache *c, int64_t timeout_ms, int64_t base_ms,
                               int64_t max_ms, int max_attempts);
+/* Key ring that opens sealed (encrypted) chunks (common/crypt.h; borrowed,
+ * must outlive the cache; set before sharing the cache). Without one a
+ * sealed chunk fails with TS_E_CONFIG. Cache files hold the opened,
+ * decompressed chunk: the local tier is not encrypted. */
+void ts_chunk_cache_set_keyring(ts_chunk_cache *c, const ts_keyring *ring);
 /* Fetches chunk chunk_idx of seg into the cache without returning it (the
  * prefetch path). Returns TS_OK at once when the chunk is cached or already
  * being fetched by another thread. */

@@ -11,7 +11,7 @@ set -euo pipefail
 mode="${1:-run}"
 pkgs=(build-essential cmake pkg-config libzstd-dev libcurl4-openssl-dev libssl-dev
       libcjson-dev zstd ca-certificates librdkafka-dev kcat
-      zlib1g-dev libsnappy-dev liblz4-dev libmicrohttpd-dev)
+      zlib1g-dev libsnappy-dev liblz4-dev libmicrohttpd-dev help2man)
 if [ "$mode" = "test" ]; then
   pkgs+=(ceph-mon ceph-osd radosgw ceph-common awscli
          python3-confluent-kafka python3-prometheus-client clang libclang-rt-14-dev procps

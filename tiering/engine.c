@@ -32,41 +32,16 @@
 #include "common/log.h"
 #include "internal.h"
 
-/* Topic config keys (Kafka's topic names) -> engine property names. */
-static const struct {
-    const char *topic_key, *engine_key;
-} g_topic_keys[] = {
-    {"segment.bytes", "log.segment.bytes"},
-    {"segment.ms", "log.segment.ms"},
-    {"segment.index.bytes", NULL},
-    {"index.interval.bytes", "log.index.interval.bytes"},
-    {"retention.bytes", "log.retention.bytes"},
-    {"retention.ms", "log.retention.ms"},
-    {"local.retention.bytes", "log.local.retention.bytes"},
-    {"local.retention.ms", "log.local.retention.ms"},
-    {"flush.messages", "log.flush.interval.messages"},
-    {"flush.ms", "log.flush.interval.ms"},
-    {"max.message.bytes", "message.max.bytes"},
-    {"remote.storage.enable", "remote.storage.enable"},
-};
-
-#define NTOPIC_KEYS (sizeof(g_topic_keys) / sizeof(g_topic_keys[0]))
-
-/* Only Kafka's topic-level keys: a broker-wide key (log.dirs, log.*) is not
- * a topic's to set, whatever CreateTopics carries. */
-static const char *engine_key_for(const char *k)
-{
-    for (size_t i = 0; i < NTOPIC_KEYS; i++)
-        if (!strcmp(g_topic_keys[i].topic_key, k)) return g_topic_keys[i].engine_key;
-    return NULL;
-}
-
+/* Only Kafka's topic-level keys (topic_keys.c) are a topic's to set: a
+ * broker-wide key (log.dirs, log.*) is not, whatever CreateTopics carries. */
 /* An engine key a topic override may hold (what engine_key_for maps to). */
-static int is_topic_engine_key(const char *ek)
+static int is_topic_engine_key(const char *ek) { return ts_topic_key_for_engine(ek) != NULL; }
+
+/* A Kafka key kept verbatim with the overrides (min.insync.replicas, ...). */
+static int is_topic_stored_key(const char *k)
 {
-    for (size_t i = 0; i < NTOPIC_KEYS; i++)
-        if (g_topic_keys[i].engine_key && !strcmp(g_topic_keys[i].engine_key, ek)) return 1;
-    return 0;
+    const ts_topic_key *t = ts_topic_key_find(k);
+    return t && !t->engine_key;
 }
 
 static ssize_t topic_idx(ts_engine *eng, const char *topic)
@@ -157,7 +132,8 @@ static ts_status load_topic_file(ts_engine *eng, const char *topic, const char *
     ts_config *tc = ts_config_create();
     char err[512];
     if (!tc) return TS_E_NOMEM;
-    if (ts_config_load_file(tc, path, 0, err, sizeof(err))) {
+    /* Keys outside the engine's table are kept raw: the stored Kafka keys. */
+    if (ts_config_load_file(tc, path, 1, err, sizeof(err))) {
         ts_log_warn("tiering", "ignoring topic config %s: %s", path, err);
         ts_config_destroy(tc);
         return TS_OK;
@@ -252,45 +228,109 @@ static void recover_topic_config(ts_engine *eng, const char *topic)
     free(data);
 }
 
+/* Copies a topic's stored overrides into a new set, without the keys an
+ * alter names (they are set again or deleted) and without keys of no
+ * topic (written before keys were checked). */
+static void copy_kv(const char *k, const char *v, void *opaque)
+{
+    ts_copy_ctx *c = opaque;
+    for (size_t i = 0; i < c->nskip; i++)
+        if (c->skip[i] && !strcmp(c->skip[i], k)) return;
+    if (is_topic_engine_key(k))
+        ts_config_set(c->dst, k, v, NULL, 0);
+    else if (is_topic_stored_key(k))
+        ts_config_put_raw(c->dst, k, v);
+}
+
+void ts_eng_copy_overrides(const ts_config *src, ts_config *dst, const char *const *skip,
+                           size_t nskip)
+{
+    ts_copy_ctx c = {dst, skip, nskip};
+    ts_config_foreach_set(src, copy_kv, &c);
+}
+
+/* Sets one Kafka topic key into tc under the name it is stored with. */
+static ts_status topic_key_set(ts_config *tc, const char *topic, const char *key,
+                               const char *value, char *errstr, size_t errlen)
+{
+    const ts_topic_key *t = ts_topic_key_find(key);
+    if (!t) {
+        char known[1024];
+        ts_topic_key_names(known, sizeof(known));
+        return ts_err_set(errstr, errlen, TS_E_CONFIG,
+                          "topic %s: '%s' is not a supported topic-level config (supported: %s)",
+                          topic, key, known);
+    }
+    if (!value) return TS_OK; /* a delete: not copied from the old set */
+    ts_status st = t->engine_key ? ts_config_set(tc, t->engine_key, value, errstr, errlen)
+                                 : ts_topic_key_check(t, value, errstr, errlen);
+    if (!st && !t->engine_key && ts_config_put_raw(tc, key, value))
+        st = ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
+    if (st) ts_err_prefix(errstr, errlen, st, "topic %s", topic);
+    return st;
+}
+
+/* The topic's new override set: the old one (unless replacing) without
+ * the keys named, then the keys named with a value. */
+static ts_status topic_config_build(ts_engine *eng, const char *topic, const char *const *keys,
+                                    const char *const *values, size_t n, unsigned flags,
+                                    ts_config **out, char *errstr, size_t errlen)
+{
+    ts_config *tc = ts_config_create();
+    const char **skip = calloc(n ? n : 1, sizeof(*skip));
+    if (!tc || !skip) {
+        ts_config_destroy(tc);
+        free(skip);
+        return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        const ts_topic_key *t = ts_topic_key_find(keys[i]);
+        skip[i] = t ? (t->engine_key ? t->engine_key : t->name) : NULL;
+    }
+    pthread_mutex_lock(&eng->mu);
+    ssize_t ti = topic_idx(eng, topic);
+    if (ti >= 0 && !(flags & TS_TOPIC_CONFIG_REPLACE)) {
+        ts_eng_copy_overrides(eng->topic_cfgs[ti], tc, skip, n);
+    }
+    pthread_mutex_unlock(&eng->mu);
+    free(skip);
+    ts_status st = TS_OK;
+    for (size_t i = 0; i < n && !st; i++)
+        st = topic_key_set(tc, topic, keys[i], values[i], errstr, errlen);
+    if (st) {
+        ts_config_destroy(tc);
+        return st;
+    }
+    *out = tc;
+    return TS_OK;
+}
+
 ts_status ts_topic_set_config(ts_engine *eng, const char *topic, const char *const *keys,
                               const char *const *values, size_t n, char *errstr, size_t errlen)
 {
+    return ts_topic_alter_config(eng, topic, keys, values, n, 0, errstr, errlen);
+}
+
+ts_status ts_topic_alter_config(ts_engine *eng, const char *topic, const char *const *keys,
+                                const char *const *values, size_t n, unsigned flags,
+                                char *errstr, size_t errlen)
+{
     if (!ts_topic_name_valid(topic))
         return ts_err_set(errstr, errlen, TS_E_INVAL, "invalid topic name '%s'", topic ? topic : "");
-    ts_config *tc = ts_config_create();
-    if (!tc) return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
-    pthread_mutex_lock(&eng->mu);
-    ssize_t ti = topic_idx(eng, topic);
-    if (ti >= 0) {
-        merge_ctx m = {tc};
-        ts_config_foreach_set(eng->topic_cfgs[ti], merge_kv, &m);
+    ts_config *tc = NULL;
+    ts_status st = topic_config_build(eng, topic, keys, values, n, flags, &tc, errstr, errlen);
+    if (st) return st;
+    if (flags & TS_TOPIC_CONFIG_VALIDATE_ONLY) {
+        ts_config_destroy(tc);
+        return TS_OK;
     }
-    pthread_mutex_unlock(&eng->mu);
-    ts_status st = TS_OK;
-    for (size_t i = 0; i < n && !st; i++) {
-        const char *ek = engine_key_for(keys[i]);
-        if (!ek) {
-            char known[512] = "";
-            size_t kl = 0;
-            for (size_t k = 0; k < NTOPIC_KEYS && kl < sizeof(known); k++)
-                if (g_topic_keys[k].engine_key)
-                    kl += (size_t)snprintf(known + kl, sizeof(known) - kl, "%s%s", kl ? ", " : "",
-                                           g_topic_keys[k].topic_key);
-            st = ts_err_set(errstr, errlen, TS_E_CONFIG,
-                            "topic %s: '%s' is not a supported topic-level config (supported: %s)",
-                            topic, keys[i], known);
-            break;
-        }
-        st = ts_config_set(tc, ek, values[i], errstr, errlen);
-        if (st) ts_err_prefix(errstr, errlen, st, "topic %s", topic);
-    }
-    if (!st) st = persist_topic_config(eng, topic, tc, errstr, errlen);
+    st = persist_topic_config(eng, topic, tc, errstr, errlen);
     if (st) {
         ts_config_destroy(tc);
         return st;
     }
     pthread_mutex_lock(&eng->mu);
-    ti = topic_idx(eng, topic);
+    ssize_t ti = topic_idx(eng, topic);
     if (ti >= 0) {
         ts_config_destroy(eng->topic_cfgs[ti]);
         eng->topic_cfgs[ti] = tc;
@@ -307,21 +347,36 @@ ts_status ts_topic_set_config(ts_engine *eng, const char *topic, const char *con
         eng->topic_names[eng->ntopics] = strdup(topic);
         eng->topic_cfgs[eng->ntopics++] = tc;
     }
-    /* Apply to open partitions of the topic. */
-    ts_config *eff = ts_config_dup(eng->cfg);
-    merge_ctx m = {eff};
-    ts_config_foreach_set(tc, merge_kv, &m);
+    ts_eng_apply_settings(eng, topic);
+    pthread_mutex_unlock(&eng->mu);
+    return TS_OK;
+}
+
+void ts_eng_apply_settings(ts_engine *eng, const char *topic)
+{
     for (size_t i = 0; i < eng->nparts; i++) {
         ts_partition *p = eng->parts[i];
-        if (strcmp(p->topic, topic)) continue;
+        if (topic && strcmp(p->topic, topic)) continue;
+        ts_config *eff = ts_config_dup(eng->cfg);
+        if (!eff) continue; /* out of memory: keeps its settings */
+        ssize_t ti = topic_idx(eng, p->topic);
+        merge_ctx m = {eff};
+        if (ti >= 0) ts_config_foreach_set(eng->topic_cfgs[ti], merge_kv, &m);
         pthread_mutex_lock(&p->mu);
         ts_part_settings_resolve(eff, &p->set);
         if (!eng->os) p->set.remote_enable = 0;
         pthread_mutex_unlock(&p->mu);
+        ts_config_destroy(eff);
     }
-    ts_config_destroy(eff);
+}
+
+ts_config *ts_eng_topic_overrides(ts_engine *eng, const char *topic)
+{
+    pthread_mutex_lock(&eng->mu);
+    ssize_t ti = topic ? topic_idx(eng, topic) : -1;
+    ts_config *c = ti >= 0 ? ts_config_dup(eng->topic_cfgs[ti]) : NULL;
     pthread_mutex_unlock(&eng->mu);
-    return TS_OK;
+    return c;
 }
 
 /* ---- broker-wide local budget ---------------------------------------------- */
@@ -472,6 +527,34 @@ static ts_status open_data_dir(ts_engine *eng, char *errstr, size_t errlen)
     return TS_OK;
 }
 
+ts_status ts_engine_keyring_open(const ts_settings *set, ts_keyring **out, char *errstr,
+                                 size_t errlen)
+{
+    *out = NULL;
+    const char *path = set->remote_storage_encryption_keyring;
+    const char *active = set->remote_storage_encryption_active_key;
+    if (!path[0]) {
+        if (!set->remote_storage_encryption_enable) return TS_OK;
+        return ts_err_set(errstr, errlen, TS_E_CONFIG,
+                          "remote.storage.encryption.enable=true needs "
+                          "remote.storage.encryption.keyring (a file of id=base64(32 bytes) "
+                          "lines, mode 0600)");
+    }
+    ts_status st = ts_keyring_load(path, out, errstr, errlen);
+    if (st || !set->remote_storage_encryption_enable) return st;
+    if (!active[0] || !ts_keyring_find(*out, active)) {
+        st = ts_err_set(errstr, errlen, TS_E_CONFIG,
+                        active[0] ? "remote.storage.encryption.active.key '%s' is not in the key "
+                                    "ring %s"
+                                  : "remote.storage.encryption.active.key is not set%s (key ring "
+                                    "%s): name the key new objects use",
+                        active, path);
+        ts_keyring_destroy(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
 /* The remote tier (remote.storage.enable): object store, chunk cache,
  * cold-read workers and upload workers. */
 static ts_status open_remote_tier(ts_engine *eng, char *errstr, size_t errlen)
@@ -495,6 +578,8 @@ static ts_status open_remote_tier(ts_engine *eng, char *errstr, size_t errlen)
      * deadline; a persistent mismatch is an error. */
     ts_chunk_cache_set_memory(eng->cache, (uint64_t)set->remote_log_cache_memory_bytes);
     ts_chunk_cache_set_retry(eng->cache, set->remote_storage_operation_timeout_ms, 50, 2000, 4);
+    if ((st = ts_engine_keyring_open(set, &eng->keyring, errstr, errlen))) return st;
+    ts_chunk_cache_set_keyring(eng->cache, eng->keyring);
     if (ts_chunk_table_cache_create((uint64_t)set->remote_log_index_cache_bytes, &eng->ctcache))
         return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory (chunk-table cache)");
     st = ts_reader_create(eng->os, eng->cache, (int)set->remote_log_reader_threads,
@@ -524,6 +609,8 @@ ts_status ts_engine_open(const ts_config *cfg, ts_engine **out, char *errstr, si
     const ts_settings *set = eng->set = ts_config_settings(eng->cfg);
     int lvl = ts_log_level_parse(set->log_level);
     if (ts_config_is_set(eng->cfg, "log.level") && lvl >= 0) ts_log_set_level((ts_log_level)lvl);
+    if (ts_config_is_set(eng->cfg, "log.format"))
+        ts_log_set_format(ts_logline_format_parse(set->log_format) == TS_LOGLINE_JSON);
     st = open_data_dir(eng, errstr, errlen);
     if (st) goto fail;
     eng->task_interval_ms = set->remote_log_manager_task_interval_ms;
@@ -544,6 +631,8 @@ ts_status ts_engine_open(const ts_config *cfg, ts_engine **out, char *errstr, si
         st = ts_err_set(errstr, errlen, TS_E_NOMEM, "cannot start the background thread");
         goto fail;
     }
+    ts_log_info("tiering", "engine open: data in %s, remote tier %s", set->log_dirs,
+                set->remote_storage_enable ? set->remote_storage_url : "off");
     *out = eng;
     return TS_OK;
 fail:
@@ -572,6 +661,7 @@ void ts_engine_close(ts_engine *eng)
     for (size_t i = 0; i < eng->nparts; i++) ts_part_close(eng->parts[i]);
     free(eng->parts);
     ts_chunk_cache_destroy(eng->cache);
+    ts_keyring_destroy(eng->keyring);
     ts_chunk_table_cache_destroy(eng->ctcache);
     ts_objstore_destroy(eng->os);
     for (size_t i = 0; i < eng->ntopics; i++) {
@@ -581,6 +671,8 @@ void ts_engine_close(ts_engine *eng)
     free(eng->topic_names);
     free(eng->topic_cfgs);
     ts_config_destroy(eng->cfg);
+    ts_config_destroy(eng->cfg_opened);
+    ts_config_destroy(eng->cfg_dynamic);
     if (eng->lock_fd >= 0) close(eng->lock_fd);
     pthread_mutex_destroy(&eng->mu);
     pthread_mutex_destroy(&eng->bg_mu);

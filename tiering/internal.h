@@ -53,6 +53,7 @@ struct ts_partition {
     ts_segment **segs;          /* ascending base offset; last = active */
     size_t nsegs, capsegs;
     int64_t leo;                /* log end offset: next offset to assign */
+    int64_t records_start;      /* log start set by DeleteRecords (or the manifest's); 0: none */
     ts_index *idx;              /* shadow index (NULL when remote disabled) */
     ts_part_settings set;
     int64_t unflushed_msgs;
@@ -92,13 +93,17 @@ struct ts_partition {
 };
 
 struct ts_engine {
-    ts_config *cfg;
+    ts_config *cfg;             /* in effect: as opened + cfg_dynamic (engine->mu) */
+    ts_config *cfg_opened;      /* as opened, once ts_engine_alter_config replaced cfg (else NULL);
+                                 * `set` points into it, so it lives until close */
+    ts_config *cfg_dynamic;     /* settings changed while running (engine->mu; NULL: none) */
     const ts_settings *set;     /* typed view of cfg (common/config_table.h) */
     char data_dir[PATH_MAX];
     char cache_dir[PATH_MAX];
     int lock_fd;
     ts_objstore *os;            /* NULL when remote storage is disabled */
     ts_chunk_cache *cache;
+    ts_keyring *keyring;        /* remote.storage.encryption.keyring, or NULL */
     ts_chunk_table_cache *ctcache; /* chunk tables of remote segments (remote.log.index.cache.bytes) */
     ts_reader *reader;
     ts_pool *upload_pool;
@@ -125,6 +130,13 @@ struct ts_engine {
     pthread_mutex_t trim_mu;    /* serialises budget trims */
     atomic_ullong uploads_done, uploads_failed;
 };
+
+/* engine.c */
+/* Loads remote.storage.encryption.keyring when set (else *out NULL) and,
+ * with encryption enabled, checks that it is set and holds the active key.
+ * TS_E_CONFIG naming the file or the key. Shared with the offline tools. */
+ts_status ts_engine_keyring_open(const ts_settings *set, ts_keyring **out, char *errstr,
+                                 size_t errlen);
 
 /* partition.c */
 /* tc: the topic's effective config (engine config + overrides). Called
@@ -234,5 +246,42 @@ ts_status ts_eng_partitions_scan(const char *data_dir, ts_objstore *os, const ch
 /* Effective config of a topic: engine config with the topic's overrides
  * applied. Caller destroys. */
 ts_config *ts_eng_topic_config(ts_engine *eng, const char *topic);
+
+/* Re-resolves the settings of the open partitions of topic (NULL: all)
+ * from the engine config and their topic's overrides. engine->mu held. */
+void ts_eng_apply_settings(ts_engine *eng, const char *topic);
+/* Copies the overrides of src (topic keys: engine settings and stored
+ * Kafka keys) into dst, except the keys in skip (NULL entries ignored). */
+typedef struct ts_copy_ctx {
+    ts_config *dst;
+    const char *const *skip;
+    size_t nskip;
+} ts_copy_ctx;
+void ts_eng_copy_overrides(const ts_config *src, ts_config *dst, const char *const *skip,
+                           size_t nskip);
+/* A copy of the topic's stored overrides (NULL when it has none). */
+ts_config *ts_eng_topic_overrides(ts_engine *eng, const char *topic);
+
+/* topic_keys.c: Kafka's topic-level configs. Types are Kafka's ConfigType
+ * numbers (DescribeConfigs reports them). */
+enum { TS_TK_BOOLEAN = 1, TS_TK_STRING = 2, TS_TK_INT = 3, TS_TK_LONG = 5, TS_TK_DOUBLE = 6,
+       TS_TK_LIST = 7 };
+typedef struct ts_topic_key {
+    const char *name;       /* Kafka's topic config name */
+    const char *engine_key; /* the engine setting it overrides; NULL: stored for the host */
+    int type;               /* TS_TK_* */
+    const char *def;        /* stored keys: Kafka's default (engine keys: the engine's) */
+    int64_t min;            /* stored INT/LONG keys: least value */
+    const char *allowed;    /* stored keys: accepted values "a|b" (NULL: any of the type) */
+    const char *why;        /* ...and why Kafka's others are refused */
+    const char *doc;
+} ts_topic_key;
+const ts_topic_key *ts_topic_key_at(size_t i); /* NULL past the end */
+const ts_topic_key *ts_topic_key_find(const char *name);
+const ts_topic_key *ts_topic_key_for_engine(const char *engine_key);
+/* Validates a value of a stored key (TS_E_CONFIG naming key and reason). */
+ts_status ts_topic_key_check(const ts_topic_key *k, const char *value, char *errstr,
+                             size_t errlen);
+void ts_topic_key_names(char *out, size_t outlen);
 
 #endif

@@ -165,6 +165,8 @@ static int64_t log_start_locked(ts_partition *p)
         int64_t remote_start = ts_index_start_offset(p->idx);
         if (remote_start >= 0 && remote_start < start) start = remote_start;
     }
+    /* DeleteRecords may have moved it inside the first segment. */
+    if (start < p->records_start) start = p->records_start < p->leo ? p->records_start : p->leo;
     return start;
 }
 
@@ -265,6 +267,8 @@ static void upload_job(void *arg)
         .max_batch_bytes = (size_t)p->set.max_batch,
         .epochs = c->epochs,
         .nepochs = c->nepochs,
+        .keyring = eng->set->remote_storage_encryption_enable ? eng->keyring : NULL,
+        .key_id = eng->set->remote_storage_encryption_active_key,
     };
     ts_status st = TS_E_CLOSED;
     ts_segment_meta up; /* the committed entry: its stored bytes are the copy counter's */
@@ -341,28 +345,49 @@ static void upload_job(void *arg)
 
 /* ---- durability of closed segments -------------------------------------- */
 
-#define write_recovery_point ts_part_write_recovery_point
-void ts_part_write_recovery_point(ts_partition *p, int64_t rp)
+/* Small per-partition files holding one decimal offset: recovery-point
+ * and log-start-offset. */
+static ts_status write_offset_file(ts_partition *p, const char *name, int64_t v, char *errstr,
+                                   size_t errlen)
 {
-    char path[PATH_MAX + 32], txt[32], err[512];
-    snprintf(path, sizeof(path), "%s/recovery-point", p->dir);
-    int n = snprintf(txt, sizeof(txt), "%lld\n", (long long)rp);
-    if (ts_fs_write_atomic(path, txt, (size_t)n, err, sizeof(err)))
-        ts_log_warn("tiering", "%s-%d: cannot write the recovery point: %s", p->topic, p->id, err);
+    char path[PATH_MAX + 32], txt[32];
+    snprintf(path, sizeof(path), "%s/%s", p->dir, name);
+    int n = snprintf(txt, sizeof(txt), "%lld\n", (long long)v);
+    return ts_fs_write_atomic(path, txt, (size_t)n, errstr, errlen);
 }
 
-static int64_t read_recovery_point(const char *dir)
+/* The file's offset, or 0 when it is absent or does not hold one. */
+static int64_t read_offset_file(const char *dir, const char *name)
 {
     char path[PATH_MAX + 32];
     uint8_t *d;
     size_t len;
-    snprintf(path, sizeof(path), "%s/recovery-point", dir);
-    if (ts_fs_read_all(path, 64, &d, &len, NULL, 0)) return 0; /* unknown: scan everything */
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    if (ts_fs_read_all(path, 64, &d, &len, NULL, 0)) return 0;
     char *end;
     long long v = strtoll((char *)d, &end, 10);
     int ok = end != (char *)d && (*end == '\n' || !*end) && v >= 0;
     free(d);
     return ok ? v : 0;
+}
+
+#define write_recovery_point ts_part_write_recovery_point
+void ts_part_write_recovery_point(ts_partition *p, int64_t rp)
+{
+    char err[512];
+    if (write_offset_file(p, "recovery-point", rp, err, sizeof(err)))
+        ts_log_warn("tiering", "%s-%d: cannot write the recovery point: %s", p->topic, p->id, err);
+}
+
+/* Unknown (0): recovery scans everything. */
+static int64_t read_recovery_point(const char *dir) { return read_offset_file(dir, "recovery-point"); }
+
+/* The log start DeleteRecords set (also in the manifest when tiered). */
+static int64_t read_records_start(const char *dir) { return read_offset_file(dir, "log-start-offset"); }
+
+static ts_status write_records_start(ts_partition *p, int64_t offset, char *errstr, size_t errlen)
+{
+    return write_offset_file(p, "log-start-offset", offset, errstr, errlen);
 }
 
 /* fsyncs every closed segment not yet synced (and the active one when
@@ -640,6 +665,7 @@ static void resume_offsets(ts_partition *p)
         /* Retention may have emptied the manifest: its log start still says
          * where offsets continue (offsets are never reused). */
         if (sum.log_start_offset - 1 > remote_end) remote_end = sum.log_start_offset - 1;
+        p->records_start = sum.log_start_offset;
         for (size_t i = 0; i < p->nsegs; i++) {
             ts_segment_meta m;
             memset(&m, 0, sizeof(m));
@@ -649,6 +675,8 @@ static void resume_offsets(ts_partition *p)
             ts_segment_meta_clear(&m);
         }
     }
+    int64_t rs = read_records_start(p->dir);
+    if (rs > p->records_start) p->records_start = rs;
     if (p->nsegs) {
         ts_segment *a = active_seg(p);
         p->leo = a->last_offset + 1;
@@ -1382,10 +1410,98 @@ static ts_status enforce_total_retention(ts_partition *p, char *errstr, size_t e
     return TS_OK;
 }
 
+/* ---- DeleteRecords -------------------------------------------------------- */
+
+/* Marks the closed segments wholly below offset retiring (no upload starts
+ * on them) and waits, up to the operation timeout, for an upload of one of
+ * them to finish, so that none commits an entry below the new start while
+ * the manifest moves. p->mu held. */
+static void records_quiesce_locked(ts_partition *p, int64_t offset)
+{
+    int64_t deadline = ts_mono_ms() + p->eng->set->remote_storage_operation_timeout_ms;
+    for (;;) {
+        int busy = 0;
+        for (size_t i = 0; i + 1 < p->nsegs; i++)
+            if (p->segs[i]->last_offset < offset) {
+                p->segs[i]->retiring = 1;
+                busy |= p->segs[i]->uploading;
+            }
+        if (!busy || ts_mono_ms() >= deadline || p->deleted) return;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+    }
+}
+
+/* The checks and the in-memory move; 1 when there is more to do. */
+static int records_begin(ts_partition *p, int64_t *offset, int64_t *low, ts_status *st,
+                         char *errstr, size_t errlen)
+{
+    pthread_mutex_lock(&p->mu);
+    int64_t leo = p->leo, start = log_start_locked(p);
+    if (*offset == -1) *offset = leo;
+    *low = start;
+    *st = TS_OK;
+    if (p->deleted)
+        *st = ts_err_set(errstr, errlen, TS_E_CLOSED, "%s-%d was deleted", p->topic, p->id);
+    else if (*offset < 0 || *offset > leo)
+        *st = ts_err_set(errstr, errlen, TS_E_OFFSET_OUT_OF_RANGE,
+                         "%s-%d: cannot delete records below %lld: the log ends at %lld",
+                         p->topic, p->id, (long long)*offset, (long long)leo);
+    int more = !*st && *offset > start;
+    if (more) records_quiesce_locked(p, *offset);
+    pthread_mutex_unlock(&p->mu);
+    return more;
+}
+
+ts_status ts_partition_delete_records(ts_partition *p, int64_t offset, int64_t *low_watermark,
+                                      char *errstr, size_t errlen)
+{
+    pthread_mutex_lock(&p->retention_mu);
+    ts_status st;
+    if (!records_begin(p, &offset, low_watermark, &st, errstr, errlen)) {
+        pthread_mutex_unlock(&p->retention_mu);
+        return st;
+    }
+    /* Durable before anyone is told: locally, then in the manifest (which a
+     * recovery from the bucket reads), then the objects wholly below go. */
+    st = write_records_start(p, offset, errstr, errlen);
+    pthread_mutex_lock(&p->mu);
+    if (!st) p->records_start = offset;
+    int owns_manifest = !p->replicated || (p->is_leader && !p->fenced); /* a follower's is the leader's */
+    pthread_mutex_unlock(&p->mu);
+    if (!st && p->idx && owns_manifest) st = retention_truncate_remote(p, offset, errstr, errlen);
+    pthread_mutex_lock(&p->mu);
+    while (!st && !p->deleted && p->nsegs > 1 && p->segs[0]->last_offset < offset &&
+           !p->segs[0]->uploading)
+        drop_seg(p, 0);
+    *low_watermark = log_start_locked(p);
+    pthread_mutex_unlock(&p->mu);
+    pthread_mutex_unlock(&p->retention_mu);
+    if (!st)
+        ts_log_info("tiering", "%s-%d: records below %lld deleted (log start %lld)", p->topic,
+                    p->id, (long long)offset, (long long)*low_watermark);
+    return st;
+}
+
+/* Closed segments wholly below the DeleteRecords start that were still
+ * uploading when it moved (their upload is refused: an entry below the log
+ * start) leave on a later tick. Local only: the manifest never names them. */
+static void drop_below_records_start(ts_partition *p)
+{
+    pthread_mutex_lock(&p->mu);
+    while (!p->deleted && p->nsegs > 1 && p->segs[0]->last_offset < p->records_start &&
+           !p->segs[0]->uploading && !p->segs[0]->remote)
+        drop_seg(p, 0);
+    pthread_mutex_unlock(&p->mu);
+}
+
 ts_status ts_partition_enforce_retention(ts_partition *p, char *errstr, size_t errlen)
 {
     if (p->deleted) return ts_err_set(errstr, errlen, TS_E_CLOSED, "%s-%d was deleted", p->topic, p->id);
     pthread_mutex_lock(&p->retention_mu);
+    drop_below_records_start(p);
     ts_status st = enforce_total_retention(p, errstr, errlen);
     /* Local retention even when total retention failed: it only drops
      * local copies of durable remote segments. */

@@ -328,7 +328,10 @@ ts_status ts_verify_offline(const ts_config *cfg, const char *topic, int32_t par
         view_free(&v);
         return ts_err_set(errstr, errlen, TS_E_IO, "cannot create a temp dir");
     }
+    ts_keyring *ring = NULL;
     st = ts_chunk_cache_create(tmp, 0, &cache, errstr, errlen);
+    if (!st) st = ts_engine_keyring_open(ts_config_settings(cfg), &ring, errstr, errlen);
+    if (!st) ts_chunk_cache_set_keyring(cache, ring);
     size_t max_batch = (size_t)ts_config_settings(cfg)->message_max_bytes;
     ts_status first_fail = TS_OK;
     for (size_t i = 0; !st && i < v.nremote; i++) {
@@ -366,6 +369,7 @@ ts_status ts_verify_offline(const ts_config *cfg, const char *topic, int32_t par
         if (cb) cb(&row, vs, msg, opaque);
     }
     ts_chunk_cache_destroy(cache);
+    ts_keyring_destroy(ring);
     ts_fs_rmtree(tmp, NULL, 0);
     view_free(&v);
     return st ? st : first_fail;

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -45,8 +46,9 @@ size_t ts_uploader_seek_table(const ts_chunk_meta *chunks, uint32_t n, uint8_t *
 /* Upload state for one attempt; freed by upload_cleanup. */
 typedef struct up {
     int fd;
-    uint8_t *raw, *zbuf;
-    size_t raw_cap, zcap;
+    uint8_t *raw, *zbuf, *sbuf; /* sbuf: the sealed chunk (encrypted objects) */
+    size_t raw_cap, zcap, scap;
+    uint8_t data_key[TS_CRYPT_KEY_LEN]; /* meta.sealed: the object's own key */
     ZSTD_CCtx *cctx;
     ts_objstore_writer *w;
     ts_segment_meta meta;
@@ -58,9 +60,44 @@ static void upload_cleanup(up *u)
     if (u->fd >= 0) close(u->fd);
     free(u->raw);
     free(u->zbuf);
+    free(u->sbuf);
+    OPENSSL_cleanse(u->data_key, sizeof(u->data_key));
     ZSTD_freeCCtx(u->cctx);
     if (u->w) ts_objstore_writer_abort(u->w);
     ts_segment_meta_clear(&u->meta);
+}
+
+/* Seals the compressed chunk in u->zbuf (zlen bytes) into u->sbuf: the
+ * bytes that are stored (and CRC'd) instead. */
+static ts_status seal_chunk(up *u, size_t zlen, const uint8_t **stored, size_t *slen, char *errstr,
+                            size_t errlen)
+{
+    size_t need = zlen + TS_CRYPT_CHUNK_OVERHEAD;
+    if (need > u->scap) {
+        uint8_t *ns = realloc(u->sbuf, need);
+        if (!ns) return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory sealing chunk");
+        u->sbuf = ns;
+        u->scap = need;
+    }
+    ts_status st = ts_crypt_seal_chunk(u->data_key, u->meta.object_key, u->meta.chunk_count,
+                                       u->zbuf, zlen, u->sbuf, errstr, errlen);
+    if (st) return st;
+    *stored = u->sbuf;
+    *slen = need;
+    return TS_OK;
+}
+
+/* A new data key for the object, wrapped under the active key. */
+static ts_status start_sealed(up *u, const ts_upload_req *req, char *errstr, size_t errlen)
+{
+    if (!req->keyring) return TS_OK;
+    ts_status st = ts_crypt_new_data_key(u->data_key, errstr, errlen);
+    if (!st) st = ts_crypt_wrap(req->keyring, req->key_id, u->meta.object_key, u->data_key,
+                                u->meta.wrapped_key, errstr, errlen);
+    if (st) return st;
+    snprintf(u->meta.key_id, sizeof(u->meta.key_id), "%s", req->key_id);
+    u->meta.sealed = 1;
+    return TS_OK;
 }
 
 static ts_status add_chunk(up *u, const ts_upload_req *req, size_t raw_len, uint64_t raw_pos,
@@ -78,7 +115,9 @@ static ts_status add_chunk(up *u, const ts_upload_req *req, size_t raw_len, uint
     if (ZSTD_isError(z))
         return ts_err_set(errstr, errlen, TS_E_IO, "zstd compression failed: %s",
                           ZSTD_getErrorName(z));
-    ts_status st = ts_objstore_writer_write(u->w, u->zbuf, z, errstr, errlen);
+    const uint8_t *stored = u->zbuf;
+    ts_status st = u->meta.sealed ? seal_chunk(u, z, &stored, &z, errstr, errlen) : TS_OK;
+    if (!st) st = ts_objstore_writer_write(u->w, stored, z, errstr, errlen);
     if (st) return st;
     if (u->meta.chunk_count == u->chunk_cap) {
         uint32_t nc = u->chunk_cap ? u->chunk_cap * 2 : 16;
@@ -95,7 +134,7 @@ static ts_status add_chunk(up *u, const ts_upload_req *req, size_t raw_len, uint
     c->stored_len = (uint32_t)z;
     c->first_offset = first_offset;
     c->max_timestamp = max_ts;
-    c->stored_crc32c = ts_crc32c(0, u->zbuf, z);
+    c->stored_crc32c = ts_crc32c(0, stored, z);
     c->raw_crc32c = ts_crc32c(0, u->raw, raw_len);
     *stored_pos += z;
     (void)req;
@@ -147,6 +186,7 @@ ts_status ts_uploader_upload_segment(ts_objstore *os, ts_index *idx, const ts_up
     u.meta.last_offset = req->base_offset - 1;
     ts_index_segment_key(req->topic, req->partition, req->base_offset, attempt,
                          u.meta.object_key, sizeof(u.meta.object_key));
+    if ((st = start_sealed(&u, req, errstr, errlen))) goto out;
     st = ts_objstore_writer_open(os, u.meta.object_key, &u.w, errstr, errlen);
     if (st) goto out;
 

@@ -25,8 +25,18 @@
  * entry pointing at a missing object. Every attempt uses a fresh key
  * (random attempt id), so a retry never overwrites anything.
  *
- * Memory per upload: one raw chunk + one compressed chunk + what the
- * object-store writer buffers (S3: part size x parts in flight).
+ * Encrypted objects (req->keyring set): each zstd frame is sealed with the
+ * object's data key (AES-256-GCM: nonce | ciphertext | tag, AAD = object
+ * key + chunk index, common/crypt.h); the chunk table's positions, lengths
+ * and stored CRC-32C are those of the sealed bytes, its raw CRC-32C that of
+ * the plain chunk, and its flags say "sealed". The wrapped data key goes
+ * into the manifest entry. `zstd -d` no longer applies (by design); the
+ * chunk table and seek table stay in the clear (offsets, timestamps,
+ * sizes, CRCs: what the manifest already shows).
+ *
+ * Memory per upload: one raw chunk + one compressed chunk (+ one sealed
+ * chunk when encrypting) + what the object-store writer buffers (S3: part
+ * size x parts in flight).
  *
  * Thread: runs on an upload worker (tiering's pool); no locks held by the
  * caller. The segment file must not change while it is read (closed
@@ -49,6 +59,11 @@ typedef struct ts_upload_req {
     size_t chunk_bytes;       /* remote.storage.chunk.bytes */
     int compression_level;    /* remote.storage.compression.level */
     size_t max_batch_bytes;   /* message.max.bytes, bounds one batch */
+    /* Encryption at rest (remote.storage.encryption.*): with a key ring,
+     * the object gets a fresh data key wrapped under key_id, and every
+     * chunk is sealed after compression (common/crypt.h); NULL: plain. */
+    const ts_keyring *keyring;
+    const char *key_id;
     /* Where the upload starts in the file (0: the whole segment). A new
      * leader continues the manifest exactly at its end, which may lie
      * inside a local segment: the batch at base_offset starts here. */

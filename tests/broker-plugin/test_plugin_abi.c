@@ -240,12 +240,15 @@ TT_TEST(partition_stats)
     tsp_segment_info *rows = NULL;
     size_t nrows = 0, rsz = 0;
     TT_CHECK_MSG(pl->placement(p, &rows, &nrows, &rsz, err, sizeof err) == TSP_OK, "%s", err);
-    uint64_t stored = 0, local = 0, nremote = 0;
+    uint64_t stored = 0, local = 0, nremote = 0, remote_raw = 0;
+    int64_t last_tiered = -1;
     for (size_t i = 0; i < nrows; i++) {
         const tsp_segment_info *r = (const tsp_segment_info *)(const void *)((char *)rows + i * rsz);
         if (r->location == TSP_LOC_REMOTE || r->location == TSP_LOC_LOCAL_REMOTE) {
             stored += r->stored_bytes;
+            remote_raw += r->size_bytes;
             nremote++;
+            if (r->last_offset > last_tiered) last_tiered = r->last_offset;
         }
         if (r->location == TSP_LOC_LOCAL || r->location == TSP_LOC_LOCAL_REMOTE)
             local += r->size_bytes;
@@ -265,6 +268,23 @@ TT_TEST(partition_stats)
     TT_CHECK_EQ_INT(ps.remote_copy_lag_segments, 0);
     TT_CHECK_EQ_INT(ps.local_log_bytes, local);
     TT_CHECK_EQ_INT(ps.remote_delete_lag_segments, 0);
+    /* Appended in minor 2: offsets and the last tiered offset (ListOffsets
+     * -5) with the placement they were taken with. */
+    tsp_offsets off = {.struct_size = sizeof off};
+    TT_CHECK(pl->offsets(p, &off) == TSP_OK);
+    TT_CHECK_EQ_INT(ps.log_start_offset, off.log_start_offset);
+    TT_CHECK_EQ_INT(ps.local_start_offset, off.local_start_offset);
+    TT_CHECK_EQ_INT(ps.log_end_offset, 400);
+    TT_CHECK_EQ_INT(ps.last_tiered_offset, last_tiered);
+    TT_CHECK_EQ_INT(ps.last_tiered_offset, 399); /* rolled and uploaded: all of it */
+    TT_CHECK_EQ_INT(ps.remote_raw_bytes, remote_raw);
+
+    /* A minor-1 host's struct ends at local_segments: nothing past it written. */
+    memset(&ps, 0xab, sizeof ps);
+    ps.struct_size = (uint32_t)offsetof(tsp_partition_stats, log_start_offset);
+    TT_CHECK_MSG(pl->partition_stats(p, &ps, err, sizeof err) == TSP_OK, "%s", err);
+    TT_CHECK_EQ_INT(ps.local_log_bytes, local);
+    TT_CHECK(ps.log_start_offset == (int64_t)0xababababababababULL);
 
     /* An older host's shorter struct: fields past its size stay untouched. */
     memset(&ps, 0xab, sizeof ps);
@@ -286,6 +306,61 @@ done:
     pl->engine_close(eng);
 }
 
+/* Minor 3 through the ABI: config_list rows (their row size, flags and
+ * values), topic_alter_config with a NULL value (delete) and replace,
+ * engine_alter_config's dynamic-only rule, delete_records. */
+TT_TEST(configs_and_records)
+{
+    const tsp_plugin *pl = load();
+    TT_ASSERT(pl != NULL);
+    TT_ASSERT(pl->abi_minor >= 3 && TSP_HAS(pl, config_list) && TSP_HAS(pl, topic_alter_config) &&
+              TSP_HAS(pl, engine_alter_config) && TSP_HAS(pl, delete_records));
+    char err[512] = "";
+    tsp_engine *eng = NULL;
+    tsp_config_info *rows = NULL;
+    size_t n = 0, rsz = 0;
+    TT_CHECK_MSG(open_engine(&eng, "configs", err, sizeof err) == TSP_OK, "open: %s", err);
+    tsp_property set[] = {{"retention.ms", "4321"}, {"min.insync.replicas", "2"}};
+    TT_CHECK_MSG(pl->topic_alter_config(eng, "c", set, 2, 0, err, sizeof err) == TSP_OK, "%s", err);
+    tsp_property del[] = {{"retention.ms", NULL}};
+    TT_CHECK_MSG(pl->topic_alter_config(eng, "c", del, 1, 0, err, sizeof err) == TSP_OK, "%s", err);
+    TT_CHECK_MSG(pl->config_list(eng, "c", &rows, &n, &rsz, err, sizeof err) == TSP_OK, "%s", err);
+    TT_CHECK(rsz >= sizeof(tsp_config_info) && n > 20);
+    int seen = 0;
+    for (size_t i = 0; i < n; i++) {
+        const tsp_config_info *r = (const tsp_config_info *)(const void *)((char *)rows + i * rsz);
+        if (!strcmp(r->name, "retention.ms"))
+            seen += !(r->flags & TSP_CONFIG_TOPIC_SET) && !strcmp(r->synonym, "log.retention.ms");
+        if (!strcmp(r->name, "min.insync.replicas"))
+            seen += (r->flags & TSP_CONFIG_TOPIC_SET) && !strcmp(r->value, "2");
+    }
+    TT_CHECK_EQ_INT(seen, 2);
+    pl->buffer_free(rows);
+    rows = NULL;
+    tsp_property ro[] = {{"log.dirs", "/tmp"}};
+    TT_CHECK_EQ_INT(pl->engine_alter_config(eng, ro, 1, 0, err, sizeof err), TSP_E_CONFIG);
+    tsp_property dyn[] = {{"log.retention.bytes", "12345"}};
+    TT_CHECK_MSG(pl->engine_alter_config(eng, dyn, 1, 0, err, sizeof err) == TSP_OK, "%s", err);
+    tsp_partition *p = NULL;
+    TT_CHECK_MSG(pl->partition_open(eng, "c", 0, TSP_PART_CREATE, &p, err, sizeof err) == TSP_OK,
+                 "%s", err);
+    size_t blen = 0;
+    uint8_t *b = make_batch(10, 100, &blen);
+    TT_CHECK(b != NULL);
+    tsp_status st = pl->append(p, b, blen, NULL, NULL, err, sizeof err);
+    free(b);
+    TT_CHECK_MSG(st == TSP_OK, "append: %s", err);
+    int64_t low = -1;
+    TT_CHECK_MSG(pl->delete_records(p, 4, &low, err, sizeof err) == TSP_OK, "%s", err);
+    TT_CHECK_EQ_INT(low, 4);
+    TT_CHECK_EQ_INT(pl->delete_records(p, 11, &low, err, sizeof err), TSP_E_OFFSET_OUT_OF_RANGE);
+    tsp_offsets o = {.struct_size = sizeof o};
+    TT_CHECK(pl->offsets(p, &o) == TSP_OK && o.log_start_offset == 4);
+done:
+    pl->buffer_free(rows);
+    pl->engine_close(eng);
+}
+
 int main(int argc, char **argv)
 {
     int rc = host_init(argc, argv, "test_plugin_abi", "plugin");
@@ -295,5 +370,6 @@ int main(int argc, char **argv)
     TT_RUN(open_rejects_bad_config);
     TT_RUN(log_lifecycle);
     TT_RUN(partition_stats);
+    TT_RUN(configs_and_records);
     return host_finish();
 }

@@ -34,6 +34,7 @@ struct tsp_partition {
     int32_t ep_epoch[256];       /* leader epoch cache: epoch -> start offset */
     int64_t ep_start[256];
     size_t nep;
+    int64_t start; /* log start (delete_records) */
     struct tsp_partition *next_part;
 };
 
@@ -298,7 +299,7 @@ static tsp_status m_read(tsp_partition *p, int64_t offset, size_t max, uint8_t *
     pthread_mutex_lock(&g_eng->mu);
     *out = NULL;
     *out_len = 0;
-    if (offset < 0 || offset > p->next) {
+    if (offset < p->start || offset > p->next) {
         pthread_mutex_unlock(&g_eng->mu);
         return TSP_E_OFFSET_OUT_OF_RANGE;
     }
@@ -323,8 +324,8 @@ static tsp_status m_wait(tsp_partition *p, int64_t t, char *err, size_t errlen) 
 static tsp_status m_offsets(tsp_partition *p, tsp_offsets *o)
 {
     pthread_mutex_lock(&g_eng->mu);
-    o->log_start_offset = 0;
-    o->local_start_offset = 0;
+    o->log_start_offset = p->start;
+    o->local_start_offset = p->start;
     o->log_end_offset = p->next;
     if (o->struct_size >= sizeof(tsp_offsets)) {
         o->high_watermark = p->replicated ? p->hw : p->next;
@@ -370,18 +371,33 @@ static tsp_status m_delete(tsp_engine *e, const char *topic, int32_t id, char *e
     return TSP_OK;
 }
 
-/* Everything is local: local size only, no remote counters. */
+/* Everything is local: local size and offsets only, no remote counters. */
 static tsp_status m_pstats(tsp_partition *p, tsp_partition_stats *out, char *err, size_t errlen)
 {
     if (!p || !out || out->struct_size < sizeof(uint32_t)) return TSP_E_INVAL;
-    tsp_partition_stats full = {.struct_size = out->struct_size};
+    tsp_partition_stats full = {.struct_size = out->struct_size, .last_tiered_offset = -1};
     pthread_mutex_lock(&g_eng->mu);
     for (size_t i = 0; i < p->n; i++) full.local_log_bytes += p->b[i].len;
+    full.log_end_offset = p->next; /* log and local start stay 0: nothing is ever removed */
     full.local_segments = 1;
     pthread_mutex_unlock(&g_eng->mu);
     size_t k = out->struct_size < sizeof(full) ? out->struct_size : sizeof(full);
     memcpy(out, &full, k);
     return TSP_OK;
+}
+
+/* Moves the log start (batches stay in RAM: reads below it are refused). */
+static tsp_status m_delrec(tsp_partition *p, int64_t offset, int64_t *low, char *err,
+                           size_t errlen)
+{
+    pthread_mutex_lock(&g_eng->mu);
+    if (offset == -1) offset = p->next;
+    tsp_status st = offset < 0 || offset > p->next ? TSP_E_OFFSET_OUT_OF_RANGE : TSP_OK;
+    if (!st && offset > p->start) p->start = offset;
+    *low = p->start;
+    pthread_mutex_unlock(&g_eng->mu);
+    if (st) snprintf(err, errlen, "offset %lld is past the log end", (long long)offset);
+    return st;
 }
 
 static const tsp_plugin g_mem = {
@@ -396,6 +412,8 @@ static const tsp_plugin g_mem = {
     .partition_stats = m_pstats, .partition_set_role = m_set_role,
     .append_replica = m_append_replica, .truncate = m_truncate, .epoch_end_offset = m_epoch_end,
     .set_high_watermark = m_set_hw, .reset_local = m_reset_local,
+    /* minor 3: configs left NULL (the broker answers without them), records */
+    .delete_records = m_delrec,
 };
 
 __attribute__((visibility("default"))) const tsp_plugin *

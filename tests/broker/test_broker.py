@@ -72,6 +72,7 @@ class Broker:
         self.props = os.path.join(self.root, "server.properties")
         self.proc = None
         self.logf = None
+        self.args = []  # extra command-line arguments (--override key=value)
 
     def write_props(self):
         props = {
@@ -95,7 +96,7 @@ class Broker:
         self.write_props()
         os.makedirs(os.path.join(self.root, "data"), exist_ok=True)
         self.logf = open(os.path.join(self.root, "broker.log"), "ab")
-        self.proc = subprocess.Popen([BROKER, self.props], stdout=self.logf, stderr=self.logf)
+        self.proc = subprocess.Popen([BROKER, self.props] + self.args, stdout=self.logf, stderr=self.logf)
         _procs.append(self.proc)
         deadline = time.time() + 30
         while time.time() < deadline:

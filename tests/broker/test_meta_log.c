@@ -1,7 +1,8 @@
 /*
  * test_meta_log.c — the committed-offsets log format (broker/meta_log.c):
  * round trip of hostile strings, and crash safety: no prefix of a record
- * (a torn append) and no record with a damaged byte is accepted.
+ * (a torn append) and no record with a damaged byte is accepted; the same
+ * for delete records (OffsetDelete, DeleteGroups).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,9 +46,55 @@ TT_TEST(round_trip_of_hostile_strings)
     kw_free(&w);
 }
 
-TT_TEST(no_torn_prefix_is_a_record)
+static kw encode_delete(const char *g, const char *t, int32_t p)
 {
-    kw w = encode("group-1", "topic.a", 12, 123456789, "meta");
+    kw w;
+    kw_init(&w, 1 << 20);
+    meta_log_encode_delete(&w, g, t, p);
+    return w;
+}
+
+TT_TEST(delete_round_trip)
+{
+    const char *g = "victim\n7669 d 00000000";
+    kw w = encode_delete(g, "t.x", 3);
+    TT_ASSERT(!w.err);
+    TT_ASSERT(memchr(w.d, '\n', w.len) == w.d + w.len - 1);
+    TT_ASSERT(w.d[0] == 'd');
+    meta_log_rec r;
+    TT_ASSERT_EQ_INT(meta_log_decode((const char *)w.d, w.len - 1, &r), 0);
+    TT_ASSERT(r.deleted);
+    TT_ASSERT_STR(r.group, g);
+    TT_ASSERT_STR(r.topic, "t.x");
+    TT_ASSERT_EQ_INT(r.partition, 3);
+    TT_ASSERT_EQ_INT(r.offset, -1);
+    TT_ASSERT_STR(r.metadata, "");
+    meta_log_rec_free(&r);
+    kw_free(&w);
+    w = encode("g", "t", 1, 5, "m");
+    TT_ASSERT_EQ_INT(meta_log_decode((const char *)w.d, w.len - 1, &r), 0);
+    TT_ASSERT(!r.deleted);
+    meta_log_rec_free(&r);
+    kw_free(&w);
+}
+
+/* A commit record's fields under a delete's type letter (and the reverse)
+ * never parse: the field counts differ. */
+TT_TEST(types_do_not_mix)
+{
+    kw w = encode("g", "t", 1, 5, "m");
+    w.d[0] = 'd';
+    meta_log_rec r;
+    TT_ASSERT(meta_log_decode((const char *)w.d, w.len - 1, &r) != 0);
+    kw_free(&w);
+    w = encode_delete("g", "t", 1);
+    w.d[0] = 'o';
+    TT_ASSERT(meta_log_decode((const char *)w.d, w.len - 1, &r) != 0);
+    kw_free(&w);
+}
+
+static void check_no_prefix(kw w)
+{
     /* a loader sees a line only up to a newline: any prefix without the
      * record's own newline is all that a torn append leaves */
     for (size_t n = 0; n < w.len - 1; n++) {
@@ -58,9 +105,14 @@ TT_TEST(no_torn_prefix_is_a_record)
     kw_free(&w);
 }
 
-TT_TEST(damaged_bytes_are_refused)
+TT_TEST(no_torn_prefix_is_a_record)
 {
-    kw w = encode("group-1", "topic.a", 12, 123456789, "meta");
+    check_no_prefix(encode("group-1", "topic.a", 12, 123456789, "meta"));
+    check_no_prefix(encode_delete("group-1", "topic.a", 12));
+}
+
+static void check_damage_refused(kw w)
+{
     size_t len = w.len - 1;
     char *copy = malloc(len);
     for (size_t i = 0; i < len; i++) {
@@ -75,6 +127,12 @@ TT_TEST(damaged_bytes_are_refused)
     }
     free(copy);
     kw_free(&w);
+}
+
+TT_TEST(damaged_bytes_are_refused)
+{
+    check_damage_refused(encode("group-1", "topic.a", 12, 123456789, "meta"));
+    check_damage_refused(encode_delete("group-1", "topic.a", 12));
 }
 
 TT_TEST(cap_hit_is_an_error)
@@ -100,6 +158,8 @@ int main(int argc, char **argv)
 {
     TT_INIT(argc, argv);
     TT_RUN(round_trip_of_hostile_strings);
+    TT_RUN(delete_round_trip);
+    TT_RUN(types_do_not_mix);
     TT_RUN(no_torn_prefix_is_a_record);
     TT_RUN(damaged_bytes_are_refused);
     TT_RUN(cap_hit_is_an_error);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/logline.h"
 #include "common/batch.h"
 #include "common/buf.h"
 #include "common/clock.h"
@@ -218,7 +219,7 @@ TT_TEST(err_prefix_keeps_message)
  * the last one has its own name, and exactly the transient ones retry. */
 TT_TEST(status_table_names_and_retriable)
 {
-    for (int c = 0; c >= TS_E_INVALID_RECORD; c--) {
+    for (int c = 0; c >= TS_E_FENCED; c--) {
         const char *n = ts_status_name((ts_status)c);
         TT_ASSERT_MSG(strncmp(n, "TS_", 3) == 0 && strcmp(n, "TS_E_UNKNOWN") != 0, "code %d: %s", c,
                       n);
@@ -227,8 +228,8 @@ TT_TEST(status_table_names_and_retriable)
         TT_ASSERT_MSG(ts_status_is_retriable((ts_status)c) == want, "code %d (%s)", c, n);
     }
     TT_ASSERT_STR(ts_status_name(TS_OK), "TS_OK");
-    TT_ASSERT_STR(ts_status_name(TS_E_INVALID_RECORD), "TS_E_INVALID_RECORD");
-    TT_ASSERT_STR(ts_status_name((ts_status)(TS_E_INVALID_RECORD - 1)), "TS_E_UNKNOWN");
+    TT_ASSERT_STR(ts_status_name(TS_E_FENCED), "TS_E_FENCED");
+    TT_ASSERT_STR(ts_status_name((ts_status)(TS_E_FENCED - 1)), "TS_E_UNKNOWN");
     TT_ASSERT_STR(ts_status_name((ts_status)1), "TS_E_UNKNOWN");
     TT_ASSERT(!ts_status_is_retriable((ts_status)-999));
 }
@@ -300,6 +301,36 @@ TT_TEST(strlist_grows_sorts_and_searches)
     ts_strlist_free(&l); /* an empty list frees again */
 }
 
+/* log.format=json: escaping, the suppressed count, and a line cut at the
+ * buffer's end that still closes its object; text keeps its old shape. */
+TT_TEST(logline_json_and_text)
+{
+    char line[256];
+    size_t n = ts_logline_render(line, sizeof line, TS_LOGLINE_JSON, "WARN", "upload",
+                                 "key \"a\\b\"\n\ttab \x01 caf\xc3\xa9", 3);
+    TT_ASSERT(n > 0 && n < sizeof line && line[n - 1] == '\n');
+    line[n] = 0;
+    TT_ASSERT_MSG(strncmp(line, "{\"ts\":\"", 7) == 0, "%s", line);
+    TT_ASSERT_MSG(strstr(line, "\"level\":\"WARN\",\"logger\":\"upload\",\"msg\":\"key "
+                                 "\\\"a\\\\b\\\"\\n\\u0009tab \\u0001 caf\xc3\xa9\","
+                                 "\"suppressed\":3}\n") != NULL,
+                  "%s", line);
+    char big[3000];
+    memset(big, '"', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    n = ts_logline_render(line, 128, TS_LOGLINE_JSON, "INFO", "broker", big, 0);
+    TT_ASSERT(n <= 128 && line[n - 1] == '\n' && line[n - 2] == '}' && line[n - 3] == '"');
+    TT_ASSERT(line[n - 4] == '"' && line[n - 5] == '\\'); /* cut between escapes, not inside */
+    n = ts_logline_render(line, sizeof line, TS_LOGLINE_TEXT, "INFO", "index", "hello", 0);
+    line[n] = 0;
+    TT_ASSERT_MSG(strlen(line) == 24 + 7 + 8 + 6 && strstr(line, "Z INFO  [index] hello\n"),
+                  "%s", line);
+    TT_ASSERT_EQ_INT(ts_logline_format_parse("json"), TS_LOGLINE_JSON);
+    TT_ASSERT_EQ_INT(ts_logline_format_parse("text"), TS_LOGLINE_TEXT);
+    TT_ASSERT_EQ_INT(ts_logline_format_parse("JSON"), -1);
+    TT_ASSERT_EQ_INT(ts_logline_format_parse(NULL), -1);
+}
+
 int main(int argc, char **argv)
 {
     TT_INIT(argc, argv);
@@ -315,5 +346,6 @@ int main(int argc, char **argv)
     TT_RUN(err_prefix_keeps_message);
     TT_RUN(config_typed_settings);
     TT_RUN(strlist_grows_sorts_and_searches);
+    TT_RUN(logline_json_and_text);
     return tt_summary();
 }

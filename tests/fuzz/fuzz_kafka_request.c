@@ -7,6 +7,8 @@
  * out of bounds, leaking, or allocating past the arena cap is not. Parsed
  * requests are also walked so that every pointer the parser returns is
  * dereferenced under ASan, and the response header/ApiVersions encoders run.
+ * JoinGroup protocol metadata also goes through the consumer-subscription
+ * parser (OffsetDelete reads members' subscriptions with it).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -24,6 +26,20 @@ static void touch(const char *s)
 static void touch_slice(kslice s)
 {
     if (s.len > 0) g_sink += s.p[0] + s.p[s.len - 1];
+}
+
+/* A JoinGroup's protocol metadata is what OffsetDelete later reads as a
+ * consumer subscription (broker/admin_api.c): client bytes too. */
+static void subscription(kslice md)
+{
+    if (md.len < 0) return;
+    karena a;
+    karena_init(&a, 4 * (size_t)md.len + 65536);
+    const char **topics;
+    int32_t n;
+    if (kafka_parse_consumer_subscription(md.p, (size_t)md.len, &a, &topics, &n) == 0)
+        for (int32_t i = 0; i < n; i++) touch(topics[i]);
+    karena_free(&a);
 }
 
 static void walk(const kafka_request *q)
@@ -61,7 +77,41 @@ static void walk(const kafka_request *q)
         for (int32_t i = 0; i < q->u.join_group.nprotocols; i++) {
             touch(q->u.join_group.protocols[i].name);
             touch_slice(q->u.join_group.protocols[i].metadata);
+            subscription(q->u.join_group.protocols[i].metadata);
         }
+        break;
+    case KAFKA_API_ListGroups:
+        for (int32_t i = 0; i < q->u.list_groups.nstates; i++)
+            touch(q->u.list_groups.states_filter[i]);
+        break;
+    case KAFKA_API_DescribeGroups:
+        for (int32_t i = 0; i < q->u.describe_groups.ngroups; i++)
+            touch(q->u.describe_groups.groups[i]);
+        break;
+    case KAFKA_API_DeleteGroups:
+        for (int32_t i = 0; i < q->u.delete_groups.ngroups; i++)
+            touch(q->u.delete_groups.groups_names[i]);
+        break;
+    case KAFKA_API_OffsetDelete:
+        touch(q->u.offset_delete.group_id);
+        for (int32_t i = 0; i < q->u.offset_delete.ntopics; i++) {
+            touch(q->u.offset_delete.topics[i].name);
+            for (int32_t k = 0; k < q->u.offset_delete.topics[i].npartitions; k++)
+                g_sink += (size_t)q->u.offset_delete.topics[i].partition_indexes[k];
+        }
+        break;
+    case KAFKA_API_DescribeLogDirs:
+        for (int32_t i = 0; i < q->u.describe_log_dirs.ntopics; i++) {
+            touch(q->u.describe_log_dirs.topics[i].name);
+            for (int32_t k = 0; k < q->u.describe_log_dirs.topics[i].npartitions; k++)
+                g_sink += (size_t)q->u.describe_log_dirs.topics[i].partition_indexes[k];
+        }
+        break;
+    case KAFKA_API_ListOffsets:
+        for (int32_t i = 0; i < q->u.list_offsets.ntopics; i++)
+            for (int32_t k = 0; k < q->u.list_offsets.topics[i].npartitions; k++)
+                g_sink += (size_t)kafka_list_offsets_min_version(
+                    q->u.list_offsets.topics[i].partitions[k].timestamp);
         break;
     case KAFKA_API_SyncGroup:
         for (int32_t i = 0; i < q->u.sync_group.nassignments; i++) {

@@ -49,9 +49,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i < n; i++) {
         if (again[i].base_offset != segs[i].base_offset ||
             again[i].chunk_count != segs[i].chunk_count ||
-            strcmp(again[i].object_key, segs[i].object_key) ||
-            memcmp(again[i].chunks, segs[i].chunks,
-                   (size_t)segs[i].chunk_count * sizeof(ts_chunk_meta)))
+            strcmp(again[i].object_key, segs[i].object_key) || !again[i].chunks != !segs[i].chunks ||
+            (segs[i].chunks && memcmp(again[i].chunks, segs[i].chunks,
+                                      (size_t)segs[i].chunk_count * sizeof(ts_chunk_meta))))
+            abort();
+        /* Format-2 entries name their chunk-table frame instead (chunks
+         * NULL); an encrypted one's envelope must survive as it is. */
+        if (again[i].sealed != segs[i].sealed ||
+            (segs[i].sealed && (strcmp(again[i].key_id, segs[i].key_id) ||
+                                memcmp(again[i].wrapped_key, segs[i].wrapped_key,
+                                       sizeof(segs[i].wrapped_key)))))
             abort();
     }
     free(json);

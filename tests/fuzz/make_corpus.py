@@ -20,6 +20,10 @@ programs talking to real clients:
 
 Run after a build:  /usr/bin/python3 tests/fuzz/make_corpus.py build
 Only the etcd seeds: /usr/bin/python3 tests/fuzz/make_corpus.py build etcd
+Only the group and cluster admin requests (kafkajs's admin, confluent-kafka's
+list_groups, and the raw requests of tests/broker/test_admin_groups.py:
+OffsetDelete, DescribeLogDirs, DescribeCluster, ListOffsets v7-v9):
+                     /usr/bin/python3 tests/fuzz/make_corpus.py build admin
 Files are named by the SHA-1 of their content (as libFuzzer names its own),
 so a re-run adds only what is new. Keep seeds small: the largest is capped.
 """
@@ -308,10 +312,54 @@ def etcd_corpus():
     print("fuzz_etcd_json: %d new seeds" % n)
 
 
+ADMIN_KEYS = {15, 16, 35, 42, 47, 60}  # DescribeGroups .. DescribeCluster
+
+
+def admin_clients(bs):
+    """The group and cluster admin APIs through the proxy at bs. Frames of
+    those APIs (and ListOffsets v7+) are the seeds of the `admin` mode."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "broker"))
+    import confluent_kafka as ck
+    from confluent_kafka.admin import AdminClient, NewTopic
+    import test_admin_groups as tg
+
+    class At:  # what test_admin_groups' helpers need of a broker
+        bootstrap = bs
+        port = int(bs.rsplit(":", 1)[1])
+
+    a = AdminClient({"bootstrap.servers": bs})
+    a.create_topics([NewTopic("adm2", 2, 1)])["adm2"].result(10)
+    tg.produce(At, "adm2", 2, 20)
+    tg.standalone_commit(At, "g2", [ck.TopicPartition("adm2", 0, 3)])
+    a.list_groups(timeout=10)
+    for op, args in (("listGroups", {}), ("describeGroups", {"groups": ["g2", "x"]}),
+                     ("fetchTopicOffsets", {"topic": "adm2"}),
+                     ("deleteGroups", {"groups": ["x"]})):
+        tg.kafkajs(At, op, args, expect_error=op == "deleteGroups")
+    c = tg.Conn(At)
+    try:
+        for v in range(5):
+            tg.list_groups_raw(c, v, ["Empty"])
+        for v in range(6):
+            tg.describe_groups_raw(c, v, ["g2", "x"], include_ops=True)
+        tg.offset_delete_raw(c, "g2", {"adm2": [0, 1], "nosuch": [0]})
+        for v in range(3):
+            tg.delete_groups_raw(c, v, ["g2", "x"])
+        for v in range(5):
+            tg.describe_log_dirs_raw(c, v, {"adm2": [0, 1]} if v % 2 else None)
+        for v in (0, 1):
+            tg.describe_cluster_raw(c, v, include_ops=True)
+        for v in (7, 8, 9):
+            tg.list_offsets_raw(c, v, "adm2", [(0, -3), (1, -4), (0, -5), (1, 1700000000000)])
+    finally:
+        c.close()
+
+
 def main():
     if len(sys.argv) > 2 and sys.argv[2] == "etcd":
         etcd_corpus()
         return
+    admin_only = len(sys.argv) > 2 and sys.argv[2] == "admin"
     build = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build"))
     broker = os.path.join(build, "broker", "tierbroker")
     plugin = os.path.join(build, "broker-plugin", "libtierstore-plugin.so")
@@ -342,6 +390,14 @@ def main():
         px = Proxy(pport, port)
         bs = "127.0.0.1:%d" % px.port
         pin = ["-X", "broker.address.family=v4"]
+        if admin_only:
+            admin_clients(bs)
+            time.sleep(0.5)
+            n = sum(save("fuzz_kafka_request", fr) for fr in px.frames
+                    if struct.unpack(">h", fr[:2])[0] in ADMIN_KEYS or
+                    struct.unpack(">hh", fr[:4]) in ((2, 7), (2, 8), (2, 9)))
+            print("fuzz_kafka_request: %d new admin seeds" % n)
+            return
         lines = b"".join(b"line-%06d %s\n" % (i, b"x" * (i % 200)) for i in range(3000))
         for codec in ("none", "gzip", "snappy", "lz4", "zstd"):
             run([kcat, "-b", bs, "-P", "-t", "c-" + codec, "-z", codec, "-K", ":", "-X", "batch.num.messages=40"] + pin,
@@ -369,6 +425,14 @@ def main():
             c.commit(asynchronous=False)
             c.committed([ck.TopicPartition("adm", 0)], timeout=10)
             c.close()
+            # issue 12's admin APIs: configs (topic, broker), partitions, records
+            from confluent_kafka.admin import ConfigResource, NewPartitions
+            for r in (ConfigResource(ConfigResource.Type.TOPIC, "adm"),
+                      ConfigResource(ConfigResource.Type.BROKER, "0")):
+                a.describe_configs([r])[r].result(10)
+            r = ConfigResource(ConfigResource.Type.TOPIC, "adm", set_config={"retention.ms": "7200000"})
+            a.alter_configs([r])[r].result(10)
+            a.create_partitions([NewPartitions("adm", 3)])["adm"].result(10)
             a.delete_topics(["adm"])["adm"].result(10)
         except ImportError:
             print("make_corpus: confluent-kafka not importable; group and admin requests skipped")

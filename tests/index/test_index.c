@@ -1333,6 +1333,92 @@ TT_TEST(test_chunk_table_frame)
     ts_segment_meta_clear(&s);
 }
 
+/* Encryption at rest: an entry's envelope round-trips through the JSON
+ * ("encryption" member) and every defect in it is refused naming the field;
+ * the chunk-table frame's "sealed" flag must agree with the entry. */
+static ts_status parse_one(const char *json, ts_segment_meta **out, char *err, size_t errlen)
+{
+    size_t n = 0;
+    *out = NULL;
+    return ts_manifest_from_json(json, strlen(json), NULL, 0, NULL, NULL, NULL, out, &n, err,
+                                 errlen);
+}
+
+static char *replaced(const char *s, const char *from, const char *to)
+{
+    const char *at = strstr(s, from);
+    if (!at) return NULL;
+    size_t n = strlen(s) - strlen(from) + strlen(to) + 1;
+    char *o = malloc(n);
+    snprintf(o, n, "%.*s%s%s", (int)(at - s), s, to, at + strlen(from));
+    return o;
+}
+
+TT_TEST(test_encryption_envelope_json_and_frame_flag)
+{
+    char err[512];
+    ts_segment_meta s, *out = NULL;
+    mkseg(&s, 1000, 1999, 3, 77);
+    free(s.chunks);
+    s.chunks = NULL;
+    s.chunk_table_len = TS_CHUNK_TABLE_LEN(3);
+    s.stored_bytes = 40 * 3 + s.chunk_table_len + 8 * 3 + 17;
+    s.chunk_table_pos = 40 * 3;
+    s.sealed = 1;
+    snprintf(s.key_id, sizeof(s.key_id), "kek-2026.a");
+    for (int i = 0; i < TS_CRYPT_WRAPPED_LEN; i++) s.wrapped_key[i] = (uint8_t)(i * 7 + 3);
+    char *json = NULL;
+    size_t len = 0;
+    TT_OK(ts_manifest_to_json("orders", 3, 5, 0, &s, 1, &json, &len));
+    TT_ASSERT_MSG(strstr(json, "\"encryption\":{\"cipher\":\"aes-256-gcm\",\"key_id\":\"kek-2026.a\","
+                               "\"wrapped_key\":\""),
+                  "%s", json);
+    TT_OKE(parse_one(json, &out, err, sizeof(err)), err);
+    TT_ASSERT(out[0].sealed && !strcmp(out[0].key_id, "kek-2026.a"));
+    TT_ASSERT(!memcmp(out[0].wrapped_key, s.wrapped_key, TS_CRYPT_WRAPPED_LEN));
+    TT_ASSERT(ts_segment_meta_equal(&s, &out[0]));
+    ts_index_snapshot_free(out, 1);
+    static const char *const bad[][3] = {
+        {"\"aes-256-gcm\"", "\"aes-128-gcm\"", "encryption.cipher"},
+        {"\"kek-2026.a\"", "\"kek/2026\"", "encryption.key_id"},
+        {"\"kek-2026.a\"", "\"\"", "encryption.key_id"},
+        {"\"wrapped_key\":\"", "\"wrapped_key\":\"AAAA", "encryption.wrapped_key"},
+        {"\"key_id\"", "\"kid\"", "encryption.key_id: is missing"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char *j = replaced(json, bad[i][0], bad[i][1]);
+        TT_ASSERT(j != NULL);
+        ts_status st = parse_one(j, &out, err, sizeof(err));
+        free(j);
+        ts_index_snapshot_free(out, out ? 1 : 0);
+        TT_ASSERT_EQ_INT(st, TS_E_CORRUPT);
+        TT_ASSERT_MSG(strstr(err, bad[i][2]) != NULL, "'%s' should name %s", err, bad[i][2]);
+    }
+    free(json);
+    /* The frame says sealed; an entry without the envelope is refused. */
+    mkseg(&s, 1000, 1999, 3, 77);
+    s.chunk_table_len = TS_CHUNK_TABLE_LEN(3);
+    s.stored_bytes = 40 * 3 + s.chunk_table_len + 8 * 3 + 17;
+    s.chunk_table_pos = 40 * 3;
+    s.sealed = 1;
+    snprintf(s.key_id, sizeof(s.key_id), "k1");
+    uint8_t *f = malloc(s.chunk_table_len);
+    ts_chunk_table_encode(&s, f);
+    ts_segment_meta r = s;
+    r.chunks = NULL;
+    TT_OKE(ts_chunk_table_decode(f, s.chunk_table_len, &r, err, sizeof(err)), err);
+    TT_ASSERT(r.sealed && !strcmp(r.key_id, "k1"));
+    ts_segment_meta_clear(&r);
+    r = s;
+    r.chunks = NULL;
+    r.sealed = 0;
+    TT_ASSERT_EQ_INT(ts_chunk_table_decode(f, s.chunk_table_len, &r, err, sizeof(err)),
+                     TS_E_CORRUPT);
+    TT_ASSERT_MSG(strstr(err, "sealed") != NULL, "%s", err);
+    free(f);
+    ts_segment_meta_clear(&s);
+}
+
 /* The resident entry is the 64 bytes issue 9 asks for. */
 TT_TEST(test_entry_size)
 {
@@ -1587,5 +1673,6 @@ int main(int argc, char **argv)
     TT_RUN(test_local_format1_file_upgrades);
     TT_RUN(test_chunk_table_frame);
     TT_RUN(test_entry_size);
+    TT_RUN(test_encryption_envelope_json_and_frame_flag);
     return tt_summary();
 }

@@ -1887,6 +1887,88 @@ TT_TEST(segment_list_sorts_and_filters)
     TT_ASSERT(strstr(err, "cannot list") != NULL);
 }
 
+/* Kafka's DeleteRecords (ts_partition_delete_records): the start moves inside
+ * a remote segment, the objects wholly below leave the bucket, reads below
+ * are out of range, and the start survives a restart and a lost data dir. */
+TT_TEST(delete_records_moves_the_start_everywhere)
+{
+    env e;
+    env_init(&e, (const char *[]){"log.segment.bytes", "100000", "log.local.retention.bytes", "0",
+                                   NULL});
+    TT_OKE(env_open(&e), e.err);
+    ts_partition *p;
+    TT_OKE(ts_partition_open(e.eng, "dr", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(append_n(p, 100, 10, 300, 1, e.err, sizeof(e.err)), e.err);
+    TT_OKE(roll(p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(ts_partition_wait_uploaded(p, 30000, e.err, sizeof(e.err)), e.err);
+    TT_OK(ts_partition_enforce_retention(p, e.err, sizeof(e.err)));
+    ts_segment_info *rows;
+    size_t n;
+    TT_OK(ts_partition_placement(p, &rows, &n, e.err, sizeof(e.err)));
+    TT_ASSERT(n >= 3 && rows[0].location == TS_LOC_REMOTE && rows[1].location == TS_LOC_REMOTE);
+    int64_t target = rows[1].base_offset + 3, low = -1, end = 0;
+    char gone[1400], kept[1400];
+    snprintf(gone, sizeof(gone), "%s/%s", e.bucket, rows[0].object_key);
+    snprintf(kept, sizeof(kept), "%s/%s", e.bucket, rows[1].object_key);
+    free(rows);
+    TT_ASSERT(access(gone, F_OK) == 0 && access(kept, F_OK) == 0);
+    TT_OKE(ts_partition_delete_records(p, target, &low, e.err, sizeof(e.err)), e.err);
+    TT_ASSERT_EQ_INT(low, target);
+    TT_ASSERT(access(gone, F_OK) != 0 && access(kept, F_OK) == 0);
+    ts_offsets o;
+    TT_OK(ts_partition_offsets(p, &o));
+    TT_ASSERT_EQ_INT(o.log_start_offset, target);
+    end = o.log_end_offset;
+    uint8_t *d = NULL;
+    size_t len = 0;
+    TT_ASSERT_EQ_INT(ts_partition_read(p, target - 1, 65536, &d, &len, e.err, sizeof(e.err)),
+                     TS_E_OFFSET_OUT_OF_RANGE);
+    TT_OKE(ts_partition_read(p, target, 65536, &d, &len, e.err, sizeof(e.err)), e.err);
+    TT_ASSERT(len > 0);
+    free(d);
+    /* below the start: no change; past the end: refused, no change */
+    TT_OKE(ts_partition_delete_records(p, 1, &low, e.err, sizeof(e.err)), e.err);
+    TT_ASSERT_EQ_INT(low, target);
+    TT_ASSERT_EQ_INT(ts_partition_delete_records(p, end + 1, &low, e.err, sizeof(e.err)),
+                     TS_E_OFFSET_OUT_OF_RANGE);
+    ts_engine_close(e.eng);
+    TT_OKE(env_open(&e), e.err);
+    TT_OKE(ts_partition_open(e.eng, "dr", 0, 0, &p, e.err, sizeof(e.err)), e.err);
+    TT_OK(ts_partition_offsets(p, &o));
+    TT_ASSERT_EQ_INT(o.log_start_offset, target);
+    ts_engine_close(e.eng);
+    TT_OK(ts_fs_rmtree(e.data, NULL, 0)); /* lost data dir: the manifest has it */
+    TT_OKE(env_open(&e), e.err);
+    TT_OKE(ts_partition_open(e.eng, "dr", 0, 0, &p, e.err, sizeof(e.err)), e.err);
+    TT_OK(ts_partition_offsets(p, &o));
+    TT_ASSERT_EQ_INT(o.log_start_offset, target);
+    TT_ASSERT_EQ_INT(ts_partition_read(p, target - 1, 65536, &d, &len, e.err, sizeof(e.err)),
+                     TS_E_OFFSET_OUT_OF_RANGE);
+    env_done(&e);
+}
+
+/* Without remote storage the start is kept in the partition directory. */
+TT_TEST(delete_records_without_remote_storage)
+{
+    env e;
+    env_init(&e, (const char *[]){"remote.storage.enable", "false", NULL});
+    TT_OKE(env_open(&e), e.err);
+    ts_partition *p;
+    TT_OKE(ts_partition_open(e.eng, "dl", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    TT_OKE(append_n(p, 10, 10, 100, 1, e.err, sizeof(e.err)), e.err);
+    int64_t low = -1;
+    TT_OKE(ts_partition_delete_records(p, -1, &low, e.err, sizeof(e.err)), e.err);
+    TT_ASSERT_EQ_INT(low, 100); /* -1: the log end */
+    ts_engine_close(e.eng);
+    TT_OKE(env_open(&e), e.err);
+    TT_OKE(ts_partition_open(e.eng, "dl", 0, 0, &p, e.err, sizeof(e.err)), e.err);
+    ts_offsets o;
+    TT_OK(ts_partition_offsets(p, &o));
+    TT_ASSERT_EQ_INT(o.log_start_offset, 100);
+    TT_ASSERT_EQ_INT(o.log_end_offset, 100);
+    env_done(&e);
+}
+
 int main(int argc, char **argv)
 {
     TT_INIT(argc, argv);
@@ -1924,6 +2006,8 @@ int main(int argc, char **argv)
     TT_RUN(local_budget_never_deletes_unuploaded_data);
     TT_RUN(many_pieces_read_back_after_restart_loss_and_retention);
     TT_RUN(format1_bucket_reads_and_migrates);
+    TT_RUN(delete_records_moves_the_start_everywhere);
+    TT_RUN(delete_records_without_remote_storage);
     if (!getenv("TS_KEEP_TMP")) ts_fs_rmtree(g_root, NULL, 0);
     return tt_summary();
 }

@@ -156,6 +156,102 @@ done:
     ts_config_destroy(e.cfg);
 }
 
+/* The row of config_list named key (NULL when absent). */
+static const ts_config_row *row_of(const ts_config_row *rows, size_t n, const char *key)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(rows[i].name, key)) return &rows[i];
+    return NULL;
+}
+
+/* AlterConfigs / IncrementalAlterConfigs semantics: replace, delete,
+ * validate-only; Kafka keys the engine does not apply are kept and listed. */
+TT_TEST(alter_replaces_deletes_and_keeps_kafka_keys)
+{
+    env e;
+    env_init(&e);
+    ts_config_row *rows = NULL;
+    size_t n = 0;
+    const ts_config_row *r;
+    TT_CHECK_OKE(env_open(&e), e.err);
+    const char *k[] = {"retention.ms", "min.insync.replicas", "cleanup.policy"};
+    const char *v[] = {"1234", "2", "delete"};
+    TT_CHECK_OKE(ts_topic_alter_config(e.eng, "a", k, v, 3, 0, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_EQ_INT(topic_int(&e, "a", "log.retention.ms"), 1234);
+    TT_CHECK_OKE(ts_config_list(e.eng, "a", &rows, &n, e.err, sizeof(e.err)), e.err);
+    r = row_of(rows, n, "min.insync.replicas");
+    TT_CHECK(r && !strcmp(r->value, "2") && (r->flags & TS_CONFIG_TOPIC_SET) &&
+             (r->flags & TS_CONFIG_STORED));
+    r = row_of(rows, n, "segment.bytes");
+    TT_CHECK(r && !strcmp(r->value, "1073741824") && !strcmp(r->synonym, "log.segment.bytes") &&
+             !(r->flags & TS_CONFIG_TOPIC_SET));
+    free(rows);
+    rows = NULL;
+    /* validate-only and a refused value change nothing */
+    const char *k2[] = {"retention.ms"}, *v2[] = {"99"}, *bad[] = {"compact"};
+    TT_CHECK_OKE(ts_topic_alter_config(e.eng, "a", k2, v2, 1, TS_TOPIC_CONFIG_VALIDATE_ONLY,
+                                       e.err, sizeof(e.err)),
+                 e.err);
+    const char *k3[] = {"cleanup.policy"};
+    TT_CHECK_EQ_INT(ts_topic_alter_config(e.eng, "a", k3, bad, 1, 0, e.err, sizeof(e.err)),
+                    TS_E_CONFIG);
+    TT_CHECK(strstr(e.err, "compaction is not supported") != NULL);
+    TT_CHECK_EQ_INT(topic_int(&e, "a", "log.retention.ms"), 1234);
+    /* delete one key (NULL value), the others stay */
+    const char *del[] = {NULL};
+    TT_CHECK_OKE(ts_topic_alter_config(e.eng, "a", k2, del, 1, 0, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_EQ_INT(topic_int(&e, "a", "log.retention.ms"), 604800000);
+    /* replace: only the keys given remain; kept across a restart */
+    const char *k4[] = {"segment.bytes"}, *v4[] = {"65536"};
+    TT_CHECK_OKE(ts_topic_alter_config(e.eng, "a", k4, v4, 1, TS_TOPIC_CONFIG_REPLACE, e.err,
+                                       sizeof(e.err)),
+                 e.err);
+    env_close(&e);
+    TT_CHECK_OKE(env_open(&e), e.err);
+    TT_CHECK_EQ_INT(topic_int(&e, "a", "log.segment.bytes"), 65536);
+    TT_CHECK_OKE(ts_config_list(e.eng, "a", &rows, &n, e.err, sizeof(e.err)), e.err);
+    r = row_of(rows, n, "min.insync.replicas");
+    TT_CHECK(r && !strcmp(r->value, "1") && !(r->flags & TS_CONFIG_TOPIC_SET));
+done:
+    free(rows);
+    env_close(&e);
+    ts_config_destroy(e.cfg);
+}
+
+/* Dynamic engine settings: in effect for topics without an override, back
+ * to the opened value on NULL; only dynamic settings may change. */
+TT_TEST(engine_alter_changes_dynamic_settings_only)
+{
+    env e;
+    env_init(&e);
+    ts_config_row *rows = NULL;
+    size_t n = 0;
+    TT_CHECK_OKE(env_open(&e), e.err);
+    const char *k[] = {"retention.ms"}, *v[] = {"5000"};
+    TT_CHECK_OKE(ts_topic_set_config(e.eng, "over", k, v, 1, e.err, sizeof(e.err)), e.err);
+    const char *ek[] = {"log.retention.ms"}, *ev[] = {"7777"};
+    TT_CHECK_OKE(ts_engine_alter_config(e.eng, ek, ev, 1, 0, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_EQ_INT(topic_int(&e, "plain", "log.retention.ms"), 7777);
+    TT_CHECK_EQ_INT(topic_int(&e, "over", "log.retention.ms"), 5000);
+    TT_CHECK_OKE(ts_config_list(e.eng, NULL, &rows, &n, e.err, sizeof(e.err)), e.err);
+    const ts_config_row *r = row_of(rows, n, "log.retention.ms");
+    TT_CHECK(r && !strcmp(r->value, "7777") && (r->flags & TS_CONFIG_ALTERED) &&
+             (r->flags & TS_CONFIG_DYNAMIC));
+    r = row_of(rows, n, "aws.secret.access.key");
+    TT_CHECK(r && (r->flags & TS_CONFIG_SENSITIVE) && !r->value[0]);
+    const char *ro[] = {"remote.storage.url"}, *rov[] = {"file:///tmp"};
+    TT_CHECK_EQ_INT(ts_engine_alter_config(e.eng, ro, rov, 1, 0, e.err, sizeof(e.err)),
+                    TS_E_CONFIG);
+    TT_CHECK(strstr(e.err, "remote.storage.url") && strstr(e.err, "read-only"));
+    const char *revert[] = {NULL};
+    TT_CHECK_OKE(ts_engine_alter_config(e.eng, ek, revert, 1, 0, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_EQ_INT(topic_int(&e, "plain", "log.retention.ms"), 604800000);
+done:
+    free(rows);
+    env_close(&e);
+    ts_config_destroy(e.cfg);
+}
+
 int main(int argc, char **argv)
 {
     TT_INIT(argc, argv);
@@ -163,6 +259,8 @@ int main(int argc, char **argv)
     TT_RUN(broker_keys_are_not_topic_configs);
     TT_RUN(longest_topic_name_holds_configs);
     TT_RUN(older_data_dirs_keep_their_configs);
+    TT_RUN(alter_replaces_deletes_and_keeps_kafka_keys);
+    TT_RUN(engine_alter_changes_dynamic_settings_only);
     if (!getenv("TS_KEEP_TMP")) ts_fs_rmtree(g_root, NULL, 0);
     return tt_summary();
 }
