@@ -16,12 +16,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common/batch.h"
 #include "tests/broker-plugin/plugin_host.h"
+
+static int g_encrypt; /* engines opened now encrypt segment objects (key ring in g_dir) */
 
 static tsp_status open_engine3(tsp_engine **eng, const char *data, const char *bucket_name,
                                const char *local_retention_ms, char *err, size_t errlen)
@@ -30,6 +33,8 @@ static tsp_status open_engine3(tsp_engine **eng, const char *data, const char *b
     snprintf(dir, sizeof dir, "%s/%s-data", g_dir, data);
     snprintf(bucket, sizeof bucket, "%s/%s-bucket", g_dir, bucket_name);
     snprintf(url, sizeof url, "file://%s", bucket);
+    char ring[600];
+    snprintf(ring, sizeof ring, "%s/keyring", g_dir);
     tsp_property props[] = {
         {"log.dirs", dir},
         {"remote.storage.url", url},
@@ -37,8 +42,12 @@ static tsp_status open_engine3(tsp_engine **eng, const char *data, const char *b
         {"log.local.retention.bytes", "-1"},
         {"log.local.retention.ms", local_retention_ms},
         {"remote.log.manager.task.interval.ms", "100"},
+        {"remote.storage.encryption.enable", "true"}, /* only with g_encrypt */
+        {"remote.storage.encryption.keyring", ring},
+        {"remote.storage.encryption.active.key", "k1"},
     };
-    return load()->engine_open(props, sizeof props / sizeof props[0], 0, eng, err, errlen);
+    size_t n = sizeof props / sizeof props[0] - (g_encrypt ? 0 : 3);
+    return load()->engine_open(props, n, 0, eng, err, errlen);
 }
 
 static tsp_status open_engine2(tsp_engine **eng, const char *data, const char *bucket_name,
@@ -607,15 +616,18 @@ out:
  * (FENCED), leaves an orphan object and no manifest entry; the new leader
  * continues exactly at the manifest's end although its own segments are
  * cut elsewhere. */
-TT_TEST(fencing_two_leaders)
+static void fencing_case(const char *tag)
 {
     const tsp_plugin *pl = load();
-    char err[512] = "", why[512] = "", bucket[700];
+    char err[512] = "", why[512] = "", bucket[700], da[64], db[64], dc[64];
     tsp_engine *ea = NULL, *eb = NULL;
     tsp_partition *a = NULL, *b = NULL;
-    snprintf(bucket, sizeof bucket, "%s/fence-bucket", g_dir);
-    TT_OKE(open_engine2(&ea, "fence-a", "fence", err, sizeof err), err);
-    TT_CHECK_OKE(open_engine2(&eb, "fence-b", "fence", err, sizeof err), err);
+    snprintf(bucket, sizeof bucket, "%s/%s-bucket", g_dir, tag);
+    snprintf(da, sizeof da, "%s-a", tag);
+    snprintf(db, sizeof db, "%s-b", tag);
+    snprintf(dc, sizeof dc, "%s-c", tag);
+    TT_OKE(open_engine2(&ea, da, tag, err, sizeof err), err);
+    TT_CHECK_OKE(open_engine2(&eb, db, tag, err, sizeof err), err);
     TT_CHECK_OKE(open_part(ea, &a, TSP_PART_REPLICATED, err, sizeof err), err);
     TT_CHECK_OKE(open_part(eb, &b, TSP_PART_REPLICATED, err, sizeof err), err);
     TT_CHECK_OKE(pl->partition_set_role(a, 1, 1, err, sizeof err), err);
@@ -680,7 +692,9 @@ TT_TEST(fencing_two_leaders)
     TT_CHECK_OKE(pl->roll(b, err, sizeof err), err);
     TT_CHECK_OKE(pl->wait_uploaded(b, 30000, err, sizeof err), err);
     TT_CHECK_EQ_INT(offsets_of(b).remote_end_offset, 600);
-    TT_CHECK_MSG(check_bucket_log("fence-c", "fence", 600, why, sizeof why) == 0, "%s", why);
+    TT_CHECK_MSG(check_bucket_log(dc, tag, 600, why, sizeof why) == 0, "%s", why);
+    TT_CHECK_MSG(!g_encrypt || bucket_names(bucket, "\"cipher\":\"aes-256-gcm\""),
+                 "no manifest entry says its object is encrypted");
     TT_CHECK_MSG(!bucket_names(bucket, fenced_key), "a manifest names the fenced object %s",
                  fenced_key);
     /* The deposed leader, told it follows now, refuses the old epoch and
@@ -693,6 +707,24 @@ TT_TEST(fencing_two_leaders)
 done:
     pl->engine_close(ea);
     pl->engine_close(eb);
+}
+
+TT_TEST(fencing_two_leaders) { fencing_case("fence"); }
+
+/* The same with encrypted segment objects: the upload that continues the
+ * manifest inside a segment seals its chunks like any other. */
+TT_TEST(fencing_two_leaders_encrypted)
+{
+    char ring[600];
+    snprintf(ring, sizeof ring, "%s/keyring", g_dir);
+    FILE *f = fopen(ring, "w");
+    TT_ASSERT(f != NULL);
+    fputs("k1=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n", f);
+    fclose(f);
+    TT_ASSERT(chmod(ring, 0600) == 0);
+    g_encrypt = 1;
+    fencing_case("fencee");
+    g_encrypt = 0;
 }
 
 /* A follower deletes local segments under local retention once the leader
@@ -820,6 +852,7 @@ int main(int argc, char **argv)
     TT_RUN(truncate_mid_and_across_segments);
     TT_RUN(hw_gated_uploads);
     TT_RUN(fencing_two_leaders);
+    TT_RUN(fencing_two_leaders_encrypted);
     TT_RUN(follower_refresh_and_local_retention);
     TT_RUN(reset_local_empty_follower);
     return host_finish();
