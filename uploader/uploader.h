@@ -64,6 +64,12 @@ typedef struct ts_upload_req {
      * chunk is sealed after compression (common/crypt.h); NULL: plain. */
     const ts_keyring *keyring;
     const char *key_id;
+    /* Where the upload starts in the file (0: the whole segment). A new
+     * leader continues the manifest exactly at its end, which may lie
+     * inside a local segment: the batch at base_offset starts here. */
+    uint64_t start_pos;
+    const ts_index_epoch *epochs; /* the range's leader epochs, recorded in the head */
+    size_t nepochs;
 } ts_upload_req;
 
 /* Uploads the segment and adds its entry to idx. On success *out (if not
