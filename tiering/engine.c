@@ -491,6 +491,7 @@ static void *bg_main(void *arg)
         for (size_t i = 0; ps && i < n; i++) ts_part_tick(ps[i]);
         free(ps);
         ts_eng_trim_local(eng, 0);
+        ts_eng_desc_retry(eng);
         pthread_mutex_lock(&eng->bg_mu);
     }
     pthread_mutex_unlock(&eng->bg_mu);
@@ -599,6 +600,7 @@ ts_status ts_engine_open(const ts_config *cfg, ts_engine **out, char *errstr, si
     pthread_mutex_init(&eng->mu, NULL);
     pthread_mutex_init(&eng->bg_mu, NULL);
     pthread_mutex_init(&eng->trim_mu, NULL);
+    pthread_mutex_init(&eng->desc_mu, NULL);
     pthread_cond_init(&eng->bg_cv, NULL);
     ts_status st;
     eng->cfg = ts_config_dup(cfg);
@@ -677,6 +679,8 @@ void ts_engine_close(ts_engine *eng)
     pthread_mutex_destroy(&eng->mu);
     pthread_mutex_destroy(&eng->bg_mu);
     pthread_mutex_destroy(&eng->trim_mu);
+    ts_eng_desc_free(eng);
+    pthread_mutex_destroy(&eng->desc_mu);
     pthread_cond_destroy(&eng->bg_cv);
     free(eng);
 }
@@ -736,6 +740,7 @@ ts_status ts_partition_open(ts_engine *eng, const char *topic, int32_t partition
     }
     eng->parts[eng->nparts++] = p;
     pthread_mutex_unlock(&eng->mu);
+    ts_eng_desc_note(eng, topic, partition); /* the bucket knows the partition count */
     *out = p;
     return TS_OK;
 }
@@ -790,6 +795,7 @@ ts_status ts_partition_delete(ts_engine *eng, const char *topic, int32_t partiti
             st = ts_objstore_delete_many(eng->os, (const char *const *)c.v, c.n, errstr, errlen);
         for (size_t i = 0; i < c.n; i++) ts_chunk_cache_forget_object(eng->cache, c.v[i]);
         ts_strlist_free(&c);
+        if (!st) ts_eng_desc_forget(eng, topic, partition);
     }
     return st;
 }
@@ -821,14 +827,18 @@ typedef struct plist_ctx {
     const char *topic;
     int32_t **v;
     size_t *n, *cap;
+    char desc[TS_INDEX_KEY_MAX]; /* the newest "<topic>/descriptor/...json", "" */
 } plist_ctx;
 
 static int plist_cb(const char *key, uint64_t size, void *opaque)
 {
     plist_ctx *c = opaque;
     (void)size;
-    size_t tl = strlen(c->topic);
+    size_t tl = strlen(c->topic), kl = strlen(key);
     const char *r = key + tl + 1; /* "<topic>/<p>/manifests/..." */
+    if (!strncmp(r, "descriptor/", 11) && kl > 5 && !strcmp(key + kl - 5, ".json") &&
+        strcmp(key, c->desc) > 0)
+        snprintf(c->desc, sizeof(c->desc), "%s", key);
     char *end;
     long id = strtol(r, &end, 10);
     if (end != r && !strncmp(end, "/manifests/", 11) && id >= 0 && id <= INT32_MAX)
@@ -858,8 +868,12 @@ ts_status ts_eng_partitions_scan(const char *data_dir, ts_objstore *os, const ch
     if (os) {
         char prefix[300];
         snprintf(prefix, sizeof(prefix), "%s/", topic);
-        plist_ctx c = {topic, &v, &n, &cap};
+        plist_ctx c = {topic, &v, &n, &cap, ""};
         ts_status st = ts_objstore_list(os, prefix, plist_cb, &c, errstr, errlen);
+        int32_t count = 0;
+        if (!st && c.desc[0]) st = ts_eng_desc_read(os, topic, c.desc, &count, errstr, errlen);
+        for (int32_t i = 0; !st && i < count; i++)
+            if (add_part(&v, &n, &cap, i)) st = ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
         if (st) {
             free(v);
             return st;
