@@ -40,38 +40,38 @@ static int whole_in(const cJSON *n, double lo, double hi)
            n->valuedouble == (double)(int64_t)n->valuedouble;
 }
 
+/* NULL when root is a valid descriptor of topic (*partitions set), else why not. */
+static const char *desc_check(const cJSON *root, const char *topic, int32_t *partitions)
+{
+    const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(root, "format");
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "topic");
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(root, "partitions");
+    if (!whole_in(fmt, 1, 1)) return "\"format\" is not 1";
+    if (!cJSON_IsString(t) || strcmp(t->valuestring, topic)) return "\"topic\" is not this topic";
+    if (!whole_in(n, 1, DESC_MAX_PARTITIONS)) return "\"partitions\" is not an integer 1..1000000";
+    *partitions = (int32_t)n->valuedouble;
+    return NULL;
+}
+
 ts_status ts_index_topic_desc_parse(const char *key, const char *topic, const uint8_t *data,
                                     size_t len, int32_t *partitions, char *errstr, size_t errlen)
 {
     const char *why = NULL;
     cJSON *root = NULL;
     char *copy = NULL;
-    if (len == 0 || len > DESC_MAX_BYTES) {
-        why = "empty or larger than 64 KiB";
-        goto fail;
+    if (len == 0 || len > DESC_MAX_BYTES) why = "empty or larger than 64 KiB";
+    else if (!(copy = malloc(len + 1)))
+        return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
+    if (copy) {
+        memcpy(copy, data, len);
+        copy[len] = '\0';
+        root = cJSON_ParseWithLength(copy, len);
+        if (!cJSON_IsObject(root)) why = "not a JSON object";
     }
-    if (!(copy = malloc(len + 1))) return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
-    memcpy(copy, data, len);
-    copy[len] = '\0';
-    root = cJSON_ParseWithLength(copy, len);
-    if (!cJSON_IsObject(root)) {
-        why = "not a JSON object";
-        goto fail;
-    }
-    const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(root, "format");
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "topic");
-    const cJSON *n = cJSON_GetObjectItemCaseSensitive(root, "partitions");
-    if (!whole_in(fmt, 1, 1)) why = "\"format\" is not 1";
-    else if (!cJSON_IsString(t) || strcmp(t->valuestring, topic)) why = "\"topic\" is not this topic";
-    else if (!whole_in(n, 1, DESC_MAX_PARTITIONS)) why = "\"partitions\" is not an integer 1..1000000";
-    if (why) goto fail;
-    *partitions = (int32_t)n->valuedouble;
+    if (!why) why = desc_check(root, topic, partitions);
     cJSON_Delete(root);
     free(copy);
-    return TS_OK;
-fail:
-    cJSON_Delete(root);
-    free(copy);
+    if (!why) return TS_OK;
     return ts_err_set(errstr, errlen, TS_E_CORRUPT,
                       "topic %s: descriptor %s is not a valid topic descriptor (%s); fix or "
                       "delete the object",

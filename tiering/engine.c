@@ -185,20 +185,6 @@ static void load_topic_configs(ts_engine *eng)
     }
 }
 
-typedef struct newest_ctx {
-    char key[600];
-} newest_ctx;
-
-static int newest_cb(const char *key, uint64_t size, void *opaque)
-{
-    newest_ctx *c = opaque;
-    (void)size;
-    size_t n = strlen(key);
-    if (n > 11 && !strcmp(key + n - 11, ".properties") && strcmp(key, c->key) > 0)
-        snprintf(c->key, sizeof(c->key), "%s", key);
-    return 0;
-}
-
 /* A topic with no local config but one in the bucket (recovery into an
  * empty data directory) gets it back. Engine lock NOT held (object store). */
 static void recover_topic_config(ts_engine *eng, const char *topic)
@@ -208,13 +194,14 @@ static void recover_topic_config(ts_engine *eng, const char *topic)
     int known = topic_idx(eng, topic) >= 0;
     pthread_mutex_unlock(&eng->mu);
     if (known) return;
-    newest_ctx c = {""};
-    char prefix[300], err[512];
+    char prefix[300], err[512], key[600];
     ts_index_topic_config_prefix(topic, prefix, sizeof(prefix));
-    if (ts_objstore_list(eng->os, prefix, newest_cb, &c, err, sizeof(err)) || !c.key[0]) return;
+    if (ts_eng_list_newest(eng->os, prefix, ".properties", key, sizeof(key), err, sizeof(err)) ||
+        !key[0])
+        return;
     uint8_t *data;
     size_t len;
-    if (ts_objstore_get(eng->os, c.key, 0, TS_OBJSTORE_TO_END, &data, &len, err, sizeof(err)))
+    if (ts_objstore_get(eng->os, key, 0, TS_OBJSTORE_TO_END, &data, &len, err, sizeof(err)))
         return;
     char dir[PATH_MAX], path[PATH_MAX];
     snprintf(dir, sizeof(dir), "%s/.topics/%s", eng->data_dir, topic);
@@ -223,7 +210,7 @@ static void recover_topic_config(ts_engine *eng, const char *topic)
         pthread_mutex_lock(&eng->mu);
         if (topic_idx(eng, topic) < 0) load_topic_file(eng, topic, path);
         pthread_mutex_unlock(&eng->mu);
-        ts_log_info("tiering", "topic %s: recovered its configuration from %s", topic, c.key);
+        ts_log_info("tiering", "topic %s: recovered its configuration from %s", topic, key);
     }
     free(data);
 }

@@ -186,6 +186,10 @@ ts_status ts_eng_partitions_scan(const char *data_dir, ts_objstore *os, const ch
 
 /* topic_desc.c — topic descriptors (<topic>/descriptor/). */
 typedef struct ts_desc_entry ts_desc_entry;
+/* The greatest key under prefix ending in suffix ("" when none): the
+ * newest of a "new immutable object per change" series. */
+ts_status ts_eng_list_newest(ts_objstore *os, const char *prefix, const char *suffix, char *out,
+                             size_t outlen, char *errstr, size_t errlen);
 /* GET and parse one descriptor object: TS_E_CORRUPT naming it. */
 ts_status ts_eng_desc_read(ts_objstore *os, const char *topic, const char *key, int32_t *count,
                            char *errstr, size_t errlen);

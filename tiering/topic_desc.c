@@ -35,18 +35,28 @@ struct ts_desc_entry {
     int32_t pending; /* count still to write after a failed PUT (0: none) */
 };
 
-typedef struct newest_desc {
-    char key[TS_INDEX_KEY_MAX];
-} newest_desc;
+typedef struct newest_ctx {
+    const char *suffix;
+    char *key;
+    size_t len;
+} newest_ctx;
 
-static int newest_desc_cb(const char *key, uint64_t size, void *opaque)
+static int newest_cb(const char *key, uint64_t size, void *opaque)
 {
-    newest_desc *c = opaque;
+    newest_ctx *c = opaque;
     (void)size;
-    size_t n = strlen(key);
-    if (n > 5 && !strcmp(key + n - 5, ".json") && strcmp(key, c->key) > 0)
-        snprintf(c->key, sizeof(c->key), "%s", key);
+    size_t n = strlen(key), sl = strlen(c->suffix);
+    if (n > sl && !strcmp(key + n - sl, c->suffix) && strcmp(key, c->key) > 0)
+        snprintf(c->key, c->len, "%s", key);
     return 0;
+}
+
+ts_status ts_eng_list_newest(ts_objstore *os, const char *prefix, const char *suffix, char *out,
+                             size_t outlen, char *errstr, size_t errlen)
+{
+    newest_ctx c = {suffix, out, outlen};
+    out[0] = '\0';
+    return ts_objstore_list(os, prefix, newest_cb, &c, errstr, errlen);
 }
 
 ts_status ts_eng_desc_read(ts_objstore *os, const char *topic, const char *key, int32_t *count,
@@ -65,13 +75,12 @@ ts_status ts_eng_desc_read(ts_objstore *os, const char *topic, const char *key, 
 static ts_status desc_count_remote(ts_objstore *os, const char *topic, int32_t *count,
                                    char *errstr, size_t errlen)
 {
-    newest_desc c = {""};
-    char prefix[TS_INDEX_KEY_MAX];
+    char prefix[TS_INDEX_KEY_MAX], key[TS_INDEX_KEY_MAX];
     ts_index_topic_desc_prefix(topic, prefix, sizeof(prefix));
     *count = 0;
-    ts_status st = ts_objstore_list(os, prefix, newest_desc_cb, &c, errstr, errlen);
-    if (st || !c.key[0]) return st;
-    return ts_eng_desc_read(os, topic, c.key, count, errstr, errlen);
+    ts_status st = ts_eng_list_newest(os, prefix, ".json", key, sizeof(key), errstr, errlen);
+    if (st || !key[0]) return st;
+    return ts_eng_desc_read(os, topic, key, count, errstr, errlen);
 }
 
 /* A new descriptor object; keys strictly increase within this engine, so
