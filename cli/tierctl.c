@@ -586,6 +586,11 @@ static int cmd_recover(ts_config *cfg, const char *const *names, int nnames, int
 {
     char err[1024];
     recover_ctx r = {0};
+    /* The rows say what each partition did: the engine's INFO lines (one
+     * per recovered manifest) would only break into the progress line. */
+    const char *lvl = ts_config_get(cfg, "log.level");
+    if (!getenv("TS_LOG_LEVEL") && lvl && !strcmp(lvl, "info"))
+        ts_config_set(cfg, "log.level", "warn", NULL, 0);
     if (ts_engine_open(cfg, &r.eng, err, sizeof(err))) {
         fprintf(stderr, "tierctl: recover: %s\n", err);
         if (strstr(err, "in use"))
