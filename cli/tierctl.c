@@ -162,6 +162,14 @@ static int print_row(const ts_segment_info *s, void *opaque)
     return 0;
 }
 
+/* A partition the topic's listing names (its descriptor records it) that
+ * holds nothing yet, locally or remotely: empty, not an error. Only for
+ * partitions from a listing: one asked for by number stays an error. */
+static int listed_empty(ts_status st, const char *part_arg)
+{
+    return st == TS_E_NOT_FOUND && !part_arg;
+}
+
 static int cmd_placement(ts_config *cfg, const char *topic, const char *part_arg, int json)
 {
     char err[1024];
@@ -195,7 +203,7 @@ static int cmd_placement(ts_config *cfg, const char *topic, const char *part_arg
     for (size_t i = 0; i < nparts; i++) {
         ts_status st = ts_placement_offline_each(cfg, topic, parts[i], print_row, &po, err,
                                                  sizeof(err));
-        if (st) {
+        if (st && !listed_empty(st, part_arg)) {
             fprintf(stderr, "tierctl: %s\n", err);
             rc = 1;
         }
@@ -317,7 +325,7 @@ static int cmd_verify(ts_config *cfg, const char *topic, const char *part_arg, i
     int rc = 0;
     for (size_t i = 0; i < nparts; i++) {
         ts_status st = ts_verify_offline(cfg, topic, parts[i], verify_row, &v, err, sizeof(err));
-        if (st) {
+        if (st && !listed_empty(st, part_arg)) {
             rc = 1;
             if (!v.bad) fprintf(stderr, "tierctl: %s\n", err);
         }
@@ -375,7 +383,9 @@ static int status_topic(ts_config *cfg, const char *topic, cJSON *arr)
     for (size_t i = 0; i < nparts; i++) {
         status_acc a;
         memset(&a, 0, sizeof(a));
-        if (ts_placement_offline_each(cfg, topic, parts[i], status_row, &a, err, sizeof(err))) {
+        ts_status pst = ts_placement_offline_each(cfg, topic, parts[i], status_row, &a, err,
+                                                  sizeof(err));
+        if (pst && !listed_empty(pst, NULL)) {
             fprintf(stderr, "tierctl: %s\n", err);
             rc = 1;
             continue;

@@ -29,6 +29,14 @@ rm -rf "$tmp/data"
 if [ "$(cat "$tmp/o" | tr '\n' ' ')" = "0 1 " ]; then ok partition_count_from_bucket
 else cat "$tmp/o"; ko partition_count_from_bucket; fi
 
+# The read-only views list the never-uploaded partition as empty, no error.
+if "$T" -c "$C" status beta --json >"$tmp/st.json" 2>"$tmp/e0" && /usr/bin/python3 -c '
+import json, sys
+rows = json.load(open(sys.argv[1]))
+assert [(r["partition"], r["log_end_offset"]) for r in rows] == [(0, 20), (1, 0)], rows' "$tmp/st.json" &&
+   "$T" -c "$C" verify beta >"$tmp/v0" 2>&1; then ok offline_views_empty_partition
+else cat "$tmp/e0" "$tmp/v0"; ko offline_views_empty_partition; fi
+
 "$T" -c "$C" recover --quiet >"$tmp/r1" 2>"$tmp/e1"; rc=$?
 cat "$tmp/r1"
 if [ $rc -eq 0 ] && grep -q "recovered 3 topic(s): 4 partition(s) restored from the bucket, 0 already present" "$tmp/r1" &&
