@@ -555,7 +555,7 @@ bpart *topic_part_of(btopic *t, int32_t partition, int16_t *err)
 
 /* ------------------------------------ remote.log.recover.topics */
 
-#define RECOVER_PAGE 64
+#define RECOVER_PAGE 1024
 
 /* One page of the store's topics (listed on the topic pool), then one
  * lookup job per topic (the same adoption as a first use: partitions

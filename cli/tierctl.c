@@ -571,7 +571,7 @@ static int recover_list(ts_engine *eng, ts_topic_info **all, size_t *nall, uint6
     for (;;) {
         ts_topic_info *rows = NULL;
         size_t n = 0;
-        if (ts_topics_list(eng, after, 256, &rows, &n, err, sizeof(err))) {
+        if (ts_topics_list(eng, after, 1024, &rows, &n, err, sizeof(err))) {
             fprintf(stderr, "tierctl: recover: listing the bucket's topics: %s\n", err);
             return 1;
         }
@@ -588,7 +588,7 @@ static int recover_list(ts_engine *eng, ts_topic_info **all, size_t *nall, uint6
         }
         if (n) snprintf(after, sizeof(after), "%s", rows[n - 1].name);
         free(rows);
-        if (n < 256) return 0;
+        if (n < 1024) return 0;
     }
 }
 
