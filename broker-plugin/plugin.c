@@ -465,6 +465,34 @@ static tsp_status p_config_list(tsp_engine *e, const char *topic, tsp_config_inf
     return TSP_OK;
 }
 
+_Static_assert(sizeof(((tsp_topic_info *)0)->name) == sizeof(((ts_topic_info *)0)->name),
+               "topic row mirror");
+
+static tsp_status p_topics_list(tsp_engine *e, const char *after, size_t max,
+                                tsp_topic_info **rows, size_t *nrows, size_t *row_size,
+                                char *errstr, size_t errlen)
+{
+    if (!e || !rows || !nrows || !row_size) return TSP_E_INVAL;
+    ts_topic_info *in = NULL;
+    size_t n = 0;
+    ts_status st = ts_topics_list(e->eng, after, max, &in, &n, errstr, errlen);
+    if (st != TS_OK) return st;
+    tsp_topic_info *o = calloc(n ? n : 1, sizeof(*o));
+    if (!o) {
+        free(in);
+        return TSP_E_NOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        memcpy(o[i].name, in[i].name, sizeof(o[i].name));
+        o[i].partitions = in[i].partitions;
+    }
+    free(in);
+    *rows = o;
+    *nrows = n;
+    *row_size = sizeof(*o);
+    return TSP_OK;
+}
+
 /* Pairs -> the engine's parallel arrays; a NULL value stays NULL (delete). */
 static tsp_status split_props(const tsp_property *props, size_t n, const char ***keys,
                               const char ***vals)
@@ -552,6 +580,7 @@ static const tsp_plugin g_plugin_v1 = {
     .topic_alter_config = p_topic_alter_config,
     .engine_alter_config = p_engine_alter_config,
     .delete_records = p_delete_records,
+    .topics_list = p_topics_list,
 };
 
 TSP_EXPORT const tsp_plugin *tierstore_plugin_entry(uint32_t requested_abi_major, char *errstr,

@@ -264,6 +264,11 @@ int topic_delete(broker *b, const char *name, char *msg, size_t msglen);
  * still use their partition handles. Loop thread. */
 void topic_reap_doomed(broker *b);
 void topic_free_all(broker *b);
+/* remote.log.recover.topics: adopts every topic the plugin's store holds
+ * (topics_list, a page at a time on the topic pool, each topic then looked
+ * up as on first use), so Metadata lists them before any is named. Loop
+ * thread, once the pools run. */
+void topic_recover_start(broker *b);
 
 /* ------------------------------------------------------- metadata files */
 /* Persist topics, committed offsets and the producer-id counter under
@@ -453,6 +458,8 @@ struct broker {
     char meta_dir[1024];
     int32_t num_partitions;
     int auto_create;
+    int recover_topics;                 /* remote.log.recover.topics */
+    struct topic_recover *recovering;   /* that recovery, while it runs */
     int64_t initial_rebalance_delay_ms;
     int64_t min_session_ms, max_session_ms;
     size_t max_request_bytes;

@@ -35,6 +35,7 @@ typedef struct bchoice {
 
 static const bchoice g_choices[] = {
     {"auto.create.topics.enable", "true|false", NULL},
+    {"remote.log.recover.topics", "true|false", NULL},
     {"unclean.leader.election.enable", "true|false", NULL},
     {"compression.type", "producer",
      "tierbroker keeps the producer's compression and never recompresses"},
@@ -67,6 +68,11 @@ static const bkey g_keys[] = {
     {"num.partitions", "1", 1, 1, 100000, 0, "Partitions of an auto-created topic."},
     {"auto.create.topics.enable", "true", 0, 0, 0, 0,
      "Create a topic on first Metadata request for it (true|false)."},
+    {"remote.log.recover.topics", "false", 0, 0, 0, 0,
+     "At startup, adopt every topic the bucket holds (its topic descriptors and partition "
+     "manifests) that the broker does not know, with its partition count and configs, so "
+     "that a broker started on an empty data dir lists them in Metadata before any is named "
+     "(true|false). Runs on the topic pool; needs a plugin of ABI minor 4."},
     {"default.replication.factor", "1", 1, 1, 1, 0, "Always 1 on this single-node broker."},
     {"num.io.threads", "2", 1, 1, 64, 0, "Threads for hot reads and for fsyncs (each pool)."},
     {"num.cold.read.threads", "4", 1, 1, 64, 0,

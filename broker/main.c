@@ -255,6 +255,7 @@ static int apply_settings(broker *b)
     snprintf(b->cluster_id, sizeof b->cluster_id, "%s", bconfig_get(&b->cfg, "cluster.id"));
     b->num_partitions = (int32_t)bconfig_int(&b->cfg, "num.partitions");
     b->auto_create = !strcmp(bconfig_get(&b->cfg, "auto.create.topics.enable"), "true");
+    b->recover_topics = !strcmp(bconfig_get(&b->cfg, "remote.log.recover.topics"), "true");
     b->initial_rebalance_delay_ms = bconfig_int(&b->cfg, "group.initial.rebalance.delay.ms");
     b->min_session_ms = bconfig_int(&b->cfg, "group.min.session.timeout.ms");
     b->max_session_ms = bconfig_int(&b->cfg, "group.max.session.timeout.ms");
@@ -295,6 +296,7 @@ static int start_pools(broker *b)
         fprintf(stderr, "tierbroker: %s\n", err);
         return 1;
     }
+    if (b->recover_topics) topic_recover_start(b);
     return 0;
 }
 

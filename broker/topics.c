@@ -283,8 +283,11 @@ static void neg_add(broker *b, const char *name)
     neg_expire(b);
 }
 
+static void recover_shutdown(broker *b);
+
 void topic_free_all(broker *b)
 {
+    recover_shutdown(b);
     while (b->neg_head) {
         topic_neg *e = b->neg_head;
         b->neg_head = e->next;
@@ -421,6 +424,8 @@ static void job_run(bjob *jb)
     }
 }
 
+static void recover_pump(broker *b);
+
 static void job_done(bjob *jb)
 {
     topic_job *j = (topic_job *)jb;
@@ -457,6 +462,7 @@ static void job_done(bjob *jb)
         w = nx;
     }
     job_free(j);
+    recover_pump(b); /* a job slot is free */
 }
 
 /* Queues fn behind job j. Returns 0, or -1 when out of memory. */
@@ -545,6 +551,118 @@ bpart *topic_part_of(btopic *t, int32_t partition, int16_t *err)
     }
     *err = KAFKA_NONE;
     return p;
+}
+
+/* ------------------------------------ remote.log.recover.topics */
+
+#define RECOVER_PAGE 1024
+
+/* One page of the store's topics (listed on the topic pool), then one
+ * lookup job per topic (the same adoption as a first use: partitions
+ * counted by the plugin, opened and recovered, the list saved), started as
+ * job slots free up; then the next page. */
+struct topic_recover {
+    bjob j;
+    broker *b;
+    char after[256];
+    tsp_topic_info *rows;
+    size_t nrows, row_size, next;
+    int listing; /* the page is being listed */
+    size_t looked_up;
+    tsp_status st;
+    char msg[512];
+};
+
+static void recover_run(bjob *jb)
+{
+    struct topic_recover *r = (struct topic_recover *)jb;
+    broker *b = r->b;
+    r->rows = NULL;
+    r->nrows = r->next = 0;
+    r->st = b->pl->topics_list(b->eng, r->after, RECOVER_PAGE, &r->rows, &r->nrows, &r->row_size,
+                               r->msg, sizeof r->msg);
+}
+
+static void recover_end(broker *b, const char *why)
+{
+    struct topic_recover *r = b->recovering;
+    blog_info("remote.log.recover.topics: %s; %zu topic(s) of the store looked up", why,
+              r->looked_up);
+    b->pl->buffer_free(r->rows);
+    free(r);
+    b->recovering = NULL;
+}
+
+/* A page listed but never pumped (the pools are gone): freed here. */
+static void recover_shutdown(broker *b)
+{
+    if (b->recovering && !b->recovering->listing) recover_end(b, "stopped by the shutdown");
+}
+
+static void recover_done(bjob *jb)
+{
+    struct topic_recover *r = (struct topic_recover *)jb;
+    broker *b = r->b;
+    r->listing = 0;
+    if (r->st != TSP_OK) {
+        blog_error("remote.log.recover.topics: listing the store's topics: %s: %s",
+                   b->pl->status_name(r->st), r->msg);
+        recover_end(b, "stopped");
+        return;
+    }
+    recover_pump(b);
+}
+
+static const tsp_topic_info *recover_row(struct topic_recover *r, size_t i)
+{
+    return (const tsp_topic_info *)(const void *)((const char *)r->rows + i * r->row_size);
+}
+
+static void recover_pump(broker *b)
+{
+    struct topic_recover *r = b->recovering;
+    if (!r || r->listing) return;
+    if (!b->topic_pool) {
+        recover_end(b, "stopped by the shutdown");
+        return;
+    }
+    for (; r->next < r->nrows; r->next++) {
+        const char *name = recover_row(r, r->next)->name;
+        if (topic_find(b, name) || is_doomed(b, name) || opening_find(b, name)) continue;
+        /* A quarter of the job slots at most: requests naming topics keep
+         * theirs. No slot: the next job_done pumps again. */
+        if (b->nopening >= TOPIC_MAX_JOBS / 4 || !job_start(b, name, 1, 0, 0, NULL, 0)) return;
+        r->looked_up++;
+    }
+    if (r->nrows < RECOVER_PAGE) {
+        recover_end(b, "done");
+        return;
+    }
+    snprintf(r->after, sizeof r->after, "%s", recover_row(r, r->nrows - 1)->name);
+    b->pl->buffer_free(r->rows);
+    r->rows = NULL;
+    r->nrows = 0;
+    r->listing = 1;
+    bpool_submit(b->topic_pool, &r->j);
+}
+
+void topic_recover_start(broker *b)
+{
+    if (!TSP_HAS(b->pl, topics_list)) {
+        blog_warn("remote.log.recover.topics=true, but the plugin (ABI %u.%u) cannot list its "
+                  "topics (minor 4): topics are adopted on first use only",
+                  b->pl->abi_major, b->pl->abi_minor);
+        return;
+    }
+    struct topic_recover *r = calloc(1, sizeof(*r));
+    if (!r) return;
+    r->j.run = recover_run;
+    r->j.done = recover_done;
+    r->b = b;
+    r->listing = 1;
+    b->recovering = r;
+    blog_info("remote.log.recover.topics: listing the store's topics");
+    bpool_submit(b->topic_pool, &r->j);
 }
 
 /* ---------------------------------------------- CreatePartitions */

@@ -75,10 +75,13 @@ static inline void cli_progress_draw(cli_progress *p, int64_t now)
         char r[24];
         cli_progress_human(bps, r, sizeof r);
         snprintf(rate, sizeof rate, ", %s/s", r);
-        if (p->total_bytes > p->bytes && bps > 0) {
-            long s = (long)((double)(p->total_bytes - p->bytes) / bps + 0.5);
-            snprintf(eta, sizeof eta, ", ETA %ld:%02ld", s / 60, s % 60);
-        }
+        long s = -1;
+        if (p->total_bytes > p->bytes && bps > 0)
+            s = (long)((double)(p->total_bytes - p->bytes) / bps + 0.5);
+        else if (!p->total_bytes && p->total_items > p->items && p->items)
+            /* bytes unknown up front (tierctl recover): by items done */
+            s = (long)(secs * (double)(p->total_items - p->items) / (double)p->items + 0.5);
+        if (s >= 0) snprintf(eta, sizeof eta, ", ETA %ld:%02ld", s / 60, s % 60);
     }
     char count[48];
     if (p->total_items)

@@ -3,9 +3,10 @@
  *
  * Uses only the public headers (include/): it reads the data directory and
  * the bucket read-only, so it works whether or not an engine (or the
- * broker) is running on the same config. The one exception is `rekey`,
- * which writes manifests: it opens an engine on the config, so it takes
- * the data directory's lock and refuses while the broker runs.
+ * broker) is running on the same config. The exceptions are `rekey`, which
+ * writes manifests, and `recover`, which fills the data directory: they
+ * open an engine on the config, so they take the data directory's lock and
+ * refuse while the broker runs.
  *
  *   tierctl -c CONFIG placement TOPIC [PARTITION] [--json]
  *   tierctl -c CONFIG partitions TOPIC
@@ -14,6 +15,7 @@
  *   tierctl -c CONFIG status [TOPIC] [--json]
  *   tierctl -c CONFIG manifest TOPIC PARTITION   (the manifest as JSON)
  *   tierctl -c CONFIG rekey TOPIC   (re-wrap data keys under the active key)
+ *   tierctl -c CONFIG recover [TOPIC...]   (restore topics from the bucket; writes)
  *   tierctl config-doc            (prints CONFIGURATION.md)
  */
 #include <cjson/cJSON.h>
@@ -37,6 +39,7 @@ static void usage(FILE *f)
             "       tierctl -c CONFIG status [TOPIC] [--json]\n"
             "       tierctl -c CONFIG manifest TOPIC PARTITION\n"
             "       tierctl -c CONFIG rekey TOPIC\n"
+            "       tierctl -c CONFIG recover [TOPIC...] [--quiet]\n"
             "       tierctl config-doc\n"
             "       tierctl --help | --version\n"
             "\n"
@@ -60,6 +63,13 @@ static void usage(FILE *f)
             "            under remote.storage.encryption.active.key (one new manifest version\n"
             "            per partition, no object rewritten); afterwards older keys may leave\n"
             "            the key ring. Writes: stop the broker first (it takes the lock).\n"
+            "recover     restores every topic of the bucket (or the TOPICs named) into the\n"
+            "            data directory: each with its partition count (the bucket's topic\n"
+            "            descriptors) and its configs, every partition opened from its\n"
+            "            manifest so every tiered offset reads back. Present partitions are\n"
+            "            left as they are: a second run changes nothing. Progress on a\n"
+            "            terminal (topics, partitions, manifest bytes, ETA) unless --quiet.\n"
+            "            Writes: stop the broker first (it takes the lock).\n"
             "config-doc  the configuration reference (Markdown).\n"
             "CONFIG is the engine's or the broker's properties file.\n");
 }
@@ -152,6 +162,14 @@ static int print_row(const ts_segment_info *s, void *opaque)
     return 0;
 }
 
+/* A partition the topic's listing names (its descriptor records it) that
+ * holds nothing yet, locally or remotely: empty, not an error. Only for
+ * partitions from a listing: one asked for by number stays an error. */
+static int listed_empty(ts_status st, const char *part_arg)
+{
+    return st == TS_E_NOT_FOUND && !part_arg;
+}
+
 static int cmd_placement(ts_config *cfg, const char *topic, const char *part_arg, int json)
 {
     char err[1024];
@@ -185,7 +203,7 @@ static int cmd_placement(ts_config *cfg, const char *topic, const char *part_arg
     for (size_t i = 0; i < nparts; i++) {
         ts_status st = ts_placement_offline_each(cfg, topic, parts[i], print_row, &po, err,
                                                  sizeof(err));
-        if (st) {
+        if (st && !listed_empty(st, part_arg)) {
             fprintf(stderr, "tierctl: %s\n", err);
             rc = 1;
         }
@@ -307,7 +325,7 @@ static int cmd_verify(ts_config *cfg, const char *topic, const char *part_arg, i
     int rc = 0;
     for (size_t i = 0; i < nparts; i++) {
         ts_status st = ts_verify_offline(cfg, topic, parts[i], verify_row, &v, err, sizeof(err));
-        if (st) {
+        if (st && !listed_empty(st, part_arg)) {
             rc = 1;
             if (!v.bad) fprintf(stderr, "tierctl: %s\n", err);
         }
@@ -365,7 +383,9 @@ static int status_topic(ts_config *cfg, const char *topic, cJSON *arr)
     for (size_t i = 0; i < nparts; i++) {
         status_acc a;
         memset(&a, 0, sizeof(a));
-        if (ts_placement_offline_each(cfg, topic, parts[i], status_row, &a, err, sizeof(err))) {
+        ts_status pst = ts_placement_offline_each(cfg, topic, parts[i], status_row, &a, err,
+                                                  sizeof(err));
+        if (pst && !listed_empty(pst, NULL)) {
             fprintf(stderr, "tierctl: %s\n", err);
             rc = 1;
             continue;
@@ -468,6 +488,145 @@ out:
     return rc;
 }
 
+/* ---- recover -------------------------------------------------------------- */
+
+typedef struct recover_ctx {
+    ts_engine *eng;
+    cli_progress prog;
+    size_t topics, restored, present, failed;
+    uint64_t bytes;
+} recover_ctx;
+
+static uint64_t bytes_fetched(ts_engine *eng)
+{
+    ts_engine_stats s;
+    ts_engine_stats_get(eng, &s);
+    return s.objstore_bytes_got;
+}
+
+/* The topic's overrides as "k=v,k=v" ("-" when none). */
+static void overrides_text(ts_engine *eng, const char *topic, char *out, size_t len)
+{
+    ts_config_row *rows = NULL;
+    size_t n = 0, at = 0;
+    char err[256];
+    snprintf(out, len, "-");
+    if (ts_config_list(eng, topic, &rows, &n, err, sizeof(err))) return;
+    for (size_t i = 0; i < n; i++)
+        if ((rows[i].flags & TS_CONFIG_TOPIC_SET) && at + 1 < len)
+            at += (size_t)snprintf(out + at, len - at, "%s%s=%s", at ? "," : "", rows[i].name,
+                                   rows[i].value);
+    free(rows);
+}
+
+static int recover_topic(recover_ctx *r, const char *topic)
+{
+    char err[1024];
+    int32_t *parts = NULL;
+    size_t nparts = 0, restored = 0, failed = 0;
+    if (ts_topic_partitions(r->eng, topic, &parts, &nparts, err, sizeof(err)) || !nparts) {
+        cli_progress_clear(&r->prog);
+        fprintf(stderr, "tierctl: recover %s: %s\n", topic,
+                nparts ? err : "no partitions here or in the bucket");
+        free(parts);
+        r->failed++;
+        return 1;
+    }
+    for (size_t i = 0; i < nparts; i++) {
+        ts_partition *p;
+        int present = ts_partition_exists_local(r->eng, topic, parts[i]);
+        uint64_t before = bytes_fetched(r->eng);
+        if (ts_partition_open(r->eng, topic, parts[i], 1, &p, err, sizeof(err))) {
+            cli_progress_clear(&r->prog);
+            fprintf(stderr, "tierctl: recover %s-%d: %s\n", topic, parts[i], err);
+            failed++;
+        } else if (present) {
+            r->present++;
+        } else {
+            restored++;
+        }
+        uint64_t got = bytes_fetched(r->eng) - before;
+        r->bytes += got;
+        cli_progress_add(&r->prog, 1, got);
+    }
+    char cfg[2048];
+    overrides_text(r->eng, topic, cfg, sizeof(cfg));
+    cli_progress_clear(&r->prog);
+    printf("%-24s %5zu partition(s): %zu restored, %zu present%s; overrides: %s\n", topic, nparts,
+           restored, nparts - restored - failed, failed ? ", some FAILED" : "", cfg);
+    fflush(stdout);
+    r->restored += restored;
+    r->failed += failed;
+    r->topics++;
+    free(parts);
+    return failed ? 1 : 0;
+}
+
+/* Every topic of the bucket, page by page, into *all (names). */
+static int recover_list(ts_engine *eng, ts_topic_info **all, size_t *nall, uint64_t *nparts)
+{
+    char err[1024], after[256] = "";
+    *all = NULL;
+    *nall = *nparts = 0;
+    for (;;) {
+        ts_topic_info *rows = NULL;
+        size_t n = 0;
+        if (ts_topics_list(eng, after, 1024, &rows, &n, err, sizeof(err))) {
+            fprintf(stderr, "tierctl: recover: listing the bucket's topics: %s\n", err);
+            return 1;
+        }
+        ts_topic_info *grown = n ? realloc(*all, (*nall + n) * sizeof(**all)) : *all;
+        if (n && !grown) {
+            free(rows);
+            fprintf(stderr, "tierctl: recover: out of memory\n");
+            return 1;
+        }
+        *all = grown;
+        for (size_t i = 0; i < n; i++) {
+            (*all)[(*nall)++] = rows[i];
+            *nparts += rows[i].partitions > 0 ? (uint64_t)rows[i].partitions : 1;
+        }
+        if (n) snprintf(after, sizeof(after), "%s", rows[n - 1].name);
+        free(rows);
+        if (n < 1024) return 0;
+    }
+}
+
+static int cmd_recover(ts_config *cfg, const char *const *names, int nnames, int quiet)
+{
+    char err[1024];
+    recover_ctx r = {0};
+    /* The rows say what each partition did: the engine's INFO lines (one
+     * per recovered manifest) would only break into the progress line. */
+    const char *lvl = ts_config_get(cfg, "log.level");
+    if (!getenv("TS_LOG_LEVEL") && lvl && !strcmp(lvl, "info"))
+        ts_config_set(cfg, "log.level", "warn", NULL, 0);
+    if (ts_engine_open(cfg, &r.eng, err, sizeof(err))) {
+        fprintf(stderr, "tierctl: recover: %s\n", err);
+        if (strstr(err, "in use"))
+            fprintf(stderr, "tierctl: recover writes the data directory: stop the broker (or "
+                            "the process holding the lock) first\n");
+        return 1;
+    }
+    ts_topic_info *all = NULL;
+    size_t nall = 0;
+    uint64_t total = 0;
+    int rc = !nnames && recover_list(r.eng, &all, &nall, &total);
+    size_t n = rc ? 0 : nnames ? (size_t)nnames : nall;
+    cli_progress_start(&r.prog, "recover", "partitions", total, 0, quiet);
+    /* One bad topic (an unreadable descriptor) does not stop the others. */
+    for (size_t i = 0; i < n; i++) rc |= recover_topic(&r, nnames ? names[i] : all[i].name);
+    cli_progress_end(&r.prog);
+    char b[32];
+    fmt_bytes(r.bytes, b, sizeof(b));
+    printf("recovered %zu topic(s): %zu partition(s) restored from the bucket, %zu already "
+           "present, %s of manifests fetched%s\n",
+           r.topics, r.restored, r.present, b, r.failed ? "; some FAILED (see above)" : "");
+    free(all);
+    ts_engine_close(r.eng);
+    return rc || r.failed ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *cfg_path = NULL;
@@ -535,6 +694,8 @@ int main(int argc, char **argv)
                 rc = 1;
             }
         }
+    } else if (!strcmp(args[0], "recover")) {
+        rc = cmd_recover(cfg, args + 1, nargs - 1, quiet);
     } else if (!strcmp(args[0], "rekey") && nargs == 2) {
         rc = cmd_rekey(cfg, args[1]);
     } else if (!strcmp(args[0], "partitions") && nargs == 2) {

@@ -277,13 +277,37 @@ ts_status ts_partition_delete(ts_engine *eng, const char *topic, int32_t partiti
                               char *errstr, size_t errlen);
 
 /* Lists the partitions of a topic the engine knows (open, on local disk, or
- * in the bucket), ascending. *parts is malloc'd. The listings share one
+ * in the bucket: manifests, and [0, n) for a descriptor recording n;
+ * TS_E_CORRUPT naming the descriptor object when it is unreadable), ascending. *parts is malloc'd. The listings share one
  * pattern: ts_topic_partitions (running engine), ts_topic_partitions_offline
  * and ts_topics_offline (read-only, from a config); this one was
  * ts_engine_topic_partitions (no alias: the plugin ABI calls it
  * topic_partitions and is unchanged). */
 ts_status ts_topic_partitions(ts_engine *eng, const char *topic, int32_t **parts,
                                      size_t *nparts, char *errstr, size_t errlen);
+
+/* One topic of the bucket (ts_topics_list). partitions: the count its
+ * newest descriptor (<topic>/descriptor/) records, or more when manifests
+ * of higher partitions exist; -1 when its descriptor is unreadable
+ * (ts_topic_partitions then says why, naming the object). */
+typedef struct ts_topic_info {
+    char name[256];
+    int32_t partitions;
+} ts_topic_info;
+
+/* Every topic of the bucket (a descriptor or a partition manifest under
+ * "<topic>/"), a page at a time: up to max (<= 4096) topics after `after`
+ * (NULL or "" for the first page) in the bucket's key order (the order of
+ * "<topic>/"). A page shorter than max is the last. One LIST of the bucket
+ * per page (it walks every key, so: admin tools and startup, not hot
+ * paths), then one GET per topic with a descriptor; memory is bounded by
+ * the page. *rows malloc'd. None without a remote tier. */
+ts_status ts_topics_list(ts_engine *eng, const char *after, size_t max, ts_topic_info **rows,
+                         size_t *nrows, char *errstr, size_t errlen);
+
+/* Whether the partition has its directory in the engine's data dir (a
+ * recovery tells restored partitions from present ones). */
+int ts_partition_exists_local(ts_engine *eng, const char *topic, int32_t partition);
 
 /* ------------------------------------------------------------------------
  * Placement: where each segment of a partition lives.

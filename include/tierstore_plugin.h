@@ -77,7 +77,7 @@ extern "C" {
 #endif
 
 #define TSP_ABI_MAJOR 1
-#define TSP_ABI_MINOR 3
+#define TSP_ABI_MINOR 4
 #define TSP_ENTRY_SYMBOL "tierstore_plugin_entry"
 
 /* Status codes: literal here so the ABI stays frozen, numerically equal to
@@ -252,6 +252,14 @@ typedef struct tsp_config_info {
 /* topic_alter_config / engine_alter_config flags (minor 3) */
 #define TSP_ALTER_REPLACE 0x1u       /* the keys given become the whole override set */
 #define TSP_ALTER_VALIDATE_ONLY 0x2u /* check, change nothing */
+
+/* (minor 4) One topic of the bucket (topics_list). */
+typedef struct tsp_topic_info {
+    char name[256];
+    int32_t partitions;         /* its partition count; -1: its descriptor is unreadable
+                                   (topic_partitions answers why, naming the object) */
+    int32_t reserved0;
+} tsp_topic_info;
 
 /* The function table, ABI major 1. Never reorder; append at the end. */
 typedef struct tsp_plugin {
@@ -461,6 +469,20 @@ typedef struct tsp_plugin {
      * TSP_E_OFFSET_OUT_OF_RANGE. *low_watermark = the log start after. */
     tsp_status (*delete_records)(tsp_partition *p, int64_t offset, int64_t *low_watermark,
                                  char *errstr, size_t errlen);
+
+    /* --- minor 4: the bucket describes itself ----------------------------- */
+
+    /* Every topic the store holds (a topic descriptor or a partition
+     * manifest in the bucket) with its partition count, a page at a time:
+     * up to max (<= 4096) topics after `after` (NULL or "" for the first
+     * page) in the store's key order; a page shorter than max is the last.
+     * One LIST of the whole bucket per page: call from a worker thread.
+     * *rows freed with buffer_free; rows are *row_size bytes apart. No
+     * remote tier: none. topic_partitions (and partition_open with
+     * TSP_PART_CREATE) of each then brings the topic back. */
+    tsp_status (*topics_list)(tsp_engine *eng, const char *after, size_t max,
+                              tsp_topic_info **rows, size_t *nrows, size_t *row_size,
+                              char *errstr, size_t errlen);
 } tsp_plugin;
 
 /* Whether the table holds `member` (for entries added after minor 0). */

@@ -369,6 +369,20 @@ void ts_index_manifest_key(const char *topic, int32_t partition, uint64_t versio
 void ts_index_topic_config_prefix(const char *topic, char *out, size_t outlen);
 void ts_index_topic_config_key(const char *topic, int64_t ms, const char *rand, char *out,
                                size_t outlen);
+/* "<topic>/descriptor/" and "<topic>/descriptor/<ms:20>-<rand>.json": the
+ * topic descriptor (its partition count), a new object per change, newest
+ * (highest key) wins; written by tiering/topic_desc.c. */
+void ts_index_topic_desc_prefix(const char *topic, char *out, size_t outlen);
+void ts_index_topic_desc_key(const char *topic, int64_t ms, const char *rand, char *out,
+                             size_t outlen);
+/* The descriptor document (topic_desc.c; index/README.md "Topic
+ * descriptors"): {"format":1,"topic":T,"partitions":N,"written_ms":MS}.
+ * _json returns a malloc'd string (NULL: out of memory). _parse checks the
+ * format, that the topic is `topic` and that 1 <= partitions <= 1000000;
+ * TS_E_CORRUPT naming `key` otherwise. */
+char *ts_index_topic_desc_json(const char *topic, int32_t partitions, int64_t written_ms);
+ts_status ts_index_topic_desc_parse(const char *key, const char *topic, const uint8_t *data,
+                                    size_t len, int32_t *partitions, char *errstr, size_t errlen);
 /* "<topic>/<partition>/manifests/pieces/" */
 void ts_index_piece_prefix(const char *topic, int32_t partition, char *out, size_t outlen);
 /* "<topic>/<partition>/manifests/pieces/<base:20>-<last:20>-<id>.json" */

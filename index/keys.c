@@ -6,6 +6,7 @@
  *   <topic>/<partition>/manifests/<version:20>.json              heads
  *   <topic>/<partition>/manifests/pieces/<base:20>-<last:20>-<id>.json
  *   <topic>/config/<ms:20>-<rand>.properties                    topic overrides
+ *   <topic>/descriptor/<ms:20>-<rand>.json                      partition count
  *
  * Offsets and versions are zero-padded to 20 digits (the width of
  * UINT64_MAX) so that lexicographic LIST order is numeric order; the
@@ -56,6 +57,17 @@ void ts_index_topic_config_key(const char *topic, int64_t ms, const char *rand, 
                                size_t outlen)
 {
     snprintf(out, outlen, "%s/config/%020" PRId64 "-%s.properties", topic, ms, rand);
+}
+
+void ts_index_topic_desc_prefix(const char *topic, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s/descriptor/", topic);
+}
+
+void ts_index_topic_desc_key(const char *topic, int64_t ms, const char *rand, char *out,
+                             size_t outlen)
+{
+    snprintf(out, outlen, "%s/descriptor/%020" PRId64 "-%s.json", topic, ms, rand);
 }
 
 void ts_index_piece_prefix(const char *topic, int32_t partition, char *out, size_t outlen)

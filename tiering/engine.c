@@ -185,20 +185,6 @@ static void load_topic_configs(ts_engine *eng)
     }
 }
 
-typedef struct newest_ctx {
-    char key[600];
-} newest_ctx;
-
-static int newest_cb(const char *key, uint64_t size, void *opaque)
-{
-    newest_ctx *c = opaque;
-    (void)size;
-    size_t n = strlen(key);
-    if (n > 11 && !strcmp(key + n - 11, ".properties") && strcmp(key, c->key) > 0)
-        snprintf(c->key, sizeof(c->key), "%s", key);
-    return 0;
-}
-
 /* A topic with no local config but one in the bucket (recovery into an
  * empty data directory) gets it back. Engine lock NOT held (object store). */
 static void recover_topic_config(ts_engine *eng, const char *topic)
@@ -208,13 +194,14 @@ static void recover_topic_config(ts_engine *eng, const char *topic)
     int known = topic_idx(eng, topic) >= 0;
     pthread_mutex_unlock(&eng->mu);
     if (known) return;
-    newest_ctx c = {""};
-    char prefix[300], err[512];
+    char prefix[300], err[512], key[600];
     ts_index_topic_config_prefix(topic, prefix, sizeof(prefix));
-    if (ts_objstore_list(eng->os, prefix, newest_cb, &c, err, sizeof(err)) || !c.key[0]) return;
+    if (ts_eng_list_newest(eng->os, prefix, ".properties", key, sizeof(key), err, sizeof(err)) ||
+        !key[0])
+        return;
     uint8_t *data;
     size_t len;
-    if (ts_objstore_get(eng->os, c.key, 0, TS_OBJSTORE_TO_END, &data, &len, err, sizeof(err)))
+    if (ts_objstore_get(eng->os, key, 0, TS_OBJSTORE_TO_END, &data, &len, err, sizeof(err)))
         return;
     char dir[PATH_MAX], path[PATH_MAX];
     snprintf(dir, sizeof(dir), "%s/.topics/%s", eng->data_dir, topic);
@@ -223,7 +210,7 @@ static void recover_topic_config(ts_engine *eng, const char *topic)
         pthread_mutex_lock(&eng->mu);
         if (topic_idx(eng, topic) < 0) load_topic_file(eng, topic, path);
         pthread_mutex_unlock(&eng->mu);
-        ts_log_info("tiering", "topic %s: recovered its configuration from %s", topic, c.key);
+        ts_log_info("tiering", "topic %s: recovered its configuration from %s", topic, key);
     }
     free(data);
 }
@@ -491,6 +478,7 @@ static void *bg_main(void *arg)
         for (size_t i = 0; ps && i < n; i++) ts_part_tick(ps[i]);
         free(ps);
         ts_eng_trim_local(eng, 0);
+        ts_eng_desc_retry(eng);
         pthread_mutex_lock(&eng->bg_mu);
     }
     pthread_mutex_unlock(&eng->bg_mu);
@@ -599,6 +587,7 @@ ts_status ts_engine_open(const ts_config *cfg, ts_engine **out, char *errstr, si
     pthread_mutex_init(&eng->mu, NULL);
     pthread_mutex_init(&eng->bg_mu, NULL);
     pthread_mutex_init(&eng->trim_mu, NULL);
+    pthread_mutex_init(&eng->desc_mu, NULL);
     pthread_cond_init(&eng->bg_cv, NULL);
     ts_status st;
     eng->cfg = ts_config_dup(cfg);
@@ -677,6 +666,8 @@ void ts_engine_close(ts_engine *eng)
     pthread_mutex_destroy(&eng->mu);
     pthread_mutex_destroy(&eng->bg_mu);
     pthread_mutex_destroy(&eng->trim_mu);
+    ts_eng_desc_free(eng);
+    pthread_mutex_destroy(&eng->desc_mu);
     pthread_cond_destroy(&eng->bg_cv);
     free(eng);
 }
@@ -736,6 +727,7 @@ ts_status ts_partition_open(ts_engine *eng, const char *topic, int32_t partition
     }
     eng->parts[eng->nparts++] = p;
     pthread_mutex_unlock(&eng->mu);
+    ts_eng_desc_note(eng, topic, partition); /* the bucket knows the partition count */
     *out = p;
     return TS_OK;
 }
@@ -790,6 +782,7 @@ ts_status ts_partition_delete(ts_engine *eng, const char *topic, int32_t partiti
             st = ts_objstore_delete_many(eng->os, (const char *const *)c.v, c.n, errstr, errlen);
         for (size_t i = 0; i < c.n; i++) ts_chunk_cache_forget_object(eng->cache, c.v[i]);
         ts_strlist_free(&c);
+        if (!st) ts_eng_desc_forget(eng, topic, partition);
     }
     return st;
 }
@@ -821,14 +814,18 @@ typedef struct plist_ctx {
     const char *topic;
     int32_t **v;
     size_t *n, *cap;
+    char desc[TS_INDEX_KEY_MAX]; /* the newest "<topic>/descriptor/...json", "" */
 } plist_ctx;
 
 static int plist_cb(const char *key, uint64_t size, void *opaque)
 {
     plist_ctx *c = opaque;
     (void)size;
-    size_t tl = strlen(c->topic);
+    size_t tl = strlen(c->topic), kl = strlen(key);
     const char *r = key + tl + 1; /* "<topic>/<p>/manifests/..." */
+    if (!strncmp(r, "descriptor/", 11) && kl > 5 && !strcmp(key + kl - 5, ".json") &&
+        strcmp(key, c->desc) > 0)
+        snprintf(c->desc, sizeof(c->desc), "%s", key);
     char *end;
     long id = strtol(r, &end, 10);
     if (end != r && !strncmp(end, "/manifests/", 11) && id >= 0 && id <= INT32_MAX)
@@ -858,8 +855,12 @@ ts_status ts_eng_partitions_scan(const char *data_dir, ts_objstore *os, const ch
     if (os) {
         char prefix[300];
         snprintf(prefix, sizeof(prefix), "%s/", topic);
-        plist_ctx c = {topic, &v, &n, &cap};
+        plist_ctx c = {topic, &v, &n, &cap, ""};
         ts_status st = ts_objstore_list(os, prefix, plist_cb, &c, errstr, errlen);
+        int32_t count = 0;
+        if (!st && c.desc[0]) st = ts_eng_desc_read(os, topic, c.desc, &count, errstr, errlen);
+        for (int32_t i = 0; !st && i < count; i++)
+            if (add_part(&v, &n, &cap, i)) st = ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
         if (st) {
             free(v);
             return st;

@@ -129,6 +129,13 @@ struct ts_engine {
     atomic_llong local_bytes;
     pthread_mutex_t trim_mu;    /* serialises budget trims */
     atomic_ullong uploads_done, uploads_failed;
+    /* Topic descriptors (topic_desc.c): recorded partition count per topic
+     * seen, under desc_mu; desc_pending: a write to retry on the tick. */
+    pthread_mutex_t desc_mu;
+    struct ts_desc_entry *descs;
+    size_t ndescs;
+    int64_t desc_last_ms;
+    _Atomic int desc_pending;
 };
 
 /* engine.c */
@@ -242,6 +249,26 @@ void ts_eng_wake_at(ts_engine *eng, int64_t mono_ms);
  * listing and the offline view both use it). */
 ts_status ts_eng_partitions_scan(const char *data_dir, ts_objstore *os, const char *topic,
                                  int32_t **parts, size_t *nparts, char *errstr, size_t errlen);
+
+/* topic_desc.c — topic descriptors (<topic>/descriptor/). */
+typedef struct ts_desc_entry ts_desc_entry;
+/* The greatest key under prefix ending in suffix ("" when none): the
+ * newest of a "new immutable object per change" series. */
+ts_status ts_eng_list_newest(ts_objstore *os, const char *prefix, const char *suffix, char *out,
+                             size_t outlen, char *errstr, size_t errlen);
+/* GET and parse one descriptor object: TS_E_CORRUPT naming it. */
+ts_status ts_eng_desc_read(ts_objstore *os, const char *topic, const char *key, int32_t *count,
+                           char *errstr, size_t errlen);
+/* After partition `id` of topic opened: the bucket records >= id + 1
+ * partitions (a PUT when it did not; a failed one retried by the tick).
+ * Takes desc_mu; not with engine->mu held. */
+void ts_eng_desc_note(ts_engine *eng, const char *topic, int32_t id);
+/* Background tick: retries failed descriptor writes. */
+void ts_eng_desc_retry(ts_engine *eng);
+/* After partition `id` of topic was deleted: no partition left -> its
+ * descriptors go; the highest one went -> the count becomes id. */
+void ts_eng_desc_forget(ts_engine *eng, const char *topic, int32_t id);
+void ts_eng_desc_free(ts_engine *eng);
 
 /* Effective config of a topic: engine config with the topic's overrides
  * applied. Caller destroys. */

@@ -400,6 +400,32 @@ static tsp_status m_delrec(tsp_partition *p, int64_t offset, int64_t *low, char 
     return st;
 }
 
+/* Every topic held (RAM is this plugin's bucket), ascending by name. */
+static tsp_status m_topics(tsp_engine *e, const char *after, size_t max, tsp_topic_info **rows,
+                           size_t *nrows, size_t *rs, char *err, size_t errlen)
+{
+    tsp_topic_info *o = calloc(max ? max : 1, sizeof(*o));
+    size_t n = 0;
+    if (!o) return TSP_E_NOMEM;
+    pthread_mutex_lock(&e->mu);
+    for (;;) { /* the smallest name above the last one taken, max times */
+        const char *best = NULL, *floor = n ? o[n - 1].name : after ? after : "";
+        for (struct tsp_partition *p = e->parts; p; p = p->next_part)
+            if (strcmp(p->topic, floor) > 0 && (!best || strcmp(p->topic, best) < 0))
+                best = p->topic;
+        if (!best || n == max) break;
+        snprintf(o[n].name, sizeof o[n].name, "%s", best);
+        for (struct tsp_partition *p = e->parts; p; p = p->next_part)
+            if (!strcmp(p->topic, best) && p->id + 1 > o[n].partitions) o[n].partitions = p->id + 1;
+        n++;
+    }
+    pthread_mutex_unlock(&e->mu);
+    *rows = o;
+    *nrows = n;
+    *rs = sizeof(*o);
+    return TSP_OK;
+}
+
 static const tsp_plugin g_mem = {
     .abi_major = 1, .abi_minor = TSP_ABI_MINOR, .struct_size = sizeof(tsp_plugin),
     .impl_name = "memplugin", .impl_version = "test",
@@ -414,6 +440,8 @@ static const tsp_plugin g_mem = {
     .set_high_watermark = m_set_hw, .reset_local = m_reset_local,
     /* minor 3: configs left NULL (the broker answers without them), records */
     .delete_records = m_delrec,
+    /* minor 4 */
+    .topics_list = m_topics,
 };
 
 __attribute__((visibility("default"))) const tsp_plugin *

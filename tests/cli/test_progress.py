@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """test_progress.py TIERCTL DEMO — long work shows progress on a terminal only.
 
-tierstore-demo's read-back phase and `tierctl verify` draw a progress line
+tierstore-demo's read-back phase, `tierctl verify` and `tierctl recover` draw a progress line
 (count of total, bytes, rate/ETA) on stderr when stderr is a terminal (a
 pty here), none with --quiet, and none when stderr is a pipe (scripts, CI);
 their results on stdout are the same in all three cases.
@@ -88,6 +88,27 @@ try:
           "stderr a pipe: no progress (%r)" % err_p[:200])
     check(out_p == out_tty.replace("\r\n", "\n") and out_q == out_p,
           "stdout is the same on a terminal, quiet and piped")
+
+    # tierctl recover into empty data dirs: partitions of total, manifest bytes.
+    def recover_cfg(name):
+        with open(cfg) as f:
+            lines = [l for l in f if not l.startswith("log.dirs")]
+        path = os.path.join(tmp, name + ".properties")
+        with open(path, "w") as f:
+            f.writelines(lines + ["log.dirs=%s\n" % os.path.join(tmp, name)])
+        return path
+    rc, out_r, err = run_on_pty([TIERCTL, "-c", recover_cfg("r1"), "recover"])
+    m = re.findall(r"recover: (\d+)/(\d+) partitions, ([0-9.]+ \w+)", err)
+    check(rc == 0 and len(m) >= 1 and int(m[-1][1]) == 2,
+          "recover draws progress (partitions of 2, bytes): %r %r" % (out_r[-200:], err[:200]))
+    check("2 partition(s) restored" in out_r, "recover's summary on stdout: %r" % out_r[-200:])
+    rc, out_rq, err_q = run_on_pty([TIERCTL, "-c", recover_cfg("r2"), "recover", "--quiet"])
+    check(rc == 0 and "recover:" not in err_q and "\x1b[K" not in err_q,
+          "recover --quiet: no progress on a terminal (%r)" % err_q[:200])
+    rc, out_rp, err_p = run_piped([TIERCTL, "-c", recover_cfg("r3"), "recover"])
+    check(rc == 0 and "recover:" not in err_p and "\x1b[K" not in err_p,
+          "recover, stderr a pipe: no progress (%r)" % err_p[:200])
+    check(out_rp == out_r.replace("\r\n", "\n"), "recover's stdout is the same on a terminal and piped")
 
     rc, out, err = run_piped(demo + ["--quiet"])
     check(rc == 0 and "read back:" not in err, "demo --quiet piped: no progress")
