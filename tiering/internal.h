@@ -153,6 +153,13 @@ ts_status ts_part_open(ts_engine *eng, const char *topic, int32_t id, int create
 void ts_part_close(ts_partition *p);
 /* Background duties of one partition (engine bg thread). */
 void ts_part_tick(ts_partition *p);
+/* message.max.bytes of a partition, read without its lock (validation,
+ * uploads, time lookups): the field a dynamic config change may write while
+ * they run, so it is stored and loaded atomically. */
+static inline size_t ts_part_max_batch(const ts_partition *p)
+{
+    return (size_t)__atomic_load_n(&p->set.max_batch, __ATOMIC_RELAXED);
+}
 void ts_part_settings_resolve(const ts_config *cfg, ts_part_settings *s);
 uint64_t ts_part_local_bytes(ts_partition *p);
 /* Budget trim step: drops the oldest local segment of p if its remote copy

@@ -46,7 +46,10 @@ void ts_part_settings_resolve(const ts_config *cfg, ts_part_settings *s)
     s->local_retention_ms = cs->log_local_retention_ms;
     if (s->local_retention_bytes == -2) s->local_retention_bytes = s->retention_bytes;
     if (s->local_retention_ms == -2) s->local_retention_ms = s->retention_ms;
-    s->max_batch = cs->message_max_bytes;
+    /* Read without the partition lock by validation, uploads and time
+     * lookups (ts_part_max_batch): the one field a dynamic config change may
+     * write while they run. */
+    __atomic_store_n(&s->max_batch, cs->message_max_bytes, __ATOMIC_RELAXED);
     s->remote_enable = cs->remote_storage_enable;
 }
 
@@ -264,7 +267,7 @@ static void upload_job(void *arg)
         .base_offset = c->start,
         .chunk_bytes = (size_t)eng->set->remote_storage_chunk_bytes,
         .compression_level = (int)eng->set->remote_storage_compression_level,
-        .max_batch_bytes = (size_t)p->set.max_batch,
+        .max_batch_bytes = ts_part_max_batch(p),
         .epochs = c->epochs,
         .nepochs = c->nepochs,
         .keyring = eng->set->remote_storage_encryption_enable ? eng->keyring : NULL,
@@ -525,7 +528,7 @@ static ts_status load_segments(ts_partition *p, char *errstr, size_t errlen)
     for (size_t i = 0; i < n; i++) {
         ts_segment *s;
         st = ts_segment_open(p->dir, bases[i], i == n - 1, bases[i] >= p->recovery_point,
-                             (uint32_t)p->set.index_interval, (size_t)p->set.max_batch, &s,
+                             (uint32_t)p->set.index_interval, ts_part_max_batch(p), &s,
                              errstr, errlen);
         if (st) break;
         if (i + 1 < n && s->size == 0) {
@@ -791,11 +794,11 @@ static int append_batches_grow(append_batches *b)
  * log: one bad batch rejects the whole call. Then every record (Kafka's
  * LogValidator): this engine owns log integrity for any host, and a batch
  * that does not parse stalls every consumer of the partition. Any thread;
- * no lock (reads p->set.max_batch, as before the split). */
+ * no lock (reads max_batch through ts_part_max_batch). */
 static ts_status validate_batches(ts_partition *p, const void *data, size_t len,
                                   append_batches *b, char *errstr, size_t errlen)
 {
-    size_t max = (size_t)p->set.max_batch;
+    size_t max = ts_part_max_batch(p);
     b->copy = malloc(len);
     if (!b->copy || append_batches_grow(b))
         return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
@@ -1047,7 +1050,7 @@ ts_status ts_partition_read(ts_partition *p, int64_t offset, size_t max_bytes, u
         return ts_err_set(errstr, errlen, TS_E_CLOSED, "%s-%d was deleted", p->topic, p->id);
     }
     int64_t start = log_start_locked(p), leo = p->leo;
-    size_t max_batch = (size_t)p->set.max_batch;
+    size_t max_batch = ts_part_max_batch(p);
     if (offset < start || offset > leo) {
         pthread_mutex_unlock(&p->mu);
         return ts_err_set(errstr, errlen, TS_E_OFFSET_OUT_OF_RANGE,
@@ -1190,7 +1193,7 @@ static ts_status batch_for_time(ts_partition *p, int64_t timestamp_ms, int64_t *
         ts_segment_ref(s);
         uint64_t limit = s->size, pos = ts_segment_lookup_time_pos(s, timestamp_ms);
         pthread_mutex_unlock(&p->mu);
-        ts_status st = ts_segment_find_time(s, pos, limit, timestamp_ms, (size_t)p->set.max_batch,
+        ts_status st = ts_segment_find_time(s, pos, limit, timestamp_ms, ts_part_max_batch(p),
                                             offset, errstr, errlen);
         ts_segment_unref(s);
         return st;

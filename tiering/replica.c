@@ -361,7 +361,7 @@ ts_status ts_part_batch_holding(ts_partition *p, ts_segment *s, int64_t offset, 
         uint8_t hb[TS_BATCH_HEADER_SIZE];
         ts_batch_hdr h;
         if (ts_fs_read_full(s->fd, hb, sizeof(hb), (int64_t)at) != (ssize_t)sizeof(hb) ||
-            ts_batch_parse_header(hb, sizeof(hb), (size_t)p->set.max_batch, &h, NULL, 0))
+            ts_batch_parse_header(hb, sizeof(hb), ts_part_max_batch(p), &h, NULL, 0))
             return ts_err_set(errstr, errlen, TS_E_IO, "%s-%d: cannot read the batch at byte "
                               "%llu of %s", p->topic, p->id, (unsigned long long)at, s->path);
         if (ts_batch_last_offset(&h) >= offset) {
@@ -385,7 +385,7 @@ static ts_status cut_segment(ts_partition *p, size_t i, uint64_t pos, char *errs
         return ts_err_set(errstr, errlen, ts_status_from_errno(errno), "cannot truncate %s: %s",
                           s->path, strerror(errno));
     ts_status st = ts_segment_open(p->dir, s->base_offset, 1, 1, (uint32_t)p->set.index_interval,
-                                   (size_t)p->set.max_batch, &n, errstr, errlen);
+                                   ts_part_max_batch(p), &n, errstr, errlen);
     if (st) return st;
     atomic_fetch_sub(&p->eng->local_bytes, (long long)s->size - (long long)n->size);
     p->segs[i] = n;
