@@ -361,11 +361,11 @@ static int parse_offset_commit(kr *r, karena *a, int v, int f, kafka_OffsetCommi
         ARRAY(t->npartitions, t->partitions, 0, 14);
         for (int32_t j = 0; j < t->npartitions; j++) {
             kafka_OffsetCommitPartition *p = &t->partitions[j];
-            int32_t epoch;
             int64_t ts;
             I32(p->partition_index);
             I64(p->committed_offset);
-            if (v >= 6) I32(epoch);
+            p->committed_leader_epoch = -1;
+            if (v >= 6) I32(p->committed_leader_epoch);
             if (v == 1) I64(ts);
             NSTR(p->committed_metadata);
             TAGS();

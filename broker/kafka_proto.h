@@ -249,6 +249,7 @@ typedef struct kafka_LeaveGroupRequest {
 typedef struct kafka_OffsetCommitPartition {
     int32_t partition_index;
     int64_t committed_offset;
+    int32_t committed_leader_epoch; /* v6+; -1 before */
     const char *committed_metadata;
 } kafka_OffsetCommitPartition;
 typedef struct kafka_OffsetCommitTopic {
