@@ -558,3 +558,130 @@ def produce_one(bootstrap, topic, value=b"x", partition=0, timeout=30, conf=None
     check(res.get("err") is None and "o" in res, "produce to %s-%d: %s" %
           (topic, partition, res.get("err")))
     return res["p"], res["o"]
+
+
+# ------------------------------------------------ multi-member etcd (cluster-groups)
+# A three-member etcd for the tests that lose members (tests/cluster/test_groups.py).
+# Kept in this block of its own; Cluster(..., start=False), then use_etcd_members(c, 3)
+# before c.start().
+class EtcdMember:
+    """One member of an EtcdCluster: its own ports, data dir and log."""
+
+    def __init__(self, root, name):
+        self.name = name
+        self.client_port = free_port()
+        self.peer_port = free_port()
+        self.data = os.path.join(root, "etcd-%s" % name)
+        self.logpath = os.path.join(root, "etcd-%s.log" % name)
+        self.proc = None
+
+    @property
+    def http(self):
+        return "http://127.0.0.1:%d" % self.client_port
+
+    @property
+    def peer(self):
+        return "http://127.0.0.1:%d" % self.peer_port
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+
+class EtcdCluster(Etcd):
+    """n etcd members forming one cluster; the same readers as Etcd (they ask
+    any live member). kill(i) / start_member(i) lose and bring back member i
+    (its data dir kept, so it rejoins as itself)."""
+
+    def __init__(self, root, n=3, cluster_name="tierstore", compaction_revisions=10000):
+        super().__init__(root, cluster_name, compaction_revisions)
+        self.members = [EtcdMember(root, "m%d" % i) for i in range(n)]
+
+    @property
+    def url(self):
+        return "etcd://" + ",".join("127.0.0.1:%d" % m.client_port for m in self.members)
+
+    @property
+    def http(self):
+        live = [m for m in self.members if m.alive()]
+        return (live or self.members)[0].http
+
+    def _spawn(self, m, state):
+        initial = ",".join("%s=%s" % (x.name, x.peer) for x in self.members)
+        log = open(m.logpath, "ab")
+        m.proc = subprocess.Popen(
+            [ETCD_BIN, "--name", m.name, "--data-dir", m.data,
+             "--listen-client-urls", m.http, "--advertise-client-urls", m.http,
+             "--listen-peer-urls", m.peer, "--initial-advertise-peer-urls", m.peer,
+             "--initial-cluster", initial, "--initial-cluster-state", state,
+             "--initial-cluster-token", "ts-cluster-test",
+             "--heartbeat-interval", "50", "--election-timeout", "500",
+             "--auto-compaction-mode", "revision",
+             "--auto-compaction-retention", str(self.compaction),
+             "--logger", "zap", "--log-outputs", "stderr"],
+            stdout=log, stderr=log)
+        log.close()
+        _procs.append(m.proc)
+
+    def start(self):
+        for m in self.members:
+            self._spawn(m, "new")
+        wait_until(self._ready, 60, "a %d-member etcd to elect a leader" % len(self.members))
+        self.proc = self.members[0].proc
+        return self
+
+    def _ready(self):
+        for m in self.members:
+            if not m.alive():
+                raise Fail("etcd member %s exited with %d" % (m.name, m.proc.returncode))
+        return all(self._member_call(m, "/v3/kv/range", {"key": _b64("ready")}) for m in
+                   self.members)
+
+    def _member_call(self, m, path, body, timeout=5):
+        req = urllib.request.Request(m.http + path, data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return json.loads(r.read())
+
+    def call(self, path, body, timeout=5):
+        last = None
+        for m in self.members:
+            if not m.alive():
+                continue
+            try:
+                return self._member_call(m, path, body, timeout)
+            except (urllib.error.URLError, OSError, ValueError) as e:
+                last = e
+        raise Fail("no etcd member answered %s: %s" % (path, last))
+
+    def kill(self, i, sig=signal.SIGKILL):
+        m = self.members[i]
+        if m.alive():
+            m.proc.send_signal(sig)
+            m.proc.wait(30)
+
+    def start_member(self, i):
+        """Restarts a killed member on its data dir (it rejoins the cluster)."""
+        m = self.members[i]
+        check(not m.alive(), "member %s is running" % m.name)
+        self._spawn(m, "existing")
+        wait_until(lambda: self._member_call(m, "/v3/kv/range", {"key": _b64("ready")}), 60,
+                   "etcd member %s to rejoin" % m.name)
+
+    def has_quorum(self):
+        """Whether a linearizable read is answered now (a majority is up)."""
+        try:
+            self.call("/v3/kv/range", {"key": _b64("quorum")}, timeout=2)
+            return True
+        except Fail:
+            return False
+
+    def stop(self, sig=signal.SIGKILL):
+        for i in range(len(self.members)):
+            self.kill(i, sig)
+
+
+def use_etcd_members(cluster, n=3):
+    """Gives a Cluster made with start=False an n-member etcd."""
+    cluster.etcd = EtcdCluster(cluster.root, n, cluster.etcd.cluster_name,
+                               cluster.etcd.compaction)
+    return cluster.etcd
