@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "admin.h"
+#include "cluster.h"
 #include "kafka_proto.h"
 #include "kafka_wire.h"
 #include "tierstore_names.h" /* ts_topic_name_valid, shared with the engine */
@@ -239,6 +240,7 @@ typedef struct committed {
     char *topic;
     int32_t partition;
     int64_t offset;
+    int32_t leader_epoch; /* -1: unknown (always, on a single node) */
     char *metadata;
 } committed;
 
@@ -252,8 +254,50 @@ bgroup *group_next(bgroup *g);
  * -1 out of memory. */
 int group_set_offset(bgroup *g, const char *topic, int32_t partition, int64_t offset,
                      const char *metadata);
+/* The same with the committed leader epoch (a cluster keeps it). */
+int group_commit_offset(bgroup *g, const char *topic, int32_t partition, int64_t offset,
+                        int32_t leader_epoch, const char *metadata);
+/* Forgets every group hashed onto offsets partition p of n (this broker no
+ * longer coordinates them): parked JoinGroup/SyncGroup answers get
+ * NOT_COORDINATOR. Returns how many groups went. */
+int group_drop_partition(broker *b, int32_t p);
 void group_tick(broker *b);
 void group_free_all(broker *b);
+
+/* ---------------------------------------- groups in a cluster (group_cluster.c) */
+/* metadata.store.url set: the coordinator's etcd side, b->gc (NULL on a
+ * single node, which keeps every group path as it was). */
+typedef struct gcluster gcluster;
+struct cl_broker;
+int group_cluster_start(broker *b, char *err, size_t errlen); /* main thread, before net_run */
+void group_cluster_stop(broker *b); /* after the loop; finishes etcd jobs */
+void group_cluster_tick(broker *b); /* follows leadership of __consumer_offsets: load/unload */
+/* The group's __consumer_offsets partition. */
+int32_t group_cluster_partition(const broker *b, const char *group);
+/* KAFKA_NONE when this broker coordinates the group and has its offsets
+ * loaded; NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS otherwise. */
+int16_t group_cluster_check(broker *b, const char *group);
+/* The group's coordinator as the view has it; NULL: none alive. */
+const struct cl_broker *group_cluster_coordinator(broker *b, const char *group);
+/* One partition of an OffsetCommit to write; err is the outcome. */
+typedef struct gc_commit {
+    char *topic;
+    int32_t partition;
+    int64_t offset;
+    int32_t leader_epoch;
+    char *metadata;
+    int16_t err;
+} gc_commit;
+/* Runs on the loop once etcd answered: recs[i].err per partition
+ * (COORDINATOR_NOT_AVAILABLE: etcd failed, NOT_COORDINATOR: fenced); the
+ * acknowledged ones are already in the group's memory. recs stay the
+ * caller's. */
+typedef void (*gc_commit_fn)(broker *b, void *arg, gc_commit *recs, size_t n);
+void group_cluster_commit(broker *b, const char *group, gc_commit *recs, size_t n,
+                          gc_commit_fn done, void *arg);
+/* Reserves producer ids [start, end) in etcd; done on the loop. */
+typedef void (*gc_pids_fn)(broker *b, int ok, int64_t start, int64_t end);
+void group_cluster_reserve_pids(broker *b, int64_t block, gc_pids_fn done);
 
 void handle_FindCoordinator(broker *b, reply *r, kafka_request *q);
 void handle_JoinGroup(broker *b, reply *r, kafka_request *q);
@@ -337,6 +381,7 @@ struct broker {
     uint64_t parked_seen_appends;
 
     struct bgroup *groups;
+    gcluster *gc; /* groups and producer ids in etcd; NULL on a single node */
     size_t offsets_live;   /* committed offsets in memory */
     size_t offsets_logged; /* records in .broker/offsets (estimate, loop's view) */
     int offsets_rewrite;   /* next save must rewrite the file whole */

@@ -1489,7 +1489,11 @@ void handle_DeleteTopics(broker *b, reply *r, kafka_request *q)
  * block is handed out, so a restart (which starts at that end) never reuses
  * one. The next block is reserved once half of the current one is used, so
  * a request waits for an fsync only when ids are handed out faster than
- * that; waiting requests are answered in arrival order. Loop thread. */
+ * that; waiting requests are answered in arrival order. In a cluster the
+ * blocks come from etcd instead (CAS on producer_ids, group_cluster.c), as
+ * Kafka's ProducerIdManager took them from ZooKeeper, so no two brokers hand
+ * out one id; a block is reserved when the current one is used up. Loop
+ * thread. */
 #define PRODUCER_ID_BLOCK 1000
 
 typedef struct pid_wait {
@@ -1510,6 +1514,18 @@ static void pid_answer(broker *b, reply *r, int16_t err, int64_t pid, int16_t ep
 }
 
 static void pid_maybe_reserve(broker *b);
+static void pid_reserved(broker *b, void *arg, int ok);
+
+/* Cluster: a block [start, end) reserved in etcd (group_cluster.c); it
+ * replaces what is left of the current one. */
+static void pid_block_reserved(broker *b, int ok, int64_t start, int64_t end)
+{
+    if (ok) {
+        b->next_producer_id = start;
+        b->pid_reserving_end = end;
+    }
+    pid_reserved(b, NULL, ok);
+}
 
 static void pid_reserved(broker *b, void *arg, int ok)
 {
@@ -1531,6 +1547,12 @@ static void pid_reserved(broker *b, void *arg, int ok)
 static void pid_maybe_reserve(broker *b)
 {
     if (b->pid_reserving) return;
+    if (b->gc) { /* blocks from etcd, shared by the cluster: one when this one is used up */
+        if (!b->pid_waiters) return;
+        b->pid_reserving = 1;
+        group_cluster_reserve_pids(b, PRODUCER_ID_BLOCK, pid_block_reserved);
+        return;
+    }
     if (!b->pid_waiters && b->producer_id_limit - b->next_producer_id > PRODUCER_ID_BLOCK / 2)
         return;
     if (b->producer_id_limit > INT64_MAX - PRODUCER_ID_BLOCK) { /* ids exhausted */

@@ -235,6 +235,7 @@ static int apply_settings(broker *b)
     }
     int64_t bid = bconfig_int(&b->cfg, "broker.id");
     b->node_id = (int32_t)(bid >= 0 ? bid : bconfig_int(&b->cfg, "node.id"));
+    if (b->node_id < 0) b->node_id = 0; /* node.id -1: a single node is 0 */
     snprintf(b->cluster_id, sizeof b->cluster_id, "%s", bconfig_get(&b->cfg, "cluster.id"));
     b->num_partitions = (int32_t)bconfig_int(&b->cfg, "num.partitions");
     b->auto_create = !strcmp(bconfig_get(&b->cfg, "auto.create.topics.enable"), "true");
@@ -275,6 +276,18 @@ static int start_pools(broker *b)
         return 1;
     }
     if (meta_load(b, err, sizeof err) != 0) {
+        fprintf(stderr, "tierbroker: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
+/* In a cluster: the group coordinator's etcd side (group_cluster.c); after
+ * meta_load, whose producer-id counter the cluster's first block passes. */
+static int start_group_store(broker *b)
+{
+    char err[1024] = "";
+    if (group_cluster_start(b, err, sizeof err) != 0) {
         fprintf(stderr, "tierbroker: %s\n", err);
         return 1;
     }
@@ -370,6 +383,7 @@ static void shut_down(broker *b)
     bpool_destroy(b->io_pool);
     bpool_destroy(b->meta_pool);
     net_drain(b);
+    group_cluster_stop(b); /* its commits still answered */
     group_free_all(b);
     topic_free_all(b);
     b->pl->engine_close(b->eng);
@@ -397,7 +411,8 @@ int main(int argc, char **argv)
         return 2;
     }
     if ((rc = load_properties(b, props_path)) || (rc = open_engine(b)) ||
-        (rc = apply_settings(b)) || (rc = start_pools(b)) || (rc = open_listeners(b)) ||
+        (rc = apply_settings(b)) || (rc = start_pools(b)) || (rc = start_group_store(b)) ||
+        (rc = open_listeners(b)) ||
         (rc = start_admin(b)))
         return rc;
     install_signals(b);
