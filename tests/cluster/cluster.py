@@ -123,14 +123,7 @@ class Etcd:
         client, peer = self.http, "http://127.0.0.1:%d" % self.peer_port
         log = open(self.logpath, "ab")
         self.proc = subprocess.Popen(
-            [ETCD_BIN, "--name", "m0", "--data-dir", self.data,
-             "--listen-client-urls", client, "--advertise-client-urls", client,
-             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-             "--initial-cluster", "m0=" + peer, "--initial-cluster-token", "ts-cluster-test",
-             "--heartbeat-interval", "50", "--election-timeout", "500",
-             "--auto-compaction-mode", "revision",
-             "--auto-compaction-retention", str(self.compaction),
-             "--logger", "zap", "--log-outputs", "stderr"],
+            etcd_command("m0", self.data, client, peer, "m0=" + peer, "new", self.compaction),
             stdout=log, stderr=log)
         log.close()
         _procs.append(self.proc)
@@ -564,6 +557,19 @@ def produce_one(bootstrap, topic, value=b"x", partition=0, timeout=30, conf=None
 # A three-member etcd for the tests that lose members (tests/cluster/test_groups.py).
 # Kept in this block of its own; Cluster(..., start=False), then use_etcd_members(c, 3)
 # before c.start().
+def etcd_command(name, data, client, peer, initial_cluster, state, compaction):
+    """The etcd command line of one member (a single etcd is a one-member
+    cluster): fast elections for tests, history compacted by revision."""
+    return [ETCD_BIN, "--name", name, "--data-dir", data,
+            "--listen-client-urls", client, "--advertise-client-urls", client,
+            "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+            "--initial-cluster", initial_cluster, "--initial-cluster-state", state,
+            "--initial-cluster-token", "ts-cluster-test",
+            "--heartbeat-interval", "50", "--election-timeout", "500",
+            "--auto-compaction-mode", "revision", "--auto-compaction-retention", str(compaction),
+            "--logger", "zap", "--log-outputs", "stderr"]
+
+
 class EtcdMember:
     """One member of an EtcdCluster: its own ports, data dir and log."""
 
@@ -594,6 +600,7 @@ class EtcdCluster(Etcd):
 
     def __init__(self, root, n=3, cluster_name="tierstore", compaction_revisions=10000):
         super().__init__(root, cluster_name, compaction_revisions)
+        os.makedirs(root, exist_ok=True)
         self.members = [EtcdMember(root, "m%d" % i) for i in range(n)]
 
     @property
@@ -609,15 +616,7 @@ class EtcdCluster(Etcd):
         initial = ",".join("%s=%s" % (x.name, x.peer) for x in self.members)
         log = open(m.logpath, "ab")
         m.proc = subprocess.Popen(
-            [ETCD_BIN, "--name", m.name, "--data-dir", m.data,
-             "--listen-client-urls", m.http, "--advertise-client-urls", m.http,
-             "--listen-peer-urls", m.peer, "--initial-advertise-peer-urls", m.peer,
-             "--initial-cluster", initial, "--initial-cluster-state", state,
-             "--initial-cluster-token", "ts-cluster-test",
-             "--heartbeat-interval", "50", "--election-timeout", "500",
-             "--auto-compaction-mode", "revision",
-             "--auto-compaction-retention", str(self.compaction),
-             "--logger", "zap", "--log-outputs", "stderr"],
+            etcd_command(m.name, m.data, m.http, m.peer, initial, state, self.compaction),
             stdout=log, stderr=log)
         log.close()
         _procs.append(m.proc)

@@ -31,11 +31,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cluster import (AckedWrites, Cluster, Fail, check, run, use_etcd_members,  # noqa: E402
+from cluster import (AckedWrites, Cluster, check, run, use_etcd_members,  # noqa: E402
                      wait_until)
 from test_broker import produce_v7, raw_request, raw_response, record_batch  # noqa: E402
-from test_hardening_meta import (init_producer_id_v1, offset_commit_v2,  # noqa: E402
-                                 offset_fetch_v1, s16)
+from test_hardening_meta import offset_commit_v2, offset_fetch_v1, s16  # noqa: E402
 
 import confluent_kafka as ck  # noqa: E402
 
@@ -193,14 +192,21 @@ def wait_offsets_leaders(c):
     return c.wait_leaders(OFFSETS, OFFSETS_PARTS, timeout=60)
 
 
+def topic_with_records(c, topic, partitions, n):
+    """Once the cluster is up (brokers registered, every offsets partition
+    led): a topic (replication factor 1) holding n acknowledged records."""
+    c.wait_registered()
+    wait_offsets_leaders(c)
+    c.create_topic(topic, partitions=partitions, rf=1)
+    c.wait_leaders(topic, partitions)
+    w = AckedWrites(c.bootstrap, topic)
+    w.produce(n)
+    return w
+
+
 def t_group_failover():
     with Cluster(3) as c:
-        c.wait_registered()
-        wait_offsets_leaders(c)
-        c.create_topic("gt", partitions=3, rf=1)
-        c.wait_leaders("gt", 3)
-        w = AckedWrites(c.bootstrap, "gt")
-        w.produce(3000)
+        w = topic_with_records(c, "gt", 3, 3000)
         group = "cg-failover"
         coord = coordinator_id(c, group)
         for n in c.nodes.values():
@@ -259,12 +265,7 @@ def t_group_failover():
 
 def t_group_wipe_all():
     with Cluster(3) as c:
-        c.wait_registered()
-        wait_offsets_leaders(c)
-        c.create_topic("wt", partitions=2, rf=1)
-        c.wait_leaders("wt", 2)
-        w = AckedWrites(c.bootstrap, "wt")
-        w.produce(400)
+        topic_with_records(c, "wt", 2, 400)
         groups = ["cg-wipe-a", "cg-wipe-b", "cg-wipe-c"]
         want = {}
         for i, g in enumerate(groups):  # each group commits a different position
@@ -372,12 +373,7 @@ def t_etcd_members():
     try:
         etcd = use_etcd_members(c, 3)
         c.start()
-        c.wait_registered()
-        wait_offsets_leaders(c)
-        c.create_topic("et", partitions=2, rf=1)
-        c.wait_leaders("et", 2)
-        w = AckedWrites(c.bootstrap, "et")
-        w.produce(300)
+        w = topic_with_records(c, "et", 2, 300)
         group = "cg-etcd"
         r = GroupReader(c.bootstrap, group, "et")
         r.read_committing(lambda x: set(w.acked) <= set(x.keys))

@@ -14,7 +14,6 @@ the bucket).
 """
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -23,19 +22,9 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "cluster"))
 from cluster import AckedWrites, Cluster, check, free_port, wait_until  # noqa: E402
+from test_compose import read_props  # noqa: E402  (the properties syntax, once)
 
 TOPIC = "rgw-cluster"
-
-
-def read_props(path):
-    out = {}
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if line and not line.startswith(("#", "!")):
-                k, v = re.split(r"\s*[=:]\s*", line, 1)
-                out[k] = v
-    return out
 
 
 def settings(prefix):
