@@ -980,6 +980,7 @@ void net_run(broker *b)
             last_tick = now;
             fetch_wake(b);
             group_tick(b);
+            cluster_tick(b);
             listeners_resume(b, now);
             conns_expire(b, now);
         }

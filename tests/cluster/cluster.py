@@ -434,9 +434,15 @@ class Cluster:
         return self.nodes[self.pstate(topic, p)["leader"]]
 
     def create_topic(self, name, partitions=1, rf=1, config=None, timeout=30):
-        fs = self.admin().create_topics([NewTopic(name, partitions, rf, config=config or {})],
-                                        request_timeout=timeout)
+        a = self.admin()  # kept referenced: a destroyed client fails its futures
+        fs = a.create_topics([NewTopic(name, partitions, rf, config=config or {})],
+                             request_timeout=timeout)
         for f in fs.values():
+            f.result(timeout)
+
+    def delete_topic(self, name, timeout=30):
+        a = self.admin()
+        for f in a.delete_topics([name], request_timeout=timeout).values():
             f.result(timeout)
 
 
@@ -665,6 +671,19 @@ class EtcdCluster(Etcd):
         self._spawn(m, "existing")
         wait_until(lambda: self._member_call(m, "/v3/kv/range", {"key": _b64("ready")}), 60,
                    "etcd member %s to rejoin" % m.name)
+
+    def leader_index(self):
+        """Index of the member that is the raft leader now (-1: none known)."""
+        for i, m in enumerate(self.members):
+            if not m.alive():
+                continue
+            try:
+                st = self._member_call(m, "/v3/maintenance/status", {}, timeout=2)
+            except (urllib.error.URLError, OSError, ValueError):
+                continue
+            if st.get("leader") and st["leader"] == st["header"]["member_id"]:
+                return i
+        return -1
 
     def has_quorum(self):
         """Whether a linearizable read is answered now (a majority is up)."""
