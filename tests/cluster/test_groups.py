@@ -14,6 +14,9 @@ and three real tierbrokers, confluent-kafka clients and raw requests.
   producer_ids       InitProducerId on every broker, across block
                      boundaries and a restart: no id twice; etcd frozen ->
                      COORDINATOR_NOT_AVAILABLE (retriable), never an id
+  commit_split       one OffsetCommit of 150 partitions (two etcd txns) lands
+                     whole, one key per partition after many commits; etcd
+                     frozen -> COORDINATOR_NOT_AVAILABLE, memory unchanged
   etcd_members       a three-member etcd: one member lost changes nothing
                      (produce, consume, commits go on); two lost: commits
                      and acks=all writes stop with an error (which one is
@@ -360,6 +363,75 @@ def t_producer_ids():
               (len(ids), COORDINATOR_NOT_AVAILABLE))
 
 
+def t_commit_split():
+    """One OffsetCommit of 150 partitions: more than etcd's 128 ops in a txn,
+    so two txns; every partition lands, one key each, however often it is
+    committed again. etcd frozen: a commit answers COORDINATOR_NOT_AVAILABLE
+    (retriable) and changes nothing; thawed, the next one lands."""
+    with Cluster(3) as c:
+        c.wait_registered()
+        wait_offsets_leaders(c)
+        n = 150
+        c.create_topic("st", partitions=n, rf=1)
+        c.wait_leaders("st", n, timeout=120)
+        group = "cg-split"
+        coord = c.node(wait_until(lambda: (lambda x: x if x > 0 else None)(
+            coordinator_id(c, group)), 60, "a coordinator"))
+
+        def commit(base, corr):
+            with connect(coord) as s:
+                s.settimeout(60)
+                return offset_commit_v2(s, corr, group,
+                                        [("st", [(p, base + p, "m%d" % p) for p in range(n)])])
+        res = wait_until(lambda: (lambda r: r if set(r.values()) == {0} else None)(commit(0, 1)),
+                         60, "a 150-partition commit")
+        check(len(res) == n, "answered %d partitions of %d" % (len(res), n))
+        got = etcd_offsets(c, group)
+        check(got == {("st", p): p for p in range(n)}, "etcd holds %d of %d offsets" %
+              (len(got), n))
+        rev0 = c.etcd.revision()
+        for i in range(1, 6):
+            check(set(commit(1000 * i, 1 + i).values()) == {0}, "commit %d failed" % i)
+        keys = c.etcd.get_prefix("groups/%s/" % group)
+        check(len(keys) == n and c.etcd.revision() > rev0,
+              "after 5 more commits etcd holds %d keys for the group (want %d)" % (len(keys), n))
+        check(etcd_offsets(c, group) == {("st", p): 5000 + p for p in range(n)},
+              "the last commit is not what etcd holds")
+        with connect(coord) as s:
+            got = offset_fetch_v1(s, 9, group, "st", [0, 149])
+        check(got[0][:2] == (5000, "m0") and got[149][:2] == (5149, "m149"),
+              "OffsetFetch after the split commit: %r" % got)
+        c.etcd.proc.send_signal(signal.SIGSTOP)
+        try:
+            res = commit(9000, 20)
+        finally:
+            c.etcd.proc.send_signal(signal.SIGCONT)
+        check(set(res.values()) == {COORDINATOR_NOT_AVAILABLE},
+              "a commit with etcd frozen answered %r" % sorted(set(res.values())))
+        # A timed-out txn may still land once etcd resumes (the request was
+        # in its socket, as a Kafka append that timed out may still commit):
+        # etcd and the coordinator hold the old or the attempted offset,
+        # nothing else; the client's next commit settles both.
+        def fetched():
+            with connect(c.node(coordinator_id(c, group))) as s:
+                got = offset_fetch_v1(s, 21, group, "st", list(range(n)))
+            return got if all(v[2] == 0 for v in got.values()) else None
+        got = wait_until(fetched, 60, "OffsetFetch after the thaw")
+        after = etcd_offsets(c, group)
+        check(all(after[("st", p)] in (5000 + p, 9000 + p) and got[p][0] in (5000 + p, 9000 + p)
+                  for p in range(n)),
+              "after a commit answered COORDINATOR_NOT_AVAILABLE: etcd %r, OffsetFetch %r" %
+              (sorted(set(v - p for (_, p), v in after.items())),
+               sorted(set(v[0] - p for p, v in got.items()))))
+        coord = c.node(coordinator_id(c, group))
+        wait_until(lambda: set(commit(7000, 22).values()) == {0}, 90, "a commit after the thaw")
+        check(etcd_offsets(c, group) == {("st", p): 7000 + p for p in range(n)},
+              "the commit after the thaw did not land whole")
+        got = fetched()
+        check(got and all(got[p][0] == 7000 + p for p in range(n)),
+              "OffsetFetch after the last commit disagrees with etcd")
+
+
 def raw_produce_error(node, topic):
     """Error code of one acks=-1 Produce (raw, v7) to partition 0 of topic."""
     with connect(node) as s:
@@ -439,6 +511,7 @@ TESTS = {
     "group_failover": (t_group_failover, ["TSPLUGIN"]),
     "group_wipe_all": (t_group_wipe_all, ["TSPLUGIN"]),
     "producer_ids": (t_producer_ids, ["TSPLUGIN"]),
+    "commit_split": (t_commit_split, ["TSPLUGIN"]),
     "etcd_members": (t_etcd_members, ["TSPLUGIN"]),
 }
 
