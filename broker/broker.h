@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "admin.h"
+#include "cluster.h"
 #include "kafka_proto.h"
 #include "kafka_wire.h"
 #include "tierstore_names.h" /* ts_topic_name_valid, shared with the engine */
@@ -272,6 +273,8 @@ void handle_ListOffsets(broker *b, reply *r, kafka_request *q);
 void handle_CreateTopics(broker *b, reply *r, kafka_request *q);
 void handle_DeleteTopics(broker *b, reply *r, kafka_request *q);
 void handle_InitProducerId(broker *b, reply *r, kafka_request *q);
+/* replica.c: the leader's epoch end offsets (KIP-101/279), for followers and clients. */
+void handle_OffsetForLeaderEpoch(broker *b, reply *r, kafka_request *q);
 /* Re-evaluates parked long-poll fetches (after appends or on the tick). */
 void fetch_wake(broker *b);
 void fetch_abort_all(broker *b);
@@ -279,6 +282,11 @@ void fetch_abort_all(broker *b);
  * their timeout. Returns whether any is still held. Loop thread. */
 int produce_retry_held(broker *b);
 void produce_abort_all(broker *b);
+/* acks=-1 in a cluster (the purgatory): answers the Produce requests whose
+ * entries the HW passed, whose leadership was lost or whose TimeoutMs
+ * passed. Called when a HW moves, the view changes, and on the tick. */
+void produce_acks_check(broker *b);
+void produce_acks_abort_all(broker *b);
 
 /* Status of the plugin -> Kafka ErrorCode (kafka_errors.c). */
 int16_t kafka_error_from_status(tsp_status st);
@@ -379,6 +387,13 @@ struct broker {
     bmetrics metrics;         /* loop thread only */
     struct badmin *admin;     /* NULL when admin.listeners is empty */
     int serving;              /* loop: listeners up and the loop running */
+
+    /* The cluster (cluster.h; NULL on the single node) and replication
+     * (replica.h): every replicated partition, the fetchers by leader. */
+    bcluster *cluster;
+    struct rpart *replica_parts;
+    struct fetcher *replica_fetchers;
+    struct prod_op *acks_waiting; /* acks=-1 Produce waiting for the HW (purgatory) */
 };
 
 #endif

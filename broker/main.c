@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "replica.h"
 
 static broker *g_broker;
 
@@ -360,6 +361,8 @@ static void shut_down(broker *b)
     net_shutdown(b);
     fetch_abort_all(b);
     produce_abort_all(b);
+    produce_acks_abort_all(b);
+    replica_shutdown(b); /* fetcher threads joined before the engine closes */
     /* Topic jobs first: their `done` may save the topic list on the meta
      * pool and must run while that pool exists. */
     bpool_destroy(b->topic_pool);
