@@ -54,7 +54,7 @@ void ts_part_settings_resolve(const ts_config *cfg, ts_part_settings *s)
 
 static ts_segment *active_seg(ts_partition *p) { return p->segs[p->nsegs - 1]; }
 
-static ts_status push_seg(ts_partition *p, ts_segment *s)
+ts_status ts_part_push_seg(ts_partition *p, ts_segment *s)
 {
     if (p->nsegs == p->capsegs) {
         size_t nc = p->capsegs ? p->capsegs * 2 : 16;
@@ -108,6 +108,17 @@ static void drop_seg(ts_partition *p, size_t i)
     ts_segment_unref(s);
 }
 
+void ts_part_remove_seg_now(ts_partition *p, size_t i)
+{
+    ts_segment *s = p->segs[i];
+    memmove(&p->segs[i], &p->segs[i + 1], (p->nsegs - i - 1) * sizeof(*p->segs));
+    p->nsegs--;
+    s->deleted = 1;
+    atomic_fetch_sub(&p->eng->local_bytes, (long long)s->size);
+    ts_segment_remove_files(s);
+    ts_segment_unref(s);
+}
+
 /* Takes len bytes of the broker-wide local budget (always counted; refused
  * only when check is set and the budget would be exceeded). A compare-and-
  * swap, so concurrent appends of other partitions cannot overshoot it. */
@@ -149,6 +160,7 @@ static int64_t log_start_locked(ts_partition *p)
 }
 
 static void upload_job(void *arg);
+#define schedule_upload ts_part_schedule_upload
 
 typedef struct upload_ctx {
     ts_partition *p;
@@ -156,13 +168,14 @@ typedef struct upload_ctx {
 } upload_ctx;
 
 /* Starts the next upload if none is in flight (partition lock held). */
-static void schedule_upload(ts_partition *p)
+void ts_part_schedule_upload(ts_partition *p)
 {
     if (!p->idx || !p->set.remote_enable || p->upload_inflight || p->deleted) return;
     if (ts_mono_ms() < p->next_upload_ms) return;
     for (size_t i = 0; i + 1 < p->nsegs; i++) {
         ts_segment *s = p->segs[i];
         if (s->remote || s->size == 0 || s->retiring) continue;
+        if (!ts_part_repl_may_upload(p, s)) return;
         upload_ctx *c = malloc(sizeof(*c));
         if (!c) return;
         c->p = p;
@@ -262,7 +275,8 @@ static void upload_job(void *arg)
 
 /* ---- durability of closed segments -------------------------------------- */
 
-static void write_recovery_point(ts_partition *p, int64_t rp)
+#define write_recovery_point ts_part_write_recovery_point
+void ts_part_write_recovery_point(ts_partition *p, int64_t rp)
 {
     char path[PATH_MAX + 32], txt[32], err[512];
     snprintf(path, sizeof(path), "%s/recovery-point", p->dir);
@@ -399,7 +413,7 @@ static ts_status roll_locked(ts_partition *p, char *errstr, size_t errlen)
     ts_segment *n;
     st = ts_segment_create(p->dir, p->leo, (uint32_t)p->set.index_interval, &n, errstr, errlen);
     if (st) return st;
-    if (push_seg(p, n)) {
+    if (ts_part_push_seg(p, n)) {
         ts_segment_unref(n);
         return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
     }
@@ -429,7 +443,7 @@ static ts_status load_segments(ts_partition *p, char *errstr, size_t errlen)
             ts_segment_unref(s);
             continue;
         }
-        push_seg(p, s);
+        ts_part_push_seg(p, s);
     }
     free(bases);
     return st;
@@ -589,7 +603,7 @@ static ts_status ensure_active_segment(ts_partition *p, char *errstr, size_t err
     ts_status st =
         ts_segment_create(p->dir, p->leo, (uint32_t)p->set.index_interval, &s, errstr, errlen);
     if (st) return st;
-    push_seg(p, s);
+    ts_part_push_seg(p, s);
     return TS_OK;
 }
 
@@ -600,7 +614,7 @@ ts_status ts_part_open(ts_engine *eng, const char *topic, int32_t id, int create
     if (!p) return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
     struct stat sb;
     int local = stat(p->dir, &sb) == 0;
-    ts_status st = load_manifest(p, local, create, errstr, errlen);
+    ts_status st = load_manifest(p, local, create & TS_PART_CREATE, errstr, errlen);
     if (!st) st = ts_fs_mkdirs(p->dir, errstr, errlen);
     if (st) goto fail;
     p->recovery_point = read_recovery_point(p->dir);
@@ -608,6 +622,7 @@ ts_status ts_part_open(ts_engine *eng, const char *topic, int32_t id, int create
     if (st) goto fail;
     resume_offsets(p);
     st = ensure_active_segment(p, errstr, errlen);
+    if (!st) st = ts_part_repl_open(p, (create & TS_PART_REPLICATED) != 0, errstr, errlen);
     if (st) goto fail;
     /* Everything below the active segment was scanned and synced above (or
      * known synced): the recovery point moves to the active segment. */
@@ -635,6 +650,7 @@ void ts_part_close(ts_partition *p)
     if (!p->deleted && p->nsegs) sync_partition(p, 1, err, sizeof(err)); /* clean shutdown */
     if (p->counted && !p->deleted)
         atomic_fetch_sub(&p->eng->local_bytes, (long long)ts_part_local_bytes(p));
+    ts_part_repl_close(p);
     for (size_t i = 0; i < p->nsegs; i++) ts_segment_unref(p->segs[i]);
     free(p->segs);
     ts_index_destroy(p->idx);
@@ -789,15 +805,15 @@ static ts_status prepare_active_locked(ts_partition *p, size_t len, int64_t span
 /* Assigns offsets and writes the batches to the active segment (len bytes
  * reserved by prepare_active_locked). p->mu held. */
 static ts_status write_batches_locked(ts_partition *p, append_batches *b, size_t len,
-                                      int64_t *first_offset, int64_t *last_offset, char *errstr,
-                                      size_t errlen)
+                                      int keep_offsets, int64_t *first_offset,
+                                      int64_t *last_offset, char *errstr, size_t errlen)
 {
     ts_segment *a = active_seg(p);
     uint64_t size_before = a->size;
     int64_t first = p->leo;
     for (size_t i = 0; i < b->n; i++) {
-        b->hdrs[i].base_offset = p->leo;
-        ts_batch_set_base_offset(b->copy + b->rel[i], p->leo);
+        b->hdrs[i].base_offset = p->leo; /* a replica's batches start there: checked */
+        if (!keep_offsets) ts_batch_set_base_offset(b->copy + b->rel[i], p->leo);
         p->leo += (int64_t)b->hdrs[i].last_offset_delta + 1;
     }
     ts_status st = ts_segment_append(a, b->copy, len, b->hdrs, b->rel, b->n, errstr, errlen);
@@ -832,8 +848,51 @@ ts_status ts_partition_append(ts_partition *p, const void *data, size_t len,
     ts_status st = validate_batches(p, data, len, &b, errstr, errlen);
     if (!st) {
         pthread_mutex_lock(&p->mu);
-        st = prepare_active_locked(p, len, b.span, errstr, errlen);
-        if (!st) st = write_batches_locked(p, &b, len, first_offset, last_offset, errstr, errlen);
+        st = ts_part_repl_stamp_locked(p, b.copy, b.hdrs, b.rel, b.n, errstr, errlen);
+        if (!st) st = prepare_active_locked(p, len, b.span, errstr, errlen);
+        if (!st)
+            st = write_batches_locked(p, &b, len, 0, first_offset, last_offset, errstr, errlen);
+        pthread_mutex_unlock(&p->mu);
+    }
+    append_batches_free(&b);
+    return st;
+}
+
+/* A follower's batches continue its log exactly: the first starts at the
+ * log end and each one where the previous ended. p->mu held. */
+static ts_status check_replica_offsets_locked(ts_partition *p, const append_batches *b,
+                                              char *errstr, size_t errlen)
+{
+    int64_t next = p->leo;
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->hdrs[i].base_offset != next)
+            return ts_err_set(errstr, errlen, TS_E_OFFSET_OUT_OF_RANGE,
+                              "%s-%d: replica batch %zu starts at offset %lld, expected %lld "
+                              "(%s); nothing appended",
+                              p->topic, p->id, i, (long long)b->hdrs[i].base_offset,
+                              (long long)next, i ? "batches must be contiguous" : "the log end");
+        next = ts_batch_last_offset(&b->hdrs[i]) + 1;
+    }
+    return TS_OK;
+}
+
+ts_status ts_partition_append_replica(ts_partition *p, const void *data, size_t len,
+                                      int64_t *last_offset, char *errstr, size_t errlen)
+{
+    if (!p || (!data && len)) return ts_err_set(errstr, errlen, TS_E_INVAL, "invalid argument");
+    if (len == 0)
+        return ts_err_set(errstr, errlen, TS_E_INVAL, "%s-%d: empty append", p->topic, p->id);
+    append_batches b;
+    memset(&b, 0, sizeof(b));
+    ts_status st = validate_batches(p, data, len, &b, errstr, errlen);
+    if (!st) {
+        pthread_mutex_lock(&p->mu);
+        st = check_replica_offsets_locked(p, &b, errstr, errlen);
+        if (!st) st = prepare_active_locked(p, len, b.span, errstr, errlen);
+        /* prepare may drop the lock (budget trim): check again */
+        if (!st) st = check_replica_offsets_locked(p, &b, errstr, errlen);
+        if (!st) st = ts_part_repl_learn_locked(p, b.hdrs, b.n, errstr, errlen);
+        if (!st) st = write_batches_locked(p, &b, len, 1, NULL, last_offset, errstr, errlen);
         pthread_mutex_unlock(&p->mu);
     }
     append_batches_free(&b);
@@ -1015,7 +1074,10 @@ ts_status ts_partition_offsets(ts_partition *p, ts_offsets *out)
     out->log_start_offset = log_start_locked(p);
     out->local_start_offset = p->segs[0]->base_offset;
     out->log_end_offset = p->leo;
+    out->high_watermark = p->replicated ? p->hw : p->leo;
+    out->leader_epoch = ts_epoch_cache_latest(&p->epochs);
     pthread_mutex_unlock(&p->mu);
+    out->remote_end_offset = ts_part_remote_end(p);
     return TS_OK;
 }
 
@@ -1108,6 +1170,17 @@ ts_status ts_partition_wait_uploaded(ts_partition *p, int64_t timeout_ms, char *
     pthread_mutex_unlock(&p->mu);
     return TS_OK;
 }
+
+int64_t ts_part_remote_end(ts_partition *p)
+{
+    if (!p->idx) return 0;
+    ts_index_summary sum;
+    ts_index_summary_get(p->idx, &sum);
+    int64_t end = sum.count ? sum.end_offset + 1 : 0;
+    return sum.log_start_offset > end ? sum.log_start_offset : end;
+}
+
+void ts_part_enforce_local_retention(ts_partition *p) { enforce_local_retention(p, 0); }
 
 /* ---- retention ----------------------------------------------------------- */
 
@@ -1374,6 +1447,7 @@ void ts_part_tick(ts_partition *p)
         if (sum.version != sum.remote_version && ts_index_sync_remote(p->idx, err, sizeof(err)))
             ts_log_warn("tiering", "%s-%d: remote manifest still pending: %s", p->topic, p->id, err);
     }
+    ts_part_repl_tick(p);
     /* A failure was logged as a WARN where it happened; the next tick retries. */
     (void)ts_partition_enforce_retention(p, err, sizeof(err));
 }
