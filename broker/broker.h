@@ -208,6 +208,13 @@ int topic_create(broker *b, const char *name, int32_t nparts, const bprop *cfg, 
                  int validate_only, topic_wait_fn fn, void *arg, int *waiting, char *msg,
                  size_t msglen);
 int topic_delete(broker *b, const char *name, char *msg, size_t msglen);
+/* Cluster mode: registers a topic known from etcd with nparts partitions and
+ * no handle yet (cluster.c opens the local replicas and fills them in).
+ * Loop thread. */
+int topic_register_cluster(broker *b, const char *name, int32_t nparts, const bprop *cfg,
+                           size_t ncfg, char *msg, size_t msglen);
+/* Whether a deleted topic of that name is still being removed. */
+int topic_is_doomed(broker *b, const char *name);
 /* Deletes doomed topics from the plugin (on the topic pool) once no job can
  * still use their partition handles. Loop thread. */
 void topic_reap_doomed(broker *b);
@@ -273,6 +280,10 @@ void handle_ListOffsets(broker *b, reply *r, kafka_request *q);
 void handle_CreateTopics(broker *b, reply *r, kafka_request *q);
 void handle_DeleteTopics(broker *b, reply *r, kafka_request *q);
 void handle_InitProducerId(broker *b, reply *r, kafka_request *q);
+/* Cluster mode (cluster_admin.c): the answers from the cluster's view. */
+void cluster_handle_metadata(broker *b, reply *r, kafka_request *q);
+void cluster_handle_create_topics(broker *b, reply *r, kafka_request *q);
+void cluster_handle_delete_topics(broker *b, reply *r, kafka_request *q);
 /* replica.c: the leader's epoch end offsets (KIP-101/279), for followers and clients. */
 void handle_OffsetForLeaderEpoch(broker *b, reply *r, kafka_request *q);
 /* Re-evaluates parked long-poll fetches (after appends or on the tick). */
@@ -388,12 +399,15 @@ struct broker {
     struct badmin *admin;     /* NULL when admin.listeners is empty */
     int serving;              /* loop: listeners up and the loop running */
 
-    /* The cluster (cluster.h; NULL on the single node) and replication
-     * (replica.h): every replicated partition, the fetchers by leader. */
+    /* The cluster (cluster.h): NULL and 0 on a single node. cluster_mode is
+     * set from the settings before anything loads; cluster once registered. */
     bcluster *cluster;
+    int cluster_mode;
+    /* Replication (replica.h): every replicated partition, the fetchers by
+     * leader, acks=-1 Produce waiting for the HW (the purgatory). */
     struct rpart *replica_parts;
     struct fetcher *replica_fetchers;
-    struct prod_op *acks_waiting; /* acks=-1 Produce waiting for the HW (purgatory) */
+    struct prod_op *acks_waiting;
 };
 
 #endif

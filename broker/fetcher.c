@@ -422,7 +422,7 @@ static fetcher *fetcher_start(broker *b, int32_t leader_id, const cl_broker *cb)
 
 fetcher *fetcher_for(broker *b, int32_t leader_id)
 {
-    const cl_broker *cb = cluster_broker(b, leader_id);
+    const cl_broker *cb = b->stop ? NULL : cluster_broker(b, leader_id);
     if (!cb) return NULL;
     for (fetcher *f = b->replica_fetchers; f; f = f->next)
         if (f->leader_id == leader_id) {

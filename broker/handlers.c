@@ -37,7 +37,7 @@ void handle_ApiVersions(broker *b, reply *r, kafka_request *q)
 {
     kw w;
     reply_begin(r, &w);
-    kafka_write_ApiVersionsResponse(&w, r->hdr.api_version, KAFKA_NONE, b->cluster != NULL);
+    kafka_write_ApiVersionsResponse(&w, r->hdr.api_version, KAFKA_NONE, b->cluster_mode);
     reply_end(b, r, &w);
 }
 
@@ -163,6 +163,10 @@ static void md_wait_done(broker *b, void *arg, int16_t err, const char *msg)
 
 void handle_Metadata(broker *b, reply *r, kafka_request *q)
 {
+    if (b->cluster) {
+        cluster_handle_metadata(b, r, q);
+        return;
+    }
     kafka_MetadataRequest *m = &q->u.metadata;
     md_op *o = calloc(1, sizeof(*o));
     if (!o) goto oom;
@@ -811,6 +815,8 @@ static void prod_entry_start(broker *b, prod_op *o, const kafka_ProduceRequest *
         pr->error = KAFKA_INVALID_REQUIRED_ACKS;
         return;
     }
+    /* In a cluster only the partition's leader appends (clients re-route). */
+    if (b->cluster && (pr->error = cluster_check_leader(b, topic, pp->index, -1))) return;
     bpart *p = topic_part_of(bt, pp->index, &pr->error);
     if (!p) return;
     pr->error = replica_check_produce(b, bt, pp->index, pq->acks, &pr->epoch);
@@ -1204,10 +1210,13 @@ void handle_Fetch(broker *b, reply *r, kafka_request *q)
             tp->hwm = -1;
             tp->log_start = -1;
             tp->local_start = -1;
-            if (fq->replica_id >= 0 && b->cluster)
+            if (b->cluster && fq->replica_id >= 0) /* a follower: replica.c checks it */
                 tp->error = replica_follower_fetch(b, t->topic, tp->partition, fq->replica_id,
                                                    t->partitions[k].current_leader_epoch,
                                                    tp->fetch_offset);
+            else if (b->cluster) /* a consumer reads from the leader at its epoch (v9+) */
+                tp->error = cluster_check_leader(b, t->topic, tp->partition,
+                                                 t->partitions[k].current_leader_epoch);
         }
     }
     int cold = 0;
@@ -1237,6 +1246,7 @@ typedef struct lo_part {
     bpart *p;
     int16_t error;
     int64_t offset, ts_out;
+    int32_t leader_epoch; /* the partition's (cluster), else 0 */
 } lo_part;
 
 typedef struct lo_op {
@@ -1371,7 +1381,7 @@ static void lo_respond(broker *b, lo_op *o)
             kw_i16(&w, lp->error);
             kw_i64(&w, lp->error ? -1 : lp->ts_out);
             kw_i64(&w, lp->error ? -1 : lp->offset);
-            if (v >= 4) kw_i32(&w, lp->error ? -1 : 0); /* LeaderEpoch */
+            if (v >= 4) kw_i32(&w, lp->error ? -1 : lp->leader_epoch); /* LeaderEpoch */
             kw_tags(&w, f);
         }
         kw_tags(&w, f);
@@ -1409,6 +1419,14 @@ void handle_ListOffsets(broker *b, reply *r, kafka_request *q)
             lo_part *lp = &o->topics[i].ps[k];
             lp->partition = lq->topics[i].partitions[k].partition_index;
             lp->timestamp = lq->topics[i].partitions[k].timestamp;
+            const cl_pstate *st = cluster_pstate(b, o->topics[i].name, lp->partition);
+            lp->leader_epoch = st ? st->leader_epoch : 0;
+            /* In a cluster the leader answers, at the client's epoch (v4+). */
+            const kafka_ListOffsetsPartition *rp = &lq->topics[i].partitions[k];
+            if (b->cluster &&
+                (lp->error = cluster_check_leader(b, o->topics[i].name, lp->partition,
+                                                  rp->current_leader_epoch)))
+                continue;
             lp->p = topic_part(b, o->topics[i].name, lp->partition, &lp->error);
             if (lp->timestamp >= 0) by_time = 1;
         }
@@ -1529,6 +1547,10 @@ static void ct_wait_done(broker *b, void *arg, int16_t err, const char *msg)
 
 void handle_CreateTopics(broker *b, reply *r, kafka_request *q)
 {
+    if (b->cluster) {
+        cluster_handle_create_topics(b, r, q);
+        return;
+    }
     kafka_CreateTopicsRequest *cq = &q->u.create_topics;
     ct_op *o = calloc(1, sizeof(*o));
     if (!o) goto oom;
@@ -1584,6 +1606,10 @@ oom:
 
 void handle_DeleteTopics(broker *b, reply *r, kafka_request *q)
 {
+    if (b->cluster) {
+        cluster_handle_delete_topics(b, r, q);
+        return;
+    }
     kafka_DeleteTopicsRequest *dq = &q->u.delete_topics;
     int v = r->hdr.api_version, f = r->hdr.flexible;
     kw w;

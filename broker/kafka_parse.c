@@ -168,9 +168,10 @@ static int parse_list_offsets(kr *r, karena *a, int v, int f, kafka_ListOffsetsR
         STR(t->name);
         ARRAY(t->npartitions, t->partitions, 0, 12);
         for (int32_t j = 0; j < t->npartitions; j++) {
-            int32_t epoch, max_num;
+            int32_t max_num;
             I32(t->partitions[j].partition_index);
-            if (v >= 4) I32(epoch);
+            t->partitions[j].current_leader_epoch = -1;
+            if (v >= 4) I32(t->partitions[j].current_leader_epoch);
             I64(t->partitions[j].timestamp);
             if (v == 0) I32(max_num);
             TAGS();

@@ -154,6 +154,7 @@ typedef struct kafka_FetchRequest {
 
 typedef struct kafka_ListOffsetsPartition {
     int32_t partition_index;
+    int32_t current_leader_epoch; /* -1: not given (before v4) */
     int64_t timestamp; /* -1 latest, -2 earliest, -3 max timestamp */
 } kafka_ListOffsetsPartition;
 typedef struct kafka_ListOffsetsTopic {

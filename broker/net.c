@@ -555,7 +555,7 @@ static void reply_unsupported(broker *b, reply *r)
         kw w;
         r->hdr.flexible = 0;
         reply_begin(r, &w);
-        kafka_write_ApiVersionsResponse(&w, 0, KAFKA_UNSUPPORTED_VERSION, b->cluster != NULL);
+        kafka_write_ApiVersionsResponse(&w, 0, KAFKA_UNSUPPORTED_VERSION, b->cluster_mode);
         reply_end(b, r, &w);
         return;
     }
@@ -982,6 +982,7 @@ void net_run(broker *b)
             last_tick = now;
             fetch_wake(b);
             group_tick(b);
+            cluster_tick(b);
             if (b->cluster) replica_tick(b);
             listeners_resume(b, now);
             conns_expire(b, now);

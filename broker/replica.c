@@ -245,13 +245,14 @@ static void follower_detach(broker *b, rpart *rp)
 /* Moves the applied role towards the wanted one, one job at a time. */
 static void replica_step(broker *b, rpart *rp)
 {
-    if (rp->busy || rp->role_retry_ms > bclock_ms()) return;
+    if (b->stop || rp->busy || rp->role_retry_ms > bclock_ms()) return; /* b->stop: shutting down */
     int same = rp->role == rp->want_role && rp->epoch == rp->want_epoch &&
                (rp->role != RP_FOLLOWER || rp->leader == rp->want_leader);
     if (!same) {
         if (rp->role == RP_FOLLOWER) follower_detach(b, rp);
         if (rp->want_role == RP_NONE || rp->want_epoch < 0) {
             rp->role = RP_NONE; /* state lost: neither leads nor fetches */
+            rp->epoch = rp->want_epoch;
             return;
         }
         rp->role = RP_NONE; /* nothing acts until the new role is applied */
@@ -300,9 +301,10 @@ void replica_on_brokers(broker *b)
     for (rpart *rp = b->replica_parts; rp; rp = rp->next) replica_step(b, rp);
 }
 
-void replica_shutdown(broker *b)
+void replica_shutdown(broker *b) { fetcher_shutdown_all(b); }
+
+void replica_free_all(broker *b)
 {
-    fetcher_shutdown_all(b);
     while (b->replica_parts) {
         rpart *rp = b->replica_parts;
         b->replica_parts = rp->next;

@@ -105,8 +105,11 @@ int16_t replica_follower_fetch(broker *b, const char *topic, int32_t partition,
                                int64_t fetch_offset);
 /* Loop tick: ISR shrink of lagging followers, acks=-1 timeouts. */
 void replica_tick(broker *b);
-/* Stops every fetcher and joins its thread. Main thread, after the loop. */
+/* Stops every fetcher and joins its thread (main thread, after the loop);
+ * no role job or fetcher starts after it. replica_free_all frees the rparts
+ * once no job can finish any more (after the pools are drained). */
 void replica_shutdown(broker *b);
+void replica_free_all(broker *b);
 
 /* ---- fetcher.c: the follower's connection to one leader ------------ */
 /* The fetcher of leader broker `leader_id` (started on first use); NULL

@@ -441,9 +441,15 @@ class Cluster:
         return self.nodes[self.pstate(topic, p)["leader"]]
 
     def create_topic(self, name, partitions=1, rf=1, config=None, timeout=30):
-        fs = self.admin().create_topics([NewTopic(name, partitions, rf, config=config or {})],
-                                        request_timeout=timeout)
+        a = self.admin()  # kept referenced: a destroyed client fails its futures
+        fs = a.create_topics([NewTopic(name, partitions, rf, config=config or {})],
+                             request_timeout=timeout)
         for f in fs.values():
+            f.result(timeout)
+
+    def delete_topic(self, name, timeout=30):
+        a = self.admin()
+        for f in a.delete_topics([name], request_timeout=timeout).values():
             f.result(timeout)
 
 

@@ -1,0 +1,404 @@
+#!/usr/bin/python3
+"""test_cluster.py — the cluster control plane (issue 10): registration,
+Metadata, placement, client routing, leader checks, failover, the controller
+and its fencing, startup refusals, CreateTopics/DeleteTopics in a cluster.
+
+A real etcd and real tierbrokers (cluster.py), real clients (kcat,
+confluent-kafka). Run by ctest as `test_cluster.py NAME` (label `cluster`).
+Deadlines are generous; nothing asserts on timings.
+"""
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cluster import (AckedWrites, Cluster, Fail, Node, check, free_port,  # noqa: E402
+                     produce_one, run, wait_until)
+from test_broker import kcat, produce_v7, raw_request, raw_response, record_batch  # noqa: E402
+
+import confluent_kafka as ck  # noqa: E402
+from confluent_kafka.admin import NewTopic  # noqa: E402
+
+NOT_LEADER = 6
+INVALID_REPLICATION_FACTOR = 38
+FENCED_LEADER_EPOCH = 74
+UNKNOWN_LEADER_EPOCH = 75
+SESSION_MS = 2000
+SLACK_S = 30  # generous: the machine is shared
+
+
+def raw_produce(node, topic, value=b"raw"):
+    s = socket.create_connection(("127.0.0.1", node.port), timeout=10)
+    try:
+        _, err, base = produce_v7(s, 7, topic, record_batch(-1, -1, -1, value))
+        return err, base
+    finally:
+        s.close()
+
+
+def list_offsets_v4(node, topic, partition, epoch):
+    """ListOffsets v4 (latest) carrying CurrentLeaderEpoch: (error, offset, leader_epoch)."""
+    body = struct.pack(">ib", -1, 0) + struct.pack(">ih", 1, len(topic)) + topic.encode()
+    body += struct.pack(">i", 1) + struct.pack(">iiq", partition, epoch, -1)
+    s = socket.create_connection(("127.0.0.1", node.port), timeout=10)
+    try:
+        raw_request(s, 2, 4, 11, body)
+        r = raw_response(s)
+    finally:
+        s.close()
+    pos = 4 + 4 + 4  # corr, throttle, topics count
+    (tl,) = struct.unpack(">h", r[pos:pos + 2])
+    pos += 2 + tl + 4
+    _, err, _, off, lep = struct.unpack(">ihqqi", r[pos:pos + 26])
+    return err, off, lep
+
+
+def env_ok():
+    return os.path.exists("/usr/bin/etcd") or os.environ.get("ETCD_BIN")
+
+
+# --------------------------------------------------------------------------
+
+
+def t_register():
+    """Three brokers register; every broker's Metadata lists all three (host,
+    port, rack), the controller of etcd and one cluster id."""
+    with Cluster(3, session_ms=SESSION_MS, racks=["ra", "rb", "rc"]) as c:
+        c.wait_registered()
+        cid = wait_until(lambda: c.controller()[0] if c.controller()[0] > 0 else None, 30,
+                         "a controller")
+        ids = set()
+        for n in c.nodes.values():
+            md = wait_until(lambda: (lambda m: m if len(m.brokers) == 3 else None)(
+                ck.admin.AdminClient({"bootstrap.servers": n.bootstrap}).list_topics(timeout=10)),
+                30, "broker %d's Metadata to list 3 brokers" % n.id)
+            check(md.controller_id == cid, "broker %d: controller %d, etcd says %d" %
+                  (n.id, md.controller_id, cid))
+            for b in md.brokers.values():
+                check(b.port == c.nodes[b.id].port and b.host == "127.0.0.1",
+                      "broker %d listed at %s:%d" % (b.id, b.host, b.port))
+            ids.add(md.cluster_id)
+        check(len(ids) == 1 and len(next(iter(ids))) == 22, "cluster ids %s" % ids)
+        regs = c.etcd.get_prefix("brokers/")
+        check(sorted(v[0]["rack"] for v in regs.values()) == ["ra", "rb", "rc"],
+              "racks in etcd: %s" % regs)
+        # __consumer_offsets exists, created by the controller: rf 3, 4 partitions (test setting)
+        a = wait_until(lambda: c.topic_assignment("__consumer_offsets"), 30, "__consumer_offsets")
+        check(len(a) == 4 and all(len(set(r)) == 3 for r in a), "__consumer_offsets: %s" % a)
+        c.wait_leaders("__consumer_offsets", 4)
+
+
+def t_placement():
+    """rf=3 and rf=1 spread replicas and leaders over the brokers; with racks,
+    every partition's replicas span the racks (Kafka's rack-aware assignment)."""
+    with Cluster(3, session_ms=SESSION_MS) as c:
+        c.wait_registered()
+        c.create_topic("p3", 6, 3)
+        a = c.topic_assignment("p3")
+        check(all(sorted(r) == [1, 2, 3] for r in a), "rf=3 replicas: %s" % a)
+        firsts = [r[0] for r in a]
+        check(all(firsts.count(i) == 2 for i in (1, 2, 3)), "preferred leaders: %s" % firsts)
+        sts = c.wait_leaders("p3", 6)
+        check([s["leader"] for s in sts] == firsts, "leaders %s vs preferred %s" %
+              ([s["leader"] for s in sts], firsts))
+        check(all(sorted(s["isr"]) == [1, 2, 3] and s["leader_epoch"] == 0 for s in sts),
+              "initial states: %s" % sts)
+        md = c.metadata("p3").topics["p3"].partitions
+        check(all(md[p].replicas == a[p] and md[p].leader == firsts[p] for p in range(6)),
+              "Metadata replicas/leaders differ from etcd")
+        c.create_topic("p1", 3, 1)
+        a1 = c.topic_assignment("p1")
+        check(sorted(r[0] for r in a1) == [1, 2, 3], "rf=1 spread: %s" % a1)
+    with Cluster(4, session_ms=SESSION_MS, racks=["east", "east", "west", "west"]) as c:
+        c.wait_registered()
+        c.create_topic("racked", 8, 2)
+        rack = {1: "east", 2: "east", 3: "west", 4: "west"}
+        a = c.topic_assignment("racked")
+        check(all(len({rack[x] for x in r}) == 2 for r in a), "rf=2 not across racks: %s" % a)
+        firsts = [r[0] for r in a]
+        check(all(firsts.count(i) == 2 for i in (1, 2, 3, 4)), "leaders: %s" % firsts)
+        md = c.metadata()
+        check(sorted(b.id for b in md.brokers.values()) == [1, 2, 3, 4], "4 brokers listed")
+
+
+def t_routing():
+    """kcat and confluent-kafka produce and consume rf=1 partitions led by
+    different brokers: clients find each leader from Metadata."""
+    with Cluster(3, session_ms=SESSION_MS) as c:
+        c.wait_registered()
+        c.create_topic("r1", 3, 1)
+        sts = c.wait_leaders("r1", 3)
+        check(sorted(s["leader"] for s in sts) == [1, 2, 3], "leaders %s" % sts)
+        lines = [b"line-%04d" % i for i in range(300)]
+        rc, _, err = kcat(["-P", "-b", c.nodes[1].bootstrap, "-t", "r1", "-X", "acks=all"],
+                          inp=b"\n".join(lines) + b"\n")
+        check(rc == 0, "kcat -P: %s" % err)
+        rc, out, err = kcat(["-C", "-b", c.nodes[2].bootstrap, "-t", "r1", "-o", "beginning",
+                             "-e", "-q"])
+        check(rc == 0, "kcat -C: %s" % err)
+        check(sorted(out.split(b"\n")[:-1]) == lines, "kcat read %d lines" %
+              len(out.split(b"\n")[:-1]))
+        w = AckedWrites(c.nodes[3].bootstrap, "r1", {"acks": "1", "enable.idempotence": False})
+        for p in range(3):
+            w.produce(50, partition=p)
+        check(not w.failed, "produce failures: %s" % list(w.failed.items())[:3])
+        check(w.verify() == 150, "acknowledged records checked")
+
+
+def t_not_leader():
+    """Produce to a broker that does not lead the partition: NOT_LEADER_OR_FOLLOWER;
+    ListOffsets with a newer epoch than the leader's: UNKNOWN_LEADER_EPOCH."""
+    with Cluster(3, session_ms=SESSION_MS) as c:
+        c.wait_registered()
+        c.create_topic("nl", 1, 2)
+        st = c.wait_leaders("nl", 1)[0]
+        leader = c.nodes[st["leader"]]
+        others = [n for n in c.nodes.values() if n.id != leader.id]
+        for n in others:
+            err, _ = raw_produce(n, "nl")
+            check(err == NOT_LEADER, "produce to non-leader %d: error %d" % (n.id, err))
+            err, _, _ = list_offsets_v4(n, "nl", 0, -1)
+            check(err == NOT_LEADER, "ListOffsets at non-leader %d: error %d" % (n.id, err))
+        err, base = raw_produce(leader, "nl")
+        check(err == 0 and base == 0, "produce to the leader: error %d base %d" % (err, base))
+        err, off, lep = list_offsets_v4(leader, "nl", 0, st["leader_epoch"])
+        check(err == 0 and off == 1 and lep == st["leader_epoch"],
+              "ListOffsets at the leader: %d %d %d" % (err, off, lep))
+        err, _, _ = list_offsets_v4(leader, "nl", 0, st["leader_epoch"] + 1)
+        check(err == UNKNOWN_LEADER_EPOCH, "newer epoch: error %d" % err)
+
+
+def t_kill_leader():
+    """SIGKILL a partition's leader: the controller elects an ISR member with a
+    bumped leader epoch and drops the dead broker from the ISR; the old epoch is
+    fenced; the broker comes back, and once it is in the ISR again the
+    preferred-leader balancing gives it its leadership back."""
+    with Cluster(3, session_ms=SESSION_MS) as c:
+        c.wait_registered()
+        c.create_topic("kl", 1, 3)
+        st0 = c.wait_leaders("kl", 1)[0]
+        old = c.nodes[st0["leader"]]
+        produce_one(c.bootstrap, "kl", b"before")
+        old.kill9()
+        st1 = wait_until(lambda: (lambda s: s if s["leader"] not in (-1, old.id) else None)(
+            c.pstate("kl", 0)), SESSION_MS / 1000 + SLACK_S, "a new leader of kl-0")
+        check(st1["leader"] in st0["isr"], "new leader %d not from the ISR %s" %
+              (st1["leader"], st0["isr"]))
+        check(st1["leader_epoch"] > st0["leader_epoch"], "epoch %d -> %d" %
+              (st0["leader_epoch"], st1["leader_epoch"]))
+        check(old.id not in st1["isr"], "dead broker still in the ISR: %s" % st1)
+        new = c.nodes[st1["leader"]]
+        err, _, _ = list_offsets_v4(new, "kl", 0, st0["leader_epoch"])
+        check(err == FENCED_LEADER_EPOCH, "old epoch at the new leader: error %d" % err)
+        md = wait_until(lambda: (lambda m: m if m.topics["kl"].partitions[0].leader == new.id
+                                 else None)(c.metadata("kl")), 30, "Metadata to show the new leader")
+        check(old.id not in md.topics["kl"].partitions[0].isrs, "Metadata ISR")
+        produce_one(c.bootstrap, "kl", b"after")
+        old.start()
+        c.wait_registered()
+        # The leader's ISR expansion (replication's job) simulated in etcd: the
+        # controller must then hand leadership back to the preferred replica.
+        pref = c.topic_assignment("kl")[0][0]
+        if pref != c.pstate("kl", 0)["leader"]:
+            cur = c.pstate("kl", 0)
+            cur_isr = sorted(set(cur["isr"]) | {old.id})
+            c.etcd.put("partitions/kl/0", {"leader": cur["leader"], "leader_epoch": cur["leader_epoch"],
+                                           "isr": cur_isr, "controller_epoch": cur["controller_epoch"]})
+            st2 = wait_until(lambda: (lambda s: s if s["leader"] == pref else None)(
+                c.pstate("kl", 0)), 60, "the preferred replica %d to lead again" % pref)
+            check(st2["leader_epoch"] > cur["leader_epoch"], "balancing bumps the epoch")
+
+
+def t_kill_controller():
+    """SIGKILL the controller: another broker becomes controller with a higher
+    epoch, and it does the controller's job (elects leaders for what the
+    killed broker led)."""
+    with Cluster(3, session_ms=SESSION_MS) as c:
+        c.wait_registered()
+        cid, ep = wait_until(lambda: c.controller() if c.controller()[0] > 0 else None, 30,
+                             "a controller")
+        c.create_topic("kc", 3, 3)
+        c.wait_leaders("kc", 3)
+        c.nodes[cid].kill9()
+        cid2, ep2 = wait_until(lambda: (lambda v: v if v[0] not in (-1, cid) else None)(
+            c.controller()), SESSION_MS / 1000 + SLACK_S, "a new controller")
+        check(ep2 > ep, "controller epoch %d -> %d" % (ep, ep2))
+        sts = c.wait_leaders("kc", 3, exclude=(cid,))
+        check(all(cid not in s["isr"] for s in sts), "dead controller left in ISRs: %s" % sts)
+        md = wait_until(lambda: (lambda m: m if m.controller_id == cid2 else None)(c.metadata()),
+                        30, "Metadata to name the new controller")
+        check(cid not in md.brokers, "dead broker still listed")
+
+
+def t_stop_controller():
+    """SIGSTOP the controller past its session timeout: a new controller takes
+    over; after SIGCONT the old one writes nothing (etcd's history holds no
+    write at its epoch after the takeover) and rejoins as a plain broker."""
+    with Cluster(3, session_ms=SESSION_MS) as c:
+        c.wait_registered()
+        cid, ep = wait_until(lambda: c.controller() if c.controller()[0] > 0 else None, 30,
+                             "a controller")
+        c.create_topic("sc", 3, 3)
+        c.wait_leaders("sc", 3)
+        old = c.nodes[cid]
+        old.sigstop()
+        cid2, ep2 = wait_until(lambda: (lambda v: v if v[0] not in (-1, cid) else None)(
+            c.controller()), SESSION_MS / 1000 + SLACK_S, "a new controller")
+        sts = c.wait_leaders("sc", 3, exclude=(cid,))
+        # While it is frozen, something it would act on: a new topic.
+        c.create_topic("sc2", 2, 2)
+        c.wait_leaders("sc2", 2)
+        rev = c.etcd.revision()
+        marker = len(old.log())
+        old.sigcont()
+        c.wait_registered()
+        wait_until(lambda: "no longer the controller" in old.log()[marker:] or
+                   "registered as broker" in old.log()[marker:], 30, "the old controller to notice")
+        time.sleep(3)  # time for a deposed controller to try anything
+        hist = c.etcd.history("", rev + 1)
+        bad = [h for h in hist if h[1].startswith(("partitions/", "topics/")) and
+               isinstance(h[2], dict) and h[2].get("controller_epoch") == ep]
+        check(not bad, "writes at the old controller epoch %d after the takeover: %s" % (ep, bad))
+        check("controller (epoch %d) wrote" % ep not in old.log()[marker:],
+              "the old controller logged a write after SIGCONT")
+        check(c.controller()[0] == cid2, "controller changed again: %s" % (c.controller(),))
+        # It leads nothing it lost; Produce to it for a partition it led is refused.
+        for p, s in enumerate(sts):
+            cur = c.pstate("sc", p)
+            check(cur["leader"] != cid or cur["leader_epoch"] > s["leader_epoch"],
+                  "sc-%d: %s" % (p, cur))
+
+
+def t_stop_leader():
+    """A leader frozen past its session timeout is fenced: a new leader is
+    elected, and the moment it runs again it refuses Produce
+    (NOT_LEADER_OR_FOLLOWER), then registers again."""
+    with Cluster(3, session_ms=SESSION_MS) as c:
+        c.wait_registered()
+        c.create_topic("sl", 1, 3)
+        st0 = c.wait_leaders("sl", 1)[0]
+        old = c.nodes[st0["leader"]]
+        old.sigstop()
+        wait_until(lambda: c.pstate("sl", 0)["leader"] not in (-1, old.id),
+                   SESSION_MS / 1000 + SLACK_S, "a new leader")
+        old.sigcont()
+        err, _ = raw_produce(old, "sl")
+        check(err == NOT_LEADER, "produce to the thawed old leader: error %d" % err)
+        c.wait_registered()
+        check("not registered in the cluster (lease lost)" in old.log(), "lease loss not logged")
+
+
+def t_duplicate_id():
+    """A second broker with a live broker's node.id refuses to start, saying so."""
+    with Cluster(2, session_ms=SESSION_MS) as c:
+        c.wait_registered()
+        dup = Node(c, 1)
+        dup.dir = os.path.join(c.root, "dup")
+        dup.data = os.path.join(dup.dir, "data")
+        dup.props = os.path.join(dup.dir, "server.properties")
+        dup.logpath = os.path.join(dup.dir, "broker.log")
+        os.makedirs(dup.data, exist_ok=True)
+        dup.start(wait_listen=False)
+        rc = dup.wait_exit(60)
+        check(rc != 0, "duplicate broker exited %d" % rc)
+        check("node.id 1 is already registered" in dup.log(), "message: %s" % dup.log()[-800:])
+        check(c.nodes[1].alive() and c.registered() == [1, 2], "the first broker 1 is unharmed")
+
+
+def t_startup_errors():
+    """etcd unreachable at start: a clear error and exit within the deadline;
+    a cluster without node.id: refused at once."""
+    with Cluster(1, session_ms=SESSION_MS, start=False) as c:
+        n = c.nodes[1]
+        n.extra = {"metadata.store.url": "etcd://127.0.0.1:%d" % free_port(),
+                   "metadata.store.timeout.ms": "2000"}
+        n.start(wait_listen=False)
+        rc = n.wait_exit(60)
+        check(rc != 0 and "cannot register in the cluster's etcd" in n.log() and
+              "is etcd running" in n.log(), "etcd unreachable: rc %d, log %s" % (rc, n.log()[-800:]))
+        props = os.path.join(c.root, "noid.properties")
+        with open(props, "w") as f:
+            f.write("metadata.store.url=etcd://127.0.0.1:%d\nlog.dirs=%s\n" %
+                    (free_port(), os.path.join(c.root, "noid")))
+        r = subprocess.run([os.environ["TIERBROKER"], props], capture_output=True, timeout=60)
+        check(r.returncode == 2 and b"node.id is not" in r.stderr, "no node.id: %d %s" %
+              (r.returncode, r.stderr))
+
+
+def t_create_errors():
+    """CreateTopics with a replication factor above the live brokers is refused
+    (INVALID_REPLICATION_FACTOR) and writes nothing; -1 takes
+    default.replication.factor; an existing name is TOPIC_ALREADY_EXISTS."""
+    with Cluster(3, session_ms=SESSION_MS, extra={"default.replication.factor": "2"}) as c:
+        c.wait_registered()
+        a = c.admin()
+        f = a.create_topics([NewTopic("big", 1, 4)], request_timeout=30)["big"]
+        try:
+            f.result(30)
+            raise Fail("rf=4 on 3 brokers was accepted")
+        except ck.KafkaException as e:
+            check(e.args[0].code() == INVALID_REPLICATION_FACTOR, "error %s" % e)
+        check(c.etcd.get("topics/big") is None, "topics/big written")
+        c.create_topic("dflt", 2, -1)
+        check(all(len(r) == 2 for r in c.topic_assignment("dflt")), "default rf")
+        f = a.create_topics([NewTopic("dflt", 1, 1)], request_timeout=30)["dflt"]
+        try:
+            f.result(30)
+            raise Fail("second create accepted")
+        except ck.KafkaException as e:
+            check(e.args[0].code() == ck.KafkaError.TOPIC_ALREADY_EXISTS, "error %s" % e)
+
+
+def t_delete_topic():
+    """DeleteTopics removes topics/<t> and partitions/<t>/ from etcd; Metadata
+    stops listing it; the replicas delete their local copies; the name can be
+    created again and starts empty."""
+    with Cluster(3, session_ms=SESSION_MS) as c:
+        c.wait_registered()
+        c.create_topic("dt", 2, 2)
+        c.wait_leaders("dt", 2)
+        w = AckedWrites(c.bootstrap, "dt", {"acks": "1", "enable.idempotence": False})
+        w.produce(40)
+        del w  # a live producer's metadata requests would auto-create dt again
+        c.delete_topic("dt")
+        check(c.etcd.get("topics/dt") is None and not c.etcd.get_prefix("partitions/dt/"),
+              "etcd still holds dt")
+        for n in c.nodes.values():
+            md = ck.admin.AdminClient({"bootstrap.servers": n.bootstrap}).list_topics(timeout=10)
+            wait_until(lambda: "dt" not in ck.admin.AdminClient(
+                {"bootstrap.servers": n.bootstrap}).list_topics(timeout=10).topics, 30,
+                "broker %d to forget dt" % n.id)
+            wait_until(lambda: "deleted topic dt" in n.log() or
+                       "is gone from etcd" not in n.log(), 30, "broker %d's local delete" % n.id)
+            del md
+        c.create_topic("dt", 1, 1)
+        c.wait_leaders("dt", 1)
+        got = AckedWrites(c.bootstrap, "dt").read_all(30)
+        check(got == {0: []}, "re-created dt holds %s" % {p: len(v) for p, v in got.items()})
+
+
+TESTS = {
+    "register": (t_register, ["TSPLUGIN"]),
+    "placement": (t_placement, ["TSPLUGIN"]),
+    "routing": (t_routing, ["TSPLUGIN"]),
+    "not_leader": (t_not_leader, ["TSPLUGIN"]),
+    "kill_leader": (t_kill_leader, ["TSPLUGIN"]),
+    "kill_controller": (t_kill_controller, ["TSPLUGIN"]),
+    "stop_controller": (t_stop_controller, ["TSPLUGIN"]),
+    "stop_leader": (t_stop_leader, ["TSPLUGIN"]),
+    "duplicate_id": (t_duplicate_id, ["TSPLUGIN"]),
+    "startup_errors": (t_startup_errors, ["TSPLUGIN"]),
+    "create_errors": (t_create_errors, ["TSPLUGIN"]),
+    "delete_topic": (t_delete_topic, ["TSPLUGIN"]),
+}
+
+if __name__ == "__main__":
+    if not env_ok():
+        print("SKIP: no etcd installed")
+        sys.exit(77)
+    run(TESTS)
