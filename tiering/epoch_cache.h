@@ -19,14 +19,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "index/index.h"
 #include "tierstore.h"
 
 #define TS_EPOCH_CACHE_MAX 100000 /* entries; a checkpoint with more is refused */
 
-typedef struct ts_epoch_entry {
-    int32_t epoch;
-    int64_t start_offset;
-} ts_epoch_entry;
+/* The same pair the manifest heads record (index.h). */
+typedef ts_index_epoch ts_epoch_entry;
 
 typedef struct ts_epoch_cache {
     ts_epoch_entry *v;

@@ -237,6 +237,8 @@ ts_status ts_part_repl_segment_epochs_locked(ts_partition *p, int64_t base, int6
     return TS_OK;
 }
 
+static void start_epoch_commit_locked(ts_partition *p);
+
 /* ---- entries ---------------------------------------------------------------- */
 
 static ts_status refuse_unreplicated(ts_partition *p, const char *what, char *errstr,
@@ -281,9 +283,7 @@ ts_status ts_partition_set_role(ts_partition *p, int32_t leader_epoch, int is_le
     p->fenced = 0;
     p->epoch_committed = 0;
     p->next_refresh_ms = 0;
-    if (p->idx) ts_index_set_leader_epoch(p->idx, leader_epoch);
-    if (is_leader) p->epoch_committed = 1;
-    ts_part_schedule_upload(p);
+    start_epoch_commit_locked(p); /* a leader's first commit at its epoch, at once */
     pthread_mutex_unlock(&p->mu);
     ts_log_info("tiering", "%s-%d: %s at leader epoch %d", p->topic, p->id,
                 is_leader ? "leader" : "follower", leader_epoch);
@@ -467,14 +467,108 @@ ts_status ts_partition_truncate(ts_partition *p, int64_t offset, int64_t *new_en
     return st;
 }
 
+/* ---- the leader's first commit, the follower's refresh -------------------- */
+
+/* Marks the closed segments whose whole range the manifest covers as
+ * remote (and the others not: a reload may have dropped entries this
+ * replica committed only locally). p->mu held. */
+static void mark_covered_locked(ts_partition *p)
+{
+    for (size_t i = 0; i + 1 < p->nsegs; i++) {
+        ts_segment *s = p->segs[i];
+        if (!s->uploading && s->size)
+            s->remote = ts_index_covers(p->idx, s->base_offset, s->last_offset, 0);
+    }
+}
+
+/* A new leader's first commit (upload pool): the bucket's newest manifest
+ * becomes this replica's (it may have been written by earlier leaders),
+ * then a head at the new epoch is put, which fences older leaders' later
+ * commits. Runs with upload_inflight set, so no upload races it. */
+static void epoch_commit_job(void *arg)
+{
+    ts_partition *p = arg;
+    char err[1024] = "";
+    pthread_mutex_lock(&p->mu);
+    int32_t epoch = p->role_epoch;
+    int run = p->is_leader && !p->fenced && !p->deleted;
+    pthread_mutex_unlock(&p->mu);
+    ts_status st = TS_E_CLOSED;
+    if (run) {
+        st = ts_index_load_remote(p->idx, err, sizeof(err));
+        if (st == TS_E_NOT_FOUND) st = TS_OK; /* nothing tiered yet */
+        if (!st) st = ts_index_commit_epoch(p->idx, epoch, err, sizeof(err));
+    }
+    pthread_mutex_lock(&p->mu);
+    p->upload_inflight = 0;
+    if (!st && p->role_epoch == epoch && p->is_leader) {
+        p->epoch_committed = 1;
+        mark_covered_locked(p);
+        ts_log_info("tiering", "%s-%d: manifest committed at leader epoch %d, uploads continue at "
+                    "offset %lld", p->topic, p->id, epoch, (long long)ts_part_remote_end(p));
+    } else if (st == TS_E_FENCED) {
+        p->fenced = 1;
+        ts_log_warn("tiering", "%s-%d: fenced at leader epoch %d: %s", p->topic, p->id, epoch, err);
+    } else if (st && st != TS_E_CLOSED) {
+        ts_log_warn("tiering", "%s-%d: the first manifest commit at leader epoch %d failed (the "
+                    "next tick retries): %s", p->topic, p->id, epoch, err);
+    }
+    ts_part_schedule_upload(p);
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Starts the first commit of a new leader when due. p->mu held. */
+static void start_epoch_commit_locked(ts_partition *p)
+{
+    if (!p->replicated || !p->is_leader || p->fenced || p->epoch_committed || p->deleted) return;
+    if (!p->idx) {
+        p->epoch_committed = 1; /* nothing remote to fence */
+        return;
+    }
+    if (p->upload_inflight) return; /* the next tick retries */
+    p->upload_inflight = 1;
+    if (ts_pool_submit(p->eng->upload_pool, epoch_commit_job, p) != TS_OK) p->upload_inflight = 0;
+}
+
+/* A follower re-reads the manifest the leader commits, so local retention
+ * can drop what the leader tiered. Background thread. */
+static void follower_refresh(ts_partition *p)
+{
+    char err[1024];
+    pthread_mutex_lock(&p->mu);
+    int64_t now = ts_mono_ms();
+    int due = p->replicated && !p->is_leader && p->idx && !p->deleted && !p->upload_inflight &&
+              now >= p->next_refresh_ms;
+    if (due) {
+        p->next_refresh_ms = now + p->eng->task_interval_ms;
+        p->upload_inflight = 1; /* no epoch commit or upload meanwhile */
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (!due) return;
+    int changed = 0;
+    ts_status st = ts_index_refresh_remote(p->idx, &changed, err, sizeof(err));
+    if (st && st != TS_E_NOT_FOUND)
+        ts_log_warn("tiering", "%s-%d: follower could not re-read the manifest: %s", p->topic,
+                    p->id, err);
+    pthread_mutex_lock(&p->mu);
+    p->upload_inflight = 0;
+    if (!st) mark_covered_locked(p);
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    if (!st) ts_part_enforce_local_retention(p);
+}
+
 /* ---- background ---------------------------------------------------------- */
 
 void ts_part_repl_tick(ts_partition *p)
 {
     pthread_mutex_lock(&p->mu);
+    start_epoch_commit_locked(p);
     int64_t hw = p->hw;
     int due = p->replicated && !p->deleted && hw != p->hw_checkpointed;
     pthread_mutex_unlock(&p->mu);
+    follower_refresh(p);
     if (!due) return;
     write_hw(p, hw);
     pthread_mutex_lock(&p->mu);
@@ -482,9 +576,91 @@ void ts_part_repl_tick(ts_partition *p)
     pthread_mutex_unlock(&p->mu);
 }
 
+/* ---- reset_local ------------------------------------------------------------ */
+
+/* The bucket's manifest (re-read) must cover every offset below offset. */
+static ts_status reset_check_remote(ts_partition *p, int64_t offset, char *errstr,
+                                    size_t errlen)
+{
+    char err[1024] = "";
+    ts_status st = p->idx ? ts_index_load_remote(p->idx, err, sizeof(err)) : TS_E_NOT_FOUND;
+    if (st && st != TS_E_NOT_FOUND)
+        return ts_err_set(errstr, errlen, st, "%s-%d: reset_local cannot re-read the manifest: %s",
+                          p->topic, p->id, err);
+    if (offset == 0) return TS_OK;
+    int covered = p->idx && ts_part_remote_end(p) >= offset &&
+                  ts_index_covers(p->idx, 0, offset - 1, 1);
+    if (!covered)
+        return ts_err_set(errstr, errlen, TS_E_OFFSET_OUT_OF_RANGE,
+                          "%s-%d: cannot restart the local log at %lld: the bucket's manifest "
+                          "covers offsets only up to %lld; nothing changed",
+                          p->topic, p->id, (long long)offset, (long long)ts_part_remote_end(p));
+    return TS_OK;
+}
+
+/* Drops every local segment and starts an empty one at offset; the epoch
+ * cache becomes the manifest's epochs below offset. p->mu held. */
+static ts_status reset_log_locked(ts_partition *p, int64_t offset, char *errstr, size_t errlen)
+{
+    while (p->removes_pending) pthread_cond_wait(&p->cv, &p->mu); /* same names may come back */
+    ts_epoch_entry *eps = NULL;
+    size_t neps = 0;
+    if (p->idx && ts_index_epochs(p->idx, &eps, &neps))
+        return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
+    while (p->nsegs) ts_part_remove_seg_now(p, p->nsegs - 1);
+    ts_segment *n;
+    ts_status st = ts_segment_create(p->dir, offset, (uint32_t)p->set.index_interval, &n, errstr,
+                                     errlen);
+    if (!st && ts_part_push_seg(p, n)) {
+        ts_segment_unref(n);
+        st = ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
+    }
+    if (st) {
+        free(eps);
+        return st;
+    }
+    p->dir_gen++;
+    p->leo = offset;
+    p->hw = offset;
+    p->recovery_point = offset;
+    ts_part_write_recovery_point(p, offset);
+    ts_epoch_cache_free(&p->epochs);
+    p->epochs.v = eps;
+    p->epochs.n = p->epochs.cap = neps;
+    ts_epoch_cache_truncate_from_end(&p->epochs, offset);
+    p->unflushed_msgs = 0;
+    p->first_unflushed_ms = -1;
+    st = write_epochs(p, errstr, errlen);
+    write_hw(p, offset);
+    p->hw_checkpointed = offset;
+    return st;
+}
+
 ts_status ts_partition_reset_local(ts_partition *p, int64_t offset, char *errstr, size_t errlen)
 {
-    (void)offset;
-    return ts_err_set(errstr, errlen, TS_E_UNSUPPORTED, "%s-%d: reset_local is not implemented yet",
-                      p ? p->topic : "", p ? p->id : -1);
+    if (!p || offset < 0)
+        return ts_err_set(errstr, errlen, TS_E_INVAL, "reset_local: invalid offset %lld",
+                          (long long)offset);
+    if (!p->replicated) return refuse_unreplicated(p, "reset_local", errstr, errlen);
+    pthread_mutex_lock(&p->retention_mu);
+    pthread_mutex_lock(&p->mu);
+    ts_status st = p->is_leader ? ts_err_set(errstr, errlen, TS_E_INVAL,
+                                             "%s-%d: reset_local is for a follower, this replica "
+                                             "leads", p->topic, p->id)
+                                : TS_OK;
+    while (!st && p->upload_inflight && !p->deleted) pthread_cond_wait(&p->cv, &p->mu);
+    if (!st) p->upload_inflight = 1; /* no refresh re-reads the manifest meanwhile */
+    pthread_mutex_unlock(&p->mu);
+    if (!st) st = reset_check_remote(p, offset, errstr, errlen);
+    pthread_mutex_lock(&p->mu);
+    if (!st && p->deleted) st = ts_err_set(errstr, errlen, TS_E_CLOSED, "%s-%d was deleted", p->topic, p->id);
+    if (!st) st = reset_log_locked(p, offset, errstr, errlen);
+    p->upload_inflight = 0;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    pthread_mutex_unlock(&p->retention_mu);
+    if (!st)
+        ts_log_info("tiering", "%s-%d: local log restarted empty at offset %lld (below it: the "
+                    "bucket)", p->topic, p->id, (long long)offset);
+    return st;
 }
