@@ -29,6 +29,8 @@
 #include "tierstore_status.def"
 #undef TS_STATUS_X
 _Static_assert(TSP_LOC_LOCAL == TS_LOC_LOCAL, "location mirror");
+_Static_assert(TSP_PART_CREATE == TS_PART_CREATE && TSP_PART_REPLICATED == TS_PART_REPLICATED,
+               "partition flag mirror");
 _Static_assert(TSP_LOC_REMOTE == TS_LOC_REMOTE, "location mirror");
 _Static_assert(TSP_LOC_LOCAL_REMOTE == TS_LOC_LOCAL_REMOTE, "location mirror");
 _Static_assert(TSP_LOC_MISSING == TS_LOC_MISSING, "location mirror");
@@ -178,7 +180,8 @@ static tsp_status p_partition_open(tsp_engine *e, const char *topic, int32_t par
         return TSP_E_INVAL;
     }
     ts_partition *p = NULL;
-    ts_status st = ts_partition_open(e->eng, topic, partition, (flags & TSP_PART_CREATE) != 0, &p,
+    ts_status st = ts_partition_open(e->eng, topic, partition,
+                                     (int)(flags & (TSP_PART_CREATE | TSP_PART_REPLICATED)), &p,
                                      errstr, errlen);
     if (st != TS_OK) return st;
     *out = (tsp_partition *)p;
@@ -263,7 +266,10 @@ static tsp_status p_offsets(tsp_partition *p, tsp_offsets *out)
     tsp_offsets full = {.struct_size = out->struct_size,
                         .log_start_offset = o.log_start_offset,
                         .local_start_offset = o.local_start_offset,
-                        .log_end_offset = o.log_end_offset};
+                        .log_end_offset = o.log_end_offset,
+                        .high_watermark = o.high_watermark,
+                        .remote_end_offset = o.remote_end_offset,
+                        .leader_epoch = o.leader_epoch};
     size_t n = out->struct_size < sizeof(full) ? out->struct_size : sizeof(full);
     memcpy(out, &full, n);
     return TSP_OK;
@@ -367,6 +373,50 @@ static tsp_status p_partition_stats(tsp_partition *p, tsp_partition_stats *out, 
     return TSP_OK;
 }
 
+/* ---- minor 2: replication (the engine's ts_partition_* of the same names) */
+
+static tsp_status p_partition_set_role(tsp_partition *p, int32_t leader_epoch, int is_leader,
+                                       char *errstr, size_t errlen)
+{
+    if (!p) return TSP_E_INVAL;
+    return ts_partition_set_role((ts_partition *)p, leader_epoch, is_leader, errstr, errlen);
+}
+
+static tsp_status p_append_replica(tsp_partition *p, const void *data, size_t len,
+                                   int64_t *last_offset, char *errstr, size_t errlen)
+{
+    if (!p || (!data && len)) return TSP_E_INVAL;
+    return ts_partition_append_replica((ts_partition *)p, data, len, last_offset, errstr, errlen);
+}
+
+static tsp_status p_truncate(tsp_partition *p, int64_t offset, int64_t *new_end, char *errstr,
+                             size_t errlen)
+{
+    if (!p) return TSP_E_INVAL;
+    return ts_partition_truncate((ts_partition *)p, offset, new_end, errstr, errlen);
+}
+
+static tsp_status p_epoch_end_offset(tsp_partition *p, int32_t epoch, int32_t *found_epoch,
+                                     int64_t *end_offset, char *errstr, size_t errlen)
+{
+    if (!p || !found_epoch || !end_offset) return TSP_E_INVAL;
+    return ts_partition_epoch_end_offset((ts_partition *)p, epoch, found_epoch, end_offset, errstr,
+                                         errlen);
+}
+
+static tsp_status p_set_high_watermark(tsp_partition *p, int64_t hw, char *errstr,
+                                       size_t errlen)
+{
+    if (!p) return TSP_E_INVAL;
+    return ts_partition_set_high_watermark((ts_partition *)p, hw, errstr, errlen);
+}
+
+static tsp_status p_reset_local(tsp_partition *p, int64_t offset, char *errstr, size_t errlen)
+{
+    if (!p) return TSP_E_INVAL;
+    return ts_partition_reset_local((ts_partition *)p, offset, errstr, errlen);
+}
+
 static const tsp_plugin g_plugin_v1 = {
     .abi_major = 1,
     .abi_minor = TSP_ABI_MINOR,
@@ -394,6 +444,12 @@ static const tsp_plugin g_plugin_v1 = {
     .placement = p_placement,
     .partition_delete = p_partition_delete,
     .partition_stats = p_partition_stats,
+    .partition_set_role = p_partition_set_role,
+    .append_replica = p_append_replica,
+    .truncate = p_truncate,
+    .epoch_end_offset = p_epoch_end_offset,
+    .set_high_watermark = p_set_high_watermark,
+    .reset_local = p_reset_local,
 };
 
 TSP_EXPORT const tsp_plugin *tierstore_plugin_entry(uint32_t requested_abi_major, char *errstr,

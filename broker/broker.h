@@ -327,6 +327,8 @@ void handle_InitProducerId(broker *b, reply *r, kafka_request *q);
 void cluster_handle_metadata(broker *b, reply *r, kafka_request *q);
 void cluster_handle_create_topics(broker *b, reply *r, kafka_request *q);
 void cluster_handle_delete_topics(broker *b, reply *r, kafka_request *q);
+/* replica.c: the leader's epoch end offsets (KIP-101/279), for followers and clients. */
+void handle_OffsetForLeaderEpoch(broker *b, reply *r, kafka_request *q);
 /* Re-evaluates parked long-poll fetches (after appends or on the tick). */
 void fetch_wake(broker *b);
 void fetch_abort_all(broker *b);
@@ -334,6 +336,11 @@ void fetch_abort_all(broker *b);
  * their timeout. Returns whether any is still held. Loop thread. */
 int produce_retry_held(broker *b);
 void produce_abort_all(broker *b);
+/* acks=-1 in a cluster (the purgatory): answers the Produce requests whose
+ * entries the HW passed, whose leadership was lost or whose TimeoutMs
+ * passed. Called when a HW moves, the view changes, and on the tick. */
+void produce_acks_check(broker *b);
+void produce_acks_abort_all(broker *b);
 
 /* Status of the plugin -> Kafka ErrorCode (kafka_errors.c). */
 int16_t kafka_error_from_status(tsp_status st);
@@ -440,6 +447,11 @@ struct broker {
      * set from the settings before anything loads; cluster once registered. */
     bcluster *cluster;
     int cluster_mode;
+    /* Replication (replica.h): every replicated partition, the fetchers by
+     * leader, acks=-1 Produce waiting for the HW (the purgatory). */
+    struct rpart *replica_parts;
+    struct fetcher *replica_fetchers;
+    struct prod_op *acks_waiting;
 };
 
 #endif

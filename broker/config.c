@@ -124,6 +124,22 @@ static const bkey g_keys[] = {
      "A request must arrive completely within this long of its first byte, else the "
      "connection is closed (a client trickling a frame cannot hold a socket forever); "
      "the default matches Kafka clients' own request.timeout.ms."},
+    /* Replication in a cluster (replica.c, fetcher.c), Kafka's names and defaults. */
+    {"min.insync.replicas", "1", 1, 1, 16, 0,
+     "acks=all: a Produce is refused with NOT_ENOUGH_REPLICAS while a partition's ISR has "
+     "fewer members (a topic's own min.insync.replicas overrides it)."},
+    {"replica.lag.time.max.ms", "30000", 1, 100, 86400000, 0,
+     "A follower that has not caught up with the leader's log end for this long leaves "
+     "the ISR; it rejoins once it reaches the high watermark."},
+    {"replica.fetch.wait.max.ms", "500", 1, 0, 60000, 0,
+     "How long a follower's Fetch waits at the leader for new data."},
+    {"replica.fetch.max.bytes", "1048576", 1, 1024, 1073741824, 0,
+     "Bytes a follower asks per partition in one Fetch (one larger batch still comes)."},
+    {"replica.fetch.response.max.bytes", "10485760", 1, 1024, 1073741824, 0,
+     "Bytes a follower asks in one Fetch over all its partitions of that leader."},
+    {"replica.socket.timeout.ms", "30000", 1, 1000, 600000, 0,
+     "A follower's connection to its leader is given up (and opened again) when a request "
+     "is not answered within this long."},
     /* Admin HTTP listener (admin.c). */
     {"admin.listeners", "", 0, 0, 0, 0,
      "http://host:port of the admin HTTP listener (GET /metrics, /healthz, /readyz, "

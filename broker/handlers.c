@@ -27,6 +27,7 @@
 
 #include "broker.h"
 #include "kafka_batch.h"
+#include "replica.h"
 
 #define TS_MIN_INT32 (-2147483647 - 1)
 
@@ -36,7 +37,7 @@ void handle_ApiVersions(broker *b, reply *r, kafka_request *q)
 {
     kw w;
     reply_begin(r, &w);
-    kafka_write_ApiVersionsResponse(&w, r->hdr.api_version, KAFKA_NONE);
+    kafka_write_ApiVersionsResponse(&w, r->hdr.api_version, KAFKA_NONE, b->cluster_mode);
     reply_end(b, r, &w);
 }
 
@@ -216,6 +217,10 @@ typedef struct produce_res {
     int waiting;
     uint8_t *records;
     size_t records_len;
+    /* acks=-1 in a cluster: answered once the HW reaches end_offset (the
+     * batch's last offset + 1) at the leader epoch it was appended at. */
+    int64_t end_offset; /* 0: not waiting for the HW */
+    int32_t epoch;
 } produce_res;
 
 typedef struct prod_op {
@@ -223,6 +228,9 @@ typedef struct prod_op {
     broker *b;
     reply r;
     struct prod_op *next_held;
+    struct prod_op *next_ack; /* b->acks_waiting */
+    int64_t ack_deadline;
+    int32_t timeout_ms;
     int16_t acks;
     int nwaiting;           /* entries with `waiting` set */
     int64_t held_since, deadline;
@@ -519,6 +527,7 @@ static int prod_append_entry(broker *b, prod_op *o, produce_res *pr, bpart *p, c
     int ie = idempotence_check(p, records, len, &bh, &ps, &dup);
     if (ie == KAFKA_DUPLICATE_SEQUENCE_NUMBER) {
         pr->base_offset = dup; /* Kafka answers a duplicate as a success */
+        pr->end_offset = dup + bh.last_offset_delta + 1; /* acks=-1: once replicated */
         return 1;
     }
     if (ie != KAFKA_NONE) {
@@ -555,6 +564,8 @@ static int prod_append_entry(broker *b, prod_op *o, produce_res *pr, bpart *p, c
     p->appends++;
     b->appends_total++;
     pr->base_offset = first;
+    pr->end_offset = last + 1;
+    replica_on_append(b, topic, pr->partition);
     pr->p = p;
     tsp_offsets off = {.struct_size = sizeof off};
     if (b->pl->offsets(p->h, &off) == TSP_OK) pr->log_start = off.log_start_offset;
@@ -585,6 +596,15 @@ static void prod_finish(broker *b, prod_op *o)
     if (o->acks == 0) {
         reply_drop(b, &o->r);
         prod_free(o);
+        return;
+    }
+    if (o->acks == -1 && b->cluster) {
+        /* Kafka: acks=all is answered once the ISR has the batch (the HW
+         * passed it), not after an fsync. */
+        o->ack_deadline = bclock_ms() + (o->timeout_ms > 0 ? o->timeout_ms : 0);
+        o->next_ack = b->acks_waiting;
+        b->acks_waiting = o;
+        produce_acks_check(b);
         return;
     }
     if (o->acks == -1 && o->nflush > 0) {
@@ -719,6 +739,64 @@ void produce_abort_all(broker *b)
     }
 }
 
+/* acks=-1 purgatory (Kafka's DelayedProduce): 1 when every entry of o is
+ * answered (HW passed, error, leadership lost, or the deadline passed). */
+static int prod_acks_settled(broker *b, prod_op *o, int64_t now)
+{
+    int left = 0;
+    for (int i = 0; i < o->ntopics; i++) {
+        btopic *t = NULL;
+        for (int k = 0; k < o->topics[i].n; k++) {
+            produce_res *pr = &o->topics[i].res[k];
+            if (pr->error || pr->end_offset <= 0) continue;
+            if (!t) t = topic_find(b, o->topics[i].name);
+            int st = replica_ack_state(b, t, pr->partition, pr->epoch, pr->end_offset);
+            if (st == -2 && now >= o->ack_deadline) st = KAFKA_REQUEST_TIMED_OUT;
+            if (st == -2) {
+                left++;
+                continue;
+            }
+            pr->error = (int16_t)st;
+            pr->end_offset = 0;
+            if (st != KAFKA_NONE) pr->base_offset = -1;
+        }
+    }
+    return left == 0;
+}
+
+void produce_acks_check(broker *b)
+{
+    static int running; /* answering may move HWs: no nested walk */
+    if (running) return;
+    running = 1;
+    int64_t now = bclock_ms();
+    prod_op **pp = &b->acks_waiting;
+    while (*pp) {
+        prod_op *o = *pp;
+        if (conn_closed(o->r.c)) {
+            *pp = o->next_ack;
+            reply_drop(b, &o->r);
+            prod_free(o);
+        } else if (prod_acks_settled(b, o, now)) {
+            *pp = o->next_ack;
+            prod_respond(b, o);
+            prod_free(o);
+        } else
+            pp = &o->next_ack;
+    }
+    running = 0;
+}
+
+void produce_acks_abort_all(broker *b)
+{
+    while (b->acks_waiting) {
+        prod_op *o = b->acks_waiting;
+        b->acks_waiting = o->next_ack;
+        reply_drop(b, &o->r);
+        prod_free(o);
+    }
+}
+
 /* One partition entry of a Produce: request-level refusals, the partition,
  * the client policy of the batch, then the append — or a place in the queue
  * of a partition at its local disk bound. Loop thread. */
@@ -741,6 +819,8 @@ static void prod_entry_start(broker *b, prod_op *o, const kafka_ProduceRequest *
     if (b->cluster && (pr->error = cluster_check_leader(b, topic, pp->index, -1))) return;
     bpart *p = topic_part_of(bt, pp->index, &pr->error);
     if (!p) return;
+    pr->error = replica_check_produce(b, bt, pp->index, pq->acks, &pr->epoch);
+    if (pr->error) return;
     pr->error = produce_entry_check(o->r.hdr.api_version, pp->records.p, pp->records.len, pr->msg,
                                     sizeof pr->msg);
     if (pr->error) {
@@ -782,6 +862,7 @@ void handle_Produce(broker *b, reply *r, kafka_request *q)
     o->b = b;
     o->r = *r;
     o->acks = (int16_t)pq->acks;
+    o->timeout_ms = pq->timeout_ms;
     r->c = NULL;
     if (prod_op_alloc(o, pq) != 0) goto oom;
     for (int32_t i = 0; i < pq->ntopics; i++) {
@@ -827,6 +908,9 @@ typedef struct fetch_tp {
     bpart *p;
     int16_t error;
     int64_t hwm, log_start;
+    int64_t local_start; /* answered to replicas (KAFKA_TAG_LOCAL_LOG_START) */
+    int64_t limit;       /* reads stop below: the HW for consumers, the log end for replicas */
+    int32_t current_leader_epoch;
     uint8_t *data;
     size_t len;
     tsp_status read_st;
@@ -839,6 +923,7 @@ typedef struct fetch_op {
     broker *b;
     reply r;
     int32_t max_wait_ms, min_bytes, max_bytes;
+    int32_t replica_id; /* >= 0: a follower's fetch (cluster) */
     int64_t deadline;
     int ntopics;
     struct {
@@ -885,7 +970,13 @@ static void fetch_respond(broker *b, fetch_op *o)
             kw_array(&w, f, -1); /* AbortedTransactions */
             if (v >= 11) kw_i32(&w, -1); /* PreferredReadReplica */
             kw_bytes(&w, f, tp->data, (int32_t)tp->len);
-            kw_tags(&w, f);
+            if (f && o->replica_id >= 0 && b->cluster) {
+                kw_uvarint(&w, 1); /* one tagged field: the leader's local log start */
+                kw_uvarint(&w, KAFKA_TAG_LOCAL_LOG_START);
+                kw_uvarint(&w, 8);
+                kw_i64(&w, tp->local_start);
+            } else
+                kw_tags(&w, f);
         }
         kw_tags(&w, f);
     }
@@ -917,13 +1008,21 @@ static int fetch_refresh(broker *b, fetch_op *o, int *cold)
                 tp->error = kafka_error_from_status(st);
                 continue;
             }
-            tp->hwm = off.log_end_offset;
+            tp->hwm = replica_visible_end(b, &off);
             tp->log_start = off.log_start_offset;
+            tp->local_start = off.local_start_offset;
+            int replica = o->replica_id >= 0 && b->cluster;
+            tp->limit = replica ? off.log_end_offset : tp->hwm;
             if (tp->fetch_offset < off.log_start_offset || tp->fetch_offset > off.log_end_offset) {
                 tp->error = KAFKA_OFFSET_OUT_OF_RANGE;
                 continue;
             }
-            if (tp->fetch_offset < off.log_end_offset) {
+            if (replica && tp->fetch_offset < off.local_start_offset) {
+                /* KIP-405: a follower restarts at the local log start. */
+                tp->error = KAFKA_OFFSET_MOVED_TO_TIERED_STORAGE;
+                continue;
+            }
+            if (tp->fetch_offset < tp->limit) {
                 avail++;
                 if (tp->fetch_offset < off.local_start_offset) *cold = 1;
             }
@@ -940,6 +1039,18 @@ static int fetch_refresh(broker *b, fetch_op *o, int *cold)
  * whole batch (so a batch larger than the limits is still consumable);
  * a later partition whose first batch does not fit returns nothing this
  * time. So a response holds at most max_bytes plus one batch. */
+/* Consumers see whole batches below the HW only (the limit). */
+static void fetch_cut(const tsp_plugin *pl, fetch_tp *tp)
+{
+    size_t keep = kbatch_whole_prefix(tp->data, tp->len, tp->limit);
+    if (keep == tp->len) return;
+    tp->len = keep;
+    if (keep == 0) {
+        pl->buffer_free(tp->data);
+        tp->data = NULL;
+    }
+}
+
 static void fetch_run(bjob *j)
 {
     fetch_op *o = (fetch_op *)j;
@@ -949,12 +1060,13 @@ static void fetch_run(bjob *j)
     for (int i = 0; i < o->ntopics; i++)
         for (int k = 0; k < o->topics[i].n; k++) {
             fetch_tp *tp = &o->topics[i].tps[k];
-            if (tp->error || !tp->p || tp->fetch_offset >= tp->hwm) continue;
+            if (tp->error || !tp->p || tp->fetch_offset >= tp->limit) continue;
             if (got_any && left <= 0) continue;
             int64_t want = tp->max_bytes > 0 ? tp->max_bytes : 1;
             if (want > left) want = left > 0 ? left : 1;
             tp->read_st = pl->read(tp->p->h, tp->fetch_offset, (size_t)want, &tp->data, &tp->len,
                                    tp->err, sizeof tp->err);
+            if (tp->read_st == TSP_OK && tp->len) fetch_cut(pl, tp);
             if (tp->read_st == TSP_OK && tp->len) {
                 if (got_any && (int64_t)tp->len > left) {
                     pl->buffer_free(tp->data);
@@ -1076,6 +1188,7 @@ void handle_Fetch(broker *b, reply *r, kafka_request *q)
     o->j.done = fetch_done;
     o->max_wait_ms = fq->max_wait_ms;
     o->min_bytes = fq->min_bytes;
+    o->replica_id = fq->replica_id;
     /* Kafka: min(MaxBytes, fetch.max.bytes). */
     o->max_bytes = fq->max_bytes < 0 ? 0 : fq->max_bytes;
     if (o->max_bytes > b->fetch_max_bytes) o->max_bytes = (int32_t)b->fetch_max_bytes;
@@ -1096,8 +1209,12 @@ void handle_Fetch(broker *b, reply *r, kafka_request *q)
             tp->max_bytes = t->partitions[k].partition_max_bytes;
             tp->hwm = -1;
             tp->log_start = -1;
-            /* A consumer reads from the leader at its epoch (v9+). */
-            if (b->cluster && fq->replica_id < 0)
+            tp->local_start = -1;
+            if (b->cluster && fq->replica_id >= 0) /* a follower: replica.c checks it */
+                tp->error = replica_follower_fetch(b, t->topic, tp->partition, fq->replica_id,
+                                                   t->partitions[k].current_leader_epoch,
+                                                   tp->fetch_offset);
+            else if (b->cluster) /* a consumer reads from the leader at its epoch (v9+) */
                 tp->error = cluster_check_leader(b, t->topic, tp->partition,
                                                  t->partitions[k].current_leader_epoch);
         }
@@ -1136,6 +1253,7 @@ typedef struct lo_op {
     bjob j;
     broker *b;
     reply r;
+    int32_t replica_id;
     int ntopics;
     struct {
         char *name;
@@ -1204,10 +1322,11 @@ static void refine_offset_for_time(const tsp_plugin *pl, tsp_partition *h, int64
 
 /* Any thread: resolves one partition (offset_for_time may hit the bucket,
  * so timestamps >= 0 run on cold_pool). */
-static void lo_resolve(const tsp_plugin *pl, lo_part *lp)
+static void lo_resolve(const broker *b, int replica, lo_part *lp)
 {
+    const tsp_plugin *pl = b->pl;
     if (lp->error || !lp->p) return;
-    tsp_offsets off = {.struct_size = sizeof off};
+    tsp_offsets off = {.struct_size = sizeof off, .high_watermark = -1};
     tsp_status st = pl->offsets(lp->p->h, &off);
     if (st != TSP_OK) {
         lp->error = kafka_error_from_status(st);
@@ -1215,7 +1334,8 @@ static void lo_resolve(const tsp_plugin *pl, lo_part *lp)
     }
     lp->ts_out = -1;
     if (lp->timestamp == -1) {
-        lp->offset = off.log_end_offset;
+        /* Consumers: the HW (Kafka's isolation READ_UNCOMMITTED latest). */
+        lp->offset = replica ? off.log_end_offset : replica_visible_end(b, &off);
     } else if (lp->timestamp == -2) {
         lp->offset = off.log_start_offset;
     } else if (lp->timestamp < 0) {
@@ -1241,7 +1361,8 @@ static void lo_run(bjob *j)
 {
     lo_op *o = (lo_op *)j;
     for (int i = 0; i < o->ntopics; i++)
-        for (int k = 0; k < o->topics[i].n; k++) lo_resolve(o->b->pl, &o->topics[i].ps[k]);
+        for (int k = 0; k < o->topics[i].n; k++)
+            lo_resolve(o->b, o->replica_id >= 0, &o->topics[i].ps[k]);
 }
 
 static void lo_respond(broker *b, lo_op *o)
@@ -1284,6 +1405,7 @@ void handle_ListOffsets(broker *b, reply *r, kafka_request *q)
     if (!o) goto oom;
     o->b = b;
     o->r = *r;
+    o->replica_id = lq->replica_id;
     r->c = NULL;
     o->topics = calloc((size_t)(lq->ntopics ? lq->ntopics : 1), sizeof(*o->topics));
     if (!o->topics) goto oom;

@@ -29,6 +29,7 @@ const kafka_api_range kafka_api_ranges[] = {
     {KAFKA_API_CreateTopics, 0, 5, 5},
     {KAFKA_API_DeleteTopics, 0, 5, 4},
     {KAFKA_API_InitProducerId, 0, 4, 2},
+    {KAFKA_API_OffsetForLeaderEpoch, 2, 4, 4},
 };
 const size_t kafka_api_nranges = sizeof(kafka_api_ranges) / sizeof(kafka_api_ranges[0]);
 
@@ -57,6 +58,7 @@ const char *kafka_api_name(int16_t k)
     case KAFKA_API_CreateTopics: return "CreateTopics";
     case KAFKA_API_DeleteTopics: return "DeleteTopics";
     case KAFKA_API_InitProducerId: return "InitProducerId";
+    case KAFKA_API_OffsetForLeaderEpoch: return "OffsetForLeaderEpoch";
     default: return "Unknown";
     }
 }
@@ -413,6 +415,31 @@ fail:
     return -1;
 }
 
+static int parse_offset_for_leader_epoch(kr *r, karena *a, int v, int f,
+                                         kafka_OffsetForLeaderEpochRequest *q)
+{
+    q->replica_id = -1;
+    if (v >= 3) I32(q->replica_id);
+    ARRAY(q->ntopics, q->topics, 0, 2);
+    for (int32_t i = 0; i < q->ntopics; i++) {
+        kafka_OffsetForLeaderEpochTopic *t = &q->topics[i];
+        STR(t->topic);
+        ARRAY(t->npartitions, t->partitions, 0, 12);
+        for (int32_t j = 0; j < t->npartitions; j++) {
+            kafka_OffsetForLeaderEpochPartition *p = &t->partitions[j];
+            I32(p->partition);
+            I32(p->current_leader_epoch); /* v2+ */
+            I32(p->leader_epoch);
+            TAGS();
+        }
+        TAGS();
+    }
+    TAGS();
+    return 0;
+fail:
+    return -1;
+}
+
 static int parse_api_versions(kr *r, karena *a, int v, int f, kafka_ApiVersionsRequest *q)
 {
     if (v >= 3) {
@@ -470,6 +497,9 @@ kafka_parse_result kafka_parse_request(const uint8_t *frame, size_t len, karena 
         rc = parse_init_producer_id(r, a, v, f, &req->u.init_producer_id);
         break;
     case KAFKA_API_ApiVersions: rc = parse_api_versions(r, a, v, f, &req->u.api_versions); break;
+    case KAFKA_API_OffsetForLeaderEpoch:
+        rc = parse_offset_for_leader_epoch(r, a, v, f, &req->u.offset_for_leader_epoch);
+        break;
     default: rc = -1; break;
     }
     if (rc != 0) goto fail;
@@ -489,12 +519,21 @@ void kafka_write_response_header(kw *w, const kafka_header *h)
     if (h->flexible && h->api_key != KAFKA_API_ApiVersions) kw_tags(w, 1);
 }
 
-void kafka_write_ApiVersionsResponse(kw *w, int16_t v, int16_t error_code)
+/* APIs a single-node broker parses but does not advertise: a client that
+ * sees OffsetForLeaderEpoch validates its positions with it, which only
+ * means something with leader epochs (the cluster). */
+static int api_cluster_only(int16_t api_key) { return api_key == KAFKA_API_OffsetForLeaderEpoch; }
+
+void kafka_write_ApiVersionsResponse(kw *w, int16_t v, int16_t error_code, int cluster)
 {
     int f = v >= 3;
+    int32_t n = 0;
+    for (size_t i = 0; i < kafka_api_nranges; i++)
+        n += cluster || !api_cluster_only(kafka_api_ranges[i].api_key);
     kw_i16(w, error_code);
-    kw_array(w, f, (int32_t)kafka_api_nranges);
+    kw_array(w, f, n);
     for (size_t i = 0; i < kafka_api_nranges; i++) {
+        if (!cluster && api_cluster_only(kafka_api_ranges[i].api_key)) continue;
         kw_i16(w, kafka_api_ranges[i].api_key);
         kw_i16(w, kafka_api_ranges[i].min_version);
         kw_i16(w, kafka_api_ranges[i].max_version);

@@ -38,6 +38,7 @@ enum {
     KAFKA_API_CreateTopics = 19,
     KAFKA_API_DeleteTopics = 20,
     KAFKA_API_InitProducerId = 22,
+    KAFKA_API_OffsetForLeaderEpoch = 23,
 };
 
 /* Kafka ErrorCode values (the protocol's, not tierstore's status codes;
@@ -287,6 +288,24 @@ typedef struct kafka_InitProducerIdRequest {
     int16_t producer_epoch;
 } kafka_InitProducerIdRequest;
 
+/* OffsetForLeaderEpoch (KIP-101/279): v2 from consumers (librdkafka
+ * validates its position after a leader change), v3+ carry ReplicaId. */
+typedef struct kafka_OffsetForLeaderEpochPartition {
+    int32_t partition;
+    int32_t current_leader_epoch; /* -1: not checked */
+    int32_t leader_epoch;
+} kafka_OffsetForLeaderEpochPartition;
+typedef struct kafka_OffsetForLeaderEpochTopic {
+    const char *topic;
+    int32_t npartitions;
+    kafka_OffsetForLeaderEpochPartition *partitions;
+} kafka_OffsetForLeaderEpochTopic;
+typedef struct kafka_OffsetForLeaderEpochRequest {
+    int32_t replica_id; /* -1 (consumer) before v3 */
+    int32_t ntopics;
+    kafka_OffsetForLeaderEpochTopic *topics;
+} kafka_OffsetForLeaderEpochRequest;
+
 typedef struct kafka_ApiVersionsRequest {
     const char *client_software_name;
     const char *client_software_version;
@@ -310,6 +329,7 @@ typedef struct kafka_request {
         kafka_OffsetFetchRequest offset_fetch;
         kafka_InitProducerIdRequest init_producer_id;
         kafka_ApiVersionsRequest api_versions;
+        kafka_OffsetForLeaderEpochRequest offset_for_leader_epoch;
     } u;
 } kafka_request;
 
@@ -331,7 +351,8 @@ kafka_parse_result kafka_parse_request(const uint8_t *frame, size_t len, karena 
  * v0 so that any client can read it). */
 void kafka_write_response_header(kw *w, const kafka_header *h);
 
-/* Encodes the ApiVersions response (body only) for version v. */
-void kafka_write_ApiVersionsResponse(kw *w, int16_t v, int16_t error_code);
+/* Encodes the ApiVersions response (body only) for version v; cluster = 0
+ * leaves out the APIs only a cluster member serves (OffsetForLeaderEpoch). */
+void kafka_write_ApiVersionsResponse(kw *w, int16_t v, int16_t error_code, int cluster);
 
 #endif

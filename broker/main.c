@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "replica.h"
 
 static broker *g_broker;
 
@@ -388,6 +389,8 @@ static void shut_down(broker *b)
     net_shutdown(b);
     fetch_abort_all(b);
     produce_abort_all(b);
+    produce_acks_abort_all(b);
+    replica_shutdown(b); /* fetcher threads joined before the engine closes */
     cluster_stop(b); /* deregisters: the controller moves leadership at once */
     /* Topic jobs first: their `done` may save the topic list on the meta
      * pool and must run while that pool exists. */
@@ -400,6 +403,7 @@ static void shut_down(broker *b)
     bpool_destroy(b->meta_pool);
     net_drain(b);
     group_cluster_stop(b); /* its commits still answered */
+    replica_free_all(b);
     group_free_all(b);
     topic_free_all(b);
     b->pl->engine_close(b->eng);

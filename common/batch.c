@@ -97,6 +97,10 @@ ts_status ts_batch_validate(const uint8_t *p, size_t len, size_t max_batch, ts_b
 }
 
 void ts_batch_set_base_offset(uint8_t *p, int64_t base_offset) { ts_wr64(p, (uint64_t)base_offset); }
+void ts_batch_set_leader_epoch(uint8_t *p, int32_t leader_epoch)
+{
+    ts_wr32(p + 12, (uint32_t)leader_epoch);
+}
 
 /* Reads a zigzag varint (at most 10 bytes) from [*p, end). */
 static int get_varlong(const uint8_t **p, const uint8_t *end, int64_t *out)

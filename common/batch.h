@@ -89,6 +89,9 @@ ts_status ts_batch_validate_records(const uint8_t *p, const ts_batch_hdr *h, siz
 
 /* Rewrites the baseOffset field in place. */
 void ts_batch_set_base_offset(uint8_t *p, int64_t base_offset);
+/* Rewrites the partitionLeaderEpoch field in place (outside the CRC, like
+ * baseOffset: a leader stamps its epoch into every batch it appends). */
+void ts_batch_set_leader_epoch(uint8_t *p, int32_t leader_epoch);
 
 /* Big-endian helpers. */
 static inline uint16_t ts_rd16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }

@@ -100,6 +100,12 @@ void ts_engine_close(ts_engine *eng);
  * nothing is changed. The handle is owned by the engine: do not free it;
  * it stays valid until ts_engine_close. Topic names follow Kafka's rules:
  * [A-Za-z0-9._-], 1..249 characters. */
+#define TS_PART_CREATE 0x1     /* create when it exists neither locally nor remotely */
+#define TS_PART_REPLICATED 0x2 /* a replica of a replicated partition (remembered) */
+/* `create` is a set of TS_PART_* flags (1, as before, creates). With
+ * TS_PART_REPLICATED the partition becomes a replica (the flag is persisted
+ * and kept by later opens without it): uploads are gated by the high
+ * watermark and the leader role (ts_partition_set_role). */
 ts_status ts_partition_open(ts_engine *eng, const char *topic, int32_t partition, int create,
                             ts_partition **out, char *errstr, size_t errlen);
 
@@ -154,9 +160,31 @@ typedef struct ts_offsets {
     int64_t log_start_offset;    /* first readable offset (local or remote) */
     int64_t local_start_offset;  /* first offset held on local disk */
     int64_t log_end_offset;      /* next offset to be assigned */
+    int64_t high_watermark;      /* committed below; = log end unless replicated */
+    int64_t remote_end_offset;   /* first offset the manifest does not cover (0: none) */
+    int32_t leader_epoch;        /* latest epoch of the epoch cache, -1 none */
 } ts_offsets;
 
 ts_status ts_partition_offsets(ts_partition *p, ts_offsets *out);
+
+/* ------------------------------------------------------------------------
+ * Replication (partitions opened with TS_PART_REPLICATED). The contract of
+ * each call is the plugin ABI's (include/tierstore_plugin.h, minor 2):
+ * set_role, append_replica, truncate, epoch_end_offset,
+ * set_high_watermark, reset_local. tiering/README.md says how.
+ * ------------------------------------------------------------------------ */
+ts_status ts_partition_set_role(ts_partition *p, int32_t leader_epoch, int is_leader,
+                                char *errstr, size_t errlen);
+ts_status ts_partition_append_replica(ts_partition *p, const void *data, size_t len,
+                                      int64_t *last_offset, char *errstr, size_t errlen);
+ts_status ts_partition_truncate(ts_partition *p, int64_t offset, int64_t *new_end,
+                                char *errstr, size_t errlen);
+ts_status ts_partition_epoch_end_offset(ts_partition *p, int32_t epoch, int32_t *found_epoch,
+                                        int64_t *end_offset, char *errstr, size_t errlen);
+ts_status ts_partition_set_high_watermark(ts_partition *p, int64_t hw, char *errstr,
+                                          size_t errlen);
+ts_status ts_partition_reset_local(ts_partition *p, int64_t offset, char *errstr,
+                                   size_t errlen);
 
 /* Earliest offset whose batch has max timestamp >= ts (Kafka ListOffsets by
  * timestamp), searching the remote tier and local segments.

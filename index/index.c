@@ -123,7 +123,9 @@ struct ts_index {
     side_ent *side;
     size_t nside;
     int64_t log_start;
-    int64_t leader_epoch; /* reserved for the cluster's fencing; -1 */
+    int64_t leader_epoch; /* written into heads; >= 0 fences commits (push_remote) */
+    ts_index_epoch *epochs; /* the head's leader_epochs */
+    size_t nepochs;
     uint64_t version;
     uint64_t remote_version;
     char **pending;       /* keys removed by retention, not yet handed out */
@@ -237,6 +239,7 @@ void ts_index_destroy(ts_index *idx)
     free_keys(idx->pending, idx->npending);
     free_keys(idx->dropped, idx->ndropped);
     free(idx->dropped_v);
+    free(idx->epochs);
     pthread_mutex_destroy(&idx->mu);
     pthread_mutex_destroy(&idx->wmu);
     free(idx);
@@ -524,6 +527,8 @@ typedef struct proposal {
     char **dropped;
     uint64_t *dropped_v;
     size_t ndropped;
+    const ts_index_epoch *epochs;
+    size_t nepochs;
 } proposal;
 
 static void head_doc(const ts_index *idx, const proposal *p, int local, ts_manifest_doc *d)
@@ -536,6 +541,8 @@ static void head_doc(const ts_index *idx, const proposal *p, int local, ts_manif
     d->version = p->version;
     d->leader_epoch = idx->leader_epoch;
     d->log_start_offset = p->log_start;
+    d->epochs = (ts_index_epoch *)p->epochs;
+    d->nepochs = p->nepochs;
     d->pieces = (ts_manifest_piece *)p->pieces;
     d->npieces = p->np;
     d->segs = (ts_segment_meta *)p->tail;
@@ -572,6 +579,17 @@ static ts_status current_tail(const ts_index *idx, ts_segment_meta **segs, uint6
     return TS_OK;
 }
 
+/* Takes wmu and the current tail (current_tail); on failure wmu is not
+ * held. */
+static ts_status lock_with_tail(ts_index *idx, ts_segment_meta **tail, uint64_t **added,
+                                char *errstr, size_t errlen)
+{
+    pthread_mutex_lock(&idx->wmu);
+    if (!current_tail(idx, tail, added, 0)) return TS_OK;
+    pthread_mutex_unlock(&idx->wmu);
+    return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
+}
+
 static void current_proposal(const ts_index *idx, const ts_segment_meta *tail,
                              const uint64_t *added, proposal *p)
 {
@@ -589,6 +607,8 @@ static void current_proposal(const ts_index *idx, const ts_segment_meta *tail,
     p->dropped = idx->dropped;
     p->dropped_v = idx->dropped_v;
     p->ndropped = idx->ndropped;
+    p->epochs = idx->epochs;
+    p->nepochs = idx->nepochs;
 }
 
 static const char *piece_basename(const ts_index *idx, const char *key)
@@ -986,6 +1006,32 @@ static ts_status push_pieces(ts_index *idx, char *errstr, size_t errlen)
  * memory and, best-effort, in the local file) and, when take_pending is
  * given, hands out the keys waiting for deletion. Caller holds wmu;
  * idx->os is set. */
+/* A commit at our leader epoch collided with a head someone else wrote:
+ * TS_E_FENCED when the newest head (version top) carries a higher epoch (a
+ * newer leader has taken over: its versions win, ours must never land). */
+static ts_status check_not_fenced(ts_index *idx, uint64_t top, char *errstr, size_t errlen)
+{
+    char key[TS_INDEX_KEY_MAX], err[256];
+    uint8_t *data = NULL;
+    size_t len = 0;
+    ts_index_manifest_key(idx->topic, idx->partition, top, key, sizeof(key));
+    ts_status st = get_retry(idx, key, &data, &len, err, sizeof(err));
+    if (st) return ts_err_set(errstr, errlen, st, "cannot read the newest head %s: %s", key, err);
+    ts_manifest_doc d;
+    st = ts_manifest_parse((const char *)data, len, 0, &d, err, sizeof(err));
+    int64_t theirs = d.leader_epoch;
+    ts_manifest_doc_free(&d);
+    free(data);
+    if (st) return TS_OK; /* a damaged head fences nobody; recovery skips it */
+    if (theirs > idx->leader_epoch)
+        return ts_err_set(errstr, errlen, TS_E_FENCED,
+                          "index %s/%" PRId32 ": the bucket's newest head %s is at leader epoch "
+                          "%" PRId64 ", above ours (%" PRId64 "): a newer leader commits this "
+                          "partition, our commit is refused",
+                          idx->topic, idx->partition, key, theirs, idx->leader_epoch);
+    return TS_OK;
+}
+
 static ts_status push_remote(ts_index *idx, char ***take_pending, size_t *ntaken, char *errstr,
                              size_t errlen)
 {
@@ -1044,6 +1090,9 @@ static ts_status push_remote(ts_index *idx, char ***take_pending, size_t *ntaken
                 uint64_t top = nv ? vers[0].version : 0;
                 free(vers);
                 free(json);
+                if (!st && idx->leader_epoch >= 0 && top)
+                    st = check_not_fenced(idx, top, errstr, errlen);
+                if (st == TS_E_FENCED) break;
                 if (st) {
                     ts_err_prefix(errstr, errlen, st,
                                   "index %s/%" PRId32 ": %s is taken by a different "
@@ -1247,6 +1296,11 @@ static void install(ts_index *idx, built *b, ts_manifest_doc *d, int all_durable
     d->pieces = NULL;
     d->npieces = 0;
     idx->log_start = d->log_start_offset;
+    free(idx->epochs);
+    idx->epochs = d->epochs;
+    idx->nepochs = d->nepochs;
+    d->epochs = NULL;
+    d->nepochs = 0;
     idx->version = d->version;
     idx->remote_version = all_durable ? d->version : d->remote_version;
     if (d->local) {
@@ -1615,11 +1669,69 @@ ts_status ts_index_load_remote(ts_index *idx, char *errstr, size_t errlen)
     return st;
 }
 
+ts_status ts_index_refresh_remote(ts_index *idx, int *changed, char *errstr, size_t errlen)
+{
+    *changed = 0;
+    if (!idx->os) return ts_index_load_remote(idx, errstr, errlen);
+    pthread_mutex_lock(&idx->wmu);
+    listed *vers = NULL;
+    size_t nv = 0;
+    ts_status st = list_versions(idx, &vers, &nv, errstr, errlen);
+    uint64_t top = nv ? vers[0].version : 0;
+    free(vers);
+    int same = top && top == idx->version && idx->remote_version == idx->version;
+    pthread_mutex_unlock(&idx->wmu);
+    if (st) return st;
+    if (!top)
+        return ts_err_set(errstr, errlen, TS_E_NOT_FOUND,
+                          "index %s/%" PRId32 ": the bucket holds no manifest under %s",
+                          idx->topic, idx->partition, idx->manifest_prefix);
+    if (same) return TS_OK;
+    st = ts_index_load_remote(idx, errstr, errlen);
+    if (!st) *changed = 1;
+    return st;
+}
+
 /* ------------------------------------------------------------------------
  * Mutations
  * ------------------------------------------------------------------------ */
 
+/* The head's epochs with those of a new segment merged in (each epoch
+ * above the latest joins, starting at max(its start, the segment base)).
+ * *out malloc'd (NULL when none). wmu held. */
+static ts_status merge_epochs(const ts_index *idx, const ts_segment_meta *seg,
+                              const ts_index_epoch *add, size_t nadd, ts_index_epoch **out,
+                              size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (idx->nepochs + nadd == 0) return TS_OK;
+    ts_index_epoch *v = malloc((idx->nepochs + nadd) * sizeof(*v));
+    if (!v) return TS_E_NOMEM;
+    size_t k = idx->nepochs;
+    if (k) memcpy(v, idx->epochs, k * sizeof(*v));
+    for (size_t i = 0; i < nadd; i++) {
+        if (k && add[i].epoch <= v[k - 1].epoch) continue;
+        if (k >= TS_INDEX_MAX_EPOCHS) break;
+        int64_t start = add[i].start_offset > seg->base_offset ? add[i].start_offset
+                                                               : seg->base_offset;
+        if (k && start < v[k - 1].start_offset) start = v[k - 1].start_offset;
+        v[k].epoch = add[i].epoch;
+        v[k++].start_offset = start;
+    }
+    *out = v;
+    *n = k;
+    return TS_OK;
+}
+
 ts_status ts_index_add(ts_index *idx, const ts_segment_meta *seg, char *errstr, size_t errlen)
+{
+    return ts_index_add_epochs(idx, seg, NULL, 0, errstr, errlen);
+}
+
+ts_status ts_index_add_epochs(ts_index *idx, const ts_segment_meta *seg,
+                              const ts_index_epoch *epochs, size_t nepochs, char *errstr,
+                              size_t errlen)
 {
     char what[96];
     snprintf(what, sizeof(what), "index %s/%" PRId32 ": segment %" PRId64, idx->topic,
@@ -1634,6 +1746,8 @@ ts_status ts_index_add(ts_index *idx, const ts_segment_meta *seg, char *errstr, 
     uint64_t *added = NULL;
     ts_manifest_piece *newp = NULL;
     size_t nspill = 0;
+    ts_index_epoch *neps = NULL;
+    size_t nneps = 0;
     side_ent side;
     int has_side = 0;
     memset(&side, 0, sizeof(side));
@@ -1689,6 +1803,7 @@ ts_status ts_index_add(ts_index *idx, const ts_segment_meta *seg, char *errstr, 
     if (!st) st = make_entry(idx, seg, pos ? idx->e[pos - 1].max_timestamp : INT64_MIN, &ne, &side,
                              &has_side);
     if (!st) st = current_tail(idx, &tail, &added, 1);
+    if (!st) st = merge_epochs(idx, seg, epochs, nepochs, &neps, &nneps);
     size_t H = idx->head_segments;
     if (!st && !(newp = malloc((idx->np + (ntail + 1) / H + 1) * sizeof(*newp)))) st = TS_E_NOMEM;
     if (st) {
@@ -1718,6 +1833,8 @@ ts_status ts_index_add(ts_index *idx, const ts_segment_meta *seg, char *errstr, 
     p.np = idx->np + nspill;
     p.ntail = ntail - off;
     p.version = idx->version + 1;
+    p.epochs = neps;
+    p.nepochs = nneps;
     if ((st = write_local_prop(idx, &p, errstr, errlen))) goto out;
 
     /* Commit in memory. */
@@ -1748,6 +1865,10 @@ ts_status ts_index_add(ts_index *idx, const ts_segment_meta *seg, char *errstr, 
     idx->np += nspill;
     newp = NULL;
     nspill = 0;
+    free(idx->epochs);
+    idx->epochs = neps;
+    idx->nepochs = nneps;
+    neps = NULL;
     idx->version++;
     pthread_mutex_unlock(&idx->mu);
     if (has_side) /* out of memory for the side table: the entry's key or table is lost */
@@ -1760,6 +1881,7 @@ ts_status ts_index_add(ts_index *idx, const ts_segment_meta *seg, char *errstr, 
 out:
     for (size_t i = 0; newp && i < nspill; i++) remove_local_piece(idx, newp[idx->np + i].key);
     free(newp);
+    free(neps);
     free(tail);
     free(added);
     if (has_side) {
@@ -1890,6 +2012,45 @@ out:
     return st;
 }
 
+ts_status ts_index_commit_epoch(ts_index *idx, int64_t epoch, char *errstr, size_t errlen)
+{
+    ts_segment_meta *tail;
+    uint64_t *added;
+    ts_status st = lock_with_tail(idx, &tail, &added, errstr, errlen);
+    if (st) return st;
+    int64_t old = idx->leader_epoch;
+    pthread_mutex_lock(&idx->mu);
+    idx->leader_epoch = epoch;
+    pthread_mutex_unlock(&idx->mu);
+    proposal p;
+    current_proposal(idx, tail, added, &p);
+    p.version = idx->version + 1;
+    st = write_local_prop(idx, &p, errstr, errlen);
+    free(tail);
+    free(added);
+    if (!st) {
+        pthread_mutex_lock(&idx->mu);
+        idx->version++;
+        pthread_mutex_unlock(&idx->mu);
+        if (idx->os) st = push_remote(idx, NULL, NULL, errstr, errlen);
+    } else {
+        idx->leader_epoch = old;
+    }
+    pthread_mutex_unlock(&idx->wmu);
+    return st;
+}
+
+ts_status ts_index_epochs(ts_index *idx, ts_index_epoch **out, size_t *n)
+{
+    pthread_mutex_lock(&idx->mu);
+    *n = idx->nepochs;
+    *out = idx->nepochs ? malloc(idx->nepochs * sizeof(**out)) : NULL;
+    if (*out) memcpy(*out, idx->epochs, idx->nepochs * sizeof(**out));
+    ts_status st = idx->nepochs && !*out ? TS_E_NOMEM : TS_OK;
+    pthread_mutex_unlock(&idx->mu);
+    return st;
+}
+
 ts_status ts_index_sync_remote(ts_index *idx, char *errstr, size_t errlen)
 {
     if (!idx->os)
@@ -2005,6 +2166,32 @@ void ts_index_summary_get(ts_index *idx, ts_index_summary *out)
     out->remote_version = idx->remote_version;
     out->log_start_offset = idx->log_start;
     pthread_mutex_unlock(&idx->mu);
+}
+
+/* Entry i is in a version durable in the bucket. mu held. */
+static int entry_durable_locked(const ts_index *idx, size_t i)
+{
+    if (!idx->os) return 0;
+    if (i >= idx->tail_start) return idx->td[i - idx->tail_start].added <= idx->remote_version;
+    const ts_manifest_piece *pc = piece_of(idx, idx->e[i].base_offset);
+    return pc && pc->added_version <= idx->remote_version;
+}
+
+int ts_index_covers(ts_index *idx, int64_t from, int64_t to, int durable)
+{
+    pthread_mutex_lock(&idx->mu);
+    if (from < idx->log_start) from = idx->log_start; /* below: removed by retention */
+    size_t i = lower_bound_base(idx, from);
+    if (i == idx->n || idx->e[i].base_offset > from) i = i ? i - 1 : idx->n;
+    int64_t cur = from;
+    int ok = 1;
+    for (; ok && cur <= to; i++) {
+        ok = i < idx->n && idx->e[i].base_offset <= cur && idx->e[i].last_offset >= cur &&
+             (!durable || entry_durable_locked(idx, i));
+        if (ok) cur = idx->e[i].last_offset + 1;
+    }
+    pthread_mutex_unlock(&idx->mu);
+    return ok && cur > to;
 }
 
 int ts_index_is_remote_durable(ts_index *idx, int64_t base_offset)
@@ -2229,14 +2416,10 @@ ts_status ts_index_bucket_references(ts_index *idx, int (*cb)(const char *key, v
 ts_status ts_index_write_json(ts_index *idx, int (*write)(const void *data, size_t len, void *opaque),
                               void *opaque, char *errstr, size_t errlen)
 {
-    pthread_mutex_lock(&idx->wmu);
     ts_segment_meta *tail;
     uint64_t *added;
-    ts_status st = TS_OK;
-    if (current_tail(idx, &tail, &added, 0)) {
-        pthread_mutex_unlock(&idx->wmu);
-        return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
-    }
+    ts_status st = lock_with_tail(idx, &tail, &added, errstr, errlen);
+    if (st) return st;
     proposal p;
     current_proposal(idx, tail, added, &p);
     ts_manifest_doc d;

@@ -123,6 +123,16 @@ ts_status ts_segment_meta_copy(ts_segment_meta *dst, const ts_segment_meta *src)
 
 typedef struct ts_index ts_index;
 
+/* One leader epoch and the first offset written in it (the cluster's
+ * leader epoch cache, KIP-101). A head carries the epochs of the tiered
+ * range (`leader_epochs`), so a replica starting from the bucket alone
+ * rebuilds its epoch cache. */
+typedef struct ts_index_epoch {
+    int32_t epoch;
+    int64_t start_offset;
+} ts_index_epoch;
+#define TS_INDEX_MAX_EPOCHS 100000
+
 /* Creates an empty index for topic/partition whose local file lives in
  * local_dir. os may be NULL (offline, local only). Does not load. */
 ts_status ts_index_create(const char *topic, int32_t partition, const char *local_dir,
@@ -146,10 +156,22 @@ void ts_index_apply_config(ts_index *idx, const ts_config *cfg);
 /* Entries the head's tail holds before they move into a new piece
  * (remote.log.manifest.head.segments; default 1000, min 1). */
 void ts_index_set_head_segments(ts_index *idx, int n);
-/* The leader epoch written into every head from now on (default -1). A
- * hook for the cluster issue, which will fence commits with it; nothing
- * here checks it yet. */
+/* The leader epoch written into every head from now on (default -1). With
+ * an epoch >= 0 commits are fenced: a head put that collides with a
+ * version someone else wrote, when the newest head in the bucket carries a
+ * higher epoch, fails with TS_E_FENCED (the entry stays local, never
+ * durable; the caller stops and reloads from the bucket). */
 void ts_index_set_leader_epoch(ts_index *idx, int64_t epoch);
+/* Writes a new head version carrying `epoch` and no other change (a new
+ * leader's first commit: it fences older leaders' later commits, whose
+ * versions now collide). TS_E_FENCED as above. */
+ts_status ts_index_commit_epoch(ts_index *idx, int64_t epoch, char *errstr, size_t errlen);
+/* The head's leader epochs (malloc'd copy, ascending; *out NULL when none). */
+ts_status ts_index_epochs(ts_index *idx, ts_index_epoch **out, size_t *n);
+/* 1 when every offset in [from, to] lies in entries of the manifest (and,
+ * with durable, in entries of a version durable in the bucket): the rule
+ * for marking a local segment remote, and for deleting it. */
+int ts_index_covers(ts_index *idx, int64_t from, int64_t to, int durable);
 /* Chunk-table cache to use (not owned; NULL: none, every load GETs). */
 void ts_index_set_chunk_table_cache(ts_index *idx, ts_chunk_table_cache *c);
 
@@ -182,6 +204,12 @@ ts_status ts_index_restore_local(ts_index *idx, const char *aside, char *errstr,
  * TS_OK means durable locally. Segments entirely below the log start offset
  * are refused (TS_E_INVAL). */
 ts_status ts_index_add(ts_index *idx, const ts_segment_meta *seg, char *errstr, size_t errlen);
+/* ts_index_add that also records the segment's leader epochs (ascending,
+ * the first starting at or before its base) in the head's leader_epochs:
+ * each epoch above the head's latest joins it. */
+ts_status ts_index_add_epochs(ts_index *idx, const ts_segment_meta *seg,
+                              const ts_index_epoch *epochs, size_t nepochs, char *errstr,
+                              size_t errlen);
 
 /* Retention: removes entries entirely below new_start_offset (their whole
  * range < new_start_offset) and persists (local then remote). The removed
@@ -193,6 +221,12 @@ ts_status ts_index_add(ts_index *idx, const ts_segment_meta *seg, char *errstr, 
  * may still reference its object. */
 ts_status ts_index_truncate_before(ts_index *idx, int64_t new_start_offset, char ***removed_keys,
                                    size_t *nremoved, char *errstr, size_t errlen);
+
+/* A replica that does not commit (a follower): re-reads the bucket's
+ * newest head (ts_index_load_remote) when it is not the version this index
+ * holds durably; *changed says whether it did. TS_E_NOT_FOUND when the
+ * bucket holds none. */
+ts_status ts_index_refresh_remote(ts_index *idx, int *changed, char *errstr, size_t errlen);
 
 /* Retries persisting a remote manifest after an earlier failure. TS_OK
  * when the remote copy is up to date. */

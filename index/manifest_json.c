@@ -415,6 +415,16 @@ static ts_status render_segment(ts_buf *b, const ts_manifest_doc *d, size_t i)
     return st ? st : ts_buf_printf(b, "]}");
 }
 
+/* "leader_epochs":[[epoch,start_offset],...] (only when there are any). */
+static ts_status render_epochs(ts_buf *b, const ts_manifest_doc *d)
+{
+    ts_status st = ts_buf_printf(b, ",\"leader_epochs\":[");
+    for (size_t i = 0; !st && i < d->nepochs; i++)
+        st = ts_buf_printf(b, "%s[%" PRId32 ",%" PRId64 "]", i ? "," : "", d->epochs[i].epoch,
+                           d->epochs[i].start_offset);
+    return st ? st : ts_buf_printf(b, "]");
+}
+
 static ts_status render_pieces(ts_buf *b, const ts_manifest_doc *d)
 {
     ts_status st = ts_buf_printf(b, ",\"pieces\":[");
@@ -456,6 +466,7 @@ ts_status ts_manifest_render(const ts_manifest_doc *d, char **out, size_t *out_l
     } else {
         if (!st) st = put_u64(&b, ",", "version", d->version);
         if (!st && v2) st = put_i64(&b, ",", "leader_epoch", d->leader_epoch);
+        if (!st && v2 && d->nepochs) st = render_epochs(&b, d);
         if (!st) st = put_i64(&b, ",", "log_start_offset", d->log_start_offset);
         if (!st && d->local) st = put_u64(&b, ",", "remote_version", d->remote_version);
         if (!st && v2) st = render_pieces(&b, d);
@@ -752,9 +763,40 @@ static ts_status parse_pieces(pctx *c, const cJSON *root, int local, ts_manifest
     return TS_OK;
 }
 
+/* Optional "leader_epochs": pairs [epoch, start_offset], both ascending. */
+static ts_status parse_epochs(pctx *c, const cJSON *root, ts_manifest_doc *d)
+{
+    const cJSON *arr;
+    size_t count;
+    ts_status st = get_array(c, root, "leader_epochs", 0, TS_INDEX_MAX_EPOCHS, &arr, &count);
+    if (st || !arr || !count) return st;
+    if (!(d->epochs = calloc(count, sizeof(*d->epochs))))
+        return ts_err_set(c->errstr, c->errlen, TS_E_NOMEM, "out of memory");
+    for (const cJSON *o = arr->child; o; o = o->next) {
+        snprintf(c->where, sizeof(c->where), "leader_epochs[%zu]", d->nepochs);
+        const cJSON *e = cJSON_IsArray(o) ? o->child : NULL, *s = e ? e->next : NULL;
+        if (!e || !s || s->next || !cJSON_IsNumber(e) || !cJSON_IsNumber(s) ||
+            e->valuedouble < 0 || e->valuedouble > INT32_MAX || s->valuedouble < 0 ||
+            s->valuedouble > 9007199254740991.0 || e->valuedouble != (double)(int64_t)e->valuedouble ||
+            s->valuedouble != (double)(int64_t)s->valuedouble)
+            return perr(c, "", "should be [epoch, start_offset] (non-negative integers)");
+        ts_index_epoch *x = &d->epochs[d->nepochs];
+        x->epoch = (int32_t)e->valuedouble;
+        x->start_offset = (int64_t)s->valuedouble;
+        if (d->nepochs && (x->epoch <= x[-1].epoch || x->start_offset < x[-1].start_offset))
+            return perr(c, "", "is not above the previous epoch and its start");
+        d->nepochs++;
+    }
+    c->where[0] = '\0';
+    return TS_OK;
+}
+
 void ts_manifest_doc_free(ts_manifest_doc *d)
 {
     if (!d) return;
+    free(d->epochs);
+    d->epochs = NULL;
+    d->nepochs = 0;
     ts_index_snapshot_free(d->segs, d->n);
     free(d->added_versions);
     for (size_t i = 0; i < d->npending; i++) free(d->pending_deletes[i]);
@@ -862,6 +904,7 @@ ts_status ts_manifest_parse(const char *json, size_t len, int local, ts_manifest
             if ((st = member(&c, root, "leader_epoch", 0, &it))) goto fail;
             if (it && (st = get_i64(&c, root, "leader_epoch", -1, INT64_MAX, &d->leader_epoch)))
                 goto fail;
+            if ((st = parse_epochs(&c, root, d))) goto fail;
         }
         if ((st = get_i64(&c, root, "log_start_offset", 0, INT64_MAX, &d->log_start_offset)))
             goto fail;

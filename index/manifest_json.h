@@ -44,6 +44,8 @@ typedef struct ts_manifest_doc {
     uint64_t version;      /* heads */
     int64_t leader_epoch;  /* heads of format 2; -1 until the cluster fences commits */
     int64_t log_start_offset; /* heads */
+    ts_index_epoch *epochs;   /* heads of format 2: leader_epochs (optional), nepochs */
+    size_t nepochs;
     int64_t piece_base, piece_last; /* pieces */
     ts_manifest_piece *pieces; /* heads of format 2: npieces, base ascending */
     size_t npieces;

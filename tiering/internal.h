@@ -29,6 +29,7 @@
 #include "index/index.h"
 #include "objstore/objstore.h"
 #include "reader/reader.h"
+#include "epoch_cache.h"
 #include "segment.h"
 #include "tierstore.h"
 
@@ -75,6 +76,16 @@ struct ts_partition {
     pthread_mutex_t retention_mu; /* serialises retention passes */
     int64_t missing_logged_ms;  /* mu: last ERROR about a missing object (mono) */
     uint64_t missing_quiet;     /* mu: missing-object reads not logged since */
+    /* Replication (TS_PART_REPLICATED; replica.c). Under mu. */
+    int replicated;             /* persisted in <dir>/replication-state */
+    int is_leader;              /* the role partition_set_role gave (persisted) */
+    int32_t role_epoch;         /* the epoch of that role; -1: none set */
+    int epoch_committed;        /* leader: the first commit at role_epoch is in the bucket */
+    int fenced;                 /* a commit met a newer leader epoch: no uploads until a new role */
+    int64_t hw;                 /* high watermark (replicated partitions; else leo is used) */
+    int64_t hw_checkpointed;    /* value in <dir>/high-watermark */
+    int64_t next_refresh_ms;    /* follower: monotonic time of the next manifest re-read */
+    ts_epoch_cache epochs;      /* leader epoch cache, persisted in leader-epoch-checkpoint */
     /* ts_partition_counters (upload job, cold reads; any thread reads). */
     atomic_ullong copy_bytes, copy_requests, copy_errors;
     atomic_ullong fetch_bytes, fetch_requests, fetch_errors;
@@ -146,6 +157,56 @@ int ts_part_info_cmp_base(const void *a, const void *b);
 ts_status ts_part_placement_merge(int32_t partition, ts_segment_info *local, size_t nlocal,
                                   const ts_segment_meta *remote, size_t nremote,
                                   ts_segment_info **rows, size_t *nrows);
+
+/* Shared by partition.c and replica.c (p->mu held unless said otherwise). */
+/* Removes segs[i] and unlinks its files now, on the caller's thread (a
+ * truncation recreates files of the same names at once). */
+void ts_part_remove_seg_now(ts_partition *p, size_t i);
+ts_status ts_part_push_seg(ts_partition *p, ts_segment *s);
+/* Persists the recovery point (no lock needed: p->sync_mu held by caller
+ * or no sync can run). */
+void ts_part_write_recovery_point(ts_partition *p, int64_t rp);
+/* Starts the next upload when one is due (p->mu held). */
+void ts_part_schedule_upload(ts_partition *p);
+/* Drops local segments whose whole range is durable in the remote
+ * manifest, under local retention (takes p->mu). */
+void ts_part_enforce_local_retention(ts_partition *p);
+/* First offset not covered by the manifest (its end + 1, or where
+ * retention left its log start; 0 when nothing was ever remote). */
+int64_t ts_part_remote_end(ts_partition *p);
+
+/* replica.c */
+/* Loads (or, with want_replicated, creates) the replication state of a
+ * partition being opened, after its segments and offsets are known: the
+ * flag and role, the epoch cache (trimmed to the log end), the high
+ * watermark (clamped to it). No lock: the partition is not shared yet. */
+ts_status ts_part_repl_open(ts_partition *p, int want_replicated, char *errstr, size_t errlen);
+void ts_part_repl_close(ts_partition *p);
+/* Background duty: the lazy high-watermark checkpoint; a follower's
+ * manifest re-read and local retention. Thread: the engine's bg thread. */
+void ts_part_repl_tick(ts_partition *p);
+/* May this closed segment be uploaded now (p->mu held)? Always on a
+ * partition that is not replicated; otherwise only as an unfenced leader
+ * whose first commit at its epoch is done, for a segment wholly below the
+ * high watermark. */
+int ts_part_repl_may_upload(ts_partition *p, const ts_segment *s);
+/* Append as leader: refuses a follower or a fenced leader (TS_E_FENCED);
+ * stamps partitionLeaderEpoch into n batches at data+rel[i] (outside the
+ * CRC). p->mu held. */
+struct ts_batch_hdr;
+ts_status ts_part_repl_stamp_locked(ts_partition *p, uint8_t *data, struct ts_batch_hdr *hdrs,
+                                    const size_t *rel, size_t n, char *errstr, size_t errlen);
+/* Follower append: the epoch cache learns each batch epoch above its
+ * latest, persisted before the batches are written. p->mu held. */
+ts_status ts_part_repl_learn_locked(ts_partition *p, const struct ts_batch_hdr *hdrs, size_t n,
+                                    char *errstr, size_t errlen);
+/* An upload's commit met a newer leader epoch: stop uploading until a new
+ * role is set (takes p->mu). */
+void ts_part_repl_fenced(ts_partition *p, const char *why);
+/* The epochs of [base, last] from the epoch cache as manifest entry epochs
+ * (malloc'd *out, *n entries; the first starts at base). p->mu held. */
+ts_status ts_part_repl_segment_epochs_locked(ts_partition *p, int64_t base, int64_t last,
+                                             ts_epoch_entry **out, size_t *n);
 
 /* engine.c */
 /* Trims local copies of uploaded segments, oldest first across partitions,

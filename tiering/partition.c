@@ -54,7 +54,7 @@ void ts_part_settings_resolve(const ts_config *cfg, ts_part_settings *s)
 
 static ts_segment *active_seg(ts_partition *p) { return p->segs[p->nsegs - 1]; }
 
-static ts_status push_seg(ts_partition *p, ts_segment *s)
+ts_status ts_part_push_seg(ts_partition *p, ts_segment *s)
 {
     if (p->nsegs == p->capsegs) {
         size_t nc = p->capsegs ? p->capsegs * 2 : 16;
@@ -108,6 +108,17 @@ static void drop_seg(ts_partition *p, size_t i)
     ts_segment_unref(s);
 }
 
+void ts_part_remove_seg_now(ts_partition *p, size_t i)
+{
+    ts_segment *s = p->segs[i];
+    memmove(&p->segs[i], &p->segs[i + 1], (p->nsegs - i - 1) * sizeof(*p->segs));
+    p->nsegs--;
+    s->deleted = 1;
+    atomic_fetch_sub(&p->eng->local_bytes, (long long)s->size);
+    ts_segment_remove_files(s);
+    ts_segment_unref(s);
+}
+
 /* Takes len bytes of the broker-wide local budget (always counted; refused
  * only when check is set and the budget would be exceeded). A compare-and-
  * swap, so concurrent appends of other partitions cannot overshoot it. */
@@ -138,6 +149,15 @@ static int over_local_bound(ts_partition *p)
     return closed > 0 && closed + active_seg(p)->size > (uint64_t)p->set.local_retention_bytes;
 }
 
+/* The invariant's test: a local segment may leave local disk only when its
+ * whole range is in manifest entries durable in the bucket (a replica's
+ * segments need not match the leader's entries one to one). p->mu held. */
+static int seg_durably_remote(ts_partition *p, const ts_segment *s)
+{
+    return s->remote && !s->uploading &&
+           ts_index_covers(p->idx, s->base_offset, s->last_offset, 1);
+}
+
 static int64_t log_start_locked(ts_partition *p)
 {
     int64_t start = p->nsegs ? p->segs[0]->base_offset : p->leo;
@@ -149,24 +169,52 @@ static int64_t log_start_locked(ts_partition *p)
 }
 
 static void upload_job(void *arg);
+#define schedule_upload ts_part_schedule_upload
 
 typedef struct upload_ctx {
     ts_partition *p;
     ts_segment *seg;
+    int64_t start;            /* first offset to upload (> base: continues the manifest) */
+    ts_index_epoch *epochs;   /* the range's leader epochs (replicated partitions) */
+    size_t nepochs;
 } upload_ctx;
 
+/* Where the next upload of s starts: its base, or, for a replica whose
+ * manifest (written by an earlier leader) ends inside s, the manifest's
+ * end, so the new entry continues it without gap or overlap. > last: s is
+ * covered already. p->mu held. */
+static int64_t upload_start_locked(ts_partition *p, const ts_segment *s)
+{
+    if (!p->replicated) return s->base_offset;
+    int64_t remote_end = ts_part_remote_end(p);
+    return remote_end > s->base_offset ? remote_end : s->base_offset;
+}
+
 /* Starts the next upload if none is in flight (partition lock held). */
-static void schedule_upload(ts_partition *p)
+void ts_part_schedule_upload(ts_partition *p)
 {
     if (!p->idx || !p->set.remote_enable || p->upload_inflight || p->deleted) return;
     if (ts_mono_ms() < p->next_upload_ms) return;
     for (size_t i = 0; i + 1 < p->nsegs; i++) {
         ts_segment *s = p->segs[i];
         if (s->remote || s->size == 0 || s->retiring) continue;
-        upload_ctx *c = malloc(sizeof(*c));
+        if (!ts_part_repl_may_upload(p, s)) return;
+        int64_t start = upload_start_locked(p, s);
+        if (start > s->last_offset) {
+            s->remote = ts_index_covers(p->idx, s->base_offset, s->last_offset, 0);
+            if (s->remote) continue;
+            return; /* a hole below the manifest end: the replica waits for a reload */
+        }
+        upload_ctx *c = calloc(1, sizeof(*c));
         if (!c) return;
         c->p = p;
         c->seg = s;
+        c->start = start;
+        if (p->replicated &&
+            ts_part_repl_segment_epochs_locked(p, start, s->last_offset, &c->epochs, &c->nepochs)) {
+            free(c);
+            return;
+        }
         ts_segment_ref(s);
         s->uploading = 1;
         p->upload_inflight = 1;
@@ -174,10 +222,39 @@ static void schedule_upload(ts_partition *p)
             s->uploading = 0;
             p->upload_inflight = 0;
             ts_segment_unref(s);
+            free(c->epochs);
             free(c);
         }
         return;
     }
+}
+
+/* Byte position of the batch at `start` in the closed segment s (its base:
+ * 0). Closed segments never change, so no lock is needed. TS_E_INVAL when
+ * no batch starts there. */
+static ts_status upload_start_pos(ts_partition *p, ts_segment *s, int64_t start, uint64_t *pos,
+                                  char *errstr, size_t errlen)
+{
+    *pos = 0;
+    if (start == s->base_offset) return TS_OK;
+    uint64_t at = ts_segment_lookup_pos(s, start);
+    while (at < s->size) {
+        uint8_t hb[TS_BATCH_HEADER_SIZE];
+        ts_batch_hdr h;
+        if (ts_fs_read_full(s->fd, hb, sizeof(hb), (int64_t)at) != (ssize_t)sizeof(hb) ||
+            ts_batch_parse_header(hb, sizeof(hb), (size_t)p->set.max_batch, &h, NULL, 0))
+            break;
+        if (h.base_offset == start) {
+            *pos = at;
+            return TS_OK;
+        }
+        if (h.base_offset > start) break;
+        at += ts_batch_total_size(&h);
+    }
+    return ts_err_set(errstr, errlen, TS_E_INVAL,
+                      "%s-%d: no batch of segment %020lld starts at offset %lld, where the "
+                      "manifest ends; the replica's log differs from the tiered one",
+                      p->topic, p->id, (long long)s->base_offset, (long long)start);
 }
 
 static void enforce_local_retention(ts_partition *p, uint64_t incoming);
@@ -193,19 +270,27 @@ static void upload_job(void *arg)
         .topic = p->topic,
         .partition = p->id,
         .segment_path = s->path,
-        .base_offset = s->base_offset,
+        .base_offset = c->start,
         .chunk_bytes = (size_t)eng->set->remote_storage_chunk_bytes,
         .compression_level = (int)eng->set->remote_storage_compression_level,
         .max_batch_bytes = (size_t)p->set.max_batch,
+        .epochs = c->epochs,
+        .nepochs = c->nepochs,
     };
     ts_status st = TS_E_CLOSED;
     ts_segment_meta up; /* the committed entry: its stored bytes are the copy counter's */
     memset(&up, 0, sizeof(up));
-    if (!p->deleted) st = ts_uploader_upload_segment(eng->os, p->idx, &req, &up, err, sizeof(err));
+    if (!p->deleted) st = upload_start_pos(p, s, c->start, &req.start_pos, err, sizeof(err));
+    if (!st && !p->deleted)
+        st = ts_uploader_upload_segment(eng->os, p->idx, &req, &up, err, sizeof(err));
+    else if (!st)
+        st = TS_E_CLOSED;
+    if (st == TS_E_FENCED) ts_part_repl_fenced(p, err);
     ts_segment_meta chk;
     memset(&chk, 0, sizeof(chk));
-    int committed = st == TS_OK || (ts_index_lookup_offset(p->idx, s->base_offset, &chk) == TS_OK &&
-                                    chk.base_offset == s->base_offset);
+    int committed = st == TS_OK ||
+                    (st != TS_E_FENCED && ts_index_lookup_offset(p->idx, c->start, &chk) == TS_OK &&
+                     chk.base_offset == c->start);
     if (st != TS_E_CLOSED && st != TS_E_NOT_FOUND) {
         atomic_fetch_add(&p->copy_requests, 1);
         if (committed)
@@ -226,6 +311,9 @@ static void upload_job(void *arg)
         atomic_fetch_add(&eng->uploads_done, 1);
         ts_log_debug("uploader", "%s-%d: segment %020lld uploaded", p->topic, p->id,
                      (long long)s->base_offset);
+    } else if (st == TS_E_FENCED) {
+        ts_log_warn("uploader", "%s-%d: upload of segment %020lld fenced; its object stays an "
+                    "orphan: %s", p->topic, p->id, (long long)s->base_offset, err);
     } else if (st != TS_E_NOT_FOUND && st != TS_E_CLOSED) {
         p->upload_failures++;
         atomic_fetch_add(&eng->uploads_failed, 1);
@@ -247,7 +335,8 @@ static void upload_job(void *arg)
      * (which may be a minute away); so is the re-sync of a manifest whose
      * remote write failed after the entry was committed locally (the tick
      * does it; 200 ms is the first upload backoff). */
-    int64_t retry_at = st == TS_OK || st == TS_E_CLOSED || st == TS_E_NOT_FOUND ? 0
+    int64_t retry_at = st == TS_OK || st == TS_E_CLOSED || st == TS_E_NOT_FOUND || st == TS_E_FENCED
+                           ? 0
                        : committed ? ts_mono_ms() + 200 : p->next_upload_ms;
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
@@ -257,12 +346,14 @@ static void upload_job(void *arg)
         ts_eng_trim_local(eng, 0);
     }
     ts_segment_unref(s);
+    free(c->epochs);
     free(c);
 }
 
 /* ---- durability of closed segments -------------------------------------- */
 
-static void write_recovery_point(ts_partition *p, int64_t rp)
+#define write_recovery_point ts_part_write_recovery_point
+void ts_part_write_recovery_point(ts_partition *p, int64_t rp)
 {
     char path[PATH_MAX + 32], txt[32], err[512];
     snprintf(path, sizeof(path), "%s/recovery-point", p->dir);
@@ -399,7 +490,7 @@ static ts_status roll_locked(ts_partition *p, char *errstr, size_t errlen)
     ts_segment *n;
     st = ts_segment_create(p->dir, p->leo, (uint32_t)p->set.index_interval, &n, errstr, errlen);
     if (st) return st;
-    if (push_seg(p, n)) {
+    if (ts_part_push_seg(p, n)) {
         ts_segment_unref(n);
         return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
     }
@@ -429,7 +520,7 @@ static ts_status load_segments(ts_partition *p, char *errstr, size_t errlen)
             ts_segment_unref(s);
             continue;
         }
-        push_seg(p, s);
+        ts_part_push_seg(p, s);
     }
     free(bases);
     return st;
@@ -589,7 +680,7 @@ static ts_status ensure_active_segment(ts_partition *p, char *errstr, size_t err
     ts_status st =
         ts_segment_create(p->dir, p->leo, (uint32_t)p->set.index_interval, &s, errstr, errlen);
     if (st) return st;
-    push_seg(p, s);
+    ts_part_push_seg(p, s);
     return TS_OK;
 }
 
@@ -600,7 +691,7 @@ ts_status ts_part_open(ts_engine *eng, const char *topic, int32_t id, int create
     if (!p) return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
     struct stat sb;
     int local = stat(p->dir, &sb) == 0;
-    ts_status st = load_manifest(p, local, create, errstr, errlen);
+    ts_status st = load_manifest(p, local, create & TS_PART_CREATE, errstr, errlen);
     if (!st) st = ts_fs_mkdirs(p->dir, errstr, errlen);
     if (st) goto fail;
     p->recovery_point = read_recovery_point(p->dir);
@@ -608,6 +699,7 @@ ts_status ts_part_open(ts_engine *eng, const char *topic, int32_t id, int create
     if (st) goto fail;
     resume_offsets(p);
     st = ensure_active_segment(p, errstr, errlen);
+    if (!st) st = ts_part_repl_open(p, (create & TS_PART_REPLICATED) != 0, errstr, errlen);
     if (st) goto fail;
     /* Everything below the active segment was scanned and synced above (or
      * known synced): the recovery point moves to the active segment. */
@@ -635,6 +727,7 @@ void ts_part_close(ts_partition *p)
     if (!p->deleted && p->nsegs) sync_partition(p, 1, err, sizeof(err)); /* clean shutdown */
     if (p->counted && !p->deleted)
         atomic_fetch_sub(&p->eng->local_bytes, (long long)ts_part_local_bytes(p));
+    ts_part_repl_close(p);
     for (size_t i = 0; i < p->nsegs; i++) ts_segment_unref(p->segs[i]);
     free(p->segs);
     ts_index_destroy(p->idx);
@@ -789,15 +882,15 @@ static ts_status prepare_active_locked(ts_partition *p, size_t len, int64_t span
 /* Assigns offsets and writes the batches to the active segment (len bytes
  * reserved by prepare_active_locked). p->mu held. */
 static ts_status write_batches_locked(ts_partition *p, append_batches *b, size_t len,
-                                      int64_t *first_offset, int64_t *last_offset, char *errstr,
-                                      size_t errlen)
+                                      int keep_offsets, int64_t *first_offset,
+                                      int64_t *last_offset, char *errstr, size_t errlen)
 {
     ts_segment *a = active_seg(p);
     uint64_t size_before = a->size;
     int64_t first = p->leo;
     for (size_t i = 0; i < b->n; i++) {
-        b->hdrs[i].base_offset = p->leo;
-        ts_batch_set_base_offset(b->copy + b->rel[i], p->leo);
+        b->hdrs[i].base_offset = p->leo; /* a replica's batches start there: checked */
+        if (!keep_offsets) ts_batch_set_base_offset(b->copy + b->rel[i], p->leo);
         p->leo += (int64_t)b->hdrs[i].last_offset_delta + 1;
     }
     ts_status st = ts_segment_append(a, b->copy, len, b->hdrs, b->rel, b->n, errstr, errlen);
@@ -820,9 +913,30 @@ static ts_status write_batches_locked(ts_partition *p, append_batches *b, size_t
     return TS_OK;
 }
 
-ts_status ts_partition_append(ts_partition *p, const void *data, size_t len,
-                              int64_t *first_offset, int64_t *last_offset, char *errstr,
-                              size_t errlen)
+/* A follower's batches continue its log exactly: the first starts at the
+ * log end and each one where the previous ended. p->mu held. */
+static ts_status check_replica_offsets_locked(ts_partition *p, const append_batches *b,
+                                              char *errstr, size_t errlen)
+{
+    int64_t next = p->leo;
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->hdrs[i].base_offset != next)
+            return ts_err_set(errstr, errlen, TS_E_OFFSET_OUT_OF_RANGE,
+                              "%s-%d: replica batch %zu starts at offset %lld, expected %lld "
+                              "(%s); nothing appended",
+                              p->topic, p->id, i, (long long)b->hdrs[i].base_offset,
+                              (long long)next, i ? "batches must be contiguous" : "the log end");
+        next = ts_batch_last_offset(&b->hdrs[i]) + 1;
+    }
+    return TS_OK;
+}
+
+/* The appends: validate everything, then under the lock either stamp the
+ * leader's epoch and assign offsets (append) or check the leader's offsets
+ * and learn its epochs (replica), roll and write. */
+static ts_status append_any(ts_partition *p, const void *data, size_t len, int replica,
+                            int64_t *first_offset, int64_t *last_offset, char *errstr,
+                            size_t errlen)
 {
     if (!p || (!data && len)) return ts_err_set(errstr, errlen, TS_E_INVAL, "invalid argument");
     if (len == 0)
@@ -832,12 +946,32 @@ ts_status ts_partition_append(ts_partition *p, const void *data, size_t len,
     ts_status st = validate_batches(p, data, len, &b, errstr, errlen);
     if (!st) {
         pthread_mutex_lock(&p->mu);
-        st = prepare_active_locked(p, len, b.span, errstr, errlen);
-        if (!st) st = write_batches_locked(p, &b, len, first_offset, last_offset, errstr, errlen);
+        st = replica ? check_replica_offsets_locked(p, &b, errstr, errlen)
+                     : ts_part_repl_stamp_locked(p, b.copy, b.hdrs, b.rel, b.n, errstr, errlen);
+        if (!st) st = prepare_active_locked(p, len, b.span, errstr, errlen);
+        /* prepare may drop the lock (budget trim): a replica checks again */
+        if (!st && replica) st = check_replica_offsets_locked(p, &b, errstr, errlen);
+        if (!st && replica) st = ts_part_repl_learn_locked(p, b.hdrs, b.n, errstr, errlen);
+        if (!st)
+            st = write_batches_locked(p, &b, len, replica, first_offset, last_offset, errstr,
+                                      errlen);
         pthread_mutex_unlock(&p->mu);
     }
     append_batches_free(&b);
     return st;
+}
+
+ts_status ts_partition_append(ts_partition *p, const void *data, size_t len,
+                              int64_t *first_offset, int64_t *last_offset, char *errstr,
+                              size_t errlen)
+{
+    return append_any(p, data, len, 0, first_offset, last_offset, errstr, errlen);
+}
+
+ts_status ts_partition_append_replica(ts_partition *p, const void *data, size_t len,
+                                      int64_t *last_offset, char *errstr, size_t errlen)
+{
+    return append_any(p, data, len, 1, NULL, last_offset, errstr, errlen);
 }
 
 /* ---- read ---------------------------------------------------------------- */
@@ -1015,7 +1149,10 @@ ts_status ts_partition_offsets(ts_partition *p, ts_offsets *out)
     out->log_start_offset = log_start_locked(p);
     out->local_start_offset = p->segs[0]->base_offset;
     out->log_end_offset = p->leo;
+    out->high_watermark = p->replicated ? p->hw : p->leo;
+    out->leader_epoch = ts_epoch_cache_latest(&p->epochs);
     pthread_mutex_unlock(&p->mu);
+    out->remote_end_offset = ts_part_remote_end(p);
     return TS_OK;
 }
 
@@ -1109,6 +1246,17 @@ ts_status ts_partition_wait_uploaded(ts_partition *p, int64_t timeout_ms, char *
     return TS_OK;
 }
 
+int64_t ts_part_remote_end(ts_partition *p)
+{
+    if (!p->idx) return 0;
+    ts_index_summary sum;
+    ts_index_summary_get(p->idx, &sum);
+    int64_t end = sum.count ? sum.end_offset + 1 : 0;
+    return sum.log_start_offset > end ? sum.log_start_offset : end;
+}
+
+void ts_part_enforce_local_retention(ts_partition *p) { enforce_local_retention(p, 0); }
+
 /* ---- retention ----------------------------------------------------------- */
 
 /* Local retention: closed segments whose remote copy is durable leave local
@@ -1130,7 +1278,7 @@ static void enforce_local_retention(ts_partition *p, uint64_t incoming)
         int over_time = p->set.local_retention_ms >= 0 && s->max_ts >= 0 &&
                         s->max_ts < now - p->set.local_retention_ms;
         if (!over_bytes && !over_time) break;
-        if (!s->remote || s->uploading || !ts_index_is_remote_durable(p->idx, s->base_offset)) break;
+        if (!seg_durably_remote(p, s)) break;
         closed -= s->size;
         ts_log_debug("tiering", "%s-%d: segment %020lld leaves local disk (remote copy durable)",
                      p->topic, p->id, (long long)s->base_offset);
@@ -1221,6 +1369,7 @@ static ts_status retention_truncate_remote(ts_partition *p, int64_t new_start, c
 static ts_status enforce_total_retention(ts_partition *p, char *errstr, size_t errlen)
 {
     if (p->set.retention_bytes < 0 && p->set.retention_ms < 0) return TS_OK;
+    if (p->replicated && (!p->is_leader || p->fenced)) return TS_OK; /* the leader's duty */
     int64_t now = ts_now_ms();
     ts_index_entry *remote = NULL; /* 64 B each: this runs every tick */
     size_t nremote = 0;
@@ -1344,7 +1493,10 @@ void ts_part_tick(ts_partition *p)
     int need_flush = p->first_unflushed_ms >= 0 &&
                      ts_mono_ms() - p->first_unflushed_ms >= p->set.flush_ms;
     int sweep = 0;
-    if (p->idx && !p->orphans_checked && !p->upload_inflight) {
+    /* A replica sweeps only as the leader that commits the manifest: a
+     * follower would take the leader's upload in flight for an orphan. */
+    int may_sweep = !p->replicated || (p->is_leader && p->epoch_committed && !p->fenced);
+    if (p->idx && may_sweep && !p->orphans_checked && !p->upload_inflight) {
         /* Hold back uploads while the sweep lists the bucket, so a fresh
          * upload's object is never mistaken for an orphan. */
         p->orphans_checked = 1;
@@ -1368,12 +1520,13 @@ void ts_part_tick(ts_partition *p)
         if (!p->deleted) schedule_sync(p, 1);
         pthread_mutex_unlock(&p->mu);
     }
-    if (p->idx && !inflight && !p->deleted) {
+    if (p->idx && !inflight && !p->deleted && (!p->replicated || (p->is_leader && !p->fenced))) {
         ts_index_summary sum;
         ts_index_summary_get(p->idx, &sum);
         if (sum.version != sum.remote_version && ts_index_sync_remote(p->idx, err, sizeof(err)))
             ts_log_warn("tiering", "%s-%d: remote manifest still pending: %s", p->topic, p->id, err);
     }
+    ts_part_repl_tick(p);
     /* A failure was logged as a WARN where it happened; the next tick retries. */
     (void)ts_partition_enforce_retention(p, err, sizeof(err));
 }
@@ -1398,7 +1551,7 @@ int ts_part_trim_oldest(ts_partition *p, int do_drop, int64_t *max_ts)
     pthread_mutex_lock(&p->mu);
     if (!p->deleted && p->idx && p->set.remote_enable && p->nsegs > 1) {
         ts_segment *s = p->segs[0];
-        ok = s->remote && !s->uploading && ts_index_is_remote_durable(p->idx, s->base_offset);
+        ok = seg_durably_remote(p, s);
         if (ok) *max_ts = s->max_ts;
         if (ok && do_drop) {
             ts_log_debug("tiering", "%s-%d: segment %020lld leaves local disk (local budget; "

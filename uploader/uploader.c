@@ -125,6 +125,11 @@ ts_status ts_uploader_upload_segment(ts_objstore *os, ts_index *idx, const ts_up
         goto out;
     }
     uint64_t seg_size = (uint64_t)sb.st_size;
+    if (req->start_pos >= seg_size) {
+        st = ts_err_set(errstr, errlen, TS_E_INVAL, "segment %s has nothing from position %llu",
+                        req->segment_path, (unsigned long long)req->start_pos);
+        goto out;
+    }
     u.raw_cap = req->chunk_bytes + req->max_batch_bytes;
     u.raw = malloc(u.raw_cap);
     u.cctx = ZSTD_createCCtx();
@@ -147,7 +152,7 @@ ts_status ts_uploader_upload_segment(ts_objstore *os, ts_index *idx, const ts_up
 
     /* Walk the segment batch by batch, filling a raw chunk buffer; cut a
      * chunk when the next batch would push it past chunk_bytes. */
-    uint64_t pos = 0, chunk_start = 0, stored_pos = 0;
+    uint64_t pos = req->start_pos, chunk_start = req->start_pos, stored_pos = 0;
     size_t raw_len = 0;
     int64_t chunk_first = -1, chunk_max_ts = -1;
     uint32_t seg_crc = 0;
@@ -167,9 +172,16 @@ ts_status ts_uploader_upload_segment(ts_objstore *os, ts_index *idx, const ts_up
                             req->segment_path, (unsigned long long)pos);
             goto out;
         }
+        if (pos == req->start_pos && h.base_offset != req->base_offset) {
+            st = ts_err_set(errstr, errlen, TS_E_INVAL,
+                            "segment %s: the batch at position %llu starts at offset %lld, not "
+                            "%lld", req->segment_path, (unsigned long long)pos,
+                            (long long)h.base_offset, (long long)req->base_offset);
+            goto out;
+        }
         if (raw_len && raw_len + bsz > req->chunk_bytes) {
-            st = add_chunk(&u, req, raw_len, chunk_start, &stored_pos, chunk_first, chunk_max_ts,
-                           errstr, errlen);
+            st = add_chunk(&u, req, raw_len, chunk_start - req->start_pos, &stored_pos,
+                           chunk_first, chunk_max_ts, errstr, errlen);
             if (st) goto out;
             chunk_start = pos;
             raw_len = 0;
@@ -206,9 +218,10 @@ ts_status ts_uploader_upload_segment(ts_objstore *os, ts_index *idx, const ts_up
         raw_len += bsz;
         pos += bsz;
     }
+    seg_size -= req->start_pos; /* the object holds the range from start_pos */
     if (raw_len) {
-        st = add_chunk(&u, req, raw_len, chunk_start, &stored_pos, chunk_first, chunk_max_ts,
-                       errstr, errlen);
+        st = add_chunk(&u, req, raw_len, chunk_start - req->start_pos, &stored_pos, chunk_first,
+                       chunk_max_ts, errstr, errlen);
         if (st) goto out;
     }
     /* The object's own chunk table (a skippable frame, index/chunk_table.c),
@@ -241,7 +254,7 @@ ts_status ts_uploader_upload_segment(ts_objstore *os, ts_index *idx, const ts_up
     u.meta.upload_time_ms = ts_now_ms();
 
     /* Object durable: now, and only now, the manifest entry. */
-    st = ts_index_add(idx, &u.meta, errstr, errlen);
+    st = ts_index_add_epochs(idx, &u.meta, req->epochs, req->nepochs, errstr, errlen);
     if (st == TS_E_EXISTS || st == TS_E_INVAL) {
         /* Another attempt of this segment is already committed: ours is an
          * orphan. Remove it so the bucket holds one object per segment. */
@@ -256,10 +269,14 @@ ts_status ts_uploader_upload_segment(ts_objstore *os, ts_index *idx, const ts_up
          * (the object is an orphan: delete it). */
         ts_segment_meta chk;
         memset(&chk, 0, sizeof(chk));
-        int committed = ts_index_lookup_offset(idx, req->base_offset, &chk) == TS_OK &&
+        /* Fenced by a newer leader: the entry is in our local manifest
+         * only and never reaches the bucket; the object stays an orphan
+         * for the sweep (the engine reloads the manifest). */
+        int committed = st != TS_E_FENCED &&
+                        ts_index_lookup_offset(idx, req->base_offset, &chk) == TS_OK &&
                         !strcmp(chk.object_key, u.meta.object_key);
         ts_segment_meta_clear(&chk);
-        if (!committed) {
+        if (!committed && st != TS_E_FENCED) {
             char e2[256];
             ts_objstore_delete(os, u.meta.object_key, e2, sizeof(e2));
         }

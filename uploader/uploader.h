@@ -49,6 +49,12 @@ typedef struct ts_upload_req {
     size_t chunk_bytes;       /* remote.storage.chunk.bytes */
     int compression_level;    /* remote.storage.compression.level */
     size_t max_batch_bytes;   /* message.max.bytes, bounds one batch */
+    /* Where the upload starts in the file (0: the whole segment). A new
+     * leader continues the manifest exactly at its end, which may lie
+     * inside a local segment: the batch at base_offset starts here. */
+    uint64_t start_pos;
+    const ts_index_epoch *epochs; /* the range's leader epochs, recorded in the head */
+    size_t nepochs;
 } ts_upload_req;
 
 /* Uploads the segment and adds its entry to idx. On success *out (if not

@@ -2,7 +2,9 @@
  * mem_plugin.c — an in-memory implementation of tierstore_plugin.h for
  * broker tests that must not depend on the engine (protocol behaviour,
  * groups, long-poll). Batches are kept in RAM per partition; "cold" data
- * does not exist. Everything is under one mutex.
+ * does not exist. Everything is under one mutex. The replication entries
+ * (minor 2) keep a role, a high watermark and a leader epoch cache in
+ * memory; reset_local is TSP_E_UNSUPPORTED (there is no remote tier).
  *
  * Built as libtierstore-memplugin.so; tierbroker loads it through
  * plugin.path exactly as it loads the real one.
@@ -26,6 +28,12 @@ struct tsp_partition {
     mbatch *b;
     size_t n, cap;
     int64_t next;
+    int replicated, is_leader;
+    int32_t role_epoch;          /* -1: no role set */
+    int64_t hw;
+    int32_t ep_epoch[256];       /* leader epoch cache: epoch -> start offset */
+    int64_t ep_start[256];
+    size_t nep;
     struct tsp_partition *next_part;
 };
 
@@ -39,6 +47,13 @@ static uint32_t rd32(const uint8_t *p)
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 static uint64_t rd64(const uint8_t *p) { return ((uint64_t)rd32(p) << 32) | rd32(p + 4); }
+static void wr32(uint8_t *p, uint32_t v)
+{
+    for (int i = 3; i >= 0; i--) {
+        p[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
 static void wr64(uint8_t *p, uint64_t v)
 {
     for (int i = 7; i >= 0; i--) {
@@ -98,9 +113,11 @@ static tsp_status m_popen(tsp_engine *e, const char *topic, int32_t id, uint32_t
         p = calloc(1, sizeof(*p));
         snprintf(p->topic, sizeof p->topic, "%s", topic);
         p->id = id;
+        p->role_epoch = -1;
         p->next_part = e->parts;
         e->parts = p;
     }
+    if (p && (flags & TSP_PART_REPLICATED)) p->replicated = 1;
     pthread_mutex_unlock(&e->mu);
     if (!p) return TSP_E_NOT_FOUND;
     *out = p;
@@ -129,10 +146,8 @@ static tsp_status m_parts(tsp_engine *e, const char *topic, int32_t **parts, siz
     *n = c;
     return c ? TSP_OK : TSP_E_NOT_FOUND;
 }
-static tsp_status m_append(tsp_partition *p, const void *data, size_t len, int64_t *first,
-                           int64_t *last, char *err, size_t errlen)
+static tsp_status check_batches(const uint8_t *d, size_t len)
 {
-    const uint8_t *d = data;
     size_t off = 0;
     while (off < len) { /* validate: header present, magic 2, length fits */
         if (len - off < 61 || d[off + 16] != 2) return TSP_E_CORRUPT;
@@ -140,9 +155,24 @@ static tsp_status m_append(tsp_partition *p, const void *data, size_t len, int64
         if (bl < 61 || bl > len - off) return TSP_E_CORRUPT;
         off += bl;
     }
-    pthread_mutex_lock(&g_eng->mu);
-    int64_t f = p->next;
-    off = 0;
+    return TSP_OK;
+}
+
+/* Epoch cache: a new epoch above the latest starts at start. */
+static void assign_epoch(struct tsp_partition *p, int32_t epoch, int64_t start)
+{
+    if (epoch < 0 || (p->nep && epoch <= p->ep_epoch[p->nep - 1])) return;
+    while (p->nep && p->ep_start[p->nep - 1] >= start) p->nep--;
+    if (p->nep == 256) return;
+    p->ep_epoch[p->nep] = epoch;
+    p->ep_start[p->nep++] = start;
+}
+
+/* Stores the batches; keep: their offsets are kept (replica), else
+ * assigned. Engine lock held. */
+static void store_batches(struct tsp_partition *p, const uint8_t *d, size_t len, int keep)
+{
+    size_t off = 0;
     while (off < len) {
         size_t bl = 12 + rd32(d + off + 8);
         if (p->n == p->cap) {
@@ -152,7 +182,9 @@ static tsp_status m_append(tsp_partition *p, const void *data, size_t len, int64
         mbatch *b = &p->b[p->n++];
         b->data = malloc(bl);
         memcpy(b->data, d + off, bl);
-        wr64(b->data, (uint64_t)p->next);
+        if (!keep) wr64(b->data, (uint64_t)p->next);
+        if (!keep && p->replicated && p->is_leader) wr32(b->data + 12, (uint32_t)p->role_epoch);
+        if (keep) assign_epoch(p, (int32_t)rd32(b->data + 12), p->next);
         b->base = p->next;
         b->last = p->next + (int32_t)rd32(d + off + 23);
         b->max_ts = (int64_t)rd64(d + off + 35);
@@ -160,10 +192,106 @@ static tsp_status m_append(tsp_partition *p, const void *data, size_t len, int64
         p->next = b->last + 1;
         off += bl;
     }
+}
+
+static tsp_status m_append(tsp_partition *p, const void *data, size_t len, int64_t *first,
+                           int64_t *last, char *err, size_t errlen)
+{
+    if (check_batches(data, len)) return TSP_E_CORRUPT;
+    pthread_mutex_lock(&g_eng->mu);
+    if (p->replicated && p->role_epoch >= 0 && !p->is_leader) {
+        pthread_mutex_unlock(&g_eng->mu);
+        return TSP_E_FENCED;
+    }
+    int64_t f = p->next;
+    store_batches(p, data, len, 0);
     if (first) *first = f;
     if (last) *last = p->next - 1;
     pthread_mutex_unlock(&g_eng->mu);
     return TSP_OK;
+}
+
+static tsp_status m_append_replica(tsp_partition *p, const void *data, size_t len,
+                                   int64_t *last, char *err, size_t errlen)
+{
+    const uint8_t *d = data;
+    if (check_batches(d, len)) return TSP_E_CORRUPT;
+    pthread_mutex_lock(&g_eng->mu);
+    int64_t next = p->next;
+    for (size_t off = 0; off < len; off += 12 + rd32(d + off + 8)) {
+        if ((int64_t)rd64(d + off) != next) {
+            pthread_mutex_unlock(&g_eng->mu);
+            if (err && errlen) snprintf(err, errlen, "replica batch does not start at %lld", (long long)next);
+            return TSP_E_OFFSET_OUT_OF_RANGE;
+        }
+        next += (int32_t)rd32(d + off + 23) + 1;
+    }
+    store_batches(p, d, len, 1);
+    if (last) *last = p->next - 1;
+    pthread_mutex_unlock(&g_eng->mu);
+    return TSP_OK;
+}
+
+static tsp_status m_set_role(tsp_partition *p, int32_t epoch, int is_leader, char *err,
+                             size_t errlen)
+{
+    pthread_mutex_lock(&g_eng->mu);
+    tsp_status st = !p->replicated || epoch < 0 ? TSP_E_INVAL
+                    : epoch < p->role_epoch     ? TSP_E_FENCED
+                                                : TSP_OK;
+    if (!st) {
+        p->role_epoch = epoch;
+        p->is_leader = !!is_leader;
+        if (is_leader) assign_epoch(p, epoch, p->next);
+    }
+    pthread_mutex_unlock(&g_eng->mu);
+    return st;
+}
+
+static tsp_status m_truncate(tsp_partition *p, int64_t offset, int64_t *new_end, char *err,
+                             size_t errlen)
+{
+    pthread_mutex_lock(&g_eng->mu);
+    tsp_status st = !p->replicated || offset < p->hw ? TSP_E_INVAL : TSP_OK;
+    while (!st && p->n && p->b[p->n - 1].last >= offset) {
+        if (p->b[p->n - 1].base < p->hw) {
+            st = TSP_E_INVAL;
+            break;
+        }
+        p->next = p->b[p->n - 1].base;
+        free(p->b[--p->n].data);
+    }
+    while (p->nep && p->ep_start[p->nep - 1] >= p->next) p->nep--;
+    if (new_end) *new_end = p->next;
+    pthread_mutex_unlock(&g_eng->mu);
+    return st;
+}
+
+static tsp_status m_epoch_end(tsp_partition *p, int32_t epoch, int32_t *found, int64_t *end,
+                              char *err, size_t errlen)
+{
+    pthread_mutex_lock(&g_eng->mu);
+    size_t i = p->nep;
+    while (i > 0 && p->ep_epoch[i - 1] > epoch) i--;
+    *found = i ? p->ep_epoch[i - 1] : -1;
+    *end = !i ? -1 : i < p->nep ? p->ep_start[i] : p->next;
+    pthread_mutex_unlock(&g_eng->mu);
+    return TSP_OK;
+}
+
+static tsp_status m_set_hw(tsp_partition *p, int64_t hw, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&g_eng->mu);
+    if (hw > p->next) hw = p->next;
+    if (hw > p->hw) p->hw = hw;
+    pthread_mutex_unlock(&g_eng->mu);
+    return hw < 0 ? TSP_E_INVAL : TSP_OK;
+}
+
+static tsp_status m_reset_local(tsp_partition *p, int64_t offset, char *err, size_t errlen)
+{
+    if (err && errlen) snprintf(err, errlen, "the in-memory plugin has no remote tier");
+    return TSP_E_UNSUPPORTED;
 }
 static tsp_status m_read(tsp_partition *p, int64_t offset, size_t max, uint8_t **out,
                          size_t *out_len, char *err, size_t errlen)
@@ -199,6 +327,11 @@ static tsp_status m_offsets(tsp_partition *p, tsp_offsets *o)
     o->log_start_offset = 0;
     o->local_start_offset = 0;
     o->log_end_offset = p->next;
+    if (o->struct_size >= sizeof(tsp_offsets)) {
+        o->high_watermark = p->replicated ? p->hw : p->next;
+        o->remote_end_offset = 0;
+        o->leader_epoch = p->nep ? p->ep_epoch[p->nep - 1] : -1;
+    }
     pthread_mutex_unlock(&g_eng->mu);
     return TSP_OK;
 }
@@ -261,7 +394,9 @@ static const tsp_plugin g_mem = {
     .topic_partitions = m_parts, .append = m_append, .read = m_read, .flush = m_ok,
     .roll = m_ok, .wait_uploaded = m_wait, .enforce_retention = m_ok, .offsets = m_offsets,
     .offset_for_time = m_oft, .placement = m_placement, .partition_delete = m_delete,
-    .partition_stats = m_pstats,
+    .partition_stats = m_pstats, .partition_set_role = m_set_role,
+    .append_replica = m_append_replica, .truncate = m_truncate, .epoch_end_offset = m_epoch_end,
+    .set_high_watermark = m_set_hw, .reset_local = m_reset_local,
 };
 
 __attribute__((visibility("default"))) const tsp_plugin *

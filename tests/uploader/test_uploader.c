@@ -76,7 +76,7 @@ TT_TEST(object_layout_chunks_and_seek_table)
     ts_index *idx;
     TT_OKE(ts_objstore_open(url, NULL, &os, err, sizeof(err)), err);
     TT_OKE(ts_index_create("t", 3, dir, os, &idx, err, sizeof(err)), err);
-    ts_upload_req req = {"t", 3, seg, 100, 65536, 3, 1 << 20};
+    ts_upload_req req = {"t", 3, seg, 100, 65536, 3, 1 << 20, 0, NULL, 0};
     ts_segment_meta m;
     memset(&m, 0, sizeof(m));
     TT_OKE(ts_uploader_upload_segment(os, idx, &req, &m, err, sizeof(err)), err);
@@ -166,7 +166,7 @@ TT_TEST(failed_upload_leaves_no_entry_and_no_object)
     ts_index *idx;
     TT_OKE(ts_objstore_open(url, NULL, &os, err, sizeof(err)), err);
     TT_OKE(ts_index_create("t", 0, dir, os, &idx, err, sizeof(err)), err);
-    ts_upload_req req = {"t", 0, seg, 100, 65536, 3, 1 << 20};
+    ts_upload_req req = {"t", 0, seg, 100, 65536, 3, 1 << 20, 0, NULL, 0};
     TT_ASSERT(ts_uploader_upload_segment(os, idx, &req, NULL, err, sizeof(err)) != TS_OK);
     ts_index_summary sum;
     ts_index_summary_get(idx, &sum);
