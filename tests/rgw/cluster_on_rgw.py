@@ -29,7 +29,7 @@ TOPIC = "rgw-cluster"
 
 def settings(prefix):
     props = read_props(os.environ["TS_CLUSTER_PROPERTIES"])
-    for k in ("metadata.store.url", "cluster.name"):  # the harness's etcd
+    for k in ("metadata.store.url", "cluster.name", "broker.session.timeout.ms"):  # the harness's
         props.pop(k, None)
     props["remote.storage.url"] = "s3://%s/%s" % (os.environ["TS_S3_TEST_BUCKET"], prefix)
     props["aws.endpoint.url"] = os.environ["AWS_ENDPOINT_URL"]
