@@ -682,7 +682,7 @@ static void view_apply(broker *b, int kind, const cl_kv *kvs, size_t n)
     bcluster *c = b->cluster;
     if (kind == POST_LOST) {
         view_set_registered(b, 0);
-        c->stale_unregistered = 0; /* lost for good: back with the next snapshot */
+        c->stale_lease = 0; /* lost for good: back with the next snapshot */
         return;
     }
     if (kind == POST_SNAPSHOT) snapshot_begin(c);
@@ -1120,11 +1120,13 @@ void cluster_tick(broker *b)
     int fresh = lease_fresh(c);
     if (c->registered && !fresh) {
         view_set_registered(b, 0);
-        c->stale_unregistered = 1;
-    } else if (!c->registered && fresh && c->stale_unregistered) {
+        c->stale_lease = atomic_load(&c->lease);
+    } else if (!c->registered && fresh && c->stale_lease &&
+               c->stale_lease == atomic_load(&c->lease)) {
         /* Keepalives were late (an etcd leader election) but are answered
-         * again: the lease never expired, so this is the same registration. */
-        c->stale_unregistered = 0;
+         * again on the same lease: it never expired, so this is the same
+         * registration. A new lease waits for its snapshot instead. */
+        c->stale_lease = 0;
         view_set_registered(b, 1);
     }
     for (ctopic *t = c->topics; t; t = t->next) view_open_local(b, t);

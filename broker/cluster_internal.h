@@ -68,7 +68,8 @@ struct bcluster {
     ts_etcd_keeper *keeper;
     ts_etcd_watch *watch;
     uint64_t renewals_seen;
-    int stale_unregistered;  /* loop: unregistered only because keepalives were late */
+    int64_t stale_lease;     /* loop: unregistered only because keepalives on this lease
+                                were late (0: not so) */
     int ctl_dirty;           /* the watch saw changes: the controller looks again */
     int64_t ctl_next_ms;     /* else it looks again at this time */
     int64_t ctl_epoch;       /* > 0: this broker is the controller at that epoch */
