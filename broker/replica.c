@@ -357,20 +357,22 @@ static void isr_write(broker *b, rpart *rp, const cl_pstate *ps, const int32_t *
     cluster_update_isr(b, rp->topic, rp->partition, ps->version, isr, n, isr_done, rp);
 }
 
-/* Adds one follower that reached the HW (Kafka: maybeExpandIsr). */
-static void isr_maybe_expand(broker *b, rpart *rp, const cl_pstate *ps, int64_t hw)
+/* Adds the follower that just fetched when it reached the HW and is caught
+ * up (Kafka: maybeExpandIsr, run on a follower's fetch, so a follower that
+ * stopped fetching is never added back from its old position). */
+static void isr_maybe_expand(broker *b, rpart *rp, rfollower *f)
 {
-    if (rp->isr_busy || ps->nisr >= CLUSTER_MAX_REPLICAS) return;
-    for (int i = 0; i < rp->nf; i++) {
-        rfollower *f = &rp->f[i];
-        if (in_list(ps->isr, ps->nisr, f->id) || f->leo < 0 || f->leo < hw) continue;
-        if (!cluster_broker(b, f->id)) continue;
-        int32_t isr[CLUSTER_MAX_REPLICAS];
-        memcpy(isr, ps->isr, sizeof(int32_t) * (size_t)ps->nisr);
-        isr[ps->nisr] = f->id;
-        isr_write(b, rp, ps, isr, ps->nisr + 1, "adds", f->id);
+    const cl_pstate *ps = leading(b, rp);
+    bpart *p = ps ? replica_part(b, rp) : NULL;
+    tsp_offsets off;
+    if (!p || rp->isr_busy || ps->nisr >= CLUSTER_MAX_REPLICAS || offsets_of(b, p, &off) != 0)
         return;
-    }
+    if (in_list(ps->isr, ps->nisr, f->id) || f->leo < off.high_watermark) return;
+    if (bclock_ms() - f->caught_up_ms > cfg_int(b, "replica.lag.time.max.ms", 30000)) return;
+    int32_t isr[CLUSTER_MAX_REPLICAS];
+    memcpy(isr, ps->isr, sizeof(int32_t) * (size_t)ps->nisr);
+    isr[ps->nisr] = f->id;
+    isr_write(b, rp, ps, isr, ps->nisr + 1, "adds", f->id);
 }
 
 /* Removes followers not caught up for replica.lag.time.max.ms (Kafka:
@@ -383,8 +385,8 @@ static void isr_maybe_shrink(broker *b, rpart *rp, const cl_pstate *ps, int64_t 
     for (int32_t i = 0; i < ps->nisr; i++) {
         int32_t id = ps->isr[i];
         rfollower *f = id == b->node_id ? NULL : follower_of(rp, id);
-        if (f && now - f->caught_up_ms > lag_ms) {
-            out = id;
+        if (f && now - f->caught_up_ms > lag_ms && out < 0) {
+            out = id; /* one at a time: each change is its own CAS and log line */
             continue;
         }
         isr[n++] = id;
@@ -418,7 +420,6 @@ static void hw_update(broker *b, rpart *rp)
         b->appends_total++; /* parked consumer fetches see the new HW */
         produce_acks_check(b);
     }
-    isr_maybe_expand(b, rp, ps, hw > off.high_watermark ? hw : off.high_watermark);
 }
 
 int16_t replica_follower_fetch(broker *b, const char *topic, int32_t partition,
@@ -444,6 +445,7 @@ int16_t replica_follower_fetch(broker *b, const char *topic, int32_t partition,
     f->leo_at_last_fetch = off.log_end_offset;
     f->last_fetch_ms = now;
     hw_update(b, rp);
+    isr_maybe_expand(b, rp, f);
     return KAFKA_NONE;
 }
 

@@ -206,10 +206,12 @@ def t_repl_isr():
         try:
             err, off = produce_raw(leader, TOPIC, 0, b"acks-one", acks=1)
             check(err == 0, "acks=1 produce with frozen followers: error %d" % err)
-            wait_until(lambda: md_isr(c, TOPIC, 0) == [leader.id], 30,
-                       "the leader shrinking the ISR to itself in Metadata")
+            # Within replica.lag.time.max.ms the ISR still names the frozen
+            # followers: the HW stays below the record.
             lo, hi = watermarks(c, TOPIC, 0)
             check(hi <= off, "consumers see offset %d (HW %d) before the ISR has it" % (off, hi))
+            wait_until(lambda: md_isr(c, TOPIC, 0) == [leader.id], 30,
+                       "the leader shrinking the ISR to itself in Metadata")
             err, _ = produce_raw(leader, TOPIC, 0, b"acks-all", acks=-1)
             check(err == NOT_ENOUGH_REPLICAS,
                   "acks=all with ISR 1 < min.insync.replicas 2: error %d" % err)
@@ -258,19 +260,20 @@ def t_repl_sigstop():
         # thaws, and must not be acknowledged.
         s = socket.create_connection(("127.0.0.1", old.port), timeout=60)
         produce_raw(old, TOPIC, 0, b"to-the-fenced-leader", acks=-1, timeout_ms=3000, sock=s)
-        w2 = AckedWrites(",".join(n.bootstrap for n in followers), TOPIC)
-        w2.seq = 10_000_000
-        w2.produce(300)
+        # More writes meanwhile (the same producer: one producer id); those it
+        # had queued to the frozen leader are retried at the new one once that
+        # one refuses them, after the thaw.
+        w.produce(300, flush=False)
         old.sigcont()
         err, _ = read_produce(s)
         s.close()
         check(err in (NOT_LEADER_OR_FOLLOWER, REQUEST_TIMED_OUT, NOT_ENOUGH_REPLICAS),
               "the fenced leader answered acks=all with error %d" % err)
+        w.flush()
         full_isr(c, TOPIC, 1)
         wait_until(lambda: "truncat" in old.log(), 60,
                    "broker %d truncating its diverged records" % old.id)
         w.produce(100)
-        w.acked.update(w2.acked)
         w.verify()
         got = w.read_all()
         values = [k for recs in got.values() for _, k in recs]
@@ -290,8 +293,9 @@ def t_repl_wipe():
     with new_cluster(admin=True) as c:
         c.create_topic(TOPIC, partitions=3, rf=3)
         full_isr(c, TOPIC, 3)
-        w = AckedWrites(c.bootstrap, TOPIC)
-        w.produce(20000)
+        # Small batches: segments roll (a batch never spans two segments).
+        w = AckedWrites(c.bootstrap, TOPIC, {"batch.num.messages": 100})
+        w.produce(30000)
         assignment = c.topic_assignment(TOPIC)
         victim = c.node(assignment[0][0])  # the preferred replica of partition 0
         wait_until(lambda: admin_partition(c.leader_of(TOPIC, 1), TOPIC, 1)
