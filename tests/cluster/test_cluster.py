@@ -164,9 +164,14 @@ def t_not_leader():
             check(err == NOT_LEADER, "produce to non-leader %d: error %d" % (n.id, err))
             err, _, _ = list_offsets_v4(n, "nl", 0, -1)
             check(err == NOT_LEADER, "ListOffsets at non-leader %d: error %d" % (n.id, err))
-        err, base = raw_produce(leader, "nl")
+        # The leader acts once it applied its role (a job after the state
+        # reached its view): until then it answers NOT_LEADER_OR_FOLLOWER too.
+        err, base = wait_until(lambda: (lambda r: r if r[0] != NOT_LEADER else None)(
+            raw_produce(leader, "nl")), 30, "the leader applying its role")
         check(err == 0 and base == 0, "produce to the leader: error %d base %d" % (err, base))
-        err, off, lep = list_offsets_v4(leader, "nl", 0, st["leader_epoch"])
+        # Latest is the high watermark: 1 once the follower has the record.
+        err, off, lep = wait_until(lambda: (lambda r: r if r[0] or r[1] == 1 else None)(
+            list_offsets_v4(leader, "nl", 0, st["leader_epoch"])), 30, "the HW at 1")
         check(err == 0 and off == 1 and lep == st["leader_epoch"],
               "ListOffsets at the leader: %d %d %d" % (err, off, lep))
         err, _, _ = list_offsets_v4(leader, "nl", 0, st["leader_epoch"] + 1)
