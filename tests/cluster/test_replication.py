@@ -23,8 +23,9 @@ Scenarios (ctest `cluster.NAME`, label `cluster`):
                      leader's local log start (> 0, admin endpoint), re-enters
                      the ISR, leads again as preferred replica, and consumers read
                      from offset 0 through the bucket
-  repl_not_enough    two of three brokers down, min.insync.replicas 2: acks=all
-                     answers NOT_ENOUGH_REPLICAS; back up, writes resume
+  repl_not_enough    two of three brokers down, the topic's min.insync.replicas 2
+                     (broker default 1): acks=all answers NOT_ENOUGH_REPLICAS; back
+                     up, writes resume
 """
 import json
 import os
@@ -75,6 +76,15 @@ def full_isr(c, topic, nparts, n=3):
             return None
         return sts
     return wait_until(ok, 90, "full ISR of every partition of %s" % topic)
+
+
+def one_partition(c, n):
+    """TOPIC with one partition on all three brokers, n acknowledged records."""
+    c.create_topic(TOPIC, partitions=1, rf=3)
+    full_isr(c, TOPIC, 1)
+    w = AckedWrites(c.bootstrap, TOPIC)
+    w.produce(n)
+    return w
 
 
 def md_isr(c, topic, p):
@@ -194,10 +204,7 @@ def t_repl_isr():
     # Sessions far longer than the freeze: the ISR shrinks by the leader's
     # lag rule, not because the controller saw the brokers die.
     with new_cluster({"replica.lag.time.max.ms": "8000"}, session_ms=30000) as c:
-        c.create_topic(TOPIC, partitions=1, rf=3)
-        full_isr(c, TOPIC, 1)
-        w = AckedWrites(c.bootstrap, TOPIC)
-        w.produce(200)
+        w = one_partition(c, 200)
         leader = c.leader_of(TOPIC, 0)
         followers = [n for n in c.nodes.values() if n.id != leader.id]
         wait_until(lambda: md_isr(c, TOPIC, 0) == [1, 2, 3], 30, "ISR of 3 in Metadata")
@@ -230,10 +237,7 @@ def t_repl_isr():
 
 def t_repl_sigstop():
     with new_cluster(session_ms=6000) as c:
-        c.create_topic(TOPIC, partitions=1, rf=3)
-        full_isr(c, TOPIC, 1)
-        w = AckedWrites(c.bootstrap, TOPIC)
-        w.produce(300)
+        w = one_partition(c, 300)
         old = c.leader_of(TOPIC, 0)
         epoch0 = c.pstate(TOPIC, 0)["leader_epoch"]
         followers = [n for n in c.nodes.values() if n.id != old.id]
@@ -321,8 +325,9 @@ def t_repl_wipe():
 
 
 def t_repl_not_enough():
-    with new_cluster(session_ms=2000) as c:
-        c.create_topic(TOPIC, partitions=1, rf=3)
+    # The broker default is 1 here: the topic's own min.insync.replicas 2 refuses.
+    with new_cluster({"min.insync.replicas": "1"}, session_ms=2000) as c:
+        c.create_topic(TOPIC, partitions=1, rf=3, config={"min.insync.replicas": "2"})
         full_isr(c, TOPIC, 1)
         w = AckedWrites(c.bootstrap, TOPIC)
         w.produce(100)
