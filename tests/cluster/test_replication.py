@@ -23,6 +23,13 @@ Scenarios (ctest `cluster.NAME`, label `cluster`):
                      leader's local log start (> 0, admin endpoint), re-enters
                      the ISR, leads again as preferred replica, and consumers read
                      from offset 0 through the bucket
+  repl_consumer_failover
+                     a consumer reads on across a SIGKILLed leader (Fetch with
+                     its leader epoch to the new leader; auto.offset.reset =
+                     error makes any position reset fail the test): every record
+                     once, in order. (librdkafka >= 2.1 also validates with
+                     OffsetForLeaderEpoch; Debian's 2.0.2 does not, so that API
+                     is exercised here by the followers.)
   repl_not_enough    two of three brokers down, the topic's min.insync.replicas 2
                      (broker default 1): acks=all answers NOT_ENOUGH_REPLICAS; back
                      up, writes resume
@@ -353,11 +360,46 @@ def t_repl_not_enough():
         w.verify()
 
 
+def t_repl_consumer_failover():
+    with new_cluster(session_ms=2000) as c:
+        w = one_partition(c, 4000)
+        cons = ck.Consumer({"bootstrap.servers": c.bootstrap, "group.id": "failover",
+                            "enable.auto.commit": False, "auto.offset.reset": "error",
+                            "topic.metadata.refresh.interval.ms": 500})
+        cons.assign([ck.TopicPartition(TOPIC, 0, ck.OFFSET_BEGINNING)])
+        got = []
+
+        def take(until, timeout):
+            deadline = time.time() + timeout
+            while len(got) < until and time.time() < deadline:
+                for m in cons.consume(200, 0.5):
+                    check(not m.error() or m.error().code() == ck.KafkaError._PARTITION_EOF,
+                          "consumer error: %s" % (m.error(),))
+                    if not m.error():
+                        got.append((m.offset(), m.key().decode()))
+            return len(got) >= until
+        check(take(1500, 60), "first half not read: %d records" % len(got))
+        old = c.leader_of(TOPIC, 0)
+        old.kill9()
+        c.wait_leaders(TOPIC, 1, exclude=(old.id,))
+        w.produce(1000)
+        old.start()
+        n = len(w.acked)
+        check(take(n, 120), "read %d of %d records across the failover" % (len(got), n))
+        cons.close()
+        keys = [k for _, k in got]
+        check(len(set(keys)) == len(keys), "a record was read twice (the position was reset)")
+        check(keys == sorted(keys), "records out of order")
+        check(set(keys) == set(w.acked), "read %d records, %d acknowledged" %
+              (len(set(keys)), len(w.acked)))
+
+
 TESTS = {
     "repl_kill_leaders": (t_repl_kill_leaders, ["TSPLUGIN"]),
     "repl_isr": (t_repl_isr, ["TSPLUGIN"]),
     "repl_sigstop": (t_repl_sigstop, ["TSPLUGIN"]),
     "repl_wipe": (t_repl_wipe, ["TSPLUGIN"]),
+    "repl_consumer_failover": (t_repl_consumer_failover, ["TSPLUGIN"]),
     "repl_not_enough": (t_repl_not_enough, ["TSPLUGIN"]),
 }
 
