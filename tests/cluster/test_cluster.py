@@ -382,6 +382,40 @@ def t_delete_topic():
         check(got == {0: []}, "re-created dt holds %s" % {p: len(v) for p, v in got.items()})
 
 
+def t_tierctl():
+    """tierctl cluster reads etcd as the brokers do: brokers, controller and
+    epoch, per partition leader, epoch, replicas, ISR and offline replicas."""
+    import json
+    tierctl = os.environ.get("TIERCTL")
+    with Cluster(3, session_ms=SESSION_MS) as c:
+        c.wait_registered()
+        c.create_topic("tc", 2, 3)
+        c.wait_leaders("tc", 2)
+        c.nodes[3].kill9()
+        sts = c.wait_leaders("tc", 2, exclude=(3,))
+        wait_until(lambda: c.registered() == [1, 2], 30, "broker 3 gone")
+        props = c.nodes[1].props
+        r = subprocess.run([tierctl, "-c", props, "cluster", "tc", "--json"], capture_output=True,
+                           timeout=60)
+        check(r.returncode == 0, "tierctl cluster: %d %s" % (r.returncode, r.stderr))
+        doc = json.loads(r.stdout)
+        check(sorted(b["id"] for b in doc["brokers"]) == [1, 2], "brokers %s" % doc["brokers"])
+        check((doc["controller"], doc["controller_epoch"]) == c.controller(), "controller")
+        parts = doc["topics"][0]["partitions"]
+        for p, st in enumerate(sts):
+            cur = c.pstate("tc", p)
+            check(parts[p]["leader"] == cur["leader"] and parts[p]["isr"] == cur["isr"] and
+                  parts[p]["leader_epoch"] == cur["leader_epoch"], "tc-%d: %s vs %s" %
+                  (p, parts[p], cur))
+            check(parts[p]["offline_replicas"] == [3], "offline %s" % parts[p])
+        r = subprocess.run([tierctl, "-c", props, "cluster"], capture_output=True, timeout=60)
+        check(r.returncode == 0 and b"controller: " in r.stdout and b"topic tc" in r.stdout,
+              "text view: %s" % r.stdout[:400])
+        r = subprocess.run([tierctl, "-c", props, "cluster", "nosuch"], capture_output=True,
+                           timeout=60)
+        check(r.returncode == 1, "unknown topic: %d" % r.returncode)
+
+
 TESTS = {
     "register": (t_register, ["TSPLUGIN"]),
     "placement": (t_placement, ["TSPLUGIN"]),
@@ -395,6 +429,7 @@ TESTS = {
     "startup_errors": (t_startup_errors, ["TSPLUGIN"]),
     "create_errors": (t_create_errors, ["TSPLUGIN"]),
     "delete_topic": (t_delete_topic, ["TSPLUGIN"]),
+    "tierctl": (t_tierctl, ["TSPLUGIN", "TIERCTL"]),
 }
 
 if __name__ == "__main__":
