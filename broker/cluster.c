@@ -860,8 +860,15 @@ static int register_once(bcluster *c, int64_t lease, char *holder, size_t hl, ch
     int rc = r.succeeded;
     if (!rc && r.nresponses && r.responses[0].nkvs) {
         const ts_etcd_kv *kv = &r.responses[0].kvs[0];
-        if (kv->lease == lease) rc = 1; /* our own retried write */
-        else
+        if (kv->lease == lease) {
+            rc = 1; /* our own retried write */
+        } else if (kv->lease == c->prev_lease) {
+            /* Our own registration of before (etcd restored the lease on a
+             * restart): drop it and try again at once. */
+            ts_etcd_lease_revoke(c->etcd, kv->lease, NULL, 0);
+            rc = -1;
+            snprintf(err, errlen, "dropped this broker's previous registration");
+        } else
             snprintf(holder, hl, "%.*s (lease %llx)", (int)(kv->value_len > 300 ? 300 : kv->value_len),
                      kv->value, (unsigned long long)kv->lease);
     }
@@ -882,7 +889,7 @@ static void sleep_ms(int64_t ms)
  * it for ever — after the session timeout twice over it is a duplicate. */
 static int session_open(bcluster *c, int64_t deadline, char *err, size_t errlen)
 {
-    int64_t dup_since = 0;
+    int64_t dup_since = 0, last_log = bclock_ms();
     char holder[400] = "";
     for (;;) {
         int64_t lease = 0;
@@ -912,6 +919,11 @@ static int session_open(bcluster *c, int64_t deadline, char *err, size_t errlen)
             }
         }
         if (c->stop || (deadline && bclock_ms() >= deadline)) return -1;
+        if (bclock_ms() - last_log >= 5000) {
+            last_log = bclock_ms();
+            blog_warn("cluster: still registering as broker %d: %s%s%s", c->b->node_id, err,
+                      holder[0] ? "; brokers/<id> held by " : "", holder);
+        }
         sleep_ms(250);
     }
 }
@@ -921,6 +933,7 @@ static void session_close(bcluster *c, int revoke)
     ts_etcd_keeper_stop(c->keeper);
     c->keeper = NULL;
     int64_t lease = atomic_exchange(&c->lease, 0);
+    if (lease) c->prev_lease = lease;
     if (revoke && lease) ts_etcd_lease_revoke(c->etcd, lease, NULL, 0);
     controller_resign(c);
 }

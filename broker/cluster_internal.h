@@ -68,6 +68,7 @@ struct bcluster {
     ts_etcd_keeper *keeper;
     ts_etcd_watch *watch;
     uint64_t renewals_seen;
+    int64_t prev_lease;      /* the lease lost last (etcd may still hold it) */
     int ctl_dirty;           /* the watch saw changes: the controller looks again */
     int64_t ctl_next_ms;     /* else it looks again at this time */
     int64_t ctl_epoch;       /* > 0: this broker is the controller at that epoch */

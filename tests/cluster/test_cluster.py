@@ -382,6 +382,41 @@ def t_delete_topic():
         check(got == {0: []}, "re-created dt holds %s" % {p: len(v) for p, v in got.items()})
 
 
+def t_etcd_restart():
+    """etcd SIGKILLed and restarted past the brokers' session timeout: every
+    broker notices its lease gone, stops leading, registers again under a new
+    lease, its watch resumes, and the cluster serves again (a topic created
+    afterwards reaches every broker)."""
+    with Cluster(3, session_ms=SESSION_MS) as c:
+        c.wait_registered()
+        c.create_topic("er", 3, 1)
+        c.wait_leaders("er", 3)
+        marks = {n.id: len(n.log()) for n in c.nodes.values()}
+        c.etcd.stop()
+        time.sleep(SESSION_MS / 1000 + 2)
+        c.etcd.start()
+        # etcd restores leases on a restart: the old registrations linger a
+        # moment, so wait for each broker's own word that it registered again.
+        for n in c.nodes.values():
+            wait_until(lambda: "cluster: registered as broker %d" % n.id in n.log()[marks[n.id]:],
+                       SESSION_MS / 1000 + SLACK_S, "broker %d to register again" % n.id)
+            check("not registered in the cluster (lease lost)" in n.log()[marks[n.id]:],
+                  "broker %d did not notice its lost lease" % n.id)
+        check(all(n.alive() for n in c.nodes.values()), "a broker died with etcd")
+        c.wait_registered()
+        c.wait_leaders("er", 3)
+        c.create_topic("er2", 3, 1)
+        c.wait_leaders("er2", 3)
+        for n in c.nodes.values():
+            wait_until(lambda: "er2" in ck.admin.AdminClient(
+                {"bootstrap.servers": n.bootstrap}).list_topics(timeout=10).topics, 30,
+                "broker %d to see er2" % n.id)
+        w = AckedWrites(c.bootstrap, "er", {"acks": "1", "enable.idempotence": False})
+        w.produce(60)
+        check(not w.failed and w.verify() == 60, "produce after the restart: %s" %
+              list(w.failed.items())[:3])
+
+
 def t_tierctl():
     """tierctl cluster reads etcd as the brokers do: brokers, controller and
     epoch, per partition leader, epoch, replicas, ISR and offline replicas."""
@@ -430,6 +465,7 @@ TESTS = {
     "create_errors": (t_create_errors, ["TSPLUGIN"]),
     "delete_topic": (t_delete_topic, ["TSPLUGIN"]),
     "tierctl": (t_tierctl, ["TSPLUGIN", "TIERCTL"]),
+    "etcd_restart": (t_etcd_restart, ["TSPLUGIN"]),
 }
 
 if __name__ == "__main__":
