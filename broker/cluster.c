@@ -262,6 +262,13 @@ const cl_pstate *cluster_pstate(const broker *b, const char *topic, int32_t part
     return &t->ps[partition];
 }
 
+int cluster_holds(const broker *b, const char *topic, int32_t partition)
+{
+    if (!b->cluster) return 1;
+    const cl_pstate *st = cluster_pstate(b, topic, partition);
+    return st && in_ids(st->replicas, st->nreplicas, b->node_id);
+}
+
 /* Fresh: a keepalive answered within the session timeout (less a margin for
  * the keepalive's own round trip and the poll). */
 static int lease_fresh(const bcluster *c)

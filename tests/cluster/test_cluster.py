@@ -274,14 +274,30 @@ def t_stop_controller():
                   "sc-%d: %s" % (p, cur))
 
 
+def readyz(port):
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/readyz" % port, timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
 def t_stop_leader():
     """A leader frozen past its session timeout is fenced: a new leader is
     elected, and the moment it runs again it refuses Produce
-    (NOT_LEADER_OR_FOLLOWER), then registers again."""
-    with Cluster(3, session_ms=SESSION_MS) as c:
+    (NOT_LEADER_OR_FOLLOWER), then registers again. /readyz says ready with
+    every held replica open (partitions held elsewhere do not count)."""
+    aport = free_port()
+    with Cluster(3, session_ms=SESSION_MS,
+                 node_extra={1: {"admin.listeners": "http://127.0.0.1:%d" % aport}}) as c:
         c.wait_registered()
         c.create_topic("sl", 1, 3)
         st0 = c.wait_leaders("sl", 1)[0]
+        c.create_topic("sl1", 3, 1)  # two of its partitions are held elsewhere
+        c.wait_leaders("sl1", 3)
+        wait_until(lambda: readyz(aport)[0] == 200, 30, "broker 1 ready: %s" % (readyz(aport),))
         old = c.nodes[st0["leader"]]
         old.sigstop()
         wait_until(lambda: c.pstate("sl", 0)["leader"] not in (-1, old.id),
@@ -386,14 +402,19 @@ def t_etcd_restart():
     """etcd SIGKILLed and restarted past the brokers' session timeout: every
     broker notices its lease gone, stops leading, registers again under a new
     lease, its watch resumes, and the cluster serves again (a topic created
-    afterwards reaches every broker)."""
-    with Cluster(3, session_ms=SESSION_MS) as c:
+    afterwards reaches every broker). While unregistered, /readyz says so."""
+    aport = free_port()
+    with Cluster(3, session_ms=SESSION_MS,
+                 node_extra={1: {"admin.listeners": "http://127.0.0.1:%d" % aport}}) as c:
         c.wait_registered()
         c.create_topic("er", 3, 1)
         c.wait_leaders("er", 3)
         marks = {n.id: len(n.log()) for n in c.nodes.values()}
         c.etcd.stop()
         time.sleep(SESSION_MS / 1000 + 2)
+        code, text = readyz(aport)
+        check(code == 503 and "not registered in the cluster" in text, "readyz without etcd: %d %s"
+              % (code, text))
         c.etcd.start()
         # etcd restores leases on a restart: the old registrations linger a
         # moment, so wait for each broker's own word that it registered again.
@@ -405,6 +426,7 @@ def t_etcd_restart():
         check(all(n.alive() for n in c.nodes.values()), "a broker died with etcd")
         c.wait_registered()
         c.wait_leaders("er", 3)
+        wait_until(lambda: readyz(aport)[0] == 200, 30, "broker 1 ready again")
         c.create_topic("er2", 3, 1)
         c.wait_leaders("er2", 3)
         for n in c.nodes.values():
