@@ -890,46 +890,55 @@ static void sleep_ms(int64_t ms)
     }
 }
 
+/* One grant + registration: 1 registered (keeper running), 0 brokers/<id>
+ * held by another lease (*holder), -1 etcd failed. */
+static int session_attempt(bcluster *c, char *holder, size_t hl, char *err, size_t errlen)
+{
+    int64_t lease = 0;
+    if (ts_etcd_lease_grant(c->etcd, c->ttl_s, 0, &lease, NULL, err, errlen) != TS_ETCD_OK)
+        return -1;
+    int rc = register_once(c, lease, holder, hl, err, errlen);
+    if (rc == 1 && ts_etcd_keeper_start(c->etcd, lease, c->ttl_s, on_lease_lost, c, &c->keeper,
+                                        err, errlen) == TS_ETCD_OK) {
+        atomic_store(&c->lease_lost, 0);
+        atomic_store(&c->renewed_at_ms, bclock_ms());
+        atomic_store(&c->lease, lease);
+        c->renewals_seen = 0;
+        blog_info("cluster: registered as broker %d (lease %llx, session %lld ms)",
+                  c->b->node_id, (unsigned long long)lease, (long long)c->session_ms);
+        return 1;
+    }
+    ts_etcd_lease_revoke(c->etcd, lease, NULL, 0);
+    return rc == 1 ? -1 : rc;
+}
+
 /* Grants a lease and registers under it, retrying until deadline (0: until
- * stopped). A key held by another lease is waited for: a broker killed a
- * moment ago still holds it until its lease expires, but a live one renews
- * it for ever — after the session timeout twice over it is a duplicate. */
+ * stopped; -1 returned then). A key held by another lease is waited for
+ * whatever the deadline: a broker killed a moment ago still holds it until
+ * its lease expires, but a live one renews it for ever — after the session
+ * timeout twice over it is a duplicate (-2, at startup only). */
 static int session_open(bcluster *c, int64_t deadline, char *err, size_t errlen)
 {
     int64_t dup_since = 0, last_log = bclock_ms();
     char holder[400] = "";
     for (;;) {
-        int64_t lease = 0;
-        if (ts_etcd_lease_grant(c->etcd, c->ttl_s, 0, &lease, NULL, err, errlen) == TS_ETCD_OK) {
-            int rc = register_once(c, lease, holder, sizeof holder, err, errlen);
-            if (rc == 1 && ts_etcd_keeper_start(c->etcd, lease, c->ttl_s, on_lease_lost, c,
-                                                &c->keeper, err, errlen) == TS_ETCD_OK) {
-                atomic_store(&c->lease_lost, 0);
-                atomic_store(&c->renewed_at_ms, bclock_ms());
-                atomic_store(&c->lease, lease);
-                c->renewals_seen = 0;
-                blog_info("cluster: registered as broker %d (lease %llx, session %lld ms)",
-                          c->b->node_id, (unsigned long long)lease, (long long)c->session_ms);
-                return 0;
-            }
-            ts_etcd_lease_revoke(c->etcd, lease, NULL, 0);
-            if (rc == 0) {
-                if (!dup_since) dup_since = bclock_ms();
-                if (bclock_ms() - dup_since > 2 * c->session_ms + 1000 && deadline) {
-                    snprintf(err, errlen,
-                             "node.id %d is already registered in etcd by a live broker: %s; "
-                             "every broker of the cluster needs its own node.id (refusing to "
-                             "start)",
-                             c->b->node_id, holder);
-                    return -2;
-                }
-            }
+        holder[0] = 0;
+        int rc = session_attempt(c, holder, sizeof holder, err, errlen);
+        if (rc == 1) return 0;
+        int64_t now = bclock_ms();
+        dup_since = rc == 0 ? (dup_since ? dup_since : now) : 0;
+        if (dup_since && deadline && now - dup_since > 2 * c->session_ms + 1000) {
+            snprintf(err, errlen,
+                     "node.id %d is already registered in etcd by a live broker: %s; every "
+                     "broker of the cluster needs its own node.id (refusing to start)",
+                     c->b->node_id, holder);
+            return -2;
         }
-        if (c->stop || (deadline && bclock_ms() >= deadline)) return -1;
-        if (bclock_ms() - last_log >= 5000) {
-            last_log = bclock_ms();
-            blog_warn("cluster: still registering as broker %d: %s%s%s", c->b->node_id, err,
-                      holder[0] ? "; brokers/<id> held by " : "", holder);
+        if (c->stop || (deadline && !dup_since && now >= deadline)) return -1;
+        if (now - last_log >= 5000) {
+            last_log = now;
+            blog_warn("cluster: still registering as broker %d: %s%s%s", c->b->node_id,
+                      dup_since ? "" : err, holder[0] ? "brokers/<id> held by " : "", holder);
         }
         sleep_ms(250);
     }
