@@ -672,6 +672,7 @@ typedef struct cl_post {
     int kind;
     cl_kv *kvs;
     size_t n;
+    int64_t revision; /* POST_SNAPSHOT: the revision read at */
 } cl_post;
 
 static void post_free(cl_post *p)
@@ -684,17 +685,24 @@ static void post_free(cl_post *p)
     free(p);
 }
 
-static void view_apply(broker *b, int kind, const cl_kv *kvs, size_t n)
+static void view_apply(broker *b, int kind, const cl_kv *kvs, size_t n, int64_t revision)
 {
     bcluster *c = b->cluster;
     if (kind == POST_LOST) {
         view_set_registered(b, 0);
         return;
     }
-    if (kind == POST_SNAPSHOT) snapshot_begin(c);
-    int brokers_changed = kind == POST_SNAPSHOT;
-    for (size_t i = 0; i < n; i++) brokers_changed |= apply_kv(b, &kvs[i]);
     if (kind == POST_SNAPSHOT) {
+        if (revision < c->view_revision) return; /* an older read than what is applied */
+        snapshot_begin(c);
+    }
+    int brokers_changed = kind == POST_SNAPSHOT;
+    for (size_t i = 0; i < n; i++) {
+        if (kind == POST_KVS && kvs[i].mod_revision <= c->view_revision) continue;
+        brokers_changed |= apply_kv(b, &kvs[i]);
+    }
+    if (kind == POST_SNAPSHOT) {
+        c->view_revision = revision;
         snapshot_end(b);
         view_set_registered(b, 1);
     }
@@ -705,11 +713,11 @@ static void view_apply(broker *b, int kind, const cl_kv *kvs, size_t n)
 static void post_done(bjob *j)
 {
     cl_post *p = (cl_post *)j;
-    if (p->b->cluster) view_apply(p->b, p->kind, p->kvs, p->n);
+    if (p->b->cluster) view_apply(p->b, p->kind, p->kvs, p->n, p->revision);
     post_free(p);
 }
 
-static void post(bcluster *c, int kind, cl_kv *kvs, size_t n)
+static void post(bcluster *c, int kind, cl_kv *kvs, size_t n, int64_t revision)
 {
     cl_post *p = calloc(1, sizeof(*p));
     if (!p) return; /* a lost event: the next snapshot repairs it */
@@ -718,6 +726,7 @@ static void post(bcluster *c, int kind, cl_kv *kvs, size_t n)
     p->kind = kind;
     p->kvs = kvs;
     p->n = n;
+    p->revision = revision;
     net_post(c->b, &p->j);
 }
 
@@ -773,7 +782,7 @@ static int64_t snapshot_read(bcluster *c)
     int64_t rev = r.revision;
     ts_etcd_txn_result_free(&r);
     if (!kvs) return 0;
-    post(c, POST_SNAPSHOT, kvs, n);
+    post(c, POST_SNAPSHOT, kvs, n, rev);
     return rev;
 }
 
@@ -813,7 +822,7 @@ static void on_watch(void *arg, const ts_etcd_watch_update *u)
         free(kvs);
         return;
     }
-    post(c, POST_KVS, kvs, n);
+    post(c, POST_KVS, kvs, n, 0);
     pthread_mutex_lock(&c->mu);
     c->ctl_dirty = 1; /* the controller looks again */
     pthread_mutex_unlock(&c->mu);
@@ -968,7 +977,7 @@ static void session_poll(bcluster *c)
 /* After a lost lease: stop leading at once, then register again. */
 static void session_renew(bcluster *c)
 {
-    post(c, POST_LOST, NULL, 0);
+    post(c, POST_LOST, NULL, 0, 0);
     session_close(c, 1);
     char err[1024] = "";
     while (!c->stop) {

@@ -86,6 +86,10 @@ struct bcluster {
     int32_t controller;
     ctopic *topics;
     int registered;          /* the loop's idea: registered and lease fresh */
+    int64_t view_revision;   /* the last snapshot's revision: watch events at or
+                                below it (a watch catching up after a newer
+                                snapshot) are dropped; the watch itself delivers
+                                each event once, in order */
     bpool *pool;             /* etcd writes asked by the loop */
     struct cl_wait *waits;   /* CreateTopics waiting for their states */
     struct cl_auto *autos;   /* names being auto-created */

@@ -427,6 +427,12 @@ def t_etcd_restart():
         c.wait_registered()
         c.wait_leaders("er", 3)
         wait_until(lambda: readyz(aport)[0] == 200, 30, "broker 1 ready again")
+        # Each view names etcd's controller (a watch catching up after the
+        # re-registration's snapshot must not roll the view back).
+        for n in c.nodes.values():
+            wait_until(lambda: ck.admin.AdminClient({"bootstrap.servers": n.bootstrap}).list_topics(
+                timeout=10).controller_id == c.controller()[0], 30,
+                "broker %d's Metadata to name controller %d" % (n.id, c.controller()[0]))
         c.create_topic("er2", 3, 1)
         c.wait_leaders("er2", 3)
         for n in c.nodes.values():
