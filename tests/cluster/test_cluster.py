@@ -129,7 +129,8 @@ def t_placement():
 def t_routing():
     """kcat and confluent-kafka produce and consume rf=1 partitions led by
     different brokers: clients find each leader from Metadata."""
-    with Cluster(3, session_ms=SESSION_MS) as c:
+    with Cluster(3, session_ms=SESSION_MS,
+                 extra={"num.partitions": "2", "default.replication.factor": "2"}) as c:
         c.wait_registered()
         c.create_topic("r1", 3, 1)
         sts = c.wait_leaders("r1", 3)
@@ -148,6 +149,19 @@ def t_routing():
             w.produce(50, partition=p)
         check(not w.failed, "produce failures: %s" % list(w.failed.items())[:3])
         check(w.verify() == 150, "acknowledged records checked")
+        # Auto-create goes through CreateTopics' path: num.partitions (2 here),
+        # rf = min(default.replication.factor (2), live brokers), every broker knows it.
+        rc, _, err = kcat(["-P", "-b", c.nodes[2].bootstrap, "-t", "autot", "-X", "acks=all"],
+                          inp=b"a\nb\nc\n")
+        check(rc == 0, "kcat -P to a new topic: %s" % err)
+        a = c.topic_assignment("autot")
+        check(a is not None and len(a) == 2 and all(len(set(r)) == 2 for r in a),
+              "auto-created assignment %s" % a)
+        c.wait_leaders("autot", 2)
+        rc, out, err = kcat(["-C", "-b", c.nodes[1].bootstrap, "-t", "autot", "-o", "beginning",
+                             "-e", "-q"])
+        check(rc == 0 and sorted(out.split(b"\n")[:-1]) == [b"a", b"b", b"c"],
+              "auto-created topic read back: %r %s" % (out, err))
 
 
 def t_not_leader():
@@ -385,13 +399,11 @@ def t_delete_topic():
         check(c.etcd.get("topics/dt") is None and not c.etcd.get_prefix("partitions/dt/"),
               "etcd still holds dt")
         for n in c.nodes.values():
-            md = ck.admin.AdminClient({"bootstrap.servers": n.bootstrap}).list_topics(timeout=10)
             wait_until(lambda: "dt" not in ck.admin.AdminClient(
                 {"bootstrap.servers": n.bootstrap}).list_topics(timeout=10).topics, 30,
                 "broker %d to forget dt" % n.id)
-            wait_until(lambda: "deleted topic dt" in n.log() or
-                       "is gone from etcd" not in n.log(), 30, "broker %d's local delete" % n.id)
-            del md
+            wait_until(lambda: not [d for d in os.listdir(n.data) if d.startswith("dt-")], 30,
+                       "broker %d to delete its replicas of dt (%s)" % (n.id, os.listdir(n.data)))
         c.create_topic("dt", 1, 1)
         c.wait_leaders("dt", 1)
         got = AckedWrites(c.bootstrap, "dt").read_all(30)
