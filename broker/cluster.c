@@ -689,6 +689,7 @@ static void view_apply(broker *b, int kind, const cl_kv *kvs, size_t n, int64_t 
 {
     bcluster *c = b->cluster;
     if (kind == POST_LOST) {
+        c->lost = 1;
         view_set_registered(b, 0);
         return;
     }
@@ -703,6 +704,7 @@ static void view_apply(broker *b, int kind, const cl_kv *kvs, size_t n, int64_t 
     }
     if (kind == POST_SNAPSHOT) {
         c->view_revision = revision;
+        c->lost = 0;
         snapshot_end(b);
         view_set_registered(b, 1);
     }
@@ -912,7 +914,6 @@ static int session_attempt(bcluster *c, char *holder, size_t hl, char *err, size
         atomic_store(&c->lease_lost, 0);
         atomic_store(&c->renewed_at_ms, bclock_ms());
         atomic_store(&c->lease, lease);
-        c->renewals_seen = 0;
         blog_info("cluster: registered as broker %d (lease %llx, session %lld ms)",
                   c->b->node_id, (unsigned long long)lease, (long long)c->session_ms);
         return 1;
@@ -963,15 +964,11 @@ static void session_close(bcluster *c, int revoke)
     controller_resign(c);
 }
 
-/* Notes keepalives answered (the loop's freshness test reads the time). */
+/* Publishes when the last answered keepalive was sent (the loop's freshness
+ * test reads it; both clocks are CLOCK_MONOTONIC). */
 static void session_poll(bcluster *c)
 {
-    if (!c->keeper) return;
-    uint64_t n = ts_etcd_keeper_renewals(c->keeper);
-    if (n != c->renewals_seen) {
-        c->renewals_seen = n;
-        atomic_store(&c->renewed_at_ms, bclock_ms());
-    }
+    if (c->keeper) atomic_store(&c->renewed_at_ms, ts_etcd_keeper_alive_ms(c->keeper));
 }
 
 /* After a lost lease: stop leading at once, then register again. */
@@ -1154,8 +1151,13 @@ void cluster_tick(broker *b)
 {
     bcluster *c = b->cluster;
     if (!c) return;
+    /* A keepalive late past the session (etcd slow, or this process frozen)
+     * stops leadership at once; answered again without the lease lost, it
+     * resumes. A lost lease resumes only with the snapshot read after the new
+     * registration (the states may have moved meanwhile). */
     int fresh = lease_fresh(c);
     if (c->registered && !fresh) view_set_registered(b, 0);
+    else if (!c->registered && fresh && !c->lost && c->view_revision) view_set_registered(b, 1);
     for (ctopic *t = c->topics; t; t = t->next) view_open_local(b, t);
     cluster_waits_check(b, 1);
 }

@@ -67,7 +67,6 @@ struct bcluster {
     int watch_broken; /* set by the watch thread: compacted or failed */
     ts_etcd_keeper *keeper;
     ts_etcd_watch *watch;
-    uint64_t renewals_seen;
     int64_t prev_lease;      /* the lease lost last (etcd may still hold it) */
     int ctl_dirty;           /* the watch saw changes: the controller looks again */
     int64_t ctl_next_ms;     /* else it looks again at this time */
@@ -86,6 +85,8 @@ struct bcluster {
     int32_t controller;
     ctopic *topics;
     int registered;          /* the loop's idea: registered and lease fresh */
+    int lost;                /* the lease was lost: only the next snapshot (read
+                                after registering again) makes it registered */
     int64_t view_revision;   /* the last snapshot's revision: watch events at or
                                 below it (a watch catching up after a newer
                                 snapshot) are dropped; the watch itself delivers
