@@ -58,6 +58,26 @@ def list_offsets_v4(node, topic, partition, epoch):
     return err, off, lep
 
 
+def fetch_v9(node, topic, partition, epoch, offset=0):
+    """Fetch v9 (consumer, replica_id -1) carrying CurrentLeaderEpoch: the
+    partition's error code."""
+    body = struct.pack(">iiiibii", -1, 0, 1, 1 << 20, 0, 0, -1)
+    body += struct.pack(">ih", 1, len(topic)) + topic.encode()
+    body += struct.pack(">i", 1) + struct.pack(">iiqqi", partition, epoch, offset, -1, 1 << 20)
+    body += struct.pack(">i", 0)  # forgotten topics
+    s = socket.create_connection(("127.0.0.1", node.port), timeout=10)
+    try:
+        raw_request(s, 1, 9, 12, body)
+        r = raw_response(s)
+    finally:
+        s.close()
+    pos = 4 + 4 + 2 + 4 + 4  # corr, throttle, error, session, topics count
+    (tl,) = struct.unpack(">h", r[pos:pos + 2])
+    pos += 2 + tl + 4
+    _, err = struct.unpack(">ih", r[pos:pos + 6])
+    return err
+
+
 def env_ok():
     return os.path.exists("/usr/bin/etcd") or os.environ.get("ETCD_BIN")
 
@@ -207,8 +227,18 @@ def t_kill_leader():
               (st0["leader_epoch"], st1["leader_epoch"]))
         check(old.id not in st1["isr"], "dead broker still in the ISR: %s" % st1)
         new = c.nodes[st1["leader"]]
+        c.wait_leaders("kl", 1, exclude=(old.id,))
         err, _, _ = list_offsets_v4(new, "kl", 0, st0["leader_epoch"])
         check(err == FENCED_LEADER_EPOCH, "old epoch at the new leader: error %d" % err)
+        err = fetch_v9(new, "kl", 0, st0["leader_epoch"])
+        check(err == FENCED_LEADER_EPOCH, "Fetch at the old epoch: error %d" % err)
+        err = fetch_v9(new, "kl", 0, st1["leader_epoch"] + 1)
+        check(err == UNKNOWN_LEADER_EPOCH, "Fetch at a future epoch: error %d" % err)
+        err = fetch_v9(new, "kl", 0, st1["leader_epoch"])
+        check(err == 0, "Fetch at the current epoch: error %d" % err)
+        other = [n for n in c.nodes.values() if n.id not in (old.id, new.id)][0]
+        err = fetch_v9(other, "kl", 0, -1)
+        check(err == NOT_LEADER, "consumer Fetch at a follower: error %d" % err)
         md = wait_until(lambda: (lambda m: m if m.topics["kl"].partitions[0].leader == new.id
                                  else None)(c.metadata("kl")), 30, "Metadata to show the new leader")
         check(old.id not in md.topics["kl"].partitions[0].isrs, "Metadata ISR")
