@@ -87,7 +87,8 @@ def env_ok():
 
 def t_register():
     """Three brokers register; every broker's Metadata lists all three (host,
-    port, rack), the controller of etcd and one cluster id."""
+    port, rack), the controller of etcd and one cluster id; a clean stop
+    deregisters at once."""
     with Cluster(3, session_ms=SESSION_MS, racks=["ra", "rb", "rc"]) as c:
         c.wait_registered()
         cid = wait_until(lambda: c.controller()[0] if c.controller()[0] > 0 else None, 30,
@@ -111,6 +112,10 @@ def t_register():
         a = wait_until(lambda: c.topic_assignment("__consumer_offsets"), 30, "__consumer_offsets")
         check(len(a) == 4 and all(len(set(r)) == 3 for r in a), "__consumer_offsets: %s" % a)
         c.wait_leaders("__consumer_offsets", 4)
+        # A clean stop deregisters at once (the lease is revoked, not left to expire).
+        c.nodes[3].stop(signal.SIGTERM)
+        check(c.nodes[3].proc.returncode == 0, "SIGTERM exit %d" % c.nodes[3].proc.returncode)
+        check(c.registered() == [1, 2], "after a clean stop: %s" % c.registered())
 
 
 def t_placement():
