@@ -263,6 +263,51 @@ def t_kill_leader():
             check(st2["leader_epoch"] > cur["leader_epoch"], "balancing bumps the epoch")
 
 
+def t_offline():
+    """The only replica of a partition dies: with unclean election off the
+    partition goes offline (leader -1, epoch bumped, the ISR keeps its last
+    member) and Metadata says LEADER_NOT_AVAILABLE; the broker comes back and
+    leads again at a higher epoch, its data intact. With unclean election on,
+    a live out-of-sync replica is elected instead."""
+    with Cluster(3, session_ms=SESSION_MS) as c:
+        c.wait_registered()
+        c.create_topic("off", 1, 1)
+        st0 = c.wait_leaders("off", 1)[0]
+        only = c.nodes[st0["leader"]]
+        produce_one(c.bootstrap, "off", b"kept")
+        only.kill9()
+        st1 = wait_until(lambda: (lambda s: s if s["leader"] == -1 else None)(c.pstate("off", 0)),
+                         SESSION_MS / 1000 + SLACK_S, "off-0 to go offline")
+        check(st1["leader_epoch"] == st0["leader_epoch"] + 1 and st1["isr"] == [only.id],
+              "offline state %s" % st1)
+        md = wait_until(lambda: (lambda m: m if m.topics["off"].partitions[0].leader == -1 else None)(
+            c.metadata("off")), 30, "Metadata to show off-0 offline")
+        check(md.topics["off"].partitions[0].error is not None, "no error for an offline partition")
+        only.start()
+        st2 = wait_until(lambda: (lambda s: s if s["leader"] == only.id else None)(
+            c.pstate("off", 0)), 60, "off-0 back with its replica")
+        check(st2["leader_epoch"] > st1["leader_epoch"], "epoch %s" % st2)
+        c.wait_leaders("off", 1)
+        got = AckedWrites(c.bootstrap, "off").read_all(30)
+        check([k for _, k in got[0]] == [None], "off-0 after the return: %s" % got)
+    with Cluster(2, session_ms=SESSION_MS, extra={"unclean.leader.election.enable": "true"}) as c:
+        c.wait_registered()
+        c.create_topic("unc", 1, 2)
+        st0 = c.wait_leaders("unc", 1)[0]
+        a = c.topic_assignment("unc")[0]
+        follower = [x for x in a if x != st0["leader"]][0]
+        # The follower out of the ISR (as a leader would shrink it), then the leader dies.
+        c.etcd.put("partitions/unc/0", {"leader": st0["leader"], "leader_epoch": st0["leader_epoch"],
+                                        "isr": [st0["leader"]],
+                                        "controller_epoch": st0["controller_epoch"]})
+        wait_until(lambda: c.pstate("unc", 0)["isr"] == [st0["leader"]], 30, "the ISR shrink")
+        c.nodes[st0["leader"]].kill9()
+        st1 = wait_until(lambda: (lambda s: s if s["leader"] == follower else None)(
+            c.pstate("unc", 0)), SESSION_MS / 1000 + SLACK_S, "an unclean election")
+        check(st1["isr"] == [follower] and st1["leader_epoch"] > st0["leader_epoch"],
+              "unclean state %s" % st1)
+
+
 def t_kill_controller():
     """SIGKILL the controller: another broker becomes controller with a higher
     epoch, and it does the controller's job (elects leaders for what the
@@ -532,6 +577,7 @@ TESTS = {
     "routing": (t_routing, ["TSPLUGIN"]),
     "not_leader": (t_not_leader, ["TSPLUGIN"]),
     "kill_leader": (t_kill_leader, ["TSPLUGIN"]),
+    "offline": (t_offline, ["TSPLUGIN"]),
     "kill_controller": (t_kill_controller, ["TSPLUGIN"]),
     "stop_controller": (t_stop_controller, ["TSPLUGIN"]),
     "stop_leader": (t_stop_leader, ["TSPLUGIN"]),
