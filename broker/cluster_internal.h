@@ -16,6 +16,7 @@
 
 #include "broker.h"
 #include "etcd/etcd.h"
+#include "placement.h"
 
 #define CLUSTER_OFFSETS_TOPIC "__consumer_offsets"
 
@@ -118,11 +119,7 @@ void cluster_new_topic_id(char *out);
  * configs. */
 char *cluster_topic_json(const char *id, int32_t nparts, int32_t rf, const int32_t *assign,
                          const bprop *cfg, size_t ncfg);
-/* Kafka's rack-aware replica assignment (AdminUtils) over brokers (n, any
- * order): nparts lists of rf ids into out (nparts * rf). Racks count only
- * when every broker has one. rf <= n. Any thread. */
-void cluster_assign(const cl_broker *brokers, size_t n, int32_t nparts, int32_t rf,
-                    int32_t *out);
+
 
 /* controller.c (cluster thread) */
 void controller_step(bcluster *c);
