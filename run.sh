@@ -82,7 +82,7 @@ tierstore cluster: etcd 127.0.0.1:2379, brokers 1-3 on 127.0.0.1:9092-9094, buck
   metadata:   kcat -b 127.0.0.1:9092 -L     (brokers, leaders, replicas, ISRs)
   produce:    printf 'hello\nworld\n' | kcat -b 127.0.0.1:9092,127.0.0.1:9093 -t demo -P -X acks=all
   consume:    kcat -b 127.0.0.1:9094 -t demo -C -o beginning -e
-  leaders:    build/cli/tierctl -c $dir/broker-1/server.properties partitions
+  leaders:    build/cli/tierctl -c $dir/broker-1/server.properties cluster
   failover:   kill -9 the leader's tierbroker (pgrep -f broker-2/server.properties), then kcat -L again
   Ctrl-C stops the cluster.
 MSG

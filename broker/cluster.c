@@ -262,6 +262,13 @@ const cl_pstate *cluster_pstate(const broker *b, const char *topic, int32_t part
     return &t->ps[partition];
 }
 
+int cluster_holds(const broker *b, const char *topic, int32_t partition)
+{
+    if (!b->cluster) return 1;
+    const cl_pstate *st = cluster_pstate(b, topic, partition);
+    return st && in_ids(st->replicas, st->nreplicas, b->node_id);
+}
+
 /* Fresh: a keepalive answered within the session timeout (less a margin for
  * the keepalive's own round trip and the poll). */
 static int lease_fresh(const bcluster *c)
@@ -665,6 +672,7 @@ typedef struct cl_post {
     int kind;
     cl_kv *kvs;
     size_t n;
+    int64_t revision; /* POST_SNAPSHOT: the revision read at */
 } cl_post;
 
 static void post_free(cl_post *p)
@@ -677,18 +685,26 @@ static void post_free(cl_post *p)
     free(p);
 }
 
-static void view_apply(broker *b, int kind, const cl_kv *kvs, size_t n)
+static void view_apply(broker *b, int kind, const cl_kv *kvs, size_t n, int64_t revision)
 {
     bcluster *c = b->cluster;
     if (kind == POST_LOST) {
+        c->lost = 1;
         view_set_registered(b, 0);
-        c->stale_lease = 0; /* lost for good: back with the next snapshot */
         return;
     }
-    if (kind == POST_SNAPSHOT) snapshot_begin(c);
-    int brokers_changed = kind == POST_SNAPSHOT;
-    for (size_t i = 0; i < n; i++) brokers_changed |= apply_kv(b, &kvs[i]);
     if (kind == POST_SNAPSHOT) {
+        if (revision < c->view_revision) return; /* an older read than what is applied */
+        snapshot_begin(c);
+    }
+    int brokers_changed = kind == POST_SNAPSHOT;
+    for (size_t i = 0; i < n; i++) {
+        if (kind == POST_KVS && kvs[i].mod_revision <= c->view_revision) continue;
+        brokers_changed |= apply_kv(b, &kvs[i]);
+    }
+    if (kind == POST_SNAPSHOT) {
+        c->view_revision = revision;
+        c->lost = 0;
         snapshot_end(b);
         view_set_registered(b, 1);
     }
@@ -699,11 +715,11 @@ static void view_apply(broker *b, int kind, const cl_kv *kvs, size_t n)
 static void post_done(bjob *j)
 {
     cl_post *p = (cl_post *)j;
-    if (p->b->cluster) view_apply(p->b, p->kind, p->kvs, p->n);
+    if (p->b->cluster) view_apply(p->b, p->kind, p->kvs, p->n, p->revision);
     post_free(p);
 }
 
-static void post(bcluster *c, int kind, cl_kv *kvs, size_t n)
+static void post(bcluster *c, int kind, cl_kv *kvs, size_t n, int64_t revision)
 {
     cl_post *p = calloc(1, sizeof(*p));
     if (!p) return; /* a lost event: the next snapshot repairs it */
@@ -712,6 +728,7 @@ static void post(bcluster *c, int kind, cl_kv *kvs, size_t n)
     p->kind = kind;
     p->kvs = kvs;
     p->n = n;
+    p->revision = revision;
     net_post(c->b, &p->j);
 }
 
@@ -767,7 +784,7 @@ static int64_t snapshot_read(bcluster *c)
     int64_t rev = r.revision;
     ts_etcd_txn_result_free(&r);
     if (!kvs) return 0;
-    post(c, POST_SNAPSHOT, kvs, n);
+    post(c, POST_SNAPSHOT, kvs, n, rev);
     return rev;
 }
 
@@ -807,7 +824,7 @@ static void on_watch(void *arg, const ts_etcd_watch_update *u)
         free(kvs);
         return;
     }
-    post(c, POST_KVS, kvs, n);
+    post(c, POST_KVS, kvs, n, 0);
     pthread_mutex_lock(&c->mu);
     c->ctl_dirty = 1; /* the controller looks again */
     pthread_mutex_unlock(&c->mu);
@@ -861,8 +878,15 @@ static int register_once(bcluster *c, int64_t lease, char *holder, size_t hl, ch
     int rc = r.succeeded;
     if (!rc && r.nresponses && r.responses[0].nkvs) {
         const ts_etcd_kv *kv = &r.responses[0].kvs[0];
-        if (kv->lease == lease) rc = 1; /* our own retried write */
-        else
+        if (kv->lease == lease) {
+            rc = 1; /* our own retried write */
+        } else if (kv->lease == c->prev_lease) {
+            /* Our own registration of before (etcd restored the lease on a
+             * restart): drop it and try again at once. */
+            ts_etcd_lease_revoke(c->etcd, kv->lease, NULL, 0);
+            rc = -1;
+            snprintf(err, errlen, "dropped this broker's previous registration");
+        } else
             snprintf(holder, hl, "%.*s (lease %llx)", (int)(kv->value_len > 300 ? 300 : kv->value_len),
                      kv->value, (unsigned long long)kv->lease);
     }
@@ -877,42 +901,55 @@ static void sleep_ms(int64_t ms)
     }
 }
 
+/* One grant + registration: 1 registered (keeper running), 0 brokers/<id>
+ * held by another lease (*holder), -1 etcd failed. */
+static int session_attempt(bcluster *c, char *holder, size_t hl, char *err, size_t errlen)
+{
+    int64_t lease = 0;
+    if (ts_etcd_lease_grant(c->etcd, c->ttl_s, 0, &lease, NULL, err, errlen) != TS_ETCD_OK)
+        return -1;
+    int rc = register_once(c, lease, holder, hl, err, errlen);
+    if (rc == 1 && ts_etcd_keeper_start(c->etcd, lease, c->ttl_s, on_lease_lost, c, &c->keeper,
+                                        err, errlen) == TS_ETCD_OK) {
+        atomic_store(&c->lease_lost, 0);
+        atomic_store(&c->renewed_at_ms, bclock_ms());
+        atomic_store(&c->lease, lease);
+        blog_info("cluster: registered as broker %d (lease %llx, session %lld ms)",
+                  c->b->node_id, (unsigned long long)lease, (long long)c->session_ms);
+        return 1;
+    }
+    ts_etcd_lease_revoke(c->etcd, lease, NULL, 0);
+    return rc == 1 ? -1 : rc;
+}
+
 /* Grants a lease and registers under it, retrying until deadline (0: until
- * stopped). A key held by another lease is waited for: a broker killed a
- * moment ago still holds it until its lease expires, but a live one renews
- * it for ever — after the session timeout twice over it is a duplicate. */
+ * stopped; -1 returned then). A key held by another lease is waited for
+ * whatever the deadline: a broker killed a moment ago still holds it until
+ * its lease expires, but a live one renews it for ever — after the session
+ * timeout twice over it is a duplicate (-2, at startup only). */
 static int session_open(bcluster *c, int64_t deadline, char *err, size_t errlen)
 {
-    int64_t dup_since = 0;
+    int64_t dup_since = 0, last_log = bclock_ms();
     char holder[400] = "";
     for (;;) {
-        int64_t lease = 0;
-        if (ts_etcd_lease_grant(c->etcd, c->ttl_s, 0, &lease, NULL, err, errlen) == TS_ETCD_OK) {
-            int rc = register_once(c, lease, holder, sizeof holder, err, errlen);
-            if (rc == 1 && ts_etcd_keeper_start(c->etcd, lease, c->ttl_s, on_lease_lost, c,
-                                                &c->keeper, err, errlen) == TS_ETCD_OK) {
-                atomic_store(&c->lease_lost, 0);
-                atomic_store(&c->renewed_at_ms, bclock_ms());
-                atomic_store(&c->lease, lease);
-                c->renewals_seen = 0;
-                blog_info("cluster: registered as broker %d (lease %llx, session %lld ms)",
-                          c->b->node_id, (unsigned long long)lease, (long long)c->session_ms);
-                return 0;
-            }
-            ts_etcd_lease_revoke(c->etcd, lease, NULL, 0);
-            if (rc == 0) {
-                if (!dup_since) dup_since = bclock_ms();
-                if (bclock_ms() - dup_since > 2 * c->session_ms + 1000 && deadline) {
-                    snprintf(err, errlen,
-                             "node.id %d is already registered in etcd by a live broker: %s; "
-                             "every broker of the cluster needs its own node.id (refusing to "
-                             "start)",
-                             c->b->node_id, holder);
-                    return -2;
-                }
-            }
+        holder[0] = 0;
+        int rc = session_attempt(c, holder, sizeof holder, err, errlen);
+        if (rc == 1) return 0;
+        int64_t now = bclock_ms();
+        dup_since = rc == 0 ? (dup_since ? dup_since : now) : 0;
+        if (dup_since && deadline && now - dup_since > 2 * c->session_ms + 1000) {
+            snprintf(err, errlen,
+                     "node.id %d is already registered in etcd by a live broker: %s; every "
+                     "broker of the cluster needs its own node.id (refusing to start)",
+                     c->b->node_id, holder);
+            return -2;
         }
-        if (c->stop || (deadline && bclock_ms() >= deadline)) return -1;
+        if (c->stop || (deadline && !dup_since && now >= deadline)) return -1;
+        if (now - last_log >= 5000) {
+            last_log = now;
+            blog_warn("cluster: still registering as broker %d: %s%s%s", c->b->node_id,
+                      dup_since ? "" : err, holder[0] ? "brokers/<id> held by " : "", holder);
+        }
         sleep_ms(250);
     }
 }
@@ -922,25 +959,22 @@ static void session_close(bcluster *c, int revoke)
     ts_etcd_keeper_stop(c->keeper);
     c->keeper = NULL;
     int64_t lease = atomic_exchange(&c->lease, 0);
+    if (lease) c->prev_lease = lease;
     if (revoke && lease) ts_etcd_lease_revoke(c->etcd, lease, NULL, 0);
     controller_resign(c);
 }
 
-/* Notes keepalives answered (the loop's freshness test reads the time). */
+/* Publishes when the last answered keepalive was sent (the loop's freshness
+ * test reads it; both clocks are CLOCK_MONOTONIC). */
 static void session_poll(bcluster *c)
 {
-    if (!c->keeper) return;
-    uint64_t n = ts_etcd_keeper_renewals(c->keeper);
-    if (n != c->renewals_seen) {
-        c->renewals_seen = n;
-        atomic_store(&c->renewed_at_ms, bclock_ms());
-    }
+    if (c->keeper) atomic_store(&c->renewed_at_ms, ts_etcd_keeper_alive_ms(c->keeper));
 }
 
 /* After a lost lease: stop leading at once, then register again. */
 static void session_renew(bcluster *c)
 {
-    post(c, POST_LOST, NULL, 0);
+    post(c, POST_LOST, NULL, 0, 0);
     session_close(c, 1);
     char err[1024] = "";
     while (!c->stop) {
@@ -1117,18 +1151,13 @@ void cluster_tick(broker *b)
 {
     bcluster *c = b->cluster;
     if (!c) return;
+    /* A keepalive late past the session (etcd slow, or this process frozen)
+     * stops leadership at once; answered again without the lease lost, it
+     * resumes. A lost lease resumes only with the snapshot read after the new
+     * registration (the states may have moved meanwhile). */
     int fresh = lease_fresh(c);
-    if (c->registered && !fresh) {
-        view_set_registered(b, 0);
-        c->stale_lease = atomic_load(&c->lease);
-    } else if (!c->registered && fresh && c->stale_lease &&
-               c->stale_lease == atomic_load(&c->lease)) {
-        /* Keepalives were late (an etcd leader election) but are answered
-         * again on the same lease: it never expired, so this is the same
-         * registration. A new lease waits for its snapshot instead. */
-        c->stale_lease = 0;
-        view_set_registered(b, 1);
-    }
+    if (c->registered && !fresh) view_set_registered(b, 0);
+    else if (!c->registered && fresh && !c->lost && c->view_revision) view_set_registered(b, 1);
     for (ctopic *t = c->topics; t; t = t->next) view_open_local(b, t);
     cluster_waits_check(b, 1);
 }

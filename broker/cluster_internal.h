@@ -16,6 +16,7 @@
 
 #include "broker.h"
 #include "etcd/etcd.h"
+#include "placement.h"
 
 #define CLUSTER_OFFSETS_TOPIC "__consumer_offsets"
 
@@ -67,9 +68,7 @@ struct bcluster {
     int watch_broken; /* set by the watch thread: compacted or failed */
     ts_etcd_keeper *keeper;
     ts_etcd_watch *watch;
-    uint64_t renewals_seen;
-    int64_t stale_lease;     /* loop: unregistered only because keepalives on this lease
-                                were late (0: not so) */
+    int64_t prev_lease;      /* the lease lost last (etcd may still hold it) */
     int ctl_dirty;           /* the watch saw changes: the controller looks again */
     int64_t ctl_next_ms;     /* else it looks again at this time */
     int64_t ctl_epoch;       /* > 0: this broker is the controller at that epoch */
@@ -87,6 +86,12 @@ struct bcluster {
     int32_t controller;
     ctopic *topics;
     int registered;          /* the loop's idea: registered and lease fresh */
+    int lost;                /* the lease was lost: only the next snapshot (read
+                                after registering again) makes it registered */
+    int64_t view_revision;   /* the last snapshot's revision: watch events at or
+                                below it (a watch catching up after a newer
+                                snapshot) are dropped; the watch itself delivers
+                                each event once, in order */
     bpool *pool;             /* etcd writes asked by the loop */
     struct cl_wait *waits;   /* CreateTopics waiting for their states */
     struct cl_auto *autos;   /* names being auto-created */
@@ -114,11 +119,7 @@ void cluster_new_topic_id(char *out);
  * configs. */
 char *cluster_topic_json(const char *id, int32_t nparts, int32_t rf, const int32_t *assign,
                          const bprop *cfg, size_t ncfg);
-/* Kafka's rack-aware replica assignment (AdminUtils) over brokers (n, any
- * order): nparts lists of rf ids into out (nparts * rf). Racks count only
- * when every broker has one. rf <= n. Any thread. */
-void cluster_assign(const cl_broker *brokers, size_t n, int32_t nparts, int32_t rf,
-                    int32_t *out);
+
 
 /* controller.c (cluster thread) */
 void controller_step(bcluster *c);

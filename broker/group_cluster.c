@@ -438,10 +438,7 @@ int group_cluster_start(broker *b, char *err, size_t errlen)
         free(gc);
         return -1;
     }
-    b->gc = gc;
-    /* The cluster's groups are etcd's: whatever .broker/offsets held (this
-     * data dir as a single node) is not served. */
-    group_free_all(b);
+    b->gc = gc; /* .broker/offsets was not loaded (meta_load): groups are etcd's */
     /* Ids come from etcd blocks only: the local counter is not used. */
     b->next_producer_id = b->producer_id_limit = 0;
     return 0;

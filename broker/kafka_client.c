@@ -140,8 +140,9 @@ static int read_fetch_part_tags(kr *r, kc_fetch_resp_part *p)
     return 0;
 }
 
-static int read_fetch_part(kr *r, karena *a, const char *topic, kc_fetch_resp_part *p)
+static int read_fetch_part(kr *r, const char *topic, void *arr, size_t idx)
 {
+    kc_fetch_resp_part *p = &((kc_fetch_resp_part *)arr)[idx];
     int32_t naborted;
     p->topic = topic;
     p->local_log_start_offset = -1;
@@ -161,7 +162,47 @@ static int read_fetch_part(kr *r, karena *a, const char *topic, kc_fetch_resp_pa
     KR_CHECK(kr_i32(r, &preferred));
     KR_CHECK(kr_bytes(r, 1, &p->records));
     KR_CHECK(read_fetch_part_tags(r, p));
-    (void)a;
+    return 0;
+fail:
+    return -1;
+}
+
+/* One partition entry: element i of arr, for topic (arena). */
+typedef int (*part_reader)(kr *r, const char *topic, void *arr, size_t i);
+
+/* The topics array of a response: each topic's partitions are read by fn
+ * into one flat array (*arr, *n), grown in the arena; min_part is the
+ * smallest wire size of a partition entry (bounds the counts). */
+static int read_topics(kr *r, karena *a, size_t min_part, size_t elem, void **arr, size_t *n,
+                       part_reader fn)
+{
+    int32_t ntopics;
+    KR_CHECK(kr_array(r, 1, 0, 2, &ntopics));
+    for (int32_t t = 0; t < ntopics; t++) {
+        const char *topic;
+        int32_t np;
+        KR_CHECK(kr_strdup(r, 1, 0, a, &topic));
+        KR_CHECK(kr_array(r, 1, 0, min_part, &np));
+        *arr = arena_grow(a, *arr, *n, (size_t)np, elem);
+        if (np > 0 && !*arr) goto fail;
+        for (int32_t k = 0; k < np; k++) KR_CHECK(fn(r, topic, *arr, (*n)++));
+        KR_CHECK(kr_tags(r, 1));
+    }
+    KR_CHECK(kr_tags(r, 1));
+    return 0;
+fail:
+    return -1;
+}
+
+static int read_epoch_part(kr *r, const char *topic, void *arr, size_t i)
+{
+    kc_epoch_resp_part *p = &((kc_epoch_resp_part *)arr)[i];
+    p->topic = topic;
+    KR_CHECK(kr_i16(r, &p->error));
+    KR_CHECK(kr_i32(r, &p->partition));
+    KR_CHECK(kr_i32(r, &p->leader_epoch));
+    KR_CHECK(kr_i64(r, &p->end_offset));
+    KR_CHECK(kr_tags(r, 1));
     return 0;
 fail:
     return -1;
@@ -177,29 +218,19 @@ int kafka_read_FetchResponse(const uint8_t *frame, size_t len, karena *a, kc_fet
                              char *err, size_t errlen)
 {
     kr rd, *r = &rd;
-    int32_t ntopics;
     memset(out, 0, sizeof(*out));
     kr_init(r, frame, len);
+    void *arr = NULL;
     KR_CHECK(kr_i32(r, &out->correlation_id));
     KR_CHECK(kr_tags(r, 1)); /* response header v1 */
     KR_CHECK(kr_i32(r, &out->throttle_ms));
     KR_CHECK(kr_i16(r, &out->error));
     KR_CHECK(kr_i32(r, &out->session_id));
-    KR_CHECK(kr_array(r, 1, 0, 2, &ntopics));
-    for (int32_t t = 0; t < ntopics; t++) {
-        const char *topic;
-        int32_t np;
-        KR_CHECK(kr_strdup(r, 1, 0, a, &topic));
-        KR_CHECK(kr_array(r, 1, 0, 36, &np));
-        out->parts = arena_grow(a, out->parts, out->nparts, (size_t)np, sizeof(*out->parts));
-        if (np > 0 && !out->parts) goto fail;
-        for (int32_t k = 0; k < np; k++)
-            KR_CHECK(read_fetch_part(r, a, topic, &out->parts[out->nparts++]));
-        KR_CHECK(kr_tags(r, 1));
-    }
-    KR_CHECK(kr_tags(r, 1));
+    KR_CHECK(read_topics(r, a, 36, sizeof(*out->parts), &arr, &out->nparts, read_fetch_part));
+    out->parts = arr;
     return 0;
 fail:
+    out->parts = arr;
     parse_error(err, errlen, "Fetch response", r);
     return -1;
 }
@@ -208,34 +239,17 @@ int kafka_read_OffsetForLeaderEpochResponse(const uint8_t *frame, size_t len, ka
                                             kc_epoch_resp *out, char *err, size_t errlen)
 {
     kr rd, *r = &rd;
-    int32_t ntopics;
     memset(out, 0, sizeof(*out));
     kr_init(r, frame, len);
+    void *arr = NULL;
     KR_CHECK(kr_i32(r, &out->correlation_id));
     KR_CHECK(kr_tags(r, 1));
     KR_CHECK(kr_i32(r, &out->throttle_ms));
-    KR_CHECK(kr_array(r, 1, 0, 2, &ntopics));
-    for (int32_t t = 0; t < ntopics; t++) {
-        const char *topic;
-        int32_t np;
-        KR_CHECK(kr_strdup(r, 1, 0, a, &topic));
-        KR_CHECK(kr_array(r, 1, 0, 19, &np));
-        out->parts = arena_grow(a, out->parts, out->nparts, (size_t)np, sizeof(*out->parts));
-        if (np > 0 && !out->parts) goto fail;
-        for (int32_t k = 0; k < np; k++) {
-            kc_epoch_resp_part *p = &out->parts[out->nparts++];
-            p->topic = topic;
-            KR_CHECK(kr_i16(r, &p->error));
-            KR_CHECK(kr_i32(r, &p->partition));
-            KR_CHECK(kr_i32(r, &p->leader_epoch));
-            KR_CHECK(kr_i64(r, &p->end_offset));
-            KR_CHECK(kr_tags(r, 1));
-        }
-        KR_CHECK(kr_tags(r, 1));
-    }
-    KR_CHECK(kr_tags(r, 1));
+    KR_CHECK(read_topics(r, a, 19, sizeof(*out->parts), &arr, &out->nparts, read_epoch_part));
+    out->parts = arr;
     return 0;
 fail:
+    out->parts = arr;
     parse_error(err, errlen, "OffsetForLeaderEpoch response", r);
     return -1;
 }

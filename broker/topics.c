@@ -162,9 +162,11 @@ static tsp_status open_partitions(broker *b, const char *name, int32_t n, bpart 
  * partition that fails to open here stays offline (h NULL: its requests
  * answer KAFKA_STORAGE_ERROR) instead of keeping the broker from starting,
  * as Kafka takes one bad log dir offline; creates and adoptions, on the
- * topic pool, undo the whole topic instead (open_partitions). */
+ * topic pool, undo the whole topic instead (open_partitions). open = 0
+ * (a cluster's topic): registered without handles, cluster.c opens the
+ * replicas this broker holds. */
 static int topic_register(broker *b, const char *name, int32_t nparts, const bprop *cfg,
-                          size_t ncfg, char *msg, size_t msglen)
+                          size_t ncfg, int open, char *msg, size_t msglen)
 {
     if (nparts <= 0) {
         snprintf(msg, msglen, "bad partition count %d", nparts);
@@ -174,6 +176,8 @@ static int topic_register(broker *b, const char *name, int32_t nparts, const bpr
     if (!parts) return KAFKA_UNKNOWN_SERVER_ERROR;
     for (int32_t i = 0; i < nparts; i++) {
         char err[512] = "";
+        parts[i].index = i;
+        if (!open) continue;
         tsp_status st = part_open(b, name, i, &parts[i], err, sizeof err);
         if (st == TSP_OK) continue;
         blog_error("opening %s-%d: %s: %s; the partition stays offline (its requests answer "
@@ -187,14 +191,7 @@ static int topic_register(broker *b, const char *name, int32_t nparts, const bpr
 int topic_register_cluster(broker *b, const char *name, int32_t nparts, const bprop *cfg,
                            size_t ncfg, char *msg, size_t msglen)
 {
-    if (nparts <= 0) {
-        snprintf(msg, msglen, "bad partition count %d", nparts);
-        return KAFKA_INVALID_PARTITIONS;
-    }
-    bpart *parts = calloc((size_t)nparts, sizeof(*parts));
-    if (!parts) return KAFKA_UNKNOWN_SERVER_ERROR;
-    for (int32_t i = 0; i < nparts; i++) parts[i].index = i;
-    return topic_link(b, name, nparts, parts, cfg, ncfg);
+    return topic_register(b, name, nparts, cfg, ncfg, 0, msg, msglen);
 }
 
 /* Deleted topics whose storage is being removed on the topic pool. */
@@ -1040,7 +1037,7 @@ static int meta_load_topics(broker *b, char *err, size_t errlen)
             ncfg++;
         }
         char msg[512] = "";
-        int rc = topic_register(b, name, atoi(np), cfg, ncfg, msg, sizeof msg);
+        int rc = topic_register(b, name, atoi(np), cfg, ncfg, 1, msg, sizeof msg);
         props_free(cfg, ncfg);
         if (rc != KAFKA_NONE) {
             snprintf(err, errlen, "opening topic %s from %s: %s", name, path, msg);
@@ -1123,6 +1120,7 @@ static int meta_load_producer_ids(broker *b, char *err, size_t errlen)
 int meta_load(broker *b, char *err, size_t errlen)
 {
     if (!b->cluster_mode && meta_load_topics(b, err, errlen)) return -1;
-    if (meta_load_offsets(b, err, errlen)) return -1;
+    /* A cluster's committed offsets are etcd's (group_cluster.c). */
+    if (!b->cluster_mode && meta_load_offsets(b, err, errlen)) return -1;
     return meta_load_producer_ids(b, err, errlen);
 }

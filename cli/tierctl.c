@@ -11,6 +11,7 @@
  *   tierctl -c CONFIG verify TOPIC [PARTITION]
  *   tierctl -c CONFIG status [TOPIC] [--json]
  *   tierctl -c CONFIG manifest TOPIC PARTITION   (the manifest as JSON)
+ *   tierctl -c CONFIG cluster [TOPIC] [--json]   (leaders and ISRs, from etcd)
  *   tierctl config-doc            (prints CONFIGURATION.md)
  */
 #include <cjson/cJSON.h>
@@ -21,6 +22,7 @@
 #include <time.h>
 
 #include "cli_args.h"
+#include "tierctl_cluster.h"
 #include "tierstore.h"
 
 static void usage(FILE *f)
@@ -32,6 +34,7 @@ static void usage(FILE *f)
             "       tierctl -c CONFIG verify TOPIC [PARTITION]\n"
             "       tierctl -c CONFIG status [TOPIC] [--json]\n"
             "       tierctl -c CONFIG manifest TOPIC PARTITION\n"
+            "       tierctl -c CONFIG cluster [TOPIC] [--json]\n"
             "       tierctl config-doc\n"
             "\n"
             "placement   one row per segment: offsets, timestamps, raw and stored bytes,\n"
@@ -48,6 +51,9 @@ static void usage(FILE *f)
             "            manifest names and the bucket lacks; exit status 1 if anything fails.\n"
             "manifest    the partition's manifest as one JSON document (pipe it to jq):\n"
             "            {\"head\": the newest head, \"pieces\": [every piece it names]}.\n"
+            "cluster     a cluster's brokers (metadata.store.url in CONFIG), its controller\n"
+            "            and epoch, and per partition the leader, leader epoch, replicas,\n"
+            "            ISR and offline replicas, as etcd holds them.\n"
             "config-doc  the configuration reference (Markdown).\n"
             "CONFIG is the engine's or the broker's properties file.\n");
 }
@@ -467,6 +473,10 @@ int main(int argc, char **argv)
                 rc = 1;
             }
         }
+    } else if (!strcmp(args[0], "cluster") && (nargs == 1 || nargs == 2)) {
+        rc = tierctl_cluster(ts_config_get(cfg, "metadata.store.url"),
+                             ts_config_get(cfg, "cluster.name"), nargs == 2 ? args[1] : NULL,
+                             json);
     } else if (!strcmp(args[0], "partitions") && nargs == 2) {
         int32_t *parts;
         size_t n;

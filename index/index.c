@@ -625,7 +625,8 @@ static void piece_path(const ts_index *idx, const char *key, char *out, size_t o
  * directory (durably: temp, fsync, rename, fsync) and describes it in *pc.
  * Caller holds wmu. */
 static ts_status make_piece(ts_index *idx, const ts_segment_meta *segs, size_t n,
-                            uint64_t version, ts_manifest_piece *pc, char *errstr, size_t errlen)
+                            const ts_index_epoch *epochs, size_t nepochs, uint64_t version,
+                            ts_manifest_piece *pc, char *errstr, size_t errlen)
 {
     ts_manifest_doc d;
     memset(&d, 0, sizeof(d));
@@ -637,6 +638,8 @@ static ts_status make_piece(ts_index *idx, const ts_segment_meta *segs, size_t n
     d.piece_last = segs[n - 1].last_offset;
     d.segs = (ts_segment_meta *)segs;
     d.n = n;
+    d.epochs = (ts_index_epoch *)epochs; /* each entry's own, in the piece */
+    d.nepochs = nepochs;
     char *json = NULL;
     size_t len = 0;
     ts_status st = ts_manifest_render(&d, &json, &len, errstr, errlen);
@@ -1032,6 +1035,23 @@ static ts_status check_not_fenced(ts_index *idx, uint64_t top, char *errstr, siz
     return TS_OK;
 }
 
+/* An index committing at a leader epoch checks the bucket's newest head
+ * before each head put when it is not the last one it knows durable: a
+ * collision alone misses a newer leader's heads when our version skips
+ * past them (our earlier puts failed) or lands in a slot its cleanup
+ * already emptied. One LIST per leader commit. */
+static ts_status check_gap_not_fenced(ts_index *idx, char *errstr, size_t errlen)
+{
+    if (idx->leader_epoch < 0) return TS_OK;
+    listed *vers = NULL;
+    size_t nv = 0;
+    ts_status st = list_versions(idx, &vers, &nv, errstr, errlen);
+    uint64_t top = nv ? vers[0].version : 0;
+    free(vers);
+    if (st) return st;
+    return top > idx->remote_version ? check_not_fenced(idx, top, errstr, errlen) : TS_OK;
+}
+
 static ts_status push_remote(ts_index *idx, char ***take_pending, size_t *ntaken, char *errstr,
                              size_t errlen)
 {
@@ -1054,6 +1074,7 @@ static ts_status push_remote(ts_index *idx, char ***take_pending, size_t *ntaken
         }
         return TS_OK;
     }
+    if ((st = check_gap_not_fenced(idx, errstr, errlen))) return st;
     /* Pieces first: no head ever names a piece that is not in the bucket. */
     if ((st = push_pieces(idx, errstr, errlen))) return st;
     ts_segment_meta *tail;
@@ -1821,8 +1842,8 @@ ts_status ts_index_add_epochs(ts_index *idx, const ts_segment_meta *seg,
      * before the head that names them). */
     size_t off = 0;
     while (ntail - off > H) {
-        st = make_piece(idx, tail + off, H, idx->version + 1, &newp[idx->np + nspill], errstr,
-                        errlen);
+        st = make_piece(idx, tail + off, H, neps, nneps, idx->version + 1,
+                        &newp[idx->np + nspill], errstr, errlen);
         if (st) goto out;
         nspill++;
         off += H;
@@ -1892,6 +1913,15 @@ out:
     return st;
 }
 
+/* Leading leader epochs that end at or below start (the next one starts
+ * there or earlier): retention drops them with the entries. */
+static size_t epochs_below(const ts_index *idx, int64_t start)
+{
+    size_t k = 0;
+    while (k + 1 < idx->nepochs && idx->epochs[k + 1].start_offset <= start) k++;
+    return k;
+}
+
 ts_status ts_index_truncate_before(ts_index *idx, int64_t new_start_offset, char ***removed_keys,
                                    size_t *nremoved, char *errstr, size_t errlen)
 {
@@ -1948,6 +1978,8 @@ ts_status ts_index_truncate_before(ts_index *idx, int64_t new_start_offset, char
             p.dropped = dropped;
             p.dropped_v = dropped_v;
             p.ndropped = nd;
+            p.epochs = idx->nepochs ? idx->epochs + epochs_below(idx, new_start) : NULL;
+            p.nepochs = idx->nepochs - epochs_below(idx, new_start);
             st = write_local_prop(idx, &p, errstr, errlen);
         } else {
             st = ts_err_set(errstr, errlen, TS_E_NOMEM, "index %s/%" PRId32 ": out of memory",
@@ -1979,6 +2011,9 @@ ts_status ts_index_truncate_before(ts_index *idx, int64_t new_start_offset, char
         for (size_t i = 0; i < kp; i++) remove_local_piece(idx, idx->pieces[i].key);
         if (kp) memmove(idx->pieces, idx->pieces + kp, (idx->np - kp) * sizeof(*idx->pieces));
         idx->np -= kp;
+        size_t ke = epochs_below(idx, new_start);
+        if (ke) memmove(idx->epochs, idx->epochs + ke, (idx->nepochs - ke) * sizeof(*idx->epochs));
+        idx->nepochs -= ke;
         idx->log_start = new_start;
         idx->version++;
         free(idx->pending);

@@ -376,6 +376,26 @@ static ts_status put_str(ts_buf *b, const char *sep, const char *name, const cha
 
 /* One entry, on its own line. Format 2 entries whose object carries its
  * chunk table name the frame instead of listing the chunks. */
+/* An entry's own leader epochs (KIP-405's segmentLeaderEpochs), cut from
+ * the document's list: each epoch overlapping [base, last], the first
+ * starting at base. Readers ignore it (the head's list is what is read). */
+static ts_status render_segment_epochs(ts_buf *b, const ts_manifest_doc *d,
+                                       const ts_segment_meta *s)
+{
+    int first = 1;
+    ts_status st = TS_OK;
+    for (size_t k = 0; !st && k < d->nepochs; k++) {
+        int64_t next = k + 1 < d->nepochs ? d->epochs[k + 1].start_offset : INT64_MAX;
+        if (next <= s->base_offset || d->epochs[k].start_offset > s->last_offset) continue;
+        int64_t start = d->epochs[k].start_offset > s->base_offset ? d->epochs[k].start_offset
+                                                                   : s->base_offset;
+        st = ts_buf_printf(b, "%s[%" PRId32 ",%" PRId64 "]", first ? ",\"leader_epochs\":[" : ",",
+                           d->epochs[k].epoch, start);
+        first = 0;
+    }
+    return st || first ? st : ts_buf_printf(b, "]");
+}
+
 static ts_status render_segment(ts_buf *b, const ts_manifest_doc *d, size_t i)
 {
     const ts_segment_meta *s = &d->segs[i];
@@ -390,6 +410,7 @@ static ts_status render_segment(ts_buf *b, const ts_manifest_doc *d, size_t i)
     if (!st) st = put_u64(b, ",", "segment_crc32c", s->segment_crc32c);
     if (!st) st = put_str(b, ",", "object_key", s->object_key);
     if (!st) st = put_str(b, ",", "compression", "zstd");
+    if (!st && d->nepochs) st = render_segment_epochs(b, d, s);
     if (!st && d->local && d->added_versions)
         st = put_u64(b, ",", "added_version", d->added_versions[i]);
     if (d->format == TS_MANIFEST_FORMAT_2 && s->chunk_table_len) {

@@ -176,6 +176,11 @@ void ts_part_enforce_local_retention(ts_partition *p);
 int64_t ts_part_remote_end(ts_partition *p);
 
 /* replica.c */
+/* Byte position and base offset of the batch of s holding offset (the
+ * first batch whose last offset >= offset; past the last: its size and
+ * last offset + 1). p->mu held, or s closed (it no longer changes). */
+ts_status ts_part_batch_holding(ts_partition *p, ts_segment *s, int64_t offset, uint64_t *pos,
+                                int64_t *base, char *errstr, size_t errlen);
 /* Loads (or, with want_replicated, creates) the replication state of a
  * partition being opened, after its segments and offsets are known: the
  * flag and role, the epoch cache (trimmed to the log end), the high

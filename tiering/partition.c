@@ -237,20 +237,9 @@ static ts_status upload_start_pos(ts_partition *p, ts_segment *s, int64_t start,
 {
     *pos = 0;
     if (start == s->base_offset) return TS_OK;
-    uint64_t at = ts_segment_lookup_pos(s, start);
-    while (at < s->size) {
-        uint8_t hb[TS_BATCH_HEADER_SIZE];
-        ts_batch_hdr h;
-        if (ts_fs_read_full(s->fd, hb, sizeof(hb), (int64_t)at) != (ssize_t)sizeof(hb) ||
-            ts_batch_parse_header(hb, sizeof(hb), (size_t)p->set.max_batch, &h, NULL, 0))
-            break;
-        if (h.base_offset == start) {
-            *pos = at;
-            return TS_OK;
-        }
-        if (h.base_offset > start) break;
-        at += ts_batch_total_size(&h);
-    }
+    int64_t base = -1;
+    ts_status st = ts_part_batch_holding(p, s, start, pos, &base, errstr, errlen);
+    if (st || base == start) return st;
     return ts_err_set(errstr, errlen, TS_E_INVAL,
                       "%s-%d: no batch of segment %020lld starts at offset %lld, where the "
                       "manifest ends; the replica's log differs from the tiered one",

@@ -112,6 +112,22 @@ static ts_status write_epochs(ts_partition *p, char *errstr, size_t errlen)
     return st;
 }
 
+/* The epoch cache becomes the manifest head's leader_epochs starting below
+ * end, persisted. p->mu held or p not shared yet. */
+static ts_status adopt_manifest_epochs(ts_partition *p, int64_t end, char *errstr,
+                                       size_t errlen)
+{
+    ts_epoch_entry *eps = NULL;
+    size_t neps = 0;
+    if (ts_index_epochs(p->idx, &eps, &neps))
+        return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
+    ts_epoch_cache_free(&p->epochs);
+    p->epochs.v = eps;
+    p->epochs.n = p->epochs.cap = neps;
+    ts_epoch_cache_truncate_from_end(&p->epochs, end);
+    return write_epochs(p, errstr, errlen);
+}
+
 ts_status ts_part_repl_open(ts_partition *p, int want_replicated, char *errstr, size_t errlen)
 {
     char path[PATH_MAX + 32];
@@ -126,6 +142,12 @@ ts_status ts_part_repl_open(ts_partition *p, int want_replicated, char *errstr, 
     part_file(p, "leader-epoch-checkpoint", path, sizeof(path));
     ts_status st = ts_epoch_cache_load(&p->epochs, path, errstr, errlen);
     if (st) return st;
+    /* A replica recovered from the bucket alone (no local log, no cache)
+     * takes the epochs of the tiered range from the manifest. */
+    if (p->replicated && !p->epochs.n && p->idx && p->nsegs == 1 && p->segs[0]->size == 0) {
+        st = adopt_manifest_epochs(p, p->leo, errstr, errlen);
+        if (st) return st;
+    }
     /* Entries past the recovered log end name batches that never reached
      * the disk (one starting at the log end is a role assigned there). */
     if (ts_epoch_cache_truncate_from_end(&p->epochs, p->leo + 1)) {
@@ -331,10 +353,8 @@ static size_t seg_for_offset(ts_partition *p, int64_t offset)
     return i;
 }
 
-/* Byte position and base offset of the batch of s holding offset (the
- * first batch whose last offset >= offset). p->mu held; s is stable. */
-static ts_status batch_holding(ts_partition *p, ts_segment *s, int64_t offset, uint64_t *pos,
-                               int64_t *base, char *errstr, size_t errlen)
+ts_status ts_part_batch_holding(ts_partition *p, ts_segment *s, int64_t offset, uint64_t *pos,
+                                int64_t *base, char *errstr, size_t errlen)
 {
     uint64_t at = ts_segment_lookup_pos(s, offset);
     while (at < s->size) {
@@ -404,7 +424,9 @@ static ts_status cut_log_locked(ts_partition *p, size_t i, uint64_t pos, int64_t
         p->recovery_point = active_base;
         ts_part_write_recovery_point(p, active_base);
     }
-    return TS_OK;
+    /* The unlinks must stick: removed batches coming back after a crash
+     * would be a log the epoch cache no longer describes. */
+    return ts_fs_fsync_dir(p->dir, errstr, errlen);
 }
 
 /* Waits until no upload holds a segment at index >= i. p->mu held. */
@@ -434,7 +456,7 @@ static ts_status truncate_locked(ts_partition *p, int64_t offset, char *errstr, 
     size_t i = seg_for_offset(p, offset);
     uint64_t pos = 0;
     int64_t new_end = p->leo;
-    ts_status st = batch_holding(p, p->segs[i], offset, &pos, &new_end, errstr, errlen);
+    ts_status st = ts_part_batch_holding(p, p->segs[i], offset, &pos, &new_end, errstr, errlen);
     if (st) return st;
     if (new_end < floor)
         return ts_err_set(errstr, errlen, TS_E_INVAL,
@@ -531,15 +553,26 @@ static void start_epoch_commit_locked(ts_partition *p)
     if (ts_pool_submit(p->eng->upload_pool, epoch_commit_job, p) != TS_OK) p->upload_inflight = 0;
 }
 
+/* A closed segment the manifest does not cover yet: what a re-read may
+ * change. p->mu held. */
+static int awaits_tiering_locked(ts_partition *p)
+{
+    for (size_t i = 0; i + 1 < p->nsegs; i++)
+        if (!p->segs[i]->remote && p->segs[i]->size) return 1;
+    return 0;
+}
+
 /* A follower re-reads the manifest the leader commits, so local retention
- * can drop what the leader tiered. Background thread. */
+ * can drop what the leader tiered: one LIST per interval (and the head and
+ * new pieces when it changed), only while some closed segment is not known
+ * tiered. Background thread. */
 static void follower_refresh(ts_partition *p)
 {
     char err[1024];
     pthread_mutex_lock(&p->mu);
     int64_t now = ts_mono_ms();
     int due = p->replicated && !p->is_leader && p->idx && !p->deleted && !p->upload_inflight &&
-              now >= p->next_refresh_ms;
+              now >= p->next_refresh_ms && awaits_tiering_locked(p);
     if (due) {
         p->next_refresh_ms = now + p->eng->task_interval_ms;
         p->upload_inflight = 1; /* no epoch commit or upload meanwhile */
@@ -603,10 +636,6 @@ static ts_status reset_check_remote(ts_partition *p, int64_t offset, char *errst
 static ts_status reset_log_locked(ts_partition *p, int64_t offset, char *errstr, size_t errlen)
 {
     while (p->removes_pending) pthread_cond_wait(&p->cv, &p->mu); /* same names may come back */
-    ts_epoch_entry *eps = NULL;
-    size_t neps = 0;
-    if (p->idx && ts_index_epochs(p->idx, &eps, &neps))
-        return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
     while (p->nsegs) ts_part_remove_seg_now(p, p->nsegs - 1);
     ts_segment *n;
     ts_status st = ts_segment_create(p->dir, offset, (uint32_t)p->set.index_interval, &n, errstr,
@@ -615,24 +644,19 @@ static ts_status reset_log_locked(ts_partition *p, int64_t offset, char *errstr,
         ts_segment_unref(n);
         st = ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
     }
-    if (st) {
-        free(eps);
-        return st;
-    }
+    if (st) return st;
     p->dir_gen++;
     p->leo = offset;
     p->hw = offset;
     p->recovery_point = offset;
     ts_part_write_recovery_point(p, offset);
-    ts_epoch_cache_free(&p->epochs);
-    p->epochs.v = eps;
-    p->epochs.n = p->epochs.cap = neps;
-    ts_epoch_cache_truncate_from_end(&p->epochs, offset);
     p->unflushed_msgs = 0;
     p->first_unflushed_ms = -1;
-    st = write_epochs(p, errstr, errlen);
+    ts_epoch_cache_free(&p->epochs);
+    st = p->idx ? adopt_manifest_epochs(p, offset, errstr, errlen) : write_epochs(p, errstr, errlen);
     write_hw(p, offset);
     p->hw_checkpointed = offset;
+    if (!st) st = ts_fs_fsync_dir(p->dir, errstr, errlen); /* the dropped log stays dropped */
     return st;
 }
 

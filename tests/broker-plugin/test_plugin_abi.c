@@ -13,28 +13,7 @@
 #include <string.h>
 
 #include "common/batch.h"
-#include "tierstore_plugin.h"
-#include "tests/tt.h"
-
-static const char *g_path;
-static void *g_dl;
-static const tsp_plugin *g_pl;
-static char g_dir[512];
-
-static const tsp_plugin *load(void)
-{
-    if (g_pl) return g_pl;
-    g_dl = dlopen(g_path, RTLD_NOW | RTLD_LOCAL);
-    if (!g_dl) {
-        fprintf(stderr, "dlopen %s: %s\n", g_path, dlerror());
-        return NULL;
-    }
-    tsp_entry_fn entry = (tsp_entry_fn)dlsym(g_dl, TSP_ENTRY_SYMBOL);
-    if (!entry) return NULL;
-    char err[256] = "";
-    g_pl = entry(TSP_ABI_MAJOR, err, sizeof err);
-    return g_pl;
-}
+#include "tests/broker-plugin/plugin_host.h"
 
 static tsp_status open_engine(tsp_engine **eng, const char *sub, char *err, size_t errlen)
 {
@@ -309,32 +288,12 @@ done:
 
 int main(int argc, char **argv)
 {
-    /* `--plugin PATH` is ours; every other argument selects tests by name. */
-    char *rest[64];
-    int nrest = 0;
-    for (int i = 0; i < argc && nrest < 63; i++) {
-        if (!strcmp(argv[i], "--plugin") && i + 1 < argc) {
-            g_path = argv[++i];
-            continue;
-        }
-        rest[nrest++] = argv[i];
-    }
-    rest[nrest] = NULL;
-    if (!g_path) g_path = getenv("TIERSTORE_PLUGIN");
-    if (!g_path) {
-        fprintf(stderr, "usage: test_plugin_abi --plugin PATH [test...]\n");
-        return 2;
-    }
-    TT_INIT(nrest, rest);
-    tt_tmpdir(g_dir, sizeof g_dir, "plugin");
+    int rc = host_init(argc, argv, "test_plugin_abi", "plugin");
+    if (rc) return rc;
     TT_RUN(entry_and_exports);
     TT_RUN(status_helpers);
     TT_RUN(open_rejects_bad_config);
     TT_RUN(log_lifecycle);
     TT_RUN(partition_stats);
-    if (g_dl) dlclose(g_dl);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);
-    return tt_summary();
+    return host_finish();
 }

@@ -253,11 +253,10 @@ static tsp_status m_truncate(tsp_partition *p, int64_t offset, int64_t *new_end,
 {
     pthread_mutex_lock(&g_eng->mu);
     tsp_status st = !p->replicated || offset < p->hw ? TSP_E_INVAL : TSP_OK;
-    while (!st && p->n && p->b[p->n - 1].last >= offset) {
-        if (p->b[p->n - 1].base < p->hw) {
-            st = TSP_E_INVAL;
-            break;
-        }
+    size_t keep = p->n; /* batches before the one holding offset stay */
+    while (keep && p->b[keep - 1].last >= offset) keep--;
+    if (!st && keep < p->n && p->b[keep].base < p->hw) st = TSP_E_INVAL; /* nothing changed */
+    while (!st && p->n > keep) {
         p->next = p->b[p->n - 1].base;
         free(p->b[--p->n].data);
     }

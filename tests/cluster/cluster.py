@@ -110,6 +110,7 @@ class Etcd:
         self.logpath = os.path.join(root, "etcd.log")
         self.compaction = compaction_revisions
         self.proc = None
+        self.started_once = False
 
     @property
     def url(self):
@@ -120,6 +121,19 @@ class Etcd:
         return "http://127.0.0.1:%d" % self.client_port
 
     def start(self):
+        """Starts etcd; a first start that loses its ports to a concurrent test
+        (free_port is a race) retries on fresh ones."""
+        for attempt in range(3):
+            try:
+                return self._start()
+            except Fail:
+                if self.started_once or attempt == 2 or "address already in use" not in \
+                        open(self.logpath, errors="replace").read():
+                    raise
+                shutil.rmtree(self.data, ignore_errors=True)
+                self.client_port, self.peer_port = free_port(), free_port()
+
+    def _start(self):
         client, peer = self.http, "http://127.0.0.1:%d" % self.peer_port
         log = open(self.logpath, "ab")
         self.proc = subprocess.Popen(
@@ -128,6 +142,7 @@ class Etcd:
         log.close()
         _procs.append(self.proc)
         wait_until(lambda: self._ready(), 30, "etcd to answer on %s" % client)
+        self.started_once = True
         return self
 
     def _ready(self):
@@ -260,6 +275,17 @@ class Node:
                 f.write("%s=%s\n" % (k, v))
 
     def start(self, wait_listen=True):
+        """Starts the broker; one whose port a concurrent test took meanwhile
+        (free_port is a race) starts again on a fresh port."""
+        for attempt in range(3):
+            try:
+                return self._start(wait_listen)
+            except Fail:
+                if attempt == 2 or "Address already in use" not in self.log()[-2000:]:
+                    raise
+                self.port = free_port()
+
+    def _start(self, wait_listen):
         self.write_props()
         os.makedirs(self.data, exist_ok=True)
         with open(self.logpath, "ab") as log:
@@ -421,12 +447,23 @@ class Cluster:
         v = self.etcd.get("topics/" + topic)
         return v[0]["partitions"] if v else None
 
-    def wait_leaders(self, topic, nparts, timeout=60, exclude=()):
-        """Every partition has a live leader (not in exclude); returns the states."""
+    def wait_leaders(self, topic, nparts, timeout=60, exclude=(), views=True):
+        """Every partition has a live leader (not in exclude) in etcd and, with
+        views, every running broker's Metadata says so too (each broker learns
+        etcd's changes through its own watch, a moment apart); returns the
+        states."""
         def ok():
             sts = [self.pstate(topic, p) for p in range(nparts)]
             if any(s is None or s["leader"] < 0 or s["leader"] in exclude for s in sts):
                 return None
+            for n in self.nodes.values() if views else ():
+                if not n.alive() or n.stopped:
+                    continue
+                md = AdminClient({"bootstrap.servers": n.bootstrap}).list_topics(topic, timeout=5)
+                parts = md.topics[topic].partitions if topic in md.topics else {}
+                if [parts[p].leader if p in parts else -1 for p in range(nparts)] != \
+                        [s["leader"] for s in sts]:
+                    return None
             return sts
         return wait_until(ok, timeout, "leaders of %s" % topic)
 

@@ -58,6 +58,26 @@ def list_offsets_v4(node, topic, partition, epoch):
     return err, off, lep
 
 
+def fetch_v9(node, topic, partition, epoch, offset=0):
+    """Fetch v9 (consumer, replica_id -1) carrying CurrentLeaderEpoch: the
+    partition's error code."""
+    body = struct.pack(">iiiibii", -1, 0, 1, 1 << 20, 0, 0, -1)
+    body += struct.pack(">ih", 1, len(topic)) + topic.encode()
+    body += struct.pack(">i", 1) + struct.pack(">iiqqi", partition, epoch, offset, -1, 1 << 20)
+    body += struct.pack(">i", 0)  # forgotten topics
+    s = socket.create_connection(("127.0.0.1", node.port), timeout=10)
+    try:
+        raw_request(s, 1, 9, 12, body)
+        r = raw_response(s)
+    finally:
+        s.close()
+    pos = 4 + 4 + 2 + 4 + 4  # corr, throttle, error, session, topics count
+    (tl,) = struct.unpack(">h", r[pos:pos + 2])
+    pos += 2 + tl + 4
+    _, err = struct.unpack(">ih", r[pos:pos + 6])
+    return err
+
+
 def env_ok():
     return os.path.exists("/usr/bin/etcd") or os.environ.get("ETCD_BIN")
 
@@ -67,7 +87,8 @@ def env_ok():
 
 def t_register():
     """Three brokers register; every broker's Metadata lists all three (host,
-    port, rack), the controller of etcd and one cluster id."""
+    port, rack), the controller of etcd and one cluster id; a clean stop
+    deregisters at once."""
     with Cluster(3, session_ms=SESSION_MS, racks=["ra", "rb", "rc"]) as c:
         c.wait_registered()
         cid = wait_until(lambda: c.controller()[0] if c.controller()[0] > 0 else None, 30,
@@ -91,6 +112,10 @@ def t_register():
         a = wait_until(lambda: c.topic_assignment("__consumer_offsets"), 30, "__consumer_offsets")
         check(len(a) == 4 and all(len(set(r)) == 3 for r in a), "__consumer_offsets: %s" % a)
         c.wait_leaders("__consumer_offsets", 4)
+        # A clean stop deregisters at once (the lease is revoked, not left to expire).
+        c.nodes[3].stop(signal.SIGTERM)
+        check(c.nodes[3].proc.returncode == 0, "SIGTERM exit %d" % c.nodes[3].proc.returncode)
+        check(c.registered() == [1, 2], "after a clean stop: %s" % c.registered())
 
 
 def t_placement():
@@ -129,7 +154,8 @@ def t_placement():
 def t_routing():
     """kcat and confluent-kafka produce and consume rf=1 partitions led by
     different brokers: clients find each leader from Metadata."""
-    with Cluster(3, session_ms=SESSION_MS) as c:
+    with Cluster(3, session_ms=SESSION_MS,
+                 extra={"num.partitions": "2", "default.replication.factor": "2"}) as c:
         c.wait_registered()
         c.create_topic("r1", 3, 1)
         sts = c.wait_leaders("r1", 3)
@@ -148,6 +174,19 @@ def t_routing():
             w.produce(50, partition=p)
         check(not w.failed, "produce failures: %s" % list(w.failed.items())[:3])
         check(w.verify() == 150, "acknowledged records checked")
+        # Auto-create goes through CreateTopics' path: num.partitions (2 here),
+        # rf = min(default.replication.factor (2), live brokers), every broker knows it.
+        rc, _, err = kcat(["-P", "-b", c.nodes[2].bootstrap, "-t", "autot", "-X", "acks=all"],
+                          inp=b"a\nb\nc\n")
+        check(rc == 0, "kcat -P to a new topic: %s" % err)
+        a = c.topic_assignment("autot")
+        check(a is not None and len(a) == 2 and all(len(set(r)) == 2 for r in a),
+              "auto-created assignment %s" % a)
+        c.wait_leaders("autot", 2)
+        rc, out, err = kcat(["-C", "-b", c.nodes[1].bootstrap, "-t", "autot", "-o", "beginning",
+                             "-e", "-q"])
+        check(rc == 0 and sorted(out.split(b"\n")[:-1]) == [b"a", b"b", b"c"],
+              "auto-created topic read back: %r %s" % (out, err))
 
 
 def t_not_leader():
@@ -164,9 +203,14 @@ def t_not_leader():
             check(err == NOT_LEADER, "produce to non-leader %d: error %d" % (n.id, err))
             err, _, _ = list_offsets_v4(n, "nl", 0, -1)
             check(err == NOT_LEADER, "ListOffsets at non-leader %d: error %d" % (n.id, err))
-        err, base = raw_produce(leader, "nl")
+        # The leader acts once it applied its role (a job after the state
+        # reached its view): until then it answers NOT_LEADER_OR_FOLLOWER too.
+        err, base = wait_until(lambda: (lambda r: r if r[0] != NOT_LEADER else None)(
+            raw_produce(leader, "nl")), 30, "the leader applying its role")
         check(err == 0 and base == 0, "produce to the leader: error %d base %d" % (err, base))
-        err, off, lep = list_offsets_v4(leader, "nl", 0, st["leader_epoch"])
+        # Latest is the high watermark: 1 once the follower has the record.
+        err, off, lep = wait_until(lambda: (lambda r: r if r[0] or r[1] == 1 else None)(
+            list_offsets_v4(leader, "nl", 0, st["leader_epoch"])), 30, "the HW at 1")
         check(err == 0 and off == 1 and lep == st["leader_epoch"],
               "ListOffsets at the leader: %d %d %d" % (err, off, lep))
         err, _, _ = list_offsets_v4(leader, "nl", 0, st["leader_epoch"] + 1)
@@ -193,8 +237,18 @@ def t_kill_leader():
               (st0["leader_epoch"], st1["leader_epoch"]))
         check(old.id not in st1["isr"], "dead broker still in the ISR: %s" % st1)
         new = c.nodes[st1["leader"]]
+        c.wait_leaders("kl", 1, exclude=(old.id,))
         err, _, _ = list_offsets_v4(new, "kl", 0, st0["leader_epoch"])
         check(err == FENCED_LEADER_EPOCH, "old epoch at the new leader: error %d" % err)
+        err = fetch_v9(new, "kl", 0, st0["leader_epoch"])
+        check(err == FENCED_LEADER_EPOCH, "Fetch at the old epoch: error %d" % err)
+        err = fetch_v9(new, "kl", 0, st1["leader_epoch"] + 1)
+        check(err == UNKNOWN_LEADER_EPOCH, "Fetch at a future epoch: error %d" % err)
+        err = fetch_v9(new, "kl", 0, st1["leader_epoch"])
+        check(err == 0, "Fetch at the current epoch: error %d" % err)
+        other = [n for n in c.nodes.values() if n.id not in (old.id, new.id)][0]
+        err = fetch_v9(other, "kl", 0, -1)
+        check(err == NOT_LEADER, "consumer Fetch at a follower: error %d" % err)
         md = wait_until(lambda: (lambda m: m if m.topics["kl"].partitions[0].leader == new.id
                                  else None)(c.metadata("kl")), 30, "Metadata to show the new leader")
         check(old.id not in md.topics["kl"].partitions[0].isrs, "Metadata ISR")
@@ -212,6 +266,51 @@ def t_kill_leader():
             st2 = wait_until(lambda: (lambda s: s if s["leader"] == pref else None)(
                 c.pstate("kl", 0)), 60, "the preferred replica %d to lead again" % pref)
             check(st2["leader_epoch"] > cur["leader_epoch"], "balancing bumps the epoch")
+
+
+def t_offline():
+    """The only replica of a partition dies: with unclean election off the
+    partition goes offline (leader -1, epoch bumped, the ISR keeps its last
+    member) and Metadata says LEADER_NOT_AVAILABLE; the broker comes back and
+    leads again at a higher epoch, its data intact. With unclean election on,
+    a live out-of-sync replica is elected instead."""
+    with Cluster(3, session_ms=SESSION_MS) as c:
+        c.wait_registered()
+        c.create_topic("off", 1, 1)
+        st0 = c.wait_leaders("off", 1)[0]
+        only = c.nodes[st0["leader"]]
+        produce_one(c.bootstrap, "off", b"kept")
+        only.kill9()
+        st1 = wait_until(lambda: (lambda s: s if s["leader"] == -1 else None)(c.pstate("off", 0)),
+                         SESSION_MS / 1000 + SLACK_S, "off-0 to go offline")
+        check(st1["leader_epoch"] == st0["leader_epoch"] + 1 and st1["isr"] == [only.id],
+              "offline state %s" % st1)
+        md = wait_until(lambda: (lambda m: m if m.topics["off"].partitions[0].leader == -1 else None)(
+            c.metadata("off")), 30, "Metadata to show off-0 offline")
+        check(md.topics["off"].partitions[0].error is not None, "no error for an offline partition")
+        only.start()
+        st2 = wait_until(lambda: (lambda s: s if s["leader"] == only.id else None)(
+            c.pstate("off", 0)), 60, "off-0 back with its replica")
+        check(st2["leader_epoch"] > st1["leader_epoch"], "epoch %s" % st2)
+        c.wait_leaders("off", 1)
+        got = AckedWrites(c.bootstrap, "off").read_all(30)
+        check([k for _, k in got[0]] == [None], "off-0 after the return: %s" % got)
+    with Cluster(2, session_ms=SESSION_MS, extra={"unclean.leader.election.enable": "true"}) as c:
+        c.wait_registered()
+        c.create_topic("unc", 1, 2)
+        st0 = c.wait_leaders("unc", 1)[0]
+        a = c.topic_assignment("unc")[0]
+        follower = [x for x in a if x != st0["leader"]][0]
+        # The follower out of the ISR (as a leader would shrink it), then the leader dies.
+        c.etcd.put("partitions/unc/0", {"leader": st0["leader"], "leader_epoch": st0["leader_epoch"],
+                                        "isr": [st0["leader"]],
+                                        "controller_epoch": st0["controller_epoch"]})
+        wait_until(lambda: c.pstate("unc", 0)["isr"] == [st0["leader"]], 30, "the ISR shrink")
+        c.nodes[st0["leader"]].kill9()
+        st1 = wait_until(lambda: (lambda s: s if s["leader"] == follower else None)(
+            c.pstate("unc", 0)), SESSION_MS / 1000 + SLACK_S, "an unclean election")
+        check(st1["isr"] == [follower] and st1["leader_epoch"] > st0["leader_epoch"],
+              "unclean state %s" % st1)
 
 
 def t_kill_controller():
@@ -274,14 +373,30 @@ def t_stop_controller():
                   "sc-%d: %s" % (p, cur))
 
 
+def readyz(port):
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/readyz" % port, timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
 def t_stop_leader():
     """A leader frozen past its session timeout is fenced: a new leader is
     elected, and the moment it runs again it refuses Produce
-    (NOT_LEADER_OR_FOLLOWER), then registers again."""
-    with Cluster(3, session_ms=SESSION_MS) as c:
+    (NOT_LEADER_OR_FOLLOWER), then registers again. /readyz says ready with
+    every held replica open (partitions held elsewhere do not count)."""
+    aport = free_port()
+    with Cluster(3, session_ms=SESSION_MS,
+                 node_extra={1: {"admin.listeners": "http://127.0.0.1:%d" % aport}}) as c:
         c.wait_registered()
         c.create_topic("sl", 1, 3)
         st0 = c.wait_leaders("sl", 1)[0]
+        c.create_topic("sl1", 3, 1)  # two of its partitions are held elsewhere
+        c.wait_leaders("sl1", 3)
+        wait_until(lambda: readyz(aport)[0] == 200, 30, "broker 1 ready: %s" % (readyz(aport),))
         old = c.nodes[st0["leader"]]
         old.sigstop()
         wait_until(lambda: c.pstate("sl", 0)["leader"] not in (-1, old.id),
@@ -369,17 +484,96 @@ def t_delete_topic():
         check(c.etcd.get("topics/dt") is None and not c.etcd.get_prefix("partitions/dt/"),
               "etcd still holds dt")
         for n in c.nodes.values():
-            md = ck.admin.AdminClient({"bootstrap.servers": n.bootstrap}).list_topics(timeout=10)
             wait_until(lambda: "dt" not in ck.admin.AdminClient(
                 {"bootstrap.servers": n.bootstrap}).list_topics(timeout=10).topics, 30,
                 "broker %d to forget dt" % n.id)
-            wait_until(lambda: "deleted topic dt" in n.log() or
-                       "is gone from etcd" not in n.log(), 30, "broker %d's local delete" % n.id)
-            del md
+            wait_until(lambda: not [d for d in os.listdir(n.data) if d.startswith("dt-")], 30,
+                       "broker %d to delete its replicas of dt (%s)" % (n.id, os.listdir(n.data)))
         c.create_topic("dt", 1, 1)
         c.wait_leaders("dt", 1)
         got = AckedWrites(c.bootstrap, "dt").read_all(30)
         check(got == {0: []}, "re-created dt holds %s" % {p: len(v) for p, v in got.items()})
+
+
+def t_etcd_restart():
+    """etcd SIGKILLed and restarted past the brokers' session timeout: every
+    broker notices its lease gone, stops leading, registers again under a new
+    lease, its watch resumes, and the cluster serves again (a topic created
+    afterwards reaches every broker). While unregistered, /readyz says so."""
+    aport = free_port()
+    with Cluster(3, session_ms=SESSION_MS,
+                 node_extra={1: {"admin.listeners": "http://127.0.0.1:%d" % aport}}) as c:
+        c.wait_registered()
+        c.create_topic("er", 3, 1)
+        c.wait_leaders("er", 3)
+        marks = {n.id: len(n.log()) for n in c.nodes.values()}
+        c.etcd.stop()
+        time.sleep(SESSION_MS / 1000 + 2)
+        code, text = readyz(aport)
+        check(code == 503 and "not registered in the cluster" in text, "readyz without etcd: %d %s"
+              % (code, text))
+        c.etcd.start()
+        # etcd restores leases on a restart: the old registrations linger a
+        # moment, so wait for each broker's own word that it registered again.
+        for n in c.nodes.values():
+            wait_until(lambda: "cluster: registered as broker %d" % n.id in n.log()[marks[n.id]:],
+                       SESSION_MS / 1000 + SLACK_S, "broker %d to register again" % n.id)
+            check("not registered in the cluster (lease lost)" in n.log()[marks[n.id]:],
+                  "broker %d did not notice its lost lease" % n.id)
+        check(all(n.alive() for n in c.nodes.values()), "a broker died with etcd")
+        c.wait_registered()
+        c.wait_leaders("er", 3)
+        wait_until(lambda: readyz(aport)[0] == 200, 30, "broker 1 ready again")
+        # Each view names etcd's controller (a watch catching up after the
+        # re-registration's snapshot must not roll the view back).
+        for n in c.nodes.values():
+            wait_until(lambda: ck.admin.AdminClient({"bootstrap.servers": n.bootstrap}).list_topics(
+                timeout=10).controller_id == c.controller()[0], 30,
+                "broker %d's Metadata to name controller %d" % (n.id, c.controller()[0]))
+        c.create_topic("er2", 3, 1)
+        c.wait_leaders("er2", 3)
+        for n in c.nodes.values():
+            wait_until(lambda: "er2" in ck.admin.AdminClient(
+                {"bootstrap.servers": n.bootstrap}).list_topics(timeout=10).topics, 30,
+                "broker %d to see er2" % n.id)
+        w = AckedWrites(c.bootstrap, "er", {"acks": "1", "enable.idempotence": False})
+        w.produce(60)
+        check(not w.failed and w.verify() == 60, "produce after the restart: %s" %
+              list(w.failed.items())[:3])
+
+
+def t_tierctl():
+    """tierctl cluster reads etcd as the brokers do: brokers, controller and
+    epoch, per partition leader, epoch, replicas, ISR and offline replicas."""
+    import json
+    tierctl = os.environ.get("TIERCTL")
+    with Cluster(3, session_ms=SESSION_MS) as c:
+        c.wait_registered()
+        c.create_topic("tc", 2, 3)
+        c.wait_leaders("tc", 2)
+        c.nodes[3].kill9()
+        sts = c.wait_leaders("tc", 2, exclude=(3,))
+        wait_until(lambda: c.registered() == [1, 2], 30, "broker 3 gone")
+        props = c.nodes[1].props
+        r = subprocess.run([tierctl, "-c", props, "cluster", "tc", "--json"], capture_output=True,
+                           timeout=60)
+        check(r.returncode == 0, "tierctl cluster: %d %s" % (r.returncode, r.stderr))
+        doc = json.loads(r.stdout)
+        check(sorted(b["id"] for b in doc["brokers"]) == [1, 2], "brokers %s" % doc["brokers"])
+        check((doc["controller"], doc["controller_epoch"]) == c.controller(), "controller")
+        parts = doc["topics"][0]["partitions"]
+        for p, st in enumerate(sts):
+            cur = c.pstate("tc", p)
+            check(parts[p]["leader"] == cur["leader"] and parts[p]["isr"] == cur["isr"] and
+                  parts[p]["leader_epoch"] == cur["leader_epoch"], "tc-%d: %s vs %s" %
+                  (p, parts[p], cur))
+            check(parts[p]["offline_replicas"] == [3], "offline %s" % parts[p])
+        r = subprocess.run([tierctl, "-c", props, "cluster"], capture_output=True, timeout=60)
+        check(r.returncode == 0 and b"controller: " in r.stdout and b"topic tc" in r.stdout,
+              "text view: %s" % r.stdout[:400])
+        r = subprocess.run([tierctl, "-c", props, "cluster", "nosuch"], capture_output=True,
+                           timeout=60)
+        check(r.returncode == 1, "unknown topic: %d" % r.returncode)
 
 
 TESTS = {
@@ -388,6 +582,7 @@ TESTS = {
     "routing": (t_routing, ["TSPLUGIN"]),
     "not_leader": (t_not_leader, ["TSPLUGIN"]),
     "kill_leader": (t_kill_leader, ["TSPLUGIN"]),
+    "offline": (t_offline, ["TSPLUGIN"]),
     "kill_controller": (t_kill_controller, ["TSPLUGIN"]),
     "stop_controller": (t_stop_controller, ["TSPLUGIN"]),
     "stop_leader": (t_stop_leader, ["TSPLUGIN"]),
@@ -395,6 +590,8 @@ TESTS = {
     "startup_errors": (t_startup_errors, ["TSPLUGIN"]),
     "create_errors": (t_create_errors, ["TSPLUGIN"]),
     "delete_topic": (t_delete_topic, ["TSPLUGIN"]),
+    "tierctl": (t_tierctl, ["TSPLUGIN", "TIERCTL"]),
+    "etcd_restart": (t_etcd_restart, ["TSPLUGIN"]),
 }
 
 if __name__ == "__main__":

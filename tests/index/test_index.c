@@ -1425,6 +1425,143 @@ TT_TEST(test_keys)
     ts_index_destroy(NULL);
 }
 
+
+struct jbuf {
+    char *p;
+    size_t cap, *len;
+};
+static int collect_json(const void *data, size_t len, void *opaque)
+{
+    struct jbuf *j = opaque;
+    if (*j->len + len + 1 > j->cap) return 1;
+    memcpy(j->p + *j->len, data, len);
+    *j->len += len;
+    j->p[*j->len] = 0;
+    return 0;
+}
+
+/* Fencing by leader epoch (issue 10): a new leader's epoch commit makes an
+ * older leader's later commit fail TS_E_FENCED, both when its head put
+ * collides and when it would skip past the newer head (its own earlier
+ * puts failed); the head's leader_epochs round-trip; ranges are covered. */
+TT_TEST(test_fencing_by_leader_epoch)
+{
+    char da[256], db[256], dc[256], bucket[256], url[300], err[512];
+    tt_tmpdir(da, sizeof(da), "idx-fa");
+    tt_tmpdir(db, sizeof(db), "idx-fb");
+    tt_tmpdir(dc, sizeof(dc), "idx-fc");
+    tt_tmpdir(bucket, sizeof(bucket), "idx-fbk");
+    snprintf(url, sizeof(url), "file://%s", bucket);
+    flaky *f = flaky_open(bucket);
+    ts_objstore *os = NULL;
+    ts_index *a = NULL, *b = NULL, *c = NULL;
+    TT_OKE(ts_objstore_open(url, NULL, &os, err, sizeof(err)), err);
+    TT_OKE(ts_index_create("orders", 3, da, &f->base, &a, err, sizeof(err)), err);
+    TT_OKE(ts_index_create("orders", 3, db, os, &b, err, sizeof(err)), err);
+    TT_OKE(ts_index_create("orders", 3, dc, os, &c, err, sizeof(err)), err);
+    ts_index_set_remote_timeout_ms(a, 2000);
+    ts_index_set_leader_epoch(a, 1);
+    ts_segment_meta m;
+    mkseg(&m, 0, 99, 2, 10);
+    ts_index_epoch e1[] = {{1, 0}};
+    TT_OKE(ts_index_add_epochs(a, &m, e1, 1, err, sizeof(err)), err);
+    ts_segment_meta_clear(&m);
+    /* a's next two commits stay local (the store refuses) */
+    flaky_set(f, -1, TS_E_REMOTE, 0);
+    TT_ASSERT_EQ_INT(add_seg(a, 100, 199, 20, err, sizeof(err)), TS_E_REMOTE);
+    TT_ASSERT_EQ_INT(add_seg(a, 200, 299, 30, err, sizeof(err)), TS_E_REMOTE);
+    flaky_set(f, 0, TS_OK, 0);
+    /* b takes over at epoch 2 from what the bucket holds (version 1) */
+    TT_OKE(ts_index_load_remote(b, err, sizeof(err)), err);
+    TT_OKE(ts_index_commit_epoch(b, 2, err, sizeof(err)), err);
+    /* a's version 3 would not collide with b's 2: it is fenced anyway */
+    TT_ASSERT_EQ_INT(ts_index_sync_remote(a, err, sizeof(err)), TS_E_FENCED);
+    TT_ASSERT(strstr(err, "leader epoch 2") != NULL);
+    TT_ASSERT(!ts_index_is_remote_durable(a, 100));
+    /* b continues; a's commit collides and is fenced too */
+    mkseg(&m, 100, 199, 2, 20);
+    ts_index_epoch e2[] = {{1, 100}, {2, 150}};
+    TT_OKE(ts_index_add_epochs(b, &m, e2, 2, err, sizeof(err)), err);
+    ts_segment_meta_clear(&m);
+    TT_ASSERT_EQ_INT(add_seg(a, 300, 399, 40, err, sizeof(err)), TS_E_FENCED);
+    /* the bucket's newest head is b's: entries 0..199, epochs (1,0) (2,150) */
+    TT_OKE(ts_index_load_remote(c, err, sizeof(err)), err);
+    ts_index_summary sum;
+    ts_index_summary_get(c, &sum);
+    TT_ASSERT_EQ_INT(sum.count, 2);
+    TT_ASSERT_EQ_INT(sum.end_offset, 199);
+    ts_index_epoch *eps = NULL;
+    size_t neps = 0;
+    TT_OK(ts_index_epochs(c, &eps, &neps));
+    TT_ASSERT_EQ_INT(neps, 2);
+    TT_ASSERT(eps[0].epoch == 1 && eps[0].start_offset == 0);
+    TT_ASSERT(eps[1].epoch == 2 && eps[1].start_offset == 150);
+    free(eps);
+    /* Each entry carries its own epochs too (KIP-405 segmentLeaderEpochs). */
+    char json[8192];
+    size_t jl = 0;
+    TT_OKE(ts_index_write_json(c, collect_json, &(struct jbuf){json, sizeof json, &jl}, err,
+                               sizeof(err)), err);
+    TT_ASSERT_MSG(strstr(json, "\"leader_epochs\":[[1,0],[2,150]]") != NULL, "%s", json);
+    TT_ASSERT(strstr(json, "\"compression\":\"zstd\",\"leader_epochs\":[[1,100],[2,150]]") != NULL);
+    TT_ASSERT(strstr(json, "\"compression\":\"zstd\",\"leader_epochs\":[[1,0]]") != NULL);
+    TT_ASSERT(ts_index_covers(c, 50, 150, 1));
+    TT_ASSERT(ts_index_covers(c, 0, 199, 1));
+    TT_ASSERT(!ts_index_covers(c, 150, 200, 1));
+    TT_ASSERT(!ts_index_covers(a, 150, 250, 1)); /* a's 200..299 never became durable */
+    TT_ASSERT(ts_index_covers(a, 150, 250, 0));
+    /* Retention drops the epochs that ended below the new start. */
+    char **keys = NULL;
+    size_t nk = 0;
+    TT_OKE(ts_index_truncate_before(c, 160, &keys, &nk, err, sizeof(err)), err);
+    for (size_t i = 0; i < nk; i++) free(keys[i]);
+    free(keys);
+    TT_OK(ts_index_epochs(c, &eps, &neps));
+    TT_ASSERT(neps == 1 && eps[0].epoch == 2);
+    free(eps);
+    ts_index_destroy(a);
+    ts_index_destroy(b);
+    ts_index_destroy(c);
+    ts_objstore_destroy(&f->base);
+    ts_objstore_destroy(os);
+    rmrf(da);
+    rmrf(db);
+    rmrf(dc);
+    rmrf(bucket);
+}
+
+/* The new leader's cleanup emptied the version slot the deposed leader
+ * would put next: no collision, and still fenced. */
+TT_TEST(test_fencing_into_emptied_slot)
+{
+    char da[256], db[256], bucket[256], url[300], err[512];
+    tt_tmpdir(da, sizeof(da), "idx-ea");
+    tt_tmpdir(db, sizeof(db), "idx-eb");
+    tt_tmpdir(bucket, sizeof(bucket), "idx-ebk");
+    snprintf(url, sizeof(url), "file://%s", bucket);
+    ts_objstore *os = NULL;
+    ts_index *a = NULL, *b = NULL;
+    TT_OKE(ts_objstore_open(url, NULL, &os, err, sizeof(err)), err);
+    TT_OKE(ts_index_create("orders", 3, da, os, &a, err, sizeof(err)), err);
+    TT_OKE(ts_index_create("orders", 3, db, os, &b, err, sizeof(err)), err);
+    ts_index_set_leader_epoch(a, 1);
+    TT_OKE(add_seg(a, 0, 99, 10, err, sizeof(err)), err);          /* v1 */
+    ts_index_set_keep_versions(b, 1);
+    TT_OKE(ts_index_load_remote(b, err, sizeof(err)), err);
+    TT_OKE(ts_index_commit_epoch(b, 2, err, sizeof(err)), err);    /* v2 */
+    TT_OKE(add_seg(b, 100, 199, 20, err, sizeof(err)), err);       /* v3 */
+    TT_OKE(add_seg(b, 200, 299, 30, err, sizeof(err)), err);       /* v4; v2, v3 deleted */
+    TT_ASSERT_EQ_INT(count_manifests(os, "orders", 3), 1);
+    TT_ASSERT_EQ_INT(add_seg(a, 100, 199, 40, err, sizeof(err)), TS_E_FENCED);
+    TT_ASSERT_EQ_INT(count_manifests(os, "orders", 3), 1);
+    ts_index_destroy(a);
+    ts_index_destroy(b);
+    ts_objstore_destroy(os);
+    rmrf(da);
+    rmrf(db);
+    rmrf(bucket);
+}
+
 int main(int argc, char **argv)
 {
     TT_INIT(argc, argv);
@@ -1440,6 +1577,8 @@ int main(int argc, char **argv)
     TT_RUN(test_remote_newest_corrupt_fallback);
     TT_RUN(test_remote_keep_n_cleanup);
     TT_RUN(test_remote_durability_transitions);
+    TT_RUN(test_fencing_by_leader_epoch);
+    TT_RUN(test_fencing_into_emptied_slot);
     TT_RUN(test_concurrent_lookups_while_adding);
     TT_RUN(test_keys);
     TT_RUN(test_pieces_roundtrip_and_retention);
