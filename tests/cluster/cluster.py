@@ -25,6 +25,7 @@ Cluster(..., node_extra={2: {...}}).
 """
 import atexit
 import base64
+import concurrent.futures
 import json
 import os
 import shutil
@@ -482,7 +483,24 @@ class Cluster:
         fs = a.create_topics([NewTopic(name, partitions, rf, config=config or {})],
                              request_timeout=timeout)
         for f in fs.values():
-            f.result(timeout)
+            try:
+                f.result(timeout + 5)
+            except (TimeoutError, concurrent.futures.TimeoutError):
+                raise Fail("CreateTopics %s: no answer within %d s; controller in etcd %s, in "
+                           "the brokers' Metadata %s" % (name, timeout + 5, self.controller(),
+                                                         self.metadata_controllers()))
+
+    def metadata_controllers(self):
+        """{node id: the controller its Metadata names} (for messages)."""
+        out = {}
+        for n in self.nodes.values():
+            if n.alive() and not n.stopped:
+                try:
+                    out[n.id] = AdminClient({"bootstrap.servers": n.bootstrap}).list_topics(
+                        timeout=5).controller_id
+                except Exception as e:  # noqa: BLE001 - only for a message
+                    out[n.id] = str(e)
+        return out
 
     def delete_topic(self, name, timeout=30):
         a = self.admin()
