@@ -1121,6 +1121,12 @@ int cluster_start(broker *b, char *err, size_t errlen)
     }
     c->pool = bpool_create(b, "cluster", 2);
     b->cluster = c;
+    /* The first view before serving (this is the loop thread, before net_run):
+     * a Metadata answered from an empty view would name no controller and no
+     * other broker, and clients cache that. On failure the thread retries. */
+    int64_t rev = snapshot_read(c);
+    net_drain(b);
+    if (rev) watch_start(c, rev + 1);
     if (!c->pool || pthread_create(&c->thr, NULL, cluster_thread, c) != 0) {
         snprintf(err, errlen, "cannot start the cluster threads");
         cluster_stop(b);

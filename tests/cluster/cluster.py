@@ -481,13 +481,18 @@ class Cluster:
     def create_topic(self, name, partitions=1, rf=1, config=None, timeout=30):
         a = self.admin()  # kept referenced: a destroyed client fails its futures
         fs = a.create_topics([NewTopic(name, partitions, rf, config=config or {})],
-                             request_timeout=timeout)
+                             operation_timeout=timeout, request_timeout=timeout + 5)
         for f in fs.values():
             try:
-                f.result(timeout + 5)
+                f.result(timeout + 10)
+            except ck.KafkaException as e:
+                if e.args[0].code() != ck.KafkaError._TIMED_OUT:
+                    raise
+                raise Fail("CreateTopics %s: %s; controller in etcd %s, in the brokers' Metadata "
+                           "%s" % (name, e, self.controller(), self.metadata_controllers()))
             except (TimeoutError, concurrent.futures.TimeoutError):
                 raise Fail("CreateTopics %s: no answer within %d s; controller in etcd %s, in "
-                           "the brokers' Metadata %s" % (name, timeout + 5, self.controller(),
+                           "the brokers' Metadata %s" % (name, timeout + 10, self.controller(),
                                                          self.metadata_controllers()))
 
     def metadata_controllers(self):
@@ -504,8 +509,9 @@ class Cluster:
 
     def delete_topic(self, name, timeout=30):
         a = self.admin()
-        for f in a.delete_topics([name], request_timeout=timeout).values():
-            f.result(timeout)
+        for f in a.delete_topics([name], operation_timeout=timeout,
+                                 request_timeout=timeout + 5).values():
+            f.result(timeout + 10)
 
 
 # ---------------------------------------------------------------- clients

@@ -203,7 +203,9 @@ def t_not_leader():
             check(err == NOT_LEADER, "produce to non-leader %d: error %d" % (n.id, err))
             err, _, _ = list_offsets_v4(n, "nl", 0, -1)
             check(err == NOT_LEADER, "ListOffsets at non-leader %d: error %d" % (n.id, err))
-        err, base = raw_produce(leader, "nl")
+        # The leader answers once its replica is open (NOT_LEADER_OR_FOLLOWER, retriable, before).
+        err, base = wait_until(lambda: (lambda r: r if r[0] != NOT_LEADER else None)(
+            raw_produce(leader, "nl")), 30, "the leader to take a produce")
         check(err == 0 and base == 0, "produce to the leader: error %d base %d" % (err, base))
         err, off, lep = list_offsets_v4(leader, "nl", 0, st["leader_epoch"])
         check(err == 0 and off == 1 and lep == st["leader_epoch"],
