@@ -41,16 +41,23 @@ def raw_produce(node, topic, value=b"raw"):
         s.close()
 
 
+def raw_call(node, api_key, version, body):
+    """One raw request to a broker; the response (after its size prefix)."""
+    s = socket.create_connection(("127.0.0.1", node.port), timeout=10)
+    try:
+        raw_request(s, api_key, version, 11, body)
+        r = raw_response(s)
+        check(r is not None, "broker %d closed the connection" % node.id)
+        return r
+    finally:
+        s.close()
+
+
 def list_offsets_v4(node, topic, partition, epoch):
     """ListOffsets v4 (latest) carrying CurrentLeaderEpoch: (error, offset, leader_epoch)."""
     body = struct.pack(">ib", -1, 0) + struct.pack(">ih", 1, len(topic)) + topic.encode()
     body += struct.pack(">i", 1) + struct.pack(">iiq", partition, epoch, -1)
-    s = socket.create_connection(("127.0.0.1", node.port), timeout=10)
-    try:
-        raw_request(s, 2, 4, 11, body)
-        r = raw_response(s)
-    finally:
-        s.close()
+    r = raw_call(node, 2, 4, body)
     pos = 4 + 4 + 4  # corr, throttle, topics count
     (tl,) = struct.unpack(">h", r[pos:pos + 2])
     pos += 2 + tl + 4
@@ -65,12 +72,7 @@ def fetch_v9(node, topic, partition, epoch, offset=0):
     body += struct.pack(">ih", 1, len(topic)) + topic.encode()
     body += struct.pack(">i", 1) + struct.pack(">iiqqi", partition, epoch, offset, -1, 1 << 20)
     body += struct.pack(">i", 0)  # forgotten topics
-    s = socket.create_connection(("127.0.0.1", node.port), timeout=10)
-    try:
-        raw_request(s, 1, 9, 12, body)
-        r = raw_response(s)
-    finally:
-        s.close()
+    r = raw_call(node, 1, 9, body)
     pos = 4 + 4 + 2 + 4 + 4  # corr, throttle, error, session, topics count
     (tl,) = struct.unpack(">h", r[pos:pos + 2])
     pos += 2 + tl + 4
