@@ -201,6 +201,12 @@ class Etcd:
             out[name] = (val, int(kv["mod_revision"]))
         return out
 
+    def compact(self, revision=0):
+        """Compacts etcd's history up to revision (0: the current one)."""
+        rev = revision or self.revision()
+        self.call("/v3/kv/compaction", {"revision": str(rev), "physical": True})
+        return rev
+
     def revision(self):
         return int(self.call("/v3/kv/range", {"key": _b64("x")})["header"]["revision"])
 

@@ -544,6 +544,35 @@ def t_etcd_restart():
               list(w.failed.items())[:3])
 
 
+def t_compaction():
+    """A broker whose watch resumes at a revision etcd has compacted away reads
+    everything again: broker 3 is frozen (its lease outlives it), etcd restarts
+    under it (its watch stream is gone), a topic is created and the history
+    compacted; thawed, broker 3's watch reconnects, learns it was compacted,
+    and its view gets the topic it never saw an event for."""
+    with Cluster(3, session_ms=15000) as c:
+        c.wait_registered()
+        c.create_topic("cp0", 1, 3)
+        c.wait_leaders("cp0", 1)
+        b3 = c.nodes[3]
+        mark = len(b3.log())
+        b3.sigstop()
+        c.etcd.stop()
+        c.etcd.start()
+        c.create_topic("cp1", 3, 1)
+        c.wait_leaders("cp1", 3, views=False)
+        c.etcd.compact()
+        b3.sigcont()
+        wait_until(lambda: "cp1" in ck.admin.AdminClient({"bootstrap.servers": b3.bootstrap})
+                   .list_topics(timeout=10).topics, 60, "broker 3 to learn cp1")
+        log = b3.log()[mark:]
+        check("the etcd watch ended" in log and "reading everything again" in log,
+              "broker 3 did not re-read after the compaction:\n%s" % log[-1500:])
+        check("lease lost" not in log and "registered as broker" not in log,
+              "broker 3 re-registered (the re-read came from that): %s" % log[-1500:])
+        c.wait_leaders("cp1", 3)
+
+
 def t_tierctl():
     """tierctl cluster reads etcd as the brokers do: brokers, controller and
     epoch, per partition leader, epoch, replicas, ISR and offline replicas."""
@@ -596,6 +625,7 @@ TESTS = {
     "delete_topic": (t_delete_topic, ["TSPLUGIN"]),
     "tierctl": (t_tierctl, ["TSPLUGIN", "TIERCTL"]),
     "etcd_restart": (t_etcd_restart, ["TSPLUGIN"]),
+    "compaction": (t_compaction, ["TSPLUGIN"]),
 }
 
 if __name__ == "__main__":
