@@ -693,19 +693,23 @@ static void view_apply(broker *b, int kind, const cl_kv *kvs, size_t n, int64_t 
         view_set_registered(b, 0);
         return;
     }
-    if (kind == POST_SNAPSHOT) {
-        if (revision < c->view_revision) return; /* an older read than what is applied */
-        snapshot_begin(c);
-    }
-    int brokers_changed = kind == POST_SNAPSHOT;
-    for (size_t i = 0; i < n; i++) {
+    /* A snapshot older than an event already applied (the watch ran ahead of
+     * the read's post) would roll the view back: only its registration counts. */
+    int stale = kind == POST_SNAPSHOT && revision < c->applied_revision;
+    if (kind == POST_SNAPSHOT && !stale) snapshot_begin(c);
+    int brokers_changed = kind == POST_SNAPSHOT && !stale;
+    for (size_t i = 0; i < n && !stale; i++) {
         if (kind == POST_KVS && kvs[i].mod_revision <= c->view_revision) continue;
         brokers_changed |= apply_kv(b, &kvs[i]);
+        if (kvs[i].mod_revision > c->applied_revision) c->applied_revision = kvs[i].mod_revision;
     }
     if (kind == POST_SNAPSHOT) {
-        c->view_revision = revision;
+        if (!stale) {
+            c->view_revision = revision;
+            c->applied_revision = revision;
+            snapshot_end(b);
+        }
         c->lost = 0;
-        snapshot_end(b);
         view_set_registered(b, 1);
     }
     if (brokers_changed) replica_on_brokers(b);
@@ -1117,6 +1121,12 @@ int cluster_start(broker *b, char *err, size_t errlen)
     }
     c->pool = bpool_create(b, "cluster", 2);
     b->cluster = c;
+    /* The first view before serving (this is the loop thread, before net_run):
+     * a Metadata answered from an empty view would name no controller and no
+     * other broker, and clients cache that. On failure the thread retries. */
+    int64_t rev = snapshot_read(c);
+    net_drain(b);
+    if (rev) watch_start(c, rev + 1);
     if (!c->pool || pthread_create(&c->thr, NULL, cluster_thread, c) != 0) {
         snprintf(err, errlen, "cannot start the cluster threads");
         cluster_stop(b);

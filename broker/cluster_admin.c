@@ -8,9 +8,11 @@
  * writes topics/<t> with a create-only txn on the cluster pool, then waits
  * (cl_wait) until the controller has written every partition's state or the
  * request's timeout passes (REQUEST_TIMED_OUT, the topic stays created, as
- * in Kafka). DeleteTopics removes topics/<t> and partitions/<t>/ in one txn
- * and waits until this broker's view has dropped the topic; every replica
- * then deletes its own copy (cluster.c).
+ * in Kafka; a timeout of 0, librdkafka's default operation timeout, answers
+ * once topics/<t> is written). DeleteTopics removes topics/<t> and
+ * partitions/<t>/ in one txn and waits (same timeout rule) until this
+ * broker's view has dropped the topic; every replica then deletes its own
+ * copy (cluster.c).
  *
  * Thread: loop, except the *_run functions (cluster pool).
  */
@@ -28,6 +30,7 @@
 
 enum { WAIT_STATES = 0, WAIT_GONE = 1 };
 
+/* ok: 1 ready, 0 timed out (or out of memory), -1 not waited for. */
 typedef void (*cl_wait_fn)(broker *b, void *arg, int ok);
 
 struct cl_wait {
@@ -50,18 +53,20 @@ static int wait_ready(bcluster *c, const struct cl_wait *w)
     return 1;
 }
 
+/* timeout_ms <= 0: Kafka's "do not wait": fn runs now with what the view
+ * says (CreateTopics then answers success with the states still pending). */
 static void wait_add(broker *b, int kind, const char *name, const char *id, int64_t timeout_ms,
                      cl_wait_fn fn, void *arg)
 {
-    struct cl_wait *w = calloc(1, sizeof(*w));
+    struct cl_wait *w = timeout_ms > 0 ? calloc(1, sizeof(*w)) : NULL;
     if (!w) {
-        fn(b, arg, 0);
+        fn(b, arg, timeout_ms <= 0 ? -1 : 0);
         return;
     }
     w->kind = kind;
     snprintf(w->name, sizeof w->name, "%s", name);
     snprintf(w->id, sizeof w->id, "%s", id);
-    if (timeout_ms <= 0 || timeout_ms > CLUSTER_WAIT_MAX_MS) timeout_ms = CLUSTER_WAIT_MAX_MS;
+    if (timeout_ms > CLUSTER_WAIT_MAX_MS) timeout_ms = CLUSTER_WAIT_MAX_MS;
     w->deadline = bclock_ms() + timeout_ms;
     w->fn = fn;
     w->arg = arg;
@@ -397,7 +402,7 @@ static void cc_one_done(broker *b, cc_op *o)
 static void cc_states(broker *b, void *arg, int ok)
 {
     cc_ent *e = arg;
-    if (!ok) {
+    if (ok == 0) {
         e->rc = KAFKA_REQUEST_TIMED_OUT;
         snprintf(e->msg, sizeof e->msg,
                  "topic %s created; its partition states are not written yet (is a controller "

@@ -92,6 +92,9 @@ struct bcluster {
                                 below it (a watch catching up after a newer
                                 snapshot) are dropped; the watch itself delivers
                                 each event once, in order */
+    int64_t applied_revision; /* the newest revision applied (snapshot or event): a
+                                 snapshot read before it (posted after the watch
+                                 delivered newer events) is older than the view */
     bpool *pool;             /* etcd writes asked by the loop */
     struct cl_wait *waits;   /* CreateTopics waiting for their states */
     struct cl_auto *autos;   /* names being auto-created */

@@ -25,6 +25,7 @@ Cluster(..., node_extra={2: {...}}).
 """
 import atexit
 import base64
+import concurrent.futures
 import json
 import os
 import shutil
@@ -192,6 +193,12 @@ class Etcd:
                 val = _unb64(kv["value"])
             out[name] = (val, int(kv["mod_revision"]))
         return out
+
+    def compact(self, revision=0):
+        """Compacts etcd's history up to revision (0: the current one)."""
+        rev = revision or self.revision()
+        self.call("/v3/kv/compaction", {"revision": str(rev), "physical": True})
+        return rev
 
     def revision(self):
         return int(self.call("/v3/kv/range", {"key": _b64("x")})["header"]["revision"])
@@ -473,14 +480,37 @@ class Cluster:
     def create_topic(self, name, partitions=1, rf=1, config=None, timeout=30):
         a = self.admin()  # kept referenced: a destroyed client fails its futures
         fs = a.create_topics([NewTopic(name, partitions, rf, config=config or {})],
-                             request_timeout=timeout)
+                             operation_timeout=timeout, request_timeout=timeout + 5)
         for f in fs.values():
-            f.result(timeout)
+            try:
+                f.result(timeout + 10)
+            except ck.KafkaException as e:
+                if e.args[0].code() != ck.KafkaError._TIMED_OUT:
+                    raise
+                raise Fail("CreateTopics %s: %s; controller in etcd %s, in the brokers' Metadata "
+                           "%s" % (name, e, self.controller(), self.metadata_controllers()))
+            except (TimeoutError, concurrent.futures.TimeoutError):
+                raise Fail("CreateTopics %s: no answer within %d s; controller in etcd %s, in "
+                           "the brokers' Metadata %s" % (name, timeout + 10, self.controller(),
+                                                         self.metadata_controllers()))
+
+    def metadata_controllers(self):
+        """{node id: the controller its Metadata names} (for messages)."""
+        out = {}
+        for n in self.nodes.values():
+            if n.alive() and not n.stopped:
+                try:
+                    out[n.id] = AdminClient({"bootstrap.servers": n.bootstrap}).list_topics(
+                        timeout=5).controller_id
+                except Exception as e:  # noqa: BLE001 - only for a message
+                    out[n.id] = str(e)
+        return out
 
     def delete_topic(self, name, timeout=30):
         a = self.admin()
-        for f in a.delete_topics([name], request_timeout=timeout).values():
-            f.result(timeout)
+        for f in a.delete_topics([name], operation_timeout=timeout,
+                                 request_timeout=timeout + 5).values():
+            f.result(timeout + 10)
 
 
 # ---------------------------------------------------------------- clients

@@ -41,16 +41,23 @@ def raw_produce(node, topic, value=b"raw"):
         s.close()
 
 
+def raw_call(node, api_key, version, body):
+    """One raw request to a broker; the response (after its size prefix)."""
+    s = socket.create_connection(("127.0.0.1", node.port), timeout=10)
+    try:
+        raw_request(s, api_key, version, 11, body)
+        r = raw_response(s)
+        check(r is not None, "broker %d closed the connection" % node.id)
+        return r
+    finally:
+        s.close()
+
+
 def list_offsets_v4(node, topic, partition, epoch):
     """ListOffsets v4 (latest) carrying CurrentLeaderEpoch: (error, offset, leader_epoch)."""
     body = struct.pack(">ib", -1, 0) + struct.pack(">ih", 1, len(topic)) + topic.encode()
     body += struct.pack(">i", 1) + struct.pack(">iiq", partition, epoch, -1)
-    s = socket.create_connection(("127.0.0.1", node.port), timeout=10)
-    try:
-        raw_request(s, 2, 4, 11, body)
-        r = raw_response(s)
-    finally:
-        s.close()
+    r = raw_call(node, 2, 4, body)
     pos = 4 + 4 + 4  # corr, throttle, topics count
     (tl,) = struct.unpack(">h", r[pos:pos + 2])
     pos += 2 + tl + 4
@@ -65,12 +72,7 @@ def fetch_v9(node, topic, partition, epoch, offset=0):
     body += struct.pack(">ih", 1, len(topic)) + topic.encode()
     body += struct.pack(">i", 1) + struct.pack(">iiqqi", partition, epoch, offset, -1, 1 << 20)
     body += struct.pack(">i", 0)  # forgotten topics
-    s = socket.create_connection(("127.0.0.1", node.port), timeout=10)
-    try:
-        raw_request(s, 1, 9, 12, body)
-        r = raw_response(s)
-    finally:
-        s.close()
+    r = raw_call(node, 1, 9, body)
     pos = 4 + 4 + 2 + 4 + 4  # corr, throttle, error, session, topics count
     (tl,) = struct.unpack(">h", r[pos:pos + 2])
     pos += 2 + tl + 4
@@ -203,10 +205,9 @@ def t_not_leader():
             check(err == NOT_LEADER, "produce to non-leader %d: error %d" % (n.id, err))
             err, _, _ = list_offsets_v4(n, "nl", 0, -1)
             check(err == NOT_LEADER, "ListOffsets at non-leader %d: error %d" % (n.id, err))
-        # The leader acts once it applied its role (a job after the state
-        # reached its view): until then it answers NOT_LEADER_OR_FOLLOWER too.
+        # The leader answers once its replica is open (NOT_LEADER_OR_FOLLOWER, retriable, before).
         err, base = wait_until(lambda: (lambda r: r if r[0] != NOT_LEADER else None)(
-            raw_produce(leader, "nl")), 30, "the leader applying its role")
+            raw_produce(leader, "nl")), 30, "the leader to take a produce")
         check(err == 0 and base == 0, "produce to the leader: error %d base %d" % (err, base))
         # Latest is the high watermark: 1 once the follower has the record.
         err, off, lep = wait_until(lambda: (lambda r: r if r[0] or r[1] == 1 else None)(
@@ -327,8 +328,11 @@ def t_kill_controller():
         cid2, ep2 = wait_until(lambda: (lambda v: v if v[0] not in (-1, cid) else None)(
             c.controller()), SESSION_MS / 1000 + SLACK_S, "a new controller")
         check(ep2 > ep, "controller epoch %d -> %d" % (ep, ep2))
-        sts = c.wait_leaders("kc", 3, exclude=(cid,))
-        check(all(cid not in s["isr"] for s in sts), "dead controller left in ISRs: %s" % sts)
+        c.wait_leaders("kc", 3, exclude=(cid,))
+        # Its follower replicas leave the ISRs too (the new controller's passes).
+        wait_until(lambda: all(cid not in c.pstate("kc", p)["isr"] for p in range(3)), 30,
+                   "the dead controller out of every ISR: %s" %
+                   [c.pstate("kc", p) for p in range(3)])
         md = wait_until(lambda: (lambda m: m if m.controller_id == cid2 else None)(c.metadata()),
                         30, "Metadata to name the new controller")
         check(cid not in md.brokers, "dead broker still listed")
@@ -542,6 +546,35 @@ def t_etcd_restart():
               list(w.failed.items())[:3])
 
 
+def t_compaction():
+    """A broker whose watch resumes at a revision etcd has compacted away reads
+    everything again: broker 3 is frozen (its lease outlives it), etcd restarts
+    under it (its watch stream is gone), a topic is created and the history
+    compacted; thawed, broker 3's watch reconnects, learns it was compacted,
+    and its view gets the topic it never saw an event for."""
+    with Cluster(3, session_ms=15000) as c:
+        c.wait_registered()
+        c.create_topic("cp0", 1, 3)
+        c.wait_leaders("cp0", 1)
+        b3 = c.nodes[3]
+        mark = len(b3.log())
+        b3.sigstop()
+        c.etcd.stop()
+        c.etcd.start()
+        c.create_topic("cp1", 3, 1)
+        c.wait_leaders("cp1", 3, views=False)
+        c.etcd.compact()
+        b3.sigcont()
+        wait_until(lambda: "cp1" in ck.admin.AdminClient({"bootstrap.servers": b3.bootstrap})
+                   .list_topics(timeout=10).topics, 60, "broker 3 to learn cp1")
+        log = b3.log()[mark:]
+        check("the etcd watch ended" in log and "reading everything again" in log,
+              "broker 3 did not re-read after the compaction:\n%s" % log[-1500:])
+        check("lease lost" not in log and "registered as broker" not in log,
+              "broker 3 re-registered (the re-read came from that): %s" % log[-1500:])
+        c.wait_leaders("cp1", 3)
+
+
 def t_tierctl():
     """tierctl cluster reads etcd as the brokers do: brokers, controller and
     epoch, per partition leader, epoch, replicas, ISR and offline replicas."""
@@ -554,6 +587,8 @@ def t_tierctl():
         c.nodes[3].kill9()
         sts = c.wait_leaders("tc", 2, exclude=(3,))
         wait_until(lambda: c.registered() == [1, 2], 30, "broker 3 gone")
+        wait_until(lambda: all(3 not in c.pstate("tc", p)["isr"] for p in range(2)), 30,
+                   "broker 3 out of the ISRs")
         props = c.nodes[1].props
         r = subprocess.run([tierctl, "-c", props, "cluster", "tc", "--json"], capture_output=True,
                            timeout=60)
@@ -592,6 +627,7 @@ TESTS = {
     "delete_topic": (t_delete_topic, ["TSPLUGIN"]),
     "tierctl": (t_tierctl, ["TSPLUGIN", "TIERCTL"]),
     "etcd_restart": (t_etcd_restart, ["TSPLUGIN"]),
+    "compaction": (t_compaction, ["TSPLUGIN"]),
 }
 
 if __name__ == "__main__":
