@@ -457,7 +457,8 @@ static int16_t cc_check(broker *b, const kafka_CreatableTopic *t, cc_ent *e)
     }
     for (int32_t k = 0; k < t->nconfigs; k++)
         if (bconfig_is_broker_key(t->configs[k].name) &&
-            strcmp(t->configs[k].name, "unclean.leader.election.enable")) {
+            strcmp(t->configs[k].name, "unclean.leader.election.enable") &&
+            strcmp(t->configs[k].name, "min.insync.replicas")) { /* topic-level too */
             snprintf(e->msg, sizeof e->msg, "%s is a broker setting, not a topic config",
                      t->configs[k].name);
             return KAFKA_INVALID_CONFIG;
