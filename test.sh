@@ -39,6 +39,8 @@ phase "S3 suite + engine suite on Ceph RGW" \
   env TS_S3_BIG=1 tests/rgw/run_s3_suite.sh build
 phase "broker with real Kafka clients" \
   bash -c "cd build && ctest --output-on-failure -L '^broker$'"
+phase "cluster: a real etcd and three brokers" \
+  bash -c "cd build && ctest --output-on-failure -j2 -L '^cluster$'"
 build build-asan -DTS_SANITIZE=address,undefined -DCMAKE_BUILD_TYPE=Debug || exit 1
 phase "unit + integration under ASan+UBSan" \
   env TS_E2E_BYTES=268435456 TS_CRASH_TRIALS=8 ASAN_OPTIONS=detect_leaks=1 \

@@ -120,7 +120,7 @@ static void snap_fill(bjob *j)
         for (int32_t i = 0; i < t->npartitions; i++) {
             const bpart *bp = topic_part_at(t, i);
             if (!bp || !bp->h) {
-                unopened++;
+                if (cluster_holds(b, t->name, bp ? bp->index : (int32_t)i)) unopened++;
                 continue;
             }
             if (!match || (!s->want_all && bp->index != s->want_part)) continue;
@@ -130,10 +130,14 @@ static void snap_fill(bjob *j)
             p->h = bp->h;
         }
     }
-    /* Ready: the listeners are up and the loop runs (it answered), and every
-     * registered partition (those opened at startup among them) is open. */
+    /* Ready: the listeners are up and the loop runs (it answered), in a
+     * cluster the broker is registered, and every registered partition it
+     * holds (those opened at startup among them) is open. */
     if (!b->serving || b->nlisteners == 0)
         snprintf(s->not_ready, sizeof s->not_ready, "Kafka listeners are not up");
+    else if (b->cluster && !cluster_is_registered(b))
+        snprintf(s->not_ready, sizeof s->not_ready,
+                 "not registered in the cluster (no live etcd lease)");
     else if (unopened)
         snprintf(s->not_ready, sizeof s->not_ready, "%zu partition(s) not open", unopened);
     else if (!s->parts && n)

@@ -680,7 +680,14 @@ static void alter_start(broker *b, reply *r, kafka_request *q, bjob_fn run)
     }
     int nbroker = 0;
     for (int32_t i = 0; i < o->n; i++)
-        if (!o->res[i].err && o->res[i].type == KAFKA_RESOURCE_BROKER && nbroker++) {
+        if (!o->res[i].err && o->res[i].type == KAFKA_RESOURCE_TOPIC && b->cluster) {
+            /* A topic's configs live in etcd in a cluster (topics/<t>); this
+             * broker's plugin alone must not diverge from its replicas. */
+            o->res[i].err = KAFKA_INVALID_REQUEST;
+            snprintf(o->res[i].msg, sizeof o->res[i].msg,
+                     "altering topic configs is not supported in a cluster yet (they are set "
+                     "at CreateTopics and kept in etcd)");
+        } else if (!o->res[i].err && o->res[i].type == KAFKA_RESOURCE_BROKER && nbroker++) {
             o->res[i].err = KAFKA_INVALID_REQUEST;
             snprintf(o->res[i].msg, sizeof o->res[i].msg, "one broker resource per request");
         }

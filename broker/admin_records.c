@@ -108,6 +108,11 @@ static void cp_check(broker *b, cp_ent *e, const kafka_CreatePartitionsTopic *t,
     if (!bt) {
         e->err = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
         snprintf(e->msg, sizeof e->msg, "topic '%s' does not exist", e->name);
+    } else if (b->cluster) {
+        /* The partition assignment lives in etcd (topics/<t>): growing it
+         * is the controller's, not yet built. */
+        e->err = KAFKA_INVALID_REQUEST;
+        snprintf(e->msg, sizeof e->msg, "CreatePartitions is not supported in a cluster yet");
     } else if (t->nassignments >= 0) {
         e->err = KAFKA_INVALID_REPLICA_ASSIGNMENT;
         snprintf(e->msg, sizeof e->msg, "manual replica assignments are not supported");

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "admin.h"
+#include "cluster.h"
 #include "kafka_proto.h"
 #include "kafka_wire.h"
 #include "tierstore_names.h" /* ts_topic_name_valid, shared with the engine */
@@ -260,6 +261,13 @@ int topic_create(broker *b, const char *name, int32_t nparts, const bprop *cfg, 
                  int validate_only, topic_wait_fn fn, void *arg, int *waiting, char *msg,
                  size_t msglen);
 int topic_delete(broker *b, const char *name, char *msg, size_t msglen);
+/* Cluster mode: registers a topic known from etcd with nparts partitions and
+ * no handle yet (cluster.c opens the local replicas and fills them in).
+ * Loop thread. */
+int topic_register_cluster(broker *b, const char *name, int32_t nparts, const bprop *cfg,
+                           size_t ncfg, char *msg, size_t msglen);
+/* Whether a deleted topic of that name is still being removed. */
+int topic_is_doomed(broker *b, const char *name);
 /* Deletes doomed topics from the plugin (on the topic pool) once no job can
  * still use their partition handles. Loop thread. */
 void topic_reap_doomed(broker *b);
@@ -300,6 +308,7 @@ typedef struct committed {
     char *topic;
     int32_t partition;
     int64_t offset;
+    int32_t leader_epoch; /* -1: unknown (always, on a single node) */
     char *metadata;
 } committed;
 
@@ -314,6 +323,13 @@ bgroup *group_next(bgroup *g);
  * -1 out of memory. */
 int group_set_offset(bgroup *g, const char *topic, int32_t partition, int64_t offset,
                      const char *metadata);
+/* The same with the committed leader epoch (a cluster keeps it). */
+int group_commit_offset(bgroup *g, const char *topic, int32_t partition, int64_t offset,
+                        int32_t leader_epoch, const char *metadata);
+/* Forgets every group hashed onto offsets partition p of n (this broker no
+ * longer coordinates them): parked JoinGroup/SyncGroup answers get
+ * NOT_COORDINATOR. Returns how many groups went. */
+int group_drop_partition(broker *b, int32_t p);
 void group_tick(broker *b);
 void group_free_all(broker *b);
 /* Removes a committed offset from memory; 1 when it was there. */
@@ -342,6 +358,41 @@ void group_view(const bgroup *g, group_info *out);
 bmember *group_members(bgroup *g);
 bmember *member_next(bmember *m);
 void member_view(const bgroup *g, const bmember *m, member_info *out);
+
+/* ---------------------------------------- groups in a cluster (group_cluster.c) */
+/* metadata.store.url set: the coordinator's etcd side, b->gc (NULL on a
+ * single node, which keeps every group path as it was). */
+typedef struct gcluster gcluster;
+struct cl_broker;
+int group_cluster_start(broker *b, char *err, size_t errlen); /* main thread, before net_run */
+void group_cluster_stop(broker *b); /* after the loop; finishes etcd jobs */
+void group_cluster_tick(broker *b); /* follows leadership of __consumer_offsets: load/unload */
+/* The group's __consumer_offsets partition. */
+int32_t group_cluster_partition(const broker *b, const char *group);
+/* KAFKA_NONE when this broker coordinates the group and has its offsets
+ * loaded; NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS otherwise. */
+int16_t group_cluster_check(broker *b, const char *group);
+/* The group's coordinator as the view has it; NULL: none alive. */
+const struct cl_broker *group_cluster_coordinator(broker *b, const char *group);
+/* One partition of an OffsetCommit to write; err is the outcome. */
+typedef struct gc_commit {
+    char *topic;
+    int32_t partition;
+    int64_t offset;
+    int32_t leader_epoch;
+    char *metadata;
+    int16_t err;
+} gc_commit;
+/* Runs on the loop once etcd answered: recs[i].err per partition
+ * (COORDINATOR_NOT_AVAILABLE: etcd failed, NOT_COORDINATOR: fenced); the
+ * acknowledged ones are already in the group's memory. recs stay the
+ * caller's. */
+typedef void (*gc_commit_fn)(broker *b, void *arg, gc_commit *recs, size_t n);
+void group_cluster_commit(broker *b, const char *group, gc_commit *recs, size_t n,
+                          gc_commit_fn done, void *arg);
+/* Reserves producer ids [start, end) in etcd; done on the loop. */
+typedef void (*gc_pids_fn)(broker *b, int ok, int64_t start, int64_t end);
+void group_cluster_reserve_pids(broker *b, int64_t block, gc_pids_fn done);
 
 void handle_FindCoordinator(broker *b, reply *r, kafka_request *q);
 void handle_JoinGroup(broker *b, reply *r, kafka_request *q);
@@ -378,6 +429,12 @@ int bdynamic_load(broker *b, char *err, size_t errlen);
 /* admin_records.c */
 void handle_CreatePartitions(broker *b, reply *r, kafka_request *q);
 void handle_DeleteRecords(broker *b, reply *r, kafka_request *q);
+/* Cluster mode (cluster_admin.c): the answers from the cluster's view. */
+void cluster_handle_metadata(broker *b, reply *r, kafka_request *q);
+void cluster_handle_create_topics(broker *b, reply *r, kafka_request *q);
+void cluster_handle_delete_topics(broker *b, reply *r, kafka_request *q);
+/* replica.c: the leader's epoch end offsets (KIP-101/279), for followers and clients. */
+void handle_OffsetForLeaderEpoch(broker *b, reply *r, kafka_request *q);
 /* Re-evaluates parked long-poll fetches (after appends or on the tick). */
 void fetch_wake(broker *b);
 void fetch_abort_all(broker *b);
@@ -385,6 +442,11 @@ void fetch_abort_all(broker *b);
  * their timeout. Returns whether any is still held. Loop thread. */
 int produce_retry_held(broker *b);
 void produce_abort_all(broker *b);
+/* acks=-1 in a cluster (the purgatory): answers the Produce requests whose
+ * entries the HW passed, whose leadership was lost or whose TimeoutMs
+ * passed. Called when a HW moves, the view changes, and on the tick. */
+void produce_acks_check(broker *b);
+void produce_acks_abort_all(broker *b);
 
 /* Status of the plugin -> Kafka ErrorCode (kafka_errors.c). */
 int16_t kafka_error_from_status(tsp_status st);
@@ -444,6 +506,7 @@ struct broker {
     uint64_t parked_seen_appends;
 
     struct bgroup *groups;
+    gcluster *gc; /* groups and producer ids in etcd; NULL on a single node */
     size_t offsets_live;   /* committed offsets in memory */
     size_t offsets_logged; /* records in .broker/offsets (estimate, loop's view) */
     int offsets_rewrite;   /* next save must rewrite the file whole */
@@ -488,6 +551,16 @@ struct broker {
     bmetrics metrics;         /* loop thread only */
     struct badmin *admin;     /* NULL when admin.listeners is empty */
     int serving;              /* loop: listeners up and the loop running */
+
+    /* The cluster (cluster.h): NULL and 0 on a single node. cluster_mode is
+     * set from the settings before anything loads; cluster once registered. */
+    bcluster *cluster;
+    int cluster_mode;
+    /* Replication (replica.h): every replicated partition, the fetchers by
+     * leader, acks=-1 Produce waiting for the HW (the purgatory). */
+    struct rpart *replica_parts;
+    struct fetcher *replica_fetchers;
+    struct prod_op *acks_waiting;
 };
 
 #endif

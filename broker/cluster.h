@@ -83,8 +83,15 @@ const cl_pstate *cluster_pstate(const broker *b, const char *topic, int32_t part
  * leader's), UNKNOWN_LEADER_EPOCH (newer), UNKNOWN_TOPIC_OR_PARTITION. */
 int16_t cluster_check_leader(const broker *b, const char *topic, int32_t partition,
                              int32_t epoch);
-/* Whether this broker is registered and its lease alive (readyz, acks). */
+/* Whether this broker holds a replica of the partition (1 on a single node:
+ * it holds everything it registered). */
+int cluster_holds(const broker *b, const char *topic, int32_t partition);
+/* Whether this broker is registered and its lease alive (readyz, acks):
+ * a keepalive answered within broker.session.timeout.ms (less a margin). */
 int cluster_is_registered(const broker *b);
+/* The loop's 50 ms tick: notices a lease gone stale, retries replica opens
+ * that waited, expires CreateTopics/DeleteTopics waits. */
+void cluster_tick(broker *b);
 
 /* ---- writes (loop thread; the etcd call runs off the loop) ---------- */
 /* Called by the partition's leader to change its ISR: a CAS on the state's

@@ -62,9 +62,13 @@ static const bkey g_keys[] = {
     {"plugin.path", "", 0, 0, 0, 0,
      "Storage plugin; empty = libtierstore-plugin.so next to the binary, then "
      "../broker-plugin/, then the dynamic linker's search path."},
-    {"node.id", "0", 1, 0, 1000000, 0, "This broker's id in Metadata."},
+    {"node.id", "-1", 1, -1, 1000000, 0,
+     "This broker's id in Metadata; -1 = 0 on a single node. Required (>= 0) in a cluster "
+     "(metadata.store.url set), unique among the cluster's brokers."},
     {"broker.id", "-1", 1, -1, 1000000, 0, "Alias of node.id (used when >= 0)."},
-    {"cluster.id", "tierstore-cluster", 0, 0, 0, 0, "Cluster id reported in Metadata."},
+    {"cluster.id", "tierstore-cluster", 0, 0, 0, 0,
+     "Cluster id reported in Metadata by a single node (a cluster reports an id derived "
+     "from cluster.name)."},
     {"num.partitions", "1", 1, 1, 100000, 0, "Partitions of an auto-created topic."},
     {"auto.create.topics.enable", "true", 0, 0, 0, 0,
      "Create a topic on first Metadata request for it (true|false)."},
@@ -73,7 +77,38 @@ static const bkey g_keys[] = {
      "manifests) that the broker does not know, with its partition count and configs, so "
      "that a broker started on an empty data dir lists them in Metadata before any is named "
      "(true|false). Runs on the topic pool; needs a plugin of ABI minor 4."},
-    {"default.replication.factor", "1", 1, 1, 1, 0, "Always 1 on this single-node broker."},
+    {"default.replication.factor", "1", 1, 1, 16, 0,
+     "Replicas of a topic created with replication factor -1 (and of auto-created topics) "
+     "in a cluster; a single node always has 1."},
+    /* The cluster (cluster.c, controller.c): unset metadata.store.url = one node. */
+    {"metadata.store.url", "", 0, 0, 0, 0,
+     "etcd://host:port[,host:port...]: the cluster's coordination store (broker "
+     "registrations, the controller, topics, partition leaders and ISRs). Empty = a "
+     "single-node broker keeping its metadata under <log.dirs>/.broker."},
+    {"cluster.name", "tierstore", 0, 0, 0, 0,
+     "The cluster's key prefix in etcd (/<cluster.name>/...): brokers with the same store "
+     "and name form one cluster."},
+    {"broker.rack", "", 0, 0, 0, 0,
+     "This broker's rack (Metadata; CreateTopics spreads a partition's replicas across "
+     "racks)."},
+    {"broker.session.timeout.ms", "9000", 1, 1000, 600000, 0,
+     "The broker's etcd lease: a broker not heard from for this long is dead to the cluster "
+     "(its partitions get new leaders); a broker that notices it lost its lease stops "
+     "leading and registers again."},
+    {"unclean.leader.election.enable", "false", 0, 0, 0, 0,
+     "When no in-sync replica of a partition is alive, elect another live replica (data "
+     "loss) instead of leaving the partition offline (true|false)."},
+    {"offsets.topic.num.partitions", "50", 1, 1, 1000, 0,
+     "Partitions of the pseudo-topic __consumer_offsets, whose leaders coordinate the "
+     "consumer groups hashed onto them."},
+    {"auto.leader.rebalance.enable", "true", 0, 0, 0, 0,
+     "The controller moves leadership back to each partition's preferred (first) replica "
+     "once it is in the ISR again (true|false)."},
+    {"leader.imbalance.check.interval.seconds", "300", 1, 1, 86400, 0,
+     "How often the controller checks for partitions not led by their preferred replica."},
+    {"metadata.store.timeout.ms", "15000", 1, 1000, 600000, 0,
+     "At startup in a cluster: how long to try reaching etcd and registering before giving "
+     "up with an error."},
     {"num.io.threads", "2", 1, 1, 64, 0, "Threads for hot reads and for fsyncs (each pool)."},
     {"num.cold.read.threads", "4", 1, 1, 64, 0,
      "Threads for reads that go to the object store; separate so cold consumers never "
@@ -115,10 +150,6 @@ static const bkey g_keys[] = {
      "the default matches Kafka clients' own request.timeout.ms."},
     /* Kafka's broker-wide topic defaults: accepted under Kafka's names with
      * the values that hold here (kafka_names.c has the other Kafka keys). */
-    {"min.insync.replicas", "1", 1, 1, 1000000, 0,
-     "Default min.insync.replicas of topics (Kafka's); stored with each topic for the cluster."},
-    {"unclean.leader.election.enable", "false", 0, 0, 0, 0,
-     "Default unclean.leader.election.enable of topics (Kafka's)."},
     {"compression.type", "producer", 0, 0, 0, 0,
      "Batches are stored as the producer compressed them (Kafka's default)."},
     {"log.cleanup.policy", "delete", 0, 0, 0, 0,
@@ -127,6 +158,22 @@ static const bkey g_keys[] = {
      "Records keep the producer's timestamps (Kafka's default)."},
     {"log.message.downconversion.enable", "true", 0, 0, 0, 0,
      "Kafka's; no effect: Fetch below v4 (the only reason to down-convert) is not served."},
+    /* Replication in a cluster (replica.c, fetcher.c), Kafka's names and defaults. */
+    {"min.insync.replicas", "1", 1, 1, 16, 0,
+     "acks=all: a Produce is refused with NOT_ENOUGH_REPLICAS while a partition's ISR has "
+     "fewer members (a topic's own min.insync.replicas overrides it)."},
+    {"replica.lag.time.max.ms", "30000", 1, 100, 86400000, 0,
+     "A follower that has not caught up with the leader's log end for this long leaves "
+     "the ISR; it rejoins once it reaches the high watermark."},
+    {"replica.fetch.wait.max.ms", "500", 1, 0, 60000, 0,
+     "How long a follower's Fetch waits at the leader for new data."},
+    {"replica.fetch.max.bytes", "1048576", 1, 1024, 1073741824, 0,
+     "Bytes a follower asks per partition in one Fetch (one larger batch still comes)."},
+    {"replica.fetch.response.max.bytes", "10485760", 1, 1024, 1073741824, 0,
+     "Bytes a follower asks in one Fetch over all its partitions of that leader."},
+    {"replica.socket.timeout.ms", "30000", 1, 1000, 600000, 0,
+     "A follower's connection to its leader is given up (and opened again) when a request "
+     "is not answered within this long."},
     /* Admin HTTP listener (admin.c). */
     {"admin.listeners", "", 0, 0, 0, 0,
      "http://host:port of the admin HTTP listener (GET /metrics, /healthz, /readyz, "
@@ -322,6 +369,28 @@ int bconfig_validate(const bconfig *c, char *err, size_t errlen)
                  "queued.max.request.bytes=%lld is below socket.request.max.bytes=%lld: the "
                  "largest request could never be read (raise it, or -1 = unbounded)",
                  (long long)qmax, (long long)bconfig_int(c, "socket.request.max.bytes"));
+        return -1;
+    }
+    static const char *const bools[] = {"auto.create.topics.enable",
+                                        "unclean.leader.election.enable",
+                                        "auto.leader.rebalance.enable"};
+    for (size_t i = 0; i < sizeof bools / sizeof bools[0]; i++) {
+        const char *v = bconfig_get(c, bools[i]);
+        if (strcmp(v, "true") && strcmp(v, "false")) {
+            snprintf(err, errlen, "%s=%s: expected true or false", bools[i], v);
+            return -1;
+        }
+    }
+    const char *url = bconfig_get(c, "metadata.store.url");
+    if (*url && bconfig_int(c, "node.id") < 0 && bconfig_int(c, "broker.id") < 0) {
+        snprintf(err, errlen,
+                 "metadata.store.url is set (a cluster) but node.id is not: give every broker "
+                 "of the cluster its own node.id (>= 0)");
+        return -1;
+    }
+    if (*url && strncmp(url, "etcd://", 7)) {
+        snprintf(err, errlen, "metadata.store.url=%s: expected etcd://host:port[,host:port...]",
+                 url);
         return -1;
     }
     return 0;

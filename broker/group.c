@@ -18,6 +18,12 @@
  * read groups through the accessors below (group_view, member_view) and
  * remove offsets and groups with group_delete_offset / group_remove.
  *
+ * In a cluster (b->gc, group_cluster.c) the same state machine runs on the
+ * group's coordinator only: every group request is first checked against
+ * the coordinator view (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS), and
+ * OffsetCommit is answered once etcd acknowledged the offsets; only then do
+ * they join the group's memory.
+ *
  * Thread: loop thread only.
  */
 #include <stdint.h>
@@ -26,6 +32,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "cluster.h"
 
 enum { G_EMPTY, G_PREPARING, G_COMPLETING, G_STABLE };
 
@@ -136,6 +143,12 @@ bgroup *group_find(broker *b, const char *id, int create)
 int group_set_offset(bgroup *g, const char *topic, int32_t partition, int64_t offset,
                      const char *metadata)
 {
+    return group_commit_offset(g, topic, partition, offset, -1, metadata);
+}
+
+int group_commit_offset(bgroup *g, const char *topic, int32_t partition, int64_t offset,
+                        int32_t leader_epoch, const char *metadata)
+{
     int added = 0;
     committed *c = g->offsets;
     while (c && !(c->partition == partition && !strcmp(c->topic, topic))) c = c->next;
@@ -151,6 +164,7 @@ int group_set_offset(bgroup *g, const char *topic, int32_t partition, int64_t of
         added = 1;
     }
     c->offset = offset;
+    c->leader_epoch = leader_epoch;
     free(c->metadata);
     c->metadata = metadata ? strdup(metadata) : NULL;
     return added;
@@ -434,8 +448,10 @@ void group_tick(broker *b)
         pending_expire(g, now);
         if (g->state == G_PREPARING) maybe_complete_join(b, g, now >= g->rebalance_deadline);
     }
+    if (b->gc) group_cluster_tick(b);
 }
 
+/* Frees a group unlinked from b->groups; parked answers are dropped. */
 static void group_free(broker *b, bgroup *g)
 {
     bmember *m = g->members;
@@ -481,20 +497,68 @@ void group_free_all(broker *b)
     b->groups = NULL;
 }
 
+int group_drop_partition(broker *b, int32_t p)
+{
+    int dropped = 0;
+    for (bgroup **pp = &b->groups; *pp;) {
+        bgroup *g = *pp;
+        if (group_cluster_partition(b, g->id) != p) {
+            pp = &g->next;
+            continue;
+        }
+        *pp = g->next;
+        /* Parked members learn at once that they must find the new one. */
+        for (bmember *m = g->members; m; m = m->next) {
+            if (m->has_join) {
+                m->has_join = 0;
+                join_answer(b, &m->join, g, NULL, KAFKA_NOT_COORDINATOR, m->id);
+            }
+            if (m->has_sync) {
+                m->has_sync = 0;
+                sync_answer(b, &m->sync, g, KAFKA_NOT_COORDINATOR, NULL, 0);
+            }
+        }
+        group_free(b, g);
+        dropped++;
+    }
+    return dropped;
+}
+
+/* In a cluster: whether this broker may serve the group now. */
+static int16_t coord_error(broker *b, const char *group)
+{
+    return b->gc && group[0] ? group_cluster_check(b, group) : KAFKA_NONE;
+}
+
 /* ------------------------------------------------------------- handlers */
 
 void handle_FindCoordinator(broker *b, reply *r, kafka_request *q)
 {
     int v = r->hdr.api_version, f = r->hdr.flexible;
     int16_t err = q->u.find_coordinator.key_type == 0 ? KAFKA_NONE : KAFKA_COORDINATOR_NOT_AVAILABLE;
+    const char *msg = err ? "transactions are not supported" : NULL;
+    int32_t id = b->node_id, port = b->adv_port;
+    const char *host = b->adv_host;
+    if (!err && b->gc) {
+        /* The leader of the group's __consumer_offsets partition. */
+        const cl_broker *cb = group_cluster_coordinator(b, q->u.find_coordinator.key);
+        if (cb) {
+            id = cb->id;
+            host = cb->host;
+            port = cb->port;
+        } else {
+            err = KAFKA_COORDINATOR_NOT_AVAILABLE;
+            msg = "the group's __consumer_offsets partition has no live leader";
+        }
+    }
     kw w;
     reply_begin(r, &w);
     if (v >= 1) kw_i32(&w, 0);
     kw_i16(&w, err);
-    if (v >= 1) kw_str(&w, f, err ? "transactions are not supported" : NULL);
-    kw_i32(&w, err ? -1 : b->node_id);
-    kw_str(&w, f, err ? "" : b->adv_host);
-    kw_i32(&w, err ? -1 : b->adv_port);
+    if (v >= 1) kw_str(&w, f, msg);
+    kw_i32(&w, err ? -1 : id);
+    kw_str(&w, f, err ? "" : host);
+    kw_i32(&w, err ? -1 : port);
     kw_tags(&w, f);
     reply_end(b, r, &w);
 }
@@ -560,6 +624,11 @@ void handle_JoinGroup(broker *b, reply *r, kafka_request *q)
     int v = r->hdr.api_version;
     if (!jq->group_id[0]) {
         join_answer(b, r, NULL, NULL, KAFKA_INVALID_GROUP_ID, jq->member_id);
+        return;
+    }
+    int16_t ce = coord_error(b, jq->group_id);
+    if (ce) {
+        join_answer(b, r, NULL, NULL, ce, jq->member_id);
         return;
     }
     if (jq->session_timeout_ms < b->min_session_ms || jq->session_timeout_ms > b->max_session_ms) {
@@ -630,6 +699,11 @@ void handle_JoinGroup(broker *b, reply *r, kafka_request *q)
 void handle_SyncGroup(broker *b, reply *r, kafka_request *q)
 {
     kafka_SyncGroupRequest *sq = &q->u.sync_group;
+    int16_t ce = coord_error(b, sq->group_id);
+    if (ce) {
+        sync_answer(b, r, NULL, ce, NULL, 0);
+        return;
+    }
     bgroup *g = group_find(b, sq->group_id, 0);
     bmember *m = g ? member_find(g, sq->member_id) : NULL;
     if (!g || !m) {
@@ -691,10 +765,12 @@ static void simple_error_reply(broker *b, reply *r, int16_t err)
 void handle_Heartbeat(broker *b, reply *r, kafka_request *q)
 {
     kafka_HeartbeatRequest *hq = &q->u.heartbeat;
-    bgroup *g = group_find(b, hq->group_id, 0);
+    int16_t err = coord_error(b, hq->group_id);
+    bgroup *g = err ? NULL : group_find(b, hq->group_id, 0);
     bmember *m = g ? member_find(g, hq->member_id) : NULL;
-    int16_t err = KAFKA_NONE;
-    if (!m)
+    if (err)
+        ;
+    else if (!m)
         err = KAFKA_UNKNOWN_MEMBER_ID;
     else {
         m->last_seen = bclock_ms();
@@ -710,10 +786,11 @@ void handle_LeaveGroup(broker *b, reply *r, kafka_request *q)
 {
     kafka_LeaveGroupRequest *lq = &q->u.leave_group;
     int v = r->hdr.api_version, f = r->hdr.flexible;
-    bgroup *g = group_find(b, lq->group_id, 0);
-    int16_t top = KAFKA_NONE;
+    int16_t top = coord_error(b, lq->group_id);
+    bgroup *g = top ? NULL : group_find(b, lq->group_id, 0);
+    int32_t nanswer = top ? 0 : lq->nmembers; /* not the coordinator: no member answers */
     int16_t *errs = calloc((size_t)(lq->nmembers ? lq->nmembers : 1), sizeof(int16_t));
-    for (int32_t i = 0; i < lq->nmembers; i++) {
+    for (int32_t i = 0; i < nanswer; i++) {
         bmember *m = g ? member_find(g, lq->member_ids[i]) : NULL;
         if (!m && g && pending_take(g, lq->member_ids[i])) continue; /* leaves quietly */
         if (!m) {
@@ -729,8 +806,8 @@ void handle_LeaveGroup(broker *b, reply *r, kafka_request *q)
     if (v >= 1) kw_i32(&w, 0);
     kw_i16(&w, top);
     if (v >= 3) {
-        kw_array(&w, f, lq->nmembers);
-        for (int32_t i = 0; i < lq->nmembers; i++) {
+        kw_array(&w, f, nanswer);
+        for (int32_t i = 0; i < nanswer; i++) {
             kw_str(&w, f, lq->member_ids[i]);
             kw_str(&w, f, NULL);
             kw_i16(&w, errs ? errs[i] : 0);
@@ -742,7 +819,9 @@ void handle_LeaveGroup(broker *b, reply *r, kafka_request *q)
     free(errs);
 }
 
-/* OffsetCommit: validated and applied on the loop, answered once durable. */
+/* OffsetCommit: validated on the loop, answered once durable (single node:
+ * applied at once, then the offsets log; cluster: applied when etcd
+ * acknowledged). */
 typedef struct commit_op {
     reply r;
     int ntopics;
@@ -752,6 +831,9 @@ typedef struct commit_op {
         int32_t *parts;
         int16_t *errs;
     } *topics;
+    gc_commit *recs; /* cluster: the partitions sent to etcd */
+    int32_t (*where)[2]; /* recs[i] answers topics[where[i][0]].errs[where[i][1]] */
+    size_t nrecs;
 } commit_op;
 
 static void commit_free(commit_op *o)
@@ -761,6 +843,12 @@ static void commit_free(commit_op *o)
         free(o->topics[i].parts);
         free(o->topics[i].errs);
     }
+    for (size_t i = 0; i < o->nrecs; i++) {
+        free(o->recs[i].topic);
+        free(o->recs[i].metadata);
+    }
+    free(o->recs);
+    free(o->where);
     free(o->topics);
     free(o);
 }
@@ -793,6 +881,98 @@ static void commit_durable(broker *b, void *arg, int ok)
     commit_free(o);
 }
 
+/* Cluster: etcd answered every partition sent. */
+static void commit_stored(broker *b, void *arg, gc_commit *recs, size_t n)
+{
+    commit_op *o = arg;
+    for (size_t i = 0; i < n; i++) o->topics[o->where[i][0]].errs[o->where[i][1]] = recs[i].err;
+    commit_respond(b, o, KAFKA_NONE);
+    commit_free(o);
+}
+
+/* The group-level check of a commit: a member of a live group must be
+ * current; generation -1 with an empty member id is a standalone
+ * (assign()) consumer. */
+static int16_t commit_check_member(broker *b, bgroup *g, const kafka_OffsetCommitRequest *cq)
+{
+    if (!g) return KAFKA_INVALID_GROUP_ID;
+    if (cq->generation_id >= 0 || cq->member_id[0]) {
+        bmember *m = member_find(g, cq->member_id);
+        if (m) m->last_seen = bclock_ms();
+        if (!m) return KAFKA_UNKNOWN_MEMBER_ID;
+        if (cq->generation_id != g->generation) return KAFKA_ILLEGAL_GENERATION;
+        if (g->state == G_PREPARING) return KAFKA_REBALANCE_IN_PROGRESS;
+        return KAFKA_NONE;
+    }
+    return g->members ? KAFKA_UNKNOWN_MEMBER_ID : KAFKA_NONE;
+}
+
+/* Whether the partition exists: the registry on a single node, the
+ * cluster's view (which knows topics this broker holds no replica of). */
+static int commit_part_exists(broker *b, const btopic *tp, const char *topic, int32_t p)
+{
+    if (b->gc) return p >= 0 && cluster_pstate(b, topic, p) != NULL;
+    return tp && p >= 0 && p < tp->npartitions;
+}
+
+/* Checked per partition, as Kafka does: a name that can never be a topic,
+ * a partition that does not exist, metadata past offset.metadata.max.bytes.
+ * The others of the request commit. */
+static int16_t commit_check_part(broker *b, int16_t err, int valid_name, const btopic *tp,
+                                 const char *topic, const kafka_OffsetCommitPartition *cp)
+{
+    if (err) return err;
+    if (!valid_name) return KAFKA_INVALID_TOPIC_EXCEPTION;
+    if (!commit_part_exists(b, tp, topic, cp->partition_index))
+        return KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+    if (cp->committed_metadata && strlen(cp->committed_metadata) > b->offset_metadata_max)
+        return KAFKA_OFFSET_METADATA_TOO_LARGE;
+    return KAFKA_NONE;
+}
+
+/* Cluster: copies one partition to send to etcd; -1 out of memory. */
+static int commit_keep(commit_op *o, int i, int k, const char *topic,
+                       const kafka_OffsetCommitPartition *cp)
+{
+    gc_commit *r = &o->recs[o->nrecs];
+    *r = (gc_commit){.topic = strdup(topic), .partition = cp->partition_index,
+                     .offset = cp->committed_offset, .leader_epoch = cp->committed_leader_epoch};
+    if (cp->committed_metadata) r->metadata = strdup(cp->committed_metadata);
+    o->where[o->nrecs][0] = i;
+    o->where[o->nrecs][1] = k;
+    o->nrecs++; /* freed by commit_free even when a copy failed */
+    return r->topic && (r->metadata || !cp->committed_metadata) ? 0 : -1;
+}
+
+/* Single node: applies one partition in memory and adds its log record. */
+static int16_t commit_apply(broker *b, bgroup *g, const char *topic,
+                            const kafka_OffsetCommitPartition *cp, meta_commit *rec)
+{
+    int added = group_set_offset(g, topic, cp->partition_index, cp->committed_offset,
+                                 cp->committed_metadata);
+    if (added < 0) return KAFKA_UNKNOWN_SERVER_ERROR;
+    b->offsets_live += (size_t)added;
+    *rec = (meta_commit){group_id(g), topic, cp->committed_metadata, cp->partition_index,
+                         cp->committed_offset, 0};
+    return KAFKA_NONE;
+}
+
+/* Makes the accepted partitions durable (or answers at once: none). The
+ * single node's records point into the request, which lives until we
+ * return: meta_log_offsets encodes them before that. */
+static void commit_submit(broker *b, commit_op *o, const char *group, meta_commit *recs,
+                          size_t nrec)
+{
+    if (b->gc && o->nrecs) {
+        group_cluster_commit(b, group, o->recs, o->nrecs, commit_stored, o);
+    } else if (!b->gc && nrec) {
+        meta_log_offsets(b, recs, nrec, commit_durable, o);
+    } else {
+        commit_respond(b, o, KAFKA_NONE);
+        commit_free(o);
+    }
+}
+
 void handle_OffsetCommit(broker *b, reply *r, kafka_request *q)
 {
     kafka_OffsetCommitRequest *cq = &q->u.offset_commit;
@@ -803,31 +983,19 @@ void handle_OffsetCommit(broker *b, reply *r, kafka_request *q)
     }
     o->r = *r;
     r->c = NULL;
-    o->topics = calloc((size_t)(cq->ntopics ? cq->ntopics : 1), sizeof(*o->topics));
-    if (!o->topics) goto oom;
-    o->ntopics = cq->ntopics;
-    int16_t err = KAFKA_NONE;
-    bgroup *g = cq->group_id[0] ? group_find(b, cq->group_id, 1) : NULL;
-    if (!g)
-        err = KAFKA_INVALID_GROUP_ID;
-    else if (cq->generation_id >= 0 || cq->member_id[0]) {
-        /* A member of a live group: must be current. Generation -1 with an
-         * empty member id is a standalone (assign()) consumer. */
-        bmember *m = member_find(g, cq->member_id);
-        if (!m)
-            err = KAFKA_UNKNOWN_MEMBER_ID;
-        else if (cq->generation_id != g->generation)
-            err = KAFKA_ILLEGAL_GENERATION;
-        else if (g->state == G_PREPARING)
-            err = KAFKA_REBALANCE_IN_PROGRESS;
-        if (m) m->last_seen = bclock_ms();
-    } else if (g->members) {
-        err = KAFKA_UNKNOWN_MEMBER_ID;
-    }
     size_t total = 0, nrec = 0;
     for (int32_t i = 0; i < cq->ntopics; i++) total += (size_t)cq->topics[i].npartitions;
+    o->topics = calloc((size_t)(cq->ntopics ? cq->ntopics : 1), sizeof(*o->topics));
     meta_commit *recs = calloc(total ? total : 1, sizeof(*recs));
-    if (!recs) goto oom;
+    if (b->gc) {
+        o->recs = calloc(total ? total : 1, sizeof(*o->recs));
+        o->where = calloc(total ? total : 1, sizeof(*o->where));
+    }
+    if (!o->topics || !recs || (b->gc && (!o->recs || !o->where))) goto oom;
+    o->ntopics = cq->ntopics;
+    int16_t err = cq->group_id[0] ? coord_error(b, cq->group_id) : KAFKA_INVALID_GROUP_ID;
+    bgroup *g = err ? NULL : group_find(b, cq->group_id, 1);
+    if (!err) err = commit_check_member(b, g, cq);
     for (int32_t i = 0; i < cq->ntopics; i++) {
         kafka_OffsetCommitTopic *t = &cq->topics[i];
         int n = t->npartitions;
@@ -835,50 +1003,24 @@ void handle_OffsetCommit(broker *b, reply *r, kafka_request *q)
         o->topics[i].n = n;
         o->topics[i].parts = calloc((size_t)(n ? n : 1), sizeof(int32_t));
         o->topics[i].errs = calloc((size_t)(n ? n : 1), sizeof(int16_t));
-        if (!o->topics[i].name || !o->topics[i].parts || !o->topics[i].errs) {
-            free(recs);
-            goto oom;
-        }
-        /* Checked per partition, as Kafka does: a name that can never be a
-         * topic, a partition that does not exist, metadata past
-         * offset.metadata.max.bytes. The others of the request commit. */
+        if (!o->topics[i].name || !o->topics[i].parts || !o->topics[i].errs) goto oom;
         int valid_name = ts_topic_name_valid(t->name);
-        btopic *tp = !err && valid_name ? topic_find(b, t->name) : NULL; /* once per topic */
+        btopic *tp = !err && valid_name && !b->gc ? topic_find(b, t->name) : NULL; /* once per topic */
         for (int k = 0; k < n; k++) {
             kafka_OffsetCommitPartition *cp = &t->partitions[k];
-            int16_t e = err;
-            if (!e && !valid_name) e = KAFKA_INVALID_TOPIC_EXCEPTION;
-            if (!e && (!tp || cp->partition_index < 0 || cp->partition_index >= tp->npartitions))
-                e = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
-            if (!e && cp->committed_metadata &&
-                strlen(cp->committed_metadata) > b->offset_metadata_max)
-                e = KAFKA_OFFSET_METADATA_TOO_LARGE;
+            int16_t e = commit_check_part(b, err, valid_name, tp, t->name, cp);
             o->topics[i].parts[k] = cp->partition_index;
+            if (!e && b->gc && commit_keep(o, i, k, t->name, cp) != 0) goto oom;
+            if (!e && !b->gc) e = commit_apply(b, g, t->name, cp, &recs[nrec]);
+            if (!e && !b->gc) nrec++;
             o->topics[i].errs[k] = e;
-            if (e) continue;
-            int added = group_set_offset(g, t->name, cp->partition_index, cp->committed_offset,
-                                         cp->committed_metadata);
-            if (added < 0) {
-                o->topics[i].errs[k] = KAFKA_UNKNOWN_SERVER_ERROR;
-                continue;
-            }
-            b->offsets_live += (size_t)added;
-            recs[nrec++] = (meta_commit){g->id, t->name, cp->committed_metadata,
-                                         cp->partition_index, cp->committed_offset, 0};
         }
     }
-    if (nrec == 0) {
-        free(recs);
-        commit_respond(b, o, KAFKA_NONE);
-        commit_free(o);
-        return;
-    }
-    /* The records point into the request, which lives until we return:
-     * meta_log_offsets encodes them before that. */
-    meta_log_offsets(b, recs, nrec, commit_durable, o);
+    commit_submit(b, o, cq->group_id, recs, nrec);
     free(recs);
     return;
 oom:
+    free(recs);
     reply_drop(b, &o->r);
     commit_free(o);
 }
@@ -887,7 +1029,8 @@ void handle_OffsetFetch(broker *b, reply *r, kafka_request *q)
 {
     kafka_OffsetFetchRequest *fq = &q->u.offset_fetch;
     int v = r->hdr.api_version, f = r->hdr.flexible;
-    bgroup *g = group_find(b, fq->group_id, 0);
+    int16_t ce = coord_error(b, fq->group_id); /* not the coordinator: nothing known here */
+    bgroup *g = ce ? NULL : group_find(b, fq->group_id, 0);
     kw w;
     reply_begin(r, &w);
     if (v >= 3) kw_i32(&w, 0);
@@ -913,7 +1056,7 @@ void handle_OffsetFetch(broker *b, reply *r, kafka_request *q)
                 if (strcmp(x->topic, c->topic)) continue;
                 kw_i32(&w, x->partition);
                 kw_i64(&w, x->offset);
-                if (v >= 5) kw_i32(&w, -1);
+                if (v >= 5) kw_i32(&w, x->leader_epoch);
                 kw_str(&w, f, x->metadata ? x->metadata : "");
                 kw_i16(&w, KAFKA_NONE);
                 kw_tags(&w, f);
@@ -932,15 +1075,15 @@ void handle_OffsetFetch(broker *b, reply *r, kafka_request *q)
                     c = c->next;
                 kw_i32(&w, t->partition_indexes[k]);
                 kw_i64(&w, c ? c->offset : -1);
-                if (v >= 5) kw_i32(&w, -1);
+                if (v >= 5) kw_i32(&w, c ? c->leader_epoch : -1);
                 kw_str(&w, f, c && c->metadata ? c->metadata : "");
-                kw_i16(&w, KAFKA_NONE);
+                kw_i16(&w, ce);
                 kw_tags(&w, f);
             }
             kw_tags(&w, f);
         }
     }
-    if (v >= 2) kw_i16(&w, KAFKA_NONE);
+    if (v >= 2) kw_i16(&w, ce);
     kw_tags(&w, f);
     reply_end(b, r, &w);
 }

@@ -29,6 +29,7 @@
 
 #include "broker.h"
 #include "kafka_batch.h"
+#include "replica.h"
 
 #define TS_MIN_INT32 (-2147483647 - 1)
 
@@ -38,7 +39,7 @@ void handle_ApiVersions(broker *b, reply *r, kafka_request *q)
 {
     kw w;
     reply_begin(r, &w);
-    kafka_write_ApiVersionsResponse(&w, r->hdr.api_version, KAFKA_NONE);
+    kafka_write_ApiVersionsResponse(&w, r->hdr.api_version, KAFKA_NONE, b->cluster_mode);
     reply_end(b, r, &w);
 }
 
@@ -164,6 +165,10 @@ static void md_wait_done(broker *b, void *arg, int16_t err, const char *msg)
 
 void handle_Metadata(broker *b, reply *r, kafka_request *q)
 {
+    if (b->cluster) {
+        cluster_handle_metadata(b, r, q);
+        return;
+    }
     kafka_MetadataRequest *m = &q->u.metadata;
     md_op *o = calloc(1, sizeof(*o));
     if (!o) goto oom;
@@ -214,6 +219,10 @@ typedef struct produce_res {
     int waiting;
     uint8_t *records;
     size_t records_len;
+    /* acks=-1 in a cluster: answered once the HW reaches end_offset (the
+     * batch's last offset + 1) at the leader epoch it was appended at. */
+    int64_t end_offset; /* 0: not waiting for the HW */
+    int32_t epoch;
 } produce_res;
 
 typedef struct prod_op {
@@ -221,6 +230,9 @@ typedef struct prod_op {
     broker *b;
     reply r;
     struct prod_op *next_held;
+    struct prod_op *next_ack; /* b->acks_waiting */
+    int64_t ack_deadline;
+    int32_t timeout_ms;
     int16_t acks;
     int nwaiting;           /* entries with `waiting` set */
     int64_t held_since, deadline;
@@ -517,6 +529,7 @@ static int prod_append_entry(broker *b, prod_op *o, produce_res *pr, bpart *p, c
     int ie = idempotence_check(p, records, len, &bh, &ps, &dup);
     if (ie == KAFKA_DUPLICATE_SEQUENCE_NUMBER) {
         pr->base_offset = dup; /* Kafka answers a duplicate as a success */
+        pr->end_offset = dup + bh.last_offset_delta + 1; /* acks=-1: once replicated */
         return 1;
     }
     if (ie != KAFKA_NONE) {
@@ -553,6 +566,8 @@ static int prod_append_entry(broker *b, prod_op *o, produce_res *pr, bpart *p, c
     p->appends++;
     b->appends_total++;
     pr->base_offset = first;
+    pr->end_offset = last + 1;
+    replica_on_append(b, topic, pr->partition);
     pr->p = p;
     tsp_offsets off = {.struct_size = sizeof off};
     if (b->pl->offsets(p->h, &off) == TSP_OK) pr->log_start = off.log_start_offset;
@@ -583,6 +598,15 @@ static void prod_finish(broker *b, prod_op *o)
     if (o->acks == 0) {
         reply_drop(b, &o->r);
         prod_free(o);
+        return;
+    }
+    if (o->acks == -1 && b->cluster) {
+        /* Kafka: acks=all is answered once the ISR has the batch (the HW
+         * passed it), not after an fsync. */
+        o->ack_deadline = bclock_ms() + (o->timeout_ms > 0 ? o->timeout_ms : 0);
+        o->next_ack = b->acks_waiting;
+        b->acks_waiting = o;
+        produce_acks_check(b);
         return;
     }
     if (o->acks == -1 && o->nflush > 0) {
@@ -717,6 +741,64 @@ void produce_abort_all(broker *b)
     }
 }
 
+/* acks=-1 purgatory (Kafka's DelayedProduce): 1 when every entry of o is
+ * answered (HW passed, error, leadership lost, or the deadline passed). */
+static int prod_acks_settled(broker *b, prod_op *o, int64_t now)
+{
+    int left = 0;
+    for (int i = 0; i < o->ntopics; i++) {
+        btopic *t = NULL;
+        for (int k = 0; k < o->topics[i].n; k++) {
+            produce_res *pr = &o->topics[i].res[k];
+            if (pr->error || pr->end_offset <= 0) continue;
+            if (!t) t = topic_find(b, o->topics[i].name);
+            int st = replica_ack_state(b, t, pr->partition, pr->epoch, pr->end_offset);
+            if (st == -2 && now >= o->ack_deadline) st = KAFKA_REQUEST_TIMED_OUT;
+            if (st == -2) {
+                left++;
+                continue;
+            }
+            pr->error = (int16_t)st;
+            pr->end_offset = 0;
+            if (st != KAFKA_NONE) pr->base_offset = -1;
+        }
+    }
+    return left == 0;
+}
+
+void produce_acks_check(broker *b)
+{
+    static int running; /* answering may move HWs: no nested walk */
+    if (running) return;
+    running = 1;
+    int64_t now = bclock_ms();
+    prod_op **pp = &b->acks_waiting;
+    while (*pp) {
+        prod_op *o = *pp;
+        if (conn_closed(o->r.c)) {
+            *pp = o->next_ack;
+            reply_drop(b, &o->r);
+            prod_free(o);
+        } else if (prod_acks_settled(b, o, now)) {
+            *pp = o->next_ack;
+            prod_respond(b, o);
+            prod_free(o);
+        } else
+            pp = &o->next_ack;
+    }
+    running = 0;
+}
+
+void produce_acks_abort_all(broker *b)
+{
+    while (b->acks_waiting) {
+        prod_op *o = b->acks_waiting;
+        b->acks_waiting = o->next_ack;
+        reply_drop(b, &o->r);
+        prod_free(o);
+    }
+}
+
 /* One partition entry of a Produce: request-level refusals, the partition,
  * the client policy of the batch, then the append — or a place in the queue
  * of a partition at its local disk bound. Loop thread. */
@@ -735,8 +817,12 @@ static void prod_entry_start(broker *b, prod_op *o, const kafka_ProduceRequest *
         pr->error = KAFKA_INVALID_REQUIRED_ACKS;
         return;
     }
+    /* In a cluster only the partition's leader appends (clients re-route). */
+    if (b->cluster && (pr->error = cluster_check_leader(b, topic, pp->index, -1))) return;
     bpart *p = topic_part_of(bt, pp->index, &pr->error);
     if (!p) return;
+    pr->error = replica_check_produce(b, bt, pp->index, pq->acks, &pr->epoch);
+    if (pr->error) return;
     pr->error = produce_entry_check(o->r.hdr.api_version, pp->records.p, pp->records.len, pr->msg,
                                     sizeof pr->msg);
     if (pr->error) {
@@ -778,6 +864,7 @@ void handle_Produce(broker *b, reply *r, kafka_request *q)
     o->b = b;
     o->r = *r;
     o->acks = (int16_t)pq->acks;
+    o->timeout_ms = pq->timeout_ms;
     r->c = NULL;
     if (prod_op_alloc(o, pq) != 0) goto oom;
     for (int32_t i = 0; i < pq->ntopics; i++) {
@@ -823,6 +910,9 @@ typedef struct fetch_tp {
     bpart *p;
     int16_t error;
     int64_t hwm, log_start;
+    int64_t local_start; /* answered to replicas (KAFKA_TAG_LOCAL_LOG_START) */
+    int64_t limit;       /* reads stop below: the HW for consumers, the log end for replicas */
+    int32_t current_leader_epoch;
     uint8_t *data;
     size_t len;
     tsp_status read_st;
@@ -835,6 +925,7 @@ typedef struct fetch_op {
     broker *b;
     reply r;
     int32_t max_wait_ms, min_bytes, max_bytes;
+    int32_t replica_id; /* >= 0: a follower's fetch (cluster) */
     int64_t deadline;
     int ntopics;
     struct {
@@ -881,7 +972,13 @@ static void fetch_respond(broker *b, fetch_op *o)
             kw_array(&w, f, -1); /* AbortedTransactions */
             if (v >= 11) kw_i32(&w, -1); /* PreferredReadReplica */
             kw_bytes(&w, f, tp->data, (int32_t)tp->len);
-            kw_tags(&w, f);
+            if (f && o->replica_id >= 0 && b->cluster) {
+                kw_uvarint(&w, 1); /* one tagged field: the leader's local log start */
+                kw_uvarint(&w, KAFKA_TAG_LOCAL_LOG_START);
+                kw_uvarint(&w, 8);
+                kw_i64(&w, tp->local_start);
+            } else
+                kw_tags(&w, f);
         }
         kw_tags(&w, f);
     }
@@ -913,13 +1010,21 @@ static int fetch_refresh(broker *b, fetch_op *o, int *cold)
                 tp->error = kafka_error_from_status(st);
                 continue;
             }
-            tp->hwm = off.log_end_offset;
+            tp->hwm = replica_visible_end(b, &off);
             tp->log_start = off.log_start_offset;
+            tp->local_start = off.local_start_offset;
+            int replica = o->replica_id >= 0 && b->cluster;
+            tp->limit = replica ? off.log_end_offset : tp->hwm;
             if (tp->fetch_offset < off.log_start_offset || tp->fetch_offset > off.log_end_offset) {
                 tp->error = KAFKA_OFFSET_OUT_OF_RANGE;
                 continue;
             }
-            if (tp->fetch_offset < off.log_end_offset) {
+            if (replica && tp->fetch_offset < off.local_start_offset) {
+                /* KIP-405: a follower restarts at the local log start. */
+                tp->error = KAFKA_OFFSET_MOVED_TO_TIERED_STORAGE;
+                continue;
+            }
+            if (tp->fetch_offset < tp->limit) {
                 avail++;
                 if (tp->fetch_offset < off.local_start_offset) *cold = 1;
             }
@@ -936,6 +1041,18 @@ static int fetch_refresh(broker *b, fetch_op *o, int *cold)
  * whole batch (so a batch larger than the limits is still consumable);
  * a later partition whose first batch does not fit returns nothing this
  * time. So a response holds at most max_bytes plus one batch. */
+/* Consumers see whole batches below the HW only (the limit). */
+static void fetch_cut(const tsp_plugin *pl, fetch_tp *tp)
+{
+    size_t keep = kbatch_whole_prefix(tp->data, tp->len, tp->limit);
+    if (keep == tp->len) return;
+    tp->len = keep;
+    if (keep == 0) {
+        pl->buffer_free(tp->data);
+        tp->data = NULL;
+    }
+}
+
 static void fetch_run(bjob *j)
 {
     fetch_op *o = (fetch_op *)j;
@@ -945,12 +1062,13 @@ static void fetch_run(bjob *j)
     for (int i = 0; i < o->ntopics; i++)
         for (int k = 0; k < o->topics[i].n; k++) {
             fetch_tp *tp = &o->topics[i].tps[k];
-            if (tp->error || !tp->p || tp->fetch_offset >= tp->hwm) continue;
+            if (tp->error || !tp->p || tp->fetch_offset >= tp->limit) continue;
             if (got_any && left <= 0) continue;
             int64_t want = tp->max_bytes > 0 ? tp->max_bytes : 1;
             if (want > left) want = left > 0 ? left : 1;
             tp->read_st = pl->read(tp->p->h, tp->fetch_offset, (size_t)want, &tp->data, &tp->len,
                                    tp->err, sizeof tp->err);
+            if (tp->read_st == TSP_OK && tp->len) fetch_cut(pl, tp);
             if (tp->read_st == TSP_OK && tp->len) {
                 if (got_any && (int64_t)tp->len > left) {
                     pl->buffer_free(tp->data);
@@ -1072,6 +1190,7 @@ void handle_Fetch(broker *b, reply *r, kafka_request *q)
     o->j.done = fetch_done;
     o->max_wait_ms = fq->max_wait_ms;
     o->min_bytes = fq->min_bytes;
+    o->replica_id = fq->replica_id;
     /* Kafka: min(MaxBytes, fetch.max.bytes). */
     o->max_bytes = fq->max_bytes < 0 ? 0 : fq->max_bytes;
     if (o->max_bytes > b->fetch_max_bytes) o->max_bytes = (int32_t)b->fetch_max_bytes;
@@ -1092,6 +1211,14 @@ void handle_Fetch(broker *b, reply *r, kafka_request *q)
             tp->max_bytes = t->partitions[k].partition_max_bytes;
             tp->hwm = -1;
             tp->log_start = -1;
+            tp->local_start = -1;
+            if (b->cluster && fq->replica_id >= 0) /* a follower: replica.c checks it */
+                tp->error = replica_follower_fetch(b, t->topic, tp->partition, fq->replica_id,
+                                                   t->partitions[k].current_leader_epoch,
+                                                   tp->fetch_offset);
+            else if (b->cluster) /* a consumer reads from the leader at its epoch (v9+) */
+                tp->error = cluster_check_leader(b, t->topic, tp->partition,
+                                                 t->partitions[k].current_leader_epoch);
         }
     }
     int cold = 0;
@@ -1121,12 +1248,14 @@ typedef struct lo_part {
     bpart *p;
     int16_t error;
     int64_t offset, ts_out;
+    int32_t leader_epoch; /* the partition's (cluster), else 0 */
 } lo_part;
 
 typedef struct lo_op {
     bjob j;
     broker *b;
     reply r;
+    int32_t replica_id;
     int ntopics;
     struct {
         char *name;
@@ -1256,10 +1385,11 @@ static void lo_latest_tiered(const tsp_plugin *pl, lo_part *lp)
 
 /* Any thread: resolves one partition (offset_for_time may hit the bucket,
  * placement and partition_stats read the disk: lo_on_pool decides). */
-static void lo_resolve(const tsp_plugin *pl, lo_part *lp)
+static void lo_resolve(const broker *b, int replica, lo_part *lp)
 {
+    const tsp_plugin *pl = b->pl;
     if (lp->error || !lp->p) return;
-    tsp_offsets off = {.struct_size = sizeof off};
+    tsp_offsets off = {.struct_size = sizeof off, .high_watermark = -1};
     tsp_status st = pl->offsets(lp->p->h, &off);
     if (st != TSP_OK) {
         lp->error = kafka_error_from_status(st);
@@ -1267,7 +1397,10 @@ static void lo_resolve(const tsp_plugin *pl, lo_part *lp)
     }
     lp->ts_out = -1;
     switch (lp->timestamp) {
-    case KAFKA_TS_LATEST: lp->offset = off.log_end_offset; break;
+    case KAFKA_TS_LATEST:
+        /* Consumers: the HW (Kafka's isolation READ_UNCOMMITTED latest). */
+        lp->offset = replica ? off.log_end_offset : replica_visible_end(b, &off);
+        break;
     case KAFKA_TS_EARLIEST: lp->offset = off.log_start_offset; break;
     case KAFKA_TS_EARLIEST_LOCAL: lp->offset = off.local_start_offset; break;
     case KAFKA_TS_MAX_TIMESTAMP: lo_max_timestamp(pl, lp); break;
@@ -1286,7 +1419,8 @@ static void lo_run(bjob *j)
 {
     lo_op *o = (lo_op *)j;
     for (int i = 0; i < o->ntopics; i++)
-        for (int k = 0; k < o->topics[i].n; k++) lo_resolve(o->b->pl, &o->topics[i].ps[k]);
+        for (int k = 0; k < o->topics[i].n; k++)
+            lo_resolve(o->b, o->replica_id >= 0, &o->topics[i].ps[k]);
 }
 
 static void lo_respond(broker *b, lo_op *o)
@@ -1305,7 +1439,7 @@ static void lo_respond(broker *b, lo_op *o)
             kw_i16(&w, lp->error);
             kw_i64(&w, lp->error ? -1 : lp->ts_out);
             kw_i64(&w, lp->error ? -1 : lp->offset);
-            if (v >= 4) kw_i32(&w, lp->error || lp->offset < 0 ? -1 : 0); /* LeaderEpoch */
+            if (v >= 4) kw_i32(&w, lp->error || lp->offset < 0 ? -1 : lp->leader_epoch); /* LeaderEpoch */
             kw_tags(&w, f);
         }
         kw_tags(&w, f);
@@ -1329,6 +1463,7 @@ void handle_ListOffsets(broker *b, reply *r, kafka_request *q)
     if (!o) goto oom;
     o->b = b;
     o->r = *r;
+    o->replica_id = lq->replica_id;
     r->c = NULL;
     o->topics = calloc((size_t)(lq->ntopics ? lq->ntopics : 1), sizeof(*o->topics));
     if (!o->topics) goto oom;
@@ -1342,6 +1477,14 @@ void handle_ListOffsets(broker *b, reply *r, kafka_request *q)
             lo_part *lp = &o->topics[i].ps[k];
             lp->partition = lq->topics[i].partitions[k].partition_index;
             lp->timestamp = lq->topics[i].partitions[k].timestamp;
+            const cl_pstate *st = cluster_pstate(b, o->topics[i].name, lp->partition);
+            lp->leader_epoch = st ? st->leader_epoch : 0;
+            /* In a cluster the leader answers, at the client's epoch (v4+). */
+            const kafka_ListOffsetsPartition *rp = &lq->topics[i].partitions[k];
+            if (b->cluster &&
+                (lp->error = cluster_check_leader(b, o->topics[i].name, lp->partition,
+                                                  rp->current_leader_epoch)))
+                continue;
             lp->p = topic_part(b, o->topics[i].name, lp->partition, &lp->error);
             /* A special timestamp before the version that defines it (or
              * one no version defines): Kafka's per-partition refusal. */
@@ -1466,6 +1609,10 @@ static void ct_wait_done(broker *b, void *arg, int16_t err, const char *msg)
 
 void handle_CreateTopics(broker *b, reply *r, kafka_request *q)
 {
+    if (b->cluster) {
+        cluster_handle_create_topics(b, r, q);
+        return;
+    }
     kafka_CreateTopicsRequest *cq = &q->u.create_topics;
     ct_op *o = calloc(1, sizeof(*o));
     if (!o) goto oom;
@@ -1521,6 +1668,10 @@ oom:
 
 void handle_DeleteTopics(broker *b, reply *r, kafka_request *q)
 {
+    if (b->cluster) {
+        cluster_handle_delete_topics(b, r, q);
+        return;
+    }
     kafka_DeleteTopicsRequest *dq = &q->u.delete_topics;
     int v = r->hdr.api_version, f = r->hdr.flexible;
     kw w;
@@ -1549,7 +1700,11 @@ void handle_DeleteTopics(broker *b, reply *r, kafka_request *q)
  * block is handed out, so a restart (which starts at that end) never reuses
  * one. The next block is reserved once half of the current one is used, so
  * a request waits for an fsync only when ids are handed out faster than
- * that; waiting requests are answered in arrival order. Loop thread. */
+ * that; waiting requests are answered in arrival order. In a cluster the
+ * blocks come from etcd instead (CAS on producer_ids, group_cluster.c), as
+ * Kafka's ProducerIdManager took them from ZooKeeper, so no two brokers hand
+ * out one id; a block is reserved when the current one is used up. Loop
+ * thread. */
 #define PRODUCER_ID_BLOCK 1000
 
 typedef struct pid_wait {
@@ -1570,6 +1725,18 @@ static void pid_answer(broker *b, reply *r, int16_t err, int64_t pid, int16_t ep
 }
 
 static void pid_maybe_reserve(broker *b);
+static void pid_reserved(broker *b, void *arg, int ok);
+
+/* Cluster: a block [start, end) reserved in etcd (group_cluster.c); it
+ * replaces what is left of the current one. */
+static void pid_block_reserved(broker *b, int ok, int64_t start, int64_t end)
+{
+    if (ok) {
+        b->next_producer_id = start;
+        b->pid_reserving_end = end;
+    }
+    pid_reserved(b, NULL, ok);
+}
 
 static void pid_reserved(broker *b, void *arg, int ok)
 {
@@ -1591,6 +1758,12 @@ static void pid_reserved(broker *b, void *arg, int ok)
 static void pid_maybe_reserve(broker *b)
 {
     if (b->pid_reserving) return;
+    if (b->gc) { /* blocks from etcd, shared by the cluster: one when this one is used up */
+        if (!b->pid_waiters) return;
+        b->pid_reserving = 1;
+        group_cluster_reserve_pids(b, PRODUCER_ID_BLOCK, pid_block_reserved);
+        return;
+    }
     if (!b->pid_waiters && b->producer_id_limit - b->next_producer_id > PRODUCER_ID_BLOCK / 2)
         return;
     if (b->producer_id_limit > INT64_MAX - PRODUCER_ID_BLOCK) { /* ids exhausted */

@@ -34,3 +34,16 @@ int kbatch_header_at(const uint8_t *p, size_t len, kbatch_header *h)
     kr_init(&r, p, len);
     return kbatch_read_header(&r, h);
 }
+
+size_t kbatch_whole_prefix(const uint8_t *p, size_t len, int64_t end)
+{
+    size_t pos = 0;
+    kbatch_header h;
+    while (kbatch_header_at(p + pos, len - pos, &h) == 0) {
+        size_t sz = kbatch_size(&h);
+        if (sz < KBATCH_HEADER_LEN || sz > len - pos) break;
+        if (h.base_offset + (int64_t)h.last_offset_delta >= end) break;
+        pos += sz;
+    }
+    return pos;
+}

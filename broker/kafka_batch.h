@@ -61,4 +61,10 @@ static inline size_t kbatch_size(const kbatch_header *h)
     return KBATCH_LOG_OVERHEAD + (size_t)(uint32_t)h->batch_length;
 }
 
+/* Bytes of the whole batches at the start of p (len bytes) whose last
+ * offset is below `end`: a consumer's read cut at the high watermark, a
+ * follower's fetch answer cut to whole batches (end = INT64_MAX). Stops at
+ * the first batch that is cut short or whose length is impossible. */
+size_t kbatch_whole_prefix(const uint8_t *p, size_t len, int64_t end);
+
 #endif

@@ -40,6 +40,7 @@ const kafka_api_range kafka_api_ranges[] = {
     {KAFKA_API_AlterConfigs, 0, 2, 2},
     {KAFKA_API_CreatePartitions, 0, 3, 2},
     {KAFKA_API_IncrementalAlterConfigs, 0, 1, 1},
+    {KAFKA_API_OffsetForLeaderEpoch, 2, 4, 4},
 };
 const size_t kafka_api_nranges = sizeof(kafka_api_ranges) / sizeof(kafka_api_ranges[0]);
 
@@ -79,6 +80,7 @@ const char *kafka_api_name(int16_t k)
     case KAFKA_API_AlterConfigs: return "AlterConfigs";
     case KAFKA_API_CreatePartitions: return "CreatePartitions";
     case KAFKA_API_IncrementalAlterConfigs: return "IncrementalAlterConfigs";
+    case KAFKA_API_OffsetForLeaderEpoch: return "OffsetForLeaderEpoch";
     default: return "Unknown";
     }
 }
@@ -210,9 +212,10 @@ static int parse_list_offsets(kr *r, karena *a, int v, int f, kafka_ListOffsetsR
         STR(t->name);
         ARRAY(t->npartitions, t->partitions, 0, 12);
         for (int32_t j = 0; j < t->npartitions; j++) {
-            int32_t epoch, max_num;
+            int32_t max_num;
             I32(t->partitions[j].partition_index);
-            if (v >= 4) I32(epoch);
+            t->partitions[j].current_leader_epoch = -1;
+            if (v >= 4) I32(t->partitions[j].current_leader_epoch);
             I64(t->partitions[j].timestamp);
             if (v == 0) I32(max_num);
             TAGS();
@@ -404,11 +407,11 @@ static int parse_offset_commit(kr *r, karena *a, int v, int f, kafka_OffsetCommi
         ARRAY(t->npartitions, t->partitions, 0, 14);
         for (int32_t j = 0; j < t->npartitions; j++) {
             kafka_OffsetCommitPartition *p = &t->partitions[j];
-            int32_t epoch;
             int64_t ts;
             I32(p->partition_index);
             I64(p->committed_offset);
-            if (v >= 6) I32(epoch);
+            p->committed_leader_epoch = -1;
+            if (v >= 6) I32(p->committed_leader_epoch);
             if (v == 1) I64(ts);
             NSTR(p->committed_metadata);
             TAGS();
@@ -538,6 +541,31 @@ static int parse_init_producer_id(kr *r, karena *a, int v, int f, kafka_InitProd
     if (v >= 3) {
         I64(q->producer_id);
         I16(q->producer_epoch);
+    }
+    TAGS();
+    return 0;
+fail:
+    return -1;
+}
+
+static int parse_offset_for_leader_epoch(kr *r, karena *a, int v, int f,
+                                         kafka_OffsetForLeaderEpochRequest *q)
+{
+    q->replica_id = -1;
+    if (v >= 3) I32(q->replica_id);
+    ARRAY(q->ntopics, q->topics, 0, 2);
+    for (int32_t i = 0; i < q->ntopics; i++) {
+        kafka_OffsetForLeaderEpochTopic *t = &q->topics[i];
+        STR(t->topic);
+        ARRAY(t->npartitions, t->partitions, 0, 12);
+        for (int32_t j = 0; j < t->npartitions; j++) {
+            kafka_OffsetForLeaderEpochPartition *p = &t->partitions[j];
+            I32(p->partition);
+            I32(p->current_leader_epoch); /* v2+ */
+            I32(p->leader_epoch);
+            TAGS();
+        }
+        TAGS();
     }
     TAGS();
     return 0;
@@ -713,6 +741,9 @@ kafka_parse_result kafka_parse_request(const uint8_t *frame, size_t len, karena 
         rc = parse_create_partitions(r, a, v, f, &req->u.create_partitions);
         break;
     case KAFKA_API_DeleteRecords: rc = parse_delete_records(r, a, v, f, &req->u.delete_records); break;
+    case KAFKA_API_OffsetForLeaderEpoch:
+        rc = parse_offset_for_leader_epoch(r, a, v, f, &req->u.offset_for_leader_epoch);
+        break;
     default: rc = -1; break;
     }
     if (rc != 0) goto fail;
@@ -732,12 +763,21 @@ void kafka_write_response_header(kw *w, const kafka_header *h)
     if (h->flexible && h->api_key != KAFKA_API_ApiVersions) kw_tags(w, 1);
 }
 
-void kafka_write_ApiVersionsResponse(kw *w, int16_t v, int16_t error_code)
+/* APIs a single-node broker parses but does not advertise: a client that
+ * sees OffsetForLeaderEpoch validates its positions with it, which only
+ * means something with leader epochs (the cluster). */
+static int api_cluster_only(int16_t api_key) { return api_key == KAFKA_API_OffsetForLeaderEpoch; }
+
+void kafka_write_ApiVersionsResponse(kw *w, int16_t v, int16_t error_code, int cluster)
 {
     int f = v >= 3;
+    int32_t n = 0;
+    for (size_t i = 0; i < kafka_api_nranges; i++)
+        n += cluster || !api_cluster_only(kafka_api_ranges[i].api_key);
     kw_i16(w, error_code);
-    kw_array(w, f, (int32_t)kafka_api_nranges);
+    kw_array(w, f, n);
     for (size_t i = 0; i < kafka_api_nranges; i++) {
+        if (!cluster && api_cluster_only(kafka_api_ranges[i].api_key)) continue;
         kw_i16(w, kafka_api_ranges[i].api_key);
         kw_i16(w, kafka_api_ranges[i].min_version);
         kw_i16(w, kafka_api_ranges[i].max_version);

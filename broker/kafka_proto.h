@@ -49,6 +49,7 @@ enum {
     KAFKA_API_IncrementalAlterConfigs = 44,
     KAFKA_API_OffsetDelete = 47,
     KAFKA_API_DescribeCluster = 60,
+    KAFKA_API_OffsetForLeaderEpoch = 23,
 };
 
 /* ConfigResource types and DescribeConfigs' ConfigSource values. */
@@ -78,6 +79,7 @@ typedef enum kafka_error {
     KAFKA_REPLICA_NOT_AVAILABLE = 9,
     KAFKA_MESSAGE_TOO_LARGE = 10,
     KAFKA_OFFSET_METADATA_TOO_LARGE = 12,
+    KAFKA_COORDINATOR_LOAD_IN_PROGRESS = 14,
     KAFKA_COORDINATOR_NOT_AVAILABLE = 15,
     KAFKA_NOT_COORDINATOR = 16,
     KAFKA_INVALID_TOPIC_EXCEPTION = 17,
@@ -193,6 +195,7 @@ int kafka_list_offsets_min_version(int64_t ts);
 
 typedef struct kafka_ListOffsetsPartition {
     int32_t partition_index;
+    int32_t current_leader_epoch; /* -1: not given (before v4) */
     int64_t timestamp; /* >= 0, or one of KAFKA_TS_* */
 } kafka_ListOffsetsPartition;
 typedef struct kafka_ListOffsetsTopic {
@@ -289,6 +292,7 @@ typedef struct kafka_LeaveGroupRequest {
 typedef struct kafka_OffsetCommitPartition {
     int32_t partition_index;
     int64_t committed_offset;
+    int32_t committed_leader_epoch; /* v6+; -1 before */
     const char *committed_metadata;
 } kafka_OffsetCommitPartition;
 typedef struct kafka_OffsetCommitTopic {
@@ -405,6 +409,23 @@ typedef struct kafka_DeleteRecordsRequest {
     kafka_DeleteRecordsTopic *topics;
     int32_t timeout_ms;
 } kafka_DeleteRecordsRequest;
+/* OffsetForLeaderEpoch (KIP-101/279): v2 from consumers (librdkafka
+ * validates its position after a leader change), v3+ carry ReplicaId. */
+typedef struct kafka_OffsetForLeaderEpochPartition {
+    int32_t partition;
+    int32_t current_leader_epoch; /* -1: not checked */
+    int32_t leader_epoch;
+} kafka_OffsetForLeaderEpochPartition;
+typedef struct kafka_OffsetForLeaderEpochTopic {
+    const char *topic;
+    int32_t npartitions;
+    kafka_OffsetForLeaderEpochPartition *partitions;
+} kafka_OffsetForLeaderEpochTopic;
+typedef struct kafka_OffsetForLeaderEpochRequest {
+    int32_t replica_id; /* -1 (consumer) before v3 */
+    int32_t ntopics;
+    kafka_OffsetForLeaderEpochTopic *topics;
+} kafka_OffsetForLeaderEpochRequest;
 
 typedef struct kafka_ApiVersionsRequest {
     const char *client_software_name;
@@ -438,6 +459,7 @@ typedef struct kafka_request {
         kafka_ConfigsRequest configs; /* DescribeConfigs, AlterConfigs, IncrementalAlterConfigs */
         kafka_CreatePartitionsRequest create_partitions;
         kafka_DeleteRecordsRequest delete_records;
+        kafka_OffsetForLeaderEpochRequest offset_for_leader_epoch;
     } u;
 } kafka_request;
 
@@ -467,7 +489,8 @@ int kafka_parse_consumer_subscription(const uint8_t *p, size_t len, karena *a,
  * v0 so that any client can read it). */
 void kafka_write_response_header(kw *w, const kafka_header *h);
 
-/* Encodes the ApiVersions response (body only) for version v. */
-void kafka_write_ApiVersionsResponse(kw *w, int16_t v, int16_t error_code);
+/* Encodes the ApiVersions response (body only) for version v; cluster = 0
+ * leaves out the APIs only a cluster member serves (OffsetForLeaderEpoch). */
+void kafka_write_ApiVersionsResponse(kw *w, int16_t v, int16_t error_code, int cluster);
 
 #endif

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "replica.h"
 
 static broker *g_broker;
 
@@ -252,6 +253,8 @@ static int apply_settings(broker *b)
     }
     int64_t bid = bconfig_int(&b->cfg, "broker.id");
     b->node_id = (int32_t)(bid >= 0 ? bid : bconfig_int(&b->cfg, "node.id"));
+    if (b->node_id < 0) b->node_id = 0; /* a single node; a cluster requires it (validate) */
+    b->cluster_mode = *bconfig_get(&b->cfg, "metadata.store.url") != 0;
     snprintf(b->cluster_id, sizeof b->cluster_id, "%s", bconfig_get(&b->cfg, "cluster.id"));
     b->num_partitions = (int32_t)bconfig_int(&b->cfg, "num.partitions");
     b->auto_create = !strcmp(bconfig_get(&b->cfg, "auto.create.topics.enable"), "true");
@@ -297,6 +300,18 @@ static int start_pools(broker *b)
         return 1;
     }
     if (b->recover_topics) topic_recover_start(b);
+    return 0;
+}
+
+/* In a cluster: the group coordinator's etcd side (group_cluster.c); after
+ * meta_load, whose producer-id counter the cluster's first block passes. */
+static int start_group_store(broker *b)
+{
+    char err[1024] = "";
+    if (group_cluster_start(b, err, sizeof err) != 0) {
+        fprintf(stderr, "tierbroker: %s\n", err);
+        return 1;
+    }
     return 0;
 }
 
@@ -348,6 +363,20 @@ static int open_listeners(broker *b)
     return 0;
 }
 
+/* The cluster session (metadata.store.url set): registers in etcd, after the
+ * listeners so the advertised address is known. A duplicate node.id or an
+ * etcd out of reach ends the start with a message. */
+static int start_cluster(broker *b)
+{
+    char err[2048] = "";
+    if (cluster_start(b, err, sizeof err) != 0) {
+        fprintf(stderr, "tierbroker: %s\n", err);
+        blog_error("%s", err);
+        return 1;
+    }
+    return 0;
+}
+
 /* The admin HTTP listener (admin.listeners), after the Kafka listeners so
  * /readyz can be asked as soon as it answers. */
 static int start_admin(broker *b)
@@ -380,6 +409,9 @@ static void shut_down(broker *b)
     net_shutdown(b);
     fetch_abort_all(b);
     produce_abort_all(b);
+    produce_acks_abort_all(b);
+    replica_shutdown(b); /* fetcher threads joined before the engine closes */
+    cluster_stop(b); /* deregisters: the controller moves leadership at once */
     /* Topic jobs first: their `done` may save the topic list on the meta
      * pool and must run while that pool exists. */
     bpool_destroy(b->topic_pool);
@@ -390,6 +422,8 @@ static void shut_down(broker *b)
     bpool_destroy(b->io_pool);
     bpool_destroy(b->meta_pool);
     net_drain(b);
+    group_cluster_stop(b); /* its commits still answered */
+    replica_free_all(b);
     group_free_all(b);
     topic_free_all(b);
     b->pl->engine_close(b->eng);
@@ -422,8 +456,8 @@ int main(int argc, char **argv)
         return 2;
     }
     if ((rc = load_properties(b, props_path)) || (rc = open_engine(b)) ||
-        (rc = apply_settings(b)) || (rc = start_pools(b)) || (rc = open_listeners(b)) ||
-        (rc = start_admin(b)))
+        (rc = apply_settings(b)) || (rc = start_pools(b)) || (rc = start_group_store(b)) ||
+        (rc = open_listeners(b)) || (rc = start_cluster(b)) || (rc = start_admin(b)))
         return rc;
     install_signals(b);
     blog_info("tierbroker node %d listening on %s, advertised %s:%d, data in %s", b->node_id,

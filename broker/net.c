@@ -46,6 +46,7 @@
 
 #include "broker.h"
 #include "common/logline.h"
+#include "replica.h"
 
 int g_blog_debug;
 
@@ -564,7 +565,7 @@ static void reply_unsupported(broker *b, reply *r)
         kw w;
         r->hdr.flexible = 0;
         reply_begin(r, &w);
-        kafka_write_ApiVersionsResponse(&w, 0, KAFKA_UNSUPPORTED_VERSION);
+        kafka_write_ApiVersionsResponse(&w, 0, KAFKA_UNSUPPORTED_VERSION, b->cluster_mode);
         reply_end(b, r, &w);
         return;
     }
@@ -627,6 +628,7 @@ static void dispatch(broker *b, conn *c, const uint8_t *frame, size_t len)
     case KAFKA_API_CreateTopics: handle_CreateTopics(b, &r, &q); break;
     case KAFKA_API_DeleteTopics: handle_DeleteTopics(b, &r, &q); break;
     case KAFKA_API_InitProducerId: handle_InitProducerId(b, &r, &q); break;
+    case KAFKA_API_OffsetForLeaderEpoch: handle_OffsetForLeaderEpoch(b, &r, &q); break;
     case KAFKA_API_FindCoordinator: handle_FindCoordinator(b, &r, &q); break;
     case KAFKA_API_JoinGroup: handle_JoinGroup(b, &r, &q); break;
     case KAFKA_API_SyncGroup: handle_SyncGroup(b, &r, &q); break;
@@ -1001,6 +1003,8 @@ void net_run(broker *b)
             last_tick = now;
             fetch_wake(b);
             group_tick(b);
+            cluster_tick(b);
+            if (b->cluster) replica_tick(b);
             listeners_resume(b, now);
             conns_expire(b, now);
         }

@@ -169,9 +169,11 @@ static tsp_status open_partitions(broker *b, const char *name, int32_t n, bpart 
  * partition that fails to open here stays offline (h NULL: its requests
  * answer KAFKA_STORAGE_ERROR) instead of keeping the broker from starting,
  * as Kafka takes one bad log dir offline; creates and adoptions, on the
- * topic pool, undo the whole topic instead (open_partitions). */
+ * topic pool, undo the whole topic instead (open_partitions). open = 0
+ * (a cluster's topic): registered without handles, cluster.c opens the
+ * replicas this broker holds. */
 static int topic_register(broker *b, const char *name, int32_t nparts, const bprop *cfg,
-                          size_t ncfg, char *msg, size_t msglen)
+                          size_t ncfg, int open, char *msg, size_t msglen)
 {
     if (nparts <= 0) {
         snprintf(msg, msglen, "bad partition count %d", nparts);
@@ -181,6 +183,8 @@ static int topic_register(broker *b, const char *name, int32_t nparts, const bpr
     if (!parts) return KAFKA_UNKNOWN_SERVER_ERROR;
     for (int32_t i = 0; i < nparts; i++) {
         char err[512] = "";
+        parts[i].index = i;
+        if (!open) continue;
         tsp_status st = part_open(b, name, i, &parts[i], err, sizeof err);
         if (st == TSP_OK) continue;
         blog_error("opening %s-%d: %s: %s; the partition stays offline (its requests answer "
@@ -189,6 +193,12 @@ static int topic_register(broker *b, const char *name, int32_t nparts, const bpr
         parts[i].h = NULL;
     }
     return topic_link(b, name, nparts, parts, cfg, ncfg);
+}
+
+int topic_register_cluster(broker *b, const char *name, int32_t nparts, const bprop *cfg,
+                           size_t ncfg, char *msg, size_t msglen)
+{
+    return topic_register(b, name, nparts, cfg, ncfg, 0, msg, msglen);
 }
 
 /* Deleted topics whose storage is being removed on the topic pool. */
@@ -209,6 +219,8 @@ static int is_doomed(broker *b, const char *name)
             if (!strcmp(t->name, name)) return 1;
     return 0;
 }
+
+int topic_is_doomed(broker *b, const char *name) { return is_doomed(b, name); }
 
 btopic *topic_find(broker *b, const char *name)
 {
@@ -509,6 +521,9 @@ int16_t topic_lookup(broker *b, const char *name, int auto_create, topic_wait_fn
 {
     if (waiting) *waiting = 0;
     if (topic_find(b, name)) return KAFKA_NONE;
+    /* A cluster's topics come from etcd (cluster.c), never from a storage
+     * lookup: a name the registry lacks does not exist (yet). */
+    if (b->cluster_mode) return KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
     if (!ts_topic_name_valid(name)) return KAFKA_INVALID_TOPIC_EXCEPTION;
     if (is_doomed(b, name)) return KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
     topic_job *j = opening_find(b, name);
@@ -807,6 +822,8 @@ static void reap_run(bjob *jb)
     for (btopic *t = r->list; t; t = t->next)
         for (int32_t i = 0; i < t->npartitions; i++) {
             char msg[512] = "";
+            /* A cluster's broker deletes the replicas it holds, nothing else. */
+            if (b->cluster_mode && !t->parts[i].h) continue;
             tsp_status st = b->pl->partition_delete(b->eng, t->name, i, msg, sizeof msg);
             if (st != TSP_OK && st != TSP_E_NOT_FOUND)
                 blog_error("deleting %s-%d: %s: %s", t->name, i, b->pl->status_name(st), msg);
@@ -1048,6 +1065,10 @@ static void kw_text(kw *w, const char *s) { kw_raw(w, s, strlen(s)); }
 
 void meta_save_topics(broker *b, meta_done_fn done, void *arg)
 {
+    if (b->cluster_mode) { /* the cluster's topic list is etcd's */
+        if (done) done(b, arg, 1);
+        return;
+    }
     kw w;
     kw_init(&w, META_TOPICS_MAX);
     for (btopic *t = b->topics; t; t = t->next) {
@@ -1244,7 +1265,7 @@ static int meta_load_topics(broker *b, char *err, size_t errlen)
             ncfg++;
         }
         char msg[512] = "";
-        int rc = topic_register(b, name, atoi(np), cfg, ncfg, msg, sizeof msg);
+        int rc = topic_register(b, name, atoi(np), cfg, ncfg, 1, msg, sizeof msg);
         props_free(cfg, ncfg);
         if (rc != KAFKA_NONE) {
             snprintf(err, errlen, "opening topic %s from %s: %s", name, path, msg);
@@ -1326,7 +1347,8 @@ static int meta_load_producer_ids(broker *b, char *err, size_t errlen)
 /* Startup, loop thread (before serving). */
 int meta_load(broker *b, char *err, size_t errlen)
 {
-    if (meta_load_topics(b, err, errlen)) return -1;
-    if (meta_load_offsets(b, err, errlen)) return -1;
+    if (!b->cluster_mode && meta_load_topics(b, err, errlen)) return -1;
+    /* A cluster's committed offsets are etcd's (group_cluster.c). */
+    if (!b->cluster_mode && meta_load_offsets(b, err, errlen)) return -1;
     return meta_load_producer_ids(b, err, errlen);
 }

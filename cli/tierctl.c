@@ -16,6 +16,7 @@
  *   tierctl -c CONFIG manifest TOPIC PARTITION   (the manifest as JSON)
  *   tierctl -c CONFIG rekey TOPIC   (re-wrap data keys under the active key)
  *   tierctl -c CONFIG recover [TOPIC...]   (restore topics from the bucket; writes)
+ *   tierctl -c CONFIG cluster [TOPIC] [--json]   (leaders and ISRs, from etcd)
  *   tierctl config-doc            (prints CONFIGURATION.md)
  */
 #include <cjson/cJSON.h>
@@ -27,6 +28,7 @@
 
 #include "cli_args.h"
 #include "progress.h"
+#include "tierctl_cluster.h"
 #include "tierstore.h"
 
 static void usage(FILE *f)
@@ -40,6 +42,7 @@ static void usage(FILE *f)
             "       tierctl -c CONFIG manifest TOPIC PARTITION\n"
             "       tierctl -c CONFIG rekey TOPIC\n"
             "       tierctl -c CONFIG recover [TOPIC...] [--quiet]\n"
+            "       tierctl -c CONFIG cluster [TOPIC] [--json]\n"
             "       tierctl config-doc\n"
             "       tierctl --help | --version\n"
             "\n"
@@ -70,6 +73,9 @@ static void usage(FILE *f)
             "            left as they are: a second run changes nothing. Progress on a\n"
             "            terminal (topics, partitions, manifest bytes, ETA) unless --quiet.\n"
             "            Writes: stop the broker first (it takes the lock).\n"
+            "cluster     a cluster's brokers (metadata.store.url in CONFIG), its controller\n"
+            "            and epoch, and per partition the leader, leader epoch, replicas,\n"
+            "            ISR and offline replicas, as etcd holds them.\n"
             "config-doc  the configuration reference (Markdown).\n"
             "CONFIG is the engine's or the broker's properties file.\n");
 }
@@ -698,6 +704,10 @@ int main(int argc, char **argv)
         rc = cmd_recover(cfg, args + 1, nargs - 1, quiet);
     } else if (!strcmp(args[0], "rekey") && nargs == 2) {
         rc = cmd_rekey(cfg, args[1]);
+    } else if (!strcmp(args[0], "cluster") && (nargs == 1 || nargs == 2)) {
+        rc = tierctl_cluster(ts_config_get(cfg, "metadata.store.url"),
+                             ts_config_get(cfg, "cluster.name"), nargs == 2 ? args[1] : NULL,
+                             json);
     } else if (!strcmp(args[0], "partitions") && nargs == 2) {
         int32_t *parts;
         size_t n;

@@ -232,6 +232,12 @@ ts_etcd_status ts_etcd_keeper_start(ts_etcd *c, int64_t lease, int64_t ttl_s,
 int ts_etcd_keeper_lost(const ts_etcd_keeper *k);
 /* Keepalives answered so far. */
 uint64_t ts_etcd_keeper_renewals(const ts_etcd_keeper *k);
+/* CLOCK_MONOTONIC milliseconds at which the last keepalive answered was
+ * sent (the keeper's start before the first): the lease is alive at most
+ * TTL past it. A caller fencing itself on the lease compares against this,
+ * not against when it noticed the answer (an answer read after the process
+ * was frozen may be older than the TTL). */
+int64_t ts_etcd_keeper_alive_ms(const ts_etcd_keeper *k);
 /* Stops and joins the thread (at most op_timeout_ms); the lease is
  * left to expire (revoke it first to drop it at once). Not from on_lost.
  * NULL is a no-op. */

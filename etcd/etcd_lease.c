@@ -127,6 +127,7 @@ struct ts_etcd_keeper {
     int stop;          /* under mu */
     atomic_int lost;
     atomic_uint_least64_t renewals;
+    atomic_int_least64_t alive_at; /* send time of the last keepalive answered */
 };
 
 /* Waits until mono time `until` or stop; returns 1 when stopped. Keeper thread. */
@@ -160,7 +161,7 @@ static void *keeper_main(void *arg)
 {
     ts_etcd_keeper *k = arg;
     int64_t interval = k->ttl_ms / 3 > 0 ? k->ttl_ms / 3 : 1;
-    int64_t alive_at = etcd_mono_ms(); /* send time of the last keepalive answered */
+    int64_t alive_at = atomic_load(&k->alive_at); /* send time of the last one answered */
     int64_t next = alive_at + interval;
     char err[1024];
     ts_etcd_status st = TS_ETCD_OK;
@@ -182,8 +183,9 @@ static void *keeper_main(void *arg)
         st = keepalive(k->c, k->lease, left < k->c->o.op_timeout_ms ? left : k->c->o.op_timeout_ms,
                        &ttl, err, sizeof(err));
         if (st == TS_ETCD_OK) {
-            atomic_fetch_add(&k->renewals, 1);
             alive_at = sent;
+            atomic_store(&k->alive_at, sent);
+            atomic_fetch_add(&k->renewals, 1);
             next = sent + interval;
             continue;
         }
@@ -210,6 +212,7 @@ ts_etcd_status ts_etcd_keeper_start(ts_etcd *c, int64_t lease, int64_t ttl_s,
     k->ttl_ms = ttl_s * 1000;
     k->on_lost = on_lost;
     k->arg = arg;
+    atomic_store(&k->alive_at, etcd_mono_ms());
     pthread_mutex_init(&k->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -231,6 +234,11 @@ ts_etcd_status ts_etcd_keeper_start(ts_etcd *c, int64_t lease, int64_t ttl_s,
 int ts_etcd_keeper_lost(const ts_etcd_keeper *k)
 {
     return atomic_load(&((ts_etcd_keeper *)k)->lost);
+}
+
+int64_t ts_etcd_keeper_alive_ms(const ts_etcd_keeper *k)
+{
+    return atomic_load(&((ts_etcd_keeper *)k)->alive_at);
 }
 
 uint64_t ts_etcd_keeper_renewals(const ts_etcd_keeper *k)

@@ -1,21 +1,26 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages tierstore needs. Run as root.
 #   scripts/install-deps.sh run    build + run the engine (and broker)
+#   scripts/install-deps.sh cluster  run's packages + etcd (./run.sh cluster)
 #   scripts/install-deps.sh test   everything the test suite uses as well:
 #                                  Ceph RGW, the AWS CLI, kcat, librdkafka,
 #                                  confluent-kafka, prometheus-client (the
 #                                  /metrics parser), clang (fuzzers), etcd
-#                                  (etcd-server: the etcd client's tests)
+#                                  (etcd-server: the etcd client's tests),
+#                                  docker-compose (validates minio-compose/)
 # Packages already installed are not fetched again, so a second run is fast.
 set -euo pipefail
 mode="${1:-run}"
 pkgs=(build-essential cmake pkg-config libzstd-dev libcurl4-openssl-dev libssl-dev
       libcjson-dev zstd ca-certificates librdkafka-dev kcat
       zlib1g-dev libsnappy-dev liblz4-dev libmicrohttpd-dev help2man)
+if [ "$mode" = "cluster" ]; then
+  pkgs+=(etcd-server)
+fi
 if [ "$mode" = "test" ]; then
   pkgs+=(ceph-mon ceph-osd radosgw ceph-common awscli
          python3-confluent-kafka python3-prometheus-client clang libclang-rt-14-dev procps
-         etcd-server)
+         etcd-server docker-compose)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

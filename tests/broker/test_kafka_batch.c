@@ -2,7 +2,8 @@
  * test_kafka_batch.c — unit test of broker/kafka_batch.c: the record batch
  * header reader gives every field at its Kafka offset, refuses a short
  * buffer, and reads at the reader's position (several batches in a row);
- * kr_varlong, which walks record fields, within its bounds.
+ * kr_varlong, which walks record fields, within its bounds; whole batches
+ * below an offset (kbatch_whole_prefix).
  */
 #include <stdint.h>
 #include <string.h>
@@ -108,10 +109,41 @@ TT_TEST(varlong_bounds)
     }
 }
 
+/* Whole batches below an end offset: the consumer's cut at the HW and the
+ * follower's cut of an answer to whole batches. */
+TT_TEST(batch_whole_prefix)
+{
+    kw w;
+    kw_init(&w, 1024);
+    /* offsets 10-14, 15-19, 20-24 (lastOffsetDelta 4), 3 payload bytes each */
+    for (int i = 0; i < 3; i++) {
+        put_header(&w, 10 + 5 * i, KBATCH_MIN_LENGTH + 3, 0);
+        kw_raw(&w, "abc", 3);
+    }
+    TT_ASSERT(!w.err);
+    size_t one = KBATCH_HEADER_LEN + 3;
+    TT_ASSERT_EQ_INT(kbatch_whole_prefix(w.d, w.len, INT64_MAX), 3 * one);
+    TT_ASSERT_EQ_INT(kbatch_whole_prefix(w.d, w.len, 25), 3 * one);
+    TT_ASSERT_EQ_INT(kbatch_whole_prefix(w.d, w.len, 24), 2 * one); /* last offset 24 not below */
+    TT_ASSERT_EQ_INT(kbatch_whole_prefix(w.d, w.len, 20), 2 * one);
+    TT_ASSERT_EQ_INT(kbatch_whole_prefix(w.d, w.len, 15), one);
+    TT_ASSERT_EQ_INT(kbatch_whole_prefix(w.d, w.len, 14), 0);
+    TT_ASSERT_EQ_INT(kbatch_whole_prefix(w.d, w.len, 0), 0);
+    /* A batch cut short (a read that ended inside it) is left out. */
+    TT_ASSERT_EQ_INT(kbatch_whole_prefix(w.d, w.len - 1, INT64_MAX), 2 * one);
+    TT_ASSERT_EQ_INT(kbatch_whole_prefix(w.d, one + 10, INT64_MAX), one);
+    TT_ASSERT_EQ_INT(kbatch_whole_prefix(w.d, 0, INT64_MAX), 0);
+    /* An impossible length (shorter than a header) stops the walk. */
+    kw_put_i32_at(&w, one + 8, 3);
+    TT_ASSERT_EQ_INT(kbatch_whole_prefix(w.d, w.len, INT64_MAX), one);
+    kw_free(&w);
+}
+
 int main(int argc, char **argv)
 {
     TT_INIT(argc, argv);
     TT_RUN(batch_header_fields);
+    TT_RUN(batch_whole_prefix);
     TT_RUN(varlong_bounds);
     return tt_summary();
 }

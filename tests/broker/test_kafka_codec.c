@@ -133,7 +133,7 @@ TT_TEST(parse_api_versions_v3)
     kw_init(&out, 4096);
     kafka_write_response_header(&out, &q.hdr);
     TT_ASSERT_EQ_INT(out.len, 4);
-    kafka_write_ApiVersionsResponse(&out, 3, 0);
+    kafka_write_ApiVersionsResponse(&out, 3, 0, 0);
     TT_ASSERT(out.len > 4 + 2 + 1 + 15 * 7);
     kw_free(&out);
     kw_free(&w);

@@ -482,6 +482,11 @@ TT_TEST(lease)
     }
     TT_ASSERT(!ts_etcd_keeper_lost(k));
     TT_ASSERT(ts_etcd_keeper_renewals(k) >= 5);
+    /* the send time of the last answered keepalive: recent (one interval,
+     * TTL/3, plus the answer) and never in the future */
+    int64_t alive_age = now_ms() - ts_etcd_keeper_alive_ms(k);
+    TT_ASSERT_MSG(alive_age >= 0 && alive_age < 2000, "last keepalive sent %lld ms ago",
+                  (long long)alive_age);
     fprintf(stderr, "    keeper: %llu keepalives in 5 s for a 2 s TTL, key kept\n",
             (unsigned long long)ts_etcd_keeper_renewals(k));
     /* one explicit keepalive too */
@@ -812,6 +817,8 @@ TT_TEST(deadline)
         TT_ASSERT(ts_etcd_status_is_retriable(lr.why));
         TT_ASSERT_MSG(strstr(lr.msg, "TTL") && strstr(lr.msg, hole), "message: %s", lr.msg);
         TT_ASSERT_EQ_INT(ts_etcd_keeper_renewals(k), 0);
+        /* never answered: the send time stays the keeper's start */
+        TT_ASSERT(ts_etcd_keeper_alive_ms(k) <= t0 + 100);
         fprintf(stderr, "    keeper cut off from etcd: lease reported lost after %lld ms (TTL 2 s): %s\n",
                 (long long)lost_ms, lr.msg);
         ts_etcd_keeper_stop(k);

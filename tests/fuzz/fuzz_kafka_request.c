@@ -155,7 +155,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         kw_init(&w, 1 << 20);
         kafka_write_response_header(&w, &q.hdr);
         if (q.hdr.api_key == KAFKA_API_ApiVersions)
-            kafka_write_ApiVersionsResponse(&w, q.hdr.api_version, 0);
+            kafka_write_ApiVersionsResponse(&w, q.hdr.api_version, 0, 1);
         kw_free(&w);
     }
     karena_free(&a);

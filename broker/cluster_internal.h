@@ -1,0 +1,143 @@
+/*
+ * cluster_internal.h — what cluster.c (the session, the view), controller.c
+ * (the controller's duties) and cluster_admin.c (Metadata, CreateTopics,
+ * DeleteTopics in a cluster) share. Not for the rest of the broker: it uses
+ * cluster.h.
+ *
+ * Threads: fields are grouped by the thread that owns them. The loop owns
+ * the view; the cluster thread owns the session (lease, keeper, watch) and
+ * the controller state; the atomics are read across.
+ */
+#ifndef TS_BROKER_CLUSTER_INTERNAL_H
+#define TS_BROKER_CLUSTER_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "broker.h"
+#include "etcd/etcd.h"
+#include "placement.h"
+
+#define CLUSTER_OFFSETS_TOPIC "__consumer_offsets"
+
+/* One topic as the loop knows it from topics/<t> and partitions/<t>/<p>. */
+typedef struct ctopic {
+    struct ctopic *next;
+    char *name;
+    char id[32];
+    int32_t npartitions;
+    cl_pstate *ps;   /* npartitions: replicas from the assignment, the rest from
+                        partitions/<t>/<p> (version 0: not written yet) */
+    bprop *configs;  /* as in etcd */
+    size_t nconfigs;
+    int local;       /* this broker holds a replica of some partition */
+    int opened;      /* 0: not yet, 1: open job running, 2: local replicas open */
+    int seen;        /* reset: present in the snapshot */
+    int64_t create_revision; /* of topics/<t> (the controller's compares) */
+} ctopic;
+
+/* One key of a snapshot or a watch event, below the cluster prefix. */
+typedef struct cl_kv {
+    int del;
+    char *key;   /* e.g. "brokers/1", "partitions/t/0" */
+    char *value; /* NUL-terminated JSON; NULL for deletes */
+    int64_t mod_revision, create_revision;
+} cl_kv;
+
+struct cl_wait; /* cluster_admin.c: CreateTopics waiting for partition states */
+
+struct bcluster {
+    broker *b;
+    ts_etcd *etcd;
+    char prefix[300]; /* "/<cluster.name>/" */
+    size_t prefix_len;
+    int64_t session_ms, ttl_s, store_timeout_ms;
+    char self_json[1024]; /* brokers/<id> value */
+    char cluster_id[32];
+    int unclean, auto_rebalance;
+    int64_t rebalance_interval_ms;
+    int32_t offsets_partitions;
+    int32_t default_rf;
+
+    /* Cluster thread (mu/cv wake it). */
+    pthread_t thr;
+    int thr_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stop, wake;
+    int watch_broken; /* set by the watch thread: compacted or failed */
+    ts_etcd_keeper *keeper;
+    ts_etcd_watch *watch;
+    int64_t prev_lease;      /* the lease lost last (etcd may still hold it) */
+    int ctl_dirty;           /* the watch saw changes: the controller looks again */
+    int64_t ctl_next_ms;     /* else it looks again at this time */
+    int64_t ctl_epoch;       /* > 0: this broker is the controller at that epoch */
+    int64_t ctl_since_ms;
+    int64_t last_balance_ms;
+
+    /* Read by the loop, written by the cluster thread. */
+    _Atomic int64_t lease;         /* 0: not registered */
+    _Atomic int lease_lost;        /* the keeper reported the lease gone */
+    _Atomic int64_t renewed_at_ms; /* when a keepalive was last seen answered */
+
+    /* The loop's view. */
+    cl_broker *brokers; /* ascending id */
+    size_t nbrokers;
+    int32_t controller;
+    ctopic *topics;
+    int registered;          /* the loop's idea: registered and lease fresh */
+    int lost;                /* the lease was lost: only the next snapshot (read
+                                after registering again) makes it registered */
+    int64_t view_revision;   /* the last snapshot's revision: watch events at or
+                                below it (a watch catching up after a newer
+                                snapshot) are dropped; the watch itself delivers
+                                each event once, in order */
+    int64_t applied_revision; /* the newest revision applied (snapshot or event): a
+                                 snapshot read before it (posted after the watch
+                                 delivered newer events) is older than the view */
+    bpool *pool;             /* etcd writes asked by the loop */
+    struct cl_wait *waits;   /* CreateTopics waiting for their states */
+    struct cl_auto *autos;   /* names being auto-created */
+};
+
+/* cluster.c */
+ctopic *cluster_topic(const bcluster *c, const char *name);
+int cluster_key(const bcluster *c, char *out, size_t outlen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+int cluster_live(const bcluster *c, int32_t id);
+/* Parses a partitions/<t>/<p> value into st (leader, epoch, isr,
+ * controller_epoch); -1 when it is not one. */
+int cluster_parse_pstate(const char *json, cl_pstate *st);
+/* The JSON of a partition state (malloc'd). */
+char *cluster_pstate_json(const cl_pstate *st);
+/* Parses a topics/<t> value: id, per-partition replica lists, configs. */
+int cluster_parse_topic(const char *json, ctopic *t);
+void cluster_topic_free(ctopic *t);
+/* base64url of n bytes (no padding) into out. */
+void cluster_b64url(const uint8_t *in, size_t n, char *out);
+int cluster_parse_broker(const char *json, cl_broker *out);
+/* A new topic id: 16 random bytes, base64url (22 chars). */
+void cluster_new_topic_id(char *out);
+/* The topics/<t> value (malloc'd): id, assignment (nparts lists of rf ids),
+ * configs. */
+char *cluster_topic_json(const char *id, int32_t nparts, int32_t rf, const int32_t *assign,
+                         const bprop *cfg, size_t ncfg);
+
+
+/* controller.c (cluster thread) */
+void controller_step(bcluster *c);
+void controller_resign(bcluster *c);
+
+/* cluster_admin.c (loop) */
+void cluster_waits_check(broker *b, int timeout_only);
+void cluster_waits_abort(broker *b);
+void cluster_autos_free(bcluster *c);
+/* Starts creating a topic in etcd (create-only txn); done on the loop with
+ * the Kafka error and a message. */
+typedef void (*cluster_create_fn)(broker *b, void *arg, int16_t err, const char *msg,
+                                  const char *id);
+int16_t cluster_create_topic(broker *b, const char *name, int32_t nparts, int32_t rf,
+                             const bprop *cfg, size_t ncfg, cluster_create_fn done, void *arg,
+                             char *msg, size_t msglen);
+
+#endif
