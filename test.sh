@@ -3,7 +3,9 @@
 # installs what it needs, builds (warnings are errors), then runs
 #   1. unit and integration tests (file:// bucket: engine e2e 1 GiB, SIGKILL trials)
 #   2. the S3 suite and the same engine suite against a private Ceph RGW
-#   3. the broker tests with real Kafka clients (kcat, confluent-kafka)
+#   3. the broker tests with real Kafka clients (kcat, confluent-kafka, kafkajs)
+#   3b. the cluster: a real etcd and three brokers (kills, SIGSTOP, wiped disks),
+#       then the same topology on Ceph RGW
 #   4. unit + integration tests again under AddressSanitizer + UBSan
 #   5. unit and broker tests under ThreadSanitizer (halt on the first report)
 #   6. a short libFuzzer run of every parser of untrusted bytes, from seed corpora
@@ -41,6 +43,8 @@ phase "broker with real Kafka clients" \
   bash -c "cd build && ctest --output-on-failure -L '^broker$'"
 phase "cluster: a real etcd and three brokers" \
   bash -c "cd build && ctest --output-on-failure -j2 -L '^cluster$'"
+phase "cluster on Ceph RGW: etcd, three brokers, one killed, all read back" \
+  tests/rgw/cluster_on_rgw.sh build
 build build-asan -DTS_SANITIZE=address,undefined -DCMAKE_BUILD_TYPE=Debug || exit 1
 phase "unit + integration under ASan+UBSan" \
   env TS_E2E_BYTES=268435456 TS_CRASH_TRIALS=8 ASAN_OPTIONS=detect_leaks=1 \
