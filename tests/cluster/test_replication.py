@@ -331,6 +331,58 @@ def t_repl_wipe():
         print("  wiped broker local starts %s, %d records verified" % (starts, n))
 
 
+def t_repl_wipe_all():
+    """Every broker's data dir wiped at once: the cluster comes back from etcd
+    and the bucket alone. Every acknowledged record below the leaders' local
+    log start (so only in the bucket, the tail above being lost with every
+    disk) reads back exactly once and in order, and new writes continue after
+    the tiered offsets without reusing one."""
+    with new_cluster(admin=True) as c:
+        c.create_topic(TOPIC, partitions=2, rf=3)
+        full_isr(c, TOPIC, 2)
+        w = AckedWrites(c.bootstrap, TOPIC, {"batch.num.messages": 100})
+        w.produce(20000)
+
+        def starts():
+            return {p: admin_partition(c.leader_of(TOPIC, p), TOPIC, p)["local_start_offset"]
+                    for p in range(2)}
+        tiered = wait_until(lambda: (lambda s: s if all(v > 0 for v in s.values()) else None)(
+            starts()), 120, "both leaders' local logs starting past tiered segments")
+        for n in c.nodes.values():
+            n.kill9()
+        for n in c.nodes.values():
+            n.wipe()
+            check(not os.listdir(n.data), "data dir of broker %d not empty" % n.id)
+        for n in c.nodes.values():
+            n.start()
+        c.wait_registered()
+        c.wait_leaders(TOPIC, 2)
+        want = {k: po for k, po in w.acked.items() if po[1] < tiered[po[0]]}
+        total = len(w.acked)
+        w.acked = want  # read_all reads up to these: the tail above went with the disks
+        got = w.read_all(timeout=180)
+        seen = {}
+        for p, recs in got.items():
+            for off, k in recs:
+                check(k not in seen, "record %s read twice" % k)
+                seen[k] = (p, off)
+        check(len(want) > 1000, "only %d records were tiered before the wipe" % len(want))
+        for k, (p, o) in sorted(want.items()):
+            check(seen.get(k) == (p, o), "tiered record %s (p%d@%d) after the wipe: %r" %
+                  (k, p, o, seen.get(k)))
+        for p, recs in got.items():
+            keys = [k for _, k in recs if k in want]
+            check(keys == sorted(keys), "partition %d: tiered records out of order" % p)
+        ends = {p: max([o for o, _ in got[p]] or [-1]) for p in got}
+        after = AckedWrites(c.bootstrap, TOPIC)
+        after.produce(200)
+        for k, (p, o) in after.acked.items():
+            check(o > ends[p], "new record %s at p%d@%d reuses an offset at or below %d" %
+                  (k, p, o, ends[p]))
+        print("  %d tiered records of %d read back after every disk was wiped (local starts %s)"
+              % (len(want), total, tiered))
+
+
 def t_repl_not_enough():
     # The broker default is 1 here: the topic's own min.insync.replicas 2 refuses.
     with new_cluster({"min.insync.replicas": "1"}, session_ms=2000) as c:
@@ -401,6 +453,7 @@ TESTS = {
     "repl_wipe": (t_repl_wipe, ["TSPLUGIN"]),
     "repl_consumer_failover": (t_repl_consumer_failover, ["TSPLUGIN"]),
     "repl_not_enough": (t_repl_not_enough, ["TSPLUGIN"]),
+    "repl_wipe_all": (t_repl_wipe_all, ["TSPLUGIN"]),
 }
 
 if __name__ == "__main__":
