@@ -426,8 +426,8 @@ void handle_FindCoordinator(broker *b, reply *r, kafka_request *q)
     kw_i16(&w, err);
     if (v >= 1) kw_str(&w, f, err ? "transactions are not supported" : NULL);
     kw_i32(&w, err ? -1 : b->node_id);
-    kw_str(&w, f, err ? "" : b->adv_host);
-    kw_i32(&w, err ? -1 : b->adv_port);
+    kw_str(&w, f, err ? "" : reply_listener(b, r)->adv_host);
+    kw_i32(&w, err ? -1 : reply_listener(b, r)->adv_port);
     kw_tags(&w, f);
     reply_end(b, r, &w);
 }
