@@ -296,6 +296,41 @@ void produce_abort_all(broker *b);
 /* Status of the plugin -> Kafka ErrorCode (kafka_errors.c). */
 int16_t kafka_error_from_status(tsp_status st);
 
+/* ----------------------------------------------------------------- sasl */
+/* Per connection (net.c owns it, sasl.c fills it). */
+typedef struct bauth {
+    int step;           /* 0 idle, 1 after SaslHandshake, 2 SCRAM challenge sent */
+    int mech;           /* sasl.c's mechanism number */
+    int authenticated;
+    char principal[256]; /* the SASL user once authenticated */
+    int64_t lifetime_ms; /* session_lifetime_ms answered */
+    int64_t expires_ms;  /* connections.max.reauth.ms deadline; 0 = none */
+    struct ts_scram_server *scram;
+} bauth;
+bauth *conn_auth(conn *c);
+/* The principal name of c (without "User:"): the SASL user, else the TLS
+ * client certificate's mapped subject, else ANONYMOUS. */
+const char *conn_principal(const conn *c);
+/* Closes c once everything queued for it is written (a failed login's
+ * answer reaches the client); nothing more of it is read. */
+void conn_close_after_reply(broker *b, conn *c);
+
+typedef struct bsasl bsasl;
+/* Loads the users file, reads sasl.enabled.mechanisms (needed: a SASL
+ * listener exists, so an unsupported or empty list is an error). */
+int sasl_init(broker *b, int needed, char *err, size_t errlen);
+void sasl_free(broker *b);
+void sasl_tick(broker *b, int64_t now); /* re-reads a changed users file */
+void sasl_conn_free(bauth *a);           /* a connection's exchange state */
+/* 0 (with *why) when a request of api_key must close c: a SASL listener's
+ * connection not (or no longer) authenticated. */
+int sasl_request_allowed(broker *b, conn *c, int16_t api_key, const char **why);
+void sasl_authenticate(broker *b, reply *r, const uint8_t *tok, size_t len);
+void handle_SaslHandshake(broker *b, reply *r, kafka_request *q);
+void handle_SaslAuthenticate(broker *b, reply *r, kafka_request *q);
+void handle_DescribeUserScramCredentials(broker *b, reply *r, kafka_request *q);
+void handle_AlterUserScramCredentials(broker *b, reply *r, kafka_request *q);
+
 /* ------------------------------------------------------------------ tls */
 /* One per SSL/SASL_SSL listener (tls.c): the SSL_CTX built from the ssl.*
  * keys (listener.name.<name>.ssl.* first), reloaded when its files change.
@@ -408,6 +443,8 @@ struct broker {
     int64_t idle_ms;            /* connections.max.idle.ms */
     int64_t request_timeout_ms; /* request.timeout.ms: one frame, first to last byte */
     int64_t handshake_timeout_ms; /* ssl.handshake.timeout.ms */
+    bsasl *sasl;                  /* users and mechanisms (sasl.c) */
+    int sasl_needed;              /* a SASL_* listener is configured */
     conn *conns;                /* open connections (idle and frame timers) */
     uint64_t next_conn_id;
 

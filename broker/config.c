@@ -63,6 +63,17 @@ static const bkey g_keys[] = {
     {"ssl.cipher.suites", "", 0, 0, 0, 0,
      "Comma-separated cipher suites (IANA names as Kafka, or OpenSSL names); empty = "
      "OpenSSL's defaults."},
+    /* SASL (sasl.c); users: <log.dirs>/.broker/users, `tierctl users`. */
+    {"sasl.enabled.mechanisms", "GSSAPI", 0, 0, 0, 0,
+     "Mechanisms of SASL_PLAINTEXT and SASL_SSL listeners: PLAIN, SCRAM-SHA-256, "
+     "SCRAM-SHA-512 (Kafka's default GSSAPI is not supported: set this with a SASL listener)."},
+    {"connections.max.reauth.ms", "0", 1, 0, INT64_MAX, 0,
+     "SASL session lifetime told to clients (KIP-368); a connection past it that has not "
+     "re-authenticated is closed at its next request. 0 = sessions never expire."},
+    {"super.users", "", 0, 0, 0, 0,
+     "Semicolon-separated principals (User:name) allowed to describe and alter SCRAM "
+     "credentials (DescribeUserScramCredentials, AlterUserScramCredentials); empty = "
+     "everyone, as Kafka without an authorizer."},
     {"ssl.handshake.timeout.ms", "10000", 1, 100, 600000, 0,
      "A TLS handshake must finish within this long of the accept, else the connection is "
      "closed (stalled handshakes cannot pile up)."},

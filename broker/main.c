@@ -197,14 +197,7 @@ static int load_properties(broker *b, const char *props_path)
             fprintf(stderr, "tierbroker: %s: %s\n", props_path, err);
             return 2;
         }
-        if (proto == BSEC_SASL_PLAINTEXT || proto == BSEC_SASL_SSL) {
-            fprintf(stderr,
-                    "tierbroker: %s: listeners: '%s' uses security protocol %s, which "
-                    "tierbroker does not implement yet; refusing to start rather than serve it "
-                    "unauthenticated\n",
-                    props_path, tok, bsecurity_name(proto));
-            return 2;
-        }
+        if (proto == BSEC_SASL_PLAINTEXT || proto == BSEC_SASL_SSL) b->sasl_needed = 1;
     }
     return 0;
 }
@@ -271,6 +264,11 @@ static int apply_settings(broker *b)
     b->idle_ms = bconfig_int(&b->cfg, "connections.max.idle.ms");
     b->request_timeout_ms = bconfig_int(&b->cfg, "request.timeout.ms");
     b->handshake_timeout_ms = bconfig_int(&b->cfg, "ssl.handshake.timeout.ms");
+    char err[512];
+    if (sasl_init(b, b->sasl_needed, err, sizeof err) != 0) {
+        fprintf(stderr, "tierbroker: %s\n", err);
+        return 2;
+    }
     return 0;
 }
 
@@ -425,6 +423,7 @@ static void shut_down(broker *b)
     net_drain(b);
     group_free_all(b);
     topic_free_all(b);
+    sasl_free(b);
     b->pl->engine_close(b->eng);
     blog_info("stopped");
 }

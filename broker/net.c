@@ -294,7 +294,17 @@ struct conn {
     int tls_read_wants_out;  /* a read (the handshake) waits for the socket to drain */
     int64_t accepted_ms;     /* ssl.handshake.timeout.ms runs from here */
     char principal[256];     /* TLS client certificate's mapped subject; "" = none */
+    bauth auth;              /* SASL state (sasl.c) */
+    int closing;             /* conn_close_after_reply: close once written */
 };
+
+bauth *conn_auth(conn *c) { return &c->auth; }
+
+const char *conn_principal(const conn *c)
+{
+    if (c->auth.authenticated) return c->auth.principal;
+    return c->principal[0] ? c->principal : "ANONYMOUS";
+}
 
 const blistener *conn_listener(const conn *c) { return c->l; }
 
@@ -327,6 +337,7 @@ static void conn_free(conn *c)
         s = n;
     }
     free(c->in);
+    sasl_conn_free(&c->auth);
     free(c);
 }
 
@@ -421,7 +432,7 @@ void conn_close(broker *b, conn *c, const char *why)
  * max_queued_response_bytes of unsent responses. */
 static int conn_may_dispatch(const broker *b, const conn *c)
 {
-    return !c->closed && !c->held && c->out_bytes < b->max_queued_response_bytes;
+    return !c->closed && !c->closing && !c->held && c->out_bytes < b->max_queued_response_bytes;
 }
 
 /* Registers the events c waits for. EPOLLRDHUP stays on while c is muted
@@ -502,9 +513,21 @@ static void conn_flush(broker *b, conn *c)
         c->inflight--;
     }
     if (c->closed) return;
+    if (c->closing && !c->head) {
+        conn_close(b, c, NULL);
+        return;
+    }
     c->want_out = 0;
     conn_update_events(b, c);
     conn_maybe_resume(b, c);
+}
+
+void conn_close_after_reply(broker *b, conn *c)
+{
+    if (c->closed) return;
+    c->closing = 1;
+    conn_update_events(b, c);
+    if (!c->head) conn_close(b, c, NULL);
 }
 
 static void slot_fill(conn *c, slot *s, uint8_t *data, size_t len)
@@ -633,6 +656,14 @@ static void dispatch(broker *b, conn *c, const uint8_t *frame, size_t len)
         karena_free(&arena);
         return;
     }
+    const char *why = NULL;
+    if (!sasl_request_allowed(b, c, q.hdr.api_key, &why)) {
+        blog_warn("%s: %s %s: closing", c->peer, kafka_api_name(q.hdr.api_key), why);
+        reply_drop(b, &r);
+        conn_close(b, c, NULL);
+        karena_free(&arena);
+        return;
+    }
     switch (q.hdr.api_key) {
     case KAFKA_API_ApiVersions: handle_ApiVersions(b, &r, &q); break;
     case KAFKA_API_Metadata: handle_Metadata(b, &r, &q); break;
@@ -649,6 +680,12 @@ static void dispatch(broker *b, conn *c, const uint8_t *frame, size_t len)
     case KAFKA_API_LeaveGroup: handle_LeaveGroup(b, &r, &q); break;
     case KAFKA_API_OffsetCommit: handle_OffsetCommit(b, &r, &q); break;
     case KAFKA_API_OffsetFetch: handle_OffsetFetch(b, &r, &q); break;
+    case KAFKA_API_SaslHandshake: handle_SaslHandshake(b, &r, &q); break;
+    case KAFKA_API_SaslAuthenticate: handle_SaslAuthenticate(b, &r, &q); break;
+    case KAFKA_API_DescribeUserScramCredentials:
+        handle_DescribeUserScramCredentials(b, &r, &q);
+        break;
+    case KAFKA_API_AlterUserScramCredentials: handle_AlterUserScramCredentials(b, &r, &q); break;
     default: reply_unsupported(b, &r); break;
     }
     karena_free(&arena);
@@ -1052,6 +1089,7 @@ void net_run(broker *b)
             listeners_resume(b, now);
             conns_expire(b, now);
             for (int k = 0; k < b->nlisteners; k++) tls_maybe_reload(b->listeners[k].tls, now);
+            sasl_tick(b, now);
         }
         conn_run_kicks(b);
     }

@@ -492,8 +492,9 @@ def start_fails(extra, plugin=None):
 
 def t_listener_security_mem():
     """Item 11: listeners=SASL_SSL://... started and served plaintext.
-    A secure listener without what it needs (a keystore for SSL and
-    SASL_SSL) refuses to start, naming the setting; a custom listener name
+    A secure listener without what it needs (a keystore for SSL, a
+    supported sasl.enabled.mechanisms for SASL_*: Kafka's default is GSSAPI)
+    refuses to start, naming the setting; a custom listener name
     mapped to PLAINTEXT works. (TLS itself: test_security_tls.py.)"""
     for scheme in ("SASL_SSL", "SSL", "SASL_PLAINTEXT"):
         port = socket.socket()
