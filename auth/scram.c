@@ -234,9 +234,13 @@ int ts_scram_parse_client_first(ts_scram_server *s, int mech, const char *msg, s
         return -1;
     }
     p = msg + 2;
-    if (*p == 'a' && attr(&p, end, 'a', authz, sizeof authz) != 0) goto fail;
-    else if (*p == ',') p++;
-    else if (!*authz) goto fail;
+    if (*p == 'a') { /* len >= 3: p is inside msg */
+        if (attr(&p, end, 'a', authz, sizeof authz) != 0 || p == end || p[-1] != ',') goto fail;
+    } else if (*p == ',') {
+        p++;
+    } else {
+        goto fail;
+    }
     if ((size_t)(p - msg) >= sizeof s->gs2) goto fail;
     memcpy(s->gs2, msg, (size_t)(p - msg));
     if ((size_t)(end - p) >= sizeof s->client_first_bare) goto fail;
