@@ -32,8 +32,9 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_broker import (BROKER, MEMPLUGIN, Broker, check, consume_all, free_port,  # noqa: E402
+from test_broker import (MEMPLUGIN, Broker, check, consume_all, free_port,  # noqa: E402
                          kcat, run)
+from test_hardening_meta import start_fails  # noqa: E402
 import confluent_kafka as ck  # noqa: E402
 
 
@@ -333,20 +334,6 @@ def t_tls_reload_mem():
             b.cleanup()
     finally:
         shutil.rmtree(root, ignore_errors=True)
-
-
-def start_fails(extra):
-    b = Broker(MEMPLUGIN, extra)
-    try:
-        b.write_props()
-        os.makedirs(os.path.join(b.root, "data"), exist_ok=True)
-        try:
-            r = subprocess.run([BROKER, b.props], capture_output=True, timeout=15)
-        except subprocess.TimeoutExpired:
-            return None, "still running after 15 s"
-        return r.returncode, (r.stdout + r.stderr).decode(errors="replace")
-    finally:
-        shutil.rmtree(b.root, ignore_errors=True)
 
 
 def t_tls_config_mem():
