@@ -8,10 +8,13 @@ with Kafka's AlterUserScramCredentials.
                         produce and consume with SCRAM-SHA-512 and with PLAIN;
                         a wrong password and an unknown user are refused and
                         logged with the peer address; everyone else is served.
-  sasl_plaintext_mem    SASL_PLAINTEXT with SCRAM-SHA-256: kcat round trip; a
-                        request before authentication closes the connection;
-                        an unsupported mechanism is answered
-                        UNSUPPORTED_SASL_MECHANISM.
+  sasl_plaintext_mem    SASL_PLAINTEXT with SCRAM-SHA-256: kcat and
+                        confluent-kafka round trips; a request before
+                        authentication closes the connection; an unsupported
+                        mechanism is answered UNSUPPORTED_SASL_MECHANISM; a
+                        client-final nonce repeating the client part (as
+                        librdkafka 2.0.2 sends it) is accepted, one not ending
+                        with the server's part refused.
   sasl_users_mem        tierctl users add (stdin) then login works, delete then
                         it fails, without a restart; the file is 0600 and holds
                         no password.
@@ -165,9 +168,10 @@ def authenticate(sock, token, corr):
     return err, msg, data, life
 
 
-def scram_login(sock, user, password, algo="sha512"):
+def scram_login(sock, user, password, algo="sha512", nonce=None):
     """A SCRAM client (RFC 5802) over raw SaslHandshake/SaslAuthenticate v1.
-    Returns the final SaslAuthenticate answer."""
+    nonce(client_nonce, server_nonce) gives the client-final's r= (default:
+    the server's, as the RFC says). Returns the final SaslAuthenticate answer."""
     mech = "SCRAM-SHA-512" if algo == "sha512" else "SCRAM-SHA-256"
     check(handshake(sock, mech) == 0, "SaslHandshake %s refused" % mech)
     cnonce = base64.b64encode(os.urandom(18)).decode()
@@ -179,7 +183,7 @@ def scram_login(sock, user, password, algo="sha512"):
                                  int(attrs["i"]))
     ck_ = hmac.new(salted, b"Client Key", algo).digest()
     stored = hashlib.new(algo, ck_).digest()
-    without = "c=biws,r=%s" % attrs["r"]
+    without = "c=biws,r=%s" % (nonce(cnonce, attrs["r"]) if nonce else attrs["r"])
     auth = ("%s,%s,%s" % (bare, first.decode(), without)).encode()
     sig = hmac.new(stored, auth, algo).digest()
     proof = bytes(a ^ b for a, b in zip(ck_, sig))
@@ -222,6 +226,27 @@ def t_sasl_plaintext_mem():
             err, msg, data, life = scram_login(s, "bob", "bob-secret", "sha256")
             check(err == 0 and data.startswith(b"v="), "raw SCRAM login: %s %s" % (err, msg))
             check(metadata_ok(s, 9), "Metadata after login not answered")
+        # Kafka's nonce rule: a client-final nonce that repeats the client part
+        # (librdkafka 2.0.2) ends with the server's and is accepted; one that
+        # does not end with it is refused
+        with socket.create_connection(("127.0.0.1", b.sasl_port), timeout=10) as s:
+            err, msg, _, _ = scram_login(s, "bob", "bob-secret", "sha256",
+                                         nonce=lambda c, srv: c + srv)
+            check(err == 0, "repeated client nonce refused: %s" % msg)
+        with socket.create_connection(("127.0.0.1", b.sasl_port), timeout=10) as s:
+            err, msg, _, _ = scram_login(s, "bob", "bob-secret", "sha256",
+                                         nonce=lambda c, srv: srv + "x")
+            check(err == 58, "a nonce not ending with the server's was answered %d" % err)
+        # confluent-kafka over SASL_PLAINTEXT with SCRAM-SHA-256
+        conf = {"bootstrap.servers": sb}
+        conf.update(props)
+        p = ck.Producer(conf)
+        for i in range(50):
+            p.produce("ck-scram256", b"s-%02d" % i)
+        check(p.flush(60) == 0, "confluent-kafka SCRAM-SHA-256 produce did not finish")
+        got = consume_all(sb, "ck-scram256", 50, conf=props, timeout=60)
+        check(sorted(v for _, _, v in got) == [b"s-%02d" % i for i in range(50)],
+              "confluent-kafka SCRAM-SHA-256 read %d of 50" % len(got))
         ok, why = kcat_roundtrip(b.bootstrap, "plain", {})
         check(ok, "PLAINTEXT listener: " + why)
     finally:
