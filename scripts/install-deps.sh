@@ -5,7 +5,8 @@
 #                                  Ceph RGW, the AWS CLI, kcat, librdkafka,
 #                                  confluent-kafka, prometheus-client (the
 #                                  /metrics parser), clang (fuzzers), etcd
-#                                  (etcd-server: the etcd client's tests)
+#                                  (etcd-server: the etcd client's tests),
+#                                  openssl (the CLI: test certificates)
 # Packages already installed are not fetched again, so a second run is fast.
 set -euo pipefail
 mode="${1:-run}"
@@ -15,7 +16,7 @@ pkgs=(build-essential cmake pkg-config libzstd-dev libcurl4-openssl-dev libssl-d
 if [ "$mode" = "test" ]; then
   pkgs+=(ceph-mon ceph-osd radosgw ceph-common awscli
          python3-confluent-kafka python3-prometheus-client clang libclang-rt-14-dev procps
-         etcd-server)
+         etcd-server openssl)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
