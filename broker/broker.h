@@ -299,7 +299,8 @@ int16_t kafka_error_from_status(tsp_status st);
 /* ----------------------------------------------------------------- sasl */
 /* Per connection (net.c owns it, sasl.c fills it). */
 typedef struct bauth {
-    int step;           /* 0 idle, 1 after SaslHandshake, 2 SCRAM challenge sent */
+    int step;           /* 0 idle, 1 after SaslHandshake, 2 SCRAM challenge sent,
+                           3 PLAIN being checked on the sasl pool */
     int mech;           /* sasl.c's mechanism number */
     int authenticated;
     char principal[256]; /* the SASL user once authenticated */

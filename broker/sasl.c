@@ -7,7 +7,9 @@
  * Credentials are auth/'s users file (<log.dirs>/.broker/users; format in
  * auth/scram.h): salted SCRAM keys only, never a password. PLAIN is checked
  * by deriving the SCRAM-SHA-512 (else -256) key from the password given;
- * that PBKDF2 runs on the io pool, not the loop. SCRAM costs the loop only
+ * that PBKDF2 runs on the broker's own one-thread sasl pool, not the loop,
+ * and not on a pool that flushes or reads (a flood of PLAIN attempts slows
+ * only other PLAIN logins; each connection has at most one in flight). SCRAM costs the loop only
  * HMACs. The loop re-reads the file when its mtime changes (tierctl users
  * writes it); AlterUserScramCredentials writes it on the meta pool.
  *
@@ -42,6 +44,7 @@ struct bsasl {
     int enabled[4];           /* by mechanism */
     char enabled_list[256];
     int saving;               /* an AlterUserScramCredentials write in flight */
+    bpool *pool;              /* PLAIN's PBKDF2 */
 };
 
 static int mech_parse(const char *name)
@@ -106,6 +109,11 @@ int sasl_init(broker *b, int needed, char *err, size_t errlen)
         free(s);
         return -1;
     }
+    if (needed && !(s->pool = bpool_create(b, "sasl", 1))) {
+        snprintf(err, errlen, "cannot start the sasl thread");
+        free(s);
+        return -1;
+    }
     b->sasl = s;
     users_refresh(s, 1);
     return 0;
@@ -114,6 +122,7 @@ int sasl_init(broker *b, int needed, char *err, size_t errlen)
 void sasl_free(broker *b)
 {
     if (!b->sasl) return;
+    bpool_destroy(b->sasl->pool);
     ts_users_free(&b->sasl->users);
     free(b->sasl);
     b->sasl = NULL;
@@ -243,7 +252,7 @@ static int auth_succeed(broker *b, conn *c, const char *user)
 
 static const char *const AUTH_FAILED = "Authentication failed: Invalid username or password";
 
-/* PLAIN's PBKDF2 runs on the io pool. */
+/* PLAIN's PBKDF2 runs on the sasl pool. */
 typedef struct plain_job {
     bjob j;
     broker *b;
@@ -264,6 +273,7 @@ static void plain_done(bjob *j)
 {
     plain_job *p = (plain_job *)j;
     conn *c = p->r.c;
+    conn_auth(c)->step = 1;
     if (!conn_closed(c)) {
         if (!p->ok) auth_log_failure(c, SASL_PLAIN, p->user, "invalid credentials");
         if (p->ok && auth_succeed(p->b, c, p->user) == 0)
@@ -300,7 +310,8 @@ static void auth_plain(broker *b, reply *r, const uint8_t *tok, size_t len)
     r->c = NULL; /* the job answers */
     p->j.run = plain_run;
     p->j.done = plain_done;
-    bpool_submit(b->io_pool, &p->j);
+    conn_auth(p->r.c)->step = 3; /* a check in flight: no second one */
+    bpool_submit(b->sasl->pool, &p->j);
 }
 
 static void auth_scram(broker *b, reply *r, const uint8_t *tok, size_t len)
@@ -340,9 +351,11 @@ static void auth_scram(broker *b, reply *r, const uint8_t *tok, size_t len)
 void sasl_authenticate(broker *b, reply *r, const uint8_t *tok, size_t len)
 {
     bauth *a = conn_auth(r->c);
-    if (a->step == 0) {
-        auth_respond(b, r, KAFKA_ILLEGAL_SASL_STATE, "SaslAuthenticate before SaslHandshake", "",
-                     0);
+    if (a->step == 0 || a->step == 3) {
+        auth_respond(b, r, KAFKA_ILLEGAL_SASL_STATE,
+                     a->step ? "SaslAuthenticate while the previous one is being checked"
+                             : "SaslAuthenticate before SaslHandshake",
+                     "", 0);
         return;
     }
     if (a->mech == SASL_PLAIN)

@@ -14,7 +14,8 @@ with Kafka's AlterUserScramCredentials.
                         mechanism is answered UNSUPPORTED_SASL_MECHANISM; a
                         client-final nonce repeating the client part (as
                         librdkafka 2.0.2 sends it) is accepted, one not ending
-                        with the server's part refused.
+                        with the server's part refused; a PLAIN check
+                        pipelined behind another is ILLEGAL_SASL_STATE.
   sasl_users_mem        tierctl users add (stdin) then login works, delete then
                         it fails, without a restart; the file is 0600 and holds
                         no password.
@@ -237,6 +238,22 @@ def t_sasl_plaintext_mem():
             err, msg, _, _ = scram_login(s, "bob", "bob-secret", "sha256",
                                          nonce=lambda c, srv: srv + "x")
             check(err == 58, "a nonce not ending with the server's was answered %d" % err)
+        # PLAIN checks run one at a time per connection: a second
+        # SaslAuthenticate pipelined behind the first is ILLEGAL_SASL_STATE (34)
+        # and the connection closes after both answers
+        add_user(b, "pat", "pat-secret")
+        time.sleep(1.5)
+        with socket.create_connection(("127.0.0.1", b.sasl_port), timeout=10) as s:
+            check(handshake(s, "PLAIN") == 0, "SaslHandshake PLAIN")
+            tok = b"\0pat\0pat-secret"
+            raw_request(s, 36, 1, 2, struct.pack(">i", len(tok)) + tok)
+            raw_request(s, 36, 1, 3, struct.pack(">i", len(tok)) + tok)
+            r1, r2 = raw_response(s), raw_response(s)
+            check(r1 is not None and struct.unpack(">ih", r1[:6]) == (2, 0),
+                  "the first PLAIN check: %r" % (r1[:8] if r1 else r1,))
+            check(r2 is not None and struct.unpack(">ih", r2[:6]) == (3, 34),
+                  "the pipelined second: %r" % (r2[:8] if r2 else r2,))
+            check(raw_response(s) is None, "the connection stayed open")
         # confluent-kafka over SASL_PLAINTEXT with SCRAM-SHA-256
         conf = {"bootstrap.servers": sb}
         conf.update(props)
