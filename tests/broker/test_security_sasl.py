@@ -32,19 +32,17 @@ import base64
 import hashlib
 import hmac
 import os
-import shutil
 import socket
 import stat
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_broker import (MEMPLUGIN, TIERCTL, Broker, check, consume_all, free_port,  # noqa: E402
                          raw_request, raw_response, run)
-from test_security_tls import PKI, kcat_refused, kcat_roundtrip, wait_log  # noqa: E402
+from test_security_tls import kcat_refused, kcat_roundtrip, temp_pki, wait_log  # noqa: E402
 import confluent_kafka as ck  # noqa: E402
 
 MECHS = "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512"
@@ -97,9 +95,7 @@ def wait_login(bootstrap, props, want_ok, timeout=30):
 
 
 def t_sasl_ssl_mem():
-    root = tempfile.mkdtemp(prefix="tierbroker-sasl-")
-    try:
-        pki = PKI(root)
+    with temp_pki() as (root, pki):
         b = sasl_broker("SASL_SSL", pki=pki)
         b.start()
         try:
@@ -138,8 +134,6 @@ def t_sasl_ssl_mem():
             check(ok, "SASL_SSL after the refusals: " + why)
         finally:
             b.cleanup()
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def handshake(sock, mech, corr=1, version=1):

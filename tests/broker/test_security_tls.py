@@ -22,6 +22,7 @@ with the `openssl` CLI at test time (PKI below, shared with the SASL tests).
 Run like test_broker.py: `test_security_tls.py NAME` with TIERBROKER and
 MEMPLUGIN set; exits 77 when it cannot run.
 """
+import contextlib
 import os
 import shutil
 import socket
@@ -90,6 +91,16 @@ class PKI:
     def reissue_server(self, serial):
         return self.make_cert("server-" + serial, "/CN=localhost/O=Tierstore",
                               self.ca, self.ca_key, serial=serial, server=True)
+
+
+@contextlib.contextmanager
+def temp_pki():
+    """(root, PKI) in a temp dir removed afterwards."""
+    root = tempfile.mkdtemp(prefix="tierbroker-pki-")
+    try:
+        yield root, PKI(root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def ssl_props(pki, client=None):
@@ -166,9 +177,7 @@ def wait_log(b, needle, timeout=30):
 
 
 def t_tls_kcat_mem():
-    root = tempfile.mkdtemp(prefix="tierbroker-tls-")
-    try:
-        pki = PKI(root)
+    with temp_pki() as (root, pki):
         b = tls_broker(pki).start()
         try:
             tb = "127.0.0.1:%d" % b.tls_port
@@ -194,14 +203,10 @@ def t_tls_kcat_mem():
             check(b.alive(), "broker died")
         finally:
             b.cleanup()
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def t_tls_client_auth_mem():
-    root = tempfile.mkdtemp(prefix="tierbroker-tls-")
-    try:
-        pki = PKI(root)
+    with temp_pki() as (root, pki):
         b = tls_broker(pki, {
             "listener.name.ssl.ssl.client.auth": "required",
             "ssl.truststore.location": pki.ca,
@@ -235,8 +240,6 @@ def t_tls_client_auth_mem():
             check(ok, "PLAINTEXT after the refusals: " + why)
         finally:
             b.cleanup()
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def partial_client_hello():
@@ -253,9 +256,7 @@ def partial_client_hello():
 
 
 def t_tls_flood_mem():
-    root = tempfile.mkdtemp(prefix="tierbroker-tls-")
-    try:
-        pki = PKI(root)
+    with temp_pki() as (root, pki):
         b = tls_broker(pki, {"ssl.handshake.timeout.ms": "3000"}, plain=False).start()
         socks = []
         try:
@@ -287,8 +288,6 @@ def t_tls_flood_mem():
             for s in socks:
                 s.close()
             b.cleanup()
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def server_serial(port, ca):
@@ -302,9 +301,7 @@ def server_serial(port, ca):
 
 
 def t_tls_reload_mem():
-    root = tempfile.mkdtemp(prefix="tierbroker-tls-")
-    try:
-        pki = PKI(root)
+    with temp_pki() as (root, pki):
         store = os.path.join(root, "live-keystore.pem")
         shutil.copy(pki.server[2], store)
         b = tls_broker(pki, {"ssl.keystore.location": store,
@@ -332,14 +329,10 @@ def t_tls_reload_mem():
             check(ok, "kcat after the reload: " + why)
         finally:
             b.cleanup()
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def t_tls_config_mem():
-    root = tempfile.mkdtemp(prefix="tierbroker-tls-")
-    try:
-        pki = PKI(root)
+    with temp_pki() as (root, pki):
         lst = "SSL://127.0.0.1:%d" % free_port()
         cases = [
             ({"listeners": lst}, "ssl.keystore.location"),
@@ -379,8 +372,6 @@ def t_tls_config_mem():
                           "negotiated %s" % (t.cipher(),))
         finally:
             b.cleanup()
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 TESTS = {
