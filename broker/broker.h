@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "admin.h"
 #include "cluster.h"
@@ -75,9 +76,19 @@ int64_t bconfig_int(const bconfig *c, const char *key);
 int bconfig_is_broker_key(const char *key);
 /* Validates the broker's own keys (types, bounds). */
 int bconfig_validate(const bconfig *c, char *err, size_t errlen);
-/* 0 when a `listeners` entry may be served (its protocol is PLAINTEXT);
- * else -1 and a message naming the setting. */
-int bconfig_check_listener(const bconfig *c, const char *listener, char *err, size_t errlen);
+/* The security protocol of one `listeners` entry ("NAME://host:port", or
+ * "host:port" = PLAINTEXT) through listener.security.protocol.map, and its
+ * listener name into name; -1 and a message naming the setting when the
+ * entry cannot be served. */
+typedef enum bsecurity {
+    BSEC_PLAINTEXT = 0,
+    BSEC_SSL = 1,
+    BSEC_SASL_PLAINTEXT = 2,
+    BSEC_SASL_SSL = 3,
+} bsecurity;
+int bconfig_listener_protocol(const bconfig *c, const char *listener, char *name, size_t namelen,
+                              char *err, size_t errlen);
+const char *bsecurity_name(int proto);
 void bconfig_help(FILE *out);
 void bconfig_free(bconfig *c);
 
@@ -451,9 +462,78 @@ void produce_acks_abort_all(broker *b);
 /* Status of the plugin -> Kafka ErrorCode (kafka_errors.c). */
 int16_t kafka_error_from_status(tsp_status st);
 
+/* ----------------------------------------------------------------- sasl */
+/* Per connection (net.c owns it, sasl.c fills it). */
+typedef struct bauth {
+    int step;           /* 0 idle, 1 after SaslHandshake, 2 SCRAM challenge sent,
+                           3 PLAIN being checked on the sasl pool */
+    int mech;           /* sasl.c's mechanism number */
+    int authenticated;
+    char principal[256]; /* the SASL user once authenticated */
+    int64_t lifetime_ms; /* session_lifetime_ms answered */
+    int64_t expires_ms;  /* connections.max.reauth.ms deadline; 0 = none */
+    struct ts_scram_server *scram;
+} bauth;
+bauth *conn_auth(conn *c);
+/* The principal name of c (without "User:"): the SASL user, else the TLS
+ * client certificate's mapped subject, else ANONYMOUS. */
+const char *conn_principal(const conn *c);
+/* Closes c once everything queued for it is written (a failed login's
+ * answer reaches the client); nothing more of it is read. */
+void conn_close_after_reply(broker *b, conn *c);
+
+typedef struct bsasl bsasl;
+/* Loads the users file, reads sasl.enabled.mechanisms (needed: a SASL
+ * listener exists, so an unsupported or empty list is an error). */
+int sasl_init(broker *b, int needed, char *err, size_t errlen);
+void sasl_free(broker *b);
+void sasl_tick(broker *b, int64_t now); /* re-reads a changed users file */
+void sasl_conn_free(bauth *a);           /* a connection's exchange state */
+/* 0 (with *why) when a request of api_key must close c: a SASL listener's
+ * connection not (or no longer) authenticated. */
+int sasl_request_allowed(broker *b, conn *c, int16_t api_key, const char **why);
+void sasl_authenticate(broker *b, reply *r, const uint8_t *tok, size_t len);
+void handle_SaslHandshake(broker *b, reply *r, kafka_request *q);
+void handle_SaslAuthenticate(broker *b, reply *r, kafka_request *q);
+void handle_DescribeUserScramCredentials(broker *b, reply *r, kafka_request *q);
+void handle_AlterUserScramCredentials(broker *b, reply *r, kafka_request *q);
+
+/* ------------------------------------------------------------------ tls */
+/* One per SSL/SASL_SSL listener (tls.c): the SSL_CTX built from the ssl.*
+ * keys (listener.name.<name>.ssl.* first), reloaded when its files change.
+ * Loop thread. */
+typedef struct btls btls;
+btls *tls_create(const bconfig *cfg, const char *listener, char *err, size_t errlen);
+void tls_destroy(btls *t);
+/* Every ssl.reload.check.ms: rebuilds the context when the keystore or
+ * truststore file changed; new connections get the new one. */
+void tls_maybe_reload(btls *t, int64_t now);
+/* A server-side SSL (void * keeps OpenSSL out of broker.h) on fd, or NULL. */
+void *tls_accept(btls *t, int fd);
+void tls_free(void *ssl);
+int tls_handshake_done(void *ssl);
+/* tls_read/tls_write: bytes moved (> 0), 0 = closed by the peer, TLS_AGAIN
+ * with *want = TLS_WANT_READ or TLS_WANT_WRITE (wait for that socket event),
+ * or -1 with err set. The handshake runs inside them. */
+#define TLS_AGAIN (-2)
+#define TLS_WANT_READ 1
+#define TLS_WANT_WRITE 2
+ssize_t tls_read(void *ssl, void *buf, size_t n, int *want, char *err, size_t errlen);
+ssize_t tls_write(void *ssl, const void *buf, size_t n, int *want, char *err, size_t errlen);
+/* The client certificate's subject (RFC 2253) mapped by
+ * ssl.principal.mapping.rules into out; 0 when no certificate was sent. */
+int tls_peer_principal(void *ssl, const char *rules, char *out, size_t outlen);
+void tls_map_principal(const char *rules, const char *dn, char *out, size_t outlen);
+
 /* ------------------------------------------------------------------ net */
 int net_init(broker *b);
+/* Binds host:port; the listener is b->listeners[b->nlisteners - 1] after. */
 int net_listen(broker *b, const char *host, int port, char *err, size_t errlen);
+/* The listener a connection came in on (Metadata advertises its address). */
+const struct blistener *conn_listener(const conn *c);
+/* The listener of the connection a reply answers (the first one when it has
+ * none): Metadata and FindCoordinator advertise its address. */
+const struct blistener *reply_listener(const broker *b, const reply *r);
 void net_run(broker *b);       /* until b->stop */
 void net_shutdown(broker *b);  /* closes listeners */
 void net_drain(broker *b);     /* runs `done` of finished jobs */
@@ -468,6 +548,11 @@ typedef struct blistener {
     int fd;
     char host[256];
     int port;
+    char name[64];       /* listener name (PLAINTEXT, SASL_SSL, a custom one) */
+    int proto;           /* bsecurity */
+    btls *tls;           /* SSL, SASL_SSL: its context; else NULL */
+    char adv_host[256];  /* what Metadata answers a client of this listener */
+    int adv_port;
     int64_t paused_until_ms; /* out of descriptors: not polled until then; 0 = polled */
 } blistener;
 
@@ -528,6 +613,9 @@ struct broker {
     size_t max_request_bytes;
     int64_t idle_ms;            /* connections.max.idle.ms */
     int64_t request_timeout_ms; /* request.timeout.ms: one frame, first to last byte */
+    int64_t handshake_timeout_ms; /* ssl.handshake.timeout.ms */
+    bsasl *sasl;                  /* users and mechanisms (sasl.c) */
+    int sasl_needed;              /* a SASL_* listener is configured */
     conn *conns;                /* open connections (idle and frame timers) */
     uint64_t next_conn_id;
 

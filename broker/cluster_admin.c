@@ -282,22 +282,27 @@ static void md_topic(bcluster *c, kw *w, int v, int f, const char *name, const c
     kw_tags(w, f);
 }
 
-static void md_brokers(broker *b, kw *w, int v, int f)
+/* Every live broker at its registered address, except this one, which
+ * answers with the listener the client came in on: other brokers'
+ * per-listener addresses are not in etcd yet (broker/README.md, "Security"). */
+static void md_brokers(broker *b, const reply *r, kw *w, int v, int f)
 {
     bcluster *c = b->cluster;
+    const blistener *l = reply_listener(b, r);
     int self_missing = !cluster_live(c, b->node_id) && c->nbrokers == 0;
     kw_array(w, f, (int32_t)c->nbrokers + self_missing);
     for (size_t i = 0; i < c->nbrokers; i++) {
+        int self = c->brokers[i].id == b->node_id;
         kw_i32(w, c->brokers[i].id);
-        kw_str(w, f, c->brokers[i].host);
-        kw_i32(w, c->brokers[i].port);
+        kw_str(w, f, self ? l->adv_host : c->brokers[i].host);
+        kw_i32(w, self ? l->adv_port : c->brokers[i].port);
         if (v >= 1) kw_str(w, f, c->brokers[i].rack[0] ? c->brokers[i].rack : NULL);
         kw_tags(w, f);
     }
     if (self_missing) { /* not registered yet: clients still need an address */
         kw_i32(w, b->node_id);
-        kw_str(w, f, b->adv_host);
-        kw_i32(w, b->adv_port);
+        kw_str(w, f, l->adv_host);
+        kw_i32(w, l->adv_port);
         if (v >= 1) kw_str(w, f, NULL);
         kw_tags(w, f);
     }
@@ -321,7 +326,7 @@ void cluster_handle_metadata(broker *b, reply *r, kafka_request *q)
     kw w;
     reply_begin(r, &w);
     if (v >= 3) kw_i32(&w, 0); /* ThrottleTimeMs */
-    md_brokers(b, &w, v, f);
+    md_brokers(b, r, &w, v, f);
     if (v >= 2) kw_str(&w, f, c->cluster_id);
     if (v >= 1) kw_i32(&w, c->controller);
     if (m->ntopics < 0) {

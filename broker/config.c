@@ -48,15 +48,57 @@ static const bchoice g_choices[] = {
 
 static const bkey g_keys[] = {
     {"listeners", "PLAINTEXT://127.0.0.1:9092", 0, 0, 0, 0,
-     "Comma-separated NAME://host:port the broker listens on (host empty = all). Only "
-     "listeners whose security protocol is PLAINTEXT are served: SSL, SASL_PLAINTEXT and "
-     "SASL_SSL refuse to start rather than serve plaintext."},
+     "Comma-separated NAME://host:port the broker listens on (host empty = all); NAME's "
+     "security protocol (listener.security.protocol.map) is PLAINTEXT, SSL, SASL_PLAINTEXT "
+     "or SASL_SSL."},
     {"listener.security.protocol.map",
      "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL", 0, 0, 0, 0,
-     "Listener name -> security protocol (NAME:PROTOCOL,...), as Kafka's; a custom listener "
-     "name must map to PLAINTEXT."},
+     "Listener name -> security protocol (NAME:PROTOCOL,...), as Kafka's."},
     {"advertised.listeners", "", 0, 0, 0, 0,
-     "host:port clients are told to connect to; empty = the first listener."},
+     "NAME://host:port per listener name, the address Metadata gives a client that came in "
+     "on that listener; a plain host:port entry applies to the first listener; a listener "
+     "without an entry advertises its own address (0.0.0.0 as 127.0.0.1)."},
+    /* TLS (tls.c): each key may also be given per listener as
+     * listener.name.<lower-case listener name>.<key>, as in Kafka. */
+    {"ssl.keystore.type", "PEM", 0, 0, 0, 0, "Keystore format; only PEM."},
+    {"ssl.keystore.location", "", 0, 0, 0, 0,
+     "PEM file holding the private key and the certificate chain (leaf first) of SSL and "
+     "SASL_SSL listeners; reloaded when it changes."},
+    {"ssl.keystore.certificate.chain", "", 0, 0, 0, 0,
+     "Inline PEM certificate chain (instead of ssl.keystore.location)."},
+    {"ssl.keystore.key", "", 0, 0, 0, 0, "Inline PEM private key (with ssl.keystore.certificate.chain)."},
+    {"ssl.key.password", "", 0, 0, 0, 0, "Password of an encrypted private key."},
+    {"ssl.truststore.type", "PEM", 0, 0, 0, 0, "Truststore format; only PEM."},
+    {"ssl.truststore.location", "", 0, 0, 0, 0,
+     "PEM bundle of the CAs client certificates are checked against; reloaded when it changes."},
+    {"ssl.client.auth", "none", 0, 0, 0, 0,
+     "none | requested | required: whether clients must present a certificate signed by the "
+     "truststore (mTLS); its subject is the principal on SSL listeners."},
+    {"ssl.principal.mapping.rules", "DEFAULT", 0, 0, 0, 0,
+     "Certificate subject (RFC 2253) -> principal: comma-separated DEFAULT or "
+     "RULE:pattern/replacement/[L|U] (POSIX extended regex, $1..$9), first match wins."},
+    {"ssl.enabled.protocols", "TLSv1.2,TLSv1.3", 0, 0, 0, 0,
+     "TLS versions accepted (TLSv1.2 and/or TLSv1.3)."},
+    {"ssl.cipher.suites", "", 0, 0, 0, 0,
+     "Comma-separated cipher suites (IANA names as Kafka, or OpenSSL names); empty = "
+     "OpenSSL's defaults."},
+    /* SASL (sasl.c); users: <log.dirs>/.broker/users, `tierctl users`. */
+    {"sasl.enabled.mechanisms", "GSSAPI", 0, 0, 0, 0,
+     "Mechanisms of SASL_PLAINTEXT and SASL_SSL listeners: PLAIN, SCRAM-SHA-256, "
+     "SCRAM-SHA-512 (Kafka's default GSSAPI is not supported: set this with a SASL listener)."},
+    {"connections.max.reauth.ms", "0", 1, 0, INT64_MAX, 0,
+     "SASL session lifetime told to clients (KIP-368); a connection past it that has not "
+     "re-authenticated is closed at its next request. 0 = sessions never expire."},
+    {"super.users", "", 0, 0, 0, 0,
+     "Semicolon-separated principals (User:name) allowed to describe and alter SCRAM "
+     "credentials (DescribeUserScramCredentials, AlterUserScramCredentials); empty = "
+     "everyone, as Kafka without an authorizer."},
+    {"ssl.handshake.timeout.ms", "10000", 1, 100, 600000, 0,
+     "A TLS handshake must finish within this long of the accept, else the connection is "
+     "closed (stalled handshakes cannot pile up)."},
+    {"ssl.reload.check.ms", "10000", 1, 0, 86400000, 0,
+     "How often the keystore and truststore files are checked for changes (0 = never); new "
+     "connections use the new certificates."},
     {"log.dirs", "/tmp/tierstore-data", 0, 0, 0, 1,
      "Data directory (shared with the engine); broker metadata lives in <log.dirs>/.broker."},
     {"plugin.path", "", 0, 0, 0, 0,
@@ -191,6 +233,7 @@ static const bkey *find_key(const char *k)
 
 int bconfig_is_broker_key(const char *key)
 {
+    if (!strncmp(key, "listener.name.", 14)) return 1; /* per-listener ssl.*, sasl.* */
     const bkey *k = find_key(key);
     return (k && !k->also_engine) || bkafka_consumed(key);
 }
@@ -396,52 +439,67 @@ int bconfig_validate(const bconfig *c, char *err, size_t errlen)
     return 0;
 }
 
-/* The security protocol of one `listeners` entry ("NAME://host:port", or
- * "host:port" = PLAINTEXT), through listener.security.protocol.map. Only
- * PLAINTEXT is served: a listener configured as secure must not start and
- * quietly accept plaintext (it would fail open). */
-int bconfig_check_listener(const bconfig *c, const char *listener, char *err, size_t errlen)
+static const char *const g_sec_names[] = {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"};
+
+const char *bsecurity_name(int proto)
 {
-    const char *sep = strstr(listener, "://");
-    if (!sep) return 0;
-    size_t nl = (size_t)(sep - listener);
-    if (nl == 0 || nl > 255) {
-        snprintf(err, errlen, "listeners: '%s' has no listener name before ://", listener);
-        return -1;
-    }
-    char name[256], map[4096];
-    memcpy(name, listener, nl);
-    name[nl] = 0;
+    return proto >= 0 && proto < 4 ? g_sec_names[proto] : "?";
+}
+
+/* The protocol mapped to listener name `name` by listener.security.protocol.map,
+ * copied trimmed into p; 0 when the name is not in the map. */
+static int map_lookup(const bconfig *c, const char *name, char *p, size_t plen)
+{
+    char map[4096];
     snprintf(map, sizeof map, "%s", bconfig_get(c, "listener.security.protocol.map"));
-    const char *proto = NULL;
     char *save = NULL;
-    for (char *e = strtok_r(map, ",", &save); e && !proto; e = strtok_r(NULL, ",", &save)) {
+    for (char *e = strtok_r(map, ",", &save); e; e = strtok_r(NULL, ",", &save)) {
         while (*e == ' ') e++;
         char *colon = strchr(e, ':');
         if (!colon) continue;
         *colon = 0;
-        if (!strcasecmp(e, name)) proto = colon + 1;
+        if (strcasecmp(e, name)) continue;
+        const char *proto = colon + 1;
+        while (*proto == ' ') proto++;
+        snprintf(p, plen, "%s", proto);
+        for (size_t n = strlen(p); n && p[n - 1] == ' ';) p[--n] = 0;
+        return 1;
     }
-    if (!proto) {
+    return 0;
+}
+
+/* The security protocol of one `listeners` entry, through
+ * listener.security.protocol.map (Kafka's default map when unset). */
+int bconfig_listener_protocol(const bconfig *c, const char *listener, char *name, size_t namelen,
+                              char *err, size_t errlen)
+{
+    const char *sep = strstr(listener, "://");
+    if (!sep) {
+        snprintf(name, namelen, "PLAINTEXT");
+        return BSEC_PLAINTEXT;
+    }
+    size_t nl = (size_t)(sep - listener);
+    if (nl == 0 || nl >= namelen || nl > 63) {
+        snprintf(err, errlen, "listeners: '%s' has no listener name before ://", listener);
+        return -1;
+    }
+    memcpy(name, listener, nl);
+    name[nl] = 0;
+    char p[64];
+    if (!map_lookup(c, name, p, sizeof p)) {
         snprintf(err, errlen,
                  "listeners: listener name %s (in '%s') is not in listener.security.protocol.map "
                  "(%s)",
                  name, listener, bconfig_get(c, "listener.security.protocol.map"));
         return -1;
     }
-    while (*proto == ' ') proto++;
-    char p[64];
-    snprintf(p, sizeof p, "%s", proto);
-    for (size_t n = strlen(p); n && p[n - 1] == ' ';) p[--n] = 0;
-    if (strcasecmp(p, "PLAINTEXT")) {
-        snprintf(err, errlen,
-                 "listeners: '%s' uses security protocol %s, which tierbroker does not implement "
-                 "yet; refusing to start rather than serve it as plaintext (use a PLAINTEXT "
-                 "listener, see listeners and listener.security.protocol.map)",
-                 listener, p);
-        return -1;
-    }
-    return 0;
+    for (int i = 0; i < 4; i++)
+        if (!strcasecmp(p, g_sec_names[i])) return i;
+    snprintf(err, errlen,
+             "listeners: '%s' maps to security protocol %s in listener.security.protocol.map; "
+             "expected PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL",
+             listener, p);
+    return -1;
 }
 
 void bconfig_help(FILE *out)

@@ -537,16 +537,19 @@ void handle_FindCoordinator(broker *b, reply *r, kafka_request *q)
     int v = r->hdr.api_version, f = r->hdr.flexible;
     int16_t err = q->u.find_coordinator.key_type == 0 ? KAFKA_NONE : KAFKA_COORDINATOR_NOT_AVAILABLE;
     const char *msg = err ? "transactions are not supported" : NULL;
-    int32_t id = b->node_id, port = b->adv_port;
-    const char *host = b->adv_host;
+    /* This broker answers with the client's own listener; another broker at
+     * its one registered address (broker/README.md, "Security"). */
+    const blistener *l = reply_listener(b, r);
+    int32_t id = b->node_id, port = l->adv_port;
+    const char *host = l->adv_host;
     if (!err && b->gc) {
         /* The leader of the group's __consumer_offsets partition. */
         const cl_broker *cb = group_cluster_coordinator(b, q->u.find_coordinator.key);
-        if (cb) {
+        if (cb && cb->id != b->node_id) {
             id = cb->id;
             host = cb->host;
             port = cb->port;
-        } else {
+        } else if (!cb) {
             err = KAFKA_COORDINATOR_NOT_AVAILABLE;
             msg = "the group's __consumer_offsets partition has no live leader";
         }

@@ -104,8 +104,8 @@ static void md_respond(broker *b, md_op *o)
     if (v >= 3) kw_i32(&w, 0); /* ThrottleTimeMs */
     kw_array(&w, f, 1);        /* Brokers */
     kw_i32(&w, b->node_id);
-    kw_str(&w, f, b->adv_host);
-    kw_i32(&w, b->adv_port);
+    kw_str(&w, f, reply_listener(b, &o->r)->adv_host); /* the client's own listener */
+    kw_i32(&w, reply_listener(b, &o->r)->adv_port);
     if (v >= 1) kw_str(&w, f, NULL); /* Rack */
     kw_tags(&w, f);
     if (v >= 2) kw_str(&w, f, b->cluster_id);

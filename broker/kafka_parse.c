@@ -41,6 +41,10 @@ const kafka_api_range kafka_api_ranges[] = {
     {KAFKA_API_CreatePartitions, 0, 3, 2},
     {KAFKA_API_IncrementalAlterConfigs, 0, 1, 1},
     {KAFKA_API_OffsetForLeaderEpoch, 2, 4, 4},
+    {KAFKA_API_SaslHandshake, 0, 1, NEVER},
+    {KAFKA_API_SaslAuthenticate, 0, 2, 2},
+    {KAFKA_API_DescribeUserScramCredentials, 0, 0, 0},
+    {KAFKA_API_AlterUserScramCredentials, 0, 0, 0},
 };
 const size_t kafka_api_nranges = sizeof(kafka_api_ranges) / sizeof(kafka_api_ranges[0]);
 
@@ -81,6 +85,10 @@ const char *kafka_api_name(int16_t k)
     case KAFKA_API_CreatePartitions: return "CreatePartitions";
     case KAFKA_API_IncrementalAlterConfigs: return "IncrementalAlterConfigs";
     case KAFKA_API_OffsetForLeaderEpoch: return "OffsetForLeaderEpoch";
+    case KAFKA_API_SaslHandshake: return "SaslHandshake";
+    case KAFKA_API_SaslAuthenticate: return "SaslAuthenticate";
+    case KAFKA_API_DescribeUserScramCredentials: return "DescribeUserScramCredentials";
+    case KAFKA_API_AlterUserScramCredentials: return "AlterUserScramCredentials";
     default: return "Unknown";
     }
 }
@@ -675,6 +683,65 @@ fail:
     return -1;
 }
 
+static int parse_sasl_handshake(kr *r, karena *a, int v, int f, kafka_SaslHandshakeRequest *q)
+{
+    STR(q->mechanism);
+    return 0;
+fail:
+    return -1;
+}
+
+static int parse_sasl_authenticate(kr *r, karena *a, int v, int f,
+                                   kafka_SaslAuthenticateRequest *q)
+{
+    BYTES(q->auth_bytes);
+    if (q->auth_bytes.len < 0) goto fail;
+    TAGS();
+    return 0;
+fail:
+    return -1;
+}
+
+static int parse_describe_scram(kr *r, karena *a, int v, int f,
+                                kafka_DescribeUserScramCredentialsRequest *q)
+{
+    ARRAY(q->nusers, q->users, 1, 2);
+    for (int32_t i = 0; i < q->nusers; i++) {
+        STR(q->users[i]);
+        TAGS();
+    }
+    TAGS();
+    return 0;
+fail:
+    return -1;
+}
+
+static int parse_alter_scram(kr *r, karena *a, int v, int f,
+                             kafka_AlterUserScramCredentialsRequest *q)
+{
+    ARRAY(q->ndeletions, q->deletions, 0, 3);
+    for (int32_t i = 0; i < q->ndeletions; i++) {
+        STR(q->deletions[i].name);
+        I8(q->deletions[i].mechanism);
+        TAGS();
+    }
+    ARRAY(q->nupsertions, q->upsertions, 0, 8);
+    for (int32_t i = 0; i < q->nupsertions; i++) {
+        kafka_ScramCredentialUpsertion *u = &q->upsertions[i];
+        STR(u->name);
+        I8(u->mechanism);
+        I32(u->iterations);
+        BYTES(u->salt);
+        BYTES(u->salted_password);
+        if (u->salt.len < 0 || u->salted_password.len < 0) goto fail;
+        TAGS();
+    }
+    TAGS();
+    return 0;
+fail:
+    return -1;
+}
+
 kafka_parse_result kafka_parse_request(const uint8_t *frame, size_t len, karena *a,
                                        kafka_request *req, char *errbuf, size_t errlen)
 {
@@ -743,6 +810,18 @@ kafka_parse_result kafka_parse_request(const uint8_t *frame, size_t len, karena 
     case KAFKA_API_DeleteRecords: rc = parse_delete_records(r, a, v, f, &req->u.delete_records); break;
     case KAFKA_API_OffsetForLeaderEpoch:
         rc = parse_offset_for_leader_epoch(r, a, v, f, &req->u.offset_for_leader_epoch);
+        break;
+    case KAFKA_API_SaslHandshake:
+        rc = parse_sasl_handshake(r, a, v, f, &req->u.sasl_handshake);
+        break;
+    case KAFKA_API_SaslAuthenticate:
+        rc = parse_sasl_authenticate(r, a, v, f, &req->u.sasl_authenticate);
+        break;
+    case KAFKA_API_DescribeUserScramCredentials:
+        rc = parse_describe_scram(r, a, v, f, &req->u.describe_scram);
+        break;
+    case KAFKA_API_AlterUserScramCredentials:
+        rc = parse_alter_scram(r, a, v, f, &req->u.alter_scram);
         break;
     default: rc = -1; break;
     }

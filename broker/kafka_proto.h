@@ -39,6 +39,7 @@ enum {
     KAFKA_API_ApiVersions = 18,
     KAFKA_API_CreateTopics = 19,
     KAFKA_API_DeleteTopics = 20,
+    KAFKA_API_SaslHandshake = 17,
     KAFKA_API_InitProducerId = 22,
     KAFKA_API_DeleteRecords = 21,
     KAFKA_API_DescribeConfigs = 32,
@@ -50,6 +51,9 @@ enum {
     KAFKA_API_OffsetDelete = 47,
     KAFKA_API_DescribeCluster = 60,
     KAFKA_API_OffsetForLeaderEpoch = 23,
+    KAFKA_API_SaslAuthenticate = 36,
+    KAFKA_API_DescribeUserScramCredentials = 50,
+    KAFKA_API_AlterUserScramCredentials = 51,
 };
 
 /* ConfigResource types and DescribeConfigs' ConfigSource values. */
@@ -101,6 +105,13 @@ typedef enum kafka_error {
     KAFKA_NOT_CONTROLLER = 41,
     KAFKA_INVALID_REQUEST = 42,
     KAFKA_POLICY_VIOLATION = 44,
+    KAFKA_CLUSTER_AUTHORIZATION_FAILED = 31,
+    KAFKA_UNSUPPORTED_SASL_MECHANISM = 33,
+    KAFKA_ILLEGAL_SASL_STATE = 34,
+    KAFKA_SASL_AUTHENTICATION_FAILED = 58,
+    KAFKA_RESOURCE_NOT_FOUND = 91,
+    KAFKA_DUPLICATE_RESOURCE = 92,
+    KAFKA_UNACCEPTABLE_CREDENTIAL = 93,
     KAFKA_OUT_OF_ORDER_SEQUENCE_NUMBER = 45,
     KAFKA_DUPLICATE_SEQUENCE_NUMBER = 46,
     KAFKA_INVALID_PRODUCER_EPOCH = 47,
@@ -432,6 +443,36 @@ typedef struct kafka_ApiVersionsRequest {
     const char *client_software_version;
 } kafka_ApiVersionsRequest;
 
+typedef struct kafka_SaslHandshakeRequest {
+    const char *mechanism;
+} kafka_SaslHandshakeRequest;
+
+typedef struct kafka_SaslAuthenticateRequest {
+    kslice auth_bytes; /* points into the frame */
+} kafka_SaslAuthenticateRequest;
+
+/* KIP-554. Mechanism: 1 SCRAM-SHA-256, 2 SCRAM-SHA-512 (as auth/scram.h). */
+typedef struct kafka_DescribeUserScramCredentialsRequest {
+    int32_t nusers; /* -1: every user */
+    const char **users;
+} kafka_DescribeUserScramCredentialsRequest;
+typedef struct kafka_ScramCredentialDeletion {
+    const char *name;
+    int8_t mechanism;
+} kafka_ScramCredentialDeletion;
+typedef struct kafka_ScramCredentialUpsertion {
+    const char *name;
+    int8_t mechanism;
+    int32_t iterations;
+    kslice salt, salted_password;
+} kafka_ScramCredentialUpsertion;
+typedef struct kafka_AlterUserScramCredentialsRequest {
+    int32_t ndeletions;
+    kafka_ScramCredentialDeletion *deletions;
+    int32_t nupsertions;
+    kafka_ScramCredentialUpsertion *upsertions;
+} kafka_AlterUserScramCredentialsRequest;
+
 typedef struct kafka_request {
     kafka_header hdr;
     union {
@@ -460,6 +501,10 @@ typedef struct kafka_request {
         kafka_CreatePartitionsRequest create_partitions;
         kafka_DeleteRecordsRequest delete_records;
         kafka_OffsetForLeaderEpochRequest offset_for_leader_epoch;
+        kafka_SaslHandshakeRequest sasl_handshake;
+        kafka_SaslAuthenticateRequest sasl_authenticate;
+        kafka_DescribeUserScramCredentialsRequest describe_scram;
+        kafka_AlterUserScramCredentialsRequest alter_scram;
     } u;
 } kafka_request;
 

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -198,10 +199,13 @@ static int load_properties(broker *b, const char *props_path)
                       tok);
             continue;
         }
-        if (bconfig_check_listener(&b->cfg, tok, err, sizeof err) != 0) {
+        char name[64];
+        int proto = bconfig_listener_protocol(&b->cfg, tok, name, sizeof name, err, sizeof err);
+        if (proto < 0) {
             fprintf(stderr, "tierbroker: %s: %s\n", props_path, err);
             return 2;
         }
+        if (proto == BSEC_SASL_PLAINTEXT || proto == BSEC_SASL_SSL) b->sasl_needed = 1;
     }
     return 0;
 }
@@ -270,6 +274,12 @@ static int apply_settings(broker *b)
     b->offset_metadata_max = (size_t)bconfig_int(&b->cfg, "offset.metadata.max.bytes");
     b->idle_ms = bconfig_int(&b->cfg, "connections.max.idle.ms");
     b->request_timeout_ms = bconfig_int(&b->cfg, "request.timeout.ms");
+    b->handshake_timeout_ms = bconfig_int(&b->cfg, "ssl.handshake.timeout.ms");
+    char err[512];
+    if (sasl_init(b, b->sasl_needed, err, sizeof err) != 0) {
+        fprintf(stderr, "tierbroker: %s\n", err);
+        return 2;
+    }
     return 0;
 }
 
@@ -315,51 +325,82 @@ static int start_group_store(broker *b)
     return 0;
 }
 
-/* Binds every listener, then picks the address Metadata advertises: the
- * first advertised.listeners entry, else the first listener (0.0.0.0 as
- * 127.0.0.1). */
+/* advertised.listeners for listener l: its NAME:// entry, else a plain
+ * host:port entry for the first listener, else its own address (0.0.0.0
+ * and an empty host as 127.0.0.1). */
+static int listener_advertise(broker *b, blistener *l, int first)
+{
+    char adv[2048];
+    snprintf(adv, sizeof adv, "%s", bconfig_get(&b->cfg, "advertised.listeners"));
+    char *save = NULL;
+    for (char *tok = strtok_r(adv, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ') tok++;
+        const char *sep = strstr(tok, "://");
+        size_t nl = sep ? (size_t)(sep - tok) : 0;
+        int mine = sep ? nl == strlen(l->name) && !strncasecmp(tok, l->name, nl) : first;
+        if (!mine) continue;
+        if (parse_hostport(tok, l->adv_host, sizeof l->adv_host, &l->adv_port) != 0) {
+            fprintf(stderr, "tierbroker: advertised.listeners: cannot parse '%s'\n", tok);
+            return 2;
+        }
+        return 0;
+    }
+    snprintf(l->adv_host, sizeof l->adv_host, "%s",
+             l->host[0] && strcmp(l->host, "0.0.0.0") ? l->host : "127.0.0.1");
+    l->adv_port = l->port;
+    return 0;
+}
+
+/* One `listeners` entry: bound, its protocol and TLS context set, its
+ * advertised address chosen. */
+static int open_listener(broker *b, const char *tok)
+{
+    char err[1024] = "", host[256], name[64];
+    int port;
+    int proto = bconfig_listener_protocol(&b->cfg, tok, name, sizeof name, err, sizeof err);
+    if (proto < 0 || parse_hostport(tok, host, sizeof host, &port) != 0) {
+        fprintf(stderr, "tierbroker: listeners: cannot parse '%s' (NAME://host:port)\n", tok);
+        return 2;
+    }
+    btls *tls = NULL;
+    if (proto == BSEC_SSL || proto == BSEC_SASL_SSL) {
+        tls = tls_create(&b->cfg, name, err, sizeof err);
+        if (!tls) {
+            fprintf(stderr, "tierbroker: listeners: %s (%s): %s\n", tok, bsecurity_name(proto), err);
+            return 2;
+        }
+    }
+    if (net_listen(b, host, port, err, sizeof err) != 0) {
+        tls_destroy(tls);
+        fprintf(stderr, "tierbroker: %s\n", err);
+        return 1;
+    }
+    blistener *l = &b->listeners[b->nlisteners - 1];
+    snprintf(l->name, sizeof l->name, "%s", name);
+    l->proto = proto;
+    l->tls = tls;
+    return listener_advertise(b, l, b->nlisteners == 1);
+}
+
+/* Binds every listener; b->adv_host/adv_port (the first listener's
+ * advertised address) name this broker where no connection is at hand. */
 static int open_listeners(broker *b)
 {
-    char err[1024] = "";
     char lst[2048];
     snprintf(lst, sizeof lst, "%s", bconfig_get(&b->cfg, "listeners"));
     char *save = NULL;
+    int rc;
     for (char *tok = strtok_r(lst, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        char host[256];
-        int port;
         while (*tok == ' ') tok++;
         if (bkafka_is_controller_listener(&b->cfg, tok)) continue;
-        if (parse_hostport(tok, host, sizeof host, &port) != 0) {
-            fprintf(stderr, "tierbroker: listeners: cannot parse '%s' (PLAINTEXT://host:port)\n",
-                    tok);
-            return 2;
-        }
-        if (net_listen(b, host, port, err, sizeof err) != 0) {
-            fprintf(stderr, "tierbroker: %s\n", err);
-            return 1;
-        }
+        if ((rc = open_listener(b, tok))) return rc;
     }
     if (b->nlisteners == 0) {
         fprintf(stderr, "tierbroker: listeners is empty\n");
         return 2;
     }
-    const char *adv = bconfig_get(&b->cfg, "advertised.listeners");
-    if (adv && *adv) {
-        char first[1024];
-        snprintf(first, sizeof first, "%s", adv);
-        char *comma = strchr(first, ',');
-        if (comma) *comma = 0;
-        if (parse_hostport(first, b->adv_host, sizeof b->adv_host, &b->adv_port) != 0) {
-            fprintf(stderr, "tierbroker: advertised.listeners: cannot parse '%s'\n", adv);
-            return 2;
-        }
-    } else {
-        snprintf(b->adv_host, sizeof b->adv_host, "%s",
-                 b->listeners[0].host[0] && strcmp(b->listeners[0].host, "0.0.0.0")
-                     ? b->listeners[0].host
-                     : "127.0.0.1");
-        b->adv_port = b->listeners[0].port;
-    }
+    snprintf(b->adv_host, sizeof b->adv_host, "%s", b->listeners[0].adv_host);
+    b->adv_port = b->listeners[0].adv_port;
     return 0;
 }
 
@@ -426,6 +467,7 @@ static void shut_down(broker *b)
     replica_free_all(b);
     group_free_all(b);
     topic_free_all(b);
+    sasl_free(b);
     b->pl->engine_close(b->eng);
     blog_info("stopped");
 }

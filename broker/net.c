@@ -305,7 +305,30 @@ struct conn {
     conn *prev, *next;       /* b->conns: the idle and frame timers walk it */
     int64_t last_active_ms;  /* last byte read or written */
     int64_t frame_since_ms;  /* first byte of an unfinished frame; 0 = none */
+    const blistener *l;      /* the listener it came in on */
+    void *ssl;               /* TLS listeners: the session (tls.c); else NULL */
+    int tls_ready;           /* handshake finished */
+    int tls_read_wants_out;  /* a read (the handshake) waits for the socket to drain */
+    int64_t accepted_ms;     /* ssl.handshake.timeout.ms runs from here */
+    char principal[256];     /* TLS client certificate's mapped subject; "" = none */
+    bauth auth;              /* SASL state (sasl.c) */
+    int closing;             /* conn_close_after_reply: close once written */
 };
+
+bauth *conn_auth(conn *c) { return &c->auth; }
+
+const char *conn_principal(const conn *c)
+{
+    if (c->auth.authenticated) return c->auth.principal;
+    return c->principal[0] ? c->principal : "ANONYMOUS";
+}
+
+const blistener *conn_listener(const conn *c) { return c->l; }
+
+const blistener *reply_listener(const broker *b, const reply *r)
+{
+    return r->c && r->c->l ? r->c->l : &b->listeners[0];
+}
 
 int conn_closed(const conn *c) { return c->closed; }
 const char *conn_peer(const conn *c) { return c->peer; }
@@ -331,6 +354,7 @@ static void conn_free(conn *c)
         s = n;
     }
     free(c->in);
+    sasl_conn_free(&c->auth);
     free(c);
 }
 
@@ -407,6 +431,8 @@ void conn_close(broker *b, conn *c, const char *why)
     if (c->next) c->next->prev = c->prev;
     c->prev = c->next = NULL;
     epoll_ctl(b->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    if (c->ssl) tls_free(c->ssl);
+    c->ssl = NULL;
     close(c->fd);
     c->fd = -1;
     /* The buffer may still be under a handler's feet; it goes in conn_free. */
@@ -423,7 +449,7 @@ void conn_close(broker *b, conn *c, const char *why)
  * max_queued_response_bytes of unsent responses. */
 static int conn_may_dispatch(const broker *b, const conn *c)
 {
-    return !c->closed && !c->held && c->out_bytes < b->max_queued_response_bytes;
+    return !c->closed && !c->closing && !c->held && c->out_bytes < b->max_queued_response_bytes;
 }
 
 /* Registers the events c waits for. EPOLLRDHUP stays on while c is muted
@@ -432,7 +458,7 @@ static int conn_may_dispatch(const broker *b, const conn *c)
 static void conn_update_events(broker *b, conn *c)
 {
     if (c->closed) return;
-    uint32_t ev = EPOLLRDHUP | (c->want_out ? EPOLLOUT : 0);
+    uint32_t ev = EPOLLRDHUP | (c->want_out || c->tls_read_wants_out ? EPOLLOUT : 0);
     if (conn_may_dispatch(b, c) && !c->budget_wait && !c->fetch_blocked) ev |= EPOLLIN;
     if (ev == c->ev) return;
     struct epoll_event e = {.events = ev, .data.ptr = c};
@@ -458,13 +484,29 @@ void conn_release(broker *b, conn *c)
     conn_maybe_resume(b, c);
 }
 
+/* send(2), or SSL_write on a TLS connection, with send's result: -1 with
+ * errno EAGAIN when the socket must drain first (a TLS write that needs to
+ * read waits for EPOLLIN, which every connection with output has unless
+ * muted; conn_readable then flushes), EPROTO with *err set on a TLS error. */
+static ssize_t conn_send(conn *c, const void *buf, size_t n, char *err, size_t errlen)
+{
+    if (!c->ssl) return send(c->fd, buf, n, MSG_NOSIGNAL);
+    int want = 0;
+    ssize_t r = tls_write(c->ssl, buf, n, &want, err, errlen);
+    if (r == TLS_AGAIN) errno = EAGAIN;
+    else if (r <= 0) errno = EPROTO, r = -1;
+    else if (r > 0) return r;
+    return -1;
+}
+
 /* Writes ready slots in order until the socket would block. */
 static void conn_flush(broker *b, conn *c)
 {
     while (!c->closed && c->head && c->head->ready) {
         slot *s = c->head;
         if (s->len > c->head_off) {
-            ssize_t n = send(c->fd, s->data + c->head_off, s->len - c->head_off, MSG_NOSIGNAL);
+            char terr[512] = "";
+            ssize_t n = conn_send(c, s->data + c->head_off, s->len - c->head_off, terr, sizeof terr);
             if (n < 0) {
                 if (errno == EAGAIN || errno == EWOULDBLOCK) {
                     c->want_out = 1;
@@ -472,7 +514,7 @@ static void conn_flush(broker *b, conn *c)
                     return;
                 }
                 if (errno == EINTR) continue;
-                conn_close(b, c, strerror(errno));
+                conn_close(b, c, errno == EPROTO ? terr : strerror(errno));
                 return;
             }
             c->head_off += (size_t)n;
@@ -488,9 +530,21 @@ static void conn_flush(broker *b, conn *c)
         c->inflight--;
     }
     if (c->closed) return;
+    if (c->closing && !c->head) {
+        conn_close(b, c, NULL);
+        return;
+    }
     c->want_out = 0;
     conn_update_events(b, c);
     conn_maybe_resume(b, c);
+}
+
+void conn_close_after_reply(broker *b, conn *c)
+{
+    if (c->closed) return;
+    c->closing = 1;
+    conn_update_events(b, c);
+    if (!c->head) conn_close(b, c, NULL);
 }
 
 static void slot_fill(conn *c, slot *s, uint8_t *data, size_t len)
@@ -619,6 +673,14 @@ static void dispatch(broker *b, conn *c, const uint8_t *frame, size_t len)
         karena_free(&arena);
         return;
     }
+    const char *why = NULL;
+    if (!sasl_request_allowed(b, c, q.hdr.api_key, &why)) {
+        blog_warn("%s: %s %s: closing", c->peer, kafka_api_name(q.hdr.api_key), why);
+        reply_drop(b, &r);
+        conn_close(b, c, NULL);
+        karena_free(&arena);
+        return;
+    }
     switch (q.hdr.api_key) {
     case KAFKA_API_ApiVersions: handle_ApiVersions(b, &r, &q); break;
     case KAFKA_API_Metadata: handle_Metadata(b, &r, &q); break;
@@ -647,6 +709,12 @@ static void dispatch(broker *b, conn *c, const uint8_t *frame, size_t len)
     case KAFKA_API_IncrementalAlterConfigs: handle_IncrementalAlterConfigs(b, &r, &q); break;
     case KAFKA_API_CreatePartitions: handle_CreatePartitions(b, &r, &q); break;
     case KAFKA_API_DeleteRecords: handle_DeleteRecords(b, &r, &q); break;
+    case KAFKA_API_SaslHandshake: handle_SaslHandshake(b, &r, &q); break;
+    case KAFKA_API_SaslAuthenticate: handle_SaslAuthenticate(b, &r, &q); break;
+    case KAFKA_API_DescribeUserScramCredentials:
+        handle_DescribeUserScramCredentials(b, &r, &q);
+        break;
+    case KAFKA_API_AlterUserScramCredentials: handle_AlterUserScramCredentials(b, &r, &q); break;
     default: reply_unsupported(b, &r); break;
     }
     karena_free(&arena);
@@ -760,6 +828,31 @@ static int conn_make_room(broker *b, conn *c)
     return c->in_cap > c->in_len;
 }
 
+/* Once a TLS handshake finished: the client certificate's principal. */
+static void conn_tls_established(broker *b, conn *c)
+{
+    c->tls_ready = 1;
+    const char *rules = bconfig_get(&b->cfg, "ssl.principal.mapping.rules");
+    if (tls_peer_principal(c->ssl, rules, c->principal, sizeof c->principal))
+        blog_info("%s: TLS client certificate, principal User:%s", c->peer, c->principal);
+    else
+        blog_debug("%s: TLS established without a client certificate", c->peer);
+}
+
+/* recv(2), or SSL_read on a TLS connection (the handshake runs inside it),
+ * with recv's result; EPROTO with *err set on a TLS failure. */
+static ssize_t conn_recv(broker *b, conn *c, void *buf, size_t n, char *err, size_t errlen)
+{
+    if (!c->ssl) return recv(c->fd, buf, n, 0);
+    int want = 0;
+    ssize_t r = tls_read(c->ssl, buf, n, &want, err, errlen);
+    c->tls_read_wants_out = r == TLS_AGAIN && want == TLS_WANT_WRITE;
+    if (!c->tls_ready && tls_handshake_done(c->ssl)) conn_tls_established(b, c);
+    if (r >= 0) return r;
+    errno = r == TLS_AGAIN ? EAGAIN : EPROTO;
+    return -1;
+}
+
 /* Reads what is available and dispatches every complete frame, as long as
  * the connection's gate is open; otherwise leaves the rest in the socket. */
 static void conn_readable(broker *b, conn *c)
@@ -769,7 +862,8 @@ static void conn_readable(broker *b, conn *c)
         conn_dispatch_buffered(b, c);
         if (c->closed || !conn_may_dispatch(b, c) || c->fetch_blocked) break;
         if (!conn_make_room(b, c)) break;
-        ssize_t n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+        char terr[512] = "";
+        ssize_t n = conn_recv(b, c, c->in + c->in_len, c->in_cap - c->in_len, terr, sizeof terr);
         if (n == 0) {
             conn_close(b, c, NULL);
             break;
@@ -777,7 +871,8 @@ static void conn_readable(broker *b, conn *c)
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) break;
             if (errno == EINTR) continue;
-            conn_close(b, c, strerror(errno));
+            if (errno == EPROTO) blog_warn("%s: %s: closing", c->peer, terr);
+            conn_close(b, c, errno == EPROTO ? NULL : strerror(errno));
             break;
         }
         c->in_len += (size_t)n;
@@ -837,7 +932,12 @@ static void conns_expire(broker *b, int64_t now)
     conn *c = b->conns;
     while (c) {
         conn *next = c->next;
-        if (!c->closed && c->inflight == 0) {
+        if (!c->closed && c->ssl && !c->tls_ready &&
+            now - c->accepted_ms >= b->handshake_timeout_ms) {
+            blog_warn("%s: TLS handshake not finished within ssl.handshake.timeout.ms: closing",
+                      c->peer);
+            conn_close(b, c, NULL);
+        } else if (!c->closed && c->inflight == 0) {
             if (c->frame_since_ms && now - c->frame_since_ms >= b->request_timeout_ms)
                 conn_close(b, c, "request not received completely within request.timeout.ms");
             else if (now - c->last_active_ms >= b->idle_ms)
@@ -875,14 +975,22 @@ static void accept_all(broker *b, blistener *l)
         getnameinfo((struct sockaddr *)&ss, sl, host, sizeof host, serv, sizeof serv,
                     NI_NUMERICHOST | NI_NUMERICSERV);
         snprintf(c->peer, sizeof c->peer, "%s:%s", host, serv);
-        c->ev = EPOLLIN | EPOLLRDHUP;
-        struct epoll_event ev = {.events = c->ev, .data.ptr = c};
-        if (epoll_ctl(b->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        c->l = l;
+        if (l->tls && !(c->ssl = tls_accept(l->tls, fd))) {
+            blog_warn("%s: cannot start a TLS session: closing", c->peer);
             close(fd);
             free(c);
             continue;
         }
-        c->last_active_ms = bclock_ms();
+        c->ev = EPOLLIN | EPOLLRDHUP;
+        struct epoll_event ev = {.events = c->ev, .data.ptr = c};
+        if (epoll_ctl(b->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            if (c->ssl) tls_free(c->ssl);
+            close(fd);
+            free(c);
+            continue;
+        }
+        c->last_active_ms = c->accepted_ms = bclock_ms();
         b->metrics.conns_accepted++;
         b->metrics.conns_open++;
         c->next = b->conns;
@@ -982,6 +1090,10 @@ void net_run(broker *b)
                 conn_close(b, c, NULL);
             } else {
                 if (e & EPOLLOUT) conn_flush(b, c);
+                /* A TLS read (the handshake) that waited for the socket to
+                 * drain; a TLS write that waited for input. */
+                if ((e & EPOLLOUT) && c->tls_read_wants_out && !c->closed) conn_readable(b, c);
+                if ((e & EPOLLIN) && c->ssl && c->want_out && !c->closed) conn_flush(b, c);
                 if (e & EPOLLIN) conn_readable(b, c);
                 /* Muted and the peer closed its end: what it still sent
                  * will not be answered (a held Produce is dropped, not
@@ -1007,6 +1119,8 @@ void net_run(broker *b)
             if (b->cluster) replica_tick(b);
             listeners_resume(b, now);
             conns_expire(b, now);
+            for (int k = 0; k < b->nlisteners; k++) tls_maybe_reload(b->listeners[k].tls, now);
+            sasl_tick(b, now);
         }
         conn_run_kicks(b);
     }
@@ -1014,6 +1128,10 @@ void net_run(broker *b)
 
 void net_shutdown(broker *b)
 {
-    for (int k = 0; k < b->nlisteners; k++) close(b->listeners[k].fd);
+    for (int k = 0; k < b->nlisteners; k++) {
+        close(b->listeners[k].fd);
+        tls_destroy(b->listeners[k].tls);
+        b->listeners[k].tls = NULL;
+    }
     b->nlisteners = 0;
 }

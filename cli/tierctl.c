@@ -29,6 +29,7 @@
 #include "cli_args.h"
 #include "progress.h"
 #include "tierctl_cluster.h"
+#include "tierctl_users.h"
 #include "tierstore.h"
 
 static void usage(FILE *f)
@@ -43,6 +44,8 @@ static void usage(FILE *f)
             "       tierctl -c CONFIG rekey TOPIC\n"
             "       tierctl -c CONFIG recover [TOPIC...] [--quiet]\n"
             "       tierctl -c CONFIG cluster [TOPIC] [--json]\n"
+            "       tierctl -c CONFIG users add|delete NAME [--mechanism M] [--iterations N]\n"
+            "       tierctl -c CONFIG users list\n"
             "       tierctl config-doc\n"
             "       tierctl --help | --version\n"
             "\n"
@@ -76,6 +79,11 @@ static void usage(FILE *f)
             "cluster     a cluster's brokers (metadata.store.url in CONFIG), its controller\n"
             "            and epoch, and per partition the leader, leader epoch, replicas,\n"
             "            ISR and offline replicas, as etcd holds them.\n"
+            "users       the broker's SASL users (<log.dirs>/.broker/users): add reads the\n"
+            "            password from stdin and stores only SCRAM keys (--mechanism\n"
+            "            SCRAM-SHA-512 (default) or SCRAM-SHA-256, --iterations >= 4096,\n"
+            "            default 8192); delete removes NAME (one mechanism with --mechanism);\n"
+            "            a running broker picks changes up within a second.\n"
             "config-doc  the configuration reference (Markdown).\n"
             "CONFIG is the engine's or the broker's properties file.\n");
 }
@@ -635,13 +643,16 @@ static int cmd_recover(ts_config *cfg, const char *const *names, int nnames, int
 
 int main(int argc, char **argv)
 {
-    const char *cfg_path = NULL;
+    const char *cfg_path = NULL, *mechanism = NULL;
     int json = 0, quiet = 0;
+    int64_t iterations = 8192;
     static const struct option opts[] = {
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {"quiet", no_argument, NULL, 'q'},
+        {"mechanism", required_argument, NULL, 'm'},
+        {"iterations", required_argument, NULL, 'i'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -652,6 +663,11 @@ int main(int argc, char **argv)
         case 'c': cfg_path = optarg; break;
         case 'j': json = 1; break;
         case 'q': quiet = 1; break;
+        case 'm': mechanism = optarg; break;
+        case 'i':
+            if (cli_parse_i64("tierctl", "--iterations", optarg, 4096, 1000000, &iterations))
+                return 2;
+            break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("tierctl (tierstore) %s\n", TS_VERSION); return 0;
         default: usage(stderr); return 2;
@@ -702,6 +718,9 @@ int main(int argc, char **argv)
         }
     } else if (!strcmp(args[0], "recover")) {
         rc = cmd_recover(cfg, args + 1, nargs - 1, quiet);
+    } else if (!strcmp(args[0], "users") && nargs >= 2) {
+        rc = tierctl_users(ts_config_get(cfg, "log.dirs"), args + 1, nargs - 1, mechanism,
+                           (int)iterations);
     } else if (!strcmp(args[0], "rekey") && nargs == 2) {
         rc = cmd_rekey(cfg, args[1]);
     } else if (!strcmp(args[0], "cluster") && (nargs == 1 || nargs == 2)) {

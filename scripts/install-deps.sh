@@ -8,6 +8,7 @@
 #                                  /metrics parser), clang (fuzzers), etcd
 #                                  (etcd-server: the etcd client's tests),
 #                                  docker-compose (validates minio-compose/)
+#                                  openssl (the CLI: test certificates)
 # Packages already installed are not fetched again, so a second run is fast.
 set -euo pipefail
 mode="${1:-run}"
@@ -20,7 +21,7 @@ fi
 if [ "$mode" = "test" ]; then
   pkgs+=(ceph-mon ceph-osd radosgw ceph-common awscli
          python3-confluent-kafka python3-prometheus-client clang libclang-rt-14-dev procps
-         etcd-server docker-compose)
+         etcd-server docker-compose openssl)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -4,6 +4,7 @@
  * does without a broker in the way.
  *
  *   bench_kafka --bootstrap H:P [--msgs N] [--size BYTES] [--pings N] [--topic-prefix P]
+ *               [--tls-bootstrap H:P --ca CA.pem]
  *
  * Measures, each next to a baseline measured in the same process just before:
  *   produce   N messages of SIZE bytes, batching on (linger.ms=5, 1 MiB batches),
@@ -15,6 +16,9 @@
  *             report before the next: p50/p99 in microseconds; baseline: a
  *             SIZE-byte request and a 16-byte answer bounced over loopback TCP
  *             (the round trip any broker needs at least).
+ *   tls       with --tls-bootstrap (the same broker's SSL listener): produce acks=1
+ *             and consume over TLS, each next to the same figure over plaintext
+ *             measured just before.
  * Prints one line per figure and its ratio (broker / baseline for throughput,
  * baseline / broker for latency: higher is better in both). Never a test.
  */
@@ -36,6 +40,8 @@
 
 typedef struct opts {
     const char *bootstrap, *prefix;
+    const char *tls_bootstrap, *ca; /* --tls-bootstrap, --ca */
+    int tls;                        /* this copy talks TLS to tls_bootstrap */
     int64_t msgs, size, pings;
 } opts;
 
@@ -180,8 +186,12 @@ static rd_kafka_conf_t *conf(const opts *o)
 {
     char err[512];
     rd_kafka_conf_t *c = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(c, "bootstrap.servers", o->bootstrap, err, sizeof err))
+    if (rd_kafka_conf_set(c, "bootstrap.servers", o->tls ? o->tls_bootstrap : o->bootstrap, err,
+                          sizeof err))
         die("bootstrap.servers", err);
+    if (o->tls && (rd_kafka_conf_set(c, "security.protocol", "SSL", err, sizeof err) ||
+                   rd_kafka_conf_set(c, "ssl.ca.location", o->ca, err, sizeof err)))
+        die("security.protocol=SSL", err);
     return c;
 }
 
@@ -322,7 +332,9 @@ static void parse(int argc, char **argv, opts *o)
     static const struct option lo[] = {
         {"bootstrap", required_argument, NULL, 'b'}, {"msgs", required_argument, NULL, 'n'},
         {"size", required_argument, NULL, 's'},      {"pings", required_argument, NULL, 'p'},
-        {"topic-prefix", required_argument, NULL, 't'}, {NULL, 0, NULL, 0},
+        {"topic-prefix", required_argument, NULL, 't'},
+        {"tls-bootstrap", required_argument, NULL, 'T'}, {"ca", required_argument, NULL, 'C'},
+        {NULL, 0, NULL, 0},
     };
     *o = (opts){.prefix = "bench", .msgs = 200000, .size = 1024, .pings = 2000};
     int c, bad = 0;
@@ -333,14 +345,34 @@ static void parse(int argc, char **argv, opts *o)
         case 's': bad = cli_parse_i64("bench_kafka", "--size", optarg, 16, 1 << 20, &o->size); break;
         case 'p': bad = cli_parse_i64("bench_kafka", "--pings", optarg, 10, 1000000, &o->pings); break;
         case 't': o->prefix = optarg; break;
+        case 'T': o->tls_bootstrap = optarg; break;
+        case 'C': o->ca = optarg; break;
         default: bad = 1;
         }
     }
-    if (bad || !o->bootstrap || optind < argc) {
+    if (bad || !o->bootstrap || optind < argc || (!o->tls_bootstrap != !o->ca)) {
         fprintf(stderr, "usage: bench_kafka --bootstrap H:P [--msgs N] [--size BYTES] "
-                        "[--pings N] [--topic-prefix P]\n");
+                        "[--pings N] [--topic-prefix P] [--tls-bootstrap H:P --ca CA.pem]\n");
         exit(2);
     }
+}
+
+/* TLS next to plaintext, each pair measured back to back on the same broker. */
+static void tls_figures(const opts *o)
+{
+    opts t = *o;
+    t.tls = 1;
+    char plain[256], tls[256];
+    snprintf(plain, sizeof plain, "%s-plain-vs-tls", o->prefix);
+    snprintf(tls, sizeof tls, "%s-tls", o->prefix);
+    double pp = produce_mbps(o, plain, "1");
+    double tp = produce_mbps(&t, tls, "1");
+    printf("produce acks=1 TLS %8.1f MB/s %9.0f msg/s   plaintext     %8.1f MB/s   ratio %.3f\n",
+           tp, tp * 1e6 / (double)o->size, pp, tp / pp);
+    double pc = consume_mbps(o, plain);
+    double tc = consume_mbps(&t, tls);
+    printf("consume TLS        %8.1f MB/s %9.0f msg/s   plaintext     %8.1f MB/s   ratio %.3f\n",
+           tc, tc * 1e6 / (double)o->size, pc, tc / pc);
 }
 
 int main(int argc, char **argv)
@@ -382,5 +414,6 @@ int main(int argc, char **argv)
            "   ratio p50 %.3f p99 %.3f\n",
            (long long)l50, (long long)l99, (long long)b50, (long long)b99,
            (double)b50 / (double)l50, (double)b99 / (double)l99);
+    if (o.tls_bootstrap) tls_figures(&o);
     return 0;
 }

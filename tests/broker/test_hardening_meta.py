@@ -492,8 +492,10 @@ def start_fails(extra, plugin=None):
 
 def t_listener_security_mem():
     """Item 11: listeners=SASL_SSL://... started and served plaintext.
-    Until listener security exists, anything but PLAINTEXT refuses to start,
-    naming the setting; a custom listener name mapped to PLAINTEXT works."""
+    A secure listener without what it needs (a keystore for SSL, a
+    supported sasl.enabled.mechanisms for SASL_*: Kafka's default is GSSAPI)
+    refuses to start, naming the setting; a custom listener name
+    mapped to PLAINTEXT works. (TLS itself: test_security_tls.py.)"""
     for scheme in ("SASL_SSL", "SSL", "SASL_PLAINTEXT"):
         port = socket.socket()
         port.bind(("127.0.0.1", 0))

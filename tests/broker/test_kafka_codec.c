@@ -583,10 +583,90 @@ TT_TEST(parse_admin_configs_partitions_records)
     karena_free(&a);
 }
 
+TT_TEST(parse_sasl_handshake_and_authenticate)
+{
+    kw w;
+    karena a;
+    kafka_request q;
+    kw_init(&w, 1024);
+    karena_init(&a, 1 << 16);
+    hdr(&w, KAFKA_API_SaslHandshake, 1, 7, 0);
+    kw_str(&w, 0, "SCRAM-SHA-512");
+    TT_ASSERT_EQ_INT(parse_all_cuts(&w, &a, &q), KAFKA_PARSE_OK);
+    TT_ASSERT_STR(q.u.sasl_handshake.mechanism, "SCRAM-SHA-512");
+    TT_ASSERT_EQ_INT(q.hdr.flexible, 0);
+    kw_free(&w);
+    /* v2 is flexible: compact bytes and tags */
+    kw_init(&w, 1024);
+    hdr(&w, KAFKA_API_SaslAuthenticate, 2, 8, 1);
+    kw_bytes(&w, 1, "n,,n=u,r=abc", 12);
+    kw_tags(&w, 1);
+    TT_ASSERT_EQ_INT(parse_all_cuts(&w, &a, &q), KAFKA_PARSE_OK);
+    TT_ASSERT_EQ_INT(q.hdr.flexible, 1);
+    TT_ASSERT_EQ_INT(q.u.sasl_authenticate.auth_bytes.len, 12);
+    TT_ASSERT(!memcmp(q.u.sasl_authenticate.auth_bytes.p, "n,,n=u,r=abc", 12));
+    kw_free(&w);
+    /* null auth bytes are malformed */
+    kw_init(&w, 1024);
+    hdr(&w, KAFKA_API_SaslAuthenticate, 1, 9, 0);
+    kw_bytes(&w, 0, NULL, -1);
+    char err[256];
+    TT_ASSERT_EQ_INT(kafka_parse_request(w.d, w.len, &a, &q, err, sizeof err),
+                     KAFKA_PARSE_MALFORMED);
+    kw_free(&w);
+    karena_free(&a);
+}
+
+TT_TEST(parse_user_scram_credentials)
+{
+    kw w;
+    karena a;
+    kafka_request q;
+    kw_init(&w, 1024);
+    karena_init(&a, 1 << 16);
+    hdr(&w, KAFKA_API_AlterUserScramCredentials, 0, 3, 1);
+    kw_array(&w, 1, 1); /* deletions */
+    kw_str(&w, 1, "old");
+    kw_i8(&w, 1);
+    kw_tags(&w, 1);
+    kw_array(&w, 1, 1); /* upsertions */
+    kw_str(&w, 1, "carol");
+    kw_i8(&w, 2);
+    kw_i32(&w, 8192);
+    kw_bytes(&w, 1, "salt", 4);
+    kw_bytes(&w, 1, "0123456789012345678901234567890123456789012345678901234567890123", 64);
+    kw_tags(&w, 1);
+    kw_tags(&w, 1);
+    TT_ASSERT_EQ_INT(parse_all_cuts(&w, &a, &q), KAFKA_PARSE_OK);
+    kafka_AlterUserScramCredentialsRequest *x = &q.u.alter_scram;
+    TT_ASSERT_EQ_INT(x->ndeletions, 1);
+    TT_ASSERT_STR(x->deletions[0].name, "old");
+    TT_ASSERT_EQ_INT(x->deletions[0].mechanism, 1);
+    TT_ASSERT_EQ_INT(x->nupsertions, 1);
+    TT_ASSERT_STR(x->upsertions[0].name, "carol");
+    TT_ASSERT_EQ_INT(x->upsertions[0].iterations, 8192);
+    TT_ASSERT_EQ_INT(x->upsertions[0].salt.len, 4);
+    TT_ASSERT_EQ_INT(x->upsertions[0].salted_password.len, 64);
+    kw_free(&w);
+    kw_init(&w, 1024);
+    hdr(&w, KAFKA_API_DescribeUserScramCredentials, 0, 4, 1);
+    kw_array(&w, 1, 2);
+    kw_str(&w, 1, "a");
+    kw_tags(&w, 1);
+    kw_str(&w, 1, "b");
+    kw_tags(&w, 1);
+    kw_tags(&w, 1);
+    TT_ASSERT_EQ_INT(parse_all_cuts(&w, &a, &q), KAFKA_PARSE_OK);
+    TT_ASSERT_EQ_INT(q.u.describe_scram.nusers, 2);
+    TT_ASSERT_STR(q.u.describe_scram.users[1], "b");
+    kw_free(&w);
+    karena_free(&a);
+}
+
 TT_TEST(every_api_has_a_range)
 {
-    int16_t keys[] = {0,  1,  2,  3,  8,  9,  10, 11, 12, 13, 14, 15, 16, 18,
-                      19, 20, 21, 22, 32, 33, 35, 37, 42, 44, 47, 60};
+    int16_t keys[] = {0,  1,  2,  3,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 18,
+                      19, 20, 21, 22, 23, 32, 33, 35, 36, 37, 42, 44, 47, 50, 51, 60};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         const kafka_api_range *r = kafka_api_find(keys[i]);
         TT_ASSERT(r != NULL);
@@ -627,6 +707,8 @@ int main(int argc, char **argv)
     TT_RUN(parse_list_offsets_v9_and_gates);
     TT_RUN(consumer_subscription);
     TT_RUN(parse_admin_configs_partitions_records);
+    TT_RUN(parse_sasl_handshake_and_authenticate);
+    TT_RUN(parse_user_scram_credentials);
     TT_RUN(every_api_has_a_range);
     return tt_summary();
 }

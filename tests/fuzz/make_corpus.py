@@ -24,6 +24,7 @@ Only the group and cluster admin requests (kafkajs's admin, confluent-kafka's
 list_groups, and the raw requests of tests/broker/test_admin_groups.py:
 OffsetDelete, DescribeLogDirs, DescribeCluster, ListOffsets v7-v9):
                      /usr/bin/python3 tests/fuzz/make_corpus.py build admin
+Only the SASL seeds: /usr/bin/python3 tests/fuzz/make_corpus.py build sasl
 Files are named by the SHA-1 of their content (as libFuzzer names its own),
 so a re-run adds only what is new. Keep seeds small: the largest is capped.
 """
@@ -355,11 +356,28 @@ def admin_clients(bs):
         c.close()
 
 
+def sasl_corpus():
+    """fuzz_sasl seeds: the messages Kafka clients send (first byte = which
+    parser, see fuzz_sasl.c), librdkafka 2.0.2's client-final with its
+    repeated client nonce among them."""
+    cf = b"n,,n=alice,r=rOprNGfwEbeRWgbNEkqO"
+    seeds = [b"\x00\x00alice\x00alice-secret", b"\x00alice\x00alice\x00pw",
+             b"\x01" + cf, b"\x11n,a=bob,n=bob,r=abc,tokenauth=true",
+             b"\x01n,,n=we=2Cird=3D,r=x", b"\x01y,,n=u,r=n", b"\x01p=tls-unique,,n=u,r=n",
+             b"\x02" + cf + b"\x00c=biws,r=rOprNGfwEbeRWgbNEkqOrOprNGfwEbeRWgbNEkqO%hvYDp,"
+             b"p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
+             b"\x02" + cf + b"\x00c=biws,r=rOprNGfwEbeRWgbNEkqO,ext=1,p=AAAA"]
+    print("fuzz_sasl: %d new seeds" % sum(save("fuzz_sasl", x) for x in seeds))
+
+
 def main():
     if len(sys.argv) > 2 and sys.argv[2] == "etcd":
         etcd_corpus()
         return
     admin_only = len(sys.argv) > 2 and sys.argv[2] == "admin"
+    if len(sys.argv) > 2 and sys.argv[2] == "sasl":
+        sasl_corpus()
+        return
     build = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build"))
     broker = os.path.join(build, "broker", "tierbroker")
     plugin = os.path.join(build, "broker-plugin", "libtierstore-plugin.so")
@@ -469,6 +487,7 @@ def main():
     print("fuzz_config: %d new seeds" % nc)
     print("fuzz_s3_xml: %d new seeds" % sum(save("fuzz_s3_xml", x) for x in S3_XML))
     etcd_corpus()
+    sasl_corpus()
     if os.environ.get("TS_KEEP_TEST_DIRS"):
         print("kept " + root)
     else:
