@@ -373,7 +373,10 @@ def t_netloop_log_flood():
         m = re.findall(r"request size 3 outside.*\((\d+) similar lines suppressed\)", log)
         print("figures: %d log lines for 300 malformed frames; suppressed counts %r" % (lines, m))
         check(lines < 100, "%d log lines for 300 malformed frames" % lines)
-        check(m and sum(int(x) for x in m) + log.count("request size 3 outside") - len(m) >= 300,
+        # 301 malformed frames (the flood and the probe): each is either a line
+        # of its own or counted in a later line's suppressed count. A slow
+        # run (sanitizers) spans several one-second windows: several counts.
+        check(m and sum(int(x) for x in m) + log.count("request size 3 outside") >= 301,
               "the suppressed lines are not accounted for: %r" % m)
         check(b.alive(), "broker died")
     finally:
