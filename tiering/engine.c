@@ -98,6 +98,20 @@ static void topic_config_legacy_path(const ts_engine *eng, const char *topic, ch
     snprintf(out, len, "%s/.topics/%s.properties", eng->data_dir, topic);
 }
 
+/* The ms of a new topic-config object: now, but strictly above the last one
+ * this engine wrote, so that "newest wins" on recovery holds for two changes
+ * in one millisecond (a set then a delete: the delete must win). */
+static int64_t next_config_ms(ts_engine *eng)
+{
+    int64_t now = ts_now_ms(), last = __atomic_load_n(&eng->config_last_ms, __ATOMIC_RELAXED);
+    int64_t ms;
+    do {
+        ms = now > last ? now : last + 1;
+    } while (!__atomic_compare_exchange_n(&eng->config_last_ms, &last, ms, 0, __ATOMIC_RELAXED,
+                                          __ATOMIC_RELAXED));
+    return ms;
+}
+
 /* Persists a topic's overrides: locally (topic_config_path) and in the
  * bucket as a new immutable object <topic>/config/<ms:20>-<rand>.properties
  * (newest wins on recovery). */
@@ -120,7 +134,7 @@ static ts_status persist_topic_config(ts_engine *eng, const char *topic, const t
     if (!st && eng->os) {
         char key[600], rnd[9];
         ts_rand_hex(rnd, 4);
-        ts_index_topic_config_key(topic, ts_now_ms(), rnd, key, sizeof(key));
+        ts_index_topic_config_key(topic, next_config_ms(eng), rnd, key, sizeof(key));
         st = ts_objstore_put(eng->os, key, b.data, b.len, TS_PUT_IF_NONE_MATCH, errstr, errlen);
     }
     ts_buf_free(&b);

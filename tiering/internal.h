@@ -135,6 +135,8 @@ struct ts_engine {
     struct ts_desc_entry *descs;
     size_t ndescs;
     int64_t desc_last_ms;
+    int64_t config_last_ms;    /* newest topic-config object key's ms (atomic): keys strictly
+                                  increase within this engine, as descriptors' do */
     _Atomic int desc_pending;
 };
 

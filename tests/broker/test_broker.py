@@ -99,11 +99,15 @@ class Broker:
         self.proc = subprocess.Popen([BROKER, self.props] + self.args, stdout=self.logf, stderr=self.logf)
         _procs.append(self.proc)
         deadline = time.time() + 30
+        # Every listener a test uses: they open one after another, and a slow
+        # (sanitized) broker accepts on the first before the next is bound.
+        ports = [self.port] + [p for p in getattr(self, "wait_ports", []) if p != self.port]
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise Fail("broker exited with %d:\n%s" % (self.proc.returncode, self.log()))
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                for p in ports:
+                    socket.create_connection(("127.0.0.1", p), timeout=0.2).close()
                 return self
             except OSError:
                 time.sleep(0.05)

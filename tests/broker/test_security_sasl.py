@@ -53,6 +53,7 @@ def sasl_broker(proto, extra=None, pki=None):
     one (b.sasl_port)."""
     b = Broker(MEMPLUGIN)
     b.sasl_port = free_port()
+    b.wait_ports = [b.sasl_port]
     b.extra = {"listeners": "PLAINTEXT://127.0.0.1:%d,%s://127.0.0.1:%d"
                             % (b.port, proto, b.sasl_port),
                "sasl.enabled.mechanisms": MECHS}

@@ -155,6 +155,7 @@ def tls_broker(pki, extra=None, plain=True):
     plain, a PLAINTEXT one (b.port)."""
     b = Broker(MEMPLUGIN)
     b.tls_port = free_port()
+    b.wait_ports = [b.tls_port]
     listeners = ["SSL://127.0.0.1:%d" % b.tls_port]
     if plain:
         listeners.insert(0, "PLAINTEXT://127.0.0.1:%d" % b.port)
