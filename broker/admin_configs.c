@@ -38,6 +38,7 @@
 #include "broker.h"
 
 #define TS_MIN_INT32 (-2147483647 - 1)
+#define CFG_TYPE_BOOLEAN 1
 #define CFG_TYPE_STRING 2
 #define CFG_TYPE_INT 3
 #define CFG_TYPE_LIST 7
@@ -335,6 +336,45 @@ static cfg_ent topic_ent(broker *b, const tsp_config_info *r)
     return e;
 }
 
+/* The broker's own topic-level keys, which the storage does not know: in a
+ * cluster they are topic configs too (topics/<t>, cluster_alter.c). */
+static const struct {
+    const char *name, *def, *doc;
+    int8_t type;
+} broker_topic_rows[] = {
+    {"min.insync.replicas", "1", "The fewest in-sync replicas an acks=all write needs.",
+     CFG_TYPE_INT},
+    {"unclean.leader.election.enable", "false",
+     "Whether a replica outside the ISR may become leader (losing records).", CFG_TYPE_BOOLEAN},
+};
+
+static int32_t write_broker_topic_entries(broker *b, kw *w, int v, int f, const cfg_op *o,
+                                          const cfg_res *s, int count)
+{
+    btopic *t = b->cluster ? topic_find(b, s->name) : NULL;
+    int32_t n = 0;
+    for (size_t i = 0; t && i < sizeof broker_topic_rows / sizeof broker_topic_rows[0]; i++) {
+        const char *key = broker_topic_rows[i].name;
+        if (!wanted(s, key)) continue;
+        n++;
+        if (count) continue;
+        cfg_ent e = {.name = key, .doc = broker_topic_rows[i].doc, .broker_key = key,
+                     .def = broker_topic_rows[i].def, .type = broker_topic_rows[i].type};
+        for (size_t k = 0; k < t->nconfigs && !e.value; k++)
+            if (!strcmp(t->configs[k].key, key)) e.value = t->configs[k].value;
+        if (e.value) {
+            e.source = KAFKA_SOURCE_DYNAMIC_TOPIC_CONFIG;
+        } else if ((e.value = bconfig_lookup(&b->cfg, key))) {
+            e.source = KAFKA_SOURCE_STATIC_BROKER_CONFIG;
+        } else {
+            e.value = e.def;
+            e.source = KAFKA_SOURCE_DEFAULT_CONFIG;
+        }
+        write_entry(b, w, v, f, o, &e);
+    }
+    return n;
+}
+
 static int32_t write_topic_entries(broker *b, kw *w, int v, int f, const cfg_op *o,
                                    const cfg_res *s, int count)
 {
@@ -347,7 +387,7 @@ static int32_t write_topic_entries(broker *b, kw *w, int v, int f, const cfg_op 
         cfg_ent e = topic_ent(b, r);
         write_entry(b, w, v, f, o, &e);
     }
-    return n;
+    return n + write_broker_topic_entries(b, w, v, f, o, s, count);
 }
 
 /* Broker rows: the engine's settings, the broker's own (read-only) and the
@@ -525,7 +565,13 @@ static void topic_alter(broker *b, cfg_res *s, int incremental, int validate_onl
         props[n].value = incremental ? vals[k] : s->entries[k].value;
         n++;
     }
-    if (!bad) {
+    if (!bad && b->cluster) {
+        /* A topic's configs live in etcd (topics/<t>): written there, every
+         * broker's storage follows from its watch (cluster_alter.c). */
+        int16_t e = cluster_alter_topic_configs(b, s->name, props, n, !incremental,
+                                                validate_only, s->msg, sizeof s->msg);
+        if (e) s->err = e;
+    } else if (!bad) {
         char err[512] = "";
         uint32_t flags = (incremental ? 0 : TSP_ALTER_REPLACE) |
                          (validate_only ? TSP_ALTER_VALIDATE_ONLY : 0);
@@ -680,14 +726,7 @@ static void alter_start(broker *b, reply *r, kafka_request *q, bjob_fn run)
     }
     int nbroker = 0;
     for (int32_t i = 0; i < o->n; i++)
-        if (!o->res[i].err && o->res[i].type == KAFKA_RESOURCE_TOPIC && b->cluster) {
-            /* A topic's configs live in etcd in a cluster (topics/<t>); this
-             * broker's plugin alone must not diverge from its replicas. */
-            o->res[i].err = KAFKA_INVALID_REQUEST;
-            snprintf(o->res[i].msg, sizeof o->res[i].msg,
-                     "altering topic configs is not supported in a cluster yet (they are set "
-                     "at CreateTopics and kept in etcd)");
-        } else if (!o->res[i].err && o->res[i].type == KAFKA_RESOURCE_BROKER && nbroker++) {
+        if (!o->res[i].err && o->res[i].type == KAFKA_RESOURCE_BROKER && nbroker++) {
             o->res[i].err = KAFKA_INVALID_REQUEST;
             snprintf(o->res[i].msg, sizeof o->res[i].msg, "one broker resource per request");
         }

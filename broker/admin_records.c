@@ -3,8 +3,10 @@
  *
  * CreatePartitions only grows a topic: a count at or below the current one
  * answers INVALID_PARTITIONS, manual assignments INVALID_REPLICA_ASSIGNMENT
- * (one node). The new partitions are created (the topic's overrides apply
- * to them) on the topic pool, then added to the registry in a block of
+ * (not kept by the request parser). In a cluster the assignment in etcd
+ * grows instead (cluster_alter.c) and every broker follows. On one node the
+ * new partitions are created (the topic's overrides apply to them) on the
+ * topic pool, then added to the registry in a block of
  * their own (no bpart moves: jobs and parked fetches point at them) and
  * the topic list is saved; the storage knows them too (directories,
  * bucket), so an adoption from the bucket finds the new count.
@@ -31,7 +33,9 @@ typedef struct cp_ent {
     int16_t err;
     char msg[512];
     int run; /* open partitions on the pool */
+    int cl;  /* a cluster's: grown in etcd (cluster_alter.c) */
     bpart *parts;
+    struct cp_op *op;
 } cp_ent;
 
 typedef struct cp_op {
@@ -40,6 +44,7 @@ typedef struct cp_op {
     reply r;
     int32_t n;
     cp_ent *e;
+    int pending; /* cluster entries not answered yet */
 } cp_op;
 
 static void cp_free(cp_op *o)
@@ -108,11 +113,6 @@ static void cp_check(broker *b, cp_ent *e, const kafka_CreatePartitionsTopic *t,
     if (!bt) {
         e->err = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
         snprintf(e->msg, sizeof e->msg, "topic '%s' does not exist", e->name);
-    } else if (b->cluster) {
-        /* The partition assignment lives in etcd (topics/<t>): growing it
-         * is the controller's, not yet built. */
-        e->err = KAFKA_INVALID_REQUEST;
-        snprintf(e->msg, sizeof e->msg, "CreatePartitions is not supported in a cluster yet");
     } else if (t->nassignments >= 0) {
         e->err = KAFKA_INVALID_REPLICA_ASSIGNMENT;
         snprintf(e->msg, sizeof e->msg, "manual replica assignments are not supported");
@@ -130,12 +130,41 @@ static void cp_check(broker *b, cp_ent *e, const kafka_CreatePartitionsTopic *t,
         e->err = KAFKA_REQUEST_TIMED_OUT;
         snprintf(e->msg, sizeof e->msg, "another CreatePartitions of '%s' is running; retry",
                  e->name);
+    } else if (b->cluster) {
+        /* The assignment lives in etcd (topics/<t>): grown there, then
+         * every broker follows (cluster_alter.c). */
+        e->cl = 1;
     } else if (!validate) {
         e->first = bt->npartitions;
         e->count = t->count;
         e->run = 1;
         bt->growing = 1;
     }
+}
+
+static void cp_cl_done(broker *b, void *arg, int16_t err, const char *msg)
+{
+    cp_ent *e = arg;
+    (void)b;
+    e->err = err;
+    snprintf(e->msg, sizeof e->msg, "%s", msg ? msg : "");
+    if (--e->op->pending == 0) cp_done(&e->op->j);
+}
+
+/* Starts the cluster entries; the answer waits for the last of them. */
+static void cp_cluster_start(broker *b, cp_op *o, const kafka_CreatePartitionsRequest *cq)
+{
+    o->pending = 1; /* held while starting */
+    for (int32_t i = 0; i < o->n; i++) {
+        cp_ent *e = &o->e[i];
+        if (!e->cl || e->err) continue;
+        e->op = o;
+        o->pending++;
+        e->err = cluster_grow_topic(b, e->name, cq->topics[i].count, cq->validate_only,
+                                    cq->timeout_ms, cp_cl_done, e, e->msg, sizeof e->msg);
+        if (e->err) o->pending--;
+    }
+    if (--o->pending == 0) cp_done(&o->j);
 }
 
 void handle_CreatePartitions(broker *b, reply *r, kafka_request *q)
@@ -164,7 +193,9 @@ void handle_CreatePartitions(broker *b, reply *r, kafka_request *q)
     }
     o->j.run = cp_run;
     o->j.done = cp_done;
-    if (any)
+    if (b->cluster)
+        cp_cluster_start(b, o, cq);
+    else if (any)
         bpool_submit(b->topic_pool, &o->j);
     else
         cp_done(&o->j);

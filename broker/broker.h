@@ -74,6 +74,8 @@ const char *bconfig_key_at(size_t i, const char **def, const char **doc, int *is
                            int *also_engine);
 int64_t bconfig_int(const bconfig *c, const char *key);
 int bconfig_is_broker_key(const char *key);
+/* Whether the broker's property table (config.c) has this key itself. */
+int bconfig_is_table_key(const char *key);
 /* Validates the broker's own keys (types, bounds). */
 int bconfig_validate(const bconfig *c, char *err, size_t errlen);
 /* The security protocol of one `listeners` entry ("NAME://host:port", or
@@ -277,6 +279,15 @@ int topic_delete(broker *b, const char *name, char *msg, size_t msglen);
  * Loop thread. */
 int topic_register_cluster(broker *b, const char *name, int32_t nparts, const bprop *cfg,
                            size_t ncfg, char *msg, size_t msglen);
+/* Cluster mode: the topic's configs as etcd now holds them (copied), read
+ * by the broker's topic-level keys (min.insync.replicas, ...). Loop. */
+int topic_set_configs(broker *b, const char *name, const bprop *cfg, size_t ncfg);
+/* Copies n properties into a new array (*out, NULL when n is 0), a NULL
+ * value as "". *nout counts the entries filled, so that bprops_free(*out,
+ * *nout) cleans up also after a failure. 0, or -1 when out of memory. */
+int bprops_copy(const bprop *src, size_t n, bprop **out, size_t *nout);
+/* Frees the strings of n properties (not the array: it may be on the stack). */
+void bprops_free(bprop *p, size_t n);
 /* Whether a deleted topic of that name is still being removed. */
 int topic_is_doomed(broker *b, const char *name);
 /* Deletes doomed topics from the plugin (on the topic pool) once no job can
@@ -444,6 +455,19 @@ void handle_DeleteRecords(broker *b, reply *r, kafka_request *q);
 void cluster_handle_metadata(broker *b, reply *r, kafka_request *q);
 void cluster_handle_create_topics(broker *b, reply *r, kafka_request *q);
 void cluster_handle_delete_topics(broker *b, reply *r, kafka_request *q);
+/* cluster_alter.c: CreatePartitions grows topics/<t> to count partitions
+ * (loop; done on the loop with KAFKA_NONE or an error and its message);
+ * KAFKA_NONE when started, else the error at once. */
+typedef void (*cluster_grow_fn)(broker *b, void *arg, int16_t err, const char *msg);
+int16_t cluster_grow_topic(broker *b, const char *name, int32_t count, int validate_only,
+                           int32_t timeout_ms, cluster_grow_fn done, void *arg, char *msg,
+                           size_t msglen);
+/* cluster_alter.c: a topic's configs in etcd: props (value NULL: back to the
+ * default) become the whole override set (replace) or edit it. Blocks (etcd
+ * round trips): a pool thread, never the loop. */
+int16_t cluster_alter_topic_configs(broker *b, const char *name, const tsp_property *props,
+                                    size_t n, int replace, int validate_only, char *msg,
+                                    size_t msglen);
 /* replica.c: the leader's epoch end offsets (KIP-101/279), for followers and clients. */
 void handle_OffsetForLeaderEpoch(broker *b, reply *r, kafka_request *q);
 /* Re-evaluates parked long-poll fetches (after appends or on the tick). */

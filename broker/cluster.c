@@ -295,28 +295,43 @@ int16_t cluster_check_leader(const broker *b, const char *topic, int32_t partiti
         return KAFKA_NOT_LEADER_OR_FOLLOWER;
     /* Led here but not open yet (the open job runs): clients retry. */
     btopic *bt = topic_find((broker *)b, topic);
-    if (!bt || partition >= bt->npartitions || !bt->parts[partition].h)
-        return KAFKA_NOT_LEADER_OR_FOLLOWER;
+    bpart *bp = bt && partition < bt->npartitions ? topic_part_at(bt, partition) : NULL;
+    if (!bp || !bp->h) return KAFKA_NOT_LEADER_OR_FOLLOWER;
     return KAFKA_NONE;
 }
 
 /* ------------------------------------------------ local replicas (loop) */
+
+/* Every broker applies a topic's configs from etcd to its storage (so
+ * DescribeConfigs answers the same on every broker), one apply job per
+ * topic at a time (a change arriving meanwhile runs after it: changes land
+ * in etcd order); a topic's local replicas open only after its configs
+ * first applied, so a new replica starts with them. Partitions added by
+ * CreatePartitions open in a job of their own ([first, end) below). */
+
+typedef struct cfg_job {
+    bjob j;
+    broker *b;
+    char *name;
+    char id[32];
+    bprop *cfg;
+    size_t ncfg;
+    int first; /* the topic's first apply: an empty set changes nothing */
+} cfg_job;
 
 typedef struct open_job {
     bjob j;
     broker *b;
     char *name;
     char id[32];
-    int32_t n;
-    uint8_t *want; /* n: open partition i here */
-    bpart *parts;  /* n: opened handles and rebuilt producer state */
-    bprop *cfg;
-    size_t ncfg;
+    int32_t first, end; /* opens the partitions [first, end) held here */
+    uint8_t *want;      /* end - first: open partition first + i here */
+    bpart *parts;       /* end - first: opened handles and rebuilt producer state */
 } open_job;
 
 static void open_job_free(open_job *o)
 {
-    for (int32_t i = 0; o->parts && i < o->n; i++) {
+    for (int32_t i = 0; o->parts && i < o->end - o->first; i++) {
         pid_state *p = o->parts[i].pids;
         while (p) {
             pid_state *nx = p->next;
@@ -324,11 +339,6 @@ static void open_job_free(open_job *o)
             p = nx;
         }
     }
-    for (size_t i = 0; i < o->ncfg; i++) {
-        free(o->cfg[i].key);
-        free(o->cfg[i].value);
-    }
-    free(o->cfg);
     free(o->parts);
     free(o->want);
     free(o->name);
@@ -341,45 +351,108 @@ static int broker_topic_key(const char *k)
     return !strcmp(k, "min.insync.replicas") || !strcmp(k, "unclean.leader.election.enable");
 }
 
-/* Topic pool: the topic's storage configs, then each local replica, opened
- * replicated (created when new: a follower starts empty). */
-static void open_run(bjob *jb)
+/* Topic pool: the storage's part of the topic's configs, as the whole
+ * override set (keys gone from etcd go back to the defaults). */
+static void cfg_run(bjob *jb)
 {
-    open_job *o = (open_job *)jb;
+    cfg_job *o = (cfg_job *)jb;
     broker *b = o->b;
     tsp_property props[64];
     size_t np = 0;
     for (size_t i = 0; i < o->ncfg && np < 64; i++)
-        if (!broker_topic_key(o->cfg[i].key)) {
-            props[np].key = o->cfg[i].key;
-            props[np].value = o->cfg[i].value;
-            np++;
-        }
+        if (!broker_topic_key(o->cfg[i].key)) props[np++] = (tsp_property){o->cfg[i].key, o->cfg[i].value};
+    if (o->first && !np) return;
     char err[512] = "";
-    if (np && b->pl->topic_set_config(b->eng, o->name, props, np, err, sizeof err) != TSP_OK)
+    tsp_status st = TSP_HAS(b->pl, topic_alter_config)
+                        ? b->pl->topic_alter_config(b->eng, o->name, props, np, TSP_ALTER_REPLACE,
+                                                    err, sizeof err)
+                        : b->pl->topic_set_config(b->eng, o->name, props, np, err, sizeof err);
+    if (st != TSP_OK)
         blog_error("topic %s: its configs from etcd were refused by the storage: %s; its "
-                   "replicas here use the defaults",
+                   "replicas here keep the configs they had (the defaults when new)",
                    o->name, err);
-    for (int32_t i = 0; i < o->n; i++) {
-        if (!o->want[i]) continue;
-        o->parts[i].index = i;
+}
+
+static void view_open_local(broker *b, ctopic *ct);
+static void cfg_done(bjob *jb);
+
+static void cfg_kick(broker *b, ctopic *ct)
+{
+    if (ct->cfg_busy) {
+        ct->cfg_dirty = 1;
+        return;
+    }
+    if (!b->topic_pool) return;
+    cfg_job *o = calloc(1, sizeof(*o));
+    if (!o || !(o->name = strdup(ct->name)) ||
+        bprops_copy(ct->configs, ct->nconfigs, &o->cfg, &o->ncfg)) {
+        if (o) {
+            bprops_free(o->cfg, o->ncfg);
+            free(o->cfg);
+            free(o->name);
+        }
+        free(o);
+        blog_error("topic %s: out of memory applying its configs", ct->name);
+        return;
+    }
+    o->j.run = cfg_run;
+    o->j.done = cfg_done;
+    o->b = b;
+    o->first = !ct->cfg_applied;
+    snprintf(o->id, sizeof o->id, "%s", ct->id);
+    ct->cfg_busy = 1;
+    ct->cfg_dirty = 0;
+    bpool_submit(b->topic_pool, &o->j);
+}
+
+static void cfg_done(bjob *jb)
+{
+    cfg_job *o = (cfg_job *)jb;
+    broker *b = o->b;
+    ctopic *ct = b->cluster ? cluster_topic(b->cluster, o->name) : NULL;
+    if (ct && !strcmp(ct->id, o->id)) {
+        ct->cfg_busy = 0;
+        ct->cfg_applied = 1;
+        topic_set_configs(b, ct->name, o->cfg, o->ncfg);
+        if (ct->cfg_dirty) cfg_kick(b, ct);
+        view_open_local(b, ct);
+    }
+    bprops_free(o->cfg, o->ncfg);
+    free(o->cfg);
+    free(o->name);
+    free(o);
+}
+
+/* Topic pool: each wanted replica of [first, end), opened replicated
+ * (created when new: a follower starts empty). */
+static void open_run(bjob *jb)
+{
+    open_job *o = (open_job *)jb;
+    broker *b = o->b;
+    char err[512] = "";
+    for (int32_t k = 0; k < o->end - o->first; k++) {
+        if (!o->want[k]) continue;
+        int32_t i = o->first + k;
+        o->parts[k].index = i;
         tsp_status st = b->pl->partition_open(b->eng, o->name, i,
                                               TSP_PART_REPLICATED | TSP_PART_CREATE,
-                                              &o->parts[i].h, err, sizeof err);
+                                              &o->parts[k].h, err, sizeof err);
         if (st != TSP_OK) {
             blog_error("opening replica %s-%d: %s: %s; it stays offline here", o->name, i,
                        b->pl->status_name(st), err);
-            o->parts[i].h = NULL;
+            o->parts[k].h = NULL;
             continue;
         }
-        idempotence_rebuild(b, &o->parts[i]);
+        idempotence_rebuild(b, &o->parts[k]);
     }
 }
 
-static void replicas_announce(broker *b, ctopic *ct, btopic *bt)
+static void replicas_announce(broker *b, ctopic *ct, btopic *bt, int32_t first, int32_t end)
 {
-    for (int32_t i = 0; i < ct->npartitions && i < bt->npartitions; i++)
-        if (bt->parts[i].h && ct->ps[i].version) replica_on_state(b, bt, &bt->parts[i], NULL, &ct->ps[i]);
+    for (int32_t i = first; i < end && i < ct->npartitions && i < bt->npartitions; i++) {
+        bpart *p = topic_part_at(bt, i);
+        if (p && p->h && ct->ps[i].version) replica_on_state(b, bt, p, NULL, &ct->ps[i]);
+    }
 }
 
 static void open_done(bjob *jb)
@@ -389,54 +462,62 @@ static void open_done(bjob *jb)
     bcluster *c = b->cluster;
     ctopic *ct = c ? cluster_topic(c, o->name) : NULL;
     btopic *bt = topic_find(b, o->name);
-    if (!ct || strcmp(ct->id, o->id) || !bt || bt->npartitions != o->n) {
+    if (!ct || strcmp(ct->id, o->id) || !bt || bt->npartitions < o->end) {
         /* Deleted (or re-created) meanwhile: the handles are the engine's
          * partitions of that name; a topic still registered keeps them, else
          * the deletion already ran and they go with the engine's close. */
         blog_info("topic %s changed while its replicas opened; dropping the open", o->name);
+        if (ct && !strcmp(ct->id, o->id)) ct->opening = 0;
         open_job_free(o);
         return;
     }
-    for (int32_t i = 0; i < o->n; i++) {
-        if (!o->want[i] || !o->parts[i].h) continue;
-        bt->parts[i].h = o->parts[i].h;
-        bt->parts[i].pids = o->parts[i].pids;
-        o->parts[i].pids = NULL;
+    for (int32_t k = 0; k < o->end - o->first; k++) {
+        bpart *p = topic_part_at(bt, o->first + k);
+        if (!o->want[k] || !o->parts[k].h || !p) continue;
+        p->h = o->parts[k].h;
+        p->pids = o->parts[k].pids;
+        o->parts[k].pids = NULL;
     }
-    ct->opened = 2;
-    blog_info("topic %s: local replicas open", o->name);
-    replicas_announce(b, ct, bt);
+    ct->opening = 0;
+    ct->nopened = o->end;
+    blog_info("topic %s: local replicas of partitions %d..%d open", o->name, o->first, o->end - 1);
+    replicas_announce(b, ct, bt, o->first, o->end);
     open_job_free(o);
+    view_open_local(b, ct); /* partitions added meanwhile */
 }
 
-/* Starts opening the local replicas of ct (topic pool). A name whose
- * previous incarnation is still being deleted waits (retried on the tick). */
+/* Starts opening the local replicas of ct not opened yet (topic pool),
+ * once its configs applied. A name whose previous incarnation is still
+ * being deleted waits (retried on the tick). */
 static void view_open_local(broker *b, ctopic *ct)
 {
-    if (ct->opened || !ct->local || !b->topic_pool || topic_is_doomed(b, ct->name)) return;
+    if (!ct->cfg_applied || ct->opening || ct->nopened >= ct->npartitions || !b->topic_pool ||
+        topic_is_doomed(b, ct->name))
+        return;
+    int32_t first = ct->nopened, end = ct->npartitions, any = 0;
     open_job *o = calloc(1, sizeof(*o));
     if (!o) return;
     o->j.run = open_run;
     o->j.done = open_done;
     o->b = b;
-    o->n = ct->npartitions;
+    o->first = first;
+    o->end = end;
     snprintf(o->id, sizeof o->id, "%s", ct->id);
     o->name = strdup(ct->name);
-    o->want = calloc((size_t)o->n, 1);
-    o->parts = calloc((size_t)o->n, sizeof(*o->parts));
-    o->cfg = ct->nconfigs ? calloc(ct->nconfigs, sizeof(*o->cfg)) : NULL;
-    if (!o->name || !o->want || !o->parts || (ct->nconfigs && !o->cfg)) {
+    o->want = calloc((size_t)(end - first), 1);
+    o->parts = calloc((size_t)(end - first), sizeof(*o->parts));
+    if (!o->name || !o->want || !o->parts) {
         open_job_free(o);
         return;
     }
-    for (size_t i = 0; i < ct->nconfigs; i++) {
-        o->cfg[i].key = strdup(ct->configs[i].key);
-        o->cfg[i].value = strdup(ct->configs[i].value);
-        o->ncfg++;
+    for (int32_t i = first; i < end; i++)
+        any |= o->want[i - first] = (uint8_t)in_ids(ct->ps[i].replicas, ct->ps[i].nreplicas, b->node_id);
+    if (!any) { /* nothing of these is held here */
+        ct->nopened = end;
+        open_job_free(o);
+        return;
     }
-    for (int32_t i = 0; i < o->n; i++)
-        o->want[i] = (uint8_t)in_ids(ct->ps[i].replicas, ct->ps[i].nreplicas, b->node_id);
-    ct->opened = 1;
+    ct->opening = 1;
     bpool_submit(b->topic_pool, &o->j);
 }
 
@@ -444,15 +525,68 @@ static void view_open_local(broker *b, ctopic *ct)
  * work on every broker; partitions not held here keep no handle). */
 static void view_topic_added(broker *b, ctopic *ct)
 {
-    ct->local = 0;
-    for (int32_t i = 0; i < ct->npartitions; i++)
-        if (in_ids(ct->ps[i].replicas, ct->ps[i].nreplicas, b->node_id)) ct->local = 1;
     char msg[256] = "";
     if (topic_find(b, ct->name) == NULL &&
         topic_register_cluster(b, ct->name, ct->npartitions, ct->configs, ct->nconfigs, msg,
                                sizeof msg) != KAFKA_NONE)
         blog_error("registering topic %s from etcd: %s", ct->name, msg);
+    cfg_kick(b, ct);
+}
+
+/* CreatePartitions wrote a longer assignment: the new partitions join the
+ * view (no state yet: the controller writes it) and the registry, and the
+ * ones held here open. Partitions never go away while the topic lives. */
+static void view_topic_grow(broker *b, ctopic *ct, const ctopic *nt)
+{
+    int32_t first = ct->npartitions, n = nt->npartitions - first;
+    cl_pstate *ps = realloc(ct->ps, (size_t)nt->npartitions * sizeof(*ps));
+    bpart *parts = ps ? calloc((size_t)n, sizeof(*parts)) : NULL;
+    if (ps) ct->ps = ps;
+    if (!parts) {
+        blog_error("topic %s: out of memory adding partitions %d..%d", ct->name, first,
+                   nt->npartitions - 1);
+        return;
+    }
+    for (int32_t i = first; i < nt->npartitions; i++) ct->ps[i] = nt->ps[i];
+    for (int32_t k = 0; k < n; k++) parts[k].index = first + k;
+    ct->npartitions = nt->npartitions;
+    if (topic_grow(b, ct->name, first, n, parts) != 0)
+        blog_error("topic %s: its registry did not take partitions %d..%d", ct->name, first,
+                   ct->npartitions - 1);
+    blog_info("topic %s: %d partitions in etcd (was %d)", ct->name, ct->npartitions, first);
     view_open_local(b, ct);
+}
+
+static int configs_equal(const ctopic *a, const ctopic *b)
+{
+    if (a->nconfigs != b->nconfigs) return 0;
+    for (size_t i = 0; i < a->nconfigs; i++) {
+        size_t k = 0;
+        while (k < b->nconfigs && strcmp(a->configs[i].key, b->configs[k].key)) k++;
+        if (k == b->nconfigs || strcmp(a->configs[i].value, b->configs[k].value)) return 0;
+    }
+    return 1;
+}
+
+/* topics/<t> changed in place (same id): partitions added, configs altered. */
+static void view_topic_changed(broker *b, ctopic *ct, ctopic *nt)
+{
+    if (nt->npartitions < ct->npartitions)
+        blog_error("etcd: topics/%s lists %d partitions, fewer than the %d it had; partitions "
+                   "are never removed, the new list is ignored",
+                   ct->name, nt->npartitions, ct->npartitions);
+    else if (nt->npartitions > ct->npartitions)
+        view_topic_grow(b, ct, nt);
+    if (!configs_equal(ct, nt)) {
+        bprop *cf = ct->configs;
+        size_t n = ct->nconfigs;
+        ct->configs = nt->configs;
+        ct->nconfigs = nt->nconfigs;
+        nt->configs = cf;
+        nt->nconfigs = n;
+        blog_info("topic %s: configs changed in etcd (%zu override(s))", ct->name, ct->nconfigs);
+        cfg_kick(b, ct);
+    }
 }
 
 static void view_topic_removed(broker *b, ctopic *ct)
@@ -465,10 +599,10 @@ static void view_topic_removed(broker *b, ctopic *ct)
 /* A partition state changed: tell the replica when it is open here. */
 static void view_state_changed(broker *b, ctopic *ct, int32_t p, const cl_pstate *prev)
 {
-    if (ct->opened != 2) return;
     btopic *bt = topic_find(b, ct->name);
-    if (!bt || p >= bt->npartitions || !bt->parts[p].h) return;
-    replica_on_state(b, bt, &bt->parts[p], prev && prev->version ? prev : NULL, &ct->ps[p]);
+    bpart *bp = bt && p < bt->npartitions ? topic_part_at(bt, p) : NULL;
+    if (!bp || !bp->h) return;
+    replica_on_state(b, bt, bp, prev && prev->version ? prev : NULL, &ct->ps[p]);
 }
 
 /* ------------------------------------------------ applying kvs (loop) */
@@ -544,8 +678,12 @@ static void apply_topic(broker *b, const cl_kv *kv, const char *name)
         cluster_topic_free(t);
         return;
     }
-    if (old && !strcmp(old->id, t->id)) { /* same topic (a snapshot again) */
+    if (old && !strcmp(old->id, t->id)) { /* same topic: a snapshot again, or changed */
         old->seen = 1;
+        if (kv->mod_revision > old->mod_revision) {
+            old->mod_revision = kv->mod_revision;
+            view_topic_changed(b, old, t);
+        }
         cluster_topic_free(t);
         return;
     }
@@ -556,6 +694,7 @@ static void apply_topic(broker *b, const cl_kv *kv, const char *name)
     }
     t->seen = 1;
     t->create_revision = kv->create_revision;
+    t->mod_revision = kv->mod_revision;
     t->next = c->topics;
     c->topics = t;
     view_topic_added(b, t);
@@ -651,15 +790,16 @@ static void view_set_registered(broker *b, int reg)
     blog_info("%s", reg ? "registered in the cluster" : "not registered in the cluster (lease lost): "
                                                         "no longer leading any partition");
     for (ctopic *t = c->topics; t; t = t->next) {
-        btopic *bt = t->opened == 2 ? topic_find(b, t->name) : NULL;
+        btopic *bt = topic_find(b, t->name);
         for (int32_t i = 0; bt && i < t->npartitions && i < bt->npartitions; i++) {
-            if (!bt->parts[i].h || !t->ps[i].version) continue;
+            bpart *bp = topic_part_at(bt, i);
+            if (!bp || !bp->h || !t->ps[i].version) continue;
             cl_pstate cleared = t->ps[i];
             cleared.leader = -1;
             if (reg)
-                replica_on_state(b, bt, &bt->parts[i], &cleared, &t->ps[i]);
+                replica_on_state(b, bt, bp, &cleared, &t->ps[i]);
             else if (t->ps[i].leader == b->node_id)
-                replica_on_state(b, bt, &bt->parts[i], &t->ps[i], &cleared);
+                replica_on_state(b, bt, bp, &t->ps[i], &cleared);
         }
     }
 }
@@ -1168,7 +1308,10 @@ void cluster_tick(broker *b)
     int fresh = lease_fresh(c);
     if (c->registered && !fresh) view_set_registered(b, 0);
     else if (!c->registered && fresh && !c->lost && c->view_revision) view_set_registered(b, 1);
-    for (ctopic *t = c->topics; t; t = t->next) view_open_local(b, t);
+    for (ctopic *t = c->topics; t; t = t->next) {
+        if (!t->cfg_applied && !t->cfg_busy) cfg_kick(b, t); /* its first apply failed to start */
+        view_open_local(b, t);
+    }
     cluster_waits_check(b, 1);
 }
 

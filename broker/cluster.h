@@ -17,6 +17,9 @@
  *                                 "partitions": [[1,2,3],[2,3,1],...] (index =
  *                                 partition, replica ids, first = preferred),
  *                                 "configs": {"key": "value", ...}}
+ *                                created only by CreateTopics; CreatePartitions
+ *                                appends replica lists and AlterConfigs edits
+ *                                configs (CAS on mod_revision, same id).
  *   partitions/<topic>/<p>       {"leader": id|-1, "leader_epoch": n,
  *                                 "isr": [ids], "controller_epoch": n}
  *                                written by the controller (leader elections)

@@ -38,6 +38,7 @@ struct cl_wait {
     int kind;
     char name[256];
     char id[32];
+    int32_t min_parts; /* WAIT_STATES: the view must know at least these */
     int64_t deadline;
     cl_wait_fn fn;
     void *arg;
@@ -47,7 +48,7 @@ static int wait_ready(bcluster *c, const struct cl_wait *w)
 {
     ctopic *t = cluster_topic(c, w->name);
     if (w->kind == WAIT_GONE) return !t || strcmp(t->id, w->id);
-    if (!t || strcmp(t->id, w->id)) return 0;
+    if (!t || strcmp(t->id, w->id) || t->npartitions < w->min_parts) return 0;
     for (int32_t i = 0; i < t->npartitions; i++)
         if (!t->ps[i].version) return 0;
     return 1;
@@ -55,8 +56,8 @@ static int wait_ready(bcluster *c, const struct cl_wait *w)
 
 /* timeout_ms <= 0: Kafka's "do not wait": fn runs now with what the view
  * says (CreateTopics then answers success with the states still pending). */
-static void wait_add(broker *b, int kind, const char *name, const char *id, int64_t timeout_ms,
-                     cl_wait_fn fn, void *arg)
+static void wait_add(broker *b, int kind, const char *name, const char *id, int32_t min_parts,
+                     int64_t timeout_ms, cl_wait_fn fn, void *arg)
 {
     struct cl_wait *w = timeout_ms > 0 ? calloc(1, sizeof(*w)) : NULL;
     if (!w) {
@@ -64,6 +65,7 @@ static void wait_add(broker *b, int kind, const char *name, const char *id, int6
         return;
     }
     w->kind = kind;
+    w->min_parts = min_parts;
     snprintf(w->name, sizeof w->name, "%s", name);
     snprintf(w->id, sizeof w->id, "%s", id);
     if (timeout_ms > CLUSTER_WAIT_MAX_MS) timeout_ms = CLUSTER_WAIT_MAX_MS;
@@ -73,6 +75,12 @@ static void wait_add(broker *b, int kind, const char *name, const char *id, int6
     w->next = b->cluster->waits;
     b->cluster->waits = w;
     cluster_waits_check(b, 0);
+}
+
+void cluster_wait_states(broker *b, const char *name, const char *id, int32_t nparts,
+                         int64_t timeout_ms, void (*fn)(broker *b, void *arg, int ok), void *arg)
+{
+    wait_add(b, WAIT_STATES, name, id, nparts, timeout_ms, fn, arg);
 }
 
 void cluster_waits_check(broker *b, int timeout_only)
@@ -428,7 +436,7 @@ static void cc_created(broker *b, void *arg, int16_t err, const char *msg, const
     }
     blog_info("created topic %s in the cluster (%d partitions, replication factor %d)", e->name,
               e->nparts, e->rf);
-    wait_add(b, WAIT_STATES, e->name, id, e->op->timeout_ms, cc_states, e);
+    wait_add(b, WAIT_STATES, e->name, id, 0, e->op->timeout_ms, cc_states, e);
 }
 
 /* Request-level checks of one topic; KAFKA_NONE when it may be created. */
@@ -611,7 +619,7 @@ static void dt_done(bjob *jb)
         if (e->rc != KAFKA_NONE || !b->cluster || !e->id[0]) continue;
         blog_info("deleted topic %s from the cluster", e->name);
         o->pending++;
-        wait_add(b, WAIT_GONE, e->name, e->id, o->timeout_ms, dt_gone, e);
+        wait_add(b, WAIT_GONE, e->name, e->id, 0, o->timeout_ms, dt_gone, e);
     }
     dt_one_done(b, o);
 }

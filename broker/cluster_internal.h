@@ -30,10 +30,13 @@ typedef struct ctopic {
                         partitions/<t>/<p> (version 0: not written yet) */
     bprop *configs;  /* as in etcd */
     size_t nconfigs;
-    int local;       /* this broker holds a replica of some partition */
-    int opened;      /* 0: not yet, 1: open job running, 2: local replicas open */
+    int32_t nopened; /* partitions [0, nopened) had their local replicas opened */
+    int opening;     /* an open job runs (cluster.c) */
+    int cfg_busy, cfg_dirty; /* a configs apply job runs; configs changed meanwhile */
+    int cfg_applied; /* the configs were applied to the storage once */
     int seen;        /* reset: present in the snapshot */
     int64_t create_revision; /* of topics/<t> (the controller's compares) */
+    int64_t mod_revision;    /* of topics/<t> as last applied */
 } ctopic;
 
 /* One key of a snapshot or a watch event, below the cluster prefix. */
@@ -130,6 +133,11 @@ void controller_resign(bcluster *c);
 
 /* cluster_admin.c (loop) */
 void cluster_waits_check(broker *b, int timeout_only);
+/* Calls fn (loop) once the view holds topic `name` with this id, at least
+ * nparts partitions and a state for each (ok 1), or when timeout_ms passed
+ * (ok 0); timeout_ms <= 0: at once with ok -1. */
+void cluster_wait_states(broker *b, const char *name, const char *id, int32_t nparts,
+                         int64_t timeout_ms, void (*fn)(broker *b, void *arg, int ok), void *arg);
 void cluster_waits_abort(broker *b);
 void cluster_autos_free(bcluster *c);
 /* Starts creating a topic in etcd (create-only txn); done on the loop with

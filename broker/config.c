@@ -231,6 +231,8 @@ static const bkey *find_key(const char *k)
     return NULL;
 }
 
+int bconfig_is_table_key(const char *key) { return find_key(key) != NULL; }
+
 int bconfig_is_broker_key(const char *key)
 {
     if (!strncmp(key, "listener.name.", 14)) return 1; /* per-listener ssl.*, sasl.* */

@@ -179,7 +179,10 @@ int bkafka_apply(bconfig *c, char *err, size_t errlen)
 {
     for (size_t k = 0; k < c->n; k++) {
         const ignored_key *ig = ignored_find(c->items[k].key);
-        if (ig)
+        /* A key of the broker's own table is used (the cluster's
+         * offsets.topic.num.partitions, replica.lag.time.max.ms, ...), even
+         * where a prefix here names its neighbours. */
+        if (ig && !bconfig_is_table_key(c->items[k].key))
             blog_unlimited("WARN", "%s=%s: a Kafka setting that does not apply to tierbroker (%s); ignored",
                       c->items[k].key, c->items[k].value, ig->why);
     }

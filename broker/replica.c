@@ -71,8 +71,8 @@ bpart *replica_part(broker *b, const rpart *rp)
 {
     btopic *t = topic_find(b, rp->topic);
     if (!t || rp->partition < 0 || rp->partition >= t->npartitions) return NULL;
-    bpart *p = &t->parts[rp->partition];
-    return p->h ? p : NULL;
+    bpart *p = topic_part_at(t, rp->partition);
+    return p && p->h ? p : NULL;
 }
 
 static int offsets_of(broker *b, const bpart *p, tsp_offsets *off)

@@ -46,8 +46,7 @@ static void free_parts(bpart *parts, int32_t n)
     free(parts);
 }
 
-/* Frees the strings of n properties (not the array: it may be on the stack). */
-static void props_free(bprop *p, size_t n)
+void bprops_free(bprop *p, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         free(p[i].key);
@@ -55,10 +54,7 @@ static void props_free(bprop *p, size_t n)
     }
 }
 
-/* Copies n properties into a new array (*out, NULL when n is 0), a NULL
- * value as "". *nout counts the entries filled, so that props_free(*out,
- * *nout) cleans up also after a failure. 0, or -1 when out of memory. */
-static int props_copy(const bprop *src, size_t n, bprop **out, size_t *nout)
+int bprops_copy(const bprop *src, size_t n, bprop **out, size_t *nout)
 {
     *nout = 0;
     *out = n ? calloc(n, sizeof(**out)) : NULL;
@@ -82,7 +78,7 @@ static void topic_free(btopic *t)
         free_parts(blk->parts, blk->n);
         free(blk);
     }
-    props_free(t->configs, t->nconfigs);
+    bprops_free(t->configs, t->nconfigs);
     free(t->configs);
     free(t->name);
     free(t);
@@ -102,7 +98,7 @@ static int topic_link(broker *b, const char *name, int32_t nparts, bpart *parts,
     t->npartitions = nparts;
     t->nbase = nparts;
     t->name = strdup(name);
-    if (!t->name || props_copy(cfg, ncfg, &t->configs, &t->nconfigs)) goto oom;
+    if (!t->name || bprops_copy(cfg, ncfg, &t->configs, &t->nconfigs)) goto oom;
     t->next = b->topics;
     b->topics = t;
     return KAFKA_NONE;
@@ -199,6 +195,24 @@ int topic_register_cluster(broker *b, const char *name, int32_t nparts, const bp
                            size_t ncfg, char *msg, size_t msglen)
 {
     return topic_register(b, name, nparts, cfg, ncfg, 0, msg, msglen);
+}
+
+int topic_set_configs(broker *b, const char *name, const bprop *cfg, size_t ncfg)
+{
+    btopic *t = topic_find(b, name);
+    bprop *n = NULL;
+    size_t nn = 0;
+    if (!t) return -1;
+    if (bprops_copy(cfg, ncfg, &n, &nn)) {
+        bprops_free(n, nn);
+        free(n);
+        return -1;
+    }
+    bprops_free(t->configs, t->nconfigs);
+    free(t->configs);
+    t->configs = n;
+    t->nconfigs = nn;
+    return 0;
 }
 
 /* Deleted topics whose storage is being removed on the topic pool. */
@@ -353,7 +367,7 @@ static topic_job *opening_find(broker *b, const char *name)
 
 static void job_free(topic_job *j)
 {
-    props_free(j->cfg, j->ncfg);
+    bprops_free(j->cfg, j->ncfg);
     free(j->cfg);
     free_parts(j->parts, j->nparts);
     free(j->name);
@@ -505,7 +519,7 @@ static topic_job *job_start(broker *b, const char *name, int lookup, int explici
     j->create_n = create_n;
     j->wtail = &j->waiters;
     j->name = strdup(name);
-    if (!j->name || props_copy(cfg, ncfg, &j->cfg, &j->ncfg)) goto oom;
+    if (!j->name || bprops_copy(cfg, ncfg, &j->cfg, &j->ncfg)) goto oom;
     j->next = b->opening;
     b->opening = j;
     b->nopening++;
@@ -1266,7 +1280,7 @@ static int meta_load_topics(broker *b, char *err, size_t errlen)
         }
         char msg[512] = "";
         int rc = topic_register(b, name, atoi(np), cfg, ncfg, 1, msg, sizeof msg);
-        props_free(cfg, ncfg);
+        bprops_free(cfg, ncfg);
         if (rc != KAFKA_NONE) {
             snprintf(err, errlen, "opening topic %s from %s: %s", name, path, msg);
             free(data);

@@ -526,10 +526,17 @@ class AckedWrites:
         cfg = {"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
                "linger.ms": 5, "message.timeout.ms": 60000, "retries": 1000000}
         cfg.update(conf or {})
+        self.cfg = cfg
         self.p = ck.Producer(cfg)
         self.seq = 0
         self.acked = {}  # key -> (partition, offset)
         self.failed = {}  # key -> error
+
+    def renew(self):
+        """A new producer (fresh metadata: a partition count that grew), the
+        same record sequence and bookkeeping."""
+        self.flush()
+        self.p = ck.Producer(self.cfg)
 
     def _cb(self, err, msg):
         k = msg.key().decode()
