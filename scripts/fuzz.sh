@@ -7,27 +7,59 @@
 #   scripts/fuzz.sh                  15 s per target (the smoke run of test.sh)
 #   scripts/fuzz.sh 1800             a long run: 30 min per target
 #   scripts/fuzz.sh 600 fuzz_batch   one target
+# Targets run side by side, one per core (TS_FUZZ_JOBS overrides): each is a
+# single-threaded process, so every target still gets SECONDS of its own.
 # Builds build-fuzz with clang first (needs clang and libclang-rt-14-dev).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-15}
 [ $# -gt 0 ] && shift
+jobs=${TS_FUZZ_JOBS:-$(nproc)}
 CC=clang cmake -S . -B build-fuzz -DTS_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null &&
   cmake --build build-fuzz -j"$(nproc)" >/dev/null 2>build-fuzz.build.log ||
   { cat build-fuzz.build.log >&2; echo "fuzz.sh: build failed" >&2; exit 1; }
-rc=0
-for t in build-fuzz/tests/fuzz/fuzz_* build-fuzz/tests/objstore_s3/fuzz_*; do
-  [ -x "$t" ] || continue
+
+# fuzz_one TARGET: runs it; its report (one line, or the crash) in build-fuzz/NAME.result.
+fuzz_one() {
+  local t=$1 name seeds
   name=$(basename "$t")
-  if [ $# -gt 0 ] && ! printf '%s\n' "$@" | grep -qx "$name"; then continue; fi
-  mkdir -p "build-fuzz/corpus/$name"
   seeds=tests/fuzz/corpus/$name
-  [ -d "$seeds" ] || { echo "  $name: no seed corpus in $seeds" >&2; rc=1; continue; }
+  mkdir -p "build-fuzz/corpus/$name"
+  if [ ! -d "$seeds" ]; then
+    echo "  $name: no seed corpus in $seeds" >"build-fuzz/$name.result"
+    return 1
+  fi
   if "$t" -max_total_time="$secs" -rss_limit_mb=2048 -artifact_prefix=build-fuzz/crash-"$name"- \
       "build-fuzz/corpus/$name" "$seeds" >"build-fuzz/$name.log" 2>&1; then
-    echo "  $name: $(grep -o 'cov: [0-9]*' "build-fuzz/$name.log" | tail -1) edges, $(tail -1 "build-fuzz/$name.log")"
+    echo "  $name: $(grep -o 'cov: [0-9]*' "build-fuzz/$name.log" | tail -1) edges, $(tail -1 "build-fuzz/$name.log")" \
+      >"build-fuzz/$name.result"
   else
-    echo "  $name: CRASH"; tail -30 "build-fuzz/$name.log"; rc=1
+    { echo "  $name: CRASH"; tail -30 "build-fuzz/$name.log"; } >"build-fuzz/$name.result"
+    return 1
+  fi
+}
+
+targets=()
+for t in build-fuzz/tests/fuzz/fuzz_* build-fuzz/tests/objstore_s3/fuzz_*; do
+  [ -x "$t" ] || continue
+  if [ $# -gt 0 ] && ! printf '%s\n' "$@" | grep -qx "$(basename "$t")"; then continue; fi
+  targets+=("$t")
+done
+rc=0 running=0
+pids=()
+for t in "${targets[@]}"; do
+  rm -f "build-fuzz/$(basename "$t").result"
+  fuzz_one "$t" &
+  pids+=($!)
+  running=$((running + 1))
+  if [ "$running" -ge "$jobs" ]; then
+    wait -n || rc=1
+    running=$((running - 1))
   fi
 done
+while [ "$running" -gt 0 ]; do
+  wait -n || rc=1
+  running=$((running - 1))
+done
+for t in "${targets[@]}"; do cat "build-fuzz/$(basename "$t").result"; done
 exit $rc
