@@ -55,6 +55,8 @@ NOT_LEADER_OR_FOLLOWER = 6
 REQUEST_TIMED_OUT = 7
 NOT_ENOUGH_REPLICAS = 19
 NOT_ENOUGH_REPLICAS_AFTER_APPEND = 20
+FENCED_LEADER_EPOCH = 74
+UNKNOWN_LEADER_EPOCH = 75
 
 # Small segments and local retention so most data is tiered; a short lag
 # time so ISR changes happen within a test.
@@ -446,6 +448,68 @@ def t_repl_consumer_failover():
               (len(set(keys)), len(w.acked)))
 
 
+def _uvarint(n):
+    out = b""
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+
+
+def epoch_query(node, topic, partition, leader_epoch, current_epoch=-1, replica_id=-1):
+    """OffsetForLeaderEpoch v4 (flexible) to one broker, as a client sends it
+    (KIP-320: replica_id -1): (error, leader_epoch, end_offset)."""
+    t = topic.encode()
+    body = struct.pack(">i", replica_id) + _uvarint(2) + _uvarint(len(t) + 1) + t
+    body += _uvarint(2) + struct.pack(">iii", partition, current_epoch, leader_epoch)
+    body += b"\x00" + b"\x00" + b"\x00"  # partition, topic, request tags
+    with socket.create_connection(("127.0.0.1", node.port), timeout=30) as s:
+        raw_request(s, 23, 4, 9, body, flexible=True)
+        r = raw_response(s)
+    check(r is not None, "broker %d closed the connection" % node.id)
+    pos = 4 + 1 + 4 + 1  # correlation id, header tags, throttle, topics (1)
+    (tl,) = struct.unpack_from(">b", r, pos)
+    pos += 1 + (tl - 1) + 1  # name, partitions (1)
+    err, _p, epoch, end = struct.unpack_from(">hiiq", r, pos)
+    return err, epoch, end
+
+
+def t_repl_epoch_client():
+    """OffsetForLeaderEpoch from a client (a consumer's truncation check):
+    the leader answers each epoch's end offset (the first offset written at a
+    later epoch), the current epoch's is the log end; an epoch before the first
+    one answers the earliest epoch known; a follower answers
+    NOT_LEADER_OR_FOLLOWER; CurrentLeaderEpoch older than the leader's is
+    FENCED_LEADER_EPOCH, newer UNKNOWN_LEADER_EPOCH."""
+    with new_cluster(session_ms=2000) as c:
+        w = one_partition(c, 30)
+        first = c.leader_of(TOPIC, 0)
+        first.kill9()
+        st = c.wait_leaders(TOPIC, 1, exclude=(first.id,))[0]
+        w.produce(20)
+        lead = c.leader_of(TOPIC, 0)
+        e1 = st["leader_epoch"]
+        check(e1 >= 1, "leader epoch %d after a failover" % e1)
+        err, ep, end = epoch_query(lead, TOPIC, 0, 0, e1)
+        check((err, ep, end) == (0, 0, 30), "epoch 0 answered %s, want (0, 0, 30)" %
+              ((err, ep, end),))
+        err, ep, end = epoch_query(lead, TOPIC, 0, e1, e1)
+        check((err, ep, end) == (0, e1, 50), "epoch %d answered %s, want (0, %d, 50)" %
+              (e1, (err, ep, end), e1))
+        follower = next(n for n in c.nodes.values() if n.alive() and n.id != lead.id)
+        check(epoch_query(follower, TOPIC, 0, 0)[0] == NOT_LEADER_OR_FOLLOWER,
+              "a follower answered a client's OffsetForLeaderEpoch")
+        check(epoch_query(lead, TOPIC, 0, 0, e1 - 1)[0] == FENCED_LEADER_EPOCH,
+              "a stale CurrentLeaderEpoch was not fenced")
+        check(epoch_query(lead, TOPIC, 0, 0, e1 + 5)[0] == UNKNOWN_LEADER_EPOCH,
+              "a newer CurrentLeaderEpoch was not UNKNOWN_LEADER_EPOCH")
+        first.start()
+        check(w.verify(60) == 50, "records lost")
+
+
 TESTS = {
     "repl_kill_leaders": (t_repl_kill_leaders, ["TSPLUGIN"]),
     "repl_isr": (t_repl_isr, ["TSPLUGIN"]),
@@ -454,6 +518,7 @@ TESTS = {
     "repl_consumer_failover": (t_repl_consumer_failover, ["TSPLUGIN"]),
     "repl_not_enough": (t_repl_not_enough, ["TSPLUGIN"]),
     "repl_wipe_all": (t_repl_wipe_all, ["TSPLUGIN"]),
+    "repl_epoch_client": (t_repl_epoch_client, ["TSPLUGIN"]),
 }
 
 if __name__ == "__main__":
