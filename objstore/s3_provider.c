@@ -117,24 +117,30 @@ static ts_status fetch(ts_s3_provider *p, ts_s3_keys **out, char *errstr, size_t
     return TS_OK;
 }
 
+void ts_s3_provider_schedule(int64_t now_ms, int64_t expires_ms, int64_t *refresh_at_ms,
+                             int64_t *usable_until_ms)
+{
+    if (!expires_ms) {
+        *refresh_at_ms = *usable_until_ms = INT64_MAX;
+        return;
+    }
+    int64_t life = expires_ms - now_ms;
+    if (life < 0) life = 0;
+    int64_t ahead = life / 1000 * (1000 - REFRESH_SHORT_PERMILLE) +
+                    life % 1000 * (1000 - REFRESH_SHORT_PERMILLE) / 1000;
+    if (ahead > REFRESH_AHEAD_MS) ahead = REFRESH_AHEAD_MS;
+    int64_t guard = life / 10 < GUARD_MAX_MS ? life / 10 : GUARD_MAX_MS;
+    *refresh_at_ms = expires_ms - ahead;
+    *usable_until_ms = expires_ms - guard;
+}
+
 /* Installs fresh keys. Caller holds mu; returns the old set to release
  * after unlocking. */
 static ts_s3_keys *install(ts_s3_provider *p, ts_s3_keys *k)
 {
     ts_s3_keys *old = p->cur;
-    int64_t now = ts_now_ms();
     p->cur = k;
-    if (!k->expires_ms) {
-        p->refresh_at_ms = p->usable_until_ms = INT64_MAX;
-    } else {
-        int64_t life = k->expires_ms - now;
-        int64_t ahead = life / 1000 * (1000 - REFRESH_SHORT_PERMILLE) +
-                        life % 1000 * (1000 - REFRESH_SHORT_PERMILLE) / 1000;
-        if (ahead > REFRESH_AHEAD_MS) ahead = REFRESH_AHEAD_MS;
-        int64_t guard = life / 10 < GUARD_MAX_MS ? life / 10 : GUARD_MAX_MS;
-        p->refresh_at_ms = k->expires_ms - ahead;
-        p->usable_until_ms = k->expires_ms - guard;
-    }
+    ts_s3_provider_schedule(ts_now_ms(), k->expires_ms, &p->refresh_at_ms, &p->usable_until_ms);
     return old;
 }
 

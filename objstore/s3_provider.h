@@ -77,6 +77,12 @@ ts_status ts_s3_provider_get(ts_s3_provider *p, ts_s3_keys **out, char *errstr, 
  * keys) and k was still its current set, 0 otherwise. Any thread. */
 int ts_s3_provider_invalidate(ts_s3_provider *p, const ts_s3_keys *k);
 
+/* When keys expiring at expires_ms (0 = never), received at now_ms, are
+ * refreshed and when they stop being used (the policy above, as a pure
+ * function for the tests). */
+void ts_s3_provider_schedule(int64_t now_ms, int64_t expires_ms, int64_t *refresh_at_ms,
+                             int64_t *usable_until_ms);
+
 typedef struct ts_s3_provider_stats {
     uint64_t fetches;  /* refresh attempts, the first fetch included */
     uint64_t failures; /* of those, failed */

@@ -311,6 +311,25 @@ TT_TEST(imds_and_sts_documents)
     TT_ASSERT_STR(msg, "Not authorized");
 }
 
+TT_TEST(refresh_schedule)
+{
+    int64_t r, u;
+    const int64_t t = 1796187600000LL, min = 60000;
+    /* An hour: refreshed 5 minutes ahead, used until 10 s before. */
+    ts_s3_provider_schedule(t, t + 60 * min, &r, &u);
+    TT_ASSERT_EQ_INT(r, t + 55 * min);
+    TT_ASSERT_EQ_INT(u, t + 60 * min - 10000);
+    /* 15 minutes: at 80%. 2 seconds: at 1.6 s, used until 1.8 s. */
+    ts_s3_provider_schedule(t, t + 15 * min, &r, &u);
+    TT_ASSERT_EQ_INT(r, t + 12 * min);
+    ts_s3_provider_schedule(t, t + 2000, &r, &u);
+    TT_ASSERT_EQ_INT(r, t + 1600);
+    TT_ASSERT_EQ_INT(u, t + 1800);
+    /* Static keys: never. */
+    ts_s3_provider_schedule(t, 0, &r, &u);
+    TT_ASSERT(r == INT64_MAX && u == INT64_MAX);
+}
+
 /* ----------------------------------------------------------- the chain */
 
 TT_TEST(chain_order)
@@ -846,6 +865,7 @@ int main(int argc, char **argv)
         TT_RUN(json_documents);
         TT_RUN(iso8601_times);
         TT_RUN(imds_and_sts_documents);
+        TT_RUN(refresh_schedule);
     }
     if (sim_start()) {
         fprintf(stderr, "credsim.py did not start\n");
