@@ -182,14 +182,14 @@ ts_status ts_s3_provider_get(ts_s3_provider *p, ts_s3_keys **out, char *errstr, 
             ts_status st = p->last_st == TS_E_TIMEOUT || ts_status_is_retriable(p->last_st)
                                ? TS_E_REMOTE_RETRIABLE
                                : TS_E_AUTH;
+            int in_margin = p->cur && now < p->cur->expires_ms;
             ts_err_set(errstr, errlen, st,
                        "S3 credentials from %s %s%s%s and could not be refreshed (%d attempts "
                        "failed since %s; next in %lld ms): %s; %s",
-                       p->what, p->cur ? "expired at " : "are not available", exp,
-                       p->cur && now < p->cur->expires_ms ? " (less than the safety margin left)"
-                                                          : "",
-                       p->failures, first, (long long)(p->next_try_mono - ts_mono_ms()),
-                       p->last_err, source_hint(p));
+                       p->what, in_margin ? "expire at " : "expired at ", exp,
+                       in_margin ? " (inside the safety margin)" : "", p->failures, first,
+                       (long long)(p->next_try_mono - ts_mono_ms()), p->last_err,
+                       source_hint(p));
             pthread_mutex_unlock(&p->mu);
             return st;
         }

@@ -720,7 +720,7 @@ TT_TEST(failed_refresh_keeps_valid_keys_then_expires_then_recovers)
     TT_CHECK_EQ_INT(failed_before_fault, 0);
     TT_CHECK_MSG(ok_after_fault > 0, "no request was served by the old keys after a failed refresh");
     TT_CHECK_EQ_INT(expired_st, TS_E_REMOTE_RETRIABLE);
-    TT_CHECK_MSG(strstr(expired_err, "expired at") && strstr(expired_err, "role/tierstore") &&
+    TT_CHECK_MSG(strstr(expired_err, "xpire") && strstr(expired_err, "could not be refreshed") && strstr(expired_err, "role/tierstore") &&
                      strstr(expired_err, "HTTP 500") && strstr(expired_err, "token file"),
                  "%s", expired_err);
     TT_CHECK(no_secret_in(expired_err));
