@@ -6,9 +6,9 @@
  * No real instance metadata service or STS exists here: credsim.py (a test
  * double, see its header) plays both, and a minimal S3 stand-in that only
  * checks that each request carries keys it handed out and that have not
- * expired. `test_s3_creds --rgw` instead lets the IMDS double hand out the
- * real static key pair of a Ceph RGW (tests/rgw) and PUTs and GETs there
- * (ctest s3.creds_imds, label s3; skipped without an RGW).
+ * expired. `--rgw` and `--rgw-sts` run against a real Ceph RGW instead
+ * (ctest s3.creds_imds and s3.creds_sts, label s3; skipped without one):
+ * see rgw_main.
  *
  * Timings are never asserted; waits are bounded loops on observable state.
  */
@@ -790,50 +790,72 @@ TT_TEST(concurrent_requests_during_refresh)
 
 /* ----------------------------------------------------------- against RGW */
 
-/* The IMDS double hands out RGW's own static key pair (no session token);
- * the store gets it through the chain's last link and PUTs and GETs. */
-static int rgw_main(void)
+/* Against a real Ceph RGW (tests/rgw):
+ *   --rgw      the IMDS double hands out RGW's own static key pair (no
+ *              session token); the store gets it through the chain's last
+ *              link;
+ *   --rgw-sts  (run by tests/rgw/sts_web_identity.sh, which registers a
+ *              local OIDC issuer and a role in RGW) keys from RGW's own STS
+ *              AssumeRoleWithWebIdentity, with a session token;
+ * and PUTs and GETs with them. */
+static int rgw_main(int sts)
 {
     const char *ep = getenv("AWS_ENDPOINT_URL"), *id = getenv("AWS_ACCESS_KEY_ID"),
                *secret = getenv("AWS_SECRET_ACCESS_KEY"), *bucket = getenv("TS_S3_TEST_BUCKET");
-    if (!ep || !id || !secret || !bucket) {
+    const char *role = getenv("TS_S3_TEST_ROLE_ARN"), *tokf = getenv("TS_S3_TEST_TOKEN_FILE");
+    if (!ep || !id || !secret || !bucket || (sts && (!role || !tokf))) {
         printf("no RGW (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, "
-               "TS_S3_TEST_BUCKET): skipped\n");
+               "TS_S3_TEST_BUCKET%s): skipped\n",
+               sts ? ", TS_S3_TEST_ROLE_ARN, TS_S3_TEST_TOKEN_FILE" : "");
         return 77;
     }
-    char keys[600], endpoint[512], url[600];
+    char keys[600], endpoint[512], url[600], rolearn[512], tokfile[512];
     snprintf(keys, sizeof(keys), "static=%s:%s", id, secret);
     snprintf(endpoint, sizeof(endpoint), "%s", ep);
-    snprintf(url, sizeof(url), "s3://%s/ts-test-creds-%d/", bucket, (int)getpid());
-    if (sim_start() || sim_set(keys)) {
+    snprintf(url, sizeof(url), "s3://%s/ts-test-creds-%s-%d/", bucket, sts ? "sts" : "imds",
+             (int)getpid());
+    snprintf(rolearn, sizeof(rolearn), "%s", role ? role : "");
+    snprintf(tokfile, sizeof(tokfile), "%s", tokf ? tokf : "");
+    if (!sts && (sim_start() || sim_set(keys))) {
         printf("credsim failed to start\n");
         return 1;
     }
     env_reset();
-    setenv("AWS_ENDPOINT_URL", endpoint, 1);
+    setenv("AWS_ENDPOINT_URL", endpoint, 1); /* S3, and STS when web identity */
     unsetenv("AWS_ENDPOINT_URL_S3");
-    setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", g_sim_url, 1);
+    if (sts) {
+        setenv("AWS_ROLE_ARN", rolearn, 1);
+        setenv("AWS_WEB_IDENTITY_TOKEN_FILE", tokfile, 1);
+        setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
+    } else {
+        setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", g_sim_url, 1);
+    }
     ts_config *cfg = ts_config_create();
     ts_objstore *os = NULL;
     int rc = 1;
+    const char *how = sts ? "RGW's STS AssumeRoleWithWebIdentity" : "IMDSv2";
     ts_status st = ts_objstore_s3_open(url, cfg, &os, err, sizeof(err));
     ts_config_destroy(cfg);
     if (st) {
-        printf("FAIL open with IMDS keys: %s\n", err);
+        printf("FAIL open with keys from %s: %s\n", how, err);
         goto out;
     }
-    static const char body[] = "bytes signed with keys from the metadata service";
+    static const char body[] = "bytes signed with temporary keys";
     uint8_t *got = NULL;
     size_t len = 0;
+    uint64_t fetches = 0, failures = 0;
+    ts_objstore_s3_creds_stats(os, &fetches, &failures);
     if ((st = ts_objstore_put(os, "obj", body, sizeof(body) - 1, 0, err, sizeof(err))) ||
         (st = ts_objstore_get(os, "obj", 0, TS_OBJSTORE_TO_END, &got, &len, err, sizeof(err)))) {
         printf("FAIL PUT/GET against RGW: %s\n", err);
     } else if (len != sizeof(body) - 1 || memcmp(got, body, len)) {
         printf("FAIL GET returned %zu other bytes\n", len);
-    } else if (sim_stat("imds_creds", NULL, 0) < 1 || sim_stat("v1_rejected", NULL, 0) != 0) {
+    } else if (fetches != 1 || failures != 0) {
+        printf("FAIL the keys were not fetched once from %s\n", how);
+    } else if (!sts && (sim_stat("imds_creds", NULL, 0) < 1 || sim_stat("v1_rejected", NULL, 0))) {
         printf("FAIL the keys did not come from IMDSv2\n");
     } else {
-        printf("PASS PUT and GET against RGW with keys from IMDSv2\n");
+        printf("PASS PUT and GET against RGW with keys from %s\n", how);
         rc = 0;
     }
     free(got);
@@ -852,7 +874,8 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof(proxies) / sizeof(proxies[0]); i++) unsetenv(proxies[i]);
     if (ts_objstore_s3_global_init()) return 1;
     tt_tmpdir(g_dir, sizeof(g_dir), "s3creds");
-    if (argc >= 2 && !strcmp(argv[1], "--rgw")) return rgw_main();
+    if (argc >= 2 && !strcmp(argv[1], "--rgw")) return rgw_main(0);
+    if (argc >= 2 && !strcmp(argv[1], "--rgw-sts")) return rgw_main(1);
     /* --refresh: the tests that wait for keys to turn over (a ctest of
      * their own, to keep each under the suite's per-test budget). */
     int refresh = argc >= 2 && !strcmp(argv[1], "--refresh");
