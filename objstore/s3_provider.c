@@ -30,7 +30,7 @@
 #define GUARD_MAX_MS 10000               /* stop using keys this close to expiry */
 #define BACKOFF_BASE_MS 500
 #define BACKOFF_MAX_MS 30000
-#define STS_TIMEOUT_MS 10000
+#define STS_TIMEOUT_MS 10000 /* cap of one STS request */
 
 void ts_s3_keys_release(ts_s3_keys *k)
 {
@@ -297,7 +297,9 @@ ts_status ts_s3_provider_create(const ts_s3_creds *c, const ts_s3_provider_opts 
             snprintf(w->session_name, sizeof(w->session_name), "tierstore-%lld",
                      (long long)ts_now_ms());
         snprintf(w->ca_bundle, sizeof(w->ca_bundle), "%s", c->ca_bundle);
-        w->http.timeout_ms = o && o->http_timeout_ms > 0 ? o->http_timeout_ms : STS_TIMEOUT_MS;
+        w->http.timeout_ms = o && o->http_timeout_ms > 0 && o->http_timeout_ms < STS_TIMEOUT_MS
+                                 ? o->http_timeout_ms
+                                 : STS_TIMEOUT_MS;
         w->http.connect_timeout_ms = w->http.timeout_ms;
         w->http.tls_verify = o ? o->tls_verify : 1;
         w->http.ca_bundle = w->ca_bundle[0] ? w->ca_bundle : NULL;

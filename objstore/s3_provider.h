@@ -54,7 +54,7 @@ typedef struct ts_s3_provider ts_s3_provider;
 /* Test and tuning knobs; zero fields take the defaults above. */
 typedef struct ts_s3_provider_opts {
     int64_t backoff_base_ms, backoff_max_ms;
-    int64_t http_timeout_ms; /* STS request cap (IMDS has its own, see s3_creds.h) */
+    int64_t http_timeout_ms; /* STS request cap, at most 10 s (IMDS: see s3_creds.h) */
     int tls_verify;          /* for STS over https; 1 unless s3.tls.verify=false */
 } ts_s3_provider_opts;
 
