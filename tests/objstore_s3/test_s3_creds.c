@@ -30,6 +30,8 @@
 
 #include "common/buf.h"
 #include "common/clock.h"
+#include "common/fsutil.h"
+#include "common/log.h"
 #include "objstore/s3.h"
 #include "objstore/s3_creds.h"
 #include "objstore/s3_provider.h"
@@ -687,6 +689,17 @@ TT_TEST(failed_refresh_keeps_valid_keys_then_expires_then_recovers)
     use_web_identity("web-token-1");
     TT_ASSERT(sim_set("lifetime=3") == 0);
     ts_objstore_s3_set_creds_backoff(100, 400);
+    /* Everything logged meanwhile, at debug level, goes to a file that is
+     * searched for secrets at the end. */
+    char logpath[512];
+    snprintf(logpath, sizeof(logpath), "%s/refresh.log", g_dir);
+    int logfd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600), saved = dup(2);
+    TT_ASSERT(logfd >= 0 && saved >= 0);
+    ts_log_level lvl = ts_log_get_level();
+    ts_log_set_level(TS_LOG_DEBUG);
+    fflush(stderr);
+    dup2(logfd, 2);
+    close(logfd);
     ts_status st;
     ts_objstore *os = open_store(1500, &st);
     ts_objstore_s3_set_creds_backoff(0, 0);
@@ -717,6 +730,24 @@ TT_TEST(failed_refresh_keeps_valid_keys_then_expires_then_recovers)
     }
     uint64_t fetches = 0, failures = 0;
     ts_objstore_s3_creds_stats(os, &fetches, &failures);
+    ts_objstore_destroy(os);
+    os = NULL;
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    saved = -1;
+    ts_log_set_level(lvl);
+    uint8_t *logtext = NULL;
+    size_t loglen = 0;
+    char lerr[256];
+    TT_CHECK_OK(ts_fs_read_all(logpath, 1 << 24, &logtext, &loglen, lerr, sizeof(lerr)));
+    char *lt = realloc(logtext, loglen + 1);
+    TT_CHECK(lt != NULL);
+    lt[loglen] = '\0';
+    int clean = no_secret_in(lt), warned = strstr(lt, "refreshing S3 credentials") != NULL;
+    free(lt);
+    TT_CHECK_MSG(clean, "a secret reached the log (%s)", logpath);
+    TT_CHECK_MSG(warned, "no warning about the failing refresh in %s", logpath);
     TT_CHECK_EQ_INT(failed_before_fault, 0);
     TT_CHECK_MSG(ok_after_fault > 0, "no request was served by the old keys after a failed refresh");
     TT_CHECK_EQ_INT(expired_st, TS_E_REMOTE_RETRIABLE);
@@ -727,6 +758,12 @@ TT_TEST(failed_refresh_keeps_valid_keys_then_expires_then_recovers)
     TT_CHECK_OKE(g, e);
     TT_CHECK(failures >= 1);
 done:
+    if (saved >= 0) {
+        fflush(stderr);
+        dup2(saved, 2);
+        close(saved);
+        ts_log_set_level(lvl);
+    }
     ts_objstore_destroy(os);
     sim_set("fail=0&lifetime=3600");
 }
