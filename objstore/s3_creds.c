@@ -3,9 +3,12 @@
  *
  * Config keys win over the environment, which wins over a web identity,
  * which wins over the shared files, with the instance metadata service
- * last: the order of the AWS SDKs' default chains (Java v2, Kotlin, PHP). Keys and session token always come from one
- * place together: a secret from the environment is never paired with an id
- * from a file. The files are parsed line by line within their length.
+ * last: the order of the AWS SDKs' default chains (Java v2, Kotlin, PHP).
+ * Keys and session token always come from one place together: a secret
+ * from the environment is never paired with an id from a file. Web
+ * identity and IMDS are only recorded here (nothing is contacted); the
+ * provider (s3_provider.c) fetches their keys. The files are parsed line
+ * by line within their length.
  */
 #include "s3_creds.h"
 
@@ -157,12 +160,14 @@ static int resolve_web_identity(ts_s3_creds *out, const ini_file *conff, const c
                    "web identity half configured: %s is set but %s is not; set both "
                    "AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE (or role_arn and "
                    "web_identity_token_file in [%s] of %s), or neither",
-                   has_role ? from[0] : from[1], has_role ? "a web identity token file" : "a role ARN",
+                   has_role ? from[0] : from[1],
+                   has_role ? "a web identity token file" : "a role ARN",
                    section, conff->path[0] ? conff->path : "~/.aws/config");
         return -1;
     }
     if (!has_role) return 0;
-    snprintf(out->source, sizeof(out->source), "web identity (STS AssumeRoleWithWebIdentity, role %s, token file %s, from %s)",
+    snprintf(out->source, sizeof(out->source),
+             "web identity (STS AssumeRoleWithWebIdentity, role %s, token file %s, from %s)",
              out->role_arn, out->web_identity_token_file,
              !strcmp(from[0], "AWS_ROLE_ARN") ? "the environment" : section);
     return 1;
@@ -170,7 +175,8 @@ static int resolve_web_identity(ts_s3_creds *out, const ini_file *conff, const c
 
 static void resolve_sts_endpoint(ts_s3_creds *out, ts_s3_getenv_fn ge, void *op)
 {
-    if (copy_nonempty(out->sts_endpoint, sizeof(out->sts_endpoint), ge("AWS_ENDPOINT_URL_STS", op)) ||
+    if (copy_nonempty(out->sts_endpoint, sizeof(out->sts_endpoint),
+                      ge("AWS_ENDPOINT_URL_STS", op)) ||
         copy_nonempty(out->sts_endpoint, sizeof(out->sts_endpoint), ge("AWS_ENDPOINT_URL", op)))
         return;
     snprintf(out->sts_endpoint, sizeof(out->sts_endpoint), "https://sts.%s.amazonaws.com%s",
@@ -303,7 +309,8 @@ ts_status ts_s3_creds_resolve(const ts_config *cfg, ts_s3_getenv_fn ge, void *op
                  out->profile, credpath, confpath);
         if (env_true(ge("AWS_EC2_METADATA_DISABLED", op))) {
             st = ts_err_set(errstr, errlen, TS_E_CONFIG,
-                            "%s (the instance metadata service is off: AWS_EC2_METADATA_DISABLED=true)",
+                            "%s (the instance metadata service is off: "
+                            "AWS_EC2_METADATA_DISABLED=true)",
                             out->not_found);
         } else {
             out->access_key_id[0] = '\0';

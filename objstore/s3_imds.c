@@ -196,7 +196,8 @@ ts_status ts_s3_imds_parse(const char *body, size_t len, ts_s3_keys *out, char *
         ts_s3_json_get(body, len, "Message", msg, sizeof(msg));
         for (char *c = msg; *c; c++)
             if ((unsigned char)*c < 0x20) *c = ' ';
-        return ts_err_set(errstr, errlen, TS_E_AUTH, "the role's credentials are not ready (Code %s%s%s)",
+        return ts_err_set(errstr, errlen, TS_E_AUTH,
+                          "the role's credentials are not ready (Code %s%s%s)",
                           code, msg[0] ? ": " : "", msg);
     }
     if (ts_s3_json_get(body, len, "AccessKeyId", out->access_key_id, sizeof(out->access_key_id)) ||

@@ -144,6 +144,7 @@ static ts_s3_keys *install(ts_s3_provider *p, ts_s3_keys *k)
     return old;
 }
 
+/* A failed refresh: counts, backoff, last error. Caller holds mu. */
 static void note_failure(ts_s3_provider *p, ts_status st, const char *err)
 {
     p->n_failures++;

@@ -107,7 +107,10 @@ ts_status ts_s3_cred_http(const char *method, const char *url, const char *const
                           const char *body, const ts_s3_http_opts *o, long *status, ts_buf *resp,
                           char *errstr, size_t errlen);
 
-/* IMDSv2 (s3_imds.c). The session token is cached in m between fetches. */
+/* The fetches below run on the provider's refreshing thread, one at a time
+ * per provider, with no lock held (m is that thread's alone meanwhile).
+ *
+ * IMDSv2 (s3_imds.c). The session token is cached in m between fetches. */
 typedef struct ts_s3_imds {
     char endpoint[256];
     int64_t timeout_ms;

@@ -123,7 +123,8 @@ ts_status ts_s3_sts_fetch(const ts_s3_sts *w, ts_s3_keys *out, char *errstr, siz
                                   sizeof(ferr));
     if (st)
         return ts_err_set(errstr, errlen, TS_E_CONFIG,
-                          "cannot read the web identity token file %s (AWS_WEB_IDENTITY_TOKEN_FILE): %s",
+                          "cannot read the web identity token file %s "
+                          "(AWS_WEB_IDENTITY_TOKEN_FILE): %s",
                           w->token_file, ferr);
     while (toklen && (tok[toklen - 1] == '\n' || tok[toklen - 1] == '\r' || tok[toklen - 1] == ' '))
         toklen--;
