@@ -159,10 +159,10 @@ static const prop g_props[] = {
     {"aws.endpoint.url", F(STRING, aws_endpoint_url), "", 0, 0, NULL, 0,
      "S3 endpoint for MinIO/Ceph (`http://127.0.0.1:9000`); empty = AWS_ENDPOINT_URL or AWS."},
     {"aws.access.key.id", F(STRING, aws_access_key_id), "", 0, 0, NULL, 0,
-     "Access key id; empty = AWS_ACCESS_KEY_ID or the shared credentials file."},
+     "Access key id; empty = AWS_ACCESS_KEY_ID, a web identity (AWS_ROLE_ARN), the shared "
+     "files, or the EC2 instance metadata service (objstore/README-s3.md)."},
     {"aws.secret.access.key", F(STRING, aws_secret_access_key), "", 0, 0, NULL, 0,
-     "Secret access key; empty = AWS_SECRET_ACCESS_KEY or the shared credentials file. "
-     "Never logged."},
+     "Secret access key; empty = from the same place as the key id. Never logged."},
     {"aws.session.token", F(STRING, aws_session_token), "", 0, 0, NULL, 0,
      "Session token for temporary credentials; empty = AWS_SESSION_TOKEN."},
     {"aws.profile", F(STRING, aws_profile), "", 0, 0, NULL, 0,

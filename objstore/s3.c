@@ -534,6 +534,7 @@ static void s3_destroy(ts_objstore *os)
     s3_store *s = (s3_store *)os;
     if (!s) return;
     s3_pool_destroy(s);
+    ts_s3_provider_destroy(s->provider);
     ts_s3_creds_wipe(&s->creds);
     free(s);
 }
@@ -570,6 +571,30 @@ void ts_objstore_s3_set_list_page(ts_objstore *os, int max_keys)
     atomic_store(&((s3_store *)os)->list_page, max_keys);
 }
 
+/* Test hook (s3.h): backoff of failed credential refreshes in stores
+ * opened from now on; 0 = the provider's defaults. */
+static _Atomic int64_t g_creds_backoff_base_ms, g_creds_backoff_max_ms;
+
+void ts_objstore_s3_set_creds_backoff(int64_t base_ms, int64_t max_ms)
+{
+    atomic_store(&g_creds_backoff_base_ms, base_ms);
+    atomic_store(&g_creds_backoff_max_ms, max_ms);
+}
+
+static void s3_creds_hooks_apply(ts_s3_provider_opts *po)
+{
+    po->backoff_base_ms = atomic_load(&g_creds_backoff_base_ms);
+    po->backoff_max_ms = atomic_load(&g_creds_backoff_max_ms);
+}
+
+void ts_objstore_s3_creds_stats(ts_objstore *os, uint64_t *fetches, uint64_t *failures)
+{
+    ts_s3_provider_stats ps;
+    ts_s3_provider_get_stats(((s3_store *)os)->provider, &ps);
+    *fetches = ps.fetches;
+    *failures = ps.failures;
+}
+
 ts_status ts_objstore_s3_open(const char *url, const ts_config *cfg, ts_objstore **out,
                               char *errstr, size_t errlen)
 {
@@ -586,6 +611,15 @@ ts_status ts_objstore_s3_open(const char *url, const ts_config *cfg, ts_objstore
     if (!st)
         st = ts_s3_addr_init(&s->addr, url, s->creds.endpoint, s->creds.region,
                              ts_config_settings(cfg)->s3_path_style_access, errstr, errlen);
+    if (!st) {
+        ts_s3_provider_opts po = {
+            .http_timeout_ms = ts_config_settings(cfg)->remote_storage_request_timeout_ms,
+            .tls_verify = ts_config_settings(cfg)->s3_tls_verify,
+        };
+        s3_creds_hooks_apply(&po);
+        st = ts_s3_provider_create(&s->creds, &po, &s->provider, errstr, errlen);
+        ts_s3_creds_wipe(&s->creds); /* the provider has its own copy */
+    }
     if (st) {
         s3_destroy(&s->base);
         return st;
@@ -598,9 +632,13 @@ ts_status ts_objstore_s3_open(const char *url, const ts_config *cfg, ts_objstore
     if (!s->tls_verify && !strcmp(s->addr.scheme, "https"))
         ts_log_warn(S3_MOD, "TLS peer verification is off for %s (s3.tls.verify=false)",
                     s->addr.endpoint);
+    ts_s3_keys *k = NULL;
+    char kerr[64];
+    if (ts_s3_provider_get(s->provider, &k, kerr, sizeof(kerr))) k = NULL;
     ts_log_info(S3_MOD, "%s: endpoint %s, region %s, %s-style, access key id %s (from %s)", url,
                 s->addr.endpoint, s->creds.region, s->addr.path_style ? "path" : "virtual-hosted",
-                s->creds.access_key_id, s->creds.source);
+                k ? k->access_key_id : "?", s->creds.source);
+    ts_s3_keys_release(k);
     *out = &s->base;
     return TS_OK;
 }

@@ -33,5 +33,10 @@ void ts_objstore_s3_stats(ts_objstore *os, ts_s3_stats *out);
 /* Page size of ListObjectsV2 (max-keys, 1..1000; default 1000). Tests use a
  * small page to exercise continuation tokens. */
 void ts_objstore_s3_set_list_page(ts_objstore *os, int max_keys);
+/* Backoff of failed credential refreshes (first delay, cap) for stores
+ * opened afterwards; 0, 0 = the defaults (0.5 s, 30 s). Tests shorten it. */
+void ts_objstore_s3_set_creds_backoff(int64_t base_ms, int64_t max_ms);
+/* Credential fetches (the first included) and failed ones since open. */
+void ts_objstore_s3_creds_stats(ts_objstore *os, uint64_t *fetches, uint64_t *failures);
 
 #endif

@@ -258,6 +258,7 @@ typedef struct attempt_ctx {
     ts_s3_kv hs[S3_REQ_HEADERS_MAX]; /* every signed header */
     size_t nh;
     struct curl_slist *hl; /* what curl sends: hs, Authorization and two unsigned ones */
+    ts_s3_keys *keys;      /* a reference held until the request is signed */
 } attempt_ctx;
 
 static void ctx_init(attempt_ctx *c, const s3_store *s, const s3_req *rq)
@@ -268,10 +269,12 @@ static void ctx_init(attempt_ctx *c, const s3_store *s, const s3_req *rq)
     ts_buf_init(&c->auth, 4096);
     c->nh = 0;
     c->hl = NULL;
+    c->keys = NULL;
 }
 
 static void ctx_free(attempt_ctx *c)
 {
+    ts_s3_keys_release(c->keys);
     curl_slist_free_all(c->hl);
     ts_buf_free(&c->path);
     ts_buf_free(&c->url);
@@ -293,8 +296,8 @@ static ts_status collect_headers(attempt_ctx *c, const s3_store *s, const s3_req
     c->hs[c->nh++] = (ts_s3_kv){"host", s->addr.host};
     c->hs[c->nh++] = (ts_s3_kv){"x-amz-date", c->amz_date};
     c->hs[c->nh++] = (ts_s3_kv){"x-amz-content-sha256", c->payload_hash};
-    if (s->creds.session_token[0])
-        c->hs[c->nh++] = (ts_s3_kv){"x-amz-security-token", s->creds.session_token};
+    if (c->keys->session_token[0])
+        c->hs[c->nh++] = (ts_s3_kv){"x-amz-security-token", c->keys->session_token};
     if (has_body) c->hs[c->nh++] = (ts_s3_kv){"content-md5", c->md5b64};
     if (rq->nhdrs > S3_REQ_HEADERS_MAX - c->nh)
         return ts_err_set(errstr, errlen, TS_E_INVAL,
@@ -332,8 +335,8 @@ static ts_status sign_headers(attempt_ctx *c, const s3_store *s, const s3_req *r
         .amz_date = c->amz_date,
         .region = s->creds.region,
         .service = "s3",
-        .access_key_id = s->creds.access_key_id,
-        .secret_access_key = s->creds.secret_access_key,
+        .access_key_id = c->keys->access_key_id,
+        .secret_access_key = c->keys->secret_access_key,
     };
     ts_status st = ts_s3_sign(&sr, &c->auth, NULL, NULL);
     if (st)
@@ -410,7 +413,7 @@ static ts_status transport_failure(const s3_store *s, const s3_req *rq, s3_resp 
 
 /* A non-2xx answer: its S3 error code decides the status and the message. */
 static ts_status http_failure(const s3_store *s, const s3_req *rq, s3_resp *rs, const char *name,
-                              char *errstr, size_t errlen)
+                              const ts_s3_keys *keys, char *errstr, size_t errlen)
 {
     ts_s3_xml_parse_error((const char *)rs->body.data, rs->body.len, rs->err_code,
                           sizeof(rs->err_code), rs->err_msg, sizeof(rs->err_msg));
@@ -419,9 +422,9 @@ static ts_status http_failure(const s3_store *s, const s3_req *rq, s3_resp *rs, 
         ts_err_set(errstr, errlen, TS_E_AUTH,
                    "%s %s: the S3 endpoint %s rejected access key id '%s' (HTTP %ld %s%s%s): "
                    "%s (credentials from %s)",
-                   rq->what, name, s->addr.endpoint, s->creds.access_key_id, rs->status,
+                   rq->what, name, s->addr.endpoint, keys->access_key_id, rs->status,
                    rs->err_code[0] ? rs->err_code : "Forbidden", rs->err_msg[0] ? ": " : "",
-                   rs->err_msg, auth_hint(rs->err_code), s->creds.source);
+                   rs->err_msg, auth_hint(rs->err_code), keys->source);
     } else if (st == TS_E_REMOTE && !strcmp(rs->err_code, "NoSuchBucket")) {
         ts_err_set(errstr, errlen, st, "%s %s: bucket '%s' does not exist at %s", rq->what, name,
                    s->addr.bucket, s->addr.endpoint);
@@ -450,23 +453,27 @@ static ts_status perform(s3_store *s, const s3_req *rq, s3_resp *rs, const attem
     if (rc != CURLE_OK)
         st = transport_failure(s, rq, rs, c->name, rc, curl_err, errstr, errlen);
     else if (rs->status < 200 || rs->status >= 300)
-        st = http_failure(s, rq, rs, c->name, errstr, errlen);
+        st = http_failure(s, rq, rs, c->name, c->keys, errstr, errlen);
     else
         st = rq->check ? rq->check(rq, c->name, rs, rq->check_arg, errstr, errlen) : TS_OK;
     handle_put(s, h);
     return st;
 }
 
-/* One attempt: address, collect and sign the headers, send, map. Fills rs;
- * returns the mapped status and writes a message. */
+/* One attempt: keys, address, collect and sign the headers, send, map.
+ * Fills rs; returns the mapped status and writes a message. *used gets a
+ * reference to the keys it signed with (NULL when it had none). */
 static ts_status attempt(s3_store *s, const s3_req *rq, s3_resp *rs, int64_t timeout_ms,
-                         char *errstr, size_t errlen)
+                         ts_s3_keys **used, char *errstr, size_t errlen)
 {
     attempt_ctx c;
     ctx_init(&c, s, rq);
     resp_reset_attempt(rs);
+    *used = NULL;
     ts_status st;
-    if (ts_s3_addr_target(&s->addr, rq->key, rq->query, rq->nquery, &c.path, &c.url))
+    if ((st = ts_s3_provider_get(s->provider, &c.keys, errstr, errlen)))
+        ts_err_prefix(errstr, errlen, st, "%s %s", rq->what, c.name);
+    else if (ts_s3_addr_target(&s->addr, rq->key, rq->query, rq->nquery, &c.path, &c.url))
         st = ts_err_set(errstr, errlen, TS_E_INVAL, "%s %s: key too long to address", rq->what,
                         c.name);
     else if (!(st = collect_headers(&c, s, rq, errstr, errlen)) &&
@@ -475,8 +482,20 @@ static ts_status attempt(s3_store *s, const s3_req *rq, s3_resp *rs, int64_t tim
         atomic_fetch_add(&s->n_sent, rq->body_len);
         atomic_fetch_add(&s->n_received, rs->body.len);
     }
+    if (c.keys) {
+        *used = c.keys;
+        c.keys = NULL;
+    }
     ctx_free(&c);
     return st;
+}
+
+/* The server says the session token is no longer good, although the
+ * provider still had it as valid (revoked, or clocks apart). */
+static int token_rejected(const s3_resp *rs)
+{
+    return !strcmp(rs->err_code, "ExpiredToken") || !strcmp(rs->err_code, "InvalidToken") ||
+           !strcmp(rs->err_code, "TokenRefreshRequired");
 }
 
 /* Runs rq under the retry budget r. Any thread. */
@@ -485,6 +504,7 @@ ts_status s3_do(s3_store *s, const s3_req *rq, s3_resp *rs, ts_retry *r, char *e
 {
     ts_status st = TS_E_TIMEOUT;
     int64_t t0 = ts_mono_ms();
+    int refreshed = 0;
     for (;;) {
         int64_t left = ts_retry_remaining_ms(r);
         int64_t tmo = s->req_timeout_ms < left ? s->req_timeout_ms : left;
@@ -495,8 +515,19 @@ ts_status s3_do(s3_store *s, const s3_req *rq, s3_resp *rs, ts_retry *r, char *e
             break;
         }
         rs->attempts++;
-        st = attempt(s, rq, rs, tmo, errstr, errlen);
+        ts_s3_keys *used;
+        st = attempt(s, rq, rs, tmo, &used, errstr, errlen);
+        /* Temporary keys the server calls expired: refresh them and try
+         * once more, at once (not a backoff matter). */
+        int again = st == TS_E_AUTH && used && !refreshed && token_rejected(rs) &&
+                    ts_s3_provider_invalidate(s->provider, used);
+        ts_s3_keys_release(used);
         if (st == TS_OK) return TS_OK;
+        if (again) {
+            refreshed = 1;
+            ts_log_info(S3_MOD, "%s; refreshing the credentials and retrying once", errstr);
+            continue;
+        }
         if (st == TS_E_AUTH) {
             if (!atomic_exchange(&s->auth_logged, 1)) ts_log_error(S3_MOD, "%s", errstr);
             return st;

@@ -8,6 +8,7 @@
  *   s3_writer.c  the streaming writer (single PUT or parallel multipart)
  *   s3_addr.c    bucket/prefix/endpoint addressing
  *   s3_sign.c    SigV4;  s3_xml.c  response parsing;  s3_creds.c  credentials
+ *   s3_provider.c  the refreshing keys; s3_imds.c, s3_sts.c  their sources
  */
 #ifndef TS_OBJSTORE_S3_INTERNAL_H
 #define TS_OBJSTORE_S3_INTERNAL_H
@@ -22,6 +23,7 @@
 #include "s3.h"
 #include "s3_addr.h"
 #include "s3_creds.h"
+#include "s3_provider.h"
 #include "s3_sign.h"
 #include "s3_xml.h"
 
@@ -42,7 +44,8 @@
 typedef struct s3_store {
     ts_objstore base;
     ts_s3_addr addr;
-    ts_s3_creds creds;
+    ts_s3_creds creds;        /* region, endpoint, CA; its keys are wiped after open */
+    ts_s3_provider *provider; /* the keys every request signs with */
     int tls_verify;
     int64_t req_timeout_ms, op_timeout_ms;
     size_t part_bytes;

@@ -21,7 +21,7 @@ fi
 if [ "$mode" = "test" ]; then
   pkgs+=(ceph-mon ceph-osd radosgw ceph-common awscli
          python3-confluent-kafka python3-prometheus-client clang libclang-rt-14-dev procps
-         etcd-server docker-compose openssl)
+         etcd-server docker-compose openssl python3-cryptography)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

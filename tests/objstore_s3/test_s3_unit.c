@@ -636,14 +636,19 @@ TT_TEST(creds_resolution_order)
     TT_ASSERT_STR(c.region, "us-east-1"); /* the default */
 
     /* 6. A profile with half a key pair, and nothing at all: clear errors
-     *    that say where we looked, without secrets. */
+     *    that say where we looked, without secrets (with the instance
+     *    metadata service off; on, it is the chain's last link). */
     fake_env e5 = {{"AWS_SHARED_CREDENTIALS_FILE", credp, "AWS_CONFIG_FILE", confp,
-                    "AWS_PROFILE", "broken", NULL}};
+                    "AWS_PROFILE", "broken", "AWS_EC2_METADATA_DISABLED", "true", NULL}};
     TT_ASSERT_EQ_INT(ts_s3_creds_resolve(NULL, fake_getenv, &e5, &c, err, sizeof(err)), TS_E_CONFIG);
     TT_ASSERT(strstr(err, "[broken]") && strstr(err, "AWS_ACCESS_KEY_ID"));
-    fake_env e6 = {{"HOME", g_dir, NULL}};
+    fake_env e6 = {{"HOME", g_dir, "AWS_EC2_METADATA_DISABLED", "true", NULL}};
     TT_ASSERT_EQ_INT(ts_s3_creds_resolve(NULL, fake_getenv, &e6, &c, err, sizeof(err)), TS_E_CONFIG);
     TT_ASSERT(strstr(err, "/.aws/credentials") != NULL);
+    fake_env e6i = {{"HOME", g_dir, NULL}};
+    TT_OKE(ts_s3_creds_resolve(NULL, fake_getenv, &e6i, &c, err, sizeof(err)), err);
+    TT_ASSERT_EQ_INT(c.kind, TS_S3_CREDS_IMDS);
+    TT_ASSERT(strstr(c.not_found, "/.aws/credentials") != NULL);
 
     /* 7. HOME/.aws/credentials is the default location. */
     char awsdir[300];

@@ -123,6 +123,9 @@ keyring = $DIR/keyring
 [client.rgw.a]
 rgw frontends = beast endpoint=127.0.0.1:$PORT ssl_endpoint=127.0.0.1:$TLS_PORT ssl_certificate=$DIR/tls/cert.pem ssl_private_key=$DIR/tls/key.pem
 rgw data = $DIR/rgw
+# STS (AssumeRoleWithWebIdentity with a local OIDC issuer: tests/rgw/sts_web_identity.sh)
+rgw s3 auth use sts = true
+rgw sts key = tierstorestskey1
 pid file = $DIR/run/rgw.pid
 log file = $DIR/log/rgw.log
 EOT
