@@ -40,7 +40,7 @@ phase "unit + integration (file:// bucket)" \
 phase "S3 suite + engine suite on Ceph RGW" \
   env TS_S3_BIG=1 tests/rgw/run_s3_suite.sh build
 phase "broker with real Kafka clients" \
-  bash -c "cd build && ctest --output-on-failure -L '^broker$'"
+  bash -c "cd build && ctest --output-on-failure -j2 -L '^broker$'"
 phase "cluster: a real etcd and three brokers" \
   bash -c "cd build && ctest --output-on-failure -j2 -L '^cluster$'"
 phase "cluster on Ceph RGW: etcd, three brokers, one killed, all read back" \
