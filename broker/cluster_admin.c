@@ -329,16 +329,26 @@ void cluster_handle_metadata(broker *b, reply *r, kafka_request *q)
     md_brokers(b, r, &w, v, f);
     if (v >= 2) kw_str(&w, f, c->cluster_id);
     if (v >= 1) kw_i32(&w, c->controller);
-    if (m->ntopics < 0) {
+    if (m->ntopics < 0) { /* topics the principal may not describe are hidden */
         int32_t n = 0;
-        for (ctopic *t = c->topics; t; t = t->next) n++;
+        for (ctopic *t = c->topics; t; t = t->next)
+            n += acl_check_quiet(b, r, ACL_OP_DESCRIBE, ACL_RES_TOPIC, t->name);
         kw_array(&w, f, n);
-        for (ctopic *t = c->topics; t; t = t->next) md_topic(c, &w, v, f, t->name, t, KAFKA_NONE);
+        for (ctopic *t = c->topics; t; t = t->next)
+            if (acl_check_quiet(b, r, ACL_OP_DESCRIBE, ACL_RES_TOPIC, t->name))
+                md_topic(c, &w, v, f, t->name, t, KAFKA_NONE);
     } else {
         kw_array(&w, f, m->ntopics);
         for (int32_t i = 0; i < m->ntopics; i++) {
+            if (!acl_check(b, r, ACL_OP_DESCRIBE, ACL_RES_TOPIC, m->topics[i])) {
+                md_topic(c, &w, v, f, m->topics[i], NULL, KAFKA_TOPIC_AUTHORIZATION_FAILED);
+                continue;
+            }
             ctopic *t = cluster_topic(c, m->topics[i]);
-            int16_t err = t ? KAFKA_NONE : md_absent(b, m->topics[i], m->allow_auto_topic_creation);
+            int may_create = m->allow_auto_topic_creation &&
+                             (acl_check_quiet(b, r, ACL_OP_CREATE, ACL_RES_CLUSTER, NULL) ||
+                              acl_check(b, r, ACL_OP_CREATE, ACL_RES_TOPIC, m->topics[i]));
+            int16_t err = t ? KAFKA_NONE : md_absent(b, m->topics[i], may_create);
             md_topic(c, &w, v, f, m->topics[i], t, err);
         }
     }
@@ -508,6 +518,13 @@ void cluster_handle_create_topics(broker *b, reply *r, kafka_request *q)
             e->rc = KAFKA_UNKNOWN_SERVER_ERROR;
             continue;
         }
+        if (!acl_check_quiet(b, &o->r, ACL_OP_CREATE, ACL_RES_CLUSTER, NULL) &&
+            !acl_check(b, &o->r, ACL_OP_CREATE, ACL_RES_TOPIC, e->name)) {
+            e->rc = KAFKA_TOPIC_AUTHORIZATION_FAILED;
+            snprintf(e->msg, sizeof e->msg, "CREATE on the cluster or on topic '%s' is needed",
+                     e->name);
+            continue;
+        }
         e->rc = cc_check(b, &cq->topics[i], e);
         if (e->rc == KAFKA_NONE && !cq->validate_only) cc_start(b, o, &cq->topics[i], e);
     }
@@ -640,6 +657,9 @@ void cluster_handle_delete_topics(broker *b, reply *r, kafka_request *q)
         e->rc = -1; /* to delete */
         if (!e->name) {
             e->rc = KAFKA_UNKNOWN_SERVER_ERROR;
+        } else if (!acl_check(b, &o->r, ACL_OP_DELETE, ACL_RES_TOPIC, e->name)) {
+            e->rc = KAFKA_TOPIC_AUTHORIZATION_FAILED;
+            snprintf(e->msg, sizeof e->msg, "DELETE on topic '%s' is needed", e->name);
         } else if (!strcmp(e->name, CLUSTER_OFFSETS_TOPIC)) {
             e->rc = KAFKA_INVALID_REQUEST;
             snprintf(e->msg, sizeof e->msg, "%s is internal and cannot be deleted", e->name);
