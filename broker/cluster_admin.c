@@ -345,7 +345,7 @@ void cluster_handle_metadata(broker *b, reply *r, kafka_request *q)
                 continue;
             }
             ctopic *t = cluster_topic(c, m->topics[i]);
-            int may_create = m->allow_auto_topic_creation &&
+            int may_create = m->allow_auto_topic_creation && !t &&
                              (acl_check_quiet(b, r, ACL_OP_CREATE, ACL_RES_CLUSTER, NULL) ||
                               acl_check(b, r, ACL_OP_CREATE, ACL_RES_TOPIC, m->topics[i]));
             int16_t err = t ? KAFKA_NONE : md_absent(b, m->topics[i], may_create);

@@ -197,7 +197,7 @@ void handle_Metadata(broker *b, reply *r, kafka_request *q)
             o->n++;
             o->e[i].denied = !acl_check(b, &o->r, ACL_OP_DESCRIBE, ACL_RES_TOPIC, m->topics[i]);
             o->e[i].auto_create =
-                o->auto_create &&
+                o->auto_create && !o->e[i].denied && !topic_find(b, m->topics[i]) &&
                 (acl_check_quiet(b, &o->r, ACL_OP_CREATE, ACL_RES_CLUSTER, NULL) ||
                  acl_check(b, &o->r, ACL_OP_CREATE, ACL_RES_TOPIC, m->topics[i]));
         }
