@@ -52,7 +52,6 @@ typedef struct bacl {
 static const char *const g_aliases[] = {
     "kafka.security.authorizer.AclAuthorizer",
     "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-    "kafka.security.auth.SimpleAclAuthorizer",
 };
 
 /* ---------------------------------------------------------------- file */
@@ -344,7 +343,7 @@ int acl_init(broker *b, char *err, size_t errlen)
         return -1;
     }
     if (!*cls) return 0; /* no authorizer: b->acl stays NULL */
-    int known = !strcmp(cls, "tierstore");
+    int known = 0;
     for (size_t i = 0; i < sizeof g_aliases / sizeof *g_aliases; i++)
         known |= !strcmp(cls, g_aliases[i]);
     if (!known) {
