@@ -7,8 +7,12 @@
  * any operation) gets allow.everyone.if.no.acl.found; otherwise a matching
  * DENY wins over every ALLOW. "Applies to" is a LITERAL binding of the same
  * name or of the wildcard "*", or a PREFIXED one whose name starts the
- * resource's. The set is a flat array: ACL counts are small (hundreds), and
- * a linear pass per check keeps the rules in one readable place.
+ * resource's. The set is an array with a hash index on (type, pattern,
+ * name): a check looks up the name, "*" and every prefix of the name (one
+ * incremental FNV-1a pass), so its cost grows with the name's length and the
+ * bindings that apply, not with every binding stored (Metadata checks each
+ * topic). Without the index (out of memory) the same rules run over the
+ * whole array.
  *
  * Thread: any (no shared state); the broker uses it on the loop.
  */
@@ -36,7 +40,62 @@ void acl_set_free(acl_set *s)
     if (!s) return;
     for (size_t i = 0; i < s->n; i++) acl_entry_free(&s->v[i]);
     free(s->v);
+    free(s->bucket);
+    free(s->next);
     memset(s, 0, sizeof *s);
+}
+
+/* ------------------------------------------------------------- index */
+
+#define FNV_OFFSET 1469598103934665603ULL
+#define FNV_PRIME 1099511628211ULL
+
+static uint64_t hash_seed(int rtype, int ptype)
+{
+    uint64_t h = FNV_OFFSET;
+    h = (h ^ (uint8_t)rtype) * FNV_PRIME;
+    return (h ^ (uint8_t)ptype) * FNV_PRIME;
+}
+
+static uint64_t hash_more(uint64_t h, const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)p[i]) * FNV_PRIME;
+    return h;
+}
+
+static uint64_t entry_hash(const acl_entry *e)
+{
+    return hash_more(hash_seed(e->rtype, e->ptype), e->name, strlen(e->name));
+}
+
+static void index_insert(acl_set *s, size_t i)
+{
+    size_t b = (size_t)(entry_hash(&s->v[i]) & (s->nbuckets - 1));
+    s->next[i] = s->bucket[b];
+    s->bucket[b] = (uint32_t)(i + 1);
+}
+
+/* Rebuilds the index for the current bindings; without memory the set
+ * keeps working unindexed. */
+static void index_rebuild(acl_set *s)
+{
+    free(s->bucket);
+    free(s->next);
+    s->bucket = NULL;
+    s->next = NULL;
+    size_t nb = 64;
+    while (nb < 2 * s->cap) nb *= 2;
+    s->bucket = calloc(nb, sizeof *s->bucket);
+    s->next = calloc(s->cap ? s->cap : 1, sizeof *s->next);
+    if (!s->bucket || !s->next) {
+        free(s->bucket);
+        free(s->next);
+        s->bucket = NULL;
+        s->next = NULL;
+        return;
+    }
+    s->nbuckets = nb;
+    for (size_t i = 0; i < s->n; i++) index_insert(s, i);
 }
 
 static int str_eq(const char *a, const char *b)
@@ -56,12 +115,14 @@ int acl_set_add(acl_set *s, const acl_entry *e)
 {
     for (size_t i = 0; i < s->n; i++)
         if (acl_entry_equal(&s->v[i], e)) return 0;
+    int grown = 0;
     if (s->n == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 16;
         acl_entry *v = realloc(s->v, cap * sizeof *v);
         if (!v) return -1;
         s->v = v;
         s->cap = cap;
+        grown = 1;
     }
     acl_entry c = *e;
     c.name = strdup(e->name ? e->name : "");
@@ -72,6 +133,10 @@ int acl_set_add(acl_set *s, const acl_entry *e)
         return -1;
     }
     s->v[s->n++] = c;
+    if (grown || !s->bucket)
+        index_rebuild(s);
+    else
+        index_insert(s, s->n - 1);
     return 1;
 }
 
@@ -82,6 +147,7 @@ int acl_set_remove(acl_set *s, const acl_entry *e)
             acl_entry_free(&s->v[i]);
             memmove(&s->v[i], &s->v[i + 1], (s->n - i - 1) * sizeof *s->v);
             s->n--;
+            index_rebuild(s); /* indexes moved; removals are rare (DeleteAcls) */
             return 1;
         }
     return 0;
@@ -238,21 +304,58 @@ static int allow_grants(int bop, int op)
     return 0;
 }
 
+/* The running decision over the bindings that apply to the resource:
+ * -1 refused by a DENY, else whether any applied and whether one allowed. */
+typedef struct verdict {
+    int any, allowed, denied;
+} verdict;
+
+static void weigh(verdict *v, const acl_entry *e, const char *principal, const char *host,
+                  int op)
+{
+    v->any = 1;
+    if (!who_matches(e, principal, host)) return;
+    if (e->perm == ACL_PERM_DENY && (e->op == op || e->op == ACL_OP_ALL)) v->denied = 1;
+    if (e->perm == ACL_PERM_ALLOW && allow_grants(e->op, op)) v->allowed = 1;
+}
+
+/* The bindings of (rtype, ptype, the n bytes of key) hashed h. */
+static void weigh_bucket(const acl_set *s, verdict *v, uint64_t h, int rtype, int ptype,
+                         const char *key, size_t n, const char *principal, const char *host,
+                         int op)
+{
+    for (uint32_t i = s->bucket[h & (s->nbuckets - 1)]; i && !v->denied; i = s->next[i - 1]) {
+        const acl_entry *e = &s->v[i - 1];
+        if (e->rtype == rtype && e->ptype == ptype && !strncmp(e->name, key, n) && !e->name[n])
+            weigh(v, e, principal, host, op);
+    }
+}
+
 int acl_decide(const acl_set *s, const acl_policy *p, const char *principal, const char *host,
                int op, int rtype, const char *name)
 {
     if (acl_is_super(p, principal)) return 1;
-    int any = 0, allowed = 0;
-    for (size_t i = 0; i < s->n; i++) {
-        const acl_entry *e = &s->v[i];
-        if (!pattern_applies(e, rtype, name)) continue;
-        any = 1;
-        if (!who_matches(e, principal, host)) continue;
-        if (e->perm == ACL_PERM_DENY && (e->op == op || e->op == ACL_OP_ALL)) return 0;
-        if (e->perm == ACL_PERM_ALLOW && allow_grants(e->op, op)) allowed = 1;
+    verdict v = {0, 0, 0};
+    if (s->bucket) {
+        size_t len = strlen(name);
+        uint64_t lit = hash_seed(rtype, ACL_PAT_LITERAL);
+        weigh_bucket(s, &v, hash_more(lit, name, len), rtype, ACL_PAT_LITERAL, name, len,
+                     principal, host, op);
+        if (strcmp(name, "*"))
+            weigh_bucket(s, &v, hash_more(lit, "*", 1), rtype, ACL_PAT_LITERAL, "*", 1,
+                         principal, host, op);
+        uint64_t h = hash_seed(rtype, ACL_PAT_PREFIXED);
+        for (size_t k = 1; k <= len && !v.denied; k++) {
+            h = hash_more(h, name + k - 1, 1);
+            weigh_bucket(s, &v, h, rtype, ACL_PAT_PREFIXED, name, k, principal, host, op);
+        }
+    } else {
+        for (size_t i = 0; i < s->n && !v.denied; i++)
+            if (pattern_applies(&s->v[i], rtype, name)) weigh(&v, &s->v[i], principal, host, op);
     }
-    if (!any) return p->allow_if_none;
-    return allowed;
+    if (v.denied) return 0;
+    if (!v.any) return p->allow_if_none;
+    return v.allowed;
 }
 
 /* Whether a DENY of the principal covers every resource allow e grants. */

@@ -71,10 +71,16 @@ typedef struct acl_entry {
     char *name, *principal, *host;
 } acl_entry;
 
-/* A set of bindings, each once. */
+/* A set of bindings, each once, with a hash index on (resource type,
+ * pattern type, name), so a decision looks up the resource's literal name,
+ * the wildcard and each prefix of the name instead of scanning every
+ * binding (acl.c). */
 typedef struct acl_set {
     acl_entry *v;
     size_t n, cap;
+    uint32_t *bucket; /* nbuckets heads: binding index + 1, 0 = empty; NULL = no index */
+    uint32_t *next;   /* per binding: the next of its bucket, index + 1 */
+    size_t nbuckets;  /* a power of two */
 } acl_set;
 
 void acl_set_init(acl_set *s);

@@ -238,6 +238,45 @@ TT_TEST(record_and_key_round_trip)
     }
 }
 
+/* The index gives the decisions of the plain scan (a copy of the set
+ * without its index), for random bindings and resources, across growth
+ * (rebuilds) and removals. */
+TT_TEST(index_matches_scan)
+{
+    static const char *names[] = {"a", "ab", "abc", "b", "*", "orders", "ord", "o", "x-1"};
+    static const char *who[] = {"User:u1", "User:u2", "User:*"};
+    static const char *hosts[] = {"*", "10.0.0.1", "10.0.0.2"};
+    const int nn = 9;
+    srand(7);
+    acl_set s;
+    acl_set_init(&s);
+    for (int round = 0; round < 300; round++) {
+        acl_entry e = B(ACL_RES_TOPIC + rand() % 2, ACL_PAT_LITERAL + rand() % 2,
+                        names[rand() % nn], who[rand() % 3], hosts[rand() % 3],
+                        ACL_OP_ALL + rand() % 11, ACL_PERM_DENY + (rand() % 4 != 0));
+        if (rand() % 5 == 0)
+            acl_set_remove(&s, &e);
+        else
+            TT_ASSERT(acl_set_add(&s, &e) >= 0);
+        acl_set plain = s;
+        plain.bucket = NULL;
+        for (int q = 0; q < 40; q++) {
+            const char *res[] = {"a", "abc", "abd", "b", "orders", "order", "zzz", "*", "x-1"};
+            const char *name = res[rand() % 9];
+            const char *pr = who[rand() % 2];
+            const char *h = hosts[1 + rand() % 2];
+            int op = ACL_OP_READ + rand() % 10, rt = ACL_RES_TOPIC + rand() % 2;
+            acl_policy pol = {NULL, rand() % 2};
+            TT_ASSERT_MSG(acl_decide(&s, &pol, pr, h, op, rt, name) ==
+                              acl_decide(&plain, &pol, pr, h, op, rt, name),
+                          "round %d: %s %s %s %d on %d '%s'", round, pr, h, acl_op_name(op), op,
+                          rt, name);
+        }
+    }
+    TT_ASSERT(s.bucket != NULL);
+    acl_set_free(&s);
+}
+
 int main(int argc, char **argv)
 {
     TT_INIT(argc, argv);
@@ -250,5 +289,6 @@ int main(int argc, char **argv)
     TT_RUN(filters);
     TT_RUN(validation);
     TT_RUN(record_and_key_round_trip);
+    TT_RUN(index_matches_scan);
     return tt_summary();
 }
