@@ -168,6 +168,17 @@ int acl_check_any(broker *b, const reply *r, int op, int rtype);
  * authorizer). */
 int32_t acl_authorized_ops(broker *b, const reply *r, int rtype, const char *name, int32_t ops);
 
+/* The operations Kafka reports as AuthorizedOperations (bits 1 << op): a
+ * topic's, the cluster's. */
+#define ACL_TOPIC_OPS                                                                            \
+    ((1 << ACL_OP_READ) | (1 << ACL_OP_WRITE) | (1 << ACL_OP_CREATE) | (1 << ACL_OP_DELETE) |    \
+     (1 << ACL_OP_ALTER) | (1 << ACL_OP_DESCRIBE) | (1 << ACL_OP_DESCRIBE_CONFIGS) |             \
+     (1 << ACL_OP_ALTER_CONFIGS))
+#define ACL_CLUSTER_OPS                                                                          \
+    ((1 << ACL_OP_CREATE) | (1 << ACL_OP_ALTER) | (1 << ACL_OP_DESCRIBE) |                       \
+     (1 << ACL_OP_CLUSTER_ACTION) | (1 << ACL_OP_DESCRIBE_CONFIGS) | (1 << ACL_OP_ALTER_CONFIGS) | \
+     (1 << ACL_OP_IDEMPOTENT_WRITE))
+
 void handle_CreateAcls(broker *b, reply *r, kafka_request *q);
 void handle_DescribeAcls(broker *b, reply *r, kafka_request *q);
 void handle_DeleteAcls(broker *b, reply *r, kafka_request *q);

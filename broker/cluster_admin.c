@@ -270,15 +270,16 @@ static void md_partition(bcluster *c, kw *w, int v, int f, int32_t i, const cl_p
     kw_tags(w, f);
 }
 
+/* ops: TopicAuthorizedOperations (INT32_MIN: not asked for). */
 static void md_topic(bcluster *c, kw *w, int v, int f, const char *name, const ctopic *t,
-                     int16_t err)
+                     int16_t err, int32_t ops)
 {
     kw_i16(w, err);
     kw_str(w, f, name);
     if (v >= 1) kw_i8(w, t && !strcmp(t->name, CLUSTER_OFFSETS_TOPIC)); /* IsInternal */
     kw_array(w, f, t ? t->npartitions : 0);
     for (int32_t i = 0; t && i < t->npartitions; i++) md_partition(c, w, v, f, i, &t->ps[i]);
-    if (v >= 8) kw_i32(w, TS_MIN_INT32); /* TopicAuthorizedOperations */
+    if (v >= 8) kw_i32(w, ops); /* TopicAuthorizedOperations */
     kw_tags(w, f);
 }
 
@@ -323,6 +324,10 @@ void cluster_handle_metadata(broker *b, reply *r, kafka_request *q)
     bcluster *c = b->cluster;
     kafka_MetadataRequest *m = &q->u.metadata;
     int v = r->hdr.api_version, f = r->hdr.flexible;
+#define MD_OPS(name)                                                                             \
+    (m->include_topic_authorized_operations                                                      \
+         ? acl_authorized_ops(b, r, ACL_RES_TOPIC, name, ACL_TOPIC_OPS)                          \
+         : TS_MIN_INT32)
     kw w;
     reply_begin(r, &w);
     if (v >= 3) kw_i32(&w, 0); /* ThrottleTimeMs */
@@ -336,12 +341,13 @@ void cluster_handle_metadata(broker *b, reply *r, kafka_request *q)
         kw_array(&w, f, n);
         for (ctopic *t = c->topics; t; t = t->next)
             if (acl_check_quiet(b, r, ACL_OP_DESCRIBE, ACL_RES_TOPIC, t->name))
-                md_topic(c, &w, v, f, t->name, t, KAFKA_NONE);
+                md_topic(c, &w, v, f, t->name, t, KAFKA_NONE, MD_OPS(t->name));
     } else {
         kw_array(&w, f, m->ntopics);
         for (int32_t i = 0; i < m->ntopics; i++) {
             if (!acl_check(b, r, ACL_OP_DESCRIBE, ACL_RES_TOPIC, m->topics[i])) {
-                md_topic(c, &w, v, f, m->topics[i], NULL, KAFKA_TOPIC_AUTHORIZATION_FAILED);
+                md_topic(c, &w, v, f, m->topics[i], NULL, KAFKA_TOPIC_AUTHORIZATION_FAILED,
+                         TS_MIN_INT32);
                 continue;
             }
             ctopic *t = cluster_topic(c, m->topics[i]);
@@ -349,12 +355,16 @@ void cluster_handle_metadata(broker *b, reply *r, kafka_request *q)
                              (acl_check_quiet(b, r, ACL_OP_CREATE, ACL_RES_CLUSTER, NULL) ||
                               acl_check(b, r, ACL_OP_CREATE, ACL_RES_TOPIC, m->topics[i]));
             int16_t err = t ? KAFKA_NONE : md_absent(b, m->topics[i], may_create);
-            md_topic(c, &w, v, f, m->topics[i], t, err);
+            md_topic(c, &w, v, f, m->topics[i], t, err, t ? MD_OPS(m->topics[i]) : TS_MIN_INT32);
         }
     }
-    if (v >= 8 && v <= 10) kw_i32(&w, TS_MIN_INT32); /* ClusterAuthorizedOperations */
+    if (v >= 8 && v <= 10) /* ClusterAuthorizedOperations */
+        kw_i32(&w, m->include_cluster_authorized_operations
+                       ? acl_authorized_ops(b, r, ACL_RES_CLUSTER, NULL, ACL_CLUSTER_OPS)
+                       : TS_MIN_INT32);
     kw_tags(&w, f);
     reply_end(b, r, &w);
+#undef MD_OPS
 }
 
 /* -------------------------------------------------------- CreateTopics */

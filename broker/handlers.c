@@ -45,8 +45,9 @@ void handle_ApiVersions(broker *b, reply *r, kafka_request *q)
 
 /* -------------------------------------------------------------- Metadata */
 
+/* ops: TopicAuthorizedOperations (INT32_MIN: not asked for). */
 static void write_topic_md(broker *b, kw *w, int v, int f, const char *name, btopic *t,
-                           int16_t err)
+                           int16_t err, int32_t ops)
 {
     kw_i16(w, err);
     kw_str(w, f, name);
@@ -65,7 +66,7 @@ static void write_topic_md(broker *b, kw *w, int v, int f, const char *name, bto
         if (v >= 5) kw_array(w, f, 0); /* OfflineReplicas */
         kw_tags(w, f);
     }
-    if (v >= 8) kw_i32(w, TS_MIN_INT32); /* TopicAuthorizedOperations */
+    if (v >= 8) kw_i32(w, ops); /* TopicAuthorizedOperations */
     kw_tags(w, f);
 }
 
@@ -86,6 +87,7 @@ typedef struct md_op {
     reply r;
     int all; /* null topic array: every topic */
     int auto_create;
+    int topic_ops, cluster_ops; /* AuthorizedOperations asked for (v8+) */
     int32_t n;
     md_ent *e;
     int pending; /* jobs waited for */
@@ -96,6 +98,12 @@ static void md_free(md_op *o)
     for (int32_t i = 0; i < o->n; i++) free(o->e[i].name);
     free(o->e);
     free(o);
+}
+
+static int32_t md_topic_ops(broker *b, md_op *o, const char *name)
+{
+    return o->topic_ops ? acl_authorized_ops(b, &o->r, ACL_RES_TOPIC, name, ACL_TOPIC_OPS)
+                        : TS_MIN_INT32;
 }
 
 static void md_respond(broker *b, md_op *o)
@@ -120,21 +128,26 @@ static void md_respond(broker *b, md_op *o)
         kw_array(&w, f, n);
         for (btopic *t = b->topics; t; t = t->next)
             if (acl_check_quiet(b, &o->r, ACL_OP_DESCRIBE, ACL_RES_TOPIC, t->name))
-                write_topic_md(b, &w, v, f, t->name, t, 0);
+                write_topic_md(b, &w, v, f, t->name, t, 0, md_topic_ops(b, o, t->name));
     } else {
         kw_array(&w, f, o->n);
         for (int32_t i = 0; i < o->n; i++) {
             if (o->e[i].denied) {
-                write_topic_md(b, &w, v, f, o->e[i].name, NULL, KAFKA_TOPIC_AUTHORIZATION_FAILED);
+                write_topic_md(b, &w, v, f, o->e[i].name, NULL, KAFKA_TOPIC_AUTHORIZATION_FAILED,
+                               TS_MIN_INT32);
                 continue;
             }
             btopic *t = topic_find(b, o->e[i].name);
             int16_t err = t ? KAFKA_NONE
                             : (o->e[i].err ? o->e[i].err : KAFKA_UNKNOWN_TOPIC_OR_PARTITION);
-            write_topic_md(b, &w, v, f, o->e[i].name, t, err);
+            write_topic_md(b, &w, v, f, o->e[i].name, t, err,
+                           t ? md_topic_ops(b, o, o->e[i].name) : TS_MIN_INT32);
         }
     }
-    if (v >= 8 && v <= 10) kw_i32(&w, TS_MIN_INT32); /* ClusterAuthorizedOperations */
+    if (v >= 8 && v <= 10) /* ClusterAuthorizedOperations */
+        kw_i32(&w, o->cluster_ops
+                       ? acl_authorized_ops(b, &o->r, ACL_RES_CLUSTER, NULL, ACL_CLUSTER_OPS)
+                       : TS_MIN_INT32);
     kw_tags(&w, f);
     reply_end(b, &o->r, &w);
 }
@@ -187,6 +200,8 @@ void handle_Metadata(broker *b, reply *r, kafka_request *q)
     r->c = NULL;
     o->all = m->ntopics < 0;
     o->auto_create = b->auto_create && m->allow_auto_topic_creation;
+    o->topic_ops = m->include_topic_authorized_operations;
+    o->cluster_ops = m->include_cluster_authorized_operations;
     if (!o->all && m->ntopics > 0) {
         o->e = calloc((size_t)m->ntopics, sizeof(*o->e));
         if (!o->e) goto oom;

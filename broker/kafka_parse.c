@@ -253,9 +253,8 @@ static int parse_metadata(kr *r, karena *a, int v, int f, kafka_MetadataRequest 
     q->allow_auto_topic_creation = 1;
     if (v >= 4) I8(q->allow_auto_topic_creation);
     if (v >= 8) {
-        int8_t b;
-        if (v <= 10) I8(b); /* IncludeClusterAuthorizedOperations */
-        I8(b);              /* IncludeTopicAuthorizedOperations */
+        if (v <= 10) I8(q->include_cluster_authorized_operations);
+        I8(q->include_topic_authorized_operations);
     }
     TAGS();
     return 0;

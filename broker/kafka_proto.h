@@ -231,6 +231,8 @@ typedef struct kafka_MetadataRequest {
     int32_t ntopics; /* -1: all topics */
     const char **topics;
     int8_t allow_auto_topic_creation;
+    int8_t include_cluster_authorized_operations; /* v8-10 */
+    int8_t include_topic_authorized_operations;   /* v8+ */
 } kafka_MetadataRequest;
 
 typedef struct kafka_CreatableTopicConfig {

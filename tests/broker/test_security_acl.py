@@ -278,6 +278,39 @@ def refused_start(extra, needle):
         b.cleanup()
 
 
+TOPIC_OPS = sum(1 << op for op in (3, 4, 5, 6, 7, 8, 10, 11))  # READ..ALTER_CONFIGS
+
+
+def metadata_ops(port, topic):
+    """Metadata v9 of one topic asking for AuthorizedOperations:
+    (error, topic ops, cluster ops)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        raw_request(s, 3, 9, 1, uv(2) + cs(topic) + b"\x00" + b"\x00\x01\x01\x00",
+                    flexible=True)
+        rd = Rd(raw_response(s))
+        rd.take(">i")
+        rd.tags()
+        rd.take(">i")
+        for _ in range(rd.uvarint() - 1):  # brokers
+            rd.take(">i"), rd.cstr(), rd.take(">i"), rd.cstr(), rd.tags()
+        rd.cstr()
+        rd.take(">i")
+        check(rd.uvarint() - 1 == 1, "Metadata v9: one topic")
+        err, _, _ = rd.take(">h"), rd.cstr(), rd.take(">b")
+        for _ in range(rd.uvarint() - 1):
+            rd.take(">hiii")
+            for _ in range(3):
+                for _ in range(rd.uvarint() - 1):
+                    rd.take(">i")
+            rd.tags()
+        tops = rd.take(">i")
+        rd.tags()
+        return err, tops, rd.take(">i")
+    finally:
+        s.close()
+
+
 def t_acl_malformed_mem():
     refused_start({"authorizer.class.name": "com.example.MyAuthorizer"},
                   "authorizer.class.name=com.example.MyAuthorizer is not available")
@@ -352,6 +385,13 @@ def t_acl_malformed_mem():
         check(errs == [ck.KafkaError.TOPIC_AUTHORIZATION_FAILED], "closed-topic: %s" % errs)
         check(produce_errors({"bootstrap.servers": b.bootstrap}, "open-topic", 1) == [None],
               "open-topic refused")
+        # AuthorizedOperations (Metadata v9): everything where no ACL applies, and a named
+        # topic that may not be described is TOPIC_AUTHORIZATION_FAILED (29)
+        err, tops, cops = metadata_ops(b.port, "open-topic")
+        check(err == 0 and tops == TOPIC_OPS and cops != -2**31 and cops & (1 << 7),
+              "open-topic: error %d, topic ops %#x, cluster ops %#x" % (err, tops, cops))
+        err, tops, _ = metadata_ops(b.port, "closed-topic")
+        check(err == 29 and tops == -2**31, "closed-topic: error %d, ops %#x" % (err, tops))
         # a broken ACL file refuses to start, naming the line
         b.stop()
         with open(os.path.join(b.root, "data", ".broker", "acls"), "a") as f:
