@@ -12,7 +12,10 @@ malformed input.
                      delete it, cannot join a group it has no ACL for, cannot
                      create ACLs; it consumes with group app-1. DENY beats its
                      ALLOW; the super user does everything; ACLs survive a
-                     restart; refusals are logged with principal and host.
+                     restart; refusals are logged with principal and host;
+                     an offset commit needs READ on the topic too; an
+                     idempotent producer is refused (CLUSTER_AUTHORIZATION_FAILED)
+                     until the principal has WRITE on some topic (KIP-679).
   acl_disabled_mem   without an authorizer the ACL APIs answer
                      SECURITY_DISABLED (54) and everything else is unchanged.
   acl_malformed_mem  CreateAcls v2 with invalid bindings: INVALID_REQUEST for
@@ -204,8 +207,41 @@ def t_acl_mem():
               "after restart alice's Metadata changed")
         errs = produce_errors(alice_cfg, "orders", 1)
         check(errs == [ck.KafkaError.TOPIC_AUTHORIZATION_FAILED], "after restart: %s" % errs)
-        # the super user deletes a topic
+        # commits: READ on the group and on the topic
+        c = ck.Consumer(dict(alice_cfg, **{"group.id": "app-commit"}))
+        try:
+            res = c.commit(offsets=[ck.TopicPartition("orders", 0, 3)], asynchronous=False)
+            check(res[0].error is None, "alice's commit to orders: %s" % res[0].error)
+            try:
+                res = c.commit(offsets=[ck.TopicPartition("other", 0, 1)], asynchronous=False)
+                bad = res[0].error
+            except ck.KafkaException as e:
+                bad = e.args[0]
+            check(bad is not None and bad.code() == ck.KafkaError.TOPIC_AUTHORIZATION_FAILED,
+                  "alice's commit to other: %s" % bad)
+        finally:
+            c.close()
+        # KIP-679: an idempotent producer needs IDEMPOTENT_WRITE on the cluster or WRITE on
+        # some topic; alice has neither, then WRITE on alice-out
+        fatal = []
+        p = ck.Producer(dict(alice_cfg, **{"enable.idempotence": True,
+                                            "message.timeout.ms": 10000,
+                                            "error_cb": lambda e: fatal.append(e.code())}))
+        try:
+            p.produce("orders", b"idem")
+            p.flush(15)
+        except ck.KafkaException as e:  # the producer turns fatal: raised here or to error_cb
+            fatal.append(e.args[0].code())
+        check(ck.KafkaError.CLUSTER_AUTHORIZATION_FAILED in fatal,
+              "idempotent producer without WRITE anywhere: %s" % fatal)
         a = AdminClient(admin_cfg)
+        a.create_topics([NewTopic("alice-out", 1, 1)])["alice-out"].result(30)
+        r = acl_op(sb, "createAcls", {"acl": [binding("TOPIC", "alice-out", "User:alice",
+                                                      "WRITE")]}, "admin", "admin-pw")
+        check(r.get("ok", False) is not False, "createAcls WRITE: %s" % r)
+        errs = produce_errors(dict(alice_cfg, **{"enable.idempotence": True}), "alice-out", 3)
+        check(errs == [None] * 3, "idempotent producer with WRITE on alice-out: %s" % errs)
+        # the super user deletes a topic
         a.delete_topics(["other"], operation_timeout=10)["other"].result(30)
         st = os.stat(os.path.join(b.root, "data", ".broker", "acls"))
         check(st.st_mode & 0o077 == 0, "the ACL file is mode %o" % (st.st_mode & 0o777))
