@@ -60,9 +60,13 @@ void handle_ListGroups(broker *b, reply *r, kafka_request *q)
     int v = r->hdr.api_version, f = r->hdr.flexible;
     int32_t n = 0;
     group_info gi;
+    /* DESCRIBE on the cluster lists every group, else those the principal may describe. */
+    int all = acl_check_quiet(b, r, ACL_OP_DESCRIBE, ACL_RES_CLUSTER, NULL);
+#define LISTED(g) (group_listed(&gi, lq) && (all || acl_check_quiet(b, r, ACL_OP_DESCRIBE, \
+                                                                   ACL_RES_GROUP, group_id(g))))
     for (bgroup *g = group_first(b); g; g = group_next(g)) {
         group_view(g, &gi);
-        n += group_listed(&gi, lq);
+        n += LISTED(g);
     }
     kw w;
     reply_begin(r, &w);
@@ -71,7 +75,7 @@ void handle_ListGroups(broker *b, reply *r, kafka_request *q)
     kw_array(&w, f, n);
     for (bgroup *g = group_first(b); g; g = group_next(g)) {
         group_view(g, &gi);
-        if (!group_listed(&gi, lq)) continue;
+        if (!LISTED(g)) continue;
         kw_str(&w, f, group_id(g));
         kw_str(&w, f, gi.protocol_type);
         if (v >= 4) kw_str(&w, f, gi.state);
@@ -79,6 +83,7 @@ void handle_ListGroups(broker *b, reply *r, kafka_request *q)
     }
     kw_tags(&w, f);
     reply_end(b, r, &w);
+#undef LISTED
 }
 
 /* -------------------------------------------------------- DescribeGroups */
@@ -86,11 +91,13 @@ void handle_ListGroups(broker *b, reply *r, kafka_request *q)
 /* One DescribedGroup. A group the coordinator does not know is "Dead" with
  * no error (Kafka's answer up to v5). Metadata, assignments and the
  * protocol are shown only while the group is Stable, as Kafka does. */
-static void describe_one(kw *w, int v, int f, bgroup *g, const char *id, int include_ops)
+static void describe_one(kw *w, int v, int f, bgroup *g, const char *id, int16_t err,
+                         int32_t ops)
 {
     group_info gi = {.state = "Dead", .protocol_type = "", .protocol_name = ""};
+    if (err) g = NULL;
     if (g) group_view(g, &gi);
-    kw_i16(w, KAFKA_NONE);
+    kw_i16(w, err);
     kw_str(w, f, id);
     kw_str(w, f, gi.state);
     kw_str(w, f, gi.protocol_type);
@@ -107,7 +114,7 @@ static void describe_one(kw *w, int v, int f, bgroup *g, const char *id, int inc
         kw_bytes(w, f, mi.assignment, gi.stable && mi.assignment ? mi.assignment_len : 0);
         kw_tags(w, f);
     }
-    if (v >= 3) kw_i32(w, include_ops ? GROUP_AUTHORIZED_OPS : TS_MIN_INT32);
+    if (v >= 3) kw_i32(w, ops);
     kw_tags(w, f);
 }
 
@@ -119,9 +126,16 @@ void handle_DescribeGroups(broker *b, reply *r, kafka_request *q)
     reply_begin(r, &w);
     if (v >= 1) kw_i32(&w, 0);
     kw_array(&w, f, dq->ngroups);
-    for (int32_t i = 0; i < dq->ngroups; i++)
-        describe_one(&w, v, f, group_find(b, dq->groups[i], 0), dq->groups[i],
-                     dq->include_authorized_operations);
+    for (int32_t i = 0; i < dq->ngroups; i++) {
+        const char *id = dq->groups[i];
+        int16_t err = acl_check(b, r, ACL_OP_DESCRIBE, ACL_RES_GROUP, id)
+                          ? KAFKA_NONE
+                          : KAFKA_GROUP_AUTHORIZATION_FAILED;
+        int32_t ops = dq->include_authorized_operations && !err
+                          ? acl_authorized_ops(b, r, ACL_RES_GROUP, id, GROUP_AUTHORIZED_OPS)
+                          : TS_MIN_INT32;
+        describe_one(&w, v, f, group_find(b, id, 0), id, err, ops);
+    }
     kw_tags(&w, f);
     reply_end(b, r, &w);
 }
@@ -253,7 +267,12 @@ void handle_DeleteGroups(broker *b, reply *r, kafka_request *q)
     for (int32_t i = 0; i < dq->ngroups; i++) {
         o->ids[i] = strdup(dq->groups_names[i]);
         o->n = i + 1;
-        o->errs[i] = o->ids[i] ? dg_delete(b, dq->groups_names[i], &d) : KAFKA_UNKNOWN_SERVER_ERROR;
+        if (!o->ids[i])
+            o->errs[i] = KAFKA_UNKNOWN_SERVER_ERROR;
+        else if (!acl_check(b, &o->r, ACL_OP_DELETE, ACL_RES_GROUP, o->ids[i]))
+            o->errs[i] = KAFKA_GROUP_AUTHORIZATION_FAILED;
+        else
+            o->errs[i] = dg_delete(b, dq->groups_names[i], &d);
     }
     del_commit(b, &d, dg_durable, o);
 }
@@ -384,13 +403,24 @@ void handle_OffsetDelete(broker *b, reply *r, kafka_request *q)
     bgroup *g = group_find(b, oq->group_id, 0);
     int check_sub;
     o->err = od_group_error(g, oq->group_id, &check_sub);
+    if (!acl_check(b, &o->r, ACL_OP_DELETE, ACL_RES_GROUP, oq->group_id)) {
+        o->err = KAFKA_GROUP_AUTHORIZATION_FAILED;
+        g = NULL;
+    }
     del_log d = {0};
     for (int32_t i = 0; i < oq->ntopics; i++) {
         const char *name = oq->topics[i].name;
         btopic *t = topic_find(b, name); /* the registry: never waits */
         int sub = !o->err && t && check_sub && group_subscribes(g, name);
+        int readable = o->err || acl_check(b, &o->r, ACL_OP_READ, ACL_RES_TOPIC, name);
         for (int32_t k = 0; k < oq->topics[i].npartitions; k++) {
             int32_t p = oq->topics[i].partition_indexes[k];
+            if (!readable) {
+                int32_t at = o->topics[i].n++;
+                o->topics[i].parts[at] = p;
+                o->topics[i].errs[at] = KAFKA_TOPIC_AUTHORIZATION_FAILED;
+                continue;
+            }
             /* Unknown partitions are answered even when the group fails
              * (Kafka checks them before asking the coordinator); the
              * others are left out then, the group's error says it all. */
@@ -422,6 +452,9 @@ void handle_DescribeCluster(broker *b, reply *r, kafka_request *q)
     } else if (cq->endpoint_type != 1) {
         err = v == 0 ? KAFKA_INVALID_REQUEST : KAFKA_UNSUPPORTED_ENDPOINT_TYPE;
         msg = "Unsupported endpoint type";
+    } else if (!acl_check(b, r, ACL_OP_DESCRIBE, ACL_RES_CLUSTER, NULL)) {
+        err = KAFKA_CLUSTER_AUTHORIZATION_FAILED;
+        msg = "DESCRIBE on the cluster is needed";
     }
     kw w;
     reply_begin(r, &w);
@@ -439,8 +472,9 @@ void handle_DescribeCluster(broker *b, reply *r, kafka_request *q)
         kw_str(&w, f, NULL); /* Rack */
         kw_tags(&w, f);
     }
-    kw_i32(&w, !err && cq->include_cluster_authorized_operations ? CLUSTER_AUTHORIZED_OPS
-                                                                  : TS_MIN_INT32);
+    kw_i32(&w, !err && cq->include_cluster_authorized_operations
+                   ? acl_authorized_ops(b, r, ACL_RES_CLUSTER, NULL, CLUSTER_AUTHORIZED_OPS)
+                   : TS_MIN_INT32);
     kw_tags(&w, f);
     reply_end(b, r, &w);
 }
@@ -591,6 +625,17 @@ static int ld_collect(broker *b, ld_op *o, const kafka_DescribeLogDirsRequest *l
 
 void handle_DescribeLogDirs(broker *b, reply *r, kafka_request *q)
 {
+    if (!acl_check(b, r, ACL_OP_DESCRIBE, ACL_RES_CLUSTER, NULL)) {
+        int v = r->hdr.api_version, f = r->hdr.flexible;
+        kw w;
+        reply_begin(r, &w);
+        kw_i32(&w, 0);
+        if (v >= 3) kw_i16(&w, KAFKA_CLUSTER_AUTHORIZATION_FAILED);
+        kw_array(&w, f, 0); /* before v3 no results is Kafka's refusal */
+        kw_tags(&w, f);
+        reply_end(b, r, &w);
+        return;
+    }
     ld_op *o = calloc(1, sizeof(*o));
     if (!o || ld_collect(b, o, &q->u.describe_log_dirs) != 0) {
         if (o) ld_free(o);

@@ -148,6 +148,24 @@ static void res_precheck(broker *b, cfg_res *s)
     }
 }
 
+/* DESCRIBE_CONFIGS or ALTER_CONFIGS on the topic, or on the cluster for
+ * the broker resource; 0 with the resource's error set when refused. */
+static int res_authorized(broker *b, const reply *r, cfg_res *s, int describe)
+{
+    int op = describe ? ACL_OP_DESCRIBE_CONFIGS : ACL_OP_ALTER_CONFIGS;
+    if (s->type == KAFKA_RESOURCE_TOPIC && !acl_check(b, r, op, ACL_RES_TOPIC, s->name)) {
+        s->err = KAFKA_TOPIC_AUTHORIZATION_FAILED;
+        snprintf(s->msg, sizeof s->msg, "%s on topic '%s' is needed", acl_op_name(op), s->name);
+        return 0;
+    }
+    if (s->type == KAFKA_RESOURCE_BROKER && !acl_check(b, r, op, ACL_RES_CLUSTER, NULL)) {
+        s->err = KAFKA_CLUSTER_AUTHORIZATION_FAILED;
+        snprintf(s->msg, sizeof s->msg, "%s on the cluster is needed", acl_op_name(op));
+        return 0;
+    }
+    return 1;
+}
+
 static cfg_op *op_new(broker *b, reply *r, const kafka_ConfigsRequest *q, int describe)
 {
     cfg_op *o = calloc(1, sizeof(*o));
@@ -164,6 +182,7 @@ static cfg_op *op_new(broker *b, reply *r, const kafka_ConfigsRequest *q, int de
     for (int32_t i = 0; i < q->nresources; i++) {
         o->n++;
         if (res_copy(&o->res[i], &q->resources[i], describe)) goto oom;
+        if (!res_authorized(b, r, &o->res[i], describe)) continue;
         res_precheck(b, &o->res[i]);
     }
     for (size_t i = 0; i < b->dyn.n; i++)

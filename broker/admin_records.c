@@ -188,6 +188,11 @@ void handle_CreatePartitions(broker *b, reply *r, kafka_request *q)
             e->err = KAFKA_UNKNOWN_SERVER_ERROR;
             continue;
         }
+        if (!acl_check(b, &o->r, ACL_OP_ALTER, ACL_RES_TOPIC, e->name)) {
+            e->err = KAFKA_TOPIC_AUTHORIZATION_FAILED;
+            snprintf(e->msg, sizeof e->msg, "ALTER on topic '%s' is needed", e->name);
+            continue;
+        }
         cp_check(b, e, &cq->topics[i], cq->validate_only);
         any |= e->run;
     }
@@ -277,7 +282,7 @@ static void dr_done(bjob *j)
     dr_free(o);
 }
 
-static int dr_copy(broker *b, dr_op *o, const kafka_DeleteRecordsRequest *dq)
+static int dr_copy(broker *b, const reply *r, dr_op *o, const kafka_DeleteRecordsRequest *dq)
 {
     int has = TSP_HAS(b->pl, delete_records);
     for (int32_t i = 0; i < dq->ntopics; i++) {
@@ -286,11 +291,16 @@ static int dr_copy(broker *b, dr_op *o, const kafka_DeleteRecordsRequest *dq)
         t->name = strdup(in->name);
         t->ps = calloc((size_t)(in->npartitions > 0 ? in->npartitions : 1), sizeof(*t->ps));
         if (!t->name || !t->ps) return -1;
-        btopic *bt = topic_resolve(b, t->name);
+        int allowed = acl_check(b, r, ACL_OP_DELETE, ACL_RES_TOPIC, t->name);
+        btopic *bt = allowed ? topic_resolve(b, t->name) : NULL;
         for (int32_t k = 0; k < in->npartitions; k++) {
             dr_part *p = &t->ps[t->n++];
             p->partition = in->partitions[k].partition_index;
             p->offset = in->partitions[k].offset;
+            if (!allowed) {
+                p->err = KAFKA_TOPIC_AUTHORIZATION_FAILED;
+                continue;
+            }
             bpart *bp = topic_part_of(bt, p->partition, &p->err);
             if (bp) p->h = bp->h;
             if (!p->err && !has) p->err = KAFKA_INVALID_REQUEST; /* plugin older than 1.3 */
@@ -305,7 +315,7 @@ void handle_DeleteRecords(broker *b, reply *r, kafka_request *q)
     kafka_DeleteRecordsRequest *dq = &q->u.delete_records;
     dr_op *o = calloc(1, sizeof(*o));
     if (o) o->t = calloc((size_t)(dq->ntopics > 0 ? dq->ntopics : 1), sizeof(*o->t));
-    if (!o || !o->t || dr_copy(b, o, dq)) {
+    if (!o || !o->t || dr_copy(b, r, o, dq)) {
         if (o && o->t) dr_free(o);
         else free(o);
         reply_drop(b, r);

@@ -26,6 +26,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "acl.h"
 #include "admin.h"
 #include "cluster.h"
 #include "kafka_proto.h"
@@ -639,6 +640,7 @@ struct broker {
     int64_t request_timeout_ms; /* request.timeout.ms: one frame, first to last byte */
     int64_t handshake_timeout_ms; /* ssl.handshake.timeout.ms */
     bsasl *sasl;                  /* users and mechanisms (sasl.c) */
+    struct bacl *acl;             /* the authorizer (admin_acls.c); NULL: none */
     int sasl_needed;              /* a SASL_* listener is configured */
     conn *conns;                /* open connections (idle and frame timers) */
     uint64_t next_conn_id;

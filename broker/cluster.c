@@ -752,6 +752,8 @@ static int apply_kv(broker *b, const cl_kv *kv)
         apply_topic(b, kv, kv->key + 7);
     } else if (!strncmp(kv->key, "partitions/", 11)) {
         apply_partition(b, kv, kv->key + 11);
+    } else if (!strncmp(kv->key, "acls/", 5)) {
+        acl_cluster_apply(b, kv->key, kv->del ? NULL : kv->value);
     }
     return 0;
 }
@@ -836,7 +838,10 @@ static void view_apply(broker *b, int kind, const cl_kv *kvs, size_t n, int64_t 
     /* A snapshot older than an event already applied (the watch ran ahead of
      * the read's post) would roll the view back: only its registration counts. */
     int stale = kind == POST_SNAPSHOT && revision < c->applied_revision;
-    if (kind == POST_SNAPSHOT && !stale) snapshot_begin(c);
+    if (kind == POST_SNAPSHOT && !stale) {
+        snapshot_begin(c);
+        acl_cluster_snapshot_begin(b);
+    }
     int brokers_changed = kind == POST_SNAPSHOT && !stale;
     for (size_t i = 0; i < n && !stale; i++) {
         if (kind == POST_KVS && kvs[i].mod_revision <= c->view_revision) continue;
@@ -882,7 +887,7 @@ static void post(bcluster *c, int kind, cl_kv *kvs, size_t n, int64_t revision)
 static int key_wanted(const char *k)
 {
     return !strncmp(k, "brokers/", 8) || !strcmp(k, "controller") || !strncmp(k, "topics/", 7) ||
-           !strncmp(k, "partitions/", 11);
+           !strncmp(k, "partitions/", 11) || !strncmp(k, "acls/", 5);
 }
 
 static int kv_fill(bcluster *c, cl_kv *out, const ts_etcd_kv *kv, int del)
@@ -897,15 +902,15 @@ static int kv_fill(bcluster *c, cl_kv *out, const ts_etcd_kv *kv, int del)
     return out->key && (del || out->value) ? 0 : -1;
 }
 
-/* Every key the view needs, at one revision (one txn of four ranges).
+/* Every key the view needs, at one revision (one txn of five ranges).
  * Returns the revision, 0 on failure. Cluster thread. */
 static int64_t snapshot_read(bcluster *c)
 {
-    char k[4][320];
-    const char *names[4] = {"brokers/", "controller", "topics/", "partitions/"};
-    ts_etcd_op ops[4];
+    char k[5][320];
+    const char *names[5] = {"brokers/", "controller", "topics/", "partitions/", "acls/"};
+    ts_etcd_op ops[5];
     memset(ops, 0, sizeof ops);
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         cluster_key(c, k[i], sizeof k[i], "%s", names[i]);
         ops[i].type = TS_ETCD_OP_RANGE;
         ops[i].key = k[i];
@@ -914,7 +919,7 @@ static int64_t snapshot_read(bcluster *c)
     }
     ts_etcd_txn_result r;
     char err[1024] = "";
-    if (ts_etcd_txn(c->etcd, NULL, 0, ops, 4, NULL, 0, &r, err, sizeof err) != TS_ETCD_OK) {
+    if (ts_etcd_txn(c->etcd, NULL, 0, ops, 5, NULL, 0, &r, err, sizeof err) != TS_ETCD_OK) {
         blog_warn("cluster: reading the cluster's state from etcd: %s", err);
         return 0;
     }

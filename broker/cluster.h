@@ -27,6 +27,11 @@
  *                                by CAS on mod_revision.
  *   producer_ids                 {"next": n}: blocks handed out by CAS.
  *   groups/<group>/<topic>/<p>   committed offsets, one key each (group.c).
+ *   acls/<type>/<pattern>/<name>/<principal>/<host>/<op>/<perm>
+ *                                one ACL binding each (admin_acls.c; fields
+ *                                percent-encoded, acl_entry_key), its JSON
+ *                                record as value (acl.h); read with every
+ *                                snapshot and applied from the watch.
  *   The pseudo-topic "__consumer_offsets" (offsets.topic.num.partitions
  *   partitions, no data) is created by the controller: the leader of
  *   partition hash(group) % n coordinates the group, as in Kafka.

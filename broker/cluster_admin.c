@@ -278,15 +278,16 @@ static void md_partition(bcluster *c, kw *w, int v, int f, int32_t i, const cl_p
     kw_tags(w, f);
 }
 
+/* ops: TopicAuthorizedOperations (INT32_MIN: not asked for). */
 static void md_topic(bcluster *c, kw *w, int v, int f, const char *name, const ctopic *t,
-                     int16_t err)
+                     int16_t err, int32_t ops)
 {
     kw_i16(w, err);
     kw_str(w, f, name);
     if (v >= 1) kw_i8(w, t && !strcmp(t->name, CLUSTER_OFFSETS_TOPIC)); /* IsInternal */
     kw_array(w, f, t ? t->npartitions : 0);
     for (int32_t i = 0; t && i < t->npartitions; i++) md_partition(c, w, v, f, i, &t->ps[i]);
-    if (v >= 8) kw_i32(w, TS_MIN_INT32); /* TopicAuthorizedOperations */
+    if (v >= 8) kw_i32(w, ops); /* TopicAuthorizedOperations */
     kw_tags(w, f);
 }
 
@@ -331,28 +332,47 @@ void cluster_handle_metadata(broker *b, reply *r, kafka_request *q)
     bcluster *c = b->cluster;
     kafka_MetadataRequest *m = &q->u.metadata;
     int v = r->hdr.api_version, f = r->hdr.flexible;
+#define MD_OPS(name)                                                                             \
+    (m->include_topic_authorized_operations                                                      \
+         ? acl_authorized_ops(b, r, ACL_RES_TOPIC, name, ACL_TOPIC_OPS)                          \
+         : TS_MIN_INT32)
     kw w;
     reply_begin(r, &w);
     if (v >= 3) kw_i32(&w, 0); /* ThrottleTimeMs */
     md_brokers(b, r, &w, v, f);
     if (v >= 2) kw_str(&w, f, c->cluster_id);
     if (v >= 1) kw_i32(&w, c->controller);
-    if (m->ntopics < 0) {
+    if (m->ntopics < 0) { /* topics the principal may not describe are hidden */
         int32_t n = 0;
-        for (ctopic *t = c->topics; t; t = t->next) n++;
+        for (ctopic *t = c->topics; t; t = t->next)
+            n += acl_check_quiet(b, r, ACL_OP_DESCRIBE, ACL_RES_TOPIC, t->name);
         kw_array(&w, f, n);
-        for (ctopic *t = c->topics; t; t = t->next) md_topic(c, &w, v, f, t->name, t, KAFKA_NONE);
+        for (ctopic *t = c->topics; t; t = t->next)
+            if (acl_check_quiet(b, r, ACL_OP_DESCRIBE, ACL_RES_TOPIC, t->name))
+                md_topic(c, &w, v, f, t->name, t, KAFKA_NONE, MD_OPS(t->name));
     } else {
         kw_array(&w, f, m->ntopics);
         for (int32_t i = 0; i < m->ntopics; i++) {
+            if (!acl_check(b, r, ACL_OP_DESCRIBE, ACL_RES_TOPIC, m->topics[i])) {
+                md_topic(c, &w, v, f, m->topics[i], NULL, KAFKA_TOPIC_AUTHORIZATION_FAILED,
+                         TS_MIN_INT32);
+                continue;
+            }
             ctopic *t = cluster_topic(c, m->topics[i]);
-            int16_t err = t ? KAFKA_NONE : md_absent(b, m->topics[i], m->allow_auto_topic_creation);
-            md_topic(c, &w, v, f, m->topics[i], t, err);
+            int may_create = m->allow_auto_topic_creation && !t &&
+                             (acl_check_quiet(b, r, ACL_OP_CREATE, ACL_RES_CLUSTER, NULL) ||
+                              acl_check(b, r, ACL_OP_CREATE, ACL_RES_TOPIC, m->topics[i]));
+            int16_t err = t ? KAFKA_NONE : md_absent(b, m->topics[i], may_create);
+            md_topic(c, &w, v, f, m->topics[i], t, err, t ? MD_OPS(m->topics[i]) : TS_MIN_INT32);
         }
     }
-    if (v >= 8 && v <= 10) kw_i32(&w, TS_MIN_INT32); /* ClusterAuthorizedOperations */
+    if (v >= 8 && v <= 10) /* ClusterAuthorizedOperations */
+        kw_i32(&w, m->include_cluster_authorized_operations
+                       ? acl_authorized_ops(b, r, ACL_RES_CLUSTER, NULL, ACL_CLUSTER_OPS)
+                       : TS_MIN_INT32);
     kw_tags(&w, f);
     reply_end(b, r, &w);
+#undef MD_OPS
 }
 
 /* -------------------------------------------------------- CreateTopics */
@@ -516,6 +536,13 @@ void cluster_handle_create_topics(broker *b, reply *r, kafka_request *q)
             e->rc = KAFKA_UNKNOWN_SERVER_ERROR;
             continue;
         }
+        if (!acl_check_quiet(b, &o->r, ACL_OP_CREATE, ACL_RES_CLUSTER, NULL) &&
+            !acl_check(b, &o->r, ACL_OP_CREATE, ACL_RES_TOPIC, e->name)) {
+            e->rc = KAFKA_TOPIC_AUTHORIZATION_FAILED;
+            snprintf(e->msg, sizeof e->msg, "CREATE on the cluster or on topic '%s' is needed",
+                     e->name);
+            continue;
+        }
         e->rc = cc_check(b, &cq->topics[i], e);
         if (e->rc == KAFKA_NONE && !cq->validate_only) cc_start(b, o, &cq->topics[i], e);
     }
@@ -648,6 +675,9 @@ void cluster_handle_delete_topics(broker *b, reply *r, kafka_request *q)
         e->rc = -1; /* to delete */
         if (!e->name) {
             e->rc = KAFKA_UNKNOWN_SERVER_ERROR;
+        } else if (!acl_check(b, &o->r, ACL_OP_DELETE, ACL_RES_TOPIC, e->name)) {
+            e->rc = KAFKA_TOPIC_AUTHORIZATION_FAILED;
+            snprintf(e->msg, sizeof e->msg, "DELETE on topic '%s' is needed", e->name);
         } else if (!strcmp(e->name, CLUSTER_OFFSETS_TOPIC)) {
             e->rc = KAFKA_INVALID_REQUEST;
             snprintf(e->msg, sizeof e->msg, "%s is internal and cannot be deleted", e->name);

@@ -36,6 +36,7 @@ typedef struct bchoice {
 static const bchoice g_choices[] = {
     {"auto.create.topics.enable", "true|false", NULL},
     {"remote.log.recover.topics", "true|false", NULL},
+    {"allow.everyone.if.no.acl.found", "true|false", NULL},
     {"unclean.leader.election.enable", "true|false", NULL},
     {"compression.type", "producer",
      "tierbroker keeps the producer's compression and never recompresses"},
@@ -90,9 +91,19 @@ static const bkey g_keys[] = {
      "SASL session lifetime told to clients (KIP-368); a connection past it that has not "
      "re-authenticated is closed at its next request. 0 = sessions never expire."},
     {"super.users", "", 0, 0, 0, 0,
-     "Semicolon-separated principals (User:name) allowed to describe and alter SCRAM "
-     "credentials (DescribeUserScramCredentials, AlterUserScramCredentials); empty = "
-     "everyone, as Kafka without an authorizer."},
+     "Semicolon-separated principals (User:name) allowed everything by the authorizer "
+     "(authorizer.class.name); without one, the principals allowed to describe and alter "
+     "SCRAM credentials (empty = everyone, as Kafka without an authorizer)."},
+    /* ACLs (acl.c, admin_acls.c). */
+    {"authorizer.class.name", "", 0, 0, 0, 0,
+     "Empty = no authorization (every principal may use every API). "
+     "kafka.security.authorizer.AclAuthorizer or "
+     "org.apache.kafka.metadata.authorizer.StandardAuthorizer = the built-in ACL authorizer: "
+     "Kafka's ACLs (CreateAcls/DescribeAcls/DeleteAcls) on every API, kept in "
+     "<log.dirs>/.broker/acls (in a cluster: etcd). Any other value is a startup error."},
+    {"allow.everyone.if.no.acl.found", "false", 0, 0, 0, 0,
+     "With an authorizer: whether a resource no ACL applies to is open to everyone "
+     "(true|false)."},
     {"ssl.handshake.timeout.ms", "10000", 1, 100, 600000, 0,
      "A TLS handshake must finish within this long of the accept, else the connection is "
      "closed (stalled handshakes cannot pile up)."},

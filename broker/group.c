@@ -537,6 +537,11 @@ void handle_FindCoordinator(broker *b, reply *r, kafka_request *q)
     int v = r->hdr.api_version, f = r->hdr.flexible;
     int16_t err = q->u.find_coordinator.key_type == 0 ? KAFKA_NONE : KAFKA_COORDINATOR_NOT_AVAILABLE;
     const char *msg = err ? "transactions are not supported" : NULL;
+    if (!err &&
+        !acl_check(b, r, ACL_OP_DESCRIBE, ACL_RES_GROUP, q->u.find_coordinator.key)) {
+        err = KAFKA_GROUP_AUTHORIZATION_FAILED;
+        msg = "DESCRIBE on the group is needed";
+    }
     /* This broker answers with the client's own listener; another broker at
      * its one registered address (broker/README.md, "Security"). */
     const blistener *l = reply_listener(b, r);
@@ -629,7 +634,9 @@ void handle_JoinGroup(broker *b, reply *r, kafka_request *q)
         join_answer(b, r, NULL, NULL, KAFKA_INVALID_GROUP_ID, jq->member_id);
         return;
     }
-    int16_t ce = coord_error(b, jq->group_id);
+    int16_t ce = acl_check(b, r, ACL_OP_READ, ACL_RES_GROUP, jq->group_id)
+                     ? coord_error(b, jq->group_id)
+                     : KAFKA_GROUP_AUTHORIZATION_FAILED;
     if (ce) {
         join_answer(b, r, NULL, NULL, ce, jq->member_id);
         return;
@@ -702,7 +709,9 @@ void handle_JoinGroup(broker *b, reply *r, kafka_request *q)
 void handle_SyncGroup(broker *b, reply *r, kafka_request *q)
 {
     kafka_SyncGroupRequest *sq = &q->u.sync_group;
-    int16_t ce = coord_error(b, sq->group_id);
+    int16_t ce = acl_check(b, r, ACL_OP_READ, ACL_RES_GROUP, sq->group_id)
+                     ? coord_error(b, sq->group_id)
+                     : KAFKA_GROUP_AUTHORIZATION_FAILED;
     if (ce) {
         sync_answer(b, r, NULL, ce, NULL, 0);
         return;
@@ -768,7 +777,9 @@ static void simple_error_reply(broker *b, reply *r, int16_t err)
 void handle_Heartbeat(broker *b, reply *r, kafka_request *q)
 {
     kafka_HeartbeatRequest *hq = &q->u.heartbeat;
-    int16_t err = coord_error(b, hq->group_id);
+    int16_t err = acl_check(b, r, ACL_OP_READ, ACL_RES_GROUP, hq->group_id)
+                      ? coord_error(b, hq->group_id)
+                      : KAFKA_GROUP_AUTHORIZATION_FAILED;
     bgroup *g = err ? NULL : group_find(b, hq->group_id, 0);
     bmember *m = g ? member_find(g, hq->member_id) : NULL;
     if (err)
@@ -789,7 +800,9 @@ void handle_LeaveGroup(broker *b, reply *r, kafka_request *q)
 {
     kafka_LeaveGroupRequest *lq = &q->u.leave_group;
     int v = r->hdr.api_version, f = r->hdr.flexible;
-    int16_t top = coord_error(b, lq->group_id);
+    int16_t top = acl_check(b, r, ACL_OP_READ, ACL_RES_GROUP, lq->group_id)
+                      ? coord_error(b, lq->group_id)
+                      : KAFKA_GROUP_AUTHORIZATION_FAILED;
     bgroup *g = top ? NULL : group_find(b, lq->group_id, 0);
     int32_t nanswer = top ? 0 : lq->nmembers; /* not the coordinator: no member answers */
     int16_t *errs = calloc((size_t)(lq->nmembers ? lq->nmembers : 1), sizeof(int16_t));
@@ -997,6 +1010,8 @@ void handle_OffsetCommit(broker *b, reply *r, kafka_request *q)
     if (!o->topics || !recs || (b->gc && (!o->recs || !o->where))) goto oom;
     o->ntopics = cq->ntopics;
     int16_t err = cq->group_id[0] ? coord_error(b, cq->group_id) : KAFKA_INVALID_GROUP_ID;
+    if (!err && !acl_check(b, &o->r, ACL_OP_READ, ACL_RES_GROUP, cq->group_id))
+        err = KAFKA_GROUP_AUTHORIZATION_FAILED;
     bgroup *g = err ? NULL : group_find(b, cq->group_id, 1);
     if (!err) err = commit_check_member(b, g, cq);
     for (int32_t i = 0; i < cq->ntopics; i++) {
@@ -1009,9 +1024,12 @@ void handle_OffsetCommit(broker *b, reply *r, kafka_request *q)
         if (!o->topics[i].name || !o->topics[i].parts || !o->topics[i].errs) goto oom;
         int valid_name = ts_topic_name_valid(t->name);
         btopic *tp = !err && valid_name && !b->gc ? topic_find(b, t->name) : NULL; /* once per topic */
+        int16_t terr = err || acl_check(b, &o->r, ACL_OP_READ, ACL_RES_TOPIC, t->name)
+                           ? err
+                           : KAFKA_TOPIC_AUTHORIZATION_FAILED;
         for (int k = 0; k < n; k++) {
             kafka_OffsetCommitPartition *cp = &t->partitions[k];
-            int16_t e = commit_check_part(b, err, valid_name, tp, t->name, cp);
+            int16_t e = commit_check_part(b, terr, valid_name, tp, t->name, cp);
             o->topics[i].parts[k] = cp->partition_index;
             if (!e && b->gc && commit_keep(o, i, k, t->name, cp) != 0) goto oom;
             if (!e && !b->gc) e = commit_apply(b, g, t->name, cp, &recs[nrec]);
@@ -1033,6 +1051,8 @@ void handle_OffsetFetch(broker *b, reply *r, kafka_request *q)
     kafka_OffsetFetchRequest *fq = &q->u.offset_fetch;
     int v = r->hdr.api_version, f = r->hdr.flexible;
     int16_t ce = coord_error(b, fq->group_id); /* not the coordinator: nothing known here */
+    if (!ce && !acl_check(b, r, ACL_OP_DESCRIBE, ACL_RES_GROUP, fq->group_id))
+        ce = KAFKA_GROUP_AUTHORIZATION_FAILED;
     bgroup *g = ce ? NULL : group_find(b, fq->group_id, 0);
     kw w;
     reply_begin(r, &w);
@@ -1043,13 +1063,13 @@ void handle_OffsetFetch(broker *b, reply *r, kafka_request *q)
         for (committed *c = g ? g->offsets : NULL; c; c = c->next) {
             committed *p = g->offsets;
             while (p != c && strcmp(p->topic, c->topic)) p = p->next;
-            if (p == c) nt++;
+            if (p == c) nt += acl_check_quiet(b, r, ACL_OP_DESCRIBE, ACL_RES_TOPIC, c->topic);
         }
         kw_array(&w, f, nt);
         for (committed *c = g ? g->offsets : NULL; c; c = c->next) {
             committed *p = g->offsets;
             while (p != c && strcmp(p->topic, c->topic)) p = p->next;
-            if (p != c) continue;
+            if (p != c || !acl_check_quiet(b, r, ACL_OP_DESCRIBE, ACL_RES_TOPIC, c->topic)) continue;
             int32_t np = 0;
             for (committed *x = c; x; x = x->next)
                 if (!strcmp(x->topic, c->topic)) np++;
@@ -1070,17 +1090,20 @@ void handle_OffsetFetch(broker *b, reply *r, kafka_request *q)
         kw_array(&w, f, fq->ntopics);
         for (int32_t i = 0; i < fq->ntopics; i++) {
             kafka_OffsetFetchTopic *t = &fq->topics[i];
+            int16_t terr = ce || acl_check(b, r, ACL_OP_DESCRIBE, ACL_RES_TOPIC, t->name)
+                               ? ce
+                               : KAFKA_TOPIC_AUTHORIZATION_FAILED;
             kw_str(&w, f, t->name);
             kw_array(&w, f, t->npartitions);
             for (int32_t k = 0; k < t->npartitions; k++) {
-                committed *c = g ? g->offsets : NULL;
+                committed *c = g && !terr ? g->offsets : NULL;
                 while (c && !(c->partition == t->partition_indexes[k] && !strcmp(c->topic, t->name)))
                     c = c->next;
                 kw_i32(&w, t->partition_indexes[k]);
                 kw_i64(&w, c ? c->offset : -1);
                 if (v >= 5) kw_i32(&w, c ? c->leader_epoch : -1);
                 kw_str(&w, f, c && c->metadata ? c->metadata : "");
-                kw_i16(&w, ce);
+                kw_i16(&w, terr);
                 kw_tags(&w, f);
             }
             kw_tags(&w, f);

@@ -45,8 +45,9 @@ void handle_ApiVersions(broker *b, reply *r, kafka_request *q)
 
 /* -------------------------------------------------------------- Metadata */
 
+/* ops: TopicAuthorizedOperations (INT32_MIN: not asked for). */
 static void write_topic_md(broker *b, kw *w, int v, int f, const char *name, btopic *t,
-                           int16_t err)
+                           int16_t err, int32_t ops)
 {
     kw_i16(w, err);
     kw_str(w, f, name);
@@ -65,7 +66,7 @@ static void write_topic_md(broker *b, kw *w, int v, int f, const char *name, bto
         if (v >= 5) kw_array(w, f, 0); /* OfflineReplicas */
         kw_tags(w, f);
     }
-    if (v >= 8) kw_i32(w, TS_MIN_INT32); /* TopicAuthorizedOperations */
+    if (v >= 8) kw_i32(w, ops); /* TopicAuthorizedOperations */
     kw_tags(w, f);
 }
 
@@ -77,6 +78,8 @@ typedef struct md_ent {
     char *name;
     int16_t err; /* when not registered at answer time */
     int rounds;
+    int denied;      /* no DESCRIBE: TOPIC_AUTHORIZATION_FAILED, never looked up */
+    int auto_create; /* the request's, and CREATE on the cluster or the topic */
 } md_ent;
 
 typedef struct md_op {
@@ -84,6 +87,7 @@ typedef struct md_op {
     reply r;
     int all; /* null topic array: every topic */
     int auto_create;
+    int topic_ops, cluster_ops; /* AuthorizedOperations asked for (v8+) */
     int32_t n;
     md_ent *e;
     int pending; /* jobs waited for */
@@ -94,6 +98,12 @@ static void md_free(md_op *o)
     for (int32_t i = 0; i < o->n; i++) free(o->e[i].name);
     free(o->e);
     free(o);
+}
+
+static int32_t md_topic_ops(broker *b, md_op *o, const char *name)
+{
+    return o->topic_ops ? acl_authorized_ops(b, &o->r, ACL_RES_TOPIC, name, ACL_TOPIC_OPS)
+                        : TS_MIN_INT32;
 }
 
 static void md_respond(broker *b, md_op *o)
@@ -111,20 +121,33 @@ static void md_respond(broker *b, md_op *o)
     if (v >= 2) kw_str(&w, f, b->cluster_id);
     if (v >= 1) kw_i32(&w, b->node_id); /* ControllerId */
     if (o->all) {
+        /* Every topic the principal may describe (the others are hidden). */
         int32_t n = 0;
-        for (btopic *t = b->topics; t; t = t->next) n++;
+        for (btopic *t = b->topics; t; t = t->next)
+            n += acl_check_quiet(b, &o->r, ACL_OP_DESCRIBE, ACL_RES_TOPIC, t->name);
         kw_array(&w, f, n);
-        for (btopic *t = b->topics; t; t = t->next) write_topic_md(b, &w, v, f, t->name, t, 0);
+        for (btopic *t = b->topics; t; t = t->next)
+            if (acl_check_quiet(b, &o->r, ACL_OP_DESCRIBE, ACL_RES_TOPIC, t->name))
+                write_topic_md(b, &w, v, f, t->name, t, 0, md_topic_ops(b, o, t->name));
     } else {
         kw_array(&w, f, o->n);
         for (int32_t i = 0; i < o->n; i++) {
+            if (o->e[i].denied) {
+                write_topic_md(b, &w, v, f, o->e[i].name, NULL, KAFKA_TOPIC_AUTHORIZATION_FAILED,
+                               TS_MIN_INT32);
+                continue;
+            }
             btopic *t = topic_find(b, o->e[i].name);
             int16_t err = t ? KAFKA_NONE
                             : (o->e[i].err ? o->e[i].err : KAFKA_UNKNOWN_TOPIC_OR_PARTITION);
-            write_topic_md(b, &w, v, f, o->e[i].name, t, err);
+            write_topic_md(b, &w, v, f, o->e[i].name, t, err,
+                           t ? md_topic_ops(b, o, o->e[i].name) : TS_MIN_INT32);
         }
     }
-    if (v >= 8 && v <= 10) kw_i32(&w, TS_MIN_INT32); /* ClusterAuthorizedOperations */
+    if (v >= 8 && v <= 10) /* ClusterAuthorizedOperations */
+        kw_i32(&w, o->cluster_ops
+                       ? acl_authorized_ops(b, &o->r, ACL_RES_CLUSTER, NULL, ACL_CLUSTER_OPS)
+                       : TS_MIN_INT32);
     kw_tags(&w, f);
     reply_end(b, &o->r, &w);
 }
@@ -135,7 +158,7 @@ static void md_wait_done(broker *b, void *arg, int16_t err, const char *msg);
 static void md_resolve(broker *b, md_op *o, md_ent *e)
 {
     int waiting = 0;
-    e->err = topic_lookup(b, e->name, o->auto_create, md_wait_done, e, &waiting);
+    e->err = topic_lookup(b, e->name, e->auto_create, md_wait_done, e, &waiting);
     if (waiting) o->pending++;
 }
 
@@ -148,7 +171,7 @@ static void md_wait_done(broker *b, void *arg, int16_t err, const char *msg)
     if (err == KAFKA_UNKNOWN_TOPIC_OR_PARTITION) {
         /* The job was another request's plain lookup: now known absent,
          * create it if this request may (bounded: no endless rounds). */
-        if (o->auto_create && ++e->rounds < 3)
+        if (e->auto_create && ++e->rounds < 3)
             md_resolve(b, o, e);
         else
             e->err = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
@@ -177,6 +200,8 @@ void handle_Metadata(broker *b, reply *r, kafka_request *q)
     r->c = NULL;
     o->all = m->ntopics < 0;
     o->auto_create = b->auto_create && m->allow_auto_topic_creation;
+    o->topic_ops = m->include_topic_authorized_operations;
+    o->cluster_ops = m->include_cluster_authorized_operations;
     if (!o->all && m->ntopics > 0) {
         o->e = calloc((size_t)m->ntopics, sizeof(*o->e));
         if (!o->e) goto oom;
@@ -185,12 +210,18 @@ void handle_Metadata(broker *b, reply *r, kafka_request *q)
             o->e[i].name = strdup(m->topics[i]);
             if (!o->e[i].name) goto oom;
             o->n++;
+            o->e[i].denied = !acl_check(b, &o->r, ACL_OP_DESCRIBE, ACL_RES_TOPIC, m->topics[i]);
+            o->e[i].auto_create =
+                o->auto_create && !o->e[i].denied && !topic_find(b, m->topics[i]) &&
+                (acl_check_quiet(b, &o->r, ACL_OP_CREATE, ACL_RES_CLUSTER, NULL) ||
+                 acl_check(b, &o->r, ACL_OP_CREATE, ACL_RES_TOPIC, m->topics[i]));
         }
     }
     /* Counted as one pending wait until every name is resolved, so that a
      * job cannot finish the op half way through this loop. */
     o->pending = 1;
-    for (int32_t i = 0; i < o->n; i++) md_resolve(b, o, &o->e[i]);
+    for (int32_t i = 0; i < o->n; i++)
+        if (!o->e[i].denied) md_resolve(b, o, &o->e[i]);
     if (--o->pending == 0) {
         md_respond(b, o);
         md_free(o);
@@ -874,6 +905,15 @@ void handle_Produce(broker *b, reply *r, kafka_request *q)
         o->topics[i].res = calloc((size_t)(t->npartitions ? t->npartitions : 1),
                                   sizeof(produce_res));
         if (!o->topics[i].name || !o->topics[i].res) goto oom;
+        if (!acl_check(b, &o->r, ACL_OP_WRITE, ACL_RES_TOPIC, t->name)) {
+            for (int32_t k = 0; k < t->npartitions; k++) {
+                produce_res *pr = &o->topics[i].res[k];
+                pr->partition = t->partitions[k].index;
+                pr->base_offset = pr->log_start = -1;
+                pr->error = KAFKA_TOPIC_AUTHORIZATION_FAILED;
+            }
+            continue;
+        }
         /* Once per topic, from memory: an unknown name starts one lookup
          * and its partitions answer UNKNOWN_TOPIC_OR_PARTITION meanwhile. */
         btopic *bt = topic_resolve(b, t->name);
@@ -1198,12 +1238,18 @@ void handle_Fetch(broker *b, reply *r, kafka_request *q)
     o->topics = calloc((size_t)(fq->ntopics ? fq->ntopics : 1), sizeof(*o->topics));
     if (!o->topics) goto oom;
     o->ntopics = fq->ntopics;
+    /* A follower needs CLUSTER_ACTION on the cluster, a consumer READ on each topic. */
+    int follower_ok = fq->replica_id < 0 ||
+                      acl_check(b, &o->r, ACL_OP_CLUSTER_ACTION, ACL_RES_CLUSTER, NULL);
     for (int32_t i = 0; i < fq->ntopics; i++) {
         kafka_FetchTopic *t = &fq->topics[i];
         o->topics[i].name = strdup(t->topic);
         o->topics[i].n = t->npartitions;
         o->topics[i].tps = calloc((size_t)(t->npartitions ? t->npartitions : 1), sizeof(fetch_tp));
         if (!o->topics[i].name || !o->topics[i].tps) goto oom;
+        int allowed = fq->replica_id >= 0
+                          ? follower_ok
+                          : acl_check(b, &o->r, ACL_OP_READ, ACL_RES_TOPIC, t->topic);
         for (int32_t k = 0; k < t->npartitions; k++) {
             fetch_tp *tp = &o->topics[i].tps[k];
             tp->partition = t->partitions[k].partition;
@@ -1212,7 +1258,9 @@ void handle_Fetch(broker *b, reply *r, kafka_request *q)
             tp->hwm = -1;
             tp->log_start = -1;
             tp->local_start = -1;
-            if (b->cluster && fq->replica_id >= 0) /* a follower: replica.c checks it */
+            if (!allowed)
+                tp->error = KAFKA_TOPIC_AUTHORIZATION_FAILED;
+            else if (b->cluster && fq->replica_id >= 0) /* a follower: replica.c checks it */
                 tp->error = replica_follower_fetch(b, t->topic, tp->partition, fq->replica_id,
                                                    t->partitions[k].current_leader_epoch,
                                                    tp->fetch_offset);
@@ -1468,15 +1516,25 @@ void handle_ListOffsets(broker *b, reply *r, kafka_request *q)
     o->topics = calloc((size_t)(lq->ntopics ? lq->ntopics : 1), sizeof(*o->topics));
     if (!o->topics) goto oom;
     o->ntopics = lq->ntopics;
+    /* Clients need DESCRIBE on the topic, a replica CLUSTER_ACTION on the cluster. */
+    int replica_ok = lq->replica_id < 0 ||
+                     acl_check(b, &o->r, ACL_OP_CLUSTER_ACTION, ACL_RES_CLUSTER, NULL);
     for (int32_t i = 0; i < lq->ntopics; i++) {
         o->topics[i].name = strdup(lq->topics[i].name);
         o->topics[i].n = lq->topics[i].npartitions;
         o->topics[i].ps = calloc((size_t)(o->topics[i].n ? o->topics[i].n : 1), sizeof(lo_part));
         if (!o->topics[i].name || !o->topics[i].ps) goto oom;
+        int allowed = lq->replica_id >= 0 ? replica_ok
+                                          : acl_check(b, &o->r, ACL_OP_DESCRIBE, ACL_RES_TOPIC,
+                                                      lq->topics[i].name);
         for (int k = 0; k < o->topics[i].n; k++) {
             lo_part *lp = &o->topics[i].ps[k];
             lp->partition = lq->topics[i].partitions[k].partition_index;
             lp->timestamp = lq->topics[i].partitions[k].timestamp;
+            if (!allowed) {
+                lp->error = KAFKA_TOPIC_AUTHORIZATION_FAILED;
+                continue;
+            }
             const cl_pstate *st = cluster_pstate(b, o->topics[i].name, lp->partition);
             lp->leader_epoch = st ? st->leader_epoch : 0;
             /* In a cluster the leader answers, at the client's epoch (v4+). */
@@ -1642,7 +1700,12 @@ void handle_CreateTopics(broker *b, reply *r, kafka_request *q)
     for (int32_t i = 0; i < o->n; i++) {
         kafka_CreatableTopic *t = &cq->topics[i];
         ct_ent *e = &o->e[i];
-        if (t->replication_factor != -1 && t->replication_factor != 1) {
+        if (!acl_check_quiet(b, &o->r, ACL_OP_CREATE, ACL_RES_CLUSTER, NULL) &&
+            !acl_check(b, &o->r, ACL_OP_CREATE, ACL_RES_TOPIC, e->name)) {
+            snprintf(e->msg, sizeof e->msg, "CREATE on the cluster or on topic '%s' is needed",
+                     e->name);
+            e->rc = KAFKA_TOPIC_AUTHORIZATION_FAILED;
+        } else if (t->replication_factor != -1 && t->replication_factor != 1) {
             snprintf(e->msg, sizeof e->msg, "replication factor %d: this single-node broker has 1",
                      t->replication_factor);
             e->rc = KAFKA_INVALID_REPLICATION_FACTOR;
@@ -1680,7 +1743,11 @@ void handle_DeleteTopics(broker *b, reply *r, kafka_request *q)
     kw_array(&w, f, dq->ntopics);
     for (int32_t i = 0; i < dq->ntopics; i++) {
         char msg[512];
-        int rc = topic_delete(b, dq->topic_names[i], msg, sizeof msg);
+        int rc = KAFKA_TOPIC_AUTHORIZATION_FAILED;
+        if (acl_check(b, r, ACL_OP_DELETE, ACL_RES_TOPIC, dq->topic_names[i]))
+            rc = topic_delete(b, dq->topic_names[i], msg, sizeof msg);
+        else
+            snprintf(msg, sizeof msg, "DELETE on topic '%s' is needed", dq->topic_names[i]);
         kw_str(&w, f, dq->topic_names[i]);
         kw_i16(&w, (int16_t)rc);
         if (v >= 5) kw_str(&w, f, rc ? msg : NULL);
@@ -1781,6 +1848,13 @@ void handle_InitProducerId(broker *b, reply *r, kafka_request *q)
     kafka_InitProducerIdRequest *iq = &q->u.init_producer_id;
     if (iq->transactional_id) {
         pid_answer(b, r, KAFKA_TRANSACTIONAL_ID_AUTHORIZATION_FAILED, -1, -1); /* no transactions */
+        return;
+    }
+    /* Idempotence: IDEMPOTENT_WRITE on the cluster, or WRITE on any topic (KIP-679). */
+    if (!acl_check_quiet(b, r, ACL_OP_IDEMPOTENT_WRITE, ACL_RES_CLUSTER, NULL) &&
+        !acl_check_any(b, r, ACL_OP_WRITE, ACL_RES_TOPIC)) {
+        acl_check(b, r, ACL_OP_IDEMPOTENT_WRITE, ACL_RES_CLUSTER, NULL); /* logs the refusal */
+        pid_answer(b, r, KAFKA_CLUSTER_AUTHORIZATION_FAILED, -1, -1);
         return;
     }
     if (iq->producer_id >= 0) {

@@ -45,6 +45,9 @@ const kafka_api_range kafka_api_ranges[] = {
     {KAFKA_API_SaslAuthenticate, 0, 2, 2},
     {KAFKA_API_DescribeUserScramCredentials, 0, 0, 0},
     {KAFKA_API_AlterUserScramCredentials, 0, 0, 0},
+    {KAFKA_API_DescribeAcls, 0, 3, 2},
+    {KAFKA_API_CreateAcls, 0, 3, 2},
+    {KAFKA_API_DeleteAcls, 0, 3, 2},
 };
 const size_t kafka_api_nranges = sizeof(kafka_api_ranges) / sizeof(kafka_api_ranges[0]);
 
@@ -89,6 +92,9 @@ const char *kafka_api_name(int16_t k)
     case KAFKA_API_SaslAuthenticate: return "SaslAuthenticate";
     case KAFKA_API_DescribeUserScramCredentials: return "DescribeUserScramCredentials";
     case KAFKA_API_AlterUserScramCredentials: return "AlterUserScramCredentials";
+    case KAFKA_API_DescribeAcls: return "DescribeAcls";
+    case KAFKA_API_CreateAcls: return "CreateAcls";
+    case KAFKA_API_DeleteAcls: return "DeleteAcls";
     default: return "Unknown";
     }
 }
@@ -247,9 +253,8 @@ static int parse_metadata(kr *r, karena *a, int v, int f, kafka_MetadataRequest 
     q->allow_auto_topic_creation = 1;
     if (v >= 4) I8(q->allow_auto_topic_creation);
     if (v >= 8) {
-        int8_t b;
-        if (v <= 10) I8(b); /* IncludeClusterAuthorizedOperations */
-        I8(b);              /* IncludeTopicAuthorizedOperations */
+        if (v <= 10) I8(q->include_cluster_authorized_operations);
+        I8(q->include_topic_authorized_operations);
     }
     TAGS();
     return 0;
@@ -742,6 +747,66 @@ fail:
     return -1;
 }
 
+/* One ACL binding (CreateAcls: every string required) or filter (nullable
+ * name, principal, host); PatternType from v1, LITERAL before. */
+static int parse_acl_binding(kr *r, karena *a, int v, int f, int filter, kafka_AclBinding *b)
+{
+    I8(b->resource_type);
+    if (filter)
+        NSTR(b->resource_name);
+    else
+        STR(b->resource_name);
+    b->pattern_type = 3; /* LITERAL */
+    if (v >= 1) I8(b->pattern_type);
+    if (filter) {
+        NSTR(b->principal);
+        NSTR(b->host);
+    } else {
+        STR(b->principal);
+        STR(b->host);
+    }
+    I8(b->operation);
+    I8(b->permission_type);
+    return 0;
+fail:
+    return -1;
+}
+
+static int parse_create_acls(kr *r, karena *a, int v, int f, kafka_CreateAclsRequest *q)
+{
+    ARRAY(q->ncreations, q->creations, 0, 7);
+    for (int32_t i = 0; i < q->ncreations; i++) {
+        if (parse_acl_binding(r, a, v, f, 0, &q->creations[i]) != 0) goto fail;
+        TAGS();
+    }
+    TAGS();
+    return 0;
+fail:
+    return -1;
+}
+
+static int parse_describe_acls(kr *r, karena *a, int v, int f, kafka_DescribeAclsRequest *q)
+{
+    if (parse_acl_binding(r, a, v, f, 1, &q->filter) != 0) goto fail;
+    TAGS();
+    return 0;
+fail:
+    return -1;
+}
+
+static int parse_delete_acls(kr *r, karena *a, int v, int f, kafka_DeleteAclsRequest *q)
+{
+    ARRAY(q->nfilters, q->filters, 0, 7);
+    for (int32_t i = 0; i < q->nfilters; i++) {
+        if (parse_acl_binding(r, a, v, f, 1, &q->filters[i]) != 0) goto fail;
+        TAGS();
+    }
+    TAGS();
+    return 0;
+fail:
+    return -1;
+}
+
 kafka_parse_result kafka_parse_request(const uint8_t *frame, size_t len, karena *a,
                                        kafka_request *req, char *errbuf, size_t errlen)
 {
@@ -823,6 +888,9 @@ kafka_parse_result kafka_parse_request(const uint8_t *frame, size_t len, karena 
     case KAFKA_API_AlterUserScramCredentials:
         rc = parse_alter_scram(r, a, v, f, &req->u.alter_scram);
         break;
+    case KAFKA_API_CreateAcls: rc = parse_create_acls(r, a, v, f, &req->u.create_acls); break;
+    case KAFKA_API_DescribeAcls: rc = parse_describe_acls(r, a, v, f, &req->u.describe_acls); break;
+    case KAFKA_API_DeleteAcls: rc = parse_delete_acls(r, a, v, f, &req->u.delete_acls); break;
     default: rc = -1; break;
     }
     if (rc != 0) goto fail;

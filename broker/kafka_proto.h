@@ -54,6 +54,9 @@ enum {
     KAFKA_API_SaslAuthenticate = 36,
     KAFKA_API_DescribeUserScramCredentials = 50,
     KAFKA_API_AlterUserScramCredentials = 51,
+    KAFKA_API_DescribeAcls = 29,
+    KAFKA_API_CreateAcls = 30,
+    KAFKA_API_DeleteAcls = 31,
 };
 
 /* ConfigResource types and DescribeConfigs' ConfigSource values. */
@@ -105,7 +108,10 @@ typedef enum kafka_error {
     KAFKA_NOT_CONTROLLER = 41,
     KAFKA_INVALID_REQUEST = 42,
     KAFKA_POLICY_VIOLATION = 44,
+    KAFKA_TOPIC_AUTHORIZATION_FAILED = 29,
+    KAFKA_GROUP_AUTHORIZATION_FAILED = 30,
     KAFKA_CLUSTER_AUTHORIZATION_FAILED = 31,
+    KAFKA_SECURITY_DISABLED = 54,
     KAFKA_UNSUPPORTED_SASL_MECHANISM = 33,
     KAFKA_ILLEGAL_SASL_STATE = 34,
     KAFKA_SASL_AUTHENTICATION_FAILED = 58,
@@ -225,6 +231,8 @@ typedef struct kafka_MetadataRequest {
     int32_t ntopics; /* -1: all topics */
     const char **topics;
     int8_t allow_auto_topic_creation;
+    int8_t include_cluster_authorized_operations; /* v8-10 */
+    int8_t include_topic_authorized_operations;   /* v8+ */
 } kafka_MetadataRequest;
 
 typedef struct kafka_CreatableTopicConfig {
@@ -473,6 +481,29 @@ typedef struct kafka_AlterUserScramCredentialsRequest {
     kafka_ScramCredentialUpsertion *upsertions;
 } kafka_AlterUserScramCredentialsRequest;
 
+/* CreateAcls (30), DescribeAcls (29), DeleteAcls (31): one binding or
+ * filter, codes as broker/acl.h (ResourceType, PatternType, AclOperation,
+ * AclPermissionType). Before v1 there is no pattern type: LITERAL. Filters
+ * may have NULL name, principal and host (any). */
+typedef struct kafka_AclBinding {
+    int8_t resource_type;
+    const char *resource_name;
+    int8_t pattern_type;
+    const char *principal, *host;
+    int8_t operation, permission_type;
+} kafka_AclBinding;
+typedef struct kafka_CreateAclsRequest {
+    int32_t ncreations;
+    kafka_AclBinding *creations;
+} kafka_CreateAclsRequest;
+typedef struct kafka_DescribeAclsRequest {
+    kafka_AclBinding filter;
+} kafka_DescribeAclsRequest;
+typedef struct kafka_DeleteAclsRequest {
+    int32_t nfilters;
+    kafka_AclBinding *filters;
+} kafka_DeleteAclsRequest;
+
 typedef struct kafka_request {
     kafka_header hdr;
     union {
@@ -505,6 +536,9 @@ typedef struct kafka_request {
         kafka_SaslAuthenticateRequest sasl_authenticate;
         kafka_DescribeUserScramCredentialsRequest describe_scram;
         kafka_AlterUserScramCredentialsRequest alter_scram;
+        kafka_CreateAclsRequest create_acls;
+        kafka_DescribeAclsRequest describe_acls;
+        kafka_DeleteAclsRequest delete_acls;
     } u;
 } kafka_request;
 

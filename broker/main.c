@@ -280,6 +280,10 @@ static int apply_settings(broker *b)
         fprintf(stderr, "tierbroker: %s\n", err);
         return 2;
     }
+    if (acl_init(b, err, sizeof err) != 0) {
+        fprintf(stderr, "tierbroker: %s\n", err);
+        return 2;
+    }
     return 0;
 }
 
@@ -468,6 +472,7 @@ static void shut_down(broker *b)
     group_free_all(b);
     topic_free_all(b);
     sasl_free(b);
+    acl_free(b);
     b->pl->engine_close(b->eng);
     blog_info("stopped");
 }

@@ -715,6 +715,9 @@ static void dispatch(broker *b, conn *c, const uint8_t *frame, size_t len)
         handle_DescribeUserScramCredentials(b, &r, &q);
         break;
     case KAFKA_API_AlterUserScramCredentials: handle_AlterUserScramCredentials(b, &r, &q); break;
+    case KAFKA_API_CreateAcls: handle_CreateAcls(b, &r, &q); break;
+    case KAFKA_API_DescribeAcls: handle_DescribeAcls(b, &r, &q); break;
+    case KAFKA_API_DeleteAcls: handle_DeleteAcls(b, &r, &q); break;
     default: reply_unsupported(b, &r); break;
     }
     karena_free(&arena);

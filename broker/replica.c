@@ -696,14 +696,21 @@ void handle_OffsetForLeaderEpoch(broker *b, reply *r, kafka_request *q)
     reply_begin(r, &w);
     kw_i32(&w, 0); /* ThrottleTimeMs (v2+) */
     kw_array(&w, f, eq->ntopics);
+    /* A replica needs CLUSTER_ACTION on the cluster, a client DESCRIBE on the topic. */
+    int replica_ok = eq->replica_id < 0 ||
+                     acl_check(b, r, ACL_OP_CLUSTER_ACTION, ACL_RES_CLUSTER, NULL);
     for (int32_t i = 0; i < eq->ntopics; i++) {
         const kafka_OffsetForLeaderEpochTopic *t = &eq->topics[i];
+        int allowed = eq->replica_id >= 0
+                          ? replica_ok
+                          : acl_check(b, r, ACL_OP_DESCRIBE, ACL_RES_TOPIC, t->topic);
         kw_str(&w, f, t->topic);
         kw_array(&w, f, t->npartitions);
         for (int32_t k = 0; k < t->npartitions; k++) {
-            int32_t epoch;
-            int64_t end;
-            int16_t err = epoch_answer(b, t->topic, &t->partitions[k], &epoch, &end);
+            int32_t epoch = -1;
+            int64_t end = -1;
+            int16_t err = allowed ? epoch_answer(b, t->topic, &t->partitions[k], &epoch, &end)
+                                  : KAFKA_TOPIC_AUTHORIZATION_FAILED;
             kw_i16(&w, err);
             kw_i32(&w, t->partitions[k].partition);
             kw_i32(&w, epoch);

@@ -372,10 +372,13 @@ void handle_SaslAuthenticate(broker *b, reply *r, kafka_request *q)
 
 /* ------------------------------------------------------------ KIP-554 */
 
-/* Describe/Alter are for super.users when it is set (no authorizer yet:
- * Kafka without one lets everyone). */
-static int may_manage_users(broker *b, conn *c)
+/* With an authorizer: DESCRIBE (describe) or ALTER on the cluster, as Kafka.
+ * Without: super.users when it is set (Kafka without one lets everyone). */
+static int may_manage_users(broker *b, reply *r, int alter)
 {
+    if (acl_enabled(b))
+        return acl_check(b, r, alter ? ACL_OP_ALTER : ACL_OP_DESCRIBE, ACL_RES_CLUSTER, NULL);
+    conn *c = r->c;
     const char *su = bconfig_get(&b->cfg, "super.users");
     if (!su || !*su) return 1;
     char me[300], list[4096], *save = NULL;
@@ -386,6 +389,11 @@ static int may_manage_users(broker *b, conn *c)
         if (!strcmp(t, me)) return 1;
     }
     return 0;
+}
+
+static const char *refusal(const broker *b)
+{
+    return acl_enabled(b) ? "not authorized on the cluster (ACLs)" : "not in super.users";
 }
 
 static void describe_user(kw *w, const ts_users *u, const char *name)
@@ -417,12 +425,12 @@ void handle_DescribeUserScramCredentials(broker *b, reply *r, kafka_request *q)
 {
     const ts_users *u = &b->sasl->users;
     const kafka_DescribeUserScramCredentialsRequest *d = &q->u.describe_scram;
-    int allowed = may_manage_users(b, r->c);
+    int allowed = may_manage_users(b, r, 0);
     kw w;
     reply_begin(r, &w);
     kw_i32(&w, 0);
     kw_i16(&w, allowed ? KAFKA_NONE : KAFKA_CLUSTER_AUTHORIZATION_FAILED);
-    kw_str(&w, 1, allowed ? NULL : "not in super.users");
+    kw_str(&w, 1, allowed ? NULL : refusal(b));
     if (!allowed) {
         kw_array(&w, 1, 0);
     } else if (d->nusers <= 0) { /* every user, each once */
@@ -544,14 +552,14 @@ void handle_AlterUserScramCredentials(broker *b, reply *r, kafka_request *q)
         conn_close(b, c, "out of memory");
         return;
     }
-    int allowed = may_manage_users(b, r->c) && !b->sasl->saving;
+    int allowed = may_manage_users(b, r, 1) && !b->sasl->saving;
     for (int32_t i = 0; i < x->ndeletions; i++) {
         struct alter_result *res = &a->res[a->n++];
         snprintf(res->name, sizeof res->name, "%s", x->deletions[i].name);
         if (!allowed) {
             res->err = KAFKA_CLUSTER_AUTHORIZATION_FAILED;
             snprintf(res->msg, sizeof res->msg, "%s",
-                     b->sasl->saving ? "another change is being written" : "not in super.users");
+                     b->sasl->saving ? "another change is being written" : refusal(b));
         } else if (!ts_users_delete(&a->copy, x->deletions[i].name, x->deletions[i].mechanism)) {
             res->err = KAFKA_RESOURCE_NOT_FOUND;
             snprintf(res->msg, sizeof res->msg, "no such credential");
@@ -562,7 +570,7 @@ void handle_AlterUserScramCredentials(broker *b, reply *r, kafka_request *q)
         snprintf(res->name, sizeof res->name, "%s", x->upsertions[i].name);
         if (!allowed) {
             res->err = KAFKA_CLUSTER_AUTHORIZATION_FAILED;
-            snprintf(res->msg, sizeof res->msg, "not in super.users");
+            snprintf(res->msg, sizeof res->msg, "%s", refusal(b));
         } else {
             alter_upsert(&a->copy, &x->upsertions[i], res);
         }

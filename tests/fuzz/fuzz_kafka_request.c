@@ -42,6 +42,14 @@ static void subscription(kslice md)
     karena_free(&a);
 }
 
+static void acl(const kafka_AclBinding *b)
+{
+    touch(b->resource_name);
+    touch(b->principal);
+    touch(b->host);
+    g_sink += (size_t)(b->resource_type + b->pattern_type + b->operation + b->permission_type);
+}
+
 static void walk(const kafka_request *q)
 {
     touch(q->hdr.client_id);
@@ -135,6 +143,13 @@ static void walk(const kafka_request *q)
     case KAFKA_API_DeleteTopics:
         for (int32_t i = 0; i < q->u.delete_topics.ntopics; i++)
             touch(q->u.delete_topics.topic_names[i]);
+        break;
+    case KAFKA_API_CreateAcls:
+        for (int32_t i = 0; i < q->u.create_acls.ncreations; i++) acl(&q->u.create_acls.creations[i]);
+        break;
+    case KAFKA_API_DescribeAcls: acl(&q->u.describe_acls.filter); break;
+    case KAFKA_API_DeleteAcls:
+        for (int32_t i = 0; i < q->u.delete_acls.nfilters; i++) acl(&q->u.delete_acls.filters[i]);
         break;
     default:
         break;

@@ -25,6 +25,10 @@ list_groups, and the raw requests of tests/broker/test_admin_groups.py:
 OffsetDelete, DescribeLogDirs, DescribeCluster, ListOffsets v7-v9):
                      /usr/bin/python3 tests/fuzz/make_corpus.py build admin
 Only the SASL seeds: /usr/bin/python3 tests/fuzz/make_corpus.py build sasl
+Only the ACL requests (kafkajs's createAcls/describeAcls/deleteAcls, v0-1,
+and raw flexible v2/v3 frames no installed client sends), against a broker
+with the built-in authorizer:
+                     /usr/bin/python3 tests/fuzz/make_corpus.py build acl
 Files are named by the SHA-1 of their content (as libFuzzer names its own),
 so a re-run adds only what is new. Keep seeds small: the largest is capped.
 """
@@ -356,6 +360,40 @@ def admin_clients(bs):
         c.close()
 
 
+ACL_KEYS = {29, 30, 31}  # DescribeAcls, CreateAcls, DeleteAcls
+
+
+def acl_clients(bs):
+    """The ACL APIs through the proxy at bs (the broker's ANONYMOUS is a
+    super user): kafkajs's calls, then raw flexible versions."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "broker"))
+    import test_security_acl as ta
+    from test_broker import cs, uv
+    bindings = [ta.binding("TOPIC", "orders", "User:alice", "READ"),
+                ta.binding("GROUP", "app-", "User:alice", "READ", pattern="PREFIXED"),
+                ta.binding("TOPIC", "*", "User:*", "WRITE", perm="DENY", host="10.0.0.1"),
+                ta.binding("CLUSTER", "kafka-cluster", "User:ops", "ALTER")]
+    if ta.have_kafkajs():
+        ta.acl_op(bs, "createAcls", {"acl": bindings})
+        ta.acl_op(bs, "describeAcls", ta.ANY_FILTER)
+        ta.acl_op(bs, "describeAcls", dict(ta.ANY_FILTER, resourceType="TOPIC",
+                                           resourceName="orders", resourcePatternType="MATCH"))
+        ta.acl_op(bs, "deleteAcls", {"filters": [dict(ta.ANY_FILTER, principal="User:ops")]})
+    host, port = bs.rsplit(":", 1)
+    s = socket.create_connection((host, int(port)), timeout=10)
+    try:
+        for v in (2, 3):
+            ta.create_results(ta.acl_request(s, 30, v, 10 + v, ta.create_v2(
+                [(2, "raw-%d" % v, 4, "User:bob", "10.1.2.3", 4, 3), (99, "", 2, "bob", "x", 1, 1)])))
+            ta.acl_request(s, 29, v, 20 + v, struct.pack(">b", 2) + cs("raw-topic") +
+                           struct.pack(">b", 2) + uv(0) + uv(0) + struct.pack(">bb", 1, 1) + b"\x00")
+            ta.acl_request(s, 31, v, 30 + v, uv(2) + struct.pack(">b", 1) + uv(0) +
+                           struct.pack(">b", 1) + cs("User:bob") + uv(0) +
+                           struct.pack(">bb", 1, 1) + b"\x00\x00")
+    finally:
+        s.close()
+
+
 def sasl_corpus():
     """fuzz_sasl seeds: the messages Kafka clients send (first byte = which
     parser, see fuzz_sasl.c), librdkafka 2.0.2's client-final with its
@@ -375,6 +413,7 @@ def main():
         etcd_corpus()
         return
     admin_only = len(sys.argv) > 2 and sys.argv[2] == "admin"
+    acl_only = len(sys.argv) > 2 and sys.argv[2] == "acl"
     if len(sys.argv) > 2 and sys.argv[2] == "sasl":
         sasl_corpus()
         return
@@ -396,6 +435,9 @@ def main():
         f.write("remote.storage.url=file://%s/bucket\n" % root)
         f.write("log.segment.bytes=65536\nlog.local.retention.bytes=131072\n")
         f.write("group.initial.rebalance.delay.ms=100\n")
+        if acl_only:
+            f.write("authorizer.class.name=kafka.security.authorizer.AclAuthorizer\n")
+            f.write("super.users=User:ANONYMOUS\n")
     log = open(os.path.join(root, "broker.log"), "wb")
     proc = subprocess.Popen([broker, props], stdout=log, stderr=log)
     try:
@@ -408,6 +450,13 @@ def main():
         px = Proxy(pport, port)
         bs = "127.0.0.1:%d" % px.port
         pin = ["-X", "broker.address.family=v4"]
+        if acl_only:
+            acl_clients(bs)
+            time.sleep(0.5)
+            n = sum(save("fuzz_kafka_request", fr) for fr in px.frames
+                    if struct.unpack(">h", fr[:2])[0] in ACL_KEYS)
+            print("fuzz_kafka_request: %d new ACL seeds" % n)
+            return
         if admin_only:
             admin_clients(bs)
             time.sleep(0.5)
