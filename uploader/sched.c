@@ -107,13 +107,20 @@ void ts_upload_queue_destroy(ts_upload_queue *q)
     free(q);
 }
 
+/* q->mu held. */
+static int room_locked(ts_upload_queue *q)
+{
+    int room = q->max_inflight - q->n;
+    if (q->draining || (q->retry_at_ms && ts_mono_ms() < q->retry_at_ms)) room = 0;
+    return room > 0 ? room : 0;
+}
+
 int ts_upload_queue_room(ts_upload_queue *q)
 {
     pthread_mutex_lock(&q->mu);
-    int room = q->max_inflight - q->n;
-    if (q->draining || (q->retry_at_ms && ts_mono_ms() < q->retry_at_ms)) room = 0;
+    int room = room_locked(q);
     pthread_mutex_unlock(&q->mu);
-    return room > 0 ? room : 0;
+    return room;
 }
 
 int64_t ts_upload_queue_retry_at(ts_upload_queue *q)
@@ -284,6 +291,11 @@ ts_status ts_upload_queue_submit(ts_upload_queue *q, const ts_upload_req *req, v
     slot *s = slot_new(q, req, item);
     if (!s) return TS_E_NOMEM;
     pthread_mutex_lock(&q->mu);
+    if (room_locked(q) <= 0) { /* the order would break: the caller asks room() first */
+        pthread_mutex_unlock(&q->mu);
+        slot_free(s);
+        return TS_E_BACKPRESSURE;
+    }
     if (q->tail) q->tail->next = s;
     else q->head = s;
     q->tail = s;

@@ -95,7 +95,8 @@ void ts_upload_queue_destroy(ts_upload_queue *q);
 int ts_upload_queue_room(ts_upload_queue *q);
 /* Hands over the next segment (the one after the previous submission, in
  * offset order; the caller checked room()). req is copied with its strings
- * and epochs. On failure nothing was queued and done() is not called. */
+ * and epochs. TS_E_BACKPRESSURE when room() is 0. On failure nothing was
+ * queued and done() is not called. */
 ts_status ts_upload_queue_submit(ts_upload_queue *q, const ts_upload_req *req, void *item);
 /* Monotonic time the backoff ends (0: none). */
 int64_t ts_upload_queue_retry_at(ts_upload_queue *q);
