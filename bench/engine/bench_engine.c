@@ -58,6 +58,9 @@ typedef struct opts {
     int nreads;           /* random reads per cache state */
     int keep;             /* keep the temp dir */
     int upload_threads;   /* --upload-threads: remote.log.manager.thread.pool.size (0: default) */
+    int upload_inflight;  /* --upload-inflight: remote.log.upload.max.inflight (0: default) */
+    int put_latency_ms;   /* --put-latency-ms: each segment object's commit waits this long
+                           * (faulty+ key_latency_ms: an S3 PUT's round trip; 0: none) */
     char root[400];
 } opts;
 
@@ -239,7 +242,11 @@ static ts_engine *engine_open(const eng_cfg *ec)
     path_of(b, sizeof(b), sub);
     path_of(cd, sizeof(cd), ec->cache_name);
     if (ts_fs_mkdirs(b, err, sizeof(err))) die("mkdir", err);
-    snprintf(url, sizeof(url), "file://%s", b);
+    if (g_o.put_latency_ms)
+        snprintf(url, sizeof(url), "faulty+file://%s?key=/segments/&key_latency_ms=%d", b,
+                 g_o.put_latency_ms);
+    else
+        snprintf(url, sizeof(url), "file://%s", b);
     ts_config *c = ts_config_create();
     cfg_set(c, "log.dirs", d);
     cfg_set(c, "remote.storage.url", url);
@@ -258,6 +265,10 @@ static ts_engine *engine_open(const eng_cfg *ec)
     if (g_o.upload_threads) { /* else the engine default (so this file builds on older trees) */
         snprintf(v, sizeof(v), "%d", g_o.upload_threads);
         cfg_set(c, "remote.log.manager.thread.pool.size", v);
+    }
+    if (g_o.upload_inflight) { /* 1: one segment per partition at a time, as before issue 13 */
+        snprintf(v, sizeof(v), "%d", g_o.upload_inflight);
+        cfg_set(c, "remote.log.upload.max.inflight", v);
     }
     ts_engine *e;
     if (ts_engine_open(c, &e, err, sizeof(err))) die("ts_engine_open", err);
@@ -883,11 +894,11 @@ static void usage(void)
             "usage: bench_engine [--mib N] [--segment-mib N] [--pool-mib N] [--cache-mib N]\n"
             "                    [--fetch-kib N] [--rand-kib N] [--reads N] [--dir DIR] [--keep]\n"
             "                    [--only append,offload,read] [--chunk-kib N]\n"
-            "                    [--upload-threads N]\n"
+            "                    [--upload-threads N] [--upload-inflight N] [--put-latency-ms N]\n"
             "defaults (or env): TS_BENCH_MIB=512 TS_BENCH_SEGMENT_MIB=32 TS_BENCH_POOL_MIB=64\n"
             "  TS_BENCH_CACHE_MIB=1024 TS_BENCH_FETCH_KIB=1024 TS_BENCH_RAND_KIB=64\n"
             "  TS_BENCH_READS=2000 TS_BENCH_CHUNK_KIB=(engine default)\n"
-            "  TS_BENCH_UPLOAD_THREADS=(engine default)\n"
+            "  TS_BENCH_UPLOAD_THREADS=(engine default) TS_BENCH_UPLOAD_INFLIGHT=(engine default)\n"
             "  DIR defaults to a new /tmp/ts-bench-engine.XXXXXX\n");
     exit(2);
 }
@@ -902,12 +913,15 @@ int main(int argc, char **argv)
     g_o.rand_bytes = (size_t)env_u64("TS_BENCH_RAND_KIB", 64) << 10;
     g_o.nreads = (int)env_u64("TS_BENCH_READS", 2000);
     g_o.upload_threads = (int)env_u64("TS_BENCH_UPLOAD_THREADS", 0);
+    g_o.upload_inflight = (int)env_u64("TS_BENCH_UPLOAD_INFLIGHT", 0);
     const char *dir = getenv("TS_BENCH_DIR"), *only = "append,offload,read";
     static const struct option lo[] = {
         {"mib", 1, 0, 'm'},      {"segment-mib", 1, 0, 's'}, {"pool-mib", 1, 0, 'p'},
         {"cache-mib", 1, 0, 'c'}, {"fetch-kib", 1, 0, 'f'},  {"rand-kib", 1, 0, 'r'},
         {"reads", 1, 0, 'n'},    {"dir", 1, 0, 'd'},         {"keep", 0, 0, 'k'},
         {"only", 1, 0, 'o'},     {"chunk-kib", 1, 0, 'C'}, {"upload-threads", 1, 0, 'u'},
+        {"upload-inflight", 1, 0, 'i'},
+        {"put-latency-ms", 1, 0, 'L'},
         {0, 0, 0, 0}};
     uint64_t chunk_kib = env_u64("TS_BENCH_CHUNK_KIB", 0);
     int ch;
@@ -925,6 +939,8 @@ int main(int argc, char **argv)
         case 'o': only = optarg; break;
         case 'C': chunk_kib = strtoull(optarg, NULL, 10); break;
         case 'u': g_o.upload_threads = atoi(optarg); break;
+        case 'i': g_o.upload_inflight = atoi(optarg); break;
+        case 'L': g_o.put_latency_ms = atoi(optarg); break;
         default: usage();
         }
     }
