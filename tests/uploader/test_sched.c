@@ -83,6 +83,7 @@ typedef struct owner {
     /* gate: segment 0's build waits until this many objects exist (0: none) */
     int gate;
     int others_built_before_first; /* objects seen when segment 0 started */
+    int cancel;                    /* cancelled() answers this */
     size_t entries_when_gate_opened;
 } owner;
 
@@ -106,11 +107,7 @@ static ts_status prepare_cb(void *o, void *item, ts_upload_req *req, char *errst
     return TS_OK;
 }
 
-static int cancelled_cb(void *o)
-{
-    (void)o;
-    return 0;
-}
+static int cancelled_cb(void *o) { return ((owner *)o)->cancel; }
 
 static void done_cb(void *o, const ts_upload_result *r)
 {
@@ -303,6 +300,27 @@ TT_TEST(a_bounded_queue_refuses_more_than_its_limit)
     fixture_close(&f);
 }
 
+TT_TEST(a_cancelled_queue_commits_nothing_and_leaves_no_object)
+{
+    ts_faulty_opts fo;
+    ts_faulty_opts_init(&fo);
+    fixture f;
+    TT_OKE(fixture_open(&f, "cancel", &fo), f.err);
+    f.w.cancel = 1; /* the partition was deleted while its segments uploaded */
+    for (int k = 0; k < NSEG; k++) TT_OK(submit(&f, k));
+    TT_ASSERT_EQ_INT(wait_done(&f.w, NSEG), NSEG);
+    for (int i = 0; i < NSEG; i++) {
+        TT_ASSERT_EQ_INT(f.w.order[i], i);
+        TT_ASSERT_EQ_INT(f.w.st[i], TS_E_CLOSED);
+        TT_ASSERT(f.w.discarded[i] && !f.w.committed[i]);
+    }
+    TT_ASSERT(manifest_is(&f, 0));
+    TT_ASSERT_EQ_INT(count_objects(f.os), 0);
+    /* An outcome, not a failure: no backoff. */
+    TT_ASSERT_EQ_INT(ts_upload_queue_retry_at(f.q), 0);
+    fixture_close(&f);
+}
+
 int main(int argc, char **argv)
 {
     TT_INIT(argc, argv);
@@ -310,6 +328,7 @@ int main(int argc, char **argv)
     TT_RUN(later_segments_finish_first_and_commit_after_the_first);
     TT_RUN(a_failed_middle_segment_stops_the_commits_after_it);
     TT_RUN(a_bounded_queue_refuses_more_than_its_limit);
+    TT_RUN(a_cancelled_queue_commits_nothing_and_leaves_no_object);
     if (!getenv("TS_KEEP_TMP")) ts_fs_rmtree(g_root, NULL, 0);
     return tt_summary();
 }
