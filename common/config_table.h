@@ -66,6 +66,7 @@ typedef struct ts_settings {
     int64_t s3_multipart_parallelism;
     const char *log_level;  /* one of the enum values */
     const char *log_format; /* one of the enum values */
+    int64_t remote_log_upload_max_inflight;
 } ts_settings;
 
 /* The typed settings of cfg: defaults for keys not set; cfg NULL = all

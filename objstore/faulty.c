@@ -229,9 +229,21 @@ ts_status ts_faulty_opts_parse(const char *query, ts_faulty_opts *opts, char *er
             why = "expected a count, 0..4294967295";
             if (!parse_u64(v, vl, UINT32_MAX, &u)) goto fail;
             o.fail_next = (uint32_t)u;
+        } else if (slice_eq(name, nl, "key")) {
+            why = "expected 1..127 bytes of a key";
+            if (!vl || !slice_cstr(v, vl, o.key, sizeof(o.key))) goto fail;
+        } else if (slice_eq(name, nl, "key_latency_ms")) {
+            why = "expected milliseconds, 0..600000";
+            if (!parse_u64(v, vl, 600000, &u)) goto fail;
+            o.key_latency_ms = (uint32_t)u;
+        } else if (slice_eq(name, nl, "key_fail")) {
+            why = "expected a count, 0..4294967295";
+            if (!parse_u64(v, vl, UINT32_MAX, &u)) goto fail;
+            o.key_fail = (uint32_t)u;
         } else {
             why = "unknown option; allowed: seed, ops, err_rate, fatal_rate, latency_ms, "
-                  "latency_rate, truncate_rate, corrupt_rate, fail_after_puts, fail_next";
+                  "latency_rate, truncate_rate, corrupt_rate, fail_after_puts, fail_next, key, "
+                  "key_latency_ms, key_fail";
             goto fail;
         }
         p = pend + (amp ? 1 : 0);
@@ -246,14 +258,34 @@ fail:
 
 /* ---- fault decisions ---------------------------------------------------- */
 
+/* The per-key faults (key=) of a put or commit of key. f->mu held. */
+static void decide_key(faulty *f, const char *key, verdict *v)
+{
+    ts_faulty_opts *o = &f->opts;
+    if (!key || !o->key[0] || !strstr(key, o->key)) return;
+    if (o->key_latency_ms) {
+        v->sleep_ms += o->key_latency_ms;
+        f->c.key_delayed++;
+    }
+    if (o->key_fail > 0) {
+        o->key_fail--;
+        f->c.key_failed++;
+        v->st = TS_E_REMOTE_RETRIABLE;
+        v->what = "injected 503 SlowDown (key_fail)";
+    }
+}
+
 /* Decides the fate of one call. is_put: a put or a writer commit, which
- * fail_after_puts governs whatever opts.ops says.
+ * fail_after_puts and the per-key faults govern whatever opts.ops says;
+ * key: the put's key (NULL otherwise).
  * @locks takes and releases f->mu. */
-static verdict decide(faulty *f, unsigned op, int is_put)
+static verdict decide(faulty *f, unsigned op, int is_put, const char *key)
 {
     verdict v = {TS_OK, NULL, 0, 0, 0};
     pthread_mutex_lock(&f->mu);
     const ts_faulty_opts *o = &f->opts;
+    if (is_put) decide_key(f, key, &v);
+    if (v.st != TS_OK) goto out;
     int selected = (o->ops & op) != 0;
     if (selected) {
         f->c.calls++;
@@ -325,7 +357,7 @@ static ts_status f_put(ts_objstore *os, const char *key, const void *data, size_
                        unsigned flags, char *errstr, size_t errlen)
 {
     faulty *f = (faulty *)os;
-    verdict v = decide(f, TS_FAULTY_OP_PUT, 1);
+    verdict v = decide(f, TS_FAULTY_OP_PUT, 1, key);
     ts_status st = apply(&v, "put", key, errstr, errlen);
     if (st != TS_OK) return st;
     st = ts_objstore_put(f->inner, key, data, len, flags, errstr, errlen);
@@ -337,7 +369,7 @@ static ts_status f_get(ts_objstore *os, const char *key, uint64_t offset, uint64
                        uint8_t **out, size_t *out_len, char *errstr, size_t errlen)
 {
     faulty *f = (faulty *)os;
-    verdict v = decide(f, TS_FAULTY_OP_GET, 0);
+    verdict v = decide(f, TS_FAULTY_OP_GET, 0, NULL);
     ts_status st = apply(&v, "get", key, errstr, errlen);
     if (st != TS_OK) return st;
     st = ts_objstore_get(f->inner, key, offset, len, out, out_len, errstr, errlen);
@@ -364,7 +396,7 @@ static ts_status f_head(ts_objstore *os, const char *key, uint64_t *size, char *
                         size_t errlen)
 {
     faulty *f = (faulty *)os;
-    verdict v = decide(f, TS_FAULTY_OP_HEAD, 0);
+    verdict v = decide(f, TS_FAULTY_OP_HEAD, 0, NULL);
     ts_status st = apply(&v, "head", key, errstr, errlen);
     if (st != TS_OK) return st;
     return ts_objstore_head(f->inner, key, size, errstr, errlen);
@@ -373,7 +405,7 @@ static ts_status f_head(ts_objstore *os, const char *key, uint64_t *size, char *
 static ts_status f_del(ts_objstore *os, const char *key, char *errstr, size_t errlen)
 {
     faulty *f = (faulty *)os;
-    verdict v = decide(f, TS_FAULTY_OP_DELETE, 0);
+    verdict v = decide(f, TS_FAULTY_OP_DELETE, 0, NULL);
     ts_status st = apply(&v, "delete", key, errstr, errlen);
     if (st != TS_OK) return st;
     return ts_objstore_delete(f->inner, key, errstr, errlen);
@@ -384,7 +416,7 @@ static ts_status f_del_many(ts_objstore *os, const char *const *keys, size_t n, 
                             size_t errlen)
 {
     faulty *f = (faulty *)os;
-    verdict v = decide(f, TS_FAULTY_OP_DELETE, 0);
+    verdict v = decide(f, TS_FAULTY_OP_DELETE, 0, NULL);
     ts_status st = apply(&v, "delete_many", keys[0], errstr, errlen);
     if (st != TS_OK) return st;
     return ts_objstore_delete_many(f->inner, keys, n, errstr, errlen);
@@ -395,7 +427,7 @@ static ts_status f_list(ts_objstore *os, const char *prefix,
                         char *errstr, size_t errlen)
 {
     faulty *f = (faulty *)os;
-    verdict v = decide(f, TS_FAULTY_OP_LIST, 0);
+    verdict v = decide(f, TS_FAULTY_OP_LIST, 0, NULL);
     ts_status st = apply(&v, "list", prefix, errstr, errlen);
     if (st != TS_OK) return st;
     return ts_objstore_list(f->inner, prefix, cb, opaque, errstr, errlen);
@@ -405,7 +437,7 @@ static ts_status f_writer_open(ts_objstore *os, const char *key, ts_objstore_wri
                                char *errstr, size_t errlen)
 {
     faulty *f = (faulty *)os;
-    verdict v = decide(f, TS_FAULTY_OP_WRITER, 0);
+    verdict v = decide(f, TS_FAULTY_OP_WRITER, 0, NULL);
     ts_status st = apply(&v, "writer_open", key, errstr, errlen);
     if (st != TS_OK) return st;
     faulty_writer *w = calloc(1, sizeof(*w));
@@ -430,7 +462,7 @@ static ts_status fw_write(ts_objstore_writer *wb, const void *data, size_t len, 
     if (w->failed != TS_OK)
         return ts_err_set(errstr, errlen, w->failed,
                           "write to '%s' after an earlier write failed; abort the writer", w->key);
-    verdict v = decide(w->f, TS_FAULTY_OP_WRITER, 0);
+    verdict v = decide(w->f, TS_FAULTY_OP_WRITER, 0, NULL);
     ts_status st = apply(&v, "write", w->key, errstr, errlen);
     if (st == TS_OK) st = ts_objstore_writer_write(w->inner, data, len, errstr, errlen);
     if (st != TS_OK) w->failed = st;
@@ -451,7 +483,7 @@ static ts_status fw_commit(ts_objstore_writer *wb, char *errstr, size_t errlen)
         free(w);
         return st;
     }
-    verdict v = decide(f, TS_FAULTY_OP_WRITER, 1);
+    verdict v = decide(f, TS_FAULTY_OP_WRITER, 1, w->key);
     st = apply(&v, "commit", w->key, errstr, errlen);
     if (st != TS_OK) {
         ts_objstore_writer_abort(w->inner); /* nothing becomes visible */

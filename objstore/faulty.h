@@ -28,6 +28,11 @@
  *                      store unavailable" (a store that went away);
  *                      applies whatever ops says
  *   fail_next=N        the next N calls of the selected ops fail retriably
+ *   key=S              per-key faults: puts and writer commits of keys that
+ *                      contain S (up to 127 bytes), whatever ops says...
+ *   key_latency_ms=N   ...sleep N ms first (e.g. one segment's object
+ *                      finishing after the next one's)
+ *   key_fail=N         ...and the next N of them fail retriably
  *
  * P is a probability in [0, 1]. Parameters are checked: an unknown name or
  * a bad value is TS_E_CONFIG naming it. The inner URL ends at the first
@@ -65,6 +70,9 @@ typedef struct ts_faulty_opts {
     double corrupt_rate;     /* GET only: one flipped byte with TS_OK */
     int64_t fail_after_puts; /* -1 = never; N = puts after the Nth successful one fail */
     uint32_t fail_next;      /* the next N selected calls fail retriably */
+    char key[128];           /* per-key faults: puts/commits of keys containing it ("": none) */
+    uint32_t key_latency_ms; /* ...sleep first */
+    uint32_t key_fail;       /* ...the next N fail retriably */
 } ts_faulty_opts;
 
 /* Fault counts since the wrapper was created (never reset). */
@@ -78,6 +86,8 @@ typedef struct ts_faulty_counters {
     uint64_t puts_refused;  /* puts/commits refused by fail_after_puts */
     uint64_t fail_next;     /* calls failed by the fail_next counter */
     uint64_t puts_ok;       /* successful puts/commits counted by fail_after_puts */
+    uint64_t key_delayed;   /* puts/commits of the key= keys slept */
+    uint64_t key_failed;    /* puts/commits of the key= keys failed by key_fail */
 } ts_faulty_counters;
 
 /* Sets the "no faults" defaults: seed 1, ops all, every rate 0,

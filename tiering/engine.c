@@ -31,6 +31,7 @@
 #include "common/strlist.h"
 #include "common/log.h"
 #include "internal.h"
+#include "uploader/sched.h"
 
 /* Only Kafka's topic-level keys (topic_keys.c) are a topic's to set: a
  * broker-wide key (log.dirs, log.*) is not, whatever CreateTopics carries. */
@@ -587,9 +588,10 @@ static ts_status open_remote_tier(ts_engine *eng, char *errstr, size_t errlen)
     st = ts_reader_create(eng->os, eng->cache, (int)set->remote_log_reader_threads,
                           (int)set->remote_log_prefetch_chunks, &eng->reader, errstr, errlen);
     if (st) return st;
-    st = ts_pool_create("ts-upload", (int)set->remote_log_manager_thread_pool_size, 0,
-                        &eng->upload_pool);
-    if (st) return ts_err_set(errstr, errlen, st, "cannot start upload workers");
+    st = ts_upload_sched_create((int)set->remote_log_manager_thread_pool_size, &eng->uploads,
+                                errstr, errlen);
+    if (st) return st;
+    eng->upload_pool = ts_upload_sched_pool(eng->uploads);
     return TS_OK;
 }
 
@@ -656,7 +658,8 @@ void ts_engine_close(ts_engine *eng)
     }
     /* In-flight uploads finish (or fail cleanly); nothing new is queued
      * because the background thread is gone and partitions are closing. */
-    if (eng->upload_pool) ts_pool_destroy(eng->upload_pool);
+    ts_upload_sched_destroy(eng->uploads);
+    eng->uploads = NULL;
     eng->upload_pool = NULL;
     if (eng->sync_pool) ts_pool_destroy(eng->sync_pool); /* runs queued syncs and unlinks */
     eng->sync_pool = NULL;

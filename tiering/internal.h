@@ -58,9 +58,9 @@ struct ts_partition {
     ts_part_settings set;
     int64_t unflushed_msgs;
     int64_t first_unflushed_ms; /* -1 when all flushed */
-    int upload_inflight;
-    int upload_failures;        /* consecutive, for backoff */
-    int64_t next_upload_ms;     /* monotonic: earliest next attempt */
+    int upload_inflight;        /* uploads_queued > 0, or an exclusive holder keeps uploads out */
+    int uploads_queued;         /* segments handed to upq and not yet done */
+    struct ts_upload_queue *upq; /* the scheduler's queue for this partition (tiered only) */
     atomic_int deleted;         /* atomic, not under mu: see the header comment */
     int counted;                /* its bytes are in engine->local_bytes */
     int removes_pending;        /* dropped segments whose files the sync worker has yet to unlink */
@@ -106,7 +106,8 @@ struct ts_engine {
     ts_keyring *keyring;        /* remote.storage.encryption.keyring, or NULL */
     ts_chunk_table_cache *ctcache; /* chunk tables of remote segments (remote.log.index.cache.bytes) */
     ts_reader *reader;
-    ts_pool *upload_pool;
+    struct ts_upload_sched *uploads; /* the upload workers and the partitions' queues */
+    ts_pool *upload_pool;       /* the same workers (borrowed), for a new leader's epoch commit */
     ts_pool *sync_pool;         /* fsyncs (rolls, flush.messages, flush.ms) and unlinks:
                                  * the disk waits the appending thread never does */
     pthread_mutex_t mu;

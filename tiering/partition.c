@@ -3,9 +3,10 @@
  * paths, rolling, upload scheduling and retention.
  *
  * Threads: append/read/flush/roll run on the caller's thread; uploads on
- * the engine's upload pool (one upload in flight per partition, oldest
- * closed segment first, so the manifest grows in offset order), started
- * the moment a segment closes; ticks (time-based roll and flush, upload
+ * the engine's upload scheduler (uploader/sched.h: several segments of a
+ * partition at once, oldest first, entries committed in offset order so
+ * the manifest grows without gaps), handed over the moment a segment
+ * closes; ticks (time-based roll and flush, upload
  * retries, manifest re-sync, retention) on the engine's background thread.
  * Cold reads run on the caller's thread without the partition lock, so
  * they never block appends or hot reads. The appending thread (the
@@ -30,7 +31,7 @@
 #include "common/strlist.h"
 #include "common/log.h"
 #include "internal.h"
-#include "uploader/uploader.h"
+#include "uploader/sched.h"
 
 void ts_part_settings_resolve(const ts_config *cfg, ts_part_settings *s)
 {
@@ -173,21 +174,26 @@ static int64_t log_start_locked(ts_partition *p)
     return start;
 }
 
-static void upload_job(void *arg);
+/* ---- uploads: what to hand to the scheduler, and what its results mean ---
+ *
+ * The scheduler (uploader/sched.h) owns the workers, the parallelism, the
+ * commit order and the backoff; the partition decides which segments are
+ * due (oldest closed one not yet remote first, leader-only and below the
+ * high watermark for replicas, never a retiring one) and applies each
+ * outcome under its lock. p->uploads_queued counts segments handed over;
+ * p->upload_inflight is set while it is non-zero, or while an exclusive
+ * holder (the orphan sweep, a replica's epoch commit or manifest re-read)
+ * keeps uploads out. */
+
 #define schedule_upload ts_part_schedule_upload
 
-typedef struct upload_ctx {
-    ts_partition *p;
-    ts_segment *seg;
-    int64_t start;            /* first offset to upload (> base: continues the manifest) */
-    ts_index_epoch *epochs;   /* the range's leader epochs (replicated partitions) */
-    size_t nepochs;
-} upload_ctx;
+static void enforce_local_retention(ts_partition *p, uint64_t incoming);
 
 /* Where the next upload of s starts: its base, or, for a replica whose
  * manifest (written by an earlier leader) ends inside s, the manifest's
  * end, so the new entry continues it without gap or overlap. > last: s is
- * covered already. p->mu held. */
+ * covered already. The segments handed over before s continue the
+ * manifest up to s's base. p->mu held. */
 static int64_t upload_start_locked(ts_partition *p, const ts_segment *s)
 {
     if (!p->replicated) return s->base_offset;
@@ -195,14 +201,53 @@ static int64_t upload_start_locked(ts_partition *p, const ts_segment *s)
     return remote_end > s->base_offset ? remote_end : s->base_offset;
 }
 
-/* Starts the next upload if none is in flight (partition lock held). */
+/* Hands s, starting at offset start, to the partition's upload queue.
+ * Non-zero when it could not (the caller stops for now). p->mu held. */
+static int hand_over_locked(ts_partition *p, ts_segment *s, int64_t start)
+{
+    ts_engine *eng = p->eng;
+    ts_index_epoch *epochs = NULL;
+    size_t nepochs = 0;
+    if (p->replicated &&
+        ts_part_repl_segment_epochs_locked(p, start, s->last_offset, &epochs, &nepochs))
+        return 1;
+    ts_upload_req req = {
+        .topic = p->topic,
+        .partition = p->id,
+        .segment_path = s->path,
+        .base_offset = start,
+        .chunk_bytes = (size_t)eng->set->remote_storage_chunk_bytes,
+        .compression_level = (int)eng->set->remote_storage_compression_level,
+        .max_batch_bytes = ts_part_max_batch(p),
+        .epochs = epochs,
+        .nepochs = nepochs,
+        .keyring = eng->set->remote_storage_encryption_enable ? eng->keyring : NULL,
+        .key_id = eng->set->remote_storage_encryption_active_key,
+    };
+    ts_segment_ref(s);
+    ts_status st = ts_upload_queue_submit(p->upq, &req, s);
+    free(epochs);
+    if (st) {
+        ts_segment_unref(s);
+        return 1;
+    }
+    s->uploading = 1;
+    p->uploads_queued++;
+    p->upload_inflight = 1;
+    return 0;
+}
+
+/* Hands every due segment to the upload queue while it has room, oldest
+ * first; the ones already handed over are skipped, so each goes after the
+ * one before it (partition lock held). */
 void ts_part_schedule_upload(ts_partition *p)
 {
-    if (!p->idx || !p->set.remote_enable || p->upload_inflight || p->deleted) return;
-    if (ts_mono_ms() < p->next_upload_ms) return;
-    for (size_t i = 0; i + 1 < p->nsegs; i++) {
+    if (!p->idx || !p->upq || !p->set.remote_enable || p->deleted) return;
+    if (p->upload_inflight && !p->uploads_queued) return; /* an exclusive holder */
+    int room = ts_upload_queue_room(p->upq);
+    for (size_t i = 0; room > 0 && i + 1 < p->nsegs; i++) {
         ts_segment *s = p->segs[i];
-        if (s->remote || s->size == 0 || s->retiring) continue;
+        if (s->remote || s->uploading || s->size == 0 || s->retiring) continue;
         if (!ts_part_repl_may_upload(p, s)) return;
         int64_t start = upload_start_locked(p, s);
         if (start > s->last_offset) {
@@ -210,27 +255,8 @@ void ts_part_schedule_upload(ts_partition *p)
             if (s->remote) continue;
             return; /* a hole below the manifest end: the replica waits for a reload */
         }
-        upload_ctx *c = calloc(1, sizeof(*c));
-        if (!c) return;
-        c->p = p;
-        c->seg = s;
-        c->start = start;
-        if (p->replicated &&
-            ts_part_repl_segment_epochs_locked(p, start, s->last_offset, &c->epochs, &c->nepochs)) {
-            free(c);
-            return;
-        }
-        ts_segment_ref(s);
-        s->uploading = 1;
-        p->upload_inflight = 1;
-        if (ts_pool_submit(p->eng->upload_pool, upload_job, c) != TS_OK) {
-            s->uploading = 0;
-            p->upload_inflight = 0;
-            ts_segment_unref(s);
-            free(c->epochs);
-            free(c);
-        }
-        return;
+        if (hand_over_locked(p, s, start)) return;
+        room--;
     }
 }
 
@@ -251,99 +277,91 @@ static ts_status upload_start_pos(ts_partition *p, ts_segment *s, int64_t start,
                       p->topic, p->id, (long long)s->base_offset, (long long)start);
 }
 
-static void enforce_local_retention(ts_partition *p, uint64_t incoming);
-
-static void upload_job(void *arg)
+/* Scheduler callbacks (upload worker, no lock held). */
+static ts_status upload_prepare(void *owner, void *item, ts_upload_req *req, char *errstr,
+                                size_t errlen)
 {
-    upload_ctx *c = arg;
-    ts_partition *p = c->p;
-    ts_segment *s = c->seg;
-    ts_engine *eng = p->eng;
-    char err[1024] = "";
-    ts_upload_req req = {
-        .topic = p->topic,
-        .partition = p->id,
-        .segment_path = s->path,
-        .base_offset = c->start,
-        .chunk_bytes = (size_t)eng->set->remote_storage_chunk_bytes,
-        .compression_level = (int)eng->set->remote_storage_compression_level,
-        .max_batch_bytes = ts_part_max_batch(p),
-        .epochs = c->epochs,
-        .nepochs = c->nepochs,
-        .keyring = eng->set->remote_storage_encryption_enable ? eng->keyring : NULL,
-        .key_id = eng->set->remote_storage_encryption_active_key,
-    };
-    ts_status st = TS_E_CLOSED;
-    ts_segment_meta up; /* the committed entry: its stored bytes are the copy counter's */
-    memset(&up, 0, sizeof(up));
-    if (!p->deleted) st = upload_start_pos(p, s, c->start, &req.start_pos, err, sizeof(err));
-    if (!st && !p->deleted)
-        st = ts_uploader_upload_segment(eng->os, p->idx, &req, &up, err, sizeof(err));
-    else if (!st)
-        st = TS_E_CLOSED;
-    if (st == TS_E_FENCED) ts_part_repl_fenced(p, err);
-    ts_segment_meta chk;
-    memset(&chk, 0, sizeof(chk));
-    int committed = st == TS_OK ||
-                    (st != TS_E_FENCED && ts_index_lookup_offset(p->idx, c->start, &chk) == TS_OK &&
-                     chk.base_offset == c->start);
-    if (st != TS_E_CLOSED && st != TS_E_NOT_FOUND) {
-        atomic_fetch_add(&p->copy_requests, 1);
-        if (committed)
-            atomic_fetch_add(&p->copy_bytes, st == TS_OK ? up.stored_bytes : chk.stored_bytes);
-        else
-            atomic_fetch_add(&p->copy_errors, 1);
-    }
-    ts_segment_meta_clear(&up);
-    ts_segment_meta_clear(&chk);
+    ts_partition *p = owner;
+    if (p->deleted) return ts_err_set(errstr, errlen, TS_E_CLOSED, "%s-%d was deleted", p->topic, p->id);
+    return upload_start_pos(p, item, req->base_offset, &req->start_pos, errstr, errlen);
+}
 
-    pthread_mutex_lock(&p->mu);
+static int upload_cancelled(void *owner) { return ((ts_partition *)owner)->deleted; }
+
+/* The copy counters of one attempt (ts_partition_counters). */
+static void count_copy(ts_partition *p, const ts_upload_result *r)
+{
+    if (r->discarded || r->st == TS_E_CLOSED || r->st == TS_E_NOT_FOUND) return;
+    atomic_fetch_add(&p->copy_requests, 1);
+    if (r->committed) atomic_fetch_add(&p->copy_bytes, r->stored_bytes);
+    else atomic_fetch_add(&p->copy_errors, 1);
+}
+
+/* One segment's outcome: remote, fenced, failed (backoff) or discarded
+ * behind an earlier failure (it goes again after it). p->mu held. */
+static void apply_upload_locked(ts_partition *p, ts_segment *s, const ts_upload_result *r)
+{
+    ts_engine *eng = p->eng;
     s->uploading = 0;
-    p->upload_inflight = 0;
-    if (committed) {
+    if (--p->uploads_queued == 0) p->upload_inflight = 0;
+    if (r->committed) {
         s->remote = 1;
-        p->upload_failures = 0;
-        p->next_upload_ms = 0;
         atomic_fetch_add(&eng->uploads_done, 1);
         ts_log_debug("uploader", "%s-%d: segment %020lld uploaded", p->topic, p->id,
                      (long long)s->base_offset);
-    } else if (st == TS_E_FENCED) {
+    } else if (r->st == TS_E_FENCED) {
         ts_log_warn("uploader", "%s-%d: upload of segment %020lld fenced; its object stays an "
-                    "orphan: %s", p->topic, p->id, (long long)s->base_offset, err);
-    } else if (st != TS_E_NOT_FOUND && st != TS_E_CLOSED) {
-        p->upload_failures++;
+                    "orphan: %s", p->topic, p->id, (long long)s->base_offset, r->err);
+    } else if (r->discarded) {
+        ts_log_debug("uploader", "%s-%d: segment %020lld not committed: %s", p->topic, p->id,
+                     (long long)s->base_offset, r->err);
+    } else if (r->st != TS_E_NOT_FOUND && r->st != TS_E_CLOSED) {
         atomic_fetch_add(&eng->uploads_failed, 1);
-        int64_t backoff = 100LL << (p->upload_failures < 9 ? p->upload_failures : 9);
-        int64_t cap = eng->set->remote_log_upload_retry_backoff_max_ms;
-        /* A refusal that cannot succeed by retrying (the index rejects the
-         * entry, the segment is corrupt) waits the longest: an operator has
-         * to look, and the log says why. */
-        if (!ts_status_is_retriable(st) && st != TS_E_IO && st != TS_E_NOSPACE) backoff = cap;
-        if (backoff > cap) backoff = cap;
-        p->next_upload_ms = ts_mono_ms() + backoff;
+        int64_t wait = r->retry_at_ms ? r->retry_at_ms - ts_mono_ms() : 0;
         ts_log_warn("uploader", "%s-%d: upload of segment %020lld failed (attempt %d, retry in "
-                    "%lld ms): %s",
-                    p->topic, p->id, (long long)s->base_offset, p->upload_failures,
-                    (long long)backoff, err);
+                    "%lld ms): %s", p->topic, p->id, (long long)s->base_offset, r->failures,
+                    (long long)(wait > 0 ? wait : 0), r->err);
     }
-    if (st == TS_OK) schedule_upload(p);
+    if (r->committed) schedule_upload(p);
+}
+
+static void upload_done(void *owner, const ts_upload_result *r)
+{
+    ts_partition *p = owner;
+    ts_segment *s = r->item;
+    ts_engine *eng = p->eng;
+    if (r->st == TS_E_FENCED) ts_part_repl_fenced(p, r->err);
+    count_copy(p, r);
+    pthread_mutex_lock(&p->mu);
+    apply_upload_locked(p, s, r);
     /* A retry is due after its backoff, not at the next periodic tick
      * (which may be a minute away); so is the re-sync of a manifest whose
      * remote write failed after the entry was committed locally (the tick
      * does it; 200 ms is the first upload backoff). */
-    int64_t retry_at = st == TS_OK || st == TS_E_CLOSED || st == TS_E_NOT_FOUND || st == TS_E_FENCED
-                           ? 0
-                       : committed ? ts_mono_ms() + 200 : p->next_upload_ms;
+    int64_t retry_at = r->st == TS_OK ? 0
+                       : r->committed ? ts_mono_ms() + 200
+                                      : r->retry_at_ms;
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
     if (retry_at) ts_eng_wake_at(eng, retry_at);
-    if (st == TS_OK) {
+    if (r->st == TS_OK) {
         enforce_local_retention(p, 0);
         ts_eng_trim_local(eng, 0);
     }
     ts_segment_unref(s);
-    free(c->epochs);
-    free(c);
+}
+
+static const ts_upload_queue_ops g_upload_ops = {upload_prepare, upload_cancelled, upload_done};
+
+/* The partition's upload queue (tiered partitions). */
+static ts_status upload_queue_open(ts_partition *p, char *errstr, size_t errlen)
+{
+    ts_engine *eng = p->eng;
+    if (!p->idx || !eng->uploads) return TS_OK;
+    return ts_upload_queue_create(eng->uploads, eng->os, p->idx,
+                                  (int)eng->set->remote_log_upload_max_inflight,
+                                  eng->set->remote_log_upload_retry_backoff_max_ms, &g_upload_ops,
+                                  p, &p->upq, errstr, errlen);
 }
 
 /* ---- durability of closed segments -------------------------------------- */
@@ -726,6 +744,7 @@ ts_status ts_part_open(ts_engine *eng, const char *topic, int32_t id, int create
     p->recovery_point = active_seg(p)->base_offset;
     write_recovery_point(p, p->recovery_point);
     p->dir_gen = 1; /* the directory may hold entries a crash left unsynced */
+    if ((st = upload_queue_open(p, errstr, errlen))) goto fail;
     pthread_mutex_lock(&p->mu);
     uint64_t local_bytes = 0;
     for (size_t i = 0; i < p->nsegs; i++) local_bytes += p->segs[i]->size;
@@ -750,6 +769,7 @@ void ts_part_close(ts_partition *p)
     ts_part_repl_close(p);
     for (size_t i = 0; i < p->nsegs; i++) ts_segment_unref(p->segs[i]);
     free(p->segs);
+    ts_upload_queue_destroy(p->upq); /* idle: the engine's workers are gone */
     ts_index_destroy(p->idx);
     pthread_mutex_destroy(&p->mu);
     pthread_mutex_destroy(&p->retention_mu);

@@ -141,199 +141,247 @@ static ts_status add_chunk(up *u, const ts_upload_req *req, size_t raw_len, uint
     return TS_OK;
 }
 
-ts_status ts_uploader_upload_segment(ts_objstore *os, ts_index *idx, const ts_upload_req *req,
-                                     ts_segment_meta *out, char *errstr, size_t errlen)
+/* ---- building the object, step by step ----------------------------------- */
+
+/* Opens the segment and checks there is something to upload from
+ * req->start_pos; *seg_size receives the file's size. */
+static ts_status open_segment(up *u, const ts_upload_req *req, uint64_t *seg_size, char *errstr,
+                              size_t errlen)
+{
+    u->fd = open(req->segment_path, O_RDONLY | O_CLOEXEC);
+    if (u->fd < 0)
+        return ts_err_set(errstr, errlen, ts_status_from_errno(errno), "cannot open segment %s: %s",
+                          req->segment_path, strerror(errno));
+    struct stat sb;
+    if (fstat(u->fd, &sb) != 0 || sb.st_size == 0)
+        return ts_err_set(errstr, errlen, TS_E_INVAL, "segment %s is empty or unreadable",
+                          req->segment_path);
+    *seg_size = (uint64_t)sb.st_size;
+    if (req->start_pos >= *seg_size)
+        return ts_err_set(errstr, errlen, TS_E_INVAL, "segment %s has nothing from position %llu",
+                          req->segment_path, (unsigned long long)req->start_pos);
+    return TS_OK;
+}
+
+/* Buffers, compressor, the entry's identity (a fresh attempt key), the data
+ * key when sealing, and the object writer. */
+static ts_status start_object(up *u, ts_objstore *os, const ts_upload_req *req, char *errstr,
+                              size_t errlen)
+{
+    u->raw_cap = req->chunk_bytes + req->max_batch_bytes;
+    u->raw = malloc(u->raw_cap);
+    u->cctx = ZSTD_createCCtx();
+    if (!u->raw || !u->cctx)
+        return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory for upload buffers");
+    ZSTD_CCtx_setParameter(u->cctx, ZSTD_c_compressionLevel, req->compression_level);
+    ZSTD_CCtx_setParameter(u->cctx, ZSTD_c_checksumFlag, 1);
+    ZSTD_CCtx_setParameter(u->cctx, ZSTD_c_contentSizeFlag, 1);
+    char attempt[17];
+    ts_rand_hex(attempt, 8);
+    u->meta.base_offset = req->base_offset;
+    u->meta.first_timestamp = -1;
+    u->meta.max_timestamp = -1;
+    u->meta.last_offset = req->base_offset - 1;
+    ts_index_segment_key(req->topic, req->partition, req->base_offset, attempt,
+                         u->meta.object_key, sizeof(u->meta.object_key));
+    ts_status st = start_sealed(u, req, errstr, errlen);
+    if (!st) st = ts_objstore_writer_open(os, u->meta.object_key, &u->w, errstr, errlen);
+    return st;
+}
+
+/* Reads and checks the header of the batch at pos into *h. */
+static ts_status read_header(up *u, const ts_upload_req *req, uint64_t pos, uint64_t seg_size,
+                             ts_batch_hdr *h, char *errstr, size_t errlen)
+{
+    uint8_t hdrb[TS_BATCH_HEADER_SIZE];
+    if (ts_fs_read_full(u->fd, hdrb, sizeof(hdrb), (int64_t)pos) != (ssize_t)sizeof(hdrb) ||
+        ts_batch_parse_header(hdrb, sizeof(hdrb), req->max_batch_bytes, h, errstr, errlen))
+        return ts_err_prefix(errstr, errlen, TS_E_CORRUPT, "segment %s at position %llu",
+                             req->segment_path, (unsigned long long)pos);
+    if (pos + ts_batch_total_size(h) > seg_size)
+        return ts_err_set(errstr, errlen, TS_E_CORRUPT,
+                          "segment %s: batch at position %llu runs past the end",
+                          req->segment_path, (unsigned long long)pos);
+    if (pos == req->start_pos && h->base_offset != req->base_offset)
+        return ts_err_set(errstr, errlen, TS_E_INVAL,
+                          "segment %s: the batch at position %llu starts at offset %lld, not "
+                          "%lld", req->segment_path, (unsigned long long)pos,
+                          (long long)h->base_offset, (long long)req->base_offset);
+    return TS_OK;
+}
+
+/* Reads the batch at pos (header h) onto the end of the raw chunk
+ * (u->raw + raw_len), re-checking its CRC so local bit rot is caught before
+ * it is made durable remotely. */
+static ts_status read_body(up *u, const ts_upload_req *req, uint64_t pos, size_t raw_len,
+                           ts_batch_hdr *h, char *errstr, size_t errlen)
+{
+    size_t bsz = ts_batch_total_size(h);
+    if (raw_len + bsz > u->raw_cap) {
+        uint8_t *nr = realloc(u->raw, raw_len + bsz);
+        if (!nr)
+            return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory (batch of %zu bytes)", bsz);
+        u->raw = nr;
+        u->raw_cap = raw_len + bsz;
+    }
+    if (ts_fs_read_full(u->fd, u->raw + raw_len, bsz, (int64_t)pos) != (ssize_t)bsz)
+        return ts_err_set(errstr, errlen, TS_E_IO, "short read of segment %s at %llu",
+                          req->segment_path, (unsigned long long)pos);
+    if (ts_batch_validate(u->raw + raw_len, bsz, req->max_batch_bytes, h, errstr, errlen))
+        return ts_err_prefix(errstr, errlen, TS_E_CORRUPT, "segment %s at position %llu",
+                             req->segment_path, (unsigned long long)pos);
+    return TS_OK;
+}
+
+/* The chunk being filled while the segment is walked. */
+typedef struct chunk_fill {
+    uint64_t start;   /* file position of its first batch */
+    size_t len;       /* raw bytes in u->raw */
+    int64_t first, max_ts;
+} chunk_fill;
+
+static ts_status flush_chunk(up *u, const ts_upload_req *req, chunk_fill *c, uint64_t *stored_pos,
+                             char *errstr, size_t errlen)
+{
+    ts_status st = add_chunk(u, req, c->len, c->start - req->start_pos, stored_pos, c->first,
+                             c->max_ts, errstr, errlen);
+    c->len = 0;
+    c->first = -1;
+    c->max_ts = -1;
+    return st;
+}
+
+/* Walks the segment batch by batch, filling a raw chunk buffer; cuts a
+ * chunk when the next batch would push it past chunk_bytes. *stored_pos
+ * receives the bytes written (the chunk table's position). */
+static ts_status write_chunks(up *u, const ts_upload_req *req, uint64_t seg_size,
+                              uint64_t *stored_pos, char *errstr, size_t errlen)
+{
+    chunk_fill c = {req->start_pos, 0, -1, -1};
+    uint64_t pos = req->start_pos;
+    uint32_t seg_crc = 0;
+    *stored_pos = 0;
+    while (pos < seg_size) {
+        ts_batch_hdr h;
+        ts_status st = read_header(u, req, pos, seg_size, &h, errstr, errlen);
+        if (st) return st;
+        if (c.len && c.len + ts_batch_total_size(&h) > req->chunk_bytes) {
+            if ((st = flush_chunk(u, req, &c, stored_pos, errstr, errlen))) return st;
+            c.start = pos;
+        }
+        if ((st = read_body(u, req, pos, c.len, &h, errstr, errlen))) return st;
+        size_t bsz = ts_batch_total_size(&h);
+        seg_crc = ts_crc32c(seg_crc, u->raw + c.len, bsz);
+        if (c.first < 0) c.first = h.base_offset;
+        if (h.max_timestamp > c.max_ts) c.max_ts = h.max_timestamp;
+        if (u->meta.first_timestamp < 0) u->meta.first_timestamp = h.max_timestamp;
+        if (h.max_timestamp > u->meta.max_timestamp) u->meta.max_timestamp = h.max_timestamp;
+        u->meta.last_offset = ts_batch_last_offset(&h);
+        c.len += bsz;
+        pos += bsz;
+    }
+    u->meta.segment_crc32c = seg_crc;
+    u->meta.size_bytes = seg_size - req->start_pos; /* the object holds the range from start_pos */
+    return c.len ? flush_chunk(u, req, &c, stored_pos, errstr, errlen) : TS_OK;
+}
+
+/* The object's own chunk table (a skippable frame, index/chunk_table.c),
+ * then the seek table: the manifest entry only says where the first is. */
+static ts_status write_tables(up *u, uint64_t stored_pos, char *errstr, size_t errlen)
+{
+    size_t ctlen = TS_CHUNK_TABLE_LEN(u->meta.chunk_count);
+    uint8_t *table = malloc(ctlen + 8 * (size_t)u->meta.chunk_count + 17);
+    if (!table) return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory (chunk and seek tables)");
+    ts_chunk_table_encode(&u->meta, table);
+    size_t tlen = ctlen + ts_uploader_seek_table(u->meta.chunks, u->meta.chunk_count, table + ctlen);
+    ts_status st = ts_objstore_writer_write(u->w, table, tlen, errstr, errlen);
+    free(table);
+    u->meta.chunk_table_pos = stored_pos;
+    u->meta.chunk_table_len = (uint32_t)ctlen;
+    u->meta.stored_bytes = stored_pos + tlen;
+    return st;
+}
+
+ts_status ts_uploader_build_object(ts_objstore *os, const ts_upload_req *req,
+                                   ts_segment_meta *meta, char *errstr, size_t errlen)
 {
     up u;
     memset(&u, 0, sizeof(u));
     u.fd = -1;
-    ts_status st;
-    char attempt[17];
-    ts_rand_hex(attempt, 8);
-
-    u.fd = open(req->segment_path, O_RDONLY | O_CLOEXEC);
-    if (u.fd < 0) {
-        st = ts_err_set(errstr, errlen, ts_status_from_errno(errno), "cannot open segment %s: %s",
-                        req->segment_path, strerror(errno));
-        goto out;
+    uint64_t seg_size = 0, stored_pos = 0;
+    ts_status st = open_segment(&u, req, &seg_size, errstr, errlen);
+    if (!st) st = start_object(&u, os, req, errstr, errlen);
+    if (!st) st = write_chunks(&u, req, seg_size, &stored_pos, errstr, errlen);
+    if (!st) st = write_tables(&u, stored_pos, errstr, errlen);
+    if (!st) {
+        ts_objstore_writer *w = u.w;
+        u.w = NULL; /* commit frees the writer, success or not */
+        st = ts_objstore_writer_commit(w, errstr, errlen);
+        if (st) ts_err_prefix(errstr, errlen, st, "upload of %s", u.meta.object_key);
     }
-    struct stat sb;
-    if (fstat(u.fd, &sb) != 0 || sb.st_size == 0) {
-        st = ts_err_set(errstr, errlen, TS_E_INVAL, "segment %s is empty or unreadable",
-                        req->segment_path);
-        goto out;
-    }
-    uint64_t seg_size = (uint64_t)sb.st_size;
-    if (req->start_pos >= seg_size) {
-        st = ts_err_set(errstr, errlen, TS_E_INVAL, "segment %s has nothing from position %llu",
-                        req->segment_path, (unsigned long long)req->start_pos);
-        goto out;
-    }
-    u.raw_cap = req->chunk_bytes + req->max_batch_bytes;
-    u.raw = malloc(u.raw_cap);
-    u.cctx = ZSTD_createCCtx();
-    if (!u.raw || !u.cctx) {
-        st = ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory for upload buffers");
-        goto out;
-    }
-    ZSTD_CCtx_setParameter(u.cctx, ZSTD_c_compressionLevel, req->compression_level);
-    ZSTD_CCtx_setParameter(u.cctx, ZSTD_c_checksumFlag, 1);
-    ZSTD_CCtx_setParameter(u.cctx, ZSTD_c_contentSizeFlag, 1);
-
-    u.meta.base_offset = req->base_offset;
-    u.meta.first_timestamp = -1;
-    u.meta.max_timestamp = -1;
-    u.meta.last_offset = req->base_offset - 1;
-    ts_index_segment_key(req->topic, req->partition, req->base_offset, attempt,
-                         u.meta.object_key, sizeof(u.meta.object_key));
-    if ((st = start_sealed(&u, req, errstr, errlen))) goto out;
-    st = ts_objstore_writer_open(os, u.meta.object_key, &u.w, errstr, errlen);
-    if (st) goto out;
-
-    /* Walk the segment batch by batch, filling a raw chunk buffer; cut a
-     * chunk when the next batch would push it past chunk_bytes. */
-    uint64_t pos = req->start_pos, chunk_start = req->start_pos, stored_pos = 0;
-    size_t raw_len = 0;
-    int64_t chunk_first = -1, chunk_max_ts = -1;
-    uint32_t seg_crc = 0;
-    while (pos < seg_size) {
-        uint8_t hdrb[TS_BATCH_HEADER_SIZE];
-        ts_batch_hdr h;
-        if (ts_fs_read_full(u.fd, hdrb, sizeof(hdrb), (int64_t)pos) != (ssize_t)sizeof(hdrb) ||
-            ts_batch_parse_header(hdrb, sizeof(hdrb), req->max_batch_bytes, &h, errstr, errlen)) {
-            st = ts_err_prefix(errstr, errlen, TS_E_CORRUPT, "segment %s at position %llu",
-                               req->segment_path, (unsigned long long)pos);
-            goto out;
-        }
-        size_t bsz = ts_batch_total_size(&h);
-        if (pos + bsz > seg_size) {
-            st = ts_err_set(errstr, errlen, TS_E_CORRUPT,
-                            "segment %s: batch at position %llu runs past the end",
-                            req->segment_path, (unsigned long long)pos);
-            goto out;
-        }
-        if (pos == req->start_pos && h.base_offset != req->base_offset) {
-            st = ts_err_set(errstr, errlen, TS_E_INVAL,
-                            "segment %s: the batch at position %llu starts at offset %lld, not "
-                            "%lld", req->segment_path, (unsigned long long)pos,
-                            (long long)h.base_offset, (long long)req->base_offset);
-            goto out;
-        }
-        if (raw_len && raw_len + bsz > req->chunk_bytes) {
-            st = add_chunk(&u, req, raw_len, chunk_start - req->start_pos, &stored_pos,
-                           chunk_first, chunk_max_ts, errstr, errlen);
-            if (st) goto out;
-            chunk_start = pos;
-            raw_len = 0;
-            chunk_first = -1;
-            chunk_max_ts = -1;
-        }
-        if (raw_len + bsz > u.raw_cap) {
-            uint8_t *nr = realloc(u.raw, raw_len + bsz);
-            if (!nr) {
-                st = ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory (batch of %zu bytes)", bsz);
-                goto out;
-            }
-            u.raw = nr;
-            u.raw_cap = raw_len + bsz;
-        }
-        if (ts_fs_read_full(u.fd, u.raw + raw_len, bsz, (int64_t)pos) != (ssize_t)bsz) {
-            st = ts_err_set(errstr, errlen, TS_E_IO, "short read of segment %s at %llu",
-                            req->segment_path, (unsigned long long)pos);
-            goto out;
-        }
-        /* The uploaded bytes must be what was appended: re-check the CRC so
-         * local bit rot is caught before it is made durable remotely. */
-        if (ts_batch_validate(u.raw + raw_len, bsz, req->max_batch_bytes, &h, errstr, errlen)) {
-            st = ts_err_prefix(errstr, errlen, TS_E_CORRUPT, "segment %s at position %llu",
-                               req->segment_path, (unsigned long long)pos);
-            goto out;
-        }
-        seg_crc = ts_crc32c(seg_crc, u.raw + raw_len, bsz);
-        if (chunk_first < 0) chunk_first = h.base_offset;
-        if (h.max_timestamp > chunk_max_ts) chunk_max_ts = h.max_timestamp;
-        if (u.meta.first_timestamp < 0) u.meta.first_timestamp = h.max_timestamp;
-        if (h.max_timestamp > u.meta.max_timestamp) u.meta.max_timestamp = h.max_timestamp;
-        u.meta.last_offset = ts_batch_last_offset(&h);
-        raw_len += bsz;
-        pos += bsz;
-    }
-    seg_size -= req->start_pos; /* the object holds the range from start_pos */
-    if (raw_len) {
-        st = add_chunk(&u, req, raw_len, chunk_start - req->start_pos, &stored_pos, chunk_first,
-                       chunk_max_ts, errstr, errlen);
-        if (st) goto out;
-    }
-    /* The object's own chunk table (a skippable frame, index/chunk_table.c),
-     * then the seek table: the manifest entry only says where the first is. */
-    u.meta.segment_crc32c = seg_crc;
-    u.meta.size_bytes = seg_size;
-    size_t ctlen = TS_CHUNK_TABLE_LEN(u.meta.chunk_count);
-    uint8_t *table = malloc(ctlen + 8 * (size_t)u.meta.chunk_count + 17);
-    if (!table) {
-        st = ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory (chunk and seek tables)");
-        goto out;
-    }
-    ts_chunk_table_encode(&u.meta, table);
-    size_t tlen = ctlen + ts_uploader_seek_table(u.meta.chunks, u.meta.chunk_count, table + ctlen);
-    st = ts_objstore_writer_write(u.w, table, tlen, errstr, errlen);
-    free(table);
-    if (st) goto out;
-    u.meta.chunk_table_pos = stored_pos;
-    u.meta.chunk_table_len = (uint32_t)ctlen;
-    ts_objstore_writer *w = u.w;
-    u.w = NULL; /* commit frees the writer, success or not */
-    st = ts_objstore_writer_commit(w, errstr, errlen);
-    if (st) {
-        ts_err_prefix(errstr, errlen, st, "upload of %s", u.meta.object_key);
-        goto out;
-    }
-    u.meta.size_bytes = seg_size;
-    u.meta.stored_bytes = stored_pos + tlen;
-    u.meta.segment_crc32c = seg_crc;
-    u.meta.upload_time_ms = ts_now_ms();
-
-    /* Object durable: now, and only now, the manifest entry. */
-    st = ts_index_add_epochs(idx, &u.meta, req->epochs, req->nepochs, errstr, errlen);
-    if (st == TS_E_EXISTS || st == TS_E_INVAL) {
-        /* Another attempt of this segment is already committed: ours is an
-         * orphan. Remove it so the bucket holds one object per segment. */
-        char e2[256];
-        ts_objstore_delete(os, u.meta.object_key, e2, sizeof(e2));
-        goto out;
-    }
-    if (st) {
-        /* Either the entry is committed locally and only the remote
-         * manifest put failed (the engine retries it with
-         * ts_index_sync_remote: keep the object), or it was never added
-         * (the object is an orphan: delete it). */
-        ts_segment_meta chk;
-        memset(&chk, 0, sizeof(chk));
-        /* Fenced by a newer leader: the entry is in our local manifest
-         * only and never reaches the bucket; the object stays an orphan
-         * for the sweep (the engine reloads the manifest). */
-        int committed = st != TS_E_FENCED &&
-                        ts_index_lookup_offset(idx, req->base_offset, &chk) == TS_OK &&
-                        !strcmp(chk.object_key, u.meta.object_key);
-        ts_segment_meta_clear(&chk);
-        if (!committed && st != TS_E_FENCED) {
-            char e2[256];
-            ts_objstore_delete(os, u.meta.object_key, e2, sizeof(e2));
-        }
-        ts_err_prefix(errstr, errlen, st, "segment %020lld (%s)%s", (long long)req->base_offset,
-                      u.meta.object_key, committed ? ", remote manifest pending" : "");
-        if (committed && out) {
-            *out = u.meta;
-            memset(&u.meta, 0, sizeof(u.meta));
-        }
-        goto out;
-    }
-    if (out) {
-        *out = u.meta;
+    if (!st) {
+        u.meta.upload_time_ms = ts_now_ms();
+        *meta = u.meta;
         memset(&u.meta, 0, sizeof(u.meta));
     }
-    st = TS_OK;
-out:
     upload_cleanup(&u);
+    return st;
+}
+
+void ts_uploader_discard_object(ts_objstore *os, const ts_segment_meta *meta)
+{
+    char e2[256];
+    if (meta && meta->object_key[0]) ts_objstore_delete(os, meta->object_key, e2, sizeof(e2));
+}
+
+/* ---- committing the entry ------------------------------------------------- */
+
+ts_status ts_uploader_commit_entry(ts_objstore *os, ts_index *idx, const ts_upload_req *req,
+                                   const ts_segment_meta *meta, int *committed, char *errstr,
+                                   size_t errlen)
+{
+    *committed = 0;
+    /* Object durable: now, and only now, the manifest entry. */
+    ts_status st = ts_index_add_epochs(idx, meta, req->epochs, req->nepochs, errstr, errlen);
+    if (!st) {
+        *committed = 1;
+        return TS_OK;
+    }
+    if (st == TS_E_EXISTS || st == TS_E_INVAL) {
+        /* Another attempt of this segment is already committed (or the
+         * entry cannot join): ours is an orphan. Remove it so the bucket
+         * holds one object per segment. */
+        ts_uploader_discard_object(os, meta);
+        return st;
+    }
+    /* Either the entry is committed locally and only the remote manifest put
+     * failed (the engine retries it with ts_index_sync_remote: keep the
+     * object), or it was never added (the object is an orphan: delete it).
+     * Fenced by a newer leader: the entry is in our local manifest only and
+     * never reaches the bucket; the object stays an orphan for the sweep
+     * (the engine reloads the manifest). */
+    ts_segment_meta chk;
+    memset(&chk, 0, sizeof(chk));
+    *committed = st != TS_E_FENCED && ts_index_lookup_offset(idx, req->base_offset, &chk) == TS_OK &&
+                 !strcmp(chk.object_key, meta->object_key);
+    ts_segment_meta_clear(&chk);
+    if (!*committed && st != TS_E_FENCED) ts_uploader_discard_object(os, meta);
+    return ts_err_prefix(errstr, errlen, st, "segment %020lld (%s)%s", (long long)req->base_offset,
+                         meta->object_key, *committed ? ", remote manifest pending" : "");
+}
+
+ts_status ts_uploader_upload_segment(ts_objstore *os, ts_index *idx, const ts_upload_req *req,
+                                     ts_segment_meta *out, char *errstr, size_t errlen)
+{
+    ts_segment_meta meta;
+    memset(&meta, 0, sizeof(meta));
+    int committed = 0;
+    ts_status st = ts_uploader_build_object(os, req, &meta, errstr, errlen);
+    if (!st) st = ts_uploader_commit_entry(os, idx, req, &meta, &committed, errstr, errlen);
+    if (committed && out) {
+        *out = meta;
+        memset(&meta, 0, sizeof(meta));
+    }
+    ts_segment_meta_clear(&meta);
     return st;
 }

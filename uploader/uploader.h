@@ -38,8 +38,8 @@
  * chunk when encrypting) + what the object-store writer buffers (S3: part
  * size x parts in flight).
  *
- * Thread: runs on an upload worker (tiering's pool); no locks held by the
- * caller. The segment file must not change while it is read (closed
+ * Thread: runs on an upload worker (the scheduler's pool, sched.h); no
+ * locks held by the caller. The segment file must not change while it is read (closed
  * segments are immutable).
  */
 #ifndef TS_UPLOADER_H
@@ -72,9 +72,37 @@ typedef struct ts_upload_req {
     size_t nepochs;
 } ts_upload_req;
 
-/* Uploads the segment and adds its entry to idx. On success *out (if not
- * NULL) receives a copy of the committed entry (free with
- * ts_segment_meta_clear). TS_E_NOT_FOUND when the segment file vanished
+/* The two steps of an upload, which the scheduler (sched.h) runs apart so
+ * that several segments of one partition build their objects in parallel
+ * while their entries still join the manifest in offset order.
+ *
+ * Step 1: reads the segment from req->start_pos, writes the object under a
+ * fresh key and commits it (durable). On success *meta describes the
+ * object (free with ts_segment_meta_clear); nothing is in the manifest yet:
+ * until step 2 the object is an orphan (the engine's sweep collects it
+ * after a crash). TS_E_NOT_FOUND when the segment file vanished. On failure
+ * nothing stays behind (the writer is aborted). */
+ts_status ts_uploader_build_object(ts_objstore *os, const ts_upload_req *req,
+                                   ts_segment_meta *meta, char *errstr, size_t errlen);
+
+/* Step 2: adds the entry of a built object to idx (with req's epochs).
+ * *committed says whether the entry is in the manifest: always on TS_OK,
+ * and on a failure of the remote put after the local commit ("remote
+ * manifest pending": the engine retries with ts_index_sync_remote). An
+ * entry that was not committed deletes its object best-effort, except when
+ * fenced (TS_E_FENCED: a newer leader owns the manifest; the object stays
+ * an orphan for the sweep). */
+ts_status ts_uploader_commit_entry(ts_objstore *os, ts_index *idx, const ts_upload_req *req,
+                                   const ts_segment_meta *meta, int *committed, char *errstr,
+                                   size_t errlen);
+
+/* Deletes a built object that will not be committed (best effort: what
+ * stays is an orphan for the sweep). */
+void ts_uploader_discard_object(ts_objstore *os, const ts_segment_meta *meta);
+
+/* Both steps in one call. On success *out (if not NULL) receives a copy of
+ * the committed entry (free with ts_segment_meta_clear); also when only the
+ * remote manifest put failed. TS_E_NOT_FOUND when the segment file vanished
  * (deleted by retention meanwhile): nothing to do. On failure after the
  * object was written, the orphan object is deleted best-effort. */
 ts_status ts_uploader_upload_segment(ts_objstore *os, ts_index *idx, const ts_upload_req *req,

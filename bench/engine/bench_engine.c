@@ -7,9 +7,9 @@
  *   1. append throughput (1 and 4 partitions, uploads in the background) vs
  *      write() of the same batches to plain files in the same directory;
  *   2. offload: time until every closed segment is uploaded and the
- *      compression ratio, vs libzstd (same level, same chunk size, same
- *      number of threads as uploads can run in parallel) on the same
- *      segment files;
+ *      compression ratio, vs libzstd (same level, same chunk size, as many
+ *      threads as the engine has upload threads: one partition's backlog
+ *      uses them all) on the same segment files;
  *   3. sequential read-back hot, cold with an empty chunk cache and cold with
  *      a warm cache, vs pread() of the raw segment bytes;
  *   4. random cold reads with an empty vs a warm cache (p50/p99);
@@ -57,6 +57,10 @@ typedef struct opts {
     size_t rand_bytes;    /* max_bytes of one random read */
     int nreads;           /* random reads per cache state */
     int keep;             /* keep the temp dir */
+    int upload_threads;   /* --upload-threads: remote.log.manager.thread.pool.size (0: default) */
+    int upload_inflight;  /* --upload-inflight: remote.log.upload.max.inflight (0: default) */
+    int put_latency_ms;   /* --put-latency-ms: each segment object's commit waits this long
+                           * (faulty+ key_latency_ms: an S3 PUT's round trip; 0: none) */
     char root[400];
 } opts;
 
@@ -238,7 +242,11 @@ static ts_engine *engine_open(const eng_cfg *ec)
     path_of(b, sizeof(b), sub);
     path_of(cd, sizeof(cd), ec->cache_name);
     if (ts_fs_mkdirs(b, err, sizeof(err))) die("mkdir", err);
-    snprintf(url, sizeof(url), "file://%s", b);
+    if (g_o.put_latency_ms)
+        snprintf(url, sizeof(url), "faulty+file://%s?key=/segments/&key_latency_ms=%d", b,
+                 g_o.put_latency_ms);
+    else
+        snprintf(url, sizeof(url), "file://%s", b);
     ts_config *c = ts_config_create();
     cfg_set(c, "log.dirs", d);
     cfg_set(c, "remote.storage.url", url);
@@ -254,6 +262,14 @@ static ts_engine *engine_open(const eng_cfg *ec)
     snprintf(v, sizeof(v), "%llu", (unsigned long long)ec->cache_bytes);
     cfg_set(c, "remote.log.cache.bytes", v);
     cfg_set(c, "remote.log.cache.dir", cd);
+    if (g_o.upload_threads) { /* else the engine default (so this file builds on older trees) */
+        snprintf(v, sizeof(v), "%d", g_o.upload_threads);
+        cfg_set(c, "remote.log.manager.thread.pool.size", v);
+    }
+    if (g_o.upload_inflight) { /* 1: one segment per partition at a time, as before issue 13 */
+        snprintf(v, sizeof(v), "%d", g_o.upload_inflight);
+        cfg_set(c, "remote.log.upload.max.inflight", v);
+    }
     ts_engine *e;
     if (ts_engine_open(c, &e, err, sizeof(err))) die("ts_engine_open", err);
     ts_config_destroy(c);
@@ -560,7 +576,10 @@ static void bench_offload(int nparts)
     eng_cfg off = {name, 0, -1, g_default_cache, "cache-offload"};
     ts_engine_close(engine_append(&off, nparts, &r));
 
-    int threads = nparts < g_upload_threads ? nparts : g_upload_threads;
+    /* Every upload thread can work on one partition's backlog (uploader/
+     * sched.h: segments in parallel, committed in order), so the baseline
+     * gets them all, for 1 partition as for 4. */
+    int threads = g_upload_threads;
     uint64_t zraw1, zst1, zraw2, zst2;
     double zc1, zc2;
     double z1 = zstd_baseline(name, nparts, threads, &zraw1, &zst1, &zc1);
@@ -597,6 +616,11 @@ static void bench_offload(int nparts)
     printf("  baseline time inside ZSTD_compress2: %.1f MiB/s per thread (the rest is pread, "
            "write, fsync); the remote-off append before it ran at %.1f MiB/s (uploads off)\n",
            mibs(zraw1 + zraw2, (zc1 + zc2)), mibs(r.bytes, r.append_s));
+    if (nparts == 1)
+        printf("  one partition's backlog: %d upload thread%s %.1f MiB/s vs %d x libzstd -%d "
+               "%.1f MiB/s: ratio %.2fx\n",
+               g_upload_threads, g_upload_threads > 1 ? "s" : "", eng, threads, g_zlevel, zb,
+               eng / zb);
     print_rss("upload only:", &rss, g_default_cache);
     rmtree(name);
     fflush(stdout);
@@ -870,9 +894,11 @@ static void usage(void)
             "usage: bench_engine [--mib N] [--segment-mib N] [--pool-mib N] [--cache-mib N]\n"
             "                    [--fetch-kib N] [--rand-kib N] [--reads N] [--dir DIR] [--keep]\n"
             "                    [--only append,offload,read] [--chunk-kib N]\n"
+            "                    [--upload-threads N] [--upload-inflight N] [--put-latency-ms N]\n"
             "defaults (or env): TS_BENCH_MIB=512 TS_BENCH_SEGMENT_MIB=32 TS_BENCH_POOL_MIB=64\n"
             "  TS_BENCH_CACHE_MIB=1024 TS_BENCH_FETCH_KIB=1024 TS_BENCH_RAND_KIB=64\n"
             "  TS_BENCH_READS=2000 TS_BENCH_CHUNK_KIB=(engine default)\n"
+            "  TS_BENCH_UPLOAD_THREADS=(engine default) TS_BENCH_UPLOAD_INFLIGHT=(engine default)\n"
             "  DIR defaults to a new /tmp/ts-bench-engine.XXXXXX\n");
     exit(2);
 }
@@ -886,12 +912,17 @@ int main(int argc, char **argv)
     g_o.fetch_bytes = (size_t)env_u64("TS_BENCH_FETCH_KIB", 1024) << 10;
     g_o.rand_bytes = (size_t)env_u64("TS_BENCH_RAND_KIB", 64) << 10;
     g_o.nreads = (int)env_u64("TS_BENCH_READS", 2000);
+    g_o.upload_threads = (int)env_u64("TS_BENCH_UPLOAD_THREADS", 0);
+    g_o.upload_inflight = (int)env_u64("TS_BENCH_UPLOAD_INFLIGHT", 0);
     const char *dir = getenv("TS_BENCH_DIR"), *only = "append,offload,read";
     static const struct option lo[] = {
         {"mib", 1, 0, 'm'},      {"segment-mib", 1, 0, 's'}, {"pool-mib", 1, 0, 'p'},
         {"cache-mib", 1, 0, 'c'}, {"fetch-kib", 1, 0, 'f'},  {"rand-kib", 1, 0, 'r'},
         {"reads", 1, 0, 'n'},    {"dir", 1, 0, 'd'},         {"keep", 0, 0, 'k'},
-        {"only", 1, 0, 'o'},     {"chunk-kib", 1, 0, 'C'}, {0, 0, 0, 0}};
+        {"only", 1, 0, 'o'},     {"chunk-kib", 1, 0, 'C'}, {"upload-threads", 1, 0, 'u'},
+        {"upload-inflight", 1, 0, 'i'},
+        {"put-latency-ms", 1, 0, 'L'},
+        {0, 0, 0, 0}};
     uint64_t chunk_kib = env_u64("TS_BENCH_CHUNK_KIB", 0);
     int ch;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -907,6 +938,9 @@ int main(int argc, char **argv)
         case 'k': g_o.keep = 1; break;
         case 'o': only = optarg; break;
         case 'C': chunk_kib = strtoull(optarg, NULL, 10); break;
+        case 'u': g_o.upload_threads = atoi(optarg); break;
+        case 'i': g_o.upload_inflight = atoi(optarg); break;
+        case 'L': g_o.put_latency_ms = atoi(optarg); break;
         default: usage();
         }
     }
@@ -926,7 +960,9 @@ int main(int argc, char **argv)
                               : strtoull(ts_config_get(def, "remote.storage.chunk.bytes"), NULL, 10);
     g_max_batch = strtoull(ts_config_get(def, "message.max.bytes"), NULL, 10);
     g_default_cache = strtoull(ts_config_get(def, "remote.log.cache.bytes"), NULL, 10);
-    g_upload_threads = atoi(ts_config_get(def, "remote.log.manager.thread.pool.size"));
+    g_upload_threads = g_o.upload_threads
+                           ? g_o.upload_threads
+                           : atoi(ts_config_get(def, "remote.log.manager.thread.pool.size"));
     g_zlevel = atoi(ts_config_get(def, "remote.storage.compression.level"));
     g_flush_ms = strtoll(ts_config_get(def, "log.flush.interval.ms"), NULL, 10);
     ts_config_destroy(def);

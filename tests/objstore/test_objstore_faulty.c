@@ -378,7 +378,8 @@ TT_TEST(faulty_opts_parse)
                                 TS_FAULTY_OP_HEAD);
     const char *bad[] = {"err_rate=", "err_rate=nan", "err_rate=-0.1", "seed=-1", "seed=1x",
                          "ops=", "ops=put,,get", "latency_ms=600001", "fail_next=4294967296",
-                         "=1", "x=1", "fail_after_puts=1e3"};
+                         "=1", "x=1", "fail_after_puts=1e3", "key=", "key_fail=x",
+                         "key_latency_ms=600001"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         o.seed = 12345;
         TT_ASSERT_MSG(ts_faulty_opts_parse(bad[i], &o, ERR) == TS_E_CONFIG, "'%s' accepted",
@@ -386,6 +387,36 @@ TT_TEST(faulty_opts_parse)
         TT_ASSERT_MSG(strstr(g_err, "bad fault option"), "'%s': %s", bad[i], g_err);
         TT_ASSERT_MSG(o.seed == 12345, "'%s': opts written on failure", bad[i]);
     }
+}
+
+/* Per-key faults hit only puts and commits of matching keys, whatever
+ * ops says; other keys and other operations pass through. */
+TT_TEST(faulty_per_key)
+{
+    char dir[512];
+    ts_faulty_opts o;
+    TT_OKE(ts_faulty_opts_parse("ops=get&key=seg-2&key_fail=2&key_latency_ms=1", &o, ERR), g_err);
+    TT_ASSERT_STR(o.key, "seg-2");
+    TT_ASSERT_EQ_INT(o.key_fail, 2);
+    TT_ASSERT_EQ_INT(o.key_latency_ms, 1);
+    ts_objstore *os = open_faulty(dir, sizeof(dir), "os-fkey", &o);
+    TT_OKE(ts_objstore_put(os, "seg-1", "v", 1, 0, ERR), g_err);
+    TT_ASSERT_EQ_INT(ts_objstore_put(os, "a/seg-2", "v", 1, 0, ERR), TS_E_REMOTE_RETRIABLE);
+    TT_ASSERT_MSG(strstr(g_err, "key_fail") && strstr(g_err, "'a/seg-2'"), "msg: %s", g_err);
+    ts_objstore_writer *w;
+    TT_OKE(ts_objstore_writer_open(os, "b/seg-2", &w, ERR), g_err);
+    TT_OKE(ts_objstore_writer_write(w, "vv", 2, ERR), g_err);
+    TT_ASSERT_EQ_INT(ts_objstore_writer_commit(w, ERR), TS_E_REMOTE_RETRIABLE);
+    uint64_t size;
+    TT_ASSERT_EQ_INT(ts_objstore_head(ts_objstore_faulty_inner(os), "b/seg-2", &size, ERR),
+                     TS_E_NOT_FOUND); /* a refused commit publishes nothing */
+    TT_OKE(ts_objstore_put(os, "a/seg-2", "v", 1, 0, ERR), g_err); /* the count is spent */
+    TT_ASSERT(get_equals(os, "a/seg-2", "v", 1));
+    ts_faulty_counters c;
+    TT_OK(ts_objstore_faulty_counters(os, &c));
+    TT_ASSERT_EQ_INT(c.key_failed, 2);
+    TT_ASSERT_EQ_INT(c.key_delayed, 3);
+    cleanup(os, dir);
 }
 
 TT_TEST(faulty_via_url)
@@ -492,6 +523,7 @@ int main(int argc, char **argv)
     TT_RUN(faulty_seeded_probability);
     TT_RUN(faulty_bad_opts_rejected);
     TT_RUN(faulty_opts_parse);
+    TT_RUN(faulty_per_key);
     TT_RUN(faulty_via_url);
     TT_RUN(faulty_threads_counters);
     return tt_summary();

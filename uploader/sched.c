@@ -1,0 +1,320 @@
+/*
+ * sched.c — the upload workers and the per-partition ordered queues (see
+ * sched.h for the contract).
+ *
+ * A queue is a list of slots in submission order. A slot's job builds its
+ * object on a worker and marks the slot finished; whichever worker finds
+ * the queue without a committer becomes it and walks the list from the
+ * head while the head is finished: commit (or, while draining, discard),
+ * pop, report. So commits never run concurrently for one partition and
+ * never out of order, and no worker ever waits for another: a later
+ * segment that finishes first just leaves its slot finished.
+ */
+#include "uploader/sched.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/err.h"
+
+struct ts_upload_sched {
+    ts_pool *pool;
+    int threads;
+};
+
+enum { SLOT_RUNNING, SLOT_BUILT, SLOT_FAILED };
+
+typedef struct slot {
+    struct slot *next;
+    ts_upload_queue *q;
+    void *item;
+    ts_upload_req req;         /* strings and epochs below are its own copies */
+    char *topic, *path;
+    ts_index_epoch *epochs;
+    int state;                 /* SLOT_*, under q->mu */
+    ts_status st;              /* SLOT_FAILED: why */
+    ts_segment_meta meta;      /* SLOT_BUILT: the durable, uncommitted object */
+    char err[1024];
+} slot;
+
+struct ts_upload_queue {
+    ts_upload_sched *sched;
+    ts_objstore *os;
+    ts_index *idx;
+    const ts_upload_queue_ops *ops;
+    void *owner;
+    int max_inflight;
+    int64_t backoff_max_ms;
+    pthread_mutex_t mu;        /* guards everything below */
+    slot *head, *tail;
+    int n;                     /* slots handed over, not yet done */
+    int committing;            /* a worker is walking the list */
+    int draining;              /* the head failed: what follows is discarded */
+    int failures;              /* consecutive */
+    int64_t retry_at_ms;       /* monotonic; 0: no backoff */
+};
+
+ts_status ts_upload_sched_create(int threads, ts_upload_sched **out, char *errstr, size_t errlen)
+{
+    ts_upload_sched *s = calloc(1, sizeof(*s));
+    if (!s) return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory (upload scheduler)");
+    s->threads = threads > 0 ? threads : 1;
+    ts_status st = ts_pool_create("ts-upload", s->threads, 0, &s->pool);
+    if (st) {
+        free(s);
+        return ts_err_set(errstr, errlen, st, "cannot start %d upload workers", threads);
+    }
+    *out = s;
+    return TS_OK;
+}
+
+void ts_upload_sched_destroy(ts_upload_sched *s)
+{
+    if (!s) return;
+    ts_pool_destroy(s->pool);
+    free(s);
+}
+
+int ts_upload_sched_threads(const ts_upload_sched *s) { return s->threads; }
+
+ts_pool *ts_upload_sched_pool(ts_upload_sched *s) { return s->pool; }
+
+ts_status ts_upload_queue_create(ts_upload_sched *s, ts_objstore *os, ts_index *idx,
+                                 int max_inflight, int64_t backoff_max_ms,
+                                 const ts_upload_queue_ops *ops, void *owner,
+                                 ts_upload_queue **out, char *errstr, size_t errlen)
+{
+    ts_upload_queue *q = calloc(1, sizeof(*q));
+    if (!q) return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory (upload queue)");
+    q->sched = s;
+    q->os = os;
+    q->idx = idx;
+    q->ops = ops;
+    q->owner = owner;
+    q->max_inflight = max_inflight > 0 ? max_inflight : s->threads;
+    q->backoff_max_ms = backoff_max_ms;
+    pthread_mutex_init(&q->mu, NULL);
+    *out = q;
+    return TS_OK;
+}
+
+void ts_upload_queue_destroy(ts_upload_queue *q)
+{
+    if (!q) return;
+    pthread_mutex_destroy(&q->mu);
+    free(q);
+}
+
+/* q->mu held. */
+static int room_locked(ts_upload_queue *q)
+{
+    int room = q->max_inflight - q->n;
+    if (q->draining || (q->retry_at_ms && ts_mono_ms() < q->retry_at_ms)) room = 0;
+    return room > 0 ? room : 0;
+}
+
+int ts_upload_queue_room(ts_upload_queue *q)
+{
+    pthread_mutex_lock(&q->mu);
+    int room = room_locked(q);
+    pthread_mutex_unlock(&q->mu);
+    return room;
+}
+
+int64_t ts_upload_queue_retry_at(ts_upload_queue *q)
+{
+    pthread_mutex_lock(&q->mu);
+    int64_t t = q->retry_at_ms;
+    pthread_mutex_unlock(&q->mu);
+    return t;
+}
+
+static void slot_free(slot *s)
+{
+    if (!s) return;
+    ts_segment_meta_clear(&s->meta);
+    free(s->topic);
+    free(s->path);
+    free(s->epochs);
+    free(s);
+}
+
+static slot *slot_new(ts_upload_queue *q, const ts_upload_req *req, void *item)
+{
+    slot *s = calloc(1, sizeof(*s));
+    if (!s) return NULL;
+    s->q = q;
+    s->item = item;
+    s->req = *req;
+    s->topic = strdup(req->topic);
+    s->path = strdup(req->segment_path);
+    if (req->nepochs) s->epochs = malloc(req->nepochs * sizeof(*s->epochs));
+    if (!s->topic || !s->path || (req->nepochs && !s->epochs)) {
+        slot_free(s);
+        return NULL;
+    }
+    if (req->nepochs) memcpy(s->epochs, req->epochs, req->nepochs * sizeof(*s->epochs));
+    s->req.topic = s->topic;
+    s->req.segment_path = s->path;
+    s->req.epochs = s->epochs;
+    s->state = SLOT_RUNNING;
+    return s;
+}
+
+/* ---- the committer ------------------------------------------------------ */
+
+/* Counts a failure and sets the backoff. q->mu held. */
+static void note_failure(ts_upload_queue *q, ts_status st)
+{
+    q->failures++;
+    int64_t backoff = 100LL << (q->failures < 9 ? q->failures : 9);
+    /* A refusal that cannot succeed by retrying (the index rejects the
+     * entry, the segment is corrupt) waits the longest: an operator has to
+     * look, and the log says why. */
+    if (!ts_status_is_retriable(st) && st != TS_E_IO && st != TS_E_NOSPACE)
+        backoff = q->backoff_max_ms;
+    if (backoff > q->backoff_max_ms) backoff = q->backoff_max_ms;
+    q->retry_at_ms = ts_mono_ms() + backoff;
+}
+
+static int is_outcome(ts_status st)
+{
+    return st == TS_E_FENCED || st == TS_E_CLOSED || st == TS_E_NOT_FOUND;
+}
+
+/* Settles the finished head slot s outside the lock: commits its entry,
+ * or reports why not. draining: an earlier one failed. */
+static void settle(ts_upload_queue *q, slot *s, int draining, ts_upload_result *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->item = s->item;
+    r->err = s->err;
+    if (s->state == SLOT_BUILT && !draining && q->ops->cancelled(q->owner)) {
+        ts_err_set(s->err, sizeof(s->err), TS_E_CLOSED, "partition deleted or closed");
+        s->st = TS_E_CLOSED;
+        draining = 1;
+    }
+    if (draining) {
+        if (s->state == SLOT_BUILT) {
+            ts_uploader_discard_object(q->os, &s->meta);
+            if (!s->st) {
+                s->st = TS_E_CLOSED;
+                ts_err_set(s->err, sizeof(s->err), TS_E_CLOSED,
+                           "an earlier segment failed; retried after it");
+            }
+        }
+        r->st = s->st;
+        r->discarded = 1;
+        return;
+    }
+    if (s->state == SLOT_FAILED) {
+        r->st = s->st;
+    } else {
+        r->st = ts_uploader_commit_entry(q->os, q->idx, &s->req, &s->meta, &r->committed, s->err,
+                                         sizeof(s->err));
+        if (r->committed) r->stored_bytes = s->meta.stored_bytes;
+    }
+    if (r->committed || r->st == TS_E_FENCED) return;
+    /* An earlier attempt's entry for this very range (TS_E_EXISTS): the
+     * segment is in the manifest all the same. */
+    ts_segment_meta chk;
+    memset(&chk, 0, sizeof(chk));
+    if (ts_index_lookup_offset(q->idx, s->req.base_offset, &chk) == TS_OK &&
+        chk.base_offset == s->req.base_offset) {
+        r->committed = 1;
+        r->stored_bytes = chk.stored_bytes;
+    }
+    ts_segment_meta_clear(&chk);
+}
+
+/* Walks the list from the head while the head is finished. Entered with
+ * q->mu held and q->committing set by the caller; returns with it released
+ * and q->committing cleared. */
+static void commit_ready(ts_upload_queue *q)
+{
+    while (q->head && q->head->state != SLOT_RUNNING) {
+        slot *s = q->head;
+        int draining = q->draining;
+        pthread_mutex_unlock(&q->mu);
+        ts_upload_result r;
+        settle(q, s, draining, &r);
+        pthread_mutex_lock(&q->mu);
+        if (r.committed) {
+            q->failures = 0;
+            q->retry_at_ms = 0;
+        } else {
+            q->draining = 1; /* nothing behind it may commit */
+            if (!r.discarded && !is_outcome(r.st)) note_failure(q, r.st);
+        }
+        q->head = s->next;
+        if (!q->head) q->tail = NULL;
+        if (--q->n == 0) q->draining = 0;
+        r.failures = q->failures;
+        r.retry_at_ms = q->retry_at_ms;
+        pthread_mutex_unlock(&q->mu);
+        q->ops->done(q->owner, &r);
+        slot_free(s);
+        pthread_mutex_lock(&q->mu);
+    }
+    q->committing = 0;
+    pthread_mutex_unlock(&q->mu);
+}
+
+/* ---- the job -------------------------------------------------------------- */
+
+static void build_job(void *arg)
+{
+    slot *s = arg;
+    ts_upload_queue *q = s->q;
+    ts_status st = q->ops->prepare(q->owner, s->item, &s->req, s->err, sizeof(s->err));
+    pthread_mutex_lock(&q->mu);
+    int draining = q->draining; /* an earlier one failed: save the work */
+    pthread_mutex_unlock(&q->mu);
+    if (!st && draining) st = ts_err_set(s->err, sizeof(s->err), TS_E_CLOSED,
+                                         "an earlier segment failed; retried after it");
+    if (!st) st = ts_uploader_build_object(q->os, &s->req, &s->meta, s->err, sizeof(s->err));
+    pthread_mutex_lock(&q->mu);
+    s->state = st ? SLOT_FAILED : SLOT_BUILT;
+    s->st = st;
+    if (q->committing) { /* the committer will reach this slot */
+        pthread_mutex_unlock(&q->mu);
+        return;
+    }
+    q->committing = 1;
+    commit_ready(q);
+}
+
+ts_status ts_upload_queue_submit(ts_upload_queue *q, const ts_upload_req *req, void *item)
+{
+    slot *s = slot_new(q, req, item);
+    if (!s) return TS_E_NOMEM;
+    pthread_mutex_lock(&q->mu);
+    if (room_locked(q) <= 0) { /* the order would break: the caller asks room() first */
+        pthread_mutex_unlock(&q->mu);
+        slot_free(s);
+        return TS_E_BACKPRESSURE;
+    }
+    if (q->tail) q->tail->next = s;
+    else q->head = s;
+    q->tail = s;
+    q->n++;
+    pthread_mutex_unlock(&q->mu);
+    ts_status st = ts_pool_submit(q->sched->pool, build_job, s);
+    if (st == TS_OK) return TS_OK;
+    /* Not queued: take it back (still running, so no committer has
+     * passed it). */
+    pthread_mutex_lock(&q->mu);
+    slot **pp = &q->head, *prev = NULL;
+    while (*pp != s) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    *pp = s->next;
+    if (q->tail == s) q->tail = prev;
+    q->n--;
+    pthread_mutex_unlock(&q->mu);
+    slot_free(s);
+    return st;
+}
