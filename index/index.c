@@ -201,7 +201,7 @@ ts_status ts_index_create(const char *topic, int32_t partition, const char *loca
                           ts_objstore *os, ts_index **out, char *errstr, size_t errlen)
 {
     *out = NULL;
-    if (!topic || !ts_manifest_topic_valid(topic))
+    if (!topic || !ts_topic_name_valid(topic))
         return ts_err_set(errstr, errlen, TS_E_INVAL,
                           "index: topic '%.64s' breaks Kafka's rules ([A-Za-z0-9._-], 1..249 chars)",
                           topic ? topic : "(null)");

@@ -42,20 +42,6 @@
  * Shared checks
  * ------------------------------------------------------------------------ */
 
-int ts_manifest_topic_valid(const char *topic)
-{
-    size_t len = topic ? strnlen(topic, TS_TOPIC_NAME_MAX + 1) : 0;
-    if (len == 0 || len > TS_TOPIC_NAME_MAX) return 0;
-    if (!strcmp(topic, ".") || !strcmp(topic, "..")) return 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = topic[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-'))
-            return 0;
-    }
-    return 1;
-}
-
 /* Object keys end up as file paths in the fs backend and URL paths in S3:
  * refuse anything that could escape the store's root or be ambiguous. */
 static const char *key_defect(const char *key)
@@ -296,7 +282,7 @@ static ts_status check_doc(const ts_manifest_doc *d, char *errstr, size_t errlen
 {
     char what[48];
     ts_status st_;
-    if (!ts_manifest_topic_valid(d->topic))
+    if (!ts_topic_name_valid(d->topic))
         return ts_err_set(errstr, errlen, TS_E_CORRUPT,
                           "topic '%.64s' breaks Kafka's rules ([A-Za-z0-9._-], 1..249 chars)",
                           d->topic);
@@ -964,7 +950,7 @@ ts_status ts_manifest_parse(const char *json, size_t len, int local, ts_manifest
         }
     }
     if ((st = get_str(&c, root, "topic", &str))) goto fail;
-    if (!ts_manifest_topic_valid(str)) {
+    if (!ts_topic_name_valid(str)) {
         st = perr(&c, "topic", "'%.64s' breaks Kafka's rules ([A-Za-z0-9._-], 1..249 chars)", str);
         goto fail;
     }
