@@ -1099,20 +1099,93 @@ static ts_status check_gap_not_fenced(ts_index *idx, char *errstr, size_t errlen
     return top > idx->remote_version ? check_not_fenced(idx, top, errstr, errlen) : TS_OK;
 }
 
+/* Moves the keys waiting for deletion to the caller. Caller holds idx->mu. */
+static void take_pending_locked(ts_index *idx, char ***take_pending, size_t *ntaken)
+{
+    *take_pending = idx->pending;
+    *ntaken = idx->npending;
+    idx->pending = NULL;
+    idx->npending = 0;
+}
+
+/* The head version we tried to put is held by a different manifest: never
+ * overwrite, move above everything listed (unless a newer leader's head
+ * fences us). */
+static ts_status skip_foreign_version(ts_index *idx, const char *key, char *errstr, size_t errlen)
+{
+    listed *vers = NULL;
+    size_t nv = 0;
+    ts_status st = list_versions(idx, &vers, &nv, errstr, errlen);
+    uint64_t top = nv ? vers[0].version : 0;
+    free(vers);
+    if (!st && idx->leader_epoch >= 0 && top) st = check_not_fenced(idx, top, errstr, errlen);
+    if (st == TS_E_FENCED) return st;
+    if (st) {
+        ts_err_prefix(errstr, errlen, st,
+                      "index %s/%" PRId32 ": %s is taken by a different "
+                      "manifest and listing failed",
+                      idx->topic, idx->partition, key);
+        return st;
+    }
+    uint64_t next = (top > idx->version ? top : idx->version) + 1;
+    ts_log_warn(LOG_MOD,
+                "%s/%" PRId32 ": %s already holds a different manifest; writing "
+                "version %" PRIu64 " instead (objects are never overwritten)",
+                idx->topic, idx->partition, key, next);
+    pthread_mutex_lock(&idx->mu);
+    idx->version = next;
+    pthread_mutex_unlock(&idx->mu);
+    return TS_OK;
+}
+
+/* One attempt to put the head at idx->version (If-None-Match). TS_OK with
+ * *again set when that version was taken and idx->version moved past it;
+ * TS_OK with *again clear when the head is durable (ours, or the same bytes
+ * already there). */
+static ts_status put_head_version(ts_index *idx, ts_segment_meta *tail, uint64_t *added,
+                                  int *again, char *errstr, size_t errlen)
+{
+    char key[TS_INDEX_KEY_MAX];
+    proposal p;
+    current_proposal(idx, tail, added, &p);
+    ts_manifest_doc d;
+    char *json = NULL;
+    size_t len = 0;
+    head_doc(idx, &p, 0, &d);
+    ts_status st = ts_manifest_render(&d, &json, &len, errstr, errlen);
+    if (st) return st;
+    ts_index_manifest_key(idx->topic, idx->partition, idx->version, key, sizeof(key));
+    st = put_retry(idx, key, json, len, errstr, errlen);
+    if (st == TS_E_EXISTS) {
+        if (same_as_existing(idx, key, json, len)) {
+            st = TS_OK;
+        } else {
+            free(json);
+            st = skip_foreign_version(idx, key, errstr, errlen);
+            *again = !st;
+            return st;
+        }
+    }
+    free(json);
+    if (st)
+        ts_err_prefix(errstr, errlen, st, "index %s/%" PRId32 ": put of manifest %s failed",
+                      idx->topic, idx->partition, key);
+    return st;
+}
+
+/* Makes the current version durable in the bucket: pieces first, then the
+ * head, at the first version no foreign manifest holds; then records that
+ * locally and hands out the keys waiting for deletion (take_pending). */
 static ts_status push_remote(ts_index *idx, char ***take_pending, size_t *ntaken, char *errstr,
                              size_t errlen)
 {
     ts_status st = TS_OK;
-    char key[TS_INDEX_KEY_MAX];
     char err[256];
     if (idx->version == idx->remote_version) {
         /* Already durable: only hand out keys, if any wait. */
         if (take_pending && idx->npending) {
             pthread_mutex_lock(&idx->mu);
-            *take_pending = idx->pending;
-            *ntaken = idx->npending;
-            idx->pending = NULL;
-            idx->npending = 0;
+            take_pending_locked(idx, take_pending, ntaken);
             pthread_mutex_unlock(&idx->mu);
             if (write_local(idx, err, sizeof(err)))
                 ts_log_warn(LOG_MOD, "%s/%" PRId32 ": cannot clear pending deletions locally "
@@ -1128,77 +1201,25 @@ static ts_status push_remote(ts_index *idx, char ***take_pending, size_t *ntaken
     uint64_t *added;
     if (current_tail(idx, &tail, &added, 0))
         return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
-    int durable = 0;
-    for (int bump = 0; !durable; bump++) {
+    for (int bump = 0;; bump++) {
         if (bump > MAX_VERSION_BUMPS) {
-            free(tail);
-            free(added);
-            return ts_err_set(errstr, errlen, TS_E_REMOTE,
-                              "index %s/%" PRId32 ": manifest versions keep colliding with "
-                              "foreign objects under %s; is another writer active?",
-                              idx->topic, idx->partition, idx->manifest_prefix);
-        }
-        proposal p;
-        current_proposal(idx, tail, added, &p);
-        ts_manifest_doc d;
-        char *json = NULL;
-        size_t len = 0;
-        head_doc(idx, &p, 0, &d);
-        if ((st = ts_manifest_render(&d, &json, &len, errstr, errlen))) break;
-        ts_index_manifest_key(idx->topic, idx->partition, idx->version, key, sizeof(key));
-        st = put_retry(idx, key, json, len, errstr, errlen);
-        if (st == TS_E_EXISTS) {
-            if (same_as_existing(idx, key, json, len)) {
-                st = TS_OK;
-            } else {
-                /* Not ours: never overwrite. Move above everything listed. */
-                listed *vers = NULL;
-                size_t nv = 0;
-                st = list_versions(idx, &vers, &nv, errstr, errlen);
-                uint64_t top = nv ? vers[0].version : 0;
-                free(vers);
-                free(json);
-                if (!st && idx->leader_epoch >= 0 && top)
-                    st = check_not_fenced(idx, top, errstr, errlen);
-                if (st == TS_E_FENCED) break;
-                if (st) {
-                    ts_err_prefix(errstr, errlen, st,
-                                  "index %s/%" PRId32 ": %s is taken by a different "
-                                  "manifest and listing failed",
-                                  idx->topic, idx->partition, key);
-                    break;
-                }
-                uint64_t next = (top > idx->version ? top : idx->version) + 1;
-                ts_log_warn(LOG_MOD,
-                            "%s/%" PRId32 ": %s already holds a different manifest; writing "
-                            "version %" PRIu64 " instead (objects are never overwritten)",
-                            idx->topic, idx->partition, key, next);
-                pthread_mutex_lock(&idx->mu);
-                idx->version = next;
-                pthread_mutex_unlock(&idx->mu);
-                continue;
-            }
-        }
-        free(json);
-        if (st) {
-            ts_err_prefix(errstr, errlen, st, "index %s/%" PRId32 ": put of manifest %s failed",
-                          idx->topic, idx->partition, key);
+            st = ts_err_set(errstr, errlen, TS_E_REMOTE,
+                            "index %s/%" PRId32 ": manifest versions keep colliding with "
+                            "foreign objects under %s; is another writer active?",
+                            idx->topic, idx->partition, idx->manifest_prefix);
             break;
         }
-        durable = 1;
+        int again = 0;
+        st = put_head_version(idx, tail, added, &again, errstr, errlen);
+        if (st || !again) break;
     }
     free(tail);
     free(added);
-    if (!durable) return st;
+    if (st) return st;
 
     pthread_mutex_lock(&idx->mu);
     idx->remote_version = idx->version;
-    if (take_pending) {
-        *take_pending = idx->pending;
-        *ntaken = idx->npending;
-        idx->pending = NULL;
-        idx->npending = 0;
-    }
+    if (take_pending) take_pending_locked(idx, take_pending, ntaken);
     pthread_mutex_unlock(&idx->mu);
 
     /* Record remote durability locally. If this write fails, a restart
