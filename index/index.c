@@ -1607,6 +1607,77 @@ static ts_status fetch_pieces(ts_index *idx, const ts_manifest_piece *pieces, si
     return TS_OK;
 }
 
+/* Gets and parses head `version` into *d and checks it is the head its key
+ * names. Statuses as adopt_remote_version's. */
+static ts_status fetch_head_doc(ts_index *idx, uint64_t version, uint64_t size, ts_manifest_doc *d,
+                                char *why, size_t whylen, char *errstr, size_t errlen)
+{
+    char key[TS_INDEX_KEY_MAX];
+    ts_index_manifest_key(idx->topic, idx->partition, version, key, sizeof(key));
+    if (size > TS_MANIFEST_MAX_BYTES) {
+        snprintf(why, whylen, "%" PRIu64 " bytes is above the %d-byte cap", size,
+                 TS_MANIFEST_MAX_BYTES);
+        return TS_E_CORRUPT;
+    }
+    uint8_t *data = NULL;
+    size_t len = 0;
+    ts_status st = get_retry(idx, key, &data, &len, why, whylen);
+    if (st) {
+        if (ts_status_is_retriable(st) || st == TS_E_NOT_FOUND) return TS_E_CORRUPT;
+        return ts_err_set(errstr, errlen, st, "index %s/%" PRId32 ": get %s: %s", idx->topic,
+                          idx->partition, key, why);
+    }
+    st = ts_manifest_parse((const char *)data, len, 0, d, why, whylen);
+    free(data);
+    if (st) return TS_E_CORRUPT;
+    if (strcmp(d->topic, idx->topic) || d->partition != idx->partition || d->version != version ||
+        d->kind != TS_MANIFEST_HEAD) {
+        snprintf(why, whylen, "describes %s/%" PRId32 " version %" PRIu64 ", not what its key says",
+                 d->topic, d->partition, d->version);
+        return TS_E_CORRUPT;
+    }
+    return TS_OK;
+}
+
+/* Piece i of head d, already fetched into pf: check, parse, add its entries
+ * to b, write its local file (pieces before the head that names them),
+ * free its bytes. Statuses as adopt_remote_version's. */
+static ts_status adopt_piece(ts_index *idx, const ts_manifest_doc *d, size_t i, piece_fetch *pf,
+                             built *b, char *why, size_t whylen, char *errstr, size_t errlen)
+{
+    uint8_t *pb = pf->bytes[i];
+    size_t plen = pf->lens[i];
+    pf->bytes[i] = NULL;
+    ts_manifest_doc pd;
+    memset(&pd, 0, sizeof(pd));
+    ts_status st = pf->sts[i];
+    if (st) {
+        snprintf(why, whylen, "%s", pf->whys[i]);
+        if (ts_status_is_retriable(st) || st == TS_E_NOT_FOUND) {
+            ts_err_prefix(why, whylen, st, "its piece %s", d->pieces[i].key);
+            return TS_E_CORRUPT;
+        }
+        return ts_err_set(errstr, errlen, st, "index %s/%" PRId32 ": get %s: %s", idx->topic,
+                          idx->partition, d->pieces[i].key, why);
+    }
+    if (parse_piece_bytes(idx, &d->pieces[i], pb, plen, &pd, why, whylen)) {
+        ts_manifest_doc_free(&pd);
+        free(pb);
+        return TS_E_CORRUPT;
+    }
+    st = build_piece(idx, d, &pd, b);
+    ts_manifest_doc_free(&pd);
+    char path[sizeof(idx->pieces_dir) + TS_INDEX_KEY_MAX];
+    piece_path(idx, d->pieces[i].key, path, sizeof(path));
+    if (st)
+        ts_err_set(errstr, errlen, st, "index %s/%" PRId32 ": out of memory", idx->topic,
+                   idx->partition);
+    else if (!idx->memory_only && !(st = ts_fs_mkdirs(idx->pieces_dir, errstr, errlen)))
+        st = ts_fs_write_atomic(path, pb, plen, errstr, errlen);
+    free(pb);
+    return st;
+}
+
 /* Reads one head version and its pieces from the bucket, installs it as
  * fully remote-durable and writes it locally (pieces first). `why` gets the
  * reason when the version is unusable (TS_E_CORRUPT / not found); other
@@ -1614,85 +1685,24 @@ static ts_status fetch_pieces(ts_index *idx, const ts_manifest_piece *pieces, si
 static ts_status adopt_remote_version(ts_index *idx, uint64_t version, uint64_t size,
                                       char *why, size_t whylen, char *errstr, size_t errlen)
 {
-    char key[TS_INDEX_KEY_MAX];
-    ts_index_manifest_key(idx->topic, idx->partition, version, key, sizeof(key));
-    uint8_t *data = NULL;
-    size_t len = 0;
     ts_manifest_doc d;
     memset(&d, 0, sizeof(d));
-    size_t np = 0;
     piece_fetch pf;
     memset(&pf, 0, sizeof(pf));
     built b;
     memset(&b, 0, sizeof(b));
-    ts_status st = TS_E_CORRUPT;
-    if (size > TS_MANIFEST_MAX_BYTES) {
-        snprintf(why, whylen, "%" PRIu64 " bytes is above the %d-byte cap", size,
-                 TS_MANIFEST_MAX_BYTES);
-        goto out;
-    }
-    if ((st = get_retry(idx, key, &data, &len, why, whylen))) {
-        if (ts_status_is_retriable(st) || st == TS_E_NOT_FOUND) st = TS_E_CORRUPT;
-        else ts_err_set(errstr, errlen, st, "index %s/%" PRId32 ": get %s: %s", idx->topic,
-                        idx->partition, key, why);
-        goto out;
-    }
-    if ((st = ts_manifest_parse((const char *)data, len, 0, &d, why, whylen))) {
-        st = TS_E_CORRUPT;
-        goto out;
-    }
-    if (strcmp(d.topic, idx->topic) || d.partition != idx->partition || d.version != version ||
-        d.kind != TS_MANIFEST_HEAD) {
-        snprintf(why, whylen, "describes %s/%" PRId32 " version %" PRIu64 ", not what its key says",
-                 d.topic, d.partition, d.version);
-        st = TS_E_CORRUPT;
-        goto out;
-    }
-    np = d.npieces;
+    ts_status st = fetch_head_doc(idx, version, size, &d, why, whylen, errstr, errlen);
+    if (st) goto out;
+    size_t np = d.npieces;
     /* The GETs run in parallel (the cold-open latency is one round trip per
-     * FETCH_THREADS pieces, not per piece); then one piece at a time:
-     * check, parse, add its entries, write its local file (pieces before
-     * the head that names them), free. */
+     * FETCH_THREADS pieces, not per piece); then one piece at a time. */
     if (np && (st = fetch_pieces(idx, d.pieces, np, &pf))) {
         ts_err_set(errstr, errlen, st, "index %s/%" PRId32 ": out of memory", idx->topic,
                    idx->partition);
         goto out;
     }
-    for (size_t i = 0; i < np; i++) {
-        uint8_t *pb = pf.bytes[i];
-        size_t plen = pf.lens[i];
-        pf.bytes[i] = NULL;
-        ts_manifest_doc pd;
-        memset(&pd, 0, sizeof(pd));
-        if ((st = pf.sts[i])) {
-            snprintf(why, whylen, "%s", pf.whys[i]);
-            if (ts_status_is_retriable(st) || st == TS_E_NOT_FOUND) {
-                ts_err_prefix(why, whylen, st, "its piece %s", d.pieces[i].key);
-                st = TS_E_CORRUPT;
-            } else {
-                ts_err_set(errstr, errlen, st, "index %s/%" PRId32 ": get %s: %s", idx->topic,
-                           idx->partition, d.pieces[i].key, why);
-            }
-            goto out;
-        }
-        if (parse_piece_bytes(idx, &d.pieces[i], pb, plen, &pd, why, whylen)) {
-            ts_manifest_doc_free(&pd);
-            free(pb);
-            st = TS_E_CORRUPT;
-            goto out;
-        }
-        st = build_piece(idx, &d, &pd, &b);
-        ts_manifest_doc_free(&pd);
-        char path[sizeof(idx->pieces_dir) + TS_INDEX_KEY_MAX];
-        piece_path(idx, d.pieces[i].key, path, sizeof(path));
-        if (st)
-            ts_err_set(errstr, errlen, st, "index %s/%" PRId32 ": out of memory", idx->topic,
-                       idx->partition);
-        else if (!idx->memory_only && !(st = ts_fs_mkdirs(idx->pieces_dir, errstr, errlen)))
-            st = ts_fs_write_atomic(path, pb, plen, errstr, errlen);
-        free(pb);
-        if (st) goto out;
-    }
+    for (size_t i = 0; i < np; i++)
+        if ((st = adopt_piece(idx, &d, i, &pf, &b, why, whylen, errstr, errlen))) goto out;
     if ((st = build_tail(idx, &d, 1, &b))) {
         ts_err_set(errstr, errlen, st, "index %s/%" PRId32 ": out of memory", idx->topic,
                    idx->partition);
@@ -1704,7 +1714,6 @@ out:
     fetch_free(&pf);
     built_free(&b);
     ts_manifest_doc_free(&d);
-    free(data);
     return st;
 }
 
