@@ -1832,6 +1832,164 @@ ts_status ts_index_add(ts_index *idx, const ts_segment_meta *seg, char *errstr, 
     return ts_index_add_epochs(idx, seg, NULL, 0, errstr, errlen);
 }
 
+/* Why seg cannot join the manifest at position pos (the first entry whose
+ * base is not below seg's), or TS_OK. wmu held. */
+static ts_status check_new_entry(const ts_index *idx, const ts_segment_meta *seg, size_t pos,
+                                 const char *what, char *errstr, size_t errlen)
+{
+    if (pos < idx->n && idx->e[pos].base_offset == seg->base_offset) {
+        char k[TS_INDEX_KEY_MAX];
+        entry_key(idx, &idx->e[pos], k, sizeof(k));
+        return ts_err_set(errstr, errlen, TS_E_EXISTS,
+                          "%s is already in the manifest (object %s); delete the orphan %s", what,
+                          k, seg->object_key);
+    }
+    if (seg->last_offset < idx->log_start)
+        return ts_err_set(errstr, errlen, TS_E_INVAL,
+                          "%s ends at %" PRId64 ", below the log start offset %" PRId64
+                          " (already removed by retention)",
+                          what, seg->last_offset, idx->log_start);
+    const ts_index_entry *prev = pos > 0 ? &idx->e[pos - 1] : NULL;
+    const ts_index_entry *next = pos < idx->n ? &idx->e[pos] : NULL;
+    if ((prev && prev->last_offset >= seg->base_offset) ||
+        (next && next->base_offset <= seg->last_offset)) {
+        const ts_index_entry *o = prev && prev->last_offset >= seg->base_offset ? prev : next;
+        return ts_err_set(errstr, errlen, TS_E_INVAL,
+                          "%s [%" PRId64 "..%" PRId64 "] overlaps the entry [%" PRId64
+                          "..%" PRId64 "]",
+                          what, seg->base_offset, seg->last_offset, o->base_offset,
+                          o->last_offset);
+    }
+    if (pos < idx->tail_start ||
+        (idx->np && seg->base_offset <= idx->pieces[idx->np - 1].last_offset))
+        return ts_err_set(errstr, errlen, TS_E_INVAL,
+                          "%s lies below the newest piece (ends at %" PRId64
+                          "): pieces are immutable, entries only join the head's tail",
+                          what, idx->np ? idx->pieces[idx->np - 1].last_offset : -1);
+    if (idx->n >= TS_MANIFEST_MAX_SEGMENTS)
+        return ts_err_set(errstr, errlen, TS_E_NOMEM, "%s: the manifest already holds %d entries",
+                          what, TS_MANIFEST_MAX_SEGMENTS);
+    return TS_OK;
+}
+
+/* Everything an add prepares before the local file names the entry, so
+ * that the in-memory commit after it cannot fail. */
+typedef struct add_plan {
+    size_t pos;                /* where the entry goes in idx->e */
+    ts_index_entry ne;         /* the resident entry */
+    side_ent side;             /* its side entry (key, chunk table), when it has one */
+    int has_side;
+    tail_env *env;             /* its envelope (sealed) */
+    ts_segment_meta *tail;     /* the new tail, the entry inserted at tp */
+    uint64_t *added;
+    size_t ntail, tp, off;     /* tail length; entry's place; first entry left after spilling */
+    ts_manifest_piece *newp;   /* the pieces after the add: old ones, then nspill new */
+    size_t nspill;
+    ts_index_epoch *neps;      /* the head's epochs after the add */
+    size_t nneps;
+} add_plan;
+
+/* Prepare: capacity, the entry and the views first; then the new tail,
+ * whose oldest entries become pieces (written locally before the head
+ * that names them) while it is fuller than head_segments. wmu held. */
+static ts_status prepare_add(ts_index *idx, const ts_segment_meta *seg,
+                             const ts_index_epoch *epochs, size_t nepochs, const char *what,
+                             add_plan *a, char *errstr, size_t errlen)
+{
+    size_t pos = a->pos, ntail = idx->n - idx->tail_start;
+    pthread_mutex_lock(&idx->mu); /* realloc may move what lookups read */
+    ts_status st = reserve_entries(idx, idx->n + 1);
+    if (!st) st = reserve_td(idx, ntail + 1);
+    pthread_mutex_unlock(&idx->mu);
+    if (!st) st = make_entry(idx, seg, pos ? idx->e[pos - 1].max_timestamp : INT64_MIN, &a->ne,
+                             &a->side, &a->has_side);
+    if (!st) st = current_tail(idx, &a->tail, &a->added, 1);
+    if (!st) st = merge_epochs(idx, seg, epochs, nepochs, &a->neps, &a->nneps);
+    if (!st && seg->sealed) {
+        tail_detail t = {0};
+        st = td_envelope_set(&t, seg);
+        a->env = t.env;
+    }
+    size_t H = idx->head_segments;
+    if (!st && !(a->newp = malloc((idx->np + (ntail + 1) / H + 1) * sizeof(*a->newp))))
+        st = TS_E_NOMEM;
+    if (st) return ts_err_set(errstr, errlen, TS_E_NOMEM, "%s: out of memory", what);
+    size_t tp = a->tp = pos - idx->tail_start;
+    memmove(a->tail + tp + 1, a->tail + tp, (ntail - tp) * sizeof(*a->tail));
+    memmove(a->added + tp + 1, a->added + tp, (ntail - tp) * sizeof(*a->added));
+    a->tail[tp] = *seg;
+    a->added[tp] = idx->version + 1;
+    a->ntail = ntail + 1;
+    if (idx->np) memcpy(a->newp, idx->pieces, idx->np * sizeof(*a->newp));
+    while (a->ntail - a->off > H) {
+        st = make_piece(idx, a->tail + a->off, H, a->neps, a->nneps, idx->version + 1,
+                        &a->newp[idx->np + a->nspill], errstr, errlen);
+        if (st) return st;
+        a->nspill++;
+        a->off += H;
+    }
+    return TS_OK;
+}
+
+/* The prepared add in memory: the entry, its tail detail, the running
+ * maxima after it, the spilled entries out of the tail, the new pieces and
+ * epochs, the next version. Cannot fail. Caller holds wmu and mu. */
+static void commit_add_locked(ts_index *idx, const ts_segment_meta *seg, add_plan *a)
+{
+    size_t pos = a->pos, tp = a->tp, ntail = a->ntail, off = a->off;
+    memmove(idx->e + pos + 1, idx->e + pos, (idx->n - pos) * sizeof(*idx->e));
+    idx->e[pos] = a->ne;
+    idx->n++;
+    idx->raw_total += a->ne.size_bytes;
+    idx->stored_total += a->ne.stored_bytes;
+    if (a->has_side && side_insert(idx, &a->side) == TS_OK) a->has_side = 0;
+    tail_detail *td = idx->td;
+    memmove(td + tp + 1, td + tp, (ntail - 1 - tp) * sizeof(*td));
+    td[tp].max_ts = seg->max_timestamp;
+    td[tp].upload_time_ms = seg->upload_time_ms;
+    td[tp].added = idx->version + 1;
+    td[tp].seg_crc = seg->segment_crc32c;
+    td[tp].pad = 0;
+    td[tp].env = a->env; /* allocated while preparing */
+    a->env = NULL;
+    for (size_t i = pos + 1; i < idx->n; i++) { /* running maxima after the new entry */
+        int64_t m = td[i - idx->tail_start].max_ts;
+        idx->e[i].max_timestamp = m > idx->e[i - 1].max_timestamp ? m : idx->e[i - 1].max_timestamp;
+    }
+    if (off) {
+        td_free_envs(td, off); /* these entries now live in pieces */
+        memmove(td, td + off, (ntail - off) * sizeof(*td));
+        idx->tail_start += off;
+    }
+    free(idx->pieces);
+    idx->pieces = a->newp;
+    idx->np += a->nspill;
+    a->newp = NULL;
+    a->nspill = 0;
+    free(idx->epochs);
+    idx->epochs = a->neps;
+    idx->nepochs = a->nneps;
+    a->neps = NULL;
+    idx->version++;
+}
+
+/* Frees what a plan still owns; pieces it wrote locally but no committed
+ * head names are removed. wmu held. */
+static void add_plan_free(ts_index *idx, add_plan *a)
+{
+    for (size_t i = 0; a->newp && i < a->nspill; i++)
+        remove_local_piece(idx, a->newp[idx->np + i].key);
+    free(a->newp);
+    free(a->neps);
+    free(a->tail);
+    free(a->added);
+    if (a->has_side) {
+        free(a->side.key);
+        free(a->side.chunks);
+    }
+    free(a->env);
+}
+
 ts_status ts_index_add_epochs(ts_index *idx, const ts_segment_meta *seg,
                               const ts_index_epoch *epochs, size_t nepochs, char *errstr,
                               size_t errlen)
@@ -1846,146 +2004,26 @@ ts_status ts_index_add_epochs(ts_index *idx, const ts_segment_meta *seg,
         return ts_err_set(errstr, errlen, TS_E_INVAL, "%s: sealed without a key id", what);
 
     pthread_mutex_lock(&idx->wmu);
-    ts_status st = TS_OK;
-    ts_segment_meta *tail = NULL;
-    uint64_t *added = NULL;
-    ts_manifest_piece *newp = NULL;
-    size_t nspill = 0;
-    ts_index_epoch *neps = NULL;
-    size_t nneps = 0;
-    side_ent side;
-    int has_side = 0;
-    tail_env *env = NULL; /* the new tail entry's envelope (sealed) */
-    memset(&side, 0, sizeof(side));
-    size_t pos = lower_bound_base(idx, seg->base_offset);
-    if (pos < idx->n && idx->e[pos].base_offset == seg->base_offset) {
-        char k[TS_INDEX_KEY_MAX];
-        entry_key(idx, &idx->e[pos], k, sizeof(k));
-        st = ts_err_set(errstr, errlen, TS_E_EXISTS,
-                        "%s is already in the manifest (object %s); delete the orphan %s", what, k,
-                        seg->object_key);
-        goto out;
-    }
-    if (seg->last_offset < idx->log_start) {
-        st = ts_err_set(errstr, errlen, TS_E_INVAL,
-                        "%s ends at %" PRId64 ", below the log start offset %" PRId64
-                        " (already removed by retention)",
-                        what, seg->last_offset, idx->log_start);
-        goto out;
-    }
-    const ts_index_entry *prev = pos > 0 ? &idx->e[pos - 1] : NULL;
-    const ts_index_entry *next = pos < idx->n ? &idx->e[pos] : NULL;
-    if ((prev && prev->last_offset >= seg->base_offset) ||
-        (next && next->base_offset <= seg->last_offset)) {
-        const ts_index_entry *o = prev && prev->last_offset >= seg->base_offset ? prev : next;
-        st = ts_err_set(errstr, errlen, TS_E_INVAL,
-                        "%s [%" PRId64 "..%" PRId64 "] overlaps the entry [%" PRId64 "..%" PRId64
-                        "]",
-                        what, seg->base_offset, seg->last_offset, o->base_offset, o->last_offset);
-        goto out;
-    }
-    if (pos < idx->tail_start ||
-        (idx->np && seg->base_offset <= idx->pieces[idx->np - 1].last_offset)) {
-        st = ts_err_set(errstr, errlen, TS_E_INVAL,
-                        "%s lies below the newest piece (ends at %" PRId64
-                        "): pieces are immutable, entries only join the head's tail",
-                        what, idx->np ? idx->pieces[idx->np - 1].last_offset : -1);
-        goto out;
-    }
-    if (idx->n >= TS_MANIFEST_MAX_SEGMENTS) {
-        st = ts_err_set(errstr, errlen, TS_E_NOMEM, "%s: the manifest already holds %d entries",
-                        what, TS_MANIFEST_MAX_SEGMENTS);
-        goto out;
-    }
-    /* Prepare: capacity, the entry and the views first, so the in-memory
-     * commit below cannot fail after the local file already says the entry
-     * exists. */
-    ts_index_entry ne;
-    size_t ntail = idx->n - idx->tail_start;
-    pthread_mutex_lock(&idx->mu); /* realloc may move what lookups read */
-    st = reserve_entries(idx, idx->n + 1);
-    if (!st) st = reserve_td(idx, ntail + 1);
-    pthread_mutex_unlock(&idx->mu);
-    if (!st) st = make_entry(idx, seg, pos ? idx->e[pos - 1].max_timestamp : INT64_MIN, &ne, &side,
-                             &has_side);
-    if (!st) st = current_tail(idx, &tail, &added, 1);
-    if (!st) st = merge_epochs(idx, seg, epochs, nepochs, &neps, &nneps);
-    if (!st && seg->sealed) {
-        tail_detail t = {0};
-        st = td_envelope_set(&t, seg);
-        env = t.env;
-    }
-    size_t H = idx->head_segments;
-    if (!st && !(newp = malloc((idx->np + (ntail + 1) / H + 1) * sizeof(*newp)))) st = TS_E_NOMEM;
-    if (st) {
-        st = ts_err_set(errstr, errlen, TS_E_NOMEM, "%s: out of memory", what);
-        goto out;
-    }
-    size_t tp = pos - idx->tail_start;
-    memmove(tail + tp + 1, tail + tp, (ntail - tp) * sizeof(*tail));
-    memmove(added + tp + 1, added + tp, (ntail - tp) * sizeof(*added));
-    tail[tp] = *seg;
-    added[tp] = idx->version + 1;
-    ntail++;
-    if (idx->np) memcpy(newp, idx->pieces, idx->np * sizeof(*newp));
-    /* The tail is full: its oldest entries become pieces (written locally
-     * before the head that names them). */
-    size_t off = 0;
-    while (ntail - off > H) {
-        st = make_piece(idx, tail + off, H, neps, nneps, idx->version + 1,
-                        &newp[idx->np + nspill], errstr, errlen);
-        if (st) goto out;
-        nspill++;
-        off += H;
-    }
+    add_plan a;
+    memset(&a, 0, sizeof(a));
+    a.pos = lower_bound_base(idx, seg->base_offset);
+    ts_status st = check_new_entry(idx, seg, a.pos, what, errstr, errlen);
+    if (st) goto out;
+    if ((st = prepare_add(idx, seg, epochs, nepochs, what, &a, errstr, errlen))) goto out;
     proposal p;
-    current_proposal(idx, tail + off, added + off, &p);
-    p.pieces = newp;
-    p.np = idx->np + nspill;
-    p.ntail = ntail - off;
+    current_proposal(idx, a.tail + a.off, a.added + a.off, &p);
+    p.pieces = a.newp;
+    p.np = idx->np + a.nspill;
+    p.ntail = a.ntail - a.off;
     p.version = idx->version + 1;
-    p.epochs = neps;
-    p.nepochs = nneps;
+    p.epochs = a.neps;
+    p.nepochs = a.nneps;
     if ((st = write_local_prop(idx, &p, errstr, errlen))) goto out;
 
-    /* Commit in memory. */
     pthread_mutex_lock(&idx->mu);
-    memmove(idx->e + pos + 1, idx->e + pos, (idx->n - pos) * sizeof(*idx->e));
-    idx->e[pos] = ne;
-    idx->n++;
-    idx->raw_total += ne.size_bytes;
-    idx->stored_total += ne.stored_bytes;
-    if (has_side && side_insert(idx, &side) == TS_OK) has_side = 0;
-    tail_detail *td = idx->td;
-    memmove(td + tp + 1, td + tp, (ntail - 1 - tp) * sizeof(*td));
-    td[tp].max_ts = seg->max_timestamp;
-    td[tp].upload_time_ms = seg->upload_time_ms;
-    td[tp].added = idx->version + 1;
-    td[tp].seg_crc = seg->segment_crc32c;
-    td[tp].pad = 0;
-    td[tp].env = env; /* allocated while preparing */
-    env = NULL;
-    for (size_t i = pos + 1; i < idx->n; i++) { /* running maxima after the new entry */
-        int64_t m = td[i - idx->tail_start].max_ts;
-        idx->e[i].max_timestamp = m > idx->e[i - 1].max_timestamp ? m : idx->e[i - 1].max_timestamp;
-    }
-    if (off) {
-        td_free_envs(td, off); /* these entries now live in pieces */
-        memmove(td, td + off, (ntail - off) * sizeof(*td));
-        idx->tail_start += off;
-    }
-    free(idx->pieces);
-    idx->pieces = newp;
-    idx->np += nspill;
-    newp = NULL;
-    nspill = 0;
-    free(idx->epochs);
-    idx->epochs = neps;
-    idx->nepochs = nneps;
-    neps = NULL;
-    idx->version++;
+    commit_add_locked(idx, seg, &a);
     pthread_mutex_unlock(&idx->mu);
-    if (has_side) /* out of memory for the side table: the entry's key or table is lost */
+    if (a.has_side) /* out of memory for the side table: the entry's key or table is lost */
         ts_log_error(LOG_MOD, "%s: out of memory keeping its side entry", what);
 
     if (idx->os && (st = push_remote(idx, NULL, NULL, errstr, errlen)))
@@ -1993,16 +2031,7 @@ ts_status ts_index_add_epochs(ts_index *idx, const ts_segment_meta *seg,
                       "%s is committed locally (v%" PRIu64 ") but not yet durable remotely",
                       what, idx->version);
 out:
-    for (size_t i = 0; newp && i < nspill; i++) remove_local_piece(idx, newp[idx->np + i].key);
-    free(newp);
-    free(neps);
-    free(tail);
-    free(added);
-    if (has_side) {
-        free(side.key);
-        free(side.chunks);
-    }
-    free(env);
+    add_plan_free(idx, &a);
     pthread_mutex_unlock(&idx->wmu);
     return st;
 }
