@@ -2045,6 +2045,120 @@ static size_t epochs_below(const ts_index *idx, int64_t start)
     return k;
 }
 
+/* A truncation prepared and written locally, not yet in memory: the first
+ * k entries and kp pieces go, the pending list grows by the removed keys,
+ * the dropped list by the removed pieces (bucket-backed indexes only). */
+typedef struct trunc_plan {
+    size_t k, kp;
+    int64_t new_start;
+    char **pending;
+    size_t np;
+    char **dropped;
+    uint64_t *dropped_v;
+    size_t nd;
+} trunc_plan;
+
+/* Builds the grown lists and writes the local file without the removed
+ * entries and pieces. On failure nothing is left allocated. wmu held. */
+static ts_status prepare_truncation(ts_index *idx, trunc_plan *t, char *errstr, size_t errlen)
+{
+    size_t k = t->k, kp = t->kp;
+    ts_status st;
+    t->np = idx->npending + k;
+    char **pending = t->pending = malloc((t->np ? t->np : 1) * sizeof(char *));
+    t->nd = idx->ndropped + (idx->os ? kp : 0);
+    char **dropped = t->dropped = malloc((t->nd ? t->nd : 1) * sizeof(char *));
+    uint64_t *dropped_v = t->dropped_v = malloc((t->nd ? t->nd : 1) * sizeof(uint64_t));
+    ts_segment_meta *tail = NULL;
+    uint64_t *added = NULL;
+    size_t made = 0, madep = 0;
+    int oom = !pending || !dropped || !dropped_v || current_tail(idx, &tail, &added, 0);
+    for (; !oom && made < k; made++) {
+        char key[TS_INDEX_KEY_MAX];
+        entry_key(idx, &idx->e[made], key, sizeof(key));
+        if (!(pending[idx->npending + made] = strdup(key))) oom = 1;
+    }
+    if (!oom && idx->os)
+        for (; !oom && madep < kp; madep++) {
+            if (!(dropped[idx->ndropped + madep] = strdup(idx->pieces[madep].key))) oom = 1;
+            dropped_v[idx->ndropped + madep] = idx->version + 1;
+        }
+    if (!oom) {
+        if (idx->npending) memcpy(pending, idx->pending, idx->npending * sizeof(char *));
+        if (idx->ndropped) {
+            memcpy(dropped, idx->dropped, idx->ndropped * sizeof(char *));
+            memcpy(dropped_v, idx->dropped_v, idx->ndropped * sizeof(uint64_t));
+        }
+        size_t toff = k > idx->tail_start ? k - idx->tail_start : 0;
+        proposal p;
+        current_proposal(idx, tail + toff, added + toff, &p);
+        p.pieces = idx->pieces + kp;
+        p.np = idx->np - kp;
+        p.ntail = idx->n - idx->tail_start - toff;
+        p.log_start = t->new_start;
+        p.version = idx->version + 1;
+        p.pending = pending;
+        p.npending = t->np;
+        p.dropped = dropped;
+        p.dropped_v = dropped_v;
+        p.ndropped = t->nd;
+        p.epochs = idx->nepochs ? idx->epochs + epochs_below(idx, t->new_start) : NULL;
+        p.nepochs = idx->nepochs - epochs_below(idx, t->new_start);
+        st = write_local_prop(idx, &p, errstr, errlen);
+    } else {
+        st = ts_err_set(errstr, errlen, TS_E_NOMEM, "index %s/%" PRId32 ": out of memory",
+                        idx->topic, idx->partition);
+    }
+    free(tail);
+    free(added);
+    if (st) {
+        for (size_t i = 0; pending && i < made; i++) free(pending[idx->npending + i]);
+        for (size_t i = 0; dropped && i < madep; i++) free(dropped[idx->ndropped + i]);
+        free(pending);
+        free(dropped);
+        free(dropped_v);
+        t->pending = t->dropped = NULL;
+        t->dropped_v = NULL;
+    }
+    return st;
+}
+
+/* The prepared truncation in memory; the plan's lists become the index's.
+ * Cannot fail. Caller holds wmu and mu. */
+static void commit_truncation_locked(ts_index *idx, const trunc_plan *t)
+{
+    size_t k = t->k, kp = t->kp;
+    side_drop_below(idx, k < idx->n ? idx->e[k].base_offset : INT64_MAX);
+    for (size_t i = 0; i < k; i++) {
+        idx->raw_total -= idx->e[i].size_bytes;
+        idx->stored_total -= idx->e[i].stored_bytes;
+    }
+    if (k) memmove(idx->e, idx->e + k, (idx->n - k) * sizeof(*idx->e));
+    size_t toff = k > idx->tail_start ? k - idx->tail_start : 0;
+    if (toff) {
+        td_free_envs(idx->td, toff);
+        memmove(idx->td, idx->td + toff, (idx->n - idx->tail_start - toff) * sizeof(*idx->td));
+    }
+    idx->tail_start = k > idx->tail_start ? 0 : idx->tail_start - k;
+    idx->n -= k;
+    for (size_t i = 0; i < kp; i++) remove_local_piece(idx, idx->pieces[i].key);
+    if (kp) memmove(idx->pieces, idx->pieces + kp, (idx->np - kp) * sizeof(*idx->pieces));
+    idx->np -= kp;
+    size_t ke = epochs_below(idx, t->new_start);
+    if (ke) memmove(idx->epochs, idx->epochs + ke, (idx->nepochs - ke) * sizeof(*idx->epochs));
+    idx->nepochs -= ke;
+    idx->log_start = t->new_start;
+    idx->version++;
+    free(idx->pending);
+    idx->pending = t->pending;
+    idx->npending = t->np;
+    free(idx->dropped);
+    free(idx->dropped_v);
+    idx->dropped = t->dropped;
+    idx->dropped_v = t->dropped_v;
+    idx->ndropped = t->nd;
+}
+
 ts_status ts_index_truncate_before(ts_index *idx, int64_t new_start_offset, char ***removed_keys,
                                    size_t *nremoved, char *errstr, size_t errlen)
 {
@@ -2054,101 +2168,16 @@ ts_status ts_index_truncate_before(ts_index *idx, int64_t new_start_offset, char
     ts_status st = TS_OK;
     /* Entries are sorted and disjoint, so last offsets ascend too: the
      * removed entries are a prefix, and so are the wholly expired pieces. */
-    size_t k = 0;
-    while (k < idx->n && idx->e[k].last_offset < new_start_offset) k++;
-    int64_t new_start = new_start_offset > idx->log_start ? new_start_offset : idx->log_start;
-    size_t kp = 0;
-    while (kp < idx->np && idx->pieces[kp].last_offset < new_start) kp++;
+    trunc_plan t;
+    memset(&t, 0, sizeof(t));
+    while (t.k < idx->n && idx->e[t.k].last_offset < new_start_offset) t.k++;
+    t.new_start = new_start_offset > idx->log_start ? new_start_offset : idx->log_start;
+    while (t.kp < idx->np && idx->pieces[t.kp].last_offset < t.new_start) t.kp++;
 
-    if (k > 0 || kp > 0 || new_start != idx->log_start) {
-        /* Prepare: the pending list grows by the removed keys, the dropped
-         * list by the removed pieces. */
-        size_t np = idx->npending + k;
-        char **pending = malloc((np ? np : 1) * sizeof(char *));
-        size_t nd = idx->ndropped + (idx->os ? kp : 0);
-        char **dropped = malloc((nd ? nd : 1) * sizeof(char *));
-        uint64_t *dropped_v = malloc((nd ? nd : 1) * sizeof(uint64_t));
-        ts_segment_meta *tail = NULL;
-        uint64_t *added = NULL;
-        size_t made = 0, madep = 0;
-        int oom = !pending || !dropped || !dropped_v || current_tail(idx, &tail, &added, 0);
-        for (; !oom && made < k; made++) {
-            char key[TS_INDEX_KEY_MAX];
-            entry_key(idx, &idx->e[made], key, sizeof(key));
-            if (!(pending[idx->npending + made] = strdup(key))) oom = 1;
-        }
-        if (!oom && idx->os)
-            for (; !oom && madep < kp; madep++) {
-                if (!(dropped[idx->ndropped + madep] = strdup(idx->pieces[madep].key))) oom = 1;
-                dropped_v[idx->ndropped + madep] = idx->version + 1;
-            }
-        if (!oom) {
-            if (idx->npending) memcpy(pending, idx->pending, idx->npending * sizeof(char *));
-            if (idx->ndropped) {
-                memcpy(dropped, idx->dropped, idx->ndropped * sizeof(char *));
-                memcpy(dropped_v, idx->dropped_v, idx->ndropped * sizeof(uint64_t));
-            }
-            size_t toff = k > idx->tail_start ? k - idx->tail_start : 0;
-            proposal p;
-            current_proposal(idx, tail + toff, added + toff, &p);
-            p.pieces = idx->pieces + kp;
-            p.np = idx->np - kp;
-            p.ntail = idx->n - idx->tail_start - toff;
-            p.log_start = new_start;
-            p.version = idx->version + 1;
-            p.pending = pending;
-            p.npending = np;
-            p.dropped = dropped;
-            p.dropped_v = dropped_v;
-            p.ndropped = nd;
-            p.epochs = idx->nepochs ? idx->epochs + epochs_below(idx, new_start) : NULL;
-            p.nepochs = idx->nepochs - epochs_below(idx, new_start);
-            st = write_local_prop(idx, &p, errstr, errlen);
-        } else {
-            st = ts_err_set(errstr, errlen, TS_E_NOMEM, "index %s/%" PRId32 ": out of memory",
-                            idx->topic, idx->partition);
-        }
-        free(tail);
-        free(added);
-        if (st) {
-            for (size_t i = 0; pending && i < made; i++) free(pending[idx->npending + i]);
-            for (size_t i = 0; dropped && i < madep; i++) free(dropped[idx->ndropped + i]);
-            free(pending);
-            free(dropped);
-            free(dropped_v);
-            goto out;
-        }
-
+    if (t.k > 0 || t.kp > 0 || t.new_start != idx->log_start) {
+        if ((st = prepare_truncation(idx, &t, errstr, errlen))) goto out;
         pthread_mutex_lock(&idx->mu);
-        side_drop_below(idx, k < idx->n ? idx->e[k].base_offset : INT64_MAX);
-        for (size_t i = 0; i < k; i++) {
-            idx->raw_total -= idx->e[i].size_bytes;
-            idx->stored_total -= idx->e[i].stored_bytes;
-        }
-        if (k) memmove(idx->e, idx->e + k, (idx->n - k) * sizeof(*idx->e));
-        size_t toff = k > idx->tail_start ? k - idx->tail_start : 0;
-        if (toff) {
-            td_free_envs(idx->td, toff);
-            memmove(idx->td, idx->td + toff, (idx->n - idx->tail_start - toff) * sizeof(*idx->td));
-        }
-        idx->tail_start = k > idx->tail_start ? 0 : idx->tail_start - k;
-        idx->n -= k;
-        for (size_t i = 0; i < kp; i++) remove_local_piece(idx, idx->pieces[i].key);
-        if (kp) memmove(idx->pieces, idx->pieces + kp, (idx->np - kp) * sizeof(*idx->pieces));
-        idx->np -= kp;
-        size_t ke = epochs_below(idx, new_start);
-        if (ke) memmove(idx->epochs, idx->epochs + ke, (idx->nepochs - ke) * sizeof(*idx->epochs));
-        idx->nepochs -= ke;
-        idx->log_start = new_start;
-        idx->version++;
-        free(idx->pending);
-        idx->pending = pending;
-        idx->npending = np;
-        free(idx->dropped);
-        free(idx->dropped_v);
-        idx->dropped = dropped;
-        idx->dropped_v = dropped_v;
-        idx->ndropped = nd;
+        commit_truncation_locked(idx, &t);
         pthread_mutex_unlock(&idx->mu);
     }
 
@@ -2161,10 +2190,7 @@ ts_status ts_index_truncate_before(ts_index *idx, int64_t new_start_offset, char
                           idx->topic, idx->partition, new_start_offset, idx->npending);
     } else {
         pthread_mutex_lock(&idx->mu);
-        *removed_keys = idx->pending;
-        *nremoved = idx->npending;
-        idx->pending = NULL;
-        idx->npending = 0;
+        take_pending_locked(idx, removed_keys, nremoved);
         pthread_mutex_unlock(&idx->mu);
     }
 out:
