@@ -60,6 +60,7 @@
 #include "common/fsutil.h"
 #include "common/log.h"
 #include "common/retry.h"
+#include "chunk_table.h"
 #include "manifest_json.h"
 
 #define LOG_MOD "index"
@@ -72,11 +73,6 @@
 #define RETRY_MAX_MS 5000
 #define MAX_VERSION_BUMPS 5
 #define MAX_LISTED_VERSIONS 1000000 /* caps memory when cleanup has fallen behind */
-
-/* chunk_table.c */
-int ts_chunk_table_cache_lookup(ts_chunk_table_cache *c, ts_segment_meta *seg);
-void ts_chunk_table_cache_insert(ts_chunk_table_cache *c, const ts_segment_meta *seg);
-void ts_chunk_table_cache_forget(ts_chunk_table_cache *c, const char *key);
 
 /* What the tail keeps beyond the resident entry (see the file comment). */
 typedef struct tail_detail {
