@@ -217,8 +217,7 @@ ts_status ts_index_create(const char *topic, int32_t partition, const char *loca
     memcpy(idx->local_dir, local_dir, strlen(local_dir) + 1);
     snprintf(idx->local_path, sizeof(idx->local_path), "%s/%s", local_dir, LOCAL_FILE);
     snprintf(idx->pieces_dir, sizeof(idx->pieces_dir), "%s/%s", local_dir, PIECES_DIR);
-    snprintf(idx->manifest_prefix, sizeof(idx->manifest_prefix), "%s/%" PRId32 "/manifests/",
-             topic, partition);
+    ts_index_manifest_prefix(topic, partition, idx->manifest_prefix, sizeof(idx->manifest_prefix));
     ts_index_segment_prefix(topic, partition, idx->seg_prefix, sizeof(idx->seg_prefix));
     ts_index_piece_prefix(topic, partition, idx->piece_prefix, sizeof(idx->piece_prefix));
     idx->os = os;

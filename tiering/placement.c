@@ -405,9 +405,10 @@ static void names_add(ts_strlist *s, const char *name, size_t len)
 static int manifest_topic_cb(const char *key, uint64_t size, void *opaque)
 {
     (void)size;
-    /* "<topic>/<partition>/manifests/<version>.json" */
+    /* "<topic>/<partition>/manifests/..." */
     const char *slash = strchr(key, '/');
-    if (slash && strstr(slash, "/manifests/")) names_add(opaque, key, (size_t)(slash - key));
+    if (slash && ts_index_key_manifest_partition(slash + 1) >= 0)
+        names_add(opaque, key, (size_t)(slash - key));
     return 0;
 }
 

@@ -1495,6 +1495,8 @@ TT_TEST(test_concurrent_lookups_while_adding)
 TT_TEST(test_keys)
 {
     char out[TS_INDEX_KEY_MAX];
+    ts_index_topic_prefix("orders", out, sizeof(out));
+    TT_ASSERT_STR(out, "orders/");
     ts_index_partition_prefix("orders", 3, out, sizeof(out));
     TT_ASSERT_STR(out, "orders/3/");
     ts_index_segment_key("orders", 3, 42, "x9", out, sizeof(out));
@@ -1503,6 +1505,28 @@ TT_TEST(test_keys)
     TT_ASSERT_STR(out, "t/0/segments/09223372036854775807-a.log.zst");
     ts_index_manifest_key("t", 0, UINT64_MAX, out, sizeof(out));
     TT_ASSERT_STR(out, "t/0/manifests/18446744073709551615.json");
+    ts_index_manifest_prefix("t", 7, out, sizeof(out));
+    TT_ASSERT_STR(out, "t/7/manifests/");
+
+    /* Reading keys back: what the builders write parses to its partition;
+     * anything else under "<topic>/" is not a manifest of a partition. */
+    ts_index_manifest_key("t", 12, 3, out, sizeof(out));
+    TT_ASSERT_EQ_INT(ts_index_key_manifest_partition(out + 2), 12);
+    ts_index_piece_key("t", 2147483647, 0, 9, "ab", out, sizeof(out));
+    TT_ASSERT_EQ_INT(ts_index_key_manifest_partition(out + 2), 2147483647);
+    static const char *const not_manifests[] = {
+        "2147483648/manifests/1.json", "/manifests/1.json", "+1/manifests/1.json",
+        "-1/manifests/1.json", " 1/manifests/1.json", "1x/manifests/1.json",
+        "1/segments/0-a.log.zst", "1/manifests", "config/0-a.properties", ""};
+    for (size_t i = 0; i < sizeof(not_manifests) / sizeof(not_manifests[0]); i++)
+        TT_ASSERT_MSG(ts_index_key_manifest_partition(not_manifests[i]) == -1, "'%s' parsed",
+                      not_manifests[i]);
+    ts_index_topic_desc_key("t", 5, "ab", out, sizeof(out));
+    TT_ASSERT(ts_index_key_is_topic_desc(out + 2));
+    ts_index_topic_config_key("t", 5, "ab", out, sizeof(out));
+    TT_ASSERT(!ts_index_key_is_topic_desc(out + 2));
+    TT_ASSERT(!ts_index_key_is_topic_desc("descriptor/x.json.tmp"));
+    TT_ASSERT(!ts_index_key_is_topic_desc("0/descriptor/x.json"));
     ts_index *idx;
     char err[256];
     TT_ASSERT_EQ_INT(ts_index_create("bad topic", 0, "/tmp", NULL, &idx, err, sizeof(err)),
