@@ -13,6 +13,7 @@
  * store lacks is data loss, and an admin tool must not call it "remote").
  */
 #include <dirent.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -322,11 +323,15 @@ ts_status ts_verify_offline(const ts_config *cfg, const char *topic, int32_t par
     }
     /* A cache with a zero cap verifies and returns chunks without keeping
      * them: the same checks a cold read makes, and no disk use. */
-    char tmp[] = "/tmp/tierctl-verify-XXXXXX";
+    char tmp[PATH_MAX];
+    const char *tmpdir = getenv("TMPDIR");
+    snprintf(tmp, sizeof(tmp), "%s/tierctl-verify-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
     ts_chunk_cache *cache = NULL;
     if (!mkdtemp(tmp)) {
+        int e = errno;
         view_free(&v);
-        return ts_err_set(errstr, errlen, TS_E_IO, "cannot create a temp dir");
+        return ts_err_set(errstr, errlen, TS_E_IO, "cannot create a temp dir %s: %s (set TMPDIR)",
+                          tmp, strerror(e));
     }
     ts_keyring *ring = NULL;
     st = ts_chunk_cache_create(tmp, 0, &cache, errstr, errlen);
