@@ -12,40 +12,41 @@ TT_TEST(append_rejects_bad_batches_atomically)
 {
     env e;
     env_init(&e, (const char *[]){"remote.storage.enable", "false", NULL});
-    TT_OKE(env_open(&e), e.err);
+    TT_CHECK_OKE(env_open(&e), e.err);
     ts_partition *p;
-    TT_OKE(ts_partition_open(e.eng, "t", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(ts_partition_open(e.eng, "t", 0, 1, &p, e.err, sizeof(e.err)), e.err);
     size_t l1, l2;
     uint8_t *b1 = mk_batch(3, 10, 1, 1000, &l1), *b2 = mk_batch(2, 10, 2, 1001, &l2);
     uint8_t *two = malloc(l1 + l2);
     memcpy(two, b1, l1);
     memcpy(two + l1, b2, l2);
     two[l1 + l2 - 1] ^= 0x40; /* bad CRC in the second batch */
-    TT_ASSERT_EQ_INT(ts_partition_append(p, two, l1 + l2, NULL, NULL, e.err, sizeof(e.err)), TS_E_CORRUPT);
-    TT_ASSERT(strstr(e.err, "CRC") && strstr(e.err, "nothing appended"));
+    TT_CHECK_EQ_INT(ts_partition_append(p, two, l1 + l2, NULL, NULL, e.err, sizeof(e.err)), TS_E_CORRUPT);
+    TT_CHECK(strstr(e.err, "CRC") && strstr(e.err, "nothing appended"));
     ts_offsets o;
     ts_partition_offsets(p, &o);
-    TT_ASSERT_EQ_INT(o.log_end_offset, 0);
+    TT_CHECK_EQ_INT(o.log_end_offset, 0);
     ts_wr32(two + 8, 1 << 30); /* bad length in the first batch */
-    TT_ASSERT(ts_partition_append(p, two, l1 + l2, NULL, NULL, e.err, sizeof(e.err)) != TS_OK);
-    TT_ASSERT_EQ_INT(ts_partition_append(p, two, 20, NULL, NULL, e.err, sizeof(e.err)), TS_E_CORRUPT);
+    TT_CHECK(ts_partition_append(p, two, l1 + l2, NULL, NULL, e.err, sizeof(e.err)) != TS_OK);
+    TT_CHECK_EQ_INT(ts_partition_append(p, two, 20, NULL, NULL, e.err, sizeof(e.err)), TS_E_CORRUPT);
     ts_partition_offsets(p, &o);
-    TT_ASSERT_EQ_INT(o.log_end_offset, 0);
+    TT_CHECK_EQ_INT(o.log_end_offset, 0);
     char path[800];
     snprintf(path, sizeof(path), "%s/t-0/%020d.log", e.data, 0);
     struct stat sb;
-    TT_ASSERT(stat(path, &sb) == 0 && sb.st_size == 0);
+    TT_CHECK(stat(path, &sb) == 0 && sb.st_size == 0);
     int64_t first, last;
-    TT_OKE(ts_partition_append(p, b1, l1, &first, &last, e.err, sizeof(e.err)), e.err);
-    TT_ASSERT_EQ_INT(first, 0);
-    TT_ASSERT_EQ_INT(last, 2);
-    TT_OKE(ts_partition_append(p, b2, l2, &first, &last, e.err, sizeof(e.err)), e.err);
-    TT_ASSERT_EQ_INT(first, 3);
-    TT_ASSERT_EQ_INT(last, 4);
-    TT_ASSERT_EQ_INT(ts_partition_open(e.eng, "bad/topic", 0, 1, &p, e.err, sizeof(e.err)), TS_E_INVAL);
+    TT_CHECK_OKE(ts_partition_append(p, b1, l1, &first, &last, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_EQ_INT(first, 0);
+    TT_CHECK_EQ_INT(last, 2);
+    TT_CHECK_OKE(ts_partition_append(p, b2, l2, &first, &last, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_EQ_INT(first, 3);
+    TT_CHECK_EQ_INT(last, 4);
+    TT_CHECK_EQ_INT(ts_partition_open(e.eng, "bad/topic", 0, 1, &p, e.err, sizeof(e.err)), TS_E_INVAL);
     free(b1);
     free(b2);
     free(two);
+done:
     env_done(&e);
 }
 
@@ -57,9 +58,9 @@ TT_TEST(append_refuses_batches_whose_records_do_not_parse)
 {
     env e;
     env_init(&e, (const char *[]){"remote.storage.enable", "false", NULL});
-    TT_OKE(env_open(&e), e.err);
+    TT_CHECK_OKE(env_open(&e), e.err);
     ts_partition *p;
-    TT_OKE(ts_partition_open(e.eng, "t", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(ts_partition_open(e.eng, "t", 0, 1, &p, e.err, sizeof(e.err)), e.err);
     uint8_t b[TS_BATCH_HEADER_SIZE + 4];
     memset(b, 0, sizeof(b));
     size_t n = TS_BATCH_HEADER_SIZE;
@@ -70,9 +71,9 @@ TT_TEST(append_refuses_batches_whose_records_do_not_parse)
     ts_wr32(b + 53, (uint32_t)-1);
     ts_wr32(b + 57, INT32_MAX);
     ts_wr32(b + 17, ts_crc32c(0, b + 21, n - 21));
-    TT_ASSERT_EQ_INT(ts_partition_append(p, b, n, NULL, NULL, e.err, sizeof(e.err)),
+    TT_CHECK_EQ_INT(ts_partition_append(p, b, n, NULL, NULL, e.err, sizeof(e.err)),
                      TS_E_INVALID_RECORD);
-    TT_ASSERT_MSG(strstr(e.err, "nothing appended") && strstr(e.err, "2147483647"), "%s", e.err);
+    TT_CHECK_MSG(strstr(e.err, "nothing appended") && strstr(e.err, "2147483647"), "%s", e.err);
     /* One record whose length (10000) runs past the 3 bytes present. */
     n = TS_BATCH_HEADER_SIZE + 4;
     ts_wr32(b + 8, (uint32_t)(n - TS_BATCH_LOG_OVERHEAD));
@@ -80,18 +81,19 @@ TT_TEST(append_refuses_batches_whose_records_do_not_parse)
     ts_wr32(b + 57, 1);
     b[61] = 0xa0, b[62] = 0x9c, b[63] = 0x01; /* varint 10000 */
     ts_wr32(b + 17, ts_crc32c(0, b + 21, n - 21));
-    TT_ASSERT_EQ_INT(ts_partition_append(p, b, n, NULL, NULL, e.err, sizeof(e.err)),
+    TT_CHECK_EQ_INT(ts_partition_append(p, b, n, NULL, NULL, e.err, sizeof(e.err)),
                      TS_E_INVALID_RECORD);
-    TT_ASSERT_MSG(strstr(e.err, "record 0:"), "%s", e.err);
+    TT_CHECK_MSG(strstr(e.err, "record 0:"), "%s", e.err);
     ts_offsets o;
     ts_partition_offsets(p, &o);
-    TT_ASSERT_EQ_INT(o.log_end_offset, 0);
+    TT_CHECK_EQ_INT(o.log_end_offset, 0);
     size_t l1;
     uint8_t *b1 = mk_batch(3, 10, 1, 1000, &l1);
     int64_t first, last;
-    TT_OKE(ts_partition_append(p, b1, l1, &first, &last, e.err, sizeof(e.err)), e.err);
-    TT_ASSERT_EQ_INT(last, 2);
+    TT_CHECK_OKE(ts_partition_append(p, b1, l1, &first, &last, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_EQ_INT(last, 2);
     free(b1);
+done:
     env_done(&e);
 }
 
@@ -100,41 +102,42 @@ TT_TEST(reads_roll_and_ranges)
     env e;
     env_init(&e, (const char *[]){"remote.storage.enable", "false", "log.segment.bytes", "4096",
                                    "log.index.interval.bytes", "512", NULL});
-    TT_OKE(env_open(&e), e.err);
+    TT_CHECK_OKE(env_open(&e), e.err);
     ts_partition *p;
-    TT_OKE(ts_partition_open(e.eng, "t", 0, 1, &p, e.err, sizeof(e.err)), e.err);
-    TT_OKE(append_n(p, 200, 4, 50, 5000, e.err, sizeof(e.err)), e.err); /* 800 records */
+    TT_CHECK_OKE(ts_partition_open(e.eng, "t", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(append_n(p, 200, 4, 50, 5000, e.err, sizeof(e.err)), e.err); /* 800 records */
     char dir[700];
     snprintf(dir, sizeof(dir), "%s/t-0", e.data);
-    TT_ASSERT(count_files(dir, ".log") > 5);
+    TT_CHECK(count_files(dir, ".log") > 5);
     /* Each read starts with the batch holding the offset, whole batches. */
     for (int64_t off = 0; off < 800; off += 37) {
         uint8_t *d;
         size_t len;
-        TT_OKE(ts_partition_read(p, off, 1, &d, &len, e.err, sizeof(e.err)), e.err);
+        TT_CHECK_OKE(ts_partition_read(p, off, 1, &d, &len, e.err, sizeof(e.err)), e.err);
         ts_batch_hdr h;
-        TT_OK(ts_batch_validate(d, len, 1 << 20, &h, e.err, sizeof(e.err)));
-        TT_ASSERT(h.base_offset <= off && ts_batch_last_offset(&h) >= off);
-        TT_ASSERT_EQ_INT(len, ts_batch_total_size(&h)); /* max_bytes 1 still yields one batch */
+        TT_CHECK_OK(ts_batch_validate(d, len, 1 << 20, &h, e.err, sizeof(e.err)));
+        TT_CHECK(h.base_offset <= off && ts_batch_last_offset(&h) >= off);
+        TT_CHECK_EQ_INT(len, ts_batch_total_size(&h)); /* max_bytes 1 still yields one batch */
         free(d);
     }
-    TT_ASSERT_EQ_INT(read_all(p, 0, e.err, sizeof(e.err)), 800);
-    TT_ASSERT_EQ_INT(read_all(p, 401, e.err, sizeof(e.err)), 399);
+    TT_CHECK_EQ_INT(read_all(p, 0, e.err, sizeof(e.err)), 800);
+    TT_CHECK_EQ_INT(read_all(p, 401, e.err, sizeof(e.err)), 399);
     uint8_t *d;
     size_t len;
-    TT_OK(ts_partition_read(p, 800, 1000, &d, &len, e.err, sizeof(e.err)));
-    TT_ASSERT(d == NULL && len == 0);
-    TT_ASSERT_EQ_INT(ts_partition_read(p, 801, 1000, &d, &len, e.err, sizeof(e.err)), TS_E_OFFSET_OUT_OF_RANGE);
-    TT_ASSERT(strstr(e.err, "801") != NULL);
+    TT_CHECK_OK(ts_partition_read(p, 800, 1000, &d, &len, e.err, sizeof(e.err)));
+    TT_CHECK(d == NULL && len == 0);
+    TT_CHECK_EQ_INT(ts_partition_read(p, 801, 1000, &d, &len, e.err, sizeof(e.err)), TS_E_OFFSET_OUT_OF_RANGE);
+    TT_CHECK(strstr(e.err, "801") != NULL);
     int64_t o;
-    TT_OK(ts_partition_offset_for_time(p, 5000 + 120, &o, e.err, sizeof(e.err)));
+    TT_CHECK_OK(ts_partition_offset_for_time(p, 5000 + 120, &o, e.err, sizeof(e.err)));
     /* Batch i holds records with timestamps 5000+i .. 5003+i at offsets
      * 4i .. 4i+3: the first record with ts >= 5120 is the last one of
      * batch 117 (offset 471), as Kafka's ListOffsets answers. */
-    TT_ASSERT_EQ_INT(o, 471);
-    TT_OK(ts_partition_offset_for_time(p, 0, &o, e.err, sizeof(e.err)));
-    TT_ASSERT_EQ_INT(o, 0);
-    TT_ASSERT_EQ_INT(ts_partition_offset_for_time(p, 99999, &o, e.err, sizeof(e.err)), TS_E_NOT_FOUND);
+    TT_CHECK_EQ_INT(o, 471);
+    TT_CHECK_OK(ts_partition_offset_for_time(p, 0, &o, e.err, sizeof(e.err)));
+    TT_CHECK_EQ_INT(o, 0);
+    TT_CHECK_EQ_INT(ts_partition_offset_for_time(p, 99999, &o, e.err, sizeof(e.err)), TS_E_NOT_FOUND);
+done:
     env_done(&e);
 }
 
@@ -150,14 +153,14 @@ TT_TEST(recovery_truncates_torn_tail_and_rebuilds_indexes)
     env e;
     env_init(&e, (const char *[]){"remote.storage.enable", "false", "log.segment.bytes", "8192",
                                    "log.index.interval.bytes", "256", NULL});
-    TT_OKE(env_open(&e), e.err);
+    TT_CHECK_OKE(env_open(&e), e.err);
     ts_partition *p;
-    TT_OKE(ts_partition_open(e.eng, "t", 0, 1, &p, e.err, sizeof(e.err)), e.err);
-    TT_OKE(append_n(p, 100, 3, 40, 100, e.err, sizeof(e.err)), e.err);
-    TT_OK(ts_partition_flush(p, e.err, sizeof(e.err)));
+    TT_CHECK_OKE(ts_partition_open(e.eng, "t", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(append_n(p, 100, 3, 40, 100, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OK(ts_partition_flush(p, e.err, sizeof(e.err)));
     ts_offsets o1;
     ts_partition_offsets(p, &o1);
-    ts_engine_close(e.eng);
+    env_close(&e);
     e.eng = NULL;
     /* A torn write: half a batch at the end of the active segment. */
     char dir[700], path[800];
@@ -185,23 +188,24 @@ TT_TEST(recovery_truncates_torn_tail_and_rebuilds_indexes)
     snprintf(path, sizeof(path), "%s/%.20s.timeindex", dir, first);
     append_raw(path, "xyz", 3);
 
-    TT_OKE(env_open(&e), e.err);
-    TT_OKE(ts_partition_open(e.eng, "t", 0, 0, &p, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(env_open(&e), e.err);
+    TT_CHECK_OKE(ts_partition_open(e.eng, "t", 0, 0, &p, e.err, sizeof(e.err)), e.err);
     ts_offsets o2;
     ts_partition_offsets(p, &o2);
-    TT_ASSERT_EQ_INT(o2.log_end_offset, o1.log_end_offset);
+    TT_CHECK_EQ_INT(o2.log_end_offset, o1.log_end_offset);
     snprintf(path, sizeof(path), "%s/%s", dir, last);
     stat(path, &sb);
-    TT_ASSERT_EQ_INT(sb.st_size, before); /* the torn tail was cut off */
+    TT_CHECK_EQ_INT(sb.st_size, before); /* the torn tail was cut off */
     snprintf(path, sizeof(path), "%s/%.20s.index", dir, first);
-    TT_ASSERT(access(path, F_OK) == 0); /* rebuilt */
-    TT_ASSERT_EQ_INT(read_all(p, 0, e.err, sizeof(e.err)), 300);
+    TT_CHECK(access(path, F_OK) == 0); /* rebuilt */
+    TT_CHECK_EQ_INT(read_all(p, 0, e.err, sizeof(e.err)), 300);
     int64_t ts_off;
-    TT_OK(ts_partition_offset_for_time(p, 150, &ts_off, e.err, sizeof(e.err)));
-    TT_ASSERT_EQ_INT(ts_off, 146); /* batch 48: ts 148..150 at offsets 144..146 */
-    TT_OKE(append_n(p, 1, 3, 40, 9999, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OK(ts_partition_offset_for_time(p, 150, &ts_off, e.err, sizeof(e.err)));
+    TT_CHECK_EQ_INT(ts_off, 146); /* batch 48: ts 148..150 at offsets 144..146 */
+    TT_CHECK_OKE(append_n(p, 1, 3, 40, 9999, e.err, sizeof(e.err)), e.err);
     ts_partition_offsets(p, &o2);
-    TT_ASSERT_EQ_INT(o2.log_end_offset, o1.log_end_offset + 3);
+    TT_CHECK_EQ_INT(o2.log_end_offset, o1.log_end_offset + 3);
+done:
     env_done(&e);
 }
 
@@ -308,34 +312,35 @@ TT_TEST(deleted_partition_handle_fails_cleanly)
 {
     env e;
     env_init(&e, NULL);
-    TT_OKE(env_open(&e), e.err);
+    TT_CHECK_OKE(env_open(&e), e.err);
     ts_partition *p;
-    TT_OKE(ts_partition_open(e.eng, "del", 0, 1, &p, e.err, sizeof(e.err)), e.err);
-    TT_OKE(append_n(p, 5, 2, 20, 1, e.err, sizeof(e.err)), e.err);
-    TT_OKE(roll(p, e.err, sizeof(e.err)), e.err);
-    TT_OKE(ts_partition_wait_uploaded(p, 30000, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(ts_partition_open(e.eng, "del", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(append_n(p, 5, 2, 20, 1, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(roll(p, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(ts_partition_wait_uploaded(p, 30000, e.err, sizeof(e.err)), e.err);
     char pdir[800];
     snprintf(pdir, sizeof(pdir), "%s/del-0/", e.data);
-    TT_ASSERT(fds_under(pdir) > 0);
-    TT_OKE(ts_partition_delete(e.eng, "del", 0, e.err, sizeof(e.err)), e.err);
+    TT_CHECK(fds_under(pdir) > 0);
+    TT_CHECK_OKE(ts_partition_delete(e.eng, "del", 0, e.err, sizeof(e.err)), e.err);
     /* Regression (issue 7 #7): the segments' descriptors are closed by the
      * delete, not at engine close (a broker undoing a create that ran out
      * of descriptors needs them back). */
-    TT_ASSERT_EQ_INT(fds_under(pdir), 0);
+    TT_CHECK_EQ_INT(fds_under(pdir), 0);
     ts_offsets o;
-    TT_ASSERT_EQ_INT(ts_partition_offsets(p, &o), TS_E_CLOSED);
-    TT_ASSERT_EQ_INT(ts_partition_flush(p, e.err, sizeof(e.err)), TS_E_CLOSED);
-    TT_ASSERT_EQ_INT(ts_partition_enforce_retention(p, e.err, sizeof(e.err)), TS_E_CLOSED);
-    TT_ASSERT_EQ_INT(ts_partition_roll(p, e.err, sizeof(e.err)), TS_E_CLOSED);
+    TT_CHECK_EQ_INT(ts_partition_offsets(p, &o), TS_E_CLOSED);
+    TT_CHECK_EQ_INT(ts_partition_flush(p, e.err, sizeof(e.err)), TS_E_CLOSED);
+    TT_CHECK_EQ_INT(ts_partition_enforce_retention(p, e.err, sizeof(e.err)), TS_E_CLOSED);
+    TT_CHECK_EQ_INT(ts_partition_roll(p, e.err, sizeof(e.err)), TS_E_CLOSED);
     uint8_t *d;
     size_t len;
-    TT_ASSERT_EQ_INT(ts_partition_read(p, 0, 100, &d, &len, e.err, sizeof(e.err)), TS_E_CLOSED);
+    TT_CHECK_EQ_INT(ts_partition_read(p, 0, 100, &d, &len, e.err, sizeof(e.err)), TS_E_CLOSED);
     ts_sleep_ms(100); /* background ticks run over the deleted partition */
     char dir[800];
     snprintf(dir, sizeof(dir), "%s/del", e.bucket);
-    TT_ASSERT(ts_fs_du(dir) == 0); /* its objects and manifests are gone */
+    TT_CHECK(ts_fs_du(dir) == 0); /* its objects and manifests are gone */
     ts_partition *p2;
-    TT_ASSERT_EQ_INT(ts_partition_open(e.eng, "del", 0, 0, &p2, e.err, sizeof(e.err)), TS_E_NOT_FOUND);
+    TT_CHECK_EQ_INT(ts_partition_open(e.eng, "del", 0, 0, &p2, e.err, sizeof(e.err)), TS_E_NOT_FOUND);
+done:
     env_done(&e);
 }
 
@@ -346,31 +351,32 @@ TT_TEST(max_timestamp_survives_restart)
     env e;
     env_init(&e, (const char *[]){"remote.storage.enable", "false", "log.index.interval.bytes",
                                    "100", "log.segment.bytes", "1024", NULL});
-    TT_OKE(env_open(&e), e.err);
+    TT_CHECK_OKE(env_open(&e), e.err);
     ts_partition *p;
-    TT_OKE(ts_partition_open(e.eng, "mt", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(ts_partition_open(e.eng, "mt", 0, 1, &p, e.err, sizeof(e.err)), e.err);
     const int64_t ts[] = {100, 500, 50, 60};
     for (int i = 0; i < 4; i++) {
         size_t len;
         uint8_t *b = mk_batch(1, 40, i, ts[i], &len);
-        TT_OKE(ts_partition_append(p, b, len, NULL, NULL, e.err, sizeof(e.err)), e.err);
+        TT_CHECK_OKE(ts_partition_append(p, b, len, NULL, NULL, e.err, sizeof(e.err)), e.err);
         free(b);
     }
-    TT_OKE(roll(p, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(roll(p, e.err, sizeof(e.err)), e.err);
     int64_t off;
-    TT_OK(ts_partition_offset_for_time(p, 300, &off, e.err, sizeof(e.err)));
-    TT_ASSERT_EQ_INT(off, 1);
-    ts_engine_close(e.eng);
+    TT_CHECK_OK(ts_partition_offset_for_time(p, 300, &off, e.err, sizeof(e.err)));
+    TT_CHECK_EQ_INT(off, 1);
+    env_close(&e);
     e.eng = NULL;
-    TT_OKE(env_open(&e), e.err);
-    TT_OKE(ts_partition_open(e.eng, "mt", 0, 0, &p, e.err, sizeof(e.err)), e.err);
-    TT_OKE(ts_partition_offset_for_time(p, 300, &off, e.err, sizeof(e.err)), e.err);
-    TT_ASSERT_EQ_INT(off, 1);
+    TT_CHECK_OKE(env_open(&e), e.err);
+    TT_CHECK_OKE(ts_partition_open(e.eng, "mt", 0, 0, &p, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(ts_partition_offset_for_time(p, 300, &off, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_EQ_INT(off, 1);
     ts_segment_info *rows;
     size_t n;
-    TT_OK(ts_partition_placement(p, &rows, &n, e.err, sizeof(e.err)));
-    TT_ASSERT(n >= 1 && rows[0].max_timestamp == 500);
+    TT_CHECK_OK(ts_partition_placement(p, &rows, &n, e.err, sizeof(e.err)));
+    TT_CHECK(n >= 1 && rows[0].max_timestamp == 500);
     free(rows);
+done:
     env_done(&e);
 }
 
@@ -382,12 +388,12 @@ TT_TEST(recovery_point_follows_background_sync)
     env e;
     env_init(&e, (const char *[]){"remote.storage.enable", "false", "log.segment.bytes", "4096",
                                    NULL});
-    TT_OKE(env_open(&e), e.err);
+    TT_CHECK_OKE(env_open(&e), e.err);
     ts_partition *p;
-    TT_OKE(ts_partition_open(e.eng, "rp", 0, 1, &p, e.err, sizeof(e.err)), e.err);
-    TT_OKE(append_n(p, 60, 4, 50, 1, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(ts_partition_open(e.eng, "rp", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(append_n(p, 60, 4, 50, 1, e.err, sizeof(e.err)), e.err);
     ts_offsets o;
-    TT_OK(ts_partition_offsets(p, &o));
+    TT_CHECK_OK(ts_partition_offsets(p, &o));
     char path[800];
     snprintf(path, sizeof(path), "%s/rp-0/recovery-point", e.data);
     long long rp = -1;
@@ -399,14 +405,14 @@ TT_TEST(recovery_point_follows_background_sync)
         }
         ts_segment_info *rows;
         size_t n;
-        TT_OK(ts_partition_placement(p, &rows, &n, e.err, sizeof(e.err)));
+        TT_CHECK_OK(ts_partition_placement(p, &rows, &n, e.err, sizeof(e.err)));
         int64_t active_base = n ? rows[n - 1].base_offset : 0;
         free(rows);
         if (rp == active_base) break;
         ts_sleep_ms(10);
     }
-    TT_ASSERT(rp > 0);
-    ts_engine_close(e.eng);
+    TT_CHECK(rp > 0);
+    env_close(&e);
     e.eng = NULL;
     /* Pretend nothing was known synced and damage a closed segment in the
      * middle: the full scan on open must find it and cut there. */
@@ -416,30 +422,31 @@ TT_TEST(recovery_point_follows_background_sync)
     snprintf(path, sizeof(path), "%s/rp-0/%020d.log", e.data, 0);
     int fd = open(path, O_RDWR);
     uint8_t x;
-    TT_ASSERT(pread(fd, &x, 1, 700) == 1);
+    TT_CHECK(pread(fd, &x, 1, 700) == 1);
     x ^= 0x20;
-    TT_ASSERT(pwrite(fd, &x, 1, 700) == 1);
+    TT_CHECK(pwrite(fd, &x, 1, 700) == 1);
     close(fd);
-    TT_OKE(env_open(&e), e.err);
-    TT_OKE(ts_partition_open(e.eng, "rp", 0, 0, &p, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(env_open(&e), e.err);
+    TT_CHECK_OKE(ts_partition_open(e.eng, "rp", 0, 0, &p, e.err, sizeof(e.err)), e.err);
     long recs = 0;
     int64_t off = 0;
     for (;;) { /* every batch served is valid; the damaged tail of segment 0 is gone */
         uint8_t *d;
         size_t len;
-        TT_OKE(ts_partition_read(p, off, 100000, &d, &len, e.err, sizeof(e.err)), e.err);
+        TT_CHECK_OKE(ts_partition_read(p, off, 100000, &d, &len, e.err, sizeof(e.err)), e.err);
         if (!len) break;
         size_t pos = 0;
         while (pos < len) {
             ts_batch_hdr h;
-            TT_OKE(ts_batch_validate(d + pos, len - pos, 1 << 20, &h, e.err, sizeof(e.err)), e.err);
+            TT_CHECK_OKE(ts_batch_validate(d + pos, len - pos, 1 << 20, &h, e.err, sizeof(e.err)), e.err);
             recs += h.records_count;
             off = ts_batch_last_offset(&h) + 1;
             pos += ts_batch_total_size(&h);
         }
         free(d);
     }
-    TT_ASSERT(recs < 240 && recs > 150); /* segment 0 lost its damaged tail only */
+    TT_CHECK(recs < 240 && recs > 150); /* segment 0 lost its damaged tail only */
+done:
     env_done(&e);
 }
 
@@ -447,14 +454,15 @@ TT_TEST(bad_config_is_named)
 {
     env e;
     env_init(&e, NULL);
-    TT_OK(ts_config_set(e.cfg, "remote.storage.url", "", e.err, sizeof(e.err)));
-    TT_ASSERT_EQ_INT(env_open(&e), TS_E_CONFIG);
-    TT_ASSERT(strstr(e.err, "remote.storage.url") != NULL);
+    TT_CHECK_OK(ts_config_set(e.cfg, "remote.storage.url", "", e.err, sizeof(e.err)));
+    TT_CHECK_EQ_INT(env_open(&e), TS_E_CONFIG);
+    TT_CHECK(strstr(e.err, "remote.storage.url") != NULL);
     ts_engine *eng2;
-    TT_OK(ts_config_set(e.cfg, "remote.storage.enable", "false", e.err, sizeof(e.err)));
-    TT_OKE(env_open(&e), e.err);
-    TT_ASSERT_EQ_INT(ts_engine_open(e.cfg, &eng2, e.err, sizeof(e.err)), TS_E_IO);
-    TT_ASSERT(strstr(e.err, "in use") != NULL); /* one engine per data directory */
+    TT_CHECK_OK(ts_config_set(e.cfg, "remote.storage.enable", "false", e.err, sizeof(e.err)));
+    TT_CHECK_OKE(env_open(&e), e.err);
+    TT_CHECK_EQ_INT(ts_engine_open(e.cfg, &eng2, e.err, sizeof(e.err)), TS_E_IO);
+    TT_CHECK(strstr(e.err, "in use") != NULL); /* one engine per data directory */
+done:
     env_done(&e);
 }
 
@@ -495,9 +503,9 @@ TT_TEST(flush_messages_and_deletes_stay_off_the_appending_thread)
     env_init(&e, (const char *[]){"log.flush.interval.messages", "1", "log.flush.interval.ms",
                                    "3600000", "log.segment.bytes", "20000",
                                    "log.local.retention.bytes", "20000", NULL});
-    TT_OKE(env_open(&e), e.err);
+    TT_CHECK_OKE(env_open(&e), e.err);
     ts_partition *p;
-    TT_OKE(ts_partition_open(e.eng, "fm", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(ts_partition_open(e.eng, "fm", 0, 1, &p, e.err, sizeof(e.err)), e.err);
     uint64_t s0, u0, s1, u1;
     ts_fs_thread_io_counts(&s0, &u0);
     for (int i = 0; i < 120; i++) {
@@ -509,10 +517,10 @@ TT_TEST(flush_messages_and_deletes_stay_off_the_appending_thread)
                    TS_E_BACKPRESSURE && tries++ < 5000)
             ts_sleep_ms(2);
         free(b);
-        TT_OKE(st, e.err);
+        TT_CHECK_OKE(st, e.err);
     }
     ts_fs_thread_io_counts(&s1, &u1);
-    TT_ASSERT_MSG(s1 == s0 && u1 == u0, "the appending thread ran %llu fsync(s) and %llu unlink(s)",
+    TT_CHECK_MSG(s1 == s0 && u1 == u0, "the appending thread ran %llu fsync(s) and %llu unlink(s)",
                   (unsigned long long)(s1 - s0), (unsigned long long)(u1 - u0));
     /* ...and yet the data becomes durable, through the worker. */
     ts_engine_stats es;
@@ -521,32 +529,33 @@ TT_TEST(flush_messages_and_deletes_stay_off_the_appending_thread)
         if (es.unflushed_records == 0) break;
         ts_sleep_ms(10);
     }
-    TT_ASSERT_EQ_INT(es.unflushed_records, 0);
+    TT_CHECK_EQ_INT(es.unflushed_records, 0);
     long long rp = -1;
     for (int t = 0; t < 1000; t++) {
         rp = read_recovery_point_file(e.data, "fm-0");
         if (rp == active_base(p)) break;
         ts_sleep_ms(10);
     }
-    TT_ASSERT_EQ_INT(rp, active_base(p));
-    TT_ASSERT(rp > 0);
+    TT_CHECK_EQ_INT(rp, active_base(p));
+    TT_CHECK(rp > 0);
     /* Segments that left local disk are gone from it (the worker unlinked). */
-    TT_OKE(ts_partition_wait_uploaded(p, 30000, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(ts_partition_wait_uploaded(p, 30000, e.err, sizeof(e.err)), e.err);
     char dir[800];
     snprintf(dir, sizeof(dir), "%s/fm-0", e.data);
     size_t logs = 99;
     for (int t = 0; t < 1000; t++) {
-        TT_OK(ts_partition_enforce_retention(p, e.err, sizeof(e.err)));
+        TT_CHECK_OK(ts_partition_enforce_retention(p, e.err, sizeof(e.err)));
         if ((logs = count_files(dir, ".log")) <= 3) break;
         ts_sleep_ms(10);
     }
-    TT_ASSERT_MSG(logs <= 3, "%zu segment files left locally", logs);
-    TT_ASSERT_EQ_INT(read_all(p, 0, e.err, sizeof(e.err)), 1200);
+    TT_CHECK_MSG(logs <= 3, "%zu segment files left locally", logs);
+    TT_CHECK_EQ_INT(read_all(p, 0, e.err, sizeof(e.err)), 1200);
     /* An explicit flush is synchronous: it fsyncs on the caller's thread. */
-    TT_OKE(append_n(p, 1, 1, 10, 1, e.err, sizeof(e.err)), e.err);
-    TT_OKE(ts_partition_flush(p, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(append_n(p, 1, 1, 10, 1, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(ts_partition_flush(p, e.err, sizeof(e.err)), e.err);
     ts_engine_stats_get(e.eng, &es);
-    TT_ASSERT_EQ_INT(es.unflushed_records, 0);
+    TT_CHECK_EQ_INT(es.unflushed_records, 0);
+done:
     env_done(&e);
 }
 
@@ -557,14 +566,14 @@ TT_TEST(flush_messages_off_the_appending_thread_without_remote_storage)
     env_init(&e, (const char *[]){"remote.storage.enable", "false", "log.flush.interval.messages",
                                    "1", "log.flush.interval.ms", "3600000", "log.segment.bytes",
                                    "20000", NULL});
-    TT_OKE(env_open(&e), e.err);
+    TT_CHECK_OKE(env_open(&e), e.err);
     ts_partition *p;
-    TT_OKE(ts_partition_open(e.eng, "fl", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(ts_partition_open(e.eng, "fl", 0, 1, &p, e.err, sizeof(e.err)), e.err);
     uint64_t s0, s1;
     ts_fs_thread_io_counts(&s0, NULL);
-    TT_OKE(append_n(p, 60, 10, 150, 1, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(append_n(p, 60, 10, 150, 1, e.err, sizeof(e.err)), e.err);
     ts_fs_thread_io_counts(&s1, NULL);
-    TT_ASSERT_MSG(s1 == s0, "the appending thread ran %llu fsync(s)",
+    TT_CHECK_MSG(s1 == s0, "the appending thread ran %llu fsync(s)",
                   (unsigned long long)(s1 - s0));
     ts_engine_stats es;
     for (int t = 0; t < 1000; t++) {
@@ -572,13 +581,14 @@ TT_TEST(flush_messages_off_the_appending_thread_without_remote_storage)
         if (es.unflushed_records == 0) break;
         ts_sleep_ms(10);
     }
-    TT_ASSERT_EQ_INT(es.unflushed_records, 0);
+    TT_CHECK_EQ_INT(es.unflushed_records, 0);
     long long rp = -1;
     for (int t = 0; t < 1000; t++) {
         if ((rp = read_recovery_point_file(e.data, "fl-0")) == active_base(p)) break;
         ts_sleep_ms(10);
     }
-    TT_ASSERT(rp > 0 && rp == active_base(p));
+    TT_CHECK(rp > 0 && rp == active_base(p));
+done:
     env_done(&e);
 }
 
@@ -589,18 +599,19 @@ TT_TEST(recreated_partition_survives_the_old_ones_close)
 {
     env e;
     env_init(&e, (const char *[]){"log.segment.bytes", "20000", NULL});
-    TT_OKE(env_open(&e), e.err);
+    TT_CHECK_OKE(env_open(&e), e.err);
     ts_partition *p;
-    TT_OKE(ts_partition_open(e.eng, "again", 0, 1, &p, e.err, sizeof(e.err)), e.err);
-    TT_OKE(append_n(p, 30, 10, 150, 1, e.err, sizeof(e.err)), e.err);
-    TT_OKE(ts_partition_delete(e.eng, "again", 0, e.err, sizeof(e.err)), e.err);
-    TT_OKE(ts_partition_open(e.eng, "again", 0, 1, &p, e.err, sizeof(e.err)), e.err);
-    TT_OKE(append_n(p, 30, 10, 150, 1, e.err, sizeof(e.err)), e.err);
-    ts_engine_close(e.eng);
+    TT_CHECK_OKE(ts_partition_open(e.eng, "again", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(append_n(p, 30, 10, 150, 1, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(ts_partition_delete(e.eng, "again", 0, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(ts_partition_open(e.eng, "again", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(append_n(p, 30, 10, 150, 1, e.err, sizeof(e.err)), e.err);
+    env_close(&e);
     e.eng = NULL;
-    TT_OKE(env_open(&e), e.err);
-    TT_OKE(ts_partition_open(e.eng, "again", 0, 0, &p, e.err, sizeof(e.err)), e.err);
-    TT_ASSERT_EQ_INT(read_all(p, 0, e.err, sizeof(e.err)), 300);
+    TT_CHECK_OKE(env_open(&e), e.err);
+    TT_CHECK_OKE(ts_partition_open(e.eng, "again", 0, 0, &p, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_EQ_INT(read_all(p, 0, e.err, sizeof(e.err)), 300);
+done:
     env_done(&e);
 }
 

@@ -12,31 +12,32 @@ TT_TEST(total_retention_deletes_objects_and_advances_start)
     env e;
     env_init(&e, (const char *[]){"log.segment.bytes", "20000", "log.retention.bytes", "60000",
                                    "log.local.retention.bytes", "0", NULL});
-    TT_OKE(env_open(&e), e.err);
+    TT_CHECK_OKE(env_open(&e), e.err);
     ts_partition *p;
-    TT_OKE(ts_partition_open(e.eng, "ret", 0, 1, &p, e.err, sizeof(e.err)), e.err);
-    TT_OKE(append_n(p, 100, 10, 150, 1, e.err, sizeof(e.err)), e.err);
-    TT_OKE(roll(p, e.err, sizeof(e.err)), e.err);
-    TT_OKE(ts_partition_wait_uploaded(p, 30000, e.err, sizeof(e.err)), e.err);
-    TT_OK(ts_partition_enforce_retention(p, e.err, sizeof(e.err)));
+    TT_CHECK_OKE(ts_partition_open(e.eng, "ret", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(append_n(p, 100, 10, 150, 1, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(roll(p, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(ts_partition_wait_uploaded(p, 30000, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OK(ts_partition_enforce_retention(p, e.err, sizeof(e.err)));
     ts_offsets o;
     ts_partition_offsets(p, &o);
-    TT_ASSERT(o.log_start_offset > 0);
+    TT_CHECK(o.log_start_offset > 0);
     uint8_t *d;
     size_t len;
-    TT_ASSERT_EQ_INT(ts_partition_read(p, 0, 1000, &d, &len, e.err, sizeof(e.err)), TS_E_OFFSET_OUT_OF_RANGE);
+    TT_CHECK_EQ_INT(ts_partition_read(p, 0, 1000, &d, &len, e.err, sizeof(e.err)), TS_E_OFFSET_OUT_OF_RANGE);
     ts_segment_info *rows;
     size_t n;
-    TT_OK(ts_partition_placement(p, &rows, &n, e.err, sizeof(e.err)));
+    TT_CHECK_OK(ts_partition_placement(p, &rows, &n, e.err, sizeof(e.err)));
     uint64_t total = 0;
     for (size_t i = 0; i < n; i++) total += rows[i].size_bytes;
-    TT_ASSERT_MSG(total <= 60000 + 20000, "kept %llu bytes", (unsigned long long)total);
+    TT_CHECK_MSG(total <= 60000 + 20000, "kept %llu bytes", (unsigned long long)total);
     free(rows);
     char segdir[900];
     snprintf(segdir, sizeof(segdir), "%s/ret/0/segments", e.bucket);
     size_t objs = count_files(segdir, ".zst");
-    TT_ASSERT_MSG(objs <= 4, "%zu objects remain in the bucket", objs);
-    TT_ASSERT_EQ_INT(read_all(p, o.log_start_offset, e.err, sizeof(e.err)), 1000 - o.log_start_offset);
+    TT_CHECK_MSG(objs <= 4, "%zu objects remain in the bucket", objs);
+    TT_CHECK_EQ_INT(read_all(p, o.log_start_offset, e.err, sizeof(e.err)), 1000 - o.log_start_offset);
+done:
     env_done(&e);
 }
 
@@ -47,32 +48,33 @@ TT_TEST(recovery_after_retention_emptied_manifest_keeps_offsets)
     env e;
     env_init(&e, (const char *[]){"log.segment.bytes", "20000", "log.local.retention.bytes", "0",
                                    "log.retention.bytes", "1", NULL});
-    TT_OKE(env_open(&e), e.err);
+    TT_CHECK_OKE(env_open(&e), e.err);
     ts_partition *p;
-    TT_OKE(ts_partition_open(e.eng, "em", 0, 1, &p, e.err, sizeof(e.err)), e.err);
-    TT_OKE(append_n(p, 30, 10, 150, 1, e.err, sizeof(e.err)), e.err);
-    TT_OKE(roll(p, e.err, sizeof(e.err)), e.err);
-    TT_OKE(ts_partition_wait_uploaded(p, 30000, e.err, sizeof(e.err)), e.err);
-    TT_OK(ts_partition_enforce_retention(p, e.err, sizeof(e.err)));
+    TT_CHECK_OKE(ts_partition_open(e.eng, "em", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(append_n(p, 30, 10, 150, 1, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(roll(p, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(ts_partition_wait_uploaded(p, 30000, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OK(ts_partition_enforce_retention(p, e.err, sizeof(e.err)));
     ts_offsets o1;
-    TT_OK(ts_partition_offsets(p, &o1));
-    TT_ASSERT_EQ_INT(o1.log_end_offset, 300);
-    ts_engine_close(e.eng);
+    TT_CHECK_OK(ts_partition_offsets(p, &o1));
+    TT_CHECK_EQ_INT(o1.log_end_offset, 300);
+    env_close(&e);
     e.eng = NULL;
-    TT_OK(ts_fs_rmtree(e.data, NULL, 0));
-    TT_OKE(env_open(&e), e.err);
-    TT_OKE(ts_partition_open(e.eng, "em", 0, 0, &p, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OK(ts_fs_rmtree(e.data, NULL, 0));
+    TT_CHECK_OKE(env_open(&e), e.err);
+    TT_CHECK_OKE(ts_partition_open(e.eng, "em", 0, 0, &p, e.err, sizeof(e.err)), e.err);
     ts_offsets o2;
-    TT_OK(ts_partition_offsets(p, &o2));
-    TT_ASSERT_EQ_INT(o2.log_end_offset, 300);
+    TT_CHECK_OK(ts_partition_offsets(p, &o2));
+    TT_CHECK_EQ_INT(o2.log_end_offset, 300);
     int64_t first;
     size_t len;
     uint8_t *b = mk_batch(2, 10, 1, 1, &len);
-    TT_OKE(ts_partition_append(p, b, len, &first, NULL, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(ts_partition_append(p, b, len, &first, NULL, e.err, sizeof(e.err)), e.err);
     free(b);
-    TT_ASSERT_EQ_INT(first, 300);
-    TT_OKE(roll(p, e.err, sizeof(e.err)), e.err);
-    TT_OKE(ts_partition_wait_uploaded(p, 30000, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_EQ_INT(first, 300);
+    TT_CHECK_OKE(roll(p, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(ts_partition_wait_uploaded(p, 30000, e.err, sizeof(e.err)), e.err);
+done:
     env_done(&e);
 }
 
@@ -84,16 +86,16 @@ TT_TEST(time_rolls_respect_the_local_bound)
                                    NULL});
     char url[800];
     snprintf(url, sizeof(url), "faulty+file://%s?err_rate=1.0&ops=put,writer&seed=1", e.bucket);
-    TT_OK(ts_config_set(e.cfg, "remote.storage.url", url, e.err, sizeof(e.err)));
-    TT_OKE(env_open(&e), e.err);
+    TT_CHECK_OK(ts_config_set(e.cfg, "remote.storage.url", url, e.err, sizeof(e.err)));
+    TT_CHECK_OKE(env_open(&e), e.err);
     ts_partition *p;
-    TT_OKE(ts_partition_open(e.eng, "tb", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(ts_partition_open(e.eng, "tb", 0, 1, &p, e.err, sizeof(e.err)), e.err);
     for (int i = 0; i < 300; i++) {
         size_t len;
         uint8_t *b = mk_batch(1, 2000, i, i, &len);
         ts_status st = ts_partition_append(p, b, len, NULL, NULL, e.err, sizeof(e.err));
         free(b);
-        TT_ASSERT(st == TS_OK || st == TS_E_BACKPRESSURE);
+        TT_CHECK(st == TS_OK || st == TS_E_BACKPRESSURE);
         if (i % 10 == 0) ts_sleep_ms(15); /* let time rolls happen */
     }
     char dir[800];
@@ -101,15 +103,16 @@ TT_TEST(time_rolls_respect_the_local_bound)
     uint64_t closed = 0;
     ts_segment_info *rows;
     size_t n;
-    TT_OK(ts_partition_placement(p, &rows, &n, e.err, sizeof(e.err)));
+    TT_CHECK_OK(ts_partition_placement(p, &rows, &n, e.err, sizeof(e.err)));
     for (size_t i = 0; i < n; i++)
         if (!rows[i].active) closed += rows[i].size_bytes;
     free(rows);
     /* The bound is max(local retention, first closed segment): the first
      * roll is always allowed (no closed bytes yet), every later one waits
      * for uploads. Before the fix this grew to ~600 KB. */
-    TT_ASSERT_MSG(closed <= 20000 + 12 * 2100, "closed local bytes %llu over the bound",
+    TT_CHECK_MSG(closed <= 20000 + 12 * 2100, "closed local bytes %llu over the bound",
                   (unsigned long long)closed);
+done:
     env_done(&e);
 }
 
@@ -157,12 +160,12 @@ TT_TEST(local_budget_trims_uploaded_segments_across_partitions)
     env e;
     env_init(&e, (const char *[]){"log.segment.bytes", "20000", "log.local.retention.bytes", "-1",
                                    NULL});
-    TT_OKE(ts_config_set(e.cfg, "retention.local.target.capacity.bytes", "100000", e.err,
+    TT_CHECK_OKE(ts_config_set(e.cfg, "retention.local.target.capacity.bytes", "100000", e.err,
                          sizeof(e.err)), e.err);
-    TT_OKE(env_open(&e), e.err);
+    TT_CHECK_OKE(env_open(&e), e.err);
     ts_partition *ps[BUDGET_PARTS];
     for (int i = 0; i < BUDGET_PARTS; i++)
-        TT_OKE(ts_partition_open(e.eng, "bud", i, 1, &ps[i], e.err, sizeof(e.err)), e.err);
+        TT_CHECK_OKE(ts_partition_open(e.eng, "bud", i, 1, &ps[i], e.err, sizeof(e.err)), e.err);
     uint64_t peak = 0;
     int refused = 0;
     for (int b = 0; b < 150; b++) {
@@ -178,7 +181,7 @@ TT_TEST(local_budget_trims_uploaded_segments_across_partitions)
                 ts_sleep_ms(2);
             }
             free(batch);
-            TT_OKE(st, e.err);
+            TT_CHECK_OKE(st, e.err);
             ts_engine_stats es;
             ts_engine_stats_get(e.eng, &es);
             if (es.local_bytes > peak) peak = es.local_bytes;
@@ -186,25 +189,25 @@ TT_TEST(local_budget_trims_uploaded_segments_across_partitions)
     }
     printf("    local budget 100000: peak %llu local bytes, %d appends refused meanwhile\n",
            (unsigned long long)peak, refused);
-    TT_ASSERT_MSG(peak <= 100000, "local bytes peaked at %llu", (unsigned long long)peak);
+    TT_CHECK_MSG(peak <= 100000, "local bytes peaked at %llu", (unsigned long long)peak);
     for (int i = 0; i < BUDGET_PARTS; i++) {
-        TT_OKE(roll(ps[i], e.err, sizeof(e.err)), e.err);
-        TT_OKE(ts_partition_wait_uploaded(ps[i], 30000, e.err, sizeof(e.err)), e.err);
+        TT_CHECK_OKE(roll(ps[i], e.err, sizeof(e.err)), e.err);
+        TT_CHECK_OKE(ts_partition_wait_uploaded(ps[i], 30000, e.err, sizeof(e.err)), e.err);
     }
     ts_engine_stats es;
     ts_engine_stats_get(e.eng, &es);
-    TT_ASSERT_MSG(es.local_bytes <= 100000, "%llu local bytes", (unsigned long long)es.local_bytes);
+    TT_CHECK_MSG(es.local_bytes <= 100000, "%llu local bytes", (unsigned long long)es.local_bytes);
     uint64_t du = 0;
     for (int i = 0; i < BUDGET_PARTS; i++) {
         char dir[800];
         snprintf(dir, sizeof(dir), "%s/bud-%d", e.data, i);
         ts_segment_info *rows;
         size_t n;
-        TT_OK(ts_partition_placement(ps[i], &rows, &n, e.err, sizeof(e.err)));
+        TT_CHECK_OK(ts_partition_placement(ps[i], &rows, &n, e.err, sizeof(e.err)));
         int oldest_remote = n > 0 && rows[0].location == TS_LOC_REMOTE;
         free(rows);
-        TT_ASSERT(oldest_remote); /* the oldest data left local disk */
-        TT_ASSERT_EQ_INT(read_all(ps[i], 0, e.err, sizeof(e.err)), 1500);
+        TT_CHECK(oldest_remote); /* the oldest data left local disk */
+        TT_CHECK_EQ_INT(read_all(ps[i], 0, e.err, sizeof(e.err)), 1500);
     }
     /* On disk too, once the sync worker has unlinked what left. */
     for (int t = 0; t < 1000; t++) {
@@ -217,7 +220,8 @@ TT_TEST(local_budget_trims_uploaded_segments_across_partitions)
         if (du <= 100000) break;
         ts_sleep_ms(10);
     }
-    TT_ASSERT_MSG(du <= 100000, "%llu segment bytes on disk", (unsigned long long)du);
+    TT_CHECK_MSG(du <= 100000, "%llu segment bytes on disk", (unsigned long long)du);
+done:
     env_done(&e);
 }
 
@@ -230,14 +234,14 @@ TT_TEST(local_budget_never_deletes_unuploaded_data)
                                    NULL});
     char url[800];
     snprintf(url, sizeof(url), "faulty+file://%s?err_rate=1.0&ops=put,writer&seed=1", e.bucket);
-    TT_OKE(ts_config_set(e.cfg, "remote.storage.url", url, e.err, sizeof(e.err)), e.err);
-    TT_OKE(ts_config_set(e.cfg, "retention.local.target.capacity.bytes", "60000", e.err,
+    TT_CHECK_OKE(ts_config_set(e.cfg, "remote.storage.url", url, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(ts_config_set(e.cfg, "retention.local.target.capacity.bytes", "60000", e.err,
                          sizeof(e.err)), e.err);
-    TT_OKE(env_open(&e), e.err);
+    TT_CHECK_OKE(env_open(&e), e.err);
     ts_partition *ps[3];
     long ok[3] = {0};
     for (int i = 0; i < 3; i++)
-        TT_OKE(ts_partition_open(e.eng, "bf", i, 1, &ps[i], e.err, sizeof(e.err)), e.err);
+        TT_CHECK_OKE(ts_partition_open(e.eng, "bf", i, 1, &ps[i], e.err, sizeof(e.err)), e.err);
     ts_status last = TS_OK;
     for (int b = 0; b < 200; b++)
         for (int i = 0; i < 3; i++) {
@@ -245,19 +249,20 @@ TT_TEST(local_budget_never_deletes_unuploaded_data)
             uint8_t *batch = mk_batch(10, 150, b, b, &len);
             ts_status st = ts_partition_append(ps[i], batch, len, NULL, NULL, e.err, sizeof(e.err));
             free(batch);
-            TT_ASSERT(st == TS_OK || st == TS_E_BACKPRESSURE);
+            TT_CHECK(st == TS_OK || st == TS_E_BACKPRESSURE);
             if (st == TS_OK) ok[i]++;
             else last = st;
         }
-    TT_ASSERT_EQ_INT(last, TS_E_BACKPRESSURE);
-    TT_ASSERT(strstr(e.err, "retention.local.target.capacity.bytes") != NULL);
+    TT_CHECK_EQ_INT(last, TS_E_BACKPRESSURE);
+    TT_CHECK(strstr(e.err, "retention.local.target.capacity.bytes") != NULL);
     ts_engine_stats es;
     ts_engine_stats_get(e.eng, &es);
-    TT_ASSERT_MSG(es.local_bytes <= 60000, "%llu local bytes", (unsigned long long)es.local_bytes);
+    TT_CHECK_MSG(es.local_bytes <= 60000, "%llu local bytes", (unsigned long long)es.local_bytes);
     for (int i = 0; i < 3; i++) {
-        TT_ASSERT(ok[i] > 0);
-        TT_ASSERT_EQ_INT(read_all(ps[i], 0, e.err, sizeof(e.err)), ok[i] * 10); /* nothing lost */
+        TT_CHECK(ok[i] > 0);
+        TT_CHECK_EQ_INT(read_all(ps[i], 0, e.err, sizeof(e.err)), ok[i] * 10); /* nothing lost */
     }
+done:
     env_done(&e);
 }
 
@@ -271,30 +276,31 @@ TT_TEST(enforce_retention_returns_its_error)
     env e;
     env_init(&e, (const char *[]){"log.segment.bytes", "50000", "log.local.retention.bytes", "0",
                                    NULL});
-    TT_OKE(env_open(&e), e.err);
+    TT_CHECK_OKE(env_open(&e), e.err);
     ts_partition *p;
-    TT_OKE(ts_partition_open(e.eng, "rerr", 0, 1, &p, e.err, sizeof(e.err)), e.err);
-    TT_OKE(append_n(p, 40, 10, 200, 1, e.err, sizeof(e.err)), e.err);
-    TT_OKE(roll(p, e.err, sizeof(e.err)), e.err);
-    TT_OKE(ts_partition_wait_uploaded(p, 30000, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(ts_partition_open(e.eng, "rerr", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(append_n(p, 40, 10, 200, 1, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(roll(p, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(ts_partition_wait_uploaded(p, 30000, e.err, sizeof(e.err)), e.err);
     const char *k[] = {"retention.bytes"}, *v[] = {"1"};
-    TT_OKE(ts_topic_set_config(e.eng, "rerr", k, v, 1, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(ts_topic_set_config(e.eng, "rerr", k, v, 1, e.err, sizeof(e.err)), e.err);
     char mdir[900], aside[920];
     snprintf(mdir, sizeof(mdir), "%s/rerr/0/manifests", e.bucket);
     snprintf(aside, sizeof(aside), "%s.aside", mdir);
-    TT_ASSERT(rename(mdir, aside) == 0);
+    TT_CHECK(rename(mdir, aside) == 0);
     FILE *f = fopen(mdir, "w");
-    TT_ASSERT(f != NULL);
+    TT_CHECK(f != NULL);
     fclose(f);
     ts_offsets before, after;
-    TT_OK(ts_partition_offsets(p, &before));
+    TT_CHECK_OK(ts_partition_offsets(p, &before));
     ts_status st = ts_partition_enforce_retention(p, e.err, sizeof(e.err));
-    TT_ASSERT_MSG(st != TS_OK, "retention reported TS_OK with the manifest unwritable");
-    TT_ASSERT_MSG(strstr(e.err, "rerr-0") && strstr(e.err, "manifest"), "message: %s", e.err);
-    TT_ASSERT(unlink(mdir) == 0 && rename(aside, mdir) == 0);
-    TT_OKE(ts_partition_enforce_retention(p, e.err, sizeof(e.err)), e.err);
-    TT_OK(ts_partition_offsets(p, &after));
-    TT_ASSERT(after.log_start_offset > before.log_start_offset);
+    TT_CHECK_MSG(st != TS_OK, "retention reported TS_OK with the manifest unwritable");
+    TT_CHECK_MSG(strstr(e.err, "rerr-0") && strstr(e.err, "manifest"), "message: %s", e.err);
+    TT_CHECK(unlink(mdir) == 0 && rename(aside, mdir) == 0);
+    TT_CHECK_OKE(ts_partition_enforce_retention(p, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OK(ts_partition_offsets(p, &after));
+    TT_CHECK(after.log_start_offset > before.log_start_offset);
+done:
     env_done(&e);
 }
 
@@ -306,55 +312,56 @@ TT_TEST(delete_records_moves_the_start_everywhere)
     env e;
     env_init(&e, (const char *[]){"log.segment.bytes", "100000", "log.local.retention.bytes", "0",
                                    NULL});
-    TT_OKE(env_open(&e), e.err);
+    TT_CHECK_OKE(env_open(&e), e.err);
     ts_partition *p;
-    TT_OKE(ts_partition_open(e.eng, "dr", 0, 1, &p, e.err, sizeof(e.err)), e.err);
-    TT_OKE(append_n(p, 100, 10, 300, 1, e.err, sizeof(e.err)), e.err);
-    TT_OKE(roll(p, e.err, sizeof(e.err)), e.err);
-    TT_OKE(ts_partition_wait_uploaded(p, 30000, e.err, sizeof(e.err)), e.err);
-    TT_OK(ts_partition_enforce_retention(p, e.err, sizeof(e.err)));
+    TT_CHECK_OKE(ts_partition_open(e.eng, "dr", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(append_n(p, 100, 10, 300, 1, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(roll(p, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(ts_partition_wait_uploaded(p, 30000, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OK(ts_partition_enforce_retention(p, e.err, sizeof(e.err)));
     ts_segment_info *rows;
     size_t n;
-    TT_OK(ts_partition_placement(p, &rows, &n, e.err, sizeof(e.err)));
-    TT_ASSERT(n >= 3 && rows[0].location == TS_LOC_REMOTE && rows[1].location == TS_LOC_REMOTE);
+    TT_CHECK_OK(ts_partition_placement(p, &rows, &n, e.err, sizeof(e.err)));
+    TT_CHECK(n >= 3 && rows[0].location == TS_LOC_REMOTE && rows[1].location == TS_LOC_REMOTE);
     int64_t target = rows[1].base_offset + 3, low = -1, end = 0;
     char gone[1400], kept[1400];
     snprintf(gone, sizeof(gone), "%s/%s", e.bucket, rows[0].object_key);
     snprintf(kept, sizeof(kept), "%s/%s", e.bucket, rows[1].object_key);
     free(rows);
-    TT_ASSERT(access(gone, F_OK) == 0 && access(kept, F_OK) == 0);
-    TT_OKE(ts_partition_delete_records(p, target, &low, e.err, sizeof(e.err)), e.err);
-    TT_ASSERT_EQ_INT(low, target);
-    TT_ASSERT(access(gone, F_OK) != 0 && access(kept, F_OK) == 0);
+    TT_CHECK(access(gone, F_OK) == 0 && access(kept, F_OK) == 0);
+    TT_CHECK_OKE(ts_partition_delete_records(p, target, &low, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_EQ_INT(low, target);
+    TT_CHECK(access(gone, F_OK) != 0 && access(kept, F_OK) == 0);
     ts_offsets o;
-    TT_OK(ts_partition_offsets(p, &o));
-    TT_ASSERT_EQ_INT(o.log_start_offset, target);
+    TT_CHECK_OK(ts_partition_offsets(p, &o));
+    TT_CHECK_EQ_INT(o.log_start_offset, target);
     end = o.log_end_offset;
     uint8_t *d = NULL;
     size_t len = 0;
-    TT_ASSERT_EQ_INT(ts_partition_read(p, target - 1, 65536, &d, &len, e.err, sizeof(e.err)),
+    TT_CHECK_EQ_INT(ts_partition_read(p, target - 1, 65536, &d, &len, e.err, sizeof(e.err)),
                      TS_E_OFFSET_OUT_OF_RANGE);
-    TT_OKE(ts_partition_read(p, target, 65536, &d, &len, e.err, sizeof(e.err)), e.err);
-    TT_ASSERT(len > 0);
+    TT_CHECK_OKE(ts_partition_read(p, target, 65536, &d, &len, e.err, sizeof(e.err)), e.err);
+    TT_CHECK(len > 0);
     free(d);
     /* below the start: no change; past the end: refused, no change */
-    TT_OKE(ts_partition_delete_records(p, 1, &low, e.err, sizeof(e.err)), e.err);
-    TT_ASSERT_EQ_INT(low, target);
-    TT_ASSERT_EQ_INT(ts_partition_delete_records(p, end + 1, &low, e.err, sizeof(e.err)),
+    TT_CHECK_OKE(ts_partition_delete_records(p, 1, &low, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_EQ_INT(low, target);
+    TT_CHECK_EQ_INT(ts_partition_delete_records(p, end + 1, &low, e.err, sizeof(e.err)),
                      TS_E_OFFSET_OUT_OF_RANGE);
-    ts_engine_close(e.eng);
-    TT_OKE(env_open(&e), e.err);
-    TT_OKE(ts_partition_open(e.eng, "dr", 0, 0, &p, e.err, sizeof(e.err)), e.err);
-    TT_OK(ts_partition_offsets(p, &o));
-    TT_ASSERT_EQ_INT(o.log_start_offset, target);
-    ts_engine_close(e.eng);
-    TT_OK(ts_fs_rmtree(e.data, NULL, 0)); /* lost data dir: the manifest has it */
-    TT_OKE(env_open(&e), e.err);
-    TT_OKE(ts_partition_open(e.eng, "dr", 0, 0, &p, e.err, sizeof(e.err)), e.err);
-    TT_OK(ts_partition_offsets(p, &o));
-    TT_ASSERT_EQ_INT(o.log_start_offset, target);
-    TT_ASSERT_EQ_INT(ts_partition_read(p, target - 1, 65536, &d, &len, e.err, sizeof(e.err)),
+    env_close(&e);
+    TT_CHECK_OKE(env_open(&e), e.err);
+    TT_CHECK_OKE(ts_partition_open(e.eng, "dr", 0, 0, &p, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OK(ts_partition_offsets(p, &o));
+    TT_CHECK_EQ_INT(o.log_start_offset, target);
+    env_close(&e);
+    TT_CHECK_OK(ts_fs_rmtree(e.data, NULL, 0)); /* lost data dir: the manifest has it */
+    TT_CHECK_OKE(env_open(&e), e.err);
+    TT_CHECK_OKE(ts_partition_open(e.eng, "dr", 0, 0, &p, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OK(ts_partition_offsets(p, &o));
+    TT_CHECK_EQ_INT(o.log_start_offset, target);
+    TT_CHECK_EQ_INT(ts_partition_read(p, target - 1, 65536, &d, &len, e.err, sizeof(e.err)),
                      TS_E_OFFSET_OUT_OF_RANGE);
+done:
     env_done(&e);
 }
 
@@ -363,20 +370,21 @@ TT_TEST(delete_records_without_remote_storage)
 {
     env e;
     env_init(&e, (const char *[]){"remote.storage.enable", "false", NULL});
-    TT_OKE(env_open(&e), e.err);
+    TT_CHECK_OKE(env_open(&e), e.err);
     ts_partition *p;
-    TT_OKE(ts_partition_open(e.eng, "dl", 0, 1, &p, e.err, sizeof(e.err)), e.err);
-    TT_OKE(append_n(p, 10, 10, 100, 1, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(ts_partition_open(e.eng, "dl", 0, 1, &p, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(append_n(p, 10, 10, 100, 1, e.err, sizeof(e.err)), e.err);
     int64_t low = -1;
-    TT_OKE(ts_partition_delete_records(p, -1, &low, e.err, sizeof(e.err)), e.err);
-    TT_ASSERT_EQ_INT(low, 100); /* -1: the log end */
-    ts_engine_close(e.eng);
-    TT_OKE(env_open(&e), e.err);
-    TT_OKE(ts_partition_open(e.eng, "dl", 0, 0, &p, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_OKE(ts_partition_delete_records(p, -1, &low, e.err, sizeof(e.err)), e.err);
+    TT_CHECK_EQ_INT(low, 100); /* -1: the log end */
+    env_close(&e);
+    TT_CHECK_OKE(env_open(&e), e.err);
+    TT_CHECK_OKE(ts_partition_open(e.eng, "dl", 0, 0, &p, e.err, sizeof(e.err)), e.err);
     ts_offsets o;
-    TT_OK(ts_partition_offsets(p, &o));
-    TT_ASSERT_EQ_INT(o.log_start_offset, 100);
-    TT_ASSERT_EQ_INT(o.log_end_offset, 100);
+    TT_CHECK_OK(ts_partition_offsets(p, &o));
+    TT_CHECK_EQ_INT(o.log_start_offset, 100);
+    TT_CHECK_EQ_INT(o.log_end_offset, 100);
+done:
     env_done(&e);
 }
 int main(int argc, char **argv)
