@@ -301,12 +301,10 @@ void ts_index_set_chunk_table_cache(ts_index *idx, ts_chunk_table_cache *c)
 void ts_index_apply_config(ts_index *idx, const ts_config *cfg)
 {
     if (!cfg) return;
-    ts_index_set_keep_versions(idx,
-                               (int)ts_config_get_int(cfg, "remote.log.manifest.keep.versions"));
-    ts_index_set_remote_timeout_ms(idx,
-                                   ts_config_get_int(cfg, "remote.storage.operation.timeout.ms"));
-    ts_index_set_head_segments(idx,
-                               (int)ts_config_get_int(cfg, "remote.log.manifest.head.segments"));
+    const ts_settings *set = ts_config_settings(cfg);
+    ts_index_set_keep_versions(idx, (int)set->remote_log_manifest_keep_versions);
+    ts_index_set_remote_timeout_ms(idx, set->remote_storage_operation_timeout_ms);
+    ts_index_set_head_segments(idx, (int)set->remote_log_manifest_head_segments);
 }
 
 /* ------------------------------------------------------------------------

@@ -462,7 +462,7 @@ ts_status ts_placement_offline_each(const ts_config *cfg, const char *topic, int
 {
     if (!ts_topic_name_valid(topic))
         return ts_err_set(errstr, errlen, TS_E_INVAL, "invalid topic name '%s'", topic ? topic : "");
-    const char *data_dir = ts_config_get_str(cfg, "log.dirs");
+    const char *data_dir = ts_config_settings(cfg)->log_dirs;
     char dir[PATH_MAX];
     snprintf(dir, sizeof(dir), "%s/%s-%d", data_dir, topic, partition);
     ts_segment_info *local = NULL;
@@ -473,7 +473,7 @@ ts_status ts_placement_offline_each(const ts_config *cfg, const char *topic, int
     ts_index_entry *e = NULL;
     size_t ne = 0;
     keylist l = {0};
-    ts_status st = scan_local(dir, partition, (size_t)ts_config_get_int(cfg, "message.max.bytes"),
+    ts_status st = scan_local(dir, partition, (size_t)ts_config_settings(cfg)->message_max_bytes,
                               &local, &nlocal, &exists, errstr, errlen);
     if (!st) st = open_index(cfg, topic, partition, dir, exists, &os, &idx, errstr, errlen);
     if (!st && idx && ts_index_snapshot_entries(idx, &e, &ne))
@@ -542,7 +542,7 @@ ts_status ts_manifest_dump_offline(const ts_config *cfg, const char *topic, int3
 {
     if (!ts_topic_name_valid(topic))
         return ts_err_set(errstr, errlen, TS_E_INVAL, "invalid topic name '%s'", topic ? topic : "");
-    const char *data_dir = ts_config_get_str(cfg, "log.dirs");
+    const char *data_dir = ts_config_settings(cfg)->log_dirs;
     char dir[PATH_MAX];
     struct stat sb;
     snprintf(dir, sizeof(dir), "%s/%s-%d", data_dir, topic, partition);
