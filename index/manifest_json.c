@@ -997,51 +997,29 @@ static ts_status parse_segments(pctx *c, const cJSON *root, int local, ts_manife
     return TS_OK;
 }
 
-/* Step 5 (local files only): objects whose delete is still owed. */
-static ts_status parse_pending_deletes(pctx *c, const cJSON *root, ts_manifest_doc *d)
+/* Steps 5 and 6 (local files only): an optional array `name` of objects
+ * {"key": ...} — with "version" too when versions is given — into *keys
+ * (and *versions), counting *n as entries are taken. */
+static ts_status parse_key_list(pctx *c, const cJSON *root, const char *name, size_t max,
+                                char ***keys, uint64_t **versions, size_t *n)
 {
     ts_status st;
     const cJSON *arr;
     const char *str;
     size_t count;
-    if ((st = get_array(c, root, "pending_deletes", 0, TS_MANIFEST_MAX_SEGMENTS, &arr, &count)))
-        return st;
-    if (count && !(d->pending_deletes = calloc(count, sizeof(char *))))
+    if ((st = get_array(c, root, name, 0, max, &arr, &count))) return st;
+    if (count && (!(*keys = calloc(count, sizeof(char *))) ||
+                  (versions && !(*versions = calloc(count, sizeof(uint64_t))))))
         return ts_err_set(c->errstr, c->errlen, TS_E_NOMEM, "out of memory");
     for (const cJSON *p = arr ? arr->child : NULL; p; p = p->next) {
-        snprintf(c->where, sizeof(c->where), "pending_deletes[%zu].", d->npending);
+        snprintf(c->where, sizeof(c->where), "%s[%zu].", name, *n);
         if (!cJSON_IsObject(p)) return perr(c, "", "expected an object");
         if ((st = get_str(c, p, "key", &str))) return st;
-        if (!(d->pending_deletes[d->npending] = strdup(str)))
-            return ts_err_set(c->errstr, c->errlen, TS_E_NOMEM, "out of memory");
-        d->npending++;
-    }
-    c->where[0] = '\0';
-    return TS_OK;
-}
-
-/* Step 6 (local format-2 heads only): pieces retention dropped, with the
- * head version that dropped each. */
-static ts_status parse_dropped_pieces(pctx *c, const cJSON *root, ts_manifest_doc *d)
-{
-    ts_status st;
-    const cJSON *arr;
-    const char *str;
-    size_t count;
-    if ((st = get_array(c, root, "dropped_pieces", 0, TS_MANIFEST_MAX_PIECES, &arr, &count)))
-        return st;
-    if (count && (!(d->dropped = calloc(count, sizeof(char *))) ||
-                  !(d->dropped_versions = calloc(count, sizeof(uint64_t)))))
-        return ts_err_set(c->errstr, c->errlen, TS_E_NOMEM, "out of memory");
-    for (const cJSON *p = arr ? arr->child : NULL; p; p = p->next) {
-        snprintf(c->where, sizeof(c->where), "dropped_pieces[%zu].", d->ndropped);
-        if (!cJSON_IsObject(p)) return perr(c, "", "expected an object");
-        if ((st = get_str(c, p, "key", &str))) return st;
-        if ((st = get_u64(c, p, "version", 1, 0, UINT64_MAX, &d->dropped_versions[d->ndropped])))
+        if (versions && (st = get_u64(c, p, "version", 1, 0, UINT64_MAX, &(*versions)[*n])))
             return st;
-        if (!(d->dropped[d->ndropped] = strdup(str)))
+        if (!((*keys)[*n] = strdup(str)))
             return ts_err_set(c->errstr, c->errlen, TS_E_NOMEM, "out of memory");
-        d->ndropped++;
+        (*n)++;
     }
     c->where[0] = '\0';
     return TS_OK;
@@ -1063,9 +1041,14 @@ ts_status ts_manifest_parse(const char *json, size_t len, int local, ts_manifest
     if ((st = parse_identity(&c, root, d))) goto fail;
     if ((st = parse_piece_or_head(&c, root, local, d))) goto fail;
     if ((st = parse_segments(&c, root, local, d))) goto fail;
-    if (local && (st = parse_pending_deletes(&c, root, d))) goto fail;
+    /* Objects whose delete is still owed; in a format-2 head also the pieces
+     * retention dropped, with the head version that dropped each. */
+    if (local && (st = parse_key_list(&c, root, "pending_deletes", TS_MANIFEST_MAX_SEGMENTS,
+                                      &d->pending_deletes, NULL, &d->npending)))
+        goto fail;
     if (local && d->format == TS_MANIFEST_FORMAT_2 && d->kind == TS_MANIFEST_HEAD &&
-        (st = parse_dropped_pieces(&c, root, d)))
+        (st = parse_key_list(&c, root, "dropped_pieces", TS_MANIFEST_MAX_PIECES, &d->dropped,
+                             &d->dropped_versions, &d->ndropped)))
         goto fail;
     if ((st = check_doc(d, errstr, errlen))) goto fail;
     cJSON_Delete(root);
