@@ -641,11 +641,16 @@ static int cmd_recover(ts_config *cfg, const char *const *names, int nnames, int
     return rc || r.failed ? 1 : 0;
 }
 
-int main(int argc, char **argv)
+/* What the options set; the command and its arguments follow them. */
+typedef struct tierctl_opts {
+    const char *cfg_path, *mechanism;
+    int json, quiet;
+    int64_t iterations;
+} tierctl_opts;
+
+/* -1 to go on, else the exit code (help, version, a bad option). */
+static int parse_options(int argc, char **argv, tierctl_opts *o)
 {
-    const char *cfg_path = NULL, *mechanism = NULL;
-    int json = 0, quiet = 0;
-    int64_t iterations = 8192;
     static const struct option opts[] = {
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
@@ -660,12 +665,12 @@ int main(int argc, char **argv)
      * arguments ("placement events --json"). */
     while ((c = getopt_long(argc, argv, "c:hq", opts, NULL)) != -1) {
         switch (c) {
-        case 'c': cfg_path = optarg; break;
-        case 'j': json = 1; break;
-        case 'q': quiet = 1; break;
-        case 'm': mechanism = optarg; break;
+        case 'c': o->cfg_path = optarg; break;
+        case 'j': o->json = 1; break;
+        case 'q': o->quiet = 1; break;
+        case 'm': o->mechanism = optarg; break;
         case 'i':
-            if (cli_parse_i64("tierctl", "--iterations", optarg, 4096, 1000000, &iterations))
+            if (cli_parse_i64("tierctl", "--iterations", optarg, 4096, 1000000, &o->iterations))
                 return 2;
             break;
         case 'h': usage(stdout); return 0;
@@ -673,76 +678,95 @@ int main(int argc, char **argv)
         default: usage(stderr); return 2;
         }
     }
+    return -1;
+}
+
+static int cmd_config_doc(void)
+{
+    size_t need = ts_config_describe_markdown(NULL, 0);
+    char *buf = malloc(need);
+    ts_config_describe_markdown(buf, need);
+    fputs(buf, stdout);
+    free(buf);
+    return 0;
+}
+
+static int cmd_manifest(ts_config *cfg, const char *topic, const char *part_arg)
+{
+    int32_t part;
+    char err[1024];
+    if (parse_part(part_arg, &part)) return 2;
+    if (ts_manifest_dump_offline(cfg, topic, part, stdout, err, sizeof(err))) {
+        fprintf(stderr, "tierctl: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
+static int cmd_partitions(ts_config *cfg, const char *topic)
+{
+    int32_t *parts;
+    size_t n;
+    char err[1024];
+    if (ts_topic_partitions_offline(cfg, topic, &parts, &n, err, sizeof(err))) {
+        fprintf(stderr, "tierctl: %s\n", err);
+        return 1;
+    }
+    for (size_t i = 0; i < n; i++) printf("%d\n", parts[i]);
+    free(parts);
+    return 0;
+}
+
+/* The commands that need a configuration; 2 and the usage for a command
+ * that does not exist or has the wrong number of arguments. */
+static int run_command(ts_config *cfg, const char *const *args, int nargs, const tierctl_opts *o)
+{
+    const char *cmd = args[0];
+    if (!strcmp(cmd, "placement") && (nargs == 2 || nargs == 3))
+        return cmd_placement(cfg, args[1], nargs == 3 ? args[2] : NULL, o->json);
+    if (!strcmp(cmd, "locate") && nargs == 4)
+        return cmd_locate(cfg, args[1], args[2], args[3], o->json);
+    if (!strcmp(cmd, "verify") && (nargs == 2 || nargs == 3))
+        return cmd_verify(cfg, args[1], nargs == 3 ? args[2] : NULL, o->quiet);
+    if (!strcmp(cmd, "status") && (nargs == 1 || nargs == 2))
+        return cmd_status(cfg, nargs == 2 ? args[1] : NULL, o->json);
+    if (!strcmp(cmd, "manifest") && nargs == 3) return cmd_manifest(cfg, args[1], args[2]);
+    if (!strcmp(cmd, "recover")) return cmd_recover(cfg, args + 1, nargs - 1, o->quiet);
+    if (!strcmp(cmd, "users") && nargs >= 2)
+        return tierctl_users(ts_config_get(cfg, "log.dirs"), args + 1, nargs - 1, o->mechanism,
+                             (int)o->iterations);
+    if (!strcmp(cmd, "rekey") && nargs == 2) return cmd_rekey(cfg, args[1]);
+    if (!strcmp(cmd, "cluster") && (nargs == 1 || nargs == 2))
+        return tierctl_cluster(ts_config_get(cfg, "metadata.store.url"),
+                               ts_config_get(cfg, "cluster.name"), nargs == 2 ? args[1] : NULL,
+                               o->json);
+    if (!strcmp(cmd, "partitions") && nargs == 2) return cmd_partitions(cfg, args[1]);
+    usage(stderr);
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    tierctl_opts o = {.iterations = 8192};
+    int rc = parse_options(argc, argv, &o);
+    if (rc >= 0) return rc;
     const char *const *args = (const char *const *)argv + optind;
     int nargs = argc - optind;
     if (nargs == 0 || nargs > 8) {
         usage(stderr);
         return 2;
     }
-    if (!strcmp(args[0], "config-doc")) {
-        size_t need = ts_config_describe_markdown(NULL, 0);
-        char *buf = malloc(need);
-        ts_config_describe_markdown(buf, need);
-        fputs(buf, stdout);
-        free(buf);
-        return 0;
-    }
-    if (!cfg_path) {
+    if (!strcmp(args[0], "config-doc")) return cmd_config_doc();
+    if (!o.cfg_path) {
         fprintf(stderr, "tierctl: -c CONFIG is required for '%s'\n", args[0]);
         return 2;
     }
     ts_config *cfg;
-    if (load_cfg(cfg_path, &cfg)) {
+    if (load_cfg(o.cfg_path, &cfg)) {
         ts_config_destroy(cfg);
         return 1;
     }
-    int rc;
-    if (!strcmp(args[0], "placement") && (nargs == 2 || nargs == 3)) {
-        rc = cmd_placement(cfg, args[1], nargs == 3 ? args[2] : NULL, json);
-    } else if (!strcmp(args[0], "locate") && nargs == 4) {
-        rc = cmd_locate(cfg, args[1], args[2], args[3], json);
-    } else if (!strcmp(args[0], "verify") && (nargs == 2 || nargs == 3)) {
-        rc = cmd_verify(cfg, args[1], nargs == 3 ? args[2] : NULL, quiet);
-    } else if (!strcmp(args[0], "status") && (nargs == 1 || nargs == 2)) {
-        rc = cmd_status(cfg, nargs == 2 ? args[1] : NULL, json);
-    } else if (!strcmp(args[0], "manifest") && nargs == 3) {
-        int32_t part;
-        char err[1024];
-        rc = 2;
-        if (!parse_part(args[2], &part)) {
-            rc = 0;
-            if (ts_manifest_dump_offline(cfg, args[1], part, stdout, err, sizeof(err))) {
-                fprintf(stderr, "tierctl: %s\n", err);
-                rc = 1;
-            }
-        }
-    } else if (!strcmp(args[0], "recover")) {
-        rc = cmd_recover(cfg, args + 1, nargs - 1, quiet);
-    } else if (!strcmp(args[0], "users") && nargs >= 2) {
-        rc = tierctl_users(ts_config_get(cfg, "log.dirs"), args + 1, nargs - 1, mechanism,
-                           (int)iterations);
-    } else if (!strcmp(args[0], "rekey") && nargs == 2) {
-        rc = cmd_rekey(cfg, args[1]);
-    } else if (!strcmp(args[0], "cluster") && (nargs == 1 || nargs == 2)) {
-        rc = tierctl_cluster(ts_config_get(cfg, "metadata.store.url"),
-                             ts_config_get(cfg, "cluster.name"), nargs == 2 ? args[1] : NULL,
-                             json);
-    } else if (!strcmp(args[0], "partitions") && nargs == 2) {
-        int32_t *parts;
-        size_t n;
-        char err[1024];
-        rc = 0;
-        if (ts_topic_partitions_offline(cfg, args[1], &parts, &n, err, sizeof(err))) {
-            fprintf(stderr, "tierctl: %s\n", err);
-            rc = 1;
-        } else {
-            for (size_t i = 0; i < n; i++) printf("%d\n", parts[i]);
-            free(parts);
-        }
-    } else {
-        usage(stderr);
-        rc = 2;
-    }
+    rc = run_command(cfg, args, nargs, &o);
     ts_config_destroy(cfg);
     return rc;
 }

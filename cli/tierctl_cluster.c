@@ -136,6 +136,21 @@ static void show_partition(cl_ctx *x, cJSON *jparts, int p, const cJSON *replica
     cJSON_AddItemToArray(jparts, o);
 }
 
+/* The partition a state key's last segment names, or -1 unless it is a
+ * plain decimal below n (etcd keys are anyone's to write: "7x" or "" must
+ * not land on a real partition the way atoi's 7 and 0 did). */
+static int state_key_partition(const char *s, int n)
+{
+    if (!*s) return -1;
+    long v = 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9') return -1;
+        v = v * 10 + (*s - '0');
+        if (v >= n) return -1;
+    }
+    return (int)v;
+}
+
 static void show_topic(cl_ctx *x, cJSON *jtopics, const char *name, const cJSON *t,
                        const cJSON *live)
 {
@@ -148,8 +163,8 @@ static void show_topic(cl_ctx *x, cJSON *jtopics, const char *name, const cJSON 
     range(x, suffix, 1, &r);
     cJSON **st = calloc((size_t)(n > 0 ? n : 1), sizeof(*st));
     for (size_t i = 0; st && i < r.nkvs; i++) {
-        int p = atoi(r.kvs[i].key + strlen(x->prefix) + strlen(suffix));
-        if (p >= 0 && p < n && !st[p]) st[p] = parse_value(&r.kvs[i]);
+        int p = state_key_partition(r.kvs[i].key + strlen(x->prefix) + strlen(suffix), n);
+        if (p >= 0 && !st[p]) st[p] = parse_value(&r.kvs[i]);
     }
     cJSON *jt = cJSON_CreateObject(), *jparts = cJSON_CreateArray();
     if (!x->json) {

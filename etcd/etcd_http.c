@@ -22,7 +22,6 @@
  * thread at a time and keeping its connections alive between calls.
  */
 #include <openssl/rand.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,17 +57,6 @@ int64_t etcd_backoff_ms(const ts_etcd *c, int round)
     uint32_t rnd = 0;
     if (RAND_bytes((unsigned char *)&rnd, sizeof(rnd)) != 1) rnd = (uint32_t)etcd_mono_ms();
     return (int64_t)(rnd % (uint64_t)(ceiling + 1));
-}
-
-ts_etcd_status etcd_err(char *errstr, size_t errlen, ts_etcd_status st, const char *fmt, ...)
-{
-    if (errstr && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(errstr, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return st;
 }
 
 void etcd_body_free(etcd_body *b)

@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 
 #include "etcd/etcd.h"
+#include "etcd_json.h" /* etcd_err */
 
 #define ETCD_MAX_ENDPOINTS 16
 #define ETCD_ENDPOINT_MAX 256
@@ -39,9 +40,6 @@ int64_t etcd_mono_ms(void);
 void etcd_sleep_ms(int64_t ms);
 /* Full-jitter backoff: a random duration in [0, min(base*2^round, max)]. */
 int64_t etcd_backoff_ms(const ts_etcd *c, int round);
-
-ts_etcd_status etcd_err(char *errstr, size_t errlen, ts_etcd_status st, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
 
 /* One POST of body to path under a deadline of timeout_ms (0: the client's
  * op_timeout_ms), retried on retriable failures, failing over between

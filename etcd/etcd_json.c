@@ -15,23 +15,9 @@
 #include <errno.h>
 #include <limits.h>
 #include <openssl/evp.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static ts_etcd_status fail(char *errstr, size_t errlen, ts_etcd_status st, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static ts_etcd_status fail(char *errstr, size_t errlen, ts_etcd_status st, const char *fmt, ...)
-{
-    if (errstr && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(errstr, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return st;
-}
 
 /* ------------------------------------------------------------------------
  * base64, prefix end, key names
@@ -149,7 +135,7 @@ typedef struct ectx {
     size_t errlen;
     ts_etcd_status st;
 } ectx;
-#define efail(e, code, ...) ((e)->st = fail((e)->errstr, (e)->errlen, (code), __VA_ARGS__))
+#define efail(e, code, ...) ((e)->st = etcd_err((e)->errstr, (e)->errlen, (code), __VA_ARGS__))
 
 static int check_len(ectx *e, const char *what, size_t n, size_t max)
 {
@@ -435,7 +421,7 @@ typedef struct pctx {
 
 static int perr(pctx *c, ts_etcd_status st, const char *what)
 {
-    c->st = fail(c->errstr, c->errlen, st, "etcd answer: %s", what);
+    c->st = etcd_err(c->errstr, c->errlen, st, "etcd answer: %s", what);
     return -1;
 }
 

@@ -20,6 +20,11 @@
 
 #include "etcd/etcd.h"
 
+/* Writes the printf-style message into errstr (when given) and returns st:
+ * every failure of the module's files goes through it (etcd_status.c). */
+ts_etcd_status etcd_err(char *errstr, size_t errlen, ts_etcd_status st, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* Request bodies, malloc'd NUL-terminated JSON; NULL on bad input
  * (*st says why, a message in errstr). max_bytes caps each key/value. */
 char *ts_etcd_json_op(const ts_etcd_op *op, size_t max_bytes, ts_etcd_status *st, char *errstr,

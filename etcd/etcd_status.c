@@ -1,5 +1,21 @@
-/* etcd_status.c — names and retriability of ts_etcd_status (pure). */
+/* etcd_status.c — names and retriability of ts_etcd_status, and the one
+ * helper that sets a message and returns a status (pure). */
+#include <stdarg.h>
+#include <stdio.h>
+
 #include "etcd/etcd.h"
+#include "etcd_json.h"
+
+ts_etcd_status etcd_err(char *errstr, size_t errlen, ts_etcd_status st, const char *fmt, ...)
+{
+    if (errstr && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(errstr, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return st;
+}
 
 const char *ts_etcd_status_name(ts_etcd_status st)
 {

@@ -170,6 +170,98 @@ static int watch_sleep(ts_etcd_watch *w, int64_t ms)
     return 1;
 }
 
+/* The POST of the watch request to the connection's member: body and
+ * curl_err must outlive the transfer. */
+static void set_watch_options(ts_etcd_watch *w, CURL *h, struct curl_slist *hl, const char *body,
+                              char *curl_err)
+{
+    ts_etcd *c = w->c;
+    char url[ETCD_ENDPOINT_MAX + 32];
+    snprintf(url, sizeof(url), "%s/v3/watch", c->urls[w->ep]);
+    curl_easy_setopt(h, CURLOPT_URL, url); /* libcurl copies it */
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_err);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)c->o.connect_timeout_ms);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http");
+    curl_easy_setopt(h, CURLOPT_POST, 1L);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, w);
+    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(h, CURLOPT_TCP_KEEPIDLE, 10L);
+    curl_easy_setopt(h, CURLOPT_TCP_KEEPINTVL, 5L);
+}
+
+/* Drives the transfer until it ends, stop, the write callback gives up or
+ * the watch ended, or one of the two timeouts abandons it (not created
+ * within request_timeout_ms; nothing received for idle_timeout_ms). */
+static void pump_transfer(ts_etcd_watch *w)
+{
+    ts_etcd *c = w->c;
+    int running = 1;
+    int64_t t_open = etcd_mono_ms();
+    while (running && !atomic_load(&w->stop) && !w->conn_st && !w->ended) {
+        if (curl_multi_perform(w->multi, &running) != CURLM_OK) break;
+        if (!running) break;
+        if (!w->got_created && etcd_mono_ms() - t_open > c->o.request_timeout_ms) {
+            w->conn_st = TS_ETCD_E_TIMEOUT;
+            snprintf(w->conn_msg, sizeof(w->conn_msg),
+                     "etcd watch at %s: not created within %lld ms", c->endpoints[w->ep],
+                     (long long)c->o.request_timeout_ms);
+            break;
+        }
+        if (w->idle_timeout_ms > 0 && etcd_mono_ms() - w->last_data_ms > w->idle_timeout_ms) {
+            w->conn_st = TS_ETCD_E_TIMEOUT;
+            snprintf(w->conn_msg, sizeof(w->conn_msg),
+                     "etcd watch at %s: nothing received for %lld ms", c->endpoints[w->ep],
+                     (long long)w->idle_timeout_ms);
+            break;
+        }
+        curl_multi_poll(w->multi, NULL, 0, 500, NULL);
+    }
+}
+
+/* Why a connection that nobody abandoned ended: an error answer (a body
+ * that ended without a newline; a final one ends the watch), a transfer
+ * error, an HTTP status, or a stream that simply ended. */
+static void explain_end(ts_etcd_watch *w, long http_status, CURLcode result, const char *curl_err)
+{
+    ts_etcd *c = w->c;
+    if (!w->conn_st && !w->ended && !atomic_load(&w->stop) && w->lines.len) {
+        int code;
+        char m[512];
+        if (ts_etcd_json_error(w->lines.buf, w->lines.len, &code, m, sizeof(m))) {
+            ts_etcd_status st = etcd_classify_grpc(code, m);
+            if (st == TS_ETCD_E_REFUSED && http_status >= 500) st = TS_ETCD_E_UNAVAILABLE;
+            snprintf(w->conn_msg, sizeof(w->conn_msg), "etcd watch at %s: HTTP %ld, %s (gRPC code %d)",
+                     c->endpoints[w->ep], http_status, m, code);
+            if (ts_etcd_status_is_retriable(st))
+                w->conn_st = st;
+            else
+                end_watch(w, st == TS_ETCD_E_COMPACTED ? TS_ETCD_WATCH_COMPACTED
+                                                       : TS_ETCD_WATCH_FAILED,
+                          st, 0, 0, w->conn_msg);
+        }
+    }
+    if (w->conn_st || w->ended || atomic_load(&w->stop)) return;
+    w->conn_st = TS_ETCD_E_UNAVAILABLE;
+    if (result != CURLE_OK) {
+        w->conn_st = etcd_classify_curl(result);
+        snprintf(w->conn_msg, sizeof(w->conn_msg), "etcd watch at %s: %s (%s)",
+                 c->endpoints[w->ep], curl_easy_strerror(result),
+                 curl_err[0] ? curl_err : "no detail");
+        if (!ts_etcd_status_is_retriable(w->conn_st)) w->conn_st = TS_ETCD_E_UNAVAILABLE;
+    } else if (http_status != 200) {
+        snprintf(w->conn_msg, sizeof(w->conn_msg), "etcd watch at %s: HTTP %ld",
+                 c->endpoints[w->ep], http_status);
+    } else {
+        snprintf(w->conn_msg, sizeof(w->conn_msg), "etcd watch at %s: the stream ended",
+                 c->endpoints[w->ep]);
+    }
+}
+
 /* One connection: runs until it breaks, is abandoned, or stop. */
 static void run_connection(ts_etcd_watch *w, long *http_status, CURLcode *result)
 {
@@ -196,50 +288,15 @@ static void run_connection(ts_etcd_watch *w, long *http_status, CURLcode *result
         snprintf(w->conn_msg, sizeof(w->conn_msg), "etcd watch: out of memory");
         return;
     }
-    char url[ETCD_ENDPOINT_MAX + 32];
     char curl_err[CURL_ERROR_SIZE];
     curl_err[0] = '\0';
-    snprintf(url, sizeof(url), "%s/v3/watch", c->urls[w->ep]);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_err);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)c->o.connect_timeout_ms);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http");
-    curl_easy_setopt(h, CURLOPT_POST, 1L);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, w);
-    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(h, CURLOPT_TCP_KEEPIDLE, 10L);
-    curl_easy_setopt(h, CURLOPT_TCP_KEEPINTVL, 5L);
+    set_watch_options(w, h, hl, body, curl_err);
     ts_etcd_lines_reset(&w->lines);
     w->got_created = 0;
     w->last_data_ms = etcd_mono_ms();
     curl_multi_add_handle(w->multi, h);
     atomic_fetch_add(&c->n_requests, 1);
-    int running = 1;
-    int64_t t_open = etcd_mono_ms();
-    while (running && !atomic_load(&w->stop) && !w->conn_st && !w->ended) {
-        if (curl_multi_perform(w->multi, &running) != CURLM_OK) break;
-        if (!running) break;
-        if (!w->got_created && etcd_mono_ms() - t_open > c->o.request_timeout_ms) {
-            w->conn_st = TS_ETCD_E_TIMEOUT;
-            snprintf(w->conn_msg, sizeof(w->conn_msg),
-                     "etcd watch at %s: not created within %lld ms", c->endpoints[w->ep],
-                     (long long)c->o.request_timeout_ms);
-            break;
-        }
-        if (w->idle_timeout_ms > 0 && etcd_mono_ms() - w->last_data_ms > w->idle_timeout_ms) {
-            w->conn_st = TS_ETCD_E_TIMEOUT;
-            snprintf(w->conn_msg, sizeof(w->conn_msg),
-                     "etcd watch at %s: nothing received for %lld ms", c->endpoints[w->ep],
-                     (long long)w->idle_timeout_ms);
-            break;
-        }
-        curl_multi_poll(w->multi, NULL, 0, 500, NULL);
-    }
+    pump_transfer(w);
     int left;
     CURLMsg *msg;
     while ((msg = curl_multi_info_read(w->multi, &left)))
@@ -249,40 +306,7 @@ static void run_connection(ts_etcd_watch *w, long *http_status, CURLcode *result
     curl_easy_cleanup(h);
     curl_slist_free_all(hl);
     free(body);
-    /* A body that ended without a newline: an error answer. */
-    if (!w->conn_st && !w->ended && !atomic_load(&w->stop) && w->lines.len) {
-        int code;
-        char m[512];
-        if (ts_etcd_json_error(w->lines.buf, w->lines.len, &code, m, sizeof(m))) {
-            ts_etcd_status st = etcd_classify_grpc(code, m);
-            if (st == TS_ETCD_E_REFUSED && *http_status >= 500) st = TS_ETCD_E_UNAVAILABLE;
-            snprintf(w->conn_msg, sizeof(w->conn_msg), "etcd watch at %s: HTTP %ld, %s (gRPC code %d)",
-                     c->endpoints[w->ep], *http_status, m, code);
-            if (ts_etcd_status_is_retriable(st))
-                w->conn_st = st;
-            else
-                end_watch(w, st == TS_ETCD_E_COMPACTED ? TS_ETCD_WATCH_COMPACTED
-                                                       : TS_ETCD_WATCH_FAILED,
-                          st, 0, 0, w->conn_msg);
-        }
-    }
-    if (!w->conn_st && !w->ended && !atomic_load(&w->stop)) {
-        if (*result != CURLE_OK) {
-            w->conn_st = etcd_classify_curl(*result);
-            snprintf(w->conn_msg, sizeof(w->conn_msg), "etcd watch at %s: %s (%s)",
-                     c->endpoints[w->ep], curl_easy_strerror(*result),
-                     curl_err[0] ? curl_err : "no detail");
-            if (!ts_etcd_status_is_retriable(w->conn_st)) w->conn_st = TS_ETCD_E_UNAVAILABLE;
-        } else if (*http_status != 200) {
-            w->conn_st = TS_ETCD_E_UNAVAILABLE;
-            snprintf(w->conn_msg, sizeof(w->conn_msg), "etcd watch at %s: HTTP %ld",
-                     c->endpoints[w->ep], *http_status);
-        } else {
-            w->conn_st = TS_ETCD_E_UNAVAILABLE;
-            snprintf(w->conn_msg, sizeof(w->conn_msg), "etcd watch at %s: the stream ended",
-                     c->endpoints[w->ep]);
-        }
-    }
+    explain_end(w, *http_status, *result, curl_err);
 }
 
 static void *watch_main(void *arg)

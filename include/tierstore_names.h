@@ -5,9 +5,8 @@
  * directories and bucket keys are built from the name) and the broker
  * (CreateTopics, Metadata, its own files), which may include no engine
  * header and link no engine library. So the one implementation is a
- * static inline here, included by tierstore.h and directly by the broker.
- * index/manifest_json.c keeps its own copy for now (ts_manifest_topic_valid,
- * checked against this one by tests/common/test_topic_names.c).
+ * static inline here, included by tierstore.h, by index/manifest_json.h (the
+ * manifest writer and parser) and directly by the broker.
  */
 #ifndef TIERSTORE_NAMES_H
 #define TIERSTORE_NAMES_H

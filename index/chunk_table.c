@@ -38,6 +38,7 @@
 
 #include "common/crc32c.h"
 #include "common/err.h"
+#include "chunk_table.h"
 #include "index/index.h"
 #include "manifest_json.h"
 
@@ -252,7 +253,6 @@ static void evict(ts_chunk_table_cache *c, ct_ent *e)
 }
 
 /* Copies a cached table into seg (chunks malloc'd). 1 on a hit. */
-int ts_chunk_table_cache_lookup(ts_chunk_table_cache *c, ts_segment_meta *seg);
 int ts_chunk_table_cache_lookup(ts_chunk_table_cache *c, ts_segment_meta *seg)
 {
     if (!c) return 0;
@@ -286,7 +286,6 @@ int ts_chunk_table_cache_lookup(ts_chunk_table_cache *c, ts_segment_meta *seg)
 
 /* Keeps a copy of seg's (verified) table. Best-effort: out of memory or a
  * table larger than the cap simply is not kept. */
-void ts_chunk_table_cache_insert(ts_chunk_table_cache *c, const ts_segment_meta *seg);
 void ts_chunk_table_cache_insert(ts_chunk_table_cache *c, const ts_segment_meta *seg)
 {
     if (!c || !seg->chunks) return;
@@ -330,7 +329,6 @@ void ts_chunk_table_cache_insert(ts_chunk_table_cache *c, const ts_segment_meta 
 }
 
 /* Drops the cached table of key, if any (a rekey changed its envelope). */
-void ts_chunk_table_cache_forget(ts_chunk_table_cache *c, const char *key);
 void ts_chunk_table_cache_forget(ts_chunk_table_cache *c, const char *key)
 {
     if (!c) return;

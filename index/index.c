@@ -60,6 +60,7 @@
 #include "common/fsutil.h"
 #include "common/log.h"
 #include "common/retry.h"
+#include "chunk_table.h"
 #include "manifest_json.h"
 
 #define LOG_MOD "index"
@@ -72,11 +73,6 @@
 #define RETRY_MAX_MS 5000
 #define MAX_VERSION_BUMPS 5
 #define MAX_LISTED_VERSIONS 1000000 /* caps memory when cleanup has fallen behind */
-
-/* chunk_table.c */
-int ts_chunk_table_cache_lookup(ts_chunk_table_cache *c, ts_segment_meta *seg);
-void ts_chunk_table_cache_insert(ts_chunk_table_cache *c, const ts_segment_meta *seg);
-void ts_chunk_table_cache_forget(ts_chunk_table_cache *c, const char *key);
 
 /* What the tail keeps beyond the resident entry (see the file comment). */
 typedef struct tail_detail {
@@ -201,7 +197,7 @@ ts_status ts_index_create(const char *topic, int32_t partition, const char *loca
                           ts_objstore *os, ts_index **out, char *errstr, size_t errlen)
 {
     *out = NULL;
-    if (!topic || !ts_manifest_topic_valid(topic))
+    if (!topic || !ts_topic_name_valid(topic))
         return ts_err_set(errstr, errlen, TS_E_INVAL,
                           "index: topic '%.64s' breaks Kafka's rules ([A-Za-z0-9._-], 1..249 chars)",
                           topic ? topic : "(null)");
@@ -221,8 +217,7 @@ ts_status ts_index_create(const char *topic, int32_t partition, const char *loca
     memcpy(idx->local_dir, local_dir, strlen(local_dir) + 1);
     snprintf(idx->local_path, sizeof(idx->local_path), "%s/%s", local_dir, LOCAL_FILE);
     snprintf(idx->pieces_dir, sizeof(idx->pieces_dir), "%s/%s", local_dir, PIECES_DIR);
-    snprintf(idx->manifest_prefix, sizeof(idx->manifest_prefix), "%s/%" PRId32 "/manifests/",
-             topic, partition);
+    ts_index_manifest_prefix(topic, partition, idx->manifest_prefix, sizeof(idx->manifest_prefix));
     ts_index_segment_prefix(topic, partition, idx->seg_prefix, sizeof(idx->seg_prefix));
     ts_index_piece_prefix(topic, partition, idx->piece_prefix, sizeof(idx->piece_prefix));
     idx->os = os;
@@ -306,12 +301,10 @@ void ts_index_set_chunk_table_cache(ts_index *idx, ts_chunk_table_cache *c)
 void ts_index_apply_config(ts_index *idx, const ts_config *cfg)
 {
     if (!cfg) return;
-    ts_index_set_keep_versions(idx,
-                               (int)ts_config_get_int(cfg, "remote.log.manifest.keep.versions"));
-    ts_index_set_remote_timeout_ms(idx,
-                                   ts_config_get_int(cfg, "remote.storage.operation.timeout.ms"));
-    ts_index_set_head_segments(idx,
-                               (int)ts_config_get_int(cfg, "remote.log.manifest.head.segments"));
+    const ts_settings *set = ts_config_settings(cfg);
+    ts_index_set_keep_versions(idx, (int)set->remote_log_manifest_keep_versions);
+    ts_index_set_remote_timeout_ms(idx, set->remote_storage_operation_timeout_ms);
+    ts_index_set_head_segments(idx, (int)set->remote_log_manifest_head_segments);
 }
 
 /* ------------------------------------------------------------------------
@@ -1099,20 +1092,93 @@ static ts_status check_gap_not_fenced(ts_index *idx, char *errstr, size_t errlen
     return top > idx->remote_version ? check_not_fenced(idx, top, errstr, errlen) : TS_OK;
 }
 
+/* Moves the keys waiting for deletion to the caller. Caller holds idx->mu. */
+static void take_pending_locked(ts_index *idx, char ***take_pending, size_t *ntaken)
+{
+    *take_pending = idx->pending;
+    *ntaken = idx->npending;
+    idx->pending = NULL;
+    idx->npending = 0;
+}
+
+/* The head version we tried to put is held by a different manifest: never
+ * overwrite, move above everything listed (unless a newer leader's head
+ * fences us). */
+static ts_status skip_foreign_version(ts_index *idx, const char *key, char *errstr, size_t errlen)
+{
+    listed *vers = NULL;
+    size_t nv = 0;
+    ts_status st = list_versions(idx, &vers, &nv, errstr, errlen);
+    uint64_t top = nv ? vers[0].version : 0;
+    free(vers);
+    if (!st && idx->leader_epoch >= 0 && top) st = check_not_fenced(idx, top, errstr, errlen);
+    if (st == TS_E_FENCED) return st;
+    if (st) {
+        ts_err_prefix(errstr, errlen, st,
+                      "index %s/%" PRId32 ": %s is taken by a different "
+                      "manifest and listing failed",
+                      idx->topic, idx->partition, key);
+        return st;
+    }
+    uint64_t next = (top > idx->version ? top : idx->version) + 1;
+    ts_log_warn(LOG_MOD,
+                "%s/%" PRId32 ": %s already holds a different manifest; writing "
+                "version %" PRIu64 " instead (objects are never overwritten)",
+                idx->topic, idx->partition, key, next);
+    pthread_mutex_lock(&idx->mu);
+    idx->version = next;
+    pthread_mutex_unlock(&idx->mu);
+    return TS_OK;
+}
+
+/* One attempt to put the head at idx->version (If-None-Match). TS_OK with
+ * *again set when that version was taken and idx->version moved past it;
+ * TS_OK with *again clear when the head is durable (ours, or the same bytes
+ * already there). */
+static ts_status put_head_version(ts_index *idx, ts_segment_meta *tail, uint64_t *added,
+                                  int *again, char *errstr, size_t errlen)
+{
+    char key[TS_INDEX_KEY_MAX];
+    proposal p;
+    current_proposal(idx, tail, added, &p);
+    ts_manifest_doc d;
+    char *json = NULL;
+    size_t len = 0;
+    head_doc(idx, &p, 0, &d);
+    ts_status st = ts_manifest_render(&d, &json, &len, errstr, errlen);
+    if (st) return st;
+    ts_index_manifest_key(idx->topic, idx->partition, idx->version, key, sizeof(key));
+    st = put_retry(idx, key, json, len, errstr, errlen);
+    if (st == TS_E_EXISTS) {
+        if (same_as_existing(idx, key, json, len)) {
+            st = TS_OK;
+        } else {
+            free(json);
+            st = skip_foreign_version(idx, key, errstr, errlen);
+            *again = !st;
+            return st;
+        }
+    }
+    free(json);
+    if (st)
+        ts_err_prefix(errstr, errlen, st, "index %s/%" PRId32 ": put of manifest %s failed",
+                      idx->topic, idx->partition, key);
+    return st;
+}
+
+/* Makes the current version durable in the bucket: pieces first, then the
+ * head, at the first version no foreign manifest holds; then records that
+ * locally and hands out the keys waiting for deletion (take_pending). */
 static ts_status push_remote(ts_index *idx, char ***take_pending, size_t *ntaken, char *errstr,
                              size_t errlen)
 {
     ts_status st = TS_OK;
-    char key[TS_INDEX_KEY_MAX];
     char err[256];
     if (idx->version == idx->remote_version) {
         /* Already durable: only hand out keys, if any wait. */
         if (take_pending && idx->npending) {
             pthread_mutex_lock(&idx->mu);
-            *take_pending = idx->pending;
-            *ntaken = idx->npending;
-            idx->pending = NULL;
-            idx->npending = 0;
+            take_pending_locked(idx, take_pending, ntaken);
             pthread_mutex_unlock(&idx->mu);
             if (write_local(idx, err, sizeof(err)))
                 ts_log_warn(LOG_MOD, "%s/%" PRId32 ": cannot clear pending deletions locally "
@@ -1128,77 +1194,25 @@ static ts_status push_remote(ts_index *idx, char ***take_pending, size_t *ntaken
     uint64_t *added;
     if (current_tail(idx, &tail, &added, 0))
         return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
-    int durable = 0;
-    for (int bump = 0; !durable; bump++) {
+    for (int bump = 0;; bump++) {
         if (bump > MAX_VERSION_BUMPS) {
-            free(tail);
-            free(added);
-            return ts_err_set(errstr, errlen, TS_E_REMOTE,
-                              "index %s/%" PRId32 ": manifest versions keep colliding with "
-                              "foreign objects under %s; is another writer active?",
-                              idx->topic, idx->partition, idx->manifest_prefix);
-        }
-        proposal p;
-        current_proposal(idx, tail, added, &p);
-        ts_manifest_doc d;
-        char *json = NULL;
-        size_t len = 0;
-        head_doc(idx, &p, 0, &d);
-        if ((st = ts_manifest_render(&d, &json, &len, errstr, errlen))) break;
-        ts_index_manifest_key(idx->topic, idx->partition, idx->version, key, sizeof(key));
-        st = put_retry(idx, key, json, len, errstr, errlen);
-        if (st == TS_E_EXISTS) {
-            if (same_as_existing(idx, key, json, len)) {
-                st = TS_OK;
-            } else {
-                /* Not ours: never overwrite. Move above everything listed. */
-                listed *vers = NULL;
-                size_t nv = 0;
-                st = list_versions(idx, &vers, &nv, errstr, errlen);
-                uint64_t top = nv ? vers[0].version : 0;
-                free(vers);
-                free(json);
-                if (!st && idx->leader_epoch >= 0 && top)
-                    st = check_not_fenced(idx, top, errstr, errlen);
-                if (st == TS_E_FENCED) break;
-                if (st) {
-                    ts_err_prefix(errstr, errlen, st,
-                                  "index %s/%" PRId32 ": %s is taken by a different "
-                                  "manifest and listing failed",
-                                  idx->topic, idx->partition, key);
-                    break;
-                }
-                uint64_t next = (top > idx->version ? top : idx->version) + 1;
-                ts_log_warn(LOG_MOD,
-                            "%s/%" PRId32 ": %s already holds a different manifest; writing "
-                            "version %" PRIu64 " instead (objects are never overwritten)",
-                            idx->topic, idx->partition, key, next);
-                pthread_mutex_lock(&idx->mu);
-                idx->version = next;
-                pthread_mutex_unlock(&idx->mu);
-                continue;
-            }
-        }
-        free(json);
-        if (st) {
-            ts_err_prefix(errstr, errlen, st, "index %s/%" PRId32 ": put of manifest %s failed",
-                          idx->topic, idx->partition, key);
+            st = ts_err_set(errstr, errlen, TS_E_REMOTE,
+                            "index %s/%" PRId32 ": manifest versions keep colliding with "
+                            "foreign objects under %s; is another writer active?",
+                            idx->topic, idx->partition, idx->manifest_prefix);
             break;
         }
-        durable = 1;
+        int again = 0;
+        st = put_head_version(idx, tail, added, &again, errstr, errlen);
+        if (st || !again) break;
     }
     free(tail);
     free(added);
-    if (!durable) return st;
+    if (st) return st;
 
     pthread_mutex_lock(&idx->mu);
     idx->remote_version = idx->version;
-    if (take_pending) {
-        *take_pending = idx->pending;
-        *ntaken = idx->npending;
-        idx->pending = NULL;
-        idx->npending = 0;
-    }
+    if (take_pending) take_pending_locked(idx, take_pending, ntaken);
     pthread_mutex_unlock(&idx->mu);
 
     /* Record remote durability locally. If this write fails, a restart
@@ -1586,6 +1600,77 @@ static ts_status fetch_pieces(ts_index *idx, const ts_manifest_piece *pieces, si
     return TS_OK;
 }
 
+/* Gets and parses head `version` into *d and checks it is the head its key
+ * names. Statuses as adopt_remote_version's. */
+static ts_status fetch_head_doc(ts_index *idx, uint64_t version, uint64_t size, ts_manifest_doc *d,
+                                char *why, size_t whylen, char *errstr, size_t errlen)
+{
+    char key[TS_INDEX_KEY_MAX];
+    ts_index_manifest_key(idx->topic, idx->partition, version, key, sizeof(key));
+    if (size > TS_MANIFEST_MAX_BYTES) {
+        snprintf(why, whylen, "%" PRIu64 " bytes is above the %d-byte cap", size,
+                 TS_MANIFEST_MAX_BYTES);
+        return TS_E_CORRUPT;
+    }
+    uint8_t *data = NULL;
+    size_t len = 0;
+    ts_status st = get_retry(idx, key, &data, &len, why, whylen);
+    if (st) {
+        if (ts_status_is_retriable(st) || st == TS_E_NOT_FOUND) return TS_E_CORRUPT;
+        return ts_err_set(errstr, errlen, st, "index %s/%" PRId32 ": get %s: %s", idx->topic,
+                          idx->partition, key, why);
+    }
+    st = ts_manifest_parse((const char *)data, len, 0, d, why, whylen);
+    free(data);
+    if (st) return TS_E_CORRUPT;
+    if (strcmp(d->topic, idx->topic) || d->partition != idx->partition || d->version != version ||
+        d->kind != TS_MANIFEST_HEAD) {
+        snprintf(why, whylen, "describes %s/%" PRId32 " version %" PRIu64 ", not what its key says",
+                 d->topic, d->partition, d->version);
+        return TS_E_CORRUPT;
+    }
+    return TS_OK;
+}
+
+/* Piece i of head d, already fetched into pf: check, parse, add its entries
+ * to b, write its local file (pieces before the head that names them),
+ * free its bytes. Statuses as adopt_remote_version's. */
+static ts_status adopt_piece(ts_index *idx, const ts_manifest_doc *d, size_t i, piece_fetch *pf,
+                             built *b, char *why, size_t whylen, char *errstr, size_t errlen)
+{
+    uint8_t *pb = pf->bytes[i];
+    size_t plen = pf->lens[i];
+    pf->bytes[i] = NULL;
+    ts_manifest_doc pd;
+    memset(&pd, 0, sizeof(pd));
+    ts_status st = pf->sts[i];
+    if (st) {
+        snprintf(why, whylen, "%s", pf->whys[i]);
+        if (ts_status_is_retriable(st) || st == TS_E_NOT_FOUND) {
+            ts_err_prefix(why, whylen, st, "its piece %s", d->pieces[i].key);
+            return TS_E_CORRUPT;
+        }
+        return ts_err_set(errstr, errlen, st, "index %s/%" PRId32 ": get %s: %s", idx->topic,
+                          idx->partition, d->pieces[i].key, why);
+    }
+    if (parse_piece_bytes(idx, &d->pieces[i], pb, plen, &pd, why, whylen)) {
+        ts_manifest_doc_free(&pd);
+        free(pb);
+        return TS_E_CORRUPT;
+    }
+    st = build_piece(idx, d, &pd, b);
+    ts_manifest_doc_free(&pd);
+    char path[sizeof(idx->pieces_dir) + TS_INDEX_KEY_MAX];
+    piece_path(idx, d->pieces[i].key, path, sizeof(path));
+    if (st)
+        ts_err_set(errstr, errlen, st, "index %s/%" PRId32 ": out of memory", idx->topic,
+                   idx->partition);
+    else if (!idx->memory_only && !(st = ts_fs_mkdirs(idx->pieces_dir, errstr, errlen)))
+        st = ts_fs_write_atomic(path, pb, plen, errstr, errlen);
+    free(pb);
+    return st;
+}
+
 /* Reads one head version and its pieces from the bucket, installs it as
  * fully remote-durable and writes it locally (pieces first). `why` gets the
  * reason when the version is unusable (TS_E_CORRUPT / not found); other
@@ -1593,85 +1678,24 @@ static ts_status fetch_pieces(ts_index *idx, const ts_manifest_piece *pieces, si
 static ts_status adopt_remote_version(ts_index *idx, uint64_t version, uint64_t size,
                                       char *why, size_t whylen, char *errstr, size_t errlen)
 {
-    char key[TS_INDEX_KEY_MAX];
-    ts_index_manifest_key(idx->topic, idx->partition, version, key, sizeof(key));
-    uint8_t *data = NULL;
-    size_t len = 0;
     ts_manifest_doc d;
     memset(&d, 0, sizeof(d));
-    size_t np = 0;
     piece_fetch pf;
     memset(&pf, 0, sizeof(pf));
     built b;
     memset(&b, 0, sizeof(b));
-    ts_status st = TS_E_CORRUPT;
-    if (size > TS_MANIFEST_MAX_BYTES) {
-        snprintf(why, whylen, "%" PRIu64 " bytes is above the %d-byte cap", size,
-                 TS_MANIFEST_MAX_BYTES);
-        goto out;
-    }
-    if ((st = get_retry(idx, key, &data, &len, why, whylen))) {
-        if (ts_status_is_retriable(st) || st == TS_E_NOT_FOUND) st = TS_E_CORRUPT;
-        else ts_err_set(errstr, errlen, st, "index %s/%" PRId32 ": get %s: %s", idx->topic,
-                        idx->partition, key, why);
-        goto out;
-    }
-    if ((st = ts_manifest_parse((const char *)data, len, 0, &d, why, whylen))) {
-        st = TS_E_CORRUPT;
-        goto out;
-    }
-    if (strcmp(d.topic, idx->topic) || d.partition != idx->partition || d.version != version ||
-        d.kind != TS_MANIFEST_HEAD) {
-        snprintf(why, whylen, "describes %s/%" PRId32 " version %" PRIu64 ", not what its key says",
-                 d.topic, d.partition, d.version);
-        st = TS_E_CORRUPT;
-        goto out;
-    }
-    np = d.npieces;
+    ts_status st = fetch_head_doc(idx, version, size, &d, why, whylen, errstr, errlen);
+    if (st) goto out;
+    size_t np = d.npieces;
     /* The GETs run in parallel (the cold-open latency is one round trip per
-     * FETCH_THREADS pieces, not per piece); then one piece at a time:
-     * check, parse, add its entries, write its local file (pieces before
-     * the head that names them), free. */
+     * FETCH_THREADS pieces, not per piece); then one piece at a time. */
     if (np && (st = fetch_pieces(idx, d.pieces, np, &pf))) {
         ts_err_set(errstr, errlen, st, "index %s/%" PRId32 ": out of memory", idx->topic,
                    idx->partition);
         goto out;
     }
-    for (size_t i = 0; i < np; i++) {
-        uint8_t *pb = pf.bytes[i];
-        size_t plen = pf.lens[i];
-        pf.bytes[i] = NULL;
-        ts_manifest_doc pd;
-        memset(&pd, 0, sizeof(pd));
-        if ((st = pf.sts[i])) {
-            snprintf(why, whylen, "%s", pf.whys[i]);
-            if (ts_status_is_retriable(st) || st == TS_E_NOT_FOUND) {
-                ts_err_prefix(why, whylen, st, "its piece %s", d.pieces[i].key);
-                st = TS_E_CORRUPT;
-            } else {
-                ts_err_set(errstr, errlen, st, "index %s/%" PRId32 ": get %s: %s", idx->topic,
-                           idx->partition, d.pieces[i].key, why);
-            }
-            goto out;
-        }
-        if (parse_piece_bytes(idx, &d.pieces[i], pb, plen, &pd, why, whylen)) {
-            ts_manifest_doc_free(&pd);
-            free(pb);
-            st = TS_E_CORRUPT;
-            goto out;
-        }
-        st = build_piece(idx, &d, &pd, &b);
-        ts_manifest_doc_free(&pd);
-        char path[sizeof(idx->pieces_dir) + TS_INDEX_KEY_MAX];
-        piece_path(idx, d.pieces[i].key, path, sizeof(path));
-        if (st)
-            ts_err_set(errstr, errlen, st, "index %s/%" PRId32 ": out of memory", idx->topic,
-                       idx->partition);
-        else if (!idx->memory_only && !(st = ts_fs_mkdirs(idx->pieces_dir, errstr, errlen)))
-            st = ts_fs_write_atomic(path, pb, plen, errstr, errlen);
-        free(pb);
-        if (st) goto out;
-    }
+    for (size_t i = 0; i < np; i++)
+        if ((st = adopt_piece(idx, &d, i, &pf, &b, why, whylen, errstr, errlen))) goto out;
     if ((st = build_tail(idx, &d, 1, &b))) {
         ts_err_set(errstr, errlen, st, "index %s/%" PRId32 ": out of memory", idx->topic,
                    idx->partition);
@@ -1683,7 +1707,6 @@ out:
     fetch_free(&pf);
     built_free(&b);
     ts_manifest_doc_free(&d);
-    free(data);
     return st;
 }
 
@@ -1802,6 +1825,164 @@ ts_status ts_index_add(ts_index *idx, const ts_segment_meta *seg, char *errstr, 
     return ts_index_add_epochs(idx, seg, NULL, 0, errstr, errlen);
 }
 
+/* Why seg cannot join the manifest at position pos (the first entry whose
+ * base is not below seg's), or TS_OK. wmu held. */
+static ts_status check_new_entry(const ts_index *idx, const ts_segment_meta *seg, size_t pos,
+                                 const char *what, char *errstr, size_t errlen)
+{
+    if (pos < idx->n && idx->e[pos].base_offset == seg->base_offset) {
+        char k[TS_INDEX_KEY_MAX];
+        entry_key(idx, &idx->e[pos], k, sizeof(k));
+        return ts_err_set(errstr, errlen, TS_E_EXISTS,
+                          "%s is already in the manifest (object %s); delete the orphan %s", what,
+                          k, seg->object_key);
+    }
+    if (seg->last_offset < idx->log_start)
+        return ts_err_set(errstr, errlen, TS_E_INVAL,
+                          "%s ends at %" PRId64 ", below the log start offset %" PRId64
+                          " (already removed by retention)",
+                          what, seg->last_offset, idx->log_start);
+    const ts_index_entry *prev = pos > 0 ? &idx->e[pos - 1] : NULL;
+    const ts_index_entry *next = pos < idx->n ? &idx->e[pos] : NULL;
+    if ((prev && prev->last_offset >= seg->base_offset) ||
+        (next && next->base_offset <= seg->last_offset)) {
+        const ts_index_entry *o = prev && prev->last_offset >= seg->base_offset ? prev : next;
+        return ts_err_set(errstr, errlen, TS_E_INVAL,
+                          "%s [%" PRId64 "..%" PRId64 "] overlaps the entry [%" PRId64
+                          "..%" PRId64 "]",
+                          what, seg->base_offset, seg->last_offset, o->base_offset,
+                          o->last_offset);
+    }
+    if (pos < idx->tail_start ||
+        (idx->np && seg->base_offset <= idx->pieces[idx->np - 1].last_offset))
+        return ts_err_set(errstr, errlen, TS_E_INVAL,
+                          "%s lies below the newest piece (ends at %" PRId64
+                          "): pieces are immutable, entries only join the head's tail",
+                          what, idx->np ? idx->pieces[idx->np - 1].last_offset : -1);
+    if (idx->n >= TS_MANIFEST_MAX_SEGMENTS)
+        return ts_err_set(errstr, errlen, TS_E_NOMEM, "%s: the manifest already holds %d entries",
+                          what, TS_MANIFEST_MAX_SEGMENTS);
+    return TS_OK;
+}
+
+/* Everything an add prepares before the local file names the entry, so
+ * that the in-memory commit after it cannot fail. */
+typedef struct add_plan {
+    size_t pos;                /* where the entry goes in idx->e */
+    ts_index_entry ne;         /* the resident entry */
+    side_ent side;             /* its side entry (key, chunk table), when it has one */
+    int has_side;
+    tail_env *env;             /* its envelope (sealed) */
+    ts_segment_meta *tail;     /* the new tail, the entry inserted at tp */
+    uint64_t *added;
+    size_t ntail, tp, off;     /* tail length; entry's place; first entry left after spilling */
+    ts_manifest_piece *newp;   /* the pieces after the add: old ones, then nspill new */
+    size_t nspill;
+    ts_index_epoch *neps;      /* the head's epochs after the add */
+    size_t nneps;
+} add_plan;
+
+/* Prepare: capacity, the entry and the views first; then the new tail,
+ * whose oldest entries become pieces (written locally before the head
+ * that names them) while it is fuller than head_segments. wmu held. */
+static ts_status prepare_add(ts_index *idx, const ts_segment_meta *seg,
+                             const ts_index_epoch *epochs, size_t nepochs, const char *what,
+                             add_plan *a, char *errstr, size_t errlen)
+{
+    size_t pos = a->pos, ntail = idx->n - idx->tail_start;
+    pthread_mutex_lock(&idx->mu); /* realloc may move what lookups read */
+    ts_status st = reserve_entries(idx, idx->n + 1);
+    if (!st) st = reserve_td(idx, ntail + 1);
+    pthread_mutex_unlock(&idx->mu);
+    if (!st) st = make_entry(idx, seg, pos ? idx->e[pos - 1].max_timestamp : INT64_MIN, &a->ne,
+                             &a->side, &a->has_side);
+    if (!st) st = current_tail(idx, &a->tail, &a->added, 1);
+    if (!st) st = merge_epochs(idx, seg, epochs, nepochs, &a->neps, &a->nneps);
+    if (!st && seg->sealed) {
+        tail_detail t = {0};
+        st = td_envelope_set(&t, seg);
+        a->env = t.env;
+    }
+    size_t H = idx->head_segments;
+    if (!st && !(a->newp = malloc((idx->np + (ntail + 1) / H + 1) * sizeof(*a->newp))))
+        st = TS_E_NOMEM;
+    if (st) return ts_err_set(errstr, errlen, TS_E_NOMEM, "%s: out of memory", what);
+    size_t tp = a->tp = pos - idx->tail_start;
+    memmove(a->tail + tp + 1, a->tail + tp, (ntail - tp) * sizeof(*a->tail));
+    memmove(a->added + tp + 1, a->added + tp, (ntail - tp) * sizeof(*a->added));
+    a->tail[tp] = *seg;
+    a->added[tp] = idx->version + 1;
+    a->ntail = ntail + 1;
+    if (idx->np) memcpy(a->newp, idx->pieces, idx->np * sizeof(*a->newp));
+    while (a->ntail - a->off > H) {
+        st = make_piece(idx, a->tail + a->off, H, a->neps, a->nneps, idx->version + 1,
+                        &a->newp[idx->np + a->nspill], errstr, errlen);
+        if (st) return st;
+        a->nspill++;
+        a->off += H;
+    }
+    return TS_OK;
+}
+
+/* The prepared add in memory: the entry, its tail detail, the running
+ * maxima after it, the spilled entries out of the tail, the new pieces and
+ * epochs, the next version. Cannot fail. Caller holds wmu and mu. */
+static void commit_add_locked(ts_index *idx, const ts_segment_meta *seg, add_plan *a)
+{
+    size_t pos = a->pos, tp = a->tp, ntail = a->ntail, off = a->off;
+    memmove(idx->e + pos + 1, idx->e + pos, (idx->n - pos) * sizeof(*idx->e));
+    idx->e[pos] = a->ne;
+    idx->n++;
+    idx->raw_total += a->ne.size_bytes;
+    idx->stored_total += a->ne.stored_bytes;
+    if (a->has_side && side_insert(idx, &a->side) == TS_OK) a->has_side = 0;
+    tail_detail *td = idx->td;
+    memmove(td + tp + 1, td + tp, (ntail - 1 - tp) * sizeof(*td));
+    td[tp].max_ts = seg->max_timestamp;
+    td[tp].upload_time_ms = seg->upload_time_ms;
+    td[tp].added = idx->version + 1;
+    td[tp].seg_crc = seg->segment_crc32c;
+    td[tp].pad = 0;
+    td[tp].env = a->env; /* allocated while preparing */
+    a->env = NULL;
+    for (size_t i = pos + 1; i < idx->n; i++) { /* running maxima after the new entry */
+        int64_t m = td[i - idx->tail_start].max_ts;
+        idx->e[i].max_timestamp = m > idx->e[i - 1].max_timestamp ? m : idx->e[i - 1].max_timestamp;
+    }
+    if (off) {
+        td_free_envs(td, off); /* these entries now live in pieces */
+        memmove(td, td + off, (ntail - off) * sizeof(*td));
+        idx->tail_start += off;
+    }
+    free(idx->pieces);
+    idx->pieces = a->newp;
+    idx->np += a->nspill;
+    a->newp = NULL;
+    a->nspill = 0;
+    free(idx->epochs);
+    idx->epochs = a->neps;
+    idx->nepochs = a->nneps;
+    a->neps = NULL;
+    idx->version++;
+}
+
+/* Frees what a plan still owns; pieces it wrote locally but no committed
+ * head names are removed. wmu held. */
+static void add_plan_free(ts_index *idx, add_plan *a)
+{
+    for (size_t i = 0; a->newp && i < a->nspill; i++)
+        remove_local_piece(idx, a->newp[idx->np + i].key);
+    free(a->newp);
+    free(a->neps);
+    free(a->tail);
+    free(a->added);
+    if (a->has_side) {
+        free(a->side.key);
+        free(a->side.chunks);
+    }
+    free(a->env);
+}
+
 ts_status ts_index_add_epochs(ts_index *idx, const ts_segment_meta *seg,
                               const ts_index_epoch *epochs, size_t nepochs, char *errstr,
                               size_t errlen)
@@ -1816,146 +1997,26 @@ ts_status ts_index_add_epochs(ts_index *idx, const ts_segment_meta *seg,
         return ts_err_set(errstr, errlen, TS_E_INVAL, "%s: sealed without a key id", what);
 
     pthread_mutex_lock(&idx->wmu);
-    ts_status st = TS_OK;
-    ts_segment_meta *tail = NULL;
-    uint64_t *added = NULL;
-    ts_manifest_piece *newp = NULL;
-    size_t nspill = 0;
-    ts_index_epoch *neps = NULL;
-    size_t nneps = 0;
-    side_ent side;
-    int has_side = 0;
-    tail_env *env = NULL; /* the new tail entry's envelope (sealed) */
-    memset(&side, 0, sizeof(side));
-    size_t pos = lower_bound_base(idx, seg->base_offset);
-    if (pos < idx->n && idx->e[pos].base_offset == seg->base_offset) {
-        char k[TS_INDEX_KEY_MAX];
-        entry_key(idx, &idx->e[pos], k, sizeof(k));
-        st = ts_err_set(errstr, errlen, TS_E_EXISTS,
-                        "%s is already in the manifest (object %s); delete the orphan %s", what, k,
-                        seg->object_key);
-        goto out;
-    }
-    if (seg->last_offset < idx->log_start) {
-        st = ts_err_set(errstr, errlen, TS_E_INVAL,
-                        "%s ends at %" PRId64 ", below the log start offset %" PRId64
-                        " (already removed by retention)",
-                        what, seg->last_offset, idx->log_start);
-        goto out;
-    }
-    const ts_index_entry *prev = pos > 0 ? &idx->e[pos - 1] : NULL;
-    const ts_index_entry *next = pos < idx->n ? &idx->e[pos] : NULL;
-    if ((prev && prev->last_offset >= seg->base_offset) ||
-        (next && next->base_offset <= seg->last_offset)) {
-        const ts_index_entry *o = prev && prev->last_offset >= seg->base_offset ? prev : next;
-        st = ts_err_set(errstr, errlen, TS_E_INVAL,
-                        "%s [%" PRId64 "..%" PRId64 "] overlaps the entry [%" PRId64 "..%" PRId64
-                        "]",
-                        what, seg->base_offset, seg->last_offset, o->base_offset, o->last_offset);
-        goto out;
-    }
-    if (pos < idx->tail_start ||
-        (idx->np && seg->base_offset <= idx->pieces[idx->np - 1].last_offset)) {
-        st = ts_err_set(errstr, errlen, TS_E_INVAL,
-                        "%s lies below the newest piece (ends at %" PRId64
-                        "): pieces are immutable, entries only join the head's tail",
-                        what, idx->np ? idx->pieces[idx->np - 1].last_offset : -1);
-        goto out;
-    }
-    if (idx->n >= TS_MANIFEST_MAX_SEGMENTS) {
-        st = ts_err_set(errstr, errlen, TS_E_NOMEM, "%s: the manifest already holds %d entries",
-                        what, TS_MANIFEST_MAX_SEGMENTS);
-        goto out;
-    }
-    /* Prepare: capacity, the entry and the views first, so the in-memory
-     * commit below cannot fail after the local file already says the entry
-     * exists. */
-    ts_index_entry ne;
-    size_t ntail = idx->n - idx->tail_start;
-    pthread_mutex_lock(&idx->mu); /* realloc may move what lookups read */
-    st = reserve_entries(idx, idx->n + 1);
-    if (!st) st = reserve_td(idx, ntail + 1);
-    pthread_mutex_unlock(&idx->mu);
-    if (!st) st = make_entry(idx, seg, pos ? idx->e[pos - 1].max_timestamp : INT64_MIN, &ne, &side,
-                             &has_side);
-    if (!st) st = current_tail(idx, &tail, &added, 1);
-    if (!st) st = merge_epochs(idx, seg, epochs, nepochs, &neps, &nneps);
-    if (!st && seg->sealed) {
-        tail_detail t = {0};
-        st = td_envelope_set(&t, seg);
-        env = t.env;
-    }
-    size_t H = idx->head_segments;
-    if (!st && !(newp = malloc((idx->np + (ntail + 1) / H + 1) * sizeof(*newp)))) st = TS_E_NOMEM;
-    if (st) {
-        st = ts_err_set(errstr, errlen, TS_E_NOMEM, "%s: out of memory", what);
-        goto out;
-    }
-    size_t tp = pos - idx->tail_start;
-    memmove(tail + tp + 1, tail + tp, (ntail - tp) * sizeof(*tail));
-    memmove(added + tp + 1, added + tp, (ntail - tp) * sizeof(*added));
-    tail[tp] = *seg;
-    added[tp] = idx->version + 1;
-    ntail++;
-    if (idx->np) memcpy(newp, idx->pieces, idx->np * sizeof(*newp));
-    /* The tail is full: its oldest entries become pieces (written locally
-     * before the head that names them). */
-    size_t off = 0;
-    while (ntail - off > H) {
-        st = make_piece(idx, tail + off, H, neps, nneps, idx->version + 1,
-                        &newp[idx->np + nspill], errstr, errlen);
-        if (st) goto out;
-        nspill++;
-        off += H;
-    }
+    add_plan a;
+    memset(&a, 0, sizeof(a));
+    a.pos = lower_bound_base(idx, seg->base_offset);
+    ts_status st = check_new_entry(idx, seg, a.pos, what, errstr, errlen);
+    if (st) goto out;
+    if ((st = prepare_add(idx, seg, epochs, nepochs, what, &a, errstr, errlen))) goto out;
     proposal p;
-    current_proposal(idx, tail + off, added + off, &p);
-    p.pieces = newp;
-    p.np = idx->np + nspill;
-    p.ntail = ntail - off;
+    current_proposal(idx, a.tail + a.off, a.added + a.off, &p);
+    p.pieces = a.newp;
+    p.np = idx->np + a.nspill;
+    p.ntail = a.ntail - a.off;
     p.version = idx->version + 1;
-    p.epochs = neps;
-    p.nepochs = nneps;
+    p.epochs = a.neps;
+    p.nepochs = a.nneps;
     if ((st = write_local_prop(idx, &p, errstr, errlen))) goto out;
 
-    /* Commit in memory. */
     pthread_mutex_lock(&idx->mu);
-    memmove(idx->e + pos + 1, idx->e + pos, (idx->n - pos) * sizeof(*idx->e));
-    idx->e[pos] = ne;
-    idx->n++;
-    idx->raw_total += ne.size_bytes;
-    idx->stored_total += ne.stored_bytes;
-    if (has_side && side_insert(idx, &side) == TS_OK) has_side = 0;
-    tail_detail *td = idx->td;
-    memmove(td + tp + 1, td + tp, (ntail - 1 - tp) * sizeof(*td));
-    td[tp].max_ts = seg->max_timestamp;
-    td[tp].upload_time_ms = seg->upload_time_ms;
-    td[tp].added = idx->version + 1;
-    td[tp].seg_crc = seg->segment_crc32c;
-    td[tp].pad = 0;
-    td[tp].env = env; /* allocated while preparing */
-    env = NULL;
-    for (size_t i = pos + 1; i < idx->n; i++) { /* running maxima after the new entry */
-        int64_t m = td[i - idx->tail_start].max_ts;
-        idx->e[i].max_timestamp = m > idx->e[i - 1].max_timestamp ? m : idx->e[i - 1].max_timestamp;
-    }
-    if (off) {
-        td_free_envs(td, off); /* these entries now live in pieces */
-        memmove(td, td + off, (ntail - off) * sizeof(*td));
-        idx->tail_start += off;
-    }
-    free(idx->pieces);
-    idx->pieces = newp;
-    idx->np += nspill;
-    newp = NULL;
-    nspill = 0;
-    free(idx->epochs);
-    idx->epochs = neps;
-    idx->nepochs = nneps;
-    neps = NULL;
-    idx->version++;
+    commit_add_locked(idx, seg, &a);
     pthread_mutex_unlock(&idx->mu);
-    if (has_side) /* out of memory for the side table: the entry's key or table is lost */
+    if (a.has_side) /* out of memory for the side table: the entry's key or table is lost */
         ts_log_error(LOG_MOD, "%s: out of memory keeping its side entry", what);
 
     if (idx->os && (st = push_remote(idx, NULL, NULL, errstr, errlen)))
@@ -1963,16 +2024,7 @@ ts_status ts_index_add_epochs(ts_index *idx, const ts_segment_meta *seg,
                       "%s is committed locally (v%" PRIu64 ") but not yet durable remotely",
                       what, idx->version);
 out:
-    for (size_t i = 0; newp && i < nspill; i++) remove_local_piece(idx, newp[idx->np + i].key);
-    free(newp);
-    free(neps);
-    free(tail);
-    free(added);
-    if (has_side) {
-        free(side.key);
-        free(side.chunks);
-    }
-    free(env);
+    add_plan_free(idx, &a);
     pthread_mutex_unlock(&idx->wmu);
     return st;
 }
@@ -1986,6 +2038,120 @@ static size_t epochs_below(const ts_index *idx, int64_t start)
     return k;
 }
 
+/* A truncation prepared and written locally, not yet in memory: the first
+ * k entries and kp pieces go, the pending list grows by the removed keys,
+ * the dropped list by the removed pieces (bucket-backed indexes only). */
+typedef struct trunc_plan {
+    size_t k, kp;
+    int64_t new_start;
+    char **pending;
+    size_t np;
+    char **dropped;
+    uint64_t *dropped_v;
+    size_t nd;
+} trunc_plan;
+
+/* Builds the grown lists and writes the local file without the removed
+ * entries and pieces. On failure nothing is left allocated. wmu held. */
+static ts_status prepare_truncation(ts_index *idx, trunc_plan *t, char *errstr, size_t errlen)
+{
+    size_t k = t->k, kp = t->kp;
+    ts_status st;
+    t->np = idx->npending + k;
+    char **pending = t->pending = malloc((t->np ? t->np : 1) * sizeof(char *));
+    t->nd = idx->ndropped + (idx->os ? kp : 0);
+    char **dropped = t->dropped = malloc((t->nd ? t->nd : 1) * sizeof(char *));
+    uint64_t *dropped_v = t->dropped_v = malloc((t->nd ? t->nd : 1) * sizeof(uint64_t));
+    ts_segment_meta *tail = NULL;
+    uint64_t *added = NULL;
+    size_t made = 0, madep = 0;
+    int oom = !pending || !dropped || !dropped_v || current_tail(idx, &tail, &added, 0);
+    for (; !oom && made < k; made++) {
+        char key[TS_INDEX_KEY_MAX];
+        entry_key(idx, &idx->e[made], key, sizeof(key));
+        if (!(pending[idx->npending + made] = strdup(key))) oom = 1;
+    }
+    if (!oom && idx->os)
+        for (; !oom && madep < kp; madep++) {
+            if (!(dropped[idx->ndropped + madep] = strdup(idx->pieces[madep].key))) oom = 1;
+            dropped_v[idx->ndropped + madep] = idx->version + 1;
+        }
+    if (!oom) {
+        if (idx->npending) memcpy(pending, idx->pending, idx->npending * sizeof(char *));
+        if (idx->ndropped) {
+            memcpy(dropped, idx->dropped, idx->ndropped * sizeof(char *));
+            memcpy(dropped_v, idx->dropped_v, idx->ndropped * sizeof(uint64_t));
+        }
+        size_t toff = k > idx->tail_start ? k - idx->tail_start : 0;
+        proposal p;
+        current_proposal(idx, tail + toff, added + toff, &p);
+        p.pieces = idx->pieces + kp;
+        p.np = idx->np - kp;
+        p.ntail = idx->n - idx->tail_start - toff;
+        p.log_start = t->new_start;
+        p.version = idx->version + 1;
+        p.pending = pending;
+        p.npending = t->np;
+        p.dropped = dropped;
+        p.dropped_v = dropped_v;
+        p.ndropped = t->nd;
+        p.epochs = idx->nepochs ? idx->epochs + epochs_below(idx, t->new_start) : NULL;
+        p.nepochs = idx->nepochs - epochs_below(idx, t->new_start);
+        st = write_local_prop(idx, &p, errstr, errlen);
+    } else {
+        st = ts_err_set(errstr, errlen, TS_E_NOMEM, "index %s/%" PRId32 ": out of memory",
+                        idx->topic, idx->partition);
+    }
+    free(tail);
+    free(added);
+    if (st) {
+        for (size_t i = 0; pending && i < made; i++) free(pending[idx->npending + i]);
+        for (size_t i = 0; dropped && i < madep; i++) free(dropped[idx->ndropped + i]);
+        free(pending);
+        free(dropped);
+        free(dropped_v);
+        t->pending = t->dropped = NULL;
+        t->dropped_v = NULL;
+    }
+    return st;
+}
+
+/* The prepared truncation in memory; the plan's lists become the index's.
+ * Cannot fail. Caller holds wmu and mu. */
+static void commit_truncation_locked(ts_index *idx, const trunc_plan *t)
+{
+    size_t k = t->k, kp = t->kp;
+    side_drop_below(idx, k < idx->n ? idx->e[k].base_offset : INT64_MAX);
+    for (size_t i = 0; i < k; i++) {
+        idx->raw_total -= idx->e[i].size_bytes;
+        idx->stored_total -= idx->e[i].stored_bytes;
+    }
+    if (k) memmove(idx->e, idx->e + k, (idx->n - k) * sizeof(*idx->e));
+    size_t toff = k > idx->tail_start ? k - idx->tail_start : 0;
+    if (toff) {
+        td_free_envs(idx->td, toff);
+        memmove(idx->td, idx->td + toff, (idx->n - idx->tail_start - toff) * sizeof(*idx->td));
+    }
+    idx->tail_start = k > idx->tail_start ? 0 : idx->tail_start - k;
+    idx->n -= k;
+    for (size_t i = 0; i < kp; i++) remove_local_piece(idx, idx->pieces[i].key);
+    if (kp) memmove(idx->pieces, idx->pieces + kp, (idx->np - kp) * sizeof(*idx->pieces));
+    idx->np -= kp;
+    size_t ke = epochs_below(idx, t->new_start);
+    if (ke) memmove(idx->epochs, idx->epochs + ke, (idx->nepochs - ke) * sizeof(*idx->epochs));
+    idx->nepochs -= ke;
+    idx->log_start = t->new_start;
+    idx->version++;
+    free(idx->pending);
+    idx->pending = t->pending;
+    idx->npending = t->np;
+    free(idx->dropped);
+    free(idx->dropped_v);
+    idx->dropped = t->dropped;
+    idx->dropped_v = t->dropped_v;
+    idx->ndropped = t->nd;
+}
+
 ts_status ts_index_truncate_before(ts_index *idx, int64_t new_start_offset, char ***removed_keys,
                                    size_t *nremoved, char *errstr, size_t errlen)
 {
@@ -1995,101 +2161,16 @@ ts_status ts_index_truncate_before(ts_index *idx, int64_t new_start_offset, char
     ts_status st = TS_OK;
     /* Entries are sorted and disjoint, so last offsets ascend too: the
      * removed entries are a prefix, and so are the wholly expired pieces. */
-    size_t k = 0;
-    while (k < idx->n && idx->e[k].last_offset < new_start_offset) k++;
-    int64_t new_start = new_start_offset > idx->log_start ? new_start_offset : idx->log_start;
-    size_t kp = 0;
-    while (kp < idx->np && idx->pieces[kp].last_offset < new_start) kp++;
+    trunc_plan t;
+    memset(&t, 0, sizeof(t));
+    while (t.k < idx->n && idx->e[t.k].last_offset < new_start_offset) t.k++;
+    t.new_start = new_start_offset > idx->log_start ? new_start_offset : idx->log_start;
+    while (t.kp < idx->np && idx->pieces[t.kp].last_offset < t.new_start) t.kp++;
 
-    if (k > 0 || kp > 0 || new_start != idx->log_start) {
-        /* Prepare: the pending list grows by the removed keys, the dropped
-         * list by the removed pieces. */
-        size_t np = idx->npending + k;
-        char **pending = malloc((np ? np : 1) * sizeof(char *));
-        size_t nd = idx->ndropped + (idx->os ? kp : 0);
-        char **dropped = malloc((nd ? nd : 1) * sizeof(char *));
-        uint64_t *dropped_v = malloc((nd ? nd : 1) * sizeof(uint64_t));
-        ts_segment_meta *tail = NULL;
-        uint64_t *added = NULL;
-        size_t made = 0, madep = 0;
-        int oom = !pending || !dropped || !dropped_v || current_tail(idx, &tail, &added, 0);
-        for (; !oom && made < k; made++) {
-            char key[TS_INDEX_KEY_MAX];
-            entry_key(idx, &idx->e[made], key, sizeof(key));
-            if (!(pending[idx->npending + made] = strdup(key))) oom = 1;
-        }
-        if (!oom && idx->os)
-            for (; !oom && madep < kp; madep++) {
-                if (!(dropped[idx->ndropped + madep] = strdup(idx->pieces[madep].key))) oom = 1;
-                dropped_v[idx->ndropped + madep] = idx->version + 1;
-            }
-        if (!oom) {
-            if (idx->npending) memcpy(pending, idx->pending, idx->npending * sizeof(char *));
-            if (idx->ndropped) {
-                memcpy(dropped, idx->dropped, idx->ndropped * sizeof(char *));
-                memcpy(dropped_v, idx->dropped_v, idx->ndropped * sizeof(uint64_t));
-            }
-            size_t toff = k > idx->tail_start ? k - idx->tail_start : 0;
-            proposal p;
-            current_proposal(idx, tail + toff, added + toff, &p);
-            p.pieces = idx->pieces + kp;
-            p.np = idx->np - kp;
-            p.ntail = idx->n - idx->tail_start - toff;
-            p.log_start = new_start;
-            p.version = idx->version + 1;
-            p.pending = pending;
-            p.npending = np;
-            p.dropped = dropped;
-            p.dropped_v = dropped_v;
-            p.ndropped = nd;
-            p.epochs = idx->nepochs ? idx->epochs + epochs_below(idx, new_start) : NULL;
-            p.nepochs = idx->nepochs - epochs_below(idx, new_start);
-            st = write_local_prop(idx, &p, errstr, errlen);
-        } else {
-            st = ts_err_set(errstr, errlen, TS_E_NOMEM, "index %s/%" PRId32 ": out of memory",
-                            idx->topic, idx->partition);
-        }
-        free(tail);
-        free(added);
-        if (st) {
-            for (size_t i = 0; pending && i < made; i++) free(pending[idx->npending + i]);
-            for (size_t i = 0; dropped && i < madep; i++) free(dropped[idx->ndropped + i]);
-            free(pending);
-            free(dropped);
-            free(dropped_v);
-            goto out;
-        }
-
+    if (t.k > 0 || t.kp > 0 || t.new_start != idx->log_start) {
+        if ((st = prepare_truncation(idx, &t, errstr, errlen))) goto out;
         pthread_mutex_lock(&idx->mu);
-        side_drop_below(idx, k < idx->n ? idx->e[k].base_offset : INT64_MAX);
-        for (size_t i = 0; i < k; i++) {
-            idx->raw_total -= idx->e[i].size_bytes;
-            idx->stored_total -= idx->e[i].stored_bytes;
-        }
-        if (k) memmove(idx->e, idx->e + k, (idx->n - k) * sizeof(*idx->e));
-        size_t toff = k > idx->tail_start ? k - idx->tail_start : 0;
-        if (toff) {
-            td_free_envs(idx->td, toff);
-            memmove(idx->td, idx->td + toff, (idx->n - idx->tail_start - toff) * sizeof(*idx->td));
-        }
-        idx->tail_start = k > idx->tail_start ? 0 : idx->tail_start - k;
-        idx->n -= k;
-        for (size_t i = 0; i < kp; i++) remove_local_piece(idx, idx->pieces[i].key);
-        if (kp) memmove(idx->pieces, idx->pieces + kp, (idx->np - kp) * sizeof(*idx->pieces));
-        idx->np -= kp;
-        size_t ke = epochs_below(idx, new_start);
-        if (ke) memmove(idx->epochs, idx->epochs + ke, (idx->nepochs - ke) * sizeof(*idx->epochs));
-        idx->nepochs -= ke;
-        idx->log_start = new_start;
-        idx->version++;
-        free(idx->pending);
-        idx->pending = pending;
-        idx->npending = np;
-        free(idx->dropped);
-        free(idx->dropped_v);
-        idx->dropped = dropped;
-        idx->dropped_v = dropped_v;
-        idx->ndropped = nd;
+        commit_truncation_locked(idx, &t);
         pthread_mutex_unlock(&idx->mu);
     }
 
@@ -2102,10 +2183,7 @@ ts_status ts_index_truncate_before(ts_index *idx, int64_t new_start_offset, char
                           idx->topic, idx->partition, new_start_offset, idx->npending);
     } else {
         pthread_mutex_lock(&idx->mu);
-        *removed_keys = idx->pending;
-        *nremoved = idx->npending;
-        idx->pending = NULL;
-        idx->npending = 0;
+        take_pending_locked(idx, removed_keys, nremoved);
         pthread_mutex_unlock(&idx->mu);
     }
 out:

@@ -352,6 +352,8 @@ ts_status ts_manifest_from_json(const char *json, size_t len, char *topic_out, s
 
 /* Object-key helpers: every key tierstore writes is built here so the
  * bucket layout is defined in one place. */
+/* "<topic>/": everything of one topic. */
+void ts_index_topic_prefix(const char *topic, char *out, size_t outlen);
 /* "<topic>/<partition>/" */
 void ts_index_partition_prefix(const char *topic, int32_t partition, char *out, size_t outlen);
 /* "<topic>/<partition>/segments/": every segment object of the partition,
@@ -360,6 +362,8 @@ void ts_index_segment_prefix(const char *topic, int32_t partition, char *out, si
 /* "<topic>/<partition>/segments/<base:20>-<attempt>.log.zst" */
 void ts_index_segment_key(const char *topic, int32_t partition, int64_t base_offset,
                           const char *attempt_id, char *out, size_t outlen);
+/* "<topic>/<partition>/manifests/": the partition's heads and pieces. */
+void ts_index_manifest_prefix(const char *topic, int32_t partition, char *out, size_t outlen);
 /* "<topic>/<partition>/manifests/<version:20>.json" */
 void ts_index_manifest_key(const char *topic, int32_t partition, uint64_t version, char *out,
                            size_t outlen);
@@ -388,5 +392,12 @@ void ts_index_piece_prefix(const char *topic, int32_t partition, char *out, size
 /* "<topic>/<partition>/manifests/pieces/<base:20>-<last:20>-<id>.json" */
 void ts_index_piece_key(const char *topic, int32_t partition, int64_t base, int64_t last,
                         const char *id, char *out, size_t outlen);
+
+/* Reading keys back (listings of "<topic>/"); `rest` is the key after
+ * "<topic>/". The partition when rest is "<decimal p>/manifests/..." (a
+ * head or piece of partition p: digits only, p <= INT32_MAX), else -1. */
+int32_t ts_index_key_manifest_partition(const char *rest);
+/* 1 when rest is a topic descriptor, "descriptor/....json", else 0. */
+int ts_index_key_is_topic_desc(const char *rest);
 
 #endif

@@ -42,20 +42,6 @@
  * Shared checks
  * ------------------------------------------------------------------------ */
 
-int ts_manifest_topic_valid(const char *topic)
-{
-    size_t len = topic ? strnlen(topic, TS_TOPIC_NAME_MAX + 1) : 0;
-    if (len == 0 || len > TS_TOPIC_NAME_MAX) return 0;
-    if (!strcmp(topic, ".") || !strcmp(topic, "..")) return 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = topic[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-'))
-            return 0;
-    }
-    return 1;
-}
-
 /* Object keys end up as file paths in the fs backend and URL paths in S3:
  * refuse anything that could escape the store's root or be ambiguous. */
 static const char *key_defect(const char *key)
@@ -296,7 +282,7 @@ static ts_status check_doc(const ts_manifest_doc *d, char *errstr, size_t errlen
 {
     char what[48];
     ts_status st_;
-    if (!ts_manifest_topic_valid(d->topic))
+    if (!ts_topic_name_valid(d->topic))
         return ts_err_set(errstr, errlen, TS_E_CORRUPT,
                           "topic '%.64s' breaks Kafka's rules ([A-Za-z0-9._-], 1..249 chars)",
                           d->topic);
@@ -892,174 +878,178 @@ void ts_manifest_doc_free(ts_manifest_doc *d)
     d->n = d->npending = 0;
 }
 
+/* Step 1: the bytes as one JSON object. The size is capped before cJSON
+ * sees it; cJSON wants a NUL-terminated string, and a copy also makes an
+ * embedded NUL end the parse early, which the trailing-bytes check then
+ * catches. On success the caller owns *copy and *root. */
+static ts_status parse_json_object(pctx *c, const char *json, size_t len, char **copy,
+                                   cJSON **root)
+{
+    if (len == 0 || len > TS_MANIFEST_MAX_BYTES)
+        return ts_err_set(c->errstr, c->errlen, TS_E_CORRUPT,
+                          "manifest is %zu bytes (allowed 1..%d)", len, TS_MANIFEST_MAX_BYTES);
+    char *text = *copy = malloc(len + 1);
+    if (!text)
+        return ts_err_set(c->errstr, c->errlen, TS_E_NOMEM, "out of memory parsing a manifest");
+    memcpy(text, json, len);
+    text[len] = '\0';
+    const char *end = NULL;
+    *root = cJSON_ParseWithOpts(text, &end, 0);
+    if (!*root) {
+        const char *at = cJSON_GetErrorPtr();
+        size_t pos = at && at >= text && at <= text + len ? (size_t)(at - text) : len;
+        return ts_err_set(c->errstr, c->errlen, TS_E_CORRUPT,
+                          "manifest is not valid JSON (error near byte %zu of %zu)", pos, len);
+    }
+    while (end && end < text + len && (*end == ' ' || *end == '\n' || *end == '\r' || *end == '\t'))
+        end++;
+    if (!end || end != text + len)
+        return ts_err_set(c->errstr, c->errlen, TS_E_CORRUPT,
+                          "manifest has trailing bytes at byte %zu",
+                          end ? (size_t)(end - text) : 0);
+    if (!cJSON_IsObject(*root)) return perr(c, "(document)", "expected a JSON object");
+    return TS_OK;
+}
+
+/* Step 2: format and kind, the partition it belongs to. */
+static ts_status parse_identity(pctx *c, const cJSON *root, ts_manifest_doc *d)
+{
+    ts_status st;
+    int64_t i64;
+    const char *str;
+    if ((st = get_i64(c, root, "format", INT64_MIN, INT64_MAX, &i64))) return st;
+    if (i64 != TS_MANIFEST_FORMAT && i64 != TS_MANIFEST_FORMAT_2)
+        return ts_err_set(c->errstr, c->errlen, TS_E_UNSUPPORTED,
+                          "format: manifest format %" PRId64 " is not supported (this build reads "
+                          "1 and 2)",
+                          i64);
+    d->format = (int)i64;
+    d->leader_epoch = -1;
+    if (d->format == TS_MANIFEST_FORMAT_2) {
+        if ((st = get_str(c, root, "kind", &str))) return st;
+        if (!strcmp(str, "head"))
+            d->kind = TS_MANIFEST_HEAD;
+        else if (!strcmp(str, "piece"))
+            d->kind = TS_MANIFEST_PIECE;
+        else
+            return perr(c, "kind", "'%.32s' is neither \"head\" nor \"piece\"", str);
+    }
+    if ((st = get_str(c, root, "topic", &str))) return st;
+    if (!ts_topic_name_valid(str))
+        return perr(c, "topic", "'%.64s' breaks Kafka's rules ([A-Za-z0-9._-], 1..249 chars)",
+                    str);
+    memcpy(d->topic, str, strlen(str) + 1);
+    if ((st = get_i64(c, root, "partition", 0, INT32_MAX, &i64))) return st;
+    d->partition = (int32_t)i64;
+    return TS_OK;
+}
+
+/* Step 3: what only a piece (its range) or only a head (version, epochs,
+ * log start, local remote_version, pieces) carries. */
+static ts_status parse_piece_or_head(pctx *c, const cJSON *root, int local, ts_manifest_doc *d)
+{
+    ts_status st;
+    if (d->kind == TS_MANIFEST_PIECE) {
+        if ((st = get_i64(c, root, "base_offset", 0, INT64_MAX, &d->piece_base))) return st;
+        return get_i64(c, root, "last_offset", 0, INT64_MAX, &d->piece_last);
+    }
+    if ((st = get_u64(c, root, "version", 1, 0, UINT64_MAX, &d->version))) return st;
+    if (d->format == TS_MANIFEST_FORMAT_2) {
+        const cJSON *it;
+        if ((st = member(c, root, "leader_epoch", 0, &it))) return st;
+        if (it && (st = get_i64(c, root, "leader_epoch", -1, INT64_MAX, &d->leader_epoch)))
+            return st;
+        if ((st = parse_epochs(c, root, d))) return st;
+    }
+    if ((st = get_i64(c, root, "log_start_offset", 0, INT64_MAX, &d->log_start_offset)))
+        return st;
+    if (local) {
+        uint64_t u64 = 0;
+        if ((st = get_u64(c, root, "remote_version", 0, 0, UINT64_MAX, &u64))) return st;
+        d->remote_version = u64;
+    }
+    if (d->format == TS_MANIFEST_FORMAT_2) return parse_pieces(c, root, local, d);
+    return TS_OK;
+}
+
+/* Step 4: the entries, with their added versions in a local file. */
+static ts_status parse_segments(pctx *c, const cJSON *root, int local, ts_manifest_doc *d)
+{
+    ts_status st;
+    const cJSON *arr;
+    size_t count;
+    if ((st = get_array(c, root, "segments", 1, TS_MANIFEST_MAX_SEGMENTS, &arr, &count)))
+        return st;
+    if (count) {
+        d->segs = calloc(count, sizeof(*d->segs));
+        if (local) d->added_versions = calloc(count, sizeof(*d->added_versions));
+        if (!d->segs || (local && !d->added_versions))
+            return ts_err_set(c->errstr, c->errlen, TS_E_NOMEM, "out of memory for %zu segments",
+                              count);
+    }
+    for (const cJSON *s = arr->child; s; s = s->next) {
+        uint64_t *added = local ? &d->added_versions[d->n] : NULL;
+        if (added) *added = d->version; /* absent: "not known durable" */
+        st = parse_segment(c, s, d->n, &d->segs[d->n], added, d->format);
+        d->n++; /* counted even on failure so that its chunks are freed */
+        if (st) return st;
+    }
+    return TS_OK;
+}
+
+/* Steps 5 and 6 (local files only): an optional array `name` of objects
+ * {"key": ...} — with "version" too when versions is given — into *keys
+ * (and *versions), counting *n as entries are taken. */
+static ts_status parse_key_list(pctx *c, const cJSON *root, const char *name, size_t max,
+                                char ***keys, uint64_t **versions, size_t *n)
+{
+    ts_status st;
+    const cJSON *arr;
+    const char *str;
+    size_t count;
+    if ((st = get_array(c, root, name, 0, max, &arr, &count))) return st;
+    if (count && (!(*keys = calloc(count, sizeof(char *))) ||
+                  (versions && !(*versions = calloc(count, sizeof(uint64_t))))))
+        return ts_err_set(c->errstr, c->errlen, TS_E_NOMEM, "out of memory");
+    for (const cJSON *p = arr ? arr->child : NULL; p; p = p->next) {
+        snprintf(c->where, sizeof(c->where), "%s[%zu].", name, *n);
+        if (!cJSON_IsObject(p)) return perr(c, "", "expected an object");
+        if ((st = get_str(c, p, "key", &str))) return st;
+        if (versions && (st = get_u64(c, p, "version", 1, 0, UINT64_MAX, &(*versions)[*n])))
+            return st;
+        if (!((*keys)[*n] = strdup(str)))
+            return ts_err_set(c->errstr, c->errlen, TS_E_NOMEM, "out of memory");
+        (*n)++;
+    }
+    c->where[0] = '\0';
+    return TS_OK;
+}
+
+/* The steps in document order, then the whole-document checks (order,
+ * ownership of keys, pieces against entries). */
 ts_status ts_manifest_parse(const char *json, size_t len, int local, ts_manifest_doc *d,
                             char *errstr, size_t errlen)
 {
     pctx c = {errstr, errlen, ""};
-    ts_status st = TS_E_CORRUPT;
+    ts_status st;
     cJSON *root = NULL;
     char *copy = NULL;
     memset(d, 0, sizeof(*d));
     d->local = local;
 
-    if (len == 0 || len > TS_MANIFEST_MAX_BYTES) {
-        st = ts_err_set(errstr, errlen, TS_E_CORRUPT, "manifest is %zu bytes (allowed 1..%d)",
-                        len, TS_MANIFEST_MAX_BYTES);
+    if ((st = parse_json_object(&c, json, len, &copy, &root))) goto fail;
+    if ((st = parse_identity(&c, root, d))) goto fail;
+    if ((st = parse_piece_or_head(&c, root, local, d))) goto fail;
+    if ((st = parse_segments(&c, root, local, d))) goto fail;
+    /* Objects whose delete is still owed; in a format-2 head also the pieces
+     * retention dropped, with the head version that dropped each. */
+    if (local && (st = parse_key_list(&c, root, "pending_deletes", TS_MANIFEST_MAX_SEGMENTS,
+                                      &d->pending_deletes, NULL, &d->npending)))
         goto fail;
-    }
-    /* cJSON wants a NUL-terminated string; a copy also makes an embedded
-     * NUL end the parse early, which the trailing-bytes check then catches. */
-    copy = malloc(len + 1);
-    if (!copy) {
-        st = ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory parsing a manifest");
+    if (local && d->format == TS_MANIFEST_FORMAT_2 && d->kind == TS_MANIFEST_HEAD &&
+        (st = parse_key_list(&c, root, "dropped_pieces", TS_MANIFEST_MAX_PIECES, &d->dropped,
+                             &d->dropped_versions, &d->ndropped)))
         goto fail;
-    }
-    memcpy(copy, json, len);
-    copy[len] = '\0';
-    const char *end = NULL;
-    root = cJSON_ParseWithOpts(copy, &end, 0);
-    if (!root) {
-        const char *at = cJSON_GetErrorPtr();
-        size_t pos = at && at >= copy && at <= copy + len ? (size_t)(at - copy) : len;
-        st = ts_err_set(errstr, errlen, TS_E_CORRUPT,
-                        "manifest is not valid JSON (error near byte %zu of %zu)", pos, len);
-        goto fail;
-    }
-    while (end && end < copy + len && (*end == ' ' || *end == '\n' || *end == '\r' || *end == '\t'))
-        end++;
-    if (!end || end != copy + len) {
-        st = ts_err_set(errstr, errlen, TS_E_CORRUPT, "manifest has trailing bytes at byte %zu",
-                        end ? (size_t)(end - copy) : 0);
-        goto fail;
-    }
-    if (!cJSON_IsObject(root)) {
-        st = perr(&c, "(document)", "expected a JSON object");
-        goto fail;
-    }
-
-    int64_t i64;
-    uint64_t u64;
-    const char *str;
-    const cJSON *arr;
-    size_t count;
-    if ((st = get_i64(&c, root, "format", INT64_MIN, INT64_MAX, &i64))) goto fail;
-    if (i64 != TS_MANIFEST_FORMAT && i64 != TS_MANIFEST_FORMAT_2) {
-        st = ts_err_set(errstr, errlen, TS_E_UNSUPPORTED,
-                        "format: manifest format %" PRId64 " is not supported (this build reads "
-                        "1 and 2)",
-                        i64);
-        goto fail;
-    }
-    d->format = (int)i64;
-    d->leader_epoch = -1;
-    if (d->format == TS_MANIFEST_FORMAT_2) {
-        if ((st = get_str(&c, root, "kind", &str))) goto fail;
-        if (!strcmp(str, "head")) {
-            d->kind = TS_MANIFEST_HEAD;
-        } else if (!strcmp(str, "piece")) {
-            d->kind = TS_MANIFEST_PIECE;
-        } else {
-            st = perr(&c, "kind", "'%.32s' is neither \"head\" nor \"piece\"", str);
-            goto fail;
-        }
-    }
-    if ((st = get_str(&c, root, "topic", &str))) goto fail;
-    if (!ts_manifest_topic_valid(str)) {
-        st = perr(&c, "topic", "'%.64s' breaks Kafka's rules ([A-Za-z0-9._-], 1..249 chars)", str);
-        goto fail;
-    }
-    memcpy(d->topic, str, strlen(str) + 1);
-    if ((st = get_i64(&c, root, "partition", 0, INT32_MAX, &i64))) goto fail;
-    d->partition = (int32_t)i64;
-    if (d->kind == TS_MANIFEST_PIECE) {
-        if ((st = get_i64(&c, root, "base_offset", 0, INT64_MAX, &d->piece_base))) goto fail;
-        if ((st = get_i64(&c, root, "last_offset", 0, INT64_MAX, &d->piece_last))) goto fail;
-    } else {
-        if ((st = get_u64(&c, root, "version", 1, 0, UINT64_MAX, &d->version))) goto fail;
-        if (d->format == TS_MANIFEST_FORMAT_2) {
-            const cJSON *it;
-            if ((st = member(&c, root, "leader_epoch", 0, &it))) goto fail;
-            if (it && (st = get_i64(&c, root, "leader_epoch", -1, INT64_MAX, &d->leader_epoch)))
-                goto fail;
-            if ((st = parse_epochs(&c, root, d))) goto fail;
-        }
-        if ((st = get_i64(&c, root, "log_start_offset", 0, INT64_MAX, &d->log_start_offset)))
-            goto fail;
-        if (local) {
-            u64 = 0;
-            if ((st = get_u64(&c, root, "remote_version", 0, 0, UINT64_MAX, &u64))) goto fail;
-            d->remote_version = u64;
-        }
-        if (d->format == TS_MANIFEST_FORMAT_2 && (st = parse_pieces(&c, root, local, d)))
-            goto fail;
-    }
-    if ((st = get_array(&c, root, "segments", 1, TS_MANIFEST_MAX_SEGMENTS, &arr, &count)))
-        goto fail;
-    if (count) {
-        d->segs = calloc(count, sizeof(*d->segs));
-        if (local) d->added_versions = calloc(count, sizeof(*d->added_versions));
-        if (!d->segs || (local && !d->added_versions)) {
-            st = ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory for %zu segments", count);
-            goto fail;
-        }
-    }
-    for (const cJSON *s = arr->child; s; s = s->next) {
-        uint64_t *added = local ? &d->added_versions[d->n] : NULL;
-        if (added) *added = d->version; /* absent: "not known durable" */
-        st = parse_segment(&c, s, d->n, &d->segs[d->n], added, d->format);
-        d->n++; /* counted even on failure so that its chunks are freed */
-        if (st) goto fail;
-    }
-    if (local) {
-        if ((st = get_array(&c, root, "pending_deletes", 0, TS_MANIFEST_MAX_SEGMENTS, &arr,
-                            &count)))
-            goto fail;
-        if (count && !(d->pending_deletes = calloc(count, sizeof(char *)))) {
-            st = ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
-            goto fail;
-        }
-        for (const cJSON *p = arr ? arr->child : NULL; p; p = p->next) {
-            snprintf(c.where, sizeof(c.where), "pending_deletes[%zu].", d->npending);
-            if (!cJSON_IsObject(p)) {
-                st = perr(&c, "", "expected an object");
-                goto fail;
-            }
-            if ((st = get_str(&c, p, "key", &str))) goto fail;
-            if (!(d->pending_deletes[d->npending] = strdup(str))) {
-                st = ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
-                goto fail;
-            }
-            d->npending++;
-        }
-        c.where[0] = '\0';
-        if (d->format == TS_MANIFEST_FORMAT_2 && d->kind == TS_MANIFEST_HEAD) {
-            if ((st = get_array(&c, root, "dropped_pieces", 0, TS_MANIFEST_MAX_PIECES, &arr,
-                                &count)))
-                goto fail;
-            if (count && (!(d->dropped = calloc(count, sizeof(char *))) ||
-                          !(d->dropped_versions = calloc(count, sizeof(uint64_t))))) {
-                st = ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
-                goto fail;
-            }
-            for (const cJSON *p = arr ? arr->child : NULL; p; p = p->next) {
-                snprintf(c.where, sizeof(c.where), "dropped_pieces[%zu].", d->ndropped);
-                if (!cJSON_IsObject(p)) {
-                    st = perr(&c, "", "expected an object");
-                    goto fail;
-                }
-                if ((st = get_str(&c, p, "key", &str))) goto fail;
-                if ((st = get_u64(&c, p, "version", 1, 0, UINT64_MAX,
-                                  &d->dropped_versions[d->ndropped])))
-                    goto fail;
-                if (!(d->dropped[d->ndropped] = strdup(str))) {
-                    st = ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory");
-                    goto fail;
-                }
-                d->ndropped++;
-            }
-            c.where[0] = '\0';
-        }
-    }
     if ((st = check_doc(d, errstr, errlen))) goto fail;
     cJSON_Delete(root);
     free(copy);

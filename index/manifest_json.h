@@ -16,10 +16,11 @@
 #include <stdint.h>
 
 #include "index/index.h"
+#include "tierstore_names.h" /* ts_topic_name_valid: the one topic-name rule */
 
 #define TS_MANIFEST_FORMAT 1 /* the legacy writer's format (ts_manifest_to_json) */
 #define TS_MANIFEST_FORMAT_2 2
-#define TS_TOPIC_NAME_MAX 249
+#define TS_TOPIC_NAME_MAX TS_TOPIC_NAME_LEN_MAX
 #define TS_MANIFEST_MAX_PIECES 1000000
 
 enum { TS_MANIFEST_HEAD = 0, TS_MANIFEST_PIECE = 1 };
@@ -81,9 +82,6 @@ void ts_manifest_doc_free(ts_manifest_doc *doc);
  * the message ("segments[3]"). TS_E_CORRUPT on failure. */
 ts_status ts_manifest_check_segment(const ts_segment_meta *seg, const char *what, char *errstr,
                                     size_t errlen);
-
-/* Kafka topic rules: [A-Za-z0-9._-], 1..249 characters, not "." or "..". */
-int ts_manifest_topic_valid(const char *topic);
 
 /* Whether every key the doc names lies under its own partition (exposed for
  * the piece key check of index.c). */

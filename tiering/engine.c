@@ -838,15 +838,11 @@ static int plist_cb(const char *key, uint64_t size, void *opaque)
 {
     plist_ctx *c = opaque;
     (void)size;
-    size_t tl = strlen(c->topic), kl = strlen(key);
-    const char *r = key + tl + 1; /* "<topic>/<p>/manifests/..." */
-    if (!strncmp(r, "descriptor/", 11) && kl > 5 && !strcmp(key + kl - 5, ".json") &&
-        strcmp(key, c->desc) > 0)
+    const char *r = key + strlen(c->topic) + 1; /* listed under "<topic>/" */
+    if (ts_index_key_is_topic_desc(r) && strcmp(key, c->desc) > 0)
         snprintf(c->desc, sizeof(c->desc), "%s", key);
-    char *end;
-    long id = strtol(r, &end, 10);
-    if (end != r && !strncmp(end, "/manifests/", 11) && id >= 0 && id <= INT32_MAX)
-        add_part(c->v, c->n, c->cap, (int32_t)id);
+    int32_t id = ts_index_key_manifest_partition(r);
+    if (id >= 0) add_part(c->v, c->n, c->cap, id);
     return 0;
 }
 
@@ -871,7 +867,7 @@ ts_status ts_eng_partitions_scan(const char *data_dir, ts_objstore *os, const ch
     }
     if (os) {
         char prefix[300];
-        snprintf(prefix, sizeof(prefix), "%s/", topic);
+        ts_index_topic_prefix(topic, prefix, sizeof(prefix));
         plist_ctx c = {topic, &v, &n, &cap, ""};
         ts_status st = ts_objstore_list(os, prefix, plist_cb, &c, errstr, errlen);
         int32_t count = 0;

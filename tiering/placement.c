@@ -13,6 +13,7 @@
  * store lacks is data loss, and an admin tool must not call it "remote").
  */
 #include <dirent.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -322,11 +323,15 @@ ts_status ts_verify_offline(const ts_config *cfg, const char *topic, int32_t par
     }
     /* A cache with a zero cap verifies and returns chunks without keeping
      * them: the same checks a cold read makes, and no disk use. */
-    char tmp[] = "/tmp/tierctl-verify-XXXXXX";
+    char tmp[PATH_MAX];
+    const char *tmpdir = getenv("TMPDIR");
+    snprintf(tmp, sizeof(tmp), "%s/tierctl-verify-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
     ts_chunk_cache *cache = NULL;
     if (!mkdtemp(tmp)) {
+        int e = errno;
         view_free(&v);
-        return ts_err_set(errstr, errlen, TS_E_IO, "cannot create a temp dir");
+        return ts_err_set(errstr, errlen, TS_E_IO, "cannot create a temp dir %s: %s (set TMPDIR)",
+                          tmp, strerror(e));
     }
     ts_keyring *ring = NULL;
     st = ts_chunk_cache_create(tmp, 0, &cache, errstr, errlen);
@@ -405,9 +410,10 @@ static void names_add(ts_strlist *s, const char *name, size_t len)
 static int manifest_topic_cb(const char *key, uint64_t size, void *opaque)
 {
     (void)size;
-    /* "<topic>/<partition>/manifests/<version>.json" */
+    /* "<topic>/<partition>/manifests/..." */
     const char *slash = strchr(key, '/');
-    if (slash && strstr(slash, "/manifests/")) names_add(opaque, key, (size_t)(slash - key));
+    if (slash && ts_index_key_manifest_partition(slash + 1) >= 0)
+        names_add(opaque, key, (size_t)(slash - key));
     return 0;
 }
 
@@ -456,7 +462,7 @@ ts_status ts_placement_offline_each(const ts_config *cfg, const char *topic, int
 {
     if (!ts_topic_name_valid(topic))
         return ts_err_set(errstr, errlen, TS_E_INVAL, "invalid topic name '%s'", topic ? topic : "");
-    const char *data_dir = ts_config_get_str(cfg, "log.dirs");
+    const char *data_dir = ts_config_settings(cfg)->log_dirs;
     char dir[PATH_MAX];
     snprintf(dir, sizeof(dir), "%s/%s-%d", data_dir, topic, partition);
     ts_segment_info *local = NULL;
@@ -467,7 +473,7 @@ ts_status ts_placement_offline_each(const ts_config *cfg, const char *topic, int
     ts_index_entry *e = NULL;
     size_t ne = 0;
     keylist l = {0};
-    ts_status st = scan_local(dir, partition, (size_t)ts_config_get_int(cfg, "message.max.bytes"),
+    ts_status st = scan_local(dir, partition, (size_t)ts_config_settings(cfg)->message_max_bytes,
                               &local, &nlocal, &exists, errstr, errlen);
     if (!st) st = open_index(cfg, topic, partition, dir, exists, &os, &idx, errstr, errlen);
     if (!st && idx && ts_index_snapshot_entries(idx, &e, &ne))
@@ -536,7 +542,7 @@ ts_status ts_manifest_dump_offline(const ts_config *cfg, const char *topic, int3
 {
     if (!ts_topic_name_valid(topic))
         return ts_err_set(errstr, errlen, TS_E_INVAL, "invalid topic name '%s'", topic ? topic : "");
-    const char *data_dir = ts_config_get_str(cfg, "log.dirs");
+    const char *data_dir = ts_config_settings(cfg)->log_dirs;
     char dir[PATH_MAX];
     struct stat sb;
     snprintf(dir, sizeof(dir), "%s/%s-%d", data_dir, topic, partition);

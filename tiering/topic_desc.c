@@ -213,7 +213,7 @@ static int topic_has_partitions(ts_engine *eng, const char *topic)
     if (!any && !ts_eng_partitions_scan(eng->data_dir, NULL, topic, &v, &n, NULL, 0)) any = n > 0;
     free(v);
     char prefix[300];
-    snprintf(prefix, sizeof(prefix), "%s/", topic);
+    ts_index_topic_prefix(topic, prefix, sizeof(prefix));
     if (!any && ts_objstore_list(eng->os, prefix, any_part_cb, &any, NULL, 0)) any = 1;
     return any;
 }
@@ -295,14 +295,9 @@ static void list_start(list_ctx *c, const char *key, size_t tl)
 
 static void list_note(list_ctx *c, const char *rest)
 {
-    char *end;
-    long id = strtol(rest, &end, 10);
-    if (end != rest && rest[0] >= '0' && rest[0] <= '9' && !strncmp(end, "/manifests/", 11) &&
-        id <= INT32_MAX && id > c->cur_max_id)
-        c->cur_max_id = (int32_t)id;
-    size_t n = strlen(rest);
-    if (!strncmp(rest, "descriptor/", 11) && n > 5 && !strcmp(rest + n - 5, ".json") &&
-        strcmp(rest - c->cur_len, c->cur_desc) > 0)
+    int32_t id = ts_index_key_manifest_partition(rest);
+    if (id > c->cur_max_id) c->cur_max_id = id;
+    if (ts_index_key_is_topic_desc(rest) && strcmp(rest - c->cur_len, c->cur_desc) > 0)
         snprintf(c->cur_desc, sizeof(c->cur_desc), "%s", rest - c->cur_len);
 }
 
@@ -336,7 +331,7 @@ ts_status ts_topics_list(ts_engine *eng, const char *after, size_t max, ts_topic
     if (!eng->os || max == 0) return TS_OK;
     if (max > 4096) max = 4096;
     char after_slash[249 + 2] = "";
-    if (after && after[0]) snprintf(after_slash, sizeof(after_slash), "%s/", after);
+    if (after && after[0]) ts_index_topic_prefix(after, after_slash, sizeof(after_slash));
     list_ctx c = {.after_slash = after_slash, .max = max};
     c.rows = calloc(max, sizeof(*c.rows));
     c.desc_keys = calloc(max, sizeof(*c.desc_keys));

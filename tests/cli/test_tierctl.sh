@@ -69,6 +69,14 @@ assert l["object_key"].startswith("events/0/segments/00000000000000000000-"), l
 PY
   then ok locate_json; else ko locate_json; fi
   if "$T" -c "$C" verify events >"$tmp/v.txt" 2>&1; then ok verify_clean; else cat "$tmp/v.txt"; ko verify_clean; fi
+  # verify's scratch directory follows TMPDIR (it was always /tmp); one it
+  # cannot create is an error naming it, not a verdict on the data.
+  mkdir -p "$tmp/scratch"
+  if TMPDIR="$tmp/scratch" "$T" -c "$C" verify events >"$tmp/v.txt" 2>&1 &&
+     [ -z "$(ls -A "$tmp/scratch")" ] &&
+     ! TMPDIR="$tmp/no/such/dir" "$T" -c "$C" verify events >"$tmp/v2.txt" 2>&1 &&
+     grep -q "$tmp/no/such/dir/tierctl-verify-" "$tmp/v2.txt"; then ok verify_tmpdir
+  else cat "$tmp/v.txt" "$tmp/v2.txt"; ko verify_tmpdir; fi
   # The manifest is one tierctl command away as JSON (issue 9): a format-2
   # head whose entries say where each object's chunk table is; the same view
   # from the bucket alone (no data directory).

@@ -20,8 +20,6 @@
 #include "common/strlist.h"
 #include "tt.h"
 
-uint32_t ts_crc32c_sw(uint32_t crc, const void *data, size_t len);
-
 TT_TEST(crc32c_known_vectors)
 {
     TT_ASSERT_EQ_INT(ts_crc32c(0, "123456789", 9), 0xE3069283u);
