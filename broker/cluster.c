@@ -1245,6 +1245,7 @@ int cluster_interbroker_resolve(const broker *b, cl_interbroker *out, char *err,
         lmech[i] = (char)((mech[i] >= 'A' && mech[i] <= 'Z') ? mech[i] + 32 : mech[i]);
     lmech[i] = 0;
     snprintf(key, sizeof key, "listener.name.%s.%s.sasl.jaas.config", lname, lmech);
+    snprintf(out->jaas_key, sizeof out->jaas_key, "%s", key);
     const char *jaas = bconfig_lookup(cfg, key);
     if (!jaas || !*jaas) {
         snprintf(err, errlen,

@@ -91,6 +91,7 @@ typedef struct cl_interbroker {
     int proto;      /* bsecurity */
     char mech[32];  /* sasl.mechanism.inter.broker.protocol (SASL_* only) */
     char user[256], password[256];
+    char jaas_key[160]; /* the setting they came from, for messages */
     int verify_host; /* ssl.endpoint.identification.algorithm non-empty */
 } cl_interbroker;
 const cl_interbroker *cluster_interbroker(const broker *b);

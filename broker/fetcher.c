@@ -24,7 +24,7 @@
  * client side, blocking on this thread); on SASL_* it then logs in with
  * SaslHandshake v1 and SaslAuthenticate v2 (PLAIN, or SCRAM through
  * auth/'s client) as the broker's own user, before any Fetch. A connection
- * or login that fails is retried with a doubling backoff (200 ms .. 5 s) and
+ * or login that fails is retried with a doubling backoff (200 ms .. 1 s) and
  * logged once, then once every 30 s while it keeps failing (with the
  * attempts in between), and once more when it works again; the password is
  * never logged. Meanwhile the follower fetches nothing, so the leader drops
@@ -57,7 +57,7 @@
 #define FETCHER_MAX_FRAME (64u << 20)
 #define FETCHER_CONNECT_MS 5000
 #define FETCHER_BACKOFF_MS 200
-#define FETCHER_BACKOFF_MAX_MS 5000
+#define FETCHER_BACKOFF_MAX_MS 1000 /* Kafka's reconnect.backoff.max.ms */
 #define FETCHER_FAIL_LOG_MS 30000
 
 typedef struct fentry {
@@ -397,10 +397,10 @@ static int sasl_login(fetcher *f, const fsock *fs, const cl_interbroker *ib, cha
         explicit_bzero(out, sizeof out);
     }
     if (rc != 0)
-        snprintf(err, errlen, "SASL %s login as user '%s' failed: %s (check "
-                 "listener.name.%s.<mechanism>.sasl.jaas.config here and that the user exists "
-                 "on the leader)",
-                 ib->mech, ib->user, why, ib->listener);
+        snprintf(err, errlen,
+                 "SASL %s login as user '%s' failed: %s (check %s here and that the user has "
+                 "that password in the leader's users file)",
+                 ib->mech, ib->user, why, ib->jaas_key);
     return rc;
 }
 
@@ -416,8 +416,8 @@ static void fetcher_note_failure(fetcher *f, const char *host, int port, const c
         return;
     }
     const cl_interbroker *ib = cluster_interbroker(f->b);
-    blog_warn("fetcher: cannot fetch from broker %d at %s:%d (listener %s, %s): %s; retrying "
-              "every %lld ms at most%s",
+    blog_warn("fetcher: cannot fetch from broker %d at %s:%d (listener %s, protocol %s): %s; "
+              "retrying every %lld ms at most%s",
               f->leader_id, host, port, ib ? ib->listener : "?",
               ib ? bsecurity_name(ib->proto) : "?", why, (long long)FETCHER_BACKOFF_MAX_MS,
               f->fails_unlogged ? " (failed again meanwhile)" : "");
