@@ -28,6 +28,9 @@ client with the addresses of the listener it connected on.
   sec_untrusted_ca   broker 3's truststore does not hold the leaders' CA: it logs
                      the untrusted certificate, stays out of their ISRs, and
                      acks=all writes go on.
+  sec_config_errors  inter-broker settings that cannot work (unknown listener,
+                     both keys, GSSAPI, no or an incomplete JAAS line) refuse to
+                     start with a message naming the setting.
 
 Certificates are made with the openssl CLI (tests/broker/test_security_tls.py's
 PKI), users with `tierctl users add` (password on stdin). Run like the other
@@ -35,11 +38,13 @@ cluster tests: `test_security.py NAME` with TIERBROKER, TSPLUGIN, TIERCTL set.
 """
 import base64
 import os
+import shutil
 import socket
 import ssl
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -391,11 +396,58 @@ def t_sec_untrusted_ca():
         w.verify()
 
 
+def t_sec_config_errors():
+    """Inter-broker settings that cannot work refuse to start, naming the
+    setting; a password from the JAAS line is never printed."""
+    root = tempfile.mkdtemp(prefix="tierstore-sec-cfg-")
+    try:
+        def start(props):
+            path = os.path.join(root, "s.properties")
+            base = {"node.id": "1", "metadata.store.url": "etcd://127.0.0.1:%d" % free_port(),
+                    "metadata.store.timeout.ms": "1000", "log.dirs": os.path.join(root, "d"),
+                    "plugin.path": os.environ["TSPLUGIN"],
+                    "remote.storage.url": "file://" + os.path.join(root, "b")}
+            base.update(props)
+            with open(path, "w") as f:
+                f.write("".join("%s=%s\n" % kv for kv in base.items()))
+            r = subprocess.run([os.environ["TIERBROKER"], path], capture_output=True, timeout=60)
+            return r.returncode, r.stderr.decode(errors="replace")
+
+        sasl = {"listeners": "SASL_PLAINTEXT://127.0.0.1:%d" % free_port(),
+                "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+                "inter.broker.listener.name": "SASL_PLAINTEXT"}
+        cases = [
+            ({"listeners": "PLAINTEXT://127.0.0.1:%d" % free_port(),
+              "inter.broker.listener.name": "INTERNAL"},
+             "inter.broker.listener.name=INTERNAL: no listener has that name"),
+            ({"listeners": "PLAINTEXT://127.0.0.1:%d" % free_port(),
+              "inter.broker.listener.name": "PLAINTEXT",
+              "security.inter.broker.protocol": "PLAINTEXT"}, "set only one of"),
+            ({"listeners": "SSL_IN://127.0.0.1:%d" % free_port(),
+              "listener.security.protocol.map": "SSL_IN:PLAINTEXT"},
+             "inter.broker.listener.name (unset, so PLAINTEXT)=PLAINTEXT"),
+            (sasl, "sasl.mechanism.inter.broker.protocol=GSSAPI is not supported"),
+            (dict(sasl, **{"sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512"}),
+             "set listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config="),
+            (dict(sasl, **{"sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+                           "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config":
+                           'x required password="hunter2-secret";'}),
+             'needs username="..." and password="..."'),
+        ]
+        for props, want in cases:
+            rc, err = start(props)
+            check(rc != 0 and want in err, "%s: rc %d, want %r in:\n%s" % (props, rc, want, err))
+            check("hunter2-secret" not in err, "the password was printed")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 TESTS = {
     "sec_sasl_ssl": (t_sec_sasl_ssl, ["TSPLUGIN", "TIERCTL"]),
     "sec_listeners": (t_sec_listeners, ["TSPLUGIN"]),
     "sec_bad_password": (t_sec_bad_password, ["TSPLUGIN", "TIERCTL"]),
     "sec_untrusted_ca": (t_sec_untrusted_ca, ["TSPLUGIN", "TIERCTL"]),
+    "sec_config_errors": (t_sec_config_errors, ["TSPLUGIN"]),
 }
 
 if __name__ == "__main__":
