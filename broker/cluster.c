@@ -1277,6 +1277,7 @@ static void cluster_free(bcluster *c)
     }
     cluster_autos_free(c);
     free(c->brokers);
+    explicit_bzero(&c->ib, sizeof c->ib); /* the inter-broker password */
     ts_etcd_destroy(c->etcd);
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cv);

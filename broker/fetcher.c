@@ -417,7 +417,7 @@ static void fetcher_note_failure(fetcher *f, const char *host, int port, const c
     }
     const cl_interbroker *ib = cluster_interbroker(f->b);
     blog_warn("fetcher: cannot fetch from broker %d at %s:%d (listener %s, protocol %s): %s; "
-              "retrying every %lld ms at most%s",
+              "retrying, backing off up to %lld ms%s",
               f->leader_id, host, port, ib ? ib->listener : "?",
               ib ? bsecurity_name(ib->proto) : "?", why, (long long)FETCHER_BACKOFF_MAX_MS,
               f->fails_unlogged ? " (failed again meanwhile)" : "");
