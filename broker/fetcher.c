@@ -27,7 +27,10 @@
  * or login that fails is retried with a doubling backoff (200 ms .. 1 s) and
  * logged once, then once every 30 s while it keeps failing (with the
  * attempts in between), and once more when it works again; the password is
- * never logged. Meanwhile the follower fetches nothing, so the leader drops
+ * never logged. A leader that limits SASL sessions (connections.max.reauth.ms)
+ * is logged in to again on a new connection before the session ends (Kafka
+ * clients re-authenticate on the same one; tierbroker's server allows that
+ * too, a reconnect is simpler here and costs one TLS handshake per lifetime). Meanwhile the follower fetches nothing, so the leader drops
  * it from the ISR after replica.lag.time.max.ms.
  *
  * Locking: f->mu guards the entries, the address, inflight and stop; the
@@ -90,6 +93,7 @@ struct fetcher {
     int64_t backoff_ms;
     int64_t fail_logged_ms; /* 0: the last connection worked */
     int fails_unlogged;
+    int64_t session_end_ms; /* SASL: log in again from then on (0: never) */
     /* settings, fixed at start */
     int32_t max_wait_ms, max_bytes, part_max_bytes, socket_timeout_ms;
     char client_id[64];
@@ -305,9 +309,10 @@ static int sasl_roundtrip(const fsock *fs, kw *w, uint8_t **frame, size_t *len)
 }
 
 /* SaslAuthenticate with token tok; the server's answer bytes copied into
- * out (NUL-terminated). 0, or -1 with err set. */
+ * out (NUL-terminated), its SessionLifetimeMs into *lifetime_ms. 0, or -1
+ * with err set. */
 static int sasl_step(fetcher *f, const fsock *fs, const void *tok, size_t toklen, char *out,
-                     size_t outlen, char *err, size_t errlen)
+                     size_t outlen, int64_t *lifetime_ms, char *err, size_t errlen)
 {
     kw w;
     kw_init(&w, 65536);
@@ -335,6 +340,7 @@ static int sasl_step(fetcher *f, const fsock *fs, const void *tok, size_t toklen
     } else if (rc == 0) {
         memcpy(out, r.auth_bytes.p, (size_t)r.auth_bytes.len);
         out[r.auth_bytes.len] = 0;
+        *lifetime_ms = r.session_lifetime_ms;
     }
     karena_free(&a);
     free(frame);
@@ -376,26 +382,31 @@ static int sasl_login(fetcher *f, const fsock *fs, const cl_interbroker *ib, cha
     free(frame);
     if (rc != 0) return -1;
     char in[2048], out[2048], why[512];
+    int64_t life = 0;
     if (!strcmp(ib->mech, "PLAIN")) {
         uint8_t tok[600];
         size_t n = ts_sasl_plain_make(ib->user, ib->password, tok, sizeof tok);
-        rc = n ? sasl_step(f, fs, tok, n, in, sizeof in, why, sizeof why) : -1;
+        rc = n ? sasl_step(f, fs, tok, n, in, sizeof in, &life, why, sizeof why) : -1;
         explicit_bzero(tok, sizeof tok);
         if (!n) snprintf(why, sizeof why, "user or password too long");
     } else {
         ts_scram_client sc;
         int mech = ts_scram_mech_parse(ib->mech);
         rc = ts_scram_client_first(&sc, mech, ib->user, out, sizeof out, why, sizeof why) == 0 &&
-                     sasl_step(f, fs, out, strlen(out), in, sizeof in, why, sizeof why) == 0 &&
+                     sasl_step(f, fs, out, strlen(out), in, sizeof in, &life, why, sizeof why) == 0 &&
                      ts_scram_client_final(&sc, ib->password, strlen(ib->password), in,
                                            strlen(in), out, sizeof out, why, sizeof why) == 0 &&
-                     sasl_step(f, fs, out, strlen(out), in, sizeof in, why, sizeof why) == 0 &&
+                     sasl_step(f, fs, out, strlen(out), in, sizeof in, &life, why, sizeof why) == 0 &&
                      ts_scram_client_verify(&sc, in, strlen(in), why, sizeof why) == 0
                  ? 0
                  : -1;
         explicit_bzero(&sc, sizeof sc);
         explicit_bzero(out, sizeof out);
     }
+    /* connections.max.reauth.ms on the leader: it closes a connection whose
+     * session ended at its next request, so log in again (on a new
+     * connection) once 90% of the lifetime has passed. */
+    f->session_end_ms = rc == 0 && life > 0 ? bclock_ms() + life - life / 10 : 0;
     if (rc != 0)
         snprintf(err, errlen,
                  "SASL %s login as user '%s' failed: %s (check %s here and that the user has "
@@ -436,7 +447,14 @@ static int fetcher_connect(fetcher *f)
     snprintf(host, sizeof host, "%s", f->host);
     int have = f->fd >= 0 && f->conn_gen == gen;
     pthread_mutex_unlock(&f->mu);
+    if (have && f->session_end_ms && bclock_ms() >= f->session_end_ms) {
+        blog_info("fetcher: SASL session with broker %d ends (its connections.max.reauth.ms): "
+                  "logging in again",
+                  f->leader_id);
+        have = 0;
+    }
     if (have) return 0;
+    f->session_end_ms = 0;
     const cl_interbroker *ib = cluster_interbroker(f->b);
     char why[1024] = "";
     fsock fs = {-1, NULL};
