@@ -309,7 +309,31 @@ class Node:
             raise Fail("broker %d exited with %d:\n%s" % (self.id, self.proc.returncode,
                                                            self.log()[-3000:]))
         socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-        return True
+        # the listening socket must be this broker's: a concurrent test may have
+        # taken the port (free_port is a race), and then this broker exits with
+        # "Address already in use" while the other process answers the connect
+        return self._owns_port()
+
+    def _owns_port(self):
+        inodes = set()
+        for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+            try:
+                with open(path) as f:
+                    rows = f.read().splitlines()[1:]
+            except OSError:
+                return True  # no procfs: trust the connect
+            for row in rows:
+                col = row.split()
+                if col[3] == "0A" and int(col[1].rsplit(":", 1)[1], 16) == self.port:
+                    inodes.add("socket:[%s]" % col[9])
+        fds = "/proc/%d/fd" % self.proc.pid
+        for fd in os.listdir(fds):
+            try:
+                if os.readlink(os.path.join(fds, fd)) in inodes:
+                    return True
+            except OSError:
+                pass
+        return False
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None

@@ -29,6 +29,10 @@ client with the addresses of the listener it connected on.
   sec_untrusted_ca   broker 3's truststore does not hold the leaders' CA: it logs
                      the untrusted certificate, stays out of their ISRs, and
                      acks=all writes go on.
+  sec_mtls           SSL-only brokers with ssl.client.auth=required: followers
+                     present their keystore; a leader whose certificate names
+                     another host is refused (Kafka's default host check) until
+                     ssl.endpoint.identification.algorithm is emptied.
   sec_config_errors  inter-broker settings that cannot work (unknown listener,
                      both keys, GSSAPI, no or an incomplete JAAS line) refuse to
                      start with a message naming the setting.
@@ -86,11 +90,12 @@ class FastPKI(PKI):
                                                       "-days", "2", "-subj", subj]))
         return crt, key
 
-    def make_cert(self, name, subj, ca, ca_key, serial, server=False):
+    def make_cert(self, name, subj, ca, ca_key, serial, server=False,
+                  san="IP:127.0.0.1,DNS:localhost"):
         key, csr, crt = self.p(name + ".key"), self.p(name + ".csr"), self.p(name + ".pem")
         ext = self.p(name + ".ext")
         with open(ext, "w") as f:
-            f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+            f.write("subjectAltName=%s\n" % san)
         openssl(*(["req"] + self.newkey() + ["-nodes", "-keyout", key, "-out", csr,
                                               "-subj", subj]))
         openssl("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-set_serial", serial,
@@ -407,6 +412,56 @@ def t_sec_untrusted_ca():
         w.verify()
 
 
+def t_sec_mtls():
+    """SSL-only brokers requiring client certificates (ssl.client.auth=required),
+    SSL between brokers: the followers present their keystore. Broker 3's
+    certificate names another host: with Kafka's default
+    ssl.endpoint.identification.algorithm=https the others refuse it (and stay
+    out of the ISRs it leads), with it empty they fetch from it."""
+    c = Cluster(3, session_ms=2000, start=False)
+    with c:
+        pki = FastPKI(c.root)
+        other = pki.make_cert("elsewhere", "/CN=elsewhere.example", pki.ca, pki.ca_key,
+                              serial="1002", san="DNS:elsewhere.example")
+        c.proto = "SSL"
+        c.client = {"security.protocol": "SSL", "ssl.ca.location": pki.ca,
+                    "ssl.certificate.location": pki.server[0],
+                    "ssl.key.location": pki.server[1],
+                    "ssl.endpoint.identification.algorithm": "none"}
+        c.extra.update({"replica.lag.time.max.ms": "1500", "ssl.client.auth": "required",
+                        "inter.broker.listener.name": "SSL",
+                        "ssl.keystore.location": pki.server[2],
+                        "ssl.truststore.location": pki.ca})
+        c.nodes[3].extra["ssl.keystore.location"] = other[2]
+        c.start()
+        c.wait_registered()
+        c.create_topic(TOPIC, partitions=3, rf=3, config={"min.insync.replicas": "2"})
+        c.wait_leaders(TOPIC, 3)
+        sts = wait_isr(c, TOPIC, 3, lambda p, s: s["leader"] != 3 or s["isr"] == [3],
+                       "only broker 3 in the ISR of what it leads", timeout=30)
+        check(any(s["leader"] == 3 for s in sts) and any(s["leader"] != 3 for s in sts),
+              "leaders %s: want some on broker 3 and some elsewhere" % [s["leader"] for s in sts])
+        for i in (1, 2):
+            check("certificate is not trusted" in c.nodes[i].log() and
+                  "subjectAltName" in c.nodes[i].log(),
+                  "broker %d does not name the host mismatch:\n%s" % (i, c.nodes[i].log()[-2000:]))
+        w = AckedWrites(c.bootstrap, TOPIC, client=c.client)
+        w.produce(100, partition=[p for p, s in enumerate(sts) if s["leader"] != 3][0])
+        check(len(w.acked) == 100, "acks=all over mTLS: %d of 100" % len(w.acked))
+        time.sleep(2)  # past replica.lag.time.max.ms: the mTLS followers keep fetching
+        for p, s in enumerate(sts):
+            if s["leader"] != 3:
+                check(len(c.pstate(TOPIC, p)["isr"]) == 3, "p%d ISR %s" %
+                      (p, c.pstate(TOPIC, p)["isr"]))
+        for i in (1, 2):
+            n = c.nodes[i]
+            n.extra["ssl.endpoint.identification.algorithm"] = ""
+            n.restart()
+        wait_isr(c, TOPIC, 3, lambda p, s: len(s["isr"]) == 3,
+                 "a full ISR once the host check is off")
+        w.verify()
+
+
 def t_sec_config_errors():
     """Inter-broker settings that cannot work refuse to start, naming the
     setting; a password from the JAAS line is never printed."""
@@ -459,6 +514,7 @@ TESTS = {
     "sec_bad_password": (t_sec_bad_password, ["TSPLUGIN", "TIERCTL"]),
     "sec_untrusted_ca": (t_sec_untrusted_ca, ["TSPLUGIN", "TIERCTL"]),
     "sec_config_errors": (t_sec_config_errors, ["TSPLUGIN"]),
+    "sec_mtls": (t_sec_mtls, ["TSPLUGIN"]),
 }
 
 if __name__ == "__main__":
