@@ -44,6 +44,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -522,6 +523,13 @@ static void fetcher_wait(fetcher *f, int64_t until_ms)
 static void *fetcher_main(void *arg)
 {
     fetcher *f = arg;
+    /* OpenSSL writes with write(2), not send(MSG_NOSIGNAL): a leader gone
+     * mid-write must give EPIPE here, even before main ignores SIGPIPE (the
+     * first view can start fetchers before that). */
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, NULL);
     pthread_mutex_lock(&f->mu);
     while (!f->stop) {
         if (f->inflight) {

@@ -56,7 +56,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cluster import AckedWrites, Cluster, check, free_port, run, wait_until  # noqa: E402
 from test_broker import TIERCTL, raw_request, raw_response  # noqa: E402
 from test_security_tls import PKI, openssl  # noqa: E402
-import confluent_kafka as ck  # noqa: E402
 from confluent_kafka.admin import AdminClient  # noqa: E402
 
 TOPIC = "sec"
