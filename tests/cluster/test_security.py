@@ -191,6 +191,9 @@ def t_sec_sasl_ssl():
                       (n.id, n.log()[-2000:]))
             check("logging in again" in n.log(), "broker %d's fetchers never renewed a session"
                   % n.id)
+            check("inter.broker.listener.name=SASL_SSL: a Kafka setting that does not apply"
+                  not in n.log(), "broker %d warns that its inter-broker listener is ignored"
+                  % n.id)
         # a leader SIGKILLed: the other two go on (acks=all, min.insync.replicas=2)
         victim = c.leader_of(TOPIC, 0)
         victim.kill9()
