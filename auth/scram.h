@@ -127,4 +127,33 @@ void ts_users_free(ts_users *u);
 void ts_auth_b64_encode(const uint8_t *in, size_t n, char *out);
 int ts_auth_b64_decode(const char *in, size_t n, uint8_t *out, size_t cap, size_t *outlen);
 
+/* ----------------------------------------------------- client exchange */
+/* One SCRAM exchange on the client side (scram_client.c; a broker logging in
+ * to another):
+ *   ts_scram_client_first(user)            -> client-first (to send);
+ *   ts_scram_client_final(server-first)    -> client-final (to send);
+ *   ts_scram_client_verify(server-final)   -> 0 when the server proved it
+ *                                             holds the credential.
+ * No channel binding (gs2 header "n,,"), as Kafka. Each returns 0, or -1 with
+ * err saying why (an "e=" answer of the server is quoted); the password is
+ * never copied into err or into c. */
+typedef struct ts_scram_client {
+    int mech;
+    int final_sent;
+    char nonce[64];
+    char client_first_bare[TS_SCRAM_MAX_NAME * 3 + 80];
+    uint8_t server_signature[TS_SCRAM_MAX_DIGEST];
+} ts_scram_client;
+
+int ts_scram_client_first(ts_scram_client *c, int mech, const char *user, char *out,
+                          size_t outlen, char *err, size_t errlen);
+int ts_scram_client_final(ts_scram_client *c, const char *password, size_t pwlen,
+                          const char *server_first, size_t len, char *out, size_t outlen,
+                          char *err, size_t errlen);
+int ts_scram_client_verify(ts_scram_client *c, const char *server_final, size_t len, char *err,
+                           size_t errlen);
+/* PLAIN's message "NUL user NUL password" into out; its length, 0 when the
+ * user is empty or out too small. */
+size_t ts_sasl_plain_make(const char *user, const char *password, uint8_t *out, size_t outlen);
+
 #endif

@@ -462,10 +462,15 @@ void handle_DescribeCluster(broker *b, reply *r, kafka_request *q)
     kw_i16(&w, err);
     kw_str(&w, f, msg);
     if (v >= 1) kw_i8(&w, 1); /* EndpointType: brokers */
-    kw_str(&w, f, err ? "" : b->cluster_id);
-    kw_i32(&w, err ? -1 : b->node_id); /* ControllerId: this node decides alone */
-    kw_array(&w, f, err ? 0 : 1);
-    if (!err) {
+    kw_str(&w, f, err ? "" : cluster_id_get(b));
+    if (!err && b->cluster) { /* the live brokers on the client's listener */
+        kw_i32(&w, cluster_controller_id(b));
+        cluster_write_brokers(b, reply_listener(b, r), &w, f, 1);
+    } else {
+        kw_i32(&w, err ? -1 : b->node_id); /* ControllerId: this node decides alone */
+        kw_array(&w, f, err ? 0 : 1);
+    }
+    if (!err && !b->cluster) {
         kw_i32(&w, b->node_id);
         kw_str(&w, f, b->adv_host);
         kw_i32(&w, b->adv_port);

@@ -549,6 +549,14 @@ ssize_t tls_write(void *ssl, const void *buf, size_t n, int *want, char *err, si
  * ssl.principal.mapping.rules into out; 0 when no certificate was sent. */
 int tls_peer_principal(void *ssl, const char *rules, char *out, size_t outlen);
 void tls_map_principal(const char *rules, const char *dn, char *out, size_t outlen);
+/* Client side (a fetcher to its leader; any thread, blocking fd): the TLS
+ * handshake with the keys of listener `listener`, checking the certificate
+ * against the truststore and, with verify_host, against host. The SSL, or
+ * NULL with err saying why (an untrusted certificate is named so). */
+void *tls_client_connect(const bconfig *cfg, const char *listener, int fd, const char *host,
+                         int verify_host, char *err, size_t errlen);
+ssize_t tls_client_read(void *ssl, void *buf, size_t n);        /* 0: closed, -1: error */
+ssize_t tls_client_write(void *ssl, const void *buf, size_t n); /* -1: error */
 
 /* ------------------------------------------------------------------ net */
 int net_init(broker *b);

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -254,6 +255,8 @@ const cl_broker *cluster_broker(const broker *b, int32_t id)
 }
 
 int32_t cluster_controller_id(const broker *b) { return b->cluster ? b->cluster->controller : -1; }
+
+const char *cluster_id_get(const broker *b) { return b->cluster ? b->cluster->cluster_id : b->cluster_id; }
 
 const cl_pstate *cluster_pstate(const broker *b, const char *topic, int32_t partition)
 {
@@ -607,12 +610,42 @@ static void view_state_changed(broker *b, ctopic *ct, int32_t p, const cl_pstate
 
 /* ------------------------------------------------ applying kvs (loop) */
 
+static int security_parse(const char *name)
+{
+    for (int p = BSEC_PLAINTEXT; p <= BSEC_SASL_SSL; p++)
+        if (!strcmp(name, bsecurity_name(p))) return p;
+    return -1;
+}
+
+/* The "listeners" array of a registration into out->endpoints; entries
+ * without a name, host or port are skipped, a fifth and more ignored. */
+static void parse_endpoints(const cJSON *arr, cl_broker *out)
+{
+    const cJSON *e;
+    cJSON_ArrayForEach(e, arr)
+    {
+        if (out->nendpoints == CLUSTER_MAX_ENDPOINTS) break;
+        const cJSON *name = cJSON_GetObjectItem(e, "name"), *host = cJSON_GetObjectItem(e, "host");
+        const cJSON *port = cJSON_GetObjectItem(e, "port");
+        const cJSON *proto = cJSON_GetObjectItem(e, "security_protocol");
+        if (!cJSON_IsString(name) || !*name->valuestring || !cJSON_IsString(host) ||
+            !cJSON_IsNumber(port))
+            continue;
+        cl_endpoint *ep = &out->endpoints[out->nendpoints++];
+        snprintf(ep->name, sizeof ep->name, "%s", name->valuestring);
+        snprintf(ep->host, sizeof ep->host, "%s", host->valuestring);
+        ep->port = (int32_t)port->valuedouble;
+        ep->proto = cJSON_IsString(proto) ? security_parse(proto->valuestring) : -1;
+    }
+}
+
 int cluster_parse_broker(const char *json, cl_broker *out)
 {
     cJSON *o = cJSON_Parse(json);
     if (!o) return -1;
     const cJSON *id = cJSON_GetObjectItem(o, "id"), *host = cJSON_GetObjectItem(o, "host");
     const cJSON *port = cJSON_GetObjectItem(o, "port"), *rack = cJSON_GetObjectItem(o, "rack");
+    const cJSON *eps = cJSON_GetObjectItem(o, "listeners");
     int rc = -1;
     if (cJSON_IsNumber(id) && cJSON_IsString(host) && cJSON_IsNumber(port)) {
         memset(out, 0, sizeof *out);
@@ -620,10 +653,25 @@ int cluster_parse_broker(const char *json, cl_broker *out)
         snprintf(out->host, sizeof out->host, "%s", host->valuestring);
         out->port = (int32_t)port->valuedouble;
         if (cJSON_IsString(rack)) snprintf(out->rack, sizeof out->rack, "%s", rack->valuestring);
+        if (cJSON_IsArray(eps)) parse_endpoints(eps, out);
+        if (out->nendpoints == 0) { /* an older broker: one address for every listener */
+            out->nendpoints = 1;
+            out->endpoints[0].proto = -1;
+            snprintf(out->endpoints[0].host, sizeof out->endpoints[0].host, "%s", out->host);
+            out->endpoints[0].port = out->port;
+        }
         rc = 0;
     }
     cJSON_Delete(o);
     return rc;
+}
+
+const cl_endpoint *cluster_endpoint(const cl_broker *cb, const char *listener)
+{
+    if (cb->nendpoints == 1 && !cb->endpoints[0].name[0]) return &cb->endpoints[0];
+    for (int i = 0; i < cb->nendpoints; i++)
+        if (!strcmp(cb->endpoints[i].name, listener)) return &cb->endpoints[i];
+    return NULL;
 }
 
 static void brokers_put(bcluster *c, const cl_broker *nb)
@@ -1181,6 +1229,17 @@ static int self_json(bcluster *c, char *err, size_t errlen)
     cJSON_AddNumberToObject(o, "port", b->adv_port);
     cJSON_AddStringToObject(o, "rack", bconfig_get(&b->cfg, "broker.rack"));
     cJSON_AddStringToObject(o, "admin", bconfig_get(&b->cfg, "admin.listeners"));
+    cJSON *eps = cJSON_AddArrayToObject(o, "listeners");
+    for (int i = 0; eps && i < b->nlisteners; i++) {
+        const blistener *l = &b->listeners[i];
+        cJSON *e = cJSON_CreateObject();
+        if (!e) break;
+        cJSON_AddStringToObject(e, "name", l->name);
+        cJSON_AddStringToObject(e, "security_protocol", bsecurity_name(l->proto));
+        cJSON_AddStringToObject(e, "host", l->adv_host);
+        cJSON_AddNumberToObject(e, "port", l->adv_port);
+        cJSON_AddItemToArray(eps, e);
+    }
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (!s || strlen(s) >= sizeof c->self_json) {
@@ -1213,11 +1272,145 @@ static bcluster *cluster_new(broker *b, char *err, size_t errlen)
     c->rebalance_interval_ms = bconfig_int(cfg, "leader.imbalance.check.interval.seconds") * 1000;
     c->offsets_partitions = (int32_t)bconfig_int(cfg, "offsets.topic.num.partitions");
     c->default_rf = (int32_t)bconfig_int(cfg, "default.replication.factor");
-    if (self_json(c, err, errlen) != 0) {
+    if (self_json(c, err, errlen) != 0 || cluster_interbroker_resolve(b, &c->ib, err, errlen) != 0) {
+        pthread_mutex_destroy(&c->mu);
+        pthread_cond_destroy(&c->cv);
         free(c);
         return NULL;
     }
     return c;
+}
+
+/* ------------------------------------------- inter-broker settings */
+
+/* listener.name.<lower-case listener>.<key>, then <key> (Kafka's order);
+ * NULL when neither is set. */
+static const char *listener_setting(const bconfig *cfg, const char *listener, const char *key)
+{
+    char k[256];
+    size_t o = (size_t)snprintf(k, sizeof k, "listener.name.");
+    for (const char *p = listener; *p && o + 1 < sizeof k; p++)
+        k[o++] = (char)((*p >= 'A' && *p <= 'Z') ? *p + 32 : *p);
+    snprintf(k + o, sizeof k - o, ".%s", key);
+    const char *v = bconfig_lookup(cfg, k);
+    return v ? v : bconfig_lookup(cfg, key);
+}
+
+/* The value of option `key` of a JAAS line ("<LoginModule> required
+ * username=\"x\" password=\"y\";"): quoted (backslash escapes the next
+ * character) or bare up to a blank or ';'. 0, or -1 when absent or too long. */
+static int jaas_option(const char *jaas, const char *key, char *out, size_t outlen)
+{
+    size_t kl = strlen(key);
+    const char *p = jaas;
+    while (*p) {
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+        const char *tok = p;
+        while (*p && *p != '=' && *p != ' ' && *p != '\t' && *p != ';') p++;
+        int match = *p == '=' && (size_t)(p - tok) == kl && !strncmp(tok, key, kl);
+        if (*p != '=') {
+            if (*p) p++;
+            continue;
+        }
+        p++; /* past '=' */
+        size_t o = 0;
+        if (*p == '"') {
+            for (p++; *p && *p != '"'; p++) {
+                if (*p == '\\' && p[1]) p++;
+                if (match && o + 1 >= outlen) return -1;
+                if (match) out[o++] = *p;
+            }
+            if (*p == '"') p++;
+        } else {
+            for (; *p && *p != ' ' && *p != '\t' && *p != ';'; p++) {
+                if (match && o + 1 >= outlen) return -1;
+                if (match) out[o++] = *p;
+            }
+        }
+        if (match) {
+            out[o] = 0;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int cluster_interbroker_resolve(const broker *b, cl_interbroker *out, char *err, size_t errlen)
+{
+    const bconfig *cfg = &b->cfg;
+    memset(out, 0, sizeof *out);
+    const char *name = bconfig_lookup(cfg, "inter.broker.listener.name");
+    const char *proto = bconfig_lookup(cfg, "security.inter.broker.protocol");
+    if (name && *name && proto && *proto) {
+        snprintf(err, errlen,
+                 "set only one of inter.broker.listener.name (%s) and "
+                 "security.inter.broker.protocol (%s), as Kafka requires",
+                 name, proto);
+        return -1;
+    }
+    const char *want = name && *name ? name : proto && *proto ? proto : "PLAINTEXT";
+    const blistener *l = NULL;
+    char names[512] = "";
+    for (int i = 0; i < b->nlisteners; i++) {
+        if (!strcasecmp(b->listeners[i].name, want)) l = &b->listeners[i];
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "",
+                 b->listeners[i].name);
+    }
+    if (!l) {
+        snprintf(err, errlen,
+                 "%s=%s: no listener has that name (listeners: %s); followers fetch from "
+                 "the other brokers on that listener: set inter.broker.listener.name to one of "
+                 "them",
+                 name && *name   ? "inter.broker.listener.name"
+                 : proto && *proto ? "security.inter.broker.protocol"
+                                   : "inter.broker.listener.name (unset, so PLAINTEXT)",
+                 want, names);
+        return -1;
+    }
+    snprintf(out->listener, sizeof out->listener, "%s", l->name);
+    out->proto = l->proto;
+    const char *alg = listener_setting(cfg, l->name, "ssl.endpoint.identification.algorithm");
+    out->verify_host = !alg || *alg; /* Kafka's default: https */
+    if (l->proto != BSEC_SASL_PLAINTEXT && l->proto != BSEC_SASL_SSL) return 0;
+    const char *mech = bconfig_get(cfg, "sasl.mechanism.inter.broker.protocol");
+    if (strcmp(mech, "PLAIN") && strcmp(mech, "SCRAM-SHA-256") && strcmp(mech, "SCRAM-SHA-512")) {
+        snprintf(err, errlen,
+                 "inter-broker listener %s is %s, but sasl.mechanism.inter.broker.protocol=%s is "
+                 "not supported: set PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
+                 l->name, bsecurity_name(l->proto), mech);
+        return -1;
+    }
+    snprintf(out->mech, sizeof out->mech, "%s", mech);
+    char key[256], lname[64], lmech[32];
+    size_t i;
+    for (i = 0; l->name[i] && i + 1 < sizeof lname; i++)
+        lname[i] = (char)((l->name[i] >= 'A' && l->name[i] <= 'Z') ? l->name[i] + 32 : l->name[i]);
+    lname[i] = 0;
+    for (i = 0; mech[i] && i + 1 < sizeof lmech; i++)
+        lmech[i] = (char)((mech[i] >= 'A' && mech[i] <= 'Z') ? mech[i] + 32 : mech[i]);
+    lmech[i] = 0;
+    snprintf(key, sizeof key, "listener.name.%s.%s.sasl.jaas.config", lname, lmech);
+    snprintf(out->jaas_key, sizeof out->jaas_key, "%s", key);
+    const char *jaas = bconfig_lookup(cfg, key);
+    if (!jaas || !*jaas) {
+        snprintf(err, errlen,
+                 "inter-broker listener %s uses SASL %s: set %s=... required username=\"<this "
+                 "broker's user>\" password=\"...\"; (the user must exist on every broker)",
+                 l->name, mech, key);
+        return -1;
+    }
+    if (jaas_option(jaas, "username", out->user, sizeof out->user) != 0 || !out->user[0] ||
+        jaas_option(jaas, "password", out->password, sizeof out->password) != 0) {
+        snprintf(err, errlen, "%s: needs username=\"...\" and password=\"...\" options", key);
+        explicit_bzero(out->password, sizeof out->password);
+        return -1;
+    }
+    return 0;
+}
+
+const cl_interbroker *cluster_interbroker(const broker *b)
+{
+    return b->cluster ? &b->cluster->ib : NULL;
 }
 
 static void cluster_free(bcluster *c)
@@ -1229,6 +1422,7 @@ static void cluster_free(bcluster *c)
     }
     cluster_autos_free(c);
     free(c->brokers);
+    explicit_bzero(&c->ib, sizeof c->ib); /* the inter-broker password */
     ts_etcd_destroy(c->etcd);
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cv);

@@ -9,7 +9,16 @@
  * What lives in etcd, under "/<cluster.name>/" (values are JSON objects; a
  * key's mod_revision is its CAS version, as Kafka used znode versions):
  *   brokers/<id>                 leased (broker.session.timeout.ms):
- *                                {"id","host","port","rack","admin"}
+ *                                {"id","host","port","rack","admin",
+ *                                 "listeners": [{"name": "SASL_SSL",
+ *                                   "security_protocol": "SASL_SSL",
+ *                                   "host": "b1.example", "port": 9093}, ...]}
+ *                                one entry per listener, advertised address
+ *                                (Kafka's endpoints); "host"/"port" stay the
+ *                                first listener's, for older readers. A
+ *                                registration without "listeners" (an older
+ *                                broker) is read as one address serving every
+ *                                listener name, as before.
  *   controller                   leased: {"id"}; its create_revision is the
  *                                controller epoch. Every controller write is a
  *                                txn comparing controller's create_revision.
@@ -53,13 +62,50 @@ typedef struct bpart bpart;
 
 #define CLUSTER_MAX_REPLICAS 16
 
+#define CLUSTER_MAX_ENDPOINTS 4 /* as blistener listeners[] */
+
+/* One listener of a broker as registered: its name, security protocol
+ * (bsecurity) and advertised address. */
+typedef struct cl_endpoint {
+    char name[64]; /* "" in an older registration (one address for every name) */
+    int proto;     /* bsecurity; -1 when unknown (older registration) */
+    char host[256];
+    int32_t port;
+} cl_endpoint;
+
 /* A live broker, as registered. */
 typedef struct cl_broker {
     int32_t id;
-    char host[256];
+    char host[256]; /* its first listener's address */
     int32_t port;
     char rack[64]; /* "" when unset */
+    int nendpoints;
+    cl_endpoint endpoints[CLUSTER_MAX_ENDPOINTS];
 } cl_broker;
+
+/* cb's address on the listener named `listener` (case-sensitive, as
+ * Kafka's names), NULL when it has none (Kafka leaves such a broker out of
+ * what that listener's clients see). An older registration answers its one
+ * address for every name. Any thread (pure). */
+const cl_endpoint *cluster_endpoint(const cl_broker *cb, const char *listener);
+
+/* How this broker reaches the others (a follower's fetchers): the listener
+ * from inter.broker.listener.name or security.inter.broker.protocol and, on
+ * a SASL listener, the mechanism and this broker's own credentials from
+ * listener.name.<listener>.<mechanism>.sasl.jaas.config. Set by
+ * cluster_start, immutable after: any thread. */
+typedef struct cl_interbroker {
+    char listener[64];
+    int proto;      /* bsecurity */
+    char mech[32];  /* sasl.mechanism.inter.broker.protocol (SASL_* only) */
+    char user[256], password[256];
+    char jaas_key[160]; /* the setting they came from, for messages */
+    int verify_host; /* ssl.endpoint.identification.algorithm non-empty */
+} cl_interbroker;
+const cl_interbroker *cluster_interbroker(const broker *b);
+/* Resolves and checks those settings (cluster_start calls it); 0, or -1
+ * with err naming the setting to fix. Pure but for reading cfg. */
+int cluster_interbroker_resolve(const broker *b, cl_interbroker *out, char *err, size_t errlen);
 
 /* One partition's state as last seen in etcd. */
 typedef struct cl_pstate {
@@ -84,6 +130,15 @@ void cluster_stop(broker *b); /* deregisters (revokes the lease), joins */
 size_t cluster_brokers(const broker *b, const cl_broker **out);
 const cl_broker *cluster_broker(const broker *b, int32_t id); /* NULL: not live */
 int32_t cluster_controller_id(const broker *b);                /* -1: none */
+const char *cluster_id_get(const broker *b); /* what Metadata reports as ClusterId */
+/* Metadata's and DescribeCluster's broker array for a client of listener
+ * l: every live broker at its address on l's name (this broker at l's
+ * advertised address), those without such a listener left out; rack when
+ * with_rack. Returns how many were written. */
+struct blistener;
+struct kw;
+int32_t cluster_write_brokers(broker *b, const struct blistener *l, struct kw *w, int flexible,
+                              int with_rack);
 /* The partition's state, NULL when the topic/partition is not in etcd. */
 const cl_pstate *cluster_pstate(const broker *b, const char *topic, int32_t partition);
 /* KAFKA_NONE when this broker leads the partition at `epoch` (-1: any);

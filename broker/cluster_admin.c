@@ -291,30 +291,41 @@ static void md_topic(bcluster *c, kw *w, int v, int f, const char *name, const c
     kw_tags(w, f);
 }
 
-/* Every live broker at its registered address, except this one, which
- * answers with the listener the client came in on: other brokers'
- * per-listener addresses are not in etcd yet (broker/README.md, "Security"). */
-static void md_brokers(broker *b, const reply *r, kw *w, int v, int f)
+/* Every live broker at its address on the listener the client came in on
+ * (this one at that listener's advertised address); a broker that
+ * registered no listener of that name is left out, as Kafka does. */
+int32_t cluster_write_brokers(broker *b, const blistener *l, kw *w, int f, int with_rack)
 {
     bcluster *c = b->cluster;
-    const blistener *l = reply_listener(b, r);
     int self_missing = !cluster_live(c, b->node_id) && c->nbrokers == 0;
-    kw_array(w, f, (int32_t)c->nbrokers + self_missing);
+    int32_t n = self_missing;
+    for (size_t i = 0; i < c->nbrokers; i++)
+        n += c->brokers[i].id == b->node_id || cluster_endpoint(&c->brokers[i], l->name) != NULL;
+    kw_array(w, f, n);
     for (size_t i = 0; i < c->nbrokers; i++) {
-        int self = c->brokers[i].id == b->node_id;
-        kw_i32(w, c->brokers[i].id);
-        kw_str(w, f, self ? l->adv_host : c->brokers[i].host);
-        kw_i32(w, self ? l->adv_port : c->brokers[i].port);
-        if (v >= 1) kw_str(w, f, c->brokers[i].rack[0] ? c->brokers[i].rack : NULL);
+        const cl_broker *cb = &c->brokers[i];
+        int self = cb->id == b->node_id;
+        const cl_endpoint *ep = self ? NULL : cluster_endpoint(cb, l->name);
+        if (!self && !ep) continue;
+        kw_i32(w, cb->id);
+        kw_str(w, f, self ? l->adv_host : ep->host);
+        kw_i32(w, self ? l->adv_port : ep->port);
+        if (with_rack) kw_str(w, f, cb->rack[0] ? cb->rack : NULL);
         kw_tags(w, f);
     }
     if (self_missing) { /* not registered yet: clients still need an address */
         kw_i32(w, b->node_id);
         kw_str(w, f, l->adv_host);
         kw_i32(w, l->adv_port);
-        if (v >= 1) kw_str(w, f, NULL);
+        if (with_rack) kw_str(w, f, NULL);
         kw_tags(w, f);
     }
+    return n;
+}
+
+static void md_brokers(broker *b, const reply *r, kw *w, int v, int f)
+{
+    cluster_write_brokers(b, reply_listener(b, r), w, f, v >= 1);
 }
 
 static int16_t md_absent(broker *b, const char *name, int allow_auto)

@@ -55,7 +55,8 @@ struct bcluster {
     char prefix[300]; /* "/<cluster.name>/" */
     size_t prefix_len;
     int64_t session_ms, ttl_s, store_timeout_ms;
-    char self_json[1024]; /* brokers/<id> value */
+    char self_json[4096]; /* brokers/<id> value */
+    cl_interbroker ib;     /* inter-broker listener and credentials (immutable) */
     char cluster_id[32];
     int unclean, auto_rebalance;
     int64_t rebalance_interval_ms;

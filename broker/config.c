@@ -227,6 +227,24 @@ static const bkey g_keys[] = {
     {"replica.socket.timeout.ms", "30000", 1, 1000, 600000, 0,
      "A follower's connection to its leader is given up (and opened again) when a request "
      "is not answered within this long."},
+    /* Inter-broker security in a cluster (fetcher.c, tls.c's client side). */
+    {"inter.broker.listener.name", "", 0, 0, 0, 0,
+     "In a cluster, the listener followers fetch from (the leader's registered address on "
+     "it, with its security protocol); unset = the listener named by "
+     "security.inter.broker.protocol. Set at most one of the two, as Kafka."},
+    {"security.inter.broker.protocol", "PLAINTEXT", 0, 0, 0, 0,
+     "In a cluster, names the inter-broker listener when inter.broker.listener.name is "
+     "unset (the listener of that name: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL)."},
+    {"sasl.mechanism.inter.broker.protocol", "GSSAPI", 0, 0, 0, 0,
+     "SASL mechanism of a follower logging in to its leader on a SASL inter-broker listener: "
+     "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (Kafka's default GSSAPI is not supported). The "
+     "broker's own user and password come from "
+     "listener.name.<listener>.<mechanism>.sasl.jaas.config (username=\"...\" "
+     "password=\"...\"), and that user must exist in every broker's users file."},
+    {"ssl.endpoint.identification.algorithm", "https", 0, 0, 0, 0,
+     "A follower connecting to an SSL/SASL_SSL inter-broker listener checks that the leader's "
+     "certificate names its advertised host (https); empty = no host check (the "
+     "certificate must still chain to ssl.truststore.location)."},
     /* Admin HTTP listener (admin.c). */
     {"admin.listeners", "", 0, 0, 0, 0,
      "http://host:port of the admin HTTP listener (GET /metrics, /healthz, /readyz, "

@@ -368,18 +368,21 @@ void controller_step(bcluster *c)
     if (!dirty && now < c->ctl_next_ms) return;
     c->ctl_next_ms = now + 1000;
     if (!c->ctl_epoch && !campaign(c)) return;
-    ctl_model m;
-    memset(&m, 0, sizeof m);
-    int rc = model_read(c, &m);
+    /* on the heap: 256 registrations with their listeners are ~420 KiB */
+    ctl_model *m = calloc(1, sizeof *m);
+    if (!m) return;
+    int rc = model_read(c, m);
     if (rc == 0) controller_resign(c);
     if (rc != 1) {
-        model_free(&m);
+        model_free(m);
+        free(m);
         return;
     }
     int balance = c->auto_rebalance && now - c->last_balance_ms >= c->rebalance_interval_ms;
     if (balance) c->last_balance_ms = now;
-    for (ctopic *t = m.topics; t; t = t->next)
-        for (int32_t p = 0; p < t->npartitions; p++) repair(c, &m, t, p, balance);
-    offsets_topic(c, &m);
-    model_free(&m);
+    for (ctopic *t = m->topics; t; t = t->next)
+        for (int32_t p = 0; p < t->npartitions; p++) repair(c, m, t, p, balance);
+    offsets_topic(c, m);
+    model_free(m);
+    free(m);
 }

@@ -542,18 +542,22 @@ void handle_FindCoordinator(broker *b, reply *r, kafka_request *q)
         err = KAFKA_GROUP_AUTHORIZATION_FAILED;
         msg = "DESCRIBE on the group is needed";
     }
-    /* This broker answers with the client's own listener; another broker at
-     * its one registered address (broker/README.md, "Security"). */
+    /* The coordinator's address on the client's own listener (Kafka's rule);
+     * one without that listener is not available to this client. */
     const blistener *l = reply_listener(b, r);
     int32_t id = b->node_id, port = l->adv_port;
     const char *host = l->adv_host;
     if (!err && b->gc) {
         /* The leader of the group's __consumer_offsets partition. */
         const cl_broker *cb = group_cluster_coordinator(b, q->u.find_coordinator.key);
-        if (cb && cb->id != b->node_id) {
+        const cl_endpoint *ep = cb && cb->id != b->node_id ? cluster_endpoint(cb, l->name) : NULL;
+        if (ep) {
             id = cb->id;
-            host = cb->host;
-            port = cb->port;
+            host = ep->host;
+            port = ep->port;
+        } else if (cb && cb->id != b->node_id) {
+            err = KAFKA_COORDINATOR_NOT_AVAILABLE;
+            msg = "the group's coordinator has no listener of the name this client uses";
         } else if (!cb) {
             err = KAFKA_COORDINATOR_NOT_AVAILABLE;
             msg = "the group's __consumer_offsets partition has no live leader";

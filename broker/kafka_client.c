@@ -15,8 +15,8 @@
 
 /* Size placeholder + request header v2 (client id stays a plain nullable
  * string in every header version). */
-static size_t req_begin(kw *w, int16_t api_key, int16_t version, int32_t correlation_id,
-                        const char *client_id)
+static size_t req_begin_v(kw *w, int16_t api_key, int16_t version, int32_t correlation_id,
+                          const char *client_id, int flex)
 {
     size_t at = w->len;
     kw_i32(w, 0);
@@ -24,8 +24,14 @@ static size_t req_begin(kw *w, int16_t api_key, int16_t version, int32_t correla
     kw_i16(w, version);
     kw_i32(w, correlation_id);
     kw_str(w, 0, client_id);
-    kw_tags(w, 1);
+    kw_tags(w, flex);
     return at;
+}
+
+static size_t req_begin(kw *w, int16_t api_key, int16_t version, int32_t correlation_id,
+                        const char *client_id)
+{
+    return req_begin_v(w, api_key, version, correlation_id, client_id, 1);
 }
 
 static void req_end(kw *w, size_t at) { kw_put_i32_at(w, at, (int32_t)(w->len - at - 4)); }
@@ -251,5 +257,65 @@ int kafka_read_OffsetForLeaderEpochResponse(const uint8_t *frame, size_t len, ka
 fail:
     out->parts = arr;
     parse_error(err, errlen, "OffsetForLeaderEpoch response", r);
+    return -1;
+}
+
+/* ---------------------------------------------------------------- SASL */
+
+void kafka_write_SaslHandshakeRequest(kw *w, int32_t correlation_id, const char *client_id,
+                                      const char *mechanism)
+{
+    size_t at = req_begin_v(w, KAFKA_API_SaslHandshake_KEY, KAFKA_SASL_HANDSHAKE_VERSION,
+                            correlation_id, client_id, 0);
+    kw_str(w, 0, mechanism);
+    req_end(w, at);
+}
+
+void kafka_write_SaslAuthenticateRequest(kw *w, int32_t correlation_id, const char *client_id,
+                                         const void *auth_bytes, size_t len)
+{
+    size_t at = req_begin(w, KAFKA_API_SaslAuthenticate_KEY, KAFKA_SASL_AUTHENTICATE_VERSION,
+                          correlation_id, client_id);
+    kw_bytes(w, 1, auth_bytes, (int32_t)len);
+    kw_tags(w, 1);
+    req_end(w, at);
+}
+
+int kafka_read_SaslHandshakeResponse(const uint8_t *frame, size_t len, karena *a,
+                                     kc_sasl_handshake_resp *out, char *err, size_t errlen)
+{
+    kr rd, *r = &rd;
+    memset(out, 0, sizeof(*out));
+    kr_init(r, frame, len);
+    int32_t n;
+    KR_CHECK(kr_i32(r, &out->correlation_id)); /* response header v0 */
+    KR_CHECK(kr_i16(r, &out->error));
+    KR_CHECK(kr_array(r, 0, 0, 2, &n));
+    out->mechanisms = karena_alloc(a, ((size_t)n + 1) * sizeof(*out->mechanisms));
+    if (!out->mechanisms) goto fail;
+    for (int32_t i = 0; i < n; i++) KR_CHECK(kr_strdup(r, 0, 0, a, &out->mechanisms[i]));
+    out->nmechanisms = (size_t)n;
+    return 0;
+fail:
+    parse_error(err, errlen, "SaslHandshake response", r);
+    return -1;
+}
+
+int kafka_read_SaslAuthenticateResponse(const uint8_t *frame, size_t len, karena *a,
+                                        kc_sasl_auth_resp *out, char *err, size_t errlen)
+{
+    kr rd, *r = &rd;
+    memset(out, 0, sizeof(*out));
+    kr_init(r, frame, len);
+    KR_CHECK(kr_i32(r, &out->correlation_id));
+    KR_CHECK(kr_tags(r, 1)); /* response header v1 */
+    KR_CHECK(kr_i16(r, &out->error));
+    KR_CHECK(kr_strdup(r, 1, 1, a, &out->error_message));
+    KR_CHECK(kr_bytes(r, 1, &out->auth_bytes));
+    KR_CHECK(kr_i64(r, &out->session_lifetime_ms));
+    KR_CHECK(kr_tags(r, 1));
+    return 0;
+fail:
+    parse_error(err, errlen, "SaslAuthenticate response", r);
     return -1;
 }

@@ -109,4 +109,37 @@ typedef struct kc_epoch_resp {
 int kafka_read_OffsetForLeaderEpochResponse(const uint8_t *frame, size_t len, karena *a,
                                             kc_epoch_resp *out, char *err, size_t errlen);
 
+/* ---- SASL, as a broker logging in to another ------------------------ */
+/* SaslHandshake v1 (header v1, not flexible) names the mechanism; then
+ * SaslAuthenticate v2 (flexible) carries each client message. */
+#define KAFKA_API_SaslHandshake_KEY 17
+#define KAFKA_API_SaslAuthenticate_KEY 36
+#define KAFKA_SASL_HANDSHAKE_VERSION 1
+#define KAFKA_SASL_AUTHENTICATE_VERSION 2
+
+void kafka_write_SaslHandshakeRequest(kw *w, int32_t correlation_id, const char *client_id,
+                                      const char *mechanism);
+void kafka_write_SaslAuthenticateRequest(kw *w, int32_t correlation_id, const char *client_id,
+                                         const void *auth_bytes, size_t len);
+
+typedef struct kc_sasl_handshake_resp {
+    int32_t correlation_id;
+    int16_t error;
+    size_t nmechanisms;
+    const char **mechanisms; /* arena */
+} kc_sasl_handshake_resp;
+
+typedef struct kc_sasl_auth_resp {
+    int32_t correlation_id;
+    int16_t error;
+    const char *error_message; /* arena; NULL when none */
+    kslice auth_bytes;         /* into the frame */
+    int64_t session_lifetime_ms;
+} kc_sasl_auth_resp;
+
+int kafka_read_SaslHandshakeResponse(const uint8_t *frame, size_t len, karena *a,
+                                     kc_sasl_handshake_resp *out, char *err, size_t errlen);
+int kafka_read_SaslAuthenticateResponse(const uint8_t *frame, size_t len, karena *a,
+                                        kc_sasl_auth_resp *out, char *err, size_t errlen);
+
 #endif

@@ -177,11 +177,17 @@ static int apply_aliases(bconfig *c, char *err, size_t errlen)
 
 int bkafka_apply(bconfig *c, char *err, size_t errlen)
 {
+    /* In a cluster the keys ignored "on a single node" (inter-broker
+     * listener, replica.*) apply: no WARN for them there. */
+    int cluster = 0;
+    for (size_t k = 0; k < c->n; k++)
+        if (!strcmp(c->items[k].key, "metadata.store.url") && c->items[k].value[0]) cluster = 1;
     for (size_t k = 0; k < c->n; k++) {
         const ignored_key *ig = ignored_find(c->items[k].key);
         /* A key of the broker's own table is used (the cluster's
          * offsets.topic.num.partitions, replica.lag.time.max.ms, ...), even
          * where a prefix here names its neighbours. */
+        if (ig && cluster && strstr(ig->why, "on a single node")) continue;
         if (ig && !bconfig_is_table_key(c->items[k].key))
             blog_unlimited("WARN", "%s=%s: a Kafka setting that does not apply to tierbroker (%s); ignored",
                       c->items[k].key, c->items[k].value, ig->why);

@@ -17,7 +17,8 @@
  * ssl.principal.mapping.rules: DEFAULT or RULE:pattern/replacement/[LU]
  * (POSIX extended regular expressions; $1..$9 in the replacement).
  *
- * Thread: loop thread only.
+ * Thread: loop thread only, except the client side at the end (a follower
+ * connecting to its leader, on the fetcher thread).
  */
 #include <errno.h>
 #include <regex.h>
@@ -26,6 +27,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -541,4 +544,117 @@ int tls_peer_principal(void *ssl, const char *rules, char *out, size_t outlen)
     X509_free(x);
     tls_map_principal(rules, dn, out, outlen);
     return 1;
+}
+
+/* ------------------------------------------------------- client side */
+/* A follower's fetcher connecting to its leader's SSL or SASL_SSL listener
+ * (Kafka's inter-broker client): the context is built from the same keys as
+ * the listener's (listener.name.<inter-broker listener>.ssl.* first), fresh
+ * for every connection, so a replaced keystore or truststore is used at the
+ * next reconnect. The socket is blocking (the fetcher's thread, with
+ * replica.socket.timeout.ms as SO_RCVTIMEO/SO_SNDTIMEO), so the handshake
+ * and every read and write simply block; nothing here runs on the loop.
+ * The leader's certificate must chain to ssl.truststore.location (else the
+ * system's CAs); with ssl.endpoint.identification.algorithm non-empty
+ * (Kafka's default "https") it must also name the advertised host (a DNS
+ * name or an IP address in its subjectAltName). The keystore, when set, is
+ * presented if the leader asks (ssl.client.auth). Thread: the caller's. */
+
+static SSL_CTX *client_ctx_build(btls *t, char *err, size_t errlen)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx) {
+        tls_errstr(err, errlen, "SSL_CTX_new");
+        return NULL;
+    }
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+    SSL_CTX_set_mode(ctx, SSL_MODE_AUTO_RETRY);
+    if (ctx_set_protocols(t, ctx, err, errlen) || ctx_set_ciphers(t, ctx, err, errlen)) goto fail;
+    if ((*t->keystore || *tls_get(t, "ssl.keystore.certificate.chain")) &&
+        ctx_load_keystore(t, ctx, err, errlen))
+        goto fail;
+    if (*t->truststore ? SSL_CTX_load_verify_locations(ctx, t->truststore, NULL) != 1
+                       : SSL_CTX_set_default_verify_paths(ctx) != 1) {
+        tls_errstr(err, errlen, "ssl.truststore.location");
+        goto fail;
+    }
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    return ctx;
+fail:
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+void *tls_client_connect(const bconfig *cfg, const char *listener, int fd, const char *host,
+                         int verify_host, char *err, size_t errlen)
+{
+    btls t = {.cfg = cfg};
+    snprintf(t.listener, sizeof t.listener, "%s", listener);
+    snprintf(t.keystore, sizeof t.keystore, "%s", tls_get(&t, "ssl.keystore.location"));
+    snprintf(t.truststore, sizeof t.truststore, "%s", tls_get(&t, "ssl.truststore.location"));
+    ERR_clear_error();
+    SSL_CTX *ctx = client_ctx_build(&t, err, errlen);
+    if (!ctx) return NULL;
+    SSL *ssl = SSL_new(ctx);
+    SSL_CTX_free(ctx); /* the SSL holds its own reference */
+    if (!ssl || SSL_set_fd(ssl, fd) != 1) {
+        tls_errstr(err, errlen, "SSL_new");
+        SSL_free(ssl);
+        return NULL;
+    }
+    unsigned char ip[16];
+    int is_ip = inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1;
+    if (!is_ip) SSL_set_tlsext_host_name(ssl, host); /* SNI */
+    if (verify_host &&
+        (is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) != 1
+               : SSL_set1_host(ssl, host) != 1)) {
+        tls_errstr(err, errlen, "TLS: cannot set the host name to verify");
+        SSL_free(ssl);
+        return NULL;
+    }
+    int rc = SSL_connect(ssl);
+    if (rc != 1) {
+        int e = SSL_get_error(ssl, rc);
+        long vr = SSL_get_verify_result(ssl);
+        if (vr != X509_V_OK) {
+            snprintf(err, errlen,
+                     "TLS handshake with %s: the broker's certificate is not trusted (%s); "
+                     "check ssl.truststore.location%s",
+                     host, X509_verify_cert_error_string(vr),
+                     vr == X509_V_ERR_HOSTNAME_MISMATCH || vr == X509_V_ERR_IP_ADDRESS_MISMATCH
+                         ? " and the certificate's subjectAltName (or set "
+                           "ssl.endpoint.identification.algorithm= to skip the host check)"
+                         : "");
+            ERR_clear_error();
+        } else if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
+            snprintf(err, errlen, "TLS handshake with %s: %s", host,
+                     errno ? strerror(errno) : "connection closed by the broker");
+        } else {
+            char what[300];
+            snprintf(what, sizeof what, "TLS handshake with %s", host);
+            tls_errstr(err, errlen, what);
+        }
+        SSL_free(ssl);
+        return NULL;
+    }
+    return ssl;
+}
+
+ssize_t tls_client_read(void *ssl, void *buf, size_t n)
+{
+    size_t got = 0;
+    ERR_clear_error();
+    if (SSL_read_ex(ssl, buf, n, &got) == 1) return (ssize_t)got;
+    int e = SSL_get_error(ssl, 0);
+    ERR_clear_error();
+    return e == SSL_ERROR_ZERO_RETURN ? 0 : -1;
+}
+
+ssize_t tls_client_write(void *ssl, const void *buf, size_t n)
+{
+    size_t put = 0;
+    ERR_clear_error();
+    if (SSL_write_ex(ssl, buf, n, &put) == 1) return (ssize_t)put;
+    ERR_clear_error();
+    return -1;
 }

@@ -261,7 +261,7 @@ class Node:
 
     def write_props(self):
         props = {
-            "listeners": "PLAINTEXT://127.0.0.1:%d" % self.port,
+            "listeners": "%s://127.0.0.1:%d" % (self.c.proto, self.port),
             "node.id": str(self.id),
             "metadata.store.url": self.c.etcd.url,
             "cluster.name": self.c.etcd.cluster_name,
@@ -309,7 +309,31 @@ class Node:
             raise Fail("broker %d exited with %d:\n%s" % (self.id, self.proc.returncode,
                                                            self.log()[-3000:]))
         socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-        return True
+        # the listening socket must be this broker's: a concurrent test may have
+        # taken the port (free_port is a race), and then this broker exits with
+        # "Address already in use" while the other process answers the connect
+        return self._owns_port()
+
+    def _owns_port(self):
+        inodes = set()
+        for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+            try:
+                with open(path) as f:
+                    rows = f.read().splitlines()[1:]
+            except OSError:
+                return True  # no procfs: trust the connect
+            for row in rows:
+                col = row.split()
+                if col[3] == "0A" and int(col[1].rsplit(":", 1)[1], 16) == self.port:
+                    inodes.add("socket:[%s]" % col[9])
+        fds = "/proc/%d/fd" % self.proc.pid
+        for fd in os.listdir(fds):
+            try:
+                if os.readlink(os.path.join(fds, fd)) in inodes:
+                    return True
+            except OSError:
+                pass
+        return False
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -375,6 +399,11 @@ class Cluster:
                       "remote.storage.enable": "true"}
         self.extra.update(extra or {})
         self.etcd = Etcd(self.root)
+        # Security (tests/cluster/test_security.py): the listener's protocol
+        # and the client properties every helper's clients use; set them
+        # before start() (Cluster(..., start=False)).
+        self.proto = "PLAINTEXT"
+        self.client = {}
         self.nodes = {}
         for i in range(1, n + 1):
             rack = racks[i - 1] if racks else None
@@ -420,8 +449,12 @@ class Cluster:
     def node(self, node_id):
         return self.nodes[node_id]
 
+    def conf(self, bootstrap=None):
+        """Client properties for bootstrap (default: every live broker)."""
+        return dict({"bootstrap.servers": bootstrap or self.bootstrap}, **self.client)
+
     def admin(self):
-        return AdminClient({"bootstrap.servers": self.bootstrap})
+        return AdminClient(self.conf())
 
     def metadata(self, topic=None, timeout=10):
         """confluent-kafka ClusterMetadata (brokers, controller_id, topics)."""
@@ -466,7 +499,7 @@ class Cluster:
             for n in self.nodes.values() if views else ():
                 if not n.alive() or n.stopped:
                     continue
-                md = AdminClient({"bootstrap.servers": n.bootstrap}).list_topics(topic, timeout=5)
+                md = AdminClient(self.conf(n.bootstrap)).list_topics(topic, timeout=5)
                 parts = md.topics[topic].partitions if topic in md.topics else {}
                 if [parts[p].leader if p in parts else -1 for p in range(nparts)] != \
                         [s["leader"] for s in sts]:
@@ -500,7 +533,7 @@ class Cluster:
         for n in self.nodes.values():
             if n.alive() and not n.stopped:
                 try:
-                    out[n.id] = AdminClient({"bootstrap.servers": n.bootstrap}).list_topics(
+                    out[n.id] = AdminClient(self.conf(n.bootstrap)).list_topics(
                         timeout=5).controller_id
                 except Exception as e:  # noqa: BLE001 - only for a message
                     out[n.id] = str(e)
@@ -520,11 +553,13 @@ class AckedWrites:
     that every acknowledged record is there exactly once, in produce order
     per partition."""
 
-    def __init__(self, bootstrap, topic, conf=None):
+    def __init__(self, bootstrap, topic, conf=None, client=None):
         self.bootstrap = bootstrap
         self.topic = topic
+        self.client = client or {}  # security properties, for the reads too
         cfg = {"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
                "linger.ms": 5, "message.timeout.ms": 60000, "retries": 1000000}
+        cfg.update(self.client)
         cfg.update(conf or {})
         self.cfg = cfg
         self.p = ck.Producer(cfg)
@@ -570,13 +605,13 @@ class AckedWrites:
 
     def read_all(self, timeout=120, bootstrap=None):
         """{partition: [(offset, key)]} of everything in the topic now."""
-        md = AdminClient({"bootstrap.servers": bootstrap or self.bootstrap}).list_topics(
-            self.topic, timeout=10)
+        md = AdminClient(dict({"bootstrap.servers": bootstrap or self.bootstrap},
+                              **self.client)).list_topics(self.topic, timeout=10)
         parts = sorted(md.topics[self.topic].partitions)
-        c = ck.Consumer({"bootstrap.servers": bootstrap or self.bootstrap,
-                         "group.id": "acked-check-%d" % time.time_ns(),
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest",
-                         "enable.partition.eof": True})
+        c = ck.Consumer(dict({"bootstrap.servers": bootstrap or self.bootstrap,
+                              "group.id": "acked-check-%d" % time.time_ns(),
+                              "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                              "enable.partition.eof": True}, **self.client))
         c.assign([ck.TopicPartition(self.topic, p, ck.OFFSET_BEGINNING) for p in parts])
         out = {p: [] for p in parts}
         at_eof = set()

@@ -8,7 +8,9 @@
  * (ASan watches), and what is accepted must be consistent (checked below:
  * every Records slice lies inside the input).
  *
- * The first byte picks the parser: even Fetch, odd OffsetForLeaderEpoch.
+ * The first byte picks the parser: even Fetch, 3 SaslHandshake v1, 5
+ * SaslAuthenticate v2 (the login on a SASL inter-broker listener), other odd
+ * values OffsetForLeaderEpoch.
  *
  *   CC=clang cmake -S . -B build-fuzz -DTS_FUZZ=ON
  *   make -C build-fuzz fuzz_kafka_client
@@ -43,6 +45,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 if (!r.parts[i].topic) abort();
             }
         }
+    } else if (data[0] == 3) {
+        kc_sasl_handshake_resp r;
+        if (kafka_read_SaslHandshakeResponse(p, n, &a, &r, err, sizeof err) == 0)
+            for (size_t i = 0; i < r.nmechanisms; i++)
+                if (!r.mechanisms[i]) abort();
+    } else if (data[0] == 5) {
+        kc_sasl_auth_resp r;
+        if (kafka_read_SaslAuthenticateResponse(p, n, &a, &r, err, sizeof err) == 0 &&
+            r.auth_bytes.len > 0 &&
+            (r.auth_bytes.p < p || r.auth_bytes.p + r.auth_bytes.len > p + n))
+            abort();
     } else {
         kc_epoch_resp r;
         if (kafka_read_OffsetForLeaderEpochResponse(p, n, &a, &r, err, sizeof err) == 0)

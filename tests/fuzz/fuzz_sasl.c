@@ -3,9 +3,14 @@
  * SASL listener. The first byte picks the message: 0 PLAIN; 1 a SCRAM
  * client-first alone; 2 a whole SCRAM exchange, the rest split at its first
  * NUL into client-first and client-final, checked against a fixed
- * credential (random proofs must fail, nothing may overrun). */
+ * credential (random proofs must fail, nothing may overrun). With the top
+ * bit of the first byte set, the client side (auth/scram_client.c, what a
+ * follower parses from its leader): the rest split at its first NUL into
+ * server-first (every "%N" replaced by the client nonce, so the fuzzer gets
+ * past the nonce check) and server-final, which must never verify. */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +27,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static ts_scram_server s;
     static ts_scram_cred cred;
     static int have;
+    if (data[0] & 0x80) {
+        ts_scram_client c;
+        char first[512], sf[2048], final[1024];
+        const uint8_t *z = memchr(p, 0, n);
+        size_t l1 = z ? (size_t)(z - p) : n, o = 0;
+        if (ts_scram_client_first(&c, mech, "fuzz", first, sizeof first, err, sizeof err)) abort();
+        for (size_t i = 0; i < l1 && o + 64 < sizeof sf; i++) {
+            if (p[i] == '%' && i + 1 < l1 && p[i + 1] == 'N') {
+                o += (size_t)snprintf(sf + o, sizeof sf - o, "%s", c.nonce);
+                i++;
+            } else {
+                sf[o++] = (char)p[i];
+            }
+        }
+        if (ts_scram_client_final(&c, "pw", 2, sf, o, final, sizeof final, err, sizeof err) == 0 &&
+            z && ts_scram_client_verify(&c, (const char *)z + 1, n - l1 - 1, err, sizeof err) == 0)
+            abort(); /* no fixed input holds the signature of a random nonce */
+        return 0;
+    }
     switch (data[0] % 3) {
     case 0:
         if (ts_sasl_plain_parse(p, n, user, sizeof user, pw, sizeof pw, err, sizeof err) == 0 &&
