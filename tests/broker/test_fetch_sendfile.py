@@ -8,7 +8,8 @@ test_broker.py, with TIERBROKER and TSPLUGIN set (the engine plugin: the
 in-memory one has no read_file and takes the copy path).
 
   sendfile_clients   kcat and confluent-kafka read back exactly what was
-                     produced, 12 partitions, large fetch sizes
+                     produced, 12 partitions, large fetch sizes (and a bad
+                     fetch.zero.copy.enable value is refused at startup)
   sendfile_slow_retention
                      a reader with a tiny receive buffer that pauses: the
                      broker holds the segment's fd while the response is
@@ -186,6 +187,15 @@ def paused_reader(b, topic, part_max):
 
 
 def t_sendfile_clients():
+    bad = Broker(TSPLUGIN, {"fetch.zero.copy.enable": "maybe"})
+    try:
+        bad.start()
+        raise Fail("fetch.zero.copy.enable=maybe was accepted")
+    except Fail as e:
+        check("fetch.zero.copy.enable=maybe: not a valid value (expected true|false)" in str(e),
+              "the refusal does not name the key and its values: %s" % e)
+    finally:
+        bad.cleanup()
     b = Broker(TSPLUGIN, {"num.partitions": "12"}).start()
     try:
         create_topic(b, "zc", 12)
