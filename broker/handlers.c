@@ -1279,6 +1279,8 @@ void handle_Fetch(broker *b, reply *r, kafka_request *q)
         o->topics[i].name = strdup(t->topic);
         o->topics[i].n = t->npartitions;
         o->topics[i].tps = calloc((size_t)(t->npartitions ? t->npartitions : 1), sizeof(fetch_tp));
+        if (!o->topics[i].tps) o->topics[i].n = 0;
+        for (int32_t k = 0; k < o->topics[i].n; k++) o->topics[i].tps[k].fr.fd = -1; /* not 0 */
         if (!o->topics[i].name || !o->topics[i].tps) goto oom;
         for (int32_t k = 0; k < t->npartitions; k++) {
             fetch_tp *tp = &o->topics[i].tps[k];
@@ -1288,7 +1290,6 @@ void handle_Fetch(broker *b, reply *r, kafka_request *q)
             tp->hwm = -1;
             tp->log_start = -1;
             tp->local_start = -1;
-            tp->fr.fd = -1;
             if (b->cluster && fq->replica_id >= 0) /* a follower: replica.c checks it */
                 tp->error = replica_follower_fetch(b, t->topic, tp->partition, fq->replica_id,
                                                    t->partitions[k].current_leader_epoch,
