@@ -72,7 +72,7 @@ pairs() { # $1: label; prints "label: broker-rates | baseline-rates | median rat
   fetch 1 >/dev/null # warm the page cache and the broker, untimed
   for _ in $(seq "$samples"); do
     local s z
-    s=$("$bin" sendfile "$rounds" $files | rate)
+    s=$("$bin" sendfile "$rounds" $((parts * (8 << 20))) $files | rate)
     z=$(fetch "$rounds")
     b+=("$s") r+=("$z") q+=("$(awk -v z="$z" -v s="$s" 'BEGIN { printf "%.3f", z / s }')")
   done
