@@ -13,6 +13,7 @@
  * and this adapter keeps no mutable state of its own besides the engine
  * wrapper, which is written only by engine_open/engine_close.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,6 +231,25 @@ static tsp_status p_read(tsp_partition *p, int64_t offset, size_t max_bytes, uin
 {
     if (!p || !out || !out_len) return TSP_E_INVAL;
     return ts_partition_read((ts_partition *)p, offset, max_bytes, out, out_len, errstr, errlen);
+}
+
+/* The host's struct may be older (smaller) or newer than ours: write only
+ * the fields both know, as struct_size says. */
+static tsp_status p_read_file(tsp_partition *p, int64_t offset, size_t max_bytes,
+                              int64_t stop_offset, tsp_file_range *out, char *errstr,
+                              size_t errlen)
+{
+    if (!p || !out || out->struct_size < offsetof(tsp_file_range, next_offset) + sizeof(int64_t))
+        return TSP_E_INVAL;
+    ts_file_range r;
+    tsp_status st = ts_partition_read_file((ts_partition *)p, offset, max_bytes, stop_offset, &r,
+                                           errstr, errlen);
+    out->fd = st == TSP_OK ? r.fd : -1;
+    out->file_offset = st == TSP_OK ? r.file_offset : 0;
+    out->length = st == TSP_OK ? r.length : 0;
+    out->first_offset = st == TSP_OK ? r.first_offset : offset;
+    out->next_offset = st == TSP_OK ? r.next_offset : offset;
+    return st;
 }
 
 static tsp_status p_flush(tsp_partition *p, char *errstr, size_t errlen)
@@ -581,6 +601,7 @@ static const tsp_plugin g_plugin_v1 = {
     .engine_alter_config = p_engine_alter_config,
     .delete_records = p_delete_records,
     .topics_list = p_topics_list,
+    .read_file = p_read_file,
 };
 
 TSP_EXPORT const tsp_plugin *tierstore_plugin_entry(uint32_t requested_abi_major, char *errstr,

@@ -136,6 +136,11 @@ typedef struct slot {
     int is_fetch;  /* counts in its connection's fetches in flight until ready */
     uint8_t *data; /* whole frame: size prefix + header + body */
     size_t len;
+    /* When set (a Fetch with file ranges, out.h): the frame is these parts
+     * in order, memory ones pointing into data (len is then the frame's
+     * total); owned by the slot, file parts' fds closed when it goes. */
+    struct bout_part *parts;
+    size_t nparts;
 } slot;
 
 /* A handle to answer one request later: keeps the connection alive. */
@@ -152,6 +157,12 @@ void reply_begin(const reply *r, kw *w);
  * connection reference and writes what is in order. On a writer error
  * (cap hit) the connection is closed. Loop thread. */
 void reply_end(broker *b, reply *r, kw *w);
+/* reply_end for a frame of parts (out.h): w's bytes with the file ranges
+ * franges[i] inserted at byte at[i] of w (ascending). Takes the ranges' fds
+ * (closed whatever happens). */
+struct bout_part;
+void reply_end_parts(broker *b, reply *r, kw *w, const size_t *at,
+                     const struct bout_part *franges, size_t n);
 /* Drops a reply without answering (acks=0 or a closed connection). */
 void reply_drop(broker *b, reply *r);
 
@@ -665,6 +676,7 @@ struct broker {
     conn *budget_wait_head, *budget_wait_tail;
     conn *kick_head, *kick_tail; /* to resume once this loop pass ends */
     int64_t fetch_max_bytes;
+    int fetch_copy;             /* fetch.zero.copy.enable=false: Fetch always copies */
     int64_t produce_hold_max_ms;
     struct prod_op *held; /* Produce requests held on backpressure, in arrival order */
     volatile int stop;

@@ -44,6 +44,7 @@ static const bchoice g_choices[] = {
     {"log.message.timestamp.type", "CreateTime",
      "LogAppendTime would rewrite batches, which tierbroker does not do"},
     {"log.message.downconversion.enable", "true|false", NULL},
+    {"fetch.zero.copy.enable", "true|false", NULL},
 };
 #define NCHOICES (sizeof(g_choices) / sizeof(g_choices[0]))
 
@@ -201,6 +202,10 @@ static const bkey g_keys[] = {
      "A request must arrive completely within this long of its first byte, else the "
      "connection is closed (a client trickling a frame cannot hold a socket forever); "
      "the default matches Kafka clients' own request.timeout.ms."},
+    {"fetch.zero.copy.enable", "true", 0, 0, 0, 0,
+     "Consumers' hot Fetch data goes from the segment files to the socket with sendfile "
+     "(plaintext listeners; TLS ones read it into the TLS session) instead of through a "
+     "copy in the broker's memory. false: always copy (the plugin's read)."},
     /* Kafka's broker-wide topic defaults: accepted under Kafka's names with
      * the values that hold here (kafka_names.c has the other Kafka keys). */
     {"compression.type", "producer", 0, 0, 0, 0,

@@ -26,9 +26,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "broker.h"
 #include "kafka_batch.h"
+#include "out.h"
 #include "replica.h"
 
 #define TS_MIN_INT32 (-2147483647 - 1)
@@ -954,7 +956,8 @@ typedef struct fetch_tp {
     int64_t limit;       /* reads stop below: the HW for consumers, the log end for replicas */
     int32_t current_leader_epoch;
     uint8_t *data;
-    size_t len;
+    size_t len;          /* bytes of data, or of fr when fr.fd >= 0 */
+    tsp_file_range fr;   /* the batches as a file range (zero-copy), fd -1: none */
     tsp_status read_st;
     char err[160];
 } fetch_tp;
@@ -977,10 +980,23 @@ typedef struct fetch_op {
     int in_pool;
 } fetch_op;
 
+/* Lets go of what a partition read: its buffer or its file range. */
+static void fetch_tp_release(const tsp_plugin *pl, fetch_tp *tp)
+{
+    pl->buffer_free(tp->data);
+    tp->data = NULL;
+    if (tp->fr.fd >= 0) {
+        bout_part pt = {.fd = tp->fr.fd, .off = 0, .len = 0};
+        bout_parts_close(&pt, 1);
+        tp->fr.fd = -1;
+    }
+    tp->len = 0;
+}
+
 static void fetch_free(fetch_op *o)
 {
     for (int i = 0; i < o->ntopics; i++) {
-        for (int k = 0; k < o->topics[i].n; k++) o->b->pl->buffer_free(o->topics[i].tps[k].data);
+        for (int k = 0; k < o->topics[i].n; k++) fetch_tp_release(o->b->pl, &o->topics[i].tps[k]);
         free(o->topics[i].name);
         free(o->topics[i].tps);
     }
@@ -988,9 +1004,23 @@ static void fetch_free(fetch_op *o)
     free(o);
 }
 
+/* The response: header bytes, and each partition's records either inline
+ * (a copy) or as a file range the output queue sends with sendfile (out.h),
+ * between the bytes before and after it. */
 static void fetch_respond(broker *b, fetch_op *o)
 {
     int v = o->r.hdr.api_version, f = o->r.hdr.flexible;
+    size_t nr = 0, cap_r = 0;
+    for (int i = 0; i < o->ntopics; i++)
+        for (int k = 0; k < o->topics[i].n; k++) cap_r += o->topics[i].tps[k].fr.fd >= 0;
+    size_t *at = cap_r ? calloc(cap_r, sizeof(*at)) : NULL;
+    bout_part *fr = cap_r ? calloc(cap_r, sizeof(*fr)) : NULL;
+    if (cap_r && (!at || !fr)) { /* answer without the records: clients fetch again */
+        for (int i = 0; i < o->ntopics; i++)
+            for (int k = 0; k < o->topics[i].n; k++)
+                if (o->topics[i].tps[k].fr.fd >= 0) fetch_tp_release(b->pl, &o->topics[i].tps[k]);
+        cap_r = 0;
+    }
     kw w;
     reply_begin(&o->r, &w);
     kw_i32(&w, 0); /* ThrottleTimeMs */
@@ -1011,7 +1041,16 @@ static void fetch_respond(broker *b, fetch_op *o)
             if (v >= 5) kw_i64(&w, tp->log_start);
             kw_array(&w, f, -1); /* AbortedTransactions */
             if (v >= 11) kw_i32(&w, -1); /* PreferredReadReplica */
-            kw_bytes(&w, f, tp->data, (int32_t)tp->len);
+            if (tp->fr.fd >= 0) { /* the length here, the bytes from the file */
+                if (f)
+                    kw_uvarint(&w, (uint32_t)tp->len + 1);
+                else
+                    kw_i32(&w, (int32_t)tp->len);
+                at[nr] = w.len;
+                fr[nr++] = (bout_part){.fd = tp->fr.fd, .off = tp->fr.file_offset, .len = tp->len};
+                tp->fr.fd = -1; /* the frame owns it now */
+            } else
+                kw_bytes(&w, f, tp->data, (int32_t)tp->len);
             if (f && o->replica_id >= 0 && b->cluster) {
                 kw_uvarint(&w, 1); /* one tagged field: the leader's local log start */
                 kw_uvarint(&w, KAFKA_TAG_LOCAL_LOG_START);
@@ -1023,7 +1062,12 @@ static void fetch_respond(broker *b, fetch_op *o)
         kw_tags(&w, f);
     }
     kw_tags(&w, f);
-    reply_end(b, &o->r, &w);
+    if (nr)
+        reply_end_parts(b, &o->r, &w, at, fr, nr);
+    else
+        reply_end(b, &o->r, &w);
+    free(at);
+    free(fr);
 }
 
 /* Refreshes offsets and errors of every partition; returns how many have
@@ -1093,12 +1137,45 @@ static void fetch_cut(const tsp_plugin *pl, fetch_tp *tp)
     }
 }
 
+/* Zero-copy (minor-5 plugins, consumers): the same whole batches below the
+ * limit as a file range; 0 when the caller must read them instead (a cold
+ * offset, no descriptor to spare, any error: read then gives the answer). */
+static int fetch_read_file(const tsp_plugin *pl, fetch_tp *tp, int64_t want)
+{
+    if (!bout_fds_take()) return 0;
+    memset(&tp->fr, 0, sizeof tp->fr);
+    tp->fr.struct_size = sizeof tp->fr;
+    tsp_status st = pl->read_file(tp->p->h, tp->fetch_offset, (size_t)want, tp->limit, &tp->fr,
+                                  tp->err, sizeof tp->err);
+    if (st != TSP_OK || tp->fr.length == 0 || tp->fr.length > (uint64_t)INT32_MAX ||
+        tp->fr.fd < 0) {
+        if (tp->fr.fd >= 0 && st == TSP_OK) close(tp->fr.fd);
+        tp->fr.fd = -1;
+        bout_fds_give(1);
+        tp->err[0] = 0;
+        /* Nothing below the limit is an answer; anything else goes to read. */
+        if (st == TSP_OK && tp->fr.length == 0) {
+            tp->read_st = TSP_OK;
+            tp->len = 0;
+            return 1;
+        }
+        return 0;
+    }
+    tp->read_st = TSP_OK;
+    tp->len = (size_t)tp->fr.length;
+    return 1;
+}
+
 static void fetch_run(bjob *j)
 {
     fetch_op *o = (fetch_op *)j;
     const tsp_plugin *pl = o->b->pl;
     int64_t left = o->max_bytes;
     int got_any = 0;
+    /* A follower's fetch reads up to the log end, above the high watermark,
+     * where a range's bytes could be truncated: it copies. */
+    int zero_copy = TSP_HAS(pl, read_file) && !(o->replica_id >= 0 && o->b->cluster) &&
+                    !o->b->fetch_copy;
     for (int i = 0; i < o->ntopics; i++)
         for (int k = 0; k < o->topics[i].n; k++) {
             fetch_tp *tp = &o->topics[i].tps[k];
@@ -1106,14 +1183,15 @@ static void fetch_run(bjob *j)
             if (got_any && left <= 0) continue;
             int64_t want = tp->max_bytes > 0 ? tp->max_bytes : 1;
             if (want > left) want = left > 0 ? left : 1;
-            tp->read_st = pl->read(tp->p->h, tp->fetch_offset, (size_t)want, &tp->data, &tp->len,
-                                   tp->err, sizeof tp->err);
-            if (tp->read_st == TSP_OK && tp->len) fetch_cut(pl, tp);
+            if (!zero_copy || tp->fetch_offset < tp->local_start ||
+                !fetch_read_file(pl, tp, want)) {
+                tp->read_st = pl->read(tp->p->h, tp->fetch_offset, (size_t)want, &tp->data,
+                                       &tp->len, tp->err, sizeof tp->err);
+                if (tp->read_st == TSP_OK && tp->len) fetch_cut(pl, tp);
+            }
             if (tp->read_st == TSP_OK && tp->len) {
                 if (got_any && (int64_t)tp->len > left) {
-                    pl->buffer_free(tp->data);
-                    tp->data = NULL;
-                    tp->len = 0;
+                    fetch_tp_release(pl, tp);
                     continue;
                 }
                 got_any = 1;
@@ -1165,9 +1243,7 @@ static void fetch_done(bjob *j)
          * Partitions are looked up again (the topic may be gone by then). */
         for (int i = 0; i < o->ntopics; i++)
             for (int k = 0; k < o->topics[i].n; k++) {
-                b->pl->buffer_free(o->topics[i].tps[k].data);
-                o->topics[i].tps[k].data = NULL;
-                o->topics[i].tps[k].len = 0;
+                fetch_tp_release(b->pl, &o->topics[i].tps[k]);
                 o->topics[i].tps[k].p = NULL;
             }
         fetch_park(b, o);
@@ -1246,6 +1322,8 @@ void handle_Fetch(broker *b, reply *r, kafka_request *q)
         o->topics[i].name = strdup(t->topic);
         o->topics[i].n = t->npartitions;
         o->topics[i].tps = calloc((size_t)(t->npartitions ? t->npartitions : 1), sizeof(fetch_tp));
+        if (!o->topics[i].tps) o->topics[i].n = 0;
+        for (int32_t k = 0; k < o->topics[i].n; k++) o->topics[i].tps[k].fr.fd = -1; /* not 0 */
         if (!o->topics[i].name || !o->topics[i].tps) goto oom;
         int allowed = fq->replica_id >= 0
                           ? follower_ok

@@ -270,6 +270,7 @@ static int apply_settings(broker *b)
     b->queued_max_request_bytes = bconfig_int(&b->cfg, "queued.max.request.bytes");
     b->max_queued_response_bytes = (size_t)bconfig_int(&b->cfg, "queued.max.response.bytes");
     b->fetch_max_bytes = bconfig_int(&b->cfg, "fetch.max.bytes");
+    b->fetch_copy = strcmp(bconfig_get(&b->cfg, "fetch.zero.copy.enable"), "true") != 0;
     b->produce_hold_max_ms = bconfig_int(&b->cfg, "produce.backpressure.max.ms");
     b->offset_metadata_max = (size_t)bconfig_int(&b->cfg, "offset.metadata.max.bytes");
     b->idle_ms = bconfig_int(&b->cfg, "connections.max.idle.ms");

@@ -46,6 +46,7 @@
 
 #include "broker.h"
 #include "common/logline.h"
+#include "out.h"
 #include "replica.h"
 
 int g_blog_debug;
@@ -293,7 +294,7 @@ struct conn {
     size_t in_len, in_cap;
     size_t charged;  /* bytes of in_cap charged to queued.max.request.bytes */
     slot *head, *tail;
-    size_t head_off; /* bytes of head already written */
+    bout_cursor cur; /* how much of head is written (out.h) */
     int inflight;    /* slots not yet written */
     size_t out_bytes;  /* bytes of ready slots not yet written */
     int fetches;       /* Fetch requests whose response is not ready */
@@ -344,15 +345,23 @@ void net_uncharge(broker *b, size_t n)
     budget_kick_waiters(b);
 }
 
+static void slot_free(slot *s)
+{
+    if (s->parts) bout_parts_close(s->parts, s->nparts);
+    free(s->parts);
+    free(s->data);
+    free(s);
+}
+
 static void conn_free(conn *c)
 {
     slot *s = c->head;
     while (s) {
         slot *n = s->next;
-        free(s->data);
-        free(s);
+        slot_free(s);
         s = n;
     }
+    bout_cursor_reset(&c->cur);
     free(c->in);
     sasl_conn_free(&c->auth);
     free(c);
@@ -499,34 +508,54 @@ static ssize_t conn_send(conn *c, const void *buf, size_t n, char *err, size_t e
     return -1;
 }
 
-/* Writes ready slots in order until the socket would block. */
+typedef struct send_ctx {
+    conn *c;
+    char err[512];
+} send_ctx;
+
+static ssize_t conn_send_cb(void *ctx, const void *buf, size_t n)
+{
+    send_ctx *x = ctx;
+    return conn_send(x->c, buf, n, x->err, sizeof x->err);
+}
+
+/* Writes ready slots in order until the socket would block. A slot of
+ * parts (a Fetch with file ranges) goes out through out.c: sendfile on
+ * plaintext, pread + TLS write otherwise. */
 static void conn_flush(broker *b, conn *c)
 {
     while (!c->closed && c->head && c->head->ready) {
         slot *s = c->head;
-        if (s->len > c->head_off) {
-            char terr[512] = "";
-            ssize_t n = conn_send(c, s->data + c->head_off, s->len - c->head_off, terr, sizeof terr);
-            if (n < 0) {
-                if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                    c->want_out = 1;
-                    conn_update_events(b, c);
-                    return;
-                }
-                if (errno == EINTR) continue;
-                conn_close(b, c, errno == EPROTO ? terr : strerror(errno));
-                return;
-            }
-            c->head_off += (size_t)n;
-            c->out_bytes -= (size_t)n;
+        bout_part whole = {.fd = -1, .off = 0, .len = s->data ? s->len : 0};
+        const bout_part *parts = s->parts ? s->parts : &whole;
+        size_t nparts = s->parts ? s->nparts : 1;
+        send_ctx x = {.c = c, .err = ""};
+        char err[512] = "";
+        size_t sent = 0;
+        bout_result r = bout_write(s->data, parts, nparts, &c->cur, c->ssl ? -1 : c->fd,
+                                   conn_send_cb, &x, &sent, err, sizeof err);
+        if (sent) {
+            c->out_bytes -= sent;
             c->last_active_ms = bclock_ms();
-            if (c->head_off < s->len) continue;
+        }
+        if (r == BOUT_AGAIN) {
+            c->want_out = 1;
+            conn_update_events(b, c);
+            return;
+        }
+        if (r == BOUT_SHORT) {
+            blog_error("%s: %s: closing the connection rather than send other bytes", c->peer, err);
+            conn_close(b, c, NULL);
+            return;
+        }
+        if (r == BOUT_ERROR) {
+            conn_close(b, c, x.err[0] ? x.err : err);
+            return;
         }
         c->head = s->next;
         if (!c->head) c->tail = NULL;
-        c->head_off = 0;
-        free(s->data);
-        free(s);
+        bout_cursor_reset(&c->cur);
+        slot_free(s);
         c->inflight--;
     }
     if (c->closed) return;
@@ -592,6 +621,43 @@ void reply_end(broker *b, reply *r, kw *w)
     } else {
         kw_free(w);
     }
+    r->c = NULL;
+    conn_unref(b, c);
+}
+
+void reply_end_parts(broker *b, reply *r, kw *w, const size_t *at, const bout_part *franges,
+                     size_t n)
+{
+    conn *c = r->c;
+    bout_part *parts = NULL;
+    uint64_t total = w->len;
+    for (size_t i = 0; i < n; i++) total += franges[i].len;
+    if (!c || c->closed || w->err || total - 4 > (uint64_t)INT32_MAX ||
+        !(parts = calloc(2 * n + 1, sizeof(*parts)))) {
+        bout_parts_close((bout_part *)franges, n);
+        if (c && !c->closed && !w->err) {
+            /* No memory for the part list, or a frame too large. */
+            kw_free(w);
+            w->err = 1;
+        }
+        reply_end(b, r, w);
+        return;
+    }
+    size_t np = 0, from = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (at[i] > from) parts[np++] = (bout_part){.fd = -1, .off = from, .len = at[i] - from};
+        parts[np++] = franges[i];
+        from = at[i];
+    }
+    if (w->len > from) parts[np++] = (bout_part){.fd = -1, .off = from, .len = w->len - from};
+    reply_observe(b, r);
+    kw_put_i32_at(w, 0, (int32_t)(total - 4));
+    slot *s = r->s;
+    s->parts = parts;
+    s->nparts = np;
+    slot_fill(c, s, w->d, (size_t)total);
+    w->d = NULL;
+    conn_flush(b, c);
     r->c = NULL;
     conn_unref(b, c);
 }

@@ -137,6 +137,29 @@ ts_status ts_partition_append(ts_partition *p, const void *data, size_t len,
 ts_status ts_partition_read(ts_partition *p, int64_t offset, size_t max_bytes,
                             uint8_t **out, size_t *out_len, char *errstr, size_t errlen);
 
+/* Where ts_partition_read_file's batches are: `length` bytes at
+ * `file_offset` of `fd`, a duplicate of the segment's file the caller owns
+ * (close(2) it). fd is -1 when length is 0. */
+typedef struct ts_file_range {
+    int fd;
+    uint64_t file_offset;
+    uint64_t length;
+    int64_t first_offset; /* base offset of the first batch */
+    int64_t next_offset;  /* last offset of the last batch + 1; = offset when empty */
+} ts_file_range;
+
+/* The hot path of ts_partition_read without the copy: the same whole
+ * batches (headers checked the same way, at least one, up to max_bytes,
+ * one segment), as a file range, never a batch whose last offset is >=
+ * stop_offset nor, on a replicated partition, >= its high watermark.
+ * TS_E_NOT_FOUND when offset is below the first local segment (read it
+ * with ts_partition_read). The range's bytes never change while the fd is
+ * open: segment removal only unlinks, truncation never goes below the high
+ * watermark, appends land past it (tiering/read_file.c). */
+ts_status ts_partition_read_file(ts_partition *p, int64_t offset, size_t max_bytes,
+                                 int64_t stop_offset, ts_file_range *out, char *errstr,
+                                 size_t errlen);
+
 /* fsyncs the active segment and its indexes, every closed segment not yet
  * synced (a roll queues their sync on the engine's sync worker), and the
  * partition directory: every record appended before the call survives a

@@ -64,6 +64,8 @@
  *     config descriptions) are allocated by the plugin and MUST be released
  *     with the table's buffer_free, never with the host's free(): plugin
  *     and host may use different allocators.
+ *   - (minor 5) File descriptors handed out (read_file) are the host's:
+ *     it closes each with close(2) exactly once.
  * ---------------------------------------------------------------------------
  */
 #ifndef TIERSTORE_PLUGIN_H
@@ -77,7 +79,7 @@ extern "C" {
 #endif
 
 #define TSP_ABI_MAJOR 1
-#define TSP_ABI_MINOR 4
+#define TSP_ABI_MINOR 5
 #define TSP_ENTRY_SYMBOL "tierstore_plugin_entry"
 
 /* Status codes: literal here so the ABI stays frozen, numerically equal to
@@ -260,6 +262,19 @@ typedef struct tsp_topic_info {
                                    (topic_partitions answers why, naming the object) */
     int32_t reserved0;
 } tsp_topic_info;
+
+/* (minor 5) Where read_file's batches are: `length` bytes at `file_offset`
+ * of the open file `fd` (a duplicate the host owns), whole record batches
+ * back to back, exactly the bytes read would have returned. */
+typedef struct tsp_file_range {
+    uint32_t struct_size;       /* caller sets sizeof(tsp_file_range) */
+    int32_t fd;                 /* -1 when length is 0 */
+    uint64_t file_offset;
+    uint64_t length;            /* 0: nothing below stop_offset / at the log end */
+    int64_t first_offset;       /* base offset of the first batch */
+    int64_t next_offset;        /* last offset of the last batch + 1 (the next read's offset);
+                                   = offset when length is 0 */
+} tsp_file_range;
 
 /* The function table, ABI major 1. Never reorder; append at the end. */
 typedef struct tsp_plugin {
@@ -483,6 +498,36 @@ typedef struct tsp_plugin {
     tsp_status (*topics_list)(tsp_engine *eng, const char *after, size_t max,
                               tsp_topic_info **rows, size_t *nrows, size_t *row_size,
                               char *errstr, size_t errlen);
+
+    /* --- minor 5: zero-copy hot reads -------------------------------------- */
+
+    /* The batches read(p, offset, max_bytes) would return, handed out as a
+     * range of a local segment file instead of a copy, so a host can
+     * sendfile(2) them: whole batches from the one holding offset, at most
+     * max_bytes (at least one batch), every batch header checked as read
+     * checks it, and never a batch whose last offset is >= stop_offset (the
+     * high watermark: consumers never see bytes above it; on a
+     * TSP_PART_REPLICATED partition the plugin also stops below its own high
+     * watermark). One segment per call, like read. length 0: nothing there
+     * yet (offset at the log end, or the first batch reaches stop_offset).
+     * TSP_E_NOT_FOUND when offset is not on local disk (below the local
+     * start): the host reads it with read. TSP_E_NOMEM/TSP_E_IO when no fd
+     * could be duplicated (EMFILE): read still works.
+     *
+     * Ownership and lifetime: out->fd is a fresh duplicate (FD_CLOEXEC) of
+     * the segment's file, owned by the host, closed with close(2). The
+     * range's bytes stay as they were for as long as the host keeps the fd
+     * open, whatever the plugin does meanwhile: retention, DeleteRecords,
+     * partition_delete and reset_local only unlink segment files (the open
+     * fd keeps the inode and its bytes), and truncate, the only call that
+     * cuts a file in place, never goes below the high watermark, which the
+     * range never passes. Bytes are appended past a range, never rewritten
+     * inside it. A host that reads past the range gets no such promise.
+     * Thread-safe like read; never blocks on the object store (local file
+     * reads of batch headers only). */
+    tsp_status (*read_file)(tsp_partition *p, int64_t offset, size_t max_bytes,
+                            int64_t stop_offset, tsp_file_range *out, char *errstr,
+                            size_t errlen);
 } tsp_plugin;
 
 /* Whether the table holds `member` (for entries added after minor 0). */

@@ -200,6 +200,8 @@ void ts_part_schedule_upload(ts_partition *p);
 /* Drops local segments whose whole range is durable in the remote
  * manifest, under local retention (takes p->mu). */
 void ts_part_enforce_local_retention(ts_partition *p);
+/* First readable offset, local or remote (DeleteRecords included). p->mu held. */
+int64_t ts_part_log_start_locked(ts_partition *p);
 /* First offset not covered by the manifest (its end + 1, or where
  * retention left its log start; 0 when nothing was ever remote). */
 int64_t ts_part_remote_end(ts_partition *p);

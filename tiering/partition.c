@@ -162,7 +162,7 @@ static int seg_durably_remote(ts_partition *p, const ts_segment *s)
            ts_index_covers(p->idx, s->base_offset, s->last_offset, 1);
 }
 
-static int64_t log_start_locked(ts_partition *p)
+int64_t ts_part_log_start_locked(ts_partition *p)
 {
     int64_t start = p->nsegs ? p->segs[0]->base_offset : p->leo;
     if (p->idx) {
@@ -173,6 +173,8 @@ static int64_t log_start_locked(ts_partition *p)
     if (start < p->records_start) start = p->records_start < p->leo ? p->records_start : p->leo;
     return start;
 }
+
+#define log_start_locked ts_part_log_start_locked
 
 /* ---- uploads: what to hand to the scheduler, and what its results mean ---
  *

@@ -598,6 +598,102 @@ ts_status ts_segment_read(ts_segment *s, uint64_t start_pos, uint64_t limit, int
     return TS_OK;
 }
 
+/* A window of a segment file for reading batch headers one after another
+ * with a syscall per 4 KiB rather than per batch (small batches share it). */
+typedef struct hdr_window {
+    uint8_t b[4096];
+    uint64_t pos;
+    size_t len;
+} hdr_window;
+
+/* The header at pos: 0, 1 when no whole header lies below limit, -1 on a
+ * read error, -2 when it does not parse. */
+static int hdr_window_at(ts_segment *s, hdr_window *w, uint64_t pos, uint64_t limit,
+                         size_t max_batch, ts_batch_hdr *h)
+{
+    if (pos + TS_BATCH_HEADER_SIZE > limit) return 1;
+    if (pos < w->pos || pos + TS_BATCH_HEADER_SIZE > w->pos + w->len) {
+        size_t want = sizeof(w->b);
+        if (want > limit - pos) want = (size_t)(limit - pos);
+        ssize_t n = ts_fs_read_full(s->fd, w->b, want, (int64_t)pos);
+        if (n < (ssize_t)TS_BATCH_HEADER_SIZE) {
+            w->len = 0;
+            return -1;
+        }
+        w->pos = pos;
+        w->len = (size_t)n;
+    }
+    const uint8_t *p = w->b + (pos - w->pos);
+    return ts_batch_parse_header(p, TS_BATCH_HEADER_SIZE, max_batch, h, NULL, 0) ? -2 : 0;
+}
+
+ts_status ts_segment_locate(ts_segment *s, uint64_t start_pos, uint64_t limit, int64_t offset,
+                            int64_t stop_offset, size_t max_bytes, size_t max_batch,
+                            uint64_t *pos_out, uint64_t *len_out, int64_t *first_out,
+                            int64_t *next_out, char *errstr, size_t errlen)
+{
+    hdr_window win, *w = &win;
+    w->pos = 0;
+    w->len = 0;
+    ts_status st = TS_OK;
+    uint64_t pos = start_pos;
+    ts_batch_hdr h;
+    *pos_out = start_pos;
+    *len_out = 0;
+    *first_out = *next_out = offset;
+    /* Skip to the batch containing offset, as ts_segment_read does. */
+    for (;;) {
+        int r = hdr_window_at(s, w, pos, limit, max_batch, &h);
+        if (r == 1) goto out; /* nothing at/after offset */
+        if (r == -1) {
+            st = ts_err_set(errstr, errlen, TS_E_IO, "read of %s at %llu failed", s->path,
+                            (unsigned long long)pos);
+            goto out;
+        }
+        if (r == -2) {
+            st = ts_err_set(errstr, errlen, TS_E_CORRUPT, "%s at position %llu: bad batch header",
+                            s->path, (unsigned long long)pos);
+            goto out;
+        }
+        if (ts_batch_last_offset(&h) >= offset) break;
+        pos += ts_batch_total_size(&h);
+    }
+    size_t first = ts_batch_total_size(&h);
+    if (first > limit - pos) {
+        st = ts_err_set(errstr, errlen, TS_E_CORRUPT, "%s: no whole batch at position %llu",
+                        s->path, (unsigned long long)pos);
+        goto out;
+    }
+    /* The copy path's window: whole batches within max(max_bytes, first),
+     * then the host's cut below stop_offset. A header that does not parse
+     * ends the range (the next read starting there reports it). */
+    uint64_t want = max_bytes > first ? max_bytes : first;
+    if (want > limit - pos) want = limit - pos;
+    uint64_t used = 0;
+    int64_t next = h.base_offset;
+    *first_out = h.base_offset;
+    for (;;) {
+        if (used) {
+            int r = hdr_window_at(s, w, pos + used, pos + want, max_batch, &h);
+            if (r == -1) {
+                st = ts_err_set(errstr, errlen, TS_E_IO, "read of %s at %llu failed", s->path,
+                                (unsigned long long)(pos + used));
+                goto out;
+            }
+            if (r) break;
+        }
+        size_t sz = ts_batch_total_size(&h);
+        if (used + sz > want || ts_batch_last_offset(&h) >= stop_offset) break;
+        used += sz;
+        next = ts_batch_last_offset(&h) + 1;
+    }
+    *pos_out = pos;
+    *len_out = used;
+    *next_out = used ? next : offset;
+out:
+    return st;
+}
+
 ts_status ts_segment_find_time(ts_segment *s, uint64_t start_pos, uint64_t limit, int64_t ts,
                                size_t max_batch, int64_t *offset, char *errstr, size_t errlen)
 {

@@ -119,6 +119,17 @@ ts_status ts_segment_read(ts_segment *s, uint64_t start_pos, uint64_t limit, int
                           size_t max_bytes, size_t max_batch, ts_buf *out, char *errstr,
                           size_t errlen);
 
+/* Where ts_segment_read's batches are, without copying them: the same
+ * whole batches (same header checks, at least one, up to max_bytes) at
+ * *pos, *len bytes, cut before the first batch whose last offset is >=
+ * stop_offset (*len 0 when the first one is). *first / *next: base offset
+ * of the first batch, last offset of the last + 1. Reads only batch headers
+ * (a 4 KiB window at a time). Runs without the partition lock. */
+ts_status ts_segment_locate(ts_segment *s, uint64_t start_pos, uint64_t limit, int64_t offset,
+                            int64_t stop_offset, size_t max_bytes, size_t max_batch,
+                            uint64_t *pos, uint64_t *len, int64_t *first, int64_t *next,
+                            char *errstr, size_t errlen);
+
 /* First batch with max timestamp >= ts, scanning from start_pos to limit.
  * TS_E_NOT_FOUND if none. */
 ts_status ts_segment_find_time(ts_segment *s, uint64_t start_pos, uint64_t limit, int64_t ts,
