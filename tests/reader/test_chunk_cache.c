@@ -25,7 +25,7 @@ TT_TEST(cache_miss_then_hit)
     TT_ASSERT_EQ_INT(s.hits, 0);
     TT_ASSERT_EQ_INT(s.files, 1);
     TT_ASSERT_EQ_INT(s.fetched_bytes, m->chunks[1].stored_len);
-    TT_ASSERT_EQ_INT(s.bytes, file_bytes(m, 1));
+    TT_ASSERT_EQ_INT(s.bytes, file_bytes(&fx.lg.segs[0], 1));
     TT_ASSERT_EQ_INT(ts_fs_du(fx.cache_dir), s.bytes);
     TT_ASSERT(ts_chunk_cache_has(fx.cache, m->object_key, 1));
     TT_ASSERT(!ts_chunk_cache_has(fx.cache, m->object_key, 2));
@@ -55,9 +55,9 @@ TT_TEST(cache_lru_eviction_order)
     fixture fx;
     FX_OPEN(fx, 1 << 20, 1, 0);
     const ts_segment_meta *m = &fx.lg.segs[0].meta;
-    uint64_t f = file_bytes(m, 0);
-    TT_ASSERT_EQ_INT(file_bytes(m, 1), f);
-    TT_ASSERT_EQ_INT(file_bytes(m, 2), f);
+    uint64_t f = file_bytes(&fx.lg.segs[0], 0);
+    TT_ASSERT_EQ_INT(file_bytes(&fx.lg.segs[0], 1), f);
+    TT_ASSERT_EQ_INT(file_bytes(&fx.lg.segs[0], 2), f);
     ts_reader_destroy(fx.rd);
     ts_chunk_cache_destroy(fx.cache);
     /* Room for two chunk files, not three. */
@@ -160,8 +160,7 @@ TT_TEST(cache_adopt_on_restart)
 {
     fixture fx;
     FX_OPEN(fx, 1 << 20, 1, 0);
-    const ts_segment_meta *m = &fx.lg.segs[0].meta;
-    uint64_t f = file_bytes(m, 0);
+    uint64_t f = file_bytes(&fx.lg.segs[0], 0);
     char known[2048] = "", pa[1024], pb[1024], pc[1024];
     TT_OKE(get_release(&fx, 0, 0), fx.err);
     TT_ASSERT(newest_file(fx.cache_dir, known, sizeof(known), pa, sizeof(pa)) == 0);
@@ -428,7 +427,7 @@ TT_TEST(cache_forget_object)
     ts_chunk_cache_forget_object(fx.cache, fx.lg.segs[0].meta.object_key);
     ts_chunk_cache_stats s = stats(fx.cache);
     TT_ASSERT_EQ_INT(s.files, 1);
-    TT_ASSERT_EQ_INT(s.bytes, file_bytes(&fx.lg.segs[1].meta, 0));
+    TT_ASSERT_EQ_INT(s.bytes, file_bytes(&fx.lg.segs[1], 0));
     TT_ASSERT_EQ_INT(ts_fs_du(fx.cache_dir), s.bytes);
     TT_ASSERT(ts_chunk_cache_has(fx.cache, fx.lg.segs[1].meta.object_key, 0));
     fx_close(&fx);
