@@ -97,6 +97,25 @@ static long status_kb(const char *field)
     return kb;
 }
 
+/* Bytes this process has read through read()/pread() so far ("rchar" of
+ * /proc/self/io): around a read phase, the bytes of cache files (and, on a
+ * miss, of file:// bucket objects) read to serve it. Page-cache hits count
+ * too, which is the point: it is work done per byte served. -1 if absent. */
+static long long io_rchar(void)
+{
+    FILE *f = fopen("/proc/self/io", "r");
+    if (!f) return -1;
+    char line[256];
+    long long v = -1;
+    while (fgets(line, sizeof(line), f))
+        if (!strncmp(line, "rchar:", 6)) {
+            v = strtoll(line + 6, NULL, 10);
+            break;
+        }
+    fclose(f);
+    return v;
+}
+
 /* Resets VmHWM to the current RSS (Linux "clear_refs" 5), so the next read
  * of VmHWM is the peak of the phase that follows. Returns 0 when it worked. */
 static int reset_hwm(void)
@@ -622,6 +641,7 @@ static int64_t next_offset(const uint8_t *d, size_t len)
 typedef struct read_run {
     double s;
     uint64_t served, calls;
+    long long rchar;   /* bytes read() by the process during the run (io_rchar) */
     ts_engine_stats d; /* stats delta */
 } read_run;
 
@@ -639,6 +659,7 @@ static void seq_read(ts_engine *e, ts_partition *pt, read_run *r)
     if (ts_partition_offsets(pt, &o)) die("offsets", "failed");
     ts_engine_stats a, b;
     ts_engine_stats_get(e, &a);
+    long long rc0 = io_rchar();
     int64_t off = o.log_start_offset, t0 = ts_mono_us();
     while (off < o.log_end_offset) {
         uint8_t *d;
@@ -652,6 +673,7 @@ static void seq_read(ts_engine *e, ts_partition *pt, read_run *r)
         free(d);
     }
     r->s = (double)(ts_mono_us() - t0) / 1e6;
+    r->rchar = rc0 < 0 ? -1 : io_rchar() - rc0;
     ts_engine_stats_get(e, &b);
     stats_delta(&a, &b, &r->d);
 }
@@ -678,11 +700,14 @@ static char (*base_files(const char *sub, size_t *n))[700]
 
 /* pread() of the raw segment bytes, fetch_bytes per call into a fresh
  * malloc'd buffer, as ts_partition_read returns one. */
+static long long g_base_rchar; /* io_rchar delta of the last pread_baseline */
+
 static double pread_baseline(const char *sub, uint64_t *served)
 {
     size_t n;
     char (*files)[700] = base_files(sub, &n);
     *served = 0;
+    long long rc0 = io_rchar();
     int64_t t0 = ts_mono_us();
     for (size_t i = 0; i < n; i++) {
         int fd = open(files[i], O_RDONLY | O_CLOEXEC);
@@ -700,6 +725,7 @@ static double pread_baseline(const char *sub, uint64_t *served)
         close(fd);
     }
     double sec = (double)(ts_mono_us() - t0) / 1e6;
+    g_base_rchar = rc0 < 0 ? -1 : io_rchar() - rc0;
     free(files);
     return sec;
 }
@@ -707,15 +733,16 @@ static double pread_baseline(const char *sub, uint64_t *served)
 static void print_read(const char *what, const read_run *r, double base_s, uint64_t base_bytes)
 {
     double eng = mibs(r->served, r->s), bs = mibs(base_bytes, base_s);
-    /* A hit reads the whole cache file (one raw chunk) back and checks it
-     * (reader/README.md), so hits x chunk size estimates cache bytes read. */
+    /* Bytes read per byte served are measured (io_rchar), for the engine and
+     * for the pread baseline beside it (1.00 by construction). */
     printf("read %-26s engine %7.1f MiB/s | pread %7.1f MiB/s | ratio %.2fx | cache hits %llu "
-           "misses %llu | fetched %.1f MiB = %.3f B fetched per B served | ~%.1f B of cache "
-           "files read per B served | %llu calls\n",
+           "misses %llu | fetched %.1f MiB = %.3f B fetched per B served | %.2f B read per B "
+           "served (pread %.2f) | %llu calls\n",
            what, eng, bs, eng / bs, (unsigned long long)r->d.cache_hits,
            (unsigned long long)r->d.cache_misses, (double)r->d.remote_get_bytes / MiB,
            r->served ? (double)r->d.remote_get_bytes / (double)r->served : 0,
-           r->served ? (double)r->d.cache_hits * (double)g_chunk_bytes / (double)r->served : 0,
+           r->served && r->rchar >= 0 ? (double)r->rchar / (double)r->served : -1,
+           base_bytes && g_base_rchar >= 0 ? (double)g_base_rchar / (double)base_bytes : -1,
            (unsigned long long)r->calls);
     fflush(stdout);
 }
@@ -728,9 +755,13 @@ static int cmp_i64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+typedef struct lat_sum {
+    long long p50, p99, max;
+} lat_sum;
+
 /* Reference for the random reads: rand_bytes pread() at random positions
  * of the raw segment files (page cache), open and close per read. */
-static void rand_pread_baseline(const char *sub)
+static lat_sum rand_pread_baseline(const char *sub)
 {
     size_t nf;
     char (*files)[700] = base_files(sub, &nf);
@@ -757,21 +788,26 @@ static void rand_pread_baseline(const char *sub)
         lat[i] = ts_mono_us() - t0;
     }
     qsort(lat, (size_t)n, sizeof(*lat), cmp_i64);
+    lat_sum r = {(long long)lat[n / 2], (long long)lat[(n * 99) / 100], (long long)lat[n - 1]};
     printf("random %-13s x %d (%zu KiB):     p50 %8lld us, p99 %8lld us, max %8lld us | raw "
            "segment bytes from the page cache (reference)\n",
-           "pread", n, g_o.rand_bytes >> 10, (long long)lat[n / 2], (long long)lat[(n * 99) / 100],
-           (long long)lat[n - 1]);
+           "pread", n, g_o.rand_bytes >> 10, r.p50, r.p99, r.max);
     free(lat);
     free(sizes);
     free(files);
+    return r;
 }
 
-static void rand_reads(ts_engine *e, ts_partition *pt, const int64_t *offs, const char *what)
+/* base: the pread reference measured beside this run (its p50/p99 become
+ * ratios), or NULL. */
+static void rand_reads(ts_engine *e, ts_partition *pt, const int64_t *offs, const char *what,
+                       const lat_sum *base)
 {
     int n = g_o.nreads;
     int64_t *lat = malloc((size_t)n * sizeof(*lat));
     ts_engine_stats a, b, d;
     ts_engine_stats_get(e, &a);
+    long long rc0 = io_rchar();
     uint64_t served = 0;
     for (int i = 0; i < n; i++) {
         uint8_t *buf;
@@ -783,15 +819,21 @@ static void rand_reads(ts_engine *e, ts_partition *pt, const int64_t *offs, cons
         served += len;
         free(buf);
     }
+    long long rc = rc0 < 0 ? -1 : io_rchar() - rc0;
     ts_engine_stats_get(e, &b);
     stats_delta(&a, &b, &d);
     qsort(lat, (size_t)n, sizeof(*lat), cmp_i64);
     printf("random %-13s x %d (max_bytes %zu KiB): p50 %8lld us, p99 %8lld us, max %8lld us | "
-           "hits %llu misses %llu | %.0f bytes fetched per read, %.0f bytes served per read\n",
+           "hits %llu misses %llu | %.0f bytes fetched per read, %.0f bytes served per read, "
+           "%.2f B read per B served\n",
            what, n, g_o.rand_bytes >> 10, (long long)lat[n / 2], (long long)lat[(n * 99) / 100],
            (long long)lat[n - 1], (unsigned long long)d.cache_hits,
            (unsigned long long)d.cache_misses, (double)d.remote_get_bytes / n,
-           (double)served / n);
+           (double)served / n, served && rc >= 0 ? (double)rc / (double)served : -1);
+    if (base && base->p50 > 0 && base->p99 > 0)
+        printf("  %s vs pread beside it: p50 %.1fx, p99 %.1fx of pread's (%lld / %lld us)\n",
+               what, (double)lat[n / 2] / (double)base->p50,
+               (double)lat[(n * 99) / 100] / (double)base->p99, base->p50, base->p99);
     fflush(stdout);
     free(lat);
 }
@@ -830,7 +872,8 @@ static void bench_reads(void)
     print_read("(b) cold, empty cache:", &r, b1, bb);
     b1 = pread_baseline("base-read", &bb);
     seq_read(e, pt, &r);
-    print_read("(c) cold, warm cache:", &r, b1, bb);
+    b2 = pread_baseline("base-read", &bb);
+    print_read("(c) cold, warm cache:", &r, (b1 + b2) / 2, bb);
     ts_engine_stats_get(e, &s);
     printf("  chunk cache now %.1f MiB (cap %.0f MiB)\n", (double)s.cache_bytes / MiB,
            (double)g_o.cache_bytes / MiB);
@@ -849,15 +892,17 @@ static void bench_reads(void)
     eng_cfg cold = {"append1", 1, 0, 0, "cache-empty"};
     e = engine_open(&cold);
     pt = part_open(e, 0);
-    rand_reads(e, pt, offs, "empty cache");
+    rand_reads(e, pt, offs, "empty cache", NULL);
     ts_engine_close(e);
-    /* Warm: the cache the sequential passes filled, adopted at open. */
+    /* Warm: the cache the sequential passes filled, adopted at open (so
+     * batch indexes start on disk, not in RAM), with the pread reference
+     * right before it. */
     eng_cfg warm = {"append1", 1, 0, g_o.cache_bytes, "cache-read"};
     e = engine_open(&warm);
     pt = part_open(e, 0);
-    rand_reads(e, pt, offs, "warm cache");
+    lat_sum pb = rand_pread_baseline("base-read");
+    rand_reads(e, pt, offs, "warm cache", &pb);
     ts_engine_close(e);
-    rand_pread_baseline("base-read");
     rmtree("base-read");
     free(offs);
 }
