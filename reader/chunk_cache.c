@@ -794,7 +794,7 @@ static void plan_read(const bidx *ix, const ts_chunk_read *rq, size_t room, plan
             p->full = 1;
             return;
         }
-        if (taken && total > rq->max_bytes - added) {
+        if (taken && (added >= rq->max_bytes || total > rq->max_bytes - added)) {
             p->full = 1;
             return;
         }
@@ -1391,6 +1391,39 @@ static ts_status read_finish(const bidx *ix, const plan *p, const ts_segment_met
     return TS_OK;
 }
 
+/* A file hit of cache_read (fd from lookup, c->mu not held): serves rq from
+ * the file and keeps an index it had to load. Returns 1 when done, with *st
+ * the read's status (the file served, or out cannot grow); 0 when the file
+ * failed (dropped when damaged or gone) and the caller goes another round. */
+static int read_file_hit(ts_chunk_cache *c, const ts_segment_meta *seg, uint32_t idx,
+                         const uint8_t id[ID_LEN], found *fd, ts_chunk_read *rq, ts_buf *out,
+                         ts_status *st, char *errstr, size_t errlen)
+{
+    bidx *loaded = NULL;
+    char ferr[512];
+    plan p;
+    *st = file_serve(c, id, seg, idx, fd->ix, &loaded, rq, out, &p, ferr, sizeof(ferr));
+    int done = 1;
+    if (*st == TS_OK) {
+        if (loaded) { /* keep it for the next read of this file */
+            pthread_mutex_lock(&c->mu);
+            entry *e = map_find(c, id);
+            if (e && e->gen == fd->gen) idx_attach(c, e, loaded);
+            pthread_mutex_unlock(&c->mu);
+        }
+        atomic_fetch_add(&c->hits, 1);
+        *st = read_finish(fd->ix ? fd->ix : loaded, &p, seg, idx, rq, errstr, errlen);
+    } else if (*st == TS_E_NOMEM) {
+        ts_err_set(errstr, errlen, *st, "%s", ferr);
+    } else {
+        file_failed(c, id, fd->gen, *st, ferr);
+        done = 0;
+    }
+    bidx_put(fd->ix);
+    bidx_put(loaded);
+    return done;
+}
+
 /* ts_chunk_cache_read: the lookup rounds of cache_get, with a file hit
  * served by file_serve (only the batches returned) instead of a whole-file
  * load. */
@@ -1411,25 +1444,7 @@ static ts_status cache_read(ts_chunk_cache *c, ts_objstore *os, const ts_segment
             ch = fd.ch;
         } else if (fd.kind == FOUND_FILE) {
             pthread_mutex_unlock(&c->mu);
-            bidx *loaded = NULL;
-            char ferr[512];
-            st = file_serve(c, id, seg, idx, fd.ix, &loaded, rq, out, &p, ferr, sizeof(ferr));
-            int served = st == TS_OK;
-            if (served) {
-                if (loaded) { /* keep it for the next read of this file */
-                    pthread_mutex_lock(&c->mu);
-                    entry *e = map_find(c, id);
-                    if (e && e->gen == fd.gen) idx_attach(c, e, loaded);
-                    pthread_mutex_unlock(&c->mu);
-                }
-                atomic_fetch_add(&c->hits, 1);
-                st = read_finish(fd.ix ? fd.ix : loaded, &p, seg, idx, rq, errstr, errlen);
-            }
-            bidx_put(fd.ix);
-            bidx_put(loaded);
-            if (served) return st;
-            if (st == TS_E_NOMEM) return ts_err_set(errstr, errlen, st, "%s", ferr);
-            file_failed(c, id, fd.gen, st, ferr);
+            if (read_file_hit(c, seg, idx, id, &fd, rq, out, &st, errstr, errlen)) return st;
             continue;
         } else if (fd.kind == FOUND_FLIGHT) {
             st = flight_join(c, fd.f, &ch, errstr, errlen);
