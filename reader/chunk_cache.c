@@ -53,6 +53,7 @@
 #include <zstd.h>
 
 #include "common/batch.h"
+#include "common/clock.h"
 #include "common/crc32c.h"
 #include "common/err.h"
 #include "common/fsutil.h"
@@ -89,6 +90,9 @@
 #define RETRY_BASE_MS 50
 #define RETRY_MAX_MS 2000
 #define RETRY_ATTEMPTS 5
+/* A file's mtime (the LRU order a restart adopts) is refreshed at most this
+ * often: a futimens per read would dirty the inode on every hit. */
+#define TOUCH_EVERY_S 1
 
 /* One batch of a cached chunk. */
 typedef struct bent {
@@ -128,6 +132,7 @@ typedef struct entry {
     uint64_t size;        /* file bytes (header + body) */
     uint64_t gen;         /* unique per insert: tells a refetched file from the old one */
     bidx *ix;             /* its batch index while in RAM (idx_bytes), else NULL */
+    uint32_t touched_s;   /* monotonic seconds of the last mtime refresh */
     struct entry *hnext;  /* hash chain */
     struct entry *prev, *next; /* LRU: head = most recently used */
 } entry;
@@ -852,8 +857,9 @@ static uint32_t batches_check(const bidx *ix, const plan *p, const uint8_t *dst)
  * TS_E_NOT_FOUND: it is gone (the caller drops it and refetches);
  * TS_E_NOMEM: out (or the index) cannot grow. Runs without c->mu. */
 static ts_status file_serve(ts_chunk_cache *c, const uint8_t id[ID_LEN], const ts_segment_meta *seg,
-                            uint32_t idx, const bidx *ix, bidx **loaded, const ts_chunk_read *rq,
-                            ts_buf *out, plan *p, char *errstr, size_t errlen)
+                            uint32_t idx, const bidx *ix, int touch, bidx **loaded,
+                            const ts_chunk_read *rq, ts_buf *out, plan *p, char *errstr,
+                            size_t errlen)
 {
     char path[PATH_MAX];
     memset(p, 0, sizeof(*p));
@@ -890,8 +896,8 @@ static ts_status file_serve(ts_chunk_cache *c, const uint8_t id[ID_LEN], const t
         goto out;
     }
     out->len += p->bytes;
-    /* The mtime is the LRU order a restart adopts; keep it current. */
-    (void)futimens(fd, NULL);
+    /* The mtime is the LRU order a restart adopts; keep it roughly current. */
+    if (touch) (void)futimens(fd, NULL);
 out:
     close(fd);
     return st;
@@ -1233,6 +1239,7 @@ typedef struct found {
     found_kind kind;
     chunk_impl *ch; /* FOUND_HOT: a new reference */
     uint64_t gen;   /* FOUND_FILE: the file's generation */
+    int touch;      /* FOUND_FILE: refresh its mtime */
     bidx *ix;       /* FOUND_FILE: a new reference to its index when in RAM, else NULL */
     flight *f;      /* FOUND_FLIGHT: the fetch in progress */
 } found;
@@ -1253,6 +1260,11 @@ static void lookup(ts_chunk_cache *c, const uint8_t id[ID_LEN], int use_files, f
         lru_push_head(c, e);
         fd->kind = FOUND_FILE;
         fd->gen = e->gen;
+        uint32_t now = (uint32_t)(ts_mono_ms() / 1000);
+        if (now - e->touched_s >= TOUCH_EVERY_S || !e->touched_s) {
+            e->touched_s = now ? now : 1;
+            fd->touch = 1;
+        }
         fd->ix = e->ix ? bidx_ref(e->ix) : NULL;
         return;
     }
@@ -1402,7 +1414,8 @@ static int read_file_hit(ts_chunk_cache *c, const ts_segment_meta *seg, uint32_t
     bidx *loaded = NULL;
     char ferr[512];
     plan p;
-    *st = file_serve(c, id, seg, idx, fd->ix, &loaded, rq, out, &p, ferr, sizeof(ferr));
+    *st = file_serve(c, id, seg, idx, fd->ix, fd->touch, &loaded, rq, out, &p, ferr,
+                     sizeof(ferr));
     int done = 1;
     if (*st == TS_OK) {
         if (loaded) { /* keep it for the next read of this file */
