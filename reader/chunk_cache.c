@@ -287,7 +287,7 @@ static bidx *bidx_build(const uint8_t *raw, uint32_t raw_len, size_t klen)
     int64_t next = INT64_MIN; /* lowest base offset the next batch may have */
     ts_batch_hdr h;
     for (size_t t; pos < raw_len && (t = batch_ok(raw + pos, raw_len - pos, &h)); n++) {
-        if (h.base_offset < next) break;
+        if (h.base_offset < next || h.base_offset > INT64_MAX - h.last_offset_delta) break;
         next = ts_batch_last_offset(&h) + 1;
         pos += (uint32_t)t;
     }
@@ -471,7 +471,8 @@ static bidx *bidx_parse(const uint8_t *p, const hdr_info *hi, int *nomem)
         b->last_delta = ts_rd32(p + 12);
         b->head_crc = ts_rd32(p + 16);
         uint32_t want_pos = i ? ix->e[i - 1].pos + TS_BATCH_HEADER_SIZE : 0;
-        if ((i == 0 && b->pos != 0) || (i && b->pos < want_pos) || b->last_delta > INT32_MAX ||
+        if ((i == 0 && b->pos != 0) || (i && b->pos < want_pos) || b->pos > hi->end ||
+            b->last_delta > INT32_MAX || b->base > INT64_MAX - (int64_t)b->last_delta ||
             (i && b->base <= ix->e[i - 1].base + (int64_t)ix->e[i - 1].last_delta))
             goto bad;
     }
