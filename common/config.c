@@ -132,7 +132,8 @@ static const prop g_props[] = {
      "Byte cap of the disk chunk cache (LRU eviction)."},
     {"remote.log.cache.memory.bytes", F(INT, remote_log_cache_memory_bytes),
      "33554432", 0, INT64_MAX, NULL, 0,
-     "RAM for recently served, verified chunks (on top of the disk cache); 0 disables."},
+     "RAM of the disk chunk cache: an eighth for its files' batch indexes, the rest for "
+     "recently fetched, verified chunks; 0 disables both."},
     {"remote.log.prefetch.chunks", F(INT, remote_log_prefetch_chunks), "1", 0, 64, NULL, 0,
      "Chunks a sequential cold reader prefetches ahead; 0 disables prefetch."},
     {"remote.log.manifest.keep.versions", F(INT, remote_log_manifest_keep_versions),

@@ -5,7 +5,9 @@
  *
  * The chunk table is the segment's sparse offset and time index: each chunk
  * starts at a batch boundary and records its first offset and max
- * timestamp, so one chunk is the most a lookup ever reads. Batches are
+ * timestamp, so one chunk is the most a lookup ever reads. Inside a chunk
+ * the cache's per-batch index finds the first batch (ts_chunk_cache_read),
+ * and only the batches served are read from the cache file. Batches are
  * copied whole into the caller's buffer; a batch never straddles chunks
  * (the uploader cuts at batch boundaries), and one that claims to is
  * reported as corrupt rather than served cut.
@@ -193,7 +195,7 @@ static uint32_t find_chunk(const ts_segment_meta *seg, int64_t offset)
 }
 
 /* Parses the batch at pos of chunk ci, requiring it to lie wholly inside
- * the chunk. */
+ * the chunk (the time lookup walks a whole chunk). */
 static ts_status chunk_batch(const ts_segment_meta *seg, uint32_t ci, const ts_chunk *ch,
                              size_t pos, ts_batch_hdr *h, char *errstr, size_t errlen)
 {
@@ -211,59 +213,6 @@ static ts_status chunk_batch(const ts_segment_meta *seg, uint32_t ci, const ts_c
     return TS_OK;
 }
 
-/* Read state carried across chunks and segments of one ts_reader_read. */
-typedef struct read_ctx {
-    int64_t want;        /* next offset the caller needs */
-    int64_t stop_offset;
-    size_t max_bytes;
-    size_t added;
-    size_t nbatches;
-    int full;            /* max_bytes, stop_offset or the buffer cap reached */
-    ts_buf *out;
-} read_ctx;
-
-/* Appends the chunk's batches that hold offsets >= want. */
-static ts_status scan_chunk(read_ctx *rc, const ts_segment_meta *seg, uint32_t ci,
-                            const ts_chunk *ch, char *errstr, size_t errlen)
-{
-    size_t pos = 0;
-    while (pos < ch->len) {
-        ts_batch_hdr h;
-        ts_status st = chunk_batch(seg, ci, ch, pos, &h, errstr, errlen);
-        if (st) return st;
-        size_t total = ts_batch_total_size(&h);
-        if (h.base_offset >= rc->stop_offset) {
-            rc->full = 1;
-            return TS_OK;
-        }
-        if (ts_batch_last_offset(&h) >= rc->want) {
-            if (rc->nbatches && total > rc->max_bytes - rc->added) {
-                rc->full = 1;
-                return TS_OK;
-            }
-            st = ts_buf_append(rc->out, ch->data + pos, total);
-            if (st) {
-                if (rc->nbatches) { /* the caller's buffer cap: return what fits */
-                    rc->full = 1;
-                    return TS_OK;
-                }
-                return ts_err_set(errstr, errlen, st,
-                                  "batch at offset %lld (%zu bytes) does not fit the read buffer",
-                                  (long long)h.base_offset, total);
-            }
-            rc->added += total;
-            rc->nbatches++;
-            rc->want = ts_batch_last_offset(&h) + 1;
-            if (rc->added >= rc->max_bytes) {
-                rc->full = 1;
-                return TS_OK;
-            }
-        }
-        pos += total;
-    }
-    return TS_OK;
-}
-
 ts_status ts_reader_read(ts_reader *r, ts_index *idx, int64_t offset, size_t max_bytes,
                          int64_t stop_offset, ts_buf *out, char *errstr, size_t errlen)
 {
@@ -277,30 +226,27 @@ ts_status ts_reader_read(ts_reader *r, ts_index *idx, int64_t offset, size_t max
                           "offset %lld is not in any remote segment", (long long)offset);
     if (st) return ts_err_set(errstr, errlen, st, "index lookup of offset %lld failed",
                               (long long)offset);
-    read_ctx rc = {.want = offset, .stop_offset = stop_offset, .max_bytes = max_bytes,
-                   .out = out};
+    /* The read's progress, carried across chunks and segments. */
+    ts_chunk_read rq = {.want = offset, .stop_offset = stop_offset, .max_bytes = max_bytes};
     int continuing = 0;
-    while (!rc.full) {
+    while (!rq.full) {
         if (seg.base_offset >= stop_offset) break;
         /* Lookups carry no chunk table: it comes from the index's cache or
          * the object's own table frame (one ranged GET on first use). */
         if ((st = ts_index_load_chunks(idx, &seg, errstr, errlen))) goto fail;
-        for (uint32_t ci = seg.chunk_count ? find_chunk(&seg, rc.want) : 0;
-             ci < seg.chunk_count && !rc.full && rc.want <= seg.last_offset; ci++) {
+        for (uint32_t ci = seg.chunk_count ? find_chunk(&seg, rq.want) : 0;
+             ci < seg.chunk_count && !rq.full && rq.want <= seg.last_offset; ci++) {
             if (seg.chunks[ci].first_offset >= stop_offset) {
-                rc.full = 1;
+                rq.full = 1;
                 break;
             }
             note_chunk(r, &seg, ci, continuing);
-            ts_chunk *ch = NULL;
-            st = ts_chunk_cache_get(r->cache, r->os, &seg, ci, &ch, errstr, errlen);
-            if (st) goto fail;
-            st = scan_chunk(&rc, &seg, ci, ch, errstr, errlen);
-            ts_chunk_release(ch);
+            /* Only the batches served are read from the cache (reader/README.md). */
+            st = ts_chunk_cache_read(r->cache, r->os, &seg, ci, &rq, out, errstr, errlen);
             if (st) goto fail;
             continuing = 1;
         }
-        if (rc.full) break;
+        if (rq.full) break;
         int64_t base = seg.base_offset;
         ts_segment_meta_clear(&seg);
         memset(&seg, 0, sizeof(seg));
@@ -311,7 +257,7 @@ ts_status ts_reader_read(ts_reader *r, ts_index *idx, int64_t offset, size_t max
                        (long long)base);
             goto fail;
         }
-        if (rc.want < seg.base_offset) rc.want = seg.base_offset;
+        if (rq.want < seg.base_offset) rq.want = seg.base_offset;
     }
     ts_segment_meta_clear(&seg);
     return TS_OK;
@@ -320,8 +266,8 @@ fail:
     /* Batches already appended are whole and verified: return them, as a
      * Kafka fetch returns what it has; the next read starts at the failing
      * batch and reports the error then. */
-    if (rc.nbatches) {
-        ts_log_debug("reader", "read stopped early at offset %lld: %s", (long long)rc.want,
+    if (rq.nbatches) {
+        ts_log_debug("reader", "read stopped early at offset %lld: %s", (long long)rq.want,
                      errstr ? errstr : "");
         return TS_OK;
     }

@@ -4,10 +4,12 @@
  *
  * Chunk cache: decompressed chunks as files under a cache directory, with a
  * byte cap and LRU eviction. Concurrent misses on one chunk cost one fetch
- * (single-flight). Every chunk is verified before it is served: the stored
- * bytes against the manifest's CRC-32C before decompression, the raw bytes
- * against the raw CRC-32C after it, and again when read back from the disk
- * cache (a damaged cache file is dropped and refetched, never served).
+ * (single-flight). Every chunk is verified once, when it enters the cache:
+ * the stored bytes against the manifest's CRC-32C before decompression, the
+ * raw bytes against the raw CRC-32C after it; it is then indexed by batch.
+ * A read from a cache file (ts_chunk_cache_read) preads only the batches it
+ * returns and checks each one's CRC-32C on those bytes, so disk rot is still
+ * caught (the file is dropped and the chunk refetched, never served).
  *
  * A sequential reader (a read that lands in the chunk after the previous
  * read of the same segment) triggers prefetch of the following chunks on the
@@ -41,6 +43,7 @@ typedef struct ts_chunk_cache_stats {
     uint64_t fetched_bytes;  /* stored bytes downloaded */
     uint64_t evictions;
     uint64_t verify_failures;
+    uint64_t read_bytes;     /* bytes read back from cache files (hits) */
 } ts_chunk_cache_stats;
 
 /* Opens (creating if needed) the cache directory; existing chunk files are
@@ -56,11 +59,37 @@ void ts_chunk_cache_destroy(ts_chunk_cache *c);
 ts_status ts_chunk_cache_get(ts_chunk_cache *c, ts_objstore *os, const ts_segment_meta *seg,
                              uint32_t chunk_idx, ts_chunk **out, char *errstr, size_t errlen);
 void ts_chunk_release(ts_chunk *ch);
+
+/* A read's progress across chunks: ts_chunk_cache_read continues it in one
+ * chunk and updates it. Fill want, stop_offset and max_bytes, zero the rest
+ * at the start of a read; pass the same struct for each chunk. */
+typedef struct ts_chunk_read {
+    int64_t want;        /* in/out: the next offset the read needs */
+    int64_t stop_offset; /* stop before the first batch whose base offset is >= it */
+    size_t max_bytes;    /* byte budget of the whole read (its first batch is taken whole) */
+    size_t added;        /* out: bytes appended so far */
+    size_t nbatches;     /* out: batches appended so far */
+    int full;            /* out: stop_offset, max_bytes or out's cap reached: stop reading */
+} ts_chunk_read;
+
+/* Appends to out whole batches of chunk chunk_idx of seg, from the one
+ * holding rq->want on, up to rq->max_bytes / rq->stop_offset / out's cap,
+ * and advances rq. A cached chunk is served by a pread of only those batches,
+ * each checked against its CRC-32C (a damaged file is dropped, counted in
+ * verify_failures, and the chunk refetched); a missing one is fetched as by
+ * ts_chunk_cache_get. TS_E_CORRUPT (naming the object, chunk and byte) when
+ * the read reaches bytes of the chunk that are no whole batch: batches
+ * appended before them stay appended and are counted in rq. TS_E_NOMEM when
+ * the read's first batch does not fit out (nothing appended). */
+ts_status ts_chunk_cache_read(ts_chunk_cache *c, ts_objstore *os, const ts_segment_meta *seg,
+                              uint32_t chunk_idx, ts_chunk_read *rq, ts_buf *out, char *errstr,
+                              size_t errlen);
 /* 64-bit FNV-1a of an object key: how the cache and the reader's sequential
  * detection bucket objects (collisions only cost a refetch or a prefetch). */
 uint64_t ts_chunk_cache_key_hash(const char *key);
-/* RAM for recently served verified chunks (default 32 MiB; 0 disables):
- * repeated reads of one chunk skip re-reading and re-checking its file. */
+/* RAM for the batch indexes of cache files (an eighth) and recently fetched
+ * or loaded verified chunks (the rest): default 32 MiB; 0 disables both
+ * (reads then also pread the file's index). */
 void ts_chunk_cache_set_memory(ts_chunk_cache *c, uint64_t bytes);
 void ts_chunk_cache_stats_get(ts_chunk_cache *c, ts_chunk_cache_stats *out);
 /* Drops every cached file of an object (after retention deleted it). */

@@ -38,6 +38,22 @@ TT_TEST(crc32c_known_vectors)
         uint32_t b = ts_crc32c(ts_crc32c(0, buf + off, 100), buf + off + 100, sizeof(buf) - off - 100);
         TT_ASSERT_EQ_INT(a, b);
     }
+    /* Long inputs take the interleaved path (three chains joined): every
+     * length around its block boundaries, and a long continued one. */
+    enum { BIG = 3 * 8192 * 2 + 3 * 256 * 3 + 77 };
+    uint8_t *big = malloc(BIG);
+    TT_ASSERT(big != NULL);
+    for (size_t i = 0; i < BIG; i++) big[i] = (uint8_t)(i * 2654435761u >> 13);
+    size_t lens[] = {767, 768, 769, 775, 776, 1536, 1543, 3 * 8192 - 1, 3 * 8192, 3 * 8192 + 1,
+                     3 * 8192 + 768 + 5, BIG - 3};
+    for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++)
+        for (size_t off = 0; off < 3; off++)
+            TT_ASSERT_MSG(ts_crc32c(0x1234u, big + off, lens[i]) ==
+                              ts_crc32c_sw(0x1234u, big + off, lens[i]),
+                          "length %zu at %zu", lens[i], off);
+    TT_ASSERT_EQ_INT(ts_crc32c(ts_crc32c(0, big, 5000), big + 5000, BIG - 5000),
+                     ts_crc32c_sw(0, big, BIG));
+    free(big);
 }
 
 TT_TEST(batch_build_validate_and_reject)

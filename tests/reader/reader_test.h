@@ -410,10 +410,13 @@ static inline ts_chunk_cache_stats stats(ts_chunk_cache *c)
     return s;
 }
 
-/* Bytes of the chunk file chunk idx of seg makes (header + body). */
-static inline uint64_t file_bytes(const ts_segment_meta *seg, uint32_t idx)
+/* Bytes of the chunk file chunk idx of sb makes: header (34 bytes, the key,
+ * 20 per batch: reader/README.md "Cache file format") + body. */
+static inline uint64_t file_bytes(const seg_build *sb, uint32_t idx)
 {
-    return 22 + strlen(seg->object_key) + seg->chunks[idx].raw_len;
+    const ts_chunk_meta *cm = &sb->meta.chunks[idx];
+    int n = count_batches(sb->raw + cm->raw_pos, cm->raw_len);
+    return 34 + strlen(sb->meta.object_key) + 20 * (uint64_t)n + cm->raw_len;
 }
 
 static inline int chunk_is(const ts_chunk *ch, const seg_build *sb, uint32_t idx)

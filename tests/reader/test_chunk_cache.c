@@ -2,7 +2,8 @@
  * test_chunk_cache.c — unit tests of the disk chunk cache
  * (reader/chunk_cache.c): hits, misses, LRU eviction under a cap, adoption
  * after restart, single-flight, verification and refetch, retries, the RAM
- * layer, forgetting an object, and concurrent gets under a small cap.
+ * layer, forgetting an object, reads of only the batches served (and disk
+ * rot caught on them), and concurrent gets and reads under a small cap.
  * Objects, store and fixture: reader_test.h.
  */
 #include "reader_test.h"
@@ -25,7 +26,7 @@ TT_TEST(cache_miss_then_hit)
     TT_ASSERT_EQ_INT(s.hits, 0);
     TT_ASSERT_EQ_INT(s.files, 1);
     TT_ASSERT_EQ_INT(s.fetched_bytes, m->chunks[1].stored_len);
-    TT_ASSERT_EQ_INT(s.bytes, file_bytes(m, 1));
+    TT_ASSERT_EQ_INT(s.bytes, file_bytes(&fx.lg.segs[0], 1));
     TT_ASSERT_EQ_INT(ts_fs_du(fx.cache_dir), s.bytes);
     TT_ASSERT(ts_chunk_cache_has(fx.cache, m->object_key, 1));
     TT_ASSERT(!ts_chunk_cache_has(fx.cache, m->object_key, 2));
@@ -55,9 +56,9 @@ TT_TEST(cache_lru_eviction_order)
     fixture fx;
     FX_OPEN(fx, 1 << 20, 1, 0);
     const ts_segment_meta *m = &fx.lg.segs[0].meta;
-    uint64_t f = file_bytes(m, 0);
-    TT_ASSERT_EQ_INT(file_bytes(m, 1), f);
-    TT_ASSERT_EQ_INT(file_bytes(m, 2), f);
+    uint64_t f = file_bytes(&fx.lg.segs[0], 0);
+    TT_ASSERT_EQ_INT(file_bytes(&fx.lg.segs[0], 1), f);
+    TT_ASSERT_EQ_INT(file_bytes(&fx.lg.segs[0], 2), f);
     ts_reader_destroy(fx.rd);
     ts_chunk_cache_destroy(fx.cache);
     /* Room for two chunk files, not three. */
@@ -160,8 +161,7 @@ TT_TEST(cache_adopt_on_restart)
 {
     fixture fx;
     FX_OPEN(fx, 1 << 20, 1, 0);
-    const ts_segment_meta *m = &fx.lg.segs[0].meta;
-    uint64_t f = file_bytes(m, 0);
+    uint64_t f = file_bytes(&fx.lg.segs[0], 0);
     char known[2048] = "", pa[1024], pb[1024], pc[1024];
     TT_OKE(get_release(&fx, 0, 0), fx.err);
     TT_ASSERT(newest_file(fx.cache_dir, known, sizeof(known), pa, sizeof(pa)) == 0);
@@ -428,9 +428,215 @@ TT_TEST(cache_forget_object)
     ts_chunk_cache_forget_object(fx.cache, fx.lg.segs[0].meta.object_key);
     ts_chunk_cache_stats s = stats(fx.cache);
     TT_ASSERT_EQ_INT(s.files, 1);
-    TT_ASSERT_EQ_INT(s.bytes, file_bytes(&fx.lg.segs[1].meta, 0));
+    TT_ASSERT_EQ_INT(s.bytes, file_bytes(&fx.lg.segs[1], 0));
     TT_ASSERT_EQ_INT(ts_fs_du(fx.cache_dir), s.bytes);
     TT_ASSERT(ts_chunk_cache_has(fx.cache, fx.lg.segs[1].meta.object_key, 0));
+    fx_close(&fx);
+}
+
+/* ---------------------------------------------- reads of only what is served */
+
+/* Batches of chunk idx of seg (index of its first in lg, count). */
+static int chunk_batches(const tlog *lg, int seg, uint32_t idx, int *first)
+{
+    const seg_build *sb = &lg->segs[seg];
+    const ts_chunk_meta *cm = &sb->meta.chunks[idx];
+    *first = batch_at(lg, cm->first_offset);
+    return count_batches(sb->raw + cm->raw_pos, cm->raw_len);
+}
+
+static ts_status read_chunk(fixture *fx, int seg, uint32_t idx, ts_chunk_read *rq, ts_buf *out)
+{
+    return ts_chunk_cache_read(fx->cache, &fx->cs->base, &fx->lg.segs[seg].meta, idx, rq, out,
+                               fx->err, sizeof(fx->err));
+}
+
+/* A read inside a cached chunk reads the file's header and batch index (or
+ * nothing of them once the index is in RAM) and the batches it returns,
+ * never the rest of the chunk; max_bytes, stop_offset and the buffer's cap
+ * stop it as ts_reader_read documents. */
+TT_TEST(cache_read_costs_what_it_serves)
+{
+    fixture fx;
+    FX_OPEN(fx, 1 << 20, 1, 0);
+    tlog *lg = &fx.lg;
+    const seg_build *sb = &lg->segs[0];
+    int b0, nb = chunk_batches(lg, 0, 1, &b0);
+    TT_ASSERT(nb >= 2);
+    const gbatch *g = &lg->b[b0 + 1];
+    ts_buf out;
+    ts_buf_init(&out, 0);
+
+    /* A miss: fetched, served from the fetched bytes. */
+    ts_chunk_read rq = {.want = g->base + 1, .stop_offset = INT64_MAX, .max_bytes = 1};
+    TT_OKE(read_chunk(&fx, 0, 1, &rq, &out), fx.err);
+    TT_ASSERT(same_batches(lg, out.data, out.len, b0 + 1, 1));
+    TT_ASSERT_EQ_INT(rq.nbatches, 1);
+    TT_ASSERT_EQ_INT(rq.added, g->size);
+    TT_ASSERT_EQ_INT(rq.want, g->last + 1);
+    TT_ASSERT(rq.full);
+    TT_ASSERT_EQ_INT(gets(&fx), 1);
+    TT_ASSERT_EQ_INT(stats(fx.cache).read_bytes, 0);
+
+    /* A hit, index not in RAM (the fixture keeps no RAM layer): header and
+     * index, then that one batch. */
+    ts_buf_reset(&out);
+    rq = (ts_chunk_read){.want = g->base, .stop_offset = INT64_MAX, .max_bytes = 1};
+    TT_OKE(read_chunk(&fx, 0, 1, &rq, &out), fx.err);
+    TT_ASSERT(same_batches(lg, out.data, out.len, b0 + 1, 1));
+    ts_chunk_cache_stats s = stats(fx.cache);
+    TT_ASSERT_EQ_INT(gets(&fx), 1);
+    TT_ASSERT_EQ_INT(s.hits, 1);
+    uint64_t hdr = 34 + strlen(sb->meta.object_key) + 20 * (uint64_t)nb;
+    TT_ASSERT_EQ_INT(s.read_bytes, hdr + g->size);
+    TT_ASSERT(s.read_bytes < file_bytes(sb, 1));
+
+    /* With RAM for indexes, the first read keeps the index, and the next
+     * reads exactly the bytes it serves. */
+    ts_chunk_cache_set_memory(fx.cache, 1 << 20);
+    ts_buf_reset(&out);
+    rq = (ts_chunk_read){.want = g->base, .stop_offset = INT64_MAX, .max_bytes = 1};
+    TT_OKE(read_chunk(&fx, 0, 1, &rq, &out), fx.err);
+    uint64_t r0 = stats(fx.cache).read_bytes;
+    ts_buf_reset(&out);
+    rq = (ts_chunk_read){.want = g->base, .stop_offset = INT64_MAX, .max_bytes = 1};
+    TT_OKE(read_chunk(&fx, 0, 1, &rq, &out), fx.err);
+    TT_ASSERT(same_batches(lg, out.data, out.len, b0 + 1, 1));
+    TT_ASSERT_EQ_INT(stats(fx.cache).read_bytes - r0, g->size);
+
+    /* From the chunk's start, no limit: all its batches, and the read goes
+     * on to the next chunk (not full). */
+    ts_buf_reset(&out);
+    rq = (ts_chunk_read){.want = sb->meta.chunks[1].first_offset, .stop_offset = INT64_MAX,
+                         .max_bytes = SIZE_MAX};
+    TT_OKE(read_chunk(&fx, 0, 1, &rq, &out), fx.err);
+    TT_ASSERT(same_batches(lg, out.data, out.len, b0, nb));
+    TT_ASSERT(!rq.full);
+    TT_ASSERT_EQ_INT(rq.want, sb->meta.chunks[2].first_offset);
+    /* Continuing a read: stop_offset at the second batch stops after the
+     * first; a read that already has a batch does not take one over its
+     * budget. */
+    ts_buf_reset(&out);
+    rq = (ts_chunk_read){.want = lg->b[b0].base, .stop_offset = g->base, .max_bytes = SIZE_MAX};
+    TT_OKE(read_chunk(&fx, 0, 1, &rq, &out), fx.err);
+    TT_ASSERT(same_batches(lg, out.data, out.len, b0, 1));
+    TT_ASSERT(rq.full);
+    ts_buf_reset(&out);
+    rq = (ts_chunk_read){.want = g->base, .stop_offset = INT64_MAX, .max_bytes = 100,
+                         .added = 99, .nbatches = 1};
+    TT_OKE(read_chunk(&fx, 0, 1, &rq, &out), fx.err);
+    TT_ASSERT_EQ_INT(out.len, 0);
+    TT_ASSERT(rq.full);
+    /* A buffer too small for the first batch: an error, nothing appended;
+     * with a batch already in the read, it just stops. */
+    ts_buf small;
+    ts_buf_init(&small, 10);
+    rq = (ts_chunk_read){.want = g->base, .stop_offset = INT64_MAX, .max_bytes = SIZE_MAX};
+    TT_ASSERT_EQ_INT(read_chunk(&fx, 0, 1, &rq, &small), TS_E_NOMEM);
+    TT_ASSERT_EQ_INT(small.len, 0);
+    TT_ASSERT_EQ_INT(rq.nbatches, 0);
+    rq = (ts_chunk_read){.want = g->base, .stop_offset = INT64_MAX, .max_bytes = SIZE_MAX,
+                         .nbatches = 1};
+    TT_OKE(read_chunk(&fx, 0, 1, &rq, &small), fx.err);
+    TT_ASSERT(rq.full);
+    TT_ASSERT_EQ_INT(small.len, 0);
+    ts_buf_free(&small);
+    /* Bad arguments are refused, nothing fetched. */
+    TT_ASSERT_EQ_INT(ts_chunk_cache_read(fx.cache, &fx.cs->base, &sb->meta, 1, NULL, &out, NULL,
+                                         0),
+                     TS_E_INVAL);
+    TT_ASSERT_EQ_INT(ts_chunk_cache_read(fx.cache, &fx.cs->base, &sb->meta,
+                                         sb->meta.chunk_count, &rq, &out, NULL, 0),
+                     TS_E_INVAL);
+    TT_ASSERT_EQ_INT(gets(&fx), 1);
+    TT_ASSERT_EQ_INT(stats(fx.cache).verify_failures, 0);
+    ts_buf_free(&out);
+    fx_close(&fx);
+}
+
+static void flip_byte(const char *path, long off)
+{
+    FILE *f = fopen(path, "r+b");
+    if (!f) abort();
+    fseek(f, off, SEEK_SET);
+    int c = fgetc(f);
+    fseek(f, off, SEEK_SET);
+    fputc(c ^ 0x10, f);
+    fclose(f);
+}
+
+/* Disk rot after a chunk was verified: a byte flipped in a cached file under
+ * a reader, in a batch's records (its Kafka CRC-32C), in its
+ * partitionLeaderEpoch (which Kafka's CRC does not cover: the index's CRC of
+ * the first 21 bytes does) and in the batch index itself. Each time the
+ * read still returns the right batches, the cache counts a verify failure,
+ * drops the file and refetches the chunk once. */
+TT_TEST(cache_read_catches_rot_under_a_reader)
+{
+    fixture fx;
+    FX_OPEN(fx, 1 << 20, 1, 0);
+    tlog *lg = &fx.lg;
+    const seg_build *sb = &lg->segs[1];
+    TT_ASSERT(sb->meta.chunk_count >= 3);
+    /* Cache the segment's first three chunks, noting their files. */
+    char known[1024] = "", path[3][1024];
+    for (uint32_t i = 0; i < 3; i++) {
+        TT_OKE(get_release(&fx, 1, i), fx.err);
+        TT_ASSERT(newest_file(fx.cache_dir, known, sizeof(known), path[i], sizeof(path[i])) == 0);
+    }
+    int g0 = gets(&fx);
+    ts_buf out;
+    ts_buf_init(&out, 0);
+    /* Indexes in RAM: a warm pass loads them, so the body checks alone must
+     * catch what follows. */
+    ts_chunk_cache_set_memory(fx.cache, 1 << 20);
+    int first = batch_at(lg, sb->meta.base_offset);
+    TT_OKE(ts_reader_read(fx.rd, fx.idx, sb->meta.base_offset, SIZE_MAX, INT64_MAX, &out, fx.err,
+                          sizeof(fx.err)),
+           fx.err);
+    TT_ASSERT(same_batches(lg, out.data, out.len, first, lg->nb - first));
+    int g1 = gets(&fx);
+    TT_ASSERT(g1 > g0); /* the chunks not cached above */
+    TT_ASSERT_EQ_INT(stats(fx.cache).verify_failures, 0);
+
+    struct { uint32_t chunk; int which; long at; } cases[3] = {
+        {0, 1, 80}, /* the 2nd batch of chunk 0, inside its records */
+        {1, 0, 12}, /* the 1st batch of chunk 1: partitionLeaderEpoch */
+        {2, -1, 0}, /* chunk 2: a byte of the batch index (read with the index not in RAM) */
+    };
+    for (int k = 0; k < 3; k++) {
+        uint32_t ci = cases[k].chunk;
+        int b0, nb = chunk_batches(lg, 1, ci, &b0);
+        long hdr = 34 + (long)strlen(sb->meta.object_key) + 20L * nb;
+        long off;
+        if (cases[k].which >= 0) {
+            const gbatch *g = &lg->b[b0 + cases[k].which];
+            off = hdr + (long)(g->pos - sb->meta.chunks[ci].raw_pos) + cases[k].at;
+            TT_ASSERT(cases[k].at < (long)g->size);
+        } else {
+            ts_chunk_cache_set_memory(fx.cache, 0);
+            off = hdr - 4 - 20 + 9; /* the last entry's position field */
+        }
+        flip_byte(path[ci], off);
+        ts_buf_reset(&out);
+        int64_t from = sb->meta.chunks[ci].first_offset;
+        TT_OKE(ts_reader_read(fx.rd, fx.idx, from, SIZE_MAX, INT64_MAX, &out, fx.err,
+                              sizeof(fx.err)),
+               fx.err);
+        TT_ASSERT_MSG(same_batches(lg, out.data, out.len, b0, lg->nb - b0), "case %d", k);
+        TT_ASSERT_EQ_INT(stats(fx.cache).verify_failures, k + 1);
+        TT_ASSERT_EQ_INT(gets(&fx), g1 + k + 1);
+        TT_ASSERT_EQ_INT(ts_fs_du(fx.cache_dir), stats(fx.cache).bytes);
+    }
+    /* The refetched files are good: another pass fetches nothing. */
+    ts_buf_reset(&out);
+    TT_OKE(ts_reader_read(fx.rd, fx.idx, sb->meta.base_offset, SIZE_MAX, INT64_MAX, &out, fx.err,
+                          sizeof(fx.err)),
+           fx.err);
+    TT_ASSERT(same_batches(lg, out.data, out.len, first, lg->nb - first));
+    TT_ASSERT_EQ_INT(gets(&fx), g1 + 3);
+    TT_ASSERT_EQ_INT(stats(fx.cache).verify_failures, 3);
+    ts_buf_free(&out);
     fx_close(&fx);
 }
 
@@ -450,11 +656,26 @@ static void *stress_thread(void *p)
         int s = (int)((x >> 8) % (unsigned)a->fx->lg.nsegs);
         uint32_t n = a->fx->lg.segs[s].meta.chunk_count;
         uint32_t idx = (x >> 16) % n;
-        ts_chunk *ch = NULL;
-        ts_status st = ts_chunk_cache_get(a->fx->cache, &a->fx->cs->base,
-                                          &a->fx->lg.segs[s].meta, idx, &ch, err, sizeof(err));
-        if (st != TS_OK || !chunk_is(ch, &a->fx->lg.segs[s], idx)) a->failures++;
-        ts_chunk_release(ch);
+        const seg_build *sb = &a->fx->lg.segs[s];
+        if (i % 2) { /* the read path: the chunk's batches, whole */
+            ts_buf out;
+            ts_buf_init(&out, 0);
+            ts_chunk_read rq = {.want = sb->meta.chunks[idx].first_offset,
+                                .stop_offset = INT64_MAX, .max_bytes = SIZE_MAX};
+            ts_status st = ts_chunk_cache_read(a->fx->cache, &a->fx->cs->base, &sb->meta, idx,
+                                               &rq, &out, err, sizeof(err));
+            const ts_chunk_meta *cm = &sb->meta.chunks[idx];
+            if (st != TS_OK || out.len != cm->raw_len ||
+                memcmp(out.data, sb->raw + cm->raw_pos, cm->raw_len))
+                a->failures++;
+            ts_buf_free(&out);
+        } else {
+            ts_chunk *ch = NULL;
+            ts_status st = ts_chunk_cache_get(a->fx->cache, &a->fx->cs->base, &sb->meta, idx, &ch,
+                                              err, sizeof(err));
+            if (st != TS_OK || !chunk_is(ch, sb, idx)) a->failures++;
+            ts_chunk_release(ch);
+        }
         if (i % 50 == 25) ts_chunk_cache_forget_object(a->fx->cache, a->fx->lg.segs[s].meta.object_key);
     }
     return NULL;
@@ -495,6 +716,8 @@ int main(int argc, char **argv)
     TT_RUN(cache_damaged_file_refetched);
     TT_RUN(cache_ram_layer_serves_repeats);
     TT_RUN(cache_forget_object);
+    TT_RUN(cache_read_costs_what_it_serves);
+    TT_RUN(cache_read_catches_rot_under_a_reader);
     TT_RUN(cache_concurrent_gets_small_cap);
     return tt_summary();
 }
