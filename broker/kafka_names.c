@@ -184,11 +184,13 @@ int bkafka_apply(bconfig *c, char *err, size_t errlen)
         if (!strcmp(c->items[k].key, "metadata.store.url") && c->items[k].value[0]) cluster = 1;
     for (size_t k = 0; k < c->n; k++) {
         const ignored_key *ig = ignored_find(c->items[k].key);
-        /* A key of the broker's own table is used (the cluster's
-         * offsets.topic.num.partitions, replica.lag.time.max.ms, ...), even
-         * where a prefix here names its neighbours. */
-        if (ig && cluster && strstr(ig->why, "on a single node")) continue;
-        if (ig && !bconfig_is_table_key(c->items[k].key))
+        /* In a cluster a key of the broker's own table is used too
+         * (offsets.topic.num.partitions, leader.imbalance.*), even where a
+         * prefix here names its neighbours. */
+        if (ig && cluster &&
+            (strstr(ig->why, "on a single node") || bconfig_is_table_key(c->items[k].key)))
+            continue;
+        if (ig)
             blog_unlimited("WARN", "%s=%s: a Kafka setting that does not apply to tierbroker (%s); ignored",
                       c->items[k].key, c->items[k].value, ig->why);
     }
