@@ -225,13 +225,16 @@ ts_status ts_faulty_opts_parse(const char *query, ts_faulty_opts *opts, char *er
             why = "expected a count >= 0";
             if (!parse_u64(v, vl, INT64_MAX, &u)) goto fail;
             o.fail_after_puts = (int64_t)u;
+        } else if (slice_eq(name, nl, "keys")) {
+            why = "expected a key substring of 1..127 bytes";
+            if (!slice_cstr(v, vl, o.keys, sizeof(o.keys))) goto fail;
         } else if (slice_eq(name, nl, "fail_next")) {
             why = "expected a count, 0..4294967295";
             if (!parse_u64(v, vl, UINT32_MAX, &u)) goto fail;
             o.fail_next = (uint32_t)u;
         } else {
             why = "unknown option; allowed: seed, ops, err_rate, fatal_rate, latency_ms, "
-                  "latency_rate, truncate_rate, corrupt_rate, fail_after_puts, fail_next";
+                  "latency_rate, truncate_rate, corrupt_rate, fail_after_puts, fail_next, keys";
             goto fail;
         }
         p = pend + (amp ? 1 : 0);
@@ -247,14 +250,16 @@ fail:
 /* ---- fault decisions ---------------------------------------------------- */
 
 /* Decides the fate of one call. is_put: a put or a writer commit, which
- * fail_after_puts governs whatever opts.ops says.
+ * fail_after_puts governs whatever opts.ops says. key: the call's object
+ * key (a list's prefix); with opts.keys set, only calls whose key contains
+ * it are selected.
  * @locks takes and releases f->mu. */
-static verdict decide(faulty *f, unsigned op, int is_put)
+static verdict decide(faulty *f, unsigned op, int is_put, const char *key)
 {
     verdict v = {TS_OK, NULL, 0, 0, 0};
     pthread_mutex_lock(&f->mu);
     const ts_faulty_opts *o = &f->opts;
-    int selected = (o->ops & op) != 0;
+    int selected = (o->ops & op) != 0 && (!o->keys[0] || (key && strstr(key, o->keys)));
     if (selected) {
         f->c.calls++;
         if (o->latency_ms && roll(f, o->latency_rate)) {
@@ -325,7 +330,7 @@ static ts_status f_put(ts_objstore *os, const char *key, const void *data, size_
                        unsigned flags, char *errstr, size_t errlen)
 {
     faulty *f = (faulty *)os;
-    verdict v = decide(f, TS_FAULTY_OP_PUT, 1);
+    verdict v = decide(f, TS_FAULTY_OP_PUT, 1, key);
     ts_status st = apply(&v, "put", key, errstr, errlen);
     if (st != TS_OK) return st;
     st = ts_objstore_put(f->inner, key, data, len, flags, errstr, errlen);
@@ -337,7 +342,7 @@ static ts_status f_get(ts_objstore *os, const char *key, uint64_t offset, uint64
                        uint8_t **out, size_t *out_len, char *errstr, size_t errlen)
 {
     faulty *f = (faulty *)os;
-    verdict v = decide(f, TS_FAULTY_OP_GET, 0);
+    verdict v = decide(f, TS_FAULTY_OP_GET, 0, key);
     ts_status st = apply(&v, "get", key, errstr, errlen);
     if (st != TS_OK) return st;
     st = ts_objstore_get(f->inner, key, offset, len, out, out_len, errstr, errlen);
@@ -345,7 +350,7 @@ static ts_status f_get(ts_objstore *os, const char *key, uint64_t offset, uint64
     /* Body faults come after a real GET: the caller sees TS_OK and must
      * catch the damage itself, by length or checksum. */
     pthread_mutex_lock(&f->mu);
-    if (f->opts.ops & TS_FAULTY_OP_GET) {
+    if ((f->opts.ops & TS_FAULTY_OP_GET) && (!f->opts.keys[0] || strstr(key, f->opts.keys))) {
         if (roll(f, f->opts.truncate_rate)) {
             *out_len = (size_t)(rng_next(f) % *out_len);
             f->c.truncated++;
@@ -364,7 +369,7 @@ static ts_status f_head(ts_objstore *os, const char *key, uint64_t *size, char *
                         size_t errlen)
 {
     faulty *f = (faulty *)os;
-    verdict v = decide(f, TS_FAULTY_OP_HEAD, 0);
+    verdict v = decide(f, TS_FAULTY_OP_HEAD, 0, key);
     ts_status st = apply(&v, "head", key, errstr, errlen);
     if (st != TS_OK) return st;
     return ts_objstore_head(f->inner, key, size, errstr, errlen);
@@ -373,7 +378,7 @@ static ts_status f_head(ts_objstore *os, const char *key, uint64_t *size, char *
 static ts_status f_del(ts_objstore *os, const char *key, char *errstr, size_t errlen)
 {
     faulty *f = (faulty *)os;
-    verdict v = decide(f, TS_FAULTY_OP_DELETE, 0);
+    verdict v = decide(f, TS_FAULTY_OP_DELETE, 0, key);
     ts_status st = apply(&v, "delete", key, errstr, errlen);
     if (st != TS_OK) return st;
     return ts_objstore_delete(f->inner, key, errstr, errlen);
@@ -384,7 +389,7 @@ static ts_status f_del_many(ts_objstore *os, const char *const *keys, size_t n, 
                             size_t errlen)
 {
     faulty *f = (faulty *)os;
-    verdict v = decide(f, TS_FAULTY_OP_DELETE, 0);
+    verdict v = decide(f, TS_FAULTY_OP_DELETE, 0, n ? keys[0] : NULL);
     ts_status st = apply(&v, "delete_many", keys[0], errstr, errlen);
     if (st != TS_OK) return st;
     return ts_objstore_delete_many(f->inner, keys, n, errstr, errlen);
@@ -395,7 +400,7 @@ static ts_status f_list(ts_objstore *os, const char *prefix,
                         char *errstr, size_t errlen)
 {
     faulty *f = (faulty *)os;
-    verdict v = decide(f, TS_FAULTY_OP_LIST, 0);
+    verdict v = decide(f, TS_FAULTY_OP_LIST, 0, prefix);
     ts_status st = apply(&v, "list", prefix, errstr, errlen);
     if (st != TS_OK) return st;
     return ts_objstore_list(f->inner, prefix, cb, opaque, errstr, errlen);
@@ -405,7 +410,7 @@ static ts_status f_writer_open(ts_objstore *os, const char *key, ts_objstore_wri
                                char *errstr, size_t errlen)
 {
     faulty *f = (faulty *)os;
-    verdict v = decide(f, TS_FAULTY_OP_WRITER, 0);
+    verdict v = decide(f, TS_FAULTY_OP_WRITER, 0, key);
     ts_status st = apply(&v, "writer_open", key, errstr, errlen);
     if (st != TS_OK) return st;
     faulty_writer *w = calloc(1, sizeof(*w));
@@ -430,7 +435,7 @@ static ts_status fw_write(ts_objstore_writer *wb, const void *data, size_t len, 
     if (w->failed != TS_OK)
         return ts_err_set(errstr, errlen, w->failed,
                           "write to '%s' after an earlier write failed; abort the writer", w->key);
-    verdict v = decide(w->f, TS_FAULTY_OP_WRITER, 0);
+    verdict v = decide(w->f, TS_FAULTY_OP_WRITER, 0, w->key);
     ts_status st = apply(&v, "write", w->key, errstr, errlen);
     if (st == TS_OK) st = ts_objstore_writer_write(w->inner, data, len, errstr, errlen);
     if (st != TS_OK) w->failed = st;
@@ -451,7 +456,7 @@ static ts_status fw_commit(ts_objstore_writer *wb, char *errstr, size_t errlen)
         free(w);
         return st;
     }
-    verdict v = decide(f, TS_FAULTY_OP_WRITER, 1);
+    verdict v = decide(f, TS_FAULTY_OP_WRITER, 1, w->key);
     st = apply(&v, "commit", w->key, errstr, errlen);
     if (st != TS_OK) {
         ts_objstore_writer_abort(w->inner); /* nothing becomes visible */

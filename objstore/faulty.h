@@ -28,6 +28,9 @@
  *                      store unavailable" (a store that went away);
  *                      applies whatever ops says
  *   fail_next=N        the next N calls of the selected ops fail retriably
+ *   keys=S             faults apply only to calls whose object key (a
+ *                      list's prefix) contains S, e.g. one topic's
+ *                      "slowtopic/" (default: every key)
  *
  * P is a probability in [0, 1]. Parameters are checked: an unknown name or
  * a bad value is TS_E_CONFIG naming it. The inner URL ends at the first
@@ -65,6 +68,7 @@ typedef struct ts_faulty_opts {
     double corrupt_rate;     /* GET only: one flipped byte with TS_OK */
     int64_t fail_after_puts; /* -1 = never; N = puts after the Nth successful one fail */
     uint32_t fail_next;      /* the next N selected calls fail retriably */
+    char keys[128];          /* "": every key; else only keys containing it */
 } ts_faulty_opts;
 
 /* Fault counts since the wrapper was created (never reset). */
