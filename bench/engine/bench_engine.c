@@ -28,6 +28,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -630,6 +631,15 @@ static void stats_delta(const ts_engine_stats *a, const ts_engine_stats *b, ts_e
     d->cache_hits = b->cache_hits - a->cache_hits;
     d->cache_misses = b->cache_misses - a->cache_misses;
     d->remote_get_bytes = b->remote_get_bytes - a->remote_get_bytes;
+    /* Every GET the engine issued: chunks and chunk-table frames. */
+    d->objstore_requests[TS_OBJSTORE_OP_GET][TS_OBJSTORE_OUTCOME_OK] =
+        b->objstore_requests[TS_OBJSTORE_OP_GET][TS_OBJSTORE_OUTCOME_OK] -
+        a->objstore_requests[TS_OBJSTORE_OP_GET][TS_OBJSTORE_OUTCOME_OK];
+}
+
+static uint64_t gets_of(const ts_engine_stats *d)
+{
+    return d->objstore_requests[TS_OBJSTORE_OP_GET][TS_OBJSTORE_OUTCOME_OK];
 }
 
 static void seq_read(ts_engine *e, ts_partition *pt, read_run *r)
@@ -711,12 +721,12 @@ static void print_read(const char *what, const read_run *r, double base_s, uint6
      * (reader/README.md), so hits x chunk size estimates cache bytes read. */
     printf("read %-26s engine %7.1f MiB/s | pread %7.1f MiB/s | ratio %.2fx | cache hits %llu "
            "misses %llu | fetched %.1f MiB = %.3f B fetched per B served | ~%.1f B of cache "
-           "files read per B served | %llu calls\n",
+           "files read per B served | %llu calls, %llu GETs\n",
            what, eng, bs, eng / bs, (unsigned long long)r->d.cache_hits,
            (unsigned long long)r->d.cache_misses, (double)r->d.remote_get_bytes / MiB,
            r->served ? (double)r->d.remote_get_bytes / (double)r->served : 0,
            r->served ? (double)r->d.cache_hits * (double)g_chunk_bytes / (double)r->served : 0,
-           (unsigned long long)r->calls);
+           (unsigned long long)r->calls, (unsigned long long)gets_of(&r->d));
     fflush(stdout);
 }
 
@@ -766,7 +776,13 @@ static void rand_pread_baseline(const char *sub)
     free(files);
 }
 
-static void rand_reads(ts_engine *e, ts_partition *pt, const int64_t *offs, const char *what)
+/* p50 and p99 of one random read, for the ratios against the chunk GET. */
+typedef struct lat_fig {
+    long long p50, p99;
+} lat_fig;
+
+static void rand_reads(ts_engine *e, ts_partition *pt, const int64_t *offs, const char *what,
+                       lat_fig *fig)
 {
     int n = g_o.nreads;
     int64_t *lat = malloc((size_t)n * sizeof(*lat));
@@ -787,13 +803,128 @@ static void rand_reads(ts_engine *e, ts_partition *pt, const int64_t *offs, cons
     stats_delta(&a, &b, &d);
     qsort(lat, (size_t)n, sizeof(*lat), cmp_i64);
     printf("random %-13s x %d (max_bytes %zu KiB): p50 %8lld us, p99 %8lld us, max %8lld us | "
-           "hits %llu misses %llu | %.0f bytes fetched per read, %.0f bytes served per read\n",
+           "hits %llu misses %llu | %.3f GETs and %.3f chunks fetched per read, %.0f bytes "
+           "fetched per read, %.0f bytes served per read\n",
            what, n, g_o.rand_bytes >> 10, (long long)lat[n / 2], (long long)lat[(n * 99) / 100],
            (long long)lat[n - 1], (unsigned long long)d.cache_hits,
-           (unsigned long long)d.cache_misses, (double)d.remote_get_bytes / n,
-           (double)served / n);
+           (unsigned long long)d.cache_misses, (double)gets_of(&d) / n,
+           (double)d.cache_misses / n, (double)d.remote_get_bytes / n, (double)served / n);
+    fig->p50 = (long long)lat[n / 2];
+    fig->p99 = (long long)lat[(n * 99) / 100];
     fflush(stdout);
     free(lat);
+}
+
+/* Chunk frames of the bucket's segment objects, from each object's zstd
+ * seekable-format seek table (its last 8 x frames + 17 bytes). */
+typedef struct frame_ref {
+    int obj;
+    uint64_t pos;
+    uint32_t len, raw;
+} frame_ref;
+
+static char (*g_objs)[700];
+static int g_nobjs;
+static frame_ref *g_frames;
+static size_t g_nframes, g_frames_cap;
+
+static uint32_t rd32le(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static int frames_add(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+    (void)ftw;
+    size_t n = strlen(path);
+    if (type != FTW_F || n < 8 || strcmp(path + n - 8, ".log.zst") || g_nobjs >= 4096) return 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    uint8_t foot[9];
+    if (fd < 0 || sb->st_size < 17 || pread(fd, foot, 9, sb->st_size - 9) != 9 ||
+        rd32le(foot + 5) != 0x8F92EAB1u)
+        die(path, "not a seekable zstd object");
+    uint32_t nf = rd32le(foot);
+    size_t esz = (foot[4] & 0x80) ? 12 : 8;
+    uint8_t *t = malloc(nf * esz);
+    off_t at = sb->st_size - 9 - (off_t)(nf * esz);
+    if (!t || at < 0 || pread(fd, t, nf * esz, at) != (ssize_t)(nf * esz)) die(path, "seek table");
+    close(fd);
+    snprintf(g_objs[g_nobjs], 700, "%s", path);
+    uint64_t pos = 0;
+    for (uint32_t i = 0; i < nf; i++) {
+        if (g_nframes == g_frames_cap) {
+            g_frames_cap = g_frames_cap ? 2 * g_frames_cap : 1024;
+            g_frames = realloc(g_frames, g_frames_cap * sizeof(*g_frames));
+            if (!g_frames) die("frames", "out of memory");
+        }
+        frame_ref *f = &g_frames[g_nframes++];
+        f->obj = g_nobjs;
+        f->pos = pos;
+        f->len = rd32le(t + i * esz);
+        f->raw = rd32le(t + i * esz + 4);
+        pos += f->len;
+    }
+    free(t);
+    g_nobjs++;
+    return 0;
+}
+
+/* The reference of a cold random read on a miss: one ranged GET of one
+ * chunk, done as the file:// store does it (open, pread of the frame's
+ * bytes, close), at random frames of the bucket; and the same plus the
+ * frame's decompression, the least any read of that chunk must do. */
+static void chunk_get_baseline(const char *bucket_sub, const lat_fig *empty)
+{
+    char dir[600];
+    path_of(dir, sizeof(dir), bucket_sub);
+    g_objs = malloc(4096 * sizeof(*g_objs));
+    g_nobjs = 0;
+    g_nframes = 0;
+    if (!g_objs || nftw(dir, frames_add, 16, FTW_PHYS)) die(dir, "cannot walk the bucket");
+    if (!g_nframes) die(dir, "no segment objects");
+    int n = g_o.nreads;
+    int64_t *lg = malloc((size_t)n * sizeof(*lg)), *ld = malloc((size_t)n * sizeof(*ld));
+    uint64_t x = 777, bytes = 0;
+    for (int i = 0; i < n; i++) {
+        x = gen_mix(x);
+        const frame_ref *f = &g_frames[x % g_nframes];
+        int64_t t0 = ts_mono_us();
+        int fd = open(g_objs[f->obj], O_RDONLY | O_CLOEXEC);
+        uint8_t *buf = malloc(f->len);
+        if (fd < 0 || !buf || pread(fd, buf, f->len, (off_t)f->pos) != (ssize_t)f->len)
+            die(g_objs[f->obj], "ranged read of a chunk");
+        close(fd);
+        int64_t t1 = ts_mono_us();
+        uint8_t *raw = malloc(f->raw ? f->raw : 1);
+        size_t got = raw ? ZSTD_decompress(raw, f->raw, buf, f->len) : 0;
+        if (ZSTD_isError(got) || got != f->raw) die(g_objs[f->obj], "chunk does not decompress");
+        free(raw);
+        free(buf);
+        lg[i] = t1 - t0;
+        ld[i] = ts_mono_us() - t0;
+        bytes += f->len;
+    }
+    qsort(lg, (size_t)n, sizeof(*lg), cmp_i64);
+    qsort(ld, (size_t)n, sizeof(*ld), cmp_i64);
+    long long g50 = (long long)lg[n / 2], g99 = (long long)lg[(n * 99) / 100];
+    long long d50 = (long long)ld[n / 2], d99 = (long long)ld[(n * 99) / 100];
+    printf("random %-13s x %d (one chunk):    p50 %8lld us, p99 %8lld us | %.0f bytes per GET "
+           "(reference: open + pread of one frame's bytes, as the file:// store GETs it)\n",
+           "chunk GET", n, g50, g99, (double)bytes / n);
+    printf("random %-13s x %d (one chunk):    p50 %8lld us, p99 %8lld us | the same plus "
+           "ZSTD_decompress of the frame\n",
+           "GET+decode", n, d50, d99);
+    printf("  empty-cache random read / one chunk GET: p50 %.2fx, p99 %.2fx (goal p99 <= 2x); "
+           "/ GET+decode: p50 %.2fx, p99 %.2fx\n",
+           g50 ? (double)empty->p50 / (double)g50 : 0, g99 ? (double)empty->p99 / (double)g99 : 0,
+           d50 ? (double)empty->p50 / (double)d50 : 0, d99 ? (double)empty->p99 / (double)d99 : 0);
+    fflush(stdout);
+    free(lg);
+    free(ld);
+    free(g_objs);
+    free(g_frames);
+    g_frames = NULL;
+    g_frames_cap = 0;
 }
 
 /* Sections 3 and 4 on the 1-partition data set left by bench_append(1). */
@@ -849,13 +980,15 @@ static void bench_reads(void)
     eng_cfg cold = {"append1", 1, 0, 0, "cache-empty"};
     e = engine_open(&cold);
     pt = part_open(e, 0);
-    rand_reads(e, pt, offs, "empty cache");
+    lat_fig empty, warmf;
+    rand_reads(e, pt, offs, "empty cache", &empty);
     ts_engine_close(e);
+    chunk_get_baseline("append1/bucket", &empty);
     /* Warm: the cache the sequential passes filled, adopted at open. */
     eng_cfg warm = {"append1", 1, 0, g_o.cache_bytes, "cache-read"};
     e = engine_open(&warm);
     pt = part_open(e, 0);
-    rand_reads(e, pt, offs, "warm cache");
+    rand_reads(e, pt, offs, "warm cache", &warmf);
     ts_engine_close(e);
     rand_pread_baseline("base-read");
     rmtree("base-read");
