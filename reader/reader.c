@@ -227,11 +227,35 @@ static void stream_end(ts_reader *r, const read_stream *rs, int64_t next)
     pthread_mutex_unlock(&r->mu);
 }
 
+/* The stream's window runs n chunks past the end of seg: queue the first n
+ * chunks of the next segment (below stop_offset), so a sequential reader
+ * does not wait at each segment boundary. The lookup is in memory; the
+ * next segment's chunk table may cost one small ranged GET, which the
+ * stream's next read needs anyway (then it is cached). Reading thread,
+ * without r->mu. */
+static void prefetch_next_segment(ts_reader *r, ts_index *idx, const ts_segment_meta *seg,
+                                  uint32_t n, int64_t stop_offset)
+{
+    ts_segment_meta next;
+    memset(&next, 0, sizeof(next));
+    char err[512];
+    if (ts_index_lookup_next(idx, seg->base_offset, &next) == TS_OK &&
+        next.base_offset < stop_offset &&
+        ts_index_load_chunks(idx, &next, err, sizeof(err)) == TS_OK) {
+        uint32_t to = n < next.chunk_count ? n : next.chunk_count;
+        while (to > 0 && next.chunks[to - 1].first_offset >= stop_offset) to--;
+        prefetch_range(r, &next, 0, to);
+    }
+    ts_segment_meta_clear(&next);
+}
+
 /* The read entered chunk ci of seg (after ahead, the first chunk its own
  * parallel fetches do not cover): adapt the stream's depth and queue what
- * it now wants. Reading thread; takes r->mu briefly. */
-static void prefetch_note(ts_reader *r, const read_stream *rs, const ts_segment_meta *seg,
-                          uint32_t ci, uint32_t ahead)
+ * it now wants, into the next segment when the window passes this one's
+ * end. Reading thread; takes r->mu briefly. */
+static void prefetch_note(ts_reader *r, const read_stream *rs, ts_index *idx,
+                          const ts_segment_meta *seg, uint32_t ci, uint32_t ahead,
+                          int64_t stop_offset)
 {
     if (rs->slot < 0 || !rs->seq) return;
     uint64_t kh = ts_chunk_cache_key_hash(seg->object_key);
@@ -255,6 +279,13 @@ static void prefetch_note(ts_reader *r, const read_stream *rs, const ts_segment_
     uint32_t from = ci + 1 > ahead ? ci + 1 : ahead;
     if (same && s->pf_upto > from) from = s->pf_upto;
     uint32_t to = ci + 1 + (uint32_t)s->depth;
+    /* Chunks of the next segment the window now covers and that were not
+     * queued yet (pf_upto counts past this segment's end for that). */
+    uint32_t over = 0;
+    if (to > seg->chunk_count) {
+        uint32_t done = same && s->pf_upto > seg->chunk_count ? s->pf_upto - seg->chunk_count : 0;
+        if (to - seg->chunk_count > done) over = to - seg->chunk_count;
+    }
     if (!same || to > s->pf_upto) s->pf_upto = to;
     s->pf_key = kh;
     int d = s->depth, seen = atomic_load(&r->depth_seen);
@@ -262,6 +293,7 @@ static void prefetch_note(ts_reader *r, const read_stream *rs, const ts_segment_
     }
     pthread_mutex_unlock(&r->mu);
     if (from < to) prefetch_range(r, seg, from, to);
+    if (over && idx) prefetch_next_segment(r, idx, seg, over, stop_offset);
 }
 
 /* ---------------------------------------------- parallel chunks of a read */
@@ -437,12 +469,12 @@ static ts_status plan_get(ts_reader *r, read_plan *p, const ts_segment_meta *seg
 /* Gets chunk ci for a read standing at offset want with left bytes to go:
  * first starts the chunks after it the read will need, and the stream's
  * prefetch beyond those, then returns ci. Reading thread. */
-static ts_status read_chunk(ts_reader *r, read_plan *p, const read_stream *rs,
+static ts_status read_chunk(ts_reader *r, read_plan *p, const read_stream *rs, ts_index *idx,
                             const ts_segment_meta *seg, uint32_t ci, int64_t want, size_t left,
                             int64_t stop_offset, ts_chunk **out, char *errstr, size_t errlen)
 {
     plan_extend(r, p, seg, ci, want, left, stop_offset);
-    prefetch_note(r, rs, seg, ci, p->seg ? p->next : ci + 1);
+    prefetch_note(r, rs, idx, seg, ci, p->seg ? p->next : ci + 1, stop_offset);
     return plan_get(r, p, seg, ci, out, errstr, errlen);
 }
 
@@ -638,7 +670,7 @@ ts_status ts_reader_read(ts_reader *r, ts_index *idx, int64_t offset, size_t max
                 break;
             }
             ts_chunk *ch = NULL;
-            st = read_chunk(r, &plan, &rs, &seg, ci, rc.want,
+            st = read_chunk(r, &plan, &rs, idx, &seg, ci, rc.want,
                             rc.added < rc.max_bytes ? rc.max_bytes - rc.added : 0,
                             stop_offset, &ch, errstr, errlen);
             if (st) goto fail;

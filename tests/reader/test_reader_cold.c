@@ -284,6 +284,42 @@ TT_TEST(cold_sequential_prefetch_depth_grows_to_the_max)
     fx_close(&fx);
 }
 
+TT_TEST(cold_sequential_prefetch_crosses_into_the_next_segment)
+{
+    /* A stream at depth 2 reading the last chunks of segment 0 has the
+     * first two chunks of segment 1 queued, and no more, before it gets
+     * there; it then reads on in segment 1 without a miss on them. */
+    fixture fx;
+    FX_OPEN(fx, 1 << 20, 2, 2);
+    const ts_segment_meta *m0 = &fx.lg.segs[0].meta, *m1 = &fx.lg.segs[1].meta;
+    int ok;
+    int last0 = batch_at(&fx.lg, m0->last_offset);
+    for (int b = 0; b <= last0; b++) {
+        TT_OKE(read_check(&fx, fx.rd, fx.lg.b[b].base, 0, INT64_MAX, b, 1, &ok), fx.err);
+        TT_ASSERT(ok);
+        ts_reader_drain(fx.rd);
+    }
+    TT_ASSERT(ts_chunk_cache_has(fx.cache, m1->object_key, 0));
+    TT_ASSERT(ts_chunk_cache_has(fx.cache, m1->object_key, 1));
+    TT_ASSERT(!ts_chunk_cache_has(fx.cache, m1->object_key, 2));
+    uint64_t misses = stats(fx.cache).misses;
+    TT_OKE(read_check(&fx, fx.rd, fx.lg.b[last0].last + 1, 0, INT64_MAX, last0 + 1, 1, &ok), fx.err);
+    TT_ASSERT(ok);
+    TT_ASSERT_EQ_INT(stats(fx.cache).misses, misses); /* a hit: it was prefetched */
+    /* Never past stop_offset: a stream whose reads stop before segment 1
+     * (the local tier starts there) queues none of it. */
+    fx_close(&fx);
+    FX_OPEN(fx, 1 << 20, 2, 2);
+    m1 = &fx.lg.segs[1].meta;
+    for (int b = 0; b <= last0; b++) {
+        TT_OKE(read_check(&fx, fx.rd, fx.lg.b[b].base, 0, m1->base_offset, b, 1, &ok), fx.err);
+        TT_ASSERT(ok);
+        ts_reader_drain(fx.rd);
+    }
+    TT_ASSERT(!ts_chunk_cache_has(fx.cache, m1->object_key, 0));
+    fx_close(&fx);
+}
+
 TT_TEST(cold_sequential_prefetch_shrinks_when_the_cache_drops_it)
 {
     /* A cache of about 3 chunk files and a depth that would reach 8: what
@@ -336,6 +372,7 @@ int main(int argc, char **argv)
     TT_RUN(cold_read_failing_middle_chunk_returns_batches_before_it);
     TT_RUN(cold_random_reads_do_not_prefetch);
     TT_RUN(cold_sequential_prefetch_depth_grows_to_the_max);
+    TT_RUN(cold_sequential_prefetch_crosses_into_the_next_segment);
     TT_RUN(cold_sequential_prefetch_shrinks_when_the_cache_drops_it);
     return tt_summary();
 }
