@@ -776,45 +776,6 @@ static void rand_pread_baseline(const char *sub)
     free(files);
 }
 
-/* p50 and p99 of one random read, for the ratios against the chunk GET. */
-typedef struct lat_fig {
-    long long p50, p99;
-} lat_fig;
-
-static void rand_reads(ts_engine *e, ts_partition *pt, const int64_t *offs, const char *what,
-                       lat_fig *fig)
-{
-    int n = g_o.nreads;
-    int64_t *lat = malloc((size_t)n * sizeof(*lat));
-    ts_engine_stats a, b, d;
-    ts_engine_stats_get(e, &a);
-    uint64_t served = 0;
-    for (int i = 0; i < n; i++) {
-        uint8_t *buf;
-        size_t len;
-        int64_t t0 = ts_mono_us();
-        if (ts_partition_read(pt, offs[i], g_o.rand_bytes, &buf, &len, err, sizeof(err)))
-            die("ts_partition_read", err);
-        lat[i] = ts_mono_us() - t0;
-        served += len;
-        free(buf);
-    }
-    ts_engine_stats_get(e, &b);
-    stats_delta(&a, &b, &d);
-    qsort(lat, (size_t)n, sizeof(*lat), cmp_i64);
-    printf("random %-13s x %d (max_bytes %zu KiB): p50 %8lld us, p99 %8lld us, max %8lld us | "
-           "hits %llu misses %llu | %.3f GETs and %.3f chunks fetched per read, %.0f bytes "
-           "fetched per read, %.0f bytes served per read\n",
-           what, n, g_o.rand_bytes >> 10, (long long)lat[n / 2], (long long)lat[(n * 99) / 100],
-           (long long)lat[n - 1], (unsigned long long)d.cache_hits,
-           (unsigned long long)d.cache_misses, (double)gets_of(&d) / n,
-           (double)d.cache_misses / n, (double)d.remote_get_bytes / n, (double)served / n);
-    fig->p50 = (long long)lat[n / 2];
-    fig->p99 = (long long)lat[(n * 99) / 100];
-    fflush(stdout);
-    free(lat);
-}
-
 /* Chunk frames of the bucket's segment objects, from each object's zstd
  * seekable-format seek table (its last 8 x frames + 17 bytes). */
 typedef struct frame_ref {
@@ -869,11 +830,8 @@ static int frames_add(const char *path, const struct stat *sb, int type, struct 
     return 0;
 }
 
-/* The reference of a cold random read on a miss: one ranged GET of one
- * chunk, done as the file:// store does it (open, pread of the frame's
- * bytes, close), at random frames of the bucket; and the same plus the
- * frame's decompression, the least any read of that chunk must do. */
-static void chunk_get_baseline(const char *bucket_sub, const lat_fig *empty)
+/* Lists the bucket's chunk frames (bucket_sub under the bench dir). */
+static void frames_load(const char *bucket_sub)
 {
     char dir[600];
     path_of(dir, sizeof(dir), bucket_sub);
@@ -882,49 +840,130 @@ static void chunk_get_baseline(const char *bucket_sub, const lat_fig *empty)
     g_nframes = 0;
     if (!g_objs || nftw(dir, frames_add, 16, FTW_PHYS)) die(dir, "cannot walk the bucket");
     if (!g_nframes) die(dir, "no segment objects");
-    int n = g_o.nreads;
-    int64_t *lg = malloc((size_t)n * sizeof(*lg)), *ld = malloc((size_t)n * sizeof(*ld));
-    uint64_t x = 777, bytes = 0;
-    for (int i = 0; i < n; i++) {
-        x = gen_mix(x);
-        const frame_ref *f = &g_frames[x % g_nframes];
-        int64_t t0 = ts_mono_us();
+}
+
+static void frames_free(void)
+{
+    free(g_objs);
+    free(g_frames);
+    g_objs = NULL;
+    g_frames = NULL;
+    g_frames_cap = g_nframes = 0;
+}
+
+/* The reference of a cold random read on a miss, one of it: a ranged GET of
+ * one chunk at a random frame of the bucket, done as the file:// store does
+ * it (open, pread of the frame's bytes, close), then the frame's
+ * decompression, the least any read of that chunk must do. *get_us and
+ * *dec_us: the GET alone and GET + decompress. */
+static void chunk_get_one(uint64_t *x, int64_t *get_us, int64_t *dec_us, uint64_t *bytes)
+{
+    *x = gen_mix(*x);
+    const frame_ref *f = &g_frames[*x % g_nframes];
+    int64_t t0 = ts_mono_us();
+    int fd = open(g_objs[f->obj], O_RDONLY | O_CLOEXEC);
+    uint8_t *buf = malloc(f->len);
+    if (fd < 0 || !buf || pread(fd, buf, f->len, (off_t)f->pos) != (ssize_t)f->len)
+        die(g_objs[f->obj], "ranged read of a chunk");
+    close(fd);
+    int64_t t1 = ts_mono_us();
+    uint8_t *raw = malloc(f->raw ? f->raw : 1);
+    size_t got = raw ? ZSTD_decompress(raw, f->raw, buf, f->len) : 0;
+    if (ZSTD_isError(got) || got != f->raw) die(g_objs[f->obj], "chunk does not decompress");
+    free(raw);
+    free(buf);
+    *get_us = t1 - t0;
+    *dec_us = ts_mono_us() - t0;
+    *bytes += f->len;
+}
+
+/* Every frame of the bucket read (open, pread, close) and decompressed one
+ * after another on one thread, in object order: the raw MiB/s one core
+ * turns the same stored bytes into, the bound of a cold sequential reader
+ * that does not decompress in parallel. Call frames_load first. */
+static double decode_all_mibs(void)
+{
+    uint64_t raw_total = 0;
+    int64_t t0 = ts_mono_us();
+    for (size_t i = 0; i < g_nframes; i++) {
+        const frame_ref *f = &g_frames[i];
         int fd = open(g_objs[f->obj], O_RDONLY | O_CLOEXEC);
-        uint8_t *buf = malloc(f->len);
-        if (fd < 0 || !buf || pread(fd, buf, f->len, (off_t)f->pos) != (ssize_t)f->len)
-            die(g_objs[f->obj], "ranged read of a chunk");
+        uint8_t *buf = malloc(f->len), *raw = malloc(f->raw ? f->raw : 1);
+        if (fd < 0 || !buf || !raw || pread(fd, buf, f->len, (off_t)f->pos) != (ssize_t)f->len)
+            die(g_objs[f->obj], "read of a chunk");
         close(fd);
-        int64_t t1 = ts_mono_us();
-        uint8_t *raw = malloc(f->raw ? f->raw : 1);
-        size_t got = raw ? ZSTD_decompress(raw, f->raw, buf, f->len) : 0;
+        size_t got = ZSTD_decompress(raw, f->raw, buf, f->len);
         if (ZSTD_isError(got) || got != f->raw) die(g_objs[f->obj], "chunk does not decompress");
         free(raw);
         free(buf);
-        lg[i] = t1 - t0;
-        ld[i] = ts_mono_us() - t0;
-        bytes += f->len;
+        raw_total += f->raw;
     }
-    qsort(lg, (size_t)n, sizeof(*lg), cmp_i64);
-    qsort(ld, (size_t)n, sizeof(*ld), cmp_i64);
-    long long g50 = (long long)lg[n / 2], g99 = (long long)lg[(n * 99) / 100];
-    long long d50 = (long long)ld[n / 2], d99 = (long long)ld[(n * 99) / 100];
-    printf("random %-13s x %d (one chunk):    p50 %8lld us, p99 %8lld us | %.0f bytes per GET "
-           "(reference: open + pread of one frame's bytes, as the file:// store GETs it)\n",
-           "chunk GET", n, g50, g99, (double)bytes / n);
-    printf("random %-13s x %d (one chunk):    p50 %8lld us, p99 %8lld us | the same plus "
-           "ZSTD_decompress of the frame\n",
-           "GET+decode", n, d50, d99);
-    printf("  empty-cache random read / one chunk GET: p50 %.2fx, p99 %.2fx (goal p99 <= 2x); "
-           "/ GET+decode: p50 %.2fx, p99 %.2fx\n",
-           g50 ? (double)empty->p50 / (double)g50 : 0, g99 ? (double)empty->p99 / (double)g99 : 0,
-           d50 ? (double)empty->p50 / (double)d50 : 0, d99 ? (double)empty->p99 / (double)d99 : 0);
+    return mibs(raw_total, (double)(ts_mono_us() - t0) / 1e6);
+}
+
+/* p50 and p99 of one random read, for the ratios against the chunk GET. */
+typedef struct lat_fig {
+    long long p50, p99;
+} lat_fig;
+
+/* with_base: after each engine read, one chunk_get_one (frames_load
+ * first), so engine and reference share the machine's load read by read;
+ * their figures are printed after the engine's. */
+static void rand_reads(ts_engine *e, ts_partition *pt, const int64_t *offs, const char *what,
+                       lat_fig *fig, int with_base)
+{
+    int n = g_o.nreads;
+    int64_t *lat = malloc((size_t)n * sizeof(*lat));
+    int64_t *lg = with_base ? malloc((size_t)n * sizeof(*lg)) : NULL;
+    int64_t *ld = with_base ? malloc((size_t)n * sizeof(*ld)) : NULL;
+    uint64_t bx = 777, bbytes = 0;
+    ts_engine_stats a, b, d;
+    ts_engine_stats_get(e, &a);
+    uint64_t served = 0;
+    for (int i = 0; i < n; i++) {
+        uint8_t *buf;
+        size_t len;
+        int64_t t0 = ts_mono_us();
+        if (ts_partition_read(pt, offs[i], g_o.rand_bytes, &buf, &len, err, sizeof(err)))
+            die("ts_partition_read", err);
+        lat[i] = ts_mono_us() - t0;
+        served += len;
+        free(buf);
+        if (with_base) chunk_get_one(&bx, &lg[i], &ld[i], &bbytes);
+    }
+    ts_engine_stats_get(e, &b);
+    stats_delta(&a, &b, &d);
+    qsort(lat, (size_t)n, sizeof(*lat), cmp_i64);
+    printf("random %-13s x %d (max_bytes %zu KiB): p50 %8lld us, p99 %8lld us, max %8lld us | "
+           "hits %llu misses %llu | %.3f GETs and %.3f chunks fetched per read, %.0f bytes "
+           "fetched per read, %.0f bytes served per read\n",
+           what, n, g_o.rand_bytes >> 10, (long long)lat[n / 2], (long long)lat[(n * 99) / 100],
+           (long long)lat[n - 1], (unsigned long long)d.cache_hits,
+           (unsigned long long)d.cache_misses, (double)gets_of(&d) / n,
+           (double)d.cache_misses / n, (double)d.remote_get_bytes / n, (double)served / n);
+    fig->p50 = (long long)lat[n / 2];
+    fig->p99 = (long long)lat[(n * 99) / 100];
+    if (with_base) {
+        qsort(lg, (size_t)n, sizeof(*lg), cmp_i64);
+        qsort(ld, (size_t)n, sizeof(*ld), cmp_i64);
+        long long g50 = (long long)lg[n / 2], g99 = (long long)lg[(n * 99) / 100];
+        long long d50 = (long long)ld[n / 2], d99 = (long long)ld[(n * 99) / 100];
+        printf("random %-13s x %d (one chunk):    p50 %8lld us, p99 %8lld us | %.0f bytes per "
+               "GET (reference, one after each read above: open + pread of one frame's bytes, "
+               "as the file:// store GETs it)\n",
+               "chunk GET", n, g50, g99, (double)bbytes / n);
+        printf("random %-13s x %d (one chunk):    p50 %8lld us, p99 %8lld us | the same plus "
+               "ZSTD_decompress of the frame\n",
+               "GET+decode", n, d50, d99);
+        printf("  empty-cache random read / one chunk GET: p50 %.2fx, p99 %.2fx (goal p99 <= "
+               "2x); / GET+decode: p50 %.2fx, p99 %.2fx\n",
+               g50 ? (double)fig->p50 / (double)g50 : 0, g99 ? (double)fig->p99 / (double)g99 : 0,
+               d50 ? (double)fig->p50 / (double)d50 : 0, d99 ? (double)fig->p99 / (double)d99 : 0);
+        free(lg);
+        free(ld);
+    }
     fflush(stdout);
-    free(lg);
-    free(ld);
-    free(g_objs);
-    free(g_frames);
-    g_frames = NULL;
-    g_frames_cap = 0;
+    free(lat);
 }
 
 /* Sections 3 and 4 on the 1-partition data set left by bench_append(1). */
@@ -959,6 +998,12 @@ static void bench_reads(void)
     b1 = pread_baseline("base-read", &bb);
     seq_read(e, pt, &r);
     print_read("(b) cold, empty cache:", &r, b1, bb);
+    frames_load("append1/bucket");
+    double dec = decode_all_mibs();
+    frames_free();
+    printf("  reference: the bucket's chunks read and decompressed one after another on one "
+           "thread %.1f MiB/s | engine (b) / that %.2fx\n",
+           dec, dec > 0 ? mibs(r.served, r.s) / dec : 0);
     b1 = pread_baseline("base-read", &bb);
     seq_read(e, pt, &r);
     print_read("(c) cold, warm cache:", &r, b1, bb);
@@ -981,14 +1026,15 @@ static void bench_reads(void)
     e = engine_open(&cold);
     pt = part_open(e, 0);
     lat_fig empty, warmf;
-    rand_reads(e, pt, offs, "empty cache", &empty);
+    frames_load("append1/bucket");
+    rand_reads(e, pt, offs, "empty cache", &empty, 1);
+    frames_free();
     ts_engine_close(e);
-    chunk_get_baseline("append1/bucket", &empty);
     /* Warm: the cache the sequential passes filled, adopted at open. */
     eng_cfg warm = {"append1", 1, 0, g_o.cache_bytes, "cache-read"};
     e = engine_open(&warm);
     pt = part_open(e, 0);
-    rand_reads(e, pt, offs, "warm cache", &warmf);
+    rand_reads(e, pt, offs, "warm cache", &warmf, 0);
     ts_engine_close(e);
     rand_pread_baseline("base-read");
     rmtree("base-read");
