@@ -25,9 +25,9 @@
  *    an earlier read). A read that continues no stream is random and
  *    prefetches nothing. A stream's depth starts at prefetch_chunks, doubles
  *    each time the reader enters a chunk its prefetch queued (it is
- *    consuming them) up to prefetch_max, and halves when a chunk it queued
- *    is gone from the cache before the reader got there (the reader is
- *    slower than the cache keeps chunks). The stream table is a fixed array
+ *    consuming them, or outrunning the pool) up to prefetch_max, and halves
+ *    when a chunk its prefetch fetched is gone from the cache before the
+ *    reader got there (the reader is slower than the cache keeps chunks). The stream table is a fixed array
  *    (STREAM_SLOTS), so the state stays bounded however many readers come
  *    and go; random readers only ever displace unconfirmed slots while any
  *    exist, so they cannot flush the sequential streams out.
@@ -61,6 +61,8 @@ typedef struct stream {
     int depth;        /* prefetch depth now (0: not sequential yet) */
     uint64_t pf_key;  /* key hash of the object of the prefetch window */
     uint32_t pf_upto; /* chunks of pf_key below this were queued (or found cached) */
+    uint64_t pf_done; /* bit idx % 64: chunk idx of pf_key was fetched by this stream's
+                       * prefetch (cleared when queued, set when its job completed) */
     uint32_t last_ci; /* the chunk the stream was in last */
     int used;
 } stream;
@@ -92,6 +94,9 @@ typedef struct pf_job {
     ts_reader *r;
     pf_seg *seg;
     uint32_t idx;
+    int slot;      /* the stream that queued it (-1: none to tell) */
+    uint64_t gen;  /* that slot's generation */
+    uint64_t key;  /* key hash of seg */
 } pf_job;
 
 static void pf_seg_put(pf_seg *s)
@@ -117,8 +122,18 @@ static pf_seg *pf_seg_new(const ts_segment_meta *seg)
 
 /* ------------------------------------------------------------- prefetch */
 
+/* A prefetch job of the stream in slot (generation gen) fetched chunk idx
+ * of the object with key hash key. Prefetch worker; takes r->mu. */
+static void stream_fetched(ts_reader *r, int slot, uint64_t gen, uint64_t key, uint32_t idx)
+{
+    pthread_mutex_lock(&r->mu);
+    stream *s = &r->streams[slot];
+    if (s->used && s->gen == gen && s->pf_key == key) s->pf_done |= 1ull << (idx % 64);
+    pthread_mutex_unlock(&r->mu);
+}
+
 /* Runs on a prefetch pool worker; takes no reader lock (the cache locks
- * itself). A failure is only logged: the read that needs the chunk will
+ * itself) but r->mu briefly to tell its stream the chunk came. A failure is only logged: the read that needs the chunk will
  * fetch it again and report the error to its caller. */
 static void prefetch_job(void *arg)
 {
@@ -130,16 +145,21 @@ static void prefetch_job(void *arg)
         if (st)
             ts_log_debug("reader", "prefetch of chunk %u of object %s failed: %s", j->idx,
                          j->seg->meta.object_key, err);
+        else if (j->slot >= 0)
+            stream_fetched(j->r, j->slot, j->gen, j->key, j->idx);
     }
     pf_seg_put(j->seg);
     free(j);
 }
 
 /* Queues warm jobs for chunks [from, to) of seg that are neither cached nor
- * in flight. Runs on the reading thread without r->mu; never blocks on I/O
- * (ts_chunk_cache_has is an in-memory lookup). */
-static void prefetch_range(ts_reader *r, const ts_segment_meta *seg, uint32_t from, uint32_t to)
+ * in flight, for the stream in slot/gen (slot -1: none). Runs on the
+ * reading thread without r->mu; never blocks on I/O (ts_chunk_cache_has is
+ * an in-memory lookup). */
+static void prefetch_range(ts_reader *r, const ts_segment_meta *seg, uint32_t from, uint32_t to,
+                           int slot, uint64_t gen)
 {
+    uint64_t kh = ts_chunk_cache_key_hash(seg->object_key);
     pf_seg *shared = NULL;
     if (to > seg->chunk_count) to = seg->chunk_count;
     for (uint32_t idx = from; idx < to; idx++) {
@@ -150,6 +170,9 @@ static void prefetch_range(ts_reader *r, const ts_segment_meta *seg, uint32_t fr
         j->r = r;
         j->seg = shared;
         j->idx = idx;
+        j->slot = slot;
+        j->gen = gen;
+        j->key = kh;
         atomic_fetch_add(&shared->refs, 1);
         if (ts_pool_submit(r->pool, prefetch_job, j) != TS_OK) {
             atomic_fetch_sub(&shared->refs, 1);
@@ -244,7 +267,7 @@ static void prefetch_next_segment(ts_reader *r, ts_index *idx, const ts_segment_
         ts_index_load_chunks(idx, &next, err, sizeof(err)) == TS_OK) {
         uint32_t to = n < next.chunk_count ? n : next.chunk_count;
         while (to > 0 && next.chunks[to - 1].first_offset >= stop_offset) to--;
-        prefetch_range(r, &next, 0, to);
+        prefetch_range(r, &next, 0, to, -1, 0);
     }
     ts_segment_meta_clear(&next);
 }
@@ -268,12 +291,19 @@ static void prefetch_note(ts_reader *r, const read_stream *rs, ts_index *idx,
         return;
     }
     int same = s->pf_key == kh;
+    if (!same) s->pf_done = 0;
     if (same && ci < s->pf_upto && ci != s->last_ci) {
-        /* A chunk the stream's prefetch queued: still there (or still in
-         * flight) means the reader keeps up with it, so look further ahead;
-         * gone means it came too late for the cache, so look less far. */
-        if (present) s->depth = s->depth * 2 < r->prefetch_max ? s->depth * 2 : r->prefetch_max;
-        else if (s->depth > 1) s->depth /= 2;
+        /* A chunk the stream's prefetch queued. Cached or in flight: the
+         * reader consumes what prefetch brings, so look further ahead.
+         * Neither, and its job had not completed: the reader outran the
+         * pool, look further ahead too. Neither, though its job completed:
+         * the cache dropped it before the reader got there (the reader is
+         * slower than the cache keeps chunks), so look less far. */
+        int fetched = (s->pf_done >> (ci % 64)) & 1;
+        if (present || !fetched)
+            s->depth = s->depth * 2 < r->prefetch_max ? s->depth * 2 : r->prefetch_max;
+        else if (s->depth > 1)
+            s->depth /= 2;
     }
     s->last_ci = ci;
     uint32_t from = ci + 1 > ahead ? ci + 1 : ahead;
@@ -288,11 +318,14 @@ static void prefetch_note(ts_reader *r, const read_stream *rs, ts_index *idx,
     }
     if (!same || to > s->pf_upto) s->pf_upto = to;
     s->pf_key = kh;
+    for (uint32_t i = from; i < to && i < seg->chunk_count; i++) s->pf_done &= ~(1ull << (i % 64));
+    int slot = rs->slot;
+    uint64_t gen = rs->gen;
     int d = s->depth, seen = atomic_load(&r->depth_seen);
     while (d > seen && !atomic_compare_exchange_weak(&r->depth_seen, &seen, d)) {
     }
     pthread_mutex_unlock(&r->mu);
-    if (from < to) prefetch_range(r, seg, from, to);
+    if (from < to) prefetch_range(r, seg, from, to, slot, gen);
     if (over && idx) prefetch_next_segment(r, idx, seg, over, stop_offset);
 }
 
