@@ -440,8 +440,10 @@ static void plan_extend(ts_reader *r, read_plan *p, const ts_segment_meta *seg, 
     if (p->seg && (p->key != kh || ci < p->first)) plan_clear(r, p);
     int limit = r->threads < PAR_MAX ? r->threads : PAR_MAX;
     uint32_t to = ci + 1 + chunks_ahead(seg, ci, want, left, stop_offset, (uint32_t)limit);
-    if (!p->seg) p->first = p->next = ci + 1;
-    if (p->next < ci + 1) p->next = ci + 1; /* cannot happen: chunks are taken in order */
+    if (p->seg && p->first < p->next && p->next < ci + 1)
+        plan_clear(r, p); /* its jobs are behind the read: cannot happen, chunks go in order */
+    /* No job outstanding: the window starts after ci. */
+    if (!p->seg || p->first == p->next) p->first = p->next = ci + 1;
     while (p->next < to && p->next - p->first < (uint32_t)limit) {
         if (!p->seg) {
             if (!(p->seg = pf_seg_new(seg))) return;
@@ -476,6 +478,7 @@ static ts_status plan_get(ts_reader *r, read_plan *p, const ts_segment_meta *seg
         int same = p->key == ts_chunk_cache_key_hash(seg->object_key);
         if (same && ci == p->first && p->first < p->next) {
             j = p->jobs[p->first % PAR_MAX];
+            p->jobs[p->first % PAR_MAX] = NULL;
             p->first++;
         } else if (!same || ci > p->first) {
             plan_clear(r, p); /* the read left the plan's path */

@@ -117,6 +117,41 @@ TT_TEST(cold_read_with_more_chunks_than_workers)
     fx_close(&fx);
 }
 
+static const ts_segment_meta *add_long_segment(fixture *fx);
+
+TT_TEST(cold_read_over_many_chunks_reuses_the_plan)
+{
+    /* One read over 40 chunks with one and with two workers: the plan's
+     * ring of PAR_MAX jobs wraps several times (a job slot reused after 8
+     * chunks must never hand back an old job), every chunk is fetched once
+     * and the batches come back in order. */
+    for (int threads = 1; threads <= 2; threads++) {
+        fixture fx;
+        FX_OPEN(fx, 1 << 20, threads, 0);
+        const ts_segment_meta *m = add_long_segment(&fx);
+        int first = batch_at(&fx.lg, 93), ok;
+        TT_OKE(read_check(&fx, fx.rd, 93, SIZE_MAX, INT64_MAX, first, fx.lg.nb - first, &ok),
+               fx.err);
+        TT_ASSERT(ok);
+        ts_reader_drain(fx.rd);
+        TT_ASSERT_EQ_INT(gets(&fx), (int)m->chunk_count);
+        /* And read in pieces of ~5 chunks: the plan starts again and again. */
+        int b = first;
+        while (b < fx.lg.nb) {
+            ts_buf out;
+            ts_buf_init(&out, 0);
+            TT_OKE(ts_reader_read(fx.rd, fx.idx, fx.lg.b[b].base, 5 * fx.lg.b[b].size, INT64_MAX,
+                                  &out, fx.err, sizeof(fx.err)),
+                   fx.err);
+            int n = count_batches(out.data, out.len);
+            TT_ASSERT(n > 0 && same_batches(&fx.lg, out.data, out.len, b, n));
+            ts_buf_free(&out);
+            b += n;
+        }
+        fx_close(&fx);
+    }
+}
+
 /* Flips one byte of chunk ci of segment si in the bucket. */
 static void damage_chunk(fixture *fx, int si, uint32_t ci)
 {
@@ -374,6 +409,7 @@ int main(int argc, char **argv)
     TT_INIT(argc, argv);
     TT_RUN(cold_read_spanning_three_chunks_fetches_them_in_parallel);
     TT_RUN(cold_read_with_more_chunks_than_workers);
+    TT_RUN(cold_read_over_many_chunks_reuses_the_plan);
     TT_RUN(cold_read_failing_middle_chunk_returns_batches_before_it);
     TT_RUN(cold_random_reads_do_not_prefetch);
     TT_RUN(cold_sequential_prefetch_depth_grows_to_the_max);
