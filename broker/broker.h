@@ -123,10 +123,19 @@ struct bjob {
     bjob *next;
     bjob_fn run;  /* on a worker thread */
     bjob_fn done; /* on the loop thread */
+    const void *key; /* set by the submit call (bpool_submit_keyed) */
 };
 typedef struct bpool bpool;
 bpool *bpool_create(broker *b, const char *name, int nthreads);
 void bpool_submit(bpool *p, bjob *j);
+/* As bpool_submit, for a job of one key (a partition): while the pool's
+ * per-key limit of jobs of that key run, workers pass over it and take the
+ * next job of another key, so one slow key holds at most that many
+ * threads. Loop thread. */
+void bpool_submit_keyed(bpool *p, bjob *j, const void *key);
+/* Jobs of one key that may run at once (0 = no limit, the default). Before
+ * the first submit. */
+void bpool_set_key_limit(bpool *p, int max_running_per_key);
 void bpool_destroy(bpool *p); /* joins; pending jobs still complete */
 
 /* ----------------------------------------------------------- responses */
@@ -695,6 +704,11 @@ struct broker {
     struct rpart *replica_parts;
     struct fetcher *replica_fetchers;
     struct prod_op *acks_waiting;
+    /* Fetches whose cold partitions read on the cold pool, each partition a
+     * job of its own (handlers.c): answered when every read is done, or
+     * remote.fetch.max.wait.ms after they started with what is done then. */
+    struct fetch_op *cold_waiting;
+    int64_t remote_fetch_max_wait_ms;
 };
 
 #endif

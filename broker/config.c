@@ -166,7 +166,12 @@ static const bkey g_keys[] = {
     {"num.io.threads", "2", 1, 1, 64, 0, "Threads for hot reads and for fsyncs (each pool)."},
     {"num.cold.read.threads", "4", 1, 1, 64, 0,
      "Threads for reads that go to the object store; separate so cold consumers never "
-     "delay hot ones."},
+     "delay hot ones. Each cold partition of a Fetch is a job of its own, and at most half "
+     "of these threads (at least one) read one partition at a time."},
+    {"remote.fetch.max.wait.ms", "500", 1, 1, 600000, 0,
+     "How long a Fetch waits for its cold partitions' reads before it is answered with what "
+     "is done (a partition still reading gives no records that time and is fetched again), "
+     "as Kafka's (KIP-1018)."},
     {"group.initial.rebalance.delay.ms", "300", 1, 0, 600000, 0,
      "The first rebalance of an empty group waits this long for more members."},
     {"group.min.session.timeout.ms", "1000", 1, 1, 86400000, 0,

@@ -23,6 +23,7 @@
  *               (retriable) until the topic is open
  * Response field order and version gates follow Kafka's message schemas.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -960,7 +961,19 @@ typedef struct fetch_tp {
     tsp_file_range fr;   /* the batches as a file range (zero-copy), fd -1: none */
     tsp_status read_st;
     char err[160];
+    int cold;     /* fetch_offset below the local start: read on the cold pool */
+    int inflight; /* its read job is not done: data, len, read_st are the worker's */
 } fetch_tp;
+
+struct fetch_op;
+/* One read job of a split fetch: one cold partition (tp), or every hot
+ * partition of the request (tp NULL). */
+typedef struct fetch_sub {
+    bjob j; /* first: the pools see a bjob */
+    struct fetch_op *o;
+    fetch_tp *tp;
+    atomic_int cancel; /* the fetch was answered: do not start the read */
+} fetch_sub;
 
 typedef struct fetch_op {
     bjob j;
@@ -978,6 +991,12 @@ typedef struct fetch_op {
     } *topics;
     int cold;
     int in_pool;
+    /* Split fetches (some partition is cold): loop thread only. */
+    fetch_sub *subs;
+    int nsubs, pending;  /* read jobs, and those whose done has not run */
+    int answered;        /* responded while reads were pending: free at the last */
+    int64_t cold_deadline;
+    struct fetch_op *next_waiting; /* in b->cold_waiting */
 } fetch_op;
 
 /* Lets go of what a partition read: its buffer or its file range. */
@@ -995,6 +1014,7 @@ static void fetch_tp_release(const tsp_plugin *pl, fetch_tp *tp)
 
 static void fetch_free(fetch_op *o)
 {
+    free(o->subs);
     for (int i = 0; i < o->ntopics; i++) {
         for (int k = 0; k < o->topics[i].n; k++) fetch_tp_release(o->b->pl, &o->topics[i].tps[k]);
         free(o->topics[i].name);
@@ -1041,7 +1061,11 @@ static void fetch_respond(broker *b, fetch_op *o)
             if (v >= 5) kw_i64(&w, tp->log_start);
             kw_array(&w, f, -1); /* AbortedTransactions */
             if (v >= 11) kw_i32(&w, -1); /* PreferredReadReplica */
-            if (tp->fr.fd >= 0) { /* the length here, the bytes from the file */
+            /* A read still running (answered at remote.fetch.max.wait.ms)
+             * gives no records this time: the client fetches it again. */
+            if (tp->inflight) {
+                kw_bytes(&w, f, NULL, 0);
+            } else if (tp->fr.fd >= 0) { /* the length here, the bytes from the file */
                 if (f)
                     kw_uvarint(&w, (uint32_t)tp->len + 1);
                 else
@@ -1049,8 +1073,9 @@ static void fetch_respond(broker *b, fetch_op *o)
                 at[nr] = w.len;
                 fr[nr++] = (bout_part){.fd = tp->fr.fd, .off = tp->fr.file_offset, .len = tp->len};
                 tp->fr.fd = -1; /* the frame owns it now */
-            } else
+            } else {
                 kw_bytes(&w, f, tp->data, (int32_t)tp->len);
+            }
             if (f && o->replica_id >= 0 && b->cluster) {
                 kw_uvarint(&w, 1); /* one tagged field: the leader's local log start */
                 kw_uvarint(&w, KAFKA_TAG_LOCAL_LOG_START);
@@ -1108,9 +1133,10 @@ static int fetch_refresh(broker *b, fetch_op *o, int *cold)
                 tp->error = KAFKA_OFFSET_MOVED_TO_TIERED_STORAGE;
                 continue;
             }
+            tp->cold = 0;
             if (tp->fetch_offset < tp->limit) {
                 avail++;
-                if (tp->fetch_offset < off.local_start_offset) *cold = 1;
+                if (tp->fetch_offset < off.local_start_offset) *cold = tp->cold = 1;
             }
         }
     }
@@ -1166,9 +1192,22 @@ static int fetch_read_file(const tsp_plugin *pl, fetch_tp *tp, int64_t want)
     return 1;
 }
 
-static void fetch_run(bjob *j)
+/* Reads one partition, at most want bytes (whole batches below its
+ * limit): as a file range when zero_copy and the offset is local, else a
+ * copy. Worker thread. */
+static void fetch_read_one(const tsp_plugin *pl, fetch_tp *tp, int64_t want, int zero_copy)
 {
-    fetch_op *o = (fetch_op *)j;
+    if (zero_copy && tp->fetch_offset >= tp->local_start && fetch_read_file(pl, tp, want)) return;
+    tp->read_st = pl->read(tp->p->h, tp->fetch_offset, (size_t)want, &tp->data, &tp->len,
+                           tp->err, sizeof tp->err);
+    if (tp->read_st == TSP_OK && tp->len) fetch_cut(pl, tp);
+}
+
+/* Reads every partition with data in request order under one budget
+ * (only the hot ones when hot_only: the cold ones have jobs of their own).
+ * Worker thread. */
+static void fetch_read_all(fetch_op *o, int hot_only)
+{
     const tsp_plugin *pl = o->b->pl;
     int64_t left = o->max_bytes;
     int got_any = 0;
@@ -1180,15 +1219,11 @@ static void fetch_run(bjob *j)
         for (int k = 0; k < o->topics[i].n; k++) {
             fetch_tp *tp = &o->topics[i].tps[k];
             if (tp->error || !tp->p || tp->fetch_offset >= tp->limit) continue;
+            if (hot_only && tp->cold) continue;
             if (got_any && left <= 0) continue;
             int64_t want = tp->max_bytes > 0 ? tp->max_bytes : 1;
             if (want > left) want = left > 0 ? left : 1;
-            if (!zero_copy || tp->fetch_offset < tp->local_start ||
-                !fetch_read_file(pl, tp, want)) {
-                tp->read_st = pl->read(tp->p->h, tp->fetch_offset, (size_t)want, &tp->data,
-                                       &tp->len, tp->err, sizeof tp->err);
-                if (tp->read_st == TSP_OK && tp->len) fetch_cut(pl, tp);
-            }
+            fetch_read_one(pl, tp, want, zero_copy);
             if (tp->read_st == TSP_OK && tp->len) {
                 if (got_any && (int64_t)tp->len > left) {
                     fetch_tp_release(pl, tp);
@@ -1200,19 +1235,213 @@ static void fetch_run(bjob *j)
         }
 }
 
+static void fetch_run(bjob *j)
+{
+    fetch_read_all((fetch_op *)j, 0);
+}
+
+/* Bytes of the whole batches at the start of p (len bytes) that fit in
+ * max bytes. */
+static size_t fetch_fit(const uint8_t *p, size_t len, size_t max)
+{
+    size_t pos = 0;
+    kbatch_header h;
+    while (pos < len && kbatch_header_at(p + pos, len - pos, &h) == 0) {
+        size_t n = kbatch_size(&h);
+        if (n > len - pos || n > max - pos) break;
+        pos += n;
+    }
+    return pos;
+}
+
+/* The request's budget over partitions read in parallel, as fetch_read_all
+ * applies it to partitions read in turn: in request order, once one
+ * partition returned data, a later one keeps only the whole batches that
+ * fit in what is left of max_bytes. Loop thread; reads finished only. */
+static void fetch_budget(fetch_op *o)
+{
+    const tsp_plugin *pl = o->b->pl;
+    int64_t left = o->max_bytes;
+    int got_any = 0;
+    for (int i = 0; i < o->ntopics; i++)
+        for (int k = 0; k < o->topics[i].n; k++) {
+            fetch_tp *tp = &o->topics[i].tps[k];
+            if (tp->inflight || tp->read_st != TSP_OK || !tp->len) continue;
+            if (got_any && (int64_t)tp->len > left && tp->fr.fd >= 0) {
+                /* A file range is not cut (its batches are not in memory):
+                 * it returns nothing this time, as a partition whose first
+                 * batch does not fit. */
+                fetch_tp_release(pl, tp);
+                continue;
+            }
+            if (got_any && (int64_t)tp->len > left) {
+                tp->len = left > 0 ? fetch_fit(tp->data, tp->len, (size_t)left) : 0;
+                if (!tp->len) {
+                    pl->buffer_free(tp->data);
+                    tp->data = NULL;
+                    continue;
+                }
+            }
+            got_any = 1;
+            left -= (int64_t)tp->len;
+        }
+}
+
 static void fetch_park(broker *b, fetch_op *o)
 {
     o->next_parked = b->parked;
     b->parked = o;
 }
 
+static void fetch_done(bjob *j);
+static void fetch_sub_run(bjob *j);
+static void fetch_sub_done(bjob *j);
+
+/* Starts the reads of o. Only hot partitions: one job on the hot pool
+ * reads them in turn. With a cold partition the reads are split so that
+ * nothing waits behind a slow bucket: the hot partitions are one job on
+ * the hot pool, each cold partition a job of its own on the cold pool,
+ * keyed by partition (the pool's key limit keeps one slow partition from
+ * taking every cold thread), and the answer waits for them at most
+ * remote.fetch.max.wait.ms (fetch_wake). Loop thread. */
 static void fetch_submit(broker *b, fetch_op *o, int cold)
 {
     o->cold = cold;
     o->in_pool = 1;
-    bpool_submit(cold ? b->cold_pool : b->hot_pool, &o->j);
+    if (!cold) {
+        bpool_submit(b->hot_pool, &o->j);
+        return;
+    }
+    int ncold = 0, nhot = 0;
+    for (int i = 0; i < o->ntopics; i++)
+        for (int k = 0; k < o->topics[i].n; k++) {
+            fetch_tp *tp = &o->topics[i].tps[k];
+            if (tp->error || !tp->p || tp->fetch_offset >= tp->limit) continue;
+            if (tp->cold) ncold++;
+            else nhot++;
+        }
+    free(o->subs);
+    o->subs = calloc((size_t)(ncold + (nhot > 0)), sizeof(*o->subs));
+    if (!o->subs) { /* no memory for the split: read in turn on the cold pool */
+        bpool_submit(b->cold_pool, &o->j);
+        return;
+    }
+    o->nsubs = 0;
+    for (int i = 0; i < o->ntopics; i++)
+        for (int k = 0; k < o->topics[i].n; k++) {
+            fetch_tp *tp = &o->topics[i].tps[k];
+            if (tp->error || !tp->p || tp->fetch_offset >= tp->limit) continue;
+            tp->inflight = 1;
+            if (!tp->cold) continue;
+            fetch_sub *sb = &o->subs[o->nsubs++];
+            sb->tp = tp;
+        }
+    if (nhot) o->subs[o->nsubs++].tp = NULL;
+    o->pending = o->nsubs;
+    o->cold_deadline = bclock_ms() + b->remote_fetch_max_wait_ms;
+    o->next_waiting = b->cold_waiting;
+    b->cold_waiting = o;
+    for (int i = 0; i < o->nsubs; i++) {
+        fetch_sub *sb = &o->subs[i];
+        sb->o = o;
+        sb->j.run = fetch_sub_run;
+        sb->j.done = fetch_sub_done;
+        atomic_init(&sb->cancel, 0);
+        if (sb->tp) bpool_submit_keyed(b->cold_pool, &sb->j, sb->tp->p);
+        else bpool_submit(b->hot_pool, &sb->j);
+    }
 }
 
+/* Hot or cold pool worker: one read job of a split fetch. Touches only its
+ * partition(s) of the op. */
+static void fetch_sub_run(bjob *j)
+{
+    fetch_sub *sb = (fetch_sub *)j;
+    fetch_op *o = sb->o;
+    if (atomic_load(&sb->cancel)) return; /* answered without it meanwhile */
+    if (!sb->tp) {
+        fetch_read_all(o, 1);
+        return;
+    }
+    fetch_tp *tp = sb->tp;
+    int64_t want = tp->max_bytes > 0 ? tp->max_bytes : 1;
+    if (o->max_bytes > 0 && want > o->max_bytes) want = o->max_bytes;
+    fetch_read_one(o->b->pl, tp, want, 0); /* cold: never local */
+}
+
+static void fetch_unlink_waiting(broker *b, fetch_op *o)
+{
+    for (fetch_op **pp = &b->cold_waiting; *pp; pp = &(*pp)->next_waiting)
+        if (*pp == o) {
+            *pp = o->next_waiting;
+            break;
+        }
+    o->next_waiting = NULL;
+}
+
+/* Marks the partitions of a finished read job as done. Loop thread. */
+static void fetch_sub_mark(fetch_op *o, fetch_sub *sb)
+{
+    if (sb->tp) {
+        sb->tp->inflight = 0;
+        return;
+    }
+    for (int i = 0; i < o->ntopics; i++)
+        for (int k = 0; k < o->topics[i].n; k++)
+            if (!o->topics[i].tps[k].cold) o->topics[i].tps[k].inflight = 0;
+}
+
+/* Loop thread: one read job of a split fetch finished. The last one
+ * finishes the fetch, unless it was answered already (then it frees it). */
+static void fetch_sub_done(bjob *j)
+{
+    fetch_sub *sb = (fetch_sub *)j;
+    fetch_op *o = sb->o;
+    broker *b = o->b;
+    fetch_sub_mark(o, sb);
+    if (--o->pending > 0) return;
+    if (o->answered) {
+        fetch_free(o);
+        return;
+    }
+    fetch_unlink_waiting(b, o);
+    fetch_budget(o);
+    fetch_done(&o->j);
+}
+
+/* Loop thread (the tick): answers split fetches whose cold reads outlast
+ * remote.fetch.max.wait.ms with what is done, as Kafka answers a remote
+ * fetch that times out (KIP-1018): a partition still reading gives no
+ * records this time and the client asks again. Reads not started yet are
+ * cancelled; running ones finish and are dropped. */
+static void fetch_cold_expire(broker *b, int64_t now)
+{
+    fetch_op **pp = &b->cold_waiting;
+    while (*pp) {
+        fetch_op *o = *pp;
+        if (now < o->cold_deadline) {
+            pp = &o->next_waiting;
+            continue;
+        }
+        *pp = o->next_waiting;
+        o->next_waiting = NULL;
+        for (int i = 0; i < o->nsubs; i++) atomic_store(&o->subs[i].cancel, 1);
+        o->answered = 1;
+        for (int i = 0; i < o->ntopics; i++)
+            for (int k = 0; k < o->topics[i].n; k++) {
+                fetch_tp *tp = &o->topics[i].tps[k];
+                if (tp->inflight || tp->read_st == TSP_OK || tp->error) continue;
+                tp->error = kafka_error_from_status(tp->read_st);
+            }
+        fetch_budget(o);
+        if (conn_closed(o->r.c)) reply_drop(b, &o->r);
+        else fetch_respond(b, o);
+        /* fetch_sub_done frees it with the last read. */
+    }
+}
+
+/* Loop thread: every read of o is done (o->j's own job, or the last read
+ * job of a split fetch): answer, or park while MinBytes is not reached. */
 static void fetch_done(bjob *j)
 {
     fetch_op *o = (fetch_op *)j;
@@ -1254,13 +1483,15 @@ static void fetch_done(bjob *j)
 }
 
 /* Loop thread: after appends or on the tick, start parked fetches that have
- * data or whose MaxWaitMs passed. */
+ * data or whose MaxWaitMs passed, and answer split fetches whose cold reads
+ * take too long. */
 void fetch_wake(broker *b)
 {
     b->parked_seen_appends = b->appends_total;
     fetch_op *list = b->parked;
     b->parked = NULL;
     int64_t now = bclock_ms();
+    if (b->cold_waiting) fetch_cold_expire(b, now);
     while (list) {
         fetch_op *o = list;
         list = o->next_parked;

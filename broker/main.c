@@ -301,6 +301,12 @@ static int start_pools(broker *b)
     b->hot_pool = bpool_create(b, "hot-read", nio);
     b->io_pool = bpool_create(b, "io", nio);
     b->cold_pool = bpool_create(b, "cold-read", (int)bconfig_int(&b->cfg, "num.cold.read.threads"));
+    /* One slow partition holds at most half the cold threads. */
+    if (b->cold_pool) {
+        int n = (int)bconfig_int(&b->cfg, "num.cold.read.threads") / 2;
+        bpool_set_key_limit(b->cold_pool, n > 0 ? n : 1);
+    }
+    b->remote_fetch_max_wait_ms = bconfig_int(&b->cfg, "remote.fetch.max.wait.ms");
     b->meta_pool = bpool_create(b, "meta", 1);
     /* Topic lookups and creates wait on the bucket (LIST, config PUT,
      * partition recovery): a few threads, so one hung request does not hold

@@ -167,8 +167,41 @@ struct bpool {
     bjob *head, *tail;
     int stop;
     int nthreads;
+    int key_limit;              /* 0: FIFO; else jobs of one key running at most */
+    const void *running[64];    /* key of the job each worker runs (NULL: none or unkeyed); under mu */
     pthread_t th[64];
 };
+
+typedef struct bworker {
+    bpool *p;
+    int i;
+} bworker;
+
+/* Jobs of key running now. Caller holds p->mu. */
+static int key_running(const bpool *p, const void *key)
+{
+    int n = 0;
+    for (int i = 0; i < 64; i++) n += p->running[i] == key;
+    return n;
+}
+
+/* Unlinks and returns the first job a worker may start: the head, or with
+ * a key limit the first whose key is under it (so a key at its limit never
+ * holds up the jobs queued behind it); any job when stopping (the queue is
+ * run to its end). NULL when none may start. Caller holds p->mu. */
+static bjob *jobq_take(bpool *p)
+{
+    bjob *prev = NULL;
+    for (bjob *j = p->head; j; prev = j, j = j->next) {
+        if (p->key_limit && j->key && !p->stop && key_running(p, j->key) >= p->key_limit)
+            continue;
+        if (prev) prev->next = j->next;
+        else p->head = j->next;
+        if (p->tail == j) p->tail = prev;
+        return j;
+    }
+    return NULL;
+}
 
 /* Appends j to the queue (*head, *tail); the caller holds its mutex. */
 static void jobq_push(bjob **head, bjob **tail, bjob *j)
@@ -195,22 +228,30 @@ static void done_queue(broker *b, bjob *j)
 /* Worker thread: runs jobs, queues them for `done` on the loop. */
 static void *worker_main(void *arg)
 {
-    bpool *p = arg;
+    bworker *w = arg;
+    bpool *p = w->p;
+    int me = w->i;
+    free(w);
     broker *b = p->b;
     for (;;) {
         pthread_mutex_lock(&p->mu);
-        while (!p->head && !p->stop) pthread_cond_wait(&p->cv, &p->mu);
-        bjob *j = p->head;
-        if (!j) {
+        bjob *j;
+        while (!(j = jobq_take(p)) && !p->stop) pthread_cond_wait(&p->cv, &p->mu);
+        if (!j) { /* stopping, and the queue has been run to its end */
             pthread_mutex_unlock(&p->mu);
             return NULL;
         }
-        p->head = j->next;
-        if (!p->head) p->tail = NULL;
+        p->running[me] = j->key;
         pthread_mutex_unlock(&p->mu);
 
+        const void *key = j->key;
         j->run(j);
-        done_queue(b, j);
+        done_queue(b, j); /* j may be gone from here on */
+        pthread_mutex_lock(&p->mu);
+        p->running[me] = NULL;
+        /* A job passed over for its key may start now. */
+        if (p->key_limit && key && p->head) pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
     }
 }
 
@@ -225,10 +266,38 @@ bpool *bpool_create(broker *b, const char *name, int nthreads)
     if (nthreads < 1) nthreads = 1;
     if (nthreads > 64) nthreads = 64;
     for (int i = 0; i < nthreads; i++) {
-        if (pthread_create(&p->th[i], NULL, worker_main, p) != 0) break;
+        bworker *w = malloc(sizeof(*w));
+        if (!w) break;
+        w->p = p;
+        w->i = i;
+        if (pthread_create(&p->th[i], NULL, worker_main, w) != 0) {
+            free(w);
+            break;
+        }
         p->nthreads++;
     }
     return p;
+}
+
+void bpool_set_key_limit(bpool *p, int max_running_per_key)
+{
+    pthread_mutex_lock(&p->mu);
+    p->key_limit = max_running_per_key > 0 ? max_running_per_key : 0;
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Loop thread. */
+void bpool_submit_keyed(bpool *p, bjob *j, const void *key)
+{
+    p->b->jobs_inflight++;
+    pthread_mutex_lock(&p->mu);
+    j->key = key;
+    jobq_push(&p->head, &p->tail, j);
+    /* A broadcast: the worker a signal would wake may be one that must pass
+     * over this job's key. */
+    if (p->key_limit) pthread_cond_broadcast(&p->cv);
+    else pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
 }
 
 /* Loop thread. */
@@ -236,6 +305,7 @@ void bpool_submit(bpool *p, bjob *j)
 {
     p->b->jobs_inflight++;
     pthread_mutex_lock(&p->mu);
+    j->key = NULL;
     jobq_push(&p->head, &p->tail, j);
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);

@@ -121,7 +121,8 @@ static const prop g_props[] = {
      "2", 1, 64, NULL, 0,
      "Upload worker threads."},
     {"remote.log.reader.threads", F(INT, remote_log_reader_threads), "2", 1, 64, NULL, 0,
-     "Cold-read prefetch worker threads."},
+     "Cold-read worker threads: prefetch, and the parallel chunk fetches of a read that spans "
+     "several chunks."},
     {"remote.log.manager.task.interval.ms", F(INT, remote_log_manager_task_interval_ms),
      "1000", 10, INT64_MAX, NULL, 0,
      "Interval of the background task that rolls by time, flushes, retries uploads and "
@@ -135,7 +136,13 @@ static const prop g_props[] = {
      "RAM of the disk chunk cache: an eighth for its files' batch indexes, the rest for "
      "recently fetched, verified chunks; 0 disables both."},
     {"remote.log.prefetch.chunks", F(INT, remote_log_prefetch_chunks), "1", 0, 64, NULL, 0,
-     "Chunks a sequential cold reader prefetches ahead; 0 disables prefetch."},
+     "Chunks a sequential cold reader prefetches ahead at first (the depth then adapts, up to "
+     "remote.log.prefetch.max.chunks); 0 disables prefetch."},
+    {"remote.log.prefetch.max.chunks", F(INT, remote_log_prefetch_max_chunks), "8", 0, 64, NULL,
+     0,
+     "Deepest prefetch of one sequential cold reader: its depth doubles while it keeps consuming "
+     "prefetched chunks and halves when they leave the cache before it reads them. Random "
+     "readers never prefetch."},
     {"remote.log.manifest.keep.versions", F(INT, remote_log_manifest_keep_versions),
      "3", 1, 1000, NULL, 0,
      "Remote manifest versions kept in the bucket per partition."},

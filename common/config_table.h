@@ -47,6 +47,7 @@ typedef struct ts_settings {
     int64_t remote_log_cache_bytes;
     int64_t remote_log_cache_memory_bytes;
     int64_t remote_log_prefetch_chunks;
+    int64_t remote_log_prefetch_max_chunks;
     int64_t remote_log_manifest_keep_versions;
     int64_t remote_log_manifest_head_segments;
     int64_t remote_log_index_cache_bytes;

@@ -225,6 +225,9 @@ ts_status ts_faulty_opts_parse(const char *query, ts_faulty_opts *opts, char *er
             why = "expected a count >= 0";
             if (!parse_u64(v, vl, INT64_MAX, &u)) goto fail;
             o.fail_after_puts = (int64_t)u;
+        } else if (slice_eq(name, nl, "keys")) {
+            why = "expected a key substring of 1..127 bytes";
+            if (!slice_cstr(v, vl, o.keys, sizeof(o.keys))) goto fail;
         } else if (slice_eq(name, nl, "fail_next")) {
             why = "expected a count, 0..4294967295";
             if (!parse_u64(v, vl, UINT32_MAX, &u)) goto fail;
@@ -243,7 +246,7 @@ ts_status ts_faulty_opts_parse(const char *query, ts_faulty_opts *opts, char *er
         } else {
             why = "unknown option; allowed: seed, ops, err_rate, fatal_rate, latency_ms, "
                   "latency_rate, truncate_rate, corrupt_rate, fail_after_puts, fail_next, key, "
-                  "key_latency_ms, key_fail";
+                  "key_latency_ms, key_fail, keys";
             goto fail;
         }
         p = pend + (amp ? 1 : 0);
@@ -277,7 +280,8 @@ static void decide_key(faulty *f, const char *key, verdict *v)
 
 /* Decides the fate of one call. is_put: a put or a writer commit, which
  * fail_after_puts and the per-key faults govern whatever opts.ops says;
- * key: the put's key (NULL otherwise).
+ * key: the call's object key (a list's prefix); with opts.keys set, only
+ * calls whose key contains it are selected.
  * @locks takes and releases f->mu. */
 static verdict decide(faulty *f, unsigned op, int is_put, const char *key)
 {
@@ -286,7 +290,7 @@ static verdict decide(faulty *f, unsigned op, int is_put, const char *key)
     const ts_faulty_opts *o = &f->opts;
     if (is_put) decide_key(f, key, &v);
     if (v.st != TS_OK) goto out;
-    int selected = (o->ops & op) != 0;
+    int selected = (o->ops & op) != 0 && (!o->keys[0] || (key && strstr(key, o->keys)));
     if (selected) {
         f->c.calls++;
         if (o->latency_ms && roll(f, o->latency_rate)) {
@@ -369,7 +373,7 @@ static ts_status f_get(ts_objstore *os, const char *key, uint64_t offset, uint64
                        uint8_t **out, size_t *out_len, char *errstr, size_t errlen)
 {
     faulty *f = (faulty *)os;
-    verdict v = decide(f, TS_FAULTY_OP_GET, 0, NULL);
+    verdict v = decide(f, TS_FAULTY_OP_GET, 0, key);
     ts_status st = apply(&v, "get", key, errstr, errlen);
     if (st != TS_OK) return st;
     st = ts_objstore_get(f->inner, key, offset, len, out, out_len, errstr, errlen);
@@ -377,7 +381,7 @@ static ts_status f_get(ts_objstore *os, const char *key, uint64_t offset, uint64
     /* Body faults come after a real GET: the caller sees TS_OK and must
      * catch the damage itself, by length or checksum. */
     pthread_mutex_lock(&f->mu);
-    if (f->opts.ops & TS_FAULTY_OP_GET) {
+    if ((f->opts.ops & TS_FAULTY_OP_GET) && (!f->opts.keys[0] || strstr(key, f->opts.keys))) {
         if (roll(f, f->opts.truncate_rate)) {
             *out_len = (size_t)(rng_next(f) % *out_len);
             f->c.truncated++;
@@ -396,7 +400,7 @@ static ts_status f_head(ts_objstore *os, const char *key, uint64_t *size, char *
                         size_t errlen)
 {
     faulty *f = (faulty *)os;
-    verdict v = decide(f, TS_FAULTY_OP_HEAD, 0, NULL);
+    verdict v = decide(f, TS_FAULTY_OP_HEAD, 0, key);
     ts_status st = apply(&v, "head", key, errstr, errlen);
     if (st != TS_OK) return st;
     return ts_objstore_head(f->inner, key, size, errstr, errlen);
@@ -405,7 +409,7 @@ static ts_status f_head(ts_objstore *os, const char *key, uint64_t *size, char *
 static ts_status f_del(ts_objstore *os, const char *key, char *errstr, size_t errlen)
 {
     faulty *f = (faulty *)os;
-    verdict v = decide(f, TS_FAULTY_OP_DELETE, 0, NULL);
+    verdict v = decide(f, TS_FAULTY_OP_DELETE, 0, key);
     ts_status st = apply(&v, "delete", key, errstr, errlen);
     if (st != TS_OK) return st;
     return ts_objstore_delete(f->inner, key, errstr, errlen);
@@ -416,7 +420,7 @@ static ts_status f_del_many(ts_objstore *os, const char *const *keys, size_t n, 
                             size_t errlen)
 {
     faulty *f = (faulty *)os;
-    verdict v = decide(f, TS_FAULTY_OP_DELETE, 0, NULL);
+    verdict v = decide(f, TS_FAULTY_OP_DELETE, 0, n ? keys[0] : NULL);
     ts_status st = apply(&v, "delete_many", keys[0], errstr, errlen);
     if (st != TS_OK) return st;
     return ts_objstore_delete_many(f->inner, keys, n, errstr, errlen);
@@ -427,7 +431,7 @@ static ts_status f_list(ts_objstore *os, const char *prefix,
                         char *errstr, size_t errlen)
 {
     faulty *f = (faulty *)os;
-    verdict v = decide(f, TS_FAULTY_OP_LIST, 0, NULL);
+    verdict v = decide(f, TS_FAULTY_OP_LIST, 0, prefix);
     ts_status st = apply(&v, "list", prefix, errstr, errlen);
     if (st != TS_OK) return st;
     return ts_objstore_list(f->inner, prefix, cb, opaque, errstr, errlen);
@@ -437,7 +441,7 @@ static ts_status f_writer_open(ts_objstore *os, const char *key, ts_objstore_wri
                                char *errstr, size_t errlen)
 {
     faulty *f = (faulty *)os;
-    verdict v = decide(f, TS_FAULTY_OP_WRITER, 0, NULL);
+    verdict v = decide(f, TS_FAULTY_OP_WRITER, 0, key);
     ts_status st = apply(&v, "writer_open", key, errstr, errlen);
     if (st != TS_OK) return st;
     faulty_writer *w = calloc(1, sizeof(*w));
@@ -462,7 +466,7 @@ static ts_status fw_write(ts_objstore_writer *wb, const void *data, size_t len, 
     if (w->failed != TS_OK)
         return ts_err_set(errstr, errlen, w->failed,
                           "write to '%s' after an earlier write failed; abort the writer", w->key);
-    verdict v = decide(w->f, TS_FAULTY_OP_WRITER, 0, NULL);
+    verdict v = decide(w->f, TS_FAULTY_OP_WRITER, 0, w->key);
     ts_status st = apply(&v, "write", w->key, errstr, errlen);
     if (st == TS_OK) st = ts_objstore_writer_write(w->inner, data, len, errstr, errlen);
     if (st != TS_OK) w->failed = st;

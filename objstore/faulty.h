@@ -33,6 +33,9 @@
  *   key_latency_ms=N   ...sleep N ms first (e.g. one segment's object
  *                      finishing after the next one's)
  *   key_fail=N         ...and the next N of them fail retriably
+ *   keys=S             faults apply only to calls whose object key (a
+ *                      list's prefix) contains S, e.g. one topic's
+ *                      "slowtopic/" (default: every key)
  *
  * P is a probability in [0, 1]. Parameters are checked: an unknown name or
  * a bad value is TS_E_CONFIG naming it. The inner URL ends at the first
@@ -73,6 +76,7 @@ typedef struct ts_faulty_opts {
     char key[128];           /* per-key faults: puts/commits of keys containing it ("": none) */
     uint32_t key_latency_ms; /* ...sleep first */
     uint32_t key_fail;       /* ...the next N fail retriably */
+    char keys[128];          /* "": every key; else only keys containing it */
 } ts_faulty_opts;
 
 /* Fault counts since the wrapper was created (never reset). */

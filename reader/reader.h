@@ -11,9 +11,13 @@
  * returns and checks each one's CRC-32C on those bytes, so disk rot is still
  * caught (the file is dropped and the chunk refetched, never served).
  *
- * A sequential reader (a read that lands in the chunk after the previous
- * read of the same segment) triggers prefetch of the following chunks on the
- * reader's worker pool.
+ * On a miss a read fetches only the chunks it reaches; when its max_bytes
+ * spans several chunks it fetches the following ones in parallel on the
+ * reader's worker pool. A sequential reader (a read that starts where an
+ * earlier read of the same index ended) prefetches the chunks ahead of it
+ * on the same pool, with a depth that grows while it consumes them (up to
+ * the prefetch max) and shrinks when they age out before it gets there; a
+ * random reader prefetches nothing.
  *
  * Thread safety: all functions may be called from any thread.
  */
@@ -118,11 +122,26 @@ int ts_chunk_cache_has(ts_chunk_cache *c, const char *object_key, uint32_t chunk
 
 typedef struct ts_reader ts_reader;
 
-/* prefetch_chunks: how many chunks ahead a sequential reader prefetches
- * (0 disables). threads: size of the prefetch pool. os and cache are
+/* prefetch_chunks: how many chunks ahead a sequential reader prefetches at
+ * first (0 disables prefetch). threads: size of the pool that runs
+ * prefetches and the parallel chunk fetches of multi-chunk reads (a read
+ * runs at most min(threads, 8) chunks ahead of itself). os and cache are
  * borrowed: they must outlive the reader. */
 ts_status ts_reader_create(ts_objstore *os, ts_chunk_cache *cache, int threads,
                            int prefetch_chunks, ts_reader **out, char *errstr, size_t errlen);
+/* The depth a sequential stream's prefetch may grow to (it doubles each
+ * time the reader enters a chunk its prefetch queued). Default:
+ * prefetch_chunks (a fixed depth). A max below prefetch_chunks lowers the
+ * starting depth too. Set before sharing the reader. */
+ts_status ts_reader_set_prefetch_max(ts_reader *r, int max_chunks, char *errstr, size_t errlen);
+
+typedef struct ts_reader_stats {
+    uint64_t prefetch_queued; /* prefetch jobs submitted since create */
+    int prefetch_depth_max;   /* the deepest depth any stream reached */
+    int prefetch_depth_now;   /* the deepest depth of the streams remembered now */
+    int streams;              /* stream slots in use (at most 64) */
+} ts_reader_stats;
+void ts_reader_stats_get(ts_reader *r, ts_reader_stats *out);
 /* Drops queued prefetches, waits for running ones, then frees the reader. */
 void ts_reader_destroy(ts_reader *r);
 /* Waits until no prefetch is queued or running (tests, benchmarks). */

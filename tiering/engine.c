@@ -588,6 +588,9 @@ static ts_status open_remote_tier(ts_engine *eng, char *errstr, size_t errlen)
     st = ts_reader_create(eng->os, eng->cache, (int)set->remote_log_reader_threads,
                           (int)set->remote_log_prefetch_chunks, &eng->reader, errstr, errlen);
     if (st) return st;
+    st = ts_reader_set_prefetch_max(eng->reader, (int)set->remote_log_prefetch_max_chunks, errstr,
+                                    errlen);
+    if (st) return st;
     st = ts_upload_sched_create((int)set->remote_log_manager_thread_pool_size, &eng->uploads,
                                 errstr, errlen);
     if (st) return st;

@@ -419,6 +419,42 @@ TT_TEST(faulty_per_key)
     cleanup(os, dir);
 }
 
+TT_TEST(faulty_keys_filter)
+{
+    /* keys=S: only calls on keys containing S get faults (one topic's
+     * objects stall, the others do not); body faults too. */
+    char dir[512];
+    ts_faulty_opts o;
+    TT_OKE(ts_faulty_opts_parse("ops=get&keys=slow/&err_rate=1", &o, ERR), g_err);
+    TT_ASSERT_STR(o.keys, "slow/");
+    ts_objstore *os = open_faulty(dir, sizeof(dir), "os-fkeys", &o);
+    TT_OKE(ts_objstore_put(os, "slow/0/a", "v", 1, 0, ERR), g_err);
+    TT_OKE(ts_objstore_put(os, "fast/0/a", "w", 1, 0, ERR), g_err);
+    TT_ASSERT(get_equals(os, "fast/0/a", "w", 1));
+    uint8_t *out = NULL;
+    size_t n = 0;
+    TT_ASSERT_EQ_INT(ts_objstore_get(os, "slow/0/a", 0, 1, &out, &n, ERR), TS_E_REMOTE_RETRIABLE);
+    ts_faulty_counters c;
+    TT_OK(ts_objstore_faulty_counters(os, &c));
+    TT_ASSERT_EQ_INT(c.calls, 1); /* the fast GET was not selected */
+    TT_ASSERT_EQ_INT(c.retriable, 1);
+    ts_faulty_opts_init(&o);
+    o.ops = TS_FAULTY_OP_GET;
+    o.corrupt_rate = 1.0;
+    snprintf(o.keys, sizeof(o.keys), "slow/");
+    TT_OK(ts_objstore_faulty_set_opts(os, &o));
+    TT_ASSERT(get_equals(os, "fast/0/a", "w", 1));
+    TT_ASSERT(!get_equals(os, "slow/0/a", "v", 1));
+    const char *bad[] = {"keys=", "keys=0123456789012345678901234567890123456789012345678901234567"
+                                  "890123456789012345678901234567890123456789012345678901234567"
+                                  "890123456789"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        TT_ASSERT_MSG(ts_faulty_opts_parse(bad[i], &o, ERR) == TS_E_CONFIG &&
+                          strstr(g_err, "keys"),
+                      "'%s': %s", bad[i], g_err);
+    cleanup(os, dir);
+}
+
 TT_TEST(faulty_via_url)
 {
     char dir[512], url[800];
@@ -524,6 +560,7 @@ int main(int argc, char **argv)
     TT_RUN(faulty_bad_opts_rejected);
     TT_RUN(faulty_opts_parse);
     TT_RUN(faulty_per_key);
+    TT_RUN(faulty_keys_filter);
     TT_RUN(faulty_via_url);
     TT_RUN(faulty_threads_counters);
     return tt_summary();
