@@ -367,14 +367,14 @@ TT_TEST(cold_sequential_prefetch_shrinks_when_the_cache_drops_it)
      * the depth comes back down instead of refetching 8 chunks per chunk. */
     fixture fx;
     FX_OPEN(fx, 1 << 20, 2, 1);
-    const ts_segment_meta *m = add_long_segment(&fx);
+    const seg_build *sb = (add_long_segment(&fx), &fx.lg.segs[fx.lg.nsegs - 1]);
     ts_chunk_cache_destroy(fx.cache);
     fx.cache = NULL;
     ts_reader_destroy(fx.rd);
     fx.rd = NULL;
     char dir[320];
     snprintf(dir, sizeof(dir), "%s/small", fx.dir);
-    TT_OKE(ts_chunk_cache_create(dir, 3 * file_bytes(m, 0) + 10, &fx.cache, fx.err,
+    TT_OKE(ts_chunk_cache_create(dir, 3 * file_bytes(sb, 0) + 10, &fx.cache, fx.err,
                                  sizeof(fx.err)),
            fx.err);
     ts_chunk_cache_set_memory(fx.cache, 0);
