@@ -11,8 +11,11 @@
  *      threads as the engine has upload threads: one partition's backlog
  *      uses them all) on the same segment files;
  *   3. sequential read-back hot, cold with an empty chunk cache and cold with
- *      a warm cache, vs pread() of the raw segment bytes;
- *   4. random cold reads with an empty vs a warm cache (p50/p99);
+ *      a warm cache, vs pread() of the raw segment bytes (and the empty-cache
+ *      pass vs one thread decompressing the bucket's chunks);
+ *   4. random cold reads with an empty vs a warm cache (p50/p99): the empty
+ *      cache vs one chunk GET (+ decode) run after each read, the warm cache
+ *      vs pread();
  *   5. peak RSS during the append+upload and the upload-only phases vs the
  *      configured bound.
  *
@@ -28,6 +31,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -675,6 +679,15 @@ static void stats_delta(const ts_engine_stats *a, const ts_engine_stats *b, ts_e
     d->cache_hits = b->cache_hits - a->cache_hits;
     d->cache_misses = b->cache_misses - a->cache_misses;
     d->remote_get_bytes = b->remote_get_bytes - a->remote_get_bytes;
+    /* Every GET the engine issued: chunks and chunk-table frames. */
+    d->objstore_requests[TS_OBJSTORE_OP_GET][TS_OBJSTORE_OUTCOME_OK] =
+        b->objstore_requests[TS_OBJSTORE_OP_GET][TS_OBJSTORE_OUTCOME_OK] -
+        a->objstore_requests[TS_OBJSTORE_OP_GET][TS_OBJSTORE_OUTCOME_OK];
+}
+
+static uint64_t gets_of(const ts_engine_stats *d)
+{
+    return d->objstore_requests[TS_OBJSTORE_OP_GET][TS_OBJSTORE_OUTCOME_OK];
 }
 
 static void seq_read(ts_engine *e, ts_partition *pt, read_run *r)
@@ -762,13 +775,13 @@ static void print_read(const char *what, const read_run *r, double base_s, uint6
      * for the pread baseline beside it (1.00 by construction). */
     printf("read %-26s engine %7.1f MiB/s | pread %7.1f MiB/s | ratio %.2fx | cache hits %llu "
            "misses %llu | fetched %.1f MiB = %.3f B fetched per B served | %.2f B read per B "
-           "served (pread %.2f) | %llu calls\n",
+           "served (pread %.2f) | %llu calls, %llu GETs\n",
            what, eng, bs, eng / bs, (unsigned long long)r->d.cache_hits,
            (unsigned long long)r->d.cache_misses, (double)r->d.remote_get_bytes / MiB,
            r->served ? (double)r->d.remote_get_bytes / (double)r->served : 0,
            r->served && r->rchar >= 0 ? (double)r->rchar / (double)r->served : -1,
            base_bytes && g_base_rchar >= 0 ? (double)g_base_rchar / (double)base_bytes : -1,
-           (unsigned long long)r->calls);
+           (unsigned long long)r->calls, (unsigned long long)gets_of(&r->d));
     fflush(stdout);
 }
 
@@ -829,13 +842,146 @@ static lat_sum rand_pread_baseline(const char *sub)
     return r;
 }
 
+/* Chunk frames of the bucket's segment objects, from each object's zstd
+ * seekable-format seek table (its last 8 x frames + 17 bytes). */
+typedef struct frame_ref {
+    int obj;
+    uint64_t pos;
+    uint32_t len, raw;
+} frame_ref;
+
+static char (*g_objs)[700];
+static int g_nobjs;
+static frame_ref *g_frames;
+static size_t g_nframes, g_frames_cap;
+
+static uint32_t rd32le(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static int frames_add(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+    (void)ftw;
+    size_t n = strlen(path);
+    if (type != FTW_F || n < 8 || strcmp(path + n - 8, ".log.zst") || g_nobjs >= 4096) return 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    uint8_t foot[9];
+    if (fd < 0 || sb->st_size < 17 || pread(fd, foot, 9, sb->st_size - 9) != 9 ||
+        rd32le(foot + 5) != 0x8F92EAB1u)
+        die(path, "not a seekable zstd object");
+    uint32_t nf = rd32le(foot);
+    size_t esz = (foot[4] & 0x80) ? 12 : 8;
+    uint8_t *t = malloc(nf * esz);
+    off_t at = sb->st_size - 9 - (off_t)(nf * esz);
+    if (!t || at < 0 || pread(fd, t, nf * esz, at) != (ssize_t)(nf * esz)) die(path, "seek table");
+    close(fd);
+    snprintf(g_objs[g_nobjs], 700, "%s", path);
+    uint64_t pos = 0;
+    for (uint32_t i = 0; i < nf; i++) {
+        if (g_nframes == g_frames_cap) {
+            g_frames_cap = g_frames_cap ? 2 * g_frames_cap : 1024;
+            g_frames = realloc(g_frames, g_frames_cap * sizeof(*g_frames));
+            if (!g_frames) die("frames", "out of memory");
+        }
+        frame_ref *f = &g_frames[g_nframes++];
+        f->obj = g_nobjs;
+        f->pos = pos;
+        f->len = rd32le(t + i * esz);
+        f->raw = rd32le(t + i * esz + 4);
+        pos += f->len;
+    }
+    free(t);
+    g_nobjs++;
+    return 0;
+}
+
+/* Lists the bucket's chunk frames (bucket_sub under the bench dir). */
+static void frames_load(const char *bucket_sub)
+{
+    char dir[600];
+    path_of(dir, sizeof(dir), bucket_sub);
+    g_objs = malloc(4096 * sizeof(*g_objs));
+    g_nobjs = 0;
+    g_nframes = 0;
+    if (!g_objs || nftw(dir, frames_add, 16, FTW_PHYS)) die(dir, "cannot walk the bucket");
+    if (!g_nframes) die(dir, "no segment objects");
+}
+
+static void frames_free(void)
+{
+    free(g_objs);
+    free(g_frames);
+    g_objs = NULL;
+    g_frames = NULL;
+    g_frames_cap = g_nframes = 0;
+}
+
+/* The reference of a cold random read on a miss, one of it: a ranged GET of
+ * one chunk at a random frame of the bucket, done as the file:// store does
+ * it (open, pread of the frame's bytes, close), then the frame's
+ * decompression, the least any read of that chunk must do. *get_us and
+ * *dec_us: the GET alone and GET + decompress. */
+static void chunk_get_one(uint64_t *x, int64_t *get_us, int64_t *dec_us, uint64_t *bytes)
+{
+    *x = gen_mix(*x);
+    const frame_ref *f = &g_frames[*x % g_nframes];
+    int64_t t0 = ts_mono_us();
+    int fd = open(g_objs[f->obj], O_RDONLY | O_CLOEXEC);
+    uint8_t *buf = malloc(f->len);
+    if (fd < 0 || !buf || pread(fd, buf, f->len, (off_t)f->pos) != (ssize_t)f->len)
+        die(g_objs[f->obj], "ranged read of a chunk");
+    close(fd);
+    int64_t t1 = ts_mono_us();
+    uint8_t *raw = malloc(f->raw ? f->raw : 1);
+    size_t got = raw ? ZSTD_decompress(raw, f->raw, buf, f->len) : 0;
+    if (ZSTD_isError(got) || got != f->raw) die(g_objs[f->obj], "chunk does not decompress");
+    free(raw);
+    free(buf);
+    *get_us = t1 - t0;
+    *dec_us = ts_mono_us() - t0;
+    *bytes += f->len;
+}
+
+/* Every frame of the bucket read (open, pread, close) and decompressed one
+ * after another on one thread, in object order: the raw MiB/s one core
+ * turns the same stored bytes into, the bound of a cold sequential reader
+ * that does not decompress in parallel. Call frames_load first. */
+static double decode_all_mibs(void)
+{
+    uint64_t raw_total = 0;
+    int64_t t0 = ts_mono_us();
+    for (size_t i = 0; i < g_nframes; i++) {
+        const frame_ref *f = &g_frames[i];
+        int fd = open(g_objs[f->obj], O_RDONLY | O_CLOEXEC);
+        uint8_t *buf = malloc(f->len), *raw = malloc(f->raw ? f->raw : 1);
+        if (fd < 0 || !buf || !raw || pread(fd, buf, f->len, (off_t)f->pos) != (ssize_t)f->len)
+            die(g_objs[f->obj], "read of a chunk");
+        close(fd);
+        size_t got = ZSTD_decompress(raw, f->raw, buf, f->len);
+        if (ZSTD_isError(got) || got != f->raw) die(g_objs[f->obj], "chunk does not decompress");
+        free(raw);
+        free(buf);
+        raw_total += f->raw;
+    }
+    return mibs(raw_total, (double)(ts_mono_us() - t0) / 1e6);
+}
+
 /* base: the pread reference measured beside this run (its p50/p99 become
- * ratios), or NULL. */
+ * ratios), or NULL. with_base: after each engine read, one chunk_get_one
+ * (frames_load first), so engine and chunk GET reference share the
+ * machine's load read by read; their figures are printed after the
+ * engine's, and the reference's own bytes are left out of the engine's
+ * bytes read per byte served. */
 static void rand_reads(ts_engine *e, ts_partition *pt, const int64_t *offs, const char *what,
-                       const lat_sum *base)
+                       const lat_sum *base, int with_base)
 {
     int n = g_o.nreads;
     int64_t *lat = malloc((size_t)n * sizeof(*lat));
+    int64_t *lg = with_base ? malloc((size_t)n * sizeof(*lg)) : NULL;
+    int64_t *ld = with_base ? malloc((size_t)n * sizeof(*ld)) : NULL;
+    if (!lat || (with_base && (!lg || !ld))) die("random reads", "out of memory");
+    uint64_t bx = 777, bbytes = 0;
     ts_engine_stats a, b, d;
     ts_engine_stats_get(e, &a);
     long long rc0 = io_rchar();
@@ -849,23 +995,45 @@ static void rand_reads(ts_engine *e, ts_partition *pt, const int64_t *offs, cons
         lat[i] = ts_mono_us() - t0;
         served += len;
         free(buf);
+        if (with_base) chunk_get_one(&bx, &lg[i], &ld[i], &bbytes);
     }
-    long long rc = rc0 < 0 ? -1 : io_rchar() - rc0;
+    /* The reference's preads return exactly bbytes: not the engine's work. */
+    long long rc = rc0 < 0 ? -1 : io_rchar() - rc0 - (long long)bbytes;
     ts_engine_stats_get(e, &b);
     stats_delta(&a, &b, &d);
     qsort(lat, (size_t)n, sizeof(*lat), cmp_i64);
+    long long p50 = (long long)lat[n / 2], p99 = (long long)lat[(n * 99) / 100];
     printf("random %-13s x %d (max_bytes %zu KiB): p50 %8lld us, p99 %8lld us, max %8lld us | "
-           "hits %llu misses %llu | %.0f bytes fetched per read, %.0f bytes served per read, "
-           "%.2f B read per B served\n",
-           what, n, g_o.rand_bytes >> 10, (long long)lat[n / 2], (long long)lat[(n * 99) / 100],
-           (long long)lat[n - 1], (unsigned long long)d.cache_hits,
-           (unsigned long long)d.cache_misses, (double)d.remote_get_bytes / n,
+           "hits %llu misses %llu | %.3f GETs and %.3f chunks fetched per read, %.0f bytes "
+           "fetched per read, %.0f bytes served per read, %.2f B read per B served\n",
+           what, n, g_o.rand_bytes >> 10, p50, p99, (long long)lat[n - 1],
+           (unsigned long long)d.cache_hits, (unsigned long long)d.cache_misses,
+           (double)gets_of(&d) / n, (double)d.cache_misses / n, (double)d.remote_get_bytes / n,
            (double)served / n, served && rc >= 0 ? (double)rc / (double)served : -1);
     if (base && base->p50 > 0 && base->p99 > 0)
         printf("  %s vs pread beside it: p50 %.1fx, p99 %.1fx of pread's (%lld / %lld us)\n",
-               what, (double)lat[n / 2] / (double)base->p50,
-               (double)lat[(n * 99) / 100] / (double)base->p99, base->p50, base->p99);
+               what, (double)p50 / (double)base->p50, (double)p99 / (double)base->p99, base->p50,
+               base->p99);
+    if (with_base) {
+        qsort(lg, (size_t)n, sizeof(*lg), cmp_i64);
+        qsort(ld, (size_t)n, sizeof(*ld), cmp_i64);
+        long long g50 = (long long)lg[n / 2], g99 = (long long)lg[(n * 99) / 100];
+        long long d50 = (long long)ld[n / 2], d99 = (long long)ld[(n * 99) / 100];
+        printf("random %-13s x %d (one chunk):    p50 %8lld us, p99 %8lld us | %.0f bytes per "
+               "GET (reference, one after each read above: open + pread of one frame's bytes, "
+               "as the file:// store GETs it)\n",
+               "chunk GET", n, g50, g99, (double)bbytes / n);
+        printf("random %-13s x %d (one chunk):    p50 %8lld us, p99 %8lld us | the same plus "
+               "ZSTD_decompress of the frame\n",
+               "GET+decode", n, d50, d99);
+        printf("  empty-cache random read / one chunk GET: p50 %.2fx, p99 %.2fx (goal p99 <= "
+               "2x); / GET+decode: p50 %.2fx, p99 %.2fx\n",
+               g50 ? (double)p50 / (double)g50 : 0, g99 ? (double)p99 / (double)g99 : 0,
+               d50 ? (double)p50 / (double)d50 : 0, d99 ? (double)p99 / (double)d99 : 0);
+    }
     fflush(stdout);
+    free(lg);
+    free(ld);
     free(lat);
 }
 
@@ -901,6 +1069,12 @@ static void bench_reads(void)
     b1 = pread_baseline("base-read", &bb);
     seq_read(e, pt, &r);
     print_read("(b) cold, empty cache:", &r, b1, bb);
+    frames_load("append1/bucket");
+    double dec = decode_all_mibs();
+    frames_free();
+    printf("  reference: the bucket's chunks read and decompressed one after another on one "
+           "thread %.1f MiB/s | engine (b) / that %.2fx\n",
+           dec, dec > 0 ? mibs(r.served, r.s) / dec : 0);
     /* Warm passes, each between two pread runs: on a shared machine one
      * pass is one sample; the median ratio is the figure. */
     double ratios[16];
@@ -935,7 +1109,9 @@ static void bench_reads(void)
     eng_cfg cold = {"append1", 1, 0, 0, "cache-empty"};
     e = engine_open(&cold);
     pt = part_open(e, 0);
-    rand_reads(e, pt, offs, "empty cache", NULL);
+    frames_load("append1/bucket");
+    rand_reads(e, pt, offs, "empty cache", NULL, 1);
+    frames_free();
     ts_engine_close(e);
     /* Warm: the cache the sequential passes filled, adopted at open (so
      * batch indexes start on disk, not in RAM), with the pread reference
@@ -944,7 +1120,7 @@ static void bench_reads(void)
     e = engine_open(&warm);
     pt = part_open(e, 0);
     lat_sum pb = rand_pread_baseline("base-read");
-    rand_reads(e, pt, offs, "warm cache", &pb);
+    rand_reads(e, pt, offs, "warm cache", &pb, 0);
     ts_engine_close(e);
     rmtree("base-read");
     free(offs);
