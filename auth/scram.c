@@ -178,8 +178,9 @@ int ts_auth_b64_decode(const char *in, size_t n, uint8_t *out, size_t cap, size_
 /* ------------------------------------------------------------ parsers */
 
 /* The value of attribute `a` ("a=value") at *p within [*p, end): copied to
- * out (bounded), *p moved past the following comma. -1 when absent. */
-static int attr(const char **p, const char *end, char a, char *out, size_t outlen)
+ * out (bounded), *p moved past the following comma. -1 when absent. Shared
+ * with the client side (scram_client.c). */
+int ts_scram_attr(const char **p, const char *end, char a, char *out, size_t outlen)
 {
     const char *s = *p;
     if (end - s < 2 || s[0] != a || s[1] != '=') return -1;
@@ -235,7 +236,7 @@ int ts_scram_parse_client_first(ts_scram_server *s, int mech, const char *msg, s
     }
     p = msg + 2;
     if (*p == 'a') { /* len >= 3: p is inside msg */
-        if (attr(&p, end, 'a', authz, sizeof authz) != 0 || p == end || p[-1] != ',') goto fail;
+        if (ts_scram_attr(&p, end, 'a', authz, sizeof authz) != 0 || p == end || p[-1] != ',') goto fail;
     } else if (*p == ',') {
         p++;
     } else {
@@ -245,9 +246,9 @@ int ts_scram_parse_client_first(ts_scram_server *s, int mech, const char *msg, s
     memcpy(s->gs2, msg, (size_t)(p - msg));
     if ((size_t)(end - p) >= sizeof s->client_first_bare) goto fail;
     memcpy(s->client_first_bare, p, (size_t)(end - p));
-    if (attr(&p, end, 'n', name, sizeof name) != 0 || sasl_name_decode(name, s->user, sizeof s->user))
+    if (ts_scram_attr(&p, end, 'n', name, sizeof name) != 0 || sasl_name_decode(name, s->user, sizeof s->user))
         goto fail;
-    if (attr(&p, end, 'r', nonce, sizeof nonce) != 0 || !printable_nonce(nonce)) goto fail;
+    if (ts_scram_attr(&p, end, 'r', nonce, sizeof nonce) != 0 || !printable_nonce(nonce)) goto fail;
     if (*authz) {
         char az[TS_SCRAM_MAX_NAME];
         if (sasl_name_decode(authz, az, sizeof az) || strcmp(az, s->user)) {
@@ -329,8 +330,8 @@ int ts_scram_server_final(ts_scram_server *s, const char *msg, size_t len, char 
 {
     const char *end = msg + len, *p = msg;
     char cb[128], nonce[1024], proof64[128];
-    if (memchr(msg, 0, len) || attr(&p, end, 'c', cb, sizeof cb) != 0 ||
-        attr(&p, end, 'r', nonce, sizeof nonce) != 0) {
+    if (memchr(msg, 0, len) || ts_scram_attr(&p, end, 'c', cb, sizeof cb) != 0 ||
+        ts_scram_attr(&p, end, 'r', nonce, sizeof nonce) != 0) {
         snprintf(err, errlen, "client-final: malformed message");
         return -1;
     }
@@ -339,7 +340,7 @@ int ts_scram_server_final(ts_scram_server *s, const char *msg, size_t len, char 
     for (const char *q = p; q + 2 <= end; q++)
         if ((q == msg || q[-1] == ',') && q[0] == 'p' && q[1] == '=') pp = q;
     const char *without_proof_end = pp ? pp - 1 : NULL;
-    if (!pp || attr(&pp, end, 'p', proof64, sizeof proof64) != 0 || pp != end) {
+    if (!pp || ts_scram_attr(&pp, end, 'p', proof64, sizeof proof64) != 0 || pp != end) {
         snprintf(err, errlen, "client-final: no proof");
         return -1;
     }

@@ -156,4 +156,9 @@ int ts_scram_client_verify(ts_scram_client *c, const char *server_final, size_t 
  * user is empty or out too small. */
 size_t ts_sasl_plain_make(const char *user, const char *password, uint8_t *out, size_t outlen);
 
+/* The value of attribute `a` ("a=value") at *p within [*p, end) copied to
+ * out (bounded), *p moved past the following comma; -1 when absent or too
+ * long. The one parser of SCRAM's attribute lists, server and client. */
+int ts_scram_attr(const char **p, const char *end, char a, char *out, size_t outlen);
+
 #endif

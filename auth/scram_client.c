@@ -84,20 +84,6 @@ int ts_scram_client_first(ts_scram_client *c, int mech, const char *user, char *
     return 0;
 }
 
-/* The value of "a=..." at *p (bounded by end), *p moved past the comma. */
-static int attr_next(const char **p, const char *end, char a, char *out, size_t outlen)
-{
-    const char *s = *p;
-    if (end - s < 2 || s[0] != a || s[1] != '=') return -1;
-    s += 2;
-    const char *comma = memchr(s, ',', (size_t)(end - s));
-    const char *e = comma ? comma : end;
-    if ((size_t)(e - s) >= outlen) return -1;
-    memcpy(out, s, (size_t)(e - s));
-    out[e - s] = 0;
-    *p = comma ? comma + 1 : end;
-    return 0;
-}
 
 int ts_scram_client_final(ts_scram_client *c, const char *password, size_t pwlen,
                           const char *server_first, size_t len, char *out, size_t outlen,
@@ -112,8 +98,8 @@ int ts_scram_client_final(ts_scram_client *c, const char *password, size_t pwlen
         snprintf(err, errlen, "server refused: %.*s", (int)(len > 200 ? 200 : len), server_first);
         return -1;
     }
-    if (attr_next(&p, end, 'r', nonce, sizeof nonce) || attr_next(&p, end, 's', salt64, sizeof salt64) ||
-        attr_next(&p, end, 'i', iter, sizeof iter))
+    if (ts_scram_attr(&p, end, 'r', nonce, sizeof nonce) || ts_scram_attr(&p, end, 's', salt64, sizeof salt64) ||
+        ts_scram_attr(&p, end, 'i', iter, sizeof iter))
         goto malformed;
     size_t cl = strlen(c->nonce);
     if (strlen(nonce) <= cl || strncmp(nonce, c->nonce, cl)) {
@@ -176,7 +162,7 @@ int ts_scram_client_verify(ts_scram_client *c, const char *server_final, size_t 
         snprintf(err, errlen, "server refused: %.*s", (int)(len > 200 ? 200 : len), server_final);
         return -1;
     }
-    if (attr_next(&p, end, 'v', v64, sizeof v64) ||
+    if (ts_scram_attr(&p, end, 'v', v64, sizeof v64) ||
         ts_auth_b64_decode(v64, strlen(v64), v, sizeof v, &vl))
         goto malformed;
     if (vl != dl || CRYPTO_memcmp(v, c->server_signature, dl) != 0) {

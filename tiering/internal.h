@@ -202,6 +202,9 @@ void ts_part_schedule_upload(ts_partition *p);
 void ts_part_enforce_local_retention(ts_partition *p);
 /* First readable offset, local or remote (DeleteRecords included). p->mu held. */
 int64_t ts_part_log_start_locked(ts_partition *p);
+/* The local segment a hot read of offset starts in: the last with base <=
+ * offset, or the first after a gap (p->nsegs > 0). Partition lock held. */
+ts_segment *ts_part_seg_for_locked(ts_partition *p, int64_t offset);
 /* First offset not covered by the manifest (its end + 1, or where
  * retention left its log start; 0 when nothing was ever remote). */
 int64_t ts_part_remote_end(ts_partition *p);

@@ -162,6 +162,18 @@ static int seg_durably_remote(ts_partition *p, const ts_segment *s)
            ts_index_covers(p->idx, s->base_offset, s->last_offset, 1);
 }
 
+ts_segment *ts_part_seg_for_locked(ts_partition *p, int64_t offset)
+{
+    size_t lo = 0, hi = p->nsegs;
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (p->segs[mid]->base_offset <= offset) lo = mid;
+        else hi = mid;
+    }
+    while (lo + 1 < p->nsegs && p->segs[lo]->last_offset < offset) lo++;
+    return p->segs[lo];
+}
+
 int64_t ts_part_log_start_locked(ts_partition *p)
 {
     int64_t start = p->nsegs ? p->segs[0]->base_offset : p->leo;
@@ -1086,16 +1098,7 @@ ts_status ts_partition_read(ts_partition *p, int64_t offset, size_t max_bytes, u
     ts_buf_init(&buf, (max_bytes > max_batch ? max_bytes : max_batch) + TS_BATCH_HEADER_SIZE);
     int64_t first_local = p->segs[0]->base_offset;
     if (offset >= first_local || !p->idx) {
-        /* Hot path: last local segment with base <= offset (or the first
-         * one after a gap). */
-        size_t lo = 0, hi = p->nsegs;
-        while (hi - lo > 1) {
-            size_t mid = (lo + hi) / 2;
-            if (p->segs[mid]->base_offset <= offset) lo = mid;
-            else hi = mid;
-        }
-        while (lo + 1 < p->nsegs && p->segs[lo]->last_offset < offset) lo++;
-        ts_segment *s = p->segs[lo];
+        ts_segment *s = ts_part_seg_for_locked(p, offset);
         ts_segment_ref(s);
         uint64_t limit = s->size;
         uint64_t pos = ts_segment_lookup_pos(s, offset);

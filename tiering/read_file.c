@@ -57,15 +57,7 @@ ts_status ts_partition_read_file(ts_partition *p, int64_t offset, size_t max_byt
                           "%s-%d: offset %lld is not on local disk (local start %lld)", p->topic,
                           p->id, (long long)offset, (long long)p->segs[0]->base_offset);
     }
-    /* The segment ts_partition_read would read. */
-    size_t lo = 0, hi = p->nsegs;
-    while (hi - lo > 1) {
-        size_t mid = (lo + hi) / 2;
-        if (p->segs[mid]->base_offset <= offset) lo = mid;
-        else hi = mid;
-    }
-    while (lo + 1 < p->nsegs && p->segs[lo]->last_offset < offset) lo++;
-    ts_segment *s = p->segs[lo];
+    ts_segment *s = ts_part_seg_for_locked(p, offset); /* the one ts_partition_read reads */
     ts_segment_ref(s);
     uint64_t limit = s->size;
     uint64_t pos = ts_segment_lookup_pos(s, offset);
