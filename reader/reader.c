@@ -380,7 +380,9 @@ static void par_run(void *arg)
     ts_status st = TS_E_CLOSED;
     ts_chunk *ch = NULL;
     char err[512] = "the reader is closing";
-    if (go) st = ts_chunk_cache_get(r->cache, r->os, &j->seg->meta, j->idx, &ch, err, sizeof(err));
+    /* Into the cache only: the read serves it from there (a cached chunk
+     * costs nothing here, and no whole-chunk copy is made). */
+    if (go) st = ts_chunk_cache_warm(r->cache, r->os, &j->seg->meta, j->idx, err, sizeof(err));
     pthread_mutex_lock(&r->mu);
     if (j->state != PJ_TAKEN) { /* done, or closing before it ran */
         j->st = st;
