@@ -214,6 +214,112 @@ static void resolve_imds(ts_s3_creds *out, const ini_file *conff, const char *se
              out->imds_endpoint);
 }
 
+/* Profile, region, endpoint and CA bundle: explicit config first, then the
+ * environment, then the profile in the config file. */
+static void resolve_settings(const ts_config *cfg, const ini_file *conff, const char *cfg_section,
+                             ts_s3_getenv_fn ge, void *op, ts_s3_creds *out)
+{
+    const ts_settings *set = ts_config_settings(cfg);
+    if (!copy_nonempty(out->region, sizeof(out->region), set->aws_region) &&
+        !copy_nonempty(out->region, sizeof(out->region), ge("AWS_REGION", op)) &&
+        !copy_nonempty(out->region, sizeof(out->region), ge("AWS_DEFAULT_REGION", op)) &&
+        !(conff->text && !ts_s3_ini_get(conff->text, conff->len, cfg_section, "region",
+                                        out->region, sizeof(out->region)) &&
+          out->region[0]))
+        strcpy(out->region, "us-east-1");
+
+    if (!copy_nonempty(out->endpoint, sizeof(out->endpoint), set->aws_endpoint_url) &&
+        !copy_nonempty(out->endpoint, sizeof(out->endpoint), ge("AWS_ENDPOINT_URL_S3", op)) &&
+        !copy_nonempty(out->endpoint, sizeof(out->endpoint), ge("AWS_ENDPOINT_URL", op)) &&
+        conff->text)
+        ts_s3_ini_get(conff->text, conff->len, cfg_section, "endpoint_url", out->endpoint,
+                      sizeof(out->endpoint));
+
+    if (!copy_nonempty(out->ca_bundle, sizeof(out->ca_bundle), set->aws_ca_bundle) &&
+        !copy_nonempty(out->ca_bundle, sizeof(out->ca_bundle), ge("AWS_CA_BUNDLE", op)) &&
+        conff->text)
+        ts_s3_ini_get(conff->text, conff->len, cfg_section, "ca_bundle", out->ca_bundle,
+                      sizeof(out->ca_bundle));
+}
+
+/* Static keys of the profile: the credentials file, then the config file. */
+static void resolve_profile_keys(ini_file *credf, ini_file *conff, const char *cfg_section,
+                                 ts_s3_creds *out)
+{
+    ini_file *files[2] = {credf, conff};
+    const char *sections[2] = {out->profile, cfg_section};
+    for (int i = 0; i < 2 && !out->access_key_id[0]; i++) {
+        if (!files[i]->text) continue;
+        if (ts_s3_ini_get(files[i]->text, files[i]->len, sections[i], "aws_access_key_id",
+                          out->access_key_id, sizeof(out->access_key_id)) ||
+            ts_s3_ini_get(files[i]->text, files[i]->len, sections[i], "aws_secret_access_key",
+                          out->secret_access_key, sizeof(out->secret_access_key))) {
+            out->access_key_id[0] = out->secret_access_key[0] = '\0';
+            continue;
+        }
+        ts_s3_ini_get(files[i]->text, files[i]->len, sections[i], "aws_session_token",
+                      out->session_token, sizeof(out->session_token));
+        snprintf(out->source, sizeof(out->source), "%s [%s]", files[i]->path, sections[i]);
+    }
+}
+
+/* Keys: one source for id, secret and token together, in the order of the
+ * AWS SDKs' default chain (explicit config keys first). */
+static ts_status resolve_keys(const ts_config *cfg, ini_file *credf, ini_file *conff,
+                              const char *cfg_section, ts_s3_getenv_fn ge, void *op,
+                              ts_s3_creds *out, char *errstr, size_t errlen)
+{
+    const ts_settings *set = ts_config_settings(cfg);
+    const char *cid = set->aws_access_key_id, *csec = set->aws_secret_access_key;
+    const char *eid = ge("AWS_ACCESS_KEY_ID", op), *esec = ge("AWS_SECRET_ACCESS_KEY", op);
+    int wi = 0;
+    if (cid && *cid && csec && *csec) {
+        copy_nonempty(out->access_key_id, sizeof(out->access_key_id), cid);
+        copy_nonempty(out->secret_access_key, sizeof(out->secret_access_key), csec);
+        copy_nonempty(out->session_token, sizeof(out->session_token), set->aws_session_token);
+        strcpy(out->source, "config aws.access.key.id/aws.secret.access.key");
+    } else if (eid && *eid && esec && *esec) {
+        copy_nonempty(out->access_key_id, sizeof(out->access_key_id), eid);
+        copy_nonempty(out->secret_access_key, sizeof(out->secret_access_key), esec);
+        copy_nonempty(out->session_token, sizeof(out->session_token), ge("AWS_SESSION_TOKEN", op));
+        strcpy(out->source, "environment AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY");
+    } else if ((wi = resolve_web_identity(out, conff, cfg_section, ge, op, errstr, errlen)) != 0) {
+        if (wi < 0) return TS_E_CONFIG;
+        out->kind = TS_S3_CREDS_WEB_IDENTITY;
+        resolve_sts_endpoint(out, ge, op);
+    } else {
+        resolve_profile_keys(credf, conff, cfg_section, out);
+    }
+    return TS_OK;
+}
+
+/* No static keys anywhere: the instance metadata service, the chain's last
+ * link, unless it is off (then the error says where keys were looked for). */
+static ts_status resolve_last_resort(const ini_file *credf, ini_file *conff,
+                                     const char *cfg_section, ts_s3_getenv_fn ge, void *op,
+                                     ts_s3_creds *out, char *errstr, size_t errlen)
+{
+    char credpath[1024], confpath[1024];
+    snprintf(credpath, sizeof(credpath), "%s", credf->path[0] ? credf->path : "~/.aws/credentials");
+    snprintf(confpath, sizeof(confpath), "%s", conff->path[0] ? conff->path : "~/.aws/config");
+    snprintf(out->not_found, sizeof(out->not_found),
+             "no S3 credentials found: set aws.access.key.id and "
+             "aws.secret.access.key, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+             "or AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE, "
+             "or profile [%s] in %s or %s",
+             out->profile, credpath, confpath);
+    if (env_true(ge("AWS_EC2_METADATA_DISABLED", op)))
+        return ts_err_set(errstr, errlen, TS_E_CONFIG,
+                          "%s (the instance metadata service is off: "
+                          "AWS_EC2_METADATA_DISABLED=true)",
+                          out->not_found);
+    out->access_key_id[0] = '\0';
+    OPENSSL_cleanse(out->secret_access_key, sizeof(out->secret_access_key));
+    out->kind = TS_S3_CREDS_IMDS;
+    resolve_imds(out, conff, cfg_section, ge, op);
+    return TS_OK;
+}
+
 ts_status ts_s3_creds_resolve(const ts_config *cfg, ts_s3_getenv_fn ge, void *op,
                               ts_s3_creds *out, char *errstr, size_t errlen)
 {
@@ -231,94 +337,11 @@ ts_status ts_s3_creds_resolve(const ts_config *cfg, ts_s3_getenv_fn ge, void *op
     ini_file credf, conff;
     ini_load(&credf, "AWS_SHARED_CREDENTIALS_FILE", home, ".aws/credentials", ge, op);
     ini_load(&conff, "AWS_CONFIG_FILE", home, ".aws/config", ge, op);
-
-    if (!copy_nonempty(out->region, sizeof(out->region), ts_config_settings(cfg)->aws_region) &&
-        !copy_nonempty(out->region, sizeof(out->region), ge("AWS_REGION", op)) &&
-        !copy_nonempty(out->region, sizeof(out->region), ge("AWS_DEFAULT_REGION", op)) &&
-        !(conff.text && !ts_s3_ini_get(conff.text, conff.len, cfg_section, "region", out->region,
-                                       sizeof(out->region)) && out->region[0]))
-        strcpy(out->region, "us-east-1");
-
-    if (!copy_nonempty(out->endpoint, sizeof(out->endpoint),
-                       ts_config_settings(cfg)->aws_endpoint_url) &&
-        !copy_nonempty(out->endpoint, sizeof(out->endpoint), ge("AWS_ENDPOINT_URL_S3", op)) &&
-        !copy_nonempty(out->endpoint, sizeof(out->endpoint), ge("AWS_ENDPOINT_URL", op)) &&
-        conff.text)
-        ts_s3_ini_get(conff.text, conff.len, cfg_section, "endpoint_url", out->endpoint,
-                      sizeof(out->endpoint));
-
-    if (!copy_nonempty(out->ca_bundle, sizeof(out->ca_bundle), ts_config_settings(cfg)->aws_ca_bundle) &&
-        !copy_nonempty(out->ca_bundle, sizeof(out->ca_bundle), ge("AWS_CA_BUNDLE", op)) &&
-        conff.text)
-        ts_s3_ini_get(conff.text, conff.len, cfg_section, "ca_bundle", out->ca_bundle,
-                      sizeof(out->ca_bundle));
-
-    /* Keys: one source for id, secret and token together, in the order of
-     * the AWS SDKs' default chain (explicit config keys first). */
-    ts_status st = TS_OK;
-    const char *cid = ts_config_settings(cfg)->aws_access_key_id;
-    const char *csec = ts_config_settings(cfg)->aws_secret_access_key;
-    const char *eid = ge("AWS_ACCESS_KEY_ID", op), *esec = ge("AWS_SECRET_ACCESS_KEY", op);
-    int wi = 0;
-    if (cid && *cid && csec && *csec) {
-        copy_nonempty(out->access_key_id, sizeof(out->access_key_id), cid);
-        copy_nonempty(out->secret_access_key, sizeof(out->secret_access_key), csec);
-        copy_nonempty(out->session_token, sizeof(out->session_token),
-                      ts_config_settings(cfg)->aws_session_token);
-        strcpy(out->source, "config aws.access.key.id/aws.secret.access.key");
-    } else if (eid && *eid && esec && *esec) {
-        copy_nonempty(out->access_key_id, sizeof(out->access_key_id), eid);
-        copy_nonempty(out->secret_access_key, sizeof(out->secret_access_key), esec);
-        copy_nonempty(out->session_token, sizeof(out->session_token), ge("AWS_SESSION_TOKEN", op));
-        strcpy(out->source, "environment AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY");
-    } else if ((wi = resolve_web_identity(out, &conff, cfg_section, ge, op, errstr, errlen)) != 0) {
-        if (wi < 0) st = TS_E_CONFIG;
-        else {
-            out->kind = TS_S3_CREDS_WEB_IDENTITY;
-            resolve_sts_endpoint(out, ge, op);
-        }
-    } else {
-        ini_file *files[2] = {&credf, &conff};
-        const char *sections[2] = {out->profile, cfg_section};
-        for (int i = 0; i < 2 && !out->access_key_id[0]; i++) {
-            if (!files[i]->text) continue;
-            if (ts_s3_ini_get(files[i]->text, files[i]->len, sections[i], "aws_access_key_id",
-                              out->access_key_id, sizeof(out->access_key_id)) ||
-                ts_s3_ini_get(files[i]->text, files[i]->len, sections[i],
-                              "aws_secret_access_key", out->secret_access_key,
-                              sizeof(out->secret_access_key))) {
-                out->access_key_id[0] = out->secret_access_key[0] = '\0';
-                continue;
-            }
-            ts_s3_ini_get(files[i]->text, files[i]->len, sections[i], "aws_session_token",
-                          out->session_token, sizeof(out->session_token));
-            snprintf(out->source, sizeof(out->source), "%s [%s]", files[i]->path, sections[i]);
-        }
-    }
-
-    char credpath[1024], confpath[1024];
-    snprintf(credpath, sizeof(credpath), "%s", credf.path[0] ? credf.path : "~/.aws/credentials");
-    snprintf(confpath, sizeof(confpath), "%s", conff.path[0] ? conff.path : "~/.aws/config");
+    resolve_settings(cfg, &conff, cfg_section, ge, op, out);
+    ts_status st = resolve_keys(cfg, &credf, &conff, cfg_section, ge, op, out, errstr, errlen);
     if (!st && out->kind == TS_S3_CREDS_STATIC &&
-        (!out->access_key_id[0] || !out->secret_access_key[0])) {
-        snprintf(out->not_found, sizeof(out->not_found),
-                 "no S3 credentials found: set aws.access.key.id and "
-                 "aws.secret.access.key, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
-                 "or AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE, "
-                 "or profile [%s] in %s or %s",
-                 out->profile, credpath, confpath);
-        if (env_true(ge("AWS_EC2_METADATA_DISABLED", op))) {
-            st = ts_err_set(errstr, errlen, TS_E_CONFIG,
-                            "%s (the instance metadata service is off: "
-                            "AWS_EC2_METADATA_DISABLED=true)",
-                            out->not_found);
-        } else {
-            out->access_key_id[0] = '\0';
-            OPENSSL_cleanse(out->secret_access_key, sizeof(out->secret_access_key));
-            out->kind = TS_S3_CREDS_IMDS;
-            resolve_imds(out, &conff, cfg_section, ge, op);
-        }
-    }
+        (!out->access_key_id[0] || !out->secret_access_key[0]))
+        st = resolve_last_resort(&credf, &conff, cfg_section, ge, op, out, errstr, errlen);
     ini_free(&credf);
     ini_free(&conff);
     if (st) ts_s3_creds_wipe(out);
