@@ -72,11 +72,15 @@ static tsp_status m_describe(char **out, size_t *len)
     *len = strlen(*out);
     return TSP_OK;
 }
+static tsp_engine *g_eng; /* one engine per process in tests: set at open, before any
+                            * partition call (they run on several threads) */
+
 static tsp_status m_open(const tsp_property *props, size_t n, uint32_t flags, tsp_engine **out,
                          char *err, size_t errlen)
 {
     tsp_engine *e = calloc(1, sizeof(*e));
     pthread_mutex_init(&e->mu, NULL);
+    g_eng = e;
     *out = e;
     return TSP_OK;
 }
@@ -102,12 +106,9 @@ static struct tsp_partition *find(tsp_engine *e, const char *t, int32_t id)
     return NULL;
 }
 
-static tsp_engine *g_eng; /* one engine per process in tests */
-
 static tsp_status m_popen(tsp_engine *e, const char *topic, int32_t id, uint32_t flags,
                           tsp_partition **out, char *err, size_t errlen)
 {
-    g_eng = e;
     pthread_mutex_lock(&e->mu);
     struct tsp_partition *p = find(e, topic, id);
     if (!p && (flags & TSP_PART_CREATE)) {
