@@ -394,6 +394,13 @@ static int32_t write_broker_topic_entries(broker *b, kw *w, int v, int f, const 
     return n;
 }
 
+static int is_broker_topic_row(const char *name)
+{
+    for (size_t i = 0; i < sizeof broker_topic_rows / sizeof broker_topic_rows[0]; i++)
+        if (!strcmp(broker_topic_rows[i].name, name)) return 1;
+    return 0;
+}
+
 static int32_t write_topic_entries(broker *b, kw *w, int v, int f, const cfg_op *o,
                                    const cfg_res *s, int count)
 {
@@ -401,12 +408,23 @@ static int32_t write_topic_entries(broker *b, kw *w, int v, int f, const cfg_op 
     for (size_t i = 0; i < s->nrows; i++) {
         const tsp_config_info *r = row_at(s, i);
         if (!wanted(s, r->name)) continue;
+        /* In a cluster the storage never gets these (etcd holds them): the
+         * broker's row below answers, once. */
+        if (b->cluster && is_broker_topic_row(r->name)) continue;
         n++;
         if (count) continue;
         cfg_ent e = topic_ent(b, r);
         write_entry(b, w, v, f, o, &e);
     }
     return n + write_broker_topic_entries(b, w, v, f, o, s, count);
+}
+
+/* Kafka's PASSWORD-type keys: described as sensitive, with a null value. */
+static int broker_key_sensitive(const char *name)
+{
+    size_t n = strlen(name);
+    return !strcmp(name, "ssl.keystore.key") || strstr(name, "jaas.config") ||
+           (n >= 9 && !strcmp(name + n - 9, ".password"));
 }
 
 /* Broker rows: the engine's settings, the broker's own (read-only) and the
@@ -431,6 +449,7 @@ static int32_t write_broker_entries(broker *b, kw *w, int v, int f, const cfg_op
         const char *set = bconfig_lookup(&b->cfg, name);
         cfg_ent e = {.name = name, .value = set ? set : def, .doc = doc, .def = def,
                      .type = is_int ? CFG_TYPE_INT : CFG_TYPE_STRING, .read_only = 1,
+                     .sensitive = broker_key_sensitive(name),
                      .source = set ? KAFKA_SOURCE_STATIC_BROKER_CONFIG : KAFKA_SOURCE_DEFAULT_CONFIG};
         write_entry(b, w, v, f, o, &e);
     }

@@ -277,7 +277,7 @@ def t_configs_confluent():
     """DescribeConfigs and AlterConfigs with confluent-kafka's AdminClient:
     sources and synonyms, replace semantics, validate_only, the broker's
     dynamic settings (in effect at once, kept across a restart), refusals."""
-    b = Broker(TSPLUGIN, {"log.retention.hours": "100",
+    b = Broker(TSPLUGIN, {"log.retention.hours": "100", "ssl.key.password": "s3cret-pw",
                           "remote.log.manager.task.interval.ms": "100"}).start()
     try:
         a = admin(b)
@@ -297,6 +297,9 @@ def t_configs_confluent():
                      ("compression.type", "producer"), ("message.timestamp.type", "CreateTime")):
             check(d[k].value == v and d[k].source == DEFAULT, "%s: %s" % (k, d[k]))
         d = describe(a, BROKER_RES, "0")
+        e = d["ssl.key.password"]
+        check(e.is_sensitive and e.value is None,
+              "ssl.key.password described as %r (sensitive %s)" % (e.value, e.is_sensitive))
         e = d["log.retention.ms"]
         check(e.value == "360000000" and e.source == STATIC_BROKER and not e.is_read_only,
               "broker log.retention.ms (from log.retention.hours=100): %s %s" % (e.value, e.source))

@@ -80,11 +80,14 @@ def describe_raw(node, topic):
     (n,) = struct.unpack_from(">i", r, pos)
     pos += 4
     out = {}
+    names = set()
     for _ in range(max(n, 0)):
         k = string()
         v = string()
         _ro, is_default, _sens = struct.unpack_from(">bbb", r, pos)
         pos += 3
+        check(k not in names, "broker %d describes %s twice" % (node.id, k))
+        names.add(k)
         if not is_default:
             out[k] = v
     return err, out
