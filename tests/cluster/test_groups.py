@@ -204,7 +204,8 @@ def partition_ends(w, topic):
     """{(topic, partition): last acknowledged offset + 1} of an AckedWrites."""
     ends = {}
     for p, o in w.acked.values():
-        ends[(topic, p)] = max(ends.get((topic, p), 0), o + 1)
+        if o is not None:  # a delivery without an offset (cluster.py's read_all)
+            ends[(topic, p)] = max(ends.get((topic, p), 0), o + 1)
     return ends
 
 

@@ -205,8 +205,9 @@ def t_repl_kill_leaders():
         check(bucket_segments(c) > 0, "nothing was tiered")
         n = w.verify(timeout=180)
         check(n > 10000, "only %d records acknowledged" % n)
-        print("  %d kills, %d acknowledged records verified, %d tiered objects" %
-              (kills, n, bucket_segments(c)))
+        print("  %d kills, %d acknowledged records verified (%d delivered without an offset), "
+              "%d tiered objects" % (kills, n, sum(1 for _, o in w.acked.values() if o is None),
+                                     bucket_segments(c)))
 
 
 def t_repl_isr():
