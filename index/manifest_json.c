@@ -1005,7 +1005,7 @@ static ts_status parse_key_list(pctx *c, const cJSON *root, const char *name, si
 {
     ts_status st;
     const cJSON *arr;
-    const char *str;
+    const char *str = NULL;
     size_t count;
     if ((st = get_array(c, root, name, 0, max, &arr, &count))) return st;
     if (count && (!(*keys = calloc(count, sizeof(char *))) ||
