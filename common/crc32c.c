@@ -150,6 +150,13 @@ uint32_t ts_crc32c(uint32_t crc, const void *data, size_t len)
     return ~crc_sw(crc, data, len);
 }
 
+/* With the pre- and post-inversions, crc(A B) = crc(A) moved past |B| zero
+ * bytes, xor crc(B): the inversions of A's end and B's start cancel. */
+uint32_t ts_crc32c_combine(uint32_t crc_a, uint32_t crc_b, size_t len_b)
+{
+    return multmodp(x8n(len_b), crc_a) ^ crc_b;
+}
+
 /* The table path, whatever the CPU has (crc32c.h). */
 uint32_t ts_crc32c_sw(uint32_t crc, const void *data, size_t len)
 {

@@ -173,6 +173,13 @@ static ts_engine *eng_open(const char *dir, const char *url, uint64_t cache_byte
     if (ts_config_set(c, "remote.log.cache.dir", v, err, sizeof(err))) die("cache dir", err);
     snprintf(v, sizeof(v), "%llu", (unsigned long long)cache_bytes);
     if (ts_config_set(c, "remote.log.cache.bytes", v, err, sizeof(err))) die("cache", err);
+    /* Cold-read tuning from the environment (unset: engine defaults). */
+    const char *env[][2] = {{"TS_BENCH_READER_THREADS", "remote.log.reader.threads"},
+                            {"TS_BENCH_PREFETCH_MAX", "remote.log.prefetch.max.chunks"}};
+    for (size_t i = 0; i < sizeof(env) / sizeof(env[0]); i++) {
+        const char *val = getenv(env[i][0]);
+        if (val && *val && ts_config_set(c, env[i][1], val, err, sizeof(err))) die(env[i][1], err);
+    }
     ts_engine *e;
     if (ts_engine_open(c, &e, err, sizeof(err))) die("ts_engine_open", err);
     ts_config_destroy(c);

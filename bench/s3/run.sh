@@ -77,6 +77,11 @@ fi
 
 # Issue 13 item 2: the engine's cold reads on RGW, next to what the store
 # itself delivers (TS_BENCH_COLD_MIB of batches, 300 random reads).
-echo "== engine cold reads on RGW (${TS_BENCH_COLD_MIB:-256} MiB, 1 partition)"
-mkdir -p "$TMP/engine"
-"$BUILD/bench/s3/bench_s3" engine-cold "$TMP/engine" "${TS_BENCH_COLD_MIB:-256}" 300 || exit 1
+# TS_BENCH_READER_THREADS may list several values ("2 8"): one run each.
+for threads in ${TS_BENCH_READER_THREADS:-default}; do
+    echo "== engine cold reads on RGW (${TS_BENCH_COLD_MIB:-256} MiB, 1 partition, remote.log.reader.threads $threads)"
+    rm -rf "$TMP/engine" && mkdir -p "$TMP/engine"
+    [ "$threads" = default ] && threads=
+    TS_BENCH_READER_THREADS=$threads \
+        "$BUILD/bench/s3/bench_s3" engine-cold "$TMP/engine" "${TS_BENCH_COLD_MIB:-256}" 300 || exit 1
+done

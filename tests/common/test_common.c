@@ -56,6 +56,29 @@ TT_TEST(crc32c_known_vectors)
     free(big);
 }
 
+/* combine(crc(A), crc(B), |B|) == crc(A B) for every split, empty pieces
+ * included, and folds left over many pieces as the chunk cache does. */
+TT_TEST(crc32c_combine_equals_concatenation)
+{
+    uint8_t buf[3000];
+    for (size_t i = 0; i < sizeof(buf); i++) buf[i] = (uint8_t)(i * 2654435761u >> 11);
+    uint32_t whole = ts_crc32c(0, buf, sizeof(buf));
+    for (size_t cut = 0; cut <= sizeof(buf); cut += (cut < 40 ? 1 : 97)) {
+        uint32_t a = ts_crc32c(0, buf, cut), b = ts_crc32c(0, buf + cut, sizeof(buf) - cut);
+        TT_ASSERT_MSG(ts_crc32c_combine(a, b, sizeof(buf) - cut) == whole, "cut at %zu", cut);
+    }
+    uint32_t acc = 0;
+    for (size_t pos = 0, n = 1; pos < sizeof(buf); pos += n, n = n * 3 % 211 + 1) {
+        size_t len = pos + n > sizeof(buf) ? sizeof(buf) - pos : n;
+        acc = ts_crc32c_combine(acc, ts_crc32c(0, buf + pos, len), len);
+    }
+    TT_ASSERT_EQ_INT(acc, whole);
+    /* A flipped bit anywhere changes the combined value. */
+    buf[1234] ^= 0x10;
+    TT_ASSERT(ts_crc32c_combine(ts_crc32c(0, buf, 1000), ts_crc32c(0, buf + 1000, 2000), 2000) !=
+              whole);
+}
+
 TT_TEST(batch_build_validate_and_reject)
 {
     const char *vals[] = {"hello", "world", "!"};
@@ -349,6 +372,7 @@ int main(int argc, char **argv)
 {
     TT_INIT(argc, argv);
     TT_RUN(crc32c_known_vectors);
+    TT_RUN(crc32c_combine_equals_concatenation);
     TT_RUN(status_table_names_and_retriable);
     TT_RUN(batch_build_validate_and_reject);
     TT_RUN(config_validation_messages);

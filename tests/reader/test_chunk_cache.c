@@ -318,6 +318,67 @@ TT_TEST(cache_flipped_stored_byte_is_checksum_error)
     fx_close(&fx);
 }
 
+/* The raw CRC is joined from the batches' CRCs on entry (no second pass
+ * over the chunk): a manifest CRC that does not match the decompressed
+ * bytes is still refused, and bytes past the last whole batch (a damaged
+ * tail the uploader never writes) still count in it, exactly. */
+TT_TEST(cache_raw_crc_joined_from_batches)
+{
+    fixture fx;
+    FX_OPEN(fx, 1 << 20, 1, 0);
+    seg_build *sb = &fx.lg.segs[0];
+    /* 1. The good object under a manifest entry whose raw CRC is off. */
+    ts_segment_meta bad;
+    TT_OK(ts_segment_meta_copy(&bad, &sb->meta));
+    bad.chunks[1].raw_crc32c ^= 0x00400000u;
+    ts_chunk *ch = (ts_chunk *)1;
+    ts_status st = ts_chunk_cache_get(fx.cache, &fx.cs->base, &bad, 1, &ch, fx.err, sizeof(fx.err));
+    TT_ASSERT_EQ_INT(st, TS_E_CHECKSUM);
+    TT_ASSERT(ch == NULL);
+    char want[16];
+    snprintf(want, sizeof(want), "0x%08x", sb->meta.chunks[1].raw_crc32c);
+    TT_ASSERT_MSG(strstr(fx.err, "raw bytes") && strstr(fx.err, want), "message: %s", fx.err);
+    TT_ASSERT_EQ_INT(stats(fx.cache).files, 0);
+    ts_segment_meta_clear(&bad);
+    uint64_t rot = stats(fx.cache).verify_failures;
+
+    /* 2. Chunk 0's batches plus 37 bytes that are no batch, as one frame
+     * with the CRC of all of it: accepted (the CRC holds), its batches
+     * served, the tail reported as corrupt, nothing counted as rot. */
+    const ts_chunk_meta *c0 = &sb->meta.chunks[0];
+    seg_build t;
+    memset(&t, 0, sizeof(t));
+    append(&t.raw, &t.raw_len, sb->raw + c0->raw_pos, c0->raw_len);
+    uint8_t junk[37];
+    for (size_t i = 0; i < sizeof(junk); i++) junk[i] = (uint8_t)(i * 7 + 1);
+    append(&t.raw, &t.raw_len, junk, sizeof(junk));
+    add_chunk(&t, 0, t.raw_len, c0->first_offset, c0->max_timestamp);
+    add_seek_table(&t);
+    t.meta.base_offset = sb->meta.base_offset;
+    t.meta.last_offset = sb->meta.last_offset;
+    snprintf(t.meta.object_key, sizeof(t.meta.object_key), "t/0/segments/tail-object.log.zst");
+    TT_OK(ts_objstore_put(fx.fs, t.meta.object_key, t.obj, t.obj_len, 0, NULL, 0));
+    TT_OKE(ts_chunk_cache_get(fx.cache, &fx.cs->base, &t.meta, 0, &ch, fx.err, sizeof(fx.err)),
+           fx.err);
+    TT_ASSERT_EQ_INT(ch->len, t.raw_len);
+    TT_ASSERT(memcmp(ch->data, t.raw, t.raw_len) == 0);
+    ts_chunk_release(ch);
+    ts_buf out;
+    ts_buf_init(&out, 0);
+    ts_chunk_read rq = {.want = c0->first_offset, .stop_offset = INT64_MAX, .max_bytes = 1 << 30};
+    st = ts_chunk_cache_read(fx.cache, &fx.cs->base, &t.meta, 0, &rq, &out, fx.err,
+                             sizeof(fx.err));
+    TT_ASSERT_EQ_INT(st, TS_E_CORRUPT);
+    TT_ASSERT_EQ_INT(out.len, c0->raw_len);
+    TT_ASSERT(memcmp(out.data, t.raw, c0->raw_len) == 0);
+    TT_ASSERT_EQ_INT(stats(fx.cache).verify_failures, rot);
+    ts_buf_free(&out);
+    free(t.raw);
+    free(t.obj);
+    ts_segment_meta_clear(&t.meta);
+    fx_close(&fx);
+}
+
 TT_TEST(cache_retries_transient_failures)
 {
     fixture fx;
@@ -712,6 +773,7 @@ int main(int argc, char **argv)
     TT_RUN(cache_adopt_on_restart);
     TT_RUN(cache_single_flight);
     TT_RUN(cache_flipped_stored_byte_is_checksum_error);
+    TT_RUN(cache_raw_crc_joined_from_batches);
     TT_RUN(cache_retries_transient_failures);
     TT_RUN(cache_damaged_file_refetched);
     TT_RUN(cache_ram_layer_serves_repeats);
