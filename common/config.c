@@ -120,9 +120,11 @@ static const prop g_props[] = {
     {"remote.log.manager.thread.pool.size", F(INT, remote_log_manager_thread_pool_size),
      "2", 1, 64, NULL, 0,
      "Upload worker threads."},
-    {"remote.log.reader.threads", F(INT, remote_log_reader_threads), "2", 1, 64, NULL, 0,
+    {"remote.log.reader.threads", F(INT, remote_log_reader_threads), "8", 1, 64, NULL, 0,
      "Cold-read worker threads: prefetch, and the parallel chunk fetches of a read that spans "
-     "several chunks."},
+     "several chunks. They mostly wait for GETs, so more than the cores pays on S3 (a chunk's "
+     "GET is tens of ms there, its decompression a few); each holds at most one chunk's "
+     "stored and raw bytes (~2 x 4 MiB)."},
     {"remote.log.manager.task.interval.ms", F(INT, remote_log_manager_task_interval_ms),
      "1000", 10, INT64_MAX, NULL, 0,
      "Interval of the background task that rolls by time, flushes, retries uploads and "
