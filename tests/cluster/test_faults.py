@@ -16,17 +16,35 @@ Scenarios (ctest `cluster.NAME`, label `cluster`):
                      once more from that follower alone, leading after the other
                      two were killed. Skipped (77) where tmpfs cannot be mounted
                      (needs root / CAP_SYS_ADMIN).
+  fault_etcd_freeze_alter
+                     CreatePartitions and IncrementalAlterConfigs with etcd
+                     SIGSTOPped: REQUEST_TIMED_OUT naming the metadata store, the
+                     brokers answer other requests meanwhile, and the topic is
+                     changed wholly or not at all, every broker's view equal to
+                     etcd's; then freezes landing inside requests in flight
+                     (regression: a txn attempt that timed out but was applied
+                     made the client's retry find its own write, and
+                     CreatePartitions answered INVALID_PARTITIONS "already has
+                     N partitions" for a grow that had happened)
 """
 import errno
 import os
 import shutil
+import signal
+import socket
+import struct
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cluster import (  # noqa: E402
-    AckedWrites, Cluster, Fail, check, run, wait_until)
+from cluster import AdminClient, Cluster, check, run, wait_until  # noqa: E402
 from test_replication import BASE, TOPIC, Writer, acked_count, full_isr  # noqa: E402
+from test_broker import raw_request, raw_response  # noqa: E402
+from test_cluster_admin import describe_raw  # noqa: E402
+from test_admin_configs import SET, incremental_request  # noqa: E402
+
+REQUEST_TIMED_OUT = 7
 
 
 # ------------------------------------------------------------- helpers
@@ -137,8 +155,160 @@ def t_fault_follower_disk_full():
             shutil.rmtree(c.root, ignore_errors=True)
 
 
+def _s16(x):
+    x = x.encode()
+    return struct.pack(">h", len(x)) + x
+
+
+def send_grow(node, topic, count, timeout_ms):
+    """Sends CreatePartitions v0 (topic to count partitions) to this broker
+    itself; returns the socket, read the answer with read_answer."""
+    body = struct.pack(">i", 1) + _s16(topic) + struct.pack(">ii", count, -1)
+    body += struct.pack(">ib", timeout_ms, 0)
+    s = socket.create_connection(("127.0.0.1", node.port), timeout=60)
+    raw_request(s, 37, 0, 11, body)
+    return s
+
+
+def send_alter(node, topic, key, value):
+    """Sends IncrementalAlterConfigs v0 (SET key=value on the topic)."""
+    s = socket.create_connection(("127.0.0.1", node.port), timeout=60)
+    raw_request(s, 44, 0, 12, incremental_request([(2, topic, [(key, SET, value)])]))
+    return s
+
+
+def read_answer(s, api):
+    """(error, message) of the one resource of a CreatePartitions (37) or
+    IncrementalAlterConfigs (44) v0 answer on s."""
+    r = raw_response(s)
+    s.close()
+    check(r is not None, "the broker closed the connection instead of answering")
+    pos = 8  # correlation id, throttle
+    (n,) = struct.unpack_from(">i", r, pos)
+    pos += 4
+    check(n == 1, "%d results in the answer" % n)
+    if api == 37:  # name, error, message
+        (nl,) = struct.unpack_from(">h", r, pos)
+        pos += 2 + nl
+    (err, ml) = struct.unpack_from(">hh", r, pos)
+    pos += 4
+    return err, (r[pos:pos + ml].decode() if ml >= 0 else None)
+
+
+def metadata_ok(node, timeout=10):
+    """Whether the broker answers a Metadata v1 (all topics) at all."""
+    with socket.create_connection(("127.0.0.1", node.port), timeout=timeout) as s:
+        raw_request(s, 3, 1, 5, struct.pack(">i", -1))
+        return raw_response(s) is not None
+
+
+def etcd_partitions(c, topic):
+    return len(c.topic_assignment(topic))
+
+
+def views_agree(c, topic, key):
+    """Every broker's view of topic equals etcd's topics/<t>: the partition
+    count in its Metadata, the value of key in its own DescribeConfigs.
+    Returns (count, value) once they all do, else None."""
+    v = c.etcd.get("topics/" + topic)[0]
+    count, value = len(v["partitions"]), v.get("configs", {}).get(key)
+    for n in c.nodes.values():
+        md = AdminClient(c.conf(n.bootstrap)).list_topics(topic, timeout=5)
+        if len(md.topics[topic].partitions) != count:
+            return None
+        err, got = describe_raw(n, topic)
+        if err or got.get(key) != value:
+            return None
+    return count, value
+
+
+class EtcdFrozen:
+    """etcd SIGSTOPped for the block; SIGCONT at its end, failed or not."""
+
+    def __init__(self, c):
+        self.p = c.etcd.proc
+
+    def __enter__(self):
+        self.p.send_signal(signal.SIGSTOP)
+        return self
+
+    def __exit__(self, *exc):
+        self.p.send_signal(signal.SIGCONT)
+
+
+def t_fault_etcd_freeze_alter():
+    """CreatePartitions and IncrementalAlterConfigs (read-modify-CAS of
+    topics/<t>, broker/cluster_alter.c) with etcd frozen: the answer is
+    REQUEST_TIMED_OUT naming the metadata store, the broker serves other
+    requests meanwhile and after the thaw, and the topic ends up either fully
+    changed or not at all, the same on every broker as in etcd. Then freezes
+    that land while a request is in flight, at several points of it: each
+    answer is success (and then the change is in etcd) or REQUEST_TIMED_OUT
+    (and then it is there or not, but whole); never another error."""
+    # Sessions longer than every freeze (a broker must not lose its lease),
+    # one etcd call's budget 5 s (cluster.c: min(session, 5000)).
+    with Cluster(3, session_ms=15000, extra={"min.insync.replicas": "2"}) as c:
+        c.wait_registered()
+        c.create_topic("fz", partitions=1, rf=3, config={"retention.ms": "600000"})
+        c.wait_leaders("fz", 1)
+        via = c.nodes[2]
+        # 1. Frozen before the request: nothing is written.
+        with EtcdFrozen(c):
+            s = send_grow(via, "fz", 3, 30000)
+            check(metadata_ok(c.nodes[1]) and metadata_ok(via),
+                  "a broker did not answer Metadata with etcd frozen")
+            err, msg = read_answer(s, 37)
+            check(err == REQUEST_TIMED_OUT and "metadata store" in (msg or ""),
+                  "CreatePartitions with etcd frozen answered %d (%s)" % (err, msg))
+            print("  frozen grow: %d %s" % (err, msg))
+            s = send_alter(via, "fz", "retention.ms", "700000")
+            check(metadata_ok(via), "broker %d did not answer Metadata while an alter waited "
+                  "for the frozen etcd" % via.id)
+            err, msg = read_answer(s, 44)
+            check(err == REQUEST_TIMED_OUT and "metadata store" in (msg or ""),
+                  "IncrementalAlterConfigs with etcd frozen answered %d (%s)" % (err, msg))
+            print("  frozen alter: %d %s" % (err, msg))
+        got = wait_until(lambda: views_agree(c, "fz", "retention.ms"), 60,
+                         "every broker's view of fz to equal etcd's")
+        check(got == (1, "600000"), "a request answered REQUEST_TIMED_OUT before any etcd "
+              "read changed the topic: %s" % (got,))
+        for n in c.nodes.values():
+            check(n.alive() and metadata_ok(n), "broker %d not serving after the thaw" % n.id)
+        # 2. Freezes landing inside a request in flight.
+        count, ret, outcomes = 1, 600000, []
+        for i, delay in enumerate([0.0, 0.0005, 0.001, 0.0015, 0.002, 0.003, 0.004, 0.006,
+                                   0.0, 0.0005, 0.001, 0.0015, 0.002, 0.003, 0.004, 0.006]):
+            grow = i % 2 == 0
+            if grow:
+                s = send_grow(via, "fz", count + 1, 30000)
+            else:
+                s = send_alter(via, "fz", "retention.ms", str(ret + 1))
+            time.sleep(delay)
+            with EtcdFrozen(c):
+                time.sleep(3)
+            err, msg = read_answer(s, 37 if grow else 44)
+            now = wait_until(lambda: views_agree(c, "fz", "retention.ms"), 60,
+                             "every broker's view of fz to equal etcd's")
+            new = (count + 1, str(ret)) if grow else (count, str(ret + 1))
+            outcomes.append((("grow" if grow else "alter"), delay, err, now == new))
+            check(now in ((count, str(ret)), new), "after %s: the topic is %s, neither before "
+                  "(%s) nor after" % (outcomes[-1], now, (count, ret)))
+            check(err in (0, REQUEST_TIMED_OUT), "%s with etcd frozen %.1f ms in answered %d "
+                  "(%s); the topic is %s" % (outcomes[-1][0], delay * 1000, err, msg,
+                                             "changed" if now == new else "unchanged"))
+            check(err != 0 or now == new, "%s answered success, the topic is unchanged" %
+                  outcomes[-1][0])
+            count, ret = now[0], int(now[1])
+        own = sum(n.log().count("found its own change applied") for n in c.nodes.values())
+        print("  in-flight freezes (request, delay s, error, applied): %s; %d retried write(s) "
+              "found their own change" % (outcomes, own))
+        for n in c.nodes.values():
+            check(n.alive() and metadata_ok(n), "broker %d not serving at the end" % n.id)
+
+
 TESTS = {
     "fault_follower_disk_full": (t_fault_follower_disk_full, ["TSPLUGIN"]),
+    "fault_etcd_freeze_alter": (t_fault_etcd_freeze_alter, ["TSPLUGIN"]),
 }
 
 if __name__ == "__main__":
