@@ -40,25 +40,74 @@
 /* Edits a topics/<t> JSON in place: KAFKA_NONE, or a Kafka error with msg. */
 typedef int16_t (*topic_edit_fn)(cJSON *topic, void *arg, char *msg, size_t msglen);
 
+/* One compare-and-swap of topics/<name> (key) from mod_revision rev to
+ * val: KAFKA_NONE with *ok = whether the compare held, or
+ * REQUEST_TIMED_OUT with msg when etcd did not answer in time. */
+static int16_t topic_cas(bcluster *c, const char *key, const char *name, int64_t rev,
+                         const char *val, int *ok, char *msg, size_t msglen)
+{
+    char err[512] = "";
+    ts_etcd_cmp same = {.key = key, .key_len = strlen(key), .target = TS_ETCD_CMP_MOD,
+                        .result = TS_ETCD_EQUAL, .number = rev};
+    ts_etcd_op put = {.type = TS_ETCD_OP_PUT, .key = key, .key_len = strlen(key),
+                      .value = val, .value_len = strlen(val)};
+    ts_etcd_txn_result tr;
+    ts_etcd_status st = ts_etcd_txn(c->etcd, &same, 1, &put, 1, NULL, 0, &tr, err, sizeof err);
+    if (st != TS_ETCD_OK) {
+        /* A timed-out attempt may still be applied when etcd wakes up. */
+        snprintf(msg, msglen,
+                 "writing topics/%s to the metadata store: %s (the change may still be applied: "
+                 "describe the topic before retrying)",
+                 name, err);
+        return KAFKA_REQUEST_TIMED_OUT;
+    }
+    *ok = tr.succeeded;
+    ts_etcd_txn_result_free(&tr);
+    return KAFKA_NONE;
+}
+
 /* Blocking (not the loop). want_id: the topic's id as the caller saw it
- * ("" for any). validate_only: edit and check, write nothing. */
+ * ("" for any). validate_only: edit and check, write nothing.
+ *
+ * A failed compare is not always another writer: the etcd client retries a
+ * txn whose attempt timed out (etcd frozen or slow), and when that attempt
+ * was applied after all the retry finds our own write and fails. Editing
+ * again would then refuse the request for what it did itself
+ * (CreatePartitions: "already has N partitions") although the topic holds
+ * exactly the change asked for. So after a failed compare the key is first
+ * compared with the value last written: the same bytes mean the change is
+ * in etcd, and the request succeeded. */
 static int16_t topic_rmw(bcluster *c, const char *name, const char *want_id, topic_edit_fn edit,
                          void *arg, int validate_only, char *msg, size_t msglen)
 {
     char key[600], err[512] = "";
+    char *tried = NULL; /* the value of the last txn whose compare failed */
+    int16_t e = KAFKA_REQUEST_TIMED_OUT;
     cluster_key(c, key, sizeof key, "topics/%s", name);
     for (int attempt = 0; attempt < RMW_ATTEMPTS; attempt++) {
         ts_etcd_resp r;
         memset(&r, 0, sizeof r);
         if (ts_etcd_get(c->etcd, key, strlen(key), 0, 0, &r, err, sizeof err) != TS_ETCD_OK) {
             snprintf(msg, msglen, "reading topics/%s from the metadata store: %s", name, err);
-            return KAFKA_REQUEST_TIMED_OUT;
+            goto out;
         }
         if (r.nkvs == 0) {
             ts_etcd_resp_free(&r);
             snprintf(msg, msglen, "topic '%s' does not exist", name);
-            return KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+            e = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+            goto out;
         }
+        if (tried && r.kvs[0].value_len == strlen(tried) &&
+            !memcmp(r.kvs[0].value, tried, r.kvs[0].value_len)) {
+            ts_etcd_resp_free(&r);
+            blog_info("topic %s: a retried write to the metadata store found its own change "
+                      "applied",
+                      name);
+            e = KAFKA_NONE;
+            goto out;
+        }
+        free(tried);
+        tried = NULL;
         int64_t rev = r.kvs[0].mod_revision;
         cJSON *o = cJSON_Parse(r.kvs[0].value);
         ts_etcd_resp_free(&r);
@@ -66,38 +115,37 @@ static int16_t topic_rmw(bcluster *c, const char *name, const char *want_id, top
         if (!cJSON_IsString(id)) {
             cJSON_Delete(o);
             snprintf(msg, msglen, "topics/%s in the metadata store is not a topic", name);
-            return KAFKA_UNKNOWN_SERVER_ERROR;
+            e = KAFKA_UNKNOWN_SERVER_ERROR;
+            goto out;
         }
         if (want_id[0] && strcmp(id->valuestring, want_id)) {
             cJSON_Delete(o);
             snprintf(msg, msglen, "topic '%s' was deleted and created again meanwhile", name);
-            return KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+            e = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+            goto out;
         }
-        int16_t e = edit(o, arg, msg, msglen);
+        e = edit(o, arg, msg, msglen);
         char *val = e == KAFKA_NONE && !validate_only ? cJSON_PrintUnformatted(o) : NULL;
         cJSON_Delete(o);
-        if (e != KAFKA_NONE || validate_only) return e;
+        if (e != KAFKA_NONE || validate_only) goto out;
         if (!val) {
             snprintf(msg, msglen, "out of memory");
-            return KAFKA_UNKNOWN_SERVER_ERROR;
+            e = KAFKA_UNKNOWN_SERVER_ERROR;
+            goto out;
         }
-        ts_etcd_cmp same = {.key = key, .key_len = strlen(key), .target = TS_ETCD_CMP_MOD,
-                            .result = TS_ETCD_EQUAL, .number = rev};
-        ts_etcd_op put = {.type = TS_ETCD_OP_PUT, .key = key, .key_len = strlen(key),
-                          .value = val, .value_len = strlen(val)};
-        ts_etcd_txn_result tr;
-        ts_etcd_status st = ts_etcd_txn(c->etcd, &same, 1, &put, 1, NULL, 0, &tr, err, sizeof err);
-        free(val);
-        if (st != TS_ETCD_OK) {
-            snprintf(msg, msglen, "writing topics/%s to the metadata store: %s", name, err);
-            return KAFKA_REQUEST_TIMED_OUT;
+        int ok = 0;
+        e = topic_cas(c, key, name, rev, val, &ok, msg, msglen);
+        if (e != KAFKA_NONE || ok) {
+            free(val);
+            goto out;
         }
-        int ok = tr.succeeded;
-        ts_etcd_txn_result_free(&tr);
-        if (ok) return KAFKA_NONE;
+        tried = val;
+        e = KAFKA_REQUEST_TIMED_OUT;
     }
     snprintf(msg, msglen, "topic '%s' kept changing under %d attempts; retry", name, RMW_ATTEMPTS);
-    return KAFKA_REQUEST_TIMED_OUT;
+out:
+    free(tried);
+    return e;
 }
 
 /* ------------------------------------------------------ CreatePartitions */
