@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "topic_id.h"
 #include "meta_log.h"
 
 static void free_parts(bpart *parts, int32_t n)
@@ -833,15 +834,25 @@ static void reap_run(bjob *jb)
 {
     reap_job *r = (reap_job *)jb;
     broker *b = r->b;
-    for (btopic *t = r->list; t; t = t->next)
+    for (btopic *t = r->list; t; t = t->next) {
+        int failed = 0;
         for (int32_t i = 0; i < t->npartitions; i++) {
             char msg[512] = "";
             /* A cluster's broker deletes the replicas it holds, nothing else. */
             if (b->cluster_mode && !t->parts[i].h) continue;
             tsp_status st = b->pl->partition_delete(b->eng, t->name, i, msg, sizeof msg);
-            if (st != TSP_OK && st != TSP_E_NOT_FOUND)
+            if (st != TSP_OK && st != TSP_E_NOT_FOUND) {
                 blog_error("deleting %s-%d: %s: %s", t->name, i, b->pl->status_name(st), msg);
+                failed = 1;
+            }
         }
+        /* Its topic id record goes with the replicas; one that failed keeps it,
+         * so the next start sweeps (or resets) what is left. */
+        char dir[1100], err[1400] = "";
+        snprintf(dir, sizeof dir, "%s/topic-ids", b->meta_dir);
+        if (b->cluster_mode && !failed && topic_id_remove(dir, t->name, err, sizeof err) != 0)
+            blog_error("deleting topic %s: %s", t->name, err);
+    }
 }
 
 static void reap_free(reap_job *r)
