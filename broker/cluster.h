@@ -29,6 +29,9 @@
  *                                created only by CreateTopics; CreatePartitions
  *                                appends replica lists and AlterConfigs edits
  *                                configs (CAS on mod_revision, same id).
+ *                                Each broker records the id its local
+ *                                replicas belong to (.broker/topic-ids/,
+ *                                topic_id.h) and resets them when it differs.
  *   partitions/<topic>/<p>       {"leader": id|-1, "leader_epoch": n,
  *                                 "isr": [ids], "controller_epoch": n}
  *                                written by the controller (leader elections)
