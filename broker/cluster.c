@@ -628,7 +628,12 @@ static void sweep_start(broker *b)
         return; /* retried with the next snapshot */
     }
     for (ctopic *t = c->topics; t; t = t->next)
-        if ((s->keep[s->nkeep] = strdup(t->name))) s->nkeep++;
+        if (!(s->keep[s->nkeep++] = strdup(t->name))) { /* a name missing would be swept */
+            s->j.done = sweep_done;
+            s->b = b;
+            sweep_done(&s->j);
+            return; /* retried on the tick */
+        }
     s->j.run = sweep_run;
     s->j.done = sweep_done;
     s->b = b;
