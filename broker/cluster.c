@@ -751,6 +751,7 @@ static void view_topic_removed(broker *b, ctopic *ct)
 {
     char msg[256];
     blog_info("topic %s is gone from etcd: deleting its replicas here", ct->name);
+    replica_on_topic_removed(b, ct->name);
     if (topic_find(b, ct->name)) topic_delete(b, ct->name, msg, sizeof msg);
 }
 

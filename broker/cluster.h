@@ -178,5 +178,10 @@ void replica_on_state(broker *b, btopic *t, bpart *p, const cl_pstate *prev,
                       const cl_pstate *now);
 /* replica.c: a broker left or joined the live set. */
 void replica_on_brokers(broker *b);
+/* replica.c: the topic left the view (deleted, or re-created under its name):
+ * its replicas forget their applied roles, followers' positions and fetch
+ * offsets, so a new incarnation at the same leader and epoch applies its
+ * role afresh instead of inheriting the old one's. */
+void replica_on_topic_removed(broker *b, const char *topic);
 
 #endif

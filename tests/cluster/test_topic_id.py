@@ -11,6 +11,12 @@ Scenarios (ctest `cluster.NAME`, label `cluster`):
                     of the old; its old partition-1 directory is gone, its id
                     file holds the new id, and the bucket still holds the new
                     incarnation's objects (its local reset deleted none)
+  topicid_recreate_live
+                    deleted and re-created while every broker runs, same
+                    assignment (so the same leader at the same leader epoch 0):
+                    the replicas apply their roles afresh (followers fetch the
+                    new log, the leader's HW counts their positions in it), so
+                    every acks=all record survives the leader's SIGKILL
   topicid_sweep     a broker down while its topic is deleted removes that
                     topic's local directories and id file when it restarts
 """
@@ -149,6 +155,42 @@ def t_topicid_recreate():
               "objects in the bucket" % (old_id, new_id, len(got), victim.id, len(objs)))
 
 
+def t_topicid_recreate_live():
+    """Deleted and re-created while every broker runs, with the same assignment:
+    the new partition state has the same leader and leader epoch (0) as the
+    old one had. Each replica must apply its role afresh: followers fetch the
+    new log, and the leader counts their positions in it (not the old log's)
+    before it acknowledges acks=all. The leader is then killed: the new leader
+    serves every acknowledged record of the new incarnation."""
+    topic = "tidlive"
+    with Cluster(3, extra=BASE) as c:
+        c.wait_registered()
+        c.create_topic(topic, partitions=1, rf=3)
+        full_isr(c, topic, 1)
+        produce(c.bootstrap, topic, "old", 3000, 1)
+        assign = c.topic_assignment(topic)
+        c.delete_topic(topic)
+        wait_until(lambda: c.etcd.get("topics/" + topic) is None, 30, "topic gone from etcd")
+        wait_until(lambda: not any(local_dirs(n, topic) for n in c.nodes.values()), 30,
+                   "every broker deleted the old replicas")
+        c.etcd.put("topics/" + topic, {"id": "TopicIdRecreatedLive00", "partitions": assign,
+                                       "configs": {}})
+        full_isr(c, topic, 1)
+        produce(c.bootstrap, topic, "new", 3000, 1)
+        leader = c.leader_of(topic, 0)
+        check(leader.id == assign[0][0], "the new incarnation is led by %d, not %d as the old "
+              "one: the case under test did not arise" % (leader.id, assign[0][0]))
+        leader.kill9()
+        c.wait_leaders(topic, 1, exclude=(leader.id,))
+        got = read_partition(c.bootstrap, topic, 0)
+        want = [(i, "new-%d" % i) for i in range(3000)]
+        check(got == want, "after the leader's kill %d records read, want new-0..new-2999; "
+              "first differing: %s" %
+              (len(got), next(((g, w) for g, w in zip(got, want) if g != w), None)))
+        print("  re-created at the same leader and epoch: %d records survive the leader's kill"
+              % len(got))
+
+
 def t_topicid_sweep():
     topic = "swept"
     with Cluster(3, extra=BASE) as c:
@@ -175,6 +217,7 @@ def t_topicid_sweep():
 
 TESTS = {
     "topicid_recreate": (t_topicid_recreate, ["TSPLUGIN"]),
+    "topicid_recreate_live": (t_topicid_recreate_live, ["TSPLUGIN"]),
     "topicid_sweep": (t_topicid_sweep, ["TSPLUGIN"]),
 }
 
