@@ -463,7 +463,7 @@ static int replicas_claim(broker *b, const char *topic, const char *id)
     if (rc == 1) {
         int32_t n = 0;
         tsp_status st = TSP_E_UNSUPPORTED;
-        if (TSP_HAS(b->pl, topic_delete_local))
+        if (TSP_HAS(b->pl, topic_delete_local) && b->pl->topic_delete_local)
             st = b->pl->topic_delete_local(b->eng, topic, &n, err, sizeof err);
         else
             snprintf(err, sizeof err, "plugin ABI minor %u lacks topic_delete_local (minor 6)",
@@ -581,7 +581,7 @@ static void sweep_one(const char *topic, void *arg)
     ids_dir(b, dir, sizeof dir);
     if (topic_id_read(dir, topic, id, err, sizeof err) != 1) snprintf(id, sizeof id, "unreadable");
     tsp_status st = TSP_E_UNSUPPORTED;
-    if (TSP_HAS(b->pl, topic_delete_local))
+    if (TSP_HAS(b->pl, topic_delete_local) && b->pl->topic_delete_local)
         st = b->pl->topic_delete_local(b->eng, topic, &n, err, sizeof err);
     else
         snprintf(err, sizeof err, "plugin ABI minor %u lacks topic_delete_local (minor 6)",

@@ -837,7 +837,7 @@ static void topic_forget_id(broker *b, const char *name, int failed)
     char dir[1100], err[1400] = "";
     int32_t n = 0;
     snprintf(dir, sizeof dir, "%s/topic-ids", b->meta_dir);
-    if (failed || !TSP_HAS(b->pl, topic_delete_local)) return;
+    if (failed || !TSP_HAS(b->pl, topic_delete_local) || !b->pl->topic_delete_local) return;
     tsp_status st = b->pl->topic_delete_local(b->eng, name, &n, err, sizeof err);
     if (st != TSP_OK) {
         blog_info("topic %s: its topic id record stays until what is left here goes: %s", name,
