@@ -488,6 +488,13 @@ static tsp_status p_config_list(tsp_engine *e, const char *topic, tsp_config_inf
 _Static_assert(sizeof(((tsp_topic_info *)0)->name) == sizeof(((ts_topic_info *)0)->name),
                "topic row mirror");
 
+static tsp_status p_topic_delete_local(tsp_engine *e, const char *topic, int32_t *ndeleted,
+                                       char *errstr, size_t errlen)
+{
+    if (!e) return TSP_E_INVAL;
+    return ts_topic_delete_local(e->eng, topic, ndeleted, errstr, errlen);
+}
+
 static tsp_status p_topics_list(tsp_engine *e, const char *after, size_t max,
                                 tsp_topic_info **rows, size_t *nrows, size_t *row_size,
                                 char *errstr, size_t errlen)
@@ -602,6 +609,7 @@ static const tsp_plugin g_plugin_v1 = {
     .delete_records = p_delete_records,
     .topics_list = p_topics_list,
     .read_file = p_read_file,
+    .topic_delete_local = p_topic_delete_local,
 };
 
 TSP_EXPORT const tsp_plugin *tierstore_plugin_entry(uint32_t requested_abi_major, char *errstr,

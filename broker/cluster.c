@@ -19,7 +19,14 @@
  *
  * Threads: loop (view_*, cluster_* of cluster.h), cluster thread
  * (session_*, snapshot_read, controller.c), watch thread (on_watch), topic
- * pool (open_run), cluster pool (isr_run).
+ * pool (open_run, sweep_run), cluster pool (isr_run).
+ *
+ * Topic incarnations (KIP-516): each replica open first checks the topic id
+ * recorded on this disk (topic_id.h) against etcd's; a different one means
+ * the name was deleted and re-created while this broker was away, and the
+ * local data goes (the plugin's topic_delete_local: never the bucket, which
+ * the new incarnation may already use) before anything opens it. After the
+ * first full view, recorded topics etcd no longer has are swept likewise.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -34,6 +41,7 @@
 #include <cjson/cJSON.h>
 
 #include "cluster_internal.h"
+#include "topic_id.h"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -426,13 +434,70 @@ static void cfg_done(bjob *jb)
     free(o);
 }
 
+static void ids_dir(const broker *b, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s/topic-ids", b->meta_dir);
+}
+
+/* Topic pool, before any replica of topic opens: makes this disk's replicas
+ * the incarnation `id`. The same id recorded: nothing to do. Another one: the
+ * local data is an older incarnation's (deleted and re-created while this
+ * broker was away) and is deleted here, the bucket left alone, then the new
+ * id is recorded. None: recorded (replicas from before topic ids adopt it).
+ * An unreadable record keeps the replicas closed (whose data it is cannot be
+ * told). Returns 0 when the replicas may open. One job per topic at a time
+ * (ct->opening), so no other writer of this topic's record runs. */
+static int replicas_claim(broker *b, const char *topic, const char *id)
+{
+    char dir[1100], rec[TOPIC_ID_LEN + 1], err[1400] = "";
+    ids_dir(b, dir, sizeof dir);
+    int rc = topic_id_read(dir, topic, rec, err, sizeof err);
+    if (rc < 0) {
+        blog_error("topic %s: its topic id record is unreadable: %s; its replicas here stay "
+                   "closed: remove that file to adopt etcd's id %s with the local data, or "
+                   "remove it and the topic's local directories to start them afresh",
+                   topic, err, id);
+        return -1;
+    }
+    if (rc == 1 && !strcmp(rec, id)) return 0;
+    if (rc == 1) {
+        int32_t n = 0;
+        tsp_status st = TSP_E_UNSUPPORTED;
+        if (TSP_HAS(b->pl, topic_delete_local) && b->pl->topic_delete_local)
+            st = b->pl->topic_delete_local(b->eng, topic, &n, err, sizeof err);
+        else
+            snprintf(err, sizeof err, "plugin ABI minor %u lacks topic_delete_local (minor 6)",
+                     b->pl->abi_minor);
+        if (st != TSP_OK) {
+            blog_error("topic %s: local replicas belong to topic id %s, etcd's is %s, and "
+                       "deleting them failed: %s: %s; its replicas here stay closed",
+                       topic, rec, id, b->pl->status_name(st), err);
+            return -1;
+        }
+        blog_info("topic %s: local replicas belong to topic id %s, etcd's is %s (deleted and "
+                  "re-created meanwhile): deleted %d local partition director%s, nothing in "
+                  "the bucket", topic, rec, id, n, n == 1 ? "y" : "ies");
+    } else {
+        blog_info("topic %s: recording topic id %s here (none was recorded: local replicas "
+                  "from before topic ids, if any, adopt it)", topic, id);
+    }
+    if (topic_id_write(dir, topic, id, err, sizeof err) != 0) {
+        blog_error("topic %s: recording its topic id %s: %s; its replicas here stay closed",
+                   topic, id, err);
+        return -1;
+    }
+    return 0;
+}
+
 /* Topic pool: each wanted replica of [first, end), opened replicated
- * (created when new: a follower starts empty). */
+ * (created when new: a follower starts empty), once the disk's replicas
+ * are known to be this incarnation's. */
 static void open_run(bjob *jb)
 {
     open_job *o = (open_job *)jb;
     broker *b = o->b;
     char err[512] = "";
+    if (replicas_claim(b, o->name, o->id) != 0) return; /* handles stay NULL: offline */
     for (int32_t k = 0; k < o->end - o->first; k++) {
         if (!o->want[k]) continue;
         int32_t i = o->first + k;
@@ -489,14 +554,104 @@ static void open_done(bjob *jb)
     view_open_local(b, ct); /* partitions added meanwhile */
 }
 
+/* The sweep of topic ids gone from etcd (after the first full view): the
+ * topics of that view are kept (their opens check their ids themselves);
+ * every other recorded topic's local directories and record go. */
+typedef struct sweep_job {
+    bjob j;
+    broker *b;
+    char **keep; /* the first view's topic names, immutable while the job runs */
+    size_t nkeep;
+} sweep_job;
+
+static int sweep_keeps(const sweep_job *s, const char *name)
+{
+    for (size_t i = 0; i < s->nkeep; i++)
+        if (!strcmp(s->keep[i], name)) return 1;
+    return 0;
+}
+
+static void sweep_one(const char *topic, void *arg)
+{
+    sweep_job *s = arg;
+    broker *b = s->b;
+    if (sweep_keeps(s, topic)) return;
+    char dir[1100], id[TOPIC_ID_LEN + 1], err[1400] = "";
+    int32_t n = 0;
+    ids_dir(b, dir, sizeof dir);
+    if (topic_id_read(dir, topic, id, err, sizeof err) != 1) snprintf(id, sizeof id, "unreadable");
+    tsp_status st = TSP_E_UNSUPPORTED;
+    if (TSP_HAS(b->pl, topic_delete_local) && b->pl->topic_delete_local)
+        st = b->pl->topic_delete_local(b->eng, topic, &n, err, sizeof err);
+    else
+        snprintf(err, sizeof err, "plugin ABI minor %u lacks topic_delete_local (minor 6)",
+                 b->pl->abi_minor);
+    if (st != TSP_OK || topic_id_remove(dir, topic, err, sizeof err) != 0) {
+        blog_error("topic %s (id %s) is not in the cluster, and sweeping its local replicas "
+                   "here failed: %s; retried at the next start", topic, id, err);
+        return;
+    }
+    blog_info("swept topic %s (id %s): not in the cluster; deleted %d local partition "
+              "director%s here, nothing in the bucket", topic, id, n, n == 1 ? "y" : "ies");
+}
+
+static void sweep_run(bjob *jb)
+{
+    sweep_job *s = (sweep_job *)jb;
+    char dir[1100], err[1200] = "";
+    ids_dir(s->b, dir, sizeof dir);
+    if (topic_id_list(dir, sweep_one, s, err, sizeof err) != 0)
+        blog_error("sweeping deleted topics' local replicas: %s", err);
+}
+
+static void sweep_done(bjob *jb)
+{
+    sweep_job *s = (sweep_job *)jb;
+    if (s->b->cluster && s->b->cluster->sweep == s) s->b->cluster->sweep = NULL;
+    for (size_t i = 0; i < s->nkeep; i++) free(s->keep[i]);
+    free(s->keep);
+    free(s); /* opens that waited start on the next tick */
+}
+
+/* Loop, at the end of the first full view: starts the sweep. Until it is
+ * done, topics not in that view (created since) wait to open, so the sweep
+ * never deletes a new incarnation's replicas. */
+static void sweep_start(broker *b)
+{
+    bcluster *c = b->cluster;
+    if (c->swept || !b->topic_pool) return;
+    sweep_job *s = calloc(1, sizeof(*s));
+    size_t n = 0;
+    for (ctopic *t = c->topics; t; t = t->next) n++;
+    if (!s || !(s->keep = calloc(n + 1, sizeof(char *)))) {
+        free(s);
+        return; /* retried with the next snapshot */
+    }
+    for (ctopic *t = c->topics; t; t = t->next)
+        if (!(s->keep[s->nkeep++] = strdup(t->name))) { /* a name missing would be swept */
+            s->j.done = sweep_done;
+            s->b = b;
+            sweep_done(&s->j);
+            return; /* retried on the tick */
+        }
+    s->j.run = sweep_run;
+    s->j.done = sweep_done;
+    s->b = b;
+    c->swept = 1;
+    c->sweep = s;
+    bpool_submit(b->topic_pool, &s->j);
+}
+
 /* Starts opening the local replicas of ct not opened yet (topic pool),
  * once its configs applied. A name whose previous incarnation is still
- * being deleted waits (retried on the tick). */
+ * being deleted waits (retried on the tick), as does one the sweep of
+ * deleted topics may still be removing. */
 static void view_open_local(broker *b, ctopic *ct)
 {
     if (!ct->cfg_applied || ct->opening || ct->nopened >= ct->npartitions || !b->topic_pool ||
         topic_is_doomed(b, ct->name))
         return;
+    if (b->cluster->sweep && !sweep_keeps(b->cluster->sweep, ct->name)) return;
     int32_t first = ct->nopened, end = ct->npartitions, any = 0;
     open_job *o = calloc(1, sizeof(*o));
     if (!o) return;
@@ -596,6 +751,7 @@ static void view_topic_removed(broker *b, ctopic *ct)
 {
     char msg[256];
     blog_info("topic %s is gone from etcd: deleting its replicas here", ct->name);
+    replica_on_topic_removed(b, ct->name);
     if (topic_find(b, ct->name)) topic_delete(b, ct->name, msg, sizeof msg);
 }
 
@@ -828,6 +984,7 @@ static void snapshot_end(broker *b)
         view_topic_removed(b, t);
         cluster_topic_free(t);
     }
+    sweep_start(b);
 }
 
 /* Lost, or back: the replicas hear it (a leader that lost its lease stops
@@ -1507,6 +1664,7 @@ void cluster_tick(broker *b)
     int fresh = lease_fresh(c);
     if (c->registered && !fresh) view_set_registered(b, 0);
     else if (!c->registered && fresh && !c->lost && c->view_revision) view_set_registered(b, 1);
+    if (!c->swept && c->view_revision) sweep_start(b); /* the first view came before the pools */
     for (ctopic *t = c->topics; t; t = t->next) {
         if (!t->cfg_applied && !t->cfg_busy) cfg_kick(b, t); /* its first apply failed to start */
         view_open_local(b, t);

@@ -29,6 +29,9 @@
  *                                created only by CreateTopics; CreatePartitions
  *                                appends replica lists and AlterConfigs edits
  *                                configs (CAS on mod_revision, same id).
+ *                                Each broker records the id its local
+ *                                replicas belong to (.broker/topic-ids/,
+ *                                topic_id.h) and resets them when it differs.
  *   partitions/<topic>/<p>       {"leader": id|-1, "leader_epoch": n,
  *                                 "isr": [ids], "controller_epoch": n}
  *                                written by the controller (leader elections)
@@ -175,5 +178,10 @@ void replica_on_state(broker *b, btopic *t, bpart *p, const cl_pstate *prev,
                       const cl_pstate *now);
 /* replica.c: a broker left or joined the live set. */
 void replica_on_brokers(broker *b);
+/* replica.c: the topic left the view (deleted, or re-created under its name):
+ * its replicas forget their applied roles, followers' positions and fetch
+ * offsets, so a new incarnation at the same leader and epoch applies its
+ * role afresh instead of inheriting the old one's. */
+void replica_on_topic_removed(broker *b, const char *topic);
 
 #endif

@@ -99,6 +99,8 @@ struct bcluster {
     int64_t applied_revision; /* the newest revision applied (snapshot or event): a
                                  snapshot read before it (posted after the watch
                                  delivered newer events) is older than the view */
+    int swept;               /* the first full view started the sweep of topic ids */
+    struct sweep_job *sweep; /* the sweep in flight (opens of names it may touch wait) */
     bpool *pool;             /* etcd writes asked by the loop */
     struct cl_wait *waits;   /* CreateTopics waiting for their states */
     struct cl_auto *autos;   /* names being auto-created */

@@ -115,6 +115,7 @@ typedef struct rjob {
     int role;
     int32_t epoch, leader;
     int64_t offset, new_end;
+    uint32_t incarnation; /* rp's when submitted */
     tsp_status st;
     char err[256];
 } rjob;
@@ -185,7 +186,9 @@ static void rjob_done(bjob *j)
     broker *b = r->b;
     rpart *rp = r->rp;
     rp->busy = 0;
-    if (r->kind == RJ_ROLE)
+    if (r->incarnation != rp->incarnation) /* the topic left the view meanwhile */
+        ;
+    else if (r->kind == RJ_ROLE)
         rjob_role_done(b, r, rp);
     else if (r->st == TSP_OK) {
         blog_info("%s-%d: %s at %lld", rp->topic, rp->partition,
@@ -220,6 +223,7 @@ static int rjob_submit(broker *b, rpart *rp, int kind, int64_t offset)
     r->epoch = rp->want_epoch;
     r->leader = rp->want_leader;
     r->offset = offset;
+    r->incarnation = rp->incarnation;
     rp->busy = 1;
     if (kind != RJ_ROLE) rp->step = RF_JOB;
     if (rp->fetcher) fetcher_set(b, rp->fetcher, rp); /* inactive while the job runs */
@@ -299,6 +303,22 @@ void replica_on_brokers(broker *b)
 {
     fetcher_on_brokers(b);
     for (rpart *rp = b->replica_parts; rp; rp = rp->next) replica_step(b, rp);
+}
+
+void replica_on_topic_removed(broker *b, const char *topic)
+{
+    for (rpart *rp = b->replica_parts; rp; rp = rp->next) {
+        if (strcmp(rp->topic, topic)) continue;
+        follower_detach(b, rp);
+        rp->incarnation++;
+        rp->role = rp->want_role = RP_NONE;
+        rp->epoch = rp->want_epoch = -1;
+        rp->leader = rp->want_leader = -1;
+        rp->nf = 0; /* followers' positions were the old log's */
+        rp->step = RF_FETCH;
+        rp->fetch_offset = 0;
+        rp->retry_at_ms = rp->role_retry_ms = 0;
+    }
 }
 
 void replica_shutdown(broker *b) { fetcher_shutdown_all(b); }

@@ -71,6 +71,9 @@ typedef struct rpart {
     int64_t fetch_offset;
     int64_t retry_at_ms; /* a refused fetch waits until then */
     fetcher *fetcher;
+    /* Bumped when the topic leaves the view: a role job of the old incarnation
+     * finishing later applies nothing (rjob.incarnation). */
+    uint32_t incarnation;
 } rpart;
 
 /* The rpart of (topic, partition), or NULL. */

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "topic_id.h"
 #include "meta_log.h"
 
 static void free_parts(bpart *parts, int32_t n)
@@ -826,6 +827,29 @@ int topic_delete(broker *b, const char *name, char *msg, size_t msglen)
     return KAFKA_NONE;
 }
 
+/* Topic-pool worker, a cluster's reap: local leftovers of the topic (a replica
+ * held here whose open failed has no handle, so partition_delete skipped it)
+ * go too, locally only, then the topic id record (topic_id.h). While anything
+ * is left (a failed delete, a partition still open in the storage) the record
+ * stays: a re-create of the name then resets the rest, a start sweeps it. */
+static void topic_forget_id(broker *b, const char *name, int failed)
+{
+    char dir[1100], err[1400] = "";
+    int32_t n = 0;
+    snprintf(dir, sizeof dir, "%s/topic-ids", b->meta_dir);
+    if (failed || !TSP_HAS(b->pl, topic_delete_local) || !b->pl->topic_delete_local) return;
+    tsp_status st = b->pl->topic_delete_local(b->eng, name, &n, err, sizeof err);
+    if (st != TSP_OK) {
+        blog_info("topic %s: its topic id record stays until what is left here goes: %s", name,
+                  err);
+        return;
+    }
+    if (n) blog_info("topic %s: deleted %d more local partition director%s", name, n,
+                     n == 1 ? "y" : "ies");
+    if (topic_id_remove(dir, name, err, sizeof err) != 0)
+        blog_error("deleting topic %s: %s", name, err);
+}
+
 /* Topic-pool worker: partition_delete removes local files and lists and
  * deletes the bucket's objects. Until `done`, the names stay reserved
  * (is_doomed), so a create of the same name waits for the old data to go. */
@@ -833,15 +857,20 @@ static void reap_run(bjob *jb)
 {
     reap_job *r = (reap_job *)jb;
     broker *b = r->b;
-    for (btopic *t = r->list; t; t = t->next)
+    for (btopic *t = r->list; t; t = t->next) {
+        int failed = 0;
         for (int32_t i = 0; i < t->npartitions; i++) {
             char msg[512] = "";
             /* A cluster's broker deletes the replicas it holds, nothing else. */
             if (b->cluster_mode && !t->parts[i].h) continue;
             tsp_status st = b->pl->partition_delete(b->eng, t->name, i, msg, sizeof msg);
-            if (st != TSP_OK && st != TSP_E_NOT_FOUND)
+            if (st != TSP_OK && st != TSP_E_NOT_FOUND) {
                 blog_error("deleting %s-%d: %s: %s", t->name, i, b->pl->status_name(st), msg);
+                failed = 1;
+            }
         }
+        if (b->cluster_mode) topic_forget_id(b, t->name, failed);
+    }
 }
 
 static void reap_free(reap_job *r)

@@ -299,6 +299,17 @@ ts_status ts_partition_delete_records(ts_partition *p, int64_t offset, int64_t *
 ts_status ts_partition_delete(ts_engine *eng, const char *topic, int32_t partition,
                               char *errstr, size_t errlen);
 
+/* Deletes the local files of every partition of `topic` on this disk
+ * (segments, indexes, local manifest, epoch cache, high watermark): what a
+ * broker drops when its local replicas belong to an older incarnation of the
+ * topic (KIP-516). The bucket is untouched: a newer incarnation of the same
+ * name may already have objects there. Refused (TS_E_INVAL, nothing deleted)
+ * while a partition of the topic is open: the caller deletes before it opens.
+ * The topic's local config file stays (a host applies the new configs first).
+ * *ndeleted (may be NULL) = the partition directories removed. */
+ts_status ts_topic_delete_local(ts_engine *eng, const char *topic, int32_t *ndeleted,
+                                char *errstr, size_t errlen);
+
 /* Lists the partitions of a topic the engine knows (open, on local disk, or
  * in the bucket: manifests, and [0, n) for a descriptor recording n;
  * TS_E_CORRUPT naming the descriptor object when it is unreadable), ascending. *parts is malloc'd. The listings share one

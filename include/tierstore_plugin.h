@@ -79,7 +79,7 @@ extern "C" {
 #endif
 
 #define TSP_ABI_MAJOR 1
-#define TSP_ABI_MINOR 5
+#define TSP_ABI_MINOR 6
 #define TSP_ENTRY_SYMBOL "tierstore_plugin_entry"
 
 /* Status codes: literal here so the ABI stays frozen, numerically equal to
@@ -528,6 +528,17 @@ typedef struct tsp_plugin {
     tsp_status (*read_file)(tsp_partition *p, int64_t offset, size_t max_bytes,
                             int64_t stop_offset, tsp_file_range *out, char *errstr,
                             size_t errlen);
+
+    /* --- minor 6: topic incarnations (KIP-516) ----------------------------- */
+
+    /* Deletes this disk's files of every partition of `topic` and nothing in
+     * the bucket: a host whose local replicas belong to an older incarnation
+     * of the name (a topic id it recorded differs from the cluster's) drops
+     * them before opening the new one, whose objects may already share the
+     * old key prefix. TSP_E_INVAL (nothing deleted) while a partition of the
+     * topic is open. *ndeleted (may be NULL) = partition directories removed. */
+    tsp_status (*topic_delete_local)(tsp_engine *eng, const char *topic, int32_t *ndeleted,
+                                     char *errstr, size_t errlen);
 } tsp_plugin;
 
 /* Whether the table holds `member` (for entries added after minor 0). */

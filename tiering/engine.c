@@ -807,6 +807,39 @@ ts_status ts_partition_delete(ts_engine *eng, const char *topic, int32_t partiti
     return st;
 }
 
+/* Under eng->mu, so that no open of the topic starts while its directories go
+ * (an open takes eng->mu for its whole length). */
+ts_status ts_topic_delete_local(ts_engine *eng, const char *topic, int32_t *ndeleted,
+                                char *errstr, size_t errlen)
+{
+    if (ndeleted) *ndeleted = 0;
+    if (!eng || !ts_topic_name_valid(topic))
+        return ts_err_set(errstr, errlen, TS_E_INVAL, "invalid topic name '%s'",
+                          topic ? topic : "");
+    pthread_mutex_lock(&eng->mu);
+    for (size_t i = 0; i < eng->nparts; i++)
+        if (!eng->parts[i]->deleted && !strcmp(eng->parts[i]->topic, topic)) {
+            int32_t id = eng->parts[i]->id;
+            pthread_mutex_unlock(&eng->mu);
+            return ts_err_set(errstr, errlen, TS_E_INVAL,
+                              "%s-%d is open: local data is deleted only before a partition of "
+                              "the topic opens", topic, id);
+        }
+    int32_t *v = NULL;
+    size_t n = 0;
+    ts_status st = ts_eng_partitions_scan(eng->data_dir, NULL, topic, &v, &n, errstr, errlen);
+    for (size_t i = 0; !st && i < n; i++) {
+        char dir[sizeof(((ts_partition *)0)->dir)];
+        snprintf(dir, sizeof(dir), "%s/%s-%d", eng->data_dir, topic, v[i]);
+        st = ts_fs_rmtree(dir, errstr, errlen);
+        if (!st && ndeleted) (*ndeleted)++;
+    }
+    pthread_mutex_unlock(&eng->mu);
+    free(v);
+    if (!st && n) st = ts_fs_fsync_dir(eng->data_dir, errstr, errlen);
+    return st;
+}
+
 /* ---- listing and stats --------------------------------------------------- */
 
 static int add_part(int32_t **v, size_t *n, size_t *cap, int32_t id)
