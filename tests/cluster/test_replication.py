@@ -179,7 +179,8 @@ class Writer(threading.Thread):
 
     def __init__(self, c, topic):
         super().__init__(daemon=True)
-        self.w = AckedWrites(c.bootstrap, topic, {"message.timeout.ms": 120000})
+        self.w = AckedWrites(c.bootstrap, topic, {"message.timeout.ms": 120000},
+                             count_implicit=True)
         self.stop_ev = threading.Event()
         self.err = None
 
@@ -233,9 +234,18 @@ def t_repl_kill_leaders():
         check(bucket_segments(c) > 0, "nothing was tiered")
         n = w.verify(timeout=180)
         check(n > 10000, "only %d records acknowledged" % n)
-        print("  %d kills, %d acknowledged records verified (%d delivered without an offset), "
-              "%d tiered objects" % (kills, n, sum(1 for _, o in w.acked.values() if o is None),
-                                     bucket_segments(c)))
+        # A delivery without an offset is librdkafka's own (implicit ack,
+        # DUPLICATE_SEQUENCE_NUMBER), never a broker's success answer without
+        # a base offset (repl_dup_failover: a retry is answered with its offset).
+        no_offset = sum(1 for _, o in w.acked.values() if o is None)
+        check(w.implicit.dupseq == 0, "%d DUPLICATE_SEQUENCE_NUMBER answers: the broker answers "
+              "a retried batch with its offset" % w.implicit.dupseq)
+        check(no_offset <= w.implicit.implicit,
+              "%d deliveries without an offset, only %d implicitly acked by librdkafka: the "
+              "broker answered a Produce without a base offset" % (no_offset, w.implicit.implicit))
+        print("  %d kills, %d acknowledged records verified (%d delivered without an offset, "
+              "%d implicitly acked by librdkafka), %d tiered objects" %
+              (kills, n, no_offset, w.implicit.implicit, bucket_segments(c)))
 
 
 def t_repl_isr():
