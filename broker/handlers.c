@@ -550,6 +550,13 @@ void idempotence_rebuild(broker *b, bpart *p)
     if (producers) blog_info("rebuilt idempotent state of %zu producer(s) for a partition", producers);
 }
 
+/* LogStartOffset of a Produce answer; -1 when the plugin cannot say. */
+static int64_t prod_log_start(broker *b, bpart *p)
+{
+    tsp_offsets off = {.struct_size = sizeof off};
+    return b->pl->offsets(p->h, &off) == TSP_OK ? off.log_start_offset : -1;
+}
+
 /* Appends one partition entry of a Produce. Returns 1 when the entry is
  * finished (pr->error or pr->base_offset set), 0 when the partition is at
  * its local disk bound: nothing was appended and the entry must wait. Loop
@@ -562,8 +569,11 @@ static int prod_append_entry(broker *b, prod_op *o, produce_res *pr, bpart *p, c
     kbatch_header bh; /* filled whenever ps is set */
     int ie = idempotence_check(p, records, len, &bh, &ps, &dup);
     if (ie == KAFKA_DUPLICATE_SEQUENCE_NUMBER) {
-        pr->base_offset = dup; /* Kafka answers a duplicate as a success */
+        /* Kafka answers a duplicate as a success, with the original
+         * batch's base offset and the log start, as the first answer had. */
+        pr->base_offset = dup;
         pr->end_offset = dup + bh.last_offset_delta + 1; /* acks=-1: once replicated */
+        pr->log_start = prod_log_start(b, p);
         return 1;
     }
     if (ie != KAFKA_NONE) {
@@ -603,8 +613,7 @@ static int prod_append_entry(broker *b, prod_op *o, produce_res *pr, bpart *p, c
     pr->end_offset = last + 1;
     replica_on_append(b, topic, pr->partition);
     pr->p = p;
-    tsp_offsets off = {.struct_size = sizeof off};
-    if (b->pl->offsets(p->h, &off) == TSP_OK) pr->log_start = off.log_start_offset;
+    pr->log_start = prod_log_start(b, p);
     o->to_flush[o->nflush++] = p->h;
     return 1;
 }

@@ -27,7 +27,9 @@ import atexit
 import base64
 import concurrent.futures
 import json
+import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -547,13 +549,38 @@ class Cluster:
 
 
 # ---------------------------------------------------------------- clients
+class ImplicitAcks(logging.Handler):
+    """Counts, from librdkafka's "eos" debug log, the messages its idempotent
+    producer reported delivered without an offset itself: implicitly acked
+    (an earlier request failed with unknown outcome, a later one succeeded:
+    rd_kafka_dr_implicit_ack) or answered DUPLICATE_SEQUENCE_NUMBER. Its
+    other (non-debug) log lines still go to stderr."""
+
+    IMPLICIT = re.compile(r"(\d+) message\(s\) implicitly acked")
+
+    def __init__(self):
+        super().__init__()
+        self.implicit = 0  # messages
+        self.dupseq = 0    # batches
+
+    def emit(self, record):
+        msg = record.getMessage()
+        m = self.IMPLICIT.search(msg)
+        if m:
+            self.implicit += int(m.group(1))
+        elif msg.startswith("DUPSEQ "):
+            self.dupseq += 1
+        elif record.levelno > logging.DEBUG:
+            sys.stderr.write(msg + "\n")
+
+
 class AckedWrites:
     """Produces records with unique keys and remembers which were acknowledged
     (and at which partition/offset); verify() reads the topic back and checks
     that every acknowledged record is there exactly once, in produce order
     per partition."""
 
-    def __init__(self, bootstrap, topic, conf=None, client=None):
+    def __init__(self, bootstrap, topic, conf=None, client=None, count_implicit=False):
         self.bootstrap = bootstrap
         self.topic = topic
         self.client = client or {}  # security properties, for the reads too
@@ -561,6 +588,17 @@ class AckedWrites:
                "linger.ms": 5, "message.timeout.ms": 60000, "retries": 1000000}
         cfg.update(self.client)
         cfg.update(conf or {})
+        # count_implicit: the deliveries librdkafka itself reports without an
+        # offset are counted (self.implicit), to tell them from a broker's
+        # answer without one.
+        self.implicit = None
+        if count_implicit:
+            self.implicit = ImplicitAcks()
+            log = logging.getLogger("acked-writes-%s-%d" % (topic, time.time_ns()))
+            log.propagate = False
+            log.setLevel(logging.DEBUG)
+            log.addHandler(self.implicit)
+            cfg.update({"debug": "eos", "logger": log})
         self.cfg = cfg
         self.p = ck.Producer(cfg)
         self.seq = 0
@@ -618,8 +656,9 @@ class AckedWrites:
         want = {}
         for k, (p, o) in self.acked.items():
             # librdkafka's idempotent producer may report a delivery without
-            # an offset (None: a retried batch the broker held already); such
-            # a record is still checked by key, it just bounds nothing here.
+            # an offset (None: acked implicitly by a later batch's success,
+            # ImplicitAcks); such a record is still checked by key, it just
+            # bounds nothing here.
             if o is not None:
                 want[p] = max(want.get(p, -1), o)
         deadline = time.time() + timeout

@@ -33,6 +33,10 @@ Scenarios (ctest `cluster.NAME`, label `cluster`):
   repl_not_enough    two of three brokers down, the topic's min.insync.replicas 2
                      (broker default 1): acks=all answers NOT_ENOUGH_REPLICAS; back
                      up, writes resume
+  repl_dup_failover  raw idempotent Produce frames: a retried batch is answered
+                     with no error, its original base offset and the log start,
+                     by its leader and by the next two after SIGKILLs; none is
+                     appended twice, a gap is OUT_OF_ORDER_SEQUENCE_NUMBER
 """
 import json
 import os
@@ -131,6 +135,30 @@ def read_produce(s):
     return err, base
 
 
+def produce_idem(node, topic, pid, seq, value, timeout_ms=30000, deadline_s=60):
+    """One idempotent batch (one record, producer epoch 0) as Produce v7,
+    acks=all, to one broker; while it answers NOT_LEADER_OR_FOLLOWER (its
+    role still being applied) or a timeout, sent again, as a client would.
+    Returns (error, base_offset, log_start_offset)."""
+    batch = record_batch(pid, 0, seq, value)
+    body = struct.pack(">hhi", -1, -1, timeout_ms)
+    body += struct.pack(">ih", 1, len(topic)) + topic.encode()
+    body += struct.pack(">ii", 1, 0) + struct.pack(">i", len(batch)) + batch
+    end = time.time() + deadline_s
+    while True:
+        with socket.create_connection(("127.0.0.1", node.port), timeout=60) as s:
+            raw_request(s, 0, 7, seq + 1, body)
+            r = raw_response(s)
+        check(r is not None, "connection closed before the Produce answer")
+        pos = 8
+        (tl,) = struct.unpack(">h", r[pos:pos + 2])
+        pos += 2 + tl + 4
+        _part, err, base, _lat, log_start = struct.unpack(">ihqqq", r[pos:pos + 30])
+        if err not in (NOT_LEADER_OR_FOLLOWER, REQUEST_TIMED_OUT) or time.time() > end:
+            return err, base, log_start
+        time.sleep(0.2)
+
+
 def watermarks(c, topic, p):
     cons = ck.Consumer({"bootstrap.servers": c.bootstrap, "group.id": "wm-%d" % time.time_ns()})
     try:
@@ -151,7 +179,8 @@ class Writer(threading.Thread):
 
     def __init__(self, c, topic):
         super().__init__(daemon=True)
-        self.w = AckedWrites(c.bootstrap, topic, {"message.timeout.ms": 120000})
+        self.w = AckedWrites(c.bootstrap, topic, {"message.timeout.ms": 120000},
+                             count_implicit=True)
         self.stop_ev = threading.Event()
         self.err = None
 
@@ -205,9 +234,18 @@ def t_repl_kill_leaders():
         check(bucket_segments(c) > 0, "nothing was tiered")
         n = w.verify(timeout=180)
         check(n > 10000, "only %d records acknowledged" % n)
-        print("  %d kills, %d acknowledged records verified (%d delivered without an offset), "
-              "%d tiered objects" % (kills, n, sum(1 for _, o in w.acked.values() if o is None),
-                                     bucket_segments(c)))
+        # A delivery without an offset is librdkafka's own (implicit ack,
+        # DUPLICATE_SEQUENCE_NUMBER), never a broker's success answer without
+        # a base offset (repl_dup_failover: a retry is answered with its offset).
+        no_offset = sum(1 for _, o in w.acked.values() if o is None)
+        check(w.implicit.dupseq == 0, "%d DUPLICATE_SEQUENCE_NUMBER answers: the broker answers "
+              "a retried batch with its offset" % w.implicit.dupseq)
+        check(no_offset <= w.implicit.implicit,
+              "%d deliveries without an offset, only %d implicitly acked by librdkafka: the "
+              "broker answered a Produce without a base offset" % (no_offset, w.implicit.implicit))
+        print("  %d kills, %d acknowledged records verified (%d delivered without an offset, "
+              "%d implicitly acked by librdkafka), %d tiered objects" %
+              (kills, n, no_offset, w.implicit.implicit, bucket_segments(c)))
 
 
 def t_repl_isr():
@@ -511,6 +549,46 @@ def t_repl_epoch_client():
         check(w.verify(60) == 50, "records lost")
 
 
+def t_repl_dup_failover():
+    """A retried idempotent batch is answered as Kafka does — no error, the
+    original batch's base offset and the log start offset — by the leader
+    that appended it and by each new leader after a SIGKILL (their producer
+    state rebuilt from the replicated log); nothing is appended twice. The
+    question behind it: does the broker ever answer base offset -1 with no
+    error (librdkafka would report the delivery without an offset)?"""
+    pid, topic = 424242, "dup"
+    with new_cluster() as c:
+        c.create_topic(topic, partitions=1, rf=3)
+        full_isr(c, topic, 1)
+        lead = c.leader_of(topic, 0)
+        values = [b"dup-%d" % i for i in range(5)]
+
+        def send(node, seq, want_base, what):
+            err, base, log_start = produce_idem(node, topic, pid, seq, values[seq])
+            check((err, base) == (0, want_base) and log_start == 0,
+                  "%s (seq %d, broker %d): error %d base %d log start %d, want error 0 "
+                  "base %d log start 0" % (what, seq, node.id, err, base, log_start, want_base))
+
+        for seq in range(3):
+            send(lead, seq, seq, "first send")
+        send(lead, 2, 2, "retry to the leader that appended it")
+        for kill in range(2):
+            lead.kill9()
+            c.wait_leaders(topic, 1, exclude=(lead.id,))
+            old, lead = lead, c.leader_of(topic, 0)
+            # In Kafka's window (the producer's last 5 batches), oldest first
+            # as a client resends its in-flight batches.
+            for seq in range(kill + 1, kill + 3):
+                send(lead, seq, seq, "retry after failover %d" % (kill + 1))
+            send(lead, kill + 3, kill + 3, "next batch after failover %d" % (kill + 1))
+            old.start()
+            full_isr(c, topic, 1)
+        err, _, _ = produce_idem(lead, topic, pid, 7, b"gap")
+        check(err == 45, "a sequence gap answered %d, want OUT_OF_ORDER_SEQUENCE_NUMBER 45" % err)
+        check(watermarks(c, topic, 0) == (0, 5), "watermarks %r, want (0, 5): a retried "
+              "batch was appended again" % (watermarks(c, topic, 0),))
+
+
 TESTS = {
     "repl_kill_leaders": (t_repl_kill_leaders, ["TSPLUGIN"]),
     "repl_isr": (t_repl_isr, ["TSPLUGIN"]),
@@ -520,6 +598,7 @@ TESTS = {
     "repl_not_enough": (t_repl_not_enough, ["TSPLUGIN"]),
     "repl_wipe_all": (t_repl_wipe_all, ["TSPLUGIN"]),
     "repl_epoch_client": (t_repl_epoch_client, ["TSPLUGIN"]),
+    "repl_dup_failover": (t_repl_dup_failover, ["TSPLUGIN"]),
 }
 
 if __name__ == "__main__":
