@@ -50,9 +50,11 @@ phase "unit + integration under ASan+UBSan" \
   env TS_E2E_BYTES=268435456 TS_CRASH_TRIALS=8 ASAN_OPTIONS=detect_leaks=1 \
   bash -c "cd build-asan && ctest --output-on-failure -L '^(unit|integration)$'"
 build build-tsan -DTS_SANITIZE=thread -DCMAKE_BUILD_TYPE=Debug || exit 1
+# Two tests at a time, like the broker phase; the tests that need the machine
+# to themselves say so (RUN_SERIAL in their CMakeLists).
 phase "unit + broker under ThreadSanitizer" \
   env TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-  bash -c "cd build-tsan && ctest --output-on-failure -L '^(unit|broker)$'"
+  bash -c "cd build-tsan && ctest --output-on-failure -j2 -L '^(unit|broker)$'"
 
 phase "fuzz smoke (libFuzzer, seeded from tests/fuzz/corpus)" \
   scripts/fuzz.sh "${TS_FUZZ_SECONDS:-15}"
