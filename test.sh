@@ -46,13 +46,18 @@ phase "cluster: a real etcd and three brokers" \
 phase "cluster on Ceph RGW: etcd, three brokers, one killed, all read back" \
   tests/rgw/cluster_on_rgw.sh build
 build build-asan -DTS_SANITIZE=address,undefined -DCMAKE_BUILD_TYPE=Debug || exit 1
+# Still one test at a time: -j2 took 72-82 s against 134 s, but one of three
+# such runs failed unit.encryption's cold read after a tierctl rekey, and why
+# is not known yet.
 phase "unit + integration under ASan+UBSan" \
   env TS_E2E_BYTES=268435456 TS_CRASH_TRIALS=8 ASAN_OPTIONS=detect_leaks=1 \
   bash -c "cd build-asan && ctest --output-on-failure -L '^(unit|integration)$'"
 build build-tsan -DTS_SANITIZE=thread -DCMAKE_BUILD_TYPE=Debug || exit 1
+# Two tests at a time, like the broker phase; the tests that need the machine
+# to themselves say so (RUN_SERIAL in their CMakeLists).
 phase "unit + broker under ThreadSanitizer" \
   env TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-  bash -c "cd build-tsan && ctest --output-on-failure -L '^(unit|broker)$'"
+  bash -c "cd build-tsan && ctest --output-on-failure -j2 -L '^(unit|broker)$'"
 
 phase "fuzz smoke (libFuzzer, seeded from tests/fuzz/corpus)" \
   scripts/fuzz.sh "${TS_FUZZ_SECONDS:-15}"

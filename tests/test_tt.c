@@ -7,7 +7,11 @@
  * The failing tests run in a child process (fork), since their failure is
  * the point: the child reports through a pipe what ran, and its exit code
  * and summary line are what ctest would see.
+ *
+ * Also tt_proc.h: a helper process announces its port, is stopped and
+ * reaped, and one that announces nothing is refused and reaped too.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -16,6 +20,7 @@
 #include <unistd.h>
 
 #include "tt.h"
+#include "tt_proc.h"
 
 static int g_report = -1; /* the child's end of the pipe */
 
@@ -135,10 +140,48 @@ TT_TEST(passing_check_runs_cleanup_once)
     TT_ASSERT_STR(got, "body;joined;cleanup;");
 }
 
+TT_TEST(proc_reports_port_and_is_reaped)
+{
+    pid_t pid = 0;
+    int port = 0;
+    char err[256] = "";
+    int rc = tt_proc_start((char *[]){"/bin/sh", "-c", "echo PORT 4242; exec sleep 60", NULL}, &pid,
+                           &port, err, sizeof(err));
+    TT_ASSERT_MSG(rc == 0, "%s", err);
+    TT_ASSERT_EQ_INT(port, 4242);
+    pid_t was = pid;
+    TT_ASSERT(was > 0 && kill(was, 0) == 0); /* still running: it serves on its port */
+    tt_proc_stop(&pid);
+    TT_ASSERT_EQ_INT(pid, -1);
+    TT_ASSERT(kill(was, 0) == -1 && errno == ESRCH); /* gone and reaped, no zombie */
+    tt_proc_stop(&pid);                              /* twice is harmless */
+}
+
+TT_TEST(proc_without_port_is_refused_and_reaped)
+{
+    pid_t pid = 0;
+    int port = 0;
+    char err[256] = "";
+    TT_ASSERT_EQ_INT(tt_proc_start((char *[]){"/bin/sh", "-c", "echo hello; exec sleep 60", NULL},
+                                   &pid, &port, err, sizeof(err)),
+                     -1);
+    TT_ASSERT_EQ_INT(pid, -1);
+    TT_ASSERT_MSG(strstr(err, "did not report its port") && strstr(err, "\"hello\""), "%s", err);
+    /* the sleeping shell was stopped: this process has no child left */
+    TT_ASSERT(waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD);
+    TT_ASSERT_EQ_INT(tt_proc_start((char *[]){"/nonexistent/helper", NULL}, &pid, &port, err,
+                                   sizeof(err)),
+                     -1);
+    TT_ASSERT_EQ_INT(pid, -1);
+    TT_ASSERT_MSG(strstr(err, "cannot start /nonexistent/helper"), "%s", err);
+}
+
 int main(int argc, char **argv)
 {
     TT_INIT(argc, argv);
     TT_RUN(failed_check_runs_cleanup);
     TT_RUN(passing_check_runs_cleanup_once);
+    TT_RUN(proc_reports_port_and_is_reaped);
+    TT_RUN(proc_without_port_is_refused_and_reaped);
     return tt_summary();
 }

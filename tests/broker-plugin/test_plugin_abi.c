@@ -15,7 +15,13 @@
 #include "common/batch.h"
 #include "tests/broker-plugin/plugin_host.h"
 
-static tsp_status open_engine(tsp_engine **eng, const char *sub, char *err, size_t errlen)
+/* retention_ms: log.retention.ms (NULL: the default), which local retention
+ * by time follows too. make_batch's timestamps are of 1970, so under the
+ * default (7 days) every segment leaves local disk on the uploader's thread
+ * just after its upload commits; a test that compares two snapshots of a
+ * partition passes "-1" so that nothing moves between them. */
+static tsp_status open_engine(tsp_engine **eng, const char *sub, const char *retention_ms,
+                              char *err, size_t errlen)
 {
     char data[600], bucket[700], url[720];
     snprintf(data, sizeof data, "%s/%s-data", g_dir, sub);
@@ -26,8 +32,10 @@ static tsp_status open_engine(tsp_engine **eng, const char *sub, char *err, size
         {"remote.storage.url", url},
         {"log.segment.bytes", "4096"},
         {"listeners", "PLAINTEXT://127.0.0.1:0"}, /* a host key: skipped */
+        {"log.retention.ms", retention_ms},
     };
-    return load()->engine_open(props, 4, TSP_OPEN_IGNORE_UNKNOWN, eng, err, errlen);
+    size_t n = sizeof props / sizeof props[0] - (retention_ms ? 0 : 1);
+    return load()->engine_open(props, n, TSP_OPEN_IGNORE_UNKNOWN, eng, err, errlen);
 }
 
 static uint8_t *make_batch(int n, int64_t ts, size_t *len)
@@ -106,7 +114,7 @@ TT_TEST(log_lifecycle)
     TT_ASSERT(pl != NULL);
     char err[512] = "";
     tsp_engine *eng = NULL;
-    TT_CHECK_MSG(open_engine(&eng, "life", err, sizeof err) == TSP_OK, "open: %s", err);
+    TT_CHECK_MSG(open_engine(&eng, "life", NULL, err, sizeof err) == TSP_OK, "open: %s", err);
 
     tsp_partition *p = NULL, *p2 = NULL;
     TT_CHECK_EQ_INT(pl->partition_open(eng, "t1", 0, 0, &p, err, sizeof err), TSP_E_NOT_FOUND);
@@ -200,7 +208,7 @@ TT_TEST(log_lifecycle)
 
     /* Reopen: the data survives the close. */
     eng = NULL;
-    TT_CHECK_MSG(open_engine(&eng, "life", err, sizeof err) == TSP_OK, "reopen: %s", err);
+    TT_CHECK_MSG(open_engine(&eng, "life", NULL, err, sizeof err) == TSP_OK, "reopen: %s", err);
     TT_CHECK_EQ_INT(pl->partition_open(eng, "t1", 0, 0, &p, err, sizeof err), TSP_OK);
     off.struct_size = sizeof off;
     TT_CHECK_EQ_INT(pl->offsets(p, &off), TSP_OK);
@@ -222,7 +230,7 @@ TT_TEST(partition_stats)
     TT_ASSERT(pl->abi_minor >= 1 && TSP_HAS(pl, partition_stats));
     char err[512] = "";
     tsp_engine *eng = NULL;
-    TT_CHECK_MSG(open_engine(&eng, "stats", err, sizeof err) == TSP_OK, "open: %s", err);
+    TT_CHECK_MSG(open_engine(&eng, "stats", "-1", err, sizeof err) == TSP_OK, "open: %s", err);
     tsp_partition *p = NULL;
     TT_CHECK_MSG(pl->partition_open(eng, "s1", 0, TSP_PART_CREATE, &p, err, sizeof err) == TSP_OK,
                  "%s", err);
@@ -255,6 +263,7 @@ TT_TEST(partition_stats)
     }
     pl->buffer_free(rows);
     TT_CHECK(nremote >= 2);
+    TT_CHECK(local > 0); /* retention off: the uploaded segments stay on local disk too */
 
     tsp_partition_stats ps;
     memset(&ps, 0, sizeof ps);
@@ -319,7 +328,7 @@ TT_TEST(configs_and_records)
     tsp_engine *eng = NULL;
     tsp_config_info *rows = NULL;
     size_t n = 0, rsz = 0;
-    TT_CHECK_MSG(open_engine(&eng, "configs", err, sizeof err) == TSP_OK, "open: %s", err);
+    TT_CHECK_MSG(open_engine(&eng, "configs", NULL, err, sizeof err) == TSP_OK, "open: %s", err);
     tsp_property set[] = {{"retention.ms", "4321"}, {"min.insync.replicas", "2"}};
     TT_CHECK_MSG(pl->topic_alter_config(eng, "c", set, 2, 0, err, sizeof err) == TSP_OK, "%s", err);
     tsp_property del[] = {{"retention.ms", NULL}};

@@ -19,7 +19,6 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,8 +35,7 @@
 #include "objstore/s3_creds.h"
 #include "objstore/s3_provider.h"
 #include "tt.h"
-
-extern char **environ;
+#include "tt_proc.h"
 
 static char err[4096];
 static char g_dir[256];
@@ -50,38 +48,17 @@ static char g_sim_url[64];
 
 static int sim_start(void)
 {
-    int fds[2];
-    if (pipe(fds)) return -1;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-    posix_spawn_file_actions_addclose(&fa, fds[0]);
-    char *argv[] = {"/usr/bin/python3", TS_CREDSIM, NULL};
-    int rc = posix_spawn(&g_sim_pid, argv[0], &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    close(fds[1]);
-    if (rc) {
-        fprintf(stderr, "    cannot start credsim: %s\n", strerror(rc));
-        close(fds[0]);
+    char e[256];
+    if (tt_proc_start((char *[]){"/usr/bin/python3", TS_CREDSIM, NULL}, &g_sim_pid, &g_sim_port, e,
+                      sizeof(e))) {
+        fprintf(stderr, "    %s\n", e);
         return -1;
     }
-    FILE *f = fdopen(fds[0], "r");
-    char line[64] = "";
-    int ok = fgets(line, sizeof(line), f) && sscanf(line, "PORT %d", &g_sim_port) == 1;
-    fclose(f);
-    if (!ok) return -1;
     snprintf(g_sim_url, sizeof(g_sim_url), "http://127.0.0.1:%d", g_sim_port);
     return 0;
 }
 
-static void sim_stop(void)
-{
-    if (g_sim_pid > 0) {
-        kill(g_sim_pid, SIGTERM);
-        waitpid(g_sim_pid, NULL, 0);
-        g_sim_pid = -1;
-    }
-}
+static void sim_stop(void) { tt_proc_stop(&g_sim_pid); }
 
 static size_t sink(char *p, size_t s, size_t n, void *ud)
 {

@@ -7,6 +7,7 @@
  *   test_s3_faults [--group faults] [test...]
  */
 #include "s3_suite.h"
+#include "tt_proc.h"
 
 /* ------------------------------------------------------------------ faults */
 
@@ -25,40 +26,16 @@ static int proxy_start(void)
     snprintf(upstream, sizeof(upstream), "%s", hp + 3);
     upstream[strcspn(upstream, "/")] = '\0';
     if (!strchr(upstream, ':')) strcat(upstream, ":80");
-    int fds[2];
-    if (pipe(fds)) return -1;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-    posix_spawn_file_actions_addclose(&fa, fds[0]);
-    char *argv[] = {"/usr/bin/python3", TS_FAULTPROXY, "--upstream", upstream, NULL};
-    int rc = posix_spawn(&g_proxy_pid, argv[0], &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    close(fds[1]);
-    if (rc) {
-        fprintf(stderr, "    cannot start faultproxy: %s\n", strerror(rc));
-        close(fds[0]);
+    char e[256];
+    if (tt_proc_start((char *[]){"/usr/bin/python3", TS_FAULTPROXY, "--upstream", upstream, NULL},
+                      &g_proxy_pid, &g_proxy_port, e, sizeof(e))) {
+        fprintf(stderr, "    %s\n", e);
         return -1;
     }
-    FILE *f = fdopen(fds[0], "r");
-    char line[64] = "";
-    if (!fgets(line, sizeof(line), f) || sscanf(line, "PORT %d", &g_proxy_port) != 1) {
-        fprintf(stderr, "    faultproxy did not report its port\n");
-        fclose(f);
-        return -1;
-    }
-    fclose(f);
     return 0;
 }
 
-static void proxy_stop(void)
-{
-    if (g_proxy_pid > 0) {
-        kill(g_proxy_pid, SIGTERM);
-        waitpid(g_proxy_pid, NULL, 0);
-        g_proxy_pid = -1;
-    }
-}
+static void proxy_stop(void) { tt_proc_stop(&g_proxy_pid); }
 
 static size_t sink(char *p, size_t s, size_t n, void *ud)
 {

@@ -395,7 +395,7 @@ TT_TEST(tierctl_rekey_lets_the_old_key_go)
 {
     env e;
     env_init(&e, K1, "k1");
-    long markers = 0;
+    long markers = 0, got = 0;
     char out[4096];
     TT_CHECK_MSG(getenv("TS_TIERCTL") != NULL, "TS_TIERCTL names no tierctl binary");
     TT_CHECK_OKE(env_open(&e), e.err);
@@ -409,7 +409,9 @@ TT_TEST(tierctl_rekey_lets_the_old_key_go)
     TT_CHECK_MSG(tierctl(&e, "rekey sec", out, sizeof(out)) == 0 && strstr(out, "re-wrapped 0 "),
                  "a second rekey has nothing to do: %s", out);
     TT_CHECK_OKE(restart(&e, K2, "k2"), e.err);
-    TT_CHECK_EQ_INT(read_all(&e, &markers, NULL), BATCHES / 2 * 4);
+    got = read_all(&e, &markers, NULL);
+    /* the reason too: it failed once (-1) in the ASan phase beside other tests */
+    TT_CHECK_MSG(got == BATCHES / 2 * 4, "%ld records read after the rekey: %s", got, e.err);
     TT_CHECK_EQ_INT(markers, BATCHES / 2 * 4);
     env_close(&e);
     /* verify works from the config alone, with the ring that is left. */

@@ -4,48 +4,14 @@
  * chars) can hold them across a restart and a lost data dir, and data dirs
  * of older versions (.topics/<topic>.properties) keep working.
  */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include "common/config_table.h"
-#include "common/fsutil.h"
 #include "tiering/internal.h"
-#include "tierstore.h"
-#include "tt.h"
+#include "tiering_test.h"
 
-static char g_root[256];
-static int g_case;
-
-typedef struct env {
-    char dir[512], data[600], bucket[600], url[700];
-    ts_config *cfg;
-    ts_engine *eng;
-    char err[1024];
-} env;
-
-static void env_init(env *e)
-{
-    memset(e, 0, sizeof(*e));
-    snprintf(e->dir, sizeof(e->dir), "%s/case%d", g_root, ++g_case);
-    snprintf(e->data, sizeof(e->data), "%s/data", e->dir);
-    snprintf(e->bucket, sizeof(e->bucket), "%s/bucket", e->dir);
-    snprintf(e->url, sizeof(e->url), "file://%s", e->bucket);
-    ts_fs_mkdirs(e->dir, NULL, 0);
-    e->cfg = ts_config_create();
-    ts_config_set(e->cfg, "log.dirs", e->data, NULL, 0);
-    ts_config_set(e->cfg, "remote.storage.url", e->url, NULL, 0);
-}
-
-static ts_status env_open(env *e) { return ts_engine_open(e->cfg, &e->eng, e->err, sizeof(e->err)); }
-
-static void env_close(env *e)
-{
-    ts_engine_close(e->eng);
-    e->eng = NULL;
-}
+/* tiering_test.h's env opens the engine with log.retention.ms=-1, so a
+ * deleted topic override or a reverted engine setting must come back as -1,
+ * the value the engine was opened with; a fallback to the table's default
+ * (604800000) instead would fail here. */
+#define ENGINE_RETENTION_MS (-1)
 
 static int64_t topic_int(env *e, const char *topic, const char *key)
 {
@@ -58,7 +24,7 @@ static int64_t topic_int(env *e, const char *topic, const char *key)
 TT_TEST(broker_keys_are_not_topic_configs)
 {
     env e;
-    env_init(&e);
+    env_init(&e, NULL);
     TT_CHECK_OKE(env_open(&e), e.err);
     const char *bad[][2] = {{"log.dirs", "/etc"},
                             {"log.segment.bytes", "4096"},
@@ -81,14 +47,13 @@ TT_TEST(broker_keys_are_not_topic_configs)
     TT_CHECK_EQ_INT(topic_int(&e, "t", "log.segment.bytes"), 65536);
     TT_CHECK_EQ_INT(topic_int(&e, "t", "log.local.retention.bytes"), 100000);
 done:
-    env_close(&e);
-    ts_config_destroy(e.cfg);
+    env_done(&e);
 }
 
 TT_TEST(longest_topic_name_holds_configs)
 {
     env e;
-    env_init(&e);
+    env_init(&e, NULL);
     char topic[250];
     memset(topic, 'x', 249);
     topic[249] = 0;
@@ -111,8 +76,7 @@ TT_TEST(longest_topic_name_holds_configs)
     TT_CHECK_OKE(ts_partition_open(e.eng, topic, 0, 1, &p, e.err, sizeof(e.err)), e.err);
     TT_CHECK_EQ_INT(topic_int(&e, topic, "log.segment.bytes"), 70000);
 done:
-    env_close(&e);
-    ts_config_destroy(e.cfg);
+    env_done(&e);
 }
 
 static void write_file(const char *path, const char *text)
@@ -127,7 +91,7 @@ static void write_file(const char *path, const char *text)
 TT_TEST(older_data_dirs_keep_their_configs)
 {
     env e;
-    env_init(&e);
+    env_init(&e, NULL);
     char dir[700], path[900];
     snprintf(dir, sizeof(dir), "%s/.topics", e.data);
     TT_CHECK_OK(ts_fs_mkdirs(dir, NULL, 0));
@@ -152,8 +116,7 @@ TT_TEST(older_data_dirs_keep_their_configs)
     TT_CHECK_EQ_INT(topic_int(&e, "old", "log.segment.bytes"), 80000);
     TT_CHECK_EQ_INT(topic_int(&e, "old", "log.retention.ms"), -1);
 done:
-    env_close(&e);
-    ts_config_destroy(e.cfg);
+    env_done(&e);
 }
 
 /* The row of config_list named key (NULL when absent). */
@@ -169,7 +132,7 @@ static const ts_config_row *row_of(const ts_config_row *rows, size_t n, const ch
 TT_TEST(alter_replaces_deletes_and_keeps_kafka_keys)
 {
     env e;
-    env_init(&e);
+    env_init(&e, NULL);
     ts_config_row *rows = NULL;
     size_t n = 0;
     const ts_config_row *r;
@@ -200,7 +163,7 @@ TT_TEST(alter_replaces_deletes_and_keeps_kafka_keys)
     /* delete one key (NULL value), the others stay */
     const char *del[] = {NULL};
     TT_CHECK_OKE(ts_topic_alter_config(e.eng, "a", k2, del, 1, 0, e.err, sizeof(e.err)), e.err);
-    TT_CHECK_EQ_INT(topic_int(&e, "a", "log.retention.ms"), 604800000);
+    TT_CHECK_EQ_INT(topic_int(&e, "a", "log.retention.ms"), ENGINE_RETENTION_MS);
     /* replace: only the keys given remain; kept across a restart */
     const char *k4[] = {"segment.bytes"}, *v4[] = {"65536"};
     TT_CHECK_OKE(ts_topic_alter_config(e.eng, "a", k4, v4, 1, TS_TOPIC_CONFIG_REPLACE, e.err,
@@ -214,8 +177,7 @@ TT_TEST(alter_replaces_deletes_and_keeps_kafka_keys)
     TT_CHECK(r && !strcmp(r->value, "1") && !(r->flags & TS_CONFIG_TOPIC_SET));
 done:
     free(rows);
-    env_close(&e);
-    ts_config_destroy(e.cfg);
+    env_done(&e);
 }
 
 /* Dynamic engine settings: in effect for topics without an override, back
@@ -223,7 +185,7 @@ done:
 TT_TEST(engine_alter_changes_dynamic_settings_only)
 {
     env e;
-    env_init(&e);
+    env_init(&e, NULL);
     ts_config_row *rows = NULL;
     size_t n = 0;
     TT_CHECK_OKE(env_open(&e), e.err);
@@ -245,11 +207,10 @@ TT_TEST(engine_alter_changes_dynamic_settings_only)
     TT_CHECK(strstr(e.err, "remote.storage.url") && strstr(e.err, "read-only"));
     const char *revert[] = {NULL};
     TT_CHECK_OKE(ts_engine_alter_config(e.eng, ek, revert, 1, 0, e.err, sizeof(e.err)), e.err);
-    TT_CHECK_EQ_INT(topic_int(&e, "plain", "log.retention.ms"), 604800000);
+    TT_CHECK_EQ_INT(topic_int(&e, "plain", "log.retention.ms"), ENGINE_RETENTION_MS);
 done:
     free(rows);
-    env_close(&e);
-    ts_config_destroy(e.cfg);
+    env_done(&e);
 }
 
 int main(int argc, char **argv)
