@@ -439,6 +439,19 @@ static void ids_dir(const broker *b, char *out, size_t outlen)
     snprintf(out, outlen, "%s/topic-ids", b->meta_dir);
 }
 
+/* Deletes this disk's partitions of topic through the plugin (the bucket
+ * untouched); a plugin older than ABI minor 6 cannot, and says so in err.
+ * Topic pool. */
+static tsp_status delete_local(broker *b, const char *topic, int32_t *n, char *err,
+                               size_t errlen)
+{
+    if (TSP_HAS(b->pl, topic_delete_local) && b->pl->topic_delete_local)
+        return b->pl->topic_delete_local(b->eng, topic, n, err, errlen);
+    snprintf(err, errlen, "plugin ABI minor %u lacks topic_delete_local (minor 6)",
+             b->pl->abi_minor);
+    return TSP_E_UNSUPPORTED;
+}
+
 /* Topic pool, before any replica of topic opens: makes this disk's replicas
  * the incarnation `id`. The same id recorded: nothing to do. Another one: the
  * local data is an older incarnation's (deleted and re-created while this
@@ -462,12 +475,7 @@ static int replicas_claim(broker *b, const char *topic, const char *id)
     if (rc == 1 && !strcmp(rec, id)) return 0;
     if (rc == 1) {
         int32_t n = 0;
-        tsp_status st = TSP_E_UNSUPPORTED;
-        if (TSP_HAS(b->pl, topic_delete_local) && b->pl->topic_delete_local)
-            st = b->pl->topic_delete_local(b->eng, topic, &n, err, sizeof err);
-        else
-            snprintf(err, sizeof err, "plugin ABI minor %u lacks topic_delete_local (minor 6)",
-                     b->pl->abi_minor);
+        tsp_status st = delete_local(b, topic, &n, err, sizeof err);
         if (st != TSP_OK) {
             blog_error("topic %s: local replicas belong to topic id %s, etcd's is %s, and "
                        "deleting them failed: %s: %s; its replicas here stay closed",
@@ -580,12 +588,7 @@ static void sweep_one(const char *topic, void *arg)
     int32_t n = 0;
     ids_dir(b, dir, sizeof dir);
     if (topic_id_read(dir, topic, id, err, sizeof err) != 1) snprintf(id, sizeof id, "unreadable");
-    tsp_status st = TSP_E_UNSUPPORTED;
-    if (TSP_HAS(b->pl, topic_delete_local) && b->pl->topic_delete_local)
-        st = b->pl->topic_delete_local(b->eng, topic, &n, err, sizeof err);
-    else
-        snprintf(err, sizeof err, "plugin ABI minor %u lacks topic_delete_local (minor 6)",
-                 b->pl->abi_minor);
+    tsp_status st = delete_local(b, topic, &n, err, sizeof err);
     if (st != TSP_OK || topic_id_remove(dir, topic, err, sizeof err) != 0) {
         blog_error("topic %s (id %s) is not in the cluster, and sweeping its local replicas "
                    "here failed: %s; retried at the next start", topic, id, err);
