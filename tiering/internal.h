@@ -64,6 +64,7 @@ struct ts_partition {
     atomic_int deleted;         /* atomic, not under mu: see the header comment */
     int counted;                /* its bytes are in engine->local_bytes */
     int removes_pending;        /* dropped segments whose files the sync worker has yet to unlink */
+    uint64_t removes_bytes;     /* their bytes: still on disk, so inside the local bound */
     int orphans_checked;        /* the one-time orphan sweep ran (bg thread) */
     /* Durability of closed segments, synced off the appending thread:
      * recovery_point is the base of the first segment not known synced

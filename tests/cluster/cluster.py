@@ -513,6 +513,23 @@ class Cluster:
         return self.nodes[self.pstate(topic, p)["leader"]]
 
     def create_topic(self, name, partitions=1, rf=1, config=None, timeout=30):
+        # A broker counts live brokers from its etcd watch, which may not have
+        # shown it every registration etcd already holds (wait_registered reads
+        # etcd): right after a start, the broker asked can answer
+        # INVALID_REPLICATION_FACTOR for brokers that are registered. Kafka's
+        # brokers do the same; the harness retries that case only, for a few
+        # seconds, while etcd has enough brokers registered.
+        deadline = time.time() + 10
+        while True:
+            try:
+                return self._create_topic_once(name, partitions, rf, config, timeout)
+            except ck.KafkaException as e:
+                if (e.args[0].code() != ck.KafkaError.INVALID_REPLICATION_FACTOR or
+                        len(self.registered()) < rf or time.time() > deadline):
+                    raise
+                time.sleep(0.2)
+
+    def _create_topic_once(self, name, partitions, rf, config, timeout):
         a = self.admin()  # kept referenced: a destroyed client fails its futures
         fs = a.create_topics([NewTopic(name, partitions, rf, config=config or {})],
                              operation_timeout=timeout, request_timeout=timeout + 5)
