@@ -404,7 +404,9 @@ def t_fault_sendfile_truncate():
                    "sf-0: truncated at " in old.log(), 60,
                    "broker %d truncating its diverged records" % old.id)
         full_isr(c, "sf", 1)  # it took the new leader's batches after the cut
-        cut = int(old.log().split("truncated to offset ")[-1].split()[0])
+        log = old.log()
+        cut = int(log.split("truncated to offset ")[-1].split()[0] if "truncated to offset " in log
+                  else log.split("sf-0: truncated at ")[-1].split()[0])
         held = [t for t in segment_fds(old.proc.pid, "sf") if "(deleted)" not in t]
         check(any(held.count(t) >= 2 for t in held),
               "the queued range's segment is no longer held in place (%r): the race did not "
