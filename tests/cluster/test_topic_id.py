@@ -26,20 +26,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cluster import Cluster, check, ck, run, wait_until  # noqa: E402
+from test_replication import full_isr  # noqa: E402
 
 # Small segments so both incarnations tier data and keep a local tail.
 BASE = {"min.insync.replicas": "1", "replica.lag.time.max.ms": "4000",
         "log.segment.bytes": "32768", "log.local.retention.bytes": "98304",
         "remote.log.manager.task.interval.ms": "500"}
-
-
-def full_isr(c, topic, nparts, n=3):
-    def ok():
-        sts = [c.pstate(topic, p) for p in range(nparts)]
-        if any(s is None or s["leader"] < 0 or len(s["isr"]) < n for s in sts):
-            return None
-        return sts
-    return wait_until(ok, 90, "full ISR of every partition of %s" % topic)
 
 
 def produce(bootstrap, topic, prefix, n, partitions):
