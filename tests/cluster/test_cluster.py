@@ -303,11 +303,23 @@ def t_offline():
         a = c.topic_assignment("unc")[0]
         follower = [x for x in a if x != st0["leader"]][0]
         # The follower out of the ISR (as a leader would shrink it), then the leader dies.
-        c.etcd.put("partitions/unc/0", {"leader": st0["leader"], "leader_epoch": st0["leader_epoch"],
-                                        "isr": [st0["leader"]],
-                                        "controller_epoch": st0["controller_epoch"]})
-        wait_until(lambda: c.pstate("unc", 0)["isr"] == [st0["leader"]], 30, "the ISR shrink")
-        c.nodes[st0["leader"]].kill9()
+        # The follower is frozen meanwhile: a caught-up follower that fetches is added
+        # back by the leader at once (isr_maybe_expand), which CI once saw win the race
+        # against this test's poll. The freeze stays well inside the 2 s session.
+        fol = c.nodes[follower]
+        fol.sigstop()
+        try:
+            def shrunk():
+                c.etcd.put("partitions/unc/0", {"leader": st0["leader"],
+                                                "leader_epoch": st0["leader_epoch"],
+                                                "isr": [st0["leader"]],
+                                                "controller_epoch": st0["controller_epoch"]})
+                time.sleep(0.3)  # a fetch sent before the freeze may still re-add it
+                return c.pstate("unc", 0)["isr"] == [st0["leader"]]
+            wait_until(shrunk, 30, "the ISR shrink")
+            c.nodes[st0["leader"]].kill9()
+        finally:
+            fol.sigcont()
         st1 = wait_until(lambda: (lambda s: s if s["leader"] == follower else None)(
             c.pstate("unc", 0)), SESSION_MS / 1000 + SLACK_S, "an unclean election")
         check(st1["isr"] == [follower] and st1["leader_epoch"] > st0["leader_epoch"],
