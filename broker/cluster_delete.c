@@ -497,9 +497,13 @@ static void purge_begin(broker *b, const struct cl_purge *want)
 {
     bcluster *c = b->cluster;
     struct cl_purge *p = purge_find(c, want->name);
+    const cdelete *d = cluster_delete_find(c, want->name);
     if (p && (p->running || (p->create_revision == want->create_revision &&
                              bclock_ms() < p->retry_at_ms)))
         return;
+    /* A pass that read the marker just before its delete, or ahead of this
+     * view: the next pass asks again if it is still there. */
+    if (!d || d->create_revision != want->create_revision) return;
     if (!b->topic_pool || topic_find(b, want->name) || topic_is_doomed(b, want->name)) return;
     purge_job *j = calloc(1, sizeof(*j));
     if (!p && j && (p = calloc(1, sizeof(*p)))) {
