@@ -50,6 +50,17 @@ def tiered(c, topic, p):
         any(o.startswith("segments/") for o in objs)
 
 
+def old_incarnation(c, topic, rf):
+    """topic with one partition on rf brokers holding old-0..old-2999
+    (acks=all), tiered to the bucket; returns its topic id."""
+    c.wait_registered()
+    c.create_topic(topic, partitions=1, rf=rf)
+    full_isr(c, topic, 1, n=rf)
+    produce(c.bootstrap, topic, "old", 3000, 1)
+    wait_until(lambda: tiered(c, topic, 0), 60, "the old incarnation tiered to the bucket")
+    return c.etcd.get("topics/" + topic)[0]["id"]
+
+
 def delete_now(c, topic):
     """DeleteTopics with operation timeout 0: answered once etcd deleted it."""
     a = AdminClient(c.conf())
@@ -97,12 +108,7 @@ def check_only_new(c, bootstrap, topic, n):
 def t_delete_replicas_down():
     topic = "tdown"
     with Cluster(3, extra=BASE) as c:
-        c.wait_registered()
-        c.create_topic(topic, partitions=1, rf=2)
-        full_isr(c, topic, 1, n=2)
-        produce(c.bootstrap, topic, "old", 4000, 1)
-        wait_until(lambda: tiered(c, topic, 0), 60, "the old incarnation tiered to the bucket")
-        old_id = c.etcd.get("topics/" + topic)[0]["id"]
+        old_id = old_incarnation(c, topic, 2)
         replicas = c.topic_assignment(topic)[0]
         survivor = next(n for n in c.nodes.values() if n.id not in replicas)
         for i in replicas:
@@ -137,10 +143,7 @@ def t_delete_recreate():
     # A long session: the frozen replica stays registered (live, unconfirmed)
     # for as long as the refusals are checked.
     with Cluster(3, session_ms=15000, extra=BASE) as c:
-        c.wait_registered()
-        c.create_topic(topic, partitions=1, rf=3)
-        full_isr(c, topic, 1)
-        produce(c.bootstrap, topic, "old", 3000, 1)
+        old_incarnation(c, topic, 3)
         busy = (c.pstate(topic, 0)["leader"], c.controller()[0])
         frozen = c.node(next(i for i in (3, 2, 1) if i not in busy))
         frozen.sigstop()
@@ -177,12 +180,9 @@ def t_delete_recreate():
 
 def t_delete_controller_killed():
     topic = "tctl"
-    with Cluster(3, session_ms=6000, extra=BASE) as c:
-        c.wait_registered()
-        c.create_topic(topic, partitions=1, rf=3)
-        full_isr(c, topic, 1)
-        produce(c.bootstrap, topic, "old", 3000, 1)
-        wait_until(lambda: tiered(c, topic, 0), 60, "the old incarnation tiered to the bucket")
+    # A session long enough that the frozen replica keeps its lease while frozen.
+    with Cluster(3, session_ms=10000, extra=BASE) as c:
+        old_incarnation(c, topic, 3)
         ctl = c.node(c.controller()[0])
         frozen = c.node(next(i for i in (3, 2, 1) if i != ctl.id))
         frozen.sigstop()
