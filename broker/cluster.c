@@ -338,7 +338,24 @@ typedef struct open_job {
     int32_t first, end; /* opens the partitions [first, end) held here */
     uint8_t *want;      /* end - first: open partition first + i here */
     bpart *parts;       /* end - first: opened handles and rebuilt producer state */
+    struct open_job *next_running; /* bcluster.opens */
 } open_job;
+
+int cluster_opening(const bcluster *c, const char *name)
+{
+    for (const open_job *o = c->opens; o; o = o->next_running)
+        if (!strcmp(o->name, name)) return 1;
+    return 0;
+}
+
+static void opens_unlink(bcluster *c, open_job *o)
+{
+    for (open_job **pp = c ? &c->opens : NULL; pp && *pp; pp = &(*pp)->next_running)
+        if (*pp == o) {
+            *pp = o->next_running;
+            return;
+        }
+}
 
 static void open_job_free(open_job *o)
 {
@@ -538,6 +555,7 @@ static void open_done(bjob *jb)
     bcluster *c = b->cluster;
     ctopic *ct = c ? cluster_topic(c, o->name) : NULL;
     btopic *bt = topic_find(b, o->name);
+    opens_unlink(c, o);
     if (!ct || strcmp(ct->id, o->id) || !bt || bt->npartitions < o->end) {
         /* Deleted (or re-created) meanwhile: the handles are the engine's
          * partitions of that name; a topic still registered keeps them, else
@@ -679,6 +697,8 @@ static void view_open_local(broker *b, ctopic *ct)
         return;
     }
     ct->opening = 1;
+    o->next_running = b->cluster->opens;
+    b->cluster->opens = o;
     bpool_submit(b->topic_pool, &o->j);
 }
 

@@ -16,7 +16,8 @@
  *      every replica of the deleted assignment.
  *   2. Each broker in "pending", once its local delete of the topic ended
  *      (topics.c's reap returned: no handle of the old incarnation is left
- *      and none of its uploads or bucket deletes runs), drops itself from
+ *      and none of its uploads or bucket deletes runs; no open of its
+ *      replicas runs either), drops itself from
  *      "pending" (CAS on the marker's mod_revision). A broker that was down
  *      does so as soon as it sees the marker: it never opens a topic etcd
  *      lacks, and its sweep of local leftovers never touches the bucket.
@@ -346,8 +347,10 @@ void cluster_deletes_tick(broker *b)
     for (cdelete *d = c->deletes; d; d = d->next) {
         if (d->acking || now < d->ack_after_ms || !pending_has(d, b->node_id) || !c->pool)
             continue;
-        /* Its local delete still runs here (or the view still has it). */
-        if (cluster_topic(c, d->name) || topic_find(b, d->name) || topic_is_doomed(b, d->name))
+        /* Its local delete still runs here (or the view still has it, or an
+         * open of its replicas that may recover the old manifest runs). */
+        if (cluster_topic(c, d->name) || topic_find(b, d->name) || topic_is_doomed(b, d->name) ||
+            cluster_opening(c, d->name))
             continue;
         ack_job *a = calloc(1, sizeof(*a));
         if (!a) return;
@@ -504,7 +507,9 @@ static void purge_begin(broker *b, const struct cl_purge *want)
     /* A pass that read the marker just before its delete, or ahead of this
      * view: the next pass asks again if it is still there. */
     if (!d || d->create_revision != want->create_revision) return;
-    if (!b->topic_pool || topic_find(b, want->name) || topic_is_doomed(b, want->name)) return;
+    if (!b->topic_pool || topic_find(b, want->name) || topic_is_doomed(b, want->name) ||
+        cluster_opening(c, want->name))
+        return;
     purge_job *j = calloc(1, sizeof(*j));
     if (!p && j && (p = calloc(1, sizeof(*p)))) {
         p->next = c->purges;

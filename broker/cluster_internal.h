@@ -122,6 +122,7 @@ struct bcluster {
                                  delivered newer events) is older than the view */
     int swept;               /* the first full view started the sweep of topic ids */
     struct sweep_job *sweep; /* the sweep in flight (opens of names it may touch wait) */
+    struct open_job *opens;  /* replica opens running on the topic pool */
     bpool *pool;             /* etcd writes asked by the loop */
     struct cl_wait *waits;   /* CreateTopics waiting for their states */
     struct cl_auto *autos;   /* names being auto-created */
@@ -131,6 +132,9 @@ struct bcluster {
 
 /* cluster.c */
 ctopic *cluster_topic(const bcluster *c, const char *name);
+/* Whether an open of the topic's replicas runs (loop): a topic deleted
+ * meanwhile may still get handles of its old incarnation until it ends. */
+int cluster_opening(const bcluster *c, const char *name);
 int cluster_key(const bcluster *c, char *out, size_t outlen, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 int cluster_live(const bcluster *c, int32_t id);
