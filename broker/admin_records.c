@@ -111,8 +111,12 @@ static void cp_check(broker *b, cp_ent *e, const kafka_CreatePartitionsTopic *t,
 {
     btopic *bt = topic_resolve(b, e->name);
     if (!bt) {
-        e->err = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
-        snprintf(e->msg, sizeof e->msg, "topic '%s' does not exist", e->name);
+        /* In a cluster a name deleted but whose data is not yet is retriable. */
+        e->err = cluster_delete_pending(b, e->name, e->msg, sizeof e->msg);
+        if (!e->err) {
+            e->err = KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+            snprintf(e->msg, sizeof e->msg, "topic '%s' does not exist", e->name);
+        }
     } else if (t->nassignments >= 0) {
         e->err = KAFKA_INVALID_REPLICA_ASSIGNMENT;
         snprintf(e->msg, sizeof e->msg, "manual replica assignments are not supported");

@@ -124,7 +124,7 @@ out:
     return s;
 }
 
-static int json_int_array(const cJSON *a, int32_t *out, int32_t max)
+int cluster_json_ids(const cJSON *a, int32_t *out, int32_t max)
 {
     int32_t n = 0;
     const cJSON *e;
@@ -145,7 +145,7 @@ int cluster_parse_pstate(const char *json, cl_pstate *st)
     const cJSON *l = cJSON_GetObjectItem(o, "leader"), *e = cJSON_GetObjectItem(o, "leader_epoch");
     const cJSON *ce = cJSON_GetObjectItem(o, "controller_epoch");
     if (cJSON_IsNumber(l) && cJSON_IsNumber(e)) {
-        int32_t n = json_int_array(cJSON_GetObjectItem(o, "isr"), st->isr, CLUSTER_MAX_REPLICAS);
+        int32_t n = cluster_json_ids(cJSON_GetObjectItem(o, "isr"), st->isr, CLUSTER_MAX_REPLICAS);
         if (n >= 0) {
             st->nisr = n;
             st->leader = (int32_t)l->valuedouble;
@@ -215,7 +215,7 @@ int cluster_parse_topic(const char *json, ctopic *t)
     t->npartitions = n;
     for (int32_t i = 0; i < n; i++) {
         cl_pstate *st = &t->ps[i];
-        st->nreplicas = json_int_array(cJSON_GetArrayItem(parts, i), st->replicas,
+        st->nreplicas = cluster_json_ids(cJSON_GetArrayItem(parts, i), st->replicas,
                                        CLUSTER_MAX_REPLICAS);
         if (st->nreplicas <= 0) goto out;
         st->leader = -1;
@@ -338,7 +338,24 @@ typedef struct open_job {
     int32_t first, end; /* opens the partitions [first, end) held here */
     uint8_t *want;      /* end - first: open partition first + i here */
     bpart *parts;       /* end - first: opened handles and rebuilt producer state */
+    struct open_job *next_running; /* bcluster.opens */
 } open_job;
+
+int cluster_opening(const bcluster *c, const char *name)
+{
+    for (const open_job *o = c->opens; o; o = o->next_running)
+        if (!strcmp(o->name, name)) return 1;
+    return 0;
+}
+
+static void opens_unlink(bcluster *c, open_job *o)
+{
+    for (open_job **pp = c ? &c->opens : NULL; pp && *pp; pp = &(*pp)->next_running)
+        if (*pp == o) {
+            *pp = o->next_running;
+            return;
+        }
+}
 
 static void open_job_free(open_job *o)
 {
@@ -538,6 +555,7 @@ static void open_done(bjob *jb)
     bcluster *c = b->cluster;
     ctopic *ct = c ? cluster_topic(c, o->name) : NULL;
     btopic *bt = topic_find(b, o->name);
+    opens_unlink(c, o);
     if (!ct || strcmp(ct->id, o->id) || !bt || bt->npartitions < o->end) {
         /* Deleted (or re-created) meanwhile: the handles are the engine's
          * partitions of that name; a topic still registered keeps them, else
@@ -679,6 +697,8 @@ static void view_open_local(broker *b, ctopic *ct)
         return;
     }
     ct->opening = 1;
+    o->next_running = b->cluster->opens;
+    b->cluster->opens = o;
     bpool_submit(b->topic_pool, &o->j);
 }
 
@@ -961,6 +981,8 @@ static int apply_kv(broker *b, const cl_kv *kv)
         apply_partition(b, kv, kv->key + 11);
     } else if (!strncmp(kv->key, "acls/", 5)) {
         acl_cluster_apply(b, kv->key, kv->del ? NULL : kv->value);
+    } else if (!strncmp(kv->key, "deletes/", 8)) {
+        cluster_delete_apply(b, kv, kv->key + 8);
     }
     return 0;
 }
@@ -971,6 +993,7 @@ static void snapshot_begin(bcluster *c)
     c->nbrokers = 0;
     c->controller = -1;
     for (ctopic *t = c->topics; t; t = t->next) t->seen = 0;
+    cluster_deletes_snapshot_begin(c);
 }
 
 static void snapshot_end(broker *b)
@@ -987,6 +1010,7 @@ static void snapshot_end(broker *b)
         view_topic_removed(b, t);
         cluster_topic_free(t);
     }
+    cluster_deletes_snapshot_end(c);
     sweep_start(b);
 }
 
@@ -1095,7 +1119,7 @@ static void post(bcluster *c, int kind, cl_kv *kvs, size_t n, int64_t revision)
 static int key_wanted(const char *k)
 {
     return !strncmp(k, "brokers/", 8) || !strcmp(k, "controller") || !strncmp(k, "topics/", 7) ||
-           !strncmp(k, "partitions/", 11) || !strncmp(k, "acls/", 5);
+           !strncmp(k, "partitions/", 11) || !strncmp(k, "acls/", 5) || !strncmp(k, "deletes/", 8);
 }
 
 static int kv_fill(bcluster *c, cl_kv *out, const ts_etcd_kv *kv, int del)
@@ -1110,15 +1134,16 @@ static int kv_fill(bcluster *c, cl_kv *out, const ts_etcd_kv *kv, int del)
     return out->key && (del || out->value) ? 0 : -1;
 }
 
-/* Every key the view needs, at one revision (one txn of five ranges).
+/* Every key the view needs, at one revision (one txn of six ranges).
  * Returns the revision, 0 on failure. Cluster thread. */
 static int64_t snapshot_read(bcluster *c)
 {
-    char k[5][320];
-    const char *names[5] = {"brokers/", "controller", "topics/", "partitions/", "acls/"};
-    ts_etcd_op ops[5];
+    char k[6][320];
+    const char *names[6] = {"brokers/", "controller", "topics/", "partitions/", "acls/",
+                            "deletes/"};
+    ts_etcd_op ops[6];
     memset(ops, 0, sizeof ops);
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 6; i++) {
         cluster_key(c, k[i], sizeof k[i], "%s", names[i]);
         ops[i].type = TS_ETCD_OP_RANGE;
         ops[i].key = k[i];
@@ -1127,7 +1152,7 @@ static int64_t snapshot_read(bcluster *c)
     }
     ts_etcd_txn_result r;
     char err[1024] = "";
-    if (ts_etcd_txn(c->etcd, NULL, 0, ops, 5, NULL, 0, &r, err, sizeof err) != TS_ETCD_OK) {
+    if (ts_etcd_txn(c->etcd, NULL, 0, ops, 6, NULL, 0, &r, err, sizeof err) != TS_ETCD_OK) {
         blog_warn("cluster: reading the cluster's state from etcd: %s", err);
         return 0;
     }
@@ -1581,6 +1606,7 @@ static void cluster_free(bcluster *c)
         cluster_topic_free(t);
     }
     cluster_autos_free(c);
+    cluster_deletes_free(c);
     free(c->brokers);
     explicit_bzero(&c->ib, sizeof c->ib); /* the inter-broker password */
     ts_etcd_destroy(c->etcd);
@@ -1672,6 +1698,7 @@ void cluster_tick(broker *b)
         if (!t->cfg_applied && !t->cfg_busy) cfg_kick(b, t); /* its first apply failed to start */
         view_open_local(b, t);
     }
+    cluster_deletes_tick(b);
     cluster_waits_check(b, 1);
 }
 

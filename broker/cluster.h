@@ -37,6 +37,19 @@
  *                                written by the controller (leader elections)
  *                                and by the leader (ISR shrink/expand), both
  *                                by CAS on mod_revision.
+ *   deletes/<topic>              {"id": "<the deleted topic id>",
+ *                                 "partitions": n, "pending": [ids]}
+ *                                a topic delete not yet complete (Kafka's
+ *                                /admin/delete_topics/<t>): put by DeleteTopics
+ *                                in the txn deleting topics/<t> and
+ *                                partitions/<t>/; each replica drops its id
+ *                                from "pending" once its local delete ended
+ *                                (CAS on mod_revision); the controller deletes
+ *                                the bucket's objects of partitions [0, n) once
+ *                                no pending broker is live, then the key (txn
+ *                                comparing its epoch and the key's
+ *                                create_revision). CreateTopics compares it
+ *                                absent (cluster_delete.c).
  *   producer_ids                 {"next": n}: blocks handed out by CAS.
  *   groups/<group>/<topic>/<p>   committed offsets, one key each (group.c).
  *   acls/<type>/<pattern>/<name>/<principal>/<host>/<op>/<perm>
@@ -152,6 +165,11 @@ int16_t cluster_check_leader(const broker *b, const char *topic, int32_t partiti
 /* Whether this broker holds a replica of the partition (1 on a single node:
  * it holds everything it registered). */
 int cluster_holds(const broker *b, const char *topic, int32_t partition);
+/* KAFKA_THROTTLING_QUOTA_EXCEEDED, with msg saying why, while a delete of
+ * `name` is pending (deletes/<name>: its old incarnation's objects may still
+ * be in the bucket): CreateTopics and CreatePartitions of the name are
+ * refused until it is complete. KAFKA_NONE otherwise and on a single node. */
+int16_t cluster_delete_pending(const broker *b, const char *name, char *msg, size_t msglen);
 /* Whether this broker is registered and its lease alive (readyz, acks):
  * a keepalive answered within broker.session.timeout.ms (less a margin). */
 int cluster_is_registered(const broker *b);

@@ -10,9 +10,11 @@
  * request's timeout passes (REQUEST_TIMED_OUT, the topic stays created, as
  * in Kafka; a timeout of 0, librdkafka's default operation timeout, answers
  * once topics/<t> is written). DeleteTopics removes topics/<t> and
- * partitions/<t>/ in one txn and waits (same timeout rule) until this
- * broker's view has dropped the topic; every replica then deletes its own
- * copy (cluster.c).
+ * partitions/<t>/ and writes the marker deletes/<t> in one txn
+ * (cluster_delete.c), then waits (same timeout rule) until this broker's
+ * view has dropped the marker too: every replica deleted its own copy and
+ * the controller the bucket's objects. CreateTopics of a name with a marker
+ * is refused, retriably, until then.
  *
  * Thread: loop, except the *_run functions (cluster pool).
  */
@@ -47,7 +49,10 @@ struct cl_wait {
 static int wait_ready(bcluster *c, const struct cl_wait *w)
 {
     ctopic *t = cluster_topic(c, w->name);
-    if (w->kind == WAIT_GONE) return !t || strcmp(t->id, w->id);
+    if (w->kind == WAIT_GONE) {
+        const cdelete *d = cluster_delete_find(c, w->name);
+        return (!t || strcmp(t->id, w->id)) && (!d || strcmp(d->id, w->id));
+    }
     if (!t || strcmp(t->id, w->id) || t->npartitions < w->min_parts) return 0;
     for (int32_t i = 0; i < t->npartitions; i++)
         if (!t->ps[i].version) return 0;
@@ -119,28 +124,37 @@ void cluster_waits_abort(broker *b)
 typedef struct create_job {
     bjob j;
     broker *b;
-    char key[600];
+    char key[600], mkey[600]; /* topics/<t>, deletes/<t> */
     char *value;
     char id[32];
-    int status; /* 1 created, 0 exists, -1 etcd failed */
+    int status; /* 1 created, 0 exists, 2 marked for deletion, -1 etcd failed */
+    char name[256];
     char err[1024];
     cluster_create_fn done;
     void *arg;
 } create_job;
 
+/* Create-only, and only while no delete of the name is pending: a marker
+ * means the old incarnation's objects may still be under the prefix. */
 static void create_run(bjob *jb)
 {
     create_job *o = (create_job *)jb;
-    ts_etcd_cmp absent = {.key = o->key, .key_len = strlen(o->key), .target = TS_ETCD_CMP_CREATE,
-                          .result = TS_ETCD_EQUAL, .number = 0};
+    ts_etcd_cmp absent[2] = {
+        {.key = o->key, .key_len = strlen(o->key), .target = TS_ETCD_CMP_CREATE,
+         .result = TS_ETCD_EQUAL, .number = 0},
+        {.key = o->mkey, .key_len = strlen(o->mkey), .target = TS_ETCD_CMP_CREATE,
+         .result = TS_ETCD_EQUAL, .number = 0},
+    };
     ts_etcd_op put = {.type = TS_ETCD_OP_PUT, .key = o->key, .key_len = strlen(o->key),
                       .value = o->value, .value_len = strlen(o->value)};
+    ts_etcd_op marker = {.type = TS_ETCD_OP_RANGE, .key = o->mkey, .key_len = strlen(o->mkey)};
     ts_etcd_txn_result r;
     o->status = -1;
-    if (ts_etcd_txn(o->b->cluster->etcd, &absent, 1, &put, 1, NULL, 0, &r, o->err,
+    if (ts_etcd_txn(o->b->cluster->etcd, absent, 2, &put, 1, &marker, 1, &r, o->err,
                     sizeof o->err) != TS_ETCD_OK)
         return;
     o->status = r.succeeded;
+    if (!r.succeeded && r.nresponses == 1 && r.responses[0].nkvs) o->status = 2;
     ts_etcd_txn_result_free(&r);
 }
 
@@ -151,7 +165,11 @@ static void create_done(bjob *jb)
         o->done(o->b, o->arg, KAFKA_NONE, NULL, o->id);
     else if (o->status == 0)
         o->done(o->b, o->arg, KAFKA_TOPIC_ALREADY_EXISTS, "topic already exists", NULL);
-    else
+    else if (o->status == 2) {
+        char msg[512];
+        cluster_delete_refusal_msg(o->name, msg, sizeof msg);
+        o->done(o->b, o->arg, KAFKA_THROTTLING_QUOTA_EXCEEDED, msg, NULL);
+    } else
         o->done(o->b, o->arg, KAFKA_REQUEST_TIMED_OUT, o->err, NULL);
     free(o->value);
     free(o);
@@ -187,6 +205,8 @@ int16_t cluster_create_topic(broker *b, const char *name, int32_t nparts, int32_
     o->done = done;
     o->arg = arg;
     cluster_key(c, o->key, sizeof o->key, "topics/%s", name);
+    cluster_key(c, o->mkey, sizeof o->mkey, "deletes/%s", name);
+    snprintf(o->name, sizeof o->name, "%s", name);
     bpool_submit(c->pool, &o->j);
     return KAFKA_NONE;
 }
@@ -212,7 +232,9 @@ static void auto_created(broker *b, void *arg, int16_t err, const char *msg, con
 {
     char *name = arg;
     (void)id;
-    if (err && err != KAFKA_TOPIC_ALREADY_EXISTS)
+    if (err == KAFKA_THROTTLING_QUOTA_EXCEEDED) /* its old incarnation goes first */
+        blog_info("auto-creating topic %s: %s", name, msg ? msg : "");
+    else if (err && err != KAFKA_TOPIC_ALREADY_EXISTS)
         blog_warn("auto-creating topic %s: %s", name, msg ? msg : "");
     else if (!err)
         blog_info("auto-created topic %s in the cluster", name);
@@ -416,8 +438,11 @@ static void cc_respond(broker *b, cc_op *o)
 {
     int v = o->r.hdr.api_version, f = o->r.hdr.flexible;
     kw w;
+    int32_t throttle = 0; /* a name marked for deletion: the retry hint of KIP-599 */
+    for (int32_t i = 0; i < o->n; i++)
+        if (o->e[i].rc == KAFKA_THROTTLING_QUOTA_EXCEEDED) throttle = CLUSTER_DELETE_RETRY_MS;
     reply_begin(&o->r, &w);
-    if (v >= 2) kw_i32(&w, 0);
+    if (v >= 2) kw_i32(&w, throttle);
     kw_array(&w, f, o->n);
     for (int32_t i = 0; i < o->n; i++) {
         cc_ent *e = &o->e[i];
@@ -485,6 +510,8 @@ static int16_t cc_check(broker *b, const kafka_CreatableTopic *t, cc_ent *e)
         snprintf(e->msg, sizeof e->msg, "topic '%s' already exists", t->name);
         return KAFKA_TOPIC_ALREADY_EXISTS;
     }
+    int16_t marked = cluster_delete_pending(b, t->name, e->msg, sizeof e->msg);
+    if (marked) return marked;
     if (e->nparts <= 0 || e->nparts > 100000) {
         snprintf(e->msg, sizeof e->msg, "number of partitions %d must be 1..100000", e->nparts);
         return KAFKA_INVALID_PARTITIONS;
@@ -612,38 +639,30 @@ static void dt_one_done(broker *b, dt_op *o)
     }
 }
 
-/* Cluster pool: one txn per topic (it must still exist). */
+/* Cluster pool: one txn per topic (it must still exist), with its marker. */
 static void dt_run(bjob *jb)
 {
     dt_op *o = (dt_op *)jb;
-    bcluster *c = o->b->cluster;
     for (int32_t i = 0; i < o->n; i++) {
         dt_ent *e = &o->e[i];
-        if (e->rc != -1) continue;
-        char kt[600], kp[600];
-        cluster_key(c, kt, sizeof kt, "topics/%s", e->name);
-        cluster_key(c, kp, sizeof kp, "partitions/%s/", e->name);
-        ts_etcd_cmp exists = {.key = kt, .key_len = strlen(kt), .target = TS_ETCD_CMP_CREATE,
-                              .result = TS_ETCD_GREATER, .number = 0};
-        ts_etcd_op del[2] = {{.type = TS_ETCD_OP_DELETE, .key = kt, .key_len = strlen(kt)},
-                             {.type = TS_ETCD_OP_DELETE, .key = kp, .key_len = strlen(kp),
-                              .prefix = 1}};
-        ts_etcd_txn_result r;
-        if (ts_etcd_txn(c->etcd, &exists, 1, del, 2, NULL, 0, &r, e->msg, sizeof e->msg) !=
-            TS_ETCD_OK) {
-            e->rc = KAFKA_REQUEST_TIMED_OUT;
-            continue;
-        }
-        e->rc = r.succeeded ? KAFKA_NONE : KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
-        if (!r.succeeded) snprintf(e->msg, sizeof e->msg, "topic '%s' does not exist", e->name);
-        ts_etcd_txn_result_free(&r);
+        if (e->rc == -1)
+            e->rc = cluster_delete_write(o->b->cluster, e->name, e->id, e->msg, sizeof e->msg);
     }
 }
 
+/* ok 0: the timeout passed with the delete still pending (Kafka answered
+ * REQUEST_TIMED_OUT then too); the delete goes on. */
 static void dt_gone(broker *b, void *arg, int ok)
 {
-    (void)ok; /* deleted in etcd either way; the replicas follow */
     dt_ent *e = arg;
+    if (ok == 0) {
+        e->rc = KAFKA_REQUEST_TIMED_OUT;
+        snprintf(e->msg, sizeof e->msg,
+                 "topic '%s' is deleted from the cluster; its data is still being deleted (a "
+                 "replica has not finished its local delete, or the controller is deleting the "
+                 "bucket's objects): the name can be created again once deletes/%s is gone",
+                 e->name, e->name);
+    }
     dt_one_done(b, e->op);
 }
 

@@ -258,6 +258,8 @@ int16_t cluster_grow_topic(broker *b, const char *name, int32_t count, int valid
 {
     bcluster *c = b->cluster;
     ctopic *ct = cluster_topic(c, name);
+    int16_t marked = ct ? KAFKA_NONE : cluster_delete_pending(b, name, msg, msglen);
+    if (marked) return marked;
     if (!ct) {
         snprintf(msg, msglen, "topic '%s' does not exist", name);
         return KAFKA_UNKNOWN_TOPIC_OR_PARTITION;

@@ -49,6 +49,27 @@ typedef struct cl_kv {
 
 struct cl_wait; /* cluster_admin.c: CreateTopics waiting for partition states */
 
+#define CLUSTER_DELETE_MAX_PENDING 256
+#define CLUSTER_DELETE_RETRY_MS 1000 /* CreateTopics' ThrottleTimeMs while a name is marked */
+
+/* A topic delete still in progress, deletes/<t> (cluster_delete.c): the
+ * deleted incarnation's id and partition count, and the replicas that have
+ * not yet confirmed that their local delete ended. */
+typedef struct cdelete {
+    struct cdelete *next;
+    char *name;
+    char id[32];
+    int32_t npartitions;
+    int32_t npending;
+    int32_t pending[CLUSTER_DELETE_MAX_PENDING];
+    int64_t mod_revision, create_revision;
+    int seen;             /* reset: present in the snapshot */
+    int acking;           /* this broker's confirmation is being written */
+    int64_t ack_after_ms; /* a failed confirmation is tried again then */
+} cdelete;
+
+struct cl_purge; /* cluster_delete.c: the controller's bucket deletes in flight */
+
 struct bcluster {
     broker *b;
     ts_etcd *etcd;
@@ -101,13 +122,19 @@ struct bcluster {
                                  delivered newer events) is older than the view */
     int swept;               /* the first full view started the sweep of topic ids */
     struct sweep_job *sweep; /* the sweep in flight (opens of names it may touch wait) */
+    struct open_job *opens;  /* replica opens running on the topic pool */
     bpool *pool;             /* etcd writes asked by the loop */
     struct cl_wait *waits;   /* CreateTopics waiting for their states */
     struct cl_auto *autos;   /* names being auto-created */
+    cdelete *deletes;        /* deletes/<t> markers as in etcd */
+    struct cl_purge *purges; /* the controller's bucket deletes, running or backing off */
 };
 
 /* cluster.c */
 ctopic *cluster_topic(const bcluster *c, const char *name);
+/* Whether an open of the topic's replicas runs (loop): a topic deleted
+ * meanwhile may still get handles of its old incarnation until it ends. */
+int cluster_opening(const bcluster *c, const char *name);
 int cluster_key(const bcluster *c, char *out, size_t outlen, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 int cluster_live(const bcluster *c, int32_t id);
@@ -122,6 +149,9 @@ void cluster_topic_free(ctopic *t);
 /* base64url of n bytes (no padding) into out. */
 void cluster_b64url(const uint8_t *in, size_t n, char *out);
 int cluster_parse_broker(const char *json, cl_broker *out);
+/* A JSON array of broker ids into out (at most max); -1 when a is not one. */
+struct cJSON;
+int cluster_json_ids(const struct cJSON *a, int32_t *out, int32_t max);
 /* A new topic id: 16 random bytes, base64url (22 chars). */
 void cluster_new_topic_id(char *out);
 /* The topics/<t> value (malloc'd): id, assignment (nparts lists of rf ids),
@@ -129,6 +159,30 @@ void cluster_new_topic_id(char *out);
 char *cluster_topic_json(const char *id, int32_t nparts, int32_t rf, const int32_t *assign,
                          const bprop *cfg, size_t ncfg);
 
+
+/* cluster_delete.c: durable topic deletes (deletes/<t>). */
+/* The marker's JSON (malloc'd) and its parser (-1: not a marker). Pure. */
+char *cluster_delete_json(const char *id, int32_t nparts, const int32_t *pending, int32_t n);
+int cluster_parse_delete(const char *json, cdelete *d);
+void cluster_delete_free(cdelete *d);
+/* Loop: the view's markers (apply_kv, the snapshot's begin and end). */
+cdelete *cluster_delete_find(const bcluster *c, const char *name);
+void cluster_delete_apply(broker *b, const cl_kv *kv, const char *name);
+void cluster_deletes_snapshot_begin(bcluster *c);
+void cluster_deletes_snapshot_end(bcluster *c);
+void cluster_deletes_free(bcluster *c);
+/* Loop, on every tick and view change: confirms each marker naming this
+ * broker once its local delete of the topic ended. */
+void cluster_deletes_tick(broker *b);
+/* CreateTopics' message for a name marked for deletion (cluster.h has
+ * cluster_delete_pending). */
+void cluster_delete_refusal_msg(const char *name, char *msg, size_t msglen);
+/* Cluster pool (DeleteTopics): topics/<t> and partitions/<t>/ deleted and
+ * deletes/<t> written in one txn; id = the deleted incarnation's. */
+int16_t cluster_delete_write(bcluster *c, const char *name, char *id, char *msg, size_t msglen);
+/* Cluster thread (the controller): a marker no live broker still waits on;
+ * the loop starts its bucket delete unless one runs (or failed a moment ago). */
+void cluster_delete_purge_post(bcluster *c, const cdelete *d, int64_t epoch);
 
 /* controller.c (cluster thread) */
 void controller_step(bcluster *c);

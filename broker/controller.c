@@ -19,7 +19,10 @@
  *   - every leader.imbalance.check.interval.seconds the preferred (first)
  *     replica takes leadership back when it is live and in the ISR;
  *   - the pseudo-topic __consumer_offsets is created once the cluster has
- *     three live brokers or the controller has waited ten seconds for them.
+ *     three live brokers or the controller has waited ten seconds for them;
+ *   - a topic delete (deletes/<t>) none of whose pending brokers is live
+ *     has its old incarnation deleted from the bucket by this broker, then
+ *     its marker deleted (cluster_delete.c).
  * Partition states are written by CAS on their mod_revision: a leader's
  * ISR change in between makes the write fail and the next pass re-reads.
  *
@@ -83,6 +86,7 @@ typedef struct ctl_model {
     cl_broker live[256];
     size_t nlive;
     ctopic *topics;
+    cdelete *deletes;
 } ctl_model;
 
 static void model_free(ctl_model *m)
@@ -91,6 +95,11 @@ static void model_free(ctl_model *m)
         ctopic *t = m->topics;
         m->topics = t->next;
         cluster_topic_free(t);
+    }
+    while (m->deletes) {
+        cdelete *d = m->deletes;
+        m->deletes = d->next;
+        cluster_delete_free(d);
     }
 }
 
@@ -129,33 +138,50 @@ static void model_add_state(bcluster *c, ctl_model *m, const ts_etcd_kv *kv)
     }
 }
 
+static void model_add_delete(bcluster *c, ctl_model *m, const ts_etcd_kv *kv)
+{
+    cdelete *d = calloc(1, sizeof(*d));
+    const char *name = kv->key + c->prefix_len + strlen("deletes/");
+    if (!d || !(d->name = strdup(name)) || cluster_parse_delete(kv->value, d) != 0) {
+        cluster_delete_free(d);
+        return;
+    }
+    d->create_revision = kv->create_revision;
+    d->mod_revision = kv->mod_revision;
+    d->next = m->deletes;
+    m->deletes = d;
+}
+
 /* Reads the cluster inside a txn that checks the epoch: 1 read, 0 deposed,
  * -1 etcd failed. */
 static int model_read(bcluster *c, ctl_model *m)
 {
-    char kc[320], kb[320], kt[320], kp[320];
+    char kc[320], kb[320], kt[320], kp[320], kd[320];
     ctl_key(c, kc, sizeof kc, "controller");
     ctl_key(c, kb, sizeof kb, "brokers/");
     ctl_key(c, kt, sizeof kt, "topics/");
     ctl_key(c, kp, sizeof kp, "partitions/");
+    ctl_key(c, kd, sizeof kd, "deletes/");
     ts_etcd_cmp mine = {.key = kc, .key_len = strlen(kc), .target = TS_ETCD_CMP_CREATE,
                         .result = TS_ETCD_EQUAL, .number = c->ctl_epoch};
-    ts_etcd_op ops[3] = {
+    ts_etcd_op ops[4] = {
         {.type = TS_ETCD_OP_RANGE, .key = kb, .key_len = strlen(kb), .prefix = 1},
         {.type = TS_ETCD_OP_RANGE, .key = kt, .key_len = strlen(kt), .prefix = 1},
         {.type = TS_ETCD_OP_RANGE, .key = kp, .key_len = strlen(kp), .prefix = 1},
+        {.type = TS_ETCD_OP_RANGE, .key = kd, .key_len = strlen(kd), .prefix = 1},
     };
     ts_etcd_txn_result r;
     char err[1024] = "";
-    if (ts_etcd_txn(c->etcd, &mine, 1, ops, 3, NULL, 0, &r, err, sizeof err) != TS_ETCD_OK) {
+    if (ts_etcd_txn(c->etcd, &mine, 1, ops, 4, NULL, 0, &r, err, sizeof err) != TS_ETCD_OK) {
         blog_warn("controller: reading the cluster: %s", err);
         return -1;
     }
-    int rc = r.succeeded && r.nresponses == 3;
+    int rc = r.succeeded && r.nresponses == 4;
     for (size_t i = 0; rc && i < r.responses[0].nkvs && m->nlive < 256; i++)
         if (cluster_parse_broker(r.responses[0].kvs[i].value, &m->live[m->nlive]) == 0) m->nlive++;
     for (size_t i = 0; rc && i < r.responses[1].nkvs; i++) model_add_topic(c, m, &r.responses[1].kvs[i]);
     for (size_t i = 0; rc && i < r.responses[2].nkvs; i++) model_add_state(c, m, &r.responses[2].kvs[i]);
+    for (size_t i = 0; rc && i < r.responses[3].nkvs; i++) model_add_delete(c, m, &r.responses[3].kvs[i]);
     ts_etcd_txn_result_free(&r);
     return rc;
 }
@@ -358,6 +384,22 @@ static void offsets_topic(bcluster *c, const ctl_model *m)
     free(val);
 }
 
+/* Topic deletes (cluster_delete.c): a marker none of whose pending brokers
+ * is live (the others confirmed that their local delete ended; a dead one
+ * holds nothing open) goes to this broker's loop, which deletes the old
+ * incarnation from the bucket and then the marker. A name created again
+ * behind CreateTopics' back (topics/<t> written directly) is left alone:
+ * its objects may be the new incarnation's. */
+static void deletes_step(bcluster *c, const ctl_model *m)
+{
+    for (cdelete *d = m->deletes; d; d = d->next) {
+        int waiting = 0;
+        for (int32_t i = 0; i < d->npending; i++) waiting |= model_live(m, d->pending[i]);
+        for (ctopic *t = m->topics; t && !waiting; t = t->next) waiting = !strcmp(t->name, d->name);
+        if (!waiting) cluster_delete_purge_post(c, d, c->ctl_epoch);
+    }
+}
+
 void controller_step(bcluster *c)
 {
     int64_t now = bclock_ms();
@@ -383,6 +425,7 @@ void controller_step(bcluster *c)
     for (ctopic *t = m->topics; t; t = t->next)
         for (int32_t p = 0; p < t->npartitions; p++) repair(c, m, t, p, balance);
     offsets_topic(c, m);
+    deletes_step(c, m);
     model_free(m);
     free(m);
 }
