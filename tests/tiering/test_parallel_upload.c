@@ -287,17 +287,25 @@ static long bucket_entries(env *e, int64_t *end)
     return n;
 }
 
+/* A fresh case directory, and a child process running child(e) on it;
+ * the parent gets its pid (-1: fork failed). */
+static pid_t fork_case(env *e, int (*child)(env *))
+{
+    snprintf(e->dir, sizeof(e->dir), "%s/case%d", g_root, ++g_case);
+    snprintf(e->data, sizeof(e->data), "%s/data", e->dir);
+    snprintf(e->bucket, sizeof(e->bucket), "%s/bucket", e->dir);
+    ts_fs_mkdirs(e->bucket, NULL, 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) _exit(child(e));
+    return pid;
+}
+
 TT_TEST(crash_with_finished_uncommitted_objects_loses_nothing)
 {
     env e = {0};
-    snprintf(e.dir, sizeof(e.dir), "%s/case%d", g_root, ++g_case);
-    snprintf(e.data, sizeof(e.data), "%s/data", e.dir);
-    snprintf(e.bucket, sizeof(e.bucket), "%s/bucket", e.dir);
-    ts_fs_mkdirs(e.bucket, NULL, 0);
-    fflush(NULL);
-    pid_t pid = fork();
+    pid_t pid = fork_case(&e, crash_child);
     TT_ASSERT(pid >= 0);
-    if (pid == 0) _exit(crash_child(&e));
     /* Kill once 0 and 1 are in the bucket's manifest and the objects of 3
      * and 4 are there too (2's commit sleeps). */
     int objects = 0;
@@ -378,14 +386,8 @@ static int crash_group_child(env *e)
 TT_TEST(crash_mid_group_commit_loses_nothing)
 {
     env e = {0};
-    snprintf(e.dir, sizeof(e.dir), "%s/case%d", g_root, ++g_case);
-    snprintf(e.data, sizeof(e.data), "%s/data", e.dir);
-    snprintf(e.bucket, sizeof(e.bucket), "%s/bucket", e.dir);
-    ts_fs_mkdirs(e.bucket, NULL, 0);
-    fflush(NULL);
-    pid_t pid = fork();
+    pid_t pid = fork_case(&e, crash_group_child);
     TT_ASSERT(pid >= 0);
-    if (pid == 0) _exit(crash_group_child(&e));
     /* Kill once the group (4 entries: the thread count bounds what is in
      * flight) is in the local manifest while its head PUT hangs. */
     long local = -1;

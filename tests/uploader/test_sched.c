@@ -215,6 +215,17 @@ static int manifest_is(fixture *f, int upto)
     return ok;
 }
 
+/* Segments 0..n-1 were reported in order, committed, none discarded, each
+ * with st (segment odd, if >= 0: with st_odd). */
+static void expect_committed(const owner *w, int n, ts_status st, int odd, ts_status st_odd)
+{
+    for (int i = 0; i < n; i++) {
+        TT_ASSERT_EQ_INT(w->order[i], i);
+        TT_ASSERT_EQ_INT(w->st[i], i == odd ? st_odd : st);
+        TT_ASSERT(w->committed[i] && !w->discarded[i]);
+    }
+}
+
 TT_TEST(later_segments_finish_first_and_commit_after_the_first)
 {
     ts_faulty_opts fo;
@@ -230,11 +241,7 @@ TT_TEST(later_segments_finish_first_and_commit_after_the_first)
      * them had joined the manifest: they waited, holding their objects. */
     TT_ASSERT_EQ_INT(f.w.others_built_before_first, NSEG - 1);
     TT_ASSERT_EQ_INT(f.w.entries_when_gate_opened, 0);
-    for (int i = 0; i < NSEG; i++) {
-        TT_ASSERT_EQ_INT(f.w.order[i], i);
-        TT_ASSERT_EQ_INT(f.w.st[i], TS_OK);
-        TT_ASSERT(f.w.committed[i] && !f.w.discarded[i]);
-    }
+    expect_committed(&f.w, NSEG, TS_OK, -1, TS_OK);
     TT_ASSERT(manifest_is(&f, NSEG));
     TT_ASSERT_EQ_INT(count_objects(f.os), NSEG);
     TT_ASSERT_EQ_INT(ts_upload_queue_room(f.q), NSEG);
@@ -384,11 +391,7 @@ TT_TEST(finished_segments_commit_as_one_group_with_one_head_put)
     for (int k = 0; k < NSEG; k++) TT_OK(submit(&f, k));
     TT_ASSERT_EQ_INT(wait_done(&f.w, NSEG), NSEG);
     TT_ASSERT_EQ_INT(f.w.others_built_before_first, NSEG - 1);
-    for (int i = 0; i < NSEG; i++) {
-        TT_ASSERT_EQ_INT(f.w.order[i], i);
-        TT_ASSERT_EQ_INT(f.w.st[i], TS_OK);
-        TT_ASSERT(f.w.committed[i] && !f.w.discarded[i]);
-    }
+    expect_committed(&f.w, NSEG, TS_OK, -1, TS_OK);
     TT_ASSERT(manifest_is(&f, NSEG));
     /* One manifest version for the four, one head PUT. */
     TT_ASSERT_EQ_INT(manifest_puts(&f), 1);
@@ -413,12 +416,9 @@ TT_TEST(a_failed_head_put_leaves_the_group_committed_and_the_sync_pushes_it)
     TT_ASSERT_EQ_INT(wait_done(&f.w, NSEG), NSEG);
     /* Each entry is in the local manifest (committed: "remote manifest
      * pending"), none remote-durable, all from one failed head PUT. */
-    for (int i = 0; i < NSEG; i++) {
-        TT_ASSERT_EQ_INT(f.w.order[i], i);
-        TT_ASSERT_EQ_INT(f.w.st[i], TS_E_REMOTE);
-        TT_ASSERT(f.w.committed[i] && !f.w.discarded[i]);
+    expect_committed(&f.w, NSEG, TS_E_REMOTE, -1, TS_OK);
+    for (int i = 0; i < NSEG; i++)
         TT_ASSERT(!ts_index_is_remote_durable(f.idx, (int64_t)i * SEG_RECS));
-    }
     TT_ASSERT_EQ_INT(manifest_puts(&f), 1);
     TT_ASSERT(manifest_is(&f, NSEG));
     TT_ASSERT_EQ_INT(bucket_entries(&f, "look1"), -1); /* no head in the bucket */
@@ -489,11 +489,7 @@ TT_TEST(an_entry_already_there_ends_the_group_and_keeps_the_ones_before_it)
     f.w.gate = NSEG; /* its object and those of 1..3 */
     for (int k = 0; k < NSEG; k++) TT_OK(submit(&f, k));
     TT_ASSERT_EQ_INT(wait_done(&f.w, NSEG), NSEG);
-    for (int i = 0; i < NSEG; i++) {
-        TT_ASSERT_EQ_INT(f.w.order[i], i);
-        TT_ASSERT_EQ_INT(f.w.st[i], i == 2 ? TS_E_EXISTS : TS_OK);
-        TT_ASSERT(f.w.committed[i] && !f.w.discarded[i]);
-    }
+    expect_committed(&f.w, NSEG, TS_OK, 2, TS_E_EXISTS);
     TT_ASSERT(manifest_is(&f, NSEG));
     /* 0 and 1 went in as one group, 3 after the refused 2: with the
      * earlier attempt's, three head PUTs; our duplicate of 2 is deleted. */
