@@ -199,6 +199,22 @@ static int is_outcome(ts_status st)
     return st == TS_E_FENCED || st == TS_E_CLOSED || st == TS_E_NOT_FOUND;
 }
 
+/* An earlier attempt's entry for this very range (TS_E_EXISTS, or a
+ * retry of a segment already in the manifest): the segment is committed
+ * all the same. */
+static void check_committed(ts_upload_queue *q, const slot *s, ts_upload_result *r)
+{
+    if (r->committed || r->st == TS_E_FENCED) return;
+    ts_segment_meta chk;
+    memset(&chk, 0, sizeof(chk));
+    if (ts_index_lookup_offset(q->idx, s->req.base_offset, &chk) == TS_OK &&
+        chk.base_offset == s->req.base_offset) {
+        r->committed = 1;
+        r->stored_bytes = chk.stored_bytes;
+    }
+    ts_segment_meta_clear(&chk);
+}
+
 /* Settles the head slot s that cannot commit (it failed, or an earlier
  * one did: draining) outside the lock: reports why, deleting a built
  * object. */
@@ -207,7 +223,10 @@ static void settle_one(ts_upload_queue *q, slot *s, int draining, ts_upload_resu
     r->item = s->item;
     r->err = s->err;
     r->st = s->st;
-    if (!draining) return; /* SLOT_FAILED */
+    if (!draining) { /* SLOT_FAILED */
+        check_committed(q, s, r);
+        return;
+    }
     if (s->state == SLOT_BUILT) {
         ts_uploader_discard_object(q->os, &s->meta);
         if (!s->st) {
@@ -250,17 +269,7 @@ static size_t settle(ts_upload_queue *q, slot *s, size_t n, int draining, ts_upl
         r[i].st = c[i].st;
         r[i].committed = c[i].committed;
         if (r[i].committed) r[i].stored_bytes = t->meta.stored_bytes;
-        if (r[i].committed || r[i].st == TS_E_FENCED) continue;
-        /* An earlier attempt's entry for this very range (TS_E_EXISTS): the
-         * segment is in the manifest all the same. */
-        ts_segment_meta chk;
-        memset(&chk, 0, sizeof(chk));
-        if (ts_index_lookup_offset(q->idx, t->req.base_offset, &chk) == TS_OK &&
-            chk.base_offset == t->req.base_offset) {
-            r[i].committed = 1;
-            r[i].stored_bytes = chk.stored_bytes;
-        }
-        ts_segment_meta_clear(&chk);
+        check_committed(q, t, &r[i]);
     }
     return m;
 }

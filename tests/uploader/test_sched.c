@@ -499,6 +499,26 @@ TT_TEST(an_entry_already_there_ends_the_group_and_keeps_the_ones_before_it)
     fixture_close(&f);
 }
 
+TT_TEST(a_failed_build_of_a_segment_already_in_the_manifest_counts_as_committed)
+{
+    ts_faulty_opts fo;
+    ts_faulty_opts_init(&fo);
+    fixture f;
+    TT_OKE(fixture_open(&f, "already", &fo), f.err);
+    ts_upload_req req = {"t", 0, f.paths[0], 0, 4096, 3, 1 << 20, NULL, NULL, 0, NULL, 0};
+    TT_OKE(ts_uploader_upload_segment(f.os, f.idx, &req, NULL, f.err, sizeof(f.err)), f.err);
+    /* A second attempt of segment 0 fails to build (its file does not
+     * start at offset 0): the segment is in the manifest all the same. */
+    req.segment_path = f.paths[1];
+    TT_OK(ts_upload_queue_submit(f.q, &req, (void *)(intptr_t)0));
+    TT_ASSERT_EQ_INT(wait_done(&f.w, 1), 1);
+    TT_ASSERT_EQ_INT(f.w.st[0], TS_E_INVAL);
+    TT_ASSERT(f.w.committed[0] && !f.w.discarded[0]);
+    TT_ASSERT_EQ_INT(ts_upload_queue_retry_at(f.q), 0);
+    TT_ASSERT(manifest_is(&f, 1));
+    fixture_close(&f);
+}
+
 int main(int argc, char **argv)
 {
     TT_INIT(argc, argv);
@@ -511,6 +531,7 @@ int main(int argc, char **argv)
     TT_RUN(a_failed_head_put_leaves_the_group_committed_and_the_sync_pushes_it);
     TT_RUN(a_fenced_group_reaches_no_manifest_and_later_segments_are_discarded);
     TT_RUN(an_entry_already_there_ends_the_group_and_keeps_the_ones_before_it);
+    TT_RUN(a_failed_build_of_a_segment_already_in_the_manifest_counts_as_committed);
     if (!getenv("TS_KEEP_TMP")) ts_fs_rmtree(g_root, NULL, 0);
     return tt_summary();
 }
