@@ -1792,20 +1792,20 @@ ts_status ts_index_refresh_remote(ts_index *idx, int *changed, char *errstr, siz
  * Mutations
  * ------------------------------------------------------------------------ */
 
-/* The head's epochs with those of a new segment merged in (each epoch
+/* Epochs base[0..nbase) with those of a new segment merged in (each epoch
  * above the latest joins, starting at max(its start, the segment base)).
- * *out malloc'd (NULL when none). wmu held. */
-static ts_status merge_epochs(const ts_index *idx, const ts_segment_meta *seg,
+ * *out malloc'd (NULL when none). */
+static ts_status merge_epochs(const ts_index_epoch *base, size_t nbase, const ts_segment_meta *seg,
                               const ts_index_epoch *add, size_t nadd, ts_index_epoch **out,
                               size_t *n)
 {
     *out = NULL;
     *n = 0;
-    if (idx->nepochs + nadd == 0) return TS_OK;
-    ts_index_epoch *v = malloc((idx->nepochs + nadd) * sizeof(*v));
+    if (nbase + nadd == 0) return TS_OK;
+    ts_index_epoch *v = malloc((nbase + nadd) * sizeof(*v));
     if (!v) return TS_E_NOMEM;
-    size_t k = idx->nepochs;
-    if (k) memcpy(v, idx->epochs, k * sizeof(*v));
+    size_t k = nbase;
+    if (k) memcpy(v, base, k * sizeof(*v));
     for (size_t i = 0; i < nadd; i++) {
         if (k && add[i].epoch <= v[k - 1].epoch) continue;
         if (k >= TS_INDEX_MAX_EPOCHS) break;
@@ -1820,9 +1820,45 @@ static ts_status merge_epochs(const ts_index *idx, const ts_segment_meta *seg,
     return TS_OK;
 }
 
+/* The head's epochs after a group: each entry's merged in, in order.
+ * *out malloc'd (NULL when none). wmu held. */
+static ts_status group_epochs(const ts_index *idx, const ts_index_add_item *items, size_t k,
+                              ts_index_epoch **out, size_t *n)
+{
+    const ts_index_epoch *cur = idx->epochs;
+    size_t ncur = idx->nepochs;
+    ts_index_epoch *mine = NULL;
+    for (size_t i = 0; i < k; i++) {
+        ts_index_epoch *next;
+        size_t nnext;
+        ts_status st = merge_epochs(cur, ncur, items[i].seg, items[i].epochs, items[i].nepochs,
+                                    &next, &nnext);
+        free(mine); /* merge_epochs copied it */
+        if (st) return st;
+        cur = mine = next;
+        ncur = nnext;
+    }
+    *out = mine;
+    *n = ncur;
+    return TS_OK;
+}
+
 ts_status ts_index_add(ts_index *idx, const ts_segment_meta *seg, char *errstr, size_t errlen)
 {
     return ts_index_add_epochs(idx, seg, NULL, 0, errstr, errlen);
+}
+
+/* What an entry must be to join any manifest (before the index is looked
+ * at). */
+static ts_status check_segment(const ts_segment_meta *seg, const char *what, char *errstr,
+                               size_t errlen)
+{
+    if (ts_manifest_check_segment(seg, what, errstr, errlen)) return TS_E_INVAL;
+    if (!seg->chunk_table_len && !seg->chunks)
+        return ts_err_set(errstr, errlen, TS_E_INVAL, "%s: no chunk table", what);
+    if (seg->sealed && !seg->key_id[0])
+        return ts_err_set(errstr, errlen, TS_E_INVAL, "%s: sealed without a key id", what);
+    return TS_OK;
 }
 
 /* Why seg cannot join the manifest at position pos (the first entry whose
@@ -1865,54 +1901,110 @@ static ts_status check_new_entry(const ts_index *idx, const ts_segment_meta *seg
     return TS_OK;
 }
 
-/* Everything an add prepares before the local file names the entry, so
- * that the in-memory commit after it cannot fail. */
-typedef struct add_plan {
-    size_t pos;                /* where the entry goes in idx->e */
+static void segment_what(const ts_index *idx, const ts_segment_meta *seg, char *out, size_t len)
+{
+    snprintf(out, len, "index %s/%" PRId32 ": segment %" PRId64, idx->topic, idx->partition,
+             seg->base_offset);
+}
+
+/* The longest prefix of items that joins as one group: every entry passes
+ * the checks, all go in at one place of the array (no existing entry
+ * between them) and each starts after the one before. *pos receives that
+ * place. 0 when the first cannot join (*st and errstr say why); a later
+ * one that cannot just ends the group (the caller adds it again, alone,
+ * and learns why). wmu held. */
+static size_t group_prefix(const ts_index *idx, const ts_index_add_item *items, size_t n,
+                           size_t *pos, ts_status *st, char *errstr, size_t errlen)
+{
+    char what[96], scratch[256];
+    segment_what(idx, items[0].seg, what, sizeof(what));
+    *pos = lower_bound_base(idx, items[0].seg->base_offset);
+    *st = check_segment(items[0].seg, what, errstr, errlen);
+    if (!*st) *st = check_new_entry(idx, items[0].seg, *pos, what, errstr, errlen);
+    if (*st) return 0;
+    size_t k = 1;
+    for (; k < n && idx->n + k < TS_MANIFEST_MAX_SEGMENTS; k++) {
+        const ts_segment_meta *seg = items[k].seg;
+        segment_what(idx, seg, what, sizeof(what));
+        if (seg->base_offset <= items[k - 1].seg->last_offset ||
+            lower_bound_base(idx, seg->base_offset) != *pos ||
+            check_segment(seg, what, scratch, sizeof(scratch)) ||
+            check_new_entry(idx, seg, *pos, what, scratch, sizeof(scratch)))
+            break;
+    }
+    return k;
+}
+
+/* One entry of a group, prepared. */
+typedef struct add_one {
     ts_index_entry ne;         /* the resident entry */
     side_ent side;             /* its side entry (key, chunk table), when it has one */
     int has_side;
     tail_env *env;             /* its envelope (sealed) */
-    ts_segment_meta *tail;     /* the new tail, the entry inserted at tp */
+} add_one;
+
+/* Everything an add prepares before the local file names its entries, so
+ * that the in-memory commit after it cannot fail. */
+typedef struct add_plan {
+    size_t pos;                /* where the group goes in idx->e */
+    size_t k;                  /* its entries, in offset order */
+    add_one *one;              /* k of them */
+    ts_segment_meta *tail;     /* the new tail, the group inserted at tp */
     uint64_t *added;
-    size_t ntail, tp, off;     /* tail length; entry's place; first entry left after spilling */
+    size_t ntail, tp, off;     /* tail length; group's place; first entry left after spilling */
     ts_manifest_piece *newp;   /* the pieces after the add: old ones, then nspill new */
     size_t nspill;
     ts_index_epoch *neps;      /* the head's epochs after the add */
     size_t nneps;
 } add_plan;
 
-/* Prepare: capacity, the entry and the views first; then the new tail,
+/* The resident entries, side entries and envelopes of the group. wmu
+ * held. */
+static ts_status prepare_entries(const ts_index *idx, const ts_index_add_item *items, add_plan *a)
+{
+    if (!(a->one = calloc(a->k, sizeof(*a->one)))) return TS_E_NOMEM;
+    int64_t prev_max = a->pos ? idx->e[a->pos - 1].max_timestamp : INT64_MIN;
+    for (size_t i = 0; i < a->k; i++) {
+        const ts_segment_meta *seg = items[i].seg;
+        add_one *o = &a->one[i];
+        ts_status st = make_entry(idx, seg, prev_max, &o->ne, &o->side, &o->has_side);
+        if (!st && seg->sealed) {
+            tail_detail t = {0};
+            st = td_envelope_set(&t, seg);
+            o->env = t.env;
+        }
+        if (st) return st;
+        prev_max = o->ne.max_timestamp;
+    }
+    return TS_OK;
+}
+
+/* Prepare: capacity, the entries and the views first; then the new tail,
  * whose oldest entries become pieces (written locally before the head
  * that names them) while it is fuller than head_segments. wmu held. */
-static ts_status prepare_add(ts_index *idx, const ts_segment_meta *seg,
-                             const ts_index_epoch *epochs, size_t nepochs, const char *what,
+static ts_status prepare_add(ts_index *idx, const ts_index_add_item *items, const char *what,
                              add_plan *a, char *errstr, size_t errlen)
 {
-    size_t pos = a->pos, ntail = idx->n - idx->tail_start;
+    size_t pos = a->pos, k = a->k, ntail = idx->n - idx->tail_start;
     pthread_mutex_lock(&idx->mu); /* realloc may move what lookups read */
-    ts_status st = reserve_entries(idx, idx->n + 1);
-    if (!st) st = reserve_td(idx, ntail + 1);
+    ts_status st = reserve_entries(idx, idx->n + k);
+    if (!st) st = reserve_td(idx, ntail + k);
     pthread_mutex_unlock(&idx->mu);
-    if (!st) st = make_entry(idx, seg, pos ? idx->e[pos - 1].max_timestamp : INT64_MIN, &a->ne,
-                             &a->side, &a->has_side);
-    if (!st) st = current_tail(idx, &a->tail, &a->added, 1);
-    if (!st) st = merge_epochs(idx, seg, epochs, nepochs, &a->neps, &a->nneps);
-    if (!st && seg->sealed) {
-        tail_detail t = {0};
-        st = td_envelope_set(&t, seg);
-        a->env = t.env;
-    }
+    if (!st) st = prepare_entries(idx, items, a);
+    if (!st) st = current_tail(idx, &a->tail, &a->added, k);
+    if (!st) st = group_epochs(idx, items, k, &a->neps, &a->nneps);
     size_t H = idx->head_segments;
-    if (!st && !(a->newp = malloc((idx->np + (ntail + 1) / H + 1) * sizeof(*a->newp))))
+    if (!st && !(a->newp = malloc((idx->np + (ntail + k) / H + 1) * sizeof(*a->newp))))
         st = TS_E_NOMEM;
     if (st) return ts_err_set(errstr, errlen, TS_E_NOMEM, "%s: out of memory", what);
     size_t tp = a->tp = pos - idx->tail_start;
-    memmove(a->tail + tp + 1, a->tail + tp, (ntail - tp) * sizeof(*a->tail));
-    memmove(a->added + tp + 1, a->added + tp, (ntail - tp) * sizeof(*a->added));
-    a->tail[tp] = *seg;
-    a->added[tp] = idx->version + 1;
-    a->ntail = ntail + 1;
+    memmove(a->tail + tp + k, a->tail + tp, (ntail - tp) * sizeof(*a->tail));
+    memmove(a->added + tp + k, a->added + tp, (ntail - tp) * sizeof(*a->added));
+    for (size_t i = 0; i < k; i++) {
+        a->tail[tp + i] = *items[i].seg;
+        a->added[tp + i] = idx->version + 1;
+    }
+    a->ntail = ntail + k;
     if (idx->np) memcpy(a->newp, idx->pieces, idx->np * sizeof(*a->newp));
     while (a->ntail - a->off > H) {
         st = make_piece(idx, a->tail + a->off, H, a->neps, a->nneps, idx->version + 1,
@@ -1924,28 +2016,33 @@ static ts_status prepare_add(ts_index *idx, const ts_segment_meta *seg,
     return TS_OK;
 }
 
-/* The prepared add in memory: the entry, its tail detail, the running
- * maxima after it, the spilled entries out of the tail, the new pieces and
- * epochs, the next version. Cannot fail. Caller holds wmu and mu. */
-static void commit_add_locked(ts_index *idx, const ts_segment_meta *seg, add_plan *a)
+/* The prepared add in memory: the entries, their tail details, the running
+ * maxima after them, the spilled entries out of the tail, the new pieces
+ * and epochs, the next version (one for the group). Cannot fail. Caller
+ * holds wmu and mu. */
+static void commit_add_locked(ts_index *idx, const ts_index_add_item *items, add_plan *a)
 {
-    size_t pos = a->pos, tp = a->tp, ntail = a->ntail, off = a->off;
-    memmove(idx->e + pos + 1, idx->e + pos, (idx->n - pos) * sizeof(*idx->e));
-    idx->e[pos] = a->ne;
-    idx->n++;
-    idx->raw_total += a->ne.size_bytes;
-    idx->stored_total += a->ne.stored_bytes;
-    if (a->has_side && side_insert(idx, &a->side) == TS_OK) a->has_side = 0;
+    size_t pos = a->pos, k = a->k, tp = a->tp, ntail = a->ntail, off = a->off;
     tail_detail *td = idx->td;
-    memmove(td + tp + 1, td + tp, (ntail - 1 - tp) * sizeof(*td));
-    td[tp].max_ts = seg->max_timestamp;
-    td[tp].upload_time_ms = seg->upload_time_ms;
-    td[tp].added = idx->version + 1;
-    td[tp].seg_crc = seg->segment_crc32c;
-    td[tp].pad = 0;
-    td[tp].env = a->env; /* allocated while preparing */
-    a->env = NULL;
-    for (size_t i = pos + 1; i < idx->n; i++) { /* running maxima after the new entry */
+    memmove(idx->e + pos + k, idx->e + pos, (idx->n - pos) * sizeof(*idx->e));
+    memmove(td + tp + k, td + tp, (ntail - k - tp) * sizeof(*td));
+    for (size_t i = 0; i < k; i++) {
+        const ts_segment_meta *seg = items[i].seg;
+        add_one *o = &a->one[i];
+        idx->e[pos + i] = o->ne;
+        idx->raw_total += o->ne.size_bytes;
+        idx->stored_total += o->ne.stored_bytes;
+        if (o->has_side && side_insert(idx, &o->side) == TS_OK) o->has_side = 0;
+        td[tp + i].max_ts = seg->max_timestamp;
+        td[tp + i].upload_time_ms = seg->upload_time_ms;
+        td[tp + i].added = idx->version + 1;
+        td[tp + i].seg_crc = seg->segment_crc32c;
+        td[tp + i].pad = 0;
+        td[tp + i].env = o->env; /* allocated while preparing */
+        o->env = NULL;
+    }
+    idx->n += k;
+    for (size_t i = pos + 1; i < idx->n; i++) { /* running maxima after the first new entry */
         int64_t m = td[i - idx->tail_start].max_ts;
         idx->e[i].max_timestamp = m > idx->e[i - 1].max_timestamp ? m : idx->e[i - 1].max_timestamp;
     }
@@ -1976,33 +2073,43 @@ static void add_plan_free(ts_index *idx, add_plan *a)
     free(a->neps);
     free(a->tail);
     free(a->added);
-    if (a->has_side) {
-        free(a->side.key);
-        free(a->side.chunks);
+    for (size_t i = 0; a->one && i < a->k; i++) {
+        if (a->one[i].has_side) {
+            free(a->one[i].side.key);
+            free(a->one[i].side.chunks);
+        }
+        free(a->one[i].env);
     }
-    free(a->env);
+    free(a->one);
 }
 
 ts_status ts_index_add_epochs(ts_index *idx, const ts_segment_meta *seg,
                               const ts_index_epoch *epochs, size_t nepochs, char *errstr,
                               size_t errlen)
 {
-    char what[96];
-    snprintf(what, sizeof(what), "index %s/%" PRId32 ": segment %" PRId64, idx->topic,
-             idx->partition, seg->base_offset);
-    if (ts_manifest_check_segment(seg, what, errstr, errlen)) return TS_E_INVAL;
-    if (!seg->chunk_table_len && !seg->chunks)
-        return ts_err_set(errstr, errlen, TS_E_INVAL, "%s: no chunk table", what);
-    if (seg->sealed && !seg->key_id[0])
-        return ts_err_set(errstr, errlen, TS_E_INVAL, "%s: sealed without a key id", what);
+    ts_index_add_item item = {seg, epochs, nepochs};
+    size_t added;
+    return ts_index_add_group(idx, &item, 1, &added, errstr, errlen);
+}
 
+ts_status ts_index_add_group(ts_index *idx, const ts_index_add_item *items, size_t n,
+                             size_t *added, char *errstr, size_t errlen)
+{
+    *added = 0;
+    if (!n) return TS_OK;
     pthread_mutex_lock(&idx->wmu);
     add_plan a;
     memset(&a, 0, sizeof(a));
-    a.pos = lower_bound_base(idx, seg->base_offset);
-    ts_status st = check_new_entry(idx, seg, a.pos, what, errstr, errlen);
-    if (st) goto out;
-    if ((st = prepare_add(idx, seg, epochs, nepochs, what, &a, errstr, errlen))) goto out;
+    ts_status st;
+    char what[128];
+    if (!(a.k = group_prefix(idx, items, n, &a.pos, &st, errstr, errlen))) goto out;
+    if (a.k == 1)
+        segment_what(idx, items[0].seg, what, sizeof(what));
+    else
+        snprintf(what, sizeof(what), "index %s/%" PRId32 ": segments %" PRId64 "..%" PRId64
+                 " (%zu)", idx->topic, idx->partition, items[0].seg->base_offset,
+                 items[a.k - 1].seg->base_offset, a.k);
+    if ((st = prepare_add(idx, items, what, &a, errstr, errlen))) goto out;
     proposal p;
     current_proposal(idx, a.tail + a.off, a.added + a.off, &p);
     p.pieces = a.newp;
@@ -2011,18 +2118,22 @@ ts_status ts_index_add_epochs(ts_index *idx, const ts_segment_meta *seg,
     p.version = idx->version + 1;
     p.epochs = a.neps;
     p.nepochs = a.nneps;
+    /* The commit point of the whole group: one local head names them all. */
     if ((st = write_local_prop(idx, &p, errstr, errlen))) goto out;
 
     pthread_mutex_lock(&idx->mu);
-    commit_add_locked(idx, seg, &a);
+    commit_add_locked(idx, items, &a);
     pthread_mutex_unlock(&idx->mu);
-    if (a.has_side) /* out of memory for the side table: the entry's key or table is lost */
-        ts_log_error(LOG_MOD, "%s: out of memory keeping its side entry", what);
+    *added = a.k;
+    for (size_t i = 0; i < a.k; i++)
+        if (a.one[i].has_side) /* out of memory for the side table: the key or table is lost */
+            ts_log_error(LOG_MOD, "%s: out of memory keeping the side entry of %" PRId64, what,
+                         items[i].seg->base_offset);
 
     if (idx->os && (st = push_remote(idx, NULL, NULL, errstr, errlen)))
         ts_err_prefix(errstr, errlen, st,
-                      "%s is committed locally (v%" PRIu64 ") but not yet durable remotely",
-                      what, idx->version);
+                      "%s %s committed locally (v%" PRIu64 ") but not yet durable remotely",
+                      what, a.k == 1 ? "is" : "are", idx->version);
 out:
     add_plan_free(idx, &a);
     pthread_mutex_unlock(&idx->wmu);

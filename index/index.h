@@ -220,6 +220,26 @@ ts_status ts_index_add(ts_index *idx, const ts_segment_meta *seg, char *errstr, 
 ts_status ts_index_add_epochs(ts_index *idx, const ts_segment_meta *seg,
                               const ts_index_epoch *epochs, size_t nepochs, char *errstr,
                               size_t errlen);
+/* A group commit: a run of segments in offset order added as ONE new
+ * version (one local head write, the commit point of all of them, then
+ * one remote head put), so a backlog of finished uploads costs one head
+ * PUT, not one each. Each item is checked as ts_index_add_epochs checks
+ * one, in order; the longest prefix that can join goes in: *added
+ * receives its length. *added == 0: nothing changed, and the status (and
+ * errstr) say why items[0] cannot join (TS_E_EXISTS, TS_E_INVAL, a local
+ * write failure ...), as ts_index_add_epochs would. *added > 0: those
+ * entries are committed locally, and the status is the remote put's, as
+ * ts_index_add_epochs's after its local commit (TS_OK: durable; a failure:
+ * remote pending, ts_index_sync_remote retries; TS_E_FENCED: none of them
+ * reaches the bucket). Items after the prefix were only checked: add them
+ * again (alone, the call says why one cannot join). */
+typedef struct ts_index_add_item {
+    const ts_segment_meta *seg;
+    const ts_index_epoch *epochs; /* its leader epochs, as for ts_index_add_epochs */
+    size_t nepochs;
+} ts_index_add_item;
+ts_status ts_index_add_group(ts_index *idx, const ts_index_add_item *items, size_t n,
+                             size_t *added, char *errstr, size_t errlen);
 
 /* Retention: removes entries entirely below new_start_offset (their whole
  * range < new_start_offset) and persists (local then remote). The removed

@@ -5,10 +5,13 @@
  * A queue is a list of slots in submission order. A slot's job builds its
  * object on a worker and marks the slot finished; whichever worker finds
  * the queue without a committer becomes it and walks the list from the
- * head while the head is finished: commit (or, while draining, discard),
- * pop, report. So commits never run concurrently for one partition and
- * never out of order, and no worker ever waits for another: a later
- * segment that finishes first just leaves its slot finished.
+ * head while the head is finished: the run of finished slots there commits
+ * as one group (one manifest version, one head PUT: objects that finished
+ * together do not pay one PUT round trip each), or, while draining,
+ * the head is discarded; pop, report, in order. So commits never run
+ * concurrently for one partition and never out of order, and no worker
+ * ever waits for another: a later segment that finishes first just leaves
+ * its slot finished.
  */
 #include "uploader/sched.h"
 
@@ -54,6 +57,9 @@ struct ts_upload_queue {
     int draining;              /* the head failed: what follows is discarded */
     int failures;              /* consecutive */
     int64_t retry_at_ms;       /* monotonic; 0: no backoff */
+    /* The committer's own (max_inflight each): a group and its outcomes. */
+    ts_upload_commit *group;
+    ts_upload_result *results;
 };
 
 ts_status ts_upload_sched_create(int threads, ts_upload_sched **out, char *errstr, size_t errlen)
@@ -96,6 +102,13 @@ ts_status ts_upload_queue_create(ts_upload_sched *s, ts_objstore *os, ts_index *
     q->max_inflight = max_inflight > 0 ? max_inflight : s->threads;
     q->backoff_max_ms = backoff_max_ms;
     pthread_mutex_init(&q->mu, NULL);
+    q->group = calloc((size_t)q->max_inflight, sizeof(*q->group));
+    q->results = calloc((size_t)q->max_inflight, sizeof(*q->results));
+    if (!q->group || !q->results) {
+        ts_upload_queue_destroy(q);
+        return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory (upload queue of %d)",
+                          q->max_inflight);
+    }
     *out = q;
     return TS_OK;
 }
@@ -104,6 +117,8 @@ void ts_upload_queue_destroy(ts_upload_queue *q)
 {
     if (!q) return;
     pthread_mutex_destroy(&q->mu);
+    free(q->group);
+    free(q->results);
     free(q);
 }
 
@@ -184,41 +199,12 @@ static int is_outcome(ts_status st)
     return st == TS_E_FENCED || st == TS_E_CLOSED || st == TS_E_NOT_FOUND;
 }
 
-/* Settles the finished head slot s outside the lock: commits its entry,
- * or reports why not. draining: an earlier one failed. */
-static void settle(ts_upload_queue *q, slot *s, int draining, ts_upload_result *r)
+/* An earlier attempt's entry for this very range (TS_E_EXISTS, or a
+ * retry of a segment already in the manifest): the segment is committed
+ * all the same. */
+static void check_committed(ts_upload_queue *q, const slot *s, ts_upload_result *r)
 {
-    memset(r, 0, sizeof(*r));
-    r->item = s->item;
-    r->err = s->err;
-    if (s->state == SLOT_BUILT && !draining && q->ops->cancelled(q->owner)) {
-        ts_err_set(s->err, sizeof(s->err), TS_E_CLOSED, "partition deleted or closed");
-        s->st = TS_E_CLOSED;
-        draining = 1;
-    }
-    if (draining) {
-        if (s->state == SLOT_BUILT) {
-            ts_uploader_discard_object(q->os, &s->meta);
-            if (!s->st) {
-                s->st = TS_E_CLOSED;
-                ts_err_set(s->err, sizeof(s->err), TS_E_CLOSED,
-                           "an earlier segment failed; retried after it");
-            }
-        }
-        r->st = s->st;
-        r->discarded = 1;
-        return;
-    }
-    if (s->state == SLOT_FAILED) {
-        r->st = s->st;
-    } else {
-        r->st = ts_uploader_commit_entry(q->os, q->idx, &s->req, &s->meta, &r->committed, s->err,
-                                         sizeof(s->err));
-        if (r->committed) r->stored_bytes = s->meta.stored_bytes;
-    }
     if (r->committed || r->st == TS_E_FENCED) return;
-    /* An earlier attempt's entry for this very range (TS_E_EXISTS): the
-     * segment is in the manifest all the same. */
     ts_segment_meta chk;
     memset(&chk, 0, sizeof(chk));
     if (ts_index_lookup_offset(q->idx, s->req.base_offset, &chk) == TS_OK &&
@@ -229,34 +215,98 @@ static void settle(ts_upload_queue *q, slot *s, int draining, ts_upload_result *
     ts_segment_meta_clear(&chk);
 }
 
-/* Walks the list from the head while the head is finished. Entered with
- * q->mu held and q->committing set by the caller; returns with it released
- * and q->committing cleared. */
+/* Settles the head slot s that cannot commit (it failed, or an earlier
+ * one did: draining) outside the lock: reports why, deleting a built
+ * object. */
+static void settle_one(ts_upload_queue *q, slot *s, int draining, ts_upload_result *r)
+{
+    r->item = s->item;
+    r->err = s->err;
+    r->st = s->st;
+    if (!draining) { /* SLOT_FAILED */
+        check_committed(q, s, r);
+        return;
+    }
+    if (s->state == SLOT_BUILT) {
+        ts_uploader_discard_object(q->os, &s->meta);
+        if (!s->st) {
+            s->st = r->st = TS_E_CLOSED;
+            ts_err_set(s->err, sizeof(s->err), TS_E_CLOSED,
+                       "an earlier segment failed; retried after it");
+        }
+    }
+    r->discarded = 1;
+}
+
+/* Settles the finished head of the queue outside the lock: the n >= 1
+ * built slots from s commit as one group (one manifest version, one head
+ * put), or the head alone reports why it cannot (n == 0: it failed, or
+ * draining). Fills r[0..m) for the m slots settled (m >= 1, the first m
+ * from s) and returns m; the rest stay finished for the next round.
+ * Only the committer runs it (q->committing). */
+static size_t settle(ts_upload_queue *q, slot *s, size_t n, int draining, ts_upload_result *r)
+{
+    memset(r, 0, (n ? n : 1) * sizeof(*r));
+    if (n && q->ops->cancelled(q->owner)) {
+        ts_err_set(s->err, sizeof(s->err), TS_E_CLOSED, "partition deleted or closed");
+        s->st = TS_E_CLOSED;
+        n = 0;
+        draining = 1;
+    }
+    if (!n) {
+        settle_one(q, s, draining, r);
+        return 1;
+    }
+    ts_upload_commit *c = q->group;
+    slot *t = s;
+    for (size_t i = 0; i < n; i++, t = t->next)
+        c[i] = (ts_upload_commit){&t->req, &t->meta, TS_OK, 0, t->err, sizeof(t->err)};
+    size_t m = ts_uploader_commit_group(q->os, q->idx, c, n);
+    t = s;
+    for (size_t i = 0; i < m; i++, t = t->next) {
+        r[i].item = t->item;
+        r[i].err = t->err;
+        r[i].st = c[i].st;
+        r[i].committed = c[i].committed;
+        if (r[i].committed) r[i].stored_bytes = t->meta.stored_bytes;
+        check_committed(q, t, &r[i]);
+    }
+    return m;
+}
+
+/* Walks the list from the head while the head is finished, a group at a
+ * time. Entered with q->mu held and q->committing set by the caller;
+ * returns with it released and q->committing cleared. */
 static void commit_ready(ts_upload_queue *q)
 {
     while (q->head && q->head->state != SLOT_RUNNING) {
         slot *s = q->head;
         int draining = q->draining;
+        size_t n = 0; /* the run of built slots at the head: one group */
+        for (slot *t = s; !draining && t && t->state == SLOT_BUILT; t = t->next) n++;
         pthread_mutex_unlock(&q->mu);
-        ts_upload_result r;
-        settle(q, s, draining, &r);
+        ts_upload_result *r = q->results;
+        size_t m = settle(q, s, n, draining, r);
         pthread_mutex_lock(&q->mu);
-        if (r.committed) {
-            q->failures = 0;
-            q->retry_at_ms = 0;
-        } else {
-            q->draining = 1; /* nothing behind it may commit */
-            if (!r.discarded && !is_outcome(r.st)) note_failure(q, r.st);
+        for (size_t i = 0; i < m; i++) {
+            s = q->head;
+            if (r[i].committed) {
+                q->failures = 0;
+                q->retry_at_ms = 0;
+            } else {
+                q->draining = 1; /* nothing behind it may commit */
+                if (!r[i].discarded && !is_outcome(r[i].st)) note_failure(q, r[i].st);
+            }
+            q->head = s->next;
+            if (!q->head) q->tail = NULL;
+            if (--q->n == 0) q->draining = 0;
+            r[i].failures = q->failures;
+            r[i].retry_at_ms = q->retry_at_ms;
+            pthread_mutex_unlock(&q->mu);
+            q->ops->done(q->owner, &r[i]);
+            slot_free(s);
+            pthread_mutex_lock(&q->mu);
         }
-        q->head = s->next;
-        if (!q->head) q->tail = NULL;
-        if (--q->n == 0) q->draining = 0;
-        r.failures = q->failures;
-        r.retry_at_ms = q->retry_at_ms;
-        pthread_mutex_unlock(&q->mu);
-        q->ops->done(q->owner, &r);
-        slot_free(s);
-        pthread_mutex_lock(&q->mu);
     }
     q->committing = 0;
     pthread_mutex_unlock(&q->mu);

@@ -10,8 +10,9 @@
  * while their manifest entries still join in offset order: a segment whose
  * object is finished waits, holding it, until every segment handed over
  * before it is committed; the worker that finishes the oldest one commits
- * it and then every finished one behind it (one committer at a time per
- * queue, outside the queue lock).
+ * it and every finished one behind it as one group (one manifest version,
+ * one head PUT: ts_uploader_commit_group), then the next run (one
+ * committer at a time per queue, outside the queue lock).
  *
  * Failures: when the oldest segment fails (its object or its commit), the
  * queue "drains": the segments behind it are not committed, their objects

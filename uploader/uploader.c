@@ -336,38 +336,67 @@ void ts_uploader_discard_object(ts_objstore *os, const ts_segment_meta *meta)
 
 /* ---- committing the entry ------------------------------------------------- */
 
+/* The first entry of a group could not join the manifest: nothing of the
+ * group was added, so its object is an orphan. Remove it so the bucket
+ * holds one object per segment (TS_E_EXISTS: another attempt of this
+ * segment is already committed; TS_E_INVAL: the entry cannot join; else
+ * the local commit failed). */
+static void refused(ts_objstore *os, ts_upload_commit *c, ts_status st)
+{
+    c->committed = 0;
+    ts_uploader_discard_object(os, c->meta);
+    c->st = st == TS_E_EXISTS || st == TS_E_INVAL
+                ? st
+                : ts_err_prefix(c->err, c->errlen, st, "segment %020lld (%s)",
+                                (long long)c->req->base_offset, c->meta->object_key);
+}
+
+size_t ts_uploader_commit_group(ts_objstore *os, ts_index *idx, ts_upload_commit *c, size_t n)
+{
+    ts_index_add_item one, *items = n > 1 ? malloc(n * sizeof(*items)) : NULL;
+    if (!items) { /* out of memory: a group of one still commits */
+        items = &one;
+        n = 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        items[i].seg = c[i].meta;
+        items[i].epochs = c[i].req->epochs;
+        items[i].nepochs = c[i].req->nepochs;
+    }
+    /* Objects durable: now, and only now, their manifest entries. */
+    size_t k = 0;
+    ts_status st = ts_index_add_group(idx, items, n, &k, c[0].err, c[0].errlen);
+    if (items != &one) free(items);
+    if (k == 0) {
+        refused(os, &c[0], st);
+        return 1;
+    }
+    /* All k are in the local manifest. Only the remote put may have failed:
+     * remote pending, the engine retries it with ts_index_sync_remote (keep
+     * the objects). Fenced by a newer leader: the entries are in our local
+     * manifest only and never reach the bucket; the objects stay orphans for
+     * the sweep (the engine reloads the manifest). */
+    for (size_t i = 0; i < k; i++) {
+        c[i].committed = st != TS_E_FENCED;
+        c[i].st = st;
+        if (!st) continue;
+        if (i) ts_strlcpy(c[i].err, c[0].err, c[i].errlen);
+    }
+    for (size_t i = 0; st && i < k; i++)
+        ts_err_prefix(c[i].err, c[i].errlen, st, "segment %020lld (%s)%s",
+                      (long long)c[i].req->base_offset, c[i].meta->object_key,
+                      c[i].committed ? ", remote manifest pending" : "");
+    return k;
+}
+
 ts_status ts_uploader_commit_entry(ts_objstore *os, ts_index *idx, const ts_upload_req *req,
                                    const ts_segment_meta *meta, int *committed, char *errstr,
                                    size_t errlen)
 {
-    *committed = 0;
-    /* Object durable: now, and only now, the manifest entry. */
-    ts_status st = ts_index_add_epochs(idx, meta, req->epochs, req->nepochs, errstr, errlen);
-    if (!st) {
-        *committed = 1;
-        return TS_OK;
-    }
-    if (st == TS_E_EXISTS || st == TS_E_INVAL) {
-        /* Another attempt of this segment is already committed (or the
-         * entry cannot join): ours is an orphan. Remove it so the bucket
-         * holds one object per segment. */
-        ts_uploader_discard_object(os, meta);
-        return st;
-    }
-    /* Either the entry is committed locally and only the remote manifest put
-     * failed (the engine retries it with ts_index_sync_remote: keep the
-     * object), or it was never added (the object is an orphan: delete it).
-     * Fenced by a newer leader: the entry is in our local manifest only and
-     * never reaches the bucket; the object stays an orphan for the sweep
-     * (the engine reloads the manifest). */
-    ts_segment_meta chk;
-    memset(&chk, 0, sizeof(chk));
-    *committed = st != TS_E_FENCED && ts_index_lookup_offset(idx, req->base_offset, &chk) == TS_OK &&
-                 !strcmp(chk.object_key, meta->object_key);
-    ts_segment_meta_clear(&chk);
-    if (!*committed && st != TS_E_FENCED) ts_uploader_discard_object(os, meta);
-    return ts_err_prefix(errstr, errlen, st, "segment %020lld (%s)%s", (long long)req->base_offset,
-                         meta->object_key, *committed ? ", remote manifest pending" : "");
+    ts_upload_commit c = {req, meta, TS_OK, 0, errstr, errlen};
+    ts_uploader_commit_group(os, idx, &c, 1);
+    *committed = c.committed;
+    return c.st;
 }
 
 ts_status ts_uploader_upload_segment(ts_objstore *os, ts_index *idx, const ts_upload_req *req,

@@ -96,6 +96,25 @@ ts_status ts_uploader_commit_entry(ts_objstore *os, ts_index *idx, const ts_uplo
                                    const ts_segment_meta *meta, int *committed, char *errstr,
                                    size_t errlen);
 
+/* Step 2 for a run of built objects, in offset order, as ONE manifest
+ * version (ts_index_add_group: one local head write, one head put), so
+ * objects that finished together cost one head PUT. Settles the first
+ * k >= 1 items and returns k: each gets st and committed as
+ * ts_uploader_commit_entry gives them for one (committed: in the local
+ * manifest; TS_E_FENCED: none of them in the bucket, objects left for the
+ * sweep; the first refused TS_E_EXISTS/TS_E_INVAL/local failure: k is 1
+ * and its object deleted). Items from k on are untouched: commit them in a
+ * later call, unless item k-1 is not committed (then none may be). */
+typedef struct ts_upload_commit {
+    const ts_upload_req *req;    /* in */
+    const ts_segment_meta *meta; /* in: the built object */
+    ts_status st;                /* out */
+    int committed;               /* out */
+    char *err;                   /* the caller's buffer: why, when st != TS_OK */
+    size_t errlen;
+} ts_upload_commit;
+size_t ts_uploader_commit_group(ts_objstore *os, ts_index *idx, ts_upload_commit *c, size_t n);
+
 /* Deletes a built object that will not be committed (best effort: what
  * stays is an orphan for the sweep). */
 void ts_uploader_discard_object(ts_objstore *os, const ts_segment_meta *meta);

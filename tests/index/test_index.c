@@ -1100,6 +1100,122 @@ TT_TEST(test_fencing_into_emptied_slot)
     rmrf(db);
     rmrf(bucket);
 }
+/* Adds segments [i*100, i*100+99] for i in [from, to) as one group, each
+ * with the epoch (e, i*100); *added as ts_index_add_group returns it. */
+static ts_status add_group(ts_index *idx, int from, int to, int32_t e, size_t *added, char *err,
+                           size_t errlen)
+{
+    ts_segment_meta segs[16];
+    ts_index_epoch eps[16];
+    ts_index_add_item items[16];
+    int n = to - from;
+    if (n < 1 || n > 16) return TS_E_INVAL;
+    for (int i = 0; i < n; i++) {
+        int64_t b = (int64_t)(from + i) * 100;
+        mkseg(&segs[i], b, b + 99, 2, 1000 + from + i);
+        eps[i] = (ts_index_epoch){e, b};
+        items[i] = (ts_index_add_item){&segs[i], &eps[i], 1};
+    }
+    ts_status st = ts_index_add_group(idx, items, (size_t)n, added, err, errlen);
+    for (int i = 0; i < n; i++) ts_segment_meta_clear(&segs[i]);
+    return st;
+}
+
+/* A group commit: a run of entries joins as one version (one local head,
+ * one head put, a piece spilled inside the same commit), its epochs merged
+ * in order; an entry of the group that cannot join ends the group after
+ * the ones before it, which stay committed; a refused first entry changes
+ * nothing. */
+TT_TEST(test_group_add_is_one_version)
+{
+    char dir[256], dir2[256], bucket[256], err[512], why[256];
+    tt_tmpdir(dir, sizeof(dir), "idx-grp");
+    tt_tmpdir(dir2, sizeof(dir2), "idx-grp2");
+    tt_tmpdir(bucket, sizeof(bucket), "idx-grpb");
+    flaky *f = flaky_open(bucket);
+    ts_index *idx;
+    TT_OKE(ts_index_create("orders", 3, dir, &f->base, &idx, err, sizeof(err)), err);
+    ts_index_set_head_segments(idx, 3);
+    TT_OKE(add_seg(idx, 0, 99, 1000, err, sizeof(err)), err); /* v1 */
+    int puts0 = f->puts;
+    size_t added = 99;
+    /* 1..5 in one group: the tail (6 > 3) spills a piece of 0..2 in it. */
+    TT_OKE(add_group(idx, 1, 6, 1, &added, err, sizeof(err)), err);
+    TT_ASSERT_EQ_INT(added, 5);
+    TT_ASSERT_EQ_INT(f->puts - puts0, 2); /* the piece, then ONE head */
+    ts_index_summary sum;
+    ts_index_summary_get(idx, &sum);
+    TT_ASSERT_EQ_INT(sum.version, 2);
+    TT_ASSERT_EQ_INT(sum.remote_version, 2);
+    TT_ASSERT_EQ_INT(sum.count, 6);
+    TT_ASSERT_MSG(check_range(idx, 0, 6, why, sizeof(why)) == 0, "%s", why);
+    TT_ASSERT(ts_index_is_remote_durable(idx, 500));
+    ts_segment_meta m;
+    TT_OK(ts_index_lookup_time(idx, 1004, &m)); /* running maxima across the group */
+    TT_ASSERT_EQ_INT(m.base_offset, 400);
+    /* 6, 7 join; 8 overlaps 7 (ends the group); 9 is not looked at. */
+    ts_segment_meta segs[4];
+    ts_index_add_item items[4];
+    mkseg(&segs[0], 600, 699, 2, 1006);
+    mkseg(&segs[1], 700, 799, 2, 1007);
+    mkseg(&segs[2], 750, 899, 2, 1008);
+    mkseg(&segs[3], 900, 999, 2, 1009);
+    for (int i = 0; i < 4; i++) items[i] = (ts_index_add_item){&segs[i], NULL, 0};
+    puts0 = f->puts;
+    TT_OKE(ts_index_add_group(idx, items, 4, &added, err, sizeof(err)), err);
+    TT_ASSERT_EQ_INT(added, 2);
+    TT_ASSERT_EQ_INT(f->puts - puts0, 2); /* 3..5 spill as a piece, then one head */
+    TT_ASSERT_EQ_INT(ts_index_add_group(idx, items + 2, 2, &added, err, sizeof(err)), TS_E_INVAL);
+    TT_ASSERT_EQ_INT(added, 0);
+    TT_ASSERT(strstr(err, "overlaps") != NULL);
+    /* A first entry already there: TS_E_EXISTS, nothing changes. */
+    TT_ASSERT_EQ_INT(ts_index_add_group(idx, items, 2, &added, err, sizeof(err)), TS_E_EXISTS);
+    TT_ASSERT_EQ_INT(added, 0);
+    ts_index_summary_get(idx, &sum);
+    TT_ASSERT_EQ_INT(sum.version, 3);
+    TT_ASSERT_EQ_INT(sum.count, 8);
+    for (int i = 0; i < 4; i++) ts_segment_meta_clear(&segs[i]);
+    /* An entry already between two of the group ends it before the gap. */
+    TT_OKE(add_seg(idx, 1000, 1099, 1010, err, sizeof(err)), err); /* v4 */
+    mkseg(&segs[0], 800, 899, 2, 1008);
+    mkseg(&segs[1], 900, 999, 2, 1009);
+    mkseg(&segs[2], 1100, 1199, 2, 1011);
+    for (int i = 0; i < 3; i++) items[i] = (ts_index_add_item){&segs[i], NULL, 0};
+    TT_OKE(ts_index_add_group(idx, items, 3, &added, err, sizeof(err)), err);
+    TT_ASSERT_EQ_INT(added, 2);
+    TT_OKE(ts_index_add_group(idx, items + 2, 1, &added, err, sizeof(err)), err);
+    TT_ASSERT_EQ_INT(added, 1);
+    for (int i = 0; i < 3; i++) ts_segment_meta_clear(&segs[i]);
+    TT_ASSERT_MSG(check_range(idx, 0, 12, why, sizeof(why)) == 0, "%s", why);
+    /* A failed head put: the whole group stays committed locally, remote
+     * pending, and the next sync makes it durable. */
+    flaky_set(f, -1, TS_E_REMOTE, 0);
+    TT_ASSERT_EQ_INT(add_group(idx, 12, 15, 2, &added, err, sizeof(err)), TS_E_REMOTE);
+    TT_ASSERT_EQ_INT(added, 3);
+    TT_ASSERT(strstr(err, "segments 1200..1400 (3) are committed locally") != NULL);
+    TT_ASSERT(!ts_index_is_remote_durable(idx, 1200) && !ts_index_is_remote_durable(idx, 1400));
+    TT_ASSERT(ts_index_covers(idx, 1200, 1499, 0));
+    flaky_set(f, 0, TS_OK, 0);
+    TT_OKE(ts_index_sync_remote(idx, err, sizeof(err)), err);
+    TT_ASSERT(ts_index_is_remote_durable(idx, 1400));
+    ts_index_destroy(idx);
+    /* The bucket alone has every entry, and the epochs of both groups. */
+    TT_OKE(ts_index_create("orders", 3, dir2, f->inner, &idx, err, sizeof(err)), err);
+    TT_OKE(ts_index_load_remote(idx, err, sizeof(err)), err);
+    TT_ASSERT_MSG(check_range(idx, 0, 15, why, sizeof(why)) == 0, "bucket: %s", why);
+    ts_index_epoch *eps = NULL;
+    size_t neps = 0;
+    TT_OK(ts_index_epochs(idx, &eps, &neps));
+    TT_ASSERT_EQ_INT(neps, 2);
+    TT_ASSERT(eps[0].epoch == 1 && eps[0].start_offset == 100);
+    TT_ASSERT(eps[1].epoch == 2 && eps[1].start_offset == 1200);
+    free(eps);
+    ts_index_destroy(idx);
+    ts_objstore_destroy(&f->base);
+    rmrf(dir);
+    rmrf(dir2);
+    rmrf(bucket);
+}
 int main(int argc, char **argv)
 {
     TT_INIT(argc, argv);
@@ -1113,6 +1229,7 @@ int main(int argc, char **argv)
     TT_RUN(test_remote_durability_transitions);
     TT_RUN(test_fencing_by_leader_epoch);
     TT_RUN(test_fencing_into_emptied_slot);
+    TT_RUN(test_group_add_is_one_version);
     TT_RUN(test_concurrent_lookups_while_adding);
     TT_RUN(test_pieces_roundtrip_and_retention);
     TT_RUN(test_crash_between_piece_and_head);

@@ -4,7 +4,8 @@
  * parallel, the manifest still grows in offset order without gaps, a
  * failed middle segment retries in order, a crash (SIGKILL) with objects
  * finished but not committed leaves orphans the sweep collects and loses
- * nothing, and a size roll starts its upload without a tick.
+ * nothing, so does a crash while a group commit's head PUT is in flight,
+ * and a size roll starts its upload without a tick.
  * Object store: a file:// bucket in a temp dir, wrapped in the fault
  * injector (objstore/faulty.c: per-key delays and failures).
  */
@@ -286,17 +287,25 @@ static long bucket_entries(env *e, int64_t *end)
     return n;
 }
 
+/* A fresh case directory, and a child process running child(e) on it;
+ * the parent gets its pid (-1: fork failed). */
+static pid_t fork_case(env *e, int (*child)(env *))
+{
+    snprintf(e->dir, sizeof(e->dir), "%s/case%d", g_root, ++g_case);
+    snprintf(e->data, sizeof(e->data), "%s/data", e->dir);
+    snprintf(e->bucket, sizeof(e->bucket), "%s/bucket", e->dir);
+    ts_fs_mkdirs(e->bucket, NULL, 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) _exit(child(e));
+    return pid;
+}
+
 TT_TEST(crash_with_finished_uncommitted_objects_loses_nothing)
 {
     env e = {0};
-    snprintf(e.dir, sizeof(e.dir), "%s/case%d", g_root, ++g_case);
-    snprintf(e.data, sizeof(e.data), "%s/data", e.dir);
-    snprintf(e.bucket, sizeof(e.bucket), "%s/bucket", e.dir);
-    ts_fs_mkdirs(e.bucket, NULL, 0);
-    fflush(NULL);
-    pid_t pid = fork();
+    pid_t pid = fork_case(&e, crash_child);
     TT_ASSERT(pid >= 0);
-    if (pid == 0) _exit(crash_child(&e));
     /* Kill once 0 and 1 are in the bucket's manifest and the objects of 3
      * and 4 are there too (2's commit sleeps). */
     int objects = 0;
@@ -334,6 +343,79 @@ TT_TEST(crash_with_finished_uncommitted_objects_loses_nothing)
         left = count_objects(e.bucket);
     }
     TT_ASSERT_MSG(left == NSEG, "%d objects for %d entries: orphans not collected", left, NSEG);
+    env_close(&e);
+}
+
+/* Entries and version of the local manifest in the partition directory
+ * (-1: none readable), read by a memory-only index beside the writer. */
+static long local_entries(env *e, uint64_t *version)
+{
+    char dir[700], err[512];
+    snprintf(dir, sizeof(dir), "%s/pu-0", e->data);
+    ts_index *idx = NULL;
+    long n = -1;
+    if (!ts_index_create("pu", 0, dir, NULL, &idx, err, sizeof(err))) {
+        ts_index_set_memory_only(idx);
+        if (!ts_index_load_local(idx, err, sizeof(err))) {
+            ts_index_summary sum;
+            ts_index_summary_get(idx, &sum);
+            n = (long)sum.count;
+            *version = sum.version;
+        }
+    }
+    ts_index_destroy(idx);
+    return n;
+}
+
+/* The child: segment 0's object finishes 3 s late, so 1..3 wait for it
+ * and the four commit as one group; every manifest head PUT then hangs
+ * for 60 s: the group is in the local manifest, not in the bucket, when
+ * the parent kills it. */
+static int crash_group_child(env *e)
+{
+    if (env_open(e, "key=segments/00000000000000000000-&key_latency_ms=3000&ops=put&"
+                    "keys=/manifests/&latency_ms=60000", NULL) ||
+        append_segments(e->p, e->err, sizeof(e->err))) {
+        fprintf(stderr, "child: %s\n", e->err);
+        return 1;
+    }
+    ts_sleep_ms(60000);
+    return 0;
+}
+
+TT_TEST(crash_mid_group_commit_loses_nothing)
+{
+    env e = {0};
+    pid_t pid = fork_case(&e, crash_group_child);
+    TT_ASSERT(pid >= 0);
+    /* Kill once the group (4 entries: the thread count bounds what is in
+     * flight) is in the local manifest while its head PUT hangs. */
+    long local = -1;
+    uint64_t version = 0;
+    for (int i = 0; i < 2000 && local < NSEG - 1; i++) {
+        local = local_entries(&e, &version);
+        if (local < NSEG - 1) ts_sleep_ms(10);
+    }
+    kill(pid, SIGKILL);
+    int ws = 0;
+    TT_ASSERT(waitpid(pid, &ws, 0) == pid);
+    TT_ASSERT_MSG(WIFSIGNALED(ws), "the child ended before the kill (status %d)", ws);
+    TT_ASSERT_MSG(local == NSEG - 1, "%ld entries in the local manifest before the kill", local);
+    TT_ASSERT_EQ_INT(version, 1); /* one version for the four: a group */
+    TT_ASSERT_EQ_INT(bucket_entries(&e, NULL), -1); /* no head reached the bucket */
+    TT_ASSERT_EQ_INT(count_objects(e.bucket), NSEG - 1);
+    /* Restart without faults: the local manifest (contiguous, four entries)
+     * is pushed, segment 4 follows, every record reads back. */
+    TT_OKE(env_open(&e, NULL, NULL), e.err);
+    TT_ASSERT_EQ_INT(manifest_contiguous_end(e.p), (NSEG - 1) * BATCHES * RECS);
+    TT_OKE(ts_partition_wait_uploaded(e.p, 20000, e.err, sizeof(e.err)), e.err);
+    TT_ASSERT_EQ_INT(manifest_contiguous_end(e.p), NSEG * BATCHES * RECS);
+    int64_t end = -1;
+    TT_ASSERT_EQ_INT(bucket_entries(&e, &end), NSEG);
+    TT_ASSERT_EQ_INT(end, NSEG * BATCHES * RECS - 1);
+    long n = read_all(e.p, e.err, sizeof(e.err));
+    TT_ASSERT_MSG(n == NSEG * BATCHES * RECS, "read %ld records: %s", n, e.err);
+    TT_ASSERT_EQ_INT(count_objects(e.bucket), NSEG);
     env_close(&e);
 }
 
@@ -391,6 +473,7 @@ int main(int argc, char **argv)
     TT_RUN(segments_upload_in_parallel_and_commit_in_order);
     TT_RUN(a_failed_middle_segment_retries_in_order);
     TT_RUN(crash_with_finished_uncommitted_objects_loses_nothing);
+    TT_RUN(crash_mid_group_commit_loses_nothing);
     TT_RUN(a_size_roll_starts_its_upload_without_a_tick);
     TT_RUN(bad_max_inflight_is_refused);
     if (!getenv("TS_KEEP_TMP")) ts_fs_rmtree(g_root, NULL, 0);

@@ -2,8 +2,11 @@
  * test_sched.c — the upload scheduler (uploader/sched.h): several segments
  * of one partition build their objects in parallel, their entries commit in
  * offset order; a failure of a middle segment stops the commits after it
- * and they go again in order. Real file:// store and real index, wrapped in
- * the fault injector (objstore/faulty.c) for per-key delays and failures.
+ * and they go again in order; objects that finished together commit as one
+ * group (one manifest version, one head PUT), and a failed, fenced or
+ * refused group keeps the guarantees of single commits. Real file:// store
+ * and real index, wrapped in the fault injector (objstore/faulty.c) for
+ * per-key delays and failures, and to count manifest PUTs.
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -84,6 +87,8 @@ typedef struct owner {
     int gate;
     int others_built_before_first; /* objects seen when segment 0 started */
     int cancel;                    /* cancelled() answers this */
+    /* late: segment `late` starts only once `late_after` are done (0: none) */
+    int late, late_after;
     size_t entries_when_gate_opened;
 } owner;
 
@@ -93,6 +98,16 @@ static ts_status prepare_cb(void *o, void *item, ts_upload_req *req, char *errst
     (void)req;
     (void)errstr;
     (void)errlen;
+    if (w->late_after && (int)(intptr_t)item == w->late) {
+        int64_t deadline = ts_mono_ms() + 20000;
+        for (;;) {
+            pthread_mutex_lock(&w->mu);
+            int n = w->ndone;
+            pthread_mutex_unlock(&w->mu);
+            if (n >= w->late_after || ts_mono_ms() > deadline) return TS_OK;
+            ts_sleep_ms(5);
+        }
+    }
     if ((int)(intptr_t)item != 0 || !w->gate) return TS_OK;
     /* Segment 0 starts only once the later segments' objects are durable:
      * they finish first, whatever the machine's speed. 20 s: a stuck
@@ -200,6 +215,17 @@ static int manifest_is(fixture *f, int upto)
     return ok;
 }
 
+/* Segments 0..n-1 were reported in order, committed, none discarded, each
+ * with st (segment odd, if >= 0: with st_odd). */
+static void expect_committed(const owner *w, int n, ts_status st, int odd, ts_status st_odd)
+{
+    for (int i = 0; i < n; i++) {
+        TT_ASSERT_EQ_INT(w->order[i], i);
+        TT_ASSERT_EQ_INT(w->st[i], i == odd ? st_odd : st);
+        TT_ASSERT(w->committed[i] && !w->discarded[i]);
+    }
+}
+
 TT_TEST(later_segments_finish_first_and_commit_after_the_first)
 {
     ts_faulty_opts fo;
@@ -215,11 +241,7 @@ TT_TEST(later_segments_finish_first_and_commit_after_the_first)
      * them had joined the manifest: they waited, holding their objects. */
     TT_ASSERT_EQ_INT(f.w.others_built_before_first, NSEG - 1);
     TT_ASSERT_EQ_INT(f.w.entries_when_gate_opened, 0);
-    for (int i = 0; i < NSEG; i++) {
-        TT_ASSERT_EQ_INT(f.w.order[i], i);
-        TT_ASSERT_EQ_INT(f.w.st[i], TS_OK);
-        TT_ASSERT(f.w.committed[i] && !f.w.discarded[i]);
-    }
+    expect_committed(&f.w, NSEG, TS_OK, -1, TS_OK);
     TT_ASSERT(manifest_is(&f, NSEG));
     TT_ASSERT_EQ_INT(count_objects(f.os), NSEG);
     TT_ASSERT_EQ_INT(ts_upload_queue_room(f.q), NSEG);
@@ -321,6 +343,182 @@ TT_TEST(a_cancelled_queue_commits_nothing_and_leaves_no_object)
     fixture_close(&f);
 }
 
+/* Faults for the group-commit tests: segment 0's object commits 500 ms
+ * late after its gate opened (so the objects that finished before it are
+ * marked finished when it is: they join its group), and the store counts
+ * the manifest PUTs (calls of op put on keys with "/manifests/"). */
+static void group_opts(ts_faulty_opts *fo)
+{
+    ts_faulty_opts_init(fo);
+    snprintf(fo->key, sizeof(fo->key), "segments/%020d-", 0);
+    fo->key_latency_ms = 500;
+    fo->ops = TS_FAULTY_OP_PUT;
+    snprintf(fo->keys, sizeof(fo->keys), "/manifests/");
+}
+
+static uint64_t manifest_puts(fixture *f)
+{
+    ts_faulty_counters c;
+    if (ts_objstore_faulty_counters(f->os, &c)) return UINT64_MAX;
+    return c.calls;
+}
+
+/* Entries of the bucket's newest manifest (-1: none readable), through a
+ * scratch index on the store behind the faults. */
+static long bucket_entries(fixture *f, const char *name)
+{
+    char dir[600], err[512];
+    snprintf(dir, sizeof(dir), "%s/%s", f->dir, name);
+    ts_index *idx = NULL;
+    long n = -1;
+    if (!ts_index_create("t", 0, dir, ts_objstore_faulty_inner(f->os), &idx, err, sizeof(err)) &&
+        !ts_index_load_remote(idx, err, sizeof(err))) {
+        ts_index_summary sum;
+        ts_index_summary_get(idx, &sum);
+        n = (long)sum.count;
+    }
+    ts_index_destroy(idx);
+    return n;
+}
+
+TT_TEST(finished_segments_commit_as_one_group_with_one_head_put)
+{
+    ts_faulty_opts fo;
+    group_opts(&fo);
+    fixture f;
+    TT_OKE(fixture_open(&f, "group", &fo), f.err);
+    f.w.gate = NSEG - 1;
+    for (int k = 0; k < NSEG; k++) TT_OK(submit(&f, k));
+    TT_ASSERT_EQ_INT(wait_done(&f.w, NSEG), NSEG);
+    TT_ASSERT_EQ_INT(f.w.others_built_before_first, NSEG - 1);
+    expect_committed(&f.w, NSEG, TS_OK, -1, TS_OK);
+    TT_ASSERT(manifest_is(&f, NSEG));
+    /* One manifest version for the four, one head PUT. */
+    TT_ASSERT_EQ_INT(manifest_puts(&f), 1);
+    ts_index_summary sum;
+    ts_index_summary_get(f.idx, &sum);
+    TT_ASSERT_EQ_INT(sum.version, 1);
+    TT_ASSERT_EQ_INT(sum.remote_version, 1);
+    TT_ASSERT_EQ_INT(bucket_entries(&f, "look"), NSEG);
+    TT_ASSERT_EQ_INT(count_objects(f.os), NSEG);
+    fixture_close(&f);
+}
+
+TT_TEST(a_failed_head_put_leaves_the_group_committed_and_the_sync_pushes_it)
+{
+    ts_faulty_opts fo;
+    group_opts(&fo);
+    fo.fatal_rate = 1; /* every manifest PUT fails, not retriably: one attempt per push */
+    fixture f;
+    TT_OKE(fixture_open(&f, "headfail", &fo), f.err);
+    f.w.gate = NSEG - 1;
+    for (int k = 0; k < NSEG; k++) TT_OK(submit(&f, k));
+    TT_ASSERT_EQ_INT(wait_done(&f.w, NSEG), NSEG);
+    /* Each entry is in the local manifest (committed: "remote manifest
+     * pending"), none remote-durable, all from one failed head PUT. */
+    expect_committed(&f.w, NSEG, TS_E_REMOTE, -1, TS_OK);
+    for (int i = 0; i < NSEG; i++)
+        TT_ASSERT(!ts_index_is_remote_durable(f.idx, (int64_t)i * SEG_RECS));
+    TT_ASSERT_EQ_INT(manifest_puts(&f), 1);
+    TT_ASSERT(manifest_is(&f, NSEG));
+    TT_ASSERT_EQ_INT(bucket_entries(&f, "look1"), -1); /* no head in the bucket */
+    TT_ASSERT_EQ_INT(count_objects(f.os), NSEG);       /* the objects are kept */
+    /* A committed entry is no failure: no backoff. */
+    TT_ASSERT_EQ_INT(ts_upload_queue_retry_at(f.q), 0);
+    /* The store is back: the next sync pushes the whole group. */
+    fo.fatal_rate = 0;
+    TT_OK(ts_objstore_faulty_set_opts(f.os, &fo));
+    TT_OKE(ts_index_sync_remote(f.idx, f.err, sizeof(f.err)), f.err);
+    for (int i = 0; i < NSEG; i++)
+        TT_ASSERT(ts_index_is_remote_durable(f.idx, (int64_t)i * SEG_RECS));
+    TT_ASSERT_EQ_INT(manifest_puts(&f), 2);
+    TT_ASSERT_EQ_INT(bucket_entries(&f, "look2"), NSEG);
+    fixture_close(&f);
+}
+
+TT_TEST(a_fenced_group_reaches_no_manifest_and_later_segments_are_discarded)
+{
+    ts_faulty_opts fo;
+    group_opts(&fo);
+    fixture f;
+    TT_OKE(fixture_open(&f, "fenced", &fo), f.err);
+    /* We lead at epoch 1; a newer leader has already written its first
+     * head at epoch 2 into the bucket. */
+    ts_index_set_leader_epoch(f.idx, 1);
+    char ndir[600];
+    snprintf(ndir, sizeof(ndir), "%s/newer", f.dir);
+    ts_index *newer = NULL;
+    TT_OKE(ts_index_create("t", 0, ndir, ts_objstore_faulty_inner(f.os), &newer, f.err,
+                           sizeof(f.err)), f.err);
+    TT_OKE(ts_index_commit_epoch(newer, 2, f.err, sizeof(f.err)), f.err);
+    ts_index_destroy(newer);
+    /* Segments 0..2 finish together (one group); 3 starts after they are
+     * done. */
+    f.w.gate = NSEG - 2;
+    f.w.late = NSEG - 1;
+    f.w.late_after = NSEG - 1;
+    for (int k = 0; k < NSEG; k++) TT_OK(submit(&f, k));
+    TT_ASSERT_EQ_INT(wait_done(&f.w, NSEG), NSEG);
+    for (int i = 0; i < NSEG - 1; i++) {
+        TT_ASSERT_EQ_INT(f.w.order[i], i);
+        TT_ASSERT_EQ_INT(f.w.st[i], TS_E_FENCED);
+        TT_ASSERT(!f.w.committed[i] && !f.w.discarded[i]);
+    }
+    TT_ASSERT_EQ_INT(f.w.order[NSEG - 1], NSEG - 1);
+    TT_ASSERT_EQ_INT(f.w.st[NSEG - 1], TS_E_CLOSED);
+    TT_ASSERT(!f.w.committed[NSEG - 1] && f.w.discarded[NSEG - 1]);
+    /* The bucket's manifest is the newer leader's, without any of them;
+     * the group's objects stay for the sweep, the later one never got
+     * one. */
+    TT_ASSERT_EQ_INT(bucket_entries(&f, "look"), 0);
+    TT_ASSERT_EQ_INT(count_objects(f.os), NSEG - 1);
+    TT_ASSERT_EQ_INT(ts_upload_queue_retry_at(f.q), 0); /* an outcome: no backoff */
+    fixture_close(&f);
+}
+
+TT_TEST(an_entry_already_there_ends_the_group_and_keeps_the_ones_before_it)
+{
+    ts_faulty_opts fo;
+    group_opts(&fo);
+    fixture f;
+    TT_OKE(fixture_open(&f, "exists", &fo), f.err);
+    /* An earlier attempt of segment 2 is already committed. */
+    ts_upload_req req2 = {"t", 0, f.paths[2], 2 * SEG_RECS, 4096, 3, 1 << 20,
+                          NULL, NULL, 0, NULL, 0};
+    TT_OKE(ts_uploader_upload_segment(f.os, f.idx, &req2, NULL, f.err, sizeof(f.err)), f.err);
+    f.w.gate = NSEG; /* its object and those of 1..3 */
+    for (int k = 0; k < NSEG; k++) TT_OK(submit(&f, k));
+    TT_ASSERT_EQ_INT(wait_done(&f.w, NSEG), NSEG);
+    expect_committed(&f.w, NSEG, TS_OK, 2, TS_E_EXISTS);
+    TT_ASSERT(manifest_is(&f, NSEG));
+    /* 0 and 1 went in as one group, 3 after the refused 2: with the
+     * earlier attempt's, three head PUTs; our duplicate of 2 is deleted. */
+    TT_ASSERT_EQ_INT(manifest_puts(&f), 3);
+    TT_ASSERT_EQ_INT(count_objects(f.os), NSEG);
+    TT_ASSERT_EQ_INT(bucket_entries(&f, "look"), NSEG);
+    fixture_close(&f);
+}
+
+TT_TEST(a_failed_build_of_a_segment_already_in_the_manifest_counts_as_committed)
+{
+    ts_faulty_opts fo;
+    ts_faulty_opts_init(&fo);
+    fixture f;
+    TT_OKE(fixture_open(&f, "already", &fo), f.err);
+    ts_upload_req req = {"t", 0, f.paths[0], 0, 4096, 3, 1 << 20, NULL, NULL, 0, NULL, 0};
+    TT_OKE(ts_uploader_upload_segment(f.os, f.idx, &req, NULL, f.err, sizeof(f.err)), f.err);
+    /* A second attempt of segment 0 fails to build (its file does not
+     * start at offset 0): the segment is in the manifest all the same. */
+    req.segment_path = f.paths[1];
+    TT_OK(ts_upload_queue_submit(f.q, &req, (void *)(intptr_t)0));
+    TT_ASSERT_EQ_INT(wait_done(&f.w, 1), 1);
+    TT_ASSERT_EQ_INT(f.w.st[0], TS_E_INVAL);
+    TT_ASSERT(f.w.committed[0] && !f.w.discarded[0]);
+    TT_ASSERT_EQ_INT(ts_upload_queue_retry_at(f.q), 0);
+    TT_ASSERT(manifest_is(&f, 1));
+    fixture_close(&f);
+}
+
 int main(int argc, char **argv)
 {
     TT_INIT(argc, argv);
@@ -329,6 +527,11 @@ int main(int argc, char **argv)
     TT_RUN(a_failed_middle_segment_stops_the_commits_after_it);
     TT_RUN(a_bounded_queue_refuses_more_than_its_limit);
     TT_RUN(a_cancelled_queue_commits_nothing_and_leaves_no_object);
+    TT_RUN(finished_segments_commit_as_one_group_with_one_head_put);
+    TT_RUN(a_failed_head_put_leaves_the_group_committed_and_the_sync_pushes_it);
+    TT_RUN(a_fenced_group_reaches_no_manifest_and_later_segments_are_discarded);
+    TT_RUN(an_entry_already_there_ends_the_group_and_keeps_the_ones_before_it);
+    TT_RUN(a_failed_build_of_a_segment_already_in_the_manifest_counts_as_committed);
     if (!getenv("TS_KEEP_TMP")) ts_fs_rmtree(g_root, NULL, 0);
     return tt_summary();
 }
