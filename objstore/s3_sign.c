@@ -58,35 +58,6 @@ void ts_s3_md5(const void *data, size_t len, char hex[33], char b64[25])
     if (b64) ts_s3_base64(d, 16, b64);
 }
 
-/* Both digests take each slice in turn while it is in the cache, so the
- * body is read from memory once, not once per digest. */
-#define DIGEST_SLICE ((size_t)64 << 10)
-
-ts_status ts_s3_body_digests(const void *data, size_t len, char sha256_hex[65],
-                             char md5_b64[25])
-{
-    uint8_t sha[32], md5[16];
-    if (!md5_b64) {
-        ts_s3_sha256_hex(data, len, sha256_hex);
-        return TS_OK;
-    }
-    EVP_MD_CTX *cs = EVP_MD_CTX_new(), *cm = EVP_MD_CTX_new();
-    int ok = cs && cm && EVP_DigestInit_ex(cs, EVP_sha256(), NULL) &&
-             EVP_DigestInit_ex(cm, EVP_md5(), NULL);
-    const uint8_t *p = data;
-    for (size_t off = 0; ok && off < len; off += DIGEST_SLICE) {
-        size_t n = len - off < DIGEST_SLICE ? len - off : DIGEST_SLICE;
-        ok = EVP_DigestUpdate(cs, p + off, n) && EVP_DigestUpdate(cm, p + off, n);
-    }
-    ok = ok && EVP_DigestFinal_ex(cs, sha, NULL) && EVP_DigestFinal_ex(cm, md5, NULL);
-    EVP_MD_CTX_free(cs);
-    EVP_MD_CTX_free(cm);
-    if (!ok) return TS_E_NOMEM;
-    hex_of(sha, 32, sha256_hex);
-    ts_s3_base64(md5, 16, md5_b64);
-    return TS_OK;
-}
-
 void ts_s3_amz_date(time_t t, char out[17])
 {
     struct tm tm;

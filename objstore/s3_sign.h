@@ -57,11 +57,6 @@ void ts_s3_sha256_hex(const void *data, size_t len, char out[65]);
 void ts_s3_sha256(const void *data, size_t len, uint8_t out[32]);
 /* MD5 as lowercase hex (33 bytes) and as base64 (25 bytes, for Content-MD5). */
 void ts_s3_md5(const void *data, size_t len, char hex[33], char b64[25]);
-/* The digests of one request body in one pass over it: lowercase hex
- * SHA-256 (x-amz-content-sha256) and, when md5_b64 is non-NULL, base64 MD5
- * (Content-MD5). TS_E_NOMEM when OpenSSL cannot allocate a digest context. */
-ts_status ts_s3_body_digests(const void *data, size_t len, char sha256_hex[65],
-                             char md5_b64[25]);
 /* Base64 of n bytes into out (4*ceil(n/3)+1 bytes). */
 void ts_s3_base64(const uint8_t *in, size_t n, char *out);
 /* "YYYYMMDDTHHMMSSZ" of t (UTC) into out[17]. */

@@ -219,32 +219,6 @@ TT_TEST(digests)
     TT_ASSERT_STR(amz, EX_DATE);
 }
 
-/* The one-pass digests of a request body equal the two separate ones, for
- * bodies shorter than, equal to and across the 64 KiB slices it walks. */
-TT_TEST(body_digests_one_pass)
-{
-    char sha[65], md5[25], want_sha[65], want_md5[25];
-    TT_OK(ts_s3_body_digests("abc", 3, sha, md5));
-    TT_ASSERT_STR(sha, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-    TT_ASSERT_STR(md5, "kAFQmDzST7DWlj99KOF/cg==");
-    size_t max = 3 * 65536 + 17;
-    uint8_t *body = malloc(max);
-    TT_ASSERT(body);
-    for (size_t i = 0; i < max; i++) body[i] = (uint8_t)(i * 131 + (i >> 9));
-    size_t lens[] = {0, 1, 65535, 65536, 65537, 2 * 65536, max};
-    for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
-        ts_s3_sha256_hex(body, lens[i], want_sha);
-        ts_s3_md5(body, lens[i], NULL, want_md5);
-        memset(sha, 'x', sizeof(sha));
-        memset(md5, 'x', sizeof(md5));
-        TT_OK(ts_s3_body_digests(body, lens[i], sha, md5));
-        TT_ASSERT_MSG(!strcmp(sha, want_sha) && !strcmp(md5, want_md5), "length %zu", lens[i]);
-        TT_OK(ts_s3_body_digests(body, lens[i], sha, NULL)); /* SHA-256 alone */
-        TT_ASSERT_MSG(!strcmp(sha, want_sha), "length %zu, SHA-256 only", lens[i]);
-    }
-    free(body);
-}
-
 /* ---------------------------------------------------------------- XML */
 typedef struct listed {
     char keys[8][64];
@@ -699,7 +673,6 @@ int main(int argc, char **argv)
     TT_RUN(sigv4_rejects_missing_fields);
     TT_RUN(uri_encode_rules);
     TT_RUN(digests);
-    TT_RUN(body_digests_one_pass);
     TT_RUN(xml_list_page);
     TT_RUN(xml_list_last_and_empty_pages);
     TT_RUN(xml_list_rejects_malformed);
