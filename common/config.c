@@ -188,6 +188,10 @@ static const prop g_props[] = {
      "Part size of multipart uploads; objects up to this size use one PUT."},
     {"s3.multipart.parallelism", F(INT, s3_multipart_parallelism), "4", 1, 64, NULL, 0,
      "Parts in flight per multipart upload (memory = part size x parallelism)."},
+    {"s3.content.md5", F(BOOL, s3_content_md5), "false", 0, 0, NULL, 0,
+     "Send Content-MD5 with every PUT and UploadPart too. Their bodies are always signed with "
+     "their SHA-256, which the store checks; turn this on for buckets with S3 Object Lock, or a "
+     "store that does not check x-amz-content-sha256. DeleteObjects always carries it."},
     {"log.level", F(ENUM, log_level), "info", 0, 0, "error|warn|info|debug", 0,
      "Log verbosity (also TS_LOG_LEVEL)."},
     {"log.format", F(ENUM, log_format), "text", 0, 0, "text|json", 0,

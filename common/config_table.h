@@ -65,6 +65,7 @@ typedef struct ts_settings {
     int s3_tls_verify;  /* 0 or 1 */
     int64_t s3_multipart_part_bytes;
     int64_t s3_multipart_parallelism;
+    int s3_content_md5; /* 0 or 1 */
     const char *log_level;  /* one of the enum values */
     const char *log_format; /* one of the enum values */
     int64_t remote_log_upload_max_inflight;

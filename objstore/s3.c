@@ -5,7 +5,8 @@
  * Each operation is one or a few requests run by s3_do() (s3_http.c) under
  * one retry budget; the streaming writer lives in s3_writer.c. What is
  * specific to each operation is here:
- *  - PUT sends Content-MD5 and a signed payload hash. With
+ *  - PUT sends a signed payload hash (SHA-256, checked by the store), and
+ *    Content-MD5 too when s3.content.md5 is on. With
  *    TS_PUT_IF_NONE_MATCH it sends `If-None-Match: *` (412 = TS_E_EXISTS).
  *    When a retry meets 412 after an attempt whose answer was lost, a HEAD
  *    whose ETag equals our MD5 proves the object is ours: success. A store
@@ -562,6 +563,7 @@ void ts_objstore_s3_stats(ts_objstore *os, ts_s3_stats *out)
     out->part_buf_peak = atomic_load(&s->part_bytes_peak);
     out->bytes_sent = atomic_load(&s->n_sent);
     out->bytes_received = atomic_load(&s->n_received);
+    out->bytes_hashed = atomic_load(&s->n_hashed);
 }
 
 void ts_objstore_s3_set_list_page(ts_objstore *os, int max_keys)
@@ -629,6 +631,7 @@ ts_status ts_objstore_s3_open(const char *url, const ts_config *cfg, ts_objstore
     s->op_timeout_ms = ts_config_settings(cfg)->remote_storage_operation_timeout_ms;
     s->part_bytes = (size_t)ts_config_settings(cfg)->s3_multipart_part_bytes;
     s->parallelism = (int)ts_config_settings(cfg)->s3_multipart_parallelism;
+    s->content_md5 = ts_config_settings(cfg)->s3_content_md5;
     if (!s->tls_verify && !strcmp(s->addr.scheme, "https"))
         ts_log_warn(S3_MOD, "TLS peer verification is off for %s (s3.tls.verify=false)",
                     s->addr.endpoint);

@@ -24,6 +24,7 @@ typedef struct ts_s3_stats {
     uint64_t part_buf_peak;  /* high-water mark of part_buf_bytes */
     uint64_t bytes_sent;     /* request body bytes of successful attempts */
     uint64_t bytes_received; /* response body bytes of successful attempts */
+    uint64_t bytes_hashed;   /* request body bytes digested: once per operation, not per attempt */
 } ts_s3_stats;
 
 /* Non-zero when os is an S3 store. */

@@ -13,9 +13,13 @@
  * bodies that fail their check) back off with full jitter; everything
  * else returns at once. 401/403 never retry: the message names the
  * endpoint and the access key id, never the secret, and is logged once
- * per store. Requests are re-signed on every attempt (fresh x-amz-date);
- * bodies are signed (x-amz-content-sha256 = SHA-256 of the payload) and
- * carry Content-MD5, so the store verifies what it receives.
+ * per store. Requests are re-signed on every attempt (fresh x-amz-date).
+ * Bodies are signed (x-amz-content-sha256 = SHA-256 of the payload, which
+ * the store checks before it keeps the bytes); POST bodies, and PUT bodies
+ * when s3.content.md5 is on, also carry Content-MD5. A body's digests are
+ * computed once per operation and reused by every attempt:
+ * they are the client's largest CPU cost, and on a small machine the
+ * store's own hashing competes with them for the same cores.
  *
  * curl_global_init runs once per process through
  * ts_objstore_s3_global_init() (see s3.h for who calls it and when).
@@ -250,20 +254,48 @@ static const char *auth_hint(const char *code)
     return "the key lacks permission for this bucket or operation; check its policy";
 }
 
+/* The digests of one request's body; computed once per operation. */
+typedef struct body_digests {
+    char sha256[65]; /* x-amz-content-sha256 */
+    char md5b64[25]; /* Content-MD5; "" when not sent */
+} body_digests;
+
+/* Content-MD5 goes with every POST body (DeleteObjects requires it) and
+ * with PUT bodies when s3.content.md5 asks for it: a PUT's signed SHA-256,
+ * which the store verifies, already covers its bytes. */
+static int wants_md5(const s3_store *s, const s3_req *rq)
+{
+    if (!strcmp(rq->method, "POST")) return 1;
+    return s->content_md5 && !strcmp(rq->method, "PUT");
+}
+
+/* Any thread. Two passes over the body cost no more than one that feeds
+ * both digests slice by slice (measured: MD5 is compute-bound here). */
+static void digest_body(s3_store *s, const s3_req *rq, body_digests *d)
+{
+    const void *body = rq->body ? (const void *)rq->body : "";
+    ts_s3_sha256_hex(body, rq->body_len, d->sha256);
+    d->md5b64[0] = '\0';
+    if (wants_md5(s, rq)) ts_s3_md5(body, rq->body_len, NULL, d->md5b64);
+    atomic_fetch_add(&s->n_hashed, rq->body_len);
+}
+
 /* Everything one attempt prepares before it talks to the server. */
 typedef struct attempt_ctx {
     char name[TS_S3_KEY_MAX + 300]; /* s3://bucket/prefix/key, for messages */
     ts_buf path, url, auth;
-    char amz_date[17], payload_hash[65], md5b64[25];
+    char amz_date[17];
+    const body_digests *dg;
     ts_s3_kv hs[S3_REQ_HEADERS_MAX]; /* every signed header */
     size_t nh;
     struct curl_slist *hl; /* what curl sends: hs, Authorization and two unsigned ones */
     ts_s3_keys *keys;      /* a reference held until the request is signed */
 } attempt_ctx;
 
-static void ctx_init(attempt_ctx *c, const s3_store *s, const s3_req *rq)
+static void ctx_init(attempt_ctx *c, const s3_store *s, const s3_req *rq, const body_digests *dg)
 {
     s3_obj_name(s, rq->key, c->name, sizeof(c->name));
+    c->dg = dg;
     ts_buf_init(&c->path, 16384);
     ts_buf_init(&c->url, 32768);
     ts_buf_init(&c->auth, 4096);
@@ -288,17 +320,12 @@ static ts_status collect_headers(attempt_ctx *c, const s3_store *s, const s3_req
                                  size_t errlen)
 {
     ts_s3_amz_date(time(NULL), c->amz_date);
-    int has_body = rq->body != NULL || !strcmp(rq->method, "PUT") || !strcmp(rq->method, "POST");
-    const void *body = rq->body ? (const void *)rq->body : "";
-    ts_s3_sha256_hex(body, rq->body_len, c->payload_hash);
-    if (has_body) ts_s3_md5(body, rq->body_len, NULL, c->md5b64);
-
     c->hs[c->nh++] = (ts_s3_kv){"host", s->addr.host};
     c->hs[c->nh++] = (ts_s3_kv){"x-amz-date", c->amz_date};
-    c->hs[c->nh++] = (ts_s3_kv){"x-amz-content-sha256", c->payload_hash};
+    c->hs[c->nh++] = (ts_s3_kv){"x-amz-content-sha256", c->dg->sha256};
     if (c->keys->session_token[0])
         c->hs[c->nh++] = (ts_s3_kv){"x-amz-security-token", c->keys->session_token};
-    if (has_body) c->hs[c->nh++] = (ts_s3_kv){"content-md5", c->md5b64};
+    if (c->dg->md5b64[0]) c->hs[c->nh++] = (ts_s3_kv){"content-md5", c->dg->md5b64};
     if (rq->nhdrs > S3_REQ_HEADERS_MAX - c->nh)
         return ts_err_set(errstr, errlen, TS_E_INVAL,
                           "%s %s: %zu extra request headers exceed the limit of %zu "
@@ -331,7 +358,7 @@ static ts_status sign_headers(attempt_ctx *c, const s3_store *s, const s3_req *r
         .nquery = rq->nquery,
         .headers = c->hs,
         .nheaders = c->nh,
-        .payload_hash = c->payload_hash,
+        .payload_hash = c->dg->sha256,
         .amz_date = c->amz_date,
         .region = s->creds.region,
         .service = "s3",
@@ -463,11 +490,11 @@ static ts_status perform(s3_store *s, const s3_req *rq, s3_resp *rs, const attem
 /* One attempt: keys, address, collect and sign the headers, send, map.
  * Fills rs; returns the mapped status and writes a message. *used gets a
  * reference to the keys it signed with (NULL when it had none). */
-static ts_status attempt(s3_store *s, const s3_req *rq, s3_resp *rs, int64_t timeout_ms,
-                         ts_s3_keys **used, char *errstr, size_t errlen)
+static ts_status attempt(s3_store *s, const s3_req *rq, const body_digests *dg, s3_resp *rs,
+                         int64_t timeout_ms, ts_s3_keys **used, char *errstr, size_t errlen)
 {
     attempt_ctx c;
-    ctx_init(&c, s, rq);
+    ctx_init(&c, s, rq, dg);
     resp_reset_attempt(rs);
     *used = NULL;
     ts_status st;
@@ -502,6 +529,8 @@ static int token_rejected(const s3_resp *rs)
 ts_status s3_do(s3_store *s, const s3_req *rq, s3_resp *rs, ts_retry *r, char *errstr,
                 size_t errlen)
 {
+    body_digests dg;
+    digest_body(s, rq, &dg);
     ts_status st = TS_E_TIMEOUT;
     int64_t t0 = ts_mono_ms();
     int refreshed = 0;
@@ -516,7 +545,7 @@ ts_status s3_do(s3_store *s, const s3_req *rq, s3_resp *rs, ts_retry *r, char *e
         }
         rs->attempts++;
         ts_s3_keys *used;
-        st = attempt(s, rq, rs, tmo, &used, errstr, errlen);
+        st = attempt(s, rq, &dg, rs, tmo, &used, errstr, errlen);
         /* Temporary keys the server calls expired: refresh them and try
          * once more, at once (not a backoff matter). */
         int again = st == TS_E_AUTH && used && !refreshed && token_rejected(rs) &&

@@ -50,6 +50,7 @@ typedef struct s3_store {
     int64_t req_timeout_ms, op_timeout_ms;
     size_t part_bytes;
     int parallelism;
+    int content_md5; /* s3.content.md5: Content-MD5 on PUT bodies too */
     atomic_int list_page;
     atomic_int inm_unsupported;       /* the store answered 501 to If-None-Match */
     atomic_int multi_del_unsupported; /* the store refused DeleteObjects */
@@ -59,7 +60,8 @@ typedef struct s3_store {
     CURL *pool[S3_POOL_MAX_IDLE];
     int npool;
 
-    atomic_uint_fast64_t n_requests, n_retries, part_bytes_now, part_bytes_peak, n_sent, n_received;
+    atomic_uint_fast64_t n_requests, n_retries, part_bytes_now, part_bytes_peak, n_sent, n_received,
+        n_hashed;
 } s3_store;
 
 typedef struct s3_resp s3_resp;

@@ -5,7 +5,8 @@
  * The writer fills one part buffer. An object that fits in one part is a
  * single PUT at commit. Once a full buffer is followed by more bytes, a
  * multipart upload starts: each full buffer goes to its own detached part
- * thread (UploadPart with Content-MD5 and a signed payload hash), while the
+ * thread (UploadPart with a signed payload hash, hashed once whatever the
+ * retries; Content-MD5 only with s3.content.md5), while the
  * writer fills the next one. Buffers come from a per-writer budget of
  * exactly s3.multipart.parallelism buffers, the one being filled included:
  * when all are in use, write() waits for a part to finish. Commit sends the

@@ -4,13 +4,15 @@
 #  1. upload throughput of one 256 MiB file: tierstore's writer (multipart,
 #     s3.multipart.part.bytes x s3.multipart.parallelism) and
 #     `/usr/bin/aws s3 cp` of the same file to the same RGW, side by side,
-#     the ratio printed (aws includes its ~0.5 s Python start-up, measured
-#     separately and reported);
+#     the ratio printed (aws includes its Python start-up: `aws --version`
+#     is timed next to each copy and the median reported and excluded);
+#     each round prints both clients' CPU seconds and the load average;
 #  2. cold-read latency: random ranged GETs (64 KiB and 4 MiB) p50/p99 and
 #     bytes fetched per read;
 #  3. the engine's cold reads (bench_s3 engine-cold): sequential with an
 #     empty cache next to whole-object GETs, random 64 KiB with no cache next
-#     to one chunk's ranged GET. TS_BENCH_ONLY=cold runs only this part.
+#     to one chunk's ranged GET. TS_BENCH_ONLY=cold runs only this part,
+#     TS_BENCH_ONLY=upload only the first.
 # Starts RGW, builds (Release) in $TS_BENCH_BUILD (default build-bench-s3),
 # runs, and always tears RGW down. Sizes: TS_BENCH_MIB (default 256).
 set -uo pipefail
@@ -47,24 +49,31 @@ echo "== upload of $MIB MiB (tierstore: part ${TS_BENCH_PART_BYTES:-8388608} B x
 ROUNDS=${TS_BENCH_ROUNDS:-3}
 "$AWS" --endpoint-url "$AWS_ENDPOINT_URL" s3 cp --quiet "$FILE" "s3://$BUCKET/bench/warmup.bin" || exit 1
 "$BUILD/bench/s3/bench_s3" upload "$FILE" warmup2.bin >/dev/null || exit 1
-t0=$(now); "$AWS" --version >/dev/null 2>&1; t1=$(now)
-startup=$(echo "$t1 - $t0" | bc -l)
-ts_all=() aws_all=()
+ts_all=() aws_all=() start_all=()
 for r in $(seq "$ROUNDS"); do
     out=$("$BUILD/bench/s3/bench_s3" upload "$FILE" seg-ts.bin) || exit 1
     ts_s=$(echo "$out" | awk '/^SECONDS/ {print $2}')
+    ts_cpu=$(echo "$out" | awk '/^CPU_SECONDS/ {print $2}')
     ts_all+=("$ts_s")
+    # The CLI's start-up, timed each round under the same load as its copy.
+    t0=$(now); "$AWS" --version >/dev/null 2>&1; t1=$(now)
+    start_all+=("$(echo "$t1 - $t0" | bc -l)")
     t0=$(now)
-    "$AWS" --endpoint-url "$AWS_ENDPOINT_URL" s3 cp --quiet "$FILE" "s3://$BUCKET/bench/seg-aws.bin" || exit 1
+    aws_cpu=$( { /usr/bin/time -f 'CPU %U %S' "$AWS" --endpoint-url "$AWS_ENDPOINT_URL" s3 cp --quiet \
+        "$FILE" "s3://$BUCKET/bench/seg-aws.bin" 2>&1 >/dev/null || echo FAILED; } |
+        awk '/^CPU / {print $2 + $3} /FAILED/ {print "FAILED"}')
     t1=$(now)
+    [ "$aws_cpu" = FAILED ] && exit 1
     aws_s=$(echo "$t1 - $t0" | bc -l)
     aws_all+=("$aws_s")
-    printf 'round %d: tierstore %6.1f MiB/s (%.2f s)   aws s3 cp %6.1f MiB/s (%.2f s)\n' "$r" \
-        "$(echo "$MIB / $ts_s" | bc -l)" "$ts_s" "$(echo "$MIB / $aws_s" | bc -l)" "$aws_s"
+    printf 'round %d: tierstore %6.1f MiB/s (%.2f s, %.2f s CPU)   aws s3 cp %6.1f MiB/s (%.2f s, %.2f s CPU, start-up %.2f s)   load %s\n' \
+        "$r" "$(echo "$MIB / $ts_s" | bc -l)" "$ts_s" "$ts_cpu" "$(echo "$MIB / $aws_s" | bc -l)" \
+        "$aws_s" "$aws_cpu" "${start_all[-1]}" "$(cut -d' ' -f1-3 /proc/loadavg)"
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ts_m=$(median "${ts_all[@]}")
 aws_m=$(median "${aws_all[@]}")
+startup=$(median "${start_all[@]}")
 printf 'median: tierstore %.1f MiB/s, aws s3 cp %.1f MiB/s (aws includes ~%.2f s CLI start-up)\n' \
     "$(echo "$MIB / $ts_m" | bc -l)" "$(echo "$MIB / $aws_m" | bc -l)" "$startup"
 printf 'ratio tierstore/aws throughput: %.2fx (%.2fx with aws start-up excluded)\n' \
@@ -78,6 +87,7 @@ fi
 # Issue 13 item 2: the engine's cold reads on RGW, next to what the store
 # itself delivers (TS_BENCH_COLD_MIB of batches, 300 random reads).
 # TS_BENCH_READER_THREADS may list several values ("2 8"): one run each.
+[ "${TS_BENCH_ONLY:-all}" = upload ] && exit 0
 for threads in ${TS_BENCH_READER_THREADS:-default}; do
     echo "== engine cold reads on RGW (${TS_BENCH_COLD_MIB:-256} MiB, 1 partition, remote.log.reader.threads $threads)"
     rm -rf "$TMP/engine" && mkdir -p "$TMP/engine"

@@ -13,6 +13,8 @@ valid), and injects failures on demand:
   short      forward, send half of the body with a Content-Length that
              matches it (a consistent-looking but truncated answer)
   delay      sleep MS milliseconds, then forward normally
+  corrupt    forward with one byte of the request body flipped (a bit
+             error in flight: the store must refuse it, the client retry)
 
 Control, on the proxy's own port:
   GET /__faults__/set?rules=KIND:COUNT[:METHOD[:MS]],...   replace the rules
@@ -42,7 +44,8 @@ def parse_rules(spec):
     for item in filter(None, spec.split(",")):
         parts = item.split(":")
         kind = parts[0]
-        if kind not in ("slowdown", "err500", "drop_req", "drop_resp", "short", "delay"):
+        if kind not in ("slowdown", "err500", "drop_req", "drop_resp", "short", "delay",
+                        "corrupt"):
             raise ValueError("unknown fault kind %r" % kind)
         count = int(parts[1]) if len(parts) > 1 else 1
         method = parts[2].upper() if len(parts) > 2 and parts[2] else "*"
@@ -140,6 +143,9 @@ class Handler(socketserver.StreamRequestHandler):
                 continue
             if kind == "delay":
                 time.sleep(ms / 1000.0)
+            if kind == "corrupt" and body:
+                mid = len(body) // 2
+                body = body[:mid] + bytes([body[mid] ^ 0x20]) + body[mid + 1:]
             try:
                 up = http.client.HTTPConnection(*UPSTREAM, timeout=120)
                 up.putrequest(method, target, skip_host=True, skip_accept_encoding=True)

@@ -4,6 +4,9 @@
  * or answers, truncates bodies and delays; every operation must retry within
  * its deadline and never hand out short bytes.
  *
+ * A body corrupted in flight must be refused by the store (its signed
+ * SHA-256 no longer matches) and sent again, with or without Content-MD5.
+ *
  *   test_s3_faults [--group faults] [test...]
  */
 #include "s3_suite.h"
@@ -230,6 +233,61 @@ done:
     fixture_close(&fx);
 }
 
+/* One byte flipped between client and store, in a single PUT and in two
+ * UploadParts: the store refuses each (XAmzContentSHA256Mismatch, or
+ * BadDigest with Content-MD5), the client sends it again, and the object
+ * reads back exactly as written. Without the store's check the flipped
+ * byte would be stored and the read-back would differ. */
+static int corrupt_then_verify(const char *md5_setting)
+{
+    int ok = 0;
+    size_t n = 300000, got = 0;
+    uint8_t *data = malloc(n), *out = NULL;
+    fixture fx;
+    ts_objstore *os = fixture_open(&fx, open_via_proxy, "s3.multipart.part.bytes=5242880",
+                                   "s3.multipart.parallelism=2", md5_setting, NULL);
+    TT_CHECK(os && data);
+    gen(15, 0, data, n);
+    TT_CHECK(proxy_ctl("set?rules=corrupt:1:PUT") >= 0);
+    TT_CHECK_OKE(ts_objstore_put(os, "faults/corrupt", data, n, 0, err, sizeof(err)), err);
+    proxy_ctl("stats");
+    TT_CHECK_EQ_INT(g_proxy_faults, 1);
+    TT_CHECK(stats(os).retries >= 1);
+    proxy_ctl("reset");
+    TT_CHECK_OKE(ts_objstore_get(os, "faults/corrupt", 0, TS_OBJSTORE_TO_END, &out, &got, err,
+                                 sizeof(err)),
+                 err);
+    TT_CHECK(got == n && !memcmp(out, data, n));
+    uint64_t total = 11 * MiB + 5;
+    TT_CHECK(proxy_ctl("set?rules=corrupt:2:PUT") >= 0);
+    ts_objstore_writer *w;
+    TT_CHECK_OKE(ts_objstore_writer_open(os, "faults/corrupt-mp", &w, err, sizeof(err)), err);
+    ts_status wst = write_gen(w, 16, total, 999999);
+    if (wst) ts_objstore_writer_abort(w); /* its part threads are done with the store */
+    TT_CHECK_OKE(wst, err);
+    TT_CHECK_OKE(ts_objstore_writer_commit(w, err, sizeof(err)), err);
+    proxy_ctl("stats");
+    TT_CHECK_EQ_INT(g_proxy_faults, 2);
+    proxy_ctl("reset");
+    /* Whichever two of the three parts' sends were hit: all of it, read back. */
+    uint64_t whole[] = {0};
+    TT_CHECK(verify_ranges(os, "faults/corrupt-mp", 16, total, whole, 1, total));
+    ok = 1;
+done:
+    proxy_ctl("reset");
+    free(data);
+    free(out);
+    fixture_close(&fx);
+    return ok;
+}
+
+TT_TEST(faults_corrupted_body_refused_and_resent)
+{
+    TT_CHECK_MSG(corrupt_then_verify(NULL), "signed SHA-256 only (the default)");
+    TT_CHECK_MSG(corrupt_then_verify("s3.content.md5=true"), "with Content-MD5");
+done:;
+}
+
 TT_TEST(faults_list_and_delete_many)
 {
     fixture fx;
@@ -273,6 +331,7 @@ int main(int argc, char **argv)
         TT_RUN(faults_conditional_put_answer_lost);
         TT_RUN(faults_get_retries_and_never_returns_truncated);
         TT_RUN(faults_multipart_completes);
+        TT_RUN(faults_corrupted_body_refused_and_resent);
         TT_RUN(faults_list_and_delete_many);
         proxy_stop();
     }

@@ -4,7 +4,8 @@
  * server: every header a request carries reaches the wire, and a request
  * with more headers than S3_REQ_HEADERS_MAX is refused with an error that
  * names the limit before anything is sent (it used to drop the extra
- * headers silently).
+ * headers silently); a body is signed with its SHA-256 and hashed once
+ * however often it is sent, and carries Content-MD5 only where it should.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -20,15 +21,32 @@
 
 /* ------------------------------------------------------------ the listener */
 
-/* Answers every request 200 with an empty body and keeps the last one's
- * head (request line and headers). */
+/* Answers every request 200 with an empty body (503 SlowDown to the first
+ * `fail` requests), after reading its body (Content-Length bytes), and
+ * keeps the last one's head (request line and headers). */
 typedef struct listener {
     int fd, port;
     pthread_t th;
     pthread_mutex_t mu;
     int requests;     /* guarded by mu */
+    int fail;         /* guarded by mu */
     char last[65536]; /* guarded by mu */
 } listener;
+
+/* Reads and drops what is left of the body after the head in head[0..n). */
+static void drain_body(int c, const char *head, size_t n)
+{
+    const char *cl = strcasestr(head, "\r\ncontent-length:");
+    const char *end = strstr(head, "\r\n\r\n");
+    if (!cl || !end) return;
+    long long left = atoll(cl + 17) - (long long)(n - (size_t)(end + 4 - head));
+    char buf[65536];
+    while (left > 0) {
+        ssize_t k = read(c, buf, left < (long long)sizeof(buf) ? (size_t)left : sizeof(buf));
+        if (k <= 0) return;
+        left -= k;
+    }
+}
 
 static void *serve(void *arg)
 {
@@ -46,13 +64,17 @@ static void *serve(void *arg)
             if (strstr(head, "\r\n\r\n")) break;
         }
         head[n] = '\0';
+        drain_body(c, head, n);
         pthread_mutex_lock(&l->mu);
         l->requests++;
+        int fail = l->fail > 0 ? l->fail-- : 0;
         memcpy(l->last, head, n + 1);
         pthread_mutex_unlock(&l->mu);
         static const char ok[] =
             "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-        ssize_t w = write(c, ok, sizeof(ok) - 1);
+        static const char slow[] =
+            "HTTP/1.1 503 Slow Down\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        ssize_t w = fail ? write(c, slow, sizeof(slow) - 1) : write(c, ok, sizeof(ok) - 1);
         (void)w;
         close(c);
     }
@@ -84,7 +106,8 @@ static void listener_stop(listener *l)
 
 static char err[4096];
 
-static s3_store *open_store(int port)
+/* extra: "key=value" settings, NULL-terminated, or NULL. */
+static s3_store *open_store_with(int port, const char *const *extra)
 {
     char ep[64];
     snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", port);
@@ -95,12 +118,21 @@ static s3_store *open_store(int port)
     ts_config_set(cfg, "aws.region", "us-east-1", NULL, 0);
     ts_config_set(cfg, "remote.storage.request.timeout.ms", "5000", NULL, 0);
     ts_config_set(cfg, "remote.storage.operation.timeout.ms", "5000", NULL, 0);
+    for (; extra && *extra; extra++) {
+        char k[128];
+        snprintf(k, sizeof(k), "%s", *extra);
+        char *eq = strchr(k, '=');
+        *eq = '\0';
+        ts_config_set(cfg, k, eq + 1, NULL, 0);
+    }
     ts_objstore *os = NULL;
     ts_status st = ts_objstore_s3_open("s3://bucket/prefix/", cfg, &os, err, sizeof(err));
     ts_config_destroy(cfg);
     if (st) fprintf(stderr, "    cannot open: %s\n", err);
     return (s3_store *)os;
 }
+
+static s3_store *open_store(int port) { return open_store_with(port, NULL); }
 
 /* GETs key "k" with n extra headers "x-amz-meta-hN: vN". */
 static ts_status get_with_headers(s3_store *s, size_t n)
@@ -188,6 +220,102 @@ TT_TEST(headers_over_the_limit_are_refused_not_dropped)
     TT_ASSERT_EQ_INT(stats.retries, 0);  /* a refusal is not retried */
 }
 
+/* Sends one request with a body (rq->method, 200000 bytes); returns the
+ * status, the head the listener saw last, the requests it saw and the
+ * store's counters. */
+typedef struct sent {
+    ts_status st;
+    int requests;
+    char head[65536];
+    ts_s3_stats stats;
+} sent;
+
+#define BODY_LEN 200000
+
+static void send_body(const char *method, const char *const *extra, int fail, sent *out)
+{
+    listener l;
+    memset(out, 0, sizeof(*out));
+    out->st = TS_E_INVAL;
+    if (listener_start(&l)) return;
+    l.fail = fail;
+    s3_store *s = open_store_with(l.port, extra);
+    uint8_t *body = malloc(BODY_LEN);
+    for (size_t i = 0; body && i < BODY_LEN; i++) body[i] = (uint8_t)(i * 7 + 3);
+    if (s && body) {
+        s3_req rq = {
+            .method = method, .key = "k", .body = body, .body_len = BODY_LEN, .what = method};
+        s3_resp rs;
+        s3_resp_init(&rs, 1 << 20);
+        ts_retry r;
+        s3_retry_init(s, &r);
+        out->st = s3_do(s, &rq, &rs, &r, err, sizeof(err));
+        s3_resp_free(&rs);
+        ts_objstore_s3_stats(&s->base, &out->stats);
+    }
+    ts_objstore_destroy(s ? &s->base : NULL);
+    listener_stop(&l);
+    out->requests = l.requests;
+    memcpy(out->head, l.last, sizeof(out->head));
+    free(body);
+}
+
+/* "\r\nname: value\r\n" of the body's digest, as the wire should show it. */
+static void want_header(const char *name, int md5, char *out, size_t len)
+{
+    uint8_t *body = malloc(BODY_LEN);
+    for (size_t i = 0; i < BODY_LEN; i++) body[i] = (uint8_t)(i * 7 + 3);
+    char d[65];
+    if (md5)
+        ts_s3_md5(body, BODY_LEN, NULL, d);
+    else
+        ts_s3_sha256_hex(body, BODY_LEN, d);
+    snprintf(out, len, "\r\n%s: %s\r\n", name, d);
+    free(body);
+}
+
+TT_TEST(put_signs_its_sha256_without_md5_by_default)
+{
+    static sent o; /* large: not on the stack */
+    send_body("PUT", NULL, 0, &o);
+    TT_OKE(o.st, err);
+    char sha[128];
+    want_header("x-amz-content-sha256", 0, sha, sizeof(sha));
+    TT_ASSERT_MSG(strstr(o.head, sha), "no %s in:\n%s", sha, o.head);
+    TT_ASSERT_MSG(!strcasestr(o.head, "content-md5"), "Content-MD5 sent:\n%s", o.head);
+    TT_ASSERT(strstr(o.head, "SignedHeaders=host;x-amz-content-sha256;x-amz-date,"));
+}
+
+TT_TEST(content_md5_on_put_when_configured_and_on_post_always)
+{
+    static sent o;
+    const char *const md5_on[] = {"s3.content.md5=true", NULL};
+    char md5[128];
+    want_header("content-md5", 1, md5, sizeof(md5));
+    send_body("PUT", md5_on, 0, &o);
+    TT_OKE(o.st, err);
+    TT_ASSERT_MSG(strstr(o.head, md5), "no %s in:\n%s", md5, o.head);
+    TT_ASSERT(strstr(o.head, "SignedHeaders=content-md5;host;x-amz-content-sha256;x-amz-date,"));
+    send_body("POST", NULL, 0, &o); /* DeleteObjects needs it whatever the setting */
+    TT_OKE(o.st, err);
+    TT_ASSERT_MSG(strstr(o.head, md5), "no %s in:\n%s", md5, o.head);
+}
+
+TT_TEST(retried_body_is_hashed_once_and_sent_with_the_same_digest)
+{
+    static sent o;
+    const char *const md5_on[] = {"s3.content.md5=true", NULL};
+    send_body("PUT", md5_on, 2, &o); /* two SlowDowns, then 200 */
+    TT_OKE(o.st, err);
+    TT_ASSERT_EQ_INT(o.requests, 3);
+    TT_ASSERT_EQ_INT(o.stats.retries, 2);
+    TT_ASSERT_EQ_INT(o.stats.bytes_hashed, BODY_LEN); /* not once per attempt */
+    char sha[128], md5[128];
+    want_header("x-amz-content-sha256", 0, sha, sizeof(sha));
+    want_header("content-md5", 1, md5, sizeof(md5));
+    TT_ASSERT_MSG(strstr(o.head, sha) && strstr(o.head, md5), "last attempt:\n%s", o.head);
+}
+
 int main(int argc, char **argv)
 {
     TT_INIT(argc, argv);
@@ -196,5 +324,8 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof(proxies) / sizeof(proxies[0]); i++) unsetenv(proxies[i]);
     TT_RUN(headers_up_to_the_limit_are_all_sent);
     TT_RUN(headers_over_the_limit_are_refused_not_dropped);
+    TT_RUN(put_signs_its_sha256_without_md5_by_default);
+    TT_RUN(content_md5_on_put_when_configured_and_on_post_always);
+    TT_RUN(retried_body_is_hashed_once_and_sent_with_the_same_digest);
     return tt_summary();
 }
