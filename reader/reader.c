@@ -258,7 +258,9 @@ static void stream_end(ts_reader *r, const read_stream *rs, int64_t next)
  * sequential reader does not wait at each segment boundary. The lookup is
  * in memory, but the next segment's chunk table may cost one ranged GET
  * (tens of ms on S3, more under load), which the reading thread must not
- * wait for: it has the rest of this segment to read meanwhile. One job per
+ * wait for: it has the rest of this segment to read meanwhile (and the job
+ * starts when the stream enters a segment, so that the GET is done by the
+ * time the window reaches the next one). One job per
  * stream at a time (nx_pending): it queues as far as the window reaches
  * into the next segment when it looks, and looks again until the window
  * stops growing, so a window that grows while the table is fetched is not
@@ -376,8 +378,11 @@ static void prefetch_note(ts_reader *r, const read_stream *rs, ts_index *idx,
     if (same && s->pf_upto > from) from = s->pf_upto;
     uint32_t to = ci + 1 + (uint32_t)s->depth;
     /* The window reaches into the next segment (pf_upto counts past this
-     * segment's end for that): its job queues what it covers. */
-    int next = idx && to > seg->chunk_count && !s->nx_pending;
+     * segment's end for that): its job queues what it covers. A stream
+     * entering a segment starts one too, which only loads the next
+     * segment's chunk table: its GET is then done, not queued behind this
+     * segment's chunks, when the window gets there. */
+    int next = idx && (to > seg->chunk_count || !same) && !s->nx_pending;
     if (next) s->nx_pending = 1;
     if (!same || to > s->pf_upto) s->pf_upto = to;
     s->pf_key = kh;
