@@ -470,6 +470,24 @@ TT_TEST(cold_sequential_read_does_not_wait_for_the_next_segments_chunk_table)
     fx_close(&fx);
 }
 
+/* Replaces the fixture's cache and reader with a cache of cap bytes in
+ * <dir>/small (its path in dir; no RAM layer) and a reader on `threads`
+ * workers whose streams start at depth 1 and may grow to 8. */
+static ts_status small_cache(fixture *fx, uint64_t cap, int threads, char *dir, size_t dlen)
+{
+    ts_reader_destroy(fx->rd);
+    fx->rd = NULL;
+    ts_chunk_cache_destroy(fx->cache);
+    fx->cache = NULL;
+    snprintf(dir, dlen, "%s/small", fx->dir);
+    ts_status st = ts_chunk_cache_create(dir, cap, &fx->cache, fx->err, sizeof(fx->err));
+    if (st) return st;
+    ts_chunk_cache_set_memory(fx->cache, 0);
+    ts_chunk_cache_set_retry(fx->cache, 10000, 1, 5, 3);
+    st = ts_reader_create(&fx->cs->base, fx->cache, threads, 1, &fx->rd, fx->err, sizeof(fx->err));
+    return st ? st : ts_reader_set_prefetch_max(fx->rd, 8, fx->err, sizeof(fx->err));
+}
+
 TT_TEST(cold_sequential_prefetch_shrinks_when_the_cache_drops_it)
 {
     /* A cache of about 3 chunk files and a depth that would reach 8: what
@@ -478,18 +496,8 @@ TT_TEST(cold_sequential_prefetch_shrinks_when_the_cache_drops_it)
     fixture fx;
     FX_OPEN(fx, 1 << 20, 2, 1);
     const seg_build *sb = (add_long_segment(&fx), &fx.lg.segs[fx.lg.nsegs - 1]);
-    ts_chunk_cache_destroy(fx.cache);
-    fx.cache = NULL;
-    ts_reader_destroy(fx.rd);
-    fx.rd = NULL;
     char dir[320];
-    snprintf(dir, sizeof(dir), "%s/small", fx.dir);
-    TT_OKE(ts_chunk_cache_create(dir, 3 * file_bytes(sb, 0) + 10, &fx.cache, fx.err,
-                                 sizeof(fx.err)),
-           fx.err);
-    ts_chunk_cache_set_memory(fx.cache, 0);
-    TT_OKE(ts_reader_create(&fx.cs->base, fx.cache, 2, 1, &fx.rd, fx.err, sizeof(fx.err)), fx.err);
-    TT_OK(ts_reader_set_prefetch_max(fx.rd, 8, NULL, 0));
+    TT_OKE(small_cache(&fx, 3 * file_bytes(sb, 0) + 10, 2, dir, sizeof(dir)), fx.err);
     int first = batch_at(&fx.lg, 93);
     int ok;
     int64_t off = 93;
@@ -514,6 +522,60 @@ TT_TEST(cold_sequential_prefetch_shrinks_when_the_cache_drops_it)
     fx_close(&fx);
 }
 
+TT_TEST(cold_sequential_prefetch_over_a_corrupt_chunk_never_serves_wrong_bytes)
+{
+    /* Segment 3 (one batch per chunk) with chunk 10 damaged in the bucket
+     * (a flipped byte: every download fails its stored CRC), read by a
+     * stream whose prefetch grows to 8 chunks on 4 workers, through a cache
+     * of about 3 chunk files: every read returns exactly its batches or the
+     * error, the error only at the damaged chunk, and the cache directory
+     * never holds more than its cap. Then a read spanning the damage on the
+     * parallel path: the batches before it, and the error on the next read. */
+    fixture fx;
+    FX_OPEN(fx, 1 << 20, 4, 1);
+    const ts_segment_meta *m = add_long_segment(&fx);
+    const seg_build *sb = &fx.lg.segs[fx.lg.nsegs - 1];
+    uint8_t *obj = malloc(sb->obj_len);
+    TT_ASSERT(obj != NULL);
+    memcpy(obj, sb->obj, sb->obj_len);
+    obj[m->chunks[10].stored_pos + m->chunks[10].stored_len / 2] ^= 0x10;
+    TT_OK(ts_objstore_put(fx.fs, m->object_key, obj, sb->obj_len, 0, NULL, 0));
+    free(obj);
+    char dir[320];
+    uint64_t cap = 3 * file_bytes(sb, 0) + 10;
+    TT_OKE(small_cache(&fx, cap, 4, dir, sizeof(dir)), fx.err);
+    int first = batch_at(&fx.lg, 93), ok;
+    for (int ci = 0; ci < 40; ci++) {
+        int64_t off = fx.lg.b[first + ci].base;
+        ts_status st = read_check(&fx, fx.rd, off, 0, INT64_MAX, first + ci, 1, &ok);
+        if (ci == 10) {
+            TT_ASSERT_MSG(st == TS_E_CHECKSUM, "chunk 10: status %d (%s)", st, fx.err);
+        } else {
+            TT_OKE(st, fx.err);
+            TT_ASSERT_MSG(ok, "chunk %d: wrong bytes", ci);
+        }
+        uint64_t du = ts_fs_du(dir);
+        TT_ASSERT_MSG(du <= cap, "cache dir holds %llu bytes, cap %llu after chunk %d",
+                      (unsigned long long)du, (unsigned long long)cap, ci);
+    }
+    ts_reader_drain(fx.rd);
+    ts_reader_stats rs;
+    ts_reader_stats_get(fx.rd, &rs);
+    TT_ASSERT(rs.prefetch_depth_max >= 4); /* the prefetch did run ahead */
+    TT_ASSERT(ts_fs_du(dir) <= cap);
+    TT_ASSERT(stats(fx.cache).bytes <= cap);
+    /* Chunks 5..12 in one read (parallel fetches): batches 5..9, TS_OK. */
+    int64_t stop = m->chunks[13].first_offset;
+    TT_OKE(read_check(&fx, fx.rd, fx.lg.b[first + 5].base, SIZE_MAX, stop, first + 5, 5, &ok), fx.err);
+    TT_ASSERT_MSG(ok, "the batches before the damaged chunk, exactly");
+    TT_ASSERT_EQ_INT(read_check(&fx, fx.rd, fx.lg.b[first + 10].base, SIZE_MAX, stop, first + 10, 3,
+                                  &ok),
+                     TS_E_CHECKSUM);
+    ts_reader_drain(fx.rd);
+    TT_ASSERT(ts_fs_du(dir) <= cap);
+    fx_close(&fx);
+}
+
 int main(int argc, char **argv)
 {
     TT_INIT(argc, argv);
@@ -526,5 +588,6 @@ int main(int argc, char **argv)
     TT_RUN(cold_sequential_prefetch_crosses_into_the_next_segment);
     TT_RUN(cold_sequential_read_does_not_wait_for_the_next_segments_chunk_table);
     TT_RUN(cold_sequential_prefetch_shrinks_when_the_cache_drops_it);
+    TT_RUN(cold_sequential_prefetch_over_a_corrupt_chunk_never_serves_wrong_bytes);
     return tt_summary();
 }
