@@ -66,6 +66,8 @@ typedef struct opts {
     int upload_inflight;  /* --upload-inflight: remote.log.upload.max.inflight (0: default) */
     int put_latency_ms;   /* --put-latency-ms: each segment object's commit waits this long
                            * (faulty+ key_latency_ms: an S3 PUT's round trip; 0: none) */
+    int get_latency_ms;   /* --get-latency-ms: each GET waits this long first (faulty+
+                           * ops=get&latency_ms: an S3 GET's round trip, no CPU; 0: none) */
     char root[400];
 } opts;
 
@@ -266,11 +268,13 @@ static ts_engine *engine_open(const eng_cfg *ec)
     path_of(b, sizeof(b), sub);
     path_of(cd, sizeof(cd), ec->cache_name);
     if (ts_fs_mkdirs(b, err, sizeof(err))) die("mkdir", err);
+    char q[128] = "";
     if (g_o.put_latency_ms)
-        snprintf(url, sizeof(url), "faulty+file://%s?key=/segments/&key_latency_ms=%d", b,
-                 g_o.put_latency_ms);
-    else
-        snprintf(url, sizeof(url), "file://%s", b);
+        snprintf(q, sizeof(q), "key=/segments/&key_latency_ms=%d", g_o.put_latency_ms);
+    if (g_o.get_latency_ms)
+        snprintf(q + strlen(q), sizeof(q) - strlen(q), "%sops=get&latency_ms=%d", q[0] ? "&" : "",
+                 g_o.get_latency_ms);
+    snprintf(url, sizeof(url), "%sfile://%s%s%s", q[0] ? "faulty+" : "", b, q[0] ? "?" : "", q);
     ts_config *c = ts_config_create();
     cfg_set(c, "log.dirs", d);
     cfg_set(c, "remote.storage.url", url);
@@ -1183,6 +1187,7 @@ static void usage(void)
             "                    [--fetch-kib N] [--rand-kib N] [--reads N] [--dir DIR] [--keep]\n"
             "                    [--only append,offload,read] [--chunk-kib N] [--warm-passes N]\n"
             "                    [--upload-threads N] [--upload-inflight N] [--put-latency-ms N]\n"
+            "                    [--get-latency-ms N]\n"
             "defaults (or env): TS_BENCH_MIB=512 TS_BENCH_SEGMENT_MIB=32 TS_BENCH_POOL_MIB=64\n"
             "  TS_BENCH_CACHE_MIB=1024 TS_BENCH_FETCH_KIB=1024 TS_BENCH_RAND_KIB=64\n"
             "  TS_BENCH_READS=2000 TS_BENCH_CHUNK_KIB=(engine default)\n"
@@ -1212,6 +1217,7 @@ int main(int argc, char **argv)
         {"only", 1, 0, 'o'},     {"chunk-kib", 1, 0, 'C'}, {"upload-threads", 1, 0, 'u'},
         {"upload-inflight", 1, 0, 'i'},
         {"put-latency-ms", 1, 0, 'L'},  {"warm-passes", 1, 0, 'w'},
+        {"get-latency-ms", 1, 0, 'G'},
         {0, 0, 0, 0}};
     uint64_t chunk_kib = env_u64("TS_BENCH_CHUNK_KIB", 0);
     int ch;
@@ -1231,6 +1237,7 @@ int main(int argc, char **argv)
         case 'u': g_o.upload_threads = atoi(optarg); break;
         case 'i': g_o.upload_inflight = atoi(optarg); break;
         case 'L': g_o.put_latency_ms = atoi(optarg); break;
+        case 'G': g_o.get_latency_ms = atoi(optarg); break;
         case 'w': g_o.warm_passes = atoi(optarg); break;
         default: usage();
         }
