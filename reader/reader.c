@@ -66,7 +66,8 @@ typedef struct stream {
     uint64_t pf_done; /* bit idx % 64: chunk idx of pf_key was fetched by this stream's
                        * prefetch (cleared when queued, set when its job completed) */
     uint32_t last_ci; /* the chunk the stream was in last */
-    int nx_pending;   /* a next_job for this stream is queued or running */
+    int nx_pending;   /* a next_job for this stream is queued or running... */
+    int64_t nx_base;  /* ...for the segment after the one based here */
     int used;
 } stream;
 
@@ -259,12 +260,13 @@ static void stream_end(ts_reader *r, const read_stream *rs, int64_t next)
  * in memory, but the next segment's chunk table may cost one ranged GET
  * (tens of ms on S3, more under load), which the reading thread must not
  * wait for: it has the rest of this segment to read meanwhile (and the job
- * starts when the stream enters a segment, so that the GET is done by the
- * time the window reaches the next one). One job per
- * stream at a time (nx_pending): it queues as far as the window reaches
- * into the next segment when it looks, and looks again until the window
- * stops growing, so a window that grows while the table is fetched is not
- * lost and the table is not fetched twice. */
+ * starts when the stream enters a segment, ahead of the queued chunk
+ * prefetches, so that the GET is done by the time the window reaches the
+ * next one). One job per stream and segment at a time (nx_pending,
+ * nx_base): it queues as far as the window reaches into the next segment
+ * when it looks, and looks again until the window stops growing, so a
+ * window that grows while the table is fetched is not lost and the table
+ * is not fetched twice. */
 typedef struct next_job {
     ts_reader *r;
     ts_index *idx;      /* borrowed: outlives the pool (ts_reader_read) */
@@ -289,7 +291,7 @@ static uint32_t next_job_want(const next_job *j, uint32_t done, int ok)
     if (mine && ok && !atomic_load(&r->closing) && s->pf_key == j->key && s->pf_upto > j->count)
         want = s->pf_upto - j->count;
     if (want <= done) {
-        if (mine) s->nx_pending = 0;
+        if (mine && s->nx_base == j->base) s->nx_pending = 0;
         want = 0;
     }
     pthread_mutex_unlock(&r->mu);
@@ -328,7 +330,9 @@ static void next_job_submit(ts_reader *r, ts_index *idx, const ts_segment_meta *
     if (j) {
         *j = (next_job){r, idx, seg->base_offset, seg->chunk_count,
                         ts_chunk_cache_key_hash(seg->object_key), stop_offset, slot, gen};
-        if (ts_pool_submit(r->pool, next_job_run, j) == TS_OK) {
+        /* Ahead of the queued chunk prefetches: the next segment's ones
+         * come only after this job's table load. */
+        if (ts_pool_submit_first(r->pool, next_job_run, j) == TS_OK) {
             atomic_fetch_add(&r->prefetch_queued, 1);
             return;
         }
@@ -336,7 +340,7 @@ static void next_job_submit(ts_reader *r, ts_index *idx, const ts_segment_meta *
     }
     pthread_mutex_lock(&r->mu); /* queue full: the next chunk entered tries again */
     stream *s = &r->streams[slot];
-    if (s->used && s->gen == gen) s->nx_pending = 0;
+    if (s->used && s->gen == gen && s->nx_base == seg->base_offset) s->nx_pending = 0;
     pthread_mutex_unlock(&r->mu);
 }
 
@@ -382,8 +386,12 @@ static void prefetch_note(ts_reader *r, const read_stream *rs, ts_index *idx,
      * entering a segment starts one too, which only loads the next
      * segment's chunk table: its GET is then done, not queued behind this
      * segment's chunks, when the window gets there. */
-    int next = idx && (to > seg->chunk_count || !same) && !s->nx_pending;
-    if (next) s->nx_pending = 1;
+    int next = idx && (to > seg->chunk_count || !same) &&
+               !(s->nx_pending && s->nx_base == seg->base_offset);
+    if (next) {
+        s->nx_pending = 1;
+        s->nx_base = seg->base_offset; /* a job still running for an older one finishes alone */
+    }
     if (!same || to > s->pf_upto) s->pf_upto = to;
     s->pf_key = kh;
     for (uint32_t i = from; i < to && i < seg->chunk_count; i++) s->pf_done &= ~(1ull << (i % 64));
