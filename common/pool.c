@@ -1,6 +1,6 @@
 /*
  * pool.c — worker pool (see pool.h). A mutex-protected singly linked FIFO
- * and a condition variable; workers exit when the pool is stopping and the
+ * (ts_pool_submit_first puts a job at its head) and a condition variable; workers exit when the pool is stopping and the
  * queue is empty, so destroy runs what was already queued.
  */
 #include "pool.h"
@@ -82,7 +82,8 @@ ts_status ts_pool_create(const char *name, int nthreads, size_t max_queued, ts_p
     return TS_OK;
 }
 
-ts_status ts_pool_submit(ts_pool *p, ts_pool_fn fn, void *arg)
+/* Queues fn(arg) at the tail, or at the head when first is set. */
+static ts_status enqueue(ts_pool *p, ts_pool_fn fn, void *arg, int first)
 {
     job *j = malloc(sizeof(*j));
     if (!j) return TS_E_NOMEM;
@@ -100,13 +101,29 @@ ts_status ts_pool_submit(ts_pool *p, ts_pool_fn fn, void *arg)
         free(j);
         return TS_E_BACKPRESSURE;
     }
-    if (p->tail) p->tail->next = j;
-    else p->head = j;
-    p->tail = j;
+    if (first) {
+        j->next = p->head;
+        p->head = j;
+        if (!p->tail) p->tail = j;
+    } else {
+        if (p->tail) p->tail->next = j;
+        else p->head = j;
+        p->tail = j;
+    }
     p->queued++;
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
     return TS_OK;
+}
+
+ts_status ts_pool_submit(ts_pool *p, ts_pool_fn fn, void *arg)
+{
+    return enqueue(p, fn, arg, 0);
+}
+
+ts_status ts_pool_submit_first(ts_pool *p, ts_pool_fn fn, void *arg)
+{
+    return enqueue(p, fn, arg, 1);
 }
 
 size_t ts_pool_pending(ts_pool *p)

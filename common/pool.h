@@ -20,6 +20,10 @@ typedef void (*ts_pool_fn)(void *arg);
 ts_status ts_pool_create(const char *name, int nthreads, size_t max_queued, ts_pool **out);
 /* Runs fn(arg) on a worker. On failure fn is not called. Thread-safe. */
 ts_status ts_pool_submit(ts_pool *p, ts_pool_fn fn, void *arg);
+/* The same, ahead of every job still queued: for a small job that later
+ * ones depend on (the reader's next-segment chunk-table lookup, which its
+ * chunk prefetches wait behind otherwise). Same bound, same failures. */
+ts_status ts_pool_submit_first(ts_pool *p, ts_pool_fn fn, void *arg);
 /* Number of jobs queued or running. */
 size_t ts_pool_pending(ts_pool *p);
 /* Waits until the queue is empty and no job runs. */

@@ -66,6 +66,8 @@ typedef struct stream {
     uint64_t pf_done; /* bit idx % 64: chunk idx of pf_key was fetched by this stream's
                        * prefetch (cleared when queued, set when its job completed) */
     uint32_t last_ci; /* the chunk the stream was in last */
+    int nx_pending;   /* a next_job for this stream is queued or running... */
+    int64_t nx_base;  /* ...for the segment after the one based here */
     int used;
 } stream;
 
@@ -252,26 +254,94 @@ static void stream_end(ts_reader *r, const read_stream *rs, int64_t next)
     pthread_mutex_unlock(&r->mu);
 }
 
-/* The stream's window runs n chunks past the end of seg: queue the first n
- * chunks of the next segment (below stop_offset), so a sequential reader
- * does not wait at each segment boundary. The lookup is in memory; the
- * next segment's chunk table may cost one small ranged GET, which the
- * stream's next read needs anyway (then it is cached). Reading thread,
- * without r->mu. */
-static void prefetch_next_segment(ts_reader *r, ts_index *idx, const ts_segment_meta *seg,
-                                  uint32_t n, int64_t stop_offset)
+/* The stream's window runs past the end of a segment: a pool job queues
+ * the first chunks of the next segment (below stop_offset), so a
+ * sequential reader does not wait at each segment boundary. The lookup is
+ * in memory, but the next segment's chunk table may cost one ranged GET
+ * (tens of ms on S3, more under load), which the reading thread must not
+ * wait for: it has the rest of this segment to read meanwhile (and the job
+ * starts when the stream enters a segment, ahead of the queued chunk
+ * prefetches, so that the GET is done by the time the window reaches the
+ * next one). One job per stream and segment at a time (nx_pending,
+ * nx_base): it queues as far as the window reaches into the next segment
+ * when it looks, and looks again until the window stops growing, so a
+ * window that grows while the table is fetched is not lost and the table
+ * is not fetched twice. */
+typedef struct next_job {
+    ts_reader *r;
+    ts_index *idx;      /* borrowed: outlives the pool (ts_reader_read) */
+    int64_t base;       /* base offset of the segment the window runs past */
+    uint32_t count;     /* its chunk count */
+    uint64_t key;       /* key hash of its object */
+    int64_t stop_offset;
+    int slot;
+    uint64_t gen;
+} next_job;
+
+/* How many chunks of the next segment the stream of job j wants now (0: it
+ * moved on, or the slot was reused); clears nx_pending when that is no more
+ * than done, so that the next window growth submits a new job. Takes r->mu. */
+static uint32_t next_job_want(const next_job *j, uint32_t done, int ok)
 {
+    ts_reader *r = j->r;
+    pthread_mutex_lock(&r->mu);
+    stream *s = &r->streams[j->slot];
+    int mine = s->used && s->gen == j->gen;
+    uint32_t want = 0;
+    if (mine && ok && !atomic_load(&r->closing) && s->pf_key == j->key && s->pf_upto > j->count)
+        want = s->pf_upto - j->count;
+    if (want <= done) {
+        if (mine && s->nx_base == j->base) s->nx_pending = 0;
+        want = 0;
+    }
+    pthread_mutex_unlock(&r->mu);
+    return want;
+}
+
+/* Pool worker: finds the segment after j->base, loads its chunk table and
+ * queues the chunks the stream's window covers (prefetch_range never
+ * blocks). A failure only skips the prefetch: the stream's read reports it
+ * when it gets there. */
+static void next_job_run(void *arg)
+{
+    next_job *j = arg;
     ts_segment_meta next;
     memset(&next, 0, sizeof(next));
     char err[512];
-    if (ts_index_lookup_next(idx, seg->base_offset, &next) == TS_OK &&
-        next.base_offset < stop_offset &&
-        ts_index_load_chunks(idx, &next, err, sizeof(err)) == TS_OK) {
-        uint32_t to = n < next.chunk_count ? n : next.chunk_count;
-        while (to > 0 && next.chunks[to - 1].first_offset >= stop_offset) to--;
-        prefetch_range(r, &next, 0, to, -1, 0);
+    int ok = !atomic_load(&j->r->closing) &&
+             ts_index_lookup_next(j->idx, j->base, &next) == TS_OK &&
+             next.base_offset < j->stop_offset &&
+             ts_index_load_chunks(j->idx, &next, err, sizeof(err)) == TS_OK;
+    for (uint32_t done = 0, want; (want = next_job_want(j, done, ok)) != 0; done = want) {
+        uint32_t to = want < next.chunk_count ? want : next.chunk_count;
+        while (to > done && next.chunks[to - 1].first_offset >= j->stop_offset) to--;
+        if (to > done) prefetch_range(j->r, &next, done, to, -1, 0);
     }
     ts_segment_meta_clear(&next);
+    free(j);
+}
+
+/* Starts the next_job of the stream in slot/gen, which prefetch_note has
+ * marked nx_pending. Reading thread, without r->mu. */
+static void next_job_submit(ts_reader *r, ts_index *idx, const ts_segment_meta *seg, int slot,
+                            uint64_t gen, int64_t stop_offset)
+{
+    next_job *j = malloc(sizeof(*j));
+    if (j) {
+        *j = (next_job){r, idx, seg->base_offset, seg->chunk_count,
+                        ts_chunk_cache_key_hash(seg->object_key), stop_offset, slot, gen};
+        /* Ahead of the queued chunk prefetches: the next segment's ones
+         * come only after this job's table load. */
+        if (ts_pool_submit_first(r->pool, next_job_run, j) == TS_OK) {
+            atomic_fetch_add(&r->prefetch_queued, 1);
+            return;
+        }
+        free(j);
+    }
+    pthread_mutex_lock(&r->mu); /* queue full: the next chunk entered tries again */
+    stream *s = &r->streams[slot];
+    if (s->used && s->gen == gen && s->nx_base == seg->base_offset) s->nx_pending = 0;
+    pthread_mutex_unlock(&r->mu);
 }
 
 /* The read entered chunk ci of seg (after ahead, the first chunk its own
@@ -311,12 +381,16 @@ static void prefetch_note(ts_reader *r, const read_stream *rs, ts_index *idx,
     uint32_t from = ci + 1 > ahead ? ci + 1 : ahead;
     if (same && s->pf_upto > from) from = s->pf_upto;
     uint32_t to = ci + 1 + (uint32_t)s->depth;
-    /* Chunks of the next segment the window now covers and that were not
-     * queued yet (pf_upto counts past this segment's end for that). */
-    uint32_t over = 0;
-    if (to > seg->chunk_count) {
-        uint32_t done = same && s->pf_upto > seg->chunk_count ? s->pf_upto - seg->chunk_count : 0;
-        if (to - seg->chunk_count > done) over = to - seg->chunk_count;
+    /* The window reaches into the next segment (pf_upto counts past this
+     * segment's end for that): its job queues what it covers. A stream
+     * entering a segment starts one too, which only loads the next
+     * segment's chunk table: its GET is then done, not queued behind this
+     * segment's chunks, when the window gets there. */
+    int next = idx && (to > seg->chunk_count || !same) &&
+               !(s->nx_pending && s->nx_base == seg->base_offset);
+    if (next) {
+        s->nx_pending = 1;
+        s->nx_base = seg->base_offset; /* a job still running for an older one finishes alone */
     }
     if (!same || to > s->pf_upto) s->pf_upto = to;
     s->pf_key = kh;
@@ -328,7 +402,7 @@ static void prefetch_note(ts_reader *r, const read_stream *rs, ts_index *idx,
     }
     pthread_mutex_unlock(&r->mu);
     if (from < to) prefetch_range(r, seg, from, to, slot, gen);
-    if (over && idx) prefetch_next_segment(r, idx, seg, over, stop_offset);
+    if (next) next_job_submit(r, idx, seg, slot, gen, stop_offset);
 }
 
 /* ---------------------------------------------- parallel chunks of a read */

@@ -156,7 +156,9 @@ void ts_reader_drain(ts_reader *r);
  * is gone from the store. When a later chunk fails (fetch, verification) after
  * at least one batch was appended, returns TS_OK with those batches; the next
  * read, starting at the failing batch, returns the error. On error nothing is
- * appended. */
+ * appended. idx is borrowed beyond the call: a sequential stream's prefetch
+ * looks up the next segment in it on the reader's pool, so it must outlive
+ * the reader (or a ts_reader_drain after its last read). */
 ts_status ts_reader_read(ts_reader *r, ts_index *idx, int64_t offset, size_t max_bytes,
                          int64_t stop_offset, ts_buf *out, char *errstr, size_t errlen);
 

@@ -68,6 +68,8 @@ typedef struct opts {
                            * (faulty+ key_latency_ms: an S3 PUT's round trip; 0: none) */
     int head_latency_ms;  /* --head-put-latency-ms: each manifest head PUT waits this long
                            * (faulty+ latency_ms on puts of "/manifests/" keys; 0: none) */
+    int get_latency_ms;   /* --get-latency-ms: each GET waits this long first (faulty+
+                           * ops=get&latency_ms: an S3 GET's round trip, no CPU; 0: none) */
     char root[400];
 } opts;
 
@@ -268,12 +270,19 @@ static ts_engine *engine_open(const eng_cfg *ec)
     path_of(b, sizeof(b), sub);
     path_of(cd, sizeof(cd), ec->cache_name);
     if (ts_fs_mkdirs(b, err, sizeof(err))) die("mkdir", err);
-    if (g_o.put_latency_ms || g_o.head_latency_ms)
-        snprintf(url, sizeof(url),
-                 "faulty+file://%s?key=/segments/&key_latency_ms=%d&ops=put&keys=/manifests/"
-                 "&latency_ms=%d", b, g_o.put_latency_ms, g_o.head_latency_ms);
-    else
-        snprintf(url, sizeof(url), "file://%s", b);
+    /* faulty+ has one ops/latency_ms rule: head PUTs or GETs, not both. */
+    if (g_o.head_latency_ms && g_o.get_latency_ms)
+        die("options", "--head-put-latency-ms and --get-latency-ms cannot be combined");
+    char q[192] = "";
+    if (g_o.put_latency_ms)
+        snprintf(q, sizeof(q), "key=/segments/&key_latency_ms=%d", g_o.put_latency_ms);
+    if (g_o.head_latency_ms)
+        snprintf(q + strlen(q), sizeof(q) - strlen(q), "%sops=put&keys=/manifests/&latency_ms=%d",
+                 q[0] ? "&" : "", g_o.head_latency_ms);
+    if (g_o.get_latency_ms)
+        snprintf(q + strlen(q), sizeof(q) - strlen(q), "%sops=get&latency_ms=%d", q[0] ? "&" : "",
+                 g_o.get_latency_ms);
+    snprintf(url, sizeof(url), "%sfile://%s%s%s", q[0] ? "faulty+" : "", b, q[0] ? "?" : "", q);
     ts_config *c = ts_config_create();
     cfg_set(c, "log.dirs", d);
     cfg_set(c, "remote.storage.url", url);
@@ -1187,7 +1196,7 @@ static void usage(void)
             "                    [--fetch-kib N] [--rand-kib N] [--reads N] [--dir DIR] [--keep]\n"
             "                    [--only append,offload,read] [--chunk-kib N] [--warm-passes N]\n"
             "                    [--upload-threads N] [--upload-inflight N] [--put-latency-ms N]\n"
-            "                    [--head-put-latency-ms N]\n"
+            "                    [--head-put-latency-ms N] [--get-latency-ms N]\n"
             "defaults (or env): TS_BENCH_MIB=512 TS_BENCH_SEGMENT_MIB=32 TS_BENCH_POOL_MIB=64\n"
             "  TS_BENCH_CACHE_MIB=1024 TS_BENCH_FETCH_KIB=1024 TS_BENCH_RAND_KIB=64\n"
             "  TS_BENCH_READS=2000 TS_BENCH_CHUNK_KIB=(engine default)\n"
@@ -1218,6 +1227,7 @@ int main(int argc, char **argv)
         {"upload-inflight", 1, 0, 'i'},
         {"put-latency-ms", 1, 0, 'L'},  {"warm-passes", 1, 0, 'w'},
         {"head-put-latency-ms", 1, 0, 'H'},
+        {"get-latency-ms", 1, 0, 'G'},
         {0, 0, 0, 0}};
     uint64_t chunk_kib = env_u64("TS_BENCH_CHUNK_KIB", 0);
     int ch;
@@ -1238,6 +1248,7 @@ int main(int argc, char **argv)
         case 'i': g_o.upload_inflight = atoi(optarg); break;
         case 'L': g_o.put_latency_ms = atoi(optarg); break;
         case 'H': g_o.head_latency_ms = atoi(optarg); break;
+        case 'G': g_o.get_latency_ms = atoi(optarg); break;
         case 'w': g_o.warm_passes = atoi(optarg); break;
         default: usage();
         }

@@ -19,16 +19,22 @@
  *                                   then a sequential read of everything
  *                                   with an empty chunk cache next to GETs
  *                                   of the same objects whole (what the
- *                                   store delivers), and N random 64 KiB
+ *                                   store delivers) and every chunk GET and
+ *                                   decompressed on the reader's thread
+ *                                   count (what store and machine allow
+ *                                   together), and N random 64 KiB
  *                                   reads with no cache next to ranged GETs
  *                                   of one chunk (and GET + decompress)
  *
  * The store is s3://$TS_S3_TEST_BUCKET/bench with endpoint and credentials
  * from the AWS_* environment, like the integration suite.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -249,6 +255,100 @@ static void pct(int64_t *lat, int n, double *p50, double *p99)
     *p99 = (double)lat[(n * 99) / 100] / 1e3;
 }
 
+/* The chunk frames of every object, from each object's zstd seek table
+ * (its last 8 x frames + 17 bytes: two ranged GETs per object, not
+ * timed). */
+static frame_ref *frames_list(ts_objstore *os, const obj_list *ol, size_t *nout)
+{
+    frame_ref *fr = NULL;
+    size_t nfr = 0, cap = 0;
+    for (int i = 0; i < ol->n; i++) {
+        uint8_t *foot;
+        size_t got;
+        if (ts_objstore_get(os, ol->keys[i], ol->sizes[i] - 9, 9, &foot, &got, err,
+                            sizeof(err)) ||
+            got != 9 || rd32le(foot + 5) != 0x8F92EAB1u)
+            die(ol->keys[i], "no seek table");
+        uint32_t nf = rd32le(foot);
+        size_t esz = (foot[4] & 0x80) ? 12 : 8;
+        free(foot);
+        uint8_t *t;
+        if (ts_objstore_get(os, ol->keys[i], ol->sizes[i] - 9 - nf * esz, nf * esz, &t, &got, err,
+                            sizeof(err)))
+            die(ol->keys[i], err);
+        uint64_t pos = 0;
+        for (uint32_t f = 0; f < nf; f++) {
+            if (nfr == cap) {
+                cap = cap ? 2 * cap : 256;
+                fr = realloc(fr, cap * sizeof(*fr));
+                if (!fr) die("frames", "out of memory");
+            }
+            fr[nfr] = (frame_ref){i, pos, rd32le(t + f * esz), rd32le(t + f * esz + 4)};
+            pos += fr[nfr++].len;
+        }
+        free(t);
+    }
+    *nout = nfr;
+    return fr;
+}
+
+/* The ceiling of a cold sequential reader on this store and machine: every
+ * chunk frame ranged-GET and decompressed, nothing else (no verification,
+ * no cache), on `threads` threads each taking the next frame. */
+typedef struct par_ref {
+    ts_objstore *os;
+    const obj_list *ol;
+    const frame_ref *fr;
+    size_t nfr;
+    atomic_size_t next;
+    _Atomic uint64_t raw;
+} par_ref;
+
+static void *par_ref_main(void *arg)
+{
+    par_ref *p = arg;
+    ZSTD_DCtx *d = ZSTD_createDCtx();
+    char e[512];
+    for (size_t i; d && (i = atomic_fetch_add(&p->next, 1)) < p->nfr;) {
+        const frame_ref *f = &p->fr[i];
+        uint8_t *buf, *raw = malloc(f->raw ? f->raw : 1);
+        size_t got;
+        if (!raw || ts_objstore_get(p->os, p->ol->keys[f->obj], f->pos, f->len, &buf, &got, e,
+                                    sizeof(e)))
+            die("reference GET", e);
+        size_t n = ZSTD_decompressDCtx(d, raw, f->raw, buf, got);
+        if (ZSTD_isError(n) || n != f->raw) die("reference", "chunk does not decompress");
+        atomic_fetch_add(&p->raw, n);
+        free(buf);
+        free(raw);
+    }
+    ZSTD_freeDCtx(d);
+    return NULL;
+}
+
+/* MiB/s of raw bytes par_ref_main makes on `threads` threads. */
+static double par_get_decode(ts_objstore *os, const obj_list *ol, const frame_ref *fr, size_t nfr,
+                             int threads)
+{
+    par_ref p = {.os = os, .ol = ol, .fr = fr, .nfr = nfr};
+    atomic_init(&p.next, 0);
+    atomic_init(&p.raw, 0);
+    pthread_t th[64];
+    if (threads > 64) threads = 64;
+    int64_t t0 = ts_mono_us();
+    for (int i = 0; i < threads; i++) pthread_create(&th[i], NULL, par_ref_main, &p);
+    for (int i = 0; i < threads; i++) pthread_join(th[i], NULL);
+    return (double)atomic_load(&p.raw) / MiB / ((double)(ts_mono_us() - t0) / 1e6);
+}
+
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
 static int engine_cold(const char *dir, uint64_t mib, int nreads)
 {
     const char *bucket = getenv("TS_S3_TEST_BUCKET");
@@ -306,7 +406,10 @@ static int engine_cold(const char *dir, uint64_t mib, int nreads)
     ts_config_destroy(cfg);
     if (ts_objstore_list(os, "", list_cb, &ol, err, sizeof(err))) die("list", err);
     if (!ol.n) die("list", "no segment objects");
+    size_t nfr = 0;
+    frame_ref *fr = frames_list(os, &ol, &nfr);
     uint64_t g0 = eng_gets(e), served = 0;
+    double c0 = cpu_s();
     int64_t t0 = ts_mono_us();
     for (int64_t off = o.log_start_offset; off < o.log_end_offset;) {
         uint8_t *d;
@@ -324,7 +427,7 @@ static int engine_cold(const char *dir, uint64_t mib, int nreads)
         served += len;
         free(d);
     }
-    double eng_s = (double)(ts_mono_us() - t0) / 1e6;
+    double eng_s = (double)(ts_mono_us() - t0) / 1e6, eng_cpu = cpu_s() - c0;
     uint64_t seq_gets = eng_gets(e) - g0;
     uint64_t stored = 0;
     t0 = ts_mono_us();
@@ -343,40 +446,21 @@ static int engine_cold(const char *dir, uint64_t mib, int nreads)
            "MiB/s of raw bytes at %.2fx | ratio engine / GET-bound raw %.2fx\n",
            eng_mibs, (unsigned long long)seq_gets, get_mibs, get_mibs * ratio, ratio,
            eng_mibs / (get_mibs * ratio));
+    /* The same chunks GET and decompressed by a plain loop on as many
+     * threads as the reader has (remote.log.reader.threads): what the
+     * machine, RGW included, makes of them, run right after the engine. */
+    const char *rt = getenv("TS_BENCH_READER_THREADS");
+    int threads = rt && *rt ? atoi(rt) : 8;
+    double ref = par_get_decode(os, &ol, fr, nfr, threads);
+    printf("  reference: every chunk ranged-GET and decompressed on %d threads, nothing else: "
+           "%.1f MiB/s raw | engine / that %.2fx | engine CPU %.2f s = %.1f ms per MiB served "
+           "(this process, user + sys)\n",
+           threads, ref, eng_mibs / ref, eng_cpu, eng_cpu * 1e3 / ((double)served / MiB));
     ts_engine_close(e);
 
     /* 3. random 64 KiB with no cache (cap 0), each read followed by one
      * ranged GET of a random chunk (and its decompression), so the engine
      * and the reference share the machine's load read by read. */
-    /* The chunks, from each object's seek table (its last 8 x frames + 17
-     * bytes: two ranged GETs per object, not timed). */
-    frame_ref *fr = NULL;
-    size_t nfr = 0, cap = 0;
-    for (int i = 0; i < ol.n; i++) {
-        uint8_t *foot;
-        size_t got;
-        if (ts_objstore_get(os, ol.keys[i], ol.sizes[i] - 9, 9, &foot, &got, err, sizeof(err)) ||
-            got != 9 || rd32le(foot + 5) != 0x8F92EAB1u)
-            die(ol.keys[i], "no seek table");
-        uint32_t nf = rd32le(foot);
-        size_t esz = (foot[4] & 0x80) ? 12 : 8;
-        free(foot);
-        uint8_t *t;
-        if (ts_objstore_get(os, ol.keys[i], ol.sizes[i] - 9 - nf * esz, nf * esz, &t, &got, err,
-                            sizeof(err)))
-            die(ol.keys[i], err);
-        uint64_t pos = 0;
-        for (uint32_t f = 0; f < nf; f++) {
-            if (nfr == cap) {
-                cap = cap ? 2 * cap : 256;
-                fr = realloc(fr, cap * sizeof(*fr));
-                if (!fr) die("frames", "out of memory");
-            }
-            fr[nfr] = (frame_ref){i, pos, rd32le(t + f * esz), rd32le(t + f * esz + 4)};
-            pos += fr[nfr++].len;
-        }
-        free(t);
-    }
     e = eng_open(dir, url, 0, "cache-none");
     if (ts_partition_open(e, "bench", 0, 0, &pt, err, sizeof(err))) die("partition", err);
     int64_t *lat = malloc((size_t)nreads * sizeof(*lat));

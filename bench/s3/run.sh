@@ -10,8 +10,9 @@
 #  2. cold-read latency: random ranged GETs (64 KiB and 4 MiB) p50/p99 and
 #     bytes fetched per read;
 #  3. the engine's cold reads (bench_s3 engine-cold): sequential with an
-#     empty cache next to whole-object GETs, random 64 KiB with no cache next
-#     to one chunk's ranged GET. TS_BENCH_ONLY=cold runs only this part,
+#     empty cache next to whole-object GETs and to every chunk GET and
+#     decompressed on the reader's thread count, random 64 KiB with no cache
+#     next to one chunk's ranged GET. TS_BENCH_ONLY=cold runs only this part,
 #     TS_BENCH_ONLY=upload only the first.
 # Starts RGW, builds (Release) in $TS_BENCH_BUILD (default build-bench-s3),
 # runs, and always tears RGW down. Sizes: TS_BENCH_MIB (default 256).

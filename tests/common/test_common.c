@@ -203,6 +203,39 @@ TT_TEST(pool_runs_everything)
     TT_ASSERT_EQ_INT(atomic_load(&g_count), 1100);
 }
 
+/* One worker held by a job that waits for a flag, so the order the queued
+ * jobs run in is decided by the queue alone. */
+static atomic_int g_hold, g_order[3], g_ran;
+static void hold_job(void *arg)
+{
+    (void)arg;
+    while (atomic_load(&g_hold)) ts_sleep_ms(1);
+}
+static void order_job(void *arg)
+{
+    atomic_store(&g_order[atomic_fetch_add(&g_ran, 1)], (int)(intptr_t)arg);
+}
+
+TT_TEST(pool_submit_first_runs_ahead_of_queued_jobs)
+{
+    /* Whether or not the worker has taken the holder yet, job 3 goes ahead
+     * of jobs 1 and 2. */
+    ts_pool *p;
+    TT_OK(ts_pool_create("t", 1, 0, &p));
+    atomic_store(&g_hold, 1);
+    TT_OK(ts_pool_submit(p, hold_job, NULL));
+    TT_OK(ts_pool_submit(p, order_job, (void *)(intptr_t)1));
+    TT_OK(ts_pool_submit(p, order_job, (void *)(intptr_t)2));
+    TT_OK(ts_pool_submit_first(p, order_job, (void *)(intptr_t)3));
+    atomic_store(&g_hold, 0);
+    ts_pool_drain(p);
+    TT_ASSERT_EQ_INT(atomic_load(&g_ran), 3);
+    TT_ASSERT_EQ_INT(atomic_load(&g_order[0]), 3);
+    TT_ASSERT_EQ_INT(atomic_load(&g_order[1]), 1);
+    TT_ASSERT_EQ_INT(atomic_load(&g_order[2]), 2);
+    ts_pool_destroy(p);
+}
+
 TT_TEST(retry_policy)
 {
     ts_retry r;
@@ -379,6 +412,7 @@ int main(int argc, char **argv)
     TT_RUN(config_file_parsing);
     TT_RUN(buf_hard_cap);
     TT_RUN(pool_runs_everything);
+    TT_RUN(pool_submit_first_runs_ahead_of_queued_jobs);
     TT_RUN(retry_policy);
     TT_RUN(atomic_write_and_errors);
     TT_RUN(err_prefix_keeps_message);

@@ -360,6 +360,134 @@ TT_TEST(cold_sequential_prefetch_crosses_into_the_next_segment)
     fx_close(&fx);
 }
 
+/* A background read of one batch, started while the store's gate may be
+ * closed: done tells, without a timing, whether it came back. */
+typedef struct gated_read {
+    fixture *fx;
+    ts_index *idx;
+    int64_t offset;
+    ts_status st;
+    atomic_int done;
+} gated_read;
+
+static void *gated_read_main(void *p)
+{
+    gated_read *a = p;
+    ts_buf out;
+    ts_buf_init(&out, 0);
+    a->st = ts_reader_read(a->fx->rd, a->idx, a->offset, 0, INT64_MAX, &out, a->fx->err,
+                           sizeof(a->fx->err));
+    ts_buf_free(&out);
+    atomic_store(&a->done, 1);
+    return NULL;
+}
+
+/* Segments 0 and 1 of the fixture again, with their chunk tables in the
+ * objects (a frame appended, as the uploader writes them), in an index over
+ * the counting store: loading a table is a ranged GET the gate holds. */
+static ts_index *index_with_table_frames(fixture *fx, ts_chunk_table_cache *ctc)
+{
+    char dir[320];
+    snprintf(dir, sizeof(dir), "%s/part2", fx->dir);
+    ts_index *idx = NULL;
+    if (ts_fs_mkdirs(dir, fx->err, sizeof(fx->err)) ||
+        ts_index_create("t", 0, dir, &fx->cs->base, &idx, fx->err, sizeof(fx->err)))
+        return NULL;
+    ts_index_set_chunk_table_cache(idx, ctc);
+    for (int i = 0; i < 2; i++) {
+        ts_segment_meta m;
+        if (ts_segment_meta_copy(&m, &fx->lg.segs[i].meta)) abort();
+        const seg_build *sb = &fx->lg.segs[i];
+        /* frames | chunk table | seek table (8 n + 17 bytes) */
+        uint32_t tl = TS_CHUNK_TABLE_LEN(m.chunk_count);
+        size_t frames = sb->obj_len - (8u * m.chunk_count + 17u);
+        uint8_t *obj = malloc(sb->obj_len + tl);
+        if (!obj) abort();
+        memcpy(obj, sb->obj, frames);
+        memcpy(obj + frames + tl, sb->obj + frames, sb->obj_len - frames);
+        m.chunk_table_pos = frames;
+        m.chunk_table_len = tl;
+        m.stored_bytes = sb->obj_len + tl;
+        ts_chunk_table_encode(&m, obj + frames);
+        if (ts_objstore_put(fx->fs, m.object_key, obj, sb->obj_len + tl, 0, fx->err,
+                            sizeof(fx->err)) ||
+            ts_index_add(idx, &m, fx->err, sizeof(fx->err))) {
+            fprintf(stderr, "    %s\n", fx->err);
+            abort();
+        }
+        free(obj);
+        ts_segment_meta_clear(&m);
+    }
+    return idx;
+}
+
+TT_TEST(cold_sequential_read_does_not_wait_for_the_next_segments_chunk_table)
+{
+    /* A stream reading segment 0 one batch per read: every read after the
+     * first runs with the store's GETs held at a closed gate and must come
+     * back, so none of them waits for a GET: its own chunk was prefetched,
+     * and the next segment's chunk table, which its window reaches near the
+     * end of segment 0, is loaded on the pool. Segment 1's first chunks are
+     * then prefetched, and reading on into it hits them. */
+    fixture fx;
+    FX_OPEN(fx, 1 << 20, 2, 2);
+    ts_chunk_table_cache *ctc = NULL;
+    TT_OK(ts_chunk_table_cache_create(1 << 20, &ctc));
+    ts_index *idx = index_with_table_frames(&fx, ctc);
+    TT_ASSERT_MSG(idx != NULL, "%s", fx.err);
+    const ts_segment_meta *m1 = &fx.lg.segs[1].meta;
+    int last0 = batch_at(&fx.lg, fx.lg.segs[0].meta.last_offset);
+    int stuck = -1;
+    for (int b = 0; b <= last0 && stuck < 0; b++) {
+        gated_read a = {&fx, idx, fx.lg.b[b].base, TS_OK, 0};
+        int before = gets(&fx);
+        if (b > 0) cstore_gate(fx.cs, 1);
+        pthread_t th;
+        pthread_create(&th, NULL, gated_read_main, &a);
+        /* Up to 20 s: a generous bound for a loaded machine, not a timing. */
+        for (int i = 0; i < 2000 && !atomic_load(&a.done); i++) usleep(10000);
+        if (!atomic_load(&a.done)) {
+            stuck = b;
+            fprintf(stderr, "    read of batch %d waits with %d GETs held\n", b,
+                    gets(&fx) - before);
+        }
+        cstore_gate(fx.cs, 0);
+        pthread_join(th, NULL);
+        TT_OKE(a.st, fx.err);
+        ts_reader_drain(fx.rd);
+    }
+    TT_ASSERT_MSG(stuck < 0, "the read of batch %d waited for a GET", stuck);
+    TT_ASSERT(ts_chunk_cache_has(fx.cache, m1->object_key, 0));
+    TT_ASSERT(ts_chunk_cache_has(fx.cache, m1->object_key, 1));
+    ts_chunk_cache_stats before = stats(fx.cache);
+    gated_read a = {&fx, idx, fx.lg.b[last0].last + 1, TS_OK, 0};
+    gated_read_main(&a);
+    TT_OKE(a.st, fx.err);
+    TT_ASSERT_EQ_INT(stats(fx.cache).hits, before.hits + 1);
+    ts_reader_drain(fx.rd);
+    ts_index_destroy(idx);
+    ts_chunk_table_cache_destroy(ctc);
+    fx_close(&fx);
+}
+
+/* Replaces the fixture's cache and reader with a cache of cap bytes in
+ * <dir>/small (its path in dir; no RAM layer) and a reader on `threads`
+ * workers whose streams start at depth 1 and may grow to 8. */
+static ts_status small_cache(fixture *fx, uint64_t cap, int threads, char *dir, size_t dlen)
+{
+    ts_reader_destroy(fx->rd);
+    fx->rd = NULL;
+    ts_chunk_cache_destroy(fx->cache);
+    fx->cache = NULL;
+    snprintf(dir, dlen, "%s/small", fx->dir);
+    ts_status st = ts_chunk_cache_create(dir, cap, &fx->cache, fx->err, sizeof(fx->err));
+    if (st) return st;
+    ts_chunk_cache_set_memory(fx->cache, 0);
+    ts_chunk_cache_set_retry(fx->cache, 10000, 1, 5, 3);
+    st = ts_reader_create(&fx->cs->base, fx->cache, threads, 1, &fx->rd, fx->err, sizeof(fx->err));
+    return st ? st : ts_reader_set_prefetch_max(fx->rd, 8, fx->err, sizeof(fx->err));
+}
+
 TT_TEST(cold_sequential_prefetch_shrinks_when_the_cache_drops_it)
 {
     /* A cache of about 3 chunk files and a depth that would reach 8: what
@@ -368,18 +496,8 @@ TT_TEST(cold_sequential_prefetch_shrinks_when_the_cache_drops_it)
     fixture fx;
     FX_OPEN(fx, 1 << 20, 2, 1);
     const seg_build *sb = (add_long_segment(&fx), &fx.lg.segs[fx.lg.nsegs - 1]);
-    ts_chunk_cache_destroy(fx.cache);
-    fx.cache = NULL;
-    ts_reader_destroy(fx.rd);
-    fx.rd = NULL;
     char dir[320];
-    snprintf(dir, sizeof(dir), "%s/small", fx.dir);
-    TT_OKE(ts_chunk_cache_create(dir, 3 * file_bytes(sb, 0) + 10, &fx.cache, fx.err,
-                                 sizeof(fx.err)),
-           fx.err);
-    ts_chunk_cache_set_memory(fx.cache, 0);
-    TT_OKE(ts_reader_create(&fx.cs->base, fx.cache, 2, 1, &fx.rd, fx.err, sizeof(fx.err)), fx.err);
-    TT_OK(ts_reader_set_prefetch_max(fx.rd, 8, NULL, 0));
+    TT_OKE(small_cache(&fx, 3 * file_bytes(sb, 0) + 10, 2, dir, sizeof(dir)), fx.err);
     int first = batch_at(&fx.lg, 93);
     int ok;
     int64_t off = 93;
@@ -404,6 +522,60 @@ TT_TEST(cold_sequential_prefetch_shrinks_when_the_cache_drops_it)
     fx_close(&fx);
 }
 
+TT_TEST(cold_sequential_prefetch_over_a_corrupt_chunk_never_serves_wrong_bytes)
+{
+    /* Segment 3 (one batch per chunk) with chunk 10 damaged in the bucket
+     * (a flipped byte: every download fails its stored CRC), read by a
+     * stream whose prefetch grows to 8 chunks on 4 workers, through a cache
+     * of about 3 chunk files: every read returns exactly its batches or the
+     * error, the error only at the damaged chunk, and the cache directory
+     * never holds more than its cap. Then a read spanning the damage on the
+     * parallel path: the batches before it, and the error on the next read. */
+    fixture fx;
+    FX_OPEN(fx, 1 << 20, 4, 1);
+    const ts_segment_meta *m = add_long_segment(&fx);
+    const seg_build *sb = &fx.lg.segs[fx.lg.nsegs - 1];
+    uint8_t *obj = malloc(sb->obj_len);
+    TT_ASSERT(obj != NULL);
+    memcpy(obj, sb->obj, sb->obj_len);
+    obj[m->chunks[10].stored_pos + m->chunks[10].stored_len / 2] ^= 0x10;
+    TT_OK(ts_objstore_put(fx.fs, m->object_key, obj, sb->obj_len, 0, NULL, 0));
+    free(obj);
+    char dir[320];
+    uint64_t cap = 3 * file_bytes(sb, 0) + 10;
+    TT_OKE(small_cache(&fx, cap, 4, dir, sizeof(dir)), fx.err);
+    int first = batch_at(&fx.lg, 93), ok;
+    for (int ci = 0; ci < 40; ci++) {
+        int64_t off = fx.lg.b[first + ci].base;
+        ts_status st = read_check(&fx, fx.rd, off, 0, INT64_MAX, first + ci, 1, &ok);
+        if (ci == 10) {
+            TT_ASSERT_MSG(st == TS_E_CHECKSUM, "chunk 10: status %d (%s)", st, fx.err);
+        } else {
+            TT_OKE(st, fx.err);
+            TT_ASSERT_MSG(ok, "chunk %d: wrong bytes", ci);
+        }
+        uint64_t du = ts_fs_du(dir);
+        TT_ASSERT_MSG(du <= cap, "cache dir holds %llu bytes, cap %llu after chunk %d",
+                      (unsigned long long)du, (unsigned long long)cap, ci);
+    }
+    ts_reader_drain(fx.rd);
+    ts_reader_stats rs;
+    ts_reader_stats_get(fx.rd, &rs);
+    TT_ASSERT(rs.prefetch_depth_max >= 4); /* the prefetch did run ahead */
+    TT_ASSERT(ts_fs_du(dir) <= cap);
+    TT_ASSERT(stats(fx.cache).bytes <= cap);
+    /* Chunks 5..12 in one read (parallel fetches): batches 5..9, TS_OK. */
+    int64_t stop = m->chunks[13].first_offset;
+    TT_OKE(read_check(&fx, fx.rd, fx.lg.b[first + 5].base, SIZE_MAX, stop, first + 5, 5, &ok), fx.err);
+    TT_ASSERT_MSG(ok, "the batches before the damaged chunk, exactly");
+    TT_ASSERT_EQ_INT(read_check(&fx, fx.rd, fx.lg.b[first + 10].base, SIZE_MAX, stop, first + 10, 3,
+                                  &ok),
+                     TS_E_CHECKSUM);
+    ts_reader_drain(fx.rd);
+    TT_ASSERT(ts_fs_du(dir) <= cap);
+    fx_close(&fx);
+}
+
 int main(int argc, char **argv)
 {
     TT_INIT(argc, argv);
@@ -414,6 +586,8 @@ int main(int argc, char **argv)
     TT_RUN(cold_random_reads_do_not_prefetch);
     TT_RUN(cold_sequential_prefetch_depth_grows_to_the_max);
     TT_RUN(cold_sequential_prefetch_crosses_into_the_next_segment);
+    TT_RUN(cold_sequential_read_does_not_wait_for_the_next_segments_chunk_table);
     TT_RUN(cold_sequential_prefetch_shrinks_when_the_cache_drops_it);
+    TT_RUN(cold_sequential_prefetch_over_a_corrupt_chunk_never_serves_wrong_bytes);
     return tt_summary();
 }
