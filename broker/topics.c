@@ -861,8 +861,10 @@ static void reap_run(bjob *jb)
         int failed = 0;
         for (int32_t i = 0; i < t->npartitions; i++) {
             char msg[512] = "";
-            /* A cluster's broker deletes the replicas it holds, nothing else. */
-            if (b->cluster_mode && !t->parts[i].h) continue;
+            /* A cluster's broker deletes the replicas it holds, nothing else
+             * (a grown topic's later partitions are in t->more). */
+            const bpart *p = topic_part_at(t, i);
+            if (b->cluster_mode && (!p || !p->h)) continue;
             tsp_status st = b->pl->partition_delete(b->eng, t->name, i, msg, sizeof msg);
             if (st != TSP_OK && st != TSP_E_NOT_FOUND) {
                 blog_error("deleting %s-%d: %s: %s", t->name, i, b->pl->status_name(st), msg);
