@@ -314,6 +314,14 @@ int topic_is_doomed(broker *b, const char *name);
 /* Deletes doomed topics from the plugin (on the topic pool) once no job can
  * still use their partition handles. Loop thread. */
 void topic_reap_doomed(broker *b);
+/* Cluster mode, loop: parts[0..n) (indexed by partition; NULL handles
+ * skipped) were opened for a topic deleted while the open ran, after the
+ * delete's reap passed them by: they are reaped like the topic's other
+ * partitions (partition_delete), so none stays open in the storage, where
+ * it would block a re-create's reset of the name. Takes ownership of parts. */
+void topic_doom_opened(broker *b, const char *name, bpart *parts, int32_t n);
+/* Frees n partitions' producer states and the array. */
+void bparts_free(bpart *parts, int32_t n);
 void topic_free_all(broker *b);
 /* remote.log.recover.topics: adopts every topic the plugin's store holds
  * (topics_list, a page at a time on the topic pool, each topic then looked

@@ -359,15 +359,7 @@ static void opens_unlink(bcluster *c, open_job *o)
 
 static void open_job_free(open_job *o)
 {
-    for (int32_t i = 0; o->parts && i < o->end - o->first; i++) {
-        pid_state *p = o->parts[i].pids;
-        while (p) {
-            pid_state *nx = p->next;
-            free(p);
-            p = nx;
-        }
-    }
-    free(o->parts);
+    if (o->parts) bparts_free(o->parts, o->end - o->first);
     free(o->want);
     free(o->name);
     free(o);
@@ -548,6 +540,28 @@ static void replicas_announce(broker *b, ctopic *ct, btopic *bt, int32_t first, 
     }
 }
 
+/* Loop: hands the handles o opened to the reap of its deleted topic. */
+static void open_job_doom(broker *b, open_job *o)
+{
+    int32_t n = 0;
+    for (int32_t k = 0; k < o->end - o->first; k++)
+        if (o->parts[k].h) n = o->first + k + 1;
+    if (!n) return;
+    bpart *parts = calloc((size_t)n, sizeof(*parts));
+    if (!parts) {
+        blog_error("topic %s: out of memory while deleting replicas opened after its delete; "
+                   "they are deleted at the next start", o->name);
+        return;
+    }
+    for (int32_t k = 0; k < o->end - o->first && o->first + k < n; k++) {
+        parts[o->first + k] = o->parts[k];
+        o->parts[k].pids = NULL;
+        o->parts[k].h = NULL;
+    }
+    for (int32_t i = 0; i < n; i++) parts[i].index = i;
+    topic_doom_opened(b, o->name, parts, n);
+}
+
 static void open_done(bjob *jb)
 {
     open_job *o = (open_job *)jb;
@@ -557,11 +571,15 @@ static void open_done(bjob *jb)
     btopic *bt = topic_find(b, o->name);
     opens_unlink(c, o);
     if (!ct || strcmp(ct->id, o->id) || !bt || bt->npartitions < o->end) {
-        /* Deleted (or re-created) meanwhile: the handles are the engine's
-         * partitions of that name; a topic still registered keeps them, else
-         * the deletion already ran and they go with the engine's close. */
+        /* Changed meanwhile: the handles are the engine's partitions of that
+         * name; a topic still registered keeps them. A deleted one's reap
+         * passed them by (they had no handle yet): reaped now, else they
+         * stayed open in the storage and a re-create's reset of the name
+         * failed ("is open") until a restart. Its marker waits meanwhile
+         * (topic_is_doomed), so no re-create runs beside the delete. */
         blog_info("topic %s changed while its replicas opened; dropping the open", o->name);
         if (ct && !strcmp(ct->id, o->id)) ct->opening = 0;
+        if (!bt) open_job_doom(b, o);
         open_job_free(o);
         return;
     }

@@ -33,7 +33,7 @@
 #include "topic_id.h"
 #include "meta_log.h"
 
-static void free_parts(bpart *parts, int32_t n)
+void bparts_free(bpart *parts, int32_t n)
 {
     for (int32_t i = 0; parts && i < n; i++) {
         pid_state *p = parts[i].pids;
@@ -72,11 +72,11 @@ int bprops_copy(const bprop *src, size_t n, bprop **out, size_t *nout)
 static void topic_free(btopic *t)
 {
     if (!t) return;
-    free_parts(t->parts, t->nbase);
+    bparts_free(t->parts, t->nbase);
     while (t->more) {
         bpart_block *blk = t->more;
         t->more = blk->next;
-        free_parts(blk->parts, blk->n);
+        bparts_free(blk->parts, blk->n);
         free(blk);
     }
     bprops_free(t->configs, t->nconfigs);
@@ -92,7 +92,7 @@ static int topic_link(broker *b, const char *name, int32_t nparts, bpart *parts,
 {
     btopic *t = calloc(1, sizeof(*t));
     if (!t) {
-        free_parts(parts, nparts);
+        bparts_free(parts, nparts);
         return KAFKA_UNKNOWN_SERVER_ERROR;
     }
     t->parts = parts;
@@ -370,7 +370,7 @@ static void job_free(topic_job *j)
 {
     bprops_free(j->cfg, j->ncfg);
     free(j->cfg);
-    free_parts(j->parts, j->nparts);
+    bparts_free(j->parts, j->nparts);
     free(j->name);
     free(j);
 }
@@ -445,7 +445,7 @@ static void job_run(bjob *jb)
     if (st != TSP_OK) {
         j->err = kafka_error_from_status(st);
         if (j->err == KAFKA_NONE) j->err = KAFKA_UNKNOWN_SERVER_ERROR;
-        free_parts(j->parts, j->nparts);
+        bparts_free(j->parts, j->nparts);
         j->parts = NULL;
         j->nparts = 0;
     }
@@ -716,7 +716,7 @@ tsp_status topic_parts_open(broker *b, const char *name, int32_t first, int32_t 
                 blog_error("removing %s-%d of a failed CreatePartitions: %s", name, first + k,
                            derr);
         }
-        free_parts(parts, i);
+        bparts_free(parts, i);
         return st;
     }
     *out = parts;
@@ -737,7 +737,7 @@ int topic_grow(broker *b, const char *name, int32_t first, int32_t n, bpart *par
     btopic *t = topic_find_any(b, name);
     bpart_block *blk = t && t->npartitions == first ? calloc(1, sizeof(*blk)) : NULL;
     if (!blk) { /* reaped meanwhile (or out of memory): nothing may use them */
-        free_parts(parts, n);
+        bparts_free(parts, n);
         return -1;
     }
     blk->first = first;
@@ -825,6 +825,23 @@ int topic_delete(broker *b, const char *name, char *msg, size_t msglen)
     meta_save_topics(b, NULL, NULL);
     if (b->jobs_inflight == 0) topic_reap_doomed(b);
     return KAFKA_NONE;
+}
+
+void topic_doom_opened(broker *b, const char *name, bpart *parts, int32_t n)
+{
+    btopic *t = calloc(1, sizeof(*t));
+    if (!t || !(t->name = strdup(name))) {
+        free(t);
+        bparts_free(parts, n);
+        blog_error("topic %s: out of memory: replicas opened after its delete stay until the "
+                   "next start", name);
+        return;
+    }
+    t->parts = parts;
+    t->nbase = t->npartitions = n;
+    t->next = b->doomed;
+    b->doomed = t;
+    if (b->jobs_inflight == 0) topic_reap_doomed(b);
 }
 
 /* Topic-pool worker, a cluster's reap: local leftovers of the topic (a replica

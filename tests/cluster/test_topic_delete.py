@@ -20,6 +20,11 @@ Scenarios (ctest `cluster.NAME`, label `cluster`):
                         confirmed its local delete; once it runs again the
                         re-create succeeds and every acks=all record of the
                         new incarnation reads back, none of the old
+  delete_during_opens   40 topics deleted while their replicas still open
+                        (created with operation timeout 0): re-created, every
+                        replica opens (none stays open in the storage from the
+                        deleted incarnation), takes an acks=all record and reads
+                        it back
   delete_controller_killed
                         the controller SIGKILLed while a marker is pending
                         (a frozen replica had not confirmed): once the replica
@@ -215,7 +220,78 @@ def t_delete_controller_killed():
               (ctl.id, c.controller()[0]))
 
 
+def log_count(c, text):
+    return sum(n.log().count(text) for n in c.nodes.values())
+
+
+def read_ends(bootstrap, topics, nparts, timeout=90):
+    """{(topic, partition): [values]} of every partition read to its end."""
+    cons = ck.Consumer({"bootstrap.servers": bootstrap, "group.id": "td-%d" % time.time_ns(),
+                        "enable.auto.commit": False, "enable.partition.eof": True})
+    cons.assign([ck.TopicPartition(t, p, ck.OFFSET_BEGINNING) for t in topics
+                 for p in range(nparts)])
+    got, eof, deadline = {}, set(), time.time() + timeout
+    while len(eof) < len(topics) * nparts and time.time() < deadline:
+        for m in cons.consume(500, 0.5):
+            if m.error() and m.error().code() == ck.KafkaError._PARTITION_EOF:
+                eof.add((m.topic(), m.partition()))
+            elif not m.error():
+                got.setdefault((m.topic(), m.partition()), []).append(m.value().decode())
+    cons.close()
+    return got
+
+
+def t_delete_during_opens():
+    """Topics deleted while their replicas are still opening (a create with
+    operation timeout 0, then at once a delete of many topics): an open that
+    ends after the delete's reap used to leave its partitions open in the
+    storage, so the re-created names' replicas failed their local reset on
+    that broker ('is open') and stayed closed until a restart."""
+    nparts, names = 2, ["tdo%02d" % i for i in range(40)]
+    with Cluster(3, session_ms=10000, extra=BASE) as c:
+        c.wait_registered()
+        a = AdminClient(c.conf())  # kept referenced: a destroyed client fails its futures
+        dropped = 0
+        for _ in range(3):  # until some open was still running at the delete
+            for f in a.create_topics([NewTopic(t, nparts, 3) for t in names],
+                                     operation_timeout=0, request_timeout=60).values():
+                f.result(70)
+            for f in a.delete_topics(names, operation_timeout=60, request_timeout=70).values():
+                f.result(80)
+            dropped = log_count(c, "changed while its replicas opened")
+            if dropped:
+                break
+        check(dropped, "no replica open was still running when its topic was deleted (3 "
+              "rounds of 40 topics): the case this test is for did not happen")
+        for t in names:
+            create_when_deleted(c, t, nparts, 3)
+        for t in names:
+            full_isr(c, t, nparts)
+        p = ck.Producer({"bootstrap.servers": c.bootstrap, "acks": "all",
+                         "message.timeout.ms": 60000})
+        errs = []
+        for t in names:
+            for q in range(nparts):
+                p.produce(t, value=("new-%s-%d" % (t, q)).encode(), partition=q,
+                          on_delivery=lambda e, m: errs.append((m.topic(), m.partition(), e))
+                          if e else None)
+        check(p.flush(90) == 0 and not errs, "acks=all writes to the re-created topics failed: "
+              "%s" % errs[:3])
+        got = read_ends(c.bootstrap, names, nparts)
+        bad = [(t, q, got.get((t, q))) for t in names for q in range(nparts)
+               if got.get((t, q)) != ["new-%s-%d" % (t, q)]]
+        check(not bad, "%d re-created partitions do not read back exactly their one record: %s"
+              % (len(bad), bad[:3]))
+        closed = log_count(c, "stay closed") + log_count(c, "is open")
+        check(not closed, "%d broker log line(s) say a re-created replica stayed closed or a "
+              "partition of a deleted topic stayed open" % closed)
+        print("  %d replica open(s) ended after their topic's delete; all %d re-created "
+              "partitions replicate, take an acks=all record and read it back" %
+              (dropped, len(names) * nparts))
+
+
 TESTS = {
+    "delete_during_opens": (t_delete_during_opens, ["TSPLUGIN"]),
     "delete_replicas_down": (t_delete_replicas_down, ["TSPLUGIN"]),
     "delete_recreate": (t_delete_recreate, ["TSPLUGIN"]),
     "delete_controller_killed": (t_delete_controller_killed, ["TSPLUGIN"]),
