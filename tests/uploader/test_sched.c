@@ -6,7 +6,9 @@
  * group (one manifest version, one head PUT), and a failed, fenced or
  * refused group keeps the guarantees of single commits. Real file:// store
  * and real index, wrapped in the fault injector (objstore/faulty.c) for
- * per-key delays and failures, and to count manifest PUTs.
+ * per-key delays and failures, and to count manifest PUTs; a group's head
+ * PUT in flight holds no build: the next segments build meanwhile, up to
+ * the bound on built, uncommitted objects.
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -137,7 +139,7 @@ static void done_cb(void *o, const ts_upload_result *r)
     pthread_mutex_unlock(&w->mu);
 }
 
-static const ts_upload_queue_ops g_ops = {prepare_cb, cancelled_cb, done_cb};
+static const ts_upload_queue_ops g_ops = {prepare_cb, cancelled_cb, done_cb, NULL};
 
 static int wait_done(owner *w, int n)
 {
@@ -194,12 +196,14 @@ static void fixture_close(fixture *f)
     pthread_cond_destroy(&f->w.cv);
 }
 
-static ts_status submit(fixture *f, int k)
+static ts_status submit_to(fixture *f, ts_upload_queue *q, int k)
 {
     ts_upload_req req = {"t", 0, f->paths[k], (int64_t)k * SEG_RECS, 4096, 3, 1 << 20,
                          NULL, NULL, 0, NULL, 0};
-    return ts_upload_queue_submit(f->q, &req, (void *)(intptr_t)k);
+    return ts_upload_queue_submit(q, &req, (void *)(intptr_t)k);
 }
+
+static ts_status submit(fixture *f, int k) { return submit_to(f, f->q, k); }
 
 /* The manifest holds segments [0, upto) exactly, contiguous, in order. */
 static int manifest_is(fixture *f, int upto)
@@ -519,6 +523,59 @@ TT_TEST(a_failed_build_of_a_segment_already_in_the_manifest_counts_as_committed)
     fixture_close(&f);
 }
 
+/* The number of segments done so far. */
+static int ndone(owner *w)
+{
+    pthread_mutex_lock(&w->mu);
+    int n = w->ndone;
+    pthread_mutex_unlock(&w->mu);
+    return n;
+}
+
+TT_TEST(the_next_segments_build_while_a_group_head_put_hangs)
+{
+    ts_faulty_opts fo;
+    group_opts(&fo);
+    fo.latency_ms = 3000; /* every manifest head PUT takes 3 s */
+    fixture f;
+    TT_OKE(fixture_open(&f, "hang", &fo), f.err);
+    /* Two build at once (the queue's max_inflight), two more may wait
+     * built: four uncommitted objects at most. */
+    ts_upload_queue *q;
+    TT_OKE(ts_upload_queue_create(f.sched, f.os, f.idx, 2, 30000, &g_ops, &f.w, &q, f.err,
+                                  sizeof(f.err)), f.err);
+    f.w.gate = 1; /* 0 builds after 1: the two commit as one group */
+    TT_OK(submit_to(&f, q, 0));
+    TT_OK(submit_to(&f, q, 1));
+    TT_ASSERT_EQ_INT(ts_upload_queue_room(q), 0);
+    int64_t deadline = ts_mono_ms() + 20000;
+    while (manifest_puts(&f) < 1 && ts_mono_ms() < deadline) ts_sleep_ms(5);
+    /* The group's head PUT is in flight: its two slots no longer build, so
+     * two more may. */
+    TT_ASSERT_EQ_INT(manifest_puts(&f), 1);
+    TT_ASSERT_EQ_INT(ts_upload_queue_room(q), 2);
+    TT_OK(submit_to(&f, q, 2));
+    TT_OK(submit_to(&f, q, 3));
+    while (count_objects(f.os) < NSEG && ts_mono_ms() < deadline) ts_sleep_ms(5);
+    /* Both objects were built during the same head PUT: nothing is done
+     * yet, and the bound (2 x max_inflight not done) refuses a fifth. */
+    TT_ASSERT_EQ_INT(count_objects(f.os), NSEG);
+    TT_ASSERT_EQ_INT(ndone(&f.w), 0);
+    TT_ASSERT_EQ_INT(manifest_puts(&f), 1);
+    TT_ASSERT_EQ_INT(ts_upload_queue_room(q), 0);
+    TT_ASSERT_EQ_INT(submit_to(&f, q, 0), TS_E_BACKPRESSURE);
+    TT_ASSERT_EQ_INT(wait_done(&f.w, NSEG), NSEG);
+    expect_committed(&f.w, NSEG, TS_OK, -1, TS_OK);
+    TT_ASSERT(manifest_is(&f, NSEG));
+    /* 2 and 3 waited built for the first group and joined the second. */
+    TT_ASSERT_EQ_INT(manifest_puts(&f), 2);
+    TT_ASSERT_EQ_INT(bucket_entries(&f, "look"), NSEG);
+    ts_upload_sched_destroy(f.sched); /* the committer may still hold q's lock */
+    f.sched = NULL;
+    ts_upload_queue_destroy(q);
+    fixture_close(&f);
+}
+
 int main(int argc, char **argv)
 {
     TT_INIT(argc, argv);
@@ -532,6 +589,7 @@ int main(int argc, char **argv)
     TT_RUN(a_fenced_group_reaches_no_manifest_and_later_segments_are_discarded);
     TT_RUN(an_entry_already_there_ends_the_group_and_keeps_the_ones_before_it);
     TT_RUN(a_failed_build_of_a_segment_already_in_the_manifest_counts_as_committed);
+    TT_RUN(the_next_segments_build_while_a_group_head_put_hangs);
     if (!getenv("TS_KEEP_TMP")) ts_fs_rmtree(g_root, NULL, 0);
     return tt_summary();
 }
