@@ -197,7 +197,7 @@ static const prop g_props[] = {
      0,
      "Segments of one partition building their objects at once: compressed and put in "
      "parallel, their manifest entries still committed in offset order. Bounds the upload "
-     "memory one partition takes; as many more may wait built for their commit (the next "
+     "memory one partition takes; twice as many more may wait built for their commit (the next "
      "segments build while a group's manifest PUT is in flight); 0 = "
      "remote.log.manager.thread.pool.size."},
 };

@@ -54,7 +54,7 @@ struct ts_upload_queue {
     const ts_upload_queue_ops *ops;
     void *owner;
     int max_inflight;          /* slots building at once */
-    int max_slots;             /* slots not done (building + built, waiting): 2 x max_inflight */
+    int max_slots;             /* slots not done (building + built): 3 x max_inflight */
     int64_t backoff_max_ms;
     pthread_mutex_t mu;        /* guards everything below */
     slot *head, *tail;
@@ -121,7 +121,7 @@ ts_status ts_upload_queue_create(ts_upload_sched *s, ts_objstore *os, ts_index *
     q->ops = ops;
     q->owner = owner;
     q->max_inflight = max_inflight > 0 ? max_inflight : s->threads;
-    q->max_slots = 2 * q->max_inflight;
+    q->max_slots = 3 * q->max_inflight;
     q->backoff_max_ms = backoff_max_ms;
     pthread_mutex_init(&q->mu, NULL);
     q->group = calloc((size_t)q->max_slots, sizeof(*q->group));
@@ -145,7 +145,9 @@ void ts_upload_queue_destroy(ts_upload_queue *q)
 }
 
 /* Builds may start while fewer than max_inflight run and fewer than
- * max_slots wait uncommitted (the orphans a crash may leave). q->mu held. */
+ * max_slots are not done: 2 x max_inflight built (the group committing and
+ * the one finishing during its head PUT) beside max_inflight building
+ * (the orphans a crash may leave). q->mu held. */
 static int room_locked(ts_upload_queue *q)
 {
     int room = q->max_inflight - q->building;

@@ -20,9 +20,11 @@
  * counted against max_inflight, nothing of the partition would build
  * during it, and with S3-like latencies half the drain time went to head
  * PUTs. So a finished (built) slot stops counting against max_inflight;
- * the built-but-uncommitted ones are bounded apart (max_inflight more, so
- * at most 2 x max_inflight objects wait uncommitted: the orphans a crash
- * may leave for the sweep), and the next builds run while a group commits.
+ * the built-but-uncommitted ones are bounded apart, at 2 x max_inflight
+ * (the group committing and the one finishing during its head PUT; with
+ * 1 x, builds and commits of equal latency lock into groups of one), so
+ * at most 3 x max_inflight objects wait uncommitted: the orphans a crash
+ * may leave for the sweep. So the next builds run while a group commits.
  *
  * Failures: when the oldest segment fails (its object or its commit), the
  * queue "drains": the segments behind it are not committed, their objects
@@ -99,7 +101,7 @@ typedef struct ts_upload_queue_ops {
 } ts_upload_queue_ops;
 
 /* A queue for one partition's segments. max_inflight bounds the segments
- * building at once (<= 0: the scheduler's thread count), and as many more
+ * building at once (<= 0: the scheduler's thread count), and twice as many
  * may wait built, not yet committed; os and idx must outlive it, as must
  * ops and owner. */
 ts_status ts_upload_queue_create(ts_upload_sched *s, ts_objstore *os, ts_index *idx,
@@ -110,7 +112,7 @@ ts_status ts_upload_queue_create(ts_upload_sched *s, ts_objstore *os, ts_index *
 void ts_upload_queue_destroy(ts_upload_queue *q);
 
 /* How many more segments may be handed over now: 0 while max_inflight
- * build or 2 x max_inflight are not done, while a failure drains the
+ * build or 3 x max_inflight are not done, while a failure drains the
  * queue, or during the backoff after one. */
 int ts_upload_queue_room(ts_upload_queue *q);
 /* Hands over the next segment (the one after the previous submission, in

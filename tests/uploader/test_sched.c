@@ -196,14 +196,15 @@ static void fixture_close(fixture *f)
     pthread_cond_destroy(&f->w.cv);
 }
 
-static ts_status submit_to(fixture *f, ts_upload_queue *q, int k)
+/* Hands segment k (its file at path) to q. */
+static ts_status submit_to(ts_upload_queue *q, const char *path, int k)
 {
-    ts_upload_req req = {"t", 0, f->paths[k], (int64_t)k * SEG_RECS, 4096, 3, 1 << 20,
+    ts_upload_req req = {"t", 0, path, (int64_t)k * SEG_RECS, 4096, 3, 1 << 20,
                          NULL, NULL, 0, NULL, 0};
     return ts_upload_queue_submit(q, &req, (void *)(intptr_t)k);
 }
 
-static ts_status submit(fixture *f, int k) { return submit_to(f, f->q, k); }
+static ts_status submit(fixture *f, int k) { return submit_to(f->q, f->paths[k], k); }
 
 /* The manifest holds segments [0, upto) exactly, contiguous, in order. */
 static int manifest_is(fixture *f, int upto)
@@ -539,37 +540,41 @@ TT_TEST(the_next_segments_build_while_a_group_head_put_hangs)
     fo.latency_ms = 3000; /* every manifest head PUT takes 3 s */
     fixture f;
     TT_OKE(fixture_open(&f, "hang", &fo), f.err);
-    /* Two build at once (the queue's max_inflight), two more may wait
-     * built: four uncommitted objects at most. */
+    /* Two build at once (the queue's max_inflight), four may wait built:
+     * six uncommitted objects at most. Segments 4..6 beside the fixture's. */
+    enum { MORE = 3, ALL = NSEG + MORE };
+    char more[MORE][500];
+    for (int k = NSEG; k < ALL; k++) write_segment(f.dir, k, more[k - NSEG], sizeof(more[0]));
     ts_upload_queue *q;
     TT_OKE(ts_upload_queue_create(f.sched, f.os, f.idx, 2, 30000, &g_ops, &f.w, &q, f.err,
                                   sizeof(f.err)), f.err);
     f.w.gate = 1; /* 0 builds after 1: the two commit as one group */
-    TT_OK(submit_to(&f, q, 0));
-    TT_OK(submit_to(&f, q, 1));
+    for (int k = 0; k < 2; k++) TT_OK(submit_to(q, f.paths[k], k));
     TT_ASSERT_EQ_INT(ts_upload_queue_room(q), 0);
     int64_t deadline = ts_mono_ms() + 20000;
     while (manifest_puts(&f) < 1 && ts_mono_ms() < deadline) ts_sleep_ms(5);
     /* The group's head PUT is in flight: its two slots no longer build, so
-     * two more may. */
+     * two more may, and two more once those are built. */
     TT_ASSERT_EQ_INT(manifest_puts(&f), 1);
     TT_ASSERT_EQ_INT(ts_upload_queue_room(q), 2);
-    TT_OK(submit_to(&f, q, 2));
-    TT_OK(submit_to(&f, q, 3));
-    while (count_objects(f.os) < NSEG && ts_mono_ms() < deadline) ts_sleep_ms(5);
-    /* Both objects were built during the same head PUT: nothing is done
-     * yet, and the bound (2 x max_inflight not done) refuses a fifth. */
-    TT_ASSERT_EQ_INT(count_objects(f.os), NSEG);
+    for (int k = 2; k < 4; k++) TT_OK(submit_to(q, f.paths[k], k));
+    while (count_objects(f.os) < 4 && ts_mono_ms() < deadline) ts_sleep_ms(5);
+    TT_ASSERT_EQ_INT(ts_upload_queue_room(q), 2);
+    for (int k = 4; k < 6; k++) TT_OK(submit_to(q, more[k - NSEG], k));
+    while (count_objects(f.os) < 6 && ts_mono_ms() < deadline) ts_sleep_ms(5);
+    /* All four were built during the same head PUT: nothing is done yet,
+     * and the bound (3 x max_inflight not done) refuses a seventh. */
+    TT_ASSERT_EQ_INT(count_objects(f.os), 6);
     TT_ASSERT_EQ_INT(ndone(&f.w), 0);
     TT_ASSERT_EQ_INT(manifest_puts(&f), 1);
     TT_ASSERT_EQ_INT(ts_upload_queue_room(q), 0);
-    TT_ASSERT_EQ_INT(submit_to(&f, q, 0), TS_E_BACKPRESSURE);
-    TT_ASSERT_EQ_INT(wait_done(&f.w, NSEG), NSEG);
-    expect_committed(&f.w, NSEG, TS_OK, -1, TS_OK);
-    TT_ASSERT(manifest_is(&f, NSEG));
-    /* 2 and 3 waited built for the first group and joined the second. */
+    TT_ASSERT_EQ_INT(submit_to(q, more[ALL - 1 - NSEG], ALL - 1), TS_E_BACKPRESSURE);
+    TT_ASSERT_EQ_INT(wait_done(&f.w, 6), 6);
+    expect_committed(&f.w, 6, TS_OK, -1, TS_OK);
+    TT_ASSERT(manifest_is(&f, 6));
+    /* 2..5 waited built for the first group and joined the second. */
     TT_ASSERT_EQ_INT(manifest_puts(&f), 2);
-    TT_ASSERT_EQ_INT(bucket_entries(&f, "look"), NSEG);
+    TT_ASSERT_EQ_INT(bucket_entries(&f, "look"), 6);
     ts_upload_sched_destroy(f.sched); /* the committer may still hold q's lock */
     f.sched = NULL;
     ts_upload_queue_destroy(q);
