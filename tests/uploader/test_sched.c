@@ -82,6 +82,7 @@ typedef struct owner {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int ndone;
+    int built; /* room() calls: builds ended */
     int order[3 * NSEG];
     ts_status st[3 * NSEG];
     int committed[3 * NSEG], discarded[3 * NSEG];
@@ -139,7 +140,15 @@ static void done_cb(void *o, const ts_upload_result *r)
     pthread_mutex_unlock(&w->mu);
 }
 
-static const ts_upload_queue_ops g_ops = {prepare_cb, cancelled_cb, done_cb, NULL};
+static void room_cb(void *o)
+{
+    owner *w = o;
+    pthread_mutex_lock(&w->mu);
+    w->built++;
+    pthread_mutex_unlock(&w->mu);
+}
+
+static const ts_upload_queue_ops g_ops = {prepare_cb, cancelled_cb, done_cb, room_cb};
 
 static int wait_done(owner *w, int n)
 {
@@ -533,6 +542,22 @@ static int ndone(owner *w)
     return n;
 }
 
+/* Waits until n builds have ended (the queue called room() n times: it
+ * counted them out of max_inflight first); how many did. */
+static int wait_built(owner *w, int n)
+{
+    int64_t deadline = ts_mono_ms() + 20000;
+    pthread_mutex_lock(&w->mu);
+    while (w->built < n && ts_mono_ms() < deadline) {
+        pthread_mutex_unlock(&w->mu);
+        ts_sleep_ms(5);
+        pthread_mutex_lock(&w->mu);
+    }
+    int got = w->built;
+    pthread_mutex_unlock(&w->mu);
+    return got;
+}
+
 TT_TEST(the_next_segments_build_while_a_group_head_put_hangs)
 {
     ts_faulty_opts fo;
@@ -558,10 +583,11 @@ TT_TEST(the_next_segments_build_while_a_group_head_put_hangs)
     TT_ASSERT_EQ_INT(manifest_puts(&f), 1);
     TT_ASSERT_EQ_INT(ts_upload_queue_room(q), 2);
     for (int k = 2; k < 4; k++) TT_OK(submit_to(q, f.paths[k], k));
-    while (count_objects(f.os) < 4 && ts_mono_ms() < deadline) ts_sleep_ms(5);
+    TT_ASSERT_EQ_INT(wait_built(&f.w, 4), 4);
+    TT_ASSERT_EQ_INT(ndone(&f.w), 0);
     TT_ASSERT_EQ_INT(ts_upload_queue_room(q), 2);
     for (int k = 4; k < 6; k++) TT_OK(submit_to(q, more[k - NSEG], k));
-    while (count_objects(f.os) < 6 && ts_mono_ms() < deadline) ts_sleep_ms(5);
+    TT_ASSERT_EQ_INT(wait_built(&f.w, 6), 6);
     /* All four were built during the same head PUT: nothing is done yet,
      * and the bound (3 x max_inflight not done) refuses a seventh. */
     TT_ASSERT_EQ_INT(count_objects(f.os), 6);
