@@ -150,19 +150,22 @@ static void room_cb(void *o)
 
 static const ts_upload_queue_ops g_ops = {prepare_cb, cancelled_cb, done_cb, room_cb};
 
-static int wait_done(owner *w, int n)
+/* Waits (30 s at most) until the owner's counter *c reaches n; its value. */
+static int wait_count(owner *w, const int *c, int n)
 {
     int64_t deadline = ts_mono_ms() + 30000;
     pthread_mutex_lock(&w->mu);
-    while (w->ndone < n && ts_mono_ms() < deadline) {
+    while (*c < n && ts_mono_ms() < deadline) {
         pthread_mutex_unlock(&w->mu);
         ts_sleep_ms(5);
         pthread_mutex_lock(&w->mu);
     }
-    int got = w->ndone;
+    int got = *c;
     pthread_mutex_unlock(&w->mu);
     return got;
 }
+
+static int wait_done(owner *w, int n) { return wait_count(w, &w->ndone, n); }
 
 typedef struct fixture {
     char dir[400], paths[NSEG][500];
@@ -544,19 +547,7 @@ static int ndone(owner *w)
 
 /* Waits until n builds have ended (the queue called room() n times: it
  * counted them out of max_inflight first); how many did. */
-static int wait_built(owner *w, int n)
-{
-    int64_t deadline = ts_mono_ms() + 20000;
-    pthread_mutex_lock(&w->mu);
-    while (w->built < n && ts_mono_ms() < deadline) {
-        pthread_mutex_unlock(&w->mu);
-        ts_sleep_ms(5);
-        pthread_mutex_lock(&w->mu);
-    }
-    int got = w->built;
-    pthread_mutex_unlock(&w->mu);
-    return got;
-}
+static int wait_built(owner *w, int n) { return wait_count(w, &w->built, n); }
 
 TT_TEST(the_next_segments_build_while_a_group_head_put_hangs)
 {
