@@ -199,9 +199,11 @@ static const prop g_props[] = {
      "msg) for log shippers. tierbroker writes its own lines in the same format."},
     {"remote.log.upload.max.inflight", F(INT, remote_log_upload_max_inflight), "0", 0, 64, NULL,
      0,
-     "Segments of one partition uploading at once: compressed and put in parallel, their "
-     "manifest entries still committed in offset order. Bounds the upload memory one partition "
-     "takes; 0 = remote.log.manager.thread.pool.size."},
+     "Segments of one partition building their objects at once: compressed and put in "
+     "parallel, their manifest entries still committed in offset order. Bounds the upload "
+     "memory one partition takes; twice as many more may wait built for their commit (the next "
+     "segments build while a group's manifest PUT is in flight); 0 = "
+     "remote.log.manager.thread.pool.size."},
 };
 #define NPROPS (sizeof(g_props) / sizeof(g_props[0]))
 

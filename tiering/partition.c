@@ -374,7 +374,19 @@ static void upload_done(void *owner, const ts_upload_result *r)
     ts_segment_unref(s);
 }
 
-static const ts_upload_queue_ops g_upload_ops = {upload_prepare, upload_cancelled, upload_done};
+/* An object finished building: the queue has build room again while the
+ * segment still waits for its commit, so the next due segments go now and
+ * build while the group's head PUT is in flight. */
+static void upload_room(void *owner)
+{
+    ts_partition *p = owner;
+    pthread_mutex_lock(&p->mu);
+    schedule_upload(p);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static const ts_upload_queue_ops g_upload_ops = {upload_prepare, upload_cancelled, upload_done,
+                                                 upload_room};
 
 /* The partition's upload queue (tiered partitions). */
 static ts_status upload_queue_open(ts_partition *p, char *errstr, size_t errlen)

@@ -3,9 +3,11 @@
  * sched.h for the contract).
  *
  * A queue is a list of slots in submission order. A slot's job builds its
- * object on a worker and marks the slot finished; whichever worker finds
- * the queue without a committer becomes it and walks the list from the
- * head while the head is finished: the run of finished slots there commits
+ * object on a ts-upload worker and marks the slot finished; the build that
+ * finishes the head of a queue without a committer hands a commit job to
+ * a ts-commit worker (so the group's head PUT never holds a build worker),
+ * which walks the list from the head while the head is finished: the run
+ * of finished slots there commits
  * as one group (one manifest version, one head PUT: objects that finished
  * together do not pay one PUT round trip each), or, while draining,
  * the head is discarded; pop, report, in order. So commits never run
@@ -23,7 +25,10 @@
 #include "common/err.h"
 
 struct ts_upload_sched {
-    ts_pool *pool;
+    ts_pool *pool;             /* builds ("ts-upload") */
+    ts_pool *commits;          /* group commits ("ts-commit"), as many threads */
+    pthread_mutex_t mu;        /* guards commits_open against destroy */
+    int commits_open;          /* 0 once destroy began: builds commit inline */
     int threads;
 };
 
@@ -48,16 +53,18 @@ struct ts_upload_queue {
     ts_index *idx;
     const ts_upload_queue_ops *ops;
     void *owner;
-    int max_inflight;
+    int max_inflight;          /* slots building at once */
+    int max_slots;             /* slots not done (building + built): 3 x max_inflight */
     int64_t backoff_max_ms;
     pthread_mutex_t mu;        /* guards everything below */
     slot *head, *tail;
     int n;                     /* slots handed over, not yet done */
+    int building;              /* of them, not finished building (SLOT_RUNNING) */
     int committing;            /* a worker is walking the list */
     int draining;              /* the head failed: what follows is discarded */
     int failures;              /* consecutive */
     int64_t retry_at_ms;       /* monotonic; 0: no backoff */
-    /* The committer's own (max_inflight each): a group and its outcomes. */
+    /* The committer's own (max_slots each): a group and its outcomes. */
     ts_upload_commit *group;
     ts_upload_result *results;
 };
@@ -67,19 +74,33 @@ ts_status ts_upload_sched_create(int threads, ts_upload_sched **out, char *errst
     ts_upload_sched *s = calloc(1, sizeof(*s));
     if (!s) return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory (upload scheduler)");
     s->threads = threads > 0 ? threads : 1;
+    pthread_mutex_init(&s->mu, NULL);
     ts_status st = ts_pool_create("ts-upload", s->threads, 0, &s->pool);
+    if (!st) st = ts_pool_create("ts-commit", s->threads, 0, &s->commits);
     if (st) {
+        ts_pool_destroy(s->pool);
+        pthread_mutex_destroy(&s->mu);
         free(s);
         return ts_err_set(errstr, errlen, st, "cannot start %d upload workers", threads);
     }
+    s->commits_open = 1;
     *out = s;
     return TS_OK;
 }
 
+/* The committers go first: their queued commits run to the end (a done()
+ * may still hand a build to the open build pool); a build that finishes
+ * after that commits on its own worker. Then the builds, whose new
+ * hand-overs the stopping pool refuses. */
 void ts_upload_sched_destroy(ts_upload_sched *s)
 {
     if (!s) return;
+    pthread_mutex_lock(&s->mu);
+    s->commits_open = 0;
+    pthread_mutex_unlock(&s->mu);
+    ts_pool_destroy(s->commits);
     ts_pool_destroy(s->pool);
+    pthread_mutex_destroy(&s->mu);
     free(s);
 }
 
@@ -100,14 +121,15 @@ ts_status ts_upload_queue_create(ts_upload_sched *s, ts_objstore *os, ts_index *
     q->ops = ops;
     q->owner = owner;
     q->max_inflight = max_inflight > 0 ? max_inflight : s->threads;
+    q->max_slots = 3 * q->max_inflight;
     q->backoff_max_ms = backoff_max_ms;
     pthread_mutex_init(&q->mu, NULL);
-    q->group = calloc((size_t)q->max_inflight, sizeof(*q->group));
-    q->results = calloc((size_t)q->max_inflight, sizeof(*q->results));
+    q->group = calloc((size_t)q->max_slots, sizeof(*q->group));
+    q->results = calloc((size_t)q->max_slots, sizeof(*q->results));
     if (!q->group || !q->results) {
         ts_upload_queue_destroy(q);
         return ts_err_set(errstr, errlen, TS_E_NOMEM, "out of memory (upload queue of %d)",
-                          q->max_inflight);
+                          q->max_slots);
     }
     *out = q;
     return TS_OK;
@@ -122,10 +144,14 @@ void ts_upload_queue_destroy(ts_upload_queue *q)
     free(q);
 }
 
-/* q->mu held. */
+/* Builds may start while fewer than max_inflight run and fewer than
+ * max_slots are not done: 2 x max_inflight built (the group committing and
+ * the one finishing during its head PUT) beside max_inflight building
+ * (the orphans a crash may leave). q->mu held. */
 static int room_locked(ts_upload_queue *q)
 {
-    int room = q->max_inflight - q->n;
+    int room = q->max_inflight - q->building;
+    if (room > q->max_slots - q->n) room = q->max_slots - q->n;
     if (q->draining || (q->retry_at_ms && ts_mono_ms() < q->retry_at_ms)) room = 0;
     return room > 0 ? room : 0;
 }
@@ -312,8 +338,33 @@ static void commit_ready(ts_upload_queue *q)
     pthread_mutex_unlock(&q->mu);
 }
 
-/* ---- the job -------------------------------------------------------------- */
+/* ---- the jobs ------------------------------------------------------------- */
 
+/* On a ts-commit worker: the queue's committer, handed over by the build
+ * that finished its head (q->committing already set). */
+static void commit_job(void *arg)
+{
+    ts_upload_queue *q = arg;
+    pthread_mutex_lock(&q->mu);
+    commit_ready(q);
+}
+
+/* Hands the commit of q's finished head to a ts-commit worker, so the
+ * build worker goes on building while the group's head PUT is in flight.
+ * Non-zero when it could not (the scheduler is closing, no memory): the
+ * caller commits itself. q->committing set, q->mu not held. */
+static int hand_to_committer(ts_upload_queue *q)
+{
+    ts_upload_sched *s = q->sched;
+    pthread_mutex_lock(&s->mu);
+    ts_status st = s->commits_open ? ts_pool_submit(s->commits, commit_job, q) : TS_E_CLOSED;
+    pthread_mutex_unlock(&s->mu);
+    return st != TS_OK;
+}
+
+/* On a ts-upload worker: prepare, build the object, then make the slot
+ * finished and, if it finished the head and nobody commits, start the
+ * committer. */
 static void build_job(void *arg)
 {
     slot *s = arg;
@@ -326,13 +377,23 @@ static void build_job(void *arg)
                                          "an earlier segment failed; retried after it");
     if (!st) st = ts_uploader_build_object(q->os, &s->req, &s->meta, s->err, sizeof(s->err));
     pthread_mutex_lock(&q->mu);
+    q->building--;
+    pthread_mutex_unlock(&q->mu);
+    /* The build room grew: the owner may hand over the next segment now,
+     * not when this one is committed. The slot is still running, so no
+     * committer can report it: the owner and the queue stay. */
+    if (q->ops->room) q->ops->room(q->owner);
+    pthread_mutex_lock(&q->mu);
     s->state = st ? SLOT_FAILED : SLOT_BUILT;
     s->st = st;
-    if (q->committing) { /* the committer will reach this slot */
+    if (q->committing || q->head->state == SLOT_RUNNING) { /* a committer will reach it */
         pthread_mutex_unlock(&q->mu);
         return;
     }
     q->committing = 1;
+    pthread_mutex_unlock(&q->mu);
+    if (!hand_to_committer(q)) return;
+    pthread_mutex_lock(&q->mu);
     commit_ready(q);
 }
 
@@ -350,6 +411,7 @@ ts_status ts_upload_queue_submit(ts_upload_queue *q, const ts_upload_req *req, v
     else q->head = s;
     q->tail = s;
     q->n++;
+    q->building++;
     pthread_mutex_unlock(&q->mu);
     ts_status st = ts_pool_submit(q->sched->pool, build_job, s);
     if (st == TS_OK) return TS_OK;
@@ -364,6 +426,7 @@ ts_status ts_upload_queue_submit(ts_upload_queue *q, const ts_upload_req *req, v
     *pp = s->next;
     if (q->tail == s) q->tail = prev;
     q->n--;
+    q->building--;
     pthread_mutex_unlock(&q->mu);
     slot_free(s);
     return st;

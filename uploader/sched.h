@@ -9,10 +9,22 @@
  * their objects at once (read, compress, PUT: ts_uploader_build_object),
  * while their manifest entries still join in offset order: a segment whose
  * object is finished waits, holding it, until every segment handed over
- * before it is committed; the worker that finishes the oldest one commits
- * it and every finished one behind it as one group (one manifest version,
- * one head PUT: ts_uploader_commit_group), then the next run (one
- * committer at a time per queue, outside the queue lock).
+ * before it is committed; when the oldest one finishes, a committer (on a
+ * ts-commit worker, not the build worker) commits it and every finished
+ * one behind it as one group (one manifest version, one head PUT:
+ * ts_uploader_commit_group), then the next run (one committer at a time
+ * per queue, outside the queue lock).
+ *
+ * Why commits run apart: a group's head PUT is a store round trip as long
+ * as an object PUT. Run on the build worker, and with the group's slots
+ * counted against max_inflight, nothing of the partition would build
+ * during it, and with S3-like latencies half the drain time went to head
+ * PUTs. So a finished (built) slot stops counting against max_inflight;
+ * the built-but-uncommitted ones are bounded apart, at 2 x max_inflight
+ * (the group committing and the one finishing during its head PUT; with
+ * 1 x, builds and commits of equal latency lock into groups of one), so
+ * at most 3 x max_inflight objects wait uncommitted: the orphans a crash
+ * may leave for the sweep. So the next builds run while a group commits.
  *
  * Failures: when the oldest segment fails (its object or its commit), the
  * queue "drains": the segments behind it are not committed, their objects
@@ -32,8 +44,9 @@
  *
  * Threads and locks: submit/room from any thread (tiering calls them under
  * the partition lock: partition.mu -> queue mu); the ops callbacks run on
- * an upload worker with no queue lock held, done() strictly in submission
- * order, exactly once per submitted segment.
+ * an upload (prepare, room) or commit (cancelled, done) worker with no
+ * queue lock held, done() strictly in submission order, exactly once per
+ * submitted segment.
  */
 #ifndef TS_UPLOADER_SCHED_H
 #define TS_UPLOADER_SCHED_H
@@ -45,7 +58,9 @@
 typedef struct ts_upload_sched ts_upload_sched;
 typedef struct ts_upload_queue ts_upload_queue;
 
-/* Starts `threads` upload workers ("ts-upload-<i>"). */
+/* Starts `threads` upload workers ("ts-upload-<i>": builds) and as many
+ * commit workers ("ts-commit-<i>": group commits, mostly a head PUT's
+ * wait). */
 ts_status ts_upload_sched_create(int threads, ts_upload_sched **out, char *errstr, size_t errlen);
 /* Runs every queued job to completion (their done callbacks included), then
  * joins the workers. NULL: no-op. */
@@ -79,11 +94,16 @@ typedef struct ts_upload_queue_ops {
     int (*cancelled)(void *owner);
     /* Once per segment, in submission order. */
     void (*done)(void *owner, const ts_upload_result *r);
+    /* A segment's object finished building (its done() comes later):
+     * room() may have grown, the owner may hand over more now. NULL: not
+     * called. */
+    void (*room)(void *owner);
 } ts_upload_queue_ops;
 
 /* A queue for one partition's segments. max_inflight bounds the segments
- * handed over and not yet done (<= 0: the scheduler's thread count); os and
- * idx must outlive it, as must ops and owner. */
+ * building at once (<= 0: the scheduler's thread count), and twice as many
+ * may wait built, not yet committed; os and idx must outlive it, as must
+ * ops and owner. */
 ts_status ts_upload_queue_create(ts_upload_sched *s, ts_objstore *os, ts_index *idx,
                                  int max_inflight, int64_t backoff_max_ms,
                                  const ts_upload_queue_ops *ops, void *owner,
@@ -91,8 +111,9 @@ ts_status ts_upload_queue_create(ts_upload_sched *s, ts_objstore *os, ts_index *
 /* The queue must be idle (no segment handed over and not done). NULL: no-op. */
 void ts_upload_queue_destroy(ts_upload_queue *q);
 
-/* How many more segments may be handed over now: 0 while full, while a
- * failure drains the queue, or during the backoff after one. */
+/* How many more segments may be handed over now: 0 while max_inflight
+ * build or 3 x max_inflight are not done, while a failure drains the
+ * queue, or during the backoff after one. */
 int ts_upload_queue_room(ts_upload_queue *q);
 /* Hands over the next segment (the one after the previous submission, in
  * offset order; the caller checked room()). req is copied with its strings

@@ -6,7 +6,9 @@
  * group (one manifest version, one head PUT), and a failed, fenced or
  * refused group keeps the guarantees of single commits. Real file:// store
  * and real index, wrapped in the fault injector (objstore/faulty.c) for
- * per-key delays and failures, and to count manifest PUTs.
+ * per-key delays and failures, and to count manifest PUTs; a group's head
+ * PUT in flight holds no build: the next segments build meanwhile, up to
+ * the bound on built, uncommitted objects.
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -80,6 +82,7 @@ typedef struct owner {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int ndone;
+    int built; /* room() calls: builds ended */
     int order[3 * NSEG];
     ts_status st[3 * NSEG];
     int committed[3 * NSEG], discarded[3 * NSEG];
@@ -137,21 +140,32 @@ static void done_cb(void *o, const ts_upload_result *r)
     pthread_mutex_unlock(&w->mu);
 }
 
-static const ts_upload_queue_ops g_ops = {prepare_cb, cancelled_cb, done_cb};
+static void room_cb(void *o)
+{
+    owner *w = o;
+    pthread_mutex_lock(&w->mu);
+    w->built++;
+    pthread_mutex_unlock(&w->mu);
+}
 
-static int wait_done(owner *w, int n)
+static const ts_upload_queue_ops g_ops = {prepare_cb, cancelled_cb, done_cb, room_cb};
+
+/* Waits (30 s at most) until the owner's counter *c reaches n; its value. */
+static int wait_count(owner *w, const int *c, int n)
 {
     int64_t deadline = ts_mono_ms() + 30000;
     pthread_mutex_lock(&w->mu);
-    while (w->ndone < n && ts_mono_ms() < deadline) {
+    while (*c < n && ts_mono_ms() < deadline) {
         pthread_mutex_unlock(&w->mu);
         ts_sleep_ms(5);
         pthread_mutex_lock(&w->mu);
     }
-    int got = w->ndone;
+    int got = *c;
     pthread_mutex_unlock(&w->mu);
     return got;
 }
+
+static int wait_done(owner *w, int n) { return wait_count(w, &w->ndone, n); }
 
 typedef struct fixture {
     char dir[400], paths[NSEG][500];
@@ -194,12 +208,15 @@ static void fixture_close(fixture *f)
     pthread_cond_destroy(&f->w.cv);
 }
 
-static ts_status submit(fixture *f, int k)
+/* Hands segment k (its file at path) to q. */
+static ts_status submit_to(ts_upload_queue *q, const char *path, int k)
 {
-    ts_upload_req req = {"t", 0, f->paths[k], (int64_t)k * SEG_RECS, 4096, 3, 1 << 20,
+    ts_upload_req req = {"t", 0, path, (int64_t)k * SEG_RECS, 4096, 3, 1 << 20,
                          NULL, NULL, 0, NULL, 0};
-    return ts_upload_queue_submit(f->q, &req, (void *)(intptr_t)k);
+    return ts_upload_queue_submit(q, &req, (void *)(intptr_t)k);
 }
+
+static ts_status submit(fixture *f, int k) { return submit_to(f->q, f->paths[k], k); }
 
 /* The manifest holds segments [0, upto) exactly, contiguous, in order. */
 static int manifest_is(fixture *f, int upto)
@@ -519,6 +536,68 @@ TT_TEST(a_failed_build_of_a_segment_already_in_the_manifest_counts_as_committed)
     fixture_close(&f);
 }
 
+/* The number of segments done so far. */
+static int ndone(owner *w)
+{
+    pthread_mutex_lock(&w->mu);
+    int n = w->ndone;
+    pthread_mutex_unlock(&w->mu);
+    return n;
+}
+
+/* Waits until n builds have ended (the queue called room() n times: it
+ * counted them out of max_inflight first); how many did. */
+static int wait_built(owner *w, int n) { return wait_count(w, &w->built, n); }
+
+TT_TEST(the_next_segments_build_while_a_group_head_put_hangs)
+{
+    ts_faulty_opts fo;
+    group_opts(&fo);
+    fo.latency_ms = 3000; /* every manifest head PUT takes 3 s */
+    fixture f;
+    TT_OKE(fixture_open(&f, "hang", &fo), f.err);
+    /* Two build at once (the queue's max_inflight), four may wait built:
+     * six uncommitted objects at most. Segments 4..6 beside the fixture's. */
+    enum { MORE = 3, ALL = NSEG + MORE };
+    char more[MORE][500];
+    for (int k = NSEG; k < ALL; k++) write_segment(f.dir, k, more[k - NSEG], sizeof(more[0]));
+    ts_upload_queue *q;
+    TT_OKE(ts_upload_queue_create(f.sched, f.os, f.idx, 2, 30000, &g_ops, &f.w, &q, f.err,
+                                  sizeof(f.err)), f.err);
+    f.w.gate = 1; /* 0 builds after 1: the two commit as one group */
+    for (int k = 0; k < 2; k++) TT_OK(submit_to(q, f.paths[k], k));
+    TT_ASSERT_EQ_INT(ts_upload_queue_room(q), 0);
+    int64_t deadline = ts_mono_ms() + 20000;
+    while (manifest_puts(&f) < 1 && ts_mono_ms() < deadline) ts_sleep_ms(5);
+    /* The group's head PUT is in flight: its two slots no longer build, so
+     * two more may, and two more once those are built. */
+    TT_ASSERT_EQ_INT(manifest_puts(&f), 1);
+    TT_ASSERT_EQ_INT(ts_upload_queue_room(q), 2);
+    for (int k = 2; k < 4; k++) TT_OK(submit_to(q, f.paths[k], k));
+    TT_ASSERT_EQ_INT(wait_built(&f.w, 4), 4);
+    TT_ASSERT_EQ_INT(ndone(&f.w), 0);
+    TT_ASSERT_EQ_INT(ts_upload_queue_room(q), 2);
+    for (int k = 4; k < 6; k++) TT_OK(submit_to(q, more[k - NSEG], k));
+    TT_ASSERT_EQ_INT(wait_built(&f.w, 6), 6);
+    /* All four were built during the same head PUT: nothing is done yet,
+     * and the bound (3 x max_inflight not done) refuses a seventh. */
+    TT_ASSERT_EQ_INT(count_objects(f.os), 6);
+    TT_ASSERT_EQ_INT(ndone(&f.w), 0);
+    TT_ASSERT_EQ_INT(manifest_puts(&f), 1);
+    TT_ASSERT_EQ_INT(ts_upload_queue_room(q), 0);
+    TT_ASSERT_EQ_INT(submit_to(q, more[ALL - 1 - NSEG], ALL - 1), TS_E_BACKPRESSURE);
+    TT_ASSERT_EQ_INT(wait_done(&f.w, 6), 6);
+    expect_committed(&f.w, 6, TS_OK, -1, TS_OK);
+    TT_ASSERT(manifest_is(&f, 6));
+    /* 2..5 waited built for the first group and joined the second. */
+    TT_ASSERT_EQ_INT(manifest_puts(&f), 2);
+    TT_ASSERT_EQ_INT(bucket_entries(&f, "look"), 6);
+    ts_upload_sched_destroy(f.sched); /* the committer may still hold q's lock */
+    f.sched = NULL;
+    ts_upload_queue_destroy(q);
+    fixture_close(&f);
+}
+
 int main(int argc, char **argv)
 {
     TT_INIT(argc, argv);
@@ -532,6 +611,7 @@ int main(int argc, char **argv)
     TT_RUN(a_fenced_group_reaches_no_manifest_and_later_segments_are_discarded);
     TT_RUN(an_entry_already_there_ends_the_group_and_keeps_the_ones_before_it);
     TT_RUN(a_failed_build_of_a_segment_already_in_the_manifest_counts_as_committed);
+    TT_RUN(the_next_segments_build_while_a_group_head_put_hangs);
     if (!getenv("TS_KEEP_TMP")) ts_fs_rmtree(g_root, NULL, 0);
     return tt_summary();
 }
