@@ -283,13 +283,19 @@ static size_t settle(ts_upload_queue *q, slot *s, size_t n, int draining, ts_upl
         settle_one(q, s, draining, r);
         return 1;
     }
+    /* Outside the lock the walk never reads the group's last ->next: a
+     * submit may be linking a new tail behind it (the slots before it are
+     * linked for good). */
     ts_upload_commit *c = q->group;
     slot *t = s;
-    for (size_t i = 0; i < n; i++, t = t->next)
+    for (size_t i = 0; i < n; i++) {
         c[i] = (ts_upload_commit){&t->req, &t->meta, TS_OK, 0, t->err, sizeof(t->err)};
+        if (i + 1 < n) t = t->next;
+    }
     size_t m = ts_uploader_commit_group(q->os, q->idx, c, n);
     t = s;
-    for (size_t i = 0; i < m; i++, t = t->next) {
+    for (size_t i = 0; i < m; i++) {
+        if (i) t = t->next;
         r[i].item = t->item;
         r[i].err = t->err;
         r[i].st = c[i].st;
