@@ -311,8 +311,8 @@ static void *par_ref_main(void *arg)
     char e[512];
     for (size_t i; d && (i = atomic_fetch_add(&p->next, 1)) < p->nfr;) {
         const frame_ref *f = &p->fr[i];
-        uint8_t *buf, *raw = malloc(f->raw ? f->raw : 1);
-        size_t got;
+        uint8_t *buf = NULL, *raw = malloc(f->raw ? f->raw : 1);
+        size_t got = 0;
         if (!raw || ts_objstore_get(p->os, p->ol->keys[f->obj], f->pos, f->len, &buf, &got, e,
                                     sizeof(e)))
             die("reference GET", e);
