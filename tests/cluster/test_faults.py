@@ -247,8 +247,24 @@ class EtcdFrozen:
         self.p = c.etcd.proc
 
     def __enter__(self):
+        # SIGSTOP lands a moment after kill() returns: until every thread of
+        # etcd shows stopped, a request sent now may still be answered (CI
+        # saw a read get through, then the txn time out and apply on the
+        # thaw, in a block meant to be frozen from its start).
         self.p.send_signal(signal.SIGSTOP)
+        wait_until(self._stopped, 10, "etcd (pid %d) to stop" % self.p.pid)
         return self
+
+    def _stopped(self):
+        task = "/proc/%d/task" % self.p.pid
+        try:
+            states = []
+            for t in os.listdir(task):
+                with open(os.path.join(task, t, "stat")) as f:
+                    states.append(f.read().rsplit(")", 1)[1].split()[0])
+        except OSError:
+            return False  # a thread ended meanwhile: look again
+        return states and all(st in ("T", "t") for st in states)
 
     def __exit__(self, *exc):
         self.p.send_signal(signal.SIGCONT)
